@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Development: installs what is missing, starts FerretDB (data kept in .data/) and Redis unless
+# MONGODB_URI / REDIS_URL are set, seeds demo data once, and runs the API in watch mode.
+# Ctrl-C stops everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/common.sh
+source scripts/lib/services.sh
+
+ensure_node_modules
+trap stop_services EXIT
+trap 'exit 130' INT TERM
+
+start_services "$PWD/.data/ferretdb" 27017
+
+export PORT=${PORT:-3000} METRICS_PORT=${METRICS_PORT:-9464}
+if [[ -f .data/seeded ]]; then
+  log "demo data already seeded (delete .data/seeded to seed again)"
+elif npm run | grep -q '^  seed$'; then
+  log "seeding demo data"
+  npm run --silent seed && touch .data/seeded
+fi
+
+cat >&2 <<INFO
+
+  API      http://localhost:$PORT/v1
+  Health   http://localhost:$PORT/health/ready
+  Docs     http://localhost:$PORT/docs   (OpenAPI: /docs/openapi.json)
+  Metrics  http://localhost:$METRICS_PORT/metrics
+  MongoDB  $MONGODB_URI
+  Redis    $REDIS_URL
+
+INFO
+npm run --silent start:dev

@@ -1,0 +1,30 @@
+# Shared helpers for the project's scripts. Source it; it defines functions only.
+
+log() { printf '\033[1;34m[vesta]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[vesta]\033[0m %s\n' "$*" >&2; exit 1; }
+
+project_root() { cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd; }
+
+# A TCP port the OS considers free right now.
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_for_port PORT SECONDS NAME
+wait_for_port() {
+  local port=$1 seconds=$2 name=$3 i
+  for ((i = 0; i < seconds * 10; i++)); do
+    port_open "$port" && return 0
+    sleep 0.1
+  done
+  die "$name did not open port $port within ${seconds}s"
+}
+
+# Installs npm dependencies when node_modules is missing or older than the lockfile.
+ensure_node_modules() {
+  local root; root=$(project_root)
+  if [[ ! -f "$root/node_modules/.package-lock.json" || "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
+    log "installing npm dependencies (npm ci)"
+    (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}

@@ -1,0 +1,71 @@
+# Local MongoDB-wire server (FerretDB) and Redis for development and tests.
+# Source after common.sh. start_services exports MONGODB_URI, REDIS_URL and FERRETDB_BIN,
+# reusing MONGODB_URI / REDIS_URL when the caller already set them; stop_services undoes it.
+
+STARTED_PIDS=()
+
+# Builds the pinned FerretDB wrapper (tools/ferretdb) once per version; later runs reuse the binary.
+ensure_ferretdb() {
+  local root tools stamp cache
+  root=$(project_root)
+  tools="$root/tools/ferretdb"
+  command -v go >/dev/null || die "Go is required to build FerretDB (the local MongoDB-wire server); install Go 1.26+"
+  stamp=$(cat "$tools/go.mod" "$tools/go.sum" "$tools/main.go" | sha256sum | cut -c1-16)
+  cache="${XDG_CACHE_HOME:-$HOME/.cache}/vesta-api/ferretdb-$stamp"
+  if [[ ! -x "$cache/ferretdb" ]]; then
+    log "building FerretDB (first run only; about a minute)"
+    mkdir -p "$cache"
+    (cd "$tools" && go build -trimpath -o "$cache/ferretdb.tmp" .) || die "FerretDB build failed"
+    mv "$cache/ferretdb.tmp" "$cache/ferretdb"
+  fi
+  export FERRETDB_BIN="$cache/ferretdb"
+}
+
+# start_ferretdb DATA_DIR [PORT]: starts FerretDB on SQLite files in DATA_DIR; sets FERRETDB_PORT.
+start_ferretdb() {
+  local dir=$1 port=${2:-$(free_port)}
+  mkdir -p "$dir"
+  "$FERRETDB_BIN" --listen-addr="127.0.0.1:$port" --handler=sqlite --sqlite-url="file:$dir/" --log-level=warn \
+    >"$dir/ferretdb.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_for_port "$port" 30 "FerretDB (log: $dir/ferretdb.log)"
+  FERRETDB_PORT=$port
+}
+
+# Uses the Redis answering on 6379; otherwise starts redis-server on a free port (installing it if needed).
+ensure_redis() {
+  if command -v redis-cli >/dev/null && [[ $(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null) == PONG ]]; then
+    export REDIS_URL=redis://127.0.0.1:6379
+    return
+  fi
+  if ! command -v redis-server >/dev/null; then
+    log "installing redis-server (Debian package)"
+    if [[ $(id -u) -eq 0 ]]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi
+  fi
+  local port; port=$(free_port)
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_for_port "$port" 10 "redis-server"
+  export REDIS_URL="redis://127.0.0.1:$port"
+}
+
+# start_services DATA_DIR [PREFERRED_MONGO_PORT]
+start_services() {
+  local data_dir=$1 preferred_port=${2:-}
+  ensure_ferretdb
+  if [[ -z "${MONGODB_URI:-}" ]]; then
+    local port=""
+    [[ -n "$preferred_port" ]] && ! port_open "$preferred_port" && port=$preferred_port
+    start_ferretdb "$data_dir" "$port"
+    export MONGODB_URI="mongodb://127.0.0.1:$FERRETDB_PORT/vesta"
+  fi
+  [[ -n "${REDIS_URL:-}" ]] || ensure_redis
+}
+
+stop_services() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  STARTED_PIDS=()
+}

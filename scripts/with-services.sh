@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs a command with MONGODB_URI / REDIS_URL pointing at real servers: the ones already set, or a
+# throw-away FerretDB (fresh data directory) and a local Redis started here and stopped afterwards.
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+source "$(dirname "$0")/lib/services.sh"
+
+data_dir=$(mktemp -d "${TMPDIR:-/tmp}/vesta-test-XXXXXX")
+cleanup() { stop_services; rm -rf "$data_dir"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_services "$data_dir"
+log "MongoDB-wire: $MONGODB_URI  Redis: $REDIS_URL"
+"$@"

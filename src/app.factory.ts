@@ -1,0 +1,25 @@
+import { VersioningType } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module.js';
+import type { AppConfig } from './config/app-config.js';
+import { fastifyOptions } from './http/fastify-options.js';
+import { createRootLogger } from './logging/root-logger.js';
+import { registerHttpHooks } from './http/http-hooks.js';
+import { setupOpenApi } from './openapi.js';
+
+/** Builds the fully wired application; main.ts and the e2e tests share it, so tests run what ships. */
+export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const rootLogger = createRootLogger(config.log.level);
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, rootLogger),
+    new FastifyAdapter({ ...fastifyOptions(config), loggerInstance: rootLogger }),
+    { bufferLogs: true },
+  );
+  app.useLogger(app.get(Logger));
+  app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
+  await registerHttpHooks(app, config);
+  setupOpenApi(app);
+  return app;
+}

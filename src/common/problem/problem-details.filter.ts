@@ -1,0 +1,89 @@
+import { Catch, HttpException, HttpStatus, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { PROBLEM_CONTENT_TYPE, statusTitle, type ProblemDetails } from './problem-details.js';
+
+/** Keys of Nest's default exception payload that the problem body replaces. */
+const NEST_PAYLOAD_KEYS = new Set(['message', 'error', 'statusCode']);
+
+/**
+ * Renders every error as RFC 9457 problem+json: Nest exceptions, Fastify's own client errors
+ * (malformed JSON, body too large, bad media type) and anything unexpected, which becomes a
+ * 500 without internals while the stack goes to the log.
+ */
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  private readonly logger = new Logger(ProblemDetailsFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const problem = this.toProblem(exception, request);
+
+    if (problem.status >= 500 && problem.status !== HttpStatus.SERVICE_UNAVAILABLE) {
+      this.logger.error({ err: exception, requestId: request.id }, `Unhandled error on ${request.method} ${request.url}`);
+    }
+    if (reply.sent) return;
+    void reply.status(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(problem);
+  }
+
+  private toProblem(exception: unknown, request: FastifyRequest): ProblemDetails {
+    const base = { instance: request.url.split('?')[0] ?? request.url, requestId: String(request.id) };
+
+    if (exception instanceof HttpException && exposesDetail(exception.getStatus())) {
+      const status = exception.getStatus();
+      return { ...this.fromHttpException(exception, status), ...base, status };
+    }
+
+    const clientStatus = clientErrorStatus(exception);
+    if (clientStatus !== undefined) {
+      return {
+        type: 'about:blank',
+        title: statusTitle(clientStatus),
+        detail: (exception as Error).message,
+        ...base,
+        status: clientStatus,
+      };
+    }
+
+    const status = exception instanceof HttpException ? exception.getStatus() : HttpStatus.INTERNAL_SERVER_ERROR;
+    return {
+      type: 'about:blank',
+      title: statusTitle(status),
+      detail: 'An unexpected error occurred. Quote the requestId when reporting it.',
+      ...base,
+      status,
+    };
+  }
+
+  private fromHttpException(
+    exception: HttpException,
+    status: number,
+  ): Pick<ProblemDetails, 'type' | 'title' | 'detail'> & Record<string, unknown> {
+    const payload = exception.getResponse();
+    const problem = { type: 'about:blank', title: statusTitle(status), detail: exception.message, status };
+    if (typeof payload === 'string') return { ...problem, detail: payload };
+
+    const extensions = Object.fromEntries(
+      Object.entries(payload).filter(([key]) => !NEST_PAYLOAD_KEYS.has(key)),
+    );
+    const message = (payload as { message?: unknown }).message;
+    const detail = typeof message === 'string' ? message : Array.isArray(message) ? message.join('; ') : problem.detail;
+    return { ...problem, detail, ...extensions };
+  }
+}
+
+/** Client errors explain themselves; of the 5xx family only a deliberate 503 does (it names failing checks). */
+function exposesDetail(status: number): boolean {
+  return status < 500 || status === HttpStatus.SERVICE_UNAVAILABLE;
+}
+
+/**
+ * Fastify and its parsers reject bad requests with errors carrying a 4xx `statusCode`
+ * (e.g. FST_ERR_CTP_BODY_TOO_LARGE, JSON SyntaxError). Those messages are written for clients.
+ */
+function clientErrorStatus(exception: unknown): number | undefined {
+  if (!(exception instanceof Error)) return undefined;
+  const status = (exception as { statusCode?: unknown }).statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
+}

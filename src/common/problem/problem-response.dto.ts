@@ -1,0 +1,33 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+class FieldErrorDto {
+  @ApiProperty({ example: 'email' })
+  field: string;
+
+  @ApiProperty({ example: 'email must be an email' })
+  message: string;
+}
+
+/** OpenAPI description of the RFC 9457 body every error response carries. */
+export class ProblemResponseDto {
+  @ApiProperty({ example: 'about:blank', description: 'Problem type URI reference' })
+  type: string;
+
+  @ApiProperty({ example: 'Bad Request' })
+  title: string;
+
+  @ApiProperty({ example: 400 })
+  status: number;
+
+  @ApiProperty({ example: 'The request has invalid fields; see errors.' })
+  detail: string;
+
+  @ApiProperty({ example: '/v1/profiles' })
+  instance: string;
+
+  @ApiProperty({ example: '0f8fad5b-d9cb-469f-a165-70867728950e', description: 'Echoes x-request-id' })
+  requestId: string;
+
+  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'One entry per invalid field' })
+  errors?: FieldErrorDto[];
+}

@@ -1,0 +1,88 @@
+import { envSchema, type Env } from './env.schema.js';
+
+export type NodeEnv = Env['NODE_ENV'];
+export type ProcessRole = Env['ROLE'];
+export type ReadPreference = Env['MONGODB_READ_PREFERENCE'];
+
+/** The one typed configuration object, grouped by concern. */
+export interface AppConfig {
+  env: NodeEnv;
+  role: ProcessRole;
+  log: { level: Env['LOG_LEVEL'] };
+  http: {
+    port: number;
+    trustProxy: boolean;
+    bodyLimitBytes: number;
+    keepAliveTimeoutMs: number;
+    requestTimeoutMs: number;
+    compressionThresholdBytes: number;
+  };
+  shutdown: { drainMs: number; graceMs: number };
+  mongo: {
+    uri: string;
+    maxPoolSize: number;
+    serverSelectionTimeoutMs: number;
+    socketTimeoutMs: number;
+    readPreference: ReadPreference;
+  };
+  redis: { url: string; connectTimeoutMs: number; commandTimeoutMs: number };
+  metrics: { port: number };
+  health: { checkTimeoutMs: number };
+}
+
+/** Thrown when the environment is invalid; its message is the single line printed at start-up. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Validates `env` (normally `process.env`) and builds the typed configuration. */
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const parsed = envSchema.safeParse(stripEmpty(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.') || 'environment';
+      const got = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
+      return `${name} ${issue.message}${got === undefined ? '' : ` (got "${got}")`}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  return toAppConfig(parsed.data);
+}
+
+function toAppConfig(env: Env): AppConfig {
+  return {
+    env: env.NODE_ENV,
+    role: env.ROLE,
+    log: { level: env.LOG_LEVEL },
+    http: {
+      port: env.PORT,
+      trustProxy: env.TRUST_PROXY,
+      bodyLimitBytes: env.BODY_LIMIT_BYTES,
+      keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
+      requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+      compressionThresholdBytes: env.COMPRESSION_THRESHOLD_BYTES,
+    },
+    shutdown: { drainMs: env.SHUTDOWN_DRAIN_MS, graceMs: env.SHUTDOWN_GRACE_MS },
+    mongo: {
+      uri: env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/vesta',
+      maxPoolSize: env.MONGODB_MAX_POOL_SIZE,
+      serverSelectionTimeoutMs: env.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
+      socketTimeoutMs: env.MONGODB_SOCKET_TIMEOUT_MS,
+      readPreference: env.MONGODB_READ_PREFERENCE,
+    },
+    redis: {
+      url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS,
+      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+    },
+    metrics: { port: env.METRICS_PORT },
+    health: { checkTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
+  };
+}
+
+/** `PORT=` (set but empty) means "use the default", as most shells and manifests intend. */
+function stripEmpty(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''),
+  );
+}

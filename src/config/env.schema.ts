@@ -1,0 +1,55 @@
+import { z } from 'zod';
+
+// 0 asks the OS for a free port (used by tests).
+const port = z.coerce.number().int().min(0).max(65_535);
+const positiveInt = z.coerce.number().int().positive();
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((value) => value === 'true' || value === '1');
+
+/**
+ * Every environment variable the process reads, with its default. Values arrive as strings;
+ * the schema coerces and bounds them so a typo fails start-up instead of a request.
+ */
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+    PORT: port.default(3000),
+    METRICS_PORT: port.default(9464),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    TRUST_PROXY: booleanFlag.default(false),
+
+    BODY_LIMIT_BYTES: positiveInt.max(50 * 1024 * 1024).default(1024 * 1024),
+    // Above the 60 s idle timeout of common load balancers (AWS ALB, GCP), so the LB
+    // closes idle connections first and never reuses one the server already dropped.
+    KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(65_000),
+    REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
+    COMPRESSION_THRESHOLD_BYTES: z.coerce.number().int().min(0).default(1024),
+
+    SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).default(5_000),
+    SHUTDOWN_GRACE_MS: positiveInt.default(25_000),
+
+    MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
+    MONGODB_MAX_POOL_SIZE: positiveInt.max(500).default(10),
+    MONGODB_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
+    MONGODB_SOCKET_TIMEOUT_MS: positiveInt.default(45_000),
+    MONGODB_READ_PREFERENCE: z
+      .enum(['primary', 'primaryPreferred', 'secondary', 'secondaryPreferred', 'nearest'])
+      .default('primary'),
+
+    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+    REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(2_000),
+    REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(1_000),
+
+    HEALTH_CHECK_TIMEOUT_MS: positiveInt.max(10_000).default(1_500),
+  })
+  .superRefine((env, ctx) => {
+    // In production a forgotten variable must not silently point at localhost.
+    if (env.NODE_ENV !== 'production') return;
+    for (const key of ['MONGODB_URI', 'REDIS_URL'] as const) {
+      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required in production' });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;

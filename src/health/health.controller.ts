@@ -1,0 +1,53 @@
+import { Controller, Get, HttpCode, ServiceUnavailableException, VERSION_NEUTRAL } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { HealthCheckService, MongooseHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
+import { InjectConfig } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { ReadinessState } from '../lifecycle/readiness-state.js';
+import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { HealthStatusDto, ReadinessDto } from './dto/health-status.dto.js';
+
+@ApiTags('health')
+@Controller({ path: 'health', version: VERSION_NEUTRAL })
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly mongoose: MongooseHealthIndicator,
+    private readonly readiness: ReadinessState,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  @Get('live')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Liveness: the process answers. Checks no dependency and stays 200 while shutting down.' })
+  @ApiOkResponse({ type: HealthStatusDto })
+  live(): HealthStatusDto {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @ApiOperation({
+    summary: 'Readiness: MongoDB answers a ping within the check timeout and the instance is not shutting down.',
+  })
+  @ApiOkResponse({ type: ReadinessDto })
+  @ApiServiceUnavailableResponse({ type: ProblemResponseDto, description: 'Names the failing checks.' })
+  async ready(): Promise<ReadinessDto> {
+    if (this.readiness.isShuttingDown) {
+      throw new ServiceUnavailableException({ detail: 'Not ready: shutting down', failing: ['shutdown'] });
+    }
+    const timeout = this.config.health.checkTimeoutMs;
+    try {
+      const result = await this.health.check([() => this.mongoose.pingCheck('mongodb', { timeout })]);
+      return { status: 'ok', checks: result.details };
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      const result = error.getResponse() as HealthCheckResult;
+      const failing = Object.keys(result.error ?? {});
+      throw new ServiceUnavailableException({
+        detail: `Not ready: ${failing.join(', ')} failing`,
+        failing,
+        checks: result.details,
+      });
+    }
+  }
+}

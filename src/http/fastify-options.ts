@@ -1,0 +1,20 @@
+import type { FastifyServerOptions } from 'fastify';
+import type { AppConfig } from '../config/app-config.js';
+import { assignRequestId } from './request-id.js';
+
+/** Options of the Fastify instance under Nest: limits, timeouts and request ids. */
+export function fastifyOptions({ http }: AppConfig): FastifyServerOptions {
+  return {
+    bodyLimit: http.bodyLimitBytes,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    requestTimeout: http.requestTimeoutMs,
+    trustProxy: http.trustProxy,
+    // One line per request, written by our onResponse hook instead of Fastify's two.
+    disableRequestLogging: true,
+    requestIdHeader: false,
+    genReqId: assignRequestId,
+    // Idle keep-alive sockets close on shutdown; busy ones finish their request first.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  };
+}

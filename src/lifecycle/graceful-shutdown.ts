@@ -1,0 +1,56 @@
+import { Logger, type INestApplication } from '@nestjs/common';
+import { ReadinessState } from './readiness-state.js';
+
+export interface ShutdownTiming {
+  /** Time between failing readiness and closing the listener, so load balancers stop routing here. */
+  drainMs: number;
+  /** Hard limit from the first signal to exit; should stay below Kubernetes' terminationGracePeriodSeconds. */
+  graceMs: number;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * SIGTERM/SIGINT: readiness turns 503 at once, traffic drains for `drainMs`, then Nest closes the
+ * HTTP server (in-flight requests finish, idle keep-alive sockets close) and the shutdown hooks close
+ * queues, Redis and MongoDB. A second signal, or `graceMs` elapsing, forces the exit.
+ */
+export function installGracefulShutdown(app: INestApplication, timing: ShutdownTiming): void {
+  const logger = new Logger('Shutdown');
+  const readiness = app.get(ReadinessState);
+  let started = false;
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (started) {
+      logger.warn(`Second ${signal}: exiting now`);
+      process.exit(1);
+    }
+    started = true;
+    readiness.markShuttingDown();
+    logger.log(`${signal} received: readiness is 503, draining for ${timing.drainMs} ms`);
+
+    setTimeout(() => {
+      logger.error(`Shutdown exceeded ${timing.graceMs} ms: forcing exit`);
+      process.exit(1);
+    }, timing.graceMs).unref();
+
+    void delay(timing.drainMs)
+      .then(() => app.close())
+      .then(
+        () => {
+          logger.log('Shutdown complete');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'Shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,46 @@
+import { Logger } from '@nestjs/common';
+import { Redis } from 'ioredis';
+
+export interface RedisClientOptions {
+  url: string;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+}
+
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+/**
+ * A client that never lets a Redis outage hang a request: no offline queue (commands fail at once
+ * while disconnected), a per-command timeout, one retry per command, and capped reconnect backoff.
+ */
+export function createRedisClient(options: RedisClientOptions, logger = new Logger('Redis')): Redis {
+  const client = new Redis(options.url, {
+    connectTimeout: options.connectTimeoutMs,
+    commandTimeout: options.commandTimeoutMs,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS),
+  });
+
+  // Log state changes, not every failed reconnect attempt.
+  let healthy = true;
+  client.on('ready', () => {
+    if (!healthy) logger.log('Redis connection restored');
+    healthy = true;
+  });
+  client.on('error', (error: Error) => {
+    if (healthy) logger.warn(`Redis unavailable: ${error.message}`);
+    healthy = false;
+  });
+  return client;
+}
+
+/** Quits politely, or drops the socket if Redis does not answer within the command timeout. */
+export async function closeRedisClient(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,25 @@
+import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { closeRedisClient, createRedisClient } from './redis-client.factory.js';
+import { REDIS_CLIENT } from './redis.constants.js';
+
+/** One shared ioredis client for caching, throttling and counters; closed after the HTTP server. */
+@Module({
+  providers: [
+    {
+      provide: REDIS_CLIENT,
+      inject: [APP_CONFIG],
+      useFactory: ({ redis }: AppConfig) => createRedisClient(redis),
+    },
+  ],
+  exports: [REDIS_CLIENT],
+})
+export class RedisModule implements OnApplicationShutdown {
+  constructor(@Inject(REDIS_CLIENT) private readonly client: Redis) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await closeRedisClient(this.client);
+  }
+}
