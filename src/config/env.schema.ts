@@ -3,9 +3,7 @@ import { z } from 'zod';
 // 0 asks the OS for a free port (used by tests).
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
-const booleanFlag = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((value) => value === 'true' || value === '1');
+const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 /**
  * Every environment variable the process reads, with its default. Values arrive as strings;
@@ -30,7 +28,10 @@ export const envSchema = z
     SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).default(5_000),
     SHUTDOWN_GRACE_MS: positiveInt.default(25_000),
 
-    MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
+    MONGODB_URI: z
+      .string()
+      .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
+      .optional(),
     MONGODB_MAX_POOL_SIZE: positiveInt.max(500).default(10),
     MONGODB_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
     MONGODB_SOCKET_TIMEOUT_MS: positiveInt.default(45_000),
@@ -38,7 +39,10 @@ export const envSchema = z
       .enum(['primary', 'primaryPreferred', 'secondary', 'secondaryPreferred', 'nearest'])
       .default('primary'),
 
-    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .optional(),
     REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(2_000),
     REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(1_000),
 

@@ -1,4 +1,4 @@
-import type { FastifyServerOptions } from 'fastify';
+import { LogController, type FastifyServerOptions } from 'fastify';
 import type { AppConfig } from '../config/app-config.js';
 import { assignRequestId } from './request-id.js';
 
@@ -10,7 +10,7 @@ export function fastifyOptions({ http }: AppConfig): FastifyServerOptions {
     requestTimeout: http.requestTimeoutMs,
     trustProxy: http.trustProxy,
     // One line per request, written by our onResponse hook instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: assignRequestId,
     // Idle keep-alive sockets close on shutdown; busy ones finish their request first.

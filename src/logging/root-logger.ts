@@ -9,7 +9,15 @@ export function createRootLogger(level: string): Logger {
     level,
     base: { service: 'vesta-api' },
     redact: {
-      paths: ['password', '*.password', 'accessToken', '*.accessToken', 'authorization', '*.authorization', '*.headers'],
+      paths: [
+        'password',
+        '*.password',
+        'accessToken',
+        '*.accessToken',
+        'authorization',
+        '*.authorization',
+        '*.headers',
+      ],
       censor: '[redacted]',
     },
   });

@@ -35,6 +35,24 @@ export function createRedisClient(options: RedisClientOptions, logger = new Logg
   return client;
 }
 
+/**
+ * Waits up to `timeoutMs` for the first connection so early requests find Redis ready; a Redis that
+ * is down at start-up does not stop the process, it only means degraded service until it returns.
+ */
+export async function waitUntilReady(client: Redis, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    const onReady = () => finish(true);
+    function finish(ready: boolean): void {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ready);
+    }
+    client.once('ready', onReady);
+  });
+}
+
 /** Quits politely, or drops the socket if Redis does not answer within the command timeout. */
 export async function closeRedisClient(client: Redis): Promise<void> {
   if (client.status === 'end') return;

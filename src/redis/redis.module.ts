@@ -2,7 +2,7 @@ import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { closeRedisClient, createRedisClient } from './redis-client.factory.js';
+import { closeRedisClient, createRedisClient, waitUntilReady } from './redis-client.factory.js';
 import { REDIS_CLIENT } from './redis.constants.js';
 
 /** One shared ioredis client for caching, throttling and counters; closed after the HTTP server. */
@@ -11,7 +11,11 @@ import { REDIS_CLIENT } from './redis.constants.js';
     {
       provide: REDIS_CLIENT,
       inject: [APP_CONFIG],
-      useFactory: ({ redis }: AppConfig) => createRedisClient(redis),
+      useFactory: async ({ redis }: AppConfig) => {
+        const client = createRedisClient(redis);
+        await waitUntilReady(client, redis.connectTimeoutMs);
+        return client;
+      },
     },
   ],
   exports: [REDIS_CLIENT],

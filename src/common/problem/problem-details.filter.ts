@@ -2,6 +2,8 @@ import { Catch, HttpException, HttpStatus, Logger, type ArgumentsHost, type Exce
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PROBLEM_CONTENT_TYPE, statusTitle, type ProblemDetails } from './problem-details.js';
 
+const SERVICE_UNAVAILABLE: number = HttpStatus.SERVICE_UNAVAILABLE;
+
 /** Keys of Nest's default exception payload that the problem body replaces. */
 const NEST_PAYLOAD_KEYS = new Set(['message', 'error', 'statusCode']);
 
@@ -20,8 +22,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const reply = http.getResponse<FastifyReply>();
     const problem = this.toProblem(exception, request);
 
-    if (problem.status >= 500 && problem.status !== HttpStatus.SERVICE_UNAVAILABLE) {
-      this.logger.error({ err: exception, requestId: request.id }, `Unhandled error on ${request.method} ${request.url}`);
+    if (problem.status >= 500 && problem.status !== SERVICE_UNAVAILABLE) {
+      this.logger.error(
+        { err: exception, requestId: request.id },
+        `Unhandled error on ${request.method} ${request.url}`,
+      );
     }
     if (reply.sent) return;
     void reply.status(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(problem);
@@ -64,9 +69,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const problem = { type: 'about:blank', title: statusTitle(status), detail: exception.message, status };
     if (typeof payload === 'string') return { ...problem, detail: payload };
 
-    const extensions = Object.fromEntries(
-      Object.entries(payload).filter(([key]) => !NEST_PAYLOAD_KEYS.has(key)),
-    );
+    const extensions = Object.fromEntries(Object.entries(payload).filter(([key]) => !NEST_PAYLOAD_KEYS.has(key)));
     const message = (payload as { message?: unknown }).message;
     const detail = typeof message === 'string' ? message : Array.isArray(message) ? message.join('; ') : problem.detail;
     return { ...problem, detail, ...extensions };
@@ -75,7 +78,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
 /** Client errors explain themselves; of the 5xx family only a deliberate 503 does (it names failing checks). */
 function exposesDetail(status: number): boolean {
-  return status < 500 || status === HttpStatus.SERVICE_UNAVAILABLE;
+  return status < 500 || status === SERVICE_UNAVAILABLE;
 }
 
 /**

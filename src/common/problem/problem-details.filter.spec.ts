@@ -1,0 +1,84 @@
+import {
+  BadRequestException,
+  ForbiddenException,
+  HttpException,
+  InternalServerErrorException,
+  ServiceUnavailableException,
+} from '@nestjs/common';
+import type { ArgumentsHost } from '@nestjs/common';
+import { describe, expect, it, vi } from 'vitest';
+import { ProblemDetailsFilter } from './problem-details.filter.js';
+
+function render(exception: unknown) {
+  const reply = { sent: false, status: vi.fn(), header: vi.fn(), send: vi.fn() };
+  reply.status.mockReturnValue(reply);
+  reply.header.mockReturnValue(reply);
+  const request = { id: 'req-1', method: 'GET', url: '/v1/profiles/abc?fields=x' };
+  const host = {
+    switchToHttp: () => ({ getRequest: () => request, getResponse: () => reply }),
+  } as unknown as ArgumentsHost;
+  const filter = new ProblemDetailsFilter();
+  // Unexpected errors are logged; keep the test output clean.
+  vi.spyOn((filter as unknown as { logger: { error: () => void } }).logger, 'error').mockImplementation(
+    () => undefined,
+  );
+  filter.catch(exception, host);
+  return {
+    status: reply.status.mock.calls[0]?.[0] as number,
+    contentType: reply.header.mock.calls.find(([name]) => name === 'content-type')?.[1] as string,
+    body: reply.send.mock.calls[0]?.[0] as Record<string, unknown>,
+  };
+}
+
+describe('ProblemDetailsFilter', () => {
+  it('renders an HttpException as RFC 9457 problem+json with the request id and path', () => {
+    const { status, contentType, body } = render(new ForbiddenException('Only the owner may change this profile'));
+    expect(status).toBe(403);
+    expect(contentType).toMatch(/^application\/problem\+json/);
+    expect(body).toEqual({
+      type: 'about:blank',
+      title: 'Forbidden',
+      status: 403,
+      detail: 'Only the owner may change this profile',
+      instance: '/v1/profiles/abc',
+      requestId: 'req-1',
+    });
+  });
+
+  it('keeps field errors and a specific type from a validation failure', () => {
+    const errors = [{ field: 'email', message: 'email must be an email' }];
+    const { body } = render(new BadRequestException({ type: '/problems/validation-failed', detail: 'bad', errors }));
+    expect(body).toMatchObject({ type: '/problems/validation-failed', status: 400, detail: 'bad', errors });
+    expect(body).not.toHaveProperty('statusCode');
+    expect(body).not.toHaveProperty('message');
+  });
+
+  it("maps Fastify's own client errors (e.g. body too large) to their 4xx status", () => {
+    const tooLarge = Object.assign(new Error('Request body is too large'), {
+      statusCode: 413,
+      code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+    });
+    const { status, body } = render(tooLarge);
+    expect(status).toBe(413);
+    expect(body).toMatchObject({ title: 'Payload Too Large', detail: 'Request body is too large' });
+  });
+
+  it('hides internals of unexpected errors behind a generic 500', () => {
+    const { status, body } = render(new Error('connect ECONNREFUSED mongodb://admin:hunter2@db'));
+    expect(status).toBe(500);
+    expect(JSON.stringify(body)).not.toContain('hunter2');
+    expect(body).toMatchObject({ title: 'Internal Server Error', requestId: 'req-1' });
+  });
+
+  it('hides the detail of a deliberate 500 too, but explains a 503', () => {
+    expect(render(new InternalServerErrorException('pool exhausted at db-3')).body.detail).not.toContain('db-3');
+    const unavailable = render(
+      new ServiceUnavailableException({ detail: 'Not ready: mongodb failing', failing: ['mongodb'] }),
+    );
+    expect(unavailable.body).toMatchObject({ status: 503, detail: 'Not ready: mongodb failing', failing: ['mongodb'] });
+  });
+
+  it('keeps the status of other 5xx exceptions', () => {
+    expect(render(new HttpException('upstream', 502)).status).toBe(502);
+  });
+});

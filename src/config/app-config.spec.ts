@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './app-config.js';
+
+describe('loadConfig', () => {
+  it('works locally with no variables set, using the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config.http.port).toBe(3000);
+    expect(config.metrics.port).toBe(9464);
+    expect(config.mongo).toMatchObject({
+      uri: 'mongodb://127.0.0.1:27017/vesta',
+      maxPoolSize: 10,
+      serverSelectionTimeoutMs: 5_000,
+      socketTimeoutMs: 45_000,
+      readPreference: 'primary',
+    });
+    expect(config.http.keepAliveTimeoutMs).toBeGreaterThan(60_000);
+  });
+
+  it('coerces and groups values by concern', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      TRUST_PROXY: 'true',
+      MONGODB_READ_PREFERENCE: 'secondaryPreferred',
+      SHUTDOWN_DRAIN_MS: '0',
+    });
+    expect(config.http).toMatchObject({ port: 8080, trustProxy: true });
+    expect(config.mongo.readPreference).toBe('secondaryPreferred');
+    expect(config.shutdown.drainMs).toBe(0);
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ PORT: '' }).http.port).toBe(3000);
+  });
+
+  it('rejects an invalid value with one line naming the variable and the value', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(ConfigError);
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/^Invalid configuration: PORT .*\(got "eighty"\)$/);
+    expect(() => loadConfig({ MONGODB_READ_PREFERENCE: 'fastest' })).toThrow(/MONGODB_READ_PREFERENCE/);
+    expect(() => loadConfig({ MONGODB_URI: 'postgres://x' })).toThrow(/MONGODB_URI must start with mongodb/);
+  });
+
+  it('names every invalid variable at once', () => {
+    expect(() => loadConfig({ PORT: '-1', LOG_LEVEL: 'loud' })).toThrow(/PORT .*; LOG_LEVEL/);
+  });
+
+  it('requires real service addresses in production instead of defaulting to localhost', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/MONGODB_URI is required in production; REDIS_URL/);
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      MONGODB_URI: 'mongodb+srv://cluster.example/vesta',
+      REDIS_URL: 'rediss://cache.example:6380',
+    });
+    expect(config.mongo.uri).toBe('mongodb+srv://cluster.example/vesta');
+  });
+});

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FerretDbProcess } from '../support/ferretdb-process.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+/** Polls until `predicate` holds or `timeoutMs` passes; returns whether it held. */
+async function eventually(predicate: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await predicate()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return false;
+}
+
+describe('health probes against a MongoDB-wire server that fails', () => {
+  let ferret: FerretDbProcess;
+  let running: RunningApp;
+
+  const timedGet = async (path: string) => {
+    const started = performance.now();
+    const response = await fetch(`${running.url}${path}`);
+    return { response, ms: performance.now() - started, body: (await response.json()) as Record<string, unknown> };
+  };
+  const isReady = async () => (await fetch(`${running.url}/health/ready`)).status === 200;
+
+  beforeAll(async () => {
+    ferret = await FerretDbProcess.start();
+    running = await startApp(testConfig({ MONGODB_URI: ferret.uri, HEALTH_CHECK_TIMEOUT_MS: '1000' }));
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await ferret?.dispose();
+  });
+
+  it('is live and ready while the database answers', async () => {
+    const live = await timedGet('/health/live');
+    expect(live.response.status).toBe(200);
+    const ready = await timedGet('/health/ready');
+    expect(ready.response.status).toBe(200);
+    expect(ready.body).toMatchObject({ status: 'ok', checks: { mongodb: { status: 'up' } } });
+  });
+
+  it('turns readiness 503 within 2 s when the database hangs, stays live, and recovers', async () => {
+    ferret.freeze();
+    try {
+      const ready = await timedGet('/health/ready');
+      expect(ready.response.status).toBe(503);
+      expect(ready.response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(ready.body).toMatchObject({ status: 503, failing: ['mongodb'] });
+      expect(ready.ms).toBeLessThan(2_000);
+      expect((await timedGet('/health/live')).response.status).toBe(200);
+    } finally {
+      ferret.thaw();
+    }
+    expect(await eventually(isReady, 30_000)).toBe(true);
+  });
+
+  it('turns readiness 503 within 2 s when the database is gone, and recovers when it returns', async () => {
+    await ferret.kill();
+    const ready = await timedGet('/health/ready');
+    expect(ready.response.status).toBe(503);
+    expect(ready.ms).toBeLessThan(2_000);
+    expect((await timedGet('/health/live')).response.status).toBe(200);
+
+    await ferret.start();
+    expect(await eventually(isReady, 30_000)).toBe(true);
+  });
+});

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request as httpRequest } from 'node:http';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+const PROBLEM_JSON = /^application\/problem\+json/;
+
+describe('HTTP contract: errors, request ids, compression', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ BODY_LIMIT_BYTES: '2048' }));
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const post = (path: string, body: string, contentType = 'application/json') =>
+    fetch(`${running.url}${path}`, { method: 'POST', headers: { 'content-type': contentType }, body });
+
+  it('answers an unknown route with a 404 problem', async () => {
+    const response = await fetch(`${running.url}/v1/no-such-thing?x=1`);
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
+    const problem = (await response.json()) as Record<string, unknown>;
+    expect(problem).toMatchObject({
+      type: 'about:blank',
+      title: 'Not Found',
+      status: 404,
+      instance: '/v1/no-such-thing',
+      requestId: response.headers.get('x-request-id'),
+    });
+    expect(typeof problem.detail).toBe('string');
+  });
+
+  it('answers malformed JSON with a 400 problem, not a 500', async () => {
+    const response = await post('/v1/anything', '{"email": "a@b.c",');
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
+    expect(await response.json()).toMatchObject({ status: 400, title: 'Bad Request' });
+  });
+
+  it('answers a body above the configured limit with a 413 problem', async () => {
+    const response = await post('/v1/anything', JSON.stringify({ bio: 'x'.repeat(4096) }));
+    expect(response.status).toBe(413);
+    expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
+    expect(await response.json()).toMatchObject({ status: 413, title: 'Payload Too Large' });
+  });
+
+  it('propagates a well-formed x-request-id and replaces a hostile one', async () => {
+    const kept = await fetch(`${running.url}/health/live`, { headers: { 'x-request-id': 'trace-abc.123' } });
+    expect(kept.headers.get('x-request-id')).toBe('trace-abc.123');
+
+    for (const hostile of ['has spaces and <html>', 'x'.repeat(200)]) {
+      const replaced = await fetch(`${running.url}/health/live`, { headers: { 'x-request-id': hostile } });
+      expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+
+  it('sets a keep-alive timeout above a typical load balancer idle timeout (60 s)', async () => {
+    const response = await fetch(`${running.url}/health/live`);
+    expect(response.headers.get('keep-alive')).toBe('timeout=65');
+  });
+
+  describe('compression', () => {
+    // The OpenAPI document is well above the 1 KB threshold; /health/live is far below it.
+    const get = (path: string, headers: Record<string, string>) =>
+      new Promise<{ encoding?: string; vary?: string }>((resolve, reject) => {
+        const req = httpRequest(`${running.url}${path}`, { headers }, (res) => {
+          res.resume();
+          res.on('end', () =>
+            resolve({ encoding: res.headers['content-encoding'], vary: res.headers.vary?.toString() }),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      });
+
+    it('uses brotli when offered, gzip otherwise', async () => {
+      expect((await get('/docs/openapi.json', { 'accept-encoding': 'gzip, br' })).encoding).toBe('br');
+      expect((await get('/docs/openapi.json', { 'accept-encoding': 'gzip' })).encoding).toBe('gzip');
+    });
+
+    it('leaves small responses uncompressed', async () => {
+      expect((await get('/health/live', { 'accept-encoding': 'gzip, br' })).encoding).toBeUndefined();
+    });
+
+    it('honours x-no-compression', async () => {
+      const result = await get('/docs/openapi.json', { 'accept-encoding': 'gzip, br', 'x-no-compression': '1' });
+      expect(result.encoding).toBeUndefined();
+    });
+  });
+});

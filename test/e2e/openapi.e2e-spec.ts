@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validate } from '@readme/openapi-parser';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+describe('OpenAPI document and Swagger UI', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig());
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('serves a valid OpenAPI 3 document describing the health routes', async () => {
+    const response = await fetch(`${running.url}/docs/openapi.json`);
+    expect(response.status).toBe(200);
+    const document = (await response.json()) as { openapi: string; paths: Record<string, unknown> };
+
+    expect(document.openapi).toMatch(/^3\./);
+    const result = await validate(structuredClone(document) as never);
+    expect(result).toMatchObject({ valid: true, specification: 'OpenAPI' });
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/health/live', '/health/ready']));
+  });
+
+  it('gives every operation a summary', async () => {
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { summary?: string }>>;
+    };
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, operation]) => ({
+        operation: `${method} ${path}`,
+        summary: operation.summary,
+      })),
+    );
+    expect(operations.filter((op) => !op.summary)).toEqual([]);
+  });
+
+  it('serves Swagger UI at /docs', async () => {
+    const response = await fetch(`${running.url}/docs`);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('swagger-ui');
+  });
+});

@@ -1,0 +1,86 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import autocannon from 'autocannon';
+import { AppProcess } from '../support/app-process.js';
+import { freePort } from '../support/ferretdb-process.js';
+import { testEnv } from '../support/test-env.js';
+
+describe('the production process (dist/main.js)', () => {
+  let app: AppProcess | undefined;
+
+  afterEach(async () => {
+    app?.signal('SIGKILL');
+    await app?.exited;
+    app = undefined;
+  });
+
+  const boot = async (overrides: Record<string, string> = {}) => {
+    const port = await freePort();
+    app = AppProcess.spawn(testEnv({ PORT: String(port), LOG_LEVEL: 'info', ...overrides }));
+    const url = `http://127.0.0.1:${port}`;
+    await app.waitUntilReady(url);
+    return { app, url };
+  };
+
+  it('refuses to start on an invalid variable, with one line naming it', async () => {
+    app = AppProcess.spawn(testEnv({ PORT: 'eighty' }));
+    const { code } = await app.exited;
+    expect(code).toBe(1);
+    const output = app.stderr.join('').trim();
+    expect(output.split('\n')).toHaveLength(1);
+    expect(output).toMatch(/^Invalid configuration: PORT .*\(got "eighty"\)$/);
+  });
+
+  it('logs one JSON line per request with id, method, route, status and duration, without credentials', async () => {
+    const { app, url } = await boot();
+    await fetch(`${url}/docs/openapi.json`, {
+      headers: { authorization: 'Bearer top-secret-token', 'x-request-id': 'log-test-1' },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    const line = app.logLines().find((entry) => entry.reqId === 'log-test-1');
+    expect(line).toMatchObject({ msg: 'request completed', method: 'GET', route: '/docs/openapi.json', status: 200 });
+    expect(typeof line?.durationMs).toBe('number');
+    expect(app.stdout.join('')).not.toContain('top-secret-token');
+  });
+
+  it('drains on SIGTERM under steady load: no failed request, readiness 503, exit 0 within the grace period', async () => {
+    const drainMs = 3_000;
+    const graceMs = 10_000;
+    const { app, url } = await boot({ SHUTDOWN_DRAIN_MS: String(drainMs), SHUTDOWN_GRACE_MS: String(graceMs) });
+
+    // Load for 2 s; SIGTERM lands 0.5 s in. The load stops inside the drain window, as a load
+    // balancer stops routing once readiness fails.
+    const load = autocannon({ url: `${url}/health/live`, connections: 20, duration: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const signalledAt = performance.now();
+    app.signal('SIGTERM');
+
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const readiness = await fetch(`${url}/health/ready`);
+    expect(readiness.status).toBe(503);
+    expect(await readiness.json()).toMatchObject({ failing: ['shutdown'] });
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
+
+    const result = await load;
+    expect(result.requests.total).toBeGreaterThan(100);
+    expect(result.errors).toBe(0);
+    expect(result.timeouts).toBe(0);
+    expect(result.non2xx).toBe(0);
+
+    const exit = await app.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.at - signalledAt).toBeGreaterThanOrEqual(drainMs);
+    expect(exit.at - signalledAt).toBeLessThan(graceMs);
+  });
+
+  it('exits at once on a second SIGTERM', async () => {
+    const { app } = await boot({ SHUTDOWN_DRAIN_MS: '20000', SHUTDOWN_GRACE_MS: '30000' });
+    app.signal('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const secondAt = performance.now();
+    app.signal('SIGTERM');
+    const exit = await app.exited;
+    expect(exit.code).toBe(1);
+    expect(exit.at - secondAt).toBeLessThan(2_000);
+  });
+});

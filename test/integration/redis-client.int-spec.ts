@@ -1,0 +1,67 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { createServer, type Server, type Socket } from 'node:net';
+import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
+import { freePort } from '../support/ferretdb-process.js';
+import { requiredEnv } from '../support/test-env.js';
+
+const silentLogger = { log: () => undefined, warn: () => undefined } as never;
+
+describe('Redis client timeouts', () => {
+  let client: Redis | undefined;
+
+  afterEach(async () => {
+    if (client) await closeRedisClient(client);
+    client = undefined;
+  });
+
+  it('round-trips commands against the real Redis', async () => {
+    client = createRedisClient(
+      { url: requiredEnv('REDIS_URL'), connectTimeoutMs: 2_000, commandTimeoutMs: 1_000 },
+      silentLogger,
+    );
+    expect(await waitUntilReady(client, 2_000)).toBe(true);
+    const key = `vesta:test:${process.pid}:${Date.now()}`;
+    await client.set(key, 'value', 'EX', 10);
+    expect(await client.get(key)).toBe('value');
+    await client.del(key);
+  });
+
+  describe('against a Redis that accepts connections but never answers', () => {
+    let blackhole: Server;
+    const sockets: Socket[] = [];
+    let port: number;
+
+    beforeAll(async () => {
+      port = await freePort();
+      blackhole = createServer((socket) => sockets.push(socket));
+      await new Promise<void>((resolve) => blackhole.listen(port, '127.0.0.1', resolve));
+    });
+
+    afterAll(async () => {
+      sockets.forEach((socket) => socket.destroy());
+      await new Promise((resolve) => blackhole.close(resolve));
+    });
+
+    it('fails a command within its timeout instead of hanging', async () => {
+      client = createRedisClient(
+        { url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300, commandTimeoutMs: 300 },
+        silentLogger,
+      );
+      const started = performance.now();
+      await expect(client.get('anything')).rejects.toThrow();
+      expect(performance.now() - started).toBeLessThan(5_000);
+    });
+  });
+
+  it('fails a command at once while Redis is unreachable (no offline queue)', async () => {
+    const port = await freePort();
+    client = createRedisClient(
+      { url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300, commandTimeoutMs: 300 },
+      silentLogger,
+    );
+    const started = performance.now();
+    await expect(client.get('anything')).rejects.toThrow(/enableOfflineQueue|Connection|closed/i);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});

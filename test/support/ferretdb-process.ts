@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { requiredEnv } from './test-env.js';
+
+/**
+ * A FerretDB server owned by one test, for outage scenarios: stop it, freeze it (SIGSTOP, a server
+ * that accepts connections but never answers), and bring it back on the same port and data.
+ */
+export class FerretDbProcess {
+  private child?: ChildProcess;
+  private readonly dataDir = mkdtempSync(join(tmpdir(), 'vesta-ferretdb-'));
+
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<FerretDbProcess> {
+    const server = new FerretDbProcess(await freePort());
+    await server.start();
+    return server;
+  }
+
+  get uri(): string {
+    return `mongodb://127.0.0.1:${this.port}/vesta_outage`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(
+      requiredEnv('FERRETDB_BIN'),
+      [`--listen-addr=127.0.0.1:${this.port}`, '--handler=sqlite', `--sqlite-url=file:${this.dataDir}/`],
+      { stdio: 'ignore' },
+    );
+    await waitForPort(this.port, 15_000);
+  }
+
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async dispose(): Promise<void> {
+    await this.kill();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => resolve(socket.end() && true));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`FerretDB did not listen on ${port} within ${timeoutMs} ms`);
+}

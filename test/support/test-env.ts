@@ -1,0 +1,32 @@
+import { loadConfig, type AppConfig } from '../../src/config/app-config.js';
+
+/** The database of this Vitest worker, so parallel test files never share collections. */
+export function workerMongoUri(suffix = ''): string {
+  const uri = new URL(requiredEnv('MONGODB_URI'));
+  uri.pathname = `/vesta_test_w${process.env.VITEST_POOL_ID ?? '0'}${suffix}`;
+  return uri.toString();
+}
+
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (see test/support/global-setup.ts)`);
+  return value;
+}
+
+/** Environment for an app under test: real services, OS-chosen ports, quiet logs. */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    MONGODB_URI: workerMongoUri(),
+    REDIS_URL: requiredEnv('REDIS_URL'),
+    PORT: '0',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'silent',
+    SHUTDOWN_DRAIN_MS: '0',
+    ...overrides,
+  };
+}
+
+export function testConfig(overrides: Record<string, string> = {}): AppConfig {
+  return loadConfig(testEnv(overrides));
+}
