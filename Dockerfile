@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1.7
+# Build: dev dependencies and the TypeScript compiler live only in this stage.
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY nest-cli.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npx nest build && npm prune --omit=dev
+
+# Runtime: production dependencies and compiled JavaScript only, as an unprivileged user.
+FROM node:22-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    PORT=3000 \
+    METRICS_PORT=9464
+WORKDIR /app
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build --chown=node:node /app/package.json ./
+COPY --from=build --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/dist ./dist
+USER node
+EXPOSE 3000 9464
+# tini is PID 1: it forwards SIGTERM to node (which drains, see docs/operations.md) and reaps zombies.
+# Probes come from Kubernetes (/health/live, /health/ready), so the image declares no HEALTHCHECK.
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "dist/main.js"]
