@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
 # Build: dev dependencies and the TypeScript compiler live only in this stage.
-FROM node:22-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -9,7 +9,7 @@ COPY src ./src
 RUN npx nest build && npm prune --omit=dev
 
 # Runtime: production dependencies and compiled JavaScript only, as an unprivileged user.
-FROM node:22-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=3000 \
     METRICS_PORT=9464
