@@ -43,7 +43,7 @@ describe('health probes against a MongoDB-wire server that fails', () => {
   });
 
   it('turns readiness 503 within 2 s when the database hangs, stays live, and recovers', async () => {
-    ferret.freeze();
+    await ferret.freeze();
     try {
       const ready = await timedGet('/health/ready');
       expect(ready.response.status).toBe(503);

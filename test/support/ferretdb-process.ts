@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,8 +34,16 @@ export class FerretDbProcess {
     await waitForPort(this.port, 15_000);
   }
 
-  freeze(): void {
+  /** Stops the process and waits until the kernel reports it stopped (delivery is asynchronous). */
+  async freeze(): Promise<void> {
+    const pid = this.child?.pid;
+    if (!pid) throw new Error('FerretDB is not running');
     this.child?.kill('SIGSTOP');
+    const deadline = Date.now() + 5_000;
+    while (!/^State:\s+T/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) {
+      if (Date.now() > deadline) throw new Error('FerretDB did not stop after SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   thaw(): void {
