@@ -39,16 +39,31 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MONGODB_URI: 'postgres://x' })).toThrow(/MONGODB_URI must start with mongodb/);
   });
 
+  it('rejects a short JWT secret and an admin email without its password', () => {
+    expect(() => loadConfig({ JWT_SECRET: 'short' })).toThrow(/JWT_SECRET must be at least 32 characters$/);
+    expect(() => loadConfig({ MONGODB_URI: 'mongo://admin:hunter2@db' })).not.toThrow(/hunter2/);
+    expect(() => loadConfig({ ADMIN_EMAIL: 'admin@example.com' })).toThrow(
+      /ADMIN_PASSWORD and ADMIN_EMAIL must be set together/,
+    );
+    expect(loadConfig({ ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: 'a-long-password' }).auth.admin).toEqual({
+      email: 'admin@example.com',
+      password: 'a-long-password',
+    });
+  });
+
   it('names every invalid variable at once', () => {
     expect(() => loadConfig({ PORT: '-1', LOG_LEVEL: 'loud' })).toThrow(/PORT .*; LOG_LEVEL/);
   });
 
   it('requires real service addresses in production instead of defaulting to localhost', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/MONGODB_URI is required in production; REDIS_URL/);
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
+      /MONGODB_URI is required in production; REDIS_URL is required in production; JWT_SECRET/,
+    );
     const config = loadConfig({
       NODE_ENV: 'production',
       MONGODB_URI: 'mongodb+srv://cluster.example/vesta',
       REDIS_URL: 'rediss://cache.example:6380',
+      JWT_SECRET: 'x'.repeat(32),
     });
     expect(config.mongo.uri).toBe('mongodb+srv://cluster.example/vesta');
   });

@@ -25,10 +25,23 @@ export interface AppConfig {
     socketTimeoutMs: number;
     readPreference: ReadPreference;
   };
-  redis: { url: string; connectTimeoutMs: number; commandTimeoutMs: number };
+  redis: { url: string; connectTimeoutMs: number; commandTimeoutMs: number; keyPrefix: string };
   metrics: { port: number };
   health: { checkTimeoutMs: number };
+  auth: {
+    jwtSecret: string;
+    accessTokenTtlS: number;
+    /** The first admin, created at start when both variables are set. */
+    admin?: { email: string; password: string };
+  };
+  queues: { viewFlushIntervalMs: number };
 }
+
+/** Local-only signing key; production refuses to start without JWT_SECRET (see env.schema.ts). */
+const DEVELOPMENT_JWT_SECRET = 'vesta-development-secret-never-use-in-production';
+
+/** Values never echoed in start-up errors: secrets, and URIs that may embed credentials. */
+const SECRET_NAME = /SECRET|PASSWORD|URI|URL/;
 
 /** Thrown when the environment is invalid; its message is the single line printed at start-up. */
 export class ConfigError extends Error {
@@ -41,7 +54,8 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = issue.path.join('.') || 'environment';
-      const got = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
+      const got =
+        typeof issue.path[0] === 'string' && !SECRET_NAME.test(issue.path[0]) ? env[issue.path[0]] : undefined;
       return `${name} ${issue.message}${got === undefined ? '' : ` (got "${got}")`}`;
     });
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
@@ -74,9 +88,17 @@ function toAppConfig(env: Env): AppConfig {
       url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS,
       commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+      keyPrefix: env.REDIS_KEY_PREFIX,
     },
     metrics: { port: env.METRICS_PORT },
     health: { checkTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
+    auth: {
+      jwtSecret: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
+      accessTokenTtlS: env.JWT_ACCESS_TTL_S,
+      admin:
+        env.ADMIN_EMAIL && env.ADMIN_PASSWORD ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD } : undefined,
+    },
+    queues: { viewFlushIntervalMs: env.VIEW_FLUSH_INTERVAL_MS },
   };
 }
 

@@ -45,13 +45,28 @@ export const envSchema = z
       .optional(),
     REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(2_000),
     REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(1_000),
+    // Namespaces every key (and Bull queue) so several environments can share one Redis.
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[\w.:-]{1,64}$/, 'must be 1-64 letters, digits, dots, colons, dashes or underscores')
+      .default('vesta:'),
 
     HEALTH_CHECK_TIMEOUT_MS: positiveInt.max(10_000).default(1_500),
+
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    JWT_ACCESS_TTL_S: positiveInt.max(24 * 3600).default(900),
+    ADMIN_EMAIL: z.email().optional(),
+    ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(128).optional(),
+
+    VIEW_FLUSH_INTERVAL_MS: positiveInt.min(100).default(5_000),
   })
   .superRefine((env, ctx) => {
+    if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {
+      ctx.addIssue({ code: 'custom', path: ['ADMIN_PASSWORD'], message: 'and ADMIN_EMAIL must be set together' });
+    }
     // In production a forgotten variable must not silently point at localhost.
     if (env.NODE_ENV !== 'production') return;
-    for (const key of ['MONGODB_URI', 'REDIS_URL'] as const) {
+    for (const key of ['MONGODB_URI', 'REDIS_URL', 'JWT_SECRET'] as const) {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required in production' });
     }
   });

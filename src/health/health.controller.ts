@@ -4,10 +4,12 @@ import { HealthCheckService, MongooseHealthIndicator, type HealthCheckResult } f
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ReadinessState } from '../lifecycle/readiness-state.js';
+import { Public } from '../auth/decorators/public.decorator.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { HealthStatusDto, ReadinessDto } from './dto/health-status.dto.js';
 
 @ApiTags('health')
+@Public()
 @Controller({ path: 'health', version: VERSION_NEUTRAL })
 export class HealthController {
   constructor(

@@ -5,6 +5,7 @@ export interface RedisClientOptions {
   url: string;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  keyPrefix?: string;
 }
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
@@ -15,6 +16,7 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
  */
 export function createRedisClient(options: RedisClientOptions, logger = new Logger('Redis')): Redis {
   const client = new Redis(options.url, {
+    keyPrefix: options.keyPrefix,
     connectTimeout: options.connectTimeoutMs,
     commandTimeout: options.commandTimeoutMs,
     enableOfflineQueue: false,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { loadConfig, type AppConfig } from '../../src/config/app-config.js';
 
 /** The database of this Vitest worker, so parallel test files never share collections. */
@@ -23,6 +24,10 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     METRICS_PORT: '0',
     LOG_LEVEL: 'silent',
     SHUTDOWN_DRAIN_MS: '0',
+    // Each app gets its own Redis namespace (views, queues), so parallel files never share keys.
+    REDIS_KEY_PREFIX: `vesta-test-${process.env.VITEST_POOL_ID ?? '0'}-${randomUUID().slice(0, 8)}:`,
+    // Tests flush views explicitly; the schedule would race them.
+    ROLE: 'api',
     ...overrides,
   };
 }

@@ -1,0 +1,55 @@
+import { Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { JwtService } from '@nestjs/jwt';
+import { ROLES, type Role } from '../users/user.schema.js';
+import type { AuthenticatedRequest } from './decorators/current-user.decorator.js';
+import { IS_PUBLIC } from './decorators/public.decorator.js';
+
+interface AccessTokenClaims {
+  sub: string;
+  role: Role;
+}
+
+/**
+ * Global guard: every route needs a valid bearer token unless marked @Public(). On public routes a
+ * valid token still identifies the caller (e.g. to show hidden profiles to their owner); an invalid
+ * one is rejected rather than silently ignored.
+ */
+@Injectable()
+export class JwtAuthGuard implements CanActivate {
+  constructor(
+    private readonly jwt: JwtService,
+    private readonly reflector: Reflector,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
+    const token = bearerToken(request.headers.authorization);
+
+    if (token === undefined) {
+      if (isPublic) return true;
+      throw new UnauthorizedException('A bearer token is required');
+    }
+    request.user = await this.verify(token);
+    return true;
+  }
+
+  private async verify(token: string): Promise<{ id: string; role: Role }> {
+    try {
+      // The algorithm is pinned in AuthModule (HS256): "none" and RS/ES tokens are rejected.
+      const claims = await this.jwt.verifyAsync<AccessTokenClaims>(token);
+      if (typeof claims.sub !== 'string' || !ROLES.includes(claims.role)) throw new Error('malformed claims');
+      return { id: claims.sub, role: claims.role };
+    } catch {
+      throw new UnauthorizedException('The access token is invalid or expired');
+    }
+  }
+}
+
+function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = /^Bearer ([\w-]+\.[\w-]+\.[\w-]*)$/.exec(header);
+  if (!match) throw new UnauthorizedException('Authorization must be "Bearer <JWT>"');
+  return match[1];
+}

@@ -1,0 +1,22 @@
+import { ForbiddenException, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Role } from '../users/user.schema.js';
+import type { AuthenticatedRequest } from './decorators/current-user.decorator.js';
+import { ROLES_KEY } from './decorators/roles.decorator.js';
+
+/** Runs after JwtAuthGuard; enforces @Roles(...) where present. */
+@Injectable()
+export class RolesGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (!roles?.length) return true;
+    const user = context.switchToHttp().getRequest<AuthenticatedRequest>().user;
+    if (user && roles.includes(user.role)) return true;
+    throw new ForbiddenException(`Requires role: ${roles.join(' or ')}`);
+  }
+}

@@ -1,0 +1,23 @@
+import { BadRequestException } from '@nestjs/common';
+import { Types } from 'mongoose';
+
+/**
+ * Search pages are ordered by _id descending and resume strictly below the last id seen, so profiles
+ * inserted meanwhile (higher ids) never shift later pages: no duplicates, no gaps. The cursor is
+ * opaque to clients (base64url JSON), so its format can change without breaking them.
+ */
+export function encodeCursor(lastId: Types.ObjectId): string {
+  return Buffer.from(JSON.stringify({ v: 1, id: lastId.toHexString() })).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): Types.ObjectId {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { v?: unknown; id?: unknown };
+    if (parsed.v === 1 && typeof parsed.id === 'string' && /^[0-9a-f]{24}$/.test(parsed.id)) {
+      return new Types.ObjectId(parsed.id);
+    }
+  } catch {
+    // fall through to the 400 below
+  }
+  throw new BadRequestException('cursor is not a cursor this API issued');
+}

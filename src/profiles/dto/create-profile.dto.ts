@@ -1,0 +1,95 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsDate,
+  IsIn,
+  IsMongoId,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  MaxDate,
+  MaxLength,
+  MinDate,
+  ValidateNested,
+} from 'class-validator';
+import { GENDERS, VISIBILITIES, type Gender, type Visibility } from '../profile.schema.js';
+import { LocationDto } from './location.dto.js';
+
+export const MIN_AGE = 18;
+export const MAX_AGE = 120;
+
+const yearsAgo = (years: number): Date => {
+  const date = new Date();
+  date.setUTCFullYear(date.getUTCFullYear() - years);
+  return date;
+};
+
+const normaliseTags = ({ value }: { value: unknown }): unknown =>
+  Array.isArray(value)
+    ? (value as unknown[]).map((tag) => (typeof tag === 'string' ? tag.trim().toLowerCase() : tag))
+    : value;
+
+/** Everything a member may set on their profile; any other field (role, views, userId, _id) is a 400. */
+export class CreateProfileDto {
+  @ApiProperty({ example: 'Ann', minLength: 2, maxLength: 50 })
+  @IsString()
+  @Length(2, 50)
+  displayName: string;
+
+  @ApiPropertyOptional({ example: 'Climber, cook, bad at chess.', maxLength: 1000 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1000)
+  bio?: string;
+
+  @ApiProperty({ example: '1994-05-17', description: `Members are adults: ${MIN_AGE} to ${MAX_AGE} years old` })
+  @Type(() => Date)
+  @IsDate()
+  @MaxDate(() => yearsAgo(MIN_AGE), { message: `you must be at least ${MIN_AGE}` })
+  @MinDate(() => yearsAgo(MAX_AGE), { message: `birthDate is more than ${MAX_AGE} years ago` })
+  birthDate: Date;
+
+  @ApiProperty({ enum: GENDERS })
+  @IsIn(GENDERS)
+  gender: Gender;
+
+  @ApiProperty({ enum: GENDERS, isArray: true, example: ['man', 'nonbinary'] })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayUnique()
+  @IsIn(GENDERS, { each: true })
+  interestedIn: Gender[];
+
+  @ApiPropertyOptional({ example: ['climbing', 'cooking'], maxItems: 20, description: 'Lower-cased tags' })
+  @IsOptional()
+  @Transform(normaliseTags)
+  @IsArray()
+  @ArrayMaxSize(20)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @Matches(/^[\p{L}\p{N}][\p{L}\p{N} &+-]{1,29}$/u, { each: true, message: 'each interest is 2-30 letters or digits' })
+  interests?: string[];
+
+  @ApiProperty({ type: LocationDto })
+  @ValidateNested()
+  @Type(() => LocationDto)
+  location: LocationDto;
+
+  @ApiPropertyOptional({ example: [], maxItems: 6, description: 'Ids of uploaded media' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(6)
+  @ArrayUnique()
+  @IsMongoId({ each: true })
+  photoIds?: string[];
+
+  @ApiPropertyOptional({ enum: VISIBILITIES, default: 'public', description: 'hidden: only you and admins see it' })
+  @IsOptional()
+  @IsIn(VISIBILITIES)
+  visibility?: Visibility;
+}

@@ -1,0 +1,28 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsISO31661Alpha2, IsLatitude, IsLongitude, IsNumber, IsString, Length, Matches } from 'class-validator';
+
+export class LocationDto {
+  @ApiProperty({ example: 'Berlin', minLength: 1, maxLength: 80 })
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim().replace(/\s+/g, ' ') : value))
+  @IsString()
+  @Length(1, 80)
+  // Letters (any script), spaces, dots, apostrophes and hyphens: real city names, no markup.
+  @Matches(/^[\p{L}\p{M}][\p{L}\p{M} .'-]*$/u, { message: 'city contains characters a city name does not' })
+  city: string;
+
+  @ApiProperty({ example: 'DE', description: 'ISO 3166-1 alpha-2' })
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.toUpperCase() : value))
+  @IsISO31661Alpha2()
+  country: string;
+
+  @ApiProperty({ example: 52.52, minimum: -90, maximum: 90 })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @IsLatitude()
+  lat: number;
+
+  @ApiProperty({ example: 13.405, minimum: -180, maximum: 180 })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @IsLongitude()
+  lng: number;
+}

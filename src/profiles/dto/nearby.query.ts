@@ -1,0 +1,34 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsLatitude, IsLongitude, IsNumber, IsOptional, Max, Min } from 'class-validator';
+import { MAX_NEARBY_RADIUS_KM } from '../geo.js';
+
+export class NearbyQuery {
+  @ApiProperty({ example: 52.52 })
+  @Type(() => Number)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @IsLatitude()
+  lat: number;
+
+  @ApiProperty({ example: 13.405 })
+  @Type(() => Number)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @IsLongitude()
+  lng: number;
+
+  @ApiPropertyOptional({ default: 10, minimum: 0.1, maximum: MAX_NEARBY_RADIUS_KM })
+  @IsOptional()
+  @Type(() => Number)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.1)
+  @Max(MAX_NEARBY_RADIUS_KM)
+  radiusKm?: number;
+
+  @ApiPropertyOptional({ default: 20, minimum: 1, maximum: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
+}

@@ -1,0 +1,57 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { GENDERS, VISIBILITIES } from '../profile.schema.js';
+
+class ProfileLocationResponseDto {
+  @ApiProperty({ example: 'Berlin' })
+  city: string;
+
+  @ApiProperty({ example: 'DE' })
+  country: string;
+
+  @ApiPropertyOptional({ description: 'Owner and admin only' })
+  lat?: number;
+
+  @ApiPropertyOptional({ description: 'Owner and admin only' })
+  lng?: number;
+}
+
+/** Public profile; `fields=` may return a subset (id is always present). */
+export class ProfileResponseDto {
+  @ApiProperty({ example: '665f1c2e8a1b2c3d4e5f6a7b' })
+  id: string;
+
+  @ApiPropertyOptional() displayName?: string;
+  @ApiPropertyOptional() bio?: string;
+  @ApiPropertyOptional({ example: 31 }) age?: number;
+  @ApiPropertyOptional({ enum: GENDERS }) gender?: string;
+  @ApiPropertyOptional({ enum: GENDERS, isArray: true }) interestedIn?: string[];
+  @ApiPropertyOptional({ type: [String] }) interests?: string[];
+  @ApiPropertyOptional({ type: ProfileLocationResponseDto }) location?: ProfileLocationResponseDto;
+  @ApiPropertyOptional({ type: [String] }) photoIds?: string[];
+  @ApiPropertyOptional({ description: 'Counted views, flushed every few seconds' }) views?: number;
+  @ApiPropertyOptional() lastActiveAt?: Date;
+  @ApiPropertyOptional() createdAt?: Date;
+  @ApiPropertyOptional({ description: 'Owner and admin only' }) userId?: string;
+  @ApiPropertyOptional({ description: 'Owner and admin only' }) birthDate?: Date;
+  @ApiPropertyOptional({ enum: VISIBILITIES, description: 'Owner and admin only' }) visibility?: string;
+  @ApiPropertyOptional({ description: 'Owner and admin only' }) updatedAt?: Date;
+}
+
+export class ProfilePageDto {
+  @ApiProperty({ type: [ProfileResponseDto] })
+  items: ProfileResponseDto[];
+
+  @ApiProperty({ nullable: true, type: String, description: 'Pass as `cursor` for the next page; null at the end' })
+  nextCursor: string | null;
+}
+
+export class NearbyProfileDto extends ProfileResponseDto {
+  @ApiProperty({ example: 2.4, description: 'Distance from the query point, rounded to 0.1 km' })
+  distanceKm: number;
+}
+
+export class CityCountDto {
+  @ApiProperty({ example: 'Berlin' }) city: string;
+  @ApiProperty({ example: 'DE' }) country: string;
+  @ApiProperty({ example: 412 }) count: number;
+}

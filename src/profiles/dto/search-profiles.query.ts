@@ -1,0 +1,78 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import { ArrayMaxSize, IsIn, IsInt, IsOptional, IsString, Length, Max, MaxLength, Min } from 'class-validator';
+import { GENDERS, type Gender } from '../profile.schema.js';
+import { MAX_AGE, MIN_AGE } from './create-profile.dto.js';
+import { PUBLIC_FIELDS, type PublicField } from '../profile.mapper.js';
+
+const commaList = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string'
+    ? value
+        .split(',')
+        .map((item) => item.trim().toLowerCase())
+        .filter(Boolean)
+    : value;
+
+export class SearchProfilesQuery {
+  @ApiPropertyOptional({ example: 'Berlin' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 80)
+  city?: string;
+
+  @ApiPropertyOptional({ enum: GENDERS })
+  @IsOptional()
+  @IsIn(GENDERS)
+  gender?: Gender;
+
+  @ApiPropertyOptional({ minimum: MIN_AGE, maximum: MAX_AGE })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(MIN_AGE)
+  @Max(MAX_AGE)
+  minAge?: number;
+
+  @ApiPropertyOptional({ minimum: MIN_AGE, maximum: MAX_AGE })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(MIN_AGE)
+  @Max(MAX_AGE)
+  maxAge?: number;
+
+  @ApiPropertyOptional({ example: 'climbing,cooking', description: 'Comma-separated; matches any' })
+  @IsOptional()
+  @Transform(commaList)
+  @ArrayMaxSize(10)
+  @IsString({ each: true })
+  @MaxLength(30, { each: true })
+  interests?: string[];
+
+  @ApiPropertyOptional({ default: 20, minimum: 1, maximum: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'Opaque cursor from the previous page (nextCursor)' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+
+  @ApiPropertyOptional({ example: 'displayName,age,location', description: `Subset of: ${PUBLIC_FIELDS.join(', ')}` })
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean)
+      : value,
+  )
+  @IsIn(PUBLIC_FIELDS, { each: true })
+  fields?: PublicField[];
+}

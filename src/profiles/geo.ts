@@ -1,0 +1,47 @@
+import ngeohash from 'ngeohash';
+
+/** Precisions stored per profile (geohash prefixes); nearby search matches one of them exactly. */
+export const GEOCELL_PRECISIONS = [2, 3, 4, 5] as const;
+export const MAX_NEARBY_RADIUS_KM = 100;
+
+const KM_PER_DEGREE = 111.32;
+
+/**
+ * The smaller side, in km, of a geohash cell of `precision` anywhere between the equator-most and
+ * pole-most latitude of the search: cells keep their height but narrow east-west with cos(latitude).
+ */
+function cellMinSideKm(precision: number, lat: number, radiusKm: number): number {
+  const bits = precision * 5;
+  const heightKm = (180 / 2 ** Math.floor(bits / 2)) * KM_PER_DEGREE;
+  const widthDegrees = 360 / 2 ** Math.ceil(bits / 2);
+  const poleMostLat = Math.min(90, Math.abs(lat) + radiusKm / KM_PER_DEGREE);
+  return Math.min(heightKm, widthDegrees * KM_PER_DEGREE * Math.cos((poleMostLat * Math.PI) / 180));
+}
+
+/** Geohash prefixes of a point at every stored precision, e.g. ['u09', 'u09t', 'u09tv']. */
+export function geocellsOf(lat: number, lng: number): string[] {
+  const hash = ngeohash.encode(lat, lng, Math.max(...GEOCELL_PRECISIONS));
+  return GEOCELL_PRECISIONS.map((precision) => hash.slice(0, precision));
+}
+
+/**
+ * The cell containing the point plus its 8 neighbours, at the finest precision whose cells are at
+ * least `radiusKm` wide: every point within the radius lies in one of these 9 cells.
+ */
+export function searchCells(lat: number, lng: number, radiusKm: number): string[] {
+  // Near the poles even the coarsest cell can be too narrow; the coarsest is then the best available.
+  const precision = [...GEOCELL_PRECISIONS].reverse().find((p) => cellMinSideKm(p, lat, radiusKm) >= radiusKm) ?? 2;
+  const center = ngeohash.encode(lat, lng, precision);
+  return [center, ...ngeohash.neighbors(center)];
+}
+
+const EARTH_RADIUS_KM = 6371.0088;
+
+/** Great-circle distance in km (haversine). */
+export function distanceKm(a: { lat: number; lng: number }, b: { lat: number; lng: number }): number {
+  const rad = Math.PI / 180;
+  const dLat = (b.lat - a.lat) * rad;
+  const dLng = (b.lng - a.lng) * rad;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLng / 2) ** 2;
+  return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
+}

@@ -1,0 +1,92 @@
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+import { Types, type HydratedDocument } from 'mongoose';
+
+export const GENDERS = ['woman', 'man', 'nonbinary'] as const;
+export type Gender = (typeof GENDERS)[number];
+export const VISIBILITIES = ['public', 'hidden'] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
+
+@Schema({ _id: false })
+export class Location {
+  @Prop({ required: true })
+  city: string;
+
+  /** Lower-cased, trimmed city for exact-match filters (no collation on FerretDB). */
+  @Prop({ required: true })
+  cityKey: string;
+
+  /** ISO 3166-1 alpha-2, upper case. */
+  @Prop({ required: true })
+  country: string;
+
+  @Prop({ required: true })
+  lat: number;
+
+  @Prop({ required: true })
+  lng: number;
+
+  /** Geohash prefixes at several precisions; nearby search matches 9 cells of one precision. */
+  @Prop({ type: [String], required: true })
+  geocells: string[];
+}
+
+@Schema({ collection: 'profiles', timestamps: true })
+export class Profile {
+  @Prop({ type: Types.ObjectId, required: true, unique: true })
+  userId: Types.ObjectId;
+
+  @Prop({ required: true })
+  displayName: string;
+
+  @Prop({ default: '' })
+  bio: string;
+
+  @Prop({ required: true })
+  birthDate: Date;
+
+  @Prop({ required: true, enum: GENDERS })
+  gender: Gender;
+
+  @Prop({ type: [String], enum: GENDERS, default: [] })
+  interestedIn: Gender[];
+
+  /** Lower-case tags. */
+  @Prop({ type: [String], default: [] })
+  interests: string[];
+
+  @Prop({ type: Location, required: true })
+  location: Location;
+
+  @Prop({ type: [String], default: [] })
+  photoIds: string[];
+
+  @Prop({ required: true, enum: VISIBILITIES, default: 'public' })
+  visibility: Visibility;
+
+  /** Flushed from Redis in batches by the profile-views job; never written by a request. */
+  @Prop({ default: 0 })
+  views: number;
+
+  /** Id of the last view batch applied, which makes re-applying a batch after a crash a no-op. */
+  @Prop()
+  viewBatchId?: string;
+
+  @Prop({ default: () => new Date() })
+  lastActiveAt: Date;
+
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type ProfileDocument = HydratedDocument<Profile>;
+export const ProfileSchema = SchemaFactory.createForClass(Profile);
+
+// One index per query shape (see ProfilesRepository). Search pages sort by _id descending.
+ProfileSchema.index({ visibility: 1, _id: -1 });
+ProfileSchema.index({ visibility: 1, 'location.cityKey': 1, _id: -1 });
+ProfileSchema.index({ visibility: 1, 'location.cityKey': 1, gender: 1, _id: -1 });
+ProfileSchema.index({ visibility: 1, gender: 1, _id: -1 });
+ProfileSchema.index({ visibility: 1, interests: 1, _id: -1 });
+ProfileSchema.index({ visibility: 1, birthDate: 1 });
+ProfileSchema.index({ visibility: 1, views: -1 });
+ProfileSchema.index({ 'location.geocells': 1 });

@@ -1,0 +1,105 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import type { Types } from 'mongoose';
+import type { AuthenticatedUser } from '../auth/authenticated-user.js';
+import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
+import { Public } from '../auth/decorators/public.decorator.js';
+import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
+import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { CreateProfileDto } from './dto/create-profile.dto.js';
+import { NearbyQuery } from './dto/nearby.query.js';
+import { NearbyProfileDto, ProfilePageDto, ProfileResponseDto } from './dto/profile-response.dto.js';
+import { SearchProfilesQuery } from './dto/search-profiles.query.js';
+import { UpdateProfileDto } from './dto/update-profile.dto.js';
+import type { ProfileView } from './profile.mapper.js';
+import { ProfilesService } from './profiles.service.js';
+
+@ApiTags('profiles')
+@ApiBearerAuth()
+@ApiBadRequestResponse({ type: ProblemResponseDto, description: 'Invalid fields, query or id' })
+@ApiUnauthorizedResponse({ type: ProblemResponseDto, description: 'Missing, expired or invalid token' })
+@Controller('profiles')
+export class ProfilesController {
+  constructor(private readonly profiles: ProfilesService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create your profile (one per account)' })
+  @ApiCreatedResponse({ type: ProfileResponseDto })
+  @ApiConflictResponse({ type: ProblemResponseDto, description: 'This account already has a profile' })
+  create(@CurrentUser() user: AuthenticatedUser, @Body() body: CreateProfileDto): Promise<ProfileView> {
+    return this.profiles.create(user, body);
+  }
+
+  @Public()
+  @Get()
+  @ApiOperation({
+    summary: 'Search public profiles by city, gender, age and interests, newest first, with cursor pages',
+  })
+  @ApiOkResponse({ type: ProfilePageDto })
+  search(@Query() query: SearchProfilesQuery): Promise<ProfilePageDto> {
+    return this.profiles.search(query);
+  }
+
+  @Public()
+  @Get('popular')
+  @ApiOperation({ summary: 'The 50 most viewed public profiles' })
+  @ApiOkResponse({ type: [ProfileResponseDto] })
+  popular(): Promise<ProfileView[]> {
+    return this.profiles.popular();
+  }
+
+  @Public()
+  @Get('nearby')
+  @ApiOperation({ summary: 'Public profiles within radiusKm (max 100) of a point, nearest first' })
+  @ApiOkResponse({ type: [NearbyProfileDto] })
+  nearby(@Query() query: NearbyQuery): Promise<NearbyProfileDto[]> {
+    return this.profiles.nearby(query);
+  }
+
+  @Public()
+  @Get(':id')
+  @ApiOperation({ summary: 'Read a profile; hidden ones only by their owner or an admin. Counts a view.' })
+  @ApiOkResponse({ type: ProfileResponseDto })
+  @ApiNotFoundResponse({ type: ProblemResponseDto })
+  get(
+    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @CurrentUser() viewer?: AuthenticatedUser,
+  ): Promise<ProfileView> {
+    return this.profiles.get(id, viewer);
+  }
+
+  @Patch(':id')
+  @ApiOperation({ summary: 'Change a profile (owner or admin)' })
+  @ApiOkResponse({ type: ProfileResponseDto })
+  @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your profile' })
+  @ApiNotFoundResponse({ type: ProblemResponseDto })
+  update(
+    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @CurrentUser() user: AuthenticatedUser,
+    @Body() body: UpdateProfileDto,
+  ): Promise<ProfileView> {
+    return this.profiles.update(id, user, body);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a profile (owner or admin)' })
+  @ApiNoContentResponse()
+  @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your profile' })
+  @ApiNotFoundResponse({ type: ProblemResponseDto })
+  remove(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @CurrentUser() user: AuthenticatedUser): Promise<void> {
+    return this.profiles.remove(id, user);
+  }
+}

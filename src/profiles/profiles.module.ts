@@ -1,0 +1,25 @@
+import { BullModule } from '@nestjs/bull';
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { LocationsController } from '../locations/locations.controller.js';
+import { RedisModule } from '../redis/redis.module.js';
+import { Profile, ProfileSchema } from './profile.schema.js';
+import { ProfilesController } from './profiles.controller.js';
+import { ProfilesRepository } from './profiles.repository.js';
+import { ProfilesService } from './profiles.service.js';
+import { PROFILE_VIEWS_QUEUE } from './views/profile-views.constants.js';
+import { ProfileViewsFlusher } from './views/profile-views.flusher.js';
+import { ProfileViewsScheduler } from './views/profile-views.scheduler.js';
+import { ProfileViewsService } from './views/profile-views.service.js';
+
+@Module({
+  imports: [
+    MongooseModule.forFeature([{ name: Profile.name, schema: ProfileSchema }]),
+    BullModule.registerQueue({ name: PROFILE_VIEWS_QUEUE }),
+    RedisModule,
+  ],
+  controllers: [ProfilesController, LocationsController],
+  providers: [ProfilesRepository, ProfilesService, ProfileViewsService, ProfileViewsFlusher, ProfileViewsScheduler],
+  exports: [ProfilesService, ProfilesRepository],
+})
+export class ProfilesModule {}

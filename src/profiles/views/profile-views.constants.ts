@@ -1,0 +1,12 @@
+export const PROFILE_VIEWS_QUEUE = 'profile-views';
+export const FLUSH_JOB = 'flush';
+
+/** Redis keys (under the client's prefix). */
+export const VIEW_KEYS = {
+  /** Hash profileId → views counted since the last flush. */
+  pending: 'views:pending',
+  /** The batch being flushed; survives a crash so the next flush resumes it. */
+  inflight: 'views:inflight',
+  inflightId: 'views:inflight:id',
+  lock: 'views:flush-lock',
+} as const;

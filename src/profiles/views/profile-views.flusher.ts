@@ -1,0 +1,83 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { REDIS_CLIENT } from '../../redis/redis.constants.js';
+import { ProfilesRepository } from '../profiles.repository.js';
+import { VIEW_KEYS } from './profile-views.constants.js';
+
+/**
+ * Atomically turns the pending counts into the in-flight batch with a fresh id, unless a batch is
+ * already in flight (a previous flush died), in which case that batch and its id are resumed.
+ */
+const CLAIM_BATCH = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return redis.call('GET', KEYS[3]) end
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('SET', KEYS[3], ARGV[1])
+return ARGV[1]`;
+
+const LOCK_TTL_MS = 60_000;
+const WRITE_CHUNK = 1_000;
+
+export interface FlushResult {
+  batchId: string | null;
+  profiles: number;
+  views: number;
+}
+
+/**
+ * Moves counted views from Redis to MongoDB. Crash-safe: the batch stays in Redis until MongoDB has
+ * it, and each profile records the id of the last batch it received, so re-running a batch adds
+ * nothing twice. A lock keeps two flushers from interleaving batches.
+ */
+@Injectable()
+export class ProfileViewsFlusher {
+  private readonly logger = new Logger(ProfileViewsFlusher.name);
+
+  constructor(
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    private readonly profiles: ProfilesRepository,
+  ) {}
+
+  async flush(): Promise<FlushResult> {
+    const lockToken = randomUUID();
+    const locked = await this.redis.set(VIEW_KEYS.lock, lockToken, 'PX', LOCK_TTL_MS, 'NX');
+    if (!locked) return { batchId: null, profiles: 0, views: 0 };
+    try {
+      return await this.flushBatch();
+    } finally {
+      // Release only our own lock (it may have expired and been taken by another flusher).
+      await this.redis.eval(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        1,
+        VIEW_KEYS.lock,
+        lockToken,
+      );
+    }
+  }
+
+  private async flushBatch(): Promise<FlushResult> {
+    const batchId = (await this.redis.eval(
+      CLAIM_BATCH,
+      3,
+      VIEW_KEYS.pending,
+      VIEW_KEYS.inflight,
+      VIEW_KEYS.inflightId,
+      randomUUID(),
+    )) as string | null;
+    if (!batchId) return { batchId: null, profiles: 0, views: 0 };
+
+    const counts = new Map(
+      Object.entries(await this.redis.hgetall(VIEW_KEYS.inflight)).map(([id, views]) => [id, Number(views)] as const),
+    );
+    const entries = [...counts];
+    for (let start = 0; start < entries.length; start += WRITE_CHUNK) {
+      await this.profiles.applyViewBatch(batchId, new Map(entries.slice(start, start + WRITE_CHUNK)));
+    }
+    await this.redis.multi().del(VIEW_KEYS.inflight).del(VIEW_KEYS.inflightId).exec();
+
+    const views = entries.reduce((sum, [, count]) => sum + count, 0);
+    this.logger.debug(`Flushed ${views} views of ${counts.size} profiles (batch ${batchId})`);
+    return { batchId, profiles: counts.size, views };
+  }
+}

@@ -1,0 +1,15 @@
+import { BullModule } from '@nestjs/bull';
+import { Module } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+
+/** Bull on the same Redis, under the configured key prefix. Feature modules register their queues. */
+@Module({
+  imports: [
+    BullModule.forRootAsync({
+      inject: [APP_CONFIG],
+      useFactory: ({ redis }: AppConfig) => ({ url: redis.url, prefix: `${redis.keyPrefix}bull` }),
+    }),
+  ],
+})
+export class QueuesModule {}
