@@ -44,7 +44,7 @@ export class Profile {
   @Prop({ required: true })
   birthDate: Date;
 
-  @Prop({ required: true, enum: GENDERS })
+  @Prop({ type: String, required: true, enum: GENDERS })
   gender: Gender;
 
   @Prop({ type: [String], enum: GENDERS, default: [] })
@@ -60,7 +60,7 @@ export class Profile {
   @Prop({ type: [String], default: [] })
   photoIds: string[];
 
-  @Prop({ required: true, enum: VISIBILITIES, default: 'public' })
+  @Prop({ type: String, required: true, enum: VISIBILITIES, default: 'public' })
   visibility: Visibility;
 
   /** Flushed from Redis in batches by the profile-views job; never written by a request. */

@@ -9,6 +9,7 @@ import {
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiParam,
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
@@ -70,6 +71,7 @@ export class ProfilesController {
 
   @Public()
   @Get(':id')
+  @ApiParam({ name: 'id', description: 'Profile id (24 hexadecimal characters)' })
   @ApiOperation({ summary: 'Read a profile; hidden ones only by their owner or an admin. Counts a view.' })
   @ApiOkResponse({ type: ProfileResponseDto })
   @ApiNotFoundResponse({ type: ProblemResponseDto })
@@ -81,6 +83,7 @@ export class ProfilesController {
   }
 
   @Patch(':id')
+  @ApiParam({ name: 'id', description: 'Profile id (24 hexadecimal characters)' })
   @ApiOperation({ summary: 'Change a profile (owner or admin)' })
   @ApiOkResponse({ type: ProfileResponseDto })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your profile' })
@@ -94,6 +97,7 @@ export class ProfilesController {
   }
 
   @Delete(':id')
+  @ApiParam({ name: 'id', description: 'Profile id (24 hexadecimal characters)' })
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a profile (owner or admin)' })
   @ApiNoContentResponse()

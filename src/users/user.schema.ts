@@ -13,7 +13,7 @@ export class User {
   @Prop({ required: true })
   passwordHash: string;
 
-  @Prop({ required: true, enum: ROLES, default: 'user' })
+  @Prop({ type: String, required: true, enum: ROLES, default: 'user' })
   role: Role;
 
   createdAt: Date;

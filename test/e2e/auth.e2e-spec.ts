@@ -1,0 +1,144 @@
+import jwt from 'jsonwebtoken';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { login, registerAccount, uniqueEmail } from '../factories/accounts.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+const SECRET = 'e2e-secret-with-at-least-thirty-two-characters';
+const ADMIN = { email: `Admin-${Date.now()}@Example.test`, password: 'an-admin-password-long-enough' };
+
+describe('accounts and tokens', () => {
+  let running: RunningApp;
+  let url: string;
+
+  beforeAll(async () => {
+    running = await startApp(
+      testConfig({ JWT_SECRET: SECRET, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password }),
+    );
+    url = running.url;
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+  const createProfileWith = (authorization: string) =>
+    post('/v1/profiles', {}, { authorization }).then((response) => response.status);
+
+  it('registers, normalises the email, and logs in with any casing', async () => {
+    const email = uniqueEmail('Case');
+    const registered = await post('/v1/auth/register', {
+      email: `  ${email.toUpperCase()} `,
+      password: 'a sufficiently long one',
+    });
+    expect(registered.status).toBe(201);
+    const body = (await registered.json()) as { accessToken: string; user: Record<string, unknown> };
+    expect(body.user).toMatchObject({ email: email.toLowerCase(), role: 'user' });
+    expect(body.user).not.toHaveProperty('passwordHash');
+    expect(body.accessToken.split('.')).toHaveLength(3);
+
+    const token = await login(url, email.toLowerCase(), 'a sufficiently long one');
+    expect(jwt.verify(token, SECRET)).toMatchObject({ sub: body.user.id, role: 'user' });
+  });
+
+  it('refuses a second account for the same email with 409', async () => {
+    const account = await registerAccount(url);
+    const again = await post('/v1/auth/register', {
+      email: account.email.toUpperCase(),
+      password: 'another long password',
+    });
+    expect(again.status).toBe(409);
+  });
+
+  it('answers a wrong password and an unknown email identically', async () => {
+    const account = await registerAccount(url);
+    const wrongPassword = await post('/v1/auth/login', { email: account.email, password: 'not the right password' });
+    const unknownEmail = await post('/v1/auth/login', {
+      email: uniqueEmail('nobody'),
+      password: 'not the right password',
+    });
+    expect(wrongPassword.status).toBe(401);
+    expect(unknownEmail.status).toBe(401);
+    const strip = ({ requestId: _r, ...rest }: Record<string, unknown>) => rest;
+    expect(strip((await wrongPassword.json()) as Record<string, unknown>)).toEqual(
+      strip((await unknownEmail.json()) as Record<string, unknown>),
+    );
+  });
+
+  it('rejects weak input: short password, bad email, operator objects, extra fields', async () => {
+    for (const body of [
+      { email: uniqueEmail(), password: 'short' },
+      { email: 'not-an-email', password: 'long enough password' },
+      { email: { $ne: null }, password: 'long enough password' },
+      { email: uniqueEmail(), password: 'long enough password', role: 'admin' },
+    ]) {
+      const response = await post('/v1/auth/register', body);
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/problem\+json/);
+    }
+    const injected = await post('/v1/auth/login', { email: { $gt: '' }, password: { $ne: null } });
+    expect(injected.status).toBe(400);
+  });
+
+  it('creates the first admin from ADMIN_EMAIL / ADMIN_PASSWORD', async () => {
+    const token = await login(url, ADMIN.email.toLowerCase(), ADMIN.password);
+    expect(jwt.decode(token)).toMatchObject({ role: 'admin' });
+  });
+
+  describe('tokens that must not work', () => {
+    let valid: string;
+    let userId: string;
+
+    beforeAll(async () => {
+      const account = await registerAccount(url);
+      valid = account.token;
+      userId = account.userId;
+    });
+
+    const claims = () => ({ sub: userId, role: 'user', iss: 'vesta-api', aud: 'vesta-api' });
+
+    it('accepts the genuine token (control)', async () => {
+      // 400 (empty body) proves the guard let the request through.
+      expect(await createProfileWith(`Bearer ${valid}`)).toBe(400);
+    });
+
+    it('rejects no token, a malformed header, and garbage', async () => {
+      expect((await post('/v1/profiles', {})).status).toBe(401);
+      expect(await createProfileWith(valid)).toBe(401);
+      expect(await createProfileWith('Bearer not.a.token')).toBe(401);
+    });
+
+    it('rejects an expired token', async () => {
+      const expired = jwt.sign({ ...claims(), exp: Math.floor(Date.now() / 1000) - 10 }, SECRET, {
+        algorithm: 'HS256',
+      });
+      expect(await createProfileWith(`Bearer ${expired}`)).toBe(401);
+    });
+
+    it('rejects a tampered payload (role escalated, signature kept)', async () => {
+      const [header, , signature] = valid.split('.');
+      const payload = Buffer.from(JSON.stringify({ ...jwt.decode(valid, { json: true }), role: 'admin' })).toString(
+        'base64url',
+      );
+      expect(await createProfileWith(`Bearer ${header}.${payload}.${signature}`)).toBe(401);
+    });
+
+    it('rejects alg "none" and a token signed with another secret', async () => {
+      const none = jwt.sign(claims(), '', { algorithm: 'none' });
+      expect(await createProfileWith(`Bearer ${none}`)).toBe(401);
+      const foreign = jwt.sign(claims(), 'some-other-secret-that-is-also-long-enough', { algorithm: 'HS256' });
+      expect(await createProfileWith(`Bearer ${foreign}`)).toBe(401);
+    });
+
+    it('rejects a token for another audience', async () => {
+      const other = jwt.sign({ ...claims(), aud: 'another-service' }, SECRET, { algorithm: 'HS256' });
+      expect(await createProfileWith(`Bearer ${other}`)).toBe(401);
+    });
+  });
+});

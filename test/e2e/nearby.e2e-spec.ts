@@ -1,0 +1,68 @@
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+/** Independent haversine (not the service's), so the check does not share a bug with the code. */
+function haversineKm(a: { lat: number; lng: number }, b: { lat: number; lng: number }): number {
+  const toRad = (deg: number) => (deg * Math.PI) / 180;
+  const h =
+    Math.sin(toRad(b.lat - a.lat) / 2) ** 2 +
+    Math.cos(toRad(a.lat)) * Math.cos(toRad(b.lat)) * Math.sin(toRad(b.lng - a.lng) / 2) ** 2;
+  return 2 * 6371.0088 * Math.asin(Math.sqrt(h));
+}
+
+describe('nearby profiles', () => {
+  let running: RunningApp;
+  let url: string;
+  // A random spot in the Atlantic per run, so other tests' profiles are never near it.
+  const center = { lat: 30 + randomInt(10) + Math.random(), lng: -40 + randomInt(10) + Math.random() };
+  const placed: { id: string; lat: number; lng: number }[] = [];
+
+  beforeAll(async () => {
+    running = await startApp(testConfig());
+    url = running.url;
+    // 40 profiles scattered up to ~40 km from the center.
+    for (let i = 0; i < 40; i += 1) {
+      const lat = center.lat + (Math.random() - 0.5) * 0.7;
+      const lng = center.lng + (Math.random() - 0.5) * 0.8;
+      const profile = await createProfile(url, await registerAccount(url), {
+        location: { city: 'Nowhere', country: 'PT', lat, lng },
+      });
+      placed.push({ id: profile.id, lat, lng });
+    }
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it.each([3, 10, 25])('returns exactly the profiles within %d km, nearest first', async (radiusKm) => {
+    const response = await fetch(
+      `${url}/v1/profiles/nearby?lat=${center.lat}&lng=${center.lng}&radiusKm=${radiusKm}&limit=100`,
+    );
+    expect(response.status).toBe(200);
+    const results = (await response.json()) as { id: string; distanceKm: number }[];
+
+    const expected = placed
+      .map((p) => ({ id: p.id, distance: haversineKm(center, p) }))
+      .filter((p) => p.distance <= radiusKm)
+      .sort((a, b) => a.distance - b.distance);
+    expect(results.map((r) => r.id)).toEqual(expected.map((e) => e.id));
+    results.forEach((result, index) => {
+      expect(result.distanceKm).toBeCloseTo(expected[index].distance, 0);
+      expect(result.distanceKm).toBeLessThanOrEqual(radiusKm);
+    });
+  });
+
+  it('caps the radius and the page size', async () => {
+    const tooFar = await fetch(`${url}/v1/profiles/nearby?lat=${center.lat}&lng=${center.lng}&radiusKm=101`);
+    expect(tooFar.status).toBe(400);
+    const limited = await fetch(`${url}/v1/profiles/nearby?lat=${center.lat}&lng=${center.lng}&radiusKm=50&limit=5`);
+    expect(((await limited.json()) as unknown[]).length).toBe(5);
+    expect((await fetch(`${url}/v1/profiles/nearby?lat=91&lng=0`)).status).toBe(400);
+    expect((await fetch(`${url}/v1/profiles/nearby?lng=0`)).status).toBe(400);
+  });
+});

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount } from '../factories/accounts.js';
+import { createProfile, type ProfileInput } from '../factories/profiles.js';
+import { uniqueCity } from '../factories/names.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+type Item = { id: string } & Record<string, unknown>;
+type Page = { items: Item[]; nextCursor: string | null };
+
+const birthDateForAge = (age: number): string => {
+  const date = new Date();
+  date.setUTCFullYear(date.getUTCFullYear() - age);
+  date.setUTCDate(date.getUTCDate() - 10);
+  return date.toISOString().slice(0, 10);
+};
+
+describe('profile search', () => {
+  let running: RunningApp;
+  let url: string;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig());
+    url = running.url;
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const page = async (query: string): Promise<Page> => {
+    const response = await fetch(`${url}/v1/profiles?${query}`);
+    expect(response.status).toBe(200);
+    return (await response.json()) as Page;
+  };
+  const seed = async (city: string, overrides: Partial<ProfileInput> = {}) =>
+    createProfile(url, await registerAccount(url), {
+      ...overrides,
+      location: { city, country: 'DE', lat: 50, lng: 10 },
+    });
+
+  it('filters by city (any case), gender, age range and interests', async () => {
+    const city = uniqueCity();
+    const young = await seed(city, { gender: 'woman', birthDate: birthDateForAge(22), interests: ['chess'] });
+    const middle = await seed(city, {
+      gender: 'man',
+      birthDate: birthDateForAge(35),
+      interests: ['climbing', 'chess'],
+    });
+    const older = await seed(city, { gender: 'woman', birthDate: birthDateForAge(50), interests: ['sailing'] });
+    const hidden = await seed(city, { gender: 'woman', visibility: 'hidden' });
+    const inCity = `city=${encodeURIComponent(city.toUpperCase())}`;
+    const ids = async (query: string) => (await page(`${inCity}&${query}`)).items.map((item) => item.id).sort();
+
+    expect(await ids('limit=100')).toEqual([young.id, middle.id, older.id].sort());
+    expect(await ids('gender=woman')).toEqual([young.id, older.id].sort());
+    expect(await ids('minAge=30&maxAge=49')).toEqual([middle.id]);
+    expect(await ids('minAge=22&maxAge=22')).toEqual([young.id]);
+    expect(await ids('interests=chess')).toEqual([young.id, middle.id].sort());
+    expect(await ids('interests=sailing,climbing&gender=woman')).toEqual([older.id]);
+    expect(await ids('limit=100')).not.toContain(hidden.id);
+  });
+
+  it('returns only the requested public fields (plus id)', async () => {
+    const city = uniqueCity();
+    await seed(city);
+    const { items } = await page(`city=${encodeURIComponent(city)}&fields=displayName,age`);
+    expect(items).toHaveLength(1);
+    expect(Object.keys(items[0]).sort()).toEqual(['age', 'displayName', 'id']);
+    expect(items[0].age).toBe(30);
+  });
+
+  it('pages with an opaque cursor without duplicates or gaps while profiles are inserted', async () => {
+    const city = uniqueCity();
+    const original = new Set<string>();
+    for (let i = 0; i < 17; i += 1) original.add((await seed(city)).id);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = `city=${encodeURIComponent(city)}&limit=5${cursor ? `&cursor=${cursor}` : ''}`;
+      const result = await page(query);
+      seen.push(...result.items.map((item) => item.id));
+      cursor = result.nextCursor;
+      pages += 1;
+      // New profiles arrive between page requests.
+      await seed(city);
+    } while (cursor);
+
+    expect(pages).toBe(4);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.filter((id) => original.has(id)).sort()).toEqual([...original].sort());
+    // Nothing inserted after the first page can appear on a later page.
+    expect(seen.filter((id) => !original.has(id))).toEqual([]);
+  });
+
+  it('lists cities with counts of public profiles', async () => {
+    const city = uniqueCity();
+    await seed(city);
+    await seed(city);
+    await seed(city, { visibility: 'hidden' });
+    const response = await fetch(`${url}/v1/locations/cities`);
+    expect(response.status).toBe(200);
+    const cities = (await response.json()) as { city: string; country: string; count: number }[];
+    expect(cities).toContainEqual({ city, country: 'DE', count: 2 });
+  });
+});

@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProfileViewsFlusher } from '../../src/profiles/views/profile-views.flusher.js';
+import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
+import { registerAccount } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
+import type { Redis } from 'ioredis';
+
+describe('view counting', () => {
+  let running: RunningApp;
+  let url: string;
+  let flusher: ProfileViewsFlusher;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig());
+    url = running.url;
+    flusher = running.app.get(ProfileViewsFlusher);
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const views = async (id: string): Promise<number> =>
+    ((await (await fetch(`${url}/v1/profiles/${id}?fields=views`)).json()) as { views: number }).views;
+  const viewerAuth = async () => (await registerAccount(url, 'viewer')).auth;
+
+  it('counts 1,000 concurrent views of one profile exactly once each', async () => {
+    const profile = await createProfile(url, await registerAccount(url));
+    const statuses = await Promise.all(
+      Array.from({ length: 1_000 }, () =>
+        fetch(`${url}/v1/profiles/${profile.id}`).then((response) => response.status),
+      ),
+    );
+    expect(statuses.every((status) => status === 200)).toBe(true);
+    await flusher.flush();
+    // Reading the count also counts a view, which the next flush picks up.
+    expect(await views(profile.id)).toBe(1_000);
+  });
+
+  it("does not count the owner's own views", async () => {
+    const owner = await registerAccount(url);
+    const profile = await createProfile(url, owner);
+    await fetch(`${url}/v1/profiles/${profile.id}`, { headers: owner.auth });
+    await fetch(`${url}/v1/profiles/${profile.id}`, { headers: await viewerAuth() });
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(1);
+  });
+
+  it('neither loses nor doubles counts when a flush dies after writing to MongoDB', async () => {
+    const profile = await createProfile(url, await registerAccount(url));
+    for (let i = 0; i < 7; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
+
+    // A flusher whose process "dies" right after MongoDB took the batch, before Redis is cleaned up.
+    const repository = running.app.get(ProfilesRepository);
+    const crashing = new ProfileViewsFlusher(running.app.get<Redis>(REDIS_CLIENT), {
+      applyViewBatch: async (...args: Parameters<ProfilesRepository['applyViewBatch']>) => {
+        await repository.applyViewBatch(...args);
+        throw new Error('simulated crash');
+      },
+    } as unknown as ProfilesRepository);
+    await expect(crashing.flush()).rejects.toThrow('simulated crash');
+
+    // Views arriving in the meantime go to a new batch.
+    for (let i = 0; i < 3; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
+
+    await flusher.flush(); // resumes the crashed batch: must add nothing again
+    await flusher.flush(); // the 3 new views
+    expect(await views(profile.id)).toBe(10);
+  });
+
+  it('neither loses nor doubles counts when a flush dies before writing to MongoDB', async () => {
+    const profile = await createProfile(url, await registerAccount(url));
+    for (let i = 0; i < 4; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
+    const failing = new ProfileViewsFlusher(running.app.get<Redis>(REDIS_CLIENT), {
+      applyViewBatch: () => Promise.reject(new Error('MongoDB unavailable')),
+    } as unknown as ProfilesRepository);
+    await expect(failing.flush()).rejects.toThrow('MongoDB unavailable');
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(4);
+  });
+
+  it('ranks popular profiles by counted views', async () => {
+    const [low, high] = [
+      await createProfile(url, await registerAccount(url)),
+      await createProfile(url, await registerAccount(url)),
+    ];
+    const bump = async (id: string, times: number) => {
+      await Promise.all(Array.from({ length: times }, () => fetch(`${url}/v1/profiles/${id}`)));
+    };
+    // Far above what other tests in this file produce, so these two lead the ranking.
+    await bump(high.id, 1_500);
+    await bump(low.id, 1_200);
+    await flusher.flush();
+    const popular = (await (await fetch(`${url}/v1/profiles/popular`)).json()) as { id: string; views: number }[];
+    expect(popular.slice(0, 2).map((p) => p.id)).toEqual([high.id, low.id]);
+    expect(popular.length).toBeLessThanOrEqual(50);
+    const counts = popular.map((p) => p.views);
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+  });
+});
+
+describe('scheduled flush (ROLE=all)', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ ROLE: 'all', VIEW_FLUSH_INTERVAL_MS: '300' }));
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('moves views to MongoDB without anyone calling flush', async () => {
+    const profile = await createProfile(running.url, await registerAccount(running.url));
+    await Promise.all(Array.from({ length: 25 }, () => fetch(`${running.url}/v1/profiles/${profile.id}`)));
+    const deadline = Date.now() + 15_000;
+    let counted = 0;
+    while (Date.now() < deadline && counted < 25) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const response = await fetch(`${running.url}/v1/profiles/${profile.id}?fields=views`, {
+        headers: (await registerAccount(running.url)).auth,
+      });
+      counted = ((await response.json()) as { views: number }).views;
+    }
+    expect(counted).toBeGreaterThanOrEqual(25);
+  });
+});
