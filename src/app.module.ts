@@ -12,6 +12,7 @@ import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { BatchModule } from './batch/batch.module.js';
 import { ProfilesModule } from './profiles/profiles.module.js';
 import { QueuesModule } from './queues/queues.module.js';
 
@@ -31,6 +32,7 @@ export class AppModule {
         QueuesModule,
         AuthModule,
         ProfilesModule,
+        BatchModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },

@@ -1,0 +1,53 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsIn,
+  IsString,
+  Matches,
+  MaxLength,
+  ValidateNested,
+} from 'class-validator';
+
+export const MAX_BATCH_SIZE = 20;
+
+export class BatchItemDto {
+  @ApiProperty({ enum: ['GET'], description: 'Only reads can be batched' })
+  @IsIn(['GET'])
+  method: 'GET';
+
+  @ApiProperty({ example: '/v1/profiles/665f1c2e8a1b2c3d4e5f6a7b?fields=displayName' })
+  @IsString()
+  @MaxLength(2048)
+  // A /v1 path (no scheme, host or ..); a batch may not contain another batch.
+  @Matches(/^\/v1\/(?!batch(?:[/?]|$))[\w\-.~%/]*(?:\?[\w\-.~%&=,+]*)?$/, {
+    message: 'path must be a /v1 API path (not /v1/batch)',
+  })
+  @Matches(/^(?!.*\.\.)/, { message: 'path must not contain ..' })
+  path: string;
+}
+
+export class BatchRequestDto {
+  @ApiProperty({ type: [BatchItemDto], minItems: 1, maxItems: MAX_BATCH_SIZE })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_BATCH_SIZE)
+  @ValidateNested({ each: true })
+  @Type(() => BatchItemDto)
+  requests: BatchItemDto[];
+}
+
+export class BatchItemResultDto {
+  @ApiProperty({ example: 200 })
+  status: number;
+
+  @ApiProperty({ description: 'The sub-response body: JSON, or problem+json for errors' })
+  body: unknown;
+}
+
+export class BatchResponseDto {
+  @ApiProperty({ type: [BatchItemResultDto], description: 'In request order' })
+  responses: BatchItemResultDto[];
+}

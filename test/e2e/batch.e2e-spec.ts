@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+describe('POST /v1/batch', () => {
+  let running: RunningApp;
+  let url: string;
+  let owner: Account;
+  let visibleId: string;
+  let hiddenId: string;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig());
+    url = running.url;
+    owner = await registerAccount(url, 'batch-owner');
+    visibleId = (await createProfile(url, await registerAccount(url))).id;
+    hiddenId = (await createProfile(url, owner, { visibility: 'hidden' })).id;
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const batch = (requests: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ requests }),
+    });
+
+  it('runs sub-requests in order and returns each status and body; one failure does not fail the others', async () => {
+    const response = await batch([
+      { method: 'GET', path: `/v1/profiles/${visibleId}` },
+      { method: 'GET', path: '/v1/profiles/0123456789abcdef01234567' },
+      { method: 'GET', path: '/v1/locations/cities' },
+      { method: 'GET', path: '/v1/profiles/not-an-id' },
+    ]);
+    expect(response.status).toBe(200);
+    const { responses } = (await response.json()) as { responses: { status: number; body: Record<string, unknown> }[] };
+    expect(responses.map((r) => r.status)).toEqual([200, 404, 200, 400]);
+    expect(responses[0].body).toMatchObject({ id: visibleId, displayName: 'Ann' });
+    expect(responses[1].body).toMatchObject({ title: 'Not Found', status: 404 });
+    expect(Array.isArray(responses[2].body)).toBe(true);
+  });
+
+  it("applies the caller's authentication to every sub-request", async () => {
+    const path = `/v1/profiles/${hiddenId}`;
+    const anonymous = (await (await batch([{ method: 'GET', path }])).json()) as { responses: { status: number }[] };
+    expect(anonymous.responses[0].status).toBe(404);
+    const asOwner = (await (await batch([{ method: 'GET', path }], owner.auth)).json()) as {
+      responses: { status: number }[];
+    };
+    expect(asOwner.responses[0].status).toBe(200);
+    // An invalid token is refused up front, as it would be on each sub-request.
+    expect((await batch([{ method: 'GET', path }], { authorization: 'Bearer a.b.c' })).status).toBe(401);
+  });
+
+  it('refuses writes, foreign URLs, nested batches, traversal and more than 20 items', async () => {
+    for (const requests of [
+      [{ method: 'POST', path: '/v1/profiles' }],
+      [{ method: 'GET', path: 'http://evil.example/v1/profiles' }],
+      [{ method: 'GET', path: '//evil.example/v1/profiles' }],
+      [{ method: 'GET', path: '/v1/batch' }],
+      [{ method: 'GET', path: '/v1/../health/ready' }],
+      [{ method: 'GET', path: '/health/ready' }],
+      Array.from({ length: 21 }, () => ({ method: 'GET', path: '/v1/locations/cities' })),
+      [],
+    ]) {
+      const response = await batch(requests);
+      expect({ requests: requests.length, status: response.status }).toEqual({
+        requests: requests.length,
+        status: 400,
+      });
+    }
+  });
+});
