@@ -10,6 +10,8 @@ cleanup() { stop_services; rm -rf "$data_dir"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The outage tests start FerretDB servers of their own, so the binary is needed even with MONGODB_URI set.
+ensure_ferretdb
 start_services "$data_dir"
 log "MongoDB-wire: $MONGODB_URI  Redis: $REDIS_URL"
 "$@"

@@ -53,8 +53,8 @@ ensure_redis() {
 # start_services DATA_DIR [PREFERRED_MONGO_PORT]
 start_services() {
   local data_dir=$1 preferred_port=${2:-}
-  ensure_ferretdb
   if [[ -z "${MONGODB_URI:-}" ]]; then
+    ensure_ferretdb
     local port=""
     [[ -n "$preferred_port" ]] && ! port_open "$preferred_port" && port=$preferred_port
     start_ferretdb "$data_dir" "$port"

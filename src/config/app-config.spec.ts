@@ -51,6 +51,12 @@ describe('loadConfig', () => {
     });
   });
 
+  it('requires the shutdown grace period to outlast the drain', () => {
+    expect(() => loadConfig({ SHUTDOWN_DRAIN_MS: '5000', SHUTDOWN_GRACE_MS: '5000' })).toThrow(
+      /SHUTDOWN_GRACE_MS must be greater than SHUTDOWN_DRAIN_MS/,
+    );
+  });
+
   it('names every invalid variable at once', () => {
     expect(() => loadConfig({ PORT: '-1', LOG_LEVEL: 'loud' })).toThrow(/PORT .*; LOG_LEVEL/);
   });

@@ -19,8 +19,9 @@ export const envSchema = z
     TRUST_PROXY: booleanFlag.default(false),
 
     BODY_LIMIT_BYTES: positiveInt.max(50 * 1024 * 1024).default(1024 * 1024),
-    // Above the 60 s idle timeout of common load balancers (AWS ALB, GCP), so the LB
-    // closes idle connections first and never reuses one the server already dropped.
+    // Above the load balancer's idle timeout (AWS ALB: 60 s by default), so the LB closes idle
+    // connections first and never reuses one the server already dropped. Raise it to match an LB
+    // with a longer timeout (GCP's HTTP(S) LB keeps backend connections for 600 s).
     KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(65_000),
     REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
     COMPRESSION_THRESHOLD_BYTES: z.coerce.number().int().min(0).default(1024),
@@ -61,6 +62,9 @@ export const envSchema = z
     VIEW_FLUSH_INTERVAL_MS: positiveInt.min(100).default(5_000),
   })
   .superRefine((env, ctx) => {
+    if (env.SHUTDOWN_GRACE_MS <= env.SHUTDOWN_DRAIN_MS) {
+      ctx.addIssue({ code: 'custom', path: ['SHUTDOWN_GRACE_MS'], message: 'must be greater than SHUTDOWN_DRAIN_MS' });
+    }
     if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {
       ctx.addIssue({ code: 'custom', path: ['ADMIN_PASSWORD'], message: 'and ADMIN_EMAIL must be set together' });
     }

@@ -5,8 +5,17 @@ import type { AppConfig } from '../config/app-config.js';
 import { ReadinessState } from '../lifecycle/readiness-state.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 
-// Kubernetes probes every few seconds; keep them out of the info stream.
 const PROBE_PATHS = new Set(['/health/live', '/health/ready']);
+
+/**
+ * Probes run every few seconds: a healthy one is debug, a failing one (readiness 503 during an outage
+ * or a drain) is a warning, since the outage itself is logged where it happens.
+ */
+function requestLogLevel(status: number, isProbe: boolean): 'debug' | 'info' | 'warn' | 'error' {
+  if (isProbe) return status < 400 ? 'debug' : 'warn';
+  if (status >= 500) return 'error';
+  return status >= 400 ? 'warn' : 'info';
+}
 
 /** Request-level behaviour that lives in Fastify hooks rather than Nest interceptors (it must see every reply, 404s included). */
 export async function registerHttpHooks(app: NestFastifyApplication, config: AppConfig): Promise<void> {
@@ -21,7 +30,7 @@ export async function registerHttpHooks(app: NestFastifyApplication, config: App
 
   fastify.addHook('onResponse', async (request, reply) => {
     const status = reply.statusCode;
-    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : PROBE_PATHS.has(request.url) ? 'debug' : 'info';
+    const level = requestLogLevel(status, PROBE_PATHS.has(request.routeOptions.url ?? ''));
     request.log[level](
       {
         method: request.method,

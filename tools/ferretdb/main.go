@@ -48,6 +48,18 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// A dev or test server must not outlive the script or test that started it, even one killed
+	// with SIGKILL: when the parent goes away (we are re-parented), stop.
+	parent := os.Getppid()
+	go func() {
+		for range time.Tick(time.Second) {
+			if os.Getppid() != parent {
+				logger.Warn("parent process exited; stopping")
+				stop()
+			}
+		}
+	}()
+
 	// The listener waits for open client connections after ctx is cancelled; a test server
 	// must stop promptly when its script exits, so give clients a moment, then leave.
 	go func() {

@@ -1,0 +1,28 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { PasswordHasher } from '../auth/password-hasher.js';
+import type { AppConfig } from '../config/app-config.js';
+import { ConfigModule } from '../config/config.module.js';
+import { DatabaseModule } from '../database/database.module.js';
+import { Profile, ProfileSchema } from '../profiles/profile.schema.js';
+import { User, UserSchema } from '../users/user.schema.js';
+import { DemoSeeder } from './demo-seeder.js';
+
+/** Only what seeding needs: no HTTP, no Redis, no queues. */
+@Module({})
+export class SeedModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: SeedModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        MongooseModule.forFeature([
+          { name: User.name, schema: UserSchema },
+          { name: Profile.name, schema: ProfileSchema },
+        ]),
+      ],
+      providers: [DemoSeeder, PasswordHasher],
+    };
+  }
+}
