@@ -14,6 +14,8 @@ trap 'exit 130' INT TERM
 start_services "$PWD/.data/ferretdb" 27017
 
 export PORT=${PORT:-3000} METRICS_PORT=${METRICS_PORT:-9464}
+# Watch mode restarts the process on every save; no load balancer to drain for, so free the ports at once.
+export SHUTDOWN_DRAIN_MS=${SHUTDOWN_DRAIN_MS:-0}
 if [[ -f .data/seeded ]]; then
   log "demo data already seeded (delete .data/seeded to seed again)"
 elif npm run | grep -q '^  seed$'; then
