@@ -1,5 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { ProblemResponseDto } from './common/problem/problem-response.dto.js';
 
 /** Swagger UI at /docs and the OpenAPI 3 document at /docs/openapi.json, generated from decorators. */
@@ -13,9 +13,31 @@ export function setupOpenApi(app: NestFastifyApplication): void {
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
-  const document = SwaggerModule.createDocument(app, config, { extraModels: [ProblemResponseDto] });
+  const document = withProblemDefaults(
+    SwaggerModule.createDocument(app, config, { extraModels: [ProblemResponseDto] }),
+  );
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs/openapi.json',
     yamlDocumentUrl: 'docs/openapi.yaml',
   });
+}
+
+/**
+ * Every operation can fail with problem+json (validation, throttling, outages), so each gets a
+ * `default` response with that schema, and every operation that needs a token documents its 401.
+ */
+function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
+  const problem = (description: string) => ({
+    description,
+    content: { 'application/problem+json': { schema: { $ref: `#/components/schemas/${ProblemResponseDto.name}` } } },
+  });
+  for (const item of Object.values(document.paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head'] as const) {
+      const operation = item[method];
+      if (!operation) continue;
+      operation.responses.default ??= problem('Any other error, as RFC 9457 problem details');
+      if (operation.security?.length) operation.responses['401'] ??= problem('Missing, expired or invalid token');
+    }
+  }
+  return document;
 }

@@ -11,7 +11,6 @@ import {
   ApiOperation,
   ApiParam,
   ApiTags,
-  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { Types } from 'mongoose';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
@@ -28,14 +27,13 @@ import type { ProfileView } from './profile.mapper.js';
 import { ProfilesService } from './profiles.service.js';
 
 @ApiTags('profiles')
-@ApiBearerAuth()
 @ApiBadRequestResponse({ type: ProblemResponseDto, description: 'Invalid fields, query or id' })
-@ApiUnauthorizedResponse({ type: ProblemResponseDto, description: 'Missing, expired or invalid token' })
 @Controller('profiles')
 export class ProfilesController {
   constructor(private readonly profiles: ProfilesService) {}
 
   @Post()
+  @ApiBearerAuth()
   @ApiOperation({ summary: 'Create your profile (one per account)' })
   @ApiCreatedResponse({ type: ProfileResponseDto })
   @ApiConflictResponse({ type: ProblemResponseDto, description: 'This account already has a profile' })
@@ -72,7 +70,9 @@ export class ProfilesController {
   @Public()
   @Get(':id')
   @ApiParam({ name: 'id', description: 'Profile id (24 hexadecimal characters)' })
-  @ApiOperation({ summary: 'Read a profile; hidden ones only by their owner or an admin. Counts a view.' })
+  @ApiOperation({
+    summary: 'Read a profile; hidden ones only by their owner or an admin (send the token). Counts a view.',
+  })
   @ApiOkResponse({ type: ProfileResponseDto })
   @ApiNotFoundResponse({ type: ProblemResponseDto })
   get(
@@ -83,6 +83,7 @@ export class ProfilesController {
   }
 
   @Patch(':id')
+  @ApiBearerAuth()
   @ApiParam({ name: 'id', description: 'Profile id (24 hexadecimal characters)' })
   @ApiOperation({ summary: 'Change a profile (owner or admin)' })
   @ApiOkResponse({ type: ProfileResponseDto })
@@ -97,6 +98,7 @@ export class ProfilesController {
   }
 
   @Delete(':id')
+  @ApiBearerAuth()
   @ApiParam({ name: 'id', description: 'Profile id (24 hexadecimal characters)' })
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a profile (owner or admin)' })

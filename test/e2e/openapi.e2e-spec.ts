@@ -39,6 +39,29 @@ describe('OpenAPI document and Swagger UI', () => {
     expect(operations.filter((op) => !op.summary)).toEqual([]);
   });
 
+  it('documents auth and error responses on every API operation', async () => {
+    type Operation = { summary?: string; security?: unknown[]; responses: Record<string, unknown> };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const problems: string[] = [];
+    for (const [path, methods] of Object.entries(document.paths)) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const [method, operation] of Object.entries(methods)) {
+        const codes = Object.keys(operation.responses);
+        if (!codes.some((code) => /^2\d\d$/.test(code))) problems.push(`${method} ${path}: no success response`);
+        if (!codes.includes('default')) problems.push(`${method} ${path}: no default (problem) response`);
+        if (operation.security?.length && !codes.includes('401')) problems.push(`${method} ${path}: no 401`);
+      }
+    }
+    expect(problems).toEqual([]);
+    // Routes that need a token say so.
+    expect(document.paths['/v1/profiles'].post.security).toEqual([{ bearer: [] }]);
+    expect(document.paths['/v1/profiles/{id}'].patch.security).toEqual([{ bearer: [] }]);
+    // Public reads do not claim to need one.
+    expect(document.paths['/v1/profiles/nearby'].get.security).toBeUndefined();
+  });
+
   it('serves Swagger UI at /docs', async () => {
     const response = await fetch(`${running.url}/docs`);
     expect(response.status).toBe(200);
