@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsLatitude, IsLongitude, IsNumber, IsOptional, Max, Min } from 'class-validator';
+import { IsLatitude, IsLongitude, IsNumber, IsOptional, Max, Min } from 'class-validator';
 import { MAX_NEARBY_RADIUS_KM } from '../geo.js';
+import { PageLimit } from './query-fields.js';
 
 export class NearbyQuery {
   @ApiProperty({ example: 52.52 })
@@ -24,11 +25,6 @@ export class NearbyQuery {
   @Max(MAX_NEARBY_RADIUS_KM)
   radiusKm?: number;
 
-  @ApiPropertyOptional({ default: 20, minimum: 1, maximum: 100 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100)
+  @PageLimit()
   limit?: number;
 }

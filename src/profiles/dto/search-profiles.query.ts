@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
-import { ArrayMaxSize, IsIn, IsInt, IsOptional, IsString, Length, Max, MaxLength, Min } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { ArrayMaxSize, IsIn, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { OptionalIntQuery, PageLimit } from './query-fields.js';
 import { GENDERS, type Gender } from '../profile.schema.js';
 import { MAX_AGE, MIN_AGE } from './create-profile.dto.js';
 import { PUBLIC_FIELDS, type PublicField } from '../profile.mapper.js';
@@ -25,20 +26,10 @@ export class SearchProfilesQuery {
   @IsIn(GENDERS)
   gender?: Gender;
 
-  @ApiPropertyOptional({ minimum: MIN_AGE, maximum: MAX_AGE })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(MIN_AGE)
-  @Max(MAX_AGE)
+  @OptionalIntQuery(MIN_AGE, MAX_AGE)
   minAge?: number;
 
-  @ApiPropertyOptional({ minimum: MIN_AGE, maximum: MAX_AGE })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(MIN_AGE)
-  @Max(MAX_AGE)
+  @OptionalIntQuery(MIN_AGE, MAX_AGE)
   maxAge?: number;
 
   @ApiPropertyOptional({ example: 'climbing,cooking', description: 'Comma-separated; matches any' })
@@ -49,12 +40,7 @@ export class SearchProfilesQuery {
   @MaxLength(30, { each: true })
   interests?: string[];
 
-  @ApiPropertyOptional({ default: 20, minimum: 1, maximum: 100 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100)
+  @PageLimit()
   limit?: number;
 
   @ApiPropertyOptional({ description: 'Opaque cursor from the previous page (nextCursor)' })
