@@ -13,6 +13,7 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { BatchModule } from './batch/batch.module.js';
+import { CacheModule } from './cache/cache.module.js';
 import { ProfilesModule } from './profiles/profiles.module.js';
 import { QueuesModule } from './queues/queues.module.js';
 
@@ -30,6 +31,7 @@ export class AppModule {
         MetricsModule,
         HealthModule,
         QueuesModule,
+        CacheModule,
         AuthModule,
         ProfilesModule,
         BatchModule,

@@ -35,6 +35,14 @@ export interface AppConfig {
     admin?: { email: string; password: string };
   };
   queues: { viewFlushIntervalMs: number };
+  cache: {
+    l1Enabled: boolean;
+    l1MaxBytes: number;
+    l2TimeoutMs: number;
+    ttlJitter: number;
+    warmIntervalMs: number;
+    publicMaxAgeS: number;
+  };
 }
 
 /** Local-only signing key; production refuses to start without JWT_SECRET (see env.schema.ts). */
@@ -99,6 +107,14 @@ function toAppConfig(env: Env): AppConfig {
         env.ADMIN_EMAIL && env.ADMIN_PASSWORD ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD } : undefined,
     },
     queues: { viewFlushIntervalMs: env.VIEW_FLUSH_INTERVAL_MS },
+    cache: {
+      l1Enabled: env.CACHE_L1_ENABLED,
+      l1MaxBytes: env.CACHE_L1_MAX_BYTES,
+      l2TimeoutMs: env.CACHE_L2_TIMEOUT_MS,
+      ttlJitter: env.CACHE_TTL_JITTER,
+      warmIntervalMs: env.CACHE_WARM_INTERVAL_MS,
+      publicMaxAgeS: env.HTTP_PUBLIC_MAX_AGE_S ?? (env.NODE_ENV === 'production' ? 3_600 : 0),
+    },
   };
 }
 

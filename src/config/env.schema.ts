@@ -60,6 +60,16 @@ export const envSchema = z
     ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(128).optional(),
 
     VIEW_FLUSH_INTERVAL_MS: positiveInt.min(100).default(5_000),
+
+    CACHE_L1_ENABLED: booleanFlag.default(true),
+    CACHE_L1_MAX_BYTES: positiveInt.default(50 * 1024 * 1024),
+    // A cache read that waits longer than this for Redis is treated as a miss (fail open).
+    CACHE_L2_TIMEOUT_MS: positiveInt.max(5_000).default(50),
+    // Spread expiries of entries written together by up to this fraction of their TTL.
+    CACHE_TTL_JITTER: z.coerce.number().min(0).max(0.5).default(0.1),
+    CACHE_WARM_INTERVAL_MS: positiveInt.min(1_000).default(300_000),
+    // Cache-Control max-age of public catalogue data; the Vesta report uses 1 h in production.
+    HTTP_PUBLIC_MAX_AGE_S: z.coerce.number().int().min(0).max(86_400).optional(),
   })
   .superRefine((env, ctx) => {
     if (env.SHUTDOWN_GRACE_MS <= env.SHUTDOWN_DRAIN_MS) {

@@ -1,4 +1,5 @@
 import compress from '@fastify/compress';
+import etag from '@fastify/etag';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { constants as zlib } from 'node:zlib';
 import type { AppConfig } from '../config/app-config.js';
@@ -49,6 +50,8 @@ export async function registerHttpHooks(app: NestFastifyApplication, config: App
     if (readiness.isShuttingDown) void reply.header('connection', 'close');
   });
 
+  // Weak ETags over the uncompressed body (registered before compression); If-None-Match → 304.
+  await app.register(etag, { weak: true });
   await app.register(compress, {
     global: true,
     threshold: config.http.compressionThresholdBytes,

@@ -104,3 +104,16 @@ export function toProfileView(
   }
   return view;
 }
+
+/** The public subset of a privileged view (for cached snapshots served to other members). */
+export function toPublicView(view: ProfileView): ProfileView {
+  const {
+    userId: _userId,
+    birthDate: _birthDate,
+    visibility: _visibility,
+    updatedAt: _updatedAt,
+    location,
+    ...rest
+  } = view;
+  return location ? { ...rest, location: { city: location.city, country: location.country } } : rest;
+}

@@ -16,6 +16,7 @@ import type { Types } from 'mongoose';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
+import { CacheControl } from '../cache/http-cache.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { CreateProfileDto } from './dto/create-profile.dto.js';
@@ -43,6 +44,7 @@ export class ProfilesController {
 
   @Public()
   @Get()
+  @CacheControl('public')
   @ApiOperation({
     summary: 'Search public profiles by city, gender, age and interests, newest first, with cursor pages',
   })
@@ -53,6 +55,7 @@ export class ProfilesController {
 
   @Public()
   @Get('popular')
+  @CacheControl('public')
   @ApiOperation({ summary: 'The 50 most viewed public profiles' })
   @ApiOkResponse({ type: [ProfileResponseDto] })
   popular(): Promise<ProfileView[]> {
@@ -61,6 +64,7 @@ export class ProfilesController {
 
   @Public()
   @Get('nearby')
+  @CacheControl('public')
   @ApiOperation({ summary: 'Public profiles within radiusKm (max 100) of a point, nearest first' })
   @ApiOkResponse({ type: [NearbyProfileDto] })
   nearby(@Query() query: NearbyQuery): Promise<NearbyProfileDto[]> {
@@ -69,6 +73,7 @@ export class ProfilesController {
 
   @Public()
   @Get(':id')
+  @CacheControl('private')
   @ApiParam({ name: 'id', description: 'Profile id (24 hexadecimal characters)' })
   @ApiOperation({
     summary: 'Read a profile; hidden ones only by their owner or an admin (send the token). Counts a view.',

@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { LocationsController } from '../locations/locations.controller.js';
+import { CacheModule } from '../cache/cache.module.js';
 import { RedisModule } from '../redis/redis.module.js';
 import { Profile, ProfileSchema } from './profile.schema.js';
 import { ProfilesController } from './profiles.controller.js';
@@ -17,6 +18,7 @@ import { ProfileViewsService } from './views/profile-views.service.js';
     MongooseModule.forFeature([{ name: Profile.name, schema: ProfileSchema }]),
     BullModule.registerQueue({ name: PROFILE_VIEWS_QUEUE }),
     RedisModule,
+    CacheModule,
   ],
   controllers: [ProfilesController, LocationsController],
   providers: [ProfilesRepository, ProfilesService, ProfileViewsService, ProfileViewsFlusher, ProfileViewsScheduler],

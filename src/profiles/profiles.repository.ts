@@ -163,7 +163,7 @@ export class ProfilesRepository {
     await Promise.all(
       cityKeys.map(async (cityKey) => {
         const sample = await this.profiles
-          .findOne({ 'location.cityKey': cityKey }, { 'location.city': 1 })
+          .findOne({ 'location.cityKey': cityKey, visibility: 'public' }, { 'location.city': 1 })
           .lean<{ location: { city: string } }>();
         if (sample) names.set(cityKey, sample.location.city);
       }),

@@ -1,6 +1,7 @@
 import { ConflictException, ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
 import { Types } from 'mongoose';
 import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
+import { Cacheable, CacheEvict, cacheKey } from '../cache/cache.decorators.js';
 import { encodeCursor, decodeCursor } from './cursor.js';
 import type { CreateProfileDto } from './dto/create-profile.dto.js';
 import type { LocationDto } from './dto/location.dto.js';
@@ -8,7 +9,7 @@ import type { NearbyQuery } from './dto/nearby.query.js';
 import type { SearchProfilesQuery } from './dto/search-profiles.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
 import { distanceKm, geocellsOf, searchCells } from './geo.js';
-import { projectionFor, toProfileView, type ProfileView } from './profile.mapper.js';
+import { projectionFor, toProfileView, toPublicView, type ProfileView } from './profile.mapper.js';
 import type { Location } from './profile.schema.js';
 import {
   ProfileExistsError,
@@ -19,6 +20,18 @@ import {
 import { ProfileViewsService } from './views/profile-views.service.js';
 
 export const POPULAR_LIMIT = 50;
+const CITY_LIMIT = 200;
+
+/** What the profile cache holds: the full (owner's) view plus what decides who may see it. */
+export interface ProfileSnapshot {
+  view: ProfileView;
+  ownerId: string;
+  visibility: 'public' | 'hidden';
+}
+
+/** Writes that change what lists show; new profiles simply appear when list entries expire. */
+const LIST_EVICTION = { name: 'profile-lists', tags: ['profile-lists'] } as const;
+const PROFILE_EVICTION = { name: 'profile', keys: (id: Types.ObjectId) => [id.toHexString()] };
 const DEFAULT_PAGE = 20;
 const DEFAULT_RADIUS_KM = 10;
 
@@ -49,13 +62,27 @@ export class ProfilesService {
 
   /** Hidden profiles exist only for their owner and admins; everyone else gets a 404. Views by others are counted. */
   async get(id: Types.ObjectId, viewer: AuthenticatedUser | undefined): Promise<ProfileView> {
-    const profile = await this.profiles.findById(id);
-    const privileged = viewer !== undefined && profile !== null && canActFor(viewer, String(profile.userId));
-    if (!profile || (profile.visibility === 'hidden' && !privileged)) throw new NotFoundException('Profile not found');
-    if (viewer?.id !== String(profile.userId)) await this.views.record(profile._id);
-    return toProfileView(profile, { privileged });
+    const snapshot = await this.snapshot(id.toHexString());
+    const privileged = viewer !== undefined && snapshot !== null && canActFor(viewer, snapshot.ownerId);
+    if (!snapshot || (snapshot.visibility === 'hidden' && !privileged))
+      throw new NotFoundException('Profile not found');
+    if (viewer?.id !== snapshot.ownerId) await this.views.record(id);
+    return privileged ? snapshot.view : toPublicView(snapshot.view);
   }
 
+  /** The cached read behind GET /profiles/:id (evicted on every change to the profile). */
+  @Cacheable({ name: 'profile', key: (id: string) => id, ttlS: 300 })
+  async snapshot(id: string): Promise<ProfileSnapshot | null> {
+    const profile = await this.profiles.findById(new Types.ObjectId(id));
+    if (!profile) return null;
+    return {
+      view: toProfileView(profile, { privileged: true }),
+      ownerId: String(profile.userId),
+      visibility: profile.visibility,
+    };
+  }
+
+  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION)
   async update(id: Types.ObjectId, user: AuthenticatedUser, dto: UpdateProfileDto): Promise<ProfileView> {
     const { location, ...rest } = dto;
     const changes: ProfileChanges = { ...rest, ...(location && { location: toLocation(location) }) };
@@ -64,10 +91,17 @@ export class ProfilesService {
     return toProfileView(updated, { privileged: true });
   }
 
+  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION)
   async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
     if (!(await this.profiles.deleteOwned(id, ownerFilter(user)))) throw await this.missingOrForbidden(id);
   }
 
+  @Cacheable({
+    name: 'profile-lists',
+    key: (query: SearchProfilesQuery) => cacheKey('search', query),
+    ttlS: 30,
+    tags: ['profile-lists'],
+  })
   async search(query: SearchProfilesQuery): Promise<{ items: ProfileView[]; nextCursor: string | null }> {
     const limit = query.limit ?? DEFAULT_PAGE;
     const today = new Date();
@@ -90,6 +124,7 @@ export class ProfilesService {
     };
   }
 
+  @Cacheable({ name: 'popular', key: () => 'top', ttlS: 60 })
   async popular(): Promise<ProfileView[]> {
     return (await this.profiles.mostViewed(POPULAR_LIMIT)).map((row) => toProfileView(row));
   }
@@ -98,6 +133,12 @@ export class ProfilesService {
    * Candidates come from the 9 geohash cells around the point (index lookups on both servers, as
    * FerretDB has no geo queries); exact distances are computed here, filtered and sorted.
    */
+  @Cacheable({
+    name: 'profile-lists',
+    key: (query: NearbyQuery) => cacheKey('nearby', query),
+    ttlS: 30,
+    tags: ['profile-lists'],
+  })
   async nearby(query: NearbyQuery): Promise<(ProfileView & { distanceKm: number })[]> {
     const radiusKm = query.radiusKm ?? DEFAULT_RADIUS_KM;
     const origin = { lat: query.lat, lng: query.lng };
@@ -112,8 +153,15 @@ export class ProfilesService {
     );
     return nearest.flatMap(({ id, distance }) => {
       const profile = byId.get(id.toHexString());
-      return profile ? [{ ...toProfileView(profile), distanceKm: Math.round(distance * 10) / 10 }] : [];
+      // Whole kilometres (at least 1): exact distances from chosen points would reveal where a member lives.
+      return profile ? [{ ...toProfileView(profile), distanceKm: Math.max(1, Math.round(distance)) }] : [];
     });
+  }
+
+  /** Cities with their number of public profiles (counts may lag writes by the TTL). */
+  @Cacheable({ name: 'cities', key: () => 'all', ttlS: 300 })
+  cities(): Promise<{ city: string; country: string; count: number }[]> {
+    return this.profiles.cityCounts(CITY_LIMIT);
   }
 
   private async missingOrForbidden(id: Types.ObjectId): Promise<Error> {

@@ -14,12 +14,16 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
  * A client that never lets a Redis outage hang a request: no offline queue (commands fail at once
  * while disconnected), a per-command timeout, one retry per command, and capped reconnect backoff.
  */
-export function createRedisClient(options: RedisClientOptions, logger = new Logger('Redis')): Redis {
+export function createRedisClient(
+  options: RedisClientOptions,
+  logger = new Logger('Redis'),
+  offlineQueue = false,
+): Redis {
   const client = new Redis(options.url, {
     keyPrefix: options.keyPrefix,
     connectTimeout: options.connectTimeoutMs,
     commandTimeout: options.commandTimeoutMs,
-    enableOfflineQueue: false,
+    enableOfflineQueue: offlineQueue,
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS),
   });

@@ -6,6 +6,7 @@ import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
+import { TieredCache } from '../../src/cache/tiered-cache.js';
 import type { Redis } from 'ioredis';
 
 describe('view counting', () => {
@@ -55,12 +56,16 @@ describe('view counting', () => {
 
     // A flusher whose process "dies" right after MongoDB took the batch, before Redis is cleaned up.
     const repository = running.app.get(ProfilesRepository);
-    const crashing = new ProfileViewsFlusher(running.app.get<Redis>(REDIS_CLIENT), {
-      applyViewBatch: async (...args: Parameters<ProfilesRepository['applyViewBatch']>) => {
-        await repository.applyViewBatch(...args);
-        throw new Error('simulated crash');
-      },
-    } as unknown as ProfilesRepository);
+    const crashing = new ProfileViewsFlusher(
+      running.app.get<Redis>(REDIS_CLIENT),
+      {
+        applyViewBatch: async (...args: Parameters<ProfilesRepository['applyViewBatch']>) => {
+          await repository.applyViewBatch(...args);
+          throw new Error('simulated crash');
+        },
+      } as unknown as ProfilesRepository,
+      running.app.get(TieredCache),
+    );
     await expect(crashing.flush()).rejects.toThrow('simulated crash');
 
     // Views arriving in the meantime go to a new batch.
@@ -74,9 +79,13 @@ describe('view counting', () => {
   it('neither loses nor doubles counts when a flush dies before writing to MongoDB', async () => {
     const profile = await createProfile(url, await registerAccount(url));
     for (let i = 0; i < 4; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
-    const failing = new ProfileViewsFlusher(running.app.get<Redis>(REDIS_CLIENT), {
-      applyViewBatch: () => Promise.reject(new Error('MongoDB unavailable')),
-    } as unknown as ProfilesRepository);
+    const failing = new ProfileViewsFlusher(
+      running.app.get<Redis>(REDIS_CLIENT),
+      {
+        applyViewBatch: () => Promise.reject(new Error('MongoDB unavailable')),
+      } as unknown as ProfilesRepository,
+      running.app.get(TieredCache),
+    );
     await expect(failing.flush()).rejects.toThrow('MongoDB unavailable');
     await flusher.flush();
     expect(await views(profile.id)).toBe(4);

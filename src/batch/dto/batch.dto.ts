@@ -18,7 +18,7 @@ export class BatchItemDto {
   @IsIn(['GET'])
   method: 'GET';
 
-  @ApiProperty({ example: '/v1/profiles/665f1c2e8a1b2c3d4e5f6a7b?fields=displayName' })
+  @ApiProperty({ example: '/v1/profiles?city=Berlin&fields=displayName,age' })
   @IsString()
   @MaxLength(2048)
   // A /v1 path (no scheme, host or ..); a batch may not contain another batch.

@@ -1,8 +1,8 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsLatitude, IsLongitude, IsNumber, IsOptional, Max, Min } from 'class-validator';
+import { IsLatitude, IsLongitude, IsNumber } from 'class-validator';
 import { MAX_NEARBY_RADIUS_KM } from '../geo.js';
-import { PageLimit } from './query-fields.js';
+import { OptionalIntQuery, PageLimit } from './query-fields.js';
 
 export class NearbyQuery {
   @ApiProperty({ example: 52.52 })
@@ -17,12 +17,8 @@ export class NearbyQuery {
   @IsLongitude()
   lng: number;
 
-  @ApiPropertyOptional({ default: 10, minimum: 0.1, maximum: MAX_NEARBY_RADIUS_KM })
-  @IsOptional()
-  @Type(() => Number)
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0.1)
-  @Max(MAX_NEARBY_RADIUS_KM)
+  // Whole kilometres only: finer radii would let anyone locate a member by bisecting the radius.
+  @OptionalIntQuery(1, MAX_NEARBY_RADIUS_KM, 10)
   radiusKm?: number;
 
   @PageLimit()

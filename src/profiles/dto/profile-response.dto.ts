@@ -46,7 +46,7 @@ export class ProfilePageDto {
 }
 
 export class NearbyProfileDto extends ProfileResponseDto {
-  @ApiProperty({ example: 2.4, description: 'Distance from the query point, rounded to 0.1 km' })
+  @ApiProperty({ example: 2, description: 'Distance from the query point in whole km (at least 1), for privacy' })
   distanceKm: number;
 }
 

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { TieredCache } from '../../cache/tiered-cache.js';
 import { REDIS_CLIENT } from '../../redis/redis.constants.js';
 import { ProfilesRepository } from '../profiles.repository.js';
 import { VIEW_KEYS } from './profile-views.constants.js';
@@ -37,6 +38,7 @@ export class ProfileViewsFlusher {
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     private readonly profiles: ProfilesRepository,
+    private readonly cache: TieredCache,
   ) {}
 
   async flush(): Promise<FlushResult> {
@@ -72,7 +74,13 @@ export class ProfileViewsFlusher {
     );
     const entries = [...counts];
     for (let start = 0; start < entries.length; start += WRITE_CHUNK) {
-      await this.profiles.applyViewBatch(batchId, new Map(entries.slice(start, start + WRITE_CHUNK)));
+      const chunk = entries.slice(start, start + WRITE_CHUNK);
+      await this.profiles.applyViewBatch(batchId, new Map(chunk));
+      // Cached profiles show their view count: drop the ones that just changed, on every instance.
+      await this.cache.invalidate(
+        'profile',
+        chunk.map(([id]) => id),
+      );
     }
     await this.redis.multi().del(VIEW_KEYS.inflight).del(VIEW_KEYS.inflightId).exec();
 

@@ -1,0 +1,22 @@
+/** What both tiers store: the value, its logical expiry and how long it took to compute. */
+export interface CacheEntry<T = unknown> {
+  v: T;
+  /** Expiry, ms since epoch. */
+  exp: number;
+  /** Loader duration in ms (XFetch weighs early refresh by it). */
+  d: number;
+}
+
+/**
+ * XFetch (Vattani, Chierichetti, Lowenstein 2015): refresh early with a probability that grows as
+ * expiry nears and with the cost of recomputing, so a hot key is recomputed once before it expires
+ * instead of by a stampede after. `random` is injectable for tests.
+ */
+export function shouldRefreshEarly(entry: CacheEntry, now: number, beta = 1, random = Math.random): boolean {
+  return now - entry.d * beta * Math.log(random()) >= entry.exp;
+}
+
+/** TTL in ms with up to `jitter` (a fraction) added, so entries written together do not expire together. */
+export function jitteredTtlMs(ttlS: number, jitter: number, random = Math.random): number {
+  return Math.round(ttlS * 1000 * (1 + jitter * random()));
+}

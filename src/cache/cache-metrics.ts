@@ -1,0 +1,66 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+export type CacheTier = 'l1' | 'l2';
+
+/** The counters the monitoring module exposes: hits per tier, misses, loads, invalidations, L2 failures. */
+export class CacheMetrics {
+  private readonly hits: Counter<'cache' | 'tier'>;
+  private readonly misses: Counter<'cache'>;
+  private readonly loads: Histogram<'cache'>;
+  private readonly invalidations: Counter<'cache' | 'source'>;
+  private readonly l2Errors: Counter<'operation'>;
+
+  constructor(registry: Registry) {
+    this.hits = new Counter({
+      name: 'cache_hits_total',
+      help: 'Cache hits',
+      labelNames: ['cache', 'tier'],
+      registers: [registry],
+    });
+    this.misses = new Counter({
+      name: 'cache_misses_total',
+      help: 'Cache misses (loader called)',
+      labelNames: ['cache'],
+      registers: [registry],
+    });
+    this.loads = new Histogram({
+      name: 'cache_load_duration_seconds',
+      help: 'Time spent computing values on a miss or early refresh',
+      labelNames: ['cache'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+    this.invalidations = new Counter({
+      name: 'cache_invalidations_total',
+      help: 'Keys or tags invalidated, by origin (local write or message from another instance)',
+      labelNames: ['cache', 'source'],
+      registers: [registry],
+    });
+    this.l2Errors = new Counter({
+      name: 'cache_l2_errors_total',
+      help: 'Redis cache operations that failed or timed out (served without L2)',
+      labelNames: ['operation'],
+      registers: [registry],
+    });
+  }
+
+  hit(cache: string, tier: CacheTier): void {
+    this.hits.inc({ cache, tier });
+  }
+
+  miss(cache: string): void {
+    this.misses.inc({ cache });
+  }
+
+  loaded(cache: string, ms: number): void {
+    this.loads.observe({ cache }, ms / 1000);
+  }
+
+  invalidated(cache: string, source: 'local' | 'remote'): void {
+    this.invalidations.inc({ cache, source });
+  }
+
+  l2Error(operation: string): void {
+    this.l2Errors.inc({ operation });
+  }
+}

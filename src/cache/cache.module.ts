@@ -1,0 +1,76 @@
+import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
+import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/redis-client.factory.js';
+import { CacheDecoratorsExplorer } from './cache-decorators.explorer.js';
+import { CacheMetrics } from './cache-metrics.js';
+import { CacheControlInterceptor } from './http-cache.js';
+import { TieredCache } from './tiered-cache.js';
+
+const CACHE_REDIS = Symbol('CACHE_REDIS');
+const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
+
+/**
+ * Caching infrastructure: the two-tier cache, the @Cacheable/@CacheEvict wiring, and HTTP
+ * Cache-Control. Its Redis connections are its own: reads time out after CACHE_L2_TIMEOUT_MS (tens
+ * of ms, not the shared client's second), and pub/sub needs a dedicated connection.
+ */
+@Module({
+  imports: [DiscoveryModule, MetricsModule],
+  providers: [
+    {
+      provide: CACHE_REDIS,
+      inject: [APP_CONFIG],
+      useFactory: async ({ redis, cache }: AppConfig) => {
+        const client = createRedisClient({ ...redis, commandTimeoutMs: cache.l2TimeoutMs });
+        await waitUntilReady(client, redis.connectTimeoutMs);
+        return client;
+      },
+    },
+    {
+      provide: CACHE_SUBSCRIBER,
+      inject: [APP_CONFIG],
+      // Subscriptions must queue while (re)connecting, so this one keeps ioredis' offline queue.
+      useFactory: ({ redis }: AppConfig) => createRedisClient({ ...redis, keyPrefix: undefined }, undefined, true),
+    },
+    {
+      provide: CacheMetrics,
+      inject: [METRICS_REGISTRY],
+      useFactory: (registry: Registry) => new CacheMetrics(registry),
+    },
+    {
+      provide: TieredCache,
+      inject: [CACHE_REDIS, CACHE_SUBSCRIBER, CacheMetrics, APP_CONFIG],
+      useFactory: (redis: Redis, subscriber: Redis, metrics: CacheMetrics, { cache, redis: redisConfig }: AppConfig) =>
+        new TieredCache(redis, subscriber, metrics, {
+          l1Enabled: cache.l1Enabled,
+          l1MaxBytes: cache.l1MaxBytes,
+          ttlJitter: cache.ttlJitter,
+          channel: `${redisConfig.keyPrefix}cache:invalidate`,
+        }),
+    },
+    CacheDecoratorsExplorer,
+    { provide: APP_INTERCEPTOR, useClass: CacheControlInterceptor },
+  ],
+  exports: [TieredCache],
+})
+export class CacheModule implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    private readonly cache: TieredCache,
+    @Inject(CACHE_REDIS) private readonly redis: Redis,
+    @Inject(CACHE_SUBSCRIBER) private readonly subscriber: Redis,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.cache.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([closeRedisClient(this.redis), closeRedisClient(this.subscriber)]);
+  }
+}

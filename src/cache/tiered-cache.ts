@@ -1,0 +1,266 @@
+import { Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import { randomUUID } from 'node:crypto';
+import { jitteredTtlMs, shouldRefreshEarly, type CacheEntry } from './cache-entry.js';
+import type { CacheMetrics } from './cache-metrics.js';
+
+export interface TieredCacheOptions {
+  l1Enabled: boolean;
+  l1MaxBytes: number;
+  ttlJitter: number;
+  /** Pub/sub channel shared by all instances (already namespaced). */
+  channel: string;
+}
+
+export interface WrapOptions {
+  ttlS: number;
+  tags?: readonly string[];
+}
+
+interface InvalidationMessage {
+  origin: string;
+  keys: string[];
+  tags: string[];
+}
+
+/** After a Redis failure, skip L2 for this long instead of paying the timeout on every request. */
+const L2_BACKOFF_MS = 1_000;
+/** A loader that read the database just before a write can re-fill L2 with the old value; delete again. */
+const SECOND_DELETE_MS = 500;
+const TAG_SET_TTL_MS = 24 * 3600 * 1000;
+
+/** Deletes a tag's member keys and the tag set in one round trip. */
+const DELETE_TAG = `
+local keys = redis.call('SMEMBERS', KEYS[1])
+for _, key in ipairs(keys) do redis.call('DEL', key) end
+redis.call('DEL', KEYS[1])
+return #keys`;
+
+/**
+ * Two-tier cache: an in-process LRU bounded in bytes (L1) in front of Redis (L2).
+ *
+ * - Misses on one key within an instance call the loader once (single flight).
+ * - Hot keys are refreshed in the background shortly before expiry (XFetch), so they never expire under load.
+ * - Invalidation deletes from L2 and publishes on Redis pub/sub; every instance drops the key from its L1.
+ * - Redis failures never fail a read or a write: L2 is skipped (fail open) and, once Redis is back,
+ *   every L1 is cleared and failed deletions are replayed, so no stale value survives the outage.
+ */
+export class TieredCache {
+  private readonly logger = new Logger(TieredCache.name);
+  private readonly instanceId = randomUUID();
+  private readonly l1?: LRUCache<string, CacheEntry>;
+  private readonly inflight = new Map<string, Promise<unknown>>();
+  /** Loads invalidated while running: their result may predate the write, so it is served but not kept. */
+  private readonly staleLoads = new Set<string>();
+  /** L1 keys by tag (and tags by key, to forget evicted keys), for invalidating a tag without Redis. */
+  private readonly l1Tags = new Map<string, Set<string>>();
+  private readonly l1KeyTags = new Map<string, readonly string[]>();
+  /** Serialised size per L1 key, measured once when the entry was serialised. */
+  private readonly sizes = new Map<string, number>();
+  private readonly failedDeletes = { keys: new Set<string>(), tags: new Set<string>() };
+  private l2SkipUntil = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly subscriber: Redis,
+    private readonly metrics: CacheMetrics,
+    private readonly options: TieredCacheOptions,
+  ) {
+    if (options.l1Enabled) {
+      this.l1 = new LRUCache<string, CacheEntry>({
+        maxSize: options.l1MaxBytes,
+        // Only the size is needed here; it was computed when the entry was serialised.
+        sizeCalculation: (_entry, key) => this.sizes.get(key) ?? 1024,
+        dispose: (_entry, key) => this.forgetL1Key(key),
+      });
+    }
+  }
+
+  /** Starts listening for other instances' invalidations. */
+  async start(): Promise<void> {
+    this.subscriber.on('message', (_channel: string, raw: string) => this.onMessage(raw));
+    // A dropped subscription may have missed invalidations: start over with an empty L1.
+    this.subscriber.on('ready', () => this.clearL1('pub/sub reconnected'));
+    this.redis.on('ready', () => void this.resync());
+    await this.subscriber.subscribe(this.options.channel).catch((error: Error) => {
+      this.logger.warn(`Cache invalidation channel unavailable: ${error.message}`);
+    });
+  }
+
+  async wrap<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
+    const fullKey = `cache:${cache}:${key}`;
+    const now = Date.now();
+    let entry = this.l1?.get(fullKey) as CacheEntry<T> | undefined;
+    let tier: 'l1' | 'l2' = 'l1';
+    if (!entry || entry.exp <= now) {
+      entry = await this.readL2<T>(fullKey);
+      tier = 'l2';
+      if (entry && entry.exp > now) this.storeL1(fullKey, entry, JSON.stringify(entry).length, options.tags);
+    }
+    if (entry && entry.exp > now) {
+      this.metrics.hit(cache, tier);
+      if (shouldRefreshEarly(entry, now)) {
+        this.load(cache, fullKey, loader, options).catch((error: Error) =>
+          this.logger.warn(`Early refresh of ${fullKey} failed: ${error.message}`),
+        );
+      }
+      return entry.v;
+    }
+    this.metrics.miss(cache);
+    return this.load(cache, fullKey, loader, options);
+  }
+
+  /** Recomputes and stores a value whatever is cached (cache warming). */
+  refresh<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
+    return this.load(cache, `cache:${cache}:${key}`, loader, options);
+  }
+
+  /** Removes keys (within `cache`) and tags everywhere: L2, this L1, and every other instance's L1. */
+  async invalidate(cache: string, keys: readonly string[], tags: readonly string[] = []): Promise<void> {
+    const fullKeys = keys.map((key) => `cache:${cache}:${key}`);
+    this.dropLocal(fullKeys, tags);
+    this.metrics.invalidated(cache, 'local');
+    await this.deleteL2(fullKeys, tags);
+    const message: InvalidationMessage = { origin: this.instanceId, keys: fullKeys, tags: [...tags] };
+    await this.redis
+      .publish(this.options.channel, JSON.stringify(message))
+      .catch(() => this.metrics.l2Error('publish'));
+    setTimeout(() => void this.deleteL2(fullKeys, tags), SECOND_DELETE_MS).unref();
+  }
+
+  private load<T>(cache: string, fullKey: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
+    const running = this.inflight.get(fullKey) as Promise<T> | undefined;
+    if (running) return running;
+    const promise = (async () => {
+      const started = performance.now();
+      const value = await loader();
+      const duration = performance.now() - started;
+      this.metrics.loaded(cache, duration);
+      if (this.staleLoads.delete(fullKey)) return value;
+      const ttlMs = jitteredTtlMs(options.ttlS, this.options.ttlJitter);
+      const entry: CacheEntry<T> = { v: value, exp: Date.now() + ttlMs, d: duration };
+      const serialised = JSON.stringify(entry);
+      this.storeL1(fullKey, entry, serialised.length, options.tags);
+      void this.writeL2(fullKey, serialised, ttlMs, options.tags);
+      return value;
+    })().finally(() => this.inflight.delete(fullKey));
+    this.inflight.set(fullKey, promise);
+    return promise;
+  }
+
+  private storeL1(fullKey: string, entry: CacheEntry, bytes: number, tags: readonly string[] = []): void {
+    if (!this.l1) return;
+    this.sizes.set(fullKey, bytes * 2); // UTF-16 in memory, roughly
+    this.l1.set(fullKey, entry, { ttl: Math.max(1, entry.exp - Date.now()) });
+    if (!tags.length) return;
+    this.l1KeyTags.set(fullKey, tags);
+    for (const tag of tags) {
+      const members = this.l1Tags.get(tag) ?? new Set<string>();
+      members.add(fullKey);
+      this.l1Tags.set(tag, members);
+    }
+  }
+
+  private forgetL1Key(fullKey: string): void {
+    this.sizes.delete(fullKey);
+    for (const tag of this.l1KeyTags.get(fullKey) ?? []) this.l1Tags.get(tag)?.delete(fullKey);
+    this.l1KeyTags.delete(fullKey);
+  }
+
+  private dropLocal(fullKeys: readonly string[], tags: readonly string[]): void {
+    const keys = new Set(fullKeys);
+    for (const tag of tags) {
+      for (const key of this.l1Tags.get(tag) ?? []) keys.add(key);
+      this.l1Tags.delete(tag);
+    }
+    for (const key of keys) {
+      this.l1?.delete(key);
+      if (this.inflight.has(key)) this.staleLoads.add(key);
+    }
+  }
+
+  private onMessage(raw: string): void {
+    try {
+      const message = JSON.parse(raw) as InvalidationMessage;
+      if (message.origin === this.instanceId) return;
+      this.dropLocal(message.keys, message.tags);
+      for (const key of message.keys) this.metrics.invalidated(key.split(':')[1] ?? 'unknown', 'remote');
+    } catch {
+      this.logger.warn('Ignored a malformed cache invalidation message');
+    }
+  }
+
+  private l2Available(): boolean {
+    return Date.now() >= this.l2SkipUntil;
+  }
+
+  private l2Failed(operation: string): void {
+    this.metrics.l2Error(operation);
+    this.l2SkipUntil = Date.now() + L2_BACKOFF_MS;
+  }
+
+  private async readL2<T>(fullKey: string): Promise<CacheEntry<T> | undefined> {
+    if (!this.l2Available()) return undefined;
+    try {
+      const raw = await this.redis.get(fullKey);
+      return raw ? (JSON.parse(raw) as CacheEntry<T>) : undefined;
+    } catch {
+      this.l2Failed('get');
+      return undefined;
+    }
+  }
+
+  private async writeL2(
+    fullKey: string,
+    serialised: string,
+    ttlMs: number,
+    tags: readonly string[] = [],
+  ): Promise<void> {
+    if (!this.l2Available()) return;
+    try {
+      const pipeline = this.redis.multi().set(fullKey, serialised, 'PX', ttlMs);
+      // Members are stored with the client's key prefix: the Lua script deletes them by name.
+      const member = `${this.redis.options.keyPrefix ?? ''}${fullKey}`;
+      for (const tag of tags) pipeline.sadd(`cache-tag:${tag}`, member).pexpire(`cache-tag:${tag}`, TAG_SET_TTL_MS);
+      await pipeline.exec();
+    } catch {
+      this.l2Failed('set');
+    }
+  }
+
+  private async deleteL2(fullKeys: readonly string[], tags: readonly string[]): Promise<void> {
+    try {
+      if (fullKeys.length) await this.redis.del(...fullKeys);
+      for (const tag of tags) await this.redis.eval(DELETE_TAG, 1, `cache-tag:${tag}`);
+    } catch {
+      // Replayed when Redis is back (see resync); until then L2 is not read at all after a failure.
+      fullKeys.forEach((key) => this.failedDeletes.keys.add(key));
+      tags.forEach((tag) => this.failedDeletes.tags.add(tag));
+      this.l2Failed('delete');
+    }
+  }
+
+  /** Redis is back: replay deletions that failed and forget L1 state that may have missed messages. */
+  private async resync(): Promise<void> {
+    this.clearL1('Redis reconnected');
+    const keys = [...this.failedDeletes.keys];
+    const tags = [...this.failedDeletes.tags];
+    this.failedDeletes.keys.clear();
+    this.failedDeletes.tags.clear();
+    if (keys.length || tags.length) await this.deleteL2(keys, tags);
+    this.l2SkipUntil = 0;
+  }
+
+  private clearL1(reason: string): void {
+    if (!this.l1?.size) return;
+    this.logger.log(`Clearing L1 cache: ${reason}`);
+    for (const key of this.inflight.keys()) this.staleLoads.add(key);
+    this.l1.clear();
+  }
+
+  /** L1 statistics, for benchmarks and the monitoring summary. */
+  get l1Stats(): { entries: number; bytes: number } {
+    return { entries: this.l1?.size ?? 0, bytes: this.l1?.calculatedSize ?? 0 };
+  }
+}

@@ -1,0 +1,227 @@
+import type { Redis } from 'ioredis';
+import { createServer, type Server, type Socket } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CacheMetrics } from '../../src/cache/cache-metrics.js';
+import { TieredCache } from '../../src/cache/tiered-cache.js';
+import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
+import { freePort } from '../support/ferretdb-process.js';
+import { RedisProcess } from '../support/redis-process.js';
+import { requiredEnv } from '../support/test-env.js';
+
+const quiet = { log: () => undefined, warn: () => undefined } as never;
+
+/** One "instance": its own L1 and connections, sharing Redis (and the channel) with its peers. */
+class Instance {
+  readonly registry = new Registry();
+  readonly cache: TieredCache;
+
+  constructor(
+    readonly redis: Redis,
+    readonly subscriber: Redis,
+    namespace: string,
+  ) {
+    this.cache = new TieredCache(redis, subscriber, new CacheMetrics(this.registry), {
+      l1Enabled: true,
+      l1MaxBytes: 10 * 1024 * 1024,
+      ttlJitter: 0,
+      channel: `${namespace}cache:invalidate`,
+    });
+  }
+
+  static async create(url: string, namespace: string, timeoutMs = 50): Promise<Instance> {
+    const redis = createRedisClient(
+      { url, keyPrefix: namespace, connectTimeoutMs: 500, commandTimeoutMs: timeoutMs },
+      quiet,
+    );
+    const subscriber = createRedisClient({ url, connectTimeoutMs: 500, commandTimeoutMs: 500 }, quiet, true);
+    await Promise.all([waitUntilReady(redis, 2_000), waitUntilReady(subscriber, 2_000)]);
+    const instance = new Instance(redis, subscriber, namespace);
+    await instance.cache.start();
+    return instance;
+  }
+
+  async metric(name: string, labels: Record<string, string>): Promise<number> {
+    const metric = (await this.registry.getMetricsAsJSON()).find((m) => m.name === name);
+    const values = (metric?.values ?? []) as { value: number; labels: Record<string, string> }[];
+    return values
+      .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+      .reduce((sum, v) => sum + v.value, 0);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([closeRedisClient(this.redis), closeRedisClient(this.subscriber)]);
+  }
+}
+
+const eventually = async (check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<number> => {
+  const started = performance.now();
+  while (performance.now() - started < timeoutMs) {
+    if (await check()) return performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+};
+
+describe('TieredCache against the real Redis', () => {
+  const instances: Instance[] = [];
+  let namespace: string;
+
+  const instance = async () => {
+    const created = await Instance.create(requiredEnv('REDIS_URL'), namespace);
+    instances.push(created);
+    return created;
+  };
+
+  beforeAll(() => {
+    namespace = `vesta-cache-test-${randomUUID().slice(0, 8)}:`;
+  });
+
+  afterAll(async () => {
+    await Promise.all(instances.map((i) => i.close()));
+  });
+
+  it('calls the loader once for 500 concurrent misses on one key (single flight)', async () => {
+    const { cache } = await instance();
+    let calls = 0;
+    const loader = async () => {
+      calls += 1;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return { name: 'Ann' };
+    };
+    const results = await Promise.all(
+      Array.from({ length: 500 }, () => cache.wrap('profile', 'cold', loader, { ttlS: 60 })),
+    );
+    expect(calls).toBe(1);
+    expect(results.every((r) => r.name === 'Ann')).toBe(true);
+  });
+
+  it('serves a value loaded by one instance from Redis to another, then from its own memory', async () => {
+    const [a, b] = [await instance(), await instance()];
+    await a.cache.wrap('profile', 'shared', () => Promise.resolve('v1'), { ttlS: 60 });
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the L2 write is asynchronous
+    const neverCalled = () => Promise.reject(new Error('loader must not run'));
+    expect(await b.cache.wrap('profile', 'shared', neverCalled, { ttlS: 60 })).toBe('v1');
+    expect(await b.cache.wrap('profile', 'shared', neverCalled, { ttlS: 60 })).toBe('v1');
+    expect(await b.metric('cache_hits_total', { tier: 'l2' })).toBe(1);
+    expect(await b.metric('cache_hits_total', { tier: 'l1' })).toBe(1);
+  });
+
+  it("removes an invalidated key from every instance's memory within 100 ms", async () => {
+    const [a, b] = [await instance(), await instance()];
+    let version = 'old';
+    const load = () => Promise.resolve(version);
+    await a.cache.wrap('profile', 'k', load, { ttlS: 60 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await b.cache.wrap('profile', 'k', load, { ttlS: 60 })).toBe('old');
+
+    version = 'new';
+    await a.cache.invalidate('profile', ['k']);
+    const elapsed = await eventually(
+      async () => (await b.cache.wrap('profile', 'k', load, { ttlS: 60 })) === 'new',
+      100,
+    );
+    expect(elapsed).toBeLessThan(100);
+  });
+
+  it('invalidates every key of a tag on every instance', async () => {
+    const [a, b] = [await instance(), await instance()];
+    let version = 1;
+    const load = () => Promise.resolve(version);
+    for (const key of ['page1', 'page2']) {
+      await a.cache.wrap('lists', key, load, { ttlS: 60, tags: ['lists'] });
+      await b.cache.wrap('lists', key, load, { ttlS: 60, tags: ['lists'] });
+    }
+    version = 2;
+    await a.cache.invalidate('lists', [], ['lists']);
+    await eventually(
+      async () => (await b.cache.wrap('lists', 'page2', load, { ttlS: 60, tags: ['lists'] })) === 2,
+      100,
+    );
+    expect(await a.cache.wrap('lists', 'page1', load, { ttlS: 60 })).toBe(2);
+  });
+
+  it('refreshes a hot key before it expires, so readers never wait for the loader', async () => {
+    const { cache } = await instance();
+    let calls = 0;
+    const loader = async () => {
+      calls += 1;
+      await new Promise((resolve) => setTimeout(resolve, 200)); // expensive → refreshed early
+      return calls;
+    };
+    await cache.wrap('hot', 'key', loader, { ttlS: 1 });
+    const slowest = { ms: 0 };
+    const deadline = performance.now() + 2_500;
+    while (performance.now() < deadline) {
+      const started = performance.now();
+      await cache.wrap('hot', 'key', loader, { ttlS: 1 });
+      slowest.ms = Math.max(slowest.ms, performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(calls).toBeGreaterThanOrEqual(2); // refreshed at least once in 2.5 s of a 1 s TTL
+    expect(slowest.ms).toBeLessThan(150); // and no reader waited for the 200 ms loader
+  });
+});
+
+describe('TieredCache when Redis fails', () => {
+  let blackhole: Server;
+  const sockets: Socket[] = [];
+  let blackholePort: number;
+  const opened: Instance[] = [];
+
+  beforeAll(async () => {
+    blackholePort = await freePort();
+    blackhole = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => blackhole.listen(blackholePort, '127.0.0.1', resolve));
+  });
+
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((i) => i.close()));
+  });
+
+  afterAll(async () => {
+    sockets.forEach((socket) => socket.destroy());
+    await new Promise((resolve) => blackhole.close(resolve));
+  });
+
+  it('answers from the loader within tens of ms when Redis accepts connections but never replies', async () => {
+    const url = `redis://127.0.0.1:${blackholePort}`;
+    const redis = createRedisClient({ url, connectTimeoutMs: 200, commandTimeoutMs: 50 }, quiet);
+    const subscriber = createRedisClient({ url, connectTimeoutMs: 200, commandTimeoutMs: 50 }, quiet, true);
+    const stalled = new Instance(redis, subscriber, 'stalled:');
+    opened.push(stalled);
+    void stalled.cache.start();
+    const started = performance.now();
+    expect(await stalled.cache.wrap('profile', 'x', () => Promise.resolve('from db'), { ttlS: 60 })).toBe('from db');
+    expect(performance.now() - started).toBeLessThan(500);
+    await expect(stalled.cache.invalidate('profile', ['x'])).resolves.toBeUndefined();
+  });
+
+  it('serves no stale value after an outage during which a write happened', async () => {
+    const server = await RedisProcess.start();
+    try {
+      const [writer, reader] = [
+        await Instance.create(server.url, 'outage:'),
+        await Instance.create(server.url, 'outage:'),
+      ];
+      opened.push(writer, reader);
+      let value = 'before';
+      const load = () => Promise.resolve(value);
+      await writer.cache.wrap('profile', 'p', load, { ttlS: 300 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('before');
+
+      await server.stop();
+      value = 'after';
+      await writer.cache.invalidate('profile', ['p']); // cannot reach Redis: must not throw
+      expect(await writer.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('after');
+
+      await server.start();
+      // The reader missed the invalidation; once reconnected it must not serve 'before' again.
+      await eventually(async () => (await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })) === 'after', 10_000);
+    } finally {
+      await server.stop();
+    }
+  });
+});
