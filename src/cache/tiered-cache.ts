@@ -18,6 +18,12 @@ export interface WrapOptions {
   tags?: readonly string[];
 }
 
+/** A running miss for one key. Invalidated while running, its result may predate the write: returned, not kept. */
+interface Flight {
+  promise: Promise<unknown>;
+  stale: boolean;
+}
+
 interface InvalidationMessage {
   origin: string;
   keys: string[];
@@ -50,9 +56,7 @@ export class TieredCache {
   private readonly logger = new Logger(TieredCache.name);
   private readonly instanceId = randomUUID();
   private readonly l1?: LRUCache<string, CacheEntry>;
-  private readonly inflight = new Map<string, Promise<unknown>>();
-  /** Loads invalidated while running: their result may predate the write, so it is served but not kept. */
-  private readonly staleLoads = new Set<string>();
+  private readonly inflight = new Map<string, Flight>();
   /** L1 keys by tag (and tags by key, to forget evicted keys), for invalidating a tag without Redis. */
   private readonly l1Tags = new Map<string, Set<string>>();
   private readonly l1KeyTags = new Map<string, readonly string[]>();
@@ -90,30 +94,30 @@ export class TieredCache {
 
   async wrap<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
     const fullKey = `cache:${cache}:${key}`;
-    const now = Date.now();
-    let entry = this.l1?.get(fullKey) as CacheEntry<T> | undefined;
-    let tier: 'l1' | 'l2' = 'l1';
-    if (!entry || entry.exp <= now) {
-      entry = await this.readL2<T>(fullKey);
-      tier = 'l2';
-      if (entry && entry.exp > now) this.storeL1(fullKey, entry, JSON.stringify(entry).length, options.tags);
-    }
-    if (entry && entry.exp > now) {
-      this.metrics.hit(cache, tier);
-      if (shouldRefreshEarly(entry, now)) {
-        this.load(cache, fullKey, loader, options).catch((error: Error) =>
-          this.logger.warn(`Early refresh of ${fullKey} failed: ${error.message}`),
-        );
-      }
+    const entry = this.l1?.get(fullKey) as CacheEntry<T> | undefined;
+    if (entry && entry.exp > Date.now()) {
+      this.metrics.hit(cache, 'l1');
+      this.maybeRefreshEarly(cache, fullKey, entry, loader, options);
       return entry.v;
     }
-    this.metrics.miss(cache);
-    return this.load(cache, fullKey, loader, options);
+    // One flight per key covers the Redis read and the load, so concurrent misses share both.
+    return this.singleFlight(fullKey, async (flight) => {
+      const remote = await this.readL2<T>(fullKey);
+      if (remote && remote.exp > Date.now()) {
+        this.metrics.hit(cache, 'l2');
+        this.storeL1(fullKey, remote, JSON.stringify(remote).length, options.tags);
+        this.maybeRefreshEarly(cache, fullKey, remote, loader, options);
+        return remote.v;
+      }
+      this.metrics.miss(cache);
+      return this.compute(cache, fullKey, loader, options, flight);
+    });
   }
 
   /** Recomputes and stores a value whatever is cached (cache warming). */
   refresh<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
-    return this.load(cache, `cache:${cache}:${key}`, loader, options);
+    const fullKey = `cache:${cache}:${key}`;
+    return this.singleFlight(fullKey, (flight) => this.compute(cache, fullKey, loader, options, flight));
   }
 
   /** Removes keys (within `cache`) and tags everywhere: L2, this L1, and every other instance's L1. */
@@ -129,24 +133,58 @@ export class TieredCache {
     setTimeout(() => void this.deleteL2(fullKeys, tags), SECOND_DELETE_MS).unref();
   }
 
-  private load<T>(cache: string, fullKey: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
-    const running = this.inflight.get(fullKey) as Promise<T> | undefined;
-    if (running) return running;
-    const promise = (async () => {
-      const started = performance.now();
-      const value = await loader();
-      const duration = performance.now() - started;
-      this.metrics.loaded(cache, duration);
-      if (this.staleLoads.delete(fullKey)) return value;
-      const ttlMs = jitteredTtlMs(options.ttlS, this.options.ttlJitter);
-      const entry: CacheEntry<T> = { v: value, exp: Date.now() + ttlMs, d: duration };
-      const serialised = JSON.stringify(entry);
-      this.storeL1(fullKey, entry, serialised.length, options.tags);
-      void this.writeL2(fullKey, serialised, ttlMs, options.tags);
-      return value;
-    })().finally(() => this.inflight.delete(fullKey));
-    this.inflight.set(fullKey, promise);
+  private maybeRefreshEarly<T>(
+    cache: string,
+    fullKey: string,
+    entry: CacheEntry<T>,
+    loader: () => Promise<T>,
+    options: WrapOptions,
+  ): void {
+    if (!shouldRefreshEarly(entry, Date.now()) || this.inflight.has(fullKey)) return;
+    this.singleFlight(fullKey, (flight) => this.compute(cache, fullKey, loader, options, flight)).catch(
+      (error: Error) => this.logger.warn(`Early refresh of ${fullKey} failed: ${error.message}`),
+    );
+  }
+
+  /** Requests after an invalidation start a new flight; the old one finishes without storing. */
+  private detachFlight(fullKey: string): void {
+    const running = this.inflight.get(fullKey);
+    if (!running) return;
+    running.stale = true;
+    this.inflight.delete(fullKey);
+  }
+
+  private singleFlight<T>(fullKey: string, work: (flight: Flight) => Promise<T>): Promise<T> {
+    const running = this.inflight.get(fullKey);
+    if (running) return running.promise as Promise<T>;
+    const flight: Flight = { promise: Promise.resolve(), stale: false };
+    const promise = work(flight).finally(() => {
+      if (this.inflight.get(fullKey) === flight) this.inflight.delete(fullKey);
+    });
+    flight.promise = promise;
+    this.inflight.set(fullKey, flight);
     return promise;
+  }
+
+  /** Runs the loader and stores the result in both tiers (L2 before resolving, so peers see it). */
+  private async compute<T>(
+    cache: string,
+    fullKey: string,
+    loader: () => Promise<T>,
+    options: WrapOptions,
+    flight: Flight,
+  ): Promise<T> {
+    const started = performance.now();
+    const value = await loader();
+    const duration = performance.now() - started;
+    this.metrics.loaded(cache, duration);
+    if (flight.stale) return value;
+    const ttlMs = jitteredTtlMs(options.ttlS, this.options.ttlJitter);
+    const entry: CacheEntry<T> = { v: value, exp: Date.now() + ttlMs, d: duration };
+    const serialised = JSON.stringify(entry);
+    this.storeL1(fullKey, entry, serialised.length, options.tags);
+    await this.writeL2(fullKey, serialised, ttlMs, options.tags);
+    return value;
   }
 
   private storeL1(fullKey: string, entry: CacheEntry, bytes: number, tags: readonly string[] = []): void {
@@ -176,7 +214,7 @@ export class TieredCache {
     }
     for (const key of keys) {
       this.l1?.delete(key);
-      if (this.inflight.has(key)) this.staleLoads.add(key);
+      this.detachFlight(key);
     }
   }
 
@@ -255,7 +293,7 @@ export class TieredCache {
   private clearL1(reason: string): void {
     if (!this.l1?.size) return;
     this.logger.log(`Clearing L1 cache: ${reason}`);
-    for (const key of this.inflight.keys()) this.staleLoads.add(key);
+    for (const key of [...this.inflight.keys()]) this.detachFlight(key);
     this.l1.clear();
   }
 

@@ -142,6 +142,27 @@ describe('TieredCache against the real Redis', () => {
     expect(await a.cache.wrap('lists', 'page1', load, { ttlS: 60 })).toBe(2);
   });
 
+  it('does not keep a value whose load overlapped an invalidation', async () => {
+    const { cache } = await instance();
+    let version = 'old';
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slowLoad = async () => {
+      const seen = version; // reads the "database" before the write
+      await gate;
+      return seen;
+    };
+    const racing = cache.wrap('race', 'k', slowLoad, { ttlS: 60 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    version = 'new';
+    await cache.invalidate('race', ['k']); // the write lands while the old load is running
+    const afterWrite = cache.wrap('race', 'k', () => Promise.resolve(version), { ttlS: 60 });
+    release();
+    expect(await racing).toBe('old');
+    expect(await afterWrite).toBe('new');
+    expect(await cache.wrap('race', 'k', () => Promise.resolve('loader ran again'), { ttlS: 60 })).toBe('new');
+  });
+
   it('refreshes a hot key before it expires, so readers never wait for the loader', async () => {
     const { cache } = await instance();
     let calls = 0;

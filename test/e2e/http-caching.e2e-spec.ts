@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testEnv } from '../support/test-env.js';
+import { loadConfig } from '../../src/config/app-config.js';
+
+describe('caching over HTTP', () => {
+  let a: RunningApp;
+  let b: RunningApp;
+  let owner: Account;
+
+  beforeAll(async () => {
+    // Two instances of the service sharing MongoDB and Redis, as behind a load balancer.
+    const env = testEnv({ HTTP_PUBLIC_MAX_AGE_S: '3600' });
+    a = await startApp(loadConfig(env));
+    b = await startApp(loadConfig(env));
+    owner = await registerAccount(a.url);
+  });
+
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('reads the database once per instance for 500 concurrent requests of a cold profile', async () => {
+    const profile = await createProfile(a.url, owner);
+    const reads = vi.spyOn(a.app.get(ProfilesRepository), 'findById');
+    const statuses = await Promise.all(
+      Array.from({ length: 500 }, () => fetch(`${a.url}/v1/profiles/${profile.id}`).then((r) => r.status)),
+    );
+    expect(statuses.every((status) => status === 200)).toBe(true);
+    expect(reads).toHaveBeenCalledTimes(1);
+    reads.mockRestore();
+  });
+
+  it('shows an update made through one instance on the other within 100 ms', async () => {
+    const member = await registerAccount(a.url);
+    const profile = await createProfile(a.url, member, { displayName: 'Before' });
+    const displayName = async (app: RunningApp) =>
+      ((await (await fetch(`${app.url}/v1/profiles/${profile.id}`)).json()) as { displayName: string }).displayName;
+    expect(await displayName(a)).toBe('Before');
+    expect(await displayName(b)).toBe('Before'); // now cached in b's memory too
+
+    const patch = await fetch(`${a.url}/v1/profiles/${profile.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', ...member.auth },
+      body: JSON.stringify({ displayName: 'After' }),
+    });
+    expect(patch.status).toBe(200);
+    const updatedAt = performance.now();
+    let seen = await displayName(b);
+    while (seen !== 'After' && performance.now() - updatedAt < 100) seen = await displayName(b);
+    expect(seen).toBe('After');
+  });
+
+  it('answers If-None-Match with 304 and marks public and per-caller data differently', async () => {
+    const profile = await createProfile(a.url, await registerAccount(a.url));
+    const first = await fetch(`${a.url}/v1/profiles/${profile.id}`);
+    const etag = first.headers.get('etag');
+    expect(etag).toMatch(/^W\/"/);
+    expect(first.headers.get('cache-control')).toBe('private, no-cache');
+    const again = await fetch(`${a.url}/v1/profiles/${profile.id}`, { headers: { 'if-none-match': etag! } });
+    expect(again.status).toBe(304);
+
+    const cities = await fetch(`${a.url}/v1/locations/cities`);
+    expect(cities.headers.get('cache-control')).toBe('public, max-age=3600');
+    expect(cities.headers.get('etag')).toBeTruthy();
+  });
+
+  it('sends no Cache-Control on writes', async () => {
+    const response = await fetch(`${a.url}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: owner.email, password: owner.password }),
+    });
+    expect(response.headers.get('cache-control')).toBeNull();
+  });
+});
