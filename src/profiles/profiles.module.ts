@@ -7,6 +7,9 @@ import { RedisModule } from '../redis/redis.module.js';
 import { Profile, ProfileSchema } from './profile.schema.js';
 import { ProfilesController } from './profiles.controller.js';
 import { ProfilesRepository } from './profiles.repository.js';
+import { ProfileCacheWarmer } from './cache-warming/profile-cache.warmer.js';
+import { CACHE_WARMING_QUEUE, ProfileCacheWarmingScheduler } from './cache-warming/profile-cache-warming.scheduler.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
 import { ProfilesService } from './profiles.service.js';
 import { PROFILE_VIEWS_QUEUE } from './views/profile-views.constants.js';
 import { ProfileViewsFlusher } from './views/profile-views.flusher.js';
@@ -16,12 +19,21 @@ import { ProfileViewsService } from './views/profile-views.service.js';
 @Module({
   imports: [
     MongooseModule.forFeature([{ name: Profile.name, schema: ProfileSchema }]),
-    BullModule.registerQueue({ name: PROFILE_VIEWS_QUEUE }),
+    BullModule.registerQueue({ name: PROFILE_VIEWS_QUEUE }, { name: CACHE_WARMING_QUEUE }),
+    MetricsModule,
     RedisModule,
     CacheModule,
   ],
   controllers: [ProfilesController, LocationsController],
-  providers: [ProfilesRepository, ProfilesService, ProfileViewsService, ProfileViewsFlusher, ProfileViewsScheduler],
+  providers: [
+    ProfilesRepository,
+    ProfilesService,
+    ProfileViewsService,
+    ProfileViewsFlusher,
+    ProfileViewsScheduler,
+    ProfileCacheWarmer,
+    ProfileCacheWarmingScheduler,
+  ],
   exports: [ProfilesService, ProfilesRepository],
 })
 export class ProfilesModule {}

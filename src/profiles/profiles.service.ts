@@ -29,6 +29,11 @@ export interface ProfileSnapshot {
   visibility: 'public' | 'hidden';
 }
 
+/** Cache specs shared by the @Cacheable methods and the cache warmer, so both use the same entries. */
+export const PROFILE_CACHE = { name: 'profile', key: (id: string) => id, ttlS: 300 };
+export const POPULAR_CACHE = { name: 'popular', key: () => 'top', ttlS: 60 };
+export const CITIES_CACHE = { name: 'cities', key: () => 'all', ttlS: 300 };
+
 /** Writes that change what lists show; new profiles simply appear when list entries expire. */
 const LIST_EVICTION = { name: 'profile-lists', tags: ['profile-lists'] } as const;
 const PROFILE_EVICTION = { name: 'profile', keys: (id: Types.ObjectId) => [id.toHexString()] };
@@ -71,8 +76,12 @@ export class ProfilesService {
   }
 
   /** The cached read behind GET /profiles/:id (evicted on every change to the profile). */
-  @Cacheable({ name: 'profile', key: (id: string) => id, ttlS: 300 })
-  async snapshot(id: string): Promise<ProfileSnapshot | null> {
+  @Cacheable(PROFILE_CACHE)
+  snapshot(id: string): Promise<ProfileSnapshot | null> {
+    return this.loadSnapshot(id);
+  }
+
+  async loadSnapshot(id: string): Promise<ProfileSnapshot | null> {
     const profile = await this.profiles.findById(new Types.ObjectId(id));
     if (!profile) return null;
     return {
@@ -124,8 +133,12 @@ export class ProfilesService {
     };
   }
 
-  @Cacheable({ name: 'popular', key: () => 'top', ttlS: 60 })
-  async popular(): Promise<ProfileView[]> {
+  @Cacheable(POPULAR_CACHE)
+  popular(): Promise<ProfileView[]> {
+    return this.loadPopular();
+  }
+
+  async loadPopular(): Promise<ProfileView[]> {
     return (await this.profiles.mostViewed(POPULAR_LIMIT)).map((row) => toProfileView(row));
   }
 
@@ -159,8 +172,12 @@ export class ProfilesService {
   }
 
   /** Cities with their number of public profiles (counts may lag writes by the TTL). */
-  @Cacheable({ name: 'cities', key: () => 'all', ttlS: 300 })
+  @Cacheable(CITIES_CACHE)
   cities(): Promise<{ city: string; country: string; count: number }[]> {
+    return this.loadCities();
+  }
+
+  loadCities(): Promise<{ city: string; country: string; count: number }[]> {
     return this.profiles.cityCounts(CITY_LIMIT);
   }
 

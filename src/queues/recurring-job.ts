@@ -1,0 +1,48 @@
+import type { Logger } from '@nestjs/common';
+import type { Queue } from 'bull';
+
+const SCHEDULE_TIMEOUT_MS = 5_000;
+
+export interface RecurringJob {
+  name: string;
+  everyMs: number;
+  handler: () => Promise<unknown>;
+  /** Also run once now; instances starting within a minute of each other share one run. */
+  runAtStart?: boolean;
+}
+
+/**
+ * Processes `job.name` on this instance and makes sure the repeatable schedule exists. Bull keeps
+ * one repeatable job per name and interval across all instances, and each run goes to one worker.
+ * Scheduling is not awaited by start-up: with Redis down the process still starts, and the next
+ * instance to start with Redis up adds the schedule.
+ */
+export function runRecurring(queue: Queue, job: RecurringJob, logger: Logger): void {
+  void queue.process(job.name, 1, () => job.handler());
+  const jobs: Promise<unknown>[] = [
+    queue.add(
+      job.name,
+      {},
+      { repeat: { every: job.everyMs }, jobId: job.name, removeOnComplete: true, removeOnFail: 100 },
+    ),
+  ];
+  if (job.runAtStart) jobs.push(addStartupRun(queue, job.name));
+  void withTimeout(Promise.all(jobs), SCHEDULE_TIMEOUT_MS).catch((error: unknown) =>
+    logger.warn(`Could not schedule ${job.name}: ${(error as Error).message}`),
+  );
+}
+
+const STARTUP_WINDOW_MS = 60_000;
+
+/** The first instance to start in a window claims it (SET NX) and enqueues the run; the others skip. */
+async function addStartupRun(queue: Queue, name: string): Promise<unknown> {
+  const claimed = await queue.client.set(`${name}:startup-claim`, String(Date.now()), 'PX', STARTUP_WINDOW_MS, 'NX');
+  return claimed ? queue.add(name, {}, { removeOnComplete: 100, removeOnFail: 100 }) : undefined;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref()),
+  ]);
+}
