@@ -44,6 +44,18 @@ redis.call('DEL', KEYS[1])
 return #keys`;
 
 /**
+ * The L1 store: LRU bounded by the summed serialised size of its entries (JSON length; V8 keeps
+ * ASCII strings at a byte per character, so this tracks the memory the values hold). The benchmark
+ * uses the same factory to measure the hit ratio.
+ */
+export function createL1Cache(maxBytes: number, onEvict?: (key: string) => void): LRUCache<string, CacheEntry> {
+  return new LRUCache<string, CacheEntry>({
+    maxSize: maxBytes,
+    dispose: onEvict ? (_entry, key) => onEvict(key) : undefined,
+  });
+}
+
+/**
  * Two-tier cache: an in-process LRU bounded in bytes (L1) in front of Redis (L2).
  *
  * - Misses on one key within an instance call the loader once (single flight).
@@ -60,8 +72,6 @@ export class TieredCache {
   /** L1 keys by tag (and tags by key, to forget evicted keys), for invalidating a tag without Redis. */
   private readonly l1Tags = new Map<string, Set<string>>();
   private readonly l1KeyTags = new Map<string, readonly string[]>();
-  /** Serialised size per L1 key, measured once when the entry was serialised. */
-  private readonly sizes = new Map<string, number>();
   private readonly failedDeletes = { keys: new Set<string>(), tags: new Set<string>() };
   private l2SkipUntil = 0;
 
@@ -72,12 +82,7 @@ export class TieredCache {
     private readonly options: TieredCacheOptions,
   ) {
     if (options.l1Enabled) {
-      this.l1 = new LRUCache<string, CacheEntry>({
-        maxSize: options.l1MaxBytes,
-        // Only the size is needed here; it was computed when the entry was serialised.
-        sizeCalculation: (_entry, key) => this.sizes.get(key) ?? 1024,
-        dispose: (_entry, key) => this.forgetL1Key(key),
-      });
+      this.l1 = createL1Cache(options.l1MaxBytes, (key) => this.forgetL1Key(key));
     }
   }
 
@@ -189,8 +194,7 @@ export class TieredCache {
 
   private storeL1(fullKey: string, entry: CacheEntry, bytes: number, tags: readonly string[] = []): void {
     if (!this.l1) return;
-    this.sizes.set(fullKey, bytes * 2); // UTF-16 in memory, roughly
-    this.l1.set(fullKey, entry, { ttl: Math.max(1, entry.exp - Date.now()) });
+    this.l1.set(fullKey, entry, { ttl: Math.max(1, entry.exp - Date.now()), size: bytes });
     if (!tags.length) return;
     this.l1KeyTags.set(fullKey, tags);
     for (const tag of tags) {
@@ -201,7 +205,6 @@ export class TieredCache {
   }
 
   private forgetL1Key(fullKey: string): void {
-    this.sizes.delete(fullKey);
     for (const tag of this.l1KeyTags.get(fullKey) ?? []) this.l1Tags.get(tag)?.delete(fullKey);
     this.l1KeyTags.delete(fullKey);
   }

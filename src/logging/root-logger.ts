@@ -1,24 +1,38 @@
 import { pino, type Logger } from 'pino';
 
+/** Buffered lines are written at least this often, so a quiet instance's logs are never far behind. */
+const FLUSH_INTERVAL_MS = 1_000;
+
 /**
  * The process's one pino logger: Fastify's request logs and Nest's application logs both write
  * through it. Redaction guards objects logged by hand; request logs never include headers or bodies.
+ *
+ * Writes are buffered (4 KiB or 1 s) instead of one write() per line: a synchronous write per request
+ * cost about 40 % of the CPU of a cached read in the benchmark. The buffer is flushed synchronously
+ * when the process exits, so graceful shutdowns and process.exit() lose nothing; a hard crash
+ * (SIGKILL, OOM kill) can lose up to a second of lines.
  */
 export function createRootLogger(level: string): Logger {
-  return pino({
-    level,
-    base: { service: 'vesta-api' },
-    redact: {
-      paths: [
-        'password',
-        '*.password',
-        'accessToken',
-        '*.accessToken',
-        'authorization',
-        '*.authorization',
-        '*.headers',
-      ],
-      censor: '[redacted]',
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => destination.flush(), FLUSH_INTERVAL_MS).unref();
+  process.once('exit', () => destination.flushSync());
+  return pino(
+    {
+      level,
+      base: { service: 'vesta-api' },
+      redact: {
+        paths: [
+          'password',
+          '*.password',
+          'accessToken',
+          '*.accessToken',
+          'authorization',
+          '*.authorization',
+          '*.headers',
+        ],
+        censor: '[redacted]',
+      },
     },
-  });
+    destination,
+  );
 }

@@ -71,7 +71,8 @@ export class ProfilesService {
     const privileged = viewer !== undefined && snapshot !== null && canActFor(viewer, snapshot.ownerId);
     if (!snapshot || (snapshot.visibility === 'hidden' && !privileged))
       throw new NotFoundException('Profile not found');
-    if (viewer?.id !== snapshot.ownerId) await this.views.record(id);
+    // Not awaited: counting must not add a Redis round trip to the read (record() never rejects).
+    if (viewer?.id !== snapshot.ownerId) void this.views.record(id);
     return privileged ? snapshot.view : toPublicView(snapshot.view);
   }
 

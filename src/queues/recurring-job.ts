@@ -36,7 +36,10 @@ const STARTUP_WINDOW_MS = 60_000;
 
 /** The first instance to start in a window claims it (SET NX) and enqueues the run; the others skip. */
 async function addStartupRun(queue: Queue, name: string): Promise<unknown> {
-  const claimed = await queue.client.set(`${name}:startup-claim`, String(Date.now()), 'PX', STARTUP_WINDOW_MS, 'NX');
+  // Under the queue's own key space (prefix:queue:…), so environments sharing a Redis do not collide.
+  // toKey is Bull's public Queue method, missing from its type definitions.
+  const claimKey = (queue as Queue & { toKey(type: string): string }).toKey(`${name}:startup-claim`);
+  const claimed = await queue.client.set(claimKey, String(Date.now()), 'PX', STARTUP_WINDOW_MS, 'NX');
   return claimed ? queue.add(name, {}, { removeOnComplete: 100, removeOnFail: 100 }) : undefined;
 }
 

@@ -35,9 +35,11 @@ describe('the production process (dist/main.js)', () => {
     await fetch(`${url}/docs/openapi.json`, {
       headers: { authorization: 'Bearer top-secret-token', 'x-request-id': 'log-test-1' },
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-
-    const line = app.logLines().find((entry) => entry.reqId === 'log-test-1');
+    // Log lines are buffered for up to a second.
+    const deadline = Date.now() + 5_000;
+    const find = () => app.logLines().find((entry) => entry.reqId === 'log-test-1');
+    while (!find() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    const line = find();
     expect(line).toMatchObject({ msg: 'request completed', method: 'GET', route: '/docs/openapi.json', status: 200 });
     expect(typeof line?.durationMs).toBe('number');
     expect(app.stdout.join('')).not.toContain('top-secret-token');

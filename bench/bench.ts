@@ -1,0 +1,212 @@
+/**
+ * `npm run bench`: throughput and latency of the cached profile read against a bare Fastify
+ * baseline measured in the same run, plus the L1 hit ratio under a Zipf workload. Not a test:
+ * it prints ratios for docs/performance.md. Needs MONGODB_URI / REDIS_URL (scripts/with-services.sh).
+ */
+import autocannon from 'autocannon';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import mongoose from 'mongoose';
+import { createL1Cache } from '../src/cache/tiered-cache.js';
+import { toProfileView } from '../src/profiles/profile.mapper.js';
+import type { ProfileRecord } from '../src/profiles/profiles.repository.js';
+import { freePort, startNode, stop } from './processes.js';
+import { zipfSampler } from './zipf.js';
+
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const CONNECTIONS = 50;
+const PROFILES = Number(process.env.BENCH_PROFILES ?? 10_000);
+const ZIPF_KEYS = 100_000;
+
+const { MongoClient } = mongoose.mongo;
+type MongoClient = InstanceType<typeof MongoClient>;
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function load(name: string, url: string, headers: Record<string, string>, paths?: () => string): Promise<Result> {
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: DURATION_S,
+    headers,
+    ...(paths && { requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, path: paths() }) }] }),
+  });
+  return {
+    name,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+async function main(): Promise<void> {
+  const mongoBase = new URL(process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/vesta');
+  mongoBase.pathname = `/vesta_bench_${Date.now()}`;
+  const env = {
+    NODE_ENV: 'production',
+    MONGODB_URI: mongoBase.toString(),
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_KEY_PREFIX: `vesta-bench-${randomUUID().slice(0, 8)}:`,
+    JWT_SECRET: randomUUID() + randomUUID(),
+    LOG_LEVEL: 'info',
+    METRICS_PORT: '0',
+    SHUTDOWN_DRAIN_MS: '0',
+    ROLE: 'api',
+  };
+
+  console.log(`Seeding ${PROFILES} profiles into ${mongoBase.pathname.slice(1)} ...`);
+  execFileSync(process.execPath, ['dist/seed/seed.js', '--profiles', String(PROFILES)], {
+    env: { ...process.env, ...env },
+    stdio: 'ignore',
+  });
+  const mongo = await MongoClient.connect(env.MONGODB_URI);
+  const ids = (
+    await mongo
+      .db()
+      .collection('profiles')
+      .find({ visibility: 'public' }, { projection: { _id: 1 } })
+      .toArray()
+  ).map((d) => String(d._id));
+
+  const apiPort = await freePort();
+  const api = `http://127.0.0.1:${apiPort}`;
+  const results: Result[] = [];
+  let apiProcess = await startNode('dist/main.js', [], { ...env, PORT: String(apiPort) }, api, '/health/ready');
+  try {
+    const register = await fetch(`${api}/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `bench-${randomUUID()}@example.test`, password: 'benchmark password' }),
+    });
+    const { accessToken } = (await register.json()) as { accessToken: string };
+    const headers = { authorization: `Bearer ${accessToken}`, 'accept-encoding': 'identity' };
+    const hot = ids[0];
+    const payload = await (await fetch(`${api}/v1/profiles/${hot}`, { headers })).text();
+
+    const barePort = await freePort();
+    const bare = await startNode(
+      'dist-bench/bench/bare-server.js',
+      [],
+      { PORT: String(barePort), BENCH_PAYLOAD: payload },
+      `http://127.0.0.1:${barePort}`,
+      '/payload',
+    );
+    results.push(await load('(a) bare Fastify, same payload', `http://127.0.0.1:${barePort}/payload`, headers));
+    await stop(bare);
+
+    results.push(await load('(b) GET /v1/profiles/:id, L1 hit', `${api}/v1/profiles/${hot}`, headers));
+
+    let next = 1;
+    results.push(
+      await load(
+        '(d) GET /v1/profiles/:id, cold (miss)',
+        api,
+        headers,
+        () => `/v1/profiles/${ids[next++ % ids.length]}`,
+      ),
+    );
+    if (next > ids.length) console.log(`note: the cold run wrapped around ${ids.length} ids; later requests were hits`);
+
+    await stop(apiProcess);
+    apiProcess = await startNode(
+      'dist/main.js',
+      [],
+      { ...env, PORT: String(apiPort), CACHE_L1_ENABLED: 'false' },
+      api,
+      '/health/ready',
+    );
+    await fetch(`${api}/v1/profiles/${hot}`, { headers });
+    results.push(await load('(c) GET /v1/profiles/:id, L1 off (Redis hit)', `${api}/v1/profiles/${hot}`, headers));
+
+    const zipf = await zipfHitRatio(mongo);
+    report(results, zipf);
+  } finally {
+    await stop(apiProcess);
+    await mongo.db().dropDatabase();
+    await mongo.close();
+  }
+}
+
+/** L1 hit ratio under Zipf(s=1) over 100k keys with the default L1 size and real profile payloads. */
+async function zipfHitRatio(mongo: MongoClient): Promise<{ ratio: number; entries: number; avgBytes: number }> {
+  const docs = await mongo.db().collection<ProfileRecord>('profiles').find({}).limit(2_000).toArray();
+  // Exactly what the profile cache stores for each profile (see ProfilesService.snapshot).
+  const payloads = docs.map((doc) =>
+    JSON.stringify({
+      v: { view: toProfileView(doc, { privileged: true }), ownerId: String(doc.userId), visibility: doc.visibility },
+      exp: Date.now(),
+      d: 1.5,
+    }),
+  );
+  const l1 = createL1Cache(50 * 1024 * 1024);
+  const sample = zipfSampler(ZIPF_KEYS, 1);
+  let hits = 0;
+  const warmup = 200_000;
+  const measured = 1_000_000;
+  for (let i = 0; i < warmup + measured; i += 1) {
+    const key = sample();
+    if (l1.get(String(key))) {
+      if (i >= warmup) hits += 1;
+      continue;
+    }
+    const serialised = payloads[key % payloads.length];
+    l1.set(String(key), { v: serialised, exp: Number.MAX_SAFE_INTEGER, d: 0 }, { size: serialised.length });
+  }
+  const avgBytes = payloads.reduce((sum, p) => sum + p.length, 0) / payloads.length;
+  return { ratio: hits / measured, entries: l1.size, avgBytes };
+}
+
+function report(results: Result[], zipf: { ratio: number; entries: number; avgBytes: number }): void {
+  const base = results[0];
+  const byName = (prefix: string) => results.find((r) => r.name.startsWith(prefix))!;
+  console.log(
+    `\nVesta API benchmark — ${new Date().toISOString()} — ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}`,
+  );
+  console.log(
+    `autocannon: ${CONNECTIONS} connections, ${DURATION_S} s per run; MongoDB-wire server: ${process.env.MONGODB_URI?.includes('27017') ? 'as configured' : 'FerretDB (scripts/with-services.sh)'}\n`,
+  );
+  console.log(
+    'run'.padEnd(46),
+    'req/s'.padStart(9),
+    'p50 ms'.padStart(8),
+    'p99 ms'.padStart(8),
+    'x (a) req/s'.padStart(12),
+    'errors'.padStart(7),
+  );
+  for (const r of [...results].sort((x, y) => x.name.localeCompare(y.name))) {
+    console.log(
+      r.name.padEnd(46),
+      r.rps.toFixed(0).padStart(9),
+      String(r.p50).padStart(8),
+      String(r.p99).padStart(8),
+      (r.rps / base.rps).toFixed(2).padStart(12),
+      String(r.errors + r.non2xx).padStart(7),
+    );
+  }
+  const b = byName('(b)');
+  const c = byName('(c)');
+  const checks = [
+    ['(b) >= 0.5 x (a) req/s', b.rps >= 0.5 * base.rps],
+    ['(b) p99 <= 2 x (a) p99', b.p99 <= 2 * base.p99],
+    ['(c) >= 0.35 x (a) req/s', c.rps >= 0.35 * base.rps],
+    [
+      `L1 hit ratio ${zipf.ratio.toFixed(3)} >= 0.95 (Zipf s=1, ${ZIPF_KEYS} keys, 50 MB, ${zipf.entries} entries of ~${Math.round(zipf.avgBytes)} B)`,
+      zipf.ratio >= 0.95,
+    ],
+  ] as const;
+  console.log('');
+  for (const [label, ok] of checks) console.log(`${ok ? 'PASS' : 'FAIL'}  ${label}`);
+  console.log('\nNot yet in the measured stack: rate limiting and HTTP metrics (issue 5).');
+}
+
+await main();
