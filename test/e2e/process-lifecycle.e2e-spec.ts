@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import autocannon from 'autocannon';
 import { AppProcess } from '../support/app-process.js';
-import { freePort } from '../support/ferretdb-process.js';
+import { freePort } from '../support/ports.js';
 import { testEnv } from '../support/test-env.js';
 
 describe('the production process (dist/main.js)', () => {

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createServer, type Server, type Socket } from 'node:net';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
-import { freePort } from '../support/ferretdb-process.js';
+import { freePort } from '../support/ports.js';
 import { requiredEnv } from '../support/test-env.js';
 
 const silentLogger = { log: () => undefined, warn: () => undefined } as never;

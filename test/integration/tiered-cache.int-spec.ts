@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
-import { freePort } from '../support/ferretdb-process.js';
+import { freePort } from '../support/ports.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { requiredEnv } from '../support/test-env.js';
 

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, waitForPort } from './ports.js';
 import { requiredEnv } from './test-env.js';
 
 /**
@@ -31,7 +31,7 @@ export class FerretDbProcess {
       [`--listen-addr=127.0.0.1:${this.port}`, '--handler=sqlite', `--sqlite-url=file:${this.dataDir}/`],
       { stdio: 'ignore' },
     );
-    await waitForPort(this.port, 15_000);
+    await waitForPort(this.port, 15_000, 'FerretDB');
   }
 
   /** Stops the process and waits until the kernel reports it stopped (delivery is asynchronous). */
@@ -62,29 +62,4 @@ export class FerretDbProcess {
     await this.kill();
     rmSync(this.dataDir, { recursive: true, force: true });
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => resolve(socket.end() && true));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`FerretDB did not listen on ${port} within ${timeoutMs} ms`);
 }

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
-import { freePort } from './ferretdb-process.js';
+import { freePort, waitForPort } from './ports.js';
 
 /** A redis-server owned by one test, to stop and restart (a real outage, not a mock). */
 export class RedisProcess {
@@ -26,17 +25,7 @@ export class RedisProcess {
         stdio: 'ignore',
       },
     );
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const open = await new Promise<boolean>((resolve) => {
-        const socket = connect(this.port, '127.0.0.1');
-        socket.once('connect', () => resolve(socket.end() && true));
-        socket.once('error', () => resolve(false));
-      });
-      if (open) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`redis-server did not listen on ${this.port}`);
+    await waitForPort(this.port, 10_000, 'redis-server');
   }
 
   async stop(): Promise<void> {
