@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { RedisProcess } from '../support/redis-process.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+/** The whole service with its Redis killed mid-run: degraded, never failing, and correct afterwards. */
+describe('Redis outage', () => {
+  let redis: RedisProcess;
+  let running: RunningApp;
+  let member: Account;
+  let profileId: string;
+
+  beforeAll(async () => {
+    redis = await RedisProcess.start();
+    running = await startApp(testConfig({ REDIS_URL: redis.url }));
+    member = await registerAccount(running.url);
+    profileId = (await createProfile(running.url, member, { displayName: 'Before' })).id;
+  });
+
+  afterAll(async () => {
+    await running.close();
+    await redis.stop();
+  });
+
+  const timed = async (path: string, init?: RequestInit) => {
+    const started = performance.now();
+    const response = await fetch(`${running.url}${path}`, init);
+    return {
+      status: response.status,
+      body: (await response.json()) as Record<string, unknown>,
+      ms: performance.now() - started,
+    };
+  };
+
+  it('keeps serving reads and accepting writes without Redis, and serves no stale data once it returns', async () => {
+    expect((await timed(`/v1/profiles/${profileId}`)).body.displayName).toBe('Before');
+    await redis.stop();
+
+    const read = await timed(`/v1/profiles/${profileId}`);
+    expect(read.status).toBe(200);
+    const search = await timed('/v1/profiles?gender=woman&limit=5');
+    expect(search.status).toBe(200);
+    expect(search.ms).toBeLessThan(2_000);
+
+    const patch = await timed(`/v1/profiles/${profileId}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', ...member.auth },
+      body: JSON.stringify({ displayName: 'During' }),
+    });
+    expect(patch.status).toBe(200);
+    expect((await timed(`/v1/profiles/${profileId}`)).body.displayName).toBe('During');
+    expect((await timed('/health/ready')).status).toBe(200); // Redis is not a readiness dependency
+
+    await redis.start();
+    const deadline = Date.now() + 10_000;
+    let name: unknown;
+    do {
+      name = (await timed(`/v1/profiles/${profileId}`)).body.displayName;
+      if (name === 'During') break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } while (Date.now() < deadline);
+    expect(name).toBe('During');
+  });
+});
