@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import { Redis } from 'ioredis';
 import mongoose from 'mongoose';
 import { createL1Cache } from '../src/cache/tiered-cache.js';
 import { toProfileView } from '../src/profiles/profile.mapper.js';
@@ -134,7 +135,20 @@ async function main(): Promise<void> {
     await stop(apiProcess);
     await mongo.db().dropDatabase();
     await mongo.close();
+    await deleteKeys(env.REDIS_URL, env.REDIS_KEY_PREFIX);
   }
+}
+
+/** Leaves the shared Redis as it was: every key under this run's prefix goes. */
+async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await redis.quit();
 }
 
 /** L1 hit ratio under Zipf(s=1) over 100k keys with the default L1 size and real profile payloads. */
@@ -173,7 +187,7 @@ function report(results: Result[], zipf: { ratio: number; entries: number; avgBy
     `\nVesta API benchmark — ${new Date().toISOString()} — ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}`,
   );
   console.log(
-    `autocannon: ${CONNECTIONS} connections, ${DURATION_S} s per run; MongoDB-wire server: ${process.env.MONGODB_URI?.includes('27017') ? 'as configured' : 'FerretDB (scripts/with-services.sh)'}\n`,
+    `autocannon: ${CONNECTIONS} connections, ${DURATION_S} s per run; MongoDB-wire server at ${new URL(process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017').host} (FerretDB unless MONGODB_URI points elsewhere)\n`,
   );
   console.log(
     'run'.padEnd(46),

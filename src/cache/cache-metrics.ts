@@ -32,7 +32,7 @@ export class CacheMetrics {
     });
     this.invalidations = new Counter({
       name: 'cache_invalidations_total',
-      help: 'Keys or tags invalidated, by origin (local write or message from another instance)',
+      help: 'Keys and tags invalidated, by origin (a local write or a message from another instance)',
       labelNames: ['cache', 'source'],
       registers: [registry],
     });
@@ -56,8 +56,9 @@ export class CacheMetrics {
     this.loads.observe({ cache }, ms / 1000);
   }
 
-  invalidated(cache: string, source: 'local' | 'remote'): void {
-    this.invalidations.inc({ cache, source });
+  /** `count`: keys plus tags invalidated (the same unit for local writes and remote messages). */
+  invalidated(cache: string, source: 'local' | 'remote', count: number): void {
+    if (count > 0) this.invalidations.inc({ cache, source }, count);
   }
 
   l2Error(operation: string): void {

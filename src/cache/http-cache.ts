@@ -1,7 +1,7 @@
 import { Injectable, SetMetadata, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply } from 'fastify';
-import type { Observable } from 'rxjs';
+import { tap, type Observable } from 'rxjs';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 
@@ -19,8 +19,15 @@ const HEADER_VALUES: Record<Exclude<CachePolicy, 'public'>, string> = {
   'no-store': 'private, no-store',
 };
 
-/** Declares how clients and shared caches may keep this GET's response. */
-export const CacheControl = (policy: CachePolicy): MethodDecorator => SetMetadata(CACHE_CONTROL, policy);
+interface CacheControlOptions {
+  policy: CachePolicy;
+  /** For `public`: overrides HTTP_PUBLIC_MAX_AGE_S, e.g. to match a short server-side TTL. */
+  maxAgeS?: number;
+}
+
+/** Declares how clients and shared caches may keep this GET's successful response. */
+export const CacheControl = (policy: CachePolicy, maxAgeS?: number): MethodDecorator =>
+  SetMetadata(CACHE_CONTROL, { policy, maxAgeS } satisfies CacheControlOptions);
 
 /** Sets Cache-Control on successful responses of routes marked with @CacheControl. ETags come from @fastify/etag. */
 @Injectable()
@@ -31,12 +38,16 @@ export class CacheControlInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const policy = this.reflector.get<CachePolicy | undefined>(CACHE_CONTROL, context.getHandler());
-    if (policy) {
-      const reply = context.switchToHttp().getResponse<FastifyReply>();
-      const value = policy === 'public' ? `public, max-age=${this.config.cache.publicMaxAgeS}` : HEADER_VALUES[policy];
-      void reply.header('cache-control', value).header('vary', 'Authorization, Accept-Encoding');
-    }
-    return next.handle();
+    const options = this.reflector.get<CacheControlOptions | undefined>(CACHE_CONTROL, context.getHandler());
+    if (!options) return next.handle();
+    const reply = context.switchToHttp().getResponse<FastifyReply>();
+    const value =
+      options.policy === 'public'
+        ? `public, max-age=${Math.min(options.maxAgeS ?? Infinity, this.config.cache.publicMaxAgeS)}`
+        : HEADER_VALUES[options.policy];
+    // On success only: an error must never be cached by a browser or CDN.
+    return next
+      .handle()
+      .pipe(tap(() => void reply.header('cache-control', value).header('vary', 'Authorization, Accept-Encoding')));
   }
 }

@@ -34,7 +34,6 @@ interface InvalidationMessage {
 const L2_BACKOFF_MS = 1_000;
 /** A loader that read the database just before a write can re-fill L2 with the old value; delete again. */
 const SECOND_DELETE_MS = 500;
-const TAG_SET_TTL_MS = 24 * 3600 * 1000;
 
 /** Deletes a tag's member keys and the tag set in one round trip. */
 const DELETE_TAG = `
@@ -89,9 +88,17 @@ export class TieredCache {
   /** Starts listening for other instances' invalidations. */
   async start(): Promise<void> {
     this.subscriber.on('message', (_channel: string, raw: string) => this.onMessage(raw));
-    // A dropped subscription may have missed invalidations: start over with an empty L1.
-    this.subscriber.on('ready', () => this.clearL1('pub/sub reconnected'));
+    // Subscribing again on every (re)connect also covers a start while Redis was down, when the first
+    // SUBSCRIBE failed; and a dropped subscription may have missed invalidations, so L1 starts over.
+    this.subscriber.on('ready', () => {
+      this.clearL1('pub/sub reconnected');
+      void this.subscribe();
+    });
     this.redis.on('ready', () => void this.resync());
+    await this.subscribe();
+  }
+
+  private async subscribe(): Promise<void> {
     await this.subscriber.subscribe(this.options.channel).catch((error: Error) => {
       this.logger.warn(`Cache invalidation channel unavailable: ${error.message}`);
     });
@@ -110,8 +117,14 @@ export class TieredCache {
       const remote = await this.readL2<T>(fullKey);
       if (remote && remote.exp > Date.now()) {
         this.metrics.hit(cache, 'l2');
+        // Read before an invalidation that landed meanwhile: answer with it, but do not keep it.
+        if (flight.stale) return remote.v;
         this.storeL1(fullKey, remote, JSON.stringify(remote).length, options.tags);
-        this.maybeRefreshEarly(cache, fullKey, remote, loader, options);
+        if (shouldRefreshEarly(remote, Date.now())) {
+          this.compute(cache, fullKey, loader, options, flight).catch((error: Error) =>
+            this.logger.warn(`Early refresh of ${fullKey} failed: ${error.message}`),
+          );
+        }
         return remote.v;
       }
       this.metrics.miss(cache);
@@ -129,7 +142,8 @@ export class TieredCache {
   async invalidate(cache: string, keys: readonly string[], tags: readonly string[] = []): Promise<void> {
     const fullKeys = keys.map((key) => `cache:${cache}:${key}`);
     this.dropLocal(fullKeys, tags);
-    this.metrics.invalidated(cache, 'local');
+    this.metrics.invalidated(cache, 'local', fullKeys.length + tags.length);
+    await this.replayFailedDeletes();
     await this.deleteL2(fullKeys, tags);
     const message: InvalidationMessage = { origin: this.instanceId, keys: fullKeys, tags: [...tags] };
     await this.redis
@@ -226,7 +240,8 @@ export class TieredCache {
       const message = JSON.parse(raw) as InvalidationMessage;
       if (message.origin === this.instanceId) return;
       this.dropLocal(message.keys, message.tags);
-      for (const key of message.keys) this.metrics.invalidated(key.split(':')[1] ?? 'unknown', 'remote');
+      for (const key of message.keys) this.metrics.invalidated(key.split(':')[1] ?? 'unknown', 'remote', 1);
+      for (const tag of message.tags) this.metrics.invalidated(`tag:${tag}`, 'remote', 1);
     } catch {
       this.logger.warn('Ignored a malformed cache invalidation message');
     }
@@ -263,7 +278,11 @@ export class TieredCache {
       const pipeline = this.redis.multi().set(fullKey, serialised, 'PX', ttlMs);
       // Members are stored with the client's key prefix: the Lua script deletes them by name.
       const member = `${this.redis.options.keyPrefix ?? ''}${fullKey}`;
-      for (const tag of tags) pipeline.sadd(`cache-tag:${tag}`, member).pexpire(`cache-tag:${tag}`, TAG_SET_TTL_MS);
+      // The set lives as long as its longest-lived member: NX gives a new set an expiry, GT only extends it.
+      for (const tag of tags) {
+        const set = `cache-tag:${tag}`;
+        pipeline.sadd(set, member).pexpire(set, ttlMs, 'NX').pexpire(set, ttlMs, 'GT');
+      }
       await pipeline.exec();
     } catch {
       this.l2Failed('set');
@@ -275,7 +294,8 @@ export class TieredCache {
       if (fullKeys.length) await this.redis.del(...fullKeys);
       for (const tag of tags) await this.redis.eval(DELETE_TAG, 1, `cache-tag:${tag}`);
     } catch {
-      // Replayed when Redis is back (see resync); until then L2 is not read at all after a failure.
+      // Replayed by the next invalidation or reconnect (see replayFailedDeletes). Meanwhile L2 reads
+      // pause for L2_BACKOFF_MS; a stale L2 entry can still be read after that until the replay.
       fullKeys.forEach((key) => this.failedDeletes.keys.add(key));
       tags.forEach((tag) => this.failedDeletes.tags.add(tag));
       this.l2Failed('delete');
@@ -285,12 +305,17 @@ export class TieredCache {
   /** Redis is back: replay deletions that failed and forget L1 state that may have missed messages. */
   private async resync(): Promise<void> {
     this.clearL1('Redis reconnected');
+    this.l2SkipUntil = 0;
+    await this.replayFailedDeletes();
+  }
+
+  private async replayFailedDeletes(): Promise<void> {
+    if (!this.failedDeletes.keys.size && !this.failedDeletes.tags.size) return;
     const keys = [...this.failedDeletes.keys];
     const tags = [...this.failedDeletes.tags];
     this.failedDeletes.keys.clear();
     this.failedDeletes.tags.clear();
-    if (keys.length || tags.length) await this.deleteL2(keys, tags);
-    this.l2SkipUntil = 0;
+    await this.deleteL2(keys, tags); // re-queues whatever fails again
   }
 
   private clearL1(reason: string): void {

@@ -13,9 +13,6 @@ const FLUSH_INTERVAL_MS = 1_000;
  * (SIGKILL, OOM kill) can lose up to a second of lines.
  */
 export function createRootLogger(level: string): Logger {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  setInterval(() => destination.flush(), FLUSH_INTERVAL_MS).unref();
-  process.once('exit', () => destination.flushSync());
   return pino(
     {
       level,
@@ -33,6 +30,18 @@ export function createRootLogger(level: string): Logger {
         censor: '[redacted]',
       },
     },
-    destination,
+    stdout(),
   );
+}
+
+let shared: ReturnType<typeof pino.destination> | undefined;
+
+/** One buffered stdout per process (tests boot many apps in one process), with its flush timer and exit hook. */
+function stdout(): ReturnType<typeof pino.destination> {
+  if (shared) return shared;
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => destination.flush(), FLUSH_INTERVAL_MS).unref();
+  process.once('exit', () => destination.flushSync());
+  shared = destination;
+  return destination;
 }

@@ -105,15 +105,20 @@ export function toProfileView(
   return view;
 }
 
-/** The public subset of a privileged view (for cached snapshots served to other members). */
+/** The public subset of a privileged view (for cached snapshots served to other members), field by field. */
 export function toPublicView(view: ProfileView): ProfileView {
-  const {
-    userId: _userId,
-    birthDate: _birthDate,
-    visibility: _visibility,
-    updatedAt: _updatedAt,
-    location,
-    ...rest
-  } = view;
-  return location ? { ...rest, location: { city: location.city, country: location.country } } : rest;
+  return {
+    id: view.id,
+    displayName: view.displayName,
+    bio: view.bio,
+    age: view.age,
+    gender: view.gender,
+    interestedIn: view.interestedIn,
+    interests: view.interests,
+    location: view.location && { city: view.location.city, country: view.location.country },
+    photoIds: view.photoIds,
+    views: view.views,
+    lastActiveAt: view.lastActiveAt,
+    createdAt: view.createdAt,
+  };
 }

@@ -25,7 +25,7 @@ import { NearbyProfileDto, ProfilePageDto, ProfileResponseDto } from './dto/prof
 import { SearchProfilesQuery } from './dto/search-profiles.query.js';
 import { UpdateProfileDto } from './dto/update-profile.dto.js';
 import type { ProfileView } from './profile.mapper.js';
-import { ProfilesService } from './profiles.service.js';
+import { POPULAR_CACHE, ProfilesService, SEARCH_TTL_S } from './profiles.service.js';
 
 @ApiTags('profiles')
 @ApiBadRequestResponse({ type: ProblemResponseDto, description: 'Invalid fields, query or id' })
@@ -44,7 +44,7 @@ export class ProfilesController {
 
   @Public()
   @Get()
-  @CacheControl('public')
+  @CacheControl('public', SEARCH_TTL_S)
   @ApiOperation({
     summary: 'Search public profiles by city, gender, age and interests, newest first, with cursor pages',
   })
@@ -55,7 +55,7 @@ export class ProfilesController {
 
   @Public()
   @Get('popular')
-  @CacheControl('public')
+  @CacheControl('public', POPULAR_CACHE.ttlS)
   @ApiOperation({ summary: 'The 50 most viewed public profiles' })
   @ApiOkResponse({ type: [ProfileResponseDto] })
   popular(): Promise<ProfileView[]> {
@@ -64,7 +64,7 @@ export class ProfilesController {
 
   @Public()
   @Get('nearby')
-  @CacheControl('public')
+  @CacheControl('public', SEARCH_TTL_S)
   @ApiOperation({ summary: 'Public profiles within radiusKm (max 100) of a point, nearest first' })
   @ApiOkResponse({ type: [NearbyProfileDto] })
   nearby(@Query() query: NearbyQuery): Promise<NearbyProfileDto[]> {

@@ -33,10 +33,13 @@ export interface ProfileSnapshot {
 export const PROFILE_CACHE = { name: 'profile', key: (id: string) => id, ttlS: 300 };
 export const POPULAR_CACHE = { name: 'popular', key: () => 'top', ttlS: 60 };
 export const CITIES_CACHE = { name: 'cities', key: () => 'all', ttlS: 300 };
+/** Search and nearby pages: short, since they list other members who may hide or delete themselves. */
+export const SEARCH_TTL_S = 30;
 
 /** Writes that change what lists show; new profiles simply appear when list entries expire. */
 const LIST_EVICTION = { name: 'profile-lists', tags: ['profile-lists'] } as const;
 const PROFILE_EVICTION = { name: 'profile', keys: (id: Types.ObjectId) => [id.toHexString()] };
+const POPULAR_EVICTION = { name: POPULAR_CACHE.name, keys: () => [POPULAR_CACHE.key()] };
 const DEFAULT_PAGE = 20;
 const DEFAULT_RADIUS_KM = 10;
 
@@ -92,7 +95,7 @@ export class ProfilesService {
     };
   }
 
-  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION)
+  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION)
   async update(id: Types.ObjectId, user: AuthenticatedUser, dto: UpdateProfileDto): Promise<ProfileView> {
     const { location, ...rest } = dto;
     const changes: ProfileChanges = { ...rest, ...(location && { location: toLocation(location) }) };
@@ -101,7 +104,7 @@ export class ProfilesService {
     return toProfileView(updated, { privileged: true });
   }
 
-  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION)
+  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION)
   async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
     if (!(await this.profiles.deleteOwned(id, ownerFilter(user)))) throw await this.missingOrForbidden(id);
   }
@@ -109,7 +112,7 @@ export class ProfilesService {
   @Cacheable({
     name: 'profile-lists',
     key: (query: SearchProfilesQuery) => cacheKey('search', query),
-    ttlS: 30,
+    ttlS: SEARCH_TTL_S,
     tags: ['profile-lists'],
   })
   async search(query: SearchProfilesQuery): Promise<{ items: ProfileView[]; nextCursor: string | null }> {
@@ -150,7 +153,7 @@ export class ProfilesService {
   @Cacheable({
     name: 'profile-lists',
     key: (query: NearbyQuery) => cacheKey('nearby', query),
-    ttlS: 30,
+    ttlS: SEARCH_TTL_S,
     tags: ['profile-lists'],
   })
   async nearby(query: NearbyQuery): Promise<(ProfileView & { distanceKm: number })[]> {

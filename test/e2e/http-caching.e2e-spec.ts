@@ -68,6 +68,14 @@ describe('caching over HTTP', () => {
     expect(cities.headers.get('etag')).toBeTruthy();
   });
 
+  it('caps public max-age at the server-side TTL for member lists and never marks errors cacheable', async () => {
+    const search = await fetch(`${a.url}/v1/profiles?gender=woman`);
+    expect(search.headers.get('cache-control')).toBe('public, max-age=30');
+    const invalid = await fetch(`${a.url}/v1/profiles?limit=500`);
+    expect(invalid.status).toBe(400);
+    expect(invalid.headers.get('cache-control')).toBeNull();
+  });
+
   it('sends no Cache-Control on writes', async () => {
     const response = await fetch(`${a.url}/v1/auth/login`, {
       method: 'POST',

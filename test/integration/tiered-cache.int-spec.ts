@@ -219,6 +219,42 @@ describe('TieredCache when Redis fails', () => {
     await expect(stalled.cache.invalidate('profile', ['x'])).resolves.toBeUndefined();
   });
 
+  it('joins the invalidation channel once Redis appears, when it started while Redis was down', async () => {
+    const server = await RedisProcess.start();
+    await server.stop();
+    const redis = createRedisClient(
+      { url: server.url, keyPrefix: 'late:', connectTimeoutMs: 200, commandTimeoutMs: 50 },
+      quiet,
+    );
+    const subscriber = createRedisClient(
+      { url: server.url, connectTimeoutMs: 200, commandTimeoutMs: 200 },
+      quiet,
+      true,
+    );
+    const late = new Instance(redis, subscriber, 'late:');
+    opened.push(late);
+    await late.cache.start(); // SUBSCRIBE fails: Redis is down
+    let value = 'v1';
+    expect(await late.cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 })).toBe('v1');
+    try {
+      await server.start();
+      await eventually(() => subscriber.status === 'ready' && redis.status === 'ready', 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await late.cache.wrap('profile', 'p', () => Promise.resolve('refilled'), { ttlS: 300 })).toBe('refilled');
+
+      const peer = await Instance.create(server.url, 'late:');
+      opened.push(peer);
+      value = 'v2';
+      await peer.cache.invalidate('profile', ['p']);
+      await eventually(
+        async () => (await late.cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 })) === 'v2',
+        1_000,
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('serves no stale value after an outage during which a write happened', async () => {
     const server = await RedisProcess.start();
     try {
