@@ -324,9 +324,4 @@ export class TieredCache {
     for (const key of [...this.inflight.keys()]) this.detachFlight(key);
     this.l1.clear();
   }
-
-  /** L1 statistics, for benchmarks and the monitoring summary. */
-  get l1Stats(): { entries: number; bytes: number } {
-    return { entries: this.l1?.size ?? 0, bytes: this.l1?.calculatedSize ?? 0 };
-  }
 }

@@ -150,14 +150,6 @@ export class ProfilesRepository {
     if (operations.length) await this.profiles.bulkWrite(operations, { ordered: false });
   }
 
-  insertMany(profiles: Omit<Profile, 'createdAt' | 'updatedAt'>[]): Promise<unknown> {
-    return this.profiles.insertMany(profiles, { ordered: false, lean: true });
-  }
-
-  async countAll(): Promise<number> {
-    return this.profiles.estimatedDocumentCount();
-  }
-
   private async cityNames(cityKeys: string[]): Promise<Map<string, string>> {
     const names = new Map<string, string>();
     await Promise.all(

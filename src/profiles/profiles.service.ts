@@ -11,12 +11,7 @@ import type { UpdateProfileDto } from './dto/update-profile.dto.js';
 import { distanceKm, geocellsOf, searchCells } from './geo.js';
 import { projectionFor, toProfileView, toPublicView, type ProfileView } from './profile.mapper.js';
 import type { Location } from './profile.schema.js';
-import {
-  ProfileExistsError,
-  ProfilesRepository,
-  type ProfileChanges,
-  type ProfileRecord,
-} from './profiles.repository.js';
+import { ProfileExistsError, ProfilesRepository, type ProfileChanges } from './profiles.repository.js';
 import { ProfileViewsService } from './views/profile-views.service.js';
 
 export const POPULAR_LIMIT = 50;
@@ -212,5 +207,3 @@ function shiftYears(date: Date, years: number, days = 0): Date {
   shifted.setUTCDate(shifted.getUTCDate() + days);
   return shifted;
 }
-
-export type { ProfileRecord };

@@ -27,11 +27,6 @@ export class UsersRepository {
     return user ? toRecord(user) : null;
   }
 
-  async findById(id: string): Promise<UserRecord | null> {
-    const user = await this.users.findById(id).lean();
-    return user ? toRecord(user) : null;
-  }
-
   /** @throws EmailTakenError when the (normalised) email exists */
   async create(user: { email: string; passwordHash: string; role: Role }): Promise<UserRecord> {
     try {
