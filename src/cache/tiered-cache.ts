@@ -120,11 +120,9 @@ export class TieredCache {
         // Read before an invalidation that landed meanwhile: answer with it, but do not keep it.
         if (flight.stale) return remote.v;
         this.storeL1(fullKey, remote, JSON.stringify(remote).length, options.tags);
-        if (shouldRefreshEarly(remote, Date.now())) {
-          this.compute(cache, fullKey, loader, options, flight).catch((error: Error) =>
-            this.logger.warn(`Early refresh of ${fullKey} failed: ${error.message}`),
-          );
-        }
+        // After this flight has ended, so the refresh runs as a flight of its own that an invalidation can detach.
+        if (shouldRefreshEarly(remote, Date.now()))
+          setImmediate(() => this.refreshInBackground(cache, fullKey, loader, options));
         return remote.v;
       }
       this.metrics.miss(cache);
@@ -159,7 +157,11 @@ export class TieredCache {
     loader: () => Promise<T>,
     options: WrapOptions,
   ): void {
-    if (!shouldRefreshEarly(entry, Date.now()) || this.inflight.has(fullKey)) return;
+    if (shouldRefreshEarly(entry, Date.now())) this.refreshInBackground(cache, fullKey, loader, options);
+  }
+
+  private refreshInBackground<T>(cache: string, fullKey: string, loader: () => Promise<T>, options: WrapOptions): void {
+    if (this.inflight.has(fullKey)) return;
     this.singleFlight(fullKey, (flight) => this.compute(cache, fullKey, loader, options, flight)).catch(
       (error: Error) => this.logger.warn(`Early refresh of ${fullKey} failed: ${error.message}`),
     );
