@@ -29,7 +29,10 @@ describe('cache warming', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([seeder, ...workers].map((app) => app.close()));
+    // Closing two Bull workers at once has hung here once in about ten runs (open: see the session note). In
+    // production the shutdown grace period bounds it; here the close is bounded so the suite reports the tests.
+    const closed = Promise.all([seeder, ...workers].map((app) => app.close()));
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 20_000))]);
   });
 
   it('runs once at start across all instances and fills the shared tier', async () => {
