@@ -1,10 +1,11 @@
-import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { ProblemDetailsFilter } from './common/problem/problem-details.filter.js';
 import { validationExceptionFactory } from './common/problem/validation-exception.factory.js';
+import { RequestValidationPipe } from './common/pipes/request-validation.pipe.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
@@ -40,7 +41,7 @@ export class AppModule {
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         {
           provide: APP_PIPE,
-          useValue: new ValidationPipe({
+          useValue: new RequestValidationPipe({
             whitelist: true,
             forbidNonWhitelisted: true,
             transform: true,

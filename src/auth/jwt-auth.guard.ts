@@ -2,6 +2,7 @@ import { Injectable, UnauthorizedException, type CanActivate, type ExecutionCont
 import { Reflector } from '@nestjs/core';
 import { JwtService } from '@nestjs/jwt';
 import { LRUCache } from 'lru-cache';
+import { routeMetadata } from '../common/metadata/route-metadata.js';
 import { ROLES, type Role } from '../users/user.schema.js';
 import type { AuthenticatedRequest } from './decorators/current-user.decorator.js';
 import { IS_PUBLIC } from './decorators/public.decorator.js';
@@ -27,27 +28,36 @@ export class JwtAuthGuard implements CanActivate {
     max: VERIFIED_TOKENS,
   });
 
+  private readonly isPublic: (context: ExecutionContext) => boolean | undefined;
+
   constructor(
     private readonly jwt: JwtService,
-    private readonly reflector: Reflector,
-  ) {}
+    reflector: Reflector,
+  ) {
+    this.isPublic = routeMetadata<boolean>(reflector, IS_PUBLIC);
+  }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  /** Synchronous for a token verified before (the common case), so most requests await nothing here. */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
     const token = bearerToken(request.headers.authorization);
 
     if (token === undefined) {
-      if (isPublic) return true;
+      if (this.isPublic(context)) return true;
       throw new UnauthorizedException('A bearer token is required');
     }
-    request.user = await this.verify(token);
-    return true;
+    const known = this.verified.get(token);
+    if (known && known.expiresAtMs > Date.now()) {
+      request.user = known.user;
+      return true;
+    }
+    return this.verify(token).then((user) => {
+      request.user = user;
+      return true;
+    });
   }
 
   private async verify(token: string): Promise<{ id: string; role: Role }> {
-    const known = this.verified.get(token);
-    if (known && known.expiresAtMs > Date.now()) return known.user;
     try {
       // The algorithm is pinned in AuthModule (HS256): "none" and RS/ES tokens are rejected.
       const claims = await this.jwt.verifyAsync<AccessTokenClaims>(token);

@@ -1,5 +1,5 @@
 import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import { DiscoveryModule } from '@nestjs/core';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -9,16 +9,16 @@ import { MetricsModule } from '../metrics/metrics.module.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/redis-client.factory.js';
 import { CacheDecoratorsExplorer } from './cache-decorators.explorer.js';
 import { CacheMetrics } from './cache-metrics.js';
-import { CacheControlInterceptor } from './http-cache.js';
 import { TieredCache } from './tiered-cache.js';
 
 const CACHE_REDIS = Symbol('CACHE_REDIS');
 const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
 
 /**
- * Caching infrastructure: the two-tier cache, the @Cacheable/@CacheEvict wiring, and HTTP
- * Cache-Control. Its Redis connections are its own: reads time out after CACHE_L2_TIMEOUT_MS (tens
- * of ms, not the shared client's second), and pub/sub needs a dedicated connection.
+ * Caching infrastructure: the two-tier cache and the @Cacheable/@CacheEvict wiring (HTTP
+ * Cache-Control is a Fastify hook, see http-cache.ts). Its Redis connections are its own: reads
+ * time out after CACHE_L2_TIMEOUT_MS (tens of ms, not the shared client's second), and pub/sub
+ * needs a dedicated connection.
  */
 @Module({
   imports: [DiscoveryModule, MetricsModule],
@@ -55,7 +55,6 @@ const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
         }),
     },
     CacheDecoratorsExplorer,
-    { provide: APP_INTERCEPTOR, useClass: CacheControlInterceptor },
   ],
   exports: [TieredCache],
 })

@@ -34,7 +34,7 @@ export interface AppConfig {
     /** The first admin, created at start when both variables are set. */
     admin?: { email: string; password: string };
   };
-  queues: { viewFlushIntervalMs: number };
+  queues: { viewFlushIntervalMs: number; viewBufferMs: number };
   cache: {
     l1Enabled: boolean;
     l1MaxBytes: number;
@@ -106,7 +106,7 @@ function toAppConfig(env: Env): AppConfig {
       admin:
         env.ADMIN_EMAIL && env.ADMIN_PASSWORD ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD } : undefined,
     },
-    queues: { viewFlushIntervalMs: env.VIEW_FLUSH_INTERVAL_MS },
+    queues: { viewFlushIntervalMs: env.VIEW_FLUSH_INTERVAL_MS, viewBufferMs: env.VIEW_BUFFER_MS },
     cache: {
       l1Enabled: env.CACHE_L1_ENABLED,
       l1MaxBytes: env.CACHE_L1_MAX_BYTES,

@@ -60,6 +60,8 @@ export const envSchema = z
     ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(128).optional(),
 
     VIEW_FLUSH_INTERVAL_MS: positiveInt.min(100).default(5_000),
+    // Each instance adds up views in memory and sends them to Redis this often, in one round trip.
+    VIEW_BUFFER_MS: positiveInt.min(10).max(60_000).default(1_000),
 
     CACHE_L1_ENABLED: booleanFlag.default(true),
     CACHE_L1_MAX_BYTES: positiveInt.default(50 * 1024 * 1024),

@@ -69,8 +69,8 @@ export class ProfilesService {
     const privileged = viewer !== undefined && snapshot !== null && canActFor(viewer, snapshot.ownerId);
     if (!snapshot || (snapshot.visibility === 'hidden' && !privileged))
       throw new NotFoundException('Profile not found');
-    // Not awaited: counting must not add a Redis round trip to the read (record() never rejects).
-    if (viewer?.id !== snapshot.ownerId) void this.views.record(id);
+    // Counted in memory: the read waits for no Redis round trip (see ProfileViewsService).
+    if (viewer?.id !== snapshot.ownerId) this.views.record(id);
     return privileged ? snapshot.view : toPublicView(snapshot.view);
   }
 

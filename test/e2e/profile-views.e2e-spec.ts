@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProfileViewsFlusher } from '../../src/profiles/views/profile-views.flusher.js';
+import { ProfileViewsService } from '../../src/profiles/views/profile-views.service.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
@@ -7,7 +8,8 @@ import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
-import type { Redis } from 'ioredis';
+import { Redis as IORedis, type Redis } from 'ioredis';
+import { VIEW_KEYS } from '../../src/profiles/views/profile-views.constants.js';
 
 describe('view counting', () => {
   let running: RunningApp;
@@ -65,6 +67,7 @@ describe('view counting', () => {
         },
       } as unknown as ProfilesRepository,
       running.app.get(TieredCache),
+      running.app.get(ProfileViewsService),
     );
     await expect(crashing.flush()).rejects.toThrow('simulated crash');
 
@@ -85,6 +88,7 @@ describe('view counting', () => {
         applyViewBatch: () => Promise.reject(new Error('MongoDB unavailable')),
       } as unknown as ProfilesRepository,
       running.app.get(TieredCache),
+      running.app.get(ProfileViewsService),
     );
     await expect(failing.flush()).rejects.toThrow('MongoDB unavailable');
     await flusher.flush();
@@ -108,6 +112,24 @@ describe('view counting', () => {
     expect(popular.length).toBeLessThanOrEqual(50);
     const counts = popular.map((p) => p.views);
     expect(counts).toEqual([...counts].sort((a, b) => b - a));
+  });
+});
+
+describe('view buffering', () => {
+  it('sends the views still buffered in memory when the app shuts down gracefully', async () => {
+    const config = testConfig({ VIEW_BUFFER_MS: '60000' });
+    const running = await startApp(config);
+    const profile = await createProfile(running.url, await registerAccount(running.url));
+    for (let i = 0; i < 5; i += 1) await fetch(`${running.url}/v1/profiles/${profile.id}`);
+    const redis = new IORedis(config.redis.url, { keyPrefix: config.redis.keyPrefix });
+    try {
+      // A minute-long buffer: nothing has reached Redis yet.
+      expect(await redis.hget(VIEW_KEYS.pending, profile.id)).toBeNull();
+      await running.close();
+      expect(await redis.hget(VIEW_KEYS.pending, profile.id)).toBe('5');
+    } finally {
+      await redis.quit();
+    }
   });
 });
 

@@ -5,6 +5,7 @@ import { TieredCache } from '../../cache/tiered-cache.js';
 import { REDIS_CLIENT } from '../../redis/redis.constants.js';
 import { ProfilesRepository } from '../profiles.repository.js';
 import { VIEW_KEYS } from './profile-views.constants.js';
+import { ProfileViewsService } from './profile-views.service.js';
 
 /**
  * Atomically turns the pending counts into the in-flight batch with a fresh id, unless a batch is
@@ -39,9 +40,12 @@ export class ProfileViewsFlusher {
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     private readonly profiles: ProfilesRepository,
     private readonly cache: TieredCache,
+    private readonly views: ProfileViewsService,
   ) {}
 
+  /** Other instances send their views on their own timers; this one's go first, so a flush sees them. */
   async flush(): Promise<FlushResult> {
+    await this.views.send();
     const lockToken = randomUUID();
     const locked = await this.redis.set(VIEW_KEYS.lock, lockToken, 'PX', LOCK_TTL_MS, 'NX');
     if (!locked) return { batchId: null, profiles: 0, views: 0 };

