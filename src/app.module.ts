@@ -17,6 +17,7 @@ import { BatchModule } from './batch/batch.module.js';
 import { CacheModule } from './cache/cache.module.js';
 import { ProfilesModule } from './profiles/profiles.module.js';
 import { QueuesModule } from './queues/queues.module.js';
+import { ThrottlingModule } from './throttling/throttling.module.js';
 
 @Module({})
 export class AppModule {
@@ -34,6 +35,8 @@ export class AppModule {
         QueuesModule,
         CacheModule,
         AuthModule,
+        // After AuthModule: its guard must see the caller JwtAuthGuard identified.
+        ThrottlingModule,
         ProfilesModule,
         BatchModule,
       ],

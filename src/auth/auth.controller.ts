@@ -9,6 +9,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { CredentialsThrottle } from '../throttling/credentials-throttle.decorator.js';
 import { AuthService } from './auth.service.js';
 import { Public } from './decorators/public.decorator.js';
 import { AuthResponseDto } from './dto/auth-response.dto.js';
@@ -22,6 +23,7 @@ export class AuthController {
 
   @Public()
   @Post('register')
+  @CredentialsThrottle()
   @ApiOperation({ summary: 'Create an account (role user) and return an access token' })
   @ApiCreatedResponse({ type: AuthResponseDto })
   @ApiConflictResponse({ type: ProblemResponseDto, description: 'Email already registered' })
@@ -31,6 +33,7 @@ export class AuthController {
 
   @Public()
   @Post('login')
+  @CredentialsThrottle()
   @HttpCode(200)
   @ApiOperation({ summary: 'Exchange email and password for an access token' })
   @ApiOkResponse({ type: AuthResponseDto })

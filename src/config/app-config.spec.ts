@@ -28,6 +28,22 @@ describe('loadConfig', () => {
     expect(config.shutdown.drainMs).toBe(0);
   });
 
+  it('reads TRUST_PROXY as a flag or a list of proxy addresses and ranges', () => {
+    expect(loadConfig({ TRUST_PROXY: 'false' }).http.trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1' }).http.trustProxy).toEqual([
+      '10.0.0.0/8',
+      '127.0.0.1',
+      '::1',
+    ]);
+    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/33' })).toThrow(/TRUST_PROXY must be true, false or addresses/);
+    expect(() => loadConfig({ TRUST_PROXY: 'yes' })).toThrow(/TRUST_PROXY/);
+  });
+
+  it('requires the monitoring thresholds in order', () => {
+    expect(() => loadConfig({ MONITOR_MEMORY_CRITICAL_MB: '700' })).toThrow(/MONITOR_MEMORY_CRITICAL_MB/);
+    expect(() => loadConfig({ MONITOR_CPU_WARN_PERCENT: '90' })).toThrow(/MONITOR_CPU_CRITICAL_PERCENT/);
+  });
+
   it('treats an empty value as unset', () => {
     expect(loadConfig({ PORT: '' }).http.port).toBe(3000);
   });

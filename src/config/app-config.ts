@@ -11,7 +11,8 @@ export interface AppConfig {
   log: { level: Env['LOG_LEVEL'] };
   http: {
     port: number;
-    trustProxy: boolean;
+    /** Fastify's trustProxy: nobody, any peer, or these proxy addresses/CIDRs. */
+    trustProxy: boolean | string[];
     bodyLimitBytes: number;
     keepAliveTimeoutMs: number;
     requestTimeoutMs: number;
@@ -43,6 +44,26 @@ export interface AppConfig {
     warmIntervalMs: number;
     publicMaxAgeS: number;
   };
+  throttle: {
+    anonymous: RateLimit;
+    user: RateLimit;
+    /** Login and register, per client address. */
+    credentials: RateLimit;
+    /** Login and register, per account (email). */
+    credentialsAccount: RateLimit;
+    redisTimeoutMs: number;
+  };
+  monitoring: {
+    memoryMb: { warn: number; critical: number; restart: number };
+    cpuPercent: { warn: number; critical: number };
+    errorRatePercent: { warn: number };
+  };
+  overload: { maxEventLoopDelayMs: number; maxHeapBytes: number };
+}
+
+export interface RateLimit {
+  limit: number;
+  windowS: number;
 }
 
 /** Local-only signing key; production refuses to start without JWT_SECRET (see env.schema.ts). */
@@ -114,6 +135,26 @@ function toAppConfig(env: Env): AppConfig {
       ttlJitter: env.CACHE_TTL_JITTER,
       warmIntervalMs: env.CACHE_WARM_INTERVAL_MS,
       publicMaxAgeS: env.HTTP_PUBLIC_MAX_AGE_S ?? (env.NODE_ENV === 'production' ? 3_600 : 0),
+    },
+    throttle: {
+      anonymous: { limit: env.THROTTLE_ANONYMOUS_LIMIT, windowS: env.THROTTLE_ANONYMOUS_WINDOW_S },
+      user: { limit: env.THROTTLE_USER_LIMIT, windowS: env.THROTTLE_USER_WINDOW_S },
+      credentials: { limit: env.THROTTLE_CREDENTIALS_LIMIT, windowS: env.THROTTLE_CREDENTIALS_WINDOW_S },
+      credentialsAccount: { limit: env.THROTTLE_CREDENTIALS_ACCOUNT_LIMIT, windowS: env.THROTTLE_CREDENTIALS_WINDOW_S },
+      redisTimeoutMs: env.THROTTLE_REDIS_TIMEOUT_MS,
+    },
+    monitoring: {
+      memoryMb: {
+        warn: env.MONITOR_MEMORY_WARN_MB,
+        critical: env.MONITOR_MEMORY_CRITICAL_MB,
+        restart: env.MONITOR_MEMORY_RESTART_MB,
+      },
+      cpuPercent: { warn: env.MONITOR_CPU_WARN_PERCENT, critical: env.MONITOR_CPU_CRITICAL_PERCENT },
+      errorRatePercent: { warn: env.MONITOR_ERROR_RATE_WARN_PERCENT },
+    },
+    overload: {
+      maxEventLoopDelayMs: env.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
+      maxHeapBytes: env.OVERLOAD_MAX_HEAP_MB * 1024 * 1024,
     },
   };
 }

@@ -1,9 +1,27 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 // 0 asks the OS for a free port (used by tests).
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+/** `true`/`1`, `false`/`0`, or proxy addresses and CIDR ranges (`10.0.0.0/8,127.0.0.1`). */
+function parseTrustProxy(value: string, ctx: z.RefinementCtx): boolean | string[] {
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  const entries = value.split(',').map((entry) => entry.trim());
+  for (const entry of entries) {
+    const [address, prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const maxPrefix = family === 6 ? 128 : 32;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix);
+    if (family === 0 || !prefixOk || rest.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `must be true, false or addresses/CIDRs; "${entry}" is neither` });
+    }
+  }
+  return entries;
+}
 
 /**
  * Every environment variable the process reads, with its default. Values arrive as strings;
@@ -16,7 +34,8 @@ export const envSchema = z
     PORT: port.default(3000),
     METRICS_PORT: port.default(9464),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    TRUST_PROXY: booleanFlag.default(false),
+    // Whose X-Forwarded-For to believe: false (nobody), true (any peer), or a comma-separated list of proxy addresses/CIDRs.
+    TRUST_PROXY: z.string().default('false').transform(parseTrustProxy),
 
     BODY_LIMIT_BYTES: positiveInt.max(50 * 1024 * 1024).default(1024 * 1024),
     // Above the load balancer's idle timeout (AWS ALB: 60 s by default), so the LB closes idle
@@ -72,10 +91,51 @@ export const envSchema = z
     CACHE_WARM_INTERVAL_MS: positiveInt.min(1_000).default(300_000),
     // Cache-Control max-age of public catalogue data; the Vesta report uses 1 h in production.
     HTTP_PUBLIC_MAX_AGE_S: z.coerce.number().int().min(0).max(86_400).optional(),
+
+    // Rate limits (the Vesta report: 100 requests per 15 minutes per client). Counts live in Redis, shared by all instances.
+    THROTTLE_ANONYMOUS_LIMIT: positiveInt.default(100),
+    THROTTLE_ANONYMOUS_WINDOW_S: positiveInt.default(900),
+    THROTTLE_USER_LIMIT: positiveInt.default(1_000),
+    THROTTLE_USER_WINDOW_S: positiveInt.default(900),
+    // Login and register, per client address and, separately, per account (email).
+    THROTTLE_CREDENTIALS_LIMIT: positiveInt.default(10),
+    THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: positiveInt.default(5),
+    THROTTLE_CREDENTIALS_WINDOW_S: positiveInt.default(900),
+    // A limiter check that waits longer than this for Redis lets the request through (fail open).
+    THROTTLE_REDIS_TIMEOUT_MS: positiveInt.max(5_000).default(50),
+
+    // Thresholds of the monitoring summary (the Vesta report's defaults). Memory is V8 heap in use.
+    MONITOR_MEMORY_WARN_MB: positiveInt.default(800),
+    MONITOR_MEMORY_CRITICAL_MB: positiveInt.default(900),
+    // Above this, readiness fails so the orchestrator recycles the pod.
+    MONITOR_MEMORY_RESTART_MB: positiveInt.default(1_024),
+    MONITOR_CPU_WARN_PERCENT: z.coerce.number().positive().max(100).default(70),
+    MONITOR_CPU_CRITICAL_PERCENT: z.coerce.number().positive().max(100).default(85),
+    MONITOR_ERROR_RATE_WARN_PERCENT: z.coerce.number().positive().max(100).default(5),
+    // Overload protection: past either limit new requests get a quick 503 instead of queueing.
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: positiveInt.default(1_000),
+    OVERLOAD_MAX_HEAP_MB: positiveInt.default(1_536),
   })
   .superRefine((env, ctx) => {
     if (env.SHUTDOWN_GRACE_MS <= env.SHUTDOWN_DRAIN_MS) {
       ctx.addIssue({ code: 'custom', path: ['SHUTDOWN_GRACE_MS'], message: 'must be greater than SHUTDOWN_DRAIN_MS' });
+    }
+    if (!(
+      env.MONITOR_MEMORY_WARN_MB < env.MONITOR_MEMORY_CRITICAL_MB &&
+      env.MONITOR_MEMORY_CRITICAL_MB < env.MONITOR_MEMORY_RESTART_MB
+    )) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MONITOR_MEMORY_CRITICAL_MB'],
+        message: 'must lie between MONITOR_MEMORY_WARN_MB and MONITOR_MEMORY_RESTART_MB',
+      });
+    }
+    if (env.MONITOR_CPU_WARN_PERCENT >= env.MONITOR_CPU_CRITICAL_PERCENT) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MONITOR_CPU_CRITICAL_PERCENT'],
+        message: 'must be greater than MONITOR_CPU_WARN_PERCENT',
+      });
     }
     if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {
       ctx.addIssue({ code: 'custom', path: ['ADMIN_PASSWORD'], message: 'and ADMIN_EMAIL must be set together' });

@@ -1,5 +1,6 @@
 import { Controller, Get, HttpCode, ServiceUnavailableException, VERSION_NEUTRAL } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheckService, MongooseHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -10,6 +11,8 @@ import { HealthStatusDto, ReadinessDto } from './dto/health-status.dto.js';
 
 @ApiTags('health')
 @Public()
+// Probes are never rate limited: a throttled probe would take a healthy pod out of service.
+@SkipThrottle()
 @Controller({ path: 'health', version: VERSION_NEUTRAL })
 export class HealthController {
   constructor(

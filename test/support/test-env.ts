@@ -28,6 +28,11 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     REDIS_KEY_PREFIX: `vesta-test-${process.env.VITEST_POOL_ID ?? '0'}-${randomUUID().slice(0, 8)}:`,
     // Tests flush views explicitly; the schedule would race them.
     ROLE: 'api',
+    // Many tests send hundreds of requests from one address; the rate-limit tests set their own limits.
+    THROTTLE_ANONYMOUS_LIMIT: '1000000',
+    THROTTLE_USER_LIMIT: '1000000',
+    THROTTLE_CREDENTIALS_LIMIT: '1000000',
+    THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: '1000000',
     ...overrides,
   };
 }

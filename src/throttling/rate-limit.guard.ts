@@ -1,0 +1,74 @@
+import { Injectable, type ExecutionContext } from '@nestjs/common';
+import { ThrottlerException, ThrottlerGuard, type ThrottlerRequest } from '@nestjs/throttler';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { routeMetadata } from '../common/metadata/route-metadata.js';
+import type { RateLimitRecord } from './redis-throttler.storage.js';
+
+interface AppliedLimit {
+  limit: number;
+  windowS: number;
+  remaining: number;
+  resetS: number;
+}
+
+const APPLIED = Symbol('rateLimitsApplied');
+/** The metadata key @SkipThrottle() sets for the tier named "default" (THROTTLER_SKIP + name in @nestjs/throttler). */
+const SKIP_DEFAULT_TIER = 'THROTTLER:SKIPdefault';
+type TrackedRequest = FastifyRequest & { [APPLIED]?: AppliedLimit[] };
+
+/**
+ * @nestjs/throttler's guard with the IETF RateLimit headers instead of X-RateLimit-*: the tightest
+ * of the limits that applied (least remaining) in RateLimit-Limit/-Remaining/-Reset, all of them in
+ * RateLimit-Policy, and Retry-After on a 429 (a problem+json body from the global filter).
+ * Keys are `<tier>:<client>`, so a limit covers all routes, as the report's limiter does.
+ */
+@Injectable()
+export class RateLimitGuard extends ThrottlerGuard {
+  private skipsAll?: (context: ExecutionContext) => boolean | undefined;
+
+  /** `@SkipThrottle()` without arguments skips every tier (the library's default would skip only one named "default"). */
+  protected override shouldSkip(context: ExecutionContext): Promise<boolean> {
+    this.skipsAll ??= routeMetadata<boolean>(this.reflector, SKIP_DEFAULT_TIER);
+    return Promise.resolve(this.skipsAll(context) === true);
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const allowed = await super.canActivate(context);
+    const { req, res } = this.getRequestResponse(context) as { req: TrackedRequest; res: FastifyReply };
+    const applied = req[APPLIED];
+    if (applied) setRateLimitHeaders(res, applied);
+    return allowed;
+  }
+
+  protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
+    const { context, limit, ttl, throttler, blockDuration, getTracker, generateKey } = request;
+    const name = throttler.name ?? 'default';
+    const { req, res } = this.getRequestResponse(context) as { req: TrackedRequest; res: FastifyReply };
+    const key = generateKey(context, await getTracker(req, context), name);
+    const record = (await this.storageService.increment(key, ttl, limit, blockDuration, name)) as RateLimitRecord;
+    if (record.failedOpen) return true;
+
+    const windowS = Math.round(ttl / 1000);
+    const applied = (req[APPLIED] ??= []);
+    applied.push({ limit, windowS, remaining: Math.max(0, limit - record.totalHits), resetS: record.timeToExpire });
+    if (record.isBlocked) {
+      setRateLimitHeaders(res, applied);
+      void res.header('retry-after', String(Math.max(1, record.timeToBlockExpire)));
+      throw new ThrottlerException(`Rate limit exceeded: at most ${limit} requests per ${windowS} s`);
+    }
+    return true;
+  }
+
+  protected override generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {
+    return `${throttlerName}:${tracker}`;
+  }
+}
+
+function setRateLimitHeaders(reply: FastifyReply, applied: readonly AppliedLimit[]): void {
+  const tightest = applied.reduce((a, b) => (b.remaining < a.remaining ? b : a));
+  void reply
+    .header('ratelimit-limit', String(tightest.limit))
+    .header('ratelimit-remaining', String(tightest.remaining))
+    .header('ratelimit-reset', String(tightest.resetS))
+    .header('ratelimit-policy', applied.map((a) => `${a.limit};w=${a.windowS}`).join(', '));
+}

@@ -1,0 +1,104 @@
+import { Logger } from '@nestjs/common';
+import type { ThrottlerStorage } from '@nestjs/throttler';
+import type { Redis } from 'ioredis';
+import type { Counter } from 'prom-client';
+
+/**
+ * One atomic check per request: count the hit, start the window on the first one, and block the
+ * key once it passes the limit. INCR inside one script makes the count exact however many
+ * instances and requests race; ioredis sends it by SHA (EVALSHA) after the first call.
+ * Returns [hits, ms left in the window, blocked (0/1), ms left in the block].
+ */
+const CHECK = `
+local block_ttl = redis.call('PTTL', KEYS[2])
+if block_ttl > 0 then
+  return { tonumber(redis.call('GET', KEYS[1]) or ARGV[2]), redis.call('PTTL', KEYS[1]), 1, block_ttl }
+end
+local hits = redis.call('INCR', KEYS[1])
+if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if hits > tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  return { hits, ttl, 1, tonumber(ARGV[3]) }
+end
+return { hits, ttl, 0, 0 }`;
+
+/** After Redis fails a check, skip it this long: a black-holed Redis must not cost every request the timeout. */
+const SKIP_AFTER_FAILURE_MS = 1_000;
+
+interface ThrottleRedis extends Redis {
+  throttleCheck(hitsKey: string, blockKey: string, ttlMs: number, limit: number, blockMs: number): Promise<number[]>;
+}
+
+/** @nestjs/throttler's storage record, plus `failedOpen`: the guard does not advertise counts it does not know. */
+export interface RateLimitRecord {
+  totalHits: number;
+  /** Seconds left in the window. */
+  timeToExpire: number;
+  isBlocked: boolean;
+  /** Seconds left in the block. */
+  timeToBlockExpire: number;
+  failedOpen: boolean;
+}
+
+/**
+ * Throttler storage shared by all instances through Redis. Fails open: with Redis down, slow or
+ * black-holed, a check gives up after the client's command timeout (THROTTLE_REDIS_TIMEOUT_MS),
+ * counts the event and lets the request through; limiting resumes when Redis answers again.
+ */
+export class RedisThrottlerStorage implements ThrottlerStorage {
+  private readonly logger = new Logger(RedisThrottlerStorage.name);
+  private readonly redis: ThrottleRedis;
+  private skipUntil = 0;
+
+  constructor(
+    redis: Redis,
+    private readonly metrics: { rejected: Counter<'throttler'>; failedOpen: Counter },
+  ) {
+    redis.defineCommand('throttleCheck', { numberOfKeys: 2, lua: CHECK });
+    this.redis = redis as ThrottleRedis;
+  }
+
+  /** `ttl` and `blockDuration` in ms (as @nestjs/throttler passes them); the record's times are in seconds. */
+  async increment(
+    key: string,
+    ttl: number,
+    limit: number,
+    blockDuration: number,
+    throttlerName: string,
+  ): Promise<RateLimitRecord> {
+    if (Date.now() < this.skipUntil) return this.open(ttl);
+    try {
+      const [hits, ttlMs, blocked, blockMs] = await this.redis.throttleCheck(
+        `throttle:${key}:hits`,
+        `throttle:${key}:block`,
+        ttl,
+        limit,
+        blockDuration,
+      );
+      if (blocked === 1) this.metrics.rejected.inc({ throttler: throttlerName });
+      return {
+        totalHits: hits,
+        timeToExpire: Math.max(0, Math.ceil(ttlMs / 1000)),
+        isBlocked: blocked === 1,
+        timeToBlockExpire: Math.ceil(blockMs / 1000),
+        failedOpen: false,
+      };
+    } catch (error) {
+      if (this.skipUntil === 0) this.logger.warn(`Rate limiting suspended: ${(error as Error).message}`);
+      this.skipUntil = Date.now() + SKIP_AFTER_FAILURE_MS;
+      return this.open(ttl);
+    }
+  }
+
+  private open(ttl: number): RateLimitRecord {
+    this.metrics.failedOpen.inc();
+    return {
+      totalHits: 0,
+      timeToExpire: Math.ceil(ttl / 1000),
+      isBlocked: false,
+      timeToBlockExpire: 0,
+      failedOpen: true,
+    };
+  }
+}

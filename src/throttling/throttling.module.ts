@@ -1,0 +1,115 @@
+import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { APP_GUARD, Reflector } from '@nestjs/core';
+import { ThrottlerModule, type ThrottlerOptions } from '@nestjs/throttler';
+import type { FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { Counter, type Registry } from 'prom-client';
+import type { AuthenticatedRequest } from '../auth/decorators/current-user.decorator.js';
+import { routeMetadata } from '../common/metadata/route-metadata.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig, RateLimit } from '../config/app-config.js';
+import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
+import { closeRedisClient, createRedisClient } from '../redis/redis-client.factory.js';
+import { CREDENTIALS_ROUTE } from './credentials-throttle.decorator.js';
+import { RateLimitGuard } from './rate-limit.guard.js';
+import { RedisThrottlerStorage } from './redis-throttler.storage.js';
+
+const THROTTLE_REDIS = Symbol('THROTTLE_REDIS');
+
+/** Its own Redis connection, whose commands time out after THROTTLE_REDIS_TIMEOUT_MS (fail open). */
+@Module({
+  imports: [MetricsModule],
+  providers: [
+    {
+      provide: THROTTLE_REDIS,
+      inject: [APP_CONFIG],
+      useFactory: ({ redis, throttle }: AppConfig) =>
+        createRedisClient({ ...redis, commandTimeoutMs: throttle.redisTimeoutMs }),
+    },
+    {
+      provide: RedisThrottlerStorage,
+      inject: [THROTTLE_REDIS, METRICS_REGISTRY],
+      useFactory: (redis: Redis, registry: Registry) =>
+        new RedisThrottlerStorage(redis, {
+          rejected: new Counter({
+            name: 'rate_limit_rejections_total',
+            help: 'Requests answered 429 by the rate limiter, by tier',
+            labelNames: ['throttler'],
+            registers: [registry],
+          }),
+          failedOpen: new Counter({
+            name: 'rate_limit_fail_open_total',
+            help: 'Rate-limit checks let through unchecked because Redis did not answer in time',
+            registers: [registry],
+          }),
+        }),
+    },
+  ],
+  exports: [RedisThrottlerStorage],
+})
+class RateLimitStorageModule implements OnApplicationShutdown {
+  constructor(@Inject(THROTTLE_REDIS) private readonly redis: Redis) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await closeRedisClient(this.redis);
+  }
+}
+
+const userOf = (request: FastifyRequest) => (request as AuthenticatedRequest).user;
+
+/** Per account, not per address: an email, normalised and hashed so the Redis key stays bounded. */
+function accountOf(request: FastifyRequest): string {
+  const email = (request.body as { email?: unknown } | undefined)?.email;
+  const normalised = typeof email === 'string' ? email.trim().toLowerCase() : '';
+  return createHash('sha256').update(normalised).digest('base64url');
+}
+
+/**
+ * Rate limits in named tiers, counted in Redis so every instance shares them:
+ * - `anonymous`: callers without a token, per client address (TRUST_PROXY decides when X-Forwarded-For counts);
+ * - `user`: callers with a valid token, per account, with their own limit;
+ * - `credentials` and `credentials-account`: routes marked @CredentialsThrottle(), per address and per email.
+ * The guard runs after JwtAuthGuard (this module is imported after AuthModule), so it knows the caller.
+ * Routes opt out with @SkipThrottle() (health); /metrics is on its own server and never throttled.
+ */
+@Module({
+  imports: [
+    ThrottlerModule.forRootAsync({
+      imports: [RateLimitStorageModule],
+      inject: [APP_CONFIG, RedisThrottlerStorage, Reflector],
+      useFactory: ({ throttle }: AppConfig, storage: RedisThrottlerStorage, reflector: Reflector) => {
+        const isCredentialsRoute = routeMetadata<boolean>(reflector, CREDENTIALS_ROUTE);
+        const tier = (name: string, { limit, windowS }: RateLimit): ThrottlerOptions => ({
+          name,
+          limit,
+          ttl: windowS * 1000,
+        });
+        return {
+          storage,
+          setHeaders: false,
+          throttlers: [
+            {
+              ...tier('anonymous', throttle.anonymous),
+              skipIf: (context) => !!userOf(context.switchToHttp().getRequest()),
+            },
+            {
+              ...tier('user', throttle.user),
+              skipIf: (context) => !userOf(context.switchToHttp().getRequest()),
+              getTracker: (request) => userOf(request as FastifyRequest)!.id,
+            },
+            { ...tier('credentials', throttle.credentials), skipIf: (context) => !isCredentialsRoute(context) },
+            {
+              ...tier('credentials-account', throttle.credentialsAccount),
+              skipIf: (context) => !isCredentialsRoute(context),
+              getTracker: (request) => accountOf(request as FastifyRequest),
+            },
+          ],
+        };
+      },
+    }),
+  ],
+  providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }],
+})
+export class ThrottlingModule {}

@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount } from '../factories/accounts.js';
+import { RedisProcess } from '../support/redis-process.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+const PUBLIC_READ = '/v1/locations/cities';
+
+const countStatuses = (statuses: number[]) =>
+  statuses.reduce<Record<number, number>>((counts, status) => ({ ...counts, [status]: (counts[status] ?? 0) + 1 }), {});
+
+describe('rate limiting across instances', () => {
+  let apps: RunningApp[];
+
+  beforeAll(async () => {
+    // Two instances behind one "load balancer": the same Redis namespace, so they share counts.
+    const prefix = `vesta-test-rl-${randomUUID().slice(0, 8)}:`;
+    const config = testConfig({ REDIS_KEY_PREFIX: prefix, THROTTLE_ANONYMOUS_LIMIT: '100' });
+    apps = [await startApp(config), await startApp(config)];
+  });
+
+  afterAll(async () => {
+    await Promise.all(apps.map((app) => app.close()));
+  });
+
+  it('lets exactly 100 of 500 parallel requests through, spread over two instances', async () => {
+    const statuses = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => fetch(`${apps[i % 2].url}${PUBLIC_READ}`).then((r) => r.status)),
+    );
+    expect(countStatuses(statuses)).toEqual({ 200: 100, 429: 400 });
+  });
+});
+
+describe('rate-limit headers', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ THROTTLE_ANONYMOUS_LIMIT: '3', THROTTLE_ANONYMOUS_WINDOW_S: '900' }));
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('sends the IETF RateLimit headers, then a 429 problem with Retry-After', async () => {
+    const responses = [];
+    for (let i = 0; i < 4; i += 1) responses.push(await fetch(`${running.url}${PUBLIC_READ}`));
+    const [first, , third, fourth] = responses;
+
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit-limit')).toBe('3');
+    expect(first.headers.get('ratelimit-remaining')).toBe('2');
+    expect(Number(first.headers.get('ratelimit-reset'))).toBeGreaterThan(890);
+    expect(Number(first.headers.get('ratelimit-reset'))).toBeLessThanOrEqual(900);
+    expect(first.headers.get('ratelimit-policy')).toBe('3;w=900');
+    expect([...first.headers.keys()].filter((name) => name.startsWith('x-ratelimit'))).toEqual([]);
+    expect(third.headers.get('ratelimit-remaining')).toBe('0');
+
+    expect(fourth.status).toBe(429);
+    expect(fourth.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(Number(fourth.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(fourth.headers.get('ratelimit-remaining')).toBe('0');
+    const problem = (await fourth.json()) as { status: number; detail: string };
+    expect(problem.status).toBe(429);
+    expect(problem.detail).toMatch(/at most 3 requests per 900 s/);
+  });
+
+  it('never limits health probes', async () => {
+    const statuses = await Promise.all(
+      Array.from({ length: 10 }, () => fetch(`${running.url}/health/live`).then((r) => r.status)),
+    );
+    expect(new Set(statuses)).toEqual(new Set([200]));
+  });
+});
+
+describe('rate-limit tiers', () => {
+  it('counts signed-in callers per account, each with the user limit', async () => {
+    const running = await startApp(testConfig({ THROTTLE_USER_LIMIT: '4' }));
+    try {
+      const [alice, bob] = [await registerAccount(running.url), await registerAccount(running.url)];
+      const read = (auth: Record<string, string>) =>
+        fetch(`${running.url}${PUBLIC_READ}`, { headers: auth }).then((r) => r.status);
+      const aliceStatuses = [];
+      for (let i = 0; i < 5; i += 1) aliceStatuses.push(await read(alice.auth));
+      expect(aliceStatuses).toEqual([200, 200, 200, 200, 429]);
+      expect(await read(bob.auth)).toBe(200);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('limits password attempts per account and per client address', async () => {
+    const running = await startApp(
+      testConfig({ THROTTLE_CREDENTIALS_LIMIT: '3', THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: '2' }),
+    );
+    const attempt = (email: string) =>
+      fetch(`${running.url}/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: 'wrong password, long enough' }),
+      }).then((r) => r.status);
+    try {
+      // Two per account (emails compared case-insensitively): the third try is refused unchecked.
+      const target = `victim-${randomUUID().slice(0, 8)}@example.test`;
+      expect([await attempt(target), await attempt(target), await attempt(target.toUpperCase())]).toEqual([
+        401, 401, 429,
+      ]);
+      // Three per address over all accounts: a fourth attempt, on any account, is refused too.
+      expect(await attempt(`other-${randomUUID().slice(0, 8)}@example.test`)).toBe(429);
+    } finally {
+      await running.close();
+    }
+  });
+});
+
+describe('client address behind a proxy', () => {
+  const hammer = async (running: RunningApp, forwardedFor: (i: number) => string) => {
+    const statuses = [];
+    for (let i = 0; i < 3; i += 1) {
+      const response = await fetch(`${running.url}${PUBLIC_READ}`, { headers: { 'x-forwarded-for': forwardedFor(i) } });
+      statuses.push(response.status);
+    }
+    return statuses;
+  };
+
+  it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {
+    const running = await startApp(testConfig({ THROTTLE_ANONYMOUS_LIMIT: '2', TRUST_PROXY: '10.0.0.1' }));
+    try {
+      expect(await hammer(running, (i) => `203.0.113.${i}`)).toEqual([200, 200, 429]);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('counts each forwarded client separately when the peer is a trusted proxy', async () => {
+    const running = await startApp(testConfig({ THROTTLE_ANONYMOUS_LIMIT: '2', TRUST_PROXY: '127.0.0.1' }));
+    try {
+      expect(await hammer(running, (i) => `203.0.113.${i}`)).toEqual([200, 200, 200]);
+    } finally {
+      await running.close();
+    }
+  });
+});
+
+describe('rate limiting while Redis is down', () => {
+  let redis: RedisProcess;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    redis = await RedisProcess.start();
+    running = await startApp(testConfig({ REDIS_URL: redis.url, THROTTLE_ANONYMOUS_LIMIT: '2' }));
+  });
+
+  afterAll(async () => {
+    await running.close();
+    await redis.stop();
+  });
+
+  it('fails open within bounded time, counts it, and limits again once Redis is back', async () => {
+    await redis.stop();
+    const started = performance.now();
+    const statuses = [];
+    for (let i = 0; i < 5; i += 1) statuses.push((await fetch(`${running.url}${PUBLIC_READ}`)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    const metrics = await (await fetch(`${running.metricsUrl}/metrics`)).text();
+    expect(Number(/^rate_limit_fail_open_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(5);
+
+    await redis.start();
+    let limited = false;
+    const deadline = Date.now() + 15_000;
+    while (!limited && Date.now() < deadline) {
+      limited = (await fetch(`${running.url}${PUBLIC_READ}`)).status === 429;
+      if (!limited) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(limited).toBe(true);
+  });
+});
