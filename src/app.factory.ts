@@ -2,11 +2,16 @@ import { VersioningType } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
+import type { Registry } from 'prom-client';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { fastifyOptions } from './http/fastify-options.js';
 import { createRootLogger } from './logging/root-logger.js';
 import { registerHttpHooks } from './http/http-hooks.js';
+import { METRICS_REGISTRY } from './metrics/metrics.constants.js';
+import { registerHttpMetrics } from './monitoring/http-metrics.js';
+import { registerOverloadProtection } from './monitoring/overload-protection.js';
+import { RequestStats } from './monitoring/request-stats.js';
 import { setupOpenApi } from './openapi.js';
 
 /** Builds the fully wired application; main.ts and the e2e tests share it, so tests run what ships. */
@@ -19,6 +24,10 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   );
   app.useLogger(app.get(Logger));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
+  const registry = app.get<Registry>(METRICS_REGISTRY);
+  await registerOverloadProtection(app, config, registry);
+  if (config.metrics.httpEnabled)
+    registerHttpMetrics(app.getHttpAdapter().getInstance(), registry, app.get(RequestStats));
   await registerHttpHooks(app, config);
   setupOpenApi(app);
   return app;

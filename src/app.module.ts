@@ -11,6 +11,7 @@ import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { MonitoringModule } from './monitoring/monitoring.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { BatchModule } from './batch/batch.module.js';
@@ -31,12 +32,13 @@ export class AppModule {
         DatabaseModule,
         RedisModule,
         MetricsModule,
+        MonitoringModule,
         HealthModule,
         QueuesModule,
         CacheModule,
         AuthModule,
         // After AuthModule: its guard must see the caller JwtAuthGuard identified.
-        ThrottlingModule,
+        ...(config.throttle.enabled ? [ThrottlingModule] : []),
         ProfilesModule,
         BatchModule,
       ],

@@ -27,7 +27,7 @@ export interface AppConfig {
     readPreference: ReadPreference;
   };
   redis: { url: string; connectTimeoutMs: number; commandTimeoutMs: number; keyPrefix: string };
-  metrics: { port: number };
+  metrics: { port: number; httpEnabled: boolean };
   health: { checkTimeoutMs: number };
   auth: {
     jwtSecret: string;
@@ -45,6 +45,7 @@ export interface AppConfig {
     publicMaxAgeS: number;
   };
   throttle: {
+    enabled: boolean;
     anonymous: RateLimit;
     user: RateLimit;
     /** Login and register, per client address. */
@@ -119,7 +120,7 @@ function toAppConfig(env: Env): AppConfig {
       commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
       keyPrefix: env.REDIS_KEY_PREFIX,
     },
-    metrics: { port: env.METRICS_PORT },
+    metrics: { port: env.METRICS_PORT, httpEnabled: env.HTTP_METRICS_ENABLED },
     health: { checkTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
     auth: {
       jwtSecret: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
@@ -137,6 +138,7 @@ function toAppConfig(env: Env): AppConfig {
       publicMaxAgeS: env.HTTP_PUBLIC_MAX_AGE_S ?? (env.NODE_ENV === 'production' ? 3_600 : 0),
     },
     throttle: {
+      enabled: env.THROTTLE_ENABLED,
       anonymous: { limit: env.THROTTLE_ANONYMOUS_LIMIT, windowS: env.THROTTLE_ANONYMOUS_WINDOW_S },
       user: { limit: env.THROTTLE_USER_LIMIT, windowS: env.THROTTLE_USER_WINDOW_S },
       credentials: { limit: env.THROTTLE_CREDENTIALS_LIMIT, windowS: env.THROTTLE_CREDENTIALS_WINDOW_S },

@@ -33,6 +33,8 @@ export const envSchema = z
     ROLE: z.enum(['api', 'worker', 'all']).default('all'),
     PORT: port.default(3000),
     METRICS_PORT: port.default(9464),
+    // Per-request HTTP metrics (the rest of /metrics stays); off only to measure their cost.
+    HTTP_METRICS_ENABLED: booleanFlag.default(true),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     // Whose X-Forwarded-For to believe: false (nobody), true (any peer), or a comma-separated list of proxy addresses/CIDRs.
     TRUST_PROXY: z.string().default('false').transform(parseTrustProxy),
@@ -93,6 +95,8 @@ export const envSchema = z
     HTTP_PUBLIC_MAX_AGE_S: z.coerce.number().int().min(0).max(86_400).optional(),
 
     // Rate limits (the Vesta report: 100 requests per 15 minutes per client). Counts live in Redis, shared by all instances.
+    // Off only in an emergency, or to measure what limiting costs (npm run bench does).
+    THROTTLE_ENABLED: booleanFlag.default(true),
     THROTTLE_ANONYMOUS_LIMIT: positiveInt.default(100),
     THROTTLE_ANONYMOUS_WINDOW_S: positiveInt.default(900),
     THROTTLE_USER_LIMIT: positiveInt.default(1_000),

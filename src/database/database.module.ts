@@ -19,6 +19,8 @@ import type { AppConfig } from '../config/app-config.js';
         socketTimeoutMS: mongo.socketTimeoutMs,
         readPreference: mongo.readPreference,
         bufferCommands: false,
+        // Command events feed the latency histogram (MongoMetrics).
+        monitorCommands: true,
         // Start-up waits for the database a bounded time, then fails so the orchestrator restarts us.
         retryAttempts: 5,
         retryDelay: 2_000,

@@ -1,7 +1,12 @@
 import { Controller, Get, HttpCode, ServiceUnavailableException, VERSION_NEUTRAL } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
-import { HealthCheckService, MongooseHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
+import {
+  HealthCheckService,
+  MemoryHealthIndicator,
+  MongooseHealthIndicator,
+  type HealthCheckResult,
+} from '@nestjs/terminus';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ReadinessState } from '../lifecycle/readiness-state.js';
@@ -18,6 +23,7 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly mongoose: MongooseHealthIndicator,
+    private readonly memory: MemoryHealthIndicator,
     private readonly readiness: ReadinessState,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
@@ -32,7 +38,8 @@ export class HealthController {
 
   @Get('ready')
   @ApiOperation({
-    summary: 'Readiness: MongoDB answers a ping within the check timeout and the instance is not shutting down.',
+    summary:
+      'Readiness: MongoDB answers a ping in time, the heap is below MONITOR_MEMORY_RESTART_MB and the instance is not shutting down.',
   })
   @ApiOkResponse({ type: ReadinessDto })
   @ApiServiceUnavailableResponse({ type: ProblemResponseDto, description: 'Names the failing checks.' })
@@ -42,7 +49,11 @@ export class HealthController {
     }
     const timeout = this.config.health.checkTimeoutMs;
     try {
-      const result = await this.health.check([() => this.mongoose.pingCheck('mongodb', { timeout })]);
+      const result = await this.health.check([
+        () => this.mongoose.pingCheck('mongodb', { timeout }),
+        // Above the restart threshold the pod leaves the load balancer, so the orchestrator can recycle it.
+        () => this.memory.checkHeap('memory_heap', this.config.monitoring.memoryMb.restart * 1024 * 1024),
+      ]);
       return { status: 'ok', checks: result.details };
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;

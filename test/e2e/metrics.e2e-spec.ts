@@ -1,9 +1,34 @@
+import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { login, registerAccount } from '../factories/accounts.js';
+import { parsePrometheusText, seriesCount } from '../support/prometheus-text.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
+const ADMIN = { email: `ops-${Date.now()}@example.test`, password: 'an-admin-password-long-enough' };
+
+/** Runs `count` GETs with at most `concurrency` in flight. */
+async function hammer(baseUrl: string, count: number, path: (i: number) => string, concurrency = 50): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const response = await fetch(`${baseUrl}${path(next++)}`);
+        await response.arrayBuffer();
+      }
+    }),
+  );
+}
+
 describe('Prometheus metrics', () => {
   let running: RunningApp;
+  const scrape = async () => {
+    const response = await fetch(`${running.metricsUrl}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    return { families: parsePrometheusText(text), text };
+  };
 
   beforeAll(async () => {
     running = await startApp(testConfig());
@@ -13,15 +38,153 @@ describe('Prometheus metrics', () => {
     await running.close();
   });
 
-  it('serves Prometheus text on the metrics port', async () => {
-    const response = await fetch(`${running.metricsUrl}/metrics`);
-    expect(response.status).toBe(200);
-    expect(response.headers.get('content-type')).toContain('text/plain');
-    expect(await response.text()).toMatch(/^process_resident_memory_bytes \d+/m);
-  });
-
   it('never serves metrics on the public port', async () => {
     const response = await fetch(`${running.url}/metrics`);
     expect(response.status).toBe(404);
+  });
+
+  it('exposes the HTTP, process, cache, rate-limit, queue, MongoDB and business series', async () => {
+    await fetch(`${running.url}/v1/locations/cities`);
+    await fetch(`${running.url}/v1/locations/cities`);
+    const { families, text } = await scrape();
+    for (const name of [
+      'http_request_duration_seconds',
+      'http_requests_total',
+      'http_requests_in_flight',
+      'http_active_connections',
+      'http_errors_total',
+      'http_overload_rejections_total',
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_gc_duration_seconds',
+      'cache_hits_total',
+      'cache_misses_total',
+      'rate_limit_rejections_total',
+      'rate_limit_fail_open_total',
+      'queue_jobs',
+      'queue_job_duration_seconds',
+      'mongodb_command_duration_seconds',
+      'mongodb_pool_connections',
+      'vesta_profiles',
+    ]) {
+      expect(families.has(name), name).toBe(true);
+    }
+
+    expect(families.get('http_request_duration_seconds')!.type).toBe('HISTOGRAM');
+    const citiesBuckets = [
+      ...text.matchAll(
+        /^http_request_duration_seconds_bucket\{le="([^"]+)",method="GET",route="\/v1\/locations\/cities",status_code="200"\} (\d+)$/gm,
+      ),
+    ];
+    expect(citiesBuckets.map((m) => m[1])).toEqual(['0.01', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '+Inf']);
+    expect(Number(citiesBuckets.at(-1)![2])).toBeGreaterThanOrEqual(2);
+
+    const queues = new Set(families.get('queue_jobs')!.metrics.map((m) => m.labels?.queue));
+    expect(queues).toEqual(new Set(['profile-views', 'cache-warming']));
+    // The cities list is one aggregate on a cold cache.
+    expect(text).toMatch(/^mongodb_command_duration_seconds_count\{command="aggregate",status="ok"\} [1-9]/m);
+  });
+
+  it('stays under 2,000 series after 10,000 distinct ids and unknown paths, none of them in a label', async () => {
+    const ids = Array.from({ length: 10_000 }, () => new Types.ObjectId().toHexString());
+    await hammer(running.url, ids.length, (i) => `/v1/profiles/${ids[i]}`);
+    await hammer(running.url, 500, (i) => `/no-such-route/${ids[i]}`);
+    const { families, text } = await scrape();
+
+    expect(seriesCount(text)).toBeLessThan(2_000);
+    expect(text).not.toContain(ids[0]);
+    expect(text).not.toContain(ids[9_999]);
+    const routes = new Set(families.get('http_requests_total')!.metrics.map((m) => m.labels?.route));
+    expect(routes).toContain('/v1/profiles/:id');
+    expect(routes).toContain('unmatched');
+  });
+});
+
+describe('monitoring summary and thresholds', () => {
+  const summaryOf = async (running: RunningApp, token: string) => {
+    const response = await fetch(`${running.url}/v1/admin/monitoring/summary`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(200);
+    return (await response.json()) as Record<string, Record<string, unknown>>;
+  };
+
+  it('reports ok under the default thresholds and is for admins only', async () => {
+    const running = await startApp(testConfig({ ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password }));
+    try {
+      const member = await registerAccount(running.url);
+      const forbidden = await fetch(`${running.url}/v1/admin/monitoring/summary`, { headers: member.auth });
+      expect(forbidden.status).toBe(403);
+
+      const summary = await summaryOf(running, await login(running.url, ADMIN.email, ADMIN.password));
+      expect(summary.memory).toMatchObject({ state: 'ok', restartAtMb: 1024 });
+      expect(summary.memory.heapUsedMb).toBeGreaterThan(1);
+      expect(summary.recent).toMatchObject({ errors: 0, errorRatePercent: 0, state: 'ok', windowS: 300 });
+      expect(summary.requests.total).toBeGreaterThanOrEqual(3);
+      expect(summary.requests.activeConnections).toBeGreaterThanOrEqual(1);
+      expect(summary.thresholds).toMatchObject({
+        memoryMb: { warn: 800, critical: 900, restart: 1024 },
+        cpuPercent: { warn: 70, critical: 85 },
+        errorRatePercent: { warn: 5 },
+      });
+      expect((await fetch(`${running.url}/health/ready`)).status).toBe(200);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('switches each state when the limits are set low, and fails readiness above the restart threshold', async () => {
+    const running = await startApp(
+      testConfig({
+        ADMIN_EMAIL: ADMIN.email,
+        ADMIN_PASSWORD: ADMIN.password,
+        MONITOR_MEMORY_WARN_MB: '1',
+        MONITOR_MEMORY_CRITICAL_MB: '2',
+        MONITOR_MEMORY_RESTART_MB: '3',
+        MONITOR_CPU_WARN_PERCENT: '0.0001',
+        MONITOR_CPU_CRITICAL_PERCENT: '0.0002',
+        MONITOR_ERROR_RATE_WARN_PERCENT: '1',
+      }),
+    );
+    try {
+      const ready = await fetch(`${running.url}/health/ready`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { failing: string[] }).failing).toEqual(['memory_heap']);
+
+      const token = await login(running.url, ADMIN.email, ADMIN.password);
+      await new Promise((resolve) => setTimeout(resolve, 1_200)); // one CPU sample
+      const summary = await summaryOf(running, token);
+      expect(summary.memory.state).toBe('critical');
+      expect(summary.cpu.state).toBe('critical');
+      // The failed readiness probe was a 503 among a handful of requests.
+      expect(summary.recent.errors).toBe(1);
+      expect(summary.recent.state).toBe('warn');
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('answers 503 with Retry-After when overloaded, but keeps answering probes', async () => {
+    const running = await startApp(testConfig({ OVERLOAD_MAX_HEAP_MB: '1' }));
+    try {
+      let response = await fetch(`${running.url}/v1/locations/cities`);
+      const deadline = Date.now() + 10_000;
+      while (response.status !== 503 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        response = await fetch(`${running.url}/v1/locations/cities`);
+      }
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('5');
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(((await response.json()) as { detail: string }).detail).toMatch(/Overloaded \(heapUsedBytes\)/);
+      expect((await fetch(`${running.url}/health/live`)).status).toBe(200);
+
+      const families = parsePrometheusText(await (await fetch(`${running.metricsUrl}/metrics`)).text());
+      const rejected = families.get('http_overload_rejections_total')!.metrics;
+      expect(Number(rejected.find((m) => m.labels?.reason === 'heapUsedBytes')?.value)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await running.close();
+    }
   });
 });

@@ -114,6 +114,19 @@ describe('rate-limit tiers', () => {
   });
 });
 
+describe('rate limiting switched off', () => {
+  it('sends no RateLimit headers and refuses nothing with THROTTLE_ENABLED=false', async () => {
+    const running = await startApp(testConfig({ THROTTLE_ENABLED: 'false', THROTTLE_ANONYMOUS_LIMIT: '1' }));
+    try {
+      const responses = [await fetch(`${running.url}${PUBLIC_READ}`), await fetch(`${running.url}${PUBLIC_READ}`)];
+      expect(responses.map((r) => r.status)).toEqual([200, 200]);
+      expect(responses[1].headers.get('ratelimit-limit')).toBeNull();
+    } finally {
+      await running.close();
+    }
+  });
+});
+
 describe('client address behind a proxy', () => {
   const hammer = async (running: RunningApp, forwardedFor: (i: number) => string) => {
     const statuses = [];

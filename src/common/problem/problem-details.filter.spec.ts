@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import {
   BadRequestException,
   ForbiddenException,
@@ -17,7 +18,7 @@ function render(exception: unknown) {
   const host = {
     switchToHttp: () => ({ getRequest: () => request, getResponse: () => reply }),
   } as unknown as ArgumentsHost;
-  const filter = new ProblemDetailsFilter();
+  const filter = new ProblemDetailsFilter(new Registry());
   // Unexpected errors are logged; keep the test output clean.
   vi.spyOn((filter as unknown as { logger: { error: () => void } }).logger, 'error').mockImplementation(
     () => undefined,

@@ -1,4 +1,14 @@
-import { Catch, HttpException, HttpStatus, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import {
+  Catch,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Logger,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
+import { Counter, type Registry } from 'prom-client';
+import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PROBLEM_CONTENT_TYPE, statusTitle, type ProblemDetails } from './problem-details.js';
 
@@ -15,12 +25,25 @@ const NEST_PAYLOAD_KEYS = new Set(['message', 'error', 'statusCode']);
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemDetailsFilter.name);
+  private readonly errors: Counter<'class' | 'status_code'>;
+
+  constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
+    this.errors = new Counter({
+      name: 'http_errors_total',
+      help: 'Error replies by exception class (NotFoundException, MongoServerSelectionError, ...) and status',
+      labelNames: ['class', 'status_code'],
+      registers: [registry],
+    });
+  }
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     const problem = this.toProblem(exception, request);
+    // Class names come from code, not from input, so the label stays bounded.
+    const errorClass = exception instanceof Error ? exception.constructor.name : typeof exception;
+    this.errors.inc({ class: errorClass, status_code: problem.status });
 
     if (problem.status >= 500 && problem.status !== SERVICE_UNAVAILABLE) {
       this.logger.error(

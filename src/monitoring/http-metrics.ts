@@ -1,0 +1,68 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { RequestStats } from './request-stats.js';
+
+/** The performance guide's buckets, 10 ms to 5 s. */
+const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** Label of requests that matched no route (404s, scanners): never their raw path, which is unbounded. */
+const UNMATCHED = 'unmatched';
+
+/**
+ * Request metrics from Fastify hooks, so every reply counts (404s and Fastify's own 4xx included).
+ * `route` is the route template (/v1/profiles/:id), never the URL, which keeps the series count
+ * bounded by the number of routes. Gauges read the counters only when scraped.
+ */
+export function registerHttpMetrics(fastify: FastifyInstance, registry: Registry, stats: RequestStats): void {
+  const labelNames = ['method', 'route', 'status_code'] as const;
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Duration of HTTP requests in seconds',
+    labelNames,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const total = new Counter({
+    name: 'http_requests_total',
+    help: 'Total number of HTTP requests',
+    labelNames,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'http_requests_in_flight',
+    help: 'Requests received and not yet answered',
+    registers: [registry],
+    collect() {
+      this.set(stats.inFlight);
+    },
+  });
+  new Gauge({
+    name: 'http_active_connections',
+    help: 'Open client connections (keep-alive included)',
+    registers: [registry],
+    collect() {
+      this.set(stats.connections);
+    },
+  });
+
+  fastify.server.on('connection', (socket) => {
+    stats.connections += 1;
+    socket.once('close', () => (stats.connections -= 1));
+  });
+  fastify.addHook('onRequest', (_request, _reply, done) => {
+    stats.inFlight += 1;
+    done();
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    stats.inFlight -= 1;
+    stats.record(reply.statusCode);
+    const labels = {
+      method: METHODS.has(request.method) ? request.method : 'OTHER',
+      route: request.routeOptions.url ?? UNMATCHED,
+      status_code: reply.statusCode,
+    };
+    duration.observe(labels, reply.elapsedTime / 1000);
+    total.inc(labels);
+    done();
+  });
+}

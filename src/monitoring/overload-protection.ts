@@ -1,0 +1,46 @@
+import underPressure, { type FastifyUnderPressureOptions } from '@fastify/under-pressure';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Counter, type Registry } from 'prom-client';
+import { PROBLEM_CONTENT_TYPE, statusTitle, type ProblemDetails } from '../common/problem/problem-details.js';
+import type { AppConfig } from '../config/app-config.js';
+
+const RETRY_AFTER_S = 5;
+/** Probes answer under pressure: liveness must not restart a busy pod, and readiness has its own heap check. */
+const PROBE_PATHS = new Set(['/health/live', '/health/ready']);
+
+/**
+ * Past OVERLOAD_MAX_EVENT_LOOP_DELAY_MS of event-loop delay or OVERLOAD_MAX_HEAP_MB of heap, new
+ * requests get an immediate 503 with Retry-After instead of queueing behind the work already
+ * admitted (which would only make every request late). @fastify/under-pressure samples both.
+ */
+export async function registerOverloadProtection(
+  app: NestFastifyApplication,
+  config: AppConfig,
+  registry: Registry,
+): Promise<void> {
+  const rejected = new Counter({
+    name: 'http_overload_rejections_total',
+    help: 'Requests refused with 503 because the process was overloaded, by cause',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.overload.maxEventLoopDelayMs,
+    maxHeapUsedBytes: config.overload.maxHeapBytes,
+    // The plugin sends what the handler returns and lets the request through on undefined; its typings say void.
+    pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string) => {
+      if (PROBE_PATHS.has(request.url)) return undefined;
+      rejected.inc({ reason: type });
+      void reply.status(503).header('retry-after', String(RETRY_AFTER_S)).header('content-type', PROBLEM_CONTENT_TYPE);
+      return {
+        type: 'about:blank',
+        title: statusTitle(503),
+        status: 503,
+        detail: `Overloaded (${type}); retry in ${RETRY_AFTER_S} s`,
+        instance: request.url.split('?')[0] ?? request.url,
+        requestId: String(request.id),
+      } satisfies ProblemDetails;
+    }) as unknown as FastifyUnderPressureOptions['pressureHandler'],
+  });
+}

@@ -1,0 +1,75 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import type { Job, Queue } from 'bull';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
+
+const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+/** A scrape must not hang on a slow Redis: past this, the queue's depth is left out of that scrape. */
+const COUNT_TIMEOUT_MS = 500;
+
+const isQueue = (value: unknown): value is Queue =>
+  typeof (value as Queue | null)?.getJobCounts === 'function' && typeof (value as Queue).name === 'string';
+
+/**
+ * Depth of every Bull queue the app registers (read from Redis when scraped) and the duration of
+ * the jobs this instance ran. Queues are found through Nest's DiscoveryService, so a new queue
+ * needs no change here.
+ */
+@Injectable()
+export class QueueMetrics implements OnApplicationBootstrap {
+  private readonly logger = new Logger(QueueMetrics.name);
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    @Inject(METRICS_REGISTRY) private readonly registry: Registry,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const queues = this.discovery
+      .getProviders()
+      .map((wrapper) => wrapper.instance as unknown)
+      .filter(isQueue);
+    const logger = this.logger;
+    new Gauge({
+      name: 'queue_jobs',
+      help: 'Jobs per Bull queue and state',
+      labelNames: ['queue', 'state'],
+      registers: [this.registry],
+      async collect() {
+        await Promise.all(
+          queues.map(async (queue) => {
+            const counts = await withTimeout(queue.getJobCounts(), COUNT_TIMEOUT_MS).catch((error: Error) => {
+              logger.warn(`Depth of queue ${queue.name} unavailable: ${error.message}`);
+              return undefined;
+            });
+            if (counts) for (const state of STATES) this.set({ queue: queue.name, state }, counts[state]);
+          }),
+        );
+      },
+    });
+    const duration = new Histogram({
+      name: 'queue_job_duration_seconds',
+      help: 'Run time of the jobs this instance processed, by queue and outcome',
+      labelNames: ['queue', 'status'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60],
+      registers: [this.registry],
+    });
+    const observe = (queue: Queue, status: string) => (job: Job) => {
+      if (job.processedOn && job.finishedOn)
+        duration.observe({ queue: queue.name, status }, (job.finishedOn - job.processedOn) / 1000);
+    };
+    for (const queue of queues) {
+      queue.on('completed', observe(queue, 'completed'));
+      queue.on('failed', observe(queue, 'failed'));
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
