@@ -1,8 +1,6 @@
-import { Logger } from '@nestjs/common';
-import { createApp } from './app.factory.js';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config.js';
 import { processEnv } from './config/env.js';
-import { installGracefulShutdown } from './lifecycle/graceful-shutdown.js';
+import { startTracing } from './tracing.js';
 
 function readConfig(): AppConfig {
   try {
@@ -15,12 +13,8 @@ function readConfig(): AppConfig {
   }
 }
 
-async function bootstrap(): Promise<void> {
-  const config = readConfig();
-  const app = await createApp(config);
-  installGracefulShutdown(app, config.shutdown);
-  await app.listen({ port: config.http.port, host: '0.0.0.0' });
-  new Logger('Bootstrap').log(`Vesta API (${config.role}) listening on :${config.http.port}`);
-}
-
-await bootstrap();
+const config = readConfig();
+// Tracing must start before Nest, Fastify, mongoose and ioredis load, so the app is imported only now.
+const stopTracing = await startTracing(config.tracing);
+const { bootstrap } = await import('./bootstrap.js');
+await bootstrap(config, stopTracing);

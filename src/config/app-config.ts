@@ -28,6 +28,8 @@ export interface AppConfig {
   };
   redis: { url: string; connectTimeoutMs: number; commandTimeoutMs: number; keyPrefix: string };
   metrics: { port: number; httpEnabled: boolean };
+  /** OpenTelemetry traces, exported to `endpoint` when it is set. */
+  tracing: { endpoint?: string; serviceName: string };
   health: { checkTimeoutMs: number };
   auth: {
     jwtSecret: string;
@@ -121,6 +123,7 @@ function toAppConfig(env: Env): AppConfig {
       keyPrefix: env.REDIS_KEY_PREFIX,
     },
     metrics: { port: env.METRICS_PORT, httpEnabled: env.HTTP_METRICS_ENABLED },
+    tracing: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME },
     health: { checkTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
     auth: {
       jwtSecret: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,

@@ -33,6 +33,9 @@ export const envSchema = z
     ROLE: z.enum(['api', 'worker', 'all']).default('all'),
     PORT: port.default(3000),
     METRICS_PORT: port.default(9464),
+    // Tracing is on only when a collector is named (OTLP over HTTP; /v1/traces is appended).
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+    OTEL_SERVICE_NAME: z.string().min(1).max(100).default('vesta-api'),
     // Per-request HTTP metrics (the rest of /metrics stays); off only to measure their cost.
     HTTP_METRICS_ENABLED: booleanFlag.default(true),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

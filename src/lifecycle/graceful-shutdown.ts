@@ -13,9 +13,14 @@ const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /**
  * SIGTERM/SIGINT: readiness turns 503 at once, traffic drains for `drainMs`, then Nest closes the
  * HTTP server (in-flight requests finish, idle keep-alive sockets close) and the shutdown hooks close
- * queues, Redis and MongoDB. A second signal, or `graceMs` elapsing, forces the exit.
+ * queues, Redis and MongoDB; `afterClose` runs last (it flushes traces). A second signal, or
+ * `graceMs` elapsing, forces the exit.
  */
-export function installGracefulShutdown(app: INestApplication, timing: ShutdownTiming): void {
+export function installGracefulShutdown(
+  app: INestApplication,
+  timing: ShutdownTiming,
+  afterClose?: () => Promise<void>,
+): void {
   const logger = new Logger('Shutdown');
   const readiness = app.get(ReadinessState);
   let started = false;
@@ -36,6 +41,7 @@ export function installGracefulShutdown(app: INestApplication, timing: ShutdownT
 
     void delay(timing.drainMs)
       .then(() => app.close())
+      .then(() => afterClose?.())
       .then(
         () => {
           logger.log('Shutdown complete');

@@ -1,0 +1,53 @@
+import { register } from 'node:module';
+import type { IncomingMessage } from 'node:http';
+import type { AppConfig } from './config/app-config.js';
+
+const PROBE_PATHS = new Set(['/health/live', '/health/ready']);
+
+/**
+ * Starts OpenTelemetry tracing (HTTP server and client, MongoDB, Redis) when
+ * OTEL_EXPORTER_OTLP_ENDPOINT is set, and returns the function that flushes and stops it. Without
+ * an endpoint nothing of OpenTelemetry is even loaded, so tracing costs nothing when off.
+ *
+ * It must run before the application's modules load: instrumentations patch modules as they are
+ * imported, which is why main.ts imports the app only after this. The loader hook covers packages
+ * imported from our ES modules; require() calls inside CommonJS packages are patched either way.
+ */
+export async function startTracing({
+  endpoint,
+  serviceName,
+}: AppConfig['tracing']): Promise<(() => Promise<void>) | undefined> {
+  if (!endpoint) return undefined;
+  register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
+  const [
+    { NodeSDK },
+    { OTLPTraceExporter },
+    { HttpInstrumentation },
+    { MongoDBInstrumentation },
+    { IORedisInstrumentation },
+  ] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/instrumentation-http'),
+    import('@opentelemetry/instrumentation-mongodb'),
+    import('@opentelemetry/instrumentation-ioredis'),
+  ]);
+  const sdk = new NodeSDK({
+    serviceName,
+    // Traces only: metrics are Prometheus' (/metrics) and logs go to stdout. Left unset, the SDK would
+    // start OTLP metric and log exporters of its own from the same endpoint.
+    metricReaders: [],
+    logRecordProcessors: [],
+    traceExporter: new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/traces` }),
+    instrumentations: [
+      // Probes arrive every few seconds from every kubelet; tracing them would drown real traffic.
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (request: IncomingMessage) => PROBE_PATHS.has(request.url ?? ''),
+      }),
+      new MongoDBInstrumentation(),
+      new IORedisInstrumentation(),
+    ],
+  });
+  sdk.start();
+  return () => sdk.shutdown();
+}

@@ -1,0 +1,94 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { AppProcess } from '../support/app-process.js';
+import { freePort } from '../support/ports.js';
+import { testEnv } from '../support/test-env.js';
+
+interface ExportedSpan {
+  scope: string;
+  name: string;
+  kind: number;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+}
+
+const SERVER = 2;
+
+/** An OTLP/HTTP collector that keeps every span it receives (the exporter sends JSON, gzipped when large). */
+async function startCollector(): Promise<{ server: Server; url: string; spans: ExportedSpan[]; paths: Set<string> }> {
+  const spans: ExportedSpan[] = [];
+  const paths = new Set<string>();
+  const server = createServer((request, response) => {
+    paths.add(request.url ?? '');
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const body = request.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+      const payload = JSON.parse(body.toString('utf8')) as {
+        resourceSpans: { scopeSpans: { scope: { name: string }; spans: Omit<ExportedSpan, 'scope'>[] }[] }[];
+      };
+      for (const resource of payload.resourceSpans)
+        for (const scoped of resource.scopeSpans)
+          for (const span of scoped.spans) spans.push({ ...span, scope: scoped.scope.name });
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, paths };
+}
+
+describe('OpenTelemetry tracing', () => {
+  let collector: Awaited<ReturnType<typeof startCollector>>;
+  let app: AppProcess;
+  let url: string;
+
+  beforeAll(async () => {
+    collector = await startCollector();
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    app = AppProcess.spawn(
+      testEnv({ PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '100' }),
+    );
+    await app.waitUntilReady(url);
+  });
+
+  afterAll(async () => {
+    app.signal('SIGTERM');
+    await app.exited;
+    await new Promise((resolve) => collector.server.close(resolve));
+  });
+
+  it('exports one trace per request with its MongoDB and Redis calls inside, and no probe spans', async () => {
+    const member = await registerAccount(url);
+    const profile = await createProfile(url, member);
+    const response = await fetch(`${url}/v1/profiles/${profile.id}`);
+    expect(response.status).toBe(200);
+
+    const deadline = Date.now() + 10_000;
+    const serverSpanOfRead = () =>
+      collector.spans.find(
+        (span) => span.kind === SERVER && span.name.startsWith('GET') && spanTrace(span).some(isMongo),
+      );
+    const spanTrace = (root: ExportedSpan) => collector.spans.filter((span) => span.traceId === root.traceId);
+    const isMongo = (span: ExportedSpan) => span.scope === '@opentelemetry/instrumentation-mongodb';
+    while (!serverSpanOfRead() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+
+    const root = serverSpanOfRead();
+    expect(root, 'an HTTP server span whose trace holds a MongoDB span').toBeDefined();
+    const scopes = new Set(spanTrace(root!).map((span) => span.scope));
+    expect(scopes).toContain('@opentelemetry/instrumentation-http');
+    expect(scopes).toContain('@opentelemetry/instrumentation-mongodb');
+    expect(scopes).toContain('@opentelemetry/instrumentation-ioredis');
+    // Readiness was polled while the app started: probes are not traced.
+    const probeSpans = collector.spans.filter((span) => span.kind === SERVER && /health/.test(span.name));
+    expect(probeSpans).toEqual([]);
+    // Traces only: no OTLP metrics or logs from the SDK's defaults.
+    expect(collector.paths).toEqual(new Set(['/v1/traces']));
+  });
+});
