@@ -18,6 +18,7 @@ import { BatchModule } from './batch/batch.module.js';
 import { CacheModule } from './cache/cache.module.js';
 import { ProfilesModule } from './profiles/profiles.module.js';
 import { QueuesModule } from './queues/queues.module.js';
+import { SubscriptionsModule } from './subscriptions/subscriptions.module.js';
 import { ThrottlingModule } from './throttling/throttling.module.js';
 
 @Module({})
@@ -41,6 +42,7 @@ export class AppModule {
         ...(config.throttle.enabled ? [ThrottlingModule] : []),
         ProfilesModule,
         BatchModule,
+        SubscriptionsModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },

@@ -3,6 +3,7 @@ import { InjectConnection } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { Gauge, type Registry } from 'prom-client';
 import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
+import { PLAN_IDS } from '../subscriptions/plans.js';
 
 /** Counted at most this often, however often Prometheus scrapes (each instance is scraped). */
 const REFRESH_MS = 30_000;
@@ -10,12 +11,14 @@ const REFRESH_MS = 30_000;
 /**
  * Business gauges, cheap to keep: the profile count comes from the collection's metadata
  * (estimatedDocumentCount, no scan) and is refreshed at most every 30 s; a failed count keeps the
- * last value. Active subscriptions by plan join here with the subscriptions module.
+ * last value; so are active subscriptions by plan, from one aggregate.
  */
 @Injectable()
 export class BusinessMetrics implements OnApplicationBootstrap {
   private profiles = 0;
+  private activeByPlan = new Map<string, number>();
   private countedAt = 0;
+  private refreshing?: Promise<void>;
 
   constructor(
     @InjectConnection() private readonly connection: Connection,
@@ -24,24 +27,51 @@ export class BusinessMetrics implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     const refresh = () => this.refresh();
-    const read = () => this.profiles;
+    const profiles = () => this.profiles;
+    const activeByPlan = () => this.activeByPlan;
     new Gauge({
       name: 'vesta_profiles',
       help: 'Profiles stored (estimated from collection metadata, refreshed at most every 30 s)',
       registers: [this.registry],
       async collect() {
         await refresh();
-        this.set(read());
+        this.set(profiles());
+      },
+    });
+    new Gauge({
+      name: 'vesta_active_subscriptions',
+      help: 'Active subscriptions by plan (refreshed at most every 30 s)',
+      labelNames: ['plan'],
+      registers: [this.registry],
+      async collect() {
+        await refresh();
+        for (const plan of PLAN_IDS) if (plan !== 'free') this.set({ plan }, activeByPlan().get(plan) ?? 0);
       },
     });
   }
 
-  private async refresh(): Promise<void> {
-    if (Date.now() - this.countedAt < REFRESH_MS) return;
+  /** Both gauges are collected in parallel: they share one refresh. */
+  private refresh(): Promise<void> {
+    if (Date.now() - this.countedAt < REFRESH_MS && this.refreshing) return this.refreshing;
     this.countedAt = Date.now();
+    this.refreshing = this.count();
+    return this.refreshing;
+  }
+
+  private async count(): Promise<void> {
     this.profiles = await this.connection
       .collection('profiles')
       .estimatedDocumentCount({ maxTimeMS: 500 })
       .catch(() => this.profiles);
+    // One small aggregate over the status index ($match + $group/$sum work on MongoDB and FerretDB).
+    const groups = await this.connection
+      .collection('subscriptions')
+      .aggregate<{ _id: string; count: number }>(
+        [{ $match: { status: 'active' } }, { $group: { _id: '$plan', count: { $sum: 1 } } }],
+        { maxTimeMS: 500 },
+      )
+      .toArray()
+      .catch(() => undefined);
+    if (groups) this.activeByPlan = new Map(groups.map((group) => [group._id, group.count]));
   }
 }

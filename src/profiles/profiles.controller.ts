@@ -21,7 +21,8 @@ import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { CreateProfileDto } from './dto/create-profile.dto.js';
 import { NearbyQuery } from './dto/nearby.query.js';
-import { NearbyProfileDto, ProfilePageDto, ProfileResponseDto } from './dto/profile-response.dto.js';
+import { NearbyProfileDto, ProfilePageDto, ProfileResponseDto, ProfileViewerDto } from './dto/profile-response.dto.js';
+import { RequiresPlan } from '../subscriptions/requires-plan.decorator.js';
 import { SearchProfilesQuery } from './dto/search-profiles.query.js';
 import { UpdateProfileDto } from './dto/update-profile.dto.js';
 import type { ProfileView } from './profile.mapper.js';
@@ -69,6 +70,16 @@ export class ProfilesController {
   @ApiOkResponse({ type: [NearbyProfileDto] })
   nearby(@Query() query: NearbyQuery): Promise<NearbyProfileDto[]> {
     return this.profiles.nearby(query);
+  }
+
+  @Get('me/viewers')
+  @ApiBearerAuth()
+  @RequiresPlan('premium')
+  @CacheControl('no-store')
+  @ApiOperation({ summary: 'Premium: who viewed your profile lately (signed-in viewers, newest first, up to 50)' })
+  @ApiOkResponse({ type: [ProfileViewerDto] })
+  viewers(@CurrentUser() user: AuthenticatedUser): Promise<ProfileViewerDto[]> {
+    return this.profiles.viewersOf(user);
   }
 
   @Public()

@@ -11,6 +11,7 @@ import { ProfileCacheWarmer } from './cache-warming/profile-cache.warmer.js';
 import { CACHE_WARMING_QUEUE, ProfileCacheWarmingScheduler } from './cache-warming/profile-cache-warming.scheduler.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { ProfilesService } from './profiles.service.js';
+import { SubscriptionsModule } from '../subscriptions/subscriptions.module.js';
 import { PROFILE_VIEWS_QUEUE } from './views/profile-views.constants.js';
 import { ProfileViewsFlusher } from './views/profile-views.flusher.js';
 import { ProfileViewsScheduler } from './views/profile-views.scheduler.js';
@@ -23,6 +24,8 @@ import { ProfileViewsService } from './views/profile-views.service.js';
     MetricsModule,
     RedisModule,
     CacheModule,
+    // Premium routes (@RequiresPlan) read the caller's plan.
+    SubscriptionsModule,
   ],
   controllers: [ProfilesController, LocationsController],
   providers: [

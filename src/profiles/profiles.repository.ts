@@ -111,6 +111,14 @@ export class ProfilesRepository {
       .lean<Pick<ProfileRecord, '_id' | 'location'>[]>();
   }
 
+  findByOwner(userId: Types.ObjectId): Promise<ProfileRecord | null> {
+    return this.profiles.findOne({ userId }).lean<ProfileRecord>();
+  }
+
+  findPublicByOwners(userIds: Types.ObjectId[]): Promise<ProfileRecord[]> {
+    return this.profiles.find({ userId: { $in: userIds }, visibility: 'public' }).lean<ProfileRecord[]>();
+  }
+
   findByIds(ids: Types.ObjectId[]): Promise<ProfileRecord[]> {
     return this.profiles.find({ _id: { $in: ids } }).lean<ProfileRecord[]>();
   }

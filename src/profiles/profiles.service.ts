@@ -11,6 +11,7 @@ import type { UpdateProfileDto } from './dto/update-profile.dto.js';
 import { distanceKm, geocellsOf, searchCells } from './geo.js';
 import { projectionFor, toProfileView, toPublicView, type ProfileView } from './profile.mapper.js';
 import type { Location } from './profile.schema.js';
+import type { ProfileViewerDto } from './dto/profile-response.dto.js';
 import { ProfileExistsError, ProfilesRepository, type ProfileChanges } from './profiles.repository.js';
 import { ProfileViewsService } from './views/profile-views.service.js';
 
@@ -70,8 +71,21 @@ export class ProfilesService {
     if (!snapshot || (snapshot.visibility === 'hidden' && !privileged))
       throw new NotFoundException('Profile not found');
     // Counted in memory: the read waits for no Redis round trip (see ProfileViewsService).
-    if (viewer?.id !== snapshot.ownerId) this.views.record(id);
+    if (viewer?.id !== snapshot.ownerId) this.views.record(id, viewer?.id);
     return privileged ? snapshot.view : toPublicView(snapshot.view);
+  }
+
+  /** Premium: who looked at the caller's profile lately (signed-in viewers with a public profile). */
+  async viewersOf(user: AuthenticatedUser, limit = 50): Promise<ProfileViewerDto[]> {
+    const own = await this.profiles.findByOwner(new Types.ObjectId(user.id));
+    if (!own) throw new NotFoundException('Create your profile first');
+    const recent = await this.views.recentViewers(own._id, limit);
+    const profiles = await this.profiles.findPublicByOwners(recent.map((v) => new Types.ObjectId(v.viewerId)));
+    const byOwner = new Map(profiles.map((profile) => [String(profile.userId), profile]));
+    return recent.flatMap(({ viewerId, viewedAt }) => {
+      const profile = byOwner.get(viewerId);
+      return profile ? [{ viewedAt: viewedAt.toISOString(), profile: toProfileView(profile) }] : [];
+    });
   }
 
   /** The cached read behind GET /profiles/:id (evicted on every change to the profile). */

@@ -67,6 +67,7 @@ describe('Prometheus metrics', () => {
       'mongodb_command_duration_seconds',
       'mongodb_pool_connections',
       'vesta_profiles',
+      'vesta_active_subscriptions',
     ]) {
       expect(families.has(name), name).toBe(true);
     }

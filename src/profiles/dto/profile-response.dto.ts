@@ -50,6 +50,14 @@ export class NearbyProfileDto extends ProfileResponseDto {
   distanceKm: number;
 }
 
+export class ProfileViewerDto {
+  @ApiProperty({ example: '2026-11-23T21:05:00.000Z', description: 'Their latest view of your profile' })
+  viewedAt: string;
+
+  @ApiProperty({ type: ProfileResponseDto, description: 'Their public profile' })
+  profile: ProfileResponseDto;
+}
+
 export class CityCountDto {
   @ApiProperty({ example: 'Berlin' }) city: string;
   @ApiProperty({ example: 'DE' }) country: string;

@@ -9,4 +9,9 @@ export const VIEW_KEYS = {
   inflight: 'views:inflight',
   inflightId: 'views:inflight:id',
   lock: 'views:flush-lock',
+  /** Sorted set viewer account → last view time (ms), per profile. */
+  viewers: (profileId: string) => `views:viewers:${profileId}`,
 } as const;
+
+export const VIEWERS_KEPT = 100;
+export const VIEWERS_TTL_MS = 30 * 24 * 3600 * 1000;

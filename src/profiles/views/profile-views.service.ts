@@ -4,7 +4,7 @@ import type { Types } from 'mongoose';
 import { InjectConfig } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { REDIS_CLIENT } from '../../redis/redis.constants.js';
-import { VIEW_KEYS } from './profile-views.constants.js';
+import { VIEW_KEYS, VIEWERS_KEPT, VIEWERS_TTL_MS } from './profile-views.constants.js';
 
 /**
  * Counts views in memory and sends the sums to Redis every VIEW_BUFFER_MS in one pipelined round
@@ -17,6 +17,8 @@ import { VIEW_KEYS } from './profile-views.constants.js';
 export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(ProfileViewsService.name);
   private counts = new Map<string, number>();
+  /** profileId → viewer account → when, for "who viewed me" (signed-in viewers only). */
+  private viewers = new Map<string, Map<string, number>>();
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -33,9 +35,22 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
     await this.send();
   }
 
-  record(profileId: Types.ObjectId): void {
+  record(profileId: Types.ObjectId, viewerId?: string): void {
     const id = profileId.toHexString();
     this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+    if (viewerId === undefined) return;
+    let byViewer = this.viewers.get(id);
+    if (!byViewer) this.viewers.set(id, (byViewer = new Map<string, number>()));
+    byViewer.set(viewerId, Date.now());
+  }
+
+  /** The latest signed-in viewers of a profile, newest first, with when they last looked. */
+  async recentViewers(profileId: Types.ObjectId, limit: number): Promise<{ viewerId: string; viewedAt: Date }[]> {
+    const flat = await this.redis.zrevrange(VIEW_KEYS.viewers(profileId.toHexString()), 0, limit - 1, 'WITHSCORES');
+    const viewers: { viewerId: string; viewedAt: Date }[] = [];
+    for (let i = 0; i < flat.length; i += 2)
+      viewers.push({ viewerId: flat[i], viewedAt: new Date(Number(flat[i + 1])) });
+    return viewers;
   }
 
   /**
@@ -45,9 +60,18 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
   async send(): Promise<void> {
     if (this.counts.size === 0) return;
     const counts = this.counts;
+    const viewers = this.viewers;
     this.counts = new Map();
+    this.viewers = new Map();
     const pipeline = this.redis.pipeline();
     for (const [id, views] of counts) pipeline.hincrby(VIEW_KEYS.pending, id, views);
+    for (const [id, byViewer] of viewers) {
+      const key = VIEW_KEYS.viewers(id);
+      pipeline.zadd(key, ...[...byViewer].flatMap(([viewerId, at]) => [at, viewerId]));
+      // Bounded per profile, and forgotten a month after the last view.
+      pipeline.zremrangebyrank(key, 0, -(VIEWERS_KEPT + 1));
+      pipeline.pexpire(key, VIEWERS_TTL_MS);
+    }
     let failed: boolean;
     try {
       const results = await pipeline.exec();

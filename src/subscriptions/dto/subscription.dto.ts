@@ -1,0 +1,50 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { FEATURES, PLAN_IDS, type Feature, type PlanId } from '../plans.js';
+import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../subscription.schema.js';
+
+/** The client names a plan and a card token; price, currency and period come from the catalogue only. */
+export class SubscribeDto {
+  @ApiProperty({ enum: ['premium', 'platinum'] })
+  @IsIn(['premium', 'platinum'])
+  plan: PlanId;
+
+  @ApiProperty({ example: 'tok_visa', description: 'A card token from the payment provider' })
+  @IsString()
+  @MaxLength(200)
+  @Matches(/^[\w-]+$/)
+  paymentToken: string;
+}
+
+export class ChangePlanDto {
+  @ApiProperty({ enum: ['premium', 'platinum'] })
+  @IsIn(['premium', 'platinum'])
+  plan: PlanId;
+
+  @ApiPropertyOptional({ description: 'Required for an upgrade, which is charged at once' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  @Matches(/^[\w-]+$/)
+  paymentToken?: string;
+}
+
+export class PlanDto {
+  @ApiProperty({ enum: PLAN_IDS }) id: PlanId;
+  @ApiProperty({ example: 'Premium' }) name: string;
+  @ApiProperty({ example: 999, description: 'Integer minor units (cents)' }) priceMinor: number;
+  @ApiProperty({ example: 'EUR' }) currency: string;
+  @ApiProperty({ example: 'month' }) billingPeriod: string;
+  @ApiProperty({ example: 1 }) rank: number;
+  @ApiProperty({ enum: FEATURES, isArray: true }) features: Feature[];
+}
+
+export class SubscriptionDto {
+  @ApiProperty({ enum: PLAN_IDS }) plan: PlanId;
+  @ApiProperty({ enum: SUBSCRIPTION_STATUSES }) status: SubscriptionStatus;
+  @ApiProperty() currentPeriodStart: string;
+  @ApiProperty() currentPeriodEnd: string;
+  @ApiProperty() cancelAtPeriodEnd: boolean;
+  @ApiProperty({ enum: PLAN_IDS, nullable: true, description: 'A downgrade waiting for the period end' })
+  pendingPlan: PlanId | null;
+}

@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+
+export interface Charge {
+  id: string;
+  amountMinor: number;
+  currency: string;
+}
+
+export class PaymentDeclinedError extends Error {
+  constructor(reason: string) {
+    super(`Payment declined: ${reason}`);
+  }
+}
+
+/**
+ * The seam to a card processor. Amounts come from the plan catalogue; `idempotencyKey` lets the
+ * provider itself refuse to charge twice for one request (real processors take such a key).
+ */
+export interface PaymentProvider {
+  readonly name: string;
+  /** @throws PaymentDeclinedError */
+  charge(request: {
+    paymentToken: string;
+    amountMinor: number;
+    currency: string;
+    idempotencyKey: string;
+  }): Promise<Charge>;
+  refund(chargeId: string): Promise<void>;
+}
+
+export const PAYMENT_PROVIDER = Symbol('PAYMENT_PROVIDER');
+
+/**
+ * Development and test provider. Deterministic by card token: `tok_decline…` is declined,
+ * anything else starting with `tok_` succeeds; charges with one idempotency key are made once.
+ */
+export class FakePaymentProvider implements PaymentProvider {
+  readonly name = 'fake';
+  readonly charges = new Map<string, Charge>();
+  readonly refunds = new Set<string>();
+
+  charge({
+    paymentToken,
+    amountMinor,
+    currency,
+    idempotencyKey,
+  }: Parameters<PaymentProvider['charge']>[0]): Promise<Charge> {
+    if (!paymentToken.startsWith('tok_') || paymentToken.startsWith('tok_decline')) {
+      return Promise.reject(new PaymentDeclinedError('card declined'));
+    }
+    const existing = this.charges.get(idempotencyKey);
+    if (existing) return Promise.resolve(existing);
+    const charge = { id: `ch_${randomUUID()}`, amountMinor, currency };
+    this.charges.set(idempotencyKey, charge);
+    return Promise.resolve(charge);
+  }
+
+  refund(chargeId: string): Promise<void> {
+    this.refunds.add(chargeId);
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,48 @@
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+import { Types, type HydratedDocument } from 'mongoose';
+import { PLAN_IDS, type PlanId } from './plans.js';
+
+export const SUBSCRIPTION_STATUSES = ['active', 'past_due', 'canceled', 'expired'] as const;
+export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
+
+/**
+ * One document per member (unique userId), rewritten in place on every state change. Each change is
+ * one conditional update on this document (filter on the current state), so no transaction is
+ * needed and a retried change either applies once or finds the state already moved on.
+ */
+@Schema({ collection: 'subscriptions', timestamps: true })
+export class Subscription {
+  @Prop({ type: Types.ObjectId, required: true, unique: true })
+  userId: Types.ObjectId;
+
+  @Prop({ type: String, required: true, enum: PLAN_IDS })
+  plan: PlanId;
+
+  @Prop({ type: String, required: true, enum: SUBSCRIPTION_STATUSES })
+  status: SubscriptionStatus;
+
+  @Prop({ required: true })
+  currentPeriodStart: Date;
+
+  @Prop({ required: true })
+  currentPeriodEnd: Date;
+
+  /** Canceled by the member: stays active until the period ends, then expires instead of renewing. */
+  @Prop({ required: true, default: false })
+  cancelAtPeriodEnd: boolean;
+
+  /** A downgrade waits for the end of the paid period. */
+  @Prop({ type: String, enum: PLAN_IDS, default: null })
+  pendingPlan: PlanId | null;
+
+  /** The provider's id of the last successful charge. */
+  @Prop({ type: String, required: true })
+  lastChargeId: string;
+
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type SubscriptionDocument = HydratedDocument<Subscription>;
+export const SubscriptionSchema = SchemaFactory.createForClass(Subscription);
+SubscriptionSchema.index({ status: 1, currentPeriodEnd: 1 });

@@ -1,0 +1,132 @@
+import { BadRequestException, Body, Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import type { AuthenticatedUser } from '../auth/authenticated-user.js';
+import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
+import { Public } from '../auth/decorators/public.decorator.js';
+import { CacheControl } from '../cache/http-cache.js';
+import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { ChangePlanDto, PlanDto, SubscribeDto, SubscriptionDto } from './dto/subscription.dto.js';
+import { IdempotencyService } from './idempotency.service.js';
+import { PLANS } from './plans.js';
+import type { SubscriptionView } from './subscription.view.js';
+import { SubscriptionsService } from './subscriptions.service.js';
+
+const IDEMPOTENCY_KEY = /^[\w-]{8,100}$/;
+
+function idempotencyKey(header: string | undefined): string {
+  if (!header || !IDEMPOTENCY_KEY.test(header)) {
+    throw new BadRequestException('Idempotency-Key is required: 8 to 100 letters, digits, "-" or "_"');
+  }
+  return header;
+}
+
+const IdempotencyKeyHeader = ApiHeader({
+  name: 'Idempotency-Key',
+  required: true,
+  description: 'Retries with the same key return the first answer and never charge twice',
+});
+
+@ApiTags('subscriptions')
+@Controller()
+export class SubscriptionsController {
+  constructor(
+    private readonly subscriptions: SubscriptionsService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
+
+  @Public()
+  @Get('plans')
+  @CacheControl('public')
+  @ApiOperation({ summary: 'The plan catalogue: prices in minor units, billing period, features' })
+  @ApiOkResponse({ type: [PlanDto] })
+  plans(): PlanDto[] {
+    return Object.values(PLANS).map((plan) => ({ ...plan, features: [...plan.features] }));
+  }
+
+  @Post('subscriptions')
+  @ApiBearerAuth()
+  @IdempotencyKeyHeader
+  @ApiOperation({ summary: 'Subscribe to a paid plan (charged at the catalogue price)' })
+  @ApiCreatedResponse({ type: SubscriptionDto })
+  @ApiConflictResponse({ type: ProblemResponseDto, description: 'Already subscribed' })
+  @ApiUnprocessableEntityResponse({ type: ProblemResponseDto, description: 'Key reused with another body' })
+  subscribe(
+    @CurrentUser() user: AuthenticatedUser,
+    @Body() body: SubscribeDto,
+    @Headers('idempotency-key') key: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<SubscriptionView> {
+    const checkedKey = idempotencyKey(key);
+    return this.once(reply, user, checkedKey, { op: 'subscribe', ...body }, 201, () =>
+      this.subscriptions.subscribe(user, body.plan, body.paymentToken, checkedKey),
+    );
+  }
+
+  @Get('subscriptions/me')
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Your subscription' })
+  @ApiOkResponse({ type: SubscriptionDto })
+  mine(@CurrentUser() user: AuthenticatedUser): Promise<SubscriptionView> {
+    return this.subscriptions.mine(user);
+  }
+
+  @Post('subscriptions/me/plan')
+  @HttpCode(200)
+  @ApiBearerAuth()
+  @IdempotencyKeyHeader
+  @ApiOperation({ summary: 'Upgrade (charged, starts now) or downgrade (at the end of the paid period)' })
+  @ApiOkResponse({ type: SubscriptionDto })
+  changePlan(
+    @CurrentUser() user: AuthenticatedUser,
+    @Body() body: ChangePlanDto,
+    @Headers('idempotency-key') key: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<SubscriptionView> {
+    const checkedKey = idempotencyKey(key);
+    return this.once(reply, user, checkedKey, { op: 'change-plan', ...body }, 200, () =>
+      this.subscriptions.changePlan(user, body.plan, body.paymentToken, checkedKey),
+    );
+  }
+
+  @Post('subscriptions/me/cancel')
+  @HttpCode(200)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Cancel at the end of the paid period' })
+  @ApiOkResponse({ type: SubscriptionDto })
+  cancel(@CurrentUser() user: AuthenticatedUser): Promise<SubscriptionView> {
+    return this.subscriptions.cancel(user);
+  }
+
+  @Post('subscriptions/me/resume')
+  @HttpCode(200)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Undo a cancellation before the period ends' })
+  @ApiOkResponse({ type: SubscriptionDto })
+  resume(@CurrentUser() user: AuthenticatedUser): Promise<SubscriptionView> {
+    return this.subscriptions.resume(user);
+  }
+
+  private async once(
+    reply: FastifyReply,
+    user: AuthenticatedUser,
+    key: string,
+    body: object,
+    status: number,
+    operation: () => Promise<SubscriptionView>,
+  ): Promise<SubscriptionView> {
+    const result = await this.idempotency.run(user.id, key, body, status, operation);
+    if (result.replayed) void reply.header('idempotent-replayed', 'true');
+    void reply.status(result.status);
+    return result.body;
+  }
+}

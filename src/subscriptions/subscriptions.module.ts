@@ -1,0 +1,35 @@
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { CacheModule } from '../cache/cache.module.js';
+import { IdempotencyRecord, IdempotencyRecordSchema } from './idempotency-record.schema.js';
+import { IdempotencyService } from './idempotency.service.js';
+import { FakePaymentProvider, PAYMENT_PROVIDER } from './payment-provider.js';
+import { PlanGuard } from './requires-plan.decorator.js';
+import { Subscription, SubscriptionSchema } from './subscription.schema.js';
+import { SubscriptionsController } from './subscriptions.controller.js';
+import { SubscriptionsRepository } from './subscriptions.repository.js';
+import { SubscriptionsService } from './subscriptions.service.js';
+
+/**
+ * Plans, subscriptions and entitlements. The payment provider is the fake one until a real
+ * processor is chosen; it is bound to PAYMENT_PROVIDER so swapping it touches this file only.
+ */
+@Module({
+  imports: [
+    MongooseModule.forFeature([
+      { name: Subscription.name, schema: SubscriptionSchema },
+      { name: IdempotencyRecord.name, schema: IdempotencyRecordSchema },
+    ]),
+    CacheModule,
+  ],
+  controllers: [SubscriptionsController],
+  providers: [
+    SubscriptionsRepository,
+    SubscriptionsService,
+    IdempotencyService,
+    PlanGuard,
+    { provide: PAYMENT_PROVIDER, useClass: FakePaymentProvider },
+  ],
+  exports: [SubscriptionsService, PlanGuard],
+})
+export class SubscriptionsModule {}

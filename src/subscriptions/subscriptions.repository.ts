@@ -1,0 +1,89 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Types, type Model } from 'mongoose';
+import { isDuplicateKeyError } from '../database/mongo-errors.js';
+import type { PlanId } from './plans.js';
+import { Subscription, type SubscriptionStatus } from './subscription.schema.js';
+
+export type SubscriptionRecord = Subscription & { _id: Types.ObjectId };
+
+const LIVE: SubscriptionStatus[] = ['active', 'past_due'];
+
+interface Period {
+  plan: PlanId;
+  start: Date;
+  end: Date;
+  chargeId: string;
+}
+
+/**
+ * Every write is one conditional update on the member's document: the filter names the state the
+ * change starts from, so a change that no longer applies matches nothing (the caller answers 409).
+ */
+@Injectable()
+export class SubscriptionsRepository {
+  constructor(@InjectModel(Subscription.name) private readonly subscriptions: Model<Subscription>) {}
+
+  findByUser(userId: string): Promise<SubscriptionRecord | null> {
+    return this.subscriptions.findOne({ userId: new Types.ObjectId(userId) }).lean<SubscriptionRecord>();
+  }
+
+  /** A new subscription, or a new start after cancellation or expiry; null if one is live. */
+  async start(userId: string, period: Period): Promise<SubscriptionRecord | null> {
+    const fields = {
+      plan: period.plan,
+      status: 'active' as const,
+      currentPeriodStart: period.start,
+      currentPeriodEnd: period.end,
+      cancelAtPeriodEnd: false,
+      pendingPlan: null,
+      lastChargeId: period.chargeId,
+    };
+    const owner = new Types.ObjectId(userId);
+    const restarted = await this.subscriptions
+      .findOneAndUpdate({ userId: owner, status: { $nin: LIVE } }, { $set: fields }, { new: true })
+      .lean<SubscriptionRecord>();
+    if (restarted) return restarted;
+    try {
+      return (await this.subscriptions.create({ userId: owner, ...fields })).toObject();
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return null;
+      throw error;
+    }
+  }
+
+  /** An upgrade: the new plan and a new paid period start now. */
+  upgrade(userId: string, from: PlanId, period: Period): Promise<SubscriptionRecord | null> {
+    return this.update(
+      { status: 'active', plan: from },
+      {
+        plan: period.plan,
+        currentPeriodStart: period.start,
+        currentPeriodEnd: period.end,
+        lastChargeId: period.chargeId,
+        pendingPlan: null,
+        cancelAtPeriodEnd: false,
+      },
+      userId,
+    );
+  }
+
+  /** A downgrade takes effect when the paid period ends; until then the member keeps what they paid for. */
+  scheduleDowngrade(userId: string, from: PlanId, to: PlanId): Promise<SubscriptionRecord | null> {
+    return this.update({ status: 'active', plan: from }, { pendingPlan: to }, userId);
+  }
+
+  setCancelAtPeriodEnd(userId: string, cancel: boolean): Promise<SubscriptionRecord | null> {
+    return this.update({ status: 'active', cancelAtPeriodEnd: !cancel }, { cancelAtPeriodEnd: cancel }, userId);
+  }
+
+  private update(
+    from: Partial<Subscription>,
+    changes: Partial<Subscription>,
+    userId: string,
+  ): Promise<SubscriptionRecord | null> {
+    return this.subscriptions
+      .findOneAndUpdate({ userId: new Types.ObjectId(userId), ...from }, { $set: changes }, { new: true })
+      .lean<SubscriptionRecord>();
+  }
+}

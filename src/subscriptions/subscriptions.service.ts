@@ -1,0 +1,155 @@
+import {
+  BadRequestException,
+  ConflictException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  HttpException,
+  HttpStatus,
+} from '@nestjs/common';
+import type { AuthenticatedUser } from '../auth/authenticated-user.js';
+import { CacheEvict, Cacheable } from '../cache/cache.decorators.js';
+import { PAYMENT_PROVIDER, PaymentDeclinedError, type PaymentProvider } from './payment-provider.js';
+import { PERIOD_MS, PLANS, type Plan, type PlanId } from './plans.js';
+import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
+import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
+
+/** What premium checks read on every request: cached, and evicted by every state change below. */
+export const ENTITLEMENT_CACHE = { name: 'subscription-status', key: (userId: string) => userId, ttlS: 300 };
+const EVICT_ENTITLEMENT = { name: ENTITLEMENT_CACHE.name, keys: (user: AuthenticatedUser) => [user.id] };
+
+@Injectable()
+export class SubscriptionsService {
+  constructor(
+    private readonly subscriptions: SubscriptionsRepository,
+    @Inject(PAYMENT_PROVIDER) private readonly payments: PaymentProvider,
+  ) {}
+
+  /**
+   * The plan whose features the member has now: a live subscription within its paid period, else
+   * free. Checked against the clock here, so an overdue expiry job never extends access.
+   */
+  @Cacheable(ENTITLEMENT_CACHE)
+  async entitlement(userId: string): Promise<PlanId> {
+    const subscription = await this.subscriptions.findByUser(userId);
+    const live = subscription && (subscription.status === 'active' || subscription.status === 'past_due');
+    return live && subscription.currentPeriodEnd.getTime() > Date.now() ? subscription.plan : 'free';
+  }
+
+  async mine(user: AuthenticatedUser): Promise<SubscriptionView> {
+    const subscription = await this.subscriptions.findByUser(user.id);
+    if (!subscription) throw new NotFoundException('No subscription: the free plan applies');
+    return toSubscriptionView(subscription);
+  }
+
+  /** Charges the catalogue price, then records the subscription; refunds if another one won the race. */
+  @CacheEvict(EVICT_ENTITLEMENT)
+  async subscribe(
+    user: AuthenticatedUser,
+    planId: PlanId,
+    paymentToken: string,
+    idempotencyKey: string,
+  ): Promise<SubscriptionView> {
+    const plan = paidPlan(planId);
+    const current = await this.subscriptions.findByUser(user.id);
+    if (current && (current.status === 'active' || current.status === 'past_due')) {
+      throw new ConflictException(`Already subscribed to ${current.plan}: change the plan instead`);
+    }
+    const chargeId = await this.charge(plan, paymentToken, `${user.id}:${idempotencyKey}`);
+    const started = await this.subscriptions.start(user.id, { plan: plan.id, chargeId, ...newPeriod(plan) });
+    if (!started) {
+      await this.payments.refund(chargeId);
+      throw new ConflictException('Another subscription started meanwhile; this charge was refunded');
+    }
+    return toSubscriptionView(started);
+  }
+
+  /** Upgrades start a new paid period at once; downgrades wait for the end of the paid one. */
+  @CacheEvict(EVICT_ENTITLEMENT)
+  async changePlan(
+    user: AuthenticatedUser,
+    planId: PlanId,
+    paymentToken: string | undefined,
+    idempotencyKey: string,
+  ): Promise<SubscriptionView> {
+    const current = await this.activeOf(user);
+    if (current.plan === planId) throw new ConflictException(`Already on ${planId}`);
+    const target = PLANS[planId];
+    if (target.rank < PLANS[current.plan].rank) {
+      if (target.id === 'free') throw new BadRequestException('To leave the paid plans, cancel the subscription');
+      return toSubscriptionView(
+        orConflict(await this.subscriptions.scheduleDowngrade(user.id, current.plan, target.id)),
+      );
+    }
+    if (!paymentToken) throw new BadRequestException('An upgrade is charged: paymentToken is required');
+    const chargeId = await this.charge(target, paymentToken, `${user.id}:${idempotencyKey}`);
+    const upgraded = await this.subscriptions.upgrade(user.id, current.plan, {
+      plan: target.id,
+      chargeId,
+      ...newPeriod(target),
+    });
+    if (!upgraded) {
+      await this.payments.refund(chargeId);
+      throw new ConflictException('The subscription changed meanwhile; this charge was refunded');
+    }
+    return toSubscriptionView(upgraded);
+  }
+
+  /** Stays active until the paid period ends, then expires instead of renewing. */
+  @CacheEvict(EVICT_ENTITLEMENT)
+  async cancel(user: AuthenticatedUser): Promise<SubscriptionView> {
+    await this.activeOf(user);
+    return toSubscriptionView(
+      orConflict(await this.subscriptions.setCancelAtPeriodEnd(user.id, true), 'Already canceled'),
+    );
+  }
+
+  @CacheEvict(EVICT_ENTITLEMENT)
+  async resume(user: AuthenticatedUser): Promise<SubscriptionView> {
+    await this.activeOf(user);
+    return toSubscriptionView(
+      orConflict(await this.subscriptions.setCancelAtPeriodEnd(user.id, false), 'Not canceled'),
+    );
+  }
+
+  private async activeOf(user: AuthenticatedUser): Promise<SubscriptionRecord> {
+    const current = await this.subscriptions.findByUser(user.id);
+    if (!current) throw new NotFoundException('No subscription: subscribe first');
+    if (current.status !== 'active') throw new ConflictException(`The subscription is ${current.status}`);
+    return current;
+  }
+
+  private async charge(plan: Plan, paymentToken: string, idempotencyKey: string): Promise<string> {
+    try {
+      const charge = await this.payments.charge({
+        paymentToken,
+        amountMinor: plan.priceMinor,
+        currency: plan.currency,
+        idempotencyKey,
+      });
+      return charge.id;
+    } catch (error) {
+      if (error instanceof PaymentDeclinedError) throw new HttpException(error.message, HttpStatus.PAYMENT_REQUIRED);
+      throw error;
+    }
+  }
+}
+
+function paidPlan(planId: PlanId): Plan {
+  const plan = PLANS[planId];
+  if (plan.priceMinor === 0) throw new BadRequestException('The free plan needs no subscription');
+  return plan;
+}
+
+function newPeriod(plan: Plan): { start: Date; end: Date } {
+  const start = new Date();
+  return { start, end: new Date(start.getTime() + PERIOD_MS[plan.billingPeriod]) };
+}
+
+function orConflict(
+  record: SubscriptionRecord | null,
+  detail = 'The subscription changed meanwhile',
+): SubscriptionRecord {
+  if (!record) throw new ConflictException(detail);
+  return record;
+}

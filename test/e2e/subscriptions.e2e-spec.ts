@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+describe('subscriptions', () => {
+  let running: RunningApp;
+  let url: string;
+  let payments: FakePaymentProvider;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ VIEW_BUFFER_MS: '20' }));
+    url = running.url;
+    payments = running.app.get(PAYMENT_PROVIDER);
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const post = (path: string, account: Account, body: unknown, key?: string) =>
+    fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...account.auth,
+        ...(key !== undefined && { 'idempotency-key': key }),
+      },
+      body: JSON.stringify(body),
+    });
+  const subscribe = (
+    account: Account,
+    key = randomUUID(),
+    body: unknown = { plan: 'premium', paymentToken: 'tok_visa' },
+  ) => post('/v1/subscriptions', account, body, key);
+  const mine = async (account: Account) =>
+    (await (await fetch(`${url}/v1/subscriptions/me`, { headers: account.auth })).json()) as Record<string, unknown>;
+  const chargesFor = (account: Account) =>
+    [...payments.charges.keys()].filter((key) => key.startsWith(`${account.userId}:`)).length;
+
+  it('serves the plan catalogue publicly, cacheable, with prices in minor units', async () => {
+    const response = await fetch(`${url}/v1/plans`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toMatch(/^public, max-age=\d+$/);
+    const plans = (await response.json()) as { id: string; priceMinor: number; features: string[] }[];
+    expect(plans.map((p) => [p.id, p.priceMinor])).toEqual([
+      ['free', 0],
+      ['premium', 999],
+      ['platinum', 1999],
+    ]);
+    expect(plans[1].features).toContain('who-viewed-me');
+  });
+
+  it('subscribes once per Idempotency-Key: a retry replays the answer and charges nothing more', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    const first = await subscribe(member, key);
+    expect(first.status).toBe(201);
+    const created = (await first.json()) as Record<string, string>;
+    expect(created).toMatchObject({ plan: 'premium', status: 'active', cancelAtPeriodEnd: false, pendingPlan: null });
+    const periodMs = Date.parse(created.currentPeriodEnd) - Date.parse(created.currentPeriodStart);
+    expect(periodMs).toBe(30 * 24 * 3600 * 1000);
+
+    const retry = await subscribe(member, key);
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await retry.json()).toEqual(created);
+    expect(chargesFor(member)).toBe(1);
+
+    const again = await subscribe(member);
+    expect(again.status).toBe(409);
+    expect(chargesFor(member)).toBe(1);
+  });
+
+  it('turns 10 parallel duplicates into one subscription and one charge', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    const responses = await Promise.all(Array.from({ length: 10 }, () => subscribe(member, key)));
+    expect(responses.map((r) => r.status)).toEqual(Array(10).fill(201));
+    const bodies = await Promise.all(responses.map((r) => r.json()));
+    expect(new Set(bodies.map((b) => JSON.stringify(b))).size).toBe(1);
+    expect(chargesFor(member)).toBe(1);
+  });
+
+  it('refuses a reused key with another body (422), a missing key, tampered prices and unknown plans (400)', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    expect((await subscribe(member, key)).status).toBe(201);
+    const reused = await subscribe(member, key, { plan: 'platinum', paymentToken: 'tok_visa' });
+    expect(reused.status).toBe(422);
+    expect(reused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+
+    const other = await registerAccount(url);
+    expect((await post('/v1/subscriptions', other, { plan: 'premium', paymentToken: 'tok_visa' })).status).toBe(400);
+    for (const body of [
+      { plan: 'premium', paymentToken: 'tok_visa', priceMinor: 1 },
+      { plan: 'premium', paymentToken: 'tok_visa', currency: 'USD' },
+      { plan: 'free', paymentToken: 'tok_visa' },
+      { plan: 'gold', paymentToken: 'tok_visa' },
+      { plan: 'premium', paymentToken: 'tok visa; drop' },
+    ]) {
+      expect((await subscribe(other, randomUUID(), body)).status, JSON.stringify(body)).toBe(400);
+    }
+    expect(chargesFor(other)).toBe(0);
+    expect((await fetch(`${url}/v1/subscriptions/me`, { headers: other.auth })).status).toBe(404);
+  });
+
+  it('answers 402 for a declined card and records nothing', async () => {
+    const member = await registerAccount(url);
+    const response = await subscribe(member, randomUUID(), {
+      plan: 'premium',
+      paymentToken: 'tok_decline_insufficient',
+    });
+    expect(response.status).toBe(402);
+    expect((await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).status).toBe(404);
+  });
+
+  it('cancels at period end, resumes, upgrades at once and downgrades at period end; illegal moves are 409', async () => {
+    const member = await registerAccount(url);
+    expect((await subscribe(member)).status).toBe(201);
+
+    expect(
+      ((await (await post('/v1/subscriptions/me/cancel', member, {})).json()) as Record<string, unknown>)
+        .cancelAtPeriodEnd,
+    ).toBe(true);
+    expect((await post('/v1/subscriptions/me/cancel', member, {})).status).toBe(409);
+    expect(
+      ((await (await post('/v1/subscriptions/me/resume', member, {})).json()) as Record<string, unknown>)
+        .cancelAtPeriodEnd,
+    ).toBe(false);
+    expect((await post('/v1/subscriptions/me/resume', member, {})).status).toBe(409);
+
+    expect((await post('/v1/subscriptions/me/plan', member, { plan: 'platinum' }, randomUUID())).status).toBe(400);
+    const upgraded = await post(
+      '/v1/subscriptions/me/plan',
+      member,
+      { plan: 'platinum', paymentToken: 'tok_visa' },
+      randomUUID(),
+    );
+    expect(upgraded.status).toBe(200);
+    expect(await upgraded.json()).toMatchObject({ plan: 'platinum', status: 'active' });
+    expect(chargesFor(member)).toBe(2);
+
+    const downgraded = await post('/v1/subscriptions/me/plan', member, { plan: 'premium' }, randomUUID());
+    expect(downgraded.status).toBe(200);
+    expect(await downgraded.json()).toMatchObject({ plan: 'platinum', pendingPlan: 'premium' });
+    expect((await post('/v1/subscriptions/me/plan', member, { plan: 'platinum' }, randomUUID())).status).toBe(409);
+    expect(await mine(member)).toMatchObject({ plan: 'platinum', pendingPlan: 'premium' });
+  });
+
+  it('acts only on the caller’s own subscription', async () => {
+    const [alice, bob] = [await registerAccount(url), await registerAccount(url)];
+    expect((await subscribe(alice)).status).toBe(201);
+    expect((await fetch(`${url}/v1/subscriptions/me`, { headers: bob.auth })).status).toBe(404);
+    expect((await post('/v1/subscriptions/me/cancel', bob, {})).status).toBe(404);
+    expect(await mine(alice)).toMatchObject({ cancelAtPeriodEnd: false });
+    expect((await fetch(`${url}/v1/subscriptions/me`)).status).toBe(401);
+  });
+
+  it('opens "who viewed me" to premium members in the very next request after subscribing', async () => {
+    const member = await registerAccount(url);
+    const memberProfile = await createProfile(url, member);
+    const viewer = await registerAccount(url);
+    const viewerProfile = await createProfile(url, viewer, { displayName: 'Curious' });
+    expect((await fetch(`${url}/v1/profiles/${memberProfile.id}`, { headers: viewer.auth })).status).toBe(200);
+
+    const denied = await fetch(`${url}/v1/profiles/me/viewers`, { headers: member.auth });
+    expect(denied.status).toBe(403);
+    expect(await denied.json()).toMatchObject({ requiredPlan: 'premium', plan: 'free' });
+
+    expect((await subscribe(member)).status).toBe(201);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // views reach Redis every VIEW_BUFFER_MS (20 ms here)
+    const allowed = await fetch(`${url}/v1/profiles/me/viewers`, { headers: member.auth });
+    expect(allowed.status).toBe(200);
+    const viewers = (await allowed.json()) as { viewedAt: string; profile: { id: string; displayName: string } }[];
+    expect(viewers.map((v) => v.profile.id)).toEqual([viewerProfile.id]);
+    expect(viewers[0].profile.displayName).toBe('Curious');
+
+    expect((await post('/v1/subscriptions/me/cancel', member, {})).status).toBe(200);
+    // Canceled at period end: still paid up, so still premium.
+    expect((await fetch(`${url}/v1/profiles/me/viewers`, { headers: member.auth })).status).toBe(200);
+  });
+
+  it('reports active subscriptions per plan to Prometheus', async () => {
+    const metrics = await (await fetch(`${running.metricsUrl}/metrics`)).text();
+    // Earlier tests in this file left several premium and one platinum subscription (this app's database).
+    expect(Number(/^vesta_active_subscriptions\{plan="premium"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(
+      3,
+    );
+    expect(metrics).toMatch(/^vesta_active_subscriptions\{plan="platinum"\} [1-9]/m);
+  });
+});
