@@ -142,10 +142,13 @@ function toAppConfig(env: Env): AppConfig {
     },
     throttle: {
       enabled: env.THROTTLE_ENABLED,
-      anonymous: { limit: env.THROTTLE_ANONYMOUS_LIMIT, windowS: env.THROTTLE_ANONYMOUS_WINDOW_S },
-      user: { limit: env.THROTTLE_USER_LIMIT, windowS: env.THROTTLE_USER_WINDOW_S },
-      credentials: { limit: env.THROTTLE_CREDENTIALS_LIMIT, windowS: env.THROTTLE_CREDENTIALS_WINDOW_S },
-      credentialsAccount: { limit: env.THROTTLE_CREDENTIALS_ACCOUNT_LIMIT, windowS: env.THROTTLE_CREDENTIALS_WINDOW_S },
+      anonymous: { limit: env.THROTTLE_ANONYMOUS_LIMIT, windowS: env.THROTTLE_ANONYMOUS_TTL_S },
+      user: { limit: env.THROTTLE_USER_LIMIT, windowS: env.THROTTLE_USER_TTL_S },
+      credentials: { limit: env.THROTTLE_CREDENTIALS_LIMIT, windowS: env.THROTTLE_CREDENTIALS_TTL_S },
+      credentialsAccount: {
+        limit: env.THROTTLE_CREDENTIALS_ACCOUNT_LIMIT,
+        windowS: env.THROTTLE_CREDENTIALS_ACCOUNT_TTL_S,
+      },
       redisTimeoutMs: env.THROTTLE_REDIS_TIMEOUT_MS,
     },
     monitoring: {

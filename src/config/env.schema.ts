@@ -97,17 +97,19 @@ export const envSchema = z
     // Cache-Control max-age of public catalogue data; the Vesta report uses 1 h in production.
     HTTP_PUBLIC_MAX_AGE_S: z.coerce.number().int().min(0).max(86_400).optional(),
 
-    // Rate limits (the Vesta report: 100 requests per 15 minutes per client). Counts live in Redis, shared by all instances.
+    // Rate limits, THROTTLE_<TIER>_LIMIT requests per THROTTLE_<TIER>_TTL_S seconds (the Vesta report: 100 per
+    // 15 minutes per client). Counts live in Redis, shared by all instances.
     // Off only in an emergency, or to measure what limiting costs (npm run bench does).
     THROTTLE_ENABLED: booleanFlag.default(true),
     THROTTLE_ANONYMOUS_LIMIT: positiveInt.default(100),
-    THROTTLE_ANONYMOUS_WINDOW_S: positiveInt.default(900),
+    THROTTLE_ANONYMOUS_TTL_S: positiveInt.default(900),
     THROTTLE_USER_LIMIT: positiveInt.default(1_000),
-    THROTTLE_USER_WINDOW_S: positiveInt.default(900),
+    THROTTLE_USER_TTL_S: positiveInt.default(900),
     // Login and register, per client address and, separately, per account (email).
     THROTTLE_CREDENTIALS_LIMIT: positiveInt.default(10),
+    THROTTLE_CREDENTIALS_TTL_S: positiveInt.default(900),
     THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: positiveInt.default(5),
-    THROTTLE_CREDENTIALS_WINDOW_S: positiveInt.default(900),
+    THROTTLE_CREDENTIALS_ACCOUNT_TTL_S: positiveInt.default(900),
     // A limiter check that waits longer than this for Redis lets the request through (fail open).
     THROTTLE_REDIS_TIMEOUT_MS: positiveInt.max(5_000).default(50),
 

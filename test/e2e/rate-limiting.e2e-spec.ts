@@ -36,7 +36,7 @@ describe('rate-limit headers', () => {
   let running: RunningApp;
 
   beforeAll(async () => {
-    running = await startApp(testConfig({ THROTTLE_ANONYMOUS_LIMIT: '3', THROTTLE_ANONYMOUS_WINDOW_S: '900' }));
+    running = await startApp(testConfig({ THROTTLE_ANONYMOUS_LIMIT: '3', THROTTLE_ANONYMOUS_TTL_S: '900' }));
   });
 
   afterAll(async () => {
