@@ -37,7 +37,7 @@ export interface AppConfig {
     /** The first admin, created at start when both variables are set. */
     admin?: { email: string; password: string };
   };
-  queues: { viewFlushIntervalMs: number; viewBufferMs: number };
+  queues: { viewFlushIntervalMs: number; viewBufferMs: number; subscriptionSweepIntervalMs: number };
   cache: {
     l1Enabled: boolean;
     l1MaxBytes: number;
@@ -131,7 +131,11 @@ function toAppConfig(env: Env): AppConfig {
       admin:
         env.ADMIN_EMAIL && env.ADMIN_PASSWORD ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD } : undefined,
     },
-    queues: { viewFlushIntervalMs: env.VIEW_FLUSH_INTERVAL_MS, viewBufferMs: env.VIEW_BUFFER_MS },
+    queues: {
+      viewFlushIntervalMs: env.VIEW_FLUSH_INTERVAL_MS,
+      viewBufferMs: env.VIEW_BUFFER_MS,
+      subscriptionSweepIntervalMs: env.SUBSCRIPTION_SWEEP_INTERVAL_MS,
+    },
     cache: {
       l1Enabled: env.CACHE_L1_ENABLED,
       l1MaxBytes: env.CACHE_L1_MAX_BYTES,

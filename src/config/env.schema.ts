@@ -87,6 +87,9 @@ export const envSchema = z
     // Each instance adds up views in memory and sends them to Redis this often, in one round trip.
     VIEW_BUFFER_MS: positiveInt.min(10).max(60_000).default(1_000),
 
+    // How often a worker ends subscriptions whose paid period is over (expiry, failed renewal).
+    SUBSCRIPTION_SWEEP_INTERVAL_MS: positiveInt.min(1_000).default(60_000),
+
     CACHE_L1_ENABLED: booleanFlag.default(true),
     CACHE_L1_MAX_BYTES: positiveInt.default(50 * 1024 * 1024),
     // A cache read that waits longer than this for Redis is treated as a miss (fail open).

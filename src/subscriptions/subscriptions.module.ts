@@ -1,3 +1,4 @@
+import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { CacheModule } from '../cache/cache.module.js';
@@ -6,6 +7,8 @@ import { IdempotencyService } from './idempotency.service.js';
 import { FakePaymentProvider, PAYMENT_PROVIDER } from './payment-provider.js';
 import { PlanGuard } from './requires-plan.decorator.js';
 import { Subscription, SubscriptionSchema } from './subscription.schema.js';
+import { SUBSCRIPTIONS_QUEUE, SubscriptionSweepScheduler } from './subscription-sweep.scheduler.js';
+import { SubscriptionSweeper } from './subscription-sweeper.js';
 import { SubscriptionsController } from './subscriptions.controller.js';
 import { SubscriptionsRepository } from './subscriptions.repository.js';
 import { SubscriptionsService } from './subscriptions.service.js';
@@ -21,6 +24,7 @@ import { SubscriptionsService } from './subscriptions.service.js';
       { name: IdempotencyRecord.name, schema: IdempotencyRecordSchema },
     ]),
     CacheModule,
+    BullModule.registerQueue({ name: SUBSCRIPTIONS_QUEUE }),
   ],
   controllers: [SubscriptionsController],
   providers: [
@@ -28,6 +32,8 @@ import { SubscriptionsService } from './subscriptions.service.js';
     SubscriptionsService,
     IdempotencyService,
     PlanGuard,
+    SubscriptionSweeper,
+    SubscriptionSweepScheduler,
     { provide: PAYMENT_PROVIDER, useClass: FakePaymentProvider },
   ],
   exports: [SubscriptionsService, PlanGuard],

@@ -77,6 +77,23 @@ export class SubscriptionsRepository {
     return this.update({ status: 'active', cancelAtPeriodEnd: !cancel }, { cancelAtPeriodEnd: cancel }, userId);
   }
 
+  /** Members whose subscription is in `from` with a period that ended before `endedBefore` (a sweep's batch). */
+  async ended(from: Partial<Subscription>, endedBefore: Date, limit: number): Promise<SubscriptionRecord[]> {
+    return this.subscriptions
+      .find({ ...from, currentPeriodEnd: { $lte: endedBefore } })
+      .limit(limit)
+      .lean<SubscriptionRecord[]>();
+  }
+
+  /** Moves one subscription on, only if it is still where the sweep found it; false if it moved meanwhile. */
+  async transition(record: SubscriptionRecord, from: Partial<Subscription>, to: SubscriptionStatus): Promise<boolean> {
+    const result = await this.subscriptions.updateOne(
+      { _id: record._id, ...from, currentPeriodEnd: record.currentPeriodEnd },
+      { $set: { status: to } },
+    );
+    return result.modifiedCount === 1;
+  }
+
   private update(
     from: Partial<Subscription>,
     changes: Partial<Subscription>,

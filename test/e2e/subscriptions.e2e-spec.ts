@@ -1,6 +1,9 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Collection, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
+import { GRACE_MS, SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -191,5 +194,86 @@ describe('subscriptions', () => {
       3,
     );
     expect(metrics).toMatch(/^vesta_active_subscriptions\{plan="platinum"\} [1-9]/m);
+  });
+});
+
+describe('subscription sweep (expiry and failed renewals)', () => {
+  let running: RunningApp;
+  let url: string;
+  let sweeper: SubscriptionSweeper;
+  let subscriptions: Collection;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig());
+    url = running.url;
+    sweeper = running.app.get(SubscriptionSweeper);
+    subscriptions = running.app.get<Connection>(getConnectionToken()).collection('subscriptions');
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const subscribed = async (): Promise<Account> => {
+    const member = await registerAccount(url);
+    const response = await fetch(`${url}/v1/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
+      body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
+    });
+    expect(response.status).toBe(201);
+    return member;
+  };
+  /** What the clock would have done: the paid period ended `agoMs` ago. */
+  const endPeriod = (member: Account, agoMs: number, extra: Record<string, unknown> = {}) =>
+    subscriptions.updateOne(
+      { userId: new Types.ObjectId(member.userId) },
+      { $set: { currentPeriodEnd: new Date(Date.now() - agoMs), ...extra } },
+    );
+  const statusOf = async (member: Account) =>
+    ((await (await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).json()) as { status: string }).status;
+  const viewers = async (member: Account) =>
+    (await fetch(`${url}/v1/profiles/me/viewers`, { headers: member.auth })).status;
+
+  it('cancels, marks past due and expires what has ended, once, and closes premium routes at once', async () => {
+    const [canceling, unpaid, overdue, current] = [
+      await subscribed(),
+      await subscribed(),
+      await subscribed(),
+      await subscribed(),
+    ];
+    await createProfile(url, unpaid);
+    expect(await viewers(unpaid)).toBe(200); // premium, and now cached as such
+
+    expect((await fetch(`${url}/v1/subscriptions/me/cancel`, { method: 'POST', headers: canceling.auth })).status).toBe(
+      200,
+    );
+    await endPeriod(canceling, 1_000);
+    await endPeriod(unpaid, 1_000);
+    await endPeriod(overdue, GRACE_MS + 60_000, { status: 'past_due' });
+
+    expect(await sweeper.sweep()).toEqual({ canceled: 1, past_due: 1, expired: 1 });
+    expect(await statusOf(canceling)).toBe('canceled');
+    expect(await statusOf(unpaid)).toBe('past_due');
+    expect(await statusOf(overdue)).toBe('expired');
+    expect(await statusOf(current)).toBe('active');
+    // The sweep evicted the cached entitlement: the next request is refused.
+    expect(await viewers(unpaid)).toBe(403);
+
+    expect(await sweeper.sweep()).toEqual({ canceled: 0, past_due: 0, expired: 0 });
+  });
+
+  it('lets a member whose subscription ended subscribe again', async () => {
+    const member = await subscribed();
+    await endPeriod(member, 1_000, { cancelAtPeriodEnd: true });
+    await sweeper.sweep();
+    expect(await statusOf(member)).toBe('canceled');
+    const again = await fetch(`${url}/v1/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
+      body: JSON.stringify({ plan: 'platinum', paymentToken: 'tok_visa' }),
+    });
+    expect(again.status).toBe(201);
+    expect(await again.json()).toMatchObject({ plan: 'platinum', status: 'active', cancelAtPeriodEnd: false });
   });
 });

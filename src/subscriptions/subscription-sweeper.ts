@@ -1,0 +1,61 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { TieredCache } from '../cache/tiered-cache.js';
+import type { Subscription, SubscriptionStatus } from './subscription.schema.js';
+import { SubscriptionsRepository } from './subscriptions.repository.js';
+import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
+
+/** After a failed renewal, the member has this long to pay before the subscription expires. */
+export const GRACE_MS = 3 * 24 * 3600 * 1000;
+const BATCH = 500;
+
+interface Rule {
+  from: Partial<Subscription>;
+  to: SubscriptionStatus;
+  /** How long after the period end the rule applies. */
+  afterMs: number;
+}
+
+/**
+ * Ends what the clock has ended. Renewals are confirmed by the payment provider's webhook; a period
+ * that ends unconfirmed means the renewal failed:
+ * - canceled at period end, and the period is over → `canceled`;
+ * - not canceled, the period is over and no renewal came → `past_due`;
+ * - `past_due` for longer than the grace period → `expired`.
+ * Each move is a conditional single-document update, so a sweep that runs twice (or on two workers)
+ * moves nothing twice; each moved member's cached entitlement is evicted on every instance.
+ */
+@Injectable()
+export class SubscriptionSweeper {
+  private readonly logger = new Logger(SubscriptionSweeper.name);
+  private static readonly RULES: Rule[] = [
+    { from: { status: 'active', cancelAtPeriodEnd: true }, to: 'canceled', afterMs: 0 },
+    { from: { status: 'active', cancelAtPeriodEnd: false }, to: 'past_due', afterMs: 0 },
+    { from: { status: 'past_due' }, to: 'expired', afterMs: GRACE_MS },
+  ];
+
+  constructor(
+    private readonly subscriptions: SubscriptionsRepository,
+    private readonly cache: TieredCache,
+  ) {}
+
+  async sweep(now = new Date()): Promise<Record<string, number>> {
+    const moved: Record<string, number> = { canceled: 0, past_due: 0, expired: 0 };
+    for (const rule of SubscriptionSweeper.RULES) {
+      const endedBefore = new Date(now.getTime() - rule.afterMs);
+      for (;;) {
+        const batch = await this.subscriptions.ended(rule.from, endedBefore, BATCH);
+        let changed = 0;
+        for (const record of batch) {
+          if (!(await this.subscriptions.transition(record, rule.from, rule.to))) continue;
+          changed += 1;
+          await this.cache.invalidate(ENTITLEMENT_CACHE.name, [String(record.userId)]);
+        }
+        moved[rule.to] += changed;
+        if (batch.length < BATCH || changed === 0) break;
+      }
+    }
+    if (moved.canceled + moved.past_due + moved.expired > 0)
+      this.logger.log(`Subscriptions moved: ${JSON.stringify(moved)}`);
+    return moved;
+  }
+}
