@@ -20,7 +20,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, rootLogger),
     new FastifyAdapter({ ...fastifyOptions(config), loggerInstance: rootLogger }),
-    { bufferLogs: true },
+    // rawBody: payment webhooks are signed over the exact bytes received (request.rawBody).
+    { bufferLogs: true, rawBody: true },
   );
   app.useLogger(app.get(Logger));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });

@@ -46,6 +46,7 @@ export interface AppConfig {
     warmIntervalMs: number;
     publicMaxAgeS: number;
   };
+  payments: { webhookSecret?: string; webhookToleranceS: number };
   throttle: {
     enabled: boolean;
     anonymous: RateLimit;
@@ -144,6 +145,7 @@ function toAppConfig(env: Env): AppConfig {
       warmIntervalMs: env.CACHE_WARM_INTERVAL_MS,
       publicMaxAgeS: env.HTTP_PUBLIC_MAX_AGE_S ?? (env.NODE_ENV === 'production' ? 3_600 : 0),
     },
+    payments: { webhookSecret: env.PAYMENT_WEBHOOK_SECRET, webhookToleranceS: env.PAYMENT_WEBHOOK_TOLERANCE_S },
     throttle: {
       enabled: env.THROTTLE_ENABLED,
       anonymous: { limit: env.THROTTLE_ANONYMOUS_LIMIT, windowS: env.THROTTLE_ANONYMOUS_TTL_S },

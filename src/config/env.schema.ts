@@ -87,6 +87,9 @@ export const envSchema = z
     // Each instance adds up views in memory and sends them to Redis this often, in one round trip.
     VIEW_BUFFER_MS: positiveInt.min(10).max(60_000).default(1_000),
 
+    // Payment provider webhooks: HMAC-SHA256 key, and how old a signed timestamp may be (replay window).
+    PAYMENT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    PAYMENT_WEBHOOK_TOLERANCE_S: positiveInt.max(3_600).default(300),
     // How often a worker ends subscriptions whose paid period is over (expiry, failed renewal).
     SUBSCRIPTION_SWEEP_INTERVAL_MS: positiveInt.min(1_000).default(60_000),
 

@@ -9,7 +9,10 @@ import { PlanGuard } from './requires-plan.decorator.js';
 import { Subscription, SubscriptionSchema } from './subscription.schema.js';
 import { SUBSCRIPTIONS_QUEUE, SubscriptionSweepScheduler } from './subscription-sweep.scheduler.js';
 import { SubscriptionSweeper } from './subscription-sweeper.js';
+import { SubscriptionWebhooksController } from './subscription-webhooks.controller.js';
+import { SubscriptionWebhooks } from './subscription-webhooks.service.js';
 import { SubscriptionsController } from './subscriptions.controller.js';
+import { WebhookEvent, WebhookEventSchema } from './webhook-event.schema.js';
 import { SubscriptionsRepository } from './subscriptions.repository.js';
 import { SubscriptionsService } from './subscriptions.service.js';
 
@@ -22,17 +25,19 @@ import { SubscriptionsService } from './subscriptions.service.js';
     MongooseModule.forFeature([
       { name: Subscription.name, schema: SubscriptionSchema },
       { name: IdempotencyRecord.name, schema: IdempotencyRecordSchema },
+      { name: WebhookEvent.name, schema: WebhookEventSchema },
     ]),
     CacheModule,
     BullModule.registerQueue({ name: SUBSCRIPTIONS_QUEUE }),
   ],
-  controllers: [SubscriptionsController],
+  controllers: [SubscriptionsController, SubscriptionWebhooksController],
   providers: [
     SubscriptionsRepository,
     SubscriptionsService,
     IdempotencyService,
     PlanGuard,
     SubscriptionSweeper,
+    SubscriptionWebhooks,
     SubscriptionSweepScheduler,
     { provide: PAYMENT_PROVIDER, useClass: FakePaymentProvider },
   ],

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Types, type Model } from 'mongoose';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
-import type { PlanId } from './plans.js';
+import { PERIOD_MS, type PlanId } from './plans.js';
 import { Subscription, type SubscriptionStatus } from './subscription.schema.js';
 
 export type SubscriptionRecord = Subscription & { _id: Types.ObjectId };
@@ -92,6 +92,37 @@ export class SubscriptionsRepository {
       { $set: { status: to } },
     );
     return result.modifiedCount === 1;
+  }
+
+  /** A confirmed renewal: the next period (on the pending plan, if a downgrade waits), once per charge. */
+  renew(record: SubscriptionRecord, chargeId: string, now: Date): Promise<SubscriptionRecord | null> {
+    const start = record.currentPeriodEnd > now ? record.currentPeriodEnd : now;
+    return this.subscriptions
+      .findOneAndUpdate(
+        {
+          _id: record._id,
+          status: { $in: LIVE },
+          cancelAtPeriodEnd: false,
+          currentPeriodEnd: record.currentPeriodEnd,
+          lastChargeId: { $ne: chargeId },
+        },
+        {
+          $set: {
+            status: 'active',
+            plan: record.pendingPlan ?? record.plan,
+            pendingPlan: null,
+            currentPeriodStart: start,
+            currentPeriodEnd: new Date(start.getTime() + PERIOD_MS.month),
+            lastChargeId: chargeId,
+          },
+        },
+        { new: true },
+      )
+      .lean<SubscriptionRecord>();
+  }
+
+  markPastDue(userId: string): Promise<SubscriptionRecord | null> {
+    return this.update({ status: 'active' }, { status: 'past_due' }, userId);
   }
 
   private update(

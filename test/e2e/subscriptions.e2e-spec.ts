@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
 import { GRACE_MS, SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
+import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -275,5 +276,119 @@ describe('subscription sweep (expiry and failed renewals)', () => {
     });
     expect(again.status).toBe(201);
     expect(await again.json()).toMatchObject({ plan: 'platinum', status: 'active', cancelAtPeriodEnd: false });
+  });
+});
+
+describe('payment provider webhooks', () => {
+  const SECRET = 'a-webhook-secret-of-at-least-32-characters';
+  let running: RunningApp;
+  let url: string;
+  let sweeper: SubscriptionSweeper;
+  let subscriptions: Collection;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ PAYMENT_WEBHOOK_SECRET: SECRET }));
+    url = running.url;
+    sweeper = running.app.get(SubscriptionSweeper);
+    subscriptions = running.app.get<Connection>(getConnectionToken()).collection('subscriptions');
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const deliver = (event: object, options: { ageS?: number; secret?: string; tamper?: boolean } = {}) => {
+    const body = JSON.stringify(event);
+    const signature = sign(options.secret ?? SECRET, body, Math.floor(Date.now() / 1000) - (options.ageS ?? 0));
+    return fetch(`${url}/v1/subscriptions/webhooks/fake`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'vesta-signature': signature },
+      body: options.tamper ? body.replace('invoice.paid', 'invoice.payment_failed') : body,
+    });
+  };
+  const subscriptionOf = async (member: Account) =>
+    (await (await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).json()) as Record<string, string>;
+  const premiumMember = async (): Promise<Account> => {
+    const member = await registerAccount(url);
+    const response = await fetch(`${url}/v1/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
+      body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
+    });
+    expect(response.status).toBe(201);
+    await createProfile(url, member);
+    return member;
+  };
+
+  it('renews a past-due subscription once per event, however often it is delivered', async () => {
+    const member = await premiumMember();
+    await subscriptions.updateOne(
+      { userId: new Types.ObjectId(member.userId) },
+      { $set: { currentPeriodEnd: new Date(Date.now() - 1_000) } },
+    );
+    await sweeper.sweep();
+    expect((await subscriptionOf(member)).status).toBe('past_due');
+    expect((await fetch(`${url}/v1/profiles/me/viewers`, { headers: member.auth })).status).toBe(403);
+
+    const event = {
+      id: `evt_${randomUUID()}`,
+      type: 'invoice.paid',
+      data: { userId: member.userId, chargeId: 'ch_renewal_1' },
+    };
+    const first = await deliver(event);
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ received: true, duplicate: false });
+    const renewed = await subscriptionOf(member);
+    expect(renewed.status).toBe('active');
+    expect(Date.parse(renewed.currentPeriodEnd)).toBeGreaterThan(Date.now() + 29 * 24 * 3600 * 1000);
+    // Entitlement evicted by the webhook: premium again in the next request.
+    expect((await fetch(`${url}/v1/profiles/me/viewers`, { headers: member.auth })).status).toBe(200);
+
+    const redeliveries = await Promise.all([deliver(event), deliver(event), deliver(event)]);
+    expect(redeliveries.map((r) => r.status)).toEqual([200, 200, 200]);
+    for (const response of redeliveries) expect(await response.json()).toEqual({ received: true, duplicate: true });
+    expect((await subscriptionOf(member)).currentPeriodEnd).toBe(renewed.currentPeriodEnd);
+  });
+
+  it('marks a subscription past due when a renewal payment fails', async () => {
+    const member = await premiumMember();
+    const response = await deliver({
+      id: `evt_${randomUUID()}`,
+      type: 'invoice.payment_failed',
+      data: { userId: member.userId },
+    });
+    expect(response.status).toBe(200);
+    expect((await subscriptionOf(member)).status).toBe('past_due');
+  });
+
+  it('rejects bad signatures, replays outside the tolerance, tampered bodies and unknown providers, changing nothing', async () => {
+    const member = await premiumMember();
+    const event = { id: `evt_${randomUUID()}`, type: 'invoice.payment_failed', data: { userId: member.userId } };
+    for (const options of [{ secret: `${SECRET}-wrong` }, { ageS: 301 }, { ageS: -301 }]) {
+      const response = await deliver(event, options);
+      expect(response.status, JSON.stringify(options)).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+    const paid = { id: `evt_${randomUUID()}`, type: 'invoice.paid', data: { userId: member.userId, chargeId: 'ch_x' } };
+    expect((await deliver(paid, { tamper: true })).status).toBe(400);
+    const unsigned = await fetch(`${url}/v1/subscriptions/webhooks/fake`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(event),
+    });
+    expect(unsigned.status).toBe(400);
+    const other = await fetch(`${url}/v1/subscriptions/webhooks/stripe`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'vesta-signature': sign(SECRET, JSON.stringify(event), Math.floor(Date.now() / 1000)),
+      },
+      body: JSON.stringify(event),
+    });
+    expect(other.status).toBe(404);
+    expect((await subscriptionOf(member)).status).toBe('active');
+    // A rejected delivery claimed nothing: the genuine one still applies.
+    expect((await deliver(event)).status).toBe(200);
+    expect((await subscriptionOf(member)).status).toBe('past_due');
   });
 });

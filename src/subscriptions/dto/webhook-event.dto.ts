@@ -1,0 +1,36 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsMongoId, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+
+export const WEBHOOK_EVENT_TYPES = ['invoice.paid', 'invoice.payment_failed'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+class WebhookEventDataDto {
+  @ApiProperty({ description: 'The member the invoice is for' })
+  @IsMongoId()
+  userId: string;
+
+  @ApiPropertyOptional({ description: 'The renewal charge (invoice.paid)' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  @Matches(/^[\w-]+$/)
+  chargeId?: string;
+}
+
+export class WebhookEventDto {
+  @ApiProperty({ example: 'evt_123' })
+  @IsString()
+  @MaxLength(200)
+  @Matches(/^[\w-]+$/)
+  id: string;
+
+  @ApiProperty({ enum: WEBHOOK_EVENT_TYPES })
+  @IsIn(WEBHOOK_EVENT_TYPES)
+  type: WebhookEventType;
+
+  @ApiProperty({ type: WebhookEventDataDto })
+  @ValidateNested()
+  @Type(() => WebhookEventDataDto)
+  data: WebhookEventDataDto;
+}
