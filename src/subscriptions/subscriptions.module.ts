@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { CacheModule } from '../cache/cache.module.js';
+import { AdminSubscriptionsController } from './admin-subscriptions.controller.js';
 import { IdempotencyRecord, IdempotencyRecordSchema } from './idempotency-record.schema.js';
 import { IdempotencyService } from './idempotency.service.js';
 import { FakePaymentProvider, PAYMENT_PROVIDER } from './payment-provider.js';
@@ -30,7 +31,7 @@ import { SubscriptionsService } from './subscriptions.service.js';
     CacheModule,
     BullModule.registerQueue({ name: SUBSCRIPTIONS_QUEUE }),
   ],
-  controllers: [SubscriptionsController, SubscriptionWebhooksController],
+  controllers: [SubscriptionsController, SubscriptionWebhooksController, AdminSubscriptionsController],
   providers: [
     SubscriptionsRepository,
     SubscriptionsService,

@@ -68,13 +68,28 @@ export class SubscriptionsRepository {
     );
   }
 
-  /** A downgrade takes effect when the paid period ends; until then the member keeps what they paid for. */
-  scheduleDowngrade(userId: string, from: PlanId, to: PlanId): Promise<SubscriptionRecord | null> {
+  /**
+   * A downgrade takes effect when the paid period ends; until then the member keeps what they paid
+   * for. `to: null` takes a scheduled downgrade back.
+   */
+  scheduleDowngrade(userId: string, from: PlanId, to: PlanId | null): Promise<SubscriptionRecord | null> {
     return this.update({ status: 'active', plan: from }, { pendingPlan: to }, userId);
   }
 
   setCancelAtPeriodEnd(userId: string, cancel: boolean): Promise<SubscriptionRecord | null> {
     return this.update({ status: 'active', cancelAtPeriodEnd: !cancel }, { cancelAtPeriodEnd: cancel }, userId);
+  }
+
+  /** Newest first, strictly below `beforeId` (cursor paging that new subscriptions never shift). */
+  list(
+    filter: { status?: SubscriptionStatus; plan?: PlanId; beforeId?: Types.ObjectId },
+    limit: number,
+  ): Promise<SubscriptionRecord[]> {
+    const query: Record<string, unknown> = {};
+    if (filter.status) query.status = filter.status;
+    if (filter.plan) query.plan = filter.plan;
+    if (filter.beforeId) query._id = { $lt: filter.beforeId };
+    return this.subscriptions.find(query).sort({ _id: -1 }).limit(limit).lean<SubscriptionRecord[]>();
   }
 
   /** Members whose subscription is in `from` with a period that ended before `endedBefore` (a sweep's batch). */

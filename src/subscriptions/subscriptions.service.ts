@@ -73,7 +73,11 @@ export class SubscriptionsService {
     idempotencyKey: string,
   ): Promise<SubscriptionView> {
     const current = await this.activeOf(user);
-    if (current.plan === planId) throw new ConflictException(`Already on ${planId}`);
+    if (current.plan === planId) {
+      // Staying on the current plan takes back a scheduled downgrade; nothing is charged.
+      if (!current.pendingPlan) throw new ConflictException(`Already on ${planId}`);
+      return toSubscriptionView(orConflict(await this.subscriptions.scheduleDowngrade(user.id, current.plan, null)));
+    }
     const target = PLANS[planId];
     if (target.rank < PLANS[current.plan].rank) {
       if (target.id === 'free') throw new BadRequestException('To leave the paid plans, cancel the subscription');

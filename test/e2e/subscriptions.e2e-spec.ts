@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
 import { GRACE_MS, SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
-import { registerAccount, type Account } from '../factories/accounts.js';
+import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
@@ -151,8 +151,27 @@ describe('subscriptions', () => {
     const downgraded = await post('/v1/subscriptions/me/plan', member, { plan: 'premium' }, randomUUID());
     expect(downgraded.status).toBe(200);
     expect(await downgraded.json()).toMatchObject({ plan: 'platinum', pendingPlan: 'premium' });
-    expect((await post('/v1/subscriptions/me/plan', member, { plan: 'platinum' }, randomUUID())).status).toBe(409);
     expect(await mine(member)).toMatchObject({ plan: 'platinum', pendingPlan: 'premium' });
+    // Choosing the current plan again takes the downgrade back, free of charge; once more is 409.
+    const kept = await post('/v1/subscriptions/me/plan', member, { plan: 'platinum' }, randomUUID());
+    expect(await kept.json()).toMatchObject({ plan: 'platinum', pendingPlan: null });
+    expect((await post('/v1/subscriptions/me/plan', member, { plan: 'platinum' }, randomUUID())).status).toBe(409);
+    expect(chargesFor(member)).toBe(2);
+  });
+
+  it('closes the abuse paths: no second subscription while one is live, no free "downgrade", no trial', async () => {
+    const member = await registerAccount(url);
+    expect((await subscribe(member)).status).toBe(201);
+    expect((await post('/v1/subscriptions/me/cancel', member, {})).status).toBe(200);
+    // Canceled but still paid up: a new subscription would stack a second period; resume instead.
+    expect((await subscribe(member, randomUUID(), { plan: 'platinum', paymentToken: 'tok_visa' })).status).toBe(409);
+    // Leaving the paid plans is a cancellation, never a downgrade to free (which would end the period early).
+    expect((await post('/v1/subscriptions/me/plan', member, { plan: 'free' }, randomUUID())).status).toBe(400);
+    // Nothing is granted without a charge: a declined card gets no premium access at all.
+    const declined = await registerAccount(url);
+    await subscribe(declined, randomUUID(), { plan: 'premium', paymentToken: 'tok_decline' });
+    expect((await fetch(`${url}/v1/profiles/me/viewers`, { headers: declined.auth })).status).toBe(403);
+    expect(chargesFor(member)).toBe(1);
   });
 
   it('acts only on the caller’s own subscription', async () => {
@@ -390,5 +409,57 @@ describe('payment provider webhooks', () => {
     // A rejected delivery claimed nothing: the genuine one still applies.
     expect((await deliver(event)).status).toBe(200);
     expect((await subscriptionOf(member)).status).toBe('past_due');
+  });
+});
+
+describe('admin subscription list', () => {
+  const ADMIN = { email: `billing-${Date.now()}@example.test`, password: 'an-admin-password-long-enough' };
+  let running: RunningApp;
+  let url: string;
+  let adminAuth: { authorization: string };
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password }));
+    url = running.url;
+    adminAuth = { authorization: `Bearer ${await login(url, ADMIN.email, ADMIN.password)}` };
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('lists subscriptions for admins only, filtered, in cursor pages without duplicates', async () => {
+    const members = [];
+    for (let i = 0; i < 5; i += 1) {
+      const member = await registerAccount(url);
+      const response = await fetch(`${url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
+        body: JSON.stringify({ plan: i < 3 ? 'platinum' : 'premium', paymentToken: 'tok_visa' }),
+      });
+      expect(response.status).toBe(201);
+      members.push(member);
+    }
+    expect((await fetch(`${url}/v1/admin/subscriptions`, { headers: members[0].auth })).status).toBe(403);
+
+    const seen: string[] = [];
+    let cursor: string | null = '';
+    while (cursor !== null) {
+      const response = await fetch(
+        `${url}/v1/admin/subscriptions?plan=platinum&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        { headers: adminAuth },
+      );
+      const page = (await response.json()) as { items: { userId: string; plan: string }[]; nextCursor: string | null };
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      expect(page.items.every((item) => item.plan === 'platinum')).toBe(true);
+      seen.push(...page.items.map((item) => item.userId));
+      cursor = page.nextCursor;
+    }
+    const platinumMembers = members.slice(0, 3).map((m) => m.userId);
+    expect(seen.filter((id) => platinumMembers.includes(id)).sort()).toEqual([...platinumMembers].sort());
+    expect(new Set(seen).size).toBe(seen.length);
+
+    expect((await fetch(`${url}/v1/admin/subscriptions?status=sleeping`, { headers: adminAuth })).status).toBe(400);
+    expect((await fetch(`${url}/v1/admin/subscriptions?cursor=bogus`, { headers: adminAuth })).status).toBe(400);
   });
 });

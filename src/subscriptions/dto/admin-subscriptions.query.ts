@@ -1,0 +1,26 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { PageLimit } from '../../profiles/dto/query-fields.js';
+import { PLAN_IDS, type PlanId } from '../plans.js';
+import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../subscription.schema.js';
+
+export class AdminSubscriptionsQuery {
+  @ApiPropertyOptional({ enum: SUBSCRIPTION_STATUSES })
+  @IsOptional()
+  @IsIn(SUBSCRIPTION_STATUSES)
+  status?: SubscriptionStatus;
+
+  @ApiPropertyOptional({ enum: PLAN_IDS })
+  @IsOptional()
+  @IsIn(PLAN_IDS)
+  plan?: PlanId;
+
+  @PageLimit()
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'Opaque cursor from the previous page (nextCursor)' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+}
