@@ -24,6 +24,7 @@ import { NearbyQuery } from './dto/nearby.query.js';
 import { NearbyProfileDto, ProfilePageDto, ProfileResponseDto, ProfileViewerDto } from './dto/profile-response.dto.js';
 import { RequiresPlan } from '../subscriptions/requires-plan.decorator.js';
 import { SearchProfilesQuery } from './dto/search-profiles.query.js';
+import { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import { UpdateProfileDto } from './dto/update-profile.dto.js';
 import type { ProfileView } from './profile.mapper.js';
 import { POPULAR_CACHE, ProfilesService, SEARCH_TTL_S } from './profiles.service.js';
@@ -70,6 +71,18 @@ export class ProfilesController {
   @ApiOkResponse({ type: [NearbyProfileDto] })
   nearby(@Query() query: NearbyQuery): Promise<NearbyProfileDto[]> {
     return this.profiles.nearby(query);
+  }
+
+  @Get('advanced')
+  @ApiBearerAuth()
+  @RequiresPlan('premium')
+  @CacheControl('private')
+  @ApiOperation({
+    summary: 'Premium: search with all-of interests and a minimum of views, on top of the public filters',
+  })
+  @ApiOkResponse({ type: ProfilePageDto })
+  advancedSearch(@Query() query: AdvancedSearchQuery): Promise<ProfilePageDto> {
+    return this.profiles.search(query);
   }
 
   @Get('me/viewers')

@@ -19,6 +19,10 @@ export interface ProfileSearch {
   bornAfter?: Date;
   bornBefore?: Date;
   interests?: string[];
+  /** Premium: all of these interests. */
+  interestsAll?: string[];
+  /** Premium: at least this many counted views. */
+  minViews?: number;
   /** Return profiles with _id below this one (cursor). */
   beforeId?: Types.ObjectId;
   limit: number;
@@ -86,6 +90,8 @@ export class ProfilesRepository {
     if (query.cityKey) filter['location.cityKey'] = query.cityKey;
     if (query.gender) filter.gender = query.gender;
     if (query.interests?.length) filter.interests = { $in: query.interests };
+    if (query.interestsAll?.length) filter.$and = [{ interests: { $all: query.interestsAll } }];
+    if (query.minViews !== undefined) filter.views = { $gte: query.minViews };
     if (query.bornAfter || query.bornBefore) {
       filter.birthDate = {
         ...(query.bornAfter && { $gte: query.bornAfter }),

@@ -6,7 +6,7 @@ import { encodeCursor, decodeCursor } from './cursor.js';
 import type { CreateProfileDto } from './dto/create-profile.dto.js';
 import type { LocationDto } from './dto/location.dto.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
-import type { SearchProfilesQuery } from './dto/search-profiles.query.js';
+import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
 import { distanceKm, geocellsOf, searchCells } from './geo.js';
 import { projectionFor, toProfileView, toPublicView, type ProfileView } from './profile.mapper.js';
@@ -120,17 +120,20 @@ export class ProfilesService {
 
   @Cacheable({
     name: 'profile-lists',
-    key: (query: SearchProfilesQuery) => cacheKey('search', query),
+    key: (query: AdvancedSearchQuery) => cacheKey('search', query),
     ttlS: SEARCH_TTL_S,
     tags: ['profile-lists'],
   })
-  async search(query: SearchProfilesQuery): Promise<{ items: ProfileView[]; nextCursor: string | null }> {
+  /** The public search, and with AdvancedSearchQuery's extra filters the premium one (same cache, keyed by all filters). */
+  async search(query: AdvancedSearchQuery): Promise<{ items: ProfileView[]; nextCursor: string | null }> {
     const limit = query.limit ?? DEFAULT_PAGE;
     const today = new Date();
     const rows = await this.profiles.search({
       cityKey: query.city ? cityKeyOf(query.city) : undefined,
       gender: query.gender,
       interests: query.interests,
+      interestsAll: query.interestsAll,
+      minViews: query.minViews,
       // Age a..b means born after (today - b - 1 years) and on or before (today - a years).
       bornBefore: query.minAge !== undefined ? shiftYears(today, -query.minAge) : undefined,
       bornAfter: query.maxAge !== undefined ? shiftYears(today, -query.maxAge - 1, 1) : undefined,

@@ -207,6 +207,32 @@ describe('subscriptions', () => {
     expect((await fetch(`${url}/v1/profiles/me/viewers`, { headers: member.auth })).status).toBe(200);
   });
 
+  it('opens advanced search (all-of interests, minimum views) to premium members only', async () => {
+    const tag = randomUUID().slice(0, 8);
+    const [both, one] = [await registerAccount(url), await registerAccount(url)];
+    const bothProfile = await createProfile(url, both, { interests: [`jazz${tag}`, `chess${tag}`] });
+    await createProfile(url, one, { interests: [`jazz${tag}`] });
+    const search = (account: Account, query: string) =>
+      fetch(`${url}/v1/profiles/advanced?${query}`, { headers: account.auth });
+    const member = await registerAccount(url);
+
+    expect((await search(member, `interestsAll=jazz${tag},chess${tag}`)).status).toBe(403);
+    // The public search does not take the premium filters at all.
+    expect((await fetch(`${url}/v1/profiles?interestsAll=jazz${tag}`)).status).toBe(400);
+
+    expect((await subscribe(member)).status).toBe(201);
+    const page = (await (await search(member, `interestsAll=jazz${tag},chess${tag}`)).json()) as {
+      items: { id: string }[];
+    };
+    expect(page.items.map((p) => p.id)).toEqual([bothProfile.id]);
+    const anyOf = (await (await search(member, `interests=jazz${tag}`)).json()) as { items: unknown[] };
+    expect(anyOf.items).toHaveLength(2);
+    const popularOnly = (await (await search(member, `interests=jazz${tag}&minViews=1000000`)).json()) as {
+      items: unknown[];
+    };
+    expect(popularOnly.items).toEqual([]);
+  });
+
   it('reports active subscriptions per plan to Prometheus', async () => {
     const metrics = await (await fetch(`${running.metricsUrl}/metrics`)).text();
     // Earlier tests in this file left several premium and one platinum subscription (this app's database).

@@ -6,7 +6,7 @@ import { GENDERS, type Gender } from '../profile.schema.js';
 import { MAX_AGE, MIN_AGE } from './create-profile.dto.js';
 import { PUBLIC_FIELDS, type PublicField } from '../profile.mapper.js';
 
-const commaList = ({ value }: { value: unknown }): unknown =>
+export const commaList = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string'
     ? value
         .split(',')
