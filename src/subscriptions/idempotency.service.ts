@@ -62,6 +62,11 @@ export class IdempotencyService {
     }
   }
 
+  /** Forgets answers past their 24 hours (FerretDB has no TTL indexes); the sweep job calls it. */
+  async purgeExpired(now = new Date()): Promise<number> {
+    return (await this.records.deleteMany({ expiresAt: { $lt: now } })).deletedCount;
+  }
+
   private async finish(id: string, response: { status: number; body: unknown }): Promise<void> {
     await this.records.updateOne({ _id: id }, { $set: { state: 'done', response } });
   }

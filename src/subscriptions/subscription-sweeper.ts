@@ -1,12 +1,15 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { TieredCache } from '../cache/tiered-cache.js';
 import type { Subscription, SubscriptionStatus } from './subscription.schema.js';
+import { IdempotencyService } from './idempotency.service.js';
+import { SubscriptionWebhooks } from './subscription-webhooks.service.js';
 import { SubscriptionsRepository } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
 
 /** After a failed renewal, the member has this long to pay before the subscription expires. */
 export const GRACE_MS = 3 * 24 * 3600 * 1000;
 const BATCH = 500;
+const WEBHOOK_EVENTS_KEPT_MS = 24 * 3600 * 1000;
 
 interface Rule {
   from: Partial<Subscription>;
@@ -22,7 +25,8 @@ interface Rule {
  * - not canceled, the period is over and no renewal came → `past_due`;
  * - `past_due` for longer than the grace period → `expired`.
  * Each move is a conditional single-document update, so a sweep that runs twice (or on two workers)
- * moves nothing twice; each moved member's cached entitlement is evicted on every instance.
+ * moves nothing twice; each moved member's cached entitlement is evicted on every instance. It also
+ * deletes expired Idempotency-Key answers and day-old webhook claims.
  */
 @Injectable()
 export class SubscriptionSweeper {
@@ -36,6 +40,8 @@ export class SubscriptionSweeper {
   constructor(
     private readonly subscriptions: SubscriptionsRepository,
     private readonly cache: TieredCache,
+    private readonly idempotency: IdempotencyService,
+    private readonly webhooks: SubscriptionWebhooks,
   ) {}
 
   async sweep(now = new Date()): Promise<Record<string, number>> {
@@ -56,6 +62,9 @@ export class SubscriptionSweeper {
     }
     if (moved.canceled + moved.past_due + moved.expired > 0)
       this.logger.log(`Subscriptions moved: ${JSON.stringify(moved)}`);
+    // Housekeeping of the at-most-once records, which FerretDB cannot expire by itself.
+    await this.idempotency.purgeExpired(now);
+    await this.webhooks.purgeOlderThan(new Date(now.getTime() - WEBHOOK_EVENTS_KEPT_MS));
     return moved;
   }
 }

@@ -41,6 +41,14 @@ export class SubscriptionWebhooks {
     return { received: true, duplicate: false };
   }
 
+  /**
+   * Forgets claims older than a day. A redelivery of such an event is refused anyway: its signature
+   * timestamp is far outside PAYMENT_WEBHOOK_TOLERANCE_S (at most an hour).
+   */
+  async purgeOlderThan(cutoff: Date): Promise<number> {
+    return (await this.events.deleteMany({ createdAt: { $lt: cutoff } })).deletedCount;
+  }
+
   private async apply({ id, type, data }: WebhookEventDto): Promise<void> {
     const record = await this.subscriptions.findByUser(data.userId);
     if (!record) {

@@ -8,6 +8,9 @@ export class WebhookEvent {
 
   @Prop({ required: true })
   type: string;
+
+  createdAt: Date;
 }
 
 export const WebhookEventSchema = SchemaFactory.createForClass(WebhookEvent);
+WebhookEventSchema.index({ createdAt: 1 });

@@ -309,6 +309,27 @@ describe('subscription sweep (expiry and failed renewals)', () => {
     expect(await sweeper.sweep()).toEqual({ canceled: 0, past_due: 0, expired: 0 });
   });
 
+  it('deletes expired Idempotency-Key answers and day-old webhook claims', async () => {
+    const connection = running.app.get<Connection>(getConnectionToken());
+    const keys = connection.collection<{ _id: string; [field: string]: unknown }>('idempotency_keys');
+    const events = connection.collection<{ _id: string; [field: string]: unknown }>('webhook_events');
+    const old = new Date(Date.now() - 25 * 3600 * 1000);
+    const fresh = new Date(Date.now() + 3600 * 1000);
+    await keys.insertMany([
+      { _id: `old-${randomUUID()}`, requestHash: 'x', state: 'done', response: null, expiresAt: old },
+      { _id: `new-${randomUUID()}`, requestHash: 'x', state: 'done', response: null, expiresAt: fresh },
+    ]);
+    await events.insertMany([
+      { _id: `fake:old-${randomUUID()}`, type: 'invoice.paid', createdAt: old },
+      { _id: `fake:new-${randomUUID()}`, type: 'invoice.paid', createdAt: new Date() },
+    ]);
+    await sweeper.sweep();
+    expect(await keys.countDocuments({ _id: { $regex: '^old-' } })).toBe(0);
+    expect(await keys.countDocuments({ _id: { $regex: '^new-' } })).toBeGreaterThanOrEqual(1);
+    expect(await events.countDocuments({ _id: { $regex: '^fake:old-' } })).toBe(0);
+    expect(await events.countDocuments({ _id: { $regex: '^fake:new-' } })).toBeGreaterThanOrEqual(1);
+  });
+
   it('lets a member whose subscription ended subscribe again', async () => {
     const member = await subscribed();
     await endPeriod(member, 1_000, { cancelAtPeriodEnd: true });
