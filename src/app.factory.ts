@@ -1,3 +1,4 @@
+import multipart from '@fastify/multipart';
 import { VersioningType } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -30,6 +31,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   if (config.metrics.httpEnabled)
     registerHttpMetrics(app.getHttpAdapter().getInstance(), registry, app.get(RequestStats));
   await registerHttpHooks(app, config);
+  // Streams multipart parts to handlers (MediaController); nothing is buffered whole.
+  await app.register(multipart, { limits: { fileSize: config.media.maxBytes, files: 1 } });
   setupOpenApi(app);
   return app;
 }

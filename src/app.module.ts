@@ -10,6 +10,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { MediaModule } from './media/media.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MonitoringModule } from './monitoring/monitoring.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -43,6 +44,7 @@ export class AppModule {
         ProfilesModule,
         BatchModule,
         SubscriptionsModule,
+        MediaModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },

@@ -87,6 +87,9 @@ export const envSchema = z
     // Each instance adds up views in memory and sends them to Redis this often, in one round trip.
     VIEW_BUFFER_MS: positiveInt.min(10).max(60_000).default(1_000),
 
+    // Uploads: the largest file accepted, and how long clients and CDNs may keep a download (files never change).
+    MEDIA_MAX_BYTES: positiveInt.max(100 * 1024 * 1024).default(10 * 1024 * 1024),
+    MEDIA_CACHE_MAX_AGE_S: z.coerce.number().int().min(0).max(31_536_000).default(2_592_000),
     // Payment provider webhooks: HMAC-SHA256 key, and how old a signed timestamp may be (replay window).
     PAYMENT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     PAYMENT_WEBHOOK_TOLERANCE_S: positiveInt.max(3_600).default(300),

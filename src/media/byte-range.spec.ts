@@ -1,0 +1,20 @@
+import { parseRange } from './byte-range.js';
+
+describe('parseRange', () => {
+  it('reads the three forms of one byte range', () => {
+    expect(parseRange('bytes=0-0', 100)).toEqual({ start: 0, end: 0 });
+    expect(parseRange('bytes=10-', 100)).toEqual({ start: 10, end: 99 });
+    expect(parseRange('bytes=-1', 100)).toEqual({ start: 99, end: 99 });
+    expect(parseRange('bytes=-500', 100)).toEqual({ start: 0, end: 99 });
+    expect(parseRange('bytes=90-200', 100)).toEqual({ start: 90, end: 99 });
+  });
+
+  it('is unsatisfiable past the end, and ignored when absent, malformed or multiple', () => {
+    expect(parseRange('bytes=100-', 100)).toBe('unsatisfiable');
+    expect(parseRange('bytes=-0', 100)).toBe('unsatisfiable');
+    expect(parseRange(undefined, 100)).toBeUndefined();
+    expect(parseRange('bytes=0-1,5-6', 100)).toBeUndefined();
+    expect(parseRange('items=0-1', 100)).toBeUndefined();
+    expect(parseRange('bytes=5-2', 100)).toBeUndefined();
+  });
+});

@@ -1,0 +1,25 @@
+/** A satisfiable single range, inclusive on both ends. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Parses one `Range: bytes=…` range against a file of `size` bytes (RFC 9110 §14.1.2): `a-b`, `a-`
+ * and the suffix form `-n`. Returns undefined when the header is absent or not one byte range (the
+ * whole file is sent, as the RFC allows), and 'unsatisfiable' for a range that starts past the end.
+ */
+export function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (start >= size) return 'unsatisfiable';
+  if (end < start) return undefined;
+  return { start, end };
+}

@@ -1,0 +1,156 @@
+import {
+  BadRequestException,
+  Controller,
+  Delete,
+  ForbiddenException,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  PayloadTooLargeException,
+  Post,
+  Req,
+  Res,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiConsumes, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Types } from 'mongoose';
+import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
+import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
+import { Public } from '../auth/decorators/public.decorator.js';
+import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
+import { InjectConfig } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { parseRange } from './byte-range.js';
+import { SNIFF_BYTES, sniffMediaType } from './media-types.js';
+import { MediaStorage, type MediaFile } from './media.storage.js';
+
+interface MediaView {
+  id: string;
+  contentType: string;
+  length: number;
+  sha256: string;
+  url: string;
+}
+
+const toView = (file: MediaFile): MediaView => ({
+  id: file.id.toHexString(),
+  contentType: file.contentType,
+  length: file.length,
+  sha256: file.sha256,
+  url: `/v1/media/${file.id.toHexString()}`,
+});
+
+@ApiTags('media')
+@Controller('media')
+export class MediaController {
+  constructor(
+    private readonly storage: MediaStorage,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  @Post()
+  @ApiBearerAuth()
+  @ApiConsumes('multipart/form-data')
+  @ApiOperation({ summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes' })
+  async upload(@CurrentUser() user: AuthenticatedUser, @Req() request: FastifyRequest): Promise<MediaView> {
+    if (!request.isMultipart()) throw new BadRequestException('Send multipart/form-data with a "file" field');
+    const maxBytes = this.config.media.maxBytes;
+    const part = await request.file({ limits: { fileSize: maxBytes, files: 1 } });
+    if (!part || part.fieldname !== 'file') throw new BadRequestException('Send the file in a "file" field');
+
+    // Peek at the first bytes to decide the type, then stream those bytes and the rest into GridFS.
+    const iterator = part.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const head: Buffer[] = [];
+    let headLength = 0;
+    let ended = false;
+    while (headLength < SNIFF_BYTES) {
+      const next = await iterator.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      head.push(next.value);
+      headLength += next.value.length;
+    }
+    const contentType = await sniffMediaType(Buffer.concat(head));
+    if (!contentType) {
+      part.file.resume(); // drain, so the connection stays usable
+      throw new UnsupportedMediaTypeException('Only JPEG, PNG, WebP and GIF images are accepted');
+    }
+    async function* bytes(): AsyncGenerator<Buffer> {
+      yield* head;
+      if (ended) return;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    }
+    const stored = await this.storage.store(bytes(), { ownerId: user.id, contentType }, () => !part.file.truncated);
+    if (!stored) throw new PayloadTooLargeException(`Files are limited to ${maxBytes} bytes`);
+    return toView(stored);
+  }
+
+  @Public()
+  @Get(':id')
+  @ApiParam({ name: 'id', description: 'Media id (24 hexadecimal characters)' })
+  @ApiOperation({ summary: 'Download (or HEAD) a file: Range, strong ETag, Last-Modified, long-lived caching' })
+  async download(
+    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const file = await this.storage.find(id);
+    if (!file) throw new NotFoundException('Media not found');
+    const etag = `"${file.sha256}"`;
+    void reply
+      .header('etag', etag)
+      .header('last-modified', file.uploadDate.toUTCString())
+      .header('cache-control', `public, max-age=${this.config.media.cacheMaxAgeS}, immutable`)
+      .header('accept-ranges', 'bytes')
+      .header('x-content-type-options', 'nosniff')
+      .header('cross-origin-resource-policy', 'cross-origin')
+      .header('content-type', file.contentType);
+
+    if (notModified(request, etag, file.uploadDate)) {
+      await reply.status(304).send();
+      return;
+    }
+    const range = parseRange(request.headers.range, file.length);
+    if (range === 'unsatisfiable') {
+      await reply
+        .status(416)
+        .header('content-range', `bytes */${file.length}`)
+        .header('content-type', 'text/plain')
+        .send('');
+      return;
+    }
+    const length = range ? range.end - range.start + 1 : file.length;
+    void reply.header('content-length', String(length));
+    if (range) void reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${file.length}`);
+    // For HEAD, Fastify sends the headers and discards the stream, keeping Content-Length.
+    await reply.send(this.storage.open(id, range));
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiBearerAuth()
+  @ApiParam({ name: 'id', description: 'Media id (24 hexadecimal characters)' })
+  @ApiOperation({ summary: 'Delete a file (owner or admin)' })
+  async remove(
+    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @CurrentUser() user: AuthenticatedUser,
+  ): Promise<void> {
+    const file = await this.storage.find(id);
+    if (!file) throw new NotFoundException('Media not found');
+    if (!canActFor(user, file.ownerId)) throw new ForbiddenException('Not your file');
+    await this.storage.remove(id);
+  }
+}
+
+/** If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2). */
+function notModified(request: FastifyRequest, etag: string, modified: Date): boolean {
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (ifNoneMatch)
+    return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag || tag.trim() === '*');
+  const since = Date.parse(request.headers['if-modified-since'] ?? '');
+  return !Number.isNaN(since) && Math.floor(modified.getTime() / 1000) <= Math.floor(since / 1000);
+}

@@ -1,0 +1,153 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Connection } from 'mongoose';
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const IHDR = Buffer.from('0000000d49484452000000010000000108060000001f15c489', 'hex');
+
+/** A PNG's structure (signature, header chunk, one data chunk of `size` noise bytes), enough for sniffing. */
+function png(size: number): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(size);
+  return Buffer.concat([PNG_SIGNATURE, IHDR, length, Buffer.from('IDAT'), randomBytes(size), randomBytes(4)]);
+}
+const jpeg = (size: number) => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(size)]);
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+describe('media (GridFS)', () => {
+  let running: RunningApp;
+  let url: string;
+  let owner: Account;
+  let connection: Connection;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ MEDIA_MAX_BYTES: String(1024 * 1024) }));
+    url = running.url;
+    owner = await registerAccount(url);
+    connection = running.app.get<Connection>(getConnectionToken());
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const upload = async (account: Account, bytes: Buffer, name = 'photo.png', type = 'image/png') => {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(bytes)], { type }), name);
+    return fetch(`${url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
+  };
+  const uploaded = async (bytes: Buffer) => {
+    const response = await upload(owner, bytes);
+    expect(response.status).toBe(201);
+    return (await response.json()) as { id: string; sha256: string; length: number; contentType: string };
+  };
+  const download = (id: string, headers: Record<string, string> = {}, method = 'GET') =>
+    fetch(`${url}/v1/media/${id}`, { method, headers });
+  /** Reads the body too: an unread download keeps its connection (and the app's close) busy. */
+  const statusOf = async (id: string, headers: Record<string, string> = {}) => {
+    const response = await download(id, headers);
+    await response.arrayBuffer();
+    return response.status;
+  };
+
+  it('round-trips a small and a multi-chunk file byte for byte, with the type sniffed from the bytes', async () => {
+    for (const [bytes, type] of [
+      [png(100), 'image/png'],
+      [jpeg(900_000), 'image/jpeg'],
+    ] as const) {
+      const media = await uploaded(bytes);
+      expect(media.contentType).toBe(type);
+      expect(media.sha256).toBe(sha256(bytes));
+      expect(media.length).toBe(bytes.length);
+      const response = await download(media.id);
+      expect(response.status).toBe(200);
+      const body = Buffer.from(await response.arrayBuffer());
+      expect(sha256(body)).toBe(sha256(bytes));
+      expect(response.headers.get('content-type')).toBe(type);
+      expect(response.headers.get('content-length')).toBe(String(bytes.length));
+      expect(response.headers.get('etag')).toBe(`"${media.sha256}"`);
+      expect(response.headers.get('cache-control')).toBe('public, max-age=2592000, immutable');
+      expect(response.headers.get('accept-ranges')).toBe('bytes');
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('cross-origin-resource-policy')).toBe('cross-origin');
+    }
+  });
+
+  it('serves single ranges (first byte, last byte, suffix, open end) and 416 past the end', async () => {
+    const bytes = png(600_000);
+    const { id } = await uploaded(bytes);
+    const size = bytes.length;
+    const cases: [string, number, number][] = [
+      ['bytes=0-0', 0, 0],
+      [`bytes=${size - 1}-${size - 1}`, size - 1, size - 1],
+      ['bytes=-500', size - 500, size - 1],
+      ['bytes=261000-262200', 261_000, 262_200],
+      [`bytes=${size - 10}-`, size - 10, size - 1],
+    ];
+    for (const [range, start, end] of cases) {
+      const response = await download(id, { range });
+      expect(response.status, range).toBe(206);
+      expect(response.headers.get('content-range')).toBe(`bytes ${start}-${end}/${size}`);
+      expect(Buffer.from(await response.arrayBuffer()).equals(bytes.subarray(start, end + 1)), range).toBe(true);
+    }
+    const past = await download(id, { range: `bytes=${size}-` });
+    expect(past.status).toBe(416);
+    expect(past.headers.get('content-range')).toBe(`bytes */${size}`);
+  });
+
+  it('answers 304 to a matching If-None-Match or a later If-Modified-Since, and HEAD without a body', async () => {
+    const { id, sha256: hash } = await uploaded(png(50));
+    expect(await statusOf(id, { 'if-none-match': `"${hash}"` })).toBe(304);
+    const first = await download(id);
+    await first.arrayBuffer();
+    const lastModified = first.headers.get('last-modified')!;
+    expect(await statusOf(id, { 'if-modified-since': lastModified })).toBe(304);
+    expect(await statusOf(id, { 'if-none-match': '"other"', 'if-modified-since': lastModified })).toBe(200);
+    const head = await download(id, {}, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(png(50).length));
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
+  });
+
+  it('rejects spoofed types (HTML or SVG named .png) with 415 and stores nothing', async () => {
+    const before = await connection.collection('media.files').countDocuments();
+    const html = Buffer.from('<!doctype html><html><script>alert(1)</script></html>');
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
+    for (const bytes of [html, svg]) {
+      const response = await upload(owner, bytes, 'innocent.png', 'image/png');
+      expect(response.status).toBe(415);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+    expect(await connection.collection('media.files').countDocuments()).toBe(before);
+  });
+
+  it('rejects an oversize file with 413 and leaves no file or chunk behind', async () => {
+    const [files, chunks] = [connection.collection('media.files'), connection.collection('media.chunks')];
+    const before = [await files.countDocuments(), await chunks.countDocuments()];
+    const response = await upload(owner, png(2 * 1024 * 1024));
+    expect(response.status).toBe(413);
+    expect([await files.countDocuments(), await chunks.countDocuments()]).toEqual(before);
+  });
+
+  it('lets only the owner delete, and removes file and chunks', async () => {
+    const { id } = await uploaded(png(300_000));
+    expect(await connection.collection('media.chunks').countDocuments({ files_id: new Types.ObjectId(id) })).toBe(2);
+    const stranger = await registerAccount(url);
+    const denied = await fetch(`${url}/v1/media/${id}`, { method: 'DELETE', headers: stranger.auth });
+    expect(denied.status).toBe(403);
+    expect(await statusOf(id)).toBe(200);
+    expect((await fetch(`${url}/v1/media/${id}`, { method: 'DELETE', headers: owner.auth })).status).toBe(204);
+    expect(await statusOf(id)).toBe(404);
+    expect(await connection.collection('media.chunks').countDocuments({ files_id: new Types.ObjectId(id) })).toBe(0);
+  });
+
+  it('requires a token to upload', async () => {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(png(10))]), 'x.png');
+    expect((await fetch(`${url}/v1/media`, { method: 'POST', body: form })).status).toBe(401);
+  });
+});
