@@ -47,7 +47,7 @@ export interface AppConfig {
     publicMaxAgeS: number;
   };
   payments: { webhookSecret?: string; webhookToleranceS: number };
-  media: { maxBytes: number; cacheMaxAgeS: number };
+  media: { maxBytes: number; cacheMaxAgeS: number; quotaFiles: number; quotaBytes: number };
   throttle: {
     enabled: boolean;
     anonymous: RateLimit;
@@ -146,7 +146,12 @@ function toAppConfig(env: Env): AppConfig {
       warmIntervalMs: env.CACHE_WARM_INTERVAL_MS,
       publicMaxAgeS: env.HTTP_PUBLIC_MAX_AGE_S ?? (env.NODE_ENV === 'production' ? 3_600 : 0),
     },
-    media: { maxBytes: env.MEDIA_MAX_BYTES, cacheMaxAgeS: env.MEDIA_CACHE_MAX_AGE_S },
+    media: {
+      maxBytes: env.MEDIA_MAX_BYTES,
+      cacheMaxAgeS: env.MEDIA_CACHE_MAX_AGE_S,
+      quotaFiles: env.MEDIA_QUOTA_FILES,
+      quotaBytes: env.MEDIA_QUOTA_BYTES,
+    },
     payments: { webhookSecret: env.PAYMENT_WEBHOOK_SECRET, webhookToleranceS: env.PAYMENT_WEBHOOK_TOLERANCE_S },
     throttle: {
       enabled: env.THROTTLE_ENABLED,

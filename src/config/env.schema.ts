@@ -89,6 +89,9 @@ export const envSchema = z
 
     // Uploads: the largest file accepted, and how long clients and CDNs may keep a download (files never change).
     MEDIA_MAX_BYTES: positiveInt.max(100 * 1024 * 1024).default(10 * 1024 * 1024),
+    // Per member: how many files and how many bytes in all.
+    MEDIA_QUOTA_FILES: positiveInt.default(100),
+    MEDIA_QUOTA_BYTES: positiveInt.default(200 * 1024 * 1024),
     MEDIA_CACHE_MAX_AGE_S: z.coerce.number().int().min(0).max(31_536_000).default(2_592_000),
     // Payment provider webhooks: HMAC-SHA256 key, and how old a signed timestamp may be (replay window).
     PAYMENT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),

@@ -56,7 +56,12 @@ export class MediaController {
   @ApiOperation({ summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes' })
   async upload(@CurrentUser() user: AuthenticatedUser, @Req() request: FastifyRequest): Promise<MediaView> {
     if (!request.isMultipart()) throw new BadRequestException('Send multipart/form-data with a "file" field');
-    const maxBytes = this.config.media.maxBytes;
+    const { quotaFiles, quotaBytes } = this.config.media;
+    const used = await this.storage.usage(user.id);
+    if (used.files >= quotaFiles) throw new ForbiddenException(`Media quota reached: at most ${quotaFiles} files`);
+    // The file may use what is left of the byte quota, up to the per-file limit. Concurrent uploads
+    // by one member can overshoot the quota by at most one file each.
+    const maxBytes = Math.min(this.config.media.maxBytes, quotaBytes - used.bytes);
     const part = await request.file({ limits: { fileSize: maxBytes, files: 1 } });
     if (!part || part.fieldname !== 'file') throw new BadRequestException('Send the file in a "file" field');
 
@@ -85,7 +90,13 @@ export class MediaController {
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     }
     const stored = await this.storage.store(bytes(), { ownerId: user.id, contentType }, () => !part.file.truncated);
-    if (!stored) throw new PayloadTooLargeException(`Files are limited to ${maxBytes} bytes`);
+    if (!stored) {
+      throw new PayloadTooLargeException(
+        maxBytes < this.config.media.maxBytes
+          ? `Media quota reached: ${quotaBytes - used.bytes} of ${quotaBytes} bytes left`
+          : `Files are limited to ${maxBytes} bytes`,
+      );
+    }
     return toView(stored);
   }
 

@@ -76,6 +76,18 @@ export class MediaStorage {
     };
   }
 
+  /**
+   * What a member stores now: files and bytes. Summed here from the lengths, not with `$group`/`$sum`
+   * on `$length`, which FerretDB 1.24 answers with 0 bytes (decision 0016); the file count is bounded
+   * by the quota, so this stays small.
+   */
+  async usage(ownerId: string): Promise<{ files: number; bytes: number }> {
+    const files = await this.files()
+      .find({ 'metadata.ownerId': ownerId }, { projection: { length: 1 } })
+      .toArray();
+    return { files: files.length, bytes: files.reduce((sum, file) => sum + file.length, 0) };
+  }
+
   /** `end` inclusive. */
   open(id: Types.ObjectId, range?: { start: number; end: number }): Readable {
     return this.bucket.openDownloadStream(id, range && { start: range.start, end: range.end + 1 });

@@ -151,3 +151,35 @@ describe('media (GridFS)', () => {
     expect((await fetch(`${url}/v1/media`, { method: 'POST', body: form })).status).toBe(401);
   });
 });
+
+describe('media quotas', () => {
+  it('refuses a file past the count quota (403) and one past the byte quota (413), storing nothing', async () => {
+    const running = await startApp(testConfig({ MEDIA_QUOTA_FILES: '2', MEDIA_QUOTA_BYTES: '300000' }));
+    try {
+      const member = await registerAccount(running.url);
+      const send = async (bytes: Buffer) => {
+        const form = new FormData();
+        form.append('file', new Blob([new Uint8Array(bytes)]), 'x.png');
+        const response = await fetch(`${running.url}/v1/media`, { method: 'POST', headers: member.auth, body: form });
+        return { status: response.status, body: (await response.json()) as { detail?: string } };
+      };
+      expect((await send(png(200_000))).status).toBe(201);
+      const overBytes = await send(png(150_000));
+      expect(overBytes.status).toBe(413);
+      expect(overBytes.body.detail).toMatch(/quota/);
+      expect((await send(png(10_000))).status).toBe(201);
+      const overCount = await send(png(10));
+      expect(overCount.status).toBe(403);
+      expect(overCount.body.detail).toMatch(/at most 2 files/);
+      // Another member has a quota of their own.
+      const other = await registerAccount(running.url);
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(png(10))]), 'x.png');
+      expect((await fetch(`${running.url}/v1/media`, { method: 'POST', headers: other.auth, body: form })).status).toBe(
+        201,
+      );
+    } finally {
+      await running.close();
+    }
+  });
+});
