@@ -1,8 +1,7 @@
 import { register } from 'node:module';
 import type { IncomingMessage } from 'node:http';
 import type { AppConfig } from './config/app-config.js';
-
-const PROBE_PATHS = new Set(['/health/live', '/health/ready']);
+import { PROBE_PATHS } from './health/probe-paths.js';
 
 /**
  * Starts OpenTelemetry tracing (HTTP server and client, MongoDB, Redis) when

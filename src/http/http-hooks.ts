@@ -7,8 +7,7 @@ import { cacheControlFor } from '../cache/http-cache.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ReadinessState } from '../lifecycle/readiness-state.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
-
-const PROBE_PATHS = new Set(['/health/live', '/health/ready']);
+import { PROBE_PATHS } from '../health/probe-paths.js';
 
 /**
  * Probes run every few seconds: a healthy one is debug, a failing one (readiness 503 during an outage

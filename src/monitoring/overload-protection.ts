@@ -4,10 +4,9 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Counter, type Registry } from 'prom-client';
 import { PROBLEM_CONTENT_TYPE, statusTitle, type ProblemDetails } from '../common/problem/problem-details.js';
 import type { AppConfig } from '../config/app-config.js';
+import { PROBE_PATHS } from '../health/probe-paths.js';
 
 const RETRY_AFTER_S = 5;
-/** Probes answer under pressure: liveness must not restart a busy pod, and readiness has its own heap check. */
-const PROBE_PATHS = new Set(['/health/live', '/health/ready']);
 
 /**
  * Past OVERLOAD_MAX_EVENT_LOOP_DELAY_MS of event-loop delay or OVERLOAD_MAX_HEAP_MB of heap, new
@@ -30,6 +29,7 @@ export async function registerOverloadProtection(
     maxHeapUsedBytes: config.overload.maxHeapBytes,
     // The plugin sends what the handler returns and lets the request through on undefined; its typings say void.
     pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string) => {
+      // Probes answer under pressure: liveness must not restart a busy pod; readiness has its own heap check.
       if (PROBE_PATHS.has(request.url)) return undefined;
       rejected.inc({ reason: type });
       void reply.status(503).header('retry-after', String(RETRY_AFTER_S)).header('content-type', PROBLEM_CONTENT_TYPE);

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { DiscoveryService } from '@nestjs/core';
 import type { Job, Queue } from 'bull';
 import { Gauge, Histogram, type Registry } from 'prom-client';
+import { withTimeout } from '../common/with-timeout.js';
 import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -64,12 +65,4 @@ export class QueueMetrics implements OnApplicationBootstrap {
       queue.on('failed', observe(queue, 'failed'));
     }
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

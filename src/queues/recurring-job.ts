@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { Queue } from 'bull';
+import { withTimeout } from '../common/with-timeout.js';
 
 const SCHEDULE_TIMEOUT_MS = 5_000;
 
@@ -41,11 +42,4 @@ async function addStartupRun(queue: Queue, name: string): Promise<unknown> {
   const claimKey = (queue as Queue & { toKey(type: string): string }).toKey(`${name}:startup-claim`);
   const claimed = await queue.client.set(claimKey, String(Date.now()), 'PX', STARTUP_WINDOW_MS, 'NX');
   return claimed ? queue.add(name, {}, { removeOnComplete: 100, removeOnFail: 100 }) : undefined;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref()),
-  ]);
 }
