@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import autocannon from 'autocannon';
 import { AppProcess } from '../support/app-process.js';
-import { freePort } from '../support/ports.js';
 import { testEnv } from '../support/test-env.js';
 
 describe('the production process (dist/main.js)', () => {
@@ -14,11 +13,9 @@ describe('the production process (dist/main.js)', () => {
   });
 
   const boot = async (overrides: Record<string, string> = {}) => {
-    const port = await freePort();
-    app = AppProcess.spawn(testEnv({ PORT: String(port), LOG_LEVEL: 'info', ...overrides }));
-    const url = `http://127.0.0.1:${port}`;
-    await app.waitUntilReady(url);
-    return { app, url };
+    const booted = await AppProcess.boot((port) => testEnv({ PORT: String(port), LOG_LEVEL: 'info', ...overrides }));
+    app = booted.app;
+    return booted;
   };
 
   it('refuses to start on an invalid variable, with one line naming it', async () => {

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { AppProcess } from '../support/app-process.js';
-import { freePort } from '../support/ports.js';
 import { testEnv } from '../support/test-env.js';
 
 interface ExportedSpan {
@@ -50,12 +49,9 @@ describe('OpenTelemetry tracing', () => {
 
   beforeAll(async () => {
     collector = await startCollector();
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    app = AppProcess.spawn(
+    ({ app, url } = await AppProcess.boot((port) =>
       testEnv({ PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '100' }),
-    );
-    await app.waitUntilReady(url);
+    ));
   });
 
   afterAll(async () => {
