@@ -6,6 +6,7 @@ import { Logger } from 'nestjs-pino';
 import type { Registry } from 'prom-client';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
+import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
 import { createRootLogger } from './logging/root-logger.js';
 import { registerHttpHooks } from './http/http-hooks.js';
@@ -31,6 +32,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   if (config.metrics.httpEnabled)
     registerHttpMetrics(app.getHttpAdapter().getInstance(), registry, app.get(RequestStats));
   await registerHttpHooks(app, config);
+  app.enableCors(corsOptions(config));
   // Streams multipart parts to handlers (MediaController); nothing is buffered whole.
   await app.register(multipart, { limits: { fileSize: config.media.maxBytes, files: 1 } });
   setupOpenApi(app);

@@ -17,6 +17,7 @@ export interface AppConfig {
     keepAliveTimeoutMs: number;
     requestTimeoutMs: number;
     compressionThresholdBytes: number;
+    cors: { origins: '*' | string[]; maxAgeS: number };
   };
   shutdown: { drainMs: number; graceMs: number };
   mongo: {
@@ -47,7 +48,13 @@ export interface AppConfig {
     publicMaxAgeS: number;
   };
   payments: { webhookSecret?: string; webhookToleranceS: number };
-  media: { maxBytes: number; cacheMaxAgeS: number; quotaFiles: number; quotaBytes: number };
+  media: {
+    maxBytes: number;
+    cacheMaxAgeS: number;
+    quotaFiles: number;
+    quotaBytes: number;
+    cleanupIntervalMs: number;
+  };
   throttle: {
     enabled: boolean;
     anonymous: RateLimit;
@@ -109,6 +116,7 @@ function toAppConfig(env: Env): AppConfig {
       keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
       compressionThresholdBytes: env.COMPRESSION_THRESHOLD_BYTES,
+      cors: { origins: env.CORS_ORIGINS, maxAgeS: env.CORS_MAX_AGE_S },
     },
     shutdown: { drainMs: env.SHUTDOWN_DRAIN_MS, graceMs: env.SHUTDOWN_GRACE_MS },
     mongo: {
@@ -151,6 +159,7 @@ function toAppConfig(env: Env): AppConfig {
       cacheMaxAgeS: env.MEDIA_CACHE_MAX_AGE_S,
       quotaFiles: env.MEDIA_QUOTA_FILES,
       quotaBytes: env.MEDIA_QUOTA_BYTES,
+      cleanupIntervalMs: env.MEDIA_CLEANUP_INTERVAL_MS,
     },
     payments: { webhookSecret: env.PAYMENT_WEBHOOK_SECRET, webhookToleranceS: env.PAYMENT_WEBHOOK_TOLERANCE_S },
     throttle: {

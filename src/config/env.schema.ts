@@ -23,6 +23,21 @@ function parseTrustProxy(value: string, ctx: z.RefinementCtx): boolean | string[
   return entries;
 }
 
+/** `*`, or a comma-separated list of origins (`https://app.example.com`), each without a path. */
+function parseOrigins(value: string, ctx: z.RefinementCtx): '*' | string[] {
+  if (value.trim() === '*') return '*';
+  const origins = value.split(',').map((entry) => entry.trim());
+  for (const origin of origins) {
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be * or origins like https://app.example.com; "${origin}" is not`,
+      });
+    }
+  }
+  return origins;
+}
+
 /**
  * Every environment variable the process reads, with its default. Values arrive as strings;
  * the schema coerces and bounds them so a typo fails start-up instead of a request.
@@ -41,6 +56,10 @@ export const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     // Whose X-Forwarded-For to believe: false (nobody), true (any peer), or a comma-separated list of proxy addresses/CIDRs.
     TRUST_PROXY: z.string().default('false').transform(parseTrustProxy),
+    // Browser origins allowed to call the API: * (any; safe since auth is a bearer token, never a cookie)
+    // or a comma-separated list of origins. Preflights are cached for CORS_MAX_AGE_S (the report: one day).
+    CORS_ORIGINS: z.string().default('*').transform(parseOrigins),
+    CORS_MAX_AGE_S: z.coerce.number().int().min(0).max(86_400).default(86_400),
 
     BODY_LIMIT_BYTES: positiveInt.max(50 * 1024 * 1024).default(1024 * 1024),
     // Above the load balancer's idle timeout (AWS ALB: 60 s by default), so the LB closes idle
@@ -93,6 +112,8 @@ export const envSchema = z
     MEDIA_QUOTA_FILES: positiveInt.default(100),
     MEDIA_QUOTA_BYTES: positiveInt.default(200 * 1024 * 1024),
     MEDIA_CACHE_MAX_AGE_S: z.coerce.number().int().min(0).max(31_536_000).default(2_592_000),
+    // How often a worker removes what aborted uploads and deletions left behind.
+    MEDIA_CLEANUP_INTERVAL_MS: positiveInt.min(1_000).default(3_600_000),
     // Payment provider webhooks: HMAC-SHA256 key, and how old a signed timestamp may be (replay window).
     PAYMENT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     PAYMENT_WEBHOOK_TOLERANCE_S: positiveInt.max(3_600).default(300),

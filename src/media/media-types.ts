@@ -1,11 +1,33 @@
 import { fileTypeFromBuffer } from 'file-type';
+import { imageSize } from 'image-size';
 
 /** What uploads may be. Decided from the file's first bytes only, never from a name or a header. */
 const ALLOWED = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif']);
+
 /** file-type reads at most this many bytes to decide. */
 export const SNIFF_BYTES = 4_100;
+
+export interface ImageSize {
+  width: number;
+  height: number;
+}
 
 export async function sniffMediaType(head: Buffer): Promise<string | undefined> {
   const type = await fileTypeFromBuffer(head);
   return type && ALLOWED.has(type.mime) ? type.mime : undefined;
+}
+
+/**
+ * The displayed size (EXIF orientations 5 to 8 turn the image a quarter) if the header in `head` says
+ * it; undefined when it lies further in (a JPEG with large metadata first), for the variants job,
+ * which decodes the whole image, to record.
+ */
+export function sizeFromHeader(head: Buffer): ImageSize | undefined {
+  try {
+    const { width, height, orientation } = imageSize(head);
+    if (!width || !height) return undefined;
+    return orientation !== undefined && orientation >= 5 ? { width: height, height: width } : { width, height };
+  } catch {
+    return undefined;
+  }
 }

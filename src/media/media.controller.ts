@@ -5,10 +5,12 @@ import {
   ForbiddenException,
   Get,
   HttpCode,
+  Logger,
   NotFoundException,
   Param,
   PayloadTooLargeException,
   Post,
+  Query,
   Req,
   Res,
   UnsupportedMediaTypeException,
@@ -16,14 +18,18 @@ import {
 import { ApiBearerAuth, ApiConsumes, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Types } from 'mongoose';
-import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
+import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { parseRange } from './byte-range.js';
-import { SNIFF_BYTES, sniffMediaType } from './media-types.js';
+import { MediaDownloadQuery } from './dto/media-download.query.js';
+import type { StoredFile } from './gridfs-bucket.js';
+import { SNIFF_BYTES, sizeFromHeader, sniffMediaType } from './media-types.js';
+import { MediaVariantsJob } from './media-variants.job.js';
+import { MediaService } from './media.service.js';
 import { MediaStorage, type MediaFile } from './media.storage.js';
 
 interface MediaView {
@@ -31,6 +37,9 @@ interface MediaView {
   contentType: string;
   length: number;
   sha256: string;
+  /** Absent when the header does not say; the variants job fills it in. */
+  width?: number;
+  height?: number;
   url: string;
 }
 
@@ -39,14 +48,24 @@ const toView = (file: MediaFile): MediaView => ({
   contentType: file.contentType,
   length: file.length,
   sha256: file.sha256,
+  width: file.width,
+  height: file.height,
   url: `/v1/media/${file.id.toHexString()}`,
 });
+
+/** A variant asked for before it exists gets the original, cached briefly so the variant replaces it soon. */
+const VARIANT_PENDING_MAX_AGE_S = 60;
+/** Enough of the file to find the dimensions in most headers (a JPEG's come after its EXIF block). */
+const HEADER_BYTES = 64 * 1024;
 
 @ApiTags('media')
 @Controller('media')
 export class MediaController {
+  private readonly logger = new Logger(MediaController.name);
   constructor(
     private readonly storage: MediaStorage,
+    private readonly media: MediaService,
+    private readonly variantsJob: MediaVariantsJob,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -65,12 +84,12 @@ export class MediaController {
     const part = await request.file({ limits: { fileSize: maxBytes, files: 1 } });
     if (!part || part.fieldname !== 'file') throw new BadRequestException('Send the file in a "file" field');
 
-    // Peek at the first bytes to decide the type, then stream those bytes and the rest into GridFS.
+    // Peek at the first bytes to decide the type and size, then stream those bytes and the rest into GridFS.
     const iterator = part.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const head: Buffer[] = [];
     let headLength = 0;
     let ended = false;
-    while (headLength < SNIFF_BYTES) {
+    while (headLength < HEADER_BYTES) {
       const next = await iterator.next();
       if (next.done) {
         ended = true;
@@ -79,7 +98,8 @@ export class MediaController {
       head.push(next.value);
       headLength += next.value.length;
     }
-    const contentType = await sniffMediaType(Buffer.concat(head));
+    const header = Buffer.concat(head);
+    const contentType = await sniffMediaType(header.subarray(0, SNIFF_BYTES));
     if (!contentType) {
       part.file.resume(); // drain, so the connection stays usable
       throw new UnsupportedMediaTypeException('Only JPEG, PNG, WebP and GIF images are accepted');
@@ -89,7 +109,11 @@ export class MediaController {
       if (ended) return;
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     }
-    const stored = await this.storage.store(bytes(), { ownerId: user.id, contentType }, () => !part.file.truncated);
+    const stored = await this.storage.store(
+      bytes(),
+      { ownerId: user.id, contentType, size: sizeFromHeader(header) },
+      () => !part.file.truncated,
+    );
     if (!stored) {
       throw new PayloadTooLargeException(
         maxBytes < this.config.media.maxBytes
@@ -97,25 +121,38 @@ export class MediaController {
           : `Files are limited to ${maxBytes} bytes`,
       );
     }
+    this.variantsJob.enqueue(stored.id).catch((error: unknown) => {
+      this.logger.warn(`Variants of ${stored.id.toHexString()} not requested now (${(error as Error).message})`);
+    });
     return toView(stored);
   }
 
   @Public()
   @Get(':id')
   @ApiParam({ name: 'id', description: 'Media id (24 hexadecimal characters)' })
-  @ApiOperation({ summary: 'Download (or HEAD) a file: Range, strong ETag, Last-Modified, long-lived caching' })
+  @ApiOperation({
+    summary: 'Download (or HEAD) a file or a resized variant: Range, strong ETag, Last-Modified, long-lived caching',
+  })
   async download(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @Query() query: MediaDownloadQuery,
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const file = await this.storage.find(id);
-    if (!file) throw new NotFoundException('Media not found');
+    const original = await this.storage.find(id);
+    if (!original) throw new NotFoundException('Media not found');
+    const variant = query.variant && (await this.storage.findVariant(id, query.variant));
+    const pending = query.variant !== undefined && !variant;
+    const maxAgeS = pending ? VARIANT_PENDING_MAX_AGE_S : this.config.media.cacheMaxAgeS;
+    await this.send(variant || original, `public, max-age=${maxAgeS}${pending ? '' : ', immutable'}`, request, reply);
+  }
+
+  private async send(file: StoredFile, cacheControl: string, request: FastifyRequest, reply: FastifyReply) {
     const etag = `"${file.sha256}"`;
     void reply
       .header('etag', etag)
       .header('last-modified', file.uploadDate.toUTCString())
-      .header('cache-control', `public, max-age=${this.config.media.cacheMaxAgeS}, immutable`)
+      .header('cache-control', cacheControl)
       .header('accept-ranges', 'bytes')
       .header('x-content-type-options', 'nosniff')
       .header('cross-origin-resource-policy', 'cross-origin')
@@ -138,22 +175,16 @@ export class MediaController {
     void reply.header('content-length', String(length));
     if (range) void reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${file.length}`);
     // For HEAD, Fastify sends the headers and discards the stream, keeping Content-Length.
-    await reply.send(this.storage.open(id, range));
+    await reply.send(this.storage.open(file, range));
   }
 
   @Delete(':id')
   @HttpCode(204)
   @ApiBearerAuth()
   @ApiParam({ name: 'id', description: 'Media id (24 hexadecimal characters)' })
-  @ApiOperation({ summary: 'Delete a file (owner or admin)' })
-  async remove(
-    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
-    @CurrentUser() user: AuthenticatedUser,
-  ): Promise<void> {
-    const file = await this.storage.find(id);
-    if (!file) throw new NotFoundException('Media not found');
-    if (!canActFor(user, file.ownerId)) throw new ForbiddenException('Not your file');
-    await this.storage.remove(id);
+  @ApiOperation({ summary: 'Delete a file and its variants (owner or admin); profiles showing it drop it' })
+  remove(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @CurrentUser() user: AuthenticatedUser): Promise<void> {
+    return this.media.remove(id, user);
   }
 }
 

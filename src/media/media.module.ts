@@ -1,7 +1,16 @@
+import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
+import { MediaCleanup } from './media-cleanup.js';
+import { MEDIA_QUEUE, MediaVariantsJob } from './media-variants.job.js';
 import { MediaController } from './media.controller.js';
+import { MediaService } from './media.service.js';
 import { MediaStorage } from './media.storage.js';
 
-/** Uploads and downloads through GridFS (bucket `media`). */
-@Module({ controllers: [MediaController], providers: [MediaStorage] })
+/** Uploads and downloads through GridFS (buckets `media` and `media_variants`), resized variants, cleanup. */
+@Module({
+  imports: [BullModule.registerQueue({ name: MEDIA_QUEUE })],
+  controllers: [MediaController],
+  providers: [MediaStorage, MediaService, MediaVariantsJob, MediaCleanup],
+  exports: [MediaService],
+})
 export class MediaModule {}

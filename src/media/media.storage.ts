@@ -1,79 +1,63 @@
 import { Injectable } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
-import { mongo, Types, type Connection } from 'mongoose';
-import { createHash, randomUUID } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Types, type Connection } from 'mongoose';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { GridFsBucket, storedFile, type StoredFile } from './gridfs-bucket.js';
+import type { ImageSize } from './media-types.js';
+import type { VariantName } from './media-variants.js';
 
-export interface MediaFile {
-  id: Types.ObjectId;
-  length: number;
-  uploadDate: Date;
-  contentType: string;
+/** An uploaded original. Dimensions are read from the first bytes at upload, or by the variants job. */
+export interface MediaFile extends StoredFile {
   ownerId: string;
-  sha256: string;
-}
-
-interface MediaMetadata {
-  ownerId: string;
-  contentType: string;
-  sha256?: string;
+  width?: number;
+  height?: number;
 }
 
 /**
- * The `media` GridFS bucket (upload, ranged download and delete work the same on MongoDB and
- * FerretDB; see test/e2e/media.e2e-spec.ts). Files are stored under server-made names; the SHA-256
- * of the bytes, computed while they stream in, is the strong ETag.
+ * Originals live in the `media` bucket, resized variants in `media_variants` (so variants never
+ * count against a member's quota and are found by original id and name). Upload, ranged download
+ * and delete work the same on MongoDB and FerretDB; see test/e2e/media.e2e-spec.ts.
  */
 @Injectable()
 export class MediaStorage {
-  private readonly bucket: mongo.GridFSBucket;
+  readonly originals: GridFsBucket;
+  readonly variants: GridFsBucket;
 
-  constructor(@InjectConnection() private readonly connection: Connection) {
-    this.bucket = new mongo.GridFSBucket(connection.db!, { bucketName: 'media' });
+  constructor(@InjectConnection() connection: Connection) {
+    this.originals = new GridFsBucket(connection.db!, 'media');
+    this.variants = new GridFsBucket(connection.db!, 'media_variants');
   }
 
-  /** Streams `chunks` into GridFS; resolves with the stored file, or deletes it if `keep()` says no afterwards. */
+  /** Streams an upload in; null (and nothing kept) when `keep()` says no once the bytes are in. */
   async store(
     chunks: AsyncIterable<Buffer>,
-    meta: Omit<MediaMetadata, 'sha256'>,
+    meta: { ownerId: string; contentType: string; size?: ImageSize },
     keep: () => boolean,
   ): Promise<MediaFile | null> {
-    const upload = this.bucket.openUploadStream(`${randomUUID()}`, { metadata: meta });
-    const hash = createHash('sha256');
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
-    try {
-      await pipeline(Readable.from(chunks), hashing, upload);
-    } catch (error) {
-      await this.remove(upload.id).catch(() => undefined);
-      throw error;
-    }
-    if (!keep()) {
-      await this.remove(upload.id);
-      return null;
-    }
-    const sha256 = hash.digest('hex');
-    await this.files().updateOne({ _id: upload.id }, { $set: { 'metadata.sha256': sha256 } });
-    return this.find(upload.id);
+    const metadata = { ownerId: meta.ownerId, contentType: meta.contentType, ...meta.size };
+    const stored = await this.originals.upload(chunks, randomUUID(), metadata, keep);
+    return stored && this.find(stored.id);
   }
 
   async find(id: Types.ObjectId): Promise<MediaFile | null> {
-    const file = await this.files().findOne({ _id: id });
-    const meta = file?.metadata as MediaMetadata | undefined;
-    if (!file || !meta?.sha256) return null;
-    return {
-      id,
-      length: file.length,
-      uploadDate: file.uploadDate,
-      contentType: meta.contentType,
-      ownerId: meta.ownerId,
-      sha256: meta.sha256,
-    };
+    const document = await this.originals.files().findOne({ _id: id });
+    const file = storedFile(this.originals.name, document);
+    if (!file) return null;
+    const meta = document!.metadata as { ownerId: string; width?: number; height?: number };
+    return { ...file, ownerId: meta.ownerId, width: meta.width, height: meta.height };
+  }
+
+  /** Owner of each existing original among `ids` (hex), keyed by id. */
+  async ownersOf(ids: readonly string[]): Promise<Map<string, string>> {
+    const files = await this.originals
+      .files()
+      .find(
+        { _id: { $in: ids.map((id) => new Types.ObjectId(id)) }, 'metadata.sha256': { $exists: true } },
+        { projection: { 'metadata.ownerId': 1 } },
+      )
+      .toArray();
+    return new Map(files.map((file) => [file._id.toHexString(), (file.metadata as { ownerId: string }).ownerId]));
   }
 
   /**
@@ -82,23 +66,57 @@ export class MediaStorage {
    * by the quota, so this stays small.
    */
   async usage(ownerId: string): Promise<{ files: number; bytes: number }> {
-    const files = await this.files()
+    const files = await this.originals
+      .files()
       .find({ 'metadata.ownerId': ownerId }, { projection: { length: 1 } })
       .toArray();
     return { files: files.length, bytes: files.reduce((sum, file) => sum + file.length, 0) };
   }
 
-  /** `end` inclusive. */
-  open(id: Types.ObjectId, range?: { start: number; end: number }): Readable {
-    return this.bucket.openDownloadStream(id, range && { start: range.start, end: range.end + 1 });
+  /** Records that the variants job is through with a file, and the size it decoded. */
+  markProcessed(id: Types.ObjectId, outcome: 'done' | 'unreadable', size?: ImageSize): Promise<unknown> {
+    const sizeFields = size && { 'metadata.width': size.width, 'metadata.height': size.height };
+    return this.originals.files().updateOne({ _id: id }, { $set: { 'metadata.processed': outcome, ...sizeFields } });
   }
 
-  /** Removes the file and its chunks. */
+  /** Complete originals older than `before` the variants job has not finished (its request may have been lost). */
+  async unprocessed(before: Date, limit: number): Promise<Types.ObjectId[]> {
+    const files = await this.originals
+      .files()
+      .find(
+        { 'metadata.processed': { $exists: false }, 'metadata.sha256': { $exists: true }, uploadDate: { $lt: before } },
+        { projection: { _id: 1 } },
+      )
+      .limit(limit)
+      .toArray();
+    return files.map((file) => file._id);
+  }
+
+  async findVariant(originalId: Types.ObjectId, variant: VariantName): Promise<StoredFile | null> {
+    return storedFile(
+      this.variants.name,
+      await this.variants.files().findOne({ filename: variantFilename(originalId, variant) }),
+    );
+  }
+
+  /** Stores a variant under its deterministic name, so a retried job finds what it already made. */
+  async storeVariant(originalId: Types.ObjectId, variant: VariantName, bytes: Buffer, size: ImageSize): Promise<void> {
+    const metadata = { originalId, variant, contentType: 'image/webp', ...size };
+    await this.variants.upload(bytes, variantFilename(originalId, variant), metadata);
+  }
+
+  open(file: StoredFile, range?: { start: number; end: number }): Readable {
+    return (file.bucket === this.variants.name ? this.variants : this.originals).open(file.id, range);
+  }
+
+  /** Removes the original and its variants, files and chunks. */
   async remove(id: Types.ObjectId): Promise<void> {
-    await this.bucket.delete(id);
+    const variants = await this.variants.files().find({ 'metadata.originalId': id }).toArray();
+    for (const variant of variants) await this.variants.delete(variant._id);
+    await this.originals.delete(id);
   }
+}
 
-  private files() {
-    return this.connection.db!.collection<mongo.GridFSFile>('media.files');
-  }
+export function variantFilename(originalId: Types.ObjectId, variant: VariantName): string {
+  return `${originalId.toHexString()}-${variant}`;
 }

@@ -9,6 +9,7 @@ import { ProfilesController } from './profiles.controller.js';
 import { ProfilesRepository } from './profiles.repository.js';
 import { ProfileCacheWarmer } from './cache-warming/profile-cache.warmer.js';
 import { CACHE_WARMING_QUEUE, ProfileCacheWarmingScheduler } from './cache-warming/profile-cache-warming.scheduler.js';
+import { MediaModule } from '../media/media.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { ProfilesService } from './profiles.service.js';
 import { SubscriptionsModule } from '../subscriptions/subscriptions.module.js';
@@ -26,6 +27,8 @@ import { ProfileViewsService } from './views/profile-views.service.js';
     CacheModule,
     // Premium routes (@RequiresPlan) read the caller's plan.
     SubscriptionsModule,
+    // Photos must be the owner's own uploads; deleted uploads leave profiles.
+    MediaModule,
   ],
   controllers: [ProfilesController, LocationsController],
   providers: [

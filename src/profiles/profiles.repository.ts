@@ -80,6 +80,15 @@ export class ProfilesRepository {
     return result.matchedCount === 1 ? this.findById(id) : null;
   }
 
+  /** Removes a media id from every profile showing it; returns those profiles' ids. */
+  async pullPhoto(mediaId: string): Promise<Types.ObjectId[]> {
+    const holders = await this.profiles.find({ photoIds: mediaId }, { _id: 1 }).lean<{ _id: Types.ObjectId }[]>();
+    if (holders.length === 0) return [];
+    const ids = holders.map((holder) => holder._id);
+    await this.profiles.updateMany({ _id: { $in: ids } }, { $pull: { photoIds: mediaId } });
+    return ids;
+  }
+
   async deleteOwned(id: Types.ObjectId, ownerId: Types.ObjectId | undefined): Promise<boolean> {
     const filter: QueryFilter<Profile> = ownerId ? { _id: id, userId: ownerId } : { _id: id };
     return (await this.profiles.deleteOne(filter)).deletedCount === 1;

@@ -1,7 +1,15 @@
-import { ConflictException, ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
+import {
+  ConflictException,
+  ForbiddenException,
+  Injectable,
+  NotFoundException,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { Types } from 'mongoose';
 import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
 import { Cacheable, CacheEvict, cacheKey } from '../cache/cache.decorators.js';
+import { TieredCache } from '../cache/tiered-cache.js';
+import { MediaService } from '../media/media.service.js';
 import { encodeCursor, decodeCursor } from './cursor.js';
 import type { CreateProfileDto } from './dto/create-profile.dto.js';
 import type { LocationDto } from './dto/location.dto.js';
@@ -40,13 +48,20 @@ const DEFAULT_PAGE = 20;
 const DEFAULT_RADIUS_KM = 10;
 
 @Injectable()
-export class ProfilesService {
+export class ProfilesService implements OnModuleInit {
   constructor(
     private readonly profiles: ProfilesRepository,
     private readonly views: ProfileViewsService,
+    private readonly media: MediaService,
+    private readonly cache: TieredCache,
   ) {}
 
+  onModuleInit(): void {
+    this.media.onRemove((mediaId) => this.detachPhoto(mediaId));
+  }
+
   async create(user: AuthenticatedUser, dto: CreateProfileDto): Promise<ProfileView> {
+    if (dto.photoIds) await this.media.assertAttachable(dto.photoIds, user.id);
     try {
       const created = await this.profiles.create({
         ...dto,
@@ -106,6 +121,7 @@ export class ProfilesService {
 
   @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION)
   async update(id: Types.ObjectId, user: AuthenticatedUser, dto: UpdateProfileDto): Promise<ProfileView> {
+    if (dto.photoIds) await this.media.assertAttachable(dto.photoIds, await this.ownerOf(id, user));
     const { location, ...rest } = dto;
     const changes: ProfileChanges = { ...rest, ...(location && { location: toLocation(location) }) };
     const updated = await this.profiles.updateOwned(id, ownerFilter(user), changes);
@@ -195,6 +211,26 @@ export class ProfilesService {
 
   loadCities(): Promise<{ city: string; country: string; count: number }[]> {
     return this.profiles.cityCounts(CITY_LIMIT);
+  }
+
+  /** A deleted upload leaves the profiles that showed it (a delete is rare; evicting by hand is simpler than a decorator here). */
+  private async detachPhoto(mediaId: Types.ObjectId): Promise<void> {
+    const profileIds = await this.profiles.pullPhoto(mediaId.toHexString());
+    if (profileIds.length === 0) return;
+    await this.cache.invalidate(
+      PROFILE_EVICTION.name,
+      profileIds.map((id) => id.toHexString()),
+      LIST_EVICTION.tags,
+    );
+    await this.cache.invalidate(POPULAR_EVICTION.name, POPULAR_EVICTION.keys());
+  }
+
+  /** Whose uploads may be attached to profile `id`: the caller's own, or for an admin the profile owner's. */
+  private async ownerOf(id: Types.ObjectId, user: AuthenticatedUser): Promise<string> {
+    if (user.role !== 'admin') return user.id;
+    const profile = await this.profiles.findById(id);
+    if (!profile) throw new NotFoundException('Profile not found');
+    return String(profile.userId);
   }
 
   private async missingOrForbidden(id: Types.ObjectId): Promise<Error> {

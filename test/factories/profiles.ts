@@ -9,6 +9,7 @@ export interface ProfileInput {
   interests?: string[];
   location: { city: string; country: string; lat: number; lng: number };
   visibility?: 'public' | 'hidden';
+  photoIds?: string[];
 }
 
 /** A valid profile (30 years old, in Berlin) with any field overridden. */

@@ -1,0 +1,63 @@
+import { InjectQueue } from '@nestjs/bull';
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { InjectConnection } from '@nestjs/mongoose';
+import type { Queue } from 'bull';
+import type { Connection } from 'mongoose';
+import { InjectConfig } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { runRecurring } from '../queues/recurring-job.js';
+import { PENDING_WRITES, type PendingWrite } from './gridfs-bucket.js';
+import { MEDIA_QUEUE, MediaVariantsJob } from './media-variants.job.js';
+import { MediaStorage } from './media.storage.js';
+
+/** Older than this, a write still pending was cut short: uploads are bounded by the request timeout. */
+export const ABANDONED_AFTER_MS = 60 * 60 * 1000;
+/** An upload whose variants are not made after this long had its job request lost. */
+const VARIANTS_OVERDUE_MS = 10 * 60 * 1000;
+const BATCH = 500;
+
+export interface CleanupResult {
+  /** Uploads and deletes cut short, now removed (file document and chunks). */
+  abandoned: number;
+  /** Uploads whose variants were requested again. */
+  requeued: number;
+}
+
+/**
+ * Removes what interrupted writes leave behind (chunks without a file, a file without its hash) and
+ * asks again for variants whose request was lost. It reads the pending-writes record, not the
+ * chunks, so a run costs the same however many files are stored.
+ */
+@Injectable()
+export class MediaCleanup implements OnApplicationBootstrap {
+  private readonly logger = new Logger(MediaCleanup.name);
+
+  constructor(
+    @InjectConnection() private readonly connection: Connection,
+    @InjectQueue(MEDIA_QUEUE) private readonly queue: Queue,
+    private readonly storage: MediaStorage,
+    private readonly variantsJob: MediaVariantsJob,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.config.role === 'api') return;
+    const handler = async () => this.logger.log(`Media cleanup: ${JSON.stringify(await this.run())}`);
+    runRecurring(this.queue, { name: 'cleanup', everyMs: this.config.media.cleanupIntervalMs, handler }, this.logger);
+  }
+
+  async run(now = new Date()): Promise<CleanupResult> {
+    const abandoned = await this.connection
+      .db!.collection<PendingWrite>(PENDING_WRITES)
+      .find({ since: { $lt: new Date(now.getTime() - ABANDONED_AFTER_MS) } })
+      .limit(BATCH)
+      .toArray();
+    for (const write of abandoned) {
+      const bucket = write.bucket === this.storage.variants.name ? this.storage.variants : this.storage.originals;
+      await bucket.delete(write._id);
+    }
+    const overdue = await this.storage.unprocessed(new Date(now.getTime() - VARIANTS_OVERDUE_MS), BATCH);
+    for (const id of overdue) await this.variantsJob.enqueue(id);
+    return { abandoned: abandoned.length, requeued: overdue.length };
+  }
+}

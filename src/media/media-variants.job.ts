@@ -1,0 +1,82 @@
+import { InjectQueue } from '@nestjs/bull';
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import type { Job, Queue } from 'bull';
+import { Types } from 'mongoose';
+import { buffer } from 'node:stream/consumers';
+import { InjectConfig } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { withTimeout } from '../common/with-timeout.js';
+import { renderVariants, UnreadableImageError, VARIANT_NAMES } from './media-variants.js';
+import { MediaStorage } from './media.storage.js';
+
+export const MEDIA_QUEUE = 'media';
+const VARIANTS_JOB = 'variants';
+const ENQUEUE_TIMEOUT_MS = 2_000;
+
+interface VariantsJobData {
+  mediaId: string;
+}
+
+/**
+ * Makes the resized variants of an upload on a worker. One job per file (its id is the job id, so
+ * adding it twice adds it once); retried with backoff when the database or Redis fails, never for an
+ * image that cannot be decoded. Safe to run again: it makes only the variants that are missing.
+ */
+@Injectable()
+export class MediaVariantsJob implements OnApplicationBootstrap {
+  private readonly logger = new Logger(MediaVariantsJob.name);
+
+  constructor(
+    @InjectQueue(MEDIA_QUEUE) private readonly queue: Queue<VariantsJobData>,
+    private readonly storage: MediaStorage,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    // One at a time per worker: each job holds one original (at most MEDIA_MAX_BYTES) in memory.
+    if (this.config.role !== 'api') void this.queue.process(VARIANTS_JOB, 1, (job) => this.run(job));
+  }
+
+  /** Not awaited by uploads: with Redis down the upload still succeeds, and the cleanup job asks again later. */
+  enqueue(id: Types.ObjectId): Promise<unknown> {
+    const mediaId = id.toHexString();
+    return withTimeout(
+      this.queue.add(
+        VARIANTS_JOB,
+        { mediaId },
+        {
+          jobId: `variants:${mediaId}`,
+          attempts: 5,
+          backoff: { type: 'exponential', delay: 2_000 },
+          removeOnComplete: true,
+          removeOnFail: 100,
+        },
+      ),
+      ENQUEUE_TIMEOUT_MS,
+    );
+  }
+
+  async run(job: Pick<Job<VariantsJobData>, 'data' | 'discard'>): Promise<void> {
+    const id = new Types.ObjectId(job.data.mediaId);
+    const original = await this.storage.find(id);
+    if (!original) return; // deleted since
+    const existing = await Promise.all(VARIANT_NAMES.map((name) => this.storage.findVariant(id, name)));
+    const missing = new Set(VARIANT_NAMES.filter((_, index) => !existing[index]));
+    let rendered;
+    try {
+      rendered = await renderVariants(await buffer(this.storage.open(original)));
+    } catch (error) {
+      if (!(error instanceof UnreadableImageError)) throw error;
+      this.logger.warn(`Media ${job.data.mediaId} cannot be decoded; it is served without variants: ${error.message}`);
+      await this.storage.markProcessed(id, 'unreadable');
+      await job.discard();
+      throw error;
+    }
+    for (const variant of rendered.variants) {
+      if (missing.has(variant.name)) await this.storage.storeVariant(id, variant.name, variant.bytes, variant.size);
+    }
+    await this.storage.markProcessed(id, 'done', rendered.size);
+    // Deleted while we worked: take away what we just added.
+    if (!(await this.storage.find(id))) await this.storage.remove(id);
+  }
+}

@@ -1,0 +1,45 @@
+import { ForbiddenException, Injectable, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+import type { Types } from 'mongoose';
+import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
+import { MediaStorage } from './media.storage.js';
+
+/** Told before a file is deleted, to let go of it (profiles detach it from their photos). */
+export type MediaRemovalListener = (id: Types.ObjectId) => Promise<void>;
+
+/**
+ * Media as other modules see it: who may attach a file, and its deletion. Modules that hold media
+ * ids register a listener rather than being imported here, which keeps the dependency one way
+ * (profiles → media).
+ */
+@Injectable()
+export class MediaService {
+  private readonly removalListeners: MediaRemovalListener[] = [];
+
+  constructor(private readonly storage: MediaStorage) {}
+
+  onRemove(listener: MediaRemovalListener): void {
+    this.removalListeners.push(listener);
+  }
+
+  /** A member may attach only their own uploads: unknown ids → 422, someone else's → 403. */
+  async assertAttachable(ids: readonly string[], ownerId: string): Promise<void> {
+    if (ids.length === 0) return;
+    const owners = await this.storage.ownersOf(ids);
+    const unknown = ids.filter((id) => !owners.has(id));
+    if (unknown.length > 0) throw new UnprocessableEntityException(`No such media: ${unknown.join(', ')}`);
+    if (ids.some((id) => owners.get(id) !== ownerId))
+      throw new ForbiddenException('Only your own uploads can be attached to your profile');
+  }
+
+  /**
+   * Detaches the file everywhere first, then deletes it: if the delete fails, the file is still
+   * whole and the request can be repeated; the other order could leave profiles pointing at nothing.
+   */
+  async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
+    const file = await this.storage.find(id);
+    if (!file) throw new NotFoundException('Media not found');
+    if (!canActFor(user, file.ownerId)) throw new ForbiddenException('Not your file');
+    for (const listener of this.removalListeners) await listener(id);
+    await this.storage.remove(id);
+  }
+}

@@ -1,0 +1,231 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Connection } from 'mongoose';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ABANDONED_AFTER_MS, MediaCleanup } from '../../src/media/media-cleanup.js';
+import { MediaVariantsJob } from '../../src/media/media-variants.job.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { createProfile, profileInput } from '../factories/profiles.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+/** A real image (noise, so it does not compress away) of the given size and format. */
+async function image(width: number, height: number, format: 'jpeg' | 'png' | 'gif' = 'jpeg'): Promise<Buffer> {
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7919) % 251;
+  return sharp(pixels, { raw: { width, height, channels: 3 } })
+    [format]()
+    .toBuffer();
+}
+
+/** Valid PNG structure around bytes no decoder accepts: sniffed as PNG, unreadable for variants. */
+const brokenPng = () =>
+  Buffer.concat([
+    Buffer.from('89504e470d0a1a0a0000000d49484452000000100000001008060000001f15c489', 'hex'),
+    Buffer.alloc(200, 7),
+  ]);
+
+async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+// ROLE all: the variants job and the cleanup run on this instance, as on a worker.
+describe('media variants, profile photos, cleanup and CORS', () => {
+  let running: RunningApp;
+  let url: string;
+  let member: Account;
+  let files: () => ReturnType<Connection['collection']>;
+  let connection: Connection;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ ROLE: 'all' }));
+    url = running.url;
+    member = await registerAccount(url);
+    connection = running.app.get<Connection>(getConnectionToken());
+    files = () => connection.collection('media.files');
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const upload = async (account: Account, bytes: Buffer) => {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(bytes)]), 'upload.bin');
+    const response = await fetch(`${url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
+    expect(response.status).toBe(201);
+    return (await response.json()) as { id: string; width?: number; height?: number; sha256: string };
+  };
+  const fetchBytes = async (path: string) => {
+    const response = await fetch(`${url}${path}`);
+    return { response, body: Buffer.from(await response.arrayBuffer()) };
+  };
+  const processed = (id: string) =>
+    eventually(async () => {
+      const file = await files().findOne({ _id: new Types.ObjectId(id) });
+      return (file?.metadata as { processed?: string } | undefined)?.processed;
+    }, `variants of ${id}`);
+
+  it('records dimensions at upload and makes 128 and 512 px WebP variants served by ?variant=', async () => {
+    const original = await image(1000, 600);
+    const media = await upload(member, original);
+    expect([media.width, media.height]).toEqual([1000, 600]);
+    expect(await processed(media.id)).toBe('done');
+    for (const [variant, width, height] of [
+      ['thumb', 128, 77],
+      ['medium', 512, 307],
+    ] as const) {
+      const { response, body } = await fetchBytes(`/v1/media/${media.id}?variant=${variant}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('image/webp');
+      expect(response.headers.get('cache-control')).toBe('public, max-age=2592000, immutable');
+      expect(response.headers.get('etag')).not.toBe(`"${media.sha256}"`);
+      const meta = await sharp(body).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual(['webp', width, height]);
+      // Ranges work on variants too.
+      const ranged = await fetch(`${url}/v1/media/${media.id}?variant=${variant}`, { headers: { range: 'bytes=0-9' } });
+      expect(ranged.status).toBe(206);
+      expect(Buffer.from(await ranged.arrayBuffer()).equals(body.subarray(0, 10))).toBe(true);
+    }
+    // The original is unchanged.
+    const { body } = await fetchBytes(`/v1/media/${media.id}`);
+    expect(body.equals(original)).toBe(true);
+  });
+
+  it('makes variants only once when the job runs again, and never enlarges a small image', async () => {
+    const media = await upload(member, await image(100, 50, 'png'));
+    expect(await processed(media.id)).toBe('done');
+    const variants = connection.collection('media_variants.files');
+    const query = { 'metadata.originalId': new Types.ObjectId(media.id) };
+    expect(await variants.countDocuments(query)).toBe(2);
+    // A retried or duplicated job finds both variants and adds none.
+    await running.app.get(MediaVariantsJob).run({ data: { mediaId: media.id }, discard: () => Promise.resolve() });
+    expect(await variants.countDocuments(query)).toBe(2);
+    const { body } = await fetchBytes(`/v1/media/${media.id}?variant=medium`);
+    const meta = await sharp(body).metadata();
+    expect([meta.width, meta.height]).toEqual([100, 50]);
+  });
+
+  it('serves the original, cached briefly, while no variant exists; an unreadable image is not retried', async () => {
+    const bytes = brokenPng();
+    const media = await upload(member, bytes);
+    expect(await processed(media.id)).toBe('unreadable');
+    const { response, body } = await fetchBytes(`/v1/media/${media.id}?variant=thumb`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('image/png');
+    expect(response.headers.get('cache-control')).toBe('public, max-age=60');
+    expect(body.equals(bytes)).toBe(true);
+    const invalid = await fetch(`${url}/v1/media/${media.id}?variant=huge`);
+    expect(invalid.status).toBe(400);
+    expect(invalid.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+
+  it('attaches only the member’s own uploads to a profile (403 for another’s, 422 for unknown ids)', async () => {
+    const own = await upload(member, await image(40, 40));
+    const stranger = await registerAccount(url);
+    const theirs = await upload(stranger, await image(40, 40));
+    const refused = await fetch(`${url}/v1/profiles`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...member.auth },
+      body: JSON.stringify(profileInput({ photoIds: [theirs.id] })),
+    });
+    expect(refused.status).toBe(403);
+    const profile = await createProfile(url, member, { photoIds: [own.id] });
+    expect(profile.photoIds).toEqual([own.id]);
+    const patch = (photoIds: string[]) =>
+      fetch(`${url}/v1/profiles/${profile.id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', ...member.auth },
+        body: JSON.stringify({ photoIds }),
+      });
+    expect((await patch([own.id, theirs.id])).status).toBe(403);
+    const unknown = await patch([new Types.ObjectId().toHexString()]);
+    expect(unknown.status).toBe(422);
+    expect(((await unknown.json()) as { detail: string }).detail).toMatch(/No such media/);
+    const read = await fetch(`${url}/v1/profiles/${profile.id}`, { headers: member.auth });
+    expect(((await read.json()) as { photoIds: string[] }).photoIds).toEqual([own.id]);
+  });
+
+  it('deleting an upload removes its variants and detaches it from the profile (cached read included)', async () => {
+    const owner = await registerAccount(url);
+    const [first, second] = [await upload(owner, await image(300, 200)), await upload(owner, await image(200, 300))];
+    expect(await processed(first.id)).toBe('done');
+    const profile = await createProfile(url, owner, { photoIds: [first.id, second.id] });
+    const read = async () => {
+      const response = await fetch(`${url}/v1/profiles/${profile.id}`, { headers: owner.auth });
+      return ((await response.json()) as { photoIds: string[] }).photoIds;
+    };
+    expect(await read()).toEqual([first.id, second.id]); // now cached
+    const deleted = await fetch(`${url}/v1/media/${first.id}`, { method: 'DELETE', headers: owner.auth });
+    expect(deleted.status).toBe(204);
+    expect(await read()).toEqual([second.id]);
+    const id = new Types.ObjectId(first.id);
+    expect(await connection.collection('media_variants.files').countDocuments({ 'metadata.originalId': id })).toBe(0);
+    expect(await connection.collection('media.chunks').countDocuments({ files_id: id })).toBe(0);
+    expect((await fetch(`${url}/v1/media/${first.id}?variant=thumb`)).status).toBe(404);
+  });
+
+  it('cleanup removes writes cut short (chunks without a file, a file without its hash) and keeps recent ones', async () => {
+    const pending = connection.collection('media_pending_writes');
+    const chunks = connection.collection('media.chunks');
+    const long = new Date(Date.now() - ABANDONED_AFTER_MS - 60_000);
+    // An upload cut off after two chunks, and one cut off after its file document, before its hash.
+    const [orphanChunks, hashless, recent] = [new Types.ObjectId(), new Types.ObjectId(), new Types.ObjectId()];
+    for (const id of [orphanChunks, recent]) {
+      await chunks.insertMany([0, 1].map((n) => ({ files_id: id, n, data: Buffer.alloc(10) })));
+    }
+    await files().insertOne({ _id: hashless, length: 0, chunkSize: 261_120, uploadDate: long, filename: 'x' });
+    await pending.insertMany([
+      { _id: orphanChunks, bucket: 'media', since: long },
+      { _id: hashless, bucket: 'media', since: long },
+      { _id: recent, bucket: 'media', since: new Date() },
+    ]);
+    const result = await running.app.get(MediaCleanup).run();
+    expect(result.abandoned).toBe(2);
+    expect(await chunks.countDocuments({ files_id: orphanChunks })).toBe(0);
+    expect(await files().countDocuments({ _id: hashless })).toBe(0);
+    expect(await chunks.countDocuments({ files_id: recent })).toBe(2);
+    expect(await pending.countDocuments({ _id: { $in: [orphanChunks, hashless] } })).toBe(0);
+    expect(await pending.countDocuments({ _id: recent })).toBe(1);
+    await pending.deleteOne({ _id: recent });
+    await chunks.deleteMany({ files_id: recent });
+  });
+
+  it('cleanup asks again for variants whose request was lost', async () => {
+    const media = await upload(member, await image(64, 64));
+    expect(await processed(media.id)).toBe('done');
+    const id = new Types.ObjectId(media.id);
+    await connection.collection('media_variants.files').deleteMany({ 'metadata.originalId': id });
+    await files().updateOne({ _id: id }, { $unset: { 'metadata.processed': '' } });
+    const later = new Date(Date.now() + 11 * 60_000);
+    expect((await running.app.get(MediaCleanup).run(later)).requeued).toBeGreaterThanOrEqual(1);
+    expect(await processed(media.id)).toBe('done');
+    expect(await connection.collection('media_variants.files').countDocuments({ 'metadata.originalId': id })).toBe(2);
+  });
+
+  it('answers CORS preflights with a one-day max-age and lets pages read caching and range headers', async () => {
+    const preflight = await fetch(`${url}/v1/media`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example.test',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-max-age')).toBe('86400');
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    const media = await upload(member, await image(20, 20));
+    const get = await fetch(`${url}/v1/media/${media.id}`, { headers: { origin: 'https://app.example.test' } });
+    await get.arrayBuffer();
+    expect(get.headers.get('access-control-allow-origin')).toBe('*');
+    expect(get.headers.get('access-control-expose-headers')).toMatch(/ETag.*Content-Range/);
+  });
+});
