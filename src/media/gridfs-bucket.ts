@@ -9,6 +9,7 @@ export interface StoredFile {
   bucket: string;
   id: Types.ObjectId;
   length: number;
+  chunkSize: number;
   uploadDate: Date;
   contentType: string;
   sha256: string;
@@ -28,6 +29,15 @@ export interface PendingWrite {
   since: Date;
 }
 export const PENDING_WRITES = 'media_pending_writes';
+
+interface ChunkDocument {
+  files_id: Types.ObjectId;
+  n: number;
+  data: mongo.Binary;
+}
+
+/** One 255 KiB chunk (the default size) per round trip: of 1, 2 and 4, one held the least memory (docs/performance.md). */
+const CHUNKS_PER_BATCH = 1;
 
 /**
  * One GridFS bucket, used the same way on MongoDB and FerretDB: streaming upload with a SHA-256
@@ -83,9 +93,35 @@ export class GridFsBucket {
     }
   }
 
-  /** `end` inclusive. */
-  open(id: Types.ObjectId, range?: { start: number; end: number }): Readable {
-    return this.bucket.openDownloadStream(id, range && { start: range.start, end: range.end + 1 });
+  /**
+   * The file's bytes (`range.end` inclusive), read a few chunks per round trip. Not the driver's
+   * openDownloadStream: its cursor takes the server's default first batch, which MongoDB fills up to
+   * 16 MiB, so each concurrent download of a large file would hold that much (decision 0017). This
+   * reader holds CHUNKS_PER_BATCH chunks at a time and fetches more only as the client reads.
+   */
+  open(file: Pick<StoredFile, 'id' | 'length' | 'chunkSize'>, range?: { start: number; end: number }): Readable {
+    const { start, end } = range ?? { start: 0, end: file.length - 1 };
+    if (end < start) return Readable.from([]);
+    const first = Math.floor(start / file.chunkSize);
+    const last = Math.floor(end / file.chunkSize);
+    const cursor = this.chunks()
+      .find({ files_id: file.id, n: { $gte: first, $lte: last } })
+      .sort({ n: 1 })
+      .batchSize(CHUNKS_PER_BATCH);
+    async function* bytes(): AsyncGenerator<Buffer> {
+      let expected = first;
+      for await (const chunk of cursor) {
+        if (chunk.n !== expected) throw new Error(`GridFS file ${String(file.id)} is missing chunk ${expected}`);
+        const view = chunk.data.buffer; // the chunk's bytes, shared rather than copied
+        const data = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+        const from = expected === first ? start - first * file.chunkSize : 0;
+        const to = expected === last ? end - last * file.chunkSize + 1 : data.length;
+        yield data.subarray(from, to);
+        expected += 1;
+      }
+      if (expected !== last + 1) throw new Error(`GridFS file ${String(file.id)} is missing chunk ${expected}`);
+    }
+    return Readable.from(bytes(), { objectMode: false });
   }
 
   /** Removes the file and its chunks; a file already gone is not an error (its chunks still go). */
@@ -104,7 +140,7 @@ export class GridFsBucket {
     return this.db.collection<FileDocument>(`${this.name}.files`);
   }
 
-  chunks(): mongo.Collection<{ files_id: Types.ObjectId; n: number }> {
+  chunks(): mongo.Collection<ChunkDocument> {
     return this.db.collection(`${this.name}.chunks`);
   }
 }
@@ -117,6 +153,7 @@ export function storedFile(bucket: string, file: FileDocument | null): StoredFil
     bucket,
     id: file._id,
     length: file.length,
+    chunkSize: file.chunkSize,
     uploadDate: file.uploadDate,
     contentType: meta.contentType,
     sha256: meta.sha256,

@@ -106,7 +106,7 @@ export class MediaStorage {
   }
 
   open(file: StoredFile, range?: { start: number; end: number }): Readable {
-    return (file.bucket === this.variants.name ? this.variants : this.originals).open(file.id, range);
+    return (file.bucket === this.variants.name ? this.variants : this.originals).open(file, range);
   }
 
   /** Removes the original and its variants, files and chunks. */
