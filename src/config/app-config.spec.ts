@@ -39,6 +39,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ TRUST_PROXY: 'yes' })).toThrow(/TRUST_PROXY/);
   });
 
+  it('reads CORS_ORIGINS as * or a list of bare origins', () => {
+    expect(loadConfig({}).http.cors).toEqual({ origins: '*', maxAgeS: 86_400 });
+    expect(loadConfig({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).http.cors.origins).toEqual([
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
+    expect(() => loadConfig({ CORS_ORIGINS: 'https://app.example.com/login' })).toThrow(/CORS_ORIGINS must be \*/);
+    expect(() => loadConfig({ CORS_ORIGINS: 'app.example.com' })).toThrow(/CORS_ORIGINS/);
+  });
+
   it('requires the monitoring thresholds in order', () => {
     expect(() => loadConfig({ MONITOR_MEMORY_CRITICAL_MB: '700' })).toThrow(/MONITOR_MEMORY_CRITICAL_MB/);
     expect(() => loadConfig({ MONITOR_CPU_WARN_PERCENT: '90' })).toThrow(/MONITOR_CPU_CRITICAL_PERCENT/);

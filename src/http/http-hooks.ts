@@ -38,7 +38,18 @@ export async function registerHttpHooks(app: NestFastifyApplication, config: App
     done(null, payload);
   });
 
+  // Fastify closes idle keep-alive connections once, when close() starts. A connection still busy then
+  // (a download streaming out) turns idle a moment later and would hold the shutdown open until
+  // KEEP_ALIVE_TIMEOUT_MS, past the grace period; so while closing, each finished response closes
+  // whatever has turned idle.
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+
   fastify.addHook('onResponse', (request, reply, done) => {
+    if (closing) setImmediate(() => fastify.server.closeIdleConnections());
     const status = reply.statusCode;
     const level = requestLogLevel(status, PROBE_PATHS.has(request.routeOptions.url ?? ''));
     request.log[level](
