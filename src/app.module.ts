@@ -11,6 +11,7 @@ import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MediaModule } from './media/media.module.js';
+import { BackupModule } from './backup/backup.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MonitoringModule } from './monitoring/monitoring.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -45,6 +46,7 @@ export class AppModule {
         BatchModule,
         SubscriptionsModule,
         MediaModule,
+        BackupModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },

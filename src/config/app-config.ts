@@ -55,6 +55,7 @@ export interface AppConfig {
     quotaBytes: number;
     cleanupIntervalMs: number;
   };
+  backup: { dir: string; cron: string; scheduleEnabled: boolean; retentionDays: number; verify: boolean };
   throttle: {
     enabled: boolean;
     anonymous: RateLimit;
@@ -160,6 +161,13 @@ function toAppConfig(env: Env): AppConfig {
       quotaFiles: env.MEDIA_QUOTA_FILES,
       quotaBytes: env.MEDIA_QUOTA_BYTES,
       cleanupIntervalMs: env.MEDIA_CLEANUP_INTERVAL_MS,
+    },
+    backup: {
+      dir: env.BACKUP_DIR,
+      cron: env.BACKUP_CRON,
+      scheduleEnabled: env.BACKUP_SCHEDULE_ENABLED,
+      retentionDays: env.BACKUP_RETENTION_DAYS,
+      verify: env.BACKUP_VERIFY,
     },
     payments: { webhookSecret: env.PAYMENT_WEBHOOK_SECRET, webhookToleranceS: env.PAYMENT_WEBHOOK_TOLERANCE_S },
     throttle: {

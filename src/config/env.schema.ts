@@ -120,6 +120,17 @@ export const envSchema = z
     // How often a worker ends subscriptions whose paid period is over (expiry, failed renewal).
     SUBSCRIPTION_SWEEP_INTERVAL_MS: positiveInt.min(1_000).default(60_000),
 
+    // Backups: where they are written (a PersistentVolume in Kubernetes), when (cron, UTC), how long they are kept,
+    // and whether each new one is restored into a scratch database to prove it.
+    BACKUP_DIR: z.string().min(1).default('./backups'),
+    BACKUP_CRON: z
+      .string()
+      .regex(/^\S+( \S+){4,5}$/, 'must be a cron expression of 5 or 6 fields')
+      .default('0 3 * * *'),
+    BACKUP_SCHEDULE_ENABLED: booleanFlag.default(true),
+    BACKUP_RETENTION_DAYS: positiveInt.max(3_650).default(30),
+    BACKUP_VERIFY: booleanFlag.default(true),
+
     CACHE_L1_ENABLED: booleanFlag.default(true),
     CACHE_L1_MAX_BYTES: positiveInt.default(50 * 1024 * 1024),
     // A cache read that waits longer than this for Redis is treated as a miss (fail open).

@@ -6,7 +6,9 @@ const SCHEDULE_TIMEOUT_MS = 5_000;
 
 export interface RecurringJob {
   name: string;
-  everyMs: number;
+  /** Every so many milliseconds, or on a cron schedule (UTC). */
+  everyMs?: number;
+  cron?: string;
   handler: () => Promise<unknown>;
   /** Also run once now; instances starting within a minute of each other share one run. */
   runAtStart?: boolean;
@@ -24,7 +26,12 @@ export function runRecurring(queue: Queue, job: RecurringJob, logger: Logger): v
     queue.add(
       job.name,
       {},
-      { repeat: { every: job.everyMs }, jobId: job.name, removeOnComplete: true, removeOnFail: 100 },
+      {
+        repeat: job.cron ? { cron: job.cron, tz: 'Etc/UTC' } : { every: job.everyMs! },
+        jobId: job.name,
+        removeOnComplete: true,
+        removeOnFail: 100,
+      },
     ),
   ];
   if (job.runAtStart) jobs.push(addStartupRun(queue, job.name));

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig, type AppConfig } from '../../src/config/app-config.js';
 
 /** The database of this Vitest worker, so parallel test files never share collections. */
@@ -28,6 +30,9 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     REDIS_KEY_PREFIX: `vesta-test-${process.env.VITEST_POOL_ID ?? '0'}-${randomUUID().slice(0, 8)}:`,
     // Tests flush views explicitly; the schedule would race them.
     ROLE: 'api',
+    // Never a scheduled backup in the middle of a test (worker apps would otherwise add the 03:00 schedule).
+    BACKUP_SCHEDULE_ENABLED: 'false',
+    BACKUP_DIR: join(tmpdir(), `vesta-test-backups-${process.pid}`),
     // Many tests send hundreds of requests from one address; the rate-limit tests set their own limits.
     THROTTLE_ANONYMOUS_LIMIT: '1000000',
     THROTTLE_USER_LIMIT: '1000000',

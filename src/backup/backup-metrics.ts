@@ -1,0 +1,66 @@
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Gauge, type Registry } from 'prom-client';
+import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
+import type { BackupRun } from './backup-runs.js';
+import { BackupService } from './backup.service.js';
+
+/** Read at most this often, however often Prometheus scrapes. */
+const REFRESH_MS = 30_000;
+
+/**
+ * The last successful backup as gauges, read from the run records (the same for every instance,
+ * whichever ran it). Alert on `time() - backup_last_success_timestamp_seconds > 26 * 3600` and on
+ * `backup_last_verify_success == 0`.
+ */
+@Injectable()
+export class BackupMetrics implements OnApplicationBootstrap {
+  private last: BackupRun | null = null;
+  private readAt = 0;
+  private reading?: Promise<void>;
+
+  constructor(
+    private readonly backups: BackupService,
+    @Inject(METRICS_REGISTRY) private readonly registry: Registry,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const gauge = (name: string, help: string, value: (run: BackupRun) => number | undefined) => {
+      const refresh = () => this.refresh();
+      const last = () => this.last;
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        async collect() {
+          await refresh();
+          const run = last();
+          const current = run && value(run);
+          if (current === undefined || current === null) this.reset();
+          else this.set(current);
+        },
+      });
+    };
+    gauge('backup_last_success_timestamp_seconds', 'When the last successful backup finished (Unix time)', (run) =>
+      run.finishedAt ? run.finishedAt.getTime() / 1000 : undefined,
+    );
+    gauge('backup_last_duration_seconds', 'How long the last successful backup took', (run) =>
+      run.durationMs === undefined ? undefined : run.durationMs / 1000,
+    );
+    gauge('backup_last_size_bytes', 'Stored (compressed) size of the last successful backup', (run) => run.sizeBytes);
+    gauge(
+      'backup_last_verify_success',
+      'Whether restoring the last successful backup passed (1) or failed (0)',
+      (run) => (run.verify ? Number(run.verify.status === 'passed') : undefined),
+    );
+  }
+
+  private refresh(): Promise<void> {
+    if (Date.now() - this.readAt < REFRESH_MS && this.reading) return this.reading;
+    this.readAt = Date.now();
+    this.reading = this.backups.runs.lastSucceeded().then(
+      (run) => void (this.last = run),
+      () => undefined, // keep the last values while MongoDB does not answer
+    );
+    return this.reading;
+  }
+}

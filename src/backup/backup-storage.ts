@@ -1,0 +1,89 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, normalize } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+
+/** A backup being written: files appear under its id only once `commit()` succeeds. */
+export interface BackupDraft {
+  /** A stream for one file, `path` relative to the backup (`vesta/profiles.bson.gz`). */
+  create(path: string): Promise<Writable>;
+  commit(): Promise<void>;
+  /** Removes everything written so far. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Where backups live. The dump and restore code use only this, so an S3-compatible target is a new
+ * implementation (multipart uploads for `create`, a manifest written last for `commit`), nothing more.
+ */
+export interface BackupStorage {
+  begin(id: string): Promise<BackupDraft>;
+  /** Ids of complete backups, oldest first. */
+  list(): Promise<string[]>;
+  open(id: string, path: string): Readable;
+  remove(id: string): Promise<void>;
+  /** Removes drafts left by a process that died mid-backup. */
+  removeAbandonedDrafts(olderThanMs: number): Promise<number>;
+}
+
+const DRAFT_PREFIX = '.draft-';
+
+/**
+ * A directory (a PersistentVolume in Kubernetes). Drafts are written to `.draft-<id>` beside the
+ * backups and renamed to `<id>` when complete: a rename within one filesystem is atomic, so a listed
+ * backup is always whole.
+ */
+export class LocalBackupStorage implements BackupStorage {
+  constructor(private readonly root: string) {}
+
+  async begin(id: string): Promise<BackupDraft> {
+    const draft = join(this.root, `${DRAFT_PREFIX}${id}`);
+    await mkdir(draft, { recursive: true });
+    return {
+      create: async (path) => {
+        const file = this.inside(draft, path);
+        await mkdir(dirname(file), { recursive: true });
+        return createWriteStream(file, { flags: 'wx' });
+      },
+      commit: () => rename(draft, join(this.root, id)),
+      abort: () => rm(draft, { recursive: true, force: true }),
+    };
+  }
+
+  async list(): Promise<string[]> {
+    await mkdir(this.root, { recursive: true });
+    const entries = await readdir(this.root, { withFileTypes: true });
+    return entries
+      .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+      .map((entry) => entry.name)
+      .sort();
+  }
+
+  open(id: string, path: string): Readable {
+    return createReadStream(this.inside(join(this.root, id), path));
+  }
+
+  remove(id: string): Promise<void> {
+    return rm(this.inside(this.root, id), { recursive: true, force: true });
+  }
+
+  async removeAbandonedDrafts(olderThanMs: number): Promise<number> {
+    await mkdir(this.root, { recursive: true });
+    let removed = 0;
+    for (const entry of await readdir(this.root)) {
+      if (!entry.startsWith(DRAFT_PREFIX)) continue;
+      const path = join(this.root, entry);
+      if (Date.now() - (await stat(path)).mtimeMs < olderThanMs) continue;
+      await rm(path, { recursive: true, force: true });
+      removed += 1;
+    }
+    return removed;
+  }
+
+  /** Refuses paths that would leave the backup's folder (ids and paths come from manifests and the CLI). */
+  private inside(base: string, path: string): string {
+    const resolved = normalize(join(base, path));
+    if (!resolved.startsWith(`${normalize(base)}/`)) throw new Error(`Refusing a path outside the backup: ${path}`);
+    return resolved;
+  }
+}

@@ -1,0 +1,207 @@
+import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { InjectConnection } from '@nestjs/mongoose';
+import type { Connection, mongo } from 'mongoose';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { buffer } from 'node:stream/consumers';
+import { Readable } from 'node:stream';
+import { InjectConfig } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { MANIFEST_FILE, totalBytes, totalDocuments, type BackupManifest } from './backup-manifest.js';
+import { BackupRuns, LOCK_TTL_MS, type BackupRun, type BackupTrigger } from './backup-runs.js';
+import { LocalBackupStorage, type BackupStorage } from './backup-storage.js';
+import { restoreDump, verifyFiles } from './dump-restorer.js';
+import { writeDump } from './dump-writer.js';
+
+export class BackupRunningError extends Error {}
+export class BackupNotFoundError extends Error {}
+
+const APP_VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** `20261124T030000Z-3fa1`: sorts by time, unique enough for one backup at a time. */
+function newBackupId(now = new Date()): string {
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
+}
+
+/**
+ * Backups of the application database: one at a time across all instances, dumped in mongodump's
+ * layout into a draft that becomes visible only when complete, then old ones removed and the new one
+ * verified by restoring it into a scratch database.
+ */
+@Injectable()
+export class BackupService implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(BackupService.name);
+  /** The run this process is working on, if any. */
+  private current?: BackupRun;
+  readonly storage: BackupStorage;
+  readonly runs: BackupRuns;
+  private readonly db: mongo.Db;
+
+  constructor(
+    @InjectConnection() private readonly connection: Connection,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {
+    this.db = connection.db!;
+    this.storage = new LocalBackupStorage(config.backup.dir);
+    this.runs = new BackupRuns(this.db.collection('backup_runs'), this.db.collection('backup_lock'));
+  }
+
+  /**
+   * Takes the lock and starts a backup. Resolves with the new run record at once and with `done`,
+   * which settles when the backup, retention and verification are over (never rejects: failures are
+   * recorded on the run). Throws BackupRunningError when another backup holds the lock.
+   */
+  async begin(trigger: BackupTrigger): Promise<{ run: BackupRun; done: Promise<BackupRun> }> {
+    const id = newBackupId();
+    if (!(await this.runs.tryLock(id))) throw new BackupRunningError('A backup is already running');
+    const run: BackupRun = { _id: id, trigger, status: 'running', startedAt: new Date() };
+    try {
+      await this.runs.start(run);
+    } catch (error) {
+      await this.runs.unlock(id);
+      throw error;
+    }
+    return { run, done: this.execute(run) };
+  }
+
+  /** Starts a backup and waits for it (the schedule and the CLI). */
+  async run(trigger: BackupTrigger): Promise<BackupRun> {
+    return (await this.begin(trigger)).done;
+  }
+
+  /**
+   * A shutdown does not wait for a backup (it can take longer than any grace period). The run is
+   * recorded as failed and the lock released at once, so the next backup need not wait for the lock
+   * to expire; the draft is removed when the dump fails as the connection closes.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    const run = this.current;
+    if (!run) return;
+    this.logger.warn(`Backup ${run._id} interrupted by shutdown`);
+    await this.runs
+      .update(run._id, { status: 'failed', error: 'interrupted: the process shut down', finishedAt: new Date() })
+      .catch(() => undefined);
+    await this.runs.unlock(run._id).catch(() => undefined);
+  }
+
+  private async execute(run: BackupRun): Promise<BackupRun> {
+    this.current = run;
+    const heartbeat = setInterval(() => void this.runs.renewLock(run._id).catch(() => undefined), LOCK_TTL_MS / 5);
+    heartbeat.unref();
+    try {
+      const manifest = await this.dump(run);
+      await this.runs.update(run._id, {
+        status: 'succeeded',
+        finishedAt: new Date(manifest.finishedAt),
+        durationMs: Date.parse(manifest.finishedAt) - run.startedAt.getTime(),
+        sizeBytes: totalBytes(manifest),
+        documents: totalDocuments(manifest),
+        collections: manifest.collections.length,
+      });
+      this.logger.log(
+        `Backup ${run._id} written: ${totalDocuments(manifest)} documents, ${totalBytes(manifest)} bytes`,
+      );
+      await this.applyRetention();
+      if (this.config.backup.verify) await this.verify(run._id);
+    } catch (error) {
+      const message = (error as Error).message;
+      this.logger.error(`Backup ${run._id} failed: ${message}`);
+      await this.runs
+        .update(run._id, { status: 'failed', error: message, finishedAt: new Date() })
+        .catch(() => undefined);
+    } finally {
+      clearInterval(heartbeat);
+      this.current = undefined;
+      await this.runs.unlock(run._id).catch(() => undefined);
+    }
+    return (await this.runs.find(run._id).catch(() => null)) ?? run;
+  }
+
+  private async dump(run: BackupRun): Promise<BackupManifest> {
+    const draft = await this.storage.begin(run._id);
+    try {
+      const collections = await writeDump(this.db, draft);
+      const manifest: BackupManifest = {
+        id: run._id,
+        database: this.db.databaseName,
+        appVersion: APP_VERSION,
+        startedAt: run.startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        collections,
+      };
+      const file = await draft.create(MANIFEST_FILE);
+      await new Promise<void>((resolve, reject) =>
+        Readable.from([JSON.stringify(manifest, null, 2)])
+          .pipe(file)
+          .on('finish', resolve)
+          .on('error', reject),
+      );
+      await draft.commit();
+      return manifest;
+    } catch (error) {
+      await draft.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Removes complete backups older than BACKUP_RETENTION_DAYS, never the newest one, and drafts a
+   * crashed process left behind. Runs only after a successful backup, so a failing backup (a full
+   * disk) never costs an older one.
+   */
+  async applyRetention(now = Date.now()): Promise<string[]> {
+    const ids = await this.storage.list();
+    const cutoff = now - this.config.backup.retentionDays * DAY_MS;
+    const removed: string[] = [];
+    for (const id of ids.slice(0, -1)) {
+      const manifest = await this.manifest(id).catch(() => null);
+      if (!manifest || Date.parse(manifest.finishedAt) >= cutoff) continue;
+      await this.storage.remove(id);
+      await this.runs.update(id, { deletedAt: new Date(now) });
+      removed.push(id);
+    }
+    await this.storage.removeAbandonedDrafts(DAY_MS);
+    if (removed.length) this.logger.log(`Retention removed ${removed.length} backups: ${removed.join(', ')}`);
+    return removed;
+  }
+
+  /** Restores backup `id` into a scratch database, compares it with the manifest, drops it, records the outcome. */
+  async verify(id: string): Promise<NonNullable<BackupRun['verify']>> {
+    const started = Date.now();
+    const scratch = this.connection.getClient().db(`${this.db.databaseName}_verify_${randomBytes(3).toString('hex')}`);
+    let outcome: NonNullable<BackupRun['verify']>;
+    try {
+      await this.restoreInto(id, scratch, { drop: false });
+      outcome = { status: 'passed', at: new Date(), durationMs: Date.now() - started };
+    } catch (error) {
+      outcome = { status: 'failed', at: new Date(), durationMs: Date.now() - started, error: (error as Error).message };
+      this.logger.error(`Verification of backup ${id} failed: ${outcome.error}`);
+    } finally {
+      await scratch.dropDatabase().catch(() => undefined);
+    }
+    await this.runs.update(id, { verify: outcome });
+    return outcome;
+  }
+
+  /** Checks every file first (a damaged backup touches nothing), then restores into database `target`. */
+  restore(id: string, target: string, options: { drop: boolean }): Promise<Record<string, number>> {
+    return this.restoreInto(id, this.connection.getClient().db(target), options);
+  }
+
+  private async restoreInto(id: string, db: mongo.Db, options: { drop: boolean }): Promise<Record<string, number>> {
+    const manifest = await this.manifest(id);
+    await verifyFiles(this.storage, manifest);
+    return restoreDump(db, this.storage, manifest, options);
+  }
+
+  async manifest(id: string): Promise<BackupManifest> {
+    if (!(await this.storage.list()).includes(id)) throw new BackupNotFoundError(`No complete backup ${id}`);
+    return JSON.parse((await buffer(this.storage.open(id, MANIFEST_FILE))).toString('utf8')) as BackupManifest;
+  }
+}

@@ -1,0 +1,49 @@
+import { ConflictException, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiForbiddenResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import { Roles } from '../auth/decorators/roles.decorator.js';
+import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import type { BackupRun } from './backup-runs.js';
+import { BackupRunningError, BackupService } from './backup.service.js';
+
+type BackupRunView = Omit<BackupRun, '_id'> & { id: string };
+
+const toView = ({ _id, ...run }: BackupRun): BackupRunView => ({ id: _id, ...run });
+
+@ApiTags('backups')
+@ApiBearerAuth()
+@Roles('admin')
+@Controller('admin/backups')
+export class BackupsController {
+  constructor(private readonly backups: BackupService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Start a backup now; it runs in the background (GET lists its progress)' })
+  @ApiAcceptedResponse({ description: 'The new run, status running' })
+  @ApiConflictResponse({ type: ProblemResponseDto, description: 'A backup is already running' })
+  @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })
+  async start(): Promise<BackupRunView> {
+    try {
+      return toView((await this.backups.begin('api')).run);
+    } catch (error) {
+      if (error instanceof BackupRunningError) throw new ConflictException(error.message);
+      throw error;
+    }
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'The last 100 backup runs, newest first: status, size, duration, counts, verification' })
+  @ApiOkResponse({ description: '{ items: backup runs }' })
+  @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })
+  async list(): Promise<{ items: BackupRunView[] }> {
+    return { items: (await this.backups.runs.recent(100)).map(toView) };
+  }
+}

@@ -1,0 +1,70 @@
+import { NestFactory } from '@nestjs/core';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/app-config.js';
+import { processEnv } from '../config/env.js';
+import { BackupCliModule } from './backup-cli.module.js';
+import { BackupService } from './backup.service.js';
+
+const USAGE = `Usage:
+  npm run backup                                          back up MONGODB_URI's database into BACKUP_DIR
+  npm run backup -- --list                                list complete backups
+  npm run backup -- --verify <id>                         restore <id> into a scratch database, compare, drop it
+  npm run restore -- <id> [--target-db <name>] [--drop]   restore <id> (default target: the configured database)`;
+
+/**
+ * The backup CLI, for a Kubernetes CronJob or an operator at a shell. It shares the lock with the API,
+ * so it never runs beside a scheduled backup. Exit code 0 only when the operation succeeded.
+ */
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      restore: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      verify: { type: 'string' },
+      'target-db': { type: 'string' },
+      drop: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const app = await NestFactory.createApplicationContext(BackupCliModule.forRoot(loadConfig(processEnv())), {
+    logger: ['log', 'warn', 'error'],
+  });
+  try {
+    const backups = app.get(BackupService);
+    if (values.restore) {
+      const [id] = positionals;
+      if (!id) throw new ConfigError(`restore needs a backup id\n${USAGE}`);
+      const target = values['target-db'] ?? (await backups.manifest(id)).database;
+      const restored = await backups.restore(id, target, { drop: values.drop });
+      process.stdout.write(`${JSON.stringify({ restored: id, into: target, documents: restored }, null, 2)}\n`);
+      return 0;
+    }
+    if (values.list) {
+      process.stdout.write(`${(await backups.storage.list()).join('\n')}\n`);
+      return 0;
+    }
+    if (values.verify) {
+      const outcome = await backups.verify(values.verify);
+      process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+      return outcome.status === 'passed' ? 0 : 1;
+    }
+    const run = await backups.run('cli');
+    process.stdout.write(`${JSON.stringify(run, null, 2)}\n`);
+    return run.status === 'succeeded' && run.verify?.status !== 'failed' ? 0 : 1;
+  } finally {
+    await app.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof ConfigError ? error.message : (error as Error).message}\n`);
+    process.exit(1);
+  },
+);

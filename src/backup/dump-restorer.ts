@@ -1,0 +1,150 @@
+import { mongo } from 'mongoose';
+import { createHash } from 'node:crypto';
+import { Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { buffer } from 'node:stream/consumers';
+import { createGunzip } from 'node:zlib';
+import type { BackupManifest, ManifestCollection, ManifestFile } from './backup-manifest.js';
+import type { BackupStorage } from './backup-storage.js';
+import { BsonDocumentSplitter } from './bson-stream.js';
+
+const { deserialize, EJSON } = mongo.BSON;
+
+/** A backup file is damaged or does not match its manifest; the message names the file. */
+export class BackupIntegrityError extends Error {}
+
+export class TargetNotEmptyError extends Error {}
+
+// Insert in batches bounded by size as well as count: GridFS chunks are 255 KiB each.
+const BATCH_DOCUMENTS = 1_000;
+const BATCH_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Reads every file of the backup once: size and SHA-256 against the manifest, then gunzip and BSON
+ * framing, counting documents. Nothing is written anywhere, so a damaged backup is refused before a
+ * restore touches its target.
+ */
+export async function verifyFiles(storage: BackupStorage, manifest: BackupManifest): Promise<void> {
+  for (const collection of manifest.collections) {
+    await checkFile(storage, manifest.id, collection.metadata, async (json) => {
+      EJSON.parse((await buffer(json)).toString('utf8'));
+    });
+    await checkFile(storage, manifest.id, collection.data, async (bson) => {
+      let documents = 0;
+      await pipeline(
+        bson,
+        new BsonDocumentSplitter(),
+        new Writable({
+          objectMode: true,
+          write(_document, _encoding, done) {
+            documents += 1;
+            done();
+          },
+        }),
+      );
+      if (documents !== collection.documents)
+        throw new Error(`holds ${documents} documents, the manifest says ${collection.documents}`);
+    });
+  }
+}
+
+/** Streams one stored file through hashing and gunzip into `read`; any failure names the file. */
+async function checkFile(
+  storage: BackupStorage,
+  id: string,
+  file: ManifestFile,
+  read: (plain: NodeJS.ReadableStream) => Promise<void>,
+): Promise<void> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const measuring = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  try {
+    const gunzip = createGunzip();
+    await Promise.all([pipeline(storage.open(id, file.path), measuring, gunzip), read(gunzip)]);
+    if (bytes !== file.bytes) throw new Error(`is ${bytes} bytes, the manifest says ${file.bytes}`);
+    if (hash.digest('hex') !== file.sha256) throw new Error('does not match its SHA-256 in the manifest');
+  } catch (error) {
+    throw new BackupIntegrityError(`Backup ${id} is damaged: ${file.path} ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Restores a verified backup into `db`: refuses a database that has collections unless `drop`,
+ * inserts each collection's documents with their exact BSON types, recreates its indexes, then
+ * checks every collection's count against the manifest. Returns documents restored per collection.
+ */
+export async function restoreDump(
+  db: mongo.Db,
+  storage: BackupStorage,
+  manifest: BackupManifest,
+  options: { drop: boolean },
+): Promise<Record<string, number>> {
+  const existing = (await db.listCollections({}, { nameOnly: true }).toArray()).filter(
+    (info) => !info.name.startsWith('system.'),
+  );
+  if (existing.length > 0 && !options.drop) {
+    throw new TargetNotEmptyError(
+      `Database ${db.databaseName} has ${existing.length} collections; restore into an empty one or pass --drop`,
+    );
+  }
+  if (existing.length > 0) await db.dropDatabase();
+  const restored: Record<string, number> = {};
+  for (const collection of manifest.collections) {
+    restored[collection.name] = await restoreCollection(db, storage, manifest.id, collection);
+  }
+  return restored;
+}
+
+async function restoreCollection(
+  db: mongo.Db,
+  storage: BackupStorage,
+  id: string,
+  entry: ManifestCollection,
+): Promise<number> {
+  const metadata = EJSON.parse(
+    (await buffer(storage.open(id, entry.metadata.path).pipe(createGunzip()))).toString('utf8'),
+    { relaxed: false },
+  ) as { options?: mongo.CreateCollectionOptions; indexes?: mongo.IndexDescriptionInfo[] };
+  const collection = await db.createCollection(entry.name, metadata.options ?? {});
+  let batch: mongo.Document[] = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (batch.length) await collection.insertMany(batch, { ordered: true });
+    batch = [];
+    batchBytes = 0;
+  };
+  await pipeline(
+    storage.open(id, entry.data.path),
+    createGunzip(),
+    new BsonDocumentSplitter(),
+    new Writable({
+      objectMode: true,
+      write(document: Buffer, _encoding, done) {
+        // promoteValues off keeps Int32, Int64 and Double as they were stored.
+        batch.push(deserialize(document, { promoteValues: false, promoteBuffers: false, bsonRegExp: true }));
+        batchBytes += document.length;
+        if (batch.length < BATCH_DOCUMENTS && batchBytes < BATCH_BYTES) return done();
+        flush().then(() => done(), done);
+      },
+      final(done) {
+        flush().then(() => done(), done);
+      },
+    }),
+  );
+  for (const index of metadata.indexes ?? []) {
+    if (index.name === '_id_') continue;
+    const { key, v: _version, ns: _namespace, ...options } = index as mongo.IndexDescriptionInfo & { ns?: string };
+    await collection.createIndex(key, options);
+  }
+  const count = await collection.countDocuments();
+  if (count !== entry.documents) {
+    throw new BackupIntegrityError(`${entry.name}: restored ${count} documents, the manifest says ${entry.documents}`);
+  }
+  return count;
+}

@@ -1,0 +1,74 @@
+import { mongo } from 'mongoose';
+import { createHash } from 'node:crypto';
+import { Readable, Transform, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import type { ManifestCollection, ManifestFile } from './backup-manifest.js';
+import type { BackupDraft } from './backup-storage.js';
+
+const { EJSON } = mongo.BSON;
+
+/**
+ * The backups' own state: a restored lock would block backups for its lifetime, and restored run
+ * records would describe runs of another time (one of them "running": the one taking the dump).
+ */
+const EXCLUDED = new Set(['backup_lock', 'backup_runs']);
+
+/**
+ * Dumps every collection of `db` in mongodump's layout: `<db>/<collection>.bson.gz` (the documents'
+ * BSON bytes, as the server sent them, one after another) and `<db>/<collection>.metadata.json.gz`
+ * (options and indexes, canonical Extended JSON), so `mongorestore --gzip --dir <backup>` restores it
+ * without this project. Documents stream through a cursor in raw form: memory stays constant however
+ * large a collection is. GridFS buckets are ordinary collections and come along; the backups' own
+ * records stay out.
+ */
+export async function writeDump(db: mongo.Db, draft: BackupDraft): Promise<ManifestCollection[]> {
+  const infos = await db.listCollections({}, { nameOnly: false }).toArray();
+  const names = infos
+    .filter((info) => info.type === 'collection' && !info.name.startsWith('system.') && !EXCLUDED.has(info.name))
+    .map((info) => info.name)
+    .sort();
+  const collections: ManifestCollection[] = [];
+  for (const name of names) {
+    const info = infos.find((entry) => entry.name === name) as { options?: object };
+    const collection = db.collection(name);
+    const base = `${db.databaseName}/${name}`;
+    let documents = 0;
+    const counting = new Transform({
+      transform(document: Buffer, _encoding, done) {
+        documents += 1;
+        done(null, document);
+      },
+    });
+    const cursor = collection.find({}, { raw: true, batchSize: 1_000 });
+    const data = await writeFile(draft, `${base}.bson.gz`, Readable.from(cursor), counting);
+    const metadataJson = EJSON.stringify(
+      { options: info.options ?? {}, indexes: await collection.indexes(), collectionName: name, type: 'collection' },
+      { relaxed: false },
+    );
+    const metadata = await writeFile(draft, `${base}.metadata.json.gz`, Readable.from([Buffer.from(metadataJson)]));
+    collections.push({ name, documents, data, metadata });
+  }
+  return collections;
+}
+
+/** Gzips `source` into `path` of the draft, hashing the stored bytes. */
+async function writeFile(
+  draft: BackupDraft,
+  path: string,
+  source: Readable,
+  ...transforms: Transform[]
+): Promise<ManifestFile> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const measuring = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const target: Writable = await draft.create(path);
+  await pipeline([source, ...transforms, createGzip(), measuring, target]);
+  return { path, bytes, sha256: hash.digest('hex') };
+}
