@@ -167,7 +167,7 @@ describe('backups', () => {
     expect(answers.map((a) => a.status).sort()).toEqual([202, 409, 409]);
     const started = (await answers.find((a) => a.status === 202)!.json()) as { id: string; status: string };
     expect(started.status).toBe('running');
-    const conflict = await answers.find((a) => a.status === 409)!.json();
+    const conflict: unknown = await answers.find((a) => a.status === 409)!.json();
     expect(conflict).toMatchObject({ status: 409, detail: 'A backup is already running' });
     const deadline = Date.now() + 30_000;
     let listed: { id: string; status: string; sizeBytes?: number; documents?: number; verify?: object } | undefined;
