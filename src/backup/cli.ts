@@ -1,3 +1,4 @@
+import { ConsoleLogger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/app-config.js';
@@ -10,6 +11,13 @@ const USAGE = `Usage:
   npm run backup -- --list                                list complete backups
   npm run backup -- --verify <id>                         restore <id> into a scratch database, compare, drop it
   npm run restore -- <id> [--target-db <name>] [--drop]   restore <id> (default target: the configured database)`;
+
+/** Logs go to stderr, so stdout carries only the JSON result (for scripts and CronJob logs alike). */
+class StderrLogger extends ConsoleLogger {
+  protected override printMessages(messages: unknown[], context?: string, logLevel?: LogLevel): void {
+    super.printMessages(messages, context, logLevel, 'stderr');
+  }
+}
 
 /**
  * The backup CLI, for a Kubernetes CronJob or an operator at a shell. It shares the lock with the API,
@@ -32,7 +40,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const app = await NestFactory.createApplicationContext(BackupCliModule.forRoot(loadConfig(processEnv())), {
-    logger: ['log', 'warn', 'error'],
+    logger: new StderrLogger({ logLevels: ['log', 'warn', 'error'] }),
   });
   try {
     const backups = app.get(BackupService);

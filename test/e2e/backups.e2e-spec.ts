@@ -1,5 +1,6 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { mongo, type Connection } from 'mongoose';
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { access, cp, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -83,6 +84,11 @@ describe('backups', () => {
     const run = await backups.run('cli');
     expect(run.status).toBe('succeeded');
     expect(run.verify?.status).toBe('passed');
+    const metrics = await (await fetch(`${running.metricsUrl}/metrics`)).text();
+    const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(gauge('backup_last_success_timestamp_seconds')).toBeCloseTo(run.finishedAt!.getTime() / 1000, 0);
+    expect(gauge('backup_last_size_bytes')).toBe(run.sizeBytes);
+    expect(gauge('backup_last_verify_success')).toBe(1);
     // mongodump's layout, which mongorestore --gzip --dir reads.
     for (const file of [
       'profiles.bson.gz',
@@ -212,6 +218,46 @@ describe('scheduled backups', () => {
       expect(scheduled.every((run) => run.status !== 'failed')).toBe(true);
     } finally {
       await Promise.all(instances.map((instance) => instance.close()));
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('backup CLI (dist/backup/cli.js)', () => {
+  const cli = (args: string[], env: Record<string, string>) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['dist/backup/cli.js', ...args], { env }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it('backs up, restores into a named database, and refuses a non-empty target without --drop', async () => {
+    const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
+    const env = { PATH: process.env.PATH ?? '', ...testEnv({ BACKUP_DIR: dir, LOG_LEVEL: 'warn' }) };
+    const client = await mongo.MongoClient.connect(env.MONGODB_URI);
+    try {
+      await client.db().collection('cli_probe').insertOne({ probe: true });
+      const backup = await cli([], env);
+      expect(backup.code, backup.stderr).toBe(0);
+      const run = JSON.parse(backup.stdout) as { _id: string; status: string; verify: { status: string } };
+      expect(run).toMatchObject({ status: 'succeeded', verify: { status: 'passed' } });
+      expect((await cli(['--list'], env)).stdout).toContain(run._id);
+
+      const target = `vesta_cli_restore_${Date.now()}`;
+      const restore = await cli(['--restore', run._id, '--target-db', target], env);
+      expect(restore.code, restore.stderr).toBe(0);
+      expect(JSON.parse(restore.stdout)).toMatchObject({ restored: run._id, into: target });
+      const again = await cli(['--restore', run._id, '--target-db', target], env);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/restore into an empty one or pass --drop/);
+      expect((await cli(['--restore', run._id, '--target-db', target, '--drop'], env)).code).toBe(0);
+      expect((await cli(['--restore', 'no-such-backup', '--target-db', target], env)).stderr).toMatch(
+        /No complete backup no-such-backup/,
+      );
+      expect(await client.db(target).collection('cli_probe').countDocuments({ probe: true })).toBe(1);
+      await client.db(target).dropDatabase();
+    } finally {
+      await client.close();
       await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
