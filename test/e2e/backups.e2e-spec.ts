@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config/app-config.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
-import { testConfig, testEnv } from '../support/test-env.js';
+import { testConfig, testEnv, workerMongoUri } from '../support/test-env.js';
 
 const ADMIN = { email: `backups-${Date.now()}@example.test`, password: 'an-admin-password-long-enough' };
 const { EJSON } = mongo.BSON;
@@ -234,7 +234,7 @@ describe('backup CLI (dist/backup/cli.js)', () => {
   it('backs up, restores into a named database, and refuses a non-empty target without --drop', async () => {
     const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
     const env = { PATH: process.env.PATH ?? '', ...testEnv({ BACKUP_DIR: dir, LOG_LEVEL: 'warn' }) };
-    const client = await mongo.MongoClient.connect(env.MONGODB_URI);
+    const client = await mongo.MongoClient.connect(workerMongoUri());
     try {
       await client.db().collection('cli_probe').insertOne({ probe: true });
       const backup = await cli([], env);
