@@ -2,7 +2,7 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import { mongo, type Connection } from 'mongoose';
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { access, cp, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,6 +145,37 @@ describe('backups', () => {
       await rm(join(dir, copy), { recursive: true });
     }
     await target.dropDatabase();
+  });
+
+  it('fails a backup that hits a full disk loudly, leaving no draft, no listed backup and older backups intact', async () => {
+    const before = await backups.storage.list();
+    expect(before.length).toBeGreaterThan(0);
+    // The disk fills up after two files: the third write fails as ENOSPC would.
+    const real = backups.storage;
+    let files = 0;
+    const full: typeof real = Object.create(real) as typeof real;
+    full.begin = async (id) => {
+      const draft = await real.begin(id);
+      return {
+        ...draft,
+        create: async (path) => {
+          files += 1;
+          if (files > 2) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+          return draft.create(path);
+        },
+      };
+    };
+    Object.defineProperty(backups, 'storage', { value: full, configurable: true });
+    try {
+      const run = await backups.run('cli');
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatch(/ENOSPC/);
+    } finally {
+      Object.defineProperty(backups, 'storage', { value: real, configurable: true });
+    }
+    expect(await backups.storage.list()).toEqual(before);
+    expect((await readdir(dir)).filter((entry) => entry.startsWith('.draft-'))).toEqual([]);
+    expect((await backups.run('cli')).status).toBe('succeeded'); // the lock was released
   });
 
   it('keeps backups younger than the retention period, and always the newest one', async () => {
