@@ -1,0 +1,32 @@
+# Tools the Kubernetes manifest tests need, installed once: kustomize (built from the pinned Go module in
+# tools/kustomize, cached like FerretDB) and promtool (Debian's prometheus package).
+# Source after common.sh; exports KUSTOMIZE_BIN and PROMTOOL_BIN.
+
+ensure_kustomize() {
+  local root tools stamp cache
+  root=$(project_root)
+  tools="$root/tools/kustomize"
+  command -v go >/dev/null || die "Go is required to build kustomize; install Go 1.26+"
+  stamp=$(cat "$tools/go.mod" "$tools/go.sum" | sha256sum | cut -c1-16)
+  cache="${XDG_CACHE_HOME:-$HOME/.cache}/vesta-api/kustomize-$stamp"
+  if [[ ! -x "$cache/kustomize" ]]; then
+    log "building kustomize (first run only; about a minute)"
+    mkdir -p "$cache"
+    (cd "$tools" && go build -trimpath -o "$cache/kustomize.tmp" sigs.k8s.io/kustomize/kustomize/v5) ||
+      die "kustomize build failed"
+    mv "$cache/kustomize.tmp" "$cache/kustomize"
+  fi
+  export KUSTOMIZE_BIN="$cache/kustomize"
+}
+
+ensure_promtool() {
+  if ! command -v promtool >/dev/null; then
+    [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null ||
+      die "promtool is missing: install Debian's prometheus package (apt-get install prometheus)"
+    log "installing promtool (Debian package prometheus; first run only)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
+      >/dev/null || die "apt-get install prometheus failed"
+  fi
+  PROMTOOL_BIN=$(command -v promtool)
+  export PROMTOOL_BIN
+}

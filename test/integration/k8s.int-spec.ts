@@ -1,0 +1,205 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments, parse, stringify } from 'yaml';
+import { envSchema } from '../../src/config/env.schema.js';
+import { PROBE_PATHS } from '../../src/health/probe-paths.js';
+import { requiredEnv } from '../support/test-env.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- rendered manifests and rule files are untyped YAML, checked field by field below */
+type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: any;
+  data?: any;
+};
+
+const OVERLAYS = ['dev', 'prod'];
+
+function render(overlay: string): K8sObject[] {
+  const output = execFileSync(requiredEnv('KUSTOMIZE_BIN'), ['build', `k8s/overlays/${overlay}`], { encoding: 'utf8' });
+  return parseAllDocuments(output).map((document) => document.toJS() as K8sObject);
+}
+
+const ofKind = (objects: K8sObject[], kind: string) => objects.filter((object) => object.kind === kind);
+const podSpecOf = (object: K8sObject): any =>
+  object.kind === 'CronJob' ? object.spec.jobTemplate.spec.template.spec : object.spec.template.spec;
+const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
+  Object.entries(selector).every(([key, value]) => labels[key] === value);
+
+describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
+  const objects = render(overlay);
+  const deployments = ofKind(objects, 'Deployment').filter((d) => d.metadata.name.startsWith('vesta-'));
+  const configMap = ofKind(objects, 'ConfigMap').find((c) => c.metadata.name === 'vesta-api')!;
+  const workloads = [...deployments, ...ofKind(objects, 'CronJob')];
+
+  it('renders the api and worker Deployments with their roles, and nothing named latest', () => {
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['vesta-api', 'vesta-worker']);
+    const roles = deployments.map((d) => podSpecOf(d).containers[0].env.find((e: any) => e.name === 'ROLE').value);
+    expect(roles.sort()).toEqual(['api', 'worker']);
+    for (const object of objects.filter((o) => ['Deployment', 'StatefulSet', 'CronJob'].includes(o.kind))) {
+      for (const container of podSpecOf(object).containers) {
+        expect(container.image, `${object.metadata.name}`).toMatch(/:[\w.-]+$/);
+        expect(container.image, `${object.metadata.name}`).not.toMatch(/:latest$/);
+      }
+    }
+  });
+
+  it('runs every Vesta container restricted: non-root, read-only root, no escalation, no capabilities, seccomp', () => {
+    for (const workload of workloads) {
+      const pod = podSpecOf(workload);
+      expect(pod.securityContext.runAsNonRoot, workload.metadata.name).toBe(true);
+      expect(pod.securityContext.seccompProfile.type).toBe('RuntimeDefault');
+      expect(pod.automountServiceAccountToken).toBe(false);
+      for (const container of pod.containers) {
+        expect(container.securityContext).toMatchObject({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
+        expect(container.volumeMounts.some((mount: any) => mount.mountPath === '/tmp')).toBe(true);
+      }
+    }
+  });
+
+  it('probes the app’s own health paths on a declared port, and shuts down within the grace period', () => {
+    const settings = configMap.data as Record<string, string>;
+    for (const deployment of deployments) {
+      const pod = podSpecOf(deployment);
+      const [container] = pod.containers;
+      const ports = new Set(container.ports.map((port: any) => port.name));
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+        expect(PROBE_PATHS.has(container[probe].httpGet.path), `${probe} path`).toBe(true);
+        expect(ports.has(container[probe].httpGet.port), `${probe} port`).toBe(true);
+      }
+      expect(container.livenessProbe.httpGet.path).toBe('/health/live');
+      expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
+      expect(container.ports.find((p: any) => p.name === 'http').containerPort).toBe(Number(settings.PORT));
+      expect(container.ports.find((p: any) => p.name === 'metrics').containerPort).toBe(Number(settings.METRICS_PORT));
+      const graceMs = pod.terminationGracePeriodSeconds * 1000;
+      // The app must finish draining and its longest request, and force its own exit, before Kubernetes kills it.
+      expect(graceMs).toBeGreaterThan(Number(settings.SHUTDOWN_DRAIN_MS) + Number(settings.REQUEST_TIMEOUT_MS));
+      expect(Number(settings.SHUTDOWN_GRACE_MS)).toBeLessThan(graceMs);
+      expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
+    }
+  });
+
+  it('names only variables the app knows, with values it accepts', () => {
+    const known = new Set(Object.keys(envSchema.shape));
+    const settings = configMap.data as Record<string, string>;
+    for (const name of Object.keys(settings)) expect(known.has(name), name).toBe(true);
+    // The Secret's variables, as an operator would create them (secret.example.yaml).
+    const secrets = {
+      MONGODB_URI: 'mongodb://db:27017/vesta',
+      REDIS_URL: 'redis://redis:6379',
+      JWT_SECRET: 'x'.repeat(32),
+    };
+    const parsed = envSchema.safeParse({ ...settings, ...secrets });
+    expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
+  });
+
+  it('points Services, PodDisruptionBudgets and the HPA at pods that exist', () => {
+    const podLabels = deployments.map((d) => d.spec.template.metadata.labels as Record<string, string>);
+    for (const deployment of deployments)
+      expect(matches(deployment.spec.selector.matchLabels, podLabels[deployments.indexOf(deployment)])).toBe(true);
+    for (const service of ofKind(objects, 'Service').filter((s) => s.metadata.name.startsWith('vesta-'))) {
+      expect(
+        podLabels.some((labels) => matches(service.spec.selector, labels)),
+        service.metadata.name,
+      ).toBe(true);
+      const deployment = deployments.find((d) => matches(service.spec.selector, d.spec.template.metadata.labels))!;
+      const ports = new Set(podSpecOf(deployment).containers[0].ports.map((port: any) => port.name));
+      for (const port of service.spec.ports) expect(ports.has(port.targetPort), port.targetPort).toBe(true);
+    }
+    for (const pdb of ofKind(objects, 'PodDisruptionBudget')) {
+      expect(
+        podLabels.some((labels) => matches(pdb.spec.selector.matchLabels, labels)),
+        pdb.metadata.name,
+      ).toBe(true);
+    }
+    for (const hpa of ofKind(objects, 'HorizontalPodAutoscaler')) {
+      expect(deployments.map((d) => d.metadata.name)).toContain(hpa.spec.scaleTargetRef.name);
+      for (const metric of hpa.spec.metrics.filter((m: any) => m.type === 'Pods')) {
+        expect(metric.pods.target.type).toBe('AverageValue');
+      }
+    }
+  });
+
+  if (overlay === 'prod') {
+    it('autoscales the API on CPU 70 %, memory 80 % and requests per second, 3 to 10 pods', () => {
+      const [hpa] = ofKind(objects, 'HorizontalPodAutoscaler');
+      expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([3, 10]);
+      const targets = Object.fromEntries(
+        hpa.spec.metrics.map((m: any) =>
+          m.type === 'Resource'
+            ? [m.resource.name, m.resource.target.averageUtilization]
+            : [m.pods.metric.name, m.pods.target.averageValue],
+        ),
+      );
+      expect(targets).toEqual({ cpu: 70, memory: 80, http_requests_per_second: '1000' });
+      expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThan(
+        hpa.spec.behavior.scaleUp.stabilizationWindowSeconds,
+      );
+    });
+  }
+});
+
+describe('alert rules and the adapter’s query', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vesta-rules-'));
+  const promtool = (...args: string[]) => execFileSync(requiredEnv('PROMTOOL_BIN'), args, { encoding: 'utf8' });
+  const rule = parseAllDocuments(readFileSync('k8s/base/prometheusrule.yaml', 'utf8'))[0].toJS() as K8sObject;
+  writeFileSync(join(dir, 'vesta-rules.yaml'), stringify({ groups: rule.spec.groups }, { lineWidth: 0 }));
+  copyFileSync('k8s/monitoring/alerts.test.yaml', join(dir, 'alerts.test.yaml'));
+
+  it('pass promtool check rules, with a summary, a severity and a runbook link on every alert', () => {
+    expect(promtool('check', 'rules', join(dir, 'vesta-rules.yaml'))).toMatch(/SUCCESS/);
+    const alerts = rule.spec.groups.flatMap((group: any) => group.rules).filter((r: any) => r.alert);
+    for (const alert of alerts) {
+      expect(alert.labels.severity, alert.alert).toMatch(/^(warning|critical)$/);
+      expect(alert.annotations.summary, alert.alert).toBeTruthy();
+      expect(alert.annotations.runbook_url, alert.alert).toMatch(/docs\/operations\.md#alert-/);
+    }
+  });
+
+  it('fire on bad series and stay silent on healthy ones (promtool test rules), for every alert', () => {
+    expect(promtool('test', 'rules', join(dir, 'alerts.test.yaml'))).toMatch(/SUCCESS/);
+    const tests = parse(readFileSync('k8s/monitoring/alerts.test.yaml', 'utf8')) as { tests: any[] };
+    const fired = new Set(
+      tests.tests.flatMap((t) =>
+        t.alert_rule_test.filter((a: any) => a.exp_alerts.length > 0).map((a: any) => a.alertname),
+      ),
+    );
+    const silent = new Set(
+      tests.tests.flatMap((t) =>
+        t.alert_rule_test.filter((a: any) => a.exp_alerts.length === 0).map((a: any) => a.alertname),
+      ),
+    );
+    const alerts = rule.spec.groups
+      .flatMap((group: any) => group.rules)
+      .filter((r: any) => r.alert)
+      .map((r: any) => r.alert);
+    for (const alert of alerts) {
+      expect(fired.has(alert), `${alert} is never shown firing`).toBe(true);
+      expect(silent.has(alert), `${alert} is never shown silent`).toBe(true);
+    }
+  });
+
+  it('give the HPA a valid PromQL query once the adapter fills its template', () => {
+    const adapter = parse(readFileSync('k8s/monitoring/prometheus-adapter-rules.yaml', 'utf8')) as { rules: any[] };
+    const [requests] = adapter.rules;
+    expect(requests.name.as).toBe('http_requests_per_second');
+    const query = (requests.metricsQuery as string)
+      .replace('<<.Series>>', 'http_requests_total')
+      .replace('<<.LabelMatchers>>', 'namespace="vesta",pod=~"vesta-api-.*"')
+      .replace('<<.GroupBy>>', 'pod');
+    const file = join(dir, 'adapter.yaml');
+    writeFileSync(
+      file,
+      stringify({ groups: [{ name: 'adapter', rules: [{ record: 'adapter:query', expr: query }] }] }),
+    );
+    expect(promtool('check', 'rules', file)).toMatch(/SUCCESS/);
+  });
+});
