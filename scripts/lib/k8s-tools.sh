@@ -1,6 +1,7 @@
 # Tools the Kubernetes manifest tests need, installed once: kustomize (built from the pinned Go module in
 # tools/kustomize, cached like FerretDB) and promtool (Debian's prometheus package).
-# Source after common.sh; exports KUSTOMIZE_BIN and PROMTOOL_BIN.
+# Source after common.sh; exports KUSTOMIZE_BIN, PROMTOOL_BIN and PROMETHEUS_BIN (the same package; the
+# dashboard and alert queries are run against a real Prometheus in the e2e tests).
 
 ensure_kustomize() {
   local root tools stamp cache
@@ -20,7 +21,7 @@ ensure_kustomize() {
 }
 
 ensure_promtool() {
-  if ! command -v promtool >/dev/null; then
+  if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
     [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null ||
       die "promtool is missing: install Debian's prometheus package (apt-get install prometheus)"
     log "installing promtool (Debian package prometheus; first run only)"
@@ -28,5 +29,6 @@ ensure_promtool() {
       >/dev/null || die "apt-get install prometheus failed"
   fi
   PROMTOOL_BIN=$(command -v promtool)
-  export PROMTOOL_BIN
+  PROMETHEUS_BIN=$(command -v prometheus)
+  export PROMTOOL_BIN PROMETHEUS_BIN
 }

@@ -157,10 +157,21 @@ describe('alert rules and the adapter’s query', () => {
   it('pass promtool check rules, with a summary, a severity and a runbook link on every alert', () => {
     expect(promtool('check', 'rules', join(dir, 'vesta-rules.yaml'))).toMatch(/SUCCESS/);
     const alerts = rule.spec.groups.flatMap((group: any) => group.rules).filter((r: any) => r.alert);
+    // GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes.
+    const anchors = new Set(
+      [...readFileSync('docs/operations.md', 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) =>
+        m[1]
+          .toLowerCase()
+          .replace(/[^\w\s-]/g, '')
+          .trim()
+          .replace(/\s+/g, '-'),
+      ),
+    );
     for (const alert of alerts) {
       expect(alert.labels.severity, alert.alert).toMatch(/^(warning|critical)$/);
       expect(alert.annotations.summary, alert.alert).toBeTruthy();
-      expect(alert.annotations.runbook_url, alert.alert).toMatch(/docs\/operations\.md#alert-/);
+      const anchor = /docs\/operations\.md#(alert-[a-z]+)$/.exec(alert.annotations.runbook_url)?.[1];
+      expect(anchor && anchors.has(anchor), `${alert.alert}: runbook ${alert.annotations.runbook_url}`).toBe(true);
     }
   });
 

@@ -1,0 +1,158 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import { registerAccount } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { freePort } from '../support/ports.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { requiredEnv, testConfig } from '../support/test-env.js';
+
+interface RuleFile {
+  spec: { groups: { name: string; rules: { alert?: string; record?: string; expr: string }[] }[] };
+}
+interface Dashboard {
+  panels: { title: string; targets: { expr: string }[] }[];
+}
+interface QueryAnswer {
+  status: string;
+  error?: string;
+  data?: { result: unknown[] };
+}
+
+const ruleFile = parseAllDocuments(readFileSync('k8s/base/prometheusrule.yaml', 'utf8'))[0].toJS() as RuleFile;
+const dashboard = JSON.parse(readFileSync('k8s/base/dashboards/vesta-api.json', 'utf8')) as Dashboard;
+const adapter = parse(readFileSync('k8s/monitoring/prometheus-adapter-rules.yaml', 'utf8')) as {
+  rules: { metricsQuery: string }[];
+};
+
+/** Panels whose queries must return series after a few seconds of traffic (the rest may be empty, not invalid). */
+const PANELS_WITH_DATA = [
+  'Requests per second by route',
+  'Error ratio (5xx)',
+  'Latency p50 / p95 / p99',
+  'CPU per pod (share of one core)',
+  'Heap used per pod',
+  'Event-loop lag p99 per pod',
+  'Cache hit ratio by tier',
+  'Queue depth by queue and state',
+  'MongoDB pool connections',
+  'API replicas vs request rate',
+];
+
+// A real Prometheus scraping the running app, as the ServiceMonitor would (job vesta-api, a pod label).
+describe('dashboard, alert and adapter queries against a real Prometheus', () => {
+  let running: RunningApp;
+  let prometheus: ChildProcess;
+  let promUrl: string;
+  const dir = mkdtempSync(join(tmpdir(), 'vesta-prometheus-'));
+
+  const query = async (expr: string): Promise<QueryAnswer> => {
+    const response = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+    return (await response.json()) as QueryAnswer;
+  };
+  const fill = (expr: string) => expr.replaceAll('$__rate_interval', '20s');
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ ROLE: 'all', VIEW_FLUSH_INTERVAL_MS: '500' }));
+    const metricsPort = new URL(running.metricsUrl).port;
+    writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: ruleFile.spec.groups }, { lineWidth: 0 }));
+    writeFileSync(
+      join(dir, 'prometheus.yaml'),
+      stringify({
+        global: { scrape_interval: '1s', evaluation_interval: '1s' },
+        rule_files: [join(dir, 'rules.yaml')],
+        scrape_configs: [
+          {
+            job_name: 'vesta-api',
+            static_configs: [
+              { targets: [`127.0.0.1:${metricsPort}`], labels: { namespace: 'vesta', pod: 'vesta-api-test' } },
+            ],
+          },
+        ],
+      }),
+    );
+    const port = await freePort();
+    promUrl = `http://127.0.0.1:${port}`;
+    prometheus = spawn(
+      requiredEnv('PROMETHEUS_BIN'),
+      [
+        `--config.file=${join(dir, 'prometheus.yaml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
+      { stdio: 'ignore' },
+    );
+    // Traffic for the panels: reads that hit and miss the cache, a 404, searches.
+    const member = await registerAccount(running.url);
+    const profile = await createProfile(running.url, member);
+    const deadline = Date.now() + 30_000;
+    for (let round = 0; Date.now() < deadline; round += 1) {
+      await Promise.all([
+        fetch(`${running.url}/v1/profiles/${profile.id}`, { headers: member.auth }).then((r) => r.arrayBuffer()),
+        fetch(`${running.url}/v1/locations/cities`).then((r) => r.arrayBuffer()),
+        fetch(`${running.url}/v1/nowhere`).then((r) => r.arrayBuffer()),
+      ]);
+      if (round % 20 === 0) {
+        const answer = await query('sum(rate(http_requests_total{job="vesta-api"}[20s]))').catch(() => undefined);
+        if (answer?.data?.result.length) break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    prometheus?.kill('SIGTERM');
+    await running?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('parses every dashboard query, and the panels that should show data do', async () => {
+    for (const panel of dashboard.panels) {
+      for (const target of panel.targets) {
+        const answer = await query(fill(target.expr));
+        expect(answer.status, `${panel.title}: ${answer.error}`).toBe('success');
+        if (PANELS_WITH_DATA.includes(panel.title)) expect(answer.data!.result.length, panel.title).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('loads and evaluates every alert and recording rule without errors', async () => {
+    const expected = ruleFile.spec.groups.flatMap((group) => group.rules.map((rule) => rule.alert ?? rule.record));
+    const deadline = Date.now() + 10_000;
+    let rules: { name: string; health: string; lastError?: string }[];
+    do {
+      const answer = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as {
+        data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
+      };
+      rules = answer.data.groups.flatMap((group) => group.rules);
+      if (rules.length === expected.length && rules.every((rule) => rule.health === 'ok')) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } while (Date.now() < deadline);
+    expect(rules.map((rule) => rule.name).sort()).toEqual([...expected].sort());
+    for (const rule of rules) expect(rule.health, `${rule.name}: ${rule.lastError}`).toBe('ok');
+    // The recording rules the alerts read produce series (once a rule round has seen two scrapes).
+    for (const expr of ['vesta:http_requests:rate5m', 'vesta:http_errors:ratio_rate5m']) {
+      let found = 0;
+      for (const until = Date.now() + 10_000; found === 0 && Date.now() < until;) {
+        found = (await query(expr)).data!.result.length;
+        if (found === 0) await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      expect(found, expr).toBeGreaterThan(0);
+    }
+  });
+
+  it('gives the HPA a per-pod request rate through the adapter’s query', async () => {
+    const expr = adapter.rules[0].metricsQuery
+      .replace('<<.Series>>', 'http_requests_total')
+      .replace('<<.LabelMatchers>>', 'namespace="vesta",pod=~"vesta-api-.*"')
+      .replace('<<.GroupBy>>', 'pod');
+    const answer = await query(expr);
+    expect(answer.status, answer.error).toBe('success');
+    const [series] = answer.data!.result as { metric: { pod: string }; value: [number, string] }[];
+    expect(series.metric.pod).toBe('vesta-api-test');
+    expect(Number(series.value[1])).toBeGreaterThan(0);
+  });
+});
