@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse, stringify } from 'yaml';
 import { envSchema } from '../../src/config/env.schema.js';
 import { PROBE_PATHS } from '../../src/health/probe-paths.js';
+import { validateObject } from '../support/k8s-schemas.js';
 import { requiredEnv } from '../support/test-env.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- rendered manifests and rule files are untyped YAML, checked field by field below */
@@ -35,6 +36,10 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
   const deployments = ofKind(objects, 'Deployment').filter((d) => d.metadata.name.startsWith('vesta-'));
   const configMap = ofKind(objects, 'ConfigMap').find((c) => c.metadata.name === 'vesta-api')!;
   const workloads = [...deployments, ...ofKind(objects, 'CronJob')];
+
+  it('validates every object against the Kubernetes and Prometheus Operator schemas, unknown fields rejected', () => {
+    expect(objects.flatMap(validateObject)).toEqual([]);
+  });
 
   it('renders the api and worker Deployments with their roles, and nothing named latest', () => {
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['vesta-api', 'vesta-worker']);
@@ -145,6 +150,30 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       );
     });
   }
+});
+
+describe('the manifest validator itself', () => {
+  it('rejects a misspelt field and a wrong type', () => {
+    const [deployment] = ofKind(render('prod'), 'Deployment');
+    const spec = deployment.spec as Record<string, any>;
+    const container = spec.template.spec.containers[0];
+    const broken = {
+      ...deployment,
+      spec: {
+        ...spec,
+        replicas: 'three',
+        template: {
+          ...spec.template,
+          spec: { ...spec.template.spec, containers: [{ ...container, imagePullPolicyy: 'Always' }] },
+        },
+      },
+    };
+    const problems = validateObject(broken);
+    expect(problems.some((p) => p.includes('replicas must be integer'))).toBe(true);
+    expect(problems.some((p) => p.includes('unknown field .spec.template.spec.containers[0].imagePullPolicyy'))).toBe(
+      true,
+    );
+  });
 });
 
 describe('alert rules and the adapter’s query', () => {
