@@ -26,6 +26,7 @@ const ruleFile = parseAllDocuments(readFileSync('k8s/base/prometheusrule.yaml', 
 const dashboard = JSON.parse(readFileSync('k8s/base/dashboards/vesta-api.json', 'utf8')) as Dashboard;
 const adapter = parse(readFileSync('k8s/monitoring/prometheus-adapter-rules.yaml', 'utf8')) as {
   rules: { metricsQuery: string }[];
+  externalRules: { metricsQuery: string }[];
 };
 
 /** Panels whose queries must return series after a few seconds of traffic (the rest may be empty, not invalid). */
@@ -34,7 +35,7 @@ const PANELS_WITH_DATA = [
   'Error ratio (5xx)',
   'Latency p50 / p95 / p99',
   'CPU per pod (share of one core)',
-  'Heap used per pod',
+  'Heap and resident memory per pod',
   'Event-loop lag p99 per pod',
   'Cache hit ratio by tier',
   'Queue depth by queue and state',
@@ -111,11 +112,14 @@ describe('dashboard, alert and adapter queries against a real Prometheus', () =>
 
   it('parses every dashboard query, and the panels that should show data do', async () => {
     for (const panel of dashboard.panels) {
+      let series = 0;
       for (const target of panel.targets) {
         const answer = await query(fill(target.expr));
         expect(answer.status, `${panel.title}: ${answer.error}`).toBe('success');
-        if (PANELS_WITH_DATA.includes(panel.title)) expect(answer.data!.result.length, panel.title).toBeGreaterThan(0);
+        series += answer.data!.result.length;
       }
+      // Some targets read kube-state-metrics, absent here; the panel still shows the app's own series.
+      if (PANELS_WITH_DATA.includes(panel.title)) expect(series, panel.title).toBeGreaterThan(0);
     }
   });
 
@@ -144,7 +148,7 @@ describe('dashboard, alert and adapter queries against a real Prometheus', () =>
     }
   });
 
-  it('gives the HPA a per-pod request rate through the adapter’s query', async () => {
+  it('gives the HPAs a per-pod request rate and the queue backlog through the adapter’s queries', async () => {
     const expr = adapter.rules[0].metricsQuery
       .replace('<<.Series>>', 'http_requests_total')
       .replace('<<.LabelMatchers>>', 'namespace="vesta",pod=~"vesta-api-.*"')
@@ -154,5 +158,12 @@ describe('dashboard, alert and adapter queries against a real Prometheus', () =>
     const [series] = answer.data!.result as { metric: { pod: string }; value: [number, string] }[];
     expect(series.metric.pod).toBe('vesta-api-test');
     expect(Number(series.value[1])).toBeGreaterThan(0);
+    const waiting = await query(
+      adapter.externalRules[0].metricsQuery
+        .replace('<<.Series>>', 'queue_jobs')
+        .replace('<<.LabelMatchers>>', 'namespace="vesta"'),
+    );
+    expect(waiting.status, waiting.error).toBe('success');
+    expect(waiting.data!.result).toHaveLength(1);
   });
 });

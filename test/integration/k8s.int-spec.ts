@@ -130,12 +130,15 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       for (const metric of hpa.spec.metrics.filter((m: any) => m.type === 'Pods')) {
         expect(metric.pods.target.type).toBe('AverageValue');
       }
+      for (const metric of hpa.spec.metrics.filter((m: any) => m.type === 'External')) {
+        expect(metric.external.target.type).toBe('AverageValue');
+      }
     }
   });
 
   if (overlay === 'prod') {
     it('autoscales the API on CPU 70 %, memory 80 % and requests per second, 3 to 10 pods', () => {
-      const [hpa] = ofKind(objects, 'HorizontalPodAutoscaler');
+      const hpa = ofKind(objects, 'HorizontalPodAutoscaler').find((h) => h.metadata.name === 'vesta-api')!;
       expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([3, 10]);
       const targets = Object.fromEntries(
         hpa.spec.metrics.map((m: any) =>
