@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+
+export interface Thresholds {
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  errorRate: number;
+  rateLimitedRate: number;
+  cpuPercent: number;
+  memoryPercent: number;
+}
+
+export type Mix = Record<
+  'profileRead' | 'search' | 'nearby' | 'cities' | 'profileUpdate' | 'login' | 'mediaDownload',
+  number
+>;
+
+export interface Phase {
+  name: string;
+  /** Requests per second across all connections; 0 is a pause. */
+  rate: number;
+  durationS: number;
+}
+
+export interface Scenario {
+  name: string;
+  connections: number;
+  phases: Phase[];
+  thresholds: Thresholds;
+  mix: Mix;
+  /** Latency must be back under the p95 threshold within `withinS` seconds after `afterPhase` ends. */
+  recovery?: { afterPhase: string; withinS: number };
+}
+
+interface ConfigFile {
+  defaults: { thresholds: Thresholds; mix: Mix };
+  scenarios: Record<
+    string,
+    Omit<Scenario, 'name' | 'thresholds' | 'mix'> & { thresholds?: Partial<Thresholds>; mix?: Partial<Mix> }
+  >;
+}
+
+/** Reads a scenario from the config file, defaults filled in and phase durations scaled. */
+export function loadScenario(file: string, name: string, scale: number): Scenario {
+  const config = JSON.parse(readFileSync(file, 'utf8')) as ConfigFile;
+  const scenario = config.scenarios[name];
+  if (!scenario)
+    throw new Error(`No scenario "${name}" in ${file}; there are ${Object.keys(config.scenarios).join(', ')}`);
+  return {
+    ...scenario,
+    name,
+    phases: scenario.phases.map((phase) => ({ ...phase, durationS: Math.max(1, Math.round(phase.durationS * scale)) })),
+    thresholds: { ...config.defaults.thresholds, ...scenario.thresholds },
+    mix: { ...config.defaults.mix, ...scenario.mix },
+  };
+}

@@ -1,0 +1,240 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Scenario } from './config.js';
+import { percentile, type Second, type ServerSample } from './measure.js';
+
+export interface Check {
+  name: string;
+  limit: string;
+  measured: string;
+  pass: boolean | 'not measured';
+}
+
+export interface Summary {
+  scenario: string;
+  target: string;
+  startedAt: string;
+  requests: number;
+  throughputPerS: number;
+  latencyMs: { p50: number; p95: number; p99: number; max: number };
+  errorRate: number;
+  rateLimitedRate: number;
+  server: { cpuPercentMax?: number; memoryMbMax?: number };
+  recoveryS?: number;
+  phases: { name: string; requests: number; p95Ms: number; errors: number; rateLimited: number }[];
+  checks: Check[];
+  pass: boolean;
+}
+
+export function summarise(
+  scenario: Scenario,
+  target: string,
+  startedAt: Date,
+  seconds: Second[],
+  server: ServerSample[],
+  memoryLimitMb: number,
+): Summary {
+  const all = seconds.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  const requests = seconds.reduce((sum, s) => sum + s.requests, 0);
+  const errors = seconds.reduce((sum, s) => sum + s.errors, 0);
+  const rateLimited = seconds.reduce((sum, s) => sum + s.rateLimited, 0);
+  const busy = seconds.filter((s) => s.requests > 0).length || 1;
+  const t = scenario.thresholds;
+  const latencyMs = {
+    p50: percentile(all, 50),
+    p95: percentile(all, 95),
+    p99: percentile(all, 99),
+    max: all.at(-1) ?? 0,
+  };
+  const cpuMax = server.length ? Math.max(...server.map((s) => s.cpuPercent)) : undefined;
+  const memoryMax = server.length ? Math.max(...server.map((s) => s.memoryMb)) : undefined;
+  const recoveryS = scenario.recovery && recoveryTime(seconds, scenario.recovery.afterPhase, t.p95Ms, t.errorRate);
+  const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+  const checks: Check[] = [
+    { name: 'p95 latency', limit: `< ${t.p95Ms} ms`, measured: `${latencyMs.p95} ms`, pass: latencyMs.p95 < t.p95Ms },
+    { name: 'p99 latency', limit: `< ${t.p99Ms} ms`, measured: `${latencyMs.p99} ms`, pass: latencyMs.p99 < t.p99Ms },
+    { name: 'max latency', limit: `< ${t.maxMs} ms`, measured: `${latencyMs.max} ms`, pass: latencyMs.max < t.maxMs },
+    {
+      name: 'error rate',
+      limit: `< ${pct(t.errorRate)}`,
+      measured: pct(errors / (requests || 1)),
+      pass: errors / (requests || 1) < t.errorRate,
+    },
+    {
+      name: 'rate limited (429)',
+      limit: `< ${pct(t.rateLimitedRate)}`,
+      measured: pct(rateLimited / (requests || 1)),
+      pass: rateLimited / (requests || 1) < t.rateLimitedRate,
+    },
+    {
+      name: 'server CPU (max, % of one core)',
+      limit: `< ${t.cpuPercent} %`,
+      measured: cpuMax === undefined ? 'not measured' : `${cpuMax.toFixed(0)} %`,
+      pass: cpuMax === undefined ? 'not measured' : cpuMax < t.cpuPercent,
+    },
+    {
+      name: `server memory (max RSS, % of ${memoryLimitMb} MB)`,
+      limit: `< ${t.memoryPercent} %`,
+      measured:
+        memoryMax === undefined
+          ? 'not measured'
+          : `${((memoryMax / memoryLimitMb) * 100).toFixed(0)} % (${memoryMax.toFixed(0)} MB)`,
+      pass: memoryMax === undefined ? 'not measured' : (memoryMax / memoryLimitMb) * 100 < t.memoryPercent,
+    },
+  ];
+  if (scenario.recovery) {
+    checks.push({
+      name: `recovery after ${scenario.recovery.afterPhase}`,
+      limit: `<= ${scenario.recovery.withinS} s`,
+      measured: recoveryS === undefined ? 'never' : `${recoveryS} s`,
+      pass: recoveryS !== undefined && recoveryS <= scenario.recovery.withinS,
+    });
+  }
+  const phases = scenario.phases.map((phase) => {
+    const own = seconds.filter((s) => s.phase === phase.name);
+    return {
+      name: phase.name,
+      requests: own.reduce((sum, s) => sum + s.requests, 0),
+      p95Ms: percentile(
+        own.flatMap((s) => s.latencies).sort((a, b) => a - b),
+        95,
+      ),
+      errors: own.reduce((sum, s) => sum + s.errors, 0),
+      rateLimited: own.reduce((sum, s) => sum + s.rateLimited, 0),
+    };
+  });
+  return {
+    scenario: scenario.name,
+    target,
+    startedAt: startedAt.toISOString(),
+    requests,
+    throughputPerS: Math.round(requests / busy),
+    latencyMs,
+    errorRate: errors / (requests || 1),
+    rateLimitedRate: rateLimited / (requests || 1),
+    server: { cpuPercentMax: cpuMax, memoryMbMax: memoryMax },
+    recoveryS,
+    phases,
+    checks,
+    pass: checks.every((check) => check.pass !== false),
+  };
+}
+
+/** Seconds from the end of `phase` until a second with traffic has p95 and errors within the thresholds. */
+function recoveryTime(seconds: Second[], phase: string, p95Ms: number, errorRate: number): number | undefined {
+  const end = Math.max(...seconds.filter((s) => s.phase === phase).map((s) => s.t)) + 1;
+  const healthy = seconds.find(
+    (s) =>
+      s.t >= end &&
+      s.requests > 0 &&
+      percentile(
+        [...s.latencies].sort((a, b) => a - b),
+        95,
+      ) < p95Ms &&
+      s.errors / s.requests < errorRate,
+  );
+  return healthy && healthy.t - end;
+}
+
+export function markdown(summary: Summary): string {
+  const lines = [
+    `# Load test: ${summary.scenario} — ${summary.pass ? 'PASS' : 'FAIL'}`,
+    '',
+    `Target ${summary.target}, started ${summary.startedAt}. ${summary.requests} requests, ${summary.throughputPerS} req/s while sending.`,
+    '',
+    '| check | limit | measured | result |',
+    '| --- | --- | --- | --- |',
+    ...summary.checks.map(
+      (c) =>
+        `| ${c.name} | ${c.limit} | ${c.measured} | ${c.pass === 'not measured' ? 'not measured' : c.pass ? 'pass' : 'FAIL'} |`,
+    ),
+    '',
+    '| phase | requests | p95 ms | errors | 429 |',
+    '| --- | --- | --- | --- | --- |',
+    ...summary.phases.map((p) => `| ${p.name} | ${p.requests} | ${p.p95Ms} | ${p.errors} | ${p.rateLimited} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** A self-contained page: three SVG charts over time (throughput, latency percentiles, errors) with phase bands. */
+export function html(summary: Summary, seconds: Second[], server: ServerSample[]): string {
+  const width = 900;
+  const height = 200;
+  const n = Math.max(seconds.length, 1);
+  const x = (t: number) => (t / n) * width;
+  const chart = (title: string, series: { label: string; color: string; values: number[] }[]) => {
+    const max = Math.max(1, ...series.flatMap((s) => s.values));
+    const y = (v: number) => height - (v / max) * (height - 10);
+    const bands = summary.phases
+      .map((phase) => {
+        const own = seconds.filter((s) => s.phase === phase.name);
+        if (!own.length) return '';
+        const from = x(own[0].t);
+        return `<line x1="${from}" x2="${from}" y1="0" y2="${height}" stroke="#bbb"/><text x="${from + 3}" y="12" font-size="11" fill="#666">${phase.name}</text>`;
+      })
+      .join('');
+    const lines = series
+      .map(
+        (s) =>
+          `<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${s.values.map((v, i) => `${x(i)},${y(v)}`).join(' ')}"/>`,
+      )
+      .join('');
+    const legend = series.map((s) => `<span style="color:${s.color}">■ ${s.label}</span>`).join(' ');
+    return `<h2>${title}</h2><div>${legend} (max ${max.toFixed(0)})</div><svg width="${width}" height="${height}" style="border:1px solid #ddd">${bands}${lines}</svg>`;
+  };
+  const p = (q: number) =>
+    seconds.map((s) =>
+      percentile(
+        [...s.latencies].sort((a, b) => a - b),
+        q,
+      ),
+    );
+  const cpu = seconds.map((s) => server.find((sample) => Math.floor(sample.t) === s.t)?.cpuPercent ?? 0);
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Load test ${summary.scenario}</title></head>
+<body style="font-family:sans-serif;max-width:960px;margin:auto">
+<h1>Load test: ${summary.scenario} — ${summary.pass ? 'PASS' : 'FAIL'}</h1>
+<table border="1" cellpadding="4" style="border-collapse:collapse">${summary.checks
+    .map(
+      (c) =>
+        `<tr><td>${c.name}</td><td>${c.limit}</td><td>${c.measured}</td><td>${c.pass === 'not measured' ? 'not measured' : c.pass ? 'pass' : '<b>FAIL</b>'}</td></tr>`,
+    )
+    .join('')}</table>
+${chart('Requests per second', [{ label: 'requests', color: '#1f77b4', values: seconds.map((s) => s.requests) }])}
+${chart('Latency (ms)', [
+  { label: 'p50', color: '#2ca02c', values: p(50) },
+  { label: 'p95', color: '#ff7f0e', values: p(95) },
+  { label: 'p99', color: '#d62728', values: p(99) },
+])}
+${chart('Errors and 429s per second', [
+  { label: 'errors', color: '#d62728', values: seconds.map((s) => s.errors) },
+  { label: '429', color: '#9467bd', values: seconds.map((s) => s.rateLimited) },
+])}
+${chart('Server CPU (% of one core)', [{ label: 'cpu', color: '#8c564b', values: cpu }])}
+</body></html>
+`;
+}
+
+export function writeReports(dir: string, summary: Summary, seconds: Second[], server: ServerSample[]): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'report.json'),
+    JSON.stringify(
+      {
+        ...summary,
+        seconds: seconds.map(({ latencies, ...s }) => ({
+          ...s,
+          p95Ms: percentile(
+            [...latencies].sort((a, b) => a - b),
+            95,
+          ),
+        })),
+        serverSamples: server,
+      },
+      null,
+      2,
+    ),
+  );
+  writeFileSync(join(dir, 'report.md'), markdown(summary));
+  writeFileSync(join(dir, 'report.html'), html(summary, seconds, server));
+}

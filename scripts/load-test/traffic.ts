@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { zipfSampler } from '../../bench/zipf.js';
+import type { Mix } from './config.js';
+
+interface Member {
+  email: string;
+  password: string;
+  token: string;
+  profileId?: string;
+}
+
+export interface RequestSpec {
+  kind: keyof Mix;
+  method: 'GET' | 'POST' | 'PATCH';
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface Traffic {
+  /** A request of the mix, chosen by weight. */
+  next(): RequestSpec;
+}
+
+const PASSWORD = 'load-test password';
+const CITIES = ['Berlin', 'Hamburg', 'Munich', 'Cologne', 'Frankfurt'];
+
+/**
+ * Creates the members the run signs in as (each with a profile, and one upload to download), reads the
+ * public profile ids to read with Zipf-distributed popularity, and returns the weighted request mix.
+ */
+export async function prepareTraffic(target: string, mix: Mix, members: number): Promise<Traffic> {
+  const created: Member[] = [];
+  for (let i = 0; i < members; i += 1) {
+    const email = `load-${randomUUID()}@example.test`;
+    const response = await fetch(`${target}/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: PASSWORD }),
+    });
+    if (response.status === 429) {
+      throw new Error(
+        'The target rate-limits sign-ups (429): start it with THROTTLE_CREDENTIALS_LIMIT raised (scripts/dev.sh does)',
+      );
+    }
+    if (response.status !== 201) throw new Error(`Sign-up failed: ${response.status} ${await response.text()}`);
+    const { accessToken } = (await response.json()) as { accessToken: string };
+    const member: Member = { email, password: PASSWORD, token: accessToken };
+    const profile = await fetch(`${target}/v1/profiles`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
+      body: JSON.stringify(profileBody(i)),
+    });
+    if (profile.status === 201) member.profileId = ((await profile.json()) as { id: string }).id;
+    created.push(member);
+  }
+  const mediaId = await uploadOne(target, created[0].token);
+  const ids = await publicProfileIds(target, created[0].token);
+  if (ids.length === 0) throw new Error('The target has no public profiles to read');
+  const rank = zipfSampler(ids.length, 1);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)];
+  const kinds = Object.entries(mix).filter(([, weight]) => weight > 0) as [keyof Mix, number][];
+  const total = kinds.reduce((sum, [, weight]) => sum + weight, 0);
+
+  return {
+    next(): RequestSpec {
+      let roll = Math.random() * total;
+      const kind = kinds.find(([, weight]) => (roll -= weight) < 0)?.[0] ?? kinds[0][0];
+      const member = pick(created);
+      const headers: Record<string, string> = { authorization: `Bearer ${member.token}` };
+      switch (kind) {
+        case 'profileRead':
+          return { kind, method: 'GET', path: `/v1/profiles/${ids[rank()]}`, headers };
+        case 'search':
+          return {
+            kind,
+            method: 'GET',
+            path: `/v1/profiles?city=${pick(CITIES)}&minAge=${20 + Math.floor(Math.random() * 15)}&limit=20`,
+            headers,
+          };
+        case 'nearby':
+          return {
+            kind,
+            method: 'GET',
+            path: `/v1/profiles/nearby?lat=${(52.3 + Math.random()).toFixed(3)}&lng=${(13 + Math.random()).toFixed(3)}&radiusKm=10`,
+            headers,
+          };
+        case 'cities':
+          return { kind, method: 'GET', path: '/v1/locations/cities', headers };
+        case 'profileUpdate':
+          return member.profileId
+            ? {
+                kind,
+                method: 'PATCH',
+                path: `/v1/profiles/${member.profileId}`,
+                headers: { ...headers, 'content-type': 'application/json' },
+                body: JSON.stringify({ bio: `Updated ${Date.now()}` }),
+              }
+            : { kind, method: 'GET', path: '/v1/locations/cities', headers };
+        case 'login':
+          return {
+            kind,
+            method: 'POST',
+            path: '/v1/auth/login',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ email: member.email, password: member.password }),
+          };
+        case 'mediaDownload':
+          return { kind, method: 'GET', path: `/v1/media/${mediaId}`, headers: {} };
+      }
+    },
+  };
+}
+
+function profileBody(i: number) {
+  const birth = new Date();
+  birth.setUTCFullYear(birth.getUTCFullYear() - 20 - (i % 20));
+  return {
+    displayName: `Load ${i}`,
+    birthDate: birth.toISOString().slice(0, 10),
+    gender: ['woman', 'man', 'nonbinary'][i % 3],
+    interestedIn: ['woman', 'man'],
+    interests: ['hiking', 'music'],
+    location: { city: CITIES[i % CITIES.length], country: 'DE', lat: 52.3 + (i % 10) / 10, lng: 13 + (i % 7) / 10 },
+  };
+}
+
+/** A small real PNG (signature, header, data), so media downloads are part of the mix. */
+async function uploadOne(target: string, token: string): Promise<string> {
+  const size = 200_000;
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(size);
+  const png = Buffer.concat([
+    Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex'),
+    length,
+    Buffer.from('IDAT'),
+    Buffer.alloc(size, 7),
+  ]);
+  const form = new FormData();
+  form.append('file', new Blob([new Uint8Array(png)]), 'load.png');
+  const response = await fetch(`${target}/v1/media`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+    body: form,
+  });
+  if (response.status !== 201) throw new Error(`Upload failed: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { id: string }).id;
+}
+
+/** Up to 2,000 public profile ids, most recent first, through the search's cursor pages. */
+async function publicProfileIds(target: string, token: string): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await fetch(`${target}/v1/profiles?limit=100${cursor ? `&cursor=${cursor}` : ''}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const body = (await page.json()) as { items: { id: string }[]; nextCursor: string | null };
+    ids.push(...body.items.map((item) => item.id));
+    cursor = body.nextCursor;
+  } while (cursor && ids.length < 2_000);
+  return ids;
+}

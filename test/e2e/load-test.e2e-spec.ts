@@ -1,0 +1,128 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { createServer, request, type Server } from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppProcess } from '../support/app-process.js';
+import { freePort } from '../support/ports.js';
+import { testEnv } from '../support/test-env.js';
+
+const loadTest = (args: string[]) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['dist-load-test/scripts/load-test.js', ...args], (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+
+/** A reverse proxy that holds every request `delayMs` before passing it on: a deliberately slow server. */
+function slowProxy(target: string, delayMs: number, port: number): Server {
+  const upstream = new URL(target);
+  return createServer((incoming, outgoing) => {
+    setTimeout(() => {
+      const forwarded = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          path: incoming.url,
+          method: incoming.method,
+          headers: incoming.headers,
+        },
+        (answer) => {
+          outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(outgoing);
+        },
+      );
+      incoming.pipe(forwarded);
+    }, delayMs);
+  }).listen(port, '127.0.0.1');
+}
+
+// The load-testing tool end to end: the smoke scenario against the production build, then against a slowed copy.
+describe('npm run load-test', () => {
+  let app: AppProcess;
+  let url: string;
+  let metricsUrl: string;
+  const dir = mkdtempSync(join(tmpdir(), 'vesta-load-test-'));
+
+  beforeAll(async () => {
+    execFileSync('node_modules/.bin/tsc', ['-p', 'scripts/load-test/tsconfig.json']);
+    const metricsPort = await freePort();
+    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    const booted = await AppProcess.boot((port) => testEnv({ PORT: String(port), METRICS_PORT: String(metricsPort) }));
+    app = booted.app;
+    url = booted.url;
+  }, 60_000);
+
+  afterAll(async () => {
+    app?.signal('SIGTERM');
+    await app?.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes the smoke scenario and writes JSON, Markdown and HTML reports with server figures', async () => {
+    const out = join(dir, 'smoke');
+    const run = await loadTest([
+      '--scenario',
+      'smoke',
+      '--target',
+      url,
+      '--metrics',
+      metricsUrl,
+      '--members',
+      '5',
+      '--out',
+      out,
+    ]);
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    for (const file of ['report.json', 'report.md', 'report.html'])
+      expect(existsSync(join(out, file)), file).toBe(true);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+      pass: boolean;
+      requests: number;
+      errorRate: number;
+      server: { cpuPercentMax?: number; memoryMbMax?: number };
+      seconds: { requests: number }[];
+    };
+    expect(report.pass).toBe(true);
+    // Constant arrival: about 20 req/s for 3 s.
+    expect(report.requests).toBeGreaterThanOrEqual(40);
+    expect(report.errorRate).toBe(0);
+    expect(report.server.cpuPercentMax).toBeGreaterThan(0);
+    expect(report.server.memoryMbMax).toBeGreaterThan(0);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
+    expect(run.stdout).toContain('# Load test: smoke — PASS');
+  }, 120_000);
+
+  it('fails, naming the threshold, when the server is slower than the scenario allows', async () => {
+    const config = JSON.parse(readFileSync('scripts/load-test/scenarios.json', 'utf8')) as {
+      scenarios: Record<string, { thresholds?: Record<string, number> }>;
+    };
+    config.scenarios.smoke.thresholds = { ...config.scenarios.smoke.thresholds, p95Ms: 150, p99Ms: 5000, maxMs: 10000 };
+    const configFile = join(dir, 'strict.json');
+    writeFileSync(configFile, JSON.stringify(config));
+    const port = await freePort();
+    const proxy = slowProxy(url, 250, port);
+    try {
+      const run = await loadTest([
+        '--scenario',
+        'smoke',
+        '--config',
+        configFile,
+        '--target',
+        `http://127.0.0.1:${port}`,
+        '--metrics',
+        metricsUrl,
+        '--members',
+        '3',
+        '--out',
+        join(dir, 'slow'),
+      ]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/FAIL p95 latency: \d+ ms \(limit < 150 ms\)/);
+      expect(run.stdout).toContain('# Load test: smoke — FAIL');
+    } finally {
+      proxy.close();
+    }
+  }, 120_000);
+});
