@@ -4,7 +4,18 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-bench/', 'dist-load-test/', 'load-test-results/', 'coverage/', 'node_modules/', 'tools/', '**/*.mjs'] },
+  {
+    ignores: [
+      'dist/',
+      'dist-bench/',
+      'dist-load-test/',
+      'load-test-results/',
+      'coverage/',
+      'node_modules/',
+      'tools/',
+      '**/*.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
