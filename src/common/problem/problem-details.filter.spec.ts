@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import type { ArgumentsHost } from '@nestjs/common';
 import { describe, expect, it, vi } from 'vitest';
+import { mongo } from 'mongoose';
 import { ProblemDetailsFilter } from './problem-details.filter.js';
 
 function render(exception: unknown) {
@@ -20,18 +21,38 @@ function render(exception: unknown) {
   } as unknown as ArgumentsHost;
   const filter = new ProblemDetailsFilter(new Registry());
   // Unexpected errors are logged; keep the test output clean.
-  vi.spyOn((filter as unknown as { logger: { error: () => void } }).logger, 'error').mockImplementation(
-    () => undefined,
-  );
+  const logger = (filter as unknown as { logger: { error: () => void; warn: () => void } }).logger;
+  vi.spyOn(logger, 'error').mockImplementation(() => undefined);
+  vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
   filter.catch(exception, host);
   return {
     status: reply.status.mock.calls[0]?.[0] as number,
     contentType: reply.header.mock.calls.find(([name]) => name === 'content-type')?.[1] as string,
+    headers: Object.fromEntries(reply.header.mock.calls as [string, string][]),
     body: reply.send.mock.calls[0]?.[0] as Record<string, unknown>,
   };
 }
 
 describe('ProblemDetailsFilter', () => {
+  it('answers a lost database connection with 503 and Retry-After, not 500', () => {
+    for (const error of [
+      new mongo.MongoNetworkError('connection 10 to 127.0.0.1:27017 closed'),
+      new mongo.MongoServerSelectionError('Server selection timed out after 5000 ms', {
+        type: 'Unknown',
+        servers: new Map(),
+        stale: false,
+        compatible: true,
+        heartbeatFrequencyMS: 10_000,
+        localThresholdMS: 15,
+      } as unknown as mongo.TopologyDescription),
+    ]) {
+      const { status, body, headers } = render(error);
+      expect(status).toBe(503);
+      expect(body.detail).toBe('The database is not answering; retry in a few seconds');
+      expect(headers['retry-after']).toBe('5');
+    }
+  });
+
   it('renders an HttpException as RFC 9457 problem+json with the request id and path', () => {
     const { status, contentType, body } = render(new ForbiddenException('Only the owner may change this profile'));
     expect(status).toBe(403);

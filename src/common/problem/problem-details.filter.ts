@@ -7,6 +7,7 @@ import {
   type ArgumentsHost,
   type ExceptionFilter,
 } from '@nestjs/common';
+import { mongo } from 'mongoose';
 import { Counter, type Registry } from 'prom-client';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -51,6 +52,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         `Unhandled error on ${request.method} ${request.url}`,
       );
     }
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn(`Database unavailable on ${request.method} ${request.url}: ${(exception as Error).message}`);
+      if (!reply.sent) void reply.header('retry-after', String(DATABASE_RETRY_AFTER_S));
+    }
     if (reply.sent) return;
     void reply.status(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(problem);
   }
@@ -61,6 +66,16 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (exception instanceof HttpException && exposesDetail(exception.getStatus())) {
       const status = exception.getStatus();
       return { ...this.fromHttpException(exception, status), ...base, status };
+    }
+
+    if (isDatabaseUnavailable(exception)) {
+      return {
+        type: 'about:blank',
+        title: statusTitle(SERVICE_UNAVAILABLE),
+        detail: 'The database is not answering; retry in a few seconds',
+        ...base,
+        status: SERVICE_UNAVAILABLE,
+      };
     }
 
     const clientStatus = clientErrorStatus(exception);
@@ -97,6 +112,16 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const detail = typeof message === 'string' ? message : Array.isArray(message) ? message.join('; ') : problem.detail;
     return { ...problem, detail, ...extensions };
   }
+}
+
+const DATABASE_RETRY_AFTER_S = 5;
+
+/**
+ * Lost or refused connections to MongoDB (a failover, an overloaded server, a network break) are an outage
+ * of a dependency, not a bug: the client gets 503 with Retry-After instead of a 500.
+ */
+function isDatabaseUnavailable(exception: unknown): boolean {
+  return exception instanceof mongo.MongoNetworkError || exception instanceof mongo.MongoServerSelectionError;
 }
 
 /** Client errors explain themselves; of the 5xx family only a deliberate 503 does (it names failing checks). */
