@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { zipfSampler } from '../../bench/zipf.js';
+import { pngStructure } from '../../test/factories/images.js';
 import type { Mix } from './config.js';
 
 interface Member {
@@ -125,17 +126,9 @@ function profileBody(i: number) {
   };
 }
 
-/** A small real PNG (signature, header, data), so media downloads are part of the mix. */
+/** A 200 KB upload with a PNG's structure, so media downloads are part of the mix. */
 async function uploadOne(target: string, token: string): Promise<string> {
-  const size = 200_000;
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(size);
-  const png = Buffer.concat([
-    Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex'),
-    length,
-    Buffer.from('IDAT'),
-    Buffer.alloc(size, 7),
-  ]);
+  const png = pngStructure(200_000, 7);
   const form = new FormData();
   form.append('file', new Blob([new Uint8Array(png)]), 'load.png');
   const response = await fetch(`${target}/v1/media`, {

@@ -1,9 +1,9 @@
 import { mongo } from 'mongoose';
-import { createHash } from 'node:crypto';
-import { Transform, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
+import { hashingStream } from '../common/streams/hashing-stream.js';
 import type { BackupManifest, ManifestCollection, ManifestFile } from './backup-manifest.js';
 import type { BackupStorage } from './backup-storage.js';
 import { BsonDocumentSplitter } from './bson-stream.js';
@@ -55,20 +55,13 @@ async function checkFile(
   file: ManifestFile,
   read: (plain: NodeJS.ReadableStream) => Promise<void>,
 ): Promise<void> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const measuring = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
+  const measuring = hashingStream();
   try {
     const gunzip = createGunzip();
-    await Promise.all([pipeline(storage.open(id, file.path), measuring, gunzip), read(gunzip)]);
-    if (bytes !== file.bytes) throw new Error(`is ${bytes} bytes, the manifest says ${file.bytes}`);
-    if (hash.digest('hex') !== file.sha256) throw new Error('does not match its SHA-256 in the manifest');
+    await Promise.all([pipeline(storage.open(id, file.path), measuring.stream, gunzip), read(gunzip)]);
+    if (measuring.bytes() !== file.bytes)
+      throw new Error(`is ${measuring.bytes()} bytes, the manifest says ${file.bytes}`);
+    if (measuring.sha256() !== file.sha256) throw new Error('does not match its SHA-256 in the manifest');
   } catch (error) {
     throw new BackupIntegrityError(`Backup ${id} is damaged: ${file.path} ${(error as Error).message}`);
   }

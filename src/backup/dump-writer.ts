@@ -1,9 +1,9 @@
 import { mongo } from 'mongoose';
-import { createHash } from 'node:crypto';
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { ManifestCollection, ManifestFile } from './backup-manifest.js';
+import { hashingStream } from '../common/streams/hashing-stream.js';
 import type { BackupDraft } from './backup-storage.js';
 
 const { EJSON } = mongo.BSON;
@@ -59,16 +59,8 @@ async function writeFile(
   source: Readable,
   ...transforms: Transform[]
 ): Promise<ManifestFile> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const measuring = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
+  const measuring = hashingStream();
   const target: Writable = await draft.create(path);
-  await pipeline([source, ...transforms, createGzip(), measuring, target]);
-  return { path, bytes, sha256: hash.digest('hex') };
+  await pipeline([source, ...transforms, createGzip(), measuring.stream, target]);
+  return { path, bytes: measuring.bytes(), sha256: measuring.sha256() };
 }

@@ -1,6 +1,6 @@
 import { mongo, Types } from 'mongoose';
-import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
+import { hashingStream } from '../common/streams/hashing-stream.js';
 import { pipeline } from 'node:stream/promises';
 
 /** What every stored file carries; `sha256` is set once all bytes are in, so a file without it is incomplete. */
@@ -69,20 +69,14 @@ export class GridFsBucket {
     const id = new Types.ObjectId();
     await this.pending.insertOne({ _id: id, bucket: this.name, since: new Date() });
     const upload = this.bucket.openUploadStreamWithId(id, filename, { metadata });
-    const hash = createHash('sha256');
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const hashing = hashingStream();
     try {
-      await pipeline(Buffer.isBuffer(source) ? Readable.from([source]) : Readable.from(source), hashing, upload);
+      await pipeline(Buffer.isBuffer(source) ? Readable.from([source]) : Readable.from(source), hashing.stream, upload);
       if (!keep()) {
         await this.delete(id);
         return null;
       }
-      const sha256 = hash.digest('hex');
+      const sha256 = hashing.sha256();
       await this.files().updateOne({ _id: id }, { $set: { 'metadata.sha256': sha256 } });
       await this.pending.deleteOne({ _id: id });
       return { id, sha256 };

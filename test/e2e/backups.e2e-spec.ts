@@ -1,7 +1,7 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { mongo, type Connection } from 'mongoose';
 import { execFile } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { access, cp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { BackupIntegrityError, TargetNotEmptyError } from '../../src/backup/dump
 import { BackupService } from '../../src/backup/backup.service.js';
 import { loadConfig } from '../../src/config/app-config.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
+import { pngStructure } from '../factories/images.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig, testEnv, workerMongoUri } from '../support/test-env.js';
@@ -27,17 +28,6 @@ async function snapshot(db: mongo.Db): Promise<Record<string, string[]>> {
   }
   return result;
 }
-
-const pngBytes = (size: number) => {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(size);
-  return Buffer.concat([
-    Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex'),
-    length,
-    Buffer.from('IDAT'),
-    randomBytes(size),
-  ]);
-};
 
 describe('backups', () => {
   let running: RunningApp;
@@ -71,7 +61,7 @@ describe('backups', () => {
 
   it('round-trips profiles, subscriptions and media through backup, drop and restore, byte for byte', async () => {
     const member = await registerAccount(url);
-    const media = pngBytes(700_000); // three GridFS chunks
+    const media = pngStructure(700_000); // three GridFS chunks
     const mediaId = await upload(member, media);
     await createProfile(url, member, { photoIds: [mediaId] });
     const subscribed = await fetch(`${url}/v1/subscriptions`, {

@@ -1,7 +1,7 @@
 import { Agent, get } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { registerAccount } from '../factories/accounts.js';
+import { pngStructure } from '../factories/images.js';
 import { startApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -11,15 +11,7 @@ it('closes within seconds when a keep-alive download is still streaming as close
   const running = await startApp(testConfig());
   const member = await registerAccount(running.url);
   // 8 MiB: more than loopback socket buffers hold, so the response is still going while the client waits.
-  const size = 8 * 2 ** 20;
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(size);
-  const png = Buffer.concat([
-    Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex'),
-    length,
-    Buffer.from('IDAT'),
-    randomBytes(size),
-  ]);
+  const png = pngStructure(8 * 2 ** 20);
   const form = new FormData();
   form.append('file', new Blob([new Uint8Array(png)]), 'big.png');
   const upload = await fetch(`${running.url}/v1/media`, { method: 'POST', headers: member.auth, body: form });

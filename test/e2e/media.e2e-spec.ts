@@ -3,18 +3,11 @@ import { Types, type Connection } from 'mongoose';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
+import { pngStructure } from '../factories/images.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const IHDR = Buffer.from('0000000d49484452000000010000000108060000001f15c489', 'hex');
-
-/** A PNG's structure (signature, header chunk, one data chunk of `size` noise bytes), enough for sniffing. */
-function png(size: number): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(size);
-  return Buffer.concat([PNG_SIGNATURE, IHDR, length, Buffer.from('IDAT'), randomBytes(size), randomBytes(4)]);
-}
+const png = (size: number) => pngStructure(size);
 const jpeg = (size: number) => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(size)]);
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
