@@ -56,11 +56,15 @@ export class Timeline {
   }
 }
 
+const CPU_WINDOW_S = 2;
+
 /** CPU (share of one core) and resident memory of the target, from its Prometheus endpoint, twice a second. */
 export class ServerSampler {
   readonly samples: ServerSample[] = [];
   private timer?: NodeJS.Timeout;
-  private last?: { t: number; cpu: number };
+  /** CPU counter readings; the percentage is taken over at least CPU_WINDOW_S, so one short scrape gap does not spike it. */
+  private readonly readings: { t: number; cpu: number }[] = [];
+  private inFlight = false;
   reachable = false;
 
   constructor(
@@ -76,22 +80,26 @@ export class ServerSampler {
   /** Takes a last sample, so even a short run has a CPU figure. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    while (this.inFlight) await new Promise((resolve) => setTimeout(resolve, 50));
     await this.sample();
   }
 
   private async sample(): Promise<void> {
-    const text = await fetch(this.metricsUrl, { signal: AbortSignal.timeout(450) })
+    // A scrape can take a second on a busy development server; one at a time, each allowed 5 s.
+    if (this.inFlight) return;
+    this.inFlight = true;
+    const text = await fetch(this.metricsUrl, { signal: AbortSignal.timeout(5_000) })
       .then((response) => response.text())
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => (this.inFlight = false));
     if (!text) return;
     const cpu = Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1]);
     const rss = Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
     if (Number.isNaN(cpu) || Number.isNaN(rss)) return;
     this.reachable = true;
     const t = this.timeline.now();
-    if (this.last) {
-      this.samples.push({ t, cpuPercent: ((cpu - this.last.cpu) / (t - this.last.t)) * 100, memoryMb: rss / 2 ** 20 });
-    }
-    this.last = { t, cpu };
+    const base = this.readings.findLast((reading) => reading.t <= t - CPU_WINDOW_S);
+    if (base) this.samples.push({ t, cpuPercent: ((cpu - base.cpu) / (t - base.t)) * 100, memoryMb: rss / 2 ** 20 });
+    this.readings.push({ t, cpu });
   }
 }
