@@ -33,6 +33,8 @@ function slowProxy(target: string, delayMs: number, port: number): Server {
           answer.pipe(outgoing);
         },
       );
+      // The app may be gone by the time a held request goes out (the test is over): drop it quietly.
+      forwarded.on('error', () => outgoing.destroy());
       incoming.pipe(forwarded);
     }, delayMs);
   }).listen(port, '127.0.0.1');
@@ -122,6 +124,7 @@ describe('npm run load-test', () => {
       expect(run.stderr).toMatch(/FAIL p95 latency: \d+ ms \(limit < 150 ms\)/);
       expect(run.stdout).toContain('# Load test: smoke — FAIL');
     } finally {
+      proxy.closeAllConnections();
       proxy.close();
     }
   }, 120_000);
