@@ -23,12 +23,12 @@ export type FileDocument = mongo.GridFSFile;
  * connection), and the cleanup job finishes deleting it: this is how chunks without a file are found
  * without scanning the chunks.
  */
-export interface PendingWrite {
+interface PendingWrite {
   _id: Types.ObjectId;
   bucket: string;
   since: Date;
 }
-export const PENDING_WRITES = 'media_pending_writes';
+const PENDING_WRITES = 'media_pending_writes';
 
 interface ChunkDocument {
   files_id: Types.ObjectId;
@@ -128,6 +128,16 @@ export class GridFsBucket {
       if (!(error instanceof mongo.MongoRuntimeError && /File not found/i.test(error.message))) throw error;
     }
     await this.pending.deleteOne({ _id: id });
+  }
+
+  /** Deletes what this bucket's writes pending since before `before` left behind; returns how many. */
+  async removeAbandonedWrites(before: Date, limit: number): Promise<number> {
+    const abandoned = await this.pending
+      .find({ bucket: this.name, since: { $lt: before } })
+      .limit(limit)
+      .toArray();
+    for (const write of abandoned) await this.delete(write._id);
+    return abandoned.length;
   }
 
   files(): mongo.Collection<FileDocument> {

@@ -1,12 +1,9 @@
 import { InjectQueue } from '@nestjs/bull';
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { InjectConnection } from '@nestjs/mongoose';
 import type { Queue } from 'bull';
-import type { Connection } from 'mongoose';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { runRecurring } from '../queues/recurring-job.js';
-import { PENDING_WRITES, type PendingWrite } from './gridfs-bucket.js';
 import { MEDIA_QUEUE, MediaVariantsJob } from './media-variants.job.js';
 import { MediaStorage } from './media.storage.js';
 
@@ -33,7 +30,6 @@ export class MediaCleanup implements OnApplicationBootstrap {
   private readonly logger = new Logger(MediaCleanup.name);
 
   constructor(
-    @InjectConnection() private readonly connection: Connection,
     @InjectQueue(MEDIA_QUEUE) private readonly queue: Queue,
     private readonly storage: MediaStorage,
     private readonly variantsJob: MediaVariantsJob,
@@ -47,17 +43,13 @@ export class MediaCleanup implements OnApplicationBootstrap {
   }
 
   async run(now = new Date()): Promise<CleanupResult> {
-    const abandoned = await this.connection
-      .db!.collection<PendingWrite>(PENDING_WRITES)
-      .find({ since: { $lt: new Date(now.getTime() - ABANDONED_AFTER_MS) } })
-      .limit(BATCH)
-      .toArray();
-    for (const write of abandoned) {
-      const bucket = write.bucket === this.storage.variants.name ? this.storage.variants : this.storage.originals;
-      await bucket.delete(write._id);
+    const before = new Date(now.getTime() - ABANDONED_AFTER_MS);
+    let abandoned = 0;
+    for (const bucket of [this.storage.originals, this.storage.variants]) {
+      abandoned += await bucket.removeAbandonedWrites(before, BATCH);
     }
     const overdue = await this.storage.unprocessed(new Date(now.getTime() - VARIANTS_OVERDUE_MS), BATCH);
     for (const id of overdue) await this.variantsJob.enqueue(id);
-    return { abandoned: abandoned.length, requeued: overdue.length };
+    return { abandoned, requeued: overdue.length };
   }
 }
