@@ -13,6 +13,8 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
 /**
  * A client that never lets a Redis outage hang a request: no offline queue (commands fail at once
  * while disconnected), a per-command timeout, one retry per command, and capped reconnect backoff.
+ * Commands issued in one event-loop turn leave in one write (auto-pipelining): under load every
+ * request's rate-limit check would otherwise cost a write() system call of its own.
  */
 export function createRedisClient(
   options: RedisClientOptions,
@@ -25,6 +27,7 @@ export function createRedisClient(
     commandTimeout: options.commandTimeoutMs,
     enableOfflineQueue: offlineQueue,
     maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS),
   });
 

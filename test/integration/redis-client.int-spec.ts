@@ -27,6 +27,28 @@ describe('Redis client timeouts', () => {
     await client.del(key);
   });
 
+  it('sends the commands issued in one event-loop turn in one socket write (auto-pipelining)', async () => {
+    client = createRedisClient(
+      { url: requiredEnv('REDIS_URL'), connectTimeoutMs: 2_000, commandTimeoutMs: 1_000 },
+      silentLogger,
+    );
+    expect(await waitUntilReady(client, 2_000)).toBe(true);
+    // Every rate-limit check is one command; a write() per command cost ~15 % of a cached read's CPU.
+    const socket = (client as unknown as { stream: Socket }).stream;
+    const write = socket.write.bind(socket);
+    let writes = 0;
+    socket.write = ((...args: Parameters<Socket['write']>) => {
+      writes += 1;
+      return write(...args);
+    }) as Socket['write'];
+    const key = `vesta:test:pipelined:${process.pid}:${Date.now()}`;
+    const counts = await Promise.all(Array.from({ length: 50 }, () => client!.incr(key)));
+    await client.del(key);
+    expect(counts.toSorted((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    // The 50 INCRs in one write, then the DEL in another.
+    expect(writes).toBe(2);
+  });
+
   describe('against a Redis that accepts connections but never answers', () => {
     let blackhole: Server;
     const sockets: Socket[] = [];
