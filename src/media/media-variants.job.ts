@@ -6,6 +6,7 @@ import { buffer } from 'node:stream/consumers';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { withTimeout } from '../common/with-timeout.js';
+import { processJobs } from '../queues/recurring-job.js';
 import { renderVariants, UnreadableImageError, VARIANT_NAMES } from './media-variants.js';
 import { MediaStorage } from './media.storage.js';
 
@@ -34,7 +35,7 @@ export class MediaVariantsJob implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     // One at a time per worker: each job holds one original (at most MEDIA_MAX_BYTES) in memory.
-    if (this.config.role !== 'api') void this.queue.process(VARIANTS_JOB, 1, (job) => this.run(job));
+    if (this.config.role !== 'api') processJobs(this.queue, VARIANTS_JOB, (job) => this.run(job), this.logger);
   }
 
   /** Not awaited by uploads: with Redis down the upload still succeeds, and the cleanup job asks again later. */

@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import type { Queue } from 'bull';
+import type { Job, Queue } from 'bull';
 import { withTimeout } from '../common/with-timeout.js';
 
 const SCHEDULE_TIMEOUT_MS = 5_000;
@@ -21,7 +21,7 @@ export interface RecurringJob {
  * instance to start with Redis up adds the schedule.
  */
 export function runRecurring(queue: Queue, job: RecurringJob, logger: Logger): void {
-  void queue.process(job.name, 1, () => job.handler());
+  processJobs(queue, job.name, () => job.handler(), logger);
   const jobs: Promise<unknown>[] = [
     queue.add(
       job.name,
@@ -38,6 +38,22 @@ export function runRecurring(queue: Queue, job: RecurringJob, logger: Logger): v
   void withTimeout(Promise.all(jobs), SCHEDULE_TIMEOUT_MS).catch((error: unknown) =>
     logger.warn(`Could not schedule ${job.name}: ${(error as Error).message}`),
   );
+}
+
+/**
+ * Processes `name` jobs on this instance, one at a time. Bull's promise settles only when processing
+ * ends, and rejects when the queue closes while Redis is away ("Connection is closed."): left unhandled,
+ * that rejection would crash the process, so it is logged instead.
+ */
+export function processJobs<T>(
+  queue: Queue<T>,
+  name: string,
+  handler: (job: Job<T>) => Promise<unknown>,
+  logger: Pick<Logger, 'warn'>,
+): void {
+  queue
+    .process(name, 1, handler)
+    .catch((error: unknown) => logger.warn(`Processing of ${name} jobs stopped: ${(error as Error).message}`));
 }
 
 const STARTUP_WINDOW_MS = 60_000;
