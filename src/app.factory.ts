@@ -10,6 +10,7 @@ import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
 import { createRootLogger } from './logging/root-logger.js';
 import { registerHttpHooks } from './http/http-hooks.js';
+import { serveProbesOnly } from './http/worker-probes-only.js';
 import { METRICS_REGISTRY } from './metrics/metrics.constants.js';
 import { registerHttpMetrics } from './monitoring/http-metrics.js';
 import { registerOverloadProtection } from './monitoring/overload-protection.js';
@@ -27,6 +28,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   );
   app.useLogger(app.get(Logger));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
+  if (config.role === 'worker') serveProbesOnly(app.getHttpAdapter().getInstance());
   const registry = app.get<Registry>(METRICS_REGISTRY);
   await registerOverloadProtection(app, config, registry);
   if (config.metrics.httpEnabled)

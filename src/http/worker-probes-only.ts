@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import { PROBLEM_CONTENT_TYPE, statusTitle, type ProblemDetails } from '../common/problem/problem-details.js';
+import { PROBE_PATHS } from '../health/probe-paths.js';
+
+/**
+ * A worker (ROLE=worker) runs queue processors and schedules; its HTTP port exists for the
+ * orchestrator's probes only. Every other path gets a 404, so a worker that ends up behind the
+ * API's Service by mistake fails loudly instead of quietly serving traffic it was not sized for.
+ */
+export function serveProbesOnly(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const path = request.url.split('?')[0] ?? request.url;
+    if (PROBE_PATHS.has(path)) return done();
+    void reply
+      .status(404)
+      .header('content-type', PROBLEM_CONTENT_TYPE)
+      .send({
+        type: 'about:blank',
+        title: statusTitle(404),
+        status: 404,
+        detail: 'This instance runs background jobs (ROLE=worker); it answers only /health/live and /health/ready',
+        instance: path,
+        requestId: String(request.id),
+      } satisfies ProblemDetails);
+  });
+}
