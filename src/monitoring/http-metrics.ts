@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { RequestStats } from './request-stats.js';
 
@@ -49,12 +50,14 @@ export function registerHttpMetrics(fastify: FastifyInstance, registry: Registry
     stats.connections += 1;
     socket.once('close', () => (stats.connections -= 1));
   });
-  fastify.addHook('onRequest', (_request, _reply, done) => {
+  // In flight from Node's own events: every response emits 'close' exactly once, answered or abandoned by its
+  // client, whereas Fastify's onResponse misses requests whose client disconnected before the reply.
+  fastify.server.on('request', (_request, response: ServerResponse) => {
+    if (response.closed) return;
     stats.inFlight += 1;
-    done();
+    response.once('close', () => (stats.inFlight -= 1));
   });
   fastify.addHook('onResponse', (request, reply, done) => {
-    stats.inFlight -= 1;
     stats.record(reply.statusCode);
     const labels = {
       method: METHODS.has(request.method) ? request.method : 'OTHER',

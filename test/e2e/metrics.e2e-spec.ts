@@ -1,4 +1,5 @@
 import { Types } from 'mongoose';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, registerAccount } from '../factories/accounts.js';
 import { parsePrometheusText, seriesCount } from '../support/prometheus-text.js';
@@ -6,6 +7,12 @@ import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
 const ADMIN = { email: `ops-${Date.now()}@example.test`, password: 'an-admin-password-long-enough' };
+
+/** Polls until `predicate` holds or `timeoutMs` passes. */
+async function eventually(predicate: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !(await predicate())) await new Promise((resolve) => setTimeout(resolve, 100));
+}
 
 /** Runs `count` GETs with at most `concurrency` in flight. */
 async function hammer(baseUrl: string, count: number, path: (i: number) => string, concurrency = 50): Promise<void> {
@@ -41,6 +48,32 @@ describe('Prometheus metrics', () => {
   it('never serves metrics on the public port', async () => {
     const response = await fetch(`${running.url}/metrics`);
     expect(response.status).toBe(404);
+  });
+
+  it('counts a request in flight until it ends, also when its client disconnects mid-request', async () => {
+    const inFlight = async () =>
+      Number((await scrape()).families.get('http_requests_in_flight')?.metrics[0]?.value ?? Number.NaN);
+    const member = await registerAccount(running.url);
+    const { port } = new URL(running.url);
+    // An upload whose body stops arriving: the request stays open until the client goes away.
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `POST /v1/media HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${member.auth.authorization}\r\n` +
+        'Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000000\r\n\r\n' +
+        '--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n' +
+        'partial',
+    );
+    await eventually(async () => (await inFlight()) === 1, 5_000);
+    expect(await inFlight()).toBe(1);
+
+    socket.destroy();
+    await eventually(async () => (await inFlight()) === 0, 5_000);
+    expect(await inFlight()).toBe(0);
+    // A rejected and an answered request leave it at zero too.
+    await fetch(`${running.url}/v1/profiles/not-an-id`);
+    await fetch(`${running.url}/v1/locations/cities`);
+    expect(await inFlight()).toBe(0);
   });
 
   it('exposes the HTTP, process, cache, rate-limit, queue, MongoDB and business series', async () => {
