@@ -16,9 +16,9 @@ const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
 
 /**
  * Caching infrastructure: the two-tier cache and the @Cacheable/@CacheEvict wiring (HTTP
- * Cache-Control is a Fastify hook, see http-cache.ts). Its Redis connections are its own: reads
- * time out after CACHE_L2_TIMEOUT_MS (tens of ms, not the shared client's second), and pub/sub
- * needs a dedicated connection.
+ * Cache-Control is a Fastify hook, see http-cache.ts). Its Redis connections are its own, so cache
+ * traffic queues behind nothing else (L2 operations give up after CACHE_L2_TIMEOUT_MS, tens of ms),
+ * and pub/sub needs a dedicated connection.
  */
 @Module({
   imports: [DiscoveryModule, MetricsModule],
@@ -26,8 +26,8 @@ const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
     {
       provide: CACHE_REDIS,
       inject: [APP_CONFIG],
-      useFactory: async ({ redis, cache }: AppConfig) => {
-        const client = createRedisClient({ ...redis, commandTimeoutMs: cache.l2TimeoutMs });
+      useFactory: async ({ redis }: AppConfig) => {
+        const client = createRedisClient(redis);
         await waitUntilReady(client, redis.connectTimeoutMs);
         return client;
       },
@@ -51,6 +51,7 @@ const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
           l1Enabled: cache.l1Enabled,
           l1MaxBytes: cache.l1MaxBytes,
           ttlJitter: cache.ttlJitter,
+          l2TimeoutMs: cache.l2TimeoutMs,
           channel: `${redisConfig.keyPrefix}cache:invalidate`,
         }),
     },

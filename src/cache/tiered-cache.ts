@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { randomUUID } from 'node:crypto';
+import { withTimeout } from '../common/with-timeout.js';
 import { jitteredTtlMs, shouldRefreshEarly, type CacheEntry } from './cache-entry.js';
 import type { CacheMetrics } from './cache-metrics.js';
 
@@ -9,6 +10,8 @@ export interface TieredCacheOptions {
   l1Enabled: boolean;
   l1MaxBytes: number;
   ttlJitter: number;
+  /** How long an L2 operation may take before it counts as failed (CACHE_L2_TIMEOUT_MS). */
+  l2TimeoutMs: number;
   /** Pub/sub channel shared by all instances (already namespaced). */
   channel: string;
 }
@@ -144,9 +147,9 @@ export class TieredCache {
     await this.replayFailedDeletes();
     await this.deleteL2(fullKeys, tags);
     const message: InvalidationMessage = { origin: this.instanceId, keys: fullKeys, tags: [...tags] };
-    await this.redis
-      .publish(this.options.channel, JSON.stringify(message))
-      .catch(() => this.metrics.l2Error('publish'));
+    await this.l2(this.redis.publish(this.options.channel, JSON.stringify(message))).catch(() =>
+      this.metrics.l2Error('publish'),
+    );
     setTimeout(() => void this.deleteL2(fullKeys, tags), SECOND_DELETE_MS).unref();
   }
 
@@ -253,6 +256,11 @@ export class TieredCache {
     return Date.now() >= this.l2SkipUntil;
   }
 
+  /** An L2 operation, given up after l2TimeoutMs (the client's own command timeout is only a backstop). */
+  private l2<T>(operation: Promise<T>): Promise<T> {
+    return withTimeout(operation, this.options.l2TimeoutMs);
+  }
+
   private l2Failed(operation: string): void {
     this.metrics.l2Error(operation);
     this.l2SkipUntil = Date.now() + L2_BACKOFF_MS;
@@ -261,7 +269,7 @@ export class TieredCache {
   private async readL2<T>(fullKey: string): Promise<CacheEntry<T> | undefined> {
     if (!this.l2Available()) return undefined;
     try {
-      const raw = await this.redis.get(fullKey);
+      const raw = await this.l2(this.redis.get(fullKey));
       return raw ? (JSON.parse(raw) as CacheEntry<T>) : undefined;
     } catch {
       this.l2Failed('get');
@@ -285,7 +293,7 @@ export class TieredCache {
         const set = `cache-tag:${tag}`;
         pipeline.sadd(set, member).pexpire(set, ttlMs, 'NX').pexpire(set, ttlMs, 'GT');
       }
-      await pipeline.exec();
+      await this.l2(pipeline.exec());
     } catch {
       this.l2Failed('set');
     }
@@ -293,8 +301,8 @@ export class TieredCache {
 
   private async deleteL2(fullKeys: readonly string[], tags: readonly string[]): Promise<void> {
     try {
-      if (fullKeys.length) await this.redis.del(...fullKeys);
-      for (const tag of tags) await this.redis.eval(DELETE_TAG, 1, `cache-tag:${tag}`);
+      if (fullKeys.length) await this.l2(this.redis.del(...fullKeys));
+      for (const tag of tags) await this.l2(this.redis.eval(DELETE_TAG, 1, `cache-tag:${tag}`));
     } catch {
       // Replayed by the next invalidation or reconnect (see replayFailedDeletes). Meanwhile L2 reads
       // pause for L2_BACKOFF_MS; a stale L2 entry can still be read after that until the replay.

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
+import { withTimeout } from '../common/with-timeout.js';
 
 /**
  * One atomic check per request: count the hit, start the window on the first one, and block the
@@ -43,8 +44,10 @@ export interface RateLimitRecord {
 
 /**
  * Throttler storage shared by all instances through Redis. Fails open: with Redis down, slow or
- * black-holed, a check gives up after the client's command timeout (THROTTLE_REDIS_TIMEOUT_MS),
- * counts the event and lets the request through; limiting resumes when Redis answers again.
+ * black-holed, a check gives up after `timeoutMs` (THROTTLE_REDIS_TIMEOUT_MS), counts the event and
+ * lets the request through; limiting resumes when Redis answers again. The timeout is withTimeout's,
+ * which does not fire while an answer waits unread behind our own busy event loop (a burst of
+ * requests must not switch limiting off); the client's own command timeout is only a backstop.
  */
 export class RedisThrottlerStorage implements ThrottlerStorage {
   private readonly logger = new Logger(RedisThrottlerStorage.name);
@@ -54,6 +57,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   constructor(
     redis: Redis,
     private readonly metrics: { rejected: Counter<'throttler'>; failedOpen: Counter },
+    private readonly timeoutMs: number,
   ) {
     redis.defineCommand('throttleCheck', { numberOfKeys: 2, lua: CHECK });
     this.redis = redis as ThrottleRedis;
@@ -69,12 +73,9 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   ): Promise<RateLimitRecord> {
     if (Date.now() < this.skipUntil) return this.open(ttl);
     try {
-      const [hits, ttlMs, blocked, blockMs] = await this.redis.throttleCheck(
-        `throttle:${key}:hits`,
-        `throttle:${key}:block`,
-        ttl,
-        limit,
-        blockDuration,
+      const [hits, ttlMs, blocked, blockMs] = await withTimeout(
+        this.redis.throttleCheck(`throttle:${key}:hits`, `throttle:${key}:block`, ttl, limit, blockDuration),
+        this.timeoutMs,
       );
       if (blocked === 1) this.metrics.rejected.inc({ throttler: throttlerName });
       return {

@@ -18,33 +18,36 @@ import { RedisThrottlerStorage } from './redis-throttler.storage.js';
 
 const THROTTLE_REDIS = Symbol('THROTTLE_REDIS');
 
-/** Its own Redis connection, whose commands time out after THROTTLE_REDIS_TIMEOUT_MS (fail open). */
+/** Its own Redis connection; checks give up after THROTTLE_REDIS_TIMEOUT_MS (fail open). */
 @Module({
   imports: [MetricsModule],
   providers: [
     {
       provide: THROTTLE_REDIS,
       inject: [APP_CONFIG],
-      useFactory: ({ redis, throttle }: AppConfig) =>
-        createRedisClient({ ...redis, commandTimeoutMs: throttle.redisTimeoutMs }),
+      useFactory: ({ redis }: AppConfig) => createRedisClient(redis),
     },
     {
       provide: RedisThrottlerStorage,
-      inject: [THROTTLE_REDIS, METRICS_REGISTRY],
-      useFactory: (redis: Redis, registry: Registry) =>
-        new RedisThrottlerStorage(redis, {
-          rejected: new Counter({
-            name: 'rate_limit_rejections_total',
-            help: 'Requests answered 429 by the rate limiter, by tier',
-            labelNames: ['throttler'],
-            registers: [registry],
-          }),
-          failedOpen: new Counter({
-            name: 'rate_limit_fail_open_total',
-            help: 'Rate-limit checks let through unchecked because Redis did not answer in time',
-            registers: [registry],
-          }),
-        }),
+      inject: [THROTTLE_REDIS, METRICS_REGISTRY, APP_CONFIG],
+      useFactory: (redis: Redis, registry: Registry, { throttle }: AppConfig) =>
+        new RedisThrottlerStorage(
+          redis,
+          {
+            rejected: new Counter({
+              name: 'rate_limit_rejections_total',
+              help: 'Requests answered 429 by the rate limiter, by tier',
+              labelNames: ['throttler'],
+              registers: [registry],
+            }),
+            failedOpen: new Counter({
+              name: 'rate_limit_fail_open_total',
+              help: 'Rate-limit checks let through unchecked because Redis did not answer in time',
+              registers: [registry],
+            }),
+          },
+          throttle.redisTimeoutMs,
+        ),
     },
   ],
   exports: [RedisThrottlerStorage],

@@ -9,14 +9,15 @@ import { requiredEnv } from '../support/test-env.js';
 
 const quiet = { log: () => undefined, warn: () => undefined } as never;
 
-function newStorage(redis: Redis) {
+/** Checks give up after `timeoutMs` (THROTTLE_REDIS_TIMEOUT_MS); exactness tests allow Redis a second. */
+function newStorage(redis: Redis, timeoutMs = 1_000) {
   const registry = new Registry();
   const metrics = {
     rejected: new Counter({ name: 'rejected', help: 'x', labelNames: ['throttler'], registers: [registry] }),
     failedOpen: new Counter({ name: 'failed_open', help: 'x', registers: [registry] }),
   };
   const count = async (name: string) => (await registry.getSingleMetric(name)!.get()).values[0]?.value ?? 0;
-  return { storage: new RedisThrottlerStorage(redis, metrics), count };
+  return { storage: new RedisThrottlerStorage(redis, metrics, timeoutMs), count };
 }
 
 describe('RedisThrottlerStorage against the real Redis', () => {
@@ -68,7 +69,8 @@ describe('RedisThrottlerStorage when Redis stalls', () => {
 
   beforeAll(async () => {
     server = await RedisProcess.start();
-    redis = createRedisClient({ url: server.url, connectTimeoutMs: 1_000, commandTimeoutMs: 50 }, quiet);
+    // The client's own timeout is only the backstop, as in production; the storage's 50 ms must bound the wait.
+    redis = createRedisClient({ url: server.url, connectTimeoutMs: 1_000, commandTimeoutMs: 1_000 }, quiet);
     admin = new Redis(server.url);
     await waitUntilReady(redis, 2_000);
   });
@@ -80,7 +82,7 @@ describe('RedisThrottlerStorage when Redis stalls', () => {
   });
 
   it('lets requests through within the command timeout, skips Redis for a moment, then counts again', async () => {
-    const { storage, count } = newStorage(redis);
+    const { storage, count } = newStorage(redis, 50);
     expect((await storage.increment('stall', 60_000, 1, 60_000, 'anonymous')).failedOpen).toBe(false);
 
     // A real stall: Redis accepts the commands and answers none of them for 1.5 s.

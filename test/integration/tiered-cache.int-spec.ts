@@ -21,23 +21,25 @@ class Instance {
     readonly redis: Redis,
     readonly subscriber: Redis,
     namespace: string,
+    l2TimeoutMs = 50,
   ) {
     this.cache = new TieredCache(redis, subscriber, new CacheMetrics(this.registry), {
       l1Enabled: true,
       l1MaxBytes: 10 * 1024 * 1024,
       ttlJitter: 0,
+      l2TimeoutMs,
       channel: `${namespace}cache:invalidate`,
     });
   }
 
   static async create(url: string, namespace: string, timeoutMs = 50): Promise<Instance> {
     const redis = createRedisClient(
-      { url, keyPrefix: namespace, connectTimeoutMs: 500, commandTimeoutMs: timeoutMs },
+      { url, keyPrefix: namespace, connectTimeoutMs: 500, commandTimeoutMs: 1_000 },
       quiet,
     );
     const subscriber = createRedisClient({ url, connectTimeoutMs: 500, commandTimeoutMs: 500 }, quiet, true);
     await Promise.all([waitUntilReady(redis, 2_000), waitUntilReady(subscriber, 2_000)]);
-    const instance = new Instance(redis, subscriber, namespace);
+    const instance = new Instance(redis, subscriber, namespace, timeoutMs);
     await instance.cache.start();
     return instance;
   }
@@ -208,8 +210,9 @@ describe('TieredCache when Redis fails', () => {
 
   it('answers from the loader within tens of ms when Redis accepts connections but never replies', async () => {
     const url = `redis://127.0.0.1:${blackholePort}`;
-    const redis = createRedisClient({ url, connectTimeoutMs: 200, commandTimeoutMs: 50 }, quiet);
-    const subscriber = createRedisClient({ url, connectTimeoutMs: 200, commandTimeoutMs: 50 }, quiet, true);
+    // Client timeouts of a second, as in production: the cache's own 50 ms must bound the wait.
+    const redis = createRedisClient({ url, connectTimeoutMs: 200, commandTimeoutMs: 1_000 }, quiet);
+    const subscriber = createRedisClient({ url, connectTimeoutMs: 200, commandTimeoutMs: 1_000 }, quiet, true);
     const stalled = new Instance(redis, subscriber, 'stalled:');
     opened.push(stalled);
     void stalled.cache.start();
