@@ -38,4 +38,18 @@ describe('withTimeout', () => {
     blockEventLoop(60);
     await expect(guarded).resolves.toBe('pong');
   });
+
+  it('counts from the end of the busy turn that made the call, as auto-pipelined commands leave only then', async () => {
+    const pair = await socketPair();
+    close = pair.close;
+    const guarded = withTimeout(
+      once(pair.client, 'data').then(([data]) => String(data)),
+      20,
+    );
+    // The rest of a burst keeps this turn busy for 60 ms; the request goes out when the turn ends, and the other
+    // side answers 5 ms later: well within 20 ms of waiting, though 65 ms after the call.
+    blockEventLoop(60);
+    setImmediate(() => setTimeout(() => pair.server.write('pong'), 5));
+    await expect(guarded).resolves.toBe('pong');
+  });
 });

@@ -1,14 +1,24 @@
 /**
- * Rejects with "no answer within <ms> ms" if `promise` has not settled by then; the timer never keeps the process
- * alive. The deadline is enforced only after the event loop's next I/O phase: when this process was too busy to
- * run its loop (a burst of requests), an answer that has already arrived is read first instead of being reported
- * as a timeout. Timers run before I/O in each turn of the loop, so without this a 50 ms Redis timeout would fire
- * whenever our own loop lagged by 50 ms, however fast Redis had answered.
+ * Rejects with "no answer within <ms> ms" if `promise` has not settled in time; the timer never keeps the process
+ * alive. The time measured is time spent waiting for the other side, not time our own event loop was busy:
+ * - the clock starts when the current turn of the loop ends, once what this turn queued has been sent (ioredis
+ *   sends auto-pipelined commands then, after every request of a burst has been parsed);
+ * - the deadline is enforced after the next I/O phase, so an answer that has already arrived is read first (timers
+ *   run before I/O in each turn: without this, a lagging loop turns fast answers into timeouts).
+ * A 50 ms Redis timeout measured from the call would fire whenever a burst of requests kept the loop busy for 50 ms,
+ * however fast Redis answered.
  */
 export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let settled = false;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => setImmediate(() => reject(new Error(`no answer within ${ms} ms`))), ms).unref();
+    setImmediate(() => {
+      if (settled) return;
+      timer = setTimeout(() => setImmediate(() => reject(new Error(`no answer within ${ms} ms`))), ms).unref();
+    });
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, timeout]).finally(() => {
+    settled = true;
+    clearTimeout(timer);
+  });
 }
