@@ -108,6 +108,17 @@ async function main(): Promise<void> {
     results.push(await load('(a) bare Fastify, same payload', `http://127.0.0.1:${barePort}/payload`, headers));
     await stop(bare);
 
+    const hooksPort = await freePort();
+    const hooks = await startNode(
+      'dist-bench/bench/api-hooks-server.js',
+      [],
+      { ...env, PORT: String(hooksPort), BENCH_PAYLOAD: payload },
+      `http://127.0.0.1:${hooksPort}`,
+      '/payload',
+    );
+    results.push(await load("(f) (a) + the API's hooks and plugins", `http://127.0.0.1:${hooksPort}/payload`, headers));
+    await stop(hooks);
+
     results.push(await load('(b) GET /v1/profiles/:id, L1 hit', `${api}/v1/profiles/${hot}`, headers));
 
     let next = 1;
@@ -225,6 +236,7 @@ function report(results: Result[], zipf: { ratio: number; entries: number; avgBy
   const b = byName('(b)');
   const c = byName('(c)');
   const e = byName('(e)');
+  const f = byName('(f)');
   const limitingAndMetricsCost = 1 - b.rps / e.rps;
   const checks = [
     ['(b) >= 0.5 x (a) req/s', b.rps >= 0.5 * base.rps],
@@ -241,6 +253,9 @@ function report(results: Result[], zipf: { ratio: number; entries: number; avgBy
   ] as const;
   console.log('');
   for (const [label, ok] of checks) console.log(`${ok ? 'PASS' : 'FAIL'}  ${label}`);
+  console.log(
+    `note  (f), Fastify with the API's own hooks and plugins but no Nest, reached ${(f.rps / base.rps).toFixed(2)} x (a): the ceiling of any route behind them`,
+  );
 }
 
 await main();

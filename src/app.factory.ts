@@ -11,6 +11,7 @@ import { fastifyOptions } from './http/fastify-options.js';
 import { createRootLogger } from './logging/root-logger.js';
 import { registerHttpHooks } from './http/http-hooks.js';
 import { serveProbesOnly } from './http/worker-probes-only.js';
+import { ReadinessState } from './lifecycle/readiness-state.js';
 import { METRICS_REGISTRY } from './metrics/metrics.constants.js';
 import { registerHttpMetrics } from './monitoring/http-metrics.js';
 import { registerOverloadProtection } from './monitoring/overload-protection.js';
@@ -28,12 +29,12 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   );
   app.useLogger(app.get(Logger));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
-  if (config.role === 'worker') serveProbesOnly(app.getHttpAdapter().getInstance());
+  const fastify = app.getHttpAdapter().getInstance();
+  if (config.role === 'worker') serveProbesOnly(fastify);
   const registry = app.get<Registry>(METRICS_REGISTRY);
-  await registerOverloadProtection(app, config, registry);
-  if (config.metrics.httpEnabled)
-    registerHttpMetrics(app.getHttpAdapter().getInstance(), registry, app.get(RequestStats));
-  await registerHttpHooks(app, config);
+  await registerOverloadProtection(fastify, config, registry);
+  if (config.metrics.httpEnabled) registerHttpMetrics(fastify, registry, app.get(RequestStats));
+  await registerHttpHooks(fastify, config, app.get(ReadinessState));
   app.enableCors(corsOptions(config));
   // Streams multipart parts to handlers (MediaController); nothing is buffered whole.
   await app.register(multipart, { limits: { fileSize: config.media.maxBytes, files: 1 } });

@@ -1,11 +1,11 @@
 import compress from '@fastify/compress';
 import etag from '@fastify/etag';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance } from 'fastify';
 import { hash } from 'node:crypto';
 import { constants as zlib } from 'node:zlib';
 import { cacheControlFor } from '../cache/http-cache.js';
 import type { AppConfig } from '../config/app-config.js';
-import { ReadinessState } from '../lifecycle/readiness-state.js';
+import type { ReadinessState } from '../lifecycle/readiness-state.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import { PROBE_PATHS } from '../health/probe-paths.js';
 
@@ -20,10 +20,11 @@ function requestLogLevel(status: number, isProbe: boolean): 'debug' | 'info' | '
 }
 
 /** Request-level behaviour that lives in Fastify hooks rather than Nest interceptors (it must see every reply, 404s included). */
-export async function registerHttpHooks(app: NestFastifyApplication, config: AppConfig): Promise<void> {
-  const readiness = app.get(ReadinessState);
-  const fastify = app.getHttpAdapter().getInstance();
-
+export async function registerHttpHooks(
+  fastify: FastifyInstance,
+  config: AppConfig,
+  readiness: Pick<ReadinessState, 'isShuttingDown'>,
+): Promise<void> {
   // Synchronous hooks, and one onSend for all of our headers: each async Fastify hook costs a promise
   // per request, and the three separate hooks these replace cost ~25 % of a /health/live request.
   fastify.addHook('onSend', (request, reply, payload, done) => {
@@ -69,8 +70,8 @@ export async function registerHttpHooks(app: NestFastifyApplication, config: App
   // Weak ETags over the uncompressed body (registered before compression); If-None-Match → 304.
   // crypto.hash is the one-shot form of createHash().update().digest(): same ETags, a fraction of
   // the cost (hashing was ~6 % of a cached read).
-  await app.register(etag, { weak: true, hashFn: (payload) => hash('sha1', payload, 'base64') });
-  await app.register(compress, {
+  await fastify.register(etag, { weak: true, hashFn: (payload) => hash('sha1', payload, 'base64') });
+  await fastify.register(compress, {
     global: true,
     threshold: config.http.compressionThresholdBytes,
     encodings: ['br', 'gzip'],

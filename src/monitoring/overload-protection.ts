@@ -1,6 +1,5 @@
 import underPressure, { type FastifyUnderPressureOptions } from '@fastify/under-pressure';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { PROBLEM_CONTENT_TYPE, statusTitle, type ProblemDetails } from '../common/problem/problem-details.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -14,7 +13,7 @@ const RETRY_AFTER_S = 5;
  * admitted (which would only make every request late). @fastify/under-pressure samples both.
  */
 export async function registerOverloadProtection(
-  app: NestFastifyApplication,
+  fastify: FastifyInstance,
   config: AppConfig,
   registry: Registry,
 ): Promise<void> {
@@ -24,7 +23,7 @@ export async function registerOverloadProtection(
     labelNames: ['reason'],
     registers: [registry],
   });
-  await app.register(underPressure, {
+  await fastify.register(underPressure, {
     maxEventLoopDelay: config.overload.maxEventLoopDelayMs,
     maxHeapUsedBytes: config.overload.maxHeapBytes,
     // The plugin sends what the handler returns and lets the request through on undefined; its typings say void.
