@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { PROBLEM_CONTENT_TYPE, statusTitle, type ProblemDetails } from '../common/problem/problem-details.js';
+import { genericProblem, PROBLEM_CONTENT_TYPE, problemInstance } from '../common/problem/problem-details.js';
 import { PROBE_PATHS } from '../health/probe-paths.js';
 
 /**
@@ -9,18 +9,16 @@ import { PROBE_PATHS } from '../health/probe-paths.js';
  */
 export function serveProbesOnly(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (request, reply, done) => {
-    const path = request.url.split('?')[0] ?? request.url;
-    if (PROBE_PATHS.has(path)) return done();
+    if (PROBE_PATHS.has(problemInstance(request))) return done();
     void reply
       .status(404)
       .header('content-type', PROBLEM_CONTENT_TYPE)
-      .send({
-        type: 'about:blank',
-        title: statusTitle(404),
-        status: 404,
-        detail: 'This instance runs background jobs (ROLE=worker); it answers only /health/live and /health/ready',
-        instance: path,
-        requestId: String(request.id),
-      } satisfies ProblemDetails);
+      .send(
+        genericProblem(
+          request,
+          404,
+          'This instance runs background jobs (ROLE=worker); it answers only /health/live and /health/ready',
+        ),
+      );
   });
 }

@@ -1,7 +1,7 @@
 import underPressure, { type FastifyUnderPressureOptions } from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
-import { PROBLEM_CONTENT_TYPE, statusTitle, type ProblemDetails } from '../common/problem/problem-details.js';
+import { genericProblem, PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details.js';
 import type { AppConfig } from '../config/app-config.js';
 import { PROBE_PATHS } from '../health/probe-paths.js';
 
@@ -32,14 +32,7 @@ export async function registerOverloadProtection(
       if (PROBE_PATHS.has(request.url)) return undefined;
       rejected.inc({ reason: type });
       void reply.status(503).header('retry-after', String(RETRY_AFTER_S)).header('content-type', PROBLEM_CONTENT_TYPE);
-      return {
-        type: 'about:blank',
-        title: statusTitle(503),
-        status: 503,
-        detail: `Overloaded (${type}); retry in ${RETRY_AFTER_S} s`,
-        instance: request.url.split('?')[0] ?? request.url,
-        requestId: String(request.id),
-      } satisfies ProblemDetails;
+      return genericProblem(request, 503, `Overloaded (${type}); retry in ${RETRY_AFTER_S} s`);
     }) as unknown as FastifyUnderPressureOptions['pressureHandler'],
   });
 }

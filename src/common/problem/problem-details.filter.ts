@@ -11,7 +11,13 @@ import { mongo } from 'mongoose';
 import { Counter, type Registry } from 'prom-client';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { PROBLEM_CONTENT_TYPE, statusTitle, type ProblemDetails } from './problem-details.js';
+import {
+  genericProblem,
+  PROBLEM_CONTENT_TYPE,
+  problemInstance,
+  statusTitle,
+  type ProblemDetails,
+} from './problem-details.js';
 
 const SERVICE_UNAVAILABLE: number = HttpStatus.SERVICE_UNAVAILABLE;
 
@@ -61,7 +67,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   }
 
   private toProblem(exception: unknown, request: FastifyRequest): ProblemDetails {
-    const base = { instance: request.url.split('?')[0] ?? request.url, requestId: String(request.id) };
+    const base = { instance: problemInstance(request), requestId: String(request.id) };
 
     if (exception instanceof HttpException && exposesDetail(exception.getStatus())) {
       const status = exception.getStatus();
@@ -69,34 +75,16 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
 
     if (isDatabaseUnavailable(exception)) {
-      return {
-        type: 'about:blank',
-        title: statusTitle(SERVICE_UNAVAILABLE),
-        detail: 'The database is not answering; retry in a few seconds',
-        ...base,
-        status: SERVICE_UNAVAILABLE,
-      };
+      return genericProblem(request, SERVICE_UNAVAILABLE, 'The database is not answering; retry in a few seconds');
     }
 
     const clientStatus = clientErrorStatus(exception);
     if (clientStatus !== undefined) {
-      return {
-        type: 'about:blank',
-        title: statusTitle(clientStatus),
-        detail: (exception as Error).message,
-        ...base,
-        status: clientStatus,
-      };
+      return genericProblem(request, clientStatus, (exception as Error).message);
     }
 
     const status = exception instanceof HttpException ? exception.getStatus() : HttpStatus.INTERNAL_SERVER_ERROR;
-    return {
-      type: 'about:blank',
-      title: statusTitle(status),
-      detail: 'An unexpected error occurred. Quote the requestId when reporting it.',
-      ...base,
-      status,
-    };
+    return genericProblem(request, status, 'An unexpected error occurred. Quote the requestId when reporting it.');
   }
 
   private fromHttpException(

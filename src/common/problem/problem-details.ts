@@ -26,3 +26,20 @@ export const VALIDATION_PROBLEM_TYPE = '/problems/validation-failed';
 export function statusTitle(status: number): string {
   return STATUS_CODES[status] ?? 'Error';
 }
+
+/** The path a problem is about: the request's URL without its query (which may carry tokens or personal data). */
+export function problemInstance(request: { url: string }): string {
+  return request.url.split('?')[0] ?? request.url;
+}
+
+/** A problem of the generic type (`about:blank`, titled by its status) about `request`. */
+export function genericProblem(request: { url: string; id: unknown }, status: number, detail: string): ProblemDetails {
+  return {
+    type: 'about:blank',
+    title: statusTitle(status),
+    status,
+    detail,
+    instance: problemInstance(request),
+    requestId: String(request.id),
+  };
+}
