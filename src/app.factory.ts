@@ -2,12 +2,12 @@ import multipart from '@fastify/multipart';
 import { VersioningType } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger } from 'nestjs-pino';
 import type { Registry } from 'prom-client';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
+import { nestLogger } from './logging/nest-logger.js';
 import { createRootLogger } from './logging/root-logger.js';
 import { registerHttpHooks } from './http/http-hooks.js';
 import { serveProbesOnly } from './http/worker-probes-only.js';
@@ -22,12 +22,12 @@ import { setupOpenApi } from './openapi.js';
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   const rootLogger = createRootLogger(config.log.level);
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, rootLogger),
+    AppModule.forRoot(config),
     new FastifyAdapter({ ...fastifyOptions(config), loggerInstance: rootLogger }),
     // rawBody: payment webhooks are signed over the exact bytes received (request.rawBody).
     { bufferLogs: true, rawBody: true },
   );
-  app.useLogger(app.get(Logger));
+  app.useLogger(nestLogger(rootLogger));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
   const fastify = app.getHttpAdapter().getInstance();
   if (config.role === 'worker') serveProbesOnly(fastify);

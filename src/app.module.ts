@@ -1,6 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
-import type { Logger } from 'pino';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { ProblemDetailsFilter } from './common/problem/problem-details.filter.js';
@@ -9,7 +8,6 @@ import { RequestValidationPipe } from './common/pipes/request-validation.pipe.js
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
-import { LoggingModule } from './logging/logging.module.js';
 import { MediaModule } from './media/media.module.js';
 import { BackupModule } from './backup/backup.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -25,12 +23,11 @@ import { ThrottlingModule } from './throttling/throttling.module.js';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, rootLogger: Logger): DynamicModule {
+  static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggingModule.forRoot(rootLogger),
         LifecycleModule,
         DatabaseModule,
         RedisModule,

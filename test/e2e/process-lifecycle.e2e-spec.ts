@@ -27,6 +27,18 @@ describe('the production process (dist/main.js)', () => {
     expect(output).toMatch(/^Invalid configuration: PORT .*\(got "eighty"\)$/);
   });
 
+  it("writes Nest's own log lines as JSON through the root logger, start-up lines included", async () => {
+    const { app } = await boot();
+    const deadline = Date.now() + 5_000;
+    const find = () => app.logLines().find((entry) => entry.context === 'Bootstrap');
+    while (!find() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(find()).toMatchObject({ service: 'vesta-api', level: 30, msg: expect.stringMatching(/listening on :\d+$/) });
+    // Logged while Nest was still starting (bufferLogs), then flushed through the same logger.
+    expect(app.logLines().some((entry) => entry.context === 'InstanceLoader' && entry.service === 'vesta-api')).toBe(
+      true,
+    );
+  });
+
   it('logs one JSON line per request with id, method, route, status and duration, without credentials', async () => {
     const { app, url } = await boot();
     await fetch(`${url}/docs/openapi.json`, {

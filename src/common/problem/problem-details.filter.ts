@@ -59,7 +59,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       );
     }
     if (isDatabaseUnavailable(exception)) {
-      this.logger.warn(`Database unavailable on ${request.method} ${request.url}: ${(exception as Error).message}`);
+      this.logger.warn(
+        { requestId: request.id },
+        `Database unavailable on ${request.method} ${request.url}: ${(exception as Error).message}`,
+      );
       if (!reply.sent) void reply.header('retry-after', String(DATABASE_RETRY_AFTER_S));
     }
     if (reply.sent) return;
