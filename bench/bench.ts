@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: throughput and latency of the cached profile read against a bare Fastify
  * baseline measured in the same run, plus the L1 hit ratio under a Zipf workload. Not a test:
- * it prints ratios for docs/performance.md. Needs MONGODB_URI / REDIS_URL (scripts/with-services.sh).
+ * it prints ratios for docs/performance.md. The runs alternate over BENCH_ROUNDS rounds and the
+ * medians count, since one 10 s run on a shared 2-core machine can be off by a factor of two. Needs MONGODB_URI / REDIS_URL (scripts/with-services.sh).
  */
 import autocannon from 'autocannon';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { Redis } from 'ioredis';
@@ -16,6 +17,9 @@ import { freePort, startNode, stop } from './processes.js';
 import { zipfSampler } from './zipf.js';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const WARMUP_S = 3;
+/** Each run is repeated this many times, the runs of a round back to back; medians are reported. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 const PROFILES = Number(process.env.BENCH_PROFILES ?? 10_000);
 const ZIPF_KEYS = 100_000;
@@ -32,14 +36,23 @@ interface Result {
   non2xx: number;
 }
 
-async function load(name: string, url: string, headers: Record<string, string>, paths?: () => string): Promise<Result> {
-  const result = await autocannon({
+interface Target {
+  name: string;
+  url: string;
+  /** Per-request path (the cold run walks through the ids); otherwise every request asks for `url`. */
+  paths?: () => string;
+}
+
+async function load({ name, url, paths }: Target, headers: Record<string, string>): Promise<Result> {
+  const options = {
     url,
     connections: CONNECTIONS,
-    duration: DURATION_S,
     headers,
     ...(paths && { requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, path: paths() }) }] }),
-  });
+  };
+  // JIT compilation and first connections happen here, not in the measured seconds (they cost Nest far more than bare Fastify).
+  await autocannon({ ...options, duration: WARMUP_S });
+  const result = await autocannon({ ...options, duration: DURATION_S });
   return {
     name,
     rps: result.requests.average,
@@ -82,11 +95,23 @@ async function main(): Promise<void> {
       .toArray()
   ).map((d) => String(d._id));
 
-  const apiPort = await freePort();
-  const api = `http://127.0.0.1:${apiPort}`;
-  const results: Result[] = [];
-  let apiProcess = await startNode('dist/main.js', [], { ...env, PORT: String(apiPort) }, api, '/health/ready');
+  const processes: ChildProcess[] = [];
+  // Every server runs for the whole benchmark (idle ones cost nothing), so rounds can alternate between them.
+  const start = async (script: string, extraEnv: Record<string, string>, readyPath: string): Promise<string> => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    processes.push(await startNode(script, [], { ...env, ...extraEnv, PORT: String(port) }, url, readyPath));
+    return url;
+  };
   try {
+    const api = await start('dist/main.js', {}, '/health/ready');
+    const apiL1Off = await start('dist/main.js', { CACHE_L1_ENABLED: 'false' }, '/health/ready');
+    // (e) is (b) without rate limiting and per-request HTTP metrics: their cost is 1 - (b) / (e).
+    const apiUnmetered = await start(
+      'dist/main.js',
+      { THROTTLE_ENABLED: 'false', HTTP_METRICS_ENABLED: 'false' },
+      '/health/ready',
+    );
     const register = await fetch(`${api}/v1/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -96,69 +121,35 @@ async function main(): Promise<void> {
     const headers = { authorization: `Bearer ${accessToken}`, 'accept-encoding': 'identity' };
     const hot = ids[0];
     const payload = await (await fetch(`${api}/v1/profiles/${hot}`, { headers })).text();
-
-    const barePort = await freePort();
-    const bare = await startNode(
-      'dist-bench/bench/bare-server.js',
-      [],
-      { PORT: String(barePort), BENCH_PAYLOAD: payload },
-      `http://127.0.0.1:${barePort}`,
-      '/payload',
-    );
-    results.push(await load('(a) bare Fastify, same payload', `http://127.0.0.1:${barePort}/payload`, headers));
-    await stop(bare);
-
-    const hooksPort = await freePort();
-    const hooks = await startNode(
-      'dist-bench/bench/api-hooks-server.js',
-      [],
-      { ...env, PORT: String(hooksPort), BENCH_PAYLOAD: payload },
-      `http://127.0.0.1:${hooksPort}`,
-      '/payload',
-    );
-    results.push(await load("(f) (a) + the API's hooks and plugins", `http://127.0.0.1:${hooksPort}/payload`, headers));
-    await stop(hooks);
-
-    results.push(await load('(b) GET /v1/profiles/:id, L1 hit', `${api}/v1/profiles/${hot}`, headers));
+    const bare = await start('dist-bench/bench/bare-server.js', { BENCH_PAYLOAD: payload }, '/payload');
+    const hooks = await start('dist-bench/bench/api-hooks-server.js', { BENCH_PAYLOAD: payload }, '/payload');
 
     let next = 1;
-    results.push(
-      await load(
-        '(d) GET /v1/profiles/:id, cold (miss)',
-        api,
-        headers,
-        () => `/v1/profiles/${ids[next++ % ids.length]}`,
-      ),
-    );
+    const targets: Target[] = [
+      { name: '(a) bare Fastify, same payload', url: `${bare}/payload` },
+      { name: "(f) (a) + the API's hooks and plugins", url: `${hooks}/payload` },
+      { name: '(b) GET /v1/profiles/:id, L1 hit', url: `${api}/v1/profiles/${hot}` },
+      { name: '(c) GET /v1/profiles/:id, L1 off (Redis hit)', url: `${apiL1Off}/v1/profiles/${hot}` },
+      { name: '(e) (b) without rate limiting, HTTP metrics', url: `${apiUnmetered}/v1/profiles/${hot}` },
+      {
+        name: '(d) GET /v1/profiles/:id, cold (miss)',
+        url: api,
+        paths: () => `/v1/profiles/${ids[next++ % ids.length]}`,
+      },
+    ];
+    const rounds: Result[][] = [];
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      console.log(`Round ${round} of ${ROUNDS} ...`);
+      const results: Result[] = [];
+      for (const target of targets) results.push(await load(target, headers));
+      rounds.push(results);
+    }
     if (next > ids.length) console.log(`note: the cold run wrapped around ${ids.length} ids; later requests were hits`);
 
-    await stop(apiProcess);
-    apiProcess = await startNode(
-      'dist/main.js',
-      [],
-      { ...env, PORT: String(apiPort), CACHE_L1_ENABLED: 'false' },
-      api,
-      '/health/ready',
-    );
-    await fetch(`${api}/v1/profiles/${hot}`, { headers });
-    results.push(await load('(c) GET /v1/profiles/:id, L1 off (Redis hit)', `${api}/v1/profiles/${hot}`, headers));
-
-    // (e) is (b) without rate limiting and per-request HTTP metrics: their cost is 1 - (b) / (e).
-    await stop(apiProcess);
-    apiProcess = await startNode(
-      'dist/main.js',
-      [],
-      { ...env, PORT: String(apiPort), THROTTLE_ENABLED: 'false', HTTP_METRICS_ENABLED: 'false' },
-      api,
-      '/health/ready',
-    );
-    await fetch(`${api}/v1/profiles/${hot}`, { headers });
-    results.push(await load('(e) (b) without rate limiting, HTTP metrics', `${api}/v1/profiles/${hot}`, headers));
-
     const zipf = await zipfHitRatio(mongo);
-    report(results, zipf);
+    report(rounds, zipf);
   } finally {
-    await stop(apiProcess);
+    for (const child of processes) await stop(child);
     await mongo.db().dropDatabase();
     await mongo.close();
     await deleteKeys(env.REDIS_URL, env.REDIS_KEY_PREFIX);
@@ -206,14 +197,35 @@ async function zipfHitRatio(mongo: MongoClient): Promise<{ ratio: number; entrie
   return { ratio: hits / measured, entries: l1.size, avgBytes };
 }
 
-function report(results: Result[], zipf: { ratio: number; entries: number; avgBytes: number }): void {
-  const base = results[0];
-  const byName = (prefix: string) => results.find((r) => r.name.startsWith(prefix))!;
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** One row per run: medians over the rounds, and the spread of the per-round ratios to (a) (same round, minutes apart at most). */
+function report(rounds: Result[][], zipf: { ratio: number; entries: number; avgBytes: number }): void {
+  const names = rounds[0].map((r) => r.name);
+  const all = (name: string) => rounds.map((round) => round.find((r) => r.name === name)!);
+  const ratios = (name: string) => rounds.map((round) => round.find((r) => r.name === name)!.rps / round[0].rps);
+  const summary = names.map((name) => {
+    const runs = all(name);
+    return {
+      name,
+      rps: median(runs.map((r) => r.rps)),
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      failures: runs.reduce((sum, r) => sum + r.errors + r.non2xx, 0),
+      ratioRange: [Math.min(...ratios(name)), Math.max(...ratios(name))],
+    };
+  });
+  const byName = (prefix: string) => summary.find((r) => r.name.startsWith(prefix))!;
+  const base = summary[0];
   console.log(
     `\nVesta API benchmark — ${new Date().toISOString()} — ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}`,
   );
   console.log(
-    `autocannon: ${CONNECTIONS} connections, ${DURATION_S} s per run; MongoDB-wire server at ${new URL(process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017').host} (FerretDB unless MONGODB_URI points elsewhere)\n`,
+    `autocannon: ${CONNECTIONS} connections, ${WARMUP_S} s warm-up + ${DURATION_S} s per run, ${rounds.length} rounds (medians); MongoDB-wire server at ${new URL(process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017').host} (FerretDB unless MONGODB_URI points elsewhere)\n`,
   );
   console.log(
     'run'.padEnd(46),
@@ -221,18 +233,30 @@ function report(results: Result[], zipf: { ratio: number; entries: number; avgBy
     'p50 ms'.padStart(8),
     'p99 ms'.padStart(8),
     'x (a) req/s'.padStart(12),
+    'per round'.padStart(12),
     'errors'.padStart(7),
   );
-  for (const r of [...results].sort((x, y) => x.name.localeCompare(y.name))) {
+  for (const r of [...summary].sort((x, y) => x.name.localeCompare(y.name))) {
     console.log(
       r.name.padEnd(46),
       r.rps.toFixed(0).padStart(9),
       String(r.p50).padStart(8),
       String(r.p99).padStart(8),
       (r.rps / base.rps).toFixed(2).padStart(12),
-      String(r.errors + r.non2xx).padStart(7),
+      r.ratioRange
+        .map((x) => x.toFixed(2))
+        .join('–')
+        .padStart(12),
+      String(r.failures).padStart(7),
     );
   }
+  console.log('\nreq/s per round:');
+  for (const name of names)
+    console.log(
+      `  ${name.padEnd(46)} ${all(name)
+        .map((r) => r.rps.toFixed(0).padStart(7))
+        .join('')}`,
+    );
   const b = byName('(b)');
   const c = byName('(c)');
   const e = byName('(e)');
