@@ -49,12 +49,18 @@ export async function registerHttpHooks(
     done();
   });
 
+  // Request lines carry only the fields below, never headers or bodies, so they skip the root logger's redaction,
+  // which was half the cost of writing one (about 4 of 8 µs). The request id is added here instead of through
+  // Fastify's per-request child logger.
+  const requestLines = fastify.log.child({}, { redact: [] });
+
   fastify.addHook('onResponse', (request, reply, done) => {
     if (closing) setImmediate(() => fastify.server.closeIdleConnections());
     const status = reply.statusCode;
     const level = requestLogLevel(status, PROBE_PATHS.has(request.routeOptions.url ?? ''));
-    request.log[level](
+    requestLines[level](
       {
+        reqId: request.id,
         method: request.method,
         url: request.url,
         // The route pattern (/v1/profiles/:id) groups requests without per-id cardinality.

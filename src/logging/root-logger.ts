@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 /** Buffered lines are written at least this often, so a quiet instance's logs are never far behind. */
 const FLUSH_INTERVAL_MS = 1_000;
@@ -12,7 +12,7 @@ const FLUSH_INTERVAL_MS = 1_000;
  * when the process exits, so graceful shutdowns and process.exit() lose nothing; a hard crash
  * (SIGKILL, OOM kill) can lose up to a second of lines.
  */
-export function createRootLogger(level: string): Logger {
+export function createRootLogger(level: string, destination: DestinationStream = stdout()): Logger {
   return pino(
     {
       level,
@@ -30,7 +30,7 @@ export function createRootLogger(level: string): Logger {
         censor: '[redacted]',
       },
     },
-    stdout(),
+    destination,
   );
 }
 

@@ -1,0 +1,73 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/app-config.js';
+import { createRootLogger } from '../logging/root-logger.js';
+import { registerHttpHooks } from './http-hooks.js';
+import { fastifyOptions } from './fastify-options.js';
+
+/** A Fastify app with the API's logger and hooks, writing its log lines into `lines`. */
+async function appLoggingTo(lines: Record<string, unknown>[]): Promise<FastifyInstance> {
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      callback();
+    },
+  });
+  const config = loadConfig({});
+  // Typed as Fastify's base logger (which pino implements), as in app.factory.ts.
+  const loggerInstance: FastifyBaseLogger = createRootLogger('info', sink);
+  const app = Fastify({ ...fastifyOptions(config), loggerInstance });
+  await registerHttpHooks(app, config, { isShuttingDown: false });
+  app.get('/things/:id', (request) => {
+    request.log.info({ user: { password: 'hunter22' }, upstream: { headers: { cookie: 'session=abc' } } }, 'by hand');
+    return { ok: true };
+  });
+  return app;
+}
+
+describe('registerHttpHooks: logging', () => {
+  let app: FastifyInstance | undefined;
+  afterEach(() => app?.close());
+
+  it('writes one request line with the request id, route and status', async () => {
+    const lines: Record<string, unknown>[] = [];
+    app = await appLoggingTo(lines);
+    const response = await app.inject({ url: '/things/42', headers: { 'x-request-id': 'line-1' } });
+    expect(response.statusCode).toBe(200);
+    const line = lines.find((entry) => entry.msg === 'request completed');
+    expect(line).toMatchObject({
+      reqId: 'line-1',
+      method: 'GET',
+      url: '/things/42',
+      route: '/things/:id',
+      status: 200,
+      service: 'vesta-api',
+      level: 30,
+    });
+    expect(typeof line?.durationMs).toBe('number');
+  });
+
+  it('still redacts what handlers log by hand, and tags it with the request id', async () => {
+    const lines: Record<string, unknown>[] = [];
+    app = await appLoggingTo(lines);
+    await app.inject({ url: '/things/7', headers: { 'x-request-id': 'hand-1' } });
+    const line = lines.find((entry) => entry.msg === 'by hand');
+    expect(line).toMatchObject({
+      reqId: 'hand-1',
+      user: { password: '[redacted]' },
+      upstream: { headers: '[redacted]' },
+    });
+    expect(JSON.stringify(lines)).not.toMatch(/hunter22|session=abc/);
+  });
+
+  it('logs a 404 for an unknown route at warn, without a route', async () => {
+    const lines: Record<string, unknown>[] = [];
+    app = await appLoggingTo(lines);
+    await app.inject({ url: '/nowhere' });
+    const line = lines.find((entry) => entry.msg === 'request completed');
+    expect(line).toMatchObject({ status: 404, level: 40, url: '/nowhere' });
+    expect(line?.route).toBeUndefined();
+  });
+});
