@@ -25,6 +25,8 @@ export interface WrapOptions {
 interface Flight {
   promise: Promise<unknown>;
   stale: boolean;
+  /** The entry's tags: invalidating one of them detaches the flight, as invalidating its key does. */
+  tags: readonly string[];
 }
 
 interface InvalidationMessage {
@@ -35,8 +37,11 @@ interface InvalidationMessage {
 
 /** After a Redis failure, skip L2 for this long instead of paying the timeout on every request. */
 const L2_BACKOFF_MS = 1_000;
-/** A loader that read the database just before a write can re-fill L2 with the old value; delete again. */
-const SECOND_DELETE_MS = 500;
+/**
+ * A loader on another instance that read the database just before a write can store the old value after the
+ * invalidation, in L2 and, from there, in any L1 that reads it meanwhile; so the invalidation runs once more.
+ */
+const SECOND_INVALIDATION_MS = 500;
 
 /** Deletes a tag's member keys and the tag set in one round trip. */
 const DELETE_TAG = `
@@ -76,6 +81,7 @@ export class TieredCache {
   private readonly l1KeyTags = new Map<string, readonly string[]>();
   private readonly failedDeletes = { keys: new Set<string>(), tags: new Set<string>() };
   private l2SkipUntil = 0;
+  private replayTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly redis: Redis,
@@ -94,8 +100,8 @@ export class TieredCache {
     // Subscribing again on every (re)connect also covers a start while Redis was down, when the first
     // SUBSCRIBE failed; and a dropped subscription may have missed invalidations, so L1 starts over.
     this.subscriber.on('ready', () => {
-      this.clearL1('pub/sub reconnected');
-      void this.subscribe();
+      // Cleared once subscribed again: anything read before that could still miss an invalidation.
+      void this.subscribe().then(() => this.clearL1('pub/sub reconnected'));
     });
     this.redis.on('ready', () => void this.resync());
     await this.subscribe();
@@ -116,8 +122,8 @@ export class TieredCache {
       return entry.v;
     }
     // One flight per key covers the Redis read and the load, so concurrent misses share both.
-    return this.singleFlight(fullKey, async (flight) => {
-      const remote = await this.readL2<T>(fullKey);
+    return this.singleFlight(fullKey, options.tags, async (flight) => {
+      const remote = await this.readL2<T>(fullKey, options.tags ?? []);
       if (remote && remote.exp > Date.now()) {
         this.metrics.hit(cache, 'l2');
         // Read before an invalidation that landed meanwhile: answer with it, but do not keep it.
@@ -136,21 +142,33 @@ export class TieredCache {
   /** Recomputes and stores a value whatever is cached (cache warming). */
   refresh<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
     const fullKey = `cache:${cache}:${key}`;
-    return this.singleFlight(fullKey, (flight) => this.compute(cache, fullKey, loader, options, flight));
+    return this.singleFlight(fullKey, options.tags, (flight) => this.compute(cache, fullKey, loader, options, flight));
   }
 
   /** Removes keys (within `cache`) and tags everywhere: L2, this L1, and every other instance's L1. */
   async invalidate(cache: string, keys: readonly string[], tags: readonly string[] = []): Promise<void> {
     const fullKeys = keys.map((key) => `cache:${cache}:${key}`);
-    this.dropLocal(fullKeys, tags);
     this.metrics.invalidated(cache, 'local', fullKeys.length + tags.length);
     await this.replayFailedDeletes();
+    await this.invalidateEverywhere(fullKeys, tags);
+    setTimeout(() => void this.invalidateEverywhere(fullKeys, tags), SECOND_INVALIDATION_MS).unref();
+  }
+
+  /**
+   * This L1 and its running loads, then L2, then every other instance's L1. The message goes out even when the
+   * deletion failed: on a stalled connection both are late rather than lost, and peers drop their copies anyway.
+   */
+  private async invalidateEverywhere(fullKeys: readonly string[], tags: readonly string[]): Promise<void> {
+    this.dropLocal(fullKeys, tags);
     await this.deleteL2(fullKeys, tags);
-    const message: InvalidationMessage = { origin: this.instanceId, keys: fullKeys, tags: [...tags] };
+    await this.publish(fullKeys, tags);
+  }
+
+  private async publish(fullKeys: readonly string[], tags: readonly string[]): Promise<void> {
+    const message: InvalidationMessage = { origin: this.instanceId, keys: [...fullKeys], tags: [...tags] };
     await this.l2(this.redis.publish(this.options.channel, JSON.stringify(message))).catch(() =>
       this.metrics.l2Error('publish'),
     );
-    setTimeout(() => void this.deleteL2(fullKeys, tags), SECOND_DELETE_MS).unref();
   }
 
   private maybeRefreshEarly<T>(
@@ -165,7 +183,7 @@ export class TieredCache {
 
   private refreshInBackground<T>(cache: string, fullKey: string, loader: () => Promise<T>, options: WrapOptions): void {
     if (this.inflight.has(fullKey)) return;
-    this.singleFlight(fullKey, (flight) => this.compute(cache, fullKey, loader, options, flight)).catch(
+    this.singleFlight(fullKey, options.tags, (flight) => this.compute(cache, fullKey, loader, options, flight)).catch(
       (error: Error) => this.logger.warn(`Early refresh of ${fullKey} failed: ${error.message}`),
     );
   }
@@ -178,10 +196,14 @@ export class TieredCache {
     this.inflight.delete(fullKey);
   }
 
-  private singleFlight<T>(fullKey: string, work: (flight: Flight) => Promise<T>): Promise<T> {
+  private singleFlight<T>(
+    fullKey: string,
+    tags: readonly string[] = [],
+    work: (flight: Flight) => Promise<T>,
+  ): Promise<T> {
     const running = this.inflight.get(fullKey);
     if (running) return running.promise as Promise<T>;
-    const flight: Flight = { promise: Promise.resolve(), stale: false };
+    const flight: Flight = { promise: Promise.resolve(), stale: false, tags };
     const promise = work(flight).finally(() => {
       if (this.inflight.get(fullKey) === flight) this.inflight.delete(fullKey);
     });
@@ -238,6 +260,11 @@ export class TieredCache {
       this.l1?.delete(key);
       this.detachFlight(key);
     }
+    // Loads still running are not in L1 yet: their tags decide.
+    if (!tags.length) return;
+    for (const [key, flight] of [...this.inflight]) {
+      if (flight.tags.some((tag) => tags.includes(tag))) this.detachFlight(key);
+    }
   }
 
   private onMessage(raw: string): void {
@@ -266,8 +293,10 @@ export class TieredCache {
     this.l2SkipUntil = Date.now() + L2_BACKOFF_MS;
   }
 
-  private async readL2<T>(fullKey: string): Promise<CacheEntry<T> | undefined> {
+  private async readL2<T>(fullKey: string, tags: readonly string[]): Promise<CacheEntry<T> | undefined> {
     if (!this.l2Available()) return undefined;
+    // Until a failed deletion has been replayed, Redis may still hold the old value: a miss, not a hit.
+    if (this.failedDeletes.keys.has(fullKey) || tags.some((tag) => this.failedDeletes.tags.has(tag))) return undefined;
     try {
       const raw = await this.l2(this.redis.get(fullKey));
       return raw ? (JSON.parse(raw) as CacheEntry<T>) : undefined;
@@ -299,16 +328,20 @@ export class TieredCache {
     }
   }
 
-  private async deleteL2(fullKeys: readonly string[], tags: readonly string[]): Promise<void> {
+  /** False when Redis failed: the deletion is queued for replay, which tells the other instances again. */
+  private async deleteL2(fullKeys: readonly string[], tags: readonly string[]): Promise<boolean> {
     try {
       if (fullKeys.length) await this.l2(this.redis.del(...fullKeys));
       for (const tag of tags) await this.l2(this.redis.eval(DELETE_TAG, 1, `cache-tag:${tag}`));
+      return true;
     } catch {
-      // Replayed by the next invalidation or reconnect (see replayFailedDeletes). Meanwhile L2 reads
-      // pause for L2_BACKOFF_MS; a stale L2 entry can still be read after that until the replay.
+      // Replayed every L2_BACKOFF_MS until Redis takes it, and on reconnect or the next invalidation;
+      // meanwhile readL2 treats these keys and tags as misses.
       fullKeys.forEach((key) => this.failedDeletes.keys.add(key));
       tags.forEach((tag) => this.failedDeletes.tags.add(tag));
       this.l2Failed('delete');
+      this.replayLater();
+      return false;
     }
   }
 
@@ -319,19 +352,30 @@ export class TieredCache {
     await this.replayFailedDeletes();
   }
 
+  private replayLater(): void {
+    if (this.replayTimer) return;
+    this.replayTimer = setTimeout(() => {
+      this.replayTimer = undefined;
+      void this.replayFailedDeletes();
+    }, L2_BACKOFF_MS).unref();
+  }
+
   private async replayFailedDeletes(): Promise<void> {
     if (!this.failedDeletes.keys.size && !this.failedDeletes.tags.size) return;
     const keys = [...this.failedDeletes.keys];
     const tags = [...this.failedDeletes.tags];
     this.failedDeletes.keys.clear();
     this.failedDeletes.tags.clear();
-    await this.deleteL2(keys, tags); // re-queues whatever fails again
+    // Other instances may have kept the old values in L1 all along (their Redis connections never dropped):
+    // they hear of the deletion now. deleteL2 re-queues whatever fails again.
+    if (await this.deleteL2(keys, tags)) await this.publish(keys, tags);
   }
 
   private clearL1(reason: string): void {
+    // Running loads may have read before a missed invalidation too, whether or not L1 holds anything.
+    for (const key of [...this.inflight.keys()]) this.detachFlight(key);
     if (!this.l1?.size) return;
     this.logger.log(`Clearing L1 cache: ${reason}`);
-    for (const key of [...this.inflight.keys()]) this.detachFlight(key);
     this.l1.clear();
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
@@ -165,6 +165,55 @@ describe('TieredCache against the real Redis', () => {
     expect(await cache.wrap('race', 'k', () => Promise.resolve('loader ran again'), { ttlS: 60 })).toBe('new');
   });
 
+  it('does not keep a value whose load overlapped the invalidation of its tag', async () => {
+    const { cache } = await instance();
+    let version = 'old';
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slowLoad = async () => {
+      const seen = version;
+      await gate;
+      return seen;
+    };
+    const options = { ttlS: 60, tags: ['race-lists'] };
+    const racing = cache.wrap('race-lists', 'page1', slowLoad, options);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    version = 'new';
+    await cache.invalidate('race-lists', [], ['race-lists']); // the page is not in L1 yet: only its tag names it
+    release();
+    expect(await racing).toBe('old');
+    expect(await cache.wrap('race-lists', 'page1', () => Promise.resolve(version), options)).toBe('new');
+  });
+
+  it('invalidates once more, on every instance, what a late loader stored after the first pass', async () => {
+    const [writer, reader] = [await instance(), await instance()];
+    // An instance that has not heard the invalidation yet: its load read the database before the write.
+    const late = await Instance.create(requiredEnv('REDIS_URL'), namespace);
+    instances.push(late);
+    await late.subscriber.unsubscribe();
+    let version = 'old';
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const lateLoad = late.cache.wrap(
+      'profile',
+      'late',
+      async () => {
+        const seen = version;
+        await gate;
+        return seen;
+      },
+      { ttlS: 60 },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    version = 'new';
+    await writer.cache.invalidate('profile', ['late']);
+    release();
+    await lateLoad; // stores 'old' in Redis after the first deletion
+    const load = () => Promise.resolve(version);
+    expect(await reader.cache.wrap('profile', 'late', load, { ttlS: 60 })).toBe('old'); // copied into its L1
+    await eventually(async () => (await reader.cache.wrap('profile', 'late', load, { ttlS: 60 })) === 'new', 1_500);
+  });
+
   it('refreshes a hot key before it expires, so readers never wait for the loader', async () => {
     const { cache } = await instance();
     let calls = 0;
@@ -254,6 +303,63 @@ describe('TieredCache when Redis fails', () => {
         1_000,
       );
     } finally {
+      await server.stop();
+    }
+  });
+
+  it('tells the other instances of a deletion made while the writer had lost Redis, once it reconnects', async () => {
+    const server = await RedisProcess.start();
+    const admin = new Redis(server.url);
+    try {
+      const [writer, reader] = [await Instance.create(server.url, 'cut:'), await Instance.create(server.url, 'cut:')];
+      opened.push(writer, reader);
+      let value = 'before';
+      const load = () => Promise.resolve(value);
+      await writer.cache.wrap('profile', 'p', load, { ttlS: 300 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('before');
+
+      // Only the writer's connection drops (a partial partition): the reader never reconnects, so nothing but a
+      // message tells it to forget its copy. The deletion and the message both fail while the writer is cut off.
+      await admin.call('CLIENT', 'KILL', 'ID', String(await writer.redis.client('ID')));
+      await eventually(() => writer.redis.status !== 'ready', 1_000);
+      value = 'after';
+      await writer.cache.invalidate('profile', ['p']);
+      expect(await writer.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('after');
+
+      await eventually(async () => (await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })) === 'after', 5_000);
+    } finally {
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+
+  it('stays fast while Redis stalls and serves nothing stale once it answers again', async () => {
+    const server = await RedisProcess.start();
+    const admin = new Redis(server.url);
+    try {
+      const [writer, reader] = [
+        await Instance.create(server.url, 'stall:'),
+        await Instance.create(server.url, 'stall:'),
+      ];
+      opened.push(writer, reader);
+      let value = 'before';
+      const load = () => Promise.resolve(value);
+      await writer.cache.wrap('profile', 'p', load, { ttlS: 300 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('before');
+
+      // Redis keeps every connection open and answers nothing for 1 s: no reconnect tells anyone to start over.
+      await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      value = 'after';
+      const started = performance.now();
+      await writer.cache.invalidate('profile', ['p']);
+      expect(performance.now() - started).toBeLessThan(500);
+      expect(await writer.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('after');
+
+      await eventually(async () => (await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })) === 'after', 5_000);
+    } finally {
+      admin.disconnect();
       await server.stop();
     }
   });
