@@ -12,6 +12,7 @@ import { Roles } from '../auth/decorators/roles.decorator.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import type { BackupRun } from './backup-runs.js';
 import { BackupRunningError, BackupService } from './backup.service.js';
+import { CacheControl } from '../cache/http-cache.js';
 
 type BackupRunView = Omit<BackupRun, '_id'> & { id: string };
 
@@ -40,6 +41,7 @@ export class BackupsController {
   }
 
   @Get()
+  @CacheControl('no-store')
   @ApiOperation({ summary: 'The last 100 backup runs, newest first: status, size, duration, counts, verification' })
   @ApiOkResponse({ description: '{ items: backup runs }' })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })

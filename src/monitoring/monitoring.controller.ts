@@ -8,6 +8,7 @@ import { buildSummary } from './monitoring-summary.js';
 import { MonitoringSummaryDto } from './monitoring-summary.dto.js';
 import { ProcessStats } from './process-stats.js';
 import { RequestStats } from './request-stats.js';
+import { CacheControl } from '../cache/http-cache.js';
 
 @ApiTags('monitoring')
 @ApiBearerAuth()
@@ -20,6 +21,7 @@ export class MonitoringController {
   ) {}
 
   @Get('summary')
+  @CacheControl('no-store')
   @Roles('admin')
   @ApiOperation({ summary: 'Memory, CPU, requests, error rate and event-loop delay, each against its threshold' })
   @ApiOkResponse({ type: MonitoringSummaryDto })

@@ -6,6 +6,7 @@ import { decodeCursor, encodeCursor } from '../profiles/cursor.js';
 import { AdminSubscriptionsQuery } from './dto/admin-subscriptions.query.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
 import { SubscriptionsRepository } from './subscriptions.repository.js';
+import { CacheControl } from '../cache/http-cache.js';
 
 type AdminSubscriptionView = SubscriptionView & { userId: string };
 
@@ -17,6 +18,7 @@ export class AdminSubscriptionsController {
   constructor(private readonly subscriptions: SubscriptionsRepository) {}
 
   @Get()
+  @CacheControl('no-store')
   @ApiOperation({ summary: 'All subscriptions, newest first, filtered by status and plan, with cursor pages' })
   @ApiOkResponse({ description: '{ items: subscription + userId, nextCursor }' })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })

@@ -73,6 +73,7 @@ export class SubscriptionsController {
   }
 
   @Get('subscriptions/me')
+  @CacheControl('no-store')
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Your subscription' })
   @ApiOkResponse({ type: SubscriptionDto })

@@ -14,8 +14,13 @@ import { PERIOD_MS, PLANS, type Plan, type PlanId } from './plans.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
 import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 
-/** What premium checks read on every request: cached, and evicted by every state change below. */
-export const ENTITLEMENT_CACHE = { name: 'subscription-status', key: (userId: string) => userId, ttlS: 300 };
+/**
+ * What premium checks read on every request: the plan and the end of its paid period, cached and evicted by every
+ * state change below. (Named for this shape; entries of the earlier `subscription-status`, a bare plan id, are
+ * never read.)
+ */
+export const ENTITLEMENT_CACHE = { name: 'subscription-entitlement', key: (userId: string) => userId, ttlS: 300 };
+const FREE = { plan: 'free', paidUntilMs: 0 } as const;
 const EVICT_ENTITLEMENT = { name: ENTITLEMENT_CACHE.name, keys: (user: AuthenticatedUser) => [user.id] };
 
 @Injectable()
@@ -26,14 +31,20 @@ export class SubscriptionsService {
   ) {}
 
   /**
-   * The plan whose features the member has now: a live subscription within its paid period, else
-   * free. Checked against the clock here, so an overdue expiry job never extends access.
+   * The plan whose features the member has now: a live subscription within its paid period, else free. The period
+   * is checked against the clock on every call, so neither the cache nor an overdue expiry job extends access.
    */
-  @Cacheable(ENTITLEMENT_CACHE)
   async entitlement(userId: string): Promise<PlanId> {
+    const { plan, paidUntilMs } = await this.entitlementState(userId);
+    return paidUntilMs > Date.now() ? plan : 'free';
+  }
+
+  /** The cached part of entitlement(): the live subscription's plan and period end (0 when there is none). */
+  @Cacheable(ENTITLEMENT_CACHE)
+  async entitlementState(userId: string): Promise<{ plan: PlanId; paidUntilMs: number }> {
     const subscription = await this.subscriptions.findByUser(userId);
     const live = subscription && (subscription.status === 'active' || subscription.status === 'past_due');
-    return live && subscription.currentPeriodEnd.getTime() > Date.now() ? subscription.plan : 'free';
+    return live ? { plan: subscription.plan, paidUntilMs: subscription.currentPeriodEnd.getTime() } : FREE;
   }
 
   async mine(user: AuthenticatedUser): Promise<SubscriptionView> {

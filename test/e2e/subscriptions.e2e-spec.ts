@@ -77,6 +77,11 @@ describe('subscriptions', () => {
     const again = await subscribe(member);
     expect(again.status).toBe(409);
     expect(chargesFor(member)).toBe(1);
+
+    // Billing data is personal: no browser or proxy may keep it.
+    const own = await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth });
+    expect(own.status).toBe(200);
+    expect(own.headers.get('cache-control')).toBe('private, no-store');
   });
 
   it('turns 10 parallel duplicates into one subscription and one charge', async () => {
@@ -307,6 +312,20 @@ describe('subscription sweep (expiry and failed renewals)', () => {
     expect(await viewers(unpaid)).toBe(403);
 
     expect(await sweeper.sweep()).toEqual({ canceled: 0, past_due: 0, expired: 0 });
+  });
+
+  it('closes premium routes when the paid period ends, with the entitlement cached and no sweep run', async () => {
+    const member = await subscribed();
+    await createProfile(url, member);
+    // Past the cache's second invalidation pass after the subscribe, which would drop the entry by itself.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    await subscriptions.updateOne(
+      { userId: new Types.ObjectId(member.userId) },
+      { $set: { currentPeriodEnd: new Date(Date.now() + 1_500) } },
+    );
+    expect(await viewers(member)).toBe(200); // premium, cached with the period's end
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(await viewers(member)).toBe(403);
   });
 
   it('deletes expired Idempotency-Key answers and day-old webhook claims', async () => {
