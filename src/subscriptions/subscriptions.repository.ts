@@ -28,6 +28,16 @@ export class SubscriptionsRepository {
     return this.subscriptions.findOne({ userId: new Types.ObjectId(userId) }).lean<SubscriptionRecord>();
   }
 
+  /** Members with a live subscription, the most recently started or renewed first (cache warming). */
+  async liveMembers(limit: number): Promise<string[]> {
+    const rows = await this.subscriptions
+      .find({ status: { $in: ['active', 'past_due'] } }, { userId: 1 })
+      .sort({ currentPeriodStart: -1 })
+      .limit(limit)
+      .lean<{ userId: Types.ObjectId }[]>();
+    return rows.map((row) => String(row.userId));
+  }
+
   /** A new subscription, or a new start after cancellation or expiry; null if one is live. */
   async start(userId: string, period: Period): Promise<SubscriptionRecord | null> {
     const fields = {

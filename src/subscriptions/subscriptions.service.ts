@@ -20,7 +20,11 @@ import { SubscriptionsRepository, type SubscriptionRecord } from './subscription
  * never read.)
  */
 export const ENTITLEMENT_CACHE = { name: 'subscription-entitlement', key: (userId: string) => userId, ttlS: 300 };
-const FREE = { plan: 'free', paidUntilMs: 0 } as const;
+export interface EntitlementState {
+  plan: PlanId;
+  paidUntilMs: number;
+}
+const FREE: EntitlementState = { plan: 'free', paidUntilMs: 0 };
 const EVICT_ENTITLEMENT = { name: ENTITLEMENT_CACHE.name, keys: (user: AuthenticatedUser) => [user.id] };
 
 @Injectable()
@@ -41,10 +45,19 @@ export class SubscriptionsService {
 
   /** The cached part of entitlement(): the live subscription's plan and period end (0 when there is none). */
   @Cacheable(ENTITLEMENT_CACHE)
-  async entitlementState(userId: string): Promise<{ plan: PlanId; paidUntilMs: number }> {
+  entitlementState(userId: string): Promise<EntitlementState> {
+    return this.loadEntitlementState(userId);
+  }
+
+  async loadEntitlementState(userId: string): Promise<EntitlementState> {
     const subscription = await this.subscriptions.findByUser(userId);
     const live = subscription && (subscription.status === 'active' || subscription.status === 'past_due');
     return live ? { plan: subscription.plan, paidUntilMs: subscription.currentPeriodEnd.getTime() } : FREE;
+  }
+
+  /** Whose subscription status cache warming loads: members with a live subscription, newest period first. */
+  liveMembers(limit: number): Promise<string[]> {
+    return this.subscriptions.liveMembers(limit);
   }
 
   async mine(user: AuthenticatedUser): Promise<SubscriptionView> {

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/app-config.js';
 import { METRICS_REGISTRY } from '../../src/metrics/metrics.constants.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import type { Registry } from 'prom-client';
-import { registerAccount } from '../factories/accounts.js';
+import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testEnv } from '../support/test-env.js';
@@ -18,12 +20,24 @@ const lastEntries = async (app: RunningApp): Promise<number> => {
 describe('cache warming', () => {
   let seeder: RunningApp;
   let workers: RunningApp[] = [];
+  let member: Account;
 
   beforeAll(async () => {
     const env = testEnv({ CACHE_WARM_INTERVAL_MS: '3600000' });
     // Some profiles to warm, created before the workers start.
     seeder = await startApp(loadConfig(env));
     for (let i = 0; i < 3; i += 1) await createProfile(seeder.url, await registerAccount(seeder.url));
+    // A member with a live subscription, whose status the warm run should cache.
+    member = await registerAccount(seeder.url);
+    await createProfile(seeder.url, member);
+    const subscribed = await fetch(`${seeder.url}/v1/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
+      body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
+    });
+    expect(subscribed.status).toBe(201);
+    // Past the second invalidation pass that follows the subscribe, so only the warm run can fill the entry.
+    await new Promise((resolve) => setTimeout(resolve, 700));
     const workerConfig = loadConfig({ ...env, ROLE: 'all' });
     workers = await Promise.all([startApp(workerConfig), startApp(workerConfig)]);
   });
@@ -42,12 +56,17 @@ describe('cache warming', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // would a second run happen?
     const runs = await Promise.all(workers.map(lastEntries));
     expect(runs.filter((entries) => entries > 0)).toHaveLength(1);
-    expect(Math.max(...runs)).toBeGreaterThanOrEqual(3 + 2);
+    expect(Math.max(...runs)).toBeGreaterThanOrEqual(4 + 2 + 1); // profiles, the lists, the subscription status
 
     // Popular profiles now come from the cache on an instance that never computed them.
     const reads = vi.spyOn(seeder.app.get(ProfilesRepository), 'mostViewed');
     const response = await fetch(`${seeder.url}/v1/profiles/popular`);
     expect(response.status).toBe(200);
     expect(reads).not.toHaveBeenCalled();
+
+    // So does the member's subscription status, read by the premium guard.
+    const statusReads = vi.spyOn(seeder.app.get(SubscriptionsRepository), 'findByUser');
+    expect((await fetch(`${seeder.url}/v1/profiles/me/viewers`, { headers: member.auth })).status).toBe(200);
+    expect(statusReads).not.toHaveBeenCalled();
   });
 });

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Gauge, type Registry } from 'prom-client';
 import { TieredCache } from '../../cache/tiered-cache.js';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
+import { ENTITLEMENT_CACHE, SubscriptionsService } from '../../subscriptions/subscriptions.service.js';
 import { CITIES_CACHE, POPULAR_CACHE, PROFILE_CACHE, ProfilesService } from '../profiles.service.js';
 
 export interface WarmResult {
@@ -9,10 +10,14 @@ export interface WarmResult {
   durationMs: number;
 }
 
+/** Subscription statuses warmed per run: enough for the members who subscribed or renewed lately, bounded. */
+const WARM_SUBSCRIPTIONS = 1_000;
+
 /**
- * The Vesta report's warming strategies that exist so far: the 50 most viewed profiles (the list and
- * each profile) and city data. Subscription status joins when subscriptions exist. Values are
- * recomputed and overwrite both tiers, so a warm run also refreshes what is already cached.
+ * The Vesta report's three warming strategies: the 50 most viewed profiles (the list and each profile), city data,
+ * and the subscription status of members with a live subscription (the most recent WARM_SUBSCRIPTIONS). Values are
+ * recomputed and overwrite both tiers, so a warm run also refreshes what is already cached. Each status is read
+ * inside its own cache flight, so a subscription change during the run is never overwritten by an older read.
  */
 @Injectable()
 export class ProfileCacheWarmer {
@@ -22,6 +27,7 @@ export class ProfileCacheWarmer {
 
   constructor(
     private readonly profiles: ProfilesService,
+    private readonly subscriptions: SubscriptionsService,
     private readonly cache: TieredCache,
     @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
@@ -56,8 +62,20 @@ export class ProfileCacheWarmer {
       ),
     );
     await this.cache.refresh(CITIES_CACHE.name, CITIES_CACHE.key(), () => this.profiles.loadCities(), CITIES_CACHE);
+    const members = await this.subscriptions.liveMembers(WARM_SUBSCRIPTIONS);
+    await Promise.all(
+      members.map((userId) =>
+        this.cache.refresh(
+          ENTITLEMENT_CACHE.name,
+          ENTITLEMENT_CACHE.key(userId),
+          () => this.subscriptions.loadEntitlementState(userId),
+          ENTITLEMENT_CACHE,
+        ),
+      ),
+    );
 
-    const result = { entries: popular.length + 2, durationMs: Math.round(performance.now() - started) };
+    const entries = popular.length + 2 + members.length;
+    const result = { entries, durationMs: Math.round(performance.now() - started) };
     this.lastDuration.set(result.durationMs / 1000);
     this.lastEntries.set(result.entries);
     this.logger.log(`Cache warmed: ${result.entries} entries in ${result.durationMs} ms`);
