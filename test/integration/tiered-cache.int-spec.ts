@@ -307,27 +307,43 @@ describe('TieredCache when Redis fails', () => {
     }
   });
 
+  /**
+   * A writer and a reader on their own Redis server, both holding "before" for key p (the reader copied it from L2).
+   * `write()` changes the value in the "database" and invalidates p through the writer; `read(instance)` reads p.
+   */
+  const primedPair = async (server: RedisProcess, namespace: string) => {
+    const [writer, reader] = [
+      await Instance.create(server.url, namespace),
+      await Instance.create(server.url, namespace),
+    ];
+    opened.push(writer, reader);
+    let value = 'before';
+    const read = (instance: Instance) =>
+      instance.cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
+    await read(writer);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await read(reader)).toBe('before');
+    const write = async () => {
+      value = 'after';
+      await writer.cache.invalidate('profile', ['p']); // must neither throw nor wait for Redis
+      expect(await read(writer)).toBe('after');
+    };
+    const readerSeesTheWrite = (timeoutMs: number) =>
+      eventually(async () => (await read(reader)) === 'after', timeoutMs);
+    return { writer, write, readerSeesTheWrite };
+  };
+
   it('tells the other instances of a deletion made while the writer had lost Redis, once it reconnects', async () => {
     const server = await RedisProcess.start();
     const admin = new Redis(server.url);
     try {
-      const [writer, reader] = [await Instance.create(server.url, 'cut:'), await Instance.create(server.url, 'cut:')];
-      opened.push(writer, reader);
-      let value = 'before';
-      const load = () => Promise.resolve(value);
-      await writer.cache.wrap('profile', 'p', load, { ttlS: 300 });
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('before');
-
+      const { writer, write, readerSeesTheWrite } = await primedPair(server, 'cut:');
       // Only the writer's connection drops (a partial partition): the reader never reconnects, so nothing but a
       // message tells it to forget its copy. The deletion and the message both fail while the writer is cut off.
       await admin.call('CLIENT', 'KILL', 'ID', String(await writer.redis.client('ID')));
       await eventually(() => writer.redis.status !== 'ready', 1_000);
-      value = 'after';
-      await writer.cache.invalidate('profile', ['p']);
-      expect(await writer.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('after');
-
-      await eventually(async () => (await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })) === 'after', 5_000);
+      await write();
+      await readerSeesTheWrite(5_000);
     } finally {
       admin.disconnect();
       await server.stop();
@@ -338,26 +354,13 @@ describe('TieredCache when Redis fails', () => {
     const server = await RedisProcess.start();
     const admin = new Redis(server.url);
     try {
-      const [writer, reader] = [
-        await Instance.create(server.url, 'stall:'),
-        await Instance.create(server.url, 'stall:'),
-      ];
-      opened.push(writer, reader);
-      let value = 'before';
-      const load = () => Promise.resolve(value);
-      await writer.cache.wrap('profile', 'p', load, { ttlS: 300 });
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('before');
-
+      const { write, readerSeesTheWrite } = await primedPair(server, 'stall:');
       // Redis keeps every connection open and answers nothing for 1 s: no reconnect tells anyone to start over.
       await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
-      value = 'after';
       const started = performance.now();
-      await writer.cache.invalidate('profile', ['p']);
+      await write();
       expect(performance.now() - started).toBeLessThan(500);
-      expect(await writer.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('after');
-
-      await eventually(async () => (await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })) === 'after', 5_000);
+      await readerSeesTheWrite(5_000);
     } finally {
       admin.disconnect();
       await server.stop();
@@ -367,25 +370,12 @@ describe('TieredCache when Redis fails', () => {
   it('serves no stale value after an outage during which a write happened', async () => {
     const server = await RedisProcess.start();
     try {
-      const [writer, reader] = [
-        await Instance.create(server.url, 'outage:'),
-        await Instance.create(server.url, 'outage:'),
-      ];
-      opened.push(writer, reader);
-      let value = 'before';
-      const load = () => Promise.resolve(value);
-      await writer.cache.wrap('profile', 'p', load, { ttlS: 300 });
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('before');
-
+      const { write, readerSeesTheWrite } = await primedPair(server, 'outage:');
       await server.stop();
-      value = 'after';
-      await writer.cache.invalidate('profile', ['p']); // cannot reach Redis: must not throw
-      expect(await writer.cache.wrap('profile', 'p', load, { ttlS: 300 })).toBe('after');
-
+      await write();
       await server.start();
       // The reader missed the invalidation; once reconnected it must not serve 'before' again.
-      await eventually(async () => (await reader.cache.wrap('profile', 'p', load, { ttlS: 300 })) === 'after', 10_000);
+      await readerSeesTheWrite(10_000);
     } finally {
       await server.stop();
     }
