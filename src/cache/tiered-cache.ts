@@ -198,12 +198,12 @@ export class TieredCache {
 
   private singleFlight<T>(
     fullKey: string,
-    tags: readonly string[] = [],
+    tags: readonly string[] | undefined,
     work: (flight: Flight) => Promise<T>,
   ): Promise<T> {
     const running = this.inflight.get(fullKey);
     if (running) return running.promise as Promise<T>;
-    const flight: Flight = { promise: Promise.resolve(), stale: false, tags };
+    const flight: Flight = { promise: Promise.resolve(), stale: false, tags: tags ?? [] };
     const promise = work(flight).finally(() => {
       if (this.inflight.get(fullKey) === flight) this.inflight.delete(fullKey);
     });
