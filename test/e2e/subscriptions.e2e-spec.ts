@@ -321,10 +321,10 @@ describe('subscription sweep (expiry and failed renewals)', () => {
     await new Promise((resolve) => setTimeout(resolve, 700));
     await subscriptions.updateOne(
       { userId: new Types.ObjectId(member.userId) },
-      { $set: { currentPeriodEnd: new Date(Date.now() + 1_500) } },
+      { $set: { currentPeriodEnd: new Date(Date.now() + 3_000) } },
     );
     expect(await viewers(member)).toBe(200); // premium, cached with the period's end
-    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    await new Promise((resolve) => setTimeout(resolve, 3_100));
     expect(await viewers(member)).toBe(403);
   });
 
