@@ -2,10 +2,10 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 
 export type CacheTier = 'l1' | 'l2';
 
-/** The counters the monitoring module exposes: hits per tier, misses, loads, invalidations, L2 failures. */
+/** The counters the monitoring module exposes: hits and misses per tier, loads, invalidations, L2 failures. */
 export class CacheMetrics {
   private readonly hits: Counter<'cache' | 'tier'>;
-  private readonly misses: Counter<'cache'>;
+  private readonly misses: Counter<'cache' | 'tier'>;
   private readonly loads: Histogram<'cache'>;
   private readonly invalidations: Counter<'cache' | 'source'>;
   private readonly l2Errors: Counter<'operation'>;
@@ -19,8 +19,8 @@ export class CacheMetrics {
     });
     this.misses = new Counter({
       name: 'cache_misses_total',
-      help: 'Cache misses (loader called)',
-      labelNames: ['cache'],
+      help: 'Cache misses per tier: an l1 miss went on to Redis, an l2 miss called the loader',
+      labelNames: ['cache', 'tier'],
       registers: [registry],
     });
     this.loads = new Histogram({
@@ -48,8 +48,8 @@ export class CacheMetrics {
     this.hits.inc({ cache, tier });
   }
 
-  miss(cache: string): void {
-    this.misses.inc({ cache });
+  miss(cache: string, tier: CacheTier): void {
+    this.misses.inc({ cache, tier });
   }
 
   loaded(cache: string, ms: number): void {

@@ -121,6 +121,7 @@ export class TieredCache {
       this.maybeRefreshEarly(cache, fullKey, entry, loader, options);
       return entry.v;
     }
+    if (this.l1) this.metrics.miss(cache, 'l1');
     // One flight per key covers the Redis read and the load, so concurrent misses share both.
     return this.singleFlight(fullKey, options.tags, async (flight) => {
       const remote = await this.readL2<T>(fullKey, options.tags ?? []);
@@ -134,7 +135,7 @@ export class TieredCache {
           setImmediate(() => this.refreshInBackground(cache, fullKey, loader, options));
         return remote.v;
       }
-      this.metrics.miss(cache);
+      this.metrics.miss(cache, 'l2');
       return this.compute(cache, fullKey, loader, options, flight);
     });
   }

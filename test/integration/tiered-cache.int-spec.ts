@@ -108,6 +108,11 @@ describe('TieredCache against the real Redis', () => {
     expect(await b.cache.wrap('profile', 'shared', neverCalled, { ttlS: 60 })).toBe('v1');
     expect(await b.metric('cache_hits_total', { tier: 'l2' })).toBe(1);
     expect(await b.metric('cache_hits_total', { tier: 'l1' })).toBe(1);
+    // b's first read missed its L1 and found Redis; a's missed both tiers and ran the loader.
+    expect(await b.metric('cache_misses_total', { tier: 'l1' })).toBe(1);
+    expect(await b.metric('cache_misses_total', { tier: 'l2' })).toBe(0);
+    expect(await a.metric('cache_misses_total', { tier: 'l1' })).toBe(1);
+    expect(await a.metric('cache_misses_total', { tier: 'l2' })).toBe(1);
   });
 
   it("removes an invalidated key from every instance's memory within 100 ms", async () => {
