@@ -33,6 +33,11 @@ interface InvalidationMessage {
   origin: string;
   keys: string[];
   tags: string[];
+  /**
+   * The cache the write named, for the metric; absent on repeats (the second pass and replays), which peers act on
+   * but do not count again, and in messages from versions before it was added.
+   */
+  cache?: string;
 }
 
 /** After a Redis failure, skip L2 for this long instead of paying the timeout on every request. */
@@ -151,7 +156,7 @@ export class TieredCache {
     const fullKeys = keys.map((key) => `cache:${cache}:${key}`);
     this.metrics.invalidated(cache, 'local', fullKeys.length + tags.length);
     await this.replayFailedDeletes();
-    await this.invalidateEverywhere(fullKeys, tags);
+    await this.invalidateEverywhere(fullKeys, tags, cache);
     setTimeout(() => void this.invalidateEverywhere(fullKeys, tags), SECOND_INVALIDATION_MS).unref();
   }
 
@@ -159,14 +164,18 @@ export class TieredCache {
    * This L1 and its running loads, then L2, then every other instance's L1. The message goes out even when the
    * deletion failed: on a stalled connection both are late rather than lost, and peers drop their copies anyway.
    */
-  private async invalidateEverywhere(fullKeys: readonly string[], tags: readonly string[]): Promise<void> {
+  private async invalidateEverywhere(
+    fullKeys: readonly string[],
+    tags: readonly string[],
+    cache?: string,
+  ): Promise<void> {
     this.dropLocal(fullKeys, tags);
     await this.deleteL2(fullKeys, tags);
-    await this.publish(fullKeys, tags);
+    await this.publish(fullKeys, tags, cache);
   }
 
-  private async publish(fullKeys: readonly string[], tags: readonly string[]): Promise<void> {
-    const message: InvalidationMessage = { origin: this.instanceId, keys: [...fullKeys], tags: [...tags] };
+  private async publish(fullKeys: readonly string[], tags: readonly string[], cache?: string): Promise<void> {
+    const message: InvalidationMessage = { origin: this.instanceId, keys: [...fullKeys], tags: [...tags], cache };
     await this.l2(this.redis.publish(this.options.channel, JSON.stringify(message))).catch(() =>
       this.metrics.l2Error('publish'),
     );
@@ -273,8 +282,8 @@ export class TieredCache {
       const message = JSON.parse(raw) as InvalidationMessage;
       if (message.origin === this.instanceId) return;
       this.dropLocal(message.keys, message.tags);
-      for (const key of message.keys) this.metrics.invalidated(key.split(':')[1] ?? 'unknown', 'remote', 1);
-      for (const tag of message.tags) this.metrics.invalidated(`tag:${tag}`, 'remote', 1);
+      // In the unit of the writer's local count: keys plus tags, once per write, under the cache it named.
+      if (message.cache) this.metrics.invalidated(message.cache, 'remote', message.keys.length + message.tags.length);
     } catch {
       this.logger.warn('Ignored a malformed cache invalidation message');
     }

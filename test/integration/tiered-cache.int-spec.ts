@@ -147,6 +147,10 @@ describe('TieredCache against the real Redis', () => {
       100,
     );
     expect(await a.cache.wrap('lists', 'page1', load, { ttlS: 60 })).toBe(2);
+    // One write, one tag: counted once on each side, under the cache's name, the second pass included.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(await a.metric('cache_invalidations_total', { cache: 'lists', source: 'local' })).toBe(1);
+    expect(await b.metric('cache_invalidations_total', { cache: 'lists', source: 'remote' })).toBe(1);
   });
 
   it('does not keep a value whose load overlapped an invalidation', async () => {
