@@ -71,3 +71,28 @@ describe('registerHttpHooks: logging', () => {
     expect(line?.route).toBeUndefined();
   });
 });
+
+describe('registerHttpHooks: conditional GETs', () => {
+  let app: FastifyInstance | undefined;
+  afterEach(() => app?.close());
+
+  it('answers 304 to If-None-Match lists and *, compared weakly, for successful GETs only', async () => {
+    app = await appLoggingTo([]);
+    app.post('/things', () => ({ created: true }));
+    const first = await app.inject({ url: '/things/1' });
+    const etag = first.headers.etag as string;
+    expect(etag).toMatch(/^W\/"/);
+    // As fetch() sends them: a request that sets If-None-Match itself also gets Cache-Control: no-cache.
+    const status = async (ifNoneMatch: string, method: 'GET' | 'POST' = 'GET', url = '/things/1') =>
+      (await app!.inject({ method, url, headers: { 'if-none-match': ifNoneMatch, 'cache-control': 'no-cache' } }))
+        .statusCode;
+
+    expect(await status(etag)).toBe(304);
+    expect(await status(`W/"other", ${etag}`)).toBe(304);
+    expect(await status(etag.slice(2))).toBe(304); // the strong form of the same tag
+    expect(await status('*')).toBe(304);
+    expect(await status('W/"other", "another"')).toBe(200);
+    expect(await status('*', 'POST', '/things')).toBe(200);
+    expect(await status('*', 'GET', '/nowhere')).toBe(404);
+  });
+});

@@ -8,6 +8,7 @@ import type { AppConfig } from '../config/app-config.js';
 import type { ReadinessState } from '../lifecycle/readiness-state.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import { PROBE_PATHS } from '../health/probe-paths.js';
+import { notModified } from './not-modified.js';
 
 /**
  * Probes run every few seconds: a healthy one is debug, a failing one (readiness 503 during an outage
@@ -73,10 +74,23 @@ export async function registerHttpHooks(
     done();
   });
 
-  // Weak ETags over the uncompressed body (registered before compression); If-None-Match → 304.
+  // Weak ETags over the uncompressed body (registered before compression); If-None-Match → 304 below.
   // crypto.hash is the one-shot form of createHash().update().digest(): same ETags, a fraction of
   // the cost (hashing was ~6 % of a cached read).
-  await fastify.register(etag, { weak: true, hashFn: (payload) => hash('sha1', payload, 'base64') });
+  await fastify.register(etag, {
+    weak: true,
+    hashFn: (payload) => hash('sha1', payload, 'base64'),
+    replyWith304: false,
+  });
+  // 304s for successful GETs and HEADs: after the ETag exists, before compression would spend work on the body.
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    if (reply.statusCode >= 200 && reply.statusCode < 300 && notModified(request, reply)) {
+      void reply.code(304);
+      done(null, '');
+      return;
+    }
+    done(null, payload);
+  });
   await fastify.register(compress, {
     global: true,
     threshold: config.http.compressionThresholdBytes,

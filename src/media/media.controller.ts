@@ -24,6 +24,7 @@ import { Public } from '../auth/decorators/public.decorator.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { notModified } from '../http/not-modified.js';
 import { parseRange } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
 import type { StoredFile } from './gridfs-bucket.js';
@@ -158,7 +159,7 @@ export class MediaController {
       .header('cross-origin-resource-policy', 'cross-origin')
       .header('content-type', file.contentType);
 
-    if (notModified(request, etag, file.uploadDate)) {
+    if (notModified(request, reply)) {
       await reply.status(304).send();
       return;
     }
@@ -186,13 +187,4 @@ export class MediaController {
   remove(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @CurrentUser() user: AuthenticatedUser): Promise<void> {
     return this.media.remove(id, user);
   }
-}
-
-/** If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2). */
-function notModified(request: FastifyRequest, etag: string, modified: Date): boolean {
-  const ifNoneMatch = request.headers['if-none-match'];
-  if (ifNoneMatch)
-    return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag || tag.trim() === '*');
-  const since = Date.parse(request.headers['if-modified-since'] ?? '');
-  return !Number.isNaN(since) && Math.floor(modified.getTime() / 1000) <= Math.floor(since / 1000);
 }

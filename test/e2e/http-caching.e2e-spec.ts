@@ -62,6 +62,11 @@ describe('caching over HTTP', () => {
     expect(first.headers.get('cache-control')).toBe('private, no-cache');
     const again = await fetch(`${a.url}/v1/profiles/${profile.id}`, { headers: { 'if-none-match': etag! } });
     expect(again.status).toBe(304);
+    // A client holding several versions sends them all (RFC 9110 §13.1.2).
+    const listed = await fetch(`${a.url}/v1/profiles/${profile.id}`, {
+      headers: { 'if-none-match': `W/"older", ${etag!}` },
+    });
+    expect(listed.status).toBe(304);
 
     const cities = await fetch(`${a.url}/v1/locations/cities`);
     expect(cities.headers.get('cache-control')).toBe('public, max-age=3600');

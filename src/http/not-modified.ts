@@ -1,0 +1,19 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fresh from 'fresh';
+
+/**
+ * Whether a GET or HEAD can be answered 304: its If-None-Match (a list of tags or `*`, compared weakly) or, without
+ * one, its If-Modified-Since matches the reply's ETag or Last-Modified (RFC 9110 §13.1). `fresh` (jshttp, what
+ * Express uses) does the comparison; @fastify/etag's own check knows only a single exact tag.
+ */
+export function notModified(request: FastifyRequest, reply: FastifyReply): boolean {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+  // Only the conditional headers: `fresh` also refuses any request with Cache-Control: no-cache, which fetch() adds to
+  // every request that sets If-None-Match itself. That rule is for caches; an origin validating is what the client
+  // asked for, so a 304 is the right answer to it.
+  const conditions = {
+    'if-none-match': request.headers['if-none-match'],
+    'if-modified-since': request.headers['if-modified-since'],
+  };
+  return fresh(conditions, { etag: reply.getHeader('etag'), 'last-modified': reply.getHeader('last-modified') });
+}
