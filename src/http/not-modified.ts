@@ -8,12 +8,13 @@ import fresh from 'fresh';
  */
 export function notModified(request: FastifyRequest, reply: FastifyReply): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+  const ifNoneMatch = request.headers['if-none-match'];
+  const ifModifiedSince = request.headers['if-modified-since'];
+  // Most requests are unconditional: this runs on every successful GET, so they leave before any work.
+  if (ifNoneMatch === undefined && ifModifiedSince === undefined) return false;
   // Only the conditional headers: `fresh` also refuses any request with Cache-Control: no-cache, which fetch() adds to
   // every request that sets If-None-Match itself. That rule is for caches; an origin validating is what the client
   // asked for, so a 304 is the right answer to it.
-  const conditions = {
-    'if-none-match': request.headers['if-none-match'],
-    'if-modified-since': request.headers['if-modified-since'],
-  };
+  const conditions = { 'if-none-match': ifNoneMatch, 'if-modified-since': ifModifiedSince };
   return fresh(conditions, { etag: reply.getHeader('etag'), 'last-modified': reply.getHeader('last-modified') });
 }
