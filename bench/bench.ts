@@ -13,7 +13,7 @@ import mongoose from 'mongoose';
 import { createL1Cache } from '../src/cache/tiered-cache.js';
 import { toProfileView } from '../src/profiles/profile.mapper.js';
 import type { ProfileRecord } from '../src/profiles/profiles.repository.js';
-import { freePort, startNode, stop } from './processes.js';
+import { freePort, mainThreadCpuS, startNode, stop } from './processes.js';
 import { zipfSampler } from './zipf.js';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
@@ -34,16 +34,20 @@ interface Result {
   p99: number;
   errors: number;
   non2xx: number;
+  /** The server's main-thread CPU per answered request, in µs (undefined where /proc is missing). */
+  cpuUs?: number;
 }
 
 interface Target {
   name: string;
   url: string;
+  /** The server's process id, for its CPU time. */
+  pid: number | undefined;
   /** Per-request path (the cold run walks through the ids); otherwise every request asks for `url`. */
   paths?: () => string;
 }
 
-async function load({ name, url, paths }: Target, headers: Record<string, string>): Promise<Result> {
+async function load({ name, url, pid, paths }: Target, headers: Record<string, string>): Promise<Result> {
   const options = {
     url,
     connections: CONNECTIONS,
@@ -52,7 +56,10 @@ async function load({ name, url, paths }: Target, headers: Record<string, string
   };
   // JIT compilation and first connections happen here, not in the measured seconds (they cost Nest far more than bare Fastify).
   await autocannon({ ...options, duration: WARMUP_S });
+  const cpuBefore = mainThreadCpuS(pid);
   const result = await autocannon({ ...options, duration: DURATION_S });
+  const cpuAfter = mainThreadCpuS(pid);
+  const answered = result.requests.total;
   return {
     name,
     rps: result.requests.average,
@@ -60,6 +67,9 @@ async function load({ name, url, paths }: Target, headers: Record<string, string
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    ...(cpuBefore !== undefined &&
+      cpuAfter !== undefined &&
+      answered > 0 && { cpuUs: ((cpuAfter - cpuBefore) * 1e6) / answered }),
   };
 }
 
@@ -97,11 +107,16 @@ async function main(): Promise<void> {
 
   const processes: ChildProcess[] = [];
   // Every server runs for the whole benchmark (idle ones cost nothing), so rounds can alternate between them.
-  const start = async (script: string, extraEnv: Record<string, string>, readyPath: string): Promise<string> => {
+  const start = async (
+    script: string,
+    extraEnv: Record<string, string>,
+    readyPath: string,
+  ): Promise<{ url: string; pid: number | undefined }> => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    processes.push(await startNode(script, [], { ...env, ...extraEnv, PORT: String(port) }, url, readyPath));
-    return url;
+    const child = await startNode(script, [], { ...env, ...extraEnv, PORT: String(port) }, url, readyPath);
+    processes.push(child);
+    return { url, pid: child.pid };
   };
   try {
     const api = await start('dist/main.js', {}, '/health/ready');
@@ -112,7 +127,7 @@ async function main(): Promise<void> {
       { THROTTLE_ENABLED: 'false', HTTP_METRICS_ENABLED: 'false' },
       '/health/ready',
     );
-    const register = await fetch(`${api}/v1/auth/register`, {
+    const register = await fetch(`${api.url}/v1/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: `bench-${randomUUID()}@example.test`, password: 'benchmark password' }),
@@ -120,20 +135,29 @@ async function main(): Promise<void> {
     const { accessToken } = (await register.json()) as { accessToken: string };
     const headers = { authorization: `Bearer ${accessToken}`, 'accept-encoding': 'identity' };
     const hot = ids[0];
-    const payload = await (await fetch(`${api}/v1/profiles/${hot}`, { headers })).text();
+    const payload = await (await fetch(`${api.url}/v1/profiles/${hot}`, { headers })).text();
     const bare = await start('dist-bench/bench/bare-server.js', { BENCH_PAYLOAD: payload }, '/payload');
     const hooks = await start('dist-bench/bench/api-hooks-server.js', { BENCH_PAYLOAD: payload }, '/payload');
 
     let next = 1;
     const targets: Target[] = [
-      { name: '(a) bare Fastify, same payload', url: `${bare}/payload` },
-      { name: "(f) (a) + the API's hooks and plugins", url: `${hooks}/payload` },
-      { name: '(b) GET /v1/profiles/:id, L1 hit', url: `${api}/v1/profiles/${hot}` },
-      { name: '(c) GET /v1/profiles/:id, L1 off (Redis hit)', url: `${apiL1Off}/v1/profiles/${hot}` },
-      { name: '(e) (b) without rate limiting, HTTP metrics', url: `${apiUnmetered}/v1/profiles/${hot}` },
+      { name: '(a) bare Fastify, same payload', url: `${bare.url}/payload`, pid: bare.pid },
+      { name: "(f) (a) + the API's hooks and plugins", url: `${hooks.url}/payload`, pid: hooks.pid },
+      { name: '(b) GET /v1/profiles/:id, L1 hit', url: `${api.url}/v1/profiles/${hot}`, pid: api.pid },
+      {
+        name: '(c) GET /v1/profiles/:id, L1 off (Redis hit)',
+        url: `${apiL1Off.url}/v1/profiles/${hot}`,
+        pid: apiL1Off.pid,
+      },
+      {
+        name: '(e) (b) without rate limiting, HTTP metrics',
+        url: `${apiUnmetered.url}/v1/profiles/${hot}`,
+        pid: apiUnmetered.pid,
+      },
       {
         name: '(d) GET /v1/profiles/:id, cold (miss)',
-        url: api,
+        url: api.url,
+        pid: api.pid,
         paths: () => `/v1/profiles/${ids[next++ % ids.length]}`,
       },
     ];
@@ -217,6 +241,7 @@ function report(rounds: Result[][], zipf: { ratio: number; entries: number; avgB
       p99: median(runs.map((r) => r.p99)),
       failures: runs.reduce((sum, r) => sum + r.errors + r.non2xx, 0),
       ratioRange: [Math.min(...ratios(name)), Math.max(...ratios(name))],
+      cpuUs: runs.every((r) => r.cpuUs !== undefined) ? median(runs.map((r) => r.cpuUs!)) : undefined,
     };
   });
   const byName = (prefix: string) => summary.find((r) => r.name.startsWith(prefix))!;
@@ -235,6 +260,8 @@ function report(rounds: Result[][], zipf: { ratio: number; entries: number; avgB
     'x (a) req/s'.padStart(12),
     'per round'.padStart(12),
     'errors'.padStart(7),
+    'CPU µs/req'.padStart(11),
+    'x (a) CPU'.padStart(10),
   );
   for (const r of [...summary].sort((x, y) => x.name.localeCompare(y.name))) {
     console.log(
@@ -248,6 +275,8 @@ function report(rounds: Result[][], zipf: { ratio: number; entries: number; avgB
         .join('–')
         .padStart(12),
       String(r.failures).padStart(7),
+      (r.cpuUs?.toFixed(0) ?? '-').padStart(11),
+      (r.cpuUs && base.cpuUs ? (r.cpuUs / base.cpuUs).toFixed(2) : '-').padStart(10),
     );
   }
   console.log('\nreq/s per round:');
@@ -277,6 +306,10 @@ function report(rounds: Result[][], zipf: { ratio: number; entries: number; avgB
   ] as const;
   console.log('');
   for (const [label, ok] of checks) console.log(`${ok ? 'PASS' : 'FAIL'}  ${label}`);
+  if (b.cpuUs && f.cpuUs && base.cpuUs)
+    console.log(
+      `note  CPU µs per request on the server's main thread (the one running all its JavaScript): (a) ${base.cpuUs.toFixed(0)}, (f) ${f.cpuUs.toFixed(0)}, (b) ${b.cpuUs.toFixed(0)}. While the server's thread is the bottleneck, 0.5 x (a) req/s allows at most about 2 x (a)'s CPU per request.`,
+    );
   console.log(
     `note  (f), Fastify with the API's own hooks and plugins but no Nest, reached ${(f.rps / base.rps).toFixed(2)} x (a): the ceiling of any route behind them`,
   );
