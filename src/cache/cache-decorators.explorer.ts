@@ -42,6 +42,7 @@ export class CacheDecoratorsExplorer implements OnModuleInit {
         ? await cache.wrap(cacheable.name, cacheable.key(...args), () => call(...args), cacheable)
         : await call(...args);
       for (const eviction of evictions ?? []) {
+        if (eviction.when && !eviction.when(...args)) continue;
         await cache.invalidate(eviction.name, eviction.keys?.(...args) ?? [], eviction.tags ?? []);
       }
       return result;

@@ -23,6 +23,8 @@ export interface CacheEvictOptions {
   /** Keys within `name` to remove after the method succeeds, from its arguments. */
   keys?: (...args: Args) => string[];
   tags?: readonly string[];
+  /** Evicts only when this holds for the method's arguments (e.g. only changes that can move an entry in a list). */
+  when?: (...args: Args) => boolean;
 }
 
 /** Caches the method's resolved value in both tiers (see TieredCache). The method must return a Promise. */

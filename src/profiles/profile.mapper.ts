@@ -16,26 +16,6 @@ export const PUBLIC_FIELDS = [
 ] as const;
 export type PublicField = (typeof PUBLIC_FIELDS)[number];
 
-/** Database paths behind each public field, for `fields=` projections. */
-const FIELD_PATHS: Record<PublicField, string[]> = {
-  displayName: ['displayName'],
-  bio: ['bio'],
-  age: ['birthDate'],
-  gender: ['gender'],
-  interestedIn: ['interestedIn'],
-  interests: ['interests'],
-  location: ['location.city', 'location.country'],
-  photoIds: ['photoIds'],
-  views: ['views'],
-  lastActiveAt: ['lastActiveAt'],
-  createdAt: ['createdAt'],
-};
-
-export function projectionFor(fields: readonly PublicField[] | undefined): Record<string, 1> | undefined {
-  if (!fields?.length) return undefined;
-  return Object.fromEntries(fields.flatMap((field) => FIELD_PATHS[field]).map((path) => [path, 1 as const]));
-}
-
 export function ageOn(birthDate: Date, today = new Date()): number {
   let age = today.getUTCFullYear() - birthDate.getUTCFullYear();
   const birthdayPassed =
@@ -72,27 +52,23 @@ export interface ProfileView {
  */
 export function toProfileView(
   profile: Partial<ProfileRecord> & Pick<ProfileRecord, '_id'>,
-  options: { privileged: boolean; fields?: readonly PublicField[] } = { privileged: false },
+  options: { privileged: boolean } = { privileged: false },
 ): ProfileView {
-  const wanted = new Set<PublicField>(options.fields?.length ? options.fields : PUBLIC_FIELDS);
-  const view: ProfileView = { id: String(profile._id) };
-  const has = (field: PublicField) => wanted.has(field);
-
-  if (has('displayName')) view.displayName = profile.displayName;
-  if (has('bio')) view.bio = profile.bio;
-  if (has('age') && profile.birthDate) view.age = ageOn(new Date(profile.birthDate));
-  if (has('gender')) view.gender = profile.gender;
-  if (has('interestedIn')) view.interestedIn = profile.interestedIn;
-  if (has('interests')) view.interests = profile.interests;
-  if (has('location') && profile.location) {
-    view.location = { city: profile.location.city, country: profile.location.country };
-  }
-  if (has('photoIds')) view.photoIds = profile.photoIds;
-  if (has('views')) view.views = profile.views;
-  if (has('lastActiveAt')) view.lastActiveAt = profile.lastActiveAt;
-  if (has('createdAt')) view.createdAt = profile.createdAt;
-
-  if (options.privileged && !options.fields?.length) {
+  const view: ProfileView = {
+    id: String(profile._id),
+    displayName: profile.displayName,
+    bio: profile.bio,
+    age: profile.birthDate && ageOn(new Date(profile.birthDate)),
+    gender: profile.gender,
+    interestedIn: profile.interestedIn,
+    interests: profile.interests,
+    location: profile.location && { city: profile.location.city, country: profile.location.country },
+    photoIds: profile.photoIds,
+    views: profile.views,
+    lastActiveAt: profile.lastActiveAt,
+    createdAt: profile.createdAt,
+  };
+  if (options.privileged) {
     view.userId = String(profile.userId);
     view.birthDate = profile.birthDate;
     view.visibility = profile.visibility;
@@ -105,9 +81,12 @@ export function toProfileView(
   return view;
 }
 
-/** The public subset of a privileged view (for cached snapshots served to other members), field by field. */
-export function toPublicView(view: ProfileView): ProfileView {
-  return {
+/**
+ * The public subset of a privileged view (cached snapshots served to other members), field by field;
+ * with `fields`, only those (plus id), as `fields=` asks.
+ */
+export function toPublicView(view: ProfileView, fields?: readonly PublicField[]): ProfileView {
+  const publicView: ProfileView = {
     id: view.id,
     displayName: view.displayName,
     bio: view.bio,
@@ -121,4 +100,8 @@ export function toPublicView(view: ProfileView): ProfileView {
     lastActiveAt: view.lastActiveAt,
     createdAt: view.createdAt,
   };
+  if (!fields?.length) return publicView;
+  const picked: Partial<Record<PublicField | 'id', unknown>> = { id: view.id };
+  for (const field of fields) picked[field] = publicView[field];
+  return picked as ProfileView;
 }

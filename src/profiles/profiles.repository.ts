@@ -26,7 +26,6 @@ export interface ProfileSearch {
   /** Return profiles with _id below this one (cursor). */
   beforeId?: Types.ObjectId;
   limit: number;
-  projection?: Record<string, 1>;
 }
 
 export type ProfileChanges = Partial<
@@ -108,7 +107,7 @@ export class ProfilesRepository {
       };
     }
     if (query.beforeId) filter._id = { $lt: query.beforeId };
-    return this.profiles.find(filter, query.projection).sort({ _id: -1 }).limit(query.limit).lean<ProfileRecord[]>();
+    return this.profiles.find(filter).sort({ _id: -1 }).limit(query.limit).lean<ProfileRecord[]>();
   }
 
   mostViewed(limit: number): Promise<ProfileRecord[]> {

@@ -17,10 +17,15 @@ import type { NearbyQuery } from './dto/nearby.query.js';
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
 import { distanceKm, geocellsOf, searchCells } from './geo.js';
-import { projectionFor, toProfileView, toPublicView, type ProfileView } from './profile.mapper.js';
+import { toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
 import type { Location } from './profile.schema.js';
 import type { ProfileViewerDto } from './dto/profile-response.dto.js';
-import { ProfileExistsError, ProfilesRepository, type ProfileChanges } from './profiles.repository.js';
+import {
+  ProfileExistsError,
+  ProfilesRepository,
+  type ProfileChanges,
+  type ProfileRecord,
+} from './profiles.repository.js';
 import { ProfileViewsService } from './views/profile-views.service.js';
 
 export const POPULAR_LIMIT = 50;
@@ -35,15 +40,32 @@ export interface ProfileSnapshot {
 
 /** Cache specs shared by the @Cacheable methods and the cache warmer, so both use the same entries. */
 export const PROFILE_CACHE = { name: 'profile', key: (id: string) => id, ttlS: 300 };
-export const POPULAR_CACHE = { name: 'popular', key: () => 'top', ttlS: 60 };
+export const POPULAR_CACHE = { name: 'popular-ids', key: () => 'top', ttlS: 60 };
 export const CITIES_CACHE = { name: 'cities', key: () => 'all', ttlS: 300 };
 /** Search and nearby pages: short, since they list other members who may hide or delete themselves. */
 export const SEARCH_TTL_S = 30;
+/**
+ * Search and nearby pages of profile ids. The names differ from the earlier caches of rendered pages (profile-lists,
+ * popular), so during a rolling deploy neither version reads the other's entries; the tag stays, so every version's
+ * writes drop both.
+ */
+const LIST_CACHE = 'profile-list-ids';
+const LIST_TAG = 'profile-lists';
 
-/** Writes that change what lists show; new profiles simply appear when list entries expire. */
-const LIST_EVICTION = { name: 'profile-lists', tags: ['profile-lists'] } as const;
+/**
+ * Lists (search and nearby pages, popular) cache profile ids and are rendered from the profile cache, so a
+ * change to what a list item shows needs only the profile's own entry evicted. Lists go only when a change can
+ * move a profile into, out of or within them; new profiles simply appear when list entries expire.
+ */
+const LIST_EVICTION = { name: LIST_CACHE, tags: [LIST_TAG] } as const;
 const PROFILE_EVICTION = { name: 'profile', keys: (id: Types.ObjectId) => [id.toHexString()] };
 const POPULAR_EVICTION = { name: POPULAR_CACHE.name, keys: () => [POPULAR_CACHE.key()] };
+/** Profile fields no search, nearby or popular query filters or sorts on: changing only these leaves lists as they are. */
+const DISPLAY_ONLY_FIELDS: ReadonlySet<string> = new Set(['displayName', 'bio', 'interestedIn', 'photoIds']);
+const movesInLists = (_id: unknown, _user: unknown, dto: UpdateProfileDto): boolean =>
+  Object.keys(dto).some((field) => !DISPLAY_ONLY_FIELDS.has(field));
+const LIST_EVICTION_ON_UPDATE = { ...LIST_EVICTION, when: movesInLists };
+const POPULAR_EVICTION_ON_UPDATE = { ...POPULAR_EVICTION, when: movesInLists };
 const DEFAULT_PAGE = 20;
 const DEFAULT_RADIUS_KM = 10;
 
@@ -111,15 +133,39 @@ export class ProfilesService implements OnModuleInit {
 
   async loadSnapshot(id: string): Promise<ProfileSnapshot | null> {
     const profile = await this.profiles.findById(new Types.ObjectId(id));
-    if (!profile) return null;
-    return {
-      view: toProfileView(profile, { privileged: true }),
-      ownerId: String(profile.userId),
-      visibility: profile.visibility,
-    };
+    return profile && snapshotOf(profile);
   }
 
-  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION)
+  /**
+   * List items from the profile cache, in the list's order. A profile deleted or hidden since the list was
+   * cached is left out (both also evict lists, so this covers only the moment in between).
+   */
+  private async render(ids: readonly string[], fields?: readonly PublicField[]): Promise<ProfileView[]> {
+    const snapshots = await Promise.all(ids.map((id) => this.snapshot(id)));
+    return snapshots.flatMap((snapshot) =>
+      snapshot?.visibility === 'public' ? [toPublicView(snapshot.view, fields)] : [],
+    );
+  }
+
+  /**
+   * A list query reads whole profiles anyway: they fill the profile cache where it has no entry, so rendering
+   * a fresh list costs no read per item. Through wrap, an existing entry wins and a write during the load is
+   * handled as for any loader.
+   */
+  private async primeSnapshots(rows: readonly ProfileRecord[]): Promise<void> {
+    await Promise.all(
+      rows.map((row) =>
+        this.cache.wrap(
+          PROFILE_CACHE.name,
+          PROFILE_CACHE.key(row._id.toHexString()),
+          () => Promise.resolve(snapshotOf(row)),
+          PROFILE_CACHE,
+        ),
+      ),
+    );
+  }
+
+  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION_ON_UPDATE, POPULAR_EVICTION_ON_UPDATE)
   async update(id: Types.ObjectId, user: AuthenticatedUser, dto: UpdateProfileDto): Promise<ProfileView> {
     if (dto.photoIds) await this.media.assertAttachable(dto.photoIds, await this.ownerOf(id, user));
     const { location, ...rest } = dto;
@@ -134,14 +180,20 @@ export class ProfilesService implements OnModuleInit {
     if (!(await this.profiles.deleteOwned(id, ownerFilter(user)))) throw await this.missingOrForbidden(id);
   }
 
+  /** The public search, and with AdvancedSearchQuery's extra filters the premium one. */
+  async search(query: AdvancedSearchQuery): Promise<{ items: ProfileView[]; nextCursor: string | null }> {
+    const page = await this.searchPage(query);
+    return { items: await this.render(page.ids, query.fields), nextCursor: page.nextCursor };
+  }
+
+  /** One page of matching ids (same cache for both searches, keyed by all filters). */
   @Cacheable({
-    name: 'profile-lists',
+    name: LIST_CACHE,
     key: (query: AdvancedSearchQuery) => cacheKey('search', query),
     ttlS: SEARCH_TTL_S,
-    tags: ['profile-lists'],
+    tags: [LIST_TAG],
   })
-  /** The public search, and with AdvancedSearchQuery's extra filters the premium one (same cache, keyed by all filters). */
-  async search(query: AdvancedSearchQuery): Promise<{ items: ProfileView[]; nextCursor: string | null }> {
+  async searchPage(query: AdvancedSearchQuery): Promise<{ ids: string[]; nextCursor: string | null }> {
     const limit = query.limit ?? DEFAULT_PAGE;
     const today = new Date();
     const rows = await this.profiles.search({
@@ -156,22 +208,39 @@ export class ProfilesService implements OnModuleInit {
       beforeId: query.cursor ? decodeCursor(query.cursor) : undefined,
       // One extra row tells whether another page exists.
       limit: limit + 1,
-      projection: projectionFor(query.fields),
     });
     const page = rows.slice(0, limit);
+    await this.primeSnapshots(page);
     return {
-      items: page.map((row) => toProfileView(row, { privileged: false, fields: query.fields })),
+      ids: page.map((row) => row._id.toHexString()),
       nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]._id) : null,
     };
   }
 
-  @Cacheable(POPULAR_CACHE)
-  popular(): Promise<ProfileView[]> {
-    return this.loadPopular();
+  async popular(): Promise<ProfileView[]> {
+    return this.render(await this.popularIds());
   }
 
-  async loadPopular(): Promise<ProfileView[]> {
-    return (await this.profiles.mostViewed(POPULAR_LIMIT)).map((row) => toProfileView(row));
+  @Cacheable(POPULAR_CACHE)
+  popularIds(): Promise<string[]> {
+    return this.loadPopularIds();
+  }
+
+  async loadPopularIds(): Promise<string[]> {
+    const rows = await this.profiles.mostViewed(POPULAR_LIMIT);
+    await this.primeSnapshots(rows);
+    return rows.map((row) => row._id.toHexString());
+  }
+
+  /**
+   * Candidates come from the 9 geohash cells around the point (index lookups on both servers, as
+   * FerretDB has no geo queries); exact distances are computed here, filtered and sorted.
+   */
+  async nearby(query: NearbyQuery): Promise<(ProfileView & { distanceKm: number })[]> {
+    const nearest = await this.nearbyPage(query);
+    const views = await this.render(nearest.map((n) => n.id));
+    const distances = new Map(nearest.map((n) => [n.id, n.distanceKm]));
+    return views.map((view) => ({ ...view, distanceKm: distances.get(view.id)! }));
   }
 
   /**
@@ -179,28 +248,23 @@ export class ProfilesService implements OnModuleInit {
    * FerretDB has no geo queries); exact distances are computed here, filtered and sorted.
    */
   @Cacheable({
-    name: 'profile-lists',
+    name: LIST_CACHE,
     key: (query: NearbyQuery) => cacheKey('nearby', query),
     ttlS: SEARCH_TTL_S,
-    tags: ['profile-lists'],
+    tags: [LIST_TAG],
   })
-  async nearby(query: NearbyQuery): Promise<(ProfileView & { distanceKm: number })[]> {
+  async nearbyPage(query: NearbyQuery): Promise<{ id: string; distanceKm: number }[]> {
     const radiusKm = query.radiusKm ?? DEFAULT_RADIUS_KM;
     const origin = { lat: query.lat, lng: query.lng };
     const candidates = await this.profiles.inCells(searchCells(query.lat, query.lng, radiusKm));
     const nearest = candidates
-      .map((candidate) => ({ id: candidate._id, distance: distanceKm(origin, candidate.location) }))
+      .map((candidate) => ({ id: candidate._id.toHexString(), distance: distanceKm(origin, candidate.location) }))
       .filter((candidate) => candidate.distance <= radiusKm)
-      .sort((a, b) => a.distance - b.distance || a.id.toHexString().localeCompare(b.id.toHexString()))
+      .sort((a, b) => a.distance - b.distance || a.id.localeCompare(b.id))
       .slice(0, query.limit ?? DEFAULT_PAGE);
-    const byId = new Map(
-      (await this.profiles.findByIds(nearest.map((n) => n.id))).map((p) => [p._id.toHexString(), p]),
-    );
-    return nearest.flatMap(({ id, distance }) => {
-      const profile = byId.get(id.toHexString());
-      // Whole kilometres (at least 1): exact distances from chosen points would reveal where a member lives.
-      return profile ? [{ ...toProfileView(profile), distanceKm: Math.max(1, Math.round(distance)) }] : [];
-    });
+    await this.primeSnapshots(await this.profiles.findByIds(nearest.map((n) => new Types.ObjectId(n.id))));
+    // Whole kilometres (at least 1): exact distances from chosen points would reveal where a member lives.
+    return nearest.map(({ id, distance }) => ({ id, distanceKm: Math.max(1, Math.round(distance)) }));
   }
 
   /** Cities with their number of public profiles (counts may lag writes by the TTL). */
@@ -213,16 +277,17 @@ export class ProfilesService implements OnModuleInit {
     return this.profiles.cityCounts(CITY_LIMIT);
   }
 
-  /** A deleted upload leaves the profiles that showed it (a delete is rare; evicting by hand is simpler than a decorator here). */
+  /**
+   * A deleted upload leaves the profiles that showed it. Only their own entries go: lists render from them.
+   * (A delete is rare; evicting by hand is simpler than a decorator here.)
+   */
   private async detachPhoto(mediaId: Types.ObjectId): Promise<void> {
     const profileIds = await this.profiles.pullPhoto(mediaId.toHexString());
     if (profileIds.length === 0) return;
     await this.cache.invalidate(
       PROFILE_EVICTION.name,
       profileIds.map((id) => id.toHexString()),
-      LIST_EVICTION.tags,
     );
-    await this.cache.invalidate(POPULAR_EVICTION.name, POPULAR_EVICTION.keys());
   }
 
   /** Whose uploads may be attached to profile `id`: the caller's own, or for an admin the profile owner's. */
@@ -259,4 +324,12 @@ function shiftYears(date: Date, years: number, days = 0): Date {
   shifted.setUTCFullYear(shifted.getUTCFullYear() + years);
   shifted.setUTCDate(shifted.getUTCDate() + days);
   return shifted;
+}
+
+function snapshotOf(profile: ProfileRecord): ProfileSnapshot {
+  return {
+    view: toProfileView(profile, { privileged: true }),
+    ownerId: String(profile.userId),
+    visibility: profile.visibility,
+  };
 }

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerAccount } from '../factories/accounts.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
@@ -19,7 +19,7 @@ describe('nearby profiles', () => {
   let url: string;
   // A random spot in the Atlantic per run, so other tests' profiles are never near it.
   const center = { lat: 30 + randomInt(10) + Math.random(), lng: -40 + randomInt(10) + Math.random() };
-  const placed: { id: string; lat: number; lng: number }[] = [];
+  const placed: { id: string; lat: number; lng: number; owner: Account }[] = [];
 
   beforeAll(async () => {
     running = await startApp(testConfig());
@@ -28,10 +28,9 @@ describe('nearby profiles', () => {
     for (let i = 0; i < 40; i += 1) {
       const lat = center.lat + (Math.random() - 0.5) * 0.7;
       const lng = center.lng + (Math.random() - 0.5) * 0.8;
-      const profile = await createProfile(url, await registerAccount(url), {
-        location: { city: 'Nowhere', country: 'PT', lat, lng },
-      });
-      placed.push({ id: profile.id, lat, lng });
+      const owner = await registerAccount(url);
+      const profile = await createProfile(url, owner, { location: { city: 'Nowhere', country: 'PT', lat, lng } });
+      placed.push({ id: profile.id, lat, lng, owner });
     }
   });
 
@@ -66,5 +65,31 @@ describe('nearby profiles', () => {
     expect((await fetch(`${url}/v1/profiles/nearby?lng=0`)).status).toBe(400);
     // Sub-kilometre radii would allow locating a member by bisection.
     expect((await fetch(`${url}/v1/profiles/nearby?lat=0&lng=0&radiusKm=0.5`)).status).toBe(400);
+  });
+
+  it('shows a changed profile on a cached page at once, and leaves out one hidden since', async () => {
+    const nearby = async () => {
+      const response = await fetch(
+        `${url}/v1/profiles/nearby?lat=${center.lat}&lng=${center.lng}&radiusKm=50&limit=100`,
+      );
+      return (await response.json()) as { id: string; bio?: string }[];
+    };
+    const change = async (body: Record<string, unknown>) => {
+      const response = await fetch(`${url}/v1/profiles/${target.id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', ...target.owner.auth },
+        body: JSON.stringify(body),
+      });
+      expect(response.status).toBe(200);
+    };
+    const before = await nearby();
+    const target = placed.find((p) => before.some((item) => item.id === p.id))!;
+
+    await change({ bio: 'Moved my boat to the harbour.' });
+    expect((await nearby()).find((item) => item.id === target.id)?.bio).toBe('Moved my boat to the harbour.');
+
+    await change({ visibility: 'hidden' });
+    const after = await nearby();
+    expect(after.map((item) => item.id)).toEqual(before.map((item) => item.id).filter((id) => id !== target.id));
   });
 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerAccount } from '../factories/accounts.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, type ProfileInput } from '../factories/profiles.js';
 import { uniqueCity } from '../factories/names.js';
+import { parsePrometheusText } from '../support/prometheus-text.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -93,6 +94,45 @@ describe('profile search', () => {
     expect(seen.filter((id) => original.has(id)).sort()).toEqual([...original].sort());
     // Nothing inserted after the first page can appear on a later page.
     expect(seen.filter((id) => !original.has(id))).toEqual([]);
+  });
+
+  it('keeps a cached page when only what its items show changes, and shows the change; drops it when a profile moves', async () => {
+    const city = uniqueCity();
+    const owner = await registerAccount(url);
+    const moving = await createProfile(url, owner, { location: { city, country: 'DE', lat: 50, lng: 10 } });
+    const staying = await seed(city);
+    const inCity = `city=${encodeURIComponent(city)}`;
+    const ids = async () => (await page(inCity)).items.map((item) => item.id).sort();
+    // Pages the search had to load from the database (list-cache misses), on this app's only instance.
+    const pageLoads = async () => {
+      const text = await (await fetch(`${running.metricsUrl}/metrics`)).text();
+      const misses = parsePrometheusText(text).get('cache_misses_total')?.metrics ?? [];
+      const series = misses.find((m) => m.labels?.cache === 'profile-list-ids' && m.labels.tier === 'l2');
+      return Number(series?.value ?? 0);
+    };
+    const change = async (account: Account, body: Record<string, unknown>) => {
+      const response = await fetch(`${url}/v1/profiles/${moving.id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', ...account.auth },
+        body: JSON.stringify(body),
+      });
+      expect(response.status).toBe(200);
+    };
+
+    expect(await ids()).toEqual([moving.id, staying.id].sort());
+    const loaded = await pageLoads();
+
+    await change(owner, { displayName: 'Annika', bio: 'Now sailing too.' });
+    const { items } = await page(inCity);
+    expect(items.find((item) => item.id === moving.id)).toMatchObject({
+      displayName: 'Annika',
+      bio: 'Now sailing too.',
+    });
+    expect(await pageLoads()).toBe(loaded);
+
+    await change(owner, { location: { city: uniqueCity(), country: 'DE', lat: 50, lng: 10 } });
+    expect(await ids()).toEqual([staying.id]);
+    expect(await pageLoads()).toBe(loaded + 1);
   });
 
   it('lists cities with counts of public profiles', async () => {

@@ -48,15 +48,15 @@ export class ProfileCacheWarmer {
     const popular = await this.cache.refresh(
       POPULAR_CACHE.name,
       POPULAR_CACHE.key(),
-      () => this.profiles.loadPopular(),
+      () => this.profiles.loadPopularIds(),
       POPULAR_CACHE,
     );
     await Promise.all(
-      popular.map((profile) =>
+      popular.map((id) =>
         this.cache.refresh(
           PROFILE_CACHE.name,
-          PROFILE_CACHE.key(profile.id),
-          () => this.profiles.loadSnapshot(profile.id),
+          PROFILE_CACHE.key(id),
+          () => this.profiles.loadSnapshot(id),
           PROFILE_CACHE,
         ),
       ),

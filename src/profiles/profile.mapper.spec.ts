@@ -1,0 +1,46 @@
+import { Types } from 'mongoose';
+import { describe, expect, it } from 'vitest';
+import { toProfileView, toPublicView } from './profile.mapper.js';
+import type { ProfileRecord } from './profiles.repository.js';
+
+const record = {
+  _id: new Types.ObjectId(),
+  userId: new Types.ObjectId(),
+  displayName: 'Ann',
+  bio: 'Climber and cook.',
+  birthDate: new Date('1990-01-01'),
+  gender: 'woman',
+  interestedIn: ['man'],
+  interests: ['climbing'],
+  location: { city: 'Berlin', country: 'DE', lat: 52.52, lng: 13.405, cityKey: 'berlin', geocells: ['u33d'] },
+  photoIds: [],
+  views: 7,
+  visibility: 'public',
+} as unknown as ProfileRecord;
+
+describe('profile views', () => {
+  it('keeps birth date, owner, visibility and coordinates out of the public view of a privileged one', () => {
+    const view = JSON.parse(JSON.stringify(toPublicView(toProfileView(record, { privileged: true })))) as object;
+    expect(Object.keys(view).sort()).toEqual(
+      [
+        'age',
+        'bio',
+        'displayName',
+        'gender',
+        'id',
+        'interestedIn',
+        'interests',
+        'location',
+        'photoIds',
+        'views',
+      ].sort(),
+    );
+    expect(view).toMatchObject({ location: { city: 'Berlin', country: 'DE' } });
+    expect(view).not.toHaveProperty('location.lat');
+  });
+
+  it('returns only the fields asked for, plus id', () => {
+    const view = toPublicView(toProfileView(record, { privileged: true }), ['displayName', 'location']);
+    expect(view).toEqual({ id: String(record._id), displayName: 'Ann', location: { city: 'Berlin', country: 'DE' } });
+  });
+});
