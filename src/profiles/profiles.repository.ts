@@ -93,7 +93,8 @@ export class ProfilesRepository {
     return (await this.profiles.deleteOne(filter)).deletedCount === 1;
   }
 
-  search(query: ProfileSearch): Promise<ProfileRecord[]> {
+  /** Ids of the matching public profiles, newest first (profiles themselves are read through the profile cache). */
+  async searchIds(query: ProfileSearch): Promise<Types.ObjectId[]> {
     const filter: QueryFilter<Profile> = { visibility: 'public' };
     if (query.cityKey) filter['location.cityKey'] = query.cityKey;
     if (query.gender) filter.gender = query.gender;
@@ -107,15 +108,21 @@ export class ProfilesRepository {
       };
     }
     if (query.beforeId) filter._id = { $lt: query.beforeId };
-    return this.profiles.find(filter).sort({ _id: -1 }).limit(query.limit).lean<ProfileRecord[]>();
+    const rows = await this.profiles
+      .find(filter, { _id: 1 })
+      .sort({ _id: -1 })
+      .limit(query.limit)
+      .lean<{ _id: Types.ObjectId }[]>();
+    return rows.map((row) => row._id);
   }
 
-  mostViewed(limit: number): Promise<ProfileRecord[]> {
-    return this.profiles
-      .find({ visibility: 'public' })
+  async mostViewedIds(limit: number): Promise<Types.ObjectId[]> {
+    const rows = await this.profiles
+      .find({ visibility: 'public' }, { _id: 1 })
       .sort({ views: -1, _id: -1 })
       .limit(limit)
-      .lean<ProfileRecord[]>();
+      .lean<{ _id: Types.ObjectId }[]>();
+    return rows.map((row) => row._id);
   }
 
   /** Ids and coordinates of public profiles in any of the cells (candidates for a distance filter). */

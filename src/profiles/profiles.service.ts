@@ -5,6 +5,7 @@ import {
   NotFoundException,
   type OnModuleInit,
 } from '@nestjs/common';
+import DataLoader from 'dataloader';
 import { Types } from 'mongoose';
 import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
 import { Cacheable, CacheEvict, cacheKey } from '../cache/cache.decorators.js';
@@ -14,6 +15,7 @@ import { encodeCursor, decodeCursor } from './cursor.js';
 import type { CreateProfileDto } from './dto/create-profile.dto.js';
 import type { LocationDto } from './dto/location.dto.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
+import { MAX_PAGE_LIMIT } from './dto/query-fields.js';
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
 import { distanceKm, geocellsOf, searchCells } from './geo.js';
@@ -71,6 +73,21 @@ const DEFAULT_RADIUS_KM = 10;
 
 @Injectable()
 export class ProfilesService implements OnModuleInit {
+  /**
+   * Profile loads started in the same tick go to the database as one query: rendering a list page whose items are
+   * not cached costs one read, not one per item, and so do concurrent cold reads of different profiles. Each load
+   * still runs inside its own cache flight, so a write during it is handled as for any loader. No memoisation here;
+   * caching is TieredCache's job.
+   */
+  private readonly profileReads = new DataLoader<string, ProfileRecord | null>(
+    async (ids) => {
+      const found = await this.profiles.findByIds(ids.map((id) => new Types.ObjectId(id)));
+      const byId = new Map(found.map((profile) => [profile._id.toHexString(), profile]));
+      return ids.map((id) => byId.get(id) ?? null);
+    },
+    { cache: false, maxBatchSize: MAX_PAGE_LIMIT },
+  );
+
   constructor(
     private readonly profiles: ProfilesRepository,
     private readonly views: ProfileViewsService,
@@ -132,7 +149,7 @@ export class ProfilesService implements OnModuleInit {
   }
 
   async loadSnapshot(id: string): Promise<ProfileSnapshot | null> {
-    const profile = await this.profiles.findById(new Types.ObjectId(id));
+    const profile = await this.profileReads.load(id);
     return profile && snapshotOf(profile);
   }
 
@@ -144,24 +161,6 @@ export class ProfilesService implements OnModuleInit {
     const snapshots = await Promise.all(ids.map((id) => this.snapshot(id)));
     return snapshots.flatMap((snapshot) =>
       snapshot?.visibility === 'public' ? [toPublicView(snapshot.view, fields)] : [],
-    );
-  }
-
-  /**
-   * A list query reads whole profiles anyway: they fill the profile cache where it has no entry, so rendering
-   * a fresh list costs no read per item. Through wrap, an existing entry wins and a write during the load is
-   * handled as for any loader.
-   */
-  private async primeSnapshots(rows: readonly ProfileRecord[]): Promise<void> {
-    await Promise.all(
-      rows.map((row) =>
-        this.cache.wrap(
-          PROFILE_CACHE.name,
-          PROFILE_CACHE.key(row._id.toHexString()),
-          () => Promise.resolve(snapshotOf(row)),
-          PROFILE_CACHE,
-        ),
-      ),
     );
   }
 
@@ -189,14 +188,15 @@ export class ProfilesService implements OnModuleInit {
   /** One page of matching ids (same cache for both searches, keyed by all filters). */
   @Cacheable({
     name: LIST_CACHE,
-    key: (query: AdvancedSearchQuery) => cacheKey('search', query),
+    // Which fields a client shows does not change which ids match: one entry serves every `fields=`.
+    key: ({ fields: _shown, ...filters }: AdvancedSearchQuery) => cacheKey('search', filters),
     ttlS: SEARCH_TTL_S,
     tags: [LIST_TAG],
   })
   async searchPage(query: AdvancedSearchQuery): Promise<{ ids: string[]; nextCursor: string | null }> {
     const limit = query.limit ?? DEFAULT_PAGE;
     const today = new Date();
-    const rows = await this.profiles.search({
+    const rows = await this.profiles.searchIds({
       cityKey: query.city ? cityKeyOf(query.city) : undefined,
       gender: query.gender,
       interests: query.interests,
@@ -210,10 +210,9 @@ export class ProfilesService implements OnModuleInit {
       limit: limit + 1,
     });
     const page = rows.slice(0, limit);
-    await this.primeSnapshots(page);
     return {
-      ids: page.map((row) => row._id.toHexString()),
-      nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]._id) : null,
+      ids: page.map((id) => id.toHexString()),
+      nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]) : null,
     };
   }
 
@@ -227,9 +226,7 @@ export class ProfilesService implements OnModuleInit {
   }
 
   async loadPopularIds(): Promise<string[]> {
-    const rows = await this.profiles.mostViewed(POPULAR_LIMIT);
-    await this.primeSnapshots(rows);
-    return rows.map((row) => row._id.toHexString());
+    return (await this.profiles.mostViewedIds(POPULAR_LIMIT)).map((id) => id.toHexString());
   }
 
   /**
@@ -262,7 +259,6 @@ export class ProfilesService implements OnModuleInit {
       .filter((candidate) => candidate.distance <= radiusKm)
       .sort((a, b) => a.distance - b.distance || a.id.localeCompare(b.id))
       .slice(0, query.limit ?? DEFAULT_PAGE);
-    await this.primeSnapshots(await this.profiles.findByIds(nearest.map((n) => new Types.ObjectId(n.id))));
     // Whole kilometres (at least 1): exact distances from chosen points would reveal where a member lives.
     return nearest.map(({ id, distance }) => ({ id, distanceKm: Math.max(1, Math.round(distance)) }));
   }

@@ -58,11 +58,15 @@ describe('cache warming', () => {
     expect(runs.filter((entries) => entries > 0)).toHaveLength(1);
     expect(Math.max(...runs)).toBeGreaterThanOrEqual(4 + 2 + 1); // profiles, the lists, the subscription status
 
-    // Popular profiles now come from the cache on an instance that never computed them.
-    const reads = vi.spyOn(seeder.app.get(ProfilesRepository), 'mostViewed');
+    // Popular profiles now come from the cache on an instance that never computed them: the list and every item.
+    const repository = seeder.app.get(ProfilesRepository);
+    const listReads = vi.spyOn(repository, 'mostViewedIds');
+    const profileReads = vi.spyOn(repository, 'findByIds');
     const response = await fetch(`${seeder.url}/v1/profiles/popular`);
     expect(response.status).toBe(200);
-    expect(reads).not.toHaveBeenCalled();
+    expect(((await response.json()) as unknown[]).length).toBeGreaterThanOrEqual(4);
+    expect(listReads).not.toHaveBeenCalled();
+    expect(profileReads).not.toHaveBeenCalled();
 
     // So does the member's subscription status, read by the premium guard.
     const statusReads = vi.spyOn(seeder.app.get(SubscriptionsRepository), 'findByUser');

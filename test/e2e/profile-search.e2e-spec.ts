@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, type ProfileInput } from '../factories/profiles.js';
 import { uniqueCity } from '../factories/names.js';
@@ -121,6 +122,12 @@ describe('profile search', () => {
 
     expect(await ids()).toEqual([moving.id, staying.id].sort());
     const loaded = await pageLoads();
+    // The same page with fewer fields shown comes from the same entry.
+    expect((await page(`${inCity}&fields=displayName`)).items.map((item) => Object.keys(item).sort())).toEqual([
+      ['displayName', 'id'],
+      ['displayName', 'id'],
+    ]);
+    expect(await pageLoads()).toBe(loaded);
 
     await change(owner, { displayName: 'Annika', bio: 'Now sailing too.' });
     const { items } = await page(inCity);
@@ -133,6 +140,20 @@ describe('profile search', () => {
     await change(owner, { location: { city: uniqueCity(), country: 'DE', lat: 50, lng: 10 } });
     expect(await ids()).toEqual([staying.id]);
     expect(await pageLoads()).toBe(loaded + 1);
+  });
+
+  it('reads the items of a page none of whose profiles is cached in one query, not one per item', async () => {
+    const city = uniqueCity();
+    const created: string[] = [];
+    for (let i = 0; i < 10; i += 1) created.push((await seed(city)).id);
+    const reads = vi.spyOn(running.app.get(ProfilesRepository), 'findByIds');
+    const { items } = await page(`city=${encodeURIComponent(city)}&limit=10`);
+    expect(items.map((item) => item.id).sort()).toEqual(created.sort());
+    // Loads started in one tick form one query. The items' Redis misses normally answer in one reply; should they
+    // ever arrive split, two queries would still show the batching (one per item would be 10).
+    expect(reads.mock.calls.length).toBeLessThanOrEqual(2);
+    expect(reads.mock.calls.flatMap(([ids]) => ids.map(String)).sort()).toEqual(created.sort());
+    reads.mockRestore();
   });
 
   it('lists cities with counts of public profiles', async () => {
