@@ -1,6 +1,6 @@
 import { Types } from 'mongoose';
 import { describe, expect, it } from 'vitest';
-import { toProfileView, toPublicView } from './profile.mapper.js';
+import { ageOn, toProfileView, toPublicView, type ProfileView } from './profile.mapper.js';
 import type { ProfileRecord } from './profiles.repository.js';
 
 const record = {
@@ -42,5 +42,14 @@ describe('profile views', () => {
   it('returns only the fields asked for, plus id', () => {
     const view = toPublicView(toProfileView(record, { privileged: true }), ['displayName', 'location']);
     expect(view).toEqual({ id: String(record._id), displayName: 'Ann', location: { city: 'Berlin', country: 'DE' } });
+  });
+});
+
+describe('age in public views of cached snapshots', () => {
+  it('is computed from the birth date on the day of the read, not when the snapshot was made', () => {
+    const snapshot = { ...toProfileView(record, { privileged: true }), age: 12 };
+    expect(toPublicView(snapshot).age).toBe(ageOn(new Date('1990-01-01')));
+    // After a round trip through Redis the birth date is a string.
+    expect(toPublicView(JSON.parse(JSON.stringify(snapshot)) as ProfileView).age).toBe(ageOn(new Date('1990-01-01')));
   });
 });

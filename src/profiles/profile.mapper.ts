@@ -90,7 +90,8 @@ export function toPublicView(view: ProfileView, fields?: readonly PublicField[])
     id: view.id,
     displayName: view.displayName,
     bio: view.bio,
-    age: view.age,
+    // From the birth date when the view has it (a privileged snapshot, cached for minutes): today's age, as the age filter uses.
+    age: view.birthDate ? ageOn(new Date(view.birthDate)) : view.age,
     gender: view.gender,
     interestedIn: view.interestedIn,
     interests: view.interests,

@@ -27,7 +27,8 @@ import { SearchProfilesQuery } from './dto/search-profiles.query.js';
 import { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import { UpdateProfileDto } from './dto/update-profile.dto.js';
 import type { ProfileView } from './profile.mapper.js';
-import { POPULAR_CACHE, ProfilesService, SEARCH_TTL_S } from './profiles.service.js';
+import { POPULAR_CACHE, SEARCH_TTL_S } from './profile-caches.js';
+import { ProfilesService } from './profiles.service.js';
 
 @ApiTags('profiles')
 @ApiBadRequestResponse({ type: ProblemResponseDto, description: 'Invalid fields, query or id' })

@@ -23,6 +23,20 @@ import { toProfileView, toPublicView, type ProfileView, type PublicField } from 
 import type { Location } from './profile.schema.js';
 import type { ProfileViewerDto } from './dto/profile-response.dto.js';
 import {
+  CITIES_CACHE,
+  LIST_CACHE,
+  LIST_EVICTION,
+  LIST_TAG,
+  movesInPopular,
+  movesInSearch,
+  POPULAR_CACHE,
+  POPULAR_EVICTION,
+  PROFILE_CACHE,
+  PROFILE_EVICTION,
+  RENDERED_LIST_EVICTIONS,
+  SEARCH_TTL_S,
+} from './profile-caches.js';
+import {
   ProfileExistsError,
   ProfilesRepository,
   type ProfileChanges,
@@ -40,34 +54,6 @@ export interface ProfileSnapshot {
   visibility: 'public' | 'hidden';
 }
 
-/** Cache specs shared by the @Cacheable methods and the cache warmer, so both use the same entries. */
-export const PROFILE_CACHE = { name: 'profile', key: (id: string) => id, ttlS: 300 };
-export const POPULAR_CACHE = { name: 'popular-ids', key: () => 'top', ttlS: 60 };
-export const CITIES_CACHE = { name: 'cities', key: () => 'all', ttlS: 300 };
-/** Search and nearby pages: short, since they list other members who may hide or delete themselves. */
-export const SEARCH_TTL_S = 30;
-/**
- * Search and nearby pages of profile ids. The names differ from the earlier caches of rendered pages (profile-lists,
- * popular), so during a rolling deploy neither version reads the other's entries; the tag stays, so every version's
- * writes drop both.
- */
-const LIST_CACHE = 'profile-list-ids';
-const LIST_TAG = 'profile-lists';
-
-/**
- * Lists (search and nearby pages, popular) cache profile ids and are rendered from the profile cache, so a
- * change to what a list item shows needs only the profile's own entry evicted. Lists go only when a change can
- * move a profile into, out of or within them; new profiles simply appear when list entries expire.
- */
-const LIST_EVICTION = { name: LIST_CACHE, tags: [LIST_TAG] } as const;
-const PROFILE_EVICTION = { name: 'profile', keys: (id: Types.ObjectId) => [id.toHexString()] };
-const POPULAR_EVICTION = { name: POPULAR_CACHE.name, keys: () => [POPULAR_CACHE.key()] };
-/** Profile fields no search, nearby or popular query filters or sorts on: changing only these leaves lists as they are. */
-const DISPLAY_ONLY_FIELDS: ReadonlySet<string> = new Set(['displayName', 'bio', 'interestedIn', 'photoIds']);
-const movesInLists = (_id: unknown, _user: unknown, dto: UpdateProfileDto): boolean =>
-  Object.keys(dto).some((field) => !DISPLAY_ONLY_FIELDS.has(field));
-const LIST_EVICTION_ON_UPDATE = { ...LIST_EVICTION, when: movesInLists };
-const POPULAR_EVICTION_ON_UPDATE = { ...POPULAR_EVICTION, when: movesInLists };
 const DEFAULT_PAGE = 20;
 const DEFAULT_RADIUS_KM = 10;
 
@@ -164,7 +150,12 @@ export class ProfilesService implements OnModuleInit {
     );
   }
 
-  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION_ON_UPDATE, POPULAR_EVICTION_ON_UPDATE)
+  @CacheEvict(
+    PROFILE_EVICTION,
+    { ...LIST_EVICTION, when: movesInSearch },
+    { ...POPULAR_EVICTION, when: movesInPopular },
+    ...RENDERED_LIST_EVICTIONS,
+  )
   async update(id: Types.ObjectId, user: AuthenticatedUser, dto: UpdateProfileDto): Promise<ProfileView> {
     if (dto.photoIds) await this.media.assertAttachable(dto.photoIds, await this.ownerOf(id, user));
     const { location, ...rest } = dto;
@@ -174,7 +165,7 @@ export class ProfilesService implements OnModuleInit {
     return toProfileView(updated, { privileged: true });
   }
 
-  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION)
+  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION, ...RENDERED_LIST_EVICTIONS)
   async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
     if (!(await this.profiles.deleteOwned(id, ownerFilter(user)))) throw await this.missingOrForbidden(id);
   }
@@ -284,6 +275,9 @@ export class ProfilesService implements OnModuleInit {
       PROFILE_EVICTION.name,
       profileIds.map((id) => id.toHexString()),
     );
+    for (const rendered of RENDERED_LIST_EVICTIONS) {
+      await this.cache.invalidate(rendered.name, rendered.keys?.() ?? [], rendered.tags);
+    }
   }
 
   /** Whose uploads may be attached to profile `id`: the caller's own, or for an admin the profile owner's. */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, type ProfileInput } from '../factories/profiles.js';
@@ -140,6 +141,30 @@ describe('profile search', () => {
     await change(owner, { location: { city: uniqueCity(), country: 'DE', lat: 50, lng: 10 } });
     expect(await ids()).toEqual([staying.id]);
     expect(await pageLoads()).toBe(loaded + 1);
+  });
+
+  it('drops the rendered lists that older versions cache on a change they would drop them for', async () => {
+    const owner = await registerAccount(url);
+    const profile = await createProfile(url, owner);
+    const cache = running.app.get(TieredCache);
+    // Entries in the older versions' format and names, as their instances keep them during a rolling deploy.
+    const oldPopular = () => cache.wrap('popular', 'top', () => Promise.resolve('reloaded'), { ttlS: 60 });
+    const oldPage = () =>
+      cache.wrap('profile-lists', 'search-x', () => Promise.resolve('reloaded'), { ttlS: 30, tags: ['profile-lists'] });
+    await cache.wrap('popular', 'top', () => Promise.resolve('rendered'), { ttlS: 60 });
+    await cache.wrap('profile-lists', 'search-x', () => Promise.resolve('rendered'), {
+      ttlS: 30,
+      tags: ['profile-lists'],
+    });
+    expect([await oldPopular(), await oldPage()]).toEqual(['rendered', 'rendered']);
+
+    const response = await fetch(`${url}/v1/profiles/${profile.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', ...owner.auth },
+      body: JSON.stringify({ bio: 'Only the bio.' }),
+    });
+    expect(response.status).toBe(200);
+    expect([await oldPopular(), await oldPage()]).toEqual(['reloaded', 'reloaded']);
   });
 
   it('reads the items of a page none of whose profiles is cached in one query, not one per item', async () => {

@@ -3,7 +3,8 @@ import { Gauge, type Registry } from 'prom-client';
 import { TieredCache } from '../../cache/tiered-cache.js';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import { ENTITLEMENT_CACHE, SubscriptionsService } from '../../subscriptions/subscriptions.service.js';
-import { CITIES_CACHE, POPULAR_CACHE, PROFILE_CACHE, ProfilesService } from '../profiles.service.js';
+import { CITIES_CACHE, POPULAR_CACHE, PROFILE_CACHE } from '../profile-caches.js';
+import { ProfilesService } from '../profiles.service.js';
 
 export interface WarmResult {
   entries: number;

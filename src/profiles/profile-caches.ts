@@ -1,0 +1,46 @@
+import type { Types } from 'mongoose';
+import type { CacheEvictOptions } from '../cache/cache.decorators.js';
+import type { UpdateProfileDto } from './dto/update-profile.dto.js';
+
+/**
+ * What ProfilesService caches and when a write drops it. The specs are shared by the @Cacheable methods and the cache
+ * warmer, so both use the same entries.
+ *
+ * Lists (search and nearby pages, popular) hold profile ids and are rendered from the `profile` cache, so a change to
+ * what an item shows needs only that profile's entry dropped. A list goes only when a change can move a profile into,
+ * out of or within it; new profiles simply appear when list entries expire.
+ */
+export const PROFILE_CACHE = { name: 'profile', key: (id: string) => id, ttlS: 300 };
+export const POPULAR_CACHE = { name: 'popular-ids', key: () => 'top', ttlS: 60 };
+export const CITIES_CACHE = { name: 'cities', key: () => 'all', ttlS: 300 };
+/** Search and nearby pages: short, since they list other members who may hide or delete themselves. */
+export const SEARCH_TTL_S = 30;
+/** Search and nearby pages of ids, all under one tag. */
+export const LIST_CACHE = 'profile-list-ids';
+export const LIST_TAG = 'profile-list-ids';
+
+/**
+ * Fields no search or nearby query filters or sorts on. An allowlist, so that a field added later drops the pages
+ * until someone decides it need not.
+ */
+const DISPLAY_ONLY_FIELDS: ReadonlySet<string> = new Set(['displayName', 'bio', 'interestedIn', 'photoIds']);
+
+/** Whether an update can move the profile in a search or nearby page (views change through the flush, not here). */
+export const movesInSearch = (_id: unknown, _user: unknown, dto: UpdateProfileDto): boolean =>
+  Object.keys(dto).some((field) => !DISPLAY_ONLY_FIELDS.has(field));
+/** Popular ranks public profiles by views, which no update sets: only the visibility can move a profile in it. */
+export const movesInPopular = (_id: unknown, _user: unknown, dto: UpdateProfileDto): boolean => 'visibility' in dto;
+
+export const PROFILE_EVICTION = { name: PROFILE_CACHE.name, keys: (id: Types.ObjectId) => [id.toHexString()] };
+export const LIST_EVICTION: CacheEvictOptions = { name: LIST_CACHE, tags: [LIST_TAG] };
+export const POPULAR_EVICTION: CacheEvictOptions = { name: POPULAR_CACHE.name, keys: () => [POPULAR_CACHE.key()] };
+
+/**
+ * Versions before ids lists cached rendered pages under these names and drop them on every change to a profile.
+ * While a rolling deploy runs both versions, this one must drop them as well, or an older instance would go on
+ * serving, say, a profile hidden through a newer one. Delete once no older version runs.
+ */
+export const RENDERED_LIST_EVICTIONS: readonly CacheEvictOptions[] = [
+  { name: 'profile-lists', tags: ['profile-lists'] },
+  { name: 'popular', keys: () => ['top'] },
+];
