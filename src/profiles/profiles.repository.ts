@@ -140,10 +140,6 @@ export class ProfilesRepository {
     return this.profiles.find({ userId: { $in: userIds }, visibility: 'public' }).lean<ProfileRecord[]>();
   }
 
-  findByIds(ids: Types.ObjectId[]): Promise<ProfileRecord[]> {
-    return this.profiles.find({ _id: { $in: ids } }).lean<ProfileRecord[]>();
-  }
-
   /** Cities with their number of public profiles, most populated first. */
   async cityCounts(limit: number): Promise<{ city: string; country: string; count: number }[]> {
     const rows = await this.profiles.aggregate<{

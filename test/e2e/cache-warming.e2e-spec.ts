@@ -61,7 +61,7 @@ describe('cache warming', () => {
     // Popular profiles now come from the cache on an instance that never computed them: the list and every item.
     const repository = seeder.app.get(ProfilesRepository);
     const listReads = vi.spyOn(repository, 'mostViewedIds');
-    const profileReads = vi.spyOn(repository, 'findByIds');
+    const profileReads = vi.spyOn(repository, 'findById');
     const response = await fetch(`${seeder.url}/v1/profiles/popular`);
     expect(response.status).toBe(200);
     expect(((await response.json()) as unknown[]).length).toBeGreaterThanOrEqual(4);

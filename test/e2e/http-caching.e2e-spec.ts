@@ -25,13 +25,12 @@ describe('caching over HTTP', () => {
 
   it('reads the database once per instance for 500 concurrent requests of a cold profile', async () => {
     const profile = await createProfile(a.url, owner);
-    const reads = vi.spyOn(a.app.get(ProfilesRepository), 'findByIds');
+    const reads = vi.spyOn(a.app.get(ProfilesRepository), 'findById');
     const statuses = await Promise.all(
       Array.from({ length: 500 }, () => fetch(`${a.url}/v1/profiles/${profile.id}`).then((r) => r.status)),
     );
     expect(statuses.every((status) => status === 200)).toBe(true);
     expect(reads).toHaveBeenCalledTimes(1);
-    expect(reads.mock.calls[0][0].map(String)).toEqual([profile.id]);
     reads.mockRestore();
   });
 

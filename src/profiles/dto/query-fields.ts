@@ -16,6 +16,4 @@ export function OptionalIntQuery(min: number, max: number, defaultValue?: number
 }
 
 /** Page size: 1–100, default 20. */
-/** The most items a page may ask for. */
-export const MAX_PAGE_LIMIT = 100;
-export const PageLimit = (): PropertyDecorator => OptionalIntQuery(1, MAX_PAGE_LIMIT, 20);
+export const PageLimit = (): PropertyDecorator => OptionalIntQuery(1, 100, 20);
