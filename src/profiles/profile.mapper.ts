@@ -82,6 +82,14 @@ export function toProfileView(
 }
 
 /**
+ * Today's age when the view has the birth date (a privileged snapshot, cached for minutes), as the age filter
+ * computes it; otherwise the age the view was built with.
+ */
+export function currentAge(view: ProfileView): number | undefined {
+  return view.birthDate ? ageOn(new Date(view.birthDate)) : view.age;
+}
+
+/**
  * The public subset of a privileged view (cached snapshots served to other members), field by field;
  * with `fields`, only those (plus id), as `fields=` asks.
  */
@@ -90,8 +98,7 @@ export function toPublicView(view: ProfileView, fields?: readonly PublicField[])
     id: view.id,
     displayName: view.displayName,
     bio: view.bio,
-    // From the birth date when the view has it (a privileged snapshot, cached for minutes): today's age, as the age filter uses.
-    age: view.birthDate ? ageOn(new Date(view.birthDate)) : view.age,
+    age: currentAge(view),
     gender: view.gender,
     interestedIn: view.interestedIn,
     interests: view.interests,

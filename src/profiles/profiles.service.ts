@@ -17,7 +17,7 @@ import type { NearbyQuery } from './dto/nearby.query.js';
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
 import { distanceKm, geocellsOf, searchCells } from './geo.js';
-import { toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
+import { currentAge, toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
 import type { Location } from './profile.schema.js';
 import type { ProfileViewerDto } from './dto/profile-response.dto.js';
 import {
@@ -95,7 +95,7 @@ export class ProfilesService implements OnModuleInit {
       throw new NotFoundException('Profile not found');
     // Counted in memory: the read waits for no Redis round trip (see ProfileViewsService).
     if (viewer?.id !== snapshot.ownerId) this.views.record(id, viewer?.id);
-    return privileged ? snapshot.view : toPublicView(snapshot.view);
+    return privileged ? { ...snapshot.view, age: currentAge(snapshot.view) } : toPublicView(snapshot.view);
   }
 
   /** Premium: who looked at the caller's profile lately (signed-in viewers with a public profile). */

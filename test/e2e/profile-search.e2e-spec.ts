@@ -3,6 +3,7 @@ import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, type ProfileInput } from '../factories/profiles.js';
+import { pngStructure } from '../factories/images.js';
 import { uniqueCity } from '../factories/names.js';
 import { parsePrometheusText } from '../support/prometheus-text.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -35,6 +36,14 @@ describe('profile search', () => {
     const response = await fetch(`${url}/v1/profiles?${query}`);
     expect(response.status).toBe(200);
     return (await response.json()) as Page;
+  };
+  /** One series of this app's metrics (0 while it has no samples). */
+  const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
+    const text = await (await fetch(`${running.metricsUrl}/metrics`)).text();
+    const series = parsePrometheusText(text)
+      .get(name)
+      ?.metrics.find((m) => Object.entries(labels).every(([key, value]) => m.labels?.[key] === value));
+    return Number(series?.value ?? 0);
   };
   const seed = async (city: string, overrides: Partial<ProfileInput> = {}) =>
     createProfile(url, await registerAccount(url), {
@@ -106,12 +115,7 @@ describe('profile search', () => {
     const inCity = `city=${encodeURIComponent(city)}`;
     const ids = async () => (await page(inCity)).items.map((item) => item.id).sort();
     // Pages the search had to load from the database (list-cache misses), on this app's only instance.
-    const pageLoads = async () => {
-      const text = await (await fetch(`${running.metricsUrl}/metrics`)).text();
-      const misses = parsePrometheusText(text).get('cache_misses_total')?.metrics ?? [];
-      const series = misses.find((m) => m.labels?.cache === 'profile-list-ids' && m.labels.tier === 'l2');
-      return Number(series?.value ?? 0);
-    };
+    const pageLoads = () => metric('cache_misses_total', { cache: 'profile-list-ids', tier: 'l2' });
     const change = async (account: Account, body: Record<string, unknown>) => {
       const response = await fetch(`${url}/v1/profiles/${moving.id}`, {
         method: 'PATCH',
@@ -143,28 +147,63 @@ describe('profile search', () => {
     expect(await pageLoads()).toBe(loaded + 1);
   });
 
-  it('drops the rendered lists that older versions cache on a change they would drop them for', async () => {
+  // The three writes that change what a rendered list showed: a profile update (here one only an item shows), a
+  // profile deletion, and the deletion of a photo a profile shows.
+  const writes: Record<string, (owner: Account, profileId: string, photoId: string) => Promise<Response>> = {
+    'a bio change': (owner, id) =>
+      fetch(`${url}/v1/profiles/${id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', ...owner.auth },
+        body: JSON.stringify({ bio: 'Only the bio.' }),
+      }),
+    'a profile deletion': (owner, id) => fetch(`${url}/v1/profiles/${id}`, { method: 'DELETE', headers: owner.auth }),
+    'a photo deletion': (owner, _id, photoId) =>
+      fetch(`${url}/v1/media/${photoId}`, { method: 'DELETE', headers: owner.auth }),
+  };
+
+  it.each(Object.keys(writes))('drops the rendered lists that older versions cache on %s', async (write) => {
+    const owner = await registerAccount(url);
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(pngStructure(64))], { type: 'image/png' }), 'photo.png');
+    const upload = await fetch(`${url}/v1/media`, { method: 'POST', headers: owner.auth, body: form });
+    expect(upload.status).toBe(201);
+    const photo = (await upload.json()) as { id: string };
+    const profile = await createProfile(url, owner, { photoIds: [photo.id] });
+    const cache = running.app.get(TieredCache);
+    // Entries in the older versions' names and format, as their instances keep them during a rolling deploy.
+    const oldPopular = (value: string) => cache.wrap('popular', 'top', () => Promise.resolve(value), { ttlS: 60 });
+    const oldPage = (value: string) =>
+      cache.wrap('profile-lists', 'search-x', () => Promise.resolve(value), { ttlS: 30, tags: ['profile-lists'] });
+    await oldPopular('rendered');
+    await oldPage('rendered');
+    expect([await oldPopular('reloaded'), await oldPage('reloaded')]).toEqual(['rendered', 'rendered']);
+
+    expect((await writes[write](owner, profile.id, photo.id)).status).toBeLessThan(300);
+    expect([await oldPopular('reloaded'), await oldPage('reloaded')]).toEqual(['reloaded', 'reloaded']);
+  });
+
+  it('keeps the cached popular ids on a change that cannot move a profile in them, and drops them on a visibility change', async () => {
     const owner = await registerAccount(url);
     const profile = await createProfile(url, owner);
-    const cache = running.app.get(TieredCache);
-    // Entries in the older versions' format and names, as their instances keep them during a rolling deploy.
-    const oldPopular = () => cache.wrap('popular', 'top', () => Promise.resolve('reloaded'), { ttlS: 60 });
-    const oldPage = () =>
-      cache.wrap('profile-lists', 'search-x', () => Promise.resolve('reloaded'), { ttlS: 30, tags: ['profile-lists'] });
-    await cache.wrap('popular', 'top', () => Promise.resolve('rendered'), { ttlS: 60 });
-    await cache.wrap('profile-lists', 'search-x', () => Promise.resolve('rendered'), {
-      ttlS: 30,
-      tags: ['profile-lists'],
-    });
-    expect([await oldPopular(), await oldPage()]).toEqual(['rendered', 'rendered']);
+    const popularLoads = () => metric('cache_misses_total', { cache: 'popular-ids', tier: 'l2' });
+    const change = async (body: Record<string, unknown>) => {
+      const response = await fetch(`${url}/v1/profiles/${profile.id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', ...owner.auth },
+        body: JSON.stringify(body),
+      });
+      expect(response.status).toBe(200);
+    };
+    const popular = async () => expect((await fetch(`${url}/v1/profiles/popular`)).status).toBe(200);
 
-    const response = await fetch(`${url}/v1/profiles/${profile.id}`, {
-      method: 'PATCH',
-      headers: { 'content-type': 'application/json', ...owner.auth },
-      body: JSON.stringify({ bio: 'Only the bio.' }),
-    });
-    expect(response.status).toBe(200);
-    expect([await oldPopular(), await oldPage()]).toEqual(['reloaded', 'reloaded']);
+    await popular();
+    const loaded = await popularLoads();
+    await change({ bio: 'New bio.', gender: 'man', location: { city: uniqueCity(), country: 'DE', lat: 50, lng: 10 } });
+    await popular();
+    expect(await popularLoads()).toBe(loaded);
+    await change({ visibility: 'hidden' });
+    await popular();
+    expect(await popularLoads()).toBe(loaded + 1);
   });
 
   it('renders pages from the profile cache: each uncached item read once, a cached page read not at all', async () => {
