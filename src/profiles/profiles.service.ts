@@ -205,10 +205,7 @@ export class ProfilesService implements OnModuleInit {
     return (await this.profiles.mostViewedIds(POPULAR_LIMIT)).map((id) => id.toHexString());
   }
 
-  /**
-   * Candidates come from the 9 geohash cells around the point (index lookups on both servers, as
-   * FerretDB has no geo queries); exact distances are computed here, filtered and sorted.
-   */
+  /** Public profiles near a point, nearest first, each with its distance in whole kilometres. */
   async nearby(query: NearbyQuery): Promise<(ProfileView & { distanceKm: number })[]> {
     const nearest = await this.nearbyPage(query);
     const views = await this.render(nearest.map((n) => n.id));
