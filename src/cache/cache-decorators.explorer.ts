@@ -1,6 +1,6 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { CACHE_EVICT, CACHEABLE, type CacheEvictOptions, type CacheableOptions } from './cache.decorators.js';
+import { CACHE_EVICT, CACHEABLE, evict, type CacheEvictOptions, type CacheableOptions } from './cache.decorators.js';
 import { TieredCache } from './tiered-cache.js';
 
 type Method = (...args: unknown[]) => Promise<unknown>;
@@ -41,10 +41,7 @@ export class CacheDecoratorsExplorer implements OnModuleInit {
       const result = cacheable
         ? await cache.wrap(cacheable.name, cacheable.key(...args), () => call(...args), cacheable)
         : await call(...args);
-      for (const eviction of evictions ?? []) {
-        if (eviction.when && !eviction.when(...args)) continue;
-        await cache.invalidate(eviction.name, eviction.keys?.(...args) ?? [], eviction.tags ?? []);
-      }
+      for (const eviction of evictions ?? []) await evict(cache, eviction, args);
       return result;
     };
   }

@@ -1,5 +1,6 @@
 import { SetMetadata } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+import type { TieredCache } from './tiered-cache.js';
 
 export const CACHEABLE = 'vesta:cacheable';
 export const CACHE_EVICT = 'vesta:cache-evict';
@@ -25,6 +26,16 @@ export interface CacheEvictOptions {
   tags?: readonly string[];
   /** Evicts only when this holds for the method's arguments (e.g. only changes that can move an entry in a list). */
   when?: (...args: Args) => boolean;
+}
+
+/** Carries out one eviction spec for a call's arguments: what @CacheEvict does, also for code that evicts by hand. */
+export async function evict(
+  cache: Pick<TieredCache, 'invalidate'>,
+  eviction: CacheEvictOptions,
+  args: readonly unknown[],
+): Promise<void> {
+  if (eviction.when && !eviction.when(...args)) return;
+  await cache.invalidate(eviction.name, eviction.keys?.(...args) ?? [], eviction.tags ?? []);
 }
 
 /** Caches the method's resolved value in both tiers (see TieredCache). The method must return a Promise. */

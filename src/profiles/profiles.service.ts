@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { Types } from 'mongoose';
 import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
-import { Cacheable, CacheEvict, cacheKey } from '../cache/cache.decorators.js';
+import { Cacheable, CacheEvict, cacheKey, evict } from '../cache/cache.decorators.js';
 import { TieredCache } from '../cache/tiered-cache.js';
 import { MediaService } from '../media/media.service.js';
 import { encodeCursor, decodeCursor } from './cursor.js';
@@ -257,9 +257,7 @@ export class ProfilesService implements OnModuleInit {
       PROFILE_EVICTION.name,
       profileIds.map((id) => id.toHexString()),
     );
-    for (const rendered of RENDERED_LIST_EVICTIONS) {
-      await this.cache.invalidate(rendered.name, rendered.keys?.() ?? [], rendered.tags);
-    }
+    for (const rendered of RENDERED_LIST_EVICTIONS) await evict(this.cache, rendered, []);
   }
 
   /** Whose uploads may be attached to profile `id`: the caller's own, or for an admin the profile owner's. */
