@@ -24,8 +24,14 @@ if hits > tonumber(ARGV[2]) then
 end
 return { hits, ttl, 0, 0 }`;
 
-/** After Redis fails a check, skip it this long: a black-holed Redis must not cost every request the timeout. */
-const SKIP_AFTER_FAILURE_MS = 1_000;
+/**
+ * Once checks have failed for this long with no answer in between, Redis is treated as down. A single slow
+ * moment (a stall that times out one burst of checks) lets only the checks it caught through; limiting carries
+ * on with the next request.
+ */
+const SUSPEND_AFTER_FAILING_MS = 250;
+/** While Redis is down, skip it this long between attempts: a black-holed Redis must not cost every request the timeout. */
+const SUSPENSION_MS = 1_000;
 
 interface ThrottleRedis extends Redis {
   throttleCheck(hitsKey: string, blockKey: string, ttlMs: number, limit: number, blockMs: number): Promise<number[]>;
@@ -45,7 +51,8 @@ export interface RateLimitRecord {
 /**
  * Throttler storage shared by all instances through Redis. Fails open: with Redis down, slow or
  * black-holed, a check gives up after `timeoutMs` (THROTTLE_REDIS_TIMEOUT_MS), counts the event and
- * lets the request through; limiting resumes when Redis answers again. The timeout is withTimeout's,
+ * lets the request through; after SUSPEND_AFTER_FAILING_MS of failures Redis is only tried once a
+ * second, and limiting resumes when it answers again. The timeout is withTimeout's,
  * which does not fire while an answer waits unread behind our own busy event loop (a burst of
  * requests must not switch limiting off); the client's own command timeout is only a backstop.
  */
@@ -53,6 +60,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   private readonly logger = new Logger(RedisThrottlerStorage.name);
   private readonly redis: ThrottleRedis;
   private skipUntil = 0;
+  /** When the current run of failed checks began; 0 while Redis answers. */
+  private failingSince = 0;
 
   constructor(
     redis: Redis,
@@ -77,6 +86,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
         this.redis.throttleCheck(`throttle:${key}:hits`, `throttle:${key}:block`, ttl, limit, blockDuration),
         this.timeoutMs,
       );
+      this.recovered();
       if (blocked === 1) this.metrics.rejected.inc({ throttler: throttlerName });
       return {
         totalHits: hits,
@@ -86,10 +96,25 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
         failedOpen: false,
       };
     } catch (error) {
-      if (this.skipUntil === 0) this.logger.warn(`Rate limiting suspended: ${(error as Error).message}`);
-      this.skipUntil = Date.now() + SKIP_AFTER_FAILURE_MS;
+      this.failed(error as Error);
       return this.open(ttl);
     }
+  }
+
+  private failed(error: Error): void {
+    const now = Date.now();
+    if (this.failingSince === 0) this.failingSince = now;
+    if (now - this.failingSince < SUSPEND_AFTER_FAILING_MS) return;
+    if (this.skipUntil < this.failingSince) {
+      this.logger.warn(`Rate limiting suspended: Redis failing for ${now - this.failingSince} ms (${error.message})`);
+    }
+    this.skipUntil = now + SUSPENSION_MS;
+  }
+
+  private recovered(): void {
+    if (this.failingSince === 0) return;
+    if (this.skipUntil >= this.failingSince) this.logger.log('Rate limiting resumed: Redis answers again');
+    this.failingSince = 0;
   }
 
   private open(ttl: number): RateLimitRecord {

@@ -16,7 +16,13 @@ describe('rate limiting across instances', () => {
   beforeAll(async () => {
     // Two instances behind one "load balancer": the same Redis namespace, so they share counts.
     const prefix = `vesta-test-rl-${randomUUID().slice(0, 8)}:`;
-    const config = testConfig({ REDIS_KEY_PREFIX: prefix, THROTTLE_ANONYMOUS_LIMIT: '100' });
+    // Exactness needs Redis's answers: a 50 ms stall of this shared machine would let the burst through unchecked
+    // (fail-open, tested below), so Redis gets a second here.
+    const config = testConfig({
+      REDIS_KEY_PREFIX: prefix,
+      THROTTLE_ANONYMOUS_LIMIT: '100',
+      THROTTLE_REDIS_TIMEOUT_MS: '1000',
+    });
     apps = [await startApp(config), await startApp(config)];
   });
 
@@ -29,6 +35,10 @@ describe('rate limiting across instances', () => {
       Array.from({ length: 500 }, (_, i) => fetch(`${apps[i % 2].url}${PUBLIC_READ}`).then((r) => r.status)),
     );
     expect(countStatuses(statuses)).toEqual({ 200: 100, 429: 400 });
+    for (const app of apps) {
+      const metrics = await (await fetch(`${app.metricsUrl}/metrics`)).text();
+      expect(Number(/^rate_limit_fail_open_total (\d+)/m.exec(metrics)?.[1])).toBe(0);
+    }
   });
 });
 

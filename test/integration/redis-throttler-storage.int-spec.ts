@@ -81,26 +81,44 @@ describe('RedisThrottlerStorage when Redis stalls', () => {
     await server.stop();
   });
 
-  it('lets requests through within the command timeout, skips Redis for a moment, then counts again', async () => {
+  const pause = (ms: number) => admin.call('CLIENT', 'PAUSE', String(ms), 'ALL');
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('lets requests through within the command timeout, skips Redis while it stays silent, then counts again', async () => {
     const { storage, count } = newStorage(redis, 50);
-    expect((await storage.increment('stall', 60_000, 1, 60_000, 'anonymous')).failedOpen).toBe(false);
+    const check = () => storage.increment('stall', 60_000, 1, 60_000, 'anonymous');
+    expect((await check()).failedOpen).toBe(false);
 
     // A real stall: Redis accepts the commands and answers none of them for 1.5 s.
-    await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
+    await pause(1_500);
     let started = performance.now();
-    const during = await storage.increment('stall', 60_000, 1, 60_000, 'anonymous');
-    expect(during).toMatchObject({ failedOpen: true, isBlocked: false });
+    expect(await check()).toMatchObject({ failedOpen: true, isBlocked: false });
     expect(performance.now() - started).toBeLessThan(500);
+    // Still silent 300 ms later: this check also waits out the timeout, and Redis counts as down from now on.
+    await sleep(300);
+    expect((await check()).failedOpen).toBe(true);
     started = performance.now();
-    expect((await storage.increment('stall', 60_000, 1, 60_000, 'anonymous')).failedOpen).toBe(true);
+    expect((await check()).failedOpen).toBe(true);
     expect(performance.now() - started).toBeLessThan(20);
-    expect(await count('failed_open')).toBe(2);
+    expect(await count('failed_open')).toBe(3);
 
-    await new Promise((resolve) => setTimeout(resolve, 1_600));
-    // Counting resumed: the key from before the stall is still over its limit of 1.
-    expect(await storage.increment('stall', 60_000, 1, 60_000, 'anonymous')).toMatchObject({
-      failedOpen: false,
-      isBlocked: true,
-    });
+    // Counting resumes once Redis answers: the key from before the stall is still over its limit of 1.
+    let record = await check();
+    for (const deadline = Date.now() + 3_000; record.failedOpen && Date.now() < deadline; record = await check()) {
+      await sleep(50);
+    }
+    expect(record).toMatchObject({ failedOpen: false, isBlocked: true });
+  });
+
+  it('keeps limiting after a stall that caught one burst of checks; those checks still count', async () => {
+    const { storage } = newStorage(redis, 50);
+    const check = () => storage.increment('blip', 60_000, 100, 60_000, 'anonymous');
+    await pause(200);
+    const burst = await Promise.all(Array.from({ length: 20 }, check));
+    expect(burst.every((record) => record.failedOpen)).toBe(true);
+
+    await sleep(250);
+    // The next request is checked, not waved through, and the burst's 20 commands reached Redis after the stall.
+    expect(await check()).toMatchObject({ failedOpen: false, totalHits: 21 });
   });
 });
