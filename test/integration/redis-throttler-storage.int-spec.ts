@@ -99,7 +99,8 @@ describe('RedisThrottlerStorage when Redis stalls', () => {
     expect((await check()).failedOpen).toBe(true);
     started = performance.now();
     expect((await check()).failedOpen).toBe(true);
-    expect(performance.now() - started).toBeLessThan(20);
+    // Skipped, not timed out: well under the 50 ms timeout (with room for a busy machine's pauses).
+    expect(performance.now() - started).toBeLessThan(40);
     expect(await count('failed_open')).toBe(3);
 
     // Counting resumes once Redis answers: the key from before the stall is still over its limit of 1.
