@@ -165,8 +165,9 @@ export const envSchema = z
     MONITOR_CPU_WARN_PERCENT: z.coerce.number().positive().max(100).default(70),
     MONITOR_CPU_CRITICAL_PERCENT: z.coerce.number().positive().max(100).default(85),
     MONITOR_ERROR_RATE_WARN_PERCENT: z.coerce.number().positive().max(100).default(5),
-    // Overload protection: past either limit new requests get a quick 503 instead of queueing.
-    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: positiveInt.default(1_000),
+    // Overload protection: past either limit new requests get a quick 503 instead of queueing. 0 turns the
+    // event-loop check off (tests, whose harness shares the loop).
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000),
     OVERLOAD_MAX_HEAP_MB: positiveInt.default(1_536),
   })
   .superRefine((env, ctx) => {

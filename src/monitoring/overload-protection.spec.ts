@@ -1,0 +1,42 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/app-config.js';
+import { registerOverloadProtection } from './overload-protection.js';
+
+/** Keeps the event loop busy, as a long synchronous task would. */
+function blockEventLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+describe('overload protection', () => {
+  let app: FastifyInstance | undefined;
+
+  afterEach(async () => {
+    await app?.close();
+  });
+
+  async function statusAfterStall(maxEventLoopDelayMs: string): Promise<number> {
+    app = Fastify();
+    await registerOverloadProtection(
+      app,
+      loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: maxEventLoopDelayMs }),
+      new Registry(),
+    );
+    app.get('/ping', () => 'pong');
+    await app.ready();
+    // Past the plugin's one-second sample, which then sees the stall.
+    blockEventLoop(1_300);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return (await app.inject('/ping')).statusCode;
+  }
+
+  it('refuses new requests after the event loop stalled past OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', async () => {
+    expect(await statusAfterStall('1000')).toBe(503);
+  });
+
+  it('never checks the event loop with OVERLOAD_MAX_EVENT_LOOP_DELAY_MS=0', async () => {
+    expect(await statusAfterStall('0')).toBe(200);
+  });
+});
