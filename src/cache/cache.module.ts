@@ -35,7 +35,7 @@ const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
     {
       provide: CACHE_SUBSCRIBER,
       inject: [APP_CONFIG],
-      // Subscriptions must queue while (re)connecting, so this one keeps ioredis' offline queue.
+      // TieredCache subscribes on every (re)connect: see createRedisClient on subscriber connections.
       useFactory: ({ redis }: AppConfig) => createRedisClient({ ...redis, keyPrefix: undefined }, undefined, true),
     },
     {

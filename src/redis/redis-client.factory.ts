@@ -15,17 +15,23 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
  * while disconnected), a per-command timeout, one retry per command, and capped reconnect backoff.
  * Commands issued in one event-loop turn leave in one write (auto-pipelining): under load every
  * request's rate-limit check would otherwise cost a write() system call of its own.
+ *
+ * A `subscriber` connection differs in two ways. It keeps the offline queue, so a SUBSCRIBE sent while
+ * (re)connecting waits for the connection. And it does not re-subscribe by itself after a reconnect: its owner
+ * subscribes again on every 'ready' and handles the failure, while ioredis drops the promise of its own
+ * re-subscription, so a connection ending right then was an unhandled rejection (seen in CI).
  */
 export function createRedisClient(
   options: RedisClientOptions,
   logger = new Logger('Redis'),
-  offlineQueue = false,
+  subscriber = false,
 ): Redis {
   const client = new Redis(options.url, {
     keyPrefix: options.keyPrefix,
     connectTimeout: options.connectTimeoutMs,
     commandTimeout: options.commandTimeoutMs,
-    enableOfflineQueue: offlineQueue,
+    enableOfflineQueue: subscriber,
+    autoResubscribe: !subscriber,
     maxRetriesPerRequest: 1,
     enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS),

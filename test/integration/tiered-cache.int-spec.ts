@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -278,6 +278,54 @@ describe('TieredCache when Redis fails', () => {
     expect(await stalled.cache.wrap('profile', 'x', () => Promise.resolve('from db'), { ttlS: 60 })).toBe('from db');
     expect(performance.now() - started).toBeLessThan(500);
     await expect(stalled.cache.invalidate('profile', ['x'])).resolves.toBeUndefined();
+  });
+
+  it('leaves no unhandled rejection when its invalidation connection closes while subscribing again', async () => {
+    const redisUrl = new URL(requiredEnv('REDIS_URL'));
+    // A proxy to the real Redis that lets the first connection subscribe; on the next one, SUBSCRIBE gets no answer.
+    const links: Socket[] = [];
+    let resubscribing = false;
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(redisUrl.port), redisUrl.hostname);
+      const link = links.push(client);
+      client.on('data', (chunk) => {
+        if (link > 1 && /subscribe/i.test(chunk.toString())) resubscribing = true;
+        else upstream.write(chunk);
+      });
+      upstream.on('data', (chunk) => client.write(chunk));
+      for (const [socket, other] of [
+        [client, upstream],
+        [upstream, client],
+      ]) {
+        socket.on('error', () => undefined).on('close', () => other.destroy());
+      }
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+    const rejections: unknown[] = [];
+    const collect = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', collect);
+    try {
+      const redis = createRedisClient({ url: redisUrl.href, connectTimeoutMs: 500, commandTimeoutMs: 500 }, quiet);
+      const subscriber = createRedisClient(
+        { url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 500, commandTimeoutMs: 500 },
+        quiet,
+        true,
+      );
+      const cut = new Instance(redis, subscriber, 'cut-sub:');
+      opened.push(cut);
+      await cut.cache.start();
+      links[0].destroy();
+      await eventually(() => resubscribing, 5_000);
+      // The process shuts down meanwhile: the SUBSCRIBE still waiting on that connection is rejected now.
+      subscriber.disconnect();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', collect);
+      links.forEach((socket) => socket.destroy());
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('joins the invalidation channel once Redis appears, when it started while Redis was down', async () => {
