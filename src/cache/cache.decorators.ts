@@ -1,9 +1,10 @@
-import { SetMetadata } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { TieredCache } from './tiered-cache.js';
 
-export const CACHEABLE = 'vesta:cacheable';
-export const CACHE_EVICT = 'vesta:cache-evict';
+/** Marks a class with @Cacheable / @CacheEvict methods, for CacheDecoratorsExplorer. */
+export const USES_CACHE = 'vesta:uses-cache';
+const APP_CACHE = Symbol('vesta:app-cache');
+type CachedInstance = { [APP_CACHE]?: TieredCache };
 
 // Method arguments are whatever the decorated method takes; the key builders receive them as given.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -39,10 +40,49 @@ export async function evict(
 }
 
 /** Caches the method's resolved value in both tiers (see TieredCache). The method must return a Promise. */
-export const Cacheable = (options: CacheableOptions): MethodDecorator => SetMetadata(CACHEABLE, options);
+export const Cacheable = (options: CacheableOptions): MethodDecorator =>
+  replaceMethod((call, cache, args) => cache.wrap(options.name, options.key(...args), () => call(...args), options));
 
-/** After the method resolves, invalidates keys and tags on every instance. */
-export const CacheEvict = (...options: CacheEvictOptions[]): MethodDecorator => SetMetadata(CACHE_EVICT, options);
+/** After the method resolves, invalidates keys and tags on every instance (the specs side by side). */
+export const CacheEvict = (...options: CacheEvictOptions[]): MethodDecorator =>
+  replaceMethod(async (call, cache, args) => {
+    const result = await call(...args);
+    await Promise.all(options.map((eviction) => evict(cache, eviction, args)));
+    return result;
+  });
+
+/** Gives an instance's decorated methods its application's cache (two apps in one process keep their own). */
+export function attachCache(instance: object, cache: TieredCache): void {
+  (instance as CachedInstance)[APP_CACHE] = cache;
+}
+
+type Method = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * Replaces the method when the class is defined, so Nest registers the wrapper as the route handler too (routes are
+ * registered before any module's init hook could swap methods on instances). The wrapper keeps the original's name
+ * and metadata, whichever side of the route decorators it sits on.
+ */
+function replaceMethod(
+  around: (call: Method, cache: TieredCache, args: unknown[]) => Promise<unknown>,
+): MethodDecorator {
+  return (target, propertyKey, descriptor) => {
+    const original = descriptor.value as unknown as Method;
+    const label = `${target.constructor.name}.${String(propertyKey)}`;
+    const wrapped = async function (this: CachedInstance, ...args: unknown[]) {
+      const cache = this[APP_CACHE];
+      if (!cache) throw new Error(`${label} uses the cache, but CacheModule has not reached this instance`);
+      return around((...callArgs) => original.apply(this, callArgs), cache, args);
+    };
+    for (const key of Reflect.getOwnMetadataKeys(original)) {
+      Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, original), wrapped);
+    }
+    Object.defineProperty(wrapped, 'name', { value: original.name });
+    Reflect.defineMetadata(USES_CACHE, true, target.constructor);
+    descriptor.value = wrapped as unknown as typeof descriptor.value;
+    return descriptor;
+  };
+}
 
 const PLAIN_KEY = /^[\w.:-]{1,100}$/;
 

@@ -1,0 +1,96 @@
+import { Body, Controller, Get, Module, Param, Put } from '@nestjs/common';
+import { DiscoveryModule, NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { randomUUID } from 'node:crypto';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CacheDecoratorsExplorer } from '../../src/cache/cache-decorators.explorer.js';
+import { Cacheable, CacheEvict } from '../../src/cache/cache.decorators.js';
+import { CacheMetrics } from '../../src/cache/cache-metrics.js';
+import { TieredCache } from '../../src/cache/tiered-cache.js';
+import { closeRedisClient, createRedisClient } from '../../src/redis/redis-client.factory.js';
+import { requiredEnv } from '../support/test-env.js';
+
+const WIDGET_CACHE = { name: 'widget', key: (id: string) => id, ttlS: 60 };
+
+/** The decorators on routes, on either side of the route decorators (each side keeps different metadata). */
+@Controller('widgets')
+class WidgetsController {
+  reads = 0;
+  private value = 'first';
+
+  @Cacheable(WIDGET_CACHE)
+  @Get(':id')
+  read(@Param('id') id: string): Promise<{ id: string; value: string }> {
+    this.reads += 1;
+    return Promise.resolve({ id, value: this.value });
+  }
+
+  @Put(':id')
+  @CacheEvict({ name: 'widget', keys: (id: string) => [id] })
+  write(@Param('id') _id: string, @Body() body: { value: string }): Promise<{ saved: boolean }> {
+    this.value = body.value;
+    return Promise.resolve({ saved: true });
+  }
+}
+
+describe('@Cacheable and @CacheEvict on controller routes', () => {
+  const prefix = `vesta-test-decorators-${randomUUID().slice(0, 8)}:`;
+  const redisOptions = { url: requiredEnv('REDIS_URL'), connectTimeoutMs: 1_000, commandTimeoutMs: 1_000 };
+  const redis = createRedisClient({ ...redisOptions, keyPrefix: prefix });
+  const subscriber = createRedisClient(redisOptions, undefined, true);
+  let app: NestFastifyApplication;
+
+  @Module({
+    imports: [DiscoveryModule],
+    controllers: [WidgetsController],
+    providers: [
+      CacheDecoratorsExplorer,
+      {
+        provide: TieredCache,
+        useFactory: async () => {
+          const cache = new TieredCache(redis, subscriber, new CacheMetrics(new Registry()), {
+            l1Enabled: true,
+            l1MaxBytes: 1024 * 1024,
+            ttlJitter: 0,
+            l2TimeoutMs: 500,
+            channel: `${prefix}cache:invalidate`,
+          });
+          await cache.start();
+          return cache;
+        },
+      },
+    ],
+  })
+  class WidgetsModule {}
+
+  beforeAll(async () => {
+    app = await NestFactory.create<NestFastifyApplication>(WidgetsModule, new FastifyAdapter(), { logger: false });
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await Promise.all([closeRedisClient(redis), closeRedisClient(subscriber)]);
+  });
+
+  it('serves a cached route without running its handler, and runs it again after an evicting route', async () => {
+    const controller = app.get(WidgetsController);
+    const read = async () => (await app.inject({ method: 'GET', url: '/widgets/w1' })).json<{ value: string }>();
+
+    for (let i = 0; i < 3; i += 1) expect(await read()).toEqual({ id: 'w1', value: 'first' });
+    expect(controller.reads).toBe(1);
+
+    const write = await app.inject({ method: 'PUT', url: '/widgets/w1', payload: { value: 'second' } });
+    expect(write.json()).toEqual({ saved: true });
+    expect(await read()).toEqual({ id: 'w1', value: 'second' });
+    expect(controller.reads).toBe(2);
+  });
+
+  it('refuses to run a decorated method that no application gave a cache, instead of skipping the cache', async () => {
+    await expect(new WidgetsController().read('w1')).rejects.toThrow(
+      'WidgetsController.read uses the cache, but CacheModule has not reached this instance',
+    );
+  });
+});
