@@ -1,10 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { distanceKm, geocellsOf, searchCells } from './geo.js';
+import { distanceKm, geocellsOf, searchCells, searchOrigin } from './geo.js';
 
 describe('geo', () => {
   it('measures great-circle distance (Paris to London is about 344 km)', () => {
     expect(distanceKm({ lat: 48.8566, lng: 2.3522 }, { lat: 51.5074, lng: -0.1278 })).toBeCloseTo(343.5, 0);
     expect(distanceKm({ lat: 10, lng: 10 }, { lat: 10, lng: 10 })).toBe(0);
+  });
+
+  it('starts nearby searches from a 0.001° grid, under 0.1 km from the caller', () => {
+    expect(searchOrigin(52.520_04, 13.404_51)).toEqual({ lat: 52.52, lng: 13.405 });
+    expect(searchOrigin(-33.868_6, -0.000_4)).toEqual({ lat: -33.869, lng: 0 });
+    expect(searchOrigin(89.999_9, 179.999_9)).toEqual({ lat: 90, lng: 180 });
+    for (let i = 0; i < 1_000; i += 1) {
+      const caller = { lat: Math.random() * 170 - 85, lng: Math.random() * 360 - 180 };
+      expect(distanceKm(caller, searchOrigin(caller.lat, caller.lng))).toBeLessThan(0.1);
+    }
   });
 
   it('stores nested prefixes of one geohash', () => {

@@ -45,3 +45,16 @@ export function distanceKm(a: { lat: number; lng: number }, b: { lat: number; ln
   const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLng / 2) ** 2;
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
 }
+
+/** Degrees per step of the grid that nearby searches start from (about 111 m north-south). */
+const QUERY_GRID_DEG = 0.001;
+
+/**
+ * The point a nearby search starts from: the caller's, on a 0.001° grid. Callers standing close together (GPS
+ * readings jitter by metres) share one cached page, and a cache key cannot be varied by moving a few centimetres;
+ * distances move by less than 0.1 km, under the whole-kilometre rounding that answers show.
+ */
+export function searchOrigin(lat: number, lng: number): { lat: number; lng: number } {
+  const snap = (degrees: number) => Number((Math.round(degrees / QUERY_GRID_DEG) * QUERY_GRID_DEG).toFixed(3));
+  return { lat: snap(lat), lng: snap(lng) };
+}

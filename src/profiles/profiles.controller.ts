@@ -68,7 +68,7 @@ export class ProfilesController {
   @Public()
   @Get('nearby')
   @CacheControl('public', SEARCH_TTL_S)
-  @ApiOperation({ summary: 'Public profiles within radiusKm (max 100) of a point, nearest first' })
+  @ApiOperation({ summary: 'Public profiles within radiusKm (max 100) of a point (taken to 0.001°), nearest first' })
   @ApiOkResponse({ type: [NearbyProfileDto] })
   nearby(@Query() query: NearbyQuery): Promise<NearbyProfileDto[]> {
     return this.profiles.nearby(query);

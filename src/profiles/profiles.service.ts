@@ -16,7 +16,7 @@ import type { LocationDto } from './dto/location.dto.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
-import { distanceKm, geocellsOf, searchCells } from './geo.js';
+import { distanceKm, geocellsOf, searchCells, searchOrigin } from './geo.js';
 import { currentAge, toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
 import type { Location } from './profile.schema.js';
 import type { ProfileViewerDto } from './dto/profile-response.dto.js';
@@ -207,7 +207,7 @@ export class ProfilesService implements OnModuleInit {
 
   /** Public profiles near a point, nearest first, each with its distance in whole kilometres. */
   async nearby(query: NearbyQuery): Promise<(ProfileView & { distanceKm: number })[]> {
-    const nearest = await this.nearbyPage(query);
+    const nearest = await this.nearbyPage({ ...query, ...searchOrigin(query.lat, query.lng) });
     const views = await this.render(nearest.map((n) => n.id));
     const distances = new Map(nearest.map((n) => [n.id, n.distanceKm]));
     return views.map((view) => ({ ...view, distanceKm: distances.get(view.id)! }));
@@ -215,7 +215,8 @@ export class ProfilesService implements OnModuleInit {
 
   /**
    * Candidates come from the 9 geohash cells around the point (index lookups on both servers, as
-   * FerretDB has no geo queries); exact distances are computed here, filtered and sorted.
+   * FerretDB has no geo queries); exact distances are computed here, filtered and sorted. The point
+   * is on searchOrigin's grid, so the key has few distinct values near any one place.
    */
   @Cacheable({
     name: LIST_CACHE,

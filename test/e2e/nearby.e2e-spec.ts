@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
+import { parsePrometheusText } from '../support/prometheus-text.js';
 import { testConfig } from '../support/test-env.js';
 
 /** Independent haversine (not the service's), so the check does not share a bug with the code. */
@@ -17,8 +18,9 @@ function haversineKm(a: { lat: number; lng: number }, b: { lat: number; lng: num
 describe('nearby profiles', () => {
   let running: RunningApp;
   let url: string;
-  // A random spot in the Atlantic per run, so other tests' profiles are never near it.
-  const center = { lat: 30 + randomInt(10) + Math.random(), lng: -40 + randomInt(10) + Math.random() };
+  // A random spot in the Atlantic per run, so other tests' profiles are never near it. On the 0.001° grid that
+  // searches start from, so the distances expected here are the ones the server computes.
+  const center = { lat: 30 + randomInt(10_000) / 1_000, lng: -40 + randomInt(10_000) / 1_000 };
   const placed: { id: string; lat: number; lng: number; owner: Account }[] = [];
 
   beforeAll(async () => {
@@ -65,6 +67,30 @@ describe('nearby profiles', () => {
     expect((await fetch(`${url}/v1/profiles/nearby?lng=0`)).status).toBe(400);
     // Sub-kilometre radii would allow locating a member by bisection.
     expect((await fetch(`${url}/v1/profiles/nearby?lat=0&lng=0&radiusKm=0.5`)).status).toBe(400);
+  });
+
+  it('answers callers a few metres apart from one cached page', async () => {
+    const pageLoads = async () => {
+      const text = await (await fetch(`${running.metricsUrl}/metrics`)).text();
+      const series = parsePrometheusText(text)
+        .get('cache_misses_total')
+        ?.metrics.find((m) => m.labels?.cache === 'profile-list-ids' && m.labels.tier === 'l2');
+      return Number(series?.value ?? 0);
+    };
+    const near = async (lat: number, lng: number) => {
+      const response = await fetch(`${url}/v1/profiles/nearby?lat=${lat}&lng=${lng}&radiusKm=15&limit=30`);
+      expect(response.status).toBe(200);
+      return (await response.json()) as { id: string; distanceKm: number }[];
+    };
+    const first = await near(center.lat, center.lng);
+    const loads = await pageLoads();
+    // About 20 m north-east, then 30 m south-west: the same point on the grid.
+    expect(await near(center.lat + 0.0002, center.lng + 0.0002)).toEqual(first);
+    expect(await near(center.lat - 0.0003, center.lng - 0.0003)).toEqual(first);
+    expect(await pageLoads()).toBe(loads);
+    // About 110 m away is another point, with a page of its own.
+    await near(center.lat + 0.001, center.lng);
+    expect(await pageLoads()).toBe(loads + 1);
   });
 
   it('shows a changed profile on a cached page at once, and leaves out one hidden since', async () => {
