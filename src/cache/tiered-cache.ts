@@ -246,7 +246,8 @@ export class TieredCache {
   private storeL1(fullKey: string, entry: CacheEntry, bytes: number, tags: readonly string[] = []): void {
     if (!this.l1) return;
     this.l1.set(fullKey, entry, { ttl: Math.max(1, entry.exp - Date.now()), size: bytes });
-    if (!tags.length) return;
+    // An entry larger than the whole bound is refused: no tags for it, or they would never be cleaned up.
+    if (!tags.length || !this.l1.has(fullKey)) return;
     this.l1KeyTags.set(fullKey, tags);
     for (const tag of tags) {
       const members = this.l1Tags.get(tag) ?? new Set<string>();

@@ -153,6 +153,21 @@ describe('TieredCache against the real Redis', () => {
     expect(await b.metric('cache_invalidations_total', { cache: 'lists', source: 'remote' })).toBe(1);
   });
 
+  it('keeps no tag bookkeeping for values too large for L1', async () => {
+    const { redis, subscriber } = await instance();
+    const tiny = new TieredCache(redis, subscriber, new CacheMetrics(new Registry()), {
+      l1Enabled: true,
+      l1MaxBytes: 1_024,
+      ttlJitter: 0,
+      l2TimeoutMs: 50,
+      channel: `${namespace}tiny:cache:invalidate`,
+    });
+    const large = () => Promise.resolve('x'.repeat(2_000));
+    for (let i = 0; i < 20; i += 1) await tiny.wrap('list', `large-${i}`, large, { ttlS: 60, tags: ['lists'] });
+    expect(tiny['l1KeyTags'].size).toBe(0);
+    expect(tiny['l1Tags'].get('lists')?.size ?? 0).toBe(0);
+  });
+
   it('does not keep a value whose load overlapped an invalidation', async () => {
     const { cache } = await instance();
     let version = 'old';
