@@ -422,6 +422,27 @@ describe('TieredCache when Redis fails', () => {
     }
   });
 
+  it('reads from the loader within tens of ms while a connected Redis answers nothing', async () => {
+    const server = await RedisProcess.start();
+    const admin = new Redis(server.url);
+    try {
+      const reader = await Instance.create(server.url, 'stalled-read:');
+      opened.push(reader);
+      await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      const started = performance.now();
+      expect(await reader.cache.wrap('profile', 'cold', () => Promise.resolve('from db'), { ttlS: 60 })).toBe(
+        'from db',
+      );
+      // The GET waited for its 50 ms timeout on an open connection (not refused at once, as when disconnected).
+      expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+      expect(performance.now() - started).toBeLessThan(500);
+      expect(await reader.metric('cache_l2_errors_total', { operation: 'get' })).toBe(1);
+    } finally {
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+
   it('stays fast while Redis stalls and serves nothing stale once it answers again', async () => {
     const server = await RedisProcess.start();
     const admin = new Redis(server.url);
