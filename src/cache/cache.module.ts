@@ -71,6 +71,7 @@ export class CacheModule implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.cache.stop();
     await Promise.all([closeRedisClient(this.redis), closeRedisClient(this.subscriber)]);
   }
 }

@@ -14,6 +14,8 @@ export interface TieredCacheOptions {
   l2TimeoutMs: number;
   /** Pub/sub channel shared by all instances (already namespaced). */
   channel: string;
+  /** How often the invalidation connection is checked (default CHANNEL_CHECK_MS). */
+  channelCheckMs?: number;
 }
 
 export interface WrapOptions {
@@ -47,6 +49,13 @@ const L2_BACKOFF_MS = 1_000;
  * invalidation, in L2 and, from there, in any L1 that reads it meanwhile; so the invalidation runs once more.
  */
 const SECOND_INVALIDATION_MS = 500;
+/**
+ * The invalidation connection can die without a sign (a NAT or proxy idle timeout drops it silently, and TCP
+ * notices after hours): it is pinged this often, and reconnected when the ping goes unanswered for
+ * CHANNEL_PING_TIMEOUT_MS. That bounds how long a silently deaf instance serves entries changed elsewhere.
+ */
+const CHANNEL_CHECK_MS = 5_000;
+const CHANNEL_PING_TIMEOUT_MS = 1_000;
 
 /** Deletes a tag's member keys and the tag set in one round trip. */
 const DELETE_TAG = `
@@ -87,6 +96,8 @@ export class TieredCache {
   private readonly failedDeletes = { keys: new Set<string>(), tags: new Set<string>() };
   private l2SkipUntil = 0;
   private replayTimer?: NodeJS.Timeout;
+  private subscribed = false;
+  private channelCheck?: NodeJS.Timeout;
 
   constructor(
     private readonly redis: Redis,
@@ -108,14 +119,35 @@ export class TieredCache {
       // Cleared once subscribed again: anything read before that could still miss an invalidation.
       void this.subscribe().then(() => this.clearL1('pub/sub reconnected'));
     });
+    this.subscriber.on('close', () => (this.subscribed = false));
     this.redis.on('ready', () => void this.resync());
+    const everyMs = this.options.channelCheckMs ?? CHANNEL_CHECK_MS;
+    this.channelCheck = setInterval(() => void this.checkChannel(), everyMs).unref();
     await this.subscribe();
   }
 
+  /** Stops checking the invalidation connection (before the connections close). */
+  stop(): void {
+    clearInterval(this.channelCheck);
+  }
+
   private async subscribe(): Promise<void> {
-    await this.subscriber.subscribe(this.options.channel).catch((error: Error) => {
-      this.logger.warn(`Cache invalidation channel unavailable: ${error.message}`);
-    });
+    await this.subscriber.subscribe(this.options.channel).then(
+      () => (this.subscribed = true),
+      (error: Error) => this.logger.warn(`Cache invalidation channel unavailable: ${error.message}`),
+    );
+  }
+
+  /** Subscribes again if the last attempt failed on a live connection; reconnects a connection that went silent. */
+  private async checkChannel(): Promise<void> {
+    if (this.subscriber.status !== 'ready') return; // reconnecting: 'ready' subscribes again
+    if (!this.subscribed) return this.subscribe();
+    try {
+      await withTimeout(this.subscriber.ping(), CHANNEL_PING_TIMEOUT_MS);
+    } catch (error) {
+      this.logger.warn(`Cache invalidation channel silent (${(error as Error).message}): reconnecting`);
+      this.subscriber.disconnect(true);
+    }
   }
 
   async wrap<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {

@@ -66,6 +66,56 @@ const eventually = async (check: () => Promise<boolean> | boolean, timeoutMs: nu
   throw new Error(`condition not met within ${timeoutMs} ms`);
 };
 
+/**
+ * A TCP proxy to the test Redis. `forward` sees every chunk, with the number of the client connection (from 1) and
+ * its direction, and withholds it by returning false; `cut(n)` closes connection n.
+ */
+async function redisProxy(forward: (link: number, direction: 'to-redis' | 'to-client', chunk: Buffer) => boolean) {
+  const target = new URL(requiredEnv('REDIS_URL'));
+  const clients: Socket[] = [];
+  const server = createServer((client) => {
+    const link = clients.push(client);
+    const upstream = connect(Number(target.port), target.hostname);
+    client.on('data', (chunk: Buffer) => forward(link, 'to-redis', chunk) && upstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => forward(link, 'to-client', chunk) && client.write(chunk));
+    for (const [socket, other] of [
+      [client, upstream],
+      [upstream, client],
+    ]) {
+      socket.on('error', () => undefined).on('close', () => other.destroy());
+    }
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    links: () => clients.length,
+    cut: (link: number) => clients[link - 1].destroy(),
+    close: async () => {
+      clients.forEach((socket) => socket.destroy());
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** A cache whose invalidation connection goes through `url` (a proxy); its commands go straight to Redis. */
+function proxiedSubscriber(url: string, namespace: string, channelCheckMs?: number) {
+  const options = { connectTimeoutMs: 500, commandTimeoutMs: 500 };
+  const redis = createRedisClient({ ...options, url: requiredEnv('REDIS_URL'), keyPrefix: namespace }, quiet);
+  const subscriber = createRedisClient({ ...options, url }, quiet, true);
+  const cache = new TieredCache(redis, subscriber, new CacheMetrics(new Registry()), {
+    l1Enabled: true,
+    l1MaxBytes: 1024 * 1024,
+    ttlJitter: 0,
+    l2TimeoutMs: 50,
+    channel: `${namespace}cache:invalidate`,
+    channelCheckMs,
+  });
+  closeAfterTest.push(redis, subscriber);
+  return { cache, subscriber };
+}
+const closeAfterTest: Redis[] = [];
+
 describe('TieredCache against the real Redis', () => {
   const instances: Instance[] = [];
   let namespace: string;
@@ -274,6 +324,7 @@ describe('TieredCache when Redis fails', () => {
 
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((i) => i.close()));
+    await Promise.all(closeAfterTest.splice(0).map((client) => closeRedisClient(client)));
   });
 
   afterAll(async () => {
@@ -296,41 +347,20 @@ describe('TieredCache when Redis fails', () => {
   });
 
   it('leaves no unhandled rejection when its invalidation connection closes while subscribing again', async () => {
-    const redisUrl = new URL(requiredEnv('REDIS_URL'));
-    // A proxy to the real Redis that lets the first connection subscribe; on the next one, SUBSCRIBE gets no answer.
-    const links: Socket[] = [];
+    // The first connection subscribes; on the next one, SUBSCRIBE gets no answer.
     let resubscribing = false;
-    const proxy = createServer((client) => {
-      const upstream = connect(Number(redisUrl.port), redisUrl.hostname);
-      const link = links.push(client);
-      client.on('data', (chunk) => {
-        if (link > 1 && /subscribe/i.test(chunk.toString())) resubscribing = true;
-        else upstream.write(chunk);
-      });
-      upstream.on('data', (chunk) => client.write(chunk));
-      for (const [socket, other] of [
-        [client, upstream],
-        [upstream, client],
-      ]) {
-        socket.on('error', () => undefined).on('close', () => other.destroy());
-      }
+    const proxy = await redisProxy((link, direction, chunk) => {
+      const withheld = link > 1 && direction === 'to-redis' && /subscribe/i.test(chunk.toString());
+      resubscribing ||= withheld;
+      return !withheld;
     });
-    const port = await freePort();
-    await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
     const rejections: unknown[] = [];
     const collect = (reason: unknown) => rejections.push(reason);
     process.on('unhandledRejection', collect);
     try {
-      const redis = createRedisClient({ url: redisUrl.href, connectTimeoutMs: 500, commandTimeoutMs: 500 }, quiet);
-      const subscriber = createRedisClient(
-        { url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 500, commandTimeoutMs: 500 },
-        quiet,
-        true,
-      );
-      const cut = new Instance(redis, subscriber, 'cut-sub:');
-      opened.push(cut);
-      await cut.cache.start();
-      links[0].destroy();
+      const { cache, subscriber } = proxiedSubscriber(proxy.url, `cut-sub-${randomUUID().slice(0, 8)}:`);
+      await cache.start();
+      proxy.cut(1);
       await eventually(() => resubscribing, 5_000);
       // The process shuts down meanwhile: the SUBSCRIBE still waiting on that connection is rejected now.
       subscriber.disconnect();
@@ -338,8 +368,32 @@ describe('TieredCache when Redis fails', () => {
       expect(rejections).toEqual([]);
     } finally {
       process.off('unhandledRejection', collect);
-      links.forEach((socket) => socket.destroy());
-      await new Promise((resolve) => proxy.close(resolve));
+      await proxy.close();
+    }
+  });
+
+  it('reconnects an invalidation connection that went silent, and drops what it may have missed', async () => {
+    // The first connection goes dead without closing, as behind a NAT that forgot it.
+    let silent = false;
+    const proxy = await redisProxy((link) => !(silent && link === 1));
+    try {
+      const namespace = `silent-${randomUUID().slice(0, 8)}:`;
+      const reader = proxiedSubscriber(proxy.url, namespace, 200);
+      await reader.cache.start();
+      const writer = await Instance.create(requiredEnv('REDIS_URL'), namespace);
+      opened.push(writer);
+      let value = 'before';
+      const read = (cache: TieredCache) => cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
+      expect(await read(writer.cache)).toBe('before');
+      expect(await read(reader.cache)).toBe('before');
+
+      silent = true;
+      value = 'after';
+      await writer.cache.invalidate('profile', ['p']);
+      await eventually(async () => (await read(reader.cache)) === 'after', 5_000);
+      expect(proxy.links()).toBe(2);
+    } finally {
+      await proxy.close();
     }
   });
 
