@@ -34,7 +34,8 @@ describe('Redis outage', () => {
     };
   };
 
-  it('keeps serving reads and accepting writes without Redis, and serves no stale data once it returns', async () => {
+  // That no instance serves stale data once Redis returns needs two instances: tiered-cache.int-spec shows it.
+  it('keeps serving reads and accepting writes without Redis, and the written value once it returns', async () => {
     expect((await timed(`/v1/profiles/${profileId}`)).body.displayName).toBe('Before');
     await redis.stop();
 
@@ -54,13 +55,8 @@ describe('Redis outage', () => {
     expect((await timed('/health/ready')).status).toBe(200); // Redis is not a readiness dependency
 
     await redis.start();
-    const deadline = Date.now() + 10_000;
-    let name: unknown;
-    do {
-      name = (await timed(`/v1/profiles/${profileId}`)).body.displayName;
-      if (name === 'During') break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    } while (Date.now() < deadline);
-    expect(name).toBe('During');
+    const after = await timed(`/v1/profiles/${profileId}`);
+    expect(after.status).toBe(200);
+    expect(after.body.displayName).toBe('During');
   });
 });
