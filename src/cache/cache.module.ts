@@ -35,8 +35,13 @@ const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
     {
       provide: CACHE_SUBSCRIBER,
       inject: [APP_CONFIG],
-      // TieredCache subscribes on every (re)connect: see createRedisClient on subscriber connections.
-      useFactory: ({ redis }: AppConfig) => createRedisClient({ ...redis, keyPrefix: undefined }, undefined, true),
+      // TieredCache subscribes on every (re)connect: see createRedisClient on subscriber connections. Ready first:
+      // a SUBSCRIBE written during ioredis' connection handshake makes its ready check fail and reconnect.
+      useFactory: async ({ redis }: AppConfig) => {
+        const client = createRedisClient({ ...redis, keyPrefix: undefined }, undefined, true);
+        await waitUntilReady(client, redis.connectTimeoutMs);
+        return client;
+      },
     },
     {
       provide: CacheMetrics,

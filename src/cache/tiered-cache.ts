@@ -51,7 +51,7 @@ const L2_BACKOFF_MS = 1_000;
 const SECOND_INVALIDATION_MS = 500;
 /**
  * The invalidation connection can die without a sign (a NAT or proxy idle timeout drops it silently, and TCP
- * notices after hours): it is pinged this often, and reconnected when the ping goes unanswered for
+ * notices after hours): it is pinged this often, and reconnected when two pings in a row go unanswered for
  * CHANNEL_PING_TIMEOUT_MS. That bounds how long a silently deaf instance serves entries changed elsewhere.
  */
 const CHANNEL_CHECK_MS = 5_000;
@@ -98,6 +98,8 @@ export class TieredCache {
   private replayTimer?: NodeJS.Timeout;
   private subscribed = false;
   private channelCheck?: NodeJS.Timeout;
+  private checkingChannel = false;
+  private missedPings = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -115,10 +117,7 @@ export class TieredCache {
     this.subscriber.on('message', (_channel: string, raw: string) => this.onMessage(raw));
     // Subscribing again on every (re)connect also covers a start while Redis was down, when the first
     // SUBSCRIBE failed; and a dropped subscription may have missed invalidations, so L1 starts over.
-    this.subscriber.on('ready', () => {
-      // Cleared once subscribed again: anything read before that could still miss an invalidation.
-      void this.subscribe().then(() => this.clearL1('pub/sub reconnected'));
-    });
+    this.subscriber.on('ready', () => void this.subscribeAndStartOver('pub/sub reconnected'));
     this.subscriber.on('close', () => (this.subscribed = false));
     this.redis.on('ready', () => void this.resync());
     const everyMs = this.options.channelCheckMs ?? CHANNEL_CHECK_MS;
@@ -138,15 +137,35 @@ export class TieredCache {
     );
   }
 
-  /** Subscribes again if the last attempt failed on a live connection; reconnects a connection that went silent. */
+  /**
+   * Cleared once subscribed (again): anything read before could have missed an invalidation. Not cleared while the
+   * subscribe fails, since L1 would only refill unheard; the channel check retries it.
+   */
+  private async subscribeAndStartOver(reason: string): Promise<void> {
+    await this.subscribe();
+    if (this.subscribed) this.clearL1(reason);
+  }
+
+  /**
+   * Subscribes again if the last attempt failed on a live connection; reconnects a connection that missed two pings
+   * in a row (one slow second of Redis must not make every instance reconnect and empty its L1 at once).
+   */
   private async checkChannel(): Promise<void> {
-    if (this.subscriber.status !== 'ready') return; // reconnecting: 'ready' subscribes again
-    if (!this.subscribed) return this.subscribe();
+    if (this.subscriber.status !== 'ready' || this.checkingChannel) return; // reconnecting: 'ready' subscribes again
+    this.checkingChannel = true;
     try {
+      if (!this.subscribed) return await this.subscribeAndStartOver('pub/sub subscribed again');
       await withTimeout(this.subscriber.ping(), CHANNEL_PING_TIMEOUT_MS);
+      this.missedPings = 0;
     } catch (error) {
+      this.missedPings += 1;
+      // The connection may have been replaced meanwhile: only a live one that stays silent is dropped.
+      if (this.missedPings < 2 || this.subscriber.status !== 'ready') return;
+      this.missedPings = 0;
       this.logger.warn(`Cache invalidation channel silent (${(error as Error).message}): reconnecting`);
       this.subscriber.disconnect(true);
+    } finally {
+      this.checkingChannel = false;
     }
   }
 

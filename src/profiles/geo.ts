@@ -51,8 +51,9 @@ const QUERY_GRID_DEG = 0.001;
 
 /**
  * The point a nearby search starts from: the caller's, on a 0.001° grid. Callers standing close together (GPS
- * readings jitter by metres) share one cached page, and a cache key cannot be varied by moving a few centimetres;
- * distances move by less than 0.1 km, under the whole-kilometre rounding that answers show.
+ * readings jitter by metres) share one cached page, and a cache key cannot be varied by moving a few centimetres.
+ * Distances move by less than 0.1 km: a shown whole-kilometre distance near a rounding boundary, or a profile near
+ * the radius, can come out one kilometre or one profile different.
  */
 export function searchOrigin(lat: number, lng: number): { lat: number; lng: number } {
   const snap = (degrees: number) => Number((Math.round(degrees / QUERY_GRID_DEG) * QUERY_GRID_DEG).toFixed(3));

@@ -17,7 +17,8 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
  * request's rate-limit check would otherwise cost a write() system call of its own.
  *
  * A `subscriber` connection differs in two ways. It keeps the offline queue, so a SUBSCRIBE sent while
- * (re)connecting waits for the connection. And it does not re-subscribe by itself after a reconnect: its owner
+ * disconnected waits for the connection (wait for 'ready' before the first one: during ioredis' handshake it is
+ * sent at once and breaks the ready check). And it does not re-subscribe by itself after a reconnect: its owner
  * subscribes again on every 'ready' and handles the failure, while ioredis drops the promise of its own
  * re-subscription, so a connection ending right then was an unhandled rejection (seen in CI).
  */

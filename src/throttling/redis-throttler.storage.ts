@@ -103,6 +103,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
 
   private failed(error: Error): void {
     const now = Date.now();
+    // Without an answer in between, two failures minutes apart count as one run: Redis may have been down all along.
     if (this.failingSince === 0) this.failingSince = now;
     if (now - this.failingSince < SUSPEND_AFTER_FAILING_MS) return;
     if (this.skipUntil < this.failingSince) {
@@ -115,6 +116,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     if (this.failingSince === 0) return;
     if (this.skipUntil >= this.failingSince) this.logger.log('Rate limiting resumed: Redis answers again');
     this.failingSince = 0;
+    // An answer to a check sent before the suspension began also ends it.
+    this.skipUntil = 0;
   }
 
   private open(ttl: number): RateLimitRecord {

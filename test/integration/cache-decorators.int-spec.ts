@@ -8,7 +8,7 @@ import { CacheDecoratorsExplorer } from '../../src/cache/cache-decorators.explor
 import { Cacheable, CacheEvict } from '../../src/cache/cache.decorators.js';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
-import { closeRedisClient, createRedisClient } from '../../src/redis/redis-client.factory.js';
+import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
 import { requiredEnv } from '../support/test-env.js';
 
 const WIDGET_CACHE = { name: 'widget', key: (id: string) => id, ttlS: 60 };
@@ -65,6 +65,8 @@ describe('@Cacheable and @CacheEvict on controller routes', () => {
   class WidgetsModule {}
 
   beforeAll(async () => {
+    // Connected first: a connection becoming ready later clears L1, which would count as a second handler run.
+    await Promise.all([waitUntilReady(redis, 2_000), waitUntilReady(subscriber, 2_000)]);
     app = await NestFactory.create<NestFastifyApplication>(WidgetsModule, new FastifyAdapter(), { logger: false });
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
