@@ -130,11 +130,16 @@ export class TieredCache {
     clearInterval(this.channelCheck);
   }
 
-  private async subscribe(): Promise<void> {
-    await this.subscriber.subscribe(this.options.channel).then(
-      () => (this.subscribed = true),
-      (error: Error) => this.logger.warn(`Cache invalidation channel unavailable: ${error.message}`),
+  /** Whether it worked; a failure is logged and retried by the channel check. */
+  private async subscribe(): Promise<boolean> {
+    this.subscribed = await this.subscriber.subscribe(this.options.channel).then(
+      () => true,
+      (error: Error) => {
+        this.logger.warn(`Cache invalidation channel unavailable: ${error.message}`);
+        return false;
+      },
     );
+    return this.subscribed;
   }
 
   /**
@@ -142,8 +147,7 @@ export class TieredCache {
    * subscribe fails, since L1 would only refill unheard; the channel check retries it.
    */
   private async subscribeAndStartOver(reason: string): Promise<void> {
-    await this.subscribe();
-    if (this.subscribed) this.clearL1(reason);
+    if (await this.subscribe()) this.clearL1(reason);
   }
 
   /**

@@ -94,7 +94,7 @@ export class ProfilesRepository {
   }
 
   /** Ids of the matching public profiles, newest first (profiles themselves are read through the profile cache). */
-  async searchIds(query: ProfileSearch): Promise<Types.ObjectId[]> {
+  searchIds(query: ProfileSearch): Promise<Types.ObjectId[]> {
     const filter: QueryFilter<Profile> = { visibility: 'public' };
     if (query.cityKey) filter['location.cityKey'] = query.cityKey;
     if (query.gender) filter.gender = query.gender;
@@ -108,20 +108,19 @@ export class ProfilesRepository {
       };
     }
     if (query.beforeId) filter._id = { $lt: query.beforeId };
-    const rows = await this.profiles
-      .find(filter, { _id: 1 })
-      .sort({ _id: -1 })
-      .limit(query.limit)
-      .lean<{ _id: Types.ObjectId }[]>();
-    return rows.map((row) => row._id);
+    return this.idsOf(filter, { _id: -1 }, query.limit);
   }
 
-  async mostViewedIds(limit: number): Promise<Types.ObjectId[]> {
-    const rows = await this.profiles
-      .find({ visibility: 'public' }, { _id: 1 })
-      .sort({ views: -1, _id: -1 })
-      .limit(limit)
-      .lean<{ _id: Types.ObjectId }[]>();
+  mostViewedIds(limit: number): Promise<Types.ObjectId[]> {
+    return this.idsOf({ visibility: 'public' }, { views: -1, _id: -1 }, limit);
+  }
+
+  private async idsOf(
+    filter: QueryFilter<Profile>,
+    sort: Record<string, 1 | -1>,
+    limit: number,
+  ): Promise<Types.ObjectId[]> {
+    const rows = await this.profiles.find(filter, { _id: 1 }).sort(sort).limit(limit).lean<{ _id: Types.ObjectId }[]>();
     return rows.map((row) => row._id);
   }
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
-import { parsePrometheusText } from '../support/prometheus-text.js';
+import { scrapedValue } from '../support/prometheus-text.js';
 import { testConfig } from '../support/test-env.js';
 
 /** Independent haversine (not the service's), so the check does not share a bug with the code. */
@@ -70,13 +70,8 @@ describe('nearby profiles', () => {
   });
 
   it('answers callers a few metres apart from one cached page', async () => {
-    const pageLoads = async () => {
-      const text = await (await fetch(`${running.metricsUrl}/metrics`)).text();
-      const series = parsePrometheusText(text)
-        .get('cache_misses_total')
-        ?.metrics.find((m) => m.labels?.cache === 'profile-list-ids' && m.labels.tier === 'l2');
-      return Number(series?.value ?? 0);
-    };
+    const pageLoads = () =>
+      scrapedValue(running.metricsUrl, 'cache_misses_total', { cache: 'profile-list-ids', tier: 'l2' });
     const near = async (lat: number, lng: number) => {
       const response = await fetch(`${url}/v1/profiles/nearby?lat=${lat}&lng=${lng}&radiusKm=15&limit=30`);
       expect(response.status).toBe(200);

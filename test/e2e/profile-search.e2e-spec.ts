@@ -5,7 +5,7 @@ import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, type ProfileInput } from '../factories/profiles.js';
 import { pngStructure } from '../factories/images.js';
 import { uniqueCity } from '../factories/names.js';
-import { parsePrometheusText } from '../support/prometheus-text.js';
+import { scrapedValue } from '../support/prometheus-text.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -37,14 +37,7 @@ describe('profile search', () => {
     expect(response.status).toBe(200);
     return (await response.json()) as Page;
   };
-  /** One series of this app's metrics (0 while it has no samples). */
-  const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
-    const text = await (await fetch(`${running.metricsUrl}/metrics`)).text();
-    const series = parsePrometheusText(text)
-      .get(name)
-      ?.metrics.find((m) => Object.entries(labels).every(([key, value]) => m.labels?.[key] === value));
-    return Number(series?.value ?? 0);
-  };
+  const metric = (name: string, labels: Record<string, string>) => scrapedValue(running.metricsUrl, name, labels);
   const seed = async (city: string, overrides: Partial<ProfileInput> = {}) =>
     createProfile(url, await registerAccount(url), {
       ...overrides,

@@ -20,3 +20,12 @@ export function parsePrometheusText(text: string): Map<string, MetricFamily> {
 export function seriesCount(text: string): number {
   return text.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length;
 }
+
+/** The value of one series scraped from a /metrics endpoint (0 while it has no samples). */
+export async function scrapedValue(metricsUrl: string, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const series = parsePrometheusText(text)
+    .get(name)
+    ?.metrics.find((m) => Object.entries(labels).every(([key, value]) => m.labels?.[key] === value));
+  return Number(series?.value ?? 0);
+}
