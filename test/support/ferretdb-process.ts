@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForPort } from './ports.js';
+import { freeRestartablePort, waitForPort } from './ports.js';
 import { requiredEnv } from './test-env.js';
 
 /**
@@ -16,7 +16,7 @@ export class FerretDbProcess {
   private constructor(readonly port: number) {}
 
   static async start(): Promise<FerretDbProcess> {
-    const server = new FerretDbProcess(await freePort());
+    const server = new FerretDbProcess(await freeRestartablePort());
     await server.start();
     return server;
   }

@@ -12,6 +12,24 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A free port for a server a test stops and starts again on the same port. Below Linux's ephemeral range
+ * (32768–60999), so that while the server is down no outgoing connection or freePort() takes its port; the restart
+ * would then fail to bind, and waitForPort would find the other socket (a health e2e failed this way once in CI).
+ */
+export async function freeRestartablePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port between 20000 and 32000');
+}
+
 /** Resolves once something accepts TCP connections on the port. */
 export async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

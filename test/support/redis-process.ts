@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { freePort, waitForPort } from './ports.js';
+import { freeRestartablePort, waitForPort } from './ports.js';
 
 /** A redis-server owned by one test, to stop and restart (a real outage, not a mock). */
 export class RedisProcess {
@@ -8,7 +8,7 @@ export class RedisProcess {
   private constructor(readonly port: number) {}
 
   static async start(): Promise<RedisProcess> {
-    const redis = new RedisProcess(await freePort());
+    const redis = new RedisProcess(await freeRestartablePort());
     await redis.start();
     return redis;
   }
