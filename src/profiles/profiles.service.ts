@@ -16,7 +16,8 @@ import type { LocationDto } from './dto/location.dto.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
-import { distanceKm, geocellsOf, searchCells, searchOrigin } from './geo.js';
+import { distanceKm, geocellsOf, searchCells } from './geo.js';
+import { cityKeyOf, nearbyArea, searchFilters, type NearbyArea, type SearchFilters } from './list-queries.js';
 import { currentAge, toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
 import type { Location } from './profile.schema.js';
 import type { ProfileViewerDto } from './dto/profile-response.dto.js';
@@ -51,9 +52,6 @@ export interface ProfileSnapshot {
   ownerId: string;
   visibility: 'public' | 'hidden';
 }
-
-const DEFAULT_PAGE = 20;
-const DEFAULT_RADIUS_KM = 10;
 
 @Injectable()
 export class ProfilesService implements OnModuleInit {
@@ -157,31 +155,26 @@ export class ProfilesService implements OnModuleInit {
 
   /** The public search, and with AdvancedSearchQuery's extra filters the premium one. */
   async search(query: AdvancedSearchQuery): Promise<{ items: ProfileView[]; nextCursor: string | null }> {
-    const page = await this.searchPage(query);
+    const page = await this.searchPage(searchFilters(query));
     return { items: await this.render(page.ids, query.fields), nextCursor: page.nextCursor };
   }
 
   /** One page of matching ids (same cache for both searches, keyed by all filters). */
   @Cacheable({
     name: LIST_CACHE,
-    // Which fields a client shows does not change which ids match: one entry serves every `fields=`.
-    key: ({ fields: _shown, ...filters }: AdvancedSearchQuery) => cacheKey('search', filters),
+    key: (filters: SearchFilters) => cacheKey('search', filters),
     ttlS: SEARCH_TTL_S,
     tags: [LIST_TAG],
   })
-  async searchPage(query: AdvancedSearchQuery): Promise<{ ids: string[]; nextCursor: string | null }> {
-    const limit = query.limit ?? DEFAULT_PAGE;
+  async searchPage(filters: SearchFilters): Promise<{ ids: string[]; nextCursor: string | null }> {
+    const { minAge, maxAge, cursor, limit, ...matching } = filters;
     const today = new Date();
     const rows = await this.profiles.searchIds({
-      cityKey: query.city ? cityKeyOf(query.city) : undefined,
-      gender: query.gender,
-      interests: query.interests,
-      interestsAll: query.interestsAll,
-      minViews: query.minViews,
+      ...matching,
       // Age a..b means born after (today - b - 1 years) and on or before (today - a years).
-      bornBefore: query.minAge !== undefined ? shiftYears(today, -query.minAge) : undefined,
-      bornAfter: query.maxAge !== undefined ? shiftYears(today, -query.maxAge - 1, 1) : undefined,
-      beforeId: query.cursor ? decodeCursor(query.cursor) : undefined,
+      bornBefore: minAge !== undefined ? shiftYears(today, -minAge) : undefined,
+      bornAfter: maxAge !== undefined ? shiftYears(today, -maxAge - 1, 1) : undefined,
+      beforeId: cursor ? decodeCursor(cursor) : undefined,
       // One extra row tells whether another page exists.
       limit: limit + 1,
     });
@@ -207,7 +200,7 @@ export class ProfilesService implements OnModuleInit {
 
   /** Public profiles near a point, nearest first, each with its distance in whole kilometres. */
   async nearby(query: NearbyQuery): Promise<(ProfileView & { distanceKm: number })[]> {
-    const nearest = await this.nearbyPage({ ...query, ...searchOrigin(query.lat, query.lng) });
+    const nearest = await this.nearbyPage(nearbyArea(query));
     const views = await this.render(nearest.map((n) => n.id));
     const distances = new Map(nearest.map((n) => [n.id, n.distanceKm]));
     return views.map((view) => ({ ...view, distanceKm: distances.get(view.id)! }));
@@ -220,19 +213,18 @@ export class ProfilesService implements OnModuleInit {
    */
   @Cacheable({
     name: LIST_CACHE,
-    key: (query: NearbyQuery) => cacheKey('nearby', query),
+    key: (area: NearbyArea) => cacheKey('nearby', area),
     ttlS: SEARCH_TTL_S,
     tags: [LIST_TAG],
   })
-  async nearbyPage(query: NearbyQuery): Promise<{ id: string; distanceKm: number }[]> {
-    const radiusKm = query.radiusKm ?? DEFAULT_RADIUS_KM;
-    const origin = { lat: query.lat, lng: query.lng };
-    const candidates = await this.profiles.inCells(searchCells(query.lat, query.lng, radiusKm));
+  async nearbyPage(area: NearbyArea): Promise<{ id: string; distanceKm: number }[]> {
+    const { radiusKm } = area;
+    const candidates = await this.profiles.inCells(searchCells(area.lat, area.lng, radiusKm));
     const nearest = candidates
-      .map((candidate) => ({ id: candidate._id.toHexString(), distance: distanceKm(origin, candidate.location) }))
+      .map((candidate) => ({ id: candidate._id.toHexString(), distance: distanceKm(area, candidate.location) }))
       .filter((candidate) => candidate.distance <= radiusKm)
       .sort((a, b) => a.distance - b.distance || a.id.localeCompare(b.id))
-      .slice(0, query.limit ?? DEFAULT_PAGE);
+      .slice(0, area.limit);
     // Whole kilometres (at least 1): exact distances from chosen points would reveal where a member lives.
     return nearest.map(({ id, distance }) => ({ id, distanceKm: Math.max(1, Math.round(distance)) }));
   }
@@ -280,10 +272,6 @@ export class ProfilesService implements OnModuleInit {
 
 function ownerFilter(user: AuthenticatedUser): Types.ObjectId | undefined {
   return user.role === 'admin' ? undefined : new Types.ObjectId(user.id);
-}
-
-export function cityKeyOf(city: string): string {
-  return city.trim().replace(/\s+/g, ' ').toLowerCase();
 }
 
 function toLocation(location: LocationDto): Location {

@@ -1,7 +1,7 @@
 import type { Types } from 'mongoose';
 import { geocellsOf } from '../profiles/geo.js';
 import { GENDERS, type Gender, type Profile } from '../profiles/profile.schema.js';
-import { cityKeyOf } from '../profiles/profiles.service.js';
+import { cityKeyOf } from '../profiles/list-queries.js';
 import { DEMO_CITIES } from './demo-cities.js';
 
 const FIRST_NAMES = [

@@ -69,7 +69,7 @@ describe('nearby profiles', () => {
     expect((await fetch(`${url}/v1/profiles/nearby?lat=0&lng=0&radiusKm=0.5`)).status).toBe(400);
   });
 
-  it('answers callers a few metres apart from one cached page', async () => {
+  it('answers callers a few metres apart, and the default radius and size spelled out, from one cached page', async () => {
     const pageLoads = () =>
       scrapedValue(running.metricsUrl, 'cache_misses_total', { cache: 'profile-list-ids', tier: 'l2' });
     const near = async (lat: number, lng: number) => {
@@ -86,6 +86,16 @@ describe('nearby profiles', () => {
     // About 110 m away is another point, with a page of its own.
     await near(center.lat + 0.001, center.lng);
     expect(await pageLoads()).toBe(loads + 1);
+
+    // The defaults spelled out, in another order: the same search.
+    const byDefault: unknown = await (
+      await fetch(`${url}/v1/profiles/nearby?lat=${center.lat}&lng=${center.lng}`)
+    ).json();
+    const spelledOut = await fetch(
+      `${url}/v1/profiles/nearby?limit=20&radiusKm=10&lng=${center.lng}&lat=${center.lat}`,
+    );
+    expect(await spelledOut.json()).toEqual(byDefault);
+    expect(await pageLoads()).toBe(loads + 2);
   });
 
   it('shows a changed profile on a cached page at once, and leaves out one hidden since', async () => {

@@ -100,6 +100,23 @@ describe('profile search', () => {
     expect(seen.filter((id) => !original.has(id))).toEqual([]);
   });
 
+  it('answers equivalent searches from one cached page: city in any case or spacing, interests in any order, default size spelled out', async () => {
+    const city = uniqueCity();
+    const member = await seed(city, { gender: 'woman', interests: ['chess', 'sailing'] });
+    const pageLoads = () => metric('cache_misses_total', { cache: 'profile-list-ids', tier: 'l2' });
+    const first = await page(`city=${encodeURIComponent(city)}&gender=woman&interests=chess,sailing`);
+    expect(first.items.map((item) => item.id)).toEqual([member.id]);
+    const loads = await pageLoads();
+
+    const shouted = encodeURIComponent(`  ${city.toUpperCase()} `);
+    expect(await page(`interests=sailing,chess,chess&gender=woman&city=${shouted}`)).toEqual(first);
+    expect(await page(`limit=20&gender=woman&interests=chess,sailing&city=${shouted}`)).toEqual(first);
+    expect(await pageLoads()).toBe(loads);
+    // A different page size is a different page.
+    await page(`city=${encodeURIComponent(city)}&gender=woman&interests=chess,sailing&limit=19`);
+    expect(await pageLoads()).toBe(loads + 1);
+  });
+
   it('keeps a cached page when only what its items show changes, and shows the change; drops it when a profile moves', async () => {
     const city = uniqueCity();
     const owner = await registerAccount(url);

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { nearbyArea, searchFilters } from './list-queries.js';
+
+describe('list queries', () => {
+  it('gives equivalent searches the same filters, field for field in the same order', () => {
+    const spelled = [
+      { city: 'Berlin', gender: 'woman' as const, interests: ['chess', 'sailing'] },
+      { interests: ['sailing', 'chess', 'chess'], gender: 'woman' as const, city: '  BERLIN ' },
+      {
+        limit: 20,
+        fields: ['displayName' as const],
+        gender: 'woman' as const,
+        city: 'berlin',
+        interests: ['sailing', 'chess'],
+      },
+    ];
+    const [first, ...others] = spelled.map((query) => JSON.stringify(searchFilters(query)));
+    expect(first).toBe('{"cityKey":"berlin","gender":"woman","interests":["chess","sailing"],"limit":20}');
+    for (const other of others) expect(other).toBe(first);
+  });
+
+  it('keeps what changes the result apart', () => {
+    const base = JSON.stringify(searchFilters({ city: 'Berlin' }));
+    expect(JSON.stringify(searchFilters({ city: 'Berlin', limit: 19 }))).not.toBe(base);
+    expect(JSON.stringify(searchFilters({ city: 'New Berlin' }))).not.toBe(base);
+    expect(JSON.stringify(searchFilters({ city: 'Berlin', interests: [] }))).toBe(base);
+    expect(JSON.stringify(searchFilters({ city: 'Berlin', interestsAll: ['chess'] }))).not.toBe(
+      JSON.stringify(searchFilters({ city: 'Berlin', interests: ['chess'] })),
+    );
+  });
+
+  it('fills in the nearby defaults and starts from the grid point', () => {
+    const near = nearbyArea({ lng: 13.404_51, lat: 52.520_04 });
+    expect(JSON.stringify(near)).toBe('{"lat":52.52,"lng":13.405,"radiusKm":10,"limit":20}');
+    expect(nearbyArea({ limit: 20, radiusKm: 10, lat: 52.520_01, lng: 13.405_2 })).toEqual(near);
+  });
+});

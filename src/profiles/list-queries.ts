@@ -1,0 +1,58 @@
+import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
+import type { NearbyQuery } from './dto/nearby.query.js';
+import { searchOrigin } from './geo.js';
+import type { Gender } from './profile.schema.js';
+
+const DEFAULT_PAGE = 20;
+const DEFAULT_RADIUS_KM = 10;
+
+/**
+ * What a search filters on, in one form however the query spelled it: parameters in any order, a city in any case or
+ * spacing, interests repeated or reordered, the default page size given or not. The list cache keys pages by this
+ * object's JSON, so equivalent queries share one page; its fields are set in a fixed order for that reason.
+ */
+export interface SearchFilters {
+  cityKey?: string;
+  gender?: Gender;
+  minAge?: number;
+  maxAge?: number;
+  /** Sorted, without repeats. */
+  interests?: string[];
+  interestsAll?: string[];
+  minViews?: number;
+  cursor?: string;
+  limit: number;
+}
+
+/** A nearby search from the point on searchOrigin's grid, with its defaults filled in (and so its cache key). */
+export type NearbyArea = Required<NearbyQuery>;
+
+/** Which fields a client shows is left out: it does not change which profiles match. */
+export function searchFilters(query: AdvancedSearchQuery): SearchFilters {
+  return {
+    cityKey: query.city === undefined ? undefined : cityKeyOf(query.city),
+    gender: query.gender,
+    minAge: query.minAge,
+    maxAge: query.maxAge,
+    interests: distinctSorted(query.interests),
+    interestsAll: distinctSorted(query.interestsAll),
+    minViews: query.minViews,
+    cursor: query.cursor,
+    limit: query.limit ?? DEFAULT_PAGE,
+  };
+}
+
+export function nearbyArea(query: NearbyQuery): NearbyArea {
+  const { lat, lng } = searchOrigin(query.lat, query.lng);
+  return { lat, lng, radiusKm: query.radiusKm ?? DEFAULT_RADIUS_KM, limit: query.limit ?? DEFAULT_PAGE };
+}
+
+/** How cities are compared: stored with each profile and matched against a search's city. */
+export function cityKeyOf(city: string): string {
+  return city.trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+/** An empty list filters nothing, as no list does. */
+function distinctSorted(values: readonly string[] | undefined): string[] | undefined {
+  return values?.length ? [...new Set(values)].sort() : undefined;
+}
