@@ -9,6 +9,7 @@ export class CacheMetrics {
   private readonly loads: Histogram<'cache'>;
   private readonly invalidations: Counter<'cache' | 'source'>;
   private readonly l2Errors: Counter<'operation'>;
+  private readonly staleAnswers: Counter<'cache' | 'reason'>;
 
   constructor(registry: Registry) {
     this.hits = new Counter({
@@ -42,6 +43,12 @@ export class CacheMetrics {
       labelNames: ['operation'],
       registers: [registry],
     });
+    this.staleAnswers = new Counter({
+      name: 'cache_stale_served_total',
+      help: 'Reloads answered with the expired value in grace, because the loader failed or was slower than the soft timeout (requests that joined them not counted)',
+      labelNames: ['cache', 'reason'],
+      registers: [registry],
+    });
   }
 
   hit(cache: string, tier: CacheTier): void {
@@ -63,5 +70,9 @@ export class CacheMetrics {
 
   l2Error(operation: string): void {
     this.l2Errors.inc({ operation });
+  }
+
+  servedStale(cache: string, reason: 'failed' | 'slow'): void {
+    this.staleAnswers.inc({ cache, reason });
   }
 }

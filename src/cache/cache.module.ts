@@ -57,6 +57,8 @@ const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
           l1MaxBytes: cache.l1MaxBytes,
           ttlJitter: cache.ttlJitter,
           l2TimeoutMs: cache.l2TimeoutMs,
+          graceMs: cache.graceMs,
+          softTimeoutMs: cache.softTimeoutMs,
           channel: `${redisConfig.keyPrefix}cache:invalidate`,
         }),
     },

@@ -16,6 +16,12 @@ export interface TieredCacheOptions {
   channel: string;
   /** How often the invalidation connection is checked (default CHANNEL_CHECK_MS). */
   channelCheckMs?: number;
+  /** How long past its TTL an entry may still answer when its reload fails or is slow (CACHE_GRACE_S); default 0. */
+  graceMs?: number;
+  /** How long a request with such an entry to fall back on waits for the reload (CACHE_SOFT_TIMEOUT_MS). */
+  softTimeoutMs?: number;
+  /** After a failed reload, the old value answers this long before the loader is tried again (tests shorten it). */
+  failedReloadPauseMs?: number;
 }
 
 export interface WrapOptions {
@@ -29,6 +35,11 @@ interface Flight {
   stale: boolean;
   /** The entry's tags: invalidating one of them detaches the flight, as invalidating its key does. */
   tags: readonly string[];
+  /**
+   * Set when the flight answered with an expired value before its load ended: it stays the key's flight until this
+   * settles, so requests meanwhile get that answer at once and the loader is not called again.
+   */
+  busyUntil?: Promise<unknown>;
 }
 
 interface InvalidationMessage {
@@ -56,6 +67,8 @@ const SECOND_INVALIDATION_MS = 500;
  */
 const CHANNEL_CHECK_MS = 5_000;
 const CHANNEL_PING_TIMEOUT_MS = 1_000;
+/** See TieredCacheOptions.failedReloadPauseMs: a database that just failed is not asked again by every request. */
+const FAILED_RELOAD_PAUSE_MS = 5_000;
 
 /** Deletes a tag's member keys and the tag set in one round trip. */
 const DELETE_TAG = `
@@ -196,8 +209,45 @@ export class TieredCache {
         return remote.v;
       }
       this.metrics.miss(cache, 'l2');
-      return this.compute(cache, fullKey, loader, options, flight);
+      const fallback = this.inGrace(remote, entry);
+      // An invalidation since these were read drops them too.
+      if (!fallback || flight.stale) return this.compute(cache, fullKey, loader, options, flight);
+      return this.computeOrFallBack(cache, fullKey, loader, options, flight, fallback);
     });
+  }
+
+  /** The newer of the expired entries found that is still within its grace period. */
+  private inGrace<T>(...found: (CacheEntry<T> | undefined)[]): CacheEntry<T> | undefined {
+    const now = Date.now();
+    const usable = found.filter((e): e is CacheEntry<T> => e !== undefined && e.exp + this.graceMs > now);
+    return usable.sort((a, b) => b.exp - a.exp)[0];
+  }
+
+  /**
+   * Fail-safe (as in bentocache and FusionCache): with an expired value in grace to fall back on, a reload that fails
+   * or outlasts the soft timeout answers with that value. A slow load goes on and stores its result; after a failure
+   * the old value answers for a pause before the loader is tried again. Invalidated meanwhile, the old value is
+   * never served: the request waits for the load.
+   */
+  private async computeOrFallBack<T>(
+    cache: string,
+    fullKey: string,
+    loader: () => Promise<T>,
+    options: WrapOptions,
+    flight: Flight,
+    fallback: CacheEntry<T>,
+  ): Promise<T> {
+    const loading = this.compute(cache, fullKey, loader, options, flight);
+    const outcome = await settledWithin(loading, this.options.softTimeoutMs ?? 0);
+    if (outcome.status === 'fulfilled') return outcome.value;
+    if (flight.stale) return loading;
+    const pause = this.options.failedReloadPauseMs ?? FAILED_RELOAD_PAUSE_MS;
+    flight.busyUntil = loading.then(
+      () => undefined,
+      () => new Promise((resolve) => setTimeout(resolve, pause).unref()),
+    );
+    this.metrics.servedStale(cache, outcome.status);
+    return fallback.v;
   }
 
   /** Recomputes and stores a value whatever is cached (cache warming). */
@@ -269,9 +319,17 @@ export class TieredCache {
     const running = this.inflight.get(fullKey);
     if (running) return running.promise as Promise<T>;
     const flight: Flight = { promise: Promise.resolve(), stale: false, tags: tags ?? [] };
-    const promise = work(flight).finally(() => {
+    const promise = work(flight);
+    const end = () => {
       if (this.inflight.get(fullKey) === flight) this.inflight.delete(fullKey);
-    });
+    };
+    // busyUntil never rejects.
+    void promise
+      .then(
+        () => flight.busyUntil,
+        () => flight.busyUntil,
+      )
+      .finally(end);
     flight.promise = promise;
     this.inflight.set(fullKey, flight);
     return promise;
@@ -300,7 +358,7 @@ export class TieredCache {
 
   private storeL1(fullKey: string, entry: CacheEntry, bytes: number, tags: readonly string[] = []): void {
     if (!this.l1) return;
-    this.l1.set(fullKey, entry, { ttl: Math.max(1, entry.exp - Date.now()), size: bytes });
+    this.l1.set(fullKey, entry, { ttl: Math.max(1, entry.exp - Date.now()) + this.graceMs, size: bytes });
     // An entry larger than the whole bound is refused: no tags for it, or they would never be cleaned up.
     if (!tags.length || !this.l1.has(fullKey)) return;
     this.l1KeyTags.set(fullKey, tags);
@@ -345,6 +403,10 @@ export class TieredCache {
     }
   }
 
+  private get graceMs(): number {
+    return this.options.graceMs ?? 0;
+  }
+
   private l2Available(): boolean {
     return Date.now() >= this.l2SkipUntil;
   }
@@ -380,13 +442,15 @@ export class TieredCache {
   ): Promise<void> {
     if (!this.l2Available()) return;
     try {
-      const pipeline = this.redis.multi().set(fullKey, serialised, 'PX', ttlMs);
+      // Kept through the grace period, as a fallback for failed reloads (the entry's own exp says when it expired).
+      const keepMs = ttlMs + this.graceMs;
+      const pipeline = this.redis.multi().set(fullKey, serialised, 'PX', keepMs);
       // Members are stored with the client's key prefix: the Lua script deletes them by name.
       const member = `${this.redis.options.keyPrefix ?? ''}${fullKey}`;
       // The set lives as long as its longest-lived member: NX gives a new set an expiry, GT only extends it.
       for (const tag of tags) {
         const set = `cache-tag:${tag}`;
-        pipeline.sadd(set, member).pexpire(set, ttlMs, 'NX').pexpire(set, ttlMs, 'GT');
+        pipeline.sadd(set, member).pexpire(set, keepMs, 'NX').pexpire(set, keepMs, 'GT');
       }
       await this.l2(pipeline.exec());
     } catch {
@@ -443,5 +507,21 @@ export class TieredCache {
     if (!this.l1?.size) return;
     this.logger.log(`Clearing L1 cache: ${reason}`);
     this.l1.clear();
+  }
+}
+
+type Settled<T> = { status: 'fulfilled'; value: T } | { status: 'failed' | 'slow' };
+
+/** How `promise` stands after `ms` (measured as withTimeout measures): its value, failed, or still running. */
+async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<Settled<T>> {
+  let failed = false;
+  const watched = promise.catch((error: unknown) => {
+    failed = true;
+    throw error;
+  });
+  try {
+    return { status: 'fulfilled', value: await withTimeout(watched, ms) };
+  } catch {
+    return { status: failed ? 'failed' : 'slow' };
   }
 }

@@ -44,6 +44,8 @@ export interface AppConfig {
     l1MaxBytes: number;
     l2TimeoutMs: number;
     ttlJitter: number;
+    graceMs: number;
+    softTimeoutMs: number;
     warmIntervalMs: number;
     publicMaxAgeS: number;
   };
@@ -152,6 +154,8 @@ function toAppConfig(env: Env): AppConfig {
       l1MaxBytes: env.CACHE_L1_MAX_BYTES,
       l2TimeoutMs: env.CACHE_L2_TIMEOUT_MS,
       ttlJitter: env.CACHE_TTL_JITTER,
+      graceMs: env.CACHE_GRACE_S * 1_000,
+      softTimeoutMs: env.CACHE_SOFT_TIMEOUT_MS,
       warmIntervalMs: env.CACHE_WARM_INTERVAL_MS,
       publicMaxAgeS: env.HTTP_PUBLIC_MAX_AGE_S ?? (env.NODE_ENV === 'production' ? 3_600 : 0),
     },

@@ -137,6 +137,10 @@ export const envSchema = z
     CACHE_L2_TIMEOUT_MS: positiveInt.max(5_000).default(50),
     // Spread expiries of entries written together by up to this fraction of their TTL.
     CACHE_TTL_JITTER: z.coerce.number().min(0).max(0.5).default(0.1),
+    // Fail-safe: an entry stays this long past its TTL, to answer when its reload fails or is slow (0: off).
+    CACHE_GRACE_S: z.coerce.number().int().min(0).max(86_400).default(3_600),
+    // How long a request that has such an entry waits for the reload before it gets the entry.
+    CACHE_SOFT_TIMEOUT_MS: z.coerce.number().int().min(0).max(10_000).default(250),
     CACHE_WARM_INTERVAL_MS: positiveInt.min(1_000).default(300_000),
     // Cache-Control max-age of public catalogue data; the Vesta report uses 1 h in production.
     HTTP_PUBLIC_MAX_AGE_S: z.coerce.number().int().min(0).max(86_400).optional(),

@@ -5,66 +5,11 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
-import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
+import { closeRedisClient, createRedisClient } from '../../src/redis/redis-client.factory.js';
+import { eventually, Instance, quiet } from '../support/cache-instance.js';
 import { freePort } from '../support/ports.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { requiredEnv } from '../support/test-env.js';
-
-const quiet = { log: () => undefined, warn: () => undefined } as never;
-
-/** One "instance": its own L1 and connections, sharing Redis (and the channel) with its peers. */
-class Instance {
-  readonly registry = new Registry();
-  readonly cache: TieredCache;
-
-  constructor(
-    readonly redis: Redis,
-    readonly subscriber: Redis,
-    namespace: string,
-    l2TimeoutMs = 50,
-  ) {
-    this.cache = new TieredCache(redis, subscriber, new CacheMetrics(this.registry), {
-      l1Enabled: true,
-      l1MaxBytes: 10 * 1024 * 1024,
-      ttlJitter: 0,
-      l2TimeoutMs,
-      channel: `${namespace}cache:invalidate`,
-    });
-  }
-
-  static async create(url: string, namespace: string, timeoutMs = 50): Promise<Instance> {
-    const redis = createRedisClient(
-      { url, keyPrefix: namespace, connectTimeoutMs: 500, commandTimeoutMs: 1_000 },
-      quiet,
-    );
-    const subscriber = createRedisClient({ url, connectTimeoutMs: 500, commandTimeoutMs: 500 }, quiet, true);
-    await Promise.all([waitUntilReady(redis, 2_000), waitUntilReady(subscriber, 2_000)]);
-    const instance = new Instance(redis, subscriber, namespace, timeoutMs);
-    await instance.cache.start();
-    return instance;
-  }
-
-  async metric(name: string, labels: Record<string, string>): Promise<number> {
-    const metric = (await this.registry.getMetricsAsJSON()).find((m) => m.name === name);
-    const values = (metric?.values ?? []) as { value: number; labels: Record<string, string> }[];
-    return values
-      .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
-      .reduce((sum, v) => sum + v.value, 0);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([closeRedisClient(this.redis), closeRedisClient(this.subscriber)]);
-  }
-}
-
-const eventually = async (check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<number> => {
-  const started = performance.now();
-  while (performance.now() - started < timeoutMs) {
-    if (await check()) return performance.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
-};
 
 /**
  * A TCP proxy to the test Redis. `forward` sees every chunk, with the number of the client connection (from 1) and

@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TieredCacheOptions } from '../../src/cache/tiered-cache.js';
+import { eventually, Instance } from '../support/cache-instance.js';
+import { requiredEnv } from '../support/test-env.js';
+
+/** Entries live 100 ms; expired, they stay usable as a fallback for a minute unless a test says otherwise. */
+const SHORT = { ttlS: 0.1 };
+const FAIL_SAFE: Partial<TieredCacheOptions> = { graceMs: 60_000, softTimeoutMs: 50, failedReloadPauseMs: 300 };
+const databaseDown = () => Promise.reject(new Error('database unavailable'));
+
+describe('TieredCache fail-safe: expired values answer while the loader fails or is slow', () => {
+  const instances: Instance[] = [];
+  let namespace: string;
+
+  const instance = async (options = FAIL_SAFE) => {
+    const created = await Instance.create(requiredEnv('REDIS_URL'), namespace, options);
+    instances.push(created);
+    return created;
+  };
+  /** A value cached with SHORT, then left to expire. */
+  const expired = async (target: Instance, key: string, value: string) => {
+    await target.cache.wrap('fail-safe', key, () => Promise.resolve(value), SHORT);
+    await sleep(150);
+  };
+
+  beforeAll(() => {
+    namespace = `vesta-fail-safe-test-${randomUUID().slice(0, 8)}:`;
+  });
+
+  afterAll(async () => {
+    await Promise.all(instances.map((i) => i.close()));
+  });
+
+  it('answers with the expired value when the reload fails, and asks the loader again only after a pause', async () => {
+    const a = await instance();
+    await expired(a, 'failing', 'v1');
+    let calls = 0;
+    const failing = () => {
+      calls += 1;
+      return databaseDown();
+    };
+
+    expect(await a.cache.wrap('fail-safe', 'failing', failing, SHORT)).toBe('v1');
+    expect(await a.cache.wrap('fail-safe', 'failing', failing, SHORT)).toBe('v1');
+    expect(calls).toBe(1);
+    expect(await a.metric('cache_stale_served_total', { cache: 'fail-safe', reason: 'failed' })).toBe(1);
+
+    await sleep(350);
+    expect(await a.cache.wrap('fail-safe', 'failing', () => Promise.resolve('v2'), SHORT)).toBe('v2');
+  });
+
+  it('answers with the expired value while a slow reload runs once, then with what it loaded', async () => {
+    const a = await instance();
+    await expired(a, 'slow', 'v1');
+    let calls = 0;
+    const slow = async () => {
+      calls += 1;
+      await sleep(300);
+      return 'v2';
+    };
+
+    const answers = await Promise.all(Array.from({ length: 10 }, () => a.cache.wrap('fail-safe', 'slow', slow, SHORT)));
+    expect(answers).toEqual(Array(10).fill('v1'));
+    expect(await a.cache.wrap('fail-safe', 'slow', slow, SHORT)).toBe('v1');
+    expect(calls).toBe(1);
+    expect(await a.metric('cache_stale_served_total', { cache: 'fail-safe', reason: 'slow' })).toBe(1);
+
+    // The reload finishes in the background and stores its value in both tiers.
+    const neverCalled = () => Promise.reject(new Error('loader must not run'));
+    await eventually(async () => (await a.cache.wrap('fail-safe', 'slow', neverCalled, SHORT)) === 'v2', 1_000);
+    const b = await instance();
+    expect(await b.cache.wrap('fail-safe', 'slow', neverCalled, SHORT)).toBe('v2');
+  });
+
+  it("falls back on Redis' copy on an instance that never held the value", async () => {
+    const [a, b] = [await instance(), await instance()];
+    await expired(a, 'shared', 'v1');
+    expect(await b.cache.wrap('fail-safe', 'shared', databaseDown, SHORT)).toBe('v1');
+  });
+
+  it('serves no expired value past its grace period', async () => {
+    const a = await instance({ ...FAIL_SAFE, graceMs: 200 });
+    await expired(a, 'too-old', 'v1');
+    expect(await a.cache.wrap('fail-safe', 'too-old', databaseDown, SHORT)).toBe('v1');
+    await sleep(350);
+    await expect(a.cache.wrap('fail-safe', 'too-old', databaseDown, SHORT)).rejects.toThrow('database unavailable');
+  });
+
+  it('serves no expired value after an invalidation, on the writer or elsewhere', async () => {
+    const [a, b] = [await instance(), await instance()];
+    await expired(a, 'changed', 'v1');
+    await b.cache.wrap('fail-safe', 'changed', () => Promise.resolve('unused'), SHORT); // b now holds it in L1 too
+    await a.cache.invalidate('fail-safe', ['changed']);
+    await sleep(50); // the message reaches b
+    for (const target of [a, b]) {
+      await expect(target.cache.wrap('fail-safe', 'changed', databaseDown, SHORT)).rejects.toThrow(
+        'database unavailable',
+      );
+    }
+  });
+
+  it("serves no expired value after its tag's invalidation, from Redis either", async () => {
+    const a = await instance();
+    const tagged = { ...SHORT, tags: ['fail-safe-lists'] };
+    await a.cache.wrap('fail-safe', 'page', () => Promise.resolve('v1'), tagged);
+    await sleep(150);
+    await a.cache.invalidate('fail-safe', [], ['fail-safe-lists']);
+    // A new instance has nothing in L1: only Redis could still hold the expired page.
+    const fresh = await instance();
+    await expect(fresh.cache.wrap('fail-safe', 'page', databaseDown, tagged)).rejects.toThrow('database unavailable');
+  });
+
+  it('waits for the reload rather than answer with the old value when an invalidation lands meanwhile', async () => {
+    const a = await instance();
+    await expired(a, 'raced', 'before the write');
+    let loadStarted!: () => void;
+    const started = new Promise<void>((resolve) => (loadStarted = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const gatedLoad = async () => {
+      loadStarted();
+      await gate;
+      return 'loaded';
+    };
+
+    const reading = a.cache.wrap('fail-safe', 'raced', gatedLoad, SHORT);
+    await started;
+    await a.cache.invalidate('fail-safe', ['raced']); // within the 50 ms soft timeout
+    await sleep(100); // past it
+    release();
+    expect(await reading).toBe('loaded');
+  });
+
+  it('answers from the loader only when grace is off (the default)', async () => {
+    const a = await instance({});
+    await expired(a, 'no-grace', 'v1');
+    await expect(a.cache.wrap('fail-safe', 'no-grace', databaseDown, SHORT)).rejects.toThrow('database unavailable');
+  });
+});
