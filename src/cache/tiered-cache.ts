@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { withTimeout } from '../common/with-timeout.js';
 import { jitteredTtlMs, shouldRefreshEarly, type CacheEntry } from './cache-entry.js';
 import type { CacheMetrics } from './cache-metrics.js';
@@ -20,8 +21,11 @@ export interface TieredCacheOptions {
   graceMs?: number;
   /** How long a request with such an entry to fall back on waits for the reload (CACHE_SOFT_TIMEOUT_MS). */
   softTimeoutMs?: number;
-  /** After a failed reload, the old value answers this long before the loader is tried again (tests shorten it). */
-  failedReloadPauseMs?: number;
+  /**
+   * After answering with an expired value, the old value keeps answering until the reload succeeds, for this long at
+   * most before the loader is tried again (default RELOAD_RETRY_MS; tests shorten it).
+   */
+  reloadRetryMs?: number;
 }
 
 export interface WrapOptions {
@@ -67,8 +71,8 @@ const SECOND_INVALIDATION_MS = 500;
  */
 const CHANNEL_CHECK_MS = 5_000;
 const CHANNEL_PING_TIMEOUT_MS = 1_000;
-/** See TieredCacheOptions.failedReloadPauseMs: a database that just failed is not asked again by every request. */
-const FAILED_RELOAD_PAUSE_MS = 5_000;
+/** See TieredCacheOptions.reloadRetryMs: a database that failed or hangs is not asked again by every request. */
+const RELOAD_RETRY_MS = 5_000;
 
 /** Deletes a tag's member keys and the tag set in one round trip. */
 const DELETE_TAG = `
@@ -241,13 +245,28 @@ export class TieredCache {
     const outcome = await settledWithin(loading, this.options.softTimeoutMs ?? 0);
     if (outcome.status === 'fulfilled') return outcome.value;
     if (flight.stale) return loading;
-    const pause = this.options.failedReloadPauseMs ?? FAILED_RELOAD_PAUSE_MS;
-    flight.busyUntil = loading.then(
-      () => undefined,
-      () => new Promise((resolve) => setTimeout(resolve, pause).unref()),
-    );
+    flight.busyUntil = this.holdFlight(fullKey, flight, loading);
     this.metrics.servedStale(cache, outcome.status);
     return fallback.v;
+  }
+
+  /**
+   * Keeps a flight that answered with an expired value as the key's flight until its load succeeds, for
+   * reloadRetryMs at most: a database that failed is then asked once per pause, not by every request. A load
+   * still running at the end of the pause (stuck on a dead connection, say) is detached, so the next reader tries
+   * again; its late result is not kept, since an invalidation could no longer reach it.
+   */
+  private async holdFlight(fullKey: string, flight: Flight, loading: Promise<unknown>): Promise<void> {
+    const pauseOver = sleep(this.options.reloadRetryMs ?? RELOAD_RETRY_MS, 'pause over', { ref: false });
+    const first = await Promise.race([
+      loading.then(
+        () => 'loaded',
+        () => 'failed',
+      ),
+      pauseOver,
+    ]);
+    if (first === 'failed') await pauseOver;
+    if (first === 'pause over' && this.inflight.get(fullKey) === flight) this.detachFlight(fullKey);
   }
 
   /** Recomputes and stores a value whatever is cached (cache warming). */

@@ -7,7 +7,7 @@ import { requiredEnv } from '../support/test-env.js';
 
 /** Entries live 100 ms; expired, they stay usable as a fallback for a minute unless a test says otherwise. */
 const SHORT = { ttlS: 0.1 };
-const FAIL_SAFE: Partial<TieredCacheOptions> = { graceMs: 60_000, softTimeoutMs: 50, failedReloadPauseMs: 300 };
+const FAIL_SAFE: Partial<TieredCacheOptions> = { graceMs: 60_000, softTimeoutMs: 50, reloadRetryMs: 300 };
 const databaseDown = () => Promise.reject(new Error('database unavailable'));
 
 describe('TieredCache fail-safe: expired values answer while the loader fails or is slow', () => {
@@ -33,7 +33,7 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     await Promise.all(instances.map((i) => i.close()));
   });
 
-  it('answers with the expired value when the reload fails, and asks the loader again only after a pause', async () => {
+  it('answers with the expired value when the reload fails, and asks the loader again only after the hold', async () => {
     const a = await instance();
     await expired(a, 'failing', 'v1');
     let calls = 0;
@@ -57,7 +57,7 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     let calls = 0;
     const slow = async () => {
       calls += 1;
-      await sleep(300);
+      await sleep(200); // past the soft timeout, within the 300 ms the flight is held
       return 'v2';
     };
 
@@ -72,6 +72,25 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     await eventually(async () => (await a.cache.wrap('fail-safe', 'slow', neverCalled, SHORT)) === 'v2', 1_000);
     const b = await instance();
     expect(await b.cache.wrap('fail-safe', 'slow', neverCalled, SHORT)).toBe('v2');
+  });
+
+  it('gives up a reload stuck past the hold, tries again, and does not keep what the stuck one returns late', async () => {
+    const a = await instance();
+    await expired(a, 'stuck', 'v1');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const stuck = async () => {
+      await gate;
+      return 'from the stuck load';
+    };
+
+    expect(await a.cache.wrap('fail-safe', 'stuck', stuck, SHORT)).toBe('v1');
+    await sleep(350); // past the 300 ms hold
+    expect(await a.cache.wrap('fail-safe', 'stuck', () => Promise.resolve('v2'), SHORT)).toBe('v2');
+    release();
+    await sleep(20);
+    const neverCalled = () => Promise.reject(new Error('loader must not run'));
+    expect(await a.cache.wrap('fail-safe', 'stuck', neverCalled, SHORT)).toBe('v2');
   });
 
   it("falls back on Redis' copy on an instance that never held the value", async () => {

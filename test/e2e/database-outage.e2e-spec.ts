@@ -1,0 +1,98 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppConfig } from '../../src/config/app-config.js';
+import { registerAccount } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { FerretDbProcess } from '../support/ferretdb-process.js';
+import { scrapedValue } from '../support/prometheus-text.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { requiredEnv, testConfig } from '../support/test-env.js';
+
+describe('profile reads while the database is down', () => {
+  let ferret: FerretDbProcess;
+  let config: AppConfig;
+  let running: RunningApp;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    ferret = await FerretDbProcess.start();
+    // Only Redis holds entries, so the test can age them there.
+    config = testConfig({
+      MONGODB_URI: ferret.uri,
+      MONGODB_SERVER_SELECTION_TIMEOUT_MS: '1000',
+      CACHE_L1_ENABLED: 'false',
+    });
+    running = await startApp(config);
+    redis = new Redis(requiredEnv('REDIS_URL'));
+  });
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await running?.close();
+    await ferret?.dispose();
+  });
+
+  /** Makes a cached profile look as if its TTL had passed, as it would after 5 minutes. */
+  /** Whether the reload failed or was only slow depends on how fast the driver notices the outage. */
+  const staleAnswers = async () =>
+    (await scrapedValue(running.metricsUrl, 'cache_stale_served_total', { reason: 'slow' })) +
+    (await scrapedValue(running.metricsUrl, 'cache_stale_served_total', { reason: 'failed' }));
+  const keyOf = (profileId: string) => `${config.redis.keyPrefix}cache:profile:${profileId}`;
+  const storedEntry = async (profileId: string) =>
+    JSON.parse((await redis.get(keyOf(profileId))) ?? 'null') as { exp: number } | null;
+  const expire = async (profileId: string) => {
+    const entry = await storedEntry(profileId);
+    expect(entry).not.toBeNull();
+    await redis.set(keyOf(profileId), JSON.stringify({ ...entry, exp: Date.now() - 1_000 }), 'KEEPTTL');
+  };
+
+  it('answers from the expired cache entry at once while the database hangs, and from the database once it is back', async () => {
+    const profile = await createProfile(running.url, await registerAccount(running.url));
+    const shown: unknown = await (await fetch(`${running.url}/v1/profiles/${profile.id}`)).json();
+    await expire(profile.id);
+
+    await ferret.freeze();
+    try {
+      // CACHE_SOFT_TIMEOUT_MS (250 ms) later; without the entry it would wait for MONGODB_SOCKET_TIMEOUT_MS (45 s).
+      const during = await fetch(`${running.url}/v1/profiles/${profile.id}`, { signal: AbortSignal.timeout(10_000) });
+      expect(during.status).toBe(200);
+      expect(await during.json()).toEqual(shown);
+      // Metrics matter most now: a scrape reads the business gauges from the database, and must not hang with it.
+      const scrape = await fetch(`${running.metricsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
+      expect(scrape.status).toBe(200);
+      expect(await staleAnswers()).toBe(1);
+    } finally {
+      ferret.thaw();
+    }
+    // Readers bring the entry up to date once the database answers again.
+    await expect
+      .poll(
+        async () => {
+          await fetch(`${running.url}/v1/profiles/${profile.id}`);
+          return (await storedEntry(profile.id))!.exp > Date.now();
+        },
+        { timeout: 20_000, interval: 500 },
+      )
+      .toBe(true);
+  });
+
+  it('answers from the expired cache entry of a profile read before the outage; one never read gets a 503', async () => {
+    const read = await createProfile(running.url, await registerAccount(running.url));
+    const unread = await createProfile(running.url, await registerAccount(running.url));
+    const before = await fetch(`${running.url}/v1/profiles/${read.id}`);
+    expect(before.status).toBe(200);
+    const shown: unknown = await before.json();
+    await expire(read.id);
+
+    const answeredBefore = await staleAnswers();
+    await ferret.kill();
+    const during = await fetch(`${running.url}/v1/profiles/${read.id}`);
+    expect(during.status).toBe(200);
+    expect(await during.json()).toEqual(shown);
+    expect(await staleAnswers()).toBe(answeredBefore + 1);
+
+    const missing = await fetch(`${running.url}/v1/profiles/${unread.id}`);
+    expect(missing.status).toBe(503);
+    expect(missing.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+});
