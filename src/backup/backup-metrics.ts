@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { Gauge, type Registry } from 'prom-client';
-import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
+import { withTimeout } from '../common/with-timeout.js';
+import { METRICS_REGISTRY, SCRAPE_READ_TIMEOUT_MS } from '../metrics/metrics.constants.js';
 import type { BackupRun } from './backup-runs.js';
 import { BackupService } from './backup.service.js';
 
@@ -57,7 +58,7 @@ export class BackupMetrics implements OnApplicationBootstrap {
   private refresh(): Promise<void> {
     if (Date.now() - this.readAt < REFRESH_MS && this.reading) return this.reading;
     this.readAt = Date.now();
-    this.reading = this.backups.runs.lastSucceeded().then(
+    this.reading = withTimeout(this.backups.runs.lastSucceeded(), SCRAPE_READ_TIMEOUT_MS).then(
       (run) => void (this.last = run),
       () => undefined, // keep the last values while MongoDB does not answer
     );

@@ -2,7 +2,8 @@ import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common'
 import { InjectConnection } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { Gauge, type Registry } from 'prom-client';
-import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
+import { withTimeout } from '../common/with-timeout.js';
+import { METRICS_REGISTRY, SCRAPE_READ_TIMEOUT_MS } from '../metrics/metrics.constants.js';
 import { PLAN_IDS } from '../subscriptions/plans.js';
 
 /** Counted at most this often, however often Prometheus scrapes (each instance is scraped). */
@@ -59,19 +60,21 @@ export class BusinessMetrics implements OnApplicationBootstrap {
   }
 
   private async count(): Promise<void> {
-    this.profiles = await this.connection
-      .collection('profiles')
-      .estimatedDocumentCount({ maxTimeMS: 500 })
-      .catch(() => this.profiles);
+    this.profiles = await withTimeout(
+      this.connection.collection('profiles').estimatedDocumentCount({ maxTimeMS: 500 }),
+      SCRAPE_READ_TIMEOUT_MS,
+    ).catch(() => this.profiles);
     // One small aggregate over the status index ($match + $group/$sum work on MongoDB and FerretDB).
-    const groups = await this.connection
-      .collection('subscriptions')
-      .aggregate<{ _id: string; count: number }>(
-        [{ $match: { status: 'active' } }, { $group: { _id: '$plan', count: { $sum: 1 } } }],
-        { maxTimeMS: 500 },
-      )
-      .toArray()
-      .catch(() => undefined);
+    const groups = await withTimeout(
+      this.connection
+        .collection('subscriptions')
+        .aggregate<{ _id: string; count: number }>(
+          [{ $match: { status: 'active' } }, { $group: { _id: '$plan', count: { $sum: 1 } } }],
+          { maxTimeMS: 500 },
+        )
+        .toArray(),
+      SCRAPE_READ_TIMEOUT_MS,
+    ).catch(() => undefined);
     if (groups) this.activeByPlan = new Map(groups.map((group) => [group._id, group.count]));
   }
 }

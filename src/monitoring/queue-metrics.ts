@@ -3,11 +3,9 @@ import { DiscoveryService } from '@nestjs/core';
 import type { Job, Queue } from 'bull';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { withTimeout } from '../common/with-timeout.js';
-import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
+import { METRICS_REGISTRY, SCRAPE_READ_TIMEOUT_MS } from '../metrics/metrics.constants.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
-/** A scrape must not hang on a slow Redis: past this, the queue's depth is left out of that scrape. */
-const COUNT_TIMEOUT_MS = 500;
 
 const isQueue = (value: unknown): value is Queue =>
   typeof (value as Queue | null)?.getJobCounts === 'function' && typeof (value as Queue).name === 'string';
@@ -40,7 +38,7 @@ export class QueueMetrics implements OnApplicationBootstrap {
       async collect() {
         await Promise.all(
           queues.map(async (queue) => {
-            const counts = await withTimeout(queue.getJobCounts(), COUNT_TIMEOUT_MS).catch((error: Error) => {
+            const counts = await withTimeout(queue.getJobCounts(), SCRAPE_READ_TIMEOUT_MS).catch((error: Error) => {
               logger.warn(`Depth of queue ${queue.name} unavailable: ${error.message}`);
               return undefined;
             });
