@@ -45,7 +45,7 @@ export class CacheMetrics {
     });
     this.staleAnswers = new Counter({
       name: 'cache_stale_served_total',
-      help: 'Reloads answered with the expired value in grace, because the loader failed or was slower than the soft timeout (requests that joined them not counted)',
+      help: 'Answers with an expired value in grace because a reload failed or outlasted the soft timeout: once per reload that fell back (readers joining it not counted), and once per reader that stopped waiting for an early refresh or warm run',
       labelNames: ['cache', 'reason'],
       registers: [registry],
     });

@@ -21,10 +21,7 @@ export interface TieredCacheOptions {
   graceMs?: number;
   /** How long a request with such an entry to fall back on waits for the reload (CACHE_SOFT_TIMEOUT_MS). */
   softTimeoutMs?: number;
-  /**
-   * After answering with an expired value, the old value keeps answering until the reload succeeds, for this long at
-   * most before the loader is tried again (default RELOAD_RETRY_MS; tests shorten it).
-   */
+  /** After a failed reload, the old value answers this long before the loader is tried again (tests shorten it). */
   reloadRetryMs?: number;
 }
 
@@ -44,6 +41,8 @@ interface Flight {
    * settles, so requests meanwhile get that answer at once and the loader is not called again.
    */
   busyUntil?: Promise<unknown>;
+  /** An early refresh or a warm run: it has no fallback of its own, so readers with one do not wait long for it. */
+  refreshing: boolean;
 }
 
 interface InvalidationMessage {
@@ -71,7 +70,7 @@ const SECOND_INVALIDATION_MS = 500;
  */
 const CHANNEL_CHECK_MS = 5_000;
 const CHANNEL_PING_TIMEOUT_MS = 1_000;
-/** See TieredCacheOptions.reloadRetryMs: a database that failed or hangs is not asked again by every request. */
+/** See TieredCacheOptions.reloadRetryMs: a database that just failed is not asked again by every request. */
 const RELOAD_RETRY_MS = 5_000;
 
 /** Deletes a tag's member keys and the tag set in one round trip. */
@@ -199,6 +198,17 @@ export class TieredCache {
       return entry.v;
     }
     if (this.l1) this.metrics.miss(cache, 'l1');
+    const running = this.inflight.get(fullKey);
+    const ownFallback = running?.refreshing && this.inGrace(entry);
+    if (running && ownFallback) {
+      // Waited for only as long as a reload of the reader's own.
+      const outcome = await settledWithin(running.promise as Promise<T>, this.options.softTimeoutMs ?? 0);
+      if (outcome.status === 'fulfilled') return outcome.value;
+      // Invalidated meanwhile, the entry is gone too: start over.
+      if (running.stale) return this.wrap(cache, key, loader, options);
+      this.metrics.servedStale(cache, outcome.status);
+      return ownFallback.v;
+    }
     // One flight per key covers the Redis read and the load, so concurrent misses share both.
     return this.singleFlight(fullKey, options.tags, async (flight) => {
       const remote = await this.readL2<T>(fullKey, options.tags ?? []);
@@ -230,8 +240,8 @@ export class TieredCache {
   /**
    * Fail-safe (as in bentocache and FusionCache): with an expired value in grace to fall back on, a reload that fails
    * or outlasts the soft timeout answers with that value. A slow load goes on and stores its result; after a failure
-   * the old value answers for a pause before the loader is tried again. Invalidated meanwhile, the old value is
-   * never served: the request waits for the load.
+   * the old value answers for a pause before the loader is tried again (holdFlight). Invalidated meanwhile, the old
+   * value is never served: the request waits for the load.
    */
   private async computeOrFallBack<T>(
     cache: string,
@@ -245,34 +255,27 @@ export class TieredCache {
     const outcome = await settledWithin(loading, this.options.softTimeoutMs ?? 0);
     if (outcome.status === 'fulfilled') return outcome.value;
     if (flight.stale) return loading;
-    flight.busyUntil = this.holdFlight(fullKey, flight, loading);
+    flight.busyUntil = this.holdFlight(loading);
     this.metrics.servedStale(cache, outcome.status);
     return fallback.v;
   }
 
   /**
-   * Keeps a flight that answered with an expired value as the key's flight until its load succeeds, for
-   * reloadRetryMs at most: a database that failed is then asked once per pause, not by every request. A load
-   * still running at the end of the pause (stuck on a dead connection, say) is detached, so the next reader tries
-   * again; its late result is not kept, since an invalidation could no longer reach it.
+   * Keeps a flight that answered with an expired value as the key's flight while its load runs, however long (one
+   * slow query per key, not one per reader: a pool of 10 connections is soon taken by copies of a slow query), and
+   * for reloadRetryMs after the load failed, so a database that failed is asked once per pause, not by every request.
    */
-  private async holdFlight(fullKey: string, flight: Flight, loading: Promise<unknown>): Promise<void> {
-    const pauseOver = sleep(this.options.reloadRetryMs ?? RELOAD_RETRY_MS, 'pause over', { ref: false });
-    const first = await Promise.race([
-      loading.then(
-        () => 'loaded',
-        () => 'failed',
-      ),
-      pauseOver,
-    ]);
-    if (first === 'failed') await pauseOver;
-    if (first === 'pause over' && this.inflight.get(fullKey) === flight) this.detachFlight(fullKey);
+  private async holdFlight(loading: Promise<unknown>): Promise<void> {
+    await loading.then(
+      () => undefined,
+      () => sleep(this.options.reloadRetryMs ?? RELOAD_RETRY_MS, undefined, { ref: false }),
+    );
   }
 
   /** Recomputes and stores a value whatever is cached (cache warming). */
   refresh<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
     const fullKey = `cache:${cache}:${key}`;
-    return this.singleFlight(fullKey, options.tags, (flight) => this.compute(cache, fullKey, loader, options, flight));
+    return this.refreshFlight(cache, fullKey, loader, options);
   }
 
   /** Removes keys (within `cache`) and tags everywhere: L2, this L1, and every other instance's L1. */
@@ -317,9 +320,14 @@ export class TieredCache {
 
   private refreshInBackground<T>(cache: string, fullKey: string, loader: () => Promise<T>, options: WrapOptions): void {
     if (this.inflight.has(fullKey)) return;
-    this.singleFlight(fullKey, options.tags, (flight) => this.compute(cache, fullKey, loader, options, flight)).catch(
-      (error: Error) => this.logger.warn(`Early refresh of ${fullKey} failed: ${error.message}`),
+    this.refreshFlight(cache, fullKey, loader, options).catch((error: Error) =>
+      this.logger.warn(`Early refresh of ${fullKey} failed: ${error.message}`),
     );
+  }
+
+  private refreshFlight<T>(cache: string, fullKey: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
+    const refresh = (flight: Flight) => this.compute(cache, fullKey, loader, options, flight);
+    return this.singleFlight(fullKey, options.tags, refresh, true);
   }
 
   /** Requests after an invalidation start a new flight; the old one finishes without storing. */
@@ -334,10 +342,11 @@ export class TieredCache {
     fullKey: string,
     tags: readonly string[] | undefined,
     work: (flight: Flight) => Promise<T>,
+    refreshing = false,
   ): Promise<T> {
     const running = this.inflight.get(fullKey);
     if (running) return running.promise as Promise<T>;
-    const flight: Flight = { promise: Promise.resolve(), stale: false, tags: tags ?? [] };
+    const flight: Flight = { promise: Promise.resolve(), stale: false, tags: tags ?? [], refreshing };
     const promise = work(flight);
     const end = () => {
       if (this.inflight.get(fullKey) === flight) this.inflight.delete(fullKey);

@@ -24,6 +24,7 @@ describe('list queries', () => {
     expect(JSON.stringify(searchFilters({ city: 'Berlin', limit: 19 }))).not.toBe(base);
     expect(JSON.stringify(searchFilters({ city: 'New Berlin' }))).not.toBe(base);
     expect(JSON.stringify(searchFilters({ city: 'Berlin', interests: [] }))).toBe(base);
+    expect(JSON.stringify(searchFilters({ city: '  ', cursor: '' }))).toBe(JSON.stringify(searchFilters({})));
     expect(JSON.stringify(searchFilters({ city: 'Berlin', interestsAll: ['chess'] }))).not.toBe(
       JSON.stringify(searchFilters({ city: 'Berlin', interests: ['chess'] })),
     );

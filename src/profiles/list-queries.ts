@@ -30,14 +30,15 @@ export type NearbyArea = Required<NearbyQuery>;
 /** Which fields a client shows is left out: it does not change which profiles match. */
 export function searchFilters(query: AdvancedSearchQuery): SearchFilters {
   return {
-    cityKey: query.city === undefined ? undefined : cityKeyOf(query.city),
+    // A city of blanks, like an empty cursor, filters nothing (the repository skips empty values).
+    cityKey: cityKeyOf(query.city ?? '') || undefined,
     gender: query.gender,
     minAge: query.minAge,
     maxAge: query.maxAge,
     interests: distinctSorted(query.interests),
     interestsAll: distinctSorted(query.interestsAll),
     minViews: query.minViews,
-    cursor: query.cursor,
+    cursor: query.cursor || undefined,
     limit: query.limit ?? DEFAULT_PAGE,
   };
 }
