@@ -97,6 +97,7 @@ export function createL1Cache(maxBytes: number, onEvict?: (key: string) => void)
  *
  * - Misses on one key within an instance call the loader once (single flight).
  * - Hot keys are refreshed in the background shortly before expiry (XFetch), so they never expire under load.
+ * - Expired entries stay for a grace period and answer while their reload fails or is slow (fail-safe).
  * - Invalidation deletes from L2 and publishes on Redis pub/sub; every instance drops the key from its L1.
  * - Redis failures never fail a read or a write: L2 is skipped (fail open) and, once Redis is back,
  *   every L1 is cleared and failed deletions are replayed, so no stale value survives the outage.
