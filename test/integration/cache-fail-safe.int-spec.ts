@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TieredCacheOptions } from '../../src/cache/tiered-cache.js';
-import { eventually, Instance } from '../support/cache-instance.js';
+import { eventually, Instance, neverCalled } from '../support/cache-instance.js';
 import { requiredEnv } from '../support/test-env.js';
 
 /** Entries live 100 ms; expired, they stay usable as a fallback for a minute unless a test says otherwise. */
@@ -69,7 +69,6 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     expect(await a.metric('cache_stale_served_total', { cache: 'fail-safe', reason: 'slow' })).toBe(1);
 
     // The reload finishes in the background and stores its value in both tiers.
-    const neverCalled = () => Promise.reject(new Error('loader must not run'));
     await eventually(async () => (await a.cache.wrap('fail-safe', 'slow', neverCalled, SHORT)) === 'v2', 3_000);
     const b = await instance();
     expect(await b.cache.wrap('fail-safe', 'slow', neverCalled, SHORT)).toBe('v2');
@@ -82,7 +81,6 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     const gate = new Promise<void>((resolve) => (release = resolve));
     const warming = a.cache.refresh('fail-safe', 'warming', () => gate.then(() => 'v2'), SHORT);
     setTimeout(release, 1_000); // a reader that waited for the warm run would get 'v2'
-    const neverCalled = () => Promise.reject(new Error('loader must not run'));
 
     expect(await a.cache.wrap('fail-safe', 'warming', neverCalled, SHORT)).toBe('v1');
     await warming;
@@ -105,7 +103,6 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
 
   it('serves no expired value after an invalidation, on the writer or elsewhere', async () => {
     const [a, b] = [await instance(), await instance()];
-    const neverCalled = () => Promise.reject(new Error('loader must not run'));
     await a.cache.wrap('fail-safe', 'changed', () => Promise.resolve('v1'), SHORT);
     expect(await b.cache.wrap('fail-safe', 'changed', neverCalled, SHORT)).toBe('v1'); // in b's L1 too
     await sleep(150);

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { closeRedisClient, createRedisClient } from '../../src/redis/redis-client.factory.js';
-import { eventually, Instance, quiet } from '../support/cache-instance.js';
+import { eventually, Instance, neverCalled, quiet } from '../support/cache-instance.js';
 import { freePort } from '../support/ports.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { requiredEnv } from '../support/test-env.js';
@@ -98,7 +98,6 @@ describe('TieredCache against the real Redis', () => {
     const [a, b] = [await instance(), await instance()];
     await a.cache.wrap('profile', 'shared', () => Promise.resolve('v1'), { ttlS: 60 });
     await new Promise((resolve) => setTimeout(resolve, 20)); // the L2 write is asynchronous
-    const neverCalled = () => Promise.reject(new Error('loader must not run'));
     expect(await b.cache.wrap('profile', 'shared', neverCalled, { ttlS: 60 })).toBe('v1');
     expect(await b.cache.wrap('profile', 'shared', neverCalled, { ttlS: 60 })).toBe('v1');
     expect(await b.metric('cache_hits_total', { tier: 'l2' })).toBe(1);

@@ -54,6 +54,9 @@ export class Instance {
   }
 }
 
+/** A loader for reads that must be answered from the cache. */
+export const neverCalled = (): Promise<never> => Promise.reject(new Error('loader must not run'));
+
 /** Polls `check` every 5 ms; how long it took to hold, or throws after `timeoutMs`. */
 export const eventually = async (check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<number> => {
   const started = performance.now();
