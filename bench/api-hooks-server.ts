@@ -5,6 +5,7 @@ import { loadConfig } from '../src/config/app-config.js';
 import { processEnv } from '../src/config/env.js';
 import { corsOptions } from '../src/http/cors-options.js';
 import { fastifyOptions } from '../src/http/fastify-options.js';
+import { registerHandlerTimeouts } from '../src/http/handler-timeout.js';
 import { registerHttpHooks } from '../src/http/http-hooks.js';
 import { createRootLogger } from '../src/logging/root-logger.js';
 import { registerHttpMetrics } from '../src/monitoring/http-metrics.js';
@@ -14,7 +15,8 @@ import { RequestStats } from '../src/monitoring/request-stats.js';
 /**
  * Run (f): Fastify with every hook and plugin an API request passes outside Nest, registered by the API's own
  * functions with the API's configuration (request ids, request log, HTTP metrics, overload protection, ETag,
- * compression, CORS), returning the payload of (a). Its ratio to (a) is the ceiling of anything built on them.
+ * compression, CORS, the request deadline), returning the payload of (a). Its ratio to (a) is the ceiling of anything
+ * built on them.
  */
 const config = loadConfig(processEnv());
 const payload = process.env.BENCH_PAYLOAD ?? '{}';
@@ -25,6 +27,7 @@ const registry = new Registry();
 await registerOverloadProtection(app, config, registry);
 registerHttpMetrics(app, registry, new RequestStats());
 await registerHttpHooks(app, config, { isShuttingDown: false });
+registerHandlerTimeouts(app, config);
 await app.register(cors, corsOptions(config));
 app.get('/payload', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(payload));
 await app.listen({ port: config.http.port, host: '127.0.0.1' });

@@ -7,6 +7,7 @@ import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
+import { registerHandlerTimeouts } from './http/handler-timeout.js';
 import { nestLogger } from './logging/nest-logger.js';
 import { createRootLogger } from './logging/root-logger.js';
 import { registerHttpHooks } from './http/http-hooks.js';
@@ -35,6 +36,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   await registerOverloadProtection(fastify, config, registry);
   if (config.metrics.httpEnabled) registerHttpMetrics(fastify, registry, app.get(RequestStats));
   await registerHttpHooks(fastify, config, app.get(ReadinessState));
+  registerHandlerTimeouts(fastify, config);
   app.enableCors(corsOptions(config));
   // Streams multipart parts to handlers (MediaController); nothing is buffered whole.
   await app.register(multipart, { limits: { fileSize: config.media.maxBytes, files: 1 } });

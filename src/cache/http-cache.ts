@@ -1,6 +1,6 @@
-import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/app-config.js';
+import { mergeRouteConfig } from '../http/route-config.js';
 
 /**
  * - `public`: catalogue data any cache may keep for HTTP_PUBLIC_MAX_AGE_S.
@@ -32,7 +32,7 @@ declare module 'fastify' {
  * would put an RxJS pipeline on every request of every route (about 8 % of the CPU of a cached read).
  */
 export const CacheControl = (policy: CachePolicy, maxAgeS?: number): MethodDecorator =>
-  RouteConfig({ cacheControl: { policy, maxAgeS } satisfies CacheControlOptions });
+  mergeRouteConfig({ cacheControl: { policy, maxAgeS } });
 
 /**
  * The Cache-Control value for this reply, if its route is marked with @CacheControl: successes and

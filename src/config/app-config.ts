@@ -16,6 +16,8 @@ export interface AppConfig {
     bodyLimitBytes: number;
     keepAliveTimeoutMs: number;
     requestTimeoutMs: number;
+    /** Fastify's handlerTimeout for every route; 0 is off. */
+    handlerTimeoutMs: number;
     compressionThresholdBytes: number;
     cors: { origins: '*' | string[]; maxAgeS: number };
   };
@@ -53,6 +55,8 @@ export interface AppConfig {
   media: {
     maxBytes: number;
     cacheMaxAgeS: number;
+    /** The handlerTimeout of upload and download routes. */
+    transferTimeoutMs: number;
     quotaFiles: number;
     quotaBytes: number;
     cleanupIntervalMs: number;
@@ -118,6 +122,7 @@ function toAppConfig(env: Env): AppConfig {
       bodyLimitBytes: env.BODY_LIMIT_BYTES,
       keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+      handlerTimeoutMs: env.HANDLER_TIMEOUT_MS,
       compressionThresholdBytes: env.COMPRESSION_THRESHOLD_BYTES,
       cors: { origins: env.CORS_ORIGINS, maxAgeS: env.CORS_MAX_AGE_S },
     },
@@ -162,6 +167,7 @@ function toAppConfig(env: Env): AppConfig {
     media: {
       maxBytes: env.MEDIA_MAX_BYTES,
       cacheMaxAgeS: env.MEDIA_CACHE_MAX_AGE_S,
+      transferTimeoutMs: env.MEDIA_TRANSFER_TIMEOUT_MS,
       quotaFiles: env.MEDIA_QUOTA_FILES,
       quotaBytes: env.MEDIA_QUOTA_BYTES,
       cleanupIntervalMs: env.MEDIA_CLEANUP_INTERVAL_MS,

@@ -24,6 +24,7 @@ import { Public } from '../auth/decorators/public.decorator.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { FileTransfer } from '../http/handler-timeout.js';
 import { notModified } from '../http/not-modified.js';
 import { parseRange } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
@@ -71,10 +72,15 @@ export class MediaController {
   ) {}
 
   @Post()
+  @FileTransfer()
   @ApiBearerAuth()
   @ApiConsumes('multipart/form-data')
   @ApiOperation({ summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes' })
-  async upload(@CurrentUser() user: AuthenticatedUser, @Req() request: FastifyRequest): Promise<MediaView> {
+  async upload(
+    @CurrentUser() user: AuthenticatedUser,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<MediaView> {
     if (!request.isMultipart()) throw new BadRequestException('Send multipart/form-data with a "file" field');
     const { quotaFiles, quotaBytes } = this.config.media;
     const used = await this.storage.usage(user.id);
@@ -113,7 +119,8 @@ export class MediaController {
     const stored = await this.storage.store(
       bytes(),
       { ownerId: user.id, contentType, size: sizeFromHeader(header) },
-      () => !part.file.truncated,
+      // Past its transfer time the client has had a 503 already: a file it believes lost is not kept either.
+      () => !part.file.truncated && !reply.sent,
     );
     if (!stored) {
       throw new PayloadTooLargeException(
@@ -130,6 +137,7 @@ export class MediaController {
 
   @Public()
   @Get(':id')
+  @FileTransfer()
   @ApiParam({ name: 'id', description: 'Media id (24 hexadecimal characters)' })
   @ApiOperation({
     summary: 'Download (or HEAD) a file or a resized variant: Range, strong ETag, Last-Modified, long-lived caching',

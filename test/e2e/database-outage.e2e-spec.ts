@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config/app-config.js';
-import { registerAccount } from '../factories/accounts.js';
+import { registerAccount, uniqueEmail } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { FerretDbProcess } from '../support/ferretdb-process.js';
 import { scrapedValue } from '../support/prometheus-text.js';
@@ -21,6 +21,7 @@ describe('profile reads while the database is down', () => {
       MONGODB_URI: ferret.uri,
       MONGODB_SERVER_SELECTION_TIMEOUT_MS: '1000',
       CACHE_L1_ENABLED: 'false',
+      HANDLER_TIMEOUT_MS: '2000',
     });
     running = await startApp(config);
     redis = new Redis(requiredEnv('REDIS_URL'));
@@ -46,8 +47,22 @@ describe('profile reads while the database is down', () => {
     await redis.set(keyOf(profileId), JSON.stringify({ ...entry, exp: Date.now() - 1_000 }), 'KEEPTTL');
   };
 
+  /** The time a request took, its status, and whether it came as a problem with a Retry-After. */
+  const timed = async (path: string, init: RequestInit = {}) => {
+    const started = Date.now();
+    // Well past HANDLER_TIMEOUT_MS, well short of MONGODB_SOCKET_TIMEOUT_MS (45 s).
+    const response = await fetch(`${running.url}${path}`, { ...init, signal: AbortSignal.timeout(15_000) });
+    return {
+      ms: Date.now() - started,
+      status: response.status,
+      problem: response.headers.get('content-type')?.startsWith('application/problem+json'),
+      retryAfter: response.headers.get('retry-after'),
+    };
+  };
+
   it('answers from the expired cache entry at once while the database hangs, and from the database once it is back', async () => {
     const profile = await createProfile(running.url, await registerAccount(running.url));
+    const unread = await createProfile(running.url, await registerAccount(running.url));
     const shown: unknown = await (await fetch(`${running.url}/v1/profiles/${profile.id}`)).json();
     await expire(profile.id);
 
@@ -61,6 +76,18 @@ describe('profile reads while the database is down', () => {
       const scrape = await fetch(`${running.metricsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
       expect(scrape.status).toBe(200);
       expect(await staleAnswers()).toBe(1);
+
+      // Without a cached entry a read waits for the database, and a write too, until HANDLER_TIMEOUT_MS (2 s).
+      const uncached = await timed(`/v1/profiles/${unread.id}`);
+      const write = await timed('/v1/auth/register', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: uniqueEmail(), password: 'correct horse battery staple' }),
+      });
+      for (const answer of [uncached, write]) {
+        expect(answer).toMatchObject({ status: 503, problem: true, retryAfter: '5' });
+        expect(answer.ms).toBeGreaterThanOrEqual(1_900);
+      }
     } finally {
       ferret.thaw();
     }

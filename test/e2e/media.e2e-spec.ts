@@ -1,8 +1,9 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
 import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerAccount, type Account } from '../factories/accounts.js';
+import { registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
@@ -171,6 +172,83 @@ describe('media quotas', () => {
       expect((await fetch(`${running.url}/v1/media`, { method: 'POST', headers: other.auth, body: form })).status).toBe(
         201,
       );
+    } finally {
+      await running.close();
+    }
+  });
+});
+
+describe('media transfer time', () => {
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /**
+   * Posts a body in pieces, one every `gapMs`, as a client on a slow link would, and goes on sending after an early
+   * answer, so the server gets the whole body either way. Resolves with the status and when it came.
+   */
+  async function postSlowly(url: string, headers: Record<string, string>, pieces: Buffer[], gapMs: number) {
+    const started = Date.now();
+    const request = httpRequest(url, { method: 'POST', headers });
+    const answer = new Promise<{ status: number; ms: number }>((resolve, reject) => {
+      request.on('response', (response) => {
+        const ms = Date.now() - started;
+        response.resume().on('end', () => resolve({ status: response.statusCode!, ms }));
+      });
+      request.on('error', reject);
+    });
+    for (const piece of pieces) {
+      request.write(piece);
+      await pause(gapMs);
+    }
+    request.end();
+    return answer;
+  }
+
+  const boundary = 'vesta-slow-upload';
+  /** A multipart upload of `image` in five pieces. */
+  const uploadPieces = (image: Buffer) => [
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow.png"\r\nContent-Type: image/png\r\n\r\n`,
+    ),
+    image.subarray(0, 10_000),
+    image.subarray(10_000, 20_000),
+    image.subarray(20_000),
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ];
+
+  it('gives uploads MEDIA_TRANSFER_TIMEOUT_MS instead of HANDLER_TIMEOUT_MS, and keeps nothing it answered 503', async () => {
+    const running = await startApp(testConfig({ HANDLER_TIMEOUT_MS: '1000', MEDIA_TRANSFER_TIMEOUT_MS: '4000' }));
+    try {
+      const member = await registerAccount(running.url);
+      const files = running.app.get<Connection>(getConnectionToken()).collection('media.files');
+      const storedFiles = () => files.countDocuments({ 'metadata.ownerId': member.userId });
+      const headers = { ...member.auth, 'content-type': `multipart/form-data; boundary=${boundary}` };
+
+      // About 2 s: past HANDLER_TIMEOUT_MS, within the transfer time.
+      const upload = await postSlowly(`${running.url}/v1/media`, headers, uploadPieces(png(30_000)), 500);
+      expect(upload.status).toBe(201);
+      expect(upload.ms).toBeGreaterThan(1_000);
+      expect(await storedFiles()).toBe(1);
+
+      // About 6 s: the client has its 503 at 4 s; the rest of the file still arrives, and is not kept.
+      const tooSlow = await postSlowly(`${running.url}/v1/media`, headers, uploadPieces(png(30_000)), 1_500);
+      expect(tooSlow.status).toBe(503);
+      expect(tooSlow.ms).toBeGreaterThanOrEqual(3_900);
+      await pause(1_000);
+      expect(await storedFiles()).toBe(1);
+
+      // Any other route has HANDLER_TIMEOUT_MS, and it counts the time the body takes to arrive. Once the client
+      // has had its 503, the request does nothing: the address it tried to register is still free.
+      const body = JSON.stringify({ email: uniqueEmail('slow'), password: 'correct horse battery staple' });
+      const pieces = [body.slice(0, 10), body.slice(10, 20), body.slice(20)].map((piece) => Buffer.from(piece));
+      const jsonHeaders = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+      const register = await postSlowly(`${running.url}/v1/auth/register`, jsonHeaders, pieces, 800);
+      expect(register).toMatchObject({ status: 503 });
+      const again = await fetch(`${running.url}/v1/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(again.status).toBe(201);
     } finally {
       await running.close();
     }

@@ -11,15 +11,15 @@ import { describe, expect, it, vi } from 'vitest';
 import { mongo } from 'mongoose';
 import { ProblemDetailsFilter } from './problem-details.filter.js';
 
-function render(exception: unknown) {
-  const reply = { sent: false, status: vi.fn(), header: vi.fn(), send: vi.fn() };
+function render(exception: unknown, { sent = false, registry = new Registry() } = {}) {
+  const reply = { sent, status: vi.fn(), header: vi.fn(), send: vi.fn() };
   reply.status.mockReturnValue(reply);
   reply.header.mockReturnValue(reply);
   const request = { id: 'req-1', method: 'GET', url: '/v1/profiles/abc?fields=x' };
   const host = {
     switchToHttp: () => ({ getRequest: () => request, getResponse: () => reply }),
   } as unknown as ArgumentsHost;
-  const filter = new ProblemDetailsFilter(new Registry());
+  const filter = new ProblemDetailsFilter(registry);
   // Unexpected errors are logged; keep the test output clean.
   const logger = (filter as unknown as { logger: { error: () => void; warn: () => void } }).logger;
   vi.spyOn(logger, 'error').mockImplementation(() => undefined);
@@ -34,6 +34,20 @@ function render(exception: unknown) {
 }
 
 describe('ProblemDetailsFilter', () => {
+  it('neither answers nor counts an error of a request its deadline has answered already', async () => {
+    const lostConnection = () => new mongo.MongoNetworkError('connection 10 to 127.0.0.1:27017 closed');
+    const errorsCounted = async (sent: boolean) => {
+      const registry = new Registry();
+      const rendered = render(lostConnection(), { sent, registry });
+      return { rendered, metric: await registry.getSingleMetricAsString('http_errors_total') };
+    };
+    const late = await errorsCounted(true);
+    expect(late.rendered.status).toBeUndefined();
+    expect(late.rendered.body).toBeUndefined();
+    expect(late.metric).not.toMatch(/status_code/);
+    expect((await errorsCounted(false)).metric).toMatch(/status_code="503"\} 1/);
+  });
+
   it('answers a lost database connection with 503 and Retry-After, not 500', () => {
     for (const error of [
       new mongo.MongoNetworkError('connection 10 to 127.0.0.1:27017 closed'),

@@ -48,9 +48,6 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     const problem = this.toProblem(exception, request);
-    // Class names come from code, not from input, so the label stays bounded.
-    const errorClass = exception instanceof Error ? exception.constructor.name : typeof exception;
-    this.errors.inc({ class: errorClass, status_code: problem.status });
 
     if (problem.status >= 500 && problem.status !== SERVICE_UNAVAILABLE) {
       this.logger.error(
@@ -65,7 +62,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       );
       if (!reply.sent) void reply.header('retry-after', String(DATABASE_RETRY_AFTER_S));
     }
+    // A handler failing after its request's deadline already answered it (handler-timeout.ts): logged, not replied.
     if (reply.sent) return;
+    // Class names come from code, not from input, so the label stays bounded.
+    const errorClass = exception instanceof Error ? exception.constructor.name : typeof exception;
+    this.errors.inc({ class: errorClass, status_code: problem.status });
     void reply.status(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(problem);
   }
 
