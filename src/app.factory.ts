@@ -7,7 +7,7 @@ import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
-import { registerHandlerTimeouts } from './http/handler-timeout.js';
+import { registerRequestDeadlines } from './http/request-deadlines.js';
 import { nestLogger } from './logging/nest-logger.js';
 import { createRootLogger } from './logging/root-logger.js';
 import { registerHttpHooks } from './http/http-hooks.js';
@@ -31,12 +31,13 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.useLogger(nestLogger(rootLogger));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
   const fastify = app.getHttpAdapter().getInstance();
+  // First, so that its onSend hook runs before any other.
+  registerRequestDeadlines(fastify, config);
   if (config.role === 'worker') serveProbesOnly(fastify);
   const registry = app.get<Registry>(METRICS_REGISTRY);
   await registerOverloadProtection(fastify, config, registry);
   if (config.metrics.httpEnabled) registerHttpMetrics(fastify, registry, app.get(RequestStats));
   await registerHttpHooks(fastify, config, app.get(ReadinessState));
-  registerHandlerTimeouts(fastify, config);
   app.enableCors(corsOptions(config));
   // Streams multipart parts to handlers (MediaController); nothing is buffered whole.
   await app.register(multipart, { limits: { fileSize: config.media.maxBytes, files: 1 } });

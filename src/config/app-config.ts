@@ -16,7 +16,7 @@ export interface AppConfig {
     bodyLimitBytes: number;
     keepAliveTimeoutMs: number;
     requestTimeoutMs: number;
-    /** Fastify's handlerTimeout for every route; 0 is off. */
+    /** Deadline of a request's answer (request-deadlines.ts). */
     handlerTimeoutMs: number;
     compressionThresholdBytes: number;
     cors: { origins: '*' | string[]; maxAgeS: number };
@@ -55,8 +55,8 @@ export interface AppConfig {
   media: {
     maxBytes: number;
     cacheMaxAgeS: number;
-    /** The handlerTimeout of upload and download routes. */
-    transferTimeoutMs: number;
+    /** How long a streamed answer may take to send (request-deadlines.ts). */
+    downloadTimeoutMs: number;
     quotaFiles: number;
     quotaBytes: number;
     cleanupIntervalMs: number;
@@ -167,7 +167,7 @@ function toAppConfig(env: Env): AppConfig {
     media: {
       maxBytes: env.MEDIA_MAX_BYTES,
       cacheMaxAgeS: env.MEDIA_CACHE_MAX_AGE_S,
-      transferTimeoutMs: env.MEDIA_TRANSFER_TIMEOUT_MS,
+      downloadTimeoutMs: env.MEDIA_DOWNLOAD_TIMEOUT_MS,
       quotaFiles: env.MEDIA_QUOTA_FILES,
       quotaBytes: env.MEDIA_QUOTA_BYTES,
       cleanupIntervalMs: env.MEDIA_CLEANUP_INTERVAL_MS,

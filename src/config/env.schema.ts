@@ -68,8 +68,8 @@ export const envSchema = z
     KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(65_000),
     REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
     // Longest a request may wait for its answer before it gets a 503 problem, so a hung database never holds a
-    // client; 0 turns it off. Below the report's 30 s proxy read timeout.
-    HANDLER_TIMEOUT_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+    // client; an upload gets REQUEST_TIMEOUT_MS more to send its file. Below the report's 30 s proxy read timeout.
+    HANDLER_TIMEOUT_MS: positiveInt.max(300_000).default(10_000),
     COMPRESSION_THRESHOLD_BYTES: z.coerce.number().int().min(0).default(1024),
 
     SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).default(5_000),
@@ -115,8 +115,8 @@ export const envSchema = z
     MEDIA_QUOTA_FILES: positiveInt.default(100),
     MEDIA_QUOTA_BYTES: positiveInt.default(200 * 1024 * 1024),
     MEDIA_CACHE_MAX_AGE_S: z.coerce.number().int().min(0).max(31_536_000).default(2_592_000),
-    // HANDLER_TIMEOUT_MS of uploads and downloads, which move whole files over the client's link.
-    MEDIA_TRANSFER_TIMEOUT_MS: positiveInt.max(3_600_000).default(600_000),
+    // How long a download may take to send once it has started; then its connection is closed.
+    MEDIA_DOWNLOAD_TIMEOUT_MS: positiveInt.max(3_600_000).default(600_000),
     // How often a worker removes what aborted uploads and deletions left behind.
     MEDIA_CLEANUP_INTERVAL_MS: positiveInt.min(1_000).default(3_600_000),
     // Payment provider webhooks: HMAC-SHA256 key, and how old a signed timestamp may be (replay window).

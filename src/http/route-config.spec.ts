@@ -1,26 +1,26 @@
 import { FASTIFY_ROUTE_CONFIG_METADATA } from '@nestjs/platform-fastify/constants.js';
 import { describe, expect, it } from 'vitest';
 import { CacheControl } from '../cache/http-cache.js';
-import { FileTransfer } from './handler-timeout.js';
+import { FileUpload } from './request-deadlines.js';
 
 describe('route config decorators', () => {
   it('keep each other’s part of the Fastify route config, in either order', () => {
     class Routes {
       @CacheControl('public', 60)
-      @FileTransfer()
+      @FileUpload()
       cacheFirst(): void {}
 
-      @FileTransfer()
+      @FileUpload()
       @CacheControl('private')
       transferFirst(): void {}
     }
     const configOf = (handler: () => void): unknown => Reflect.getMetadata(FASTIFY_ROUTE_CONFIG_METADATA, handler);
     expect(configOf(Routes.prototype.cacheFirst)).toEqual({
-      fileTransfer: true,
+      fileUpload: true,
       cacheControl: { policy: 'public', maxAgeS: 60 },
     });
     expect(configOf(Routes.prototype.transferFirst)).toEqual({
-      fileTransfer: true,
+      fileUpload: true,
       cacheControl: { policy: 'private', maxAgeS: undefined },
     });
   });

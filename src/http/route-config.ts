@@ -3,7 +3,7 @@ import type { FastifyContextConfig } from 'fastify';
 
 /**
  * Adds to the Fastify route config of a Nest handler. Nest's own @RouteConfig replaces the whole config, so two
- * decorators using it (@CacheControl and @FileTransfer) would silently drop each other's part.
+ * decorators using it (@CacheControl and @FileUpload) would silently drop each other's part.
  */
 export function mergeRouteConfig(config: FastifyContextConfig): MethodDecorator {
   return (_target, _key, descriptor) => {

@@ -13,6 +13,7 @@ import {
   Query,
   Req,
   Res,
+  ServiceUnavailableException,
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
@@ -24,7 +25,7 @@ import { Public } from '../auth/decorators/public.decorator.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { FileTransfer } from '../http/handler-timeout.js';
+import { FileUpload } from '../http/request-deadlines.js';
 import { notModified } from '../http/not-modified.js';
 import { parseRange } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
@@ -72,7 +73,7 @@ export class MediaController {
   ) {}
 
   @Post()
-  @FileTransfer()
+  @FileUpload()
   @ApiBearerAuth()
   @ApiConsumes('multipart/form-data')
   @ApiOperation({ summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes' })
@@ -119,9 +120,14 @@ export class MediaController {
     const stored = await this.storage.store(
       bytes(),
       { ownerId: user.id, contentType, size: sizeFromHeader(header) },
-      // Past its transfer time the client has had a 503 already: a file it believes lost is not kept either.
       () => !part.file.truncated && !reply.sent,
     );
+    // Past its deadline (request-deadlines.ts) the client has had a 503: a file it believes lost is not kept. The
+    // check above stops the write after the last byte; this one catches a deadline during the writes after it.
+    if (reply.sent) {
+      if (stored) await this.storage.remove(stored.id);
+      throw new ServiceUnavailableException('The upload outlasted its deadline');
+    }
     if (!stored) {
       throw new PayloadTooLargeException(
         maxBytes < this.config.media.maxBytes
@@ -137,7 +143,6 @@ export class MediaController {
 
   @Public()
   @Get(':id')
-  @FileTransfer()
   @ApiParam({ name: 'id', description: 'Media id (24 hexadecimal characters)' })
   @ApiOperation({
     summary: 'Download (or HEAD) a file or a resized variant: Range, strong ETag, Last-Modified, long-lived caching',

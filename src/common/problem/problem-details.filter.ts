@@ -62,7 +62,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       );
       if (!reply.sent) void reply.header('retry-after', String(DATABASE_RETRY_AFTER_S));
     }
-    // A handler failing after its request's deadline already answered it (handler-timeout.ts): logged, not replied.
+    // A handler failing after its request's deadline already answered it (request-deadlines.ts): logged, not replied.
     if (reply.sent) return;
     // Class names come from code, not from input, so the label stays bounded.
     const errorClass = exception instanceof Error ? exception.constructor.name : typeof exception;

@@ -1,0 +1,121 @@
+import { HttpException } from '@nestjs/common';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { once } from 'node:events';
+import { request } from 'node:http';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../config/app-config.js';
+import { registerHttpHooks } from './http-hooks.js';
+import { registerRequestDeadlines } from './request-deadlines.js';
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Keeps the CPU busy, as a handler doing heavy work would: no timer can fire meanwhile. */
+const busy = (ms: number) => {
+  for (const end = Date.now() + ms; Date.now() < end;);
+};
+const largeBody = () => ({ items: Array.from({ length: 500 }, (_, i) => ({ id: i, bio: `member ${i} `.repeat(4) })) });
+
+/** Fastify with the deadlines and the API's own hooks (compression, ETag), as app.factory.ts registers them. */
+async function server(env: Record<string, string>, routes: (fastify: FastifyInstance) => void) {
+  const config = loadConfig({ COMPRESSION_THRESHOLD_BYTES: '1024', ...env });
+  const fastify = Fastify();
+  registerRequestDeadlines(fastify, config);
+  await registerHttpHooks(fastify, config, { isShuttingDown: false });
+  // The app's ProblemDetailsFilter in miniature: an HttpException keeps its status.
+  fastify.setErrorHandler((error, _request, reply) =>
+    reply.status(error instanceof HttpException ? error.getStatus() : 500).send({ detail: (error as Error).message }),
+  );
+  routes(fastify);
+  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = fastify.server.address() as { port: number };
+  return { fastify, url: `http://127.0.0.1:${port}` };
+}
+
+describe('request deadlines', () => {
+  let fastify: FastifyInstance | undefined;
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await fastify?.close();
+    fastify = undefined;
+  });
+
+  it('answers 503 with Retry-After at the deadline, and drops the late answer', async () => {
+    let lateAnswerSent: boolean | undefined;
+    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) =>
+      app.get('/late', async (_request, reply) => {
+        await pause(300);
+        lateAnswerSent = reply.sent;
+        return { late: true };
+      }),
+    ));
+    const started = Date.now();
+    const response = await fetch(`${fastify.listeningOrigin}/late`);
+    expect(Date.now() - started).toBeLessThan(280);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(await response.json()).toEqual({ detail: 'No answer within 100 ms; retry in a few seconds' });
+    await expect.poll(() => lateAnswerSent).toBe(true);
+  });
+
+  it('lets an answer that is ready stand, however long compressing it takes', async () => {
+    // The handler overruns the deadline without yielding, so the timer is overdue when the answer goes to compression.
+    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '50' }, (app) =>
+      app.get('/busy', () => {
+        busy(80);
+        return largeBody();
+      }),
+    ));
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const response = await fetch(`${fastify.listeningOrigin}/busy`, { headers: { 'accept-encoding': 'br, gzip' } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-encoding')).toMatch(/br|gzip/);
+      expect(await response.json()).toEqual(largeBody());
+    }
+  });
+
+  it('gives a streamed answer MEDIA_DOWNLOAD_TIMEOUT_MS from its start, then closes the connection', async () => {
+    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100', MEDIA_DOWNLOAD_TIMEOUT_MS: '400' }, (app) =>
+      app.get('/endless', (_request, reply) => {
+        let sent = 0;
+        const stream = new Readable({
+          read() {
+            setTimeout(() => this.push(Buffer.alloc(1_000, sent++)), 20);
+          },
+        });
+        return reply.header('content-type', 'application/octet-stream').send(stream);
+      }),
+    ));
+    const started = Date.now();
+    const response = await fetch(`${fastify.listeningOrigin}/endless`, { headers: { 'accept-encoding': 'identity' } });
+    expect(response.status).toBe(200);
+    let received = 0;
+    const reading = (async () => {
+      for await (const chunk of response.body!) received += (chunk as Uint8Array).length;
+    })();
+    await expect(reading).rejects.toThrow();
+    // Past HANDLER_TIMEOUT_MS, which no longer applies once the answer has started.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+    expect(received).toBeGreaterThan(5_000);
+  });
+
+  it('drops the timer of a request whose client went away', async () => {
+    const started = vi.spyOn(globalThis, 'setTimeout');
+    const cleared = vi.spyOn(globalThis, 'clearTimeout');
+    let answerClosed: Promise<unknown> | undefined;
+    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '60000' }, (app) =>
+      app.get('/never', (_request, reply) => {
+        answerClosed = once(reply.raw, 'close');
+        return new Promise(() => undefined);
+      }),
+    ));
+    const client = request(`${fastify.listeningOrigin}/never`).on('error', () => undefined);
+    client.end();
+    await expect.poll(() => answerClosed !== undefined).toBe(true);
+    const deadline = started.mock.results[started.mock.calls.findIndex(([, ms]) => ms === 60_000)]?.value as unknown;
+    expect(deadline).toBeDefined();
+    expect(cleared).not.toHaveBeenCalledWith(deadline);
+    client.destroy();
+    await answerClosed;
+    expect(cleared).toHaveBeenCalledWith(deadline);
+  });
+});

@@ -1,0 +1,67 @@
+import { ServiceUnavailableException } from '@nestjs/common';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { AppConfig } from '../config/app-config.js';
+import { mergeRouteConfig } from './route-config.js';
+
+const TIMER = Symbol('deadline timer');
+const RETRY_AFTER_S = 5;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    fileUpload?: boolean;
+  }
+  interface FastifyRequest {
+    [TIMER]: NodeJS.Timeout | null;
+  }
+}
+
+/**
+ * Marks a route whose handler reads an uploaded file as it arrives. Its deadline adds REQUEST_TIMEOUT_MS, the time
+ * Node gives a client to send a whole request, to HANDLER_TIMEOUT_MS.
+ */
+export const FileUpload = (): MethodDecorator => mergeRouteConfig({ fileUpload: true });
+
+/**
+ * A request must have its answer within HANDLER_TIMEOUT_MS: a database that hangs (no error, no answer) would
+ * otherwise hold it for MONGODB_SOCKET_TIMEOUT_MS, and requests queued for a connection longer. Past the deadline the
+ * client gets a 503 problem; the handler's own work runs on and its late answer is dropped. A streamed answer (a
+ * download) then has MEDIA_DOWNLOAD_TIMEOUT_MS to be sent before its connection is closed. Fastify's `handlerTimeout`
+ * would do the first part but, in 5.12, stops its timer once a request body has been read (decision 0021).
+ *
+ * Register it before any other onSend hook: from its onSend on, the answer exists, and a timer that fired while
+ * compression ran would replace a finished answer with a 503.
+ */
+export function registerRequestDeadlines(fastify: FastifyInstance, { http, media }: AppConfig): void {
+  const uploadTimeoutMs = http.requestTimeoutMs + http.handlerTimeoutMs;
+  fastify.decorateRequest(TIMER, null);
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const timeoutMs = request.routeOptions.config.fileUpload ? uploadTimeoutMs : http.handlerTimeoutMs;
+    request[TIMER] = setTimeout(answerLate, timeoutMs, reply, timeoutMs);
+    // After the last byte, or when the client goes away first, which onResponse never hears of.
+    reply.raw.once('close', () => clearTimeout(request[TIMER] ?? undefined));
+    done();
+  });
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    clearTimeout(request[TIMER] ?? undefined);
+    request[TIMER] =
+      isStream(payload) && !reply.raw.destroyed ? setTimeout(cutDownload, media.downloadTimeoutMs, reply) : null;
+    done(null, payload);
+  });
+}
+
+function answerLate(reply: FastifyReply, timeoutMs: number): void {
+  if (reply.sent || reply.raw.destroyed) return;
+  void reply
+    .header('retry-after', String(RETRY_AFTER_S))
+    .send(new ServiceUnavailableException(`No answer within ${timeoutMs} ms; retry in a few seconds`));
+}
+
+/** Its status went out with the first bytes, so a download past its time can only be cut, as a client's timeout would. */
+function cutDownload(reply: FastifyReply): void {
+  reply.raw.destroy();
+}
+
+function isStream(payload: unknown): payload is Readable {
+  return typeof (payload as Readable | null)?.pipe === 'function';
+}
