@@ -24,7 +24,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
 
 /**
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a
- * `default` response with that schema, and every operation that needs a token documents its 401.
+ * `default` response with that schema and a 503 saying when to retry, and every operation that needs a token
+ * documents its 401.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({
@@ -36,6 +37,10 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
       const operation = item[method];
       if (!operation) continue;
       operation.responses.default ??= problem('Any other error, as RFC 9457 problem details');
+      operation.responses['503'] ??= problem(
+        'No answer within the deadline (HANDLER_TIMEOUT_MS, 10 s by default), the database unreachable, or the ' +
+          'instance overloaded: retry after the Retry-After header (seconds)',
+      );
       if (operation.security?.length) operation.responses['401'] ??= problem('Missing, expired or invalid token');
     }
   }

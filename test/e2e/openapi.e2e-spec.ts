@@ -51,6 +51,7 @@ describe('OpenAPI document and Swagger UI', () => {
         const codes = Object.keys(operation.responses);
         if (!codes.some((code) => /^2\d\d$/.test(code))) problems.push(`${method} ${path}: no success response`);
         if (!codes.includes('default')) problems.push(`${method} ${path}: no default (problem) response`);
+        if (!codes.includes('503')) problems.push(`${method} ${path}: no 503 (deadline, outage, overload)`);
         if (operation.security?.length && !codes.includes('401')) problems.push(`${method} ${path}: no 401`);
       }
     }
