@@ -3,16 +3,6 @@ import { FerretDbProcess } from '../support/ferretdb-process.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
-/** Polls until `predicate` holds or `timeoutMs` passes; returns whether it held. */
-async function eventually(predicate: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  return false;
-}
-
 describe('health probes against a MongoDB-wire server that fails', () => {
   let ferret: FerretDbProcess;
   let running: RunningApp;
@@ -54,7 +44,7 @@ describe('health probes against a MongoDB-wire server that fails', () => {
     } finally {
       ferret.thaw();
     }
-    expect(await eventually(isReady, 30_000)).toBe(true);
+    await expect.poll(isReady, { timeout: 30_000, interval: 250 }).toBe(true);
   });
 
   it('turns readiness 503 within 2 s when the database is gone, and recovers when it returns', async () => {
@@ -65,6 +55,6 @@ describe('health probes against a MongoDB-wire server that fails', () => {
     expect((await timedGet('/health/live')).response.status).toBe(200);
 
     await ferret.start();
-    expect(await eventually(isReady, 30_000)).toBe(true);
+    await expect.poll(isReady, { timeout: 30_000, interval: 250 }).toBe(true);
   });
 });

@@ -8,12 +8,6 @@ import { testConfig } from '../support/test-env.js';
 
 const ADMIN = { email: `ops-${Date.now()}@example.test`, password: 'an-admin-password-long-enough' };
 
-/** Polls until `predicate` holds or `timeoutMs` passes. */
-async function eventually(predicate: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !(await predicate())) await new Promise((resolve) => setTimeout(resolve, 100));
-}
-
 /** Runs `count` GETs with at most `concurrency` in flight. */
 async function hammer(baseUrl: string, count: number, path: (i: number) => string, concurrency = 50): Promise<void> {
   let next = 0;
@@ -64,12 +58,10 @@ describe('Prometheus metrics', () => {
         '--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n' +
         'partial',
     );
-    await eventually(async () => (await inFlight()) === 1, 5_000);
-    expect(await inFlight()).toBe(1);
+    await expect.poll(inFlight, { timeout: 5_000, interval: 100 }).toBe(1);
 
     socket.destroy();
-    await eventually(async () => (await inFlight()) === 0, 5_000);
-    expect(await inFlight()).toBe(0);
+    await expect.poll(inFlight, { timeout: 5_000, interval: 100 }).toBe(0);
     // A rejected and an answered request leave it at zero too.
     await fetch(`${running.url}/v1/profiles/not-an-id`);
     await fetch(`${running.url}/v1/locations/cities`);
