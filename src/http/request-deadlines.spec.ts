@@ -2,6 +2,7 @@ import { HttpException } from '@nestjs/common';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { once } from 'node:events';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/app-config.js';
@@ -55,6 +56,36 @@ describe('request deadlines', () => {
     expect(response.headers.get('retry-after')).toBe('5');
     expect(await response.json()).toEqual({ detail: 'No answer within 100 ms; retry in a few seconds' });
     await expect.poll(() => lateAnswerSent).toBe(true);
+  });
+
+  it('keeps the validators and caching of an answer it replaces off the 503', async () => {
+    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) =>
+      app.get('/file', async (_request, reply) => {
+        void reply.header('etag', '"abc"').header('cache-control', 'public, max-age=2592000, immutable');
+        await pause(300);
+        return 'bytes';
+      }),
+    ));
+    const response = await fetch(`${fastify.listeningOrigin}/file`);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('etag')).not.toBe('"abc"');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('closes the connection after a 503 sent while the body was still arriving', async () => {
+    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) => app.post('/echo', (request) => request.body)));
+    const socket = connect(Number(new URL(fastify.listeningOrigin).port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (data: Buffer) => (received += data.toString()));
+    const closedByServer = once(socket, 'end');
+    socket.write(
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":',
+    );
+    const ended = await Promise.race([closedByServer.then(() => true), pause(2_000).then(() => false)]);
+    socket.destroy();
+    expect(received).toMatch(/^HTTP\/1\.1 503 /);
+    expect(received.toLowerCase()).toContain('connection: close');
+    expect(ended).toBe(true);
   });
 
   it('lets an answer that is ready stand, however long compressing it takes', async () => {

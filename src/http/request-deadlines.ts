@@ -44,20 +44,25 @@ export function registerRequestDeadlines(fastify: FastifyInstance, { http, media
   });
   fastify.addHook('onSend', (request, reply, payload, done) => {
     clearTimeout(request[TIMER] ?? undefined);
-    request[TIMER] =
-      isStream(payload) && !reply.raw.destroyed ? setTimeout(cutDownload, media.downloadTimeoutMs, reply) : null;
+    // A response queued behind others on a connection the client closed never hears `close` itself.
+    const gone = reply.raw.destroyed || request.raw.socket?.destroyed === true;
+    request[TIMER] = isStream(payload) && !gone ? setTimeout(cutDownload, media.downloadTimeoutMs, reply) : null;
     done(null, payload);
   });
 }
 
 function answerLate(reply: FastifyReply, timeoutMs: number): void {
-  if (reply.sent || reply.raw.destroyed) return;
-  void reply
-    .header('retry-after', String(RETRY_AFTER_S))
-    .send(new ServiceUnavailableException(`No answer within ${timeoutMs} ms; retry in a few seconds`));
+  if (reply.sent || reply.raw.headersSent || reply.raw.destroyed) return;
+  // The 503 replaces whatever the handler was preparing: none of that answer's validators, and never cached.
+  void reply.removeHeader('etag').removeHeader('last-modified').removeHeader('content-range');
+  void reply.header('cache-control', 'no-store').header('retry-after', String(RETRY_AFTER_S));
+  // Still receiving the body: close the connection after the 503, or Node's own request timeout would later write
+  // a 408 on the same socket, a second answer to the same request.
+  if (!reply.request.raw.complete) void reply.header('connection', 'close');
+  void reply.send(new ServiceUnavailableException(`No answer within ${timeoutMs} ms; retry in a few seconds`));
 }
 
-/** Its status went out with the first bytes, so a download past its time can only be cut, as a client's timeout would. */
+/** Its status went out with the first bytes (see startedStream), so a download past its time can only be cut. */
 function cutDownload(reply: FastifyReply): void {
   reply.raw.destroy();
 }

@@ -57,8 +57,8 @@ export class GridFsBucket {
 
   /**
    * Streams `source` in under a server-made `filename`. Resolves with the file id and SHA-256, or with
-   * null after deleting what was written if `keep()` says no once the bytes are in. A failed upload
-   * leaves nothing behind either (the cleanup job catches what a crash mid-upload leaves).
+   * null after deleting what was written if `keep()` says no once the bytes are in or once their hash is. A failed
+   * upload leaves nothing behind either (the cleanup job catches what a crash mid-upload leaves).
    */
   async upload(
     source: AsyncIterable<Buffer> | Buffer,
@@ -72,14 +72,17 @@ export class GridFsBucket {
     const hashing = hashingStream();
     try {
       await pipeline(Buffer.isBuffer(source) ? Readable.from([source]) : Readable.from(source), hashing.stream, upload);
-      if (!keep()) {
-        await this.delete(id);
-        return null;
+      if (keep()) {
+        const sha256 = hashing.sha256();
+        await this.files().updateOne({ _id: id }, { $set: { 'metadata.sha256': sha256 } });
+        // Asked again: the caller may have given up (a request past its deadline) while the hash was written.
+        if (keep()) {
+          await this.pending.deleteOne({ _id: id });
+          return { id, sha256 };
+        }
       }
-      const sha256 = hashing.sha256();
-      await this.files().updateOne({ _id: id }, { $set: { 'metadata.sha256': sha256 } });
-      await this.pending.deleteOne({ _id: id });
-      return { id, sha256 };
+      await this.delete(id);
+      return null;
     } catch (error) {
       // If this fails too, the pending record stays and the cleanup job deletes the rest.
       await this.delete(id).catch(() => undefined);

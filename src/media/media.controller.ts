@@ -23,6 +23,7 @@ import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
+import { startedStream } from '../common/streams/started-stream.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { FileUpload } from '../http/request-deadlines.js';
@@ -122,8 +123,8 @@ export class MediaController {
       { ownerId: user.id, contentType, size: sizeFromHeader(header) },
       () => !part.file.truncated && !reply.sent,
     );
-    // Past its deadline (request-deadlines.ts) the client has had a 503: a file it believes lost is not kept. The
-    // check above stops the write after the last byte; this one catches a deadline during the writes after it.
+    // Past its deadline (request-deadlines.ts) the client has had a 503: a file it believes lost is not kept. keep()
+    // is asked after the last byte and after the hash is written; this catches a deadline in the last round trips.
     if (reply.sent) {
       if (stored) await this.storage.remove(stored.id);
       throw new ServiceUnavailableException('The upload outlasted its deadline');
@@ -188,8 +189,11 @@ export class MediaController {
     const length = range ? range.end - range.start + 1 : file.length;
     void reply.header('content-length', String(length));
     if (range) void reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${file.length}`);
-    // For HEAD, Fastify sends the headers and discards the stream, keeping Content-Length.
-    await reply.send(this.storage.open(file, range));
+    // For HEAD, Fastify sends the headers and discards the stream, keeping Content-Length. A GET reads its first chunk
+    // before answering: a database that hangs then gets the request's 503 in time (request-deadlines.ts), not a
+    // status that never comes.
+    const bytes = this.storage.open(file, range);
+    await reply.send(request.method === 'HEAD' ? bytes : await startedStream(bytes));
   }
 
   @Delete(':id')
