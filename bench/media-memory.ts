@@ -29,12 +29,12 @@ async function largePng(mb: number): Promise<Buffer> {
 }
 
 /** Downloads `url` and throws the bytes away, counting them. */
-function download(url: string): Promise<number> {
+function download(url: string): Promise<{ status: number; bytes: number }> {
   return new Promise((resolve, reject) => {
     get(url, { agent: false }, (response) => {
       let bytes = 0;
       response.on('data', (chunk: Buffer) => (bytes += chunk.length));
-      response.on('end', () => resolve(bytes));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, bytes }));
       response.on('error', reject);
     }).on('error', reject);
   });
@@ -80,13 +80,17 @@ async function main(): Promise<void> {
     const url = `${api}/v1/media/${id}`;
 
     const pid = child.pid!;
-    if ((await download(url)) !== file.length) throw new Error('warm-up download was incomplete');
+    if ((await download(url)).bytes !== file.length) throw new Error('warm-up download was incomplete');
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const before = rssMb(pid);
     let peak = before;
     const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 20);
     const started = performance.now();
-    const sizes = await Promise.all(Array.from({ length: CLIENTS }, () => download(url)));
+    const answers = await Promise.all(Array.from({ length: CLIENTS }, () => download(url)));
+    const sizes = answers.map((answer) => answer.bytes);
+    // An incomplete download is either cut or answered with an error, such as a 503 at the request's deadline.
+    const statuses = new Map<number, number>();
+    for (const { status } of answers) statuses.set(status, (statuses.get(status) ?? 0) + 1);
     const seconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
     const incomplete = sizes.filter((size) => size !== file.length).length;
@@ -97,6 +101,9 @@ async function main(): Promise<void> {
     );
     console.log(`MongoDB-wire server at ${mongoBase.host}; one ${(file.length / 2 ** 20).toFixed(1)} MiB file\n`);
     console.log(`concurrent downloads      ${CLIENTS} (${incomplete} incomplete)`);
+    console.log(
+      `statuses                  ${[...statuses].map(([status, count]) => `${status} × ${count}`).join(', ')}`,
+    );
     console.log(`bytes sent                ${totalMb.toFixed(0)} MiB in ${seconds.toFixed(1)} s`);
     console.log(`API RSS before            ${before.toFixed(0)} MiB`);
     console.log(`API RSS peak during       ${peak.toFixed(0)} MiB (+${(peak - before).toFixed(0)} MiB)`);

@@ -62,7 +62,10 @@ function answerLate(reply: FastifyReply, timeoutMs: number): void {
   void reply.send(new ServiceUnavailableException(`No answer within ${timeoutMs} ms; retry in a few seconds`));
 }
 
-/** Its status went out with the first bytes (see startedStream), so a download past its time can only be cut. */
+/**
+ * Its status goes out with the first bytes, so a download past its time can only be cut. (One whose first chunk fails
+ * to come gets its error answered by Fastify instead: a 503 problem once the driver gives up.)
+ */
 function cutDownload(reply: FastifyReply): void {
   reply.raw.destroy();
 }
