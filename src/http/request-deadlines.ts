@@ -16,6 +16,9 @@ declare module 'fastify' {
   }
 }
 
+/** Its own class, so that `http_errors_total{class="DeadlineExceededException"}` counts the requests it cut short. */
+export class DeadlineExceededException extends ServiceUnavailableException {}
+
 /**
  * Marks a route whose handler reads an uploaded file as it arrives. Its deadline adds REQUEST_TIMEOUT_MS, the time
  * Node gives a client to send a whole request, to HANDLER_TIMEOUT_MS.
@@ -59,7 +62,7 @@ function answerLate(reply: FastifyReply, timeoutMs: number): void {
   // Still receiving the body: close the connection after the 503, or Node's own request timeout would later write
   // a 408 on the same socket, a second answer to the same request.
   if (!reply.request.raw.complete) void reply.header('connection', 'close');
-  void reply.send(new ServiceUnavailableException(`No answer within ${timeoutMs} ms; retry in a few seconds`));
+  void reply.send(new DeadlineExceededException(`No answer within ${timeoutMs} ms; retry in a few seconds`));
 }
 
 /**

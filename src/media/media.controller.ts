@@ -13,7 +13,6 @@ import {
   Query,
   Req,
   Res,
-  ServiceUnavailableException,
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
@@ -25,7 +24,7 @@ import { Public } from '../auth/decorators/public.decorator.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { FileUpload } from '../http/request-deadlines.js';
+import { DeadlineExceededException, FileUpload } from '../http/request-deadlines.js';
 import { notModified } from '../http/not-modified.js';
 import { parseRange } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
@@ -126,7 +125,7 @@ export class MediaController {
     // is asked after the last byte and after the hash is written; this catches a deadline in the last round trips.
     if (reply.sent) {
       if (stored) await this.storage.remove(stored.id);
-      throw new ServiceUnavailableException('The upload outlasted its deadline');
+      throw new DeadlineExceededException('The upload outlasted its deadline');
     }
     if (!stored) {
       throw new PayloadTooLargeException(

@@ -106,6 +106,8 @@ describe('profile reads while the database is down', () => {
         expect(answer.ms).toBeGreaterThanOrEqual(1_900);
         expect(answer.ms).toBeLessThan(5_000);
       }
+      const deadlines = { class: 'DeadlineExceededException', status_code: '503' };
+      expect(await scrapedValue(running.metricsUrl, 'http_errors_total', deadlines)).toBe(3);
     } finally {
       ferret.thaw();
     }
