@@ -352,12 +352,10 @@ export class TieredCache {
     const end = () => {
       if (this.inflight.get(fullKey) === flight) this.inflight.delete(fullKey);
     };
-    // busyUntil never rejects.
+    // However the work ends, the flight stays until busyUntil (which never rejects) settles.
     void promise
-      .then(
-        () => flight.busyUntil,
-        () => flight.busyUntil,
-      )
+      .catch(() => undefined)
+      .then(() => flight.busyUntil)
       .finally(end);
     flight.promise = promise;
     this.inflight.set(fullKey, flight);

@@ -1,11 +1,9 @@
 import underPressure, { type FastifyUnderPressureOptions } from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
-import { genericProblem, PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details.js';
+import { genericProblem, PROBLEM_CONTENT_TYPE, UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import type { AppConfig } from '../config/app-config.js';
 import { PROBE_PATHS } from '../health/probe-paths.js';
-
-const RETRY_AFTER_S = 5;
 
 /**
  * Past OVERLOAD_MAX_EVENT_LOOP_DELAY_MS of event-loop delay or OVERLOAD_MAX_HEAP_MB of heap, new
@@ -31,8 +29,11 @@ export async function registerOverloadProtection(
       // Probes answer under pressure: liveness must not restart a busy pod; readiness has its own heap check.
       if (PROBE_PATHS.has(request.url)) return undefined;
       rejected.inc({ reason: type });
-      void reply.status(503).header('retry-after', String(RETRY_AFTER_S)).header('content-type', PROBLEM_CONTENT_TYPE);
-      return genericProblem(request, 503, `Overloaded (${type}); retry in ${RETRY_AFTER_S} s`);
+      void reply
+        .status(503)
+        .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S))
+        .header('content-type', PROBLEM_CONTENT_TYPE);
+      return genericProblem(request, 503, `Overloaded (${type}); retry in ${UNAVAILABLE_RETRY_AFTER_S} s`);
     }) as unknown as FastifyUnderPressureOptions['pressureHandler'],
   });
 }

@@ -16,6 +16,7 @@ import {
   PROBLEM_CONTENT_TYPE,
   problemInstance,
   statusTitle,
+  UNAVAILABLE_RETRY_AFTER_S,
   type ProblemDetails,
 } from './problem-details.js';
 
@@ -60,7 +61,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         { requestId: request.id },
         `Database unavailable on ${request.method} ${request.url}: ${(exception as Error).message}`,
       );
-      if (!reply.sent) void reply.header('retry-after', String(DATABASE_RETRY_AFTER_S));
+      if (!reply.sent) void reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
     }
     // A handler failing after its request's deadline already answered it (request-deadlines.ts): logged, not replied.
     if (reply.sent) return;
@@ -105,8 +106,6 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     return { ...problem, detail, ...extensions };
   }
 }
-
-const DATABASE_RETRY_AFTER_S = 5;
 
 /**
  * Lost or refused connections to MongoDB (a failover, an overloaded server, a network break) are an outage

@@ -20,6 +20,9 @@ export interface ProblemDetails {
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
+/** Retry-After of every 503 that expects to pass soon: a database outage, overload, a request past its deadline. */
+export const UNAVAILABLE_RETRY_AFTER_S = 5;
+
 /** Problem type for requests whose body or query failed validation. */
 export const VALIDATION_PROBLEM_TYPE = '/problems/validation-failed';
 
