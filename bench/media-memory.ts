@@ -28,13 +28,15 @@ async function largePng(mb: number): Promise<Buffer> {
     .toBuffer();
 }
 
-/** Downloads `url` and throws the bytes away, counting them. */
-function download(url: string): Promise<{ status: number; bytes: number }> {
+/** Downloads `url` and throws the bytes away, counting them; `headersMs` is how long its status line took. */
+function download(url: string): Promise<{ status: number; bytes: number; headersMs: number }> {
+  const asked = performance.now();
   return new Promise((resolve, reject) => {
     get(url, { agent: false }, (response) => {
+      const headersMs = performance.now() - asked;
       let bytes = 0;
       response.on('data', (chunk: Buffer) => (bytes += chunk.length));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, bytes }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, bytes, headersMs }));
       response.on('error', reject);
     }).on('error', reject);
   });
@@ -103,6 +105,11 @@ async function main(): Promise<void> {
     console.log(`concurrent downloads      ${CLIENTS} (${incomplete} incomplete)`);
     console.log(
       `statuses                  ${[...statuses].map(([status, count]) => `${status} × ${count}`).join(', ')}`,
+    );
+    // The status line goes out with the first chunk: until then a download waits for its lookup and that chunk.
+    const headers = answers.map((answer) => answer.headersMs).sort((x, y) => x - y);
+    console.log(
+      `first bytes after         p50 ${headers[Math.floor(CLIENTS / 2)].toFixed(0)} ms, max ${headers[CLIENTS - 1].toFixed(0)} ms`,
     );
     console.log(`bytes sent                ${totalMb.toFixed(0)} MiB in ${seconds.toFixed(1)} s`);
     console.log(`API RSS before            ${before.toFixed(0)} MiB`);

@@ -18,6 +18,9 @@ export interface CacheableOptions {
   ttlS: number;
   /** Tags for group invalidation (e.g. every search page). */
   tags?: readonly string[];
+  /** Keeps only the results this accepts (see WrapOptions.storeIf). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  storeIf?: (value: any) => boolean;
 }
 
 export interface CacheEvictOptions {

@@ -25,9 +25,14 @@ export interface TieredCacheOptions {
   reloadRetryMs?: number;
 }
 
-export interface WrapOptions {
+export interface WrapOptions<T = unknown> {
   ttlS: number;
   tags?: readonly string[];
+  /**
+   * Whether to keep a loaded value. A refused one still answers the readers of its flight, and the next read loads
+   * again: for absences that end, such as a media variant not made yet.
+   */
+  storeIf?: (value: T) => boolean;
 }
 
 /** A running miss for one key. Invalidated while running, its result may predate the write: returned, not kept. */
@@ -190,7 +195,7 @@ export class TieredCache {
     }
   }
 
-  async wrap<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
+  async wrap<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions<T>): Promise<T> {
     const fullKey = `cache:${cache}:${key}`;
     const entry = this.l1?.get(fullKey) as CacheEntry<T> | undefined;
     if (entry && entry.exp > Date.now()) {
@@ -248,7 +253,7 @@ export class TieredCache {
     cache: string,
     fullKey: string,
     loader: () => Promise<T>,
-    options: WrapOptions,
+    options: WrapOptions<T>,
     flight: Flight,
     fallback: CacheEntry<T>,
   ): Promise<T> {
@@ -274,7 +279,7 @@ export class TieredCache {
   }
 
   /** Recomputes and stores a value whatever is cached (cache warming). */
-  refresh<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
+  refresh<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions<T>): Promise<T> {
     const fullKey = `cache:${cache}:${key}`;
     return this.refreshFlight(cache, fullKey, loader, options);
   }
@@ -314,19 +319,29 @@ export class TieredCache {
     fullKey: string,
     entry: CacheEntry<T>,
     loader: () => Promise<T>,
-    options: WrapOptions,
+    options: WrapOptions<T>,
   ): void {
     if (shouldRefreshEarly(entry, Date.now())) this.refreshInBackground(cache, fullKey, loader, options);
   }
 
-  private refreshInBackground<T>(cache: string, fullKey: string, loader: () => Promise<T>, options: WrapOptions): void {
+  private refreshInBackground<T>(
+    cache: string,
+    fullKey: string,
+    loader: () => Promise<T>,
+    options: WrapOptions<T>,
+  ): void {
     if (this.inflight.has(fullKey)) return;
     this.refreshFlight(cache, fullKey, loader, options).catch((error: Error) =>
       this.logger.warn(`Early refresh of ${fullKey} failed: ${error.message}`),
     );
   }
 
-  private refreshFlight<T>(cache: string, fullKey: string, loader: () => Promise<T>, options: WrapOptions): Promise<T> {
+  private refreshFlight<T>(
+    cache: string,
+    fullKey: string,
+    loader: () => Promise<T>,
+    options: WrapOptions<T>,
+  ): Promise<T> {
     const refresh = (flight: Flight) => this.compute(cache, fullKey, loader, options, flight);
     return this.singleFlight(fullKey, options.tags, refresh, true);
   }
@@ -367,14 +382,14 @@ export class TieredCache {
     cache: string,
     fullKey: string,
     loader: () => Promise<T>,
-    options: WrapOptions,
+    options: WrapOptions<T>,
     flight: Flight,
   ): Promise<T> {
     const started = performance.now();
     const value = await loader();
     const duration = performance.now() - started;
     this.metrics.loaded(cache, duration);
-    if (flight.stale) return value;
+    if (flight.stale || options.storeIf?.(value) === false) return value;
     const ttlMs = jitteredTtlMs(options.ttlS, this.options.ttlJitter);
     const entry: CacheEntry<T> = { v: value, exp: Date.now() + ttlMs, d: duration };
     const serialised = JSON.stringify(entry);

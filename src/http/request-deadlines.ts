@@ -1,7 +1,7 @@
 import { ServiceUnavailableException } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Readable } from 'node:stream';
-import { UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
+import { dropSuccessHeaders, UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import type { AppConfig } from '../config/app-config.js';
 import { mergeRouteConfig } from './route-config.js';
 
@@ -56,10 +56,9 @@ export function registerRequestDeadlines(fastify: FastifyInstance, { http, media
 
 function answerLate(reply: FastifyReply, timeoutMs: number): void {
   if (reply.sent || reply.raw.headersSent || reply.raw.destroyed) return;
-  // The 503 replaces whatever the handler was preparing: none of that answer's validators or caching (error replies
-  // carry no Cache-Control, so nobody keeps them).
-  void reply.removeHeader('etag').removeHeader('last-modified').removeHeader('content-range');
-  void reply.removeHeader('cache-control').header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
+  // The 503 replaces whatever the handler was preparing.
+  dropSuccessHeaders(reply);
+  void reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
   // Still receiving the body: close the connection after the 503, or Node's own request timeout would later write
   // a 408 on the same socket, a second answer to the same request.
   if (!reply.request.raw.complete) void reply.header('connection', 'close');

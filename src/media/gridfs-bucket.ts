@@ -1,3 +1,4 @@
+import { NotFoundException } from '@nestjs/common';
 import { mongo, Types } from 'mongoose';
 import { Readable } from 'node:stream';
 import { hashingStream } from '../common/streams/hashing-stream.js';
@@ -35,6 +36,12 @@ interface ChunkDocument {
   n: number;
   data: mongo.Binary;
 }
+
+/**
+ * A download found none of the file it looked up: deleted since (a cached lookup can outlive the file for as long as
+ * its invalidation is delayed). Answered like an unknown id.
+ */
+export class FileGoneError extends NotFoundException {}
 
 /** One 255 KiB chunk (the default size) per round trip: of 1, 2 and 4, one held the least memory (docs/performance.md). */
 const CHUNKS_PER_BATCH = 1;
@@ -105,6 +112,7 @@ export class GridFsBucket {
       .find({ files_id: file.id, n: { $gte: first, $lte: last } })
       .sort({ n: 1 })
       .batchSize(CHUNKS_PER_BATCH);
+    const files = this.files();
     async function* bytes(): AsyncGenerator<Buffer> {
       let expected = first;
       for await (const chunk of cursor) {
@@ -116,7 +124,12 @@ export class GridFsBucket {
         yield data.subarray(from, to);
         expected += 1;
       }
-      if (expected !== last + 1) throw new Error(`GridFS file ${String(file.id)} is missing chunk ${expected}`);
+      if (expected === last + 1) return;
+      // Before any byte went out, a file whose document is gone too was deleted, not damaged.
+      if (expected === first && !(await files.findOne({ _id: file.id }, { projection: { _id: 1 } }))) {
+        throw new FileGoneError('Media not found');
+      }
+      throw new Error(`GridFS file ${String(file.id)} is missing chunk ${expected}`);
     }
     return Readable.from(bytes(), { objectMode: false });
   }

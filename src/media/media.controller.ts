@@ -152,9 +152,9 @@ export class MediaController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const original = await this.storage.find(id);
+    const original = await this.storage.downloadable(id);
     if (!original) throw new NotFoundException('Media not found');
-    const variant = query.variant && (await this.storage.findVariant(id, query.variant));
+    const variant = query.variant && (await this.storage.downloadable(id, query.variant));
     const pending = query.variant !== undefined && !variant;
     const maxAgeS = pending ? VARIANT_PENDING_MAX_AGE_S : this.config.media.cacheMaxAgeS;
     await this.send(variant || original, `public, max-age=${maxAgeS}${pending ? '' : ', immutable'}`, request, reply);

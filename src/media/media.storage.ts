@@ -3,9 +3,10 @@ import { InjectConnection } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { CacheEvict, Cacheable } from '../cache/cache.decorators.js';
 import { GridFsBucket, storedFile, type StoredFile } from './gridfs-bucket.js';
 import type { ImageSize } from './media-types.js';
-import type { VariantName } from './media-variants.js';
+import { VARIANT_NAMES, type VariantName } from './media-variants.js';
 
 /** An uploaded original. Dimensions are read from the first bytes at upload, or by the variants job. */
 export interface MediaFile extends StoredFile {
@@ -13,6 +14,29 @@ export interface MediaFile extends StoredFile {
   width?: number;
   height?: number;
 }
+
+/** A stored file as the download cache keeps it: JSON, so a hit from Redis reads the same as one from memory. */
+interface CachedFile extends Omit<StoredFile, 'id' | 'uploadDate'> {
+  id: string;
+  uploadDate: string;
+}
+
+/**
+ * What a download looks up before it streams: the original's record (key: its id) or a variant's (id-variant). A
+ * complete file never changes, so its entry lasts until the file is deleted, which evicts it. Only files found are
+ * kept: an upload still arriving or a variant not made yet is found later.
+ */
+export const MEDIA_FILE_CACHE = {
+  name: 'media-file',
+  key: (id: string, variant?: VariantName) => (variant ? `${id}-${variant}` : id),
+  ttlS: 3600,
+  storeIf: (file: CachedFile | null) => file !== null,
+};
+const MEDIA_FILE_EVICTION = {
+  name: MEDIA_FILE_CACHE.name,
+  keys: (id: Types.ObjectId) =>
+    [undefined, ...VARIANT_NAMES].map((variant) => MEDIA_FILE_CACHE.key(id.toHexString(), variant)),
+};
 
 /**
  * Originals live in the `media` bucket, resized variants in `media_variants` (so variants never
@@ -38,6 +62,30 @@ export class MediaStorage {
     const metadata = { ownerId: meta.ownerId, contentType: meta.contentType, ...meta.size };
     const stored = await this.originals.upload(chunks, randomUUID(), metadata, keep);
     return stored && this.find(stored.id);
+  }
+
+  /** The complete file a download serves, the original or one of its variants, through MEDIA_FILE_CACHE. */
+  async downloadable(id: Types.ObjectId, variant?: VariantName): Promise<StoredFile | null> {
+    const cached = await this.fileRecord(id.toHexString(), variant);
+    return cached && { ...cached, id: new Types.ObjectId(cached.id), uploadDate: new Date(cached.uploadDate) };
+  }
+
+  @Cacheable(MEDIA_FILE_CACHE)
+  async fileRecord(id: string, variant?: VariantName): Promise<CachedFile | null> {
+    const objectId = new Types.ObjectId(id);
+    const file = variant ? await this.findVariant(objectId, variant) : await this.find(objectId);
+    if (!file) return null;
+    // A variant's own id, not the original's: its chunks are filed under it.
+    const { bucket, length, chunkSize, uploadDate, contentType, sha256 } = file;
+    return {
+      bucket,
+      id: file.id.toHexString(),
+      length,
+      chunkSize,
+      uploadDate: uploadDate.toISOString(),
+      contentType,
+      sha256,
+    };
   }
 
   async find(id: Types.ObjectId): Promise<MediaFile | null> {
@@ -109,7 +157,8 @@ export class MediaStorage {
     return (file.bucket === this.variants.name ? this.variants : this.originals).open(file, range);
   }
 
-  /** Removes the original and its variants, files and chunks. */
+  /** Removes the original and its variants, files and chunks, and their download cache entries everywhere. */
+  @CacheEvict(MEDIA_FILE_EVICTION)
   async remove(id: Types.ObjectId): Promise<void> {
     const variants = await this.variants.files().find({ 'metadata.originalId': id }).toArray();
     for (const variant of variants) await this.variants.delete(variant._id);

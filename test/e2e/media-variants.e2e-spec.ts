@@ -5,18 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ABANDONED_AFTER_MS, MediaCleanup } from '../../src/media/media-cleanup.js';
 import { MediaVariantsJob } from '../../src/media/media-variants.job.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
+import { decodableImage as image } from '../factories/images.js';
 import { createProfile, profileInput } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
-
-/** A real image (noise, so it does not compress away) of the given size and format. */
-async function image(width: number, height: number, format: 'jpeg' | 'png' | 'gif' = 'jpeg'): Promise<Buffer> {
-  const pixels = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7919) % 251;
-  return sharp(pixels, { raw: { width, height, channels: 3 } })
-    [format]()
-    .toBuffer();
-}
 
 /** Valid PNG structure around bytes no decoder accepts: sniffed as PNG, unreadable for variants. */
 const brokenPng = () =>
@@ -24,16 +16,6 @@ const brokenPng = () =>
     Buffer.from('89504e470d0a1a0a0000000d49484452000000100000001008060000001f15c489', 'hex'),
     Buffer.alloc(200, 7),
   ]);
-
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 // ROLE all: the variants job and the cleanup run on this instance, as on a worker.
 describe('media variants, profile photos, cleanup and CORS', () => {
@@ -66,17 +48,23 @@ describe('media variants, profile photos, cleanup and CORS', () => {
     const response = await fetch(`${url}${path}`);
     return { response, body: Buffer.from(await response.arrayBuffer()) };
   };
-  const processed = (id: string) =>
-    eventually(async () => {
-      const file = await files().findOne({ _id: new Types.ObjectId(id) });
-      return (file?.metadata as { processed?: string } | undefined)?.processed;
-    }, `variants of ${id}`);
+  /** Waits for the variants job to finish with the file (`done` or `unreadable`). */
+  const processed = (id: string, outcome: 'done' | 'unreadable') =>
+    expect
+      .poll(
+        async () => {
+          const file = await files().findOne({ _id: new Types.ObjectId(id) });
+          return (file?.metadata as { processed?: string } | undefined)?.processed;
+        },
+        { timeout: 20_000, interval: 200 },
+      )
+      .toBe(outcome);
 
   it('records dimensions at upload and makes 128 and 512 px WebP variants served by ?variant=', async () => {
     const original = await image(1000, 600);
     const media = await upload(member, original);
     expect([media.width, media.height]).toEqual([1000, 600]);
-    expect(await processed(media.id)).toBe('done');
+    await processed(media.id, 'done');
     for (const [variant, width, height] of [
       ['thumb', 128, 77],
       ['medium', 512, 307],
@@ -100,7 +88,7 @@ describe('media variants, profile photos, cleanup and CORS', () => {
 
   it('makes variants only once when the job runs again, and never enlarges a small image', async () => {
     const media = await upload(member, await image(100, 50, 'png'));
-    expect(await processed(media.id)).toBe('done');
+    await processed(media.id, 'done');
     const variants = connection.collection('media_variants.files');
     const query = { 'metadata.originalId': new Types.ObjectId(media.id) };
     expect(await variants.countDocuments(query)).toBe(2);
@@ -115,7 +103,7 @@ describe('media variants, profile photos, cleanup and CORS', () => {
   it('serves the original, cached briefly, while no variant exists; an unreadable image is not retried', async () => {
     const bytes = brokenPng();
     const media = await upload(member, bytes);
-    expect(await processed(media.id)).toBe('unreadable');
+    await processed(media.id, 'unreadable');
     const { response, body } = await fetchBytes(`/v1/media/${media.id}?variant=thumb`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('image/png');
@@ -155,7 +143,7 @@ describe('media variants, profile photos, cleanup and CORS', () => {
   it('deleting an upload removes its variants and detaches it from the profile (cached read included)', async () => {
     const owner = await registerAccount(url);
     const [first, second] = [await upload(owner, await image(300, 200)), await upload(owner, await image(200, 300))];
-    expect(await processed(first.id)).toBe('done');
+    await processed(first.id, 'done');
     const profile = await createProfile(url, owner, { photoIds: [first.id, second.id] });
     const read = async () => {
       const response = await fetch(`${url}/v1/profiles/${profile.id}`, { headers: owner.auth });
@@ -199,13 +187,13 @@ describe('media variants, profile photos, cleanup and CORS', () => {
 
   it('cleanup asks again for variants whose request was lost', async () => {
     const media = await upload(member, await image(64, 64));
-    expect(await processed(media.id)).toBe('done');
+    await processed(media.id, 'done');
     const id = new Types.ObjectId(media.id);
     await connection.collection('media_variants.files').deleteMany({ 'metadata.originalId': id });
     await files().updateOne({ _id: id }, { $unset: { 'metadata.processed': '' } });
     const later = new Date(Date.now() + 11 * 60_000);
     expect((await running.app.get(MediaCleanup).run(later)).requeued).toBeGreaterThanOrEqual(1);
-    expect(await processed(media.id)).toBe('done');
+    await processed(media.id, 'done');
     expect(await connection.collection('media_variants.files').countDocuments({ 'metadata.originalId': id })).toBe(2);
   });
 

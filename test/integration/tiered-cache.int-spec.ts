@@ -94,6 +94,29 @@ describe('TieredCache against the real Redis', () => {
     expect(results.every((r) => r.name === 'Ann')).toBe(true);
   });
 
+  it('shares but does not keep a value storeIf refuses, and keeps the next one it accepts', async () => {
+    const [a, b] = [await instance(), await instance()];
+    let found: string | null = null;
+    let calls = 0;
+    const loader = async () => {
+      calls += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return found;
+    };
+    const options = { ttlS: 60, storeIf: (value: string | null) => value !== null };
+    const concurrent = await Promise.all(
+      Array.from({ length: 20 }, () => a.cache.wrap('variant', 'x', loader, options)),
+    );
+    expect(concurrent.every((value) => value === null)).toBe(true);
+    expect(calls).toBe(1);
+    found = 'made';
+    expect(await a.cache.wrap('variant', 'x', loader, options)).toBe('made');
+    expect(calls).toBe(2);
+    expect(await a.cache.wrap('variant', 'x', loader, options)).toBe('made');
+    expect(await b.cache.wrap('variant', 'x', neverCalled, options)).toBe('made'); // kept in Redis too
+    expect(calls).toBe(2);
+  });
+
   it('serves a value loaded by one instance from Redis to another, then from its own memory', async () => {
     const [a, b] = [await instance(), await instance()];
     await a.cache.wrap('profile', 'shared', () => Promise.resolve('v1'), { ttlS: 60 });

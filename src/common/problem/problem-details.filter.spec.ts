@@ -12,7 +12,7 @@ import { mongo } from 'mongoose';
 import { ProblemDetailsFilter } from './problem-details.filter.js';
 
 function render(exception: unknown, { sent = false, registry = new Registry() } = {}) {
-  const reply = { sent, status: vi.fn(), header: vi.fn(), send: vi.fn() };
+  const reply = { sent, status: vi.fn(), header: vi.fn(), removeHeader: vi.fn(), send: vi.fn() };
   reply.status.mockReturnValue(reply);
   reply.header.mockReturnValue(reply);
   const request = { id: 'req-1', method: 'GET', url: '/v1/profiles/abc?fields=x' };
@@ -29,6 +29,7 @@ function render(exception: unknown, { sent = false, registry = new Registry() } 
     status: reply.status.mock.calls[0]?.[0] as number,
     contentType: reply.header.mock.calls.find(([name]) => name === 'content-type')?.[1] as string,
     headers: Object.fromEntries(reply.header.mock.calls as [string, string][]),
+    removed: reply.removeHeader.mock.calls.map(([name]) => name as string),
     body: reply.send.mock.calls[0]?.[0] as Record<string, unknown>,
   };
 }
@@ -65,6 +66,12 @@ describe('ProblemDetailsFilter', () => {
       expect(body.detail).toBe('The database is not answering; retry in a few seconds');
       expect(headers['retry-after']).toBe('5');
     }
+  });
+
+  it('drops the validators and caching of the success a handler was preparing (a download failing to start)', () => {
+    const { status, removed } = render(new ServiceUnavailableException('The database is not answering'));
+    expect(status).toBe(503);
+    expect(removed).toEqual(expect.arrayContaining(['etag', 'last-modified', 'content-range', 'cache-control']));
   });
 
   it('renders an HttpException as RFC 9457 problem+json with the request id and path', () => {

@@ -12,6 +12,7 @@ import { Counter, type Registry } from 'prom-client';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
+  dropSuccessHeaders,
   genericProblem,
   PROBLEM_CONTENT_TYPE,
   problemInstance,
@@ -68,6 +69,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     // Class names come from code, not from input, so the label stays bounded.
     const errorClass = exception instanceof Error ? exception.constructor.name : typeof exception;
     this.errors.inc({ class: errorClass, status_code: problem.status });
+    dropSuccessHeaders(reply);
     void reply.status(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(problem);
   }
 
