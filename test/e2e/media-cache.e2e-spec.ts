@@ -1,9 +1,10 @@
 import { getConnectionToken } from '@nestjs/mongoose';
-import { Types, type Connection } from 'mongoose';
+import { mongo, Types, type Connection } from 'mongoose';
 import type { CommandStartedEvent } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/app-config.js';
 import { MediaVariantsJob } from '../../src/media/media-variants.job.js';
+import { MediaStorage } from '../../src/media/media.storage.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { decodableImage } from '../factories/images.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -73,8 +74,12 @@ describe('media downloads from the cache', () => {
     expect((await download(b, media.id)).status).toBe(200); // cached in b's memory too
     const deleted = await fetch(`${a.url}/v1/media/${media.id}`, { method: 'DELETE', headers: owner.auth });
     expect(deleted.status).toBe(204);
-    expect((await download(a, media.id)).status).toBe(404);
-    await expect.poll(async () => (await download(b, media.id)).status, { timeout: 1_000, interval: 20 }).toBe(404);
+    // Conditional requests are answered from the record alone: a 304 here would mean it was still kept.
+    const revalidate = { 'if-none-match': `"${media.sha256}"` };
+    expect((await download(a, media.id, revalidate)).status).toBe(404);
+    await expect
+      .poll(async () => (await download(b, media.id, revalidate)).status, { timeout: 1_000, interval: 20 })
+      .toBe(404);
   });
 
   it('answers 404, with nothing cacheable, for a file deleted behind a cached lookup', async () => {
@@ -93,6 +98,32 @@ describe('media downloads from the cache', () => {
     // The file's validators and year-long caching are not carried over to the error.
     expect(response.headers.get('etag')).not.toBe(`"${media.sha256}"`);
     for (const header of ['last-modified', 'cache-control']) expect(response.headers.get(header)).toBeNull();
+    // And the record is dropped: a revalidation now asks the database instead of answering 304 from it.
+    await expect
+      .poll(async () => (await download(a, media.id, { 'if-none-match': `"${media.sha256}"` })).status)
+      .toBe(404);
+  });
+
+  it('forgets the file even when its delete fails halfway, its document gone and its chunks left', async () => {
+    const media = await upload(await decodableImage(32, 32));
+    for (const app of [a, b]) expect((await download(app, media.id)).status).toBe(200);
+    const bucket = a.app.get(MediaStorage).originals;
+    const files = a.app.get<Connection>(getConnectionToken()).collection('media.files');
+    // The driver deletes the document first; the connection is lost before the chunks go.
+    const deleteFile = vi.spyOn(bucket, 'delete').mockImplementationOnce(async (id) => {
+      await files.deleteOne({ _id: id });
+      throw new mongo.MongoNetworkError('connection lost');
+    });
+    const deleted = await fetch(`${a.url}/v1/media/${media.id}`, { method: 'DELETE', headers: owner.auth });
+    expect(deleted.status).toBe(503);
+    deleteFile.mockRestore();
+
+    // Kept, either record would serve the chunks left behind (or a 304) for its whole TTL.
+    const revalidate = { 'if-none-match': `"${media.sha256}"` };
+    expect((await download(a, media.id, revalidate)).status).toBe(404);
+    await expect
+      .poll(async () => (await download(b, media.id, revalidate)).status, { timeout: 1_000, interval: 20 })
+      .toBe(404);
   });
 
   it('serves a variant asked for before it was made once it exists, without waiting for the cache to expire', async () => {

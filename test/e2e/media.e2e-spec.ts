@@ -91,6 +91,9 @@ describe('media (GridFS)', () => {
     const past = await download(id, { range: `bytes=${size}-` });
     expect(past.status).toBe(416);
     expect(past.headers.get('content-range')).toBe(`bytes */${size}`);
+    expect(past.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(past.headers.get('cache-control')).toBeNull(); // an error, not the file: nothing to keep
+    expect(((await past.json()) as { status: number }).status).toBe(416);
   });
 
   it('answers 304 to a matching If-None-Match or a later If-Modified-Since, and HEAD without a body', async () => {

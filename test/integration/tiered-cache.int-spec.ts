@@ -94,7 +94,7 @@ describe('TieredCache against the real Redis', () => {
     expect(results.every((r) => r.name === 'Ann')).toBe(true);
   });
 
-  it('shares but does not keep a value storeIf refuses, and keeps the next one it accepts', async () => {
+  it('shares but does not keep a value storeIf refuses, keeps the next one it accepts, and drops it when refused again', async () => {
     const [a, b] = [await instance(), await instance()];
     let found: string | null = null;
     let calls = 0;
@@ -115,6 +115,12 @@ describe('TieredCache against the real Redis', () => {
     expect(await a.cache.wrap('variant', 'x', loader, options)).toBe('made');
     expect(await b.cache.wrap('variant', 'x', neverCalled, options)).toBe('made'); // kept in Redis too
     expect(calls).toBe(2);
+
+    // A refresh that finds it gone drops what was kept, in this instance's memory and in Redis.
+    expect(await a.cache.refresh('variant', 'x', () => Promise.resolve(null), options)).toBeNull();
+    const c = await instance();
+    expect(await c.cache.wrap('variant', 'x', () => Promise.resolve('remade'), options)).toBe('remade');
+    expect(await a.cache.wrap('variant', 'x', neverCalled, options)).toBe('remade'); // its old copy is gone
   });
 
   it('serves a value loaded by one instance from Redis to another, then from its own memory', async () => {

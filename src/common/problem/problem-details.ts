@@ -23,7 +23,6 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 /** Retry-After of every 503 that expects to pass soon: a database outage, overload, a request past its deadline. */
 export const UNAVAILABLE_RETRY_AFTER_S = 5;
 
-/** Problem type for requests whose body or query failed validation. */
 /**
  * Drops the headers of the success a handler was preparing (a download's validators, its year-long caching, its
  * range) from a reply that turned into an error: no browser or CDN may keep an error, or revalidate against it.
@@ -32,6 +31,7 @@ export function dropSuccessHeaders(reply: { removeHeader(name: string): unknown 
   for (const name of ['etag', 'last-modified', 'content-range', 'cache-control']) reply.removeHeader(name);
 }
 
+/** Problem type for requests whose body or query failed validation. */
 export const VALIDATION_PROBLEM_TYPE = '/problems/validation-failed';
 
 export function statusTitle(status: number): string {
