@@ -41,6 +41,23 @@ describe('HTTP contract: errors, request ids, compression', () => {
     expect(await response.json()).toMatchObject({ status: 400, title: 'Bad Request' });
   });
 
+  it('answers input nested too deep, or text with a lone surrogate or NUL, with a 400 problem, not a 500', async () => {
+    const deep = `{"email":"a@b.co","password":"long enough password","x":${'['.repeat(40)}${']'.repeat(40)}}`;
+    const cases: [string, string, RegExp][] = [
+      ['/v1/auth/login', deep, /nests at most/],
+      ['/v1/batch', `{"requests":${'['.repeat(40)}${']'.repeat(40)}}`, /nests at most/],
+      // Escaped in the JSON text, as a client would send it: validator's isEmail threw on it (URIError, 500).
+      ['/v1/auth/register', '{"email":"a\\ud800@example.com","password":"long enough password"}', /valid Unicode/],
+      ['/v1/auth/register', '{"email":"nul\\u0000@example.com","password":"long enough password"}', /NUL/],
+    ];
+    for (const [path, body, detail] of cases) {
+      const response = await post(path, body);
+      expect(response.status, body).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
+      expect(((await response.json()) as { detail: string }).detail).toMatch(detail);
+    }
+  });
+
   it('answers a body above the configured limit with a 413 problem', async () => {
     const response = await post('/v1/anything', JSON.stringify({ bio: 'x'.repeat(4096) }));
     expect(response.status).toBe(413);

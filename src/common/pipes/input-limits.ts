@@ -1,0 +1,37 @@
+import { BadRequestException } from '@nestjs/common';
+
+/** Deeper than any DTO here (a batch's sub-request headers are 3 levels); class-transformer recurses per level. */
+export const MAX_INPUT_DEPTH = 16;
+/** Far above any valid body (a full profile is under 100 values), far below what makes validation slow. */
+export const MAX_INPUT_VALUES = 10_000;
+/** An unpaired UTF-16 surrogate: matched only alone, since the `u` flag reads a valid pair as one code point. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Refuses input no DTO can mean before class-transformer and class-validator see it: nesting that overflows their
+ * recursion (a 4 KB body of 2,000 brackets was a 500), bodies of countless values, and strings that are not text
+ * (a lone surrogate makes validator's isEmail throw; NUL truncates strings in C libraries and logs). Keys count too.
+ */
+export function assertPlainInput(input: unknown): void {
+  const pending: { value: unknown; depth: number }[] = [{ value: input, depth: 0 }];
+  let values = 0;
+  while (pending.length > 0) {
+    const { value, depth } = pending.pop()!;
+    if (++values > MAX_INPUT_VALUES) throw new BadRequestException(`At most ${MAX_INPUT_VALUES} values per request`);
+    if (typeof value === 'string') {
+      assertText(value);
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_INPUT_DEPTH) throw new BadRequestException(`Input nests at most ${MAX_INPUT_DEPTH} levels deep`);
+    for (const [key, child] of Object.entries(value)) {
+      assertText(key);
+      pending.push({ value: child, depth: depth + 1 });
+    }
+  }
+}
+
+function assertText(text: string): void {
+  if (LONE_SURROGATE.test(text)) throw new BadRequestException('Text must be valid Unicode (no unpaired surrogates)');
+  if (text.includes('\0')) throw new BadRequestException('Text must not contain NUL characters');
+}
