@@ -24,7 +24,10 @@ export async function sniffMediaType(head: Buffer): Promise<string | undefined> 
  */
 export function sizeFromHeader(head: Buffer): ImageSize | undefined {
   try {
-    const { width, height, orientation } = imageSize(head);
+    // A copy that owns its memory: image-size reads through a DataView over `head.buffer` that it does not bound by
+    // `head`'s length, so on a truncated header it read the bytes after it, which in a slice of Node's shared
+    // buffer pool belong to other requests, and stored them as the dimensions.
+    const { width, height, orientation } = imageSize(new Uint8Array(head));
     if (!width || !height) return undefined;
     return orientation !== undefined && orientation >= 5 ? { width: height, height: width } : { width, height };
   } catch {

@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import { sizeFromHeader } from './media-types.js';
+
+describe('sizeFromHeader', () => {
+  it('reads the size a complete PNG header declares', () => {
+    const header = Buffer.from('89504e470d0a1a0a0000000d4948445200000280000001e0', 'hex');
+    expect(sizeFromHeader(header)).toEqual({ width: 640, height: 480 });
+  });
+
+  it('finds no size in a truncated header, whatever lies after it in memory', () => {
+    // A 16-byte upload, sliced out of a larger buffer as Node's pool does with small buffers.
+    const memory = Buffer.alloc(64, 0x41);
+    Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').copy(memory);
+    expect(sizeFromHeader(memory.subarray(0, 16))).toBeUndefined();
+  });
+});
