@@ -5,6 +5,7 @@ import {
   ForbiddenException,
   Get,
   HttpCode,
+  HttpException,
   Logger,
   NotFoundException,
   Param,
@@ -56,6 +57,20 @@ const toView = (file: MediaFile): MediaView => ({
   url: `/v1/media/${file.id.toHexString()}`,
 });
 
+/**
+ * The multipart parser's own errors (no boundary, a body that ends mid-part) are plain Errors: the body is at fault,
+ * so a 400, not a 500. Errors that carry a status (the size and count limits) keep it.
+ */
+async function parsed<T>(reading: Promise<T>): Promise<T> {
+  try {
+    return await reading;
+  } catch (error) {
+    if (error instanceof HttpException || typeof (error as { statusCode?: unknown }).statusCode === 'number')
+      throw error;
+    throw new BadRequestException(`Malformed multipart body: ${(error as Error).message}`);
+  }
+}
+
 /** A variant asked for before it exists gets the original, cached briefly so the variant replaces it soon. */
 const VARIANT_PENDING_MAX_AGE_S = 60;
 /** Enough of the file to find the dimensions in most headers (a JPEG's come after its EXIF block). */
@@ -89,16 +104,17 @@ export class MediaController {
     // The file may use what is left of the byte quota, up to the per-file limit. Concurrent uploads
     // by one member can overshoot the quota by at most one file each.
     const maxBytes = Math.min(this.config.media.maxBytes, quotaBytes - used.bytes);
-    const part = await request.file({ limits: { fileSize: maxBytes, files: 1 } });
+    const part = await parsed(request.file({ limits: { fileSize: maxBytes, files: 1 } }));
     if (!part || part.fieldname !== 'file') throw new BadRequestException('Send the file in a "file" field');
 
     // Peek at the first bytes to decide the type and size, then stream those bytes and the rest into GridFS.
     const iterator = part.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const nextChunk = () => parsed(iterator.next());
     const head: Buffer[] = [];
     let headLength = 0;
     let ended = false;
     while (headLength < HEADER_BYTES) {
-      const next = await iterator.next();
+      const next = await nextChunk();
       if (next.done) {
         ended = true;
         break;
@@ -115,7 +131,7 @@ export class MediaController {
     async function* bytes(): AsyncGenerator<Buffer> {
       yield* head;
       if (ended) return;
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+      for (let next = await nextChunk(); !next.done; next = await nextChunk()) yield next.value;
     }
     const stored = await this.storage.store(
       bytes(),

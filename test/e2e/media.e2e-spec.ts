@@ -122,6 +122,34 @@ describe('media (GridFS)', () => {
     expect(await connection.collection('media.files').countDocuments()).toBe(before);
   });
 
+  it('answers malformed multipart bodies with a 400 problem and keeps nothing of them', async () => {
+    const counts = () =>
+      Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
+    const before = await counts();
+    const part = (bytes: Buffer) =>
+      Buffer.concat([
+        Buffer.from('--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'),
+        Buffer.from('Content-Type: image/png\r\n\r\n'),
+        bytes,
+      ]);
+    const cases: [string, Buffer][] = [
+      ['multipart/form-data', part(png(100))], // no boundary
+      ['multipart/form-data; boundary=OTHER', part(png(100))], // a boundary the body never uses
+      ['multipart/form-data; boundary=B', part(png(100))], // ends before its closing boundary
+      ['multipart/form-data; boundary=B', part(png(300_000))], // the same, past the header read, while storing
+    ];
+    for (const [contentType, body] of cases) {
+      const response = await fetch(`${url}/v1/media`, {
+        method: 'POST',
+        headers: { ...owner.auth, 'content-type': contentType },
+        body: new Uint8Array(body),
+      });
+      expect(response.status, contentType).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+    expect(await counts()).toEqual(before);
+  });
+
   it('rejects an oversize file with 413 and leaves no file or chunk behind', async () => {
     const [files, chunks] = [connection.collection('media.files'), connection.collection('media.chunks')];
     const before = [await files.countDocuments(), await chunks.countDocuments()];
