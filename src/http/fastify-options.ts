@@ -1,5 +1,6 @@
 import { LogController, type FastifyServerOptions } from 'fastify';
 import type { AppConfig } from '../config/app-config.js';
+import { clientErrorHandler, frameworkErrors } from './framework-errors.js';
 import { assignRequestId } from './request-id.js';
 
 /** Options of the Fastify instance under Nest: limits, timeouts and request ids. */
@@ -16,5 +17,7 @@ export function fastifyOptions({ http }: AppConfig): FastifyServerOptions {
     // Idle keep-alive sockets close on shutdown; busy ones finish their request first.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    frameworkErrors,
+    clientErrorHandler,
   };
 }

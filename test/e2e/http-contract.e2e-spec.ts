@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, STATUS_CODES } from 'node:http';
+import { connect } from 'node:net';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -55,6 +56,42 @@ describe('HTTP contract: errors, request ids, compression', () => {
       expect(response.status, body).toBe(400);
       expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
       expect(((await response.json()) as { detail: string }).detail).toMatch(detail);
+    }
+  });
+
+  it('answers URLs Fastify refuses before routing with problems too', async () => {
+    for (const [path, status] of [
+      ['/v1/%ZZ', 400],
+      ['/v1/profiles/%E0%A4%A', 400],
+      [`/v1/profiles/${'a'.repeat(101)}`, 414],
+    ] as const) {
+      const response = await fetch(`${running.url}${path}`);
+      expect(response.status, path).toBe(status);
+      expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
+      expect(await response.json()).toMatchObject({ status, requestId: response.headers.get('x-request-id') });
+    }
+  });
+
+  it("answers requests Node's HTTP parser refuses with problems and closes the connection", async () => {
+    const { port } = new URL(running.url);
+    const exchange = (raw: string) =>
+      new Promise<string>((resolve, reject) => {
+        let received = '';
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(raw));
+        socket.on('data', (data: Buffer) => (received += data.toString()));
+        socket.on('close', () => resolve(received));
+        socket.on('error', reject);
+      });
+    const cases: [string, number][] = [
+      [`GET /v1/profiles HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      ['GET /v1/profiles HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400],
+      ['POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+    ];
+    for (const [raw, status] of cases) {
+      const answer = await exchange(raw);
+      expect(answer.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${STATUS_CODES[status]}`);
+      expect(answer).toMatch(/content-type: application\/problem\+json/i);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ status });
     }
   });
 

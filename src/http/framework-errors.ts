@@ -1,0 +1,46 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
+import { genericProblem, PROBLEM_CONTENT_TYPE, statusTitle } from '../common/problem/problem-details.js';
+import { REQUEST_ID_HEADER } from './request-id.js';
+
+/**
+ * Requests Fastify refuses before routing (a URL with broken percent-encoding, a path segment over maxParamLength):
+ * a problem like every other error. Fastify would answer with its own JSON, and Nest's filter never sees them.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode ?? 400;
+  const detail =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? 'A path segment is too long'
+      : 'The URL is not valid (check its percent-encoding)';
+  // Sent outside any route, so without the hooks that add the request id to other replies.
+  void reply
+    .status(status)
+    .header(REQUEST_ID_HEADER, request.id)
+    .header('content-type', PROBLEM_CONTENT_TYPE)
+    .send(genericProblem(request, status, detail));
+}
+
+/**
+ * Requests Node's HTTP parser refuses (headers too large, a malformed request line or header, a body whose length
+ * does not add up): the same statuses as Fastify's own handler, as a problem. There is no request, so no requestId;
+ * the connection is closed after the answer, since the rest of the stream cannot be trusted.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, detail] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'The request took too long to arrive']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'The request headers are too large']
+        : [400, 'The request is not valid HTTP'];
+  const title = statusTitle(status);
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}
