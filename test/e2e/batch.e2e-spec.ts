@@ -64,6 +64,11 @@ describe('POST /v1/batch', () => {
       [{ method: 'GET', path: '//evil.example/v1/profiles' }],
       [{ method: 'GET', path: '/v1/batch' }],
       [{ method: 'GET', path: '/v1/../health/ready' }],
+      // Percent-encoded, the same traversal and nesting: routing decodes them.
+      [{ method: 'GET', path: '/v1/%2e%2e/health/ready' }],
+      [{ method: 'GET', path: '/v1/%2E%2E/%2E%2E/docs/openapi.json' }],
+      [{ method: 'GET', path: '/v1/%62atch' }],
+      [[{ method: 'GET', path: '/v1/locations/cities' }]], // an item that is itself a list
       [{ method: 'GET', path: '/health/ready' }],
       Array.from({ length: 21 }, () => ({ method: 'GET', path: '/v1/locations/cities' })),
       [],

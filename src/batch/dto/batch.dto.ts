@@ -5,6 +5,7 @@ import {
   ArrayMinSize,
   IsArray,
   IsIn,
+  IsObject,
   IsString,
   Matches,
   MaxLength,
@@ -21,8 +22,9 @@ export class BatchItemDto {
   @ApiProperty({ example: '/v1/profiles?city=Berlin&fields=displayName,age' })
   @IsString()
   @MaxLength(2048)
-  // A /v1 path (no scheme, host or ..); a batch may not contain another batch.
-  @Matches(/^\/v1\/(?!batch(?:[/?]|$))[\w\-.~%/]*(?:\?[\w\-.~%&=,+]*)?$/, {
+  // A /v1 path (no scheme, host or ..); a batch may not contain another batch. No percent-encoding before the query:
+  // routing decodes it, so `%2e%2e` or `%62atch` would pass these checks and reach what they exclude.
+  @Matches(/^\/v1\/(?!batch(?:[/?]|$))[\w\-.~/]*(?:\?[\w\-.~%&=,+]*)?$/, {
     message: 'path must be a /v1 API path (not /v1/batch)',
   })
   @Matches(/^(?!.*\.\.)/, { message: 'path must not contain ..' })
@@ -34,6 +36,8 @@ export class BatchRequestDto {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_BATCH_SIZE)
+  // ValidateNested checks a list inside the list element by element, so each item must be an object itself.
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => BatchItemDto)
   requests: BatchItemDto[];
