@@ -1,22 +1,23 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
   ArrayUnique,
   IsArray,
-  IsDate,
   IsIn,
   IsMongoId,
-  IsOptional,
   IsString,
   Length,
   Matches,
   MaxDate,
   MaxLength,
   MinDate,
-  ValidateNested,
 } from 'class-validator';
+import { IsCalendarDate } from '../../common/validation/calendar-date.js';
+import { NestedObject } from '../../common/validation/nested-object.js';
+import { OptionalNotNull } from '../../common/validation/optional-not-null.js';
+import { IsPlainText } from '../../common/validation/plain-text.js';
 import { GENDERS, VISIBILITIES, type Gender, type Visibility } from '../profile.schema.js';
 import { LocationDto } from './location.dto.js';
 
@@ -34,24 +35,34 @@ const normaliseTags = ({ value }: { value: unknown }): unknown =>
     ? (value as unknown[]).map((tag) => (typeof tag === 'string' ? tag.trim().toLowerCase() : tag))
     : value;
 
-/** Everything a member may set on their profile; any other field (role, views, userId, _id) is a 400. */
+// The age bounds only make sense for a date; anything else gets IsCalendarDate's message alone.
+const isDate = (_object: unknown, value: unknown): boolean => value instanceof Date;
+
+/**
+ * Everything a member may set on their profile; any other field (role, views, userId, _id) is a 400. No field takes
+ * null: the optional ones may be left out, and leaving them out is how a client says "no change" or "the default".
+ */
 export class CreateProfileDto {
   @ApiProperty({ example: 'Ann', minLength: 2, maxLength: 50 })
-  @IsString()
+  @IsPlainText()
   @Length(2, 50)
   displayName: string;
 
   @ApiPropertyOptional({ example: 'Climber, cook, bad at chess.', maxLength: 1000 })
-  @IsOptional()
-  @IsString()
+  @OptionalNotNull()
+  @IsPlainText({ multiline: true })
   @MaxLength(1000)
   bio?: string;
 
-  @ApiProperty({ example: '1994-05-17', description: `Members are adults: ${MIN_AGE} to ${MAX_AGE} years old` })
-  @Type(() => Date)
-  @IsDate()
-  @MaxDate(() => yearsAgo(MIN_AGE), { message: `you must be at least ${MIN_AGE}` })
-  @MinDate(() => yearsAgo(MAX_AGE), { message: `birthDate is more than ${MAX_AGE} years ago` })
+  @ApiProperty({
+    type: String,
+    format: 'date',
+    example: '1994-05-17',
+    description: `YYYY-MM-DD. Members are adults: ${MIN_AGE} to ${MAX_AGE} years old`,
+  })
+  @IsCalendarDate()
+  @MaxDate(() => yearsAgo(MIN_AGE), { message: `you must be at least ${MIN_AGE}`, validateIf: isDate })
+  @MinDate(() => yearsAgo(MAX_AGE), { message: `birthDate is more than ${MAX_AGE} years ago`, validateIf: isDate })
   birthDate: Date;
 
   @ApiProperty({ enum: GENDERS })
@@ -66,7 +77,7 @@ export class CreateProfileDto {
   interestedIn: Gender[];
 
   @ApiPropertyOptional({ example: ['climbing', 'cooking'], maxItems: 20, description: 'Lower-cased tags' })
-  @IsOptional()
+  @OptionalNotNull()
   @Transform(normaliseTags)
   @IsArray()
   @ArrayMaxSize(20)
@@ -76,12 +87,11 @@ export class CreateProfileDto {
   interests?: string[];
 
   @ApiProperty({ type: LocationDto })
-  @ValidateNested()
-  @Type(() => LocationDto)
+  @NestedObject(() => LocationDto)
   location: LocationDto;
 
   @ApiPropertyOptional({ example: [], maxItems: 6, description: 'Ids of uploaded media' })
-  @IsOptional()
+  @OptionalNotNull()
   @IsArray()
   @ArrayMaxSize(6)
   @ArrayUnique()
@@ -89,7 +99,7 @@ export class CreateProfileDto {
   photoIds?: string[];
 
   @ApiPropertyOptional({ enum: VISIBILITIES, default: 'public', description: 'hidden: only you and admins see it' })
-  @IsOptional()
+  @OptionalNotNull()
   @IsIn(VISIBILITIES)
   visibility?: Visibility;
 }

@@ -1,11 +1,12 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsISO31661Alpha2, IsLatitude, IsLongitude, IsNumber, IsString, Length, Matches } from 'class-validator';
+import { IsISO31661Alpha2, IsLatitude, IsLongitude, IsNumber, Length, Matches } from 'class-validator';
+import { IsPlainText } from '../../common/validation/plain-text.js';
 
 export class LocationDto {
   @ApiProperty({ example: 'Berlin', minLength: 1, maxLength: 80 })
   @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim().replace(/\s+/g, ' ') : value))
-  @IsString()
+  @IsPlainText()
   @Length(1, 80)
   // Letters (any script), spaces, dots, apostrophes and hyphens: real city names, no markup.
   @Matches(/^[\p{L}\p{M}][\p{L}\p{M} .'-]*$/u, { message: 'city contains characters a city name does not' })

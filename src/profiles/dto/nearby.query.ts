@@ -1,18 +1,18 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import { IsLatitude, IsLongitude, IsNumber } from 'class-validator';
+import { QueryNumber } from '../../common/validation/query-number.js';
 import { MAX_NEARBY_RADIUS_KM } from '../geo.js';
 import { OptionalIntQuery, PageLimit } from './query-fields.js';
 
 export class NearbyQuery {
   @ApiProperty({ example: 52.52 })
-  @Type(() => Number)
+  @QueryNumber()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @IsLatitude()
   lat: number;
 
   @ApiProperty({ example: 13.405 })
-  @Type(() => Number)
+  @QueryNumber()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @IsLongitude()
   lng: number;

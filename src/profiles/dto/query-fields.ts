@@ -1,14 +1,14 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { QueryNumber } from '../../common/validation/query-number.js';
 
-/** An optional integer query parameter within bounds (query values arrive as strings). */
+/** An optional integer query parameter within bounds, in plain decimal digits (query values arrive as strings). */
 export function OptionalIntQuery(min: number, max: number, defaultValue?: number): PropertyDecorator {
   return applyDecorators(
     ApiPropertyOptional({ minimum: min, maximum: max, default: defaultValue }),
     IsOptional(),
-    Type(() => Number),
+    QueryNumber({ integer: true }),
     IsInt(),
     Min(min),
     Max(max),

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsMongoId, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsIn, IsMongoId, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { NestedObject } from '../../common/validation/nested-object.js';
 
 export const WEBHOOK_EVENT_TYPES = ['invoice.paid', 'invoice.payment_failed'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
@@ -30,7 +30,8 @@ export class WebhookEventDto {
   type: WebhookEventType;
 
   @ApiProperty({ type: WebhookEventDataDto })
-  @ValidateNested()
-  @Type(() => WebhookEventDataDto)
+  // Refused here, before the event id is claimed: a claimed event that cannot apply would make the provider's
+  // corrected redelivery a duplicate, and the payment it reports would be lost.
+  @NestedObject(() => WebhookEventDataDto)
   data: WebhookEventDataDto;
 }

@@ -1,0 +1,279 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { Connection } from 'mongoose';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sign } from '../../src/subscriptions/webhook-signature.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { createProfile, profileInput } from '../factories/profiles.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+/**
+ * Input that once got past validation: a 500, or a 200 that stored something no client should be able to store.
+ * Each is now a problem+json 400 that changes nothing, which the tests read back.
+ */
+describe('input validation', () => {
+  const SECRET = 'a-webhook-secret-of-at-least-32-characters';
+  let running: RunningApp;
+  let url: string;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ PAYMENT_WEBHOOK_SECRET: SECRET }));
+    url = running.url;
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const call = async (method: string, path: string, account?: Account, body?: unknown) => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...account?.auth },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      contentType: response.headers.get('content-type') ?? '',
+      body: (text ? JSON.parse(text) : undefined) as Record<string, unknown>,
+    };
+  };
+  const expectProblem400 = (response: { status: number; contentType: string }, label: unknown) => {
+    expect({ label, status: response.status }).toEqual({ label, status: 400 });
+    expect(response.contentType, JSON.stringify(label)).toMatch(/^application\/problem\+json/);
+  };
+  /** The owner's view of a profile: every stored field a member can set. */
+  const stored = async (id: string, owner: Account) => {
+    const read = await call('GET', `/v1/profiles/${id}`, owner);
+    expect(read.status).toBe(200);
+    return read.body;
+  };
+  /** Nothing was created: the account's one profile can still be created. */
+  const expectNoProfile = async (account: Account) => {
+    expect((await call('POST', '/v1/profiles', account, profileInput())).status).toBe(201);
+  };
+
+  describe('nested objects', () => {
+    const berlin = { city: 'Berlin', country: 'DE', lat: 52.52, lng: 13.405 };
+
+    it('refuses a profile whose location is missing, null, an array or not an object, creating nothing', async () => {
+      const account = await registerAccount(url);
+      const { location: _omitted, ...withoutLocation } = profileInput();
+      const locations: [string, unknown][] = [
+        ['null', null],
+        ['an array', [berlin]],
+        ['an empty array', []],
+        ['a string', 'Berlin'],
+      ];
+      const bodies: [string, object][] = [
+        ['missing', withoutLocation],
+        ...locations.map(([label, location]): [string, object] => [label, { ...withoutLocation, location }]),
+      ];
+      for (const [label, body] of bodies) {
+        const response = await call('POST', '/v1/profiles', account, body);
+        expectProblem400(response, label);
+        expect(response.body.errors).toContainEqual(expect.objectContaining({ field: 'location' }));
+      }
+      await expectNoProfile(account);
+    });
+
+    it('refuses a location patch that is null, an array or not an object, leaving the location as it was', async () => {
+      const owner = await registerAccount(url);
+      const profile = await createProfile(url, owner, { location: { ...berlin, city: 'Potsdam' } });
+      for (const location of [null, [berlin], [], 'Berlin', 42]) {
+        expectProblem400(await call('PATCH', `/v1/profiles/${profile.id}`, owner, { location }), location);
+      }
+      expect((await stored(profile.id, owner)).location).toEqual({ ...berlin, city: 'Potsdam' });
+    });
+  });
+
+  describe('payment webhooks', () => {
+    const deliver = async (event: object) => {
+      const body = JSON.stringify(event);
+      const response = await fetch(`${url}/v1/subscriptions/webhooks/fake`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'vesta-signature': sign(SECRET, body, Math.floor(Date.now() / 1000)),
+        },
+        body,
+      });
+      const text = await response.text();
+      return {
+        status: response.status,
+        contentType: response.headers.get('content-type') ?? '',
+        body: (text ? JSON.parse(text) : undefined) as Record<string, unknown>,
+      };
+    };
+
+    it('refuses an event without a data object before claiming its id, so the corrected redelivery applies', async () => {
+      const member = await registerAccount(url);
+      const subscribed = await fetch(`${url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
+        body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
+      });
+      expect(subscribed.status).toBe(201);
+      const id = `evt_${randomUUID()}`;
+      const event = { id, type: 'invoice.payment_failed' };
+      for (const data of [undefined, null, [], [{ userId: member.userId }], 'x', {}]) {
+        expectProblem400(await deliver({ ...event, data }), data ?? 'no data');
+      }
+      const claims = running.app.get<Connection>(getConnectionToken()).collection('webhook_events');
+      expect(await claims.countDocuments({ _id: `fake:${id}` as never })).toBe(0);
+      expect((await call('GET', '/v1/subscriptions/me', member)).body.status).toBe('active');
+
+      const corrected = await deliver({ ...event, data: { userId: member.userId } });
+      expect(corrected.status).toBe(200);
+      expect(corrected.body).toEqual({ received: true, duplicate: false });
+      expect((await call('GET', '/v1/subscriptions/me', member)).body.status).toBe('past_due');
+    });
+  });
+
+  describe('null fields', () => {
+    const fields = ['displayName', 'bio', 'birthDate', 'gender', 'interestedIn', 'interests', 'photoIds'] as const;
+
+    it.each([...fields, 'visibility', 'location'])(
+      'refuses a patch setting %s to null, storing nothing',
+      async (field) => {
+        const owner = await registerAccount(url);
+        const profile = await createProfile(url, owner, { visibility: 'public' });
+        const before = await stored(profile.id, owner);
+        const response = await call('PATCH', `/v1/profiles/${profile.id}`, owner, { [field]: null });
+        expectProblem400(response, field);
+        expect(response.body.errors).toContainEqual(expect.objectContaining({ field }));
+        const after = await stored(profile.id, owner);
+        expect({ ...after, views: before.views }).toEqual(before);
+      },
+    );
+
+    it('refuses null for the optional fields on create too, instead of reading it as the default', async () => {
+      const account = await registerAccount(url);
+      for (const field of ['bio', 'interests', 'photoIds', 'visibility']) {
+        expectProblem400(await call('POST', '/v1/profiles', account, { ...profileInput(), [field]: null }), field);
+      }
+      await expectNoProfile(account);
+    });
+  });
+
+  describe('birth dates', () => {
+    const invalid = [true, false, 0, 631152000000, '1990', '1990-02-30', '1990-2-3', '1990-01-01T12:00:00Z', ''];
+
+    it('refuses a birth date that is not a YYYY-MM-DD day of the calendar, on create and on patch', async () => {
+      const account = await registerAccount(url);
+      for (const birthDate of invalid) {
+        const response = await call('POST', '/v1/profiles', account, { ...profileInput(), birthDate });
+        expectProblem400(response, birthDate);
+        expect(response.body.errors).toEqual([
+          { field: 'birthDate', message: 'birthDate must be a calendar date written as YYYY-MM-DD' },
+        ]);
+      }
+      await expectNoProfile(account);
+
+      const owner = await registerAccount(url);
+      const profile = await createProfile(url, owner, { birthDate: '1990-02-28' });
+      for (const birthDate of invalid) {
+        expectProblem400(await call('PATCH', `/v1/profiles/${profile.id}`, owner, { birthDate }), birthDate);
+      }
+      expect((await stored(profile.id, owner)).birthDate).toBe('1990-02-28T00:00:00.000Z');
+    });
+
+    it('stores a real day as given, leap days included, and still refuses minors', async () => {
+      const owner = await registerAccount(url);
+      const profile = await createProfile(url, owner, { birthDate: '2000-02-29' });
+      expect((await stored(profile.id, owner)).birthDate).toBe('2000-02-29T00:00:00.000Z');
+      // What the owner reads back can be sent again as it is.
+      const echoed = await call('PATCH', `/v1/profiles/${profile.id}`, owner, {
+        birthDate: '2000-02-29T00:00:00.000Z',
+      });
+      expect(echoed.status).toBe(200);
+      const minor = new Date();
+      minor.setUTCFullYear(minor.getUTCFullYear() - 17);
+      const tooYoung = await call('PATCH', `/v1/profiles/${profile.id}`, owner, {
+        birthDate: minor.toISOString().slice(0, 10),
+      });
+      expectProblem400(tooYoung, 'minor');
+      expect(tooYoung.body.errors).toEqual([{ field: 'birthDate', message: 'you must be at least 18' }]);
+    });
+  });
+
+  describe('numbers in query strings', () => {
+    it.each([
+      'lat=&lng=',
+      'lat=%20&lng=%20',
+      'lat=0x10&lng=13',
+      'lat=52&lng=0x10',
+      'lat=1e1&lng=13',
+      'lat=52.&lng=13',
+      'lat=%2052&lng=13',
+      'lat=52&lng=13&radiusKm=0x5',
+      'lat=52&lng=13&radiusKm=',
+      'lat=52&lng=13&limit=1e1',
+      'lat=52&lng=13&limit=10.0',
+    ])('refuses nearby?%s', async (query) => {
+      expectProblem400(await call('GET', `/v1/profiles/nearby?${query}`), query);
+    });
+
+    it.each(['minAge=0x14', 'minAge=%2018', 'minAge=', 'maxAge=3e1', 'maxAge=30.0', 'limit=%20', 'limit=%2B5'])(
+      'refuses search?%s',
+      async (query) => {
+        expectProblem400(await call('GET', `/v1/profiles?${query}`), query);
+      },
+    );
+
+    it('still reads plain decimals and integers', async () => {
+      expect((await call('GET', '/v1/profiles/nearby?lat=52.52&lng=-13&radiusKm=5&limit=3')).status).toBe(200);
+      expect((await call('GET', '/v1/profiles?minAge=20&maxAge=030&limit=5')).status).toBe(200);
+    });
+  });
+
+  describe('member text', () => {
+    const badCities = ['   ', '\u200b\u200b', 'A\u0000nn', '\u202eAnn', 'Ann\u2066x', '--', '\u0301'];
+    // A city's line breaks are folded into spaces before it is checked; a name's are not.
+    const badNames = [...badCities, 'Ann\nLee'];
+
+    it('refuses blank, invisible, control and bidi-override display names and cities, creating nothing', async () => {
+      const account = await registerAccount(url);
+      for (const displayName of badNames) {
+        expectProblem400(await call('POST', '/v1/profiles', account, profileInput({ displayName })), displayName);
+      }
+      for (const city of badCities) {
+        const location = { city, country: 'DE', lat: 52.52, lng: 13.405 };
+        expectProblem400(await call('POST', '/v1/profiles', account, profileInput({ location })), city);
+      }
+      await expectNoProfile(account);
+    });
+
+    it('refuses such names, cities and bios in a patch, leaving the profile as it was', async () => {
+      const owner = await registerAccount(url);
+      const profile = await createProfile(url, owner, { displayName: 'Ann', bio: 'Climber.' });
+      const before = await stored(profile.id, owner);
+      const patches = [
+        ...badNames.map((displayName) => ({ displayName })),
+        ...badCities.map((city) => ({ location: { city, country: 'DE', lat: 52.52, lng: 13.405 } })),
+        { bio: 'Nul\u0000' },
+        { bio: 'Escape \u001b[2J' },
+        { bio: '\u202eevil.exe' },
+        { bio: 'isolate \u2067x\u2069' },
+      ];
+      for (const patch of patches) {
+        expectProblem400(await call('PATCH', `/v1/profiles/${profile.id}`, owner, patch), patch);
+      }
+      const after = await stored(profile.id, owner);
+      expect({ ...after, views: before.views }).toEqual(before);
+    });
+
+    it('accepts names in any script and bios over several lines', async () => {
+      const owner = await registerAccount(url);
+      const profile = await createProfile(url, owner, {
+        displayName: 'Zoë 李',
+        location: { city: 'São Paulo', country: 'BR', lat: -23.55, lng: -46.63 },
+      });
+      const bio = 'Climber.\nCook.\r\n\tBad at chess.';
+      const patched = await call('PATCH', `/v1/profiles/${profile.id}`, owner, { bio });
+      expect(patched.status).toBe(200);
+      expect(patched.body).toMatchObject({ displayName: 'Zoë 李', bio, location: { city: 'São Paulo' } });
+    });
+  });
+});
