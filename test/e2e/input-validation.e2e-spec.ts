@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, profileInput } from '../factories/profiles.js';
+import { callJson } from '../support/json-call.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -26,19 +27,8 @@ describe('input validation', () => {
     await running.close();
   });
 
-  const call = async (method: string, path: string, account?: Account, body?: unknown) => {
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...account?.auth },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return {
-      status: response.status,
-      contentType: response.headers.get('content-type') ?? '',
-      body: (text ? JSON.parse(text) : undefined) as Record<string, unknown>,
-    };
-  };
+  const call = (method: string, path: string, account?: Account, body?: unknown) =>
+    callJson(url, method, path, account, body);
   const expectProblem400 = (response: { status: number; contentType: string }, label: unknown) => {
     expect({ label, status: response.status }).toEqual({ label, status: 400 });
     expect(response.contentType, JSON.stringify(label)).toMatch(/^application\/problem\+json/);

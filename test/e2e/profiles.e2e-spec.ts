@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, profileInput } from '../factories/profiles.js';
+import { callJson } from '../support/json-call.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -19,15 +20,8 @@ describe('profiles: lifecycle, ownership and input safety', () => {
     await running.close();
   });
 
-  const call = async (method: string, path: string, account?: Account, body?: unknown) => {
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...account?.auth },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as Record<string, unknown> };
-  };
+  const call = (method: string, path: string, account?: Account, body?: unknown) =>
+    callJson(url, method, path, account, body);
 
   it('register → login → create → read → update → search → delete', async () => {
     const ann = await registerAccount(url, 'ann');

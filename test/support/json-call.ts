@@ -1,0 +1,28 @@
+import type { Account } from '../factories/accounts.js';
+
+export interface JsonReply {
+  status: number;
+  contentType: string;
+  body: Record<string, unknown>;
+}
+
+/** One request with an optional JSON body and token, its answer parsed (bodies of 204 and the like are undefined). */
+export async function callJson(
+  url: string,
+  method: string,
+  path: string,
+  account?: Account,
+  body?: unknown,
+): Promise<JsonReply> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...account?.auth },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type') ?? '',
+    body: (text ? JSON.parse(text) : undefined) as Record<string, unknown>,
+  };
+}
