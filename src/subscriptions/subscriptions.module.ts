@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { CacheModule } from '../cache/cache.module.js';
+import { RedisModule } from '../redis/redis.module.js';
 import { AdminSubscriptionsController } from './admin-subscriptions.controller.js';
 import { IdempotencyRecord, IdempotencyRecordSchema } from './idempotency-record.schema.js';
 import { IdempotencyService } from './idempotency.service.js';
@@ -29,6 +30,7 @@ import { SubscriptionsService } from './subscriptions.service.js';
       { name: WebhookEvent.name, schema: WebhookEventSchema },
     ]),
     CacheModule,
+    RedisModule,
     BullModule.registerQueue({ name: SUBSCRIPTIONS_QUEUE }),
   ],
   controllers: [SubscriptionsController, SubscriptionWebhooksController, AdminSubscriptionsController],

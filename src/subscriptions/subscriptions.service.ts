@@ -7,8 +7,11 @@ import {
   HttpException,
   HttpStatus,
 } from '@nestjs/common';
+import type { Redis } from 'ioredis';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CacheEvict, Cacheable } from '../cache/cache.decorators.js';
+import { REDIS_CLIENT } from '../redis/redis.constants.js';
+import { withRedisLock } from '../redis/redis-lock.js';
 import { PAYMENT_PROVIDER, PaymentDeclinedError, type PaymentProvider } from './payment-provider.js';
 import { PERIOD_MS, PLANS, type Plan, type PlanId } from './plans.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
@@ -25,6 +28,8 @@ export interface EntitlementState {
   paidUntilMs: number;
 }
 const FREE: EntitlementState = { plan: 'free', paidUntilMs: 0 };
+/** Longer than a charge and its writes take; a crashed holder blocks the member's changes no longer than this. */
+const CHANGE_LOCK_MS = 30_000;
 const EVICT_ENTITLEMENT = { name: ENTITLEMENT_CACHE.name, keys: (user: AuthenticatedUser) => [user.id] };
 
 @Injectable()
@@ -32,6 +37,7 @@ export class SubscriptionsService {
   constructor(
     private readonly subscriptions: SubscriptionsRepository,
     @Inject(PAYMENT_PROVIDER) private readonly payments: PaymentProvider,
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
   ) {}
 
   /**
@@ -74,6 +80,15 @@ export class SubscriptionsService {
     paymentToken: string,
     idempotencyKey: string,
   ): Promise<SubscriptionView> {
+    return this.oneChangeAtATime(user, () => this.start(user, planId, paymentToken, idempotencyKey));
+  }
+
+  private async start(
+    user: AuthenticatedUser,
+    planId: PlanId,
+    paymentToken: string,
+    idempotencyKey: string,
+  ): Promise<SubscriptionView> {
     const plan = paidPlan(planId);
     const current = await this.subscriptions.findByUser(user.id);
     if (current && (current.status === 'active' || current.status === 'past_due')) {
@@ -91,6 +106,15 @@ export class SubscriptionsService {
   /** Upgrades start a new paid period at once; downgrades wait for the end of the paid one. */
   @CacheEvict(EVICT_ENTITLEMENT)
   async changePlan(
+    user: AuthenticatedUser,
+    planId: PlanId,
+    paymentToken: string | undefined,
+    idempotencyKey: string,
+  ): Promise<SubscriptionView> {
+    return this.oneChangeAtATime(user, () => this.switchPlan(user, planId, paymentToken, idempotencyKey));
+  }
+
+  private async switchPlan(
     user: AuthenticatedUser,
     planId: PlanId,
     paymentToken: string | undefined,
@@ -125,19 +149,35 @@ export class SubscriptionsService {
 
   /** Stays active until the paid period ends, then expires instead of renewing. */
   @CacheEvict(EVICT_ENTITLEMENT)
-  async cancel(user: AuthenticatedUser): Promise<SubscriptionView> {
-    await this.activeOf(user);
-    return toSubscriptionView(
-      orConflict(await this.subscriptions.setCancelAtPeriodEnd(user.id, true), 'Already canceled'),
-    );
+  cancel(user: AuthenticatedUser): Promise<SubscriptionView> {
+    return this.oneChangeAtATime(user, async () => {
+      await this.activeOf(user);
+      return toSubscriptionView(
+        orConflict(await this.subscriptions.setCancelAtPeriodEnd(user.id, true), 'Already canceled'),
+      );
+    });
   }
 
   @CacheEvict(EVICT_ENTITLEMENT)
-  async resume(user: AuthenticatedUser): Promise<SubscriptionView> {
-    await this.activeOf(user);
-    return toSubscriptionView(
-      orConflict(await this.subscriptions.setCancelAtPeriodEnd(user.id, false), 'Not canceled'),
-    );
+  resume(user: AuthenticatedUser): Promise<SubscriptionView> {
+    return this.oneChangeAtATime(user, async () => {
+      await this.activeOf(user);
+      return toSubscriptionView(
+        orConflict(await this.subscriptions.setCancelAtPeriodEnd(user.id, false), 'Not canceled'),
+      );
+    });
+  }
+
+  /**
+   * A member's subscription changes one request at a time. The writes below are conditional on the state they read,
+   * which MongoDB applies atomically but FerretDB does not (it reads, then writes, without a lock): there, six of
+   * twenty simultaneous upgrades each won and were charged. The lock holds on both, and a request that loses it is
+   * refused before anything is charged. Without Redis, changes are refused (503) rather than left unguarded.
+   */
+  private async oneChangeAtATime<T>(user: AuthenticatedUser, change: () => Promise<T>): Promise<T> {
+    const outcome = await withRedisLock(this.redis, `subscription-change:${user.id}`, CHANGE_LOCK_MS, change);
+    if (!outcome.acquired) throw new ConflictException('Another change to this subscription is in progress; retry');
+    return outcome.value;
   }
 
   private async activeOf(user: AuthenticatedUser): Promise<SubscriptionRecord> {

@@ -94,6 +94,21 @@ describe('subscriptions', () => {
     expect(chargesFor(member)).toBe(1);
   });
 
+  it('charges one of 20 simultaneous upgrades with different keys and refuses the others before charging', async () => {
+    const member = await registerAccount(url);
+    expect((await subscribe(member)).status).toBe(201);
+    const refundsBefore = payments.refunds.size;
+    const upgrade = { plan: 'platinum', paymentToken: 'tok_visa' };
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => post('/v1/subscriptions/me/plan', member, upgrade, randomUUID())),
+    );
+    const statuses = responses.map((response) => response.status).sort();
+    expect(statuses).toEqual([200, ...Array<number>(19).fill(409)]);
+    expect(chargesFor(member)).toBe(2); // the subscription and one upgrade
+    expect(payments.refunds.size).toBe(refundsBefore);
+    expect(await mine(member)).toMatchObject({ plan: 'platinum', status: 'active' });
+  });
+
   it('refuses a reused key with another body (422), a missing key, tampered prices and unknown plans (400)', async () => {
     const member = await registerAccount(url);
     const key = randomUUID();

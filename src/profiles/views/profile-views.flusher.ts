@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { TieredCache } from '../../cache/tiered-cache.js';
 import { REDIS_CLIENT } from '../../redis/redis.constants.js';
+import { withRedisLock } from '../../redis/redis-lock.js';
 import { ProfilesRepository } from '../profiles.repository.js';
 import { VIEW_KEYS } from './profile-views.constants.js';
 import { ProfileViewsService } from './profile-views.service.js';
@@ -46,20 +47,8 @@ export class ProfileViewsFlusher {
   /** Other instances send their views on their own timers; this one's go first, so a flush sees them. */
   async flush(): Promise<FlushResult> {
     await this.views.send();
-    const lockToken = randomUUID();
-    const locked = await this.redis.set(VIEW_KEYS.lock, lockToken, 'PX', LOCK_TTL_MS, 'NX');
-    if (!locked) return { batchId: null, profiles: 0, views: 0 };
-    try {
-      return await this.flushBatch();
-    } finally {
-      // Release only our own lock (it may have expired and been taken by another flusher).
-      await this.redis.eval(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-        1,
-        VIEW_KEYS.lock,
-        lockToken,
-      );
-    }
+    const outcome = await withRedisLock(this.redis, VIEW_KEYS.lock, LOCK_TTL_MS, () => this.flushBatch());
+    return outcome.acquired ? outcome.value : { batchId: null, profiles: 0, views: 0 };
   }
 
   private async flushBatch(): Promise<FlushResult> {
