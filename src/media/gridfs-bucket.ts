@@ -77,8 +77,19 @@ export class GridFsBucket {
     await this.pending.insertOne({ _id: id, bucket: this.name, since: new Date() });
     const upload = this.bucket.openUploadStreamWithId(id, filename, { metadata });
     const hashing = hashingStream();
+    // A source that fails (a body cut off) ends the upload instead of destroying it: destroyed, the driver's stream
+    // could still finish inserting the chunk it had in flight after the delete below, leaving an orphan chunk.
+    let sourceFailure: { error: unknown } | undefined;
+    async function* guarded(): AsyncGenerator<Buffer> {
+      try {
+        yield* Buffer.isBuffer(source) ? [source] : source;
+      } catch (error) {
+        sourceFailure = { error };
+      }
+    }
     try {
-      await pipeline(Buffer.isBuffer(source) ? Readable.from([source]) : Readable.from(source), hashing.stream, upload);
+      await pipeline(Readable.from(guarded()), hashing.stream, upload);
+      if (sourceFailure) throw sourceFailure.error;
       if (keep()) {
         const sha256 = hashing.sha256();
         await this.files().updateOne({ _id: id }, { $set: { 'metadata.sha256': sha256 } });
