@@ -72,17 +72,38 @@ describe('request deadlines', () => {
     expect(response.headers.get('cache-control')).toBeNull();
   });
 
-  it('closes the connection after a 503 sent while the body was still arriving', async () => {
-    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) => app.post('/echo', (request) => request.body)));
-    const socket = connect(Number(new URL(fastify.listeningOrigin).port), '127.0.0.1');
+  /** Sends a request whose body stops after its first bytes; resolves with what came back and whether it closed. */
+  const stalledBody = async (path: string, contentType: string) => {
+    const socket = connect(Number(new URL(fastify!.listeningOrigin).port), '127.0.0.1');
     let received = '';
     socket.on('data', (data: Buffer) => (received += data.toString()));
     const closedByServer = once(socket, 'end');
     socket.write(
-      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":',
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: ${contentType}\r\nContent-Length: 100\r\n\r\n{"a":`,
     );
     const ended = await Promise.race([closedByServer.then(() => true), pause(2_000).then(() => false)]);
     socket.destroy();
+    return { received, ended };
+  };
+
+  it('answers 408 and closes the connection when the client has not sent the whole body by the deadline', async () => {
+    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) => app.post('/echo', (request) => request.body)));
+    const { received, ended } = await stalledBody('/echo', 'application/json');
+    expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    expect(received.toLowerCase()).toContain('connection: close');
+    expect(ended).toBe(true);
+  });
+
+  it('answers 503 when the body waits for a handler that stopped reading it (the server is slow, not the client)', async () => {
+    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) => {
+      app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null));
+      app.post('/stream', async (request) => {
+        request.raw.pause(); // as a pipe does when what it writes into (GridFS) stops taking data
+        await pause(500);
+        return 'late';
+      });
+    }));
+    const { received, ended } = await stalledBody('/stream', 'application/octet-stream');
     expect(received).toMatch(/^HTTP\/1\.1 503 /);
     expect(received.toLowerCase()).toContain('connection: close');
     expect(ended).toBe(true);

@@ -1,4 +1,4 @@
-import { ServiceUnavailableException } from '@nestjs/common';
+import { RequestTimeoutException, ServiceUnavailableException } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Readable } from 'node:stream';
 import { dropSuccessHeaders, UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
@@ -19,6 +19,9 @@ declare module 'fastify' {
 /** Its own class, so that `http_errors_total{class="DeadlineExceededException"}` counts the requests it cut short. */
 export class DeadlineExceededException extends ServiceUnavailableException {}
 
+/** The deadline came while the body was still arriving (`http_errors_total{class="BodyTimeoutException"}`). */
+export class BodyTimeoutException extends RequestTimeoutException {}
+
 /**
  * Marks a route whose handler reads an uploaded file as it arrives. Its deadline adds REQUEST_TIMEOUT_MS, the time
  * Node gives a client to send a whole request, to HANDLER_TIMEOUT_MS.
@@ -28,7 +31,8 @@ export const FileUpload = (): MethodDecorator => mergeRouteConfig({ fileUpload: 
 /**
  * A request must have its answer within HANDLER_TIMEOUT_MS: a database that hangs (no error, no answer) would
  * otherwise hold it for MONGODB_SOCKET_TIMEOUT_MS, and requests queued for a connection longer. Past the deadline the
- * client gets a 503 problem; the handler's own work runs on and its late answer is dropped. A streamed answer (a
+ * client gets a 503 problem, or a 408 if its body has not all arrived; the handler's own work runs on and its late
+ * answer is dropped. A streamed answer (a
  * download) then has MEDIA_DOWNLOAD_TIMEOUT_MS to be sent before its connection is closed. Fastify's `handlerTimeout`
  * would do the first part but, in 5.12, stops its timer once a request body has been read (decision 0021).
  *
@@ -56,12 +60,19 @@ export function registerRequestDeadlines(fastify: FastifyInstance, { http, media
 
 function answerLate(reply: FastifyReply, timeoutMs: number): void {
   if (reply.sent || reply.raw.headersSent || reply.raw.destroyed) return;
-  // The 503 replaces whatever the handler was preparing.
+  // The answer replaces whatever the handler was preparing.
   dropSuccessHeaders(reply);
+  const body = reply.request.raw;
+  // Still receiving the body: close the connection after this answer, or Node's own request timeout would later write
+  // a second answer (its 408) on the same socket.
+  if (!body.complete) void reply.header('connection', 'close');
+  // Arriving while we read it as it comes, the body is late by the client's fault: a 408. Paused, it waits for us (an
+  // upload whose handler waits on a hung database), which is ours: the 503 below.
+  if (!body.complete && body.readableFlowing !== false) {
+    void reply.send(new BodyTimeoutException(`The request body did not arrive within ${timeoutMs} ms`));
+    return;
+  }
   void reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
-  // Still receiving the body: close the connection after the 503, or Node's own request timeout would later write
-  // a 408 on the same socket, a second answer to the same request.
-  if (!reply.request.raw.complete) void reply.header('connection', 'close');
   void reply.send(new DeadlineExceededException(`No answer within ${timeoutMs} ms; retry in a few seconds`));
 }
 

@@ -138,7 +138,7 @@ export class MediaController {
       { ownerId: user.id, contentType, size: sizeFromHeader(header) },
       () => !part.file.truncated && !reply.sent,
     );
-    // Past its deadline (request-deadlines.ts) the client has had a 503: a file it believes lost is not kept. keep()
+    // Past its deadline (request-deadlines.ts) the client has had a 408 or 503: a file it believes lost is not kept. keep()
     // is asked after the last byte and after the hash is written; this catches a deadline in the last round trips.
     if (reply.sent) {
       if (stored) await this.storage.remove(stored.id);
