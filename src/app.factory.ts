@@ -7,6 +7,7 @@ import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
+import { refuseMultipartOutsideUploads } from './http/multipart-routes.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
 import { nestLogger } from './logging/nest-logger.js';
 import { createRootLogger } from './logging/root-logger.js';
@@ -41,6 +42,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.enableCors(corsOptions(config));
   // Streams multipart parts to handlers (MediaController); nothing is buffered whole.
   await app.register(multipart, { limits: { fileSize: config.media.maxBytes, files: 1 } });
+  refuseMultipartOutsideUploads(fastify);
   setupOpenApi(app);
   return app;
 }

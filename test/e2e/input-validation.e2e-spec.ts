@@ -266,4 +266,21 @@ describe('input validation', () => {
       expect(patched.body).toMatchObject({ displayName: 'Zoë 李', bio, location: { city: 'São Paulo' } });
     });
   });
+
+  describe('content types', () => {
+    it('refuses a multipart body outside uploads instead of reading it as an empty change', async () => {
+      const owner = await registerAccount(url);
+      const profile = await createProfile(url, owner, { bio: 'before' });
+      const form = new FormData();
+      form.append('bio', 'after');
+      const response = await fetch(`${url}/v1/profiles/${profile.id}`, {
+        method: 'PATCH',
+        headers: owner.auth,
+        body: form,
+      });
+      expect(response.status).toBe(415);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect((await stored(profile.id, owner)).bio).toBe('before');
+    });
+  });
 });
