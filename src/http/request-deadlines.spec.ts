@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/app-config.js';
 import { registerHttpHooks } from './http-hooks.js';
 import { registerRequestDeadlines } from './request-deadlines.js';
+import { dropSuccessHeaders } from '../common/problem/problem-details.js';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Keeps the CPU busy, as a handler doing heavy work would: no timer can fire meanwhile. */
@@ -22,10 +23,13 @@ async function server(env: Record<string, string>, routes: (fastify: FastifyInst
   const fastify = Fastify();
   registerRequestDeadlines(fastify, config);
   await registerHttpHooks(fastify, config, { isShuttingDown: false });
-  // The app's ProblemDetailsFilter in miniature: an HttpException keeps its status.
-  fastify.setErrorHandler((error, _request, reply) =>
-    reply.status(error instanceof HttpException ? error.getStatus() : 500).send({ detail: (error as Error).message }),
-  );
+  // The app's ProblemDetailsFilter in miniature: an HttpException keeps its status, a success's headers go.
+  fastify.setErrorHandler((error, _request, reply) => {
+    dropSuccessHeaders(reply);
+    return reply
+      .status(error instanceof HttpException ? error.getStatus() : 500)
+      .send({ detail: (error as Error).message });
+  });
   routes(fastify);
   await fastify.listen({ port: 0, host: '127.0.0.1' });
   const { port } = fastify.server.address() as { port: number };

@@ -1,7 +1,7 @@
 import { RequestTimeoutException, ServiceUnavailableException } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Readable } from 'node:stream';
-import { dropSuccessHeaders, UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
+import { UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import type { AppConfig } from '../config/app-config.js';
 import { mergeRouteConfig } from './route-config.js';
 
@@ -60,8 +60,8 @@ export function registerRequestDeadlines(fastify: FastifyInstance, { http, media
 
 function answerLate(reply: FastifyReply, timeoutMs: number): void {
   if (reply.sent || reply.raw.headersSent || reply.raw.destroyed) return;
-  // The answer replaces whatever the handler was preparing.
-  dropSuccessHeaders(reply);
+  // The answer replaces whatever the handler was preparing; the problem filter it goes through drops that answer's
+  // validators and caching (dropSuccessHeaders).
   const body = reply.request.raw;
   // Still receiving the body: close the connection after this answer, or Node's own request timeout would later write
   // a second answer (its 408) on the same socket.

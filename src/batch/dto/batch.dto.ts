@@ -1,16 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import {
-  ArrayMaxSize,
-  ArrayMinSize,
-  IsArray,
-  IsIn,
-  IsObject,
-  IsString,
-  Matches,
-  MaxLength,
-  ValidateNested,
-} from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsString, Matches, MaxLength } from 'class-validator';
+import { NestedObject } from '../../common/validation/nested-object.js';
 
 export const MAX_BATCH_SIZE = 20;
 
@@ -36,10 +26,7 @@ export class BatchRequestDto {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_BATCH_SIZE)
-  // ValidateNested checks a list inside the list element by element, so each item must be an object itself.
-  @IsObject({ each: true })
-  @ValidateNested({ each: true })
-  @Type(() => BatchItemDto)
+  @NestedObject(() => BatchItemDto, { each: true })
   requests: BatchItemDto[];
 }
 
