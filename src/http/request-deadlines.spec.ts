@@ -98,6 +98,22 @@ describe('request deadlines', () => {
     expect(ended).toBe(true);
   });
 
+  it('ends a body still arriving once its 408 is out, so a handler reading it does not wait forever', async () => {
+    let bodyClosed = false;
+    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) => {
+      app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null));
+      app.post('/stream', async (request) => {
+        request.raw.resume(); // reading as it comes, as the multipart parser does
+        await once(request.raw, 'close');
+        bodyClosed = true;
+        return 'late';
+      });
+    }));
+    const { received } = await stalledBody('/stream', 'application/octet-stream');
+    expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    await expect.poll(() => bodyClosed).toBe(true);
+  });
+
   it('answers 503 when the body waits for a handler that stopped reading it (the server is slow, not the client)', async () => {
     ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) => {
       app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null));

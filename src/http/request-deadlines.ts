@@ -64,8 +64,13 @@ function answerLate(reply: FastifyReply, timeoutMs: number): void {
   // validators and caching (dropSuccessHeaders).
   const body = reply.request.raw;
   // Still receiving the body: close the connection after this answer, or Node's own request timeout would later write
-  // a second answer (its 408) on the same socket.
-  if (!body.complete) void reply.header('connection', 'close');
+  // a second answer (its 408) on the same socket. And end the body: once an answer is out Node no longer ends a
+  // request whose connection closes, so a handler still reading it (an upload reading the parts after its file) would
+  // wait forever, holding what it stored.
+  if (!body.complete) {
+    void reply.header('connection', 'close');
+    reply.raw.once('finish', () => body.destroy());
+  }
   // Arriving while we read it as it comes, the body is late by the client's fault: a 408. Paused, it waits for us (an
   // upload whose handler waits on a hung database), which is ours: the 503 below.
   if (!body.complete && body.readableFlowing !== false) {

@@ -63,15 +63,16 @@ export class GridFsBucket {
   }
 
   /**
-   * Streams `source` in under a server-made `filename`. Resolves with the file id and SHA-256, or with
-   * null after deleting what was written if `keep()` says no once the bytes are in or once their hash is. A failed
-   * upload leaves nothing behind either (the cleanup job catches what a crash mid-upload leaves).
+   * Streams `source` in under a server-made `filename`. Resolves with the file id and SHA-256, or with null after
+   * deleting what was written if `keep()` says no once the bytes are in (the file's document written) or once their
+   * hash is. A failed upload, or a `keep()` that throws, leaves nothing behind either (the cleanup job catches what a
+   * crash mid-upload leaves).
    */
   async upload(
     source: AsyncIterable<Buffer> | Buffer,
     filename: string,
     metadata: Record<string, unknown>,
-    keep: () => boolean = () => true,
+    keep: (id: Types.ObjectId) => boolean | Promise<boolean> = () => true,
   ): Promise<{ id: Types.ObjectId; sha256: string } | null> {
     const id = new Types.ObjectId();
     await this.pending.insertOne({ _id: id, bucket: this.name, since: new Date() });
@@ -90,11 +91,11 @@ export class GridFsBucket {
     try {
       await pipeline(Readable.from(guarded()), hashing.stream, upload);
       if (sourceFailure) throw sourceFailure.error;
-      if (keep()) {
+      if (await keep(id)) {
         const sha256 = hashing.sha256();
         await this.files().updateOne({ _id: id }, { $set: { 'metadata.sha256': sha256 } });
         // Asked again: the caller may have given up (a request past its deadline) while the hash was written.
-        if (keep()) {
+        if (await keep(id)) {
           await this.pending.deleteOne({ _id: id });
           return { id, sha256 };
         }

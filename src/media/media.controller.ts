@@ -1,20 +1,15 @@
 import {
-  BadRequestException,
   Controller,
   Delete,
-  ForbiddenException,
   Get,
   HttpCode,
-  HttpException,
   Logger,
   NotFoundException,
   Param,
-  PayloadTooLargeException,
   Post,
   Query,
   Req,
   Res,
-  UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -31,7 +26,8 @@ import { notModified } from '../http/not-modified.js';
 import { parseRange } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
 import { FileGoneError, type StoredFile } from './gridfs-bucket.js';
-import { SNIFF_BYTES, sizeFromHeader, sniffMediaType } from './media-types.js';
+import { readImageUpload } from './image-upload.js';
+import { MediaQuota } from './media-quota.js';
 import { MediaVariantsJob } from './media-variants.job.js';
 import { MediaService } from './media.service.js';
 import { MediaStorage, type MediaFile } from './media.storage.js';
@@ -57,24 +53,8 @@ const toView = (file: MediaFile): MediaView => ({
   url: `/v1/media/${file.id.toHexString()}`,
 });
 
-/**
- * The multipart parser's own errors (no boundary, a body that ends mid-part) are plain Errors: the body is at fault,
- * so a 400, not a 500. Errors that carry a status (the size and count limits) keep it.
- */
-async function parsed<T>(reading: Promise<T>): Promise<T> {
-  try {
-    return await reading;
-  } catch (error) {
-    if (error instanceof HttpException || typeof (error as { statusCode?: unknown }).statusCode === 'number')
-      throw error;
-    throw new BadRequestException(`Malformed multipart body: ${(error as Error).message}`);
-  }
-}
-
 /** A variant asked for before it exists gets the original, cached briefly so the variant replaces it soon. */
 const VARIANT_PENDING_MAX_AGE_S = 60;
-/** Enough of the file to find the dimensions in most headers (a JPEG's come after its EXIF block). */
-const HEADER_BYTES = 64 * 1024;
 
 @ApiTags('media')
 @Controller('media')
@@ -84,6 +64,7 @@ export class MediaController {
     private readonly storage: MediaStorage,
     private readonly media: MediaService,
     private readonly variantsJob: MediaVariantsJob,
+    private readonly quota: MediaQuota,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -97,60 +78,24 @@ export class MediaController {
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<MediaView> {
-    if (!request.isMultipart()) throw new BadRequestException('Send multipart/form-data with a "file" field');
-    const { quotaFiles, quotaBytes } = this.config.media;
-    const used = await this.storage.usage(user.id);
-    if (used.files >= quotaFiles) throw new ForbiddenException(`Media quota reached: at most ${quotaFiles} files`);
-    // The file may use what is left of the byte quota, up to the per-file limit. Concurrent uploads
-    // by one member can overshoot the quota by at most one file each.
-    const maxBytes = Math.min(this.config.media.maxBytes, quotaBytes - used.bytes);
-    const part = await parsed(request.file({ limits: { fileSize: maxBytes, files: 1 } }));
-    if (!part || part.fieldname !== 'file') throw new BadRequestException('Send the file in a "file" field');
-
-    // Peek at the first bytes to decide the type and size, then stream those bytes and the rest into GridFS.
-    const iterator = part.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    const nextChunk = () => parsed(iterator.next());
-    const head: Buffer[] = [];
-    let headLength = 0;
-    let ended = false;
-    while (headLength < HEADER_BYTES) {
-      const next = await nextChunk();
-      if (next.done) {
-        ended = true;
-        break;
-      }
-      head.push(next.value);
-      headLength += next.value.length;
-    }
-    const header = Buffer.concat(head);
-    const contentType = await sniffMediaType(header.subarray(0, SNIFF_BYTES));
-    if (!contentType) {
-      part.file.resume(); // drain, so the connection stays usable
-      throw new UnsupportedMediaTypeException('Only JPEG, PNG, WebP and GIF images are accepted');
-    }
-    async function* bytes(): AsyncGenerator<Buffer> {
-      yield* head;
-      if (ended) return;
-      for (let next = await nextChunk(); !next.done; next = await nextChunk()) yield next.value;
-    }
-    const stored = await this.storage.store(
-      bytes(),
-      { ownerId: user.id, contentType, size: sizeFromHeader(header) },
-      () => !part.file.truncated && !reply.sent,
-    );
-    // Past its deadline (request-deadlines.ts) the client has had a 408 or 503: a file it believes lost is not kept. keep()
-    // is asked after the last byte and after the hash is written; this catches a deadline in the last round trips.
+    const room = await this.quota.room(user.id);
+    const upload = await readImageUpload(request, room);
+    let checked: Promise<void> | undefined;
+    // Asked after the last byte is stored, and again after the hash is written. Past its deadline
+    // (request-deadlines.ts) the client has had a 408 or 503: a file it believes lost is not kept.
+    const keep = async (id: Types.ObjectId) => {
+      if (upload.truncated() || reply.sent) return false;
+      checked ??= upload.rest().then(() => this.quota.assertKept(user.id, id));
+      await checked;
+      return !reply.sent;
+    };
+    const meta = { ownerId: user.id, contentType: upload.contentType, size: upload.size };
+    const stored = await this.storage.store(upload.bytes, meta, keep);
     if (reply.sent) {
-      if (stored) await this.storage.remove(stored.id);
+      if (stored) await this.storage.remove(stored.id); // the deadline came in the last round trip
       throw new DeadlineExceededException('The upload outlasted its deadline');
     }
-    if (!stored) {
-      throw new PayloadTooLargeException(
-        maxBytes < this.config.media.maxBytes
-          ? `Media quota reached: ${quotaBytes - used.bytes} of ${quotaBytes} bytes left`
-          : `Files are limited to ${maxBytes} bytes`,
-      );
-    }
+    if (!stored) throw this.quota.tooLarge(room);
     this.variantsJob.enqueue(stored.id).catch((error: unknown) => {
       this.logger.warn(`Variants of ${stored.id.toHexString()} not requested now (${(error as Error).message})`);
     });

@@ -1,6 +1,7 @@
 import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
 import { MediaCleanup } from './media-cleanup.js';
+import { MediaQuota } from './media-quota.js';
 import { MEDIA_QUEUE, MediaVariantsJob } from './media-variants.job.js';
 import { MediaController } from './media.controller.js';
 import { MediaService } from './media.service.js';
@@ -10,7 +11,7 @@ import { MediaStorage } from './media.storage.js';
 @Module({
   imports: [BullModule.registerQueue({ name: MEDIA_QUEUE })],
   controllers: [MediaController],
-  providers: [MediaStorage, MediaService, MediaVariantsJob, MediaCleanup],
+  providers: [MediaStorage, MediaService, MediaQuota, MediaVariantsJob, MediaCleanup],
   exports: [MediaService],
 })
 export class MediaModule {}

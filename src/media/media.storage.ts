@@ -57,7 +57,7 @@ export class MediaStorage {
   async store(
     chunks: AsyncIterable<Buffer>,
     meta: { ownerId: string; contentType: string; size?: ImageSize },
-    keep: () => boolean,
+    keep: (id: Types.ObjectId) => boolean | Promise<boolean>,
   ): Promise<MediaFile | null> {
     const metadata = { ownerId: meta.ownerId, contentType: meta.contentType, ...meta.size };
     const stored = await this.originals.upload(chunks, randomUUID(), metadata, keep);
@@ -109,16 +109,16 @@ export class MediaStorage {
   }
 
   /**
-   * What a member stores now: files and bytes. Summed here from the lengths, not with `$group`/`$sum`
-   * on `$length`, which FerretDB 1.24 answers with 0 bytes (decision 0016); the file count is bounded
-   * by the quota, so this stays small.
+   * The originals a member stores now, complete or still being written (once their bytes are in), in id order. Summed
+   * by the caller from the lengths, not with `$group`/`$sum` on `$length`, which FerretDB 1.24 answers with 0 bytes
+   * (decision 0016); the count is bounded by the quota, so this stays small.
    */
-  async usage(ownerId: string): Promise<{ files: number; bytes: number }> {
+  async filesOf(ownerId: string): Promise<{ id: Types.ObjectId; length: number }[]> {
     const files = await this.originals
       .files()
-      .find({ 'metadata.ownerId': ownerId }, { projection: { length: 1 } })
+      .find({ 'metadata.ownerId': ownerId }, { projection: { length: 1 }, sort: { _id: 1 } })
       .toArray();
-    return { files: files.length, bytes: files.reduce((sum, file) => sum + file.length, 0) };
+    return files.map((file) => ({ id: file._id, length: file.length }));
   }
 
   /** Records that the variants job is through with a file, and the size it decoded. */

@@ -150,6 +150,27 @@ describe('media (GridFS)', () => {
     expect(await counts()).toEqual(before);
   });
 
+  it('refuses a body with two files (400, neither kept) but ignores fields around the one file', async () => {
+    const member = await registerAccount(url);
+    const kept = () => connection.collection('media.files').countDocuments({ 'metadata.ownerId': member.userId });
+    const post = (form: FormData) => fetch(`${url}/v1/media`, { method: 'POST', headers: member.auth, body: form });
+    const twoFiles = new FormData();
+    twoFiles.append('file', new Blob([new Uint8Array(png(100))]), 'a.png');
+    twoFiles.append('file', new Blob([new Uint8Array(png(200))]), 'b.png');
+    const refused = await post(twoFiles);
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/one file per upload/);
+    expect(await kept()).toBe(0);
+
+    const withFields = new FormData();
+    withFields.append('caption', 'before');
+    withFields.append('file', new Blob([new Uint8Array(png(100))]), 'a.png');
+    withFields.append('caption', 'after');
+    expect((await post(withFields)).status).toBe(201);
+    expect(await kept()).toBe(1);
+  });
+
   it('rejects an oversize file with 413 and leaves no file or chunk behind', async () => {
     const [files, chunks] = [connection.collection('media.files'), connection.collection('media.chunks')];
     const before = [await files.countDocuments(), await chunks.countDocuments()];
@@ -206,6 +227,59 @@ describe('media quotas', () => {
     } finally {
       await running.close();
     }
+  });
+});
+
+describe('media quotas under concurrent uploads', () => {
+  let running: RunningApp;
+  beforeAll(async () => {
+    running = await startApp(testConfig({ MEDIA_QUOTA_FILES: '2', MEDIA_QUOTA_BYTES: '300000' }));
+  });
+  afterAll(async () => {
+    await running.close();
+  });
+
+  /** Starts `count` uploads of `bytes` at once; the statuses, and the files the member has afterwards. */
+  async function uploadAtOnce(count: number, bytes: Buffer) {
+    const member = await registerAccount(running.url);
+    const send = async () => {
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(bytes)]), 'x.png');
+      const response = await fetch(`${running.url}/v1/media`, { method: 'POST', headers: member.auth, body: form });
+      return { status: response.status, body: (await response.json()) as { id?: string } };
+    };
+    const answers = await Promise.all(Array.from({ length: count }, send));
+    const files = await running.app
+      .get<Connection>(getConnectionToken())
+      .collection('media.files')
+      .find({ 'metadata.ownerId': member.userId })
+      .toArray();
+    return { answers, stored: files.map((file) => String(file._id)).sort() };
+  }
+
+  it('never lets simultaneous uploads pass the file count quota', async () => {
+    const { answers, stored } = await uploadAtOnce(6, png(100));
+    expect(stored.length).toBeLessThanOrEqual(2);
+    // Every 201 is a kept file, every other answer a 403 that kept nothing.
+    expect(
+      answers
+        .filter((answer) => answer.status === 201)
+        .map((answer) => answer.body.id)
+        .sort(),
+    ).toEqual(stored);
+    expect(answers.filter((answer) => answer.status !== 201).every((answer) => answer.status === 403)).toBe(true);
+  });
+
+  it('never lets simultaneous uploads pass the byte quota', async () => {
+    const { answers, stored } = await uploadAtOnce(2, png(200_000));
+    expect(stored.length).toBeLessThanOrEqual(1);
+    expect(
+      answers
+        .filter((answer) => answer.status === 201)
+        .map((answer) => answer.body.id)
+        .sort(),
+    ).toEqual(stored);
+    expect(answers.filter((answer) => answer.status !== 201).every((answer) => answer.status === 413)).toBe(true);
   });
 });
 
@@ -303,6 +377,39 @@ describe('media transfer time', () => {
       expect(tooSlow.ms).toBeLessThan(5_000);
       await pause(1_000);
       expect(await files.countDocuments({ 'metadata.ownerId': member.userId })).toBe(0);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('answers 408 to an upload whose body stalls after the file, and keeps no file of it', async () => {
+    const running = await startApp(testConfig({ HANDLER_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2000' }));
+    try {
+      const member = await registerAccount(accounts.url);
+      const files = running.app.get<Connection>(getConnectionToken()).collection('media.files');
+      const [head, ...image] = uploadPieces(imagePng).slice(0, -1);
+      // The whole file, then the start of a field after it, and then nothing: the connection stays open.
+      const stalled = httpRequest(`${running.url}/v1/media`, {
+        method: 'POST',
+        headers: { ...member.auth, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      });
+      const started = Date.now();
+      const answer = new Promise<{ status: number; ms: number }>((resolve, reject) => {
+        stalled.on('response', (response) => resolve({ status: response.statusCode!, ms: Date.now() - started }));
+        stalled.on('error', reject);
+      });
+      stalled.write(
+        Buffer.concat([
+          head,
+          ...image,
+          Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nab`),
+        ]),
+      );
+      const { status, ms } = await answer;
+      stalled.destroy();
+      expect(status).toBe(408);
+      expect(ms).toBeLessThan(5_000);
+      await expect.poll(() => files.countDocuments({ 'metadata.ownerId': member.userId })).toBe(0);
     } finally {
       await running.close();
     }

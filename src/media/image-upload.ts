@@ -1,0 +1,98 @@
+import { BadRequestException, HttpException, UnsupportedMediaTypeException } from '@nestjs/common';
+import type { Multipart, MultipartFile } from '@fastify/multipart';
+import type { FastifyRequest } from 'fastify';
+import { SNIFF_BYTES, sizeFromHeader, sniffMediaType, type ImageSize } from './media-types.js';
+
+/** Enough of the file to find the dimensions in most headers (a JPEG's come after its EXIF block). */
+const HEADER_BYTES = 64 * 1024;
+/** Fields beside the file are not used; past this many the body is refused (413) rather than read on. */
+const MAX_FIELDS = 16;
+
+/** The one image of an upload, its type decided from its first bytes, the rest still to be read. */
+export interface ImageUpload {
+  contentType: string;
+  /** When the header says it (see sizeFromHeader). */
+  size?: ImageSize;
+  /** All of the file's bytes, the header read first included. */
+  bytes: AsyncIterable<Buffer>;
+  /** Whether the file ran past `maxBytes`, so the multipart limit cut it off. */
+  truncated(): boolean;
+  /** Reads the body after the file to its end. A second file is a 400: stored or not, it would be lost silently. */
+  rest(): Promise<void>;
+}
+
+/**
+ * Reads a multipart upload up to its first file, which must be the field "file", and that file's first 64 KiB:
+ * 415 unless its bytes are a JPEG, PNG, WebP or GIF. Fields before the file are skipped.
+ */
+export async function readImageUpload(request: FastifyRequest, maxBytes: number): Promise<ImageUpload> {
+  if (!request.isMultipart()) throw new BadRequestException('Send multipart/form-data with a "file" field');
+  // Not request.file(): it leaves the parts after the first file unread, so a second file went unnoticed.
+  const parts = request.parts({ limits: { fileSize: maxBytes, files: 1, fields: MAX_FIELDS } });
+  const part = await firstFile(parts);
+  if (!part || part.fieldname !== 'file') throw new BadRequestException('Send the file in a "file" field');
+
+  const iterator = part.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const nextChunk = () => parsed(iterator.next());
+  const head: Buffer[] = [];
+  let headLength = 0;
+  let ended = false;
+  while (headLength < HEADER_BYTES) {
+    const next = await nextChunk();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    head.push(next.value);
+    headLength += next.value.length;
+  }
+  const header = Buffer.concat(head);
+  const contentType = await sniffMediaType(header.subarray(0, SNIFF_BYTES));
+  if (!contentType) {
+    part.file.resume(); // drain, so the connection stays usable
+    throw new UnsupportedMediaTypeException('Only JPEG, PNG, WebP and GIF images are accepted');
+  }
+  async function* bytes(): AsyncGenerator<Buffer> {
+    yield* head;
+    if (ended) return;
+    for (let next = await nextChunk(); !next.done; next = await nextChunk()) yield next.value;
+  }
+  return {
+    contentType,
+    size: sizeFromHeader(header),
+    bytes: bytes(),
+    truncated: () => part.file.truncated,
+    rest: () => noMoreFiles(parts),
+  };
+}
+
+/** Next() by hand, not for-await: leaving a for-await loop would end the iterator, and rest() still needs it. */
+async function firstFile(parts: AsyncIterableIterator<Multipart>): Promise<MultipartFile | undefined> {
+  for (let next = await parsed(parts.next()); !next.done; next = await parsed(parts.next())) {
+    if (next.value.type === 'file') return next.value;
+  }
+  return undefined;
+}
+
+async function noMoreFiles(parts: AsyncIterableIterator<Multipart>): Promise<void> {
+  try {
+    while (!(await parsed(parts.next())).done);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'FST_FILES_LIMIT') throw error;
+    throw new BadRequestException('Send one file per upload: this body holds more than one');
+  }
+}
+
+/**
+ * The multipart parser's own errors (no boundary, a body that ends mid-part) are plain Errors: the body is at fault,
+ * so a 400, not a 500. Errors that carry a status (the size and count limits) keep it.
+ */
+async function parsed<T>(reading: Promise<T>): Promise<T> {
+  try {
+    return await reading;
+  } catch (error) {
+    if (error instanceof HttpException || typeof (error as { statusCode?: unknown }).statusCode === 'number')
+      throw error;
+    throw new BadRequestException(`Malformed multipart body: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,50 @@
+import { ForbiddenException, PayloadTooLargeException } from '@nestjs/common';
+import { Types } from 'mongoose';
+import { describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../config/app-config.js';
+import { MediaQuota } from './media-quota.js';
+import type { MediaStorage } from './media.storage.js';
+
+const [first, second, third] = [1, 2, 3].map((n) => new Types.ObjectId(n.toString(16).padStart(24, '0')));
+const file = (id: Types.ObjectId, length = 10) => ({ id, length });
+
+/** A quota of 2 files and 1,000 bytes over a storage whose listings of the member's files come in `listings` order. */
+function quotaOver(...listings: { id: Types.ObjectId; length: number }[][]) {
+  const filesOf = vi.fn();
+  for (const listing of listings) filesOf.mockResolvedValueOnce(listing);
+  const storage = { filesOf } as unknown as MediaStorage;
+  const config = loadConfig({ MEDIA_QUOTA_FILES: '2', MEDIA_QUOTA_BYTES: '1000' });
+  return { quota: new MediaQuota(storage, config), filesOf };
+}
+
+describe('MediaQuota.assertKept (uploads at the same time)', () => {
+  it('keeps a file when the member’s files fit, in one look', async () => {
+    const { quota, filesOf } = quotaOver([file(first), file(second)]);
+    await expect(quota.assertKept('m', second)).resolves.toBeUndefined();
+    expect(filesOf).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses at once a file that does not fit even with only the files before it', async () => {
+    const { quota, filesOf } = quotaOver([file(first), file(second), file(third)]);
+    await expect(quota.assertKept('m', third)).rejects.toBeInstanceOf(ForbiddenException);
+    expect(filesOf).toHaveBeenCalledTimes(1);
+  });
+
+  it('lets a file that fits with those before it wait for a later one to withdraw, then keeps it', async () => {
+    const { quota, filesOf } = quotaOver([file(first), file(second), file(third)], [file(first), file(second)]);
+    await expect(quota.assertKept('m', second)).resolves.toBeUndefined();
+    expect(filesOf).toHaveBeenCalledTimes(2);
+  });
+
+  it('refuses that file too when the later ones never withdraw, after a bounded wait', async () => {
+    const crowded = [file(first), file(second), file(third)];
+    const { quota, filesOf } = quotaOver(crowded, crowded, crowded, crowded, crowded);
+    await expect(quota.assertKept('m', first)).rejects.toBeInstanceOf(ForbiddenException);
+    expect(filesOf).toHaveBeenCalledTimes(5);
+  });
+
+  it('counts bytes the same way: 413 past the byte quota', async () => {
+    const { quota } = quotaOver([file(first, 600), file(second, 600)]);
+    await expect(quota.assertKept('m', second)).rejects.toBeInstanceOf(PayloadTooLargeException);
+  });
+});
