@@ -433,7 +433,8 @@ describe('payment provider webhooks', () => {
     const event = {
       id: `evt_${randomUUID()}`,
       type: 'invoice.paid',
-      data: { userId: member.userId, chargeId: 'ch_renewal_1' },
+      // In upper case: the same member, whose cached entitlement must still go.
+      data: { userId: member.userId.toUpperCase(), chargeId: 'ch_renewal_1' },
     };
     const first = await deliver(event);
     expect(first.status).toBe(200);

@@ -15,6 +15,7 @@ import {
   MinDate,
 } from 'class-validator';
 import { IsCalendarDate } from '../../common/validation/calendar-date.js';
+import { lowerCaseIds } from '../../common/validation/lower-case.js';
 import { NestedObject } from '../../common/validation/nested-object.js';
 import { OptionalNotNull } from '../../common/validation/optional-not-null.js';
 import { IsPlainText } from '../../common/validation/plain-text.js';
@@ -92,6 +93,7 @@ export class CreateProfileDto {
 
   @ApiPropertyOptional({ example: [], maxItems: 6, description: 'Ids of uploaded media' })
   @OptionalNotNull()
+  @Transform(lowerCaseIds)
   @IsArray()
   @ArrayMaxSize(6)
   @ArrayUnique()

@@ -1,5 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsMongoId, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { lowerCaseIds } from '../../common/validation/lower-case.js';
 import { NestedObject } from '../../common/validation/nested-object.js';
 
 export const WEBHOOK_EVENT_TYPES = ['invoice.paid', 'invoice.payment_failed'] as const;
@@ -7,6 +9,7 @@ export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 class WebhookEventDataDto {
   @ApiProperty({ description: 'The member the invoice is for' })
+  @Transform(lowerCaseIds)
   @IsMongoId()
   userId: string;
 
