@@ -7,6 +7,7 @@ import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
+import { expectationFailed } from './http/framework-errors.js';
 import { refuseMultipartOutsideUploads } from './http/multipart-routes.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
 import { nestLogger } from './logging/nest-logger.js';
@@ -32,6 +33,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.useLogger(nestLogger(rootLogger));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
   const fastify = app.getHttpAdapter().getInstance();
+  fastify.server.on('checkExpectation', expectationFailed);
   // First, so that its onSend hook runs before any other.
   registerRequestDeadlines(fastify, config);
   if (config.role === 'worker') serveProbesOnly(fastify);

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { genericProblem, PROBLEM_CONTENT_TYPE, statusTitle } from '../common/problem/problem-details.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
@@ -34,13 +35,32 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
       : error.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'The request headers are too large']
         : [400, 'The request is not valid HTTP'];
-  const title = statusTitle(status);
-  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
+  const body = bareProblem(status, detail);
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+      `HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy(error);
+}
+
+/**
+ * A request expecting anything but `100-continue`, which Node answers itself with an empty 417 (the `checkExpectation`
+ * event replaces that answer). The request is never read, so the connection is closed after the answer.
+ */
+export function expectationFailed(_request: IncomingMessage, response: ServerResponse): void {
+  const body = bareProblem(417, 'Only "Expect: 100-continue" is supported');
+  response
+    .writeHead(417, {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    })
+    .end(body);
+}
+
+/** A problem answered below Fastify, where there is no request id to add. */
+function bareProblem(status: number, detail: string): string {
+  return JSON.stringify({ type: 'about:blank', title: statusTitle(status), status, detail });
 }

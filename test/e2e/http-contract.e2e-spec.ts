@@ -86,6 +86,7 @@ describe('HTTP contract: errors, request ids, compression', () => {
       [`GET /v1/profiles HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
       ['GET /v1/profiles HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400],
       ['POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+      ['GET /v1/profiles HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n', 417],
     ];
     for (const [raw, status] of cases) {
       const answer = await exchange(raw);
