@@ -114,20 +114,28 @@ describe('request deadlines', () => {
     await expect.poll(() => bodyClosed).toBe(true);
   });
 
-  it('answers 503 when the body waits for a handler that stopped reading it (the server is slow, not the client)', async () => {
-    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) => {
-      app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null));
-      app.post('/stream', async (request) => {
-        request.raw.pause(); // as a pipe does when what it writes into (GridFS) stops taking data
-        await pause(500);
-        return 'late';
-      });
-    }));
-    const { received, ended } = await stalledBody('/stream', 'application/octet-stream');
-    expect(received).toMatch(/^HTTP\/1\.1 503 /);
-    expect(received.toLowerCase()).toContain('connection: close');
-    expect(ended).toBe(true);
-  });
+  it.each([
+    ['stopped reading it', true],
+    ['has not started reading it yet', false],
+  ])(
+    'answers 503 when the body waits for a handler that %s (the server is slow, not the client)',
+    async (_case, paused) => {
+      ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) => {
+        app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null));
+        app.post('/stream', async (request) => {
+          // Paused as a pipe does when what it writes into (GridFS) stops taking data; or never read, as an upload
+          // still waiting for its quota to be read leaves it.
+          if (paused) request.raw.pause();
+          await pause(500);
+          return 'late';
+        });
+      }));
+      const { received, ended } = await stalledBody('/stream', 'application/octet-stream');
+      expect(received).toMatch(/^HTTP\/1\.1 503 /);
+      expect(received.toLowerCase()).toContain('connection: close');
+      expect(ended).toBe(true);
+    },
+  );
 
   it('lets an answer that is ready stand, however long compressing it takes', async () => {
     // The handler overruns the deadline without yielding, so the timer is overdue when the answer goes to compression.

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import type { AppConfig } from '../config/app-config.js';
 import { mergeRouteConfig } from './route-config.js';
+import { closeWithAnswer } from './unread-body.js';
 
 const TIMER = Symbol('deadline timer');
 
@@ -63,17 +64,11 @@ function answerLate(reply: FastifyReply, timeoutMs: number): void {
   // The answer replaces whatever the handler was preparing; the problem filter it goes through drops that answer's
   // validators and caching (dropSuccessHeaders).
   const body = reply.request.raw;
-  // Still receiving the body: close the connection after this answer, or Node's own request timeout would later write
-  // a second answer (its 408) on the same socket. And end the body: once an answer is out Node no longer ends a
-  // request whose connection closes, so a handler still reading it (an upload reading the parts after its file) would
-  // wait forever, holding what it stored.
-  if (!body.complete) {
-    void reply.header('connection', 'close');
-    reply.raw.once('finish', () => body.destroy());
-  }
-  // Arriving while we read it as it comes, the body is late by the client's fault: a 408. Paused, it waits for us (an
-  // upload whose handler waits on a hung database), which is ours: the 503 below.
-  if (!body.complete && body.readableFlowing !== false) {
+  closeWithAnswer(reply);
+  // Arriving while we read it as it comes, the body is late by the client's fault: a 408. Paused (an upload whose
+  // GridFS writes wait on a hung database) or not read yet (an upload waiting for its quota), it waits for us, which is
+  // ours: the 503 below.
+  if (!body.complete && body.readableFlowing === true) {
     void reply.send(new BodyTimeoutException(`The request body did not arrive within ${timeoutMs} ms`));
     return;
   }

@@ -43,6 +43,14 @@ interface ChunkDocument {
  */
 export class FileGoneError extends NotFoundException {}
 
+/**
+ * Media reads its own writes whatever MONGODB_READ_PREFERENCE says: a secondary behind the primary would not yet hold a
+ * file just uploaded, so the quota check after an upload would miss the uploads beside it (decision 0022), and the
+ * file's first download, or attaching it to a profile, would find nothing. Downloads are cached in front (the
+ * `media-file` records here, a CDN for the bytes), which keeps this load on the primary small.
+ */
+const PRIMARY = mongo.ReadPreference.primary;
+
 /** One 255 KiB chunk (the default size) per round trip: of 1, 2 and 4, one held the least memory (docs/performance.md). */
 const CHUNKS_PER_BATCH = 1;
 
@@ -58,8 +66,8 @@ export class GridFsBucket {
     private readonly db: mongo.Db,
     readonly name: string,
   ) {
-    this.bucket = new mongo.GridFSBucket(db, { bucketName: name });
-    this.pending = db.collection<PendingWrite>(PENDING_WRITES);
+    this.bucket = new mongo.GridFSBucket(db, { bucketName: name, readPreference: PRIMARY });
+    this.pending = db.collection<PendingWrite>(PENDING_WRITES, { readPreference: PRIMARY });
   }
 
   /**
@@ -169,11 +177,11 @@ export class GridFsBucket {
   }
 
   files(): mongo.Collection<FileDocument> {
-    return this.db.collection<FileDocument>(`${this.name}.files`);
+    return this.db.collection<FileDocument>(`${this.name}.files`, { readPreference: PRIMARY });
   }
 
   chunks(): mongo.Collection<ChunkDocument> {
-    return this.db.collection(`${this.name}.chunks`);
+    return this.db.collection(`${this.name}.chunks`, { readPreference: PRIMARY });
   }
 }
 

@@ -5,7 +5,10 @@ import { SNIFF_BYTES, sizeFromHeader, sniffMediaType, type ImageSize } from './m
 
 /** Enough of the file to find the dimensions in most headers (a JPEG's come after its EXIF block). */
 const HEADER_BYTES = 64 * 1024;
-/** Fields beside the file are not used; past this many the body is refused (413) rather than read on. */
+/**
+ * Fields beside the file are not used. More than this many, before and after it, make the upload a 413, found at the
+ * latest once the rest of the body is read (the file is not kept then).
+ */
 const MAX_FIELDS = 16;
 
 /** The one image of an upload, its type decided from its first bytes, the rest still to be read. */
@@ -23,10 +26,18 @@ export interface ImageUpload {
 
 /**
  * Reads a multipart upload up to its first file, which must be the field "file", and that file's first 64 KiB:
- * 415 unless its bytes are a JPEG, PNG, WebP or GIF. Fields before the file are skipped.
+ * 415 unless its bytes are a JPEG, PNG, WebP or GIF, or `tooLarge()` if they were cut off at `maxBytes` before they
+ * said. Fields before the file are skipped.
  */
-export async function readImageUpload(request: FastifyRequest, maxBytes: number): Promise<ImageUpload> {
+export async function readImageUpload(
+  request: FastifyRequest,
+  maxBytes: number,
+  tooLarge: () => HttpException,
+): Promise<ImageUpload> {
   if (!request.isMultipart()) throw new BadRequestException('Send multipart/form-data with a "file" field');
+  // Gone already (the client left, or had its answer at the deadline while the quota was read): the multipart parser
+  // would wait for the end of a body that will never come.
+  if (request.raw.destroyed) throw new BadRequestException('The request was closed before its body was read');
   // Not request.file(): it leaves the parts after the first file unread, so a second file went unnoticed.
   const parts = request.parts({ limits: { fileSize: maxBytes, files: 1, fields: MAX_FIELDS } });
   const part = await firstFile(parts);
@@ -34,10 +45,13 @@ export async function readImageUpload(request: FastifyRequest, maxBytes: number)
 
   const iterator = part.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const nextChunk = () => parsed(iterator.next());
+  // Cut off at maxBytes, the file ends here for us: the parser would go on reading the rest of its part, however long,
+  // only to throw it away, and the answer (413) would wait for it.
+  const cutOff = () => part.file.truncated;
   const head: Buffer[] = [];
   let headLength = 0;
   let ended = false;
-  while (headLength < HEADER_BYTES) {
+  while (headLength < HEADER_BYTES && !cutOff()) {
     const next = await nextChunk();
     if (next.done) {
       ended = true;
@@ -49,19 +63,22 @@ export async function readImageUpload(request: FastifyRequest, maxBytes: number)
   const header = Buffer.concat(head);
   const contentType = await sniffMediaType(header.subarray(0, SNIFF_BYTES));
   if (!contentType) {
-    part.file.resume(); // drain, so the connection stays usable
+    if (cutOff()) throw tooLarge();
     throw new UnsupportedMediaTypeException('Only JPEG, PNG, WebP and GIF images are accepted');
   }
   async function* bytes(): AsyncGenerator<Buffer> {
     yield* head;
-    if (ended) return;
-    for (let next = await nextChunk(); !next.done; next = await nextChunk()) yield next.value;
+    if (ended || cutOff()) return;
+    for (let next = await nextChunk(); !next.done; next = await nextChunk()) {
+      yield next.value;
+      if (cutOff()) return;
+    }
   }
   return {
     contentType,
     size: sizeFromHeader(header),
     bytes: bytes(),
-    truncated: () => part.file.truncated,
+    truncated: cutOff,
     rest: () => noMoreFiles(parts),
   };
 }
@@ -84,15 +101,15 @@ async function noMoreFiles(parts: AsyncIterableIterator<Multipart>): Promise<voi
 }
 
 /**
- * The multipart parser's own errors (no boundary, a body that ends mid-part) are plain Errors: the body is at fault,
- * so a 400, not a 500. Errors that carry a status (the size and count limits) keep it.
+ * What the multipart parser refuses is the body's fault, so a 400: no boundary, a body that ends mid-part, a field
+ * declared JSON that is not (the parser's own status for that is 406), a part named after an Object.prototype property.
+ * Its limits (files, fields, parts, file size) keep their 413.
  */
 async function parsed<T>(reading: Promise<T>): Promise<T> {
   try {
     return await reading;
   } catch (error) {
-    if (error instanceof HttpException || typeof (error as { statusCode?: unknown }).statusCode === 'number')
-      throw error;
+    if (error instanceof HttpException || (error as { statusCode?: unknown }).statusCode === 413) throw error;
     throw new BadRequestException(`Malformed multipart body: ${(error as Error).message}`);
   }
 }

@@ -5,7 +5,7 @@ import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { MediaStorage } from './media.storage.js';
 
-/** How long, at most, a file waits for later uploads that took its quota to withdraw: CHECKS × WAIT_MS. */
+/** A file waiting for later uploads that took its quota to withdraw looks CHECKS times, WAIT_MS apart (400 ms in all). */
 const CHECKS = 5;
 const WAIT_MS = 100;
 
@@ -31,7 +31,10 @@ export class MediaQuota {
     const { quotaFiles, quotaBytes, maxBytes } = this.config.media;
     const used = await this.storage.filesOf(ownerId);
     if (used.length >= quotaFiles) throw new ForbiddenException(`Media quota reached: at most ${quotaFiles} files`);
-    return Math.min(maxBytes, quotaBytes - totalBytes(used));
+    const room = Math.min(maxBytes, quotaBytes - totalBytes(used));
+    // No byte left (or fewer than none, after MEDIA_QUOTA_BYTES was lowered): the file would arrive empty.
+    if (room <= 0) throw this.tooLarge(0);
+    return room;
   }
 
   /** The answer for a file cut off at `room` bytes. */

@@ -22,6 +22,7 @@ import { dropSuccessHeaders, genericProblem, PROBLEM_CONTENT_TYPE } from '../com
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { DeadlineExceededException, FileUpload } from '../http/request-deadlines.js';
+import { closeWithAnswer } from '../http/unread-body.js';
 import { notModified } from '../http/not-modified.js';
 import { parseRange } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
@@ -78,18 +79,29 @@ export class MediaController {
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<MediaView> {
-    const room = await this.quota.room(user.id);
-    const upload = await readImageUpload(request, room);
+    try {
+      return await this.receive(user.id, request, reply);
+    } catch (error) {
+      // Refused before the whole body came (too large, not an image, a database error while storing): nobody will
+      // read the rest.
+      closeWithAnswer(reply);
+      throw error;
+    }
+  }
+
+  private async receive(ownerId: string, request: FastifyRequest, reply: FastifyReply): Promise<MediaView> {
+    const room = await this.quota.room(ownerId);
+    const upload = await readImageUpload(request, room, () => this.quota.tooLarge(room));
     let checked: Promise<void> | undefined;
     // Asked after the last byte is stored, and again after the hash is written. Past its deadline
     // (request-deadlines.ts) the client has had a 408 or 503: a file it believes lost is not kept.
     const keep = async (id: Types.ObjectId) => {
       if (upload.truncated() || reply.sent) return false;
-      checked ??= upload.rest().then(() => this.quota.assertKept(user.id, id));
+      checked ??= upload.rest().then(() => this.quota.assertKept(ownerId, id));
       await checked;
       return !reply.sent;
     };
-    const meta = { ownerId: user.id, contentType: upload.contentType, size: upload.size };
+    const meta = { ownerId, contentType: upload.contentType, size: upload.size };
     const stored = await this.storage.store(upload.bytes, meta, keep);
     if (reply.sent) {
       if (stored) await this.storage.remove(stored.id); // the deadline came in the last round trip

@@ -176,6 +176,10 @@ describe('media (GridFS)', () => {
     const before = [await files.countDocuments(), await chunks.countDocuments()];
     const response = await upload(owner, png(2 * 1024 * 1024));
     expect(response.status).toBe(413);
+    // Refused from its first bytes while the rest still arrives: the connection closes rather than wait for it.
+    const notAnImage = await upload(owner, randomBytes(2 * 1024 * 1024));
+    expect(notAnImage.status).toBe(415);
+    expect(notAnImage.headers.get('connection')).toBe('close');
     expect([await files.countDocuments(), await chunks.countDocuments()]).toEqual(before);
   });
 
@@ -202,13 +206,13 @@ describe('media quotas', () => {
   it('refuses a file past the count quota (403) and one past the byte quota (413), storing nothing', async () => {
     const running = await startApp(testConfig({ MEDIA_QUOTA_FILES: '2', MEDIA_QUOTA_BYTES: '300000' }));
     try {
-      const member = await registerAccount(running.url);
-      const send = async (bytes: Buffer) => {
+      const sendAs = (account: Account) => async (bytes: Buffer) => {
         const form = new FormData();
         form.append('file', new Blob([new Uint8Array(bytes)]), 'x.png');
-        const response = await fetch(`${running.url}/v1/media`, { method: 'POST', headers: member.auth, body: form });
+        const response = await fetch(`${running.url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
         return { status: response.status, body: (await response.json()) as { detail?: string } };
       };
+      const send = sendAs(await registerAccount(running.url));
       expect((await send(png(200_000))).status).toBe(201);
       const overBytes = await send(png(150_000));
       expect(overBytes.status).toBe(413);
@@ -217,13 +221,13 @@ describe('media quotas', () => {
       const overCount = await send(png(10));
       expect(overCount.status).toBe(403);
       expect(overCount.body.detail).toMatch(/at most 2 files/);
-      // Another member has a quota of their own.
-      const other = await registerAccount(running.url);
-      const form = new FormData();
-      form.append('file', new Blob([new Uint8Array(png(10))]), 'x.png');
-      expect((await fetch(`${running.url}/v1/media`, { method: 'POST', headers: other.auth, body: form })).status).toBe(
-        201,
-      );
+      // Another member has a quota of their own. Filled to the byte, it leaves no room: 413, not a 415 for an empty file.
+      const sendAsOther = sendAs(await registerAccount(running.url));
+      expect((await sendAsOther(png(300_000 - png(0).length))).status).toBe(201);
+      expect(await sendAsOther(png(10))).toMatchObject({
+        status: 413,
+        body: { detail: 'Media quota reached: 0 of 300000 bytes left' },
+      });
     } finally {
       await running.close();
     }
@@ -409,7 +413,7 @@ describe('media transfer time', () => {
       stalled.destroy();
       expect(status).toBe(408);
       expect(ms).toBeLessThan(5_000);
-      await expect.poll(() => files.countDocuments({ 'metadata.ownerId': member.userId })).toBe(0);
+      await expect.poll(() => files.countDocuments({ 'metadata.ownerId': member.userId }), { timeout: 5_000 }).toBe(0);
     } finally {
       await running.close();
     }

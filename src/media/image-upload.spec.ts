@@ -1,0 +1,99 @@
+import multipart from '@fastify/multipart';
+import { HttpException, PayloadTooLargeException } from '@nestjs/common';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { pngStructure } from '../../test/factories/images.js';
+import { readImageUpload } from './image-upload.js';
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const BOUNDARY = 'b';
+const part = (headers: string, content: Buffer | string) =>
+  Buffer.concat([Buffer.from(`--${BOUNDARY}\r\n${headers}\r\n\r\n`), Buffer.from(content), Buffer.from('\r\n')]);
+const filePart = (bytes: Buffer, name = 'file') =>
+  part(`Content-Disposition: form-data; name="${name}"; filename="a.png"\r\nContent-Type: image/png`, bytes);
+const fieldPart = (name: string, value: string, contentType = 'text/plain') =>
+  part(`Content-Disposition: form-data; name="${name}"\r\nContent-Type: ${contentType}`, value);
+const END = Buffer.from(`--${BOUNDARY}--\r\n`);
+
+/**
+ * Fastify with @fastify/multipart, whose one route reads an upload as the media controller does, after `delayMs` (the
+ * quota lookup), then reads all of the file and the rest of the body. Each outcome is recorded: a status, or 'stored'.
+ */
+async function uploadServer(maxBytes: number, delayMs = 0) {
+  const outcomes: (number | 'stored')[] = [];
+  const fastify = Fastify();
+  await fastify.register(multipart);
+  fastify.post('/upload', async (request, reply) => {
+    try {
+      await pause(delayMs);
+      const upload = await readImageUpload(request, maxBytes, () => new PayloadTooLargeException('too large'));
+      for await (const _chunk of upload.bytes);
+      if (upload.truncated()) throw new PayloadTooLargeException('too large');
+      await upload.rest();
+      outcomes.push('stored');
+      return { stored: true };
+    } catch (error) {
+      const status = error instanceof HttpException ? error.getStatus() : 500;
+      outcomes.push(status);
+      return reply.status(status).send({ status });
+    }
+  });
+  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  return { fastify, outcomes };
+}
+
+async function post(fastify: FastifyInstance, body: Buffer) {
+  const response = await fetch(`${fastify.listeningOrigin}/upload`, {
+    method: 'POST',
+    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+    body: new Uint8Array(body),
+  });
+  return response.status;
+}
+
+describe('readImageUpload', () => {
+  let fastify: FastifyInstance | undefined;
+  afterEach(async () => {
+    await fastify?.close();
+    fastify = undefined;
+  });
+  const png = pngStructure(2_000);
+
+  it('takes one image with fields around it, and refuses a second file', async () => {
+    let outcomes;
+    ({ fastify, outcomes } = await uploadServer(1_000_000));
+    const withFields = Buffer.concat([fieldPart('a', '1'), filePart(png), fieldPart('b', '2'), END]);
+    expect(await post(fastify, withFields)).toBe(200);
+    expect(await post(fastify, Buffer.concat([filePart(png), filePart(png), END]))).toBe(400);
+    expect(outcomes).toEqual(['stored', 400]);
+  });
+
+  it('answers 400, not the parser’s 406, for a field declared JSON that is not, before or after the file', async () => {
+    ({ fastify } = await uploadServer(1_000_000));
+    const badJson = fieldPart('meta', '{not json', 'application/json');
+    expect(await post(fastify, Buffer.concat([badJson, filePart(png), END]))).toBe(400);
+    expect(await post(fastify, Buffer.concat([filePart(png), badJson, END]))).toBe(400);
+    expect(await post(fastify, Buffer.concat([filePart(png), fieldPart('constructor', 'x'), END]))).toBe(400);
+  });
+
+  it('answers "too large", not 415, when the limit cut the file off before its type could be read', async () => {
+    ({ fastify } = await uploadServer(4));
+    expect(await post(fastify, Buffer.concat([filePart(png), END]))).toBe(413);
+  });
+
+  it('gives up at once on a request whose client left before the upload was read, instead of waiting forever', async () => {
+    let outcomes: (number | 'stored')[];
+    ({ fastify, outcomes } = await uploadServer(1_000_000, 300));
+    const socket = connect(Number(new URL(fastify.listeningOrigin).port), '127.0.0.1');
+    const head = Buffer.concat([filePart(png)]).subarray(0, 500);
+    socket.write(
+      `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\n` +
+        `Content-Length: 100000\r\n\r\n`,
+    );
+    socket.write(head);
+    await pause(50);
+    socket.destroy(); // while the handler still waits for its quota
+    await expect.poll(() => outcomes, { timeout: 2_000 }).toEqual([400]);
+  });
+});
