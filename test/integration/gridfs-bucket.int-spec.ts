@@ -29,6 +29,12 @@ describe('GridFsBucket.upload and its keep() check (real FerretDB)', () => {
     pending: await db.collection('media_pending_writes').countDocuments(),
   });
 
+  it('reads from the primary whatever the connection prefers, so an upload sees the writes of those beside it', () => {
+    const secondaryFirst = new GridFsBucket(client.db(db.databaseName, { readPreference: 'secondaryPreferred' }), 'x');
+    expect(secondaryFirst.files().readPreference.mode).toBe('primary');
+    expect(secondaryFirst.chunks().readPreference.mode).toBe('primary');
+  });
+
   it('keeps a file whose keep() holds, with its hash and no pending record', async () => {
     const stored = await bucket.upload(bytes, 'kept', {});
     expect(stored).not.toBeNull();
