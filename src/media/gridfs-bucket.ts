@@ -30,6 +30,7 @@ interface PendingWrite {
   since: Date;
 }
 const PENDING_WRITES = 'media_pending_writes';
+const DUPLICATE_KEY = 11000;
 
 interface ChunkDocument {
   files_id: Types.ObjectId;
@@ -156,7 +157,13 @@ export class GridFsBucket {
 
   /** Removes the file and its chunks; a file already gone is not an error (its chunks still go). */
   async delete(id: Types.ObjectId): Promise<void> {
-    await this.pending.updateOne({ _id: id }, { $set: { bucket: this.name, since: new Date() } }, { upsert: true });
+    try {
+      await this.pending.updateOne({ _id: id }, { $set: { bucket: this.name, since: new Date() } }, { upsert: true });
+    } catch (error) {
+      // A delete of the same file running beside this one inserted the record first. MongoDB retries such an upsert
+      // itself; FerretDB answers E11000. Either way the record is there, which is all this needs.
+      if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+    }
     try {
       await this.bucket.delete(id);
     } catch (error) {

@@ -195,6 +195,16 @@ describe('media (GridFS)', () => {
     expect(await connection.collection('media.chunks').countDocuments({ files_id: new Types.ObjectId(id) })).toBe(0);
   });
 
+  it('answers deletes of one file sent at once with 204 or 404, never a 500', async () => {
+    const { id } = await uploaded(png(300_000));
+    const remove = () => fetch(`${url}/v1/media/${id}`, { method: 'DELETE', headers: owner.auth });
+    const statuses = (await Promise.all(Array.from({ length: 10 }, remove))).map((response) => response.status);
+    expect(statuses).toContain(204);
+    expect(statuses.every((status) => status === 204 || status === 404)).toBe(true);
+    expect(await statusOf(id)).toBe(404);
+    expect(await connection.collection('media.chunks').countDocuments({ files_id: new Types.ObjectId(id) })).toBe(0);
+  });
+
   it('requires a token to upload', async () => {
     const form = new FormData();
     form.append('file', new Blob([new Uint8Array(png(10))]), 'x.png');

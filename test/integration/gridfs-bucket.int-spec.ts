@@ -53,4 +53,12 @@ describe('GridFsBucket.upload and its keep() check (real FerretDB)', () => {
     expect(asked).toBe(2);
     expect(await leftovers()).toEqual({ files: 0, chunks: 0, pending: 0 });
   });
+
+  it('lets deletes of one file run at the same time: each finishes, nothing is left', async () => {
+    for (let round = 0; round < 5; round++) {
+      const stored = await bucket.upload(bytes, `deleted-${round}`, {});
+      await Promise.all(Array.from({ length: 8 }, () => bucket.delete(stored!.id)));
+      expect(await leftovers()).toEqual({ files: 0, chunks: 0, pending: 0 });
+    }
+  });
 });
