@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
@@ -44,13 +44,28 @@ const MEDIA_FILE_EVICTION = {
  * and delete work the same on MongoDB and FerretDB; see test/e2e/media.e2e-spec.ts.
  */
 @Injectable()
-export class MediaStorage {
+export class MediaStorage implements OnModuleInit {
+  private readonly logger = new Logger(MediaStorage.name);
   readonly originals: GridFsBucket;
   readonly variants: GridFsBucket;
 
   constructor(@InjectConnection() connection: Connection) {
     this.originals = new GridFsBucket(connection.db!, 'media');
     this.variants = new GridFsBucket(connection.db!, 'media_variants');
+  }
+
+  /**
+   * The indexes of the lookups by owner (every upload's quota checks, in id order) and by original (a delete's
+   * variants); the driver makes GridFS's own (by name, by file and chunk number). Without them each of these reads
+   * every file's document. As Mongoose's autoIndex does for the schemas, a failure is logged, not fatal.
+   */
+  async onModuleInit(): Promise<void> {
+    try {
+      await this.originals.files().createIndex({ 'metadata.ownerId': 1, _id: 1 });
+      await this.variants.files().createIndex({ 'metadata.originalId': 1 });
+    } catch (error) {
+      this.logger.warn(`Media indexes not created: ${(error as Error).message}`);
+    }
   }
 
   /** Streams an upload in; null (and nothing kept) when `keep()` says no once the bytes are in. */

@@ -205,6 +205,12 @@ describe('media (GridFS)', () => {
     expect(await connection.collection('media.chunks').countDocuments({ files_id: new Types.ObjectId(id) })).toBe(0);
   });
 
+  it('indexes the lookups by owner and by original, which would otherwise read every file', async () => {
+    const keys = async (name: string) => (await connection.collection(name).indexes()).map((index) => index.key);
+    expect(await keys('media.files')).toContainEqual({ 'metadata.ownerId': 1, _id: 1 });
+    expect(await keys('media_variants.files')).toContainEqual({ 'metadata.originalId': 1 });
+  });
+
   it('requires a token to upload', async () => {
     const form = new FormData();
     form.append('file', new Blob([new Uint8Array(png(10))]), 'x.png');
