@@ -12,9 +12,10 @@ const file = (id: Types.ObjectId, length = 10) => ({ id, length });
 function quotaOver(...listings: { id: Types.ObjectId; length: number }[][]) {
   const filesOf = vi.fn();
   for (const listing of listings) filesOf.mockResolvedValueOnce(listing);
-  const storage = { filesOf } as unknown as MediaStorage;
+  const withdraw = vi.fn().mockResolvedValue(undefined);
+  const storage = { filesOf, withdraw } as unknown as MediaStorage;
   const config = loadConfig({ MEDIA_QUOTA_FILES: '2', MEDIA_QUOTA_BYTES: '1000' });
-  return { quota: new MediaQuota(storage, config), filesOf };
+  return { quota: new MediaQuota(storage, config), filesOf, withdraw };
 }
 
 describe('MediaQuota.assertKept (uploads at the same time)', () => {
@@ -25,22 +26,28 @@ describe('MediaQuota.assertKept (uploads at the same time)', () => {
   });
 
   it('refuses at once a file that does not fit even with only the files before it', async () => {
-    const { quota, filesOf } = quotaOver([file(first), file(second), file(third)]);
+    const { quota, filesOf, withdraw } = quotaOver([file(first), file(second), file(third)]);
     await expect(quota.assertKept('m', third)).rejects.toBeInstanceOf(ForbiddenException);
     expect(filesOf).toHaveBeenCalledTimes(1);
+    // Marked withdrawn before the answer, so the files before it stop counting it without waiting for its delete.
+    expect(withdraw).toHaveBeenCalledWith(third);
   });
 
   it('lets a file that fits with those before it wait for a later one to withdraw, then keeps it', async () => {
-    const { quota, filesOf } = quotaOver([file(first), file(second), file(third)], [file(first), file(second)]);
+    const { quota, filesOf, withdraw } = quotaOver(
+      [file(first), file(second), file(third)],
+      [file(first), file(second)],
+    );
     await expect(quota.assertKept('m', second)).resolves.toBeUndefined();
     expect(filesOf).toHaveBeenCalledTimes(2);
+    expect(withdraw).not.toHaveBeenCalled();
   });
 
   it('refuses that file too when the later ones never withdraw, after a bounded wait', async () => {
     const crowded = [file(first), file(second), file(third)];
-    const { quota, filesOf } = quotaOver(crowded, crowded, crowded, crowded, crowded);
+    const { quota, filesOf } = quotaOver(...Array.from({ length: 10 }, () => crowded));
     await expect(quota.assertKept('m', first)).rejects.toBeInstanceOf(ForbiddenException);
-    expect(filesOf).toHaveBeenCalledTimes(5);
+    expect(filesOf).toHaveBeenCalledTimes(10);
   });
 
   it('counts bytes the same way: 413 past the byte quota', async () => {

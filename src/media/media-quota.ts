@@ -5,8 +5,8 @@ import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { MediaStorage } from './media.storage.js';
 
-/** A file waiting for later uploads that took its quota to withdraw looks CHECKS times, WAIT_MS apart (400 ms in all). */
-const CHECKS = 5;
+/** A file waiting for later uploads that took its quota to withdraw looks CHECKS times, WAIT_MS apart (about 1 s). */
+const CHECKS = 10;
 const WAIT_MS = 100;
 
 /**
@@ -17,7 +17,8 @@ const WAIT_MS = 100;
  * The second check keeps a file only when the member's files, this one included, fit. Every upload's file document
  * is written before its own check, so the last of any set of uploads to be checked counts them all: together they
  * never pass a quota. When they do not fit, the files first in id order that fit on their own wait a little for the
- * others, which give up at once, to withdraw; so six photos sent at once with room for two keep two, not none.
+ * others, which give up at once and withdraw (marked as such at once, deleted after), so six photos sent at once
+ * with room for two keep two, not none. A withdrawn file is never kept, so not counting it is safe.
  */
 @Injectable()
 export class MediaQuota {
@@ -54,7 +55,10 @@ export class MediaQuota {
       const refusal = this.excess(files);
       if (!refusal) return;
       const first = files.filter((file) => file.id.toHexString() <= id.toHexString());
-      if (check === CHECKS || this.excess(first)) throw refusal;
+      if (check === CHECKS || this.excess(first)) {
+        await this.storage.withdraw(id);
+        throw refusal;
+      }
       await sleep(WAIT_MS);
     }
   }

@@ -124,16 +124,28 @@ export class MediaStorage implements OnModuleInit {
   }
 
   /**
-   * The originals a member stores now, complete or still being written (once their bytes are in), in id order. Summed
+   * The originals a member stores now, complete or still being written (once their bytes are in), in id order, less
+   * those withdrawn (refused by the quota, being deleted). Summed
    * by the caller from the lengths, not with `$group`/`$sum` on `$length`, which FerretDB 1.24 answers with 0 bytes
    * (decision 0016); the count is bounded by the quota, so this stays small.
    */
   async filesOf(ownerId: string): Promise<{ id: Types.ObjectId; length: number }[]> {
     const files = await this.originals
       .files()
-      .find({ 'metadata.ownerId': ownerId }, { projection: { length: 1 }, sort: { _id: 1 } })
+      .find(
+        { 'metadata.ownerId': ownerId, 'metadata.withdrawn': { $ne: true } },
+        { projection: { length: 1 }, sort: { _id: 1 } },
+      )
       .toArray();
     return files.map((file) => ({ id: file._id, length: file.length }));
+  }
+
+  /**
+   * Marks an upload refused by the quota before it is deleted: one small write, where the delete takes several, so
+   * the uploads waiting for it to make room (MediaQuota) stop counting it sooner.
+   */
+  async withdraw(id: Types.ObjectId): Promise<void> {
+    await this.originals.files().updateOne({ _id: id }, { $set: { 'metadata.withdrawn': true } });
   }
 
   /** Records that the variants job is through with a file, and the size it decoded. */

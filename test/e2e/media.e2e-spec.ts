@@ -278,7 +278,7 @@ describe('media quotas under concurrent uploads', () => {
   }
 
   it('never lets simultaneous uploads pass the file count quota', async () => {
-    const { answers, stored } = await uploadAtOnce(6, png(100));
+    const { answers, stored } = await uploadAtOnce(20, png(5_000));
     expect(stored.length).toBeLessThanOrEqual(2);
     // Every 201 is a kept file, every other answer a 403 that kept nothing.
     expect(
