@@ -1,4 +1,4 @@
-import { parseRange } from './byte-range.js';
+import { parseRange, rangeStillApplies } from './byte-range.js';
 
 describe('parseRange', () => {
   it('reads the three forms of one byte range', () => {
@@ -16,5 +16,22 @@ describe('parseRange', () => {
     expect(parseRange('bytes=0-1,5-6', 100)).toBeUndefined();
     expect(parseRange('items=0-1', 100)).toBeUndefined();
     expect(parseRange('bytes=5-2', 100)).toBeUndefined();
+  });
+});
+
+describe('rangeStillApplies (If-Range)', () => {
+  const etag = '"abc"';
+  const lastModified = 'Wed, 02 Dec 2026 10:00:00 GMT';
+  it('holds without If-Range, and for this entity tag or this exact date', () => {
+    expect(rangeStillApplies(undefined, etag, lastModified)).toBe(true);
+    expect(rangeStillApplies('"abc"', etag, lastModified)).toBe(true);
+    expect(rangeStillApplies(lastModified, etag, lastModified)).toBe(true);
+  });
+
+  it('fails for another tag, a weak tag, another date or anything else', () => {
+    expect(rangeStillApplies('"other"', etag, lastModified)).toBe(false);
+    expect(rangeStillApplies('W/"abc"', etag, lastModified)).toBe(false);
+    expect(rangeStillApplies('Wed, 02 Dec 2026 09:59:59 GMT', etag, lastModified)).toBe(false);
+    expect(rangeStillApplies('yesterday', etag, lastModified)).toBe(false);
   });
 });

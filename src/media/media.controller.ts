@@ -24,7 +24,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { DeadlineExceededException, FileUpload } from '../http/request-deadlines.js';
 import { closeWithAnswer } from '../http/unread-body.js';
 import { notModified } from '../http/not-modified.js';
-import { parseRange } from './byte-range.js';
+import { parseRange, rangeStillApplies } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
 import { FileGoneError, type StoredFile } from './gridfs-bucket.js';
 import { readImageUpload } from './image-upload.js';
@@ -143,9 +143,10 @@ export class MediaController {
     reply: FastifyReply,
   ) {
     const etag = `"${file.sha256}"`;
+    const lastModified = file.uploadDate.toUTCString();
     void reply
       .header('etag', etag)
-      .header('last-modified', file.uploadDate.toUTCString())
+      .header('last-modified', lastModified)
       .header('cache-control', cacheControl)
       .header('accept-ranges', 'bytes')
       .header('x-content-type-options', 'nosniff')
@@ -156,7 +157,9 @@ export class MediaController {
       await reply.status(304).send();
       return;
     }
-    const range = parseRange(request.headers.range, file.length);
+    const range = rangeStillApplies(request.headers['if-range'], etag, lastModified)
+      ? parseRange(request.headers.range, file.length)
+      : undefined;
     if (range === 'unsatisfiable') {
       // Sent here rather than thrown: the problem filter drops Content-Range, which a 416 must carry.
       dropSuccessHeaders(reply);

@@ -71,7 +71,7 @@ describe('media (GridFS)', () => {
     }
   });
 
-  it('serves single ranges (first byte, last byte, suffix, open end) and 416 past the end', async () => {
+  it('serves single ranges (first byte, last byte, suffix, open end), honours If-Range, and 416 past the end', async () => {
     const bytes = png(600_000);
     const { id } = await uploaded(bytes);
     const size = bytes.length;
@@ -87,6 +87,18 @@ describe('media (GridFS)', () => {
       expect(response.status, range).toBe(206);
       expect(response.headers.get('content-range')).toBe(`bytes ${start}-${end}/${size}`);
       expect(Buffer.from(await response.arrayBuffer()).equals(bytes.subarray(start, end + 1)), range).toBe(true);
+    }
+    // If-Range: the range holds for this file's tag or date; for another, the whole file comes (200).
+    const lastModified = (await download(id, {}, 'HEAD')).headers.get('last-modified')!;
+    for (const [ifRange, status] of [
+      [`"${sha256(bytes)}"`, 206],
+      [lastModified, 206],
+      ['"another-file"', 200],
+      ['W/"' + sha256(bytes) + '"', 200],
+    ] as const) {
+      const response = await download(id, { range: 'bytes=0-9', 'if-range': ifRange });
+      expect(response.status, ifRange).toBe(status);
+      expect((await response.arrayBuffer()).byteLength).toBe(status === 206 ? 10 : size);
     }
     const past = await download(id, { range: `bytes=${size}-` });
     expect(past.status).toBe(416);
