@@ -3,9 +3,14 @@ import { HttpException, PayloadTooLargeException } from '@nestjs/common';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pngStructure } from '../../test/factories/images.js';
 import { readImageUpload } from './image-upload.js';
 
+/** A PNG's signature and 1×1 header chunk, then `size` bytes: enough for the type check, which is all this reads. */
+const pngStructure = (size: number) =>
+  Buffer.concat([
+    Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex'),
+    Buffer.alloc(size, 7),
+  ]);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const BOUNDARY = 'b';
 const part = (headers: string, content: Buffer | string) =>
