@@ -26,15 +26,12 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 
 /**
  * Whether a `Range` still applies under `If-Range` (RFC 9110 §13.1.5): when there is none, or when it names this
- * representation by its strong entity tag or by its exact Last-Modified date. Otherwise the client holds part of some
- * other representation (the original served while a variant was pending, say), and gets the whole of this one.
+ * representation by its strong entity tag. Otherwise the client holds part of some other representation (the original
+ * served while a variant was pending, say), and gets the whole of this one. A date is never taken: a variant can be
+ * made within the second its original was uploaded, so a date cannot tell the two apart, and every download carries a
+ * strong ETag to use instead.
  */
-export function rangeStillApplies(ifRange: string | string[] | undefined, etag: string, lastModified: string): boolean {
+export function rangeStillApplies(ifRange: string | string[] | undefined, etag: string): boolean {
   if (ifRange === undefined) return true;
-  if (Array.isArray(ifRange)) return false; // sent twice: no one validator to compare
-  const validator = ifRange.trim();
-  if (validator.startsWith('"')) return validator === etag;
-  if (validator.startsWith('W/')) return false; // weak tags never match here
-  const date = Date.parse(validator);
-  return !Number.isNaN(date) && date === Date.parse(lastModified);
+  return typeof ifRange === 'string' && ifRange.trim() === etag;
 }

@@ -101,4 +101,26 @@ describe('readImageUpload', () => {
     socket.destroy(); // while the handler still waits for its quota
     await expect.poll(() => outcomes, { timeout: 2_000 }).toEqual([400]);
   });
+
+  it('answers "too large" once the limit is reached, not when the rest of the file has arrived', async () => {
+    let outcomes: (number | 'stored')[];
+    ({ fastify, outcomes } = await uploadServer(1_000));
+    const socket = connect(Number(new URL(fastify.listeningOrigin).port), '127.0.0.1');
+    socket.on('error', () => undefined); // closed by the server after its answer
+    const file = pngStructure(5_000);
+    const partHead = filePart(file).subarray(0, filePart(file).length - file.length - 2);
+    socket.write(
+      `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\n` +
+        `Content-Length: 100000\r\n\r\n`,
+    );
+    // Exactly the limit in one piece (the reader then waits for more), then the rest slowly.
+    socket.write(Buffer.concat([partHead, file.subarray(0, 1_000)]));
+    const trickle = setInterval(() => socket.write(Buffer.alloc(10, 1)), 100);
+    try {
+      await expect.poll(() => outcomes, { timeout: 1_500 }).toEqual([413]);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  });
 });

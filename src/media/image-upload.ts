@@ -44,10 +44,14 @@ export async function readImageUpload(
   if (!part || part.fieldname !== 'file') throw new BadRequestException('Send the file in a "file" field');
 
   const iterator = part.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const nextChunk = () => parsed(iterator.next());
-  // Cut off at maxBytes, the file ends here for us: the parser would go on reading the rest of its part, however long,
-  // only to throw it away, and the answer (413) would wait for it.
+  // Cut off at maxBytes, the file ends here for us: the parser goes on reading the rest of its part, however long,
+  // only to throw it away, and the answer (413) would wait for it. A read already waiting when the limit is reached
+  // (the last chunk ended exactly on it) would wait for that too, so the limit also ends a read in progress.
   const cutOff = () => part.file.truncated;
+  const limitReached = new Promise<IteratorResult<Buffer>>((resolve) =>
+    part.file.once('limit', () => resolve({ done: true, value: undefined })),
+  );
+  const nextChunk = () => Promise.race([parsed(iterator.next()), limitReached]);
   const head: Buffer[] = [];
   let headLength = 0;
   let ended = false;

@@ -50,6 +50,12 @@ describe('MediaQuota.assertKept (uploads at the same time)', () => {
     expect(filesOf).toHaveBeenCalledTimes(10);
   });
 
+  it('still answers the refusal when marking the file withdrawn fails (the delete after it withdraws it anyway)', async () => {
+    const { quota, withdraw } = quotaOver([file(first), file(second), file(third)]);
+    withdraw.mockRejectedValueOnce(new Error('connection reset'));
+    await expect(quota.assertKept('m', third)).rejects.toBeInstanceOf(ForbiddenException);
+  });
+
   it('counts bytes the same way: 413 past the byte quota', async () => {
     const { quota } = quotaOver([file(first, 600), file(second, 600)]);
     await expect(quota.assertKept('m', second)).rejects.toBeInstanceOf(PayloadTooLargeException);

@@ -1,4 +1,4 @@
-import { ForbiddenException, Injectable, PayloadTooLargeException, type HttpException } from '@nestjs/common';
+import { ForbiddenException, Injectable, Logger, PayloadTooLargeException, type HttpException } from '@nestjs/common';
 import type { Types } from 'mongoose';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InjectConfig } from '../config/config.module.js';
@@ -22,6 +22,7 @@ const WAIT_MS = 100;
  */
 @Injectable()
 export class MediaQuota {
+  private readonly logger = new Logger(MediaQuota.name);
   constructor(
     private readonly storage: MediaStorage,
     @InjectConfig() private readonly config: AppConfig,
@@ -56,7 +57,10 @@ export class MediaQuota {
       if (!refusal) return;
       const first = files.filter((file) => file.id.toHexString() <= id.toHexString());
       if (check === CHECKS || this.excess(first)) {
-        await this.storage.withdraw(id);
+        // Only a head start for the others: the delete that follows withdraws the file anyway.
+        await this.storage.withdraw(id).catch((error: unknown) => {
+          this.logger.warn(`Refused upload ${id.toHexString()} not marked withdrawn: ${(error as Error).message}`);
+        });
         throw refusal;
       }
       await sleep(WAIT_MS);

@@ -143,10 +143,9 @@ export class MediaController {
     reply: FastifyReply,
   ) {
     const etag = `"${file.sha256}"`;
-    const lastModified = file.uploadDate.toUTCString();
     void reply
       .header('etag', etag)
-      .header('last-modified', lastModified)
+      .header('last-modified', file.uploadDate.toUTCString())
       .header('cache-control', cacheControl)
       .header('accept-ranges', 'bytes')
       .header('x-content-type-options', 'nosniff')
@@ -157,7 +156,7 @@ export class MediaController {
       await reply.status(304).send();
       return;
     }
-    const range = rangeStillApplies(request.headers['if-range'], etag, lastModified)
+    const range = rangeStillApplies(request.headers['if-range'], etag)
       ? parseRange(request.headers.range, file.length)
       : undefined;
     if (range === 'unsatisfiable') {

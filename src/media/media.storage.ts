@@ -57,15 +57,22 @@ export class MediaStorage implements OnModuleInit {
   /**
    * The indexes of the lookups by owner (every upload's quota checks, in id order) and by original (a delete's
    * variants); the driver makes GridFS's own (by name, by file and chunk number). Without them each of these reads
-   * every file's document. As Mongoose's autoIndex does for the schemas, a failure is logged, not fatal.
+   * every file's document. Not awaited: on MongoDB a build returns once every voting member has it, which on a large
+   * collection or with a member down outlasts the startup probe; until then the lookups are slow, not wrong. A
+   * failure is logged.
    */
-  async onModuleInit(): Promise<void> {
-    try {
-      await this.originals.files().createIndex({ 'metadata.ownerId': 1, _id: 1 });
-      await this.variants.files().createIndex({ 'metadata.originalId': 1 });
-    } catch (error) {
-      this.logger.warn(`Media indexes not created: ${(error as Error).message}`);
-    }
+  onModuleInit(): void {
+    const index = (bucket: GridFsBucket, keys: Record<string, 1>) =>
+      bucket
+        .files()
+        .createIndex(keys)
+        .catch((error: unknown) =>
+          this.logger.warn(
+            `Index ${JSON.stringify(keys)} of ${bucket.name}.files not created: ${(error as Error).message}`,
+          ),
+        );
+    void index(this.originals, { 'metadata.ownerId': 1, _id: 1 });
+    void index(this.variants, { 'metadata.originalId': 1 });
   }
 
   /** Streams an upload in; null (and nothing kept) when `keep()` says no once the bytes are in. */
