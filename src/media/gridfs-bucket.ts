@@ -2,6 +2,7 @@ import { NotFoundException } from '@nestjs/common';
 import { mongo, Types } from 'mongoose';
 import { Readable } from 'node:stream';
 import { hashingStream } from '../common/streams/hashing-stream.js';
+import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { pipeline } from 'node:stream/promises';
 
 /** What every stored file carries; `sha256` is set once all bytes are in, so a file without it is incomplete. */
@@ -30,7 +31,6 @@ interface PendingWrite {
   since: Date;
 }
 const PENDING_WRITES = 'media_pending_writes';
-const DUPLICATE_KEY = 11000;
 
 interface ChunkDocument {
   files_id: Types.ObjectId;
@@ -162,7 +162,7 @@ export class GridFsBucket {
     } catch (error) {
       // A delete of the same file running beside this one inserted the record first. MongoDB retries such an upsert
       // itself; FerretDB answers E11000. Either way the record is there, which is all this needs.
-      if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+      if (!isDuplicateKeyError(error)) throw error;
     }
     try {
       await this.bucket.delete(id);

@@ -132,9 +132,9 @@ export class MediaStorage implements OnModuleInit {
 
   /**
    * The originals a member stores now, complete or still being written (once their bytes are in), in id order, less
-   * those withdrawn (refused by the quota, being deleted). Summed
-   * by the caller from the lengths, not with `$group`/`$sum` on `$length`, which FerretDB 1.24 answers with 0 bytes
-   * (decision 0016); the count is bounded by the quota, so this stays small.
+   * those withdrawn (refused by the quota, being deleted). Summed by the caller from the lengths, not with
+   * `$group`/`$sum` on `$length`, which FerretDB 1.24 answers with 0 bytes (decision 0016); the count is bounded by the
+   * quota, so this stays small.
    */
   async filesOf(ownerId: string): Promise<{ id: Types.ObjectId; length: number }[]> {
     const files = await this.originals
