@@ -72,6 +72,16 @@ describe('HTTP contract: errors, request ids, compression', () => {
     }
   });
 
+  it('answers an OPTIONS request that is not a complete CORS preflight with 204, never a plain-text 400', async () => {
+    // A bare OPTIONS (curl, a gateway probe) and a preflight missing its method header.
+    for (const headers of [{}, { origin: 'https://app.example.test' }]) {
+      const response = await fetch(`${running.url}/v1/plans`, { method: 'OPTIONS', headers });
+      expect(response.status, JSON.stringify(headers)).toBe(204);
+      expect(response.headers.get('access-control-allow-methods')).toContain('GET');
+      expect(await response.text()).toBe('');
+    }
+  });
+
   it("answers requests Node's HTTP parser refuses with problems and closes the connection", async () => {
     const { port } = new URL(running.url);
     const exchange = (raw: string) =>
