@@ -28,11 +28,16 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     AppModule.forRoot(config),
     new FastifyAdapter({ ...fastifyOptions(config), loggerInstance: rootLogger }),
     // rawBody: payment webhooks are signed over the exact bytes received (request.rawBody).
-    { bufferLogs: true, rawBody: true },
+    // bodyParser: false leaves out Nest's form parser; only the JSON one is registered below.
+    { bufferLogs: true, rawBody: true, bodyParser: false },
   );
+  // The API takes JSON bodies only (uploads: multipart). Other types get a 415 problem rather than a form or a bare
+  // string that validation would read as something else.
+  app.useBodyParser('application/json');
   app.useLogger(nestLogger(rootLogger));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
   const fastify = app.getHttpAdapter().getInstance();
+  fastify.removeContentTypeParser('text/plain');
   fastify.server.on('checkExpectation', expectationFailed);
   // First, so that its onSend hook runs before any other.
   registerRequestDeadlines(fastify, config);

@@ -42,6 +42,23 @@ describe('HTTP contract: errors, request ids, compression', () => {
     expect(await response.json()).toMatchObject({ status: 400, title: 'Bad Request' });
   });
 
+  it('takes JSON bodies only: a form or plain-text body gets a 415 problem and changes nothing', async () => {
+    const email = 'form-body@example.test';
+    const password = 'long enough password';
+    for (const [body, contentType] of [
+      [
+        `email=${encodeURIComponent(email)}&password=${encodeURIComponent(password)}`,
+        'application/x-www-form-urlencoded',
+      ],
+      [JSON.stringify({ email, password }), 'text/plain'],
+    ]) {
+      const response = await post('/v1/auth/register', body, contentType);
+      expect(response.status, contentType).toBe(415);
+      expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
+    }
+    expect((await post('/v1/auth/register', JSON.stringify({ email, password }))).status).toBe(201);
+  });
+
   it('answers input nested too deep, or text with a lone surrogate or NUL, with a 400 problem, not a 500', async () => {
     const deep = `{"email":"a@b.co","password":"long enough password","x":${'['.repeat(40)}${']'.repeat(40)}}`;
     const cases: [string, string, RegExp][] = [
@@ -74,7 +91,8 @@ describe('HTTP contract: errors, request ids, compression', () => {
 
   it('answers an OPTIONS request that is not a complete CORS preflight with 204, never a plain-text 400', async () => {
     // A bare OPTIONS (curl, a gateway probe) and a preflight missing its method header.
-    for (const headers of [{}, { origin: 'https://app.example.test' }]) {
+    const cases: Record<string, string>[] = [{}, { origin: 'https://app.example.test' }];
+    for (const headers of cases) {
       const response = await fetch(`${running.url}/v1/plans`, { method: 'OPTIONS', headers });
       expect(response.status, JSON.stringify(headers)).toBe(204);
       expect(response.headers.get('access-control-allow-methods')).toContain('GET');
