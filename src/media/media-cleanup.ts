@@ -39,7 +39,9 @@ export class MediaCleanup implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     if (this.config.role === 'api') return;
     const handler = async () => this.logger.log(`Media cleanup: ${JSON.stringify(await this.run())}`);
-    runRecurring(this.queue, { name: 'cleanup', everyMs: this.config.media.cleanupIntervalMs, handler }, this.logger);
+    // At start too: Bull's first repeat comes only at the next multiple of the interval (an hour by default).
+    const job = { name: 'cleanup', everyMs: this.config.media.cleanupIntervalMs, handler, runAtStart: true };
+    runRecurring(this.queue, job, this.logger);
   }
 
   async run(now = new Date()): Promise<CleanupResult> {

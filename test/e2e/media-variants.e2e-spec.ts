@@ -1,9 +1,11 @@
+import { getQueueToken } from '@nestjs/bull';
 import { getConnectionToken } from '@nestjs/mongoose';
+import type { Queue } from 'bull';
 import { Types, type Connection } from 'mongoose';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ABANDONED_AFTER_MS, MediaCleanup } from '../../src/media/media-cleanup.js';
-import { MediaVariantsJob } from '../../src/media/media-variants.job.js';
+import { MEDIA_QUEUE, MediaVariantsJob } from '../../src/media/media-variants.job.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { decodableImage as image } from '../factories/images.js';
 import { createProfile, profileInput } from '../factories/profiles.js';
@@ -162,6 +164,18 @@ describe('media variants, profile photos, cleanup and CORS', () => {
     expect(await connection.collection('media_variants.files').countDocuments({ 'metadata.originalId': id })).toBe(0);
     expect(await connection.collection('media.chunks').countDocuments({ files_id: id })).toBe(0);
     expect((await fetch(`${url}/v1/media/${first.id}?variant=thumb`)).status).toBe(404);
+  });
+
+  it('cleanup runs once at start, so a restarted worker does not leave interrupted writes for an interval', async () => {
+    const queue = running.app.get<Queue>(getQueueToken(MEDIA_QUEUE));
+    await expect
+      .poll(
+        async () => (await queue.getJobs(['completed', 'active', 'waiting'])).some((job) => job.name === 'cleanup'),
+        {
+          timeout: 10_000,
+        },
+      )
+      .toBe(true);
   });
 
   it('cleanup removes writes cut short (chunks without a file, a file without its hash) and keeps recent ones', async () => {
