@@ -20,6 +20,16 @@ wait_for_port() {
   die "$name did not open port $port within ${seconds}s"
 }
 
+# apt_install PACKAGE...: installs Debian packages, through sudo unless running as root.
+apt_install() {
+  local run=()
+  [[ $(id -u) -eq 0 ]] || run=(sudo)
+  command -v apt-get >/dev/null || die "apt-get is missing: install $* yourself"
+  "${run[@]}" apt-get update -qq &&
+    "${run[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
+    die "apt-get install $* failed"
+}
+
 # Installs npm dependencies when node_modules is missing or older than the lockfile.
 ensure_node_modules() {
   local root; root=$(project_root)

@@ -22,11 +22,8 @@ ensure_kustomize() {
 
 ensure_promtool() {
   if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
-    [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null ||
-      die "promtool is missing: install Debian's prometheus package (apt-get install prometheus)"
     log "installing promtool (Debian package prometheus; first run only)"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
-      >/dev/null || die "apt-get install prometheus failed"
+    apt_install prometheus
   fi
   PROMTOOL_BIN=$(command -v promtool)
   PROMETHEUS_BIN=$(command -v prometheus)

@@ -40,8 +40,7 @@ ensure_redis() {
   fi
   if ! command -v redis-server >/dev/null; then
     log "installing redis-server (Debian package)"
-    if [[ $(id -u) -eq 0 ]]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
-    else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi
+    apt_install redis-server
   fi
   local port; port=$(free_port)
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
