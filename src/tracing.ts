@@ -1,7 +1,7 @@
 import { register } from 'node:module';
 import type { IncomingMessage } from 'node:http';
 import type { AppConfig } from './config/app-config.js';
-import { PROBE_PATHS } from './health/probe-paths.js';
+import { isProbe } from './health/probe-paths.js';
 
 /**
  * Starts OpenTelemetry tracing (HTTP server and client, MongoDB, Redis) when
@@ -41,7 +41,7 @@ export async function startTracing({
     instrumentations: [
       // Probes arrive every few seconds from every kubelet; tracing them would drown real traffic.
       new HttpInstrumentation({
-        ignoreIncomingRequestHook: (request: IncomingMessage) => PROBE_PATHS.has(request.url ?? ''),
+        ignoreIncomingRequestHook: (request: IncomingMessage) => isProbe(request.url ?? ''),
       }),
       new MongoDBInstrumentation(),
       new IORedisInstrumentation(),

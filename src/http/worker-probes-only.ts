@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { genericProblem, PROBLEM_CONTENT_TYPE, problemInstance } from '../common/problem/problem-details.js';
-import { PROBE_PATHS } from '../health/probe-paths.js';
+import { genericProblem, PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details.js';
+import { isProbe } from '../health/probe-paths.js';
 
 /**
  * A worker (ROLE=worker) runs queue processors and schedules; its HTTP port exists for the
@@ -9,7 +9,7 @@ import { PROBE_PATHS } from '../health/probe-paths.js';
  */
 export function serveProbesOnly(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (request, reply, done) => {
-    if (PROBE_PATHS.has(problemInstance(request))) return done();
+    if (isProbe(request.url)) return done();
     void reply
       .status(404)
       .header('content-type', PROBLEM_CONTENT_TYPE)

@@ -17,7 +17,7 @@ describe('overload protection', () => {
     await app?.close();
   });
 
-  async function statusAfterStall(maxEventLoopDelayMs: string): Promise<number> {
+  async function statusAfterStall(maxEventLoopDelayMs: string, path = '/ping'): Promise<number> {
     app = Fastify();
     await registerOverloadProtection(
       app,
@@ -28,13 +28,18 @@ describe('overload protection', () => {
     // short delays measured before it.
     blockEventLoop(1_300);
     app.get('/ping', () => 'pong');
+    app.get('/health/ready', () => 'ready');
     await app.ready();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    return (await app.inject('/ping')).statusCode;
+    return (await app.inject(path)).statusCode;
   }
 
   it('refuses new requests after the event loop stalled past OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', async () => {
     expect(await statusAfterStall('1000')).toBe(503);
+  });
+
+  it('keeps answering the probes, with a query string too', async () => {
+    expect(await statusAfterStall('1000', '/health/ready?verbose=1')).toBe(200);
   });
 
   it('never checks the event loop with OVERLOAD_MAX_EVENT_LOOP_DELAY_MS=0', async () => {

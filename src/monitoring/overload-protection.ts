@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { genericProblem, PROBLEM_CONTENT_TYPE, UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import type { AppConfig } from '../config/app-config.js';
-import { PROBE_PATHS } from '../health/probe-paths.js';
+import { isProbe } from '../health/probe-paths.js';
 
 /**
  * Past OVERLOAD_MAX_EVENT_LOOP_DELAY_MS of event-loop delay or OVERLOAD_MAX_HEAP_MB of heap, new
@@ -27,7 +27,7 @@ export async function registerOverloadProtection(
     // The plugin sends what the handler returns and lets the request through on undefined; its typings say void.
     pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string) => {
       // Probes answer under pressure: liveness must not restart a busy pod; readiness has its own heap check.
-      if (PROBE_PATHS.has(request.url)) return undefined;
+      if (isProbe(request.url)) return undefined;
       rejected.inc({ reason: type });
       void reply
         .status(503)
