@@ -5,8 +5,9 @@ import { describe, expect, it, vi } from 'vitest';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 
 const TOKEN = 'aaa.bbb.ccc';
+const USER_ID = '5f1d7f3a9b1e8a0012345678';
 
-function setup(claims: () => Promise<Record<string, unknown>>) {
+function setup(claims: () => Promise<Record<string, unknown>>, authorization = `Bearer ${TOKEN}`) {
   const verifyAsync = vi.fn(claims);
   const guard = new JwtAuthGuard(
     { verifyAsync } as unknown as JwtService,
@@ -15,7 +16,7 @@ function setup(claims: () => Promise<Record<string, unknown>>) {
     } as unknown as Reflector,
   );
   const request: { headers: Record<string, string>; user?: unknown } = {
-    headers: { authorization: `Bearer ${TOKEN}` },
+    headers: { authorization },
   };
   const context = {
     switchToHttp: () => ({ getRequest: () => request }),
@@ -28,16 +29,16 @@ function setup(claims: () => Promise<Record<string, unknown>>) {
 describe('JwtAuthGuard', () => {
   it('verifies a token once and reuses the result until it expires', async () => {
     const exp = Math.floor(Date.now() / 1000) + 60;
-    const { guard, verifyAsync, request, context } = setup(() => Promise.resolve({ sub: 'u1', role: 'user', exp }));
+    const { guard, verifyAsync, request, context } = setup(() => Promise.resolve({ sub: USER_ID, role: 'user', exp }));
     await guard.canActivate(context);
     await guard.canActivate(context);
     expect(verifyAsync).toHaveBeenCalledTimes(1);
-    expect(request.user).toEqual({ id: 'u1', role: 'user' });
+    expect(request.user).toEqual({ id: USER_ID, role: 'user' });
   });
 
   it('verifies again once the remembered expiry has passed', async () => {
     const { guard, verifyAsync, context } = setup(() =>
-      Promise.resolve({ sub: 'u1', role: 'user', exp: Math.floor(Date.now() / 1000) - 1 }),
+      Promise.resolve({ sub: USER_ID, role: 'user', exp: Math.floor(Date.now() / 1000) - 1 }),
     );
     await guard.canActivate(context);
     await guard.canActivate(context);
@@ -52,7 +53,27 @@ describe('JwtAuthGuard', () => {
   });
 
   it('rejects claims with an unknown role', async () => {
-    const { guard, context } = setup(() => Promise.resolve({ sub: 'u1', role: 'superuser', exp: 9e9 }));
+    const { guard, context } = setup(() => Promise.resolve({ sub: USER_ID, role: 'superuser', exp: 9e9 }));
     await expect(guard.canActivate(context)).rejects.toThrow(UnauthorizedException);
+  });
+
+  it('rejects a subject that is not an ObjectId, and a token that never expires', async () => {
+    for (const claims of [
+      { sub: 'not-an-object-id', role: 'user', exp: 9e9 },
+      { sub: { $ne: null }, role: 'user', exp: 9e9 },
+      { sub: USER_ID, role: 'user' },
+    ]) {
+      const { guard, context } = setup(() => Promise.resolve(claims));
+      await expect(guard.canActivate(context), JSON.stringify(claims)).rejects.toThrow(UnauthorizedException);
+    }
+  });
+
+  it('takes the Bearer scheme in any case', async () => {
+    const { guard, request, context } = setup(
+      () => Promise.resolve({ sub: USER_ID, role: 'user', exp: 9e9 }),
+      `bearer ${TOKEN}`,
+    );
+    await expect(guard.canActivate(context)).resolves.toBe(true);
+    expect(request.user).toEqual({ id: USER_ID, role: 'user' });
   });
 });

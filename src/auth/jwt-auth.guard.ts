@@ -61,7 +61,10 @@ export class JwtAuthGuard implements CanActivate {
     try {
       // The algorithm is pinned in AuthModule (HS256): "none" and RS/ES tokens are rejected.
       const claims = await this.jwt.verifyAsync<AccessTokenClaims>(token);
-      if (typeof claims.sub !== 'string' || !ROLES.includes(claims.role)) throw new Error('malformed claims');
+      // Routes turn `sub` into an ObjectId; a token without `exp` would never expire.
+      if (!isObjectIdHex(claims.sub) || !ROLES.includes(claims.role) || !Number.isFinite(claims.exp)) {
+        throw new Error('malformed claims');
+      }
       const user = { id: claims.sub, role: claims.role };
       this.verified.set(token, { user, expiresAtMs: claims.exp * 1000 });
       return user;
@@ -73,7 +76,12 @@ export class JwtAuthGuard implements CanActivate {
 
 function bearerToken(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
-  const match = /^Bearer ([\w-]+\.[\w-]+\.[\w-]*)$/.exec(header);
+  // The scheme is case-insensitive (RFC 9110, section 11.1).
+  const match = /^Bearer +([\w-]+\.[\w-]+\.[\w-]*)$/i.exec(header);
   if (!match) throw new UnauthorizedException('Authorization must be "Bearer <JWT>"');
   return match[1];
+}
+
+function isObjectIdHex(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{24}$/.test(value);
 }

@@ -136,6 +136,21 @@ describe('accounts and tokens', () => {
       expect(await createProfileWith(`Bearer ${foreign}`)).toBe(401);
     });
 
+    it('rejects a signed token whose subject is not an account id, or that never expires (401, not 500)', async () => {
+      const exp = Math.floor(Date.now() / 1000) + 60;
+      const notAnId = jwt.sign({ ...claims(), sub: 'not-an-object-id', exp }, SECRET, { algorithm: 'HS256' });
+      const forever = jwt.sign(claims(), SECRET, { algorithm: 'HS256' });
+      for (const token of [notAnId, forever]) {
+        const response = await fetch(`${url}/v1/subscriptions/me`, { headers: { authorization: `Bearer ${token}` } });
+        expect(response.status).toBe(401);
+        expect(response.headers.get('www-authenticate')).toBe('Bearer');
+      }
+    });
+
+    it('takes the scheme in any case', async () => {
+      expect(await createProfileWith(`bearer ${valid}`)).toBe(400);
+    });
+
     it('rejects a token for another audience', async () => {
       const other = jwt.sign({ ...claims(), aud: 'another-service' }, SECRET, { algorithm: 'HS256' });
       expect(await createProfileWith(`Bearer ${other}`)).toBe(401);

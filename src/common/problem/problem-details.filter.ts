@@ -70,6 +70,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const errorClass = exception instanceof Error ? exception.constructor.name : typeof exception;
     this.errors.inc({ class: errorClass, status_code: problem.status });
     dropSuccessHeaders(reply);
+    // Required on every 401 (RFC 9110, section 15.5.2): the API's one scheme.
+    if (problem.status === 401) void reply.header('www-authenticate', 'Bearer');
     void reply.status(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(problem);
   }
 
