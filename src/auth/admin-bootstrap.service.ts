@@ -1,13 +1,15 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { EmailTakenError, UsersRepository } from '../users/users.repository.js';
+import { normaliseEmail } from '../users/email.js';
+import { EmailTakenError, UsersRepository, type UserRecord } from '../users/users.repository.js';
 import { PasswordHasher } from './password-hasher.js';
 
 /**
- * Creates the first admin from ADMIN_EMAIL / ADMIN_PASSWORD. An existing account with that email is
- * promoted but keeps its password (the variable only seeds it). Safe when several instances start at
- * once: the unique email index lets exactly one insert win.
+ * Creates the first admin from ADMIN_EMAIL / ADMIN_PASSWORD. An existing account with that email is promoted only
+ * when ADMIN_PASSWORD is its password: anyone may register any email, so promoting on the email alone would hand
+ * admin to whoever registered it first. An admin keeps its password (the variable only seeds it). Safe when several
+ * instances start at once: the unique email index lets exactly one insert win.
  */
 @Injectable()
 export class AdminBootstrapService implements OnApplicationBootstrap {
@@ -22,14 +24,11 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     const admin = this.config.auth.admin;
     if (!admin) return;
-    const email = admin.email.trim().toLowerCase();
+    const email = normaliseEmail(admin.email);
 
     const existing = await this.users.findByEmail(email);
     if (existing) {
-      if (existing.role !== 'admin') {
-        await this.users.setRole(existing.id, 'admin');
-        this.logger.log(`Promoted ${email} to admin`);
-      }
+      if (existing.role !== 'admin') await this.promote(existing, admin.password);
       return;
     }
     try {
@@ -38,5 +37,16 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     } catch (error) {
       if (!(error instanceof EmailTakenError)) throw error;
     }
+  }
+
+  private async promote(account: UserRecord, password: string): Promise<void> {
+    if (!(await this.hasher.verify(account.passwordHash, password))) {
+      this.logger.error(
+        `ADMIN_EMAIL ${account.email} belongs to a member account whose password is not ADMIN_PASSWORD: not promoted`,
+      );
+      return;
+    }
+    await this.users.setRole(account.id, 'admin');
+    this.logger.log(`Promoted ${account.email} to admin`);
   }
 }

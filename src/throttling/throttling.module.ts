@@ -12,6 +12,7 @@ import type { AppConfig, RateLimit } from '../config/app-config.js';
 import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { closeRedisClient, createRedisClient } from '../redis/redis-client.factory.js';
+import { normaliseEmail } from '../users/email.js';
 import { CREDENTIALS_ROUTE } from './credentials-throttle.decorator.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
@@ -65,7 +66,7 @@ const userOf = (request: FastifyRequest) => (request as AuthenticatedRequest).us
 /** Per account, not per address: an email, normalised and hashed so the Redis key stays bounded. */
 function accountOf(request: FastifyRequest): string {
   const email = (request.body as { email?: unknown } | undefined)?.email;
-  const normalised = typeof email === 'string' ? email.trim().toLowerCase() : '';
+  const normalised = typeof email === 'string' ? normaliseEmail(email) : '';
   return createHash('sha256').update(normalised).digest('base64url');
 }
 

@@ -56,6 +56,24 @@ describe('accounts and tokens', () => {
     expect(again.status).toBe(409);
   });
 
+  it('treats Unicode variants of an email as one account and refuses invisible characters', async () => {
+    const password = 'a sufficiently long one';
+    const composed = uniqueEmail('jos\u00e9').replace('@example.test', '@b\u00fccher.example');
+    const registered = await post('/v1/auth/register', { email: composed, password });
+    expect(registered.status).toBe(201);
+    expect(((await registered.json()) as { user: { email: string } }).user.email).toMatch(/@xn--bcher-kva\.example$/);
+    for (const variant of [
+      composed.normalize('NFD'),
+      composed.replace('@b\u00fccher.example', '@xn--bcher-kva.example'),
+      composed.replace('j', '\uff4a'), // full-width j
+    ]) {
+      expect((await post('/v1/auth/register', { email: variant, password })).status, variant).toBe(409);
+    }
+    expect(await login(url, composed.normalize('NFD'), password)).toBeTruthy();
+    const invisible = await post('/v1/auth/register', { email: uniqueEmail('dan\u200b'), password });
+    expect(invisible.status).toBe(400);
+  });
+
   it('answers a wrong password and an unknown email identically', async () => {
     const account = await registerAccount(url);
     const wrongPassword = await post('/v1/auth/login', { email: account.email, password: 'not the right password' });

@@ -1,14 +1,22 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsEmail, IsString, MaxLength, MinLength } from 'class-validator';
+import { IsEmail, IsString, MaxLength, MinLength, ValidateBy } from 'class-validator';
+import { INVISIBLE_CHARACTERS, normaliseEmail } from '../../users/email.js';
 
-/** Email is trimmed and lower-cased before validation, so "Ann@X.com " and "ann@x.com" are one account. */
-const normaliseEmail = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' ? value.trim().toLowerCase() : value;
+/** Normalised before validation, so "Ann@X.com " and "ann@x.com" (or a decomposed accent) are one account. */
+const normalised = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? normaliseEmail(value) : value;
 
 export class CredentialsDto {
   @ApiProperty({ example: 'ann@example.com', maxLength: 254 })
-  @Transform(normaliseEmail)
+  @Transform(normalised)
+  @ValidateBy({
+    name: 'noInvisibleCharacters',
+    validator: {
+      validate: (value) => typeof value !== 'string' || !INVISIBLE_CHARACTERS.test(value),
+      defaultMessage: () => 'email must not contain invisible characters',
+    },
+  })
   @IsEmail()
   @MaxLength(254)
   email: string;

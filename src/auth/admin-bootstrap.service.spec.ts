@@ -1,0 +1,59 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { AppConfig } from '../config/app-config.js';
+import type { UserRecord, UsersRepository } from '../users/users.repository.js';
+import { AdminBootstrapService } from './admin-bootstrap.service.js';
+import type { PasswordHasher } from './password-hasher.js';
+
+const ADMIN = { email: ' Ops-Lead@Example.com ', password: 'operator-chosen-password' };
+
+function setup(existing: Partial<UserRecord> | null) {
+  const users = {
+    findByEmail: vi.fn(() => Promise.resolve(existing && { id: 'u1', email: 'ops-lead@example.com', ...existing })),
+    setRole: vi.fn(() => Promise.resolve()),
+    create: vi.fn(() => Promise.resolve()),
+  };
+  // The stored hash of the account is the password itself here: verify compares the two.
+  const hasher = {
+    hash: vi.fn((password: string) => Promise.resolve(`hash:${password}`)),
+    verify: vi.fn((hash: string, password: string) => Promise.resolve(hash === password)),
+  };
+  const config = { auth: { admin: ADMIN } } as unknown as AppConfig;
+  const service = new AdminBootstrapService(
+    users as unknown as UsersRepository,
+    hasher as unknown as PasswordHasher,
+    config,
+  );
+  return { service, users };
+}
+
+describe('AdminBootstrapService', () => {
+  it('creates the admin under the normalised email when no account has it', async () => {
+    const { service, users } = setup(null);
+    await service.onApplicationBootstrap();
+    expect(users.findByEmail).toHaveBeenCalledWith('ops-lead@example.com');
+    expect(users.create).toHaveBeenCalledWith({
+      email: 'ops-lead@example.com',
+      passwordHash: `hash:${ADMIN.password}`,
+      role: 'admin',
+    });
+  });
+
+  it('does not promote a member account registered with another password', async () => {
+    const { service, users } = setup({ role: 'user', passwordHash: 'attacker-chosen-password' });
+    await service.onApplicationBootstrap();
+    expect(users.setRole).not.toHaveBeenCalled();
+  });
+
+  it('promotes a member account whose password is ADMIN_PASSWORD', async () => {
+    const { service, users } = setup({ role: 'user', passwordHash: ADMIN.password });
+    await service.onApplicationBootstrap();
+    expect(users.setRole).toHaveBeenCalledWith('u1', 'admin');
+  });
+
+  it('leaves an existing admin as it is, whatever its password', async () => {
+    const { service, users } = setup({ role: 'admin', passwordHash: 'changed-since' });
+    await service.onApplicationBootstrap();
+    expect(users.setRole).not.toHaveBeenCalled();
+    expect(users.create).not.toHaveBeenCalled();
+  });
+});
