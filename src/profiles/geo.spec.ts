@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distanceKm, geocellsOf, searchCells, searchOrigin } from './geo.js';
+import { BLUR_MAX_KM, blurredLocation, distanceKm, geocellsOf, searchCells, searchOrigin } from './geo.js';
 
 describe('geo', () => {
   it('measures great-circle distance (Paris to London is about 344 km)', () => {
@@ -14,6 +14,16 @@ describe('geo', () => {
     for (let i = 0; i < 1_000; i += 1) {
       const caller = { lat: Math.random() * 170 - 85, lng: Math.random() * 360 - 180 };
       expect(distanceKm(caller, searchOrigin(caller.lat, caller.lng))).toBeLessThan(0.1);
+    }
+  });
+
+  it('places members at the centre of their 0.01° cell, within BLUR_MAX_KM of where they are', () => {
+    expect(blurredLocation({ lat: 47.123_456, lng: 8.654_321 })).toEqual({ lat: 47.125, lng: 8.655 });
+    expect(blurredLocation({ lat: 47.129_9, lng: 8.650_1 })).toEqual({ lat: 47.125, lng: 8.655 });
+    expect(blurredLocation({ lat: -0.001, lng: -179.999 })).toEqual({ lat: -0.005, lng: -179.995 });
+    for (let i = 0; i < 1_000; i += 1) {
+      const member = { lat: Math.random() * 170 - 85, lng: Math.random() * 360 - 180 };
+      expect(distanceKm(member, blurredLocation(member))).toBeLessThan(BLUR_MAX_KM);
     }
   });
 

@@ -59,3 +59,18 @@ export function searchOrigin(lat: number, lng: number): { lat: number; lng: numb
   const snap = (degrees: number) => Number((Math.round(degrees / QUERY_GRID_DEG) * QUERY_GRID_DEG).toFixed(3));
   return { lat: snap(lat), lng: snap(lng) };
 }
+
+/** Side of the cells members are placed in for nearby search: 0.01°, about 1.1 km north-south. */
+const BLUR_GRID_DEG = 0.01;
+/** How far a member's cell centre can be from where they are: half a cell's diagonal, at most about 0.8 km. */
+export const BLUR_MAX_KM = 0.8;
+
+/**
+ * Where nearby search places a member: the centre of the 0.01° cell around their location. The caller picks the
+ * search point and radius, so matching on the exact location let anyone find it by moving a radius boundary across
+ * it (within about 15 m, in some 45 anonymous requests); from the cell centre they find only the cell.
+ */
+export function blurredLocation(location: { lat: number; lng: number }): { lat: number; lng: number } {
+  const centre = (degrees: number) => Number(((Math.floor(degrees / BLUR_GRID_DEG) + 0.5) * BLUR_GRID_DEG).toFixed(3));
+  return { lat: centre(location.lat), lng: centre(location.lng) };
+}

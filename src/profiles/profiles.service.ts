@@ -16,7 +16,7 @@ import type { LocationDto } from './dto/location.dto.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
-import { distanceKm, geocellsOf, searchCells } from './geo.js';
+import { BLUR_MAX_KM, blurredLocation, distanceKm, geocellsOf, searchCells } from './geo.js';
 import { cityKeyOf, nearbyArea, searchFilters, type NearbyArea, type SearchFilters } from './list-queries.js';
 import { currentAge, toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
 import type { Location } from './profile.schema.js';
@@ -219,9 +219,13 @@ export class ProfilesService implements OnModuleInit {
   })
   async nearbyPage(area: NearbyArea): Promise<{ id: string; distanceKm: number }[]> {
     const { radiusKm } = area;
-    const candidates = await this.profiles.inCells(searchCells(area.lat, area.lng, radiusKm));
+    // Cells wide enough for members whose cell centre is in the radius while they are just outside it.
+    const candidates = await this.profiles.inCells(searchCells(area.lat, area.lng, radiusKm + BLUR_MAX_KM));
     const nearest = candidates
-      .map((candidate) => ({ id: candidate._id.toHexString(), distance: distanceKm(area, candidate.location) }))
+      .map((candidate) => ({
+        id: candidate._id.toHexString(),
+        distance: distanceKm(area, blurredLocation(candidate.location)),
+      }))
       .filter((candidate) => candidate.distance <= radiusKm)
       .sort((a, b) => a.distance - b.distance || a.id.localeCompare(b.id))
       .slice(0, area.limit);

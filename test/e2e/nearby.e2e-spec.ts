@@ -15,6 +15,12 @@ function haversineKm(a: { lat: number; lng: number }, b: { lat: number; lng: num
   return 2 * 6371.0088 * Math.asin(Math.sqrt(h));
 }
 
+/** Independent of geo.ts too: members are placed at the centre of their 0.01° cell. */
+const cellCentre = (point: { lat: number; lng: number }) => ({
+  lat: (Math.floor(point.lat * 100) + 0.5) / 100,
+  lng: (Math.floor(point.lng * 100) + 0.5) / 100,
+});
+
 describe('nearby profiles', () => {
   let running: RunningApp;
   let url: string;
@@ -40,22 +46,52 @@ describe('nearby profiles', () => {
     await running.close();
   });
 
-  it.each([3, 10, 25])('returns exactly the profiles within %d km, nearest first', async (radiusKm) => {
-    const response = await fetch(
-      `${url}/v1/profiles/nearby?lat=${center.lat}&lng=${center.lng}&radiusKm=${radiusKm}&limit=100`,
-    );
-    expect(response.status).toBe(200);
-    const results = (await response.json()) as { id: string; distanceKm: number }[];
+  it.each([3, 10, 25])(
+    'returns exactly the profiles whose cell centre is within %d km, nearest first',
+    async (radiusKm) => {
+      const response = await fetch(
+        `${url}/v1/profiles/nearby?lat=${center.lat}&lng=${center.lng}&radiusKm=${radiusKm}&limit=100`,
+      );
+      expect(response.status).toBe(200);
+      const results = (await response.json()) as { id: string; distanceKm: number }[];
 
-    const expected = placed
-      .map((p) => ({ id: p.id, distance: haversineKm(center, p) }))
-      .filter((p) => p.distance <= radiusKm)
-      .sort((a, b) => a.distance - b.distance);
-    expect(results.map((r) => r.id)).toEqual(expected.map((e) => e.id));
-    results.forEach((result, index) => {
-      expect(result.distanceKm).toBe(Math.max(1, Math.round(expected[index].distance)));
-      expect(result.distanceKm).toBeLessThanOrEqual(radiusKm);
-    });
+      const expected = placed
+        .map((p) => ({ id: p.id, distance: haversineKm(center, cellCentre(p)) }))
+        .filter((p) => p.distance <= radiusKm)
+        .sort((a, b) => a.distance - b.distance);
+      expect(results.map((r) => r.id)).toEqual(expected.map((e) => e.id));
+      results.forEach((result, index) => {
+        expect(result.distanceKm).toBe(Math.max(1, Math.round(expected[index].distance)));
+        expect(result.distanceKm).toBeLessThanOrEqual(radiusKm);
+      });
+    },
+  );
+
+  it('cannot tell two members in one 0.01° cell apart, wherever the search starts', async () => {
+    // Two corners of one cell, about 1.3 km apart; searched from points 0.5 km from the first one.
+    // The south-west corner of a cell: on the 0.01° grid.
+    const cell = { lat: Math.floor((center.lat + 0.5) * 100) / 100, lng: Math.floor((center.lng + 0.5) * 100) / 100 };
+    const corners = [
+      { lat: cell.lat + 0.0011, lng: cell.lng + 0.0011 },
+      { lat: cell.lat + 0.0089, lng: cell.lng + 0.0089 },
+    ];
+    const ids: string[] = [];
+    for (const corner of corners) {
+      const owner = await registerAccount(url);
+      const location = { city: 'Nowhere', country: 'PT', ...corner };
+      ids.push((await createProfile(url, owner, { location })).id);
+    }
+    for (const [dLat, dLng] of [
+      [-0.0045, 0],
+      [0, -0.006],
+      [-0.003, -0.004],
+      [0.0055, 0.0055],
+    ]) {
+      const from = { lat: (corners[0].lat + dLat).toFixed(4), lng: (corners[0].lng + dLng).toFixed(4) };
+      const response = await fetch(`${url}/v1/profiles/nearby?lat=${from.lat}&lng=${from.lng}&radiusKm=1&limit=100`);
+      const found = ((await response.json()) as { id: string }[]).map((item) => item.id);
+      expect(found.includes(ids[0]), JSON.stringify(from)).toBe(found.includes(ids[1]));
+    }
   });
 
   it('caps the radius and the page size', async () => {
