@@ -3,17 +3,34 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Public } from '../auth/decorators/public.decorator.js';
+import { genericProblem } from '../common/problem/problem-details.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
 import { REQUEST_ID_HEADER } from '../http/request-id.js';
-import { BatchRequestDto, BatchResponseDto, type BatchItemResultDto } from './dto/batch.dto.js';
+import { BatchRequestDto, BatchResponseDto, type BatchItemDto, type BatchItemResultDto } from './dto/batch.dto.js';
 
 /** Headers a sub-request inherits, so it is authenticated, throttled and cached as if sent alone. */
 const INHERITED_HEADERS = ['authorization', 'x-forwarded-for', 'user-agent', 'accept-language'] as const;
+/** Time kept, out of the batch's own deadline, to gather the answers and send them. */
+const ANSWER_MARGIN_MS = 1_000;
 
 @ApiTags('batch')
 @Controller('batch')
 export class BatchController {
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  /**
+   * A sub-request has the same deadline as the batch; one that hangs would take the batch, and the answers of the
+   * others, down with it. Each one gets a shorter deadline of its own instead.
+   */
+  private readonly itemTimeoutMs: number;
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    @InjectConfig() config: AppConfig,
+  ) {
+    const { handlerTimeoutMs } = config.http;
+    this.itemTimeoutMs = Math.max(handlerTimeoutMs / 2, handlerTimeoutMs - ANSWER_MARGIN_MS);
+  }
 
   @Public()
   @Post()
@@ -24,26 +41,46 @@ export class BatchController {
   @ApiOkResponse({ type: BatchResponseDto })
   @ApiBadRequestResponse({
     type: ProblemResponseDto,
-    description: 'Not GET, not a /v1 path, nested batch, or too many',
+    description: 'Not GET, not a /v1 JSON path (media and nested batches are refused), or too many',
   })
   async run(@Body() body: BatchRequestDto, @Req() request: FastifyRequest): Promise<BatchResponseDto> {
-    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     const inherited = Object.fromEntries(
       INHERITED_HEADERS.flatMap((name) => (request.headers[name] ? [[name, request.headers[name]]] : [])),
     ) as Record<string, string>;
-
     const responses = await Promise.all(
-      body.requests.map(async (item, index): Promise<BatchItemResultDto> => {
-        const response = await fastify.inject({
-          method: item.method,
-          url: item.path,
-          remoteAddress: request.ip,
-          headers: { ...inherited, [REQUEST_ID_HEADER]: `${request.id}.${index}`, 'accept-encoding': 'identity' },
-        });
-        const isJson = /json/.test(String(response.headers['content-type'] ?? ''));
-        return { status: response.statusCode, body: isJson ? response.json<unknown>() : response.body };
-      }),
+      body.requests.map((item, index) => this.runItem(item, `${request.id}.${index}`, request.ip, inherited)),
     );
     return { responses };
+  }
+
+  private async runItem(
+    item: BatchItemDto,
+    id: string,
+    remoteAddress: string,
+    inherited: Record<string, string>,
+  ): Promise<BatchItemResultDto> {
+    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    const response = fastify.inject({
+      method: item.method,
+      url: item.path,
+      remoteAddress,
+      headers: { ...inherited, [REQUEST_ID_HEADER]: id, 'accept-encoding': 'identity' },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<BatchItemResultDto>((resolve) => {
+      timer = setTimeout(() => {
+        const detail = `No answer within ${this.itemTimeoutMs} ms; retry in a few seconds`;
+        resolve({ status: 503, body: genericProblem({ url: item.path, id }, 503, detail) });
+      }, this.itemTimeoutMs);
+    });
+    const answered = response.then((result): BatchItemResultDto => {
+      const isJson = /json/.test(String(result.headers['content-type'] ?? ''));
+      return { status: result.statusCode, body: isJson ? result.json<unknown>() : result.body };
+    });
+    try {
+      return await Promise.race([answered, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -57,12 +57,15 @@ describe('POST /v1/batch', () => {
     expect((await batch([{ method: 'GET', path }], { authorization: 'Bearer a.b.c' })).status).toBe(401);
   });
 
-  it('refuses writes, foreign URLs, nested batches, traversal and more than 20 items', async () => {
+  it('refuses writes, foreign URLs, nested batches, media downloads, traversal and more than 20 items', async () => {
     for (const requests of [
       [{ method: 'POST', path: '/v1/profiles' }],
       [{ method: 'GET', path: 'http://evil.example/v1/profiles' }],
       [{ method: 'GET', path: '//evil.example/v1/profiles' }],
       [{ method: 'GET', path: '/v1/batch' }],
+      // A file would be held whole in memory per item and returned mangled as text.
+      [{ method: 'GET', path: '/v1/media/5f1d7f3a9b1e8a0012345678' }],
+      [{ method: 'GET', path: '/v1/media/5f1d7f3a9b1e8a0012345678?variant=thumb' }],
       [{ method: 'GET', path: '/v1/../health/ready' }],
       // Percent-encoded, the same traversal and nesting: routing decodes them.
       [{ method: 'GET', path: '/v1/%2e%2e/health/ready' }],

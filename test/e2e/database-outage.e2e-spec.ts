@@ -123,6 +123,35 @@ describe('profile reads while the database is down', () => {
       .toBe(true);
   });
 
+  it('answers a batch while the database hangs: cached items 200, the others 503 each, before the deadline', async () => {
+    const read = await createProfile(running.url, await registerAccount(running.url));
+    const unread = await createProfile(running.url, await registerAccount(running.url));
+    expect((await fetch(`${running.url}/v1/profiles/${read.id}`)).status).toBe(200);
+
+    await ferret.freeze();
+    try {
+      const started = Date.now();
+      const response = await fetch(`${running.url}/v1/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          requests: [
+            { method: 'GET', path: `/v1/profiles/${read.id}` },
+            { method: 'GET', path: `/v1/profiles/${unread.id}` },
+          ],
+        }),
+        signal: AbortSignal.timeout(15_000),
+      });
+      expect(response.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const { responses } = (await response.json()) as { responses: { status: number; body: { id?: string } }[] };
+      expect(responses.map((item) => item.status)).toEqual([200, 503]);
+      expect(responses[0].body.id).toBe(read.id);
+    } finally {
+      ferret.thaw();
+    }
+  });
+
   it('answers from the expired cache entry of a profile read before the outage; one never read gets a 503', async () => {
     const read = await createProfile(running.url, await registerAccount(running.url));
     const unread = await createProfile(running.url, await registerAccount(running.url));

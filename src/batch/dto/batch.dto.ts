@@ -12,10 +12,11 @@ export class BatchItemDto {
   @ApiProperty({ example: '/v1/profiles?city=Berlin&fields=displayName,age' })
   @IsString()
   @MaxLength(2048)
-  // A /v1 path (no scheme, host or ..); a batch may not contain another batch. No percent-encoding before the query:
-  // routing decodes it, so `%2e%2e` or `%62atch` would pass these checks and reach what they exclude.
-  @Matches(/^\/v1\/(?!batch(?:[/?]|$))[\w\-.~/]*(?:\?[\w\-.~%&=,+]*)?$/, {
-    message: 'path must be a /v1 API path (not /v1/batch)',
+  // A /v1 path (no scheme, host or ..); a batch may not contain another batch, nor a media download (answers are
+  // JSON: a file would be held whole in memory and mangled as text). No percent-encoding before the query: routing
+  // decodes it, so `%2e%2e` or `%62atch` would pass these checks and reach what they exclude.
+  @Matches(/^\/v1\/(?!(?:batch|media)(?:[/?]|$))[\w\-.~/]*(?:\?[\w\-.~%&=,+]*)?$/i, {
+    message: 'path must be a /v1 JSON API path (not /v1/batch or /v1/media)',
   })
   @Matches(/^(?!.*\.\.)/, { message: 'path must not contain ..' })
   path: string;
