@@ -31,9 +31,17 @@ export const movesInSearch = (_id: unknown, _user: unknown, dto: UpdateProfileDt
 /** Popular ranks public profiles by views, which no update sets: only the visibility can move a profile in it. */
 export const movesInPopular = (_id: unknown, _user: unknown, dto: UpdateProfileDto): boolean => 'visibility' in dto;
 
+/**
+ * City counts may lag a new profile by their TTL (each reload is an aggregation over all profiles), but a member who
+ * hides, moves or deletes themselves should leave the list at once: a small town with one member names them.
+ */
+export const leavesCity = (_id: unknown, _user: unknown, dto: UpdateProfileDto): boolean =>
+  'visibility' in dto || 'location' in dto;
+
 export const PROFILE_EVICTION = { name: PROFILE_CACHE.name, keys: (id: Types.ObjectId) => [id.toHexString()] };
 export const LIST_EVICTION: CacheEvictOptions = { name: LIST_CACHE, tags: [LIST_TAG] };
 export const POPULAR_EVICTION: CacheEvictOptions = { name: POPULAR_CACHE.name, keys: () => [POPULAR_CACHE.key()] };
+export const CITIES_EVICTION: CacheEvictOptions = { name: CITIES_CACHE.name, keys: () => [CITIES_CACHE.key()] };
 
 /**
  * Versions before ids lists cached rendered pages under these names and drop them on every change to a profile.

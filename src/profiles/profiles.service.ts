@@ -23,6 +23,8 @@ import type { Location } from './profile.schema.js';
 import type { ProfileViewerDto } from './dto/profile-response.dto.js';
 import {
   CITIES_CACHE,
+  CITIES_EVICTION,
+  leavesCity,
   LIST_CACHE,
   LIST_EVICTION,
   LIST_TAG,
@@ -137,6 +139,7 @@ export class ProfilesService implements OnModuleInit {
     PROFILE_EVICTION,
     { ...LIST_EVICTION, when: movesInSearch },
     { ...POPULAR_EVICTION, when: movesInPopular },
+    { ...CITIES_EVICTION, when: leavesCity },
     ...RENDERED_LIST_EVICTIONS,
   )
   async update(id: Types.ObjectId, user: AuthenticatedUser, dto: UpdateProfileDto): Promise<ProfileView> {
@@ -148,7 +151,7 @@ export class ProfilesService implements OnModuleInit {
     return toProfileView(updated, { privileged: true });
   }
 
-  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION, ...RENDERED_LIST_EVICTIONS)
+  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION, CITIES_EVICTION, ...RENDERED_LIST_EVICTIONS)
   async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
     if (!(await this.profiles.deleteOwned(id, ownerFilter(user)))) throw await this.missingOrForbidden(id);
   }

@@ -249,4 +249,35 @@ describe('profile search', () => {
     const cities = (await response.json()) as { city: string; country: string; count: number }[];
     expect(cities).toContainEqual({ city, country: 'DE', count: 2 });
   });
+
+  it('drops a city from the cached list at once when its only member hides, moves away or deletes the profile', async () => {
+    const towns = [uniqueCity(), uniqueCity(), uniqueCity()];
+    const members: { owner: Account; profile: { id: string } }[] = [];
+    for (const city of towns) {
+      const owner = await registerAccount(url);
+      members.push({
+        owner,
+        profile: await createProfile(url, owner, { location: { city, country: 'DE', lat: 50, lng: 10 } }),
+      });
+    }
+    const listed = async () =>
+      ((await (await fetch(`${url}/v1/locations/cities`)).json()) as { city: string }[]).map((item) => item.city);
+    // New members may wait for the list's TTL; start from a list that has them.
+    await running.app.get(TieredCache).invalidate('cities', ['all']);
+    expect(await listed()).toEqual(expect.arrayContaining(towns));
+
+    const send = (index: number, method: string, body?: unknown) =>
+      fetch(`${url}/v1/profiles/${members[index].profile.id}`, {
+        method,
+        headers: { ...members[index].owner.auth, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    expect((await send(0, 'PATCH', { visibility: 'hidden' })).status).toBe(200);
+    expect(
+      (await send(1, 'PATCH', { location: { city: 'Berlin', country: 'DE', lat: 52.52, lng: 13.4 } })).status,
+    ).toBe(200);
+    expect((await send(2, 'DELETE')).status).toBe(204);
+    const after = await listed();
+    for (const town of towns) expect(after).not.toContain(town);
+  });
 });
