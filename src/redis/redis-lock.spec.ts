@@ -2,12 +2,17 @@ import type { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import { LockUnavailableException, withRedisLock } from './redis-lock.js';
 
-/** The two commands the lock uses, over an in-memory map (the real-Redis behaviour is covered by the e2e tests). */
-function fakeRedis(failSet = false) {
+/**
+ * The two commands the lock uses, over an in-memory map (the real-Redis behaviour is covered by the e2e tests).
+ * `unreachable`: SET fails and never lands; `late`: SET lands, but its reply comes after the command timeout, and
+ * commands sent after it run after it, as on one Redis connection.
+ */
+function fakeRedis(setFailure?: 'unreachable' | 'late') {
   const keys = new Map<string, string>();
   const redis = {
     set: vi.fn((key: string, value: string) => {
-      if (failSet) return Promise.reject(new Error('Command timed out'));
+      if (setFailure === 'late') keys.set(key, value);
+      if (setFailure) return Promise.reject(new Error('Command timed out'));
       if (keys.has(key)) return Promise.resolve(null);
       keys.set(key, value);
       return Promise.resolve('OK');
@@ -40,9 +45,17 @@ describe('withRedisLock', () => {
   });
 
   it('refuses to run the work when Redis cannot say whether the lock is free', async () => {
-    const { redis } = fakeRedis(true);
+    const { redis } = fakeRedis('unreachable');
     const work = vi.fn(() => Promise.resolve('ran'));
     await expect(withRedisLock(redis, 'k', 1_000, work)).rejects.toBeInstanceOf(LockUnavailableException);
     expect(work).not.toHaveBeenCalled();
+  });
+
+  it('frees a lock whose SET timed out but landed, so the next change is not locked out for the whole TTL', async () => {
+    const { redis, keys } = fakeRedis('late');
+    await expect(withRedisLock(redis, 'k', 30_000, () => Promise.resolve('ran'))).rejects.toBeInstanceOf(
+      LockUnavailableException,
+    );
+    await vi.waitFor(() => expect(keys.has('k')).toBe(false));
   });
 });

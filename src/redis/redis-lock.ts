@@ -25,12 +25,20 @@ export async function withRedisLock<T>(
   try {
     acquired = await redis.set(key, token, 'PX', ttlMs, 'NX');
   } catch (error) {
+    // A SET that timed out may still reach Redis and hold the lock for nobody until its TTL ends. The release queues
+    // behind it on the same connection, so it undoes that SET; not awaited, since Redis is not answering now.
+    void release(redis, key, token);
     throw new LockUnavailableException(`Lock ${key} unavailable: ${(error as Error).message}`);
   }
   if (!acquired) return { acquired: false };
   try {
     return { acquired: true, value: await work() };
   } finally {
-    await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+    await release(redis, key, token);
   }
+}
+
+/** A release that fails is left to the lock's expiry. */
+async function release(redis: Redis, key: string, token: string): Promise<void> {
+  await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
 }

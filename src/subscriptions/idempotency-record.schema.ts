@@ -20,6 +20,14 @@ export class IdempotencyRecord {
   @Prop({ type: Object, default: null })
   response: { status: number; body: unknown } | null;
 
+  /** The request running under the key while `in_progress`: only it may store the answer or release the key. */
+  @Prop({ type: String, default: null })
+  lockedBy: string | null;
+
+  /** Past this, the request that holds the key is presumed dead and a retry takes the key over. */
+  @Prop({ type: Date, default: null })
+  lockedUntil: Date | null;
+
   @Prop({ required: true, index: true })
   expiresAt: Date;
 }

@@ -1,13 +1,19 @@
 import { ConflictException, HttpException, Injectable, UnprocessableEntityException } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Model } from 'mongoose';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { IdempotencyRecord } from './idempotency-record.schema.js';
 
 const KEEP_MS = 24 * 3600 * 1000;
-/** How long a duplicate waits for the first request to finish before it is told to retry. */
-const WAIT_MS = 10_000;
+/**
+ * How long a request holds its key while it runs. Longer than the work can take (it runs under the subscription
+ * change lock, which expires after 30 s), so a lease lapses only when its request died (a crash, or a failed write of
+ * its answer), and a retry may then take the key over instead of waiting for the 24-hour purge.
+ */
+const LEASE_MS = 40_000;
 const POLL_MS = 50;
 
 export interface StoredResponse<T> {
@@ -17,15 +23,26 @@ export interface StoredResponse<T> {
   replayed: boolean;
 }
 
+/** A refusal that holds only for the moment (another change is running): a retry with the same key must run. */
+export class RetryableConflictException extends ConflictException {}
+
 /**
  * Runs an operation at most once per (member, Idempotency-Key). Concurrent duplicates wait for the
  * first and get its answer; a later retry gets the stored answer; the same key with another body is
  * refused (422). Client errors (4xx) are stored like successes, since a retry would meet them again;
- * a server error releases the key so the retry can run.
+ * a server error or a RetryableConflictException releases the key so the retry can run.
  */
 @Injectable()
 export class IdempotencyService {
-  constructor(@InjectModel(IdempotencyRecord.name) private readonly records: Model<IdempotencyRecord>) {}
+  /** Half the request deadline: a duplicate is told "still running" (409) before its own request times out (503). */
+  private readonly waitMs: number;
+
+  constructor(
+    @InjectModel(IdempotencyRecord.name) private readonly records: Model<IdempotencyRecord>,
+    @InjectConfig() config: AppConfig,
+  ) {
+    this.waitMs = config.http.handlerTimeoutMs / 2;
+  }
 
   async run<T>(
     userId: string,
@@ -36,30 +53,9 @@ export class IdempotencyService {
   ): Promise<StoredResponse<T>> {
     const id = `${userId}:${key}`;
     const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
-    try {
-      await this.records.create({
-        _id: id,
-        requestHash,
-        state: 'in_progress',
-        expiresAt: new Date(Date.now() + KEEP_MS),
-      });
-    } catch (error) {
-      if (!isDuplicateKeyError(error)) throw error;
-      return this.replay<T>(id, requestHash);
-    }
-
-    try {
-      const result = await operation();
-      await this.finish(id, { status: successStatus, body: result });
-      return { status: successStatus, body: result, replayed: false };
-    } catch (error) {
-      if (error instanceof HttpException && error.getStatus() < 500) {
-        await this.finish(id, { status: error.getStatus(), body: error.getResponse() });
-      } else {
-        await this.records.deleteOne({ _id: id });
-      }
-      throw error;
-    }
+    const claim = await this.claimOrAwait<T>(id, requestHash);
+    if ('replayed' in claim) return claim;
+    return this.perform(id, claim.lease, successStatus, operation);
   }
 
   /** Forgets answers past their 24 hours (FerretDB has no TTL indexes); the sweep job calls it. */
@@ -67,25 +63,91 @@ export class IdempotencyService {
     return (await this.records.deleteMany({ expiresAt: { $lt: now } })).deletedCount;
   }
 
-  private async finish(id: string, response: { status: number; body: unknown }): Promise<void> {
-    await this.records.updateOne({ _id: id }, { $set: { state: 'done', response } });
+  private async perform<T>(
+    id: string,
+    lease: string,
+    successStatus: number,
+    operation: () => Promise<T>,
+  ): Promise<StoredResponse<T>> {
+    try {
+      const result = await operation();
+      await this.finish(id, lease, { status: successStatus, body: result });
+      return { status: successStatus, body: result, replayed: false };
+    } catch (error) {
+      if (isFinalAnswer(error)) {
+        await this.finish(id, lease, { status: error.getStatus(), body: error.getResponse() });
+      } else {
+        await this.records.deleteOne({ _id: id, lockedBy: lease });
+      }
+      throw error;
+    }
   }
 
-  private async replay<T>(id: string, requestHash: string): Promise<StoredResponse<T>> {
-    const deadline = Date.now() + WAIT_MS;
+  /** The key for this request to run under, or the first request's answer. */
+  private async claimOrAwait<T>(id: string, requestHash: string): Promise<{ lease: string } | StoredResponse<T>> {
+    const lease = randomUUID();
+    if (await this.claim(id, requestHash, lease)) return { lease };
+    const deadline = Date.now() + this.waitMs;
     for (;;) {
       const record = await this.records.findById(id).lean();
       if (!record) throw new ConflictException('The first request with this Idempotency-Key failed; retry it');
       if (record.requestHash !== requestHash) {
         throw new UnprocessableEntityException('This Idempotency-Key was used with a different request body');
       }
-      if (record.state === 'done' && record.response) {
-        const { status, body } = record.response;
-        if (status >= 400) throw new HttpException(body as Record<string, unknown>, status);
-        return { status, body: body as T, replayed: true };
-      }
+      if (record.state === 'done' && record.response) return storedAnswer<T>(record.response);
+      if (isLapsed(record) && (await this.takeOver(id, requestHash, lease))) return { lease };
       if (Date.now() > deadline) throw new ConflictException('A request with this Idempotency-Key is still running');
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
+
+  /** Inserting the `_id` is the atomic claim, on MongoDB and FerretDB alike. */
+  private async claim(id: string, requestHash: string, lease: string): Promise<boolean> {
+    try {
+      await this.records.create({
+        _id: id,
+        requestHash,
+        state: 'in_progress',
+        lockedBy: lease,
+        lockedUntil: leaseEnd(),
+        expiresAt: new Date(Date.now() + KEEP_MS),
+      });
+      return true;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+  }
+
+  /** One conditional update: of several duplicates that find the lease lapsed, the one whose write matched runs. */
+  private async takeOver(id: string, requestHash: string, lease: string): Promise<boolean> {
+    const { modifiedCount } = await this.records.updateOne(
+      { _id: id, requestHash, state: 'in_progress', lockedUntil: { $lt: new Date() } },
+      { $set: { lockedBy: lease, lockedUntil: leaseEnd() } },
+    );
+    return modifiedCount === 1;
+  }
+
+  /** Only while this request still holds the key: after its lease lapsed, the answer belongs to whoever took it over. */
+  private async finish(id: string, lease: string, response: { status: number; body: unknown }): Promise<void> {
+    await this.records.updateOne({ _id: id, lockedBy: lease }, { $set: { state: 'done', response } });
+  }
+}
+
+function leaseEnd(): Date {
+  return new Date(Date.now() + LEASE_MS);
+}
+
+function isLapsed(record: { lockedUntil?: Date | null }): boolean {
+  return record.lockedUntil != null && record.lockedUntil.getTime() < Date.now();
+}
+
+/** A client error is the key's answer for good; a server error or a momentary conflict lets the retry run. */
+function isFinalAnswer(error: unknown): error is HttpException {
+  return error instanceof HttpException && error.getStatus() < 500 && !(error instanceof RetryableConflictException);
+}
+
+function storedAnswer<T>({ status, body }: { status: number; body: unknown }): StoredResponse<T> {
+  if (status >= 400) throw new HttpException(body as Record<string, unknown>, status);
+  return { status, body: body as T, replayed: true };
 }

@@ -12,13 +12,20 @@ export class PaymentDeclinedError extends Error {
   }
 }
 
+/** The idempotency key was first used for another amount or currency: processors refuse it rather than guess. */
+export class PaymentKeyReusedError extends Error {
+  constructor() {
+    super('This idempotency key was already used for a payment of another amount');
+  }
+}
+
 /**
  * The seam to a card processor. Amounts come from the plan catalogue; `idempotencyKey` lets the
  * provider itself refuse to charge twice for one request (real processors take such a key).
  */
 export interface PaymentProvider {
   readonly name: string;
-  /** @throws PaymentDeclinedError */
+  /** @throws PaymentDeclinedError, PaymentKeyReusedError */
   charge(request: {
     paymentToken: string;
     amountMinor: number;
@@ -32,7 +39,8 @@ export const PAYMENT_PROVIDER = Symbol('PAYMENT_PROVIDER');
 
 /**
  * Development and test provider. Deterministic by card token: `tok_decline…` is declined,
- * anything else starting with `tok_` succeeds; charges with one idempotency key are made once.
+ * anything else starting with `tok_` succeeds; charges with one idempotency key are made once, and the key is
+ * refused for another amount or currency.
  */
 export class FakePaymentProvider implements PaymentProvider {
   readonly name = 'fake';
@@ -49,6 +57,9 @@ export class FakePaymentProvider implements PaymentProvider {
       return Promise.reject(new PaymentDeclinedError('card declined'));
     }
     const existing = this.charges.get(idempotencyKey);
+    if (existing && (existing.amountMinor !== amountMinor || existing.currency !== currency)) {
+      return Promise.reject(new PaymentKeyReusedError());
+    }
     if (existing) return Promise.resolve(existing);
     const charge = { id: `ch_${randomUUID()}`, amountMinor, currency };
     this.charges.set(idempotencyKey, charge);

@@ -6,13 +6,20 @@ import {
   NotFoundException,
   HttpException,
   HttpStatus,
+  UnprocessableEntityException,
 } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CacheEvict, Cacheable } from '../cache/cache.decorators.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
 import { withRedisLock } from '../redis/redis-lock.js';
-import { PAYMENT_PROVIDER, PaymentDeclinedError, type PaymentProvider } from './payment-provider.js';
+import { RetryableConflictException } from './idempotency.service.js';
+import {
+  PAYMENT_PROVIDER,
+  PaymentDeclinedError,
+  PaymentKeyReusedError,
+  type PaymentProvider,
+} from './payment-provider.js';
 import { PERIOD_MS, PLANS, type Plan, type PlanId } from './plans.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
 import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
@@ -94,7 +101,7 @@ export class SubscriptionsService {
     if (current && (current.status === 'active' || current.status === 'past_due')) {
       throw new ConflictException(`Already subscribed to ${current.plan}: change the plan instead`);
     }
-    const chargeId = await this.charge(plan, paymentToken, `${user.id}:${idempotencyKey}`);
+    const chargeId = await this.charge(plan, paymentToken, paymentKey(user.id, 'subscribe', plan.id, idempotencyKey));
     const started = await this.subscriptions.start(user.id, { plan: plan.id, chargeId, ...newPeriod(plan) });
     if (!started) {
       await this.payments.refund(chargeId);
@@ -134,7 +141,11 @@ export class SubscriptionsService {
       );
     }
     if (!paymentToken) throw new BadRequestException('An upgrade is charged: paymentToken is required');
-    const chargeId = await this.charge(target, paymentToken, `${user.id}:${idempotencyKey}`);
+    const chargeId = await this.charge(
+      target,
+      paymentToken,
+      paymentKey(user.id, 'change-plan', target.id, idempotencyKey),
+    );
     const upgraded = await this.subscriptions.upgrade(user.id, current.plan, {
       plan: target.id,
       chargeId,
@@ -176,7 +187,9 @@ export class SubscriptionsService {
    */
   private async oneChangeAtATime<T>(user: AuthenticatedUser, change: () => Promise<T>): Promise<T> {
     const outcome = await withRedisLock(this.redis, `subscription-change:${user.id}`, CHANGE_LOCK_MS, change);
-    if (!outcome.acquired) throw new ConflictException('Another change to this subscription is in progress; retry');
+    if (!outcome.acquired) {
+      throw new RetryableConflictException('Another change to this subscription is in progress; retry');
+    }
     return outcome.value;
   }
 
@@ -198,9 +211,25 @@ export class SubscriptionsService {
       return charge.id;
     } catch (error) {
       if (error instanceof PaymentDeclinedError) throw new HttpException(error.message, HttpStatus.PAYMENT_REQUIRED);
+      if (error instanceof PaymentKeyReusedError) {
+        throw new UnprocessableEntityException('This Idempotency-Key was used for another payment; use a new key');
+      }
       throw error;
     }
   }
+}
+
+/**
+ * The key the processor charges once under. It names the operation and plan as well as the member's key: a key
+ * reused after its stored answer was purged (24 h) would otherwise get an earlier, different charge back.
+ */
+export function paymentKey(
+  userId: string,
+  operation: 'subscribe' | 'change-plan',
+  planId: PlanId,
+  idempotencyKey: string,
+): string {
+  return `${userId}:${operation}:${planId}:${idempotencyKey}`;
 }
 
 function paidPlan(planId: PlanId): Plan {

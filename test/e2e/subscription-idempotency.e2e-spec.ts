@@ -1,0 +1,140 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { Redis } from 'ioredis';
+import { Types, type Collection, type Connection } from 'mongoose';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
+import { IdempotencyService } from '../../src/subscriptions/idempotency.service.js';
+import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
+import { paymentKey } from '../../src/subscriptions/subscriptions.service.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+const PREMIUM = { plan: 'premium', paymentToken: 'tok_visa' };
+
+describe('subscription Idempotency-Key: contention, crashed requests and reuse', () => {
+  let running: RunningApp;
+  let url: string;
+  let payments: FakePaymentProvider;
+  let redis: Redis;
+  let keys: Collection<{ _id: string; [field: string]: unknown }>;
+  let subscriptions: Collection;
+
+  beforeAll(async () => {
+    // A short request deadline keeps the "still running" wait (half of it) short.
+    running = await startApp(testConfig({ HANDLER_TIMEOUT_MS: '4000' }));
+    url = running.url;
+    payments = running.app.get(PAYMENT_PROVIDER);
+    redis = running.app.get<Redis>(REDIS_CLIENT);
+    const connection = running.app.get<Connection>(getConnectionToken());
+    keys = connection.collection('idempotency_keys');
+    subscriptions = connection.collection('subscriptions');
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const post = (path: string, account: Account, body: unknown, key: string) =>
+    fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key, ...account.auth },
+      body: JSON.stringify(body),
+    });
+  const subscribe = (account: Account, key: string, body: unknown = PREMIUM) =>
+    post('/v1/subscriptions', account, body, key);
+  const amountsCharged = (account: Account) =>
+    [...payments.charges.entries()]
+      .filter(([key]) => key.startsWith(`${account.userId}:`))
+      .map(([, charge]) => charge.amountMinor)
+      .sort((a, b) => a - b);
+  /** Puts a finished request's key back as its request left it while running, holding the key until `lockedUntil`. */
+  const backToInProgress = (account: Account, key: string, lockedUntil: Date) =>
+    keys.updateOne(
+      { _id: `${account.userId}:${key}` },
+      { $set: { state: 'in_progress', response: null, lockedBy: 'a-request-that-died', lockedUntil } },
+    );
+
+  it('does not keep a "change in progress" 409 as the key’s answer: the retry with that key runs', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    // Another change of this member holds the lock (as a concurrent request with another key would).
+    await redis.set(`subscription-change:${member.userId}`, 'another-change', 'PX', 30_000);
+    const refused = await subscribe(member, key);
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/in progress; retry/);
+
+    await redis.del(`subscription-change:${member.userId}`);
+    const retry = await subscribe(member, key);
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBeNull();
+    expect(await retry.json()).toMatchObject({ plan: 'premium', status: 'active' });
+    expect(amountsCharged(member)).toEqual([999]);
+  });
+
+  it('lets a retry take over the key of a request that died after charging, and charges nothing more', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    expect((await subscribe(member, key)).status).toBe(201);
+    // The request died after the charge, before recording the subscription or its answer.
+    await subscriptions.deleteOne({ userId: new Types.ObjectId(member.userId) });
+    await backToInProgress(member, key, new Date(Date.now() - 1_000));
+
+    const retry = await subscribe(member, key);
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBeNull();
+    expect(await retry.json()).toMatchObject({ plan: 'premium', status: 'active' });
+    expect(amountsCharged(member)).toEqual([999]);
+    const replay = await subscribe(member, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+  });
+
+  it('tells a duplicate of a request still running "409 still running" before its own deadline', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    expect((await subscribe(member, key)).status).toBe(201);
+    await backToInProgress(member, key, new Date(Date.now() + 60_000));
+
+    const duplicate = await subscribe(member, key);
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await duplicate.json()) as { detail: string }).detail).toMatch(/still running/);
+  });
+
+  it('charges an upgrade made with a key once used to subscribe, after that answer was purged', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    expect((await subscribe(member, key)).status).toBe(201);
+    // A day later the sweep has forgotten the answer.
+    await running.app.get(IdempotencyService).purgeExpired(new Date(Date.now() + 25 * 3600 * 1000));
+
+    const upgraded = await post(
+      '/v1/subscriptions/me/plan',
+      member,
+      { plan: 'platinum', paymentToken: 'tok_visa' },
+      key,
+    );
+    expect(upgraded.status).toBe(200);
+    expect(await upgraded.json()).toMatchObject({ plan: 'platinum', status: 'active' });
+    expect(amountsCharged(member)).toEqual([999, 1999]);
+  });
+
+  it('answers 422 when the processor refuses a key it charged another amount under, and records nothing', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    // Charged under this key when premium cost €4.99.
+    payments.charges.set(paymentKey(member.userId, 'subscribe', 'premium', key), {
+      id: `ch_${randomUUID()}`,
+      amountMinor: 499,
+      currency: 'EUR',
+    });
+
+    const refused = await subscribe(member, key);
+    expect(refused.status).toBe(422);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/another payment/);
+    expect((await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).status).toBe(404);
+  });
+});
