@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { Logger, ServiceUnavailableException } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import type { AppConfig } from '../../config/app-config.js';
@@ -52,5 +52,13 @@ describe('ProfileViewsService', () => {
     await views.send();
     expect(pipelines[1]).toEqual([[VIEW_KEYS.pending, b.toHexString(), 1]]);
     warn.mockRestore();
+  });
+
+  it('answers 503, not 500, for recent viewers while Redis does not answer', async () => {
+    const redis = { zrevrange: () => Promise.reject(new Error('Command timed out')) } as unknown as Redis;
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    await expect(new ProfileViewsService(redis, config).recentViewers(a, 10)).rejects.toBeInstanceOf(
+      ServiceUnavailableException,
+    );
   });
 });

@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  ServiceUnavailableException,
+  type BeforeApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Types } from 'mongoose';
 import { InjectConfig } from '../../config/config.module.js';
@@ -46,7 +53,12 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
 
   /** The latest signed-in viewers of a profile, newest first, with when they last looked. */
   async recentViewers(profileId: Types.ObjectId, limit: number): Promise<{ viewerId: string; viewedAt: Date }[]> {
-    const flat = await this.redis.zrevrange(VIEW_KEYS.viewers(profileId.toHexString()), 0, limit - 1, 'WITHSCORES');
+    const key = VIEW_KEYS.viewers(profileId.toHexString());
+    const flat = await this.redis.zrevrange(key, 0, limit - 1, 'WITHSCORES').catch((error: unknown) => {
+      // Only Redis holds them: while it is away (a timeout, a closed connection) the list is unavailable, not a bug.
+      this.logger.warn(`Recent viewers unavailable: ${(error as Error).message}`);
+      throw new ServiceUnavailableException('Recent viewers are unavailable; retry in a few seconds');
+    });
     const viewers: { viewerId: string; viewedAt: Date }[] = [];
     for (let i = 0; i < flat.length; i += 2)
       viewers.push({ viewerId: flat[i], viewedAt: new Date(Number(flat[i + 1])) });
