@@ -68,6 +68,7 @@ describe('loadConfig', () => {
   it('rejects a short JWT secret and an admin email without its password', () => {
     expect(() => loadConfig({ JWT_SECRET: 'short' })).toThrow(/JWT_SECRET must be at least 32 characters$/);
     expect(() => loadConfig({ MONGODB_URI: 'mongo://admin:hunter2@db' })).not.toThrow(/hunter2/);
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://collector:hunter2@otel' })).toThrow(/^(?!.*hunter2)/);
     expect(() => loadConfig({ ADMIN_EMAIL: 'admin@example.com' })).toThrow(
       /ADMIN_PASSWORD and ADMIN_EMAIL must be set together/,
     );

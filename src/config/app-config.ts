@@ -88,8 +88,8 @@ export interface RateLimit {
 /** Local-only signing key; production refuses to start without JWT_SECRET (see env.schema.ts). */
 const DEVELOPMENT_JWT_SECRET = 'vesta-development-secret-never-use-in-production';
 
-/** Values never echoed in start-up errors: secrets, and URIs that may embed credentials. */
-const SECRET_NAME = /SECRET|PASSWORD|URI|URL/;
+/** Values never echoed in start-up errors: secrets, and URIs and endpoints that may embed credentials. */
+const SECRET_NAME = /SECRET|PASSWORD|URI|URL|ENDPOINT/;
 
 /** Thrown when the environment is invalid; its message is the single line printed at start-up. */
 export class ConfigError extends Error {
