@@ -90,7 +90,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
       if (blocked === 1) this.metrics.rejected.inc({ throttler: throttlerName });
       return {
         totalHits: hits,
-        timeToExpire: Math.max(0, Math.ceil(ttlMs / 1000)),
+        // RateLimit-Reset: a caller who is blocked gets nothing until the block ends, even if the window ended first.
+        timeToExpire: Math.ceil(Math.max(0, ttlMs, blocked === 1 ? blockMs : 0) / 1000),
         isBlocked: blocked === 1,
         timeToBlockExpire: Math.ceil(blockMs / 1000),
         failedOpen: false,

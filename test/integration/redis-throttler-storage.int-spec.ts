@@ -40,6 +40,17 @@ describe('RedisThrottlerStorage against the real Redis', () => {
     await closeRedisClient(redis);
   });
 
+  it('reports the block as the time to reset once the window ran out before it', async () => {
+    const { storage } = newStorage(redis);
+    const check = () => storage.increment('reset-while-blocked', 200, 1, 3_000, 'anonymous');
+    await check();
+    expect(await check()).toMatchObject({ isBlocked: true });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const blocked = await check();
+    expect(blocked).toMatchObject({ isBlocked: true, timeToBlockExpire: 3 });
+    expect(blocked.timeToExpire).toBe(blocked.timeToBlockExpire);
+  });
+
   it('admits exactly the limit out of 1,000 concurrent checks and blocks the rest', async () => {
     const { storage, count } = newStorage(redis);
     const records = await Promise.all(
