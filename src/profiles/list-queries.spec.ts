@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nearbyArea, searchFilters } from './list-queries.js';
+import { cityKeyOf, nearbyArea, searchFilters } from './list-queries.js';
 
 describe('list queries', () => {
   it('gives equivalent searches the same filters, field for field in the same order', () => {
@@ -17,6 +17,14 @@ describe('list queries', () => {
     const [first, ...others] = spelled.map((query) => JSON.stringify(searchFilters(query)));
     expect(first).toBe('{"cityKey":"berlin","gender":"woman","interests":["chess","sailing"],"limit":20}');
     for (const other of others) expect(other).toBe(first);
+  });
+
+  it('gives a city the same key however its accents are encoded, precomposed or with combining marks', () => {
+    const precomposed = 'S\u00e3o Paulo';
+    const decomposed = 'Sa\u0303o Paulo';
+    expect(cityKeyOf(decomposed)).toBe(cityKeyOf(precomposed));
+    expect(cityKeyOf(' SA\u0303O  PAULO')).toBe('s\u00e3o paulo');
+    expect(searchFilters({ city: decomposed })).toEqual(searchFilters({ city: precomposed }));
   });
 
   it('keeps what changes the result apart', () => {

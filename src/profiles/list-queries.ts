@@ -48,9 +48,12 @@ export function nearbyArea(query: NearbyQuery): NearbyArea {
   return { lat, lng, radiusKm: query.radiusKm ?? DEFAULT_RADIUS_KM, limit: query.limit ?? DEFAULT_PAGE };
 }
 
-/** How cities are compared: stored with each profile and matched against a search's city. */
+/**
+ * How cities are compared: stored with each profile and matched against a search's city. NFC makes "São" typed with a
+ * precomposed "ã" and with "a" plus a combining tilde (as some keyboards and macOS file names send it) one city.
+ */
 export function cityKeyOf(city: string): string {
-  return city.trim().replace(/\s+/g, ' ').toLowerCase();
+  return city.trim().replace(/\s+/g, ' ').toLowerCase().normalize('NFC');
 }
 
 /** An empty list filters nothing, as no list does. */

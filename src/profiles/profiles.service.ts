@@ -16,6 +16,7 @@ import type { LocationDto } from './dto/location.dto.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
+import { birthDateRange } from './age-range.js';
 import { BLUR_MAX_KM, blurredLocation, distanceKm, geocellsOf, searchCells } from './geo.js';
 import { cityKeyOf, nearbyArea, searchFilters, type NearbyArea, type SearchFilters } from './list-queries.js';
 import { currentAge, toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
@@ -171,12 +172,9 @@ export class ProfilesService implements OnModuleInit {
   })
   async searchPage(filters: SearchFilters): Promise<{ ids: string[]; nextCursor: string | null }> {
     const { minAge, maxAge, cursor, limit, ...matching } = filters;
-    const today = new Date();
     const rows = await this.profiles.searchIds({
       ...matching,
-      // Age a..b means born after (today - b - 1 years) and on or before (today - a years).
-      bornBefore: minAge !== undefined ? shiftYears(today, -minAge) : undefined,
-      bornAfter: maxAge !== undefined ? shiftYears(today, -maxAge - 1, 1) : undefined,
+      ...birthDateRange(new Date(), minAge, maxAge),
       beforeId: cursor ? decodeCursor(cursor) : undefined,
       // One extra row tells whether another page exists.
       limit: limit + 1,
@@ -283,13 +281,6 @@ function ownerFilter(user: AuthenticatedUser): Types.ObjectId | undefined {
 
 function toLocation(location: LocationDto): Location {
   return { ...location, cityKey: cityKeyOf(location.city), geocells: geocellsOf(location.lat, location.lng) };
-}
-
-function shiftYears(date: Date, years: number, days = 0): Date {
-  const shifted = new Date(date);
-  shifted.setUTCFullYear(shifted.getUTCFullYear() + years);
-  shifted.setUTCDate(shifted.getUTCDate() + days);
-  return shifted;
 }
 
 function snapshotOf(profile: ProfileRecord): ProfileSnapshot {

@@ -6,6 +6,21 @@ const CONTROL = /\p{Cc}/u;
 const CONTROL_BUT_LAYOUT = /(?![\t\n\r])\p{Cc}/u;
 // Embeddings, overrides and isolates reorder the text around them: "\u202Eevil.exe" is displayed as "exe.live".
 const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/u;
+// U+2028 and U+2029 break a line in some clients and not in others; `\n` is the line break multi-line text has.
+const LINE_OR_PARAGRAPH_SEPARATOR = /[\p{Zl}\p{Zp}]/u;
+// Invisible formatting (Cf): zero-width spaces, a byte-order mark, soft hyphens, tag characters that smuggle hidden
+// ASCII. They make one name look like another, or text look empty, and carry what readers cannot see.
+const FORMAT = /\p{Cf}/u;
+// Zero-width (non-)joiners between letters or emoji are spelling: Persian "می‌خواهم", Sinhala "ශ්‍රී", emoji "👩‍🚀".
+const JOINABLE = String.raw`[\p{L}\p{M}\p{Extended_Pictographic}\p{Emoji_Modifier}]`;
+const JOINER_IN_A_WORD = new RegExp(String.raw`(?<=${JOINABLE})[\u200C\u200D](?=${JOINABLE})`, 'gu');
+// Tag characters after a black flag spell a subdivision flag (Scotland: 🏴 + "gbsct" in tags + cancel tag).
+const SUBDIVISION_FLAG_TAGS = /(?<=\u{1F3F4})[\u{E0030}-\u{E0039}\u{E0061}-\u{E007A}]{3,7}\u{E007F}/gu;
+// Left-to-right, right-to-left and Arabic letter marks: right-to-left writers type them to place punctuation and digits.
+// They set the direction of what is next to them, unlike the embeddings and overrides above, which reorder a run.
+const DIRECTION_MARKS = /[\u200E\u200F\u061C]/gu;
+// Hangul fillers are letters to Unicode but blank on screen: a name of them looks empty, and passes the check below.
+const HANGUL_FILLER = /[\u115F\u1160\u3164\uFFA0]/u;
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 
 /** Why `value` is not acceptable member text, or undefined when it is. */
@@ -17,15 +32,30 @@ export function plainTextProblem(value: unknown, multiline = false): string | un
       : 'must be a single line without control characters';
   }
   if (BIDI_CONTROL.test(value)) return 'must not contain bidirectional embedding, override or isolate characters';
+  if (LINE_OR_PARAGRAPH_SEPARATOR.test(value)) {
+    return multiline
+      ? 'must break lines with \\n, not with U+2028 or U+2029'
+      : 'must be a single line without line or paragraph separators';
+  }
+  if (hasStrayFormatCharacter(value)) return 'must not contain invisible formatting characters';
+  if (HANGUL_FILLER.test(value)) return 'must not contain Hangul filler characters, which show as blank space';
   // Blank, zero-width-only or punctuation-only names and cities look empty or fake in every list they appear in.
   if (!multiline && !LETTER_OR_DIGIT.test(value)) return 'must contain at least one letter or digit';
   return undefined;
 }
 
+/** A format character other than those that are part of writing a word, an emoji, a flag or right-to-left text. */
+function hasStrayFormatCharacter(value: string): boolean {
+  return FORMAT.test(
+    value.replace(SUBDIVISION_FLAG_TAGS, '').replace(JOINER_IN_A_WORD, '').replace(DIRECTION_MARKS, ''),
+  );
+}
+
 /**
- * Text a member writes and others read: a string without control characters or bidirectional formatting. Single-line
- * text (the default) must also contain a letter or digit; `multiline` text may hold tabs and line breaks and may be
- * empty. Replaces IsString.
+ * Text a member writes and others read: a string without control characters, bidirectional formatting, line or
+ * paragraph separators, invisible formatting or blank-looking filler letters. Single-line text (the default) must also
+ * contain a letter or digit; `multiline` text may hold tabs and line breaks (`\n`, `\r`) and may be empty. Replaces
+ * IsString.
  */
 export function IsPlainText(
   options: { multiline?: boolean } = {},

@@ -2,6 +2,7 @@ import { plainToInstance } from 'class-transformer';
 import { IsInt, IsNumber, validateSync } from 'class-validator';
 import { describe, expect, it } from 'vitest';
 import { parseCalendarDate } from './calendar-date.js';
+import { IsLatitudeNumber, IsLongitudeNumber } from './coordinates.js';
 import { plainTextProblem } from './plain-text.js';
 import { QueryNumber } from './query-number.js';
 
@@ -33,8 +34,40 @@ describe('parseCalendarDate', () => {
 });
 
 describe('plainTextProblem', () => {
-  it.each(['Ann', 'José María', '李小龙', 'R2', 'Ann 👋', 'زهرا\u200c'])('accepts the single line %j', (value) => {
+  it.each([
+    'Ann',
+    'José María',
+    '李小龙',
+    'R2',
+    'Ann 👋',
+    'زهرا',
+    'می\u200cخواهم',
+    'ශ්\u200dරී',
+    'Zoë 👩\u200d🚀',
+    'Kim 👩🏽\u200d🚀 ❤️\u200d🔥',
+    'Ann 🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}',
+    '김민지',
+    'زهرا (2)\u200f', // a right-to-left mark after the closing parenthesis
+  ])('accepts the single line %j', (value) => {
     expect(plainTextProblem(value)).toBeUndefined();
+  });
+
+  it.each([
+    ['a line separator', 'Ann\u2028Bob'],
+    ['a paragraph separator', 'Ann\u2029Bob'],
+    ['a leading byte-order mark', '\ufeffAnn'],
+    ['tag characters', 'Ann\u{E0041}\u{E0042}'],
+    ['tag characters not spelling a flag', 'Ann 🏴\u{E0041}\u{E007F}'],
+    ['zero-width spaces', 'Ab' + '\u200b'.repeat(48)],
+    ['a soft hyphen', 'An\u00adn'],
+    ['a joiner not between letters', 'Ann\u200d'],
+    ['a non-joiner at the start', '\u200cAnn'],
+    ['a Hangul filler', '\u3164'],
+    ['a Hangul choseong filler', 'Ann\u115f'],
+    ['a Hangul jungseong filler', '\u1160\u1160'],
+    ['a halfwidth Hangul filler', '\uffa0Ann'],
+  ])('refuses a single line with %s', (_label, value) => {
+    expect(plainTextProblem(value)).toBeDefined();
   });
 
   it.each(['   ', '\u200b\u200b', '--', 'A\u0000nn', 'Ann\n', 'A\tnn', 'A\u0085nn', '\u202eAnn', 'Ann\u2066', 42])(
@@ -46,9 +79,15 @@ describe('plainTextProblem', () => {
 
   it('lets multi-line text hold tabs and line breaks and be empty, but no other controls or bidi overrides', () => {
     expect(plainTextProblem('Line one\r\nLine two\tend', true)).toBeUndefined();
+    expect(plainTextProblem('Line one\n\nmi\u200cxam 👩\u200d🚀', true)).toBeUndefined();
     expect(plainTextProblem('', true)).toBeUndefined();
     for (const value of ['A\u0000', 'A\u001b[31m', '\u202eA', 'A\u2069'])
       expect(plainTextProblem(value, true)).toBeDefined();
+  });
+
+  it('refuses separators other than \\n, invisible formatting and fillers in multi-line text too', () => {
+    for (const value of ['One\u2028Two', 'One\u2029Two', '\ufeffHi', 'Hi\u{E0041}', 'Hi\u200b', '\u3164\n\u3164'])
+      expect(plainTextProblem(value, true), JSON.stringify(value)).toBeDefined();
   });
 });
 
@@ -80,5 +119,40 @@ describe('QueryNumber', () => {
 
   it('refuses a decimal where an integer is expected', () => {
     expect(check('1.5', '1.5')).toEqual(['integer']);
+  });
+});
+
+describe('IsLatitudeNumber and IsLongitudeNumber', () => {
+  class Point {
+    @IsLatitudeNumber()
+    lat: unknown;
+
+    @IsLongitudeNumber()
+    lng: unknown;
+  }
+  const refused = (lat: unknown, lng: unknown) =>
+    validateSync(Object.assign(new Point(), { lat, lng })).map((error) => error.property);
+
+  it('accepts numbers in range however they print: 1e-7 is a latitude', () => {
+    for (const [lat, lng] of [
+      [1e-7, -5e-7],
+      [-0, 0],
+      [90, 180],
+      [-90, -180],
+      [52.52, 13.405],
+    ])
+      expect(refused(lat, lng), `${lat},${lng}`).toEqual([]);
+  });
+
+  it('refuses numbers out of range, NaN, infinities and anything not a number', () => {
+    expect(refused(90.1, 180.1)).toEqual(['lat', 'lng']);
+    expect(refused(NaN, Infinity)).toEqual(['lat', 'lng']);
+    expect(refused('1', '1')).toEqual(['lat', 'lng']);
+    expect(refused(null, undefined)).toEqual(['lat', 'lng']);
+  });
+
+  it('says which range', () => {
+    const [lat] = validateSync(Object.assign(new Point(), { lat: 91, lng: 0 }));
+    expect(Object.values(lat?.constraints ?? {})).toEqual(['lat must be a latitude: a number from -90 to 90']);
   });
 });

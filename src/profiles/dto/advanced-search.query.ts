@@ -2,16 +2,16 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsOptional, IsString, MaxLength } from 'class-validator';
 import { OptionalIntQuery } from './query-fields.js';
-import { commaList, SearchProfilesQuery } from './search-profiles.query.js';
+import { interestList, SearchProfilesQuery } from './search-profiles.query.js';
 
 /** Premium search: everything the public search takes, plus filters only members on a paid plan get. */
 export class AdvancedSearchQuery extends SearchProfilesQuery {
   @ApiPropertyOptional({
     example: 'climbing,cooking',
-    description: 'Comma-separated; matches profiles with all of them',
+    description: 'Comma-separated or repeated; matches profiles with all of them',
   })
   @IsOptional()
-  @Transform(commaList)
+  @Transform(interestList)
   @ArrayMaxSize(10)
   @IsString({ each: true })
   @MaxLength(30, { each: true })

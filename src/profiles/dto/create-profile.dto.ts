@@ -10,9 +10,7 @@ import {
   IsString,
   Length,
   Matches,
-  MaxDate,
   MaxLength,
-  MinDate,
 } from 'class-validator';
 import { IsCalendarDate } from '../../common/validation/calendar-date.js';
 import { lowerCaseIds } from '../../common/validation/lower-case.js';
@@ -20,24 +18,17 @@ import { NestedObject } from '../../common/validation/nested-object.js';
 import { OptionalNotNull } from '../../common/validation/optional-not-null.js';
 import { IsPlainText } from '../../common/validation/plain-text.js';
 import { GENDERS, VISIBILITIES, type Gender, type Visibility } from '../profile.schema.js';
+import { HasAgeBetween } from './age-limits.js';
+import { INTEREST_TAG, normaliseInterest } from './interest-tag.js';
 import { LocationDto } from './location.dto.js';
 
 export const MIN_AGE = 18;
 export const MAX_AGE = 120;
 
-const yearsAgo = (years: number): Date => {
-  const date = new Date();
-  date.setUTCFullYear(date.getUTCFullYear() - years);
-  return date;
-};
-
 const normaliseTags = ({ value }: { value: unknown }): unknown =>
   Array.isArray(value)
-    ? (value as unknown[]).map((tag) => (typeof tag === 'string' ? tag.trim().toLowerCase() : tag))
+    ? (value as unknown[]).map((tag) => (typeof tag === 'string' ? normaliseInterest(tag) : tag))
     : value;
-
-// The age bounds only make sense for a date; anything else gets IsCalendarDate's message alone.
-const isDate = (_object: unknown, value: unknown): boolean => value instanceof Date;
 
 /**
  * Everything a member may set on their profile; any other field (role, views, userId, _id) is a 400. No field takes
@@ -62,8 +53,7 @@ export class CreateProfileDto {
     description: `YYYY-MM-DD. Members are adults: ${MIN_AGE} to ${MAX_AGE} years old`,
   })
   @IsCalendarDate()
-  @MaxDate(() => yearsAgo(MIN_AGE), { message: `you must be at least ${MIN_AGE}`, validateIf: isDate })
-  @MinDate(() => yearsAgo(MAX_AGE), { message: `birthDate is more than ${MAX_AGE} years ago`, validateIf: isDate })
+  @HasAgeBetween(MIN_AGE, MAX_AGE)
   birthDate: Date;
 
   @ApiProperty({ enum: GENDERS })
@@ -84,7 +74,7 @@ export class CreateProfileDto {
   @ArrayMaxSize(20)
   @ArrayUnique()
   @IsString({ each: true })
-  @Matches(/^[\p{L}\p{N}][\p{L}\p{N} &+-]{1,29}$/u, { each: true, message: 'each interest is 2-30 letters or digits' })
+  @Matches(INTEREST_TAG, { each: true, message: 'each interest is 2-30 letters or digits' })
   interests?: string[];
 
   @ApiProperty({ type: LocationDto })

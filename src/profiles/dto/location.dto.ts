@@ -1,11 +1,15 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsISO31661Alpha2, IsLatitude, IsLongitude, IsNumber, Length, Matches } from 'class-validator';
+import { IsISO31661Alpha2, Length, Matches } from 'class-validator';
+import { IsLatitudeNumber, IsLongitudeNumber } from '../../common/validation/coordinates.js';
 import { IsPlainText } from '../../common/validation/plain-text.js';
 
 export class LocationDto {
   @ApiProperty({ example: 'Berlin', minLength: 1, maxLength: 80 })
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim().replace(/\s+/g, ' ') : value))
+  // NFC, as the city key is: the name shown in the cities list is one of the stored ones.
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? value.normalize('NFC').trim().replace(/\s+/g, ' ') : value,
+  )
   @IsPlainText()
   @Length(1, 80)
   // Letters (any script), spaces, dots, apostrophes and hyphens: real city names, no markup.
@@ -18,12 +22,10 @@ export class LocationDto {
   country: string;
 
   @ApiProperty({ example: 52.52, minimum: -90, maximum: 90 })
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @IsLatitude()
+  @IsLatitudeNumber()
   lat: number;
 
   @ApiProperty({ example: 13.405, minimum: -180, maximum: 180 })
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @IsLongitude()
+  @IsLongitudeNumber()
   lng: number;
 }

@@ -1,20 +1,18 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsLatitude, IsLongitude, IsNumber } from 'class-validator';
+import { IsLatitudeNumber, IsLongitudeNumber } from '../../common/validation/coordinates.js';
 import { QueryNumber } from '../../common/validation/query-number.js';
 import { MAX_NEARBY_RADIUS_KM } from '../geo.js';
 import { OptionalIntQuery, PageLimit } from './query-fields.js';
 
 export class NearbyQuery {
-  @ApiProperty({ example: 52.52 })
+  @ApiProperty({ example: 52.52, minimum: -90, maximum: 90 })
   @QueryNumber()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @IsLatitude()
+  @IsLatitudeNumber()
   lat: number;
 
-  @ApiProperty({ example: 13.405 })
+  @ApiProperty({ example: 13.405, minimum: -180, maximum: 180 })
   @QueryNumber()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @IsLongitude()
+  @IsLongitudeNumber()
   lng: number;
 
   // Whole kilometres only: finer radii would let anyone locate a member by bisecting the radius.

@@ -5,14 +5,20 @@ import { OptionalIntQuery, PageLimit } from './query-fields.js';
 import { GENDERS, type Gender } from '../profile.schema.js';
 import { MAX_AGE, MIN_AGE } from './create-profile.dto.js';
 import { PUBLIC_FIELDS, type PublicField } from '../profile.mapper.js';
+import { normaliseInterest } from './interest-tag.js';
 
-export const commaList = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string'
-    ? value
-        .split(',')
-        .map((item) => item.trim().toLowerCase())
-        .filter(Boolean)
-    : value;
+/**
+ * Interests as a query names them, comma-separated (`interests=a,b`), repeated (`interests=a&interests=b`) or both,
+ * normalised as stored ones are. Anything but strings is left for IsString to refuse.
+ */
+export const interestList = ({ value }: { value: unknown }): unknown => {
+  const items: unknown = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(items) || !items.every((item) => typeof item === 'string')) return value;
+  return items
+    .flatMap((item) => item.split(','))
+    .map(normaliseInterest)
+    .filter(Boolean);
+};
 
 export class SearchProfilesQuery {
   @ApiPropertyOptional({ example: 'Berlin' })
@@ -32,9 +38,9 @@ export class SearchProfilesQuery {
   @OptionalIntQuery(MIN_AGE, MAX_AGE)
   maxAge?: number;
 
-  @ApiPropertyOptional({ example: 'climbing,cooking', description: 'Comma-separated; matches any' })
+  @ApiPropertyOptional({ example: 'climbing,cooking', description: 'Comma-separated or repeated; matches any' })
   @IsOptional()
-  @Transform(commaList)
+  @Transform(interestList)
   @ArrayMaxSize(10)
   @IsString({ each: true })
   @MaxLength(30, { each: true })

@@ -1,0 +1,51 @@
+import { BadRequestException, type ArgumentMetadata } from '@nestjs/common';
+import { IsOptional, IsString } from 'class-validator';
+import { describe, expect, it } from 'vitest';
+import { validationExceptionFactory } from '../problem/validation-exception.factory.js';
+import { RequestValidationPipe } from './request-validation.pipe.js';
+
+/** A body of optional fields only, like a PATCH: `{}` is a valid one. */
+class PatchDto {
+  @IsOptional()
+  @IsString()
+  name?: string;
+}
+
+const pipe = new RequestValidationPipe({
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  transform: true,
+  exceptionFactory: validationExceptionFactory,
+});
+const body: ArgumentMetadata = { type: 'body', metatype: PatchDto };
+
+/** The field errors of the 400 the pipe answers, or undefined when it lets the value through. */
+async function refusal(value: unknown, metadata = body): Promise<unknown> {
+  try {
+    await pipe.transform(value, metadata);
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(BadRequestException);
+    return ((error as BadRequestException).getResponse() as { errors: unknown }).errors;
+  }
+}
+
+describe('RequestValidationPipe', () => {
+  it('refuses a null or missing body as it refuses an array or a number, though {} would be valid', async () => {
+    const notAnObject = [{ field: 'body', message: 'Validation failed (object is expected)' }];
+    expect(await refusal([])).toEqual(notAnObject);
+    expect(await refusal(5)).toEqual(notAnObject);
+    expect(await refusal(null)).toEqual(notAnObject);
+    expect(await refusal(undefined)).toEqual(notAnObject);
+  });
+
+  it('passes an object body, an empty one included', async () => {
+    expect(await refusal({})).toBeUndefined();
+    expect(await pipe.transform({ name: 'Ann' }, body)).toEqual({ name: 'Ann' });
+  });
+
+  it('leaves what it does not validate alone: path parameters, bodies without a class', async () => {
+    expect(await refusal(undefined, { type: 'param', metatype: PatchDto, data: 'id' })).toBeUndefined();
+    expect(await refusal(null, { type: 'body', metatype: Object })).toBeUndefined();
+  });
+});

@@ -1,0 +1,143 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { toFieldErrors } from '../../common/problem/validation-exception.factory.js';
+import { AdvancedSearchQuery } from './advanced-search.query.js';
+import { ageLimitProblem } from './age-limits.js';
+import { CreateProfileDto } from './create-profile.dto.js';
+import { LocationDto } from './location.dto.js';
+import { NearbyQuery } from './nearby.query.js';
+import { SearchProfilesQuery } from './search-profiles.query.js';
+import { UpdateProfileDto } from './update-profile.dto.js';
+
+type Dto = new () => object;
+
+/** The DTO as the global ValidationPipe makes it, and its field errors (none when valid). */
+function check<T extends object>(type: new () => T, plain: object): { dto: T; errors: { field: string }[] } {
+  const dto = plainToInstance(type, plain);
+  const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
+  return { dto, errors: toFieldErrors(errors) };
+}
+const fieldsWithErrors = (type: Dto, plain: object) => check(type, plain).errors.map((error) => error.field);
+
+const berlin = { city: 'Berlin', country: 'DE', lat: 52.52, lng: 13.405 };
+const profile = (overrides: object = {}) => ({
+  displayName: 'Ann',
+  birthDate: '1990-05-17',
+  gender: 'woman',
+  interestedIn: ['man'],
+  location: berlin,
+  ...overrides,
+});
+
+describe('interests', () => {
+  it('stores each spelling of a tag as one: lower case, then NFC', () => {
+    const { dto, errors } = check(CreateProfileDto, profile({ interests: ['Cafe\u0301', ' CAFÉ NOIR '] }));
+    expect(errors).toEqual([]);
+    expect(dto.interests).toEqual(['caf\u00e9', 'caf\u00e9 noir']);
+  });
+
+  it('accepts tags whose lower case has combining marks: İstanbul, Devanagari vowel signs', () => {
+    const { dto, errors } = check(CreateProfileDto, profile({ interests: ['İstanbul', 'हिन्दी'] }));
+    expect(errors).toEqual([]);
+    expect(dto.interests).toEqual(['i\u0307stanbul', 'हिन्दी']);
+  });
+
+  it('counts combining marks towards the 30 characters, and still wants a letter or digit first', () => {
+    const stacked = 'ab' + '\u0301'.repeat(29);
+    for (const tag of [stacked, '\u0301ab', 'x'])
+      expect(fieldsWithErrors(CreateProfileDto, profile({ interests: [tag] })), tag).toEqual(['interests']);
+    expect(fieldsWithErrors(CreateProfileDto, profile({ interests: ['ab' + '\u0301'.repeat(28)] }))).toEqual([]);
+  });
+
+  it("reads a query's interests comma-separated, repeated, or both, each normalised as stored ones are", () => {
+    const read = (interests: unknown) => check(SearchProfilesQuery, { interests }).dto.interests;
+    expect(read('Climbing')).toEqual(['climbing']);
+    expect(read(['Climbing', 'Climbing'])).toEqual(['climbing', 'climbing']);
+    expect(read(['Chess, Sailing', ' CLIMBING ', ''])).toEqual(['chess', 'sailing', 'climbing']);
+    expect(read(['İstanbul', 'Cafe\u0301'])).toEqual(['i\u0307stanbul', 'caf\u00e9']);
+    expect(check(AdvancedSearchQuery, { interestsAll: ['Chess', 'Sailing'] }).dto.interestsAll).toEqual([
+      'chess',
+      'sailing',
+    ]);
+  });
+
+  it('holds repeated interests to the same limits as comma-separated ones', () => {
+    const eleven = Array.from({ length: 11 }, (_, i) => `tag${i}`);
+    expect(fieldsWithErrors(SearchProfilesQuery, { interests: eleven })).toEqual(['interests']);
+    expect(fieldsWithErrors(SearchProfilesQuery, { interests: ['a,b,c,d,e,f', 'g,h,i,j,k'] })).toEqual(['interests']);
+    expect(fieldsWithErrors(SearchProfilesQuery, { interests: ['chess', 'x'.repeat(31)] })).toEqual(['interests']);
+    expect(fieldsWithErrors(AdvancedSearchQuery, { interestsAll: eleven })).toEqual(['interestsAll']);
+  });
+});
+
+describe('location', () => {
+  it('stores a city in NFC, so its name and its key agree whichever way the accents came', () => {
+    expect(check(LocationDto, { ...berlin, city: ' Sa\u0303o  Paulo ' }).dto.city).toBe('S\u00e3o Paulo');
+  });
+
+  it('accepts coordinates however close to zero, and the poles and the antimeridian', () => {
+    for (const [lat, lng] of [
+      [0.0000001, 0],
+      [0, -0.0000005],
+      [-1e-12, 1e-300],
+      [90, -180],
+      [-90, 180],
+    ])
+      expect(check(LocationDto, { ...berlin, lat, lng }).errors, `${lat},${lng}`).toEqual([]);
+  });
+
+  it('refuses coordinates out of range or not finite numbers', () => {
+    for (const bad of [90.000001, -91, NaN, Infinity, '52.5', null, true])
+      expect(fieldsWithErrors(LocationDto, { ...berlin, lat: bad }), String(bad)).toEqual(['lat']);
+    for (const bad of [180.000001, -181, -Infinity, '13'])
+      expect(fieldsWithErrors(LocationDto, { ...berlin, lng: bad }), String(bad)).toEqual(['lng']);
+  });
+
+  it('reads a nearby point in plain decimals, tiny ones included, and refuses other spellings and out of range', () => {
+    expect(check(NearbyQuery, { lat: '0.0000001', lng: '-0.0000005' })).toMatchObject({
+      dto: { lat: 1e-7, lng: -5e-7 },
+      errors: [],
+    });
+    for (const lat of ['1e-7', 'abc', '', '90.1', 'NaN', 'Infinity'])
+      expect(fieldsWithErrors(NearbyQuery, { lat, lng: '0' }), lat).toEqual(['lat']);
+    expect(fieldsWithErrors(NearbyQuery, { lat: '0', lng: '-180.5' })).toEqual(['lng']);
+  });
+});
+
+describe('age limits', () => {
+  const day = (iso: string) => new Date(`${iso}T00:00:00.000Z`);
+  const problem = (born: string, today: string) => ageLimitProblem(day(born), day(today), 18, 120);
+
+  it('counts whole years, a 29 February birthday coming on 1 March in other years', () => {
+    expect(problem('2010-03-01', '2028-02-29')).toBe('you must be at least 18');
+    expect(problem('2010-02-28', '2028-02-29')).toBeUndefined();
+    expect(problem('2008-02-29', '2026-02-28')).toBe('you must be at least 18');
+    expect(problem('2008-02-29', '2026-03-01')).toBeUndefined();
+    expect(problem('2010-02-28', '2028-02-27')).toBe('you must be at least 18');
+  });
+
+  it('lets in anyone up to 120 years old, not 121', () => {
+    expect(problem('1908-02-29', '2028-02-29')).toBeUndefined();
+    expect(problem('1907-03-01', '2028-02-29')).toBeUndefined();
+    expect(problem('1907-02-28', '2028-02-29')).toBe('birthDate makes you older than 120');
+  });
+
+  describe('on a profile, on 29 February 2028', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('refuses someone born on 1 March 2010, a day short of 18', () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(new Date('2028-02-29T12:00:00.000Z'));
+      expect(check(CreateProfileDto, profile({ birthDate: '2010-03-01' })).errors).toEqual([
+        { field: 'birthDate', message: 'you must be at least 18' },
+      ]);
+      expect(check(CreateProfileDto, profile({ birthDate: '2010-02-28' })).errors).toEqual([]);
+      expect(check(UpdateProfileDto, { birthDate: '2010-03-01' }).errors).toEqual([
+        { field: 'birthDate', message: 'you must be at least 18' },
+      ]);
+    });
+  });
+});

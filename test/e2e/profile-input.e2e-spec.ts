@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { createProfile, profileInput, type ProfileInput } from '../factories/profiles.js';
+import { uniqueCity } from '../factories/names.js';
+import { callJson, type JsonReply } from '../support/json-call.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+type Page = { items: { id: string; interests?: string[] }[] };
+type CityCount = { city: string; country: string; count: number };
+
+/**
+ * Profile input that is valid however a client spells it (Unicode normal forms, repeated parameters, tiny numbers)
+ * is accepted and found; input that is not (invisible characters, a null body) is a problem+json 400 that changes
+ * nothing.
+ */
+describe('profile input', () => {
+  let running: RunningApp;
+  let url: string;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig());
+    url = running.url;
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const call = (method: string, path: string, account?: Account, body?: unknown) =>
+    callJson(url, method, path, account, body);
+  const expectProblem400 = (response: JsonReply, label: unknown) => {
+    expect({ label, status: response.status }).toEqual({ label, status: 400 });
+    expect(response.contentType, JSON.stringify(label)).toMatch(/^application\/problem\+json/);
+  };
+  const seed = async (city: string, overrides: Partial<ProfileInput> = {}) =>
+    createProfile(url, await registerAccount(url), {
+      ...overrides,
+      location: { city, country: 'DE', lat: 50, lng: 10 },
+    });
+  const searchIds = async (query: string): Promise<string[]> => {
+    const response = await call('GET', `/v1/profiles?${query}`);
+    expect(response.status, query).toBe(200);
+    return (response.body as unknown as Page).items.map((item) => item.id).sort();
+  };
+
+  it('takes a city and interests with accents precomposed or combining as one city and one tag', async () => {
+    const city = `São ${uniqueCity()}`;
+    const composed = await seed(city.normalize('NFC'), { interests: ['café'.normalize('NFC')] });
+    const decomposed = await seed(city.normalize('NFD'), { interests: ['café'.normalize('NFD')] });
+    const both = [composed.id, decomposed.id].sort();
+
+    for (const spelling of [city.normalize('NFC'), city.normalize('NFD')]) {
+      expect(await searchIds(`city=${encodeURIComponent(spelling)}`)).toEqual(both);
+      const cafe = encodeURIComponent('CAFÉ'.normalize('NFD'));
+      expect(await searchIds(`city=${encodeURIComponent(spelling)}&interests=${cafe}`)).toEqual(both);
+    }
+    const cities = (await call('GET', '/v1/locations/cities')).body as unknown as CityCount[];
+    expect(cities.filter((entry) => entry.city.normalize('NFC') === city.normalize('NFC'))).toEqual([
+      { city: city.normalize('NFC'), country: 'DE', count: 2 },
+    ]);
+  });
+
+  it('reads a repeated interests parameter as the comma-separated one, limits included', async () => {
+    const city = uniqueCity();
+    const climber = await seed(city, { interests: ['climbing'] });
+    const inCity = `city=${encodeURIComponent(city)}`;
+    expect(await searchIds(`${inCity}&interests=Climbing`)).toEqual([climber.id]);
+    expect(await searchIds(`${inCity}&interests=Climbing&interests=Climbing`)).toEqual([climber.id]);
+    expect(await searchIds(`${inCity}&interests=chess,sailing&interests=%20CLIMBING%20`)).toEqual([climber.id]);
+    const eleven = Array.from({ length: 11 }, (_, i) => `interests=tag${i}`).join('&');
+    expectProblem400(await call('GET', `/v1/profiles?${inCity}&${eleven}`), 'eleven interests');
+  });
+
+  it('takes İstanbul as an interest and finds it by the same spelling', async () => {
+    const city = uniqueCity();
+    const owner = await registerAccount(url);
+    const created = await call('POST', '/v1/profiles', owner, {
+      ...profileInput({ interests: ['İstanbul'] }),
+      location: { city, country: 'TR', lat: 41, lng: 29 },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    expect(await searchIds(`city=${encodeURIComponent(city)}&interests=${encodeURIComponent('İstanbul')}`)).toEqual([
+      id,
+    ]);
+  });
+
+  it('takes coordinates close to zero, in a profile and in a nearby search, and still refuses 1e-7 as text', async () => {
+    const owner = await registerAccount(url);
+    const created = await call('POST', '/v1/profiles', owner, {
+      ...profileInput(),
+      location: { city: uniqueCity(), country: 'GH', lat: 0.0000001, lng: -0.0000005 },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    try {
+      for (const point of ['lat=0.0000001&lng=0', 'lat=0&lng=-0.0000005']) {
+        const nearby = await call('GET', `/v1/profiles/nearby?${point}&radiusKm=1&limit=100`);
+        expect(nearby.status, point).toBe(200);
+        expect(
+          (nearby.body as unknown as { id: string }[]).map((item) => item.id),
+          point,
+        ).toContain(id);
+      }
+      expectProblem400(await call('GET', '/v1/profiles/nearby?lat=1e-7&lng=0'), 'lat=1e-7');
+      expectProblem400(await call('GET', '/v1/profiles/nearby?lat=90.5&lng=0'), 'lat=90.5');
+    } finally {
+      // The worker's database outlives the run: profiles left at (0, 0) would crowd later runs' pages.
+      expect((await call('DELETE', `/v1/profiles/${id}`, owner)).status).toBe(204);
+    }
+  });
+
+  it('refuses display names with line separators or invisible characters, creating nothing', async () => {
+    const account = await registerAccount(url);
+    const names = [
+      'Ann\u2028Bob',
+      'Ann\u2029Bob',
+      '\ufeffAnn',
+      'Ann\u{E0041}\u{E0042}',
+      'Ab' + '\u200b'.repeat(48),
+      '\u3164\u3164',
+      'Ann\u115f',
+      'Ann\u1160',
+      'Ann\uffa0',
+    ];
+    for (const displayName of names) {
+      const response = await call('POST', '/v1/profiles', account, profileInput({ displayName }));
+      expectProblem400(response, displayName);
+      expect(response.body.errors).toContainEqual(expect.objectContaining({ field: 'displayName' }));
+    }
+    const astronaut = await call('POST', '/v1/profiles', account, profileInput({ displayName: 'Zoë 👩\u200d🚀' }));
+    expect(astronaut.status).toBe(201);
+    expect(astronaut.body.displayName).toBe('Zoë 👩\u200d🚀');
+  });
+
+  it('refuses a null or missing body as it refuses [] and 5, changing and creating nothing', async () => {
+    const owner = await registerAccount(url);
+    const profile = await createProfile(url, owner);
+    const before = await call('GET', `/v1/profiles/${profile.id}`, owner);
+    const newcomer = await registerAccount(url);
+    const send = async (method: string, path: string, account: Account, body: string | undefined) => {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...account.auth },
+        body,
+      });
+      return { response, problem: (await response.json()) as { errors?: unknown } };
+    };
+    const notAnObject = [{ field: 'body', message: 'Validation failed (object is expected)' }];
+    const requests: [string, string, Account, string | undefined][] = [
+      ...['null', undefined, '[]', '5'].map((body): [string, string, Account, string | undefined] => [
+        'PATCH',
+        `/v1/profiles/${profile.id}`,
+        owner,
+        body,
+      ]),
+      ['POST', '/v1/profiles', newcomer, 'null'],
+      ['POST', '/v1/profiles', newcomer, undefined],
+    ];
+    for (const [method, path, account, body] of requests) {
+      const label = `${method} ${body ?? 'without a body'}`;
+      const { response, problem } = await send(method, path, account, body);
+      expect({ label, status: response.status }).toEqual({ label, status: 400 });
+      expect(response.headers.get('content-type'), label).toMatch(/^application\/problem\+json/);
+      expect(problem.errors, label).toEqual(notAnObject);
+    }
+    // Not even lastActiveAt moved; the newcomer has no profile yet.
+    expect((await call('GET', `/v1/profiles/${profile.id}`, owner)).body).toEqual(before.body);
+    expect((await call('POST', '/v1/profiles', newcomer, profileInput())).status).toBe(201);
+  });
+});
