@@ -86,6 +86,16 @@ export class ProfilesController {
     return this.profiles.search(query);
   }
 
+  @Get('me')
+  @ApiBearerAuth()
+  @CacheControl('private')
+  @ApiOperation({ summary: "Read your own profile (full view, hidden or not); 404 until you've created it" })
+  @ApiOkResponse({ type: ProfileResponseDto })
+  @ApiNotFoundResponse({ type: ProblemResponseDto })
+  mine(@CurrentUser() user: AuthenticatedUser): Promise<ProfileView> {
+    return this.profiles.mine(user);
+  }
+
   @Get('me/viewers')
   @ApiBearerAuth()
   @RequiresPlan('premium')

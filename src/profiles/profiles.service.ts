@@ -83,9 +83,21 @@ export class ProfilesService implements OnModuleInit {
       });
       return toProfileView(created, { privileged: true });
     } catch (error) {
-      if (error instanceof ProfileExistsError) throw new ConflictException(error.message);
+      if (error instanceof ProfileExistsError) {
+        throw new ConflictException(`${error.message}: GET /v1/profiles/me reads it`);
+      }
       throw error;
     }
+  }
+
+  /**
+   * The caller's own profile, found by account: a client that lost the id (a create answered 503 that landed, a new
+   * device) has no other way to learn it.
+   */
+  async mine(user: AuthenticatedUser): Promise<ProfileView> {
+    const own = await this.profiles.findByOwner(new Types.ObjectId(user.id));
+    if (!own) throw new NotFoundException('Create your profile first');
+    return toProfileView(own, { privileged: true });
   }
 
   /** Hidden profiles exist only for their owner and admins; everyone else gets a 404. Views by others are counted. */

@@ -51,10 +51,18 @@ describe('profiles: lifecycle, ownership and input safety', () => {
     expect((await call('GET', `/v1/profiles/${id}`)).status).toBe(404);
   });
 
-  it('allows one profile per account', async () => {
+  it('allows one profile per account, and finds it by the account at /v1/profiles/me', async () => {
     const account = await registerAccount(url);
-    await createProfile(url, account);
-    expect((await call('POST', '/v1/profiles', account, profileInput())).status).toBe(409);
+    expect((await call('GET', '/v1/profiles/me', account)).status).toBe(404);
+    expect((await call('GET', '/v1/profiles/me')).status).toBe(401);
+    const profile = await createProfile(url, account, { visibility: 'hidden' });
+    const again = await call('POST', '/v1/profiles', account, profileInput());
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toMatch(/GET \/v1\/profiles\/me/);
+    const mine = await call('GET', '/v1/profiles/me', account);
+    expect(mine.status).toBe(200);
+    expect(mine.body).toMatchObject({ id: profile.id, userId: account.userId, visibility: 'hidden' });
+    expect(mine.body.birthDate).toBeDefined();
   });
 
   it('never lets another member change or delete a profile (BOLA), and leaves it unchanged', async () => {
