@@ -11,7 +11,7 @@ const REFRESH_MS = 30_000;
 /**
  * The last successful backup as gauges, read from the run records (the same for every instance,
  * whichever ran it). Alert on `time() - backup_last_success_timestamp_seconds > 26 * 3600` and on
- * `backup_last_verify_success == 0`.
+ * `backup_last_verify_success == 0`; `backup_last_retention_success == 0` means old backups pile up.
  */
 @Injectable()
 export class BackupMetrics implements OnApplicationBootstrap {
@@ -52,6 +52,11 @@ export class BackupMetrics implements OnApplicationBootstrap {
       'backup_last_verify_success',
       'Whether restoring the last successful backup passed (1) or failed (0)',
       (run) => (run.verify ? Number(run.verify.status === 'passed') : undefined),
+    );
+    gauge(
+      'backup_last_retention_success',
+      'Whether removing expired backups after the last successful backup worked (1) or failed (0)',
+      (run) => (run.retention ? Number(run.retention.status === 'done') : undefined),
     );
   }
 

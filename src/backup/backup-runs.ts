@@ -16,9 +16,21 @@ export interface BackupRun {
   collections?: number;
   error?: string;
   verify?: { status: 'passed' | 'failed'; at: Date; durationMs: number; error?: string };
+  /**
+   * Retention after this backup: it runs only once the backup is verified (or BACKUP_VERIFY=false), and a
+   * failure here leaves the backup succeeded: it is whole and verified, only older ones were not removed.
+   */
+  retention?: { status: 'done' | 'failed'; at: Date; removed?: string[]; error?: string };
   /** Set when retention removed the files. */
   deletedAt?: Date;
 }
+
+/**
+ * The backups' own state, never dumped and never dropped by a restore: a restored lock would block
+ * backups for its lifetime, restored run records would describe runs of another time, and dropping the
+ * lock in the middle of a restore would let a backup start beside it.
+ */
+export const BACKUP_BOOKKEEPING_COLLECTIONS: ReadonlySet<string> = new Set(['backup_lock', 'backup_runs']);
 
 interface BackupLock {
   _id: 'backup';
@@ -30,8 +42,8 @@ interface BackupLock {
 export const LOCK_TTL_MS = 5 * 60 * 1000;
 
 /**
- * The run records and the lock that lets one backup run at a time across every instance and the
- * CLI. The lock is a document in MongoDB (the CLI has no Redis): taking it inserts `_id: 'backup'`,
+ * The run records and the lock that lets one backup or restore run at a time across every instance and
+ * the CLI. The lock is a document in MongoDB (the CLI has no Redis): taking it inserts `_id: 'backup'`,
  * which the unique `_id` lets only one caller do; a holder renews it while it works and deletes it
  * when done, and an expired one can be taken over.
  */

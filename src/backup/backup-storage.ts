@@ -1,7 +1,9 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, normalize } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { isBackupId } from './backup-id.js';
 
 /** A backup being written: files appear under its id only once `commit()` succeeds. */
 export interface BackupDraft {
@@ -37,6 +39,7 @@ export class LocalBackupStorage implements BackupStorage {
   constructor(private readonly root: string) {}
 
   async begin(id: string): Promise<BackupDraft> {
+    await this.checkWritable();
     const draft = join(this.root, `${DRAFT_PREFIX}${id}`);
     await mkdir(draft, { recursive: true });
     return {
@@ -54,7 +57,7 @@ export class LocalBackupStorage implements BackupStorage {
     await mkdir(this.root, { recursive: true });
     const entries = await readdir(this.root, { withFileTypes: true });
     return entries
-      .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+      .filter((entry) => entry.isDirectory() && isBackupId(entry.name))
       .map((entry) => entry.name)
       .sort();
   }
@@ -80,10 +83,31 @@ export class LocalBackupStorage implements BackupStorage {
     return removed;
   }
 
+  /**
+   * A read-only volume (or one mounted without write permission) otherwise fails at the draft's mkdir
+   * with an error that names the draft, not the cause (`ENOENT ... mkdir .draft-...`).
+   */
+  private async checkWritable(): Promise<void> {
+    try {
+      await mkdir(this.root, { recursive: true });
+      await access(this.root, constants.W_OK);
+    } catch (error) {
+      const { code, message } = error as NodeJS.ErrnoException;
+      throw new Error(`The backup folder ${this.root} (BACKUP_DIR) is not writable: ${code ?? message}`, {
+        cause: error,
+      });
+    }
+  }
+
   /** Refuses paths that would leave the backup's folder (ids and paths come from manifests and the CLI). */
   private inside(base: string, path: string): string {
-    const resolved = normalize(join(base, path));
-    if (!resolved.startsWith(`${normalize(base)}/`)) throw new Error(`Refusing a path outside the backup: ${path}`);
+    // Resolved, so a BACKUP_DIR given as `/backups/` or `./backups` compares like `/backups`.
+    const folder = resolve(base);
+    const resolved = resolve(folder, path);
+    const fromFolder = relative(folder, resolved);
+    const leaves =
+      fromFolder === '' || fromFolder === '..' || fromFolder.startsWith(`..${sep}`) || isAbsolute(fromFolder);
+    if (leaves) throw new Error(`Refusing a path outside the backup: ${path}`);
     return resolved;
   }
 }

@@ -7,12 +7,14 @@ import { buffer } from 'node:stream/consumers';
 import { Readable } from 'node:stream';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { newBackupId } from './backup-id.js';
 import { MANIFEST_FILE, totalBytes, totalDocuments, type BackupManifest } from './backup-manifest.js';
 import { BackupRuns, LOCK_TTL_MS, type BackupRun, type BackupTrigger } from './backup-runs.js';
 import { LocalBackupStorage, type BackupStorage } from './backup-storage.js';
 import { restoreDump, verifyFiles } from './dump-restorer.js';
 import { writeDump } from './dump-writer.js';
 
+/** Another backup or a restore holds the lock. */
 export class BackupRunningError extends Error {}
 export class BackupNotFoundError extends Error {}
 
@@ -21,18 +23,10 @@ const APP_VERSION = (
 ).version;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** `20261124T030000Z-3fa1`: sorts by time, unique enough for one backup at a time. */
-function newBackupId(now = new Date()): string {
-  return `${now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
-}
-
 /**
  * Backups of the application database: one at a time across all instances, dumped in mongodump's
- * layout into a draft that becomes visible only when complete, then old ones removed and the new one
- * verified by restoring it into a scratch database.
+ * layout into a draft that becomes visible only when complete, then verified by restoring it into a
+ * scratch database, and only then old ones removed. A restore takes the same lock.
  */
 @Injectable()
 export class BackupService implements BeforeApplicationShutdown {
@@ -54,7 +48,7 @@ export class BackupService implements BeforeApplicationShutdown {
 
   /**
    * Takes the lock and starts a backup. Resolves with the new run record at once and with `done`,
-   * which settles when the backup, retention and verification are over (never rejects: failures are
+   * which settles when the backup, verification and retention are over (never rejects: failures are
    * recorded on the run). Throws BackupRunningError when another backup holds the lock.
    */
   async begin(trigger: BackupTrigger): Promise<{ run: BackupRun; done: Promise<BackupRun> }> {
@@ -92,8 +86,7 @@ export class BackupService implements BeforeApplicationShutdown {
 
   private async execute(run: BackupRun): Promise<BackupRun> {
     this.current = run;
-    const heartbeat = setInterval(() => void this.runs.renewLock(run._id).catch(() => undefined), LOCK_TTL_MS / 5);
-    heartbeat.unref();
+    const heartbeat = this.renewLockWhileWorking(run._id);
     try {
       const manifest = await this.dump(run);
       await this.runs.update(run._id, {
@@ -107,8 +100,7 @@ export class BackupService implements BeforeApplicationShutdown {
       this.logger.log(
         `Backup ${run._id} written: ${totalDocuments(manifest)} documents, ${totalBytes(manifest)} bytes`,
       );
-      await this.applyRetention();
-      if (this.config.backup.verify) await this.verify(run._id);
+      if (await this.usable(run._id)) await this.retainAfter(run._id);
     } catch (error) {
       const message = (error as Error).message;
       this.logger.error(`Backup ${run._id} failed: ${message}`);
@@ -121,6 +113,41 @@ export class BackupService implements BeforeApplicationShutdown {
       await this.runs.unlock(run._id).catch(() => undefined);
     }
     return (await this.runs.find(run._id).catch(() => null)) ?? run;
+  }
+
+  /** A lock that a holder stops renewing (it crashed) expires; a live holder renews it until cleared. */
+  private renewLockWhileWorking(holder: string): NodeJS.Timeout {
+    const heartbeat = setInterval(() => void this.runs.renewLock(holder).catch(() => undefined), LOCK_TTL_MS / 5);
+    heartbeat.unref();
+    return heartbeat;
+  }
+
+  /**
+   * Whether backup `id` may stand in for the older ones: verified, or BACKUP_VERIFY=false. A backup that
+   * failed verification removes nothing, so the backups that last verified stay however old they are.
+   */
+  private async usable(id: string): Promise<boolean> {
+    if (!this.config.backup.verify) return true;
+    if ((await this.verify(id)).status === 'passed') return true;
+    this.logger.warn(`Retention skipped: backup ${id} failed verification, older backups are kept`);
+    return false;
+  }
+
+  /**
+   * Retention after a usable backup. Its failure (a file that cannot be removed) is recorded on the run
+   * and logged, but the run stays succeeded: the new backup is whole and verified.
+   */
+  private async retainAfter(id: string): Promise<void> {
+    try {
+      const removed = await this.applyRetention(id);
+      await this.runs.update(id, { retention: { status: 'done', at: new Date(), removed } });
+    } catch (error) {
+      const message = (error as Error).message;
+      this.logger.error(`Retention after backup ${id} failed: ${message}`);
+      await this.runs
+        .update(id, { retention: { status: 'failed', at: new Date(), error: message } })
+        .catch(() => undefined);
+    }
   }
 
   private async dump(run: BackupRun): Promise<BackupManifest> {
@@ -151,15 +178,16 @@ export class BackupService implements BeforeApplicationShutdown {
   }
 
   /**
-   * Removes complete backups older than BACKUP_RETENTION_DAYS, never the newest one, and drafts a
-   * crashed process left behind. Runs only after a successful backup, so a failing backup (a full
-   * disk) never costs an older one.
+   * Removes complete backups older than BACKUP_RETENTION_DAYS except `keep` (the backup just taken and
+   * verified), and drafts a crashed process left behind. Runs only after a usable backup, so a failing
+   * backup (a full disk, a damaged file) never costs an older one.
    */
-  async applyRetention(now = Date.now()): Promise<string[]> {
+  async applyRetention(keep: string, now = Date.now()): Promise<string[]> {
     const ids = await this.storage.list();
     const cutoff = now - this.config.backup.retentionDays * DAY_MS;
     const removed: string[] = [];
-    for (const id of ids.slice(0, -1)) {
+    for (const id of ids) {
+      if (id === keep) continue;
       const manifest = await this.manifest(id).catch(() => null);
       if (!manifest || Date.parse(manifest.finishedAt) >= cutoff) continue;
       await this.storage.remove(id);
@@ -174,7 +202,9 @@ export class BackupService implements BeforeApplicationShutdown {
   /** Restores backup `id` into a scratch database, compares it with the manifest, drops it, records the outcome. */
   async verify(id: string): Promise<NonNullable<BackupRun['verify']>> {
     const started = Date.now();
-    const scratch = this.connection.getClient().db(`${this.db.databaseName}_verify_${randomBytes(3).toString('hex')}`);
+    // Not derived from the database's name: with a suffix, a long name passes the 63-byte limit that
+    // MongoDB and FerretDB both put on database names.
+    const scratch = this.connection.getClient().db(`vesta_verify_${randomBytes(6).toString('hex')}`);
     let outcome: NonNullable<BackupRun['verify']>;
     try {
       await this.restoreInto(id, scratch, { drop: false });
@@ -189,9 +219,23 @@ export class BackupService implements BeforeApplicationShutdown {
     return outcome;
   }
 
-  /** Checks every file first (a damaged backup touches nothing), then restores into database `target`. */
-  restore(id: string, target: string, options: { drop: boolean }): Promise<Record<string, number>> {
-    return this.restoreInto(id, this.connection.getClient().db(target), options);
+  /**
+   * Checks every file first (a damaged backup touches nothing), then restores into database `target`.
+   * Holds the backup lock throughout: a backup dumping a database that is being replaced would be
+   * neither the old data nor the new. Throws BackupRunningError while a backup or restore runs.
+   */
+  async restore(id: string, target: string, options: { drop: boolean }): Promise<Record<string, number>> {
+    const holder = `restore-${randomBytes(4).toString('hex')}`;
+    if (!(await this.runs.tryLock(holder))) {
+      throw new BackupRunningError('A backup or another restore is running: restore again once it has finished');
+    }
+    const heartbeat = this.renewLockWhileWorking(holder);
+    try {
+      return await this.restoreInto(id, this.connection.getClient().db(target), options);
+    } finally {
+      clearInterval(heartbeat);
+      await this.runs.unlock(holder).catch(() => undefined);
+    }
   }
 
   private async restoreInto(id: string, db: mongo.Db, options: { drop: boolean }): Promise<Record<string, number>> {

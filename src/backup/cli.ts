@@ -1,16 +1,22 @@
-import { ConsoleLogger, type LogLevel } from '@nestjs/common';
+import { ConsoleLogger, Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/app-config.js';
 import { processEnv } from '../config/env.js';
 import { BackupCliModule } from './backup-cli.module.js';
 import { BackupService } from './backup.service.js';
+import { clearCacheAfterRestore } from './cache-after-restore.js';
 
 const USAGE = `Usage:
   npm run backup                                          back up MONGODB_URI's database into BACKUP_DIR
   npm run backup -- --list                                list complete backups
   npm run backup -- --verify <id>                         restore <id> into a scratch database, compare, drop it
-  npm run restore -- <id> [--target-db <name>] [--drop]   restore <id> (default target: the configured database)`;
+  npm run restore -- <id> [--target-db <name>] [--drop]   restore <id> (default target: the database the backup was
+                                                          taken from, as its manifest names it); --drop replaces the
+                                                          target's collections. Refused while a backup runs. Clears
+                                                          the API cache in Redis afterwards.`;
+
+const logger = new Logger('BackupCli');
 
 /** Logs go to stderr, so stdout carries only the JSON result (for scripts and CronJob logs alike). */
 class StderrLogger extends ConsoleLogger {
@@ -39,7 +45,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const app = await NestFactory.createApplicationContext(BackupCliModule.forRoot(loadConfig(processEnv())), {
+  const config = loadConfig(processEnv());
+  const app = await NestFactory.createApplicationContext(BackupCliModule.forRoot(config), {
     logger: new StderrLogger({ logLevels: ['log', 'warn', 'error'] }),
   });
   try {
@@ -49,7 +56,12 @@ async function main(): Promise<number> {
       if (!id) throw new ConfigError(`restore needs a backup id\n${USAGE}`);
       const target = values['target-db'] ?? (await backups.manifest(id)).database;
       const restored = await backups.restore(id, target, { drop: values.drop });
-      process.stdout.write(`${JSON.stringify({ restored: id, into: target, documents: restored }, null, 2)}\n`);
+      const cache = await clearCacheAfterRestore(config.redis, logger);
+      if (!cache.cleared) {
+        logger.warn(`Restored, but the API cache was not cleared (${cache.error}): restart the API instances`);
+      }
+      const result = { restored: id, into: target, documents: restored, cache };
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return 0;
     }
     if (values.list) {

@@ -5,6 +5,7 @@ import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
 import { hashingStream } from '../common/streams/hashing-stream.js';
 import type { BackupManifest, ManifestCollection, ManifestFile } from './backup-manifest.js';
+import { BACKUP_BOOKKEEPING_COLLECTIONS } from './backup-runs.js';
 import type { BackupStorage } from './backup-storage.js';
 import { BsonDocumentSplitter } from './bson-stream.js';
 
@@ -68,8 +69,8 @@ async function checkFile(
 }
 
 /**
- * Restores a verified backup into `db`: refuses a database that has collections unless `drop`,
- * inserts each collection's documents with their exact BSON types, recreates its indexes, then
+ * Restores a verified backup into `db`: refuses a database that has collections unless `drop`, which
+ * drops them one by one (never the whole database: the backups' lock and run records stay), inserts each collection's documents with their exact BSON types, recreates its indexes, then
  * checks every collection's count against the manifest. Returns documents restored per collection.
  */
 export async function restoreDump(
@@ -78,20 +79,26 @@ export async function restoreDump(
   manifest: BackupManifest,
   options: { drop: boolean },
 ): Promise<Record<string, number>> {
-  const existing = (await db.listCollections({}, { nameOnly: true }).toArray()).filter(
-    (info) => !info.name.startsWith('system.'),
-  );
+  const existing = await restorableCollections(db);
   if (existing.length > 0 && !options.drop) {
     throw new TargetNotEmptyError(
       `Database ${db.databaseName} has ${existing.length} collections; restore into an empty one or pass --drop`,
     );
   }
-  if (existing.length > 0) await db.dropDatabase();
+  for (const name of existing) await db.dropCollection(name);
   const restored: Record<string, number> = {};
   for (const collection of manifest.collections) {
     restored[collection.name] = await restoreCollection(db, storage, manifest.id, collection);
   }
   return restored;
+}
+
+/** The target's collections a restore replaces: not the server's own, not the backups' bookkeeping. */
+async function restorableCollections(db: mongo.Db): Promise<string[]> {
+  const infos = await db.listCollections({}, { nameOnly: true }).toArray();
+  return infos
+    .map((info) => info.name)
+    .filter((name) => !name.startsWith('system.') && !BACKUP_BOOKKEEPING_COLLECTIONS.has(name));
 }
 
 async function restoreCollection(

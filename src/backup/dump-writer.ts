@@ -3,16 +3,11 @@ import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { ManifestCollection, ManifestFile } from './backup-manifest.js';
+import { BACKUP_BOOKKEEPING_COLLECTIONS } from './backup-runs.js';
 import { hashingStream } from '../common/streams/hashing-stream.js';
 import type { BackupDraft } from './backup-storage.js';
 
 const { EJSON } = mongo.BSON;
-
-/**
- * The backups' own state: a restored lock would block backups for its lifetime, and restored run
- * records would describe runs of another time (one of them "running": the one taking the dump).
- */
-const EXCLUDED = new Set(['backup_lock', 'backup_runs']);
 
 /**
  * Dumps every collection of `db` in mongodump's layout: `<db>/<collection>.bson.gz` (the documents'
@@ -25,7 +20,12 @@ const EXCLUDED = new Set(['backup_lock', 'backup_runs']);
 export async function writeDump(db: mongo.Db, draft: BackupDraft): Promise<ManifestCollection[]> {
   const infos = await db.listCollections({}, { nameOnly: false }).toArray();
   const names = infos
-    .filter((info) => info.type === 'collection' && !info.name.startsWith('system.') && !EXCLUDED.has(info.name))
+    .filter(
+      (info) =>
+        info.type === 'collection' &&
+        !info.name.startsWith('system.') &&
+        !BACKUP_BOOKKEEPING_COLLECTIONS.has(info.name),
+    )
     .map((info) => info.name)
     .sort();
   const collections: ManifestCollection[] = [];

@@ -5,9 +5,11 @@ import { randomUUID } from 'node:crypto';
 import { access, cp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupIntegrityError, TargetNotEmptyError } from '../../src/backup/dump-restorer.js';
-import { BackupService } from '../../src/backup/backup.service.js';
+import { BackupRunningError, BackupService } from '../../src/backup/backup.service.js';
+import type { BackupStorage } from '../../src/backup/backup-storage.js';
 import { loadConfig } from '../../src/config/app-config.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
@@ -102,6 +104,9 @@ describe('backups', () => {
     expect(restored.profiles).toBeGreaterThanOrEqual(1);
     const after = await snapshot(db);
     expect(after.backup_runs).toBeUndefined();
+    // The restore's own lock, taken in this database and released: an empty collection.
+    expect(after.backup_lock).toEqual([]);
+    delete after.backup_lock;
     expect(after).toEqual(before);
     const indexes = await db.collection('profiles').indexes();
     expect(indexes.some((index) => index.unique && index.key.userId === 1)).toBe(true);
@@ -117,7 +122,8 @@ describe('backups', () => {
     await expect(backups.restore(run._id, target.databaseName, { drop: false })).rejects.toThrow(TargetNotEmptyError);
 
     for (const damage of ['flip', 'truncate'] as const) {
-      const copy = `${run._id}-${damage}`;
+      // Under an id of the form the service gives: the listing ignores other names.
+      const copy = `${run._id.slice(0, -7)}${damage === 'flip' ? '9Z-0f11' : '9Z-07c0'}`;
       await cp(join(dir, run._id), join(dir, copy), { recursive: true });
       const file = join(dir, copy, db.databaseName, 'profiles.bson.gz');
       if (damage === 'truncate') await truncate(file, 20);
@@ -174,15 +180,90 @@ describe('backups', () => {
       const finishedAt = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
       await writeFile(join(dir, id, 'manifest.json'), JSON.stringify({ id, finishedAt, collections: [] }));
     };
-    await fake('20000101T000000Z-old1', 40);
-    await fake('20000101T000001Z-new1', 20);
-    const removed = await backups.applyRetention();
-    expect(removed).toEqual(['20000101T000000Z-old1']);
+    await fake('20000101T000000Z-0001', 40);
+    await fake('20000101T000001Z-0002', 20);
+    const newest = (await backups.storage.list()).at(-1)!;
+    const removed = await backups.applyRetention(newest);
+    expect(removed).toEqual(['20000101T000000Z-0001']);
     const remaining = await backups.storage.list();
-    expect(remaining).toContain('20000101T000001Z-new1');
-    // Far in the future every backup is past retention: only the newest stays.
-    await backups.applyRetention(Date.now() + 365 * 86_400_000);
-    expect(await backups.storage.list()).toEqual([remaining[remaining.length - 1]]);
+    expect(remaining).toContain('20000101T000001Z-0002');
+    // Far in the future every backup is past retention: only the one to keep stays.
+    await backups.applyRetention(newest, Date.now() + 365 * 86_400_000);
+    expect(await backups.storage.list()).toEqual([newest]);
+  });
+
+  /** A finished backup from `daysAgo` days ago, as retention sees it. */
+  const oldBackup = async (id: string, daysAgo: number) => {
+    await mkdir(join(dir, id), { recursive: true });
+    const finishedAt = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+    await writeFile(join(dir, id, 'manifest.json'), JSON.stringify({ id, finishedAt, collections: [] }));
+  };
+
+  /** Runs `work` with the service's storage replaced by `change(real)`. */
+  const withStorage = async <T>(change: (real: BackupStorage) => Partial<BackupStorage>, work: () => Promise<T>) => {
+    const real = backups.storage;
+    const replaced = Object.assign(Object.create(real) as BackupStorage, change(real));
+    Object.defineProperty(backups, 'storage', { value: replaced, configurable: true });
+    try {
+      return await work();
+    } finally {
+      Object.defineProperty(backups, 'storage', { value: real, configurable: true });
+    }
+  };
+
+  it('removes no old backup when the new one fails verification', async () => {
+    const old = '20000102T000000Z-0a01';
+    await oldBackup(old, 400);
+    // The new backup's data files read back damaged, so restoring it into the scratch database fails.
+    const run = await withStorage(
+      (real) => ({
+        open: (id, path) =>
+          id !== old && path.endsWith('.bson.gz') ? Readable.from([Buffer.from('not gzip')]) : real.open(id, path),
+      }),
+      () => backups.run('cli'),
+    );
+    expect(run.verify?.status).toBe('failed');
+    expect(run.retention).toBeUndefined();
+    expect(await backups.storage.list()).toContain(old);
+    // The next verified backup applies retention again.
+    const next = await backups.run('cli');
+    expect(next).toMatchObject({ status: 'succeeded', verify: { status: 'passed' }, retention: { status: 'done' } });
+    expect(next.retention?.removed).toContain(old);
+    expect(await backups.storage.list()).not.toContain(old);
+  });
+
+  it('keeps a verified backup succeeded when retention fails, and records the failure', async () => {
+    const old = '20000103T000000Z-0a02';
+    await oldBackup(old, 400);
+    const run = await withStorage(
+      () => ({ remove: () => Promise.reject(new Error('EACCES: permission denied, rmdir')) }),
+      () => backups.run('cli'),
+    );
+    expect(run).toMatchObject({ status: 'succeeded', verify: { status: 'passed' } });
+    expect(run.retention).toMatchObject({ status: 'failed', error: expect.stringMatching(/EACCES/) as unknown });
+    expect(run.error).toBeUndefined();
+    await backups.storage.remove(old);
+  });
+
+  it('refuses a restore while a backup holds the lock, and keeps the backup records on --drop', async () => {
+    const run = await backups.run('cli');
+    expect(run.status).toBe('succeeded');
+    // Written after the backup: a restore with --drop removes it, a refused one must not.
+    const probe = db.collection('restore_probe');
+    await probe.insertOne({ after: run._id });
+    expect(await backups.runs.tryLock('a-running-backup')).toBe(true);
+    try {
+      const attempt = backups.restore(run._id, db.databaseName, { drop: true });
+      await expect(attempt).rejects.toThrow(BackupRunningError);
+      expect(await probe.countDocuments()).toBe(1);
+    } finally {
+      await backups.runs.unlock('a-running-backup');
+    }
+    await backups.restore(run._id, db.databaseName, { drop: true });
+    expect(await probe.countDocuments()).toBe(0);
+    expect(await backups.runs.find(run._id)).toMatchObject({ status: 'succeeded' });
+    // The lock is free again: a backup can start.
+    expect((await backups.run('cli')).status).toBe('succeeded');
   });
 
   it('starts one backup for concurrent triggers (202 and 409), lists it, and is for admins only', async () => {

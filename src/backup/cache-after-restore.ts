@@ -1,0 +1,73 @@
+import type { Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import type { AppConfig } from '../config/app-config.js';
+import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/redis-client.factory.js';
+
+export interface CacheClearing {
+  cleared: boolean;
+  /** Cache entries and tag sets deleted from Redis. */
+  keys: number;
+  error?: string;
+}
+
+/** Keys per SCAN step, deleted and announced together. */
+const SCAN_COUNT = 500;
+/** Who sent the invalidation: no API instance has this id, so every one of them acts on it. */
+const ORIGIN = 'backup-restore';
+
+/**
+ * After a restore, every cached answer may describe data that is no longer there (or is back). Deletes
+ * the cache's keys in Redis (`<prefix>cache:*` entries and `<prefix>cache-tag:*` sets) and announces
+ * each batch on the invalidation channel, in the message TieredCache's instances already act on, so
+ * they drop those keys and tags from their in-process L1 too. An L1 entry whose Redis copy was already
+ * gone is not named by any message: a restart clears those (see the restore runbook). Never throws: the
+ * restore has happened either way, and the outcome says what to do.
+ */
+export async function clearCacheAfterRestore(redis: AppConfig['redis'], logger: Logger): Promise<CacheClearing> {
+  // No key prefix on this client: SCAN returns whole names, and UNLINK must take them as found.
+  const client = createRedisClient({ ...redis, keyPrefix: undefined }, logger);
+  try {
+    if (!(await waitUntilReady(client, redis.connectTimeoutMs))) {
+      return { cleared: false, keys: 0, error: `Redis did not answer within ${redis.connectTimeoutMs} ms` };
+    }
+    const prefix = redis.keyPrefix;
+    const channel = `${prefix}cache:invalidate`;
+    let keys = 0;
+    // REDIS_KEY_PREFIX allows only letters, digits and `.:-_`, none of them special in a SCAN pattern.
+    keys += await unlinkAll(client, `${prefix}cache:*`, (names) =>
+      announce(client, channel, { keys: names.map((name) => name.slice(prefix.length)), tags: [] }),
+    );
+    keys += await unlinkAll(client, `${prefix}cache-tag:*`, (names) =>
+      announce(client, channel, { keys: [], tags: names.map((name) => name.slice(`${prefix}cache-tag:`.length)) }),
+    );
+    return { cleared: true, keys };
+  } catch (error) {
+    return { cleared: false, keys: 0, error: (error as Error).message };
+  } finally {
+    await closeRedisClient(client);
+  }
+}
+
+/** Deletes every key matching `pattern`, one SCAN step at a time; `deleted` hears each step's names. */
+async function unlinkAll(
+  client: Redis,
+  pattern: string,
+  deleted: (names: string[]) => Promise<unknown>,
+): Promise<number> {
+  let cursor = '0';
+  let count = 0;
+  do {
+    const [next, names] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+    cursor = next;
+    if (!names.length) continue;
+    await client.unlink(...names);
+    await deleted(names);
+    count += names.length;
+  } while (cursor !== '0');
+  return count;
+}
+
+/** The shape of TieredCache's invalidation message: full keys (`cache:<name>:<key>`, no prefix) and tags. */
+function announce(client: Redis, channel: string, message: { keys: string[]; tags: string[] }): Promise<number> {
+  return client.publish(channel, JSON.stringify({ origin: ORIGIN, ...message }));
+}

@@ -1,0 +1,136 @@
+import { Redis } from 'ioredis';
+import { mongo } from 'mongoose';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/app-config.js';
+import { registerAccount } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { requiredEnv, testEnv, workerMongoUri } from '../support/test-env.js';
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI (dist/backup/cli.js) as an operator would, with exactly `env`. */
+const cli = (args: string[], env: Record<string, string>) =>
+  new Promise<CliResult>((resolve) => {
+    const fullEnv = { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env };
+    execFile(process.execPath, ['dist/backup/cli.js', ...args], { env: fullEnv }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+
+const backupId = (result: CliResult): string => {
+  expect(result.code, result.stderr).toBe(0);
+  return (JSON.parse(result.stdout) as { _id: string })._id;
+};
+
+describe('backup CLI restores', () => {
+  const dir = join(tmpdir(), `vesta-backup-cli-${randomUUID()}`);
+  // One environment for the app and the CLI: same database, same Redis key prefix.
+  const env = testEnv({ BACKUP_DIR: dir });
+  let running: RunningApp;
+  let client: mongo.MongoClient;
+  let db: mongo.Db;
+
+  beforeAll(async () => {
+    running = await startApp(loadConfig(env));
+    client = await mongo.MongoClient.connect(env.MONGODB_URI);
+    db = client.db();
+  });
+
+  afterAll(async () => {
+    await running.close();
+    await client.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves the restored profile, not the cached one, right after a restore', async () => {
+    const member = await registerAccount(running.url);
+    const profile = await createProfile(running.url, member, { displayName: 'Before' });
+    const id = backupId(await cli([], env));
+    const changed = await fetch(`${running.url}/v1/profiles/${profile.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', ...member.auth },
+      body: JSON.stringify({ displayName: 'After' }),
+    });
+    expect(changed.status).toBe(200);
+    const read = async () =>
+      ((await (await fetch(`${running.url}/v1/profiles/${profile.id}`)).json()) as { displayName: string }).displayName;
+    // After the write's second invalidation (500 ms later), so what is read now stays cached.
+    await sleep(700);
+    expect(await read()).toBe('After'); // now cached in this instance's L1 and in Redis
+
+    const restore = await cli(['--restore', id, '--drop'], env);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(JSON.parse(restore.stdout)).toMatchObject({ cache: { cleared: true } });
+    const redis = new Redis(requiredEnv('REDIS_URL'));
+    try {
+      expect(await redis.keys(`${env.REDIS_KEY_PREFIX}cache*`)).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
+    expect(await read()).toBe('Before');
+  });
+
+  it('refuses to restore while a backup runs, touching nothing, and keeps the backup records on --drop', async () => {
+    const id = backupId(await cli([], env));
+    const profiles = await db.collection('profiles').countDocuments();
+    // What a running backup holds (see BackupRuns.tryLock).
+    const locks = db.collection<{ _id: string; runId: string; until: Date }>('backup_lock');
+    await locks.insertOne({ _id: 'backup', runId: 'a-running-backup', until: new Date(Date.now() + 60_000) });
+    try {
+      const refused = await cli(['--restore', id, '--drop'], env);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/A backup or another restore is running/);
+      expect(await db.collection('profiles').countDocuments()).toBe(profiles);
+      expect(await locks.findOne({ _id: 'backup' })).toMatchObject({ runId: 'a-running-backup' });
+    } finally {
+      await locks.deleteOne({ _id: 'backup' });
+    }
+    const restore = await cli(['--restore', id, '--drop'], env);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(await db.collection('backup_runs').findOne({ _id: id as never })).toMatchObject({ status: 'succeeded' });
+    expect(await locks.countDocuments()).toBe(0); // released
+  });
+
+  it('restores by default into the database the backup was taken from, as its help says', async () => {
+    const help = await cli(['--help'], env);
+    expect(help.stdout).toMatch(/default target: the database the backup was\s+taken from/);
+    // Backed up from a database of its own, restored by a CLI configured for another one.
+    const source = workerMongoUri('_cli_source');
+    const sourceDb = client.db(new URL(source).pathname.slice(1));
+    await sourceDb.collection('probe').insertOne({ from: 'source' });
+    const id = backupId(await cli([], { ...env, MONGODB_URI: source }));
+    await sourceDb.dropDatabase();
+    const restore = await cli(['--restore', id], env);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(JSON.parse(restore.stdout)).toMatchObject({ into: sourceDb.databaseName });
+    expect(await sourceDb.collection('probe').countDocuments({ from: 'source' })).toBe(1);
+    await sourceDb.dropDatabase();
+  });
+
+  it('verifies a backup of a database whose name is near the 63-character limit', async () => {
+    const base = new URL(workerMongoUri()).pathname.slice(1);
+    const name = `${base}_${'x'.repeat(60 - base.length - 1)}`;
+    expect(name).toHaveLength(60);
+    const uri = new URL(env.MONGODB_URI);
+    uri.pathname = `/${name}`;
+    await client.db(name).collection('probe').insertOne({ long: true });
+    try {
+      const backup = await cli([], { ...env, MONGODB_URI: uri.toString() });
+      expect(backup.code, backup.stderr).toBe(0);
+      expect(JSON.parse(backup.stdout)).toMatchObject({ status: 'succeeded', verify: { status: 'passed' } });
+    } finally {
+      await client.db(name).dropDatabase();
+    }
+  });
+});
