@@ -6,6 +6,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { IdempotencyRecord } from './idempotency-record.schema.js';
+import { SUBSCRIPTION_CHANGE_LOCK_MS } from './subscription-change-lock.js';
 
 const KEEP_MS = 24 * 3600 * 1000;
 /**
@@ -13,7 +14,7 @@ const KEEP_MS = 24 * 3600 * 1000;
  * change lock, which expires after 30 s), so a lease lapses only when its request died (a crash, or a failed write of
  * its answer), and a retry may then take the key over instead of waiting for the 24-hour purge.
  */
-const LEASE_MS = 40_000;
+const LEASE_MS = SUBSCRIPTION_CHANGE_LOCK_MS + 10_000;
 const POLL_MS = 50;
 
 export interface StoredResponse<T> {

@@ -1,9 +1,12 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
 import { TieredCache } from '../cache/tiered-cache.js';
+import { REDIS_CLIENT } from '../redis/redis.constants.js';
 import type { Subscription, SubscriptionStatus } from './subscription.schema.js';
 import { IdempotencyService } from './idempotency.service.js';
+import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { SubscriptionWebhooks } from './subscription-webhooks.service.js';
-import { SubscriptionsRepository } from './subscriptions.repository.js';
+import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
 
 /** After a failed renewal, the member has this long to pay before the subscription expires. */
@@ -25,8 +28,10 @@ interface Rule {
  * - not canceled, the period is over and no renewal came → `past_due`;
  * - `past_due` for longer than the grace period → `expired`.
  * Each move is a conditional single-document update, so a sweep that runs twice (or on two workers)
- * moves nothing twice; each moved member's cached entitlement is evicted on every instance. It also
- * deletes expired Idempotency-Key answers and day-old webhook claims.
+ * moves nothing twice; each moved member's cached entitlement is evicted on every instance. A member
+ * whose subscription is being changed meanwhile (a request or a webhook holds its lock) is left for the
+ * next run. Without Redis the sweep fails and the next run tries again. It also deletes expired
+ * Idempotency-Key answers and day-old webhook claims.
  */
 @Injectable()
 export class SubscriptionSweeper {
@@ -42,6 +47,7 @@ export class SubscriptionSweeper {
     private readonly cache: TieredCache,
     private readonly idempotency: IdempotencyService,
     private readonly webhooks: SubscriptionWebhooks,
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
   ) {}
 
   async sweep(now = new Date()): Promise<Record<string, number>> {
@@ -52,7 +58,7 @@ export class SubscriptionSweeper {
         const batch = await this.subscriptions.ended(rule.from, endedBefore, BATCH);
         let changed = 0;
         for (const record of batch) {
-          if (!(await this.subscriptions.transition(record, rule.from, rule.to))) continue;
+          if (!(await this.move(record, rule))) continue;
           changed += 1;
           await this.cache.invalidate(ENTITLEMENT_CACHE.name, [String(record.userId)]);
         }
@@ -66,5 +72,13 @@ export class SubscriptionSweeper {
     await this.idempotency.purgeExpired(now);
     await this.webhooks.purgeOlderThan(new Date(now.getTime() - WEBHOOK_EVENTS_KEPT_MS));
     return moved;
+  }
+
+  /** False when the subscription moved meanwhile or is being changed now. */
+  private async move(record: SubscriptionRecord, rule: Rule): Promise<boolean> {
+    const outcome = await withSubscriptionChangeLock(this.redis, String(record.userId), () =>
+      this.subscriptions.transition(record, rule.from, rule.to),
+    );
+    return outcome.acquired && outcome.value;
   }
 }

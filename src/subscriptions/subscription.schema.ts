@@ -39,6 +39,14 @@ export class Subscription {
   @Prop({ type: String, required: true })
   lastChargeId: string;
 
+  /**
+   * Every charge that paid for a period of this subscription (start, upgrades, renewals), kept across restarts: a
+   * provider may report a charge again, late or out of order, and each may extend the period only once. One entry a
+   * month, so the array stays small.
+   */
+  @Prop({ type: [String], default: [] })
+  chargeIds: string[];
+
   createdAt: Date;
   updatedAt: Date;
 }

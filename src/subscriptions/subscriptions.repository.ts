@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import { Types, type Model } from 'mongoose';
+import { Types, type QueryFilter, type Model, type UpdateQuery } from 'mongoose';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { PERIOD_MS, type PlanId } from './plans.js';
 import { Subscription, type SubscriptionStatus } from './subscription.schema.js';
@@ -19,6 +19,8 @@ interface Period {
 /**
  * Every write is one conditional update on the member's document: the filter names the state the
  * change starts from, so a change that no longer applies matches nothing (the caller answers 409).
+ * FerretDB evaluates the filter and writes without a lock, so callers hold the member's
+ * subscription-change lock (subscription-change-lock.ts) around these writes.
  */
 @Injectable()
 export class SubscriptionsRepository {
@@ -47,15 +49,15 @@ export class SubscriptionsRepository {
       currentPeriodEnd: period.end,
       cancelAtPeriodEnd: false,
       pendingPlan: null,
-      lastChargeId: period.chargeId,
     };
     const owner = new Types.ObjectId(userId);
     const restarted = await this.subscriptions
-      .findOneAndUpdate({ userId: owner, status: { $nin: LIVE } }, { $set: fields }, { new: true })
+      .findOneAndUpdate({ userId: owner, status: { $nin: LIVE } }, paidBy(period.chargeId, fields), { new: true })
       .lean<SubscriptionRecord>();
     if (restarted) return restarted;
     try {
-      return (await this.subscriptions.create({ userId: owner, ...fields })).toObject();
+      const created = { userId: owner, ...fields, lastChargeId: period.chargeId, chargeIds: [period.chargeId] };
+      return (await this.subscriptions.create(created)).toObject();
     } catch (error) {
       if (isDuplicateKeyError(error)) return null;
       throw error;
@@ -66,14 +68,13 @@ export class SubscriptionsRepository {
   upgrade(userId: string, from: PlanId, period: Period): Promise<SubscriptionRecord | null> {
     return this.update(
       { status: 'active', plan: from },
-      {
+      paidBy(period.chargeId, {
         plan: period.plan,
         currentPeriodStart: period.start,
         currentPeriodEnd: period.end,
-        lastChargeId: period.chargeId,
         pendingPlan: null,
         cancelAtPeriodEnd: false,
-      },
+      }),
       userId,
     );
   }
@@ -83,11 +84,15 @@ export class SubscriptionsRepository {
    * for. `to: null` takes a scheduled downgrade back.
    */
   scheduleDowngrade(userId: string, from: PlanId, to: PlanId | null): Promise<SubscriptionRecord | null> {
-    return this.update({ status: 'active', plan: from }, { pendingPlan: to }, userId);
+    return this.update({ status: 'active', plan: from }, { $set: { pendingPlan: to } }, userId);
   }
 
   setCancelAtPeriodEnd(userId: string, cancel: boolean): Promise<SubscriptionRecord | null> {
-    return this.update({ status: 'active', cancelAtPeriodEnd: !cancel }, { cancelAtPeriodEnd: cancel }, userId);
+    return this.update(
+      { status: 'active', cancelAtPeriodEnd: !cancel },
+      { $set: { cancelAtPeriodEnd: cancel } },
+      userId,
+    );
   }
 
   /** Newest first, strictly below `beforeId` (cursor paging that new subscriptions never shift). */
@@ -119,7 +124,11 @@ export class SubscriptionsRepository {
     return result.modifiedCount === 1;
   }
 
-  /** A confirmed renewal: the next period (on the pending plan, if a downgrade waits), once per charge. */
+  /**
+   * A confirmed renewal: the next period (on the pending plan, if a downgrade waits), once per charge — a charge that
+   * already paid for a period (a redelivery under a new event id, or the start's or an upgrade's charge reported late)
+   * changes nothing.
+   */
   renew(record: SubscriptionRecord, chargeId: string, now: Date): Promise<SubscriptionRecord | null> {
     const start = record.currentPeriodEnd > now ? record.currentPeriodEnd : now;
     return this.subscriptions
@@ -129,34 +138,46 @@ export class SubscriptionsRepository {
           status: { $in: LIVE },
           cancelAtPeriodEnd: false,
           currentPeriodEnd: record.currentPeriodEnd,
+          chargeIds: { $ne: chargeId },
+          // Documents written before chargeIds existed know only their last charge.
           lastChargeId: { $ne: chargeId },
         },
-        {
-          $set: {
-            status: 'active',
-            plan: record.pendingPlan ?? record.plan,
-            pendingPlan: null,
-            currentPeriodStart: start,
-            currentPeriodEnd: new Date(start.getTime() + PERIOD_MS.month),
-            lastChargeId: chargeId,
-          },
-        },
+        paidBy(chargeId, {
+          status: 'active',
+          plan: record.pendingPlan ?? record.plan,
+          pendingPlan: null,
+          currentPeriodStart: start,
+          currentPeriodEnd: new Date(start.getTime() + PERIOD_MS.month),
+        }),
         { new: true },
       )
       .lean<SubscriptionRecord>();
   }
 
-  markPastDue(userId: string): Promise<SubscriptionRecord | null> {
-    return this.update({ status: 'active' }, { status: 'past_due' }, userId);
+  /**
+   * A failed renewal, only once the paid period is over: a failure reported late, after the member paid for the
+   * current period, must not take it away. A member who canceled is left for the sweep to cancel.
+   */
+  markPastDue(userId: string, now: Date): Promise<SubscriptionRecord | null> {
+    return this.update(
+      { status: 'active', cancelAtPeriodEnd: false, currentPeriodEnd: { $lte: now } },
+      { $set: { status: 'past_due' } },
+      userId,
+    );
   }
 
   private update(
-    from: Partial<Subscription>,
-    changes: Partial<Subscription>,
+    from: QueryFilter<Subscription>,
+    changes: UpdateQuery<Subscription>,
     userId: string,
   ): Promise<SubscriptionRecord | null> {
     return this.subscriptions
-      .findOneAndUpdate({ userId: new Types.ObjectId(userId), ...from }, { $set: changes }, { new: true })
+      .findOneAndUpdate({ userId: new Types.ObjectId(userId), ...from }, changes, { new: true })
       .lean<SubscriptionRecord>();
   }
+}
+
+/** A change paid for by `chargeId`, which is remembered so that it never pays for another period. */
+function paidBy(chargeId: string, changes: Partial<Subscription>): UpdateQuery<Subscription> {
+  return { $set: { ...changes, lastChargeId: chargeId }, $addToSet: { chargeIds: chargeId } };
 }

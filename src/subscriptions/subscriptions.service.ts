@@ -12,7 +12,6 @@ import type { Redis } from 'ioredis';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CacheEvict, Cacheable } from '../cache/cache.decorators.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
-import { withRedisLock } from '../redis/redis-lock.js';
 import { RetryableConflictException } from './idempotency.service.js';
 import {
   PAYMENT_PROVIDER,
@@ -21,6 +20,7 @@ import {
   type PaymentProvider,
 } from './payment-provider.js';
 import { PERIOD_MS, PLANS, type Plan, type PlanId } from './plans.js';
+import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
 import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 
@@ -35,8 +35,6 @@ export interface EntitlementState {
   paidUntilMs: number;
 }
 const FREE: EntitlementState = { plan: 'free', paidUntilMs: 0 };
-/** Longer than a charge and its writes take; a crashed holder blocks the member's changes no longer than this. */
-const CHANGE_LOCK_MS = 30_000;
 const EVICT_ENTITLEMENT = { name: ENTITLEMENT_CACHE.name, keys: (user: AuthenticatedUser) => [user.id] };
 
 @Injectable()
@@ -186,7 +184,7 @@ export class SubscriptionsService {
    * refused before anything is charged. Without Redis, changes are refused (503) rather than left unguarded.
    */
   private async oneChangeAtATime<T>(user: AuthenticatedUser, change: () => Promise<T>): Promise<T> {
-    const outcome = await withRedisLock(this.redis, `subscription-change:${user.id}`, CHANGE_LOCK_MS, change);
+    const outcome = await withSubscriptionChangeLock(this.redis, user.id, change);
     if (!outcome.acquired) {
       throw new RetryableConflictException('Another change to this subscription is in progress; retry');
     }

@@ -1,5 +1,5 @@
 import { getConnectionToken } from '@nestjs/mongoose';
-import type { Connection } from 'mongoose';
+import { Types, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
@@ -110,9 +110,16 @@ describe('input validation', () => {
       for (const data of [undefined, null, [], [{ userId: member.userId }], 'x', {}]) {
         expectProblem400(await deliver({ ...event, data }), data ?? 'no data');
       }
-      const claims = running.app.get<Connection>(getConnectionToken()).collection('webhook_events');
-      expect(await claims.countDocuments({ _id: `fake:${id}` as never })).toBe(0);
+      const connection = running.app.get<Connection>(getConnectionToken());
+      expect(await connection.collection('webhook_events').countDocuments({ _id: `fake:${id}` as never })).toBe(0);
       expect((await call('GET', '/v1/subscriptions/me', member)).body.status).toBe('active');
+      // A failed payment counts once the paid period is over.
+      await connection
+        .collection('subscriptions')
+        .updateOne(
+          { userId: new Types.ObjectId(member.userId) },
+          { $set: { currentPeriodEnd: new Date(Date.now() - 1_000) } },
+        );
 
       const corrected = await deliver({ ...event, data: { userId: member.userId } });
       expect(corrected.status).toBe(200);

@@ -451,8 +451,16 @@ describe('payment provider webhooks', () => {
     expect((await subscriptionOf(member)).currentPeriodEnd).toBe(renewed.currentPeriodEnd);
   });
 
-  it('marks a subscription past due when a renewal payment fails', async () => {
+  /** A failed payment counts only once the paid period is over (a late one for a paid period changes nothing). */
+  const endPeriod = (member: Account) =>
+    subscriptions.updateOne(
+      { userId: new Types.ObjectId(member.userId) },
+      { $set: { currentPeriodEnd: new Date(Date.now() - 1_000) } },
+    );
+
+  it('marks a subscription past due when a renewal payment fails after its period ended', async () => {
     const member = await premiumMember();
+    await endPeriod(member);
     const response = await deliver({
       id: `evt_${randomUUID()}`,
       type: 'invoice.payment_failed',
@@ -464,6 +472,7 @@ describe('payment provider webhooks', () => {
 
   it('rejects bad signatures, replays outside the tolerance, tampered bodies and unknown providers, changing nothing', async () => {
     const member = await premiumMember();
+    await endPeriod(member);
     const event = { id: `evt_${randomUUID()}`, type: 'invoice.payment_failed', data: { userId: member.userId } };
     for (const options of [{ secret: `${SECRET}-wrong` }, { ageS: 301 }, { ageS: -301 }]) {
       const response = await deliver(event, options);
