@@ -66,6 +66,12 @@ describe('POST /v1/batch', () => {
       // A file would be held whole in memory per item and returned mangled as text.
       [{ method: 'GET', path: '/v1/media/5f1d7f3a9b1e8a0012345678' }],
       [{ method: 'GET', path: '/v1/media/5f1d7f3a9b1e8a0012345678?variant=thumb' }],
+      // The same, through segments that injection and routing resolve.
+      [{ method: 'GET', path: '/v1/./media/5f1d7f3a9b1e8a0012345678' }],
+      [{ method: 'GET', path: '/v1//media/5f1d7f3a9b1e8a0012345678' }],
+      [{ method: 'GET', path: '/v1/profiles/./../batch' }],
+      [{ method: 'GET', path: '/v1/./batch' }],
+      [{ method: 'GET', path: '/v1/media/.' }],
       [{ method: 'GET', path: '/v1/../health/ready' }],
       // Percent-encoded, the same traversal and nesting: routing decodes them.
       [{ method: 'GET', path: '/v1/%2e%2e/health/ready' }],

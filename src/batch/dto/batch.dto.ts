@@ -19,6 +19,8 @@ export class BatchItemDto {
     message: 'path must be a /v1 JSON API path (not /v1/batch or /v1/media)',
   })
   @Matches(/^(?!.*\.\.)/, { message: 'path must not contain ..' })
+  // Injection resolves `.` segments and routing merges `//`: `/v1/./media` and `/v1//media` would reach media.
+  @Matches(/^(?!.*(?:\/\.(?:[/?]|$)|\/\/))/, { message: 'path must not contain . or empty segments' })
   path: string;
 }
 
