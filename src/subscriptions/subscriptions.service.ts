@@ -101,10 +101,7 @@ export class SubscriptionsService {
     }
     const chargeId = await this.charge(plan, paymentToken, paymentKey(user.id, 'subscribe', plan.id, idempotencyKey));
     const started = await this.subscriptions.start(user.id, { plan: plan.id, chargeId, ...newPeriod(plan) });
-    if (!started) {
-      await this.payments.refund(chargeId);
-      throw new ConflictException('Another subscription started meanwhile; this charge was refunded');
-    }
+    if (!started) return this.appliedOrRefunded(user, chargeId, 'Another subscription started meanwhile');
     return toSubscriptionView(started);
   }
 
@@ -149,10 +146,7 @@ export class SubscriptionsService {
       chargeId,
       ...newPeriod(target),
     });
-    if (!upgraded) {
-      await this.payments.refund(chargeId);
-      throw new ConflictException('The subscription changed meanwhile; this charge was refunded');
-    }
+    if (!upgraded) return this.appliedOrRefunded(user, chargeId, 'The subscription changed meanwhile');
     return toSubscriptionView(upgraded);
   }
 
@@ -183,6 +177,22 @@ export class SubscriptionsService {
    * twenty simultaneous upgrades each won and were charged. The lock holds on both, and a request that loses it is
    * refused before anything is charged. Without Redis, changes are refused (503) rather than left unguarded.
    */
+  /**
+   * After a write that no longer applied. The processor makes one charge per key, so two runs of one request (a retry
+   * that took over a key whose lease lapsed while the first run was stalled) get the same charge: if it already pays
+   * for the subscription, the other run applied it, and that is the answer. Any other charge is refunded.
+   */
+  private async appliedOrRefunded(
+    user: AuthenticatedUser,
+    chargeId: string,
+    conflict: string,
+  ): Promise<SubscriptionView> {
+    const current = await this.subscriptions.findByUser(user.id);
+    if (current?.chargeIds?.includes(chargeId)) return toSubscriptionView(current);
+    await this.payments.refund(chargeId);
+    throw new ConflictException(`${conflict}; this charge was refunded`);
+  }
+
   private async oneChangeAtATime<T>(user: AuthenticatedUser, change: () => Promise<T>): Promise<T> {
     const outcome = await withSubscriptionChangeLock(this.redis, user.id, change);
     if (!outcome.acquired) {

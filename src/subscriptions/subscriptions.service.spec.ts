@@ -1,0 +1,51 @@
+import { ConflictException } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { describe, expect, it, vi } from 'vitest';
+import type { SubscriptionRecord, SubscriptionsRepository } from './subscriptions.repository.js';
+import { SubscriptionsService } from './subscriptions.service.js';
+
+const member = { id: '5f1d7f3a9b1e8a0012345678', role: 'user' as const };
+const CHARGE = { id: 'ch_1', amountMinor: 999, currency: 'EUR' };
+
+/** A start whose write no longer applies, with the member's subscription as it then stands. */
+function setup(afterwards: Partial<SubscriptionRecord> | null) {
+  const subscriptions = {
+    findByUser: vi.fn().mockResolvedValueOnce(null).mockResolvedValueOnce(afterwards),
+    start: vi.fn().mockResolvedValue(null),
+  };
+  const payments = {
+    name: 'fake',
+    charge: vi.fn().mockResolvedValue(CHARGE),
+    refund: vi.fn().mockResolvedValue(undefined),
+  };
+  const service = new SubscriptionsService(
+    subscriptions as unknown as SubscriptionsRepository,
+    payments,
+    {} as Redis,
+  );
+  const start = () => service['start'](member, 'premium', 'tok_visa', 'key-1');
+  return { start, payments };
+}
+
+const live = (chargeIds: string[]): Partial<SubscriptionRecord> => ({
+  plan: 'premium',
+  status: 'active',
+  chargeIds,
+  currentPeriodStart: new Date(),
+  currentPeriodEnd: new Date(Date.now() + 1_000),
+  cancelAtPeriodEnd: false,
+});
+
+describe('SubscriptionsService, a charge whose write no longer applied', () => {
+  it('refunds a charge that pays for nothing', async () => {
+    const { start, payments } = setup(live(['ch_other']));
+    await expect(start()).rejects.toBeInstanceOf(ConflictException);
+    expect(payments.refund).toHaveBeenCalledWith('ch_1');
+  });
+
+  it('keeps a charge that another run of the same request already applied, and answers with that subscription', async () => {
+    const { start, payments } = setup(live(['ch_1']));
+    await expect(start()).resolves.toMatchObject({ plan: 'premium', status: 'active' });
+    expect(payments.refund).not.toHaveBeenCalled();
+  });
+});
