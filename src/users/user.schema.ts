@@ -6,7 +6,7 @@ export type Role = (typeof ROLES)[number];
 
 @Schema({ collection: 'users', timestamps: true })
 export class User {
-  /** Stored normalised (trimmed, lower-case), so the unique index is case-insensitive on both servers. */
+  /** Stored normalised (src/users/email.ts), so the unique index treats look-alike spellings as one on both servers. */
   @Prop({ required: true, unique: true })
   email: string;
 

@@ -1,5 +1,9 @@
+import { getConnectionToken } from '@nestjs/mongoose';
 import jwt from 'jsonwebtoken';
+import type { Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PasswordHasher } from '../../src/auth/password-hasher.js';
+import { EmailFormMigration } from '../../src/users/email-form-migration.js';
 import { login, registerAccount, uniqueEmail } from '../factories/accounts.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
@@ -72,6 +76,26 @@ describe('accounts and tokens', () => {
     expect(await login(url, composed.normalize('NFD'), password)).toBeTruthy();
     const invisible = await post('/v1/auth/register', { email: uniqueEmail('dan\u200b'), password });
     expect(invisible.status).toBe(400);
+  });
+
+  it('rewrites emails stored before normalisation, so their owners log in, and leaves a collision alone', async () => {
+    const password = 'a sufficiently long one';
+    const users = running.app.get<Connection>(getConnectionToken()).collection('users');
+    const passwordHash = await running.app.get(PasswordHasher).hash(password);
+    const legacy = uniqueEmail('jos\u00e9').normalize('NFD');
+    const taken = uniqueEmail('ren\u00e9');
+    expect((await post('/v1/auth/register', { email: taken, password })).status).toBe(201);
+    const now = new Date();
+    const account = { passwordHash, role: 'user', createdAt: now, updatedAt: now };
+    await users.insertMany([
+      { ...account, email: legacy },
+      { ...account, email: taken.normalize('NFD') },
+    ]);
+    const outcome = await running.app.get(EmailFormMigration).run();
+    expect(outcome.rewritten).toBeGreaterThanOrEqual(1);
+    expect(outcome.collisions).toBeGreaterThanOrEqual(1);
+    expect(await login(url, legacy.normalize('NFC'), password)).toBeTruthy();
+    expect(await users.countDocuments({ email: taken.normalize('NFD') })).toBe(1);
   });
 
   it('answers a wrong password and an unknown email identically', async () => {

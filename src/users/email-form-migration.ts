@@ -1,0 +1,70 @@
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Model } from 'mongoose';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
+import { isDuplicateKeyError } from '../database/mongo-errors.js';
+import { normaliseEmail } from './email.js';
+import { User } from './user.schema.js';
+
+/** Only addresses with a character outside printable ASCII can have changed form: plain ones were trimmed and lowered. */
+const NON_ASCII = /[^ -~]/;
+
+/**
+ * Rewrites emails stored before they were normalised (src/users/email.ts) into today's form, so that their owners
+ * can still log in (login looks up the normalised form) and nobody can register them a second time. Runs in the
+ * background on workers at start; it is idempotent, so instances starting together do no harm. An address whose new
+ * form another account already has is left as it is and logged: two accounts a reader cannot tell apart need a
+ * person to decide.
+ */
+@Injectable()
+export class EmailFormMigration implements OnApplicationBootstrap {
+  private readonly logger = new Logger(EmailFormMigration.name);
+
+  constructor(
+    @InjectModel(User.name) private readonly users: Model<User>,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.config.role === 'api') return;
+    void this.run().catch((error: unknown) =>
+      this.logger.warn(`Email form migration stopped: ${(error as Error).message}`),
+    );
+  }
+
+  /** @returns how many addresses were rewritten and how many collided with another account */
+  async run(): Promise<{ rewritten: number; collisions: number }> {
+    let rewritten = 0;
+    let collisions = 0;
+    const candidates = this.users
+      .find({ email: { $regex: NON_ASCII } }, { email: 1 })
+      .lean()
+      .cursor();
+    for await (const user of candidates) {
+      const email = normaliseEmail(user.email);
+      if (email === user.email) continue;
+      // Looked up first: FerretDB reports a unique index refusing an update as an internal error, not as code 11000.
+      if (await this.users.exists({ email })) {
+        collisions += 1;
+        this.logger.error(
+          `Account ${String(user._id)}: its email in normal form belongs to another account; left as is`,
+        );
+        continue;
+      }
+      try {
+        await this.users.updateOne({ _id: user._id, email: user.email }, { $set: { email } });
+        rewritten += 1;
+      } catch (error) {
+        // Registered in the moment since the lookup (MongoDB): the next start tries again.
+        if (!isDuplicateKeyError(error)) throw error;
+      }
+    }
+    if (rewritten + collisions > 0) {
+      this.logger.log(
+        `Email form migration: ${rewritten} rewritten, ${collisions} left (another account has the form)`,
+      );
+    }
+    return { rewritten, collisions };
+  }
+}
