@@ -69,7 +69,7 @@ describe('caching over HTTP', () => {
     expect(listed.status).toBe(304);
 
     const cities = await fetch(`${a.url}/v1/locations/cities`);
-    expect(cities.headers.get('cache-control')).toBe('public, max-age=3600');
+    expect(cities.headers.get('cache-control')).toBe('public, max-age=300');
     expect(cities.headers.get('etag')).toBeTruthy();
   });
 
