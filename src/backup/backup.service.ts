@@ -53,7 +53,7 @@ export class BackupService implements BeforeApplicationShutdown {
    */
   async begin(trigger: BackupTrigger): Promise<{ run: BackupRun; done: Promise<BackupRun> }> {
     const id = newBackupId();
-    if (!(await this.runs.tryLock(id))) throw new BackupRunningError('A backup is already running');
+    if (!(await this.runs.tryLock(id))) throw new BackupRunningError('A backup or a restore is already running');
     const run: BackupRun = { _id: id, trigger, status: 'running', startedAt: new Date() };
     try {
       await this.runs.start(run);

@@ -29,7 +29,7 @@ export class BackupsController {
   @HttpCode(202)
   @ApiOperation({ summary: 'Start a backup now; it runs in the background (GET lists its progress)' })
   @ApiAcceptedResponse({ description: 'The new run, status running' })
-  @ApiConflictResponse({ type: ProblemResponseDto, description: 'A backup is already running' })
+  @ApiConflictResponse({ type: ProblemResponseDto, description: 'A backup or a restore is already running' })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })
   async start(): Promise<BackupRunView> {
     try {

@@ -70,8 +70,9 @@ async function checkFile(
 
 /**
  * Restores a verified backup into `db`: refuses a database that has collections unless `drop`, which
- * drops them one by one (never the whole database: the backups' lock and run records stay), inserts each collection's documents with their exact BSON types, recreates its indexes, then
- * checks every collection's count against the manifest. Returns documents restored per collection.
+ * drops them one by one (never the whole database: the backups' lock and run records stay), inserts
+ * each collection's documents with their exact BSON types, recreates its indexes, then checks every
+ * collection's count against the manifest. Returns documents restored per collection.
  */
 export async function restoreDump(
   db: mongo.Db,

@@ -129,7 +129,7 @@ export class IdempotencyService {
     return modifiedCount === 1;
   }
 
-  /** Only while this request still holds the key: after its lease lapsed, the answer belongs to whoever took it over. */
+  /** Only while this request holds the key: after its lease lapsed, the answer belongs to whoever took it over. */
   private async finish(id: string, lease: string, response: { status: number; body: unknown }): Promise<void> {
     await this.records.updateOne({ _id: id, lockedBy: lease }, { $set: { state: 'done', response } });
   }

@@ -18,11 +18,7 @@ function setup(afterwards: Partial<SubscriptionRecord> | null) {
     charge: vi.fn().mockResolvedValue(CHARGE),
     refund: vi.fn().mockResolvedValue(undefined),
   };
-  const service = new SubscriptionsService(
-    subscriptions as unknown as SubscriptionsRepository,
-    payments,
-    {} as Redis,
-  );
+  const service = new SubscriptionsService(subscriptions as unknown as SubscriptionsRepository, payments, {} as Redis);
   const start = () => service['start'](member, 'premium', 'tok_visa', 'key-1');
   return { start, payments };
 }

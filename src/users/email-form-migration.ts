@@ -7,7 +7,7 @@ import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { normaliseEmail } from './email.js';
 import { User } from './user.schema.js';
 
-/** Only addresses with a character outside printable ASCII can have changed form: plain ones were trimmed and lowered. */
+/** Only an address with a character outside printable ASCII can change form: plain ones were trimmed and lowered. */
 const NON_ASCII = /[^ -~]/;
 
 /**

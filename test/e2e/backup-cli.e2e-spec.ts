@@ -65,18 +65,25 @@ describe('backup CLI restores', () => {
     expect(changed.status).toBe(200);
     const read = async () =>
       ((await (await fetch(`${running.url}/v1/profiles/${profile.id}`)).json()) as { displayName: string }).displayName;
-    // After the write's second invalidation (500 ms later), so what is read now stays cached.
-    await sleep(700);
+    // Well after the write's second invalidation (500 ms later), so what is read now stays cached.
+    await sleep(1_500);
     expect(await read()).toBe('After'); // now cached in this instance's L1 and in Redis
+    const redis = new Redis(requiredEnv('REDIS_URL'));
+    try {
+      // Still cached when the restore starts: otherwise the read below would pass without the CLI clearing anything.
+      expect(await redis.exists(`${env.REDIS_KEY_PREFIX}cache:profile:${profile.id}`)).toBe(1);
+    } finally {
+      redis.disconnect();
+    }
 
     const restore = await cli(['--restore', id, '--drop'], env);
     expect(restore.code, restore.stderr).toBe(0);
     expect(JSON.parse(restore.stdout)).toMatchObject({ cache: { cleared: true } });
-    const redis = new Redis(requiredEnv('REDIS_URL'));
+    const after = new Redis(requiredEnv('REDIS_URL'));
     try {
-      expect(await redis.keys(`${env.REDIS_KEY_PREFIX}cache*`)).toEqual([]);
+      expect(await after.keys(`${env.REDIS_KEY_PREFIX}cache*`)).toEqual([]);
     } finally {
-      redis.disconnect();
+      after.disconnect();
     }
     expect(await read()).toBe('Before');
   });

@@ -276,7 +276,7 @@ describe('backups', () => {
     const started = (await answers.find((a) => a.status === 202)!.json()) as { id: string; status: string };
     expect(started.status).toBe('running');
     const conflict: unknown = await answers.find((a) => a.status === 409)!.json();
-    expect(conflict).toMatchObject({ status: 409, detail: 'A backup is already running' });
+    expect(conflict).toMatchObject({ status: 409, detail: 'A backup or a restore is already running' });
     const deadline = Date.now() + 30_000;
     let listed: { id: string; status: string; sizeBytes?: number; documents?: number; verify?: object } | undefined;
     do {

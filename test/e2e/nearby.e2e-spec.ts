@@ -89,9 +89,15 @@ describe('nearby profiles', () => {
     ]) {
       const from = { lat: (corners[0].lat + dLat).toFixed(4), lng: (corners[0].lng + dLng).toFixed(4) };
       const response = await fetch(`${url}/v1/profiles/nearby?lat=${from.lat}&lng=${from.lng}&radiusKm=1&limit=100`);
+      expect(response.status).toBe(200);
       const found = ((await response.json()) as { id: string }[]).map((item) => item.id);
       expect(found.includes(ids[0]), JSON.stringify(from)).toBe(found.includes(ids[1]));
     }
+    // From the cell's centre both are found: the searches above could see them.
+    const centre = { lat: (cell.lat + 0.005).toFixed(3), lng: (cell.lng + 0.005).toFixed(3) };
+    const both = await fetch(`${url}/v1/profiles/nearby?lat=${centre.lat}&lng=${centre.lng}&radiusKm=1&limit=100`);
+    const ids2 = ((await both.json()) as { id: string }[]).map((item) => item.id);
+    expect(ids2).toEqual(expect.arrayContaining(ids));
   });
 
   it('caps the radius and the page size', async () => {

@@ -47,7 +47,9 @@ describe('RedisThrottlerStorage against the real Redis', () => {
     expect(await check()).toMatchObject({ isBlocked: true });
     await new Promise((resolve) => setTimeout(resolve, 400));
     const blocked = await check();
-    expect(blocked).toMatchObject({ isBlocked: true, timeToBlockExpire: 3 });
+    // The window (200 ms) is over; the block (3 s) is not.
+    expect(blocked.isBlocked).toBe(true);
+    expect(blocked.timeToBlockExpire).toBeGreaterThanOrEqual(1);
     expect(blocked.timeToExpire).toBe(blocked.timeToBlockExpire);
   });
 

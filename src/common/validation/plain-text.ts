@@ -16,7 +16,8 @@ const JOINABLE = String.raw`[\p{L}\p{M}\p{Extended_Pictographic}\p{Emoji_Modifie
 const JOINER_IN_A_WORD = new RegExp(String.raw`(?<=${JOINABLE})[\u200C\u200D](?=${JOINABLE})`, 'gu');
 // Tag characters after a black flag spell a subdivision flag (Scotland: 🏴 + "gbsct" in tags + cancel tag).
 const SUBDIVISION_FLAG_TAGS = /(?<=\u{1F3F4})[\u{E0030}-\u{E0039}\u{E0061}-\u{E007A}]{3,7}\u{E007F}/gu;
-// Left-to-right, right-to-left and Arabic letter marks: right-to-left writers type them to place punctuation and digits.
+// Left-to-right, right-to-left and Arabic letter marks: right-to-left writers type them to place punctuation and
+// digits.
 // They set the direction of what is next to them, unlike the embeddings and overrides above, which reorder a run.
 const DIRECTION_MARKS = /[\u200E\u200F\u061C]/gu;
 // Hangul fillers are letters to Unicode but blank on screen: a name of them looks empty, and passes the check below.
