@@ -23,7 +23,9 @@ describe('cache warming', () => {
   let member: Account;
 
   beforeAll(async () => {
-    const env = testEnv({ CACHE_WARM_INTERVAL_MS: '3600000' });
+    // A generous Redis timeout: on a busy CI machine a 50 ms read could time out, and the fallback to the database it
+    // then takes (the fail-open path, tested elsewhere) would look like entries the warm run never stored.
+    const env = testEnv({ CACHE_WARM_INTERVAL_MS: '3600000', CACHE_L2_TIMEOUT_MS: '1000' });
     // Some profiles to warm, created before the workers start.
     seeder = await startApp(loadConfig(env));
     for (let i = 0; i < 3; i += 1) await createProfile(seeder.url, await registerAccount(seeder.url));
