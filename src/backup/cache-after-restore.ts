@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/app-config.js';
+import { invalidationChannel, TAG_KEY_PREFIX, type InvalidationMessage } from '../cache/tiered-cache.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/redis-client.factory.js';
 
 export interface CacheClearing {
@@ -31,14 +32,17 @@ export async function clearCacheAfterRestore(redis: AppConfig['redis'], logger: 
       return { cleared: false, keys: 0, error: `Redis did not answer within ${redis.connectTimeoutMs} ms` };
     }
     const prefix = redis.keyPrefix;
-    const channel = `${prefix}cache:invalidate`;
+    const channel = invalidationChannel(prefix);
     let keys = 0;
     // REDIS_KEY_PREFIX allows only letters, digits and `.:-_`, none of them special in a SCAN pattern.
     keys += await unlinkAll(client, `${prefix}cache:*`, (names) =>
       announce(client, channel, { keys: names.map((name) => name.slice(prefix.length)), tags: [] }),
     );
-    keys += await unlinkAll(client, `${prefix}cache-tag:*`, (names) =>
-      announce(client, channel, { keys: [], tags: names.map((name) => name.slice(`${prefix}cache-tag:`.length)) }),
+    keys += await unlinkAll(client, `${prefix}${TAG_KEY_PREFIX}*`, (names) =>
+      announce(client, channel, {
+        keys: [],
+        tags: names.map((name) => name.slice(`${prefix}${TAG_KEY_PREFIX}`.length)),
+      }),
     );
     return { cleared: true, keys };
   } catch (error) {
@@ -67,7 +71,7 @@ async function unlinkAll(
   return count;
 }
 
-/** The shape of TieredCache's invalidation message: full keys (`cache:<name>:<key>`, no prefix) and tags. */
-function announce(client: Redis, channel: string, message: { keys: string[]; tags: string[] }): Promise<number> {
-  return client.publish(channel, JSON.stringify({ origin: ORIGIN, ...message }));
+function announce(client: Redis, channel: string, message: Omit<InvalidationMessage, 'origin'>): Promise<number> {
+  const announced: InvalidationMessage = { origin: ORIGIN, ...message };
+  return client.publish(channel, JSON.stringify(announced));
 }

@@ -9,7 +9,7 @@ import { MetricsModule } from '../metrics/metrics.module.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/redis-client.factory.js';
 import { CacheDecoratorsExplorer } from './cache-decorators.explorer.js';
 import { CacheMetrics } from './cache-metrics.js';
-import { TieredCache } from './tiered-cache.js';
+import { invalidationChannel, TieredCache } from './tiered-cache.js';
 
 const CACHE_REDIS = Symbol('CACHE_REDIS');
 const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
@@ -59,7 +59,7 @@ const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
           l2TimeoutMs: cache.l2TimeoutMs,
           graceMs: cache.graceMs,
           softTimeoutMs: cache.softTimeoutMs,
-          channel: `${redisConfig.keyPrefix}cache:invalidate`,
+          channel: invalidationChannel(redisConfig.keyPrefix),
         }),
     },
     CacheDecoratorsExplorer,

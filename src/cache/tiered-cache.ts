@@ -51,7 +51,16 @@ interface Flight {
   refreshing: boolean;
 }
 
-interface InvalidationMessage {
+/** The pub/sub channel of the instances sharing `keyPrefix`; anything that deletes cache keys elsewhere announces it here. */
+export function invalidationChannel(keyPrefix: string): string {
+  return `${keyPrefix}cache:invalidate`;
+}
+
+/** Redis keys of tag sets start with this (after the client's key prefix). */
+export const TAG_KEY_PREFIX = 'cache-tag:';
+
+/** What an invalidation on the channel says: full entry keys (`cache:<name>:<key>`) and tags to drop. */
+export interface InvalidationMessage {
   origin: string;
   keys: string[];
   tags: string[];
@@ -498,7 +507,7 @@ export class TieredCache {
       const member = `${this.redis.options.keyPrefix ?? ''}${fullKey}`;
       // The set lives as long as its longest-lived member: NX gives a new set an expiry, GT only extends it.
       for (const tag of tags) {
-        const set = `cache-tag:${tag}`;
+        const set = `${TAG_KEY_PREFIX}${tag}`;
         pipeline.sadd(set, member).pexpire(set, keepMs, 'NX').pexpire(set, keepMs, 'GT');
       }
       await this.l2(pipeline.exec());
@@ -511,7 +520,7 @@ export class TieredCache {
   private async deleteL2(fullKeys: readonly string[], tags: readonly string[]): Promise<boolean> {
     try {
       if (fullKeys.length) await this.l2(this.redis.del(...fullKeys));
-      for (const tag of tags) await this.l2(this.redis.eval(DELETE_TAG, 1, `cache-tag:${tag}`));
+      for (const tag of tags) await this.l2(this.redis.eval(DELETE_TAG, 1, `${TAG_KEY_PREFIX}${tag}`));
       return true;
     } catch {
       // Replayed every L2_BACKOFF_MS until Redis takes it, and on reconnect or the next invalidation;
