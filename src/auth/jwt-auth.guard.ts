@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { JwtService } from '@nestjs/jwt';
 import { LRUCache } from 'lru-cache';
 import { routeMetadata } from '../common/metadata/route-metadata.js';
+import { isObjectIdHex } from '../database/object-id.js';
 import { ROLES, type Role } from '../users/user.schema.js';
 import type { AuthenticatedRequest } from './decorators/current-user.decorator.js';
 import { IS_PUBLIC } from './decorators/public.decorator.js';
@@ -80,8 +81,4 @@ function bearerToken(header: string | undefined): string | undefined {
   const match = /^Bearer +([\w-]+\.[\w-]+\.[\w-]*)$/i.exec(header);
   if (!match) throw new UnauthorizedException('Authorization must be "Bearer <JWT>"');
   return match[1];
-}
-
-function isObjectIdHex(value: unknown): value is string {
-  return typeof value === 'string' && /^[0-9a-f]{24}$/.test(value);
 }

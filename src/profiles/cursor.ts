@@ -1,5 +1,6 @@
 import { BadRequestException } from '@nestjs/common';
 import { Types } from 'mongoose';
+import { isObjectIdHex } from '../database/object-id.js';
 
 /**
  * Search pages are ordered by _id descending and resume strictly below the last id seen, so profiles
@@ -13,7 +14,7 @@ export function encodeCursor(lastId: Types.ObjectId): string {
 export function decodeCursor(cursor: string): Types.ObjectId {
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { v?: unknown; id?: unknown };
-    if (parsed.v === 1 && typeof parsed.id === 'string' && /^[0-9a-f]{24}$/.test(parsed.id)) {
+    if (parsed.v === 1 && isObjectIdHex(parsed.id)) {
       return new Types.ObjectId(parsed.id);
     }
   } catch {
