@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { UniqueIndexes } from './unique-indexes.js';
 
 /**
  * The MongoDB connection. Pool and timeouts follow the Vesta report; commands are never buffered
@@ -27,5 +28,6 @@ import type { AppConfig } from '../config/app-config.js';
       }),
     }),
   ],
+  providers: [UniqueIndexes],
 })
 export class DatabaseModule {}
