@@ -74,6 +74,13 @@ describe('ProblemDetailsFilter', () => {
     expect(removed).toEqual(expect.arrayContaining(['etag', 'last-modified', 'content-range', 'cache-control']));
   });
 
+  it('says when to retry on every 503, not only on lost database connections', () => {
+    expect(render(new ServiceUnavailableException('A change is waiting for its lock')).headers['retry-after']).toBe(
+      '5',
+    );
+    expect(render(new HttpException('upstream', 502)).headers['retry-after']).toBeUndefined();
+  });
+
   it('renders an HttpException as RFC 9457 problem+json with the request id and path', () => {
     const { status, contentType, body } = render(new ForbiddenException('Only the owner may change this profile'));
     expect(status).toBe(403);

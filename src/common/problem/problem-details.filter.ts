@@ -7,8 +7,8 @@ import {
   type ArgumentsHost,
   type ExceptionFilter,
 } from '@nestjs/common';
-import { mongo } from 'mongoose';
 import { Counter, type Registry } from 'prom-client';
+import { isDatabaseUnavailable } from '../../database/mongo-errors.js';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -62,7 +62,6 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         { requestId: request.id },
         `Database unavailable on ${request.method} ${request.url}: ${(exception as Error).message}`,
       );
-      if (!reply.sent) void reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
     }
     // A handler failing after its request's deadline already answered it (request-deadlines.ts): logged, not replied.
     if (reply.sent) return;
@@ -72,6 +71,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     dropSuccessHeaders(reply);
     // Required on every 401 (RFC 9110, section 15.5.2): the API's one scheme.
     if (problem.status === 401) void reply.header('www-authenticate', 'Bearer');
+    // Every 503 is a passing condition (a dependency down or slow, a lock held, shutting down): say when to retry.
+    if (problem.status === SERVICE_UNAVAILABLE) void reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
     void reply.status(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(problem);
   }
 
@@ -83,6 +84,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return { ...this.fromHttpException(exception, status), ...base, status };
     }
 
+    // An outage of a dependency, not a bug: 503 (with Retry-After, below) instead of a 500.
     if (isDatabaseUnavailable(exception)) {
       return genericProblem(request, SERVICE_UNAVAILABLE, 'The database is not answering; retry in a few seconds');
     }
@@ -109,14 +111,6 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const detail = typeof message === 'string' ? message : Array.isArray(message) ? message.join('; ') : problem.detail;
     return { ...problem, detail, ...extensions };
   }
-}
-
-/**
- * Lost or refused connections to MongoDB (a failover, an overloaded server, a network break) are an outage
- * of a dependency, not a bug: the client gets 503 with Retry-After instead of a 500.
- */
-function isDatabaseUnavailable(exception: unknown): boolean {
-  return exception instanceof mongo.MongoNetworkError || exception instanceof mongo.MongoServerSelectionError;
 }
 
 /** Client errors explain themselves; of the 5xx family only a deliberate 503 does (it names failing checks). */
