@@ -8,13 +8,16 @@
  * A 50 ms Redis timeout measured from the call would fire whenever a burst of requests kept the loop busy for 50 ms,
  * however fast Redis answered.
  */
+/** What `withTimeout` rejects with, so a caller can tell the wait running out from the operation failing. */
+export class TimeoutError extends Error {}
+
 export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let settled = false;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     setImmediate(() => {
       if (settled) return;
-      timer = setTimeout(() => setImmediate(() => reject(new Error(`no answer within ${ms} ms`))), ms).unref();
+      timer = setTimeout(() => setImmediate(() => reject(new TimeoutError(`no answer within ${ms} ms`))), ms).unref();
     });
   });
   return Promise.race([promise, timeout]).finally(() => {

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { DatabaseAnswers } from './database-answers.js';
 import { UniqueIndexes } from './unique-indexes.js';
 
 /**
@@ -28,6 +29,7 @@ import { UniqueIndexes } from './unique-indexes.js';
       }),
     }),
   ],
-  providers: [UniqueIndexes],
+  providers: [UniqueIndexes, DatabaseAnswers],
+  exports: [DatabaseAnswers],
 })
 export class DatabaseModule {}

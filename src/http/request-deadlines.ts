@@ -78,7 +78,7 @@ function answerLate(reply: FastifyReply, timeoutMs: number): void {
 
 /**
  * Its status goes out with the first bytes, so a download past its time can only be cut. (One whose first chunk fails
- * to come gets its error answered by Fastify instead: a 503 problem once the driver gives up.)
+ * to come gets its error answered by Fastify instead: a 503 problem after the chunk's read timeout, gridfs-bucket.ts.)
  */
 function cutDownload(reply: FastifyReply): void {
   reply.raw.destroy();

@@ -1,7 +1,8 @@
-import { NotFoundException } from '@nestjs/common';
+import { NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { mongo, Types } from 'mongoose';
 import { Readable } from 'node:stream';
 import { hashingStream } from '../common/streams/hashing-stream.js';
+import { TimeoutError, withTimeout } from '../common/with-timeout.js';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { pipeline } from 'node:stream/promises';
 
@@ -43,6 +44,39 @@ interface ChunkDocument {
  * its invalidation is delayed). Answered like an unknown id.
  */
 export class FileGoneError extends NotFoundException {}
+
+/**
+ * A chunk did not come while the database answered nothing: it hangs. Before the first byte this is the download's
+ * answer, a 503 problem like a request past its deadline; after it, the download is cut.
+ */
+export class ChunkReadTimeoutError extends ServiceUnavailableException {}
+
+/** How long a download waits for a chunk; see `waitForChunk`. */
+export interface ChunkWait {
+  timeoutMs: number;
+  /** Whether the database answered any command in the last `ms`: then it is busy, not hung. */
+  databaseAnsweredWithin(ms: number): boolean;
+}
+
+/**
+ * The chunk `next` brings, waited for in rounds of `timeoutMs`; it gives up after a round in which the database
+ * answered nothing. A fixed timeout cannot tell a hung database from a busy one: with 100 downloads of 20 MiB started
+ * at once on FerretDB, half the first chunks came after 10 s, and a 10 s timeout refused 92 of the 100.
+ */
+export async function waitForChunk<T>(next: Promise<T>, wait: ChunkWait): Promise<T> {
+  for (;;) {
+    try {
+      return await withTimeout(next, wait.timeoutMs);
+    } catch (error) {
+      if (!(error instanceof TimeoutError)) throw error;
+      if (!wait.databaseAnsweredWithin(wait.timeoutMs)) {
+        throw new ChunkReadTimeoutError(
+          `The database answered nothing for ${wait.timeoutMs} ms while the file was read; retry in a few seconds`,
+        );
+      }
+    }
+  }
+}
 
 /**
  * Media reads its own writes whatever MONGODB_READ_PREFERENCE says: a secondary behind the primary would not yet hold a
@@ -123,8 +157,17 @@ export class GridFsBucket {
    * openDownloadStream: its cursor takes the server's default first batch, which MongoDB fills up to
    * 16 MiB, so each concurrent download of a large file would hold that much (decision 0017). This
    * reader holds CHUNKS_PER_BATCH chunks at a time and fetches more only as the client reads.
+   *
+   * A chunk that does not come while the database answers nothing else either fails the read (`waitForChunk`).
+   * Without this bound, a download whose file record came from the cache waited for the driver's socket timeout (45 s)
+   * while MongoDB hung: its request deadline stops once the stream is handed to Fastify, before the first chunk is
+   * asked for.
    */
-  open(file: Pick<StoredFile, 'id' | 'length' | 'chunkSize'>, range?: { start: number; end: number }): Readable {
+  open(
+    file: Pick<StoredFile, 'id' | 'length' | 'chunkSize'>,
+    wait: ChunkWait,
+    range?: { start: number; end: number },
+  ): Readable {
     const { start, end } = range ?? { start: 0, end: file.length - 1 };
     if (end < start) return Readable.from([]);
     const first = Math.floor(start / file.chunkSize);
@@ -134,16 +177,21 @@ export class GridFsBucket {
       .sort({ n: 1 })
       .batchSize(CHUNKS_PER_BATCH);
     const files = this.files();
+    const nextChunk = () => waitForChunk(cursor.next(), wait);
     async function* bytes(): AsyncGenerator<Buffer> {
       let expected = first;
-      for await (const chunk of cursor) {
-        if (chunk.n !== expected) break;
-        const view = chunk.data.buffer; // the chunk's bytes, shared rather than copied
-        const data = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
-        const from = expected === first ? start - first * file.chunkSize : 0;
-        const to = expected === last ? end - last * file.chunkSize + 1 : data.length;
-        yield data.subarray(from, to);
-        expected += 1;
+      try {
+        for (let chunk = await nextChunk(); chunk?.n === expected; chunk = await nextChunk()) {
+          const view = chunk.data.buffer; // the chunk's bytes, shared rather than copied
+          const data = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+          const from = expected === first ? start - first * file.chunkSize : 0;
+          const to = expected === last ? end - last * file.chunkSize + 1 : data.length;
+          yield data.subarray(from, to);
+          expected += 1;
+        }
+      } finally {
+        // Also when the client went away or a chunk timed out. Not awaited: on a hung server killCursors hangs too.
+        void cursor.close().catch(() => undefined);
       }
       if (expected === last + 1) return;
       // Before any byte went out, a file whose document is gone too was deleted, not damaged.

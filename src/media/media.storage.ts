@@ -1,10 +1,13 @@
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { CacheEvict, Cacheable } from '../cache/cache.decorators.js';
-import { GridFsBucket, storedFile, type StoredFile } from './gridfs-bucket.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import { DatabaseAnswers } from '../database/database-answers.js';
+import { GridFsBucket, storedFile, type ChunkWait, type StoredFile } from './gridfs-bucket.js';
 import type { ImageSize } from './media-types.js';
 import { VARIANT_NAMES, type VariantName } from './media-variants.js';
 
@@ -48,8 +51,18 @@ export class MediaStorage implements OnModuleInit {
   private readonly logger = new Logger(MediaStorage.name);
   readonly originals: GridFsBucket;
   readonly variants: GridFsBucket;
+  private readonly chunkWait: ChunkWait;
 
-  constructor(@InjectConnection() connection: Connection) {
+  constructor(
+    @InjectConnection() connection: Connection,
+    @Inject(APP_CONFIG) config: AppConfig,
+    answers: DatabaseAnswers,
+  ) {
+    // The request deadline's length, in rounds: a download fails once the database answered nothing for one round.
+    this.chunkWait = {
+      timeoutMs: config.http.handlerTimeoutMs,
+      databaseAnsweredWithin: (ms) => answers.answeredWithin(ms),
+    };
     this.originals = new GridFsBucket(connection.db!, 'media');
     this.variants = new GridFsBucket(connection.db!, 'media_variants');
   }
@@ -188,7 +201,8 @@ export class MediaStorage implements OnModuleInit {
   }
 
   open(file: StoredFile, range?: { start: number; end: number }): Readable {
-    return (file.bucket === this.variants.name ? this.variants : this.originals).open(file, range);
+    const bucket = file.bucket === this.variants.name ? this.variants : this.originals;
+    return bucket.open(file, this.chunkWait, range);
   }
 
   /**
