@@ -7,6 +7,7 @@ import { TieredCache } from '../cache/tiered-cache.js';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
 import type { WebhookEventDto } from './dto/webhook-event.dto.js';
+import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { SubscriptionsRepository } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
@@ -35,6 +36,7 @@ export class SubscriptionWebhooks {
     private readonly subscriptions: SubscriptionsRepository,
     private readonly cache: TieredCache,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(PAYMENT_PROVIDER) private readonly payments: PaymentProvider,
   ) {}
 
   async handle(provider: string, event: WebhookEventDto): Promise<{ received: true; duplicate: boolean }> {
@@ -80,12 +82,21 @@ export class SubscriptionWebhooks {
       return;
     }
     const now = new Date();
+    const chargeId = data.chargeId ?? id;
     const changed =
       type === 'invoice.paid'
-        ? await this.subscriptions.renew(record, data.chargeId ?? id, now)
+        ? await this.subscriptions.renew(record, chargeId, now)
         : await this.subscriptions.markPastDue(data.userId, now);
     if (!changed) {
       this.logger.warn(`Webhook ${id} (${type}) did not apply to a ${record.status} subscription`);
+      // A lean read applies no schema defaults: documents older than chargeIds have none.
+      const paidAlready = (record.chargeIds ?? []).includes(chargeId) || record.lastChargeId === chargeId;
+      // A renewal charged after the member canceled (or after the subscription ended) buys nothing: give it back.
+      // A failed refund releases the event's claim (handle), so the provider's redelivery tries again.
+      if (type === 'invoice.paid' && data.chargeId && !paidAlready) {
+        await this.payments.refund(data.chargeId);
+        this.logger.warn(`Webhook ${id}: refunded charge ${data.chargeId}, which paid for nothing`);
+      }
       return;
     }
     await this.cache.invalidate(ENTITLEMENT_CACHE.name, [data.userId]);

@@ -100,6 +100,33 @@ describe('payment provider webhooks against members’ own changes and the sweep
     });
   });
 
+  describe('payments that buy nothing', () => {
+    it('refunds a renewal charged after the member canceled, and leaves the subscription to end', async () => {
+      const { member } = await premiumMember();
+      expect((await post('/v1/subscriptions/me/cancel', member)).status).toBe(200);
+      const until = await periodEndOf(member);
+      const late = `ch_${randomUUID()}`;
+
+      expect((await paid(member, late)).status).toBe(200);
+      expect(payments.refunds.has(late)).toBe(true);
+      expect(await subscriptionOf(member)).toMatchObject({ status: 'active', cancelAtPeriodEnd: true });
+      expect(await periodEndOf(member)).toBe(until);
+    });
+
+    it('never refunds a charge that paid for a period, however often it is reported', async () => {
+      const { member, chargeId } = await premiumMember();
+      const renewal = `ch_${randomUUID()}`;
+      expect((await paid(member, renewal)).status).toBe(200);
+      expect((await paid(member, renewal)).status).toBe(200);
+      expect((await paid(member, chargeId)).status).toBe(200);
+      expect((await post('/v1/subscriptions/me/cancel', member)).status).toBe(200);
+      expect((await paid(member, renewal)).status).toBe(200);
+
+      expect(payments.refunds.has(renewal)).toBe(false);
+      expect(payments.refunds.has(chargeId)).toBe(false);
+    });
+  });
+
   describe('failed payments', () => {
     it('leaves a paid, current subscription alone, and the member free to change it', async () => {
       const { member } = await premiumMember();
