@@ -26,8 +26,9 @@ function render(overlay: string): K8sObject[] {
 }
 
 const ofKind = (objects: K8sObject[], kind: string) => objects.filter((object) => object.kind === kind);
-const podSpecOf = (object: K8sObject): any =>
-  object.kind === 'CronJob' ? object.spec.jobTemplate.spec.template.spec : object.spec.template.spec;
+const podTemplateOf = (object: K8sObject): any =>
+  object.kind === 'CronJob' ? object.spec.jobTemplate.spec.template : object.spec.template;
+const podSpecOf = (object: K8sObject): any => podTemplateOf(object).spec;
 const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
   Object.entries(selector).every(([key, value]) => labels[key] === value);
 
@@ -133,6 +134,17 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       for (const metric of hpa.spec.metrics.filter((m: any) => m.type === 'External')) {
         expect(metric.external.target.type).toBe('AverageValue');
       }
+    }
+  });
+
+  it('applies the NetworkPolicy to every Vesta pod (a selector matching no pod restricts nothing)', () => {
+    const policies = ofKind(objects, 'NetworkPolicy');
+    expect(policies).toHaveLength(1);
+    for (const workload of workloads) {
+      expect(
+        matches(policies[0].spec.podSelector.matchLabels, podTemplateOf(workload).metadata.labels),
+        workload.metadata.name,
+      ).toBe(true);
     }
   });
 
