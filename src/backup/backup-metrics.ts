@@ -36,7 +36,9 @@ export class BackupMetrics implements OnApplicationBootstrap {
           await refresh();
           const run = last();
           const current = run && value(run);
-          if (current === undefined || current === null) this.reset();
+          // Not reset(): an unlabelled gauge reset to 0 would read as "failed" (and as a backup in 1970), so before the
+          // first backup, or for a verify that did not run (BACKUP_VERIFY=false), the series is left out instead.
+          if (current === undefined || current === null) this.remove({});
           else this.set(current);
         },
       });

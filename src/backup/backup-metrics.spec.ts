@@ -1,0 +1,58 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { BackupMetrics } from './backup-metrics.js';
+import type { BackupRun } from './backup-runs.js';
+import type { BackupService } from './backup.service.js';
+
+/** The sample lines of a scrape (comments left out), as Prometheus would store them. */
+async function scrape(lastSucceeded: BackupRun | null): Promise<Record<string, number>> {
+  const registry = new Registry();
+  const backups = { runs: { lastSucceeded: () => Promise.resolve(lastSucceeded) } } as unknown as BackupService;
+  new BackupMetrics(backups, registry).onApplicationBootstrap();
+  const text = await registry.metrics();
+  const samples = text.split('\n').filter((line) => line && !line.startsWith('#'));
+  return Object.fromEntries(samples.map((line) => [line.split(' ')[0], Number(line.split(' ')[1])]));
+}
+
+const finishedAt = new Date('2026-11-24T03:04:05Z');
+const succeeded: BackupRun = {
+  _id: '20261124T030000Z-3fa1',
+  trigger: 'schedule',
+  status: 'succeeded',
+  startedAt: new Date('2026-11-24T03:00:00Z'),
+  finishedAt,
+  durationMs: 245_000,
+  sizeBytes: 1234,
+};
+
+describe('BackupMetrics', () => {
+  it('exports no series before the first successful backup, so absent() alerts and no verify alert fires', async () => {
+    expect(await scrape(null)).toEqual({});
+  });
+
+  it('leaves out what the run did not do: no verify (BACKUP_VERIFY=false) is not a failed verify', async () => {
+    expect(await scrape(succeeded)).toEqual({
+      backup_last_success_timestamp_seconds: finishedAt.getTime() / 1000,
+      backup_last_duration_seconds: 245,
+      backup_last_size_bytes: 1234,
+    });
+  });
+
+  it('reports a failed verification and retention as 0, a passed one as 1', async () => {
+    const at = finishedAt;
+    expect(
+      await scrape({
+        ...succeeded,
+        verify: { status: 'failed', at, durationMs: 1 },
+        retention: { status: 'done', at },
+      }),
+    ).toMatchObject({ backup_last_verify_success: 0, backup_last_retention_success: 1 });
+    expect(
+      await scrape({
+        ...succeeded,
+        verify: { status: 'passed', at, durationMs: 1 },
+        retention: { status: 'failed', at },
+      }),
+    ).toMatchObject({ backup_last_verify_success: 1, backup_last_retention_success: 0 });
+  });
+});
