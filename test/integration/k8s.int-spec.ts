@@ -19,6 +19,12 @@ type K8sObject = {
 };
 
 const OVERLAYS = ['dev', 'prod'];
+// The Secret's variables, as an operator would create them (secret.example.yaml).
+const SECRETS = {
+  MONGODB_URI: 'mongodb://db:27017/vesta',
+  REDIS_URL: 'redis://redis:6379',
+  JWT_SECRET: 'x'.repeat(32),
+};
 
 function render(overlay: string): K8sObject[] {
   const output = execFileSync(requiredEnv('KUSTOMIZE_BIN'), ['build', `k8s/overlays/${overlay}`], { encoding: 'utf8' });
@@ -97,14 +103,27 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     const known = new Set(Object.keys(envSchema.shape));
     const settings = configMap.data as Record<string, string>;
     for (const name of Object.keys(settings)) expect(known.has(name), name).toBe(true);
-    // The Secret's variables, as an operator would create them (secret.example.yaml).
-    const secrets = {
-      MONGODB_URI: 'mongodb://db:27017/vesta',
-      REDIS_URL: 'redis://redis:6379',
-      JWT_SECRET: 'x'.repeat(32),
-    };
-    const parsed = envSchema.safeParse({ ...settings, ...secrets });
+    const parsed = envSchema.safeParse({ ...settings, ...SECRETS });
     expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
+  });
+
+  it('sizes memory so the heap thresholds act before V8 or the memory limit kills the process', () => {
+    const env = envSchema.parse({ ...configMap.data, ...SECRETS });
+    for (const deployment of deployments) {
+      const [container] = podSpecOf(deployment).containers;
+      const limit = /^(\d+)(Mi|Gi)$/.exec(container.resources.limits.memory);
+      expect(limit, container.resources.limits.memory).not.toBeNull();
+      const limitMb = Number(limit![1]) * (limit![2] === 'Gi' ? 1024 : 1);
+      const nodeOptions = container.env.find((e: any) => e.name === 'NODE_OPTIONS')?.value ?? '';
+      // Without the flag Node sizes its heap at a quarter of the container's memory limit.
+      const heapMb = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions)?.[1] ?? limitMb / 4);
+      const name = deployment.metadata.name;
+      expect(env.MONITOR_MEMORY_RESTART_MB, `${name}: readiness fails below the overload limit`).toBeLessThan(
+        env.OVERLOAD_MAX_HEAP_MB,
+      );
+      expect(env.OVERLOAD_MAX_HEAP_MB, `${name}: overload 503s start below V8's heap limit`).toBeLessThan(heapMb);
+      expect(heapMb + 512, `${name}: 512 MiB of the limit stays for what is not heap`).toBeLessThanOrEqual(limitMb);
+    }
   });
 
   it('points Services, PodDisruptionBudgets and the HPA at pods that exist', () => {
