@@ -1,9 +1,10 @@
 import { NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { mongo, Types } from 'mongoose';
+import { mongo, type Types } from 'mongoose';
 import { Readable } from 'node:stream';
 import { hashingStream } from '../common/streams/hashing-stream.js';
 import { TimeoutError, withTimeout } from '../common/with-timeout.js';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
+import { unguessableObjectId } from '../database/object-id.js';
 import { pipeline } from 'node:stream/promises';
 
 /** What every stored file carries; `sha256` is set once all bytes are in, so a file without it is incomplete. */
@@ -117,7 +118,8 @@ export class GridFsBucket {
     metadata: Record<string, unknown>,
     keep: (id: Types.ObjectId) => boolean | Promise<boolean> = () => true,
   ): Promise<{ id: Types.ObjectId; sha256: string } | null> {
-    const id = new Types.ObjectId();
+    // Anyone holding a file's id may download it.
+    const id = unguessableObjectId();
     await this.pending.insertOne({ _id: id, bucket: this.name, since: new Date() });
     const upload = this.bucket.openUploadStreamWithId(id, filename, { metadata });
     const hashing = hashingStream();

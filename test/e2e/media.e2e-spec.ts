@@ -208,6 +208,19 @@ describe('media (GridFS)', () => {
     expect(await connection.collection('media.chunks').countDocuments({ files_id: new Types.ObjectId(id) })).toBe(0);
   });
 
+  it("gives uploads ids that another member's upload id does not reveal (downloads need only the id)", async () => {
+    const other = await registerAccount(url);
+    const ids: string[] = [];
+    for (const account of [owner, other, owner]) {
+      const response = await upload(account, png(100));
+      expect(response.status).toBe(201);
+      ids.push(((await response.json()) as { id: string }).id);
+    }
+    // Driver-made ids share their middle 5 bytes within a process and count up in the last 3: the other member's
+    // upload was the owner's id plus a small number.
+    expect(new Set(ids.map((id) => id.slice(8, 18))).size).toBe(3);
+  });
+
   it('answers deletes of one file sent at once with 204 or 404, never a 500', async () => {
     const { id } = await uploaded(png(300_000));
     const remove = () => fetch(`${url}/v1/media/${id}`, { method: 'DELETE', headers: owner.auth });
