@@ -30,6 +30,12 @@ export async function registerHttpHooks(
   // per request, and the three separate hooks these replace cost ~25 % of a /health/live request.
   fastify.addHook('onSend', (request, reply, payload, done) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
+    // Replies echo what clients sent (a problem's instance and detail, a member's bio): a browser must not sniff one
+    // into HTML, nor show a page of this origin (the Swagger UI, which takes a token) inside another site's frame.
+    void reply
+      .header('x-content-type-options', 'nosniff')
+      .header('x-frame-options', 'DENY')
+      .header('content-security-policy', "frame-ancestors 'none'");
     // Clients that compress end to end themselves (or debug raw bytes) opt out per request; this runs
     // before @fastify/compress's route-level onSend reads the header.
     if (request.headers['x-no-compression'] !== undefined) request.headers['accept-encoding'] = 'identity';

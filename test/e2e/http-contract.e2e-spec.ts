@@ -131,6 +131,16 @@ describe('HTTP contract: errors, request ids, compression', () => {
     expect(await response.json()).toMatchObject({ status: 413, title: 'Payload Too Large' });
   });
 
+  it('marks every reply nosniff and not to be framed: JSON, problems, probes and the Swagger UI page', async () => {
+    for (const path of ['/v1/plans', '/v1/no-such-thing?<script>', '/health/live', '/docs', '/docs/openapi.json']) {
+      const response = await fetch(`${running.url}${path}`);
+      await response.arrayBuffer();
+      expect(response.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(response.headers.get('x-frame-options'), path).toBe('DENY');
+      expect(response.headers.get('content-security-policy'), path).toBe("frame-ancestors 'none'");
+    }
+  });
+
   it('propagates a well-formed x-request-id and replaces a hostile one', async () => {
     const kept = await fetch(`${running.url}/health/live`, { headers: { 'x-request-id': 'trace-abc.123' } });
     expect(kept.headers.get('x-request-id')).toBe('trace-abc.123');
