@@ -9,7 +9,10 @@ export function fastifyOptions({ http }: AppConfig): FastifyServerOptions {
     bodyLimit: http.bodyLimitBytes,
     keepAliveTimeout: http.keepAliveTimeoutMs,
     requestTimeout: http.requestTimeoutMs,
-    trustProxy: http.trustProxy,
+    // TRUST_PROXY=true believes the one proxy in front, so the client is the last X-Forwarded-For address, the one that
+    // proxy added. Fastify's own `true` takes the first, which the client wrote itself whenever the proxy appends to the
+    // header (nginx, cloud load balancers): any client could pick its rate-limit key.
+    trustProxy: http.trustProxy === true ? (_address, hop) => hop === 0 : http.trustProxy,
     // One line per request, written by our onResponse hook instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,

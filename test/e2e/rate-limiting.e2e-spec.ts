@@ -164,6 +164,16 @@ describe('client address behind a proxy', () => {
       await running.close();
     }
   });
+
+  it('with TRUST_PROXY=true counts the address the proxy added, not the ones the client put before it', async () => {
+    const running = await startApp(testConfig({ THROTTLE_ANONYMOUS_LIMIT: '2', TRUST_PROXY: 'true' }));
+    try {
+      // A proxy that appends (nginx's $proxy_add_x_forwarded_for, cloud load balancers) keeps what the client sent.
+      expect(await hammer(running, (i) => `198.51.100.${i}, 203.0.113.7`)).toEqual([200, 200, 429]);
+    } finally {
+      await running.close();
+    }
+  });
 });
 
 describe('rate limiting while Redis is down', () => {
