@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -12,6 +12,7 @@ import {
   ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
 import type { Types } from 'mongoose';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
@@ -117,9 +118,11 @@ export class ProfilesController {
   @ApiNotFoundResponse({ type: ProblemResponseDto })
   get(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @Req() request: FastifyRequest,
     @CurrentUser() viewer?: AuthenticatedUser,
   ): Promise<ProfileView> {
-    return this.profiles.get(id, viewer);
+    // Fastify answers HEAD with this handler too; a HEAD shows nobody the profile.
+    return this.profiles.get(id, viewer, { countView: request.method === 'GET' });
   }
 
   @Patch(':id')

@@ -101,13 +101,17 @@ export class ProfilesService implements OnModuleInit {
   }
 
   /** Hidden profiles exist only for their owner and admins; everyone else gets a 404. Views by others are counted. */
-  async get(id: Types.ObjectId, viewer: AuthenticatedUser | undefined): Promise<ProfileView> {
+  async get(
+    id: Types.ObjectId,
+    viewer: AuthenticatedUser | undefined,
+    { countView }: { countView: boolean },
+  ): Promise<ProfileView> {
     const snapshot = await this.snapshot(id.toHexString());
     const privileged = viewer !== undefined && snapshot !== null && canActFor(viewer, snapshot.ownerId);
     if (!snapshot || (snapshot.visibility === 'hidden' && !privileged))
       throw new NotFoundException('Profile not found');
     // Counted in memory: the read waits for no Redis round trip (see ProfileViewsService).
-    if (viewer?.id !== snapshot.ownerId) this.views.record(id, viewer?.id);
+    if (countView && viewer?.id !== snapshot.ownerId) this.views.record(id, viewer?.id);
     return privileged ? { ...snapshot.view, age: currentAge(snapshot.view) } : toPublicView(snapshot.view);
   }
 

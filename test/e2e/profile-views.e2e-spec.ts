@@ -52,6 +52,16 @@ describe('view counting', () => {
     expect(await views(profile.id)).toBe(1);
   });
 
+  it('does not count a HEAD request, which shows nobody the profile', async () => {
+    const profile = await createProfile(url, await registerAccount(url));
+    const viewer = await viewerAuth();
+    const head = await fetch(`${url}/v1/profiles/${profile.id}`, { method: 'HEAD', headers: viewer });
+    expect(head.status).toBe(200);
+    await fetch(`${url}/v1/profiles/${profile.id}`, { headers: viewer });
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(1);
+  });
+
   it('neither loses nor doubles counts when a flush dies after writing to MongoDB', async () => {
     const profile = await createProfile(url, await registerAccount(url));
     for (let i = 0; i < 7; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
