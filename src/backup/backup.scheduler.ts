@@ -3,7 +3,7 @@ import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common'
 import type { Queue } from 'bull';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { runRecurring } from '../queues/recurring-job.js';
+import { runRecurring, stopRecurring } from '../queues/recurring-job.js';
 import { BackupRunningError, BackupService } from './backup.service.js';
 
 export const BACKUPS_QUEUE = 'backups';
@@ -24,7 +24,9 @@ export class BackupScheduler implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    if (this.config.role === 'api' || !this.config.backup.scheduleEnabled) return;
+    if (this.config.role === 'api') return;
+    // Switched off after running: the old schedule would go on firing, its runs waiting for a processor.
+    if (!this.config.backup.scheduleEnabled) return stopRecurring(this.queue, 'backup', this.logger);
     const handler = async () => {
       try {
         const run = await this.backups.run('schedule');

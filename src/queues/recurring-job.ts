@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import type { Job, Queue } from 'bull';
+import type { Job, JobInformation, Queue } from 'bull';
 import { withTimeout } from '../common/with-timeout.js';
 
 const SCHEDULE_TIMEOUT_MS = 5_000;
@@ -22,22 +22,42 @@ export interface RecurringJob {
  */
 export function runRecurring(queue: Queue, job: RecurringJob, logger: Logger): void {
   processJobs(queue, job.name, () => job.handler(), logger);
-  const jobs: Promise<unknown>[] = [
-    queue.add(
-      job.name,
-      {},
-      {
-        repeat: job.cron ? { cron: job.cron, tz: 'Etc/UTC' } : { every: job.everyMs! },
-        jobId: job.name,
-        removeOnComplete: true,
-        removeOnFail: 100,
-      },
-    ),
-  ];
+  const jobs: Promise<unknown>[] = [schedule(queue, job)];
   if (job.runAtStart) jobs.push(addStartupRun(queue, job.name));
   void withTimeout(Promise.all(jobs), SCHEDULE_TIMEOUT_MS).catch((error: unknown) =>
     logger.warn(`Could not schedule ${job.name}: ${(error as Error).message}`),
   );
+}
+
+/**
+ * Removes the schedule of `name` (a worker started with that job switched off), so no run of an earlier
+ * configuration fires or waits in the queue for a processor. Not awaited by start-up, like runRecurring.
+ */
+export function stopRecurring(queue: Queue, name: string, logger: Logger): void {
+  void withTimeout(removeSchedules(queue, name), SCHEDULE_TIMEOUT_MS).catch((error: unknown) =>
+    logger.warn(`Could not remove the schedule of ${name}: ${(error as Error).message}`),
+  );
+}
+
+const TZ = 'Etc/UTC';
+
+/**
+ * A repeatable job's key includes its interval or cron, so Bull would keep the schedule of a worker started with an
+ * earlier BACKUP_CRON or interval beside the new one, and run the job on both. The last worker to start decides.
+ * Other schedules go before this one is added: two workers starting at once with different settings then leave one
+ * or both, never neither (removing after adding, each could remove the other's).
+ */
+async function schedule(queue: Queue, job: RecurringJob): Promise<void> {
+  await removeSchedules(queue, job.name, (other) =>
+    job.cron ? other.cron === job.cron && other.tz === TZ : other.every === job.everyMs,
+  );
+  const repeat = job.cron ? { cron: job.cron, tz: TZ } : { every: job.everyMs! };
+  await queue.add(job.name, {}, { repeat, jobId: job.name, removeOnComplete: true, removeOnFail: 100 });
+}
+
+async function removeSchedules(queue: Queue, name: string, keep: (job: JobInformation) => boolean = () => false) {
+  const others = (await queue.getRepeatableJobs()).filter((other) => other.name === name && !keep(other));
+  await Promise.all(others.map((other) => queue.removeRepeatableByKey(other.key)));
 }
 
 /**

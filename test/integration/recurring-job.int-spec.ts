@@ -1,0 +1,74 @@
+import Bull, { type Queue } from 'bull';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runRecurring, stopRecurring } from '../../src/queues/recurring-job.js';
+import { requiredEnv } from '../support/test-env.js';
+
+const quiet = { log: () => undefined, warn: () => undefined } as never;
+const idle = () => Promise.resolve();
+
+/** Schedules as a worker started with each configuration would leave them in the real Redis. */
+describe('runRecurring schedules in Redis', () => {
+  const queues: Queue[] = [];
+
+  /** A new Bull connection per "start" on one queue key space, as a restarted worker has. */
+  function start(prefix: string): Queue {
+    const queue = new Bull('jobs', requiredEnv('REDIS_URL'), { prefix });
+    queues.push(queue);
+    return queue;
+  }
+
+  afterEach(async () => {
+    for (const queue of queues.splice(0)) {
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    }
+  });
+
+  const until = async (check: () => Promise<boolean>) => {
+    for (let i = 0; i < 100 && !(await check()); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  };
+
+  it('replaces the schedule of an earlier interval instead of keeping both', async () => {
+    const prefix = `vesta-test-recurring-${randomUUID()}`;
+    runRecurring(start(prefix), { name: 'warm', everyMs: 300_000, handler: idle }, quiet);
+    const restarted = start(prefix);
+    await until(async () => (await restarted.getRepeatableJobs()).length > 0);
+
+    runRecurring(restarted, { name: 'warm', everyMs: 60_000, handler: idle }, quiet);
+    await until(async () => (await restarted.getRepeatableJobs()).some((job) => Number(job.every) === 60_000));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    const schedules = await restarted.getRepeatableJobs();
+    expect(schedules.map((job) => Number(job.every))).toEqual([60_000]);
+  });
+
+  it('replaces the schedule of an earlier cron expression', async () => {
+    const prefix = `vesta-test-recurring-${randomUUID()}`;
+    runRecurring(start(prefix), { name: 'backup', cron: '0 3 * * *', handler: idle }, quiet);
+    const restarted = start(prefix);
+    await until(async () => (await restarted.getRepeatableJobs()).length > 0);
+
+    runRecurring(restarted, { name: 'backup', cron: '30 4 * * *', handler: idle }, quiet);
+    await until(async () => (await restarted.getRepeatableJobs()).some((job) => job.cron === '30 4 * * *'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    const schedules = await restarted.getRepeatableJobs();
+    expect(schedules.map((job) => job.cron)).toEqual(['30 4 * * *']);
+  });
+
+  it('removes the schedule of a job switched off, and only that one', async () => {
+    const prefix = `vesta-test-recurring-${randomUUID()}`;
+    const first = start(prefix);
+    runRecurring(first, { name: 'backup', cron: '0 3 * * *', handler: idle }, quiet);
+    runRecurring(first, { name: 'other', everyMs: 60_000, handler: idle }, quiet);
+    const restarted = start(prefix);
+    await until(async () => (await restarted.getRepeatableJobs()).length === 2);
+
+    stopRecurring(restarted, 'backup', quiet);
+    await until(async () => (await restarted.getRepeatableJobs()).length < 2);
+
+    expect((await restarted.getRepeatableJobs()).map((job) => job.name)).toEqual(['other']);
+    expect((await restarted.getDelayed()).map((job) => job.name)).toEqual(['other']);
+  });
+});
