@@ -58,6 +58,15 @@ export function invalidationChannel(keyPrefix: string): string {
 
 /** Redis keys of tag sets start with this (after the client's key prefix). */
 export const TAG_KEY_PREFIX = 'cache-tag:';
+/**
+ * Every invalidation gives each key and tag it names a new random generation, kept under this prefix for
+ * GENERATION_TTL_MS. A load writes its value to Redis only if the generations it read before calling the loader are
+ * unchanged, so a load that read the database before a write can never store its value after the write's deletion.
+ */
+const GENERATION_KEY_PREFIX = 'cache-gen:';
+const GENERATION_TTL_MS = 60_000;
+/** A load that took longer than this is not written to Redis: its generations may have expired meanwhile. */
+const GENERATION_MAX_LOAD_MS = GENERATION_TTL_MS - 10_000;
 
 /** What an invalidation on the channel says: full entry keys (`cache:<name>:<key>`) and tags to drop. */
 export interface InvalidationMessage {
@@ -88,12 +97,38 @@ const CHANNEL_PING_TIMEOUT_MS = 1_000;
 /** See TieredCacheOptions.reloadRetryMs: a database that just failed is not asked again by every request. */
 const RELOAD_RETRY_MS = 5_000;
 
-/** Deletes a tag's member keys and the tag set in one round trip. */
+/** Gives the tag a new generation, deletes its member keys and the tag set, in one round trip. */
 const DELETE_TAG = `
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 local keys = redis.call('SMEMBERS', KEYS[1])
 for _, key in ipairs(keys) do redis.call('DEL', key) end
 redis.call('DEL', KEYS[1])
 return #keys`;
+
+/**
+ * Stores an entry (KEYS[1]) unless one of the generation keys (KEYS[2 .. 1 + ARGV[4]]) has changed since the load
+ * read them (ARGV[5 ..], '' for none), and adds it to its tag sets (the remaining KEYS). Each set lives as long as
+ * its longest-lived member: NX gives a new set an expiry, GT only extends it. Returns 1 if stored.
+ */
+const STORE_IF_CURRENT = `
+local generations = tonumber(ARGV[4])
+for i = 1, generations do
+  if (redis.call('GET', KEYS[1 + i]) or '') ~= ARGV[4 + i] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+for i = 2 + generations, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[3])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2], 'NX')
+  redis.call('PEXPIRE', KEYS[i], ARGV[2], 'GT')
+end
+return 1`;
+
+/** The generations a load read before it started, and when (performance.now()). */
+interface Stamp {
+  keys: string[];
+  values: string[];
+  at: number;
+}
 
 /**
  * The L1 store: LRU bounded by the summed serialised size of its entries (JSON length; V8 keeps
@@ -395,6 +430,7 @@ export class TieredCache {
     options: WrapOptions<T>,
     flight: Flight,
   ): Promise<T> {
+    const stamp = await this.readGenerations(fullKey, options.tags ?? []);
     const started = performance.now();
     const value = await loader();
     const duration = performance.now() - started;
@@ -410,7 +446,7 @@ export class TieredCache {
     const entry: CacheEntry<T> = { v: value, exp: Date.now() + ttlMs, d: duration };
     const serialised = JSON.stringify(entry);
     this.storeL1(fullKey, entry, serialised.length, options.tags);
-    await this.writeL2(fullKey, serialised, ttlMs, options.tags);
+    if (stamp) await this.writeL2(fullKey, serialised, ttlMs, stamp, options.tags);
     return value;
   }
 
@@ -492,25 +528,39 @@ export class TieredCache {
     }
   }
 
+  /**
+   * The current generations of the key and its tags, read before a load (see GENERATION_KEY_PREFIX); undefined when
+   * Redis is skipped or fails, and then the load is not written to Redis.
+   */
+  private async readGenerations(fullKey: string, tags: readonly string[]): Promise<Stamp | undefined> {
+    if (!this.l2Available()) return undefined;
+    const keys = [keyGeneration(fullKey), ...tags.map(tagGeneration)];
+    try {
+      const values = await this.l2(this.redis.mget(...keys));
+      return { keys, values: values.map((value) => value ?? ''), at: performance.now() };
+    } catch {
+      this.l2Failed('get');
+      return undefined;
+    }
+  }
+
   private async writeL2(
     fullKey: string,
     serialised: string,
     ttlMs: number,
+    stamp: Stamp,
     tags: readonly string[] = [],
   ): Promise<void> {
-    if (!this.l2Available()) return;
+    if (!this.l2Available() || performance.now() - stamp.at > GENERATION_MAX_LOAD_MS) return;
     try {
       // Kept through the grace period, as a fallback for failed reloads (the entry's own exp says when it expired).
       const keepMs = ttlMs + this.graceMs;
-      const pipeline = this.redis.multi().set(fullKey, serialised, 'PX', keepMs);
       // Members are stored with the client's key prefix: the Lua script deletes them by name.
       const member = `${this.redis.options.keyPrefix ?? ''}${fullKey}`;
-      // The set lives as long as its longest-lived member: NX gives a new set an expiry, GT only extends it.
-      for (const tag of tags) {
-        const set = `${TAG_KEY_PREFIX}${tag}`;
-        pipeline.sadd(set, member).pexpire(set, keepMs, 'NX').pexpire(set, keepMs, 'GT');
-      }
-      await this.l2(pipeline.exec());
+      const sets = tags.map((tag) => `${TAG_KEY_PREFIX}${tag}`);
+      const keys = [fullKey, ...stamp.keys, ...sets];
+      const args = [serialised, keepMs, member, stamp.keys.length, ...stamp.values];
+      await this.l2(this.redis.eval(STORE_IF_CURRENT, keys.length, ...keys, ...args));
     } catch {
       this.l2Failed('set');
     }
@@ -519,8 +569,16 @@ export class TieredCache {
   /** False when Redis failed: the deletion is queued for replay, which tells the other instances again. */
   private async deleteL2(fullKeys: readonly string[], tags: readonly string[]): Promise<boolean> {
     try {
-      if (fullKeys.length) await this.l2(this.redis.del(...fullKeys));
-      for (const tag of tags) await this.l2(this.redis.eval(DELETE_TAG, 1, `${TAG_KEY_PREFIX}${tag}`));
+      if (fullKeys.length) {
+        // New generations first, in the same transaction: a load that read before them cannot store after the DEL.
+        const transaction = this.redis.multi();
+        for (const key of fullKeys) transaction.set(keyGeneration(key), randomUUID(), 'PX', GENERATION_TTL_MS);
+        await this.l2(transaction.del(...fullKeys).exec());
+      }
+      for (const tag of tags) {
+        const keys = [`${TAG_KEY_PREFIX}${tag}`, tagGeneration(tag)];
+        await this.l2(this.redis.eval(DELETE_TAG, 2, ...keys, randomUUID(), GENERATION_TTL_MS));
+      }
       return true;
     } catch {
       // Replayed every L2_BACKOFF_MS until Redis takes it, and on reconnect or the next invalidation;
@@ -567,6 +625,9 @@ export class TieredCache {
     this.l1.clear();
   }
 }
+
+const keyGeneration = (fullKey: string) => `${GENERATION_KEY_PREFIX}${fullKey}`;
+const tagGeneration = (tag: string) => `${GENERATION_KEY_PREFIX}tag:${tag}`;
 
 type Settled<T> = { status: 'fulfilled'; value: T } | { status: 'failed' | 'slow' };
 

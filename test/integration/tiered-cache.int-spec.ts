@@ -232,33 +232,50 @@ describe('TieredCache against the real Redis', () => {
     expect(await cache.wrap('race-lists', 'page1', () => Promise.resolve(version), options)).toBe('new');
   });
 
-  it('invalidates once more, on every instance, what a late loader stored after the first pass', async () => {
+  it('invalidates once more, on every instance, what an older version stored after the first pass', async () => {
     const [writer, reader] = [await instance(), await instance()];
-    // An instance that has not heard the invalidation yet: its load read the database before the write.
+    await writer.cache.invalidate('profile', ['late']);
+    // Versions before generations stored a load unconditionally: one that read the database before the write
+    // stores its value just after the first deletion.
+    const entry = { v: 'old', exp: Date.now() + 60_000, d: 1 };
+    await reader.redis.set('cache:profile:late', JSON.stringify(entry), 'PX', 60_000);
+    const load = () => Promise.resolve('new');
+    expect(await reader.cache.wrap('profile', 'late', load, { ttlS: 60 })).toBe('old'); // copied into its L1
+    await eventually(async () => (await reader.cache.wrap('profile', 'late', load, { ttlS: 60 })) === 'new', 1_500);
+  });
+
+  it('never stores in Redis what a load read before a write, however late the load ends', async () => {
+    const [writer, reader] = [await instance(), await instance()];
+    // An instance that hears no invalidation in time (its event loop stalled, or its channel is reconnecting).
     const late = await Instance.create(requiredEnv('REDIS_URL'), namespace);
     instances.push(late);
     await late.subscriber.unsubscribe();
     let version = 'old';
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const lateLoad = late.cache.wrap(
-      'profile',
-      'late',
-      async () => {
-        const seen = version;
-        await gate;
-        return seen;
-      },
-      { ttlS: 60 },
+    const options = { ttlS: 60, tags: ['late-lists'] };
+    const lateLoads = ['late-key', 'late-page'].map((key) =>
+      late.cache.wrap(
+        'profile',
+        key,
+        async () => {
+          const seen = version; // read the database before the write
+          await gate;
+          return seen;
+        },
+        options,
+      ),
     );
     await new Promise((resolve) => setTimeout(resolve, 20));
     version = 'new';
-    await writer.cache.invalidate('profile', ['late']);
+    await writer.cache.invalidate('profile', ['late-key'], ['late-lists']);
+    // Past the second pass: nothing deletes the keys again.
+    await new Promise((resolve) => setTimeout(resolve, 800));
     release();
-    await lateLoad; // stores 'old' in Redis after the first deletion
+    expect(await Promise.all(lateLoads)).toEqual(['old', 'old']);
     const load = () => Promise.resolve(version);
-    expect(await reader.cache.wrap('profile', 'late', load, { ttlS: 60 })).toBe('old'); // copied into its L1
-    await eventually(async () => (await reader.cache.wrap('profile', 'late', load, { ttlS: 60 })) === 'new', 1_500);
+    expect(await reader.cache.wrap('profile', 'late-key', load, options)).toBe('new');
+    expect(await reader.cache.wrap('profile', 'late-page', load, options)).toBe('new');
   });
 
   it('refreshes a hot key before it expires, so readers never wait for the loader', async () => {
