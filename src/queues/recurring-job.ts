@@ -63,16 +63,27 @@ async function removeSchedules(queue: Queue, name: string, keep: (job: JobInform
 /**
  * Processes `name` jobs on this instance, one at a time. Bull's promise settles only when processing
  * ends, and rejects when the queue closes while Redis is away ("Connection is closed."): left unhandled,
- * that rejection would crash the process, so it is logged instead.
+ * that rejection would crash the process, so it is logged instead. A job that fails is logged too: Bull
+ * keeps only the reason in Redis, and a flush or warm run failing every interval would otherwise leave
+ * nothing in the worker's log.
  */
 export function processJobs<T>(
   queue: Queue<T>,
   name: string,
   handler: (job: Job<T>) => Promise<unknown>,
-  logger: Pick<Logger, 'warn'>,
+  logger: Pick<Logger, 'warn' | 'error'>,
 ): void {
+  const logged = async (job: Job<T>) => {
+    try {
+      return await handler(job);
+    } catch (error) {
+      const attempt = `attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}`;
+      logger.error(`${queue.name} job ${name} ${job.id} failed (${attempt}): ${(error as Error).message}`);
+      throw error;
+    }
+  };
   queue
-    .process(name, 1, handler)
+    .process(name, 1, logged)
     .catch((error: unknown) => logger.warn(`Processing of ${name} jobs stopped: ${(error as Error).message}`));
 }
 
