@@ -92,7 +92,10 @@ export async function registerHttpHooks(
   fastify.addHook('onSend', (request, reply, payload, done) => {
     if (reply.statusCode >= 200 && reply.statusCode < 300 && notModified(request, reply)) {
       void reply.code(304);
-      done(null, '');
+      // No body at all, not an empty one: Fastify would send `Content-Length: 0` for '', which a 304 must not carry
+      // (RFC 9110 §8.6: only the 200's length), and a cache may copy it onto the response it keeps. Fastify's HEAD
+      // handling cannot take a null body (it throws), so a HEAD keeps the empty one (a known limit, see architecture).
+      done(null, request.method === 'HEAD' ? '' : null);
       return;
     }
     done(null, payload);

@@ -62,6 +62,13 @@ describe('caching over HTTP', () => {
     expect(first.headers.get('cache-control')).toBe('private, no-cache');
     const again = await fetch(`${a.url}/v1/profiles/${profile.id}`, { headers: { 'if-none-match': etag! } });
     expect(again.status).toBe(304);
+    // RFC 9110 §8.6: a 304 may carry Content-Length only with the 200's length (a cache may copy it onto its copy).
+    expect(again.headers.get('content-length')).toBeNull();
+    const head = await fetch(`${a.url}/v1/profiles/${profile.id}`, {
+      method: 'HEAD',
+      headers: { 'if-none-match': etag! },
+    });
+    expect(head.status).toBe(304);
     // A client holding several versions sends them all (RFC 9110 §13.1.2).
     const listed = await fetch(`${a.url}/v1/profiles/${profile.id}`, {
       headers: { 'if-none-match': `W/"older", ${etag!}` },
