@@ -1,3 +1,4 @@
+import { HttpException } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { TieredCache } from './tiered-cache.js';
 
@@ -46,11 +47,23 @@ export async function evict(
 export const Cacheable = (options: CacheableOptions): MethodDecorator =>
   replaceMethod((call, cache, args) => cache.wrap(options.name, options.key(...args), () => call(...args), options));
 
-/** After the method resolves, invalidates keys and tags on every instance (the specs side by side). */
+/**
+ * After the method resolves, invalidates keys and tags on every instance (the specs side by side). Also after it
+ * fails with anything but an HTTP error: an HTTP error is the method refusing before it wrote, while a database
+ * failure or timeout may come after the write landed (an update read back on a connection that just died), and an
+ * entry kept then would show the old data, a profile just hidden included, for its whole TTL.
+ */
 export const CacheEvict = (...options: CacheEvictOptions[]): MethodDecorator =>
   replaceMethod(async (call, cache, args) => {
-    const result = await call(...args);
-    await Promise.all(options.map((eviction) => evict(cache, eviction, args)));
+    const evictAll = () => Promise.all(options.map((eviction) => evict(cache, eviction, args)));
+    let result: unknown;
+    try {
+      result = await call(...args);
+    } catch (error) {
+      if (!(error instanceof HttpException)) await evictAll();
+      throw error;
+    }
+    await evictAll();
     return result;
   });
 

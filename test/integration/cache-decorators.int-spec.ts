@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Module, Param, Put } from '@nestjs/common';
+import { Body, Controller, ForbiddenException, Get, Module, Param, Put } from '@nestjs/common';
 import { DiscoveryModule, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomUUID } from 'node:crypto';
@@ -31,6 +31,21 @@ class WidgetsController {
   write(@Param('id') _id: string, @Body() body: { value: string }): Promise<{ saved: boolean }> {
     this.value = body.value;
     return Promise.resolve({ saved: true });
+  }
+
+  /** Writes, then fails reading the record back (the database went away between the two). */
+  @Put(':id/then-fail')
+  @CacheEvict({ name: 'widget', keys: (id: string) => [id] })
+  writeThenFail(@Param('id') _id: string, @Body() body: { value: string }): Promise<never> {
+    this.value = body.value;
+    return Promise.reject(new Error('connection closed'));
+  }
+
+  /** Refuses before writing anything. */
+  @Put(':id/refused')
+  @CacheEvict({ name: 'widget', keys: (id: string) => [id] })
+  refuse(@Param('id') _id: string): Promise<never> {
+    return Promise.reject(new ForbiddenException('not yours'));
   }
 }
 
@@ -88,6 +103,22 @@ describe('@Cacheable and @CacheEvict on controller routes', () => {
     expect(write.json()).toEqual({ saved: true });
     expect(await read()).toEqual({ id: 'w1', value: 'second' });
     expect(controller.reads).toBe(2);
+  });
+
+  it('evicts after a method that failed unexpectedly, whose write may have landed, but not after a refusal', async () => {
+    const controller = app.get(WidgetsController);
+    const read = async () => (await app.inject({ method: 'GET', url: '/widgets/w2' })).json<{ value: string }>();
+    await app.inject({ method: 'PUT', url: '/widgets/w2', payload: { value: 'before' } });
+    expect(await read()).toEqual({ id: 'w2', value: 'before' });
+
+    const failed = await app.inject({ method: 'PUT', url: '/widgets/w2/then-fail', payload: { value: 'after' } });
+    expect(failed.statusCode).toBe(500);
+    expect(await read()).toEqual({ id: 'w2', value: 'after' });
+
+    const reads = controller.reads;
+    expect((await app.inject({ method: 'PUT', url: '/widgets/w2/refused' })).statusCode).toBe(403);
+    expect(await read()).toEqual({ id: 'w2', value: 'after' });
+    expect(controller.reads).toBe(reads);
   });
 
   it('refuses to run a decorated method that no application gave a cache, instead of skipping the cache', async () => {
