@@ -48,8 +48,11 @@ const TZ = 'Etc/UTC';
  * or both, never neither (removing after adding, each could remove the other's).
  */
 async function schedule(queue: Queue, job: RecurringJob): Promise<void> {
-  await removeSchedules(queue, job.name, (other) =>
-    job.cron ? other.cron === job.cron && other.tz === TZ : other.every === job.everyMs,
+  await removeSchedules(
+    queue,
+    job.name,
+    (other) =>
+      other.id === job.name && (job.cron ? other.cron === job.cron && other.tz === TZ : other.every === job.everyMs),
   );
   const repeat = job.cron ? { cron: job.cron, tz: TZ } : { every: job.everyMs! };
   await queue.add(job.name, {}, { repeat, jobId: job.name, removeOnComplete: true, removeOnFail: 100 });
