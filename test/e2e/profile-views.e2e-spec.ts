@@ -105,6 +105,58 @@ describe('view counting', () => {
     expect(await views(profile.id)).toBe(4);
   });
 
+  it("loses no views when a flush that outlived its lock ends while another flush's batch is in flight", async () => {
+    const profile = await createProfile(url, await registerAccount(url));
+    for (let i = 0; i < 5; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
+    const repository = running.app.get(ProfilesRepository);
+    /** A flusher on "another worker" whose writes wait for `gate`, then do `then`. */
+    const gatedFlusher = (
+      gate: Promise<void>,
+      then: (...args: Parameters<ProfilesRepository['applyViewBatch']>) => Promise<void>,
+    ) => {
+      let entered!: () => void;
+      const writing = new Promise<void>((resolve) => (entered = resolve));
+      const gated = new ProfileViewsFlusher(
+        running.app.get<Redis>(REDIS_CLIENT),
+        {
+          applyViewBatch: async (...args: Parameters<ProfilesRepository['applyViewBatch']>) => {
+            entered();
+            await gate;
+            await then(...args);
+          },
+        } as unknown as ProfilesRepository,
+        running.app.get(TieredCache),
+        running.app.get(ProfileViewsService),
+      );
+      return { gated, writing };
+    };
+
+    let releaseSlow!: () => void;
+    const slow = gatedFlusher(new Promise((resolve) => (releaseSlow = resolve)), (...args) =>
+      repository.applyViewBatch(...args),
+    );
+    const slowFlush = slow.gated.flush();
+    await slow.writing;
+    // The slow flush outlives its 60 s lock: another worker resumes and finishes its batch.
+    await running.app.get<Redis>(REDIS_CLIENT).del(VIEW_KEYS.lock);
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(5);
+
+    // A third worker's flush takes the next views and is writing them when the slow flush ends, then dies.
+    for (let i = 0; i < 3; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
+    let crash!: () => void;
+    const dying = gatedFlusher(new Promise((resolve) => (crash = resolve)), () => Promise.reject(new Error('crashed')));
+    const dyingFlush = dying.gated.flush();
+    await dying.writing;
+    releaseSlow();
+    await slowFlush;
+    crash();
+    await expect(dyingFlush).rejects.toThrow('crashed');
+
+    await flusher.flush(); // resumes the dead worker's batch
+    expect(await views(profile.id)).toBe(5 + 1 + 3); // the read above counted one view too
+  });
+
   it('ranks popular profiles by counted views', async () => {
     const [low, high] = [
       await createProfile(url, await registerAccount(url)),

@@ -19,6 +19,15 @@ redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('SET', KEYS[3], ARGV[1])
 return ARGV[1]`;
 
+/**
+ * Ends the batch (KEYS[1], its id in KEYS[2]) only if it is still ours: a flush that outlived its lock may end after
+ * another worker finished this batch and claimed the next one, which must stay until it is written.
+ */
+const FINISH_BATCH = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1`;
+
 const LOCK_TTL_MS = 60_000;
 const WRITE_CHUNK = 1_000;
 
@@ -75,7 +84,7 @@ export class ProfileViewsFlusher {
         chunk.map(([id]) => id),
       );
     }
-    await this.redis.multi().del(VIEW_KEYS.inflight).del(VIEW_KEYS.inflightId).exec();
+    await this.redis.eval(FINISH_BATCH, 2, VIEW_KEYS.inflight, VIEW_KEYS.inflightId, batchId);
 
     const views = entries.reduce((sum, [, count]) => sum + count, 0);
     this.logger.debug(`Flushed ${views} views of ${counts.size} profiles (batch ${batchId})`);
