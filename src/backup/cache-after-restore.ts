@@ -1,12 +1,17 @@
 import type { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/app-config.js';
-import { invalidationChannel, TAG_KEY_PREFIX, type InvalidationMessage } from '../cache/tiered-cache.js';
+import {
+  GENERATION_KEY_PREFIX,
+  invalidationChannel,
+  TAG_KEY_PREFIX,
+  type InvalidationMessage,
+} from '../cache/tiered-cache.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/redis-client.factory.js';
 
 export interface CacheClearing {
   cleared: boolean;
-  /** Cache entries and tag sets deleted from Redis. */
+  /** Cache entries, tag sets and generations deleted from Redis. */
   keys: number;
   error?: string;
 }
@@ -18,9 +23,9 @@ const ORIGIN = 'backup-restore';
 
 /**
  * After a restore, every cached answer may describe data that is no longer there (or is back). Deletes
- * the cache's keys in Redis (`<prefix>cache:*` entries and `<prefix>cache-tag:*` sets) and announces
- * each batch on the invalidation channel, in the message TieredCache's instances already act on, so
- * they drop those keys and tags from their in-process L1 too. An L1 entry whose Redis copy was already
+ * the cache's keys in Redis (`<prefix>cache:*` entries, `<prefix>cache-tag:*` sets and `<prefix>cache-gen:*`
+ * generations) and announces each batch of entries and tags on the invalidation channel, in the message
+ * TieredCache's instances already act on, so they drop those keys and tags from their in-process L1 too. An L1 entry whose Redis copy was already
  * gone is not named by any message: a restart clears those (see the restore runbook). Never throws: the
  * restore has happened either way, and the outcome says what to do.
  */
@@ -44,6 +49,9 @@ export async function clearCacheAfterRestore(redis: AppConfig['redis'], logger: 
         tags: names.map((name) => name.slice(`${prefix}${TAG_KEY_PREFIX}`.length)),
       }),
     );
+    // Generations only decide whether a load may be written (TieredCache); a load that read one before the restore
+    // finds it gone and is not written. One that read none still may be: restarting the instances covers that.
+    keys += await unlinkAll(client, `${prefix}${GENERATION_KEY_PREFIX}*`, () => Promise.resolve());
     return { cleared: true, keys };
   } catch (error) {
     return { cleared: false, keys: 0, error: (error as Error).message };

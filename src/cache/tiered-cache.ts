@@ -63,7 +63,7 @@ export const TAG_KEY_PREFIX = 'cache-tag:';
  * GENERATION_TTL_MS. A load writes its value to Redis only if the generations it read before calling the loader are
  * unchanged, so a load that read the database before a write can never store its value after the write's deletion.
  */
-const GENERATION_KEY_PREFIX = 'cache-gen:';
+export const GENERATION_KEY_PREFIX = 'cache-gen:';
 const GENERATION_TTL_MS = 60_000;
 /** A load that took longer than this is not written to Redis: its generations may have expired meanwhile. */
 const GENERATION_MAX_LOAD_MS = GENERATION_TTL_MS - 10_000;
