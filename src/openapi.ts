@@ -24,8 +24,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
 
 /**
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a
- * `default` response with that schema and a 503 saying when to retry, and every operation that needs a token
- * documents its 401.
+ * `default` response with that schema and a 503 saying when to retry, every operation that needs a token
+ * documents its 401, and every operation that takes input its 400.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({
@@ -36,6 +36,16 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
     for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head'] as const) {
       const operation = item[method];
       if (!operation) continue;
+      for (const [code, response] of Object.entries(operation.responses)) {
+        // `@ApiConflictResponse({ type: ProblemResponseDto })` and its kind declare application/json, but the problem
+        // filter sends every error as problem+json: a generated client would otherwise not parse the body.
+        if (Number(code) >= 400 && response && 'content' in response && response.content?.['application/json']) {
+          response.content = { 'application/problem+json': response.content['application/json'] };
+        }
+      }
+      if (operation.parameters?.length || operation.requestBody) {
+        operation.responses['400'] ??= problem('Invalid input: a field, query parameter, header or id');
+      }
       operation.responses.default ??= problem('Any other error, as RFC 9457 problem details');
       operation.responses['503'] ??= problem(
         'No answer within the deadline (HANDLER_TIMEOUT_MS, 10 s by default), the database unreachable, or the ' +

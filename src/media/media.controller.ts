@@ -11,13 +11,27 @@ import {
   Req,
   Res,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiConsumes, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiConsumes,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiPayloadTooLargeResponse,
+  ApiResponse,
+  ApiTags,
+  ApiUnsupportedMediaTypeResponse,
+} from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Types } from 'mongoose';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
-import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
+import { ApiObjectIdParam, ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
+import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { dropSuccessHeaders, genericProblem, PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -26,6 +40,7 @@ import { closeWithAnswer } from '../http/unread-body.js';
 import { notModified } from '../http/not-modified.js';
 import { parseRange, rangeStillApplies } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
+import { MediaFileDto } from './dto/media-file.dto.js';
 import { FileGoneError, type StoredFile } from './gridfs-bucket.js';
 import { readImageUpload } from './image-upload.js';
 import { MediaQuota } from './media-quota.js';
@@ -33,18 +48,7 @@ import { MediaVariantsJob } from './media-variants.job.js';
 import { MediaService } from './media.service.js';
 import { MediaStorage, type MediaFile } from './media.storage.js';
 
-interface MediaView {
-  id: string;
-  contentType: string;
-  length: number;
-  sha256: string;
-  /** Absent when the header does not say; the variants job fills it in. */
-  width?: number;
-  height?: number;
-  url: string;
-}
-
-const toView = (file: MediaFile): MediaView => ({
+const toView = (file: MediaFile): MediaFileDto => ({
   id: file.id.toHexString(),
   contentType: file.contentType,
   length: file.length,
@@ -53,6 +57,8 @@ const toView = (file: MediaFile): MediaView => ({
   height: file.height,
   url: `/v1/media/${file.id.toHexString()}`,
 });
+
+const IMAGE_BYTES = { 'image/*': { schema: { type: 'string', format: 'binary' } } };
 
 /** A variant asked for before it exists gets the original, cached briefly so the variant replaces it soon. */
 const VARIANT_PENDING_MAX_AGE_S = 60;
@@ -74,11 +80,15 @@ export class MediaController {
   @ApiBearerAuth()
   @ApiConsumes('multipart/form-data')
   @ApiOperation({ summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes' })
+  @ApiCreatedResponse({ type: MediaFileDto })
+  @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Media quota reached (number of files)' })
+  @ApiPayloadTooLargeResponse({ type: ProblemResponseDto, description: 'File over the size limit or the quota' })
+  @ApiUnsupportedMediaTypeResponse({ type: ProblemResponseDto, description: 'Not a JPEG, PNG, WebP or GIF image' })
   async upload(
     @CurrentUser() user: AuthenticatedUser,
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<MediaView> {
+  ): Promise<MediaFileDto> {
     try {
       return await this.receive(user.id, request, reply);
     } catch (error) {
@@ -89,7 +99,7 @@ export class MediaController {
     }
   }
 
-  private async receive(ownerId: string, request: FastifyRequest, reply: FastifyReply): Promise<MediaView> {
+  private async receive(ownerId: string, request: FastifyRequest, reply: FastifyReply): Promise<MediaFileDto> {
     const room = await this.quota.room(ownerId);
     const upload = await readImageUpload(request, room, () => this.quota.tooLarge(room));
     let checked: Promise<void> | undefined;
@@ -116,10 +126,15 @@ export class MediaController {
 
   @Public()
   @Get(':id')
-  @ApiParam({ name: 'id', description: 'Media id (24 hexadecimal characters)' })
+  @ApiObjectIdParam('Media id (24 hexadecimal characters)')
   @ApiOperation({
     summary: 'Download (or HEAD) a file or a resized variant: Range, strong ETag, Last-Modified, long-lived caching',
   })
+  @ApiOkResponse({ content: IMAGE_BYTES, description: 'The whole file' })
+  @ApiResponse({ status: 206, content: IMAGE_BYTES, description: 'The range asked for, with Content-Range' })
+  @ApiResponse({ status: 304, description: 'If-None-Match or If-Modified-Since matched: no body' })
+  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such file' })
+  @ApiResponse({ status: 416, type: ProblemResponseDto, description: 'The Range lies past the end (Content-Range)' })
   async download(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
     @Query() query: MediaDownloadQuery,
@@ -188,8 +203,11 @@ export class MediaController {
   @Delete(':id')
   @HttpCode(204)
   @ApiBearerAuth()
-  @ApiParam({ name: 'id', description: 'Media id (24 hexadecimal characters)' })
+  @ApiObjectIdParam('Media id (24 hexadecimal characters)')
   @ApiOperation({ summary: 'Delete a file and its variants (owner or admin); profiles showing it drop it' })
+  @ApiNoContentResponse()
+  @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your file' })
+  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such file' })
   remove(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @CurrentUser() user: AuthenticatedUser): Promise<void> {
     return this.media.remove(id, user);
   }

@@ -9,7 +9,6 @@ import {
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
-  ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
@@ -18,7 +17,7 @@ import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { CacheControl } from '../cache/http-cache.js';
-import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
+import { ApiObjectIdParam, ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { CreateProfileDto } from './dto/create-profile.dto.js';
 import { NearbyQuery } from './dto/nearby.query.js';
@@ -110,7 +109,7 @@ export class ProfilesController {
   @Public()
   @Get(':id')
   @CacheControl('private')
-  @ApiParam({ name: 'id', description: 'Profile id (24 hexadecimal characters)' })
+  @ApiObjectIdParam('Profile id (24 hexadecimal characters)')
   @ApiOperation({
     summary: 'Read a profile; hidden ones only by their owner or an admin (send the token). Counts a view.',
   })
@@ -127,7 +126,7 @@ export class ProfilesController {
 
   @Patch(':id')
   @ApiBearerAuth()
-  @ApiParam({ name: 'id', description: 'Profile id (24 hexadecimal characters)' })
+  @ApiObjectIdParam('Profile id (24 hexadecimal characters)')
   @ApiOperation({ summary: 'Change a profile (owner or admin)' })
   @ApiOkResponse({ type: ProfileResponseDto })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your profile' })
@@ -142,7 +141,7 @@ export class ProfilesController {
 
   @Delete(':id')
   @ApiBearerAuth()
-  @ApiParam({ name: 'id', description: 'Profile id (24 hexadecimal characters)' })
+  @ApiObjectIdParam('Profile id (24 hexadecimal characters)')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a profile (owner or admin)' })
   @ApiNoContentResponse()

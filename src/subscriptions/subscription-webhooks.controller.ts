@@ -1,6 +1,7 @@
 import { Body, Controller, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiNotFoundResponse,
   ApiHeader,
   ApiOkResponse,
   ApiOperation,
@@ -29,6 +30,7 @@ export class SubscriptionWebhooksController {
   @ApiOperation({ summary: 'Payment provider events (renewal paid, payment failed); each applied at most once' })
   @ApiOkResponse({ description: '{ received: true, duplicate }' })
   @ApiBadRequestResponse({ type: ProblemResponseDto, description: 'Bad signature, stale timestamp or body' })
+  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'Not a payment provider this API knows' })
   @ApiServiceUnavailableResponse({
     type: ProblemResponseDto,
     description: 'Not configured, or the subscription is being changed: nothing applied, deliver again',

@@ -4,8 +4,10 @@ import {
   ApiConflictResponse,
   ApiCreatedResponse,
   ApiHeader,
+  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiPaymentRequiredResponse,
   ApiTags,
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
@@ -33,8 +35,18 @@ function idempotencyKey(header: string | undefined): string {
 const IdempotencyKeyHeader = ApiHeader({
   name: 'Idempotency-Key',
   required: true,
+  schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
   description: 'Retries with the same key return the first answer and never charge twice',
 });
+const PaymentDeclined = ApiPaymentRequiredResponse({
+  type: ProblemResponseDto,
+  description: 'The payment was declined',
+});
+const KeyReused = ApiUnprocessableEntityResponse({
+  type: ProblemResponseDto,
+  description: 'Key reused with another body or for another payment',
+});
+const NoSubscription = ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No subscription' });
 
 @ApiTags('subscriptions')
 @Controller()
@@ -58,8 +70,12 @@ export class SubscriptionsController {
   @IdempotencyKeyHeader
   @ApiOperation({ summary: 'Subscribe to a paid plan (charged at the catalogue price)' })
   @ApiCreatedResponse({ type: SubscriptionDto })
-  @ApiConflictResponse({ type: ProblemResponseDto, description: 'Already subscribed' })
-  @ApiUnprocessableEntityResponse({ type: ProblemResponseDto, description: 'Key reused with another body' })
+  @ApiConflictResponse({
+    type: ProblemResponseDto,
+    description: 'Already subscribed, or a request with this key still running or failed',
+  })
+  @PaymentDeclined
+  @KeyReused
   subscribe(
     @CurrentUser() user: AuthenticatedUser,
     @Body() body: SubscribeDto,
@@ -77,6 +93,7 @@ export class SubscriptionsController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Your subscription' })
   @ApiOkResponse({ type: SubscriptionDto })
+  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'Never subscribed: the free plan applies' })
   mine(@CurrentUser() user: AuthenticatedUser): Promise<SubscriptionView> {
     return this.subscriptions.mine(user);
   }
@@ -87,6 +104,13 @@ export class SubscriptionsController {
   @IdempotencyKeyHeader
   @ApiOperation({ summary: 'Upgrade (charged, starts now) or downgrade (at the end of the paid period)' })
   @ApiOkResponse({ type: SubscriptionDto })
+  @NoSubscription
+  @ApiConflictResponse({
+    type: ProblemResponseDto,
+    description: 'Already on that plan, the subscription not active, or another change in progress',
+  })
+  @PaymentDeclined
+  @KeyReused
   changePlan(
     @CurrentUser() user: AuthenticatedUser,
     @Body() body: ChangePlanDto,
@@ -104,6 +128,8 @@ export class SubscriptionsController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Cancel at the end of the paid period' })
   @ApiOkResponse({ type: SubscriptionDto })
+  @NoSubscription
+  @ApiConflictResponse({ type: ProblemResponseDto, description: 'The subscription is not in a state that allows it' })
   cancel(@CurrentUser() user: AuthenticatedUser): Promise<SubscriptionView> {
     return this.subscriptions.cancel(user);
   }
@@ -113,6 +139,8 @@ export class SubscriptionsController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Undo a cancellation before the period ends' })
   @ApiOkResponse({ type: SubscriptionDto })
+  @NoSubscription
+  @ApiConflictResponse({ type: ProblemResponseDto, description: 'The subscription is not in a state that allows it' })
   resume(@CurrentUser() user: AuthenticatedUser): Promise<SubscriptionView> {
     return this.subscriptions.resume(user);
   }

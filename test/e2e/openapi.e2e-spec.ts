@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validate } from '@readme/openapi-parser';
 import { startApp, type RunningApp } from '../support/test-app.js';
-import { testConfig } from '../support/test-env.js';
+import { AppProcess } from '../support/app-process.js';
+import { freePort } from '../support/ports.js';
+import { testConfig, testEnv } from '../support/test-env.js';
 
 describe('OpenAPI document and Swagger UI', () => {
   let running: RunningApp;
@@ -61,6 +63,88 @@ describe('OpenAPI document and Swagger UI', () => {
     expect(document.paths['/v1/profiles/{id}'].patch.security).toEqual([{ bearer: [] }]);
     // Public reads do not claim to need one.
     expect(document.paths['/v1/profiles/nearby'].get.security).toBeUndefined();
+  });
+
+  it('describes every error response as problem+json, as the routes send it', async () => {
+    type Response = { content?: Record<string, unknown> };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
+    };
+    const wrong: string[] = [];
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        for (const [code, response] of Object.entries(operation.responses)) {
+          if (code !== 'default' && Number(code) < 400) continue;
+          const types = Object.keys(response.content ?? {});
+          if (types.join() !== 'application/problem+json') wrong.push(`${method} ${path} ${code}: ${types.join()}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('types every route id as a 24-hex string, in the build that ships', async () => {
+    type Parameter = { name: string; in: string; schema?: { type?: string; pattern?: string; $ref?: string } };
+    // dist/, compiled by nest build: its decorator metadata (the handlers' ObjectId parameter types) differs from
+    // what Vitest's transform emits, and Swagger reads it.
+    const metricsPort = await freePort();
+    const { app, url } = await AppProcess.boot((port) =>
+      testEnv({ PORT: String(port), METRICS_PORT: String(metricsPort) }),
+    );
+    let document: { paths: Record<string, Record<string, { parameters?: Parameter[] }>> };
+    try {
+      document = (await (await fetch(`${url}/docs/openapi.json`)).json()) as typeof document;
+    } finally {
+      app.signal('SIGTERM');
+      await app.exited;
+    }
+    const ids = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).flatMap(([method, operation]) =>
+        (operation.parameters ?? [])
+          .filter((parameter) => parameter.in === 'path' && parameter.name === 'id')
+          .map((parameter) => ({ operation: `${method} ${path}`, schema: parameter.schema })),
+      ),
+    );
+    expect(ids.length).toBeGreaterThanOrEqual(5);
+    for (const id of ids) {
+      expect(id, id.operation).toEqual({
+        operation: id.operation,
+        schema: { type: 'string', pattern: '^[0-9a-fA-F]{24}$' },
+      });
+    }
+  });
+
+  it('documents the statuses the routes answer with', async () => {
+    type Operation = { parameters?: unknown[]; requestBody?: unknown; responses: Record<string, unknown> };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const codes = (method: string, path: string) => Object.keys(document.paths[path][method].responses);
+    // Any query, header, path parameter or body can be invalid: a 400 (validation, input limits, a bad id).
+    const withoutBadRequest = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods)
+        .filter(([, operation]) => operation.parameters?.length || operation.requestBody)
+        .filter(([, operation]) => !('400' in operation.responses))
+        .map(([method]) => `${method} ${path}`),
+    );
+    expect(withoutBadRequest).toEqual([]);
+    // The statuses these routes' services and guards send (media.service, media-quota, image-upload, byte ranges,
+    // subscriptions.service, idempotency.service, webhook-signature.guard).
+    const expected: Record<string, string[]> = {
+      'post /v1/media': ['201', '403', '413', '415'],
+      'get /v1/media/{id}': ['200', '206', '304', '404', '416'],
+      'delete /v1/media/{id}': ['204', '403', '404'],
+      'post /v1/subscriptions': ['201', '402', '409', '422'],
+      'get /v1/subscriptions/me': ['200', '404'],
+      'post /v1/subscriptions/me/plan': ['200', '402', '404', '409', '422'],
+      'post /v1/subscriptions/me/cancel': ['200', '404', '409'],
+      'post /v1/subscriptions/me/resume': ['200', '404', '409'],
+      'post /v1/subscriptions/webhooks/{provider}': ['200', '404'],
+    };
+    for (const [operation, statuses] of Object.entries(expected)) {
+      const [method, path] = operation.split(' ');
+      expect(codes(method, path), operation).toEqual(expect.arrayContaining(statuses));
+    }
   });
 
   it('serves Swagger UI at /docs', async () => {

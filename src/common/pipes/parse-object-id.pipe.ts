@@ -1,4 +1,5 @@
 import { BadRequestException, Injectable, type PipeTransform } from '@nestjs/common';
+import { ApiParam } from '@nestjs/swagger';
 import { Types } from 'mongoose';
 import { isObjectIdHex } from '../../database/object-id.js';
 
@@ -13,3 +14,11 @@ export class ParseObjectIdPipe implements PipeTransform<string, Types.ObjectId> 
     return new Types.ObjectId(value);
   }
 }
+
+/**
+ * The OpenAPI side of ParseObjectIdPipe for the `:id` parameter. Without `type: String`, Swagger takes the type from
+ * the handler's decorator metadata (the ObjectId the pipe returns) and documents a `$ref` to an empty `Function`
+ * schema beside the pattern.
+ */
+export const ApiObjectIdParam = (description: string) =>
+  ApiParam({ name: 'id', type: String, schema: { type: 'string', pattern: '^[0-9a-fA-F]{24}$' }, description });
