@@ -80,7 +80,10 @@ export class MediaController {
   @ApiBearerAuth()
   @ApiConsumes('multipart/form-data')
   @ApiOperation({ summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes' })
-  @ApiCreatedResponse({ type: MediaFileDto })
+  @ApiCreatedResponse({
+    type: MediaFileDto,
+    headers: { Location: { description: 'The download URL', schema: { type: 'string' } } },
+  })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Media quota reached (number of files)' })
   @ApiPayloadTooLargeResponse({ type: ProblemResponseDto, description: 'File over the size limit or the quota' })
   @ApiUnsupportedMediaTypeResponse({ type: ProblemResponseDto, description: 'Not a JPEG, PNG, WebP or GIF image' })
@@ -121,7 +124,9 @@ export class MediaController {
     this.variantsJob.enqueue(stored.id).catch((error: unknown) => {
       this.logger.warn(`Variants of ${stored.id.toHexString()} not requested now (${(error as Error).message})`);
     });
-    return toView(stored);
+    const view = toView(stored);
+    void reply.header('location', view.url);
+    return view;
   }
 
   @Public()

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -11,7 +11,7 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Types } from 'mongoose';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
@@ -39,10 +39,19 @@ export class ProfilesController {
   @Post()
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Create your profile (one per account)' })
-  @ApiCreatedResponse({ type: ProfileResponseDto })
+  @ApiCreatedResponse({
+    type: ProfileResponseDto,
+    headers: { Location: { description: "The profile's URL", schema: { type: 'string' } } },
+  })
   @ApiConflictResponse({ type: ProblemResponseDto, description: 'This account already has a profile' })
-  create(@CurrentUser() user: AuthenticatedUser, @Body() body: CreateProfileDto): Promise<ProfileView> {
-    return this.profiles.create(user, body);
+  async create(
+    @CurrentUser() user: AuthenticatedUser,
+    @Body() body: CreateProfileDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ProfileView> {
+    const profile = await this.profiles.create(user, body);
+    void reply.header('location', `/v1/profiles/${profile.id}`);
+    return profile;
   }
 
   @Public()

@@ -69,23 +69,28 @@ export class SubscriptionsController {
   @ApiBearerAuth()
   @IdempotencyKeyHeader
   @ApiOperation({ summary: 'Subscribe to a paid plan (charged at the catalogue price)' })
-  @ApiCreatedResponse({ type: SubscriptionDto })
+  @ApiCreatedResponse({
+    type: SubscriptionDto,
+    headers: { Location: { description: '/v1/subscriptions/me', schema: { type: 'string' } } },
+  })
   @ApiConflictResponse({
     type: ProblemResponseDto,
     description: 'Already subscribed, or a request with this key still running or failed',
   })
   @PaymentDeclined
   @KeyReused
-  subscribe(
+  async subscribe(
     @CurrentUser() user: AuthenticatedUser,
     @Body() body: SubscribeDto,
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<SubscriptionView> {
     const checkedKey = idempotencyKey(key);
-    return this.once(reply, user, checkedKey, { op: 'subscribe', ...body }, 201, () =>
+    const answer = await this.once(reply, user, checkedKey, { op: 'subscribe', ...body }, 201, () =>
       this.subscriptions.subscribe(user, body.plan, body.paymentToken, checkedKey),
     );
+    void reply.header('location', '/v1/subscriptions/me');
+    return answer;
   }
 
   @Get('subscriptions/me')

@@ -38,7 +38,9 @@ describe('media (GridFS)', () => {
   const uploaded = async (bytes: Buffer) => {
     const response = await upload(owner, bytes);
     expect(response.status).toBe(201);
-    return (await response.json()) as { id: string; sha256: string; length: number; contentType: string };
+    const media = (await response.json()) as { id: string; sha256: string; length: number; contentType: string };
+    expect(response.headers.get('location')).toBe(`/v1/media/${media.id}`);
+    return media;
   };
   const download = (id: string, headers: Record<string, string> = {}, method = 'GET') =>
     fetch(`${url}/v1/media/${id}`, { method, headers });

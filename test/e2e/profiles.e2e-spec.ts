@@ -28,6 +28,7 @@ describe('profiles: lifecycle, ownership and input safety', () => {
     const created = await call('POST', '/v1/profiles', ann, profileInput({ displayName: 'Ann Lifecycle' }));
     expect(created.status).toBe(201);
     const id = created.body.id as string;
+    expect(created.headers.get('location')).toBe(`/v1/profiles/${id}`);
     expect(created.body).toMatchObject({
       displayName: 'Ann Lifecycle',
       age: 30,

@@ -63,6 +63,7 @@ describe('subscriptions', () => {
     const key = randomUUID();
     const first = await subscribe(member, key);
     expect(first.status).toBe(201);
+    expect(first.headers.get('location')).toBe('/v1/subscriptions/me');
     const created = (await first.json()) as Record<string, string>;
     expect(created).toMatchObject({ plan: 'premium', status: 'active', cancelAtPeriodEnd: false, pendingPlan: null });
     const periodMs = Date.parse(created.currentPeriodEnd) - Date.parse(created.currentPeriodStart);
@@ -71,6 +72,7 @@ describe('subscriptions', () => {
     const retry = await subscribe(member, key);
     expect(retry.status).toBe(201);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.headers.get('location')).toBe('/v1/subscriptions/me');
     expect(await retry.json()).toEqual(created);
     expect(chargesFor(member)).toBe(1);
 

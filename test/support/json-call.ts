@@ -3,6 +3,7 @@ import type { Account } from '../factories/accounts.js';
 export interface JsonReply {
   status: number;
   contentType: string;
+  headers: Headers;
   body: Record<string, unknown>;
 }
 
@@ -23,6 +24,7 @@ export async function callJson(
   return {
     status: response.status,
     contentType: response.headers.get('content-type') ?? '',
+    headers: response.headers,
     body: (text ? JSON.parse(text) : undefined) as Record<string, unknown>,
   };
 }
