@@ -1,38 +1,31 @@
 /**
- * `npm run load-test -- --scenario <name> [--target URL] [--metrics URL] [--scale 0.1] [--out dir]`: the
+ * `npm run load-test -- --scenario <name> [--target URL] [--metrics URL] [--scale 0.1] [--out dir]` (`--help`): the
  * Vesta report's load tests against a running API. Exit code 0 only when every threshold holds; writes
  * report.json, report.md and report.html. See README ("Load testing") and docs/performance.md.
  */
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadScenario } from './load-test/config.js';
 import { ServerSampler, Timeline } from './load-test/measure.js';
 import { markdown, summarise, writeReports } from './load-test/report.js';
+import { parseOptions, USAGE, UsageError } from './load-test/options.js';
 import { runPhases } from './load-test/run.js';
 import { prepareTraffic } from './load-test/traffic.js';
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      scenario: { type: 'string', default: 'basic' },
-      target: { type: 'string', default: 'http://127.0.0.1:3000' },
-      metrics: { type: 'string', default: 'http://127.0.0.1:9464/metrics' },
-      config: { type: 'string', default: 'scripts/load-test/scenarios.json' },
-      scale: { type: 'string', default: '1' },
-      members: { type: 'string', default: '20' },
-      'memory-limit-mb': { type: 'string', default: '1024' },
-      out: { type: 'string' },
-    },
-  });
-  const scenario = loadScenario(values.config, values.scenario, Number(values.scale));
-  const target = values.target.replace(/\/$/, '');
+  const options = parseOptions(process.argv.slice(2));
+  if (options === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const scenario = loadScenario(options.config, options.scenario, options.scale);
+  const target = options.target;
   const started = new Date();
   const out =
-    values.out ?? join('load-test-results', `${scenario.name}-${started.toISOString().replace(/[:.]/g, '-')}`);
-  process.stderr.write(`Preparing ${values.members} members against ${target} ...\n`);
-  const traffic = await prepareTraffic(target, scenario.mix, Number(values.members));
+    options.out ?? join('load-test-results', `${scenario.name}-${started.toISOString().replace(/[:.]/g, '-')}`);
+  process.stderr.write(`Preparing ${options.members} members against ${target} ...\n`);
+  const traffic = await prepareTraffic(target, scenario.mix, options.members);
   const timeline = new Timeline();
-  const sampler = new ServerSampler(values.metrics, timeline);
+  const sampler = new ServerSampler(options.metrics, timeline);
   sampler.start();
   process.stderr.write(
     `Running ${scenario.name}: ${scenario.phases.map((p) => `${p.name} ${p.rate}/s × ${p.durationS} s`).join(', ')}\n`,
@@ -42,14 +35,7 @@ async function main(): Promise<number> {
   } finally {
     await sampler.stop();
   }
-  const summary = summarise(
-    scenario,
-    target,
-    started,
-    timeline.seconds,
-    sampler.samples,
-    Number(values['memory-limit-mb']),
-  );
+  const summary = summarise(scenario, target, started, timeline.seconds, sampler.samples, options.memoryLimitMb);
   writeReports(out, summary, timeline.seconds, sampler.samples);
   process.stdout.write(`${markdown(summary)}\nReports: ${out}/report.{json,md,html}\n`);
   for (const check of summary.checks.filter((c) => c.pass === false)) {
@@ -61,7 +47,10 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`${(error as Error).message}\n`);
+    const { message, cause } = error as Error;
+    // fetch() says only "fetch failed"; its cause names the address and the reason (ECONNREFUSED and the like).
+    process.stderr.write(`${message}${cause instanceof Error ? `: ${cause.message}` : ''}\n`);
+    if (error instanceof UsageError) process.stderr.write('Run npm run load-test -- --help for the options.\n');
     process.exit(2);
   },
 );

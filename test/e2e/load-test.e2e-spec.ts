@@ -129,3 +129,58 @@ describe('npm run load-test', () => {
     }
   }, 120_000);
 });
+
+describe('npm run load-test: its command line', () => {
+  let requests = 0;
+  let target: Server;
+  let targetUrl: string;
+
+  beforeAll(async () => {
+    execFileSync('node_modules/.bin/tsc', ['-p', 'scripts/load-test/tsconfig.json']);
+    const port = await freePort();
+    target = createServer((incoming, outgoing) => {
+      requests += 1;
+      outgoing.writeHead(503).end();
+    }).listen(port, '127.0.0.1');
+    targetUrl = `http://127.0.0.1:${port}`;
+  }, 60_000);
+
+  afterAll(() => {
+    target?.close();
+  });
+
+  it('prints its options with --help and exits 0', async () => {
+    const run = await loadTest(['--help']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('Usage: npm run load-test -- [options]');
+    for (const option of ['--scenario', '--target', '--metrics', '--config', '--scale', '--members', '--out'])
+      expect(run.stdout).toContain(option);
+  });
+
+  it('refuses bad options with exit code 2 and a line naming them, before sending the target anything', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--scale', 'abc'], /^--scale must be a number above 0 \(got "abc"\)$/m],
+      [['--scale', '0'], /^--scale must be a number above 0/m],
+      [['--members', '0'], /^--members must be a whole number of at least 1 \(got "0"\)$/m],
+      [['--members', '2.5'], /^--members must be a whole number of at least 1/m],
+      [['--memory-limit-mb', 'lots'], /^--memory-limit-mb must be a number above 0/m],
+      [['--target', 'nonsense'], /^--target must be an http:\/\/ or https:\/\/ URL \(got "nonsense"\)$/m],
+      [['--metrics', 'ftp://host/metrics'], /^--metrics must be an http:\/\/ or https:\/\/ URL/m],
+      [['--bogus'], /Unknown option '--bogus'/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await loadTest(['--scenario', 'smoke', '--target', targetUrl, ...args]);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(message);
+      expect(run.stderr).toContain('npm run load-test -- --help');
+    }
+    expect(requests).toBe(0);
+  });
+
+  it('names the reason when the target does not answer', async () => {
+    const closed = await freePort();
+    const run = await loadTest(['--scenario', 'smoke', '--target', `http://127.0.0.1:${closed}`]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(new RegExp(`^fetch failed: connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}$`, 'm'));
+  });
+});
