@@ -36,15 +36,24 @@ export class DemoSeeder {
 
     for (let start = 0; start < count; start += BATCH) {
       const end = Math.min(count, start + BATCH);
+      // Lean inserts skip Mongoose's timestamps; without them demo members would lack the createdAt every other
+      // account and profile shows.
+      const now = new Date();
       const users = Array.from({ length: end - start }, (_, offset) => ({
         _id: new Types.ObjectId(),
         email: demoEmail(start + offset),
         passwordHash,
         role: 'user' as const,
+        createdAt: now,
+        updatedAt: now,
       }));
       await this.users.insertMany(users, { ordered: false, lean: true });
       await this.profiles.insertMany(
-        users.map((user, offset) => demoProfile(start + offset, user._id, rand)),
+        users.map((user, offset) => ({
+          ...demoProfile(start + offset, user._id, rand),
+          createdAt: now,
+          updatedAt: now,
+        })),
         { ordered: false, lean: true },
       );
       if (end % 10_000 === 0 || end === count) {

@@ -40,6 +40,11 @@ describe('demo seeder (real FerretDB)', () => {
     // A power law: the top 1 % of profiles hold far more than 1 % of the views.
     expect(top1Percent / total).toBeGreaterThan(0.2);
 
+    // Like every profile and account the API creates: clients see createdAt on demo members too.
+    const missing = { $or: [{ createdAt: { $exists: false } }, { updatedAt: { $exists: false } }] };
+    expect(await profiles.countDocuments(missing)).toBe(0);
+    expect(await profiles.db.collection('users').countDocuments(missing)).toBe(0);
+
     expect(await seeder.seed(3_000)).toEqual({ created: 0, skipped: true });
     expect(await profiles.countDocuments()).toBe(3_000);
   });
