@@ -35,6 +35,37 @@ describe('HTTP contract: errors, request ids, compression', () => {
     expect(typeof problem.detail).toBe('string');
   });
 
+  it('answers a method a route does not take with a 405 problem naming those it does in Allow', async () => {
+    for (const [method, path, allow] of [
+      ['PUT', '/v1/profiles?city=Berlin', 'GET, HEAD, POST'],
+      ['POST', '/v1/profiles/665f1c2e8a1b2c3d4e5f6a7b', 'GET, HEAD, PATCH, DELETE'],
+      ['DELETE', '/v1/plans', 'GET, HEAD'],
+      ['POST', '/health/live', 'GET, HEAD'],
+    ]) {
+      const response = await fetch(`${running.url}${path}`, { method });
+      expect(response.status, `${method} ${path}`).toBe(405);
+      expect(response.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
+      expect(await response.json()).toMatchObject({
+        title: 'Method Not Allowed',
+        status: 405,
+        detail: `${method} is not allowed here; allowed: ${allow}`,
+        instance: path.split('?')[0],
+      });
+    }
+    // A path no method serves stays a 404, whatever the method; so does a missing file under a route that takes the
+    // method (Swagger UI's static files).
+    for (const [method, path] of [
+      ['DELETE', '/v1/no-such-thing'],
+      ['GET', '/docs/no-such-file.css'],
+      ['HEAD', '/docs/no-such-file.css'],
+    ]) {
+      const response = await fetch(`${running.url}${path}`, { method });
+      expect(response.status, `${method} ${path}`).toBe(404);
+      expect(response.headers.get('allow')).toBeNull();
+    }
+  });
+
   it('answers malformed JSON with a 400 problem, not a 500', async () => {
     const response = await post('/v1/anything', '{"email": "a@b.c",');
     expect(response.status).toBe(400);

@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import { Counter, type Registry } from 'prom-client';
 import { isDatabaseUnavailable } from '../../database/mongo-errors.js';
+import { allowedMethods } from '../../http/allowed-methods.js';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -49,7 +50,12 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
-    const problem = this.toProblem(exception, request);
+    let problem = this.toProblem(exception, request);
+    const allowed = problem.status === 404 ? allowedMethods(request) : [];
+    if (allowed.length > 0) {
+      const detail = `${request.method} is not allowed here; allowed: ${allowed.join(', ')}`;
+      problem = genericProblem(request, HttpStatus.METHOD_NOT_ALLOWED, detail);
+    }
 
     if (problem.status >= 500 && problem.status !== SERVICE_UNAVAILABLE) {
       this.logger.error(
@@ -73,6 +79,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (problem.status === 401) void reply.header('www-authenticate', 'Bearer');
     // Every 503 is a passing condition (a dependency down or slow, a lock held, shutting down): say when to retry.
     if (problem.status === SERVICE_UNAVAILABLE) void reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
+    if (allowed.length > 0) void reply.header('allow', allowed.join(', '));
     void reply.status(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(problem);
   }
 
