@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { ProblemResponseDto } from './common/problem/problem-response.dto.js';
+import { RATE_LIMITED_EXTENSION } from './throttling/not-rate-limited.decorator.js';
 
 /** Swagger UI at /docs and the OpenAPI 3 document at /docs/openapi.json, generated from decorators. */
 export function setupOpenApi(app: NestFastifyApplication): void {
@@ -25,14 +26,14 @@ export function setupOpenApi(app: NestFastifyApplication): void {
 /**
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a
  * `default` response with that schema and a 503 saying when to retry, every operation that needs a token
- * documents its 401, and every operation that takes input its 400.
+ * documents its 401, every operation that takes input its 400, and every rate-limited one its 429.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({
     description,
     content: { 'application/problem+json': { schema: { $ref: `#/components/schemas/${ProblemResponseDto.name}` } } },
   });
-  for (const item of Object.values(document.paths)) {
+  for (const [path, item] of Object.entries(document.paths)) {
     for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head'] as const) {
       const operation = item[method];
       if (!operation) continue;
@@ -52,6 +53,13 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
           'instance overloaded: retry after the Retry-After header (seconds)',
       );
       if (operation.security?.length) operation.responses['401'] ??= problem('Missing, expired or invalid token');
+      const optedOut = (operation as { [RATE_LIMITED_EXTENSION]?: boolean })[RATE_LIMITED_EXTENSION] === false;
+      if (path.startsWith('/v1/') && !optedOut) {
+        operation.responses['429'] ??= {
+          ...problem('Rate limit reached; the RateLimit-* headers of every reply tell how much is left'),
+          headers: { 'Retry-After': { description: 'Seconds until a retry can pass', schema: { type: 'integer' } } },
+        };
+      }
     }
   }
   return document;

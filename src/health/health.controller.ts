@@ -1,6 +1,5 @@
 import { Controller, Get, HttpCode, ServiceUnavailableException, VERSION_NEUTRAL } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import { SkipThrottle } from '@nestjs/throttler';
 import {
   HealthCheckService,
   MemoryHealthIndicator,
@@ -13,11 +12,12 @@ import { ReadinessState } from '../lifecycle/readiness-state.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { HealthStatusDto, ReadinessDto } from './dto/health-status.dto.js';
+import { NotRateLimited } from '../throttling/not-rate-limited.decorator.js';
 
 @ApiTags('health')
 @Public()
 // Probes are never rate limited: a throttled probe would take a healthy pod out of service.
-@SkipThrottle()
+@NotRateLimited()
 @Controller({ path: 'health', version: VERSION_NEUTRAL })
 export class HealthController {
   constructor(

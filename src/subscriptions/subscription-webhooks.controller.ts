@@ -8,17 +8,17 @@ import {
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { WebhookEventDto } from './dto/webhook-event.dto.js';
 import { SubscriptionWebhooks } from './subscription-webhooks.service.js';
 import { WebhookSignatureGuard } from './webhook-signature.guard.js';
+import { NotRateLimited } from '../throttling/not-rate-limited.decorator.js';
 
 /** Called by the payment provider, not by members: authenticated by signature, and not rate limited. */
 @ApiTags('subscriptions')
 @Public()
-@SkipThrottle()
+@NotRateLimited()
 @UseGuards(WebhookSignatureGuard)
 @Controller('subscriptions/webhooks')
 export class SubscriptionWebhooksController {

@@ -76,7 +76,7 @@ function accountOf(request: FastifyRequest): string {
  * - `user`: callers with a valid token, per account, with their own limit;
  * - `credentials` and `credentials-account`: routes marked @CredentialsThrottle(), per address and per email.
  * The guard runs after JwtAuthGuard (this module is imported after AuthModule), so it knows the caller.
- * Routes opt out with @SkipThrottle() (health); /metrics is on its own server and never throttled.
+ * Routes opt out with @NotRateLimited() (health, payment webhooks); /metrics is on its own server and never throttled.
  */
 @Module({
   imports: [

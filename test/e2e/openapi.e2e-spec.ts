@@ -147,6 +147,26 @@ describe('OpenAPI document and Swagger UI', () => {
     }
   });
 
+  it('documents the 429 of every rate-limited operation, and only of those', async () => {
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
+    const limited = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods)
+        .filter(([, operation]) => '429' in operation.responses)
+        .map(([method]) => `${method} ${path}`),
+    );
+    const all = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method} ${path}`),
+    );
+    // Every /v1 route but the payment webhooks is rate limited (README); the probes are not.
+    expect(limited.sort()).toEqual(all.filter((op) => op.includes(' /v1/') && !op.includes('/webhooks/')).sort());
+    expect(document.paths['/v1/plans'].get.responses['429']).toMatchObject({
+      content: { 'application/problem+json': expect.any(Object) as unknown },
+      headers: { 'Retry-After': expect.any(Object) as unknown },
+    });
+  });
+
   it('serves Swagger UI at /docs', async () => {
     const response = await fetch(`${running.url}/docs`);
     expect(response.status).toBe(200);
