@@ -13,6 +13,7 @@ import {
 } from '@nestjs/common';
 import {
   ApiBearerAuth,
+  ApiBody,
   ApiConsumes,
   ApiCreatedResponse,
   ApiForbiddenResponse,
@@ -79,6 +80,9 @@ export class MediaController {
   @FileUpload()
   @ApiBearerAuth()
   @ApiConsumes('multipart/form-data')
+  @ApiBody({
+    schema: { type: 'object', required: ['file'], properties: { file: { type: 'string', format: 'binary' } } },
+  })
   @ApiOperation({ summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes' })
   @ApiCreatedResponse({
     type: MediaFileDto,

@@ -131,7 +131,7 @@ describe('OpenAPI document and Swagger UI', () => {
     // The statuses these routes' services and guards send (media.service, media-quota, image-upload, byte ranges,
     // subscriptions.service, idempotency.service, webhook-signature.guard).
     const expected: Record<string, string[]> = {
-      'post /v1/media': ['201', '403', '413', '415'],
+      'post /v1/media': ['201', '400', '403', '413', '415'],
       'get /v1/media/{id}': ['200', '206', '304', '404', '416'],
       'delete /v1/media/{id}': ['204', '403', '404'],
       'post /v1/subscriptions': ['201', '402', '409', '422'],
@@ -141,6 +141,10 @@ describe('OpenAPI document and Swagger UI', () => {
       'post /v1/subscriptions/me/resume': ['200', '404', '409'],
       'post /v1/subscriptions/webhooks/{provider}': ['200', '404'],
     };
+    // Swagger UI offers a file picker for the upload.
+    expect(document.paths['/v1/media'].post.requestBody).toMatchObject({
+      content: { 'multipart/form-data': { schema: { properties: { file: { type: 'string', format: 'binary' } } } } },
+    });
     for (const [operation, statuses] of Object.entries(expected)) {
       const [method, path] = operation.split(' ');
       expect(codes(method, path), operation).toEqual(expect.arrayContaining(statuses));
