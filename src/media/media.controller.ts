@@ -45,6 +45,7 @@ import { MediaFileDto } from './dto/media-file.dto.js';
 import { FileGoneError, type StoredFile } from './gridfs-bucket.js';
 import { readImageUpload } from './image-upload.js';
 import { MediaQuota } from './media-quota.js';
+import { stripMetadata } from './metadata-stripping.js';
 import { MediaVariantsJob } from './media-variants.job.js';
 import { MediaService } from './media.service.js';
 import { MediaStorage, type MediaFile } from './media.storage.js';
@@ -83,7 +84,12 @@ export class MediaController {
   @ApiBody({
     schema: { type: 'object', required: ['file'], properties: { file: { type: 'string', format: 'binary' } } },
   })
-  @ApiOperation({ summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes' })
+  @ApiOperation({
+    summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes',
+    description:
+      'JPEG and PNG files are stored without their metadata (EXIF with any GPS position, XMP, IPTC, comments, text ' +
+      'chunks); a JPEG keeps its EXIF orientation. WebP and GIF are stored as uploaded.',
+  })
   @ApiCreatedResponse({
     type: MediaFileDto,
     headers: { Location: { description: 'The download URL', schema: { type: 'string' } } },
@@ -119,7 +125,8 @@ export class MediaController {
       return !reply.sent;
     };
     const meta = { ownerId, contentType: upload.contentType, size: upload.size };
-    const stored = await this.storage.store(upload.bytes, meta, keep);
+    // Stored without its EXIF, XMP and text: a photo's GPS position must not reach whoever has its URL (decision 0023).
+    const stored = await this.storage.store(stripMetadata(upload.contentType, upload.bytes), meta, keep);
     if (reply.sent) {
       if (stored) await this.storage.remove(stored.id); // the deadline came in the last round trip
       throw new DeadlineExceededException('The upload outlasted its deadline');

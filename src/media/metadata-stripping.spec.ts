@@ -1,0 +1,219 @@
+import { Readable } from 'node:stream';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { stripMetadata } from './metadata-stripping.js';
+
+const GPS_EXIF = {
+  IFD0: { Copyright: 'taken at home' },
+  IFD3: {
+    GPSLatitudeRef: 'N',
+    GPSLatitude: '52/1 31/1 12/1',
+    GPSLongitudeRef: 'E',
+    GPSLongitude: '13/1 24/1 18/1',
+  },
+};
+const XMP = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>';
+
+const pixels = (width: number, height: number) => {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < raw.length; i++) raw[i] = (i * 7919) % 251;
+  return sharp(raw, { raw: { width, height, channels: 3 } });
+};
+const decoded = (image: Buffer) => sharp(image).raw().toBuffer();
+
+/** `bytes` in pieces of `size` bytes, as a stream hands them over. */
+const pieces = (bytes: Buffer, size: number): AsyncIterable<Buffer> => {
+  const all: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += size) all.push(bytes.subarray(at, at + size));
+  return Readable.from(all);
+};
+async function collect(type: string, bytes: Buffer, size: number): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const piece of stripMetadata(type, pieces(bytes, size))) out.push(piece);
+  return Buffer.concat(out);
+}
+/** The output for the file fed whole, after checking that 1-byte and 7-byte pieces give the same bytes. */
+async function stripped(type: string, bytes: Buffer): Promise<Buffer> {
+  const whole = await collect(type, bytes, bytes.length || 1);
+  expect(await collect(type, bytes, 1)).toEqual(whole);
+  expect(await collect(type, bytes, 7)).toEqual(whole);
+  return whole;
+}
+
+const jpegSegment = (marker: number, payload: Buffer | string) => {
+  const body = Buffer.from(payload);
+  const head = Buffer.alloc(4);
+  head.writeUInt16BE(0xff00 | marker, 0);
+  head.writeUInt16BE(body.length + 2, 2);
+  return Buffer.concat([head, body]);
+};
+/** `segments` inserted right after the SOI of `jpeg`. */
+const withSegments = (jpeg: Buffer, ...segments: Buffer[]) =>
+  Buffer.concat([jpeg.subarray(0, 2), ...segments, jpeg.subarray(2)]);
+
+/** Exif APP1 with a big-endian TIFF: IFD0 holding the orientation, an Artist and a GPS IFD with a latitude ref. */
+function bigEndianExif(orientation: number): Buffer {
+  const tiff = Buffer.alloc(8 + 2 + 3 * 12 + 4 + 2 + 12 + 4 + 8);
+  tiff.write('MM\0*', 0, 'latin1');
+  tiff.writeUInt32BE(8, 4);
+  tiff.writeUInt16BE(3, 8);
+  const entry = (at: number, tag: number, type: number, count: number, value: number) => {
+    tiff.writeUInt16BE(tag, at);
+    tiff.writeUInt16BE(type, at + 2);
+    tiff.writeUInt32BE(count, at + 4);
+    if (type === 3) tiff.writeUInt16BE(value, at + 8);
+    else tiff.writeUInt32BE(value, at + 8);
+  };
+  const gpsIfd = 8 + 2 + 36 + 4;
+  entry(10, 0x0112, 3, 1, orientation);
+  entry(22, 0x013b, 2, 4, 0x4a6f6500); // Artist "Joe"
+  entry(34, 0x8825, 4, 1, gpsIfd);
+  tiff.writeUInt16BE(1, gpsIfd);
+  entry(gpsIfd + 2, 0x0001, 2, 2, 0x4e000000); // GPSLatitudeRef "N"
+  return jpegSegment(0xe1, Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]));
+}
+
+/** The Exif a stripped JPEG may keep: only IFD0's orientation, nothing else (in particular no GPS IFD). */
+function expectOrientationOnly(exif: Buffer | undefined, orientation: number) {
+  expect(exif).toBeDefined();
+  const tiff = exif!.subarray(6);
+  expect(tiff.subarray(0, 8)).toEqual(Buffer.from('4d4d002a00000008', 'hex'));
+  expect(tiff.readUInt16BE(8)).toBe(1); // one entry
+  expect(tiff.readUInt16BE(10)).toBe(0x0112);
+  expect(tiff.readUInt16BE(18)).toBe(orientation);
+  expect(tiff.readUInt32BE(22)).toBe(0); // no next IFD
+  expect(tiff.length).toBe(26);
+}
+
+const pngChunkTypes = (png: Buffer) => {
+  const types: string[] = [];
+  for (let at = 8; at + 8 <= png.length; at += 12 + png.readUInt32BE(at))
+    types.push(png.toString('latin1', at + 4, at + 8));
+  return types;
+};
+/** A chunk with a correct CRC. */
+const pngChunk = (type: string, data: string) => {
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), Buffer.from(data, 'latin1')]);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(body.length - 4);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([length, body, crc]);
+};
+function crc32(bytes: Buffer): number {
+  let crc = ~0;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+  }
+  return ~crc >>> 0;
+}
+/** `chunks` inserted after the IHDR chunk of `png`. */
+const afterHeader = (png: Buffer, ...chunks: Buffer[]) =>
+  Buffer.concat([png.subarray(0, 33), ...chunks, png.subarray(33)]);
+
+describe('stripMetadata', () => {
+  it('drops a JPEG’s Exif (GPS included), XMP, IPTC and comments, keeps its orientation, ICC profile and pixels', async () => {
+    const original = withSegments(
+      await pixels(40, 24)
+        .jpeg()
+        .withExif(GPS_EXIF)
+        .withMetadata({ orientation: 6 })
+        .withXmp(XMP)
+        .withIccProfile('p3')
+        .toBuffer(),
+      jpegSegment(0xed, 'Photoshop 3.0\0 8BIM caption'),
+      jpegSegment(0xfe, 'shot near the station'),
+    );
+    const before = await sharp(original).metadata();
+    expect([before.orientation, before.exif && before.xmp && before.icc && true]).toEqual([6, true]);
+
+    const out = await stripped('image/jpeg', original);
+    const after = await sharp(out).metadata();
+    expect(after.orientation).toBe(6);
+    expectOrientationOnly(after.exif, 6);
+    expect(after.xmp).toBeUndefined();
+    expect(after.iptc).toBeUndefined();
+    expect(after.comments).toBeUndefined();
+    expect(after.icc).toEqual(before.icc);
+    expect(out.includes('shot near the station')).toBe(false);
+    expect(out.includes('taken at home')).toBe(false);
+    expect(await decoded(out)).toEqual(await decoded(original));
+  });
+
+  it('drops Exif without an orientation entirely, and reads a big-endian orientation', async () => {
+    const plain = await pixels(16, 16).jpeg().toBuffer();
+    const upright = await stripped('image/jpeg', await pixels(16, 16).jpeg().withExif(GPS_EXIF).toBuffer());
+    expect((await sharp(upright).metadata()).exif).toBeUndefined();
+
+    const turned = await stripped('image/jpeg', withSegments(plain, bigEndianExif(8)));
+    expect((await sharp(turned).metadata()).orientation).toBe(8);
+    expectOrientationOnly((await sharp(turned).metadata()).exif, 8);
+    expect(turned.includes('Joe')).toBe(false);
+
+    const one = await stripped('image/jpeg', withSegments(plain, bigEndianExif(1)));
+    expect(one).toEqual(plain);
+  });
+
+  it('drops a PNG’s eXIf, text and time chunks whole and keeps the others and the pixels', async () => {
+    const original = afterHeader(
+      await pixels(12, 10).png().withExif(GPS_EXIF).toBuffer(),
+      pngChunk('tEXt', 'Comment\0shot near the station'),
+      pngChunk('iTXt', `XML:com.adobe.xmp\0\0\0\0\0${XMP}`),
+      pngChunk('zTXt', 'Author\0\0x'),
+      pngChunk('tIME', '\x07\xea\x0c\x03\x01\x02\x03'),
+    );
+    expect(pngChunkTypes(original)).toEqual(['IHDR', 'tEXt', 'iTXt', 'zTXt', 'tIME', 'eXIf', 'pHYs', 'IDAT', 'IEND']);
+
+    const out = await stripped('image/png', original);
+    expect(pngChunkTypes(out)).toEqual(['IHDR', 'pHYs', 'IDAT', 'IEND']);
+    const after = await sharp(out).metadata();
+    expect([after.exif, after.xmp, after.comments]).toEqual([undefined, undefined, undefined]);
+    expect(await decoded(out)).toEqual(await decoded(original));
+  });
+
+  it('leaves images without metadata, WebP and GIF byte for byte as they are', async () => {
+    for (const [type, image] of [
+      ['image/jpeg', await pixels(20, 20).jpeg().toBuffer()],
+      ['image/png', await pixels(20, 20).png().toBuffer()],
+      ['image/webp', await pixels(20, 20).webp().withExif(GPS_EXIF).toBuffer()],
+      ['image/gif', await pixels(20, 20).gif().toBuffer()],
+    ] as const) {
+      expect(await stripped(type, image)).toEqual(image);
+    }
+  });
+
+  it('passes malformed or cut-off files on unchanged from where it stops understanding them', async () => {
+    const jpeg = withSegments(await pixels(8, 8).jpeg().withExif(GPS_EXIF).toBuffer());
+    const png = await pixels(8, 8).png().withExif(GPS_EXIF).toBuffer();
+    const pngWithoutCrc = Buffer.concat([png.subarray(0, 33), Buffer.from('00000010', 'hex'), Buffer.from('IDAT')]);
+    const exifAt = jpeg.indexOf('Exif') - 4;
+    for (const [type, bytes] of [
+      ['image/jpeg', jpeg.subarray(0, exifAt + 100)], // ends inside the Exif segment
+      ['image/jpeg', Buffer.concat([jpeg.subarray(0, 2), Buffer.from('not a marker'), jpeg.subarray(2)])],
+      ['image/jpeg', Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xe0, 0x00, 0x01]), jpeg.subarray(2)])],
+      ['image/jpeg', jpeg.subarray(0, 3)],
+      ['image/png', png.subarray(0, png.indexOf('eXIf') + 50)], // ends inside the eXIf chunk
+      ['image/png', Buffer.concat([pngWithoutCrc, Buffer.alloc(16, 7)])], // the tests' PNG structure
+      ['image/png', Buffer.concat([png.subarray(0, 33), Buffer.from('0000000a7e5854ff', 'hex'), png.subarray(33)])],
+      ['image/png', png.subarray(0, 5)],
+    ] as const) {
+      expect(await stripped(type, bytes)).toEqual(bytes);
+    }
+  });
+
+  it('ends its source when its reader stops early', async () => {
+    let ended = false;
+    const endless: AsyncIterable<Buffer> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => Promise.resolve({ done: false, value: Buffer.from('ffd8ffe0', 'hex') }),
+        return: () => {
+          ended = true;
+          return Promise.resolve({ done: true, value: undefined });
+        },
+      }),
+    };
+    for await (const _piece of stripMetadata('image/jpeg', endless)) break;
+    expect(ended).toBe(true);
+  });
+});

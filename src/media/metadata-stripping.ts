@@ -1,0 +1,206 @@
+/**
+ * Removes what a camera or editor wrote about a photo (EXIF with its GPS position, XMP, IPTC, comments, text chunks)
+ * from an upload as it streams into storage, without decoding the image: the pixels' bytes are not touched. JPEG and
+ * PNG only; WebP and GIF pass unchanged (decision 0023). Anything the parser does not understand, such as a length
+ * running past the end of the data, ends the parsing there and the rest passes unchanged: the upload already refused
+ * what is not an image by its first bytes, and a broken image is stored as it came.
+ */
+export async function* stripMetadata(contentType: string, bytes: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const queue = new ByteQueue(bytes);
+  try {
+    if (contentType === 'image/jpeg') yield* jpegWithoutMetadata(queue);
+    else if (contentType === 'image/png') yield* pngWithoutMetadata(queue);
+    yield* queue.rest();
+  } finally {
+    // Ended early by the consumer (storage failed): the source ends too.
+    await queue.close();
+  }
+}
+
+/** The most a JPEG segment holds after its marker (the length counts itself); a PNG metadata chunk up to this is held too. */
+const MAX_SEGMENT = 0xffff;
+const SOS = 0xda;
+const EOI = 0xd9;
+const APP1 = 0xe1;
+const APP13 = 0xed;
+const COM = 0xfe;
+const EXIF = Buffer.from('Exif\0', 'latin1');
+const XMP = [
+  Buffer.from('http://ns.adobe.com/xap/1.0/', 'latin1'),
+  Buffer.from('http://ns.adobe.com/xmp/extension/', 'latin1'),
+];
+const ORIENTATION_TAG = 0x0112;
+const SHORT = 3;
+
+/**
+ * The segments before the image data (SOS), held one at a time: Exif and XMP (APP1), Photoshop's IPTC (APP13) and
+ * comments (COM) are left out; JFIF, the ICC profile (APP2), Adobe's APP14 and the tables the decoder needs stay.
+ * An Exif orientation other than 1 is kept in a new Exif segment of its own, or phone photos would show sideways.
+ */
+async function* jpegWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
+  if (!(await queue.has(2)) || queue.peek(2).readUInt16BE(0) !== 0xffd8) return;
+  yield queue.take(2);
+  for (;;) {
+    if (!(await queue.has(2))) return;
+    const [prefix, marker] = queue.peek(2);
+    if (prefix !== 0xff) return;
+    if (marker === 0xff) {
+      yield queue.take(1); // a fill byte before a marker
+      continue;
+    }
+    if (marker === SOS || marker === EOI || marker === 0x00 || marker === 0xd8) return;
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      yield queue.take(2); // markers without a length
+      continue;
+    }
+    if (!(await queue.has(4))) return;
+    const length = queue.peek(4).readUInt16BE(2);
+    if (length < 2 || !(await queue.has(2 + length))) return;
+    const segment = queue.take(2 + length);
+    const payload = segment.subarray(4);
+    if (marker === APP1 && startsWith(payload, EXIF)) {
+      const orientation = exifOrientation(payload.subarray(6));
+      if (orientation !== undefined && orientation !== 1) yield orientationOnlyExif(orientation);
+    } else if (
+      !(marker === APP1 && XMP.some((xmp) => startsWith(payload, xmp))) &&
+      marker !== APP13 &&
+      marker !== COM
+    ) {
+      yield segment;
+    }
+  }
+}
+
+const startsWith = (bytes: Buffer, prefix: Buffer) =>
+  bytes.length >= prefix.length && bytes.subarray(0, prefix.length).equals(prefix);
+
+/** The Orientation (0x0112) in IFD0 of a TIFF structure, in either byte order; undefined if absent or unreadable. */
+function exifOrientation(tiff: Buffer): number | undefined {
+  if (tiff.length < 8) return undefined;
+  const order = tiff.toString('latin1', 0, 2);
+  if (order !== 'II' && order !== 'MM') return undefined;
+  const little = order === 'II';
+  const u16 = (at: number) => (little ? tiff.readUInt16LE(at) : tiff.readUInt16BE(at));
+  const u32 = (at: number) => (little ? tiff.readUInt32LE(at) : tiff.readUInt32BE(at));
+  if (u16(2) !== 42) return undefined;
+  const ifd = u32(4);
+  if (ifd + 2 > tiff.length) return undefined;
+  for (let entry = ifd + 2, left = u16(ifd); left > 0 && entry + 12 <= tiff.length; entry += 12, left--) {
+    if (u16(entry) !== ORIENTATION_TAG) continue;
+    if (u16(entry + 2) !== SHORT || u32(entry + 4) !== 1) return undefined;
+    const value = u16(entry + 8);
+    return value >= 1 && value <= 8 ? value : undefined;
+  }
+  return undefined;
+}
+
+/** APP1 holding "Exif\0\0", a big-endian TIFF header and an IFD0 with the one Orientation entry. */
+function orientationOnlyExif(orientation: number): Buffer {
+  const segment = Buffer.alloc(36);
+  segment.writeUInt16BE(0xff00 | APP1, 0);
+  segment.writeUInt16BE(34, 2);
+  segment.write('Exif\0\0MM\0*', 4, 'latin1');
+  segment.writeUInt32BE(8, 14); // IFD0 right after the 8-byte TIFF header
+  segment.writeUInt16BE(1, 18);
+  segment.writeUInt16BE(ORIENTATION_TAG, 20);
+  segment.writeUInt16BE(SHORT, 22);
+  segment.writeUInt32BE(1, 24);
+  segment.writeUInt16BE(orientation, 28);
+  // Bytes 30 to 35: the rest of the value field and "no next IFD", both zero.
+  return segment;
+}
+
+const PNG_SIGNATURE = Buffer.from('89504e470d0a1a0a', 'hex');
+const PNG_METADATA = new Set(['eXIf', 'tEXt', 'zTXt', 'iTXt', 'tIME']);
+
+/**
+ * Chunks after the signature, each kept or left out whole (so every CRC stays right): EXIF, the text chunks (which
+ * carry XMP) and the modification time are left out. A chunk left out is held whole first, to be sure it is complete,
+ * up to a JPEG segment's size; a longer one is skipped as it streams rather than held in memory, so a file that ends
+ * inside one loses its start, though such a file was cut off and unreadable already.
+ */
+async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
+  if (!(await queue.has(8)) || !queue.peek(8).equals(PNG_SIGNATURE)) return;
+  yield queue.take(8);
+  for (;;) {
+    if (!(await queue.has(8))) return;
+    const header = queue.peek(8);
+    const length = header.readUInt32BE(0);
+    const type = header.toString('latin1', 4, 8);
+    if (length > 0x7fffffff || !/^[A-Za-z]{4}$/.test(type)) return;
+    const total = 8 + length + 4;
+    if (!PNG_METADATA.has(type)) {
+      yield* queue.pass(total);
+    } else if (total > MAX_SEGMENT) {
+      await queue.skip(total);
+    } else if (await queue.has(total)) {
+      queue.take(total);
+    } else {
+      return;
+    }
+    if (type === 'IEND') return;
+  }
+}
+
+/** An upload's bytes, read only as far ahead as the parser needs. */
+class ByteQueue {
+  private readonly source: AsyncIterator<Buffer>;
+  private chunks: Buffer[] = [];
+  private length = 0;
+
+  constructor(bytes: AsyncIterable<Buffer>) {
+    this.source = bytes[Symbol.asyncIterator]();
+  }
+
+  /** Whether `n` bytes are there, reading from the source until they are or it ends. */
+  async has(n: number): Promise<boolean> {
+    while (this.length < n) {
+      const next = await this.source.next();
+      if (next.done) return false;
+      if (next.value.length === 0) continue;
+      this.chunks.push(next.value);
+      this.length += next.value.length;
+    }
+    return true;
+  }
+
+  /** The first `n` bytes, which has(n) found there. */
+  peek(n: number): Buffer {
+    if (this.chunks[0].length < n) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0].subarray(0, n);
+  }
+
+  take(n: number): Buffer {
+    const bytes = this.peek(n);
+    const first = this.chunks[0].subarray(n);
+    if (first.length > 0) this.chunks[0] = first;
+    else this.chunks.shift();
+    this.length -= n;
+    return bytes;
+  }
+
+  /** Up to `n` bytes as they come, without holding them. */
+  async *pass(n: number): AsyncGenerator<Buffer> {
+    for (let left = n; left > 0 && (await this.has(1));) {
+      const piece = this.take(Math.min(left, this.chunks[0].length));
+      left -= piece.length;
+      yield piece;
+    }
+  }
+
+  async skip(n: number): Promise<void> {
+    for await (const _piece of this.pass(n));
+  }
+
+  async *rest(): AsyncGenerator<Buffer> {
+    const held = this.chunks;
+    this.chunks = [];
+    this.length = 0;
+    yield* held;
+    for (let next = await this.source.next(); !next.done; next = await this.source.next()) yield next.value;
+  }
+
+  async close(): Promise<void> {
+    await this.source.return?.();
+  }
+}
