@@ -39,6 +39,10 @@ describe('profile views', () => {
     expect(view).not.toHaveProperty('location.lat');
   });
 
+  it('gives the owner the birth date as the day it was written, YYYY-MM-DD', () => {
+    expect(toProfileView(record, { privileged: true }).birthDate).toBe('1990-01-01');
+  });
+
   it('returns only the fields asked for, plus id', () => {
     const view = toPublicView(toProfileView(record, { privileged: true }), ['displayName', 'location']);
     expect(view).toEqual({ id: String(record._id), displayName: 'Ann', location: { city: 'Berlin', country: 'DE' } });

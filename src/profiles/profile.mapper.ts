@@ -40,7 +40,8 @@ export interface ProfileView {
   createdAt?: Date;
   // Owner and admin only:
   userId?: string;
-  birthDate?: Date;
+  /** YYYY-MM-DD, the form it is written in: a day, not a moment. */
+  birthDate?: string;
   visibility?: string;
   updatedAt?: Date;
 }
@@ -70,7 +71,7 @@ export function toProfileView(
   };
   if (options.privileged) {
     view.userId = String(profile.userId);
-    view.birthDate = profile.birthDate;
+    view.birthDate = profile.birthDate && new Date(profile.birthDate).toISOString().slice(0, 10);
     view.visibility = profile.visibility;
     view.updatedAt = profile.updatedAt;
     if (view.location && profile.location) {

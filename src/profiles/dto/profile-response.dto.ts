@@ -32,7 +32,8 @@ export class ProfileResponseDto {
   @ApiPropertyOptional() lastActiveAt?: Date;
   @ApiPropertyOptional() createdAt?: Date;
   @ApiPropertyOptional({ description: 'Owner and admin only' }) userId?: string;
-  @ApiPropertyOptional({ description: 'Owner and admin only' }) birthDate?: Date;
+  @ApiPropertyOptional({ description: 'Owner and admin only', format: 'date', example: '1990-02-28' })
+  birthDate?: string;
   @ApiPropertyOptional({ enum: VISIBILITIES, description: 'Owner and admin only' }) visibility?: string;
   @ApiPropertyOptional({ description: 'Owner and admin only' }) updatedAt?: Date;
 }
