@@ -24,7 +24,8 @@ export THROTTLE_ANONYMOUS_LIMIT=${THROTTLE_ANONYMOUS_LIMIT:-100000}
 export THROTTLE_USER_LIMIT=${THROTTLE_USER_LIMIT:-100000}
 if [[ -f .data/seeded ]]; then
   log "demo data already seeded (delete .data/seeded to seed again)"
-elif npm run | grep -q '^  seed$'; then
+# grep reads the whole list: -q would stop at the match and npm, cut off, prints an error.
+elif npm run | grep '^  seed$' >/dev/null; then
   log "seeding demo data"
   npm run --silent seed && touch .data/seeded
 fi
