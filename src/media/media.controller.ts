@@ -88,7 +88,7 @@ export class MediaController {
     summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes',
     description:
       'JPEG and PNG files are stored without their metadata (EXIF with any GPS position, XMP, IPTC, comments, text ' +
-      'chunks); a JPEG keeps its EXIF orientation. WebP and GIF are stored as uploaded.',
+      'chunks); a JPEG keeps its EXIF orientation. WebP is stored without EXIF and XMP; GIF as uploaded.',
   })
   @ApiCreatedResponse({
     type: MediaFileDto,
@@ -179,7 +179,6 @@ export class MediaController {
       .header('last-modified', file.uploadDate.toUTCString())
       .header('cache-control', cacheControl)
       .header('accept-ranges', 'bytes')
-      .header('x-content-type-options', 'nosniff')
       .header('cross-origin-resource-policy', 'cross-origin')
       .header('content-type', file.contentType);
 

@@ -1,15 +1,18 @@
 /**
  * Removes what a camera or editor wrote about a photo (EXIF with its GPS position, XMP, IPTC, comments, text chunks)
- * from an upload as it streams into storage, without decoding the image: the pixels' bytes are not touched. JPEG and
- * PNG only; WebP and GIF pass unchanged (decision 0023). Anything the parser does not understand, such as a length
+ * from an upload as it streams into storage, without decoding the image: the pixels' bytes are not touched. JPEG, PNG
+ * and WebP; GIF passes unchanged (decision 0023). Anything the parser does not understand, such as a length
  * running past the end of the data, ends the parsing there and the rest passes unchanged: the upload already refused
- * what is not an image by its first bytes, and a broken image is stored as it came.
+ * what is not an image by its first bytes, and a broken image is stored as it came. The exceptions are metadata that
+ * streams past rather than being held (a PNG metadata chunk over 64 KiB, a WebP EXIF or XMP chunk): a file cut off
+ * inside one loses, or has zeroed, what followed the chunk's header.
  */
 export async function* stripMetadata(contentType: string, bytes: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const queue = new ByteQueue(bytes);
   try {
     if (contentType === 'image/jpeg') yield* jpegWithoutMetadata(queue);
     else if (contentType === 'image/png') yield* pngWithoutMetadata(queue);
+    else if (contentType === 'image/webp') yield* webpWithoutMetadata(queue);
     yield* queue.rest();
   } finally {
     // Ended early by the consumer (storage failed): the source ends too.
@@ -139,6 +142,44 @@ async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
       return;
     }
     if (type === 'IEND') return;
+  }
+}
+
+const VP8X_EXIF = 0x08;
+const VP8X_XMP = 0x04;
+const WEBP_METADATA = new Set(['EXIF', 'XMP ']);
+/** Readers skip chunks of a type they do not know (WebP container specification, "Unknown Chunks"). */
+const BLANKED = Buffer.from('JUNK', 'latin1');
+
+/**
+ * Chunks after the RIFF header. Every chunk's size adds up to the RIFF size at the start of the file, so leaving one
+ * out would mean holding the whole file to rewrite that size. The EXIF and XMP chunks are blanked instead: renamed to a
+ * type readers skip, their bytes zeroed, and the VP8X flags announcing them cleared. The file keeps its length. Their
+ * orientation goes with them; browsers do not turn a WebP by its EXIF orientation.
+ */
+async function* webpWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
+  if (!(await queue.has(12))) return;
+  const riff = queue.peek(12);
+  if (riff.toString('latin1', 0, 4) !== 'RIFF' || riff.toString('latin1', 8, 12) !== 'WEBP') return;
+  yield queue.take(12);
+  for (;;) {
+    if (!(await queue.has(8))) return;
+    const header = queue.peek(8);
+    const type = header.toString('latin1', 0, 4);
+    const size = header.readUInt32LE(4);
+    if (!/^[\x20-\x7e]{4}$/.test(type)) return;
+    const total = 8 + size + (size % 2); // chunks are padded to an even length
+    if (type === 'VP8X') {
+      if (size < 10 || !(await queue.has(total))) return;
+      const chunk = Buffer.from(queue.take(total)); // a copy: the flags change
+      chunk[8] &= ~(VP8X_EXIF | VP8X_XMP);
+      yield chunk;
+    } else if (WEBP_METADATA.has(type)) {
+      yield Buffer.concat([BLANKED, queue.take(8).subarray(4)]);
+      for await (const piece of queue.pass(total - 8)) yield Buffer.alloc(piece.length);
+    } else {
+      yield* queue.pass(total);
+    }
   }
 }
 
