@@ -1,3 +1,6 @@
+/** What `withTimeout` rejects with, so a caller can tell the wait running out from the operation failing. */
+export class TimeoutError extends Error {}
+
 /**
  * Rejects with "no answer within <ms> ms" if `promise` has not settled in time; the timer never keeps the process
  * alive. The time measured is time spent waiting for the other side, not time our own event loop was busy:
@@ -8,9 +11,6 @@
  * A 50 ms Redis timeout measured from the call would fire whenever a burst of requests kept the loop busy for 50 ms,
  * however fast Redis answered.
  */
-/** What `withTimeout` rejects with, so a caller can tell the wait running out from the operation failing. */
-export class TimeoutError extends Error {}
-
 export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let settled = false;
   let timer: NodeJS.Timeout | undefined;

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import type { CreateIndexesOptions, IndexSpecification } from 'mongodb';
 import type { Connection } from 'mongoose';
+import { isDuplicateKeyError } from './mongo-errors.js';
 
 /**
  * Makes start-up wait until every unique index declared in a schema exists, and fail when one cannot be built.
@@ -34,7 +35,8 @@ export class UniqueIndexes implements OnModuleInit {
           await model.collection.createIndex(fields as IndexSpecification, createOptions);
         } catch (error) {
           const what = `unique index ${JSON.stringify(fields)} on ${model.collection.collectionName}`;
-          this.logger.error(`cannot build the ${what}; fix the documents that break it, then start again`);
+          const advice = isDuplicateKeyError(error) ? 'fix the documents that break it' : 'see the cause below';
+          this.logger.error(`cannot build the ${what}; ${advice}, then start again`);
           throw new Error(`cannot build the ${what}: ${(error as Error).message}`, { cause: error });
         }
       }

@@ -183,7 +183,9 @@ export class GridFsBucket {
     async function* bytes(): AsyncGenerator<Buffer> {
       let expected = first;
       try {
-        for (let chunk = await nextChunk(); chunk?.n === expected; chunk = await nextChunk()) {
+        // Nothing is asked for after the last chunk: with one chunk per batch that would be one more round trip.
+        const next = () => (expected <= last ? nextChunk() : null);
+        for (let chunk = await next(); chunk?.n === expected; chunk = await next()) {
           const view = chunk.data.buffer; // the chunk's bytes, shared rather than copied
           const data = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
           const from = expected === first ? start - first * file.chunkSize : 0;

@@ -32,6 +32,10 @@ export interface PaymentProvider {
     currency: string;
     idempotencyKey: string;
   }): Promise<Charge>;
+  /**
+   * Must resolve for a charge already refunded: a webhook whose refund's answer was lost is delivered again and
+   * refunds again (real processors take an idempotency key, `refund:<chargeId>`, or answer "already refunded").
+   */
   refund(chargeId: string): Promise<void>;
 }
 
