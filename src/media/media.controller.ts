@@ -204,8 +204,9 @@ export class MediaController {
     if (range) void reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${file.length}`);
     // For HEAD, Fastify sends the headers and discards the stream, keeping Content-Length. The stream queries its
     // first chunk only when Fastify reads it, after the request's deadline has stopped (request-deadlines.ts); reading
-    // it here first made 80 of 100 concurrent 20 MiB downloads wait past the deadline for their turn on FerretDB. Each
-    // chunk has HANDLER_TIMEOUT_MS to come instead, so a hung database still gets a 503 in bounded time.
+    // it here first made 80 of 100 concurrent 20 MiB downloads wait past the deadline for their turn on FerretDB. A
+    // chunk read gives up instead once the database has answered nothing for HANDLER_TIMEOUT_MS (waitForChunk), so a
+    // hung database still gets a 503 in bounded time.
     const bytes = this.storage.open(file, range);
     // Found gone behind a record this instance kept (its invalidation late or lost): drop the record here too, so the
     // next request asks the database.
