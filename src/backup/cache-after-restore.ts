@@ -16,7 +16,7 @@ export interface CacheClearing {
   error?: string;
 }
 
-/** Keys per SCAN step, deleted and announced together. */
+/** Keys per SCAN step, deleted together. */
 const SCAN_COUNT = 500;
 /** Who sent the invalidation: no API instance has this id, so every one of them acts on it. */
 const ORIGIN = 'backup-restore';
@@ -24,10 +24,9 @@ const ORIGIN = 'backup-restore';
 /**
  * After a restore, every cached answer may describe data that is no longer there (or is back). Deletes
  * the cache's keys in Redis (`<prefix>cache:*` entries, `<prefix>cache-tag:*` sets and `<prefix>cache-gen:*`
- * generations) and announces each batch of entries and tags on the invalidation channel, in the message
- * TieredCache's instances already act on, so they drop those keys and tags from their in-process L1 too. An L1 entry whose Redis copy was already
- * gone is not named by any message: a restart clears those (see the restore runbook). Never throws: the
- * restore has happened either way, and the outcome says what to do.
+ * generations), then tells every running instance on the invalidation channel to empty its in-process L1, which
+ * may hold entries whose Redis copy was gone before the restore (evicted, or written while Redis was down). Never
+ * throws: the restore has happened either way, and the outcome says what to do.
  */
 export async function clearCacheAfterRestore(redis: AppConfig['redis'], logger: Logger): Promise<CacheClearing> {
   // No key prefix on this client: SCAN returns whole names, and UNLINK must take them as found.
@@ -37,21 +36,16 @@ export async function clearCacheAfterRestore(redis: AppConfig['redis'], logger: 
       return { cleared: false, keys: 0, error: `Redis did not answer within ${redis.connectTimeoutMs} ms` };
     }
     const prefix = redis.keyPrefix;
-    const channel = invalidationChannel(prefix);
     let keys = 0;
     // REDIS_KEY_PREFIX allows only letters, digits and `.:-_`, none of them special in a SCAN pattern.
-    keys += await unlinkAll(client, `${prefix}cache:*`, (names) =>
-      announce(client, channel, { keys: names.map((name) => name.slice(prefix.length)), tags: [] }),
-    );
-    keys += await unlinkAll(client, `${prefix}${TAG_KEY_PREFIX}*`, (names) =>
-      announce(client, channel, {
-        keys: [],
-        tags: names.map((name) => name.slice(`${prefix}${TAG_KEY_PREFIX}`.length)),
-      }),
-    );
+    keys += await unlinkAll(client, `${prefix}cache:*`);
+    keys += await unlinkAll(client, `${prefix}${TAG_KEY_PREFIX}*`);
     // Generations only decide whether a load may be written (TieredCache); a load that read one before the restore
     // finds it gone and is not written. One that read none still may be: restarting the instances covers that.
-    keys += await unlinkAll(client, `${prefix}${GENERATION_KEY_PREFIX}*`, () => Promise.resolve());
+    keys += await unlinkAll(client, `${prefix}${GENERATION_KEY_PREFIX}*`);
+    // After the deletions, so an instance that empties its L1 refills it from the restored database, not from Redis.
+    const everything: InvalidationMessage = { origin: ORIGIN, keys: [], tags: [], everything: true };
+    await client.publish(invalidationChannel(prefix), JSON.stringify(everything));
     return { cleared: true, keys };
   } catch (error) {
     return { cleared: false, keys: 0, error: (error as Error).message };
@@ -60,12 +54,8 @@ export async function clearCacheAfterRestore(redis: AppConfig['redis'], logger: 
   }
 }
 
-/** Deletes every key matching `pattern`, one SCAN step at a time; `deleted` hears each step's names. */
-async function unlinkAll(
-  client: Redis,
-  pattern: string,
-  deleted: (names: string[]) => Promise<unknown>,
-): Promise<number> {
+/** Deletes every key matching `pattern`, one SCAN step at a time. */
+async function unlinkAll(client: Redis, pattern: string): Promise<number> {
   let cursor = '0';
   let count = 0;
   do {
@@ -73,13 +63,7 @@ async function unlinkAll(
     cursor = next;
     if (!names.length) continue;
     await client.unlink(...names);
-    await deleted(names);
     count += names.length;
   } while (cursor !== '0');
   return count;
-}
-
-function announce(client: Redis, channel: string, message: Omit<InvalidationMessage, 'origin'>): Promise<number> {
-  const announced: InvalidationMessage = { origin: ORIGIN, ...message };
-  return client.publish(channel, JSON.stringify(announced));
 }

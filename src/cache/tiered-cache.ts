@@ -74,6 +74,11 @@ export interface InvalidationMessage {
   keys: string[];
   tags: string[];
   /**
+   * Drop every L1 entry and detach running loads (after a restore, when the database itself changed under the cache).
+   * Versions before it was added ignore it.
+   */
+  everything?: boolean;
+  /**
    * The cache the write named, for the metric; absent on repeats (the second pass and replays), which peers act on
    * but do not count again, and in messages from versions before it was added.
    */
@@ -489,6 +494,7 @@ export class TieredCache {
     try {
       const message = JSON.parse(raw) as InvalidationMessage;
       if (message.origin === this.instanceId) return;
+      if (message.everything) return this.clearL1('every entry invalidated');
       this.dropLocal(message.keys, message.tags);
       // In the unit of the writer's local count: keys plus tags, once per write, under the cache it named.
       if (message.cache) this.metrics.invalidated(message.cache, 'remote', message.keys.length + message.tags.length);

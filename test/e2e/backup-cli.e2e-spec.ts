@@ -72,9 +72,13 @@ describe('backup CLI restores', () => {
     try {
       // Still cached when the restore starts: otherwise the read below would pass without the CLI clearing anything.
       expect(await redis.exists(`${env.REDIS_KEY_PREFIX}cache:profile:${profile.id}`)).toBe(1);
+      // Now it lives on in this instance's L1 only, as after an eviction: the CLI finds no key naming it, so only its
+      // message to drop every L1 entry can stop it being served. (The PATCH's generations stay for the CLI to delete.)
+      await redis.unlink(`${env.REDIS_KEY_PREFIX}cache:profile:${profile.id}`);
     } finally {
       redis.disconnect();
     }
+    expect(await read()).toBe('After');
 
     const restore = await cli(['--restore', id, '--drop'], env);
     expect(restore.code, restore.stderr).toBe(0);
