@@ -286,6 +286,19 @@ export class TieredCache {
     });
   }
 
+  /**
+   * The value this instance holds for a key, synchronously, if it has one that has not expired; otherwise undefined,
+   * and the caller goes through wrap(). For checks made on every request that should await nothing in the common case
+   * (JwtAuthGuard's session versions): invalidations from any instance drop the entry here as they do for wrap().
+   * Always undefined with L1 off. Starts no early refresh: the entry is reloaded through wrap() once it expires.
+   */
+  peek<T>(cache: string, key: string): T | undefined {
+    const entry = this.l1?.get(`cache:${cache}:${key}`) as CacheEntry<T> | undefined;
+    if (!entry || entry.exp <= Date.now()) return undefined;
+    this.metrics.hit(cache, 'l1');
+    return entry.v;
+  }
+
   /** The newer of the expired entries found that is still within its grace period. */
   private inGrace<T>(...found: (CacheEntry<T> | undefined)[]): CacheEntry<T> | undefined {
     const now = Date.now();

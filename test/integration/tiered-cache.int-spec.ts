@@ -155,6 +155,22 @@ describe('TieredCache against the real Redis', () => {
     expect(elapsed).toBeLessThan(100);
   });
 
+  it('peeks at a value only in its own memory, and stops answering on every instance once it is invalidated', async () => {
+    const [a, b] = [await instance(), await instance()];
+    expect(a.cache.peek('session', 'p')).toBeUndefined();
+    await a.cache.wrap('session', 'p', () => Promise.resolve(3), { ttlS: 60 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(b.cache.peek('session', 'p')).toBeUndefined(); // in Redis only: peek never waits for it
+    expect(await b.cache.wrap('session', 'p', neverCalled, { ttlS: 60 })).toBe(3);
+    expect(b.cache.peek('session', 'p')).toBe(3);
+    expect(a.cache.peek('session', 'p')).toBe(3);
+
+    await a.cache.invalidate('session', ['p']);
+    expect(a.cache.peek('session', 'p')).toBeUndefined();
+    const elapsed = await eventually(() => b.cache.peek('session', 'p') === undefined, 100);
+    expect(elapsed).toBeLessThan(100);
+  });
+
   it('invalidates every key of a tag on every instance', async () => {
     const [a, b] = [await instance(), await instance()];
     let version = 1;
