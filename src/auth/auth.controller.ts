@@ -1,8 +1,11 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
@@ -10,9 +13,12 @@ import {
 } from '@nestjs/swagger';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { CredentialsThrottle } from '../throttling/credentials-throttle.decorator.js';
+import type { AuthenticatedUser } from './authenticated-user.js';
 import { AuthService } from './auth.service.js';
+import { CurrentUser } from './decorators/current-user.decorator.js';
 import { Public } from './decorators/public.decorator.js';
 import { AuthResponseDto } from './dto/auth-response.dto.js';
+import { ChangePasswordDto } from './dto/change-password.dto.js';
 import { CredentialsDto } from './dto/credentials.dto.js';
 
 @ApiTags('auth')
@@ -40,5 +46,31 @@ export class AuthController {
   @ApiUnauthorizedResponse({ type: ProblemResponseDto, description: 'Wrong email or password (never says which)' })
   login(@Body() body: CredentialsDto): Promise<AuthResponseDto> {
     return this.auth.login(body.email, body.password);
+  }
+
+  @Post('logout')
+  @HttpCode(204)
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'End every session of the account: all its tokens issued so far get 401, on every instance',
+  })
+  @ApiNoContentResponse({ description: 'Logged out everywhere; log in again for a new token' })
+  @ApiUnauthorizedResponse({ type: ProblemResponseDto, description: 'No valid token' })
+  logout(@CurrentUser() user: AuthenticatedUser): Promise<void> {
+    return this.auth.logout(user.id);
+  }
+
+  @Post('password')
+  @CredentialsThrottle()
+  @HttpCode(200)
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'Change the password: ends every session and returns a new token for the caller',
+  })
+  @ApiOkResponse({ type: AuthResponseDto, description: 'Changed; tokens issued before no longer work' })
+  @ApiUnauthorizedResponse({ type: ProblemResponseDto, description: 'No valid token' })
+  @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'The current password is wrong' })
+  changePassword(@CurrentUser() user: AuthenticatedUser, @Body() body: ChangePasswordDto): Promise<AuthResponseDto> {
+    return this.auth.changePassword(user.id, body.currentPassword, body.newPassword);
   }
 }

@@ -4,6 +4,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { CacheModule } from '../cache/cache.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { AdminBootstrapService } from './admin-bootstrap.service.js';
 import { AuthController } from './auth.controller.js';
@@ -11,12 +12,14 @@ import { AuthService } from './auth.service.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { PasswordHasher } from './password-hasher.js';
 import { RolesGuard } from './roles.guard.js';
+import { SessionsService } from './sessions.service.js';
 
 const TOKEN_ISSUER = 'vesta-api';
 
 @Module({
   imports: [
     UsersModule,
+    CacheModule,
     JwtModule.registerAsync({
       inject: [APP_CONFIG],
       useFactory: ({ auth }: AppConfig) => {
@@ -39,6 +42,7 @@ const TOKEN_ISSUER = 'vesta-api';
   controllers: [AuthController],
   providers: [
     AuthService,
+    SessionsService,
     PasswordHasher,
     AdminBootstrapService,
     // Order matters: authentication first, then roles.

@@ -1,15 +1,18 @@
-import { ConflictException, Injectable, UnauthorizedException } from '@nestjs/common';
+import { ConflictException, ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { EmailTakenError, UsersRepository, type UserRecord } from '../users/users.repository.js';
 import type { AuthResponseDto } from './dto/auth-response.dto.js';
+import type { AccessTokenClaims } from './jwt-auth.guard.js';
 import { PasswordHasher } from './password-hasher.js';
+import { SessionsService } from './sessions.service.js';
 
 @Injectable()
 export class AuthService {
   constructor(
     private readonly users: UsersRepository,
+    private readonly sessions: SessionsService,
     private readonly hasher: PasswordHasher,
     private readonly jwt: JwtService,
     @InjectConfig() private readonly config: AppConfig,
@@ -33,8 +36,30 @@ export class AuthService {
     return this.issue(user);
   }
 
+  /** Every token of the account issued so far stops working, on every instance. */
+  async logout(userId: string): Promise<void> {
+    if ((await this.sessions.endAll(userId)) === null) throw accountGone();
+  }
+
+  /**
+   * 403, not 401, for a wrong current password: the token is fine, and a client that takes a 401 as "log in again"
+   * must not do so here. A change that lost a race with another one also gets 403: the password it checked is no
+   * longer the current one.
+   */
+  async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<AuthResponseDto> {
+    const user = await this.users.findById(userId);
+    if (!user) throw accountGone();
+    if (!(await this.hasher.verify(user.passwordHash, currentPassword))) {
+      throw new ForbiddenException('The current password is wrong');
+    }
+    const updated = await this.sessions.replacePassword(userId, user.passwordHash, await this.hasher.hash(newPassword));
+    if (!updated) throw new ForbiddenException('The current password is wrong');
+    return this.issue(updated);
+  }
+
   private async issue(user: UserRecord): Promise<AuthResponseDto> {
-    const accessToken = await this.jwt.signAsync({ sub: user.id, role: user.role });
+    const claims: Omit<AccessTokenClaims, 'exp'> = { sub: user.id, role: user.role, sv: user.sessionVersion };
+    const accessToken = await this.jwt.signAsync(claims);
     return {
       accessToken,
       expiresIn: this.config.auth.accessTokenTtlS,
@@ -42,3 +67,6 @@ export class AuthService {
     };
   }
 }
+
+/** The guard admitted the token a moment ago; the account went since. */
+const accountGone = () => new UnauthorizedException('The account of this access token no longer exists');

@@ -3,17 +3,38 @@ import type { Reflector } from '@nestjs/core';
 import type { JwtService } from '@nestjs/jwt';
 import { describe, expect, it, vi } from 'vitest';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
+import type { SessionsService } from './sessions.service.js';
 
 const TOKEN = 'aaa.bbb.ccc';
 const USER_ID = '5f1d7f3a9b1e8a0012345678';
 
-function setup(claims: () => Promise<Record<string, unknown>>, authorization = `Bearer ${TOKEN}`) {
+/** Session versions as SessionsService gives them: `memory` what this instance holds, `stored` the loaded value. */
+function fakeSessions(stored: () => Promise<number | null> = () => Promise.resolve(0)) {
+  const memory = new Map<string, number | null>();
+  const sessions = {
+    memory,
+    cachedVersion: vi.fn((userId: string) => memory.get(userId)),
+    currentVersion: vi.fn(async (userId: string) => {
+      const version = await stored();
+      memory.set(userId, version);
+      return version;
+    }),
+  };
+  return sessions;
+}
+
+function setup(
+  claims: () => Promise<Record<string, unknown>>,
+  authorization = `Bearer ${TOKEN}`,
+  sessions = fakeSessions(),
+) {
   const verifyAsync = vi.fn(claims);
   const guard = new JwtAuthGuard(
     { verifyAsync } as unknown as JwtService,
     {
       getAllAndOverride: () => false,
     } as unknown as Reflector,
+    sessions as unknown as SessionsService,
   );
   const request: { headers: Record<string, string>; user?: unknown } = {
     headers: { authorization },
@@ -23,7 +44,7 @@ function setup(claims: () => Promise<Record<string, unknown>>, authorization = `
     getHandler: () => undefined,
     getClass: () => undefined,
   } as unknown as ExecutionContext;
-  return { guard, verifyAsync, request, context };
+  return { guard, verifyAsync, request, context, sessions };
 }
 
 describe('JwtAuthGuard', () => {
@@ -75,5 +96,85 @@ describe('JwtAuthGuard', () => {
     );
     await expect(guard.canActivate(context)).resolves.toBe(true);
     expect(request.user).toEqual({ id: USER_ID, role: 'user' });
+  });
+
+  describe('session versions', () => {
+    const exp = () => Math.floor(Date.now() / 1000) + 60;
+
+    it('answers synchronously, reading nothing, for a remembered token whose version this instance holds', async () => {
+      const { guard, verifyAsync, request, context, sessions } = setup(() =>
+        Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 2 }),
+      );
+      sessions.memory.set(USER_ID, 2);
+      await guard.canActivate(context);
+      request.user = undefined;
+      expect(guard.canActivate(context)).toBe(true);
+      expect(request.user).toEqual({ id: USER_ID, role: 'user' });
+      expect(verifyAsync).toHaveBeenCalledTimes(1);
+      expect(sessions.currentVersion).not.toHaveBeenCalled();
+    });
+
+    it('loads the version when this instance does not hold it, then answers from memory', async () => {
+      const { guard, context, sessions } = setup(() => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp() }));
+      await expect(guard.canActivate(context)).resolves.toBe(true);
+      expect(guard.canActivate(context)).toBe(true);
+      expect(sessions.currentVersion).toHaveBeenCalledTimes(1);
+    });
+
+    it('takes a token without the claim (issued before it existed) as version 0', async () => {
+      const sessions = fakeSessions(() => Promise.resolve(0));
+      const { guard, context } = setup(
+        () => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp() }),
+        undefined,
+        sessions,
+      );
+      await expect(guard.canActivate(context)).resolves.toBe(true);
+      sessions.memory.set(USER_ID, 1); // a logout
+      expect(() => guard.canActivate(context)).toThrow(UnauthorizedException);
+    });
+
+    it('refuses a remembered token once its version is raised, and a token of an older version from the start', async () => {
+      const { guard, verifyAsync, context, sessions } = setup(() =>
+        Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 4 }),
+      );
+      sessions.memory.set(USER_ID, 4);
+      expect(await guard.canActivate(context)).toBe(true);
+      sessions.memory.set(USER_ID, 5);
+      expect(() => guard.canActivate(context)).toThrow(/revoked/);
+      expect(verifyAsync).toHaveBeenCalledTimes(1); // the check needs no second verification
+
+      const older = setup(
+        () => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 3 }),
+        undefined,
+        fakeSessions(() => Promise.resolve(4)),
+      );
+      await expect(older.guard.canActivate(older.context)).rejects.toThrow(/revoked/);
+    });
+
+    it('refuses the tokens of an account that no longer exists', async () => {
+      const { guard, context } = setup(
+        () => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp() }),
+        undefined,
+        fakeSessions(() => Promise.resolve(null)),
+      );
+      await expect(guard.canActivate(context)).rejects.toThrow(/no longer exists/);
+    });
+
+    it('refuses a version claim that is not a whole number from 0 up', async () => {
+      for (const sv of [-1, 1.5, '0', null]) {
+        const { guard, context } = setup(() => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv }));
+        await expect(guard.canActivate(context), JSON.stringify(sv)).rejects.toThrow(UnauthorizedException);
+      }
+    });
+
+    it('passes on a failure to load the version as it is (a database outage is a 503, not a 401)', async () => {
+      const outage = new Error('server selection timed out');
+      const { guard, context } = setup(
+        () => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp() }),
+        undefined,
+        fakeSessions(() => Promise.reject(outage)),
+      );
+      await expect(guard.canActivate(context)).rejects.toBe(outage);
+    });
   });
 });

@@ -5,13 +5,24 @@ import { LRUCache } from 'lru-cache';
 import { routeMetadata } from '../common/metadata/route-metadata.js';
 import { isObjectIdHex } from '../database/object-id.js';
 import { ROLES, type Role } from '../users/user.schema.js';
+import type { AuthenticatedUser } from './authenticated-user.js';
 import type { AuthenticatedRequest } from './decorators/current-user.decorator.js';
 import { IS_PUBLIC } from './decorators/public.decorator.js';
+import { SessionsService } from './sessions.service.js';
 
-interface AccessTokenClaims {
+export interface AccessTokenClaims {
   sub: string;
   role: Role;
   exp: number;
+  /** The account's session version when the token was issued; absent in tokens from before it existed (0). */
+  sv?: number;
+}
+
+/** A token that verified: who it names, the session version it carries, and when it expires. */
+interface VerifiedToken {
+  user: AuthenticatedUser;
+  sessionVersion: number;
+  expiresAtMs: number;
 }
 
 /** Recently verified tokens: the same token string always verifies the same way until it expires. */
@@ -20,25 +31,28 @@ const VERIFIED_TOKENS = 10_000;
 /**
  * Global guard: every route needs a valid bearer token unless marked @Public(). On public routes a
  * valid token still identifies the caller (e.g. to show hidden profiles to their owner); an invalid
- * one is rejected rather than silently ignored.
+ * one is rejected rather than silently ignored. A token is valid only while its session version is the account's
+ * (a logout or password change raises it), checked on every request, remembered tokens included.
  */
 @Injectable()
 export class JwtAuthGuard implements CanActivate {
   // Verifying a JWT is most of an authenticated cache hit's CPU; clients reuse their token for minutes.
-  private readonly verified = new LRUCache<string, { user: { id: string; role: Role }; expiresAtMs: number }>({
-    max: VERIFIED_TOKENS,
-  });
+  private readonly verified = new LRUCache<string, VerifiedToken>({ max: VERIFIED_TOKENS });
 
   private readonly isPublic: (context: ExecutionContext) => boolean | undefined;
 
   constructor(
     private readonly jwt: JwtService,
     reflector: Reflector,
+    private readonly sessions: SessionsService,
   ) {
     this.isPublic = routeMetadata<boolean>(reflector, IS_PUBLIC);
   }
 
-  /** Synchronous for a token verified before (the common case), so most requests await nothing here. */
+  /**
+   * Synchronous for a token verified before whose account's session version this instance holds in memory (the
+   * common case), so most requests await nothing here.
+   */
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const token = bearerToken(request.headers.authorization);
@@ -48,32 +62,51 @@ export class JwtAuthGuard implements CanActivate {
       throw new UnauthorizedException('A bearer token is required');
     }
     const known = this.verified.get(token);
-    if (known && known.expiresAtMs > Date.now()) {
-      request.user = known.user;
-      return true;
-    }
-    return this.verify(token).then((user) => {
-      request.user = user;
-      return true;
-    });
+    if (known && known.expiresAtMs > Date.now()) return this.admit(request, known);
+    return this.verify(token).then((verified) => this.admit(request, verified));
   }
 
-  private async verify(token: string): Promise<{ id: string; role: Role }> {
+  private admit(request: AuthenticatedRequest, token: VerifiedToken): true | Promise<true> {
+    const cached = this.sessions.cachedVersion(token.user.id);
+    if (cached !== undefined) return this.accept(request, token, cached);
+    // A database that fails here is a 503 from the problem filter (one that hangs: the request deadline's 503).
+    return this.sessions.currentVersion(token.user.id).then((current) => this.accept(request, token, current));
+  }
+
+  private accept(request: AuthenticatedRequest, token: VerifiedToken, currentVersion: number | null): true {
+    if (currentVersion === null) throw new UnauthorizedException('The account of this access token no longer exists');
+    if (token.sessionVersion !== currentVersion) {
+      throw new UnauthorizedException('The access token has been revoked (logout or password change); log in again');
+    }
+    request.user = token.user;
+    return true;
+  }
+
+  private async verify(token: string): Promise<VerifiedToken> {
     try {
       // The algorithm is pinned in AuthModule (HS256): "none" and RS/ES tokens are rejected.
       const claims = await this.jwt.verifyAsync<AccessTokenClaims>(token);
+      // Tokens from before session versions carry none: they count as 0, so the deploy logged nobody out.
+      const sessionVersion: unknown = claims.sv === undefined ? 0 : claims.sv;
       // Routes turn `sub` into an ObjectId; a token without `exp` would never expire.
-      if (!isObjectIdHex(claims.sub) || !ROLES.includes(claims.role) || !Number.isFinite(claims.exp)) {
+      if (
+        !isObjectIdHex(claims.sub) ||
+        !ROLES.includes(claims.role) ||
+        !Number.isFinite(claims.exp) ||
+        !isSessionVersion(sessionVersion)
+      ) {
         throw new Error('malformed claims');
       }
-      const user = { id: claims.sub, role: claims.role };
-      this.verified.set(token, { user, expiresAtMs: claims.exp * 1000 });
-      return user;
+      const verified = { user: { id: claims.sub, role: claims.role }, sessionVersion, expiresAtMs: claims.exp * 1000 };
+      this.verified.set(token, verified);
+      return verified;
     } catch {
       throw new UnauthorizedException('The access token is invalid or expired');
     }
   }
 }
+
+const isSessionVersion = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 
 function bearerToken(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;

@@ -63,9 +63,15 @@ class RateLimitStorageModule implements OnApplicationShutdown {
 
 const userOf = (request: FastifyRequest) => (request as AuthenticatedRequest).user;
 
-/** Per account, not per address: an email, normalised and hashed so the Redis key stays bounded. */
+/**
+ * Per account, not per address: the email a login or registration names, normalised and hashed so the Redis key
+ * stays bounded; on a route without one (a password change), the caller's account. The email comes first, so a
+ * token of one's own does not move guesses at another account's password out of that account's count.
+ */
 function accountOf(request: FastifyRequest): string {
   const email = (request.body as { email?: unknown } | undefined)?.email;
+  const caller = userOf(request);
+  if (typeof email !== 'string' && caller) return `id:${caller.id}`;
   const normalised = typeof email === 'string' ? normaliseEmail(email) : '';
   return createHash('sha256').update(normalised).digest('base64url');
 }
@@ -74,7 +80,8 @@ function accountOf(request: FastifyRequest): string {
  * Rate limits in named tiers, counted in Redis so every instance shares them:
  * - `anonymous`: callers without a token, per client address (TRUST_PROXY decides when X-Forwarded-For counts);
  * - `user`: callers with a valid token, per account, with their own limit;
- * - `credentials` and `credentials-account`: routes marked @CredentialsThrottle(), per address and per email.
+ * - `credentials` and `credentials-account`: routes marked @CredentialsThrottle(), per address and per email (per
+ *   account where the body names none).
  * The guard runs after JwtAuthGuard (this module is imported after AuthModule), so it knows the caller.
  * Routes opt out with @NotRateLimited() (health, payment webhooks); /metrics is on its own server and never throttled.
  */

@@ -16,6 +16,13 @@ export class User {
   @Prop({ type: String, required: true, enum: ROLES, default: 'user' })
   role: Role;
 
+  /**
+   * Raised (with $inc) to end every session: access tokens carry the version they were issued under (claim `sv`) and
+   * JwtAuthGuard refuses any other. Documents from before it have none, which counts as 0, as do tokens without `sv`.
+   */
+  @Prop({ type: Number, required: true, default: 0, min: 0 })
+  sessionVersion: number;
+
   createdAt: Date;
   updatedAt: Date;
 }

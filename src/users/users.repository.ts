@@ -9,6 +9,8 @@ export interface UserRecord {
   email: string;
   passwordHash: string;
   role: Role;
+  /** See User.sessionVersion. */
+  sessionVersion: number;
   createdAt: Date;
 }
 
@@ -27,6 +29,11 @@ export class UsersRepository {
     return user ? toRecord(user) : null;
   }
 
+  async findById(id: string): Promise<UserRecord | null> {
+    const user = await this.users.findById(id).lean();
+    return user ? toRecord(user) : null;
+  }
+
   /** @throws EmailTakenError when the (normalised) email exists */
   async create(user: { email: string; passwordHash: string; role: Role }): Promise<UserRecord> {
     try {
@@ -41,6 +48,41 @@ export class UsersRepository {
   async setRole(id: string, role: Role): Promise<void> {
     await this.users.updateOne({ _id: id }, { $set: { role } });
   }
+
+  /**
+   * The account's session version, or null when the account does not exist. Read from the primary whatever
+   * MONGODB_READ_PREFERENCE says: a lagging secondary would hand back the version from before a logout, and the
+   * cache would keep it.
+   */
+  async sessionVersion(id: string): Promise<number | null> {
+    const user = await this.users.findById(id, { sessionVersion: 1 }).read('primary').lean();
+    return user ? (user.sessionVersion ?? 0) : null;
+  }
+
+  /** Ends every session of the account (one atomic $inc); null when the account does not exist. */
+  async raiseSessionVersion(id: string): Promise<number | null> {
+    // The whole document: FerretDB does not implement a projection on findAndModify.
+    const user = await this.users
+      .findByIdAndUpdate(id, { $inc: { sessionVersion: 1 } }, { returnDocument: 'after' })
+      .lean();
+    return user ? user.sessionVersion : null;
+  }
+
+  /**
+   * Stores a new password hash and ends every session, in one update, only if the stored hash is still the one the
+   * caller's current password was checked against (two changes at once cannot both pass the check and race).
+   * @returns the account as it is now, or null when the hash had changed (or the account is gone)
+   */
+  async replacePassword(id: string, checkedHash: string, passwordHash: string): Promise<UserRecord | null> {
+    const user = await this.users
+      .findOneAndUpdate(
+        { _id: id, passwordHash: checkedHash },
+        { $set: { passwordHash }, $inc: { sessionVersion: 1 } },
+        { returnDocument: 'after' },
+      )
+      .lean();
+    return user ? toRecord(user) : null;
+  }
 }
 
 function toRecord(user: User & { _id: unknown }): UserRecord {
@@ -49,6 +91,7 @@ function toRecord(user: User & { _id: unknown }): UserRecord {
     email: user.email,
     passwordHash: user.passwordHash,
     role: user.role,
+    sessionVersion: user.sessionVersion ?? 0,
     createdAt: user.createdAt,
   };
 }

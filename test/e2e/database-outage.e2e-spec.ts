@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config/app-config.js';
-import { registerAccount, uniqueEmail } from '../factories/accounts.js';
+import { registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
 import { createProfile } from '../factories/profiles.js';
 import { FerretDbProcess } from '../support/ferretdb-process.js';
@@ -156,6 +156,24 @@ describe('profile reads while the database is down', () => {
       const { responses } = (await response.json()) as { responses: { status: number; body: { id?: string } }[] };
       expect(responses.map((item) => item.status)).toEqual([200, 503]);
       expect(responses[0].body.id).toBe(read.id);
+    } finally {
+      ferret.thaw();
+    }
+  });
+
+  it('admits a token whose session version is cached while the database hangs; one never checked gets a 503', async () => {
+    const profile = await createProfile(running.url, await registerAccount(running.url));
+    const [known, unknown] = [await registerAccount(running.url), await registerAccount(running.url)];
+    const read = (account: Account) => timed(`/v1/profiles/${profile.id}`, { headers: account.auth });
+    expect((await read(known)).status).toBe(200); // its session version is cached now, the profile too
+
+    await ferret.freeze();
+    try {
+      const [admitted, refused] = await Promise.all([read(known), read(unknown)]);
+      expect(admitted.status).toBe(200);
+      expect(admitted.ms).toBeLessThan(1_000);
+      expect(refused).toMatchObject({ status: 503, retryAfter: '5' });
+      expect(refused.ms).toBeLessThan(5_000);
     } finally {
       ferret.thaw();
     }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerAccount } from '../factories/accounts.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
@@ -118,6 +118,23 @@ describe('rate-limit tiers', () => {
       ]);
       // Three per address over all accounts: a fourth attempt, on any account, is refused too.
       expect(await attempt(`other-${randomUUID().slice(0, 8)}@example.test`)).toBe(429);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it("counts password-change attempts per account, so one member cannot use up another's", async () => {
+    const running = await startApp(testConfig({ THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: '2' }));
+    const attempt = (account: Account) =>
+      fetch(`${running.url}/v1/auth/password`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...account.auth },
+        body: JSON.stringify({ currentPassword: 'a wrong guess, long enough', newPassword: 'whatever comes next' }),
+      }).then((r) => r.status);
+    try {
+      const [alice, bob] = [await registerAccount(running.url), await registerAccount(running.url)];
+      expect([await attempt(alice), await attempt(alice), await attempt(alice)]).toEqual([403, 403, 429]);
+      expect(await attempt(bob)).toBe(403);
     } finally {
       await running.close();
     }

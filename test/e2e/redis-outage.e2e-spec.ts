@@ -59,4 +59,23 @@ describe('Redis outage', () => {
     expect(after.status).toBe(200);
     expect(after.body.displayName).toBe('During');
   });
+
+  it('checks tokens against the database while Redis is down, and a logout still ends the sessions', async () => {
+    const other = await registerAccount(running.url);
+    await redis.stop();
+    try {
+      // A session version this instance does not hold is read from MongoDB, after at most one L2 timeout.
+      for (const account of [member, other]) {
+        const read = await timed(`/v1/profiles/${profileId}`, { headers: account.auth });
+        expect(read.status).toBe(200);
+        expect(read.ms).toBeLessThan(2_000);
+      }
+      const logout = await fetch(`${running.url}/v1/auth/logout`, { method: 'POST', headers: other.auth });
+      expect(logout.status).toBe(204);
+      expect((await timed(`/v1/profiles/${profileId}`, { headers: other.auth })).status).toBe(401);
+      expect((await timed(`/v1/profiles/${profileId}`, { headers: member.auth })).status).toBe(200);
+    } finally {
+      await redis.start();
+    }
+  });
 });

@@ -1,7 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsEmail, IsString, MaxLength, MinLength, ValidateBy } from 'class-validator';
+import { IsEmail, MaxLength, ValidateBy } from 'class-validator';
 import { INVISIBLE_CHARACTERS, normaliseEmail } from '../../users/email.js';
+import { NewPassword } from './password-rules.js';
 
 /** Normalised before validation, so "Ann@X.com " and "ann@x.com" (or a decomposed accent) are one account. */
 const normalised = ({ value }: { value: unknown }): unknown =>
@@ -21,10 +22,7 @@ export class CredentialsDto {
   @MaxLength(254)
   email: string;
 
-  // Length only: NIST 800-63B advises against composition rules. 128 caps the hashing cost.
-  @ApiProperty({ example: 'correct horse battery staple', minLength: 10, maxLength: 128 })
-  @IsString()
-  @MinLength(10)
-  @MaxLength(128)
+  // Login takes the same rules: a password registration refused cannot be an account's.
+  @NewPassword()
   password: string;
 }
