@@ -6,6 +6,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
+import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/redis-client.factory.js';
 import { CacheDecoratorsExplorer } from './cache-decorators.explorer.js';
 import { CacheMetrics } from './cache-metrics.js';
@@ -71,6 +72,7 @@ export class CacheModule implements OnModuleInit, OnApplicationShutdown {
     private readonly cache: TieredCache,
     @Inject(CACHE_REDIS) private readonly redis: Redis,
     @Inject(CACHE_SUBSCRIBER) private readonly subscriber: Redis,
+    private readonly steps: ShutdownSteps,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -79,6 +81,8 @@ export class CacheModule implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     this.cache.stop();
-    await Promise.all([closeRedisClient(this.redis), closeRedisClient(this.subscriber)]);
+    await this.steps.close('Redis (cache)', () =>
+      Promise.all([closeRedisClient(this.redis), closeRedisClient(this.subscriber)]),
+    );
   }
 }

@@ -84,6 +84,14 @@ describe('loadConfig', () => {
     );
   });
 
+  it('keeps one shutdown close step shorter than the time the grace period leaves after the drain', () => {
+    const shutdown = { SHUTDOWN_DRAIN_MS: '5000', SHUTDOWN_GRACE_MS: '25000' };
+    expect(loadConfig({ ...shutdown, SHUTDOWN_STEP_TIMEOUT_MS: '3000' }).shutdown.stepTimeoutMs).toBe(3000);
+    expect(() => loadConfig({ ...shutdown, SHUTDOWN_STEP_TIMEOUT_MS: '20000' })).toThrow(
+      /SHUTDOWN_STEP_TIMEOUT_MS must be less than SHUTDOWN_GRACE_MS minus SHUTDOWN_DRAIN_MS/,
+    );
+  });
+
   it('names every invalid variable at once', () => {
     expect(() => loadConfig({ PORT: '-1', LOG_LEVEL: 'loud' })).toThrow(/PORT .*; LOG_LEVEL/);
   });

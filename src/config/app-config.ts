@@ -21,7 +21,7 @@ export interface AppConfig {
     compressionThresholdBytes: number;
     cors: { origins: '*' | string[]; maxAgeS: number };
   };
-  shutdown: { drainMs: number; graceMs: number };
+  shutdown: { drainMs: number; graceMs: number; stepTimeoutMs: number };
   mongo: {
     uri: string;
     maxPoolSize: number;
@@ -126,7 +126,11 @@ function toAppConfig(env: Env): AppConfig {
       compressionThresholdBytes: env.COMPRESSION_THRESHOLD_BYTES,
       cors: { origins: env.CORS_ORIGINS, maxAgeS: env.CORS_MAX_AGE_S },
     },
-    shutdown: { drainMs: env.SHUTDOWN_DRAIN_MS, graceMs: env.SHUTDOWN_GRACE_MS },
+    shutdown: {
+      drainMs: env.SHUTDOWN_DRAIN_MS,
+      graceMs: env.SHUTDOWN_GRACE_MS,
+      stepTimeoutMs: env.SHUTDOWN_STEP_TIMEOUT_MS,
+    },
     mongo: {
       uri: env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/vesta',
       maxPoolSize: env.MONGODB_MAX_POOL_SIZE,

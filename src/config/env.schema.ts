@@ -74,6 +74,9 @@ export const envSchema = z
 
     SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).default(5_000),
     SHUTDOWN_GRACE_MS: positiveInt.default(25_000),
+    // Longest one close step of a shutdown (the Bull queues, a Redis connection, MongoDB) may take before it is
+    // abandoned, so a dependency that hangs cannot hold the exit until SHUTDOWN_GRACE_MS forces it.
+    SHUTDOWN_STEP_TIMEOUT_MS: positiveInt.default(3_000),
 
     MONGODB_URI: z
       .string()
@@ -182,6 +185,13 @@ export const envSchema = z
   .superRefine((env, ctx) => {
     if (env.SHUTDOWN_GRACE_MS <= env.SHUTDOWN_DRAIN_MS) {
       ctx.addIssue({ code: 'custom', path: ['SHUTDOWN_GRACE_MS'], message: 'must be greater than SHUTDOWN_DRAIN_MS' });
+    }
+    if (env.SHUTDOWN_STEP_TIMEOUT_MS >= env.SHUTDOWN_GRACE_MS - env.SHUTDOWN_DRAIN_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SHUTDOWN_STEP_TIMEOUT_MS'],
+        message: 'must be less than SHUTDOWN_GRACE_MS minus SHUTDOWN_DRAIN_MS',
+      });
     }
     if (!(
       env.MONITOR_MEMORY_WARN_MB < env.MONITOR_MEMORY_CRITICAL_MB &&

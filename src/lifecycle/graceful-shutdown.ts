@@ -1,5 +1,6 @@
 import { Logger, type INestApplication } from '@nestjs/common';
 import { ReadinessState } from './readiness-state.js';
+import { ShutdownSteps } from './shutdown-steps.js';
 
 export interface ShutdownTiming {
   /** Time between failing readiness and closing the listener, so load balancers stop routing here. */
@@ -13,8 +14,10 @@ const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /**
  * SIGTERM/SIGINT: readiness turns 503 at once, traffic drains for `drainMs`, then Nest closes the
  * HTTP server (in-flight requests finish, idle keep-alive sockets close) and the shutdown hooks close
- * queues, Redis and MongoDB; `afterClose` runs last (it flushes traces). A second signal, or
- * `graceMs` elapsing, forces the exit.
+ * queues, Redis and MongoDB, each a bounded step (ShutdownSteps); `afterClose` runs last (it flushes
+ * traces). Exit 0 once the HTTP server has closed, also when a dependency's close was abandoned: every
+ * request was answered, and the log names what was left (decision 0026). A second signal, or `graceMs`
+ * elapsing, forces exit 1.
  */
 export function installGracefulShutdown(
   app: INestApplication,
@@ -23,6 +26,7 @@ export function installGracefulShutdown(
 ): void {
   const logger = new Logger('Shutdown');
   const readiness = app.get(ReadinessState);
+  const steps = app.get(ShutdownSteps);
   let started = false;
 
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -44,7 +48,8 @@ export function installGracefulShutdown(
       .then(() => afterClose?.())
       .then(
         () => {
-          logger.log('Shutdown complete');
+          if (steps.abandoned.length) logger.warn(`Shutdown complete; abandoned: ${steps.abandoned.join(', ')}`);
+          else logger.log('Shutdown complete');
           process.exit(0);
         },
         (error: unknown) => {

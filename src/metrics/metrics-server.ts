@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 import { METRICS_REGISTRY } from './metrics.constants.js';
 
 /**
@@ -18,6 +19,7 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
   constructor(
     @Inject(METRICS_REGISTRY) private readonly registry: Registry,
     @InjectConfig() private readonly config: AppConfig,
+    private readonly steps: ShutdownSteps,
   ) {}
 
   get port(): number | undefined {
@@ -49,9 +51,11 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
   async onApplicationShutdown(): Promise<void> {
     const server = this.server;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // Scrapers keep connections alive; a scrape is cheap to retry, so they need no draining.
-    server.closeAllConnections();
-    await closed;
+    await this.steps.close('Metrics server', () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Scrapers keep connections alive; a scrape is cheap to retry, so they need no draining.
+      server.closeAllConnections();
+      return closed;
+    });
   }
 }

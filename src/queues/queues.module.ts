@@ -1,7 +1,9 @@
 import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { QueuesShutdown } from './queues-shutdown.js';
 
 /** Bull on the same Redis, under the configured key prefix. Feature modules register their queues. */
 @Module({
@@ -10,6 +12,8 @@ import type { AppConfig } from '../config/app-config.js';
       inject: [APP_CONFIG],
       useFactory: ({ redis }: AppConfig) => ({ url: redis.url, prefix: `${redis.keyPrefix}bull` }),
     }),
+    DiscoveryModule,
   ],
+  providers: [QueuesShutdown],
 })
 export class QueuesModule {}

@@ -2,6 +2,7 @@ import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from './redis-client.factory.js';
 import { REDIS_CLIENT } from './redis.constants.js';
 
@@ -21,9 +22,12 @@ import { REDIS_CLIENT } from './redis.constants.js';
   exports: [REDIS_CLIENT],
 })
 export class RedisModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS_CLIENT) private readonly client: Redis) {}
+  constructor(
+    @Inject(REDIS_CLIENT) private readonly client: Redis,
+    private readonly steps: ShutdownSteps,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await closeRedisClient(this.client);
+    await this.steps.close('Redis (shared client)', () => closeRedisClient(this.client));
   }
 }

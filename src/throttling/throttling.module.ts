@@ -9,6 +9,7 @@ import type { AuthenticatedRequest } from '../auth/decorators/current-user.decor
 import { routeMetadata } from '../common/metadata/route-metadata.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig, RateLimit } from '../config/app-config.js';
+import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { closeRedisClient, createRedisClient } from '../redis/redis-client.factory.js';
@@ -54,10 +55,13 @@ const THROTTLE_REDIS = Symbol('THROTTLE_REDIS');
   exports: [RedisThrottlerStorage],
 })
 class RateLimitStorageModule implements OnApplicationShutdown {
-  constructor(@Inject(THROTTLE_REDIS) private readonly redis: Redis) {}
+  constructor(
+    @Inject(THROTTLE_REDIS) private readonly redis: Redis,
+    private readonly steps: ShutdownSteps,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await closeRedisClient(this.redis);
+    await this.steps.close('Redis (rate limiting)', () => closeRedisClient(this.redis));
   }
 }
 

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeRestartablePort, waitForPort } from './ports.js';
+import { freezeProcess } from './process-freeze.js';
 import { requiredEnv } from './test-env.js';
 
 /**
@@ -34,16 +35,8 @@ export class FerretDbProcess {
     await waitForPort(this.port, 15_000, 'FerretDB');
   }
 
-  /** Stops the process and waits until the kernel reports it stopped (delivery is asynchronous). */
   async freeze(): Promise<void> {
-    const pid = this.child?.pid;
-    if (!pid) throw new Error('FerretDB is not running');
-    this.child?.kill('SIGSTOP');
-    const deadline = Date.now() + 5_000;
-    while (!/^State:\s+T/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) {
-      if (Date.now() > deadline) throw new Error('FerretDB did not stop after SIGSTOP');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await freezeProcess(this.child, 'FerretDB');
   }
 
   thaw(): void {

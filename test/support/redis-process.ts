@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freeRestartablePort, waitForPort } from './ports.js';
+import { freezeProcess } from './process-freeze.js';
 
-/** A redis-server owned by one test, to stop and restart (a real outage, not a mock). */
+/** A redis-server owned by one test, to stop, freeze and restart (a real outage, not a mock). */
 export class RedisProcess {
   private child?: ChildProcess;
 
@@ -26,6 +27,15 @@ export class RedisProcess {
       },
     );
     await waitForPort(this.port, 10_000, 'redis-server');
+  }
+
+  /** Redis keeps every connection open and answers nothing, not even a QUIT, until thawed or stopped. */
+  async freeze(): Promise<void> {
+    await freezeProcess(this.child, 'redis-server');
+  }
+
+  thaw(): void {
+    this.child?.kill('SIGCONT');
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AppProcess } from '../support/app-process.js';
+import { RedisProcess } from '../support/redis-process.js';
+import { testEnv } from '../support/test-env.js';
+
+/** SIGTERM while Redis accepts connections but answers nothing (SIGSTOP): Bull's close would wait for ever. */
+describe('graceful shutdown with Redis stalled', () => {
+  let redis: RedisProcess | undefined;
+  let app: AppProcess | undefined;
+
+  afterEach(async () => {
+    app?.signal('SIGKILL');
+    await app?.exited;
+    await redis?.stop();
+    app = undefined;
+    redis = undefined;
+  });
+
+  it.each(['worker', 'all'])(
+    'a %s process abandons the closes Redis does not answer, closes MongoDB and exits 0 long before the grace limit',
+    async (role) => {
+      const graceMs = 20_000;
+      const stepMs = 1_000;
+      redis = await RedisProcess.start();
+      const booted = await AppProcess.boot((port) =>
+        testEnv({
+          PORT: String(port),
+          ROLE: role,
+          REDIS_URL: redis!.url,
+          LOG_LEVEL: 'info',
+          SHUTDOWN_GRACE_MS: String(graceMs),
+          SHUTDOWN_STEP_TIMEOUT_MS: String(stepMs),
+          // Jobs in flight and Bull's blocking connection waiting, as on a busy worker.
+          VIEW_FLUSH_INTERVAL_MS: '200',
+        }),
+      );
+      app = booted.app;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await redis.freeze();
+
+      const signalledAt = performance.now();
+      app.signal('SIGTERM');
+      const exit = await app.exited;
+
+      expect(exit.code).toBe(0);
+      // Each step that hangs waits at most its bound; the steps run one after the other, the queues together.
+      expect(exit.at - signalledAt).toBeLessThan(8 * stepMs);
+      const lines = app.logLines();
+      const abandoned = lines.filter((line) => /did not close within 1000 ms: abandoned/.test(String(line.msg)));
+      expect(abandoned.map((line) => line.msg).join('\n')).toMatch(/Bull queues/);
+      expect(lines.some((line) => line.msg === 'MongoDB closed')).toBe(true);
+      expect(lines.find((line) => String(line.msg).startsWith('Shutdown complete'))?.msg).toMatch(/abandoned: .*Bull/);
+      expect(lines.some((line) => /forcing exit/.test(String(line.msg)))).toBe(false);
+    },
+  );
+});
