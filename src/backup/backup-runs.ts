@@ -35,41 +35,67 @@ export const BACKUP_BOOKKEEPING_COLLECTIONS: ReadonlySet<string> = new Set(['bac
 interface BackupLock {
   _id: 'backup';
   runId: string;
+  /** End of the lease: the last renewal plus the lease. */
   until: Date;
 }
 
-/** A lock that a crashed holder stops renewing expires after this long. */
-export const LOCK_TTL_MS = 5 * 60 * 1000;
-
 /**
  * The run records and the lock that lets one backup or restore run at a time across every instance and
- * the CLI. The lock is a document in MongoDB (the CLI has no Redis): taking it inserts `_id: 'backup'`,
- * which the unique `_id` lets only one caller do; a holder renews it while it works and deletes it
- * when done, and an expired one can be taken over.
+ * the CLI. The lock is a document in MongoDB (the CLI has no Redis) and a lease: its holder renews it every
+ * quarter of `leaseMs` while it works and deletes it when done. A holder that died stops renewing, and once
+ * the lease has ended the next run takes the lock over and records the dead holder's run as failed, so a
+ * killed scheduled backup delays the next attempt by at most one lease, not the rest of the day.
  */
 export class BackupRuns {
   constructor(
     private readonly runs: mongo.Collection<BackupRun>,
     private readonly locks: mongo.Collection<BackupLock>,
+    readonly leaseMs: number,
   ) {}
 
+  /**
+   * One conditional write: it matches only a lock whose lease has ended (taken over, the old holder returned), and
+   * when there is no lock it inserts one; a live lock matches nothing, and the insert then fails on the unique
+   * `_id`. So two callers can never both hold it (on MongoDB; FerretDB is not atomic under concurrent writes).
+   */
   async tryLock(runId: string): Promise<boolean> {
-    const now = Date.now();
+    const now = new Date();
+    let previous: BackupLock | null;
     try {
-      await this.locks.updateOne(
-        { _id: 'backup', until: { $lt: new Date(now) } },
-        { $set: { runId, until: new Date(now + LOCK_TTL_MS) } },
-        { upsert: true },
+      previous = await this.locks.findOneAndUpdate(
+        { _id: 'backup', until: { $lt: now } },
+        { $set: { runId, until: new Date(now.getTime() + this.leaseMs) } },
+        { upsert: true, returnDocument: 'before' },
       );
-      return true;
     } catch (error) {
       if (isDuplicateKeyError(error)) return false;
       throw error;
     }
+    if (previous) await this.markAbandoned(previous, now);
+    return true;
   }
 
-  renewLock(runId: string): Promise<unknown> {
-    return this.locks.updateOne({ _id: 'backup', runId }, { $set: { until: new Date(Date.now() + LOCK_TTL_MS) } });
+  /** False when the lock is no longer this holder's (it stopped renewing for a whole lease and was taken over). */
+  async renewLock(runId: string): Promise<boolean> {
+    const renewed = await this.locks.updateOne(
+      { _id: 'backup', runId },
+      { $set: { until: new Date(Date.now() + this.leaseMs) } },
+    );
+    return renewed.matchedCount === 1;
+  }
+
+  private async markAbandoned(lock: BackupLock, now: Date): Promise<void> {
+    const lastRenewal = new Date(lock.until.getTime() - this.leaseMs).toISOString();
+    await this.runs.updateOne(
+      { _id: lock.runId, status: 'running' },
+      {
+        $set: {
+          status: 'failed',
+          error: `abandoned: its process stopped renewing the backup lock at ${lastRenewal} (killed or crashed)`,
+          finishedAt: now,
+        },
+      },
+    );
   }
 
   unlock(runId: string): Promise<unknown> {
@@ -97,6 +123,11 @@ export class BackupRuns {
 
   recent(limit: number): Promise<BackupRun[]> {
     return this.runs.find().sort({ startedAt: -1 }).limit(limit).toArray();
+  }
+
+  /** Whether a backup started at or after `since` has succeeded (a scheduled firing that another run served). */
+  async succeededSince(since: Date): Promise<boolean> {
+    return (await this.runs.countDocuments({ status: 'succeeded', startedAt: { $gte: since } })) > 0;
   }
 
   lastSucceeded(): Promise<BackupRun | null> {

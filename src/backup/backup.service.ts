@@ -9,7 +9,7 @@ import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { newBackupId } from './backup-id.js';
 import { MANIFEST_FILE, totalBytes, totalDocuments, type BackupManifest } from './backup-manifest.js';
-import { BackupRuns, LOCK_TTL_MS, type BackupRun, type BackupTrigger } from './backup-runs.js';
+import { BackupRuns, type BackupRun, type BackupTrigger } from './backup-runs.js';
 import { LocalBackupStorage, type BackupStorage } from './backup-storage.js';
 import { restoreDump, verifyFiles } from './dump-restorer.js';
 import { writeDump } from './dump-writer.js';
@@ -43,7 +43,11 @@ export class BackupService implements BeforeApplicationShutdown {
   ) {
     this.db = connection.db!;
     this.storage = new LocalBackupStorage(config.backup.dir);
-    this.runs = new BackupRuns(this.db.collection('backup_runs'), this.db.collection('backup_lock'));
+    this.runs = new BackupRuns(
+      this.db.collection('backup_runs'),
+      this.db.collection('backup_lock'),
+      config.backup.lockLeaseMs,
+    );
   }
 
   /**
@@ -115,9 +119,17 @@ export class BackupService implements BeforeApplicationShutdown {
     return (await this.runs.find(run._id).catch(() => null)) ?? run;
   }
 
-  /** A lock that a holder stops renewing (it crashed) expires; a live holder renews it until cleared. */
+  /**
+   * The lease's heartbeat: a live holder renews the lock four times a lease, so a renewal or two may fail (a slow
+   * database) without losing it; a holder that died stops, and its lock can be taken over one lease later.
+   */
   private renewLockWhileWorking(holder: string): NodeJS.Timeout {
-    const heartbeat = setInterval(() => void this.runs.renewLock(holder).catch(() => undefined), LOCK_TTL_MS / 5);
+    const renew = async () => {
+      if (!(await this.runs.renewLock(holder))) {
+        this.logger.error(`${holder} lost the backup lock: no renewal reached the database for a whole lease`);
+      }
+    };
+    const heartbeat = setInterval(() => void renew().catch(() => undefined), this.runs.leaseMs / 4);
     heartbeat.unref();
     return heartbeat;
   }

@@ -61,7 +61,14 @@ export interface AppConfig {
     quotaBytes: number;
     cleanupIntervalMs: number;
   };
-  backup: { dir: string; cron: string; scheduleEnabled: boolean; retentionDays: number; verify: boolean };
+  backup: {
+    dir: string;
+    cron: string;
+    scheduleEnabled: boolean;
+    retentionDays: number;
+    verify: boolean;
+    lockLeaseMs: number;
+  };
   throttle: {
     enabled: boolean;
     anonymous: RateLimit;
@@ -182,6 +189,7 @@ function toAppConfig(env: Env): AppConfig {
       scheduleEnabled: env.BACKUP_SCHEDULE_ENABLED,
       retentionDays: env.BACKUP_RETENTION_DAYS,
       verify: env.BACKUP_VERIFY,
+      lockLeaseMs: env.BACKUP_LOCK_LEASE_MS,
     },
     payments: { webhookSecret: env.PAYMENT_WEBHOOK_SECRET, webhookToleranceS: env.PAYMENT_WEBHOOK_TOLERANCE_S },
     throttle: {

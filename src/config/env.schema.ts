@@ -138,6 +138,9 @@ export const envSchema = z
     BACKUP_SCHEDULE_ENABLED: booleanFlag.default(true),
     BACKUP_RETENTION_DAYS: positiveInt.max(3_650).default(30),
     BACKUP_VERIFY: booleanFlag.default(true),
+    // The backup lock is a lease its holder renews every quarter of this; a holder that died (killed, crashed)
+    // leaves a lock that another run takes over this long after the last renewal at most.
+    BACKUP_LOCK_LEASE_MS: positiveInt.min(1_000).max(3_600_000).default(60_000),
 
     CACHE_L1_ENABLED: booleanFlag.default(true),
     CACHE_L1_MAX_BYTES: positiveInt.default(50 * 1024 * 1024),

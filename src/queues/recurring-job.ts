@@ -9,9 +9,12 @@ export interface RecurringJob {
   /** Every so many milliseconds, or on a cron schedule (UTC). */
   everyMs?: number;
   cron?: string;
-  handler: () => Promise<unknown>;
+  /** Gets the run's job: `job.timestamp` is when the schedule fired. */
+  handler: (job: Job) => Promise<unknown>;
   /** Also run once now; instances starting within a minute of each other share one run. */
   runAtStart?: boolean;
+  /** A run that fails is tried again, `attempts` times in all, `delayMs` apart. Without it, the next firing retries. */
+  retry?: { attempts: number; delayMs: number };
 }
 
 /**
@@ -21,7 +24,7 @@ export interface RecurringJob {
  * instance to start with Redis up adds the schedule.
  */
 export function runRecurring(queue: Queue, job: RecurringJob, logger: Logger): void {
-  processJobs(queue, job.name, () => job.handler(), logger);
+  processJobs(queue, job.name, (run) => job.handler(run), logger);
   const jobs: Promise<unknown>[] = [schedule(queue, job)];
   if (job.runAtStart) jobs.push(addStartupRun(queue, job.name));
   void withTimeout(Promise.all(jobs), SCHEDULE_TIMEOUT_MS).catch((error: unknown) =>
@@ -48,14 +51,18 @@ const TZ = 'Etc/UTC';
  * or both, never neither (removing after adding, each could remove the other's).
  */
 async function schedule(queue: Queue, job: RecurringJob): Promise<void> {
+  // Bull gives each firing the options of the one before, so retry settings are part of the schedule's identity
+  // (its job id, in the key) and a schedule made with other ones is replaced like one with another cron.
+  const jobId = job.retry ? `${job.name}:retry-${job.retry.attempts}x${job.retry.delayMs}ms` : job.name;
   await removeSchedules(
     queue,
     job.name,
     (other) =>
-      other.id === job.name && (job.cron ? other.cron === job.cron && other.tz === TZ : other.every === job.everyMs),
+      other.id === jobId && (job.cron ? other.cron === job.cron && other.tz === TZ : other.every === job.everyMs),
   );
   const repeat = job.cron ? { cron: job.cron, tz: TZ } : { every: job.everyMs! };
-  await queue.add(job.name, {}, { repeat, jobId: job.name, removeOnComplete: true, removeOnFail: 100 });
+  const retry = job.retry && { attempts: job.retry.attempts, backoff: { type: 'fixed', delay: job.retry.delayMs } };
+  await queue.add(job.name, {}, { repeat, jobId, removeOnComplete: true, removeOnFail: 100, ...retry });
 }
 
 async function removeSchedules(queue: Queue, name: string, keep: (job: JobInformation) => boolean = () => false) {

@@ -1,4 +1,6 @@
+import { getQueueToken } from '@nestjs/bull';
 import { getConnectionToken } from '@nestjs/mongoose';
+import type { Job, Queue } from 'bull';
 import { mongo, type Connection } from 'mongoose';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -19,6 +21,7 @@ import { testConfig, testEnv, workerMongoUri } from '../support/test-env.js';
 
 const ADMIN = { email: `backups-${Date.now()}@example.test`, password: 'an-admin-password-long-enough' };
 const { EJSON } = mongo.BSON;
+type KeyedDocument = { _id: string; [field: string]: unknown };
 
 /** Every document of every collection, in canonical Extended JSON (types included), sorted by _id. */
 async function snapshot(db: mongo.Db): Promise<Record<string, string[]>> {
@@ -293,7 +296,117 @@ describe('backups', () => {
   });
 });
 
+describe('the backup lock, a lease', () => {
+  let running: RunningApp;
+  let backups: BackupService;
+  let db: mongo.Db;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ BACKUP_DIR: join(tmpdir(), `vesta-backups-${randomUUID()}`) }));
+    backups = running.app.get(BackupService);
+    db = running.app.get<Connection>(getConnectionToken()).db!;
+  });
+
+  afterAll(async () => {
+    await db.collection('backup_lock').deleteMany({});
+    await db.collection<KeyedDocument>('backup_runs').deleteMany({ _id: { $in: ['live-holder', 'dead-holder'] } });
+    await running.close();
+  });
+
+  const holderOf = async (runId: string, leaseLeftMs: number) => {
+    await db.collection<KeyedDocument>('backup_runs').insertOne({
+      _id: runId,
+      trigger: 'api',
+      status: 'running',
+      startedAt: new Date(Date.now() - 600_000),
+    });
+    await db
+      .collection<KeyedDocument>('backup_lock')
+      .insertOne({ _id: 'backup', runId, until: new Date(Date.now() + leaseLeftMs) });
+  };
+
+  it('is not taken over while its holder renews it', async () => {
+    await holderOf('live-holder', 50_000);
+    try {
+      await expect(backups.run('api')).rejects.toThrow(BackupRunningError);
+      expect(await backups.runs.tryLock('intruder')).toBe(false);
+      expect(await db.collection('backup_lock').findOne({ _id: 'backup' as never })).toMatchObject({
+        runId: 'live-holder',
+      });
+      expect(await backups.runs.find('live-holder')).toMatchObject({ status: 'running' });
+    } finally {
+      await db.collection('backup_lock').deleteMany({});
+      await db.collection('backup_runs').deleteOne({ _id: 'live-holder' as never });
+    }
+  });
+
+  it('is taken over once a dead holder has not renewed it for a lease, and the dead run is recorded as failed', async () => {
+    await holderOf('dead-holder', -1);
+    const run = await backups.run('api');
+    expect(run.status).toBe('succeeded');
+    const dead = await backups.runs.find('dead-holder');
+    expect(dead?.status).toBe('failed');
+    expect(dead?.error).toMatch(
+      /^abandoned: its process stopped renewing the backup lock at .* \(killed or crashed\)$/,
+    );
+    expect(await db.collection('backup_lock').countDocuments()).toBe(0);
+  });
+});
+
 describe('scheduled backups', () => {
+  it('retries a firing that met the lock of a worker killed mid-backup, and backs up once the lease has run out', async () => {
+    const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
+    const leaseMs = 2_000;
+    const instance = await startApp(
+      testConfig({
+        ROLE: 'all',
+        BACKUP_SCHEDULE_ENABLED: 'true',
+        BACKUP_CRON: '0 0 1 1 *', // far away: the test fires it by hand
+        BACKUP_VERIFY: 'false',
+        BACKUP_DIR: dir,
+        BACKUP_LOCK_LEASE_MS: String(leaseMs),
+      }),
+    );
+    try {
+      const db = instance.app.get<Connection>(getConnectionToken()).db!;
+      const runs = instance.app.get(BackupService).runs;
+      const leaseEnd = new Date(Date.now() + leaseMs);
+      // A worker that renewed its lease just now and was then killed (SIGKILL: no shutdown hook released it).
+      await db
+        .collection<KeyedDocument>('backup_runs')
+        .insertOne({ _id: 'killed-run', trigger: 'schedule', status: 'running', startedAt: new Date() });
+      await db
+        .collection<KeyedDocument>('backup_lock')
+        .insertOne({ _id: 'backup', runId: 'killed-run', until: leaseEnd });
+
+      // The schedule's next firing, run now (as Bull's stalled-job check re-runs a killed worker's firing).
+      const queue = instance.app.get<Queue>(getQueueToken('backups'));
+      let firing: Job | undefined;
+      for (const until = Date.now() + 10_000; !firing && Date.now() < until;) {
+        firing = (await queue.getDelayed()).find((job) => job.name === 'backup');
+        if (!firing) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await firing!.promote();
+
+      const deadline = Date.now() + 30_000;
+      let scheduled = (await runs.recent(100)).filter((run) => run.trigger === 'schedule' && run._id !== 'killed-run');
+      while (!scheduled.some((run) => run.status === 'succeeded') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        scheduled = (await runs.recent(100)).filter((run) => run.trigger === 'schedule' && run._id !== 'killed-run');
+      }
+      expect(scheduled.map((run) => run.status)).toEqual(['succeeded']);
+      // The first try met the live lease; the backup is the retry's, after the lease ran out.
+      expect(scheduled[0].startedAt.getTime()).toBeGreaterThanOrEqual(leaseEnd.getTime());
+      const killed = await runs.find('killed-run');
+      expect(killed?.status).toBe('failed');
+      expect(killed?.error).toMatch(/^abandoned/);
+    } finally {
+      await instance.app.get<Connection>(getConnectionToken()).db!.collection('backup_runs').deleteMany({});
+      await instance.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('fire once per schedule with two worker instances sharing Redis and the backup folder', async () => {
     const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
     const env = testEnv({
