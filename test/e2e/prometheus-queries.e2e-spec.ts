@@ -54,7 +54,8 @@ describe('dashboard, alert and adapter queries against a real Prometheus', () =>
     const response = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
     return (await response.json()) as QueryAnswer;
   };
-  const fill = (expr: string) => expr.replaceAll('$__rate_interval', '20s');
+  const fill = (expr: string, namespace = 'vesta') =>
+    expr.replaceAll('$__rate_interval', '20s').replaceAll('$namespace', namespace);
 
   beforeAll(async () => {
     running = await startApp(testConfig({ ROLE: 'all', VIEW_FLUSH_INTERVAL_MS: '500' }));
@@ -120,6 +121,16 @@ describe('dashboard, alert and adapter queries against a real Prometheus', () =>
       }
       // Some targets read kube-state-metrics, absent here; the panel still shows the app's own series.
       if (PANELS_WITH_DATA.includes(panel.title)) expect(series, panel.title).toBeGreaterThan(0);
+    }
+  });
+
+  it('reads only the namespace picked in the dashboard: one without pods shows nothing in any panel', async () => {
+    for (const panel of dashboard.panels) {
+      for (const target of panel.targets) {
+        const answer = await query(fill(target.expr, 'vesta-elsewhere'));
+        expect(answer.status, `${panel.title}: ${answer.error}`).toBe('success');
+        expect(answer.data!.result, `${panel.title}: ${target.expr}`).toEqual([]);
+      }
     }
   });
 

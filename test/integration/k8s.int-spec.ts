@@ -261,6 +261,15 @@ describe('alert rules and the adapter’s query', () => {
     }
   });
 
+  it('give the dashboard a namespace variable that every query uses', () => {
+    const dashboard = JSON.parse(readFileSync('k8s/base/dashboards/vesta-api.json', 'utf8'));
+    const variable = dashboard.templating.list.find((v: any) => v.name === 'namespace');
+    expect(variable?.definition).toMatch(/^label_values\(.*, namespace\)$/);
+    for (const panel of dashboard.panels) {
+      for (const target of panel.targets) expect(target.expr, panel.title).toContain('namespace="$namespace"');
+    }
+  });
+
   it('give the HPA a valid PromQL query once the adapter fills its template', () => {
     const adapter = parse(readFileSync('k8s/monitoring/prometheus-adapter-rules.yaml', 'utf8')) as { rules: any[] };
     const [requests] = adapter.rules;
