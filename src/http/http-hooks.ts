@@ -1,6 +1,6 @@
 import compress from '@fastify/compress';
 import etag from '@fastify/etag';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onSendHookHandler, RouteOptions } from 'fastify';
 import { hash } from 'node:crypto';
 import { constants as zlib } from 'node:zlib';
 import { cacheControlFor } from '../cache/http-cache.js';
@@ -94,12 +94,13 @@ export async function registerHttpHooks(
       void reply.code(304);
       // No body at all, not an empty one: Fastify would send `Content-Length: 0` for '', which a 304 must not carry
       // (RFC 9110 §8.6: only the 200's length), and a cache may copy it onto the response it keeps. Fastify's HEAD
-      // handling cannot take a null body (it throws), so a HEAD keeps the empty one (a known limit, see architecture).
-      done(null, request.method === 'HEAD' ? '' : null);
+      // handling cannot take a null body (it throws); a HEAD's 304 loses the length it sets in dropLengthOf304 below.
+      done(null, request.method === 'HEAD' ? undefined : null);
       return;
     }
     done(null, payload);
   });
+  fastify.addHook('onRoute', dropLengthOf304);
   await fastify.register(compress, {
     global: true,
     threshold: config.http.compressionThresholdBytes,
@@ -107,4 +108,19 @@ export async function registerHttpHooks(
     // Brotli's default quality 11 costs ~10x the CPU of 4 for a few percent on JSON.
     brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } },
   });
+}
+
+/**
+ * Fastify answers HEAD with the GET handler and, in an onSend hook of the HEAD route that runs after every hook added
+ * with addHook, sets `Content-Length: 0` when the body is empty, a 304 included (the JSON routes' 304s above and the
+ * media download's own). RFC 9110 §8.6 allows a 304 only the length of the 200, so HEAD routes get one more onSend
+ * hook, after Fastify's, that takes it off again. GET routes are left as they are.
+ */
+function dropLengthOf304(route: RouteOptions): void {
+  if (route.method !== 'HEAD') return;
+  const removeLength: onSendHookHandler = (_request, reply, payload, done) => {
+    if (reply.statusCode === 304) reply.removeHeader('content-length');
+    done(null, payload);
+  };
+  route.onSend = [...(route.onSend === undefined ? [] : [route.onSend].flat()), removeLength];
 }
