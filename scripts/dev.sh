@@ -16,12 +16,14 @@ start_services "$PWD/.data/ferretdb" 27017
 export PORT=${PORT:-3000} METRICS_PORT=${METRICS_PORT:-9464}
 # Watch mode restarts the process on every save; no load balancer to drain for, so free the ports at once.
 export SHUTDOWN_DRAIN_MS=${SHUTDOWN_DRAIN_MS:-0}
-# Generous limits on a development machine, so `npm run load-test` (one address, many sign-ups and logins) measures
-# capacity rather than the limiter. Production keeps the report's limits (see the README's variables).
+# Generous limits on a development machine, so `npm run load-test` (one address, many sign-ups and logins; searches
+# and nearby queries from a few accounts) measures capacity rather than the limiter. Production keeps the report's
+# limits (see the README's variables).
 export THROTTLE_CREDENTIALS_LIMIT=${THROTTLE_CREDENTIALS_LIMIT:-100000}
 export THROTTLE_CREDENTIALS_ACCOUNT_LIMIT=${THROTTLE_CREDENTIALS_ACCOUNT_LIMIT:-100000}
 export THROTTLE_ANONYMOUS_LIMIT=${THROTTLE_ANONYMOUS_LIMIT:-100000}
 export THROTTLE_USER_LIMIT=${THROTTLE_USER_LIMIT:-100000}
+export THROTTLE_SEARCH_LIMIT=${THROTTLE_SEARCH_LIMIT:-100000}
 if [[ -f .data/seeded ]]; then
   log "demo data already seeded (delete .data/seeded to seed again)"
 # grep reads the whole list: -q would stop at the match and npm, cut off, prints an error.

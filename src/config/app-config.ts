@@ -77,6 +77,8 @@ export interface AppConfig {
     credentials: RateLimit;
     /** Login and register, per account (email). */
     credentialsAccount: RateLimit;
+    /** Search, nearby and advanced search together, per account or client address. */
+    search: RateLimit;
     redisTimeoutMs: number;
   };
   monitoring: {
@@ -201,6 +203,7 @@ function toAppConfig(env: Env): AppConfig {
         limit: env.THROTTLE_CREDENTIALS_ACCOUNT_LIMIT,
         windowS: env.THROTTLE_CREDENTIALS_ACCOUNT_TTL_S,
       },
+      search: { limit: env.THROTTLE_SEARCH_LIMIT, windowS: env.THROTTLE_SEARCH_TTL_S },
       redisTimeoutMs: env.THROTTLE_REDIS_TIMEOUT_MS,
     },
     monitoring: {

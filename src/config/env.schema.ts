@@ -169,6 +169,10 @@ export const envSchema = z
     THROTTLE_CREDENTIALS_TTL_S: positiveInt.default(900),
     THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: positiveInt.default(5),
     THROTTLE_CREDENTIALS_ACCOUNT_TTL_S: positiveInt.default(900),
+    // Search, nearby and advanced search together, per caller, on top of the anonymous or user tier: 300 per 15 min
+    // lets a member pan a map for minutes on end, and caps how fast one account can page through every member.
+    THROTTLE_SEARCH_LIMIT: positiveInt.default(300),
+    THROTTLE_SEARCH_TTL_S: positiveInt.default(900),
     // A limiter check that waits longer than this for Redis lets the request through (fail open).
     THROTTLE_REDIS_TIMEOUT_MS: positiveInt.max(5_000).default(50),
 

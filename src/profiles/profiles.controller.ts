@@ -23,6 +23,7 @@ import { CreateProfileDto } from './dto/create-profile.dto.js';
 import { NearbyQuery } from './dto/nearby.query.js';
 import { NearbyProfileDto, ProfilePageDto, ProfileResponseDto, ProfileViewerDto } from './dto/profile-response.dto.js';
 import { RequiresPlan } from '../subscriptions/requires-plan.decorator.js';
+import { SearchThrottle } from '../throttling/search-throttle.decorator.js';
 import { SearchProfilesQuery } from './dto/search-profiles.query.js';
 import { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import { UpdateProfileDto } from './dto/update-profile.dto.js';
@@ -56,6 +57,7 @@ export class ProfilesController {
 
   @Public()
   @Get()
+  @SearchThrottle()
   @CacheControl('public', SEARCH_TTL_S)
   @ApiOperation({
     summary: 'Search public profiles by city, gender, age and interests, newest first, with cursor pages',
@@ -76,6 +78,7 @@ export class ProfilesController {
 
   @Public()
   @Get('nearby')
+  @SearchThrottle()
   @CacheControl('public', SEARCH_TTL_S)
   @ApiOperation({ summary: 'Public profiles within radiusKm (max 100) of a point (taken to 0.001°), nearest first' })
   @ApiOkResponse({ type: [NearbyProfileDto] })
@@ -86,6 +89,7 @@ export class ProfilesController {
   @Get('advanced')
   @ApiBearerAuth()
   @RequiresPlan('premium')
+  @SearchThrottle()
   @CacheControl('private')
   @ApiOperation({
     summary: 'Premium: search with all-of interests and a minimum of views, on top of the public filters',

@@ -1,6 +1,6 @@
 import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_GUARD, Reflector } from '@nestjs/core';
-import { ThrottlerModule, type ThrottlerOptions } from '@nestjs/throttler';
+import { normalizeIp, ThrottlerModule, type ThrottlerOptions } from '@nestjs/throttler';
 import type { FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
@@ -17,6 +17,7 @@ import { normaliseEmail } from '../users/email.js';
 import { CREDENTIALS_ROUTE } from './credentials-throttle.decorator.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
+import { SEARCH_ROUTE } from './search-throttle.decorator.js';
 
 const THROTTLE_REDIS = Symbol('THROTTLE_REDIS');
 
@@ -67,6 +68,11 @@ class RateLimitStorageModule implements OnApplicationShutdown {
 
 const userOf = (request: FastifyRequest) => (request as AuthenticatedRequest).user;
 
+/** The account of a signed-in caller, else the address as the anonymous tier counts it (IPv6 by /64). */
+function callerOf(request: FastifyRequest): string {
+  return userOf(request)?.id ?? normalizeIp(request.ip);
+}
+
 /**
  * Per account, not per address: the email a login or registration names, normalised and hashed so the Redis key
  * stays bounded; on a route without one (a password change), the caller's account. The email comes first, so a
@@ -85,7 +91,8 @@ function accountOf(request: FastifyRequest): string {
  * - `anonymous`: callers without a token, per client address (TRUST_PROXY decides when X-Forwarded-For counts);
  * - `user`: callers with a valid token, per account, with their own limit;
  * - `credentials` and `credentials-account`: routes marked @CredentialsThrottle(), per address and per email (per
- *   account where the body names none).
+ *   account where the body names none);
+ * - `search`: routes marked @SearchThrottle(), per account or, without a token, per address, on top of the above.
  * The guard runs after JwtAuthGuard (this module is imported after AuthModule), so it knows the caller.
  * Routes opt out with @NotRateLimited() (health, payment webhooks); /metrics is on its own server and never throttled.
  */
@@ -96,6 +103,7 @@ function accountOf(request: FastifyRequest): string {
       inject: [APP_CONFIG, RedisThrottlerStorage, Reflector],
       useFactory: ({ throttle }: AppConfig, storage: RedisThrottlerStorage, reflector: Reflector) => {
         const isCredentialsRoute = routeMetadata<boolean>(reflector, CREDENTIALS_ROUTE);
+        const isSearchRoute = routeMetadata<boolean>(reflector, SEARCH_ROUTE);
         const tier = (name: string, { limit, windowS }: RateLimit): ThrottlerOptions => ({
           name,
           limit,
@@ -119,6 +127,11 @@ function accountOf(request: FastifyRequest): string {
               ...tier('credentials-account', throttle.credentialsAccount),
               skipIf: (context) => !isCredentialsRoute(context),
               getTracker: (request) => accountOf(request as FastifyRequest),
+            },
+            {
+              ...tier('search', throttle.search),
+              skipIf: (context) => !isSearchRoute(context),
+              getTracker: (request) => callerOf(request as FastifyRequest),
             },
           ],
         };

@@ -141,6 +141,47 @@ describe('rate-limit tiers', () => {
   });
 });
 
+describe('the search tier', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ THROTTLE_SEARCH_LIMIT: '3' }));
+  });
+
+  afterAll(() => running.close());
+
+  const status = (path: string, auth: Record<string, string> = {}) =>
+    fetch(`${running.url}${path}`, { headers: auth }).then((r) => r.status);
+  const NEARBY = '/v1/profiles/nearby?lat=52.52&lng=13.405';
+
+  it('counts search and nearby together per account, leaving other reads and other accounts alone', async () => {
+    const [alice, bob] = [await registerAccount(running.url), await registerAccount(running.url)];
+    const first = await fetch(`${running.url}${NEARBY}`, { headers: alice.auth });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit-policy')).toBe('1000000;w=900, 3;w=900');
+    expect(first.headers.get('ratelimit-remaining')).toBe('2');
+    expect([await status('/v1/profiles?city=Berlin', alice.auth), await status(NEARBY, alice.auth)]).toEqual([
+      200, 200,
+    ]);
+
+    const refused = await fetch(`${running.url}/v1/profiles?limit=5`, { headers: alice.auth });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/at most 3 requests per 900 s/);
+    expect(await status(NEARBY, alice.auth)).toBe(429);
+
+    expect(await status(PUBLIC_READ, alice.auth)).toBe(200);
+    expect(await status(NEARBY, bob.auth)).toBe(200);
+  });
+
+  it('counts callers without a token per client address', async () => {
+    const statuses = [];
+    for (let i = 0; i < 4; i += 1) statuses.push(await status(`${NEARBY}&radiusKm=${i + 1}`));
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(await status(PUBLIC_READ)).toBe(200);
+  });
+});
+
 describe('rate limiting switched off', () => {
   it('sends no RateLimit headers and refuses nothing with THROTTLE_ENABLED=false', async () => {
     const running = await startApp(testConfig({ THROTTLE_ENABLED: 'false', THROTTLE_ANONYMOUS_LIMIT: '1' }));
