@@ -17,6 +17,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { BatchModule } from './batch/batch.module.js';
 import { CacheModule } from './cache/cache.module.js';
 import { ProfilesModule } from './profiles/profiles.module.js';
+import { QueryParamsModule } from './common/query/query-params.module.js';
 import { QueuesModule } from './queues/queues.module.js';
 import { SubscriptionsModule } from './subscriptions/subscriptions.module.js';
 import { ThrottlingModule } from './throttling/throttling.module.js';
@@ -44,6 +45,8 @@ export class AppModule {
         SubscriptionsModule,
         MediaModule,
         BackupModule,
+        // Last: its guard refuses unknown query parameters after the auth and rate-limit guards have run.
+        QueryParamsModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },

@@ -26,7 +26,7 @@ export function setupOpenApi(app: NestFastifyApplication): void {
 /**
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a
  * `default` response with that schema and a 503 saying when to retry, every operation that needs a token
- * documents its 401, every operation that takes input its 400, and every rate-limited one its 429.
+ * documents its 401, every /v1 operation and every other that takes input its 400, and every rate-limited one its 429.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({
@@ -44,8 +44,11 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
           response.content = { 'application/problem+json': response.content['application/json'] };
         }
       }
-      if (operation.parameters?.length || operation.requestBody) {
-        operation.responses['400'] ??= problem('Invalid input: a field, query parameter, header or id');
+      // Every /v1 route refuses query parameters it does not take (decision 0027), even one that takes no input.
+      if (path.startsWith('/v1/') || operation.parameters?.length || operation.requestBody) {
+        operation.responses['400'] ??= problem(
+          'Invalid input: a field, header or id, or a query parameter that is invalid or that the route does not take',
+        );
       }
       operation.responses.default ??= problem('Any other error, as RFC 9457 problem details');
       operation.responses['503'] ??= problem(

@@ -1,0 +1,67 @@
+import { BadRequestException, Get, Param, Query, type ExecutionContext } from '@nestjs/common';
+import { IsOptional, IsString } from 'class-validator';
+import { describe, expect, it } from 'vitest';
+import { UnknownQueryParamsGuard } from './unknown-query-params.guard.js';
+
+class SearchQuery {
+  @IsOptional()
+  @IsString()
+  city?: string;
+}
+
+class Routes {
+  @Get()
+  withDto(@Query() query: SearchQuery) {
+    return query;
+  }
+
+  @Get()
+  named(@Query('page') page: string, @Query('sort') sort: string) {
+    return [page, sort];
+  }
+
+  @Get(':id')
+  none(@Param('id') id: string) {
+    return id;
+  }
+}
+
+const guard = new UnknownQueryParamsGuard();
+
+/** The refused names, or undefined when the guard lets the request through. */
+function refused(handler: keyof Routes, query: Record<string, string>, url = '/v1/things'): string[] | undefined {
+  const request = { query, routeOptions: { url } };
+  const context = {
+    switchToHttp: () => ({ getRequest: () => request }),
+    getClass: () => Routes,
+    getHandler: () => Routes.prototype[handler],
+  } as unknown as ExecutionContext;
+  try {
+    expect(guard.canActivate(context)).toBe(true);
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(BadRequestException);
+    const { errors } = (error as BadRequestException).getResponse() as { errors: { field: string }[] };
+    return errors.map((entry) => entry.field);
+  }
+}
+
+describe('UnknownQueryParamsGuard', () => {
+  it('refuses every parameter of a route that reads none, naming each', () => {
+    expect(refused('none', { fields: 'bio', _: '1' })).toEqual(['fields', '_']);
+    expect(refused('none', {})).toBeUndefined();
+  });
+
+  it('takes the names a route reads one by one, and only those', () => {
+    expect(refused('named', { page: '2', sort: 'new' })).toBeUndefined();
+    expect(refused('named', { page: '2', limit: '5' })).toEqual(['limit']);
+  });
+
+  it('leaves a route with a query DTO to the validation pipe', () => {
+    expect(refused('withDto', { limt: '5' })).toBeUndefined();
+  });
+
+  it('applies to /v1 routes only', () => {
+    expect(refused('none', { probe: '1' }, '/health/live')).toBeUndefined();
+  });
+});
