@@ -39,7 +39,7 @@ export class AuthController {
 
   @Public()
   @Post('login')
-  @CredentialsThrottle()
+  @CredentialsThrottle({ failuresPerAccount: true })
   @HttpCode(200)
   @ApiOperation({ summary: 'Exchange email and password for an access token' })
   @ApiOkResponse({ type: AuthResponseDto })
@@ -61,7 +61,7 @@ export class AuthController {
   }
 
   @Post('password')
-  @CredentialsThrottle()
+  @CredentialsThrottle({ failuresPerAccount: true })
   @HttpCode(200)
   @ApiBearerAuth()
   @ApiOperation({

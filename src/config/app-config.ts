@@ -75,10 +75,12 @@ export interface AppConfig {
     user: RateLimit;
     /** Login and register, per client address. */
     credentials: RateLimit;
-    /** Login and register, per account (email). */
+    /** Failed logins per account (email) from one client address. */
     credentialsAccount: RateLimit;
     /** Search, nearby and advanced search together, per account or client address. */
     search: RateLimit;
+    /** Failed logins per account (email) over all client addresses. */
+    credentialsGlobal: RateLimit;
     redisTimeoutMs: number;
   };
   monitoring: {
@@ -204,6 +206,10 @@ function toAppConfig(env: Env): AppConfig {
         windowS: env.THROTTLE_CREDENTIALS_ACCOUNT_TTL_S,
       },
       search: { limit: env.THROTTLE_SEARCH_LIMIT, windowS: env.THROTTLE_SEARCH_TTL_S },
+      credentialsGlobal: {
+        limit: env.THROTTLE_CREDENTIALS_GLOBAL_LIMIT,
+        windowS: env.THROTTLE_CREDENTIALS_GLOBAL_TTL_S,
+      },
       redisTimeoutMs: env.THROTTLE_REDIS_TIMEOUT_MS,
     },
     monitoring: {

@@ -164,7 +164,8 @@ export const envSchema = z
     THROTTLE_ANONYMOUS_TTL_S: positiveInt.default(900),
     THROTTLE_USER_LIMIT: positiveInt.default(1_000),
     THROTTLE_USER_TTL_S: positiveInt.default(900),
-    // Login and register, per client address and, separately, per account (email).
+    // Login and register per client address; failed logins per email from one address (strict: whoever passes it
+    // locks only themself out), and per email over all addresses (high: distributed guessing, not one typo-prone member).
     THROTTLE_CREDENTIALS_LIMIT: positiveInt.default(10),
     THROTTLE_CREDENTIALS_TTL_S: positiveInt.default(900),
     THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: positiveInt.default(5),
@@ -173,6 +174,8 @@ export const envSchema = z
     // lets a member pan a map for minutes on end, and caps how fast one account can page through every member.
     THROTTLE_SEARCH_LIMIT: positiveInt.default(300),
     THROTTLE_SEARCH_TTL_S: positiveInt.default(900),
+    THROTTLE_CREDENTIALS_GLOBAL_LIMIT: positiveInt.default(100),
+    THROTTLE_CREDENTIALS_GLOBAL_TTL_S: positiveInt.default(900),
     // A limiter check that waits longer than this for Redis lets the request through (fail open).
     THROTTLE_REDIS_TIMEOUT_MS: positiveInt.max(5_000).default(50),
 

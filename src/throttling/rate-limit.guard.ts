@@ -2,7 +2,8 @@ import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { ThrottlerException, ThrottlerGuard, type ThrottlerRequest } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { routeMetadata } from '../common/metadata/route-metadata.js';
-import type { RateLimitRecord } from './redis-throttler.storage.js';
+import { noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
+import type { RateLimitRecord, RedisThrottlerStorage } from './redis-throttler.storage.js';
 
 interface AppliedLimit {
   limit: number;
@@ -33,8 +34,13 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
-    const allowed = await super.canActivate(context);
     const { req, res } = this.getRequestResponse(context) as { req: TrackedRequest; res: FastifyReply };
+    let allowed: boolean;
+    try {
+      allowed = await super.canActivate(context);
+    } finally {
+      refundUnlessLoginFailed(req, res, this.storageService as RedisThrottlerStorage);
+    }
     const applied = req[APPLIED];
     if (applied) setRateLimitHeaders(res, applied);
     return allowed;
@@ -56,6 +62,7 @@ export class RateLimitGuard extends ThrottlerGuard {
       void res.header('retry-after', String(Math.max(1, record.timeToBlockExpire)));
       throw new ThrottlerException(`Rate limit exceeded: at most ${limit} requests per ${windowS} s`);
     }
+    noteHit(req, name, key);
     return true;
   }
 

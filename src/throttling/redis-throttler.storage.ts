@@ -25,6 +25,16 @@ end
 return { hits, ttl, 0, 0 }`;
 
 /**
+ * Takes back one hit from each hits key that still counts any. A key that has expired is left alone, so a refund
+ * never creates a key (it would have no expiry) nor takes a count below zero. DECR keeps the key's expiry.
+ */
+const REFUND = `
+for _, key in ipairs(KEYS) do
+  if (tonumber(redis.call('GET', key)) or 0) > 0 then redis.call('DECR', key) end
+end
+return 0`;
+
+/**
  * Once checks have failed for this long with no answer in between, Redis is treated as down. A single slow
  * moment (a stall that times out one burst of checks) lets only the checks it caught through; limiting carries
  * on with the next request.
@@ -35,6 +45,7 @@ const SUSPENSION_MS = 1_000;
 
 interface ThrottleRedis extends Redis {
   throttleCheck(hitsKey: string, blockKey: string, ttlMs: number, limit: number, blockMs: number): Promise<number[]>;
+  throttleRefund(numberOfKeys: number, ...hitsKeys: string[]): Promise<number>;
 }
 
 /** @nestjs/throttler's storage record, plus `failedOpen`: the guard does not advertise counts it does not know. */
@@ -69,6 +80,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     private readonly timeoutMs: number,
   ) {
     redis.defineCommand('throttleCheck', { numberOfKeys: 2, lua: CHECK });
+    redis.defineCommand('throttleRefund', { lua: REFUND });
     this.redis = redis as ThrottleRedis;
   }
 
@@ -99,6 +111,23 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     } catch (error) {
       this.failed(error as Error);
       return this.open(ttl);
+    }
+  }
+
+  /**
+   * Takes back one hit per key (keys as `increment` takes them), within the same timeout. If Redis does not answer,
+   * the hits stay counted: the limit is then stricter for a while, never looser.
+   */
+  async refund(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0 || Date.now() < this.skipUntil) return;
+    try {
+      await withTimeout(
+        this.redis.throttleRefund(keys.length, ...keys.map((key) => `throttle:${key}:hits`)),
+        this.timeoutMs,
+      );
+      this.recovered();
+    } catch (error) {
+      this.failed(error as Error);
     }
   }
 

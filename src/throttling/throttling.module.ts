@@ -1,4 +1,4 @@
-import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Module, type ExecutionContext, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_GUARD, Reflector } from '@nestjs/core';
 import { normalizeIp, ThrottlerModule, type ThrottlerOptions } from '@nestjs/throttler';
 import type { FastifyRequest } from 'fastify';
@@ -14,7 +14,7 @@ import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { closeRedisClient, createRedisClient } from '../redis/redis-client.factory.js';
 import { normaliseEmail } from '../users/email.js';
-import { CREDENTIALS_ROUTE } from './credentials-throttle.decorator.js';
+import { CREDENTIALS_ROUTE, type CredentialsThrottleOptions } from './credentials-throttle.decorator.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
 import { SEARCH_ROUTE } from './search-throttle.decorator.js';
@@ -74,9 +74,9 @@ function callerOf(request: FastifyRequest): string {
 }
 
 /**
- * Per account, not per address: the email a login or registration names, normalised and hashed so the Redis key
- * stays bounded; on a route without one (a password change), the caller's account. The email comes first, so a
- * token of one's own does not move guesses at another account's password out of that account's count.
+ * An account: the email a login names, normalised as accounts store it and hashed so the Redis key stays bounded; on
+ * a route without one (a password change), the caller's account. The email comes first, so a token of one's own does
+ * not move guesses at another account's password out of that account's count.
  */
 function accountOf(request: FastifyRequest): string {
   const email = (request.body as { email?: unknown } | undefined)?.email;
@@ -87,11 +87,19 @@ function accountOf(request: FastifyRequest): string {
 }
 
 /**
+ * Per email from one client address (the library's tracker, IPv6 grouped by /64): someone failing from their own
+ * address locks only themself out of that account, not its owner (docs/decisions/0025).
+ */
+const accountFromAddressOf = (request: FastifyRequest) => `${normalizeIp(request.ip)}:${accountOf(request)}`;
+
+/**
  * Rate limits in named tiers, counted in Redis so every instance shares them:
  * - `anonymous`: callers without a token, per client address (TRUST_PROXY decides when X-Forwarded-For counts);
  * - `user`: callers with a valid token, per account, with their own limit;
- * - `credentials` and `credentials-account`: routes marked @CredentialsThrottle(), per address and per email (per
- *   account where the body names none);
+ * - `credentials`: routes marked @CredentialsThrottle() (login, register, password change), per address;
+ * - `credentials-account` and `credentials-global`: failed password checks (@CredentialsThrottle({ failuresPerAccount
+ *   })), per account from one address (strict) and per account from all addresses (high). The library checks tiers
+ *   shortest window first, so their order is not ours; an attempt any tier refuses gives back its hits in these two;
  * - `search`: routes marked @SearchThrottle(), per account or, without a token, per address, on top of the above.
  * The guard runs after JwtAuthGuard (this module is imported after AuthModule), so it knows the caller.
  * Routes opt out with @NotRateLimited() (health, payment webhooks); /metrics is on its own server and never throttled.
@@ -102,7 +110,10 @@ function accountOf(request: FastifyRequest): string {
       imports: [RateLimitStorageModule],
       inject: [APP_CONFIG, RedisThrottlerStorage, Reflector],
       useFactory: ({ throttle }: AppConfig, storage: RedisThrottlerStorage, reflector: Reflector) => {
-        const isCredentialsRoute = routeMetadata<boolean>(reflector, CREDENTIALS_ROUTE);
+        const credentialsRoute = routeMetadata<Required<CredentialsThrottleOptions>>(reflector, CREDENTIALS_ROUTE);
+        const isCredentialsRoute = (context: ExecutionContext) => credentialsRoute(context) !== undefined;
+        const countsFailedLogins = (context: ExecutionContext) =>
+          credentialsRoute(context)?.failuresPerAccount === true;
         const isSearchRoute = routeMetadata<boolean>(reflector, SEARCH_ROUTE);
         const tier = (name: string, { limit, windowS }: RateLimit): ThrottlerOptions => ({
           name,
@@ -125,7 +136,12 @@ function accountOf(request: FastifyRequest): string {
             { ...tier('credentials', throttle.credentials), skipIf: (context) => !isCredentialsRoute(context) },
             {
               ...tier('credentials-account', throttle.credentialsAccount),
-              skipIf: (context) => !isCredentialsRoute(context),
+              skipIf: (context) => !countsFailedLogins(context),
+              getTracker: (request) => accountFromAddressOf(request as FastifyRequest),
+            },
+            {
+              ...tier('credentials-global', throttle.credentialsGlobal),
+              skipIf: (context) => !countsFailedLogins(context),
               getTracker: (request) => accountOf(request as FastifyRequest),
             },
             {

@@ -170,6 +170,11 @@ describe('OpenAPI document and Swagger UI', () => {
       content: { 'application/problem+json': expect.any(Object) as unknown },
       headers: { 'Retry-After': expect.any(Object) as unknown },
     });
+    expect(document.paths['/v1/auth/login'].post.responses['429']).toMatchObject({
+      description: expect.stringContaining('too many failed logins for this email') as unknown,
+      content: { 'application/problem+json': expect.any(Object) as unknown },
+      headers: { 'Retry-After': expect.any(Object) as unknown },
+    });
   });
 
   it('serves Swagger UI at /docs', async () => {

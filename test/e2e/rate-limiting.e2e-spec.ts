@@ -100,7 +100,7 @@ describe('rate-limit tiers', () => {
     }
   });
 
-  it('limits password attempts per account and per client address', async () => {
+  it('limits failed logins per account and all password attempts per client address', async () => {
     const running = await startApp(
       testConfig({ THROTTLE_CREDENTIALS_LIMIT: '3', THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: '2' }),
     );
@@ -111,7 +111,8 @@ describe('rate-limit tiers', () => {
         body: JSON.stringify({ email, password: 'wrong password, long enough' }),
       }).then((r) => r.status);
     try {
-      // Two per account (emails compared case-insensitively): the third try is refused unchecked.
+      // Two failed logins per account from this address (emails compared case-insensitively): the third try is
+      // refused unchecked (test/e2e/login-lockout.e2e-spec.ts has the rest of the per-account limits).
       const target = `victim-${randomUUID().slice(0, 8)}@example.test`;
       expect([await attempt(target), await attempt(target), await attempt(target.toUpperCase())]).toEqual([
         401, 401, 429,

@@ -73,6 +73,17 @@ describe('RedisThrottlerStorage against the real Redis', () => {
     // The block (300 ms) is over, the window (30 s) is not: the next hit is over the limit again.
     expect((await storage.increment('window', 30_000, 1, 300, 'anonymous')).isBlocked).toBe(true);
   });
+
+  it('takes back a hit keeping the window, never below zero, and never brings back an expired key', async () => {
+    const { storage } = newStorage(redis);
+    await storage.increment('refund', 60_000, 5, 60_000, 'credentials-account');
+    await storage.increment('refund', 60_000, 5, 60_000, 'credentials-account');
+    await storage.refund(['refund', 'refund', 'refund', 'refund-expired']);
+    expect(await redis.get('throttle:refund:hits')).toBe('0');
+    expect(await redis.pttl('throttle:refund:hits')).toBeGreaterThan(59_000);
+    expect(await redis.exists('throttle:refund-expired:hits')).toBe(0);
+    expect(await storage.increment('refund', 60_000, 5, 60_000, 'credentials-account')).toMatchObject({ totalHits: 1 });
+  });
 });
 
 describe('RedisThrottlerStorage when Redis stalls', () => {

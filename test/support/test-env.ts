@@ -44,6 +44,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     THROTTLE_CREDENTIALS_LIMIT: '1000000',
     THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: '1000000',
     THROTTLE_SEARCH_LIMIT: '1000000',
+    THROTTLE_CREDENTIALS_GLOBAL_LIMIT: '1000000',
     ...overrides,
   };
 }

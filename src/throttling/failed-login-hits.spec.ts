@@ -1,0 +1,44 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
+import type { RedisThrottlerStorage } from './redis-throttler.storage.js';
+
+/** A login attempt the guard counted in every credentials tier, answered `status`; returns what was given back. */
+function answered(status: number, { counted = true } = {}): string[][] {
+  const refunded: string[][] = [];
+  const storage = { refund: (keys: string[]) => Promise.resolve(void refunded.push(keys)) };
+  const request = {} as FastifyRequest;
+  if (counted) {
+    noteHit(request, 'credentials', 'credentials:203.0.113.1');
+    noteHit(request, 'credentials-account', 'credentials-account:203.0.113.1:hash');
+    noteHit(request, 'credentials-global', 'credentials-global:hash');
+  }
+  const raw = Object.assign(new EventEmitter(), { statusCode: 200 });
+  refundUnlessLoginFailed(request, { raw } as unknown as FastifyReply, storage as unknown as RedisThrottlerStorage);
+  expect(refunded).toEqual([]);
+  raw.statusCode = status;
+  raw.emit('close');
+  raw.emit('close');
+  return refunded;
+}
+
+const FAILED_LOGIN_HITS = [['credentials-account:203.0.113.1:hash', 'credentials-global:hash']];
+
+describe('refundUnlessLoginFailed', () => {
+  it('gives the failed-login hits back, once, when the login succeeds', () => {
+    expect(answered(200)).toEqual(FAILED_LOGIN_HITS);
+  });
+
+  it('keeps them when the answer is 401', () => {
+    expect(answered(401)).toEqual([]);
+  });
+
+  it.each([400, 429, 503])('gives them back when the answer is %i: no password was found wrong', (status) => {
+    expect(answered(status)).toEqual(FAILED_LOGIN_HITS);
+  });
+
+  it('does nothing for a request without failed-login hits', () => {
+    expect(answered(200, { counted: false })).toEqual([]);
+  });
+});
