@@ -170,11 +170,13 @@ describe('OpenAPI document and Swagger UI', () => {
       content: { 'application/problem+json': expect.any(Object) as unknown },
       headers: { 'Retry-After': expect.any(Object) as unknown },
     });
-    expect(document.paths['/v1/auth/login'].post.responses['429']).toMatchObject({
-      description: expect.stringContaining('too many failed logins for this email') as unknown,
-      content: { 'application/problem+json': expect.any(Object) as unknown },
-      headers: { 'Retry-After': expect.any(Object) as unknown },
-    });
+    for (const path of ['/v1/auth/login', '/v1/auth/password']) {
+      expect(document.paths[path].post.responses['429']).toMatchObject({
+        description: expect.stringContaining('too many wrong passwords for this account') as unknown,
+        content: { 'application/problem+json': expect.any(Object) as unknown },
+        headers: { 'Retry-After': expect.any(Object) as unknown },
+      });
+    }
   });
 
   it('serves Swagger UI at /docs', async () => {
