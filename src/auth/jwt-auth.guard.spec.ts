@@ -14,6 +14,7 @@ function fakeSessions(stored: () => Promise<number | null> = () => Promise.resol
   const sessions = {
     memory,
     cachedVersion: vi.fn((userId: string) => memory.get(userId)),
+    forgetCachedVersion: vi.fn((userId: string) => memory.delete(userId)),
     currentVersion: vi.fn(async (userId: string) => {
       const version = await stored();
       memory.set(userId, version);
@@ -149,6 +150,19 @@ describe('JwtAuthGuard', () => {
         fakeSessions(() => Promise.resolve(4)),
       );
       await expect(older.guard.canActivate(older.context)).rejects.toThrow(/revoked/);
+    });
+
+    it('asks again when a token is newer than the version held here (a change on another instance not heard of yet)', async () => {
+      const { guard, context, sessions } = setup(
+        () => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 5 }),
+        undefined,
+        fakeSessions(() => Promise.resolve(5)),
+      );
+      sessions.memory.set(USER_ID, 4);
+      await expect(guard.canActivate(context)).resolves.toBe(true);
+      expect(sessions.forgetCachedVersion).toHaveBeenCalledWith(USER_ID);
+      expect(sessions.currentVersion).toHaveBeenCalledTimes(1);
+      expect(guard.canActivate(context)).toBe(true); // held now
     });
 
     it('refuses the tokens of an account that no longer exists', async () => {

@@ -68,7 +68,11 @@ export class JwtAuthGuard implements CanActivate {
 
   private admit(request: AuthenticatedRequest, token: VerifiedToken): true | Promise<true> {
     const cached = this.sessions.cachedVersion(token.user.id);
-    if (cached !== undefined) return this.accept(request, token, cached);
+    // Signed with a newer version than this instance holds: the logout or password change that raised it happened on
+    // another instance, and its invalidation has not arrived yet (or cannot, with Redis down). So ask again.
+    const behind = typeof cached === 'number' && token.sessionVersion > cached;
+    if (cached !== undefined && !behind) return this.accept(request, token, cached);
+    if (behind) this.sessions.forgetCachedVersion(token.user.id);
     // A database that fails here is a 503 from the problem filter (one that hangs: the request deadline's 503).
     return this.sessions.currentVersion(token.user.id).then((current) => this.accept(request, token, current));
   }

@@ -23,6 +23,11 @@ export class SessionsService {
     return this.cache.peek<number | null>(SESSION_VERSION_CACHE.name, SESSION_VERSION_CACHE.key(userId));
   }
 
+  /** Drops this instance's copy of the account's version, which a newer token showed to be behind. */
+  forgetCachedVersion(userId: string): void {
+    this.cache.forgetLocal(SESSION_VERSION_CACHE.name, SESSION_VERSION_CACHE.key(userId));
+  }
+
   /** The account's session version; null when the account no longer exists. */
   @Cacheable(SESSION_VERSION_CACHE)
   currentVersion(userId: string): Promise<number | null> {

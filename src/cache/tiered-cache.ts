@@ -299,6 +299,15 @@ export class TieredCache {
     return entry.v;
   }
 
+  /**
+   * Drops this instance's copy of a key, and any load of it under way, so the next wrap() asks Redis or the loader.
+   * Other instances are not told: for a reader that has learnt its own copy is behind (JwtAuthGuard, given a token
+   * newer than the session version held here before the invalidation has arrived).
+   */
+  forgetLocal(cache: string, key: string): void {
+    this.dropLocal([`cache:${cache}:${key}`], []);
+  }
+
   /** The newer of the expired entries found that is still within its grace period. */
   private inGrace<T>(...found: (CacheEntry<T> | undefined)[]): CacheEntry<T> | undefined {
     const now = Date.now();
