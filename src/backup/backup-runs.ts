@@ -71,7 +71,8 @@ export class BackupRuns {
       if (isDuplicateKeyError(error)) return false;
       throw error;
     }
-    if (previous) await this.markAbandoned(previous, now);
+    // Bookkeeping only: the lock is ours now, and a failure here must not leave it held by a run that never starts.
+    if (previous) await this.markAbandoned(previous, now).catch(() => undefined);
     return true;
   }
 

@@ -90,9 +90,11 @@ export class BackupService implements BeforeApplicationShutdown {
 
   private async execute(run: BackupRun): Promise<BackupRun> {
     this.current = run;
-    const heartbeat = this.renewLockWhileWorking(run._id);
+    const lease = this.holdLock(run._id);
     try {
-      const manifest = await this.dump(run);
+      const manifest = await this.dump(run, lease.signal);
+      // A holder that lost the lock must not call its run a success nor remove backups beside the run that took over.
+      lease.signal.throwIfAborted();
       await this.runs.update(run._id, {
         status: 'succeeded',
         finishedAt: new Date(manifest.finishedAt),
@@ -104,15 +106,16 @@ export class BackupService implements BeforeApplicationShutdown {
       this.logger.log(
         `Backup ${run._id} written: ${totalDocuments(manifest)} documents, ${totalBytes(manifest)} bytes`,
       );
-      if (await this.usable(run._id)) await this.retainAfter(run._id);
+      if ((await this.usable(run._id)) && !lease.signal.aborted) await this.retainAfter(run._id);
     } catch (error) {
-      const message = (error as Error).message;
+      // The dump's streams report an abort as "The operation was aborted"; the lease says why.
+      const message = ((lease.signal.aborted ? lease.signal.reason : error) as Error).message;
       this.logger.error(`Backup ${run._id} failed: ${message}`);
       await this.runs
         .update(run._id, { status: 'failed', error: message, finishedAt: new Date() })
         .catch(() => undefined);
     } finally {
-      clearInterval(heartbeat);
+      lease.release();
       this.current = undefined;
       await this.runs.unlock(run._id).catch(() => undefined);
     }
@@ -121,17 +124,24 @@ export class BackupService implements BeforeApplicationShutdown {
 
   /**
    * The lease's heartbeat: a live holder renews the lock four times a lease, so a renewal or two may fail (a slow
-   * database) without losing it; a holder that died stops, and its lock can be taken over one lease later.
+   * database) without losing it; a holder that died stops, and its lock can be taken over one lease later. A holder
+   * that finds the lock taken over, or whose renewals have all failed for a whole lease (so it may have been), is
+   * aborted through the signal: two backups, or a backup beside a restore, must not run at once.
    */
-  private renewLockWhileWorking(holder: string): NodeJS.Timeout {
+  private holdLock(holder: string): { signal: AbortSignal; release: () => void } {
+    const lost = new AbortController();
+    let renewedAt = Date.now();
     const renew = async () => {
-      if (!(await this.runs.renewLock(holder))) {
+      const held = await this.runs.renewLock(holder).catch(() => undefined);
+      if (held) renewedAt = Date.now();
+      if (held === false || Date.now() - renewedAt >= this.runs.leaseMs) {
         this.logger.error(`${holder} lost the backup lock: no renewal reached the database for a whole lease`);
+        lost.abort(new Error(`${holder} lost the backup lock (no renewal for a whole lease): stopped`));
       }
     };
-    const heartbeat = setInterval(() => void renew().catch(() => undefined), this.runs.leaseMs / 4);
+    const heartbeat = setInterval(() => void renew(), this.runs.leaseMs / 4);
     heartbeat.unref();
-    return heartbeat;
+    return { signal: lost.signal, release: () => clearInterval(heartbeat) };
   }
 
   /**
@@ -162,10 +172,10 @@ export class BackupService implements BeforeApplicationShutdown {
     }
   }
 
-  private async dump(run: BackupRun): Promise<BackupManifest> {
+  private async dump(run: BackupRun, signal: AbortSignal): Promise<BackupManifest> {
     const draft = await this.storage.begin(run._id);
     try {
-      const collections = await writeDump(this.db, draft);
+      const collections = await writeDump(this.db, draft, signal);
       const manifest: BackupManifest = {
         id: run._id,
         database: this.db.databaseName,
@@ -241,19 +251,25 @@ export class BackupService implements BeforeApplicationShutdown {
     if (!(await this.runs.tryLock(holder))) {
       throw new BackupRunningError('A backup or another restore is running: restore again once it has finished');
     }
-    const heartbeat = this.renewLockWhileWorking(holder);
+    const lease = this.holdLock(holder);
     try {
-      return await this.restoreInto(id, this.connection.getClient().db(target), options);
+      return await this.restoreInto(id, this.connection.getClient().db(target), options, lease.signal);
     } finally {
-      clearInterval(heartbeat);
+      lease.release();
       await this.runs.unlock(holder).catch(() => undefined);
     }
   }
 
-  private async restoreInto(id: string, db: mongo.Db, options: { drop: boolean }): Promise<Record<string, number>> {
+  private async restoreInto(
+    id: string,
+    db: mongo.Db,
+    options: { drop: boolean },
+    // A verification holds no lock (it writes to a scratch database): nothing aborts it.
+    signal = new AbortController().signal,
+  ): Promise<Record<string, number>> {
     const manifest = await this.manifest(id);
     await verifyFiles(this.storage, manifest);
-    return restoreDump(db, this.storage, manifest, options);
+    return restoreDump(db, this.storage, manifest, options, signal);
   }
 
   async manifest(id: string): Promise<BackupManifest> {

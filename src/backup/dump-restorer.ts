@@ -79,6 +79,7 @@ export async function restoreDump(
   storage: BackupStorage,
   manifest: BackupManifest,
   options: { drop: boolean },
+  signal: AbortSignal,
 ): Promise<Record<string, number>> {
   const existing = await restorableCollections(db);
   if (existing.length > 0 && !options.drop) {
@@ -86,10 +87,13 @@ export async function restoreDump(
       `Database ${db.databaseName} has ${existing.length} collections; restore into an empty one or pass --drop`,
     );
   }
-  for (const name of existing) await db.dropCollection(name);
+  for (const name of existing) {
+    signal.throwIfAborted();
+    await db.dropCollection(name);
+  }
   const restored: Record<string, number> = {};
   for (const collection of manifest.collections) {
-    restored[collection.name] = await restoreCollection(db, storage, manifest.id, collection);
+    restored[collection.name] = await restoreCollection(db, storage, manifest.id, collection, signal);
   }
   return restored;
 }
@@ -107,6 +111,7 @@ async function restoreCollection(
   storage: BackupStorage,
   id: string,
   entry: ManifestCollection,
+  signal: AbortSignal,
 ): Promise<number> {
   const metadata = EJSON.parse(
     (await buffer(storage.open(id, entry.metadata.path).pipe(createGunzip()))).toString('utf8'),
@@ -137,6 +142,7 @@ async function restoreCollection(
         flush().then(() => done(), done);
       },
     }),
+    { signal },
   );
   for (const index of metadata.indexes ?? []) {
     if (index.name === '_id_') continue;

@@ -17,7 +17,7 @@ const { EJSON } = mongo.BSON;
  * large a collection is. GridFS buckets are ordinary collections and come along; the backups' own
  * records stay out.
  */
-export async function writeDump(db: mongo.Db, draft: BackupDraft): Promise<ManifestCollection[]> {
+export async function writeDump(db: mongo.Db, draft: BackupDraft, signal: AbortSignal): Promise<ManifestCollection[]> {
   const infos = await db.listCollections({}, { nameOnly: false }).toArray();
   const names = infos
     .filter(
@@ -41,12 +41,17 @@ export async function writeDump(db: mongo.Db, draft: BackupDraft): Promise<Manif
       },
     });
     const cursor = collection.find({}, { raw: true, batchSize: 1_000 });
-    const data = await writeFile(draft, `${base}.bson.gz`, Readable.from(cursor), counting);
+    const data = await writeFile(draft, signal, `${base}.bson.gz`, Readable.from(cursor), counting);
     const metadataJson = EJSON.stringify(
       { options: info.options ?? {}, indexes: await collection.indexes(), collectionName: name, type: 'collection' },
       { relaxed: false },
     );
-    const metadata = await writeFile(draft, `${base}.metadata.json.gz`, Readable.from([Buffer.from(metadataJson)]));
+    const metadata = await writeFile(
+      draft,
+      signal,
+      `${base}.metadata.json.gz`,
+      Readable.from([Buffer.from(metadataJson)]),
+    );
     collections.push({ name, documents, data, metadata });
   }
   return collections;
@@ -55,12 +60,13 @@ export async function writeDump(db: mongo.Db, draft: BackupDraft): Promise<Manif
 /** Gzips `source` into `path` of the draft, hashing the stored bytes. */
 async function writeFile(
   draft: BackupDraft,
+  signal: AbortSignal,
   path: string,
   source: Readable,
   ...transforms: Transform[]
 ): Promise<ManifestFile> {
   const measuring = hashingStream();
   const target: Writable = await draft.create(path);
-  await pipeline([source, ...transforms, createGzip(), measuring.stream, target]);
+  await pipeline([source, ...transforms, createGzip(), measuring.stream, target], { signal });
   return { path, bytes: measuring.bytes(), sha256: measuring.sha256() };
 }

@@ -354,6 +354,54 @@ describe('the backup lock, a lease', () => {
 });
 
 describe('scheduled backups', () => {
+  it('stops a backup whose lock was taken over: no backup is kept, none recorded as a success', async () => {
+    const leaseMs = 1_000;
+    const instance = await startApp(
+      testConfig({
+        BACKUP_DIR: join(tmpdir(), `vesta-backups-${randomUUID()}`),
+        BACKUP_LOCK_LEASE_MS: String(leaseMs),
+        BACKUP_VERIFY: 'false',
+      }),
+    );
+    const service = instance.app.get(BackupService);
+    const db = instance.app.get<Connection>(getConnectionToken()).db!;
+    const real = service.storage;
+    // A disk so slow that, while the first file waits, the holder is thought dead and its lock taken over.
+    let stalled = false;
+    const slow: BackupStorage = Object.create(real) as BackupStorage;
+    slow.begin = async (id) => {
+      const draft = await real.begin(id);
+      return {
+        ...draft,
+        create: async (path) => {
+          if (!stalled) {
+            stalled = true;
+            await db
+              .collection<KeyedDocument>('backup_lock')
+              .updateOne({ _id: 'backup' }, { $set: { runId: 'usurper', until: new Date(Date.now() + 60_000) } });
+            await new Promise((resolve) => setTimeout(resolve, 2 * leaseMs));
+          }
+          return draft.create(path);
+        },
+      };
+    };
+    Object.defineProperty(service, 'storage', { value: slow, configurable: true });
+    try {
+      const run = await service.run('cli');
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatch(/lost the backup lock/);
+      expect(await real.list()).toEqual([]);
+      // The lock stays the usurper's: the stopped run released only its own.
+      expect(await db.collection('backup_lock').findOne({ _id: 'backup' as never })).toMatchObject({
+        runId: 'usurper',
+      });
+    } finally {
+      Object.defineProperty(service, 'storage', { value: real, configurable: true });
+      await db.collection('backup_lock').deleteMany({});
+      await instance.close();
+    }
+  });
+
   it('retries a firing that met the lock of a worker killed mid-backup, and backs up once the lease has run out', async () => {
     const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
     const leaseMs = 2_000;
