@@ -35,6 +35,7 @@ export function installGracefulShutdown(
       process.exit(1);
     }
     started = true;
+    steps.startedWithin(timing.graceMs);
     readiness.markShuttingDown();
     logger.log(`${signal} received: readiness is 503, draining for ${timing.drainMs} ms`);
 
