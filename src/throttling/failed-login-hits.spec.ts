@@ -5,7 +5,7 @@ import { noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
 import type { RedisThrottlerStorage } from './redis-throttler.storage.js';
 
 /** A login attempt the guard counted in every credentials tier, answered `status`; returns what was given back. */
-function answered(status: number, { counted = true } = {}): string[][] {
+function answered(status: number, { counted = true, finished = true } = {}): string[][] {
   const refunded: string[][] = [];
   const storage = { refund: (keys: string[]) => Promise.resolve(void refunded.push(keys)) };
   const request = {} as FastifyRequest;
@@ -14,10 +14,11 @@ function answered(status: number, { counted = true } = {}): string[][] {
     noteHit(request, 'credentials-account', 'credentials-account:203.0.113.1:hash');
     noteHit(request, 'credentials-global', 'credentials-global:hash');
   }
-  const raw = Object.assign(new EventEmitter(), { statusCode: 200 });
+  const raw = Object.assign(new EventEmitter(), { statusCode: 200, writableFinished: false });
   refundUnlessLoginFailed(request, { raw } as unknown as FastifyReply, storage as unknown as RedisThrottlerStorage);
   expect(refunded).toEqual([]);
   raw.statusCode = status;
+  raw.writableFinished = finished;
   raw.emit('close');
   raw.emit('close');
   return refunded;
@@ -36,6 +37,10 @@ describe('refundUnlessLoginFailed', () => {
 
   it.each([400, 429, 503])('gives them back when the answer is %i: no password was found wrong', (status) => {
     expect(answered(status)).toEqual(FAILED_LOGIN_HITS);
+  });
+
+  it('keeps them when the client left before the answer: the check, or the change, went ahead without it', () => {
+    expect(answered(200, { finished: false })).toEqual([]);
   });
 
   it('does nothing for a request without failed-login hits', () => {

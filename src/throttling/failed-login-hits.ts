@@ -22,9 +22,10 @@ export function noteHit(request: FastifyRequest, tier: string, key: string): voi
  * Once the reply is over, gives back the hits noted for this request unless it was answered 401 or 403 (a wrong
  * password at login or at a password change; the routes with these tiers send them for nothing else): a success,
  * a 400, a database outage or a 429 from a later tier is no failed login. Judged by the status the client got, so an
- * attempt cut short by the deadline (503) or the client leaving taught nobody anything about the password. The
- * reply's `close` comes before this connection's next request is read, so the refund reaches Redis before that
- * request's check.
+ * attempt cut short by the deadline (503) taught nobody anything about the password. An attempt whose client left
+ * before the answer keeps its hits: the handler carries on without it, and a password change still goes through,
+ * which the caller's token turning 401 reveals, so abandoned attempts would be free guesses. The reply's `close` comes
+ * before this connection's next request is read, so the refund reaches Redis before that request's check.
  */
 export function refundUnlessLoginFailed(
   request: FastifyRequest,
@@ -35,6 +36,7 @@ export function refundUnlessLoginFailed(
   if (!hits) return;
   delete (request as RequestWithHits)[HITS];
   reply.raw.once('close', () => {
-    if (!WRONG_PASSWORD.has(reply.raw.statusCode)) void storage.refund(hits);
+    // A response cut off by the client closes unfinished, its status still the default 200.
+    if (reply.raw.writableFinished && !WRONG_PASSWORD.has(reply.raw.statusCode)) void storage.refund(hits);
   });
 }

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -135,6 +136,41 @@ describe('login lockout per email', () => {
     // Six over all addresses: three more from others, then even the right password is refused everywhere.
     expect(await statuses(3, () => change(WRONG, newAddress()))).toEqual([403, 403, 403]);
     expect((await change(owner.password, newAddress())).status).toBe(429);
+  });
+
+  it('counts a password change the client abandons before the answer: the change goes ahead without it', async () => {
+    /** Sends a change and drops the connection once the limiter has counted it, while the password is being checked. */
+    const abandon = async (account: Account, address: string, currentPassword: string) => {
+      const hits = () => redis.get(`${prefix}throttle:credentials-account:${address}:id:${account.userId}:hits`);
+      const counted = Number(await hits());
+      const body = JSON.stringify({ currentPassword, newPassword: 'chosen by whoever holds the token' });
+      const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(
+        `POST /v1/auth/password HTTP/1.1\r\nhost: vesta\r\ncontent-type: application/json\r\n` +
+          `x-forwarded-for: ${address}\r\nauthorization: ${account.auth.authorization}\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      await expect.poll(async () => Number(await hits()), { interval: 2 }).toBe(counted + 1);
+      socket.destroy();
+    };
+    // Abandoned with the right password, the change still happens, and the old token turning 401 tells the sender.
+    await abandon(owner, newAddress(), owner.password);
+    await expect
+      .poll(async () => (await fetch(`${running.url}/v1/profiles/me`, { headers: owner.auth })).status)
+      .toBe(401);
+
+    // So abandoned guesses count like answered ones; otherwise a stolen token would guess without limit this way.
+    const victim = await registerAccount(running.url, 'lockout');
+    const thief = newAddress();
+    for (let i = 0; i < 3; i += 1) await abandon(victim, thief, `${WRONG} ${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const refused = await fetch(`${running.url}/v1/auth/password`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': thief, ...victim.auth },
+      body: JSON.stringify({ currentPassword: victim.password, newPassword: 'a new password, long enough' }),
+    });
+    expect(refused.status).toBe(429);
   });
 
   it('does not count a password change that succeeds', async () => {
