@@ -78,6 +78,30 @@ describe('input validation', () => {
     });
   });
 
+  describe("fields named after Object.prototype's members", () => {
+    it('refuses them like any field a DTO lacks, at the top and nested, changing nothing', async () => {
+      const owner = await registerAccount(url);
+      const profile = await createProfile(url, owner);
+      const bodies: [object, string][] = [
+        [{ constructor: 'x', bio: 'changed' }, 'constructor'],
+        [{ toString: 'x', bio: 'changed' }, 'toString'],
+        [{ location: { ...profileInput().location, valueOf: 1 }, bio: 'changed' }, 'location.valueOf'],
+      ];
+      for (const [body, field] of bodies) {
+        const response = await call('PATCH', `/v1/profiles/${profile.id}`, owner, body);
+        expectProblem400(response, field);
+        expect(response.body.errors).toEqual([{ field, message: `property ${field} should not exist` }]);
+      }
+      expect((await stored(profile.id, owner)).bio).toBe(profile.bio);
+      const credentials = { email: `proto-${randomUUID()}@example.test`, password: 'long enough password' };
+      const registration = await call('POST', '/v1/auth/register', undefined, { ...credentials, hasOwnProperty: 'x' });
+      expectProblem400(registration, 'register');
+      expect(registration.body.errors).toEqual([
+        { field: 'hasOwnProperty', message: 'property hasOwnProperty should not exist' },
+      ]);
+    });
+  });
+
   describe('payment webhooks', () => {
     const deliver = async (event: object) => {
       const body = JSON.stringify(event);

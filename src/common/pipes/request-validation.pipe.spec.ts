@@ -44,6 +44,22 @@ describe('RequestValidationPipe', () => {
     expect(await pipe.transform({ name: 'Ann' }, body)).toEqual({ name: 'Ann' });
   });
 
+  it("refuses fields named after Object.prototype's members, which class-validator's whitelist lets through", async () => {
+    expect(await refusal({ constructor: 'x', toString: 'x', name: 'Ann' })).toEqual([
+      { field: 'constructor', message: 'property constructor should not exist' },
+      { field: 'toString', message: 'property toString should not exist' },
+    ]);
+    expect(await refusal(JSON.parse('{"__proto__": 1}'))).toEqual([
+      { field: '__proto__', message: 'property __proto__ should not exist' },
+    ]);
+    expect(await refusal({ nested: [{ valueOf: 1 }] })).toEqual([
+      { field: 'nested.0.valueOf', message: 'property nested.0.valueOf should not exist' },
+    ]);
+    expect(await refusal({ hasOwnProperty: '1' }, { type: 'query', metatype: PatchDto })).toEqual([
+      { field: 'hasOwnProperty', message: 'property hasOwnProperty should not exist' },
+    ]);
+  });
+
   it('leaves what it does not validate alone: path parameters, bodies without a class', async () => {
     expect(await refusal(undefined, { type: 'param', metatype: PatchDto, data: 'id' })).toBeUndefined();
     expect(await refusal(null, { type: 'body', metatype: Object })).toBeUndefined();

@@ -1,4 +1,5 @@
 import { ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
+import type { ValidationError } from 'class-validator';
 import { assertPlainInput } from './input-limits.js';
 
 /**
@@ -12,6 +13,8 @@ export class RequestValidationPipe extends ValidationPipe {
     if (this.toValidate(metadata)) {
       if (metadata.type === 'body' && (value === null || value === undefined)) throw await this.notAnObject(metadata);
       assertPlainInput(value);
+      const inherited = inheritedNames(value);
+      if (inherited.length > 0) throw await this.exceptionFactory(inherited);
     }
     return super.transform(value, metadata);
   }
@@ -33,4 +36,22 @@ export class RequestValidationPipe extends ValidationPipe {
       },
     ]);
   }
+}
+
+/**
+ * Keys named after a member of Object.prototype (`constructor`, `toString`, `__proto__`, ...), at any depth, as the
+ * whitelist's errors. class-validator's whitelist looks each key up in a plain object of the DTO's metadata, where
+ * these are always found, so with forbidNonWhitelisted they passed in query strings and bodies. No DTO declares one.
+ */
+function inheritedNames(value: unknown, path = ''): ValidationError[] {
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([key, child]) => {
+    const property = path ? `${path}.${key}` : key;
+    if (!Array.isArray(value) && Object.hasOwn(Object.prototype, key)) {
+      return [
+        { property, constraints: { whitelistValidation: `property ${property} should not exist` }, children: [] },
+      ];
+    }
+    return inheritedNames(child, property);
+  });
 }
