@@ -3,6 +3,7 @@ import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
 import { withTimeout } from '../common/with-timeout.js';
+import { FAILED_LOGIN_TIERS } from './failed-login-hits.js';
 
 /**
  * One atomic check per request: count the hit, start the window on the first one, and block the
@@ -25,6 +26,24 @@ end
 return { hits, ttl, 0, 0 }`;
 
 /**
+ * The check of the tiers that count wrong passwords only (FAILED_LOGIN_TIERS). Attempts are counted before their
+ * outcome is known and given back if they did not fail, so a count at the limit may be made of attempts still in
+ * flight that will succeed: at the limit an attempt is refused without being counted and without a block, and the
+ * refusal lifts as soon as refunds bring the count below the limit (or the window ends). With CHECK, a burst of
+ * correct logins set a block that refunds could not lift, locking the member out for the whole window.
+ * Returns what CHECK returns; the "block" is the rest of the window.
+ */
+const CHECK_FAILURES = `
+local hits = tonumber(redis.call('GET', KEYS[1]) or '0')
+if hits >= tonumber(ARGV[2]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  return { hits, ttl, 1, ttl }
+end
+hits = redis.call('INCR', KEYS[1])
+if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return { hits, redis.call('PTTL', KEYS[1]), 0, 0 }`;
+
+/**
  * Takes back one hit from each hits key that still counts any. A key that has expired is left alone, so a refund
  * never creates a key (it would have no expiry) nor takes a count below zero. DECR keeps the key's expiry.
  */
@@ -45,6 +64,7 @@ const SUSPENSION_MS = 1_000;
 
 interface ThrottleRedis extends Redis {
   throttleCheck(hitsKey: string, blockKey: string, ttlMs: number, limit: number, blockMs: number): Promise<number[]>;
+  throttleCheckFailures(hitsKey: string, ttlMs: number, limit: number): Promise<number[]>;
   throttleRefund(numberOfKeys: number, ...hitsKeys: string[]): Promise<number>;
 }
 
@@ -80,6 +100,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     private readonly timeoutMs: number,
   ) {
     redis.defineCommand('throttleCheck', { numberOfKeys: 2, lua: CHECK });
+    redis.defineCommand('throttleCheckFailures', { numberOfKeys: 1, lua: CHECK_FAILURES });
     redis.defineCommand('throttleRefund', { lua: REFUND });
     this.redis = redis as ThrottleRedis;
   }
@@ -94,8 +115,11 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   ): Promise<RateLimitRecord> {
     if (Date.now() < this.skipUntil) return this.open(ttl);
     try {
+      const hitsKey = `throttle:${key}:hits`;
       const [hits, ttlMs, blocked, blockMs] = await withTimeout(
-        this.redis.throttleCheck(`throttle:${key}:hits`, `throttle:${key}:block`, ttl, limit, blockDuration),
+        FAILED_LOGIN_TIERS.has(throttlerName)
+          ? this.redis.throttleCheckFailures(hitsKey, ttl, limit)
+          : this.redis.throttleCheck(hitsKey, `throttle:${key}:block`, ttl, limit, blockDuration),
         this.timeoutMs,
       );
       this.recovered();
