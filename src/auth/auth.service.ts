@@ -4,7 +4,7 @@ import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { EmailTakenError, UsersRepository, type UserRecord } from '../users/users.repository.js';
 import type { AuthResponseDto } from './dto/auth-response.dto.js';
-import type { AccessTokenClaims } from './jwt-auth.guard.js';
+import { accountGone, type AccessTokenClaims } from './jwt-auth.guard.js';
 import { PasswordHasher } from './password-hasher.js';
 import { SessionsService } from './sessions.service.js';
 
@@ -67,6 +67,3 @@ export class AuthService {
     };
   }
 }
-
-/** The guard admitted the token a moment ago; the account went since. */
-const accountGone = () => new UnauthorizedException('The account of this access token no longer exists');

@@ -78,7 +78,7 @@ export class JwtAuthGuard implements CanActivate {
   }
 
   private accept(request: AuthenticatedRequest, token: VerifiedToken, currentVersion: number | null): true {
-    if (currentVersion === null) throw new UnauthorizedException('The account of this access token no longer exists');
+    if (currentVersion === null) throw accountGone();
     if (token.sessionVersion !== currentVersion) {
       throw new UnauthorizedException('The access token has been revoked (logout or password change); log in again');
     }
@@ -109,6 +109,9 @@ export class JwtAuthGuard implements CanActivate {
     }
   }
 }
+
+/** A token whose account no longer exists (deleted, or gone with a restore; the guard may have admitted it a moment ago). */
+export const accountGone = () => new UnauthorizedException('The account of this access token no longer exists');
 
 const isSessionVersion = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 

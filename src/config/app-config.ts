@@ -73,7 +73,7 @@ export interface AppConfig {
     enabled: boolean;
     anonymous: RateLimit;
     user: RateLimit;
-    /** Login and register, per client address. */
+    /** Login, register and password change, per client address. */
     credentials: RateLimit;
     /** Failed logins per account (email) from one client address. */
     credentialsAccount: RateLimit;

@@ -204,11 +204,13 @@ export class MediaController {
     void reply.header('content-length', String(length));
     if (range) void reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${file.length}`);
     // A HEAD gets an empty stream: Fastify drains whatever stream a HEAD is given, and this one would read every chunk
-    // of the file from the database to throw it away. (A stream, not an empty body, for which Fastify would replace
-    // our Content-Length with 0.) The stream queries its first chunk only when Fastify reads it, after the request's deadline has stopped (request-deadlines.ts); reading
-    // it here first made 80 of 100 concurrent 20 MiB downloads wait past the deadline for their turn on FerretDB. A
-    // chunk read gives up instead once the database has answered nothing for HANDLER_TIMEOUT_MS (waitForChunk), so a
-    // hung database still gets a 503 in bounded time.
+    // of the file from the database to throw it away (an empty body would make Fastify replace our Content-Length
+    // with 0). So a HEAD answers from the file's record alone, and does not notice a file whose chunks are gone
+    // behind a record this instance still holds; the next GET does.
+    // A GET's stream queries its first chunk only when Fastify reads it, after the request's deadline has stopped
+    // (request-deadlines.ts): reading it here first made 80 of 100 concurrent 20 MiB downloads wait past the deadline
+    // for their turn on FerretDB. A chunk read gives up instead once the database has answered nothing for
+    // HANDLER_TIMEOUT_MS (waitForChunk), so a hung database still gets a 503 in bounded time.
     if (request.method === 'HEAD') return void (await reply.send(Readable.from([])));
     const bytes = this.storage.open(file, range);
     // Found gone behind a record this instance kept (its invalidation late or lost): drop the record here too, so the
