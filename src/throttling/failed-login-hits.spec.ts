@@ -35,8 +35,12 @@ describe('refundUnlessLoginFailed', () => {
     expect(answered(401)).toEqual([]);
   });
 
-  it.each([400, 429, 503])('gives them back when the answer is %i: no password was found wrong', (status) => {
+  it.each([400, 429])('gives them back when the answer is %i: no password was found wrong', (status) => {
     expect(answered(status)).toEqual(FAILED_LOGIN_HITS);
+  });
+
+  it.each([500, 503])('keeps them when the answer is %i: the check may have gone ahead past the deadline', (status) => {
+    expect(answered(status)).toEqual([]);
   });
 
   it('keeps them when the client left before the answer: the check, or the change, went ahead without it', () => {

@@ -19,12 +19,13 @@ export function noteHit(request: FastifyRequest, tier: string, key: string): voi
 }
 
 /**
- * Once the reply is over, gives back the hits noted for this request unless it was answered 401 or 403 (a wrong
- * password at login or at a password change; the routes with these tiers send them for nothing else): a success,
- * a 400, a database outage or a 429 from a later tier is no failed login. Judged by the status the client got, so an
- * attempt cut short by the deadline (503) taught nobody anything about the password. An attempt whose client left
- * before the answer keeps its hits: the handler carries on without it, and a password change still goes through,
- * which the caller's token turning 401 reveals, so abandoned attempts would be free guesses. The reply's `close` comes
+ * Once the reply is over, gives back the hits noted for this request if it was answered with a success or a 4xx other
+ * than 401 or 403 (a wrong password at login or at a password change; the routes with these tiers send them for
+ * nothing else): a 400 or a 429 from a later tier is no failed login. Attempts that may have checked a password
+ * without the client learning how keep their hits: one whose client left before the answer, and one answered 5xx. In
+ * both the handler may carry on (a 503 at the request deadline does not stop it), and a password change that goes
+ * through shows in the caller's token turning 401, so refunding them would make free guesses (an attacker can slow
+ * the hashing down past the deadline). A database outage therefore costs members a try each. The reply's `close` comes
  * before this connection's next request is read, so the refund reaches Redis before that request's check.
  */
 export function refundUnlessLoginFailed(
@@ -37,6 +38,7 @@ export function refundUnlessLoginFailed(
   delete (request as RequestWithHits)[HITS];
   reply.raw.once('close', () => {
     // A response cut off by the client closes unfinished, its status still the default 200.
-    if (reply.raw.writableFinished && !WRONG_PASSWORD.has(reply.raw.statusCode)) void storage.refund(hits);
+    const status = reply.raw.statusCode;
+    if (reply.raw.writableFinished && status < 500 && !WRONG_PASSWORD.has(status)) void storage.refund(hits);
   });
 }
