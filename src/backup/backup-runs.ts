@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { mongo } from 'mongoose';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
 
@@ -72,7 +73,11 @@ export class BackupRuns {
       throw error;
     }
     // Bookkeeping only: the lock is ours now, and a failure here must not leave it held by a run that never starts.
-    if (previous) await this.markAbandoned(previous, now).catch(() => undefined);
+    if (previous) {
+      await this.markAbandoned(previous, now).catch((error: Error) =>
+        new Logger(BackupRuns.name).warn(`Run ${previous.runId} stays "running": ${error.message}`),
+      );
+    }
     return true;
   }
 

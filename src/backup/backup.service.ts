@@ -130,18 +130,31 @@ export class BackupService implements BeforeApplicationShutdown {
    */
   private holdLock(holder: string): { signal: AbortSignal; release: () => void } {
     const lost = new AbortController();
-    let renewedAt = Date.now();
+    let released = false;
+    // The lease runs from when a renewal was sent (its `until` is computed then), not from when its answer came back.
+    let leaseFrom = Date.now();
+    const stop = (why: string) => {
+      if (released || lost.signal.aborted) return;
+      this.logger.error(`${holder} lost the backup lock: ${why}`);
+      lost.abort(new Error(`${holder} lost the backup lock (${why}): stopped`));
+    };
     const renew = async () => {
+      // Checked before waiting: a renewal that hangs must not hide a lease that has already run out.
+      if (Date.now() - leaseFrom >= this.runs.leaseMs) return stop('no renewal confirmed for a whole lease');
+      const sentAt = Date.now();
       const held = await this.runs.renewLock(holder).catch(() => undefined);
-      if (held) renewedAt = Date.now();
-      if (held === false || Date.now() - renewedAt >= this.runs.leaseMs) {
-        this.logger.error(`${holder} lost the backup lock: no renewal reached the database for a whole lease`);
-        lost.abort(new Error(`${holder} lost the backup lock (no renewal for a whole lease): stopped`));
-      }
+      if (held) leaseFrom = sentAt;
+      else if (held === false) stop('it was taken over');
     };
     const heartbeat = setInterval(() => void renew(), this.runs.leaseMs / 4);
     heartbeat.unref();
-    return { signal: lost.signal, release: () => clearInterval(heartbeat) };
+    return {
+      signal: lost.signal,
+      release: () => {
+        released = true;
+        clearInterval(heartbeat);
+      },
+    };
   }
 
   /**
@@ -191,6 +204,8 @@ export class BackupService implements BeforeApplicationShutdown {
           .on('finish', resolve)
           .on('error', reject),
       );
+      // Not committed once the lock is lost: a listed backup is one whose run held the lock to the end.
+      signal.throwIfAborted();
       await draft.commit();
       return manifest;
     } catch (error) {
@@ -253,7 +268,16 @@ export class BackupService implements BeforeApplicationShutdown {
     }
     const lease = this.holdLock(holder);
     try {
-      return await this.restoreInto(id, this.connection.getClient().db(target), options, lease.signal);
+      const restored = await this.restoreInto(id, this.connection.getClient().db(target), options, lease.signal);
+      lease.signal.throwIfAborted(); // lost during the last indexes or counts
+      return restored;
+    } catch (error) {
+      if (!lease.signal.aborted) throw error;
+      // The streams report "The operation was aborted"; say why, and what state the target is in.
+      const reason = (lease.signal.reason as Error).message;
+      throw new Error(`${reason}; ${target} may be partly restored: run the restore again with --drop`, {
+        cause: error,
+      });
     } finally {
       lease.release();
       await this.runs.unlock(holder).catch(() => undefined);

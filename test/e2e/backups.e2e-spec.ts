@@ -356,9 +356,10 @@ describe('the backup lock, a lease', () => {
 describe('scheduled backups', () => {
   it('stops a backup whose lock was taken over: no backup is kept, none recorded as a success', async () => {
     const leaseMs = 1_000;
+    const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
     const instance = await startApp(
       testConfig({
-        BACKUP_DIR: join(tmpdir(), `vesta-backups-${randomUUID()}`),
+        BACKUP_DIR: dir,
         BACKUP_LOCK_LEASE_MS: String(leaseMs),
         BACKUP_VERIFY: 'false',
       }),
@@ -389,8 +390,9 @@ describe('scheduled backups', () => {
     try {
       const run = await service.run('cli');
       expect(run.status).toBe('failed');
-      expect(run.error).toMatch(/lost the backup lock/);
+      expect(run.error).toMatch(/lost the backup lock \(it was taken over\)/);
       expect(await real.list()).toEqual([]);
+      expect(await readdir(dir)).toEqual([]); // the draft went too
       // The lock stays the usurper's: the stopped run released only its own.
       expect(await db.collection('backup_lock').findOne({ _id: 'backup' as never })).toMatchObject({
         runId: 'usurper',
