@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import { ProblemResponseDto } from './common/problem/problem-response.dto.js';
+import { ProblemResponseDto, RETRY_AFTER_HEADER } from './common/problem/problem-response.dto.js';
 import { RATE_LIMITED_EXTENSION } from './throttling/not-rate-limited.decorator.js';
 
 /** Swagger UI at /docs and the OpenAPI 3 document at /docs/openapi.json, generated from decorators. */
@@ -60,7 +60,7 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
       if (path.startsWith('/v1/') && !optedOut) {
         operation.responses['429'] ??= {
           ...problem('Rate limit reached; the RateLimit-* headers of every reply tell how much is left'),
-          headers: { 'Retry-After': { description: 'Seconds until a retry can pass', schema: { type: 'integer' } } },
+          headers: RETRY_AFTER_HEADER,
         };
       }
     }

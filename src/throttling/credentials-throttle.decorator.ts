@@ -1,6 +1,6 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiTooManyRequestsResponse } from '@nestjs/swagger';
-import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { ProblemResponseDto, RETRY_AFTER_HEADER } from '../common/problem/problem-response.dto.js';
 
 export const CREDENTIALS_ROUTE = 'vesta:credentialsRoute';
 
@@ -26,6 +26,6 @@ export const CredentialsThrottle = ({ failuresPerAccount = false }: CredentialsT
         'Too many attempts from this address' +
         (failuresPerAccount ? ', or too many wrong passwords for this account (from this address, or from all)' : '') +
         '; retry after the Retry-After header (seconds)',
-      headers: { 'Retry-After': { description: 'Seconds until a retry can pass', schema: { type: 'integer' } } },
+      headers: RETRY_AFTER_HEADER,
     }),
   );

@@ -1,6 +1,6 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiTooManyRequestsResponse } from '@nestjs/swagger';
-import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { ProblemResponseDto, RETRY_AFTER_HEADER } from '../common/problem/problem-response.dto.js';
 
 export const SEARCH_ROUTE = 'vesta:searchRoute';
 
@@ -18,6 +18,6 @@ export const SearchThrottle = (): MethodDecorator =>
       description:
         'Rate limit reached: the general one, or the stricter one shared by the searches (THROTTLE_SEARCH_LIMIT per ' +
         'THROTTLE_SEARCH_TTL_S, per account or client address); the RateLimit-* headers of every reply tell how much is left',
-      headers: { 'Retry-After': { description: 'Seconds until a retry can pass', schema: { type: 'integer' } } },
+      headers: RETRY_AFTER_HEADER,
     }),
   );

@@ -31,3 +31,8 @@ export class ProblemResponseDto {
   @ApiPropertyOptional({ type: [FieldErrorDto], description: 'One entry per invalid field' })
   errors?: FieldErrorDto[];
 }
+
+/** Retry-After as OpenAPI describes it on a 429 response: one description for the whole document. */
+export const RETRY_AFTER_HEADER = {
+  'Retry-After': { description: 'Seconds until a retry can pass', schema: { type: 'integer' } },
+};
