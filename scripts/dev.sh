@@ -30,7 +30,8 @@ if [[ -f .data/seeded ]]; then
 # grep reads the whole list: -q would stop at the match and npm, cut off, prints an error.
 elif npm run | grep '^  seed$' >/dev/null; then
   log "seeding demo data"
-  npm run --silent seed && touch .data/seeded
+  # .data/ holds FerretDB's files, so it is missing on a fresh clone run with MONGODB_URI set.
+  npm run --silent seed && mkdir -p .data && touch .data/seeded
 fi
 
 cat >&2 <<INFO
