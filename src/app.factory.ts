@@ -10,6 +10,7 @@ import { fastifyOptions } from './http/fastify-options.js';
 import { expectationFailed } from './http/framework-errors.js';
 import { refuseMultipartOutsideUploads } from './http/multipart-routes.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
+import { refuseWhileClosing } from './http/refuse-while-closing.js';
 import { nestLogger } from './logging/nest-logger.js';
 import { createRootLogger } from './logging/root-logger.js';
 import { registerHttpHooks } from './http/http-hooks.js';
@@ -41,6 +42,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   fastify.server.on('checkExpectation', expectationFailed);
   // First, so that its onSend hook runs before any other.
   registerRequestDeadlines(fastify, config);
+  refuseWhileClosing(fastify);
   if (config.role === 'worker') serveProbesOnly(fastify);
   const registry = app.get<Registry>(METRICS_REGISTRY);
   await registerOverloadProtection(fastify, config, registry);

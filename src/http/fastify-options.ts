@@ -19,7 +19,8 @@ export function fastifyOptions({ http }: AppConfig): FastifyServerOptions {
     genReqId: assignRequestId,
     // Idle keep-alive sockets close on shutdown; busy ones finish their request first.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // Our own 503 problem answers requests that arrive while closing (refuse-while-closing.ts).
+    return503OnClosing: false,
     frameworkErrors,
     clientErrorHandler,
   };
