@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sizeFromHeader } from './media-types.js';
+import { sizeFromHeader, sniffMediaType } from './media-types.js';
 
 describe('sizeFromHeader', () => {
   it('reads the size a complete PNG header declares', () => {
@@ -12,5 +12,12 @@ describe('sizeFromHeader', () => {
     const memory = Buffer.alloc(64, 0x41);
     Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').copy(memory);
     expect(sizeFromHeader(memory.subarray(0, 16))).toBeUndefined();
+  });
+});
+
+describe('sniffMediaType', () => {
+  it('finds no type in a PNG signature cut off before its first chunk header, rather than failing', async () => {
+    for (const hex of ['89504e470d0a1a0a', '89504e470d0a1a0a00000010'])
+      await expect(sniffMediaType(Buffer.from(hex, 'hex')), hex).resolves.toBeUndefined();
   });
 });

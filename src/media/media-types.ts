@@ -12,8 +12,11 @@ export interface ImageSize {
   height: number;
 }
 
+/** The allowed type the bytes start with, or undefined for anything else, truncated headers included. */
 export async function sniffMediaType(head: Buffer): Promise<string | undefined> {
-  const type = await fileTypeFromBuffer(head);
+  // file-type throws (EndOfStreamError) instead of answering when a header it recognises ends early, e.g. a PNG
+  // signature without a whole chunk header after it: such bytes are no image we take, a 415, not a 500.
+  const type = await fileTypeFromBuffer(head).catch(() => undefined);
   return type && ALLOWED.has(type.mime) ? type.mime : undefined;
 }
 

@@ -166,6 +166,16 @@ describe('media (GridFS)', () => {
     expect(await connection.collection('media.files').countDocuments()).toBe(before);
   });
 
+  it('answers 415, not 500, to a PNG signature cut off before its first chunk header, and stores nothing', async () => {
+    const before = await connection.collection('media.files').countDocuments();
+    for (const hex of ['89504e470d0a1a0a', '89504e470d0a1a0a00000010']) {
+      const response = await upload(owner, Buffer.from(hex, 'hex'));
+      expect(response.status, hex).toBe(415);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+    expect(await connection.collection('media.files').countDocuments()).toBe(before);
+  });
+
   it('answers malformed multipart bodies with a 400 problem and keeps nothing of them', async () => {
     const counts = () =>
       Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
