@@ -31,15 +31,29 @@ export class MediaService {
       throw new ForbiddenException('Only your own uploads can be attached to your profile');
   }
 
+  /** Those of `ids` (hex) that name no stored file any more, for writers that attached them to check afterwards. */
+  async missing(ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const owners = await this.storage.ownersOf(ids);
+    return ids.filter((id) => !owners.has(id));
+  }
+
   /**
    * Detaches the file everywhere first, then deletes it: if the delete fails, the file is still
    * whole and the request can be repeated; the other order could leave profiles pointing at nothing.
+   * It detaches once more after the delete: a profile write that found the file before the first detach may have
+   * attached it since. (A write that lands after this second detach finds the file gone: see ProfilesService.)
    */
   async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
     const file = await this.storage.find(id);
     if (!file) throw new NotFoundException('Media not found');
     if (!canActFor(user, file.ownerId)) throw new ForbiddenException('Not your file');
-    for (const listener of this.removalListeners) await listener(id);
+    await this.detachEverywhere(id);
     await this.storage.remove(id);
+    await this.detachEverywhere(id);
+  }
+
+  private async detachEverywhere(id: Types.ObjectId): Promise<void> {
+    for (const listener of this.removalListeners) await listener(id);
   }
 }

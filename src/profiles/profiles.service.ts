@@ -81,7 +81,7 @@ export class ProfilesService implements OnModuleInit {
         userId: new Types.ObjectId(user.id),
         location: toLocation(dto.location),
       });
-      return toProfileView(created, { privileged: true });
+      return toProfileView(await this.withoutDeletedPhotos(created, dto.photoIds), { privileged: true });
     } catch (error) {
       if (error instanceof ProfileExistsError) {
         throw new ConflictException(`${error.message}: GET /v1/profiles/me reads it`);
@@ -165,7 +165,7 @@ export class ProfilesService implements OnModuleInit {
     const changes: ProfileChanges = { ...rest, ...(location && { location: toLocation(location) }) };
     const updated = await this.profiles.updateOwned(id, ownerFilter(user), changes);
     if (!updated) throw await this.missingOrForbidden(id);
-    return toProfileView(updated, { privileged: true });
+    return toProfileView(await this.withoutDeletedPhotos(updated, dto.photoIds), { privileged: true });
   }
 
   @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION, CITIES_EVICTION, ...RENDERED_LIST_EVICTIONS)
@@ -272,6 +272,19 @@ export class ProfilesService implements OnModuleInit {
       profileIds.map((id) => id.toHexString()),
     );
     for (const rendered of RENDERED_LIST_EVICTIONS) await evict(this.cache, rendered, []);
+  }
+
+  /**
+   * The profile as written, less the photos it just attached that were deleted since the write checked them: a delete
+   * that ran between that check and the write detached nothing, and its file is gone, so the profile would show a
+   * photo that answers 404. Each such photo is detached here, as its delete would have done. (A delete still running
+   * when the write lands detaches it itself, once more after removing the file: see MediaService.remove.)
+   */
+  private async withoutDeletedPhotos(profile: ProfileRecord, attached?: readonly string[]): Promise<ProfileRecord> {
+    const gone = await this.media.missing(attached ?? []);
+    if (gone.length === 0) return profile;
+    for (const mediaId of gone) await this.detachPhoto(new Types.ObjectId(mediaId));
+    return { ...profile, photoIds: profile.photoIds.filter((mediaId) => !gone.includes(mediaId)) };
   }
 
   /** Whose uploads may be attached to profile `id`: the caller's own, or for an admin the profile owner's. */

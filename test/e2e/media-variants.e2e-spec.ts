@@ -3,9 +3,11 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import type { Queue } from 'bull';
 import { Types, type Connection } from 'mongoose';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ABANDONED_AFTER_MS, MediaCleanup } from '../../src/media/media-cleanup.js';
 import { MEDIA_QUEUE, MediaVariantsJob } from '../../src/media/media-variants.job.js';
+import { MediaStorage } from '../../src/media/media.storage.js';
+import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { decodableImage as image } from '../factories/images.js';
 import { createProfile, profileInput } from '../factories/profiles.js';
@@ -164,6 +166,69 @@ describe('media variants, profile photos, cleanup and CORS', () => {
     expect(await connection.collection('media_variants.files').countDocuments({ 'metadata.originalId': id })).toBe(0);
     expect(await connection.collection('media.chunks').countDocuments({ files_id: id })).toBe(0);
     expect((await fetch(`${url}/v1/media/${first.id}?variant=thumb`)).status).toBe(404);
+  });
+
+  describe('a photo deleted while a profile write attaches it', () => {
+    const deleteMedia = (account: Account, id: string) =>
+      fetch(`${url}/v1/media/${id}`, { method: 'DELETE', headers: account.auth });
+    const photoIdsOf = async (account: Account, profileId: string) => {
+      const response = await fetch(`${url}/v1/profiles/${profileId}`, { headers: account.auth });
+      return ((await response.json()) as { photoIds: string[] }).photoIds;
+    };
+    const patchPhotos = (account: Account, profileId: string, photoIds: string[]) =>
+      fetch(`${url}/v1/profiles/${profileId}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', ...account.auth },
+        body: JSON.stringify({ photoIds }),
+      });
+
+    it('does not stay attached when the delete runs after the write checked the file and before it lands', async () => {
+      const owner = await registerAccount(url);
+      const patched = await upload(owner, await image(40, 40));
+      const profiles = running.app.get(ProfilesRepository);
+      const profile = await createProfile(url, owner);
+      // The whole delete runs in the window between the write's check of the file and its database write.
+      const updateOwned = profiles.updateOwned.bind(profiles);
+      const update = vi.spyOn(profiles, 'updateOwned').mockImplementationOnce(async (...args) => {
+        expect((await deleteMedia(owner, patched.id)).status).toBe(204);
+        return updateOwned(...args);
+      });
+      const patch = await patchPhotos(owner, profile.id, [patched.id]);
+      update.mockRestore();
+      expect(patch.status).toBe(200);
+      expect(((await patch.json()) as { photoIds: string[] }).photoIds).toEqual([]);
+      expect(await photoIdsOf(owner, profile.id)).toEqual([]);
+
+      const other = await registerAccount(url);
+      const otherPhoto = await upload(other, await image(40, 40));
+      const create = profiles.create.bind(profiles);
+      const insert = vi.spyOn(profiles, 'create').mockImplementationOnce(async (...args) => {
+        expect((await deleteMedia(other, otherPhoto.id)).status).toBe(204);
+        return create(...args);
+      });
+      const own = await createProfile(url, other, { photoIds: [otherPhoto.id] });
+      insert.mockRestore();
+      expect(own.photoIds).toEqual([]);
+      expect(await photoIdsOf(other, own.id)).toEqual([]);
+    });
+
+    it('does not stay attached when the write lands after the delete detached the file and before it removed it', async () => {
+      const owner = await registerAccount(url);
+      const photo = await upload(owner, await image(40, 40));
+      const profile = await createProfile(url, owner);
+      const storage = running.app.get(MediaStorage);
+      const removeFile = storage.remove.bind(storage);
+      let patched: Response | undefined;
+      const remove = vi.spyOn(storage, 'remove').mockImplementationOnce(async (id) => {
+        patched = await patchPhotos(owner, profile.id, [photo.id]);
+        return removeFile(id);
+      });
+      const deleted = await deleteMedia(owner, photo.id);
+      remove.mockRestore();
+      expect(deleted.status).toBe(204);
+      expect(patched?.status).toBe(200);
+      expect(await photoIdsOf(owner, profile.id)).toEqual([]);
+    });
   });
 
   it('cleanup runs once at start, so a restarted worker does not leave interrupted writes for an interval', async () => {
