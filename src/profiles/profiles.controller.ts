@@ -10,6 +10,7 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiTags,
+  ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Types } from 'mongoose';
@@ -45,6 +46,8 @@ export class ProfilesController {
     headers: { Location: { description: "The profile's URL", schema: { type: 'string' } } },
   })
   @ApiConflictResponse({ type: ProblemResponseDto, description: 'This account already has a profile' })
+  @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'A photo that is not your upload' })
+  @ApiUnprocessableEntityResponse({ type: ProblemResponseDto, description: 'A photo id that names no upload' })
   async create(
     @CurrentUser() user: AuthenticatedUser,
     @Body() body: CreateProfileDto,
@@ -115,6 +118,7 @@ export class ProfilesController {
   @CacheControl('no-store')
   @ApiOperation({ summary: 'Premium: who viewed your profile lately (signed-in viewers, newest first, up to 50)' })
   @ApiOkResponse({ type: [ProfileViewerDto] })
+  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'You have no profile yet' })
   viewers(@CurrentUser() user: AuthenticatedUser): Promise<ProfileViewerDto[]> {
     return this.profiles.viewersOf(user);
   }
@@ -142,8 +146,12 @@ export class ProfilesController {
   @ApiObjectIdParam('Profile id (24 hexadecimal characters)')
   @ApiOperation({ summary: 'Change a profile (owner or admin)' })
   @ApiOkResponse({ type: ProfileResponseDto })
-  @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your profile' })
+  @ApiForbiddenResponse({
+    type: ProblemResponseDto,
+    description: "Not your profile, or a photo that is not the profile owner's upload",
+  })
   @ApiNotFoundResponse({ type: ProblemResponseDto })
+  @ApiUnprocessableEntityResponse({ type: ProblemResponseDto, description: 'A photo id that names no upload' })
   update(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
     @CurrentUser() user: AuthenticatedUser,

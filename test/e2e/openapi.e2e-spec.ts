@@ -129,9 +129,13 @@ describe('OpenAPI document and Swagger UI', () => {
         .map(([method]) => `${method} ${path}`),
     );
     expect(withoutBadRequest).toEqual([]);
-    // The statuses these routes' services and guards send (media.service, media-quota, image-upload, byte ranges,
-    // subscriptions.service, idempotency.service, webhook-signature.guard).
+    // The statuses these routes' services and guards send (profiles.service and the photos it checks with
+    // media.service, media-quota, image-upload, byte ranges, subscriptions.service, idempotency.service,
+    // webhook-signature.guard).
     const expected: Record<string, string[]> = {
+      'post /v1/profiles': ['201', '403', '409', '422'],
+      'patch /v1/profiles/{id}': ['200', '403', '404', '422'],
+      'get /v1/profiles/me/viewers': ['200', '403', '404'],
       'post /v1/media': ['201', '400', '403', '413', '415'],
       'get /v1/media/{id}': ['200', '206', '304', '404', '416'],
       'delete /v1/media/{id}': ['204', '403', '404'],
