@@ -379,11 +379,19 @@ export class TieredCache {
     await this.publish(fullKeys, tags, cache);
   }
 
+  /**
+   * A message that failed is queued like a failed deletion: its deletion may have landed, and then nothing else would
+   * tell the peers that hold the old value in L1 (a connection that closes between the two refuses the message
+   * without queueing it). The replay deletes again and publishes again.
+   */
   private async publish(fullKeys: readonly string[], tags: readonly string[], cache?: string): Promise<void> {
     const message: InvalidationMessage = { origin: this.instanceId, keys: [...fullKeys], tags: [...tags], cache };
-    await this.l2(this.redis.publish(this.options.channel, JSON.stringify(message))).catch(() =>
-      this.metrics.l2Error('publish'),
-    );
+    try {
+      await this.l2(this.redis.publish(this.options.channel, JSON.stringify(message)));
+    } catch {
+      this.metrics.l2Error('publish');
+      this.queueReplay(fullKeys, tags);
+    }
   }
 
   private maybeRefreshEarly<T>(
@@ -609,14 +617,20 @@ export class TieredCache {
       }
       return true;
     } catch {
-      // Replayed every L2_BACKOFF_MS until Redis takes it, and on reconnect or the next invalidation;
-      // meanwhile readL2 treats these keys and tags as misses.
-      fullKeys.forEach((key) => this.failedDeletes.keys.add(key));
-      tags.forEach((tag) => this.failedDeletes.tags.add(tag));
       this.l2Failed('delete');
-      this.replayLater();
+      this.queueReplay(fullKeys, tags);
       return false;
     }
+  }
+
+  /**
+   * Replayed every L2_BACKOFF_MS until Redis takes both the deletion and the message, and on reconnect or the next
+   * invalidation; meanwhile readL2 treats these keys and tags as misses.
+   */
+  private queueReplay(fullKeys: readonly string[], tags: readonly string[]): void {
+    fullKeys.forEach((key) => this.failedDeletes.keys.add(key));
+    tags.forEach((tag) => this.failedDeletes.tags.add(tag));
+    this.replayLater();
   }
 
   /** Redis is back: replay deletions that failed and forget L1 state that may have missed messages. */
@@ -641,7 +655,7 @@ export class TieredCache {
     this.failedDeletes.keys.clear();
     this.failedDeletes.tags.clear();
     // Other instances may have kept the old values in L1 all along (their Redis connections never dropped):
-    // they hear of the deletion now. deleteL2 re-queues whatever fails again.
+    // they hear of the deletion now. deleteL2 and publish re-queue whatever fails again.
     if (await this.deleteL2(keys, tags)) await this.publish(keys, tags);
   }
 

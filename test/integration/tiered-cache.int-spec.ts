@@ -482,6 +482,39 @@ describe('TieredCache when Redis fails', () => {
     }
   });
 
+  it('tells the other instances of a deletion whose message failed, once Redis takes one', async () => {
+    // The deletion lands but the message is refused (here by an ACL; in production a connection that closes between
+    // the two), on the first pass and on the second: nothing else would ever tell the reader.
+    const server = await RedisProcess.start();
+    const admin = new Redis(server.url);
+    try {
+      await admin.call('ACL', 'SETUSER', 'writer', 'on', 'nopass', '~*', '&*', '+@all', '-publish');
+      const namespace = 'lost-message:';
+      const writerUrl = server.url.replace('redis://', 'redis://writer@');
+      const [writer, reader] = [
+        await Instance.create(writerUrl, namespace),
+        await Instance.create(server.url, namespace),
+      ];
+      opened.push(writer, reader);
+      let value = 'before';
+      const read = (instance: Instance) =>
+        instance.cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
+      await read(writer);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await read(reader)).toBe('before');
+
+      value = 'after';
+      await writer.cache.invalidate('profile', ['p']);
+      await new Promise((resolve) => setTimeout(resolve, 700)); // past the second pass
+      expect(await writer.metric('cache_l2_errors_total', { operation: 'publish' })).toBe(2);
+      await admin.call('ACL', 'SETUSER', 'writer', '+publish');
+      await eventually(async () => (await read(reader)) === 'after', 5_000);
+    } finally {
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+
   it('reads from the loader within tens of ms while a connected Redis answers nothing', async () => {
     const server = await RedisProcess.start();
     const admin = new Redis(server.url);
