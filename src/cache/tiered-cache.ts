@@ -555,13 +555,14 @@ export class TieredCache {
     if (!this.l2Available()) return undefined;
     // Until a failed deletion has been replayed, Redis may still hold the old value: a miss, not a hit.
     if (this.failedDeletes.keys.has(fullKey) || tags.some((tag) => this.failedDeletes.tags.has(tag))) return undefined;
+    let raw: string | null;
     try {
-      const raw = await this.l2(this.redis.get(fullKey));
-      return raw ? (JSON.parse(raw) as CacheEntry<T>) : undefined;
+      raw = await this.l2(this.redis.get(fullKey));
     } catch {
       this.l2Failed('get');
       return undefined;
     }
+    return raw ? parseEntry<T>(raw) : undefined;
   }
 
   /**
@@ -665,6 +666,18 @@ export class TieredCache {
     if (!this.l1?.size) return;
     this.logger.log(`Clearing L1 cache: ${reason}`);
     this.l1.clear();
+  }
+}
+
+/**
+ * A value that is not JSON (written by something else under our key) is a miss, not a Redis failure: counted as one,
+ * it made the instance skip Redis for every key, and the load never replaced it, since the write was skipped too.
+ */
+function parseEntry<T>(raw: string): CacheEntry<T> | undefined {
+  try {
+    return JSON.parse(raw) as CacheEntry<T>;
+  } catch {
+    return undefined;
   }
 }
 

@@ -294,6 +294,15 @@ describe('TieredCache against the real Redis', () => {
     expect(await reader.cache.wrap('profile', 'late-page', load, options)).toBe('new');
   });
 
+  it('replaces an entry it cannot parse, and keeps using Redis for every other key', async () => {
+    const [a, b] = [await instance(), await instance()];
+    await a.redis.set('cache:profile:garbled', '{"v":', 'PX', 60_000); // not written by this version
+    expect(await a.cache.wrap('profile', 'garbled', () => Promise.resolve('loaded'), { ttlS: 60 })).toBe('loaded');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await b.cache.wrap('profile', 'garbled', neverCalled, { ttlS: 60 })).toBe('loaded');
+    expect(await a.metric('cache_l2_errors_total', {})).toBe(0);
+  });
+
   it('refreshes a hot key before it expires, so readers never wait for the loader', async () => {
     const { cache } = await instance();
     let calls = 0;
