@@ -131,7 +131,7 @@ export class SubscriptionsController {
   @Post('subscriptions/me/cancel')
   @HttpCode(200)
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'Cancel at the end of the paid period' })
+  @ApiOperation({ summary: 'Cancel at the end of the paid period; a past-due subscription ends at once' })
   @ApiOkResponse({ type: SubscriptionDto })
   @NoSubscription
   @ApiConflictResponse({ type: ProblemResponseDto, description: 'The subscription is not in a state that allows it' })

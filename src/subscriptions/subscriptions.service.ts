@@ -96,7 +96,10 @@ export class SubscriptionsService {
   ): Promise<SubscriptionView> {
     const plan = paidPlan(planId);
     const current = await this.subscriptions.findByUser(user.id);
-    if (current && (current.status === 'active' || current.status === 'past_due')) {
+    if (current?.status === 'past_due') {
+      throw new ConflictException('The subscription is past due: cancel it, then subscribe again');
+    }
+    if (current?.status === 'active') {
       throw new ConflictException(`Already subscribed to ${current.plan}: change the plan instead`);
     }
     const chargeId = await this.charge(plan, paymentToken, paymentKey(user.id, 'subscribe', plan.id, idempotencyKey));
@@ -150,10 +153,17 @@ export class SubscriptionsService {
     return toSubscriptionView(upgraded);
   }
 
-  /** Stays active until the paid period ends, then expires instead of renewing. */
+  /**
+   * Stays active until the paid period ends, then expires instead of renewing. A past-due subscription (its renewal
+   * failed) ends at once: its member can neither change nor restart it, and would otherwise be renewed and charged
+   * by the provider's next retry of the payment they meant to stop.
+   */
   @CacheEvict(EVICT_ENTITLEMENT)
   cancel(user: AuthenticatedUser): Promise<SubscriptionView> {
     return this.oneChangeAtATime(user, async () => {
+      const current = await this.subscriptions.findByUser(user.id);
+      if (current?.status === 'past_due')
+        return toSubscriptionView(orConflict(await this.subscriptions.endPastDue(user.id)));
       await this.activeOf(user);
       return toSubscriptionView(
         orConflict(await this.subscriptions.setCancelAtPeriodEnd(user.id, true), 'Already canceled'),

@@ -142,6 +142,29 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect((await subscriptionOf(member)).status).toBe('past_due');
     });
 
+    it('lets a past-due member cancel at once, refunds the renewal charged after it, and lets them subscribe again', async () => {
+      const { member } = await premiumMember();
+      await endPeriod(member);
+      expect((await failed(member)).status).toBe(200);
+      // Neither a new card (subscribe) nor a plan change is taken while past due: canceling is the way out.
+      expect(
+        (await post('/v1/subscriptions/me/plan', member, { plan: 'platinum', paymentToken: 'tok_visa' })).status,
+      ).toBe(409);
+      const canceled = await post('/v1/subscriptions/me/cancel', member);
+      expect(canceled.status).toBe(200);
+      expect(await canceled.json()).toMatchObject({ status: 'canceled', cancelAtPeriodEnd: true });
+
+      // The provider's retry of the failed payment goes through after all: it buys nothing and is given back.
+      const retried = `ch_${randomUUID()}`;
+      expect((await paid(member, retried)).status).toBe(200);
+      expect(payments.refunds.has(retried)).toBe(true);
+      expect((await subscriptionOf(member)).status).toBe('canceled');
+
+      const again = await post('/v1/subscriptions', member, { plan: 'premium', paymentToken: 'tok_visa' });
+      expect(again.status).toBe(201);
+      expect(await again.json()).toMatchObject({ status: 'active', cancelAtPeriodEnd: false });
+    });
+
     it('leaves a member who canceled at period end to be canceled, not made past due', async () => {
       const { member } = await premiumMember();
       expect((await post('/v1/subscriptions/me/cancel', member)).status).toBe(200);
