@@ -24,6 +24,9 @@ export interface StoredResponse<T> {
   replayed: boolean;
 }
 
+/** A client error stored as a key's answer, given again to a retry with that key (marked Idempotent-Replayed). */
+export class ReplayedAnswerException extends HttpException {}
+
 /** A refusal that holds only for the moment (another change is running): a retry with the same key must run. */
 export class RetryableConflictException extends ConflictException {}
 
@@ -149,6 +152,6 @@ function isFinalAnswer(error: unknown): error is HttpException {
 }
 
 function storedAnswer<T>({ status, body }: { status: number; body: unknown }): StoredResponse<T> {
-  if (status >= 400) throw new HttpException(body as Record<string, unknown>, status);
+  if (status >= 400) throw new ReplayedAnswerException(body as Record<string, unknown>, status);
   return { status, body: body as T, replayed: true };
 }

@@ -18,7 +18,7 @@ import { Public } from '../auth/decorators/public.decorator.js';
 import { CacheControl } from '../cache/http-cache.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { ChangePlanDto, PlanDto, SubscribeDto, SubscriptionDto } from './dto/subscription.dto.js';
-import { IdempotencyService } from './idempotency.service.js';
+import { IdempotencyService, ReplayedAnswerException } from './idempotency.service.js';
 import { PLANS } from './plans.js';
 import type { SubscriptionView } from './subscription.view.js';
 import { SubscriptionsService } from './subscriptions.service.js';
@@ -158,7 +158,12 @@ export class SubscriptionsController {
     status: number,
     operation: () => Promise<SubscriptionView>,
   ): Promise<SubscriptionView> {
-    const result = await this.idempotency.run(user.id, key, body, status, operation);
+    const result = await this.idempotency.run(user.id, key, body, status, operation).catch((error: unknown) => {
+      // A stored refusal is replayed as a stored success is, and marked the same: without the mark a client cannot
+      // tell that its retry ran nothing (a replayed 402 is the first attempt's decline, not a second one).
+      if (error instanceof ReplayedAnswerException) void reply.header('idempotent-replayed', 'true');
+      throw error;
+    });
     if (result.replayed) void reply.header('idempotent-replayed', 'true');
     void reply.status(result.status);
     return result.body;

@@ -144,6 +144,23 @@ describe('subscriptions', () => {
     expect((await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).status).toBe(404);
   });
 
+  it('marks a replayed refusal as replayed, as it marks a replayed success', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    const declined = { plan: 'premium', paymentToken: 'tok_decline_insufficient' };
+    const first = await subscribe(member, key, declined);
+    expect(first.status).toBe(402);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+
+    const retry = await subscribe(member, key, declined);
+    expect(retry.status).toBe(402);
+    expect(retry.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(((await retry.json()) as { detail: string }).detail).toBe(
+      ((await first.json()) as { detail: string }).detail,
+    );
+  });
+
   it('cancels at period end, resumes, upgrades at once and downgrades at period end; illegal moves are 409', async () => {
     const member = await registerAccount(url);
     expect((await subscribe(member)).status).toBe(201);
