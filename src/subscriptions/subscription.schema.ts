@@ -47,6 +47,14 @@ export class Subscription {
   @Prop({ type: [String], default: [] })
   chargeIds: string[];
 
+  /**
+   * The processor keys (paymentKey) of the member's requests whose charge was recorded here (subscribe, upgrades): a
+   * retry of one whose answer was never stored (its request died after this write) finds it applied and answers with
+   * the subscription instead of "already subscribed". One entry per such request, so the array stays small.
+   */
+  @Prop({ type: [String], default: [] })
+  paymentKeys: string[];
+
   createdAt: Date;
   updatedAt: Date;
 }

@@ -14,6 +14,8 @@ interface Period {
   start: Date;
   end: Date;
   chargeId: string;
+  /** The processor key the member's request charged under (see Subscription.paymentKeys). */
+  paymentKey: string;
 }
 
 /**
@@ -52,11 +54,17 @@ export class SubscriptionsRepository {
     };
     const owner = new Types.ObjectId(userId);
     const restarted = await this.subscriptions
-      .findOneAndUpdate({ userId: owner, status: { $nin: LIVE } }, paidBy(period.chargeId, fields), { new: true })
+      .findOneAndUpdate({ userId: owner, status: { $nin: LIVE } }, paidBy(period, fields), { new: true })
       .lean<SubscriptionRecord>();
     if (restarted) return restarted;
     try {
-      const created = { userId: owner, ...fields, lastChargeId: period.chargeId, chargeIds: [period.chargeId] };
+      const created = {
+        userId: owner,
+        ...fields,
+        lastChargeId: period.chargeId,
+        chargeIds: [period.chargeId],
+        paymentKeys: [period.paymentKey],
+      };
       return (await this.subscriptions.create(created)).toObject();
     } catch (error) {
       if (isDuplicateKeyError(error)) return null;
@@ -68,7 +76,7 @@ export class SubscriptionsRepository {
   upgrade(userId: string, from: PlanId, period: Period): Promise<SubscriptionRecord | null> {
     return this.update(
       { status: 'active', plan: from },
-      paidBy(period.chargeId, {
+      paidBy(period, {
         plan: period.plan,
         currentPeriodStart: period.start,
         currentPeriodEnd: period.end,
@@ -150,13 +158,16 @@ export class SubscriptionsRepository {
           // Documents written before chargeIds existed know only their last charge.
           lastChargeId: { $ne: chargeId },
         },
-        paidBy(chargeId, {
-          status: 'active',
-          plan: record.pendingPlan ?? record.plan,
-          pendingPlan: null,
-          currentPeriodStart: start,
-          currentPeriodEnd: new Date(start.getTime() + PERIOD_MS.month),
-        }),
+        paidBy(
+          { chargeId },
+          {
+            status: 'active',
+            plan: record.pendingPlan ?? record.plan,
+            pendingPlan: null,
+            currentPeriodStart: start,
+            currentPeriodEnd: new Date(start.getTime() + PERIOD_MS.month),
+          },
+        ),
         { new: true },
       )
       .lean<SubscriptionRecord>();
@@ -185,7 +196,14 @@ export class SubscriptionsRepository {
   }
 }
 
-/** A change paid for by `chargeId`, which is remembered so that it never pays for another period. */
-function paidBy(chargeId: string, changes: Partial<Subscription>): UpdateQuery<Subscription> {
-  return { $set: { ...changes, lastChargeId: chargeId }, $addToSet: { chargeIds: chargeId } };
+/**
+ * A change paid for by `chargeId`, which is remembered so that it never pays for another period, and by the member's
+ * request charged under `paymentKey` (renewals, charged by the provider, have none), remembered for its retries.
+ */
+function paidBy(
+  { chargeId, paymentKey }: { chargeId: string; paymentKey?: string },
+  changes: Partial<Subscription>,
+): UpdateQuery<Subscription> {
+  const added = paymentKey ? { chargeIds: chargeId, paymentKeys: paymentKey } : { chargeIds: chargeId };
+  return { $set: { ...changes, lastChargeId: chargeId }, $addToSet: added };
 }

@@ -99,11 +99,18 @@ export class SubscriptionsService {
     if (current?.status === 'past_due') {
       throw new ConflictException('The subscription is past due: cancel it, then subscribe again');
     }
+    const key = paymentKey(user.id, 'subscribe', plan.id, idempotencyKey);
     if (current?.status === 'active') {
+      if (appliedBy(current, key)) return toSubscriptionView(current);
       throw new ConflictException(`Already subscribed to ${current.plan}: change the plan instead`);
     }
-    const chargeId = await this.charge(plan, paymentToken, paymentKey(user.id, 'subscribe', plan.id, idempotencyKey));
-    const started = await this.subscriptions.start(user.id, { plan: plan.id, chargeId, ...newPeriod(plan) });
+    const chargeId = await this.charge(plan, paymentToken, key);
+    const started = await this.subscriptions.start(user.id, {
+      plan: plan.id,
+      chargeId,
+      paymentKey: key,
+      ...newPeriod(plan),
+    });
     if (!started) return this.appliedOrRefunded(user, chargeId, 'Another subscription started meanwhile');
     return toSubscriptionView(started);
   }
@@ -126,6 +133,8 @@ export class SubscriptionsService {
     idempotencyKey: string,
   ): Promise<SubscriptionView> {
     const current = await this.activeOf(user);
+    const key = paymentKey(user.id, 'change-plan', planId, idempotencyKey);
+    if (appliedBy(current, key)) return toSubscriptionView(current);
     if (current.plan === planId) {
       // Staying on the current plan takes back a scheduled downgrade; nothing is charged.
       if (!current.pendingPlan) throw new ConflictException(`Already on ${planId}`);
@@ -139,14 +148,11 @@ export class SubscriptionsService {
       );
     }
     if (!paymentToken) throw new BadRequestException('An upgrade is charged: paymentToken is required');
-    const chargeId = await this.charge(
-      target,
-      paymentToken,
-      paymentKey(user.id, 'change-plan', target.id, idempotencyKey),
-    );
+    const chargeId = await this.charge(target, paymentToken, key);
     const upgraded = await this.subscriptions.upgrade(user.id, current.plan, {
       plan: target.id,
       chargeId,
+      paymentKey: key,
       ...newPeriod(target),
     });
     if (!upgraded) return this.appliedOrRefunded(user, chargeId, 'The subscription changed meanwhile');
@@ -248,6 +254,15 @@ export function paymentKey(
   idempotencyKey: string,
 ): string {
   return `${userId}:${operation}:${planId}:${idempotencyKey}`;
+}
+
+/**
+ * Whether a run of this very request (same member, operation, plan and Idempotency-Key) already recorded its charge:
+ * one that died before storing its answer. Its retry answers with the subscription, not "already subscribed".
+ */
+function appliedBy(current: SubscriptionRecord, key: string): boolean {
+  // A lean read applies no schema defaults: documents older than paymentKeys have none.
+  return (current.paymentKeys ?? []).includes(key);
 }
 
 function paidPlan(planId: PlanId): Plan {

@@ -91,6 +91,39 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
   });
 
+  it('answers a retry of a request that died after recording the subscription with that subscription', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    const refundsBefore = payments.refunds.size;
+    const first = await subscribe(member, key);
+    expect(first.status).toBe(201);
+    const created: unknown = await first.json();
+    // The request died after recording the subscription, before recording its answer (or that write failed).
+    await backToInProgress(member, key, new Date(Date.now() - 1_000));
+
+    const retry = await subscribe(member, key);
+    expect(retry.status).toBe(201);
+    expect(await retry.json()).toEqual(created);
+    expect(amountsCharged(member)).toEqual([999]);
+    expect(payments.refunds.size).toBe(refundsBefore);
+  });
+
+  it('answers a retry of an upgrade that died after recording it with the upgraded subscription', async () => {
+    const member = await registerAccount(url);
+    expect((await subscribe(member, randomUUID())).status).toBe(201);
+    const key = randomUUID();
+    const upgrade = { plan: 'platinum', paymentToken: 'tok_visa' };
+    const first = await post('/v1/subscriptions/me/plan', member, upgrade, key);
+    expect(first.status).toBe(200);
+    const upgraded: unknown = await first.json();
+    await backToInProgress(member, key, new Date(Date.now() - 1_000));
+
+    const retry = await post('/v1/subscriptions/me/plan', member, upgrade, key);
+    expect(retry.status).toBe(200);
+    expect(await retry.json()).toEqual(upgraded);
+    expect(amountsCharged(member)).toEqual([999, 1999]);
+  });
+
   it('tells a duplicate of a request still running "409 still running" before its own deadline', async () => {
     const member = await registerAccount(url);
     const key = randomUUID();
