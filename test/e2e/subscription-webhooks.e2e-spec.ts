@@ -100,6 +100,24 @@ describe('payment provider webhooks against members’ own changes and the sweep
     });
   });
 
+  describe('payments without a charge', () => {
+    it('refuses an invoice.paid that names no charge, renewing nothing and claiming nothing', async () => {
+      const { member } = await premiumMember();
+      const before = await periodEndOf(member);
+      const event = { id: `evt_${randomUUID()}`, type: 'invoice.paid', data: { userId: member.userId } };
+      const refused = await deliver(event);
+      expect(refused.status).toBe(400);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect((await deliver({ ...event, id: `evt_${randomUUID()}` })).status).toBe(400);
+      expect(await periodEndOf(member)).toBe(before);
+
+      // The provider's corrected delivery of the same event applies.
+      const corrected = await deliver({ ...event, data: { ...event.data, chargeId: `ch_${randomUUID()}` } });
+      expect(await corrected.json()).toEqual({ received: true, duplicate: false });
+      expect(await periodEndOf(member)).toBe(before + 30 * 24 * 3600 * 1000);
+    });
+  });
+
   describe('payments that buy nothing', () => {
     it('refunds a renewal charged after the member canceled, and leaves the subscription to end', async () => {
       const { member } = await premiumMember();

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsMongoId, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsIn, IsMongoId, IsOptional, IsString, Matches, MaxLength, ValidateBy } from 'class-validator';
 import { Transform } from 'class-transformer';
 import { lowerCaseIds } from '../../common/validation/lower-case.js';
 import { NestedObject } from '../../common/validation/nested-object.js';
@@ -13,7 +13,7 @@ class WebhookEventDataDto {
   @IsMongoId()
   userId: string;
 
-  @ApiPropertyOptional({ description: 'The renewal charge (invoice.paid)' })
+  @ApiPropertyOptional({ description: 'The renewal charge: required for invoice.paid' })
   @IsOptional()
   @IsString()
   @MaxLength(200)
@@ -36,5 +36,22 @@ export class WebhookEventDto {
   // Refused here, before the event id is claimed: a claimed event that cannot apply would make the provider's
   // corrected redelivery a duplicate, and the payment it reports would be lost.
   @NestedObject(() => WebhookEventDataDto)
+  @ChargeIdWhenPaid()
   data: WebhookEventDataDto;
+}
+
+/**
+ * A renewal is applied once per charge, and a charge that buys nothing is refunded: both need the charge's id. Without
+ * it each delivery of the payment under a new event id renewed the subscription again, and nothing could be refunded.
+ */
+function ChargeIdWhenPaid(): PropertyDecorator {
+  return ValidateBy({
+    name: 'chargeIdWhenPaid',
+    validator: {
+      validate: (data: unknown, args) =>
+        (args?.object as Partial<WebhookEventDto>).type !== 'invoice.paid' ||
+        typeof (data as Partial<WebhookEventDataDto> | null)?.chargeId === 'string',
+      defaultMessage: () => 'data.chargeId is required for invoice.paid',
+    },
+  });
 }
