@@ -252,6 +252,35 @@ describe('input validation', () => {
     });
   });
 
+  describe('ranges and repeats in query strings', () => {
+    it('refuses an age range whose maxAge is below its minAge, naming both', async () => {
+      const refused = await call('GET', '/v1/profiles?minAge=30&maxAge=20');
+      expectProblem400(refused, 'search');
+      expect(refused.body.errors).toEqual([{ field: 'maxAge', message: 'maxAge (20) must not be below minAge (30)' }]);
+      expect((await call('GET', '/v1/profiles?minAge=30&maxAge=30')).status).toBe(200);
+    });
+
+    it('says plainly that a single-value parameter was given more than once', async () => {
+      for (const [path, name] of [
+        ['/v1/profiles?city=a&city=b', 'city'],
+        ['/v1/profiles?limit=5&limit=5', 'limit'],
+        ['/v1/profiles/nearby?lat=1&lat=2&lng=3', 'lat'],
+      ]) {
+        const refused = await call('GET', path);
+        expectProblem400(refused, path);
+        expect(refused.body.errors, path).toEqual([
+          { field: name, message: `${name} takes one value but was given 2 times` },
+        ]);
+      }
+    });
+
+    it('still takes repeats of the parameters that take several values', async () => {
+      expect(
+        (await call('GET', '/v1/profiles?interests=chess&interests=sailing&fields=age&fields=displayName')).status,
+      ).toBe(200);
+    });
+  });
+
   describe('member text', () => {
     const badCities = ['   ', '\u200b\u200b', 'A\u0000nn', '\u202eAnn', 'Ann\u2066x', '--', '\u0301'];
     // A city's line breaks are folded into spaces before it is checked; a name's are not.

@@ -1,5 +1,5 @@
 import { BadRequestException, type ArgumentMetadata } from '@nestjs/common';
-import { IsOptional, IsString } from 'class-validator';
+import { IsIn, IsOptional, IsString, Length } from 'class-validator';
 import { describe, expect, it } from 'vitest';
 import { validationExceptionFactory } from '../problem/validation-exception.factory.js';
 import { RequestValidationPipe } from './request-validation.pipe.js';
@@ -10,6 +10,19 @@ class PatchDto {
   @IsString()
   name?: string;
 }
+
+/** A query of one single-value parameter and one that takes several. */
+class ListQuery {
+  @IsOptional()
+  @IsString()
+  @Length(1, 80)
+  city?: string;
+
+  @IsOptional()
+  @IsIn(['a', 'b'], { each: true })
+  tags?: string[];
+}
+const query: ArgumentMetadata = { type: 'query', metatype: ListQuery };
 
 const pipe = new RequestValidationPipe({
   whitelist: true,
@@ -63,5 +76,18 @@ describe('RequestValidationPipe', () => {
   it('leaves what it does not validate alone: path parameters, bodies without a class', async () => {
     expect(await refusal(undefined, { type: 'param', metatype: PatchDto, data: 'id' })).toBeUndefined();
     expect(await refusal(null, { type: 'body', metatype: Object })).toBeUndefined();
+  });
+
+  it('says plainly that a single-value query parameter was given more than once, and only that', async () => {
+    expect(await refusal({ city: ['a', 'b'] }, query)).toEqual([
+      { field: 'city', message: 'city takes one value but was given 2 times' },
+    ]);
+  });
+
+  it('takes repeats of a parameter that takes several values, and leaves unknown repeated names to the whitelist', async () => {
+    expect(await pipe.transform({ city: 'a', tags: ['a', 'b'] }, query)).toEqual({ city: 'a', tags: ['a', 'b'] });
+    expect(await refusal({ other: ['a', 'b'] }, query)).toEqual([
+      { field: 'other', message: 'property other should not exist' },
+    ]);
   });
 });

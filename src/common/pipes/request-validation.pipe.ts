@@ -1,5 +1,6 @@
 import { ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
 import type { ValidationError } from 'class-validator';
+import { repeatedSingleValues } from '../query/repeated-query-params.js';
 import { assertPlainInput } from './input-limits.js';
 
 /**
@@ -15,6 +16,9 @@ export class RequestValidationPipe extends ValidationPipe {
       assertPlainInput(value);
       const inherited = inheritedNames(value);
       if (inherited.length > 0) throw await this.exceptionFactory(inherited);
+      const repeated =
+        metadata.type === 'query' && metadata.metatype ? repeatedSingleValues(metadata.metatype, value) : [];
+      if (repeated.length > 0) throw await this.exceptionFactory(repeated);
     }
     return super.transform(value, metadata);
   }

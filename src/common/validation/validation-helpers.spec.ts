@@ -5,6 +5,7 @@ import { parseCalendarDate } from './calendar-date.js';
 import { IsLatitudeNumber, IsLongitudeNumber } from './coordinates.js';
 import { plainTextProblem } from './plain-text.js';
 import { QueryNumber } from './query-number.js';
+import { IsNotBelow } from './range-bound.js';
 
 describe('parseCalendarDate', () => {
   it('reads YYYY-MM-DD days that exist as UTC midnight', () => {
@@ -154,5 +155,31 @@ describe('IsLatitudeNumber and IsLongitudeNumber', () => {
   it('says which range', () => {
     const [lat] = validateSync(Object.assign(new Point(), { lat: 91, lng: 0 }));
     expect(Object.values(lat?.constraints ?? {})).toEqual(['lat must be a latitude: a number from -90 to 90']);
+  });
+});
+
+describe('IsNotBelow', () => {
+  class Range {
+    min?: unknown;
+
+    @IsNotBelow('min')
+    max?: unknown;
+  }
+  const messages = (min: unknown, max: unknown) =>
+    validateSync(Object.assign(new Range(), { min, max })).flatMap((error) => Object.values(error.constraints ?? {}));
+
+  it('refuses an upper end below the lower one, naming both and their values', () => {
+    expect(messages(30, 20)).toEqual(['max (20) must not be below min (30)']);
+  });
+
+  it('takes equal ends, and leaves a missing or non-numeric end to its own checks', () => {
+    for (const [min, max] of [
+      [22, 22],
+      [20, 30],
+      [undefined, 20],
+      [30, undefined],
+      ['abc', 20],
+    ])
+      expect(messages(min, max), `${String(min)}..${String(max)}`).toEqual([]);
   });
 });

@@ -105,6 +105,17 @@ describe('location', () => {
   });
 });
 
+describe('age range of a search', () => {
+  it('refuses maxAge below minAge, in the public and the advanced search, and takes a one-year range', () => {
+    for (const type of [SearchProfilesQuery, AdvancedSearchQuery]) {
+      expect(check(type, { minAge: '30', maxAge: '20' }).errors).toEqual([
+        { field: 'maxAge', message: 'maxAge (20) must not be below minAge (30)' },
+      ]);
+      expect(check(type, { minAge: '22', maxAge: '22' }).errors).toEqual([]);
+    }
+  });
+});
+
 describe('age limits', () => {
   const day = (iso: string) => new Date(`${iso}T00:00:00.000Z`);
   const problem = (born: string, today: string) => ageLimitProblem(day(born), day(today), 18, 120);

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsIn, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { IsNotBelow } from '../../common/validation/range-bound.js';
 import { OptionalIntQuery, PageLimit } from './query-fields.js';
 import { GENDERS, type Gender } from '../profile.schema.js';
 import { MAX_AGE, MIN_AGE } from './create-profile.dto.js';
@@ -36,6 +37,7 @@ export class SearchProfilesQuery {
   minAge?: number;
 
   @OptionalIntQuery(MIN_AGE, MAX_AGE)
+  @IsNotBelow('minAge')
   maxAge?: number;
 
   @ApiPropertyOptional({ example: 'climbing,cooking', description: 'Comma-separated or repeated; matches any' })
