@@ -8,6 +8,7 @@ import type { AppConfig } from './config/app-config.js';
 import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
 import { expectationFailed } from './http/framework-errors.js';
+import { jsonBodyParser } from './http/json-body-parser.js';
 import { refuseMultipartOutsideUploads } from './http/multipart-routes.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
@@ -32,12 +33,12 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     // bodyParser: false leaves out Nest's form parser; only the JSON one is registered below.
     { bufferLogs: true, rawBody: true, bodyParser: false },
   );
+  const fastify = app.getHttpAdapter().getInstance();
   // The API takes JSON bodies only (uploads: multipart). Other types get a 415 problem rather than a form or a bare
   // string that validation would read as something else.
-  app.useBodyParser('application/json');
+  app.useBodyParser('application/json', {}, jsonBodyParser(fastify));
   app.useLogger(nestLogger(rootLogger));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
-  const fastify = app.getHttpAdapter().getInstance();
   fastify.removeContentTypeParser('text/plain');
   fastify.server.on('checkExpectation', expectationFailed);
   // First, so that its onSend hook runs before any other.

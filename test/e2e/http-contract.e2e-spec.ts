@@ -73,6 +73,23 @@ describe('HTTP contract: errors, request ids, compression', () => {
     expect(await response.json()).toMatchObject({ status: 400, title: 'Bad Request' });
   });
 
+  it('answers JSON with a __proto__ or constructor.prototype key with a 400 problem saying so, creating nothing', async () => {
+    const email = 'proto-key@example.test';
+    for (const body of [
+      `{"email":"${email}","password":"long enough password","__proto__":{"role":"admin"}}`,
+      `{"email":"${email}","password":"long enough password","constructor":{"prototype":{"role":"admin"}}}`,
+    ]) {
+      const response = await post('/v1/auth/register', body);
+      expect(response.status, body).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
+      const { detail } = (await response.json()) as { detail: string };
+      expect(detail).toContain('"__proto__"');
+      expect(detail).toContain('not accepted');
+    }
+    const register = await post('/v1/auth/register', JSON.stringify({ email, password: 'long enough password' }));
+    expect(register.status).toBe(201);
+  });
+
   it('takes JSON bodies only: a form or plain-text body gets a 415 problem and changes nothing', async () => {
     const email = 'form-body@example.test';
     const password = 'long enough password';

@@ -1,0 +1,49 @@
+import { BadRequestException } from '@nestjs/common';
+import Fastify, { type FastifyRequest } from 'fastify';
+import { describe, expect, it } from 'vitest';
+import { FORBIDDEN_KEY_DETAIL, jsonBodyParser } from './json-body-parser.js';
+
+const parser = jsonBodyParser(Fastify());
+
+/** What the parser hands Fastify: the body, or the error's class, status and message. */
+function parse(text: string): unknown {
+  let outcome: unknown;
+  void parser({} as FastifyRequest, Buffer.from(text), (error: Error | null, body?: unknown) => {
+    outcome = error
+      ? { error: error.constructor.name, status: (error as { statusCode?: number }).statusCode, message: error.message }
+      : { body };
+  });
+  return outcome;
+}
+
+describe('jsonBodyParser', () => {
+  it('parses JSON as Fastify does', () => {
+    expect(parse('{"email":"a@b.co","n":[1,2]}')).toEqual({ body: { email: 'a@b.co', n: [1, 2] } });
+  });
+
+  it('says that __proto__ and constructor.prototype keys are refused, at any depth, as a 400', () => {
+    for (const text of [
+      '{"email":"a@b.co","__proto__":{"admin":true}}',
+      '{"a":[{"__proto__":1}]}',
+      '{"constructor":{"prototype":{"admin":true}}}',
+      '\uFEFF{"__proto__":1}',
+    ]) {
+      expect(parse(text), text).toEqual({
+        error: BadRequestException.name,
+        status: undefined,
+        message: FORBIDDEN_KEY_DETAIL,
+      });
+    }
+  });
+
+  it('still calls broken and empty JSON what Fastify calls them', () => {
+    const notJson = { status: 400, message: expect.stringMatching(/not valid JSON/) as unknown };
+    expect(parse('{"email":')).toMatchObject(notJson);
+    expect(parse('{"__proto__":')).toMatchObject(notJson);
+    expect(parse('')).toMatchObject({ status: 400, message: expect.stringMatching(/empty/i) as unknown });
+  });
+
+  it('takes a constructor key that holds no prototype', () => {
+    expect(parse('{"constructor":"x"}')).toEqual({ body: { constructor: 'x' } });
+  });
+});

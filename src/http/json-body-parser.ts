@@ -1,0 +1,30 @@
+import { BadRequestException } from '@nestjs/common';
+import type { FastifyBodyParser, FastifyInstance } from 'fastify';
+
+export const FORBIDDEN_KEY_DETAIL =
+  'The body has a "__proto__" key, or a "constructor" key holding "prototype"; such keys are not accepted';
+
+/**
+ * Fastify's JSON parser, refusing prototype-poisoning keys as it does (onProtoPoisoning and onConstructorPoisoning
+ * 'error'), with an answer that says so. Fastify's own answer to such a body is the one it gives to broken JSON, "Body
+ * is not valid JSON", which sends a client looking for a syntax error in valid JSON. Only a refused body is parsed a
+ * second time, to tell the two apart.
+ */
+export function jsonBodyParser(fastify: FastifyInstance): FastifyBodyParser<Buffer> {
+  const parse = fastify.getDefaultJsonParser('error', 'error') as unknown as FastifyBodyParser<Buffer>;
+  return (request, body, done) => {
+    void parse(request, body, (error: Error | null, parsed?: unknown) => {
+      done(error && isValidJson(body) ? new BadRequestException(FORBIDDEN_KEY_DETAIL) : error, parsed);
+    });
+  };
+}
+
+function isValidJson(body: Buffer): boolean {
+  try {
+    // secure-json-parse, under Fastify's parser, skips a leading byte-order mark; JSON.parse does not.
+    JSON.parse(body.toString('utf8').replace(/^\uFEFF/, ''));
+    return true;
+  } catch {
+    return false;
+  }
+}
