@@ -25,8 +25,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
 
 /**
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a
- * `default` response with that schema and a 503 saying when to retry, every operation that needs a token
- * documents its 401, every /v1 operation and every other that takes input its 400, and every rate-limited one its 429.
+ * `default` response with that schema and a 503 saying when to retry, every operation its 401, every /v1 operation
+ * and every other that takes input its 400, every one with a body its 408, and every rate-limited one its 429.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({
@@ -55,7 +55,14 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
         'No answer within the deadline (HANDLER_TIMEOUT_MS, 10 s by default), the database unreachable, or the ' +
           'instance overloaded: retry after the Retry-After header (seconds)',
       );
-      if (operation.security?.length) operation.responses['401'] ??= problem('Missing, expired or invalid token');
+      documentUnauthorized(operation, problem);
+      // The deadline (request-deadlines.ts) answers 408 to a body still arriving; Node's requestTimeout to a request.
+      if (operation.requestBody) {
+        operation.responses['408'] ??= problem(
+          'The request body had not all arrived by the deadline (HANDLER_TIMEOUT_MS, 10 s by default; uploads get ' +
+            'REQUEST_TIMEOUT_MS more); the connection is closed',
+        );
+      }
       const optedOut = (operation as { [RATE_LIMITED_EXTENSION]?: boolean })[RATE_LIMITED_EXTENSION] === false;
       if (path.startsWith('/v1/') && !optedOut) {
         operation.responses['429'] ??= {
@@ -66,4 +73,24 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
     }
   }
   return document;
+}
+
+type Operation = OpenAPIObject['paths'][string]['get'] & object;
+type ProblemResponse = (description: string) => { description: string };
+
+const BAD_TOKEN = 'an Authorization header that is malformed or carries an invalid, expired or revoked token';
+
+/**
+ * The global auth guard runs on every Nest route, public ones included: there it lets a request without a token
+ * through, but refuses one whose token is bad rather than ignoring it (README, "Errors"). So every operation has a 401.
+ */
+function documentUnauthorized(operation: Operation, problem: ProblemResponse): void {
+  const { responses } = operation;
+  if (operation.security?.length) {
+    responses['401'] ??= problem(`A missing token, or ${BAD_TOKEN}`);
+    return;
+  }
+  const own = responses['401'];
+  if (own && 'description' in own) own.description = `${own.description}; or ${BAD_TOKEN}`;
+  else responses['401'] = problem(`Only for ${BAD_TOKEN}: the route needs no token, but checks one that is sent`);
 }

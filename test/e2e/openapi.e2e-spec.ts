@@ -42,7 +42,12 @@ describe('OpenAPI document and Swagger UI', () => {
   });
 
   it('documents auth and error responses on every API operation', async () => {
-    type Operation = { summary?: string; security?: unknown[]; responses: Record<string, unknown> };
+    type Operation = {
+      summary?: string;
+      security?: unknown[];
+      requestBody?: unknown;
+      responses: Record<string, unknown>;
+    };
     const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
       paths: Record<string, Record<string, Operation>>;
     };
@@ -58,6 +63,24 @@ describe('OpenAPI document and Swagger UI', () => {
       }
     }
     expect(problems).toEqual([]);
+    // Public routes, the probes included, refuse a token that is sent and bad (README, "Errors"); a body that has not
+    // all arrived by the deadline is a 408 (request-deadlines.ts), uploads included.
+    const undocumented: string[] = [];
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const unauthorized = operation.responses['401'] as { description?: string } | undefined;
+        const isPublic = !operation.security?.length;
+        if (isPublic && !unauthorized?.description?.includes('invalid, expired or revoked token')) {
+          undocumented.push(`${method} ${path}: 401 for a bad token`);
+        }
+        if (operation.requestBody && !('408' in operation.responses)) undocumented.push(`${method} ${path}: 408`);
+      }
+    }
+    expect(undocumented).toEqual([]);
+    expect(document.paths['/v1/media'].post.responses['408']).toBeDefined();
+    expect(document.paths['/v1/auth/login'].post.responses['401']).toMatchObject({
+      description: expect.stringContaining('Wrong email or password') as unknown,
+    });
     // Routes that need a token say so.
     expect(document.paths['/v1/profiles'].post.security).toEqual([{ bearer: [] }]);
     expect(document.paths['/v1/profiles/{id}'].patch.security).toEqual([{ bearer: [] }]);
