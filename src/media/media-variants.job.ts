@@ -20,8 +20,9 @@ interface VariantsJobData {
 
 /**
  * Makes the resized variants of an upload on a worker. One job per file (its id is the job id, so
- * adding it twice adds it once); retried with backoff when the database or Redis fails, never for an
- * image that cannot be decoded. Safe to run again: it makes only the variants that are missing.
+ * adding it twice adds it once); retried with backoff when the database or Redis fails. An image that
+ * cannot be decoded ends its job at once, marked unreadable. Safe to run again: it makes only the
+ * variants that are missing.
  */
 @Injectable()
 export class MediaVariantsJob implements OnApplicationBootstrap {
@@ -57,7 +58,7 @@ export class MediaVariantsJob implements OnApplicationBootstrap {
     );
   }
 
-  async run(job: Pick<Job<VariantsJobData>, 'data' | 'discard'>): Promise<void> {
+  async run(job: Pick<Job<VariantsJobData>, 'data'>): Promise<void> {
     const id = new Types.ObjectId(job.data.mediaId);
     const original = await this.storage.find(id);
     if (!original) return; // deleted since
@@ -68,10 +69,11 @@ export class MediaVariantsJob implements OnApplicationBootstrap {
       rendered = await renderVariants(await buffer(this.storage.open(original)));
     } catch (error) {
       if (!(error instanceof UnreadableImageError)) throw error;
+      // A member's broken file (decision 0023 keeps uploads as they came), not a failure of ours: one warning, and
+      // the job ends here. Failing it, even discarded, logged an error saying "attempt 1 of 5".
       this.logger.warn(`Media ${job.data.mediaId} cannot be decoded; it is served without variants: ${error.message}`);
       await this.storage.markProcessed(id, 'unreadable');
-      await job.discard();
-      throw error;
+      return;
     }
     for (const variant of rendered.variants) {
       if (missing.has(variant.name)) await this.storage.storeVariant(id, variant.name, variant.bytes, variant.size);

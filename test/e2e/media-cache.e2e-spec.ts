@@ -154,7 +154,7 @@ describe('media downloads from the cache', () => {
     expect(variants.count()).toBe(1); // not made yet: looked up again, not remembered as missing
     variants.stop();
 
-    await a.app.get(MediaVariantsJob).run({ data: { mediaId: media.id }, discard: () => Promise.resolve() });
+    await a.app.get(MediaVariantsJob).run({ data: { mediaId: media.id } });
     for (const app of [a, b]) expect((await download(app, `${media.id}?variant=thumb`)).type).toBe('image/webp');
   });
 });
