@@ -11,7 +11,7 @@ describe('loadConfig', () => {
       maxPoolSize: 10,
       serverSelectionTimeoutMs: 5_000,
       socketTimeoutMs: 45_000,
-      readPreference: 'primary',
+      listReadPreference: 'primary',
     });
     expect(config.http.keepAliveTimeoutMs).toBeGreaterThan(60_000);
   });
@@ -24,7 +24,7 @@ describe('loadConfig', () => {
       SHUTDOWN_DRAIN_MS: '0',
     });
     expect(config.http).toMatchObject({ port: 8080, trustProxy: true });
-    expect(config.mongo.readPreference).toBe('secondaryPreferred');
+    expect(config.mongo.listReadPreference).toBe('secondaryPreferred');
     expect(config.shutdown.drainMs).toBe(0);
   });
 

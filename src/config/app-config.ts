@@ -27,7 +27,8 @@ export interface AppConfig {
     maxPoolSize: number;
     serverSelectionTimeoutMs: number;
     socketTimeoutMs: number;
-    readPreference: ReadPreference;
+    /** Of the list queries that tolerate lag only; every other read goes to the primary (mongoose-options.ts). */
+    listReadPreference: ReadPreference;
   };
   redis: { url: string; connectTimeoutMs: number; commandTimeoutMs: number; keyPrefix: string };
   metrics: { port: number; httpEnabled: boolean };
@@ -147,7 +148,7 @@ function toAppConfig(env: Env): AppConfig {
       maxPoolSize: env.MONGODB_MAX_POOL_SIZE,
       serverSelectionTimeoutMs: env.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
       socketTimeoutMs: env.MONGODB_SOCKET_TIMEOUT_MS,
-      readPreference: env.MONGODB_READ_PREFERENCE,
+      listReadPreference: env.MONGODB_READ_PREFERENCE,
     },
     redis: {
       url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',

@@ -7,7 +7,8 @@ import { isDatabaseUnavailable } from './mongo-errors.js';
  * When MongoDB last answered a command of this process, from the driver's command events (`monitorCommands`, set in
  * DatabaseModule). It tells a database that is busy from one that hangs: a wait that is long while other commands are
  * still being answered is a queue, one during which nothing is answered is an outage. Answers from every server count:
- * with a secondary read preference, secondaries answering hide a primary that hangs (docs/operations.md).
+ * with a secondary MONGODB_READ_PREFERENCE, secondaries answering list queries hide a primary that hangs
+ * (docs/operations.md).
  */
 @Injectable()
 export class DatabaseAnswers implements OnModuleInit {

@@ -80,7 +80,8 @@ export async function waitForChunk<T>(next: Promise<T>, wait: ChunkWait): Promis
 }
 
 /**
- * Media reads its own writes whatever MONGODB_READ_PREFERENCE says: a secondary behind the primary would not yet hold a
+ * Media reads its own writes whatever the Db it is given prefers (the app's connection reads the primary anyway,
+ * mongoose-options.ts; this keeps the bucket right on its own): a secondary behind the primary would not yet hold a
  * file just uploaded, so the quota check after an upload would miss the uploads beside it (decision 0022), and the
  * file's first download, or attaching it to a profile, would find nothing. Downloads are cached in front (the
  * `media-file` records here, a CDN for the bytes), which keeps this load on the primary small.

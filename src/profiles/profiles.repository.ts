@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Types, type Model, type QueryFilter } from 'mongoose';
+import type { AppConfig, ReadPreference } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { Profile, type Gender } from './profile.schema.js';
 
@@ -28,6 +30,12 @@ export interface ProfileSearch {
   limit: number;
 }
 
+/** A city of the counts: the same name in two countries is two cities. */
+interface CityOf {
+  cityKey: string;
+  country: string;
+}
+
 export type ProfileChanges = Partial<
   Pick<
     Profile,
@@ -43,10 +51,25 @@ export type ProfileChanges = Partial<
   >
 >;
 
-/** The only owner of the profiles collection; speaks in plain records, never documents. */
+/**
+ * The only owner of the profiles collection; speaks in plain records, never documents.
+ *
+ * Reads go to the primary (the connection's default), except the list queries behind search, nearby, popular and the
+ * city counts, which use MONGODB_READ_PREFERENCE: they are the costly reads, and a lagging answer is safe there.
+ * Lists hold only ids and render each item from the profile cache, whose loads (findById) read the primary, so a
+ * profile hidden or deleted since is left out; what a lagging list can miss is the latest change, until its TTL
+ * (docs/decisions/0028-reads-from-the-primary-except-lists.md).
+ */
 @Injectable()
 export class ProfilesRepository {
-  constructor(@InjectModel(Profile.name) private readonly profiles: Model<Profile>) {}
+  private readonly listReads: ReadPreference;
+
+  constructor(
+    @InjectModel(Profile.name) private readonly profiles: Model<Profile>,
+    @InjectConfig() config: AppConfig,
+  ) {
+    this.listReads = config.mongo.listReadPreference;
+  }
 
   async create(
     profile: Omit<Profile, 'views' | 'viewBatchId' | 'lastActiveAt' | 'createdAt' | 'updatedAt'>,
@@ -120,7 +143,12 @@ export class ProfilesRepository {
     sort: Record<string, 1 | -1>,
     limit: number,
   ): Promise<Types.ObjectId[]> {
-    const rows = await this.profiles.find(filter, { _id: 1 }).sort(sort).limit(limit).lean<{ _id: Types.ObjectId }[]>();
+    const rows = await this.profiles
+      .find(filter, { _id: 1 })
+      .sort(sort)
+      .limit(limit)
+      .read(this.listReads)
+      .lean<{ _id: Types.ObjectId }[]>();
     return rows.map((row) => row._id);
   }
 
@@ -128,6 +156,7 @@ export class ProfilesRepository {
   inCells(cells: string[]): Promise<Pick<ProfileRecord, '_id' | 'location'>[]> {
     return this.profiles
       .find({ 'location.geocells': { $in: cells }, visibility: 'public' }, { location: 1 })
+      .read(this.listReads)
       .lean<Pick<ProfileRecord, '_id' | 'location'>[]>();
   }
 
@@ -139,25 +168,27 @@ export class ProfilesRepository {
     return this.profiles.find({ userId: { $in: userIds }, visibility: 'public' }).lean<ProfileRecord[]>();
   }
 
-  /** Cities with their number of public profiles, most populated first. */
+  /**
+   * Cities with their number of public profiles, most populated first. The counts (an aggregation over every public
+   * profile) may come from a lagging secondary; each city's display name is read from the primary, and a city where
+   * the primary has no public profile left is dropped: the last member of a small town who hides, moves or leaves
+   * must leave the list at once (profile-caches.ts leavesCity), not when the counts' cache expires.
+   */
   async cityCounts(limit: number): Promise<{ city: string; country: string; count: number }[]> {
-    const rows = await this.profiles.aggregate<{
-      _id: { cityKey: string; country: string };
-      city: string;
-      count: number;
-    }>([
-      { $match: { visibility: 'public' } },
-      { $group: { _id: { cityKey: '$location.cityKey', country: '$location.country' }, count: { $sum: 1 } } },
-      { $sort: { count: -1, '_id.cityKey': 1 } },
-      { $limit: limit },
-    ]);
-    // $first is not on FerretDB 1.x; the display name is read back per city key.
-    const names = await this.cityNames(rows.map((row) => row._id.cityKey));
-    return rows.map((row) => ({
-      city: names.get(row._id.cityKey) ?? row._id.cityKey,
-      country: row._id.country,
-      count: row.count,
-    }));
+    const rows = await this.profiles
+      .aggregate<{ _id: CityOf; count: number }>([
+        { $match: { visibility: 'public' } },
+        { $group: { _id: { cityKey: '$location.cityKey', country: '$location.country' }, count: { $sum: 1 } } },
+        { $sort: { count: -1, '_id.cityKey': 1 } },
+        { $limit: limit },
+      ])
+      .read(this.listReads);
+    // $first is not on FerretDB 1.x; the display name is read back per city.
+    const names = await Promise.all(rows.map((row) => this.publicCityName(row._id)));
+    return rows.flatMap((row, index) => {
+      const city = names[index];
+      return city === undefined ? [] : [{ city, country: row._id.country, count: row.count }];
+    });
   }
 
   /**
@@ -174,16 +205,14 @@ export class ProfilesRepository {
     if (operations.length) await this.profiles.bulkWrite(operations, { ordered: false });
   }
 
-  private async cityNames(cityKeys: string[]): Promise<Map<string, string>> {
-    const names = new Map<string, string>();
-    await Promise.all(
-      cityKeys.map(async (cityKey) => {
-        const sample = await this.profiles
-          .findOne({ 'location.cityKey': cityKey, visibility: 'public' }, { 'location.city': 1 })
-          .lean<{ location: { city: string } }>();
-        if (sample) names.set(cityKey, sample.location.city);
-      }),
-    );
-    return names;
+  /** The city's name as a public profile there spells it, from the primary; undefined when none is left. */
+  private async publicCityName({ cityKey, country }: CityOf): Promise<string | undefined> {
+    const sample = await this.profiles
+      .findOne(
+        { 'location.cityKey': cityKey, 'location.country': country, visibility: 'public' },
+        { 'location.city': 1 },
+      )
+      .lean<{ location: { city: string } }>();
+    return sample?.location.city;
   }
 }

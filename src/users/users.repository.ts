@@ -50,12 +50,12 @@ export class UsersRepository {
   }
 
   /**
-   * The account's session version, or null when the account does not exist. Read from the primary whatever
-   * MONGODB_READ_PREFERENCE says: a lagging secondary would hand back the version from before a logout, and the
-   * cache would keep it.
+   * The account's session version, or null when the account does not exist. Read from the primary, as every read of
+   * the connection is (mongoose-options.ts): a lagging secondary would hand back the version from before a logout,
+   * and the cache would keep it.
    */
   async sessionVersion(id: string): Promise<number | null> {
-    const user = await this.users.findById(id, { sessionVersion: 1 }).read('primary').lean();
+    const user = await this.users.findById(id, { sessionVersion: 1 }).lean();
     return user ? (user.sessionVersion ?? 0) : null;
   }
 
