@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { ProblemResponseDto, RETRY_AFTER_HEADER } from './common/problem/problem-response.dto.js';
+import { TOKEN_IGNORED_EXTENSION } from './auth/decorators/token-ignored.decorator.js';
 import { RATE_LIMITED_EXTENSION } from './throttling/not-rate-limited.decorator.js';
 
 /** Swagger UI at /docs and the OpenAPI 3 document at /docs/openapi.json, generated from decorators. */
@@ -82,10 +83,12 @@ const BAD_TOKEN = 'an Authorization header that is malformed or carries an inval
 
 /**
  * The global auth guard runs on every Nest route, public ones included: there it lets a request without a token
- * through, but refuses one whose token is bad rather than ignoring it (README, "Errors"). So every operation has a 401.
+ * through, but refuses one whose token is bad rather than ignoring it (README, "Errors"). So every operation has a 401,
+ * but those marked @TokenIgnored(), which do not read the header.
  */
 function documentUnauthorized(operation: Operation, problem: ProblemResponse): void {
   const { responses } = operation;
+  if ((operation as { [TOKEN_IGNORED_EXTENSION]?: boolean })[TOKEN_IGNORED_EXTENSION]) return;
   if (operation.security?.length) {
     responses['401'] ??= problem(`A missing token, or ${BAD_TOKEN}`);
     return;

@@ -2,6 +2,8 @@ import { UnauthorizedException, type ExecutionContext } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
 import type { JwtService } from '@nestjs/jwt';
 import { describe, expect, it, vi } from 'vitest';
+import { IS_PUBLIC } from './decorators/public.decorator.js';
+import { IGNORES_TOKEN } from './decorators/token-ignored.decorator.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import type { SessionsService } from './sessions.service.js';
 
@@ -24,16 +26,20 @@ function fakeSessions(stored: () => Promise<number | null> = () => Promise.resol
   return sessions;
 }
 
+class Controller {}
+const handler = () => undefined;
+
 function setup(
   claims: () => Promise<Record<string, unknown>>,
   authorization = `Bearer ${TOKEN}`,
   sessions = fakeSessions(),
+  metadata: Record<string, boolean> = {},
 ) {
   const verifyAsync = vi.fn(claims);
   const guard = new JwtAuthGuard(
     { verifyAsync } as unknown as JwtService,
     {
-      getAllAndOverride: () => false,
+      getAllAndOverride: (key: string) => metadata[key] ?? false,
     } as unknown as Reflector,
     sessions as unknown as SessionsService,
   );
@@ -42,8 +48,8 @@ function setup(
   };
   const context = {
     switchToHttp: () => ({ getRequest: () => request }),
-    getHandler: () => undefined,
-    getClass: () => undefined,
+    getHandler: () => handler,
+    getClass: () => Controller,
   } as unknown as ExecutionContext;
   return { guard, verifyAsync, request, context, sessions };
 }
@@ -72,6 +78,27 @@ describe('JwtAuthGuard', () => {
     await expect(guard.canActivate(context)).rejects.toThrow(UnauthorizedException);
     await expect(guard.canActivate(context)).rejects.toThrow(UnauthorizedException);
     expect(verifyAsync).toHaveBeenCalledTimes(2);
+  });
+
+  it('reads no Authorization header on a @TokenIgnored() route: a bad one is let through, naming nobody', () => {
+    for (const authorization of ['Basic dXNlcjpwYXNz', 'Bearer garbage', `Bearer ${TOKEN}`]) {
+      const { guard, verifyAsync, request, context } = setup(
+        () => Promise.reject(new Error('invalid signature')),
+        authorization,
+        fakeSessions(),
+        { [IGNORES_TOKEN]: true },
+      );
+      expect(guard.canActivate(context), authorization).toBe(true);
+      expect(verifyAsync).not.toHaveBeenCalled();
+      expect(request.user).toBeUndefined();
+    }
+  });
+
+  it('refuses a malformed Authorization header on a public route that does read it', () => {
+    const { guard, context } = setup(() => Promise.resolve({}), 'Basic dXNlcjpwYXNz', fakeSessions(), {
+      [IS_PUBLIC]: true,
+    });
+    expect(() => guard.canActivate(context)).toThrow(UnauthorizedException);
   });
 
   it('rejects claims with an unknown role', async () => {

@@ -8,6 +8,7 @@ import { ROLES, type Role } from '../users/user.schema.js';
 import type { AuthenticatedUser } from './authenticated-user.js';
 import type { AuthenticatedRequest } from './decorators/current-user.decorator.js';
 import { IS_PUBLIC } from './decorators/public.decorator.js';
+import { IGNORES_TOKEN } from './decorators/token-ignored.decorator.js';
 import { SessionsService } from './sessions.service.js';
 
 export interface AccessTokenClaims {
@@ -29,10 +30,11 @@ interface VerifiedToken {
 const VERIFIED_TOKENS = 10_000;
 
 /**
- * Global guard: every route needs a valid bearer token unless marked @Public(). On public routes a
- * valid token still identifies the caller (e.g. to show hidden profiles to their owner); an invalid
- * one is rejected rather than silently ignored. A token is valid only while its session version is the account's
- * (a logout or password change raises it), checked on every request, remembered tokens included.
+ * Global guard: every route needs a valid bearer token unless marked @Public() or @TokenIgnored(). On public routes a
+ * valid token still identifies the caller (e.g. to show hidden profiles to their owner); an invalid one is rejected
+ * rather than silently ignored. @TokenIgnored() routes do not read the header at all. A token is valid only while its
+ * session version is the account's (a logout or password change raises it), checked on every request, remembered
+ * tokens included.
  */
 @Injectable()
 export class JwtAuthGuard implements CanActivate {
@@ -40,6 +42,7 @@ export class JwtAuthGuard implements CanActivate {
   private readonly verified = new LRUCache<string, VerifiedToken>({ max: VERIFIED_TOKENS });
 
   private readonly isPublic: (context: ExecutionContext) => boolean | undefined;
+  private readonly ignoresToken: (context: ExecutionContext) => boolean | undefined;
 
   constructor(
     private readonly jwt: JwtService,
@@ -47,6 +50,7 @@ export class JwtAuthGuard implements CanActivate {
     private readonly sessions: SessionsService,
   ) {
     this.isPublic = routeMetadata<boolean>(reflector, IS_PUBLIC);
+    this.ignoresToken = routeMetadata<boolean>(reflector, IGNORES_TOKEN);
   }
 
   /**
@@ -54,6 +58,7 @@ export class JwtAuthGuard implements CanActivate {
    * common case), so most requests await nothing here.
    */
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    if (this.ignoresToken(context)) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const token = bearerToken(request.headers.authorization);
 

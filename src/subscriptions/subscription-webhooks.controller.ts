@@ -8,16 +8,19 @@ import {
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { Public } from '../auth/decorators/public.decorator.js';
+import { TokenIgnored } from '../auth/decorators/token-ignored.decorator.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { WebhookEventDto } from './dto/webhook-event.dto.js';
 import { SubscriptionWebhooks } from './subscription-webhooks.service.js';
 import { WebhookSignatureGuard } from './webhook-signature.guard.js';
 import { NotRateLimited } from '../throttling/not-rate-limited.decorator.js';
 
-/** Called by the payment provider, not by members: authenticated by signature, and not rate limited. */
+/**
+ * Called by the payment provider, not by members: authenticated by signature (an Authorization header the provider
+ * sends is not read), and not rate limited.
+ */
 @ApiTags('subscriptions')
-@Public()
+@TokenIgnored()
 @NotRateLimited()
 @UseGuards(WebhookSignatureGuard)
 @Controller('subscriptions/webhooks')

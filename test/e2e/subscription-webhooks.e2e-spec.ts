@@ -285,6 +285,33 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect(problem).not.toHaveProperty('errors');
     });
 
+    it('applies a signed delivery whatever Authorization header the provider adds, reading none', async () => {
+      const { member } = await premiumMember();
+      const start = await periodEndOf(member);
+      const authorizations = ['Basic cHJvdmlkZXI6c2VjcmV0', 'Bearer not-a-jwt', 'Bearer aaa.bbb.ccc'];
+      for (const authorization of authorizations) {
+        const event = {
+          id: `evt_${randomUUID()}`,
+          type: 'invoice.paid',
+          data: { userId: member.userId, chargeId: `ch_${randomUUID()}` },
+        };
+        const body = JSON.stringify(event);
+        const response = await fetch(`${url}/v1/subscriptions/webhooks/fake`, {
+          method: 'POST',
+          headers: {
+            authorization,
+            'content-type': 'application/json',
+            'vesta-signature': sign(SECRET, body, Math.floor(Date.now() / 1000)),
+          },
+          body,
+        });
+        expect(response.status, authorization).toBe(200);
+        expect(await response.json()).toEqual({ received: true, duplicate: false });
+      }
+      // Each delivery's charge paid for a period of its own.
+      expect(await periodEndOf(member)).toBe(start + authorizations.length * PERIOD_MS);
+    });
+
     it('still validates a signed body, and claims nothing for it', async () => {
       const { member } = await premiumMember();
       const event = { id: `evt_${randomUUID()}`, type: 'invoice.paid', data: { userId: member.userId, chargeId: 'c' } };
