@@ -30,7 +30,11 @@ export class SubscriptionWebhooksController {
   @Post(':provider')
   @HttpCode(200)
   @ApiHeader({ name: 'Vesta-Signature', required: true, description: 't=<unix s>,v1=<hex HMAC-SHA256 of "t.body">' })
-  @ApiOperation({ summary: 'Payment provider events (renewal paid, payment failed); each applied at most once' })
+  @ApiOperation({
+    summary: 'Payment provider events (renewal paid, payment failed); each applied at most once',
+    description:
+      'Fields this API does not know, at the top or inside `data`, are ignored; the known ones are validated.',
+  })
   @ApiOkResponse({ description: '{ received: true, duplicate }' })
   @ApiBadRequestResponse({ type: ProblemResponseDto, description: 'Bad signature, stale timestamp or body' })
   @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'Not a payment provider this API knows' })

@@ -270,6 +270,30 @@ describe('payment provider webhooks against members’ own changes and the sweep
     });
   });
 
+  describe('fields the provider adds over time', () => {
+    it('applies an event with fields this API does not know, at the top and inside data, and ignores them', async () => {
+      const { member } = await premiumMember();
+      const before = await periodEndOf(member);
+      const event = {
+        id: `evt_${randomUUID()}`,
+        type: 'invoice.paid',
+        livemode: true,
+        api_version: '2027-01-01',
+        data: { userId: member.userId, chargeId: `ch_${randomUUID()}`, amount_paid: 900, lines: [{ plan: 'x' }] },
+      };
+      const response = await deliver(event);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ received: true, duplicate: false });
+      expect(await periodEndOf(member)).toBe(before + PERIOD_MS);
+    });
+
+    it('still refuses unknown fields in a member’s own request', async () => {
+      const member = await registerAccount(url);
+      const response = await post('/v1/subscriptions', member, { plan: 'premium', paymentToken: 'tok_visa', x: 1 });
+      expect(response.status).toBe(400);
+    });
+  });
+
   describe('signatures first', () => {
     it('refuses an unsigned body without validating it', async () => {
       const junk = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`k${i}`, i]));

@@ -1,5 +1,7 @@
 import { BadRequestException, type ArgumentMetadata } from '@nestjs/common';
 import { IsIn, IsOptional, IsString, Length } from 'class-validator';
+import { IgnoresUnknownFields } from '../validation/ignores-unknown-fields.js';
+import { NestedObject } from '../validation/nested-object.js';
 import { describe, expect, it } from 'vitest';
 import { validationExceptionFactory } from '../problem/validation-exception.factory.js';
 import { RequestValidationPipe } from './request-validation.pipe.js';
@@ -23,6 +25,21 @@ class ListQuery {
   tags?: string[];
 }
 const query: ArgumentMetadata = { type: 'query', metatype: ListQuery };
+
+class EventDataDto {
+  @IsString()
+  userId: string;
+}
+
+/** A body written by someone else (a payment provider), who adds fields over time. */
+@IgnoresUnknownFields()
+class ProviderEventDto {
+  @IsString()
+  id: string;
+
+  @NestedObject(() => EventDataDto)
+  data: EventDataDto;
+}
 
 const pipe = new RequestValidationPipe({
   whitelist: true,
@@ -88,6 +105,19 @@ describe('RequestValidationPipe', () => {
     expect(await pipe.transform({ city: 'a', tags: ['a', 'b'] }, query)).toEqual({ city: 'a', tags: ['a', 'b'] });
     expect(await refusal({ other: ['a', 'b'] }, query)).toEqual([
       { field: 'other', message: 'property other should not exist' },
+    ]);
+  });
+
+  it('drops the unknown fields of a body marked @IgnoresUnknownFields, at any depth, and validates the known ones', async () => {
+    const event = { id: 'evt_1', livemode: true, data: { userId: 'u1', amount: 900, constructor: 1 }, toString: 2 };
+    const provider: ArgumentMetadata = { type: 'body', metatype: ProviderEventDto };
+    expect({ ...((await pipe.transform(event, provider)) as object) }).toEqual({ id: 'evt_1', data: { userId: 'u1' } });
+    expect(await refusal({ id: 'evt_1', extra: 1, data: { userId: 5, more: 1 } }, provider)).toEqual([
+      { field: 'data.userId', message: 'userId must be a string' },
+    ]);
+    // Every other body keeps the rule.
+    expect(await refusal({ name: 'Ann', livemode: true })).toEqual([
+      { field: 'livemode', message: 'property livemode should not exist' },
     ]);
   });
 });

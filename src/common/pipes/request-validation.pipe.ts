@@ -1,6 +1,7 @@
 import { ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
-import type { ValidationError } from 'class-validator';
+import type { ValidationError, ValidatorOptions } from 'class-validator';
 import { repeatedSingleValues } from '../query/repeated-query-params.js';
+import { ignoresUnknownFields } from '../validation/ignores-unknown-fields.js';
 import { assertPlainInput } from './input-limits.js';
 
 /**
@@ -14,6 +15,7 @@ export class RequestValidationPipe extends ValidationPipe {
     if (this.toValidate(metadata)) {
       if (metadata.type === 'body' && (value === null || value === undefined)) throw await this.notAnObject(metadata);
       assertPlainInput(value);
+      if (ignoresUnknownFields(metadata.metatype)) dropInheritedNames(value);
       const inherited = inheritedNames(value);
       if (inherited.length > 0) throw await this.exceptionFactory(inherited);
       const repeated =
@@ -21,6 +23,12 @@ export class RequestValidationPipe extends ValidationPipe {
       if (repeated.length > 0) throw await this.exceptionFactory(repeated);
     }
     return super.transform(value, metadata);
+  }
+
+  /** A body marked @IgnoresUnknownFields() has its unknown fields stripped (whitelist) rather than refused. */
+  protected override validate(object: object, options?: ValidatorOptions): ReturnType<ValidationPipe['validate']> {
+    const tolerant = ignoresUnknownFields(object.constructor);
+    return super.validate(object, tolerant ? { ...options, forbidNonWhitelisted: false } : options);
   }
 
   protected override toValidate(metadata: ArgumentMetadata): boolean {
@@ -47,6 +55,15 @@ export class RequestValidationPipe extends ValidationPipe {
  * whitelist's errors. class-validator's whitelist looks each key up in a plain object of the DTO's metadata, where
  * these are always found, so with forbidNonWhitelisted they passed in query strings and bodies. No DTO declares one.
  */
+/** Deletes, in place and at any depth, the keys inheritedNames refuses: no DTO knows them, so a tolerant body loses them. */
+function dropInheritedNames(value: unknown): void {
+  if (typeof value !== 'object' || value === null) return;
+  for (const [key, child] of Object.entries(value)) {
+    if (!Array.isArray(value) && Object.hasOwn(Object.prototype, key)) delete (value as Record<string, unknown>)[key];
+    else dropInheritedNames(child);
+  }
+}
+
 function inheritedNames(value: unknown, path = ''): ValidationError[] {
   if (typeof value !== 'object' || value === null) return [];
   return Object.entries(value).flatMap(([key, child]) => {

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsMongoId, IsOptional, IsString, Matches, MaxLength, ValidateBy } from 'class-validator';
 import { Transform } from 'class-transformer';
 import { lowerCaseIds } from '../../common/validation/lower-case.js';
+import { IgnoresUnknownFields } from '../../common/validation/ignores-unknown-fields.js';
 import { NestedObject } from '../../common/validation/nested-object.js';
 
 export const WEBHOOK_EVENT_TYPES = ['invoice.paid', 'invoice.payment_failed'] as const;
@@ -21,6 +22,11 @@ class WebhookEventDataDto {
   chargeId?: string;
 }
 
+/**
+ * Written by the payment provider, which adds fields to its events over time: a field this API does not know, at the
+ * top or inside `data`, is dropped. Refused, the event would be refused on every retry and its payment lost.
+ */
+@IgnoresUnknownFields()
 export class WebhookEventDto {
   @ApiProperty({ example: 'evt_123' })
   @IsString()
