@@ -40,7 +40,9 @@ export class SubscriptionWebhooksController {
   @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'Not a payment provider this API knows' })
   @ApiServiceUnavailableResponse({
     type: ProblemResponseDto,
-    description: 'Not configured, or the subscription is being changed: nothing applied, deliver again',
+    description:
+      'Not configured, the subscription is being changed, or another delivery of this event is applying it: ' +
+      'nothing applied, deliver again',
   })
   receive(
     @Param('provider') provider: string,

@@ -1,17 +1,14 @@
 import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
-import { InjectModel } from '@nestjs/mongoose';
 import type { Redis } from 'ioredis';
-import type { Model } from 'mongoose';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TieredCache } from '../cache/tiered-cache.js';
-import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
 import type { WebhookEventDto } from './dto/webhook-event.dto.js';
 import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { SubscriptionsRepository } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
-import { WebhookEvent } from './webhook-event.schema.js';
+import { WebhookEventClaims } from './webhook-event-claims.js';
 
 /**
  * While a member's own change holds the subscription, an event waits this often, this long apart, before it is
@@ -21,18 +18,20 @@ const LOCK_ATTEMPTS = 20;
 const LOCK_RETRY_MS = 100;
 
 /**
- * Applies provider events at most once: the event id is claimed by an insert before anything
- * changes, a redelivery finds the claim and changes nothing, and a failure releases the claim so
- * the provider's retry can apply it. Renewals are also keyed by charge id, so even a claim lost
- * between the two steps cannot renew twice. An event changes the subscription under the member's
- * subscription-change lock, like the member's own requests and the sweep.
+ * Applies provider events at most once: the event id is claimed before anything changes, a redelivery of an applied
+ * event changes nothing, and a failure releases the claim (and answers 5xx) so the provider's retry applies it. A
+ * delivery that crashed leaves a claim with a lease that runs out (WebhookEventClaims), after which the next delivery
+ * applies it. The event changes the subscription under the member's subscription-change lock, like the member's own
+ * requests and the sweep; there it is applied only if no other delivery has applied it meanwhile (a claim taken over
+ * from a delivery that outlived its lease). Renewals are also keyed by charge id, and refunds are idempotent per
+ * charge, so applying an event a second time after a lost "applied" mark changes nothing.
  */
 @Injectable()
 export class SubscriptionWebhooks {
   private readonly logger = new Logger(SubscriptionWebhooks.name);
 
   constructor(
-    @InjectModel(WebhookEvent.name) private readonly events: Model<WebhookEvent>,
+    private readonly claims: WebhookEventClaims,
     private readonly subscriptions: SubscriptionsRepository,
     private readonly cache: TieredCache,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
@@ -41,33 +40,38 @@ export class SubscriptionWebhooks {
 
   async handle(provider: string, event: WebhookEventDto): Promise<{ received: true; duplicate: boolean }> {
     const id = `${provider}:${event.id}`;
-    try {
-      await this.events.create({ _id: id, type: event.type });
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return { received: true, duplicate: true };
-      throw error;
+    const claim = await this.claims.claim(id, event.type);
+    if (claim.outcome === 'applied') return { received: true, duplicate: true };
+    // Not a duplicate yet: the delivery holding it may still fail, and then this one must be delivered again.
+    if (claim.outcome === 'in-progress') {
+      throw new ServiceUnavailableException('This event is being applied; deliver it again later');
     }
     try {
-      await this.whileMemberChangesNothingElse(event.data.userId, () => this.apply(event));
+      const applied = await this.whileMemberChangesNothingElse(event.data.userId, async () => {
+        if (await this.claims.isApplied(id)) return false;
+        await this.apply(event);
+        await this.claims.markApplied(id);
+        return true;
+      });
+      return { received: true, duplicate: !applied };
     } catch (error) {
-      await this.events.deleteOne({ _id: id });
+      // A failed release leaves the claim to its lease: the provider's delivery after that applies the event.
+      await this.claims.release(id, claim.owner).catch((releaseError: unknown) => {
+        this.logger.error(`Webhook ${id}: claim not released, it expires with its lease: ${String(releaseError)}`);
+      });
       throw error;
     }
-    return { received: true, duplicate: false };
   }
 
-  /**
-   * Forgets claims older than a day. A redelivery of such an event is refused anyway: its signature
-   * timestamp is far outside PAYMENT_WEBHOOK_TOLERANCE_S (at most an hour).
-   */
-  async purgeOlderThan(cutoff: Date): Promise<number> {
-    return (await this.events.deleteMany({ createdAt: { $lt: cutoff } })).deletedCount;
+  purgeOlderThan(cutoff: Date): Promise<number> {
+    return this.claims.purgeOlderThan(cutoff);
   }
 
   /** Without Redis the lock helper refuses (503) too: the provider's retry is safer than an unguarded write. */
-  private async whileMemberChangesNothingElse(userId: string, apply: () => Promise<void>): Promise<void> {
+  private async whileMemberChangesNothingElse<T>(userId: string, apply: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
-      if ((await withSubscriptionChangeLock(this.redis, userId, apply)).acquired) return;
+      const outcome = await withSubscriptionChangeLock(this.redis, userId, apply);
+      if (outcome.acquired) return outcome.value;
       if (attempt === LOCK_ATTEMPTS) {
         throw new ServiceUnavailableException('The subscription is being changed; deliver the event again later');
       }

@@ -14,6 +14,7 @@ import { SubscriptionSweeper } from './subscription-sweeper.js';
 import { SubscriptionWebhooksController } from './subscription-webhooks.controller.js';
 import { SubscriptionWebhooks } from './subscription-webhooks.service.js';
 import { SubscriptionsController } from './subscriptions.controller.js';
+import { WebhookEventClaims } from './webhook-event-claims.js';
 import { WebhookEvent, WebhookEventSchema } from './webhook-event.schema.js';
 import { SubscriptionsRepository } from './subscriptions.repository.js';
 import { SubscriptionsService } from './subscriptions.service.js';
@@ -41,6 +42,7 @@ import { SubscriptionsService } from './subscriptions.service.js';
     PlanGuard,
     SubscriptionSweeper,
     SubscriptionWebhooks,
+    WebhookEventClaims,
     SubscriptionSweepScheduler,
     { provide: PAYMENT_PROVIDER, useClass: FakePaymentProvider },
   ],

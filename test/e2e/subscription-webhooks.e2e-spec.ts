@@ -23,6 +23,7 @@ describe('payment provider webhooks against members’ own changes and the sweep
   let sweeper: SubscriptionSweeper;
   let redis: Redis;
   let subscriptions: Collection;
+  let claims: Collection<{ _id: string; [field: string]: unknown }>;
 
   beforeAll(async () => {
     running = await startApp(testConfig({ PAYMENT_WEBHOOK_SECRET: SECRET }));
@@ -31,6 +32,7 @@ describe('payment provider webhooks against members’ own changes and the sweep
     sweeper = running.app.get(SubscriptionSweeper);
     redis = running.app.get(REDIS_CLIENT);
     subscriptions = running.app.get<Connection>(getConnectionToken()).collection('subscriptions');
+    claims = running.app.get<Connection>(getConnectionToken()).collection('webhook_events');
   });
 
   afterAll(async () => {
@@ -267,6 +269,85 @@ describe('payment provider webhooks against members’ own changes and the sweep
         const statuses = await Promise.all(members.map(async (member) => (await subscriptionOf(member)).status));
         expect(statuses, `round ${round}`).toEqual(Array(5).fill('active'));
       }
+    });
+  });
+
+  describe('deliveries that did not finish', () => {
+    const renewalEvent = (member: Account) => ({
+      id: `evt_${randomUUID()}`,
+      type: 'invoice.paid',
+      data: { userId: member.userId, chargeId: `ch_${randomUUID()}` },
+    });
+    /** The claim a delivery holds while it applies the event, as a crash between claiming and applying leaves it. */
+    const heldClaim = (eventId: string, leaseUntil: Date) =>
+      claims.insertOne({
+        _id: `fake:${eventId}`,
+        type: 'invoice.paid',
+        state: 'claimed',
+        owner: 'a-delivery-that-crashed',
+        leaseUntil,
+        createdAt: new Date(),
+        updatedAt: new Date(),
+      });
+
+    it('applies an event whose delivery crashed after claiming it, once the claim’s lease has run out', async () => {
+      const { member } = await premiumMember();
+      const before = await periodEndOf(member);
+      const event = renewalEvent(member);
+      await heldClaim(event.id, new Date(Date.now() - 1_000));
+
+      expect(await (await deliver(event)).json()).toEqual({ received: true, duplicate: false });
+      expect(await periodEndOf(member)).toBe(before + PERIOD_MS);
+      expect(await (await deliver(event)).json()).toEqual({ received: true, duplicate: true });
+      expect(await periodEndOf(member)).toBe(before + PERIOD_MS);
+    });
+
+    it('answers 503, not "duplicate", while another delivery holds the event, and applies a later delivery', async () => {
+      const { member } = await premiumMember();
+      const before = await periodEndOf(member);
+      const event = renewalEvent(member);
+      await heldClaim(event.id, new Date(Date.now() + 60_000));
+
+      const busy = await deliver(event);
+      expect(busy.status).toBe(503);
+      expect(busy.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await periodEndOf(member)).toBe(before);
+
+      // What the clock does: the holder never finished within its lease.
+      await claims.updateOne({ _id: `fake:${event.id}` }, { $set: { leaseUntil: new Date(Date.now() - 1_000) } });
+      expect(await (await deliver(event)).json()).toEqual({ received: true, duplicate: false });
+      expect(await periodEndOf(member)).toBe(before + PERIOD_MS);
+    });
+
+    it('answers 5xx when applying fails, and applies the provider’s retry', async () => {
+      const { member } = await premiumMember();
+      expect((await post('/v1/subscriptions/me/cancel', member)).status).toBe(200);
+      const event = renewalEvent(member);
+      const refund = payments.refund.bind(payments);
+      payments.refund = () => Promise.reject(new Error('processor unreachable'));
+      try {
+        const failedDelivery = await deliver(event);
+        expect(failedDelivery.status).toBeGreaterThanOrEqual(500);
+        expect(payments.refunds.has(event.data.chargeId)).toBe(false);
+      } finally {
+        payments.refund = refund;
+      }
+      expect(await (await deliver(event)).json()).toEqual({ received: true, duplicate: false });
+      expect(payments.refunds.has(event.data.chargeId)).toBe(true);
+    });
+
+    it('applies an event once among simultaneous deliveries of it', async () => {
+      const { member } = await premiumMember();
+      const before = await periodEndOf(member);
+      const event = renewalEvent(member);
+      const responses = await Promise.all(Array.from({ length: 8 }, () => deliver(event)));
+      const answers = await Promise.all(
+        responses.map(async (r) => ({ status: r.status, body: (await r.json()) as { duplicate?: boolean } })),
+      );
+      // Each is applied, a duplicate, or "being applied, deliver again" (503) while the first runs.
+      expect(answers.filter((a) => a.status === 200 && a.body.duplicate === false)).toHaveLength(1);
+      for (const { status } of answers) expect([200, 503]).toContain(status);
+      expect(await periodEndOf(member)).toBe(before + PERIOD_MS);
     });
   });
 
