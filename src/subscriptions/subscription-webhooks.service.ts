@@ -82,7 +82,9 @@ export class SubscriptionWebhooks {
   private async apply({ id, type, data }: WebhookEventDto): Promise<void> {
     const record = await this.subscriptions.findByUser(data.userId);
     if (!record) {
-      this.logger.warn(`Webhook ${id} (${type}) for a member without a subscription: ignored`);
+      this.logger.warn(`Webhook ${id} (${type}) for a member without a subscription`);
+      // A charge for a member who never subscribed (or whose subscription is gone) buys nothing either.
+      if (type === 'invoice.paid' && data.chargeId) await this.refund(id, data.chargeId);
       return;
     }
     const now = new Date();
@@ -96,13 +98,19 @@ export class SubscriptionWebhooks {
       // A lean read applies no schema defaults: documents older than chargeIds have none.
       const paidAlready = (record.chargeIds ?? []).includes(chargeId) || record.lastChargeId === chargeId;
       // A renewal charged after the member canceled (or after the subscription ended) buys nothing: give it back.
-      // A failed refund releases the event's claim (handle), so the provider's redelivery tries again.
-      if (type === 'invoice.paid' && data.chargeId && !paidAlready) {
-        await this.payments.refund(data.chargeId);
-        this.logger.warn(`Webhook ${id}: refunded charge ${data.chargeId}, which paid for nothing`);
-      }
+      if (type === 'invoice.paid' && data.chargeId && !paidAlready) await this.refund(id, data.chargeId);
       return;
     }
     await this.cache.invalidate(ENTITLEMENT_CACHE.name, [data.userId]);
+  }
+
+  /**
+   * Gives back a charge that bought nothing. Once per charge: the event is applied once, and the provider's refund is
+   * idempotent per charge (PaymentProvider.refund), so the same charge reported under another event id is not refunded
+   * twice. A failed refund releases the event's claim (handle), so the provider's redelivery tries again.
+   */
+  private async refund(eventId: string, chargeId: string): Promise<void> {
+    await this.payments.refund(chargeId);
+    this.logger.warn(`Webhook ${eventId}: refunded charge ${chargeId}, which paid for nothing`);
   }
 }

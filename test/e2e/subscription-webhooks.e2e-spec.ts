@@ -133,6 +133,31 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect(await periodEndOf(member)).toBe(until);
     });
 
+    it('refunds a charge for a member who has no subscription, once, and remembers the event', async () => {
+      const member = await registerAccount(url);
+      const charge = `ch_${randomUUID()}`;
+      const event = {
+        id: `evt_${randomUUID()}`,
+        type: 'invoice.paid',
+        data: { userId: member.userId, chargeId: charge },
+      };
+      const refund = payments.refund.bind(payments);
+      const refunded: string[] = [];
+      payments.refund = (chargeId) => {
+        refunded.push(chargeId);
+        return refund(chargeId);
+      };
+      try {
+        expect(await (await deliver(event)).json()).toEqual({ received: true, duplicate: false });
+        expect(await (await deliver(event)).json()).toEqual({ received: true, duplicate: true });
+      } finally {
+        payments.refund = refund;
+      }
+      expect(refunded).toEqual([charge]);
+      expect(payments.refunds.has(charge)).toBe(true);
+      expect((await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).status).toBe(404);
+    });
+
     it('never refunds a charge that paid for a period, however often it is reported', async () => {
       const { member, chargeId } = await premiumMember();
       const renewal = `ch_${randomUUID()}`;
