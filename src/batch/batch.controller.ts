@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ApiOptionalBearerAuth } from '../auth/decorators/optional-bearer-auth.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { genericProblem } from '../common/problem/problem-details.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
@@ -35,8 +36,10 @@ export class BatchController {
   @Public()
   @Post()
   @HttpCode(200)
+  @ApiOptionalBearerAuth()
   @ApiOperation({
     summary: `Run up to 20 GET requests in one round trip; each runs through the full stack with the caller's token`,
+    description: 'The token is optional: sent, it is passed to every item; without one, every item runs anonymously.',
   })
   @ApiOkResponse({ type: BatchResponseDto })
   @ApiBadRequestResponse({

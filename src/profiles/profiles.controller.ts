@@ -16,6 +16,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Types } from 'mongoose';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
+import { ApiOptionalBearerAuth } from '../auth/decorators/optional-bearer-auth.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { CacheControl } from '../cache/http-cache.js';
 import { ApiObjectIdParam, ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
@@ -125,6 +126,7 @@ export class ProfilesController {
 
   @Public()
   @Get(':id')
+  @ApiOptionalBearerAuth()
   @CacheControl('private')
   @ApiObjectIdParam('Profile id (24 hexadecimal characters)')
   @ApiOperation({

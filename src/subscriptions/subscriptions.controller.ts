@@ -38,13 +38,24 @@ const IdempotencyKeyHeader = ApiHeader({
   schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
   description: 'Retries with the same key return the first answer and never charge twice',
 });
+/** On the answers an Idempotency-Key stores (successes and client errors), when a retry gets the stored one. */
+const REPLAYED_HEADER = {
+  'Idempotent-Replayed': {
+    description:
+      'Sent (`true`) when this is the stored answer of an earlier request with the same Idempotency-Key: ' +
+      'nothing ran and nothing was charged again. Absent on the first answer.',
+    schema: { type: 'string', enum: ['true'] },
+  },
+};
 const PaymentDeclined = ApiPaymentRequiredResponse({
   type: ProblemResponseDto,
   description: 'The payment was declined',
+  headers: REPLAYED_HEADER,
 });
 const KeyReused = ApiUnprocessableEntityResponse({
   type: ProblemResponseDto,
   description: 'Key reused with another body or for another payment',
+  headers: REPLAYED_HEADER,
 });
 const NoSubscription = ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No subscription' });
 
@@ -71,11 +82,12 @@ export class SubscriptionsController {
   @ApiOperation({ summary: 'Subscribe to a paid plan (charged at the catalogue price)' })
   @ApiCreatedResponse({
     type: SubscriptionDto,
-    headers: { Location: { description: '/v1/subscriptions/me', schema: { type: 'string' } } },
+    headers: { Location: { description: '/v1/subscriptions/me', schema: { type: 'string' } }, ...REPLAYED_HEADER },
   })
   @ApiConflictResponse({
     type: ProblemResponseDto,
     description: 'Already subscribed, or a request with this key still running or failed',
+    headers: REPLAYED_HEADER,
   })
   @PaymentDeclined
   @KeyReused
@@ -108,11 +120,12 @@ export class SubscriptionsController {
   @ApiBearerAuth()
   @IdempotencyKeyHeader
   @ApiOperation({ summary: 'Upgrade (charged, starts now) or downgrade (at the end of the paid period)' })
-  @ApiOkResponse({ type: SubscriptionDto })
-  @NoSubscription
+  @ApiOkResponse({ type: SubscriptionDto, headers: REPLAYED_HEADER })
+  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No subscription', headers: REPLAYED_HEADER })
   @ApiConflictResponse({
     type: ProblemResponseDto,
     description: 'Already on that plan, the subscription not active, or another change in progress',
+    headers: REPLAYED_HEADER,
   })
   @PaymentDeclined
   @KeyReused

@@ -209,6 +209,48 @@ describe('OpenAPI document and Swagger UI', () => {
     }
   });
 
+  it('marks the answers an Idempotency-Key replays with Idempotent-Replayed, successes and refusals', async () => {
+    type Response = { headers?: Record<string, { schema?: unknown }> };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
+    };
+    // The statuses idempotency.service stores as a key's answer (a success and the client errors of the operation).
+    const replayed: Record<string, string[]> = {
+      'post /v1/subscriptions': ['201', '402', '409', '422'],
+      'post /v1/subscriptions/me/plan': ['200', '402', '404', '409', '422'],
+    };
+    const missing = Object.entries(replayed).flatMap(([operation, statuses]) => {
+      const [method, path] = operation.split(' ');
+      const responses = document.paths[path][method].responses;
+      return statuses
+        .filter((status) => !responses[status]?.headers?.['Idempotent-Replayed'])
+        .map((s) => `${operation} ${s}`);
+    });
+    expect(missing).toEqual([]);
+    expect(document.paths['/v1/subscriptions'].post.responses['201'].headers).toMatchObject({
+      Location: expect.any(Object) as unknown,
+      'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] } },
+    });
+    // Routes without a key replay nothing.
+    expect(document.paths['/v1/subscriptions/me/cancel'].post.responses['200'].headers).toBeUndefined();
+  });
+
+  it('documents a token as optional where a route uses one if sent, as the README says', async () => {
+    type Operation = { security?: unknown[]; responses: Record<string, unknown> };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    // Anonymous, or a bearer token (passed to every item of a batch; shows hidden profiles to their owner).
+    for (const [method, path] of [
+      ['post', '/v1/batch'],
+      ['get', '/v1/profiles/{id}'],
+    ]) {
+      const operation = document.paths[path][method];
+      expect(operation.security, `${method} ${path}`).toEqual([{}, { bearer: [] }]);
+      expect(Object.keys(operation.responses), `${method} ${path}`).toContain('401');
+    }
+  });
+
   it('serves Swagger UI at /docs', async () => {
     const response = await fetch(`${running.url}/docs`);
     expect(response.status).toBe(200);
