@@ -119,7 +119,11 @@ export class SubscriptionsController {
   @HttpCode(200)
   @ApiBearerAuth()
   @IdempotencyKeyHeader
-  @ApiOperation({ summary: 'Upgrade (charged, starts now) or downgrade (at the end of the paid period)' })
+  @ApiOperation({
+    summary:
+      'Upgrade (charged, starts now; a cancellation stays, so the upgraded period ends without renewal until you ' +
+      'resume) or downgrade (at the end of the paid period)',
+  })
   @ApiOkResponse({ type: SubscriptionDto, headers: REPLAYED_HEADER })
   @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No subscription', headers: REPLAYED_HEADER })
   @ApiConflictResponse({

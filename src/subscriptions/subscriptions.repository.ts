@@ -72,7 +72,10 @@ export class SubscriptionsRepository {
     }
   }
 
-  /** An upgrade: the new plan and a new paid period start now. */
+  /**
+   * An upgrade: the new plan and a new paid period start now. A cancellation stays: the member who canceled expects
+   * no renewal until they resume, so the upgraded period ends without one.
+   */
   upgrade(userId: string, from: PlanId, period: Period): Promise<SubscriptionRecord | null> {
     return this.update(
       { status: 'active', plan: from },
@@ -81,7 +84,6 @@ export class SubscriptionsRepository {
         currentPeriodStart: period.start,
         currentPeriodEnd: period.end,
         pendingPlan: null,
-        cancelAtPeriodEnd: false,
       }),
       userId,
     );

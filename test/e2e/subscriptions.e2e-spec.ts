@@ -198,6 +198,25 @@ describe('subscriptions', () => {
     expect(chargesFor(member)).toBe(2);
   });
 
+  it('keeps a cancellation through an upgrade: the upgraded period ends without renewal until the member resumes', async () => {
+    const member = await registerAccount(url);
+    expect((await subscribe(member)).status).toBe(201);
+    expect((await post('/v1/subscriptions/me/cancel', member, {})).status).toBe(200);
+
+    const upgraded = await post(
+      '/v1/subscriptions/me/plan',
+      member,
+      { plan: 'platinum', paymentToken: 'tok_visa' },
+      randomUUID(),
+    );
+    expect(upgraded.status).toBe(200);
+    expect(await upgraded.json()).toMatchObject({ plan: 'platinum', status: 'active', cancelAtPeriodEnd: true });
+    expect(await mine(member)).toMatchObject({ plan: 'platinum', cancelAtPeriodEnd: true });
+
+    const resumed = await post('/v1/subscriptions/me/resume', member, {});
+    expect(await resumed.json()).toMatchObject({ plan: 'platinum', cancelAtPeriodEnd: false });
+  });
+
   it('closes the abuse paths: no second subscription while one is live, no free "downgrade", no trial', async () => {
     const member = await registerAccount(url);
     expect((await subscribe(member)).status).toBe(201);
