@@ -84,12 +84,14 @@ const BAD_TOKEN = 'an Authorization header that is malformed or carries an inval
 /**
  * The global auth guard runs on every Nest route, public ones included: there it lets a request without a token
  * through, but refuses one whose token is bad rather than ignoring it (README, "Errors"). So every operation has a 401,
- * but those marked @TokenIgnored(), which do not read the header.
+ * but those marked @TokenIgnored(), which do not read the header. A route whose security allows anonymous callers
+ * (`{}`, @ApiOptionalBearerAuth) is public: a missing token is no 401 there.
  */
 function documentUnauthorized(operation: Operation, problem: ProblemResponse): void {
   const { responses } = operation;
   if ((operation as { [TOKEN_IGNORED_EXTENSION]?: boolean })[TOKEN_IGNORED_EXTENSION]) return;
-  if (operation.security?.length) {
+  const anonymousAllowed = operation.security?.some((requirement) => Object.keys(requirement).length === 0);
+  if (operation.security?.length && !anonymousAllowed) {
     responses['401'] ??= problem(`A missing token, or ${BAD_TOKEN}`);
     return;
   }
