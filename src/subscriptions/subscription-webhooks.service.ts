@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TieredCache } from '../cache/tiered-cache.js';
@@ -6,7 +6,7 @@ import { REDIS_CLIENT } from '../redis/redis.constants.js';
 import type { WebhookEventDto } from './dto/webhook-event.dto.js';
 import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
-import { SubscriptionsRepository } from './subscriptions.repository.js';
+import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
 import { WebhookEventClaims } from './webhook-event-claims.js';
 
@@ -79,26 +79,24 @@ export class SubscriptionWebhooks {
     }
   }
 
-  private async apply({ id, type, data }: WebhookEventDto): Promise<void> {
+  private async apply(event: WebhookEventDto): Promise<void> {
+    const { id, type, data } = event;
+    const chargeId = paidCharge(event);
     const record = await this.subscriptions.findByUser(data.userId);
     if (!record) {
       this.logger.warn(`Webhook ${id} (${type}) for a member without a subscription`);
       // A charge for a member who never subscribed (or whose subscription is gone) buys nothing either.
-      if (type === 'invoice.paid' && data.chargeId) await this.refund(id, data.chargeId);
+      if (chargeId) await this.refund(id, chargeId);
       return;
     }
     const now = new Date();
-    const chargeId = data.chargeId ?? id;
-    const changed =
-      type === 'invoice.paid'
-        ? await this.subscriptions.renew(record, chargeId, now)
-        : await this.subscriptions.markPastDue(data.userId, now);
+    const changed = chargeId
+      ? await this.subscriptions.renew(record, chargeId, now)
+      : await this.subscriptions.markPastDue(data.userId, now);
     if (!changed) {
       this.logger.warn(`Webhook ${id} (${type}) did not apply to a ${record.status} subscription`);
-      // A lean read applies no schema defaults: documents older than chargeIds have none.
-      const paidAlready = (record.chargeIds ?? []).includes(chargeId) || record.lastChargeId === chargeId;
       // A renewal charged after the member canceled (or after the subscription ended) buys nothing: give it back.
-      if (type === 'invoice.paid' && data.chargeId && !paidAlready) await this.refund(id, data.chargeId);
+      if (chargeId && !paidFor(record, chargeId)) await this.refund(id, chargeId);
       return;
     }
     await this.cache.invalidate(ENTITLEMENT_CACHE.name, [data.userId]);
@@ -113,4 +111,18 @@ export class SubscriptionWebhooks {
     await this.payments.refund(chargeId);
     this.logger.warn(`Webhook ${eventId}: refunded charge ${chargeId}, which paid for nothing`);
   }
+}
+
+/** Whether the charge already paid for a period of this subscription (its start, an upgrade or a renewal). */
+function paidFor(record: SubscriptionRecord, chargeId: string): boolean {
+  // A lean read applies no schema defaults: documents older than chargeIds have none.
+  return (record.chargeIds ?? []).includes(chargeId) || record.lastChargeId === chargeId;
+}
+
+/** The charge an invoice.paid reports; undefined for a payment failure, which charged nothing. */
+function paidCharge({ type, data }: WebhookEventDto): string | undefined {
+  if (type !== 'invoice.paid') return undefined;
+  // The DTO refuses such an event before it is claimed (ChargeIdWhenPaid); this keeps the type honest.
+  if (!data.chargeId) throw new BadRequestException('data.chargeId is required for invoice.paid');
+  return data.chargeId;
 }

@@ -51,11 +51,9 @@ export class RequestValidationPipe extends ValidationPipe {
 }
 
 /**
- * Keys named after a member of Object.prototype (`constructor`, `toString`, `__proto__`, ...), at any depth, as the
- * whitelist's errors. class-validator's whitelist looks each key up in a plain object of the DTO's metadata, where
- * these are always found, so with forbidNonWhitelisted they passed in query strings and bodies. No DTO declares one.
+ * Deletes, in place and at any depth, the keys inheritedNames refuses: no DTO knows them, so a tolerant body loses
+ * them.
  */
-/** Deletes, in place and at any depth, the keys inheritedNames refuses: no DTO knows them, so a tolerant body loses them. */
 function dropInheritedNames(value: unknown): void {
   if (typeof value !== 'object' || value === null) return;
   for (const [key, child] of Object.entries(value)) {
@@ -64,6 +62,11 @@ function dropInheritedNames(value: unknown): void {
   }
 }
 
+/**
+ * Keys named after a member of Object.prototype (`constructor`, `toString`, `__proto__`, ...), at any depth, as the
+ * whitelist's errors. class-validator's whitelist looks each key up in a plain object of the DTO's metadata, where
+ * these are always found, so with forbidNonWhitelisted they passed in query strings and bodies. No DTO declares one.
+ */
 function inheritedNames(value: unknown, path = ''): ValidationError[] {
   if (typeof value !== 'object' || value === null) return [];
   return Object.entries(value).flatMap(([key, child]) => {
