@@ -121,7 +121,7 @@ export class SubscriptionsController {
   @IdempotencyKeyHeader
   @ApiOperation({
     summary:
-      'Upgrade (charged, starts now; a cancellation stays, so the upgraded period ends without renewal until you ' +
+      'Upgrade (charged, starts now; a cancellation stays, so the upgraded period ends without renewal unless you ' +
       'resume) or downgrade (at the end of the paid period)',
   })
   @ApiOkResponse({ type: SubscriptionDto, headers: REPLAYED_HEADER })

@@ -198,7 +198,7 @@ describe('subscriptions', () => {
     expect(chargesFor(member)).toBe(2);
   });
 
-  it('keeps a cancellation through an upgrade: the upgraded period ends without renewal until the member resumes', async () => {
+  it('keeps a cancellation through an upgrade: the upgraded period ends without renewal unless the member resumes', async () => {
     const member = await registerAccount(url);
     expect((await subscribe(member)).status).toBe(201);
     expect((await post('/v1/subscriptions/me/cancel', member, {})).status).toBe(200);
