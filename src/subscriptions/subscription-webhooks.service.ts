@@ -50,7 +50,7 @@ export class SubscriptionWebhooks {
       const applied = await this.whileMemberChangesNothingElse(event.data.userId, async () => {
         if (await this.claims.isApplied(id)) return false;
         await this.apply(event);
-        await this.claims.markApplied(id);
+        await this.claims.markApplied(id, event.type);
         return true;
       });
       return { received: true, duplicate: !applied };

@@ -51,8 +51,16 @@ export class WebhookEventClaims {
     return claim !== null && claim.state !== 'claimed';
   }
 
-  async markApplied(id: string): Promise<void> {
-    await this.events.updateOne({ _id: id }, { $set: { state: 'applied' }, $unset: { owner: 1, leaseUntil: 1 } });
+  /**
+   * An upsert: a delivery that outlived its lease may apply the event after the one that took the claim over failed
+   * and released it, and the event must still be recorded as applied.
+   */
+  async markApplied(id: string, type: string): Promise<void> {
+    await this.events.updateOne(
+      { _id: id },
+      { $set: { state: 'applied' }, $unset: { owner: 1, leaseUntil: 1 }, $setOnInsert: { type } },
+      { upsert: true },
+    );
   }
 
   /** Gives the event back at once for the provider's retry; a claim since taken over by another delivery stays. */
