@@ -4,7 +4,7 @@ import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@ne
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiOptionalBearerAuth } from '../auth/decorators/optional-bearer-auth.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
-import { genericProblem } from '../common/problem/problem-details.js';
+import { genericProblem, UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
@@ -15,6 +15,8 @@ import { BatchRequestDto, BatchResponseDto, type BatchItemDto, type BatchItemRes
 const INHERITED_HEADERS = ['authorization', 'x-forwarded-for', 'user-agent', 'accept-language'] as const;
 /** Time kept, out of the batch's own deadline, to gather the answers and send them. */
 const ANSWER_MARGIN_MS = 1_000;
+/** Fastify's refusal to inject into a server whose close() has started. */
+const INJECT_WHILE_CLOSING = 'FST_ERR_REOPENED_CLOSE_SERVER';
 
 @ApiTags('batch')
 @Controller('batch')
@@ -76,10 +78,19 @@ export class BatchController {
         resolve({ status: 503, body: genericProblem({ url: item.path, id }, 503, detail) });
       }, this.itemTimeoutMs);
     });
-    const answered = response.then((result): BatchItemResultDto => {
-      const isJson = /json/.test(String(result.headers['content-type'] ?? ''));
-      return { status: result.statusCode, body: isJson ? result.json<unknown>() : result.body };
-    });
+    const answered = response.then(
+      (result): BatchItemResultDto => {
+        const isJson = /json/.test(String(result.headers['content-type'] ?? ''));
+        return { status: result.statusCode, body: isJson ? result.json<unknown>() : result.body };
+      },
+      // A batch accepted just before close() runs its handler after it (its body or guards were still under way):
+      // each item gets the 503 a request of its own would get at that moment, instead of the batch a 500.
+      (error: unknown): BatchItemResultDto => {
+        if ((error as { code?: unknown }).code !== INJECT_WHILE_CLOSING) throw error;
+        const detail = `Shutting down; retry in ${UNAVAILABLE_RETRY_AFTER_S} s`;
+        return { status: 503, body: genericProblem({ url: item.path, id }, 503, detail) };
+      },
+    );
     try {
       return await Promise.race([answered, late]);
     } finally {
