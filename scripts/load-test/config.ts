@@ -8,6 +8,8 @@ export interface Thresholds {
   rateLimitedRate: number;
   cpuPercent: number;
   memoryPercent: number;
+  /** Share of the requests the phases schedule (rate × duration) that must get a response, whatever its status. */
+  answeredRate: number;
 }
 
 export type Mix = Record<
@@ -32,6 +34,17 @@ export interface Scenario {
   recovery?: { afterPhase: string; withinS: number };
 }
 
+const THRESHOLD_NAMES: (keyof Thresholds)[] = [
+  'p95Ms',
+  'p99Ms',
+  'maxMs',
+  'errorRate',
+  'rateLimitedRate',
+  'cpuPercent',
+  'memoryPercent',
+  'answeredRate',
+];
+
 interface ConfigFile {
   defaults: { thresholds: Thresholds; mix: Mix };
   scenarios: Record<
@@ -46,11 +59,15 @@ export function loadScenario(file: string, name: string, scale: number): Scenari
   const scenario = config.scenarios[name];
   if (!scenario)
     throw new Error(`No scenario "${name}" in ${file}; there are ${Object.keys(config.scenarios).join(', ')}`);
+  const thresholds = { ...config.defaults.thresholds, ...scenario.thresholds };
+  // A scenario file written before a threshold existed would otherwise compare against undefined and fail obscurely.
+  const missing = THRESHOLD_NAMES.filter((key) => typeof thresholds[key] !== 'number');
+  if (missing.length > 0) throw new Error(`${file}: scenario "${name}" has no threshold ${missing.join(', ')}`);
   return {
     ...scenario,
     name,
     phases: scenario.phases.map((phase) => ({ ...phase, durationS: Math.max(1, Math.round(phase.durationS * scale)) })),
-    thresholds: { ...config.defaults.thresholds, ...scenario.thresholds },
+    thresholds,
     mix: { ...config.defaults.mix, ...scenario.mix },
   };
 }

@@ -3,6 +3,8 @@ export interface Second {
   t: number;
   phase: string;
   requests: number;
+  /** Requests that got a response, whatever its status (the rest failed: timed out, connection lost). */
+  answered: number;
   errors: number;
   rateLimited: number;
   latencies: number[];
@@ -31,7 +33,15 @@ export class Timeline {
   private at(phase: string): Second {
     const t = Math.floor(this.now());
     while (this.seconds.length <= t)
-      this.seconds.push({ t: this.seconds.length, phase, requests: 0, errors: 0, rateLimited: 0, latencies: [] });
+      this.seconds.push({
+        t: this.seconds.length,
+        phase,
+        requests: 0,
+        answered: 0,
+        errors: 0,
+        rateLimited: 0,
+        latencies: [],
+      });
     const second = this.seconds[t];
     second.phase = phase;
     return second;
@@ -40,15 +50,21 @@ export class Timeline {
   response(phase: string, status: number, latencyMs: number): void {
     const second = this.at(phase);
     second.requests += 1;
+    second.answered += 1;
     second.latencies.push(Math.round(latencyMs));
     if (status === 429) second.rateLimited += 1;
     else if (status >= 400) second.errors += 1;
   }
 
-  failure(phase: string): void {
+  /**
+   * A request without a response. `waitedMs`, when known (a timeout), goes into the latencies as well: the request
+   * took at least that long, and leaving it out would let the slowest requests vanish from p99 and max.
+   */
+  failure(phase: string, waitedMs?: number): void {
     const second = this.at(phase);
     second.requests += 1;
     second.errors += 1;
+    if (waitedMs !== undefined) second.latencies.push(Math.round(waitedMs));
   }
 
   mark(phase: string): void {

@@ -15,13 +15,24 @@ export interface Summary {
   target: string;
   startedAt: string;
   requests: number;
+  /** Requests the phases schedule (rate × duration), and those of them that got a response. */
+  scheduled: number;
+  answered: number;
   throughputPerS: number;
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   errorRate: number;
   rateLimitedRate: number;
   server: { cpuPercentMax?: number; memoryMbMax?: number };
   recoveryS?: number;
-  phases: { name: string; requests: number; p95Ms: number; errors: number; rateLimited: number }[];
+  phases: {
+    name: string;
+    scheduled: number;
+    requests: number;
+    answered: number;
+    p95Ms: number;
+    errors: number;
+    rateLimited: number;
+  }[];
   checks: Check[];
   pass: boolean;
 }
@@ -38,6 +49,8 @@ export function summarise(
   const requests = seconds.reduce((sum, s) => sum + s.requests, 0);
   const errors = seconds.reduce((sum, s) => sum + s.errors, 0);
   const rateLimited = seconds.reduce((sum, s) => sum + s.rateLimited, 0);
+  const answered = seconds.reduce((sum, s) => sum + s.answered, 0);
+  const scheduled = scenario.phases.reduce((sum, phase) => sum + phase.rate * phase.durationS, 0);
   const busy = seconds.filter((s) => s.requests > 0).length || 1;
   const t = scenario.thresholds;
   const latencyMs = {
@@ -51,6 +64,14 @@ export function summarise(
   const recoveryS = scenario.recovery && recoveryTime(seconds, scenario.recovery.afterPhase, t.p95Ms, t.errorRate);
   const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
   const checks: Check[] = [
+    // Without it a server that answers nothing passes: a run shorter than the request timeout records no latency
+    // and no error, and a slow one is sent fewer requests (one in flight per connection) than the scenario asks.
+    {
+      name: 'requests answered (of rate × duration)',
+      limit: `>= ${pct(t.answeredRate)} of ${scheduled}`,
+      measured: `${answered} (${pct(answered / (scheduled || 1))})`,
+      pass: answered >= t.answeredRate * scheduled,
+    },
     { name: 'p95 latency', limit: `< ${t.p95Ms} ms`, measured: `${latencyMs.p95} ms`, pass: latencyMs.p95 < t.p95Ms },
     { name: 'p99 latency', limit: `< ${t.p99Ms} ms`, measured: `${latencyMs.p99} ms`, pass: latencyMs.p99 < t.p99Ms },
     { name: 'max latency', limit: `< ${t.maxMs} ms`, measured: `${latencyMs.max} ms`, pass: latencyMs.max < t.maxMs },
@@ -94,7 +115,9 @@ export function summarise(
     const own = seconds.filter((s) => s.phase === phase.name);
     return {
       name: phase.name,
+      scheduled: phase.rate * phase.durationS,
       requests: own.reduce((sum, s) => sum + s.requests, 0),
+      answered: own.reduce((sum, s) => sum + s.answered, 0),
       p95Ms: percentile(
         own.flatMap((s) => s.latencies).sort((a, b) => a - b),
         95,
@@ -108,6 +131,8 @@ export function summarise(
     target,
     startedAt: startedAt.toISOString(),
     requests,
+    scheduled,
+    answered,
     throughputPerS: Math.round(requests / busy),
     latencyMs,
     errorRate: errors / (requests || 1),
@@ -140,7 +165,7 @@ export function markdown(summary: Summary): string {
   const lines = [
     `# Load test: ${summary.scenario} — ${summary.pass ? 'PASS' : 'FAIL'}`,
     '',
-    `Target ${summary.target}, started ${summary.startedAt}. ${summary.requests} requests, ${summary.throughputPerS} req/s while sending.`,
+    `Target ${summary.target}, started ${summary.startedAt}. ${summary.scheduled} requests scheduled, ${summary.requests} sent, ${summary.answered} answered, ${summary.throughputPerS} req/s while sending.`,
     '',
     '| check | limit | measured | result |',
     '| --- | --- | --- | --- |',
@@ -149,9 +174,12 @@ export function markdown(summary: Summary): string {
         `| ${c.name} | ${c.limit} | ${c.measured} | ${c.pass === 'not measured' ? 'not measured' : c.pass ? 'pass' : 'FAIL'} |`,
     ),
     '',
-    '| phase | requests | p95 ms | errors | 429 |',
-    '| --- | --- | --- | --- | --- |',
-    ...summary.phases.map((p) => `| ${p.name} | ${p.requests} | ${p.p95Ms} | ${p.errors} | ${p.rateLimited} |`),
+    '| phase | scheduled | sent | answered | p95 ms | errors | 429 |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...summary.phases.map(
+      (p) =>
+        `| ${p.name} | ${p.scheduled} | ${p.requests} | ${p.answered} | ${p.p95Ms} | ${p.errors} | ${p.rateLimited} |`,
+    ),
     '',
   ];
   return lines.join('\n');

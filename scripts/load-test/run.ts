@@ -3,9 +3,14 @@ import type { Scenario } from './config.js';
 import { type Timeline } from './measure.js';
 import type { Traffic } from './traffic.js';
 
+/** autocannon's per-request timeout; a request without a response by then fails with this message. */
+const REQUEST_TIMEOUT_S = 10;
+const TIMED_OUT = 'request timed out';
+
 /**
- * Runs the scenario's phases one after another at a constant arrival rate (autocannon's overallRate: a
- * slow server shows as latency, not as fewer requests sent), recording every response by second.
+ * Runs the scenario's phases one after another at the scenario's arrival rate (autocannon's overallRate), recording
+ * every response by second. autocannon keeps one request in flight per connection, so a server slower than a
+ * connection's share of the rate lowers the rate sent; the report's "requests answered" check catches that.
  */
 export async function runPhases(
   target: string,
@@ -31,7 +36,7 @@ export async function runPhases(
         connections: Math.min(scenario.connections, Math.max(1, phase.rate)),
         overallRate: phase.rate,
         duration: phase.durationS,
-        timeout: 10,
+        timeout: REQUEST_TIMEOUT_S,
         requests: [
           {
             setupRequest: (request: autocannon.Request) => {
@@ -46,7 +51,9 @@ export async function runPhases(
     instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) =>
       timeline.response(phase.name, statusCode, responseTime),
     );
-    instance.on('reqError', () => timeline.failure(phase.name));
+    instance.on('reqError', (error: Error) =>
+      timeline.failure(phase.name, error.message === TIMED_OUT ? REQUEST_TIMEOUT_S * 1000 : undefined),
+    );
     await done;
   }
 }

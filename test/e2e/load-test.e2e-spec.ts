@@ -40,6 +40,34 @@ function slowProxy(target: string, delayMs: number, port: number): Server {
   }).listen(port, '127.0.0.1');
 }
 
+/** A reverse proxy that never answers the requests `holds` picks and passes the others on at once. */
+function holdingProxy(target: string, port: number, holds: (method: string, url: string) => boolean): Server {
+  const upstream = new URL(target);
+  return createServer((incoming, outgoing) => {
+    if (holds(incoming.method ?? '', incoming.url ?? '')) return;
+    const forwarded = request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        path: incoming.url,
+        method: incoming.method,
+        headers: incoming.headers,
+      },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
+    forwarded.on('error', () => outgoing.destroy());
+    incoming.pipe(forwarded);
+  }).listen(port, '127.0.0.1');
+}
+
+/** What the tool sends before the scenario starts: sign-ups, profiles, the upload and the pages of profile ids. */
+const isPreparation = (method: string, url: string) =>
+  (method === 'POST' && ['/v1/auth/register', '/v1/profiles', '/v1/media'].includes(url)) ||
+  (method === 'GET' && url.startsWith('/v1/profiles?limit=100'));
+
 // The load-testing tool end to end: the smoke scenario against the production build, then against a slowed copy.
 describe('npm run load-test', () => {
   let app: AppProcess;
@@ -128,6 +156,73 @@ describe('npm run load-test', () => {
       proxy.close();
     }
   }, 120_000);
+
+  // The smoke phase (3 s) ends before autocannon's 10 s timeout: nothing was answered, nothing failed, no latency.
+  it('fails when the target answers none of the scenario’s requests', async () => {
+    const port = await freePort();
+    const proxy = holdingProxy(url, port, (method, path) => !isPreparation(method, path));
+    try {
+      const run = await loadTest([
+        '--scenario',
+        'smoke',
+        '--target',
+        `http://127.0.0.1:${port}`,
+        '--metrics',
+        metricsUrl,
+        '--members',
+        '3',
+        '--out',
+        join(dir, 'hung'),
+      ]);
+      expect(run.code, run.stdout).toBe(1);
+      expect(run.stderr).toMatch(
+        /^FAIL requests answered \(of rate × duration\): 0 \(0\.00 %\) \(limit >= 50\.00 % of 60\)$/m,
+      );
+      expect(run.stdout).toContain('# Load test: smoke — FAIL');
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
+  }, 120_000);
+
+  it('counts a request that timed out in the latencies, so max latency shows it', async () => {
+    const config = JSON.parse(readFileSync('scripts/load-test/scenarios.json', 'utf8')) as {
+      scenarios: Record<string, unknown>;
+    };
+    // Longer than autocannon's 10 s timeout; one city list never answered, the rest at once.
+    config.scenarios.stall = {
+      connections: 20,
+      phases: [{ name: 'stall', rate: 20, durationS: 12 }],
+      thresholds: { p95Ms: 2000, p99Ms: 5000, maxMs: 9000, cpuPercent: 400, answeredRate: 0.5 },
+      mix: { profileRead: 0, search: 0, nearby: 0, cities: 1, profileUpdate: 0, login: 0, mediaDownload: 0 },
+    };
+    const configFile = join(dir, 'stall.json');
+    writeFileSync(configFile, JSON.stringify(config));
+    let held = 0;
+    const port = await freePort();
+    const proxy = holdingProxy(url, port, (method, path) => path === '/v1/locations/cities' && (held += 1) === 1);
+    try {
+      const run = await loadTest([
+        '--scenario',
+        'stall',
+        '--config',
+        configFile,
+        '--target',
+        `http://127.0.0.1:${port}`,
+        '--metrics',
+        metricsUrl,
+        '--members',
+        '3',
+        '--out',
+        join(dir, 'stall'),
+      ]);
+      expect(run.code, run.stdout).toBe(1);
+      expect(run.stderr).toMatch(/^FAIL max latency: 10000 ms \(limit < 9000 ms\)$/m);
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
+  }, 120_000);
 });
 
 describe('npm run load-test: its command line', () => {
@@ -175,6 +270,25 @@ describe('npm run load-test: its command line', () => {
       expect(run.stderr).toContain('npm run load-test -- --help');
     }
     expect(requests).toBe(0);
+  });
+
+  it('refuses a scenario file that lacks a threshold, naming it, before sending the target anything', async () => {
+    const config = JSON.parse(readFileSync('scripts/load-test/scenarios.json', 'utf8')) as {
+      defaults: { thresholds: Record<string, number> };
+      scenarios: Record<string, { thresholds?: Record<string, number> }>;
+    };
+    delete config.defaults.thresholds.answeredRate;
+    delete config.scenarios.smoke.thresholds?.answeredRate;
+    const dir = mkdtempSync(join(tmpdir(), 'vesta-load-test-config-'));
+    try {
+      writeFileSync(join(dir, 'old.json'), JSON.stringify(config));
+      const run = await loadTest(['--scenario', 'smoke', '--target', targetUrl, '--config', join(dir, 'old.json')]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/old\.json: scenario "smoke" has no threshold answeredRate$/m);
+      expect(requests).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names the reason when the target does not answer', async () => {
