@@ -165,9 +165,13 @@ describe('login lockout per email', () => {
       socket.destroy();
     };
     // Abandoned with the right password, the change still happens, and the old token turning 401 tells the sender.
+    // The change checks and hashes a password (argon2, 64 MiB each): on a loaded machine that takes more than the
+    // poll's default second.
     await abandon(owner, newAddress(), owner.password);
     await expect
-      .poll(async () => (await fetch(`${running.url}/v1/profiles/me`, { headers: owner.auth })).status)
+      .poll(async () => (await fetch(`${running.url}/v1/profiles/me`, { headers: owner.auth })).status, {
+        timeout: 10_000,
+      })
       .toBe(401);
 
     // So abandoned guesses count like answered ones; otherwise a stolen token would guess without limit this way.
