@@ -25,18 +25,19 @@ async function main(): Promise<number> {
   process.stderr.write(`Preparing ${options.members} members against ${target} ...\n`);
   const traffic = await prepareTraffic(target, scenario.mix, options.members);
   const timeline = new Timeline();
-  const sampler = new ServerSampler(options.metrics, timeline);
-  sampler.start();
+  const sampler = options.metrics === undefined ? undefined : new ServerSampler(options.metrics, timeline);
+  sampler?.start();
   process.stderr.write(
     `Running ${scenario.name}: ${scenario.phases.map((p) => `${p.name} ${p.rate}/s × ${p.durationS} s`).join(', ')}\n`,
   );
   try {
     await runPhases(target, scenario, traffic, timeline);
   } finally {
-    await sampler.stop();
+    await sampler?.stop();
   }
-  const summary = summarise(scenario, target, started, timeline.seconds, sampler.samples, options.memoryLimitMb);
-  writeReports(out, summary, timeline.seconds, sampler.samples);
+  const server = sampler ? { samples: sampler.samples } : 'skipped';
+  const summary = summarise(scenario, target, started, timeline.seconds, server, options.memoryLimitMb);
+  writeReports(out, summary, timeline.seconds, sampler?.samples ?? []);
   process.stdout.write(`${markdown(summary)}\nReports: ${out}/report.{json,md,html}\n`);
   for (const check of summary.checks.filter((c) => c.pass === false)) {
     process.stderr.write(`FAIL ${check.name}: ${check.measured} (limit ${check.limit})\n`);

@@ -81,7 +81,6 @@ export class ServerSampler {
   /** CPU counter readings; the percentage is taken over at least CPU_WINDOW_S, so one short scrape gap does not spike it. */
   private readonly readings: { t: number; cpu: number }[] = [];
   private inFlight = false;
-  reachable = false;
 
   constructor(
     private readonly metricsUrl: string,
@@ -112,7 +111,6 @@ export class ServerSampler {
     const cpu = Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1]);
     const rss = Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
     if (Number.isNaN(cpu) || Number.isNaN(rss)) return;
-    this.reachable = true;
     const t = this.timeline.now();
     const base = this.readings.findLast((reading) => reading.t <= t - CPU_WINDOW_S);
     if (base) this.samples.push({ t, cpuPercent: ((cpu - base.cpu) / (t - base.t)) * 100, memoryMb: rss / 2 ** 20 });

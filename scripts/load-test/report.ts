@@ -7,6 +7,7 @@ export interface Check {
   name: string;
   limit: string;
   measured: string;
+  /** 'not measured': left out on purpose (--metrics none); a check that should have been measured and was not fails. */
   pass: boolean | 'not measured';
 }
 
@@ -42,7 +43,7 @@ export function summarise(
   target: string,
   startedAt: Date,
   seconds: Second[],
-  server: ServerSample[],
+  server: { samples: ServerSample[] } | 'skipped',
   memoryLimitMb: number,
 ): Summary {
   const all = seconds.flatMap((s) => s.latencies).sort((a, b) => a - b);
@@ -59,8 +60,12 @@ export function summarise(
     p99: percentile(all, 99),
     max: all.at(-1) ?? 0,
   };
-  const cpuMax = server.length ? Math.max(...server.map((s) => s.cpuPercent)) : undefined;
-  const memoryMax = server.length ? Math.max(...server.map((s) => s.memoryMb)) : undefined;
+  const samples = server === 'skipped' ? [] : server.samples;
+  const cpuMax = samples.length ? Math.max(...samples.map((s) => s.cpuPercent)) : undefined;
+  const memoryMax = samples.length ? Math.max(...samples.map((s) => s.memoryMb)) : undefined;
+  // A threshold that could not be checked is no pass: only --metrics none leaves these two out, and says so.
+  const unmeasured = server === 'skipped' ? 'skipped (--metrics none)' : 'not measured: no sample from --metrics';
+  const unmeasuredPass = server === 'skipped' ? ('not measured' as const) : false;
   const recoveryS = scenario.recovery && recoveryTime(seconds, scenario.recovery.afterPhase, t.p95Ms, t.errorRate);
   const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
   const checks: Check[] = [
@@ -90,17 +95,17 @@ export function summarise(
     {
       name: 'server CPU (max, % of one core)',
       limit: `< ${t.cpuPercent} %`,
-      measured: cpuMax === undefined ? 'not measured' : `${cpuMax.toFixed(0)} %`,
-      pass: cpuMax === undefined ? 'not measured' : cpuMax < t.cpuPercent,
+      measured: cpuMax === undefined ? unmeasured : `${cpuMax.toFixed(0)} %`,
+      pass: cpuMax === undefined ? unmeasuredPass : cpuMax < t.cpuPercent,
     },
     {
       name: `server memory (max RSS, % of ${memoryLimitMb} MB)`,
       limit: `< ${t.memoryPercent} %`,
       measured:
         memoryMax === undefined
-          ? 'not measured'
+          ? unmeasured
           : `${((memoryMax / memoryLimitMb) * 100).toFixed(0)} % (${memoryMax.toFixed(0)} MB)`,
-      pass: memoryMax === undefined ? 'not measured' : (memoryMax / memoryLimitMb) * 100 < t.memoryPercent,
+      pass: memoryMax === undefined ? unmeasuredPass : (memoryMax / memoryLimitMb) * 100 < t.memoryPercent,
     },
   ];
   if (scenario.recovery) {
@@ -171,7 +176,7 @@ export function markdown(summary: Summary): string {
     '| --- | --- | --- | --- |',
     ...summary.checks.map(
       (c) =>
-        `| ${c.name} | ${c.limit} | ${c.measured} | ${c.pass === 'not measured' ? 'not measured' : c.pass ? 'pass' : 'FAIL'} |`,
+        `| ${c.name} | ${c.limit} | ${c.measured} | ${c.pass === 'not measured' ? 'skipped' : c.pass ? 'pass' : 'FAIL'} |`,
     ),
     '',
     '| phase | scheduled | sent | answered | p95 ms | errors | 429 |',
@@ -225,7 +230,7 @@ export function html(summary: Summary, seconds: Second[], server: ServerSample[]
 <table border="1" cellpadding="4" style="border-collapse:collapse">${summary.checks
     .map(
       (c) =>
-        `<tr><td>${c.name}</td><td>${c.limit}</td><td>${c.measured}</td><td>${c.pass === 'not measured' ? 'not measured' : c.pass ? 'pass' : '<b>FAIL</b>'}</td></tr>`,
+        `<tr><td>${c.name}</td><td>${c.limit}</td><td>${c.measured}</td><td>${c.pass === 'not measured' ? 'skipped' : c.pass ? 'pass' : '<b>FAIL</b>'}</td></tr>`,
     )
     .join('')}</table>
 ${chart('Requests per second', [{ label: 'requests', color: '#1f77b4', values: seconds.map((s) => s.requests) }])}

@@ -157,6 +157,32 @@ describe('npm run load-test', () => {
     }
   }, 120_000);
 
+  it('fails the CPU and memory checks when --metrics gives no sample, and skips them only for --metrics none', async () => {
+    const smoke = (metrics: string, out: string) =>
+      loadTest([
+        '--scenario',
+        'smoke',
+        '--target',
+        url,
+        '--metrics',
+        metrics,
+        '--members',
+        '3',
+        '--out',
+        join(dir, out),
+      ]);
+    const unreachable = await smoke(`http://127.0.0.1:${await freePort()}/metrics`, 'no-metrics');
+    expect(unreachable.code, unreachable.stderr).toBe(1);
+    expect(unreachable.stderr).toContain(
+      'FAIL server CPU (max, % of one core): not measured: no sample from --metrics',
+    );
+    expect(unreachable.stderr).toMatch(/FAIL server memory .*: not measured/);
+
+    const skipped = await smoke('none', 'metrics-none');
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect(skipped.stdout).toContain('| skipped (--metrics none) | skipped |');
+  }, 120_000);
+
   // The smoke phase (3 s) ends before autocannon's 10 s timeout: nothing was answered, nothing failed, no latency.
   it('fails when the target answers none of the scenario’s requests', async () => {
     const port = await freePort();
