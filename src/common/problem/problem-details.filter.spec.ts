@@ -60,6 +60,8 @@ describe('ProblemDetailsFilter', () => {
         heartbeatFrequencyMS: 10_000,
         localThresholdMS: 15,
       } as unknown as mongo.TopologyDescription),
+      // What the driver throws, unwrapped, when it writes to a connection the server has just closed.
+      Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' }),
     ]) {
       const { status, body, headers } = render(error);
       expect(status).toBe(503);
