@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,28 +15,31 @@ const loadTest = (args: string[]) =>
     );
   });
 
+/** Passes one request on to `upstream` and its answer back. */
+function forward(upstream: URL, incoming: IncomingMessage, outgoing: ServerResponse): void {
+  const forwarded = request(
+    {
+      host: upstream.hostname,
+      port: upstream.port,
+      path: incoming.url,
+      method: incoming.method,
+      headers: incoming.headers,
+    },
+    (answer) => {
+      outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(outgoing);
+    },
+  );
+  // The app may be gone by the time a held request goes out (the test is over): drop it quietly.
+  forwarded.on('error', () => outgoing.destroy());
+  incoming.pipe(forwarded);
+}
+
 /** A reverse proxy that holds every request `delayMs` before passing it on: a deliberately slow server. */
 function slowProxy(target: string, delayMs: number, port: number): Server {
   const upstream = new URL(target);
   return createServer((incoming, outgoing) => {
-    setTimeout(() => {
-      const forwarded = request(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          path: incoming.url,
-          method: incoming.method,
-          headers: incoming.headers,
-        },
-        (answer) => {
-          outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(outgoing);
-        },
-      );
-      // The app may be gone by the time a held request goes out (the test is over): drop it quietly.
-      forwarded.on('error', () => outgoing.destroy());
-      incoming.pipe(forwarded);
-    }, delayMs);
+    setTimeout(() => forward(upstream, incoming, outgoing), delayMs);
   }).listen(port, '127.0.0.1');
 }
 
@@ -44,22 +47,7 @@ function slowProxy(target: string, delayMs: number, port: number): Server {
 function holdingProxy(target: string, port: number, holds: (method: string, url: string) => boolean): Server {
   const upstream = new URL(target);
   return createServer((incoming, outgoing) => {
-    if (holds(incoming.method ?? '', incoming.url ?? '')) return;
-    const forwarded = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        path: incoming.url,
-        method: incoming.method,
-        headers: incoming.headers,
-      },
-      (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(outgoing);
-      },
-    );
-    forwarded.on('error', () => outgoing.destroy());
-    incoming.pipe(forwarded);
+    if (!holds(incoming.method ?? '', incoming.url ?? '')) forward(upstream, incoming, outgoing);
   }).listen(port, '127.0.0.1');
 }
 
