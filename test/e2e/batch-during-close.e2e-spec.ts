@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { expect, it } from 'vitest';
+import { isListening } from '../support/ports.js';
 import { startApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -25,7 +26,7 @@ it('answers the items of a batch whose handler runs while the server closes with
   // Let the server take the request in (its onRequest hooks run) before closing starts.
   await new Promise((resolve) => setTimeout(resolve, 300));
   const closed = running.close();
-  while (await listening(Number(port))) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (await isListening(Number(port))) await new Promise((resolve) => setTimeout(resolve, 20));
   socket.write(body.slice(10));
   const received = await ended;
   await closed;
@@ -37,13 +38,3 @@ it('answers the items of a batch whose handler runs while the server closes with
   expect(responses[0]).toMatchObject({ status: 503, body: { status: 503, instance: '/v1/plans' } });
   expect(String(responses[0].body.detail)).toMatch(/shutting down/i);
 }, 30_000);
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(port, '127.0.0.1', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.on('error', () => resolve(false));
-  });
-}

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { expect, it } from 'vitest';
 import { registerAccount } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
+import { isListening } from '../support/ports.js';
 import { startApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -68,7 +69,7 @@ it('answers a request arriving on a busy keep-alive connection during close with
   socket.pause();
   const closed = running.close();
   // The listener closes once close() has reached Fastify: from then on Fastify counts as closing.
-  while (await listening(Number(port))) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (await isListening(Number(port))) await new Promise((resolve) => setTimeout(resolve, 20));
   socket.write(request('/v1/plans'));
   socket.resume();
   const received = await ended;
@@ -81,13 +82,3 @@ it('answers a request arriving on a busy keep-alive connection during close with
   expect(head.toLowerCase()).toContain('retry-after: 5');
   expect(JSON.parse(body)).toMatchObject({ status: 503, instance: '/v1/plans' });
 }, 30_000);
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(port, '127.0.0.1', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.on('error', () => resolve(false));
-  });
-}
