@@ -1,7 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
-import { isDatabaseUnavailable } from './mongo-errors.js';
+import { isConnectionFailure } from './mongo-errors.js';
 
 /**
  * When MongoDB last answered a command of this process, from the driver's command events (`monitorCommands`, set in
@@ -24,7 +24,7 @@ export class DatabaseAnswers implements OnModuleInit {
     client.on('commandSucceeded', answered);
     // A failure is an answer when the server sent it; a lost or timed-out connection is not one.
     client.on('commandFailed', (event: { failure: Error }) => {
-      if (!isDatabaseUnavailable(event.failure)) answered();
+      if (!isConnectionFailure(event.failure)) answered();
     });
   }
 

@@ -13,10 +13,27 @@ export function isDuplicateKeyError(error: unknown): boolean {
 const SOCKET_ERROR_CODES = new Set(['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT']);
 
 /**
- * Lost or refused connections to MongoDB (a failover, an overloaded server, a network break): an outage of a
- * dependency, not a bug.
+ * Server answers that mean "not now" on a replica set: the member is no longer primary, is stepping down or shutting
+ * down, or the operation was interrupted by an election (NotWritablePrimary, NotPrimaryNoSecondaryOk,
+ * NotPrimaryOrSecondary, PrimarySteppedDown, ShutdownInProgress, InterruptedAtShutdown,
+ * InterruptedDueToReplStateChange). The driver retries a read or write once; a failover that outlasts that retry is
+ * an outage, not a bug. FerretDB is no replica set and never sends them.
+ */
+const NOT_AVAILABLE_NOW_CODES = new Set([10107, 13435, 13436, 189, 91, 11600, 11602]);
+
+/**
+ * MongoDB unavailable (a failover, an overloaded server, a network break): an outage of a dependency, not a bug. Either
+ * no answer came (isConnectionFailure) or the server answered "not now".
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
+  return (
+    isConnectionFailure(error) ||
+    (error instanceof mongo.MongoServerError && NOT_AVAILABLE_NOW_CODES.has(Number(error.code)))
+  );
+}
+
+/** Lost or refused connections: no server answered the command. */
+export function isConnectionFailure(error: unknown): boolean {
   return (
     error instanceof mongo.MongoNetworkError || error instanceof mongo.MongoServerSelectionError || isSocketError(error)
   );

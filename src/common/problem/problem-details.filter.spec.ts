@@ -62,12 +62,17 @@ describe('ProblemDetailsFilter', () => {
       } as unknown as mongo.TopologyDescription),
       // What the driver throws, unwrapped, when it writes to a connection the server has just closed.
       Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' }),
+      // A replica set failover that outlasted the driver's one retry.
+      new mongo.MongoServerError({ code: 10107, codeName: 'NotWritablePrimary', errmsg: 'not primary' }),
+      new mongo.MongoServerError({ code: 11602, codeName: 'InterruptedDueToReplStateChange', errmsg: 'interrupted' }),
     ]) {
       const { status, body, headers } = render(error);
       expect(status).toBe(503);
       expect(body.detail).toBe('The database is not answering; retry in a few seconds');
       expect(headers['retry-after']).toBe('5');
     }
+    // Any other server error is ours to fix, not an outage.
+    expect(render(new mongo.MongoServerError({ code: 2, codeName: 'BadValue', errmsg: 'bad value' })).status).toBe(500);
   });
 
   it('drops the validators and caching of the success a handler was preparing (a download failing to start)', () => {
