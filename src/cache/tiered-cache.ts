@@ -670,15 +670,24 @@ export class TieredCache {
 }
 
 /**
- * A value that is not JSON (written by something else under our key) is a miss, not a Redis failure: counted as one,
- * it made the instance skip Redis for every key, and the load never replaced it, since the write was skipped too.
+ * A value that is not an entry (broken JSON, `null`, another shape: written by something else under our key) is a
+ * miss, not a Redis failure: counted as one, it made the instance skip Redis for every key, and the load never
+ * replaced it, since the write was skipped too.
  */
 function parseEntry<T>(raw: string): CacheEntry<T> | undefined {
+  let parsed: unknown;
   try {
-    return JSON.parse(raw) as CacheEntry<T>;
+    parsed = JSON.parse(raw);
   } catch {
     return undefined;
   }
+  return isEntry<T>(parsed) ? parsed : undefined;
+}
+
+function isEntry<T>(value: unknown): value is CacheEntry<T> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const entry = value as Partial<CacheEntry<T>>;
+  return 'v' in entry && Number.isFinite(entry.exp) && Number.isFinite(entry.d);
 }
 
 const keyGeneration = (fullKey: string) => `${GENERATION_KEY_PREFIX}${fullKey}`;

@@ -296,10 +296,15 @@ describe('TieredCache against the real Redis', () => {
 
   it('replaces an entry it cannot parse, and keeps using Redis for every other key', async () => {
     const [a, b] = [await instance(), await instance()];
-    await a.redis.set('cache:profile:garbled', '{"v":', 'PX', 60_000); // not written by this version
-    expect(await a.cache.wrap('profile', 'garbled', () => Promise.resolve('loaded'), { ttlS: 60 })).toBe('loaded');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await b.cache.wrap('profile', 'garbled', neverCalled, { ttlS: 60 })).toBe('loaded');
+    // Not written by this version: broken JSON, and JSON that is no entry.
+    const foreign = ['{"v":', 'null', '{"a":1}', '[1,2]', '"text"', '{"v":1,"exp":"soon","d":0}'];
+    for (const [index, raw] of foreign.entries()) {
+      const key = `garbled-${index}`;
+      await a.redis.set(`cache:profile:${key}`, raw, 'PX', 60_000);
+      expect(await a.cache.wrap('profile', key, () => Promise.resolve('loaded'), { ttlS: 60 }), raw).toBe('loaded');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await b.cache.wrap('profile', key, neverCalled, { ttlS: 60 }), raw).toBe('loaded');
+    }
     expect(await a.metric('cache_l2_errors_total', {})).toBe(0);
   });
 
