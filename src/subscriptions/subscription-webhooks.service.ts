@@ -6,7 +6,7 @@ import { REDIS_CLIENT } from '../redis/redis.constants.js';
 import type { WebhookEventDto } from './dto/webhook-event.dto.js';
 import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
-import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
+import { paidFor, SubscriptionsRepository } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
 import { WebhookEventClaims } from './webhook-event-claims.js';
 
@@ -111,12 +111,6 @@ export class SubscriptionWebhooks {
     await this.payments.refund(chargeId);
     this.logger.warn(`Webhook ${eventId}: refunded charge ${chargeId}, which paid for nothing`);
   }
-}
-
-/** Whether the charge already paid for a period of this subscription (its start, an upgrade or a renewal). */
-function paidFor(record: SubscriptionRecord, chargeId: string): boolean {
-  // A lean read applies no schema defaults: documents older than chargeIds have none.
-  return (record.chargeIds ?? []).includes(chargeId) || record.lastChargeId === chargeId;
 }
 
 /** The charge an invoice.paid reports; undefined for a payment failure, which charged nothing. */

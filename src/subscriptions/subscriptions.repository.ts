@@ -209,3 +209,9 @@ function paidBy(
   const added = paymentKey ? { chargeIds: chargeId, paymentKeys: paymentKey } : { chargeIds: chargeId };
   return { $set: { ...changes, lastChargeId: chargeId }, $addToSet: added };
 }
+
+/** Whether the charge already paid for a period of this subscription (its start, an upgrade or a renewal). */
+export function paidFor(record: SubscriptionRecord, chargeId: string): boolean {
+  // A lean read applies no schema defaults: documents older than chargeIds have none.
+  return (record.chargeIds ?? []).includes(chargeId) || record.lastChargeId === chargeId;
+}

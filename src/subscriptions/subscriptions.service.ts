@@ -22,7 +22,7 @@ import {
 import { PERIOD_MS, PLANS, type Plan, type PlanId } from './plans.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
-import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
+import { paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 
 /**
  * What premium checks read on every request: the plan and the end of its paid period, cached and evicted by every
@@ -204,7 +204,7 @@ export class SubscriptionsService {
     conflict: string,
   ): Promise<SubscriptionView> {
     const current = await this.subscriptions.findByUser(user.id);
-    if (current?.chargeIds?.includes(chargeId)) return toSubscriptionView(current);
+    if (current && paidFor(current, chargeId)) return toSubscriptionView(current);
     await this.payments.refund(chargeId);
     throw new ConflictException(`${conflict}; this charge was refunded`);
   }
