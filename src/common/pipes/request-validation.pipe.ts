@@ -1,6 +1,7 @@
 import { ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
 import type { ValidationError, ValidatorOptions } from 'class-validator';
 import { repeatedSingleValues } from '../query/repeated-query-params.js';
+import { unknownPropertyError } from '../query/unknown-property-error.js';
 import { ignoresUnknownFields } from '../validation/ignores-unknown-fields.js';
 import { assertPlainInput } from './input-limits.js';
 
@@ -15,8 +16,7 @@ export class RequestValidationPipe extends ValidationPipe {
     if (this.toValidate(metadata)) {
       if (metadata.type === 'body' && (value === null || value === undefined)) throw await this.notAnObject(metadata);
       assertPlainInput(value);
-      if (ignoresUnknownFields(metadata.metatype)) dropInheritedNames(value);
-      const inherited = inheritedNames(value);
+      const inherited = inheritedNames(value, ignoresUnknownFields(metadata.metatype));
       if (inherited.length > 0) throw await this.exceptionFactory(inherited);
       const repeated =
         metadata.type === 'query' && metadata.metatype ? repeatedSingleValues(metadata.metatype, value) : [];
@@ -51,31 +51,20 @@ export class RequestValidationPipe extends ValidationPipe {
 }
 
 /**
- * Deletes, in place and at any depth, the keys inheritedNames refuses: no DTO knows them, so a tolerant body loses
- * them.
- */
-function dropInheritedNames(value: unknown): void {
-  if (typeof value !== 'object' || value === null) return;
-  for (const [key, child] of Object.entries(value)) {
-    if (!Array.isArray(value) && Object.hasOwn(Object.prototype, key)) delete (value as Record<string, unknown>)[key];
-    else dropInheritedNames(child);
-  }
-}
-
-/**
  * Keys named after a member of Object.prototype (`constructor`, `toString`, `__proto__`, ...), at any depth, as the
  * whitelist's errors. class-validator's whitelist looks each key up in a plain object of the DTO's metadata, where
  * these are always found, so with forbidNonWhitelisted they passed in query strings and bodies. No DTO declares one.
+ * With `drop` (a body marked @IgnoresUnknownFields) they are deleted in place instead, in the same walk.
  */
-function inheritedNames(value: unknown, path = ''): ValidationError[] {
+function inheritedNames(value: unknown, drop: boolean, path = ''): ValidationError[] {
   if (typeof value !== 'object' || value === null) return [];
   return Object.entries(value).flatMap(([key, child]) => {
     const property = path ? `${path}.${key}` : key;
-    if (!Array.isArray(value) && Object.hasOwn(Object.prototype, key)) {
-      return [
-        { property, constraints: { whitelistValidation: `property ${property} should not exist` }, children: [] },
-      ];
+    if (Array.isArray(value) || !Object.hasOwn(Object.prototype, key)) return inheritedNames(child, drop, property);
+    if (drop) {
+      delete (value as Record<string, unknown>)[key];
+      return [];
     }
-    return inheritedNames(child, property);
+    return [unknownPropertyError(property)];
   });
 }

@@ -3,6 +3,7 @@ import { PARAMTYPES_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constan
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum.js';
 import type { FastifyRequest } from 'fastify';
 import { validationExceptionFactory } from '../problem/validation-exception.factory.js';
+import { unknownPropertyError } from './unknown-property-error.js';
 
 /** The query parameters a handler takes: `dto` when a class validates the whole query string, else the names it reads. */
 type QueryDeclaration = 'dto' | ReadonlySet<string>;
@@ -30,13 +31,7 @@ export class UnknownQueryParamsGuard implements CanActivate {
     if (declared === 'dto') return true;
     const unknown = names.filter((name) => !declared.has(name));
     if (unknown.length === 0) return true;
-    throw validationExceptionFactory(
-      // The words class-validator uses for an undeclared DTO property, so both kinds of route answer alike.
-      unknown.map((name) => ({
-        property: name,
-        constraints: { whitelistValidation: `property ${name} should not exist` },
-      })),
-    );
+    throw validationExceptionFactory(unknown.map(unknownPropertyError));
   }
 
   private declarationOf(context: ExecutionContext): QueryDeclaration {
