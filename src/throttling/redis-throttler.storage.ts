@@ -53,6 +53,9 @@ for _, key in ipairs(KEYS) do
 end
 return 0`;
 
+/** A tracker's hit counter: `increment` counts into it and `refund` takes back from it, so both name it here. */
+const hitsKey = (key: string) => `throttle:${key}:hits`;
+
 /**
  * Once checks have failed for this long with no answer in between, Redis is treated as down. A single slow
  * moment (a stall that times out one burst of checks) lets only the checks it caught through; limiting carries
@@ -115,11 +118,10 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   ): Promise<RateLimitRecord> {
     if (Date.now() < this.skipUntil) return this.open(ttl);
     try {
-      const hitsKey = `throttle:${key}:hits`;
       const [hits, ttlMs, blocked, blockMs] = await withTimeout(
         FAILED_LOGIN_TIERS.has(throttlerName)
-          ? this.redis.throttleCheckFailures(hitsKey, ttl, limit)
-          : this.redis.throttleCheck(hitsKey, `throttle:${key}:block`, ttl, limit, blockDuration),
+          ? this.redis.throttleCheckFailures(hitsKey(key), ttl, limit)
+          : this.redis.throttleCheck(hitsKey(key), `throttle:${key}:block`, ttl, limit, blockDuration),
         this.timeoutMs,
       );
       this.recovered();
@@ -145,10 +147,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   async refund(keys: readonly string[]): Promise<void> {
     if (keys.length === 0 || Date.now() < this.skipUntil) return;
     try {
-      await withTimeout(
-        this.redis.throttleRefund(keys.length, ...keys.map((key) => `throttle:${key}:hits`)),
-        this.timeoutMs,
-      );
+      await withTimeout(this.redis.throttleRefund(keys.length, ...keys.map(hitsKey)), this.timeoutMs);
       this.recovered();
     } catch (error) {
       this.failed(error as Error);
