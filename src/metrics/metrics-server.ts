@@ -8,7 +8,7 @@ import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 import { METRICS_REGISTRY } from './metrics.constants.js';
 
 /**
- * Serves GET /metrics on its own port so Prometheus scrapes never reach the public listener
+ * Serves GET (and HEAD) /metrics on its own port so Prometheus scrapes never reach the public listener
  * (and the public API never exposes internals).
  */
 @Injectable()
@@ -28,8 +28,13 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
 
   async onApplicationBootstrap(): Promise<void> {
     const server = createServer((request, response) => {
-      if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
+      if (request.url?.split('?')[0] !== '/metrics') {
         response.writeHead(404, { 'content-type': 'text/plain' }).end('Not found\n');
+        return;
+      }
+      // Node's server leaves the body out of a HEAD answer by itself.
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        response.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('Method not allowed\n');
         return;
       }
       this.registry.metrics().then(

@@ -44,6 +44,17 @@ describe('Prometheus metrics', () => {
     expect(response.status).toBe(404);
   });
 
+  it('answers other methods on /metrics with 405 and Allow, and other paths with 404', async () => {
+    const post = await fetch(`${running.metricsUrl}/metrics`, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    const head = await fetch(`${running.metricsUrl}/metrics`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toContain('text/plain');
+    expect(await head.text()).toBe('');
+    expect((await fetch(`${running.metricsUrl}/other`)).status).toBe(404);
+  });
+
   it('counts a request in flight until it ends, also when its client disconnects mid-request', async () => {
     const inFlight = async () =>
       Number((await scrape()).families.get('http_requests_in_flight')?.metrics[0]?.value ?? Number.NaN);
