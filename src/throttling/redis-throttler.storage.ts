@@ -9,18 +9,20 @@ import { FAILED_LOGIN_TIERS } from './failed-login-hits.js';
  * One atomic check per request: count the hit, start the window on the first one, and block the
  * key once it passes the limit. INCR inside one script makes the count exact however many
  * instances and requests race; ioredis sends it by SHA (EVALSHA) after the first call.
+ * A block holds the limit it was set under: once an operator raises the limit, the block no longer
+ * holds and the hit is counted against the new limit (which blocks again if the count is still over it).
  * Returns [hits, ms left in the window, blocked (0/1), ms left in the block].
  */
 const CHECK = `
 local block_ttl = redis.call('PTTL', KEYS[2])
-if block_ttl > 0 then
+if block_ttl > 0 and (tonumber(redis.call('GET', KEYS[2])) or 0) >= tonumber(ARGV[2]) then
   return { tonumber(redis.call('GET', KEYS[1]) or ARGV[2]), redis.call('PTTL', KEYS[1]), 1, block_ttl }
 end
 local hits = redis.call('INCR', KEYS[1])
 if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if hits > tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
   return { hits, ttl, 1, tonumber(ARGV[3]) }
 end
 return { hits, ttl, 0, 0 }`;

@@ -53,6 +53,20 @@ describe('RedisThrottlerStorage against the real Redis', () => {
     expect(blocked.timeToExpire).toBe(blocked.timeToBlockExpire);
   });
 
+  it('lifts a block once the limit is raised above the one it was set under, and keeps it when lowered', async () => {
+    const { storage } = newStorage(redis);
+    const check = (limit: number) => storage.increment('limit-raised', 30_000, limit, 30_000, 'anonymous');
+    await check(2);
+    await check(2);
+    expect(await check(2)).toMatchObject({ isBlocked: true });
+    // A lower limit (a restart with a smaller one) keeps the block.
+    expect(await check(1)).toMatchObject({ isBlocked: true });
+    // Three hits counted so far; under a limit of 5 the fourth and fifth pass, and the sixth is blocked again.
+    expect(await check(5)).toMatchObject({ isBlocked: false, totalHits: 4 });
+    expect(await check(5)).toMatchObject({ isBlocked: false, totalHits: 5 });
+    expect(await check(5)).toMatchObject({ isBlocked: true });
+  });
+
   it('admits exactly the limit out of 1,000 concurrent checks and blocks the rest', async () => {
     const { storage, count } = newStorage(redis);
     const records = await Promise.all(
