@@ -15,11 +15,12 @@ import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { CredentialsThrottle } from '../throttling/credentials-throttle.decorator.js';
 import type { AuthenticatedUser } from './authenticated-user.js';
 import { AuthService } from './auth.service.js';
-import { CurrentUser } from './decorators/current-user.decorator.js';
+import { CurrentSession, CurrentUser } from './decorators/current-user.decorator.js';
 import { Public } from './decorators/public.decorator.js';
 import { AuthResponseDto } from './dto/auth-response.dto.js';
 import { ChangePasswordDto } from './dto/change-password.dto.js';
 import { CredentialsDto } from './dto/credentials.dto.js';
+import type { TokenSession } from './session-state.js';
 
 @ApiTags('auth')
 @ApiBadRequestResponse({ type: ProblemResponseDto, description: 'Invalid fields' })
@@ -52,12 +53,27 @@ export class AuthController {
   @HttpCode(204)
   @ApiBearerAuth()
   @ApiOperation({
-    summary: 'End every session of the account: all its tokens issued so far get 401, on every instance',
+    summary: "End this token's session: the token gets 401 on every instance; the account's other sessions go on",
+    description:
+      'A token issued before sessions had ids (no `sid` claim) names no session of its own: its logout ends every ' +
+      'session of the account, as logout-all does.',
   })
-  @ApiNoContentResponse({ description: 'Logged out everywhere; log in again for a new token' })
+  @ApiNoContentResponse({ description: 'Logged out; log in again for a new token' })
   @ApiUnauthorizedResponse({ type: ProblemResponseDto, description: 'No valid token' })
-  logout(@CurrentUser() user: AuthenticatedUser): Promise<void> {
-    return this.auth.logout(user.id);
+  logout(@CurrentUser() user: AuthenticatedUser, @CurrentSession() session: TokenSession): Promise<void> {
+    return this.auth.logout(user.id, session);
+  }
+
+  @Post('logout-all')
+  @HttpCode(204)
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'End every session of the account (log out everywhere): all its tokens issued so far get 401',
+  })
+  @ApiNoContentResponse({ description: 'Logged out everywhere, this token included; log in again for a new token' })
+  @ApiUnauthorizedResponse({ type: ProblemResponseDto, description: 'No valid token' })
+  logoutEverywhere(@CurrentUser() user: AuthenticatedUser): Promise<void> {
+    return this.auth.logoutEverywhere(user.id);
   }
 
   @Post('password')

@@ -2,6 +2,7 @@ import { createSecretKey } from 'node:crypto';
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
+import { MongooseModule } from '@nestjs/mongoose';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { CacheModule } from '../cache/cache.module.js';
@@ -9,6 +10,8 @@ import { UsersModule } from '../users/users.module.js';
 import { AdminBootstrapService } from './admin-bootstrap.service.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
+import { EndedSession, EndedSessionSchema } from './ended-session.schema.js';
+import { EndedSessionsRepository } from './ended-sessions.repository.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { PasswordHasher } from './password-hasher.js';
 import { RolesGuard } from './roles.guard.js';
@@ -20,6 +23,7 @@ const TOKEN_ISSUER = 'vesta-api';
   imports: [
     UsersModule,
     CacheModule,
+    MongooseModule.forFeature([{ name: EndedSession.name, schema: EndedSessionSchema }]),
     JwtModule.registerAsync({
       inject: [APP_CONFIG],
       useFactory: ({ auth }: AppConfig) => {
@@ -43,6 +47,7 @@ const TOKEN_ISSUER = 'vesta-api';
   providers: [
     AuthService,
     SessionsService,
+    EndedSessionsRepository,
     PasswordHasher,
     AdminBootstrapService,
     // Order matters: authentication first, then roles.

@@ -6,6 +6,7 @@ import { EmailTakenError, UsersRepository, type UserRecord } from '../users/user
 import type { AuthResponseDto } from './dto/auth-response.dto.js';
 import { accountGone, type AccessTokenClaims } from './jwt-auth.guard.js';
 import { PasswordHasher } from './password-hasher.js';
+import { newSessionId, type TokenSession } from './session-state.js';
 import { SessionsService } from './sessions.service.js';
 
 @Injectable()
@@ -36,8 +37,19 @@ export class AuthService {
     return this.issue(user);
   }
 
+  /**
+   * The session of the caller's token ends, on every instance; the account's other sessions go on. A token from
+   * before session ids names no session of its own: ending every session is the only way to end it (such tokens are
+   * gone JWT_ACCESS_TTL_S after the deploy that added ids).
+   */
+  async logout(userId: string, session: TokenSession): Promise<void> {
+    if (session.id === undefined) return this.logoutEverywhere(userId);
+    await this.sessions.end(userId, { ...session, id: session.id });
+    await this.sessions.purgeExpired();
+  }
+
   /** Every token of the account issued so far stops working, on every instance. */
-  async logout(userId: string): Promise<void> {
+  async logoutEverywhere(userId: string): Promise<void> {
     if ((await this.sessions.endAll(userId)) === null) throw accountGone();
   }
 
@@ -58,7 +70,12 @@ export class AuthService {
   }
 
   private async issue(user: UserRecord): Promise<AuthResponseDto> {
-    const claims: Omit<AccessTokenClaims, 'exp'> = { sub: user.id, role: user.role, sv: user.sessionVersion };
+    const claims: Omit<AccessTokenClaims, 'exp'> = {
+      sub: user.id,
+      role: user.role,
+      sv: user.sessionVersion,
+      sid: newSessionId(),
+    };
     const accessToken = await this.jwt.signAsync(claims);
     return {
       accessToken,

@@ -5,22 +5,28 @@ import { describe, expect, it, vi } from 'vitest';
 import { IS_PUBLIC } from './decorators/public.decorator.js';
 import { IGNORES_TOKEN } from './decorators/token-ignored.decorator.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
+import type { AccountSessions } from './session-state.js';
 import type { SessionsService } from './sessions.service.js';
 
 const TOKEN = 'aaa.bbb.ccc';
 const USER_ID = '5f1d7f3a9b1e8a0012345678';
+const SESSION_ID = 'c2Vzc2lvbi1vbmUtaWQtMQ';
+const OTHER_SESSION_ID = 'c2Vzc2lvbi10d28taWQtMg';
 
-/** Session versions as SessionsService gives them: `memory` what this instance holds, `stored` the loaded value. */
-function fakeSessions(stored: () => Promise<number | null> = () => Promise.resolve(0)) {
-  const memory = new Map<string, number | null>();
+/** An account's sessions at `version`, with `ended` sessions ended one by one. */
+const account = (version: number, ended: string[] = []): AccountSessions => ({ version, ended });
+
+/** Account sessions as SessionsService gives them: `memory` what this instance holds, `stored` the loaded value. */
+function fakeSessions(stored: () => Promise<AccountSessions | null> = () => Promise.resolve(account(0))) {
+  const memory = new Map<string, AccountSessions | null>();
   const sessions = {
     memory,
-    cachedVersion: vi.fn((userId: string) => memory.get(userId)),
-    forgetCachedVersion: vi.fn((userId: string) => memory.delete(userId)),
-    currentVersion: vi.fn(async (userId: string) => {
-      const version = await stored();
-      memory.set(userId, version);
-      return version;
+    cached: vi.fn((userId: string) => memory.get(userId)),
+    forgetCached: vi.fn((userId: string) => memory.delete(userId)),
+    current: vi.fn(async (userId: string) => {
+      const loaded = await stored();
+      memory.set(userId, loaded);
+      return loaded;
     }),
   };
   return sessions;
@@ -43,7 +49,7 @@ function setup(
     } as unknown as Reflector,
     sessions as unknown as SessionsService,
   );
-  const request: { headers: Record<string, string>; user?: unknown } = {
+  const request: { headers: Record<string, string>; user?: unknown; session?: unknown } = {
     headers: { authorization },
   };
   const context = {
@@ -133,31 +139,31 @@ describe('JwtAuthGuard', () => {
       const { guard, verifyAsync, request, context, sessions } = setup(() =>
         Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 2 }),
       );
-      sessions.memory.set(USER_ID, 2);
+      sessions.memory.set(USER_ID, account(2));
       await guard.canActivate(context);
       request.user = undefined;
       expect(guard.canActivate(context)).toBe(true);
       expect(request.user).toEqual({ id: USER_ID, role: 'user' });
       expect(verifyAsync).toHaveBeenCalledTimes(1);
-      expect(sessions.currentVersion).not.toHaveBeenCalled();
+      expect(sessions.current).not.toHaveBeenCalled();
     });
 
     it('loads the version when this instance does not hold it, then answers from memory', async () => {
       const { guard, context, sessions } = setup(() => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp() }));
       await expect(guard.canActivate(context)).resolves.toBe(true);
       expect(guard.canActivate(context)).toBe(true);
-      expect(sessions.currentVersion).toHaveBeenCalledTimes(1);
+      expect(sessions.current).toHaveBeenCalledTimes(1);
     });
 
     it('takes a token without the claim (issued before it existed) as version 0', async () => {
-      const sessions = fakeSessions(() => Promise.resolve(0));
+      const sessions = fakeSessions(() => Promise.resolve(account(0)));
       const { guard, context } = setup(
         () => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp() }),
         undefined,
         sessions,
       );
       await expect(guard.canActivate(context)).resolves.toBe(true);
-      sessions.memory.set(USER_ID, 1); // a logout
+      sessions.memory.set(USER_ID, account(1)); // a logout-all
       expect(() => guard.canActivate(context)).toThrow(UnauthorizedException);
     });
 
@@ -165,16 +171,16 @@ describe('JwtAuthGuard', () => {
       const { guard, verifyAsync, context, sessions } = setup(() =>
         Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 4 }),
       );
-      sessions.memory.set(USER_ID, 4);
+      sessions.memory.set(USER_ID, account(4));
       expect(await guard.canActivate(context)).toBe(true);
-      sessions.memory.set(USER_ID, 5);
+      sessions.memory.set(USER_ID, account(5));
       expect(() => guard.canActivate(context)).toThrow(/revoked/);
       expect(verifyAsync).toHaveBeenCalledTimes(1); // the check needs no second verification
 
       const older = setup(
         () => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 3 }),
         undefined,
-        fakeSessions(() => Promise.resolve(4)),
+        fakeSessions(() => Promise.resolve(account(4))),
       );
       await expect(older.guard.canActivate(older.context)).rejects.toThrow(/revoked/);
     });
@@ -183,12 +189,12 @@ describe('JwtAuthGuard', () => {
       const { guard, context, sessions } = setup(
         () => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 5 }),
         undefined,
-        fakeSessions(() => Promise.resolve(5)),
+        fakeSessions(() => Promise.resolve(account(5))),
       );
-      sessions.memory.set(USER_ID, 4);
+      sessions.memory.set(USER_ID, account(4));
       await expect(guard.canActivate(context)).resolves.toBe(true);
-      expect(sessions.forgetCachedVersion).toHaveBeenCalledWith(USER_ID);
-      expect(sessions.currentVersion).toHaveBeenCalledTimes(1);
+      expect(sessions.forgetCached).toHaveBeenCalledWith(USER_ID);
+      expect(sessions.current).toHaveBeenCalledTimes(1);
       expect(guard.canActivate(context)).toBe(true); // held now
     });
 
@@ -205,6 +211,53 @@ describe('JwtAuthGuard', () => {
       for (const sv of [-1, 1.5, '0', null]) {
         const { guard, context } = setup(() => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv }));
         await expect(guard.canActivate(context), JSON.stringify(sv)).rejects.toThrow(UnauthorizedException);
+      }
+    });
+
+    it("refuses a token whose own session was ended, from memory, while the account's other sessions go on", async () => {
+      const claims = (sid: string) => () => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 3, sid });
+      const sessions = fakeSessions();
+      const ended = setup(claims(SESSION_ID), undefined, sessions);
+      const other = setup(claims(OTHER_SESSION_ID), 'Bearer other.token.value', sessions);
+      sessions.memory.set(USER_ID, account(3));
+      expect(await ended.guard.canActivate(ended.context)).toBe(true);
+
+      sessions.memory.set(USER_ID, account(3, [SESSION_ID])); // its logout, heard of through the cache
+      expect(() => ended.guard.canActivate(ended.context)).toThrow(/revoked/);
+      await expect(other.guard.canActivate(other.context)).resolves.toBe(true);
+      expect(sessions.current).not.toHaveBeenCalled();
+    });
+
+    it('refuses a token whose ended session is in the list it loads', async () => {
+      const { guard, context } = setup(
+        () => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 1, sid: SESSION_ID }),
+        undefined,
+        fakeSessions(() => Promise.resolve(account(1, [OTHER_SESSION_ID, SESSION_ID]))),
+      );
+      await expect(guard.canActivate(context)).rejects.toThrow(/revoked/);
+    });
+
+    it('checks a token without a session id (issued before ids) by its version alone', async () => {
+      const { guard, context, sessions } = setup(() =>
+        Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sv: 2 }),
+      );
+      sessions.memory.set(USER_ID, account(2, [SESSION_ID]));
+      expect(await guard.canActivate(context)).toBe(true);
+    });
+
+    it("hands the token's session to the route (what a logout ends)", async () => {
+      const expiresAt = exp();
+      const { guard, request, context } = setup(() =>
+        Promise.resolve({ sub: USER_ID, role: 'user', exp: expiresAt, sv: 0, sid: SESSION_ID }),
+      );
+      await expect(guard.canActivate(context)).resolves.toBe(true);
+      expect(request.session).toEqual({ id: SESSION_ID, version: 0, expiresAtMs: expiresAt * 1000 });
+    });
+
+    it('refuses a session id that is not base64url of 128 bits or more', async () => {
+      for (const sid of [7, null, '', 'short', `${SESSION_ID}+/`, 'x'.repeat(65), { $ne: null }]) {
+        const { guard, context } = setup(() => Promise.resolve({ sub: USER_ID, role: 'user', exp: exp(), sid }));
+        await expect(guard.canActivate(context), JSON.stringify(sid)).rejects.toThrow(UnauthorizedException);
       }
     });
 

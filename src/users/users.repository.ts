@@ -51,7 +51,7 @@ export class UsersRepository {
 
   /**
    * The account's session version, or null when the account does not exist. Read from the primary, as every read of
-   * the connection is (mongoose-options.ts): a lagging secondary would hand back the version from before a logout,
+   * the connection is (mongoose-options.ts): a lagging secondary would hand back the version from before a logout-all,
    * and the cache would keep it.
    */
   async sessionVersion(id: string): Promise<number | null> {
