@@ -3,14 +3,8 @@ import { ThrottlerException, ThrottlerGuard, type ThrottlerRequest } from '@nest
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { routeMetadata } from '../common/metadata/route-metadata.js';
 import { noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
+import { setRateLimitHeaders, type AppliedLimit } from './rate-limit-headers.js';
 import type { RateLimitRecord, RedisThrottlerStorage } from './redis-throttler.storage.js';
-
-interface AppliedLimit {
-  limit: number;
-  windowS: number;
-  remaining: number;
-  resetS: number;
-}
 
 const APPLIED = Symbol('rateLimitsApplied');
 /** The metadata key @SkipThrottle() sets for the tier named "default" (THROTTLER_SKIP + name in @nestjs/throttler). */
@@ -18,8 +12,8 @@ const SKIP_DEFAULT_TIER = 'THROTTLER:SKIPdefault';
 type TrackedRequest = FastifyRequest & { [APPLIED]?: AppliedLimit[] };
 
 /**
- * @nestjs/throttler's guard with the IETF RateLimit headers instead of X-RateLimit-*: the tightest
- * of the limits that applied (least remaining) in RateLimit-Limit/-Remaining/-Reset, all of them in
+ * @nestjs/throttler's guard with the IETF RateLimit headers instead of X-RateLimit-*: the limit that refused the
+ * request, or else the tightest of those that applied, in RateLimit-Limit/-Remaining/-Reset, all of them in
  * RateLimit-Policy, and Retry-After on a 429 (a problem+json body from the global filter).
  * Keys are `<tier>:<client>`, so a limit covers all routes, as the report's limiter does.
  */
@@ -56,9 +50,10 @@ export class RateLimitGuard extends ThrottlerGuard {
 
     const windowS = Math.round(ttl / 1000);
     const applied = (req[APPLIED] ??= []);
-    applied.push({ limit, windowS, remaining: Math.max(0, limit - record.totalHits), resetS: record.timeToExpire });
+    const result = { limit, windowS, remaining: Math.max(0, limit - record.totalHits), resetS: record.timeToExpire };
+    applied.push(result);
     if (record.isBlocked) {
-      setRateLimitHeaders(res, applied);
+      setRateLimitHeaders(res, applied, result);
       void res.header('retry-after', String(Math.max(1, record.timeToBlockExpire)));
       throw new ThrottlerException(`Rate limit exceeded: at most ${limit} requests per ${windowS} s`);
     }
@@ -69,13 +64,4 @@ export class RateLimitGuard extends ThrottlerGuard {
   protected override generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {
     return `${throttlerName}:${tracker}`;
   }
-}
-
-function setRateLimitHeaders(reply: FastifyReply, applied: readonly AppliedLimit[]): void {
-  const tightest = applied.reduce((a, b) => (b.remaining < a.remaining ? b : a));
-  void reply
-    .header('ratelimit-limit', String(tightest.limit))
-    .header('ratelimit-remaining', String(tightest.remaining))
-    .header('ratelimit-reset', String(tightest.resetS))
-    .header('ratelimit-policy', applied.map((a) => `${a.limit};w=${a.windowS}`).join(', '));
 }

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { reportedLimit, type AppliedLimit } from './rate-limit-headers.js';
+
+const tier = (limit: number, remaining: number, resetS: number): AppliedLimit => ({
+  limit,
+  windowS: 900,
+  remaining,
+  resetS,
+});
+
+describe('reportedLimit', () => {
+  it('reports the tier that refused the request, not an earlier one with as little left', () => {
+    // Login: the 10th attempt from this address used up `credentials` (10), then `credentials-account` (5) refused it.
+    const credentials = tier(10, 0, 300);
+    const credentialsAccount = tier(5, 0, 900);
+    expect(reportedLimit([credentials, credentialsAccount], credentialsAccount)).toBe(credentialsAccount);
+  });
+
+  it('otherwise reports the tier with the least remaining', () => {
+    const user = tier(1000, 990, 800);
+    const search = tier(300, 290, 100);
+    expect(reportedLimit([user, search])).toBe(search);
+  });
+
+  it('of two tiers with as little remaining, reports the one that resets later: the caller waits for both', () => {
+    const anonymous = tier(100, 0, 5);
+    const search = tier(300, 0, 800);
+    expect(reportedLimit([anonymous, search])).toBe(search);
+    expect(reportedLimit([search, anonymous])).toBe(search);
+  });
+});

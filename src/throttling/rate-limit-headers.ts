@@ -1,0 +1,36 @@
+import type { FastifyReply } from 'fastify';
+
+/** One tier's result for a request: its policy and what the check left of it. */
+export interface AppliedLimit {
+  limit: number;
+  windowS: number;
+  remaining: number;
+  /** Seconds until the tier lets this caller through again: the rest of its window, or of its block. */
+  resetS: number;
+}
+
+/**
+ * The tier that RateLimit-Limit, -Remaining and -Reset describe: the one that refused the request, if one did, so that
+ * they agree with its Retry-After and with the problem's "at most <limit>"; otherwise the one closest to running out
+ * (least remaining, and of two with as little left, the one that resets later: the caller needs both).
+ */
+export function reportedLimit(applied: readonly AppliedLimit[], refusedBy?: AppliedLimit): AppliedLimit {
+  if (refusedBy) return refusedBy;
+  return applied.reduce((a, b) =>
+    b.remaining < a.remaining || (b.remaining === a.remaining && b.resetS > a.resetS) ? b : a,
+  );
+}
+
+/** The IETF RateLimit headers: one tier in -Limit, -Remaining and -Reset (see reportedLimit), every tier in -Policy. */
+export function setRateLimitHeaders(
+  reply: FastifyReply,
+  applied: readonly AppliedLimit[],
+  refusedBy?: AppliedLimit,
+): void {
+  const reported = reportedLimit(applied, refusedBy);
+  void reply
+    .header('ratelimit-limit', String(reported.limit))
+    .header('ratelimit-remaining', String(reported.remaining))
+    .header('ratelimit-reset', String(reported.resetS))
+    .header('ratelimit-policy', applied.map((a) => `${a.limit};w=${a.windowS}`).join(', '));
+}
