@@ -3,6 +3,7 @@ import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swag
 import { ProblemResponseDto, RETRY_AFTER_HEADER } from './common/problem/problem-response.dto.js';
 import { TOKEN_IGNORED_EXTENSION } from './auth/decorators/token-ignored.decorator.js';
 import { RATE_LIMITED_EXTENSION } from './throttling/not-rate-limited.decorator.js';
+import { RATE_LIMIT_HEADERS } from './throttling/rate-limit-headers.js';
 
 /** Swagger UI at /docs and the OpenAPI 3 document at /docs/openapi.json, generated from decorators. */
 export function setupOpenApi(app: NestFastifyApplication): void {
@@ -26,8 +27,9 @@ export function setupOpenApi(app: NestFastifyApplication): void {
 
 /**
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a
- * `default` response with that schema and a 503 saying when to retry, every operation its 401, every /v1 operation
- * and every other that takes input its 400, every one with a body its 408, and every rate-limited one its 429.
+ * `default` response with that schema and a 503 with its Retry-After, every operation its 401, every /v1 operation
+ * and every other that takes input its 400, every one with a body its 408, and every rate-limited one its 429 and
+ * the RateLimit headers.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({
@@ -56,6 +58,8 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
         'No answer within the deadline (HANDLER_TIMEOUT_MS, 10 s by default), the database unreachable, or the ' +
           'instance overloaded: retry after the Retry-After header (seconds)',
       );
+      // The problem filter gives every 503 its Retry-After, a route's own (readiness) included.
+      withHeaders(operation.responses['503'], RETRY_AFTER_HEADER);
       documentUnauthorized(operation, problem);
       // The deadline (request-deadlines.ts) answers 408 to a body still arriving; Node's requestTimeout to a request.
       if (operation.requestBody) {
@@ -65,12 +69,7 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
         );
       }
       const optedOut = (operation as { [RATE_LIMITED_EXTENSION]?: boolean })[RATE_LIMITED_EXTENSION] === false;
-      if (path.startsWith('/v1/') && !optedOut) {
-        operation.responses['429'] ??= {
-          ...problem('Rate limit reached; the RateLimit-* headers of every reply tell how much is left'),
-          headers: RETRY_AFTER_HEADER,
-        };
-      }
+      if (path.startsWith('/v1/') && !optedOut) documentRateLimits(operation, problem);
     }
   }
   return document;
@@ -78,6 +77,24 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
 
 type Operation = OpenAPIObject['paths'][string]['get'] & object;
 type ProblemResponse = (description: string) => { description: string };
+type Response = Operation['responses'][string];
+
+function withHeaders(response: Response | undefined, headers: Record<string, object>): void {
+  if (response && !('$ref' in response)) response.headers = { ...response.headers, ...headers };
+}
+
+/**
+ * A rate-limited operation's 429, and the RateLimit headers on it and on its successes (answers refused before the
+ * rate-limit guard, a 401 for a bad token for one, carry none; nor does any while Redis does not answer).
+ */
+function documentRateLimits(operation: Operation, problem: ProblemResponse): void {
+  const { responses } = operation;
+  responses['429'] ??= problem('Rate limit reached; the RateLimit-* headers of every reply tell how much is left');
+  withHeaders(responses['429'], { ...RATE_LIMIT_HEADERS, ...RETRY_AFTER_HEADER });
+  for (const [code, response] of Object.entries(responses)) {
+    if (/^[23]\d\d$/.test(code)) withHeaders(response, RATE_LIMIT_HEADERS);
+  }
+}
 
 const BAD_TOKEN = 'an Authorization header that is malformed or carries an invalid, expired or revoked token';
 

@@ -34,3 +34,20 @@ export function setRateLimitHeaders(
     .header('ratelimit-reset', String(reported.resetS))
     .header('ratelimit-policy', applied.map((a) => `${a.limit};w=${a.windowS}`).join(', '));
 }
+
+/** The headers above as OpenAPI describes them, on every answer of a rate-limited operation that documents them. */
+export const RATE_LIMIT_HEADERS = {
+  'RateLimit-Limit': {
+    description: 'Requests allowed per window by the limit closest to running out (on a 429: the limit that refused)',
+    schema: { type: 'integer' },
+  },
+  'RateLimit-Remaining': { description: 'Requests left in that window', schema: { type: 'integer' } },
+  'RateLimit-Reset': {
+    description: 'Seconds until that window ends (after a 429: until the refusal ends)',
+    schema: { type: 'integer' },
+  },
+  'RateLimit-Policy': {
+    description: 'Every limit that applied, as <limit>;w=<window in seconds>, comma-separated',
+    schema: { type: 'string', example: '100;w=900, 10;w=900' },
+  },
+};

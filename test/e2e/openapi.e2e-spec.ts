@@ -210,6 +210,32 @@ describe('OpenAPI document and Swagger UI', () => {
     }
   });
 
+  it('documents the headers the answers carry: Retry-After on every 503, RateLimit-* where limits apply', async () => {
+    type Response = { headers?: Record<string, unknown> };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
+    };
+    const rateLimitHeaders = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy'];
+    const missing: string[] = [];
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, { responses }] of Object.entries(methods)) {
+        const lacks = (code: string, header: string) => {
+          if (!responses[code]?.headers?.[header]) missing.push(`${method} ${path} ${code}: ${header}`);
+        };
+        // The problem filter gives every 503 a Retry-After (the readiness probe's own included).
+        lacks('503', 'Retry-After');
+        if (!('429' in responses)) continue;
+        for (const code of Object.keys(responses).filter((c) => /^[23]\d\d$/.test(c) || c === '429')) {
+          for (const header of rateLimitHeaders) lacks(code, header);
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+    // The probes and the payment webhooks are not rate limited, so they claim no RateLimit headers.
+    expect(document.paths['/health/live'].get.responses['200'].headers).toBeUndefined();
+    expect(document.paths['/v1/subscriptions/webhooks/{provider}'].post.responses['200'].headers).toBeUndefined();
+  });
+
   it('marks the answers an Idempotency-Key replays with Idempotent-Replayed, successes and refusals', async () => {
     type Response = { headers?: Record<string, { schema?: unknown }> };
     const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
@@ -233,7 +259,9 @@ describe('OpenAPI document and Swagger UI', () => {
       'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] } },
     });
     // Routes without a key replay nothing.
-    expect(document.paths['/v1/subscriptions/me/cancel'].post.responses['200'].headers).toBeUndefined();
+    expect(document.paths['/v1/subscriptions/me/cancel'].post.responses['200'].headers).not.toHaveProperty(
+      'Idempotent-Replayed',
+    );
   });
 
   it('documents a token as optional where a route uses one if sent, as the README says', async () => {
