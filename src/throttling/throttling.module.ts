@@ -1,6 +1,6 @@
 import { Inject, Module, type ExecutionContext, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_GUARD, Reflector } from '@nestjs/core';
-import { normalizeIp, ThrottlerModule, type ThrottlerOptions } from '@nestjs/throttler';
+import { ThrottlerModule, type ThrottlerOptions } from '@nestjs/throttler';
 import type { FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
@@ -14,6 +14,7 @@ import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { closeRedisClient, createRedisClient } from '../redis/redis-client.factory.js';
 import { normaliseEmail } from '../users/email.js';
+import { clientAddress } from './client-address.js';
 import { CREDENTIALS_ROUTE, type CredentialsThrottleOptions } from './credentials-throttle.decorator.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
@@ -68,9 +69,12 @@ class RateLimitStorageModule implements OnApplicationShutdown {
 
 const userOf = (request: FastifyRequest) => (request as AuthenticatedRequest).user;
 
-/** The account of a signed-in caller, else the address as the anonymous tier counts it (IPv6 by /64). */
+/** The client address every per-address tier counts (without a port; IPv6 by /64). */
+const addressOf = (request: FastifyRequest) => clientAddress(request.ip);
+
+/** The account of a signed-in caller, else the address as the anonymous tier counts it. */
 function callerOf(request: FastifyRequest): string {
-  return userOf(request)?.id ?? normalizeIp(request.ip);
+  return userOf(request)?.id ?? addressOf(request);
 }
 
 /**
@@ -87,10 +91,10 @@ function accountOf(request: FastifyRequest): string {
 }
 
 /**
- * Per email from one client address (the library's tracker, IPv6 grouped by /64): someone failing from their own
+ * Per email from one client address (as the other tiers count it, IPv6 grouped by /64): someone failing from their own
  * address locks only themself out of that account, not its owner (docs/decisions/0025).
  */
-const accountFromAddressOf = (request: FastifyRequest) => `${normalizeIp(request.ip)}:${accountOf(request)}`;
+const accountFromAddressOf = (request: FastifyRequest) => `${addressOf(request)}:${accountOf(request)}`;
 
 /**
  * Rate limits in named tiers, counted in Redis so every instance shares them:
@@ -127,13 +131,18 @@ const accountFromAddressOf = (request: FastifyRequest) => `${normalizeIp(request
             {
               ...tier('anonymous', throttle.anonymous),
               skipIf: (context) => !!userOf(context.switchToHttp().getRequest()),
+              getTracker: (request) => addressOf(request as FastifyRequest),
             },
             {
               ...tier('user', throttle.user),
               skipIf: (context) => !userOf(context.switchToHttp().getRequest()),
               getTracker: (request) => userOf(request as FastifyRequest)!.id,
             },
-            { ...tier('credentials', throttle.credentials), skipIf: (context) => !isCredentialsRoute(context) },
+            {
+              ...tier('credentials', throttle.credentials),
+              skipIf: (context) => !isCredentialsRoute(context),
+              getTracker: (request) => addressOf(request as FastifyRequest),
+            },
             {
               ...tier('credentials-account', throttle.credentialsAccount),
               skipIf: (context) => !countsFailedLogins(context),

@@ -231,6 +231,17 @@ describe('client address behind a proxy', () => {
     }
   });
 
+  it('counts a forwarded address that carries a port (a new one per connection) as the address', async () => {
+    const running = await startApp(testConfig({ THROTTLE_ANONYMOUS_LIMIT: '2', TRUST_PROXY: '127.0.0.1' }));
+    try {
+      // Azure Application Gateway writes the client's port too: each connection would otherwise be another client.
+      expect(await hammer(running, (i) => `203.0.113.9:${50_000 + i}`)).toEqual([200, 200, 429]);
+      expect(await hammer(running, (i) => `[2001:db8:1:2::${i + 1}]:${50_000 + i}`)).toEqual([200, 200, 429]);
+    } finally {
+      await running.close();
+    }
+  });
+
   it('with TRUST_PROXY=true counts the address the proxy added, not the ones the client put before it', async () => {
     const running = await startApp(testConfig({ THROTTLE_ANONYMOUS_LIMIT: '2', TRUST_PROXY: 'true' }));
     try {

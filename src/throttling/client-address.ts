@@ -1,0 +1,16 @@
+import { normalizeIp } from '@nestjs/throttler';
+import { isIP } from 'node:net';
+
+const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
+const BRACKETED_IPV6 = /^\[([^\]]+)\](?::\d{1,5})?$/;
+
+/**
+ * The client address a rate limit counts: the request's address (X-Forwarded-For's when TRUST_PROXY believes it)
+ * without a port, IPv6 grouped by /64 as @nestjs/throttler does. Some proxies write the client's port into
+ * X-Forwarded-For (`203.0.113.7:51234`, `[2001:db8::7]:443`; Azure Application Gateway does); kept, every new
+ * connection of a client would be counted as another client.
+ */
+export function clientAddress(ip: string): string {
+  const bare = IPV4_WITH_PORT.exec(ip)?.[1] ?? BRACKETED_IPV6.exec(ip)?.[1];
+  return normalizeIp(bare !== undefined && isIP(bare.split('%')[0]) !== 0 ? bare : ip);
+}
