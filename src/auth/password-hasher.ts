@@ -2,6 +2,13 @@ import { Injectable } from '@nestjs/common';
 import argon2 from 'argon2';
 
 /**
+ * The form a password is hashed in: NFKC, as NIST 800-63B (5.1.1.2) advises. The same password typed on another
+ * device may arrive composed or decomposed ("é" as one code point or as "e" and an accent), or in full-width letters
+ * from an East Asian keyboard; hashed as sent, it did not match and counted as a failed login.
+ */
+const normalForm = (password: string) => password.normalize('NFKC');
+
+/**
  * argon2id with the library's defaults (64 MiB, 3 passes, parallelism 4; ~100 ms here), which meet
  * OWASP's minimum. Behind an injectable so unit tests can swap the slow hash.
  */
@@ -11,14 +18,19 @@ export class PasswordHasher {
   private readonly decoy = argon2.hash(`decoy-${Math.random()}`, { type: argon2.argon2id });
 
   hash(password: string): Promise<string> {
-    return argon2.hash(password, { type: argon2.argon2id });
+    return argon2.hash(normalForm(password), { type: argon2.argon2id });
   }
 
+  /**
+   * Checks the normal form, then, for a password that has another, the text as sent: hashes made before passwords
+   * were normalised are of that. An unknown email (no hash) costs the same checks against the decoy.
+   */
   async verify(hash: string | undefined, password: string): Promise<boolean> {
-    if (hash === undefined) {
-      await argon2.verify(await this.decoy, password);
-      return false;
+    const forms = [...new Set([normalForm(password), password])];
+    for (const form of forms) {
+      if (hash === undefined) await argon2.verify(await this.decoy, form);
+      else if (await argon2.verify(hash, form)) return true;
     }
-    return argon2.verify(hash, password);
+    return false;
   }
 }

@@ -113,6 +113,14 @@ describe('accounts and tokens', () => {
     );
   });
 
+  it('takes a password sent in another Unicode form as the same password', async () => {
+    // "Crème brûlée" with its accents as separate code points, as some keyboards and pasted text send it, then composed.
+    const email = uniqueEmail('unicode');
+    const registered = await post('/v1/auth/register', { email, password: 'Cre\u0300me bru\u0302le\u0301e 2026' });
+    expect(registered.status).toBe(201);
+    expect(await login(url, email, 'Cr\u00e8me br\u00fbl\u00e9e 2026')).toEqual(expect.any(String));
+  });
+
   it('rejects weak input: short password, bad email, operator objects, extra fields', async () => {
     for (const body of [
       { email: uniqueEmail(), password: 'short' },
