@@ -1,6 +1,10 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import { ProblemResponseDto, RETRY_AFTER_HEADER } from './common/problem/problem-response.dto.js';
+import {
+  ProblemResponseDto,
+  RETRY_AFTER_HEADER,
+  WWW_AUTHENTICATE_HEADER,
+} from './common/problem/problem-response.dto.js';
 import { TOKEN_IGNORED_EXTENSION } from './auth/decorators/token-ignored.decorator.js';
 import { RATE_LIMITED_EXTENSION } from './throttling/not-rate-limited.decorator.js';
 import { RATE_LIMIT_HEADERS } from './throttling/rate-limit-headers.js';
@@ -27,7 +31,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
 
 /**
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a
- * `default` response with that schema and a 503 with its Retry-After, every operation its 401, every /v1 operation
+ * `default` response with that schema and a 503 with its Retry-After, every operation its 401 (WWW-Authenticate: Bearer,
+ * as the problem filter sends), every /v1 operation
  * and every other that takes input its 400, every one with a body its 408, and every rate-limited one its 429 and
  * the RateLimit headers.
  */
@@ -61,6 +66,7 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
       // The problem filter gives every 503 its Retry-After, a route's own (readiness) included.
       withHeaders(operation.responses['503'], RETRY_AFTER_HEADER);
       documentUnauthorized(operation, problem);
+      withHeaders(operation.responses['401'], WWW_AUTHENTICATE_HEADER);
       // The deadline (request-deadlines.ts) answers 408 to a body still arriving; Node's requestTimeout to a request.
       if (operation.requestBody) {
         operation.responses['408'] ??= problem(

@@ -210,7 +210,7 @@ describe('OpenAPI document and Swagger UI', () => {
     }
   });
 
-  it('documents the headers the answers carry: Retry-After on every 503, RateLimit-* where limits apply', async () => {
+  it('documents the headers the answers carry: Retry-After on 503s, WWW-Authenticate on 401s, RateLimit-*', async () => {
     type Response = { headers?: Record<string, unknown> };
     const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
       paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
@@ -222,8 +222,9 @@ describe('OpenAPI document and Swagger UI', () => {
         const lacks = (code: string, header: string) => {
           if (!responses[code]?.headers?.[header]) missing.push(`${method} ${path} ${code}: ${header}`);
         };
-        // The problem filter gives every 503 a Retry-After (the readiness probe's own included).
+        // The problem filter gives every 503 a Retry-After (the readiness probe's own included), every 401 a challenge.
         lacks('503', 'Retry-After');
+        if ('401' in responses) lacks('401', 'WWW-Authenticate');
         if (!('429' in responses)) continue;
         for (const code of Object.keys(responses).filter((c) => /^[23]\d\d$/.test(c) || c === '429')) {
           for (const header of rateLimitHeaders) lacks(code, header);

@@ -32,6 +32,11 @@ export class ProblemResponseDto {
   errors?: FieldErrorDto[];
 }
 
+/** WWW-Authenticate as OpenAPI describes it on a 401 response, where the problem filter always sends it. */
+export const WWW_AUTHENTICATE_HEADER = {
+  'WWW-Authenticate': { description: 'The scheme to authenticate with', schema: { type: 'string', enum: ['Bearer'] } },
+};
+
 /** Retry-After as OpenAPI describes it on a 429 response: one description for the whole document. */
 export const RETRY_AFTER_HEADER = {
   'Retry-After': { description: 'Seconds until a retry can pass', schema: { type: 'integer' } },
