@@ -81,6 +81,9 @@ export class ProfilesService implements OnModuleInit {
         userId: new Types.ObjectId(user.id),
         location: toLocation(dto.location),
       });
+      // Ids are guessable (an ObjectId counts up), so the new one may have been read before it existed: the `null`
+      // cached then would hide the profile, from its owner too, for the whole TTL.
+      await evict(this.cache, PROFILE_EVICTION, [created._id]);
       return toProfileView(await this.withoutDeletedPhotos(created, dto.photoIds), { privileged: true });
     } catch (error) {
       if (error instanceof ProfileExistsError) {

@@ -1,3 +1,4 @@
+import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
@@ -54,6 +55,26 @@ describe('caching over HTTP', () => {
     expect(seen).toBe('After');
   });
 
+  it('shows a new profile on every instance even when its id was read before it existed', async () => {
+    // An ObjectId is seconds, five bytes fixed per process and a counter: anyone who saw one id can list the next
+    // ones. The apps run in this process, so the next ids follow this one.
+    const seen = new Types.ObjectId();
+    const guesses = followingIds(seen, 20, 3);
+    for (const app of [a, b]) {
+      const misses = await Promise.all(
+        guesses.map((id) => fetch(`${app.url}/v1/profiles/${id}`).then((r) => r.status)),
+      );
+      expect(misses.every((status) => status === 404)).toBe(true);
+    }
+    const member = await registerAccount(a.url);
+    const profile = await createProfile(a.url, member);
+    expect(guesses).toContain(profile.id);
+    for (const app of [a, b]) {
+      expect((await fetch(`${app.url}/v1/profiles/${profile.id}`)).status).toBe(200);
+      expect((await fetch(`${app.url}/v1/profiles/${profile.id}`, { headers: member.auth })).status).toBe(200);
+    }
+  });
+
   it('answers If-None-Match with 304 and marks public and per-caller data differently', async () => {
     const profile = await createProfile(a.url, await registerAccount(a.url));
     const first = await fetch(`${a.url}/v1/profiles/${profile.id}`);
@@ -97,3 +118,15 @@ describe('caching over HTTP', () => {
     expect(response.headers.get('cache-control')).toBeNull();
   });
 });
+
+/** The ids this process makes after `seen`: the next `count` counter values, in this second and the next few. */
+function followingIds(seen: Types.ObjectId, count: number, seconds: number): string[] {
+  const hex = seen.toHexString();
+  const [time, fixed, counter] = [parseInt(hex.slice(0, 8), 16), hex.slice(8, 18), parseInt(hex.slice(18), 16)];
+  return Array.from({ length: seconds }, (_, second) =>
+    Array.from({ length: count }, (_, step) => {
+      const next = (counter + step + 1) % 0x1000000;
+      return `${(time + second).toString(16).padStart(8, '0')}${fixed}${next.toString(16).padStart(6, '0')}`;
+    }),
+  ).flat();
+}
