@@ -35,12 +35,20 @@ export const CacheControl = (policy: CachePolicy, maxAgeS?: number): MethodDecor
   mergeRouteConfig({ cacheControl: { policy, maxAgeS } });
 
 /**
- * The Cache-Control value for this reply, if its route is marked with @CacheControl: successes and
- * 304s only, since an error must never be cached by a browser or CDN. ETags come from @fastify/etag.
+ * Every error, on any route. Without a Cache-Control some are cacheable by default (404, 405, 410, 414, 501: RFC 9110
+ * §15.1), and shared caches keep them (Varnish two minutes, Fastly an hour): an anonymous "not found" for a profile
+ * hidden or not created yet could go on answering for it there after it became visible.
+ */
+const ERROR_CACHE_CONTROL = 'no-store';
+
+/**
+ * The Cache-Control value for this reply: `no-store` for an error, the route's @CacheControl policy for a success or
+ * a 304, none otherwise. ETags come from @fastify/etag.
  */
 export function cacheControlFor(request: FastifyRequest, reply: FastifyReply, config: AppConfig): string | undefined {
+  if (reply.statusCode >= 400) return ERROR_CACHE_CONTROL;
   const options = request.routeOptions.config.cacheControl;
-  if (!options || reply.statusCode >= 400) return undefined;
+  if (!options) return undefined;
   return options.policy === 'public'
     ? `public, max-age=${Math.min(options.maxAgeS ?? Infinity, config.cache.publicMaxAgeS)}`
     : HEADER_VALUES[options.policy];

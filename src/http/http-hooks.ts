@@ -40,7 +40,9 @@ export async function registerHttpHooks(
     // before @fastify/compress's route-level onSend reads the header.
     if (request.headers['x-no-compression'] !== undefined) request.headers['accept-encoding'] = 'identity';
     const cacheControl = cacheControlFor(request, reply, config);
-    if (cacheControl) void reply.header('cache-control', cacheControl).header('vary', 'Authorization, Accept-Encoding');
+    if (cacheControl) void reply.header('cache-control', cacheControl);
+    // What a cache may keep depends on these; an error it may not keep at all.
+    if (cacheControl && reply.statusCode < 400) void reply.header('vary', 'Authorization, Accept-Encoding');
     // While draining, ask keep-alive clients to reconnect, which lands them on another instance.
     if (readiness.isShuttingDown) void reply.header('connection', 'close');
     done(null, payload);

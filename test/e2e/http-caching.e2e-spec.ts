@@ -101,12 +101,20 @@ describe('caching over HTTP', () => {
     expect(cities.headers.get('etag')).toBeTruthy();
   });
 
-  it('caps public max-age at the server-side TTL for member lists and never marks errors cacheable', async () => {
+  it('caps public max-age at the server-side TTL for member lists and forbids keeping errors', async () => {
     const search = await fetch(`${a.url}/v1/profiles?gender=woman`);
     expect(search.headers.get('cache-control')).toBe('public, max-age=30');
     const invalid = await fetch(`${a.url}/v1/profiles?limit=500`);
     expect(invalid.status).toBe(400);
-    expect(invalid.headers.get('cache-control')).toBeNull();
+    expect(invalid.headers.get('cache-control')).toBe('no-store');
+    // A 404 is cacheable by default (RFC 9110 §15.1): without a no-store a CDN would keep answering "not found" for a
+    // hidden profile made public, or for one read before it was created.
+    const member = await registerAccount(a.url);
+    const hidden = await createProfile(a.url, member, { visibility: 'hidden' });
+    const missing = await fetch(`${a.url}/v1/profiles/${hidden.id}`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('cache-control')).toBe('no-store');
+    expect((await fetch(`${a.url}/v1/no-such-route`)).headers.get('cache-control')).toBe('no-store');
   });
 
   it('sends no Cache-Control on writes', async () => {
