@@ -5,6 +5,11 @@ export interface CacheEntry<T = unknown> {
   exp: number;
   /** Loader duration in ms (XFetch weighs early refresh by it). */
   d: number;
+  /**
+   * When its load started, ms since epoch: after a lost Redis connection, older entries in Redis are not trusted
+   * (TieredCache.resync). Absent in entries written by versions before it, which count as old.
+   */
+  w?: number;
 }
 
 /**

@@ -155,7 +155,8 @@ export function createL1Cache(maxBytes: number, onEvict?: (key: string) => void)
  * - Expired entries stay for a grace period and answer while their reload fails or is slow (fail-safe).
  * - Invalidation deletes from L2 and publishes on Redis pub/sub; every instance drops the key from its L1.
  * - Redis failures never fail a read or a write: L2 is skipped (fail open) and, once Redis is back,
- *   every L1 is cleared and failed deletions are replayed, so no stale value survives the outage.
+ *   every L1 is cleared, entries Redis kept from before are reloaded and failed deletions are replayed, so no
+ *   stale value survives the outage.
  */
 export class TieredCache {
   private readonly logger = new Logger(TieredCache.name);
@@ -167,6 +168,10 @@ export class TieredCache {
   private readonly l1KeyTags = new Map<string, readonly string[]>();
   private readonly failedDeletes = { keys: new Set<string>(), tags: new Set<string>() };
   private l2SkipUntil = 0;
+  /** Set when the command connection closes; the next 'ready' then distrusts what Redis holds (see resync). */
+  private l2Dropped = false;
+  /** Redis entries whose load started before this (ms since epoch) are misses: see resync. */
+  private trustL2From = 0;
   private replayTimer?: NodeJS.Timeout;
   private subscribed = false;
   private channelCheck?: NodeJS.Timeout;
@@ -191,7 +196,10 @@ export class TieredCache {
     // SUBSCRIBE failed; and a dropped subscription may have missed invalidations, so L1 starts over.
     this.subscriber.on('ready', () => void this.subscribeAndStartOver('pub/sub reconnected'));
     this.subscriber.on('close', () => (this.subscribed = false));
+    this.redis.on('close', () => (this.l2Dropped = true));
     this.redis.on('ready', () => void this.resync());
+    // Not connected yet (Redis was down at start): whatever it holds when it comes is treated as after an outage.
+    if (this.redis.status !== 'ready') this.l2Dropped = true;
     const everyMs = this.options.channelCheckMs ?? CHANNEL_CHECK_MS;
     this.channelCheck = setInterval(() => void this.checkChannel(), everyMs).unref();
     await this.subscribe();
@@ -465,6 +473,7 @@ export class TieredCache {
     options: WrapOptions<T>,
     flight: Flight,
   ): Promise<T> {
+    const loadedAt = Date.now();
     const stamp = await this.readGenerations(fullKey, options.tags ?? []);
     const started = performance.now();
     const value = await loader();
@@ -478,7 +487,7 @@ export class TieredCache {
       return value;
     }
     const ttlMs = jitteredTtlMs(options.ttlS, this.options.ttlJitter);
-    const entry: CacheEntry<T> = { v: value, exp: Date.now() + ttlMs, d: duration };
+    const entry: CacheEntry<T> = { v: value, exp: Date.now() + ttlMs, d: duration, w: loadedAt };
     const serialised = JSON.stringify(entry);
     this.storeL1(fullKey, entry, serialised.length, options.tags);
     if (stamp) await this.writeL2(fullKey, serialised, ttlMs, stamp, options.tags);
@@ -562,7 +571,8 @@ export class TieredCache {
       this.l2Failed('get');
       return undefined;
     }
-    return raw ? parseEntry<T>(raw) : undefined;
+    const entry = raw ? parseEntry<T>(raw) : undefined;
+    return entry && (entry.w ?? 0) >= this.trustL2From ? entry : undefined;
   }
 
   /**
@@ -634,8 +644,16 @@ export class TieredCache {
     this.replayLater();
   }
 
-  /** Redis is back: replay deletions that failed and forget L1 state that may have missed messages. */
+  /**
+   * Redis is back: replay deletions that failed and forget L1 state that may have missed messages. After a lost
+   * connection, entries Redis kept through the outage (a network outage, a failover, a restart from disk) may also
+   * predate a write whose deletion failed on another instance, which replays it only once it is back itself, maybe
+   * seconds later, maybe never if it died. So entries loaded before now are misses here: each key is loaded once more,
+   * and the new entry, loaded after the write, is trusted by every instance.
+   */
   private async resync(): Promise<void> {
+    if (this.l2Dropped) this.trustL2From = Date.now();
+    this.l2Dropped = false;
     this.clearL1('Redis reconnected');
     this.l2SkipUntil = 0;
     await this.replayFailedDeletes();

@@ -43,6 +43,24 @@ async function redisProxy(forward: (link: number, direction: 'to-redis' | 'to-cl
   };
 }
 
+/**
+ * One instance's network path to the test Redis: `down()` cuts its connections and leaves new ones unanswered, `up()`
+ * lets them through again. Redis itself stays up and keeps its data, as behind a network outage or a failover.
+ */
+async function interruptibleLink() {
+  let down = false;
+  const proxy = await redisProxy(() => !down);
+  return {
+    url: proxy.url,
+    down: () => {
+      down = true;
+      for (let link = 1; link <= proxy.links(); link++) proxy.cut(link);
+    },
+    up: () => (down = false),
+    close: proxy.close,
+  };
+}
+
 /** A cache whose invalidation connection goes through `url` (a proxy); its commands go straight to Redis. */
 function proxiedSubscriber(url: string, namespace: string, channelCheckMs?: number) {
   const options = { connectTimeoutMs: 500, commandTimeoutMs: 500 };
@@ -564,6 +582,36 @@ describe('TieredCache when Redis fails', () => {
     } finally {
       admin.disconnect();
       await server.stop();
+    }
+  });
+
+  it('serves no stale value when Redis kept its data through an outage and the writer is back last', async () => {
+    const [writerLink, readerLink] = [await interruptibleLink(), await interruptibleLink()];
+    try {
+      const namespace = `kept-${randomUUID().slice(0, 8)}:`;
+      const [writer, reader] = [
+        await Instance.create(writerLink.url, namespace),
+        await Instance.create(readerLink.url, namespace),
+      ];
+      opened.push(writer, reader);
+      let value = 'before';
+      const read = (instance: Instance) =>
+        instance.cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
+      await read(writer);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await read(reader)).toBe('before');
+
+      writerLink.down();
+      readerLink.down();
+      await eventually(() => writer.redis.status !== 'ready' && reader.redis.status !== 'ready', 2_000);
+      value = 'after';
+      await writer.cache.invalidate('profile', ['p']); // the deletion fails: only the writer remembers it
+      // The reader is back first. Redis still holds 'before', and nothing has told the reader it changed.
+      readerLink.up();
+      await eventually(() => reader.redis.status === 'ready', 10_000);
+      expect(await read(reader)).toBe('after');
+    } finally {
+      await Promise.all([writerLink.close(), readerLink.close()]);
     }
   });
 
