@@ -6,7 +6,7 @@ import { REDIS_CLIENT } from '../redis/redis.constants.js';
 import type { WebhookEventDto } from './dto/webhook-event.dto.js';
 import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
-import { paidFor, SubscriptionsRepository } from './subscriptions.repository.js';
+import { paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
 import { WebhookEventClaims } from './webhook-event-claims.js';
 
@@ -90,16 +90,21 @@ export class SubscriptionWebhooks {
       return;
     }
     const now = new Date();
-    const changed = chargeId
-      ? await this.subscriptions.renew(record, chargeId, now)
-      : await this.subscriptions.markPastDue(data.userId, now);
+    let changed: SubscriptionRecord | null;
+    try {
+      changed = chargeId
+        ? await this.subscriptions.renew(record, chargeId, now)
+        : await this.subscriptions.markPastDue(data.userId, now);
+    } finally {
+      // Also when the write fails: it may have landed (its reply lost), and the redelivery then finds the change made
+      // and changes nothing, so nothing else would drop the status cached from before it.
+      await this.cache.invalidate(ENTITLEMENT_CACHE.name, [data.userId]);
+    }
     if (!changed) {
       this.logger.warn(`Webhook ${id} (${type}) did not apply to a ${record.status} subscription`);
       // A renewal charged after the member canceled (or after the subscription ended) buys nothing: give it back.
       if (chargeId && !paidFor(record, chargeId)) await this.refund(id, chargeId);
-      return;
     }
-    await this.cache.invalidate(ENTITLEMENT_CACHE.name, [data.userId]);
   }
 
   /**

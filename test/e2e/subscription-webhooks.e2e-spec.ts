@@ -7,6 +7,7 @@ import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
 import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
 import { withSubscriptionChangeLock } from '../../src/subscriptions/subscription-change-lock.js';
 import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
+import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -359,6 +360,29 @@ describe('payment provider webhooks against members’ own changes and the sweep
       }
       expect(await (await deliver(event)).json()).toEqual({ received: true, duplicate: false });
       expect(payments.refunds.has(event.data.chargeId)).toBe(true);
+    });
+
+    it('opens premium routes after a renewal whose write landed but whose delivery failed', async () => {
+      const { member } = await premiumMember();
+      await endPeriod(member);
+      const premium = () => fetch(`${url}/v1/profiles/advanced`, { headers: member.auth }).then((r) => r.status);
+      expect(await premium()).toBe(403); // the ended period is now the cached status
+      // The write lands, then its reply is lost (a connection reset), so the delivery fails after the change.
+      const repository = running.app.get(SubscriptionsRepository);
+      const renew = repository.renew.bind(repository);
+      repository.renew = async (...args) => {
+        await renew(...args);
+        throw new Error('connection reset');
+      };
+      const event = renewalEvent(member);
+      try {
+        expect((await deliver(event)).status).toBeGreaterThanOrEqual(500);
+      } finally {
+        repository.renew = renew;
+      }
+      expect((await deliver(event)).status).toBe(200); // finds the charge applied: nothing to change
+      expect(await periodEndOf(member)).toBeGreaterThan(Date.now());
+      expect(await premium()).toBe(200);
     });
 
     it('applies an event once among simultaneous deliveries of it', async () => {
