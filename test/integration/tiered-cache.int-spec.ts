@@ -472,14 +472,12 @@ describe('TieredCache when Redis fails', () => {
   });
 
   /**
-   * A writer and a reader on their own Redis server, both holding "before" for key p (the reader copied it from L2).
-   * `write()` changes the value in the "database" and invalidates p through the writer; `read(instance)` reads p.
+   * A writer and a reader on a Redis of their own (the reader through `readerUrl` if given), both holding "before" for
+   * key p (the reader copied it from L2). `write()` changes the value in the "database" and invalidates p through the
+   * writer; `read(instance)` reads p.
    */
-  const primedPair = async (server: RedisProcess, namespace: string) => {
-    const [writer, reader] = [
-      await Instance.create(server.url, namespace),
-      await Instance.create(server.url, namespace),
-    ];
+  const primedPair = async (writerUrl: string, namespace: string, readerUrl = writerUrl) => {
+    const [writer, reader] = [await Instance.create(writerUrl, namespace), await Instance.create(readerUrl, namespace)];
     opened.push(writer, reader);
     let value = 'before';
     const read = (instance: Instance) =>
@@ -501,7 +499,7 @@ describe('TieredCache when Redis fails', () => {
     const server = await RedisProcess.start();
     const admin = new Redis(server.url);
     try {
-      const { writer, write, readerSeesTheWrite } = await primedPair(server, 'cut:');
+      const { writer, write, readerSeesTheWrite } = await primedPair(server.url, 'cut:');
       // Only the writer's connection drops (a partial partition): the reader never reconnects, so nothing but a
       // message tells it to forget its copy. The deletion and the message both fail while the writer is cut off.
       await admin.call('CLIENT', 'KILL', 'ID', String(await writer.redis.client('ID')));
@@ -572,7 +570,7 @@ describe('TieredCache when Redis fails', () => {
     const server = await RedisProcess.start();
     const admin = new Redis(server.url);
     try {
-      const { write, readerSeesTheWrite } = await primedPair(server, 'stall:');
+      const { write, readerSeesTheWrite } = await primedPair(server.url, 'stall:');
       // Redis keeps every connection open and answers nothing for 1 s: no reconnect tells anyone to start over.
       await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
       const started = performance.now();
@@ -589,27 +587,15 @@ describe('TieredCache when Redis fails', () => {
     const [writerLink, readerLink] = [await interruptibleLink(), await interruptibleLink()];
     try {
       const namespace = `kept-${randomUUID().slice(0, 8)}:`;
-      const [writer, reader] = [
-        await Instance.create(writerLink.url, namespace),
-        await Instance.create(readerLink.url, namespace),
-      ];
-      opened.push(writer, reader);
-      let value = 'before';
-      const read = (instance: Instance) =>
-        instance.cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
-      await read(writer);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(await read(reader)).toBe('before');
-
+      const { writer, reader, readByReader, write } = await primedPair(writerLink.url, namespace, readerLink.url);
       writerLink.down();
       readerLink.down();
       await eventually(() => writer.redis.status !== 'ready' && reader.redis.status !== 'ready', 2_000);
-      value = 'after';
-      await writer.cache.invalidate('profile', ['p']); // the deletion fails: only the writer remembers it
+      await write(); // the deletion fails: only the writer remembers it
       // The reader is back first. Redis still holds 'before', and nothing has told the reader it changed.
       readerLink.up();
       await eventually(() => reader.redis.status === 'ready', 10_000);
-      expect(await read(reader)).toBe('after');
+      expect(await readByReader()).toBe('after');
     } finally {
       await Promise.all([writerLink.close(), readerLink.close()]);
     }
@@ -618,7 +604,7 @@ describe('TieredCache when Redis fails', () => {
   it('serves no stale value after an outage during which a write happened', async () => {
     const server = await RedisProcess.start();
     try {
-      const { reader, readByReader, write } = await primedPair(server, 'outage:');
+      const { reader, readByReader, write } = await primedPair(server.url, 'outage:');
       await server.stop();
       await write();
       await server.start();
