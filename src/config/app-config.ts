@@ -83,6 +83,8 @@ export interface AppConfig {
     /** Failed logins per account (email) over all client addresses. */
     credentialsGlobal: RateLimit;
     redisTimeoutMs: number;
+    /** Clients counted in memory at most while Redis does not answer. */
+    localMaxKeys: number;
   };
   monitoring: {
     memoryMb: { warn: number; critical: number; restart: number };
@@ -212,6 +214,7 @@ function toAppConfig(env: Env): AppConfig {
         windowS: env.THROTTLE_CREDENTIALS_GLOBAL_TTL_S,
       },
       redisTimeoutMs: env.THROTTLE_REDIS_TIMEOUT_MS,
+      localMaxKeys: env.THROTTLE_LOCAL_MAX_KEYS,
     },
     monitoring: {
       memoryMb: {

@@ -176,8 +176,10 @@ export const envSchema = z
     THROTTLE_SEARCH_TTL_S: positiveInt.default(900),
     THROTTLE_CREDENTIALS_GLOBAL_LIMIT: positiveInt.default(100),
     THROTTLE_CREDENTIALS_GLOBAL_TTL_S: positiveInt.default(900),
-    // A limiter check that waits longer than this for Redis lets the request through (fail open).
+    // A limiter check that waits longer than this for Redis is counted in this instance's memory instead.
     THROTTLE_REDIS_TIMEOUT_MS: positiveInt.max(5_000).default(50),
+    // Clients those in-memory counts hold at most (about 400 bytes each); the least recently seen is forgotten first.
+    THROTTLE_LOCAL_MAX_KEYS: positiveInt.default(100_000),
 
     // Thresholds of the monitoring summary (the Vesta report's defaults). Memory is V8 heap in use.
     MONITOR_MEMORY_WARN_MB: positiveInt.default(800),

@@ -2,17 +2,17 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
-import type { RedisThrottlerStorage } from './redis-throttler.storage.js';
+import type { CountedHit, RedisThrottlerStorage } from './redis-throttler.storage.js';
 
 /** A login attempt the guard counted in every credentials tier, answered `status`; returns what was given back. */
-function answered(status: number, { counted = true, finished = true } = {}): string[][] {
-  const refunded: string[][] = [];
-  const storage = { refund: (keys: string[]) => Promise.resolve(void refunded.push(keys)) };
+function answered(status: number, { counted = true, finished = true } = {}): CountedHit[][] {
+  const refunded: CountedHit[][] = [];
+  const storage = { refund: (hits: CountedHit[]) => Promise.resolve(void refunded.push(hits)) };
   const request = {} as FastifyRequest;
   if (counted) {
-    noteHit(request, 'credentials', 'credentials:203.0.113.1');
-    noteHit(request, 'credentials-account', 'credentials-account:203.0.113.1:hash');
-    noteHit(request, 'credentials-global', 'credentials-global:hash');
+    noteHit(request, 'credentials', { key: 'credentials:203.0.113.1', countedLocally: false });
+    noteHit(request, 'credentials-account', { key: 'credentials-account:203.0.113.1:hash', countedLocally: true });
+    noteHit(request, 'credentials-global', { key: 'credentials-global:hash', countedLocally: false });
   }
   const raw = Object.assign(new EventEmitter(), { statusCode: 200, writableFinished: false });
   refundUnlessLoginFailed(request, { raw } as unknown as FastifyReply, storage as unknown as RedisThrottlerStorage);
@@ -24,7 +24,13 @@ function answered(status: number, { counted = true, finished = true } = {}): str
   return refunded;
 }
 
-const FAILED_LOGIN_HITS = [['credentials-account:203.0.113.1:hash', 'credentials-global:hash']];
+// Each with where it was counted (here, one check Redis did not answer), so that the refund goes there.
+const FAILED_LOGIN_HITS = [
+  [
+    { key: 'credentials-account:203.0.113.1:hash', countedLocally: true },
+    { key: 'credentials-global:hash', countedLocally: false },
+  ],
+];
 
 describe('refundUnlessLoginFailed', () => {
   it('gives the failed-login hits back, once, when the login succeeds', () => {

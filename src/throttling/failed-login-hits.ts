@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { RedisThrottlerStorage } from './redis-throttler.storage.js';
+import type { CountedHit, RedisThrottlerStorage } from './redis-throttler.storage.js';
 
 /**
  * The tiers that count wrong passwords only. The guard counts every attempt before the password is checked, so that
@@ -11,11 +11,11 @@ export const FAILED_LOGIN_TIERS: ReadonlySet<string> = new Set(['credentials-acc
 const HITS = Symbol('failedLoginHits');
 const WRONG_PASSWORD: ReadonlySet<number> = new Set([401, 403]);
 
-type RequestWithHits = FastifyRequest & { [HITS]?: string[] };
+type RequestWithHits = FastifyRequest & { [HITS]?: CountedHit[] };
 
-/** Notes a hit the guard counted (its storage key), if its tier counts wrong passwords only. */
-export function noteHit(request: FastifyRequest, tier: string, key: string): void {
-  if (FAILED_LOGIN_TIERS.has(tier)) ((request as RequestWithHits)[HITS] ??= []).push(key);
+/** Notes a hit the guard counted (its storage key, and where it was counted), if its tier counts wrong passwords only. */
+export function noteHit(request: FastifyRequest, tier: string, hit: CountedHit): void {
+  if (FAILED_LOGIN_TIERS.has(tier)) ((request as RequestWithHits)[HITS] ??= []).push(hit);
 }
 
 /**
@@ -26,7 +26,8 @@ export function noteHit(request: FastifyRequest, tier: string, key: string): voi
  * both the handler may carry on (a 503 at the request deadline does not stop it), and a password change that goes
  * through shows in the caller's token turning 401, so refunding them would make free guesses (an attacker can slow
  * the hashing down past the deadline). A database outage therefore costs members a try each. The reply's `close` comes
- * before this connection's next request is read, so the refund reaches Redis before that request's check.
+ * before this connection's next request is read, so the refund reaches Redis (or the local counts) before that
+ * request's check.
  */
 export function refundUnlessLoginFailed(
   request: FastifyRequest,

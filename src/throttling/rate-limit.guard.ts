@@ -15,7 +15,9 @@ type TrackedRequest = FastifyRequest & { [APPLIED]?: AppliedLimit[] };
  * @nestjs/throttler's guard with the IETF RateLimit headers instead of X-RateLimit-*: the limit that refused the
  * request, or else the tightest of those that applied, in RateLimit-Limit/-Remaining/-Reset, all of them in
  * RateLimit-Policy, and Retry-After on a 429 (a problem+json body from the global filter).
- * Keys are `<tier>:<client>`, so a limit covers all routes, as the report's limiter does.
+ * Keys are `<tier>:<client>`, so a limit covers all routes, as the report's limiter does. While Redis does not answer,
+ * the headers tell this instance's own counts (docs/decisions/0030): true of this instance, which refuses no client
+ * that keeps to them.
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
@@ -46,7 +48,6 @@ export class RateLimitGuard extends ThrottlerGuard {
     const { req, res } = this.getRequestResponse(context) as { req: TrackedRequest; res: FastifyReply };
     const key = generateKey(context, await getTracker(req, context), name);
     const record = (await this.storageService.increment(key, ttl, limit, blockDuration, name)) as RateLimitRecord;
-    if (record.failedOpen) return true;
 
     const windowS = Math.round(ttl / 1000);
     const applied = (req[APPLIED] ??= []);
@@ -57,7 +58,7 @@ export class RateLimitGuard extends ThrottlerGuard {
       void res.header('retry-after', String(Math.max(1, record.timeToBlockExpire)));
       throw new ThrottlerException(`Rate limit exceeded: at most ${limit} requests per ${windowS} s`);
     }
-    noteHit(req, name, key);
+    noteHit(req, name, { key, countedLocally: record.countedLocally });
     return true;
   }
 

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
 import { withTimeout } from '../common/with-timeout.js';
 import { FAILED_LOGIN_TIERS } from './failed-login-hits.js';
+import type { CheckAnswer, LocalThrottleCounts } from './local-throttle-counts.js';
 
 /**
  * One atomic check per request: count the hit, start the window on the first one, and block the
@@ -60,20 +61,20 @@ const hitsKey = (key: string) => `throttle:${key}:hits`;
 
 /**
  * Once checks have failed for this long with no answer in between, Redis is treated as down. A single slow
- * moment (a stall that times out one burst of checks) lets only the checks it caught through; limiting carries
- * on with the next request.
+ * moment (a stall that times out one burst of checks) sends only the checks it caught to the local counts;
+ * the next request is checked in Redis again.
  */
 const SUSPEND_AFTER_FAILING_MS = 250;
 /** While Redis is down, skip it this long between attempts: a black-holed Redis must not cost every request the timeout. */
 const SUSPENSION_MS = 1_000;
 
 interface ThrottleRedis extends Redis {
-  throttleCheck(hitsKey: string, blockKey: string, ttlMs: number, limit: number, blockMs: number): Promise<number[]>;
-  throttleCheckFailures(hitsKey: string, ttlMs: number, limit: number): Promise<number[]>;
+  throttleCheck(hitsKey: string, blockKey: string, ttlMs: number, limit: number, blockMs: number): Promise<CheckAnswer>;
+  throttleCheckFailures(hitsKey: string, ttlMs: number, limit: number): Promise<CheckAnswer>;
   throttleRefund(numberOfKeys: number, ...hitsKeys: string[]): Promise<number>;
 }
 
-/** @nestjs/throttler's storage record, plus `failedOpen`: the guard does not advertise counts it does not know. */
+/** @nestjs/throttler's storage record, plus where the hit was counted, so that a refund takes it back there. */
 export interface RateLimitRecord {
   totalHits: number;
   /** Seconds left in the window. */
@@ -81,16 +82,28 @@ export interface RateLimitRecord {
   isBlocked: boolean;
   /** Seconds left in the block. */
   timeToBlockExpire: number;
-  failedOpen: boolean;
+  /** Counted in this instance's memory because Redis did not answer. */
+  countedLocally: boolean;
+}
+
+/** A hit to give back: its key as `increment` took it, and where `increment` counted it. */
+export interface CountedHit {
+  key: string;
+  countedLocally: boolean;
+}
+
+export interface RateLimitMetrics {
+  rejected: Counter<'throttler'>;
+  countedLocally: Counter;
 }
 
 /**
- * Throttler storage shared by all instances through Redis. Fails open: with Redis down, slow or
- * black-holed, a check gives up after `timeoutMs` (THROTTLE_REDIS_TIMEOUT_MS), counts the event and
- * lets the request through; after SUSPEND_AFTER_FAILING_MS of failures Redis is only tried once a
- * second, and limiting resumes when it answers again. The timeout is withTimeout's,
- * which does not fire while an answer waits unread behind our own busy event loop (a burst of
- * requests must not switch limiting off); the client's own command timeout is only a backstop.
+ * Throttler storage shared by all instances through Redis. With Redis down, slow or black-holed, a check gives up
+ * after `timeoutMs` (THROTTLE_REDIS_TIMEOUT_MS) and is counted in this instance's memory instead (LocalThrottleCounts,
+ * with the same rules), so every tier still limits, per instance (docs/decisions/0030). After SUSPEND_AFTER_FAILING_MS
+ * of failures Redis is only tried once a second; when it answers again its counts hold and the local ones are
+ * dropped. The timeout is withTimeout's, which does not fire while an answer waits unread behind our own busy event
+ * loop (a burst of requests must not move counting off Redis); the client's own command timeout is only a backstop.
  */
 export class RedisThrottlerStorage implements ThrottlerStorage {
   private readonly logger = new Logger(RedisThrottlerStorage.name);
@@ -101,7 +114,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
 
   constructor(
     redis: Redis,
-    private readonly metrics: { rejected: Counter<'throttler'>; failedOpen: Counter },
+    private readonly local: LocalThrottleCounts,
+    private readonly metrics: RateLimitMetrics,
     private readonly timeoutMs: number,
   ) {
     redis.defineCommand('throttleCheck', { numberOfKeys: 2, lua: CHECK });
@@ -118,42 +132,59 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     blockDuration: number,
     throttlerName: string,
   ): Promise<RateLimitRecord> {
-    if (Date.now() < this.skipUntil) return this.open(ttl);
-    try {
-      const [hits, ttlMs, blocked, blockMs] = await withTimeout(
-        FAILED_LOGIN_TIERS.has(throttlerName)
-          ? this.redis.throttleCheckFailures(hitsKey(key), ttl, limit)
-          : this.redis.throttleCheck(hitsKey(key), `throttle:${key}:block`, ttl, limit, blockDuration),
-        this.timeoutMs,
-      );
-      this.recovered();
-      if (blocked === 1) this.metrics.rejected.inc({ throttler: throttlerName });
-      return {
-        totalHits: hits,
-        // RateLimit-Reset: a caller who is blocked gets nothing until the block ends, even if the window ended first.
-        timeToExpire: Math.ceil(Math.max(0, ttlMs, blocked === 1 ? blockMs : 0) / 1000),
-        isBlocked: blocked === 1,
-        timeToBlockExpire: Math.ceil(blockMs / 1000),
-        failedOpen: false,
-      };
-    } catch (error) {
-      this.failed(error as Error);
-      return this.open(ttl);
+    const failuresOnly = FAILED_LOGIN_TIERS.has(throttlerName);
+    if (Date.now() >= this.skipUntil) {
+      try {
+        const answer = await withTimeout(
+          failuresOnly
+            ? this.redis.throttleCheckFailures(hitsKey(key), ttl, limit)
+            : this.redis.throttleCheck(hitsKey(key), `throttle:${key}:block`, ttl, limit, blockDuration),
+          this.timeoutMs,
+        );
+        this.recovered();
+        return this.record(answer, throttlerName, false);
+      } catch (error) {
+        this.failed(error as Error);
+      }
     }
+    this.metrics.countedLocally.inc();
+    const answer = failuresOnly
+      ? this.local.checkFailures(key, ttl, limit)
+      : this.local.check(key, ttl, limit, blockDuration);
+    return this.record(answer, throttlerName, true);
   }
 
   /**
-   * Takes back one hit per key (keys as `increment` takes them), within the same timeout. If Redis does not answer,
-   * the hits stay counted: the limit is then stricter for a while, never looser.
+   * Takes back one hit each, where it was counted; in Redis within the same timeout. If Redis does not answer, those
+   * hits stay counted: the limit is then stricter for a while, never looser. A hit counted locally before Redis
+   * answered again is gone with the local counts already.
    */
-  async refund(keys: readonly string[]): Promise<void> {
-    if (keys.length === 0 || Date.now() < this.skipUntil) return;
+  async refund(hits: readonly CountedHit[]): Promise<void> {
+    this.local.refund(hits.filter((hit) => hit.countedLocally).map((hit) => hit.key));
+    const inRedis = hits.filter((hit) => !hit.countedLocally).map((hit) => hitsKey(hit.key));
+    if (inRedis.length === 0 || Date.now() < this.skipUntil) return;
     try {
-      await withTimeout(this.redis.throttleRefund(keys.length, ...keys.map(hitsKey)), this.timeoutMs);
+      await withTimeout(this.redis.throttleRefund(inRedis.length, ...inRedis), this.timeoutMs);
       this.recovered();
     } catch (error) {
       this.failed(error as Error);
     }
+  }
+
+  private record(
+    [hits, windowMs, blocked, blockMs]: CheckAnswer,
+    throttlerName: string,
+    countedLocally: boolean,
+  ): RateLimitRecord {
+    if (blocked === 1) this.metrics.rejected.inc({ throttler: throttlerName });
+    return {
+      totalHits: hits,
+      // RateLimit-Reset: a caller who is blocked gets nothing until the block ends, even if the window ended first.
+      timeToExpire: Math.ceil(Math.max(0, windowMs, blocked === 1 ? blockMs : 0) / 1000),
+      isBlocked: blocked === 1,
+      timeToBlockExpire: Math.ceil(blockMs / 1000),
+      countedLocally,
+    };
   }
 
   private failed(error: Error): void {
@@ -162,27 +193,24 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     if (this.failingSince === 0) this.failingSince = now;
     if (now - this.failingSince < SUSPEND_AFTER_FAILING_MS) return;
     if (this.skipUntil < this.failingSince) {
-      this.logger.warn(`Rate limiting suspended: Redis failing for ${now - this.failingSince} ms (${error.message})`);
+      this.logger.warn(
+        `Rate limits counted in this instance's memory: Redis failing for ${now - this.failingSince} ms (${error.message})`,
+      );
     }
     this.skipUntil = now + SUSPENSION_MS;
   }
 
+  /**
+   * Redis answers again: its counts hold from now on, and the local ones are dropped. Adding them to Redis's would
+   * count twice the checks that timed out but still reached Redis, and keeping them would let this instance refuse
+   * by counts that no other instance has.
+   */
   private recovered(): void {
     if (this.failingSince === 0) return;
-    if (this.skipUntil >= this.failingSince) this.logger.log('Rate limiting resumed: Redis answers again');
+    if (this.skipUntil >= this.failingSince) this.logger.log('Rate limits counted in Redis again: Redis answers');
     this.failingSince = 0;
     // An answer to a check sent before the suspension began also ends it.
     this.skipUntil = 0;
-  }
-
-  private open(ttl: number): RateLimitRecord {
-    this.metrics.failedOpen.inc();
-    return {
-      totalHits: 0,
-      timeToExpire: Math.ceil(ttl / 1000),
-      isBlocked: false,
-      timeToBlockExpire: 0,
-      failedOpen: true,
-    };
+    this.local.clear();
   }
 }

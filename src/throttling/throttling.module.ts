@@ -16,13 +16,14 @@ import { closeRedisClient, createRedisClient } from '../redis/redis-client.facto
 import { normaliseEmail } from '../users/email.js';
 import { clientAddress } from './client-address.js';
 import { CREDENTIALS_ROUTE, type CredentialsThrottleOptions } from './credentials-throttle.decorator.js';
+import { LocalThrottleCounts } from './local-throttle-counts.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
 import { SEARCH_ROUTE } from './search-throttle.decorator.js';
 
 const THROTTLE_REDIS = Symbol('THROTTLE_REDIS');
 
-/** Its own Redis connection; checks give up after THROTTLE_REDIS_TIMEOUT_MS (fail open). */
+/** Its own Redis connection; a check Redis does not answer within THROTTLE_REDIS_TIMEOUT_MS is counted in memory. */
 @Module({
   imports: [MetricsModule],
   providers: [
@@ -34,9 +35,15 @@ const THROTTLE_REDIS = Symbol('THROTTLE_REDIS');
     {
       provide: RedisThrottlerStorage,
       inject: [THROTTLE_REDIS, METRICS_REGISTRY, APP_CONFIG],
-      useFactory: (redis: Redis, registry: Registry, { throttle }: AppConfig) =>
-        new RedisThrottlerStorage(
+      useFactory: (redis: Redis, registry: Registry, { throttle }: AppConfig) => {
+        const evicted = new Counter({
+          name: 'rate_limit_local_evictions_total',
+          help: 'Clients whose in-memory rate-limit counts were forgotten to stay within THROTTLE_LOCAL_MAX_KEYS',
+          registers: [registry],
+        });
+        return new RedisThrottlerStorage(
           redis,
+          new LocalThrottleCounts(throttle.localMaxKeys, () => evicted.inc()),
           {
             rejected: new Counter({
               name: 'rate_limit_rejections_total',
@@ -44,14 +51,15 @@ const THROTTLE_REDIS = Symbol('THROTTLE_REDIS');
               labelNames: ['throttler'],
               registers: [registry],
             }),
-            failedOpen: new Counter({
-              name: 'rate_limit_fail_open_total',
-              help: 'Rate-limit checks let through unchecked because Redis did not answer in time',
+            countedLocally: new Counter({
+              name: 'rate_limit_local_checks_total',
+              help: "Rate-limit checks counted in this instance's memory because Redis did not answer in time",
               registers: [registry],
             }),
           },
           throttle.redisTimeoutMs,
-        ),
+        );
+      },
     },
   ],
   exports: [RedisThrottlerStorage],
@@ -97,7 +105,8 @@ function accountOf(request: FastifyRequest): string {
 const accountFromAddressOf = (request: FastifyRequest) => `${addressOf(request)}:${accountOf(request)}`;
 
 /**
- * Rate limits in named tiers, counted in Redis so every instance shares them:
+ * Rate limits in named tiers, counted in Redis so every instance shares them (in each instance's memory while Redis
+ * does not answer):
  * - `anonymous`: callers without a token, per client address (TRUST_PROXY decides when X-Forwarded-For counts);
  * - `user`: callers with a valid token, per account, with their own limit;
  * - `credentials`: routes marked @CredentialsThrottle() (login, register, password change), per address;

@@ -16,8 +16,8 @@ describe('rate limiting across instances', () => {
   beforeAll(async () => {
     // Two instances behind one "load balancer": the same Redis namespace, so they share counts.
     const prefix = `vesta-test-rl-${randomUUID().slice(0, 8)}:`;
-    // Exactness needs Redis's answers: a 50 ms stall of this shared machine would let the burst through unchecked
-    // (fail-open, tested below), so Redis gets a second here.
+    // Exactness needs Redis's answers: a 50 ms stall of this shared machine would count part of the burst in each
+    // instance's memory (tested below), so Redis gets a second here.
     const config = testConfig({
       REDIS_KEY_PREFIX: prefix,
       THROTTLE_ANONYMOUS_LIMIT: '100',
@@ -37,7 +37,7 @@ describe('rate limiting across instances', () => {
     expect(countStatuses(statuses)).toEqual({ 200: 100, 429: 400 });
     for (const app of apps) {
       const metrics = await (await fetch(`${app.metricsUrl}/metrics`)).text();
-      expect(Number(/^rate_limit_fail_open_total (\d+)/m.exec(metrics)?.[1])).toBe(0);
+      expect(Number(/^rate_limit_local_checks_total (\d+)/m.exec(metrics)?.[1])).toBe(0);
     }
   });
 });
@@ -259,7 +259,10 @@ describe('rate limiting while Redis is down', () => {
 
   beforeAll(async () => {
     redis = await RedisProcess.start();
-    running = await startApp(testConfig({ REDIS_URL: redis.url, THROTTLE_ANONYMOUS_LIMIT: '2' }));
+    // A stopped Redis refuses at once; the second is for the checks once it is back, which must be answered there.
+    running = await startApp(
+      testConfig({ REDIS_URL: redis.url, THROTTLE_ANONYMOUS_LIMIT: '2', THROTTLE_REDIS_TIMEOUT_MS: '1000' }),
+    );
   });
 
   afterAll(async () => {
@@ -267,23 +270,32 @@ describe('rate limiting while Redis is down', () => {
     await redis.stop();
   });
 
-  it('fails open within bounded time, counts it, and limits again once Redis is back', async () => {
+  it('limits in memory within bounded time, with headers, counts it, and counts in Redis once it is back', async () => {
     await redis.stop();
     const started = performance.now();
-    const statuses = [];
-    for (let i = 0; i < 5; i += 1) statuses.push((await fetch(`${running.url}${PUBLIC_READ}`)).status);
-    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    const responses = [];
+    for (let i = 0; i < 5; i += 1) responses.push(await fetch(`${running.url}${PUBLIC_READ}`));
+    expect(responses.map((response) => response.status)).toEqual([200, 200, 429, 429, 429]);
     expect(performance.now() - started).toBeLessThan(5_000);
+    // The headers tell this instance's counts, as they do with Redis.
+    expect(responses[0].headers.get('ratelimit-remaining')).toBe('1');
+    expect(responses[1].headers.get('ratelimit-remaining')).toBe('0');
+    expect(responses[1].headers.get('ratelimit-policy')).toBe('2;w=900');
+    expect(Number(responses[2].headers.get('retry-after'))).toBeGreaterThan(890);
     const metrics = await (await fetch(`${running.metricsUrl}/metrics`)).text();
-    expect(Number(/^rate_limit_fail_open_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(5);
+    expect(Number(/^rate_limit_local_checks_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(5);
 
+    // Redis is back, empty: its count holds, and the block held in memory is dropped (it had 900 s left).
     await redis.start();
-    let limited = false;
+    let status = 429;
     const deadline = Date.now() + 15_000;
-    while (!limited && Date.now() < deadline) {
-      limited = (await fetch(`${running.url}${PUBLIC_READ}`)).status === 429;
-      if (!limited) await new Promise((resolve) => setTimeout(resolve, 100));
+    while (status === 429 && Date.now() < deadline) {
+      status = (await fetch(`${running.url}${PUBLIC_READ}`)).status;
+      if (status === 429) await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(limited).toBe(true);
+    expect(status).toBe(200);
+    const next = [];
+    for (let i = 0; i < 2; i += 1) next.push((await fetch(`${running.url}${PUBLIC_READ}`)).status);
+    expect(next).toEqual([200, 429]);
   });
 });

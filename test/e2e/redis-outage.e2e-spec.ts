@@ -79,3 +79,51 @@ describe('Redis outage', () => {
     }
   });
 });
+
+/** Rate limits are counted in the instance's memory while Redis is down: password guessing stays limited. */
+describe('login during a Redis outage', () => {
+  const WRONG = 'not the password, but long enough';
+  let redis: RedisProcess;
+  let running: RunningApp;
+  let member: Account;
+
+  beforeAll(async () => {
+    redis = await RedisProcess.start();
+    running = await startApp(testConfig({ REDIS_URL: redis.url, THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: '3' }));
+    member = await registerAccount(running.url);
+  });
+
+  afterAll(async () => {
+    await running.close();
+    await redis.stop();
+  });
+
+  const login = (password: string) =>
+    fetch(`${running.url}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: member.email, password }),
+    });
+  const statuses = async (times: number, password: string) => {
+    const result = [];
+    for (let i = 0; i < times; i += 1) result.push((await login(password)).status);
+    return result;
+  };
+
+  it('still limits wrong passwords per account, and correct logins do not use the limit up', async () => {
+    await redis.stop();
+    try {
+      // More correct logins than the limit: each gives its count back, as with Redis.
+      expect(await statuses(4, member.password)).toEqual([200, 200, 200, 200]);
+      expect(await statuses(5, WRONG)).toEqual([401, 401, 401, 429, 429]);
+
+      const refused = await login(member.password);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(refused.headers.get('ratelimit-policy')).toContain('3;w=900');
+      expect(((await refused.json()) as { detail: string }).detail).toMatch(/at most 3 requests per 900 s/);
+    } finally {
+      await redis.start();
+    }
+  });
+});

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
+import { LocalThrottleCounts } from '../../src/throttling/local-throttle-counts.js';
 import { RedisThrottlerStorage } from '../../src/throttling/redis-throttler.storage.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { requiredEnv } from '../support/test-env.js';
@@ -14,10 +15,11 @@ function newStorage(redis: Redis, timeoutMs = 1_000) {
   const registry = new Registry();
   const metrics = {
     rejected: new Counter({ name: 'rejected', help: 'x', labelNames: ['throttler'], registers: [registry] }),
-    failedOpen: new Counter({ name: 'failed_open', help: 'x', registers: [registry] }),
+    countedLocally: new Counter({ name: 'counted_locally', help: 'x', registers: [registry] }),
   };
   const count = async (name: string) => (await registry.getSingleMetric(name)!.get()).values[0]?.value ?? 0;
-  return { storage: new RedisThrottlerStorage(redis, metrics, timeoutMs), count };
+  const local = new LocalThrottleCounts(1_000, () => undefined);
+  return { storage: new RedisThrottlerStorage(redis, local, metrics, timeoutMs), count };
 }
 
 describe('RedisThrottlerStorage against the real Redis', () => {
@@ -73,7 +75,7 @@ describe('RedisThrottlerStorage against the real Redis', () => {
       Array.from({ length: 1_000 }, () => storage.increment('exact', 60_000, 100, 60_000, 'anonymous')),
     );
     expect(records.filter((r) => !r.isBlocked)).toHaveLength(100);
-    expect(records.every((r) => !r.failedOpen)).toBe(true);
+    expect(records.every((r) => !r.countedLocally)).toBe(true);
     expect(await count('rejected')).toBe(900);
   });
 
@@ -92,7 +94,8 @@ describe('RedisThrottlerStorage against the real Redis', () => {
     const { storage } = newStorage(redis);
     await storage.increment('refund', 60_000, 5, 60_000, 'credentials-account');
     await storage.increment('refund', 60_000, 5, 60_000, 'credentials-account');
-    await storage.refund(['refund', 'refund', 'refund', 'refund-expired']);
+    const inRedis = (key: string) => ({ key, countedLocally: false });
+    await storage.refund(['refund', 'refund', 'refund', 'refund-expired'].map(inRedis));
     expect(await redis.get('throttle:refund:hits')).toBe('0');
     expect(await redis.pttl('throttle:refund:hits')).toBeGreaterThan(59_000);
     expect(await redis.exists('throttle:refund-expired:hits')).toBe(0);
@@ -122,42 +125,75 @@ describe('RedisThrottlerStorage when Redis stalls', () => {
   const pause = (ms: number) => admin.call('CLIENT', 'PAUSE', String(ms), 'ALL');
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  it('lets requests through within the command timeout, skips Redis while it stays silent, then counts again', async () => {
+  it('limits in memory within the command timeout, skips Redis while it stays silent, then counts there again', async () => {
     const { storage, count } = newStorage(redis, 50);
     const check = () => storage.increment('stall', 60_000, 1, 60_000, 'anonymous');
-    expect((await check()).failedOpen).toBe(false);
+    expect((await check()).countedLocally).toBe(false);
 
     // A real stall: Redis accepts the commands and answers none of them for 1.5 s.
     await pause(1_500);
     let started = performance.now();
-    expect(await check()).toMatchObject({ failedOpen: true, isBlocked: false });
+    expect(await check()).toMatchObject({ countedLocally: true, isBlocked: false, totalHits: 1 });
     expect(performance.now() - started).toBeLessThan(500);
-    // Still silent 300 ms later: this check also waits out the timeout, and Redis counts as down from now on.
+    // Still silent 300 ms later: this check also waits out the timeout, and Redis counts as down from now on. The
+    // limit of 1 holds in memory.
     await sleep(300);
-    expect((await check()).failedOpen).toBe(true);
+    expect(await check()).toMatchObject({ countedLocally: true, isBlocked: true });
     started = performance.now();
-    expect((await check()).failedOpen).toBe(true);
+    expect(await check()).toMatchObject({ countedLocally: true, isBlocked: true });
     // Skipped, not timed out: well under the 50 ms timeout (with room for a busy machine's pauses).
     expect(performance.now() - started).toBeLessThan(40);
-    expect(await count('failed_open')).toBe(3);
+    expect(await count('counted_locally')).toBe(3);
+    expect(await count('rejected')).toBe(2);
 
-    // Counting resumes once Redis answers: the key from before the stall is still over its limit of 1.
+    // Counting resumes in Redis once it answers: the key from before the stall is still over its limit of 1.
     let record = await check();
-    for (const deadline = Date.now() + 3_000; record.failedOpen && Date.now() < deadline; record = await check()) {
+    for (const deadline = Date.now() + 3_000; record.countedLocally && Date.now() < deadline; record = await check()) {
       await sleep(50);
     }
-    expect(record).toMatchObject({ failedOpen: false, isBlocked: true });
+    expect(record).toMatchObject({ countedLocally: false, isBlocked: true });
   });
 
-  it('keeps limiting after a stall that caught one burst of checks; those checks still count', async () => {
+  it('limits a burst that a stall caught in memory, then counts in Redis, where those checks still landed', async () => {
     const { storage } = newStorage(redis, 50);
-    const check = () => storage.increment('blip', 60_000, 100, 60_000, 'anonymous');
+    const check = () => storage.increment('blip', 60_000, 10, 60_000, 'anonymous');
     await pause(200);
     const burst = await Promise.all(Array.from({ length: 20 }, check));
-    expect(burst.every((record) => record.failedOpen)).toBe(true);
+    expect(burst.every((record) => record.countedLocally)).toBe(true);
+    expect(burst.filter((record) => record.isBlocked)).toHaveLength(10);
 
     await sleep(250);
-    // The next request is checked, not waved through, and the burst's 20 commands reached Redis after the stall.
-    expect(await check()).toMatchObject({ failedOpen: false, totalHits: 21 });
+    // The next request is checked in Redis, where the burst's commands landed after the stall: the eleventh set the
+    // block, which the other nine met uncounted.
+    expect(await check()).toMatchObject({ countedLocally: false, totalHits: 11, isBlocked: true });
+  });
+
+  it('limits in memory while Redis is stopped, gives refunds back there, and counts in Redis once it is back', async () => {
+    const { storage, count } = newStorage(redis, 50);
+    const check = () => storage.increment('stopped', 60_000, 2, 60_000, 'anonymous');
+    const failedLogin = () => storage.increment('stopped-account', 60_000, 2, 60_000, 'credentials-account');
+    await server.stop();
+    try {
+      expect(await check()).toMatchObject({ countedLocally: true, isBlocked: false, totalHits: 1 });
+      expect(await check()).toMatchObject({ countedLocally: true, isBlocked: false, totalHits: 2 });
+      expect(await check()).toMatchObject({ countedLocally: true, isBlocked: true });
+
+      // The failed-login tiers: refused at the limit until a refund (a login that did not fail) makes room.
+      const hit = await failedLogin();
+      expect(await failedLogin()).toMatchObject({ countedLocally: true, isBlocked: false, totalHits: 2 });
+      expect(await failedLogin()).toMatchObject({ countedLocally: true, isBlocked: true });
+      await storage.refund([{ key: 'stopped-account', countedLocally: hit.countedLocally }]);
+      expect(await failedLogin()).toMatchObject({ countedLocally: true, isBlocked: false, totalHits: 2 });
+      expect(await count('counted_locally')).toBe(7);
+    } finally {
+      await server.start();
+    }
+
+    // Once Redis answers, its counts hold (the restarted Redis has none) and the ones held in memory are dropped.
+    let record = await check();
+    for (const deadline = Date.now() + 10_000; record.countedLocally && Date.now() < deadline; record = await check()) {
+      await sleep(100);
+    }
+    expect(record).toMatchObject({ countedLocally: false, isBlocked: false, totalHits: 1 });
   });
 });
