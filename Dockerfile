@@ -12,11 +12,16 @@ RUN npx nest build && npm prune --omit=dev
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=3000 \
-    METRICS_PORT=9464
+    METRICS_PORT=9464 \
+    BACKUP_DIR=/var/lib/vesta/backups
 WORKDIR /app
+# Backups need a folder the node user can write (/app is root's); the same path as in the Kubernetes manifests. A
+# volume mounted there (docker-compose.yml) starts out with this owner.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /var/lib/vesta/backups \
+ && chown node:node /var/lib/vesta/backups
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist

@@ -1,0 +1,76 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+/**
+ * There is no Docker engine on our machines, so the image is checked by reading its recipe: what it copies exists,
+ * it runs what `npm run start:prod` runs, as an unprivileged user who can write the folders the app writes.
+ */
+interface Stage {
+  instructions: { keyword: string; args: string }[];
+}
+
+/** The Dockerfile's stages, each a list of instructions (continuation lines joined, comments dropped). */
+function stages(text: string): Stage[] {
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  const result: Stage[] = [];
+  for (const line of lines) {
+    const [, keyword, args] = /^(\S+)\s+(.*)$/.exec(line)!;
+    if (keyword.toUpperCase() === 'FROM') result.push({ instructions: [] });
+    result.at(-1)?.instructions.push({ keyword: keyword.toUpperCase(), args });
+  }
+  return result;
+}
+
+const argsOf = (stage: Stage, keyword: string) =>
+  stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
+
+describe('Dockerfile', () => {
+  const all = stages(readFileSync('Dockerfile', 'utf8'));
+  const runtime = all.at(-1)!;
+  const user = argsOf(runtime, 'USER').at(-1);
+  const env = Object.fromEntries(
+    argsOf(runtime, 'ENV').flatMap((args) => [...args.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]])),
+  );
+
+  it('copies from the build context only files that exist and .dockerignore lets through', () => {
+    const ignored = readFileSync('.dockerignore', 'utf8').split('\n').filter(Boolean);
+    const copied = all
+      .flatMap((stage) => argsOf(stage, 'COPY'))
+      .filter((args) => !args.startsWith('--from='))
+      .flatMap((args) => args.split(/\s+/).slice(0, -1));
+    expect(copied.length).toBeGreaterThan(0);
+    for (const path of copied) {
+      expect(existsSync(path), path).toBe(true);
+      expect(ignored.includes(path) || ignored.includes(`${path}/`), `${path} is in .dockerignore`).toBe(false);
+    }
+  });
+
+  it('runs what npm run start:prod runs, as an unprivileged user', () => {
+    const startProd = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts[
+      'start:prod'
+    ];
+    const cmd = JSON.parse(argsOf(runtime, 'CMD').at(-1)!) as string[];
+    expect(cmd.join(' ')).toBe(startProd);
+    expect(user).toBeDefined();
+    expect(user).not.toMatch(/^(root|0)(:|$)/);
+  });
+
+  it('gives backups a folder the user can write, and docker compose keeps it on a volume', () => {
+    // The default ./backups would be /app/backups, inside a folder root owns: every backup would fail with EACCES.
+    const dir = env.BACKUP_DIR;
+    expect(dir?.startsWith('/'), 'ENV BACKUP_DIR names an absolute path').toBe(true);
+    const created = argsOf(runtime, 'RUN').some(
+      (args) => args.includes(`mkdir -p ${dir}`) && args.includes(`chown ${user}:${user} ${dir}`),
+    );
+    expect(created, `a RUN that creates ${dir} and gives it to ${user}`).toBe(true);
+    const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as {
+      services: { api: { volumes?: string[] } };
+    };
+    expect(compose.services.api.volumes ?? []).toContainEqual(expect.stringMatching(new RegExp(`^\\w+:${dir}$`)));
+  });
+});
