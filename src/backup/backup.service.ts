@@ -50,6 +50,11 @@ export class BackupService implements BeforeApplicationShutdown {
     );
   }
 
+  /** The database this process serves and backs up (MONGODB_URI's), which the API's cache describes. */
+  get databaseName(): string {
+    return this.db.databaseName;
+  }
+
   /**
    * Takes the lock and starts a backup. Resolves with the new run record at once and with `done`,
    * which settles when the backup, verification and retention are over (never rejects: failures are

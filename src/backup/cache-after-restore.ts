@@ -14,12 +14,23 @@ export interface CacheClearing {
   /** Cache entries, tag sets and generations deleted from Redis. */
   keys: number;
   error?: string;
+  /** Why the cache was left alone: the restore went into a database the API does not read. */
+  skipped?: string;
 }
 
 /** Keys per SCAN step, deleted together. */
 const SCAN_COUNT = 500;
 /** Who sent the invalidation: no API instance has this id, so every one of them acts on it. */
 const ORIGIN = 'backup-restore';
+
+/**
+ * The cache describes the API's database only. A restore into another one (the runbook's first step, to look at the
+ * data) leaves it alone: emptying it would send every read to the live database at once, and drop the expired
+ * entries that answer while that database struggles, likely during the very incident that called for the restore.
+ */
+export function cacheUntouched(target: string, apiDatabase: string): CacheClearing {
+  return { cleared: false, keys: 0, skipped: `${target} is not the API's database (${apiDatabase})` };
+}
 
 /**
  * After a restore, every cached answer may describe data that is no longer there (or is back). Deletes

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../config/app-config.js';
 import { processEnv } from '../config/env.js';
 import { BackupCliModule } from './backup-cli.module.js';
 import { BackupService } from './backup.service.js';
-import { clearCacheAfterRestore } from './cache-after-restore.js';
+import { cacheUntouched, clearCacheAfterRestore } from './cache-after-restore.js';
 
 const USAGE = `Usage:
   npm run backup                                          back up MONGODB_URI's database into BACKUP_DIR
@@ -14,7 +14,8 @@ const USAGE = `Usage:
   npm run restore -- <id> [--target-db <name>] [--drop]   restore <id> (default target: the database the backup was
                                                           taken from, as its manifest names it); --drop replaces the
                                                           target's collections. Refused while a backup runs. Clears
-                                                          the API cache in Redis afterwards.`;
+                                                          the API cache in Redis afterwards when the target is
+                                                          MONGODB_URI's database.`;
 
 const logger = new Logger('BackupCli');
 
@@ -56,8 +57,11 @@ async function main(): Promise<number> {
       if (!id) throw new ConfigError(`restore needs a backup id\n${USAGE}`);
       const target = values['target-db'] ?? (await backups.manifest(id)).database;
       const restored = await backups.restore(id, target, { drop: values.drop });
-      const cache = await clearCacheAfterRestore(config.redis, logger);
-      if (!cache.cleared) {
+      const cache =
+        target === backups.databaseName
+          ? await clearCacheAfterRestore(config.redis, logger)
+          : cacheUntouched(target, backups.databaseName);
+      if (!cache.cleared && !cache.skipped) {
         logger.warn(`Restored, but the API cache was not cleared (${cache.error}): restart the API instances`);
       }
       const result = { restored: id, into: target, documents: restored, cache };

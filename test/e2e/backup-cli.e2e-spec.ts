@@ -92,6 +92,32 @@ describe('backup CLI restores', () => {
     expect(await read()).toBe('Before');
   });
 
+  it('leaves the API cache alone when restoring into another database (the runbook restores there first)', async () => {
+    const member = await registerAccount(running.url);
+    const profile = await createProfile(running.url, member);
+    const id = backupId(await cli([], env));
+    expect((await fetch(`${running.url}/v1/profiles/${profile.id}`)).status).toBe(200); // now cached
+    const cached = `${env.REDIS_KEY_PREFIX}cache:profile:${profile.id}`;
+    const side = client.db(`${db.databaseName}_side`);
+    const redis = new Redis(requiredEnv('REDIS_URL'));
+    try {
+      expect(await redis.exists(cached)).toBe(1);
+      const restore = await cli(['--restore', id, '--target-db', side.databaseName], env);
+      expect(restore.code, restore.stderr).toBe(0);
+      // The cache describes the live database, which the restore did not touch: emptying it would only send every
+      // read to that database at once, and drop the stale entries that answer while it struggles.
+      expect(JSON.parse(restore.stdout)).toMatchObject({
+        into: side.databaseName,
+        cache: { cleared: false, skipped: expect.stringMatching(/not the API's database/) as unknown },
+      });
+      expect(restore.stderr).not.toMatch(/cache was not cleared/);
+      expect(await redis.exists(cached)).toBe(1);
+    } finally {
+      redis.disconnect();
+      await side.dropDatabase();
+    }
+  });
+
   it('refuses to restore while a backup runs, touching nothing, and keeps the backup records on --drop', async () => {
     const id = backupId(await cli([], env));
     const profiles = await db.collection('profiles').countDocuments();
