@@ -19,6 +19,7 @@ describe('nest generate', () => {
       'eslint.config.mjs',
       '.prettierrc',
       'scripts/generate.sh',
+      'scripts/fix-generated-stubs.mjs',
     ]) {
       cpSync(join(root, entry), join(workdir, entry), { recursive: true });
     }
@@ -27,17 +28,21 @@ describe('nest generate', () => {
 
   afterAll(() => rmSync(workdir, { recursive: true, force: true }));
 
-  it('creates a feature folder that is wired into AppModule, type-checks and passes the linters', () => {
-    for (const schematic of ['module', 'controller', 'service']) {
-      execFileSync('scripts/generate.sh', [schematic, 'widgets'], { cwd: workdir, stdio: 'pipe' });
-    }
+  it('creates feature folders and pieces that are wired into AppModule, type-check and pass the linters', () => {
+    const generate = (...args: string[]) => execFileSync('scripts/generate.sh', args, { cwd: workdir, stdio: 'pipe' });
+    for (const schematic of ['module', 'controller', 'service']) generate(schematic, 'widgets');
+    // The schematics' placeholder code: unused parameters (the CRUD stubs, a pipe's metadata) and `any`.
+    generate('resource', 'gadgets');
+    generate('pipe', 'common/pipes/trim', '--flat');
     for (const file of [
-      'widgets.module.ts',
-      'widgets.controller.ts',
-      'widgets.service.ts',
-      'widgets.service.spec.ts',
+      'widgets/widgets.module.ts',
+      'widgets/widgets.controller.ts',
+      'widgets/widgets.service.ts',
+      'widgets/widgets.service.spec.ts',
+      'gadgets/gadgets.service.ts',
+      'common/pipes/trim.pipe.ts',
     ]) {
-      expect(existsSync(join(workdir, 'src/widgets', file))).toBe(true);
+      expect(existsSync(join(workdir, 'src', file)), file).toBe(true);
     }
     expect(readFileSync(join(workdir, 'src/app.module.ts'), 'utf8')).toContain(
       "import { WidgetsModule } from './widgets/widgets.module.js';",
@@ -48,11 +53,14 @@ describe('nest generate', () => {
     });
     // What `npm run check` asks of every file; the schematics' own output (value imports of types, no trailing
     // commas) fails it.
-    const generated = ['src/widgets', 'src/app.module.ts'];
+    const generated = ['src/widgets', 'src/gadgets', 'src/common/pipes/trim.pipe.ts', 'src/app.module.ts'];
     execFileSync(join(root, 'node_modules/.bin/eslint'), ['--max-warnings', '0', ...generated], {
       cwd: workdir,
       stdio: 'pipe',
     });
     execFileSync(join(root, 'node_modules/.bin/prettier'), ['--check', ...generated], { cwd: workdir, stdio: 'pipe' });
-  }, 240_000); // ESLint with type information takes seconds per run: four runs in all.
+    // A failed schematic (here: the files exist) must not pass for a generated one: nest itself exits 0.
+    expect(() => generate('controller', 'widgets')).toThrow(/nest generate wrote nothing/);
+    // ESLint with type information takes from seconds to half a minute per run (on a busy machine), some ten in all.
+  }, 900_000);
 });
