@@ -29,15 +29,16 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config),
     new FastifyAdapter({ ...fastifyOptions(config), loggerInstance: rootLogger }),
+    // logger: from the first line, so that a start that fails (MongoDB unreachable) is logged as JSON too; with
+    // bufferLogs and useLogger, Nest printed those lines in its own coloured text format.
     // rawBody: payment webhooks are signed over the exact bytes received (request.rawBody).
     // bodyParser: false leaves out Nest's form parser; only the JSON one is registered below.
-    { bufferLogs: true, rawBody: true, bodyParser: false },
+    { logger: nestLogger(rootLogger), rawBody: true, bodyParser: false },
   );
   const fastify = app.getHttpAdapter().getInstance();
   // The API takes JSON bodies only (uploads: multipart). Other types get a 415 problem rather than a form or a bare
   // string that validation would read as something else.
   app.useBodyParser('application/json', {}, jsonBodyParser(fastify));
-  app.useLogger(nestLogger(rootLogger));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
   fastify.removeContentTypeParser('text/plain');
   fastify.server.on('checkExpectation', expectationFailed);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import autocannon from 'autocannon';
 import { AppProcess } from '../support/app-process.js';
+import { freePort } from '../support/ports.js';
 import { testEnv } from '../support/test-env.js';
 
 describe('the production process (dist/main.js)', () => {
@@ -35,11 +36,28 @@ describe('the production process (dist/main.js)', () => {
     const line = find();
     expect(line).toMatchObject({ service: 'vesta-api', level: 30 });
     expect(line?.msg).toMatch(/listening on :\d+$/);
-    // Logged while Nest was still starting (bufferLogs), then flushed through the same logger.
+    // Logged while Nest was still starting, through the same logger.
     expect(app.logLines().some((entry) => entry.context === 'InstanceLoader' && entry.service === 'vesta-api')).toBe(
       true,
     );
   });
+
+  it('writes why it could not start as JSON lines too, without colour codes (MongoDB unreachable)', async () => {
+    // A port nothing listens on: every connection attempt is refused at once, so Mongoose gives up after its retries.
+    const closed = await freePort();
+    const uri = `mongodb://127.0.0.1:${closed}/vesta`;
+    app = AppProcess.spawn(
+      testEnv({ MONGODB_URI: uri, MONGODB_SERVER_SELECTION_TIMEOUT_MS: '500', LOG_LEVEL: 'info' }),
+    );
+    const { code } = await app.exited;
+    expect(code).toBe(1);
+    const output = app.stdout.join('') + app.stderr.join('');
+    // What kubectl logs --previous shows for a pod in CrashLoopBackOff: the log pipeline must parse it like any line.
+    expect(output).not.toContain('\x1b[');
+    const errors = app.logLines().filter((entry) => entry.level === 50);
+    expect(errors.map((entry) => JSON.stringify(entry)).join('\n')).toMatch(/ECONNREFUSED/);
+    expect(errors.every((entry) => entry.service === 'vesta-api')).toBe(true);
+  }, 120_000);
 
   it('logs one JSON line per request with id, method, route, status and duration, without credentials', async () => {
     const { app, url } = await boot();
