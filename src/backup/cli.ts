@@ -1,8 +1,11 @@
-import { ConsoleLogger, Logger, type LogLevel } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/app-config.js';
 import { processEnv } from '../config/env.js';
+import { nestLogger } from '../logging/nest-logger.js';
+import { createRootLogger } from '../logging/root-logger.js';
 import { BackupCliModule } from './backup-cli.module.js';
 import { BackupService } from './backup.service.js';
 import { cacheUntouched, clearCacheAfterRestore } from './cache-after-restore.js';
@@ -19,11 +22,12 @@ const USAGE = `Usage:
 
 const logger = new Logger('BackupCli');
 
-/** Logs go to stderr, so stdout carries only the JSON result (for scripts and CronJob logs alike). */
-class StderrLogger extends ConsoleLogger {
-  protected override printMessages(messages: unknown[], context?: string, logLevel?: LogLevel): void {
-    super.printMessages(messages, context, logLevel, 'stderr');
-  }
+/**
+ * JSON lines like the API's, on stderr, so stdout carries only the JSON result (for scripts and CronJob logs alike).
+ * Written at once: the CLI logs little, and its exits must not wait for a flush.
+ */
+function stderrLogger(level: string) {
+  return nestLogger(createRootLogger(level, pino.destination({ dest: 2, sync: true })));
 }
 
 /**
@@ -48,7 +52,7 @@ async function main(): Promise<number> {
   }
   const config = loadConfig(processEnv());
   const app = await NestFactory.createApplicationContext(BackupCliModule.forRoot(config), {
-    logger: new StderrLogger({ logLevels: ['log', 'warn', 'error'] }),
+    logger: stderrLogger(config.log.level),
   });
   try {
     const backups = app.get(BackupService);

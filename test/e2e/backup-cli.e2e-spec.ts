@@ -118,6 +118,16 @@ describe('backup CLI restores', () => {
     }
   });
 
+  it('logs to stderr in the JSON lines of the API (a CronJob logs where the pods do)', async () => {
+    const backup = await cli([], { ...env, LOG_LEVEL: 'info' });
+    const id = backupId(backup);
+    const lines = backup.stderr.split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    const entries = lines.map((line) => JSON.parse(line) as { service?: string; msg?: string });
+    expect(entries.every((entry) => entry.service === 'vesta-api')).toBe(true);
+    expect(entries.some((entry) => entry.msg?.startsWith(`Backup ${id} written`))).toBe(true);
+  });
+
   it('refuses to restore while a backup runs, touching nothing, and keeps the backup records on --drop', async () => {
     const id = backupId(await cli([], env));
     const profiles = await db.collection('profiles').countDocuments();
