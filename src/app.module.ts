@@ -18,6 +18,7 @@ import { BatchModule } from './batch/batch.module.js';
 import { CacheModule } from './cache/cache.module.js';
 import { ProfilesModule } from './profiles/profiles.module.js';
 import { QueryParamsModule } from './common/query/query-params.module.js';
+import { RequestBodyModule } from './common/body/request-body.module.js';
 import { QueuesModule } from './queues/queues.module.js';
 import { SubscriptionsModule } from './subscriptions/subscriptions.module.js';
 import { ThrottlingModule } from './throttling/throttling.module.js';
@@ -45,8 +46,9 @@ export class AppModule {
         SubscriptionsModule,
         MediaModule,
         BackupModule,
-        // Last: its guard refuses unknown query parameters after the auth and rate-limit guards have run.
+        // Last: their guards refuse unknown query parameters and bodies after the auth and rate-limit guards have run.
         QueryParamsModule,
+        RequestBodyModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },

@@ -33,8 +33,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a
  * `default` response with that schema and a 503 with its Retry-After, every operation its 401 (WWW-Authenticate: Bearer,
  * as the problem filter sends), every /v1 operation
- * and every other that takes input its 400, every one with a body its 408, and every rate-limited one its 429 and
- * the RateLimit headers.
+ * and every other that takes input its 400 (a write without a request body: also for a body sent to it), every one
+ * with a body its 408, and every rate-limited one its 429 and the RateLimit headers.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({
@@ -58,6 +58,7 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
           'Invalid input: a field, header or id, or a query parameter that is invalid or that the route does not take',
         );
       }
+      if (method !== 'get' && method !== 'head' && !operation.requestBody) documentBodyRefused(operation, problem);
       operation.responses.default ??= problem('Any other error, as RFC 9457 problem details');
       operation.responses['503'] ??= problem(
         'No answer within the deadline (HANDLER_TIMEOUT_MS, 10 s by default), the database unreachable, or the ' +
@@ -100,6 +101,18 @@ function documentRateLimits(operation: Operation, problem: ProblemResponse): voi
   for (const [code, response] of Object.entries(responses)) {
     if (/^[23]\d\d$/.test(code)) withHeaders(response, RATE_LIMIT_HEADERS);
   }
+}
+
+/**
+ * A write that takes no body refuses one (UnexpectedBodyGuard), whatever its own 400 says: an operation without a
+ * requestBody only tells a client to send none, not what happens when it does.
+ */
+function documentBodyRefused(operation: Operation, problem: ProblemResponse): void {
+  const { responses } = operation;
+  const refused = 'a request body, which this route does not take (send none, or {})';
+  const own = responses['400'];
+  if (own && 'description' in own) own.description = `${own.description}; or ${refused}`;
+  else responses['400'] = problem(`Invalid input: ${refused}`);
 }
 
 const BAD_TOKEN = 'an Authorization header that is malformed or carries an invalid, expired or revoked token';

@@ -9,10 +9,19 @@ export const FORBIDDEN_KEY_DETAIL =
  * 'error'), with an answer that says so. Fastify's own answer to such a body is the one it gives to broken JSON, "Body
  * is not valid JSON", which sends a client looking for a syntax error in valid JSON. Only a refused body is parsed a
  * second time, to tell the two apart.
+ *
+ * An empty body is no body, as it is without the content type: many clients set `Content-Type: application/json` on
+ * every request, and Fastify's 400 for it ("Body cannot be empty") refused a logout or a cancel sent so. A route that
+ * needs a body still refuses a missing one (RequestValidationPipe); one that takes none lets it through
+ * (UnexpectedBodyGuard).
  */
 export function jsonBodyParser(fastify: FastifyInstance): FastifyBodyParser<Buffer> {
   const parse = fastify.getDefaultJsonParser('error', 'error') as unknown as FastifyBodyParser<Buffer>;
   return (request, body, done) => {
+    if (body.length === 0) {
+      done(null, undefined);
+      return;
+    }
     void parse(request, body, (error: Error | null, parsed?: unknown) => {
       done(error && isValidJson(body) ? new BadRequestException(FORBIDDEN_KEY_DETAIL) : error, parsed);
     });

@@ -156,6 +156,15 @@ describe('OpenAPI document and Swagger UI', () => {
         .map(([method]) => `${method} ${path}`),
     );
     expect(withoutBadRequest).toEqual([]);
+    // A write without a request body refuses one that is sent (UnexpectedBodyGuard), and says so.
+    const silentOnBody = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods)
+        .filter(([method, operation]) => method !== 'get' && method !== 'head' && !operation.requestBody)
+        .filter(([, operation]) => !JSON.stringify(operation.responses['400']).includes('a request body'))
+        .map(([method]) => `${method} ${path}`),
+    );
+    expect(silentOnBody).toEqual([]);
+    expect(codes('post', '/v1/auth/logout')).toContain('400');
     // The statuses these routes' services and guards send (profiles.service and the photos it checks with
     // media.service, media-quota, image-upload, byte ranges, subscriptions.service, idempotency.service,
     // webhook-signature.guard).

@@ -1,6 +1,7 @@
-import { BadRequestException, Get, Param, Query, type ExecutionContext } from '@nestjs/common';
+import { Get, Param, Query } from '@nestjs/common';
 import { IsOptional, IsString } from 'class-validator';
 import { describe, expect, it } from 'vitest';
+import { guardRefusal } from '../problem/guard-refusal.fixture-spec.js';
 import { UnknownQueryParamsGuard } from './unknown-query-params.guard.js';
 
 class SearchQuery {
@@ -30,20 +31,7 @@ const guard = new UnknownQueryParamsGuard();
 
 /** The refused names, or undefined when the guard lets the request through. */
 function refused(handler: keyof Routes, query: Record<string, string>, url = '/v1/things'): string[] | undefined {
-  const request = { query, routeOptions: { url } };
-  const context = {
-    switchToHttp: () => ({ getRequest: () => request }),
-    getClass: () => Routes,
-    getHandler: () => Routes.prototype[handler],
-  } as unknown as ExecutionContext;
-  try {
-    expect(guard.canActivate(context)).toBe(true);
-    return undefined;
-  } catch (error) {
-    expect(error).toBeInstanceOf(BadRequestException);
-    const { errors } = (error as BadRequestException).getResponse() as { errors: { field: string }[] };
-    return errors.map((entry) => entry.field);
-  }
+  return guardRefusal(guard, Routes, handler, { query, routeOptions: { url } })?.map((entry) => entry.field);
 }
 
 describe('UnknownQueryParamsGuard', () => {
