@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { CredentialsDto } from '../auth/dto/credentials.dto.js';
+import { RequestValidationPipe } from '../common/pipes/request-validation.pipe.js';
 import { ConfigError, loadConfig } from './app-config.js';
 
 describe('loadConfig', () => {
@@ -76,6 +78,28 @@ describe('loadConfig', () => {
       email: 'admin@example.com',
       password: 'a-long-password',
     });
+  });
+
+  it('takes the ADMIN_EMAIL addresses login takes, normalised as accounts store them, and refuses the others', async () => {
+    const admin = (email: string) => loadConfig({ ADMIN_EMAIL: email, ADMIN_PASSWORD: 'a-long-password' }).auth.admin;
+    const login = (email: string) =>
+      new RequestValidationPipe({ transform: true }).transform(
+        { email, password: 'a-long-password' },
+        { type: 'body', metatype: CredentialsDto },
+      );
+    const accepted = ['admin@b\u00fccher.example', ' Ops-Lead@Example.COM ', 'jose\u0301@example.com'];
+    const refused = [`${'a'.repeat(65)}@example.com`, 'admin@x-.io', 'ad\u200bmin@example.com', 'admin@localhost'];
+    for (const email of accepted) {
+      const { email: stored } = (await login(email)) as CredentialsDto;
+      expect(admin(email)?.email, email).toBe(stored);
+    }
+    expect(admin('admin@b\u00fccher.example')?.email).toBe('admin@xn--bcher-kva.example');
+    for (const email of refused) {
+      await expect(login(email), email).rejects.toThrow();
+      expect(() => admin(email), email).toThrow(
+        /^Invalid configuration: ADMIN_EMAIL is not an address members can log in with \(email must .*\) \(got ".*"\)$/,
+      );
+    }
   });
 
   it('requires the shutdown grace period to outlast the drain', () => {

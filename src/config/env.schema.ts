@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { checkAccountEmail } from '../users/account-email.js';
 
 // 0 asks the OS for a free port (used by tests).
 const port = z.coerce.number().int().min(0).max(65_535);
@@ -21,6 +22,14 @@ function parseTrustProxy(value: string, ctx: z.RefinementCtx): boolean | string[
     }
   }
   return entries;
+}
+
+function accountEmail(value: string, ctx: z.RefinementCtx): string {
+  const { email, problems } = checkAccountEmail(value);
+  if (problems.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `is not an address members can log in with (${problems.join('; ')})` });
+  }
+  return email;
 }
 
 /** `*`, or a comma-separated list of origins (`https://app.example.com`), each without a path. */
@@ -105,7 +114,8 @@ export const envSchema = z
 
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     JWT_ACCESS_TTL_S: positiveInt.max(24 * 3600).default(900),
-    ADMIN_EMAIL: z.email().optional(),
+    // Checked and normalised as register and login check an email: an address login refuses could never sign in.
+    ADMIN_EMAIL: z.string().transform(accountEmail).optional(),
     ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(128).optional(),
 
     VIEW_FLUSH_INTERVAL_MS: positiveInt.min(100).default(5_000),
