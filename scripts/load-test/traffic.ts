@@ -143,12 +143,12 @@ async function uploadOne(target: string, token: string): Promise<string> {
 /** Up to 2,000 public profile ids, most recent first, through the search's cursor pages. */
 async function publicProfileIds(target: string, token: string): Promise<string[]> {
   const ids: string[] = [];
-  let cursor: string | null = null;
+  let cursor: string | undefined;
   do {
     const page = await fetch(`${target}/v1/profiles?limit=100${cursor ? `&cursor=${cursor}` : ''}`, {
       headers: { authorization: `Bearer ${token}` },
     });
-    const body = (await page.json()) as { items: { id: string }[]; nextCursor: string | null };
+    const body = (await page.json()) as { items: { id: string }[]; nextCursor?: string };
     ids.push(...body.items.map((item) => item.id));
     cursor = body.nextCursor;
   } while (cursor && ids.length < 2_000);

@@ -12,11 +12,10 @@ import { Roles } from '../auth/decorators/roles.decorator.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import type { BackupRun } from './backup-runs.js';
 import { BackupRunningError, BackupService } from './backup.service.js';
+import { BackupRunDto, BackupRunListDto } from './dto/backup-run.dto.js';
 import { CacheControl } from '../cache/http-cache.js';
 
-type BackupRunView = Omit<BackupRun, '_id'> & { id: string };
-
-const toView = ({ _id, ...run }: BackupRun): BackupRunView => ({ id: _id, ...run });
+const toView = ({ _id, ...run }: BackupRun): BackupRunDto => ({ id: _id, ...run });
 
 @ApiTags('backups')
 @ApiBearerAuth()
@@ -28,10 +27,10 @@ export class BackupsController {
   @Post()
   @HttpCode(202)
   @ApiOperation({ summary: 'Start a backup now; it runs in the background (GET lists its progress)' })
-  @ApiAcceptedResponse({ description: 'The new run, status running' })
+  @ApiAcceptedResponse({ type: BackupRunDto, description: 'The new run, status running' })
   @ApiConflictResponse({ type: ProblemResponseDto, description: 'A backup or a restore is already running' })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })
-  async start(): Promise<BackupRunView> {
+  async start(): Promise<BackupRunDto> {
     try {
       return toView((await this.backups.begin('api')).run);
     } catch (error) {
@@ -43,9 +42,9 @@ export class BackupsController {
   @Get()
   @CacheControl('no-store')
   @ApiOperation({ summary: 'The last 100 backup runs, newest first: status, size, duration, counts, verification' })
-  @ApiOkResponse({ description: '{ items: backup runs }' })
+  @ApiOkResponse({ type: BackupRunListDto })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })
-  async list(): Promise<{ items: BackupRunView[] }> {
+  async list(): Promise<BackupRunListDto> {
     return { items: (await this.backups.runs.recent(100)).map(toView) };
   }
 }

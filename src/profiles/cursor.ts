@@ -11,6 +11,19 @@ export function encodeCursor(lastId: Types.ObjectId): string {
   return Buffer.from(JSON.stringify({ v: 1, id: lastId.toHexString() })).toString('base64url');
 }
 
+/**
+ * The first `limit` of `rows`, read with one row more to tell whether another page follows, and the cursor of the
+ * next page: left out on the last one, as every optional field is (never null; decision 0030).
+ */
+export function cursorPage<T>(
+  rows: T[],
+  limit: number,
+  idOf: (row: T) => Types.ObjectId,
+): { page: T[]; nextCursor?: string } {
+  const page = rows.slice(0, limit);
+  return rows.length > limit ? { page, nextCursor: encodeCursor(idOf(page[page.length - 1])) } : { page };
+}
+
 export function decodeCursor(cursor: string): Types.ObjectId {
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { v?: unknown; id?: unknown };

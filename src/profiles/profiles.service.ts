@@ -10,7 +10,7 @@ import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js
 import { Cacheable, CacheEvict, cacheKey, evict } from '../cache/cache.decorators.js';
 import { TieredCache } from '../cache/tiered-cache.js';
 import { MediaService } from '../media/media.service.js';
-import { encodeCursor, decodeCursor } from './cursor.js';
+import { cursorPage, decodeCursor } from './cursor.js';
 import type { CreateProfileDto } from './dto/create-profile.dto.js';
 import type { LocationDto } from './dto/location.dto.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
@@ -177,9 +177,10 @@ export class ProfilesService implements OnModuleInit {
   }
 
   /** The public search, and with AdvancedSearchQuery's extra filters the premium one. */
-  async search(query: AdvancedSearchQuery): Promise<{ items: ProfileView[]; nextCursor: string | null }> {
-    const page = await this.searchPage(searchFilters(query));
-    return { items: await this.render(page.ids, query.fields), nextCursor: page.nextCursor };
+  async search(query: AdvancedSearchQuery): Promise<{ items: ProfileView[]; nextCursor?: string }> {
+    const { ids, nextCursor } = await this.searchPage(searchFilters(query));
+    // A page cached before the last page's cursor was left out holds null (for SEARCH_TTL_S, or CACHE_GRACE_S).
+    return { items: await this.render(ids, query.fields), ...(nextCursor ? { nextCursor } : {}) };
   }
 
   /** One page of matching ids (same cache for both searches, keyed by all filters). */
@@ -189,7 +190,7 @@ export class ProfilesService implements OnModuleInit {
     ttlS: SEARCH_TTL_S,
     tags: [LIST_TAG],
   })
-  async searchPage(filters: SearchFilters): Promise<{ ids: string[]; nextCursor: string | null }> {
+  async searchPage(filters: SearchFilters): Promise<{ ids: string[]; nextCursor?: string }> {
     const { minAge, maxAge, cursor, limit, ...matching } = filters;
     const rows = await this.profiles.searchIds({
       ...matching,
@@ -198,11 +199,8 @@ export class ProfilesService implements OnModuleInit {
       // One extra row tells whether another page exists.
       limit: limit + 1,
     });
-    const page = rows.slice(0, limit);
-    return {
-      ids: page.map((id) => id.toHexString()),
-      nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]) : null,
-    };
+    const { page, nextCursor } = cursorPage(rows, limit, (id) => id);
+    return { ids: page.map((id) => id.toHexString()), nextCursor };
   }
 
   async popular(): Promise<ProfileView[]> {

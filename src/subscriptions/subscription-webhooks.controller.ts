@@ -14,6 +14,7 @@ import { WebhookEventDto } from './dto/webhook-event.dto.js';
 import { SubscriptionWebhooks } from './subscription-webhooks.service.js';
 import { WebhookSignatureGuard } from './webhook-signature.guard.js';
 import { NotRateLimited } from '../throttling/not-rate-limited.decorator.js';
+import { WebhookReceiptDto } from './dto/webhook-event.dto.js';
 
 /**
  * Called by the payment provider, not by members: authenticated by signature (an Authorization header the provider
@@ -35,7 +36,7 @@ export class SubscriptionWebhooksController {
     description:
       'Fields this API does not know, at the top or inside `data`, are ignored; the known ones are validated.',
   })
-  @ApiOkResponse({ description: '{ received: true, duplicate }' })
+  @ApiOkResponse({ type: WebhookReceiptDto })
   @ApiBadRequestResponse({ type: ProblemResponseDto, description: 'Bad signature, stale timestamp or body' })
   @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'Not a payment provider this API knows' })
   @ApiServiceUnavailableResponse({
@@ -44,10 +45,7 @@ export class SubscriptionWebhooksController {
       'Not configured, the subscription is being changed, or another delivery of this event is applying it: ' +
       'nothing applied, deliver again',
   })
-  receive(
-    @Param('provider') provider: string,
-    @Body() event: WebhookEventDto,
-  ): Promise<{ received: true; duplicate: boolean }> {
+  receive(@Param('provider') provider: string, @Body() event: WebhookEventDto): Promise<WebhookReceiptDto> {
     return this.webhooks.handle(provider, event);
   }
 }

@@ -8,7 +8,8 @@ export interface SubscriptionView {
   currentPeriodStart: string;
   currentPeriodEnd: string;
   cancelAtPeriodEnd: boolean;
-  pendingPlan: PlanId | null;
+  /** Left out when no downgrade waits (optional fields are never null). */
+  pendingPlan?: PlanId;
 }
 
 export function toSubscriptionView(record: SubscriptionRecord): SubscriptionView {
@@ -18,6 +19,6 @@ export function toSubscriptionView(record: SubscriptionRecord): SubscriptionView
     currentPeriodStart: record.currentPeriodStart.toISOString(),
     currentPeriodEnd: record.currentPeriodEnd.toISOString(),
     cancelAtPeriodEnd: record.cancelAtPeriodEnd,
-    pendingPlan: record.pendingPlan ?? null,
+    ...(record.pendingPlan ? { pendingPlan: record.pendingPlan } : {}),
   };
 }

@@ -192,6 +192,29 @@ describe('OpenAPI document and Swagger UI', () => {
     }
   });
 
+  it('gives every success with a body a schema, and no field null (optional fields are left out)', async () => {
+    type Response = { content?: Record<string, { schema?: unknown }> };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
+      components: { schemas: Record<string, unknown> };
+    };
+    const withoutSchema: string[] = [];
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, { responses }] of Object.entries(methods)) {
+        for (const [code, response] of Object.entries(responses)) {
+          // 204 and 304 have no body; a HEAD answers with none.
+          if (!/^2\d\d$/.test(code) || code === '204' || method === 'head') continue;
+          const schemas = Object.values(response.content ?? {}).map((media) => media.schema);
+          if (schemas.length === 0 || schemas.some((schema) => !schema))
+            withoutSchema.push(`${method} ${path} ${code}`);
+        }
+      }
+    }
+    expect(withoutSchema).toEqual([]);
+    expect(JSON.stringify(document)).not.toContain('"nullable"');
+    expect(document.components.schemas.ProfilePageDto).toMatchObject({ required: ['items'] });
+  });
+
   it('documents the 429 of every rate-limited operation, and only of those', async () => {
     const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
       paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;

@@ -42,8 +42,8 @@ export class ProfilePageDto {
   @ApiProperty({ type: [ProfileResponseDto] })
   items: ProfileResponseDto[];
 
-  @ApiProperty({ nullable: true, type: String, description: 'Pass as `cursor` for the next page; null at the end' })
-  nextCursor: string | null;
+  @ApiPropertyOptional({ description: 'Pass as `cursor` for the next page; absent on the last page' })
+  nextCursor?: string;
 }
 
 export class NearbyProfileDto extends ProfileResponseDto {

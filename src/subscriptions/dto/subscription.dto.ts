@@ -45,6 +45,16 @@ export class SubscriptionDto {
   @ApiProperty() currentPeriodStart: string;
   @ApiProperty() currentPeriodEnd: string;
   @ApiProperty() cancelAtPeriodEnd: boolean;
-  @ApiProperty({ enum: PLAN_IDS, nullable: true, description: 'A downgrade waiting for the period end' })
-  pendingPlan: PlanId | null;
+  @ApiPropertyOptional({ enum: PLAN_IDS, description: 'A downgrade waiting for the period end; absent when none' })
+  pendingPlan?: PlanId;
+}
+
+export class AdminSubscriptionDto extends SubscriptionDto {
+  @ApiProperty({ example: '665f1c2e8a1b2c3d4e5f6a7b', description: 'The member' }) userId: string;
+}
+
+export class AdminSubscriptionPageDto {
+  @ApiProperty({ type: [AdminSubscriptionDto] }) items: AdminSubscriptionDto[];
+  @ApiPropertyOptional({ description: 'Pass as `cursor` for the next page; absent on the last page' })
+  nextCursor?: string;
 }

@@ -61,3 +61,9 @@ function ChargeIdWhenPaid(): PropertyDecorator {
     },
   });
 }
+
+/** The answer to a delivery: `duplicate` when this event was applied before (nothing was done again). */
+export class WebhookReceiptDto {
+  @ApiProperty({ enum: [true] }) received: true;
+  @ApiProperty() duplicate: boolean;
+}
