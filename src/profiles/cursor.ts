@@ -13,7 +13,7 @@ export function encodeCursor(lastId: Types.ObjectId): string {
 
 /**
  * The first `limit` of `rows`, read with one row more to tell whether another page follows, and the cursor of the
- * next page: left out on the last one, as every optional field is (never null; decision 0030).
+ * next page: left out on the last one, as every optional field is (never null; decision 0031).
  */
 export function cursorPage<T>(
   rows: T[],
