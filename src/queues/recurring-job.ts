@@ -52,8 +52,9 @@ const TZ = 'Etc/UTC';
  */
 async function schedule(queue: Queue, job: RecurringJob): Promise<void> {
   // Bull gives each firing the options of the one before, so retry settings are part of the schedule's identity
-  // (its job id, in the key) and a schedule made with other ones is replaced like one with another cron.
-  const jobId = job.retry ? `${job.name}:retry-${job.retry.attempts}x${job.retry.delayMs}ms` : job.name;
+  // (its job id, in the key) and a schedule made with other ones is replaced like one with another cron. No ':' in
+  // it: Bull reads a schedule's key back by splitting it at ':' (name:id:endDate:tz:cron or every).
+  const jobId = job.retry ? `${job.name}-retry-${job.retry.attempts}x${job.retry.delayMs}ms` : job.name;
   await removeSchedules(
     queue,
     job.name,
@@ -67,7 +68,25 @@ async function schedule(queue: Queue, job: RecurringJob): Promise<void> {
 
 async function removeSchedules(queue: Queue, name: string, keep: (job: JobInformation) => boolean = () => false) {
   const others = (await queue.getRepeatableJobs()).filter((other) => other.name === name && !keep(other));
+  if (!others.length) return;
   await Promise.all(others.map((other) => queue.removeRepeatableByKey(other.key)));
+  await removeNextFirings(queue, name, new Set(others.map((other) => other.key)));
+}
+
+/**
+ * removeRepeatableByKey also deletes the schedule's next firing, already waiting in the delayed set, but finds it
+ * only by an id computed from the key as Bull reads it back. For keys it misreads (schedules made with a ':' in their
+ * job id, as the backup's was until 2026-12-03) the firing stayed: a changed BACKUP_CRON backed up once more at the
+ * old time, and a schedule switched off fired once more. Those firings are found by the key they were made from. A
+ * firing already being retried (attempts made) is left to finish its tries.
+ */
+async function removeNextFirings(queue: Queue, name: string, keys: ReadonlySet<string>): Promise<void> {
+  const scheduledBy = (job: Job) => (job.opts.repeat as { key?: string } | undefined)?.key;
+  // A job removed between Bull's two reads comes back as null, whatever its types say.
+  const firings = (await queue.getDelayed()).filter(
+    (job: Job | null): job is Job => job?.name === name && job.attemptsMade === 0 && keys.has(scheduledBy(job) ?? ''),
+  );
+  await Promise.all(firings.map((job) => job.remove()));
 }
 
 /**

@@ -57,6 +57,51 @@ describe('runRecurring schedules in Redis', () => {
     expect(schedules.map((job) => job.cron)).toEqual(['30 4 * * *']);
   });
 
+  it('leaves no firing of an earlier cron behind when the job retries (as the scheduled backup does)', async () => {
+    const prefix = `vesta-test-recurring-${randomUUID()}`;
+    const retry = { attempts: 5, delayMs: 65_000 };
+    runRecurring(start(prefix), { name: 'backup', cron: '0 3 * * *', handler: idle, retry }, quiet);
+    const restarted = start(prefix);
+    await until(async () => (await restarted.getDelayed()).length > 0);
+
+    runRecurring(restarted, { name: 'backup', cron: '30 4 * * *', handler: idle, retry }, quiet);
+    const firesAt = async () =>
+      // A job removed between Bull's two reads comes back as null.
+      (await restarted.getDelayed())
+        .filter(Boolean)
+        .map((job) => new Date(job.timestamp + (job.opts.delay ?? 0)).getUTCHours());
+    await until(async () => (await firesAt()).join() === '4');
+
+    expect(await firesAt()).toEqual([4]);
+    expect((await restarted.getRepeatableJobs()).map((job) => job.cron)).toEqual(['30 4 * * *']);
+  });
+
+  it('removes the next firing of a backup schedule as versions before 2026-12-03 made it (":" in its job id)', async () => {
+    const prefix = `vesta-test-recurring-${randomUUID()}`;
+    const old = start(prefix);
+    const repeat = { cron: '0 3 * * *', tz: 'Etc/UTC' };
+    await old.add('backup', {}, { repeat, jobId: 'backup:retry-5x65000ms', attempts: 5 });
+
+    stopRecurring(start(prefix), 'backup', quiet);
+    await until(async () => (await old.getDelayed()).length === 0);
+
+    expect((await old.getDelayed()).map((job) => job.opts.repeat)).toEqual([]);
+  });
+
+  it('leaves no firing behind when a job that retries is switched off', async () => {
+    const prefix = `vesta-test-recurring-${randomUUID()}`;
+    const retry = { attempts: 5, delayMs: 65_000 };
+    runRecurring(start(prefix), { name: 'backup', cron: '0 3 * * *', handler: idle, retry }, quiet);
+    const restarted = start(prefix);
+    await until(async () => (await restarted.getDelayed()).length > 0);
+
+    stopRecurring(restarted, 'backup', quiet);
+    await until(async () => (await restarted.getDelayed()).length === 0);
+
+    expect(await restarted.getRepeatableJobs()).toEqual([]);
+    expect((await restarted.getDelayed()).map((job) => job.opts.repeat)).toEqual([]);
+  });
+
   it('removes the schedule of a job switched off, and only that one', async () => {
     const prefix = `vesta-test-recurring-${randomUUID()}`;
     const first = start(prefix);
