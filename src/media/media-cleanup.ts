@@ -51,7 +51,7 @@ export class MediaCleanup implements OnApplicationBootstrap {
       abandoned += await bucket.removeAbandonedWrites(before, BATCH);
     }
     const overdue = await this.storage.unprocessed(new Date(now.getTime() - VARIANTS_OVERDUE_MS), BATCH);
-    for (const id of overdue) await this.variantsJob.enqueue(id);
+    for (const id of overdue) await this.variantsJob.requeue(id);
     return { abandoned, requeued: overdue.length };
   }
 }

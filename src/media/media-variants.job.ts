@@ -14,6 +14,9 @@ export const MEDIA_QUEUE = 'media';
 const VARIANTS_JOB = 'variants';
 const ENQUEUE_TIMEOUT_MS = 2_000;
 
+/** One job per file: adding it again while it waits or runs adds nothing. */
+const jobIdOf = (id: Types.ObjectId) => `variants:${id.toHexString()}`;
+
 interface VariantsJobData {
   mediaId: string;
 }
@@ -47,7 +50,7 @@ export class MediaVariantsJob implements OnApplicationBootstrap {
         VARIANTS_JOB,
         { mediaId },
         {
-          jobId: `variants:${mediaId}`,
+          jobId: jobIdOf(id),
           attempts: 5,
           backoff: { type: 'exponential', delay: 2_000 },
           removeOnComplete: true,
@@ -56,6 +59,20 @@ export class MediaVariantsJob implements OnApplicationBootstrap {
       ),
       ENQUEUE_TIMEOUT_MS,
     );
+  }
+
+  /**
+   * Asks again for the variants of an upload that has none yet (the cleanup job): its request was lost, or its job
+   * failed all its tries. A failed job stays in the queue under the file's job id (removeOnFail keeps the last 100),
+   * and Bull ignores an add under an id it holds, so it is removed first. A job waiting or running is left alone.
+   */
+  async requeue(id: Types.ObjectId): Promise<unknown> {
+    const failed = async () => {
+      const job = await this.queue.getJob(jobIdOf(id));
+      if (job && (await job.isFailed())) await job.remove();
+    };
+    await withTimeout(failed(), ENQUEUE_TIMEOUT_MS);
+    return this.enqueue(id);
   }
 
   async run(job: Pick<Job<VariantsJobData>, 'data'>): Promise<void> {

@@ -281,6 +281,23 @@ describe('media variants, profile photos, cleanup and CORS', () => {
     expect(await connection.collection('media_variants.files').countDocuments({ 'metadata.originalId': id })).toBe(2);
   });
 
+  it('cleanup asks again for variants whose job failed all its tries (its failed job kept in the queue)', async () => {
+    const media = await upload(member, await image(64, 64));
+    await processed(media.id, 'done');
+    const id = new Types.ObjectId(media.id);
+    await connection.collection('media_variants.files').deleteMany({ 'metadata.originalId': id });
+    await files().updateOne({ _id: id }, { $unset: { 'metadata.processed': '' } });
+    // A job of this file that failed its last try (say, MongoDB was down throughout), kept under the file's job id.
+    const queue = running.app.get<Queue>(getQueueToken(MEDIA_QUEUE));
+    const failing = await queue.add('variants', { mediaId: 'not an id' }, { jobId: `variants:${media.id}` });
+    await expect.poll(() => failing.isFailed(), { timeout: 20_000, interval: 200 }).toBe(true);
+
+    const later = new Date(Date.now() + 11 * 60_000);
+    expect((await running.app.get(MediaCleanup).run(later)).requeued).toBeGreaterThanOrEqual(1);
+    await processed(media.id, 'done');
+    expect(await connection.collection('media_variants.files').countDocuments({ 'metadata.originalId': id })).toBe(2);
+  });
+
   it('answers CORS preflights with a one-day max-age and lets pages read caching and range headers', async () => {
     const preflight = await fetch(`${url}/v1/media`, {
       method: 'OPTIONS',
