@@ -3,9 +3,16 @@ import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common'
 import type { Queue } from 'bull';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { runRecurring } from '../queues/recurring-job.js';
+import { runRecurring, stopRecurring } from '../queues/recurring-job.js';
 import { MEDIA_QUEUE, MediaVariantsJob } from './media-variants.job.js';
 import { MediaStorage } from './media.storage.js';
+
+/**
+ * A queue of its own: Bull runs one job per processor registered on a queue, of whichever name comes next, so beside
+ * the variants processor on the media queue it made two images at a time per worker.
+ */
+export const MEDIA_CLEANUP_QUEUE = 'media-cleanup';
+const CLEANUP_JOB = 'cleanup';
 
 /** Older than this, a write still pending was cut short: uploads are bounded by the request timeout. */
 export const ABANDONED_AFTER_MS = 60 * 60 * 1000;
@@ -30,7 +37,8 @@ export class MediaCleanup implements OnApplicationBootstrap {
   private readonly logger = new Logger(MediaCleanup.name);
 
   constructor(
-    @InjectQueue(MEDIA_QUEUE) private readonly queue: Queue,
+    @InjectQueue(MEDIA_CLEANUP_QUEUE) private readonly queue: Queue,
+    @InjectQueue(MEDIA_QUEUE) private readonly mediaQueue: Queue,
     private readonly storage: MediaStorage,
     private readonly variantsJob: MediaVariantsJob,
     @InjectConfig() private readonly config: AppConfig,
@@ -38,9 +46,11 @@ export class MediaCleanup implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     if (this.config.role === 'api') return;
+    // Versions before 2026-12-03 scheduled it on the media queue, where nothing processes it any more.
+    stopRecurring(this.mediaQueue, CLEANUP_JOB, this.logger);
     const handler = async () => this.logger.log(`Media cleanup: ${JSON.stringify(await this.run())}`);
     // At start too: Bull's first repeat comes only at the next multiple of the interval (an hour by default).
-    const job = { name: 'cleanup', everyMs: this.config.media.cleanupIntervalMs, handler, runAtStart: true };
+    const job = { name: CLEANUP_JOB, everyMs: this.config.media.cleanupIntervalMs, handler, runAtStart: true };
     runRecurring(this.queue, job, this.logger);
   }
 

@@ -90,7 +90,9 @@ async function removeNextFirings(queue: Queue, name: string, keys: ReadonlySet<s
 }
 
 /**
- * Processes `name` jobs on this instance, one at a time. Bull's promise settles only when processing
+ * Processes `name` jobs on this instance, one at a time, if `name` is the only job processed on `queue`: Bull runs
+ * as many jobs of a queue at once as processors are registered on it, and each takes whichever job comes next, of
+ * any name. So each kind of job has a queue of its own. Bull's promise settles only when processing
  * ends, and rejects when the queue closes while Redis is away ("Connection is closed."): left unhandled,
  * that rejection would crash the process, so it is logged instead. A job that fails is logged too: Bull
  * keeps only the reason in Redis, and a flush or warm run failing every interval would otherwise leave

@@ -4,7 +4,7 @@ import type { Queue } from 'bull';
 import { Types, type Connection } from 'mongoose';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ABANDONED_AFTER_MS, MediaCleanup } from '../../src/media/media-cleanup.js';
+import { ABANDONED_AFTER_MS, MEDIA_CLEANUP_QUEUE, MediaCleanup } from '../../src/media/media-cleanup.js';
 import { MEDIA_QUEUE, MediaVariantsJob } from '../../src/media/media-variants.job.js';
 import { MediaStorage } from '../../src/media/media.storage.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
@@ -232,7 +232,7 @@ describe('media variants, profile photos, cleanup and CORS', () => {
   });
 
   it('cleanup runs once at start, so a restarted worker does not leave interrupted writes for an interval', async () => {
-    const queue = running.app.get<Queue>(getQueueToken(MEDIA_QUEUE));
+    const queue = running.app.get<Queue>(getQueueToken(MEDIA_CLEANUP_QUEUE));
     await expect
       .poll(
         async () => (await queue.getJobs(['completed', 'active', 'waiting'])).some((job) => job.name === 'cleanup'),
@@ -296,6 +296,38 @@ describe('media variants, profile photos, cleanup and CORS', () => {
     expect((await running.app.get(MediaCleanup).run(later)).requeued).toBeGreaterThanOrEqual(1);
     await processed(media.id, 'done');
     expect(await connection.collection('media_variants.files').countDocuments({ 'metadata.originalId': id })).toBe(2);
+  });
+
+  it('makes the variants of one image at a time per worker, as operations sizes its memory', async () => {
+    const queue = running.app.get<Queue>(getQueueToken(MEDIA_QUEUE));
+    const variants = running.app.get(MediaVariantsJob);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let inProgress = 0;
+    let mostAtOnce = 0;
+    const run = vi.spyOn(variants, 'run').mockImplementation(async () => {
+      mostAtOnce = Math.max(mostAtOnce, ++inProgress);
+      await released;
+      inProgress -= 1;
+    });
+    try {
+      const ids = [new Types.ObjectId(), new Types.ObjectId()];
+      for (const id of ids) await variants.enqueue(id);
+      await expect.poll(() => run.mock.calls.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
+      // A second run would start at once beside the first (Bull's loops wait on Redis for the next job): give it
+      // ample time, then check that it did not.
+      await expect
+        .poll(() => queue.getActiveCount(), { timeout: 5_000, interval: 250 })
+        .toBeGreaterThan(1)
+        .catch(() => undefined);
+      expect(mostAtOnce).toBe(1);
+      expect(await queue.getActiveCount()).toBe(1);
+      release();
+      await expect.poll(() => run.mock.calls.length, { timeout: 20_000 }).toBe(2);
+    } finally {
+      release();
+      run.mockRestore();
+    }
   });
 
   it('answers CORS preflights with a one-day max-age and lets pages read caching and range headers', async () => {

@@ -119,7 +119,9 @@ describe('Prometheus metrics', () => {
     expect(Number(citiesBuckets.at(-1)![2])).toBeGreaterThanOrEqual(2);
 
     const queues = new Set(families.get('queue_jobs')!.metrics.map((m) => m.labels?.queue));
-    expect(queues).toEqual(new Set(['profile-views', 'cache-warming', 'media', 'subscriptions', 'backups']));
+    expect(queues).toEqual(
+      new Set(['profile-views', 'cache-warming', 'media', 'media-cleanup', 'subscriptions', 'backups']),
+    );
     // The cities list is one aggregate on a cold cache.
     expect(text).toMatch(/^mongodb_command_duration_seconds_count\{command="aggregate",status="ok"\} [1-9]/m);
   });
