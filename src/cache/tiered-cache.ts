@@ -91,7 +91,7 @@ const L2_BACKOFF_MS = 1_000;
  * A loader on another instance that read the database just before a write can store the old value after the
  * invalidation, in L2 and, from there, in any L1 that reads it meanwhile; so the invalidation runs once more.
  */
-const SECOND_INVALIDATION_MS = 500;
+export const SECOND_INVALIDATION_MS = 500;
 /**
  * The invalidation connection can die without a sign (a NAT or proxy idle timeout drops it silently, and TCP
  * notices after hours): it is pinged this often, and reconnected when two pings in a row go unanswered for

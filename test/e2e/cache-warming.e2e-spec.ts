@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
+import { secondInvalidationsDone } from '../support/invalidations.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testEnv } from '../support/test-env.js';
 
@@ -39,7 +40,7 @@ describe('cache warming', () => {
     });
     expect(subscribed.status).toBe(201);
     // Past the second invalidation pass that follows the subscribe, so only the warm run can fill the entry.
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    await secondInvalidationsDone();
     const workerConfig = loadConfig({ ...env, ROLE: 'all' });
     workers = await Promise.all([startApp(workerConfig), startApp(workerConfig)]);
   });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
+import { secondInvalidationsDone } from '../support/invalidations.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testEnv } from '../support/test-env.js';
 import { loadConfig } from '../../src/config/app-config.js';
@@ -26,6 +27,7 @@ describe('caching over HTTP', () => {
 
   it('reads the database once per instance for 500 concurrent requests of a cold profile', async () => {
     const profile = await createProfile(a.url, owner);
+    await secondInvalidationsDone();
     const reads = vi.spyOn(a.app.get(ProfilesRepository), 'findById');
     const statuses = await Promise.all(
       Array.from({ length: 500 }, () => fetch(`${a.url}/v1/profiles/${profile.id}`).then((r) => r.status)),

@@ -5,6 +5,7 @@ import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, type ProfileInput } from '../factories/profiles.js';
 import { pngStructure } from '../factories/images.js';
 import { uniqueCity } from '../factories/names.js';
+import { secondInvalidationsDone } from '../support/invalidations.js';
 import { scrapedValue } from '../support/prometheus-text.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
@@ -175,12 +176,11 @@ describe('profile search', () => {
       fetch(`${url}/v1/media/${photoId}`, { method: 'DELETE', headers: owner.auth }),
   };
 
-  // Every invalidation runs once more 500 ms later (TieredCache). These tests use entries that the writes of the
-  // tests before them also drop, so they start once those repeats are over.
-  const pendingInvalidationsOver = () => new Promise((resolve) => setTimeout(resolve, 700));
+  // These tests use entries that the writes of the tests before them also drop, so they start once the second
+  // passes of those invalidations are over.
 
   it.each(Object.keys(writes))('drops the rendered lists that older versions cache on %s', async (write) => {
-    await pendingInvalidationsOver();
+    await secondInvalidationsDone();
     const owner = await registerAccount(url);
     const form = new FormData();
     form.append('file', new Blob([new Uint8Array(pngStructure(64))], { type: 'image/png' }), 'photo.png');
@@ -205,7 +205,7 @@ describe('profile search', () => {
     const owner = await registerAccount(url);
     const profile = await createProfile(url, owner);
     const popularLoads = () => metric('cache_misses_total', { cache: 'popular-ids', tier: 'l2' });
-    await pendingInvalidationsOver();
+    await secondInvalidationsDone();
     const change = async (body: Record<string, unknown>) => {
       const response = await fetch(`${url}/v1/profiles/${profile.id}`, {
         method: 'PATCH',
@@ -231,7 +231,7 @@ describe('profile search', () => {
     const created: string[] = [];
     for (let i = 0; i < 10; i += 1) created.push((await seed(city)).id);
     // Creating a profile drops its entry, and again 500 ms later: wait for that, or it drops what the first page loads.
-    await pendingInvalidationsOver();
+    await secondInvalidationsDone();
     const reads = vi.spyOn(running.app.get(ProfilesRepository), 'findById');
     const ids = async (query: string) =>
       (await page(`city=${encodeURIComponent(city)}&${query}`)).items.map((i) => i.id);
