@@ -54,7 +54,7 @@ export class SubscriptionsRepository {
     };
     const owner = new Types.ObjectId(userId);
     const restarted = await this.subscriptions
-      .findOneAndUpdate({ userId: owner, status: { $nin: LIVE } }, paidBy(period, fields), { new: true })
+      .findOneAndUpdate({ userId: owner, status: { $nin: LIVE } }, paidBy(period, fields), { returnDocument: 'after' })
       .lean<SubscriptionRecord>();
     if (restarted) return restarted;
     try {
@@ -170,7 +170,7 @@ export class SubscriptionsRepository {
             currentPeriodEnd: new Date(start.getTime() + PERIOD_MS.month),
           },
         ),
-        { new: true },
+        { returnDocument: 'after' },
       )
       .lean<SubscriptionRecord>();
   }
@@ -193,7 +193,7 @@ export class SubscriptionsRepository {
     userId: string,
   ): Promise<SubscriptionRecord | null> {
     return this.subscriptions
-      .findOneAndUpdate({ userId: new Types.ObjectId(userId), ...from }, changes, { new: true })
+      .findOneAndUpdate({ userId: new Types.ObjectId(userId), ...from }, changes, { returnDocument: 'after' })
       .lean<SubscriptionRecord>();
   }
 }
