@@ -39,3 +39,75 @@ describe('runRecurring', () => {
     );
   });
 });
+
+describe('runRecurring with a firing of a schedule that is gone', () => {
+  const liveKey = 'backup:backup::Etc/UTC:30 4 * * *';
+  const goneKey = 'backup:backup:retry-5x65000ms::Etc/UTC:0 3 * * *';
+
+  function worker(getRepeatableJobs: () => Promise<unknown>) {
+    let processor!: (job: Job) => Promise<unknown>;
+    const queue = {
+      name: 'backups',
+      process: vi.fn((_name: string, _concurrency: number, handler: typeof processor) => {
+        processor = handler;
+        return new Promise(() => undefined);
+      }),
+      add: vi.fn(() => Promise.resolve()),
+      getRepeatableJobs: vi.fn(getRepeatableJobs),
+    } as unknown as Queue;
+    const logger = { warn: vi.fn(), log: vi.fn(), error: vi.fn() };
+    const handler = vi.fn(() => Promise.resolve('ran'));
+    runRecurring(queue, { name: 'backup', cron: '30 4 * * *', handler }, logger as never);
+    return { processor, handler, logger };
+  }
+  const firing = (key: string | undefined, attemptsMade = 0) =>
+    ({ id: 'repeat:abc:1', name: 'backup', attemptsMade, opts: key ? { repeat: { cron: '', key } } : {} }) as Job;
+
+  it('completes it without running the handler, and says so', async () => {
+    const { processor, handler, logger } = worker(() => Promise.resolve([{ key: liveKey }]));
+
+    await expect(processor(firing(goneKey))).resolves.toBeUndefined();
+
+    expect(handler).not.toHaveBeenCalled();
+    expect(logger.log).toHaveBeenCalledWith(
+      `backups job backup repeat:abc:1 skipped: its schedule ${goneKey} no longer exists`,
+    );
+  });
+
+  it('runs a firing of a live schedule, a run without a schedule (at start, by hand) and a retry', async () => {
+    const { processor, handler } = worker(() => Promise.resolve([{ key: liveKey }]));
+
+    await expect(processor(firing(liveKey))).resolves.toBe('ran');
+    await expect(processor(firing(undefined))).resolves.toBe('ran');
+    await expect(processor(firing(goneKey, 1))).resolves.toBe('ran');
+    expect(handler).toHaveBeenCalledTimes(3);
+  });
+
+  it('runs the firing when Redis fails the check', async () => {
+    const { processor, handler, logger } = worker(() => Promise.reject(new Error('Connection is closed.')));
+
+    await expect(processor(firing(goneKey))).resolves.toBe('ran');
+
+    expect(handler).toHaveBeenCalledOnce();
+    expect(logger.warn).toHaveBeenCalledWith(
+      'backups job backup repeat:abc:1 runs unchecked: its schedule could not be read: Connection is closed.',
+    );
+  });
+
+  it('runs the firing when Redis does not answer the check in 5 s', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { processor, handler, logger } = worker(() => new Promise(() => undefined));
+
+      const run = processor(firing(goneKey));
+      await new Promise((resolve) => setImmediate(resolve));
+      vi.advanceTimersByTime(5_000);
+
+      await expect(run).resolves.toBe('ran');
+      expect(handler).toHaveBeenCalledOnce();
+      expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('no answer within 5000 ms'));
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

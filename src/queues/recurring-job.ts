@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { Job, JobInformation, Queue } from 'bull';
 import { withTimeout } from '../common/with-timeout.js';
 
+/** Bounds scheduling at start and the schedule check before each firing, well inside Bull's 30 s job lock. */
 const SCHEDULE_TIMEOUT_MS = 5_000;
 
 export interface RecurringJob {
@@ -24,7 +25,8 @@ export interface RecurringJob {
  * instance to start with Redis up adds the schedule.
  */
 export function runRecurring(queue: Queue, job: RecurringJob, logger: Logger): void {
-  processJobs(queue, job.name, (run) => job.handler(run), logger);
+  const handler = async (run: Job) => ((await isStrayFiring(queue, run, logger)) ? undefined : job.handler(run));
+  processJobs(queue, job.name, handler, logger);
   const jobs: Promise<unknown>[] = [schedule(queue, job)];
   if (job.runAtStart) jobs.push(addStartupRun(queue, job.name));
   void withTimeout(Promise.all(jobs), SCHEDULE_TIMEOUT_MS).catch((error: unknown) =>
@@ -81,12 +83,41 @@ async function removeSchedules(queue: Queue, name: string, keep: (job: JobInform
  * firing already being retried (attempts made) is left to finish its tries.
  */
 async function removeNextFirings(queue: Queue, name: string, keys: ReadonlySet<string>): Promise<void> {
-  const scheduledBy = (job: Job) => (job.opts.repeat as { key?: string } | undefined)?.key;
   // A job removed between Bull's two reads comes back as null, whatever its types say.
   const firings = (await queue.getDelayed()).filter(
     (job: Job | null): job is Job => job?.name === name && job.attemptsMade === 0 && keys.has(scheduledBy(job) ?? ''),
   );
   await Promise.all(firings.map((job) => job.remove()));
+}
+
+/** The key of the repeatable schedule a firing was made by (Bull sets it on each one), none for other runs. */
+const scheduledBy = (job: Job) => job.opts.repeat?.key;
+
+/**
+ * True for a firing whose schedule is gone, which is then completed without running: removing a schedule cannot
+ * always take its next firing with it. removeNextFirings misses one that a removal raced from the delayed set into
+ * the waiting list, or that waited already (stopRecurring on a worker started with the job off), and versions
+ * before 2026-12-03 left the firings of the backup's ':' schedule in a Redis that may still hold them. Runs enqueued
+ * at start and by hand have no schedule and always run. A firing being retried (attempts made) finishes its tries,
+ * as removeNextFirings leaves it to. getRepeatableJobs reads the queue's whole schedule set, but a queue holds one
+ * kind of job and so one or two schedules: about as cheap as a ZSCORE, without depending on Bull's key names. If
+ * Redis fails or does not answer in time the firing runs: it came out of that Redis, so it most likely belongs to a
+ * live schedule, and skipping could silently drop the day's backup, while each recurring job tolerates a run more
+ * (a flush, warm, sweep or cleanup finds less or nothing to do; a stray backup firing makes one backup more).
+ */
+async function isStrayFiring(queue: Queue, job: Job, logger: Pick<Logger, 'log' | 'warn'>): Promise<boolean> {
+  const key = scheduledBy(job);
+  if (key === undefined || job.attemptsMade > 0) return false;
+  try {
+    const schedules = await withTimeout(queue.getRepeatableJobs(), SCHEDULE_TIMEOUT_MS);
+    if (schedules.some((schedule) => schedule.key === key)) return false;
+  } catch (error) {
+    const reason = (error as Error).message;
+    logger.warn(`${queue.name} job ${job.name} ${job.id} runs unchecked: its schedule could not be read: ${reason}`);
+    return false;
+  }
+  logger.log(`${queue.name} job ${job.name} ${job.id} skipped: its schedule ${key} no longer exists`);
+  return true;
 }
 
 /**

@@ -1,6 +1,6 @@
 import Bull, { type Queue } from 'bull';
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runRecurring, stopRecurring } from '../../src/queues/recurring-job.js';
 import { requiredEnv } from '../support/test-env.js';
 
@@ -115,5 +115,63 @@ describe('runRecurring schedules in Redis', () => {
 
     expect((await restarted.getRepeatableJobs()).map((job) => job.name)).toEqual(['other']);
     expect((await restarted.getDelayed()).map((job) => job.name)).toEqual(['other']);
+  });
+
+  describe('a firing whose schedule is gone', () => {
+    const firingOf = async (queue: Queue, cron: string) =>
+      (await queue.getDelayed()).find((job) => job?.opts.repeat?.key?.endsWith(cron));
+    const stateOf = async (queue: Queue, id: Bull.JobId) => (await queue.getJob(id))?.getState();
+
+    /** A worker with the backup on, its handler recording the runs, and its own next firing moved to now. */
+    async function startWorker(prefix: string) {
+      const queue = start(prefix);
+      const handler = vi.fn((job: Bull.Job) => Promise.resolve(job.opts.repeat?.key ?? 'no schedule'));
+      runRecurring(queue, { name: 'backup', cron: '30 4 * * *', handler, runAtStart: true }, quiet);
+      await until(async () => (await firingOf(queue, '30 4 * * *')) !== undefined);
+      await (await firingOf(queue, '30 4 * * *'))!.promote();
+      return { queue, handler };
+    }
+
+    it('is completed without running when it was made by a schedule with a ":" in its job id', async () => {
+      const prefix = `vesta-test-recurring-${randomUUID()}`;
+      const old = start(prefix);
+      const repeat = { cron: '0 3 * * *', tz: 'Etc/UTC' };
+      await old.add('backup', {}, { repeat, jobId: 'backup:retry-5x65000ms', attempts: 5 });
+      const [schedule] = await old.getRepeatableJobs();
+      // As versions before 2026-12-03 removed it: Bull misreads the key and leaves the firing in the delayed set.
+      await old.removeRepeatableByKey(schedule.key);
+      const stray = (await firingOf(old, '0 3 * * *'))!;
+      await stray.promote();
+
+      const { queue, handler } = await startWorker(prefix);
+      await until(async () => handler.mock.calls.length === 2 && (await stateOf(queue, stray.id)) === 'completed');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      expect(await stateOf(queue, stray.id)).toBe('completed');
+      const ran = handler.mock.calls.map(([job]) => job.opts.repeat?.key ?? 'no schedule');
+      expect(ran.sort()).toEqual(['backup:backup::Etc/UTC:30 4 * * *', 'no schedule']);
+    });
+
+    it('is completed without running when it was already waiting as its schedule was switched off', async () => {
+      const prefix = `vesta-test-recurring-${randomUUID()}`;
+      const earlier = start(prefix);
+      const repeat = { cron: '0 3 * * *', tz: 'Etc/UTC' };
+      await earlier.add('backup', {}, { repeat, jobId: 'backup', attempts: 5 });
+      const stray = (await firingOf(earlier, '0 3 * * *'))!;
+      await stray.promote();
+      // A worker started with the backup off removes the schedule; its firing, waiting already, stays.
+      stopRecurring(start(prefix), 'backup', quiet);
+      await until(async () => (await earlier.getRepeatableJobs()).length === 0);
+      expect(await stateOf(earlier, stray.id)).toBe('waiting');
+
+      const { queue, handler } = await startWorker(prefix);
+      await until(async () => handler.mock.calls.length === 2 && (await stateOf(queue, stray.id)) === 'completed');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      expect(await stateOf(queue, stray.id)).toBe('completed');
+      expect(await queue.getFailedCount()).toBe(0);
+      const ran = handler.mock.calls.map(([job]) => job.opts.repeat?.key ?? 'no schedule');
+      expect(ran.sort()).toEqual(['backup:backup::Etc/UTC:30 4 * * *', 'no schedule']);
+    });
   });
 });
