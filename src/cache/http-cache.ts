@@ -42,6 +42,18 @@ export const CacheControl = (policy: CachePolicy, maxAgeS?: number): MethodDecor
 const ERROR_CACHE_CONTROL = 'no-store';
 
 /**
+ * The Vary value for a success of a route with a policy. A `public` reply is the same for every caller, and mobile and
+ * web clients send their token on every request: varying it on Authorization made shared caches keep one copy per
+ * token, so a CDN served none of it to signed-in members. A per-caller reply varies on it, so that a browser's cache
+ * does not answer one account with another's copy.
+ */
+export function varyFor(request: FastifyRequest): string {
+  return request.routeOptions.config.cacheControl?.policy === 'public'
+    ? 'Accept-Encoding'
+    : 'Authorization, Accept-Encoding';
+}
+
+/**
  * The Cache-Control value for this reply: `no-store` for an error, the route's @CacheControl policy for a success or
  * a 304, none otherwise. ETags come from @fastify/etag.
  */

@@ -84,6 +84,7 @@ describe('caching over HTTP', () => {
     const etag = first.headers.get('etag');
     expect(etag).toMatch(/^W\/"/);
     expect(first.headers.get('cache-control')).toBe('private, no-cache');
+    expect(first.headers.get('vary')).toBe('Authorization, Accept-Encoding');
     const again = await fetch(`${a.url}/v1/profiles/${profile.id}`, { headers: { 'if-none-match': etag! } });
     expect(again.status).toBe(304);
     // RFC 9110 §8.6: a 304 may carry Content-Length only with the 200's length (a cache may copy it onto its copy).
@@ -101,6 +102,11 @@ describe('caching over HTTP', () => {
 
     const cities = await fetch(`${a.url}/v1/locations/cities`);
     expect(cities.headers.get('cache-control')).toBe('public, max-age=300');
+    // The same for every caller, so a shared cache may answer signed-in members with one copy.
+    const signedIn = await registerAccount(a.url);
+    const citiesSignedIn = await fetch(`${a.url}/v1/locations/cities`, { headers: signedIn.auth });
+    expect(citiesSignedIn.headers.get('vary')).toBe('Accept-Encoding');
+    expect(await citiesSignedIn.text()).toBe(await cities.text());
     expect(cities.headers.get('etag')).toBeTruthy();
   });
 
