@@ -167,7 +167,8 @@ export const envSchema = z
     HTTP_PUBLIC_MAX_AGE_S: z.coerce.number().int().min(0).max(86_400).optional(),
 
     // Rate limits, THROTTLE_<TIER>_LIMIT requests per THROTTLE_<TIER>_TTL_S seconds (the Vesta report: 100 per
-    // 15 minutes per client). Counts live in Redis, shared by all instances.
+    // 15 minutes per client). Counts live in Redis, shared by all instances; while Redis does not answer, each instance
+    // counts in its own memory (decision 0030).
     // Off only in an emergency, or to measure what limiting costs (npm run bench does).
     THROTTLE_ENABLED: booleanFlag.default(true),
     THROTTLE_ANONYMOUS_LIMIT: positiveInt.default(100),
