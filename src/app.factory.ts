@@ -9,6 +9,7 @@ import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
 import { expectationFailed } from './http/framework-errors.js';
 import { jsonBodyParser } from './http/json-body-parser.js';
+import { registerOtherBodyTypes } from './http/other-body-types.js';
 import { refuseMultipartOutsideUploads } from './http/multipart-routes.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
@@ -41,6 +42,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.useBodyParser('application/json', {}, jsonBodyParser(fastify));
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
   fastify.removeContentTypeParser('text/plain');
+  registerOtherBodyTypes(fastify);
   fastify.server.on('checkExpectation', expectationFailed);
   // First, so that its onSend hook runs before any other.
   registerRequestDeadlines(fastify, config);

@@ -103,8 +103,21 @@ describe('HTTP contract: errors, request ids, compression', () => {
       const response = await post('/v1/auth/register', body, contentType);
       expect(response.status, contentType).toBe(415);
       expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
+      const { detail } = (await response.json()) as { detail: string };
+      expect(detail).toBe(`Request bodies are JSON (Content-Type: application/json), not ${contentType}`);
     }
     expect((await post('/v1/auth/register', JSON.stringify({ email, password }))).status).toBe(201);
+
+    // No body is no body whatever it is labelled: some clients label every POST as a form or as text.
+    for (const contentType of ['application/x-www-form-urlencoded; charset=UTF-8', 'text/plain']) {
+      const login = await post('/v1/auth/login', JSON.stringify({ email, password }));
+      const { accessToken } = (await login.json()) as { accessToken: string };
+      const logout = await fetch(`${running.url}/v1/auth/logout`, {
+        method: 'POST',
+        headers: { 'content-type': contentType, authorization: `Bearer ${accessToken}` },
+      });
+      expect(logout.status, contentType).toBe(204);
+    }
   });
 
   it('answers input nested too deep, or text with a lone surrogate or NUL, with a 400 problem, not a 500', async () => {

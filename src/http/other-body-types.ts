@@ -1,0 +1,25 @@
+import { UnsupportedMediaTypeException } from '@nestjs/common';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+/**
+ * Every content type without a parser of its own (JSON and multipart have theirs). No body is no body whatever type it
+ * is labelled with: some clients label every POST, a body or not, as a form (jQuery's default) or as text, and
+ * Fastify answered such a bodiless logout or cancel with 415, before the route was even found to take no body. A body
+ * of such a type is refused at once, unread, with a 415 that names the type the API takes.
+ */
+export function registerOtherBodyTypes(fastify: FastifyInstance): void {
+  fastify.addContentTypeParser('*', (request, _payload, done) => {
+    if (hasNoBody(request)) {
+      done(null, undefined);
+      return;
+    }
+    const type = request.headers['content-type']?.split(';')[0]?.trim() || 'this type';
+    done(new UnsupportedMediaTypeException(`Request bodies are JSON (Content-Type: application/json), not ${type}`));
+  });
+}
+
+/** RFC 9112 §6.3: without Content-Length or Transfer-Encoding a request has no body. */
+function hasNoBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return length === '0' || (length === undefined && request.headers['transfer-encoding'] === undefined);
+}
