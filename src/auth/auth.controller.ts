@@ -16,6 +16,7 @@ import { CredentialsThrottle } from '../throttling/credentials-throttle.decorato
 import type { AuthenticatedUser } from './authenticated-user.js';
 import { AuthService } from './auth.service.js';
 import { CurrentSession, CurrentUser } from './decorators/current-user.decorator.js';
+import { HashesPasswords } from './decorators/hashes-passwords.decorator.js';
 import { Public } from './decorators/public.decorator.js';
 import { AuthResponseDto } from './dto/auth-response.dto.js';
 import { ChangePasswordDto } from './dto/change-password.dto.js';
@@ -31,6 +32,7 @@ export class AuthController {
   @Public()
   @Post('register')
   @CredentialsThrottle()
+  @HashesPasswords()
   @ApiOperation({ summary: 'Create an account (role user) and return an access token' })
   @ApiCreatedResponse({ type: AuthResponseDto })
   @ApiConflictResponse({ type: ProblemResponseDto, description: 'Email already registered' })
@@ -41,6 +43,7 @@ export class AuthController {
   @Public()
   @Post('login')
   @CredentialsThrottle({ failuresPerAccount: true })
+  @HashesPasswords()
   @HttpCode(200)
   @ApiOperation({ summary: 'Exchange email and password for an access token' })
   @ApiOkResponse({ type: AuthResponseDto })
@@ -78,6 +81,7 @@ export class AuthController {
 
   @Post('password')
   @CredentialsThrottle({ failuresPerAccount: true })
+  @HashesPasswords()
   @HttpCode(200)
   @ApiBearerAuth()
   @ApiOperation({

@@ -6,6 +6,7 @@ import { MongooseModule } from '@nestjs/mongoose';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { CacheModule } from '../cache/cache.module.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { AdminBootstrapService } from './admin-bootstrap.service.js';
 import { AuthController } from './auth.controller.js';
@@ -14,6 +15,7 @@ import { EndedSession, EndedSessionSchema } from './ended-session.schema.js';
 import { EndedSessionsRepository } from './ended-sessions.repository.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { PasswordHasher } from './password-hasher.js';
+import { PasswordHashingAdmission } from './password-hashing-admission.js';
 import { RolesGuard } from './roles.guard.js';
 import { SessionsService } from './sessions.service.js';
 
@@ -23,6 +25,7 @@ const TOKEN_ISSUER = 'vesta-api';
   imports: [
     UsersModule,
     CacheModule,
+    MetricsModule,
     MongooseModule.forFeature([{ name: EndedSession.name, schema: EndedSessionSchema }]),
     JwtModule.registerAsync({
       inject: [APP_CONFIG],
@@ -49,6 +52,7 @@ const TOKEN_ISSUER = 'vesta-api';
     SessionsService,
     EndedSessionsRepository,
     PasswordHasher,
+    PasswordHashingAdmission,
     AdminBootstrapService,
     // Order matters: authentication first, then roles.
     { provide: APP_GUARD, useClass: JwtAuthGuard },

@@ -1,14 +1,24 @@
 import argon2 from 'argon2';
+import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/app-config.js';
 import { PasswordHasher } from './password-hasher.js';
+import { PasswordHashingAdmission, PasswordHashingBusyException } from './password-hashing-admission.js';
 
-// Real argon2id (CPU only): what is under test is which texts its hashes accept.
+// Real argon2id (CPU only): what is under test is which texts its hashes accept, and that each waits for the bound.
 const COMPOSED = 'Cr\u00e8me br\u00fbl\u00e9e 2026';
 const DECOMPOSED = 'Cre\u0300me bru\u0302le\u0301e 2026';
 const FULL_WIDTH = 'Cr\u00e8me br\u00fbl\u00e9e \uff12\uff10\uff12\uff16';
 
+function hasherWithin(env: Record<string, string> = {}) {
+  const registry = new Registry();
+  const hasher = new PasswordHasher(new PasswordHashingAdmission(loadConfig(env), registry));
+  const gauge = async (name: string) => (await registry.getSingleMetric(name)!.get()).values;
+  return { hasher, gauge };
+}
+
 describe('PasswordHasher', () => {
-  const hasher = new PasswordHasher();
+  const { hasher } = hasherWithin();
   let hash: string;
 
   beforeAll(async () => {
@@ -28,5 +38,23 @@ describe('PasswordHasher', () => {
   it('refuses another password, and any for an unknown account', async () => {
     expect(await hasher.verify(hash, 'Creme brulee 2026')).toBe(false);
     expect(await hasher.verify(undefined, COMPOSED)).toBe(false);
+  });
+
+  it('hashes and checks, the decoy check for an unknown email included, only within the bound', async () => {
+    // One at a time, nobody waiting: while one hash runs, every other call is refused.
+    const bounded = hasherWithin({ PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE_LIMIT: '0' });
+    const running = bounded.hasher.hash(COMPOSED);
+    expect(await bounded.gauge('password_hashing_in_flight')).toMatchObject([{ value: 1 }]);
+
+    await expect(bounded.hasher.hash(COMPOSED)).rejects.toBeInstanceOf(PasswordHashingBusyException);
+    await expect(bounded.hasher.verify(hash, COMPOSED)).rejects.toBeInstanceOf(PasswordHashingBusyException);
+    await expect(bounded.hasher.verify(undefined, COMPOSED)).rejects.toThrow(/Too many password checks at once/);
+    expect(await bounded.gauge('password_hashing_refused_total')).toContainEqual(
+      expect.objectContaining({ labels: { reason: 'queue_full' }, value: 3 }),
+    );
+
+    await running;
+    expect(await bounded.gauge('password_hashing_in_flight')).toMatchObject([{ value: 0 }]);
+    expect(await bounded.hasher.verify(undefined, COMPOSED)).toBe(false);
   });
 });

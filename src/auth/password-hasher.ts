@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import argon2 from 'argon2';
+import { PasswordHashingAdmission } from './password-hashing-admission.js';
 
 /**
  * The form a password is hashed in: NFKC, as NIST 800-63B (5.1.1.2) advises. The same password typed on another
@@ -10,22 +11,30 @@ const normalForm = (password: string) => password.normalize('NFKC');
 
 /**
  * argon2id with the library's defaults (64 MiB, 3 passes, parallelism 4; ~100 ms here), which meet
- * OWASP's minimum. Behind an injectable so unit tests can swap the slow hash.
+ * OWASP's minimum. Behind an injectable so unit tests can swap the slow hash. Every hash and check waits for a slot of
+ * the admission, so a burst of logins gets quick 503s instead of queueing past the request deadline.
  */
 @Injectable()
 export class PasswordHasher {
   /** A real hash of a random password, verified when the email is unknown so timing does not reveal it. */
   private readonly decoy = argon2.hash(`decoy-${Math.random()}`, { type: argon2.argon2id });
 
+  constructor(private readonly admission: PasswordHashingAdmission) {}
+
   hash(password: string): Promise<string> {
-    return argon2.hash(normalForm(password), { type: argon2.argon2id });
+    return this.admission.run(() => argon2.hash(normalForm(password), { type: argon2.argon2id }));
   }
 
   /**
    * Checks the normal form, then, for a password that has another, the text as sent: hashes made before passwords
-   * were normalised are of that. An unknown email (no hash) costs the same checks against the decoy.
+   * were normalised are of that. An unknown email (no hash) costs the same checks against the decoy, in the same
+   * admission: a refusal or a wait must not tell a known email from an unknown one either.
    */
-  async verify(hash: string | undefined, password: string): Promise<boolean> {
+  verify(hash: string | undefined, password: string): Promise<boolean> {
+    return this.admission.run(() => this.verifyForms(hash, password));
+  }
+
+  private async verifyForms(hash: string | undefined, password: string): Promise<boolean> {
     const forms = [...new Set([normalForm(password), password])];
     for (const form of forms) {
       if (hash === undefined) await argon2.verify(await this.decoy, form);

@@ -116,6 +116,26 @@ describe('loadConfig', () => {
     );
   });
 
+  it('bounds password hashing below the threadpool and its wait below the request deadline', () => {
+    expect(loadConfig({}).auth.passwordHashing).toEqual({ concurrency: 2, queueLimit: 32, maxWaitMs: 2_000 });
+    // Unset, the wait follows a shorter deadline down, so a waiting login is refused before the deadline answers it.
+    expect(loadConfig({ HANDLER_TIMEOUT_MS: '1000' }).auth.passwordHashing.maxWaitMs).toBe(500);
+    expect(
+      loadConfig({ PASSWORD_HASH_CONCURRENCY: '6', UV_THREADPOOL_SIZE: '8', PASSWORD_HASH_QUEUE_LIMIT: '0' }).auth
+        .passwordHashing,
+    ).toMatchObject({ concurrency: 6, queueLimit: 0 });
+
+    expect(() => loadConfig({ PASSWORD_HASH_CONCURRENCY: '4' })).toThrow(
+      /PASSWORD_HASH_CONCURRENCY must be less than UV_THREADPOOL_SIZE \(4\), or compression, files and DNS wait/,
+    );
+    expect(() => loadConfig({ PASSWORD_HASH_CONCURRENCY: '0' })).toThrow(/PASSWORD_HASH_CONCURRENCY/);
+    expect(() => loadConfig({ PASSWORD_HASH_QUEUE_LIMIT: '-1' })).toThrow(/PASSWORD_HASH_QUEUE_LIMIT/);
+    expect(() => loadConfig({ PASSWORD_HASH_MAX_WAIT_MS: '10000' })).toThrow(
+      /PASSWORD_HASH_MAX_WAIT_MS must be less than HANDLER_TIMEOUT_MS/,
+    );
+    expect(() => loadConfig({ PASSWORD_HASH_MAX_WAIT_MS: 'soon' })).toThrow(/PASSWORD_HASH_MAX_WAIT_MS/);
+  });
+
   it('names every invalid variable at once', () => {
     expect(() => loadConfig({ PORT: '-1', LOG_LEVEL: 'loud' })).toThrow(/PORT .*; LOG_LEVEL/);
   });

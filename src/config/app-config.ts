@@ -40,6 +40,8 @@ export interface AppConfig {
     accessTokenTtlS: number;
     /** The first admin, created at start when both variables are set. */
     admin?: { email: string; password: string };
+    /** The bound on concurrent password hashes (password-hashing-admission.ts). */
+    passwordHashing: { concurrency: number; queueLimit: number; maxWaitMs: number };
   };
   queues: { viewFlushIntervalMs: number; viewBufferMs: number; subscriptionSweepIntervalMs: number };
   cache: {
@@ -166,6 +168,12 @@ function toAppConfig(env: Env): AppConfig {
       accessTokenTtlS: env.JWT_ACCESS_TTL_S,
       admin:
         env.ADMIN_EMAIL && env.ADMIN_PASSWORD ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD } : undefined,
+      passwordHashing: {
+        concurrency: env.PASSWORD_HASH_CONCURRENCY,
+        queueLimit: env.PASSWORD_HASH_QUEUE_LIMIT,
+        maxWaitMs:
+          env.PASSWORD_HASH_MAX_WAIT_MS ?? Math.max(1, Math.min(2_000, Math.floor(env.HANDLER_TIMEOUT_MS / 2))),
+      },
     },
     queues: {
       viewFlushIntervalMs: env.VIEW_FLUSH_INTERVAL_MS,

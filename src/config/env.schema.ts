@@ -117,6 +117,14 @@ export const envSchema = z
     // Checked and normalised as register and login check an email: an address login refuses could never sign in.
     ADMIN_EMAIL: z.string().transform(accountEmail).optional(),
     ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(128).optional(),
+    // Password hashing (argon2id, 64 MiB and ~100 ms each) runs on libuv's threadpool, which zlib, fs and DNS share: at
+    // most this many hashes at once, this many callers waiting, none longer than this; the rest get a quick 503.
+    PASSWORD_HASH_CONCURRENCY: positiveInt.max(1_024).default(2),
+    PASSWORD_HASH_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10_000).default(32),
+    // Unset: 2000, or half of HANDLER_TIMEOUT_MS when that is less (app-config.ts).
+    PASSWORD_HASH_MAX_WAIT_MS: positiveInt.optional(),
+    // Node's own (read by libuv when the pool starts); here only to check PASSWORD_HASH_CONCURRENCY against it.
+    UV_THREADPOOL_SIZE: positiveInt.default(4),
 
     VIEW_FLUSH_INTERVAL_MS: positiveInt.min(100).default(5_000),
     // Each instance adds up views in memory and sends them to Redis this often, in one round trip.
@@ -231,6 +239,20 @@ export const envSchema = z
         code: 'custom',
         path: ['MONITOR_CPU_CRITICAL_PERCENT'],
         message: 'must be greater than MONITOR_CPU_WARN_PERCENT',
+      });
+    }
+    if (env.PASSWORD_HASH_CONCURRENCY >= env.UV_THREADPOOL_SIZE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PASSWORD_HASH_CONCURRENCY'],
+        message: `must be less than UV_THREADPOOL_SIZE (${env.UV_THREADPOOL_SIZE}), or compression, files and DNS wait`,
+      });
+    }
+    if (env.PASSWORD_HASH_MAX_WAIT_MS !== undefined && env.PASSWORD_HASH_MAX_WAIT_MS >= env.HANDLER_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PASSWORD_HASH_MAX_WAIT_MS'],
+        message: 'must be less than HANDLER_TIMEOUT_MS, or a waiting login gets the deadline 503 instead',
       });
     }
     if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {

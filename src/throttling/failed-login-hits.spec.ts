@@ -1,11 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
+import { markPasswordUnchecked, noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
 import type { CountedHit, RedisThrottlerStorage } from './redis-throttler.storage.js';
 
 /** A login attempt the guard counted in every credentials tier, answered `status`; returns what was given back. */
-function answered(status: number, { counted = true, finished = true } = {}): CountedHit[][] {
+function answered(status: number, { counted = true, finished = true, unchecked = false } = {}): CountedHit[][] {
   const refunded: CountedHit[][] = [];
   const storage = { refund: (hits: CountedHit[]) => Promise.resolve(void refunded.push(hits)) };
   const request = {} as FastifyRequest;
@@ -17,6 +17,7 @@ function answered(status: number, { counted = true, finished = true } = {}): Cou
   const raw = Object.assign(new EventEmitter(), { statusCode: 200, writableFinished: false });
   refundUnlessLoginFailed(request, { raw } as unknown as FastifyReply, storage as unknown as RedisThrottlerStorage);
   expect(refunded).toEqual([]);
+  if (unchecked) markPasswordUnchecked(request);
   raw.statusCode = status;
   raw.writableFinished = finished;
   raw.emit('close');
@@ -47,6 +48,11 @@ describe('refundUnlessLoginFailed', () => {
 
   it.each([500, 503])('keeps them when the answer is %i: the check may have gone ahead past the deadline', (status) => {
     expect(answered(status)).toEqual([]);
+  });
+
+  it('gives them back on the 503 of an attempt refused before its password was checked (the hashing bound)', () => {
+    expect(answered(503, { unchecked: true })).toEqual(FAILED_LOGIN_HITS);
+    expect(answered(503, { unchecked: true, finished: false })).toEqual(FAILED_LOGIN_HITS);
   });
 
   it('keeps them when the client left before the answer: the check, or the change, went ahead without it', () => {

@@ -9,9 +9,19 @@ import type { CountedHit, RedisThrottlerStorage } from './redis-throttler.storag
 export const FAILED_LOGIN_TIERS: ReadonlySet<string> = new Set(['credentials-account', 'credentials-global']);
 
 const HITS = Symbol('failedLoginHits');
+const UNCHECKED = Symbol('passwordUnchecked');
 const WRONG_PASSWORD: ReadonlySet<number> = new Set([401, 403]);
 
-type RequestWithHits = FastifyRequest & { [HITS]?: CountedHit[] };
+type RequestWithHits = FastifyRequest & { [HITS]?: CountedHit[]; [UNCHECKED]?: true };
+
+/**
+ * Marks an attempt refused before its password was checked (the password hashing bound's 503): it tells the client
+ * nothing about the password, so it gives its hits back like a success. Kept, every refusal during a burst of logins
+ * would count as a wrong password and lock its member out.
+ */
+export function markPasswordUnchecked(request: FastifyRequest): void {
+  (request as RequestWithHits)[UNCHECKED] = true;
+}
 
 /** Notes a hit the guard counted (its storage key, and where it was counted), if its tier counts wrong passwords only. */
 export function noteHit(request: FastifyRequest, tier: string, hit: CountedHit): void {
@@ -21,8 +31,9 @@ export function noteHit(request: FastifyRequest, tier: string, hit: CountedHit):
 /**
  * Once the reply is over, gives back the hits noted for this request if it was answered with a success or a 4xx other
  * than 401 or 403 (a wrong password at login or at a password change; the routes with these tiers send them for
- * nothing else): a 400 or a 429 from a later tier is no failed login. Attempts that may have checked a password
- * without the client learning how keep their hits: one whose client left before the answer, and one answered 5xx. In
+ * nothing else): a 400 or a 429 from a later tier is no failed login, nor is an attempt marked by
+ * markPasswordUnchecked(). Attempts that may have checked a password without the client learning how keep their hits:
+ * one whose client left before the answer, and one answered 5xx otherwise. In
  * both the handler may carry on (a 503 at the request deadline does not stop it), and a password change that goes
  * through shows in the caller's token turning 401, so refunding them would make free guesses (an attacker can slow
  * the hashing down past the deadline). A database outage therefore costs members a try each. The reply's `close` comes
@@ -40,6 +51,7 @@ export function refundUnlessLoginFailed(
   reply.raw.once('close', () => {
     // A response cut off by the client closes unfinished, its status still the default 200.
     const status = reply.raw.statusCode;
-    if (reply.raw.writableFinished && status < 500 && !WRONG_PASSWORD.has(status)) void storage.refund(hits);
+    const answered = reply.raw.writableFinished && status < 500 && !WRONG_PASSWORD.has(status);
+    if (answered || (request as RequestWithHits)[UNCHECKED]) void storage.refund(hits);
   });
 }

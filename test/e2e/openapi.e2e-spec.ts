@@ -242,6 +242,24 @@ describe('OpenAPI document and Swagger UI', () => {
     }
   });
 
+  it('documents the 503 of the routes that hash or check a password, with its Retry-After', async () => {
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
+    for (const path of ['/v1/auth/register', '/v1/auth/login', '/v1/auth/password']) {
+      expect(document.paths[path].post.responses['503'], path).toMatchObject({
+        description: expect.stringMatching(
+          /^Too many password checks at once .*no answer within the deadline/,
+        ) as unknown,
+        content: { 'application/problem+json': expect.any(Object) as unknown },
+        headers: { 'Retry-After': expect.any(Object) as unknown },
+      });
+    }
+    expect(document.paths['/v1/auth/logout'].post.responses['503']).toMatchObject({
+      description: expect.not.stringContaining('password') as unknown,
+    });
+  });
+
   it('documents the headers the answers carry: Retry-After on 503s, WWW-Authenticate on 401s, RateLimit-*', async () => {
     type Response = { headers?: Record<string, unknown> };
     const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {

@@ -41,6 +41,7 @@ const PANELS_WITH_DATA = [
   'Queue depth by queue and state',
   'MongoDB pool connections',
   'API replicas vs request rate',
+  'Password hashing: running and waiting per pod, refusals per second',
 ];
 
 // A real Prometheus scraping the running app, as the ServiceMonitor would (job vesta-api, a pod label).

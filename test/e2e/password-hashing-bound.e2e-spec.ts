@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
+import { scrapedValue } from '../support/prometheus-text.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+const DEADLINE_MS = 8_000;
+const MAX_WAIT_MS = 1_000;
+
+interface Answer {
+  status: number;
+  ms: number;
+  retryAfter: string | null;
+  contentType: string | null;
+  body: { accessToken?: string; detail?: string };
+}
+
+// Two hashes at once, four callers waiting at most, a second of waiting at most; a burst far beyond that, like the
+// probe's 130 logins at once. Unbounded, argon2 queued every hash on libuv's four threads and the late ones met the
+// deadline (a 503 after DEADLINE_MS); bounded, the rest are refused at once and the admitted ones succeed.
+describe('password hashing under a burst', () => {
+  let running: RunningApp;
+  let owner: Account;
+
+  const send = async (path: string, body: object): Promise<Answer> => {
+    const started = performance.now();
+    const response = await fetch(`${running.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return {
+      status: response.status,
+      ms: performance.now() - started,
+      retryAfter: response.headers.get('retry-after'),
+      contentType: response.headers.get('content-type'),
+      body: (await response.json()) as Answer['body'],
+    };
+  };
+  const refusals = async () =>
+    (await scrapedValue(running.metricsUrl, 'password_hashing_refused_total', { reason: 'queue_full' })) +
+    (await scrapedValue(running.metricsUrl, 'password_hashing_refused_total', { reason: 'wait_timeout' }));
+
+  /** A refusal of the bound: a quick 503 problem with Retry-After, never the deadline's. */
+  const expectQuickRefusal = (answer: Answer) => {
+    expect(answer.retryAfter).toBe('5');
+    expect(answer.contentType).toMatch(/^application\/problem\+json/);
+    expect(answer.body.detail).toBe('Too many password checks at once; retry in 5 s');
+    // The wait allowed plus the account lookup, which FerretDB serves a burst one after another, slower still while
+    // another test file loads it: well before the deadline, whose 503 a login queued unbounded got after 8 s and more.
+    expect(answer.ms).toBeLessThan(DEADLINE_MS - 2_000);
+  };
+
+  beforeAll(async () => {
+    running = await startApp(
+      testConfig({
+        HANDLER_TIMEOUT_MS: String(DEADLINE_MS),
+        PASSWORD_HASH_CONCURRENCY: '2',
+        PASSWORD_HASH_QUEUE_LIMIT: '4',
+        PASSWORD_HASH_MAX_WAIT_MS: String(MAX_WAIT_MS),
+      }),
+    );
+    owner = await registerAccount(running.url, 'burst');
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('answers 60 logins at once with quick 503s and Retry-After beyond the bound, and 200s for the admitted', async () => {
+    const before = await refusals();
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, () => send('/v1/auth/login', { email: owner.email, password: owner.password })),
+    );
+
+    expect(answers.filter((answer) => answer.status !== 200 && answer.status !== 503)).toEqual([]);
+    const admitted = answers.filter((answer) => answer.status === 200);
+    const refused = answers.filter((answer) => answer.status === 503);
+    expect(admitted.length).toBeGreaterThanOrEqual(2);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const answer of admitted) expect(answer.body.accessToken).toEqual(expect.any(String));
+    for (const answer of refused) expectQuickRefusal(answer);
+
+    // Every refusal is counted, and nothing is left running or waiting: the next login is admitted at once.
+    expect((await refusals()) - before).toBe(refused.length);
+    expect(await scrapedValue(running.metricsUrl, 'password_hashing_in_flight', {})).toBe(0);
+    expect(await scrapedValue(running.metricsUrl, 'password_hashing_waiting', {})).toBe(0);
+    expect((await send('/v1/auth/login', { email: owner.email, password: owner.password })).status).toBe(200);
+  });
+
+  it('bounds registrations and the decoy check of unknown emails the same way, and a refused sign-up stores nothing', async () => {
+    const emails = Array.from({ length: 30 }, () => uniqueEmail('burst'));
+    const password = 'correct horse battery staple';
+    const [registrations, unknown] = await Promise.all([
+      Promise.all(emails.map((email) => send('/v1/auth/register', { email, password }))),
+      Promise.all(Array.from({ length: 30 }, () => send('/v1/auth/login', { email: uniqueEmail(), password }))),
+    ]);
+
+    expect(registrations.filter((answer) => answer.status !== 201 && answer.status !== 503)).toEqual([]);
+    expect(unknown.filter((answer) => answer.status !== 401 && answer.status !== 503)).toEqual([]);
+    const refusedRegistrations = registrations.filter((answer) => answer.status === 503);
+    const refusedLogins = unknown.filter((answer) => answer.status === 503);
+    expect(refusedRegistrations.length).toBeGreaterThan(0);
+    expect(refusedLogins.length).toBeGreaterThan(0);
+    for (const answer of [...refusedRegistrations, ...refusedLogins]) expectQuickRefusal(answer);
+
+    // A sign-up refused before its hash inserted nothing: retried, the email is free (201, not 409).
+    const retried = emails[registrations.findIndex((answer) => answer.status === 503)];
+    expect((await send('/v1/auth/register', { email: retried, password })).status).toBe(201);
+  });
+});
+
+// One hash at a time, nobody waiting, and the strict failed-login limit: a member whose logins arrive together must
+// not lock themself out because some were refused before their password was checked.
+describe('password hashing refusals and the failed-login limit', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(
+      testConfig({
+        PASSWORD_HASH_CONCURRENCY: '1',
+        PASSWORD_HASH_QUEUE_LIMIT: '0',
+        THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: '5',
+        // The checks must be answered: on this shared machine a 50 ms stall would let attempts through unchecked.
+        THROTTLE_REDIS_TIMEOUT_MS: '1000',
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('does not count a login refused by the bound as a wrong password', async () => {
+    const member = await registerAccount(running.url, 'burst');
+    const login = (password: string) =>
+      fetch(`${running.url}/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: member.email, password }),
+      });
+    const burst = await Promise.all(Array.from({ length: 5 }, () => login(member.password)));
+    const statuses = burst.map((response) => response.status);
+    expect(statuses).toContain(200);
+    expect(statuses).toContain(503);
+    expect(statuses.filter((status) => status !== 200 && status !== 503)).toEqual([]);
+    // The hits go back once each reply has closed.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // All five wrong tries are still there, so the refusals above cost none.
+    const wrong = [];
+    for (let i = 0; i < 6; i += 1) wrong.push((await login('not the password, but long enough')).status);
+    expect(wrong).toEqual([401, 401, 401, 401, 401, 429]);
+  });
+});
