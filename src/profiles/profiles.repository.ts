@@ -72,7 +72,9 @@ export class ProfilesRepository {
   }
 
   async create(
-    profile: Omit<Profile, 'views' | 'viewBatchId' | 'lastActiveAt' | 'createdAt' | 'updatedAt'>,
+    profile: Omit<Profile, 'views' | 'viewBatchId' | 'lastActiveAt' | 'createdAt' | 'updatedAt'> & {
+      _id: Types.ObjectId;
+    },
   ): Promise<ProfileRecord> {
     try {
       const created = await this.profiles.create({ ...profile, lastActiveAt: new Date() });

@@ -71,8 +71,10 @@ export class ProfilesService implements OnModuleInit {
 
   async create(user: AuthenticatedUser, dto: CreateProfileDto): Promise<ProfileView> {
     if (dto.photoIds) await this.media.assertAttachable(dto.photoIds, user.id);
+    const id = new Types.ObjectId();
     try {
       const created = await this.profiles.create({
+        _id: id,
         ...dto,
         bio: dto.bio ?? '',
         interests: dto.interests ?? [],
@@ -81,15 +83,17 @@ export class ProfilesService implements OnModuleInit {
         userId: new Types.ObjectId(user.id),
         location: toLocation(dto.location),
       });
-      // Ids are guessable (an ObjectId counts up), so the new one may have been read before it existed: the `null`
-      // cached then would hide the profile, from its owner too, for the whole TTL.
-      await evict(this.cache, PROFILE_EVICTION, [created._id]);
       return toProfileView(await this.withoutDeletedPhotos(created, dto.photoIds), { privileged: true });
     } catch (error) {
       if (error instanceof ProfileExistsError) {
         throw new ConflictException(`${error.message}: GET /v1/profiles/me reads it`);
       }
       throw error;
+    } finally {
+      // Ids are guessable (an ObjectId counts up), so the new one may have been read before it existed: the `null`
+      // cached then would hide the profile, from its owner too, for the whole TTL. Also when the insert failed: it may
+      // have landed (a connection that died after the write), and the id is chosen here so it is known either way.
+      await evict(this.cache, PROFILE_EVICTION, [id]);
     }
   }
 

@@ -1,8 +1,8 @@
-import { Types } from 'mongoose';
+import { mongo, Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
-import { createProfile } from '../factories/profiles.js';
+import { createProfile, profileInput } from '../factories/profiles.js';
 import { secondInvalidationsDone } from '../support/invalidations.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testEnv } from '../support/test-env.js';
@@ -76,6 +76,36 @@ describe('caching over HTTP', () => {
       expect((await fetch(`${app.url}/v1/profiles/${profile.id}`)).status).toBe(200);
       expect((await fetch(`${app.url}/v1/profiles/${profile.id}`, { headers: member.auth })).status).toBe(200);
     }
+  });
+
+  it('shows a new profile whose id was read before, even when its create landed and then answered an error', async () => {
+    const member = await registerAccount(a.url);
+    let guesses: string[] = [];
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const seen = new Types.ObjectId();
+      guesses = followingIds(seen, 10, 3);
+      const reads = guesses.map((id) => fetch(`${a.url}/v1/profiles/${id}`));
+      expect((await Promise.all(reads)).every((response) => response.status === 404)).toBe(true);
+      if (Date.now() < seen.getTimestamp().getTime() + 2_000) break;
+    }
+    // The insert lands, then the connection dies before its answer comes back.
+    const repository = a.app.get(ProfilesRepository);
+    const insert = vi.spyOn(repository, 'create').mockImplementationOnce(async (...args) => {
+      await ProfilesRepository.prototype.create.apply(repository, args);
+      throw new mongo.MongoNetworkError('connection closed after the write');
+    });
+    const create = await fetch(`${a.url}/v1/profiles`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...member.auth },
+      body: JSON.stringify(profileInput()),
+    });
+    insert.mockRestore();
+    expect(create.status).toBe(503);
+
+    const mine = await fetch(`${a.url}/v1/profiles/me`, { headers: member.auth });
+    const { id } = (await mine.json()) as { id: string };
+    expect(guesses).toContain(id);
+    expect((await fetch(`${a.url}/v1/profiles/${id}`)).status).toBe(200);
   });
 
   it('answers If-None-Match with 304 and marks public and per-caller data differently', async () => {
