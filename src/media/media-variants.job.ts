@@ -78,7 +78,8 @@ export class MediaVariantsJob implements OnApplicationBootstrap {
   async run(job: Pick<Job<VariantsJobData>, 'data'>): Promise<void> {
     const id = new Types.ObjectId(job.data.mediaId);
     const original = await this.storage.find(id);
-    if (!original) return; // deleted since
+    // Deleted since, or being deleted: an earlier try that failed may have written a variant the delete did not see.
+    if (!original || original.deleting) return this.storage.removeVariants(id);
     const existing = await Promise.all(VARIANT_NAMES.map((name) => this.storage.findVariant(id, name)));
     const missing = new Set(VARIANT_NAMES.filter((_, index) => !existing[index]));
     let rendered;
@@ -96,7 +97,9 @@ export class MediaVariantsJob implements OnApplicationBootstrap {
       if (missing.has(variant.name)) await this.storage.storeVariant(id, variant.name, variant.bytes, variant.size);
     }
     await this.storage.markProcessed(id, 'done', rendered.size);
-    // Deleted while we worked: take away what we just added.
-    if (!(await this.storage.find(id))) await this.storage.remove(id);
+    // A delete that began while we worked may have listed the variants before ours were in: take them away
+    // (MediaStorage.remove says why looking after the writes is enough).
+    const after = await this.storage.find(id);
+    if (!after || after.deleting) await this.storage.removeVariants(id);
   }
 }

@@ -16,6 +16,8 @@ export interface MediaFile extends StoredFile {
   ownerId: string;
   width?: number;
   height?: number;
+  /** A delete has begun (see `remove`): the variants job treats the file as gone. */
+  deleting?: true;
 }
 
 /** A stored file as the download cache keeps it: JSON, so a hit from Redis reads the same as one from memory. */
@@ -127,8 +129,8 @@ export class MediaStorage implements OnModuleInit {
     const document = await this.originals.files().findOne({ _id: id });
     const file = storedFile(this.originals.name, document);
     if (!file) return null;
-    const meta = document!.metadata as { ownerId: string; width?: number; height?: number };
-    return { ...file, ownerId: meta.ownerId, width: meta.width, height: meta.height };
+    const meta = document!.metadata as { ownerId: string; width?: number; height?: number; deleting?: true };
+    return { ...file, ownerId: meta.ownerId, width: meta.width, height: meta.height, deleting: meta.deleting };
   }
 
   /** Owner of each existing original among `ids` (hex), keyed by id. */
@@ -179,7 +181,13 @@ export class MediaStorage implements OnModuleInit {
     const files = await this.originals
       .files()
       .find(
-        { 'metadata.processed': { $exists: false }, 'metadata.sha256': { $exists: true }, uploadDate: { $lt: before } },
+        {
+          'metadata.processed': { $exists: false },
+          'metadata.sha256': { $exists: true },
+          // A delete that failed halfway leaves its mark: the job would do nothing for it, every run.
+          'metadata.deleting': { $exists: false },
+          uploadDate: { $lt: before },
+        },
         { projection: { _id: 1 } },
       )
       .limit(limit)
@@ -209,15 +217,37 @@ export class MediaStorage implements OnModuleInit {
    * Removes the original and its variants, files and chunks. Their download records are forgotten even when this
    * fails halfway: the driver deletes a file's document before its chunks, and a retried delete finds no document
    * to start from, so a record kept now would go on serving the chunks left behind.
+   *
+   * The original is marked `deleting` before the variants are listed. A variants job looks at the original again once
+   * its variants are written: either it finds the mark (or no original) and removes them itself, or it wrote them
+   * before the mark, so before the listing here, which finds them. Without the mark, a variant written between this
+   * listing and the original's removal, by a job that looked in between, was left with nothing pointing at it.
    */
   async remove(id: Types.ObjectId): Promise<void> {
     try {
-      const variants = await this.variants.files().find({ 'metadata.originalId': id }).toArray();
-      for (const variant of variants) await this.variants.delete(variant._id);
+      await this.originals.files().updateOne({ _id: id }, { $set: { 'metadata.deleting': true } });
+      await this.deleteVariants(id);
       await this.originals.delete(id);
     } finally {
       await this.forget(id);
     }
+  }
+
+  /** Removes the variants of an original that is gone or being deleted (the variants job), and their records. */
+  async removeVariants(id: Types.ObjectId): Promise<void> {
+    try {
+      await this.deleteVariants(id);
+    } finally {
+      await this.forget(id);
+    }
+  }
+
+  private async deleteVariants(id: Types.ObjectId): Promise<void> {
+    const variants = await this.variants
+      .files()
+      .find({ 'metadata.originalId': id }, { projection: { _id: 1 } })
+      .toArray();
+    for (const variant of variants) await this.variants.delete(variant._id);
   }
 
   /** Drops the download records of a file and its variants on every instance (see MEDIA_FILE_CACHE). */

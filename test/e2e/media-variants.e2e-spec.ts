@@ -3,7 +3,7 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import type { Queue } from 'bull';
 import { Types, type Connection } from 'mongoose';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ABANDONED_AFTER_MS, MEDIA_CLEANUP_QUEUE, MediaCleanup } from '../../src/media/media-cleanup.js';
 import { MEDIA_QUEUE, MediaVariantsJob } from '../../src/media/media-variants.job.js';
 import { MediaStorage } from '../../src/media/media.storage.js';
@@ -166,6 +166,99 @@ describe('media variants, profile photos, cleanup and CORS', () => {
     expect(await connection.collection('media_variants.files').countDocuments({ 'metadata.originalId': id })).toBe(0);
     expect(await connection.collection('media.chunks').countDocuments({ files_id: id })).toBe(0);
     expect((await fetch(`${url}/v1/media/${first.id}?variant=thumb`)).status).toBe(404);
+  });
+
+  describe('an upload deleted while its variants are made', () => {
+    const storage = () => running.app.get(MediaStorage);
+    const variantsJob = () => running.app.get(MediaVariantsJob);
+    const variantsOf = (id: string) =>
+      connection.collection('media_variants.files').countDocuments({ 'metadata.originalId': new Types.ObjectId(id) });
+    /** An upload whose variants are not made yet, as while its job waits, with no job of it running. */
+    const uploadWithoutVariants = async (owner: Account) => {
+      const media = await upload(owner, await image(300, 200));
+      await processed(media.id, 'done');
+      const variants = storage().variants;
+      const made = await variants
+        .files()
+        .find({ 'metadata.originalId': new Types.ObjectId(media.id) })
+        .toArray();
+      for (const variant of made) await variants.delete(variant._id);
+      expect(await variantsOf(media.id)).toBe(0);
+      return media;
+    };
+    /**
+     * Starts `DELETE /v1/media/:id` and resolves once it has listed the file's variants and is about to remove the
+     * original, where it waits until `finish()`, which resolves with its answer.
+     */
+    const startDeleteHeldBeforeOriginal = async (owner: Account, id: string) => {
+      const originals = storage().originals;
+      const deleteFile = originals.delete.bind(originals);
+      let reached!: () => void;
+      const atOriginal = new Promise<void>((resolve) => (reached = resolve));
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      vi.spyOn(originals, 'delete').mockImplementationOnce(async (fileId) => {
+        reached();
+        await released;
+        return deleteFile(fileId);
+      });
+      const answer = fetch(`${url}/v1/media/${id}`, { method: 'DELETE', headers: owner.auth });
+      await atOriginal;
+      return {
+        finish: () => {
+          release();
+          return answer;
+        },
+      };
+    };
+    afterEach(() => vi.restoreAllMocks());
+
+    it('removes variants written between the delete’s listing of them and its removal of the original', async () => {
+      const owner = await registerAccount(url);
+      const media = await uploadWithoutVariants(owner);
+      const storeVariant = storage().storeVariant.bind(storage());
+      let held: { finish: () => Promise<Response> } | undefined;
+      // The job has found the original; the delete now lists no variants and waits, while the job writes both and
+      // looks at the original again.
+      vi.spyOn(storage(), 'storeVariant').mockImplementationOnce(async (...args) => {
+        held = await startDeleteHeldBeforeOriginal(owner, media.id);
+        return storeVariant(...args);
+      });
+      await variantsJob().run({ data: { mediaId: media.id } });
+      expect((await held!.finish()).status).toBe(204);
+      expect(await variantsOf(media.id)).toBe(0);
+      expect((await fetch(`${url}/v1/media/${media.id}?variant=thumb`)).status).toBe(404);
+    });
+
+    it('removes, on the next try, a variant that a failed try wrote after the delete listed them', async () => {
+      const owner = await registerAccount(url);
+      const media = await uploadWithoutVariants(owner);
+      const storeVariant = storage().storeVariant.bind(storage());
+      let held: { finish: () => Promise<Response> } | undefined;
+      vi.spyOn(storage(), 'storeVariant')
+        .mockImplementationOnce(async (...args) => {
+          held = await startDeleteHeldBeforeOriginal(owner, media.id);
+          return storeVariant(...args);
+        })
+        .mockRejectedValueOnce(new Error('connection closed'));
+      await expect(variantsJob().run({ data: { mediaId: media.id } })).rejects.toThrow('connection closed');
+      expect((await held!.finish()).status).toBe(204);
+      expect(await variantsOf(media.id)).toBe(1);
+      await variantsJob().run({ data: { mediaId: media.id } }); // Bull's retry
+      expect(await variantsOf(media.id)).toBe(0);
+    });
+
+    it('is not requeued by the cleanup when its delete failed halfway, leaving the original marked', async () => {
+      const owner = await registerAccount(url);
+      const media = await uploadWithoutVariants(owner);
+      const id = new Types.ObjectId(media.id);
+      await files().updateOne({ _id: id }, { $unset: { 'metadata.processed': '' } });
+      const later = new Date(Date.now() + 11 * 60_000);
+      expect(await storage().unprocessed(later, 500)).toContainEqual(id);
+      // What a delete leaves when the database fails after its first write: the original, marked.
+      await files().updateOne({ _id: id }, { $set: { 'metadata.deleting': true } });
+      expect(await storage().unprocessed(later, 500)).not.toContainEqual(id);
+    });
   });
 
   describe('a photo deleted while a profile write attaches it', () => {
