@@ -12,6 +12,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { RequestAbandoned } from '../http/request-abandoned.decorator.js';
 import { CredentialsThrottle } from '../throttling/credentials-throttle.decorator.js';
 import type { AuthenticatedUser } from './authenticated-user.js';
 import { AuthService } from './auth.service.js';
@@ -36,8 +37,8 @@ export class AuthController {
   @ApiOperation({ summary: 'Create an account (role user) and return an access token' })
   @ApiCreatedResponse({ type: AuthResponseDto })
   @ApiConflictResponse({ type: ProblemResponseDto, description: 'Email already registered' })
-  register(@Body() body: CredentialsDto): Promise<AuthResponseDto> {
-    return this.auth.register(body.email, body.password);
+  register(@Body() body: CredentialsDto, @RequestAbandoned() abandoned: AbortSignal): Promise<AuthResponseDto> {
+    return this.auth.register(body.email, body.password, abandoned);
   }
 
   @Public()
@@ -48,8 +49,8 @@ export class AuthController {
   @ApiOperation({ summary: 'Exchange email and password for an access token' })
   @ApiOkResponse({ type: AuthResponseDto })
   @ApiUnauthorizedResponse({ type: ProblemResponseDto, description: 'Wrong email or password (never says which)' })
-  login(@Body() body: CredentialsDto): Promise<AuthResponseDto> {
-    return this.auth.login(body.email, body.password);
+  login(@Body() body: CredentialsDto, @RequestAbandoned() abandoned: AbortSignal): Promise<AuthResponseDto> {
+    return this.auth.login(body.email, body.password, abandoned);
   }
 
   @Post('logout')
@@ -90,7 +91,11 @@ export class AuthController {
   @ApiOkResponse({ type: AuthResponseDto, description: 'Changed; tokens issued before no longer work' })
   @ApiUnauthorizedResponse({ type: ProblemResponseDto, description: 'No valid token' })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'The current password is wrong' })
-  changePassword(@CurrentUser() user: AuthenticatedUser, @Body() body: ChangePasswordDto): Promise<AuthResponseDto> {
-    return this.auth.changePassword(user.id, body.currentPassword, body.newPassword);
+  changePassword(
+    @CurrentUser() user: AuthenticatedUser,
+    @Body() body: ChangePasswordDto,
+    @RequestAbandoned() abandoned: AbortSignal,
+  ): Promise<AuthResponseDto> {
+    return this.auth.changePassword(user.id, body.currentPassword, body.newPassword, abandoned);
   }
 }

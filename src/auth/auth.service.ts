@@ -19,8 +19,9 @@ export class AuthService {
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
-  async register(email: string, password: string): Promise<AuthResponseDto> {
-    const passwordHash = await this.hasher.hash(password);
+  /** `abandoned` (here and below): the request's RequestAbandoned signal, for the hashing bound's queue. */
+  async register(email: string, password: string, abandoned?: AbortSignal): Promise<AuthResponseDto> {
+    const passwordHash = await this.hasher.hash(password, abandoned);
     try {
       return await this.issue(await this.users.create({ email, passwordHash, role: 'user' }));
     } catch (error) {
@@ -30,9 +31,9 @@ export class AuthService {
   }
 
   /** Same answer and similar timing whether the email is unknown or the password wrong. */
-  async login(email: string, password: string): Promise<AuthResponseDto> {
+  async login(email: string, password: string, abandoned?: AbortSignal): Promise<AuthResponseDto> {
     const user = await this.users.findByEmail(email);
-    const valid = await this.hasher.verify(user?.passwordHash, password);
+    const valid = await this.hasher.verify(user?.passwordHash, password, abandoned);
     if (!user || !valid) throw new UnauthorizedException('Invalid email or password');
     return this.issue(user);
   }
@@ -58,13 +59,19 @@ export class AuthService {
    * must not do so here. A change that lost a race with another one also gets 403: the password it checked is no
    * longer the current one.
    */
-  async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<AuthResponseDto> {
+  async changePassword(
+    userId: string,
+    currentPassword: string,
+    newPassword: string,
+    abandoned?: AbortSignal,
+  ): Promise<AuthResponseDto> {
     const user = await this.users.findById(userId);
     if (!user) throw accountGone();
-    if (!(await this.hasher.verify(user.passwordHash, currentPassword))) {
+    if (!(await this.hasher.verify(user.passwordHash, currentPassword, abandoned))) {
       throw new ForbiddenException('The current password is wrong');
     }
-    const updated = await this.sessions.replacePassword(userId, user.passwordHash, await this.hasher.hash(newPassword));
+    const newHash = await this.hasher.hash(newPassword, abandoned);
+    const updated = await this.sessions.replacePassword(userId, user.passwordHash, newHash);
     if (!updated) throw new ForbiddenException('The current password is wrong');
     return this.issue(updated);
   }

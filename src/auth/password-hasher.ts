@@ -21,8 +21,9 @@ export class PasswordHasher {
 
   constructor(private readonly admission: PasswordHashingAdmission) {}
 
-  hash(password: string): Promise<string> {
-    return this.admission.run(() => argon2.hash(normalForm(password), { type: argon2.argon2id }));
+  /** `abandoned`: the request nobody waits for any more (RequestAbandoned), whose hash then gives its place up. */
+  hash(password: string, abandoned?: AbortSignal): Promise<string> {
+    return this.admission.run(() => argon2.hash(normalForm(password), { type: argon2.argon2id }), abandoned);
   }
 
   /**
@@ -30,8 +31,8 @@ export class PasswordHasher {
    * were normalised are of that. An unknown email (no hash) costs the same checks against the decoy, in the same
    * admission: a refusal or a wait must not tell a known email from an unknown one either.
    */
-  verify(hash: string | undefined, password: string): Promise<boolean> {
-    return this.admission.run(() => this.verifyForms(hash, password));
+  verify(hash: string | undefined, password: string, abandoned?: AbortSignal): Promise<boolean> {
+    return this.admission.run(() => this.verifyForms(hash, password), abandoned);
   }
 
   private async verifyForms(hash: string | undefined, password: string): Promise<boolean> {

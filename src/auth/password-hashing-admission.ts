@@ -1,6 +1,6 @@
 import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { AdmissionRefusedError, BoundedAdmission } from '../common/bounded-admission.js';
+import { AdmissionAbandonedError, AdmissionRefusedError, BoundedAdmission } from '../common/bounded-admission.js';
 import { UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -11,6 +11,12 @@ import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
  * deadline's: the problem filter adds `Retry-After`.
  */
 export class PasswordHashingBusyException extends ServiceUnavailableException {}
+
+/**
+ * The request was abandoned (its client left, or its deadline answered it) while its hash waited for a slot: it left
+ * the queue. Its own class so that http_errors_total tells it from a refusal; nobody receives the 503.
+ */
+export class PasswordHashingAbandonedException extends ServiceUnavailableException {}
 
 /**
  * PASSWORD_HASH_CONCURRENCY hashes at once, PASSWORD_HASH_QUEUE_LIMIT callers waiting, none longer than
@@ -51,11 +57,15 @@ export class PasswordHashingAdmission {
     this.admission = admission;
   }
 
-  /** Runs `task` within the bound; a caller refused gets PasswordHashingBusyException (503) and `task` never runs. */
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `task` within the bound; a caller refused gets PasswordHashingBusyException (503) and `task` never runs, nor
+   * does it for a caller whose request is `abandoned` while it waits (PasswordHashingAbandonedException).
+   */
+  async run<T>(task: () => Promise<T>, abandoned?: AbortSignal): Promise<T> {
     try {
-      return await this.admission.run(task);
+      return await this.admission.run(task, abandoned);
     } catch (error) {
+      if (error instanceof AdmissionAbandonedError) throw new PasswordHashingAbandonedException(error.message);
       if (!(error instanceof AdmissionRefusedError)) throw error;
       throw new PasswordHashingBusyException(
         `Too many password checks at once; retry in ${UNAVAILABLE_RETRY_AFTER_S} s`,

@@ -1,5 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AdmissionRefusedError, BoundedAdmission, type AdmissionRefusal } from './bounded-admission.js';
+import {
+  AdmissionAbandonedError,
+  AdmissionRefusedError,
+  BoundedAdmission,
+  type AdmissionRefusal,
+} from './bounded-admission.js';
 
 /** A task that runs until the test ends it. */
 function gate() {
@@ -140,5 +145,49 @@ describe('BoundedAdmission', () => {
     const newcomer = bound.run(() => Promise.resolve(void order.push('newcomer')));
     await Promise.all([first, waiter, newcomer]);
     expect(order).toEqual(['first', 'waiter', 'newcomer']);
+  });
+
+  it('lets a waiter whose request was abandoned leave the queue at once, without a refusal, its task never run', async () => {
+    const bound = admission(1, 1, 1_000);
+    const busy = gate();
+    const running = bound.run(busy.task);
+    const gone = new AbortController();
+    const late = vi.fn(() => Promise.resolve());
+    const outcome = bound.run(late, gone.signal).catch((error: unknown) => error);
+    await settle();
+    expect(bound.waiting).toBe(1);
+
+    gone.abort();
+    expect(await outcome).toBeInstanceOf(AdmissionAbandonedError);
+    expect(bound.waiting).toBe(0);
+    // Its place is free for a caller still waiting for its answer, who gets the slot once it is freed.
+    const next = bound.run(() => Promise.resolve('next'));
+    busy.open();
+    await running;
+    expect(await next).toBe('next');
+    expect(late).not.toHaveBeenCalled();
+    expect(refusals).toEqual([]);
+    expect([bound.inFlight, bound.waiting]).toEqual([0, 0]);
+  });
+
+  it('does not start the task of a request abandoned before it asked, even with a slot free', async () => {
+    const gone = new AbortController();
+    gone.abort();
+    const task = vi.fn(() => Promise.resolve());
+    await expect(admission(1, 1).run(task, gone.signal)).rejects.toBeInstanceOf(AdmissionAbandonedError);
+    expect(task).not.toHaveBeenCalled();
+  });
+
+  it('lets a task admitted before its request was abandoned finish, its slot freed when it settles', async () => {
+    const bound = admission(1, 1);
+    const gone = new AbortController();
+    const work = gate();
+    const run = bound.run(work.task, gone.signal);
+    await settle();
+    gone.abort();
+    expect(bound.inFlight).toBe(1);
+    work.open();
+    await expect(run).resolves.toBeUndefined();
+    expect([bound.inFlight, bound.waiting]).toEqual([0, 0]);
   });
 });

@@ -9,6 +9,15 @@ export class AdmissionRefusedError extends Error {
   }
 }
 
+/** The caller's signal aborted before a slot came: it left the queue, and its task never ran. */
+export class AdmissionAbandonedError extends Error {
+  override readonly name = 'AdmissionAbandonedError';
+
+  constructor() {
+    super('The caller left before a slot came free');
+  }
+}
+
 export interface BoundedAdmissionLimits {
   /** Tasks that may run at once. */
   concurrency: number;
@@ -46,9 +55,15 @@ export class BoundedAdmission {
     return this.waiters.size;
   }
 
-  /** Runs `task` once a slot is free; rejects with AdmissionRefusedError, without running it, if none comes in time. */
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    await this.acquire();
+  /**
+   * Runs `task` once a slot is free; rejects with AdmissionRefusedError, without running it, if none comes in time.
+   * When `abandoned` aborts first (its caller's client left, or the request was answered at its deadline), the caller
+   * leaves the queue at once with AdmissionAbandonedError: kept, it held a place a live caller was refused for, then a
+   * slot for work nobody would receive. Not a refusal: nobody is told to come back. A task already running is not
+   * stopped (argon2 cannot be), so its slot is freed only when it settles.
+   */
+  async run<T>(task: () => Promise<T>, abandoned?: AbortSignal): Promise<T> {
+    await this.acquire(abandoned);
     try {
       return await task();
     } finally {
@@ -56,7 +71,8 @@ export class BoundedAdmission {
     }
   }
 
-  private acquire(): Promise<void> {
+  private acquire(abandoned: AbortSignal | undefined): Promise<void> {
+    if (abandoned?.aborted) return Promise.reject(new AdmissionAbandonedError());
     // No waiter while a slot is free: release() hands a freed slot straight to the longest waiter.
     if (this.running < this.limits.concurrency) {
       this.running += 1;
@@ -64,16 +80,22 @@ export class BoundedAdmission {
     }
     if (this.waiters.size >= this.limits.queueLimit) return Promise.reject(this.refuse('queue_full'));
     return new Promise((resolve, reject) => {
+      const leave = (error: Error) => {
+        clearTimeout(timer);
+        abandoned?.removeEventListener('abort', onAbandoned);
+        this.waiters.delete(waiter);
+        reject(error);
+      };
+      const onAbandoned = () => leave(new AdmissionAbandonedError());
       const waiter: Waiter = {
         admit: () => {
           clearTimeout(timer);
+          abandoned?.removeEventListener('abort', onAbandoned);
           resolve();
         },
       };
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(this.refuse('wait_timeout'));
-      }, this.limits.maxWaitMs);
+      const timer = setTimeout(() => leave(this.refuse('wait_timeout')), this.limits.maxWaitMs);
+      abandoned?.addEventListener('abort', onAbandoned, { once: true });
       this.waiters.add(waiter);
     });
   }

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
 import { scrapedValue } from '../support/prometheus-text.js';
@@ -107,6 +108,33 @@ describe('password hashing under a burst', () => {
     // A sign-up refused before its hash inserted nothing: retried, the email is free (201, not 409).
     const retried = emails[registrations.findIndex((answer) => answer.status === 503)];
     expect((await send('/v1/auth/register', { email: retried, password })).status).toBe(201);
+  });
+
+  it('takes a login whose client left out of the queue, so it holds no place a waiting member could have', async () => {
+    // Two running and four waiting: the bound is full. Their clients give up (a mobile client's timeout, or a flood
+    // that never waits for answers); kept, the four waiters blocked the queue for MAX_WAIT_MS and then hashed for
+    // nobody, while the members who did wait were refused at once.
+    const body = JSON.stringify({ email: owner.email, password: owner.password });
+    const abandoned = Array.from({ length: 6 }, () => {
+      const sent = request(`${running.url}/v1/auth/login`, {
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      });
+      sent.on('error', () => undefined);
+      sent.end(body);
+      return sent;
+    });
+    const waiting = () => scrapedValue(running.metricsUrl, 'password_hashing_waiting', {});
+    await expect.poll(waiting, { timeout: 5_000, interval: 20 }).toBe(4);
+    for (const sent of abandoned) sent.destroy();
+
+    await expect.poll(waiting, { timeout: MAX_WAIT_MS / 2, interval: 20 }).toBe(0);
+    const refusedBefore = await refusals();
+    expect((await send('/v1/auth/login', { email: owner.email, password: owner.password })).status).toBe(200);
+    // Leaving is not a refusal: nobody was answered 503.
+    expect((await refusals()) - refusedBefore).toBe(0);
+    await expect.poll(() => scrapedValue(running.metricsUrl, 'password_hashing_in_flight', {})).toBe(0);
   });
 });
 
