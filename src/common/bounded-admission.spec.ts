@@ -170,12 +170,21 @@ describe('BoundedAdmission', () => {
     expect([bound.inFlight, bound.waiting]).toEqual([0, 0]);
   });
 
-  it('does not start the task of a request abandoned before it asked, even with a slot free', async () => {
+  it('keeps a caller already abandoned out of a full queue, but lets it take a free slot, which keeps nobody waiting', async () => {
     const gone = new AbortController();
     gone.abort();
+    const bound = admission(1, 1);
+    const busy = gate();
+    const running = bound.run(busy.task, gone.signal);
+    await settle();
+    expect(bound.inFlight).toBe(1);
+
     const task = vi.fn(() => Promise.resolve());
-    await expect(admission(1, 1).run(task, gone.signal)).rejects.toBeInstanceOf(AdmissionAbandonedError);
+    await expect(bound.run(task, gone.signal)).rejects.toBeInstanceOf(AdmissionAbandonedError);
     expect(task).not.toHaveBeenCalled();
+    expect([bound.waiting, refusals]).toEqual([0, []]);
+    busy.open();
+    await running;
   });
 
   it('lets a task admitted before its request was abandoned finish, its slot freed when it settles', async () => {

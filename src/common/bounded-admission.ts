@@ -57,10 +57,11 @@ export class BoundedAdmission {
 
   /**
    * Runs `task` once a slot is free; rejects with AdmissionRefusedError, without running it, if none comes in time.
-   * When `abandoned` aborts first (its caller's client left, or the request was answered at its deadline), the caller
-   * leaves the queue at once with AdmissionAbandonedError: kept, it held a place a live caller was refused for, then a
-   * slot for work nobody would receive. Not a refusal: nobody is told to come back. A task already running is not
-   * stopped (argon2 cannot be), so its slot is freed only when it settles.
+   * When `abandoned` aborts while the caller waits (its client left, or the request was answered at its deadline), the
+   * caller leaves the queue at once with AdmissionAbandonedError, and one already abandoned does not join it: kept, it
+   * held a place a live caller was refused for, then a slot for work nobody would receive. Not a refusal: nobody is
+   * told to come back. The signal only ever frees a place in the queue: a task already running is not stopped (argon2
+   * cannot be), and a slot that is free is taken.
    */
   async run<T>(task: () => Promise<T>, abandoned?: AbortSignal): Promise<T> {
     await this.acquire(abandoned);
@@ -72,12 +73,14 @@ export class BoundedAdmission {
   }
 
   private acquire(abandoned: AbortSignal | undefined): Promise<void> {
-    if (abandoned?.aborted) return Promise.reject(new AdmissionAbandonedError());
-    // No waiter while a slot is free: release() hands a freed slot straight to the longest waiter.
+    // No waiter while a slot is free: release() hands a freed slot straight to the longest waiter. A free slot goes to
+    // an abandoned caller too: it keeps nobody waiting, and what the task does goes ahead as without the bound (a
+    // password change whose client left still goes through, decision 0025).
     if (this.running < this.limits.concurrency) {
       this.running += 1;
       return Promise.resolve();
     }
+    if (abandoned?.aborted) return Promise.reject(new AdmissionAbandonedError());
     if (this.waiters.size >= this.limits.queueLimit) return Promise.reject(this.refuse('queue_full'));
     return new Promise((resolve, reject) => {
       const leave = (error: Error) => {
