@@ -13,8 +13,10 @@ export function registerOtherBodyTypes(fastify: FastifyInstance): void {
       done(null, undefined);
       return;
     }
-    const type = request.headers['content-type']?.split(';')[0]?.trim() || 'this type';
-    done(new UnsupportedMediaTypeException(`Request bodies are JSON (Content-Type: application/json), not ${type}`));
+    // A body sent without any Content-Type reaches this parser too; "not <type>" would name nothing.
+    const type = request.headers['content-type']?.split(';')[0]?.trim();
+    const got = type ? `, not ${type}` : '; this one has no Content-Type';
+    done(new UnsupportedMediaTypeException(`Request bodies are JSON (Content-Type: application/json)${got}`));
   });
 }
 

@@ -106,6 +106,15 @@ describe('HTTP contract: errors, request ids, compression', () => {
       const { detail } = (await response.json()) as { detail: string };
       expect(detail).toBe(`Request bodies are JSON (Content-Type: application/json), not ${contentType}`);
     }
+    // A body with no Content-Type at all (fetch sets none for bytes) is told so, not "not this type".
+    const unlabelled = await fetch(`${running.url}/v1/auth/register`, {
+      method: 'POST',
+      body: new TextEncoder().encode(JSON.stringify({ email, password })),
+    });
+    expect(unlabelled.status).toBe(415);
+    expect(((await unlabelled.json()) as { detail: string }).detail).toBe(
+      'Request bodies are JSON (Content-Type: application/json); this one has no Content-Type',
+    );
     expect((await post('/v1/auth/register', JSON.stringify({ email, password }))).status).toBe(201);
 
     // No body is no body whatever it is labelled: some clients label every POST as a form or as text.
