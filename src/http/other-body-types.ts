@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
  * Every content type without a parser of its own (JSON and multipart have theirs). No body is no body whatever type it
  * is labelled with: some clients label every POST, a body or not, as a form (jQuery's default) or as text, and
  * Fastify answered such a bodiless logout or cancel with 415, before the route was even found to take no body. A body
- * of such a type is refused at once, unread, with a 415 that names the type the API takes.
+ * of such a type is refused at once, unread, with a 415 that names the type the route takes (multipart on uploads).
  */
 export function registerOtherBodyTypes(fastify: FastifyInstance): void {
   fastify.addContentTypeParser('*', (request, _payload, done) => {
@@ -16,7 +16,11 @@ export function registerOtherBodyTypes(fastify: FastifyInstance): void {
     // A body sent without any Content-Type reaches this parser too; "not <type>" would name nothing.
     const type = request.headers['content-type']?.split(';')[0]?.trim();
     const got = type ? `, not ${type}` : '; this one has no Content-Type';
-    done(new UnsupportedMediaTypeException(`Request bodies are JSON (Content-Type: application/json)${got}`));
+    // An upload route takes a form, not JSON: an image sent as the raw body is told so.
+    const takes = request.routeOptions.config.fileUpload
+      ? 'Uploads are multipart/form-data with the file in the field "file"'
+      : 'Request bodies are JSON (Content-Type: application/json)';
+    done(new UnsupportedMediaTypeException(`${takes}${got}`));
   });
 }
 

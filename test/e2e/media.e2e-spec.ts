@@ -154,6 +154,20 @@ describe('media (GridFS)', () => {
     expect((await head.arrayBuffer()).byteLength).toBe(0);
   });
 
+  it('answers an image sent as the raw body, not as a form, with a 415 that says how to upload', async () => {
+    const before = await connection.collection('media.files').countDocuments();
+    const response = await fetch(`${url}/v1/media`, {
+      method: 'POST',
+      headers: { ...owner.auth, 'content-type': 'image/png' },
+      body: new Uint8Array(png(50)),
+    });
+    expect(response.status).toBe(415);
+    expect(((await response.json()) as { detail: string }).detail).toBe(
+      'Uploads are multipart/form-data with the file in the field "file", not image/png',
+    );
+    expect(await connection.collection('media.files').countDocuments()).toBe(before);
+  });
+
   it('rejects spoofed types (HTML or SVG named .png) with 415 and stores nothing', async () => {
     const before = await connection.collection('media.files').countDocuments();
     const html = Buffer.from('<!doctype html><html><script>alert(1)</script></html>');
