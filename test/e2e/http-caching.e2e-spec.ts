@@ -59,17 +59,7 @@ describe('caching over HTTP', () => {
 
   it('shows a new profile on every instance even when its id was read before it existed', async () => {
     const member = await registerAccount(a.url);
-    // An ObjectId is seconds, five bytes fixed per process and a counter: anyone who saw one id can list the next
-    // ones. The apps run in this process, so the next ids follow this one. Guessed again if reading the guesses took
-    // so long (a loaded machine) that the create would fall after the seconds guessed.
-    let guesses: string[] = [];
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      const seen = new Types.ObjectId();
-      guesses = followingIds(seen, 10, 3);
-      const reads = [a, b].flatMap((app) => guesses.map((id) => fetch(`${app.url}/v1/profiles/${id}`)));
-      expect((await Promise.all(reads)).every((response) => response.status === 404)).toBe(true);
-      if (Date.now() < seen.getTimestamp().getTime() + 2_000) break;
-    }
+    const guesses = await readNextIdsAsMissing([a, b]);
     const profile = await createProfile(a.url, member);
     expect(guesses).toContain(profile.id);
     for (const app of [a, b]) {
@@ -80,14 +70,7 @@ describe('caching over HTTP', () => {
 
   it('shows a new profile whose id was read before, even when its create landed and then answered an error', async () => {
     const member = await registerAccount(a.url);
-    let guesses: string[] = [];
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      const seen = new Types.ObjectId();
-      guesses = followingIds(seen, 10, 3);
-      const reads = guesses.map((id) => fetch(`${a.url}/v1/profiles/${id}`));
-      expect((await Promise.all(reads)).every((response) => response.status === 404)).toBe(true);
-      if (Date.now() < seen.getTimestamp().getTime() + 2_000) break;
-    }
+    const guesses = await readNextIdsAsMissing([a]);
     // The insert lands, then the connection dies before its answer comes back.
     const repository = a.app.get(ProfilesRepository);
     const insert = vi.spyOn(repository, 'create').mockImplementationOnce(async (...args) => {
@@ -167,6 +150,24 @@ describe('caching over HTTP', () => {
 });
 
 /** The ids this process makes after `seen`: the next `count` counter values, in this second and the next few. */
+/**
+ * Reads, on each app, the profile ids this process will make next, so each app caches them as missing, and returns
+ * them. An ObjectId is seconds, five bytes fixed per process and a counter: anyone who saw one id can list the next
+ * ones. The apps run in this process, so the next ids follow this one. Guessed again if reading the guesses took so
+ * long (a loaded machine) that a create would fall after the seconds guessed.
+ */
+async function readNextIdsAsMissing(apps: RunningApp[]): Promise<string[]> {
+  let guesses: string[] = [];
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const seen = new Types.ObjectId();
+    guesses = followingIds(seen, 10, 3);
+    const reads = apps.flatMap((app) => guesses.map((id) => fetch(`${app.url}/v1/profiles/${id}`)));
+    expect((await Promise.all(reads)).every((response) => response.status === 404)).toBe(true);
+    if (Date.now() < seen.getTimestamp().getTime() + 2_000) break;
+  }
+  return guesses;
+}
+
 function followingIds(seen: Types.ObjectId, count: number, seconds: number): string[] {
   const hex = seen.toHexString();
   const [time, fixed, counter] = [parseInt(hex.slice(0, 8), 16), hex.slice(8, 18), parseInt(hex.slice(18), 16)];
