@@ -134,6 +134,10 @@ describe('loadConfig', () => {
       /PASSWORD_HASH_MAX_WAIT_MS must be less than HANDLER_TIMEOUT_MS/,
     );
     expect(() => loadConfig({ PASSWORD_HASH_MAX_WAIT_MS: 'soon' })).toThrow(/PASSWORD_HASH_MAX_WAIT_MS/);
+    // libuv's own ceiling: a pool asked for more has 1024 threads, which a concurrency of 1024 would fill.
+    expect(() => loadConfig({ UV_THREADPOOL_SIZE: '2000', PASSWORD_HASH_CONCURRENCY: '1024' })).toThrow(
+      /UV_THREADPOOL_SIZE/,
+    );
   });
 
   it('names every invalid variable at once', () => {

@@ -123,8 +123,9 @@ export const envSchema = z
     PASSWORD_HASH_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10_000).default(32),
     // Unset: 2000, or half of HANDLER_TIMEOUT_MS when that is less (app-config.ts).
     PASSWORD_HASH_MAX_WAIT_MS: positiveInt.optional(),
-    // Node's own (read by libuv when the pool starts); here only to check PASSWORD_HASH_CONCURRENCY against it.
-    UV_THREADPOOL_SIZE: positiveInt.default(4),
+    // Node's own (read by libuv when the pool starts); here only to check PASSWORD_HASH_CONCURRENCY against it. libuv
+    // caps the pool at 1024 threads, so a larger value would pass the check with a pool that is in fact smaller.
+    UV_THREADPOOL_SIZE: positiveInt.max(1_024).default(4),
 
     VIEW_FLUSH_INTERVAL_MS: positiveInt.min(100).default(5_000),
     // Each instance adds up views in memory and sends them to Redis this often, in one round trip.
