@@ -51,7 +51,10 @@ interface Flight {
   refreshing: boolean;
 }
 
-/** The pub/sub channel of the instances sharing `keyPrefix`; anything that deletes cache keys elsewhere announces it here. */
+/**
+ * The pub/sub channel of the instances sharing `keyPrefix`; anything that deletes cache keys elsewhere announces it
+ * here.
+ */
 export function invalidationChannel(keyPrefix: string): string {
   return `${keyPrefix}cache:invalidate`;
 }

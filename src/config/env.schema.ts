@@ -63,7 +63,8 @@ export const envSchema = z
     // Per-request HTTP metrics (the rest of /metrics stays); off only to measure their cost.
     HTTP_METRICS_ENABLED: booleanFlag.default(true),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    // Whose X-Forwarded-For to believe: false (nobody), true (any peer), or a comma-separated list of proxy addresses/CIDRs.
+    // Whose X-Forwarded-For to believe: false (nobody), true (any peer), or a comma-separated list of proxy
+    // addresses/CIDRs.
     TRUST_PROXY: z.string().default('false').transform(parseTrustProxy),
     // Browser origins allowed to call the API: * (any; safe since auth is a bearer token, never a cookie)
     // or a comma-separated list of origins. Preflights are cached for CORS_MAX_AGE_S (the report: one day).
@@ -185,7 +186,8 @@ export const envSchema = z
     THROTTLE_USER_LIMIT: positiveInt.default(1_000),
     THROTTLE_USER_TTL_S: positiveInt.default(900),
     // Login and register per client address; failed logins per email from one address (strict: whoever passes it
-    // locks only themself out), and per email over all addresses (high: distributed guessing, not one typo-prone member).
+    // locks only themself out), and per email over all addresses (high: distributed guessing, not one typo-prone
+    // member).
     THROTTLE_CREDENTIALS_LIMIT: positiveInt.default(10),
     THROTTLE_CREDENTIALS_TTL_S: positiveInt.default(900),
     THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: positiveInt.default(5),

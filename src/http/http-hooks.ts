@@ -20,7 +20,10 @@ function requestLogLevel(status: number, isProbe: boolean): 'debug' | 'info' | '
   return status >= 400 ? 'warn' : 'info';
 }
 
-/** Request-level behaviour that lives in Fastify hooks rather than Nest interceptors (it must see every reply, 404s included). */
+/**
+ * Request-level behaviour that lives in Fastify hooks rather than Nest interceptors (it must see every reply, 404s
+ * included).
+ */
 export async function registerHttpHooks(
   fastify: FastifyInstance,
   config: AppConfig,

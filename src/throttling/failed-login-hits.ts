@@ -23,7 +23,9 @@ export function markPasswordUnchecked(request: FastifyRequest): void {
   (request as RequestWithHits)[UNCHECKED] = true;
 }
 
-/** Notes a hit the guard counted (its storage key, and where it was counted), if its tier counts wrong passwords only. */
+/**
+ * Notes a hit the guard counted (its storage key, and where it was counted), if its tier counts wrong passwords only.
+ */
 export function noteHit(request: FastifyRequest, tier: string, hit: CountedHit): void {
   if (FAILED_LOGIN_TIERS.has(tier)) ((request as RequestWithHits)[HITS] ??= []).push(hit);
 }

@@ -23,7 +23,9 @@ type TrackedRequest = FastifyRequest & { [APPLIED]?: AppliedLimit[] };
 export class RateLimitGuard extends ThrottlerGuard {
   private skipsAll?: (context: ExecutionContext) => boolean | undefined;
 
-  /** `@SkipThrottle()` without arguments skips every tier (the library's default would skip only one named "default"). */
+  /**
+   * `@SkipThrottle()` without arguments skips every tier (the library's default would skip only one named "default").
+   */
   protected override shouldSkip(context: ExecutionContext): Promise<boolean> {
     this.skipsAll ??= routeMetadata<boolean>(this.reflector, SKIP_DEFAULT_TIER);
     return Promise.resolve(this.skipsAll(context) === true);

@@ -65,7 +65,10 @@ const hitsKey = (key: string) => `throttle:${key}:hits`;
  * the next request is checked in Redis again.
  */
 const SUSPEND_AFTER_FAILING_MS = 250;
-/** While Redis is down, skip it this long between attempts: a black-holed Redis must not cost every request the timeout. */
+/**
+ * While Redis is down, skip it this long between attempts: a black-holed Redis must not cost every request the
+ * timeout.
+ */
 const SUSPENSION_MS = 1_000;
 
 interface ThrottleRedis extends Redis {

@@ -11,13 +11,13 @@ export const BODY_NOT_TAKEN_DETAIL = 'This route takes no request body; send non
 /**
  * A route that takes no body refuses one with a 400 problem, as routes with a body DTO refuse a field they do not take
  * (forbidNonWhitelisted): `POST /v1/auth/logout` with `{"all": true}` was a 204 that did not do what its caller meant.
- * A route takes a body when its handler has a `@Body()` (or `@RawBody()`) parameter; an upload reads its multipart body itself, which
- * never reaches `request.body` (and multipart bodies elsewhere get 415, multipart-routes.ts).
+ * A route takes a body when its handler has a `@Body()` (or `@RawBody()`) parameter; an upload reads its multipart
+ * body itself, which never reaches `request.body` (and multipart bodies elsewhere get 415, multipart-routes.ts).
  *
- * What counts as no body: none, an empty one (also with `Content-Type: application/json`, json-body-parser.ts) and
- * `{}`. None of them carries a field, so nothing the client meant is ignored, and clients send them on their own: many
- * set the JSON content type on every request, and many send `{}` on every POST. Anything else (a field, an array, a
- * string, a number, `null`) is refused, its fields named one by one in `errors` as the whitelist names them.
+ * What counts as no body: none, whatever its `Content-Type` (json-body-parser.ts, other-body-types.ts), and `{}`.
+ * Neither carries a field, so nothing the client meant is ignored, and clients send them on their own: many label
+ * every request as JSON or as a form, and many send `{}` on every POST. Anything else (a field, an array, a string, a
+ * number, `null`) is refused, its fields named one by one in `errors` as the whitelist names them.
  *
  * Registered after the auth and rate-limit guards (see AppModule), as UnknownQueryParamsGuard is, so a 401 stays a 401
  * and a refused request is counted. GET and HEAD bodies are never read (Fastify does not parse them), so never refused.
