@@ -50,9 +50,11 @@ describe('refundUnlessLoginFailed', () => {
     expect(answered(status)).toEqual([]);
   });
 
-  it('gives them back on the 503 of an attempt refused before its password was checked (the hashing bound)', () => {
-    expect(answered(503, { unchecked: true })).toEqual(FAILED_LOGIN_HITS);
-    expect(answered(503, { unchecked: true, finished: false })).toEqual(FAILED_LOGIN_HITS);
+  it("gives every credentials hit back, the address's attempt too, when the hashing bound refused the attempt", () => {
+    // Nothing was checked: a client retrying after Retry-After must not use up its address's attempts on refusals.
+    const allHits = [[{ key: 'credentials:203.0.113.1', countedLocally: false }, ...FAILED_LOGIN_HITS[0]]];
+    expect(answered(503, { unchecked: true })).toEqual(allHits);
+    expect(answered(503, { unchecked: true, finished: false })).toEqual(allHits);
   });
 
   it('keeps them when the client left before the answer: the check, or the change, went ahead without it', () => {

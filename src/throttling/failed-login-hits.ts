@@ -7,53 +7,64 @@ import type { CountedHit, RedisThrottlerStorage } from './redis-throttler.storag
  * (a login) or 403 (a password change) gives its hits back (docs/decisions/0025).
  */
 export const FAILED_LOGIN_TIERS: ReadonlySet<string> = new Set(['credentials-account', 'credentials-global']);
+/**
+ * The tier that counts every attempt from an address, answered or not: only an attempt refused before its password was
+ * checked gives its hit back.
+ */
+const ATTEMPTS_TIER = 'credentials';
 
-const HITS = Symbol('failedLoginHits');
+const HITS = Symbol('credentialsHits');
 const UNCHECKED = Symbol('passwordUnchecked');
 const WRONG_PASSWORD: ReadonlySet<number> = new Set([401, 403]);
 
-type RequestWithHits = FastifyRequest & { [HITS]?: CountedHit[]; [UNCHECKED]?: true };
+interface NotedHit {
+  tier: string;
+  hit: CountedHit;
+}
+type RequestWithHits = FastifyRequest & { [HITS]?: NotedHit[]; [UNCHECKED]?: true };
 
 /**
  * Marks an attempt refused before its password was checked (the password hashing bound's 503): it tells the client
- * nothing about the password, so it gives its hits back like a success. Kept, every refusal during a burst of logins
- * would count as a wrong password and lock its member out.
+ * nothing about the password, so it gives back all its credentials hits, its address's attempt too. Kept, every refusal
+ * during a burst of logins would count as a wrong password and lock its member out, and a client retrying after
+ * Retry-After (5 s) would use up its address's THROTTLE_CREDENTIALS_LIMIT within a minute of refusals.
  */
 export function markPasswordUnchecked(request: FastifyRequest): void {
   (request as RequestWithHits)[UNCHECKED] = true;
 }
 
-/**
- * Notes a hit the guard counted (its storage key, and where it was counted), if its tier counts wrong passwords only.
- */
+/** Notes a hit the guard counted (its storage key, and where it was counted), if its tier is a credentials tier. */
 export function noteHit(request: FastifyRequest, tier: string, hit: CountedHit): void {
-  if (FAILED_LOGIN_TIERS.has(tier)) ((request as RequestWithHits)[HITS] ??= []).push(hit);
+  if (FAILED_LOGIN_TIERS.has(tier) || tier === ATTEMPTS_TIER)
+    ((request as RequestWithHits)[HITS] ??= []).push({ tier, hit });
 }
 
 /**
- * Once the reply is over, gives back the hits noted for this request if it was answered with a success or a 4xx other
- * than 401 or 403 (a wrong password at login or at a password change; the routes with these tiers send them for
- * nothing else): a 400 or a 429 from a later tier is no failed login, nor is an attempt marked by
- * markPasswordUnchecked(). Attempts that may have checked a password without the client learning how keep their hits:
- * one whose client left before the answer, and one answered 5xx otherwise. In
- * both the handler may carry on (a 503 at the request deadline does not stop it), and a password change that goes
- * through shows in the caller's token turning 401, so refunding them would make free guesses (an attacker can slow
- * the hashing down past the deadline). A database outage therefore costs members a try each. The reply's `close` comes
- * before this connection's next request is read, so the refund reaches Redis (or the local counts) before that
- * request's check.
+ * Once the reply is over, gives back the failed-login hits noted for this request if it was answered with a success or
+ * a 4xx other than 401 or 403 (a wrong password at login or at a password change; the routes with these tiers send
+ * them for nothing else): a 400 or a 429 from a later tier is no failed login. An attempt marked by
+ * markPasswordUnchecked() gives back every credentials hit, its address's attempt too. Attempts that may have checked a
+ * password without the client learning how keep their hits: one whose client left before the answer, and one answered
+ * 5xx otherwise. In both the handler may carry on (a 503 at the request deadline does not stop it), and a password
+ * change that goes through shows in the caller's token turning 401, so refunding them would make free guesses (an
+ * attacker can slow the hashing down past the deadline). A database outage therefore costs members a try each. The
+ * reply's `close` comes before this connection's next request is read, so the refund reaches Redis (or the local
+ * counts) before that request's check.
  */
 export function refundUnlessLoginFailed(
   request: FastifyRequest,
   reply: FastifyReply,
   storage: RedisThrottlerStorage,
 ): void {
-  const hits = (request as RequestWithHits)[HITS];
-  if (!hits) return;
+  const noted = (request as RequestWithHits)[HITS];
+  if (!noted) return;
   delete (request as RequestWithHits)[HITS];
   reply.raw.once('close', () => {
     // A response cut off by the client closes unfinished, its status still the default 200.
     const status = reply.raw.statusCode;
     const answered = reply.raw.writableFinished && status < 500 && !WRONG_PASSWORD.has(status);
-    if (answered || (request as RequestWithHits)[UNCHECKED]) void storage.refund(hits);
+    const unchecked = (request as RequestWithHits)[UNCHECKED] === true;
+    const back = noted.filter(({ tier }) => unchecked || (answered && FAILED_LOGIN_TIERS.has(tier)));
+    if (back.length > 0) void storage.refund(back.map(({ hit }) => hit));
   });
 }

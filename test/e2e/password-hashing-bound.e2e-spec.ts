@@ -181,3 +181,48 @@ describe('password hashing refusals and the failed-login limit', () => {
     expect(wrong).toEqual([401, 401, 401, 401, 401, 429]);
   });
 });
+
+// The per-address attempts limit counts every attempt, answered or not; a refusal of the bound answered nothing, so a
+// member's client retrying after Retry-After must not use the address's attempts up on refusals.
+describe("password hashing refusals and the address's attempts limit", () => {
+  const ATTEMPTS = 6;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(
+      testConfig({
+        PASSWORD_HASH_CONCURRENCY: '1',
+        PASSWORD_HASH_QUEUE_LIMIT: '0',
+        THROTTLE_CREDENTIALS_LIMIT: String(ATTEMPTS),
+        THROTTLE_REDIS_TIMEOUT_MS: '1000',
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('gives a refused login its attempt back', async () => {
+    // The sign-up is the address's first attempt, and the burst its other five: all within the limit.
+    const member = await registerAccount(running.url, 'burst');
+    const login = async () =>
+      (
+        await fetch(`${running.url}/v1/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: member.email, password: member.password }),
+        })
+      ).status;
+    const burst = await Promise.all(Array.from({ length: ATTEMPTS - 1 }, login));
+    const refused = burst.filter((status) => status === 503).length;
+    expect(refused).toBeGreaterThan(0);
+    expect(burst.filter((status) => status !== 200 && status !== 503)).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // Each refusal left its attempt: that many logins one after another, then the limit.
+    const after = [];
+    for (let i = 0; i <= refused; i += 1) after.push(await login());
+    expect(after).toEqual([...Array<number>(refused).fill(200), 429]);
+  });
+});
