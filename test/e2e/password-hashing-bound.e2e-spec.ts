@@ -138,21 +138,46 @@ describe('password hashing under a burst', () => {
   });
 });
 
-// One hash at a time, nobody waiting, and the strict failed-login limit: a member whose logins arrive together must
-// not lock themself out because some were refused before their password was checked.
+/** One hash at a time and nobody waiting, so that of logins sent together some are refused; `limits` as a test needs. */
+const startOneHashAtATime = (limits: Record<string, string>) =>
+  startApp(
+    testConfig({
+      PASSWORD_HASH_CONCURRENCY: '1',
+      PASSWORD_HASH_QUEUE_LIMIT: '0',
+      // The checks must be answered: on this shared machine a 50 ms stall would let attempts through unchecked.
+      THROTTLE_REDIS_TIMEOUT_MS: '1000',
+      ...limits,
+    }),
+  );
+
+const loginStatus = async (url: string, email: string, password: string) =>
+  (
+    await fetch(`${url}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    })
+  ).status;
+
+/** Sends `count` correct logins at once: some are admitted (200) and, the bound being one, the rest refused (503). */
+async function refusedInBurst(url: string, member: Account, count: number): Promise<number> {
+  const statuses = await Promise.all(
+    Array.from({ length: count }, () => loginStatus(url, member.email, member.password)),
+  );
+  expect(statuses).toContain(200);
+  expect(statuses.filter((status) => status !== 200 && status !== 503)).toEqual([]);
+  // The hits go back once each reply has closed.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return statuses.filter((status) => status === 503).length;
+}
+
+// The strict failed-login limit: a member whose logins arrive together must not lock themself out because some were
+// refused before their password was checked.
 describe('password hashing refusals and the failed-login limit', () => {
   let running: RunningApp;
 
   beforeAll(async () => {
-    running = await startApp(
-      testConfig({
-        PASSWORD_HASH_CONCURRENCY: '1',
-        PASSWORD_HASH_QUEUE_LIMIT: '0',
-        THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: '5',
-        // The checks must be answered: on this shared machine a 50 ms stall would let attempts through unchecked.
-        THROTTLE_REDIS_TIMEOUT_MS: '1000',
-      }),
-    );
+    running = await startOneHashAtATime({ THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: '5' });
   });
 
   afterAll(async () => {
@@ -161,23 +186,13 @@ describe('password hashing refusals and the failed-login limit', () => {
 
   it('does not count a login refused by the bound as a wrong password', async () => {
     const member = await registerAccount(running.url, 'burst');
-    const login = (password: string) =>
-      fetch(`${running.url}/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: member.email, password }),
-      });
-    const burst = await Promise.all(Array.from({ length: 5 }, () => login(member.password)));
-    const statuses = burst.map((response) => response.status);
-    expect(statuses).toContain(200);
-    expect(statuses).toContain(503);
-    expect(statuses.filter((status) => status !== 200 && status !== 503)).toEqual([]);
-    // The hits go back once each reply has closed.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await refusedInBurst(running.url, member, 5)).toBeGreaterThan(0);
 
     // All five wrong tries are still there, so the refusals above cost none.
     const wrong = [];
-    for (let i = 0; i < 6; i += 1) wrong.push((await login('not the password, but long enough')).status);
+    for (let i = 0; i < 6; i += 1) {
+      wrong.push(await loginStatus(running.url, member.email, 'not the password, but long enough'));
+    }
     expect(wrong).toEqual([401, 401, 401, 401, 401, 429]);
   });
 });
@@ -189,14 +204,7 @@ describe("password hashing refusals and the address's attempts limit", () => {
   let running: RunningApp;
 
   beforeAll(async () => {
-    running = await startApp(
-      testConfig({
-        PASSWORD_HASH_CONCURRENCY: '1',
-        PASSWORD_HASH_QUEUE_LIMIT: '0',
-        THROTTLE_CREDENTIALS_LIMIT: String(ATTEMPTS),
-        THROTTLE_REDIS_TIMEOUT_MS: '1000',
-      }),
-    );
+    running = await startOneHashAtATime({ THROTTLE_CREDENTIALS_LIMIT: String(ATTEMPTS) });
   });
 
   afterAll(async () => {
@@ -206,23 +214,12 @@ describe("password hashing refusals and the address's attempts limit", () => {
   it('gives a refused login its attempt back', async () => {
     // The sign-up is the address's first attempt, and the burst its other five: all within the limit.
     const member = await registerAccount(running.url, 'burst');
-    const login = async () =>
-      (
-        await fetch(`${running.url}/v1/auth/login`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ email: member.email, password: member.password }),
-        })
-      ).status;
-    const burst = await Promise.all(Array.from({ length: ATTEMPTS - 1 }, login));
-    const refused = burst.filter((status) => status === 503).length;
+    const refused = await refusedInBurst(running.url, member, ATTEMPTS - 1);
     expect(refused).toBeGreaterThan(0);
-    expect(burst.filter((status) => status !== 200 && status !== 503)).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
 
     // Each refusal left its attempt: that many logins one after another, then the limit.
     const after = [];
-    for (let i = 0; i <= refused; i += 1) after.push(await login());
+    for (let i = 0; i <= refused; i += 1) after.push(await loginStatus(running.url, member.email, member.password));
     expect(after).toEqual([...Array<number>(refused).fill(200), 429]);
   });
 });
