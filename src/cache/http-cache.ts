@@ -45,12 +45,29 @@ const ERROR_CACHE_CONTROL = 'no-store';
  * The Vary value for a success of a route with a policy. A `public` reply is the same for every caller, and mobile and
  * web clients send their token on every request: varying it on Authorization made shared caches keep one copy per
  * token, so a CDN served none of it to signed-in members. A per-caller reply varies on it, so that a browser's cache
- * does not answer one account with another's copy.
+ * does not answer one account with another's copy. In lower case (field names are case-insensitive): @fastify/compress,
+ * which runs after this, looks for `accept-encoding` spelt so and otherwise adds it a second time.
  */
 export function varyFor(request: FastifyRequest): string {
   return request.routeOptions.config.cacheControl?.policy === 'public'
-    ? 'Accept-Encoding'
-    : 'Authorization, Accept-Encoding';
+    ? 'accept-encoding'
+    : 'authorization, accept-encoding';
+}
+
+/**
+ * `vary` (lower-case field names) added to the Vary a reply already has, each field name once, all in lower case.
+ * @fastify/cors sets `Vary: Origin` in onRequest when CORS_ORIGINS lists origins, since Access-Control-Allow-Origin
+ * then names the caller's origin: replacing it let a browser's or CDN's copy fetched from one origin answer another,
+ * whose page the browser then refuses it.
+ */
+export function withVary(existing: string | number | string[] | undefined, vary: string): string {
+  if (existing === undefined) return vary;
+  const names = String(existing)
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  if (names.includes('*')) return '*';
+  return [...new Set([...names, ...vary.split(', ')])].join(', ');
 }
 
 /**

@@ -3,7 +3,7 @@ import etag from '@fastify/etag';
 import type { FastifyInstance, onSendHookHandler, RouteOptions } from 'fastify';
 import { hash } from 'node:crypto';
 import { constants as zlib } from 'node:zlib';
-import { cacheControlFor, varyFor } from '../cache/http-cache.js';
+import { cacheControlFor, varyFor, withVary } from '../cache/http-cache.js';
 import type { AppConfig } from '../config/app-config.js';
 import type { ReadinessState } from '../lifecycle/readiness-state.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
@@ -45,7 +45,9 @@ export async function registerHttpHooks(
     const cacheControl = cacheControlFor(request, reply, config);
     if (cacheControl) void reply.header('cache-control', cacheControl);
     // What a cache may keep depends on these; an error it may not keep at all.
-    if (cacheControl && reply.statusCode < 400) void reply.header('vary', varyFor(request));
+    if (cacheControl && reply.statusCode < 400) {
+      void reply.header('vary', withVary(reply.getHeader('vary'), varyFor(request)));
+    }
     // While draining, ask keep-alive clients to reconnect, which lands them on another instance.
     if (readiness.isShuttingDown) void reply.header('connection', 'close');
     done(null, payload);

@@ -2,6 +2,7 @@ import { mongo, Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
+import { uniqueCity } from '../factories/names.js';
 import { createProfile, profileInput } from '../factories/profiles.js';
 import { secondInvalidationsDone } from '../support/invalidations.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -97,7 +98,7 @@ describe('caching over HTTP', () => {
     const etag = first.headers.get('etag');
     expect(etag).toMatch(/^W\/"/);
     expect(first.headers.get('cache-control')).toBe('private, no-cache');
-    expect(first.headers.get('vary')).toBe('Authorization, Accept-Encoding');
+    expect(first.headers.get('vary')).toBe('authorization, accept-encoding');
     const again = await fetch(`${a.url}/v1/profiles/${profile.id}`, { headers: { 'if-none-match': etag! } });
     expect(again.status).toBe(304);
     // RFC 9110 §8.6: a 304 may carry Content-Length only with the 200's length (a cache may copy it onto its copy).
@@ -118,7 +119,7 @@ describe('caching over HTTP', () => {
     // The same for every caller, so a shared cache may answer signed-in members with one copy.
     const signedIn = await registerAccount(a.url);
     const citiesSignedIn = await fetch(`${a.url}/v1/locations/cities`, { headers: signedIn.auth });
-    expect(citiesSignedIn.headers.get('vary')).toBe('Accept-Encoding');
+    expect(citiesSignedIn.headers.get('vary')).toBe('accept-encoding');
     expect(await citiesSignedIn.text()).toBe(await cities.text());
     expect(cities.headers.get('etag')).toBeTruthy();
   });
@@ -146,6 +147,50 @@ describe('caching over HTTP', () => {
       body: JSON.stringify({ email: owner.email, password: owner.password }),
     });
     expect(response.headers.get('cache-control')).toBeNull();
+  });
+});
+
+describe('caching over HTTP with CORS_ORIGINS listing origins', () => {
+  const origin = 'https://app.example.test';
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(loadConfig(testEnv({ CORS_ORIGINS: `${origin},https://admin.example.test` })));
+  });
+
+  afterAll(() => running.close());
+
+  it('keeps Vary: Origin on cacheable replies and their 304s, each name once, compressed or not', async () => {
+    // Two members with long bios make the city's page larger than the compression threshold.
+    const city = uniqueCity();
+    const profile = await createProfile(running.url, await registerAccount(running.url), {
+      bio: 'b'.repeat(1000),
+      location: { city, country: 'DE', lat: 52.52, lng: 13.405 },
+    });
+    await createProfile(running.url, await registerAccount(running.url), {
+      bio: 'c'.repeat(1000),
+      location: { city, country: 'DE', lat: 52.52, lng: 13.405 },
+    });
+    const cases: [string, string, string][] = [
+      ['/v1/plans', 'identity', 'origin, accept-encoding'],
+      [`/v1/profiles?city=${encodeURIComponent(city)}`, 'gzip', 'origin, accept-encoding'],
+      [`/v1/profiles/${profile.id}`, 'gzip', 'origin, authorization, accept-encoding'],
+    ];
+    for (const [path, encoding, vary] of cases) {
+      const headers = { origin, 'accept-encoding': encoding };
+      const first = await fetch(`${running.url}${path}`, { headers });
+      expect(first.status, path).toBe(200);
+      expect(first.headers.get('content-encoding') ?? 'identity', path).toBe(encoding);
+      expect(first.headers.get('access-control-allow-origin'), path).toBe(origin);
+      // Access-Control-Allow-Origin names the caller's origin: without Origin in Vary, a browser's or CDN's copy
+      // fetched from one origin (or without one) answers another, and the browser refuses it.
+      expect(first.headers.get('vary'), path).toBe(vary);
+      const again = await fetch(`${running.url}${path}`, {
+        headers: { ...headers, 'if-none-match': first.headers.get('etag')! },
+      });
+      expect(again.status, path).toBe(304);
+      expect(again.headers.get('vary'), path).toBe(vary);
+    }
   });
 });
 
