@@ -105,12 +105,27 @@ const CHANNEL_PING_TIMEOUT_MS = 1_000;
 /** See TieredCacheOptions.reloadRetryMs: a database that just failed is not asked again by every request. */
 const RELOAD_RETRY_MS = 5_000;
 
-/** Gives the tag a new generation, deletes its member keys and the tag set, in one round trip. */
+/*
+ * The two deletion scripts delete before they set the new generations. A script runs atomically, so the order makes no
+ * difference to loads; it matters when Redis is full (maxmemory with noeviction, the policy Bull needs): Redis then
+ * refuses a script whose first write may grow memory (a SET) but not one that has written already, as it cannot stop
+ * a script halfway. Deleting first, the entries still go. (A MULTI with the SETs first was refused whole: peers that
+ * dropped their L1 copies on the message read the old entries back from Redis for their whole TTL.)
+ */
+
+/** Deletes the entries KEYS[1 .. ARGV[1]] and gives each of them a new generation (the remaining KEYS), ARGV[2]. */
+const DELETE_KEYS = `
+local count = tonumber(ARGV[1])
+for i = 1, count do redis.call('DEL', KEYS[i]) end
+for i = count + 1, #KEYS do redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3]) end
+return count`;
+
+/** Deletes the tag's member keys and the tag set, then gives the tag a new generation, in one round trip. */
 const DELETE_TAG = `
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 local keys = redis.call('SMEMBERS', KEYS[1])
 for _, key in ipairs(keys) do redis.call('DEL', key) end
 redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return #keys`;
 
 /**
@@ -620,10 +635,10 @@ export class TieredCache {
   private async deleteL2(fullKeys: readonly string[], tags: readonly string[]): Promise<boolean> {
     try {
       if (fullKeys.length) {
-        // New generations first, in the same transaction: a load that read before them cannot store after the DEL.
-        const transaction = this.redis.multi();
-        for (const key of fullKeys) transaction.set(keyGeneration(key), randomUUID(), 'PX', GENERATION_TTL_MS);
-        await this.l2(transaction.del(...fullKeys).exec());
+        // The new generations in the same script as the deletion: a load that read before them cannot store after it.
+        const keys = [...fullKeys, ...fullKeys.map(keyGeneration)];
+        const args = [fullKeys.length, randomUUID(), GENERATION_TTL_MS];
+        await this.l2(this.redis.eval(DELETE_KEYS, keys.length, ...keys, ...args));
       }
       for (const tag of tags) {
         const keys = [`${TAG_KEY_PREFIX}${tag}`, tagGeneration(tag)];

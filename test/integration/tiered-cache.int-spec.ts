@@ -601,6 +601,42 @@ describe('TieredCache when Redis fails', () => {
     }
   });
 
+  it('deletes what it invalidates, key and tag, while a full Redis refuses writes', async () => {
+    // At maxmemory with noeviction (the policy Bull needs), Redis refuses commands that may grow memory, SET among them,
+    // but still deletes. Peers drop their L1 copies on the message and read Redis: the old entries must be gone from it.
+    const server = await RedisProcess.start();
+    const admin = new Redis(server.url);
+    try {
+      const namespace = 'full:';
+      const [writer, reader] = [
+        await Instance.create(server.url, namespace),
+        await Instance.create(server.url, namespace),
+      ];
+      opened.push(writer, reader);
+      let value = 'before';
+      const read = (instance: Instance, key: string) =>
+        instance.cache.wrap('profile', key, () => Promise.resolve(value), { ttlS: 300, tags: ['pages'] });
+      await Promise.all([read(writer, 'p'), read(writer, 'page')]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect([await read(reader, 'p'), await read(reader, 'page')]).toEqual(['before', 'before']);
+
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      await expect(admin.set('probe', '1')).rejects.toThrow(/OOM/);
+      value = 'after';
+      await writer.cache.invalidate('profile', ['p']);
+      expect(await admin.exists(`${namespace}cache:profile:p`)).toBe(0);
+      await eventually(async () => (await read(reader, 'p')) === 'after', 1_000);
+      await writer.cache.invalidate('profile', [], ['pages']);
+      expect(await admin.exists(`${namespace}cache:profile:page`)).toBe(0);
+      await eventually(async () => (await read(reader, 'page')) === 'after', 1_000);
+      expect(await writer.metric('cache_l2_errors_total', { operation: 'delete' })).toBe(0);
+    } finally {
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+
   it('serves no stale value after an outage during which a write happened', async () => {
     const server = await RedisProcess.start();
     try {
