@@ -194,7 +194,6 @@ describe('caching over HTTP with CORS_ORIGINS listing origins', () => {
   });
 });
 
-/** The ids this process makes after `seen`: the next `count` counter values, in this second and the next few. */
 /**
  * Reads, on each app, the profile ids this process will make next, so each app caches them as missing, and returns
  * them. An ObjectId is seconds, five bytes fixed per process and a counter: anyone who saw one id can list the next
@@ -213,6 +212,7 @@ async function readNextIdsAsMissing(apps: RunningApp[]): Promise<string[]> {
   return guesses;
 }
 
+/** The ids this process makes after `seen`: the next `count` counter values, in this second and the next few. */
 function followingIds(seen: Types.ObjectId, count: number, seconds: number): string[] {
   const hex = seen.toHexString();
   const [time, fixed, counter] = [parseInt(hex.slice(0, 8), 16), hex.slice(8, 18), parseInt(hex.slice(18), 16)];
