@@ -11,6 +11,7 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import { CacheControl } from '../cache/http-cache.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { RequestAbandoned } from '../http/request-abandoned.decorator.js';
 import { CredentialsThrottle } from '../throttling/credentials-throttle.decorator.js';
@@ -26,12 +27,15 @@ import type { TokenSession } from './session-state.js';
 
 @ApiTags('auth')
 @ApiBadRequestResponse({ type: ProblemResponseDto, description: 'Invalid fields' })
+// Register, login and password change answer with an access token: `Cache-Control: no-store`, as RFC 6749 §5.1 asks of
+// token responses, so that no cache or browser history keeps one.
 @Controller('auth')
 export class AuthController {
   constructor(private readonly auth: AuthService) {}
 
   @Public()
   @Post('register')
+  @CacheControl('no-store')
   @CredentialsThrottle()
   @HashesPasswords()
   @ApiOperation({ summary: 'Create an account (role user) and return an access token' })
@@ -43,6 +47,7 @@ export class AuthController {
 
   @Public()
   @Post('login')
+  @CacheControl('no-store')
   @CredentialsThrottle({ failuresPerAccount: true })
   @HashesPasswords()
   @HttpCode(200)
@@ -81,6 +86,7 @@ export class AuthController {
   }
 
   @Post('password')
+  @CacheControl('no-store')
   @CredentialsThrottle({ failuresPerAccount: true })
   @HashesPasswords()
   @HttpCode(200)

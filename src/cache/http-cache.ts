@@ -27,7 +27,7 @@ declare module 'fastify' {
 }
 
 /**
- * Declares how clients and shared caches may keep this GET's successful response. The policy rides
+ * Declares how clients and shared caches may keep this route's successful response. The policy rides
  * on the Fastify route config and the onSend hook in http-hooks.ts applies it: a Nest interceptor
  * would put an RxJS pipeline on every request of every route (about 8 % of the CPU of a cached read).
  */

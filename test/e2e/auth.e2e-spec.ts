@@ -51,6 +51,23 @@ describe('accounts and tokens', () => {
     expect(jwt.verify(token, SECRET)).toMatchObject({ sub: body.user.id, role: 'user' });
   });
 
+  it('answers every request for a token with Cache-Control: no-store, so that no cache keeps the token', async () => {
+    const email = uniqueEmail('NoStore');
+    const password = 'a-password-long-enough';
+    const registered = await post('/v1/auth/register', { email, password });
+    const loggedIn = await post('/v1/auth/login', { email, password });
+    const { accessToken } = (await loggedIn.json()) as { accessToken: string };
+    const changed = await post(
+      '/v1/auth/password',
+      { currentPassword: password, newPassword: 'another-password-long-enough' },
+      { authorization: `Bearer ${accessToken}` },
+    );
+    expect([registered.status, loggedIn.status, changed.status]).toEqual([201, 200, 200]);
+    for (const response of [registered, loggedIn, changed]) {
+      expect(response.headers.get('cache-control')).toBe('private, no-store');
+    }
+  });
+
   it('refuses a second account for the same email with 409', async () => {
     const account = await registerAccount(url);
     const again = await post('/v1/auth/register', {
