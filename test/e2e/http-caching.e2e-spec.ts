@@ -140,13 +140,21 @@ describe('caching over HTTP', () => {
     expect((await fetch(`${a.url}/v1/no-such-route`)).headers.get('cache-control')).toBe('no-store');
   });
 
-  it('sends no Cache-Control on writes', async () => {
-    const response = await fetch(`${a.url}/v1/auth/login`, {
+  it('sends no Cache-Control on writes, except no-store on those that answer with a token', async () => {
+    const created = await fetch(`${a.url}/v1/profiles`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(await registerAccount(a.url)).auth },
+      body: JSON.stringify(profileInput()),
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('cache-control')).toBeNull();
+    const login = await fetch(`${a.url}/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: owner.email, password: owner.password }),
     });
-    expect(response.headers.get('cache-control')).toBeNull();
+    expect(login.status).toBe(200);
+    expect(login.headers.get('cache-control')).toBe('private, no-store');
   });
 });
 
