@@ -34,7 +34,8 @@ export class SubscriptionWebhooksController {
   @ApiOperation({
     summary: 'Payment provider events (renewal paid, payment failed); each applied at most once',
     description:
-      'Fields this API does not know, at the top or inside `data`, are ignored; the known ones are validated.',
+      'Fields this API does not know, at the top or inside `data`, are ignored; the known ones are validated. ' +
+      'Events of types it does not act on are acknowledged with `ignored: true`; nothing is done.',
   })
   @ApiOkResponse({ type: WebhookReceiptDto })
   @ApiBadRequestResponse({ type: ProblemResponseDto, description: 'Bad signature, stale timestamp or body' })

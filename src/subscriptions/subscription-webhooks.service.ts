@@ -3,7 +3,12 @@ import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TieredCache } from '../cache/tiered-cache.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
-import type { WebhookEventDto } from './dto/webhook-event.dto.js';
+import {
+  isHandledEvent,
+  type HandledWebhookEvent,
+  type WebhookEventDto,
+  type WebhookReceiptDto,
+} from './dto/webhook-event.dto.js';
 import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
@@ -38,7 +43,14 @@ export class SubscriptionWebhooks {
     @Inject(PAYMENT_PROVIDER) private readonly payments: PaymentProvider,
   ) {}
 
-  async handle(provider: string, event: WebhookEventDto): Promise<{ received: true; duplicate: boolean }> {
+  async handle(provider: string, event: WebhookEventDto): Promise<WebhookReceiptDto> {
+    // A provider sends types this API has no use for (those it adds over time, or all of them, as configured). Each
+    // refused one would be delivered again for days, and a provider disables an endpoint that keeps failing, with the
+    // renewals still to come. Nothing to apply, so nothing to claim.
+    if (!isHandledEvent(event)) {
+      this.logger.log(`Webhook ${provider}:${event.id} (${event.type}) ignored: not a type this API acts on`);
+      return { received: true, duplicate: false, ignored: true };
+    }
     const id = `${provider}:${event.id}`;
     const claim = await this.claims.claim(id, event.type);
     if (claim.outcome === 'applied') return { received: true, duplicate: true };
@@ -79,7 +91,7 @@ export class SubscriptionWebhooks {
     }
   }
 
-  private async apply(event: WebhookEventDto): Promise<void> {
+  private async apply(event: HandledWebhookEvent): Promise<void> {
     const { id, type, data } = event;
     const chargeId = paidCharge(event);
     const record = await this.subscriptions.findByUser(data.userId);
@@ -119,7 +131,7 @@ export class SubscriptionWebhooks {
 }
 
 /** The charge an invoice.paid reports; undefined for a payment failure, which charged nothing. */
-function paidCharge({ type, data }: WebhookEventDto): string | undefined {
+function paidCharge({ type, data }: HandledWebhookEvent): string | undefined {
   if (type !== 'invoice.paid') return undefined;
   // The DTO refuses such an event before it is claimed (ChargeIdWhenPaid); this keeps the type honest.
   if (!data.chargeId) throw new BadRequestException('data.chargeId is required for invoice.paid');

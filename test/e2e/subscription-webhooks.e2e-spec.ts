@@ -417,6 +417,38 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect(await periodEndOf(member)).toBe(before + PERIOD_MS);
     });
 
+    it('acknowledges a signed event of a type this API does not handle, changing and claiming nothing', async () => {
+      const { member } = await premiumMember();
+      const before = await subscriptionOf(member);
+      const refundsBefore = payments.refunds.size;
+      // Shapes a provider sends for events this API has no use for: other data, no member, no data at all.
+      const events = [
+        { id: `evt_${randomUUID()}`, type: 'customer.subscription.deleted', data: { object: { id: 'sub_1' } } },
+        { id: `evt_${randomUUID()}`, type: 'charge.refunded', data: { userId: member.userId, chargeId: 'ch_1' } },
+        { id: `evt_${randomUUID()}`, type: 'invoice.upcoming' },
+      ];
+      for (const event of events) {
+        const response = await deliver(event);
+        expect(response.status, event.type).toBe(200);
+        expect(await response.json()).toEqual({ received: true, duplicate: false, ignored: true });
+        expect(await claims.findOne({ _id: `fake:${event.id}` })).toBeNull();
+      }
+      expect(await subscriptionOf(member)).toEqual(before);
+      expect(payments.refunds.size).toBe(refundsBefore);
+
+      // Still signed, and still an event: an id and a type.
+      const unsigned = await fetch(`${url}/v1/subscriptions/webhooks/fake`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(events[0]),
+      });
+      expect(unsigned.status).toBe(400);
+      expect((await deliver({ type: 'customer.created' })).status).toBe(400);
+      expect((await deliver({ id: `evt_${randomUUID()}`, type: 'not a type!' })).status).toBe(400);
+      // The types it handles are validated as before.
+      expect((await deliver({ id: `evt_${randomUUID()}`, type: 'invoice.payment_failed', data: {} })).status).toBe(400);
+    });
+
     it('still refuses unknown fields in a member’s own request', async () => {
       const member = await registerAccount(url);
       const response = await post('/v1/subscriptions', member, { plan: 'premium', paymentToken: 'tok_visa', x: 1 });

@@ -1,10 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsMongoId, IsOptional, IsString, Matches, MaxLength, ValidateBy } from 'class-validator';
+import { IsMongoId, IsOptional, IsString, Matches, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
 import { Transform } from 'class-transformer';
 import { lowerCaseIds } from '../../common/validation/lower-case.js';
 import { IgnoresUnknownFields } from '../../common/validation/ignores-unknown-fields.js';
 import { NestedObject } from '../../common/validation/nested-object.js';
 
+/** The event types this API acts on; the provider's other types are acknowledged and ignored (isHandledEvent). */
 export const WEBHOOK_EVENT_TYPES = ['invoice.paid', 'invoice.payment_failed'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -34,16 +35,29 @@ export class WebhookEventDto {
   @Matches(/^[\w-]+$/)
   id: string;
 
-  @ApiProperty({ enum: WEBHOOK_EVENT_TYPES })
-  @IsIn(WEBHOOK_EVENT_TYPES)
-  type: WebhookEventType;
+  @ApiProperty({
+    example: 'invoice.paid',
+    description: `Acted on: ${WEBHOOK_EVENT_TYPES.join(', ')}. Other types are acknowledged and ignored.`,
+  })
+  @IsString()
+  @MaxLength(100)
+  @Matches(/^[\w.-]+$/)
+  type: string;
 
-  @ApiProperty({ type: WebhookEventDataDto })
+  @ApiPropertyOptional({ type: WebhookEventDataDto, description: 'Required, as described, for the types acted on' })
   // Refused here, before the event id is claimed: a claimed event that cannot apply would make the provider's
-  // corrected redelivery a duplicate, and the payment it reports would be lost.
+  // corrected redelivery a duplicate, and the payment it reports would be lost. Other types carry data of their own.
+  @ValidateIf(isHandledEvent)
   @NestedObject(() => WebhookEventDataDto)
   @ChargeIdWhenPaid()
-  data: WebhookEventDataDto;
+  data?: WebhookEventDataDto;
+}
+
+/** An event of a type this API acts on, its data validated. */
+export type HandledWebhookEvent = WebhookEventDto & { type: WebhookEventType; data: WebhookEventDataDto };
+
+export function isHandledEvent(event: WebhookEventDto): event is HandledWebhookEvent {
+  return (WEBHOOK_EVENT_TYPES as readonly string[]).includes(event.type);
 }
 
 /**
@@ -66,4 +80,9 @@ function ChargeIdWhenPaid(): PropertyDecorator {
 export class WebhookReceiptDto {
   @ApiProperty({ enum: [true] }) received: true;
   @ApiProperty() duplicate: boolean;
+  @ApiPropertyOptional({
+    enum: [true],
+    description: 'Sent when the event is of a type this API does not act on: nothing was done; absent otherwise',
+  })
+  ignored?: true;
 }
