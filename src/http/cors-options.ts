@@ -7,7 +7,8 @@ type CorsOptions = NonNullable<Parameters<NestFastifyApplication['enableCors']>[
 /**
  * Browsers may call the API from CORS_ORIGINS. No credentials mode: auth is a bearer token, which a
  * page must hold to send, so `*` exposes nothing a cookie would. Preflights are cached for a day (the
- * Vesta report), and clients may read the headers they need to cache, page through ranges and back off.
+ * Vesta report), and clients may read the headers they need to cache, page through ranges, back off and tell a
+ * replayed payment answer from a new one (Idempotent-Replayed).
  * An OPTIONS request without Origin or Access-Control-Request-Method (curl, a gateway's probe) gets the same 204:
  * in strict mode the plugin answers it with a plain-text 400 from a hook that runs before our error handling.
  */
@@ -30,6 +31,7 @@ export function corsOptions(config: AppConfig): CorsOptions {
       'RateLimit-Reset',
       'RateLimit-Policy',
       'X-Request-Id',
+      'Idempotent-Replayed',
     ],
   };
 }

@@ -88,6 +88,28 @@ describe('subscriptions', () => {
     expect(own.headers.get('cache-control')).toBe('private, no-store');
   });
 
+  it('lets a page on another origin read that an answer is a replay (CORS exposes Idempotent-Replayed)', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    const fromPage = () =>
+      fetch(`${url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          origin: 'https://app.example.test',
+          'idempotency-key': key,
+          ...member.auth,
+        },
+        body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
+      });
+    expect((await fromPage()).status).toBe(201);
+    const retry = await fromPage();
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    // A browser hides every response header but the safelisted ones and those exposed here.
+    const exposed = (retry.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/,\s*/);
+    expect(exposed).toEqual(expect.arrayContaining(['idempotent-replayed', 'location']));
+  });
+
   it('turns 10 parallel duplicates into one subscription and one charge', async () => {
     const member = await registerAccount(url);
     const key = randomUUID();
