@@ -498,6 +498,29 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect(await periodEndOf(member)).toBe(start + authorizations.length * PERIOD_MS);
     });
 
+    it('applies a delivery signed with the old and the new secret, as a provider signs while its secret is rolled', async () => {
+      const { member } = await premiumMember();
+      const before = await periodEndOf(member);
+      const body = JSON.stringify({
+        id: `evt_${randomUUID()}`,
+        type: 'invoice.paid',
+        data: { userId: member.userId, chargeId: `ch_${randomUUID()}` },
+      });
+      const now = Math.floor(Date.now() / 1000);
+      const mac = (secret: string) => sign(secret, body, now).split('v1=')[1];
+      const response = await fetch(`${url}/v1/subscriptions/webhooks/fake`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'vesta-signature': `t=${now},v1=${mac('a-rolled-webhook-secret-of-32-characters')},v1=${mac(SECRET)}`,
+        },
+        body,
+      });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ received: true, duplicate: false });
+      expect(await periodEndOf(member)).toBe(before + PERIOD_MS);
+    });
+
     it('still validates a signed body, and claims nothing for it', async () => {
       const { member } = await premiumMember();
       const event = { id: `evt_${randomUUID()}`, type: 'invoice.paid', data: { userId: member.userId, chargeId: 'c' } };
