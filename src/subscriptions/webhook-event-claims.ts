@@ -69,8 +69,10 @@ export class WebhookEventClaims {
   }
 
   /**
-   * Forgets claims older than a day. A redelivery of such an event is refused anyway: its signature
-   * timestamp is far outside PAYMENT_WEBHOOK_TOLERANCE_S (at most an hour).
+   * Forgets claims older than a day. A captured delivery replayed after that is refused by its signature timestamp
+   * (PAYMENT_WEBHOOK_TOLERANCE_S, at most an hour), but a provider signs each retry anew and retries for days (Stripe
+   * for three): a retry after the purge, of an event whose 200 it never got, applies the event again. That changes
+   * nothing: a renewal is once per charge, a refund idempotent, and a failure marks past due only an ended period.
    */
   async purgeOlderThan(cutoff: Date): Promise<number> {
     return (await this.events.deleteMany({ createdAt: { $lt: cutoff } })).deletedCount;
