@@ -48,18 +48,19 @@ describe('request deadlines', () => {
     let lateAnswerSent: boolean | undefined;
     ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '100' }, (app) =>
       app.get('/late', async (_request, reply) => {
-        await pause(300);
+        await pause(600);
         lateAnswerSent = reply.sent;
         return { late: true };
       }),
     ));
-    const started = Date.now();
     const response = await fetch(`${fastify.listeningOrigin}/late`);
-    expect(Date.now() - started).toBeLessThan(280);
+    // Answered while the handler still ran (an order, not a time: this machine is shared, and a timed bound failed
+    // under load).
+    expect(lateAnswerSent).toBeUndefined();
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('5');
     expect(await response.json()).toEqual({ detail: 'No answer within 100 ms; retry in a few seconds' });
-    await expect.poll(() => lateAnswerSent).toBe(true);
+    await expect.poll(() => lateAnswerSent, { timeout: 3_000 }).toBe(true);
   });
 
   it('keeps the validators and caching of an answer it replaces off the 503', async () => {
