@@ -1,16 +1,12 @@
 import { Controller, Get, HttpCode, ServiceUnavailableException, VERSION_NEUTRAL } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import {
-  HealthCheckService,
-  MemoryHealthIndicator,
-  MongooseHealthIndicator,
-  type HealthCheckResult,
-} from '@nestjs/terminus';
+import { HealthCheckService, MemoryHealthIndicator, type HealthCheckResult } from '@nestjs/terminus';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ReadinessState } from '../lifecycle/readiness-state.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { DatabasePing } from './database-ping.js';
 import { HealthStatusDto, ReadinessDto } from './dto/health-status.dto.js';
 import { NotRateLimited } from '../throttling/not-rate-limited.decorator.js';
 
@@ -22,7 +18,7 @@ import { NotRateLimited } from '../throttling/not-rate-limited.decorator.js';
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
-    private readonly mongoose: MongooseHealthIndicator,
+    private readonly database: DatabasePing,
     private readonly memory: MemoryHealthIndicator,
     private readonly readiness: ReadinessState,
     @InjectConfig() private readonly config: AppConfig,
@@ -50,7 +46,7 @@ export class HealthController {
     const timeout = this.config.health.checkTimeoutMs;
     try {
       const result = await this.health.check([
-        () => this.mongoose.pingCheck('mongodb', { timeout }),
+        () => this.database.check('mongodb', timeout),
         // Above the restart threshold the pod leaves the load balancer, so the orchestrator can recycle it.
         () => this.memory.checkHeap('memory_heap', this.config.monitoring.memoryMb.restart * 1024 * 1024),
       ]);
