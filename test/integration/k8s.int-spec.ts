@@ -77,7 +77,7 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     }
   });
 
-  it('probes the app’s own health paths on a declared port, and shuts down within the grace period', () => {
+  it('probes the app’s own health paths on a declared port, checks MongoDB within the probe timeout, and shuts down in time', () => {
     const settings = configMap.data as Record<string, string>;
     for (const deployment of deployments) {
       const pod = podSpecOf(deployment);
@@ -91,6 +91,12 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
       expect(container.ports.find((p: any) => p.name === 'http').containerPort).toBe(Number(settings.PORT));
       expect(container.ports.find((p: any) => p.name === 'metrics').containerPort).toBe(Number(settings.METRICS_PORT));
+      // The app's MongoDB ping must give up before the kubelet does, so readiness answers 503 naming the check rather
+      // than a probe timeout that names nothing.
+      const env = envSchema.parse({ ...settings, ...SECRETS });
+      expect(env.HEALTH_CHECK_TIMEOUT_MS, 'HEALTH_CHECK_TIMEOUT_MS against the probe timeout').toBeLessThan(
+        (container.readinessProbe.timeoutSeconds ?? 1) * 1000,
+      );
       const graceMs = pod.terminationGracePeriodSeconds * 1000;
       // The app must finish draining and its longest request, and force its own exit, before Kubernetes kills it.
       expect(graceMs).toBeGreaterThan(Number(settings.SHUTDOWN_DRAIN_MS) + Number(settings.REQUEST_TIMEOUT_MS));
