@@ -17,15 +17,18 @@ export class DatabaseAnswers implements OnModuleInit {
   constructor(@InjectConnection() private readonly connection: Connection) {}
 
   onModuleInit(): void {
-    const answered = () => {
-      this.lastAnswerAt = Date.now();
-    };
+    const answered = () => this.answered();
     const client = this.connection.getClient();
     client.on('commandSucceeded', answered);
     // A failure is an answer when the server sent it; a lost or timed-out connection is not one.
     client.on('commandFailed', (event: { failure: Error }) => {
       if (!isConnectionFailure(event.failure)) answered();
     });
+  }
+
+  /** An answer on another client of this process (readiness' ping, src/health/database-ping.ts). */
+  answered(): void {
+    this.lastAnswerAt = Date.now();
   }
 
   /** Whether any command was answered in the last `ms` milliseconds. */

@@ -4,6 +4,7 @@ import mongoose from 'mongoose';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { TimeoutError, withTimeout } from '../common/with-timeout.js';
+import { DatabaseAnswers } from '../database/database-answers.js';
 import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 
 /**
@@ -19,6 +20,7 @@ export class DatabasePing implements OnApplicationShutdown {
     @InjectConfig() config: AppConfig,
     private readonly indicators: HealthIndicatorService,
     private readonly steps: ShutdownSteps,
+    private readonly answers: DatabaseAnswers,
   ) {
     // Connects on the first ping and reconnects on its own after an outage. A ping that gets no answer closes its
     // socket at the check timeout, so a connection lost without a reset cannot hold the only slot for ever.
@@ -37,6 +39,9 @@ export class DatabasePing implements OnApplicationShutdown {
     const started = performance.now();
     try {
       await withTimeout(this.client.db().command({ ping: 1 }), timeoutMs);
+      // Tells a media read waiting on a slow chunk that the database is busy, not hung, as the ping did when it went
+      // through the requests' pool.
+      this.answers.answered();
       return indicator.up({ responseTime: Math.round(performance.now() - started) });
     } catch (error) {
       const message = error instanceof TimeoutError ? `timeout of ${timeoutMs}ms exceeded` : (error as Error).message;
