@@ -1,9 +1,10 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { access, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { isBackupId } from './backup-id.js';
+import { makeFolder } from './make-folder.js';
 
 /** A backup being written: files appear under its id only once `commit()` succeeds. */
 export interface BackupDraft {
@@ -41,11 +42,11 @@ export class LocalBackupStorage implements BackupStorage {
   async begin(id: string): Promise<BackupDraft> {
     await this.checkWritable();
     const draft = join(this.root, `${DRAFT_PREFIX}${id}`);
-    await mkdir(draft, { recursive: true });
+    await makeFolder(draft);
     return {
       create: async (path) => {
         const file = this.inside(draft, path);
-        await mkdir(dirname(file), { recursive: true });
+        await makeFolder(dirname(file));
         return createWriteStream(file, { flags: 'wx' });
       },
       commit: () => rename(draft, join(this.root, id)),
@@ -54,7 +55,7 @@ export class LocalBackupStorage implements BackupStorage {
   }
 
   async list(): Promise<string[]> {
-    await mkdir(this.root, { recursive: true });
+    await makeFolder(this.root);
     const entries = await readdir(this.root, { withFileTypes: true });
     return entries
       .filter((entry) => entry.isDirectory() && isBackupId(entry.name))
@@ -71,7 +72,7 @@ export class LocalBackupStorage implements BackupStorage {
   }
 
   async removeAbandonedDrafts(olderThanMs: number): Promise<number> {
-    await mkdir(this.root, { recursive: true });
+    await makeFolder(this.root);
     let removed = 0;
     for (const entry of await readdir(this.root)) {
       if (!entry.startsWith(DRAFT_PREFIX)) continue;
@@ -89,7 +90,7 @@ export class LocalBackupStorage implements BackupStorage {
    */
   private async checkWritable(): Promise<void> {
     try {
-      await mkdir(this.root, { recursive: true });
+      await makeFolder(this.root);
       await access(this.root, constants.W_OK);
     } catch (error) {
       const { code, message } = error as NodeJS.ErrnoException;

@@ -51,4 +51,23 @@ describe('LocalBackupStorage on a real folder', () => {
     for (const other of ['lost+found', 'notes', '20261126T030000Z-copy']) await mkdir(join(root, other));
     expect(await storage.list()).toEqual(['20261124T030000Z-3fa1', '20261125T030000Z-0b2c']);
   });
+
+  it('fails at once, not spinning for ever, on a folder the kernel refuses to create (procfs answers ENOENT)', async () => {
+    // Node's own recursive mkdir retries such a path without end at full CPU: the backup then never finished, and its
+    // lock, renewed all the while, refused every later backup and restore.
+    const storage = new LocalBackupStorage('/proc/vesta-backups');
+    const soon = <T>(work: Promise<T>) =>
+      Promise.race([work, new Promise((_, reject) => setTimeout(() => reject(new Error('still running')), 5_000))]);
+    await expect(soon(storage.begin('20261124T030000Z-3fa1'))).rejects.toThrow(
+      'The backup folder /proc/vesta-backups (BACKUP_DIR) is not writable: ENOENT',
+    );
+    await expect(soon(storage.list())).rejects.toThrow(/ENOENT/);
+    await expect(soon(storage.removeAbandonedDrafts(0))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('creates a missing BACKUP_DIR with its missing parents', async () => {
+    const storage = new LocalBackupStorage(join(root, 'a', 'b', 'backups'));
+    await writeBackup(storage, '20261124T030000Z-3fa1', 'vesta/profiles.bson.gz', 'bytes');
+    expect(await storage.list()).toEqual(['20261124T030000Z-3fa1']);
+  });
 });
