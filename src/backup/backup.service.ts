@@ -3,7 +3,6 @@ import { InjectConnection } from '@nestjs/mongoose';
 import type { Connection, mongo } from 'mongoose';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { buffer } from 'node:stream/consumers';
 import { Readable } from 'node:stream';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -13,10 +12,11 @@ import { BackupRuns, type BackupRun, type BackupTrigger } from './backup-runs.js
 import { LocalBackupStorage, type BackupStorage } from './backup-storage.js';
 import { restoreDump, verifyFiles } from './dump-restorer.js';
 import { writeDump } from './dump-writer.js';
+import { readManifest } from './read-manifest.js';
 
 /** Another backup or a restore holds the lock. */
 export class BackupRunningError extends Error {}
-export class BackupNotFoundError extends Error {}
+export { BackupNotFoundError } from './read-manifest.js';
 
 const APP_VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -301,8 +301,7 @@ export class BackupService implements BeforeApplicationShutdown {
     return restoreDump(db, this.storage, manifest, options, signal);
   }
 
-  async manifest(id: string): Promise<BackupManifest> {
-    if (!(await this.storage.list()).includes(id)) throw new BackupNotFoundError(`No complete backup ${id}`);
-    return JSON.parse((await buffer(this.storage.open(id, MANIFEST_FILE))).toString('utf8')) as BackupManifest;
+  manifest(id: string): Promise<BackupManifest> {
+    return readManifest(this.storage, id);
   }
 }

@@ -1,0 +1,43 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { BackupStorage } from './backup-storage.js';
+import { BackupIntegrityError } from './dump-restorer.js';
+import { readManifest } from './read-manifest.js';
+
+const ID = '20261124T030000Z-3fa1';
+const good = { id: ID, database: 'vesta', appVersion: '0.1.0', startedAt: 'x', finishedAt: 'y', collections: [] };
+
+/** A storage holding backup `ID`, whose manifest.json reads as `text` (or fails to open when undefined). */
+const storageWith = (text: string | undefined): BackupStorage =>
+  ({
+    list: () => Promise.resolve([ID]),
+    open: () =>
+      text === undefined
+        ? new Readable({
+            read() {
+              this.destroy(Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' }));
+            },
+          })
+        : Readable.from([Buffer.from(text)]),
+  }) as unknown as BackupStorage;
+
+describe('readManifest', () => {
+  it('reads a whole manifest', async () => {
+    await expect(readManifest(storageWith(JSON.stringify(good)), ID)).resolves.toEqual(good);
+  });
+
+  it.each([
+    ['missing', undefined, /manifest\.json ENOENT/],
+    ['truncated', JSON.stringify(good).slice(0, 40), /manifest\.json is not valid JSON/],
+    ['not a manifest', '{"formatVersion":99}', /manifest\.json is not a backup manifest/],
+    [
+      'of another backup',
+      JSON.stringify({ ...good, id: '20261125T030000Z-0b2c' }),
+      /manifest\.json names backup 20261125T030000Z/,
+    ],
+  ])('calls a %s manifest.json damaged, naming the backup and the file', async (_case, text, reason) => {
+    const attempt = readManifest(storageWith(text), ID);
+    await expect(attempt).rejects.toThrow(BackupIntegrityError);
+    await expect(attempt).rejects.toThrow(new RegExp(`^Backup ${ID} is damaged: ${reason.source}`));
+  });
+});
