@@ -1,6 +1,5 @@
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/app-config.js';
 import { processEnv } from '../config/env.js';
@@ -9,6 +8,7 @@ import { createRootLogger } from '../logging/root-logger.js';
 import { BackupCliModule } from './backup-cli.module.js';
 import { BackupService } from './backup.service.js';
 import { cacheUntouched, clearCacheAfterRestore } from './cache-after-restore.js';
+import { parseCliArgs } from './cli-args.js';
 
 const USAGE = `Usage:
   npm run backup                                          back up MONGODB_URI's database into BACKUP_DIR
@@ -35,18 +35,8 @@ function stderrLogger(level: string) {
  * so it never runs beside a scheduled backup. Exit code 0 only when the operation succeeded.
  */
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      restore: { type: 'boolean', default: false },
-      list: { type: 'boolean', default: false },
-      verify: { type: 'string' },
-      'target-db': { type: 'string' },
-      drop: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
+  const command = parseCliArgs(process.argv.slice(2), USAGE);
+  if (command.kind === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
@@ -56,11 +46,10 @@ async function main(): Promise<number> {
   });
   try {
     const backups = app.get(BackupService);
-    if (values.restore) {
-      const [id] = positionals;
-      if (!id) throw new ConfigError(`restore needs a backup id\n${USAGE}`);
-      const target = values['target-db'] ?? (await backups.manifest(id)).database;
-      const restored = await backups.restore(id, target, { drop: values.drop });
+    if (command.kind === 'restore') {
+      const { id } = command;
+      const target = command.targetDb ?? (await backups.manifest(id)).database;
+      const restored = await backups.restore(id, target, { drop: command.drop });
       const cache =
         target === backups.databaseName
           ? await clearCacheAfterRestore(config.redis, logger)
@@ -72,12 +61,12 @@ async function main(): Promise<number> {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return 0;
     }
-    if (values.list) {
+    if (command.kind === 'list') {
       process.stdout.write(`${(await backups.storage.list()).join('\n')}\n`);
       return 0;
     }
-    if (values.verify) {
-      const outcome = await backups.verify(values.verify);
+    if (command.kind === 'verify') {
+      const outcome = await backups.verify(command.id);
       process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
       return outcome.status === 'passed' ? 0 : 1;
     }

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../config/app-config.js';
+import { parseCliArgs } from './cli-args.js';
+
+const ID = '20261124T030000Z-3fa1';
+const parse = (...args: string[]) => parseCliArgs(args, 'Usage: ...');
+
+describe('parseCliArgs', () => {
+  it('reads each command', () => {
+    expect(parse()).toEqual({ kind: 'backup' });
+    expect(parse('--list')).toEqual({ kind: 'list' });
+    expect(parse('--verify', ID)).toEqual({ kind: 'verify', id: ID });
+    expect(parse('--restore', ID, '--target-db', 'vesta_restore', '--drop')).toEqual({
+      kind: 'restore',
+      id: ID,
+      targetDb: 'vesta_restore',
+      drop: true,
+    });
+    // `npm run restore -- <id>` puts --restore first; the id may come after the flags too.
+    expect(parse('--restore', '--drop', ID)).toMatchObject({ kind: 'restore', id: ID, drop: true });
+    expect(parse('--help', '--list')).toEqual({ kind: 'help' });
+  });
+
+  it.each([
+    // Without --restore this started a backup and exited 0: the operator believed the data restored.
+    [[ID], /Unexpected argument 20261124T030000Z-3fa1 \(to restore a backup, pass --restore before its id\)/],
+    [['--restore', ID, 'vesta_restore'], /restore takes one backup id, not also vesta_restore/],
+    [['--restore'], /restore needs a backup id/],
+    [['--list', '--verify', ID], /Choose one of --list, --verify/],
+    [['--target-db', 'vesta_restore'], /--target-db and --drop go with --restore/],
+    [['--drop'], /--target-db and --drop go with --restore/],
+  ])('refuses %j with the reason and the usage', (args, reason) => {
+    expect(() => parse(...args)).toThrow(ConfigError);
+    expect(() => parse(...args)).toThrow(reason);
+    expect(() => parse(...args)).toThrow(/Usage: \.\.\./);
+  });
+});

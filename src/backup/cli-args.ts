@@ -1,0 +1,48 @@
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/app-config.js';
+
+export type CliCommand =
+  | { kind: 'help' }
+  | { kind: 'backup' }
+  | { kind: 'list' }
+  | { kind: 'verify'; id: string }
+  | { kind: 'restore'; id: string; targetDb?: string; drop: boolean };
+
+/**
+ * The CLI's arguments as one command. Anything left over is refused rather than ignored: `cli.js <id>` without
+ * `--restore` used to start a backup and exit 0, and `--list --verify <id>` to list and verify nothing.
+ */
+export function parseCliArgs(args: string[], usage: string): CliCommand {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      restore: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      verify: { type: 'string' },
+      'target-db': { type: 'string' },
+      drop: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) return { kind: 'help' };
+  const refuse = (why: string) => new ConfigError(`${why}\n${usage}`);
+  const modes = [values.restore && '--restore', values.list && '--list', values.verify !== undefined && '--verify'];
+  const chosen = modes.filter(Boolean);
+  if (chosen.length > 1) throw refuse(`Choose one of ${chosen.join(', ')}`);
+  if (!values.restore && (values['target-db'] !== undefined || values.drop)) {
+    throw refuse('--target-db and --drop go with --restore');
+  }
+  if (values.restore) {
+    const [id, ...extra] = positionals;
+    if (!id) throw refuse('restore needs a backup id');
+    if (extra.length) throw refuse(`restore takes one backup id, not also ${extra.join(' ')}`);
+    return { kind: 'restore', id, targetDb: values['target-db'], drop: values.drop };
+  }
+  if (positionals.length) {
+    throw refuse(`Unexpected argument ${positionals.join(' ')} (to restore a backup, pass --restore before its id)`);
+  }
+  if (values.list) return { kind: 'list' };
+  if (values.verify !== undefined) return { kind: 'verify', id: values.verify };
+  return { kind: 'backup' };
+}
