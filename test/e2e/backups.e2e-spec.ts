@@ -181,7 +181,10 @@ describe('backups', () => {
     const fake = async (id: string, daysAgo: number) => {
       await mkdir(join(dir, id), { recursive: true });
       const finishedAt = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
-      await writeFile(join(dir, id, 'manifest.json'), JSON.stringify({ id, finishedAt, collections: [] }));
+      await writeFile(
+        join(dir, id, 'manifest.json'),
+        JSON.stringify({ id, database: 'vesta', finishedAt, collections: [] }),
+      );
     };
     await fake('20000101T000000Z-0001', 40);
     await fake('20000101T000001Z-0002', 20);
@@ -199,7 +202,10 @@ describe('backups', () => {
   const oldBackup = async (id: string, daysAgo: number) => {
     await mkdir(join(dir, id), { recursive: true });
     const finishedAt = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
-    await writeFile(join(dir, id, 'manifest.json'), JSON.stringify({ id, finishedAt, collections: [] }));
+    await writeFile(
+      join(dir, id, 'manifest.json'),
+      JSON.stringify({ id, database: 'vesta', finishedAt, collections: [] }),
+    );
   };
 
   /** Runs `work` with the service's storage replaced by `change(real)`. */
