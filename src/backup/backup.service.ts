@@ -16,7 +16,6 @@ import { readManifest } from './read-manifest.js';
 
 /** Another backup or a restore holds the lock. */
 export class BackupRunningError extends Error {}
-export { BackupNotFoundError } from './read-manifest.js';
 
 const APP_VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
