@@ -42,7 +42,12 @@ export class QueueMetrics implements OnApplicationBootstrap {
               logger.warn(`Depth of queue ${queue.name} unavailable: ${error.message}`);
               return undefined;
             });
-            if (counts) for (const state of STATES) this.set({ queue: queue.name, state }, counts[state]);
+            // Unread, the queue's series are left out of this scrape rather than kept at their last values: the
+            // worker HPA and VestaQueueBacklog would act on a depth that is no longer true (drained, or grown).
+            for (const state of STATES) {
+              if (counts) this.set({ queue: queue.name, state }, counts[state]);
+              else this.remove({ queue: queue.name, state });
+            }
           }),
         );
       },

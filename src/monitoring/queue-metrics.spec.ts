@@ -1,0 +1,39 @@
+import type { DiscoveryService } from '@nestjs/core';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { QueueMetrics } from './queue-metrics.js';
+
+/** A Bull queue whose depth reads as `counts`, or fails while `counts` is undefined. */
+function fakeQueue(name: string) {
+  const queue = {
+    name,
+    counts: { waiting: 7, active: 1, delayed: 0, failed: 2 } as Record<string, number> | undefined,
+    getJobCounts: () =>
+      queue.counts ? Promise.resolve(queue.counts) : Promise.reject(new Error('Connection is closed.')),
+    on: () => queue,
+  };
+  return queue;
+}
+
+async function scrapedDepth(registry: Registry): Promise<Record<string, number>> {
+  const metric = await registry.getSingleMetric('queue_jobs')!.get();
+  return Object.fromEntries(metric.values.map(({ labels, value }) => [`${labels.queue}/${labels.state}`, value]));
+}
+
+describe('QueueMetrics', () => {
+  it('leaves a queue out of a scrape that cannot read its depth, instead of repeating the last values', async () => {
+    const [media, backups] = [fakeQueue('media'), fakeQueue('backups')];
+    const registry = new Registry();
+    const discovery = { getProviders: () => [{ instance: media }, { instance: backups }] };
+    new QueueMetrics(discovery as unknown as DiscoveryService, registry).onApplicationBootstrap();
+    expect(await scrapedDepth(registry)).toMatchObject({ 'media/waiting': 7, 'backups/failed': 2 });
+
+    media.counts = undefined; // Redis stopped answering for this queue's read
+    const depth = await scrapedDepth(registry);
+    expect(Object.keys(depth).filter((key) => key.startsWith('media/'))).toEqual([]);
+    expect(depth).toMatchObject({ 'backups/waiting': 7 });
+
+    media.counts = { waiting: 0, active: 0, delayed: 0, failed: 0 };
+    expect(await scrapedDepth(registry)).toMatchObject({ 'media/waiting': 0 });
+  });
+});
