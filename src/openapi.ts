@@ -32,8 +32,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
 /**
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a `default` response with
  * that schema and a 503 with its Retry-After, every operation its 401 (WWW-Authenticate: Bearer, as the problem filter
- * sends), every /v1 operation and every other that takes input its 400 (a write without a request body: also for a body sent to it), every one
- * with a body its 408, and every rate-limited one its 429 and the RateLimit headers.
+ * sends), every /v1 operation and every other that takes input its 400 (a write without a request body: also for a
+ * body sent to it), every one with a body its 408, and every rate-limited one its 429 and the RateLimit headers.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({

@@ -131,7 +131,8 @@ describe('accounts and tokens', () => {
   });
 
   it('takes a password sent in another Unicode form as the same password', async () => {
-    // "Crème brûlée" with its accents as separate code points, as some keyboards and pasted text send it, then composed.
+    // "Crème brûlée" with its accents as separate code points, as some keyboards and pasted text send it, then
+    // composed.
     const email = uniqueEmail('unicode');
     const registered = await post('/v1/auth/register', { email, password: 'Cre\u0300me bru\u0302le\u0301e 2026' });
     expect(registered.status).toBe(201);
