@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { Redis } from 'ioredis';
 import mongoose from 'mongoose';
-import { createL1Cache } from '../src/cache/tiered-cache.js';
+import { createL1Cache } from '../src/cache/l1-store.js';
 import { toProfileView } from '../src/profiles/profile.mapper.js';
 import type { ProfileRecord } from '../src/profiles/profiles.repository.js';
 import { freePort, mainThreadCpuS, startNode, stop } from './processes.js';

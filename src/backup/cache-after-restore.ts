@@ -1,12 +1,8 @@
 import type { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/app-config.js';
-import {
-  GENERATION_KEY_PREFIX,
-  invalidationChannel,
-  TAG_KEY_PREFIX,
-  type InvalidationMessage,
-} from '../cache/tiered-cache.js';
+import { invalidationChannel, type InvalidationMessage } from '../cache/invalidation-subscription.js';
+import { GENERATION_KEY_PREFIX, TAG_KEY_PREFIX } from '../cache/l2-store.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/redis-client.factory.js';
 
 export interface CacheClearing {

@@ -7,7 +7,7 @@ export interface CacheEntry<T = unknown> {
   d: number;
   /**
    * When its load started, ms since epoch: after a lost Redis connection, older entries in Redis are not trusted
-   * (TieredCache.resync). Absent in entries written by versions before it, which count as old.
+   * (L2Store.reconnected). Absent in entries written by versions before it, which count as old.
    */
   w?: number;
 }

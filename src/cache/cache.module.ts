@@ -10,7 +10,8 @@ import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/redis-client.factory.js';
 import { CacheDecoratorsExplorer } from './cache-decorators.explorer.js';
 import { CacheMetrics } from './cache-metrics.js';
-import { invalidationChannel, TieredCache } from './tiered-cache.js';
+import { invalidationChannel } from './invalidation-subscription.js';
+import { TieredCache } from './tiered-cache.js';
 
 const CACHE_REDIS = Symbol('CACHE_REDIS');
 const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import type { CacheEntry } from './cache-entry.js';
+import { L1Store } from './l1-store.js';
+
+const entry = (value: string): CacheEntry<string> => ({ v: value, exp: Date.now() + 60_000, d: 1 });
+const bytes = (value: string) => JSON.stringify(entry(value)).length;
+
+describe('L1Store', () => {
+  it('finds the keys of a tag once, and forgets the tag', () => {
+    const store = new L1Store(10_000);
+    store.set('a', entry('a'), bytes('a'), 60_000, ['lists']);
+    store.set('b', entry('b'), bytes('b'), 60_000, ['lists', 'other']);
+    store.set('c', entry('c'), bytes('c'), 60_000);
+
+    expect([...store.takeTagged(['lists'])].sort()).toEqual(['a', 'b']);
+    expect(store.takeTagged(['lists']).size).toBe(0);
+    // Taking the keys does not drop them: the caller does.
+    expect(store.get('a')?.v).toBe('a');
+  });
+
+  it('keeps no tag bookkeeping for values too large for the bound', () => {
+    const store = new L1Store(1_024);
+    const large = 'x'.repeat(2_000);
+    for (let i = 0; i < 20; i += 1) store.set(`large-${i}`, entry(large), bytes(large), 60_000, ['lists']);
+
+    expect(store.size).toBe(0);
+    expect(store.takeTagged(['lists']).size).toBe(0);
+    expect(store['tagsByKey'].size).toBe(0);
+  });
+
+  it('forgets the tags of entries evicted or deleted', () => {
+    const value = 'y'.repeat(300);
+    const store = new L1Store(bytes(value) * 3);
+    for (let i = 0; i < 10; i += 1) store.set(`k${i}`, entry(value), bytes(value), 60_000, ['lists']);
+    store.delete('k9');
+
+    expect(store.size).toBe(2);
+    expect(store['tagsByKey'].size).toBe(2);
+    expect([...store.takeTagged(['lists'])].sort()).toEqual(['k7', 'k8']);
+  });
+});

@@ -1,0 +1,70 @@
+import { LRUCache } from 'lru-cache';
+import type { CacheEntry } from './cache-entry.js';
+
+/**
+ * The L1 store: LRU bounded by the summed serialised size of its entries (JSON length; V8 keeps
+ * ASCII strings at a byte per character, so this tracks the memory the values hold). The benchmark
+ * uses the same factory to measure the hit ratio.
+ */
+export function createL1Cache(maxBytes: number, onEvict?: (key: string) => void): LRUCache<string, CacheEntry> {
+  return new LRUCache<string, CacheEntry>({
+    maxSize: maxBytes,
+    dispose: onEvict ? (_entry, key) => onEvict(key) : undefined,
+  });
+}
+
+/** This instance's tier: the LRU, and its keys by tag, so a tag is invalidated without asking Redis. */
+export class L1Store {
+  private readonly lru: LRUCache<string, CacheEntry>;
+  private readonly keysByTag = new Map<string, Set<string>>();
+  /** The reverse index, to forget keys the LRU evicts or drops. */
+  private readonly tagsByKey = new Map<string, readonly string[]>();
+
+  constructor(maxBytes: number) {
+    this.lru = createL1Cache(maxBytes, (key) => this.forgetTags(key));
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  get<T>(fullKey: string): CacheEntry<T> | undefined {
+    return this.lru.get(fullKey) as CacheEntry<T> | undefined;
+  }
+
+  /** Kept for `keepMs`, which may outlast the entry's own expiry (its grace period). */
+  set(fullKey: string, entry: CacheEntry, bytes: number, keepMs: number, tags: readonly string[] = []): void {
+    this.lru.set(fullKey, entry, { ttl: keepMs, size: bytes });
+    // An entry larger than the whole bound is refused: no tags for it, or they would never be cleaned up.
+    if (!tags.length || !this.lru.has(fullKey)) return;
+    this.tagsByKey.set(fullKey, tags);
+    for (const tag of tags) {
+      const members = this.keysByTag.get(tag) ?? new Set<string>();
+      members.add(fullKey);
+      this.keysByTag.set(tag, members);
+    }
+  }
+
+  delete(fullKey: string): void {
+    this.lru.delete(fullKey);
+  }
+
+  /** The keys held under these tags, which are forgotten: the caller drops the keys. */
+  takeTagged(tags: readonly string[]): Set<string> {
+    const keys = new Set<string>();
+    for (const tag of tags) {
+      for (const key of this.keysByTag.get(tag) ?? []) keys.add(key);
+      this.keysByTag.delete(tag);
+    }
+    return keys;
+  }
+
+  clear(): void {
+    this.lru.clear();
+  }
+
+  private forgetTags(fullKey: string): void {
+    for (const tag of this.tagsByKey.get(fullKey) ?? []) this.keysByTag.get(tag)?.delete(fullKey);
+    this.tagsByKey.delete(fullKey);
+  }
+}

@@ -1,0 +1,246 @@
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { withTimeout } from '../common/with-timeout.js';
+import type { CacheEntry } from './cache-entry.js';
+import type { CacheMetrics } from './cache-metrics.js';
+
+/** Redis keys of tag sets start with this (after the client's key prefix). */
+export const TAG_KEY_PREFIX = 'cache-tag:';
+/**
+ * Every invalidation gives each key and tag it names a new random generation, kept under this prefix for
+ * GENERATION_TTL_MS. A load writes its value to Redis only if the generations it read before calling the loader are
+ * unchanged, so a load that read the database before a write can never store its value after the write's deletion.
+ */
+export const GENERATION_KEY_PREFIX = 'cache-gen:';
+const GENERATION_TTL_MS = 60_000;
+/** A load that took longer than this is not written to Redis: its generations may have expired meanwhile. */
+const GENERATION_MAX_LOAD_MS = GENERATION_TTL_MS - 10_000;
+/** After a Redis failure, skip L2 for this long instead of paying the timeout on every request. */
+export const L2_BACKOFF_MS = 1_000;
+
+/*
+ * The two deletion scripts delete before they set the new generations. A script runs atomically, so the order makes no
+ * difference to loads; it matters when Redis is full (maxmemory with noeviction, the policy Bull needs): Redis then
+ * refuses a script whose first write may grow memory (a SET) but not one that has written already, as it cannot stop
+ * a script halfway. Deleting first, the entries still go. (A MULTI with the SETs first was refused whole: peers that
+ * dropped their L1 copies on the message read the old entries back from Redis for their whole TTL.)
+ */
+
+/** Deletes the entries KEYS[1 .. ARGV[1]] and gives each of them a new generation (the remaining KEYS), ARGV[2]. */
+const DELETE_KEYS = `
+local count = tonumber(ARGV[1])
+for i = 1, count do redis.call('DEL', KEYS[i]) end
+for i = count + 1, #KEYS do redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3]) end
+return count`;
+
+/** Deletes the tag's member keys and the tag set, then gives the tag a new generation, in one round trip. */
+const DELETE_TAG = `
+local keys = redis.call('SMEMBERS', KEYS[1])
+for _, key in ipairs(keys) do redis.call('DEL', key) end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return #keys`;
+
+/**
+ * Stores an entry (KEYS[1]) unless one of the generation keys (KEYS[2 .. 1 + ARGV[4]]) has changed since the load
+ * read them (ARGV[5 ..], '' for none), and adds it to its tag sets (the remaining KEYS). Each set lives as long as
+ * its longest-lived member: NX gives a new set an expiry, GT only extends it. Returns 1 if stored.
+ */
+const STORE_IF_CURRENT = `
+local generations = tonumber(ARGV[4])
+for i = 1, generations do
+  if (redis.call('GET', KEYS[1 + i]) or '') ~= ARGV[4 + i] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+for i = 2 + generations, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[3])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2], 'NX')
+  redis.call('PEXPIRE', KEYS[i], ARGV[2], 'GT')
+end
+return 1`;
+
+/** The generations a load read before it started, and when (performance.now()). */
+export interface Stamp {
+  keys: string[];
+  values: string[];
+  at: number;
+}
+
+/**
+ * The Redis tier. Every operation gives up after `timeoutMs` (the client's own command timeout is only a backstop)
+ * and fails open: a failed read is a miss, a failed write is skipped, and after any failure Redis is skipped for
+ * L2_BACKOFF_MS. Deletions that failed are pending until replayed (by TieredCache): meanwhile their keys read as misses.
+ */
+export class L2Store {
+  private skipUntil = 0;
+  /** Set when the connection closes; the next 'ready' then distrusts what Redis holds (see reconnected). */
+  private dropped = false;
+  /** Entries whose load started before this (ms since epoch) are misses: see reconnected. */
+  private trustFrom = 0;
+  private readonly pending = { keys: new Set<string>(), tags: new Set<string>() };
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly metrics: CacheMetrics,
+    private readonly options: { timeoutMs: number; graceMs: number },
+  ) {}
+
+  /** Follows the connection; `onReady` runs on every (re)connect, after what Redis holds is judged. */
+  watch(onReady: () => void): void {
+    this.redis.on('close', () => (this.dropped = true));
+    this.redis.on('ready', () => {
+      this.reconnected();
+      onReady();
+    });
+    // Not connected yet (Redis was down at start): whatever it holds when it comes is treated as after an outage.
+    if (this.redis.status !== 'ready') this.dropped = true;
+  }
+
+  /**
+   * After a lost connection, entries Redis kept through the outage (a network outage, a failover, a restart from
+   * disk) may predate a write whose deletion failed on another instance, which replays it only once it is back
+   * itself, maybe seconds later, maybe never if it died. So entries loaded before now are misses here: each key is
+   * loaded once more, and the new entry, loaded after the write, is trusted by every instance.
+   */
+  private reconnected(): void {
+    if (this.dropped) this.trustFrom = Date.now();
+    this.dropped = false;
+    this.skipUntil = 0;
+  }
+
+  async read<T>(fullKey: string, tags: readonly string[]): Promise<CacheEntry<T> | undefined> {
+    if (!this.available()) return undefined;
+    // Until a failed deletion has been replayed, Redis may still hold the old value: a miss, not a hit.
+    if (this.pending.keys.has(fullKey) || tags.some((tag) => this.pending.tags.has(tag))) return undefined;
+    let raw: string | null;
+    try {
+      raw = await this.call(this.redis.get(fullKey));
+    } catch {
+      this.failed('get');
+      return undefined;
+    }
+    const entry = raw ? parseEntry<T>(raw) : undefined;
+    return entry && (entry.w ?? 0) >= this.trustFrom ? entry : undefined;
+  }
+
+  /**
+   * The current generations of the key and its tags, read before a load (see GENERATION_KEY_PREFIX); undefined when
+   * Redis is skipped or fails, and then the load is not written to Redis.
+   */
+  async readGenerations(fullKey: string, tags: readonly string[]): Promise<Stamp | undefined> {
+    if (!this.available()) return undefined;
+    const keys = [keyGeneration(fullKey), ...tags.map(tagGeneration)];
+    try {
+      const values = await this.call(this.redis.mget(...keys));
+      return { keys, values: values.map((value) => value ?? ''), at: performance.now() };
+    } catch {
+      this.failed('get');
+      return undefined;
+    }
+  }
+
+  async write(
+    fullKey: string,
+    serialised: string,
+    ttlMs: number,
+    stamp: Stamp,
+    tags: readonly string[],
+  ): Promise<void> {
+    if (!this.available() || performance.now() - stamp.at > GENERATION_MAX_LOAD_MS) return;
+    try {
+      // Kept through the grace period, as a fallback for failed reloads (the entry's own exp says when it expired).
+      const keepMs = ttlMs + this.options.graceMs;
+      // Members are stored with the client's key prefix: the Lua script deletes them by name.
+      const member = `${this.redis.options.keyPrefix ?? ''}${fullKey}`;
+      const sets = tags.map((tag) => `${TAG_KEY_PREFIX}${tag}`);
+      const keys = [fullKey, ...stamp.keys, ...sets];
+      const args = [serialised, keepMs, member, stamp.keys.length, ...stamp.values];
+      await this.call(this.redis.eval(STORE_IF_CURRENT, keys.length, ...keys, ...args));
+    } catch {
+      this.failed('set');
+    }
+  }
+
+  /** False when Redis failed: the keys and tags are then pending, and the caller replays them. */
+  async delete(fullKeys: readonly string[], tags: readonly string[]): Promise<boolean> {
+    try {
+      if (fullKeys.length) {
+        // The new generations in the same script as the deletion: a load that read before them cannot store after it.
+        const keys = [...fullKeys, ...fullKeys.map(keyGeneration)];
+        const args = [fullKeys.length, randomUUID(), GENERATION_TTL_MS];
+        await this.call(this.redis.eval(DELETE_KEYS, keys.length, ...keys, ...args));
+      }
+      for (const tag of tags) {
+        const keys = [`${TAG_KEY_PREFIX}${tag}`, tagGeneration(tag)];
+        await this.call(this.redis.eval(DELETE_TAG, 2, ...keys, randomUUID(), GENERATION_TTL_MS));
+      }
+      return true;
+    } catch {
+      this.failed('delete');
+      this.addPending(fullKeys, tags);
+      return false;
+    }
+  }
+
+  /** False when Redis failed (counted, but Redis is not skipped for it). */
+  async publish(channel: string, message: string): Promise<boolean> {
+    try {
+      await this.call(this.redis.publish(channel, message));
+      return true;
+    } catch {
+      this.metrics.l2Error('publish');
+      return false;
+    }
+  }
+
+  addPending(fullKeys: readonly string[], tags: readonly string[]): void {
+    fullKeys.forEach((key) => this.pending.keys.add(key));
+    tags.forEach((tag) => this.pending.tags.add(tag));
+  }
+
+  /** The pending deletions, which are no longer pending: the caller deletes them again. */
+  takePending(): { keys: string[]; tags: string[] } | undefined {
+    if (!this.pending.keys.size && !this.pending.tags.size) return undefined;
+    const taken = { keys: [...this.pending.keys], tags: [...this.pending.tags] };
+    this.pending.keys.clear();
+    this.pending.tags.clear();
+    return taken;
+  }
+
+  private available(): boolean {
+    return Date.now() >= this.skipUntil;
+  }
+
+  private call<T>(operation: Promise<T>): Promise<T> {
+    return withTimeout(operation, this.options.timeoutMs);
+  }
+
+  private failed(operation: string): void {
+    this.metrics.l2Error(operation);
+    this.skipUntil = Date.now() + L2_BACKOFF_MS;
+  }
+}
+
+/**
+ * A value that is not an entry (broken JSON, `null`, another shape: written by something else under our key) is a
+ * miss, not a Redis failure: counted as one, it made the instance skip Redis for every key, and the load never
+ * replaced it, since the write was skipped too.
+ */
+function parseEntry<T>(raw: string): CacheEntry<T> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  return isEntry<T>(parsed) ? parsed : undefined;
+}
+
+function isEntry<T>(value: unknown): value is CacheEntry<T> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const entry = value as Partial<CacheEntry<T>>;
+  return 'v' in entry && Number.isFinite(entry.exp) && Number.isFinite(entry.d);
+}
+
+const keyGeneration = (fullKey: string) => `${GENERATION_KEY_PREFIX}${fullKey}`;
+const tagGeneration = (tag: string) => `${GENERATION_KEY_PREFIX}tag:${tag}`;
