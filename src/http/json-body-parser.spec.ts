@@ -1,12 +1,12 @@
 import { BadRequestException } from '@nestjs/common';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { FORBIDDEN_KEY_DETAIL, jsonBodyParser } from './json-body-parser.js';
+import { FORBIDDEN_KEY_DETAIL, jsonBodyParser, NOT_UTF8_DETAIL } from './json-body-parser.js';
 
 const parser = jsonBodyParser(Fastify());
 
 /** What the parser hands Fastify: the body, or the error's class, status and message. */
-function parse(text: string): unknown {
+function parse(text: string | Buffer): unknown {
   let outcome: unknown;
   void parser({} as FastifyRequest, Buffer.from(text), (error: Error | null, body?: unknown) => {
     outcome = error
@@ -41,6 +41,20 @@ describe('jsonBodyParser', () => {
     expect(parse('{"email":')).toMatchObject(notJson);
     expect(parse('{"__proto__":')).toMatchObject(notJson);
     expect(parse(' ')).toMatchObject(notJson);
+  });
+
+  it('refuses a body that is not UTF-8 instead of storing U+FFFD where its bytes were', () => {
+    const notUtf8 = { error: BadRequestException.name, status: undefined, message: NOT_UTF8_DETAIL };
+    // "café" in Latin-1, an overlong "/", a surrogate encoded as UTF-8 (CESU-8), a sequence cut short.
+    for (const bytes of ['63 61 66 e9', 'c0 af', 'ed a0 80', 'e2 82']) {
+      const body = Buffer.concat([
+        Buffer.from('{"bio":"'),
+        Buffer.from(bytes.replace(/ /g, ''), 'hex'),
+        Buffer.from('"}'),
+      ]);
+      expect(parse(body), bytes).toEqual(notUtf8);
+    }
+    expect(parse('\uFEFF{"bio":"café ☕ 🙂"}')).toEqual({ body: { bio: 'café ☕ 🙂' } });
   });
 
   it('reads an empty body as no body, as it is without the content type', () => {

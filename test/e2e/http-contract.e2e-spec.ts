@@ -146,6 +146,29 @@ describe('HTTP contract: errors, request ids, compression', () => {
     }
   });
 
+  it('refuses a JSON body that is not UTF-8 with a 400 problem, creating nothing', async () => {
+    const email = 'latin1-body@example.test';
+    // "pässwort-geheim" as a Latin-1 client sends it: "ä" is the single byte E4, which is not UTF-8. Decoded as it
+    // stood, the byte became U+FFFD and the account was created with a password its owner cannot type.
+    const body = Buffer.concat([
+      Buffer.from(`{"email":"${email}","password":"p`),
+      Buffer.from([0xe4]),
+      Buffer.from('sswort-geheim"}'),
+    ]);
+    const response = await fetch(`${running.url}/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=iso-8859-1' },
+      body,
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(PROBLEM_JSON);
+    expect(((await response.json()) as { detail: string }).detail).toMatch(/not valid UTF-8/);
+    const login = await post('/v1/auth/login', JSON.stringify({ email, password: 'p\uFFFDsswort-geheim' }));
+    expect(login.status).toBe(401);
+    const register = await post('/v1/auth/register', JSON.stringify({ email, password: 'pässwort-geheim' }));
+    expect(register.status).toBe(201);
+  });
+
   it('answers URLs Fastify refuses before routing with problems too', async () => {
     for (const [path, status] of [
       ['/v1/%ZZ', 400],
