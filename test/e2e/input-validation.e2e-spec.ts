@@ -252,6 +252,28 @@ describe('input validation', () => {
     });
   });
 
+  describe('escapes in query strings', () => {
+    it('refuses a query string that does not decode instead of searching for its escapes as text', async () => {
+      const member = await registerAccount(url);
+      const city = `Zürich-${randomUUID().slice(0, 8).replace(/\d/g, 'x')}`;
+      const { id } = await createProfile(url, member, {
+        location: { city, country: 'CH', lat: 47.37, lng: 8.54 },
+        interests: ['käse'],
+      });
+      const utf8 = await call('GET', `/v1/profiles?city=${encodeURIComponent(city)}&interests=k%C3%A4se`);
+      expect(utf8.status).toBe(200);
+      expect((utf8.body as { items: { id: string }[] }).items.map((item) => item.id)).toEqual([id]);
+      // The same city in Latin-1 ("ü" is the byte FC), broken escapes and an overlong "/": each was a 200 with an
+      // empty page, the escapes read as part of the name.
+      const latin1City = city.replace('ü', '%FC');
+      for (const query of [`city=${latin1City}`, 'interests=k%E4se', 'city=%ZZrich', 'city=Z%C3', 'cursor=%C0%AF']) {
+        const refused = await call('GET', `/v1/profiles?${query}`);
+        expectProblem400(refused, query);
+        expect((refused.body as { detail: string }).detail, query).toMatch(/percent-encoding/);
+      }
+    });
+  });
+
   describe('ranges and repeats in query strings', () => {
     it('refuses an age range whose maxAge is below its minAge, naming both', async () => {
       const refused = await call('GET', '/v1/profiles?minAge=30&maxAge=20');

@@ -1,8 +1,8 @@
-import { Get, Param, Query } from '@nestjs/common';
+import { BadRequestException, Get, Param, Query, type ExecutionContext } from '@nestjs/common';
 import { IsOptional, IsString } from 'class-validator';
 import { describe, expect, it } from 'vitest';
 import { guardRefusal } from '../problem/guard-refusal.fixture-spec.js';
-import { UnknownQueryParamsGuard } from './unknown-query-params.guard.js';
+import { QUERY_NOT_DECODED, UnknownQueryParamsGuard } from './unknown-query-params.guard.js';
 
 class SearchQuery {
   @IsOptional()
@@ -31,7 +31,8 @@ const guard = new UnknownQueryParamsGuard();
 
 /** The refused names, or undefined when the guard lets the request through. */
 function refused(handler: keyof Routes, query: Record<string, string>, url = '/v1/things'): string[] | undefined {
-  return guardRefusal(guard, Routes, handler, { query, routeOptions: { url } })?.map((entry) => entry.field);
+  const request = { query, url: `${url}?${new URLSearchParams(query).toString()}`, routeOptions: { url } };
+  return guardRefusal(guard, Routes, handler, request)?.map((entry) => entry.field);
 }
 
 describe('UnknownQueryParamsGuard', () => {
@@ -47,6 +48,17 @@ describe('UnknownQueryParamsGuard', () => {
 
   it('leaves a route with a query DTO to the validation pipe', () => {
     expect(refused('withDto', { limt: '5' })).toBeUndefined();
+  });
+
+  it('refuses a query string that does not decode, on routes with a query DTO too', () => {
+    // As Fastify hands it over: fast-querystring keeps a value it cannot decode as it was sent.
+    const request = { query: { city: 'caf%E9' }, url: '/v1/things?city=caf%E9', routeOptions: { url: '/v1/things' } };
+    const context = {
+      switchToHttp: () => ({ getRequest: () => request }),
+      getClass: () => Routes,
+      getHandler: () => Routes.prototype.withDto,
+    } as unknown as ExecutionContext;
+    expect(() => guard.canActivate(context)).toThrow(new BadRequestException(QUERY_NOT_DECODED));
   });
 
   it('applies to /v1 routes only', () => {

@@ -1,12 +1,15 @@
-import { Injectable, type CanActivate, type ExecutionContext, type Type } from '@nestjs/common';
+import { BadRequestException, Injectable, type CanActivate, type ExecutionContext, type Type } from '@nestjs/common';
 import { PARAMTYPES_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum.js';
 import type { FastifyRequest } from 'fastify';
 import { validationExceptionFactory } from '../problem/validation-exception.factory.js';
+import { queryDecodes } from './query-encoding.js';
 import { unknownPropertyError } from './unknown-property-error.js';
 
 /** The query parameters a handler takes: `dto` when a class validates the whole query string, else the names it reads. */
 type QueryDeclaration = 'dto' | ReadonlySet<string>;
+
+export const QUERY_NOT_DECODED = 'The query string is not valid: check its percent-encoding (text is UTF-8)';
 
 /** Parameter types ValidationPipe does not validate (its toValidate): a whole query typed so is checked by nobody. */
 const NOT_VALIDATED: readonly unknown[] = [String, Boolean, Number, Array, Object, Buffer, Date];
@@ -17,7 +20,8 @@ const NOT_VALIDATED: readonly unknown[] = [String, Boolean, Number, Array, Objec
  * this from RequestValidationPipe (forbidNonWhitelisted); this guard refuses the same way on the routes without one,
  * which would otherwise ignore whatever they are sent. It is registered after the auth and rate-limit guards (see
  * AppModule), so a refused request is authenticated and counted first, as one the pipe refuses is. /health is left
- * alone: probes and monitoring tools add parameters of their own.
+ * alone: probes and monitoring tools add parameters of their own. A query string that does not decode (a broken escape,
+ * or bytes that are not UTF-8) is a 400 here too, on every /v1 route, as the same bytes in the path are.
  */
 @Injectable()
 export class UnknownQueryParamsGuard implements CanActivate {
@@ -27,6 +31,7 @@ export class UnknownQueryParamsGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     const names = Object.keys(request.query as object);
     if (names.length === 0 || !request.routeOptions.url?.startsWith('/v1/')) return true;
+    if (!queryDecodes(request.url)) throw new BadRequestException(QUERY_NOT_DECODED);
     const declared = this.declarationOf(context);
     if (declared === 'dto') return true;
     const unknown = names.filter((name) => !declared.has(name));
