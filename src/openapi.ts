@@ -74,6 +74,7 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
             'REQUEST_TIMEOUT_MS more); the connection is closed',
         );
       }
+      if (method === 'get' && path.startsWith('/v1/')) documentRevalidation(operation);
       const optedOut = (operation as { [RATE_LIMITED_EXTENSION]?: boolean })[RATE_LIMITED_EXTENSION] === false;
       if (path.startsWith('/v1/') && !optedOut) documentRateLimits(operation, problem);
     }
@@ -100,6 +101,30 @@ function documentRateLimits(operation: Operation, problem: ProblemResponse): voi
   for (const [code, response] of Object.entries(responses)) {
     if (/^[23]\d\d$/.test(code)) withHeaders(response, RATE_LIMIT_HEADERS);
   }
+}
+
+const ETAG_HEADER = {
+  ETag: {
+    description: 'Weak tag of the body; send it back in If-None-Match to get a 304 while the answer is unchanged',
+    schema: { type: 'string', example: 'W/"yo3zOlfN4MrLrb2XMmtXcy0pwxg="' },
+  },
+};
+
+/**
+ * Every successful GET carries an ETag, and one whose If-None-Match (or If-Modified-Since) matches it gets a 304 with
+ * no body (http-hooks.ts), whatever the route. Undocumented, a generated client treated the 304 its HTTP cache asked
+ * for as an unknown status, and nothing told a client it could revalidate a profile or a list at all. A route that
+ * documents its own 304 (media downloads) keeps it.
+ */
+function documentRevalidation(operation: Operation): void {
+  const { responses } = operation;
+  const successes = Object.entries(responses).filter(([code]) => /^2\d\d$/.test(code) && code !== '204');
+  if (successes.length === 0) return;
+  for (const [, response] of successes) withHeaders(response, ETAG_HEADER);
+  responses['304'] ??= {
+    description: 'Not modified: If-None-Match matched the ETag (or If-Modified-Since the Last-Modified); no body',
+  };
+  withHeaders(responses['304'], ETAG_HEADER);
 }
 
 /**

@@ -287,6 +287,33 @@ describe('OpenAPI document and Swagger UI', () => {
     expect(document.paths['/v1/subscriptions/webhooks/{provider}'].post.responses['200'].headers).toBeUndefined();
   });
 
+  it('documents the ETag of every /v1 GET success and the 304 that answers a matching If-None-Match', async () => {
+    type Response = { headers?: Record<string, unknown>; content?: unknown };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
+    };
+    const missing: string[] = [];
+    for (const [path, methods] of Object.entries(document.paths)) {
+      const get = methods.get;
+      if (!path.startsWith('/v1/') || !get) continue;
+      const { responses } = get;
+      if (!responses['304']) missing.push(`get ${path}: 304`);
+      else if (responses['304'].content) missing.push(`get ${path}: a 304 has no body`);
+      for (const code of Object.keys(responses).filter((c) => /^2\d\d$/.test(c) || c === '304')) {
+        if (!responses[code].headers?.ETag) missing.push(`get ${path} ${code}: ETag`);
+      }
+    }
+    expect(missing).toEqual([]);
+    // As the routes answer: a success carries an ETag, and sending it back gets a 304 without a body.
+    for (const path of ['/v1/plans', '/v1/profiles/popular', '/v1/locations/cities', '/v1/profiles?limit=1']) {
+      const first = await fetch(`${running.url}${path}`);
+      const etag = first.headers.get('etag');
+      expect({ path, status: first.status, etag: typeof etag }).toEqual({ path, status: 200, etag: 'string' });
+      const again = await fetch(`${running.url}${path}`, { headers: { 'if-none-match': etag! } });
+      expect({ path, status: again.status, body: await again.text() }).toEqual({ path, status: 304, body: '' });
+    }
+  });
+
   it('marks the answers an Idempotency-Key replays with Idempotent-Replayed, successes and refusals', async () => {
     type Response = { headers?: Record<string, { schema?: unknown }> };
     const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
