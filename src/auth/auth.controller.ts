@@ -22,7 +22,7 @@ import { HashesPasswords } from './decorators/hashes-passwords.decorator.js';
 import { Public } from './decorators/public.decorator.js';
 import { AuthResponseDto } from './dto/auth-response.dto.js';
 import { ChangePasswordDto } from './dto/change-password.dto.js';
-import { CredentialsDto } from './dto/credentials.dto.js';
+import { CredentialsDto, LoginDto } from './dto/credentials.dto.js';
 import type { TokenSession } from './session-state.js';
 
 @ApiTags('auth')
@@ -54,7 +54,7 @@ export class AuthController {
   @ApiOperation({ summary: 'Exchange email and password for an access token' })
   @ApiOkResponse({ type: AuthResponseDto })
   @ApiUnauthorizedResponse({ type: ProblemResponseDto, description: 'Wrong email or password (never says which)' })
-  login(@Body() body: CredentialsDto, @RequestAbandoned() abandoned: AbortSignal): Promise<AuthResponseDto> {
+  login(@Body() body: LoginDto, @RequestAbandoned() abandoned: AbortSignal): Promise<AuthResponseDto> {
     return this.auth.login(body.email, body.password, abandoned);
   }
 

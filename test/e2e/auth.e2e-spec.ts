@@ -139,6 +139,29 @@ describe('accounts and tokens', () => {
     expect(await login(url, email, 'Cr\u00e8me br\u00fbl\u00e9e 2026')).toEqual(expect.any(String));
   });
 
+  it('counts a password in characters after normalisation, and takes it at login in either form', async () => {
+    // "éééééé" with each accent as a combining mark: 12 code points, 6 characters. Counted as sent, it passed the
+    // 10-character minimum; its owner, typing the composed form elsewhere, was then refused at login as too short.
+    const decomposed = 'e\u0301'.repeat(6);
+    const composed = decomposed.normalize('NFC');
+    const short = await post('/v1/auth/register', { email: uniqueEmail('six'), password: decomposed });
+    expect(short.status).toBe(400);
+    expect(((await short.json()) as { errors: { field: string }[] }).errors).toEqual([
+      expect.objectContaining({ field: 'password' }),
+    ]);
+    // An account registered under the old count (its hash made directly): both forms log in.
+    const account = await registerAccount(url);
+    const passwordHash = await running.app.get(PasswordHasher).hash(decomposed);
+    const users = running.app.get<Connection>(getConnectionToken()).collection('users');
+    await users.updateOne({ email: account.email }, { $set: { passwordHash } });
+    for (const password of [composed, decomposed]) {
+      const answer = await post('/v1/auth/login', { email: account.email, password });
+      expect({ form: password.length, status: answer.status }).toEqual({ form: password.length, status: 200 });
+    }
+    // A short password that is wrong is a wrong password now (401, counted as a failed login), not a 400.
+    expect((await post('/v1/auth/login', { email: account.email, password: 'short' })).status).toBe(401);
+  });
+
   it('rejects weak input: short password, bad email, operator objects, extra fields', async () => {
     for (const body of [
       { email: uniqueEmail(), password: 'short' },

@@ -1,15 +1,46 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
-import { IsString, MaxLength, MinLength } from 'class-validator';
+import { IsNotEmpty, IsString, MaxLength, ValidateBy } from 'class-validator';
+
+export const MIN_PASSWORD_CHARACTERS = 10;
+
+/**
+ * A password's length as NIST 800-63B (5.1.1.2) counts it: Unicode code points of the normalised form, the one
+ * PasswordHasher hashes. Counted as sent, "é" typed as "e" plus a combining accent was two characters, so ten such
+ * code points passed as a ten-character password that is five, and its owner, typing the composed "é" elsewhere,
+ * was refused at login as too short.
+ */
+export const passwordCharacters = (password: string): number => [...password.normalize('NFKC')].length;
 
 /**
  * What a new password must be, at registration and on a change. Length only: NIST 800-63B advises against
- * composition rules. 128 caps the hashing cost.
+ * composition rules. 128 (UTF-16 units as sent) caps the hashing cost.
  */
 export const NewPassword = (): PropertyDecorator =>
   applyDecorators(
-    ApiProperty({ example: 'correct horse battery staple', minLength: 10, maxLength: 128 }),
+    ApiProperty({
+      example: 'correct horse battery staple',
+      minLength: MIN_PASSWORD_CHARACTERS,
+      maxLength: 128,
+      description: `At least ${MIN_PASSWORD_CHARACTERS} characters, counted after Unicode normalisation (NFKC)`,
+    }),
     IsString(),
-    MinLength(10),
+    ValidateBy({
+      name: 'minPasswordCharacters',
+      validator: {
+        validate: (value) => typeof value !== 'string' || passwordCharacters(value) >= MIN_PASSWORD_CHARACTERS,
+        defaultMessage: (args) =>
+          `${args?.property ?? 'password'} must be at least ${MIN_PASSWORD_CHARACTERS} characters long, counted ` +
+          'after Unicode normalisation (an accent typed as a separate mark is part of its letter)',
+      },
+    }),
     MaxLength(128),
   );
+
+/**
+ * A password checked against the stored one (login, the current one of a change): not held to today's rules, it only
+ * has to match. Accounts registered while the length was counted as sent can have passwords shorter than
+ * MIN_PASSWORD_CHARACTERS in the form their owners type on another device. 128 caps the hashing cost.
+ */
+export const CurrentPassword = (example: string): PropertyDecorator =>
+  applyDecorators(ApiProperty({ example, maxLength: 128 }), IsString(), IsNotEmpty(), MaxLength(128));
