@@ -3,6 +3,7 @@
  * Vesta report's load tests against a running API. Exit code 0 only when every threshold holds; writes
  * report.json, report.md and report.html. See README ("Load testing") and docs/performance.md.
  */
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadScenario } from './load-test/config.js';
 import { ServerSampler, Timeline } from './load-test/measure.js';
@@ -22,23 +23,42 @@ async function main(): Promise<number> {
   const started = new Date();
   const out =
     options.out ?? join('load-test-results', `${scenario.name}-${started.toISOString().replace(/[:.]/g, '-')}`);
-  process.stderr.write(`Preparing ${options.members} members against ${target} ...\n`);
-  const traffic = await prepareTraffic(target, scenario.mix, options.members);
-  const timeline = new Timeline();
-  const sampler = options.metrics === undefined ? undefined : new ServerSampler(options.metrics, timeline);
-  sampler?.start();
-  process.stderr.write(
-    `Running ${scenario.name}: ${scenario.phases.map((p) => `${p.name} ${p.rate}/s × ${p.durationS} s`).join(', ')}\n`,
-  );
+  // Made before the run: a folder that cannot be made would otherwise fail the tool only at the end, after minutes of
+  // load, with nothing printed.
+  let made: string | undefined;
   try {
-    await runPhases(target, scenario, traffic, timeline);
-  } finally {
-    await sampler?.stop();
+    made = mkdirSync(out, { recursive: true });
+  } catch (error) {
+    throw new UsageError(`--out must be a folder that can be created (got "${out}": ${(error as Error).message})`);
+  }
+  let timeline: Timeline;
+  let sampler: ServerSampler | undefined;
+  try {
+    process.stderr.write(`Preparing ${options.members} members against ${target} ...\n`);
+    const traffic = await prepareTraffic(target, scenario.mix, options.members);
+    // The run's clock starts after the preparation, which is not part of the load.
+    timeline = new Timeline();
+    sampler = options.metrics === undefined ? undefined : new ServerSampler(options.metrics, timeline);
+    sampler?.start();
+    process.stderr.write(
+      `Running ${scenario.name}: ${scenario.phases.map((p) => `${p.name} ${p.rate}/s × ${p.durationS} s`).join(', ')}\n`,
+    );
+    try {
+      await runPhases(target, scenario, traffic, timeline);
+    } finally {
+      await sampler?.stop();
+    }
+  } catch (error) {
+    // A run that could not start or finish leaves no empty results folder behind.
+    if (made) rmSync(made, { recursive: true, force: true });
+    throw error;
   }
   const server = sampler ? { samples: sampler.samples } : 'skipped';
   const summary = summarise(scenario, target, started, timeline.seconds, server, options.memoryLimitMb);
+  // The summary first: should writing the files fail after all (a full disk), the run's figures are still printed.
+  process.stdout.write(`${markdown(summary)}\n`);
   writeReports(out, summary, timeline.seconds, sampler?.samples ?? []);
-  process.stdout.write(`${markdown(summary)}\nReports: ${out}/report.{json,md,html}\n`);
+  process.stdout.write(`Reports: ${out}/report.{json,md,html}\n`);
   for (const check of summary.checks.filter((c) => c.pass === false)) {
     process.stderr.write(`FAIL ${check.name}: ${check.measured} (limit ${check.limit})\n`);
   }

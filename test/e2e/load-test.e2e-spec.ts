@@ -305,6 +305,23 @@ describe('npm run load-test: its command line', () => {
     }
   });
 
+  // Until 2026-12-03 the folder was made only after the run: a bad --out threw the run away with nothing printed.
+  it('refuses an --out folder it cannot create, before sending the target anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vesta-load-test-out-'));
+    try {
+      writeFileSync(join(dir, 'file'), '');
+      const out = join(dir, 'file', 'results');
+      const before = requests;
+      const run = await loadTest(['--scenario', 'smoke', '--target', targetUrl, '--metrics', 'none', '--out', out]);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toMatch(/^--out must be a folder that can be created \(got ".*results": ENOTDIR/m);
+      expect(run.stderr).toContain('npm run load-test -- --help');
+      expect(requests).toBe(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('names the reason when the target does not answer', async () => {
     const closed = await freePort();
     const run = await loadTest(['--scenario', 'smoke', '--target', `http://127.0.0.1:${closed}`]);
