@@ -7,7 +7,7 @@ interface Member {
   email: string;
   password: string;
   token: string;
-  profileId?: string;
+  profileId: string;
 }
 
 export interface RequestSpec {
@@ -34,26 +34,24 @@ export async function prepareTraffic(target: string, mix: Mix, members: number):
   const created: Member[] = [];
   for (let i = 0; i < members; i += 1) {
     const email = `load-${randomUUID()}@example.test`;
-    const response = await fetch(`${target}/v1/auth/register`, {
+    const signUp = await send('Sign-up', `${target}/v1/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email, password: PASSWORD }),
     });
-    if (response.status === 429) {
+    if (signUp.status === 429) {
       throw new Error(
         'The target rate-limits sign-ups (429): start it with THROTTLE_CREDENTIALS_LIMIT raised (scripts/dev.sh does)',
       );
     }
-    if (response.status !== 201) throw new Error(`Sign-up failed: ${response.status} ${await response.text()}`);
-    const { accessToken } = (await response.json()) as { accessToken: string };
-    const member: Member = { email, password: PASSWORD, token: accessToken };
-    const profile = await fetch(`${target}/v1/profiles`, {
+    const { accessToken } = expectStatus(signUp, 201) as { accessToken: string };
+    const profile = await send('Profile creation', `${target}/v1/profiles`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
       body: JSON.stringify(profileBody(i)),
     });
-    if (profile.status === 201) member.profileId = ((await profile.json()) as { id: string }).id;
-    created.push(member);
+    const { id } = expectStatus(profile, 201) as { id: string };
+    created.push({ email, password: PASSWORD, token: accessToken, profileId: id });
   }
   const mediaId = await uploadOne(target, created[0].token);
   const ids = await publicProfileIds(target, created[0].token);
@@ -89,15 +87,13 @@ export async function prepareTraffic(target: string, mix: Mix, members: number):
         case 'cities':
           return { kind, method: 'GET', path: '/v1/locations/cities', headers };
         case 'profileUpdate':
-          return member.profileId
-            ? {
-                kind,
-                method: 'PATCH',
-                path: `/v1/profiles/${member.profileId}`,
-                headers: { ...headers, 'content-type': 'application/json' },
-                body: JSON.stringify({ bio: `Updated ${Date.now()}` }),
-              }
-            : { kind, method: 'GET', path: '/v1/locations/cities', headers };
+          return {
+            kind,
+            method: 'PATCH',
+            path: `/v1/profiles/${member.profileId}`,
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify({ bio: `Updated ${Date.now()}` }),
+          };
         case 'login':
           return {
             kind,
@@ -131,13 +127,12 @@ async function uploadOne(target: string, token: string): Promise<string> {
   const png = pngStructure(200_000, 7);
   const form = new FormData();
   form.append('file', new Blob([new Uint8Array(png)]), 'load.png');
-  const response = await fetch(`${target}/v1/media`, {
+  const upload = await send('Upload', `${target}/v1/media`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}` },
     body: form,
   });
-  if (response.status !== 201) throw new Error(`Upload failed: ${response.status} ${await response.text()}`);
-  return ((await response.json()) as { id: string }).id;
+  return (expectStatus(upload, 201) as { id: string }).id;
 }
 
 /** Up to 2,000 public profile ids, most recent first, through the search's cursor pages. */
@@ -145,12 +140,49 @@ async function publicProfileIds(target: string, token: string): Promise<string[]
   const ids: string[] = [];
   let cursor: string | undefined;
   do {
-    const page = await fetch(`${target}/v1/profiles?limit=100${cursor ? `&cursor=${cursor}` : ''}`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const body = (await page.json()) as { items: { id: string }[]; nextCursor?: string };
+    const page = await send(
+      'Reading profile ids',
+      `${target}/v1/profiles?limit=100${cursor ? `&cursor=${cursor}` : ''}`,
+      {
+        headers: { authorization: `Bearer ${token}` },
+      },
+    );
+    const body = expectStatus(page, 200) as { items: { id: string }[]; nextCursor?: string };
     ids.push(...body.items.map((item) => item.id));
     cursor = body.nextCursor;
   } while (cursor && ids.length < 2_000);
   return ids;
+}
+
+/**
+ * How long each preparation request may take. The API answers a request it cannot finish within its deadline
+ * (HANDLER_TIMEOUT_MS, 10 s by default) with a 503, so a target silent for longer does not answer at all: a hung
+ * process, or a program on that port that is not the API. Without a bound fetch waits 300 s for each (undici's
+ * headers timeout), then says only "Headers Timeout Error".
+ */
+const PREPARE_TIMEOUT_MS = 15_000;
+
+interface Answer {
+  step: string;
+  status: number;
+  text: string;
+}
+
+/** One preparation request, answered whole (body included) within PREPARE_TIMEOUT_MS, else an error naming it. */
+async function send(step: string, url: string, init: RequestInit): Promise<Answer> {
+  const answer = await fetch(url, { ...init, signal: AbortSignal.timeout(PREPARE_TIMEOUT_MS) })
+    .then(async (response) => ({ step, status: response.status, text: await response.text() }))
+    .catch((error: unknown) => {
+      if ((error as Error).name !== 'TimeoutError') throw error;
+      return undefined;
+    });
+  // The timeout's own message ("The operation was aborted due to timeout") names neither the step nor the target.
+  if (!answer) throw new Error(`${step}: no answer from ${url} within ${PREPARE_TIMEOUT_MS / 1000} s`);
+  return answer;
+}
+
+/** The answer's JSON body if it has the `status` the step needs; otherwise an error with what came instead. */
+function expectStatus(answer: Answer, status: number): unknown {
+  if (answer.status !== status) throw new Error(`${answer.step} failed: ${answer.status} ${answer.text}`.trimEnd());
+  return JSON.parse(answer.text) as unknown;
 }

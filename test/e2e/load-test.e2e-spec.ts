@@ -1,6 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -319,6 +320,45 @@ describe('npm run load-test: its command line', () => {
       expect(requests).toBe(before);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Until 2026-12-03 each preparation request waited undici's 300 s headers timeout, then said "Headers Timeout Error".
+  it('gives up on a target that takes connections but never answers, naming the step, within bounded time', async () => {
+    const port = await freePort();
+    const silent = createNetServer(() => undefined).listen(port, '127.0.0.1');
+    try {
+      const started = performance.now();
+      const run = await loadTest(['--scenario', 'smoke', '--target', `http://127.0.0.1:${port}`, '--metrics', 'none']);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toMatch(
+        new RegExp(`^Sign-up: no answer from http://127\\.0\\.0\\.1:${port}/v1/auth/register within 15 s$`, 'm'),
+      );
+      expect(performance.now() - started).toBeLessThan(30_000);
+    } finally {
+      silent.close();
+    }
+  }, 60_000);
+
+  // Until 2026-12-03 an error page there ended the tool with "Cannot read properties of undefined (reading 'map')".
+  it('names the preparation step that failed and what the target answered', async () => {
+    const port = await freePort();
+    const fake = createServer((incoming, outgoing) => {
+      incoming.resume();
+      incoming.on('end', () => {
+        const answer = (status: number, body: unknown) =>
+          outgoing.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        if (incoming.url === '/v1/auth/register') answer(201, { accessToken: 'token' });
+        else if (incoming.url === '/v1/profiles' || incoming.url === '/v1/media') answer(201, { id: 'id' });
+        else answer(503, { title: 'Service Unavailable', status: 503 });
+      });
+    }).listen(port, '127.0.0.1');
+    try {
+      const run = await loadTest(['--scenario', 'smoke', '--target', `http://127.0.0.1:${port}`, '--members', '1']);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toMatch(/^Reading profile ids failed: 503 \{"title":"Service Unavailable","status":503\}$/m);
+    } finally {
+      fake.close();
     }
   });
 
