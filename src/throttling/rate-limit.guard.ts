@@ -24,6 +24,20 @@ export class RateLimitGuard extends ThrottlerGuard {
   private skipsAll?: (context: ExecutionContext) => boolean | undefined;
 
   /**
+   * Checks the tiers in the order ThrottlingModule lists them: per address or caller first, the per-email tiers after
+   * them. The library sorts them by window, shortest first; with the per-email tiers on a shorter window (a shorter
+   * lockout), a login that the per-address tiers refuse would first have written two Redis keys for whatever email
+   * it names, so one client could create keys as fast as it sends requests.
+   */
+  override async onModuleInit(): Promise<void> {
+    const listed = Array.isArray(this.options) ? this.options : this.options.throttlers;
+    // The library sorts that array in place.
+    const rank = new Map(listed.map((throttler, index) => [throttler.name ?? 'default', index]));
+    await super.onModuleInit();
+    this.throttlers.sort((a, b) => (rank.get(a.name ?? 'default') ?? 0) - (rank.get(b.name ?? 'default') ?? 0));
+  }
+
+  /**
    * `@SkipThrottle()` without arguments skips every tier (the library's default would skip only one named "default").
    */
   protected override shouldSkip(context: ExecutionContext): Promise<boolean> {

@@ -111,8 +111,9 @@ const accountFromAddressOf = (request: FastifyRequest) => `${addressOf(request)}
  * - `user`: callers with a valid token, per account, with their own limit;
  * - `credentials`: routes marked @CredentialsThrottle() (login, register, password change), per address;
  * - `credentials-account` and `credentials-global`: failed password checks (@CredentialsThrottle({ failuresPerAccount
- *   })), per account from one address (strict) and per account from all addresses (high). The library checks tiers
- *   shortest window first, so their order is not ours; an attempt any tier refuses gives back its hits in these two;
+ *   })), per account from one address (strict) and per account from all addresses (high), checked after the tiers
+ *   above (RateLimitGuard keeps this order), so that what those refuse writes no key per email; an attempt any tier
+ *   refuses gives back its hits in these two;
  * - `search`: routes marked @SearchThrottle(), per account or, without a token, per address, on top of the above.
  * The guard runs after JwtAuthGuard (this module is imported after AuthModule), so it knows the caller.
  * Routes opt out with @NotRateLimited() (health, payment webhooks); /metrics is on its own server and never throttled.

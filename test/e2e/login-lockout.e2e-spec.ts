@@ -218,3 +218,49 @@ describe('login lockout per email', () => {
     }
   });
 });
+
+// The library checks tiers shortest window first. Until 2026-12-03 that was the order used, so a shorter lockout window
+// than the address's put the per-email tiers first: every login the address's limit refused still wrote two keys
+// for the email it named (refunded to 0, kept for the window), as many as the client cared to send.
+describe('login lockout with a shorter window than the limit per address', () => {
+  const prefix = `vesta-test-lockout-order-${randomUUID().slice(0, 8)}:`;
+  let running: RunningApp;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    running = await startApp(
+      testConfig({
+        REDIS_KEY_PREFIX: prefix,
+        THROTTLE_CREDENTIALS_LIMIT: '2',
+        THROTTLE_CREDENTIALS_ACCOUNT_TTL_S: '60',
+        THROTTLE_CREDENTIALS_GLOBAL_TTL_S: '60',
+        THROTTLE_REDIS_TIMEOUT_MS: '1000',
+      }),
+    );
+    redis = new Redis(requiredEnv('REDIS_URL'));
+  });
+
+  afterAll(async () => {
+    await running.close();
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('writes no per-email key for logins the limit per address refuses', async () => {
+    const attempts = [];
+    for (let i = 0; i < 10; i += 1) {
+      const response = await fetch(`${running.url}/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: uniqueEmail('order'), password: WRONG }),
+      });
+      attempts.push(response.status);
+      if (response.status === 429)
+        expect(((await response.json()) as { detail: string }).detail).toMatch(/at most 2 requests per 900 s/);
+    }
+    expect(attempts).toEqual([401, 401, 429, 429, 429, 429, 429, 429, 429, 429]);
+    expect(await redis.keys(`${prefix}throttle:credentials-account:*`)).toHaveLength(2);
+    expect(await redis.keys(`${prefix}throttle:credentials-global:*`)).toHaveLength(2);
+  });
+});
