@@ -20,4 +20,14 @@ describe('clientAddress', () => {
     expect(clientAddress('[not-an-address]:443')).toBe('[not-an-address]:443');
     expect(clientAddress('999.1.1.1:80')).toBe('999.1.1.1:80');
   });
+
+  it('counts a long value that is no address by its hash, so its rate-limit keys stay small', () => {
+    const junk = 'x'.repeat(6_000);
+    expect(clientAddress(junk)).toMatch(/^hashed:[0-9a-f]{64}$/);
+    expect(clientAddress(junk)).toBe(clientAddress(junk));
+    expect(clientAddress(junk)).not.toBe(clientAddress(`${junk}y`));
+    // Up to the length of the longest address in text, kept as it is.
+    expect(clientAddress('a'.repeat(64))).toBe('a'.repeat(64));
+    expect(clientAddress('a'.repeat(65))).toMatch(/^hashed:/);
+  });
 });

@@ -1,4 +1,5 @@
 import { normalizeIp } from '@nestjs/throttler';
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 
 const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
@@ -12,5 +13,13 @@ const BRACKETED_IPV6 = /^\[([^\]]+)\](?::\d{1,5})?$/;
  */
 export function clientAddress(ip: string): string {
   const bare = IPV4_WITH_PORT.exec(ip)?.[1] ?? BRACKETED_IPV6.exec(ip)?.[1];
-  return normalizeIp(bare !== undefined && isIP(bare.split('%')[0]) !== 0 ? bare : ip);
+  const address = normalizeIp(bare !== undefined && isIP(bare.split('%')[0]) !== 0 ? bare : ip);
+  return address.length <= LONGEST_ADDRESS ? address : `hashed:${createHash('sha256').update(address).digest('hex')}`;
 }
+
+/**
+ * Longer than any address left by the steps above (IPv6 comes out as its /64): such a value is no address but, with
+ * TRUST_PROXY=true, whatever a client that reaches a pod directly writes into X-Forwarded-For, up to the 16 KiB of the
+ * headers. Its hash keeps each rate-limit key in Redis small; it is still counted as a client of its own.
+ */
+const LONGEST_ADDRESS = 64;
