@@ -12,8 +12,9 @@ export class LocationDto {
   )
   @IsPlainText()
   @Length(1, 80)
-  // Letters (any script), spaces, dots, apostrophes and hyphens: real city names, no markup.
-  @Matches(/^[\p{L}\p{M}][\p{L}\p{M} .'-]*$/u, { message: 'city contains characters a city name does not' })
+  // Letters (any script) with their marks, spaces, dots, apostrophes and hyphens: real city names, no markup. It starts
+  // with a letter (a mark first would sit on nothing), after an apostrophe at most ('s-Hertogenbosch).
+  @Matches(/^'?\p{L}[\p{L}\p{M} .'-]*$/u, { message: 'city contains characters a city name does not' })
   city: string;
 
   @ApiProperty({ example: 'DE', description: 'ISO 3166-1 alpha-2' })

@@ -76,6 +76,14 @@ describe('location', () => {
     expect(check(LocationDto, { ...berlin, city: ' Sa\u0303o  Paulo ' }).dto.city).toBe('S\u00e3o Paulo');
   });
 
+  it('takes city names in any script, starting with a letter, never with a mark left over from no letter', () => {
+    for (const city of ['Zürich', "Val-d'Isère", 'St. Gallen', "'s-Hertogenbosch", 'İstanbul', 'मुंबई', '東京', 'Ελλάδα'])
+      expect(check(LocationDto, { ...berlin, city }).errors, city).toEqual([]);
+    // A combining accent first would sit on nothing, shown at the head of the cities list.
+    for (const city of ['\u0301a', '\u0301', '-Berlin', "'", "''s"])
+      expect(new Set(fieldsWithErrors(LocationDto, { ...berlin, city })), city).toEqual(new Set(['city']));
+  });
+
   it('accepts coordinates however close to zero, and the poles and the antimeridian', () => {
     for (const [lat, lng] of [
       [0.0000001, 0],
