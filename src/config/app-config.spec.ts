@@ -74,6 +74,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ADMIN_EMAIL: 'admin@example.com' })).toThrow(
       /ADMIN_PASSWORD and ADMIN_EMAIL must be set together/,
     );
+    // Twelve code points as sent, six characters once normalised.
+    expect(() => loadConfig({ ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: 'e\u0301'.repeat(6) })).toThrow(
+      /ADMIN_PASSWORD must be at least 12 characters/,
+    );
     expect(loadConfig({ ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: 'a-long-password' }).auth.admin).toEqual({
       email: 'admin@example.com',
       password: 'a-long-password',

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { passwordCharacters } from '../auth/dto/password-rules.js';
 import { checkAccountEmail } from '../users/account-email.js';
 
 // 0 asks the OS for a free port (used by tests).
@@ -117,7 +118,12 @@ export const envSchema = z
     JWT_ACCESS_TTL_S: positiveInt.max(24 * 3600).default(900),
     // Checked and normalised as register and login check an email: an address login refuses could never sign in.
     ADMIN_EMAIL: z.string().transform(accountEmail).optional(),
-    ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(128).optional(),
+    // Counted as new passwords are: in characters after normalisation (NFKC), the form that is hashed.
+    ADMIN_PASSWORD: z
+      .string()
+      .max(128)
+      .refine((password) => passwordCharacters(password) >= 12, 'must be at least 12 characters')
+      .optional(),
     // Password hashing (argon2id, 64 MiB and ~100 ms each) runs on libuv's threadpool, which zlib, fs and DNS share: at
     // most this many hashes at once, this many callers waiting, none longer than this; the rest get a quick 503.
     PASSWORD_HASH_CONCURRENCY: positiveInt.max(1_024).default(2),
