@@ -10,7 +10,7 @@ import { fastifyOptions } from './http/fastify-options.js';
 import { expectationFailed } from './http/framework-errors.js';
 import { jsonBodyParser } from './http/json-body-parser.js';
 import { registerOtherBodyTypes } from './http/other-body-types.js';
-import { refuseMultipartOutsideUploads } from './http/multipart-routes.js';
+import { refuseEncodedUploads, refuseMultipartOutsideUploads } from './http/multipart-routes.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
 import { nestLogger } from './logging/nest-logger.js';
@@ -56,6 +56,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   // Streams multipart parts to handlers (MediaController); nothing is buffered whole.
   await app.register(multipart, { limits: { fileSize: config.media.maxBytes, files: 1 } });
   refuseMultipartOutsideUploads(fastify);
+  refuseEncodedUploads(fastify);
   setupOpenApi(app);
   return app;
 }

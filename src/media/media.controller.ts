@@ -97,7 +97,11 @@ export class MediaController {
   })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Media quota reached (number of files)' })
   @ApiPayloadTooLargeResponse({ type: ProblemResponseDto, description: 'File over the size limit or the quota' })
-  @ApiUnsupportedMediaTypeResponse({ type: ProblemResponseDto, description: 'Not a JPEG, PNG, WebP or GIF image' })
+  @ApiUnsupportedMediaTypeResponse({
+    type: ProblemResponseDto,
+    description:
+      'Not a JPEG, PNG, WebP or GIF image, or a body sent with a Content-Encoding (Accept-Encoding: identity)',
+  })
   async upload(
     @CurrentUser() user: AuthenticatedUser,
     @Req() request: FastifyRequest,

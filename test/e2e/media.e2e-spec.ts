@@ -2,6 +2,7 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
@@ -216,6 +217,42 @@ describe('media (GridFS)', () => {
       expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     }
     expect(await counts()).toEqual(before);
+  });
+
+  it('refuses a compressed upload at once with a 415 naming the coding it takes, and keeps nothing of it', async () => {
+    const counts = () =>
+      Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
+    const before = await counts();
+    const form = (bytes: Buffer) =>
+      Buffer.concat([
+        Buffer.from('--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'),
+        Buffer.from('Content-Type: image/png\r\n\r\n'),
+        bytes,
+        Buffer.from('\r\n--B--\r\n'),
+      ]);
+    // The small one was answered "closed before its body was read" (400); the larger one waited for the upload's
+    // deadline (503 after 40 s), the multipart parser and the request decompression both reading the one body.
+    for (const bytes of [png(100), png(300_000)]) {
+      const response = await fetch(`${url}/v1/media`, {
+        method: 'POST',
+        headers: { ...owner.auth, 'content-type': 'multipart/form-data; boundary=B', 'content-encoding': 'gzip' },
+        body: new Uint8Array(gzipSync(form(bytes))),
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(response.status, `${bytes.length} bytes`).toBe(415);
+      expect(response.headers.get('accept-encoding')).toBe('identity');
+      expect(((await response.json()) as { detail: string }).detail).toBe(
+        'Uploads are sent without a Content-Encoding, not gzip',
+      );
+    }
+    expect(await counts()).toEqual(before);
+    // Stated as the default is taken.
+    const identity = await fetch(`${url}/v1/media`, {
+      method: 'POST',
+      headers: { ...owner.auth, 'content-type': 'multipart/form-data; boundary=B', 'content-encoding': 'identity' },
+      body: new Uint8Array(form(png(100))),
+    });
+    expect(identity.status).toBe(201);
   });
 
   it('refuses a body with two files (400, neither kept) but ignores fields around the one file', async () => {
