@@ -9,6 +9,12 @@ describe('parseRange', () => {
     expect(parseRange('bytes=90-200', 100)).toEqual({ start: 90, end: 99 });
   });
 
+  it('takes the unit in any case, as range units are compared (RFC 9110 §14.1)', () => {
+    expect(parseRange('Bytes=0-9', 100)).toEqual({ start: 0, end: 9 });
+    expect(parseRange('BYTES=-10', 100)).toEqual({ start: 90, end: 99 });
+    expect(parseRange('BYTES=100-', 100)).toBe('unsatisfiable');
+  });
+
   it('is unsatisfiable past the end, and ignored when absent, malformed or multiple', () => {
     expect(parseRange('bytes=100-', 100)).toBe('unsatisfiable');
     expect(parseRange('bytes=-0', 100)).toBe('unsatisfiable');

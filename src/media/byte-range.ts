@@ -8,9 +8,10 @@ export interface ByteRange {
  * Parses one `Range: bytes=…` range against a file of `size` bytes (RFC 9110 §14.1.2): `a-b`, `a-`
  * and the suffix form `-n`. Returns undefined when the header is absent or not one byte range (the
  * whole file is sent, as the RFC allows), and 'unsatisfiable' for a range that starts past the end.
+ * The unit is compared without case (§14.1): `BYTES=0-9` is a range, not a header to ignore.
  */
 export function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
+  const match = /^bytes=(\d*)-(\d*)$/i.exec(header?.trim() ?? '');
   if (!match || (match[1] === '' && match[2] === '')) return undefined;
   if (match[1] === '') {
     const suffix = Number(match[2]);
