@@ -20,10 +20,8 @@ import {
   ApiForbiddenResponse,
   ApiNoContentResponse,
   ApiNotFoundResponse,
-  ApiOkResponse,
   ApiOperation,
   ApiPayloadTooLargeResponse,
-  ApiResponse,
   ApiTags,
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
@@ -42,6 +40,7 @@ import { closeWithAnswer } from '../http/unread-body.js';
 import { notModified } from '../http/not-modified.js';
 import { parseRange, rangeStillApplies } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
+import { ApiMediaDownload } from './media-download.docs.js';
 import { MediaFileDto } from './dto/media-file.dto.js';
 import { FileGoneError, type StoredFile } from './gridfs-bucket.js';
 import { readImageUpload } from './image-upload.js';
@@ -60,8 +59,6 @@ const toView = (file: MediaFile): MediaFileDto => ({
   height: file.height,
   url: `/v1/media/${file.id.toHexString()}`,
 });
-
-const IMAGE_BYTES = { 'image/*': { schema: { type: 'string', format: 'binary' } } };
 
 /** A variant asked for before it exists gets the original, cached briefly so the variant replaces it soon. */
 const VARIANT_PENDING_MAX_AGE_S = 60;
@@ -151,11 +148,7 @@ export class MediaController {
   @ApiOperation({
     summary: 'Download (or HEAD) a file or a resized variant: Range, strong ETag, Last-Modified, long-lived caching',
   })
-  @ApiOkResponse({ content: IMAGE_BYTES, description: 'The whole file' })
-  @ApiResponse({ status: 206, content: IMAGE_BYTES, description: 'The range asked for, with Content-Range' })
-  @ApiResponse({ status: 304, description: 'If-None-Match or If-Modified-Since matched: no body' })
-  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such file' })
-  @ApiResponse({ status: 416, type: ProblemResponseDto, description: 'The Range lies past the end (Content-Range)' })
+  @ApiMediaDownload()
   async download(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
     @Query() query: MediaDownloadQuery,

@@ -314,6 +314,25 @@ describe('OpenAPI document and Swagger UI', () => {
     }
   });
 
+  it("documents a media download's range and conditional headers, asked and answered, as the route uses them", async () => {
+    type Operation = {
+      parameters?: { name: string; in: string }[];
+      responses: Record<string, { headers?: Record<string, unknown> }>;
+    };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const download = document.paths['/v1/media/{id}'].get;
+    const asked = (download.parameters ?? []).filter((parameter) => parameter.in === 'header').map((p) => p.name);
+    expect(asked).toEqual(expect.arrayContaining(['Range', 'If-Range', 'If-None-Match', 'If-Modified-Since']));
+    const answered = (status: string) => Object.keys(download.responses[status].headers ?? {});
+    const validators = ['ETag', 'Last-Modified', 'Cache-Control'];
+    expect(answered('200')).toEqual(expect.arrayContaining([...validators, 'Accept-Ranges', 'Content-Length']));
+    expect(answered('206')).toEqual(expect.arrayContaining([...validators, 'Content-Range', 'Content-Length']));
+    expect(answered('304')).toEqual(expect.arrayContaining(validators));
+    expect(answered('416')).toContain('Content-Range');
+  });
+
   it('marks the answers an Idempotency-Key replays with Idempotent-Replayed, successes and refusals', async () => {
     type Response = { headers?: Record<string, { schema?: unknown }> };
     const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {

@@ -1,0 +1,62 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiResponse } from '@nestjs/swagger';
+import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+
+const IMAGE_BYTES = { 'image/*': { schema: { type: 'string', format: 'binary' } } };
+const text = (description: string) => ({ description, schema: { type: 'string' } });
+
+/** What lets a client or a cache keep a download and ask again cheaply: on the 200, the 206 and the 304. */
+const VALIDATORS = {
+  ETag: text('Strong: the SHA-256 of the bytes served, in quotes'),
+  'Last-Modified': text('When the file (or the variant) was stored'),
+  'Cache-Control': text('public, max-age=MEDIA_CACHE_MAX_AGE_S, immutable; max-age=60 while a variant is pending'),
+};
+const CONTENT_LENGTH = { description: 'Bytes in this body', schema: { type: 'integer' } };
+
+/**
+ * The download's OpenAPI text: the Range and conditional headers it reads and the headers each answer carries, so a
+ * generated client knows it can resume a download and revalidate a copy (MediaController's send does both).
+ */
+export const ApiMediaDownload = () =>
+  applyDecorators(
+    ApiHeader({
+      name: 'Range',
+      required: false,
+      description:
+        'One byte range: bytes=a-b, bytes=a- or bytes=-n; several ranges, or a malformed one, get the whole file',
+    }),
+    ApiHeader({
+      name: 'If-Range',
+      required: false,
+      description: 'The strong ETag a partial copy came with: the Range applies only if it still matches (no dates)',
+    }),
+    ApiHeader({ name: 'If-None-Match', required: false, description: 'ETags (weak comparison) or *: 304 on a match' }),
+    ApiHeader({
+      name: 'If-Modified-Since',
+      required: false,
+      description: 'Without If-None-Match: 304 unless stored after this date',
+    }),
+    ApiOkResponse({
+      content: IMAGE_BYTES,
+      description: 'The whole file (a HEAD: its headers only)',
+      headers: { ...VALIDATORS, 'Accept-Ranges': text('bytes'), 'Content-Length': CONTENT_LENGTH },
+    }),
+    ApiResponse({
+      status: 206,
+      content: IMAGE_BYTES,
+      description: 'The range asked for',
+      headers: { ...VALIDATORS, 'Content-Range': text('bytes a-b/size'), 'Content-Length': CONTENT_LENGTH },
+    }),
+    ApiResponse({
+      status: 304,
+      description: 'If-None-Match or If-Modified-Since matched: no body',
+      headers: VALIDATORS,
+    }),
+    ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such file' }),
+    ApiResponse({
+      status: 416,
+      type: ProblemResponseDto,
+      description: 'The Range starts past the end, or asks for the last 0 bytes',
+      headers: { 'Content-Range': text('bytes */size') },
+    }),
+  );
