@@ -30,6 +30,16 @@ export const ApiMediaDownload = () =>
       required: false,
       description: 'The strong ETag a partial copy came with: the Range applies only if it still matches (no dates)',
     }),
+    ApiHeader({
+      name: 'If-Match',
+      required: false,
+      description: 'ETags (strong comparison) or *: 412 unless one matches, e.g. to resume only the same bytes',
+    }),
+    ApiHeader({
+      name: 'If-Unmodified-Since',
+      required: false,
+      description: 'Without If-Match: 412 if stored after this date',
+    }),
     ApiHeader({ name: 'If-None-Match', required: false, description: 'ETags (weak comparison) or *: 304 on a match' }),
     ApiHeader({
       name: 'If-Modified-Since',
@@ -53,6 +63,11 @@ export const ApiMediaDownload = () =>
       headers: VALIDATORS,
     }),
     ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such file' }),
+    ApiResponse({
+      status: 412,
+      type: ProblemResponseDto,
+      description: 'If-Match named none of its ETags, or it was stored after If-Unmodified-Since: no body',
+    }),
     ApiResponse({
       status: 416,
       type: ProblemResponseDto,

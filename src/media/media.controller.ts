@@ -38,6 +38,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { DeadlineExceededException, FileUpload } from '../http/request-deadlines.js';
 import { closeWithAnswer } from '../http/unread-body.js';
 import { notModified } from '../http/not-modified.js';
+import { preconditionFailed } from '../http/precondition-failed.js';
 import { parseRange, rangeStillApplies } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
 import { ApiMediaDownload } from './media-download.docs.js';
@@ -180,6 +181,14 @@ export class MediaController {
       .header('cross-origin-resource-policy', 'cross-origin')
       .header('content-type', file.contentType);
 
+    if (preconditionFailed(request.headers, etag, file.uploadDate)) {
+      dropSuccessHeaders(reply);
+      await reply
+        .status(412)
+        .header('content-type', PROBLEM_CONTENT_TYPE)
+        .send(genericProblem(request, 412, 'If-Match or If-Unmodified-Since names another version of this file'));
+      return;
+    }
     if (notModified(request, reply)) {
       await reply.status(304).send();
       return;

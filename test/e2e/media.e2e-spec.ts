@@ -155,6 +155,39 @@ describe('media (GridFS)', () => {
     expect((await head.arrayBuffer()).byteLength).toBe(0);
   });
 
+  it('answers 412, sending nothing, when If-Match or If-Unmodified-Since fails (a resumed download of another file)', async () => {
+    const bytes = png(1000);
+    const { id, sha256: hash } = await uploaded(bytes);
+    const first = await download(id);
+    await first.arrayBuffer();
+    const lastModified = new Date(first.headers.get('last-modified')!);
+    const before = new Date(lastModified.getTime() - 1000).toUTCString();
+    // If-Match compares strongly: a weak tag never matches.
+    const refusals: Record<string, string>[] = [
+      { 'if-match': '"other"' },
+      { 'if-match': `W/"${hash}"` },
+      { 'if-unmodified-since': before },
+    ];
+    for (const headers of refusals) {
+      const refused = await download(id, { ...headers, range: 'bytes=0-9' });
+      expect(refused.status, JSON.stringify(headers)).toBe(412);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(refused.headers.get('content-range')).toBeNull();
+      await refused.arrayBuffer();
+    }
+    const passes: Record<string, string>[] = [
+      { 'if-match': `"other", "${hash}"` },
+      { 'if-match': '*' },
+      { 'if-unmodified-since': lastModified.toUTCString() },
+      { 'if-unmodified-since': 'not a date' },
+    ];
+    for (const headers of passes) {
+      const resumed = await download(id, { ...headers, range: 'bytes=0-9' });
+      expect(resumed.status, JSON.stringify(headers)).toBe(206);
+      expect(Buffer.from(await resumed.arrayBuffer())).toEqual(bytes.subarray(0, 10));
+    }
+  });
+
   it('answers an image sent as the raw body, not as a form, with a 415 that says how to upload', async () => {
     const before = await connection.collection('media.files').countDocuments();
     const response = await fetch(`${url}/v1/media`, {

@@ -173,7 +173,7 @@ describe('OpenAPI document and Swagger UI', () => {
       'patch /v1/profiles/{id}': ['200', '403', '404', '422'],
       'get /v1/profiles/me/viewers': ['200', '403', '404'],
       'post /v1/media': ['201', '400', '403', '413', '415'],
-      'get /v1/media/{id}': ['200', '206', '304', '404', '416'],
+      'get /v1/media/{id}': ['200', '206', '304', '404', '412', '416'],
       'delete /v1/media/{id}': ['204', '403', '404'],
       'post /v1/subscriptions': ['201', '402', '409', '422'],
       'get /v1/subscriptions/me': ['200', '404'],
@@ -324,7 +324,17 @@ describe('OpenAPI document and Swagger UI', () => {
     };
     const download = document.paths['/v1/media/{id}'].get;
     const asked = (download.parameters ?? []).filter((parameter) => parameter.in === 'header').map((p) => p.name);
-    expect(asked).toEqual(expect.arrayContaining(['Range', 'If-Range', 'If-None-Match', 'If-Modified-Since']));
+    expect(asked).toEqual(
+      expect.arrayContaining([
+        'Range',
+        'If-Range',
+        'If-Match',
+        'If-Unmodified-Since',
+        'If-None-Match',
+        'If-Modified-Since',
+      ]),
+    );
+    expect(download.responses['412']).toBeDefined();
     const answered = (status: string) => Object.keys(download.responses[status].headers ?? {});
     const validators = ['ETag', 'Last-Modified', 'Cache-Control'];
     expect(answered('200')).toEqual(expect.arrayContaining([...validators, 'Accept-Ranges', 'Content-Length']));

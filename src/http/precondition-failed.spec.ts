@@ -1,0 +1,27 @@
+import { preconditionFailed } from './precondition-failed.js';
+
+describe('preconditionFailed (If-Match, If-Unmodified-Since)', () => {
+  const etag = '"abc"';
+  const stored = new Date('2026-12-03T10:00:00.750Z');
+
+  it('fails when If-Match names none of the tags strongly, whatever If-Unmodified-Since says', () => {
+    expect(preconditionFailed({ 'if-match': '"other"' }, etag, stored)).toBe(true);
+    expect(preconditionFailed({ 'if-match': 'W/"abc"' }, etag, stored)).toBe(true);
+    expect(
+      preconditionFailed(
+        { 'if-match': '"other"', 'if-unmodified-since': 'Thu, 03 Dec 2036 10:00:00 GMT' },
+        etag,
+        stored,
+      ),
+    ).toBe(true);
+    expect(preconditionFailed({ 'if-match': '"other" , "abc"' }, etag, stored)).toBe(false);
+    expect(preconditionFailed({ 'if-match': '*' }, etag, stored)).toBe(false);
+  });
+
+  it('without If-Match, fails when stored after If-Unmodified-Since, to the second; ignores an invalid date', () => {
+    expect(preconditionFailed({ 'if-unmodified-since': 'Thu, 03 Dec 2026 09:59:59 GMT' }, etag, stored)).toBe(true);
+    expect(preconditionFailed({ 'if-unmodified-since': 'Thu, 03 Dec 2026 10:00:00 GMT' }, etag, stored)).toBe(false);
+    expect(preconditionFailed({ 'if-unmodified-since': 'yesterday' }, etag, stored)).toBe(false);
+    expect(preconditionFailed({}, etag, stored)).toBe(false);
+  });
+});
