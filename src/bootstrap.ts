@@ -5,8 +5,17 @@ import { installGracefulShutdown } from './lifecycle/graceful-shutdown.js';
 
 /** Builds and starts the service; `afterClose` runs once the app has closed on a signal (flushes traces). */
 export async function bootstrap(config: AppConfig, afterClose?: () => Promise<void>): Promise<void> {
+  const logger = new Logger('Bootstrap');
   const app = await createApp(config);
   installGracefulShutdown(app, config.shutdown, afterClose);
-  await app.listen({ port: config.http.port, host: '0.0.0.0' });
-  new Logger('Bootstrap').log(`Vesta API (${config.role}) listening on :${config.http.port}`);
+  try {
+    // Also starts the metrics server (MetricsServer.onApplicationBootstrap).
+    await app.listen({ port: config.http.port, host: '0.0.0.0' });
+  } catch (error) {
+    // A port taken (EADDRINUSE) or not allowed: said in one JSON line, as other start-up failures are, instead of
+    // Node's stack trace for the rejection, which a log pipeline splits into lines of no level.
+    logger.error(`Could not start listening: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  logger.log(`Vesta API (${config.role}) listening on :${config.http.port}`);
 }

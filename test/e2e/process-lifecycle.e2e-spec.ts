@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import autocannon from 'autocannon';
 import { AppProcess } from '../support/app-process.js';
@@ -58,6 +59,28 @@ describe('the production process (dist/main.js)', () => {
     expect(errors.map((entry) => JSON.stringify(entry)).join('\n')).toMatch(/ECONNREFUSED/);
     expect(errors.every((entry) => entry.service === 'vesta-api')).toBe(true);
   }, 120_000);
+
+  it('says in a JSON log line, not a stack trace, that its port or its metrics port is taken, and exits 1', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
+    const port = String((taken.address() as AddressInfo).port);
+    try {
+      const cases: Record<string, string>[] = [{ PORT: port }, { PORT: String(await freePort()), METRICS_PORT: port }];
+      for (const overrides of cases) {
+        app = AppProcess.spawn(testEnv({ LOG_LEVEL: 'info', ...overrides }));
+        const { code } = await app.exited;
+        expect(code).toBe(1);
+        expect(app.stderr.join('')).toBe('');
+        const errors = app.logLines().filter((entry) => entry.level === 50);
+        // Nest logs a taken PORT itself; the line of ours names the failure whichever port it was.
+        expect(errors.map((entry) => entry.msg)).toContainEqual(
+          expect.stringMatching(`^Could not start listening: .*EADDRINUSE.*:${port}$`),
+        );
+      }
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
 
   it('logs one JSON line per request with id, method, route, status and duration, without credentials', async () => {
     const { app, url } = await boot();
