@@ -24,7 +24,12 @@ export interface RecurringJob {
  * Scheduling is not awaited by start-up: with Redis down the process still starts, and the next
  * instance to start with Redis up adds the schedule.
  */
-export function runRecurring(queue: Queue, job: RecurringJob, logger: Logger): void {
+export function runRecurring(
+  queue: Queue,
+  job: RecurringJob,
+  logger: Logger,
+  { checkEveryMs = SCHEDULE_CHECK_MS }: { checkEveryMs?: number } = {},
+): void {
   const handler = async (run: Job) => ((await isStrayFiring(queue, run, logger)) ? undefined : job.handler(run));
   processJobs(queue, job.name, handler, logger);
   const jobs: Promise<unknown>[] = [schedule(queue, job)];
@@ -32,6 +37,37 @@ export function runRecurring(queue: Queue, job: RecurringJob, logger: Logger): v
   void withTimeout(Promise.all(jobs), SCHEDULE_TIMEOUT_MS).catch((error: unknown) =>
     logger.warn(`Could not schedule ${job.name}: ${(error as Error).message}`),
   );
+  keepScheduled(queue, job, logger, checkEveryMs);
+}
+
+/** How often each worker checks that its jobs still have a schedule in Redis. */
+const SCHEDULE_CHECK_MS = 60_000;
+
+/**
+ * Adds the schedule again when Redis holds none for the job: Redis came back without its data (a restart without
+ * persistence, a failover to an empty replica), or was down when this worker started. Until 2026-12-03 no flush,
+ * warm run, sweep, cleanup or backup then happened until a worker restarted, and nothing said so. Only a missing
+ * schedule is added: one of another interval or cron was put there by a worker started since (the last to start
+ * decides) and stays. Failures are not logged: Redis down is already said by the start-up warning and the other
+ * Redis users, and the next check tries again.
+ */
+function keepScheduled(queue: Queue, job: RecurringJob, logger: Pick<Logger, 'warn'>, everyMs: number): void {
+  let checking = false;
+  const check = async () => {
+    if ((await queue.getRepeatableJobs()).some((other) => other.name === job.name)) return;
+    await schedule(queue, job);
+    logger.warn(`The schedule of ${job.name} was missing from Redis; added it again`);
+  };
+  const timer = setInterval(() => {
+    // Bull sets `closing` once the queue closes (shutdown): nothing to keep scheduled any more.
+    if ((queue as Queue & { closing?: unknown }).closing) return clearInterval(timer);
+    if (checking) return;
+    checking = true;
+    void withTimeout(check(), SCHEDULE_TIMEOUT_MS)
+      .catch(() => undefined)
+      .finally(() => (checking = false));
+  }, everyMs);
+  timer.unref();
 }
 
 /**

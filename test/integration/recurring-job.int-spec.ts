@@ -117,6 +117,35 @@ describe('runRecurring schedules in Redis', () => {
     expect((await restarted.getDelayed()).map((job) => job.name)).toEqual(['other']);
   });
 
+  it('puts back a schedule Redis lost (a restart without persistence) within a check interval', async () => {
+    const prefix = `vesta-test-recurring-${randomUUID()}`;
+    const queue = start(prefix);
+    runRecurring(queue, { name: 'flush', everyMs: 60_000, handler: idle }, quiet, { checkEveryMs: 200 });
+    await until(async () => (await queue.getDelayed()).length > 0);
+
+    // What a Redis that comes back empty leaves of this queue: nothing.
+    await queue.client.del(...(await queue.client.keys(`${prefix}:*`)));
+    expect(await queue.getRepeatableJobs()).toEqual([]);
+    await until(async () => (await queue.getDelayed()).length > 0);
+
+    expect((await queue.getRepeatableJobs()).map((job) => [job.name, Number(job.every)])).toEqual([['flush', 60_000]]);
+    expect((await queue.getDelayed()).map((job) => job.name)).toEqual(['flush']);
+  });
+
+  it('leaves the schedule that a worker started since put in place of its own', async () => {
+    const prefix = `vesta-test-recurring-${randomUUID()}`;
+    const first = start(prefix);
+    runRecurring(first, { name: 'warm', everyMs: 300_000, handler: idle }, quiet, { checkEveryMs: 100 });
+    await until(async () => (await first.getRepeatableJobs()).length > 0);
+
+    const restarted = start(prefix);
+    runRecurring(restarted, { name: 'warm', everyMs: 60_000, handler: idle }, quiet);
+    await until(async () => (await restarted.getRepeatableJobs()).some((job) => Number(job.every) === 60_000));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+
+    expect((await restarted.getRepeatableJobs()).map((job) => Number(job.every))).toEqual([60_000]);
+  });
+
   describe('a firing whose schedule is gone', () => {
     const firingOf = async (queue: Queue, cron: string) =>
       (await queue.getDelayed()).find((job) => job?.opts.repeat?.key?.endsWith(cron));
