@@ -1,24 +1,22 @@
 import { NestFactory } from '@nestjs/core';
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/app-config.js';
 import { processEnv } from '../config/env.js';
 import { DemoSeeder } from './demo-seeder.js';
+import { parseSeedArgs, SEED_USAGE } from './seed-args.js';
 import { SeedModule } from './seed.module.js';
 
 /** `npm run seed -- --profiles 10000 [--seed 42]`: demo accounts and profiles in the configured MongoDB. */
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { profiles: { type: 'string', default: '10000' }, seed: { type: 'string', default: '42' } },
-  });
-  const count = Number(values.profiles);
-  if (!Number.isInteger(count) || count < 1 || count > 5_000_000) {
-    throw new ConfigError('--profiles must be an integer between 1 and 5000000');
+  const command = parseSeedArgs(process.argv.slice(2));
+  if (command.kind === 'help') {
+    process.stdout.write(`${SEED_USAGE}\n`);
+    return;
   }
   const app = await NestFactory.createApplicationContext(SeedModule.forRoot(loadConfig(processEnv())), {
     logger: ['log', 'warn', 'error'],
   });
   try {
-    await app.get(DemoSeeder).seed(count, Number(values.seed));
+    await app.get(DemoSeeder).seed(command.profiles, command.seed);
   } finally {
     await app.close();
   }
