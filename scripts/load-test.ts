@@ -3,10 +3,11 @@
  * Vesta report's load tests against a running API. Exit code 0 only when every threshold holds; writes
  * report.json, report.md and report.html. See README ("Load testing") and docs/performance.md.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadScenario } from './load-test/config.js';
 import { ServerSampler, Timeline } from './load-test/measure.js';
+import { makeFolder } from './load-test/make-folder.js';
 import { markdown, summarise, writeReports } from './load-test/report.js';
 import { parseOptions, USAGE, UsageError } from './load-test/options.js';
 import { runPhases } from './load-test/run.js';
@@ -27,7 +28,7 @@ async function main(): Promise<number> {
   // load, with nothing printed.
   let made: string | undefined;
   try {
-    made = mkdirSync(out, { recursive: true });
+    made = makeFolder(out);
   } catch (error) {
     throw new UsageError(`--out must be a folder that can be created (got "${out}": ${(error as Error).message})`);
   }

@@ -9,10 +9,14 @@ import { AppProcess } from '../support/app-process.js';
 import { freePort } from '../support/ports.js';
 import { testEnv } from '../support/test-env.js';
 
-const loadTest = (args: string[]) =>
+// timeoutMs kills a run that hangs (0: no limit), so such a test fails instead of leaving a spinning process behind.
+const loadTest = (args: string[], timeoutMs = 0) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['dist-load-test/scripts/load-test.js', ...args], (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      ['dist-load-test/scripts/load-test.js', ...args],
+      { timeout: timeoutMs },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });
 
@@ -321,6 +325,22 @@ describe('npm run load-test: its command line', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  // Node's recursive mkdir retries ENOENT without end where the kernel gives it for a path whose parent exists (procfs):
+  // until 2026-12-03 `--out /proc/...` spun at full CPU, printing nothing, until killed.
+  it('refuses an --out folder under /proc at once instead of hanging', async () => {
+    const before = requests;
+    const out = '/proc/vesta-load-test/results';
+    const run = await loadTest(
+      ['--scenario', 'smoke', '--target', targetUrl, '--metrics', 'none', '--out', out],
+      20_000,
+    );
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toMatch(
+      /^--out must be a folder that can be created \(got "\/proc\/vesta-load-test\/results": /m,
+    );
+    expect(requests).toBe(before);
   });
 
   // Until 2026-12-03 each preparation request waited undici's 300 s headers timeout, then said "Headers Timeout Error".
