@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadScenario } from './load-test/config.js';
 import { ServerSampler, Timeline } from './load-test/measure.js';
-import { makeFolder } from './load-test/make-folder.js';
+import { makeFolder } from '../src/common/make-folder.js';
 import { markdown, summarise, writeReports } from './load-test/report.js';
 import { parseOptions, USAGE, UsageError } from './load-test/options.js';
 import { runPhases } from './load-test/run.js';
@@ -28,7 +28,7 @@ async function main(): Promise<number> {
   // load, with nothing printed.
   let made: string | undefined;
   try {
-    made = makeFolder(out);
+    made = await makeFolder(out);
   } catch (error) {
     throw new UsageError(`--out must be a folder that can be created (got "${out}": ${(error as Error).message})`);
   }

@@ -4,7 +4,7 @@ import { access, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { isBackupId } from './backup-id.js';
-import { makeFolder } from './make-folder.js';
+import { makeFolder } from '../common/make-folder.js';
 
 /** A backup being written: files appear under its id only once `commit()` succeeds. */
 export interface BackupDraft {
