@@ -27,6 +27,11 @@ describe('list queries', () => {
     expect(searchFilters({ city: decomposed })).toEqual(searchFilters({ city: precomposed }));
   });
 
+  it('makes İstanbul from a Turkish keyboard and Istanbul one city', () => {
+    expect(cityKeyOf('İstanbul')).toBe('istanbul');
+    expect(cityKeyOf('ISTANBUL')).toBe('istanbul');
+  });
+
   it('keeps what changes the result apart', () => {
     const base = JSON.stringify(searchFilters({ city: 'Berlin' }));
     expect(JSON.stringify(searchFilters({ city: 'Berlin', limit: 19 }))).not.toBe(base);

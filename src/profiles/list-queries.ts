@@ -50,10 +50,17 @@ export function nearbyArea(query: NearbyQuery): NearbyArea {
 
 /**
  * How cities are compared: stored with each profile and matched against a search's city. NFC makes "São" typed with a
- * precomposed "ã" and with "a" plus a combining tilde (as some keyboards and macOS file names send it) one city.
+ * precomposed "ã" and with "a" plus a combining tilde (as some keyboards and macOS file names send it) one city. The
+ * Turkish capital "İ" lowers to "i" plus a combining dot, so without the last step "İstanbul" from a Turkish keyboard
+ * and "Istanbul" from any other would be two cities. Changing this rule needs CityKeyMigration to rewrite stored keys.
  */
 export function cityKeyOf(city: string): string {
-  return city.trim().replace(/\s+/g, ' ').toLowerCase().normalize('NFC');
+  return city
+    .trim()
+    .replace(/\s+/g, ' ')
+    .toLowerCase()
+    .normalize('NFC')
+    .replace(/i\u0307/g, 'i');
 }
 
 /** An empty list filters nothing, as no list does. */

@@ -104,6 +104,23 @@ export class ProfilesRepository {
     return result.matchedCount === 1 ? this.findById(id) : null;
   }
 
+  /** Profiles whose city key has a character outside printable ASCII: the only keys a change of cityKeyOf has moved. */
+  nonAsciiCityKeys(): AsyncIterable<{ _id: Types.ObjectId; location: { city: string; cityKey: string } }> {
+    return this.profiles
+      .find({ 'location.cityKey': { $regex: /[^ -~]/ } }, { 'location.city': 1, 'location.cityKey': 1 })
+      .lean<{ _id: Types.ObjectId; location: { city: string; cityKey: string } }>()
+      .cursor();
+  }
+
+  /** Rewrites a city key unless the profile moved since it was read; returns whether it did. */
+  async replaceCityKey(id: Types.ObjectId, from: string, to: string): Promise<boolean> {
+    const result = await this.profiles.updateOne(
+      { _id: id, 'location.cityKey': from },
+      { $set: { 'location.cityKey': to } },
+    );
+    return result.modifiedCount === 1;
+  }
+
   /** Removes a media id from every profile showing it; returns those profiles' ids. */
   async pullPhoto(mediaId: string): Promise<Types.ObjectId[]> {
     const holders = await this.profiles.find({ photoIds: mediaId }, { _id: 1 }).lean<{ _id: Types.ObjectId }[]>();

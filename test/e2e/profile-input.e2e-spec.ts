@@ -1,4 +1,7 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CityKeyMigration } from '../../src/profiles/city-key-migration.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, profileInput, type ProfileInput } from '../factories/profiles.js';
 import { uniqueCity } from '../factories/names.js';
@@ -59,6 +62,23 @@ describe('profile input', () => {
     expect(cities.filter((entry) => entry.city.normalize('NFC') === city.normalize('NFC'))).toEqual([
       { city: city.normalize('NFC'), country: 'DE', count: 2 },
     ]);
+  });
+
+  it('finds İstanbul from a Turkish keyboard as Istanbul, a profile stored before that rule included', async () => {
+    const town = uniqueCity();
+    const turkish = await seed(`İstanbul ${town}`);
+    const plain = await seed(`Istanbul ${town}`);
+    // Saved before the rule, the key kept the combining dot that "İ".toLowerCase() gives.
+    const profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
+    const legacyKey = `İstanbul ${town}`.toLowerCase();
+    await profiles.updateOne({ _id: new Types.ObjectId(turkish.id) }, { $set: { 'location.cityKey': legacyKey } });
+    expect(await running.app.get(CityKeyMigration).run()).toBeGreaterThanOrEqual(1);
+
+    for (const spelling of [`İstanbul ${town}`, `ISTANBUL ${town}`]) {
+      expect(await searchIds(`city=${encodeURIComponent(spelling)}`)).toEqual([turkish.id, plain.id].sort());
+    }
+    const cities = (await call('GET', '/v1/locations/cities')).body as unknown as CityCount[];
+    expect(cities.filter((entry) => entry.city.endsWith(town)).map((entry) => entry.count)).toEqual([2]);
   });
 
   it('reads a repeated interests parameter as the comma-separated one, limits included', async () => {
