@@ -8,6 +8,7 @@ import type { AppConfig } from '../config/app-config.js';
 import type { ReadinessState } from '../lifecycle/readiness-state.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import { PROBE_PATHS } from '../health/probe-paths.js';
+import { loggableUrl } from '../logging/loggable-url.js';
 import { notModified } from './not-modified.js';
 
 /**
@@ -76,7 +77,8 @@ export async function registerHttpHooks(
       {
         reqId: request.id,
         method: request.method,
-        url: request.url,
+        // Without what a client wrongly put in the URL: a token, a password, an email.
+        url: loggableUrl(request.url),
         // The route pattern (/v1/profiles/:id) groups requests without per-id cardinality.
         route: request.routeOptions.url,
         status,

@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import autocannon from 'autocannon';
+import { registerAccount } from '../factories/accounts.js';
 import { AppProcess } from '../support/app-process.js';
 import { freePort } from '../support/ports.js';
 import { testEnv } from '../support/test-env.js';
@@ -95,6 +96,34 @@ describe('the production process (dist/main.js)', () => {
     expect(line).toMatchObject({ msg: 'request completed', method: 'GET', route: '/docs/openapi.json', status: 200 });
     expect(typeof line?.durationMs).toBe('number');
     expect(app.stdout.join('')).not.toContain('top-secret-token');
+  });
+
+  it('keeps a token, password or email a client put in the URL out of the log, and logs the request', async () => {
+    const { app, url } = await boot();
+    const account = await registerAccount(url, 'url-secrets');
+    const password = encodeURIComponent(account.password);
+    const email = encodeURIComponent(account.email);
+    const sent: [string, number][] = [
+      [`/v1/profiles/me?access_token=${account.token}`, 401],
+      [`/v1/${account.token}`, 404],
+      [`/v1/auth/login?email=${email}&password=${password}`, 405],
+    ];
+    for (const [index, [path, status]] of sent.entries()) {
+      const response = await fetch(`${url}${path}`, { headers: { 'x-request-id': `url-secret-${index}` } });
+      expect(response.status, path).toBe(status);
+    }
+    const deadline = Date.now() + 5_000;
+    const lines = () => app.logLines().filter((entry) => String(entry.reqId).startsWith('url-secret-'));
+    while (lines().length < sent.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(lines().map((line) => line.url)).toEqual([
+      '/v1/profiles/me?access_token=[redacted]',
+      '/v1/[redacted]',
+      '/v1/auth/login?email=[redacted]&password=[redacted]',
+    ]);
+    const output = app.stdout.join('');
+    for (const secret of [account.token, account.password, password, account.email, email]) {
+      expect(output).not.toContain(secret);
+    }
   });
 
   it('drains on SIGTERM under steady load: no failed request, readiness 503, exit 0 within the grace period', async () => {

@@ -11,6 +11,7 @@ import { Counter, type Registry } from 'prom-client';
 import { isDatabaseUnavailable } from '../../database/mongo-errors.js';
 import { allowedMethods } from '../../http/allowed-methods.js';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
+import { loggableUrl } from '../../logging/loggable-url.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   dropSuccessHeaders,
@@ -60,13 +61,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (problem.status >= 500 && problem.status !== SERVICE_UNAVAILABLE) {
       this.logger.error(
         { err: exception, requestId: request.id },
-        `Unhandled error on ${request.method} ${request.url}`,
+        `Unhandled error on ${request.method} ${loggableUrl(request.url)}`,
       );
     }
     if (isDatabaseUnavailable(exception)) {
       this.logger.warn(
         { requestId: request.id },
-        `Database unavailable on ${request.method} ${request.url}: ${(exception as Error).message}`,
+        `Database unavailable on ${request.method} ${loggableUrl(request.url)}: ${(exception as Error).message}`,
       );
     }
     // A handler failing after its request's deadline already answered it (request-deadlines.ts): logged, not replied.
