@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { access, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { isBackupId } from './backup-id.js';
@@ -30,6 +30,8 @@ export interface BackupStorage {
 }
 
 const DRAFT_PREFIX = '.draft-';
+const PRIVATE_FOLDER = 0o700;
+const PRIVATE_FILE = 0o600;
 
 /**
  * A directory (a PersistentVolume in Kubernetes). Drafts are written to `.draft-<id>` beside the
@@ -42,12 +44,14 @@ export class LocalBackupStorage implements BackupStorage {
   async begin(id: string): Promise<BackupDraft> {
     await this.checkWritable();
     const draft = join(this.root, `${DRAFT_PREFIX}${id}`);
-    await makeFolder(draft);
+    // A backup holds every member's email, password hash, birth date, position and photos: nobody but the API's own
+    // user may read it, whatever the umask (0022 made it readable by every account on the host or volume).
+    await mkdir(draft, { mode: PRIVATE_FOLDER });
     return {
       create: async (path) => {
         const file = this.inside(draft, path);
         await makeFolder(dirname(file));
-        return createWriteStream(file, { flags: 'wx' });
+        return createWriteStream(file, { flags: 'wx', mode: PRIVATE_FILE });
       },
       commit: () => rename(draft, join(this.root, id)),
       abort: () => rm(draft, { recursive: true, force: true }),

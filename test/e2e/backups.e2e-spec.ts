@@ -4,7 +4,7 @@ import type { Job, Queue } from 'bull';
 import { mongo, type Connection } from 'mongoose';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { access, cp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -115,6 +115,23 @@ describe('backups', () => {
     expect(indexes.some((index) => index.unique && index.key.userId === 1)).toBe(true);
     const download = await fetch(`${url}/v1/media/${mediaId}`);
     expect(Buffer.from(await download.arrayBuffer()).equals(media)).toBe(true);
+  });
+
+  it('writes a backup (emails, password hashes, birth dates, photos) that only its owner can read', async () => {
+    await createProfile(url, await registerAccount(url));
+    const run = await backups.run('cli');
+    expect(run.status).toBe('succeeded');
+    const backup = join(dir, run._id);
+    const entries = await readdir(backup, { recursive: true, withFileTypes: true });
+    expect(entries.some((entry) => entry.isFile() && entry.name === 'users.bson.gz')).toBe(true);
+    // The backup's own folder keeps everyone else out of what is below it; each file is private too.
+    const paths = [backup, ...entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name))];
+    const open: string[] = [];
+    for (const path of paths) {
+      const mode = (await stat(path)).mode & 0o777;
+      if (mode & 0o077) open.push(`${path}: ${mode.toString(8)}`);
+    }
+    expect(open).toEqual([]);
   });
 
   it('refuses a non-empty target without --drop, and a damaged or truncated file before touching the target', async () => {
