@@ -74,3 +74,16 @@ describe('Dockerfile', () => {
     expect(compose.services.api.volumes ?? []).toContainEqual(expect.stringMatching(new RegExp(`^\\w+:${dir}$`)));
   });
 });
+
+describe('docker-compose.yml', () => {
+  it('publishes its ports on the host loopback only: MongoDB and Redis have no auth, the API a public JWT_SECRET', () => {
+    const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as {
+      services: Record<string, { ports?: string[] }>;
+    };
+    const published = Object.entries(compose.services).flatMap(([name, service]) =>
+      (service.ports ?? []).map((port) => `${name} ${port}`),
+    );
+    expect(published).toHaveLength(4);
+    expect(published.filter((entry) => !/ 127\.0\.0\.1:\d+:\d+$/.test(entry))).toEqual([]);
+  });
+});
