@@ -2,6 +2,7 @@ import { register } from 'node:module';
 import type { IncomingMessage } from 'node:http';
 import type { AppConfig } from './config/app-config.js';
 import { isProbe } from './health/probe-paths.js';
+import { loggableUrl } from './logging/loggable-url.js';
 
 /**
  * Starts OpenTelemetry tracing (HTTP server and client, MongoDB, Redis) when
@@ -42,6 +43,16 @@ export async function startTracing({
       // Probes arrive every few seconds from every kubelet; tracing them would drown real traffic.
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (request: IncomingMessage) => isProbe(request.url ?? ''),
+        // The path and query of a request as the request log has them: a token, password or email a client put in
+        // the URL is not sent to the collector either (the instrumentation redacts only AWS and GCS signatures).
+        // Incoming requests only: those have a `url`; the API's own outgoing calls carry no credentials in theirs.
+        requestHook: (span, request) => {
+          if (!('url' in request) || request.url === undefined) return;
+          const url = loggableUrl(request.url);
+          const queryStart = url.indexOf('?');
+          span.setAttribute('url.path', queryStart === -1 ? url : url.slice(0, queryStart));
+          if (queryStart !== -1) span.setAttribute('url.query', url.slice(queryStart + 1));
+        },
       }),
       new MongoDBInstrumentation(),
       new IORedisInstrumentation(),

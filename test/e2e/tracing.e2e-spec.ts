@@ -87,4 +87,31 @@ describe('OpenTelemetry tracing', () => {
     // Traces only: no OTLP metrics or logs from the SDK's defaults.
     expect(collector.paths).toEqual(new Set(['/v1/traces']));
   });
+
+  it('exports no token, password or email a client put in the URL, and still the span of the request', async () => {
+    const member = await registerAccount(url);
+    const email = encodeURIComponent(member.email);
+    const password = encodeURIComponent(member.password);
+    const sent = [
+      `/v1/profiles/me?access_token=${member.token}`,
+      `/v1/${member.token}`,
+      `/v1/auth/login?email=${email}&password=${password}`,
+    ];
+    for (const path of sent) expect((await fetch(`${url}${path}`)).status, path).toBeGreaterThanOrEqual(400);
+
+    const attribute = (span: ExportedSpan, key: string) =>
+      (span as ExportedSpan & { attributes?: { key: string; value: { stringValue?: string } }[] }).attributes?.find(
+        (a) => a.key === key,
+      )?.value.stringValue;
+    const redacted = () => collector.spans.filter((span) => span.kind === SERVER && attribute(span, 'url.query'));
+    const deadline = Date.now() + 10_000;
+    while (redacted().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(redacted().map((span) => attribute(span, 'url.query'))).toEqual(
+      expect.arrayContaining(['access_token=[redacted]', 'email=[redacted]&password=[redacted]']),
+    );
+    const exported = JSON.stringify(collector.spans);
+    for (const secret of [member.token, member.password, password, member.email, email]) {
+      expect(exported).not.toContain(secret);
+    }
+  });
 });
