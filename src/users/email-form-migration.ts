@@ -1,11 +1,9 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { InjectModel } from '@nestjs/mongoose';
-import type { Model } from 'mongoose';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { normaliseEmail } from './email.js';
-import { User } from './user.schema.js';
+import { UsersRepository } from './users.repository.js';
 
 /** Only an address with a character outside printable ASCII can change form: plain ones were trimmed and lowered. */
 const NON_ASCII = /[^ -~]/;
@@ -22,7 +20,7 @@ export class EmailFormMigration implements OnApplicationBootstrap {
   private readonly logger = new Logger(EmailFormMigration.name);
 
   constructor(
-    @InjectModel(User.name) private readonly users: Model<User>,
+    private readonly users: UsersRepository,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
@@ -37,23 +35,17 @@ export class EmailFormMigration implements OnApplicationBootstrap {
   async run(): Promise<{ rewritten: number; collisions: number }> {
     let rewritten = 0;
     let collisions = 0;
-    const candidates = this.users
-      .find({ email: { $regex: NON_ASCII } }, { email: 1 })
-      .lean()
-      .cursor();
-    for await (const user of candidates) {
+    for await (const user of this.users.emailsMatching(NON_ASCII)) {
       const email = normaliseEmail(user.email);
       if (email === user.email) continue;
       // Looked up first: FerretDB reports a unique index refusing an update as an internal error, not as code 11000.
-      if (await this.users.exists({ email })) {
+      if (await this.users.emailExists(email)) {
         collisions += 1;
-        this.logger.error(
-          `Account ${String(user._id)}: its email in normal form belongs to another account; left as is`,
-        );
+        this.logger.error(`Account ${user.id}: its email in normal form belongs to another account; left as is`);
         continue;
       }
       try {
-        await this.users.updateOne({ _id: user._id, email: user.email }, { $set: { email } });
+        await this.users.replaceEmail(user.id, user.email, email);
         rewritten += 1;
       } catch (error) {
         // Registered in the moment since the lookup (MongoDB): the next start tries again.

@@ -83,6 +83,28 @@ export class UsersRepository {
       .lean();
     return user ? toRecord(user) : null;
   }
+
+  /** Accounts whose stored email matches `pattern`, streamed: a migration may walk the whole collection. */
+  async *emailsMatching(pattern: RegExp): AsyncGenerator<{ id: string; email: string }> {
+    for await (const user of this.users
+      .find({ email: { $regex: pattern } }, { email: 1 })
+      .lean()
+      .cursor()) {
+      yield { id: String(user._id), email: user.email };
+    }
+  }
+
+  async emailExists(email: string): Promise<boolean> {
+    return (await this.users.exists({ email })) !== null;
+  }
+
+  /**
+   * Replaces the account's email only while it is still `from`.
+   * @throws the driver's duplicate key error when another account has `to`
+   */
+  async replaceEmail(id: string, from: string, to: string): Promise<void> {
+    await this.users.updateOne({ _id: id, email: from }, { $set: { email: to } });
+  }
 }
 
 function toRecord(user: User & { _id: unknown }): UserRecord {
