@@ -11,6 +11,5 @@ import { BackupsController } from './backups.controller.js';
   imports: [BullModule.registerQueue({ name: BACKUPS_QUEUE }), MetricsModule],
   controllers: [BackupsController],
   providers: [BackupService, BackupScheduler, BackupMetrics],
-  exports: [BackupService],
 })
 export class BackupModule {}

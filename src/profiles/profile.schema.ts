@@ -1,5 +1,5 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
-import { Types, type HydratedDocument } from 'mongoose';
+import { Types } from 'mongoose';
 
 export const GENDERS = ['woman', 'man', 'nonbinary'] as const;
 export type Gender = (typeof GENDERS)[number];
@@ -78,7 +78,6 @@ export class Profile {
   updatedAt: Date;
 }
 
-export type ProfileDocument = HydratedDocument<Profile>;
 export const ProfileSchema = SchemaFactory.createForClass(Profile);
 
 // One index per query shape (see ProfilesRepository). Search pages sort by _id descending.

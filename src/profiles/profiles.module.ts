@@ -42,6 +42,5 @@ import { ProfileViewsService } from './views/profile-views.service.js';
     ProfileCacheWarmingScheduler,
     CityKeyMigration,
   ],
-  exports: [ProfilesService, ProfilesRepository],
 })
 export class ProfilesModule {}

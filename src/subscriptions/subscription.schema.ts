@@ -1,5 +1,5 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
-import { Types, type HydratedDocument } from 'mongoose';
+import { Types } from 'mongoose';
 import { PLAN_IDS, type PlanId } from './plans.js';
 
 export const SUBSCRIPTION_STATUSES = ['active', 'past_due', 'canceled', 'expired'] as const;
@@ -59,6 +59,5 @@ export class Subscription {
   updatedAt: Date;
 }
 
-export type SubscriptionDocument = HydratedDocument<Subscription>;
 export const SubscriptionSchema = SchemaFactory.createForClass(Subscription);
 SubscriptionSchema.index({ status: 1, currentPeriodEnd: 1 });
