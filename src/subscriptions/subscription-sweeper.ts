@@ -5,7 +5,7 @@ import { REDIS_CLIENT } from '../redis/redis.constants.js';
 import type { Subscription, SubscriptionStatus } from './subscription.schema.js';
 import { IdempotencyService } from './idempotency.service.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
-import { SubscriptionWebhooks } from './subscription-webhooks.service.js';
+import { SubscriptionWebhooksService } from './subscription-webhooks.service.js';
 import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
 
@@ -46,7 +46,7 @@ export class SubscriptionSweeper {
     private readonly subscriptions: SubscriptionsRepository,
     private readonly cache: TieredCache,
     private readonly idempotency: IdempotencyService,
-    private readonly webhooks: SubscriptionWebhooks,
+    private readonly webhooks: SubscriptionWebhooksService,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
   ) {}
 

@@ -11,7 +11,7 @@ import {
 import { TokenIgnored } from '../auth/decorators/token-ignored.decorator.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { WebhookEventDto } from './dto/webhook-event.dto.js';
-import { SubscriptionWebhooks } from './subscription-webhooks.service.js';
+import { SubscriptionWebhooksService } from './subscription-webhooks.service.js';
 import { WebhookSignatureGuard } from './webhook-signature.guard.js';
 import { NotRateLimited } from '../throttling/not-rate-limited.decorator.js';
 import { WebhookReceiptDto } from './dto/webhook-event.dto.js';
@@ -26,7 +26,7 @@ import { WebhookReceiptDto } from './dto/webhook-event.dto.js';
 @UseGuards(WebhookSignatureGuard)
 @Controller('subscriptions/webhooks')
 export class SubscriptionWebhooksController {
-  constructor(private readonly webhooks: SubscriptionWebhooks) {}
+  constructor(private readonly webhooks: SubscriptionWebhooksService) {}
 
   @Post(':provider')
   @HttpCode(200)

@@ -13,7 +13,7 @@ import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
-import { WebhookEventClaims } from './webhook-event-claims.js';
+import { WebhookEventsRepository } from './webhook-events.repository.js';
 
 /**
  * While a member's own change holds the subscription, an event waits this often, this long apart, before it is
@@ -25,18 +25,18 @@ const LOCK_RETRY_MS = 100;
 /**
  * Applies provider events at most once: the event id is claimed before anything changes, a redelivery of an applied
  * event changes nothing, and a failure releases the claim (and answers 5xx) so the provider's retry applies it. A
- * delivery that crashed leaves a claim with a lease that runs out (WebhookEventClaims), after which the next delivery
- * applies it. The event changes the subscription under the member's subscription-change lock, like the member's own
- * requests and the sweep; there it is applied only if no other delivery has applied it meanwhile (a claim taken over
- * from a delivery that outlived its lease). Renewals are also keyed by charge id, and refunds are idempotent per
- * charge, so applying an event a second time after a lost "applied" mark changes nothing.
+ * delivery that crashed leaves a claim with a lease that runs out (WebhookEventsRepository), after which the next
+ * delivery applies it. The event changes the subscription under the member's subscription-change lock, like the
+ * member's own requests and the sweep; there it is applied only if no other delivery has applied it meanwhile (a claim
+ * taken over from a delivery that outlived its lease). Renewals are also keyed by charge id, and refunds are idempotent
+ * per charge, so applying an event a second time after a lost "applied" mark changes nothing.
  */
 @Injectable()
-export class SubscriptionWebhooks {
-  private readonly logger = new Logger(SubscriptionWebhooks.name);
+export class SubscriptionWebhooksService {
+  private readonly logger = new Logger(SubscriptionWebhooksService.name);
 
   constructor(
-    private readonly claims: WebhookEventClaims,
+    private readonly claims: WebhookEventsRepository,
     private readonly subscriptions: SubscriptionsRepository,
     private readonly cache: TieredCache,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,

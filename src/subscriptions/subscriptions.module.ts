@@ -7,14 +7,14 @@ import { AdminSubscriptionsController } from './admin-subscriptions.controller.j
 import { IdempotencyRecord, IdempotencyRecordSchema } from './idempotency-record.schema.js';
 import { IdempotencyService } from './idempotency.service.js';
 import { FakePaymentProvider, PAYMENT_PROVIDER } from './payment-provider.js';
-import { PlanGuard } from './requires-plan.decorator.js';
+import { PlanGuard } from './plan.guard.js';
 import { Subscription, SubscriptionSchema } from './subscription.schema.js';
 import { SUBSCRIPTIONS_QUEUE, SubscriptionSweepScheduler } from './subscription-sweep.scheduler.js';
 import { SubscriptionSweeper } from './subscription-sweeper.js';
 import { SubscriptionWebhooksController } from './subscription-webhooks.controller.js';
-import { SubscriptionWebhooks } from './subscription-webhooks.service.js';
+import { SubscriptionWebhooksService } from './subscription-webhooks.service.js';
 import { SubscriptionsController } from './subscriptions.controller.js';
-import { WebhookEventClaims } from './webhook-event-claims.js';
+import { WebhookEventsRepository } from './webhook-events.repository.js';
 import { WebhookEvent, WebhookEventSchema } from './webhook-event.schema.js';
 import { SubscriptionsRepository } from './subscriptions.repository.js';
 import { SubscriptionsService } from './subscriptions.service.js';
@@ -41,8 +41,8 @@ import { SubscriptionsService } from './subscriptions.service.js';
     IdempotencyService,
     PlanGuard,
     SubscriptionSweeper,
-    SubscriptionWebhooks,
-    WebhookEventClaims,
+    SubscriptionWebhooksService,
+    WebhookEventsRepository,
     SubscriptionSweepScheduler,
     { provide: PAYMENT_PROVIDER, useClass: FakePaymentProvider },
   ],

@@ -107,7 +107,7 @@ export class SubscriptionsRepository {
 
   /**
    * A past-due subscription canceled by its member: its paid period is already over, so it ends now rather than at a
-   * period end. A renewal the provider charges later renews nothing and is refunded (SubscriptionWebhooks).
+   * period end. A renewal the provider charges later renews nothing and is refunded (SubscriptionWebhooksService).
    */
   endPastDue(userId: string): Promise<SubscriptionRecord | null> {
     return this.update({ status: 'past_due' }, { $set: { status: 'canceled', cancelAtPeriodEnd: true } }, userId);

@@ -22,7 +22,7 @@ export type WebhookClaim = { outcome: 'claimed'; owner: string } | { outcome: 'a
  * takeovers at the same moment may both succeed, so the caller checks isApplied under the member's change lock.
  */
 @Injectable()
-export class WebhookEventClaims {
+export class WebhookEventsRepository {
   constructor(@InjectModel(WebhookEvent.name) private readonly events: Model<WebhookEvent>) {}
 
   async claim(id: string, type: string, now = new Date()): Promise<WebhookClaim> {

@@ -1,16 +1,16 @@
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WEBHOOK_CLAIM_LEASE_MS, WebhookEventClaims } from '../../src/subscriptions/webhook-event-claims.js';
+import { WEBHOOK_CLAIM_LEASE_MS, WebhookEventsRepository } from '../../src/subscriptions/webhook-events.repository.js';
 import { WebhookEvent, WebhookEventSchema } from '../../src/subscriptions/webhook-event.schema.js';
 import { workerMongoUri } from '../support/test-env.js';
 
-describe('WebhookEventClaims (real FerretDB)', () => {
+describe('WebhookEventsRepository (real FerretDB)', () => {
   let connection: mongoose.Connection;
-  let claims: WebhookEventClaims;
+  let claims: WebhookEventsRepository;
 
   beforeAll(async () => {
     connection = await mongoose.createConnection(workerMongoUri(`_claims_${Date.now()}`)).asPromise();
-    claims = new WebhookEventClaims(connection.model(WebhookEvent.name, WebhookEventSchema));
+    claims = new WebhookEventsRepository(connection.model(WebhookEvent.name, WebhookEventSchema));
   });
 
   afterAll(async () => {
