@@ -1,11 +1,8 @@
 import { ConflictException, HttpException, Injectable, UnprocessableEntityException } from '@nestjs/common';
-import { InjectModel } from '@nestjs/mongoose';
-import type { Model } from 'mongoose';
 import { createHash, randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
-import { isDuplicateKeyError } from '../database/mongo-errors.js';
-import { IdempotencyRecord } from './idempotency-record.schema.js';
+import { IdempotencyRecordsRepository } from './idempotency-records.repository.js';
 import { SUBSCRIPTION_CHANGE_LOCK_MS } from './subscription-change-lock.js';
 
 const KEEP_MS = 24 * 3600 * 1000;
@@ -42,7 +39,7 @@ export class IdempotencyService {
   private readonly waitMs: number;
 
   constructor(
-    @InjectModel(IdempotencyRecord.name) private readonly records: Model<IdempotencyRecord>,
+    private readonly records: IdempotencyRecordsRepository,
     @InjectConfig() config: AppConfig,
   ) {
     this.waitMs = config.http.handlerTimeoutMs / 2;
@@ -64,7 +61,7 @@ export class IdempotencyService {
 
   /** Forgets answers past their 24 hours (FerretDB has no TTL indexes); the sweep job calls it. */
   async purgeExpired(now = new Date()): Promise<number> {
-    return (await this.records.deleteMany({ expiresAt: { $lt: now } })).deletedCount;
+    return this.records.deleteExpired(now);
   }
 
   private async perform<T>(
@@ -75,13 +72,13 @@ export class IdempotencyService {
   ): Promise<StoredResponse<T>> {
     try {
       const result = await operation();
-      await this.finish(id, lease, { status: successStatus, body: result });
+      await this.records.finish(id, lease, { status: successStatus, body: result });
       return { status: successStatus, body: result, replayed: false };
     } catch (error) {
       if (isFinalAnswer(error)) {
-        await this.finish(id, lease, { status: error.getStatus(), body: error.getResponse() });
+        await this.records.finish(id, lease, { status: error.getStatus(), body: error.getResponse() });
       } else {
-        await this.records.deleteOne({ _id: id, lockedBy: lease });
+        await this.records.release(id, lease);
       }
       throw error;
     }
@@ -90,51 +87,22 @@ export class IdempotencyService {
   /** The key for this request to run under, or the first request's answer. */
   private async claimOrAwait<T>(id: string, requestHash: string): Promise<{ lease: string } | StoredResponse<T>> {
     const lease = randomUUID();
-    if (await this.claim(id, requestHash, lease)) return { lease };
+    const claim = { requestHash, lease, lockedUntil: leaseEnd(), expiresAt: new Date(Date.now() + KEEP_MS) };
+    if (await this.records.claim(id, claim)) return { lease };
     const deadline = Date.now() + this.waitMs;
     for (;;) {
-      const record = await this.records.findById(id).lean();
+      const record = await this.records.find(id);
       if (!record) throw new ConflictException('The first request with this Idempotency-Key failed; retry it');
       if (record.requestHash !== requestHash) {
         throw new UnprocessableEntityException('This Idempotency-Key was used with a different request body');
       }
       if (record.state === 'done' && record.response) return storedAnswer<T>(record.response);
-      if (isLapsed(record) && (await this.takeOver(id, requestHash, lease))) return { lease };
+      if (isLapsed(record) && (await this.records.takeOver(id, requestHash, lease, leaseEnd(), new Date()))) {
+        return { lease };
+      }
       if (Date.now() > deadline) throw new ConflictException('A request with this Idempotency-Key is still running');
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
-  }
-
-  /** Inserting the `_id` is the atomic claim, on MongoDB and FerretDB alike. */
-  private async claim(id: string, requestHash: string, lease: string): Promise<boolean> {
-    try {
-      await this.records.create({
-        _id: id,
-        requestHash,
-        state: 'in_progress',
-        lockedBy: lease,
-        lockedUntil: leaseEnd(),
-        expiresAt: new Date(Date.now() + KEEP_MS),
-      });
-      return true;
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
-    }
-  }
-
-  /** One conditional update: of several duplicates that find the lease lapsed, the one whose write matched runs. */
-  private async takeOver(id: string, requestHash: string, lease: string): Promise<boolean> {
-    const { modifiedCount } = await this.records.updateOne(
-      { _id: id, requestHash, state: 'in_progress', lockedUntil: { $lt: new Date() } },
-      { $set: { lockedBy: lease, lockedUntil: leaseEnd() } },
-    );
-    return modifiedCount === 1;
-  }
-
-  /** Only while this request holds the key: after its lease lapsed, the answer belongs to whoever took it over. */
-  private async finish(id: string, lease: string, response: { status: number; body: unknown }): Promise<void> {
-    await this.records.updateOne({ _id: id, lockedBy: lease }, { $set: { state: 'done', response } });
   }
 }
 

@@ -5,6 +5,7 @@ import { CacheModule } from '../cache/cache.module.js';
 import { RedisModule } from '../redis/redis.module.js';
 import { AdminSubscriptionsController } from './admin-subscriptions.controller.js';
 import { IdempotencyRecord, IdempotencyRecordSchema } from './idempotency-record.schema.js';
+import { IdempotencyRecordsRepository } from './idempotency-records.repository.js';
 import { IdempotencyService } from './idempotency.service.js';
 import { FakePaymentProvider, PAYMENT_PROVIDER } from './payment-provider.js';
 import { PlanGuard } from './plan.guard.js';
@@ -39,6 +40,7 @@ import { SubscriptionsService } from './subscriptions.service.js';
     SubscriptionsRepository,
     SubscriptionsService,
     IdempotencyService,
+    IdempotencyRecordsRepository,
     PlanGuard,
     SubscriptionSweeper,
     SubscriptionWebhooksService,
