@@ -1,7 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsOptional, IsString, MaxLength } from 'class-validator';
-import { OptionalIntQuery } from './query-fields.js';
+import { OptionalIntQuery } from '../../common/validation/query-fields.js';
 import { interestList, SearchProfilesQuery } from './search-profiles.query.js';
 
 /** Premium search: everything the public search takes, plus filters only members on a paid plan get. */

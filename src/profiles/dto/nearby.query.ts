@@ -2,7 +2,7 @@ import { ApiProperty } from '@nestjs/swagger';
 import { IsLatitudeNumber, IsLongitudeNumber } from '../../common/validation/coordinates.js';
 import { QueryNumber } from '../../common/validation/query-number.js';
 import { MAX_NEARBY_RADIUS_KM } from '../geo.js';
-import { OptionalIntQuery, PageLimit } from './query-fields.js';
+import { OptionalIntQuery, PageLimit } from '../../common/validation/query-fields.js';
 
 export class NearbyQuery {
   @ApiProperty({ example: 52.52, minimum: -90, maximum: 90 })

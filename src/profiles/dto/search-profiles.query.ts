@@ -2,7 +2,7 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsIn, IsOptional, IsString, Length, MaxLength } from 'class-validator';
 import { IsNotBelow } from '../../common/validation/range-bound.js';
-import { OptionalIntQuery, PageLimit } from './query-fields.js';
+import { OptionalIntQuery, PageCursor, PageLimit } from '../../common/validation/query-fields.js';
 import { GENDERS, type Gender } from '../profile.schema.js';
 import { MAX_AGE, MIN_AGE } from './create-profile.dto.js';
 import { PUBLIC_FIELDS, type PublicField } from '../profile.mapper.js';
@@ -51,10 +51,7 @@ export class SearchProfilesQuery {
   @PageLimit()
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'Opaque cursor from the previous page (nextCursor)' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
+  @PageCursor()
   cursor?: string;
 
   @ApiPropertyOptional({ example: 'displayName,age,location', description: `Subset of: ${PUBLIC_FIELDS.join(', ')}` })

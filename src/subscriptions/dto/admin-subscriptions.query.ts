@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
-import { PageLimit } from '../../profiles/dto/query-fields.js';
+import { IsIn, IsOptional } from 'class-validator';
+import { PageCursor, PageLimit } from '../../common/validation/query-fields.js';
 import { PLAN_IDS, type PlanId } from '../plans.js';
 import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../subscription.schema.js';
 
@@ -18,9 +18,6 @@ export class AdminSubscriptionsQuery {
   @PageLimit()
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'Opaque cursor from the previous page (nextCursor)' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
+  @PageCursor()
   cursor?: string;
 }

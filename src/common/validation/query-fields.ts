@@ -1,7 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
-import { QueryNumber } from '../../common/validation/query-number.js';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { QueryNumber } from './query-number.js';
 
 /** An optional integer query parameter within bounds, in plain decimal digits (query values arrive as strings). */
 export function OptionalIntQuery(min: number, max: number, defaultValue?: number): PropertyDecorator {
@@ -17,3 +17,12 @@ export function OptionalIntQuery(min: number, max: number, defaultValue?: number
 
 /** Page size: 1–100, default 20. */
 export const PageLimit = (): PropertyDecorator => OptionalIntQuery(1, 100, 20);
+
+/** The opaque cursor a list answered as `nextCursor`, for its next page. */
+export const PageCursor = (): PropertyDecorator =>
+  applyDecorators(
+    ApiPropertyOptional({ description: 'Opaque cursor from the previous page (nextCursor)' }),
+    IsOptional(),
+    IsString(),
+    MaxLength(200),
+  );
