@@ -1,7 +1,7 @@
 import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
-import { LocationsController } from '../locations/locations.controller.js';
+import { LocationsController } from './locations.controller.js';
 import { CacheModule } from '../cache/cache.module.js';
 import { RedisModule } from '../redis/redis.module.js';
 import { Profile, ProfileSchema } from './profile.schema.js';

@@ -1,10 +1,10 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Public } from '../auth/decorators/public.decorator.js';
-import { CityCountDto } from '../profiles/dto/profile-response.dto.js';
+import { CityCountDto } from './dto/profile-response.dto.js';
 import { CacheControl } from '../cache/http-cache.js';
-import { CITIES_CACHE } from '../profiles/profile-caches.js';
-import { ProfilesService } from '../profiles/profiles.service.js';
+import { CITIES_CACHE } from './profile-caches.js';
+import { ProfilesService } from './profiles.service.js';
 
 @ApiTags('locations')
 @Controller('locations')
