@@ -10,8 +10,9 @@ type ShutdownHook = { onApplicationShutdown: () => Promise<void> };
  * `queue.close()`, which with Redis stalled never settles: it waits for the blocking connection to reconnect and for
  * QUITs nobody answers. Nest calls those hooks module by module, so one hung queue held every later step, MongoDB
  * included, until SHUTDOWN_GRACE_MS forced exit 1. Here the hooks are replaced by one step that closes all queues
- * at once and is abandoned after SHUTDOWN_STEP_TIMEOUT_MS; a job it leaves unfinished is picked up again by Bull's
- * stalled-job check on another worker.
+ * at once and is abandoned after SHUTDOWN_STEP_TIMEOUT_MS. A job it leaves running fails as MongoDB and Redis close,
+ * and Bull retries it as its attempts say; with Redis stalled Bull cannot record that, and its stalled-job check on
+ * another worker runs the job again.
  */
 @Injectable()
 export class QueuesShutdown implements OnModuleInit {
