@@ -67,6 +67,31 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MONGODB_URI: 'postgres://x' })).toThrow(/MONGODB_URI must start with mongodb/);
   });
 
+  it('rejects a database or Redis URL its client could not use, saying why, before anything connects', () => {
+    const refusals: [Record<string, string>, RegExp][] = [
+      [{ MONGODB_URI: 'mongodb://' }, /^Invalid configuration: MONGODB_URI .*host list are required/],
+      [{ MONGODB_URI: 'mongodb://127.0.0.1/vesta?foo=bar' }, /^Invalid configuration: MONGODB_URI .*option foo/],
+      [{ MONGODB_URI: 'mongodb://127.0.0.1:99999/vesta' }, /^Invalid configuration: MONGODB_URI /],
+      [{ REDIS_URL: 'redis://127.0.0.1:notaport' }, /^Invalid configuration: REDIS_URL is not a valid URL$/],
+      [{ REDIS_URL: 'redis://127.0.0.1:6379/abc' }, /^Invalid configuration: REDIS_URL .*database number/],
+    ];
+    for (const [env, message] of refusals) expect(() => loadConfig(env), JSON.stringify(env)).toThrow(message);
+    const accepted = {
+      MONGODB_URI: 'mongodb://vesta:s%40cret@db-0:27017,db-1:27017/vesta?replicaSet=rs0&w=majority',
+      REDIS_URL: 'rediss://:s%40cret@redis.internal:6380/9',
+    };
+    expect(loadConfig(accepted).mongo.uri).toBe(accepted.MONGODB_URI);
+    expect(loadConfig(accepted).redis.url).toBe(accepted.REDIS_URL);
+    expect(loadConfig({ MONGODB_URI: 'mongodb+srv://cluster0.example.net/vesta' }).mongo.uri).toMatch(/^mongodb\+srv/);
+  });
+
+  it('refuses METRICS_PORT equal to PORT, which could only fail to listen', () => {
+    expect(() => loadConfig({ PORT: '8080', METRICS_PORT: '8080' })).toThrow(
+      /^Invalid configuration: METRICS_PORT must differ from PORT \(both 8080\)/,
+    );
+    expect(loadConfig({ PORT: '0', METRICS_PORT: '0' }).metrics.port).toBe(0);
+  });
+
   it('rejects a short JWT secret and an admin email without its password', () => {
     expect(() => loadConfig({ JWT_SECRET: 'short' })).toThrow(/JWT_SECRET must be at least 32 characters$/);
     expect(() => loadConfig({ MONGODB_URI: 'mongo://admin:hunter2@db' })).not.toThrow(/hunter2/);

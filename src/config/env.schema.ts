@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { passwordCharacters } from '../auth/dto/password-rules.js';
 import { checkAccountEmail } from '../users/account-email.js';
+import { mongoUriProblem, redisUrlProblem } from './connection-urls.js';
 
 // 0 asks the OS for a free port (used by tests).
 const port = z.coerce.number().int().min(0).max(65_535);
@@ -48,6 +49,14 @@ function parseOrigins(value: string, ctx: z.RefinementCtx): '*' | string[] {
   return origins;
 }
 
+/** Adds `problem(value)`, when there is one, as the variable's issue. */
+function checkedBy(problem: (value: string) => string | undefined) {
+  return (value: string, ctx: z.RefinementCtx): void => {
+    const message = problem(value);
+    if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+  };
+}
+
 /**
  * Every environment variable the process reads, with its default. Values arrive as strings;
  * the schema coerces and bounds them so a typo fails start-up instead of a request.
@@ -91,7 +100,9 @@ export const envSchema = z
 
     MONGODB_URI: z
       .string()
-      .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
+      // abort: a wrong scheme is said once, not again in the driver's words.
+      .regex(/^mongodb(\+srv)?:\/\//, { message: 'must start with mongodb:// or mongodb+srv://', abort: true })
+      .superRefine(checkedBy(mongoUriProblem))
       .optional(),
     MONGODB_MAX_POOL_SIZE: positiveInt.max(500).default(10),
     MONGODB_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
@@ -102,7 +113,8 @@ export const envSchema = z
 
     REDIS_URL: z
       .string()
-      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .regex(/^rediss?:\/\//, { message: 'must start with redis:// or rediss://', abort: true })
+      .superRefine(checkedBy(redisUrlProblem))
       .optional(),
     REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(2_000),
     REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(1_000),
@@ -223,6 +235,10 @@ export const envSchema = z
     OVERLOAD_MAX_HEAP_MB: positiveInt.default(1_536),
   })
   .superRefine((env, ctx) => {
+    // 0 asks the OS for a free port each, so only two fixed equal ports collide (EADDRINUSE at listen).
+    if (env.PORT !== 0 && env.METRICS_PORT === env.PORT) {
+      ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: `must differ from PORT (both ${env.PORT})` });
+    }
     if (env.SHUTDOWN_GRACE_MS <= env.SHUTDOWN_DRAIN_MS) {
       ctx.addIssue({ code: 'custom', path: ['SHUTDOWN_GRACE_MS'], message: 'must be greater than SHUTDOWN_DRAIN_MS' });
     }

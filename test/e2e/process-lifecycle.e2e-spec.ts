@@ -30,6 +30,23 @@ describe('the production process (dist/main.js)', () => {
     expect(output).toMatch(/^Invalid configuration: PORT .*\(got "eighty"\)$/);
   });
 
+  // Values the schema's prefix check let through: the clients threw them at connect time, as retries with stack
+  // traces (MongoDB) or an uncaught error (Redis), and a shared port failed to listen without naming the variable.
+  it.each([
+    ['MONGODB_URI', { MONGODB_URI: 'mongodb://127.0.0.1/vesta?foo=bar' }],
+    ['MONGODB_URI', { MONGODB_URI: 'mongodb://' }],
+    ['REDIS_URL', { REDIS_URL: 'redis://127.0.0.1:6379/abc' }],
+    ['REDIS_URL', { REDIS_URL: 'redis://127.0.0.1:notaport' }],
+    ['METRICS_PORT', { PORT: '38999', METRICS_PORT: '38999' }],
+  ])('refuses to start on a %s its client or listener could not use, with one line naming it', async (name, env) => {
+    app = AppProcess.spawn(testEnv(env));
+    const { code } = await app.exited;
+    expect(code).toBe(1);
+    expect(app.stdout.join('')).toBe('');
+    const output = app.stderr.join('').trim();
+    expect(output.split('\n')).toEqual([expect.stringMatching(new RegExp(`^Invalid configuration: ${name} `))]);
+  });
+
   it("writes Nest's own log lines as JSON through the root logger, start-up lines included", async () => {
     const { app } = await boot();
     const deadline = Date.now() + 5_000;
