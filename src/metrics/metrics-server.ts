@@ -1,9 +1,17 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { createServer, type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import {
+  createServer,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { genericProblem, PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details.js';
 import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 import { METRICS_REGISTRY } from './metrics.constants.js';
 
@@ -29,19 +37,21 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
   async onApplicationBootstrap(): Promise<void> {
     const server = createServer((request, response) => {
       if (request.url?.split('?')[0] !== '/metrics') {
-        response.writeHead(404, { 'content-type': 'text/plain' }).end('Not found\n');
+        sendProblem(request, response, 404, 'Only /metrics is served on this port');
         return;
       }
       // Node's server leaves the body out of a HEAD answer by itself.
       if (request.method !== 'GET' && request.method !== 'HEAD') {
-        response.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('Method not allowed\n');
+        sendProblem(request, response, 405, `${request.method} is not allowed here; allowed: GET, HEAD`, {
+          allow: 'GET, HEAD',
+        });
         return;
       }
       this.registry.metrics().then(
         (body) => response.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
         (error: unknown) => {
-          this.logger.error({ err: error }, 'Collecting metrics failed');
-          response.writeHead(500, { 'content-type': 'text/plain' }).end('Collecting metrics failed\n');
+          const problem = sendProblem(request, response, 500, 'Collecting metrics failed');
+          this.logger.error({ err: error, reqId: problem.requestId }, 'Collecting metrics failed');
         },
       );
     });
@@ -63,4 +73,17 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
       return closed;
     });
   }
+}
+
+/** The problem+json answer every error of the API gets (contract), on this bare Node server too. */
+function sendProblem(
+  request: IncomingMessage,
+  response: ServerResponse,
+  status: number,
+  detail: string,
+  headers: OutgoingHttpHeaders = {},
+): { requestId: string } {
+  const problem = genericProblem({ url: request.url ?? '/', id: randomUUID() }, status, detail);
+  response.writeHead(status, { ...headers, 'content-type': PROBLEM_CONTENT_TYPE }).end(JSON.stringify(problem));
+  return problem;
 }

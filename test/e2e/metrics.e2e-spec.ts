@@ -55,6 +55,25 @@ describe('Prometheus metrics', () => {
     expect((await fetch(`${running.metricsUrl}/other`)).status).toBe(404);
   });
 
+  it('answers those 404s and 405s with problems, as every error of the API is answered', async () => {
+    for (const [path, method, status] of [
+      ['/other?x=1', 'GET', 404],
+      ['/metrics', 'POST', 405],
+    ] as const) {
+      const response = await fetch(`${running.metricsUrl}${path}`, { method });
+      expect(response.status).toBe(status);
+      expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+      const problem = (await response.json()) as Record<string, unknown>;
+      expect(problem).toMatchObject({
+        type: 'about:blank',
+        title: status === 404 ? 'Not Found' : 'Method Not Allowed',
+        status,
+        instance: path.split('?')[0],
+      });
+      expect(problem.detail).toMatch(/\S/);
+    }
+  });
+
   it('counts a request in flight until it ends, also when its client disconnects mid-request', async () => {
     const inFlight = async () =>
       Number((await scrape()).families.get('http_requests_in_flight')?.metrics[0]?.value ?? Number.NaN);
