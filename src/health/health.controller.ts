@@ -4,14 +4,16 @@ import { HealthCheckService, MemoryHealthIndicator, type HealthCheckResult } fro
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ReadinessState } from '../lifecycle/readiness-state.js';
-import { Public } from '../auth/decorators/public.decorator.js';
+import { TokenIgnored } from '../auth/decorators/token-ignored.decorator.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { DatabasePing } from './database-ping.js';
 import { HealthStatusDto, ReadinessDto } from './dto/health-status.dto.js';
 import { NotRateLimited } from '../throttling/not-rate-limited.decorator.js';
 
 @ApiTags('health')
-@Public()
+// Not @Public(), which checks a header that is sent: a monitor adding credentials of its own would get a 401 from
+// liveness (a restart loop), and a token would make the probe read sessions from the database.
+@TokenIgnored()
 // Probes are never rate limited: a throttled probe would take a healthy pod out of service.
 @NotRateLimited()
 @Controller({ path: 'health', version: VERSION_NEUTRAL })

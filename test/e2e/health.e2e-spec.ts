@@ -32,6 +32,22 @@ describe('health probes against a MongoDB-wire server that fails', () => {
     expect(ready.body).toMatchObject({ status: 'ok', checks: { mongodb: { status: 'up' } } });
   });
 
+  // A probe is not a member: a monitor or gateway that adds credentials of its own must not turn liveness into a 401
+  // (a restart loop), nor make it check a session in the database.
+  it('answers the probes whatever Authorization header they carry, and documents no 401 for them', async () => {
+    for (const authorization of ['Basic cHJvYmU6c2VjcmV0', 'Bearer not-a-jwt', 'Bearer a.b.c']) {
+      for (const path of ['/health/live', '/health/ready']) {
+        const response = await fetch(`${running.url}${path}`, { headers: { authorization } });
+        expect(response.status, `${path} with ${authorization}`).toBe(200);
+      }
+    }
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, { get: { responses: Record<string, unknown> } }>;
+    };
+    expect(Object.keys(document.paths['/health/live'].get.responses)).not.toContain('401');
+    expect(Object.keys(document.paths['/health/ready'].get.responses)).not.toContain('401');
+  });
+
   it('turns readiness 503 within 2 s when the database hangs, stays live, and recovers', async () => {
     await ferret.freeze();
     try {
