@@ -85,6 +85,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ MONGODB_URI: 'mongodb+srv://cluster0.example.net/vesta' }).mongo.uri).toMatch(/^mongodb\+srv/);
   });
 
+  it('refuses a THROTTLE_<TIER> variable of a tier that does not exist, which would otherwise limit nothing', () => {
+    expect(() => loadConfig({ THROTTLE_LOGIN_LIMIT: '5' })).toThrow(
+      /^Invalid configuration: THROTTLE_LOGIN_LIMIT is not a rate-limit tier \(tiers: ANONYMOUS, USER, .*SEARCH.*\)$/,
+    );
+    expect(() => loadConfig({ THROTTLE_ANONYMOS_TTL_S: '60', PORT: 'x' })).toThrow(
+      /^Invalid configuration: PORT .*; THROTTLE_ANONYMOS_TTL_S is not a rate-limit tier/,
+    );
+    expect(loadConfig({ THROTTLE_LOGIN_LIMIT: '' }).throttle.anonymous.limit).toBe(100);
+  });
+
   it('refuses METRICS_PORT equal to PORT, which could only fail to listen', () => {
     expect(() => loadConfig({ PORT: '8080', METRICS_PORT: '8080' })).toThrow(
       /^Invalid configuration: METRICS_PORT must differ from PORT \(both 8080\)/,

@@ -114,17 +114,31 @@ export class ConfigError extends Error {
 
 /** Validates `env` (normally `process.env`) and builds the typed configuration. */
 export function loadConfig(env: Record<string, string | undefined>): AppConfig {
-  const parsed = envSchema.safeParse(stripEmpty(env));
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const name = issue.path.join('.') || 'environment';
-      const got =
-        typeof issue.path[0] === 'string' && !SECRET_NAME.test(issue.path[0]) ? env[issue.path[0]] : undefined;
-      return `${name} ${issue.message}${got === undefined ? '' : ` (got "${got}")`}`;
-    });
-    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
-  }
+  const set = stripEmpty(env);
+  const parsed = envSchema.safeParse(set);
+  const problems = (parsed.error?.issues ?? []).map((issue) => {
+    const name = issue.path.join('.') || 'environment';
+    const got = typeof issue.path[0] === 'string' && !SECRET_NAME.test(issue.path[0]) ? env[issue.path[0]] : undefined;
+    return `${name} ${issue.message}${got === undefined ? '' : ` (got "${got}")`}`;
+  });
+  problems.push(...unknownThrottleTiers(set));
+  if (!parsed.success || problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   return toAppConfig(parsed.data);
+}
+
+const THROTTLE_TIER_VARIABLE = /^THROTTLE_(\w+)_(LIMIT|TTL_S)$/;
+
+/**
+ * Unknown variables are ignored, but one shaped like a rate-limit tier's (a typo, or a tier that does not exist such as
+ * THROTTLE_LOGIN_LIMIT) would be taken for a limit in force while limiting nothing.
+ */
+function unknownThrottleTiers(env: Record<string, string>): string[] {
+  const known = Object.keys(envSchema.shape);
+  const tiers = known.flatMap((name) => THROTTLE_TIER_VARIABLE.exec(name)?.[1] ?? []);
+  const tierList = [...new Set(tiers)].join(', ');
+  return Object.keys(env)
+    .filter((name) => THROTTLE_TIER_VARIABLE.test(name) && !known.includes(name))
+    .map((name) => `${name} is not a rate-limit tier (tiers: ${tierList})`);
 }
 
 function toAppConfig(env: Env): AppConfig {
