@@ -367,5 +367,24 @@ describe('input validation', () => {
       expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect((await stored(profile.id, owner)).bio).toBe('before');
     });
+
+    // With required fields, an array or a scalar was validated as an empty object: "email must be an email" for `[]`.
+    it('says a JSON body that is not an object is not one, rather than listing the fields it lacks', async () => {
+      const owner = await registerAccount(url);
+      const profile = await createProfile(url, owner);
+      for (const [method, path, account] of [
+        ['POST', '/v1/auth/register', undefined],
+        ['POST', '/v1/profiles', owner],
+        ['PATCH', `/v1/profiles/${profile.id}`, owner],
+      ] as const) {
+        for (const body of [[], [{ email: 'ann@example.com' }], 5, 'text', true]) {
+          const response = await call(method, path, account, body);
+          expectProblem400(response, { path, body });
+          expect((response.body as { errors: unknown }).errors, JSON.stringify({ path, body })).toEqual([
+            { field: 'body', message: 'Validation failed (object is expected)' },
+          ]);
+        }
+      }
+    });
   });
 });

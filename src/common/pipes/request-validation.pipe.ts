@@ -14,7 +14,7 @@ import { assertPlainInput } from './input-limits.js';
 export class RequestValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (this.toValidate(metadata)) {
-      if (metadata.type === 'body' && (value === null || value === undefined)) throw await this.notAnObject(metadata);
+      if (metadata.type === 'body' && !isObjectBody(value)) throw await this.notAnObject(metadata);
       assertPlainInput(value);
       const inherited = inheritedNames(value, ignoresUnknownFields(metadata.metatype));
       if (inherited.length > 0) throw await this.exceptionFactory(inherited);
@@ -37,7 +37,8 @@ export class RequestValidationPipe extends ValidationPipe {
 
   /**
    * ValidationPipe validates a null or missing body as `{}`, which a DTO of optional fields passes: a PATCH of `null`
-   * was a 200 that changed nothing (and counted as activity). It is refused as `[]` and `5` are, in the same words.
+   * was a 200 that changed nothing (and counted as activity). An array or a scalar it refused in these words only when
+   * the DTO's fields are all optional; with required ones it listed them ("email must be an email" for `[]`).
    */
   private notAnObject(metadata: ArgumentMetadata): unknown {
     return this.exceptionFactory([
@@ -48,6 +49,11 @@ export class RequestValidationPipe extends ValidationPipe {
       },
     ]);
   }
+}
+
+/** A DTO (a class: toValidate leaves out Array, Object and the primitives' types) describes an object's fields. */
+function isObjectBody(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
