@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { passwordCharacters } from '../auth/dto/password-rules.js';
 import { checkAccountEmail } from '../users/account-email.js';
-import { mongoUriProblem, redisUrlProblem } from './connection-urls.js';
+import { redisUrlProblem } from './redis-url.js';
 
 // 0 asks the OS for a free port (used by tests).
 const port = z.coerce.number().int().min(0).max(65_535);
@@ -100,9 +100,8 @@ export const envSchema = z
 
     MONGODB_URI: z
       .string()
-      // abort: a wrong scheme is said once, not again in the driver's words.
-      .regex(/^mongodb(\+srv)?:\/\//, { message: 'must start with mongodb:// or mongodb+srv://', abort: true })
-      .superRefine(checkedBy(mongoUriProblem))
+      // The driver's own check of the rest is in main.ts (mongo-uri.ts).
+      .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
       .optional(),
     MONGODB_MAX_POOL_SIZE: positiveInt.max(500).default(10),
     MONGODB_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
