@@ -99,6 +99,23 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '0', METRICS_PORT: '0' }).metrics.port).toBe(0);
   });
 
+  it('takes numbers only in decimal digits, which Number() alone would read otherwise', () => {
+    for (const [name, value] of [
+      ['PORT', '0x10'],
+      ['THROTTLE_ANONYMOUS_LIMIT', '1e3'],
+      ['CACHE_TTL_JITTER', '.1'],
+      ['HANDLER_TIMEOUT_MS', '-5'],
+    ]) {
+      expect(() => loadConfig({ [name]: value }), name).toThrow(
+        `Invalid configuration: ${name} must be a number in decimal digits (got "${value}")`,
+      );
+    }
+    expect(loadConfig({ PORT: ' 8080 ', CACHE_TTL_JITTER: '0.25' })).toMatchObject({
+      http: { port: 8080 },
+      cache: { ttlJitter: 0.25 },
+    });
+  });
+
   it('rejects a short JWT secret and an admin email without its password', () => {
     expect(() => loadConfig({ JWT_SECRET: 'short' })).toThrow(/JWT_SECRET must be at least 32 characters$/);
     expect(() => loadConfig({ MONGODB_URI: 'mongo://admin:hunter2@db' })).not.toThrow(/hunter2/);

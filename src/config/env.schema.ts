@@ -5,8 +5,21 @@ import { checkAccountEmail } from '../users/account-email.js';
 import { redisUrlProblem } from './redis-url.js';
 
 // 0 asks the OS for a free port (used by tests).
-const port = z.coerce.number().int().min(0).max(65_535);
-const positiveInt = z.coerce.number().int().positive();
+const port = z.number().int().min(0).max(65_535);
+const positiveInt = z.number().int().positive();
+
+/**
+ * A number as an env file writes it, in decimal digits, checked by `schema`. Until 2026-12-03 these were
+ * z.coerce.number(), which takes whatever Number() does: PORT=0x10 listened on port 16, and a limit of 1e3 meant 1,000.
+ */
+function decimal(schema: z.ZodNumber) {
+  return z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, { message: 'must be a number in decimal digits', abort: true })
+    .transform(Number)
+    .pipe(schema);
+}
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 /** `true`/`1`, `false`/`0`, or proxy addresses and CIDR ranges (`10.0.0.0/8,127.0.0.1`). */
@@ -65,8 +78,8 @@ export const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
     ROLE: z.enum(['api', 'worker', 'all']).default('all'),
-    PORT: port.default(3000),
-    METRICS_PORT: port.default(9464),
+    PORT: decimal(port).default(3000),
+    METRICS_PORT: decimal(port).default(9464),
     // Tracing is on only when a collector is named (OTLP over HTTP; /v1/traces is appended).
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
     OTEL_SERVICE_NAME: z.string().min(1).max(100).default('vesta-api'),
@@ -79,33 +92,33 @@ export const envSchema = z
     // Browser origins allowed to call the API: * (any; safe since auth is a bearer token, never a cookie)
     // or a comma-separated list of origins. Preflights are cached for CORS_MAX_AGE_S (the report: one day).
     CORS_ORIGINS: z.string().default('*').transform(parseOrigins),
-    CORS_MAX_AGE_S: z.coerce.number().int().min(0).max(86_400).default(86_400),
+    CORS_MAX_AGE_S: decimal(z.number().int().min(0).max(86_400)).default(86_400),
 
-    BODY_LIMIT_BYTES: positiveInt.max(50 * 1024 * 1024).default(1024 * 1024),
+    BODY_LIMIT_BYTES: decimal(positiveInt.max(50 * 1024 * 1024)).default(1024 * 1024),
     // Above the load balancer's idle timeout (AWS ALB: 60 s by default), so the LB closes idle
     // connections first and never reuses one the server already dropped. Raise it to match an LB
     // with a longer timeout (GCP's HTTP(S) LB keeps backend connections for 600 s).
-    KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(65_000),
-    REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
+    KEEP_ALIVE_TIMEOUT_MS: decimal(positiveInt).default(65_000),
+    REQUEST_TIMEOUT_MS: decimal(positiveInt).default(30_000),
     // Longest a request may wait for its answer before it gets a 503 problem, so a hung database never holds a
     // client; an upload gets REQUEST_TIMEOUT_MS more to send its file. Below the report's 30 s proxy read timeout.
-    HANDLER_TIMEOUT_MS: positiveInt.max(300_000).default(10_000),
-    COMPRESSION_THRESHOLD_BYTES: z.coerce.number().int().min(0).default(1024),
+    HANDLER_TIMEOUT_MS: decimal(positiveInt.max(300_000)).default(10_000),
+    COMPRESSION_THRESHOLD_BYTES: decimal(z.number().int().min(0)).default(1024),
 
-    SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).default(5_000),
-    SHUTDOWN_GRACE_MS: positiveInt.default(25_000),
+    SHUTDOWN_DRAIN_MS: decimal(z.number().int().min(0)).default(5_000),
+    SHUTDOWN_GRACE_MS: decimal(positiveInt).default(25_000),
     // Longest one close step of a shutdown (the Bull queues, a Redis connection, MongoDB) may take before it is
     // abandoned, so a dependency that hangs cannot hold the exit until SHUTDOWN_GRACE_MS forces it.
-    SHUTDOWN_STEP_TIMEOUT_MS: positiveInt.default(3_000),
+    SHUTDOWN_STEP_TIMEOUT_MS: decimal(positiveInt).default(3_000),
 
     MONGODB_URI: z
       .string()
       // The driver's own check of the rest is in main.ts (mongo-uri.ts).
       .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
       .optional(),
-    MONGODB_MAX_POOL_SIZE: positiveInt.max(500).default(10),
-    MONGODB_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
-    MONGODB_SOCKET_TIMEOUT_MS: positiveInt.default(45_000),
+    MONGODB_MAX_POOL_SIZE: decimal(positiveInt.max(500)).default(10),
+    MONGODB_SERVER_SELECTION_TIMEOUT_MS: decimal(positiveInt).default(5_000),
+    MONGODB_SOCKET_TIMEOUT_MS: decimal(positiveInt).default(45_000),
     MONGODB_READ_PREFERENCE: z
       .enum(['primary', 'primaryPreferred', 'secondary', 'secondaryPreferred', 'nearest'])
       .default('primary'),
@@ -115,18 +128,18 @@ export const envSchema = z
       .regex(/^rediss?:\/\//, { message: 'must start with redis:// or rediss://', abort: true })
       .superRefine(checkedBy(redisUrlProblem))
       .optional(),
-    REDIS_CONNECT_TIMEOUT_MS: positiveInt.default(2_000),
-    REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(1_000),
+    REDIS_CONNECT_TIMEOUT_MS: decimal(positiveInt).default(2_000),
+    REDIS_COMMAND_TIMEOUT_MS: decimal(positiveInt).default(1_000),
     // Namespaces every key (and Bull queue) so several environments can share one Redis.
     REDIS_KEY_PREFIX: z
       .string()
       .regex(/^[\w.:-]{1,64}$/, 'must be 1-64 letters, digits, dots, colons, dashes or underscores')
       .default('vesta:'),
 
-    HEALTH_CHECK_TIMEOUT_MS: positiveInt.max(10_000).default(1_500),
+    HEALTH_CHECK_TIMEOUT_MS: decimal(positiveInt.max(10_000)).default(1_500),
 
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-    JWT_ACCESS_TTL_S: positiveInt.max(24 * 3600).default(900),
+    JWT_ACCESS_TTL_S: decimal(positiveInt.max(24 * 3600)).default(900),
     // Checked and normalised as register and login check an email: an address login refuses could never sign in.
     ADMIN_EMAIL: z.string().transform(accountEmail).optional(),
     // Counted as new passwords are: in characters after normalisation (NFKC), the form that is hashed.
@@ -137,33 +150,33 @@ export const envSchema = z
       .optional(),
     // Password hashing (argon2id, 64 MiB and ~100 ms each) runs on libuv's threadpool, which zlib, fs and DNS share: at
     // most this many hashes at once, this many callers waiting, none longer than this; the rest get a quick 503.
-    PASSWORD_HASH_CONCURRENCY: positiveInt.max(1_024).default(2),
-    PASSWORD_HASH_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10_000).default(32),
+    PASSWORD_HASH_CONCURRENCY: decimal(positiveInt.max(1_024)).default(2),
+    PASSWORD_HASH_QUEUE_LIMIT: decimal(z.number().int().min(0).max(10_000)).default(32),
     // Unset: 2000, or half of HANDLER_TIMEOUT_MS when that is less (app-config.ts).
-    PASSWORD_HASH_MAX_WAIT_MS: positiveInt.optional(),
+    PASSWORD_HASH_MAX_WAIT_MS: decimal(positiveInt).optional(),
     // Node's own (read by libuv when the pool starts); here only to check PASSWORD_HASH_CONCURRENCY against it. libuv
     // caps the pool at 1024 threads, so a larger value would pass the check with a pool that is in fact smaller.
-    UV_THREADPOOL_SIZE: positiveInt.max(1_024).default(4),
+    UV_THREADPOOL_SIZE: decimal(positiveInt.max(1_024)).default(4),
 
-    VIEW_FLUSH_INTERVAL_MS: positiveInt.min(100).default(5_000),
+    VIEW_FLUSH_INTERVAL_MS: decimal(positiveInt.min(100)).default(5_000),
     // Each instance adds up views in memory and sends them to Redis this often, in one round trip.
-    VIEW_BUFFER_MS: positiveInt.min(10).max(60_000).default(1_000),
+    VIEW_BUFFER_MS: decimal(positiveInt.min(10).max(60_000)).default(1_000),
 
     // Uploads: the largest file accepted, and how long clients and CDNs may keep a download (files never change).
-    MEDIA_MAX_BYTES: positiveInt.max(100 * 1024 * 1024).default(10 * 1024 * 1024),
+    MEDIA_MAX_BYTES: decimal(positiveInt.max(100 * 1024 * 1024)).default(10 * 1024 * 1024),
     // Per member: how many files and how many bytes in all.
-    MEDIA_QUOTA_FILES: positiveInt.default(100),
-    MEDIA_QUOTA_BYTES: positiveInt.default(200 * 1024 * 1024),
-    MEDIA_CACHE_MAX_AGE_S: z.coerce.number().int().min(0).max(31_536_000).default(2_592_000),
+    MEDIA_QUOTA_FILES: decimal(positiveInt).default(100),
+    MEDIA_QUOTA_BYTES: decimal(positiveInt).default(200 * 1024 * 1024),
+    MEDIA_CACHE_MAX_AGE_S: decimal(z.number().int().min(0).max(31_536_000)).default(2_592_000),
     // How long a download may take to send once it has started; then its connection is closed.
-    MEDIA_DOWNLOAD_TIMEOUT_MS: positiveInt.max(3_600_000).default(600_000),
+    MEDIA_DOWNLOAD_TIMEOUT_MS: decimal(positiveInt.max(3_600_000)).default(600_000),
     // How often a worker removes what aborted uploads and deletions left behind.
-    MEDIA_CLEANUP_INTERVAL_MS: positiveInt.min(1_000).default(3_600_000),
+    MEDIA_CLEANUP_INTERVAL_MS: decimal(positiveInt.min(1_000)).default(3_600_000),
     // Payment provider webhooks: HMAC-SHA256 key, and how old a signed timestamp may be (replay window).
     PAYMENT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-    PAYMENT_WEBHOOK_TOLERANCE_S: positiveInt.max(3_600).default(300),
+    PAYMENT_WEBHOOK_TOLERANCE_S: decimal(positiveInt.max(3_600)).default(300),
     // How often a worker ends subscriptions whose paid period is over (expiry, failed renewal).
-    SUBSCRIPTION_SWEEP_INTERVAL_MS: positiveInt.min(1_000).default(60_000),
+    SUBSCRIPTION_SWEEP_INTERVAL_MS: decimal(positiveInt.min(1_000)).default(60_000),
 
     // Backups: where they are written (a PersistentVolume in Kubernetes), when (cron, UTC), how long they are kept,
     // and whether each new one is restored into a scratch database to prove it.
@@ -173,65 +186,65 @@ export const envSchema = z
       .regex(/^\S+( \S+){4,5}$/, 'must be a cron expression of 5 or 6 fields')
       .default('0 3 * * *'),
     BACKUP_SCHEDULE_ENABLED: booleanFlag.default(true),
-    BACKUP_RETENTION_DAYS: positiveInt.max(3_650).default(30),
+    BACKUP_RETENTION_DAYS: decimal(positiveInt.max(3_650)).default(30),
     BACKUP_VERIFY: booleanFlag.default(true),
     // The backup lock is a lease its holder renews every quarter of this; a holder that died (killed, crashed)
     // leaves a lock that another run takes over this long after the last renewal at most.
-    BACKUP_LOCK_LEASE_MS: positiveInt.min(1_000).max(3_600_000).default(60_000),
+    BACKUP_LOCK_LEASE_MS: decimal(positiveInt.min(1_000).max(3_600_000)).default(60_000),
 
     CACHE_L1_ENABLED: booleanFlag.default(true),
-    CACHE_L1_MAX_BYTES: positiveInt.default(50 * 1024 * 1024),
+    CACHE_L1_MAX_BYTES: decimal(positiveInt).default(50 * 1024 * 1024),
     // A cache read that waits longer than this for Redis is treated as a miss (fail open).
-    CACHE_L2_TIMEOUT_MS: positiveInt.max(5_000).default(50),
+    CACHE_L2_TIMEOUT_MS: decimal(positiveInt.max(5_000)).default(50),
     // Spread expiries of entries written together by up to this fraction of their TTL.
-    CACHE_TTL_JITTER: z.coerce.number().min(0).max(0.5).default(0.1),
+    CACHE_TTL_JITTER: decimal(z.number().min(0).max(0.5)).default(0.1),
     // Fail-safe: an entry stays this long past its TTL, to answer when its reload fails or is slow (0: off).
-    CACHE_GRACE_S: z.coerce.number().int().min(0).max(86_400).default(3_600),
+    CACHE_GRACE_S: decimal(z.number().int().min(0).max(86_400)).default(3_600),
     // How long a request that has such an entry waits for the reload before it gets the entry.
-    CACHE_SOFT_TIMEOUT_MS: z.coerce.number().int().min(0).max(10_000).default(250),
-    CACHE_WARM_INTERVAL_MS: positiveInt.min(1_000).default(300_000),
+    CACHE_SOFT_TIMEOUT_MS: decimal(z.number().int().min(0).max(10_000)).default(250),
+    CACHE_WARM_INTERVAL_MS: decimal(positiveInt.min(1_000)).default(300_000),
     // Cache-Control max-age of public catalogue data; the Vesta report uses 1 h in production.
-    HTTP_PUBLIC_MAX_AGE_S: z.coerce.number().int().min(0).max(86_400).optional(),
+    HTTP_PUBLIC_MAX_AGE_S: decimal(z.number().int().min(0).max(86_400)).optional(),
 
     // Rate limits, THROTTLE_<TIER>_LIMIT requests per THROTTLE_<TIER>_TTL_S seconds (the Vesta report: 100 per
     // 15 minutes per client). Counts live in Redis, shared by all instances; while Redis does not answer, each instance
     // counts in its own memory (decision 0030).
     // Off only in an emergency, or to measure what limiting costs (npm run bench does).
     THROTTLE_ENABLED: booleanFlag.default(true),
-    THROTTLE_ANONYMOUS_LIMIT: positiveInt.default(100),
-    THROTTLE_ANONYMOUS_TTL_S: positiveInt.default(900),
-    THROTTLE_USER_LIMIT: positiveInt.default(1_000),
-    THROTTLE_USER_TTL_S: positiveInt.default(900),
+    THROTTLE_ANONYMOUS_LIMIT: decimal(positiveInt).default(100),
+    THROTTLE_ANONYMOUS_TTL_S: decimal(positiveInt).default(900),
+    THROTTLE_USER_LIMIT: decimal(positiveInt).default(1_000),
+    THROTTLE_USER_TTL_S: decimal(positiveInt).default(900),
     // Login and register per client address; failed logins per email from one address (strict: whoever passes it
     // locks only themself out), and per email over all addresses (high: distributed guessing, not one typo-prone
     // member).
-    THROTTLE_CREDENTIALS_LIMIT: positiveInt.default(10),
-    THROTTLE_CREDENTIALS_TTL_S: positiveInt.default(900),
-    THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: positiveInt.default(5),
-    THROTTLE_CREDENTIALS_ACCOUNT_TTL_S: positiveInt.default(900),
+    THROTTLE_CREDENTIALS_LIMIT: decimal(positiveInt).default(10),
+    THROTTLE_CREDENTIALS_TTL_S: decimal(positiveInt).default(900),
+    THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: decimal(positiveInt).default(5),
+    THROTTLE_CREDENTIALS_ACCOUNT_TTL_S: decimal(positiveInt).default(900),
     // Search, nearby and advanced search together, per caller, on top of the anonymous or user tier: 300 per 15 min
     // lets a member pan a map for minutes on end, and caps how fast one account can page through every member.
-    THROTTLE_SEARCH_LIMIT: positiveInt.default(300),
-    THROTTLE_SEARCH_TTL_S: positiveInt.default(900),
-    THROTTLE_CREDENTIALS_GLOBAL_LIMIT: positiveInt.default(100),
-    THROTTLE_CREDENTIALS_GLOBAL_TTL_S: positiveInt.default(900),
+    THROTTLE_SEARCH_LIMIT: decimal(positiveInt).default(300),
+    THROTTLE_SEARCH_TTL_S: decimal(positiveInt).default(900),
+    THROTTLE_CREDENTIALS_GLOBAL_LIMIT: decimal(positiveInt).default(100),
+    THROTTLE_CREDENTIALS_GLOBAL_TTL_S: decimal(positiveInt).default(900),
     // A limiter check that waits longer than this for Redis is counted in this instance's memory instead.
-    THROTTLE_REDIS_TIMEOUT_MS: positiveInt.max(5_000).default(50),
+    THROTTLE_REDIS_TIMEOUT_MS: decimal(positiveInt.max(5_000)).default(50),
     // Clients those in-memory counts hold at most (about 400 bytes each); the least recently seen is forgotten first.
-    THROTTLE_LOCAL_MAX_KEYS: positiveInt.default(100_000),
+    THROTTLE_LOCAL_MAX_KEYS: decimal(positiveInt).default(100_000),
 
     // Thresholds of the monitoring summary (the Vesta report's defaults). Memory is V8 heap in use.
-    MONITOR_MEMORY_WARN_MB: positiveInt.default(800),
-    MONITOR_MEMORY_CRITICAL_MB: positiveInt.default(900),
+    MONITOR_MEMORY_WARN_MB: decimal(positiveInt).default(800),
+    MONITOR_MEMORY_CRITICAL_MB: decimal(positiveInt).default(900),
     // Above this, readiness fails so the orchestrator recycles the pod.
-    MONITOR_MEMORY_RESTART_MB: positiveInt.default(1_024),
-    MONITOR_CPU_WARN_PERCENT: z.coerce.number().positive().max(100).default(70),
-    MONITOR_CPU_CRITICAL_PERCENT: z.coerce.number().positive().max(100).default(85),
-    MONITOR_ERROR_RATE_WARN_PERCENT: z.coerce.number().positive().max(100).default(5),
+    MONITOR_MEMORY_RESTART_MB: decimal(positiveInt).default(1_024),
+    MONITOR_CPU_WARN_PERCENT: decimal(z.number().positive().max(100)).default(70),
+    MONITOR_CPU_CRITICAL_PERCENT: decimal(z.number().positive().max(100)).default(85),
+    MONITOR_ERROR_RATE_WARN_PERCENT: decimal(z.number().positive().max(100)).default(5),
     // Overload protection: past either limit new requests get a quick 503 instead of queueing. 0 turns the
     // event-loop check off (tests, whose harness shares the loop).
-    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000),
-    OVERLOAD_MAX_HEAP_MB: positiveInt.default(1_536),
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: decimal(z.number().int().min(0)).default(1_000),
+    OVERLOAD_MAX_HEAP_MB: decimal(positiveInt).default(1_536),
   })
   .superRefine((env, ctx) => {
     // 0 asks the OS for a free port each, so only two fixed equal ports collide (EADDRINUSE at listen).
