@@ -11,13 +11,15 @@ const REFRESH_MS = 30_000;
 
 /**
  * Business gauges, cheap to keep: the profile count comes from the collection's metadata
- * (estimatedDocumentCount, no scan) and is refreshed at most every 30 s; a failed count keeps the
- * last value; so are active subscriptions by plan, from one aggregate.
+ * (estimatedDocumentCount, no scan) and is refreshed at most every 30 s; so are active subscriptions by plan, from one
+ * aggregate. When the aggregate fails, the subscriptions gauge is left out of the scrapes until the next refresh, as
+ * queue_jobs is: its last values repeated while MongoDB does not answer would look true on the dashboards. A gauge
+ * without labels cannot be left out (prom-client reports 0), so a failed profile estimate keeps the last one.
  */
 @Injectable()
 export class BusinessMetrics implements OnApplicationBootstrap {
   private profiles = 0;
-  private activeByPlan = new Map<string, number>();
+  private activeByPlan?: Map<string, number>;
   private countedAt = 0;
   private refreshing?: Promise<void>;
 
@@ -46,7 +48,9 @@ export class BusinessMetrics implements OnApplicationBootstrap {
       registers: [this.registry],
       async collect() {
         await refresh();
-        for (const plan of PLAN_IDS) if (plan !== 'free') this.set({ plan }, activeByPlan().get(plan) ?? 0);
+        const counts = activeByPlan();
+        if (counts === undefined) this.reset();
+        else for (const plan of PLAN_IDS) if (plan !== 'free') this.set({ plan }, counts.get(plan) ?? 0);
       },
     });
   }
@@ -75,6 +79,6 @@ export class BusinessMetrics implements OnApplicationBootstrap {
         .toArray(),
       SCRAPE_READ_TIMEOUT_MS,
     ).catch(() => undefined);
-    if (groups) this.activeByPlan = new Map(groups.map((group) => [group._id, group.count]));
+    this.activeByPlan = groups && new Map(groups.map((group) => [group._id, group.count]));
   }
 }
