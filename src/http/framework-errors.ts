@@ -3,10 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { genericProblem, PROBLEM_CONTENT_TYPE, statusTitle } from '../common/problem/problem-details.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
+import { logRequestLine } from './request-line.js';
 
 /**
  * Requests Fastify refuses before routing (a URL with broken percent-encoding, a path segment over maxParamLength):
- * a problem like every other error. Fastify would answer with its own JSON, and Nest's filter never sees them.
+ * a problem like every other error, and a request line like every other request (until 2026-12-04 they left none).
+ * Fastify would answer with its own JSON, and Nest's filter never sees them.
  */
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const status = error.statusCode ?? 400;
@@ -14,12 +16,13 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
     error.code === 'FST_ERR_MAX_PARAM_LENGTH'
       ? 'A path segment is too long'
       : 'The URL is not valid (check its percent-encoding)';
-  // Sent outside any route, so without the hooks that add the request id to other replies.
+  // Sent outside any route, so without the hooks that add the request id to other replies and log the request.
   void reply
     .status(status)
     .header(REQUEST_ID_HEADER, request.id)
     .header('content-type', PROBLEM_CONTENT_TYPE)
     .send(genericProblem(request, status, detail));
+  logRequestLine(request.server.log, request, reply);
 }
 
 /**

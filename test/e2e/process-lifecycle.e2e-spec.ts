@@ -143,6 +143,24 @@ describe('the production process (dist/main.js)', () => {
     }
   });
 
+  it('logs the requests Fastify refuses before routing, as it logs every other request', async () => {
+    const { app, url } = await boot();
+    const sent: [string, number][] = [
+      ['/v1/profiles/%ZZ', 400],
+      [`/v1/profiles/${'a'.repeat(900)}`, 414],
+    ];
+    for (const [index, [path, status]] of sent.entries()) {
+      const response = await fetch(`${url}${path}`, { headers: { 'x-request-id': `refused-${index}` } });
+      expect(response.status, path).toBe(status);
+    }
+    const deadline = Date.now() + 5_000;
+    const lines = () => app.logLines().filter((entry) => String(entry.reqId).startsWith('refused-'));
+    while (lines().length < sent.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(lines().map(({ msg, method, status }) => ({ msg, method, status }))).toEqual(
+      sent.map(([, status]) => ({ msg: 'request completed', method: 'GET', status })),
+    );
+  });
+
   it('drains on SIGTERM under steady load: no failed request, readiness 503, exit 0 within the grace period', async () => {
     const drainMs = 3_000;
     const graceMs = 10_000;
