@@ -1,12 +1,14 @@
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory.js';
 import type { AppConfig } from './config/app-config.js';
-import { installGracefulShutdown } from './lifecycle/graceful-shutdown.js';
+import { exitOnSignalWhileStarting, installGracefulShutdown } from './lifecycle/graceful-shutdown.js';
 
 /** Builds and starts the service; `afterClose` runs once the app has closed on a signal (flushes traces). */
 export async function bootstrap(config: AppConfig, afterClose?: () => Promise<void>): Promise<void> {
   const logger = new Logger('Bootstrap');
+  const starting = exitOnSignalWhileStarting();
   const app = await createApp(config);
+  starting();
   installGracefulShutdown(app, config.shutdown, afterClose);
   try {
     // Also starts the metrics server (MetricsServer.onApplicationBootstrap).

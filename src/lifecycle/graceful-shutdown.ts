@@ -63,6 +63,22 @@ export function installGracefulShutdown(
   for (const signal of SIGNALS) process.on(signal, onSignal);
 }
 
+/**
+ * Until the app is built (MongoDB slow to answer at start, say), there is no listener to drain: a signal stops the
+ * process at once with exit 0 and its buffered log lines written, instead of Node's default, a kill by the signal
+ * (exit 143) that lost the lines of the start so far. Returns what hands the signals over to installGracefulShutdown.
+ */
+export function exitOnSignalWhileStarting(): () => void {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    new Logger('Shutdown').log(`${signal} received while starting: exiting`);
+    process.exit(0);
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+  return () => {
+    for (const signal of SIGNALS) process.off(signal, onSignal);
+  };
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

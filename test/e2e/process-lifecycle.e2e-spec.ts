@@ -78,6 +78,31 @@ describe('the production process (dist/main.js)', () => {
     expect(errors.every((entry) => entry.service === 'vesta-api')).toBe(true);
   }, 120_000);
 
+  it('exits 0 on SIGTERM while still starting, with the lines of its start so far', async () => {
+    // A MongoDB that accepts connections and never answers: the app connects to it while it is being built.
+    const hung = createServer(() => undefined);
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const connected = new Promise((resolve) => hung.once('connection', resolve));
+    try {
+      app = AppProcess.spawn(
+        testEnv({
+          LOG_LEVEL: 'info',
+          MONGODB_URI: `mongodb://127.0.0.1:${(hung.address() as AddressInfo).port}/vesta`,
+          MONGODB_SERVER_SELECTION_TIMEOUT_MS: '60000',
+        }),
+      );
+      await connected;
+      app.signal('SIGTERM');
+      const { code, signal } = await app.exited;
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      const messages = app.logLines().map((entry) => entry.msg);
+      expect(messages).toContain('SIGTERM received while starting: exiting');
+      expect(messages.length).toBeGreaterThan(1);
+    } finally {
+      hung.close();
+    }
+  });
+
   it('says in a JSON log line, not a stack trace, that its port or its metrics port is taken, and exits 1', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
