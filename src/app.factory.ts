@@ -43,7 +43,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
   fastify.removeContentTypeParser('text/plain');
   registerOtherBodyTypes(fastify);
-  fastify.server.on('checkExpectation', expectationFailed);
+  fastify.server.on('checkExpectation', expectationFailed.bind(fastify));
   // First, so that its onSend hook runs before any other.
   registerRequestDeadlines(fastify, config);
   refuseWhileClosing(fastify);

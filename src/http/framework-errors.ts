@@ -1,9 +1,13 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { genericProblem, PROBLEM_CONTENT_TYPE, statusTitle } from '../common/problem/problem-details.js';
+import { loggableUrl } from '../logging/loggable-url.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import { logRequestLine } from './request-line.js';
+
+/** The log message of requests Node's HTTP server answers before Fastify sees them: no request id, no route. */
+const REFUSED_BY_SERVER = 'request refused by the HTTP server';
 
 /**
  * Requests Fastify refuses before routing (a URL with broken percent-encoding, a path segment over maxParamLength):
@@ -28,9 +32,11 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 /**
  * Requests Node's HTTP parser refuses (headers too large, a malformed request line or header, a body whose length
  * does not add up): the same statuses as Fastify's own handler, as a problem. There is no request, so no requestId;
- * the connection is closed after the answer, since the rest of the stream cannot be trusted.
+ * the connection is closed after the answer, since the rest of the stream cannot be trusted. Each gets a log line with
+ * its status and the parser's error code (until 2026-12-04 there was none), so a flood of them shows in the log as
+ * other refused requests do; no address, as request lines carry none. Fastify binds `this` to its instance.
  */
-export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, detail] =
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
@@ -45,14 +51,17 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
+  this.log.warn({ status, code: error.code }, REFUSED_BY_SERVER);
   socket.destroy(error);
 }
 
 /**
  * A request expecting anything but `100-continue`, which Node answers itself with an empty 417 (the `checkExpectation`
- * event replaces that answer). The request is never read, so the connection is closed after the answer.
+ * event replaces that answer). The request is never read, so the connection is closed after the answer. Bind `this`
+ * to the Fastify instance, whose logger writes its line.
  */
-export function expectationFailed(_request: IncomingMessage, response: ServerResponse): void {
+export function expectationFailed(this: FastifyInstance, request: IncomingMessage, response: ServerResponse): void {
+  this.log.warn({ method: request.method, url: loggableUrl(request.url ?? ''), status: 417 }, REFUSED_BY_SERVER);
   const body = bareProblem(417, 'Only "Expect: 100-continue" is supported');
   response
     .writeHead(417, {

@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import autocannon from 'autocannon';
 import { registerAccount } from '../factories/accounts.js';
@@ -184,6 +184,29 @@ describe('the production process (dist/main.js)', () => {
     expect(lines().map(({ msg, method, status }) => ({ msg, method, status }))).toEqual(
       sent.map(([, status]) => ({ msg: 'request completed', method: 'GET', status })),
     );
+  });
+
+  it('logs the requests Node refuses before Fastify sees them (parser errors, an unsupported Expect)', async () => {
+    const { app, url } = await boot();
+    const { port } = new URL(url);
+    const exchange = (raw: string) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(raw));
+        socket.on('data', () => undefined);
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      });
+    await exchange(`GET /v1/profiles HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    await exchange('GET /v1/profiles HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+    await exchange('GET /v1/profiles?password=hunter2 HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n');
+    const deadline = Date.now() + 5_000;
+    const lines = () => app.logLines().filter((entry) => entry.msg === 'request refused by the HTTP server');
+    while (lines().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(lines().map(({ level, status, code, method, url }) => ({ level, status, code, method, url }))).toEqual([
+      { level: 40, status: 431, code: 'HPE_HEADER_OVERFLOW', method: undefined, url: undefined },
+      { level: 40, status: 400, code: 'HPE_INVALID_HEADER_TOKEN', method: undefined, url: undefined },
+      { level: 40, status: 417, code: undefined, method: 'GET', url: '/v1/profiles?password=[redacted]' },
+    ]);
   });
 
   it('drains on SIGTERM under steady load: no failed request, readiness 503, exit 0 within the grace period', async () => {
