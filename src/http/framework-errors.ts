@@ -9,10 +9,22 @@ import { logRequestLine } from './request-line.js';
 /** The log message of requests Node's HTTP server answers before Fastify sees them: no request id, no route. */
 const REFUSED_BY_SERVER = 'request refused by the HTTP server';
 
+type RefusedListener = (request: FastifyRequest, reply: FastifyReply) => void;
+/** Per Fastify instance (tests run several apps in one process): what else must see requests refused before routing. */
+const refusedListeners = new WeakMap<FastifyInstance, RefusedListener[]>();
+
+/**
+ * Calls `listener` once each request Fastify refuses before routing is answered. Fastify runs no hooks for those
+ * (no route, so no onResponse), so what must see every reply (the request metrics) registers here as well.
+ */
+export function onRefusedBeforeRouting(fastify: FastifyInstance, listener: RefusedListener): void {
+  refusedListeners.set(fastify, [...(refusedListeners.get(fastify) ?? []), listener]);
+}
+
 /**
  * Requests Fastify refuses before routing (a URL with broken percent-encoding, a path segment over maxParamLength):
- * a problem like every other error, and a request line like every other request (until 2026-12-04 they left none).
- * Fastify would answer with its own JSON, and Nest's filter never sees them.
+ * a problem like every other error, and a request line and a count in the request metrics like every other request
+ * (until 2026-12-04 they left neither). Fastify would answer with its own JSON, and Nest's filter never sees them.
  */
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const status = error.statusCode ?? 400;
@@ -27,6 +39,7 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
     .header('content-type', PROBLEM_CONTENT_TYPE)
     .send(genericProblem(request, status, detail));
   logRequestLine(request.server.log, request, reply);
+  for (const listener of refusedListeners.get(request.server) ?? []) listener(request, reply);
 }
 
 /**

@@ -1,6 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { onRefusedBeforeRouting } from '../http/framework-errors.js';
 import type { RequestStats } from './request-stats.js';
 
 /** The performance guide's buckets, 10 ms to 5 s. */
@@ -10,7 +11,8 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 const UNMATCHED = 'unmatched';
 
 /**
- * Request metrics from Fastify hooks, so every reply counts (404s and Fastify's own 4xx included).
+ * Request metrics from Fastify hooks, so every reply counts (404s and Fastify's own 4xx included; the 400s and 414s it
+ * answers before routing, which run no hook, are reported by their handler).
  * `route` is the route template (/v1/profiles/:id), never the URL, which keeps the series count
  * bounded by the number of routes. Gauges read the counters only when scraped.
  */
@@ -57,15 +59,20 @@ export function registerHttpMetrics(fastify: FastifyInstance, registry: Registry
     stats.inFlight += 1;
     response.once('close', () => (stats.inFlight -= 1));
   });
-  fastify.addHook('onResponse', (request, reply, done) => {
+  const observe = (request: FastifyRequest, reply: FastifyReply): void => {
     stats.record(reply.statusCode);
     const labels = {
       method: METHODS.has(request.method) ? request.method : 'OTHER',
       route: request.routeOptions.url ?? UNMATCHED,
       status_code: reply.statusCode,
     };
+    // 0 for requests refused before routing: Fastify starts the clock at routing. They are answered on arrival.
     duration.observe(labels, reply.elapsedTime / 1000);
     total.inc(labels);
+  };
+  fastify.addHook('onResponse', (request, reply, done) => {
+    observe(request, reply);
     done();
   });
+  onRefusedBeforeRouting(fastify, observe);
 }

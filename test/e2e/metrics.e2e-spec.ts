@@ -2,7 +2,7 @@ import { Types } from 'mongoose';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, registerAccount } from '../factories/accounts.js';
-import { parsePrometheusText, seriesCount } from '../support/prometheus-text.js';
+import { parsePrometheusText, scrapedValue, seriesCount } from '../support/prometheus-text.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -159,6 +159,32 @@ describe('Prometheus metrics', () => {
     const routes = new Set(families.get('http_requests_total')!.metrics.map((m) => m.labels?.route));
     expect(routes).toContain('/v1/profiles/:id');
     expect(routes).toContain('unmatched');
+  });
+
+  it('counts the requests Fastify refuses before routing as unmatched, as it counts 404s', async () => {
+    const unmatched = { method: 'GET', route: 'unmatched' };
+    const refused = [
+      ['/v1/profiles/%ZZ', '400'],
+      [`/v1/profiles/${'a'.repeat(900)}`, '414'],
+    ] as const;
+    for (const [path, status] of refused) {
+      const before = await scrapedValue(running.metricsUrl, 'http_requests_total', {
+        ...unmatched,
+        status_code: status,
+      });
+      expect((await fetch(`${running.url}${path}`)).status).toBe(Number(status));
+      const { families, text } = await scrape();
+      const total = families
+        .get('http_requests_total')!
+        .metrics.find((m) => m.labels?.route === 'unmatched' && m.labels.status_code === status);
+      expect(Number(total?.value), path).toBe(before + 1);
+      expect(text).toMatch(
+        new RegExp(
+          `^http_request_duration_seconds_count\\{method="GET",route="unmatched",status_code="${status}"\\} [1-9]`,
+          'm',
+        ),
+      );
+    }
   });
 });
 
