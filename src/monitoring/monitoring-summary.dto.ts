@@ -19,8 +19,8 @@ class CpuDto {
 }
 
 class EventLoopDelayDto {
-  @ApiProperty({ example: 10.2 }) mean: number;
-  @ApiProperty({ example: 21.1 }) p99: number;
+  @ApiProperty({ example: 0.4 }) mean: number;
+  @ApiProperty({ example: 3.1 }) p99: number;
 }
 
 class RequestTotalsDto {
@@ -43,7 +43,8 @@ export class MonitoringSummaryDto implements MonitoringSummary {
   @ApiProperty({ example: 3_600 }) uptimeS: number;
   @ApiProperty({ type: MemoryDto }) memory: MemoryDto;
   @ApiProperty({ type: CpuDto }) cpu: CpuDto;
-  @ApiProperty({ type: EventLoopDelayDto, description: 'Over the last second' }) eventLoopDelayMs: EventLoopDelayDto;
+  @ApiProperty({ type: EventLoopDelayDto, description: 'Over the last second; 0 when idle' })
+  eventLoopDelayMs: EventLoopDelayDto;
   @ApiProperty({ type: RequestTotalsDto }) requests: RequestTotalsDto;
   @ApiProperty({ type: RecentDto, description: 'The last 5 minutes; errors are 5xx replies' }) recent: RecentDto;
   @ApiProperty({ type: 'object', additionalProperties: true, description: 'The thresholds in force' })
