@@ -88,7 +88,7 @@ describe('dashboard, alert and adapter queries against a real Prometheus', () =>
       ],
       { stdio: 'ignore' },
     );
-    // Traffic for the panels: reads that hit and miss the cache, a 404, searches.
+    // Traffic for the panels: reads that hit and miss the cache, a 404, searches, and the kubelet's probes.
     const member = await registerAccount(running.url);
     const profile = await createProfile(running.url, member);
     const deadline = Date.now() + 30_000;
@@ -97,6 +97,8 @@ describe('dashboard, alert and adapter queries against a real Prometheus', () =>
         fetch(`${running.url}/v1/profiles/${profile.id}`, { headers: member.auth }).then((r) => r.arrayBuffer()),
         fetch(`${running.url}/v1/locations/cities`).then((r) => r.arrayBuffer()),
         fetch(`${running.url}/v1/nowhere`).then((r) => r.arrayBuffer()),
+        fetch(`${running.url}/health/live`).then((r) => r.arrayBuffer()),
+        fetch(`${running.url}/health/ready`).then((r) => r.arrayBuffer()),
       ]);
       if (round % 20 === 0) {
         const answer = await query('sum(rate(http_requests_total{job="vesta-api"}[20s]))').catch(() => undefined);
@@ -158,6 +160,18 @@ describe('dashboard, alert and adapter queries against a real Prometheus', () =>
       }
       expect(found, expr).toBeGreaterThan(0);
     }
+  });
+
+  it('leaves out the probes by the route labels the app gives them', async () => {
+    const routes = async (selector: string) => {
+      const answer = await query(`count by (route) (http_requests_total{job="vesta-api"${selector}})`);
+      expect(answer.status, answer.error).toBe('success');
+      return (answer.data!.result as { metric: { route: string } }[]).map((series) => series.metric.route).sort();
+    };
+    expect(await routes(',route=~"/health/.*"')).toEqual(['/health/live', '/health/ready']);
+    const kept = await routes(',route!~"/health/.*"');
+    expect(kept).toContain('/v1/locations/cities');
+    expect(kept.filter((route) => route.includes('health'))).toEqual([]);
   });
 
   it('gives the HPAs a per-pod request rate and the queue backlog through the adapter’s queries', async () => {
