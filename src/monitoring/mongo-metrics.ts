@@ -3,6 +3,7 @@ import { InjectConnection } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
+import { driverPools } from './driver-pools.js';
 
 /** Command names become a label; anything outside this set (admin, handshake) is counted as "other". */
 const COMMANDS = new Set([
@@ -26,8 +27,10 @@ interface CommandEvent {
 
 /**
  * MongoDB driver events as metrics: command latency by command and outcome (needs `monitorCommands`,
- * set in DatabaseModule), and the connection pool's size and connections in use, the first thing to
- * check when requests queue behind the database.
+ * set in DatabaseModule), and, read from the driver when scraped, each server's connection pool: its size and
+ * connections in use, the first thing to check when requests queue behind the database. Until 2026-12-04 the pool
+ * gauge counted pool events from bootstrap on, missing the connections opened before (open read 0 beside 7 real ones)
+ * and going negative as those were checked in.
  */
 @Injectable()
 export class MongoMetrics implements OnApplicationBootstrap {
@@ -45,14 +48,20 @@ export class MongoMetrics implements OnApplicationBootstrap {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     });
-    const pool = new Gauge({
+    new Gauge({
       name: 'mongodb_pool_connections',
-      help: 'Connections in the driver pool: open, and checked out by an operation',
-      labelNames: ['state'],
+      help: 'Connections in the driver pool per server: open, and checked out by an operation',
+      labelNames: ['server', 'state'],
       registers: [this.registry],
+      collect() {
+        // A server the driver no longer knows (or a client closed) leaves the scrape with its series.
+        this.reset();
+        for (const { server, open, inUse } of driverPools(client)) {
+          this.set({ server, state: 'open' }, open);
+          this.set({ server, state: 'in_use' }, inUse);
+        }
+      },
     });
-    pool.set({ state: 'open' }, 0);
-    pool.set({ state: 'in_use' }, 0);
 
     const observe = (status: string) => (event: CommandEvent) =>
       latency.observe(
@@ -61,9 +70,5 @@ export class MongoMetrics implements OnApplicationBootstrap {
       );
     client.on('commandSucceeded', observe('ok'));
     client.on('commandFailed', observe('error'));
-    client.on('connectionCreated', () => pool.inc({ state: 'open' }));
-    client.on('connectionClosed', () => pool.dec({ state: 'open' }));
-    client.on('connectionCheckedOut', () => pool.inc({ state: 'in_use' }));
-    client.on('connectionCheckedIn', () => pool.dec({ state: 'in_use' }));
   }
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, registerAccount } from '../factories/accounts.js';
 import { parsePrometheusText, scrapedValue, seriesCount } from '../support/prometheus-text.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
-import { testConfig } from '../support/test-env.js';
+import { requiredEnv, testConfig } from '../support/test-env.js';
 
 const ADMIN = { email: `ops-${Date.now()}@example.test`, password: 'an-admin-password-long-enough' };
 
@@ -159,6 +159,24 @@ describe('Prometheus metrics', () => {
     const routes = new Set(families.get('http_requests_total')!.metrics.map((m) => m.labels?.route));
     expect(routes).toContain('/v1/profiles/:id');
     expect(routes).toContain('unmatched');
+  });
+
+  it('reports the MongoDB pool per server as the driver holds it, never below zero', async () => {
+    const server = new URL(requiredEnv('MONGODB_URI')).host;
+    const pool = async () =>
+      Object.fromEntries(
+        (await scrape()).families
+          .get('mongodb_pool_connections')!
+          .metrics.map((m) => [`${m.labels?.server} ${m.labels?.state}`, Number(m.value)]),
+      );
+    // Connections opened at start-up (index builds, the first reads) count too.
+    const atRest = await pool();
+    expect(Object.keys(atRest).sort()).toEqual([`${server} in_use`, `${server} open`]);
+    expect(atRest[`${server} open`]).toBeGreaterThanOrEqual(1);
+    await Promise.all(Array.from({ length: 20 }, () => fetch(`${running.url}/v1/locations/cities`)));
+    const after = await pool();
+    expect(after[`${server} in_use`]).toBeGreaterThanOrEqual(0);
+    expect(after[`${server} in_use`]).toBeLessThanOrEqual(after[`${server} open`]);
   });
 
   it('counts the requests Fastify refuses before routing as unmatched, as it counts 404s', async () => {
