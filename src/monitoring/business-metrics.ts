@@ -12,13 +12,14 @@ const REFRESH_MS = 30_000;
 /**
  * Business gauges, cheap to keep: the profile count comes from the collection's metadata
  * (estimatedDocumentCount, no scan) and is refreshed at most every 30 s; so are active subscriptions by plan, from one
- * aggregate. When the aggregate fails, the subscriptions gauge is left out of the scrapes until the next refresh, as
- * queue_jobs is: its last values repeated while MongoDB does not answer would look true on the dashboards. A gauge
- * without labels cannot be left out (prom-client reports 0), so a failed profile estimate keeps the last one.
+ * aggregate. When a count fails, its gauge is left out of the scrapes until the next refresh, as queue_jobs is: last
+ * values repeated while MongoDB does not answer would look true on the dashboards. The unlabelled profile gauge is left
+ * out with remove({}), as BackupMetrics does: its reset() would report 0. (Until 2026-12-04 it kept its last estimate.)
  */
 @Injectable()
 export class BusinessMetrics implements OnApplicationBootstrap {
-  private profiles = 0;
+  /** Undefined while the last estimate failed. */
+  private profiles?: number;
   private activeByPlan?: Map<string, number>;
   private countedAt = 0;
   private refreshing?: Promise<void>;
@@ -38,7 +39,9 @@ export class BusinessMetrics implements OnApplicationBootstrap {
       registers: [this.registry],
       async collect() {
         await refresh();
-        this.set(profiles());
+        const count = profiles();
+        if (count === undefined) this.remove({});
+        else this.set(count);
       },
     });
     new Gauge({
@@ -67,7 +70,7 @@ export class BusinessMetrics implements OnApplicationBootstrap {
     this.profiles = await withTimeout(
       this.connection.collection('profiles').estimatedDocumentCount({ maxTimeMS: 500 }),
       SCRAPE_READ_TIMEOUT_MS,
-    ).catch(() => this.profiles);
+    ).catch(() => undefined);
     // One small aggregate over the status index ($match + $group/$sum work on MongoDB and FerretDB).
     const groups = await withTimeout(
       this.connection
