@@ -161,6 +161,15 @@ describe('Prometheus metrics', () => {
     expect(routes).toContain('unmatched');
   });
 
+  it('counts a 405 in http_errors_total as MethodNotAllowedException, not as the 404 it was raised as', async () => {
+    const errors = (errorClass: string) =>
+      scrapedValue(running.metricsUrl, 'http_errors_total', { class: errorClass, status_code: '405' });
+    const before = await errors('MethodNotAllowedException');
+    expect((await fetch(`${running.url}/v1/plans`, { method: 'DELETE' })).status).toBe(405);
+    expect(await errors('MethodNotAllowedException')).toBe(before + 1);
+    expect(await errors('NotFoundException')).toBe(0);
+  });
+
   it('reports the MongoDB pool per server as the driver holds it, never below zero', async () => {
     const server = new URL(requiredEnv('MONGODB_URI')).host;
     const pool = async () =>

@@ -4,6 +4,7 @@ import {
   HttpStatus,
   Inject,
   Logger,
+  MethodNotAllowedException,
   type ArgumentsHost,
   type ExceptionFilter,
 } from '@nestjs/common';
@@ -72,8 +73,14 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
     // A handler failing after its request's deadline already answered it (request-deadlines.ts): logged, not replied.
     if (reply.sent) return;
-    // Class names come from code, not from input, so the label stays bounded.
-    const errorClass = exception instanceof Error ? exception.constructor.name : typeof exception;
+    // Class names come from code, not from input, so the label stays bounded. A 405 reaches this filter as the router's
+    // NotFoundException; it is counted as what it answers (until 2026-12-04 it was class="NotFoundException").
+    const errorClass =
+      allowed.length > 0
+        ? MethodNotAllowedException.name
+        : exception instanceof Error
+          ? exception.constructor.name
+          : typeof exception;
     this.errors.inc({ class: errorClass, status_code: problem.status });
     dropSuccessHeaders(reply);
     // Required on every 401 (RFC 9110, section 15.5.2): the API's one scheme.
