@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse, stringify } from 'yaml';
 import { envSchema } from '../../src/config/env.schema.js';
@@ -213,6 +213,31 @@ describe('the manifest validator itself', () => {
     expect(problems.some((p) => p.includes('unknown field .spec.template.spec.containers[0].imagePullPolicyy'))).toBe(
       true,
     );
+  });
+});
+
+describe('the documented Prometheus Operator label patch (docs/operations.md)', () => {
+  it('labels the ServiceMonitor and the PrometheusRule, and nothing else, when added to an overlay', () => {
+    const section = readFileSync('docs/operations.md', 'utf8').split('### Prometheus Operator: the `release` label')[1];
+    const block = /```yaml\n([\s\S]*?)```/.exec(section ?? '')?.[1];
+    expect(block, 'the yaml block of the section').toBeDefined();
+    const { patches } = parse(block!) as { patches: unknown[] };
+    // An overlay of prod, as an operator would add the entry to prod's own patches.
+    const dir = mkdtempSync(join(tmpdir(), 'vesta-overlay-'));
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      stringify({ resources: [relative(dir, resolve('k8s/overlays/prod'))], patches }),
+    );
+    const output = execFileSync(requiredEnv('KUSTOMIZE_BIN'), ['build', dir], { encoding: 'utf8' });
+    const objects = parseAllDocuments(output).map((document) => document.toJS() as K8sObject);
+    const labelled = objects.filter((object) => object.metadata.labels?.release !== undefined);
+    expect(labelled.map((object) => `${object.kind}/${object.metadata.name}`).sort()).toEqual([
+      'PrometheusRule/vesta',
+      'ServiceMonitor/vesta',
+    ]);
+    for (const object of labelled) expect(object.metadata.labels!.release).toBe('kube-prometheus-stack');
+    // Without the patch, neither carries one: the section's premise.
+    expect(render('prod').filter((object) => object.metadata.labels?.release !== undefined)).toEqual([]);
   });
 });
 
