@@ -1,5 +1,5 @@
 import { ForbiddenException, Injectable, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
-import type { Types } from 'mongoose';
+import { Types } from 'mongoose';
 import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
 import { MediaStorage } from './media.storage.js';
 
@@ -48,6 +48,20 @@ export class MediaService {
     const file = await this.storage.find(id);
     if (!file) throw new NotFoundException('Media not found');
     if (!canActFor(user, file.ownerId)) throw new ForbiddenException('Not your file');
+    await this.delete(id);
+  }
+
+  /**
+   * Deletes those of `ids` (hex) that are `ownerId`'s uploads, as `remove` does (a deleted profile's photos). Ids that
+   * name no file, or someone else's, are left alone.
+   */
+  async removeOwnedBy(ids: readonly string[], ownerId: string): Promise<void> {
+    if (ids.length === 0) return;
+    const owners = await this.storage.ownersOf(ids);
+    for (const id of ids) if (owners.get(id) === ownerId) await this.delete(new Types.ObjectId(id));
+  }
+
+  private async delete(id: Types.ObjectId): Promise<void> {
     await this.detachEverywhere(id);
     await this.storage.remove(id);
     await this.detachEverywhere(id);

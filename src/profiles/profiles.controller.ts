@@ -166,7 +166,10 @@ export class ProfilesController {
   @ApiBearerAuth()
   @ApiObjectIdParam('Profile id (24 hexadecimal characters)')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Delete a profile (owner or admin)' })
+  @ApiOperation({
+    summary: 'Delete a profile and the photos it shows, with their variants (owner or admin)',
+    description: "The account's uploads that the profile does not show are kept (DELETE /v1/media/:id removes them).",
+  })
   @ApiNoContentResponse()
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your profile' })
   @ApiNotFoundResponse({ type: ProblemResponseDto })

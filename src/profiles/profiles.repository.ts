@@ -130,9 +130,11 @@ export class ProfilesRepository {
     return ids;
   }
 
-  async deleteOwned(id: Types.ObjectId, ownerId: Types.ObjectId | undefined): Promise<boolean> {
+  /** Deletes the profile; returns it as it was deleted (its photos then), or null when none matched. */
+  async deleteOwned(id: Types.ObjectId, ownerId: Types.ObjectId | undefined): Promise<ProfileRecord | null> {
     const filter: QueryFilter<Profile> = ownerId ? { _id: id, userId: ownerId } : { _id: id };
-    return (await this.profiles.deleteOne(filter)).deletedCount === 1;
+    // Without a projection, which FerretDB refuses on findAndModify.
+    return this.profiles.findOneAndDelete(filter).lean<ProfileRecord>();
   }
 
   /** Ids of the matching public profiles, newest first (profiles themselves are read through the profile cache). */

@@ -175,9 +175,22 @@ export class ProfilesService implements OnModuleInit {
     return toProfileView(await this.withoutDeletedPhotos(updated, dto.photoIds), { privileged: true });
   }
 
+  /**
+   * Deletes the profile and the photos it shows. They were uploaded to be shown on it: left behind, they went on being
+   * served to anyone who kept their URLs, and counting in the owner's quota, with nothing in the API pointing at them.
+   * The photos go first, so a delete that fails halfway leaves the profile, and deleting it again finishes the job;
+   * photos attached in between go once the profile is deleted. Uploads the profile does not show are the account's
+   * and stay (DELETE /v1/media/:id removes them).
+   */
   @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION, CITIES_EVICTION, ...RENDERED_LIST_EVICTIONS)
   async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
-    if (!(await this.profiles.deleteOwned(id, ownerFilter(user)))) throw await this.missingOrForbidden(id);
+    const profile = await this.profiles.findById(id);
+    if (!profile || !canActFor(user, String(profile.userId))) throw await this.missingOrForbidden(id);
+    const ownerId = String(profile.userId);
+    await this.media.removeOwnedBy(profile.photoIds, ownerId);
+    const deleted = await this.profiles.deleteOwned(id, ownerFilter(user));
+    if (!deleted) throw await this.missingOrForbidden(id);
+    await this.media.removeOwnedBy(deleted.photoIds, ownerId);
   }
 
   /** The public search, and with AdvancedSearchQuery's extra filters the premium one. */
