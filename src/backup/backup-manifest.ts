@@ -8,6 +8,11 @@ export interface ManifestFile {
 export interface ManifestCollection {
   name: string;
   documents: number;
+  /**
+   * GridFS file records left out: the dump does not hold all their chunks (uploads that finished while their bucket
+   * was dumped; see gridfs-completeness.ts). Absent when none were.
+   */
+  omitted?: number;
   data: ManifestFile;
   metadata: ManifestFile;
 }
@@ -31,4 +36,8 @@ export function totalBytes(manifest: BackupManifest): number {
 
 export function totalDocuments(manifest: BackupManifest): number {
   return manifest.collections.reduce((sum, c) => sum + c.documents, 0);
+}
+
+export function totalOmitted(manifest: BackupManifest): number {
+  return manifest.collections.reduce((sum, c) => sum + (c.omitted ?? 0), 0);
 }

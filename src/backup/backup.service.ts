@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { newBackupId } from './backup-id.js';
-import { MANIFEST_FILE, totalBytes, totalDocuments, type BackupManifest } from './backup-manifest.js';
+import { MANIFEST_FILE, totalBytes, totalDocuments, totalOmitted, type BackupManifest } from './backup-manifest.js';
 import { BackupRuns, type BackupRun, type BackupTrigger } from './backup-runs.js';
 import { LocalBackupStorage, type BackupStorage } from './backup-storage.js';
 import { restoreDump, verifyFiles } from './dump-restorer.js';
@@ -110,6 +110,13 @@ export class BackupService implements BeforeApplicationShutdown {
       this.logger.log(
         `Backup ${run._id} written: ${totalDocuments(manifest)} documents, ${totalBytes(manifest)} bytes`,
       );
+      const omitted = totalOmitted(manifest);
+      if (omitted > 0) {
+        this.logger.warn(
+          `Backup ${run._id} left out ${omitted} GridFS file records whose chunks it does not all hold ` +
+            '(uploads that finished during the backup); they are in the next one',
+        );
+      }
       if ((await this.usable(run._id)) && !lease.signal.aborted) await this.retainAfter(run._id);
     } catch (error) {
       // The dump's streams report an abort as "The operation was aborted"; the lease says why.

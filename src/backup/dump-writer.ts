@@ -6,6 +6,7 @@ import type { ManifestCollection, ManifestFile } from './backup-manifest.js';
 import { BACKUP_BOOKKEEPING_COLLECTIONS } from './backup-runs.js';
 import { hashingStream } from '../common/streams/hashing-stream.js';
 import type { BackupDraft } from './backup-storage.js';
+import { GridFsCompleteness } from './gridfs-completeness.js';
 
 const { EJSON } = mongo.BSON;
 
@@ -14,8 +15,8 @@ const { EJSON } = mongo.BSON;
  * BSON bytes, as the server sent them, one after another) and `<db>/<collection>.metadata.json.gz`
  * (options and indexes, canonical Extended JSON), so `mongorestore --gzip --dir <backup>` restores it
  * without this project. Documents stream through a cursor in raw form: memory stays constant however
- * large a collection is. GridFS buckets are ordinary collections and come along; the backups' own
- * records stay out.
+ * large a collection is. GridFS buckets are ordinary collections and come along, except the records of
+ * files whose chunks the dump does not all hold (GridFsCompleteness); the backups' own records stay out.
  */
 export async function writeDump(db: mongo.Db, draft: BackupDraft, signal: AbortSignal): Promise<ManifestCollection[]> {
   const infos = await db.listCollections({}, { nameOnly: false }).toArray();
@@ -28,14 +29,21 @@ export async function writeDump(db: mongo.Db, draft: BackupDraft, signal: AbortS
     )
     .map((info) => info.name)
     .sort();
+  const gridFs = new GridFsCompleteness(names);
   const collections: ManifestCollection[] = [];
   for (const name of names) {
     const info = infos.find((entry) => entry.name === name) as { options?: object };
     const collection = db.collection(name);
     const base = `${db.databaseName}/${name}`;
     let documents = 0;
+    let omitted = 0;
+    const keep = gridFs.filter(name);
     const counting = new Transform({
       transform(document: Buffer, _encoding, done) {
+        if (keep && !keep(document)) {
+          omitted += 1;
+          return done();
+        }
         documents += 1;
         done(null, document);
       },
@@ -52,7 +60,7 @@ export async function writeDump(db: mongo.Db, draft: BackupDraft, signal: AbortS
       `${base}.metadata.json.gz`,
       Readable.from([Buffer.from(metadataJson)]),
     );
-    collections.push({ name, documents, data, metadata });
+    collections.push({ name, documents, ...(omitted > 0 && { omitted }), data, metadata });
   }
   return collections;
 }

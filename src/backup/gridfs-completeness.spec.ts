@@ -1,0 +1,41 @@
+import { mongo } from 'mongoose';
+import { describe, expect, it } from 'vitest';
+import { GridFsCompleteness } from './gridfs-completeness.js';
+
+const { ObjectId, serialize } = mongo.BSON;
+
+const chunk = (fileId: unknown, n: number) => Buffer.from(serialize({ _id: new ObjectId(), files_id: fileId, n }));
+const file = (id: unknown, length: number, chunkSize = 4) => Buffer.from(serialize({ _id: id, length, chunkSize }));
+
+describe('GridFsCompleteness', () => {
+  it('keeps a file record only when the dump holds all its chunks', () => {
+    const [whole, partial, none, empty] = [new ObjectId(), new ObjectId(), new ObjectId(), new ObjectId()];
+    const gridFs = new GridFsCompleteness(['media.chunks', 'media.files', 'profiles']);
+    const chunks = gridFs.filter('media.chunks')!;
+    // 10 bytes in chunks of 4: three chunks.
+    for (const document of [chunk(whole, 0), chunk(whole, 1), chunk(whole, 2), chunk(partial, 0), chunk(partial, 1)])
+      expect(chunks(document)).toBe(true);
+    const files = gridFs.filter('media.files')!;
+    expect(files(file(whole, 10))).toBe(true);
+    expect(files(file(partial, 10))).toBe(false);
+    expect(files(file(none, 10))).toBe(false);
+    expect(files(file(empty, 0))).toBe(true);
+  });
+
+  it('tells ids of other types apart, and keeps a record that does not say its length', () => {
+    const gridFs = new GridFsCompleteness(['b.chunks', 'b.files']);
+    const chunks = gridFs.filter('b.chunks')!;
+    chunks(chunk('a-name', 0));
+    const files = gridFs.filter('b.files')!;
+    expect(files(file('a-name', 3))).toBe(true);
+    expect(files(file(1, 3))).toBe(false);
+    expect(files(Buffer.from(serialize({ _id: new ObjectId() })))).toBe(true);
+  });
+
+  it('leaves collections outside a bucket alone, and refuses records dumped before their chunks', () => {
+    const gridFs = new GridFsCompleteness(['media.chunks', 'media.files', 'lone.files', 'profiles']);
+    expect(gridFs.filter('profiles')).toBeUndefined();
+    expect(gridFs.filter('lone.files')).toBeUndefined();
+    expect(() => gridFs.filter('media.files')).toThrow(/before media\.chunks/);
+  });
+});

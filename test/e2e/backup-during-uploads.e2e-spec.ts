@@ -1,0 +1,175 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { Connection, mongo } from 'mongoose';
+import { randomUUID } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackupManifest } from '../../src/backup/backup-manifest.js';
+import type { BackupStorage } from '../../src/backup/backup-storage.js';
+import { BackupService } from '../../src/backup/backup.service.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { pngStructure } from '../factories/images.js';
+import { startApp, type RunningApp } from '../support/test-app.js';
+import { testConfig } from '../support/test-env.js';
+
+const BOUNDARY = 'vesta-backup-during-uploads';
+const CHUNK = 255 * 1024; // GridFS's default chunk size
+
+/** The multipart body of an upload of `bytes` in the field "file", as its opening, the bytes and its closing. */
+const multipart = (bytes: Buffer) => ({
+  head: Buffer.from(
+    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="p.png"\r\n` +
+      'Content-Type: image/png\r\n\r\n',
+  ),
+  bytes,
+  tail: Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+});
+
+describe('a backup taken while uploads finish', () => {
+  let running: RunningApp;
+  let url: string;
+  let backups: BackupService;
+  let db: mongo.Db;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = join(tmpdir(), `vesta-backup-uploads-${randomUUID()}`);
+    running = await startApp(testConfig({ BACKUP_DIR: dir }));
+    url = running.url;
+    backups = running.app.get(BackupService);
+    db = running.app.get<Connection>(getConnectionToken()).db!;
+  });
+
+  afterAll(async () => {
+    await running.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const upload = async (account: Account, bytes: Buffer): Promise<string> => {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(bytes)]), 'p.png');
+    const response = await fetch(`${url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { id: string }).id;
+  };
+
+  /**
+   * An upload whose body the test sends in two parts: the first `firstPart` bytes now, the rest when `finish()` is
+   * called, which resolves with the new file's id once the API has answered.
+   */
+  const heldUpload = (account: Account, bytes: Buffer, firstPart: number) => {
+    const body = multipart(bytes);
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const stream = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+    controller.enqueue(new Uint8Array(Buffer.concat([body.head, bytes.subarray(0, firstPart)])));
+    const answer = fetch(`${url}/v1/media`, {
+      method: 'POST',
+      headers: { ...account.auth, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    return {
+      finish: async (): Promise<string> => {
+        controller.enqueue(new Uint8Array(Buffer.concat([bytes.subarray(firstPart), body.tail])));
+        controller.close();
+        const response = await answer;
+        expect(response.status).toBe(201);
+        return ((await response.json()) as { id: string }).id;
+      },
+    };
+  };
+
+  /** Waits until an upload in progress has written `count` chunks (the cleanup's pending record names it). */
+  const chunksWritten = async (count: number) => {
+    for (;;) {
+      const pending = await db.collection('media_pending_writes').findOne({ bucket: 'media' });
+      if (pending && (await db.collection('media.chunks').countDocuments({ files_id: pending._id })) >= count) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
+  it('restores no file record without its chunks: each media id answers 200 with its bytes, or 404', async () => {
+    const member = await registerAccount(url);
+    const uploaded = new Map<string, Buffer>();
+    const before = pngStructure(3 * CHUNK);
+    uploaded.set(await upload(member, before), before);
+
+    // Two of its four chunks are in the database when the backup starts; the rest come after the chunks are dumped.
+    const straddling = pngStructure(4 * CHUNK - 100);
+    const held = heldUpload(member, straddling, 2 * CHUNK + 1000);
+    await chunksWritten(2);
+
+    // Between the dump of media.chunks and that of media.files (the draft's file for the latter is created first),
+    // the held upload completes and another one is made whole: both records are there when media.files is read.
+    const filesDump = `${db.databaseName}/media.files.bson.gz`;
+    const between = pngStructure(2 * CHUNK + 7);
+    const finishedDuringBackup: string[] = [];
+    const real = backups.storage;
+    const intercepted = Object.assign(Object.create(real) as BackupStorage, {
+      begin: async (id: string) => {
+        const draft = await real.begin(id);
+        return {
+          ...draft,
+          create: async (path: string) => {
+            if (path === filesDump) {
+              const heldId = await held.finish();
+              uploaded.set(heldId, straddling);
+              const betweenId = await upload(member, between);
+              uploaded.set(betweenId, between);
+              finishedDuringBackup.push(heldId, betweenId);
+            }
+            return draft.create(path);
+          },
+        };
+      },
+    } satisfies Partial<BackupStorage>);
+
+    // Uploads from other members go on throughout the backup, finishing wherever they happen to.
+    let backupDone = false;
+    const uploader = async () => {
+      const account = await registerAccount(url);
+      for (let i = 0; !backupDone && i < 50; i++) {
+        const bytes = pngStructure(CHUNK + 1 + i * 1000);
+        uploaded.set(await upload(account, bytes), bytes);
+      }
+    };
+    const uploaders = [uploader(), uploader()];
+
+    Object.defineProperty(backups, 'storage', { value: intercepted, configurable: true });
+    let run;
+    try {
+      run = await backups.run('cli');
+    } finally {
+      Object.defineProperty(backups, 'storage', { value: real, configurable: true });
+      backupDone = true;
+      await Promise.all(uploaders);
+    }
+    expect(run.status).toBe('succeeded');
+    expect(run.verify?.status).toBe('passed');
+    expect(finishedDuringBackup).toHaveLength(2);
+
+    await backups.restore(run._id, db.databaseName, { drop: true });
+    const answers = new Map<string, number>();
+    const wrong: string[] = [];
+    for (const [id, bytes] of uploaded) {
+      const response = await fetch(`${url}/v1/media/${id}`);
+      answers.set(id, response.status);
+      if (response.status === 200) {
+        const body = await response.arrayBuffer().catch((error: unknown) => error as Error);
+        if (body instanceof Error) wrong.push(`${id}: 200, then the body failed (${body.message})`);
+        else if (!Buffer.from(body).equals(bytes)) wrong.push(`${id}: 200 with other bytes`);
+      } else {
+        await response.body?.cancel();
+        if (response.status !== 404) wrong.push(`${id}: ${response.status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    // Uploaded before the backup: restored whole. Completed after media.chunks was read: not restored at all.
+    expect(answers.get([...uploaded.keys()][0])).toBe(200);
+    expect(finishedDuringBackup.map((id) => answers.get(id))).toEqual([404, 404]);
+    const manifest = JSON.parse(await readFile(join(dir, run._id, 'manifest.json'), 'utf8')) as BackupManifest;
+    const files = manifest.collections.find((collection) => collection.name === 'media.files');
+    expect(files?.omitted).toBeGreaterThanOrEqual(2);
+  });
+});
