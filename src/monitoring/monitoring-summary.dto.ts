@@ -9,7 +9,11 @@ class MemoryDto {
   @ApiProperty({ example: 265.9 }) rssMb: number;
   @ApiProperty({ enum: STATES, description: 'Heap in use against MONITOR_MEMORY_WARN_MB / _CRITICAL_MB' })
   state: ThresholdState;
-  @ApiProperty({ example: 1024, description: 'Readiness fails above this heap size (MONITOR_MEMORY_RESTART_MB)' })
+  @ApiProperty({
+    type: 'integer',
+    example: 1024,
+    description: 'Readiness fails above this heap size (MONITOR_MEMORY_RESTART_MB)',
+  })
   restartAtMb: number;
 }
 
@@ -24,23 +28,23 @@ class EventLoopDelayDto {
 }
 
 class RequestTotalsDto {
-  @ApiProperty({ example: 120_450, description: 'Since start' }) total: number;
-  @ApiProperty({ example: 3, description: '5xx replies since start' }) errors: number;
-  @ApiProperty({ example: 4 }) inFlight: number;
-  @ApiProperty({ example: 37 }) activeConnections: number;
+  @ApiProperty({ type: 'integer', example: 120_450, description: 'Since start' }) total: number;
+  @ApiProperty({ type: 'integer', example: 3, description: '5xx replies since start' }) errors: number;
+  @ApiProperty({ type: 'integer', example: 4 }) inFlight: number;
+  @ApiProperty({ type: 'integer', example: 37 }) activeConnections: number;
 }
 
 class RecentDto {
-  @ApiProperty({ example: 300 }) windowS: number;
-  @ApiProperty({ example: 9_120 }) requests: number;
-  @ApiProperty({ example: 0 }) errors: number;
+  @ApiProperty({ type: 'integer', example: 300 }) windowS: number;
+  @ApiProperty({ type: 'integer', example: 9_120 }) requests: number;
+  @ApiProperty({ type: 'integer', example: 0 }) errors: number;
   @ApiProperty({ example: 0 }) errorRatePercent: number;
   @ApiProperty({ enum: STATES, description: 'Against MONITOR_ERROR_RATE_WARN_PERCENT' }) state: ThresholdState;
 }
 
 export class MonitoringSummaryDto implements MonitoringSummary {
   @ApiProperty({ example: '2026-11-23T22:00:00.000Z' }) at: string;
-  @ApiProperty({ example: 3_600 }) uptimeS: number;
+  @ApiProperty({ type: 'integer', example: 3_600 }) uptimeS: number;
   @ApiProperty({ type: MemoryDto }) memory: MemoryDto;
   @ApiProperty({ type: CpuDto }) cpu: CpuDto;
   @ApiProperty({ type: EventLoopDelayDto, description: 'Over the last second; 0 when idle' })

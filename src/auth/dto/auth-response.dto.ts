@@ -19,7 +19,7 @@ export class AuthResponseDto {
   @ApiProperty({ description: 'JWT (HS256) for Authorization: Bearer <token>' })
   accessToken: string;
 
-  @ApiProperty({ example: 900, description: 'Seconds until the token expires' })
+  @ApiProperty({ type: 'integer', example: 900, description: 'Seconds until the token expires' })
   expiresIn: number;
 
   @ApiProperty({ type: UserResponseDto })

@@ -3,7 +3,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 class BackupVerifyDto {
   @ApiProperty({ enum: ['passed', 'failed'] }) status: 'passed' | 'failed';
   @ApiProperty() at: Date;
-  @ApiProperty({ example: 5400 }) durationMs: number;
+  @ApiProperty({ type: 'integer', example: 5400 }) durationMs: number;
   @ApiPropertyOptional({ description: 'Why it failed' }) error?: string;
 }
 
@@ -21,10 +21,10 @@ export class BackupRunDto {
   @ApiProperty({ enum: ['running', 'succeeded', 'failed'] }) status: 'running' | 'succeeded' | 'failed';
   @ApiProperty() startedAt: Date;
   @ApiPropertyOptional() finishedAt?: Date;
-  @ApiPropertyOptional() durationMs?: number;
-  @ApiPropertyOptional({ description: 'Stored (compressed) size' }) sizeBytes?: number;
-  @ApiPropertyOptional() documents?: number;
-  @ApiPropertyOptional() collections?: number;
+  @ApiPropertyOptional({ type: 'integer' }) durationMs?: number;
+  @ApiPropertyOptional({ type: 'integer', description: 'Stored (compressed) size' }) sizeBytes?: number;
+  @ApiPropertyOptional({ type: 'integer' }) documents?: number;
+  @ApiPropertyOptional({ type: 'integer' }) collections?: number;
   @ApiPropertyOptional({ description: 'Why it failed' }) error?: string;
   @ApiPropertyOptional({ type: BackupVerifyDto, description: 'The restore into a scratch database (BACKUP_VERIFY)' })
   verify?: BackupVerifyDto;

@@ -34,7 +34,7 @@ export class BatchRequestDto {
 }
 
 export class BatchItemResultDto {
-  @ApiProperty({ example: 200 })
+  @ApiProperty({ type: 'integer', example: 200 })
   status: number;
 
   @ApiProperty({ description: 'The sub-response body: JSON, or problem+json for errors' })

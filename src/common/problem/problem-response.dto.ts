@@ -16,7 +16,7 @@ export class ProblemResponseDto {
   @ApiProperty({ example: 'Bad Request' })
   title: string;
 
-  @ApiProperty({ example: 400 })
+  @ApiProperty({ type: 'integer', example: 400 })
   status: number;
 
   @ApiProperty({ example: 'The request has invalid fields; see errors.' })

@@ -22,13 +22,14 @@ export class ProfileResponseDto {
 
   @ApiPropertyOptional() displayName?: string;
   @ApiPropertyOptional() bio?: string;
-  @ApiPropertyOptional({ example: 31 }) age?: number;
+  @ApiPropertyOptional({ type: 'integer', example: 31 }) age?: number;
   @ApiPropertyOptional({ enum: GENDERS }) gender?: string;
   @ApiPropertyOptional({ enum: GENDERS, isArray: true }) interestedIn?: string[];
   @ApiPropertyOptional({ type: [String] }) interests?: string[];
   @ApiPropertyOptional({ type: ProfileLocationResponseDto }) location?: ProfileLocationResponseDto;
   @ApiPropertyOptional({ type: [String] }) photoIds?: string[];
-  @ApiPropertyOptional({ description: 'Counted views, flushed every few seconds' }) views?: number;
+  @ApiPropertyOptional({ type: 'integer', description: 'Counted views, flushed every few seconds' })
+  views?: number;
   @ApiPropertyOptional() lastActiveAt?: Date;
   @ApiPropertyOptional() createdAt?: Date;
   @ApiPropertyOptional({ description: 'Owner and admin only' }) userId?: string;
@@ -47,7 +48,11 @@ export class ProfilePageDto {
 }
 
 export class NearbyProfileDto extends ProfileResponseDto {
-  @ApiProperty({ example: 2, description: 'Distance from the query point in whole km (at least 1), for privacy' })
+  @ApiProperty({
+    type: 'integer',
+    example: 2,
+    description: 'Distance from the query point in whole km (at least 1), for privacy',
+  })
   distanceKm: number;
 }
 
@@ -62,5 +67,5 @@ export class ProfileViewerDto {
 export class CityCountDto {
   @ApiProperty({ example: 'Berlin' }) city: string;
   @ApiProperty({ example: 'DE' }) country: string;
-  @ApiProperty({ example: 412 }) count: number;
+  @ApiProperty({ type: 'integer', example: 412 }) count: number;
 }

@@ -32,10 +32,10 @@ export class ChangePlanDto {
 export class PlanDto {
   @ApiProperty({ enum: PLAN_IDS }) id: PlanId;
   @ApiProperty({ example: 'Premium' }) name: string;
-  @ApiProperty({ example: 999, description: 'Integer minor units (cents)' }) priceMinor: number;
+  @ApiProperty({ type: 'integer', example: 999, description: 'Minor units (cents)' }) priceMinor: number;
   @ApiProperty({ example: 'EUR' }) currency: string;
   @ApiProperty({ example: 'month' }) billingPeriod: string;
-  @ApiProperty({ example: 1 }) rank: number;
+  @ApiProperty({ type: 'integer', example: 1 }) rank: number;
   @ApiProperty({ enum: FEATURES, isArray: true }) features: Feature[];
 }
 
