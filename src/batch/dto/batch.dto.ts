@@ -37,7 +37,14 @@ export class BatchItemResultDto {
   @ApiProperty({ type: 'integer', example: 200 })
   status: number;
 
-  @ApiProperty({ description: 'The sub-response body: JSON, or problem+json for errors' })
+  // JSON answers are objects or, for the list routes (plans, popular, nearby...), arrays.
+  @ApiProperty({
+    oneOf: [
+      { type: 'object', additionalProperties: true },
+      { type: 'array', items: {} },
+    ],
+    description: 'The sub-response body: JSON (an object or an array), or problem+json for errors',
+  })
   body: unknown;
 }
 
