@@ -1,6 +1,6 @@
 import { applyDecorators, SetMetadata, UseGuards } from '@nestjs/common';
 import { ApiForbiddenResponse } from '@nestjs/swagger';
-import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { PlanRequiredProblemDto } from './dto/plan-required-problem.dto.js';
 import { PlanGuard, REQUIRED_PLAN } from './plan.guard.js';
 import type { PlanId } from './plans.js';
 
@@ -9,5 +9,5 @@ export const RequiresPlan = (plan: PlanId): MethodDecorator =>
   applyDecorators(
     SetMetadata(REQUIRED_PLAN, plan),
     UseGuards(PlanGuard),
-    ApiForbiddenResponse({ type: ProblemResponseDto, description: `Needs the ${plan} plan or higher` }),
+    ApiForbiddenResponse({ type: PlanRequiredProblemDto, description: `Needs the ${plan} plan or higher` }),
   );
