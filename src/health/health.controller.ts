@@ -5,9 +5,9 @@ import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ReadinessState } from '../lifecycle/readiness-state.js';
 import { TokenIgnored } from '../auth/decorators/token-ignored.decorator.js';
-import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { DatabasePing } from './database-ping.js';
 import { HealthStatusDto, ReadinessDto } from './dto/health-status.dto.js';
+import { ReadinessProblemDto } from './dto/readiness-problem.dto.js';
 import { NotRateLimited } from '../throttling/not-rate-limited.decorator.js';
 
 @ApiTags('health')
@@ -40,7 +40,7 @@ export class HealthController {
       'Readiness: MongoDB answers a ping in time, the heap is below MONITOR_MEMORY_RESTART_MB and the instance is not shutting down.',
   })
   @ApiOkResponse({ type: ReadinessDto })
-  @ApiServiceUnavailableResponse({ type: ProblemResponseDto, description: 'Names the failing checks.' })
+  @ApiServiceUnavailableResponse({ type: ReadinessProblemDto, description: 'Not ready: names the failing checks' })
   async ready(): Promise<ReadinessDto> {
     if (this.readiness.isShuttingDown) {
       throw new ServiceUnavailableException({ detail: 'Not ready: shutting down', failing: ['shutdown'] });
