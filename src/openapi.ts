@@ -33,7 +33,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a `default` response with
  * that schema and a 503 with its Retry-After, every operation its 401 (WWW-Authenticate: Bearer, as the problem filter
  * sends), every /v1 operation and every other that takes input its 400 (a write without a request body: also for a
- * body sent to it), every one with a body its 408, and every rate-limited one its 429 and the RateLimit headers.
+ * body sent to it), every one with a body its 408, every one but a read its 413 and 415, and every rate-limited one its
+ * 429 and the RateLimit headers.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({
@@ -57,7 +58,10 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
           'Invalid input: a field, header or id, or a query parameter that is invalid or that the route does not take',
         );
       }
-      if (method !== 'get' && method !== 'head' && !operation.requestBody) documentBodyRefused(operation, problem);
+      if (method !== 'get' && method !== 'head') {
+        if (!operation.requestBody) documentBodyRefused(operation, problem);
+        documentBodyLimits(operation, problem);
+      }
       operation.responses.default ??= problem('Any other error, as RFC 9457 problem details');
       operation.responses['503'] ??= problem(
         'No answer within the deadline (HANDLER_TIMEOUT_MS, 10 s by default), the database unreachable, or the ' +
@@ -137,6 +141,17 @@ function documentBodyRefused(operation: Operation, problem: ProblemResponse): vo
   const own = responses['400'];
   if (own && 'description' in own) own.description = `${own.description}; or ${refused}`;
   else responses['400'] = problem(`Invalid input: ${refused}`);
+}
+
+/**
+ * Fastify reads the body of every request but a GET or HEAD before routing reaches Nest: one over BODY_LIMIT_BYTES is a
+ * 413, one that is not JSON a 415 (other-body-types.ts), whether the route takes a body or not. An upload route keeps
+ * its own (MediaController: the file size and the image types).
+ */
+function documentBodyLimits(operation: Operation, problem: ProblemResponse): void {
+  const { responses } = operation;
+  responses['413'] ??= problem('The request body is over BODY_LIMIT_BYTES (1 MiB by default)');
+  responses['415'] ??= problem('A request body that is not JSON (Content-Type: application/json)');
 }
 
 const BAD_TOKEN = 'an Authorization header that is malformed or carries an invalid, expired or revoked token';
