@@ -6,6 +6,7 @@ import {
   WWW_AUTHENTICATE_HEADER,
 } from './common/problem/problem-response.dto.js';
 import { TOKEN_IGNORED_EXTENSION } from './auth/decorators/token-ignored.decorator.js';
+import { HEAD_EXTENSION } from './http/api-head.decorator.js';
 import { RATE_LIMITED_EXTENSION } from './throttling/not-rate-limited.decorator.js';
 import { RATE_LIMIT_HEADERS } from './throttling/rate-limit-headers.js';
 
@@ -41,6 +42,7 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
     description,
     content: { 'application/problem+json': { schema: { $ref: `#/components/schemas/${ProblemResponseDto.name}` } } },
   });
+  documentHeads(document);
   for (const [path, item] of Object.entries(document.paths)) {
     for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head'] as const) {
       const operation = item[method];
@@ -87,6 +89,22 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
 }
 
 type Operation = OpenAPIObject['paths'][string]['get'] & object;
+
+/**
+ * A HEAD beside each GET marked @ApiHead: the GET's parameters and answers (the headers are the point; the media types
+ * say what the Content-Type is), its own summary, and an operationId of its own (`MediaController_download_v1` gives
+ * `MediaController_downloadHead_v1`).
+ */
+function documentHeads(document: OpenAPIObject): void {
+  for (const item of Object.values(document.paths)) {
+    if (!item.get || !(HEAD_EXTENSION in item.get)) continue;
+    const { [HEAD_EXTENSION]: summary, ...get } = item.get as Operation & Record<typeof HEAD_EXTENSION, string>;
+    item.get = get;
+    const operationId = get.operationId?.replace(/^([^_]+_[^_]+)/, '$1Head');
+    item.head = { ...structuredClone(get), summary, operationId };
+  }
+}
+
 type ProblemResponse = (description: string) => { description: string };
 type Response = Operation['responses'][string];
 

@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiResponse } from '@nestjs/swagger';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { ApiHead } from '../http/api-head.decorator.js';
 
 const IMAGE_BYTES = { 'image/*': { schema: { type: 'string', format: 'binary' } } };
 const text = (description: string) => ({ description, schema: { type: 'string' } });
@@ -12,6 +13,8 @@ const VALIDATORS = {
   'Cache-Control': text('public, max-age=MEDIA_CACHE_MAX_AGE_S, immutable; max-age=60 while a variant is pending'),
 };
 const CONTENT_LENGTH = { description: 'Bytes in this body', schema: { type: 'integer' } };
+/** Set before the answer is decided, so the 304, 412 and 416 carry it too. */
+const ACCEPT_RANGES = { 'Accept-Ranges': { description: 'bytes', schema: { type: 'string', enum: ['bytes'] } } };
 
 /**
  * The download's OpenAPI text: the Range and conditional headers it reads and the headers each answer carries, so a
@@ -19,6 +22,7 @@ const CONTENT_LENGTH = { description: 'Bytes in this body', schema: { type: 'int
  */
 export const ApiMediaDownload = () =>
   applyDecorators(
+    ApiHead('Size, type and validators of a file or a variant: the download without its bytes'),
     ApiHeader({
       name: 'Range',
       required: false,
@@ -49,29 +53,35 @@ export const ApiMediaDownload = () =>
     ApiOkResponse({
       content: IMAGE_BYTES,
       description: 'The whole file (a HEAD: its headers only)',
-      headers: { ...VALIDATORS, 'Accept-Ranges': text('bytes'), 'Content-Length': CONTENT_LENGTH },
+      headers: { ...VALIDATORS, ...ACCEPT_RANGES, 'Content-Length': CONTENT_LENGTH },
     }),
     ApiResponse({
       status: 206,
       content: IMAGE_BYTES,
       description: 'The range asked for',
-      headers: { ...VALIDATORS, 'Content-Range': text('bytes a-b/size'), 'Content-Length': CONTENT_LENGTH },
+      headers: {
+        ...VALIDATORS,
+        ...ACCEPT_RANGES,
+        'Content-Range': text('bytes a-b/size'),
+        'Content-Length': CONTENT_LENGTH,
+      },
     }),
     ApiResponse({
       status: 304,
       description: 'If-None-Match or If-Modified-Since matched: no body',
-      headers: VALIDATORS,
+      headers: { ...VALIDATORS, ...ACCEPT_RANGES },
     }),
     ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such file' }),
     ApiResponse({
       status: 412,
       type: ProblemResponseDto,
       description: 'If-Match named none of its ETags, or it was stored after If-Unmodified-Since: no body',
+      headers: ACCEPT_RANGES,
     }),
     ApiResponse({
       status: 416,
       type: ProblemResponseDto,
       description: 'The Range starts past the end, or asks for the last 0 bytes',
-      headers: { 'Content-Range': text('bytes */size') },
+      headers: { ...ACCEPT_RANGES, 'Content-Range': text('bytes */size') },
     }),
   );
