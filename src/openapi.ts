@@ -112,6 +112,11 @@ function withHeaders(response: Response | undefined, headers: Record<string, obj
   if (response && !('$ref' in response)) response.headers = { ...response.headers, ...headers };
 }
 
+/** `headers` the response does not document itself. */
+function withDefaultHeaders(response: Response | undefined, headers: Record<string, object>): void {
+  if (response && !('$ref' in response)) response.headers = { ...headers, ...response.headers };
+}
+
 /**
  * A rate-limited operation's 429, and the RateLimit headers on it and on its successes (answers refused before the
  * rate-limit guard, a 401 for a bad token for one, carry none; nor does any while Redis does not answer).
@@ -128,7 +133,7 @@ function documentRateLimits(operation: Operation, problem: ProblemResponse): voi
 const ETAG_HEADER = {
   ETag: {
     description: 'Weak tag of the body; send it back in If-None-Match to get a 304 while the answer is unchanged',
-    schema: { type: 'string', example: 'W/"yo3zOlfN4MrLrb2XMmtXcy0pwxg="' },
+    schema: { type: 'string', pattern: '^W/"[A-Za-z0-9+/=]+"$', example: 'W/"yo3zOlfN4MrLrb2XMmtXcy0pwxg="' },
   },
 };
 
@@ -142,11 +147,12 @@ function documentRevalidation(operation: Operation): void {
   const { responses } = operation;
   const successes = Object.entries(responses).filter(([code]) => /^2\d\d$/.test(code) && code !== '204');
   if (successes.length === 0) return;
-  for (const [, response] of successes) withHeaders(response, ETAG_HEADER);
+  // A route's own ETag stays: a media download's is strong, the SHA-256 of its bytes.
+  for (const [, response] of successes) withDefaultHeaders(response, ETAG_HEADER);
   responses['304'] ??= {
     description: 'Not modified: If-None-Match matched the ETag (or If-Modified-Since the Last-Modified); no body',
   };
-  withHeaders(responses['304'], ETAG_HEADER);
+  withDefaultHeaders(responses['304'], ETAG_HEADER);
 }
 
 /**

@@ -8,7 +8,10 @@ const text = (description: string) => ({ description, schema: { type: 'string' }
 
 /** What lets a client or a cache keep a download and ask again cheaply: on the 200, the 206 and the 304. */
 const VALIDATORS = {
-  ETag: text('Strong: the SHA-256 of the bytes served, in quotes'),
+  ETag: {
+    description: 'Strong: the SHA-256 of the bytes served, in quotes',
+    schema: { type: 'string', pattern: '^"[0-9a-f]{64}"$' },
+  },
   'Last-Modified': text('When the file (or the variant) was stored'),
   'Cache-Control': text('public, max-age=MEDIA_CACHE_MAX_AGE_S, immutable; max-age=60 while a variant is pending'),
 };
@@ -75,7 +78,7 @@ export const ApiMediaDownload = () =>
     ApiResponse({
       status: 412,
       type: ProblemResponseDto,
-      description: 'If-Match named none of its ETags, or it was stored after If-Unmodified-Since: no body',
+      description: 'If-Match named none of its ETags, or it was stored after If-Unmodified-Since: no file bytes',
       headers: ACCEPT_RANGES,
     }),
     ApiResponse({
