@@ -6,6 +6,7 @@ import {
   WWW_AUTHENTICATE_HEADER,
 } from './common/problem/problem-response.dto.js';
 import { TOKEN_IGNORED_EXTENSION } from './auth/decorators/token-ignored.decorator.js';
+import { CACHE_CONTROL_EXTENSION, ERROR_CACHE_CONTROL_HEADER } from './cache/http-cache.js';
 import { HEAD_EXTENSION } from './http/api-head.decorator.js';
 import { RATE_LIMITED_EXTENSION } from './throttling/not-rate-limited.decorator.js';
 import { RATE_LIMIT_HEADERS } from './throttling/rate-limit-headers.js';
@@ -34,8 +35,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a `default` response with
  * that schema and a 503 with its Retry-After, every operation its 401 (WWW-Authenticate: Bearer, as the problem filter
  * sends), every /v1 operation and every other that takes input its 400 (a write without a request body: also for a
- * body sent to it), every one with a body its 408, every one but a read its 413 and 415, and every rate-limited one its
- * 429 and the RateLimit headers.
+ * body sent to it), every one with a body its 408, every one but a read its 413 and 415, every rate-limited one its
+ * 429 and the RateLimit headers, and every error its Cache-Control: no-store.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({
@@ -83,6 +84,8 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
       if (method === 'get' && path.startsWith('/v1/')) documentRevalidation(operation);
       const optedOut = (operation as { [RATE_LIMITED_EXTENSION]?: boolean })[RATE_LIMITED_EXTENSION] === false;
       if (path.startsWith('/v1/') && !optedOut) documentRateLimits(operation, problem);
+      // Last: every error answer is documented by now.
+      documentCacheControl(operation);
     }
   }
   return document;
@@ -153,6 +156,20 @@ function documentRevalidation(operation: Operation): void {
     description: 'Not modified: If-None-Match matched the ETag (or If-Modified-Since the Last-Modified); no body',
   };
   withDefaultHeaders(responses['304'], ETAG_HEADER);
+}
+
+/**
+ * Cache-Control as http-cache.ts sets it: `no-store` on every error, and a route's @CacheControl policy on its
+ * successes and 304s (moved there from the operation's extension). A route that sets its own (a media download) keeps
+ * what it documents.
+ */
+function documentCacheControl(operation: Operation): void {
+  const { [CACHE_CONTROL_EXTENSION]: header } = operation as Record<string, object | undefined>;
+  delete (operation as Record<string, unknown>)[CACHE_CONTROL_EXTENSION];
+  for (const [code, response] of Object.entries(operation.responses)) {
+    if (code === 'default' || Number(code) >= 400) withHeaders(response, ERROR_CACHE_CONTROL_HEADER);
+    else if (header && /^(2\d\d|304)$/.test(code)) withDefaultHeaders(response, { 'Cache-Control': header });
+  }
 }
 
 /**

@@ -1,3 +1,5 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiExtension } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/app-config.js';
 import { mergeRouteConfig } from '../http/route-config.js';
@@ -26,13 +28,36 @@ declare module 'fastify' {
   }
 }
 
+/** `x-cache-control` on an operation: the Cache-Control of its successes, which openapi.ts puts on them. */
+export const CACHE_CONTROL_EXTENSION = 'x-cache-control';
+
 /**
  * Declares how clients and shared caches may keep this route's successful response. The policy rides
  * on the Fastify route config and the onSend hook in http-hooks.ts applies it: a Nest interceptor
  * would put an RxJS pipeline on every request of every route (about 8 % of the CPU of a cached read).
  */
 export const CacheControl = (policy: CachePolicy, maxAgeS?: number): MethodDecorator =>
-  mergeRouteConfig({ cacheControl: { policy, maxAgeS } });
+  applyDecorators(
+    mergeRouteConfig({ cacheControl: { policy, maxAgeS } }),
+    ApiExtension(CACHE_CONTROL_EXTENSION, documentedCacheControl({ policy, maxAgeS })),
+  );
+
+/** The Cache-Control header of a policy's answers, as OpenAPI describes it. */
+function documentedCacheControl({ policy, maxAgeS }: CacheControlOptions): object {
+  if (policy === 'public') {
+    const limit =
+      maxAgeS === undefined ? 'HTTP_PUBLIC_MAX_AGE_S' : `the lesser of ${maxAgeS} and HTTP_PUBLIC_MAX_AGE_S`;
+    return {
+      description: `The same for every caller: any cache may keep it for max-age seconds, ${limit}`,
+      schema: { type: 'string', pattern: '^public, max-age=\\d+$', example: 'public, max-age=60' },
+    };
+  }
+  const description =
+    policy === 'private'
+      ? 'Per caller: a client may keep it, but revalidates it (If-None-Match) before each use'
+      : 'Personal: nobody may keep it';
+  return { description, schema: { type: 'string', enum: [HEADER_VALUES[policy]] } };
+}
 
 /**
  * Every error, on any route. Without a Cache-Control some are cacheable by default (404, 405, 410, 414, 501: RFC 9110
@@ -40,6 +65,14 @@ export const CacheControl = (policy: CachePolicy, maxAgeS?: number): MethodDecor
  * hidden or not created yet could go on answering for it there after it became visible.
  */
 const ERROR_CACHE_CONTROL = 'no-store';
+
+/** Cache-Control as OpenAPI describes it on every error answer. */
+export const ERROR_CACHE_CONTROL_HEADER = {
+  'Cache-Control': {
+    description: 'No cache may keep an error',
+    schema: { type: 'string', enum: [ERROR_CACHE_CONTROL] },
+  },
+};
 
 /**
  * The Vary value for a success of a route with a policy. A `public` reply is the same for every caller, and mobile and
