@@ -43,4 +43,4 @@ export const NewPassword = (): PropertyDecorator =>
  * MIN_PASSWORD_CHARACTERS in the form their owners type on another device. 128 caps the hashing cost.
  */
 export const CurrentPassword = (example: string): PropertyDecorator =>
-  applyDecorators(ApiProperty({ example, maxLength: 128 }), IsString(), IsNotEmpty(), MaxLength(128));
+  applyDecorators(ApiProperty({ example, minLength: 1, maxLength: 128 }), IsString(), IsNotEmpty(), MaxLength(128));

@@ -4,23 +4,32 @@ import { NestedObject } from '../../common/validation/nested-object.js';
 
 export const MAX_BATCH_SIZE = 20;
 
+// A /v1 path (no scheme, host or ..); a batch may not contain another batch, nor a media download (answers are JSON: a
+// file would be held whole in memory and mangled as text). No percent-encoding before the query: routing decodes it, so
+// `%2e%2e` or `%62atch` would pass these checks and reach what they exclude.
+const API_PATH = /^\/v1\/(?!(?:batch|media)(?:[/?]|$))[\w\-.~/]*(?:\?[\w\-.~%&=,+]*)?$/i;
+const NO_DOT_DOT = /^(?!.*\.\.)/;
+// Injection resolves `.` segments and routing merges `//`: `/v1/./media` and `/v1//media` would reach media.
+const NO_DOT_OR_EMPTY_SEGMENT = /^(?!.*(?:\/\.(?:[/?]|$)|\/\/))/;
+
 export class BatchItemDto {
   @ApiProperty({ enum: ['GET'], description: 'Only reads can be batched' })
   @IsIn(['GET'])
   method: 'GET';
 
-  @ApiProperty({ example: '/v1/profiles?city=Berlin&fields=displayName,age' })
+  @ApiProperty({
+    type: String,
+    example: '/v1/profiles?city=Berlin&fields=displayName,age',
+    maxLength: 2048,
+    // OpenAPI patterns take no flags: "batch" and "media" are refused in any case.
+    allOf: [API_PATH, NO_DOT_DOT, NO_DOT_OR_EMPTY_SEGMENT].map((pattern) => ({ pattern: pattern.source })),
+    description: 'A /v1 path and query, not /v1/batch or /v1/media (in any case), without .. or . or empty segments',
+  })
   @IsString()
   @MaxLength(2048)
-  // A /v1 path (no scheme, host or ..); a batch may not contain another batch, nor a media download (answers are
-  // JSON: a file would be held whole in memory and mangled as text). No percent-encoding before the query: routing
-  // decodes it, so `%2e%2e` or `%62atch` would pass these checks and reach what they exclude.
-  @Matches(/^\/v1\/(?!(?:batch|media)(?:[/?]|$))[\w\-.~/]*(?:\?[\w\-.~%&=,+]*)?$/i, {
-    message: 'path must be a /v1 JSON API path (not /v1/batch or /v1/media)',
-  })
-  @Matches(/^(?!.*\.\.)/, { message: 'path must not contain ..' })
-  // Injection resolves `.` segments and routing merges `//`: `/v1/./media` and `/v1//media` would reach media.
-  @Matches(/^(?!.*(?:\/\.(?:[/?]|$)|\/\/))/, { message: 'path must not contain . or empty segments' })
+  @Matches(API_PATH, { message: 'path must be a /v1 JSON API path (not /v1/batch or /v1/media)' })
+  @Matches(NO_DOT_DOT, { message: 'path must not contain ..' })
+  @Matches(NO_DOT_OR_EMPTY_SEGMENT, { message: 'path must not contain . or empty segments' })
   path: string;
 }
 

@@ -3,6 +3,9 @@ import { ApiParam } from '@nestjs/swagger';
 import { Types } from 'mongoose';
 import { isObjectIdHex } from '../../database/object-id.js';
 
+/** An ObjectId as OpenAPI documents it, in a route or in a body (IsMongoId): 24 hexadecimal characters. */
+export const OBJECT_ID_PATTERN = '^[0-9a-fA-F]{24}$';
+
 /** Route ids are 24 hex characters; anything else is a 400, never a CastError 500. */
 @Injectable()
 export class ParseObjectIdPipe implements PipeTransform<string, Types.ObjectId> {
@@ -21,4 +24,4 @@ export class ParseObjectIdPipe implements PipeTransform<string, Types.ObjectId> 
  * schema beside the pattern.
  */
 export const ApiObjectIdParam = (description: string) =>
-  ApiParam({ name: 'id', type: String, schema: { type: 'string', pattern: '^[0-9a-fA-F]{24}$' }, description });
+  ApiParam({ name: 'id', type: String, schema: { type: 'string', pattern: OBJECT_ID_PATTERN }, description });

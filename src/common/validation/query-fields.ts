@@ -6,7 +6,7 @@ import { QueryNumber } from './query-number.js';
 /** An optional integer query parameter within bounds, in plain decimal digits (query values arrive as strings). */
 export function OptionalIntQuery(min: number, max: number, defaultValue?: number): PropertyDecorator {
   return applyDecorators(
-    ApiPropertyOptional({ minimum: min, maximum: max, default: defaultValue }),
+    ApiPropertyOptional({ type: 'integer', minimum: min, maximum: max, default: defaultValue }),
     IsOptional(),
     QueryNumber({ integer: true }),
     IsInt(),
@@ -21,7 +21,7 @@ export const PageLimit = (): PropertyDecorator => OptionalIntQuery(1, 100, 20);
 /** The opaque cursor a list answered as `nextCursor`, for its next page. */
 export const PageCursor = (): PropertyDecorator =>
   applyDecorators(
-    ApiPropertyOptional({ description: 'Opaque cursor from the previous page (nextCursor)' }),
+    ApiPropertyOptional({ description: 'Opaque cursor from the previous page (nextCursor)', maxLength: 200 }),
     IsOptional(),
     IsString(),
     MaxLength(200),

@@ -7,8 +7,11 @@ import { interestList, SearchProfilesQuery } from './search-profiles.query.js';
 /** Premium search: everything the public search takes, plus filters only members on a paid plan get. */
 export class AdvancedSearchQuery extends SearchProfilesQuery {
   @ApiPropertyOptional({
-    example: 'climbing,cooking',
-    description: 'Comma-separated or repeated; matches profiles with all of them',
+    type: 'array',
+    items: { type: 'string', maxLength: 30 },
+    maxItems: 10,
+    example: ['climbing', 'cooking'],
+    description: 'Repeated or comma-separated (interestsAll=a,b); matches profiles with all of them',
   })
   @IsOptional()
   @Transform(interestList)

@@ -12,6 +12,7 @@ import {
   Matches,
   MaxLength,
 } from 'class-validator';
+import { OBJECT_ID_PATTERN } from '../../common/pipes/parse-object-id.pipe.js';
 import { IsCalendarDate } from '../../common/validation/calendar-date.js';
 import { lowerCaseIds } from '../../common/validation/lower-case.js';
 import { NestedObject } from '../../common/validation/nested-object.js';
@@ -60,14 +61,21 @@ export class CreateProfileDto {
   @IsIn(GENDERS)
   gender: Gender;
 
-  @ApiProperty({ enum: GENDERS, isArray: true, example: ['man', 'nonbinary'] })
+  @ApiProperty({ enum: GENDERS, isArray: true, minItems: 1, uniqueItems: true, example: ['man', 'nonbinary'] })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayUnique()
   @IsIn(GENDERS, { each: true })
   interestedIn: Gender[];
 
-  @ApiPropertyOptional({ example: ['climbing', 'cooking'], maxItems: 20, description: 'Lower-cased tags' })
+  @ApiPropertyOptional({
+    type: 'array',
+    items: { type: 'string', pattern: INTEREST_TAG.source },
+    example: ['climbing', 'cooking'],
+    maxItems: 20,
+    uniqueItems: true,
+    description: 'Tags of 2 to 30 letters, digits, spaces and &+-, stored lower-cased',
+  })
   @OptionalNotNull()
   @Transform(normaliseTags)
   @IsArray()
@@ -81,7 +89,14 @@ export class CreateProfileDto {
   @NestedObject(() => LocationDto)
   location: LocationDto;
 
-  @ApiPropertyOptional({ example: [], maxItems: 6, description: 'Ids of uploaded media' })
+  @ApiPropertyOptional({
+    type: 'array',
+    items: { type: 'string', pattern: OBJECT_ID_PATTERN },
+    example: [],
+    maxItems: 6,
+    uniqueItems: true,
+    description: 'Ids of uploaded media',
+  })
   @OptionalNotNull()
   @Transform(lowerCaseIds)
   @IsArray()

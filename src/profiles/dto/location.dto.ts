@@ -4,17 +4,19 @@ import { IsISO31661Alpha2, Length, Matches } from 'class-validator';
 import { IsLatitudeNumber, IsLongitudeNumber } from '../../common/validation/coordinates.js';
 import { IsPlainText } from '../../common/validation/plain-text.js';
 
+// Letters (any script) with their marks, spaces, dots, apostrophes and hyphens: real city names, no markup. It starts
+// with a letter (a mark first would sit on nothing), after an apostrophe at most ('s-Hertogenbosch).
+const CITY_NAME = /^'?\p{L}[\p{L}\p{M} .'-]*$/u;
+
 export class LocationDto {
-  @ApiProperty({ example: 'Berlin', minLength: 1, maxLength: 80 })
+  @ApiProperty({ example: 'Berlin', minLength: 1, maxLength: 80, pattern: CITY_NAME.source })
   // NFC, as the city key is: the name shown in the cities list is one of the stored ones.
   @Transform(({ value }: { value: unknown }) =>
     typeof value === 'string' ? value.normalize('NFC').trim().replace(/\s+/g, ' ') : value,
   )
   @IsPlainText()
   @Length(1, 80)
-  // Letters (any script) with their marks, spaces, dots, apostrophes and hyphens: real city names, no markup. It starts
-  // with a letter (a mark first would sit on nothing), after an apostrophe at most ('s-Hertogenbosch).
-  @Matches(/^'?\p{L}[\p{L}\p{M} .'-]*$/u, { message: 'city contains characters a city name does not' })
+  @Matches(CITY_NAME, { message: 'city contains characters a city name does not' })
   city: string;
 
   @ApiProperty({ example: 'DE', description: 'ISO 3166-1 alpha-2' })

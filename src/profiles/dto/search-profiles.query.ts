@@ -22,7 +22,7 @@ export const interestList = ({ value }: { value: unknown }): unknown => {
 };
 
 export class SearchProfilesQuery {
-  @ApiPropertyOptional({ example: 'Berlin' })
+  @ApiPropertyOptional({ example: 'Berlin', minLength: 1, maxLength: 80 })
   @IsOptional()
   @IsString()
   @Length(1, 80)
@@ -40,7 +40,13 @@ export class SearchProfilesQuery {
   @IsNotBelow('minAge')
   maxAge?: number;
 
-  @ApiPropertyOptional({ example: 'climbing,cooking', description: 'Comma-separated or repeated; matches any' })
+  @ApiPropertyOptional({
+    type: 'array',
+    items: { type: 'string', maxLength: 30 },
+    maxItems: 10,
+    example: ['climbing', 'cooking'],
+    description: 'Repeated or comma-separated (interests=a,b); matches profiles with any of them',
+  })
   @IsOptional()
   @Transform(interestList)
   @ArrayMaxSize(10)
@@ -54,7 +60,12 @@ export class SearchProfilesQuery {
   @PageCursor()
   cursor?: string;
 
-  @ApiPropertyOptional({ example: 'displayName,age,location', description: `Subset of: ${PUBLIC_FIELDS.join(', ')}` })
+  @ApiPropertyOptional({
+    type: 'array',
+    items: { type: 'string', enum: [...PUBLIC_FIELDS] },
+    example: ['displayName', 'age', 'location'],
+    description: 'Repeated or comma-separated (fields=a,b): the fields each profile carries, besides id',
+  })
   @IsOptional()
   @Transform(({ value }: { value: unknown }) =>
     typeof value === 'string'

@@ -3,16 +3,24 @@ import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator'
 import { FEATURES, PLAN_IDS, type Feature, type PlanId } from '../plans.js';
 import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../subscription.schema.js';
 
+/** A card token as the payment provider writes it. */
+const PAYMENT_TOKEN = /^[\w-]+$/;
+
 /** The client names a plan and a card token; price, currency and period come from the catalogue only. */
 export class SubscribeDto {
   @ApiProperty({ enum: ['premium', 'platinum'] })
   @IsIn(['premium', 'platinum'])
   plan: PlanId;
 
-  @ApiProperty({ example: 'tok_visa', description: 'A card token from the payment provider' })
+  @ApiProperty({
+    example: 'tok_visa',
+    maxLength: 200,
+    pattern: PAYMENT_TOKEN.source,
+    description: 'A card token from the payment provider',
+  })
   @IsString()
   @MaxLength(200)
-  @Matches(/^[\w-]+$/)
+  @Matches(PAYMENT_TOKEN)
   paymentToken: string;
 }
 
@@ -21,11 +29,15 @@ export class ChangePlanDto {
   @IsIn(['premium', 'platinum'])
   plan: PlanId;
 
-  @ApiPropertyOptional({ description: 'Required for an upgrade, which is charged at once' })
+  @ApiPropertyOptional({
+    maxLength: 200,
+    pattern: PAYMENT_TOKEN.source,
+    description: 'Required for an upgrade, which is charged at once',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(200)
-  @Matches(/^[\w-]+$/)
+  @Matches(PAYMENT_TOKEN)
   paymentToken?: string;
 }
 

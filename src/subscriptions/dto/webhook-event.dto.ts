@@ -4,22 +4,31 @@ import { Transform } from 'class-transformer';
 import { lowerCaseIds } from '../../common/validation/lower-case.js';
 import { IgnoresUnknownFields } from '../../common/validation/ignores-unknown-fields.js';
 import { NestedObject } from '../../common/validation/nested-object.js';
+import { OBJECT_ID_PATTERN } from '../../common/pipes/parse-object-id.pipe.js';
 
 /** The event types this API acts on; the provider's other types are acknowledged and ignored (isHandledEvent). */
 export const WEBHOOK_EVENT_TYPES = ['invoice.paid', 'invoice.payment_failed'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
+/** Ids the provider gives events and charges. */
+const PROVIDER_ID = /^[\w-]+$/;
+const EVENT_TYPE = /^[\w.-]+$/;
+
 class WebhookEventDataDto {
-  @ApiProperty({ description: 'The member the invoice is for' })
+  @ApiProperty({ pattern: OBJECT_ID_PATTERN, description: 'The member the invoice is for' })
   @Transform(lowerCaseIds)
   @IsMongoId()
   userId: string;
 
-  @ApiPropertyOptional({ description: 'The renewal charge: required for invoice.paid' })
+  @ApiPropertyOptional({
+    maxLength: 200,
+    pattern: PROVIDER_ID.source,
+    description: 'The renewal charge: required for invoice.paid',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(200)
-  @Matches(/^[\w-]+$/)
+  @Matches(PROVIDER_ID)
   chargeId?: string;
 }
 
@@ -29,19 +38,21 @@ class WebhookEventDataDto {
  */
 @IgnoresUnknownFields()
 export class WebhookEventDto {
-  @ApiProperty({ example: 'evt_123' })
+  @ApiProperty({ example: 'evt_123', maxLength: 200, pattern: PROVIDER_ID.source })
   @IsString()
   @MaxLength(200)
-  @Matches(/^[\w-]+$/)
+  @Matches(PROVIDER_ID)
   id: string;
 
   @ApiProperty({
     example: 'invoice.paid',
+    maxLength: 100,
+    pattern: EVENT_TYPE.source,
     description: `Acted on: ${WEBHOOK_EVENT_TYPES.join(', ')}. Other types are acknowledged and ignored.`,
   })
   @IsString()
   @MaxLength(100)
-  @Matches(/^[\w.-]+$/)
+  @Matches(EVENT_TYPE)
   type: string;
 
   @ApiPropertyOptional({ type: WebhookEventDataDto, description: 'Required, as described, for the types acted on' })
