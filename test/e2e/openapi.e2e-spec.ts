@@ -41,6 +41,55 @@ describe('OpenAPI document and Swagger UI', () => {
     expect(operations.filter((op) => !op.summary)).toEqual([]);
   });
 
+  it('keeps the operationIds that generated clients name their methods after', async () => {
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { operationId?: string }>>;
+    };
+    const ids = Object.fromEntries(
+      Object.entries(document.paths).flatMap(([path, methods]) =>
+        Object.entries(methods).map(([method, operation]) => [`${method} ${path}`, operation.operationId]),
+      ),
+    );
+    // Swagger derives them from controller and method names: renaming a handler renames a client's method. A new
+    // route adds its line here; changing a line is a breaking change for clients.
+    expect(ids).toEqual({
+      'get /health/live': 'HealthController_live',
+      'get /health/ready': 'HealthController_ready',
+      'post /v1/auth/register': 'AuthController_register_v1',
+      'post /v1/auth/login': 'AuthController_login_v1',
+      'post /v1/auth/logout': 'AuthController_logout_v1',
+      'post /v1/auth/logout-all': 'AuthController_logoutEverywhere_v1',
+      'post /v1/auth/password': 'AuthController_changePassword_v1',
+      'post /v1/profiles': 'ProfilesController_create_v1',
+      'get /v1/profiles': 'ProfilesController_search_v1',
+      'get /v1/profiles/popular': 'ProfilesController_popular_v1',
+      'get /v1/profiles/nearby': 'ProfilesController_nearby_v1',
+      'get /v1/profiles/advanced': 'ProfilesController_advancedSearch_v1',
+      'get /v1/profiles/me': 'ProfilesController_mine_v1',
+      'get /v1/profiles/me/viewers': 'ProfilesController_viewers_v1',
+      'get /v1/profiles/{id}': 'ProfilesController_get_v1',
+      'patch /v1/profiles/{id}': 'ProfilesController_update_v1',
+      'delete /v1/profiles/{id}': 'ProfilesController_remove_v1',
+      'get /v1/locations/cities': 'LocationsController_cities_v1',
+      'post /v1/batch': 'BatchController_run_v1',
+      'get /v1/plans': 'SubscriptionsController_plans_v1',
+      'post /v1/subscriptions': 'SubscriptionsController_subscribe_v1',
+      'get /v1/subscriptions/me': 'SubscriptionsController_mine_v1',
+      'post /v1/subscriptions/me/plan': 'SubscriptionsController_changePlan_v1',
+      'post /v1/subscriptions/me/cancel': 'SubscriptionsController_cancel_v1',
+      'post /v1/subscriptions/me/resume': 'SubscriptionsController_resume_v1',
+      'post /v1/subscriptions/webhooks/{provider}': 'SubscriptionWebhooksController_receive_v1',
+      'get /v1/admin/subscriptions': 'AdminSubscriptionsController_list_v1',
+      'get /v1/admin/monitoring/summary': 'MonitoringController_summary_v1',
+      'post /v1/media': 'MediaController_upload_v1',
+      'get /v1/media/{id}': 'MediaController_download_v1',
+      'head /v1/media/{id}': 'MediaController_downloadHead_v1',
+      'delete /v1/media/{id}': 'MediaController_remove_v1',
+      'post /v1/admin/backups': 'BackupsController_start_v1',
+      'get /v1/admin/backups': 'BackupsController_list_v1',
+    });
+  });
+
   it('documents auth and error responses on every API operation', async () => {
     type Operation = {
       summary?: string;
