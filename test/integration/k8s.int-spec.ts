@@ -162,6 +162,17 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     }
   });
 
+  it('leaves the replica count of a Deployment an HPA scales to the HPA, and sets it where none does', () => {
+    const scaled = new Set(ofKind(objects, 'HorizontalPodAutoscaler').map((hpa) => hpa.spec.scaleTargetRef.name));
+    if (overlay === 'prod') expect([...scaled].sort()).toEqual(['vesta-api', 'vesta-worker']);
+    for (const deployment of deployments) {
+      const { name } = deployment.metadata;
+      // A count in the manifest is set again by every `kubectl apply`, undoing the HPA's scaling until it next acts.
+      if (scaled.has(name)) expect(deployment.spec.replicas, `${name} is scaled by an HPA`).toBeUndefined();
+      else expect(deployment.spec.replicas, `${name} has no HPA`).toBeGreaterThanOrEqual(1);
+    }
+  });
+
   it('applies the NetworkPolicy to every Vesta pod (a selector matching no pod restricts nothing)', () => {
     const policies = ofKind(objects, 'NetworkPolicy');
     expect(policies).toHaveLength(1);
