@@ -77,6 +77,25 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     }
   });
 
+  it('runs every Vesta container under the image’s init, with room for the backup CLI’s arguments', () => {
+    // The last ENTRYPOINT of the Dockerfile (the runtime stage's), in exec form.
+    const entrypoint = JSON.parse(
+      [...readFileSync('Dockerfile', 'utf8').matchAll(/^ENTRYPOINT\s+(\[.*\])\s*$/gm)].at(-1)![1],
+    ) as string[];
+    expect(entrypoint[0]).toMatch(/\btini$/);
+    for (const workload of workloads) {
+      for (const container of podSpecOf(workload).containers) {
+        // A command replaces the ENTRYPOINT: without it repeated, node runs as PID 1 and no init reaps or forwards.
+        if (container.command === undefined) continue;
+        expect(container.command.slice(0, entrypoint.length), workload.metadata.name).toEqual(entrypoint);
+      }
+    }
+    // The restore runbook puts the CLI's arguments into `args`, after the command.
+    const backup = podSpecOf(ofKind(objects, 'CronJob').find((c) => c.metadata.name === 'vesta-backup')!);
+    expect(backup.containers[0].command.slice(entrypoint.length)).toEqual(['node', 'dist/backup/cli.js']);
+    expect(backup.containers[0].args).toBeUndefined();
+  });
+
   it('probes the app’s own health paths on a declared port, checks MongoDB within the probe timeout, and shuts down in time', () => {
     const settings = configMap.data as Record<string, string>;
     for (const deployment of deployments) {
