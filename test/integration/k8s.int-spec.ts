@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,8 +26,10 @@ const SECRETS = {
   JWT_SECRET: 'x'.repeat(32),
 };
 
-function render(overlay: string): K8sObject[] {
-  const output = execFileSync(requiredEnv('KUSTOMIZE_BIN'), ['build', `k8s/overlays/${overlay}`], { encoding: 'utf8' });
+function render(overlay: string, tree = 'k8s'): K8sObject[] {
+  const output = execFileSync(requiredEnv('KUSTOMIZE_BIN'), ['build', `${tree}/overlays/${overlay}`], {
+    encoding: 'utf8',
+  });
   return parseAllDocuments(output).map((document) => document.toJS() as K8sObject);
 }
 
@@ -35,14 +37,40 @@ const ofKind = (objects: K8sObject[], kind: string) => objects.filter((object) =
 const podTemplateOf = (object: K8sObject): any =>
   object.kind === 'CronJob' ? object.spec.jobTemplate.spec.template : object.spec.template;
 const podSpecOf = (object: K8sObject): any => podTemplateOf(object).spec;
+/** The names of the ConfigMaps a workload's containers take their environment from. */
+const configMapsOf = (workload: K8sObject): string[] =>
+  podSpecOf(workload).containers.flatMap((container: any) =>
+    (container.envFrom ?? []).filter((from: any) => from.configMapRef).map((from: any) => from.configMapRef.name),
+  );
 const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
   Object.entries(selector).every(([key, value]) => labels[key] === value);
 
 describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
   const objects = render(overlay);
   const deployments = ofKind(objects, 'Deployment').filter((d) => d.metadata.name.startsWith('vesta-'));
-  const configMap = ofKind(objects, 'ConfigMap').find((c) => c.metadata.name === 'vesta-api')!;
   const workloads = [...deployments, ...ofKind(objects, 'CronJob')];
+  const configMap = ofKind(objects, 'ConfigMap').find((c) => c.metadata.name === configMapsOf(deployments[0])[0])!;
+
+  it('names the settings’ ConfigMap by a hash of its contents everywhere, so a changed value rolls the pods', () => {
+    expect(configMap.metadata.name).toMatch(/^vesta-api-[a-z0-9]{10}$/);
+    for (const workload of workloads)
+      expect(configMapsOf(workload), workload.metadata.name).toEqual([configMap.metadata.name]);
+    // The same tree with one setting changed: a ConfigMap of another name, and pod templates that name it.
+    const tree = mkdtempSync(join(tmpdir(), 'vesta-k8s-'));
+    cpSync('k8s', tree, { recursive: true });
+    const settings = join(tree, 'base/settings.env');
+    writeFileSync(
+      settings,
+      readFileSync(settings, 'utf8').replace(/^HANDLER_TIMEOUT_MS=.*$/m, 'HANDLER_TIMEOUT_MS=9000'),
+    );
+    const changed = render(overlay, tree);
+    const renamed = ofKind(changed, 'ConfigMap').find((c) => c.metadata.name.startsWith('vesta-api-'))!;
+    expect(renamed.data.HANDLER_TIMEOUT_MS).toBe('9000');
+    expect(renamed.metadata.name).not.toBe(configMap.metadata.name);
+    for (const workload of ofKind(changed, 'Deployment').filter((d) => d.metadata.name.startsWith('vesta-'))) {
+      expect(configMapsOf(workload), workload.metadata.name).toEqual([renamed.metadata.name]);
+    }
+  });
 
   it('validates every object against the Kubernetes and Prometheus Operator schemas, unknown fields rejected', () => {
     expect(objects.flatMap(validateObject)).toEqual([]);
