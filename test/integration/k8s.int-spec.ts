@@ -231,6 +231,20 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     }
   });
 
+  if (overlay === 'dev') {
+    it('lets the MongoDB member resolve its own name before it is ready, which rs.initiate needs', () => {
+      const mongodb = ofKind(objects, 'StatefulSet').find((s) => s.metadata.name === 'mongodb')!;
+      const service = ofKind(objects, 'Service').find((s) => s.metadata.name === mongodb.spec.serviceName)!;
+      const [container] = podSpecOf(mongodb).containers;
+      // The hook runs before readiness is probed: a headless Service lists a pod in DNS only once it is ready.
+      expect(container.lifecycle.postStart.exec.command.join(' ')).toContain(
+        `host: "${mongodb.metadata.name}-0.${service.metadata.name}:27017"`,
+      );
+      expect(service.spec.clusterIP).toBe('None');
+      expect(service.spec.publishNotReadyAddresses).toBe(true);
+    });
+  }
+
   if (overlay === 'prod') {
     it('autoscales the API on CPU 70 %, memory 80 % and requests per second, 3 to 10 pods', () => {
       const hpa = ofKind(objects, 'HorizontalPodAutoscaler').find((h) => h.metadata.name === 'vesta-api')!;
