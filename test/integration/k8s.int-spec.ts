@@ -220,6 +220,27 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     }
   });
 
+  it('lets a drain evict one pod at a time from each Deployment, at every size the HPA may give it', () => {
+    const hpas = ofKind(objects, 'HorizontalPodAutoscaler');
+    for (const deployment of deployments) {
+      const { name } = deployment.metadata;
+      const hpa = hpas.find((h) => h.spec.scaleTargetRef.name === name);
+      const [low, high] = hpa
+        ? [hpa.spec.minReplicas, hpa.spec.maxReplicas]
+        : [deployment.spec.replicas, deployment.spec.replicas];
+      const pdb = ofKind(objects, 'PodDisruptionBudget').find((p) =>
+        matches(p.spec.selector.matchLabels, deployment.spec.template.metadata.labels),
+      )!;
+      expect(pdb, name).toBeDefined();
+      for (let replicas = low; replicas <= high; replicas++) {
+        // What the eviction API allows with every pod healthy (integer budgets; a percentage would need rounding).
+        const allowed =
+          pdb.spec.minAvailable === undefined ? pdb.spec.maxUnavailable : replicas - pdb.spec.minAvailable;
+        expect(allowed, `${pdb.metadata.name} with ${replicas} pods`).toBe(1);
+      }
+    }
+  });
+
   it('applies the NetworkPolicy to every Vesta pod (a selector matching no pod restricts nothing)', () => {
     const policies = ofKind(objects, 'NetworkPolicy');
     expect(policies).toHaveLength(1);
