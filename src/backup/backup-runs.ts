@@ -104,6 +104,14 @@ export class BackupRuns {
     );
   }
 
+  /** Records run `id` as failed with `error` if it is still running (a finished run, or a restore, is left alone). */
+  interrupted(id: string, error: string): Promise<unknown> {
+    return this.runs.updateOne(
+      { _id: id, status: 'running' },
+      { $set: { status: 'failed', error, finishedAt: new Date() } },
+    );
+  }
+
   unlock(runId: string): Promise<unknown> {
     return this.locks.deleteOne({ _id: 'backup', runId });
   }

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { InjectConfig } from '../config/config.module.js';
+import { withTimeout } from '../common/with-timeout.js';
 import type { AppConfig } from '../config/app-config.js';
 import { newBackupId } from './backup-id.js';
 import { MANIFEST_FILE, totalBytes, totalDocuments, totalOmitted, type BackupManifest } from './backup-manifest.js';
@@ -30,8 +31,10 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 @Injectable()
 export class BackupService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BackupService.name);
-  /** The run this process is working on, if any. */
-  private current?: BackupRun;
+  /** The lock holders of this process (a backup run's id, a restore's name), each with the work that ends its hold. */
+  private readonly holding = new Map<string, Promise<unknown>>();
+  /** Aborted when the process shuts down: stops the dump or restore in progress. */
+  private readonly shutdown = new AbortController();
   readonly storage: BackupStorage;
   readonly runs: BackupRuns;
   private readonly db: mongo.Db;
@@ -69,7 +72,7 @@ export class BackupService implements BeforeApplicationShutdown {
       await this.runs.unlock(id);
       throw error;
     }
-    return { run, done: this.execute(run) };
+    return { run, done: this.hold(run._id, this.execute(run)) };
   }
 
   /** Starts a backup and waits for it (the schedule and the CLI). */
@@ -78,27 +81,45 @@ export class BackupService implements BeforeApplicationShutdown {
   }
 
   /**
-   * A shutdown does not wait for a backup (it can take longer than any grace period). The run is
-   * recorded as failed and the lock released at once, so the next backup need not wait for the lock
-   * to expire; the draft is removed when the dump fails as the connection closes.
+   * A shutdown (SIGTERM to a worker or to the CLI) does not wait for a backup or a restore to finish: it can take
+   * longer than any grace period. It stops the one in progress, which then ends as a lock that is lost does: a backup
+   * is recorded as failed ("interrupted: the process shut down") and its draft removed, a restore stops between
+   * writes. Either releases the lock, so the next one need not wait for the lease to run out. When that takes longer
+   * than SHUTDOWN_STEP_TIMEOUT_MS (a database that stopped answering), the record and the lock are seen to here.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    const run = this.current;
-    if (!run) return;
-    this.logger.warn(`Backup ${run._id} interrupted by shutdown`);
-    await this.runs
-      .update(run._id, { status: 'failed', error: 'interrupted: the process shut down', finishedAt: new Date() })
-      .catch(() => undefined);
-    await this.runs.unlock(run._id).catch(() => undefined);
+    if (!this.holding.size) return;
+    this.logger.warn(`Shutdown: stopping ${[...this.holding.keys()].join(', ')}`);
+    this.shutdown.abort(new Error('interrupted: the process shut down'));
+    const ms = this.config.shutdown.stepTimeoutMs;
+    await withTimeout(Promise.allSettled(this.holding.values()), ms).catch(() => undefined);
+    for (const holder of this.holding.keys()) {
+      this.logger.warn(`${holder} did not stop within ${ms} ms: releasing its lock`);
+      const release = async () => {
+        await this.runs.interrupted(holder, 'interrupted: the process shut down');
+        await this.runs.unlock(holder);
+      };
+      // Bounded too: a database that does not answer must not hold the exit; the lease then frees the lock.
+      await withTimeout(release(), ms).catch((error: Error) =>
+        this.logger.warn(`${holder} keeps the lock until its lease ends: ${error.message}`),
+      );
+    }
+  }
+
+  /** Keeps `holder` among this process' lock holders until `work` settles. */
+  private hold<T>(holder: string, work: Promise<T>): Promise<T> {
+    const tracked = work.finally(() => this.holding.delete(holder));
+    this.holding.set(holder, tracked);
+    return tracked;
   }
 
   private async execute(run: BackupRun): Promise<BackupRun> {
-    this.current = run;
     const lease = this.holdLock(run._id);
+    const stop = AbortSignal.any([lease.signal, this.shutdown.signal]);
     try {
-      const manifest = await this.dump(run, lease.signal);
+      const manifest = await this.dump(run, stop);
       // A holder that lost the lock must not call its run a success nor remove backups beside the run that took over.
-      lease.signal.throwIfAborted();
+      stop.throwIfAborted();
       await this.runs.update(run._id, {
         status: 'succeeded',
         finishedAt: new Date(manifest.finishedAt),
@@ -117,17 +138,16 @@ export class BackupService implements BeforeApplicationShutdown {
             '(uploads that finished during the backup); they are in the next one',
         );
       }
-      if ((await this.usable(run._id)) && !lease.signal.aborted) await this.retainAfter(run._id);
+      if ((await this.usable(run._id)) && !stop.aborted) await this.retainAfter(run._id);
     } catch (error) {
-      // The dump's streams report an abort as "The operation was aborted"; the lease says why.
-      const message = ((lease.signal.aborted ? lease.signal.reason : error) as Error).message;
+      // The dump's streams report an abort as "The operation was aborted"; the signal says why.
+      const message = ((stop.aborted ? stop.reason : error) as Error).message;
       this.logger.error(`Backup ${run._id} failed: ${message}`);
       await this.runs
         .update(run._id, { status: 'failed', error: message, finishedAt: new Date() })
         .catch(() => undefined);
     } finally {
       lease.release();
-      this.current = undefined;
       await this.runs.unlock(run._id).catch(() => undefined);
     }
     return (await this.runs.find(run._id).catch(() => null)) ?? run;
@@ -277,15 +297,25 @@ export class BackupService implements BeforeApplicationShutdown {
     if (!(await this.runs.tryLock(holder))) {
       throw new BackupRunningError('A backup or another restore is running: restore again once it has finished');
     }
+    return this.hold(holder, this.restoreHolding(holder, id, target, options));
+  }
+
+  private async restoreHolding(
+    holder: string,
+    id: string,
+    target: string,
+    options: { drop: boolean },
+  ): Promise<Record<string, number>> {
     const lease = this.holdLock(holder);
+    const stop = AbortSignal.any([lease.signal, this.shutdown.signal]);
     try {
-      const restored = await this.restoreInto(id, this.connection.getClient().db(target), options, lease.signal);
-      lease.signal.throwIfAborted(); // lost during the last indexes or counts
+      const restored = await this.restoreInto(id, this.connection.getClient().db(target), options, stop);
+      stop.throwIfAborted(); // lost during the last indexes or counts
       return restored;
     } catch (error) {
-      if (!lease.signal.aborted) throw error;
+      if (!stop.aborted) throw error;
       // The streams report "The operation was aborted"; say why, and what state the target is in.
-      const reason = (lease.signal.reason as Error).message;
+      const reason = (stop.reason as Error).message;
       throw new Error(`${reason}; ${target} may be partly restored: run the restore again with --drop`, {
         cause: error,
       });

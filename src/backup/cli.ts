@@ -1,5 +1,6 @@
-import { Logger } from '@nestjs/common';
+import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { constants } from 'node:os';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/app-config.js';
 import { processEnv } from '../config/env.js';
@@ -30,6 +31,35 @@ function stderrLogger(level: string) {
   return nestLogger(createRootLogger(level, pino.destination({ dest: 2, sync: true })));
 }
 
+/** Set by a SIGTERM or SIGINT: 128 + the signal's number, as a shell reports a process a signal ended. */
+let signalExitCode: number | undefined;
+
+/**
+ * SIGTERM (the CronJob's pod deleted, its deadline passed, a node drained) or Ctrl-C closes the app, and its shutdown
+ * stops the backup or restore in progress: the run is recorded as failed ("interrupted: the process shut down") and
+ * the lock released, so the next backup can start at once instead of one lease later. Without this Node died of the
+ * signal, leaving the run "running" and the lock held until its lease ran out. main() then ends as for any failure,
+ * printing what happened, and exits with the signal's code. Returns the close, which main() shares.
+ */
+function closeOnSignal(app: INestApplicationContext): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= app.close());
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalExitCode !== undefined) {
+      logger.warn(`Second ${signal}: exiting now`);
+      process.exit(signalExitCode);
+    }
+    signalExitCode = 128 + constants.signals[signal];
+    logger.warn(`${signal} received: stopping`);
+    // main() exits in the microtasks that follow the close; this is for a main() still waiting on something else.
+    const exit = () => setImmediate(() => process.exit(signalExitCode));
+    void close().then(exit, exit);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return close;
+}
+
 /**
  * The backup CLI, for a Kubernetes CronJob or an operator at a shell. It shares the lock with the API,
  * so it never runs beside a scheduled backup. Exit code 0 only when the operation succeeded.
@@ -44,6 +74,7 @@ async function main(): Promise<number> {
   const app = await NestFactory.createApplicationContext(BackupCliModule.forRoot(config), {
     logger: stderrLogger(config.log.level),
   });
+  const close = closeOnSignal(app);
   try {
     const backups = app.get(BackupService);
     if (command.kind === 'restore') {
@@ -74,14 +105,14 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify(run, null, 2)}\n`);
     return run.status === 'succeeded' && run.verify?.status !== 'failed' ? 0 : 1;
   } finally {
-    await app.close();
+    await close();
   }
 }
 
 main().then(
-  (code) => process.exit(code),
+  (code) => process.exit(signalExitCode ?? code),
   (error: unknown) => {
     process.stderr.write(`${error instanceof ConfigError ? error.message : (error as Error).message}\n`);
-    process.exit(1);
+    process.exit(signalExitCode ?? 1);
   },
 );

@@ -1,16 +1,17 @@
 import { Redis } from 'ioredis';
 import { mongo } from 'mongoose';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/app-config.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
+import { stallingMongoProxy } from '../support/stalling-proxy.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { requiredEnv, testEnv, workerMongoUri } from '../support/test-env.js';
 
@@ -190,5 +191,105 @@ describe('backup CLI restores', () => {
     } finally {
       await client.db(name).dropDatabase();
     }
+  });
+});
+
+/**
+ * Starts the built CLI with `env` and stops it with SIGTERM in the middle of its work: once `proxy` (between it and
+ * the database) has held the answer to a command naming the marker collection, and kept holding it until the CLI said
+ * it was stopping, so the work cannot end on its own first.
+ */
+async function cliStoppedMidway(
+  args: string[],
+  env: Record<string, string>,
+  proxy: { stalled: Promise<void>; release: () => void },
+) {
+  const child = spawn(process.execPath, ['dist/backup/cli.js', ...args], {
+    // At warn, the CLI says when it is stopping.
+    env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let stopping = () => {};
+  const saidStopping = new Promise<void>((resolve) => (stopping = resolve));
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (stderr.includes('Shutdown: stopping')) stopping();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  await Promise.race([proxy.stalled, exited]);
+  child.kill('SIGTERM');
+  await Promise.race([saidStopping, exited]);
+  proxy.release();
+  return { ...(await exited), stdout, stderr };
+}
+
+describe('backup CLI stopped by SIGTERM', () => {
+  const dir = join(tmpdir(), `vesta-backup-cli-${randomUUID()}`);
+  // A lease far longer than the test: a lock left behind would refuse the next backup for the rest of it.
+  const env = testEnv({ BACKUP_DIR: dir, MONGODB_URI: workerMongoUri('_cli_sigterm'), BACKUP_LOCK_LEASE_MS: '600000' });
+  const marker = 'stalls_here';
+  let client: mongo.MongoClient;
+  let db: mongo.Db;
+
+  beforeAll(async () => {
+    client = await mongo.MongoClient.connect(env.MONGODB_URI);
+    db = client.db();
+    await db.dropDatabase();
+    await db.collection(marker).insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
+  });
+
+  // Each test starts with the lock free, whatever the one before left.
+  beforeEach(() => db.collection('backup_lock').deleteMany({}));
+
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('records the backup as interrupted, removes its draft, releases the lock and exits 143', async () => {
+    const proxy = await stallingMongoProxy(env.MONGODB_URI, marker);
+    try {
+      const stopped = await cliStoppedMidway([], { ...env, MONGODB_URI: proxy.uri }, proxy);
+      const [run] = await db.collection('backup_runs').find().toArray();
+      expect(run, stopped.stderr).toMatchObject({ status: 'failed', error: 'interrupted: the process shut down' });
+      expect(await db.collection('backup_lock').countDocuments()).toBe(0);
+      expect(await readdir(dir)).toEqual([]);
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 143, signal: null });
+      expect(JSON.parse(stopped.stdout)).toMatchObject({ _id: run._id, status: 'failed' });
+    } finally {
+      await proxy.close();
+    }
+    // At once, not one lease later.
+    const next = await cli([], env);
+    expect(next.code, next.stderr).toBe(0);
+  });
+
+  it('releases the lock of a restore stopped by SIGTERM, and says the target may be partly restored', async () => {
+    const id = backupId(await cli([], env));
+    const target = `${db.databaseName}_restored`;
+    const proxy = await stallingMongoProxy(env.MONGODB_URI, marker);
+    try {
+      const stopped = await cliStoppedMidway(
+        ['--restore', id, '--target-db', target],
+        { ...env, MONGODB_URI: proxy.uri },
+        proxy,
+      );
+      expect(await db.collection('backup_lock').countDocuments(), stopped.stderr).toBe(0);
+      expect(stopped.stderr).toContain(
+        `interrupted: the process shut down; ${target} may be partly restored: run the restore again with --drop`,
+      );
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 143, signal: null });
+    } finally {
+      await proxy.close();
+      await client.db(target).dropDatabase();
+    }
+    const next = await cli([], env);
+    expect(next.code, next.stderr).toBe(0);
   });
 });

@@ -1,0 +1,54 @@
+import { connect, createServer, type Socket } from 'node:net';
+import { freePort } from './ports.js';
+
+/**
+ * A TCP relay to the test MongoDB that, once a client sends a command naming `marker` (a collection's name), holds
+ * every answer of the server until `release()`: a process using it stops in the middle of its work, at that command,
+ * for as long as the test needs, with nothing timed. The server itself stays up and answers everyone else.
+ */
+export async function stallingMongoProxy(mongoUri: string, marker: string) {
+  const target = new URL(mongoUri);
+  const needle = Buffer.from(marker);
+  const sockets: Socket[] = [];
+  const held: { client: Socket; chunk: Buffer }[] = [];
+  let state: 'passing' | 'holding' | 'released' = 'passing';
+  let onStall = () => {};
+  const stalled = new Promise<void>((resolve) => (onStall = resolve));
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.push(client, upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (state === 'passing' && chunk.includes(needle)) {
+        state = 'holding';
+        onStall();
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => (state === 'holding' ? held.push({ client, chunk }) : client.write(chunk)));
+    for (const [socket, other] of [
+      [client, upstream],
+      [upstream, client],
+    ]) {
+      socket.on('error', () => undefined).on('close', () => other.destroy());
+    }
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const uri = new URL(mongoUri);
+  uri.host = `127.0.0.1:${port}`;
+  return {
+    /** `mongoUri` through the relay. */
+    uri: uri.toString(),
+    /** Settles when a command naming the marker has gone through; from then on answers are held. */
+    stalled,
+    /** Sends the answers held, in order, and passes everything on from now on. */
+    release: () => {
+      state = 'released';
+      for (const { client, chunk } of held.splice(0)) client.write(chunk);
+    },
+    close: async () => {
+      sockets.forEach((socket) => socket.destroy());
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
