@@ -236,7 +236,9 @@ export const envSchema = z
     // Thresholds of the monitoring summary (the Vesta report's defaults). Memory is V8 heap in use.
     MONITOR_MEMORY_WARN_MB: decimal(positiveInt).default(800),
     MONITOR_MEMORY_CRITICAL_MB: decimal(positiveInt).default(900),
-    // Above this, readiness fails so the orchestrator recycles the pod.
+    // Above this, readiness fails: the pod gets no new requests until its heap falls back. Kubernetes restarts a pod
+    // only for a failing liveness probe, never for readiness, so one that stays above it stays out of service until
+    // someone restarts it (alert VestaPodsNotReady); the name is the Vesta report's.
     MONITOR_MEMORY_RESTART_MB: decimal(positiveInt).default(1_024),
     MONITOR_CPU_WARN_PERCENT: decimal(z.number().positive().max(100)).default(70),
     MONITOR_CPU_CRITICAL_PERCENT: decimal(z.number().positive().max(100)).default(85),

@@ -49,7 +49,8 @@ export class HealthController {
     try {
       const result = await this.health.check([
         () => this.database.check('mongodb', timeout),
-        // Above the restart threshold the pod leaves the load balancer, so the orchestrator can recycle it.
+        // Above the "restart" threshold the pod leaves the Service's endpoints until its heap falls back. Nothing
+        // restarts it for that: Kubernetes restarts only on liveness, which checks no heap (VestaPodsNotReady tells).
         () => this.memory.checkHeap('memory_heap', this.config.monitoring.memoryMb.restart * 1024 * 1024),
       ]);
       return { status: 'ok', checks: result.details };
