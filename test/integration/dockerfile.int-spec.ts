@@ -1,4 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { join } from 'node:path';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
@@ -85,5 +88,38 @@ describe('docker-compose.yml', () => {
     );
     expect(published).toHaveLength(4);
     expect(published.filter((entry) => !/ 127\.0\.0\.1:\d+:\d+$/.test(entry))).toEqual([]);
+  });
+});
+
+/** The package a bare module specifier names (`@scope/name` or `name`), or undefined for a path or a Node module. */
+function packageOf(specifier: string): string | undefined {
+  if (specifier.startsWith('.') || specifier.startsWith('node:') || builtinModules.includes(specifier))
+    return undefined;
+  const parts = specifier.split('/');
+  return (specifier.startsWith('@') ? parts.slice(0, 2) : parts.slice(0, 1)).join('/');
+}
+
+describe('package.json', () => {
+  it('lists every package the app imports among its own dependencies, not only as another package’s', () => {
+    const { dependencies } = JSON.parse(readFileSync('package.json', 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const files = readdirSync('src', { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.ts') && !/\.(fixture-)?spec\.ts$/.test(file))
+      .map((file) => join('src', file));
+    const missing = new Set<string>();
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8');
+      const specifiers = [
+        // Static and dynamic imports and re-exports, as the compiler reads them (comments and strings ignored).
+        ...ts.preProcessFile(text, true, true).importedFiles.map((imported) => imported.fileName),
+        // Loader hooks (module.register) name a module too.
+        ...[...text.matchAll(/\bregister\(\s*'([^']+)'/g)].map((match) => match[1]),
+      ];
+      for (const name of specifiers.map(packageOf)) if (name && !dependencies[name]) missing.add(`${name} (${file})`);
+    }
+    // One that is only another package's dependency goes when that package stops needing it, or moves to a version
+    // that package did not test with; and `npm prune --omit=dev` in the image keeps it only while it is needed there.
+    expect([...missing]).toEqual([]);
   });
 });
