@@ -63,6 +63,15 @@ describe('Dockerfile', () => {
     expect(user).not.toMatch(/^(root|0)(:|$)/);
   });
 
+  it('builds and runs on a pinned release of the Node major the tests run on', () => {
+    const images = all.map((stage) => stage.instructions[0].args.split(/\s+/)[0]);
+    expect(new Set(images).size, images.join(', ')).toBe(1);
+    // A major-only or moving tag (node:24, node:lts) changes under the image at the next build.
+    const version = /^node:(\d+)\.\d+\.\d+-[\w.-]+$/.exec(images[0]);
+    expect(version, images[0]).not.toBeNull();
+    expect(`node ${version![1]}`).toBe(`node ${process.versions.node.split('.')[0]}`);
+  });
+
   it('gives backups a folder the user can write, and docker compose keeps it on a volume', () => {
     // The default ./backups would be /app/backups, inside a folder root owns: every backup would fail with EACCES.
     const dir = env.BACKUP_DIR;
