@@ -39,6 +39,9 @@ describe('a backup taken while uploads finish', () => {
     url = running.url;
     backups = running.app.get(BackupService);
     db = running.app.get<Connection>(getConnectionToken()).db!;
+    // An earlier test file in this worker's database may leave a write pending (an upload cut off); in CI one made the
+    // wait for the held upload watch that record for ever. This one stands for it.
+    await db.collection('media_pending_writes').insertOne({ bucket: 'media', since: new Date() });
   });
 
   afterAll(async () => {
@@ -80,13 +83,26 @@ describe('a backup taken while uploads finish', () => {
     };
   };
 
-  /** Waits until an upload in progress has written `count` chunks (the cleanup's pending record names it). */
-  const chunksWritten = async (count: number) => {
-    for (;;) {
-      const pending = await db.collection('media_pending_writes').findOne({ bucket: 'media' });
-      if (pending && (await db.collection('media.chunks').countDocuments({ files_id: pending._id })) >= count) return;
+  /** The writes in progress now (uploads, deletes), whatever earlier test files in this worker's database left. */
+  const pendingWrites = (): Promise<mongo.ObjectId[]> => db.collection('media_pending_writes').distinct('_id');
+
+  /**
+   * Waits until an upload started after `before` was read has written `count` chunks (the cleanup's pending record
+   * names it). Bounded, naming what it saw, so that a stuck upload fails here rather than at the test's timeout.
+   */
+  const chunksWritten = async (count: number, before: mongo.ObjectId[]) => {
+    const deadline = Date.now() + 20_000;
+    let seen = 'no pending write';
+    while (Date.now() < deadline) {
+      const pending = await db.collection('media_pending_writes').findOne({ bucket: 'media', _id: { $nin: before } });
+      if (pending) {
+        const chunks = await db.collection('media.chunks').countDocuments({ files_id: pending._id });
+        if (chunks >= count) return;
+        seen = `${chunks} chunks of ${pending._id.toString()}`;
+      }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+    throw new Error(`The held upload did not write ${count} chunks within 20 s (${seen})`);
   };
 
   it('restores no file record without its chunks: each media id answers 200 with its bytes, or 404', async () => {
@@ -97,8 +113,9 @@ describe('a backup taken while uploads finish', () => {
 
     // Two of its four chunks are in the database when the backup starts; the rest come after the chunks are dumped.
     const straddling = pngStructure(4 * CHUNK - 100);
+    const writesBefore = await pendingWrites();
     const held = heldUpload(member, straddling, 2 * CHUNK + 1000);
-    await chunksWritten(2);
+    await chunksWritten(2, writesBefore);
 
     // Between the dump of media.chunks and that of media.files (the draft's file for the latter is created first),
     // the held upload completes and another one is made whole: both records are there when media.files is read.
