@@ -18,6 +18,9 @@ import { readManifest } from './read-manifest.js';
 /** Another backup or a restore holds the lock. */
 export class BackupRunningError extends Error {}
 
+/** The process shut down during a verification: its outcome says nothing about the backup. */
+export class VerificationInterruptedError extends Error {}
+
 const APP_VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
@@ -33,7 +36,9 @@ export class BackupService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BackupService.name);
   /** The lock holders of this process (a backup run's id, a restore's name), each with the work that ends its hold. */
   private readonly holding = new Map<string, Promise<unknown>>();
-  /** Aborted when the process shuts down: stops the dump or restore in progress. */
+  /** Verifications in progress (they hold no lock), by what the shutdown log calls them. */
+  private readonly verifying = new Map<string, Promise<unknown>>();
+  /** Aborted when the process shuts down: stops the dump, restore or verification in progress. */
   private readonly shutdown = new AbortController();
   readonly storage: BackupStorage;
   readonly runs: BackupRuns;
@@ -84,15 +89,17 @@ export class BackupService implements BeforeApplicationShutdown {
    * A shutdown (SIGTERM to a worker or to the CLI) does not wait for a backup or a restore to finish: it can take
    * longer than any grace period. It stops the one in progress, which then ends as a lock that is lost does: a backup
    * is recorded as failed ("interrupted: the process shut down") and its draft removed, a restore stops between
-   * writes. Either releases the lock, so the next one need not wait for the lease to run out. When that takes longer
-   * than SHUTDOWN_STEP_TIMEOUT_MS (a database that stopped answering), the record and the lock are seen to here.
+   * writes. Either releases the lock, so the next one need not wait for the lease to run out. A verification stops
+   * too and drops its scratch database while the connection is still open. When that takes longer than
+   * SHUTDOWN_STEP_TIMEOUT_MS (a database that stopped answering), the record and the lock are seen to here.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    if (!this.holding.size) return;
-    this.logger.warn(`Shutdown: stopping ${[...this.holding.keys()].join(', ')}`);
+    if (!this.holding.size && !this.verifying.size) return;
+    this.logger.warn(`Shutdown: stopping ${[...this.holding.keys(), ...this.verifying.keys()].join(', ')}`);
     this.shutdown.abort(new Error('interrupted: the process shut down'));
     const ms = this.config.shutdown.stepTimeoutMs;
-    await withTimeout(Promise.allSettled(this.holding.values()), ms).catch(() => undefined);
+    const work = [...this.holding.values(), ...this.verifying.values()];
+    await withTimeout(Promise.allSettled(work), ms).catch(() => undefined);
     for (const holder of this.holding.keys()) {
       this.logger.warn(`${holder} did not stop within ${ms} ms: releasing its lock`);
       const release = async () => {
@@ -190,12 +197,18 @@ export class BackupService implements BeforeApplicationShutdown {
 
   /**
    * Whether backup `id` may stand in for the older ones: verified, or BACKUP_VERIFY=false. A backup that
-   * failed verification removes nothing, so the backups that last verified stay however old they are.
+   * failed verification removes nothing, so the backups that last verified stay however old they are. One whose
+   * verification a shutdown stopped stays succeeded and unverified, as with BACKUP_VERIFY=false, and removes nothing.
    */
   private async usable(id: string): Promise<boolean> {
     if (!this.config.backup.verify) return true;
-    if ((await this.verify(id)).status === 'passed') return true;
-    this.logger.warn(`Retention skipped: backup ${id} failed verification, older backups are kept`);
+    const outcome = await this.verify(id).catch((error: Error) => {
+      if (!(error instanceof VerificationInterruptedError)) throw error;
+      this.logger.warn(`${error.message}; retention skipped`);
+      return undefined;
+    });
+    if (outcome?.status === 'passed') return true;
+    if (outcome) this.logger.warn(`Retention skipped: backup ${id} failed verification, older backups are kept`);
     return false;
   }
 
@@ -267,17 +280,33 @@ export class BackupService implements BeforeApplicationShutdown {
     return removed;
   }
 
-  /** Restores backup `id` into a scratch database, compares it with the manifest, drops it, records the outcome. */
+  /**
+   * Restores backup `id` into a scratch database, compares it with the manifest, drops it, records the outcome.
+   * Stopped by a shutdown, it records nothing (the backup is not at fault) and throws VerificationInterruptedError.
+   */
   async verify(id: string): Promise<NonNullable<BackupRun['verify']>> {
-    const started = Date.now();
     // Not derived from the database's name: with a suffix, a long name passes the 63-byte limit that
     // MongoDB and FerretDB both put on database names.
     const scratch = this.connection.getClient().db(`vesta_verify_${randomBytes(6).toString('hex')}`);
+    const name = `verification of ${id} in ${scratch.databaseName}`;
+    const work = this.verifyIn(id, scratch);
+    this.verifying.set(name, work);
+    return work.finally(() => this.verifying.delete(name));
+  }
+
+  private async verifyIn(id: string, scratch: mongo.Db): Promise<NonNullable<BackupRun['verify']>> {
+    const started = Date.now();
     let outcome: NonNullable<BackupRun['verify']>;
     try {
-      await this.restoreInto(id, scratch, { drop: false });
+      await this.restoreInto(id, scratch, { drop: false }, this.shutdown.signal);
       outcome = { status: 'passed', at: new Date(), durationMs: Date.now() - started };
     } catch (error) {
+      if (this.shutdown.signal.aborted) {
+        const reason = (this.shutdown.signal.reason as Error).message;
+        throw new VerificationInterruptedError(`Verification of backup ${id} ${reason}; nothing recorded`, {
+          cause: error,
+        });
+      }
       outcome = { status: 'failed', at: new Date(), durationMs: Date.now() - started, error: (error as Error).message };
       this.logger.error(`Verification of backup ${id} failed: ${outcome.error}`);
     } finally {
@@ -329,8 +358,7 @@ export class BackupService implements BeforeApplicationShutdown {
     id: string,
     db: mongo.Db,
     options: { drop: boolean },
-    // A verification holds no lock (it writes to a scratch database): nothing aborts it.
-    signal = new AbortController().signal,
+    signal: AbortSignal,
   ): Promise<Record<string, number>> {
     const manifest = await this.manifest(id);
     await verifyFiles(this.storage, manifest);

@@ -292,4 +292,52 @@ describe('backup CLI stopped by SIGTERM', () => {
     const next = await cli([], env);
     expect(next.code, next.stderr).toBe(0);
   });
+
+  // The scratch database the stopped process named when it said it was stopping.
+  const scratchOf = (stderr: string) => /in (vesta_verify_[0-9a-f]+)/.exec(stderr)?.[1];
+  const databases = async () => (await client.db().admin().listDatabases()).databases.map((d) => d.name);
+
+  it('stops a verification, drops its scratch database and records nothing against the backup', async () => {
+    const id = backupId(await cli([], env));
+    const runs = db.collection<{ _id: string; verify?: unknown }>('backup_runs');
+    const recorded = (await runs.findOne({ _id: id }))!.verify;
+    expect(recorded).toMatchObject({ status: 'passed' });
+    // Held at the first write into the scratch database: the verification's restore is under way.
+    const proxy = await stallingMongoProxy(env.MONGODB_URI, marker, 'vesta_verify_');
+    try {
+      const stopped = await cliStoppedMidway(['--verify', id], { ...env, MONGODB_URI: proxy.uri }, proxy);
+      expect(stopped.stderr).toContain(
+        `Verification of backup ${id} interrupted: the process shut down; nothing recorded`,
+      );
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 143, signal: null });
+      const scratch = scratchOf(stopped.stderr);
+      expect(scratch, stopped.stderr).toBeDefined();
+      expect(await databases()).not.toContain(scratch);
+    } finally {
+      await proxy.close();
+    }
+    // Not "failed": the backup is not at fault, and backup_last_verify_success would page for it.
+    expect((await runs.findOne({ _id: id }))!.verify).toEqual(recorded);
+  });
+
+  it('keeps a backup whose verification was stopped: succeeded, unverified, nothing removed, lock released', async () => {
+    const proxy = await stallingMongoProxy(env.MONGODB_URI, marker, 'vesta_verify_');
+    let run: { _id: string; status: string; verify?: unknown; retention?: unknown };
+    try {
+      const stopped = await cliStoppedMidway([], { ...env, MONGODB_URI: proxy.uri }, proxy);
+      run = JSON.parse(stopped.stdout) as typeof run;
+      expect(run, stopped.stderr).toMatchObject({ status: 'succeeded' });
+      expect(run.verify).toBeUndefined();
+      expect(run.retention).toBeUndefined();
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 143, signal: null });
+      expect(await databases()).not.toContain(scratchOf(stopped.stderr));
+    } finally {
+      await proxy.close();
+    }
+    expect(await db.collection('backup_lock').countDocuments()).toBe(0);
+    expect(await readdir(dir)).toContain(run._id);
+    // It can be verified later, as the log says.
+    const verified = await cli(['--verify', run._id], env);
+    expect(verified.code, verified.stderr).toBe(0);
+  });
 });

@@ -2,13 +2,14 @@ import { connect, createServer, type Socket } from 'node:net';
 import { freePort } from './ports.js';
 
 /**
- * A TCP relay to the test MongoDB that, once a client sends a command naming `marker` (a collection's name), holds
- * every answer of the server until `release()`: a process using it stops in the middle of its work, at that command,
- * for as long as the test needs, with nothing timed. The server itself stays up and answers everyone else.
+ * A TCP relay to the test MongoDB that, once a client sends a command naming every one of `markers` (a collection's
+ * name, a database's prefix), holds every answer of the server until `release()`: a process using it stops in the
+ * middle of its work, at that command, for as long as the test needs, with nothing timed. The server itself stays up
+ * and answers everyone else.
  */
-export async function stallingMongoProxy(mongoUri: string, marker: string) {
+export async function stallingMongoProxy(mongoUri: string, ...markers: string[]) {
   const target = new URL(mongoUri);
-  const needle = Buffer.from(marker);
+  const needles = markers.map((marker) => Buffer.from(marker));
   const sockets: Socket[] = [];
   const held: { client: Socket; chunk: Buffer }[] = [];
   let state: 'passing' | 'holding' | 'released' = 'passing';
@@ -18,7 +19,7 @@ export async function stallingMongoProxy(mongoUri: string, marker: string) {
     const upstream = connect(Number(target.port), target.hostname);
     sockets.push(client, upstream);
     client.on('data', (chunk: Buffer) => {
-      if (state === 'passing' && chunk.includes(needle)) {
+      if (state === 'passing' && needles.every((needle) => chunk.includes(needle))) {
         state = 'holding';
         onStall();
       }
@@ -39,7 +40,7 @@ export async function stallingMongoProxy(mongoUri: string, marker: string) {
   return {
     /** `mongoUri` through the relay. */
     uri: uri.toString(),
-    /** Settles when a command naming the marker has gone through; from then on answers are held. */
+    /** Settles when a command naming the markers has gone through; from then on answers are held. */
     stalled,
     /** Sends the answers held, in order, and passes everything on from now on. */
     release: () => {
