@@ -1,6 +1,7 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import Bull, { type Queue } from 'bull';
+import { ReadinessState } from '../lifecycle/readiness-state.js';
 import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 
 type ShutdownHook = { onApplicationShutdown: () => Promise<void> };
@@ -13,12 +14,18 @@ type ShutdownHook = { onApplicationShutdown: () => Promise<void> };
  * at once and is abandoned after SHUTDOWN_STEP_TIMEOUT_MS. A job it leaves running fails as MongoDB and Redis close,
  * and Bull retries it as its attempts say; with Redis stalled Bull cannot record that, and its stalled-job check on
  * another worker runs the job again.
+ *
+ * Before that, from the signal on, this process takes no new job (a local pause; the queues stay open for others):
+ * a job taken during the drain had only the close's bound left to finish, and one cut off there runs again elsewhere
+ * once Bull sees it stalled. The pause ends the blocking wait for the next job within about half a second (Bull asks
+ * that connection to quit, then cuts it); a job that wait receives meanwhile still runs, one per queue at most.
  */
 @Injectable()
 export class QueuesShutdown implements OnModuleInit {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly steps: ShutdownSteps,
+    private readonly readiness: ReadinessState,
   ) {}
 
   onModuleInit(): void {
@@ -28,9 +35,23 @@ export class QueuesShutdown implements OnModuleInit {
       .filter((instance): instance is Queue => instance instanceof Bull);
     if (!queues.length) return;
     const name = `Bull queues (${queues.map((queue) => queue.name).join(', ')})`;
+    // Never rejects; settles once every queue is paused here (never, with Redis stalled: the close step is bounded).
+    let pausing: Promise<void> = Promise.resolve();
+    this.readiness.onShuttingDown(() => {
+      const logger = new Logger('Shutdown');
+      pausing = Promise.all(queues.map((queue) => queue.pause(true, true))).then(
+        () => logger.log(`${name} paused: no new job is taken here`),
+        (error: Error) => logger.warn(`${name} not all paused: ${error.message}`),
+      );
+    });
+    // The close pauses again, cutting and reconnecting the same blocking connections: it waits for the pause above,
+    // so the two never do that at once.
+    const closeAll = async () => {
+      await pausing;
+      await Promise.all(queues.map((queue) => queue.close()));
+    };
     let closing: Promise<void> | undefined;
-    const closeAll = () =>
-      (closing ??= this.steps.close(name, () => Promise.all(queues.map((queue) => queue.close()))));
-    for (const queue of queues) (queue as Queue & ShutdownHook).onApplicationShutdown = closeAll;
+    const closeStep = () => (closing ??= this.steps.close(name, closeAll));
+    for (const queue of queues) (queue as Queue & ShutdownHook).onApplicationShutdown = closeStep;
   }
 }
