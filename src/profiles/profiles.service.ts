@@ -185,12 +185,15 @@ export class ProfilesService implements OnModuleInit {
   @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION, CITIES_EVICTION, ...RENDERED_LIST_EVICTIONS)
   async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
     const profile = await this.profiles.findById(id);
-    if (!profile || !canActFor(user, String(profile.userId))) throw await this.missingOrForbidden(id);
+    if (!profile || !canActFor(user, String(profile.userId))) throw refusal(profile);
     const ownerId = String(profile.userId);
     await this.media.removeOwnedBy(profile.photoIds, ownerId);
     const deleted = await this.profiles.deleteOwned(id, ownerFilter(user));
     if (!deleted) throw await this.missingOrForbidden(id);
-    await this.media.removeOwnedBy(deleted.photoIds, ownerId);
+    await this.media.removeOwnedBy(
+      deleted.photoIds.filter((photo) => !profile.photoIds.includes(photo)),
+      ownerId,
+    );
   }
 
   /** The public search, and with AdvancedSearchQuery's extra filters the premium one. */
@@ -314,12 +317,15 @@ export class ProfilesService implements OnModuleInit {
   }
 
   private async missingOrForbidden(id: Types.ObjectId): Promise<Error> {
-    const profile = await this.profiles.findById(id);
-    // A hidden profile of someone else is indistinguishable from a missing one.
-    return profile && profile.visibility === 'public'
-      ? new ForbiddenException('Only the owner or an admin may change this profile')
-      : new NotFoundException('Profile not found');
+    return refusal(await this.profiles.findById(id));
   }
+}
+
+/** Why a change to `profile` (null: none found) is refused: a hidden profile of someone else reads as missing. */
+function refusal(profile: Pick<ProfileRecord, 'visibility'> | null): Error {
+  return profile && profile.visibility === 'public'
+    ? new ForbiddenException('Only the owner or an admin may change this profile')
+    : new NotFoundException('Profile not found');
 }
 
 function ownerFilter(user: AuthenticatedUser): Types.ObjectId | undefined {
