@@ -10,21 +10,19 @@ import type { BackupStorage } from '../../src/backup/backup-storage.js';
 import { BackupService } from '../../src/backup/backup.service.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
+import { withStorage } from '../support/storage-swap.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
 const BOUNDARY = 'vesta-backup-during-uploads';
 const CHUNK = 255 * 1024; // GridFS's default chunk size
 
-/** The multipart body of an upload of `bytes` in the field "file", as its opening, the bytes and its closing. */
-const multipart = (bytes: Buffer) => ({
-  head: Buffer.from(
-    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="p.png"\r\n` +
-      'Content-Type: image/png\r\n\r\n',
-  ),
-  bytes,
-  tail: Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
-});
+/** The multipart body of an upload in the field "file", around its bytes. */
+const MULTIPART_HEAD = Buffer.from(
+  `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="p.png"\r\n` +
+    'Content-Type: image/png\r\n\r\n',
+);
+const MULTIPART_TAIL = Buffer.from(`\r\n--${BOUNDARY}--\r\n`);
 
 describe('a backup taken while uploads finish', () => {
   let running: RunningApp;
@@ -62,10 +60,9 @@ describe('a backup taken while uploads finish', () => {
    * called, which resolves with the new file's id once the API has answered.
    */
   const heldUpload = (account: Account, bytes: Buffer, firstPart: number) => {
-    const body = multipart(bytes);
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     const stream = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
-    controller.enqueue(new Uint8Array(Buffer.concat([body.head, bytes.subarray(0, firstPart)])));
+    controller.enqueue(new Uint8Array(Buffer.concat([MULTIPART_HEAD, bytes.subarray(0, firstPart)])));
     const answer = fetch(`${url}/v1/media`, {
       method: 'POST',
       headers: { ...account.auth, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
@@ -74,7 +71,7 @@ describe('a backup taken while uploads finish', () => {
     } as RequestInit);
     return {
       finish: async (): Promise<string> => {
-        controller.enqueue(new Uint8Array(Buffer.concat([bytes.subarray(firstPart), body.tail])));
+        controller.enqueue(new Uint8Array(Buffer.concat([bytes.subarray(firstPart), MULTIPART_TAIL])));
         controller.close();
         const response = await answer;
         expect(response.status).toBe(201);
@@ -109,7 +106,8 @@ describe('a backup taken while uploads finish', () => {
     const member = await registerAccount(url);
     const uploaded = new Map<string, Buffer>();
     const before = pngStructure(3 * CHUNK);
-    uploaded.set(await upload(member, before), before);
+    const uploadedBefore = await upload(member, before);
+    uploaded.set(uploadedBefore, before);
 
     // Two of its four chunks are in the database when the backup starts; the rest come after the chunks are dumped.
     const straddling = pngStructure(4 * CHUNK - 100);
@@ -122,8 +120,7 @@ describe('a backup taken while uploads finish', () => {
     const filesDump = `${db.databaseName}/media.files.bson.gz`;
     const between = pngStructure(2 * CHUNK + 7);
     const finishedDuringBackup: string[] = [];
-    const real = backups.storage;
-    const intercepted = Object.assign(Object.create(real) as BackupStorage, {
+    const intercepted = (real: BackupStorage) => ({
       begin: async (id: string) => {
         const draft = await real.begin(id);
         return {
@@ -140,7 +137,7 @@ describe('a backup taken while uploads finish', () => {
           },
         };
       },
-    } satisfies Partial<BackupStorage>);
+    });
 
     // Uploads from other members go on throughout the backup, finishing wherever they happen to.
     let backupDone = false;
@@ -153,12 +150,10 @@ describe('a backup taken while uploads finish', () => {
     };
     const uploaders = [uploader(), uploader()];
 
-    Object.defineProperty(backups, 'storage', { value: intercepted, configurable: true });
     let run;
     try {
-      run = await backups.run('cli');
+      run = await withStorage(backups, intercepted, () => backups.run('cli'));
     } finally {
-      Object.defineProperty(backups, 'storage', { value: real, configurable: true });
       backupDone = true;
       await Promise.all(uploaders);
     }
@@ -183,7 +178,7 @@ describe('a backup taken while uploads finish', () => {
     }
     expect(wrong).toEqual([]);
     // Uploaded before the backup: restored whole. Completed after media.chunks was read: not restored at all.
-    expect(answers.get([...uploaded.keys()][0])).toBe(200);
+    expect(answers.get(uploadedBefore)).toBe(200);
     expect(finishedDuringBackup.map((id) => answers.get(id))).toEqual([404, 404]);
     const manifest = JSON.parse(await readFile(join(dir, run._id, 'manifest.json'), 'utf8')) as BackupManifest;
     const files = manifest.collections.find((collection) => collection.name === 'media.files');

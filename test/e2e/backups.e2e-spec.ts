@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupIntegrityError, TargetNotEmptyError } from '../../src/backup/dump-restorer.js';
 import { BackupRunningError, BackupService } from '../../src/backup/backup.service.js';
 import type { BackupStorage } from '../../src/backup/backup-storage.js';
+import { withStorage } from '../support/storage-swap.js';
 import { loadConfig } from '../../src/config/app-config.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
@@ -225,23 +226,12 @@ describe('backups', () => {
     );
   };
 
-  /** Runs `work` with the service's storage replaced by `change(real)`. */
-  const withStorage = async <T>(change: (real: BackupStorage) => Partial<BackupStorage>, work: () => Promise<T>) => {
-    const real = backups.storage;
-    const replaced = Object.assign(Object.create(real) as BackupStorage, change(real));
-    Object.defineProperty(backups, 'storage', { value: replaced, configurable: true });
-    try {
-      return await work();
-    } finally {
-      Object.defineProperty(backups, 'storage', { value: real, configurable: true });
-    }
-  };
-
   it('removes no old backup when the new one fails verification', async () => {
     const old = '20000102T000000Z-0a01';
     await oldBackup(old, 400);
     // The new backup's data files read back damaged, so restoring it into the scratch database fails.
     const run = await withStorage(
+      backups,
       (real) => ({
         open: (id, path) =>
           id !== old && path.endsWith('.bson.gz') ? Readable.from([Buffer.from('not gzip')]) : real.open(id, path),
@@ -262,6 +252,7 @@ describe('backups', () => {
     const old = '20000103T000000Z-0a02';
     await oldBackup(old, 400);
     const run = await withStorage(
+      backups,
       () => ({ remove: () => Promise.reject(new Error('EACCES: permission denied, rmdir')) }),
       () => backups.run('cli'),
     );

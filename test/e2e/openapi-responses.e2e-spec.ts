@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { login, registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
 import { decodableImage } from '../factories/images.js';
-import { profileInput } from '../factories/profiles.js';
+import { createProfile, profileInput } from '../factories/profiles.js';
 import { invalidExamples, OpenApiConformance, type OpenApiDocument } from '../support/openapi-conformance.js';
 import {
   componentProperty,
@@ -160,7 +160,7 @@ describe('OpenAPI document against the answers the routes give', () => {
       account: owner,
       json: profileInput({ location: { city: 'Berlin', country: 'DE', lat: 52.5, lng: 13.4 } }),
     });
-    await createProfileFor(viewer);
+    await createProfile(running.url, viewer);
     const id = created.id as string;
     await call(409, 'POST', '/v1/profiles', '/v1/profiles', { account: owner, json: profileInput() });
     await call(400, 'POST', '/v1/profiles', '/v1/profiles', {
@@ -197,7 +197,7 @@ describe('OpenAPI document against the answers the routes give', () => {
     });
     await call(400, 'POST', '/v1/batch', '/v1/batch', { json: { requests: [{ method: 'GET', path: '/v1/batch' }] } });
     const leaving = await registerAccount(running.url, 'openapi-leaving');
-    const leavingPath = `/v1/profiles/${(await createProfileFor(leaving)).id}`;
+    const leavingPath = `/v1/profiles/${(await createProfile(running.url, leaving)).id}`;
     await call(403, 'DELETE', '/v1/profiles/{id}', leavingPath, { account: viewer });
     await call(415, 'DELETE', '/v1/profiles/{id}', leavingPath, {
       account: leaving,
@@ -213,10 +213,10 @@ describe('OpenAPI document against the answers the routes give', () => {
 
   it('describes the answers of the plan, subscription and webhook routes', async () => {
     const member = await registerAccount(running.url, 'openapi-subscriber');
-    const { id } = await createProfileFor(member);
+    const { id } = await createProfile(running.url, member);
     // A signed-in view, so that the member's viewers list has someone in it.
     const viewer = await registerAccount(running.url, 'openapi-admirer');
-    await createProfileFor(viewer);
+    await createProfile(running.url, viewer);
     await call(200, 'GET', '/v1/profiles/{id}', `/v1/profiles/${id}`, { account: viewer });
     await call(200, 'GET', '/v1/plans', '/v1/plans');
     await call(404, 'GET', '/v1/subscriptions/me', '/v1/subscriptions/me', { account: member });
@@ -397,14 +397,4 @@ describe('OpenAPI document against the answers the routes give', () => {
   });
 
   const now = () => Math.floor(Date.now() / 1000);
-
-  async function createProfileFor(account: Account): Promise<{ id: string }> {
-    const response = await fetch(`${running.url}/v1/profiles`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...account.auth },
-      body: JSON.stringify(profileInput()),
-    });
-    expect(response.status).toBe(201);
-    return (await response.json()) as { id: string };
-  }
 });

@@ -1,6 +1,7 @@
 import Bull from 'bull';
 import { Types } from 'mongoose';
 import { describe, expect, it } from 'vitest';
+import { MEDIA_QUEUE } from '../../src/media/media-variants.job.js';
 import { AppProcess } from '../support/app-process.js';
 import { testEnv } from '../support/test-env.js';
 
@@ -13,7 +14,7 @@ describe('a worker draining after SIGTERM', () => {
     const env = testEnv({ ROLE: 'worker', SHUTDOWN_DRAIN_MS: '5000', LOG_LEVEL: 'info' });
     const { app } = await AppProcess.boot((port) => ({ ...env, PORT: String(port) }));
     // The queue of the variants job, as a second process (the API) adds to it.
-    const queue = new Bull('media', env.REDIS_URL, { prefix: `${env.REDIS_KEY_PREFIX}bull` });
+    const queue = new Bull(MEDIA_QUEUE, env.REDIS_URL, { prefix: `${env.REDIS_KEY_PREFIX}bull` });
     // A file that does not exist: the job has nothing to make and completes at once.
     const add = () => queue.add('variants', { mediaId: new Types.ObjectId().toHexString() });
     try {
