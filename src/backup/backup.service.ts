@@ -11,7 +11,7 @@ import { newBackupId } from './backup-id.js';
 import { MANIFEST_FILE, totalBytes, totalDocuments, totalOmitted, type BackupManifest } from './backup-manifest.js';
 import { BackupRuns, type BackupRun, type BackupTrigger } from './backup-runs.js';
 import { LocalBackupStorage, type BackupStorage } from './backup-storage.js';
-import { restoreDump, verifyFiles } from './dump-restorer.js';
+import { restoreDump, TargetNotEmptyError, verifyFiles } from './dump-restorer.js';
 import { writeDump } from './dump-writer.js';
 import { readManifest } from './read-manifest.js';
 
@@ -298,7 +298,8 @@ export class BackupService implements BeforeApplicationShutdown {
     const started = Date.now();
     let outcome: NonNullable<BackupRun['verify']>;
     try {
-      await this.restoreInto(id, scratch, { drop: false }, this.shutdown.signal);
+      const manifest = await this.checkedManifest(id, this.shutdown.signal);
+      await restoreDump(scratch, this.storage, manifest, { drop: false }, this.shutdown.signal);
       outcome = { status: 'passed', at: new Date(), durationMs: Date.now() - started };
     } catch (error) {
       if (this.shutdown.signal.aborted) {
@@ -337,32 +338,31 @@ export class BackupService implements BeforeApplicationShutdown {
   ): Promise<Record<string, number>> {
     const lease = this.holdLock(holder);
     const stop = AbortSignal.any([lease.signal, this.shutdown.signal]);
+    // Until every file is checked the target is untouched; from then on a failure can leave it partly restored.
+    let writing = false;
     try {
-      const restored = await this.restoreInto(id, this.connection.getClient().db(target), options, stop);
+      const manifest = await this.checkedManifest(id, stop);
+      writing = true;
+      const restored = await restoreDump(this.connection.getClient().db(target), this.storage, manifest, options, stop);
       stop.throwIfAborted(); // lost during the last indexes or counts
       return restored;
     } catch (error) {
-      if (!stop.aborted) throw error;
-      // The streams report "The operation was aborted"; say why, and what state the target is in.
-      const reason = (stop.reason as Error).message;
-      throw new Error(`${reason}; ${target} may be partly restored: run the restore again with --drop`, {
-        cause: error,
-      });
+      if (!stop.aborted && (!writing || error instanceof TargetNotEmptyError)) throw error;
+      // Say why it stopped (the streams report an abort as "The operation was aborted") and what state the target is in.
+      const reason = ((stop.aborted ? stop.reason : error) as Error).message;
+      const state = writing ? 'may be partly restored: run the restore again with --drop' : 'is untouched';
+      throw new Error(`${reason}; ${target} ${state}`, { cause: error });
     } finally {
       lease.release();
       await this.runs.unlock(holder).catch(() => undefined);
     }
   }
 
-  private async restoreInto(
-    id: string,
-    db: mongo.Db,
-    options: { drop: boolean },
-    signal: AbortSignal,
-  ): Promise<Record<string, number>> {
+  /** The manifest of backup `id`, once every file it lists has been read and checked against it. */
+  private async checkedManifest(id: string, signal: AbortSignal): Promise<BackupManifest> {
     const manifest = await this.manifest(id);
-    await verifyFiles(this.storage, manifest);
-    return restoreDump(db, this.storage, manifest, options, signal);
+    await verifyFiles(this.storage, manifest, signal);
+    return manifest;
   }
 
   manifest(id: string): Promise<BackupManifest> {

@@ -2,11 +2,13 @@ import { Redis } from 'ioredis';
 import { mongo } from 'mongoose';
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdir, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { BackupManifest } from '../../src/backup/backup-manifest.js';
 import { loadConfig } from '../../src/config/app-config.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount } from '../factories/accounts.js';
@@ -291,6 +293,37 @@ describe('backup CLI stopped by SIGTERM', () => {
     }
     const next = await cli([], env);
     expect(next.code, next.stderr).toBe(0);
+  });
+
+  it('stops a restore still checking the backup files, and says the target is untouched', async () => {
+    const id = backupId(await cli([], env));
+    const target = `${db.databaseName}_untouched`;
+    const backup = join(dir, id);
+    const manifest = JSON.parse(await readFile(join(backup, 'manifest.json'), 'utf8')) as BackupManifest;
+    // The first file the checks read becomes a pipe that gives a few bytes and then nothing: a volume that stopped
+    // answering. Opening it for writing waits until the CLI opens it for reading.
+    const first = join(backup, manifest.collections[0].metadata.path);
+    const bytes = await readFile(first);
+    await rm(first);
+    await promisify(execFile)('mkfifo', [first]);
+    let writer: FileHandle | undefined;
+    const stall = {
+      stalled: open(first, 'w').then(async (handle) => {
+        writer = handle;
+        await handle.write(bytes.subarray(0, 10));
+      }),
+      release: () => void writer?.close(),
+    };
+    try {
+      const stopped = await cliStoppedMidway(['--restore', id, '--target-db', target], env, stall);
+      expect(stopped.stderr).toContain(`interrupted: the process shut down; ${target} is untouched`);
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 143, signal: null });
+      expect(await db.collection('backup_lock').countDocuments()).toBe(0);
+      expect(await client.db(target).listCollections().toArray()).toEqual([]);
+    } finally {
+      stall.release();
+      await rm(backup, { recursive: true });
+    }
   });
 
   // The scratch database the stopped process named when it said it was stopping.

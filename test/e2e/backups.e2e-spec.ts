@@ -164,6 +164,30 @@ describe('backups', () => {
     await target.dropDatabase();
   });
 
+  it('says a restore that failed while writing left its target partly restored, and frees the lock', async () => {
+    const run = await backups.run('cli');
+    expect(run.status).toBe('succeeded');
+    const target = running.app.get<Connection>(getConnectionToken()).getClient().db(`${db.databaseName}_partial`);
+    // The files check out, then the volume fails while the restore reads them again: their second opening errors.
+    const opened = new Map<string, number>();
+    const attempt = withStorage(
+      backups,
+      (real) => ({
+        open: (id, path) => {
+          opened.set(path, (opened.get(path) ?? 0) + 1);
+          if (!path.endsWith('users.bson.gz') || opened.get(path) === 1) return real.open(id, path);
+          return new Readable({ read: () => void 0 }).destroy(new Error('EIO: i/o error, read'));
+        },
+      }),
+      () => backups.restore(run._id, target.databaseName, { drop: false }),
+    );
+    await expect(attempt).rejects.toThrow(
+      `EIO: i/o error, read; ${target.databaseName} may be partly restored: run the restore again with --drop`,
+    );
+    await target.dropDatabase();
+    expect((await backups.run('cli')).status).toBe('succeeded'); // the lock was released
+  });
+
   it('fails a backup that hits a full disk loudly, leaving no draft, no listed backup and older backups intact', async () => {
     const before = await backups.storage.list();
     expect(before.length).toBeGreaterThan(0);
