@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
-# Both stages run the Node release the tests run on (development and CI: 20.20.2), pinned, so the image runs what was
-# tested; a floating tag (node:24 until 2026-12-04) shipped a major no test had run on. Node 20 is past its end of life
-# (2026-04-30): move the machines' Node and this tag to a supported line together (docs/operations.md).
+# Both stages run the Node release the tests run on (development and CI), pinned to its patch, so the image runs
+# what was tested; a floating tag (node:24 until 2026-12-04) shipped a major no test had run on. Node 20 is past its
+# end of life (2026-04-30): move the machines' Node and this tag to a supported line together (docs/operations.md).
 # Build: dev dependencies and the TypeScript compiler live only in this stage.
 FROM node:20.20.2-bookworm-slim AS build
 WORKDIR /app
