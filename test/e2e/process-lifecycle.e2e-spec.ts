@@ -4,6 +4,7 @@ import autocannon from 'autocannon';
 import { registerAccount } from '../factories/accounts.js';
 import { AppProcess } from '../support/app-process.js';
 import { freePort } from '../support/ports.js';
+import { silentServer } from '../support/tcp-stand-ins.js';
 import { testEnv } from '../support/test-env.js';
 
 describe('the production process (dist/main.js)', () => {
@@ -80,18 +81,16 @@ describe('the production process (dist/main.js)', () => {
 
   it('exits 0 on SIGTERM while still starting, with the lines of its start so far', async () => {
     // A MongoDB that accepts connections and never answers: the app connects to it while it is being built.
-    const hung = createServer(() => undefined);
-    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
-    const connected = new Promise((resolve) => hung.once('connection', resolve));
+    const hung = await silentServer();
     try {
       app = AppProcess.spawn(
         testEnv({
           LOG_LEVEL: 'info',
-          MONGODB_URI: `mongodb://127.0.0.1:${(hung.address() as AddressInfo).port}/vesta`,
+          MONGODB_URI: `mongodb://127.0.0.1:${hung.port}/vesta`,
           MONGODB_SERVER_SELECTION_TIMEOUT_MS: '60000',
         }),
       );
-      await connected;
+      await hung.connected;
       app.signal('SIGTERM');
       const { code, signal } = await app.exited;
       expect({ code, signal }).toEqual({ code: 0, signal: null });
@@ -99,7 +98,7 @@ describe('the production process (dist/main.js)', () => {
       expect(messages).toContain('SIGTERM received while starting: exiting');
       expect(messages.length).toBeGreaterThan(1);
     } finally {
-      hung.close();
+      await hung.close();
     }
   });
 

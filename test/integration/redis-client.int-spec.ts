@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
 import { freePort } from '../support/ports.js';
+import { silentServer } from '../support/tcp-stand-ins.js';
 import { requiredEnv } from '../support/test-env.js';
 
 const silentLogger = { log: () => undefined, warn: () => undefined } as never;
@@ -50,24 +51,17 @@ describe('Redis client timeouts', () => {
   });
 
   describe('against a Redis that accepts connections but never answers', () => {
-    let blackhole: Server;
-    const sockets: Socket[] = [];
-    let port: number;
+    let silent: Awaited<ReturnType<typeof silentServer>>;
 
     beforeAll(async () => {
-      port = await freePort();
-      blackhole = createServer((socket) => sockets.push(socket));
-      await new Promise<void>((resolve) => blackhole.listen(port, '127.0.0.1', resolve));
+      silent = await silentServer();
     });
 
-    afterAll(async () => {
-      sockets.forEach((socket) => socket.destroy());
-      await new Promise((resolve) => blackhole.close(resolve));
-    });
+    afterAll(() => silent.close());
 
     it('fails a command within its timeout instead of hanging', async () => {
       client = createRedisClient(
-        { url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300, commandTimeoutMs: 300 },
+        { url: `redis://127.0.0.1:${silent.port}`, connectTimeoutMs: 300, commandTimeoutMs: 300 },
         silentLogger,
       );
       const started = performance.now();

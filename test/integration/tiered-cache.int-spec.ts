@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -7,8 +7,8 @@ import { CacheMetrics } from '../../src/cache/cache-metrics.js';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { closeRedisClient, createRedisClient } from '../../src/redis/redis-client.factory.js';
 import { eventually, Instance, neverCalled, quiet } from '../support/cache-instance.js';
-import { freePort } from '../support/ports.js';
 import { RedisProcess } from '../support/redis-process.js';
+import { silentServer, tcpRelay } from '../support/tcp-stand-ins.js';
 import { requiredEnv } from '../support/test-env.js';
 
 /**
@@ -16,30 +16,17 @@ import { requiredEnv } from '../support/test-env.js';
  * its direction, and withholds it by returning false; `cut(n)` closes connection n.
  */
 async function redisProxy(forward: (link: number, direction: 'to-redis' | 'to-client', chunk: Buffer) => boolean) {
-  const target = new URL(requiredEnv('REDIS_URL'));
   const clients: Socket[] = [];
-  const server = createServer((client) => {
+  const relay = await tcpRelay(new URL(requiredEnv('REDIS_URL')), (client, upstream) => {
     const link = clients.push(client);
-    const upstream = connect(Number(target.port), target.hostname);
     client.on('data', (chunk: Buffer) => forward(link, 'to-redis', chunk) && upstream.write(chunk));
     upstream.on('data', (chunk: Buffer) => forward(link, 'to-client', chunk) && client.write(chunk));
-    for (const [socket, other] of [
-      [client, upstream],
-      [upstream, client],
-    ]) {
-      socket.on('error', () => undefined).on('close', () => other.destroy());
-    }
   });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://127.0.0.1:${relay.port}`,
     links: () => clients.length,
     cut: (link: number) => clients[link - 1].destroy(),
-    close: async () => {
-      clients.forEach((socket) => socket.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close: relay.close,
   };
 }
 
@@ -359,15 +346,11 @@ describe('TieredCache against the real Redis', () => {
 });
 
 describe('TieredCache when Redis fails', () => {
-  let blackhole: Server;
-  const sockets: Socket[] = [];
-  let blackholePort: number;
+  let silent: Awaited<ReturnType<typeof silentServer>>;
   const opened: Instance[] = [];
 
   beforeAll(async () => {
-    blackholePort = await freePort();
-    blackhole = createServer((socket) => sockets.push(socket));
-    await new Promise<void>((resolve) => blackhole.listen(blackholePort, '127.0.0.1', resolve));
+    silent = await silentServer();
   });
 
   afterEach(async () => {
@@ -375,13 +358,10 @@ describe('TieredCache when Redis fails', () => {
     await Promise.all(closeAfterTest.splice(0).map((client) => closeRedisClient(client)));
   });
 
-  afterAll(async () => {
-    sockets.forEach((socket) => socket.destroy());
-    await new Promise((resolve) => blackhole.close(resolve));
-  });
+  afterAll(() => silent.close());
 
   it('answers from the loader within tens of ms when Redis accepts connections but never replies', async () => {
-    const url = `redis://127.0.0.1:${blackholePort}`;
+    const url = `redis://127.0.0.1:${silent.port}`;
     // Client timeouts of a second, as in production: the cache's own 50 ms must bound the wait.
     const redis = createRedisClient({ url, connectTimeoutMs: 200, commandTimeoutMs: 1_000 }, quiet);
     const subscriber = createRedisClient({ url, connectTimeoutMs: 200, commandTimeoutMs: 1_000 }, quiet, true);

@@ -1,5 +1,5 @@
-import { connect, createServer, type Socket } from 'node:net';
-import { freePort } from './ports.js';
+import type { Socket } from 'node:net';
+import { tcpRelay } from './tcp-stand-ins.js';
 
 /**
  * A TCP relay to the test MongoDB that, once a client sends a command naming every one of `markers` (a collection's
@@ -8,16 +8,12 @@ import { freePort } from './ports.js';
  * and answers everyone else.
  */
 export async function stallingMongoProxy(mongoUri: string, ...markers: string[]) {
-  const target = new URL(mongoUri);
   const needles = markers.map((marker) => Buffer.from(marker));
-  const sockets: Socket[] = [];
   const held: { client: Socket; chunk: Buffer }[] = [];
   let state: 'passing' | 'holding' | 'released' = 'passing';
   let onStall = () => {};
   const stalled = new Promise<void>((resolve) => (onStall = resolve));
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    sockets.push(client, upstream);
+  const relay = await tcpRelay(new URL(mongoUri), (client, upstream) => {
     client.on('data', (chunk: Buffer) => {
       if (state === 'passing' && needles.every((needle) => chunk.includes(needle))) {
         state = 'holding';
@@ -26,17 +22,9 @@ export async function stallingMongoProxy(mongoUri: string, ...markers: string[])
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => (state === 'holding' ? held.push({ client, chunk }) : client.write(chunk)));
-    for (const [socket, other] of [
-      [client, upstream],
-      [upstream, client],
-    ]) {
-      socket.on('error', () => undefined).on('close', () => other.destroy());
-    }
   });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const uri = new URL(mongoUri);
-  uri.host = `127.0.0.1:${port}`;
+  uri.host = `127.0.0.1:${relay.port}`;
   return {
     /** `mongoUri` through the relay. */
     uri: uri.toString(),
@@ -47,9 +35,6 @@ export async function stallingMongoProxy(mongoUri: string, ...markers: string[])
       state = 'released';
       for (const { client, chunk } of held.splice(0)) client.write(chunk);
     },
-    close: async () => {
-      sockets.forEach((socket) => socket.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close: relay.close,
   };
 }
