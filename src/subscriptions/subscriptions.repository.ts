@@ -53,8 +53,9 @@ export class SubscriptionsRepository {
       pendingPlan: null,
     };
     const owner = new Types.ObjectId(userId);
+    const over: QueryFilter<Subscription> = { $or: [{ status: { $nin: LIVE } }, endedByCancellation(period.start)] };
     const restarted = await this.subscriptions
-      .findOneAndUpdate({ userId: owner, status: { $nin: LIVE } }, paidBy(period, fields), { returnDocument: 'after' })
+      .findOneAndUpdate({ userId: owner, ...over }, paidBy(period, fields), { returnDocument: 'after' })
       .lean<SubscriptionRecord>();
     if (restarted) return restarted;
     try {
@@ -97,10 +98,15 @@ export class SubscriptionsRepository {
     return this.update({ status: 'active', plan: from }, { $set: { pendingPlan: to } }, userId);
   }
 
-  setCancelAtPeriodEnd(userId: string, cancel: boolean): Promise<SubscriptionRecord | null> {
+  cancelAtPeriodEnd(userId: string): Promise<SubscriptionRecord | null> {
+    return this.update({ status: 'active', cancelAtPeriodEnd: false }, { $set: { cancelAtPeriodEnd: true } }, userId);
+  }
+
+  /** Takes a cancellation back while its paid period lasts; once it has ended, so has the subscription. */
+  resume(userId: string, now: Date): Promise<SubscriptionRecord | null> {
     return this.update(
-      { status: 'active', cancelAtPeriodEnd: !cancel },
-      { $set: { cancelAtPeriodEnd: cancel } },
+      { status: 'active', cancelAtPeriodEnd: true, currentPeriodEnd: { $gt: now } },
+      { $set: { cancelAtPeriodEnd: false } },
       userId,
     );
   }
@@ -202,6 +208,19 @@ export class SubscriptionsRepository {
  * A change paid for by `chargeId`, which is remembered so that it never pays for another period, and by the member's
  * request charged under `paymentKey` (renewals, charged by the provider, have none), remembered for its retries.
  */
+/**
+ * A canceled subscription whose paid period is over: ended, though still `active` until the sweep marks it `canceled`
+ * (every SUBSCRIPTION_SWEEP_INTERVAL_MS, and never without a worker). It can be restarted, not resumed.
+ */
+function endedByCancellation(now: Date): QueryFilter<Subscription> {
+  return { status: 'active', cancelAtPeriodEnd: true, currentPeriodEnd: { $lte: now } };
+}
+
+/** endedByCancellation() for a record in hand. */
+export function hasEndedByCancellation(record: SubscriptionRecord, now: Date): boolean {
+  return record.status === 'active' && record.cancelAtPeriodEnd && record.currentPeriodEnd <= now;
+}
+
 function paidBy(
   { chargeId, paymentKey }: { chargeId: string; paymentKey?: string },
   changes: Partial<Subscription>,

@@ -22,7 +22,12 @@ import {
 import { PERIOD_MS, PLANS, type Plan, type PlanId } from './plans.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
-import { paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
+import {
+  hasEndedByCancellation,
+  paidFor,
+  SubscriptionsRepository,
+  type SubscriptionRecord,
+} from './subscriptions.repository.js';
 
 /**
  * What premium checks read on every request: the plan and the end of its paid period, cached and evicted by every
@@ -100,7 +105,7 @@ export class SubscriptionsService {
       throw new ConflictException('The subscription is past due: cancel it, then subscribe again');
     }
     const key = paymentKey(user.id, 'subscribe', plan.id, idempotencyKey);
-    if (current?.status === 'active') {
+    if (current?.status === 'active' && !hasEndedByCancellation(current, new Date())) {
       if (appliedBy(current, key)) return toSubscriptionView(current);
       throw new ConflictException(`Already subscribed to ${current.plan}: change the plan instead`);
     }
@@ -171,19 +176,19 @@ export class SubscriptionsService {
       if (current?.status === 'past_due')
         return toSubscriptionView(orConflict(await this.subscriptions.endPastDue(user.id)));
       await this.activeOf(user);
-      return toSubscriptionView(
-        orConflict(await this.subscriptions.setCancelAtPeriodEnd(user.id, true), 'Already canceled'),
-      );
+      return toSubscriptionView(orConflict(await this.subscriptions.cancelAtPeriodEnd(user.id), 'Already canceled'));
     });
   }
 
   @CacheEvict(EVICT_ENTITLEMENT)
   resume(user: AuthenticatedUser): Promise<SubscriptionView> {
     return this.oneChangeAtATime(user, async () => {
-      await this.activeOf(user);
-      return toSubscriptionView(
-        orConflict(await this.subscriptions.setCancelAtPeriodEnd(user.id, false), 'Not canceled'),
-      );
+      const current = await this.activeOf(user);
+      const now = new Date();
+      if (hasEndedByCancellation(current, now)) {
+        throw new ConflictException('The canceled subscription ended with its paid period: subscribe again');
+      }
+      return toSubscriptionView(orConflict(await this.subscriptions.resume(user.id, now), 'Not canceled'));
     });
   }
 

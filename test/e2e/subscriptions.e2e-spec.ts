@@ -360,8 +360,9 @@ describe('subscription sweep (expiry and failed renewals)', () => {
       { userId: new Types.ObjectId(member.userId) },
       { $set: { currentPeriodEnd: new Date(Date.now() - agoMs), ...extra } },
     );
-  const statusOf = async (member: Account) =>
-    ((await (await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).json()) as { status: string }).status;
+  const mineOf = async (member: Account) =>
+    (await (await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).json()) as Record<string, unknown>;
+  const statusOf = async (member: Account) => (await mineOf(member)).status;
   const viewers = async (member: Account) =>
     (await fetch(`${url}/v1/profiles/me/viewers`, { headers: member.auth })).status;
 
@@ -426,6 +427,32 @@ describe('subscription sweep (expiry and failed renewals)', () => {
     expect(await keys.countDocuments({ _id: { $regex: '^new-' } })).toBeGreaterThanOrEqual(1);
     expect(await events.countDocuments({ _id: { $regex: '^fake:old-' } })).toBe(0);
     expect(await events.countDocuments({ _id: { $regex: '^fake:new-' } })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses to resume a cancellation whose period has ended, and lets its member subscribe again before the sweep', async () => {
+    const member = await subscribed();
+    const cancel = await fetch(`${url}/v1/subscriptions/me/cancel`, { method: 'POST', headers: member.auth });
+    expect(cancel.status).toBe(200);
+    await endPeriod(member, 1_000);
+    const resume = await fetch(`${url}/v1/subscriptions/me/resume`, { method: 'POST', headers: member.auth });
+    expect(resume.status).toBe(409);
+    expect(await resume.json()).toMatchObject({
+      detail: 'The canceled subscription ended with its paid period: subscribe again',
+    });
+    expect(await mineOf(member)).toMatchObject({ status: 'active', cancelAtPeriodEnd: true });
+
+    const again = await fetch(`${url}/v1/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
+      body: JSON.stringify({ plan: 'platinum', paymentToken: 'tok_visa' }),
+    });
+    expect(again.status).toBe(201);
+    const restarted = (await again.json()) as { currentPeriodEnd: string };
+    expect(restarted).toMatchObject({ plan: 'platinum', status: 'active', cancelAtPeriodEnd: false });
+    expect(Date.parse(restarted.currentPeriodEnd)).toBeGreaterThan(Date.now() + 29 * 24 * 3600 * 1000);
+    // The sweep finds nothing of the old period to cancel.
+    await sweeper.sweep();
+    expect(await mineOf(member)).toMatchObject({ plan: 'platinum', status: 'active' });
   });
 
   it('lets a member whose subscription ended subscribe again', async () => {
