@@ -1,4 +1,4 @@
-import multipart from '@fastify/multipart';
+import multipart, { type Multipart } from '@fastify/multipart';
 import { HttpException, PayloadTooLargeException } from '@nestjs/common';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { connect } from 'node:net';
@@ -27,9 +27,24 @@ const END = Buffer.from(`--${BOUNDARY}--\r\n`);
  */
 async function uploadServer(maxBytes: number, delayMs = 0) {
   const outcomes: (number | 'stored')[] = [];
+  /** Per stored upload: the characters of the ignored fields the parser held. */
+  const fieldsHeld: number[] = [];
   const fastify = Fastify();
   await fastify.register(multipart);
   fastify.post('/upload', async (request, reply) => {
+    // Every part carries the parser's record of the fields read so far, which it keeps until the request ends.
+    let held: Record<string, Multipart | Multipart[] | undefined> = {};
+    const parts = request.parts.bind(request);
+    request.parts = (options) => {
+      const iterator = parts(options);
+      const next = iterator.next.bind(iterator);
+      iterator.next = async () => {
+        const result = await next();
+        if (!result.done) held = result.value.fields;
+        return result;
+      };
+      return iterator;
+    };
     try {
       await pause(delayMs);
       const upload = await readImageUpload(request, maxBytes, () => new PayloadTooLargeException('too large'));
@@ -37,6 +52,10 @@ async function uploadServer(maxBytes: number, delayMs = 0) {
       if (upload.truncated()) throw new PayloadTooLargeException('too large');
       await upload.rest();
       outcomes.push('stored');
+      const fields = Object.values(held).flat() as Multipart[];
+      fieldsHeld.push(
+        fields.reduce((sum, field) => sum + (field.type === 'field' ? String(field.value).length : 0), 0),
+      );
       return { stored: true };
     } catch (error) {
       const status = error instanceof HttpException ? error.getStatus() : 500;
@@ -45,7 +64,7 @@ async function uploadServer(maxBytes: number, delayMs = 0) {
     }
   });
   await fastify.listen({ port: 0, host: '127.0.0.1' });
-  return { fastify, outcomes };
+  return { fastify, outcomes, fieldsHeld };
 }
 
 async function post(fastify: FastifyInstance, body: Buffer) {
@@ -72,6 +91,15 @@ describe('readImageUpload', () => {
     expect(await post(fastify, withFields)).toBe(200);
     expect(await post(fastify, Buffer.concat([filePart(png), filePart(png), END]))).toBe(400);
     expect(outcomes).toEqual(['stored', 400]);
+  });
+
+  it('holds at most 1 KiB of each ignored field, however long the client makes it', async () => {
+    let fieldsHeld;
+    ({ fastify, fieldsHeld } = await uploadServer(1_000_000));
+    const long = 'x'.repeat(512 * 1024);
+    const body = Buffer.concat([fieldPart('a', long), filePart(png), fieldPart('b', long), END]);
+    expect(await post(fastify, body)).toBe(200);
+    expect(fieldsHeld).toEqual([2 * 1024]);
   });
 
   it('answers 400, not the parser’s 406, for a field declared JSON that is not, before or after the file', async () => {

@@ -10,6 +10,11 @@ const HEADER_BYTES = 64 * 1024;
  * latest once the rest of the body is read (the file is not kept then).
  */
 const MAX_FIELDS = 16;
+/**
+ * The parser keeps each field's value until the request ends (the default is 1 MiB each); longer ones are cut to this,
+ * or refused (400) if declared JSON.
+ */
+const MAX_FIELD_BYTES = 1024;
 
 /** The one image of an upload, its type decided from its first bytes, the rest still to be read. */
 export interface ImageUpload {
@@ -39,7 +44,9 @@ export async function readImageUpload(
   // would wait for the end of a body that will never come.
   if (request.raw.destroyed) throw new BadRequestException('The request was closed before its body was read');
   // Not request.file(): it leaves the parts after the first file unread, so a second file went unnoticed.
-  const parts = request.parts({ limits: { fileSize: maxBytes, files: 1, fields: MAX_FIELDS } });
+  const parts = request.parts({
+    limits: { fileSize: maxBytes, files: 1, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES },
+  });
   const part = await firstFile(parts);
   if (!part || part.fieldname !== 'file') throw new BadRequestException('Send the file in a "file" field');
 

@@ -1,3 +1,6 @@
+import { fileTypeFromBuffer } from 'file-type';
+import { crc32 } from 'node:zlib';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { sizeFromHeader, sniffMediaType } from './media-types.js';
 
@@ -19,5 +22,21 @@ describe('sniffMediaType', () => {
   it('finds no type in a PNG signature cut off before its first chunk header, rather than failing', async () => {
     for (const hex of ['89504e470d0a1a0a', '89504e470d0a1a0a00000010'])
       await expect(sniffMediaType(Buffer.from(hex, 'hex')), hex).resolves.toBeUndefined();
+  });
+
+  it('takes an animated PNG as the PNG it is', async () => {
+    const png = await sharp({ create: { width: 2, height: 2, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer();
+    // An acTL chunk (frames, plays) right after IHDR is what makes a PNG animated.
+    const data = Buffer.concat([Buffer.from('acTL'), Buffer.from('0000000100000000', 'hex')]);
+    const chunk = Buffer.alloc(8 + data.length);
+    chunk.writeUInt32BE(8, 0);
+    data.copy(chunk, 4);
+    chunk.writeUInt32BE(crc32(data), 4 + data.length);
+    const ihdrEnd = 8 + 8 + 13 + 4;
+    const apng = Buffer.concat([png.subarray(0, ihdrEnd), chunk, png.subarray(ihdrEnd)]);
+    expect((await fileTypeFromBuffer(apng))?.mime).toBe('image/apng');
+    await expect(sniffMediaType(apng)).resolves.toBe('image/png');
   });
 });

@@ -17,7 +17,9 @@ export async function sniffMediaType(head: Buffer): Promise<string | undefined> 
   // file-type throws (EndOfStreamError) instead of answering when a header it recognises ends early, e.g. a PNG
   // signature without a whole chunk header after it: such bytes are no image we take, a 415, not a 500.
   const type = await fileTypeFromBuffer(head).catch(() => undefined);
-  return type && ALLOWED.has(type.mime) ? type.mime : undefined;
+  // An animated PNG is a PNG (readers that do not know its animation chunks show its first frame), stored as one.
+  const mime = type?.mime === 'image/apng' ? 'image/png' : type?.mime;
+  return mime && ALLOWED.has(mime) ? mime : undefined;
 }
 
 /**

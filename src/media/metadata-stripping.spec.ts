@@ -218,6 +218,31 @@ describe('stripMetadata', () => {
     }
   });
 
+  it('reads no further ahead than a segment when a WebP VP8X chunk claims to be larger', async () => {
+    // The VP8X chunk is 10 bytes; this one claims almost 2 GiB, and 10 MiB follow.
+    const header = Buffer.alloc(30);
+    header.write('RIFF', 0, 'latin1');
+    header.writeUInt32LE(0x7ffffff8, 4);
+    header.write('WEBPVP8X', 8, 'latin1');
+    header.writeUInt32LE(0x7ffffff0, 16);
+    let pulled = 0;
+    function* upload() {
+      for (const piece of [header, ...Array.from({ length: 160 }, () => Buffer.alloc(64 * 1024, 1))]) {
+        pulled += piece.length;
+        yield piece;
+      }
+    }
+    let out = 0;
+    for await (const piece of stripMetadata(
+      'image/webp',
+      Readable.from(upload(), { objectMode: true, highWaterMark: 1 }),
+    )) {
+      out += piece.length;
+      if (out > 12) break;
+    }
+    expect(pulled).toBeLessThanOrEqual(128 * 1024);
+  });
+
   it('ends its source when its reader stops early', async () => {
     let ended = false;
     const endless: AsyncIterable<Buffer> = {

@@ -170,7 +170,8 @@ async function* webpWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
     if (!/^[\x20-\x7e]{4}$/.test(type)) return;
     const total = 8 + size + (size % 2); // chunks are padded to an even length
     if (type === 'VP8X') {
-      if (size < 10 || !(await queue.has(total))) return;
+      // 10 bytes by the specification; the cap keeps a forged size from holding the whole upload.
+      if (size < 10 || total > MAX_SEGMENT || !(await queue.has(total))) return;
       const chunk = Buffer.from(queue.take(total)); // a copy: the flags change
       chunk[8] &= ~(VP8X_EXIF | VP8X_XMP);
       yield chunk;
