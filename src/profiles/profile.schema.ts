@@ -89,3 +89,5 @@ ProfileSchema.index({ visibility: 1, interests: 1, _id: -1 });
 ProfileSchema.index({ visibility: 1, birthDate: 1 });
 ProfileSchema.index({ visibility: 1, views: -1 });
 ProfileSchema.index({ 'location.geocells': 1 });
+// The profiles showing a photo, looked up twice by every media delete (ProfilesRepository.pullPhoto).
+ProfileSchema.index({ photoIds: 1 });

@@ -223,7 +223,8 @@ export class ProfilesRepository {
         update: { $inc: { views: count }, $set: { viewBatchId: batchId } },
       },
     }));
-    if (operations.length) await this.profiles.bulkWrite(operations, { ordered: false });
+    // Views are no edit: without `timestamps: false` mongoose would set updatedAt, which the owner sees.
+    if (operations.length) await this.profiles.bulkWrite(operations, { ordered: false, timestamps: false });
   }
 
   /** The city's name as a public profile there spells it, from the primary; undefined when none is left. */

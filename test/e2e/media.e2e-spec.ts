@@ -356,11 +356,13 @@ describe('media (GridFS)', () => {
     expect(await connection.collection('media.chunks').countDocuments({ files_id: new Types.ObjectId(id) })).toBe(0);
   });
 
-  it('indexes the lookups by owner and by original, which would otherwise read every file', async () => {
+  it('indexes the lookups by owner, by original and of the profiles showing a photo, which would read everything', async () => {
     // Built in the background at start.
     const keys = async (name: string) => (await connection.collection(name).indexes()).map((index) => index.key);
     await expect.poll(() => keys('media.files')).toContainEqual({ 'metadata.ownerId': 1, _id: 1 });
     await expect.poll(() => keys('media_variants.files')).toContainEqual({ 'metadata.originalId': 1 });
+    // Every media delete looks for the profiles showing it, twice.
+    await expect.poll(() => keys('profiles')).toContainEqual({ photoIds: 1 });
   });
 
   it('requires a token to upload', async () => {

@@ -52,6 +52,22 @@ describe('view counting', () => {
     expect(await views(profile.id)).toBe(1);
   });
 
+  it("leaves the profile's updatedAt alone: counted views are no edit", async () => {
+    const owner = await registerAccount(url);
+    const profile = await createProfile(url, owner);
+    const ownView = async () =>
+      (await (await fetch(`${url}/v1/profiles/${profile.id}`, { headers: owner.auth })).json()) as {
+        views: number;
+        updatedAt: string;
+      };
+    const before = await ownView();
+    await fetch(`${url}/v1/profiles/${profile.id}`, { headers: await viewerAuth() });
+    await flusher.flush();
+    const after = await ownView();
+    expect(after.views).toBe(before.views + 1);
+    expect(after.updatedAt).toBe(before.updatedAt);
+  });
+
   it('does not count a HEAD request, which shows nobody the profile', async () => {
     const profile = await createProfile(url, await registerAccount(url));
     const viewer = await viewerAuth();
