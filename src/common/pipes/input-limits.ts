@@ -9,23 +9,24 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /**
  * Refuses input no DTO can mean before class-transformer and class-validator see it: nesting that overflows their
- * recursion (a 4 KB body of 2,000 brackets was a 500), bodies of countless values, and strings that are not text
- * (a lone surrogate makes validator's isEmail throw; NUL truncates strings in C libraries and logs). Keys count too.
+ * recursion (a 4 KB body of 2,000 brackets was a 500), bodies of countless values, and, unless `text` is false,
+ * strings that are not text (a lone surrogate makes validator's isEmail throw; NUL truncates strings in C libraries
+ * and logs). Keys count too.
  */
-export function assertPlainInput(input: unknown): void {
+export function assertPlainInput(input: unknown, { text = true } = {}): void {
   const pending: { value: unknown; depth: number }[] = [{ value: input, depth: 0 }];
   let values = 0;
   while (pending.length > 0) {
     const { value, depth } = pending.pop()!;
     if (++values > MAX_INPUT_VALUES) throw new BadRequestException(`At most ${MAX_INPUT_VALUES} values per request`);
     if (typeof value === 'string') {
-      assertText(value);
+      if (text) assertText(value);
       continue;
     }
     if (typeof value !== 'object' || value === null) continue;
     if (depth >= MAX_INPUT_DEPTH) throw new BadRequestException(`Input nests at most ${MAX_INPUT_DEPTH} levels deep`);
     for (const [key, child] of Object.entries(value)) {
-      assertText(key);
+      if (text) assertText(key);
       pending.push({ value: child, depth: depth + 1 });
     }
   }

@@ -120,4 +120,19 @@ describe('RequestValidationPipe', () => {
       { field: 'livemode', message: 'property livemode should not exist' },
     ]);
   });
+
+  it('refuses text that is not text only in the fields a tolerant body keeps', async () => {
+    const provider: ArgumentMetadata = { type: 'body', metatype: ProviderEventDto };
+    // A provider's note with a NUL, a name with half an emoji: dropped unread, so no reason to refuse the event.
+    const event = { id: 'evt_1', note: 'A\u0000B', data: { userId: 'u1', customer: { name: 'Jos\ud83d' } } };
+    expect({ ...((await pipe.transform(event, provider)) as object) }).toEqual({ id: 'evt_1', data: { userId: 'u1' } });
+    await expect(pipe.transform({ id: 'evt\u0000', data: { userId: 'u1' } }, provider)).rejects.toThrow(
+      'Text must not contain NUL characters',
+    );
+    await expect(pipe.transform({ id: 'evt_1', data: { userId: 'u\ud83d' } }, provider)).rejects.toThrow(
+      'no unpaired surrogates',
+    );
+    // Every other body is checked whole, before validation.
+    await expect(pipe.transform({ name: 'A\u0000B' }, body)).rejects.toThrow('Text must not contain NUL characters');
+  });
 });

@@ -13,16 +13,20 @@ import { assertPlainInput } from './input-limits.js';
  */
 export class RequestValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if (this.toValidate(metadata)) {
-      if (metadata.type === 'body' && !isObjectBody(value)) throw await this.notAnObject(metadata);
-      assertPlainInput(value);
-      const inherited = inheritedNames(value, ignoresUnknownFields(metadata.metatype));
-      if (inherited.length > 0) throw await this.exceptionFactory(inherited);
-      const repeated =
-        metadata.type === 'query' && metadata.metatype ? repeatedSingleValues(metadata.metatype, value) : [];
-      if (repeated.length > 0) throw await this.exceptionFactory(repeated);
-    }
-    return super.transform(value, metadata);
+    if (!this.toValidate(metadata)) return super.transform(value, metadata);
+    if (metadata.type === 'body' && !isObjectBody(value)) throw await this.notAnObject(metadata);
+    const tolerant = ignoresUnknownFields(metadata.metatype);
+    // A tolerant body's text is checked once its unknown fields are gone: a provider's event is not refused (and
+    // redelivered for days) for a NUL or a cut emoji in a field this API drops unread.
+    assertPlainInput(value, { text: !tolerant });
+    const inherited = inheritedNames(value, tolerant);
+    if (inherited.length > 0) throw await this.exceptionFactory(inherited);
+    const repeated =
+      metadata.type === 'query' && metadata.metatype ? repeatedSingleValues(metadata.metatype, value) : [];
+    if (repeated.length > 0) throw await this.exceptionFactory(repeated);
+    const validated: unknown = await super.transform(value, metadata);
+    if (tolerant) assertPlainInput(validated);
+    return validated;
   }
 
   /** A body marked @IgnoresUnknownFields() has its unknown fields stripped (whitelist) rather than refused. */
