@@ -51,6 +51,8 @@ interface Flight {
   busyUntil?: Promise<unknown>;
   /** An early refresh or a warm run: it has no fallback of its own, so readers with one do not wait long for it. */
   refreshing: boolean;
+  /** With busyUntil: when the expired value it answered with leaves its grace period, and may answer no more. */
+  fallbackUntil?: number;
 }
 
 /**
@@ -115,7 +117,13 @@ export class TieredCache {
       return entry.v;
     }
     if (this.l1) this.metrics.miss(cache, 'l1');
-    const running = this.inflight.get(fullKey);
+    let running = this.inflight.get(fullKey);
+    if (running?.fallbackUntil !== undefined && running.fallbackUntil <= Date.now()) {
+      // Held after answering with a value now past its grace: the next flight loads afresh. The held load, if it
+      // still runs, stores what it gets (its end leaves the new flight alone).
+      this.inflight.delete(fullKey);
+      running = undefined;
+    }
     const ownFallback = running?.refreshing && this.inGrace(entry);
     if (running && ownFallback) {
       // Waited for only as long as a reload of the reader's own.
@@ -125,6 +133,15 @@ export class TieredCache {
       if (running.stale) return this.wrap(cache, key, loader, options);
       this.metrics.servedStale(cache, outcome.status);
       return ownFallback.v;
+    }
+    if (running?.refreshing) {
+      // Nothing in L1 to fall back on (L1 off, or the entry too big for it), but a refresh only replaces a value that
+      // is still current in Redis: that answers, rather than the whole load.
+      const remote = await this.l2.read<T>(fullKey, options.tags ?? []);
+      if (remote && remote.exp > Date.now()) {
+        this.metrics.hit(cache, 'l2');
+        return remote.v;
+      }
     }
     // One flight per key covers the Redis read and the load, so concurrent misses share both.
     return this.singleFlight(fullKey, options.tags, async (flight) => {
@@ -195,6 +212,7 @@ export class TieredCache {
     if (outcome.status === 'fulfilled') return outcome.value;
     if (flight.stale) return loading;
     flight.busyUntil = this.holdFlight(loading);
+    flight.fallbackUntil = fallback.exp + this.graceMs;
     this.metrics.servedStale(cache, outcome.status);
     return fallback.v;
   }

@@ -101,6 +101,16 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     await expect(a.cache.wrap('fail-safe', 'too-old', databaseDown, SHORT)).rejects.toThrow('database unavailable');
   });
 
+  it('serves no expired value past its grace period while the failed reload is held', async () => {
+    const a = await instance({ ...FAIL_SAFE, graceMs: 1_000, reloadRetryMs: 5_000 });
+    await expired(a, 'held', 'v1');
+    expect(await a.cache.wrap('fail-safe', 'held', databaseDown, SHORT)).toBe('v1');
+    await sleep(1_200);
+    // The failed reload is still held (5 s), but what it answered with is past its grace.
+    await expect(a.cache.wrap('fail-safe', 'held', databaseDown, SHORT)).rejects.toThrow('database unavailable');
+    expect(await a.cache.wrap('fail-safe', 'held', () => Promise.resolve('v2'), SHORT)).toBe('v2');
+  });
+
   it('serves no expired value after an invalidation, on the writer or elsewhere', async () => {
     const [a, b] = [await instance(), await instance()];
     await a.cache.wrap('fail-safe', 'changed', () => Promise.resolve('v1'), SHORT);

@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
-import { TieredCache } from '../../src/cache/tiered-cache.js';
+import { TieredCache, type TieredCacheOptions } from '../../src/cache/tiered-cache.js';
 import { closeRedisClient, createRedisClient } from '../../src/redis/redis-client.factory.js';
 import { eventually, Instance, neverCalled, quiet } from '../support/cache-instance.js';
 import { RedisProcess } from '../support/redis-process.js';
@@ -70,8 +71,8 @@ describe('TieredCache against the real Redis', () => {
   const instances: Instance[] = [];
   let namespace: string;
 
-  const instance = async () => {
-    const created = await Instance.create(requiredEnv('REDIS_URL'), namespace);
+  const instance = async (options: Partial<TieredCacheOptions> = {}) => {
+    const created = await Instance.create(requiredEnv('REDIS_URL'), namespace, options);
     instances.push(created);
     return created;
   };
@@ -342,6 +343,24 @@ describe('TieredCache against the real Redis', () => {
     }
     expect(calls).toBeGreaterThanOrEqual(2); // refreshed at least once in 2.5 s of a 1 s TTL
     expect(slowest.ms).toBeLessThan(150); // and no reader waited for the 200 ms loader
+  });
+  it('answers from Redis while a refresh of the key runs, with L1 off, instead of waiting for the loader', async () => {
+    const { cache } = await instance({ l1Enabled: false });
+    await cache.wrap('hot', 'no-l1', () => Promise.resolve('v1'), { ttlS: 60 });
+    await sleep(10); // its flight has ended: the refresh below is one of its own
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const refreshing = cache.refresh('hot', 'no-l1', () => gate.then(() => 'v2'), { ttlS: 60 });
+    const started = performance.now();
+    const answer = await Promise.race([
+      cache.wrap('hot', 'no-l1', neverCalled, { ttlS: 60 }),
+      sleep(1_000).then(() => 'waited for the refresh'),
+    ]);
+    expect(answer).toBe('v1');
+    expect(performance.now() - started).toBeLessThan(500);
+    release();
+    expect(await refreshing).toBe('v2');
+    expect(await cache.wrap('hot', 'no-l1', neverCalled, { ttlS: 60 })).toBe('v2');
   });
 });
 
