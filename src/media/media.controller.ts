@@ -162,7 +162,10 @@ export class MediaController {
     const pending = query.variant !== undefined && !variant;
     const maxAgeS = pending ? VARIANT_PENDING_MAX_AGE_S : this.config.media.cacheMaxAgeS;
     const cacheControl = `public, max-age=${maxAgeS}${pending ? '' : ', immutable'}`;
-    await this.send(id, variant || original, cacheControl, request, reply);
+    // The original standing in for a variant has no date of its own: the variant can be made within the second of the
+    // upload, and the same Last-Modified would let a date-only revalidation keep the original (304) or a resumed
+    // download splice the variant onto it (206). Its ETag tells them apart.
+    await this.send(id, variant || original, cacheControl, request, reply, !pending);
   }
 
   private async send(
@@ -171,17 +174,19 @@ export class MediaController {
     cacheControl: string,
     request: FastifyRequest,
     reply: FastifyReply,
+    dated = true,
   ) {
     const etag = `"${file.sha256}"`;
+    const lastModified = dated ? file.uploadDate : undefined;
+    if (lastModified) void reply.header('last-modified', lastModified.toUTCString());
     void reply
       .header('etag', etag)
-      .header('last-modified', file.uploadDate.toUTCString())
       .header('cache-control', cacheControl)
       .header('accept-ranges', 'bytes')
       .header('cross-origin-resource-policy', 'cross-origin')
       .header('content-type', file.contentType);
 
-    if (preconditionFailed(request.headers, etag, file.uploadDate)) {
+    if (preconditionFailed(request.headers, etag, lastModified)) {
       dropSuccessHeaders(reply);
       await reply
         .status(412)

@@ -113,6 +113,17 @@ describe('media variants, profile photos, cleanup and CORS', () => {
     expect(response.headers.get('content-type')).toBe('image/png');
     expect(response.headers.get('cache-control')).toBe('public, max-age=60');
     expect(body.equals(bytes)).toBe(true);
+    // No date: the variant may be made within the upload's second, and only the ETag tells the two apart.
+    expect(response.headers.get('last-modified')).toBeNull();
+    const future = new Date(Date.now() + 3_600_000).toUTCString();
+    const past = new Date(0).toUTCString();
+    for (const [header, date] of [
+      ['if-modified-since', future],
+      ['if-unmodified-since', past],
+    ]) {
+      const conditional = await fetch(`${url}/v1/media/${media.id}?variant=thumb`, { headers: { [header]: date } });
+      expect({ header, status: conditional.status }).toEqual({ header, status: 200 });
+    }
     const invalid = await fetch(`${url}/v1/media/${media.id}?variant=huge`);
     expect(invalid.status).toBe(400);
     expect(invalid.headers.get('content-type')).toMatch(/^application\/problem\+json/);
