@@ -71,6 +71,13 @@ export class Profile {
   @Prop()
   viewBatchId?: string;
 
+  /**
+   * Sequence number of the last view batch applied: a batch is applied only to profiles that have not had it or a
+   * later one, so the late write of a flush that outlived its lock adds nothing (see ProfilesRepository).
+   */
+  @Prop()
+  viewBatchSeq?: number;
+
   @Prop({ default: () => new Date() })
   lastActiveAt: Date;
 

@@ -60,6 +60,13 @@ export type ProfileChanges = Partial<
  * profile hidden or deleted since is left out; what a lagging list can miss is the latest change, until its TTL
  * (docs/decisions/0028-reads-from-the-primary-except-lists.md).
  */
+
+/** A batch of counted views: its id, and its place in the order batches are claimed in (ProfileViewsFlusher). */
+export interface ViewBatch {
+  id: string;
+  seq: number;
+}
+
 @Injectable()
 export class ProfilesRepository {
   private readonly listReads: ReadPreference;
@@ -72,7 +79,7 @@ export class ProfilesRepository {
   }
 
   async create(
-    profile: Omit<Profile, 'views' | 'viewBatchId' | 'lastActiveAt' | 'createdAt' | 'updatedAt'> & {
+    profile: Omit<Profile, 'views' | 'viewBatchId' | 'viewBatchSeq' | 'lastActiveAt' | 'createdAt' | 'updatedAt'> & {
       _id: Types.ObjectId;
     },
   ): Promise<ProfileRecord> {
@@ -213,14 +220,20 @@ export class ProfilesRepository {
   }
 
   /**
-   * Adds each batch entry's views to its profile unless that batch was already applied there, so a
-   * flush retried after a crash never counts twice.
+   * Adds each batch entry's views to its profile unless that batch, or a later one, was already applied there: a flush
+   * retried after a crash never counts twice, nor does the late write of a flush that outlived its lock while the batch
+   * was finished and the next one applied. The id covers profiles written, before sequence numbers existed, by a batch
+   * still in flight at the upgrade.
    */
-  async applyViewBatch(batchId: string, counts: Map<string, number>): Promise<void> {
+  async applyViewBatch(batch: ViewBatch, counts: Map<string, number>): Promise<void> {
     const operations = [...counts].map(([id, count]) => ({
       updateOne: {
-        filter: { _id: new Types.ObjectId(id), viewBatchId: { $ne: batchId } },
-        update: { $inc: { views: count }, $set: { viewBatchId: batchId } },
+        filter: {
+          _id: new Types.ObjectId(id),
+          viewBatchId: { $ne: batch.id },
+          viewBatchSeq: { $not: { $gte: batch.seq } },
+        },
+        update: { $inc: { views: count }, $set: { viewBatchId: batch.id, viewBatchSeq: batch.seq } },
       },
     }));
     // Views are no edit: without `timestamps: false` mongoose would set updatedAt, which the owner sees.

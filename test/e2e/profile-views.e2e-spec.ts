@@ -1,3 +1,6 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Connection } from 'mongoose';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProfileViewsFlusher } from '../../src/profiles/views/profile-views.flusher.js';
 import { ProfileViewsService } from '../../src/profiles/views/profile-views.service.js';
@@ -121,35 +124,34 @@ describe('view counting', () => {
     expect(await views(profile.id)).toBe(4);
   });
 
+  /** A flusher on "another worker" whose writes wait for `gate`, then do `then`. */
+  const gatedFlusher = (
+    gate: Promise<void>,
+    then: (...args: Parameters<ProfilesRepository['applyViewBatch']>) => Promise<void>,
+  ) => {
+    let entered!: () => void;
+    const writing = new Promise<void>((resolve) => (entered = resolve));
+    const gated = new ProfileViewsFlusher(
+      running.app.get<Redis>(REDIS_CLIENT),
+      {
+        applyViewBatch: async (...args: Parameters<ProfilesRepository['applyViewBatch']>) => {
+          entered();
+          await gate;
+          await then(...args);
+        },
+      } as unknown as ProfilesRepository,
+      running.app.get(TieredCache),
+      running.app.get(ProfileViewsService),
+    );
+    return { gated, writing };
+  };
+
   it("loses no views when a flush that outlived its lock ends while another flush's batch is in flight", async () => {
     const profile = await createProfile(url, await registerAccount(url));
     for (let i = 0; i < 5; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
-    const repository = running.app.get(ProfilesRepository);
-    /** A flusher on "another worker" whose writes wait for `gate`, then do `then`. */
-    const gatedFlusher = (
-      gate: Promise<void>,
-      then: (...args: Parameters<ProfilesRepository['applyViewBatch']>) => Promise<void>,
-    ) => {
-      let entered!: () => void;
-      const writing = new Promise<void>((resolve) => (entered = resolve));
-      const gated = new ProfileViewsFlusher(
-        running.app.get<Redis>(REDIS_CLIENT),
-        {
-          applyViewBatch: async (...args: Parameters<ProfilesRepository['applyViewBatch']>) => {
-            entered();
-            await gate;
-            await then(...args);
-          },
-        } as unknown as ProfilesRepository,
-        running.app.get(TieredCache),
-        running.app.get(ProfileViewsService),
-      );
-      return { gated, writing };
-    };
-
     let releaseSlow!: () => void;
     const slow = gatedFlusher(new Promise((resolve) => (releaseSlow = resolve)), (...args) =>
-      repository.applyViewBatch(...args),
+      running.app.get(ProfilesRepository).applyViewBatch(...args),
     );
     const slowFlush = slow.gated.flush();
     await slow.writing;
@@ -171,6 +173,51 @@ describe('view counting', () => {
 
     await flusher.flush(); // resumes the dead worker's batch
     expect(await views(profile.id)).toBe(5 + 1 + 3); // the read above counted one view too
+  });
+
+  it('adds nothing when a flush that outlived its lock writes its batch after the next batch was applied', async () => {
+    const profile = await createProfile(url, await registerAccount(url));
+    for (let i = 0; i < 5; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
+    let releaseSlow!: () => void;
+    const slow = gatedFlusher(new Promise((resolve) => (releaseSlow = resolve)), (...args) =>
+      running.app.get(ProfilesRepository).applyViewBatch(...args),
+    );
+    const slowFlush = slow.gated.flush();
+    await slow.writing;
+    // The slow flush outlives its 60 s lock: another worker resumes and finishes its batch, then flushes the next.
+    await running.app.get<Redis>(REDIS_CLIENT).del(VIEW_KEYS.lock);
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(5);
+    for (let i = 0; i < 3; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(5 + 1 + 3); // the read above counted one view too
+
+    releaseSlow(); // its write of the first batch comes last
+    await slowFlush;
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(5 + 1 + 3 + 1);
+  });
+
+  it('finishes a batch left in flight by a version without batch numbers, skipping the profiles it wrote', async () => {
+    const [written, unwritten] = [
+      await createProfile(url, await registerAccount(url)),
+      await createProfile(url, await registerAccount(url)),
+    ];
+    const legacyId = randomUUID();
+    const redis = running.app.get<Redis>(REDIS_CLIENT);
+    await redis.hset(VIEW_KEYS.inflight, written.id, 4, unwritten.id, 2);
+    await redis.set(VIEW_KEYS.inflightId, legacyId);
+    // The old flusher had written this profile's share before it died.
+    const profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
+    await profiles.updateOne(
+      { _id: new Types.ObjectId(written.id) },
+      { $inc: { views: 4 }, $set: { viewBatchId: legacyId } },
+    );
+
+    expect(await flusher.flush()).toMatchObject({ batchId: legacyId, profiles: 2, views: 6 });
+    expect(await views(written.id)).toBe(4);
+    expect(await views(unwritten.id)).toBe(2);
+    expect(await redis.exists(VIEW_KEYS.inflight, VIEW_KEYS.inflightId, VIEW_KEYS.inflightSeq)).toBe(0);
   });
 
   it('ranks popular profiles by counted views', async () => {

@@ -8,6 +8,10 @@ export const VIEW_KEYS = {
   /** The batch being flushed; survives a crash so the next flush resumes it. */
   inflight: 'views:inflight',
   inflightId: 'views:inflight:id',
+  /** The in-flight batch's sequence number (see ViewBatch). */
+  inflightSeq: 'views:inflight:seq',
+  /** The last sequence number given to a batch. */
+  lastSeq: 'views:batch-seq',
   lock: 'views:flush-lock',
   /** Sorted set viewer account → last view time (ms), per profile. */
   viewers: (profileId: string) => `views:viewers:${profileId}`,

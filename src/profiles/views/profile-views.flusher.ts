@@ -4,28 +4,40 @@ import { randomUUID } from 'node:crypto';
 import { TieredCache } from '../../cache/tiered-cache.js';
 import { REDIS_CLIENT } from '../../redis/redis.constants.js';
 import { withRedisLock } from '../../redis/redis-lock.js';
-import { ProfilesRepository } from '../profiles.repository.js';
+import { ProfilesRepository, type ViewBatch } from '../profiles.repository.js';
 import { VIEW_KEYS } from './profile-views.constants.js';
 import { ProfileViewsService } from './profile-views.service.js';
 
 /**
- * Atomically turns the pending counts into the in-flight batch with a fresh id, unless a batch is
- * already in flight (a previous flush died), in which case that batch and its id are resumed.
+ * Atomically turns the pending counts into the in-flight batch with a fresh id and the next sequence number, unless a
+ * batch is already in flight (a previous flush died), in which case that batch, its id and its number are resumed. A
+ * number is the larger of the last one plus one and the time in ms: they only grow, also after Redis lost its data
+ * (unless the clock of the worker that claims next is behind the last one's by more than the time between them).
+ * KEYS: pending, inflight, inflight id, inflight seq, last seq. ARGV: a new id, the time in ms.
  */
 const CLAIM_BATCH = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return redis.call('GET', KEYS[3]) end
+local function next_seq()
+  local seq = math.max(tonumber(redis.call('GET', KEYS[5]) or '0') + 1, tonumber(ARGV[2]))
+  redis.call('SET', KEYS[5], string.format('%d', seq))
+  redis.call('SET', KEYS[4], string.format('%d', seq))
+  return string.format('%d', seq)
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  -- A batch left by a version without numbers gets one now.
+  return {redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4]) or next_seq()}
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('SET', KEYS[3], ARGV[1])
-return ARGV[1]`;
+return {ARGV[1], next_seq()}`;
 
 /**
- * Ends the batch (KEYS[1], its id in KEYS[2]) only if it is still ours: a flush that outlived its lock may end after
- * another worker finished this batch and claimed the next one, which must stay until it is written.
+ * Ends the batch (KEYS[1], its id in KEYS[2], its number in KEYS[3]) only if it is still ours: a flush that outlived its
+ * lock may end after another worker finished this batch and claimed the next one, which must stay until it is written.
  */
 const FINISH_BATCH = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return 1`;
 
 const LOCK_TTL_MS = 60_000;
@@ -39,8 +51,8 @@ export interface FlushResult {
 
 /**
  * Moves counted views from Redis to MongoDB. Crash-safe: the batch stays in Redis until MongoDB has
- * it, and each profile records the id of the last batch it received, so re-running a batch adds
- * nothing twice. A lock keeps two flushers from interleaving batches.
+ * it, and each profile records the number of the last batch it received, so re-running a batch, or
+ * finishing it late, adds nothing twice. A lock keeps two flushers from interleaving batches.
  */
 @Injectable()
 export class ProfileViewsFlusher {
@@ -61,15 +73,20 @@ export class ProfileViewsFlusher {
   }
 
   private async flushBatch(): Promise<FlushResult> {
-    const batchId = (await this.redis.eval(
+    const claimed = (await this.redis.eval(
       CLAIM_BATCH,
-      3,
+      5,
       VIEW_KEYS.pending,
       VIEW_KEYS.inflight,
       VIEW_KEYS.inflightId,
+      VIEW_KEYS.inflightSeq,
+      VIEW_KEYS.lastSeq,
       randomUUID(),
-    )) as string | null;
-    if (!batchId) return { batchId: null, profiles: 0, views: 0 };
+      Date.now(),
+    )) as [string, string] | null;
+    if (!claimed) return { batchId: null, profiles: 0, views: 0 };
+    const batch: ViewBatch = { id: claimed[0], seq: Number(claimed[1]) };
+    const batchId = batch.id;
 
     const counts = new Map(
       Object.entries(await this.redis.hgetall(VIEW_KEYS.inflight)).map(([id, views]) => [id, Number(views)] as const),
@@ -77,14 +94,14 @@ export class ProfileViewsFlusher {
     const entries = [...counts];
     for (let start = 0; start < entries.length; start += WRITE_CHUNK) {
       const chunk = entries.slice(start, start + WRITE_CHUNK);
-      await this.profiles.applyViewBatch(batchId, new Map(chunk));
+      await this.profiles.applyViewBatch(batch, new Map(chunk));
       // Cached profiles show their view count: drop the ones that just changed, on every instance.
       await this.cache.invalidate(
         'profile',
         chunk.map(([id]) => id),
       );
     }
-    await this.redis.eval(FINISH_BATCH, 2, VIEW_KEYS.inflight, VIEW_KEYS.inflightId, batchId);
+    await this.redis.eval(FINISH_BATCH, 3, VIEW_KEYS.inflight, VIEW_KEYS.inflightId, VIEW_KEYS.inflightSeq, batchId);
 
     const views = entries.reduce((sum, [, count]) => sum + count, 0);
     this.logger.debug(`Flushed ${views} views of ${counts.size} profiles (batch ${batchId})`);
