@@ -205,10 +205,6 @@ export class SubscriptionsRepository {
 }
 
 /**
- * A change paid for by `chargeId`, which is remembered so that it never pays for another period, and by the member's
- * request charged under `paymentKey` (renewals, charged by the provider, have none), remembered for its retries.
- */
-/**
  * A canceled subscription whose paid period is over: ended, though still `active` until the sweep marks it `canceled`
  * (every SUBSCRIPTION_SWEEP_INTERVAL_MS, and never without a worker). It can be restarted, not resumed.
  */
@@ -221,6 +217,10 @@ export function hasEndedByCancellation(record: SubscriptionRecord, now: Date): b
   return record.status === 'active' && record.cancelAtPeriodEnd && record.currentPeriodEnd <= now;
 }
 
+/**
+ * A change paid for by `chargeId`, which is remembered so that it never pays for another period, and by the member's
+ * request charged under `paymentKey` (renewals, charged by the provider, have none), remembered for its retries.
+ */
 function paidBy(
   { chargeId, paymentKey }: { chargeId: string; paymentKey?: string },
   changes: Partial<Subscription>,
