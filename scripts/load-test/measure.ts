@@ -1,4 +1,4 @@
-/** One second of the run, as the client saw it. */
+/** The requests sent in one second of the run, as the client saw them (a late answer counts where it was asked). */
 export interface Second {
   t: number;
   phase: string;
@@ -30,8 +30,8 @@ export class Timeline {
     return (performance.now() - this.started) / 1000;
   }
 
-  private at(phase: string): Second {
-    const t = Math.floor(this.now());
+  /** Second `t` (by default the current one), created with those before it if need be. */
+  private at(phase: string, t = Math.floor(this.now())): Second {
     while (this.seconds.length <= t)
       this.seconds.push({
         t: this.seconds.length,
@@ -47,8 +47,16 @@ export class Timeline {
     return second;
   }
 
+  /**
+   * Filed under the second it was sent in: filed when it ended, a slow answer would leave the seconds after a spike
+   * looking healthy until it arrived, and the recovery check would pass on the fast answers alone.
+   */
+  private sentAt(phase: string, tookMs: number): Second {
+    return this.at(phase, Math.max(0, Math.floor(this.now() - tookMs / 1000)));
+  }
+
   response(phase: string, status: number, latencyMs: number): void {
-    const second = this.at(phase);
+    const second = this.sentAt(phase, latencyMs);
     second.requests += 1;
     second.answered += 1;
     second.latencies.push(Math.round(latencyMs));
@@ -61,7 +69,7 @@ export class Timeline {
    * took at least that long, and leaving it out would let the slowest requests vanish from p99 and max.
    */
   failure(phase: string, waitedMs?: number): void {
-    const second = this.at(phase);
+    const second = waitedMs === undefined ? this.at(phase) : this.sentAt(phase, waitedMs);
     second.requests += 1;
     second.errors += 1;
     if (waitedMs !== undefined) second.latencies.push(Math.round(waitedMs));

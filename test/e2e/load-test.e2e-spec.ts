@@ -5,6 +5,7 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Timeline } from '../../scripts/load-test/measure.js';
 import { AppProcess } from '../support/app-process.js';
 import { freePort } from '../support/ports.js';
 import { testEnv } from '../support/test-env.js';
@@ -242,6 +243,36 @@ describe('npm run load-test', () => {
       proxy.close();
     }
   }, 120_000);
+});
+
+describe('load-test timeline', () => {
+  /** A timeline whose clock the test sets. */
+  class TimelineAt extends Timeline {
+    clock = 0;
+    override now(): number {
+      return this.clock;
+    }
+  }
+
+  it('files an answer, a failure and a timeout under the second they were sent in, not the one they ended in', () => {
+    const timeline = new TimelineAt();
+    timeline.clock = 0.5;
+    timeline.mark('spike');
+    timeline.clock = 2.5;
+    timeline.mark('after');
+    timeline.clock = 5.2;
+    timeline.response('after', 200, 4_000); // sent at 1.2 s
+    timeline.failure('after', 3_000); // timed out after 3 s: sent at 2.2 s
+    timeline.response('after', 200, 5); // sent now
+    expect(timeline.seconds.map((s) => [s.t, s.requests, s.latencies])).toEqual([
+      [0, 0, []],
+      [1, 1, [4_000]],
+      [2, 1, [3_000]],
+      [3, 0, []],
+      [4, 0, []],
+      [5, 1, [5]],
+    ]);
+  });
 });
 
 describe('npm run load-test: its command line', () => {
