@@ -1,9 +1,10 @@
 import { PassThrough, Readable } from 'node:stream';
+import { mongo } from 'mongoose';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { BackupManifest } from './backup-manifest.js';
 import type { BackupStorage } from './backup-storage.js';
-import { BackupIntegrityError, verifyFiles } from './dump-restorer.js';
+import { BackupIntegrityError, restoreDump, verifyFiles } from './dump-restorer.js';
 
 const file = { path: 'vesta/profiles.metadata.json.gz', bytes: 100, sha256: '0'.repeat(64) };
 const manifest: BackupManifest = {
@@ -47,5 +48,80 @@ describe('verifyFiles', () => {
     );
     await expect(attempt).rejects.toThrow(BackupIntegrityError);
     await expect(attempt).rejects.toThrow(/profiles\.metadata\.json\.gz is \d+ bytes, the manifest says 100/);
+  });
+});
+
+describe('restoreDump', () => {
+  const users = [
+    { _id: 1, email: 'a@example.test' },
+    { _id: 2, email: 'b@example.test' },
+  ];
+  const metadata = {
+    options: {},
+    indexes: [
+      { v: 2, key: { _id: 1 }, name: '_id_' },
+      { v: 2, key: { email: 1 }, name: 'email_1', unique: true },
+    ],
+  };
+  const backup: BackupManifest = {
+    ...manifest,
+    collections: [
+      {
+        name: 'users',
+        documents: users.length,
+        metadata: { ...file, path: 'vesta/users.metadata.json.gz' },
+        data: { ...file, path: 'vesta/users.bson.gz' },
+      },
+    ],
+  };
+  const files: Record<string, Buffer> = {
+    'vesta/users.metadata.json.gz': gzipSync(mongo.BSON.EJSON.stringify(metadata, { relaxed: false })),
+    'vesta/users.bson.gz': gzipSync(Buffer.concat(users.map((user) => mongo.BSON.serialize(user)))),
+  };
+
+  /** An empty database that records what it is asked, in order. */
+  const recordingDb = () => {
+    const calls: string[] = [];
+    const collection = {
+      createIndex: (key: object) => calls.push(`createIndex ${JSON.stringify(key)}`),
+      insertMany: (documents: unknown[]) => {
+        calls.push(`insertMany ${documents.length}`);
+        return Promise.resolve({ insertedCount: documents.length });
+      },
+      countDocuments: () => calls.push('countDocuments'),
+    };
+    const db = {
+      listCollections: () => ({ toArray: () => Promise.resolve([]) }),
+      createCollection: (name: string) => {
+        calls.push(`createCollection ${name}`);
+        return Promise.resolve(collection);
+      },
+    } as unknown as mongo.Db;
+    return { db, calls };
+  };
+
+  it('builds the indexes on the empty collection and reads no collection whole, whose time grows with its size', async () => {
+    const { db, calls } = recordingDb();
+    const storage = { open: (_id: string, path: string) => Readable.from([files[path]]) } as unknown as BackupStorage;
+    const restored = await restoreDump(db, storage, backup, { drop: false }, new AbortController().signal);
+    expect(restored).toEqual({ users: 2 });
+    // Built after the inserts, an index was one command as long as the collection is large, and so was the count:
+    // past the socket timeout, a large restore failed on them.
+    expect(calls.slice(-3)).toEqual(['createCollection users', 'createIndex {"email":1}', 'insertMany 2']);
+  });
+
+  it('rejects, rather than crashing the process, when a metadata file cannot be read', async () => {
+    const { db } = recordingDb();
+    const unreadable = {
+      open: () =>
+        new Readable({
+          read() {
+            this.destroy(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' }));
+          },
+        }),
+    } as unknown as BackupStorage;
+    await expect(restoreDump(db, unreadable, backup, { drop: false }, new AbortController().signal)).rejects.toThrow(
+      'EIO',
+    );
   });
 });
