@@ -15,6 +15,8 @@ import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 @Injectable()
 export class DatabasePing implements OnApplicationShutdown {
   private readonly client: mongoose.mongo.MongoClient;
+  /** The ping under way, which every check meanwhile waits on: one connection, so at most one command queued. */
+  private pinging?: Promise<unknown>;
 
   constructor(
     @InjectConfig() config: AppConfig,
@@ -38,7 +40,7 @@ export class DatabasePing implements OnApplicationShutdown {
     const indicator = this.indicators.check(key);
     const started = performance.now();
     try {
-      await withTimeout(this.client.db().command({ ping: 1 }), timeoutMs);
+      await withTimeout(this.ping(), timeoutMs);
       // Tells a media read waiting on a slow chunk that the database is busy, not hung, as the ping did when it went
       // through the requests' pool.
       this.answers.answered();
@@ -47,6 +49,19 @@ export class DatabasePing implements OnApplicationShutdown {
       const message = error instanceof TimeoutError ? `timeout of ${timeoutMs}ms exceeded` : (error as Error).message;
       return indicator.down({ message, responseTime: Math.round(performance.now() - started) });
     }
+  }
+
+  /**
+   * Shared by concurrent checks. `/health/ready` is reachable by anyone the ingress lets through, and takes no token
+   * and no rate limit: with a ping per check, a flood of them queued behind the one connection (a ping abandoned at
+   * the check timeout stays queued), the kubelet's own ping waited past its timeout, and every pod left the Service.
+   */
+  private ping(): Promise<unknown> {
+    this.pinging ??= this.client
+      .db()
+      .command({ ping: 1 })
+      .finally(() => (this.pinging = undefined));
+    return this.pinging;
   }
 
   async onApplicationShutdown(): Promise<void> {
