@@ -67,6 +67,22 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MONGODB_URI: 'postgres://x' })).toThrow(/MONGODB_URI must start with mongodb/);
   });
 
+  it('rejects a backup schedule that would never fire, before a worker replaces the working one with it', () => {
+    for (const cron of ['0 25 * * *', '0 3 31 2 *', '61 * * * *']) {
+      expect(() => loadConfig({ BACKUP_CRON: cron }), cron).toThrow(
+        /^Invalid configuration: BACKUP_CRON must be a cron/,
+      );
+    }
+    expect(loadConfig({ BACKUP_CRON: '30 2 * * 0' }).backup.cron).toBe('30 2 * * 0');
+  });
+
+  it('rejects an overload heap limit at or below the readiness one, which would leave a refusing pod in service', () => {
+    expect(() => loadConfig({ OVERLOAD_MAX_HEAP_MB: '512' })).toThrow(
+      /OVERLOAD_MAX_HEAP_MB must be greater than MONITOR_MEMORY_RESTART_MB \(1024\)/,
+    );
+    expect(loadConfig({ OVERLOAD_MAX_HEAP_MB: '1025' }).overload.maxHeapBytes).toBe(1025 * 1024 * 1024);
+  });
+
   it('rejects a Redis URL its client could not use, saying why, before anything connects', () => {
     const refusals: [Record<string, string>, RegExp][] = [
       [{ REDIS_URL: 'redis://127.0.0.1:notaport' }, /^Invalid configuration: REDIS_URL is not a valid URL$/],

@@ -1,3 +1,4 @@
+import parser from 'cron-parser';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { passwordCharacters } from '../auth/dto/password-rules.js';
@@ -184,6 +185,7 @@ export const envSchema = z
     BACKUP_CRON: z
       .string()
       .regex(/^\S+( \S+){4,5}$/, 'must be a cron expression of 5 or 6 fields')
+      .refine(firesSomeday, 'must be a cron expression that fires (each field in its range, a day the month has)')
       .default('0 3 * * *'),
     BACKUP_SCHEDULE_ENABLED: booleanFlag.default(true),
     BACKUP_RETENTION_DAYS: decimal(positiveInt.max(3_650)).default(30),
@@ -273,6 +275,15 @@ export const envSchema = z
         message: 'must lie between MONITOR_MEMORY_WARN_MB and MONITOR_MEMORY_RESTART_MB',
       });
     }
+    // Past OVERLOAD_MAX_HEAP_MB every request but the probes gets a 503; readiness must fail first, or the pod stays in
+    // the Service answering nothing else.
+    if (env.OVERLOAD_MAX_HEAP_MB <= env.MONITOR_MEMORY_RESTART_MB) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['OVERLOAD_MAX_HEAP_MB'],
+        message: `must be greater than MONITOR_MEMORY_RESTART_MB (${env.MONITOR_MEMORY_RESTART_MB})`,
+      });
+    }
     if (env.MONITOR_CPU_WARN_PERCENT >= env.MONITOR_CPU_CRITICAL_PERCENT) {
       ctx.addIssue({
         code: 'custom',
@@ -305,3 +316,17 @@ export const envSchema = z
   });
 
 export type Env = z.infer<typeof envSchema>;
+
+/**
+ * Whether Bull's cron parser (cron-parser, which Bull uses) finds a next firing: a value out of range ("0 25 * * *") or
+ * a day no month has ("0 3 31 2 *") passed the field count, and then failed when a worker scheduled it, after the
+ * working schedule had been removed.
+ */
+function firesSomeday(cron: string): boolean {
+  try {
+    parser.parseExpression(cron, { utc: true }).next();
+    return true;
+  } catch {
+    return false;
+  }
+}

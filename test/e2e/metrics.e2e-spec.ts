@@ -280,7 +280,15 @@ describe('monitoring summary and thresholds', () => {
   });
 
   it('answers 503 with Retry-After when overloaded, but keeps answering probes', async () => {
-    const running = await startApp(testConfig({ OVERLOAD_MAX_HEAP_MB: '1' }));
+    // Readiness fails first (past 3 MB), as the configuration requires; any heap is past both.
+    const running = await startApp(
+      testConfig({
+        MONITOR_MEMORY_WARN_MB: '1',
+        MONITOR_MEMORY_CRITICAL_MB: '2',
+        MONITOR_MEMORY_RESTART_MB: '3',
+        OVERLOAD_MAX_HEAP_MB: '4',
+      }),
+    );
     try {
       let response = await fetch(`${running.url}/v1/locations/cities`);
       const deadline = Date.now() + 10_000;
@@ -293,6 +301,9 @@ describe('monitoring summary and thresholds', () => {
       expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(((await response.json()) as { detail: string }).detail).toMatch(/Overloaded \(heapUsedBytes\)/);
       expect((await fetch(`${running.url}/health/live`)).status).toBe(200);
+      const ready = await fetch(`${running.url}/health/ready`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { failing: string[] }).failing).toEqual(['memory_heap']);
 
       const families = parsePrometheusText(await (await fetch(`${running.metricsUrl}/metrics`)).text());
       const rejected = families.get('http_overload_rejections_total')!.metrics;
