@@ -1,5 +1,6 @@
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
+import { foldedText } from './folded-text.js';
 import { searchOrigin } from './geo.js';
 import type { Gender } from './profile.schema.js';
 
@@ -48,19 +49,9 @@ export function nearbyArea(query: NearbyQuery): NearbyArea {
   return { lat, lng, radiusKm: query.radiusKm ?? DEFAULT_RADIUS_KM, limit: query.limit ?? DEFAULT_PAGE };
 }
 
-/**
- * How cities are compared: stored with each profile and matched against a search's city. NFC makes "São" typed with a
- * precomposed "ã" and with "a" plus a combining tilde (as some keyboards and macOS file names send it) one city. The
- * Turkish capital "İ" lowers to "i" plus a combining dot, so without the last step "İstanbul" from a Turkish keyboard
- * and "Istanbul" from any other would be two cities. Changing this rule needs CityKeyMigration to rewrite stored keys.
- */
+/** How cities are compared: stored with each profile and matched against a search's city (see foldedText). */
 export function cityKeyOf(city: string): string {
-  return city
-    .trim()
-    .replace(/\s+/g, ' ')
-    .toLowerCase()
-    .normalize('NFC')
-    .replace(/i\u0307/g, 'i');
+  return foldedText(city.trim().replace(/\s+/g, ' '));
 }
 
 /** An empty list filters nothing, as no list does. */

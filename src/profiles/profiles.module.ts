@@ -7,7 +7,7 @@ import { RedisModule } from '../redis/redis.module.js';
 import { Profile, ProfileSchema } from './profile.schema.js';
 import { ProfilesController } from './profiles.controller.js';
 import { ProfilesRepository } from './profiles.repository.js';
-import { CityKeyMigration } from './city-key-migration.js';
+import { SearchKeyMigration } from './search-key-migration.js';
 import { ProfileCacheWarmer } from './cache-warming/profile-cache.warmer.js';
 import { CACHE_WARMING_QUEUE, ProfileCacheWarmingScheduler } from './cache-warming/profile-cache-warming.scheduler.js';
 import { MediaModule } from '../media/media.module.js';
@@ -40,7 +40,7 @@ import { ProfileViewsService } from './views/profile-views.service.js';
     ProfileViewsScheduler,
     ProfileCacheWarmer,
     ProfileCacheWarmingScheduler,
-    CityKeyMigration,
+    SearchKeyMigration,
   ],
 })
 export class ProfilesModule {}

@@ -128,6 +128,20 @@ export class ProfilesRepository {
     return result.modifiedCount === 1;
   }
 
+  /** Profiles with an interest that is not plain ASCII: the only ones an older normalisation can have left behind. */
+  nonAsciiInterests(): AsyncIterable<{ _id: Types.ObjectId; interests: string[] }> {
+    return this.profiles
+      .find({ interests: { $regex: /[^ -~]/ } }, { interests: 1 })
+      .lean<{ _id: Types.ObjectId; interests: string[] }>()
+      .cursor();
+  }
+
+  /** Rewrites a profile's interests unless they changed since they were read; returns whether it did. */
+  async replaceInterests(id: Types.ObjectId, from: string[], to: string[]): Promise<boolean> {
+    const result = await this.profiles.updateOne({ _id: id, interests: from }, { $set: { interests: to } });
+    return result.modifiedCount === 1;
+  }
+
   /** Removes a media id from every profile showing it; returns those profiles' ids. */
   async pullPhoto(mediaId: string): Promise<Types.ObjectId[]> {
     const holders = await this.profiles.find({ photoIds: mediaId }, { _id: 1 }).lean<{ _id: Types.ObjectId }[]>();

@@ -1,7 +1,7 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CityKeyMigration } from '../../src/profiles/city-key-migration.js';
+import { SearchKeyMigration } from '../../src/profiles/search-key-migration.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, profileInput, type ProfileInput } from '../factories/profiles.js';
 import { uniqueCity } from '../factories/names.js';
@@ -72,13 +72,31 @@ describe('profile input', () => {
     const profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
     const legacyKey = `İstanbul ${town}`.toLowerCase();
     await profiles.updateOne({ _id: new Types.ObjectId(turkish.id) }, { $set: { 'location.cityKey': legacyKey } });
-    expect(await running.app.get(CityKeyMigration).run()).toBeGreaterThanOrEqual(1);
+    expect(await running.app.get(SearchKeyMigration).run()).toBeGreaterThanOrEqual(1);
 
     for (const spelling of [`İstanbul ${town}`, `ISTANBUL ${town}`]) {
       expect(await searchIds(`city=${encodeURIComponent(spelling)}`)).toEqual([turkish.id, plain.id].sort());
     }
     const cities = (await call('GET', '/v1/locations/cities')).body as unknown as CityCount[];
     expect(cities.filter((entry) => entry.city.endsWith(town)).map((entry) => entry.count)).toEqual([2]);
+  });
+
+  it('finds an interest typed with a Turkish İ by its plain spelling, one stored before that rule included', async () => {
+    const town = uniqueCity();
+    const typed = await seed(town, { interests: ['İngilizce'] });
+    const stored = await seed(town, { interests: ['Ingilizce', 'chess'] });
+    // Saved before the rule: the tag kept the combining dot that "İ".toLowerCase() gives, beside its plain spelling.
+    const profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
+    const legacy = ['i\u0307ngilizce', 'chess', 'ingilizce'];
+    await profiles.updateOne({ _id: new Types.ObjectId(stored.id) }, { $set: { interests: legacy } });
+    expect(await running.app.get(SearchKeyMigration).run()).toBeGreaterThanOrEqual(1);
+
+    for (const spelling of ['ingilizce', 'İngilizce', 'INGILIZCE']) {
+      const found = await searchIds(`city=${encodeURIComponent(town)}&interests=${encodeURIComponent(spelling)}`);
+      expect({ spelling, found }).toEqual({ spelling, found: [typed.id, stored.id].sort() });
+    }
+    const after = await profiles.findOne({ _id: new Types.ObjectId(stored.id) });
+    expect(after?.interests).toEqual(['ingilizce', 'chess']);
   });
 
   it('reads a repeated interests parameter as the comma-separated one, limits included', async () => {

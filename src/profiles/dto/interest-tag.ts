@@ -1,10 +1,12 @@
+import { foldedText } from '../folded-text.js';
+
 /**
- * An interest as it is stored and matched: trimmed and lower case, then NFC. Lower-casing can leave a letter and a
- * combining mark ("İ" becomes "i" and U+0307), and clients send accented letters precomposed or as a letter and a
- * combining mark; after NFC each spelling of a tag is one string, so a search finds every profile that has it.
+ * An interest as it is stored and matched: trimmed and folded as cities are (foldedText), so each spelling of a tag,
+ * accents precomposed or not, "İ" from a Turkish keyboard or "I" from another, is one string, and a search finds every
+ * profile that has it.
  */
 export function normaliseInterest(tag: string): string {
-  return tag.trim().toLowerCase().normalize('NFC');
+  return foldedText(tag.trim());
 }
 
 /**

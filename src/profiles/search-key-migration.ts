@@ -1,0 +1,61 @@
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { evict } from '../cache/cache.decorators.js';
+import { TieredCache } from '../cache/tiered-cache.js';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
+import { normaliseInterest } from './dto/interest-tag.js';
+import { cityKeyOf } from './list-queries.js';
+import { CITIES_EVICTION, LIST_EVICTION, PROFILE_CACHE } from './profile-caches.js';
+import { ProfilesRepository } from './profiles.repository.js';
+
+/**
+ * Rewrites the city keys and interests stored before the current rule (foldedText), so that a search finds those
+ * profiles and the city counts show one city once ("İstanbul" was stored as "i" plus a combining dot, apart from
+ * "Istanbul"; interests kept that dot until 2026-12-04). Runs in the background on workers at start and is
+ * idempotent, so instances starting together do no harm. A backup restored later brings its old keys back until the
+ * next worker start.
+ */
+@Injectable()
+export class SearchKeyMigration implements OnApplicationBootstrap {
+  private readonly logger = new Logger(SearchKeyMigration.name);
+
+  constructor(
+    private readonly profiles: ProfilesRepository,
+    private readonly cache: TieredCache,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.config.role === 'api') return;
+    void this.run().catch((error: unknown) =>
+      this.logger.warn(`Search key migration stopped: ${(error as Error).message}`),
+    );
+  }
+
+  /** @returns how many profiles had a city key or their interests rewritten */
+  async run(): Promise<number> {
+    let cities = 0;
+    for await (const { _id, location } of this.profiles.nonAsciiCityKeys()) {
+      const key = cityKeyOf(location.city);
+      if (key !== location.cityKey && (await this.profiles.replaceCityKey(_id, location.cityKey, key))) cities += 1;
+    }
+    const interests: string[] = [];
+    for await (const { _id, interests: stored } of this.profiles.nonAsciiInterests()) {
+      const folded = [...new Set(stored.map(normaliseInterest))];
+      const changed = folded.length !== stored.length || folded.some((tag, index) => tag !== stored[index]);
+      if (changed && (await this.profiles.replaceInterests(_id, stored, folded))) interests.push(_id.toHexString());
+    }
+    if (cities + interests.length === 0) return 0;
+    // Counts and search pages cached under the old keys would show the city twice, or miss a profile, for their TTL;
+    // a profile's cached copy shows its interests.
+    await Promise.all([
+      evict(this.cache, CITIES_EVICTION, []),
+      evict(this.cache, LIST_EVICTION, []),
+      interests.length > 0 ? this.cache.invalidate(PROFILE_CACHE.name, interests) : undefined,
+    ]);
+    this.logger.log(
+      `Search key migration: ${cities} city keys and the interests of ${interests.length} profiles rewritten`,
+    );
+    return cities + interests.length;
+  }
+}
