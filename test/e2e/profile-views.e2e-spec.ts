@@ -146,7 +146,11 @@ describe('view counting', () => {
     return { gated, writing };
   };
 
-  it("loses no views when a flush that outlived its lock ends while another flush's batch is in flight", async () => {
+  /**
+   * A profile with 5 views, whose batch a slow flush is about to write when it outlives its 60 s lock: another worker
+   * resumes the batch and finishes it. `releaseSlow` lets the slow flush's write go on; `slowFlush` is its flush.
+   */
+  const flushOutlivingItsLock = async () => {
     const profile = await createProfile(url, await registerAccount(url));
     for (let i = 0; i < 5; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
     let releaseSlow!: () => void;
@@ -155,10 +159,14 @@ describe('view counting', () => {
     );
     const slowFlush = slow.gated.flush();
     await slow.writing;
-    // The slow flush outlives its 60 s lock: another worker resumes and finishes its batch.
     await running.app.get<Redis>(REDIS_CLIENT).del(VIEW_KEYS.lock);
     await flusher.flush();
     expect(await views(profile.id)).toBe(5);
+    return { profile, releaseSlow, slowFlush };
+  };
+
+  it("loses no views when a flush that outlived its lock ends while another flush's batch is in flight", async () => {
+    const { profile, releaseSlow, slowFlush } = await flushOutlivingItsLock();
 
     // A third worker's flush takes the next views and is writing them when the slow flush ends, then dies.
     for (let i = 0; i < 3; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
@@ -176,18 +184,8 @@ describe('view counting', () => {
   });
 
   it('adds nothing when a flush that outlived its lock writes its batch after the next batch was applied', async () => {
-    const profile = await createProfile(url, await registerAccount(url));
-    for (let i = 0; i < 5; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
-    let releaseSlow!: () => void;
-    const slow = gatedFlusher(new Promise((resolve) => (releaseSlow = resolve)), (...args) =>
-      running.app.get(ProfilesRepository).applyViewBatch(...args),
-    );
-    const slowFlush = slow.gated.flush();
-    await slow.writing;
-    // The slow flush outlives its 60 s lock: another worker resumes and finishes its batch, then flushes the next.
-    await running.app.get<Redis>(REDIS_CLIENT).del(VIEW_KEYS.lock);
-    await flusher.flush();
-    expect(await views(profile.id)).toBe(5);
+    const { profile, releaseSlow, slowFlush } = await flushOutlivingItsLock();
+    // The worker that finished the batch flushes the next one.
     for (let i = 0; i < 3; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
     await flusher.flush();
     expect(await views(profile.id)).toBe(5 + 1 + 3); // the read above counted one view too
