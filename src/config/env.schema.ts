@@ -318,9 +318,9 @@ export const envSchema = z
 export type Env = z.infer<typeof envSchema>;
 
 /**
- * Whether Bull's cron parser (cron-parser, which Bull uses) finds a next firing: a value out of range ("0 25 * * *") or
- * a day no month has ("0 3 31 2 *") passed the field count, and then failed when a worker scheduled it, after the
- * working schedule had been removed.
+ * Whether cron-parser, which Bull schedules with, finds a next firing: a value out of range ("0 25 * * *") or a day no
+ * month has ("0 3 31 2 *") passed the field count, and then failed when a worker scheduled it, after the working
+ * schedule had been removed.
  */
 function firesSomeday(cron: string): boolean {
   try {

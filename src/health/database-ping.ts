@@ -53,8 +53,8 @@ export class DatabasePing implements OnApplicationShutdown {
 
   /**
    * Shared by concurrent checks. `/health/ready` is reachable by anyone the ingress lets through, and takes no token
-   * and no rate limit: with a ping per check, a flood of them queued behind the one connection (a ping abandoned at
-   * the check timeout stays queued), the kubelet's own ping waited past its timeout, and every pod left the Service.
+   * and no rate limit: with a ping per check, a flood of them would queue behind the one connection (a ping abandoned
+   * at the check timeout stays queued) until the kubelet's own ping timed out, taking every pod out of the Service.
    */
   private ping(): Promise<unknown> {
     this.pinging ??= this.client

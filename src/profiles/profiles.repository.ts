@@ -51,6 +51,12 @@ export type ProfileChanges = Partial<
   >
 >;
 
+/** A batch of counted views: its id, and its place in the order batches are claimed in (ProfileViewsFlusher). */
+export interface ViewBatch {
+  id: string;
+  seq: number;
+}
+
 /**
  * The only owner of the profiles collection; speaks in plain records, never documents.
  *
@@ -60,13 +66,6 @@ export type ProfileChanges = Partial<
  * profile hidden or deleted since is left out; what a lagging list can miss is the latest change, until its TTL
  * (docs/decisions/0028-reads-from-the-primary-except-lists.md).
  */
-
-/** A batch of counted views: its id, and its place in the order batches are claimed in (ProfileViewsFlusher). */
-export interface ViewBatch {
-  id: string;
-  seq: number;
-}
-
 @Injectable()
 export class ProfilesRepository {
   private readonly listReads: ReadPreference;
