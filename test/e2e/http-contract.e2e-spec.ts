@@ -31,8 +31,14 @@ describe('HTTP contract: errors, request ids, compression', () => {
       status: 404,
       instance: '/v1/no-such-thing',
       requestId: response.headers.get('x-request-id'),
+      detail: 'Nothing is served at this path',
     });
-    expect(typeof problem.detail).toBe('string');
+    // A HEAD gets the headers the GET gets (RFC 9110, section 9.3.2): the same length (each names its own requestId).
+    const [get, head] = await Promise.all(
+      ['GET', 'HEAD'].map((method) => fetch(`${running.url}/v1/no-such-thing`, { method })),
+    );
+    expect(head.status).toBe(404);
+    expect(head.headers.get('content-length')).toBe(get.headers.get('content-length'));
   });
 
   it('answers a method a route does not take with a 405 problem naming those it does in Allow', async () => {
