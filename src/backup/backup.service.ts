@@ -69,6 +69,7 @@ export class BackupService implements BeforeApplicationShutdown {
    */
   async begin(trigger: BackupTrigger): Promise<{ run: BackupRun; done: Promise<BackupRun> }> {
     const id = newBackupId();
+    const lockedAt = Date.now();
     if (!(await this.runs.tryLock(id))) throw new BackupRunningError('A backup or a restore is already running');
     const run: BackupRun = { _id: id, trigger, status: 'running', startedAt: new Date() };
     try {
@@ -77,7 +78,7 @@ export class BackupService implements BeforeApplicationShutdown {
       await this.runs.unlock(id);
       throw error;
     }
-    return { run, done: this.hold(run._id, this.execute(run)) };
+    return { run, done: this.hold(run._id, this.execute(run, lockedAt)) };
   }
 
   /** Starts a backup and waits for it (the schedule and the CLI). */
@@ -120,8 +121,8 @@ export class BackupService implements BeforeApplicationShutdown {
     return tracked;
   }
 
-  private async execute(run: BackupRun): Promise<BackupRun> {
-    const lease = this.holdLock(run._id);
+  private async execute(run: BackupRun, lockedAt: number): Promise<BackupRun> {
+    const lease = this.holdLock(run._id, lockedAt);
     const stop = AbortSignal.any([lease.signal, this.shutdown.signal]);
     try {
       const manifest = await this.dump(run, stop);
@@ -166,11 +167,13 @@ export class BackupService implements BeforeApplicationShutdown {
    * that finds the lock taken over, or whose renewals have all failed for a whole lease (so it may have been), is
    * aborted through the signal: two backups, or a backup beside a restore, must not run at once.
    */
-  private holdLock(holder: string): { signal: AbortSignal; release: () => void } {
+  private holdLock(holder: string, lockedAt: number): { signal: AbortSignal; release: () => void } {
     const lost = new AbortController();
     let released = false;
-    // The lease runs from when a renewal was sent (its `until` is computed then), not from when its answer came back.
-    let leaseFrom = Date.now();
+    // The lease runs from when the lock was asked for, then from when each renewal was sent (their `until` is computed
+    // then), not from when an answer came back: the steps between taking the lock and holding it here (a slow run
+    // record) must not make this holder count on more lease than the database gives it.
+    let leaseFrom = lockedAt;
     const stop = (why: string) => {
       if (released || lost.signal.aborted) return;
       this.logger.error(`${holder} lost the backup lock: ${why}`);
@@ -324,19 +327,21 @@ export class BackupService implements BeforeApplicationShutdown {
    */
   async restore(id: string, target: string, options: { drop: boolean }): Promise<Record<string, number>> {
     const holder = `restore-${randomBytes(4).toString('hex')}`;
+    const lockedAt = Date.now();
     if (!(await this.runs.tryLock(holder))) {
       throw new BackupRunningError('A backup or another restore is running: restore again once it has finished');
     }
-    return this.hold(holder, this.restoreHolding(holder, id, target, options));
+    return this.hold(holder, this.restoreHolding(holder, lockedAt, id, target, options));
   }
 
   private async restoreHolding(
     holder: string,
+    lockedAt: number,
     id: string,
     target: string,
     options: { drop: boolean },
   ): Promise<Record<string, number>> {
-    const lease = this.holdLock(holder);
+    const lease = this.holdLock(holder, lockedAt);
     const stop = AbortSignal.any([lease.signal, this.shutdown.signal]);
     // Until every file is checked the target is untouched; from then on a failure can leave it partly restored.
     let writing = false;
