@@ -297,6 +297,24 @@ export class BackupService implements BeforeApplicationShutdown {
     return work.finally(() => this.verifying.delete(name));
   }
 
+  /**
+   * verify() for an operator (the CLI's --verify): under the backup lock, so that no backup's retention removes the
+   * backup while it is read, and no restore replaces the data beside it. Throws BackupRunningError while either runs.
+   */
+  async verifyHoldingLock(id: string): Promise<NonNullable<BackupRun['verify']>> {
+    const holder = `verify-${randomBytes(4).toString('hex')}`;
+    const lockedAt = Date.now();
+    if (!(await this.runs.tryLock(holder))) {
+      throw new BackupRunningError('A backup or a restore is running: verify again once it has finished');
+    }
+    const lease = this.holdLock(holder, lockedAt);
+    const work = this.verify(id).finally(async () => {
+      lease.release();
+      await this.runs.unlock(holder).catch(() => undefined);
+    });
+    return this.hold(holder, work);
+  }
+
   private async verifyIn(id: string, scratch: mongo.Db): Promise<NonNullable<BackupRun['verify']>> {
     const started = Date.now();
     let outcome: NonNullable<BackupRun['verify']>;

@@ -97,7 +97,7 @@ async function main(): Promise<number> {
       return 0;
     }
     if (command.kind === 'verify') {
-      const outcome = await backups.verify(command.id);
+      const outcome = await backups.verifyHoldingLock(command.id);
       process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
       return outcome.status === 'passed' ? 0 : 1;
     }

@@ -163,6 +163,23 @@ describe('backup CLI restores', () => {
     expect(await locks.countDocuments()).toBe(0); // released
   });
 
+  it('refuses to verify while a backup runs, whose retention could remove the backup being read', async () => {
+    const id = backupId(await cli([], env));
+    const locks = db.collection<{ _id: string; runId: string; until: Date }>('backup_lock');
+    await locks.insertOne({ _id: 'backup', runId: 'a-running-backup', until: new Date(Date.now() + 60_000) });
+    try {
+      const refused = await cli(['--verify', id], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/A backup or a restore is running: verify again once it has finished/);
+      expect(await locks.findOne({ _id: 'backup' })).toMatchObject({ runId: 'a-running-backup' });
+    } finally {
+      await locks.deleteOne({ _id: 'backup' });
+    }
+    const verified = await cli(['--verify', id], env);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(await locks.countDocuments()).toBe(0); // released
+  });
+
   it('restores by default into the database the backup was taken from, as its help says', async () => {
     const help = await cli(['--help'], env);
     expect(help.stdout).toMatch(/default target: the database the backup was\s+taken from/);
@@ -342,6 +359,7 @@ describe('backup CLI stopped by SIGTERM', () => {
       expect(stopped.stderr).toContain(
         `Verification of backup ${id} interrupted: the process shut down; nothing recorded`,
       );
+      expect(await db.collection('backup_lock').countDocuments()).toBe(0);
       expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 143, signal: null });
       const scratch = scratchOf(stopped.stderr);
       expect(scratch, stopped.stderr).toBeDefined();
