@@ -196,7 +196,7 @@ describe('view counting', () => {
     expect(await views(profile.id)).toBe(5 + 1 + 3 + 1);
   });
 
-  it('finishes a batch left in flight by a version without batch numbers, skipping the profiles it wrote', async () => {
+  it('finishes a batch left in flight by a version without batch numbers, skipping the profiles it wrote and no other', async () => {
     const [written, unwritten] = [
       await createProfile(url, await registerAccount(url)),
       await createProfile(url, await registerAccount(url)),
@@ -211,6 +211,12 @@ describe('view counting', () => {
       { _id: new Types.ObjectId(written.id) },
       { $inc: { views: 4 }, $set: { viewBatchId: legacyId } },
     );
+    // The number of an earlier batch of this version, which the old one finished without deleting its number; the
+    // other profile received that batch. Taken for this batch's, it would make that profile skip this one.
+    const earlierSeq = Number(await redis.get(VIEW_KEYS.lastSeq)) + 1_000;
+    await redis.set(VIEW_KEYS.inflightSeq, `${randomUUID()} ${earlierSeq}`);
+    await redis.set(VIEW_KEYS.lastSeq, earlierSeq);
+    await profiles.updateOne({ _id: new Types.ObjectId(unwritten.id) }, { $set: { viewBatchSeq: earlierSeq } });
 
     expect(await flusher.flush()).toMatchObject({ batchId: legacyId, profiles: 2, views: 6 });
     expect(await views(written.id)).toBe(4);

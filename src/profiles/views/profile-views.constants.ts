@@ -8,7 +8,7 @@ export const VIEW_KEYS = {
   /** The batch being flushed; survives a crash so the next flush resumes it. */
   inflight: 'views:inflight',
   inflightId: 'views:inflight:id',
-  /** The in-flight batch's sequence number (see ViewBatch). */
+  /** The in-flight batch's id and sequence number, `<id> <seq>` (see ProfileViewsFlusher). */
   inflightSeq: 'views:inflight:seq',
   /** The last sequence number given to a batch. */
   lastSeq: 'views:batch-seq',

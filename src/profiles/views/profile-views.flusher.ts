@@ -12,24 +12,28 @@ import { ProfileViewsService } from './profile-views.service.js';
  * Atomically turns the pending counts into the in-flight batch with a fresh id and the next sequence number, unless a
  * batch is already in flight (a previous flush died), in which case that batch, its id and its number are resumed. A
  * number is the larger of the last one plus one and the time in ms: they only grow, also after Redis lost its data
- * (unless the clock of the worker that claims next is behind the last one's by more than the time between them).
+ * (unless the clock of the worker that claims next is behind the last one's by more than the time between them). The
+ * number is stored with the id it belongs to (`<id> <seq>`): a version without numbers neither sets nor deletes it, so
+ * one left from an earlier batch is not taken for the batch in flight, which gets a new one.
  * KEYS: pending, inflight, inflight id, inflight seq, last seq. ARGV: a new id, the time in ms.
  */
 const CLAIM_BATCH = `
-local function next_seq()
-  local seq = math.max(tonumber(redis.call('GET', KEYS[5]) or '0') + 1, tonumber(ARGV[2]))
-  redis.call('SET', KEYS[5], string.format('%d', seq))
-  redis.call('SET', KEYS[4], string.format('%d', seq))
-  return string.format('%d', seq)
+local function next_seq(id)
+  local seq = string.format('%d', math.max(tonumber(redis.call('GET', KEYS[5]) or '0') + 1, tonumber(ARGV[2])))
+  redis.call('SET', KEYS[5], seq)
+  redis.call('SET', KEYS[4], id .. ' ' .. seq)
+  return seq
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  -- A batch left by a version without numbers gets one now.
-  return {redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4]) or next_seq()}
+  local id = redis.call('GET', KEYS[3])
+  local stored = redis.call('GET', KEYS[4])
+  if stored and string.sub(stored, 1, #id + 1) == id .. ' ' then return {id, string.sub(stored, #id + 2)} end
+  return {id, next_seq(id)}
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('SET', KEYS[3], ARGV[1])
-return {ARGV[1], next_seq()}`;
+return {ARGV[1], next_seq(ARGV[1])}`;
 
 /**
  * Ends the batch (KEYS[1], its id in KEYS[2], its number in KEYS[3]) only if it is still ours: a flush that outlived its
