@@ -287,44 +287,36 @@ export class BackupService implements BeforeApplicationShutdown {
    * Restores backup `id` into a scratch database, compares it with the manifest, drops it, records the outcome.
    * Stopped by a shutdown, it records nothing (the backup is not at fault) and throws VerificationInterruptedError.
    */
-  async verify(id: string): Promise<NonNullable<BackupRun['verify']>> {
+  async verify(id: string, stop: AbortSignal = this.shutdown.signal): Promise<NonNullable<BackupRun['verify']>> {
     // Not derived from the database's name: with a suffix, a long name passes the 63-byte limit that
     // MongoDB and FerretDB both put on database names.
     const scratch = this.connection.getClient().db(`vesta_verify_${randomBytes(6).toString('hex')}`);
     const name = `verification of ${id} in ${scratch.databaseName}`;
-    const work = this.verifyIn(id, scratch);
+    const work = this.verifyIn(id, scratch, stop);
     this.verifying.set(name, work);
     return work.finally(() => this.verifying.delete(name));
   }
 
   /**
    * verify() for an operator (the CLI's --verify): under the backup lock, so that no backup's retention removes the
-   * backup while it is read, and no restore replaces the data beside it. Throws BackupRunningError while either runs.
+   * backup while it is read, and no restore replaces the data beside it; stopped if the lock is lost. Throws
+   * BackupRunningError while either runs.
    */
-  async verifyHoldingLock(id: string): Promise<NonNullable<BackupRun['verify']>> {
-    const holder = `verify-${randomBytes(4).toString('hex')}`;
-    const lockedAt = Date.now();
-    if (!(await this.runs.tryLock(holder))) {
-      throw new BackupRunningError('A backup or a restore is running: verify again once it has finished');
-    }
-    const lease = this.holdLock(holder, lockedAt);
-    const work = this.verify(id).finally(async () => {
-      lease.release();
-      await this.runs.unlock(holder).catch(() => undefined);
-    });
-    return this.hold(holder, work);
+  verifyHoldingLock(id: string): Promise<NonNullable<BackupRun['verify']>> {
+    const busy = 'A backup or a restore is running: verify again once it has finished';
+    return this.underLock('verify', busy, (stop) => this.verify(id, stop));
   }
 
-  private async verifyIn(id: string, scratch: mongo.Db): Promise<NonNullable<BackupRun['verify']>> {
+  private async verifyIn(id: string, scratch: mongo.Db, stop: AbortSignal): Promise<NonNullable<BackupRun['verify']>> {
     const started = Date.now();
     let outcome: NonNullable<BackupRun['verify']>;
     try {
-      const manifest = await this.checkedManifest(id, this.shutdown.signal);
-      await restoreDump(scratch, this.storage, manifest, { drop: false }, this.shutdown.signal);
+      const manifest = await this.checkedManifest(id, stop);
+      await restoreDump(scratch, this.storage, manifest, { drop: false }, stop);
       outcome = { status: 'passed', at: new Date(), durationMs: Date.now() - started };
     } catch (error) {
-      if (this.shutdown.signal.aborted) {
-        const reason = (this.shutdown.signal.reason as Error).message;
+      if (stop.aborted) {
+        const reason = (stop.reason as Error).message;
         throw new VerificationInterruptedError(`Verification of backup ${id} ${reason}; nothing recorded`, {
           cause: error,
         });
@@ -343,24 +335,34 @@ export class BackupService implements BeforeApplicationShutdown {
    * Holds the backup lock throughout: a backup dumping a database that is being replaced would be
    * neither the old data nor the new. Throws BackupRunningError while a backup or restore runs.
    */
-  async restore(id: string, target: string, options: { drop: boolean }): Promise<Record<string, number>> {
-    const holder = `restore-${randomBytes(4).toString('hex')}`;
+  restore(id: string, target: string, options: { drop: boolean }): Promise<Record<string, number>> {
+    const busy = 'A backup or another restore is running: restore again once it has finished';
+    return this.underLock('restore', busy, (stop) => this.restoreHolding(id, target, options, stop));
+  }
+
+  /**
+   * Runs `work` holding the backup lock under a new holder name starting with `prefix`, its signal aborted by a
+   * shutdown or by the loss of the lock, and releases the lock after. Throws BackupRunningError(`busy`) when another
+   * holds it. (A backup takes the lock in begin() and holds it in execute(), whose run record outlives the call.)
+   */
+  private async underLock<T>(prefix: string, busy: string, work: (stop: AbortSignal) => Promise<T>): Promise<T> {
+    const holder = `${prefix}-${randomBytes(4).toString('hex')}`;
     const lockedAt = Date.now();
-    if (!(await this.runs.tryLock(holder))) {
-      throw new BackupRunningError('A backup or another restore is running: restore again once it has finished');
-    }
-    return this.hold(holder, this.restoreHolding(holder, lockedAt, id, target, options));
+    if (!(await this.runs.tryLock(holder))) throw new BackupRunningError(busy);
+    const lease = this.holdLock(holder, lockedAt);
+    const done = work(AbortSignal.any([lease.signal, this.shutdown.signal])).finally(async () => {
+      lease.release();
+      await this.runs.unlock(holder).catch(() => undefined);
+    });
+    return this.hold(holder, done);
   }
 
   private async restoreHolding(
-    holder: string,
-    lockedAt: number,
     id: string,
     target: string,
     options: { drop: boolean },
+    stop: AbortSignal,
   ): Promise<Record<string, number>> {
-    const lease = this.holdLock(holder, lockedAt);
-    const stop = AbortSignal.any([lease.signal, this.shutdown.signal]);
     // Until every file is checked the target is untouched; from then on a failure can leave it partly restored.
     let writing = false;
     try {
@@ -375,9 +377,6 @@ export class BackupService implements BeforeApplicationShutdown {
       const reason = ((stop.aborted ? stop.reason : error) as Error).message;
       const state = writing ? 'may be partly restored: run the restore again with --drop' : 'is untouched';
       throw new Error(`${reason}; ${target} ${state}`, { cause: error });
-    } finally {
-      lease.release();
-      await this.runs.unlock(holder).catch(() => undefined);
     }
   }
 

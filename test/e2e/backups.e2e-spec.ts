@@ -7,10 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { access, cp, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupIntegrityError, TargetNotEmptyError } from '../../src/backup/dump-restorer.js';
-import { BackupRunningError, BackupService } from '../../src/backup/backup.service.js';
+import { BackupRunningError, BackupService, VerificationInterruptedError } from '../../src/backup/backup.service.js';
 import type { BackupStorage } from '../../src/backup/backup-storage.js';
 import { withStorage } from '../support/storage-swap.js';
 import { loadConfig } from '../../src/config/app-config.js';
@@ -477,6 +477,43 @@ describe('scheduled backups', () => {
     } finally {
       Object.defineProperty(service, 'runs', { value: real, configurable: true });
       Object.defineProperty(service, 'storage', { value: storage, configurable: true });
+      await db.collection('backup_lock').deleteMany({});
+      await instance.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("stops an operator's verification that loses the lock, which a backup's retention could then act on", async () => {
+    const leaseMs = 1_000;
+    const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
+    const instance = await startApp(
+      testConfig({ BACKUP_DIR: dir, BACKUP_LOCK_LEASE_MS: String(leaseMs), BACKUP_VERIFY: 'false' }),
+    );
+    const service = instance.app.get(BackupService);
+    const db = instance.app.get<Connection>(getConnectionToken()).db!;
+    const run = await service.run('cli');
+    expect(run.status).toBe('succeeded');
+    const runs = service.runs;
+    // No renewal is ever confirmed (a database that stalls), and the files take two leases to start arriving.
+    const stalling: typeof runs = Object.create(runs) as typeof runs;
+    stalling.renewLock = () => new Promise<boolean>(() => undefined);
+    Object.defineProperty(service, 'runs', { value: stalling, configurable: true });
+    try {
+      const outcome = withStorage(
+        service,
+        (real) => ({
+          open: (id, path) => {
+            const late = new PassThrough();
+            setTimeout(() => late.destroyed || real.open(id, path).pipe(late), 2 * leaseMs);
+            return late;
+          },
+        }),
+        () => service.verifyHoldingLock(run._id),
+      );
+      await expect(outcome).rejects.toThrow(VerificationInterruptedError);
+      await expect(outcome).rejects.toThrow(/lost the backup lock \(no renewal confirmed for a whole lease\)/);
+    } finally {
+      Object.defineProperty(service, 'runs', { value: runs, configurable: true });
       await db.collection('backup_lock').deleteMany({});
       await instance.close();
       await rm(dir, { recursive: true, force: true });
