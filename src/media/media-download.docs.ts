@@ -12,7 +12,7 @@ const VALIDATORS = {
     description: 'Strong: the SHA-256 of the bytes served, in quotes',
     schema: { type: 'string', pattern: '^"[0-9a-f]{64}"$' },
   },
-  'Last-Modified': text('When the file (or the variant) was stored'),
+  'Last-Modified': text('When the file (or the variant) was stored; absent while a variant is pending'),
   'Cache-Control': text('public, max-age=MEDIA_CACHE_MAX_AGE_S, immutable; max-age=60 while a variant is pending'),
 };
 const CONTENT_LENGTH = { description: 'Bytes in this body', schema: { type: 'integer' } };
