@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { mongo } from 'mongoose';
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -331,6 +332,13 @@ describe('backup CLI stopped by SIGTERM', () => {
       }),
       release: () => void writer?.close(),
     };
+    // If the CLI never opened the pipe, the open for writing above still waits, holding a thread of this process: a
+    // reader that opens without waiting lets it through.
+    const unblock = async () => {
+      if (writer === undefined) await (await open(first, constants.O_RDONLY | constants.O_NONBLOCK)).close();
+      await stall.stalled.catch(() => undefined);
+      stall.release();
+    };
     try {
       const stopped = await cliStoppedMidway(['--restore', id, '--target-db', target], env, stall);
       expect(stopped.stderr).toContain(`interrupted: the process shut down; ${target} is untouched`);
@@ -338,7 +346,7 @@ describe('backup CLI stopped by SIGTERM', () => {
       expect(await db.collection('backup_lock').countDocuments()).toBe(0);
       expect(await client.db(target).listCollections().toArray()).toEqual([]);
     } finally {
-      stall.release();
+      await unblock();
       await rm(backup, { recursive: true });
     }
   });

@@ -57,7 +57,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (allowed.length > 0) {
       const detail = `${request.method} is not allowed here; allowed: ${allowed.join(', ')}`;
       problem = genericProblem(request, HttpStatus.METHOD_NOT_ALLOWED, detail);
-    } else if (problem.status === 404 && request.routeOptions.url === undefined) {
+    } else if (problem.status === 404 && request.is404) {
       // No route: the router's own words ("Cannot GET /x") name the method, so a HEAD's length differed from the GET's,
       // which RFC 9110 (section 9.3.2) asks them to share.
       problem = genericProblem(request, HttpStatus.NOT_FOUND, 'Nothing is served at this path');

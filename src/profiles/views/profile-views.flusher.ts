@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { TieredCache } from '../../cache/tiered-cache.js';
 import { REDIS_CLIENT } from '../../redis/redis.constants.js';
 import { withRedisLock } from '../../redis/redis-lock.js';
+import { PROFILE_CACHE } from '../profile-caches.js';
 import { ProfilesRepository, type ViewBatch } from '../profiles.repository.js';
 import { VIEW_KEYS } from './profile-views.constants.js';
 import { ProfileViewsService } from './profile-views.service.js';
@@ -101,7 +102,7 @@ export class ProfileViewsFlusher {
       await this.profiles.applyViewBatch(batch, new Map(chunk));
       // Cached profiles show their view count: drop the ones that just changed, on every instance.
       await this.cache.invalidate(
-        'profile',
+        PROFILE_CACHE.name,
         chunk.map(([id]) => id),
       );
     }
