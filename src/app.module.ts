@@ -3,8 +3,7 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { ProblemDetailsFilter } from './common/problem/problem-details.filter.js';
-import { validationExceptionFactory } from './common/problem/validation-exception.factory.js';
-import { RequestValidationPipe } from './common/pipes/request-validation.pipe.js';
+import { globalValidationPipe } from './common/pipes/request-validation.pipe.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
@@ -54,12 +53,7 @@ export class AppModule {
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         {
           provide: APP_PIPE,
-          useValue: new RequestValidationPipe({
-            whitelist: true,
-            forbidNonWhitelisted: true,
-            transform: true,
-            exceptionFactory: validationExceptionFactory,
-          }),
+          useValue: globalValidationPipe(),
         },
       ],
     };

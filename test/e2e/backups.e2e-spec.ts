@@ -442,63 +442,62 @@ describe('scheduled backups', () => {
     }
   });
 
-  it('counts its lease from when it asked for the lock, so a slow start leaves it no lease it does not have', async () => {
+  /** `work` on an app of its own whose backup lock lease is 1 s; the app, its lock and its backups are gone after. */
+  const withShortLease = async (work: (service: BackupService, leaseMs: number) => Promise<void>) => {
     const leaseMs = 1_000;
     const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
     const instance = await startApp(
       testConfig({ BACKUP_DIR: dir, BACKUP_LOCK_LEASE_MS: String(leaseMs), BACKUP_VERIFY: 'false' }),
     );
-    const service = instance.app.get(BackupService);
-    const db = instance.app.get<Connection>(getConnectionToken()).db!;
-    const real = service.runs;
-    // Recording the run takes longer than the lease, and no renewal is ever confirmed (a database that stalls): the
-    // lock in the database has run out before the backup starts, so it must stop at once, not a lease later.
-    const stalling: typeof real = Object.create(real) as typeof real;
-    stalling.start = async (run) => {
-      await new Promise((resolve) => setTimeout(resolve, 1.5 * leaseMs));
-      return real.start(run);
-    };
-    stalling.renewLock = () => new Promise<boolean>(() => undefined);
-    Object.defineProperty(service, 'runs', { value: stalling, configurable: true });
-    // A dump that takes 0.6 of a lease: done before a lease counted from the start of the backup would run out.
-    const storage = service.storage;
-    const slow: BackupStorage = Object.create(storage) as BackupStorage;
-    slow.begin = async (id) => {
-      const draft = await storage.begin(id);
-      await new Promise((resolve) => setTimeout(resolve, 0.6 * leaseMs));
-      return draft;
-    };
-    Object.defineProperty(service, 'storage', { value: slow, configurable: true });
     try {
+      await work(instance.app.get(BackupService), leaseMs);
+    } finally {
+      await instance.app.get<Connection>(getConnectionToken()).db!.collection('backup_lock').deleteMany({});
+      await instance.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  /** The service's run records, except that no renewal of the lock is ever confirmed (a database that stalls). */
+  const neverRenewing = (service: BackupService, changes: Partial<BackupService['runs']> = {}) => {
+    const stalling: BackupService['runs'] = Object.assign(Object.create(service.runs) as BackupService['runs'], {
+      renewLock: () => new Promise<boolean>(() => undefined),
+      ...changes,
+    });
+    Object.defineProperty(service, 'runs', { value: stalling, configurable: true });
+  };
+
+  it('counts its lease from when it asked for the lock, so a slow start leaves it no lease it does not have', () =>
+    withShortLease(async (service, leaseMs) => {
+      // Recording the run takes longer than the lease: the lock in the database has run out before the backup starts,
+      // so it must stop at once, not a lease later.
+      const runs = service.runs;
+      neverRenewing(service, {
+        start: async (run) => {
+          await new Promise((resolve) => setTimeout(resolve, 1.5 * leaseMs));
+          return runs.start(run);
+        },
+      });
+      // A dump that takes 0.6 of a lease: done before a lease counted from the start of the backup would run out.
+      const storage = service.storage;
+      const slow: BackupStorage = Object.create(storage) as BackupStorage;
+      slow.begin = async (id) => {
+        const draft = await storage.begin(id);
+        await new Promise((resolve) => setTimeout(resolve, 0.6 * leaseMs));
+        return draft;
+      };
+      Object.defineProperty(service, 'storage', { value: slow, configurable: true });
       const run = await service.run('cli');
       expect(run.status).toBe('failed');
       expect(run.error).toMatch(/lost the backup lock \(no renewal confirmed for a whole lease\)/);
       expect(await storage.list()).toEqual([]);
-    } finally {
-      Object.defineProperty(service, 'runs', { value: real, configurable: true });
-      Object.defineProperty(service, 'storage', { value: storage, configurable: true });
-      await db.collection('backup_lock').deleteMany({});
-      await instance.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it("stops an operator's verification that loses the lock, which a backup's retention could then act on", async () => {
-    const leaseMs = 1_000;
-    const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
-    const instance = await startApp(
-      testConfig({ BACKUP_DIR: dir, BACKUP_LOCK_LEASE_MS: String(leaseMs), BACKUP_VERIFY: 'false' }),
-    );
-    const service = instance.app.get(BackupService);
-    const db = instance.app.get<Connection>(getConnectionToken()).db!;
-    const run = await service.run('cli');
-    expect(run.status).toBe('succeeded');
-    const runs = service.runs;
-    // No renewal is ever confirmed (a database that stalls), and the files take two leases to start arriving.
-    const stalling: typeof runs = Object.create(runs) as typeof runs;
-    stalling.renewLock = () => new Promise<boolean>(() => undefined);
-    Object.defineProperty(service, 'runs', { value: stalling, configurable: true });
-    try {
+  it("stops an operator's verification that loses the lock, which a backup's retention could then act on", () =>
+    withShortLease(async (service, leaseMs) => {
+      const run = await service.run('cli');
+      expect(run.status).toBe('succeeded');
+      neverRenewing(service);
+      // The files take two leases to start arriving.
       const outcome = withStorage(
         service,
         (real) => ({
@@ -512,13 +511,7 @@ describe('scheduled backups', () => {
       );
       await expect(outcome).rejects.toThrow(VerificationInterruptedError);
       await expect(outcome).rejects.toThrow(/lost the backup lock \(no renewal confirmed for a whole lease\)/);
-    } finally {
-      Object.defineProperty(service, 'runs', { value: runs, configurable: true });
-      await db.collection('backup_lock').deleteMany({});
-      await instance.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
   it('retries a firing that met the lock of a worker killed mid-backup, and backs up once the lease has run out', async () => {
     const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);

@@ -3,8 +3,7 @@ import { IsIn, IsOptional, IsString, Length } from 'class-validator';
 import { IgnoresUnknownFields } from '../validation/ignores-unknown-fields.js';
 import { NestedObject } from '../validation/nested-object.js';
 import { describe, expect, it } from 'vitest';
-import { validationExceptionFactory } from '../problem/validation-exception.factory.js';
-import { RequestValidationPipe } from './request-validation.pipe.js';
+import { globalValidationPipe } from './request-validation.pipe.js';
 
 /** A body of optional fields only, like a PATCH: `{}` is a valid one. */
 class PatchDto {
@@ -41,12 +40,7 @@ class ProviderEventDto {
   data: EventDataDto;
 }
 
-const pipe = new RequestValidationPipe({
-  whitelist: true,
-  forbidNonWhitelisted: true,
-  transform: true,
-  exceptionFactory: validationExceptionFactory,
-});
+const pipe = globalValidationPipe();
 const body: ArgumentMetadata = { type: 'body', metatype: PatchDto };
 
 /** The field errors of the 400 the pipe answers, or undefined when it lets the value through. */

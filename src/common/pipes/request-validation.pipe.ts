@@ -3,7 +3,21 @@ import type { ValidationError, ValidatorOptions } from 'class-validator';
 import { repeatedSingleValues } from '../query/repeated-query-params.js';
 import { unknownPropertyError } from '../query/unknown-property-error.js';
 import { ignoresUnknownFields } from '../validation/ignores-unknown-fields.js';
+import { validationExceptionFactory } from '../problem/validation-exception.factory.js';
 import { assertPlainInput } from './input-limits.js';
+
+/**
+ * The pipe every route's body and query go through (AppModule's APP_PIPE): unknown fields refused, values turned into
+ * their DTO's types, failures answered as the validation problem.
+ */
+export function globalValidationPipe(): RequestValidationPipe {
+  return new RequestValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    transform: true,
+    exceptionFactory: validationExceptionFactory,
+  });
+}
 
 /**
  * The global ValidationPipe, limited to bodies and query strings. Path parameters have pipes of

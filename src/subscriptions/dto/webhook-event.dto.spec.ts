@@ -1,16 +1,9 @@
 import type { ArgumentMetadata } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
-import { RequestValidationPipe } from '../../common/pipes/request-validation.pipe.js';
-import { validationExceptionFactory } from '../../common/problem/validation-exception.factory.js';
+import { globalValidationPipe } from '../../common/pipes/request-validation.pipe.js';
 import { WebhookEventDto } from './webhook-event.dto.js';
 
-// As the app builds its global pipe (app.module.ts).
-const pipe = new RequestValidationPipe({
-  whitelist: true,
-  forbidNonWhitelisted: true,
-  transform: true,
-  exceptionFactory: validationExceptionFactory,
-});
+const pipe = globalValidationPipe();
 const body: ArgumentMetadata = { type: 'body', metatype: WebhookEventDto };
 const USER = '665f1c2e8a1b2c3d4e5f6a7b';
 
