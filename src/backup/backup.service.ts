@@ -69,8 +69,7 @@ export class BackupService implements BeforeApplicationShutdown {
    */
   async begin(trigger: BackupTrigger): Promise<{ run: BackupRun; done: Promise<BackupRun> }> {
     const id = newBackupId();
-    const lockedAt = Date.now();
-    if (!(await this.runs.tryLock(id))) throw new BackupRunningError('A backup or a restore is already running');
+    const lockedAt = await this.takeLock(id, 'A backup or a restore is already running');
     const run: BackupRun = { _id: id, trigger, status: 'running', startedAt: new Date() };
     try {
       await this.runs.start(run);
@@ -347,14 +346,20 @@ export class BackupService implements BeforeApplicationShutdown {
    */
   private async underLock<T>(prefix: string, busy: string, work: (stop: AbortSignal) => Promise<T>): Promise<T> {
     const holder = `${prefix}-${randomBytes(4).toString('hex')}`;
-    const lockedAt = Date.now();
-    if (!(await this.runs.tryLock(holder))) throw new BackupRunningError(busy);
+    const lockedAt = await this.takeLock(holder, busy);
     const lease = this.holdLock(holder, lockedAt);
     const done = work(AbortSignal.any([lease.signal, this.shutdown.signal])).finally(async () => {
       lease.release();
       await this.runs.unlock(holder).catch(() => undefined);
     });
     return this.hold(holder, done);
+  }
+
+  /** Takes the backup lock for `holder` or throws BackupRunningError(`busy`); returns when it was asked for. */
+  private async takeLock(holder: string, busy: string): Promise<number> {
+    const askedAt = Date.now();
+    if (!(await this.runs.tryLock(holder))) throw new BackupRunningError(busy);
+    return askedAt;
   }
 
   private async restoreHolding(

@@ -51,8 +51,6 @@ interface Flight {
   busyUntil?: Promise<unknown>;
   /** An early refresh or a warm run: it has no fallback of its own, so readers with one do not wait long for it. */
   refreshing: boolean;
-  /** With busyUntil: when the expired value it answered with leaves its grace period, and may answer no more. */
-  fallbackUntil?: number;
 }
 
 /**
@@ -117,13 +115,7 @@ export class TieredCache {
       return entry.v;
     }
     if (this.l1) this.metrics.miss(cache, 'l1');
-    let running = this.inflight.get(fullKey);
-    if (running?.fallbackUntil !== undefined && running.fallbackUntil <= Date.now()) {
-      // Held after answering with a value now past its grace: the next flight loads afresh. The held load, if it
-      // still runs, stores what it gets (its end leaves the new flight alone).
-      this.inflight.delete(fullKey);
-      running = undefined;
-    }
+    const running = this.inflight.get(fullKey);
     const ownFallback = running?.refreshing && this.inGrace(entry);
     if (running && ownFallback) {
       // Waited for only as long as a reload of the reader's own.
@@ -211,8 +203,7 @@ export class TieredCache {
     const outcome = await settledWithin(loading, this.options.softTimeoutMs ?? 0);
     if (outcome.status === 'fulfilled') return outcome.value;
     if (flight.stale) return loading;
-    flight.busyUntil = this.holdFlight(loading);
-    flight.fallbackUntil = fallback.exp + this.graceMs;
+    flight.busyUntil = this.holdFlight(loading, fallback.exp + this.graceMs);
     this.metrics.servedStale(cache, outcome.status);
     return fallback.v;
   }
@@ -220,13 +211,16 @@ export class TieredCache {
   /**
    * Keeps a flight that answered with an expired value as the key's flight while its load runs, however long (one
    * slow query per key, not one per reader: a pool of 10 connections is soon taken by copies of a slow query), and
-   * for reloadRetryMs after the load failed, so a database that failed is asked once per pause, not by every request.
+   * for reloadRetryMs after the load failed, so a database that failed is asked once per pause, not by every request;
+   * but never past `servedUntil`, when the value it answered with leaves its grace period: the next reader then loads
+   * afresh (a load still running stores what it gets; its flight's end leaves the new flight alone).
    */
-  private async holdFlight(loading: Promise<unknown>): Promise<void> {
-    await loading.then(
+  private async holdFlight(loading: Promise<unknown>, servedUntil: number): Promise<void> {
+    const held = loading.then(
       () => undefined,
       () => sleep(this.options.reloadRetryMs ?? RELOAD_RETRY_MS, undefined, { ref: false }),
     );
+    await Promise.race([held, sleep(Math.max(0, servedUntil - Date.now()), undefined, { ref: false })]);
   }
 
   /** Recomputes and stores a value whatever is cached (cache warming). */

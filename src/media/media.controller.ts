@@ -165,7 +165,8 @@ export class MediaController {
     // The original standing in for a variant has no date of its own: the variant can be made within the second of the
     // upload, and the same Last-Modified would let a date-only revalidation keep the original (304) or a resumed
     // download splice the variant onto it (206). Its ETag tells them apart.
-    await this.send(id, variant || original, cacheControl, request, reply, !pending);
+    const file = variant || original;
+    await this.send(id, file, cacheControl, request, reply, pending ? undefined : file.uploadDate);
   }
 
   private async send(
@@ -174,10 +175,9 @@ export class MediaController {
     cacheControl: string,
     request: FastifyRequest,
     reply: FastifyReply,
-    dated = true,
+    lastModified: Date | undefined,
   ) {
     const etag = `"${file.sha256}"`;
-    const lastModified = dated ? file.uploadDate : undefined;
     if (lastModified) void reply.header('last-modified', lastModified.toUTCString());
     void reply
       .header('etag', etag)

@@ -1,4 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { isDeepStrictEqual } from 'node:util';
 import { evict } from '../cache/cache.decorators.js';
 import { TieredCache } from '../cache/tiered-cache.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -42,8 +43,8 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     const interests: string[] = [];
     for await (const { _id, interests: stored } of this.profiles.nonAsciiInterests()) {
       const folded = [...new Set(stored.map(normaliseInterest))];
-      const changed = folded.length !== stored.length || folded.some((tag, index) => tag !== stored[index]);
-      if (changed && (await this.profiles.replaceInterests(_id, stored, folded))) interests.push(_id.toHexString());
+      if (!isDeepStrictEqual(folded, stored) && (await this.profiles.replaceInterests(_id, stored, folded)))
+        interests.push(_id.toHexString());
     }
     if (cities + interests.length === 0) return 0;
     // Counts and search pages cached under the old keys would show the city twice, or miss a profile, for their TTL;

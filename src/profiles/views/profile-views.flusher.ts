@@ -91,7 +91,6 @@ export class ProfileViewsFlusher {
     )) as [string, string] | null;
     if (!claimed) return { batchId: null, profiles: 0, views: 0 };
     const batch: ViewBatch = { id: claimed[0], seq: Number(claimed[1]) };
-    const batchId = batch.id;
 
     const counts = new Map(
       Object.entries(await this.redis.hgetall(VIEW_KEYS.inflight)).map(([id, views]) => [id, Number(views)] as const),
@@ -106,10 +105,10 @@ export class ProfileViewsFlusher {
         chunk.map(([id]) => id),
       );
     }
-    await this.redis.eval(FINISH_BATCH, 3, VIEW_KEYS.inflight, VIEW_KEYS.inflightId, VIEW_KEYS.inflightSeq, batchId);
+    await this.redis.eval(FINISH_BATCH, 3, VIEW_KEYS.inflight, VIEW_KEYS.inflightId, VIEW_KEYS.inflightSeq, batch.id);
 
     const views = entries.reduce((sum, [, count]) => sum + count, 0);
-    this.logger.debug(`Flushed ${views} views of ${counts.size} profiles (batch ${batchId})`);
-    return { batchId, profiles: counts.size, views };
+    this.logger.debug(`Flushed ${views} views of ${counts.size} profiles (batch ${batch.id})`);
+    return { batchId: batch.id, profiles: counts.size, views };
   }
 }
