@@ -48,12 +48,13 @@ export class Subscription {
   chargeIds: string[];
 
   /**
-   * The processor keys (paymentKey) of the member's requests whose charge was recorded here (subscribe, upgrades): a
-   * retry of one whose answer was never stored (its request died after this write) finds it applied and answers with
-   * the subscription instead of "already subscribed". One entry per such request, so the array stays small.
+   * The processor key (paymentKey) of the member's request whose charge started the current period (subscribe, an
+   * upgrade); null once a renewal starts another. A retry of that request whose answer was never stored (it died after
+   * this write) finds it applied and answers with the subscription instead of "already subscribed". Only the current
+   * period's key counts: a key the member reuses once its answer is purged (24 h) is a new request.
    */
-  @Prop({ type: [String], default: [] })
-  paymentKeys: string[];
+  @Prop({ type: String, default: null })
+  periodPaymentKey: string | null;
 
   createdAt: Date;
   updatedAt: Date;

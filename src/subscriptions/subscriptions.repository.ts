@@ -14,7 +14,7 @@ interface Period {
   start: Date;
   end: Date;
   chargeId: string;
-  /** The processor key the member's request charged under (see Subscription.paymentKeys). */
+  /** The processor key the member's request charged under (see Subscription.periodPaymentKey). */
   paymentKey: string;
 }
 
@@ -64,7 +64,7 @@ export class SubscriptionsRepository {
         ...fields,
         lastChargeId: period.chargeId,
         chargeIds: [period.chargeId],
-        paymentKeys: [period.paymentKey],
+        periodPaymentKey: period.paymentKey,
       };
       return (await this.subscriptions.create(created)).toObject();
     } catch (error) {
@@ -222,11 +222,13 @@ export function hasEndedByCancellation(record: SubscriptionRecord, now: Date): b
  * request charged under `paymentKey` (renewals, charged by the provider, have none), remembered for its retries.
  */
 function paidBy(
-  { chargeId, paymentKey }: { chargeId: string; paymentKey?: string },
+  { chargeId, paymentKey = null }: { chargeId: string; paymentKey?: string | null },
   changes: Partial<Subscription>,
 ): UpdateQuery<Subscription> {
-  const added = paymentKey ? { chargeIds: chargeId, paymentKeys: paymentKey } : { chargeIds: chargeId };
-  return { $set: { ...changes, lastChargeId: chargeId }, $addToSet: added };
+  return {
+    $set: { ...changes, lastChargeId: chargeId, periodPaymentKey: paymentKey },
+    $addToSet: { chargeIds: chargeId },
+  };
 }
 
 /** Whether the charge already paid for a period of this subscription (its start, an upgrade or a renewal). */

@@ -109,7 +109,7 @@ export class SubscriptionsService {
       if (appliedBy(current, key)) return toSubscriptionView(current);
       throw new ConflictException(`Already subscribed to ${current.plan}: change the plan instead`);
     }
-    const chargeId = await this.charge(plan, paymentToken, key);
+    const chargeId = await this.charge(plan, paymentToken, key, current);
     const started = await this.subscriptions.start(user.id, {
       plan: plan.id,
       chargeId,
@@ -153,7 +153,7 @@ export class SubscriptionsService {
       );
     }
     if (!paymentToken) throw new BadRequestException('An upgrade is charged: paymentToken is required');
-    const chargeId = await this.charge(target, paymentToken, key);
+    const chargeId = await this.charge(target, paymentToken, key, current);
     const upgraded = await this.subscriptions.upgrade(user.id, current.plan, {
       plan: target.id,
       chargeId,
@@ -229,7 +229,18 @@ export class SubscriptionsService {
     return current;
   }
 
-  private async charge(plan: Plan, paymentToken: string, idempotencyKey: string): Promise<string> {
+  /**
+   * Charges once per key. A processor may keep keys longer than the stored answers (24 h here; some keep them for
+   * days), so a member's key reused after its answer was purged can get back the charge that already paid for an
+   * earlier period of this subscription: it pays for nothing now, and is refused rather than granting a free period.
+   */
+  private async charge(
+    plan: Plan,
+    paymentToken: string,
+    idempotencyKey: string,
+    current: SubscriptionRecord | null,
+  ): Promise<string> {
+    let chargeId: string;
     try {
       const charge = await this.payments.charge({
         paymentToken,
@@ -237,15 +248,19 @@ export class SubscriptionsService {
         currency: plan.currency,
         idempotencyKey,
       });
-      return charge.id;
+      chargeId = charge.id;
     } catch (error) {
       if (error instanceof PaymentDeclinedError) throw new HttpException(error.message, HttpStatus.PAYMENT_REQUIRED);
-      if (error instanceof PaymentKeyReusedError) {
-        throw new UnprocessableEntityException('This Idempotency-Key was used for another payment; use a new key');
-      }
+      if (error instanceof PaymentKeyReusedError) throw keyReused();
       throw error;
     }
+    if (current && paidFor(current, chargeId)) throw keyReused();
+    return chargeId;
   }
+}
+
+function keyReused(): UnprocessableEntityException {
+  return new UnprocessableEntityException('This Idempotency-Key was used for another payment; use a new key');
 }
 
 /**
@@ -266,8 +281,7 @@ export function paymentKey(
  * one that died before storing its answer. Its retry answers with the subscription, not "already subscribed".
  */
 function appliedBy(current: SubscriptionRecord, key: string): boolean {
-  // A lean read applies no schema defaults: documents older than paymentKeys have none.
-  return (current.paymentKeys ?? []).includes(key);
+  return current.periodPaymentKey === key;
 }
 
 function paidPlan(planId: PlanId): Plan {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
 import { IdempotencyService } from '../../src/subscriptions/idempotency.service.js';
 import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
+import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
 import { paymentKey } from '../../src/subscriptions/subscriptions.service.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -151,6 +152,51 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     );
     expect(upgraded.status).toBe(200);
     expect(await upgraded.json()).toMatchObject({ plan: 'platinum', status: 'active' });
+    expect(amountsCharged(member)).toEqual([999, 1999]);
+  });
+
+  it('refuses a key reused after its answer was purged when the processor gives back the charge it already made', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    expect((await subscribe(member, key)).status).toBe(201);
+    expect((await post('/v1/subscriptions/me/cancel', member, {}, randomUUID())).status).toBe(200);
+    // The canceled period is over, the answer purged; this processor keeps its keys for longer than a day.
+    await subscriptions.updateOne(
+      { userId: new Types.ObjectId(member.userId) },
+      { $set: { currentPeriodEnd: new Date(Date.now() - 1_000) } },
+    );
+    await running.app.get(IdempotencyService).purgeExpired(new Date(Date.now() + 25 * 3600 * 1000));
+
+    const reused = await subscribe(member, key);
+    expect(reused.status).toBe(422);
+    expect(((await reused.json()) as { detail: string }).detail).toMatch(/use a new key/);
+    expect(amountsCharged(member)).toEqual([999]);
+    const after = (await (await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).json()) as {
+      cancelAtPeriodEnd: boolean;
+      currentPeriodEnd: string;
+    };
+    expect(after.cancelAtPeriodEnd).toBe(true);
+    expect(Date.parse(after.currentPeriodEnd)).toBeLessThan(Date.now());
+  });
+
+  it('upgrades, and charges, with the key of an earlier upgrade once a renewal has started another period', async () => {
+    const member = await registerAccount(url);
+    expect((await subscribe(member, randomUUID())).status).toBe(201);
+    const key = randomUUID();
+    const upgrade = { plan: 'platinum', paymentToken: 'tok_visa' };
+    expect((await post('/v1/subscriptions/me/plan', member, upgrade, key)).status).toBe(200);
+    expect((await post('/v1/subscriptions/me/plan', member, { plan: 'premium' }, randomUUID())).status).toBe(200);
+    // The downgrade takes effect with the renewal; a day later the answer is purged and the processor, keeping keys
+    // for 24 h, has forgotten this one.
+    const repository = running.app.get(SubscriptionsRepository);
+    const record = await repository.findByUser(member.userId);
+    expect(await repository.renew(record!, `ch_${randomUUID()}`, new Date())).toMatchObject({ plan: 'premium' });
+    await running.app.get(IdempotencyService).purgeExpired(new Date(Date.now() + 25 * 3600 * 1000));
+    payments.charges.delete(paymentKey(member.userId, 'change-plan', 'platinum', key));
+
+    const again = await post('/v1/subscriptions/me/plan', member, upgrade, key);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ plan: 'platinum', status: 'active' });
     expect(amountsCharged(member)).toEqual([999, 1999]);
   });
 
