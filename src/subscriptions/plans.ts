@@ -45,3 +45,11 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
 
 /** Billing periods in ms. A calendar month would shift renewal days; 30 days is what members are told. */
 export const PERIOD_MS = { month: 30 * 24 * 3600 * 1000 } as const;
+
+/**
+ * How long a renewing member keeps their plan after the paid period ends while the provider's confirmation is awaited:
+ * processors charge a renewal at or after the period end (Stripe finalises the invoice about an hour later), and a
+ * member who pays every month must not lose the plan for that hour. A failed payment reported meanwhile ends it at
+ * once (past due); with no word at all, the sweep marks the subscription past due when the wait is over.
+ */
+export const RENEWAL_WAIT_MS = 24 * 3600 * 1000;

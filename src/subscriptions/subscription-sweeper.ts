@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { TieredCache } from '../cache/tiered-cache.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
+import { RENEWAL_WAIT_MS } from './plans.js';
 import type { Subscription, SubscriptionStatus } from './subscription.schema.js';
 import { IdempotencyService } from './idempotency.service.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
@@ -25,7 +26,7 @@ interface Rule {
  * Ends what the clock has ended. Renewals are confirmed by the payment provider's webhook; a period
  * that ends unconfirmed means the renewal failed:
  * - canceled at period end, and the period is over → `canceled`;
- * - not canceled, the period is over and no renewal came → `past_due`;
+ * - not canceled, and no renewal came within RENEWAL_WAIT_MS of the period end → `past_due`;
  * - `past_due` for longer than the grace period → `expired`.
  * Each move is a conditional single-document update, so a sweep that runs twice (or on two workers)
  * moves nothing twice; each moved member's cached entitlement is evicted on every instance. A member
@@ -38,7 +39,7 @@ export class SubscriptionSweeper {
   private readonly logger = new Logger(SubscriptionSweeper.name);
   private static readonly RULES: Rule[] = [
     { from: { status: 'active', cancelAtPeriodEnd: true }, to: 'canceled', afterMs: 0 },
-    { from: { status: 'active', cancelAtPeriodEnd: false }, to: 'past_due', afterMs: 0 },
+    { from: { status: 'active', cancelAtPeriodEnd: false }, to: 'past_due', afterMs: RENEWAL_WAIT_MS },
     { from: { status: 'past_due' }, to: 'expired', afterMs: GRACE_MS },
   ];
 

@@ -19,7 +19,7 @@ import {
   PaymentKeyReusedError,
   type PaymentProvider,
 } from './payment-provider.js';
-import { PERIOD_MS, PLANS, type Plan, type PlanId } from './plans.js';
+import { PERIOD_MS, PLANS, RENEWAL_WAIT_MS, type Plan, type PlanId } from './plans.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
 import {
@@ -38,6 +38,8 @@ export const ENTITLEMENT_CACHE = { name: 'subscription-entitlement', key: (userI
 export interface EntitlementState {
   plan: PlanId;
   paidUntilMs: number;
+  /** Active and not canceled: its renewal is expected, and it keeps the plan for RENEWAL_WAIT_MS past the period. */
+  renews?: boolean;
 }
 const FREE: EntitlementState = { plan: 'free', paidUntilMs: 0 };
 const EVICT_ENTITLEMENT = { name: ENTITLEMENT_CACHE.name, keys: (user: AuthenticatedUser) => [user.id] };
@@ -51,12 +53,13 @@ export class SubscriptionsService {
   ) {}
 
   /**
-   * The plan whose features the member has now: a live subscription within its paid period, else free. The period
-   * is checked against the clock on every call, so neither the cache nor an overdue expiry job extends access.
+   * The plan whose features the member has now: a live subscription within its paid period (or within the wait for
+   * its renewal's confirmation), else free. The period is checked against the clock on every call, so neither the
+   * cache nor an overdue sweep extends access.
    */
   async entitlement(userId: string): Promise<PlanId> {
-    const { plan, paidUntilMs } = await this.entitlementState(userId);
-    return paidUntilMs > Date.now() ? plan : 'free';
+    const { plan, paidUntilMs, renews } = await this.entitlementState(userId);
+    return paidUntilMs + (renews ? RENEWAL_WAIT_MS : 0) > Date.now() ? plan : 'free';
   }
 
   /** The cached part of entitlement(): the live subscription's plan and period end (0 when there is none). */
@@ -68,7 +71,9 @@ export class SubscriptionsService {
   async loadEntitlementState(userId: string): Promise<EntitlementState> {
     const subscription = await this.subscriptions.findByUser(userId);
     const live = subscription && (subscription.status === 'active' || subscription.status === 'past_due');
-    return live ? { plan: subscription.plan, paidUntilMs: subscription.currentPeriodEnd.getTime() } : FREE;
+    if (!live) return FREE;
+    const renews = subscription.status === 'active' && !subscription.cancelAtPeriodEnd;
+    return { plan: subscription.plan, paidUntilMs: subscription.currentPeriodEnd.getTime(), renews };
   }
 
   /** Whose subscription status cache warming loads: members with a live subscription, newest period first. */

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
 import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
+import { RENEWAL_WAIT_MS } from '../../src/subscriptions/plans.js';
 import { withSubscriptionChangeLock } from '../../src/subscriptions/subscription-change-lock.js';
 import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
 import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
@@ -73,12 +74,14 @@ describe('payment provider webhooks against members’ own changes and the sweep
     const [charge] = [...payments.charges].filter(([key]) => key.startsWith(`${member.userId}:`));
     return { member, chargeId: charge[1].id };
   };
-  /** What the clock would have done: the paid period ended a moment ago. */
-  const endPeriod = (member: Account) =>
+  /** What the clock would have done: the paid period ended `agoMs` ago (by default a moment ago). */
+  const endPeriod = (member: Account, agoMs = 1_000) =>
     subscriptions.updateOne(
       { userId: new Types.ObjectId(member.userId) },
-      { $set: { currentPeriodEnd: new Date(Date.now() - 1_000) } },
+      { $set: { currentPeriodEnd: new Date(Date.now() - agoMs) } },
     );
+  /** Ended so long ago that the wait for its renewal is over too. */
+  const unrenewedFor = RENEWAL_WAIT_MS + 1_000;
 
   describe('renewals', () => {
     it('extends the period once per charge, however the charges’ events interleave', async () => {
@@ -247,7 +250,7 @@ describe('payment provider webhooks against members’ own changes and the sweep
 
     it('sweeps past a subscription that is being changed, and moves it on the next run', async () => {
       const { member } = await premiumMember();
-      await endPeriod(member);
+      await endPeriod(member, unrenewedFor);
       await withSubscriptionChangeLock(redis, member.userId, async () => {
         await sweeper.sweep();
         expect((await subscriptionOf(member)).status).toBe('active');
@@ -364,7 +367,7 @@ describe('payment provider webhooks against members’ own changes and the sweep
 
     it('opens premium routes after a renewal whose write landed but whose delivery failed', async () => {
       const { member } = await premiumMember();
-      await endPeriod(member);
+      await endPeriod(member, unrenewedFor);
       const premium = () => fetch(`${url}/v1/profiles/advanced`, { headers: member.auth }).then((r) => r.status);
       expect(await premium()).toBe(403); // the ended period is now the cached status
       // The write lands, then its reply is lost (a connection reset), so the delivery fails after the change.

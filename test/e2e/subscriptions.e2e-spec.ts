@@ -3,6 +3,7 @@ import { Types, type Collection, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
+import { RENEWAL_WAIT_MS } from '../../src/subscriptions/plans.js';
 import { GRACE_MS, SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
@@ -367,20 +368,23 @@ describe('subscription sweep (expiry and failed renewals)', () => {
     (await fetch(`${url}/v1/profiles/me/viewers`, { headers: member.auth })).status;
 
   it('cancels, marks past due and expires what has ended, once, and closes premium routes at once', async () => {
-    const [canceling, unpaid, overdue, current] = [
+    const [canceling, awaiting, unpaid, overdue, current] = [
+      await subscribed(),
       await subscribed(),
       await subscribed(),
       await subscribed(),
       await subscribed(),
     ];
     await createProfile(url, unpaid);
+    await createProfile(url, awaiting);
     expect(await viewers(unpaid)).toBe(200); // premium, and now cached as such
 
     expect((await fetch(`${url}/v1/subscriptions/me/cancel`, { method: 'POST', headers: canceling.auth })).status).toBe(
       200,
     );
     await endPeriod(canceling, 1_000);
-    await endPeriod(unpaid, 1_000);
+    await endPeriod(awaiting, 1_000);
+    await endPeriod(unpaid, RENEWAL_WAIT_MS + 1_000);
     await endPeriod(overdue, GRACE_MS + 60_000, { status: 'past_due' });
 
     expect(await sweeper.sweep()).toEqual({ canceled: 1, past_due: 1, expired: 1 });
@@ -388,22 +392,38 @@ describe('subscription sweep (expiry and failed renewals)', () => {
     expect(await statusOf(unpaid)).toBe('past_due');
     expect(await statusOf(overdue)).toBe('expired');
     expect(await statusOf(current)).toBe('active');
+    // Its renewal may still be confirmed: it keeps its plan meanwhile.
+    expect(await statusOf(awaiting)).toBe('active');
+    expect(await viewers(awaiting)).toBe(200);
     // The sweep evicted the cached entitlement: the next request is refused.
     expect(await viewers(unpaid)).toBe(403);
 
     expect(await sweeper.sweep()).toEqual({ canceled: 0, past_due: 0, expired: 0 });
   });
 
-  it('closes premium routes when the paid period ends, with the entitlement cached and no sweep run', async () => {
+  /** A member whose premium access ends 3 s from now by the clock alone, with its status cached before that. */
+  const premiumFor3sMore = async (periodEndMs: number, changes: Record<string, unknown> = {}) => {
     const member = await subscribed();
     await createProfile(url, member);
     // Past the cache's second invalidation pass after the subscribe, which would drop the entry by itself.
     await new Promise((resolve) => setTimeout(resolve, 700));
     await subscriptions.updateOne(
       { userId: new Types.ObjectId(member.userId) },
-      { $set: { currentPeriodEnd: new Date(Date.now() + 3_000) } },
+      { $set: { currentPeriodEnd: new Date(periodEndMs), ...changes } },
     );
     expect(await viewers(member)).toBe(200); // premium, cached with the period's end
+    return member;
+  };
+
+  it('closes premium routes when a canceled period ends, with the entitlement cached and no sweep run', async () => {
+    const member = await premiumFor3sMore(Date.now() + 3_000, { cancelAtPeriodEnd: true });
+    await new Promise((resolve) => setTimeout(resolve, 3_100));
+    expect(await viewers(member)).toBe(403);
+  });
+
+  it('keeps premium routes open past the period end while the renewal is awaited, then closes them', async () => {
+    const member = await premiumFor3sMore(Date.now() - RENEWAL_WAIT_MS + 3_000);
+    expect((await mineOf(member)).status).toBe('active');
     await new Promise((resolve) => setTimeout(resolve, 3_100));
     expect(await viewers(member)).toBe(403);
   });
@@ -515,7 +535,7 @@ describe('payment provider webhooks', () => {
     const member = await premiumMember();
     await subscriptions.updateOne(
       { userId: new Types.ObjectId(member.userId) },
-      { $set: { currentPeriodEnd: new Date(Date.now() - 1_000) } },
+      { $set: { currentPeriodEnd: new Date(Date.now() - RENEWAL_WAIT_MS - 1_000) } },
     );
     await sweeper.sweep();
     expect((await subscriptionOf(member)).status).toBe('past_due');
