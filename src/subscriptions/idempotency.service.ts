@@ -1,4 +1,4 @@
-import { ConflictException, HttpException, Injectable, UnprocessableEntityException } from '@nestjs/common';
+import { ConflictException, HttpException, Injectable, Logger, UnprocessableEntityException } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
@@ -35,6 +35,7 @@ export class RetryableConflictException extends ConflictException {}
  */
 @Injectable()
 export class IdempotencyService {
+  private readonly logger = new Logger(IdempotencyService.name);
   /** Half the request deadline: a duplicate is told "still running" (409) before its own request times out (503). */
   private readonly waitMs: number;
 
@@ -70,17 +71,35 @@ export class IdempotencyService {
     successStatus: number,
     operation: () => Promise<T>,
   ): Promise<StoredResponse<T>> {
+    let result: T;
     try {
-      const result = await operation();
-      await this.records.finish(id, lease, { status: successStatus, body: result });
-      return { status: successStatus, body: result, replayed: false };
+      result = await operation();
     } catch (error) {
       if (isFinalAnswer(error)) {
-        await this.records.finish(id, lease, { status: error.getStatus(), body: error.getResponse() });
+        await this.keep(id, lease, { status: error.getStatus(), body: error.getResponse() });
       } else {
-        await this.records.release(id, lease);
+        await this.records.release(id, lease).catch((releaseError: unknown) => {
+          this.logger.warn(
+            `Idempotency key ${id} not released (${(releaseError as Error).message}): held until its lease lapses`,
+          );
+        });
       }
       throw error;
+    }
+    await this.keep(id, lease, { status: successStatus, body: result });
+    return { status: successStatus, body: result, replayed: false };
+  }
+
+  /**
+   * Stores the key's answer. The change it reports is made whatever becomes of this write, so a failed write (a
+   * failover) is logged and the answer given all the same: a 5xx for a change that happened would send the client
+   * into a retry. The key stays held until its lease lapses; a retry after that runs again and finds the change made.
+   */
+  private async keep(id: string, lease: string, answer: { status: number; body: unknown }): Promise<void> {
+    try {
+      await this.records.finish(id, lease, answer);
+    } catch (error) {
+      this.logger.warn(`Answer of idempotency key ${id} not stored (${(error as Error).message})`);
     }
   }
 

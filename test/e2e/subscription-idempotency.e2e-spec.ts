@@ -4,6 +4,7 @@ import { Types, type Collection, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
+import { IdempotencyRecordsRepository } from '../../src/subscriptions/idempotency-records.repository.js';
 import { IdempotencyService } from '../../src/subscriptions/idempotency.service.js';
 import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
 import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
@@ -119,6 +120,31 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     const upgraded: unknown = await first.json();
     await backToInProgress(member, key, new Date(Date.now() - 1_000));
 
+    const retry = await post('/v1/subscriptions/me/plan', member, upgrade, key);
+    expect(retry.status).toBe(200);
+    expect(await retry.json()).toEqual(upgraded);
+    expect(amountsCharged(member)).toEqual([999, 1999]);
+  });
+
+  it('answers an upgrade whose answer could not be stored with the upgrade, and a later retry with the same', async () => {
+    const member = await registerAccount(url);
+    expect((await subscribe(member, randomUUID())).status).toBe(201);
+    const records = running.app.get(IdempotencyRecordsRepository);
+    const finish = records.finish.bind(records);
+    records.finish = () => Promise.reject(new Error('not primary')); // a failover during the answer's write
+    const key = randomUUID();
+    const upgrade = { plan: 'platinum', paymentToken: 'tok_visa' };
+    let upgraded: unknown;
+    try {
+      const first = await post('/v1/subscriptions/me/plan', member, upgrade, key);
+      expect(first.status).toBe(200);
+      upgraded = await first.json();
+    } finally {
+      records.finish = finish;
+    }
+    expect(upgraded).toMatchObject({ plan: 'platinum', status: 'active' });
+    // The key stays held until its lease lapses; the retry after that runs again and finds the upgrade made.
+    await keys.updateOne({ _id: `${member.userId}:${key}` }, { $set: { lockedUntil: new Date(Date.now() - 1_000) } });
     const retry = await post('/v1/subscriptions/me/plan', member, upgrade, key);
     expect(retry.status).toBe(200);
     expect(await retry.json()).toEqual(upgraded);
