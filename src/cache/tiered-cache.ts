@@ -203,7 +203,7 @@ export class TieredCache {
     const outcome = await settledWithin(loading, this.options.softTimeoutMs ?? 0);
     if (outcome.status === 'fulfilled') return outcome.value;
     if (flight.stale) return loading;
-    flight.busyUntil = this.holdFlight(loading, fallback.exp + this.graceMs);
+    flight.busyUntil = this.holdFlight(flight, loading, fallback.exp + this.graceMs);
     this.metrics.servedStale(cache, outcome.status);
     return fallback.v;
   }
@@ -213,14 +213,16 @@ export class TieredCache {
    * slow query per key, not one per reader: a pool of 10 connections is soon taken by copies of a slow query), and
    * for reloadRetryMs after the load failed, so a database that failed is asked once per pause, not by every request;
    * but never past `servedUntil`, when the value it answered with leaves its grace period: the next reader then loads
-   * afresh (a load still running stores what it gets; its flight's end leaves the new flight alone).
+   * afresh. A load still running then stores nothing: released, its flight is out of an invalidation's reach, and it
+   * would put in L1 what it read before a write (until 2026-12-04 it did, for the entry's TTL).
    */
-  private async holdFlight(loading: Promise<unknown>, servedUntil: number): Promise<void> {
+  private async holdFlight(flight: Flight, loading: Promise<unknown>, servedUntil: number): Promise<void> {
     const held = loading.then(
-      () => undefined,
-      () => sleep(this.options.reloadRetryMs ?? RELOAD_RETRY_MS, undefined, { ref: false }),
+      () => 'held',
+      () => sleep(this.options.reloadRetryMs ?? RELOAD_RETRY_MS, 'held', { ref: false }),
     );
-    await Promise.race([held, sleep(Math.max(0, servedUntil - Date.now()), undefined, { ref: false })]);
+    const graceEnd = sleep(Math.max(0, servedUntil - Date.now()), 'released', { ref: false });
+    if ((await Promise.race([held, graceEnd])) === 'released') flight.stale = true;
   }
 
   /** Recomputes and stores a value whatever is cached (cache warming). */

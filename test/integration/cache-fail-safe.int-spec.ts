@@ -157,6 +157,21 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     expect(await reading).toBe('loaded');
   });
 
+  it('stores nothing from a reload that outlived the grace of the value it answered with, so no later write is undone', async () => {
+    const a = await instance({ ...FAIL_SAFE, graceMs: 1_000 });
+    await expired(a, 'outlived', 'v1');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const readBeforeTheWrite = () => gate.then(() => 'read before the write');
+    expect(await a.cache.wrap('fail-safe', 'outlived', readBeforeTheWrite, SHORT)).toBe('v1');
+    await sleep(1_100); // v1 has left its grace: the flight is released, its load still runs
+    await a.cache.invalidate('fail-safe', ['outlived']);
+    await sleep(600); // past the invalidation's second pass
+    release();
+    await sleep(50);
+    expect(await a.cache.wrap('fail-safe', 'outlived', () => Promise.resolve('after'), SHORT)).toBe('after');
+  });
+
   it('answers from the loader only when grace is off (the default)', async () => {
     const a = await instance({});
     await expired(a, 'no-grace', 'v1');
