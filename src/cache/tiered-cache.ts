@@ -31,9 +31,9 @@ export interface WrapOptions<T = unknown> {
   ttlS: number;
   tags?: readonly string[];
   /**
-   * Whether to keep a loaded value. A refused one still answers the readers of its flight, replaces nothing (this
-   * instance's copy and Redis's are dropped), and the next read loads again: for absences that end, such as a media
-   * variant not made yet.
+   * Whether to keep a loaded value. A refused one still answers the readers of its flight, is kept nowhere (a copy it
+   * would have replaced, this instance's and Redis's, is dropped), and the next read loads again: for absences that
+   * end, such as a media variant not made yet.
    */
   storeIf?: (value: T) => boolean;
 }
@@ -151,7 +151,7 @@ export class TieredCache {
       this.metrics.miss(cache, 'l2');
       const fallback = this.inGrace(remote, entry);
       // An invalidation since these were read drops them too.
-      if (!fallback || flight.stale) return this.compute(cache, fullKey, loader, options, flight);
+      if (!fallback || flight.stale) return this.compute(cache, fullKey, loader, options, flight, false);
       return this.computeOrFallBack(cache, fullKey, loader, options, flight, fallback);
     });
   }
@@ -199,7 +199,7 @@ export class TieredCache {
     flight: Flight,
     fallback: CacheEntry<T>,
   ): Promise<T> {
-    const loading = this.compute(cache, fullKey, loader, options, flight);
+    const loading = this.compute(cache, fullKey, loader, options, flight, true);
     const outcome = await settledWithin(loading, this.options.softTimeoutMs ?? 0);
     if (outcome.status === 'fulfilled') return outcome.value;
     if (flight.stale) return loading;
@@ -294,7 +294,7 @@ export class TieredCache {
     loader: () => Promise<T>,
     options: WrapOptions<T>,
   ): Promise<T> {
-    const refresh = (flight: Flight) => this.compute(cache, fullKey, loader, options, flight);
+    const refresh = (flight: Flight) => this.compute(cache, fullKey, loader, options, flight, true);
     return this.singleFlight(fullKey, options.tags, refresh, true);
   }
 
@@ -329,13 +329,19 @@ export class TieredCache {
     return promise;
   }
 
-  /** Runs the loader and stores the result in both tiers (L2 before resolving, so peers see it). */
+  /**
+   * Runs the loader and stores the result in both tiers (L2 before resolving, so peers see it). `replacing`: a copy
+   * may be kept (a refresh, or an expired value in grace), which a refused result must drop. A plain miss has none, and
+   * drops nothing: every lookup of an absent file would otherwise write to Redis, or to the pending deletions while
+   * Redis is down, under an id the client chose.
+   */
   private async compute<T>(
     cache: string,
     fullKey: string,
     loader: () => Promise<T>,
     options: WrapOptions<T>,
     flight: Flight,
+    replacing: boolean,
   ): Promise<T> {
     const loadedAt = Date.now();
     const stamp = await this.l2.readGenerations(fullKey, options.tags ?? []);
@@ -345,6 +351,7 @@ export class TieredCache {
     this.metrics.loaded(cache, duration);
     if (flight.stale) return value;
     if (options.storeIf?.(value) === false) {
+      if (!replacing) return value;
       // A refresh can refuse what replaces a kept value (a file found gone): the old one must not answer on.
       this.l1?.delete(fullKey);
       await this.deleteL2([fullKey], []);

@@ -129,6 +129,21 @@ describe('TieredCache against the real Redis', () => {
     expect(await a.cache.wrap('variant', 'x', neverCalled, options)).toBe('remade'); // its old copy is gone
   });
 
+  it('writes nothing to Redis for a refused value that replaces nothing, and queues nothing while Redis is away', async () => {
+    const a = await instance();
+    const absent = { ttlS: 60, storeIf: (value: string | null) => value !== null };
+    expect(await a.cache.wrap('variant', 'never-made', () => Promise.resolve(null), absent)).toBeNull();
+    expect(await a.redis.exists('cache-gen:cache:variant:never-made')).toBe(0);
+
+    const away = await Instance.create('redis://127.0.0.1:1', namespace); // nothing listens there
+    instances.push(away);
+    for (let id = 0; id < 20; id += 1) {
+      expect(await away.cache.wrap('variant', `absent-${id}`, () => Promise.resolve(null), absent)).toBeNull();
+    }
+    // No deletion was tried, so none failed and none waits to be replayed.
+    expect(await away.metric('cache_l2_errors_total', { operation: 'delete' })).toBe(0);
+  });
+
   it('serves a value loaded by one instance from Redis to another, then from its own memory', async () => {
     const [a, b] = [await instance(), await instance()];
     await a.cache.wrap('profile', 'shared', () => Promise.resolve('v1'), { ttlS: 60 });
