@@ -63,6 +63,14 @@ export class Profile {
   @Prop({ type: String, required: true, enum: VISIBILITIES, default: 'public' })
   visibility: Visibility;
 
+  /**
+   * When a hidden profile was last made public. "Who viewed me" lists its owner's views from then on only (from
+   * createdAt when absent: created public, or unhidden before 2026-12-04), so browsing done while hidden, or before
+   * having a profile, is never disclosed by going public later.
+   */
+  @Prop()
+  publicSince?: Date;
+
   /** Flushed from Redis in batches by the profile-views job; never written by a request. */
   @Prop({ default: 0 })
   views: number;

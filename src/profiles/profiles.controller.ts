@@ -117,7 +117,11 @@ export class ProfilesController {
   @ApiBearerAuth()
   @RequiresPlan('premium')
   @CacheControl('no-store')
-  @ApiOperation({ summary: 'Premium: who viewed your profile lately (signed-in viewers, newest first, up to 50)' })
+  @ApiOperation({
+    summary:
+      'Premium: who viewed your profile in the last 30 days (signed-in members whose profile was public when they ' +
+      'looked and is now; newest first, up to 50)',
+  })
   @ApiOkResponse({ type: [ProfileViewerDto] })
   @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'You have no profile yet' })
   viewers(@CurrentUser() user: AuthenticatedUser): Promise<ProfileViewerDto[]> {

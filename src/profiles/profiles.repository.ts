@@ -105,7 +105,12 @@ export class ProfilesRepository {
     changes: ProfileChanges,
   ): Promise<ProfileRecord | null> {
     const filter: QueryFilter<Profile> = ownerId ? { _id: id, userId: ownerId } : { _id: id };
-    const result = await this.profiles.updateOne(filter, { $set: { ...changes, lastActiveAt: new Date() } });
+    const now = new Date();
+    // Before the change: should it fail, the views listed from then on start later, never earlier.
+    if (changes.visibility === 'public') {
+      await this.profiles.updateOne({ ...filter, visibility: 'hidden' }, { $set: { publicSince: now } });
+    }
+    const result = await this.profiles.updateOne(filter, { $set: { ...changes, lastActiveAt: now } });
     // FerretDB rejects findOneAndUpdate with a projection; update then read works on both servers.
     return result.matchedCount === 1 ? this.findById(id) : null;
   }

@@ -117,22 +117,29 @@ export class ProfilesService implements OnModuleInit {
     const privileged = viewer !== undefined && snapshot !== null && canActFor(viewer, snapshot.ownerId);
     if (!snapshot || (snapshot.visibility === 'hidden' && !privileged))
       throw new NotFoundException('Profile not found');
-    // Counted in memory: the read waits for no Redis round trip (see ProfileViewsService).
-    if (countView && viewer?.id !== snapshot.ownerId) this.views.record(id, viewer?.id);
+    // Counted in memory: the read waits for no Redis round trip (see ProfileViewsService). An admin's read counts but
+    // is not listed among the owner's viewers: moderation is not a visit.
+    if (countView && viewer?.id !== snapshot.ownerId) this.views.record(id, privileged ? undefined : viewer?.id);
     return privileged ? { ...snapshot.view, age: currentAge(snapshot.view) } : toPublicView(snapshot.view);
   }
 
-  /** Premium: who looked at the caller's profile lately (signed-in viewers with a public profile). */
+  /**
+   * Premium: who looked at the caller's profile lately: signed-in viewers whose profile is public now and was when
+   * they last looked (see Profile.publicSince). Filtered from every view kept, so viewers who do not qualify never
+   * crowd out the ones who do.
+   */
   async viewersOf(user: AuthenticatedUser, limit = 50): Promise<ProfileViewerDto[]> {
     const own = await this.profiles.findByOwner(new Types.ObjectId(user.id));
     if (!own) throw new NotFoundException('Create your profile first');
-    const recent = await this.views.recentViewers(own._id, limit);
+    const recent = await this.views.recentViewers(own._id);
     const profiles = await this.profiles.findPublicByOwners(recent.map((v) => new Types.ObjectId(v.viewerId)));
     const byOwner = new Map(profiles.map((profile) => [String(profile.userId), profile]));
-    return recent.flatMap(({ viewerId, viewedAt }) => {
+    const shown = recent.flatMap(({ viewerId, viewedAt }) => {
       const profile = byOwner.get(viewerId);
-      return profile ? [{ viewedAt: viewedAt.toISOString(), profile: toProfileView(profile) }] : [];
+      if (!profile || viewedAt < (profile.publicSince ?? profile.createdAt)) return [];
+      return [{ viewedAt: viewedAt.toISOString(), profile: toProfileView(profile) }];
     });
+    return shown.slice(0, limit);
   }
 
   /** The cached read behind GET /profiles/:id (evicted on every change to the profile). */

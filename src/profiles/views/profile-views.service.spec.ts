@@ -55,9 +55,9 @@ describe('ProfileViewsService', () => {
   });
 
   it('answers 503, not 500, for recent viewers while Redis does not answer', async () => {
-    const redis = { zrevrange: () => Promise.reject(new Error('Command timed out')) } as unknown as Redis;
+    const redis = { zrevrangebyscore: () => Promise.reject(new Error('Command timed out')) } as unknown as Redis;
     vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    await expect(new ProfileViewsService(redis, config).recentViewers(a, 10)).rejects.toBeInstanceOf(
+    await expect(new ProfileViewsService(redis, config).recentViewers(a)).rejects.toBeInstanceOf(
       ServiceUnavailableException,
     );
   });

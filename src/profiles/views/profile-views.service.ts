@@ -51,10 +51,12 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
     byViewer.set(viewerId, Date.now());
   }
 
-  /** The latest signed-in viewers of a profile, newest first, with when they last looked. */
-  async recentViewers(profileId: Types.ObjectId, limit: number): Promise<{ viewerId: string; viewedAt: Date }[]> {
+  /** The signed-in viewers of a profile kept (the latest 100 within 30 days), newest first, with when they last looked. */
+  async recentViewers(profileId: Types.ObjectId): Promise<{ viewerId: string; viewedAt: Date }[]> {
     const key = VIEW_KEYS.viewers(profileId.toHexString());
-    const flat = await this.redis.zrevrange(key, 0, limit - 1, 'WITHSCORES').catch((error: unknown) => {
+    const since = Date.now() - VIEWERS_TTL_MS;
+    const read = this.redis.zrevrangebyscore(key, '+inf', since, 'WITHSCORES', 'LIMIT', 0, VIEWERS_KEPT);
+    const flat = await read.catch((error: unknown) => {
       // Only Redis holds them: while it is away (a timeout, a closed connection) the list is unavailable, not a bug.
       this.logger.warn(`Recent viewers unavailable: ${(error as Error).message}`);
       throw new ServiceUnavailableException('Recent viewers are unavailable; retry in a few seconds');
@@ -80,8 +82,10 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
     for (const [id, byViewer] of viewers) {
       const key = VIEW_KEYS.viewers(id);
       pipeline.zadd(key, ...[...byViewer].flatMap(([viewerId, at]) => [at, viewerId]));
-      // Bounded per profile, and forgotten a month after the last view.
+      // Bounded per profile, each view forgotten after a month (the key's expiry, renewed by every view, ends only a
+      // set nobody has viewed since: until 2026-12-04 a profile viewed every month listed visits of months before).
       pipeline.zremrangebyrank(key, 0, -(VIEWERS_KEPT + 1));
+      pipeline.zremrangebyscore(key, '-inf', `(${Date.now() - VIEWERS_TTL_MS}`);
       pipeline.pexpire(key, VIEWERS_TTL_MS);
     }
     let failed: boolean;
