@@ -19,6 +19,15 @@ describe('loggableUrl', () => {
     );
   });
 
+  it("redacts a nearby search's coordinates, keeping the rest of its query", () => {
+    expect(loggableUrl('/v1/profiles/nearby?lat=52.520008&lng=13.404954&radiusKm=5')).toBe(
+      '/v1/profiles/nearby?lat=[redacted]&lng=[redacted]&radiusKm=5',
+    );
+    expect(loggableUrl('/v1/profiles/nearby?Latitude=1&lon=2&plate=3')).toBe(
+      '/v1/profiles/nearby?Latitude=[redacted]&lon=[redacted]&plate=3',
+    );
+  });
+
   it('redacts a JWT wherever it is: in the path, under any name, as a bare parameter', () => {
     expect(loggableUrl(`/v1/profiles/${JWT}?t=${JWT}&${JWT}`)).toBe('/v1/profiles/[redacted]?t=[redacted]&[redacted]');
   });

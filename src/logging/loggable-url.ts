@@ -3,14 +3,17 @@
  * 6750 §2.3, which some clients still send), `?password=` and `?email=` on a form sent with the wrong method.
  */
 const SECRET_PARAMETER = /token|passw|secret|auth|jwt|session|signature|api[-_]?key|email/i;
+/** A member's position (`GET /v1/profiles/nearby?lat=&lng=`): on a dating app, most often where they live. */
+const POSITION_PARAMETER = /^(lat|lng|lon|latitude|longitude)$/i;
 /** A JWT (header and payload base64url JSON, `eyJ` being `{"`), under any parameter name or in the path. */
 const JWT = /eyJ[\w-]*\.[\w-]*\.[\w-]*/g;
 const REDACTED = '[redacted]';
 
 /**
- * The request URL as log lines may keep it. The API takes tokens only in the Authorization header and refuses any
- * other query parameter, but a refused request is logged too: without this, a client that sent its token or password
- * in the URL left it, still valid, in every log pipeline. Parameter names stay, so the line still says what was sent.
+ * The request URL as log lines and traces may keep it. The API takes tokens only in the Authorization header and
+ * refuses any other query parameter, but a refused request is logged too: without this, a client that sent its token
+ * or password in the URL left it, still valid, in every log pipeline. A nearby search's coordinates go too (until
+ * 2026-12-04 every such request logged the member's position). Parameter names stay, so the line says what was sent.
  */
 export function loggableUrl(url: string): string {
   const queryStart = url.indexOf('?');
@@ -23,7 +26,9 @@ export function loggableUrl(url: string): string {
       const equals = pair.indexOf('=');
       if (equals === -1) return pair.replace(JWT, REDACTED);
       const name = pair.slice(0, equals);
-      return SECRET_PARAMETER.test(decodedName(name)) ? `${name}=${REDACTED}` : pair.replace(JWT, REDACTED);
+      const decoded = decodedName(name);
+      const personal = SECRET_PARAMETER.test(decoded) || POSITION_PARAMETER.test(decoded);
+      return personal ? `${name}=${REDACTED}` : pair.replace(JWT, REDACTED);
     });
   return `${path}?${query.join('&')}`;
 }
