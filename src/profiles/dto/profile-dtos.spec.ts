@@ -72,6 +72,16 @@ describe('interests', () => {
   });
 });
 
+describe('fields of a search', () => {
+  it('reads them comma-separated, repeated, or both, with spaces around names, and refuses unknown ones', () => {
+    const read = (fields: unknown) => check(SearchProfilesQuery, { fields });
+    expect(read('displayName, age').dto.fields).toEqual(['displayName', 'age']);
+    expect(read(['displayName,age', 'bio']).dto.fields).toEqual(['displayName', 'age', 'bio']);
+    expect(read(['displayName', ' age']).dto.fields).toEqual(['displayName', 'age']);
+    expect(read(['displayName', 'email']).errors.map((error) => error.field)).toEqual(['fields']);
+  });
+});
+
 describe('location', () => {
   it('stores a city in NFC, so its name and its key agree whichever way the accents came', () => {
     expect(check(LocationDto, { ...berlin, city: ' Sa\u0303o  Paulo ' }).dto.city).toBe('S\u00e3o Paulo');

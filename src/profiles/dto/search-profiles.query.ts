@@ -9,17 +9,22 @@ import { PUBLIC_FIELDS, type PublicField } from '../profile.mapper.js';
 import { normaliseInterest } from './interest-tag.js';
 
 /**
- * Interests as a query names them, comma-separated (`interests=a,b`), repeated (`interests=a&interests=b`) or both,
- * normalised as stored ones are. Anything but strings is left for IsString to refuse.
+ * A list as a query names it, comma-separated (`a,b`), repeated (`x=a&x=b`) or both, each item normalised and empty
+ * ones dropped. Anything but strings is left for the validators to refuse.
  */
-export const interestList = ({ value }: { value: unknown }): unknown => {
-  const items: unknown = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(items) || !items.every((item) => typeof item === 'string')) return value;
-  return items
-    .flatMap((item) => item.split(','))
-    .map(normaliseInterest)
-    .filter(Boolean);
-};
+const queryList =
+  (normalise: (item: string) => string) =>
+  ({ value }: { value: unknown }): unknown => {
+    const items: unknown = typeof value === 'string' ? [value] : value;
+    if (!Array.isArray(items) || !items.every((item) => typeof item === 'string')) return value;
+    return items
+      .flatMap((item) => item.split(','))
+      .map(normalise)
+      .filter(Boolean);
+  };
+
+/** Interests, normalised as stored ones are. */
+export const interestList = queryList(normaliseInterest);
 
 export class SearchProfilesQuery {
   @ApiPropertyOptional({ example: 'Berlin', minLength: 1, maxLength: 80 })
@@ -67,14 +72,7 @@ export class SearchProfilesQuery {
     description: 'Repeated or comma-separated (fields=a,b): the fields each profile carries, besides id',
   })
   @IsOptional()
-  @Transform(({ value }: { value: unknown }) =>
-    typeof value === 'string'
-      ? value
-          .split(',')
-          .map((item) => item.trim())
-          .filter(Boolean)
-      : value,
-  )
+  @Transform(queryList((item) => item.trim()))
   @IsIn(PUBLIC_FIELDS, { each: true })
   fields?: PublicField[];
 }
