@@ -5,7 +5,8 @@ import { InjectConfig } from '../config/config.module.js';
 import { IdempotencyRecordsRepository } from './idempotency-records.repository.js';
 import { SUBSCRIPTION_CHANGE_LOCK_MS } from './subscription-change-lock.js';
 
-const KEEP_MS = 24 * 3600 * 1000;
+/** How long a key's answer is kept; a key reused after that is a new request. */
+export const ANSWER_KEPT_MS = 24 * 3600 * 1000;
 /**
  * How long a request holds its key while it runs. Longer than the work can take (it runs under the subscription
  * change lock, which expires after 30 s), so a lease lapses only when its request died (a crash, or a failed write of
@@ -106,7 +107,7 @@ export class IdempotencyService {
   /** The key for this request to run under, or the first request's answer. */
   private async claimOrAwait<T>(id: string, requestHash: string): Promise<{ lease: string } | StoredResponse<T>> {
     const lease = randomUUID();
-    const claim = { requestHash, lease, lockedUntil: leaseEnd(), expiresAt: new Date(Date.now() + KEEP_MS) };
+    const claim = { requestHash, lease, lockedUntil: leaseEnd(), expiresAt: new Date(Date.now() + ANSWER_KEPT_MS) };
     if (await this.records.claim(id, claim)) return { lease };
     const deadline = Date.now() + this.waitMs;
     for (;;) {

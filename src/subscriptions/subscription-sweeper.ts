@@ -10,7 +10,7 @@ import { SubscriptionWebhooksService } from './subscription-webhooks.service.js'
 import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
 
-/** After a failed renewal, the member has this long to pay before the subscription expires. */
+/** A past-due subscription expires this long after its period end: until then its member can still pay. */
 export const GRACE_MS = 3 * 24 * 3600 * 1000;
 const BATCH = 500;
 const WEBHOOK_EVENTS_KEPT_MS = 24 * 3600 * 1000;

@@ -1,6 +1,16 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
-import { Types } from 'mongoose';
+import { Schema as MongooseSchema, Types } from 'mongoose';
 import { PLAN_IDS, type PlanId } from './plans.js';
+
+/** A member's request charged under `key` (see paymentKey()), recorded `at`. */
+export interface PaymentKeyUse {
+  key: string;
+  at: Date;
+}
+const PaymentKeySchema = new MongooseSchema<PaymentKeyUse>(
+  { key: { type: String, required: true }, at: { type: Date, required: true } },
+  { _id: false },
+);
 
 export const SUBSCRIPTION_STATUSES = ['active', 'past_due', 'canceled', 'expired'] as const;
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
@@ -48,13 +58,13 @@ export class Subscription {
   chargeIds: string[];
 
   /**
-   * The processor key (paymentKey) of the member's request whose charge started the current period (subscribe, an
-   * upgrade); null once a renewal starts another. A retry of that request whose answer was never stored (it died after
-   * this write) finds it applied and answers with the subscription instead of "already subscribed". Only the current
-   * period's key counts: a key the member reuses once its answer is purged (24 h) is a new request.
+   * The processor keys (paymentKey) of the member's requests whose charge was recorded here (subscribe, upgrades) in
+   * the last 24 hours, as long as a key's answer is kept: a retry of one whose answer was never stored (its request
+   * died after this write) finds it applied and answers with the subscription instead of "already subscribed". Older
+   * ones are dropped at the next such write and never count: a key reused after its answer was purged is a new request.
    */
-  @Prop({ type: String, default: null })
-  periodPaymentKey: string | null;
+  @Prop({ type: [PaymentKeySchema], default: [] })
+  recentPaymentKeys: PaymentKeyUse[];
 
   createdAt: Date;
   updatedAt: Date;

@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Types, type QueryFilter, type Model, type UpdateQuery } from 'mongoose';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
-import { PERIOD_MS, type PlanId } from './plans.js';
-import { Subscription, type SubscriptionStatus } from './subscription.schema.js';
+import { PERIOD_MS, RENEWAL_WAIT_MS, type PlanId } from './plans.js';
+import { Subscription, type PaymentKeyUse, type SubscriptionStatus } from './subscription.schema.js';
 
 export type SubscriptionRecord = Subscription & { _id: Types.ObjectId };
 
@@ -14,8 +14,8 @@ interface Period {
   start: Date;
   end: Date;
   chargeId: string;
-  /** The processor key the member's request charged under (see Subscription.periodPaymentKey). */
-  paymentKey: string;
+  /** The member's recent payment keys with the one this change charged under (see Subscription.recentPaymentKeys). */
+  paymentKeys: PaymentKeyUse[];
 }
 
 /**
@@ -64,7 +64,7 @@ export class SubscriptionsRepository {
         ...fields,
         lastChargeId: period.chargeId,
         chargeIds: [period.chargeId],
-        periodPaymentKey: period.paymentKey,
+        recentPaymentKeys: period.paymentKeys,
       };
       return (await this.subscriptions.create(created)).toObject();
     } catch (error) {
@@ -154,7 +154,10 @@ export class SubscriptionsRepository {
    * changes nothing.
    */
   renew(record: SubscriptionRecord, chargeId: string, now: Date): Promise<SubscriptionRecord | null> {
-    const start = record.currentPeriodEnd > now ? record.currentPeriodEnd : now;
+    // The next period follows the paid one when the member kept the plan until now (its end not reached, or within
+    // the renewal wait): the hours the confirmation took are part of it, not given on top. Otherwise it starts now.
+    const keptUntil = record.currentPeriodEnd.getTime() + (record.status === 'active' ? RENEWAL_WAIT_MS : 0);
+    const start = now.getTime() <= keptUntil ? record.currentPeriodEnd : now;
     return this.subscriptions
       .findOneAndUpdate(
         {
@@ -218,15 +221,15 @@ export function hasEndedByCancellation(record: SubscriptionRecord, now: Date): b
 }
 
 /**
- * A change paid for by `chargeId`, which is remembered so that it never pays for another period, and by the member's
- * request charged under `paymentKey` (renewals, charged by the provider, have none), remembered for its retries.
+ * A change paid for by `chargeId`, which is remembered so that it never pays for another period, and, but for renewals
+ * (charged by the provider), by a member's request, whose key joins their recent ones for its retries.
  */
 function paidBy(
-  { chargeId, paymentKey = null }: { chargeId: string; paymentKey?: string | null },
+  { chargeId, paymentKeys }: { chargeId: string; paymentKeys?: PaymentKeyUse[] },
   changes: Partial<Subscription>,
 ): UpdateQuery<Subscription> {
   return {
-    $set: { ...changes, lastChargeId: chargeId, periodPaymentKey: paymentKey },
+    $set: { ...changes, lastChargeId: chargeId, ...(paymentKeys && { recentPaymentKeys: paymentKeys }) },
     $addToSet: { chargeIds: chargeId },
   };
 }

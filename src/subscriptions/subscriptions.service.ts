@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CacheEvict, Cacheable } from '../cache/cache.decorators.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
-import { RetryableConflictException } from './idempotency.service.js';
+import { ANSWER_KEPT_MS, RetryableConflictException } from './idempotency.service.js';
 import {
   PAYMENT_PROVIDER,
   PaymentDeclinedError,
@@ -21,6 +21,7 @@ import {
 } from './payment-provider.js';
 import { PERIOD_MS, PLANS, RENEWAL_WAIT_MS, type Plan, type PlanId } from './plans.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
+import type { PaymentKeyUse } from './subscription.schema.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
 import {
   hasEndedByCancellation,
@@ -118,7 +119,7 @@ export class SubscriptionsService {
     const started = await this.subscriptions.start(user.id, {
       plan: plan.id,
       chargeId,
-      paymentKey: key,
+      paymentKeys: withPaymentKey(current, key),
       ...newPeriod(plan),
     });
     if (!started) return this.appliedOrRefunded(user, chargeId, 'Another subscription started meanwhile');
@@ -162,7 +163,7 @@ export class SubscriptionsService {
     const upgraded = await this.subscriptions.upgrade(user.id, current.plan, {
       plan: target.id,
       chargeId,
-      paymentKey: key,
+      paymentKeys: withPaymentKey(current, key),
       ...newPeriod(target),
     });
     if (!upgraded) return this.appliedOrRefunded(user, chargeId, 'The subscription changed meanwhile');
@@ -286,7 +287,18 @@ export function paymentKey(
  * one that died before storing its answer. Its retry answers with the subscription, not "already subscribed".
  */
 function appliedBy(current: SubscriptionRecord, key: string): boolean {
-  return current.periodPaymentKey === key;
+  return recentPaymentKeys(current).some((use) => use.key === key);
+}
+
+/** The member's payment keys used within the time their answers are kept, and `key`, used now. */
+function withPaymentKey(current: SubscriptionRecord | null, key: string): PaymentKeyUse[] {
+  return [...(current ? recentPaymentKeys(current) : []), { key, at: new Date() }];
+}
+
+function recentPaymentKeys(current: SubscriptionRecord): PaymentKeyUse[] {
+  const since = Date.now() - ANSWER_KEPT_MS;
+  // A lean read applies no schema defaults: documents older than recentPaymentKeys have none.
+  return (current.recentPaymentKeys ?? []).filter((use) => use.at.getTime() > since);
 }
 
 function paidPlan(planId: PlanId): Plan {

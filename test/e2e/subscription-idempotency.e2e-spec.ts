@@ -205,24 +205,45 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     expect(Date.parse(after.currentPeriodEnd)).toBeLessThan(Date.now());
   });
 
-  it('upgrades, and charges, with the key of an earlier upgrade once a renewal has started another period', async () => {
+  it('upgrades again, and charges, with the key of an upgrade made more than a day before', async () => {
     const member = await registerAccount(url);
     expect((await subscribe(member, randomUUID())).status).toBe(201);
     const key = randomUUID();
     const upgrade = { plan: 'platinum', paymentToken: 'tok_visa' };
     expect((await post('/v1/subscriptions/me/plan', member, upgrade, key)).status).toBe(200);
     expect((await post('/v1/subscriptions/me/plan', member, { plan: 'premium' }, randomUUID())).status).toBe(200);
-    // The downgrade takes effect with the renewal; a day later the answer is purged and the processor, keeping keys
-    // for 24 h, has forgotten this one.
     const repository = running.app.get(SubscriptionsRepository);
     const record = await repository.findByUser(member.userId);
     expect(await repository.renew(record!, `ch_${randomUUID()}`, new Date())).toMatchObject({ plan: 'premium' });
+    // A day later: the answer is purged, the use of the key is a day old, and the processor, keeping keys for 24 h,
+    // has forgotten it.
+    const dayAgo = new Date(Date.now() - 25 * 3600 * 1000);
+    const { recentPaymentKeys } = (await repository.findByUser(member.userId))!;
+    const aged = recentPaymentKeys.map((use) => ({ ...use, at: dayAgo }));
+    await subscriptions.updateOne({ userId: new Types.ObjectId(member.userId) }, { $set: { recentPaymentKeys: aged } });
     await running.app.get(IdempotencyService).purgeExpired(new Date(Date.now() + 25 * 3600 * 1000));
-    payments.charges.delete(paymentKey(member.userId, 'change-plan', 'platinum', key));
+    const processorKey = paymentKey(member.userId, 'change-plan', 'platinum', key);
+    const firstCharge = payments.charges.get(processorKey)!.id;
+    payments.charges.delete(processorKey);
 
     const again = await post('/v1/subscriptions/me/plan', member, upgrade, key);
     expect(again.status).toBe(200);
     expect(await again.json()).toMatchObject({ plan: 'platinum', status: 'active' });
+    expect(payments.charges.get(processorKey)!.id).not.toBe(firstCharge);
+    expect((await repository.findByUser(member.userId))!.lastChargeId).toBe(payments.charges.get(processorKey)!.id);
+  });
+
+  it('answers a retry of a subscribe that died after recording it with the subscription, though it changed since', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    expect((await subscribe(member, key)).status).toBe(201);
+    await backToInProgress(member, key, new Date(Date.now() - 1_000));
+    const upgrade = { plan: 'platinum', paymentToken: 'tok_visa' };
+    expect((await post('/v1/subscriptions/me/plan', member, upgrade, randomUUID())).status).toBe(200);
+
+    const retry = await subscribe(member, key);
+    expect(retry.status).toBe(201);
+    expect(await retry.json()).toMatchObject({ plan: 'platinum', status: 'active' });
     expect(amountsCharged(member)).toEqual([999, 1999]);
   });
 

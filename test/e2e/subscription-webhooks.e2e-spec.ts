@@ -289,7 +289,7 @@ describe('payment provider webhooks against members’ own changes and the sweep
       const members: Account[] = [];
       for (let i = 0; i < 5; i += 1) members.push((await premiumMember()).member);
       for (let round = 0; round < 30; round += 1) {
-        await Promise.all(members.map(endPeriod));
+        await Promise.all(members.map((member) => endPeriod(member, unrenewedFor)));
         const [, ...renewals] = await Promise.all([
           sweeper.sweep(),
           ...members.map((member) => paid(member, `ch_${randomUUID()}`)),
@@ -363,6 +363,14 @@ describe('payment provider webhooks against members’ own changes and the sweep
       }
       expect(await (await deliver(event)).json()).toEqual({ received: true, duplicate: false });
       expect(payments.refunds.has(event.data.chargeId)).toBe(true);
+    });
+
+    it('starts the next period at the end of the paid one for a renewal confirmed during the renewal wait', async () => {
+      const { member } = await premiumMember();
+      await endPeriod(member, 3600 * 1000); // confirmed an hour after the period end, the member on premium meanwhile
+      const ended = await periodEndOf(member);
+      expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+      expect(await periodEndOf(member)).toBe(ended + PERIOD_MS);
     });
 
     it('opens premium routes after a renewal whose write landed but whose delivery failed', async () => {

@@ -401,28 +401,31 @@ describe('subscription sweep (expiry and failed renewals)', () => {
     expect(await sweeper.sweep()).toEqual({ canceled: 0, past_due: 0, expired: 0 });
   });
 
-  /** A member whose premium access ends 3 s from now by the clock alone, with its status cached before that. */
-  const premiumFor3sMore = async (periodEndMs: number, changes: Record<string, unknown> = {}) => {
+  /**
+   * A member whose premium access ends 3 s from now by the clock alone, with its status cached before that: its paid
+   * period ends `endsInMs` from now, plus the renewal wait for one that renews.
+   */
+  const premiumFor3sMore = async (endsInMs: number, changes: Record<string, unknown> = {}) => {
     const member = await subscribed();
     await createProfile(url, member);
     // Past the cache's second invalidation pass after the subscribe, which would drop the entry by itself.
     await new Promise((resolve) => setTimeout(resolve, 700));
     await subscriptions.updateOne(
       { userId: new Types.ObjectId(member.userId) },
-      { $set: { currentPeriodEnd: new Date(periodEndMs), ...changes } },
+      { $set: { currentPeriodEnd: new Date(Date.now() + endsInMs), ...changes } },
     );
     expect(await viewers(member)).toBe(200); // premium, cached with the period's end
     return member;
   };
 
   it('closes premium routes when a canceled period ends, with the entitlement cached and no sweep run', async () => {
-    const member = await premiumFor3sMore(Date.now() + 3_000, { cancelAtPeriodEnd: true });
+    const member = await premiumFor3sMore(3_000, { cancelAtPeriodEnd: true });
     await new Promise((resolve) => setTimeout(resolve, 3_100));
     expect(await viewers(member)).toBe(403);
   });
 
   it('keeps premium routes open past the period end while the renewal is awaited, then closes them', async () => {
-    const member = await premiumFor3sMore(Date.now() - RENEWAL_WAIT_MS + 3_000);
+    const member = await premiumFor3sMore(3_000 - RENEWAL_WAIT_MS);
     expect((await mineOf(member)).status).toBe('active');
     await new Promise((resolve) => setTimeout(resolve, 3_100));
     expect(await viewers(member)).toBe(403);
