@@ -163,7 +163,8 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const readBeforeTheWrite = () => gate.then(() => 'read before the write');
-    expect(await a.cache.wrap('fail-safe', 'outlived', readBeforeTheWrite, SHORT)).toBe('v1');
+    // Kept for a minute, were it kept: long enough to be read back below, however slow this machine is.
+    expect(await a.cache.wrap('fail-safe', 'outlived', readBeforeTheWrite, { ttlS: 60 })).toBe('v1');
     await sleep(1_100); // v1 has left its grace: the flight is released, its load still runs
     await a.cache.invalidate('fail-safe', ['outlived']);
     await sleep(600); // past the invalidation's second pass
