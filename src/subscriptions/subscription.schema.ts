@@ -1,16 +1,17 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
-import { Schema as MongooseSchema, Types } from 'mongoose';
+import { Types } from 'mongoose';
 import { PLAN_IDS, type PlanId } from './plans.js';
 
 /** A member's request charged under `key` (see paymentKey()), recorded `at`. */
-export interface PaymentKeyUse {
+@Schema({ _id: false })
+export class PaymentKeyUse {
+  @Prop({ required: true })
   key: string;
+
+  @Prop({ required: true })
   at: Date;
 }
-const PaymentKeySchema = new MongooseSchema<PaymentKeyUse>(
-  { key: { type: String, required: true }, at: { type: Date, required: true } },
-  { _id: false },
-);
+const PaymentKeySchema = SchemaFactory.createForClass(PaymentKeyUse);
 
 export const SUBSCRIPTION_STATUSES = ['active', 'past_due', 'canceled', 'expired'] as const;
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
