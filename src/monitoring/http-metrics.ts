@@ -9,6 +9,16 @@ const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** Label of requests that matched no route (404s, scanners): never their raw path, which is unbounded. */
 const UNMATCHED = 'unmatched';
+/**
+ * Series an alert counts with increase(), which cannot see a series' first sample: created at 0 when the pod starts,
+ * or the first refusal on each pod goes uncounted, and VestaPaymentWebhooksRefused (3 an hour) stayed silent for a
+ * provider's few deliveries an hour spread over several pods.
+ */
+const ALERTED_SERIES = [400, 404, 503].map((status) => ({
+  method: 'POST',
+  route: '/v1/subscriptions/webhooks/:provider',
+  status_code: status,
+}));
 
 /**
  * Request metrics from Fastify hooks, so every reply counts (404s and Fastify's own 4xx included; the 400s and 414s it
@@ -31,6 +41,7 @@ export function registerHttpMetrics(fastify: FastifyInstance, registry: Registry
     labelNames,
     registers: [registry],
   });
+  for (const labels of ALERTED_SERIES) total.inc(labels, 0);
   new Gauge({
     name: 'http_requests_in_flight',
     help: 'Requests received and not yet answered',

@@ -145,6 +145,15 @@ describe('Prometheus metrics', () => {
     expect(text).toMatch(/^mongodb_command_duration_seconds_count\{command="aggregate",status="ok"\} [1-9]/m);
   });
 
+  it('has the payment webhook refusals an alert counts from the start, so that increase() sees the first one', async () => {
+    const { families } = await scrape();
+    const webhookStatuses = families
+      .get('http_requests_total')!
+      .metrics.filter((m) => m.labels?.route === '/v1/subscriptions/webhooks/:provider' && m.labels.method === 'POST')
+      .map((m) => m.labels!.status_code);
+    expect(webhookStatuses).toEqual(expect.arrayContaining(['400', '404', '503']));
+  });
+
   // More distinct ids than the series bound, so one series per id would break it. Each read is a database miss
   // (about 3 ms on FerretDB): 10,000 of them took 27 s of the 60 s test timeout, and timed out on a busy machine.
   it('stays under 2,000 series after 3,000 distinct ids and unknown paths, none of them in a label', async () => {
