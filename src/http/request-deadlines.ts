@@ -1,4 +1,4 @@
-import { RequestTimeoutException, ServiceUnavailableException } from '@nestjs/common';
+import { Logger, RequestTimeoutException, ServiceUnavailableException } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Readable } from 'node:stream';
 import { UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
@@ -7,6 +7,7 @@ import { mergeRouteConfig } from './route-config.js';
 import { closeWithAnswer } from './unread-body.js';
 
 const TIMER = Symbol('deadline timer');
+const log = new Logger('Shutdown');
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -37,11 +38,27 @@ export const FileUpload = (): MethodDecorator => mergeRouteConfig({ fileUpload: 
  * download) then has MEDIA_DOWNLOAD_TIMEOUT_MS to be sent before its connection is closed. Fastify's `handlerTimeout`
  * would do the first part but, in 5.12, stops its timer once a request body has been read (decision 0021).
  *
+ * When the server starts closing (after the shutdown's drain), a download still streaming gets HANDLER_TIMEOUT_MS
+ * more, as long as any other request may still take, and is then cut: its client resumes it with a Range request to
+ * another instance. Until 2026-12-04 a phone on a weak network held the close up to MEDIA_DOWNLOAD_TIMEOUT_MS (10 min),
+ * so SHUTDOWN_GRACE_MS ended every such shutdown with exit 1 and skipped the close steps.
+ *
  * Register it before any other onSend hook: from its onSend on, the answer exists, and a timer that fired while
  * compression ran would replace a finished answer with a 503.
  */
 export function registerRequestDeadlines(fastify: FastifyInstance, { http, media }: AppConfig): void {
   const uploadTimeoutMs = http.requestTimeoutMs + http.handlerTimeoutMs;
+  const streaming = new Set<FastifyReply>();
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    if (streaming.size) log.warn(`${streaming.size} downloads still streaming: cut in ${http.handlerTimeoutMs} ms`);
+    for (const reply of streaming) {
+      clearTimeout(reply.request[TIMER] ?? undefined);
+      reply.request[TIMER] = setTimeout(cutDownload, http.handlerTimeoutMs, reply);
+    }
+    done();
+  });
   fastify.decorateRequest(TIMER, null);
   fastify.addHook('onRequest', (request, reply, done) => {
     const timeoutMs = request.routeOptions.config.fileUpload ? uploadTimeoutMs : http.handlerTimeoutMs;
@@ -54,7 +71,13 @@ export function registerRequestDeadlines(fastify: FastifyInstance, { http, media
     clearTimeout(request[TIMER] ?? undefined);
     // A response queued behind others on a connection the client closed never hears `close` itself.
     const gone = reply.raw.destroyed || request.raw.socket?.destroyed === true;
-    request[TIMER] = isStream(payload) && !gone ? setTimeout(cutDownload, media.downloadTimeoutMs, reply) : null;
+    if (!isStream(payload) || gone) {
+      request[TIMER] = null;
+      return done(null, payload);
+    }
+    request[TIMER] = setTimeout(cutDownload, closing ? http.handlerTimeoutMs : media.downloadTimeoutMs, reply);
+    streaming.add(reply);
+    reply.raw.once('close', () => streaming.delete(reply));
     done(null, payload);
   });
 }
