@@ -260,6 +260,26 @@ describe('view buffering', () => {
       await redis.quit();
     }
   });
+
+  it('sends the views of requests that end while the server closes, after the last scheduled send', async () => {
+    const config = testConfig({ VIEW_BUFFER_MS: '60000' });
+    const running = await startApp(config);
+    const views = running.app.get(ProfileViewsService);
+    const profileId = new Types.ObjectId();
+    // A request that ends during the close records its view after the send before the server closed.
+    const sendBeforeClose = views.beforeApplicationShutdown.bind(views);
+    views.beforeApplicationShutdown = async () => {
+      await sendBeforeClose();
+      views.record(profileId);
+    };
+    const redis = new IORedis(config.redis.url, { keyPrefix: config.redis.keyPrefix });
+    try {
+      await running.close();
+      expect(await redis.hget(VIEW_KEYS.pending, profileId.toHexString())).toBe('1');
+    } finally {
+      await redis.quit();
+    }
+  });
 });
 
 describe('scheduled flush (ROLE=all)', () => {

@@ -4,6 +4,7 @@ import {
   Logger,
   ServiceUnavailableException,
   type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
 import type { Redis } from 'ioredis';
@@ -21,7 +22,7 @@ import { VIEW_KEYS, VIEWERS_KEPT, VIEWERS_TTL_MS } from './profile-views.constan
  * views; a graceful shutdown sends them first.
  */
 @Injectable()
-export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutdown {
+export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(ProfileViewsService.name);
   private counts = new Map<string, number>();
   /** profileId → viewer account → when, for "who viewed me" (signed-in viewers only). */
@@ -39,6 +40,15 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
 
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
+    await this.send();
+  }
+
+  /**
+   * After the HTTP server has closed, and before the Redis client does (Nest runs this module's shutdown hooks before
+   * those of the modules it imports): the views of requests that ended while the server closed. Until 2026-12-04
+   * they were lost, the last send having run before the server stopped taking requests.
+   */
+  async onApplicationShutdown(): Promise<void> {
     await this.send();
   }
 
