@@ -64,7 +64,10 @@ export function registerRequestDeadlines(fastify: FastifyInstance, { http, media
     const timeoutMs = request.routeOptions.config.fileUpload ? uploadTimeoutMs : http.handlerTimeoutMs;
     request[TIMER] = setTimeout(answerLate, timeoutMs, reply, timeoutMs);
     // After the last byte, or when the client goes away first, which onResponse never hears of.
-    reply.raw.once('close', () => clearTimeout(request[TIMER] ?? undefined));
+    reply.raw.once('close', () => {
+      clearTimeout(request[TIMER] ?? undefined);
+      streaming.delete(reply);
+    });
     done();
   });
   fastify.addHook('onSend', (request, reply, payload, done) => {
@@ -77,7 +80,6 @@ export function registerRequestDeadlines(fastify: FastifyInstance, { http, media
     }
     request[TIMER] = setTimeout(cutDownload, closing ? http.handlerTimeoutMs : media.downloadTimeoutMs, reply);
     streaming.add(reply);
-    reply.raw.once('close', () => streaming.delete(reply));
     done(null, payload);
   });
 }

@@ -156,7 +156,7 @@ export class SubscriptionsRepository {
   renew(record: SubscriptionRecord, chargeId: string, now: Date): Promise<SubscriptionRecord | null> {
     // The next period follows the paid one when the member kept the plan until now (its end not reached, or within
     // the renewal wait): the hours the confirmation took are part of it, not given on top. Otherwise it starts now.
-    const keptUntil = record.currentPeriodEnd.getTime() + (record.status === 'active' ? RENEWAL_WAIT_MS : 0);
+    const keptUntil = record.currentPeriodEnd.getTime() + (awaitsRenewal(record) ? RENEWAL_WAIT_MS : 0);
     const start = now.getTime() <= keptUntil ? record.currentPeriodEnd : now;
     return this.subscriptions
       .findOneAndUpdate(
@@ -213,6 +213,11 @@ export class SubscriptionsRepository {
  */
 function endedByCancellation(now: Date): QueryFilter<Subscription> {
   return { status: 'active', cancelAtPeriodEnd: true, currentPeriodEnd: { $lte: now } };
+}
+
+/** Active and not canceled: its renewal is expected, and it keeps its plan for RENEWAL_WAIT_MS past the period. */
+export function awaitsRenewal(record: SubscriptionRecord): boolean {
+  return record.status === 'active' && !record.cancelAtPeriodEnd;
 }
 
 /** endedByCancellation() for a record in hand. */

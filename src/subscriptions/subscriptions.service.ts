@@ -24,6 +24,7 @@ import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import type { PaymentKeyUse } from './subscription.schema.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
 import {
+  awaitsRenewal,
   hasEndedByCancellation,
   paidFor,
   SubscriptionsRepository,
@@ -39,7 +40,7 @@ export const ENTITLEMENT_CACHE = { name: 'subscription-entitlement', key: (userI
 export interface EntitlementState {
   plan: PlanId;
   paidUntilMs: number;
-  /** Active and not canceled: its renewal is expected, and it keeps the plan for RENEWAL_WAIT_MS past the period. */
+  /** See awaitsRenewal(). */
   renews?: boolean;
 }
 const FREE: EntitlementState = { plan: 'free', paidUntilMs: 0 };
@@ -73,7 +74,7 @@ export class SubscriptionsService {
     const subscription = await this.subscriptions.findByUser(userId);
     const live = subscription && (subscription.status === 'active' || subscription.status === 'past_due');
     if (!live) return FREE;
-    const renews = subscription.status === 'active' && !subscription.cancelAtPeriodEnd;
+    const renews = awaitsRenewal(subscription);
     return { plan: subscription.plan, paidUntilMs: subscription.currentPeriodEnd.getTime(), renews };
   }
 
