@@ -144,6 +144,14 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       expect(env.HEALTH_CHECK_TIMEOUT_MS, 'HEALTH_CHECK_TIMEOUT_MS against the probe timeout').toBeLessThan(
         (container.readinessProbe.timeoutSeconds ?? 1) * 1000,
       );
+      // Every pod pings the same MongoDB: if one slow ping took a pod out, one slow MongoDB second would take them all.
+      const readiness = container.readinessProbe;
+      expect(readiness.failureThreshold ?? 3, 'readiness failures before a pod leaves the Service').toBeGreaterThan(1);
+      // The drain must outlast the probes that notice it, plus a couple of seconds for the endpoints to propagate.
+      const noticedMs = (readiness.periodSeconds ?? 10) * (readiness.failureThreshold ?? 3) * 1000;
+      expect(env.SHUTDOWN_DRAIN_MS, 'SHUTDOWN_DRAIN_MS against the readiness probes').toBeGreaterThanOrEqual(
+        noticedMs + 2000,
+      );
       const graceMs = pod.terminationGracePeriodSeconds * 1000;
       // The app must finish draining, an upload accepted at the end of the drain (its deadline is the request's plus
       // the handler's) and the close steps that can hang (operations.md's rule: about seven), and force its own exit,
