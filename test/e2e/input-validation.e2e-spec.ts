@@ -15,6 +15,8 @@ import { testConfig } from '../support/test-env.js';
  */
 describe('input validation', () => {
   const SECRET = 'a-webhook-secret-of-at-least-32-characters';
+  /** 24 characters that class-validator's IsMongoId took for an ObjectId and the driver did not. */
+  const HEX_PREFIXED_ID = '0x0123456789abcdef012345';
   let running: RunningApp;
   let url: string;
 
@@ -149,6 +151,36 @@ describe('input validation', () => {
       expect(corrected.status).toBe(200);
       expect(corrected.body).toEqual({ received: true, duplicate: false });
       expect((await call('GET', '/v1/subscriptions/me', member)).body.status).toBe('past_due');
+    });
+
+    it('refuses a member id spelled 0x… before claiming the event, instead of a 500 on every redelivery', async () => {
+      const id = `evt_${randomUUID()}`;
+      for (const userId of [HEX_PREFIXED_ID, HEX_PREFIXED_ID.toUpperCase(), HEX_PREFIXED_ID.replace('x', 'h')]) {
+        const response = await deliver({ id, type: 'invoice.paid', data: { userId, chargeId: `ch_${randomUUID()}` } });
+        expectProblem400(response, userId);
+        expect(response.body.errors).toContainEqual(expect.objectContaining({ field: 'data.userId' }));
+      }
+      const connection = running.app.get<Connection>(getConnectionToken());
+      expect(await connection.collection('webhook_events').countDocuments({ _id: `fake:${id}` as never })).toBe(0);
+    });
+  });
+
+  describe('media ids', () => {
+    it('refuses photo ids spelled 0x… or 0h…, which validator.js reads as hexadecimal, creating and changing nothing', async () => {
+      const account = await registerAccount(url);
+      for (const photoId of [HEX_PREFIXED_ID, HEX_PREFIXED_ID.toUpperCase(), HEX_PREFIXED_ID.replace('x', 'h')]) {
+        const response = await call('POST', '/v1/profiles', account, { ...profileInput(), photoIds: [photoId] });
+        expectProblem400(response, photoId);
+        expect(response.body.errors).toEqual([
+          { field: 'photoIds', message: 'each value in photoIds must be a 24-character hexadecimal ObjectId' },
+        ]);
+      }
+      await expectNoProfile(account);
+      const owner = await registerAccount(url);
+      const profile = await createProfile(url, owner);
+      const patch = await call('PATCH', `/v1/profiles/${profile.id}`, owner, { photoIds: [HEX_PREFIXED_ID] });
+      expectProblem400(patch, 'patch');
+      expect((await stored(profile.id, owner)).photoIds).toEqual(profile.photoIds);
     });
   });
 

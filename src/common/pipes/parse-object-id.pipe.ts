@@ -3,7 +3,7 @@ import { ApiParam } from '@nestjs/swagger';
 import { Types } from 'mongoose';
 import { isObjectIdHex } from '../../database/object-id.js';
 
-/** An ObjectId as OpenAPI documents it, in a route or in a body (IsMongoId): 24 hexadecimal characters. */
+/** An ObjectId as OpenAPI documents it, in a route or in a body (IsObjectId): 24 hexadecimal characters. */
 export const OBJECT_ID_PATTERN = '^[0-9a-fA-F]{24}$';
 
 /** Route ids are 24 hex characters; anything else is a 400, never a CastError 500. */

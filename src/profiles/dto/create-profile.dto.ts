@@ -6,7 +6,6 @@ import {
   ArrayUnique,
   IsArray,
   IsIn,
-  IsMongoId,
   IsString,
   Length,
   Matches,
@@ -16,6 +15,7 @@ import { OBJECT_ID_PATTERN } from '../../common/pipes/parse-object-id.pipe.js';
 import { IsCalendarDate } from '../../common/validation/calendar-date.js';
 import { lowerCaseIds } from '../../common/validation/lower-case.js';
 import { NestedObject } from '../../common/validation/nested-object.js';
+import { IsObjectId } from '../../common/validation/object-id.js';
 import { OptionalNotNull } from '../../common/validation/optional-not-null.js';
 import { IsPlainText } from '../../common/validation/plain-text.js';
 import { GENDERS, VISIBILITIES, type Gender, type Visibility } from '../profile.schema.js';
@@ -102,7 +102,7 @@ export class CreateProfileDto {
   @IsArray()
   @ArrayMaxSize(6)
   @ArrayUnique()
-  @IsMongoId({ each: true })
+  @IsObjectId({ each: true })
   photoIds?: string[];
 
   @ApiPropertyOptional({ enum: VISIBILITIES, default: 'public', description: 'hidden: only you and admins see it' })

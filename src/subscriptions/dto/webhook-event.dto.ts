@@ -1,9 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsMongoId, IsOptional, IsString, Matches, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
+import { IsOptional, IsString, Matches, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
 import { Transform } from 'class-transformer';
 import { lowerCaseIds } from '../../common/validation/lower-case.js';
 import { IgnoresUnknownFields } from '../../common/validation/ignores-unknown-fields.js';
 import { NestedObject } from '../../common/validation/nested-object.js';
+import { IsObjectId } from '../../common/validation/object-id.js';
 import { OBJECT_ID_PATTERN } from '../../common/pipes/parse-object-id.pipe.js';
 
 /** The event types this API acts on; the provider's other types are acknowledged and ignored (isHandledEvent). */
@@ -17,7 +18,7 @@ const EVENT_TYPE = /^[\w.-]+$/;
 class WebhookEventDataDto {
   @ApiProperty({ pattern: OBJECT_ID_PATTERN, description: 'The member the invoice is for' })
   @Transform(lowerCaseIds)
-  @IsMongoId()
+  @IsObjectId()
   userId: string;
 
   @ApiPropertyOptional({
