@@ -202,6 +202,40 @@ describe('request deadlines', () => {
     await closing;
   });
 
+  it('cuts a download that starts while the server closes at the same time as the others, not later', async () => {
+    let startStreaming!: () => void;
+    const handlerWaits = new Promise<void>((resolve) => (startStreaming = resolve));
+    ({ fastify } = await server({ HANDLER_TIMEOUT_MS: '1000', MEDIA_DOWNLOAD_TIMEOUT_MS: '600000' }, (app) =>
+      app.get('/slow-start', async (_request, reply) => {
+        await handlerWaits;
+        const stream = new Readable({
+          read() {
+            setTimeout(() => this.push(Buffer.alloc(1_000)), 20);
+          },
+        });
+        return reply.header('content-type', 'application/octet-stream').send(stream);
+      }),
+    ));
+    const answered = fetch(`${fastify.listeningOrigin}/slow-start`, { headers: { 'accept-encoding': 'identity' } });
+    await pause(50);
+    const started = vi.spyOn(globalThis, 'setTimeout');
+    const closing = fastify.close();
+    fastify = undefined;
+    await pause(400);
+    startStreaming();
+    const response = await answered;
+    expect(response.status).toBe(200);
+    const cut = started.mock.calls.find(([callback]) => (callback as { name?: string }).name === 'cutDownload');
+    // Cut when the close started plus HANDLER_TIMEOUT_MS, of which 400 ms had passed: not 1000 ms from now.
+    expect(cut?.[1]).toBeLessThanOrEqual(600);
+    await expect(
+      (async () => {
+        for await (const _chunk of response.body!);
+      })(),
+    ).rejects.toThrow();
+    await closing;
+  });
+
   it('drops the timer of a request whose client went away', async () => {
     const started = vi.spyOn(globalThis, 'setTimeout');
     const cleared = vi.spyOn(globalThis, 'clearTimeout');

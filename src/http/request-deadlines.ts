@@ -49,9 +49,10 @@ export const FileUpload = (): MethodDecorator => mergeRouteConfig({ fileUpload: 
 export function registerRequestDeadlines(fastify: FastifyInstance, { http, media }: AppConfig): void {
   const uploadTimeoutMs = http.requestTimeoutMs + http.handlerTimeoutMs;
   const streaming = new Set<FastifyReply>();
-  let closing = false;
+  /** When the server started closing, downloads are cut HANDLER_TIMEOUT_MS later: null until then. */
+  let cutAt: number | null = null;
   fastify.addHook('preClose', (done) => {
-    closing = true;
+    cutAt = Date.now() + http.handlerTimeoutMs;
     if (streaming.size) log.warn(`${streaming.size} downloads still streaming: cut in ${http.handlerTimeoutMs} ms`);
     for (const reply of streaming) {
       clearTimeout(reply.request[TIMER] ?? undefined);
@@ -78,7 +79,10 @@ export function registerRequestDeadlines(fastify: FastifyInstance, { http, media
       request[TIMER] = null;
       return done(null, payload);
     }
-    request[TIMER] = setTimeout(cutDownload, closing ? http.handlerTimeoutMs : media.downloadTimeoutMs, reply);
+    // One that starts while the server closes (its handler began before) ends with the others, not a full
+    // HANDLER_TIMEOUT_MS after its own first byte: that could hold the close for twice as long.
+    const streamMs = cutAt === null ? media.downloadTimeoutMs : Math.max(0, cutAt - Date.now());
+    request[TIMER] = setTimeout(cutDownload, streamMs, reply);
     streaming.add(reply);
     done(null, payload);
   });
