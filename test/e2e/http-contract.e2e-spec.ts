@@ -96,6 +96,16 @@ describe('HTTP contract: errors, request ids, compression', () => {
     expect(register.status).toBe(201);
   });
 
+  it('answers a non-JSON body sent to no route, or with a method its path does not take, with 404 or 405, not 415', async () => {
+    const missing = await post('/v1/no-such-thing', 'hello', 'text/plain');
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toMatch(PROBLEM_JSON);
+    expect(((await missing.json()) as { detail: string }).detail).toBe('Nothing is served at this path');
+    const wrongMethod = await post('/v1/plans', 'a=1', 'application/x-www-form-urlencoded');
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
+  });
+
   it('takes JSON bodies only: a form or plain-text body gets a 415 problem and changes nothing', async () => {
     const email = 'form-body@example.test';
     const password = 'long enough password';
