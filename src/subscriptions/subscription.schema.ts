@@ -67,6 +67,14 @@ export class Subscription {
   @Prop({ type: [PaymentKeySchema], default: [] })
   recentPaymentKeys: PaymentKeyUse[];
 
+  /**
+   * Charges of the member's requests that were refunded because their change no longer applied (another won the
+   * race). A processor that keeps keys longer than our answers gives such a charge back to a key reused after its
+   * answer was purged; refunded, it must buy nothing. Rare, so the array stays small.
+   */
+  @Prop({ type: [String], default: [] })
+  refundedChargeIds: string[];
+
   createdAt: Date;
   updatedAt: Date;
 }

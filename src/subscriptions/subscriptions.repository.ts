@@ -184,6 +184,14 @@ export class SubscriptionsRepository {
       .lean<SubscriptionRecord>();
   }
 
+  /** A charge of the member's that was refunded: see Subscription.refundedChargeIds. */
+  async rememberRefund(userId: string, chargeId: string): Promise<void> {
+    await this.subscriptions.updateOne(
+      { userId: new Types.ObjectId(userId) },
+      { $addToSet: { refundedChargeIds: chargeId } },
+    );
+  }
+
   /**
    * A failed renewal, only once the paid period is over: a failure reported late, after the member paid for the
    * current period, must not take it away. A member who canceled is left for the sweep to cancel.
@@ -237,6 +245,12 @@ function paidBy(
     $set: { ...changes, lastChargeId: chargeId, ...(paymentKeys && { recentPaymentKeys: paymentKeys }) },
     $addToSet: { chargeIds: chargeId },
   };
+}
+
+/** Whether the charge was refunded by this API after its change no longer applied. */
+export function wasRefunded(record: SubscriptionRecord, chargeId: string): boolean {
+  // A lean read applies no schema defaults: older documents have no refundedChargeIds.
+  return (record.refundedChargeIds ?? []).includes(chargeId);
 }
 
 /** Whether the charge already paid for a period of this subscription (its start, an upgrade or a renewal). */

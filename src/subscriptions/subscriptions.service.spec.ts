@@ -12,6 +12,7 @@ function setup(afterwards: Partial<SubscriptionRecord> | null) {
   const subscriptions = {
     findByUser: vi.fn().mockResolvedValueOnce(null).mockResolvedValueOnce(afterwards),
     start: vi.fn().mockResolvedValue(null),
+    rememberRefund: vi.fn().mockResolvedValue(undefined),
   };
   const payments = {
     name: 'fake',
@@ -20,7 +21,7 @@ function setup(afterwards: Partial<SubscriptionRecord> | null) {
   };
   const service = new SubscriptionsService(subscriptions as unknown as SubscriptionsRepository, payments, {} as Redis);
   const start = () => service['start'](member, 'premium', 'tok_visa', 'key-1');
-  return { start, payments };
+  return { start, payments, subscriptions };
 }
 
 const live = (chargeIds: string[]): Partial<SubscriptionRecord> => ({
@@ -33,10 +34,14 @@ const live = (chargeIds: string[]): Partial<SubscriptionRecord> => ({
 });
 
 describe('SubscriptionsService, a charge whose write no longer applied', () => {
-  it('refunds a charge that pays for nothing', async () => {
-    const { start, payments } = setup(live(['ch_other']));
+  it('refunds a charge that pays for nothing, remembering it first so that a failed refund is made again later', async () => {
+    const { start, payments, subscriptions } = setup(live(['ch_other']));
     await expect(start()).rejects.toBeInstanceOf(ConflictException);
+    expect(subscriptions.rememberRefund).toHaveBeenCalledWith(member.id, 'ch_1');
     expect(payments.refund).toHaveBeenCalledWith('ch_1');
+    expect(subscriptions.rememberRefund.mock.invocationCallOrder[0]).toBeLessThan(
+      payments.refund.mock.invocationCallOrder[0],
+    );
   });
 
   it('keeps a charge that another run of the same request already applied, and answers with that subscription', async () => {

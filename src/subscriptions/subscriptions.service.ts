@@ -28,6 +28,7 @@ import {
   hasEndedByCancellation,
   paidFor,
   SubscriptionsRepository,
+  wasRefunded,
   type SubscriptionRecord,
 } from './subscriptions.repository.js';
 
@@ -200,15 +201,10 @@ export class SubscriptionsService {
   }
 
   /**
-   * A member's subscription changes one request at a time. The writes below are conditional on the state they read,
-   * which MongoDB applies atomically but FerretDB does not (it reads, then writes, without a lock): there, six of
-   * twenty simultaneous upgrades each won and were charged. The lock holds on both, and a request that loses it is
-   * refused before anything is charged. Without Redis, changes are refused (503) rather than left unguarded.
-   */
-  /**
    * After a write that no longer applied. The processor makes one charge per key, so two runs of one request (a retry
    * that took over a key whose lease lapsed while the first run was stalled) get the same charge: if it already pays
-   * for the subscription, the other run applied it, and that is the answer. Any other charge is refunded.
+   * for the subscription, the other run applied it, and that is the answer. Any other charge is refunded, and
+   * remembered first (charge()): should the refund fail, the key's retry gets the charge back and refunds it then.
    */
   private async appliedOrRefunded(
     user: AuthenticatedUser,
@@ -217,10 +213,17 @@ export class SubscriptionsService {
   ): Promise<SubscriptionView> {
     const current = await this.subscriptions.findByUser(user.id);
     if (current && paidFor(current, chargeId)) return toSubscriptionView(current);
+    await this.subscriptions.rememberRefund(user.id, chargeId);
     await this.payments.refund(chargeId);
     throw new ConflictException(`${conflict}; this charge was refunded`);
   }
 
+  /**
+   * A member's subscription changes one request at a time. The writes below are conditional on the state they read,
+   * which MongoDB applies atomically but FerretDB does not (it reads, then writes, without a lock): there, six of
+   * twenty simultaneous upgrades each won and were charged. The lock holds on both, and a request that loses it is
+   * refused before anything is charged. Without Redis, changes are refused (503) rather than left unguarded.
+   */
   private async oneChangeAtATime<T>(user: AuthenticatedUser, change: () => Promise<T>): Promise<T> {
     const outcome = await withSubscriptionChangeLock(this.redis, user.id, change);
     if (!outcome.acquired) {
@@ -239,7 +242,9 @@ export class SubscriptionsService {
   /**
    * Charges once per key. A processor may keep keys longer than the stored answers (24 h here; some keep them for
    * days), so a member's key reused after its answer was purged can get back the charge that already paid for an
-   * earlier period of this subscription: it pays for nothing now, and is refused rather than granting a free period.
+   * earlier period of this subscription, or one refunded when its change no longer applied (appliedOrRefunded): it
+   * pays for nothing now, and is refused rather than granting a free period. A refunded one is refunded again (a
+   * processor's refunds are idempotent), in case its first refund failed.
    */
   private async charge(
     plan: Plan,
@@ -262,6 +267,10 @@ export class SubscriptionsService {
       throw error;
     }
     if (current && paidFor(current, chargeId)) throw keyReused();
+    if (current && wasRefunded(current, chargeId)) {
+      await this.payments.refund(chargeId);
+      throw keyReused();
+    }
     return chargeId;
   }
 }

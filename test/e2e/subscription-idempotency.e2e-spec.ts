@@ -2,7 +2,7 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import type { Redis } from 'ioredis';
 import { Types, type Collection, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
 import { IdempotencyRecordsRepository } from '../../src/subscriptions/idempotency-records.repository.js';
 import { IdempotencyService } from '../../src/subscriptions/idempotency.service.js';
@@ -197,6 +197,44 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     expect(reused.status).toBe(422);
     expect(((await reused.json()) as { detail: string }).detail).toMatch(/use a new key/);
     expect(amountsCharged(member)).toEqual([999]);
+    const after = (await (await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).json()) as {
+      cancelAtPeriodEnd: boolean;
+      currentPeriodEnd: string;
+    };
+    expect(after.cancelAtPeriodEnd).toBe(true);
+    expect(Date.parse(after.currentPeriodEnd)).toBeLessThan(Date.now());
+  });
+
+  it('refuses, and refunds again, a refunded charge that the processor gives back to a key reused after a day', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    // Another start lands between this one's read and its write (as a run whose lock lapsed would): this one's charge
+    // pays for nothing and is refunded.
+    const repository = running.app.get(SubscriptionsRepository);
+    const start = repository.start.bind(repository);
+    const racing = vi.spyOn(repository, 'start').mockImplementationOnce(async (userId, period) => {
+      await start(userId, { ...period, chargeId: `ch_${randomUUID()}`, paymentKeys: [] });
+      return start(userId, period);
+    });
+    const raced = await subscribe(member, key);
+    racing.mockRestore();
+    expect(raced.status).toBe(409);
+    const refunded = payments.charges.get(paymentKey(member.userId, 'subscribe', 'premium', key))!.id;
+    expect(payments.refunds.has(refunded)).toBe(true);
+    // The subscription that won is canceled and over, the 409 purged; this processor keeps its keys for longer.
+    expect((await post('/v1/subscriptions/me/cancel', member, {}, randomUUID())).status).toBe(200);
+    await subscriptions.updateOne(
+      { userId: new Types.ObjectId(member.userId) },
+      { $set: { currentPeriodEnd: new Date(Date.now() - 1_000) } },
+    );
+    await running.app.get(IdempotencyService).purgeExpired(new Date(Date.now() + 25 * 3600 * 1000));
+    const refunds = vi.spyOn(payments, 'refund');
+
+    const reused = await subscribe(member, key);
+    expect(reused.status).toBe(422);
+    expect(((await reused.json()) as { detail: string }).detail).toMatch(/use a new key/);
+    expect(refunds).toHaveBeenCalledWith(refunded);
+    refunds.mockRestore();
     const after = (await (await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).json()) as {
       cancelAtPeriodEnd: boolean;
       currentPeriodEnd: string;
