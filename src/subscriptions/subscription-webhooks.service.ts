@@ -98,7 +98,7 @@ export class SubscriptionWebhooksService {
     if (!record) {
       this.logger.warn(`Webhook ${id} (${type}) for a member without a subscription`);
       // A charge for a member who never subscribed (or whose subscription is gone) buys nothing either.
-      if (chargeId) await this.refund(id, chargeId);
+      if (chargeId) await this.refund(id, chargeId, data.userId);
       return;
     }
     const now = new Date();
@@ -115,7 +115,7 @@ export class SubscriptionWebhooksService {
     if (!changed) {
       this.logger.warn(`Webhook ${id} (${type}) did not apply to a ${record.status} subscription`);
       // A renewal charged after the member canceled (or after the subscription ended) buys nothing: give it back.
-      if (chargeId && !paidFor(record, chargeId)) await this.refund(id, chargeId);
+      if (chargeId && !paidFor(record, chargeId)) await this.refund(id, chargeId, data.userId);
     }
   }
 
@@ -124,7 +124,10 @@ export class SubscriptionWebhooksService {
    * idempotent per charge (PaymentProvider.refund), so the same charge reported under another event id is not refunded
    * twice. A failed refund releases the event's claim (handle), so the provider's redelivery tries again.
    */
-  private async refund(eventId: string, chargeId: string): Promise<void> {
+  private async refund(eventId: string, chargeId: string, userId: string): Promise<void> {
+    // Remembered first, like a refund of the member's own request: the charge may be one a subscribe made before it
+    // died, whose retry with the same key gets it back from the processor (see SubscriptionsService.charge).
+    await this.subscriptions.rememberRefund(userId, chargeId);
     await this.payments.refund(chargeId);
     this.logger.warn(`Webhook ${eventId}: refunded charge ${chargeId}, which paid for nothing`);
   }

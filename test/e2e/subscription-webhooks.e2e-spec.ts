@@ -2,13 +2,14 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import type { Redis } from 'ioredis';
 import { Types, type Collection, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
 import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
 import { RENEWAL_WAIT_MS } from '../../src/subscriptions/plans.js';
 import { withSubscriptionChangeLock } from '../../src/subscriptions/subscription-change-lock.js';
 import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
 import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
+import { paymentKey } from '../../src/subscriptions/subscriptions.service.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -135,6 +136,32 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect(payments.refunds.has(late)).toBe(true);
       expect(await subscriptionOf(member)).toMatchObject({ status: 'active', cancelAtPeriodEnd: true });
       expect(await periodEndOf(member)).toBe(until);
+    });
+
+    it('refunds the charge of a subscribe that died before its write, and refuses it to that request’s retry', async () => {
+      const { member } = await premiumMember();
+      expect((await post('/v1/subscriptions/me/cancel', member)).status).toBe(200);
+      await endPeriod(member);
+      const repository = running.app.get(SubscriptionsRepository);
+      const dies = vi.spyOn(repository, 'start').mockRejectedValueOnce(new Error('the process died here'));
+      const key = randomUUID();
+      const subscribe = () =>
+        fetch(`${url}/v1/subscriptions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key, ...member.auth },
+          body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
+        });
+      expect((await subscribe()).status).toBe(500);
+      dies.mockRestore();
+      const charge = payments.charges.get(paymentKey(member.userId, 'subscribe', 'premium', key))!.id;
+      // The provider reports that charge; it renews nothing (the subscription was canceled) and is refunded.
+      expect((await paid(member, charge)).status).toBe(200);
+      expect(payments.refunds.has(charge)).toBe(true);
+
+      const retry = await subscribe();
+      expect(retry.status).toBe(422);
+      expect(await subscriptionOf(member)).toMatchObject({ status: 'active', cancelAtPeriodEnd: true });
+      expect(await periodEndOf(member)).toBeLessThan(Date.now());
     });
 
     it('refunds a charge for a member who has no subscription, once, and remembers the event', async () => {
