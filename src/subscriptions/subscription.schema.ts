@@ -68,9 +68,10 @@ export class Subscription {
   recentPaymentKeys: PaymentKeyUse[];
 
   /**
-   * Charges of the member's requests that were refunded because their change no longer applied (another won the
-   * race). A processor that keeps keys longer than our answers gives such a charge back to a key reused after its
-   * answer was purged; refunded, it must buy nothing. Rare, so the array stays small.
+   * Charges this API refunded because they bought nothing: a member's change that no longer applied (another won the
+   * race), or a reported charge that renewed nothing. Added before the refund. A processor gives such a charge back to
+   * a retry, or to a key reused after its answer was purged; it must buy nothing then either. At most about one a
+   * month (a provider that goes on billing a canceled member), so the array stays small.
    */
   @Prop({ type: [String], default: [] })
   refundedChargeIds: string[];
