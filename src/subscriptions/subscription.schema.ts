@@ -46,6 +46,14 @@ export class Subscription {
   @Prop({ type: String, enum: PLAN_IDS, default: null })
   pendingPlan: PlanId | null;
 
+  /**
+   * The plan the member keeps until currentPeriodStart: set by a renewal confirmed before the paid period ended (app
+   * stores charge up to a day ahead) that applied a scheduled downgrade, so the member keeps what they paid for until
+   * then. Read only while currentPeriodStart is ahead, which no other change makes it.
+   */
+  @Prop({ type: String, enum: PLAN_IDS, default: null })
+  previousPlan: PlanId | null;
+
   /** The provider's id of the last successful charge. */
   @Prop({ type: String, required: true })
   lastChargeId: string;

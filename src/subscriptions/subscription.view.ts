@@ -1,6 +1,6 @@
 import type { PlanId } from './plans.js';
 import type { SubscriptionStatus } from './subscription.schema.js';
-import type { SubscriptionRecord } from './subscriptions.repository.js';
+import { planAt, type SubscriptionRecord } from './subscriptions.repository.js';
 
 export interface SubscriptionView {
   plan: PlanId;
@@ -10,6 +10,8 @@ export interface SubscriptionView {
   cancelAtPeriodEnd: boolean;
   /** Left out when no downgrade waits (optional fields are never null). */
   pendingPlan?: PlanId;
+  /** The plan that applies until currentPeriodStart (Subscription.previousPlan); left out when none does. */
+  previousPlan?: PlanId;
 }
 
 export function toSubscriptionView(record: SubscriptionRecord): SubscriptionView {
@@ -20,5 +22,6 @@ export function toSubscriptionView(record: SubscriptionRecord): SubscriptionView
     currentPeriodEnd: record.currentPeriodEnd.toISOString(),
     cancelAtPeriodEnd: record.cancelAtPeriodEnd,
     ...(record.pendingPlan ? { pendingPlan: record.pendingPlan } : {}),
+    ...(planAt(record, new Date()) !== record.plan ? { previousPlan: record.previousPlan! } : {}),
   };
 }

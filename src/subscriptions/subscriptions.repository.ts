@@ -158,6 +158,9 @@ export class SubscriptionsRepository {
     // the renewal wait): the hours the confirmation took are part of it, not given on top. Otherwise it starts now.
     const keptUntil = record.currentPeriodEnd.getTime() + (awaitsRenewal(record) ? RENEWAL_WAIT_MS : 0);
     const start = now.getTime() <= keptUntil ? record.currentPeriodEnd : now;
+    const plan = record.pendingPlan ?? record.plan;
+    // Confirmed before the paid period ended, a downgrade starts with the next period, not now.
+    const previousPlan = start > now && plan !== record.plan ? record.plan : null;
     return this.subscriptions
       .findOneAndUpdate(
         {
@@ -173,7 +176,8 @@ export class SubscriptionsRepository {
           { chargeId },
           {
             status: 'active',
-            plan: record.pendingPlan ?? record.plan,
+            plan,
+            previousPlan,
             pendingPlan: null,
             currentPeriodStart: start,
             currentPeriodEnd: new Date(start.getTime() + PERIOD_MS.month),
@@ -221,6 +225,14 @@ export class SubscriptionsRepository {
  */
 function endedByCancellation(now: Date): QueryFilter<Subscription> {
   return { status: 'active', cancelAtPeriodEnd: true, currentPeriodEnd: { $lte: now } };
+}
+
+/** The plan that applies at `now`: the previous one until a period that an early renewal confirmed starts. */
+export function planAt(
+  record: Pick<SubscriptionRecord, 'plan' | 'previousPlan' | 'currentPeriodStart'>,
+  now: Date,
+): PlanId {
+  return record.previousPlan && now < record.currentPeriodStart ? record.previousPlan : record.plan;
 }
 
 /** Active and not canceled: its renewal is expected, and it keeps its plan for RENEWAL_WAIT_MS past the period. */

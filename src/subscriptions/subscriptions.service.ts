@@ -27,6 +27,7 @@ import {
   awaitsRenewal,
   hasEndedByCancellation,
   paidFor,
+  planAt,
   SubscriptionsRepository,
   wasRefunded,
   type SubscriptionRecord,
@@ -43,6 +44,9 @@ export interface EntitlementState {
   paidUntilMs: number;
   /** See awaitsRenewal(). */
   renews?: boolean;
+  /** The plan that applies until `previousUntilMs` (Subscription.previousPlan); absent when none does. */
+  previousPlan?: PlanId;
+  previousUntilMs?: number;
 }
 const FREE: EntitlementState = { plan: 'free', paidUntilMs: 0 };
 const EVICT_ENTITLEMENT = { name: ENTITLEMENT_CACHE.name, keys: (user: AuthenticatedUser) => [user.id] };
@@ -61,8 +65,10 @@ export class SubscriptionsService {
    * cache nor an overdue sweep extends access.
    */
   async entitlement(userId: string): Promise<PlanId> {
-    const { plan, paidUntilMs, renews } = await this.entitlementState(userId);
-    return paidUntilMs + (renews ? RENEWAL_WAIT_MS : 0) > Date.now() ? plan : 'free';
+    const { plan, paidUntilMs, renews, previousPlan, previousUntilMs = 0 } = await this.entitlementState(userId);
+    const now = Date.now();
+    if (paidUntilMs + (renews ? RENEWAL_WAIT_MS : 0) <= now) return 'free';
+    return previousPlan && now < previousUntilMs ? previousPlan : plan;
   }
 
   /** The cached part of entitlement(): the live subscription's plan and period end (0 when there is none). */
@@ -76,7 +82,13 @@ export class SubscriptionsService {
     const live = subscription && (subscription.status === 'active' || subscription.status === 'past_due');
     if (!live) return FREE;
     const renews = awaitsRenewal(subscription);
-    return { plan: subscription.plan, paidUntilMs: subscription.currentPeriodEnd.getTime(), renews };
+    const state = { plan: subscription.plan, paidUntilMs: subscription.currentPeriodEnd.getTime(), renews };
+    if (planAt(subscription, new Date()) === subscription.plan) return state;
+    return {
+      ...state,
+      previousPlan: subscription.previousPlan!,
+      previousUntilMs: subscription.currentPeriodStart.getTime(),
+    };
   }
 
   /** Whose subscription status cache warming loads: members with a live subscription, newest period first. */

@@ -9,7 +9,7 @@ import { RENEWAL_WAIT_MS } from '../../src/subscriptions/plans.js';
 import { withSubscriptionChangeLock } from '../../src/subscriptions/subscription-change-lock.js';
 import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
 import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
-import { paymentKey } from '../../src/subscriptions/subscriptions.service.js';
+import { paymentKey, SubscriptionsService } from '../../src/subscriptions/subscriptions.service.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -390,6 +390,32 @@ describe('payment provider webhooks against members’ own changes and the sweep
       }
       expect(await (await deliver(event)).json()).toEqual({ received: true, duplicate: false });
       expect(payments.refunds.has(event.data.chargeId)).toBe(true);
+    });
+
+    it('leaves a member the plan paid for until the period ends when a renewal confirmed early applies a downgrade', async () => {
+      const member = await registerAccount(url);
+      expect((await post('/v1/subscriptions', member, { plan: 'platinum', paymentToken: 'tok_visa' })).status).toBe(
+        201,
+      );
+      expect((await post('/v1/subscriptions/me/plan', member, { plan: 'premium' })).status).toBe(200);
+      await endPeriod(member, -12 * 3600 * 1000); // an app store charges the renewal up to a day ahead
+      const ends = await periodEndOf(member);
+      const service = running.app.get(SubscriptionsService);
+
+      expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+      const renewed = await subscriptionOf(member);
+      expect(renewed).toMatchObject({ plan: 'premium', previousPlan: 'platinum', status: 'active' });
+      expect(renewed.pendingPlan).toBeUndefined();
+      expect(Date.parse(renewed.currentPeriodStart)).toBe(ends);
+      expect(await service.entitlement(member.userId)).toBe('platinum');
+      // Once the renewed period has started, the downgrade applies.
+      await subscriptions.updateOne(
+        { userId: new Types.ObjectId(member.userId) },
+        { $set: { currentPeriodStart: new Date(Date.now() - 1_000) } },
+      );
+      expect((await subscriptionOf(member)).previousPlan).toBeUndefined();
+      expect(await service.loadEntitlementState(member.userId)).toMatchObject({ plan: 'premium' });
+      expect((await service.loadEntitlementState(member.userId)).previousPlan).toBeUndefined();
     });
 
     it('starts the next period at the end of the paid one for a renewal confirmed during the renewal wait', async () => {

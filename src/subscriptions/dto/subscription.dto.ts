@@ -59,6 +59,13 @@ export class SubscriptionDto {
   @ApiProperty() cancelAtPeriodEnd: boolean;
   @ApiPropertyOptional({ enum: PLAN_IDS, description: 'A downgrade waiting for the period end; absent when none' })
   pendingPlan?: PlanId;
+  @ApiPropertyOptional({
+    enum: PLAN_IDS,
+    description:
+      'The plan that applies until currentPeriodStart: a renewal confirmed before the paid period ended started the ' +
+      'next period, on the downgraded plan, at its end; absent otherwise',
+  })
+  previousPlan?: PlanId;
 }
 
 export class AdminSubscriptionDto extends SubscriptionDto {
