@@ -29,6 +29,10 @@ describe('parseCliArgs', () => {
     [['--list', '--verify', ID], /Choose one of --list, --verify/],
     [['--target-db', 'vesta_restore'], /--target-db and --drop go with --restore/],
     [['--drop'], /--target-db and --drop go with --restore/],
+    // An unset shell variable: the driver read "" as the database in MONGODB_URI, the live one.
+    [['--restore', ID, '--target-db', '', '--drop'], /--target-db "" is not a database name/],
+    [['--restore', ID, '--target-db', 'vesta.restore'], /--target-db "vesta.restore" is not a database name/],
+    [['--restore', ID, '--target-db', 'a'.repeat(64)], /is not a database name/],
   ])('refuses %j with the reason and the usage', (args, reason) => {
     expect(() => parse(...args)).toThrow(ConfigError);
     expect(() => parse(...args)).toThrow(reason);

@@ -1,6 +1,13 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/app-config.js';
 
+/**
+ * A database name MongoDB takes on every platform: 1 to 63 characters, none of / \ . space " $ * < > : | ? or NUL.
+ * Checked before anything runs: the driver reads an empty name as the one in MONGODB_URI (`--target-db "$UNSET"`
+ * restored into, and with --drop dropped, the live database), and refuses a bad one only after every file was read.
+ */
+const DATABASE_NAME = /^[^/\\. "$*<>:|?\0]{1,63}$/;
+
 export type CliCommand =
   | { kind: 'help' }
   | { kind: 'backup' }
@@ -37,7 +44,13 @@ export function parseCliArgs(args: string[], usage: string): CliCommand {
     const [id, ...extra] = positionals;
     if (!id) throw refuse('restore needs a backup id');
     if (extra.length) throw refuse(`restore takes one backup id, not also ${extra.join(' ')}`);
-    return { kind: 'restore', id, targetDb: values['target-db'], drop: values.drop };
+    const targetDb = values['target-db'];
+    if (targetDb !== undefined && !DATABASE_NAME.test(targetDb)) {
+      throw refuse(
+        `--target-db ${JSON.stringify(targetDb)} is not a database name (1-63 characters, no / \\ . " $ or spaces)`,
+      );
+    }
+    return { kind: 'restore', id, targetDb, drop: values.drop };
   }
   if (positionals.length) {
     throw refuse(`Unexpected argument ${positionals.join(' ')} (to restore a backup, pass --restore before its id)`);
