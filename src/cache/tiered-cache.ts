@@ -36,6 +36,11 @@ export interface WrapOptions<T = unknown> {
    * end, such as a media variant not made yet.
    */
   storeIf?: (value: T) => boolean;
+  /**
+   * False for values that must never answer once expired (the fail-safe of CACHE_GRACE_S is off for them): a reload
+   * that fails fails the read. For checks where an old value grants what a write took away, such as ended sessions.
+   */
+  failSafe?: boolean;
 }
 
 /** A running miss for one key. Invalidated while running, its result may predate the write: returned, not kept. */
@@ -116,7 +121,7 @@ export class TieredCache {
     }
     if (this.l1) this.metrics.miss(cache, 'l1');
     const running = this.inflight.get(fullKey);
-    const ownFallback = running?.refreshing && this.inGrace(entry);
+    const ownFallback = running?.refreshing && this.inGrace(options, entry);
     if (running && ownFallback) {
       // Waited for only as long as a reload of the reader's own.
       const outcome = await settledWithin(running.promise as Promise<T>, this.options.softTimeoutMs ?? 0);
@@ -149,7 +154,7 @@ export class TieredCache {
         return remote.v;
       }
       this.metrics.miss(cache, 'l2');
-      const fallback = this.inGrace(remote, entry);
+      const fallback = this.inGrace(options, remote, entry);
       // An invalidation since these were read drops them too.
       if (!fallback || flight.stale) return this.compute(cache, fullKey, loader, options, flight, false);
       return this.computeOrFallBack(cache, fullKey, loader, options, flight, fallback);
@@ -178,8 +183,9 @@ export class TieredCache {
     this.dropLocal([`cache:${cache}:${key}`], []);
   }
 
-  /** The newer of the expired entries found that is still within its grace period. */
-  private inGrace<T>(...found: (CacheEntry<T> | undefined)[]): CacheEntry<T> | undefined {
+  /** The newer of the expired entries found that is still within its grace period, unless the cache has no fail-safe. */
+  private inGrace<T>(options: WrapOptions<T>, ...found: (CacheEntry<T> | undefined)[]): CacheEntry<T> | undefined {
+    if (options.failSafe === false) return undefined;
     const now = Date.now();
     const usable = found.filter((e): e is CacheEntry<T> => e !== undefined && e.exp + this.graceMs > now);
     return usable.sort((a, b) => b.exp - a.exp)[0];

@@ -111,6 +111,23 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     expect(await a.cache.wrap('fail-safe', 'held', () => Promise.resolve('v2'), SHORT)).toBe('v2');
   });
 
+  it('serves no expired value of a cache without fail-safe: the failed or slow reload answers', async () => {
+    const a = await instance();
+    const strict = { ...SHORT, failSafe: false };
+    await a.cache.wrap('fail-safe', 'strict', () => Promise.resolve('v1'), strict);
+    await sleep(150);
+    await expect(a.cache.wrap('fail-safe', 'strict', databaseDown, strict)).rejects.toThrow('database unavailable');
+    const slow = async () => {
+      await sleep(300); // beyond the soft timeout (50 ms), after which a fail-safe cache answers with 'v1'
+      return 'v2';
+    };
+    expect(await a.cache.wrap('fail-safe', 'strict', slow, strict)).toBe('v2');
+    // Another instance, with Redis' copy only, does not fall back on it either.
+    await sleep(150);
+    const b = await instance();
+    await expect(b.cache.wrap('fail-safe', 'strict', databaseDown, strict)).rejects.toThrow('database unavailable');
+  });
+
   it('serves no expired value after an invalidation, on the writer or elsewhere', async () => {
     const [a, b] = [await instance(), await instance()];
     await a.cache.wrap('fail-safe', 'changed', () => Promise.resolve('v1'), SHORT);
