@@ -10,13 +10,13 @@ import type { AccountSessions, TokenSession } from './session-state.js';
  * ends sessions evicts the account's entry on every instance through the cache's invalidation channel, so a logout
  * reaches the other instances' memory within milliseconds. The TTL bounds how long an instance that cannot hear the
  * channel (Redis down) keeps accepting ended sessions; so no expired entry answers for a reload that fails or is slow
- * (failSafe: false), which with Redis down and the database failing accepted ended sessions for CACHE_GRACE_S (1 h).
+ * (maxGraceS: 0), which with Redis down and the database failing accepted ended sessions for CACHE_GRACE_S (1 h).
  */
 export const ACCOUNT_SESSIONS_CACHE = {
   name: 'account-sessions',
   key: (userId: string) => userId,
   ttlS: 60,
-  failSafe: false,
+  maxGraceS: 0,
 };
 const ACCOUNT_SESSIONS_EVICTION = { name: ACCOUNT_SESSIONS_CACHE.name, keys: (userId: string) => [userId] };
 /**

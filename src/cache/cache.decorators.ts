@@ -22,8 +22,8 @@ export interface CacheableOptions {
   /** Keeps only the results this accepts (see WrapOptions.storeIf). */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   storeIf?: (value: any) => boolean;
-  /** See WrapOptions.failSafe. */
-  failSafe?: boolean;
+  /** See WrapOptions.maxGraceS. */
+  maxGraceS?: number;
 }
 
 export interface CacheEvictOptions {

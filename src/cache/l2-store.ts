@@ -82,7 +82,7 @@ export class L2Store {
   constructor(
     private readonly redis: Redis,
     private readonly metrics: CacheMetrics,
-    private readonly options: { timeoutMs: number; graceMs: number },
+    private readonly options: { timeoutMs: number },
   ) {}
 
   /** Follows the connection; `onReady` runs on every (re)connect, after what Redis holds is judged. */
@@ -139,17 +139,16 @@ export class L2Store {
     }
   }
 
+  /** `keepMs`: the entry's TTL and its grace period, through which it stays as a fallback for failed reloads. */
   async write(
     fullKey: string,
     serialised: string,
-    ttlMs: number,
+    keepMs: number,
     stamp: Stamp,
     tags: readonly string[],
   ): Promise<void> {
     if (!this.available() || performance.now() - stamp.at > GENERATION_MAX_LOAD_MS) return;
     try {
-      // Kept through the grace period, as a fallback for failed reloads (the entry's own exp says when it expired).
-      const keepMs = ttlMs + this.options.graceMs;
       // Members are stored with the client's key prefix: the Lua script deletes them by name.
       const member = `${this.redis.options.keyPrefix ?? ''}${fullKey}`;
       const sets = tags.map((tag) => `${TAG_KEY_PREFIX}${tag}`);

@@ -37,10 +37,12 @@ export interface WrapOptions<T = unknown> {
    */
   storeIf?: (value: T) => boolean;
   /**
-   * False for values that must never answer once expired (the fail-safe of CACHE_GRACE_S is off for them): a reload
-   * that fails fails the read. For checks where an old value grants what a write took away, such as ended sessions.
+   * A shorter grace period than CACHE_GRACE_S for this cache's entries, in seconds: how long past its TTL an entry is
+   * kept, in both tiers, and answers for a reload that fails or is slow. 0 for values that must never answer once
+   * expired, where an old value grants what a write took away (ended sessions); short for caches keyed by what clients
+   * choose (search pages), each of whose entries Redis holds that long.
    */
-  failSafe?: boolean;
+  maxGraceS?: number;
 }
 
 /** A running miss for one key. Invalidated while running, its result may predate the write: returned, not kept. */
@@ -93,7 +95,7 @@ export class TieredCache {
     private readonly options: TieredCacheOptions,
   ) {
     if (options.l1Enabled) this.l1 = new L1Store(options.l1MaxBytes);
-    this.l2 = new L2Store(redis, metrics, { timeoutMs: options.l2TimeoutMs, graceMs: this.graceMs });
+    this.l2 = new L2Store(redis, metrics, { timeoutMs: options.l2TimeoutMs });
     this.subscription = new InvalidationSubscription(subscriber, options.channel, this.instanceId, {
       onMessage: (message) => this.onMessage(message),
       onSubscribed: (reason) => this.clearL1(reason),
@@ -147,7 +149,7 @@ export class TieredCache {
         this.metrics.hit(cache, 'l2');
         // Read before an invalidation that landed meanwhile: answer with it, but do not keep it.
         if (flight.stale) return remote.v;
-        this.storeL1(fullKey, remote, JSON.stringify(remote).length, options.tags);
+        this.storeL1(fullKey, remote, JSON.stringify(remote).length, options);
         // After this flight has ended, so the refresh runs as a flight of its own that an invalidation can detach.
         if (shouldRefreshEarly(remote, Date.now()))
           setImmediate(() => this.refreshInBackground(cache, fullKey, loader, options));
@@ -183,11 +185,11 @@ export class TieredCache {
     this.dropLocal([`cache:${cache}:${key}`], []);
   }
 
-  /** The newer of the expired entries found that is still within its grace period, unless the cache has no fail-safe. */
+  /** The newer of the expired entries found that is still within its grace period. */
   private inGrace<T>(options: WrapOptions<T>, ...found: (CacheEntry<T> | undefined)[]): CacheEntry<T> | undefined {
-    if (options.failSafe === false) return undefined;
     const now = Date.now();
-    const usable = found.filter((e): e is CacheEntry<T> => e !== undefined && e.exp + this.graceMs > now);
+    const graceMs = this.graceOf(options);
+    const usable = found.filter((e): e is CacheEntry<T> => e !== undefined && e.exp + graceMs > now);
     return usable.sort((a, b) => b.exp - a.exp)[0];
   }
 
@@ -209,7 +211,7 @@ export class TieredCache {
     const outcome = await settledWithin(loading, this.options.softTimeoutMs ?? 0);
     if (outcome.status === 'fulfilled') return outcome.value;
     if (flight.stale) return loading;
-    flight.busyUntil = this.holdFlight(flight, loading, fallback.exp + this.graceMs);
+    flight.busyUntil = this.holdFlight(flight, loading, fallback.exp + this.graceOf(options));
     this.metrics.servedStale(cache, outcome.status);
     return fallback.v;
   }
@@ -366,13 +368,18 @@ export class TieredCache {
     const ttlMs = jitteredTtlMs(options.ttlS, this.options.ttlJitter);
     const entry: CacheEntry<T> = { v: value, exp: Date.now() + ttlMs, d: duration, w: loadedAt };
     const serialised = JSON.stringify(entry);
-    this.storeL1(fullKey, entry, serialised.length, options.tags);
-    if (stamp) await this.l2.write(fullKey, serialised, ttlMs, stamp, options.tags ?? []);
+    this.storeL1(fullKey, entry, serialised.length, options);
+    if (stamp) await this.l2.write(fullKey, serialised, ttlMs + this.graceOf(options), stamp, options.tags ?? []);
     return value;
   }
 
-  private storeL1(fullKey: string, entry: CacheEntry, bytes: number, tags?: readonly string[]): void {
-    this.l1?.set(fullKey, entry, bytes, Math.max(1, entry.exp - Date.now()) + this.graceMs, tags);
+  private storeL1(
+    fullKey: string,
+    entry: CacheEntry,
+    bytes: number,
+    options: Pick<WrapOptions, 'tags' | 'maxGraceS'>,
+  ): void {
+    this.l1?.set(fullKey, entry, bytes, Math.max(1, entry.exp - Date.now()) + this.graceOf(options), options.tags);
   }
 
   private dropLocal(fullKeys: readonly string[], tags: readonly string[]): void {
@@ -396,8 +403,8 @@ export class TieredCache {
     if (message.cache) this.metrics.invalidated(message.cache, 'remote', message.keys.length + message.tags.length);
   }
 
-  private get graceMs(): number {
-    return this.options.graceMs ?? 0;
+  private graceOf(options: Pick<WrapOptions, 'maxGraceS'>): number {
+    return Math.min(this.options.graceMs ?? 0, (options.maxGraceS ?? Infinity) * 1000);
   }
 
   /** Failed, the deletion is pending (Redis reads it as a miss) and replayed, which tells the other instances again. */

@@ -1,4 +1,6 @@
+import { Types } from 'mongoose';
 import { describe, expect, it } from 'vitest';
+import { encodeCursor } from './cursor.js';
 import { cityKeyOf, nearbyArea, searchFilters } from './list-queries.js';
 
 describe('list queries', () => {
@@ -41,6 +43,16 @@ describe('list queries', () => {
     expect(JSON.stringify(searchFilters({ city: 'Berlin', interestsAll: ['chess'] }))).not.toBe(
       JSON.stringify(searchFilters({ city: 'Berlin', interests: ['chess'] })),
     );
+  });
+
+  it('keys a page by its cursor as this API writes it, however the client spelled it', () => {
+    const cursor = encodeCursor(new Types.ObjectId('665f1c2e8a1b2c3d4e5f6a7b'));
+    const base = JSON.stringify(searchFilters({ cursor }));
+    const withField = Buffer.from('{"v":1,"id":"665f1c2e8a1b2c3d4e5f6a7b","n":1}').toString('base64url');
+    for (const spelling of [withField, `${cursor}!`, `${cursor}==`]) {
+      expect(JSON.stringify(searchFilters({ cursor: spelling })), spelling).toBe(base);
+    }
+    expect(() => searchFilters({ cursor: 'not-a-cursor' })).toThrow('cursor is not a cursor this API issued');
   });
 
   it('fills in the nearby defaults and starts from the grid point', () => {

@@ -1,5 +1,6 @@
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { foldedText } from './folded-text.js';
 import { searchOrigin } from './geo.js';
 import type { Gender } from './profile.schema.js';
@@ -39,7 +40,9 @@ export function searchFilters(query: AdvancedSearchQuery): SearchFilters {
     interests: distinctSorted(query.interests),
     interestsAll: distinctSorted(query.interestsAll),
     minViews: query.minViews,
-    cursor: query.cursor || undefined,
+    // In the one spelling this API issues: base64url decoding skips what is not base64url, and JSON takes any fields
+    // beside the id, so one page had endless cursors, and cache keys, apart from it. A cursor that is not one is a 400.
+    cursor: query.cursor ? encodeCursor(decodeCursor(query.cursor)) : undefined,
     limit: query.limit ?? DEFAULT_PAGE,
   };
 }

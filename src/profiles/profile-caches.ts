@@ -15,6 +15,12 @@ export const POPULAR_CACHE = { name: 'popular-ids', key: () => 'top', ttlS: 60 }
 export const CITIES_CACHE = { name: 'cities', key: () => 'all', ttlS: 300 };
 /** Search and nearby pages: short, since they list other members who may hide or delete themselves. */
 export const SEARCH_TTL_S = 30;
+/**
+ * Their grace period (WrapOptions.maxGraceS): enough to answer through a MongoDB failover (an election takes about
+ * 10 s), not CACHE_GRACE_S's hour. Clients choose their filters, so each address can make hundreds of distinct pages,
+ * and Redis kept every one for the whole grace period (about 3 MB an hour per address at the search rate limit).
+ */
+export const SEARCH_MAX_GRACE_S = 60;
 /** Search and nearby pages of ids, all under one tag. */
 export const LIST_CACHE = 'profile-list-ids';
 export const LIST_TAG = 'profile-list-ids';

@@ -36,6 +36,7 @@ import {
   PROFILE_CACHE,
   PROFILE_EVICTION,
   RENDERED_LIST_EVICTIONS,
+  SEARCH_MAX_GRACE_S,
   SEARCH_TTL_S,
 } from './profile-caches.js';
 import {
@@ -206,7 +207,7 @@ export class ProfilesService implements OnModuleInit {
   /** The public search, and with AdvancedSearchQuery's extra filters the premium one. */
   async search(query: AdvancedSearchQuery): Promise<{ items: ProfileView[]; nextCursor?: string }> {
     const { ids, nextCursor } = await this.searchPage(searchFilters(query));
-    // A page cached before the last page's cursor was left out holds null (for SEARCH_TTL_S, or CACHE_GRACE_S).
+    // A page cached before the last page's cursor was left out holds null (for SEARCH_TTL_S, or SEARCH_MAX_GRACE_S).
     return { items: await this.render(ids, query.fields), ...(nextCursor ? { nextCursor } : {}) };
   }
 
@@ -215,6 +216,7 @@ export class ProfilesService implements OnModuleInit {
     name: LIST_CACHE,
     key: (filters: SearchFilters) => cacheKey('search', filters),
     ttlS: SEARCH_TTL_S,
+    maxGraceS: SEARCH_MAX_GRACE_S,
     tags: [LIST_TAG],
   })
   async searchPage(filters: SearchFilters): Promise<{ ids: string[]; nextCursor?: string }> {
@@ -260,6 +262,7 @@ export class ProfilesService implements OnModuleInit {
     name: LIST_CACHE,
     key: (area: NearbyArea) => cacheKey('nearby', area),
     ttlS: SEARCH_TTL_S,
+    maxGraceS: SEARCH_MAX_GRACE_S,
     tags: [LIST_TAG],
   })
   async nearbyPage(area: NearbyArea): Promise<{ id: string; distanceKm: number }[]> {

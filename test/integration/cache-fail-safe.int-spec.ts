@@ -129,6 +129,20 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     await expect(b.cache.wrap('fail-safe', 'strict', databaseDown, strict)).rejects.toThrow('database unavailable');
   });
 
+  it("keeps and serves an expired entry no longer than its cache's maxGraceS, in Redis too", async () => {
+    const a = await instance();
+    const shortGrace = { ...SHORT, maxGraceS: 1 };
+    await a.cache.wrap('fail-safe', 'short-grace', () => Promise.resolve('v1'), shortGrace);
+    // TTL and the cache's own grace, not CACHE_GRACE_S (60 s here).
+    expect(await a.redis.pttl('cache:fail-safe:short-grace')).toBeLessThanOrEqual(1_100);
+    await sleep(150);
+    expect(await a.cache.wrap('fail-safe', 'short-grace', databaseDown, shortGrace)).toBe('v1');
+    await sleep(1_100);
+    await expect(a.cache.wrap('fail-safe', 'short-grace', databaseDown, shortGrace)).rejects.toThrow(
+      'database unavailable',
+    );
+  });
+
   it('serves no expired value after an invalidation, on the writer or elsewhere', async () => {
     const [a, b] = [await instance(), await instance()];
     await a.cache.wrap('fail-safe', 'changed', () => Promise.resolve('v1'), SHORT);
