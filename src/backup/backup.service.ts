@@ -272,7 +272,9 @@ export class BackupService implements BeforeApplicationShutdown {
     for (const id of ids) {
       if (id === keep) continue;
       const manifest = await this.manifest(id).catch(() => null);
-      if (!manifest || Date.parse(manifest.finishedAt) >= cutoff) continue;
+      // Kept unless its age is known to be past the cutoff: a manifest damaged or edited by hand ("finishedAt" not a
+      // date, NaN) says nothing of it.
+      if (!manifest || !(Date.parse(manifest.finishedAt) < cutoff)) continue;
       await this.storage.remove(id);
       await this.runs.update(id, { deletedAt: new Date(now) });
       removed.push(id);

@@ -220,9 +220,10 @@ describe('backups', () => {
   });
 
   it('keeps backups younger than the retention period, and always the newest one', async () => {
-    const fake = async (id: string, daysAgo: number) => {
+    const fake = async (id: string, daysAgo: number | 'unreadable') => {
       await mkdir(join(dir, id), { recursive: true });
-      const finishedAt = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+      const finishedAt =
+        daysAgo === 'unreadable' ? 'last Tuesday' : new Date(Date.now() - daysAgo * 86_400_000).toISOString();
       await writeFile(
         join(dir, id, 'manifest.json'),
         JSON.stringify({ id, database: 'vesta', finishedAt, collections: [] }),
@@ -230,14 +231,18 @@ describe('backups', () => {
     };
     await fake('20000101T000000Z-0001', 40);
     await fake('20000101T000001Z-0002', 20);
-    const newest = (await backups.storage.list()).at(-1)!;
+    // A manifest whose age cannot be read (damaged, or edited by hand) is kept, as a missing one is.
+    await fake('20000101T000002Z-0003', 'unreadable');
+    const newest = '20000101T000003Z-0004';
+    await fake(newest, 0);
     const removed = await backups.applyRetention(newest);
     expect(removed).toEqual(['20000101T000000Z-0001']);
     const remaining = await backups.storage.list();
     expect(remaining).toContain('20000101T000001Z-0002');
-    // Far in the future every backup is past retention: only the one to keep stays.
+    // Far in the future every backup is past retention: only the one to keep, and the one of unknown age, stay.
     await backups.applyRetention(newest, Date.now() + 365 * 86_400_000);
-    expect(await backups.storage.list()).toEqual([newest]);
+    expect(await backups.storage.list()).toEqual(['20000101T000002Z-0003', newest]);
+    await Promise.all(['20000101T000002Z-0003', newest].map((id) => rm(join(dir, id), { recursive: true })));
   });
 
   /** A finished backup from `daysAgo` days ago, as retention sees it. */
