@@ -94,6 +94,12 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       expect(pod.securityContext.runAsNonRoot, workload.metadata.name).toBe(true);
       expect(pod.securityContext.seccompProfile.type).toBe('RuntimeDefault');
       expect(pod.automountServiceAccountToken).toBe(false);
+      // By default the kubelet would make every file on a claimed volume group-readable at each start (backups are
+      // 0600).
+      const claimsVolume = (pod.volumes ?? []).some((volume: any) => volume.persistentVolumeClaim);
+      if (claimsVolume && pod.securityContext.fsGroup !== undefined) {
+        expect(pod.securityContext.fsGroupChangePolicy, workload.metadata.name).toBe('OnRootMismatch');
+      }
       for (const container of pod.containers) {
         expect(container.securityContext).toMatchObject({
           allowPrivilegeEscalation: false,
