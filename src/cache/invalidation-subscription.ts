@@ -75,6 +75,11 @@ export class InvalidationSubscription {
     clearInterval(this.check);
   }
 
+  /** Subscribed on a connection not known to be lost (one that went silent counts until the ping check drops it). */
+  get listening(): boolean {
+    return this.subscribed;
+  }
+
   /** Whether it worked; a failure is logged and retried by the connection check. */
   private async subscribe(): Promise<boolean> {
     this.subscribed = await this.subscriber.subscribe(this.channel).then(

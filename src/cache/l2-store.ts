@@ -206,7 +206,8 @@ export class L2Store {
     return taken;
   }
 
-  private available(): boolean {
+  /** False for a while after a command failed: Redis is skipped then (L2_BACKOFF_MS). */
+  available(): boolean {
     return Date.now() >= this.skipUntil;
   }
 

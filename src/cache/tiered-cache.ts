@@ -115,7 +115,7 @@ export class TieredCache {
 
   async wrap<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions<T>): Promise<T> {
     const fullKey = `cache:${cache}:${key}`;
-    const entry = this.l1?.get<T>(fullKey);
+    const entry = this.l1Answers() ? this.l1?.get<T>(fullKey) : undefined;
     if (entry && entry.exp > Date.now()) {
       this.metrics.hit(cache, 'l1');
       this.maybeRefreshEarly(cache, fullKey, entry, loader, options);
@@ -170,7 +170,7 @@ export class TieredCache {
    * Always undefined with L1 off. Starts no early refresh: the entry is reloaded through wrap() once it expires.
    */
   peek<T>(cache: string, key: string): T | undefined {
-    const entry = this.l1?.get<T>(`cache:${cache}:${key}`);
+    const entry = this.l1Answers() ? this.l1?.get<T>(`cache:${cache}:${key}`) : undefined;
     if (!entry || entry.exp <= Date.now()) return undefined;
     this.metrics.hit(cache, 'l1');
     return entry.v;
@@ -183,6 +183,16 @@ export class TieredCache {
    */
   forgetLocal(cache: string, key: string): void {
     this.dropLocal([`cache:${cache}:${key}`], []);
+  }
+
+  /**
+   * Whether L1 may answer: while this instance hears invalidations, or while Redis answers nothing at all (fail-open:
+   * no instance hears any then, and L1 is the best there is). Deaf while Redis answers (its pub/sub connection lost
+   * alone, as at Redis' client limit), it reads Redis, where writers delete what they change: its L1 would serve
+   * changed entries for their whole TTL. Subscribed again, it empties L1 (onSubscribed).
+   */
+  private l1Answers(): boolean {
+    return this.subscription.listening || !this.l2.available();
   }
 
   /** The newer of the expired entries found that is still within its grace period. */

@@ -453,7 +453,36 @@ describe('TieredCache when Redis fails', () => {
       value = 'after';
       await writer.cache.invalidate('profile', ['p']);
       await eventually(async () => (await read(reader.cache)) === 'after', 5_000);
-      expect(proxy.links()).toBe(2);
+      // Dropped for a new connection (it reads Redis from the moment the silent one is dropped).
+      await eventually(() => proxy.links() === 2, 5_000);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('reads Redis, not its own memory, while its invalidation connection is lost and Redis still answers', async () => {
+    // The invalidation connection is cut and cannot come back (as at Redis' client limit); commands go on working.
+    let refused = false;
+    const proxy = await redisProxy(() => !refused);
+    try {
+      const namespace = `deaf-${randomUUID().slice(0, 8)}:`;
+      const reader = proxiedSubscriber(proxy.url, namespace, 60_000); // no ping check within the test
+      await reader.cache.start();
+      const writer = await Instance.create(requiredEnv('REDIS_URL'), namespace);
+      opened.push(writer);
+      let value = 'before';
+      const read = (cache: TieredCache) => cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
+      expect(await read(writer.cache)).toBe('before');
+      expect(await read(reader.cache)).toBe('before');
+
+      refused = true;
+      proxy.cut(1);
+      await eventually(() => Promise.resolve(reader.subscriber.status !== 'ready'), 2_000);
+      value = 'after';
+      await writer.cache.invalidate('profile', ['p']);
+      // Its memory still holds 'before' for 300 s; Redis no longer does.
+      expect(await read(reader.cache)).toBe('after');
+      expect(reader.cache.peek('profile', 'p')).toBeUndefined();
     } finally {
       await proxy.close();
     }
