@@ -171,6 +171,8 @@ export class SubscriptionsRepository {
           chargeIds: { $ne: chargeId },
           // Documents written before chargeIds existed know only their last charge.
           lastChargeId: { $ne: chargeId },
+          // Refunded (it renewed nothing when first reported), a charge reported again buys nothing either.
+          refundedChargeIds: { $ne: chargeId },
         },
         paidBy(
           { chargeId },

@@ -44,6 +44,13 @@ describe('SubscriptionsService, a charge whose write no longer applied', () => {
     );
   });
 
+  it('refunds the charge even when remembering it fails: the retry would answer "already subscribed" and never refund', async () => {
+    const { start, payments, subscriptions } = setup(live(['ch_other']));
+    subscriptions.rememberRefund.mockRejectedValueOnce(new Error('primary stepped down'));
+    await expect(start()).rejects.toBeInstanceOf(ConflictException);
+    expect(payments.refund).toHaveBeenCalledWith('ch_1');
+  });
+
   it('keeps a charge that another run of the same request already applied, and answers with that subscription', async () => {
     const { start, payments } = setup(live(['ch_1']));
     await expect(start()).resolves.toMatchObject({ plan: 'premium', status: 'active' });

@@ -3,6 +3,7 @@ import {
   ConflictException,
   Inject,
   Injectable,
+  Logger,
   NotFoundException,
   HttpException,
   HttpStatus,
@@ -53,6 +54,8 @@ const EVICT_ENTITLEMENT = { name: ENTITLEMENT_CACHE.name, keys: (user: Authentic
 
 @Injectable()
 export class SubscriptionsService {
+  private readonly logger = new Logger(SubscriptionsService.name);
+
   constructor(
     private readonly subscriptions: SubscriptionsRepository,
     @Inject(PAYMENT_PROVIDER) private readonly payments: PaymentProvider,
@@ -225,7 +228,11 @@ export class SubscriptionsService {
   ): Promise<SubscriptionView> {
     const current = await this.subscriptions.findByUser(user.id);
     if (current && paidFor(current, chargeId)) return toSubscriptionView(current);
-    await this.subscriptions.rememberRefund(user.id, chargeId);
+    // Not remembered, the refund is still made: the retry of this request answers "already subscribed" before it
+    // charges, and would never make it.
+    await this.subscriptions.rememberRefund(user.id, chargeId).catch((error: Error) => {
+      this.logger.warn(`Charge ${chargeId} to refund not remembered (${error.message}); refunding all the same`);
+    });
     await this.payments.refund(chargeId);
     throw new ConflictException(`${conflict}; this charge was refunded`);
   }

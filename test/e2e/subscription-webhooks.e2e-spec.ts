@@ -164,6 +164,21 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect(await periodEndOf(member)).toBeLessThan(Date.now());
     });
 
+    it('renews nothing with a refunded charge reported again after the member resumed', async () => {
+      const { member } = await premiumMember();
+      expect((await post('/v1/subscriptions/me/cancel', member)).status).toBe(200);
+      const until = await periodEndOf(member);
+      const early = `ch_${randomUUID()}`;
+      expect((await paid(member, early)).status).toBe(200); // charged early, after the cancel: refunded
+      expect(payments.refunds.has(early)).toBe(true);
+      expect((await post('/v1/subscriptions/me/resume', member)).status).toBe(200);
+
+      // The provider reports that charge again under another event id.
+      expect((await paid(member, early)).status).toBe(200);
+      expect(await periodEndOf(member)).toBe(until);
+      expect(await subscriptionOf(member)).toMatchObject({ status: 'active', cancelAtPeriodEnd: false });
+    });
+
     it('refunds a charge for a member who has no subscription, once, and remembers the event', async () => {
       const member = await registerAccount(url);
       const charge = `ch_${randomUUID()}`;
