@@ -115,7 +115,8 @@ export class TieredCache {
 
   async wrap<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions<T>): Promise<T> {
     const fullKey = `cache:${cache}:${key}`;
-    const entry = this.l1Answers() ? this.l1?.get<T>(fullKey) : undefined;
+    const held = this.l1?.get<T>(fullKey);
+    const entry = this.l1Answers() ? held : undefined;
     if (entry && entry.exp > Date.now()) {
       this.metrics.hit(cache, 'l1');
       this.maybeRefreshEarly(cache, fullKey, entry, loader, options);
@@ -155,8 +156,15 @@ export class TieredCache {
           setImmediate(() => this.refreshInBackground(cache, fullKey, loader, options));
         return remote.v;
       }
+      // Deaf to invalidations, this instance asked Redis first; if Redis failed just now, its own copy is the best
+      // there is (fail-open), as it is for an instance that hears them.
+      const own = this.l1Answers() ? held : undefined;
+      if (own && own !== entry && own.exp > Date.now() && !flight.stale) {
+        this.metrics.hit(cache, 'l1');
+        return own.v;
+      }
       this.metrics.miss(cache, 'l2');
-      const fallback = this.inGrace(options, remote, entry);
+      const fallback = this.inGrace(options, remote, own);
       // An invalidation since these were read drops them too.
       if (!fallback || flight.stale) return this.compute(cache, fullKey, loader, options, flight, false);
       return this.computeOrFallBack(cache, fullKey, loader, options, flight, fallback);

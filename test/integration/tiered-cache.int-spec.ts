@@ -488,6 +488,22 @@ describe('TieredCache when Redis fails', () => {
     }
   });
 
+  it('answers from its own memory once Redis is lost altogether, invalidation connection included', async () => {
+    const link = await interruptibleLink();
+    try {
+      const lost = await Instance.create(link.url, `lost-${randomUUID().slice(0, 8)}:`);
+      opened.push(lost);
+      expect(await lost.cache.wrap('profile', 'p', () => Promise.resolve('held'), { ttlS: 300 })).toBe('held');
+      link.down();
+      await eventually(() => lost.redis.status !== 'ready' && lost.subscriber.status !== 'ready', 2_000);
+      // Deaf to invalidations, it asks Redis first; Redis failing, what it holds answers, not the database.
+      expect(await lost.cache.wrap('profile', 'p', neverCalled, { ttlS: 300 })).toBe('held');
+      expect(lost.cache.peek('profile', 'p')).toBe('held');
+    } finally {
+      await link.close();
+    }
+  });
+
   it('joins the invalidation channel once Redis appears, when it started while Redis was down', async () => {
     const server = await RedisProcess.start();
     await server.stop();
