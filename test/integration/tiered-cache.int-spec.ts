@@ -434,25 +434,36 @@ describe('TieredCache when Redis fails', () => {
     }
   });
 
+  /**
+   * A reader whose invalidation connection goes through `proxyUrl` (its commands straight to Redis) and a writer, both
+   * holding 'before' for one key; `write` changes it to 'after' on the writer.
+   */
+  const readerBehind = async (proxyUrl: string, name: string, channelCheckMs: number) => {
+    const namespace = `${name}-${randomUUID().slice(0, 8)}:`;
+    const reader = proxiedSubscriber(proxyUrl, namespace, channelCheckMs);
+    await reader.cache.start();
+    const writer = await Instance.create(requiredEnv('REDIS_URL'), namespace);
+    opened.push(writer);
+    let value = 'before';
+    const read = (cache: TieredCache) => cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
+    expect(await read(writer.cache)).toBe('before');
+    expect(await read(reader.cache)).toBe('before');
+    const write = async () => {
+      value = 'after';
+      await writer.cache.invalidate('profile', ['p']);
+    };
+    return { reader, readByReader: () => read(reader.cache), write };
+  };
+
   it('reconnects an invalidation connection that went silent, and drops what it may have missed', async () => {
     // The first connection goes dead without closing, as behind a NAT that forgot it.
     let silent = false;
     const proxy = await redisProxy((link) => !(silent && link === 1));
     try {
-      const namespace = `silent-${randomUUID().slice(0, 8)}:`;
-      const reader = proxiedSubscriber(proxy.url, namespace, 200);
-      await reader.cache.start();
-      const writer = await Instance.create(requiredEnv('REDIS_URL'), namespace);
-      opened.push(writer);
-      let value = 'before';
-      const read = (cache: TieredCache) => cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
-      expect(await read(writer.cache)).toBe('before');
-      expect(await read(reader.cache)).toBe('before');
-
+      const { readByReader, write } = await readerBehind(proxy.url, 'silent', 200);
       silent = true;
-      value = 'after';
-      await writer.cache.invalidate('profile', ['p']);
-      await eventually(async () => (await read(reader.cache)) === 'after', 5_000);
+      await write();
+      await eventually(async () => (await readByReader()) === 'after', 5_000);
       // Dropped for a new connection (it reads Redis from the moment the silent one is dropped).
       await eventually(() => proxy.links() === 2, 5_000);
     } finally {
@@ -465,23 +476,13 @@ describe('TieredCache when Redis fails', () => {
     let refused = false;
     const proxy = await redisProxy(() => !refused);
     try {
-      const namespace = `deaf-${randomUUID().slice(0, 8)}:`;
-      const reader = proxiedSubscriber(proxy.url, namespace, 60_000); // no ping check within the test
-      await reader.cache.start();
-      const writer = await Instance.create(requiredEnv('REDIS_URL'), namespace);
-      opened.push(writer);
-      let value = 'before';
-      const read = (cache: TieredCache) => cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
-      expect(await read(writer.cache)).toBe('before');
-      expect(await read(reader.cache)).toBe('before');
-
+      const { reader, readByReader, write } = await readerBehind(proxy.url, 'deaf', 60_000); // no ping check meanwhile
       refused = true;
       proxy.cut(1);
       await eventually(() => Promise.resolve(reader.subscriber.status !== 'ready'), 2_000);
-      value = 'after';
-      await writer.cache.invalidate('profile', ['p']);
+      await write();
       // Its memory still holds 'before' for 300 s; Redis no longer does.
-      expect(await read(reader.cache)).toBe('after');
+      expect(await readByReader()).toBe('after');
       expect(reader.cache.peek('profile', 'p')).toBeUndefined();
     } finally {
       await proxy.close();
