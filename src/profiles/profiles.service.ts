@@ -188,7 +188,7 @@ export class ProfilesService implements OnModuleInit {
    * served to anyone who kept their URLs, and counting in the owner's quota, with nothing in the API pointing at them.
    * The photos go first, so a delete that fails halfway leaves the profile, and deleting it again finishes the job;
    * photos attached in between go once the profile is deleted. Uploads the profile does not show are the account's
-   * and stay (DELETE /v1/media/:id removes them).
+   * and stay (DELETE /v1/media/:id removes them). Its views, and who made them, go too.
    */
   @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION, CITIES_EVICTION, ...RENDERED_LIST_EVICTIONS)
   async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
@@ -202,6 +202,7 @@ export class ProfilesService implements OnModuleInit {
       deleted.photoIds.filter((photo) => !profile.photoIds.includes(photo)),
       ownerId,
     );
+    await this.views.forget(id);
   }
 
   /** The public search, and with AdvancedSearchQuery's extra filters the premium one. */

@@ -85,6 +85,20 @@ describe('who viewed me', () => {
     expect(await viewerNamesAfter(member, 'Incognito')).toEqual(['Incognito', 'Witness']);
   });
 
+  it('forgets who viewed a profile once it is deleted', async () => {
+    const { member, profileId } = await premiumMember();
+    const viewer = await registerAccount(url);
+    await createProfile(url, viewer, { displayName: 'Viewer' });
+    await view(viewer.auth, profileId);
+    await viewerNamesAfter(member, 'Viewer');
+    expect(await redis.exists(VIEW_KEYS.viewers(profileId))).toBe(1);
+
+    const deleted = await fetch(`${url}/v1/profiles/${profileId}`, { method: 'DELETE', headers: member.auth });
+    expect(deleted.status).toBe(204);
+    expect(await redis.exists(VIEW_KEYS.viewers(profileId))).toBe(0);
+    expect(await redis.hexists(VIEW_KEYS.pending, profileId)).toBe(0);
+  });
+
   it('does not list an admin who read the profile', async () => {
     const { member, profileId } = await premiumMember();
     const moderator = { authorization: `Bearer ${await login(url, ADMIN.email, ADMIN.password)}` };

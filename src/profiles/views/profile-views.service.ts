@@ -78,6 +78,25 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
   }
 
   /**
+   * Forgets a deleted profile's views: who viewed it, with when, is personal data of theirs that nothing shows any more,
+   * kept otherwise for VIEWERS_TTL_MS. Views another instance still holds are sent after this, and expire with the key.
+   * Best effort: with Redis away they stay until then, which is logged.
+   */
+  async forget(profileId: Types.ObjectId): Promise<void> {
+    const id = profileId.toHexString();
+    this.counts.delete(id);
+    this.viewers.delete(id);
+    await this.redis
+      .multi()
+      .del(VIEW_KEYS.viewers(id))
+      .hdel(VIEW_KEYS.pending, id)
+      .exec()
+      .catch((error: Error) => {
+        this.logger.warn(`Views of deleted profile ${id} not forgotten (${error.message}); they expire within 30 days`);
+      });
+  }
+
+  /**
    * Sends what this instance counted so far. Best effort: with Redis down those views are dropped
    * (and logged), never retried, since a timed-out HINCRBY may have been applied.
    */
