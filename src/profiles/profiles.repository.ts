@@ -97,7 +97,8 @@ export class ProfilesRepository {
 
   /**
    * Applies changes only if `ownerId` owns the profile (or ownerId is undefined, for admins), in one
-   * write, so there is no window between the ownership check and the update.
+   * write, so there is no window between the ownership check and the update. Only a member's own change makes them
+   * active (`lastActiveAt`, which everyone sees): a moderator's edit would show them "active now".
    */
   async updateOwned(
     id: Types.ObjectId,
@@ -110,7 +111,9 @@ export class ProfilesRepository {
     if (changes.visibility === 'public') {
       await this.profiles.updateOne({ ...filter, visibility: 'hidden' }, { $set: { publicSince: now } });
     }
-    const result = await this.profiles.updateOne(filter, { $set: { ...changes, lastActiveAt: now } });
+    const result = await this.profiles.updateOne(filter, {
+      $set: { ...changes, ...(ownerId && { lastActiveAt: now }) },
+    });
     // FerretDB rejects findOneAndUpdate with a projection; update then read works on both servers.
     return result.matchedCount === 1 ? this.findById(id) : null;
   }

@@ -86,9 +86,15 @@ describe('profiles: lifecycle, ownership and input safety', () => {
     const profile = await createProfile(url, owner);
     const adminLogin = await call('POST', '/v1/auth/login', undefined, ADMIN);
     const admin = { auth: { authorization: `Bearer ${adminLogin.body.accessToken as string}` } } as Account;
+    const before = (await call('GET', `/v1/profiles/${profile.id}`, owner)).body.lastActiveAt as string;
     const patch = await call('PATCH', `/v1/profiles/${profile.id}`, admin, { visibility: 'hidden' });
     expect(patch.status).toBe(200);
     expect(patch.body.visibility).toBe('hidden');
+    // A moderator's edit does not make the member look active; the member's own does.
+    expect(patch.body.lastActiveAt).toBe(before);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const own = await call('PATCH', `/v1/profiles/${profile.id}`, owner, { bio: 'back' });
+    expect(Date.parse(own.body.lastActiveAt as string)).toBeGreaterThan(Date.parse(before));
   });
 
   it('shows a hidden profile only to its owner; others get 404 and cannot tell it exists', async () => {
