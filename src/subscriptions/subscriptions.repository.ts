@@ -190,7 +190,7 @@ export class SubscriptionsRepository {
       .lean<SubscriptionRecord>();
   }
 
-  /** A charge of the member's that was refunded: see Subscription.refundedChargeIds. */
+  /** A charge of the member's that is being refunded: see Subscription.refundedChargeIds. */
   async rememberRefund(userId: string, chargeId: string): Promise<void> {
     await this.subscriptions.updateOne(
       { userId: new Types.ObjectId(userId) },
@@ -261,7 +261,7 @@ function paidBy(
   };
 }
 
-/** Whether the charge was refunded by this API after its change no longer applied. */
+/** Whether this API refunded the charge because it bought nothing (Subscription.refundedChargeIds). */
 export function wasRefunded(record: SubscriptionRecord, chargeId: string): boolean {
   // A lean read applies no schema defaults: older documents have no refundedChargeIds.
   return (record.refundedChargeIds ?? []).includes(chargeId);
