@@ -1,39 +1,4 @@
-import ngeohash from 'ngeohash';
-
-/** Precisions stored per profile (geohash prefixes); nearby search matches one of them exactly. */
-export const GEOCELL_PRECISIONS = [2, 3, 4, 5] as const;
 export const MAX_NEARBY_RADIUS_KM = 100;
-
-const KM_PER_DEGREE = 111.32;
-
-/**
- * The smaller side, in km, of a geohash cell of `precision` anywhere between the equator-most and
- * pole-most latitude of the search: cells keep their height but narrow east-west with cos(latitude).
- */
-function cellMinSideKm(precision: number, lat: number, radiusKm: number): number {
-  const bits = precision * 5;
-  const heightKm = (180 / 2 ** Math.floor(bits / 2)) * KM_PER_DEGREE;
-  const widthDegrees = 360 / 2 ** Math.ceil(bits / 2);
-  const poleMostLat = Math.min(90, Math.abs(lat) + radiusKm / KM_PER_DEGREE);
-  return Math.min(heightKm, widthDegrees * KM_PER_DEGREE * Math.cos((poleMostLat * Math.PI) / 180));
-}
-
-/** Geohash prefixes of a point at every stored precision, e.g. ['u09', 'u09t', 'u09tv']. */
-export function geocellsOf(lat: number, lng: number): string[] {
-  const hash = ngeohash.encode(lat, lng, Math.max(...GEOCELL_PRECISIONS));
-  return GEOCELL_PRECISIONS.map((precision) => hash.slice(0, precision));
-}
-
-/**
- * The cell containing the point plus its 8 neighbours, at the finest precision whose cells are at
- * least `radiusKm` wide: every point within the radius lies in one of these 9 cells.
- */
-export function searchCells(lat: number, lng: number, radiusKm: number): string[] {
-  // Near the poles even the coarsest cell can be too narrow; the coarsest is then the best available.
-  const precision = [...GEOCELL_PRECISIONS].reverse().find((p) => cellMinSideKm(p, lat, radiusKm) >= radiusKm) ?? 2;
-  const center = ngeohash.encode(lat, lng, precision);
-  return [center, ...ngeohash.neighbors(center)];
-}
 
 const EARTH_RADIUS_KM = 6371.0088;
 
@@ -61,16 +26,78 @@ export function searchOrigin(lat: number, lng: number): { lat: number; lng: numb
 }
 
 /** Side of the cells members are placed in for nearby search: 0.01°, about 1.1 km north-south. */
-const BLUR_GRID_DEG = 0.01;
-/** How far a member's cell centre can be from where they are: half a cell's diagonal, at most about 0.8 km. */
-export const BLUR_MAX_KM = 0.8;
+const CELL_DEG = 0.01;
+/** The grid's rows run from -9000 (the south pole) to 9000, its columns from -18000 to 18000 (both ±180°). */
+const LAST_ROW = 90 / CELL_DEG;
+const LAST_COL = 180 / CELL_DEG;
+
+/** A 0.01° cell of the grid: `row` counts cells north of the equator (negative south), `col` east of Greenwich. */
+export interface GridCell {
+  row: number;
+  col: number;
+}
+
+/** The cell a location lies in. Stored with each profile (as `location.cellRow` and `location.cellCol`). */
+export function gridCellOf(location: { lat: number; lng: number }): GridCell {
+  return { row: Math.floor(location.lat / CELL_DEG), col: Math.floor(location.lng / CELL_DEG) };
+}
+
+/** The centre of a cell, to 3 decimals. */
+export function cellCentre(cell: GridCell): { lat: number; lng: number } {
+  const centre = (index: number) => Number(((index + 0.5) * CELL_DEG).toFixed(3));
+  return { lat: centre(cell.row), lng: centre(cell.col) };
+}
 
 /**
- * Where nearby search places a member: the centre of the 0.01° cell around their location. The caller picks the
- * search point and radius, so matching on the exact location let anyone find it by moving a radius boundary across
- * it (within about 15 m, in some 45 anonymous requests); from the cell centre they find only the cell.
+ * Where nearby search places a member: the centre of the 0.01° cell around their location, at most about 0.8 km away.
+ * The caller picks the search point and radius, so matching on the exact location let anyone find it by moving a
+ * radius boundary across it (within about 15 m, in some 45 anonymous requests); from the cell centre they find only
+ * the cell.
  */
 export function blurredLocation(location: { lat: number; lng: number }): { lat: number; lng: number } {
-  const centre = (degrees: number) => Number(((Math.floor(degrees / BLUR_GRID_DEG) + 0.5) * BLUR_GRID_DEG).toFixed(3));
-  return { lat: centre(location.lat), lng: centre(location.lng) };
+  return cellCentre(gridCellOf(location));
+}
+
+/** The cells of a range of rows, in one or two ranges of columns (two where it crosses the 180th meridian). */
+export interface CellBox {
+  rows: [number, number];
+  cols: [number, number][];
+}
+
+/**
+ * Cells holding every cell centre within `reachKm` of `origin`: the bounding box of that spherical cap (its
+ * longitude half-width is asin(sin θ / cos φ), wider than the parallel through the origin suggests), one cell wider
+ * on each side so that rounding cannot leave a cell out. A cap over a pole spans every longitude.
+ */
+export function cellBox(origin: { lat: number; lng: number }, reachKm: number): CellBox {
+  const angle = reachKm / EARTH_RADIUS_KM;
+  const angleDeg = (angle * 180) / Math.PI;
+  const row = (lat: number) => Math.min(LAST_ROW, Math.max(-LAST_ROW, Math.floor(lat / CELL_DEG)));
+  const rows: [number, number] = [row(origin.lat - angleDeg) - 1, row(origin.lat + angleDeg) + 1];
+  const everyCol: [number, number][] = [[-LAST_COL, LAST_COL]];
+  // At least 1 when the cap reaches over a pole.
+  const ratio = Math.sin(angle) / Math.cos((origin.lat * Math.PI) / 180);
+  if (ratio >= 1) return { rows, cols: everyCol };
+  const halfWidthDeg = (Math.asin(ratio) * 180) / Math.PI;
+  const west = Math.floor((origin.lng - halfWidthDeg) / CELL_DEG) - 1;
+  const east = Math.floor((origin.lng + halfWidthDeg) / CELL_DEG) + 1;
+  if (east - west >= 2 * LAST_COL) return { rows, cols: everyCol };
+  // Columns past ±180° continue from the other side.
+  if (west < -LAST_COL)
+    return {
+      rows,
+      cols: [
+        [west + 2 * LAST_COL, LAST_COL],
+        [-LAST_COL, east],
+      ],
+    };
+  if (east > LAST_COL)
+    return {
+      rows,
+      cols: [
+        [west, LAST_COL],
+        [-LAST_COL, east - 2 * LAST_COL],
+      ],
+    };
+  return { rows, cols: [[west, east]] };
 }

@@ -12,7 +12,7 @@ const record = {
   gender: 'woman',
   interestedIn: ['man'],
   interests: ['climbing'],
-  location: { city: 'Berlin', country: 'DE', lat: 52.52, lng: 13.405, cityKey: 'berlin', geocells: ['u33d'] },
+  location: { city: 'Berlin', country: 'DE', lat: 52.52, lng: 13.405, cityKey: 'berlin', cellRow: 5252, cellCol: 1340 },
   photoIds: [],
   views: 7,
   visibility: 'public',

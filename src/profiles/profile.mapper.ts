@@ -47,7 +47,7 @@ export interface ProfileView {
 }
 
 /**
- * Builds the response explicitly, field by field, so internal fields (viewBatchId, __v, geocells)
+ * Builds the response explicitly, field by field, so internal fields (viewBatchId, __v, cellRow)
  * can never leak. Owners and admins also see what only they should: birth date, visibility,
  * exact coordinates.
  */

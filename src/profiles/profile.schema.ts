@@ -25,9 +25,12 @@ export class Location {
   @Prop({ required: true })
   lng: number;
 
-  /** Geohash prefixes at several precisions; nearby search matches 9 cells of one precision. */
-  @Prop({ type: [String], required: true })
-  geocells: string[];
+  /** Row and column of the 0.01° cell of lat/lng (geo.ts gridCellOf): nearby search counts and reads by cell. */
+  @Prop({ required: true })
+  cellRow: number;
+
+  @Prop({ required: true })
+  cellCol: number;
 }
 
 @Schema({ collection: 'profiles', timestamps: true })
@@ -103,6 +106,7 @@ ProfileSchema.index({ visibility: 1, gender: 1, _id: -1 });
 ProfileSchema.index({ visibility: 1, interests: 1, _id: -1 });
 ProfileSchema.index({ visibility: 1, birthDate: 1 });
 ProfileSchema.index({ visibility: 1, views: -1 });
-ProfileSchema.index({ 'location.geocells': 1 });
+// Nearby search: counts per cell in a box of rows and columns, then the smallest ids of chosen cells.
+ProfileSchema.index({ visibility: 1, 'location.cellRow': 1, 'location.cellCol': 1, _id: 1 });
 // The profiles showing a photo, looked up twice by every media delete (ProfilesRepository.pullPhoto).
 ProfileSchema.index({ photoIds: 1 });

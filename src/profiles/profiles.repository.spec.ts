@@ -40,14 +40,17 @@ describe('ProfilesRepository read preferences', () => {
 
   const repository = (mode: string) => new ProfilesRepository(model, loadConfig({ MONGODB_READ_PREFERENCE: mode }));
 
-  it('sends the list queries behind search, popular and nearby to MONGODB_READ_PREFERENCE', async () => {
+  it('sends the list queries behind search, popular and nearby (counts and reads) to MONGODB_READ_PREFERENCE', async () => {
     const profiles = repository('secondaryPreferred');
     await profiles.searchIds({ cityKey: 'berlin', limit: 21 });
     await profiles.mostViewedIds(50);
-    await profiles.inCells(['u33d']);
+    answer = (op) => (op === 'find' || op === 'aggregate' ? [] : null);
+    await profiles.countByCell({ rows: [5251, 5253], cols: [[1339, 1342]] });
+    await profiles.inCells([{ row: 5252, col: 1340 }], 20);
     expect(sent).toEqual([
       { op: 'find', readPreference: 'secondaryPreferred' },
       { op: 'find', readPreference: 'secondaryPreferred' },
+      { op: 'aggregate', readPreference: 'secondaryPreferred' },
       { op: 'find', readPreference: 'secondaryPreferred' },
     ]);
   });

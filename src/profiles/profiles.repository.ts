@@ -4,6 +4,7 @@ import { Types, type Model, type QueryFilter } from 'mongoose';
 import type { AppConfig, ReadPreference } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
+import type { CellBox, GridCell } from './geo.js';
 import { Profile, type Gender } from './profile.schema.js';
 
 export type ProfileRecord = Profile & { _id: Types.ObjectId };
@@ -135,6 +136,23 @@ export class ProfilesRepository {
     return result.modifiedCount === 1;
   }
 
+  /** Profiles stored before nearby search went by 0.01° cell (2026-12-04), or since by an instance of an older version. */
+  withoutCell(): AsyncIterable<{ _id: Types.ObjectId; location: { lat: number; lng: number } }> {
+    return this.profiles
+      .find({ 'location.cellRow': { $exists: false } }, { 'location.lat': 1, 'location.lng': 1 })
+      .lean<{ _id: Types.ObjectId; location: { lat: number; lng: number } }>()
+      .cursor();
+  }
+
+  /** Stores the cell of a location unless the profile moved since it was read; returns whether it did. */
+  async setCell(id: Types.ObjectId, location: { lat: number; lng: number }, cell: GridCell): Promise<boolean> {
+    const result = await this.profiles.updateOne(
+      { _id: id, 'location.lat': location.lat, 'location.lng': location.lng, 'location.cellRow': { $exists: false } },
+      { $set: { 'location.cellRow': cell.row, 'location.cellCol': cell.col } },
+    );
+    return result.modifiedCount === 1;
+  }
+
   /** Profiles with an interest that is not plain ASCII: the only ones an older normalisation can have left behind. */
   nonAsciiInterests(): AsyncIterable<{ _id: Types.ObjectId; interests: string[] }> {
     return this.profiles
@@ -201,12 +219,45 @@ export class ProfilesRepository {
     return rows.map((row) => row._id);
   }
 
-  /** Ids and coordinates of public profiles in any of the cells (candidates for a distance filter). */
-  inCells(cells: string[]): Promise<Pick<ProfileRecord, '_id' | 'location'>[]> {
-    return this.profiles
-      .find({ 'location.geocells': { $in: cells }, visibility: 'public' }, { location: 1 })
+  /** How many public profiles each non-empty cell of the box holds (nearby search: nearby-search.ts). */
+  async countByCell(box: CellBox): Promise<(GridCell & { count: number })[]> {
+    // Each branch a range of its own on the index { visibility, cellRow, cellCol, _id }.
+    const branches = box.cols.map(([west, east]) => ({
+      visibility: 'public',
+      'location.cellRow': { $gte: box.rows[0], $lte: box.rows[1] },
+      'location.cellCol': { $gte: west, $lte: east },
+    }));
+    const rows = await this.profiles
+      .aggregate<{ _id: GridCell; count: number }>([
+        { $match: branches.length === 1 ? branches[0] : { $or: branches } },
+        { $group: { _id: { row: '$location.cellRow', col: '$location.cellCol' }, count: { $sum: 1 } } },
+      ])
+      .read(this.listReads);
+    return rows.map(({ _id, count }) => ({ row: _id.row, col: _id.col, count }));
+  }
+
+  /** Ids of public profiles in any of the cells, with their cell: the `limit` smallest ids. */
+  async inCells(cells: readonly GridCell[], limit: number): Promise<{ id: string; cell: GridCell }[]> {
+    const rows = await this.profiles
+      .find(
+        // Each branch in _id order on the index, so the server merges them instead of sorting.
+        {
+          $or: cells.map((cell) => ({
+            visibility: 'public',
+            'location.cellRow': cell.row,
+            'location.cellCol': cell.col,
+          })),
+        },
+        { 'location.cellRow': 1, 'location.cellCol': 1 },
+      )
+      .sort({ _id: 1 })
+      .limit(limit)
       .read(this.listReads)
-      .lean<Pick<ProfileRecord, '_id' | 'location'>[]>();
+      .lean<{ _id: Types.ObjectId; location: { cellRow: number; cellCol: number } }[]>();
+    return rows.map(({ _id, location }) => ({
+      id: _id.toHexString(),
+      cell: { row: location.cellRow, col: location.cellCol },
+    }));
   }
 
   findByOwner(userId: Types.ObjectId): Promise<ProfileRecord | null> {

@@ -17,7 +17,8 @@ import type { NearbyQuery } from './dto/nearby.query.js';
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
 import { birthDateRange } from './age-range.js';
-import { BLUR_MAX_KM, blurredLocation, distanceKm, geocellsOf, searchCells } from './geo.js';
+import { gridCellOf } from './geo.js';
+import { nearestInArea } from './nearby-search.js';
 import { cityKeyOf, nearbyArea, searchFilters, type NearbyArea, type SearchFilters } from './list-queries.js';
 import { currentAge, toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
 import type { Location } from './profile.schema.js';
@@ -255,9 +256,8 @@ export class ProfilesService implements OnModuleInit {
   }
 
   /**
-   * Candidates come from the 9 geohash cells around the point (index lookups on both servers, as
-   * FerretDB has no geo queries); exact distances are computed here, filtered and sorted. The point
-   * is on searchOrigin's grid, so the key has few distinct values near any one place.
+   * Counted and read by 0.01° cell (nearby-search.ts), as FerretDB has no geo queries. The point is on searchOrigin's
+   * grid, so the key has few distinct values near any one place.
    */
   @Cacheable({
     name: LIST_CACHE,
@@ -267,17 +267,7 @@ export class ProfilesService implements OnModuleInit {
     tags: [LIST_TAG],
   })
   async nearbyPage(area: NearbyArea): Promise<{ id: string; distanceKm: number }[]> {
-    const { radiusKm } = area;
-    // Cells wide enough for members whose cell centre is in the radius while they are just outside it.
-    const candidates = await this.profiles.inCells(searchCells(area.lat, area.lng, radiusKm + BLUR_MAX_KM));
-    const nearest = candidates
-      .map((candidate) => ({
-        id: candidate._id.toHexString(),
-        distance: distanceKm(area, blurredLocation(candidate.location)),
-      }))
-      .filter((candidate) => candidate.distance <= radiusKm)
-      .sort((a, b) => a.distance - b.distance || a.id.localeCompare(b.id))
-      .slice(0, area.limit);
+    const nearest = await nearestInArea(this.profiles, area);
     // Whole kilometres (at least 1): exact distances from chosen points would reveal where a member lives.
     return nearest.map(({ id, distance }) => ({ id, distanceKm: Math.max(1, Math.round(distance)) }));
   }
@@ -344,7 +334,8 @@ function ownerFilter(user: AuthenticatedUser): Types.ObjectId | undefined {
 }
 
 function toLocation(location: LocationDto): Location {
-  return { ...location, cityKey: cityKeyOf(location.city), geocells: geocellsOf(location.lat, location.lng) };
+  const cell = gridCellOf(location);
+  return { ...location, cityKey: cityKeyOf(location.city), cellRow: cell.row, cellCol: cell.col };
 }
 
 function snapshotOf(profile: ProfileRecord): ProfileSnapshot {

@@ -5,6 +5,7 @@ import { TieredCache } from '../cache/tiered-cache.js';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { normaliseInterest } from './dto/interest-tag.js';
+import { gridCellOf } from './geo.js';
 import { cityKeyOf } from './list-queries.js';
 import { CITIES_EVICTION, LIST_EVICTION, PROFILE_CACHE } from './profile-caches.js';
 import { ProfilesRepository } from './profiles.repository.js';
@@ -12,9 +13,9 @@ import { ProfilesRepository } from './profiles.repository.js';
 /**
  * Rewrites the city keys and interests stored before the current rule (foldedText), so that a search finds those
  * profiles and the city counts show one city once ("İstanbul" was stored as "i" plus a combining dot, apart from
- * "Istanbul"; interests kept that dot until 2026-12-04). Runs in the background on workers at start and is
- * idempotent, so instances starting together do no harm. A backup restored later brings its old keys back until the
- * next worker start.
+ * "Istanbul"; interests kept that dot until 2026-12-04), and stores the nearby cell of profiles that have none. Runs
+ * in the background on workers at start and is idempotent, so instances starting together do no harm. A backup
+ * restored later brings its old keys back until the next worker start.
  */
 @Injectable()
 export class SearchKeyMigration implements OnApplicationBootstrap {
@@ -33,7 +34,7 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     );
   }
 
-  /** @returns how many profiles had a city key or their interests rewritten */
+  /** @returns how many profiles had a city key or their interests rewritten, or a cell stored */
   async run(): Promise<number> {
     let cities = 0;
     for await (const { _id, location } of this.profiles.nonAsciiCityKeys()) {
@@ -46,17 +47,21 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
       if (!isDeepStrictEqual(folded, stored) && (await this.profiles.replaceInterests(_id, stored, folded)))
         interests.push(_id.toHexString());
     }
-    if (cities + interests.length === 0) return 0;
-    // Counts and search pages cached under the old keys would show the city twice, or miss a profile, for their TTL;
-    // a profile's cached copy shows its interests.
+    let cells = 0;
+    for await (const { _id, location } of this.profiles.withoutCell())
+      if (await this.profiles.setCell(_id, location, gridCellOf(location))) cells += 1;
+    if (cities + interests.length + cells === 0) return 0;
+    // Counts and search pages cached under the old keys would show the city twice, or miss a profile, for their TTL
+    // (nearby pages miss a profile without a cell); a profile's cached copy shows its interests.
     await Promise.all([
       evict(this.cache, CITIES_EVICTION, []),
       evict(this.cache, LIST_EVICTION, []),
       interests.length > 0 ? this.cache.invalidate(PROFILE_CACHE.name, interests) : undefined,
     ]);
     this.logger.log(
-      `Search key migration: ${cities} city keys and the interests of ${interests.length} profiles rewritten`,
+      `Search key migration: ${cities} city keys and the interests of ${interests.length} profiles rewritten, ` +
+        `${cells} nearby cells stored`,
     );
-    return cities + interests.length;
+    return cities + interests.length + cells;
   }
 }

@@ -1,5 +1,5 @@
 import type { Types } from 'mongoose';
-import { geocellsOf } from '../profiles/geo.js';
+import { gridCellOf } from '../profiles/geo.js';
 import { GENDERS, type Gender, type Profile } from '../profiles/profile.schema.js';
 import { cityKeyOf } from '../profiles/list-queries.js';
 import { DEMO_CITIES } from './demo-cities.js';
@@ -88,6 +88,7 @@ export function demoProfile(
   // Within about 15 km of the centre.
   const lat = place.lat + (rand() - 0.5) * 0.27;
   const lng = place.lng + ((rand() - 0.5) * 0.27) / Math.max(0.2, Math.cos((place.lat * Math.PI) / 180));
+  const cell = gridCellOf({ lat, lng });
   const gender: Gender = pick(rand, GENDERS);
   const birthDate = new Date(
     Date.UTC(2026 - 18 - Math.floor(rand() * 50), Math.floor(rand() * 12), 1 + Math.floor(rand() * 28)),
@@ -108,7 +109,8 @@ export function demoProfile(
       country: place.country,
       lat,
       lng,
-      geocells: geocellsOf(lat, lng),
+      cellRow: cell.row,
+      cellCol: cell.col,
     },
     photoIds: [],
     visibility: rand() < 0.03 ? 'hidden' : 'public',

@@ -1,5 +1,8 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Connection } from 'mongoose';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SearchKeyMigration } from '../../src/profiles/search-key-migration.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -104,11 +107,60 @@ describe('nearby profiles', () => {
     const tooFar = await fetch(`${url}/v1/profiles/nearby?lat=${center.lat}&lng=${center.lng}&radiusKm=101`);
     expect(tooFar.status).toBe(400);
     const limited = await fetch(`${url}/v1/profiles/nearby?lat=${center.lat}&lng=${center.lng}&radiusKm=50&limit=5`);
-    expect(((await limited.json()) as unknown[]).length).toBe(5);
+    const nearestFive = placed
+      .map((p) => ({ id: p.id, distance: haversineKm(center, cellCentre(p)) }))
+      .filter((p) => p.distance <= 50)
+      .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : 1))
+      .slice(0, 5);
+    expect(((await limited.json()) as { id: string }[]).map((item) => item.id)).toEqual(nearestFive.map((p) => p.id));
     expect((await fetch(`${url}/v1/profiles/nearby?lat=91&lng=0`)).status).toBe(400);
     expect((await fetch(`${url}/v1/profiles/nearby?lng=0`)).status).toBe(400);
     // Sub-kilometre radii would allow locating a member by bisection.
     expect((await fetch(`${url}/v1/profiles/nearby?lat=0&lng=0&radiusKm=0.5`)).status).toBe(400);
+  });
+
+  describe('in one crowded cell, about 80 km from the others', () => {
+    // The south-west corner of a cell, on the 0.01° grid; its centre is where the searches start.
+    const corner = { lat: Math.floor((center.lat - 0.7) * 100) / 100, lng: Math.floor((center.lng - 0.7) * 100) / 100 };
+    const from = `lat=${(corner.lat + 0.005).toFixed(3)}&lng=${(corner.lng + 0.005).toFixed(3)}`;
+    const crowd: string[] = [];
+
+    beforeAll(async () => {
+      for (let i = 0; i < 6; i += 1) {
+        const location = { city: 'Nowhere', country: 'PT', lat: corner.lat + 0.001 * (i + 2), lng: corner.lng + 0.002 };
+        crowd.push((await createProfile(url, await registerAccount(url), { location })).id);
+      }
+    });
+
+    const nearbyIds = async (query: string) => {
+      const response = await fetch(`${url}/v1/profiles/nearby?${from}&${query}`);
+      expect(response.status).toBe(200);
+      return ((await response.json()) as { id: string }[]).map((item) => item.id);
+    };
+
+    it('pages a cell with more members than the page by id, as if every one had been measured', async () => {
+      expect(await nearbyIds('radiusKm=2&limit=4')).toEqual([...crowd].sort().slice(0, 4));
+      expect(await nearbyIds('radiusKm=2&limit=100')).toEqual([...crowd].sort());
+    });
+
+    it('finds a profile stored before nearby went by cell once a worker has stored its cell', async () => {
+      const profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
+      const [legacy] = crowd;
+      await profiles.updateOne(
+        { _id: new Types.ObjectId(legacy) },
+        { $unset: { 'location.cellRow': '', 'location.cellCol': '' }, $set: { 'location.geocells': ['ezjm'] } },
+      );
+      expect(await nearbyIds('radiusKm=3&limit=100')).not.toContain(legacy);
+
+      expect(await running.app.get(SearchKeyMigration).run()).toBeGreaterThanOrEqual(1);
+      // The pass emptied the cached pages: the same search finds it now.
+      expect(await nearbyIds('radiusKm=3&limit=100')).toContain(legacy);
+      const stored = await profiles.findOne({ _id: new Types.ObjectId(legacy) });
+      expect(stored?.location).toMatchObject({
+        cellRow: Math.round(corner.lat * 100),
+        cellCol: Math.round(corner.lng * 100),
+      });
+    });
   });
 
   it('answers callers a few metres apart, and the default radius and size spelled out, from one cached page', async () => {
