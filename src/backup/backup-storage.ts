@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { access, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { isBackupId } from './backup-id.js';
@@ -53,7 +53,14 @@ export class LocalBackupStorage implements BackupStorage {
         await makeFolder(dirname(file));
         return createWriteStream(file, { flags: 'wx', mode: PRIVATE_FILE });
       },
-      commit: () => rename(draft, join(this.root, id)),
+      commit: async () => {
+        // Closed files and a rename may still be only in the page cache: a host crash soon after could leave a listed
+        // backup with empty or missing files, once retention has removed the older ones. Flushed first, then the
+        // rename, then the folder that now names it.
+        await syncTree(draft);
+        await rename(draft, join(this.root, id));
+        await syncEntry(this.root);
+      },
       abort: () => rm(draft, { recursive: true, force: true }),
     };
   }
@@ -115,4 +122,23 @@ export class LocalBackupStorage implements BackupStorage {
     if (leaves) throw new Error(`Refusing a path outside the backup: ${path}`);
     return resolved;
   }
+}
+
+/** fsync of a file, or of a folder (which makes the names in it durable). */
+async function syncEntry(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Every file and folder under `folder`, and the folder itself, flushed to disk. */
+async function syncTree(folder: string): Promise<void> {
+  for (const entry of await readdir(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    await (entry.isDirectory() ? syncTree(path) : syncEntry(path));
+  }
+  await syncEntry(folder);
 }
