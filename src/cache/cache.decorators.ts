@@ -24,6 +24,8 @@ export interface CacheableOptions {
   storeIf?: (value: any) => boolean;
   /** See WrapOptions.maxGraceS. */
   maxGraceS?: number;
+  /** See WrapOptions.absentTtlS. */
+  absentTtlS?: number;
 }
 
 export interface CacheEvictOptions {

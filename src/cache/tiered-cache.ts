@@ -43,6 +43,12 @@ export interface WrapOptions<T = unknown> {
    * choose (search pages), each of whose entries Redis holds that long.
    */
   maxGraceS?: number;
+  /**
+   * How long a loaded `null` (nothing found) is kept, in seconds, instead of `ttlS`, and without a grace period: for
+   * caches keyed by ids a client chooses, where every made-up id would otherwise hold an entry in Redis and in L1 for
+   * the TTL plus CACHE_GRACE_S.
+   */
+  absentTtlS?: number;
 }
 
 /** A running miss for one key. Invalidated while running, its result may predate the write: returned, not kept. */
@@ -206,8 +212,7 @@ export class TieredCache {
   /** The newer of the expired entries found that is still within its grace period. */
   private inGrace<T>(options: WrapOptions<T>, ...found: (CacheEntry<T> | undefined)[]): CacheEntry<T> | undefined {
     const now = Date.now();
-    const graceMs = this.graceOf(options);
-    const usable = found.filter((e): e is CacheEntry<T> => e !== undefined && e.exp + graceMs > now);
+    const usable = found.filter((e): e is CacheEntry<T> => e !== undefined && e.exp + this.graceOf(options, e.v) > now);
     return usable.sort((a, b) => b.exp - a.exp)[0];
   }
 
@@ -229,7 +234,7 @@ export class TieredCache {
     const outcome = await settledWithin(loading, this.options.softTimeoutMs ?? 0);
     if (outcome.status === 'fulfilled') return outcome.value;
     if (flight.stale) return loading;
-    flight.busyUntil = this.holdFlight(flight, loading, fallback.exp + this.graceOf(options));
+    flight.busyUntil = this.holdFlight(flight, loading, fallback.exp + this.graceOf(options, fallback.v));
     this.metrics.servedStale(cache, outcome.status);
     return fallback.v;
   }
@@ -383,11 +388,13 @@ export class TieredCache {
       await this.deleteL2([fullKey], []);
       return value;
     }
-    const ttlMs = jitteredTtlMs(options.ttlS, this.options.ttlJitter);
+    const ttlS = value === null ? (options.absentTtlS ?? options.ttlS) : options.ttlS;
+    const ttlMs = jitteredTtlMs(ttlS, this.options.ttlJitter);
     const entry: CacheEntry<T> = { v: value, exp: Date.now() + ttlMs, d: duration, w: loadedAt };
     const serialised = JSON.stringify(entry);
     this.storeL1(fullKey, entry, serialised.length, options);
-    if (stamp) await this.l2.write(fullKey, serialised, ttlMs + this.graceOf(options), stamp, options.tags ?? []);
+    if (stamp)
+      await this.l2.write(fullKey, serialised, ttlMs + this.graceOf(options, value), stamp, options.tags ?? []);
     return value;
   }
 
@@ -395,9 +402,10 @@ export class TieredCache {
     fullKey: string,
     entry: CacheEntry,
     bytes: number,
-    options: Pick<WrapOptions, 'tags' | 'maxGraceS'>,
+    options: Pick<WrapOptions, 'tags' | 'maxGraceS' | 'absentTtlS'>,
   ): void {
-    this.l1?.set(fullKey, entry, bytes, Math.max(1, entry.exp - Date.now()) + this.graceOf(options), options.tags);
+    const keepMs = Math.max(1, entry.exp - Date.now()) + this.graceOf(options, entry.v);
+    this.l1?.set(fullKey, entry, bytes, keepMs, options.tags);
   }
 
   private dropLocal(fullKeys: readonly string[], tags: readonly string[]): void {
@@ -421,7 +429,9 @@ export class TieredCache {
     if (message.cache) this.metrics.invalidated(message.cache, 'remote', message.keys.length + message.tags.length);
   }
 
-  private graceOf(options: Pick<WrapOptions, 'maxGraceS'>): number {
+  /** How long past its TTL an entry holding `value` is kept (none for an absence kept under absentTtlS). */
+  private graceOf(options: Pick<WrapOptions, 'maxGraceS' | 'absentTtlS'>, value: unknown): number {
+    if (value === null && options.absentTtlS !== undefined) return 0;
     return Math.min(this.options.graceMs ?? 0, (options.maxGraceS ?? Infinity) * 1000);
   }
 

@@ -10,7 +10,12 @@ import type { UpdateProfileDto } from './dto/update-profile.dto.js';
  * what an item shows needs only that profile's entry dropped. A list goes only when a change can move a profile into,
  * out of or within it; new profiles simply appear when list entries expire.
  */
-export const PROFILE_CACHE = { name: 'profile', key: (id: string) => id, ttlS: 300 };
+/**
+ * A profile's snapshot by id. An id with no profile (deleted, or made up: any 24 hex digits are a valid id) is kept
+ * 30 s: enough to spare the database a client that asks again and again, short enough that made-up ids cannot fill
+ * Redis and L1 for an hour each.
+ */
+export const PROFILE_CACHE = { name: 'profile', key: (id: string) => id, ttlS: 300, absentTtlS: 30 };
 export const POPULAR_CACHE = { name: 'popular-ids', key: () => 'top', ttlS: 60 };
 export const CITIES_CACHE = { name: 'cities', key: () => 'all', ttlS: 300 };
 /** Search and nearby pages: short, since they list other members who may hide or delete themselves. */

@@ -1,4 +1,7 @@
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppConfig } from '../../src/config/app-config.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, profileInput } from '../factories/profiles.js';
 import { callJson } from '../support/json-call.js';
@@ -10,9 +13,11 @@ const ADMIN = { email: `root-${Date.now()}@example.test`, password: 'an-admin-pa
 describe('profiles: lifecycle, ownership and input safety', () => {
   let running: RunningApp;
   let url: string;
+  let config: AppConfig;
 
   beforeAll(async () => {
-    running = await startApp(testConfig({ ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password }));
+    config = testConfig({ ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
+    running = await startApp(config);
     url = running.url;
   });
 
@@ -148,6 +153,20 @@ describe('profiles: lifecycle, ownership and input safety', () => {
     }
     expect((await call('GET', '/v1/profiles/0123456789abcdef01234567')).status).toBe(404);
     expect((await call('DELETE', '/v1/profiles/0123456789abcdef01234567', account)).status).toBe(404);
+  });
+
+  it('keeps the absence of a made-up id in Redis for seconds, not for the TTL and grace of a profile', async () => {
+    const madeUp = randomBytes(12).toString('hex');
+    expect((await call('GET', `/v1/profiles/${madeUp}`)).status).toBe(404);
+    const redis = new Redis(config.redis.url);
+    try {
+      const kept = await redis.pttl(`${config.redis.keyPrefix}cache:profile:${madeUp}`);
+      // 30 s plus at most CACHE_TTL_JITTER (0.5 at most); a profile is kept 300 s plus CACHE_GRACE_S.
+      expect(kept).toBeGreaterThan(0);
+      expect(kept).toBeLessThanOrEqual(45_000);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('bounds strings, arrays, numbers and ages', async () => {

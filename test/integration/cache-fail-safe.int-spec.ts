@@ -139,6 +139,22 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     );
   });
 
+  it('keeps a loaded null only absentTtlS and without grace, in Redis too, and a found value as before', async () => {
+    const a = await instance();
+    const options = { ttlS: 60, absentTtlS: 0.2 };
+    expect(await a.cache.wrap('fail-safe', 'absent', () => Promise.resolve(null), options)).toBeNull();
+    expect(await a.redis.pttl('cache:fail-safe:absent')).toBeLessThanOrEqual(200);
+    expect(await a.cache.wrap('fail-safe', 'absent', neverCalled, options)).toBeNull();
+    await sleep(300);
+    expect(await a.redis.exists('cache:fail-safe:absent')).toBe(0);
+    // Nothing to fall back on: past absentTtlS the read goes to the loader, here a database that fails.
+    await expect(a.cache.wrap('fail-safe', 'absent', databaseDown, options)).rejects.toThrow('database unavailable');
+
+    await a.cache.wrap('fail-safe', 'present', () => Promise.resolve('v1'), options);
+    // The TTL plus CACHE_GRACE_S (60 s here).
+    expect(await a.redis.pttl('cache:fail-safe:present')).toBeGreaterThan(100_000);
+  });
+
   it('serves no expired value after an invalidation, on the writer or elsewhere', async () => {
     const [a, b] = [await instance(), await instance()];
     await a.cache.wrap('fail-safe', 'changed', () => Promise.resolve('v1'), SHORT);
