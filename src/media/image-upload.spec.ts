@@ -11,6 +11,26 @@ const pngStructure = (size: number) =>
     Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex'),
     Buffer.alloc(size, 7),
   ]);
+/** A PNG header declaring `width` × `height` pixels, then a few bytes: all an upload reads to size it. */
+const pngDeclaring = (width: number, height: number) => {
+  const header = Buffer.from('89504e470d0a1a0a0000000d49484452000000000000000008060000001f15c489', 'hex');
+  header.writeUInt32BE(width, 16);
+  header.writeUInt32BE(height, 20);
+  return Buffer.concat([header, Buffer.alloc(100, 7)]);
+};
+/** A JPEG with `segments` APP1 segments of 64 KiB first, then a frame header declaring `width` × `height`. */
+const jpegAfterMetadata = (segments: number, width: number, height: number) => {
+  const app1 = Buffer.concat([Buffer.from('ffe1ffff', 'hex'), Buffer.alloc(0xffff - 2)]);
+  const frame = Buffer.from('ffc0001108000000000301220002110103110100', 'hex');
+  frame.writeUInt16BE(height, 5);
+  frame.writeUInt16BE(width, 7);
+  return Buffer.concat([
+    Buffer.from('ffd8', 'hex'),
+    ...Array.from({ length: segments }, () => app1),
+    frame,
+    Buffer.alloc(100),
+  ]);
+};
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const BOUNDARY = 'b';
 const part = (headers: string, content: Buffer | string) =>
@@ -108,6 +128,24 @@ describe('readImageUpload', () => {
     expect(await post(fastify, Buffer.concat([badJson, filePart(png), END]))).toBe(400);
     expect(await post(fastify, Buffer.concat([filePart(png), badJson, END]))).toBe(400);
     expect(await post(fastify, Buffer.concat([filePart(png), fieldPart('constructor', 'x'), END]))).toBe(400);
+  });
+
+  it('refuses with 422 an image that declares more than 50 megapixels, however small the file', async () => {
+    let outcomes;
+    ({ fastify, outcomes } = await uploadServer(10_000_000));
+    const upload = (file: Buffer) => post(fastify!, Buffer.concat([filePart(file), END]));
+    expect(await upload(pngDeclaring(20_000, 20_000))).toBe(422);
+    expect(await upload(pngDeclaring(7_072, 7_072))).toBe(422);
+    expect(await upload(pngDeclaring(7_000, 7_000))).toBe(200);
+    expect(outcomes).toEqual([422, 422, 'stored']);
+  });
+
+  it('looks for a JPEG’s dimensions past 64 KiB of metadata, up to 1 MiB, and refuses one that hides them further', async () => {
+    ({ fastify } = await uploadServer(10_000_000));
+    const upload = (file: Buffer) => post(fastify!, Buffer.concat([filePart(file), END]));
+    expect(await upload(jpegAfterMetadata(4, 20_000, 20_000))).toBe(422);
+    expect(await upload(jpegAfterMetadata(4, 3_000, 4_000))).toBe(200);
+    expect(await upload(jpegAfterMetadata(17, 3_000, 4_000))).toBe(422);
   });
 
   it('answers "too large", not 415, when the limit cut the file off before its type could be read', async () => {

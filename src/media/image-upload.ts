@@ -1,10 +1,17 @@
-import { BadRequestException, HttpException, UnsupportedMediaTypeException } from '@nestjs/common';
+import {
+  BadRequestException,
+  HttpException,
+  UnprocessableEntityException,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
 import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
-import { SNIFF_BYTES, sizeFromHeader, sniffMediaType, type ImageSize } from './media-types.js';
+import { MAX_IMAGE_PIXELS, SNIFF_BYTES, sizeFromHeader, sniffMediaType, type ImageSize } from './media-types.js';
 
 /** Enough of the file to find the dimensions in most headers (a JPEG's come after its EXIF block). */
 const HEADER_BYTES = 64 * 1024;
+/** How far a header may hold back the dimensions (a JPEG with large metadata first) before the upload is refused. */
+const MAX_HEADER_BYTES = 1024 * 1024;
 /**
  * Fields beside the file are not used. More than this many, before and after it, make the upload a 413, found at the
  * latest once the rest of the body is read (the file is not kept then).
@@ -19,8 +26,8 @@ const MAX_FIELD_BYTES = 1024;
 /** The one image of an upload, its type decided from its first bytes, the rest still to be read. */
 export interface ImageUpload {
   contentType: string;
-  /** When the header says it (see sizeFromHeader). */
-  size?: ImageSize;
+  /** As the header says it (see sizeFromHeader); at most MAX_IMAGE_PIXELS. */
+  size: ImageSize;
   /** All of the file's bytes, the header read first included. */
   bytes: AsyncIterable<Buffer>;
   /** Whether the file ran past `maxBytes`, so the multipart limit cut it off. */
@@ -30,9 +37,11 @@ export interface ImageUpload {
 }
 
 /**
- * Reads a multipart upload up to its first file, which must be the field "file", and that file's first 64 KiB:
- * 415 unless its bytes are a JPEG, PNG, WebP or GIF, or `tooLarge()` if they were cut off at `maxBytes` before they
- * said. Fields before the file are skipped.
+ * Reads a multipart upload up to its first file, which must be the field "file", and that file's header (its first
+ * 64 KiB, or up to 1 MiB until its dimensions are found): 415 unless its bytes are a JPEG, PNG, WebP or GIF, or
+ * `tooLarge()` if they were cut off at `maxBytes` before they said; 422 when it declares more than MAX_IMAGE_PIXELS or
+ * its dimensions cannot be found. A small file can declare a canvas that takes gigabytes to decode: stored, it would
+ * reach every app that shows it. Fields before the file are skipped.
  */
 export async function readImageUpload(
   request: FastifyRequest,
@@ -62,20 +71,28 @@ export async function readImageUpload(
   const head: Buffer[] = [];
   let headLength = 0;
   let ended = false;
-  while (headLength < HEADER_BYTES && !cutOff()) {
-    const next = await nextChunk();
-    if (next.done) {
-      ended = true;
-      break;
+  /** Reads on until the head holds `bytes`, the file ends or the limit cuts it off; returns the head. */
+  const readHead = async (bytes: number): Promise<Buffer> => {
+    while (headLength < bytes && !ended && !cutOff()) {
+      const next = await nextChunk();
+      if (next.done) ended = true;
+      else {
+        head.push(next.value);
+        headLength += next.value.length;
+      }
     }
-    head.push(next.value);
-    headLength += next.value.length;
-  }
-  const header = Buffer.concat(head);
+    return Buffer.concat(head);
+  };
+  let header = await readHead(HEADER_BYTES);
   const contentType = await sniffMediaType(header.subarray(0, SNIFF_BYTES));
   if (!contentType) {
     if (cutOff()) throw tooLarge();
     throw new UnsupportedMediaTypeException('Only JPEG, PNG, WebP and GIF images are accepted');
+  }
+  let size = sizeFromHeader(header);
+  while (!size && headLength < MAX_HEADER_BYTES && !ended && !cutOff()) {
+    header = await readHead(headLength + HEADER_BYTES);
+    size = sizeFromHeader(header);
   }
   async function* bytes(): AsyncGenerator<Buffer> {
     yield* head;
@@ -87,11 +104,26 @@ export async function readImageUpload(
   }
   return {
     contentType,
-    size: sizeFromHeader(header),
+    size: allowed(size, cutOff, tooLarge),
     bytes: bytes(),
     truncated: cutOff,
     rest: () => noMoreFiles(parts),
   };
+}
+
+/** The size found in the header, unless none was (the limit's 413 when it cut the header off) or it is too large. */
+function allowed(size: ImageSize | undefined, cutOff: () => boolean, tooLarge: () => HttpException): ImageSize {
+  if (!size) {
+    if (cutOff()) throw tooLarge();
+    throw new UnprocessableEntityException(
+      `The image's dimensions are not in its first ${MAX_HEADER_BYTES / 1024} KiB: it cannot be checked`,
+    );
+  }
+  if (size.width * size.height > MAX_IMAGE_PIXELS)
+    throw new UnprocessableEntityException(
+      `The image is ${size.width} × ${size.height} pixels; at most ${MAX_IMAGE_PIXELS / 1e6} megapixels are accepted`,
+    );
+  return size;
 }
 
 /** Next() by hand, not for-await: leaving a for-await loop would end the iterator, and rest() still needs it. */

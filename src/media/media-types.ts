@@ -23,9 +23,14 @@ export async function sniffMediaType(head: Buffer): Promise<string | undefined> 
 }
 
 /**
+ * Most pixels an image may have: the variants job decodes no larger one (sharp's limitInputPixels), and uploads declaring
+ * more are refused. 50 MP is above any phone camera; a PNG of 20000 × 20000 zero pixels is 380 KB, and decoded 1.6 GB.
+ */
+export const MAX_IMAGE_PIXELS = 50_000_000;
+
+/**
  * The displayed size (EXIF orientations 5 to 8 turn the image a quarter) if the header in `head` says
- * it; undefined when it lies further in (a JPEG with large metadata first), for the variants job,
- * which decodes the whole image, to record.
+ * it; undefined when it lies further in (a JPEG with large metadata first) or the header is not whole.
  */
 export function sizeFromHeader(head: Buffer): ImageSize | undefined {
   try {

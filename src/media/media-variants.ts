@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { ImageSize } from './media-types.js';
+import { MAX_IMAGE_PIXELS, type ImageSize } from './media-types.js';
 
 /** Resized WebP copies made after upload: the longer side at most this many pixels, never enlarged. */
 export const VARIANTS = { thumb: 128, medium: 512 } as const;
@@ -8,9 +8,6 @@ export const VARIANT_NAMES = Object.keys(VARIANTS) as VariantName[];
 
 /** The original could not be decoded: retrying cannot help. */
 export class UnreadableImageError extends Error {}
-
-// Decompression bombs: a small file may declare a huge canvas. 50 megapixels covers any camera photo.
-const MAX_INPUT_PIXELS = 50_000_000;
 
 export interface RenderedVariants {
   /** The original's dimensions, as decoded (after EXIF rotation). */
@@ -23,7 +20,7 @@ export interface RenderedVariants {
  * drops its metadata (so no GPS position survives into a variant) and encodes each size as WebP.
  */
 export async function renderVariants(original: Buffer): Promise<RenderedVariants> {
-  const image = () => sharp(original, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' }).autoOrient();
+  const image = () => sharp(original, { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'error' }).autoOrient();
   try {
     const { autoOrient: size } = await image().metadata();
     const variants = await Promise.all(

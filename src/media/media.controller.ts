@@ -23,6 +23,7 @@ import {
   ApiOperation,
   ApiPayloadTooLargeResponse,
   ApiTags,
+  ApiUnprocessableEntityResponse,
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -95,6 +96,10 @@ export class MediaController {
   })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Media quota reached (number of files)' })
   @ApiPayloadTooLargeResponse({ type: ProblemResponseDto, description: 'File over the size limit or the quota' })
+  @ApiUnprocessableEntityResponse({
+    type: ProblemResponseDto,
+    description: 'An image of more than 50 megapixels, or whose dimensions are not in its first 1 MiB',
+  })
   @ApiUnsupportedMediaTypeResponse({
     type: ProblemResponseDto,
     description:

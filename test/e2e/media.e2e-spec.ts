@@ -12,9 +12,15 @@ import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
 const png = (size: number) => pngStructure(size);
-// Start of image, then straight to the image data (SOS): stored byte for byte, since metadata is looked for only
-// before SOS. With random bytes after another marker, a random segment length could land on a comment marker.
-const jpeg = (size: number) => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xda]), randomBytes(size)]);
+// Start of image, a quantization table, a frame header (1×1), then the image data (SOS): stored byte for byte, since
+// metadata is looked for only before SOS. With random bytes after another marker, a random segment length could land
+// on a comment marker.
+const JPEG_HEAD = Buffer.concat([
+  Buffer.from('ffd8ffdb004300', 'hex'),
+  Buffer.alloc(64, 1),
+  Buffer.from('ffc0000b080001000101011100ffda', 'hex'),
+]);
+const jpeg = (size: number) => Buffer.concat([JPEG_HEAD, randomBytes(size)]);
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 describe('media (GridFS)', () => {
@@ -221,6 +227,24 @@ describe('media (GridFS)', () => {
       expect(response.status, hex).toBe(415);
       expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     }
+    expect(await connection.collection('media.files').countDocuments()).toBe(before);
+  });
+
+  it('refuses an image of 60 megapixels in a few hundred KB (a decompression bomb) with 422, storing nothing', async () => {
+    const before = await connection.collection('media.files').countDocuments();
+    // What the variants job could never decode, and every app showing the photo would try to: 240 MB of pixels.
+    const bomb = await sharp({
+      create: { width: 10_000, height: 6_000, channels: 4, background: '#000000' },
+      limitInputPixels: false,
+    })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
+    const response = await upload(owner, bomb);
+    expect(response.status).toBe(422);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await response.json()) as { detail: string }).detail).toBe(
+      'The image is 10000 × 6000 pixels; at most 50 megapixels are accepted',
+    );
     expect(await connection.collection('media.files').countDocuments()).toBe(before);
   });
 
