@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import {
+  BadRequestException,
   Controller,
   Delete,
   Get,
@@ -124,20 +125,24 @@ export class MediaController {
     const room = await this.quota.room(ownerId);
     const upload = await readImageUpload(request, room, () => this.quota.tooLarge(room));
     let checked: Promise<void> | undefined;
-    // Asked after the last byte is stored, and again after the hash is written. Past its deadline
-    // (request-deadlines.ts) the client has had a 408 or 503: a file it believes lost is not kept.
+    // Nobody will read the answer: past its deadline (request-deadlines.ts) the client has had a 408 or 503, or it
+    // closed the connection after sending the last byte. A file it never learns the id of is not kept: nothing lists a
+    // member's uploads, so it could be neither used nor deleted, and it would hold part of the quota for good.
+    const unanswerable = () => reply.sent || request.raw.socket.destroyed;
+    // Asked after the last byte is stored, and again after the hash is written.
     const keep = async (id: Types.ObjectId) => {
-      if (upload.truncated() || reply.sent) return false;
+      if (upload.truncated() || unanswerable()) return false;
       checked ??= upload.rest().then(() => this.quota.assertKept(ownerId, id));
       await checked;
-      return !reply.sent;
+      return !unanswerable();
     };
     const meta = { ownerId, contentType: upload.contentType, size: upload.size };
     // Stored without its EXIF, XMP and text: a photo's GPS position must not reach whoever has its URL (decision 0023).
     const stored = await this.storage.store(stripMetadata(upload.contentType, upload.bytes), meta, keep);
-    if (reply.sent) {
-      if (stored) await this.storage.remove(stored.id); // the deadline came in the last round trip
-      throw new DeadlineExceededException('The upload outlasted its deadline');
+    if (unanswerable()) {
+      if (stored) await this.storage.remove(stored.id); // in the last round trip
+      if (reply.sent) throw new DeadlineExceededException('The upload outlasted its deadline');
+      throw new BadRequestException('The client closed the connection before the upload was answered');
     }
     if (!stored) throw this.quota.tooLarge(room);
     this.variantsJob.enqueue(stored.id).catch((error: unknown) => {

@@ -98,7 +98,14 @@ export class MediaStorage implements OnModuleInit {
   ): Promise<MediaFile | null> {
     const metadata = { ownerId: meta.ownerId, contentType: meta.contentType, ...meta.size };
     const stored = await this.originals.upload(chunks, randomUUID(), metadata, keep);
-    return stored && this.find(stored.id);
+    if (!stored) return null;
+    try {
+      return await this.find(stored.id);
+    } catch (error) {
+      // The client gets an error, not the id: a file it cannot learn of is not kept (best effort, the database failing).
+      await this.remove(stored.id).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The complete file a download serves, the original or one of its variants, through MEDIA_FILE_CACHE. */

@@ -2,11 +2,14 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
+import { MediaQuota } from '../../src/media/media-quota.js';
 import { MediaStorage } from '../../src/media/media.storage.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
@@ -246,6 +249,53 @@ describe('media (GridFS)', () => {
       'The image is 10000 × 6000 pixels; at most 50 megapixels are accepted',
     );
     expect(await connection.collection('media.files').countDocuments()).toBe(before);
+  });
+
+  it('keeps nothing of an upload whose client closed the connection after its last byte, before the answer', async () => {
+    const member = await registerAccount(url);
+    const quota = running.app.get(MediaQuota);
+    const assertKept = quota.assertKept.bind(quota);
+    const body = Buffer.concat([
+      Buffer.from(
+        '--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n',
+      ),
+      png(5_000),
+      Buffer.from('\r\n--b--\r\n'),
+    ]);
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    // The client goes while the server checks the quota, after the last byte (a phone cancelling at "100 %").
+    vi.spyOn(quota, 'assertKept').mockImplementationOnce(async (...args) => {
+      socket.destroy();
+      await sleep(200); // for the server to see the connection close
+      return assertKept(...args);
+    });
+    socket.write(
+      `POST /v1/media HTTP/1.1\r\nHost: x\r\nAuthorization: ${member.auth.authorization}\r\n` +
+        `Content-Type: multipart/form-data; boundary=b\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    socket.write(body);
+    try {
+      await expect.poll(() => vi.mocked(quota.assertKept).mock.calls.length, { timeout: 5_000 }).toBe(1);
+      await sleep(1_000);
+      const files = connection.collection('media.files');
+      expect(await files.countDocuments({ 'metadata.ownerId': member.userId })).toBe(0);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('keeps nothing of an upload whose record could not be read back for the answer', async () => {
+    const member = await registerAccount(url);
+    const storage = running.app.get(MediaStorage);
+    vi.spyOn(storage, 'find').mockRejectedValueOnce(new Error('connection reset while reading the record'));
+    try {
+      expect((await upload(member, png(1_000))).status).not.toBe(201);
+      const files = connection.collection('media.files');
+      expect(await files.countDocuments({ 'metadata.ownerId': member.userId })).toBe(0);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it('answers malformed multipart bodies with a 400 problem and keeps nothing of them', async () => {
