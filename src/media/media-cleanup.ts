@@ -5,6 +5,7 @@ import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { runRecurring, stopRecurring } from '../queues/recurring-job.js';
 import { MEDIA_QUEUE, MediaVariantsJob } from './media-variants.job.js';
+import { MediaService } from './media.service.js';
 import { MediaStorage } from './media.storage.js';
 
 /**
@@ -25,11 +26,13 @@ export interface CleanupResult {
   abandoned: number;
   /** Uploads whose variants were requested again. */
   requeued: number;
+  /** Deletes that had failed halfway, now finished. */
+  deleted: number;
 }
 
 /**
- * Removes what interrupted writes leave behind (chunks without a file, a file without its hash) and
- * asks again for variants whose request was lost. It reads the pending-writes record, not the
+ * Removes what interrupted writes leave behind (chunks without a file, a file without its hash), finishes deletes that
+ * failed halfway and asks again for variants whose request was lost. It reads the pending-writes record, not the
  * chunks, so a run costs the same however many files are stored.
  */
 @Injectable()
@@ -40,6 +43,7 @@ export class MediaCleanup implements OnApplicationBootstrap {
     @InjectQueue(MEDIA_CLEANUP_QUEUE) private readonly queue: Queue,
     @InjectQueue(MEDIA_QUEUE) private readonly mediaQueue: Queue,
     private readonly storage: MediaStorage,
+    private readonly media: MediaService,
     private readonly variantsJob: MediaVariantsJob,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
@@ -62,6 +66,9 @@ export class MediaCleanup implements OnApplicationBootstrap {
     }
     const overdue = await this.storage.unprocessed(new Date(now.getTime() - VARIANTS_OVERDUE_MS), BATCH);
     for (const id of overdue) await this.variantsJob.requeue(id);
-    return { abandoned, requeued: overdue.length };
+    // A delete still running beside this one does no harm: each step of a delete can run twice.
+    const unfinished = await this.storage.unfinishedDeletes(BATCH);
+    for (const id of unfinished) await this.media.finishDelete(id);
+    return { abandoned, requeued: overdue.length, deleted: unfinished.length };
   }
 }

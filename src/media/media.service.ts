@@ -61,6 +61,11 @@ export class MediaService {
     for (const id of ids) if (owners.get(id) === ownerId) await this.delete(new Types.ObjectId(id));
   }
 
+  /** Finishes a delete that failed halfway, as a repeated DELETE would (MediaCleanup). */
+  finishDelete(id: Types.ObjectId): Promise<void> {
+    return this.delete(id);
+  }
+
   private async delete(id: Types.ObjectId): Promise<void> {
     await this.detachEverywhere(id);
     await this.storage.remove(id);

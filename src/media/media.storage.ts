@@ -140,12 +140,19 @@ export class MediaStorage implements OnModuleInit {
     return { ...file, ownerId: meta.ownerId, width: meta.width, height: meta.height, deleting: meta.deleting };
   }
 
-  /** Owner of each existing original among `ids` (hex), keyed by id. */
+  /**
+   * Owner of each existing original among `ids` (hex), keyed by id. A file whose delete has begun is left out: it must
+   * not be attached again (its variants are gone and nothing makes them again), and writers that attached it detach it.
+   */
   async ownersOf(ids: readonly string[]): Promise<Map<string, string>> {
     const files = await this.originals
       .files()
       .find(
-        { _id: { $in: ids.map((id) => new Types.ObjectId(id)) }, 'metadata.sha256': { $exists: true } },
+        {
+          _id: { $in: ids.map((id) => new Types.ObjectId(id)) },
+          'metadata.sha256': { $exists: true },
+          'metadata.deleting': { $exists: false },
+        },
         { projection: { 'metadata.ownerId': 1 } },
       )
       .toArray();
@@ -181,6 +188,16 @@ export class MediaStorage implements OnModuleInit {
   markProcessed(id: Types.ObjectId, outcome: 'done' | 'unreadable', size?: ImageSize): Promise<unknown> {
     const sizeFields = size && { 'metadata.width': size.width, 'metadata.height': size.height };
     return this.originals.files().updateOne({ _id: id }, { $set: { 'metadata.processed': outcome, ...sizeFields } });
+  }
+
+  /** Originals whose delete began and did not finish (it failed halfway: the database, or the process, went). */
+  async unfinishedDeletes(limit: number): Promise<Types.ObjectId[]> {
+    const files = await this.originals
+      .files()
+      .find({ 'metadata.deleting': true }, { projection: { _id: 1 } })
+      .limit(limit)
+      .toArray();
+    return files.map((file) => file._id);
   }
 
   /** Complete originals older than `before` the variants job has not finished (its request may have been lost). */

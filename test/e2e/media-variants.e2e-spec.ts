@@ -1,7 +1,7 @@
 import { getQueueToken } from '@nestjs/bull';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Queue } from 'bull';
-import { Types, type Connection } from 'mongoose';
+import { mongo, Types, type Connection } from 'mongoose';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ABANDONED_AFTER_MS, MEDIA_CLEANUP_QUEUE, MediaCleanup } from '../../src/media/media-cleanup.js';
@@ -257,6 +257,27 @@ describe('media variants, profile photos, cleanup and CORS', () => {
       expect(await variantsOf(media.id)).toBe(1);
       await variantsJob().run({ data: { mediaId: media.id } }); // Bull's retry
       expect(await variantsOf(media.id)).toBe(0);
+    });
+
+    it('cannot be attached again after its delete failed halfway, and the cleanup finishes the delete', async () => {
+      const owner = await registerAccount(url);
+      const media = await uploadWithoutVariants(owner);
+      const profile = await createProfile(url, owner);
+      // The database fails after the delete marked the original: 503, the file whole but its variants gone.
+      vi.spyOn(storage().originals, 'delete').mockRejectedValueOnce(new mongo.MongoNetworkError('connection reset'));
+      const failed = await fetch(`${url}/v1/media/${media.id}`, { method: 'DELETE', headers: owner.auth });
+      expect(failed.status).toBe(503);
+      const attach = await fetch(`${url}/v1/profiles/${profile.id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', ...owner.auth },
+        body: JSON.stringify({ photoIds: [media.id] }),
+      });
+      expect(attach.status).toBe(422);
+
+      const result = await running.app.get(MediaCleanup).run();
+      expect(result.deleted).toBeGreaterThanOrEqual(1);
+      expect((await fetch(`${url}/v1/media/${media.id}`)).status).toBe(404);
+      expect(await files().countDocuments({ _id: new Types.ObjectId(media.id) })).toBe(0);
     });
 
     it('is not requeued by the cleanup when its delete failed halfway, leaving the original marked', async () => {
