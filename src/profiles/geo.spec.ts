@@ -49,7 +49,9 @@ describe('geo', () => {
   it('numbers cells from the equator and Greenwich, negative south and west', () => {
     expect(gridCellOf({ lat: 52.5234, lng: 13.4011 })).toEqual({ row: 5252, col: 1340 });
     expect(gridCellOf({ lat: -0.001, lng: -179.999 })).toEqual({ row: -1, col: -18000 });
-    expect(gridCellOf({ lat: 90, lng: 180 })).toEqual({ row: 9000, col: 18000 });
+    // The pole in the last row, 180° as -180°: every cell's centre is on the globe.
+    expect(gridCellOf({ lat: 90, lng: 180 })).toEqual({ row: 8999, col: -18000 });
+    expect(gridCellOf({ lat: -90, lng: -180 })).toEqual({ row: -9000, col: -18000 });
   });
 
   it('boxes every cell whose centre is within reach, across the 180th meridian and over the poles', () => {
@@ -85,7 +87,7 @@ describe('geo', () => {
     // About 0.68 km per column at this latitude.
     expect(box.cols[0][1] - box.cols[0][0]).toBeLessThanOrEqual(2 + Math.ceil((2 * 10) / 0.67));
     expect(cellBox({ lat: 0, lng: 179.99 }, 5).cols).toEqual([
-      [expect.any(Number), 18_000],
+      [expect.any(Number), 17_999],
       [-18_000, expect.any(Number)],
     ]);
   });

@@ -27,9 +27,12 @@ export function searchOrigin(lat: number, lng: number): { lat: number; lng: numb
 
 /** Side of the cells members are placed in for nearby search: 0.01°, about 1.1 km north-south. */
 const CELL_DEG = 0.01;
-/** The grid's rows run from -9000 (the south pole) to 9000, its columns from -18000 to 18000 (both ±180°). */
-const LAST_ROW = 90 / CELL_DEG;
-const LAST_COL = 180 / CELL_DEG;
+/** The grid's rows run from -9000 (at the south pole) to 8999 (at the north pole), its columns from -18000 to 17999. */
+const FIRST_ROW = -90 / CELL_DEG;
+const LAST_ROW = 90 / CELL_DEG - 1;
+const FIRST_COL = -180 / CELL_DEG;
+const LAST_COL = 180 / CELL_DEG - 1;
+const COLS = LAST_COL - FIRST_COL + 1;
 
 /** A 0.01° cell of the grid: `row` counts cells north of the equator (negative south), `col` east of Greenwich. */
 export interface GridCell {
@@ -37,9 +40,14 @@ export interface GridCell {
   col: number;
 }
 
-/** The cell a location lies in. Stored with each profile (as `location.cellRow` and `location.cellCol`). */
+/**
+ * The cell a location lies in. Stored with each profile (as `location.cellRow` and `location.cellCol`). The pole itself
+ * is in the last row, and 180° is -180°: a cell of their own would have its centre off the globe, at 90.005° or
+ * 180.005°, where the search boxes, which hold cells on it, would not look.
+ */
 export function gridCellOf(location: { lat: number; lng: number }): GridCell {
-  return { row: Math.floor(location.lat / CELL_DEG), col: Math.floor(location.lng / CELL_DEG) };
+  const col = Math.floor(location.lng / CELL_DEG);
+  return { row: Math.min(LAST_ROW, Math.floor(location.lat / CELL_DEG)), col: col > LAST_COL ? col - COLS : col };
 }
 
 /** The centre of a cell, to 3 decimals. */
@@ -72,23 +80,23 @@ export interface CellBox {
 export function cellBox(origin: { lat: number; lng: number }, reachKm: number): CellBox {
   const angle = reachKm / EARTH_RADIUS_KM;
   const angleDeg = (angle * 180) / Math.PI;
-  const row = (lat: number) => Math.min(LAST_ROW, Math.max(-LAST_ROW, Math.floor(lat / CELL_DEG)));
+  const row = (lat: number) => Math.min(LAST_ROW, Math.max(FIRST_ROW, Math.floor(lat / CELL_DEG)));
   const rows: [number, number] = [row(origin.lat - angleDeg) - 1, row(origin.lat + angleDeg) + 1];
-  const everyCol: [number, number][] = [[-LAST_COL, LAST_COL]];
+  const everyCol: [number, number][] = [[FIRST_COL, LAST_COL]];
   // At least 1 when the cap reaches over a pole.
   const ratio = Math.sin(angle) / Math.cos((origin.lat * Math.PI) / 180);
   if (ratio >= 1) return { rows, cols: everyCol };
   const halfWidthDeg = (Math.asin(ratio) * 180) / Math.PI;
   const west = Math.floor((origin.lng - halfWidthDeg) / CELL_DEG) - 1;
   const east = Math.floor((origin.lng + halfWidthDeg) / CELL_DEG) + 1;
-  if (east - west >= 2 * LAST_COL) return { rows, cols: everyCol };
+  if (east - west >= COLS - 1) return { rows, cols: everyCol };
   // Columns past ±180° continue from the other side.
-  if (west < -LAST_COL)
+  if (west < FIRST_COL)
     return {
       rows,
       cols: [
-        [west + 2 * LAST_COL, LAST_COL],
-        [-LAST_COL, east],
+        [west + COLS, LAST_COL],
+        [FIRST_COL, east],
       ],
     };
   if (east > LAST_COL)
@@ -96,7 +104,7 @@ export function cellBox(origin: { lat: number; lng: number }, reachKm: number): 
       rows,
       cols: [
         [west, LAST_COL],
-        [-LAST_COL, east - 2 * LAST_COL],
+        [FIRST_COL, east - COLS],
       ],
     };
   return { rows, cols: [[west, east]] };

@@ -96,6 +96,22 @@ describe('nearestInArea', () => {
     }
   });
 
+  it('finds members at the north pole and on the 180th meridian from either side', async () => {
+    const pole = Array.from({ length: 100 }, () => ({ id: id(), lat: 90, lng: Math.random() * 360 - 180 }));
+    const meridian = Array.from({ length: 10 }, () => ({ id: id(), lat: -16.8, lng: 180 }));
+    const members = [...pole, ...meridian];
+    for (const area of [
+      { lat: 89.98, lng: -179.995, radiusKm: 2, limit: 20 },
+      { lat: 89.99, lng: 0.005, radiusKm: 1, limit: 100 },
+      { lat: -16.8, lng: -179.999, radiusKm: 1, limit: 20 },
+      { lat: -16.8, lng: 179.999, radiusKm: 1, limit: 20 },
+    ]) {
+      const page = await nearestInArea(cellsReader(members), area);
+      expect(page, JSON.stringify(area)).toEqual(bruteForce(members, area));
+      expect(page.length, JSON.stringify(area)).toBeGreaterThan(0);
+    }
+  });
+
   it('takes the smallest ids of a cell that holds more members than the page has room for', async () => {
     const centre = { lat: 40.005, lng: -3.705 };
     // 50 members in one cell, 3 in the cell north of it.

@@ -31,6 +31,13 @@ export interface ProfileSearch {
   limit: number;
 }
 
+/** The nearby cell to store on a profile, unless it moved from `location` since it was read. */
+export interface CellOfProfile {
+  id: Types.ObjectId;
+  location: { lat: number; lng: number };
+  cell: GridCell;
+}
+
 /** A city of the counts: the same name in two countries is two cities. */
 interface CityOf {
   cityKey: string;
@@ -144,13 +151,27 @@ export class ProfilesRepository {
       .cursor();
   }
 
-  /** Stores the cell of a location unless the profile moved since it was read; returns whether it did. */
-  async setCell(id: Types.ObjectId, location: { lat: number; lng: number }, cell: GridCell): Promise<boolean> {
-    const result = await this.profiles.updateOne(
-      { _id: id, 'location.lat': location.lat, 'location.lng': location.lng, 'location.cellRow': { $exists: false } },
-      { $set: { 'location.cellRow': cell.row, 'location.cellCol': cell.col } },
+  /**
+   * Stores the cells of locations, in one round trip, on the profiles that have not moved since they were read and
+   * have no cell yet; returns how many it stored.
+   */
+  async setCells(entries: readonly CellOfProfile[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    const result = await this.profiles.bulkWrite(
+      entries.map(({ id, location, cell }) => ({
+        updateOne: {
+          filter: {
+            _id: id,
+            'location.lat': location.lat,
+            'location.lng': location.lng,
+            'location.cellRow': { $exists: false },
+          },
+          update: { $set: { 'location.cellRow': cell.row, 'location.cellCol': cell.col } },
+        },
+      })),
+      { ordered: false, timestamps: false },
     );
-    return result.modifiedCount === 1;
+    return result.modifiedCount;
   }
 
   /** Profiles with an interest that is not plain ASCII: the only ones an older normalisation can have left behind. */

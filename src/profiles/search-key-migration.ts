@@ -8,7 +8,7 @@ import { normaliseInterest } from './dto/interest-tag.js';
 import { gridCellOf } from './geo.js';
 import { cityKeyOf } from './list-queries.js';
 import { CITIES_EVICTION, LIST_EVICTION, PROFILE_CACHE } from './profile-caches.js';
-import { ProfilesRepository } from './profiles.repository.js';
+import { ProfilesRepository, type CellOfProfile } from './profiles.repository.js';
 
 /**
  * Rewrites the city keys and interests stored before the current rule (foldedText), so that a search finds those
@@ -17,6 +17,9 @@ import { ProfilesRepository } from './profiles.repository.js';
  * in the background on workers at start and is idempotent, so instances starting together do no harm. A backup
  * restored later brings its old keys back until the next worker start.
  */
+/** Profiles given their cell per round trip (a million profiles: 2,000 round trips, not a million). */
+const CELL_BATCH = 500;
+
 @Injectable()
 export class SearchKeyMigration implements OnApplicationBootstrap {
   private readonly logger = new Logger(SearchKeyMigration.name);
@@ -36,6 +39,8 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
 
   /** @returns how many profiles had a city key or their interests rewritten, or a cell stored */
   async run(): Promise<number> {
+    // First: until a profile has its cell, nearby search does not find it.
+    const cells = await this.storeCells();
     let cities = 0;
     for await (const { _id, location } of this.profiles.nonAsciiCityKeys()) {
       const key = cityKeyOf(location.city);
@@ -47,9 +52,6 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
       if (!isDeepStrictEqual(folded, stored) && (await this.profiles.replaceInterests(_id, stored, folded)))
         interests.push(_id.toHexString());
     }
-    let cells = 0;
-    for await (const { _id, location } of this.profiles.withoutCell())
-      if (await this.profiles.setCell(_id, location, gridCellOf(location))) cells += 1;
     if (cities + interests.length + cells === 0) return 0;
     // Counts and search pages cached under the old keys would show the city twice, or miss a profile, for their TTL
     // (nearby pages miss a profile without a cell); a profile's cached copy shows its interests.
@@ -63,5 +65,18 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
         `${cells} nearby cells stored`,
     );
     return cities + interests.length + cells;
+  }
+
+  /** Stores the nearby cell of every profile without one, CELL_BATCH per round trip; returns how many it stored. */
+  private async storeCells(): Promise<number> {
+    let stored = 0;
+    let batch: CellOfProfile[] = [];
+    for await (const { _id, location } of this.profiles.withoutCell()) {
+      batch.push({ id: _id, location, cell: gridCellOf(location) });
+      if (batch.length < CELL_BATCH) continue;
+      stored += await this.profiles.setCells(batch);
+      batch = [];
+    }
+    return stored + (await this.profiles.setCells(batch));
   }
 }
