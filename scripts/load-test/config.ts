@@ -56,9 +56,21 @@ interface ConfigFile {
 /** Reads a scenario from the config file, defaults filled in and phase durations scaled. */
 export function loadScenario(file: string, name: string, scale: number): Scenario {
   const config = JSON.parse(readFileSync(file, 'utf8')) as ConfigFile;
-  const scenario = config.scenarios[name];
+  // Own keys only: "constructor" or "toString" would otherwise find a built-in of every object.
+  const scenario = Object.hasOwn(config.scenarios, name) ? config.scenarios[name] : undefined;
   if (!scenario)
     throw new Error(`No scenario "${name}" in ${file}; there are ${Object.keys(config.scenarios).join(', ')}`);
+  if (!(Number.isInteger(scenario.connections) && scenario.connections > 0))
+    throw new Error(`${file}: scenario "${name}" needs "connections", a whole number of at least 1`);
+  for (const phase of scenario.phases ?? []) {
+    const valid =
+      phase.rate >= 0 && Number.isFinite(phase.rate) && phase.durationS > 0 && Number.isFinite(phase.durationS);
+    if (!valid)
+      throw new Error(
+        `${file}: phase "${phase.name}" of scenario "${name}" needs a rate of 0 or more and a durationS above 0`,
+      );
+  }
+  if (!scenario.phases?.length) throw new Error(`${file}: scenario "${name}" has no phases`);
   const thresholds = { ...config.defaults.thresholds, ...scenario.thresholds };
   // A scenario file written before a threshold existed would otherwise compare against undefined and fail obscurely.
   const missing = THRESHOLD_NAMES.filter((key) => typeof thresholds[key] !== 'number');

@@ -12,7 +12,8 @@ export interface Second {
 
 export interface ServerSample {
   t: number;
-  cpuPercent: number;
+  /** Absent until a second reading gives a span to measure over. */
+  cpuPercent?: number;
   memoryMb: number;
 }
 
@@ -120,8 +121,10 @@ export class ServerSampler {
     const rss = Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
     if (Number.isNaN(cpu) || Number.isNaN(rss)) return;
     const t = this.timeline.now();
-    const base = this.readings.findLast((reading) => reading.t <= t - CPU_WINDOW_S);
-    if (base) this.samples.push({ t, cpuPercent: ((cpu - base.cpu) / (t - base.t)) * 100, memoryMb: rss / 2 ** 20 });
+    // Over CPU_WINDOW_S when the run has lasted that long; in a shorter run, over what there is (the first reading on).
+    const base = this.readings.findLast((reading) => reading.t <= t - CPU_WINDOW_S) ?? this.readings[0];
+    const cpuPercent = base && t > base.t ? ((cpu - base.cpu) / (t - base.t)) * 100 : undefined;
+    this.samples.push({ t, cpuPercent, memoryMb: rss / 2 ** 20 });
     this.readings.push({ t, cpu });
   }
 }

@@ -47,6 +47,14 @@ function httpUrl(name: string, text: string): string {
   return text;
 }
 
+/** An http(s) URL of a server itself: the scenario's paths (/v1/...) are sent as they are, so a path here is refused. */
+function origin(name: string, text: string): string {
+  const url = new URL(httpUrl(name, text));
+  if (url.pathname !== '/' || url.search)
+    throw new UsageError(`--${name} must name the server only, without a path (got "${text}"; try "${url.origin}")`);
+  return url.origin;
+}
+
 /** The command line checked up front, so a typo fails at once rather than after the members are signed up. */
 export function parseOptions(args: string[]): Options | 'help' {
   let values;
@@ -71,7 +79,7 @@ export function parseOptions(args: string[]): Options | 'help' {
   if (values.help) return 'help';
   return {
     scenario: values.scenario,
-    target: httpUrl('target', values.target).replace(/\/$/, ''),
+    target: origin('target', values.target),
     metrics: values.metrics === 'none' ? undefined : httpUrl('metrics', values.metrics),
     config: values.config,
     scale: number('scale', values.scale, (v) => v > 0, 'a number above 0'),

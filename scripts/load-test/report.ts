@@ -61,7 +61,8 @@ export function summarise(
     max: all.at(-1) ?? 0,
   };
   const samples = server === 'skipped' ? [] : server.samples;
-  const cpuMax = samples.length ? Math.max(...samples.map((s) => s.cpuPercent)) : undefined;
+  const cpu = samples.flatMap((s) => (s.cpuPercent === undefined ? [] : [s.cpuPercent]));
+  const cpuMax = cpu.length ? Math.max(...cpu) : undefined;
   const memoryMax = samples.length ? Math.max(...samples.map((s) => s.memoryMb)) : undefined;
   // A threshold that could not be checked is no pass: only --metrics none leaves these two out, and says so.
   const unmeasured = server === 'skipped' ? 'skipped (--metrics none)' : 'not measured: no sample from --metrics';
@@ -150,20 +151,21 @@ export function summarise(
   };
 }
 
-/** Seconds from the end of `phase` until a second with traffic has p95 and errors within the thresholds. */
+/**
+ * Seconds from the end of `phase` until the seconds with traffic have p95 and errors within the thresholds and stay so
+ * to the end of the run: one good second between bad ones is no recovery (until 2026-12-05 it counted as one).
+ */
 function recoveryTime(seconds: Second[], phase: string, p95Ms: number, errorRate: number): number | undefined {
   const end = Math.max(...seconds.filter((s) => s.phase === phase).map((s) => s.t)) + 1;
-  const healthy = seconds.find(
-    (s) =>
-      s.t >= end &&
-      s.requests > 0 &&
-      percentile(
-        [...s.latencies].sort((a, b) => a - b),
-        95,
-      ) < p95Ms &&
-      s.errors / s.requests < errorRate,
-  );
-  return healthy && healthy.t - end;
+  const healthy = (s: Second) =>
+    percentile(
+      [...s.latencies].sort((a, b) => a - b),
+      95,
+    ) < p95Ms && s.errors / s.requests < errorRate;
+  const after = seconds.filter((s) => s.t >= end && s.requests > 0);
+  const lastBad = after.findLastIndex((s) => !healthy(s));
+  const recovered = after[lastBad + 1];
+  return recovered && recovered.t - end;
 }
 
 export function markdown(summary: Summary): string {

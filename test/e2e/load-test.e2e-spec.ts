@@ -5,7 +5,9 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Timeline } from '../../scripts/load-test/measure.js';
+import { loadScenario } from '../../scripts/load-test/config.js';
+import { Timeline, type Second } from '../../scripts/load-test/measure.js';
+import { summarise } from '../../scripts/load-test/report.js';
 import { AppProcess } from '../support/app-process.js';
 import { freePort } from '../support/ports.js';
 import { testEnv } from '../support/test-env.js';
@@ -118,6 +120,18 @@ describe('npm run load-test', () => {
     expect(run.stdout).toContain('# Load test: smoke — PASS');
   }, 120_000);
 
+  it('measures the server in a run of one second, as --scale 0.1 makes of smoke', async () => {
+    const out = join(dir, 'short');
+    const args = ['--scenario', 'smoke', '--scale', '0.1', '--target', url, '--metrics', metricsUrl, '--out', out];
+    const run = await loadTest([...args, '--members', '3']);
+    expect(run.stderr).not.toMatch(/not measured/);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+      server: { cpuPercentMax?: number; memoryMbMax?: number };
+    };
+    expect(report.server.cpuPercentMax).toBeGreaterThan(0);
+    expect(report.server.memoryMbMax).toBeGreaterThan(0);
+  }, 120_000);
+
   it('fails, naming the threshold, when the server is slower than the scenario allows', async () => {
     const config = JSON.parse(readFileSync('scripts/load-test/scenarios.json', 'utf8')) as {
       scenarios: Record<string, { thresholds?: Record<string, number> }>;
@@ -199,6 +213,54 @@ describe('npm run load-test', () => {
         /^FAIL requests answered \(of rate × duration\): 0 \(0\.00 %\) \(limit >= 50\.00 % of 60\)$/m,
       );
       expect(run.stdout).toContain('# Load test: smoke — FAIL');
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
+  }, 120_000);
+
+  it('sends at a steady rate, and counts the requests still waiting when the last phase ends as timed out', async () => {
+    const config = JSON.parse(readFileSync('scripts/load-test/scenarios.json', 'utf8')) as {
+      scenarios: Record<string, unknown>;
+    };
+    // 20 city lists a second for 3 s; the target stops answering after the 50th, in the last half second.
+    config.scenarios.fade = {
+      connections: 30,
+      phases: [{ name: 'fade', rate: 20, durationS: 3 }],
+      thresholds: { p95Ms: 5000, p99Ms: 9000, maxMs: 9000, cpuPercent: 400, answeredRate: 0.5 },
+      mix: { profileRead: 0, search: 0, nearby: 0, cities: 1, profileUpdate: 0, login: 0, mediaDownload: 0 },
+    };
+    const configFile = join(dir, 'fade.json');
+    writeFileSync(configFile, JSON.stringify(config));
+    const arrivals: number[] = [];
+    const port = await freePort();
+    const proxy = holdingProxy(url, port, (method, path) => {
+      if (path !== '/v1/locations/cities') return false;
+      arrivals.push(performance.now());
+      return arrivals.length > 50;
+    });
+    try {
+      const run = await loadTest([
+        '--scenario',
+        'fade',
+        '--config',
+        configFile,
+        '--target',
+        `http://127.0.0.1:${port}`,
+        '--metrics',
+        'none',
+        '--members',
+        '3',
+        '--out',
+        join(dir, 'fade'),
+      ]);
+      expect(arrivals).toHaveLength(60);
+      // One every 50 ms: no 200 ms holds more than 6 (a burst at the top of each second put all 20 within a few ms).
+      const busiest = Math.max(...arrivals.map((t) => arrivals.filter((u) => u >= t && u < t + 200).length));
+      expect(busiest).toBeLessThanOrEqual(6);
+      // The 10 never answered count as timed out, at 10 s each, though the phase had ended.
+      expect(run.code, run.stdout).toBe(1);
+      expect(run.stderr).toMatch(/^FAIL max latency: 10000 ms \(limit < 9000 ms\)$/m);
     } finally {
       proxy.closeAllConnections();
       proxy.close();
@@ -311,6 +373,8 @@ describe('npm run load-test: its command line', () => {
       [['--memory-limit-mb', 'lots'], /^--memory-limit-mb must be a number above 0/m],
       [['--target', 'nonsense'], /^--target must be an http:\/\/ or https:\/\/ URL \(got "nonsense"\)$/m],
       [['--metrics', 'ftp://host/metrics'], /^--metrics must be an http:\/\/ or https:\/\/ URL/m],
+      // The scenario's paths are sent as they are: a path here would be left out of the load's requests.
+      [['--target', 'http://127.0.0.1:3000/api'], /^--target must name the server only, without a path/m],
       [['--bogus'], /Unknown option '--bogus'/],
     ];
     for (const [args, message] of cases) {
@@ -319,6 +383,13 @@ describe('npm run load-test: its command line', () => {
       expect(run.stderr, args.join(' ')).toMatch(message);
       expect(run.stderr).toContain('npm run load-test -- --help');
     }
+    expect(requests).toBe(0);
+  });
+
+  it('refuses a scenario name that is a built-in of every object, naming the scenarios there are', async () => {
+    const run = await loadTest(['--scenario', 'constructor', '--target', targetUrl]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^No scenario "constructor" in .*scenarios\.json; there are smoke, /m);
     expect(requests).toBe(0);
   });
 
@@ -418,5 +489,34 @@ describe('npm run load-test: its command line', () => {
     const run = await loadTest(['--scenario', 'smoke', '--target', `http://127.0.0.1:${closed}`]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(new RegExp(`^fetch failed: connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}$`, 'm'));
+  });
+});
+
+describe('load-test recovery check', () => {
+  const spike = loadScenario('scripts/load-test/scenarios.json', 'spike', 0.1);
+  /** One second of the run: 100 requests with this latency and this many errors. */
+  const second = (t: number, phase: string, latencyMs: number, errors = 0): Second => ({
+    t,
+    phase,
+    requests: 100,
+    answered: 100,
+    errors,
+    rateLimited: 0,
+    latencies: Array.from({ length: 100 }, () => latencyMs),
+  });
+  const recovery = (after: Second[]) => {
+    const seconds = [second(0, 'before', 50), second(1, 'spike', 3_000, 20), ...after];
+    const summary = summarise(spike, 'http://target', new Date(), seconds, 'skipped', 1024);
+    return summary.checks.find((check) => check.name.startsWith('recovery'));
+  };
+
+  it('counts recovery from the first second after which every second stays within the limits', () => {
+    const healthy = recovery([second(2, 'after', 3_000, 10), second(3, 'after', 40), second(4, 'after', 45)]);
+    expect(healthy).toMatchObject({ measured: '1 s', pass: true });
+  });
+
+  it('counts no recovery from one good second between bad ones', () => {
+    const relapse = recovery([second(2, 'after', 40), second(3, 'after', 3_000, 10), second(4, 'after', 3_000, 10)]);
+    expect(relapse).toMatchObject({ measured: 'never', pass: false });
   });
 });
