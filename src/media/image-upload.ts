@@ -116,7 +116,7 @@ function allowed(size: ImageSize | undefined, cutOff: () => boolean, tooLarge: (
   if (!size) {
     if (cutOff()) throw tooLarge();
     throw new UnprocessableEntityException(
-      `The image's dimensions are not in its first ${MAX_HEADER_BYTES / 1024} KiB: it cannot be checked`,
+      `The image's dimensions could not be read from its first ${MAX_HEADER_BYTES / 2 ** 20} MiB`,
     );
   }
   if (size.width * size.height > MAX_IMAGE_PIXELS)

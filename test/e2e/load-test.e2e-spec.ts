@@ -219,19 +219,30 @@ describe('npm run load-test', () => {
     }
   }, 120_000);
 
-  it('sends at a steady rate, and counts the requests still waiting when the last phase ends as timed out', async () => {
+  /** A scenario file with one more scenario: city lists only, one phase, max latency below 9 s. */
+  const citiesScenario = (
+    name: string,
+    connections: number,
+    phase: { rate: number; durationS: number },
+    latency: { p95Ms: number; p99Ms: number },
+  ): string => {
     const config = JSON.parse(readFileSync('scripts/load-test/scenarios.json', 'utf8')) as {
       scenarios: Record<string, unknown>;
     };
-    // 20 city lists a second for 3 s; the target stops answering after the 50th, in the last half second.
-    config.scenarios.fade = {
-      connections: 30,
-      phases: [{ name: 'fade', rate: 20, durationS: 3 }],
-      thresholds: { p95Ms: 5000, p99Ms: 9000, maxMs: 9000, cpuPercent: 400, answeredRate: 0.5 },
+    config.scenarios[name] = {
+      connections,
+      phases: [{ name, ...phase }],
+      thresholds: { ...latency, maxMs: 9000, cpuPercent: 400, answeredRate: 0.5 },
       mix: { profileRead: 0, search: 0, nearby: 0, cities: 1, profileUpdate: 0, login: 0, mediaDownload: 0 },
     };
-    const configFile = join(dir, 'fade.json');
-    writeFileSync(configFile, JSON.stringify(config));
+    const file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(config));
+    return file;
+  };
+
+  it('sends at a steady rate, and counts the requests still waiting when the last phase ends as timed out', async () => {
+    // 20 city lists a second for 3 s; the target stops answering after the 50th, in the last half second.
+    const configFile = citiesScenario('fade', 30, { rate: 20, durationS: 3 }, { p95Ms: 5000, p99Ms: 9000 });
     const arrivals: number[] = [];
     const port = await freePort();
     const proxy = holdingProxy(url, port, (method, path) => {
@@ -268,18 +279,8 @@ describe('npm run load-test', () => {
   }, 120_000);
 
   it('counts a request that timed out in the latencies, so max latency shows it', async () => {
-    const config = JSON.parse(readFileSync('scripts/load-test/scenarios.json', 'utf8')) as {
-      scenarios: Record<string, unknown>;
-    };
-    // Longer than autocannon's 10 s timeout; one city list never answered, the rest at once.
-    config.scenarios.stall = {
-      connections: 20,
-      phases: [{ name: 'stall', rate: 20, durationS: 12 }],
-      thresholds: { p95Ms: 2000, p99Ms: 5000, maxMs: 9000, cpuPercent: 400, answeredRate: 0.5 },
-      mix: { profileRead: 0, search: 0, nearby: 0, cities: 1, profileUpdate: 0, login: 0, mediaDownload: 0 },
-    };
-    const configFile = join(dir, 'stall.json');
-    writeFileSync(configFile, JSON.stringify(config));
+    // Longer than the tool's 10 s timeout; one city list never answered, the rest at once.
+    const configFile = citiesScenario('stall', 20, { rate: 20, durationS: 12 }, { p95Ms: 2000, p99Ms: 5000 });
     let held = 0;
     const port = await freePort();
     const proxy = holdingProxy(url, port, (method, path) => path === '/v1/locations/cities' && (held += 1) === 1);
