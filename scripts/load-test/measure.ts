@@ -43,9 +43,8 @@ export class Timeline {
         rateLimited: 0,
         latencies: [],
       });
-    const second = this.seconds[t];
-    second.phase = phase;
-    return second;
+    // Its phase is the one it began in: an answer or a failure filed late keeps its own phase, not this second's.
+    return this.seconds[t];
   }
 
   /**
@@ -66,18 +65,20 @@ export class Timeline {
   }
 
   /**
-   * A request without a response. `waitedMs`, when known (a timeout), goes into the latencies as well: the request
-   * took at least that long, and leaving it out would let the slowest requests vanish from p99 and max.
+   * A request without a response, after `elapsedMs` (filed under the second it was sent in). A timeout's wait goes into
+   * the latencies as well: the request took at least that long, and leaving it out would let the slowest requests
+   * vanish from p99 and max. A refused or reset connection has no latency to speak of.
    */
-  failure(phase: string, waitedMs?: number): void {
-    const second = waitedMs === undefined ? this.at(phase) : this.sentAt(phase, waitedMs);
+  failure(phase: string, elapsedMs: number, timedOut: boolean): void {
+    const second = this.sentAt(phase, elapsedMs);
     second.requests += 1;
     second.errors += 1;
-    if (waitedMs !== undefined) second.latencies.push(Math.round(waitedMs));
+    if (timedOut) second.latencies.push(Math.round(elapsedMs));
   }
 
+  /** The current second belongs to `phase` (called when a phase starts, and while it runs). */
   mark(phase: string): void {
-    this.at(phase);
+    this.at(phase).phase = phase;
   }
 }
 

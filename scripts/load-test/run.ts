@@ -25,7 +25,8 @@ export async function runPhases(
     connections: scenario.connections,
     connect: { timeout: REQUEST_TIMEOUT_MS },
   });
-  const pending: Promise<void>[] = [];
+  // Only those still waiting: a long run at 500 req/s would otherwise hold every request it sent.
+  const pending = new Set<Promise<void>>();
   try {
     for (const phase of scenario.phases) {
       timeline.mark(phase.name);
@@ -35,7 +36,8 @@ export async function runPhases(
         const due = start + (i * 1000) / phase.rate;
         const wait = due - performance.now();
         if (wait > 1) await sleep(wait);
-        pending.push(send(pool, traffic.next(), due, phase.name, timeline));
+        const sent = send(pool, traffic.next(), due, phase.name, timeline).finally(() => pending.delete(sent));
+        pending.add(sent);
       }
       for (let left = start + phase.durationS * 1000 - performance.now(); left > 0;) {
         timeline.mark(phase.name);
@@ -63,7 +65,6 @@ async function send(pool: Pool, request: RequestSpec, due: number, phase: string
     for await (const _chunk of response.body);
     timeline.response(phase, response.statusCode, performance.now() - due);
   } catch {
-    // Timed out: it took at least that long. Refused or reset: no latency to speak of, only a failure.
-    timeline.failure(phase, signal.aborted ? REQUEST_TIMEOUT_MS : undefined);
+    timeline.failure(phase, signal.aborted ? REQUEST_TIMEOUT_MS : performance.now() - due, signal.aborted);
   }
 }

@@ -7,6 +7,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // What reached the disk, in order: every fsync (by path) and the rename that publishes the backup.
 const steps = vi.hoisted(() => [] as string[]);
+/** Paths whose fsync fails with this code, as some network and FUSE filesystems answer for folders. */
+const refused = vi.hoisted(() => new Map<string, string>());
 vi.mock('node:fs/promises', async (original) => {
   const fs = await original<typeof FsPromises>();
   return {
@@ -15,6 +17,8 @@ vi.mock('node:fs/promises', async (original) => {
       const handle = await fs.open(path, flags);
       const sync = handle.sync.bind(handle);
       handle.sync = async () => {
+        const code = refused.get(path);
+        if (code) throw Object.assign(new Error(`${code}: sync refused`), { code });
         await sync();
         steps.push(`sync ${path}`);
       };
@@ -35,6 +39,7 @@ describe('LocalBackupStorage commit', () => {
   beforeEach(async () => {
     root = await mkdtemp(join(tmpdir(), 'vesta-backup-sync-'));
     steps.length = 0;
+    refused.clear();
   });
 
   afterEach(() => rm(root, { recursive: true, force: true }));
@@ -62,5 +67,23 @@ describe('LocalBackupStorage commit', () => {
       ].sort(),
     );
     expect(steps.slice(renamed + 1)).toEqual([`sync ${root}`]);
+  });
+
+  it('commits where the filesystem refuses to sync a folder, but not where it fails to sync a file', async () => {
+    const storage = new LocalBackupStorage(root);
+    const write = async (id: string) => {
+      const draft = await storage.begin(id);
+      const file = await draft.create('manifest.json');
+      file.end('{}');
+      await finished(file);
+      return draft;
+    };
+    refused.set(root, 'EINVAL');
+    await (await write('20261205T030000Z-aaaa')).commit();
+    expect(await storage.list()).toEqual(['20261205T030000Z-aaaa']);
+
+    refused.set(join(root, '.draft-20261205T040000Z-bbbb', 'manifest.json'), 'EIO');
+    await expect((await write('20261205T040000Z-bbbb')).commit()).rejects.toThrow('EIO');
+    expect(await storage.list()).toEqual(['20261205T030000Z-aaaa']);
   });
 });

@@ -59,7 +59,7 @@ export class LocalBackupStorage implements BackupStorage {
         // rename, then the folder that now names it.
         await syncTree(draft);
         await rename(draft, join(this.root, id));
-        await syncEntry(this.root);
+        await syncEntry(this.root, true);
       },
       abort: () => rm(draft, { recursive: true, force: true }),
     };
@@ -124,11 +124,17 @@ export class LocalBackupStorage implements BackupStorage {
   }
 }
 
-/** fsync of a file, or of a folder (which makes the names in it durable). */
-async function syncEntry(path: string): Promise<void> {
+/**
+ * fsync of a file, or of a folder (which makes the names in it durable). Some network and FUSE filesystems refuse to
+ * sync a folder (EINVAL, EISDIR, EPERM); they write its names through anyway, so that refusal is not a failed backup.
+ */
+async function syncEntry(path: string, folder = false): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!(folder && ['EINVAL', 'EISDIR', 'EPERM'].includes(code ?? ''))) throw error;
   } finally {
     await handle.close();
   }
@@ -140,5 +146,5 @@ async function syncTree(folder: string): Promise<void> {
     const path = join(folder, entry.name);
     await (entry.isDirectory() ? syncTree(path) : syncEntry(path));
   }
-  await syncEntry(folder);
+  await syncEntry(folder, true);
 }

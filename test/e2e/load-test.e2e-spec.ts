@@ -325,16 +325,19 @@ describe('load-test timeline', () => {
     timeline.mark('after');
     timeline.clock = 5.2;
     timeline.response('after', 200, 4_000); // sent at 1.2 s
-    timeline.failure('after', 3_000); // timed out after 3 s: sent at 2.2 s
+    timeline.failure('after', 3_000, true); // timed out after 3 s: sent at 2.2 s
     timeline.response('after', 200, 5); // sent now
+    timeline.failure('spike', 4_100, false); // reset after 4.1 s: sent at 1.1 s, in the spike, no latency
     expect(timeline.seconds.map((s) => [s.t, s.requests, s.latencies])).toEqual([
       [0, 0, []],
-      [1, 1, [4_000]],
+      [1, 2, [4_000]],
       [2, 1, [3_000]],
       [3, 0, []],
       [4, 0, []],
       [5, 1, [5]],
     ]);
+    // Filed late, the spike's request leaves the second it ended in to the phase it belongs to.
+    expect(timeline.seconds[5].phase).toBe('after');
   });
 });
 
