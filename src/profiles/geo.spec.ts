@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blurredLocation, cellBox, distanceKm, gridCellOf, searchOrigin, type CellBox, type GridCell } from './geo.js';
+import { cellCentre, cellBox, distanceKm, gridCellOf, searchOrigin, type CellBox, type GridCell } from './geo.js';
 
 /** The point `km` away from `from` along `bearing` degrees (great circle), longitude in [-180, 180). */
 function destination(from: { lat: number; lng: number }, km: number, bearing: number): { lat: number; lng: number } {
@@ -37,12 +37,12 @@ describe('geo', () => {
   });
 
   it('places members at the centre of their 0.01° cell, within 0.8 km of where they are', () => {
-    expect(blurredLocation({ lat: 47.123_456, lng: 8.654_321 })).toEqual({ lat: 47.125, lng: 8.655 });
-    expect(blurredLocation({ lat: 47.129_9, lng: 8.650_1 })).toEqual({ lat: 47.125, lng: 8.655 });
-    expect(blurredLocation({ lat: -0.001, lng: -179.999 })).toEqual({ lat: -0.005, lng: -179.995 });
+    expect(cellCentre(gridCellOf({ lat: 47.123_456, lng: 8.654_321 }))).toEqual({ lat: 47.125, lng: 8.655 });
+    expect(cellCentre(gridCellOf({ lat: 47.129_9, lng: 8.650_1 }))).toEqual({ lat: 47.125, lng: 8.655 });
+    expect(cellCentre(gridCellOf({ lat: -0.001, lng: -179.999 }))).toEqual({ lat: -0.005, lng: -179.995 });
     for (let i = 0; i < 1_000; i += 1) {
       const member = { lat: Math.random() * 170 - 85, lng: Math.random() * 360 - 180 };
-      expect(distanceKm(member, blurredLocation(member))).toBeLessThan(0.8);
+      expect(distanceKm(member, cellCentre(gridCellOf(member)))).toBeLessThan(0.8);
     }
   });
 
@@ -72,9 +72,7 @@ describe('geo', () => {
           // Just inside the reach in every direction, and anywhere inside it.
           const km = i % 2 === 0 ? reachKm * 0.999_99 : reachKm * Math.sqrt(Math.random());
           const cell = gridCellOf(destination(origin, km, Math.random() * 360));
-          if (
-            distanceKm(origin, blurredLocation({ lat: (cell.row + 0.5) / 100, lng: (cell.col + 0.5) / 100 })) <= reachKm
-          )
+          if (distanceKm(origin, cellCentre(cell)) <= reachKm)
             expect(inBox(box, cell), JSON.stringify({ origin, reachKm, cell, box })).toBe(true);
         }
       }

@@ -50,20 +50,15 @@ export function gridCellOf(location: { lat: number; lng: number }): GridCell {
   return { row: Math.min(LAST_ROW, Math.floor(location.lat / CELL_DEG)), col: col > LAST_COL ? col - COLS : col };
 }
 
-/** The centre of a cell, to 3 decimals. */
+/**
+ * The centre of a cell, to 3 decimals: where nearby search places each member of it, at most about 0.8 km from where
+ * they are. The caller picks the search point and radius, so matching on the exact location let anyone find it by
+ * moving a radius boundary across it (within about 15 m, in some 45 anonymous requests); from the cell centre they find
+ * only the cell.
+ */
 export function cellCentre(cell: GridCell): { lat: number; lng: number } {
   const centre = (index: number) => Number(((index + 0.5) * CELL_DEG).toFixed(3));
   return { lat: centre(cell.row), lng: centre(cell.col) };
-}
-
-/**
- * Where nearby search places a member: the centre of the 0.01° cell around their location, at most about 0.8 km away.
- * The caller picks the search point and radius, so matching on the exact location let anyone find it by moving a
- * radius boundary across it (within about 15 m, in some 45 anonymous requests); from the cell centre they find only
- * the cell.
- */
-export function blurredLocation(location: { lat: number; lng: number }): { lat: number; lng: number } {
-  return cellCentre(gridCellOf(location));
 }
 
 /** The cells of a range of rows, in one or two ranges of columns (two where it crosses the 180th meridian). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blurredLocation, distanceKm, gridCellOf, type CellBox, type GridCell } from './geo.js';
+import { cellCentre, distanceKm, gridCellOf, type CellBox, type GridCell } from './geo.js';
 import { nearestInArea } from './nearby-search.js';
 
 interface Member {
@@ -47,7 +47,7 @@ function cellsReader(members: Member[]) {
 /** What the search must return: every member measured from its cell centre, nearest first, ties by id. */
 function bruteForce(members: Member[], area: { lat: number; lng: number; radiusKm: number; limit: number }) {
   return members
-    .map((member) => ({ id: member.id, distance: distanceKm(area, blurredLocation(member)) }))
+    .map((member) => ({ id: member.id, distance: distanceKm(area, cellCentre(gridCellOf(member))) }))
     .filter((member) => member.distance <= area.radiusKm)
     .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : 1))
     .slice(0, area.limit);

@@ -189,8 +189,8 @@ export class ProfilesService implements OnModuleInit {
    * served to anyone who kept their URLs, and counting in the owner's quota, with nothing in the API pointing at them.
    * The photos go first, so a delete that fails halfway leaves the profile, and deleting it again finishes the job (a
    * photo whose own delete failed after it was detached is finished by MediaCleanup); photos attached in between go
-   * once the profile is deleted. Uploads the profile does not show are the account's
-   * and stay (DELETE /v1/media/:id removes them). Its views, and who made them, go too.
+   * once the profile is deleted. Uploads the profile does not show are the account's and stay (DELETE /v1/media/:id
+   * removes them). Its views, and who made them, go too.
    */
   @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION, CITIES_EVICTION, ...RENDERED_LIST_EVICTIONS)
   async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
