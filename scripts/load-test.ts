@@ -54,7 +54,7 @@ async function main(): Promise<number> {
     if (made) rmSync(made, { recursive: true, force: true });
     throw error;
   }
-  const server = sampler ? { samples: sampler.samples } : 'skipped';
+  const server = sampler ? { samples: sampler.samples, problem: sampler.problem } : 'skipped';
   const summary = summarise(scenario, target, started, timeline.seconds, server, options.memoryLimitMb);
   // The summary first: should writing the files fail after all (a full disk), the run's figures are still printed.
   process.stdout.write(`${markdown(summary)}\n`);

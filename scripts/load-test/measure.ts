@@ -83,6 +83,7 @@ export class Timeline {
 }
 
 const CPU_WINDOW_S = 2;
+const SCRAPE_TIMEOUT_MS = 5_000;
 
 /** CPU (share of one core) and resident memory of the target, from its Prometheus endpoint, twice a second. */
 export class ServerSampler {
@@ -91,6 +92,8 @@ export class ServerSampler {
   /** CPU counter readings; the percentage is taken over at least CPU_WINDOW_S, so one short scrape gap does not spike it. */
   private readonly readings: { t: number; cpu: number }[] = [];
   private inFlight = false;
+  /** Why the last scrape gave no sample, for the report when none did. */
+  problem?: string;
 
   constructor(
     private readonly metricsUrl: string,
@@ -110,17 +113,23 @@ export class ServerSampler {
   }
 
   private async sample(): Promise<void> {
-    // A scrape can take a second on a busy development server; one at a time, each allowed 5 s.
+    // A scrape can take a second on a busy development server; one at a time, each allowed SCRAPE_TIMEOUT_MS.
     if (this.inFlight) return;
     this.inFlight = true;
-    const text = await fetch(this.metricsUrl, { signal: AbortSignal.timeout(5_000) })
-      .then((response) => response.text())
-      .catch(() => undefined)
+    const text = await fetch(this.metricsUrl, { signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS) })
+      .then(async (response) => {
+        if (!response.ok) throw new Error(`answered ${response.status}`);
+        return response.text();
+      })
+      .catch((error: unknown) => void (this.problem = scrapeProblem(error)))
       .finally(() => (this.inFlight = false));
-    if (!text) return;
+    if (text === undefined) return;
     const cpu = Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1]);
     const rss = Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
-    if (Number.isNaN(cpu) || Number.isNaN(rss)) return;
+    if (Number.isNaN(cpu) || Number.isNaN(rss)) {
+      this.problem = 'its answer has no process_cpu_seconds_total or process_resident_memory_bytes';
+      return;
+    }
     const t = this.timeline.now();
     // Over CPU_WINDOW_S when the run has lasted that long; in a shorter run, over what there is (the first reading on).
     const base = this.readings.findLast((reading) => reading.t <= t - CPU_WINDOW_S) ?? this.readings[0];
@@ -128,4 +137,11 @@ export class ServerSampler {
     this.samples.push({ t, cpuPercent, memoryMb: rss / 2 ** 20 });
     this.readings.push({ t, cpu });
   }
+}
+
+/** What went wrong with a scrape, in a few words: fetch's own message ("fetch failed") names neither cause nor place. */
+function scrapeProblem(error: unknown): string {
+  const { name, message, cause } = error as Error;
+  if (name === 'TimeoutError') return `no answer within ${SCRAPE_TIMEOUT_MS / 1000} s`;
+  return cause instanceof Error ? cause.message : message;
 }

@@ -43,7 +43,7 @@ export function summarise(
   target: string,
   startedAt: Date,
   seconds: Second[],
-  server: { samples: ServerSample[] } | 'skipped',
+  server: { samples: ServerSample[]; problem?: string } | 'skipped',
   memoryLimitMb: number,
 ): Summary {
   const all = seconds.flatMap((s) => s.latencies).sort((a, b) => a - b);
@@ -65,7 +65,10 @@ export function summarise(
   const cpuMax = cpu.length ? Math.max(...cpu) : undefined;
   const memoryMax = samples.length ? Math.max(...samples.map((s) => s.memoryMb)) : undefined;
   // A threshold that could not be checked is no pass: only --metrics none leaves these two out, and says so.
-  const unmeasured = server === 'skipped' ? 'skipped (--metrics none)' : 'not measured: no sample from --metrics';
+  const unmeasured =
+    server === 'skipped'
+      ? 'skipped (--metrics none)'
+      : `not measured: no sample from --metrics${server.problem ? ` (${server.problem})` : ''}`;
   const unmeasuredPass = server === 'skipped' ? ('not measured' as const) : false;
   const recoveryS = scenario.recovery && recoveryTime(seconds, scenario.recovery.afterPhase, t.p95Ms, t.errorRate);
   const pct = (x: number) => `${(x * 100).toFixed(2)} %`;

@@ -4,12 +4,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../scripts/load-test/config.js';
-import { Timeline, type Second } from '../../scripts/load-test/measure.js';
+import { ServerSampler, Timeline, type Second } from '../../scripts/load-test/measure.js';
 import { summarise } from '../../scripts/load-test/report.js';
 import { AppProcess } from '../support/app-process.js';
-import { freePort } from '../support/ports.js';
+import { freePort, freeRestartablePort } from '../support/ports.js';
 import { testEnv } from '../support/test-env.js';
 
 // timeoutMs kills a run that hangs (0: no limit), so such a test fails instead of leaving a spinning process behind.
@@ -69,16 +69,34 @@ describe('npm run load-test', () => {
   let app: AppProcess;
   let url: string;
   let metricsUrl: string;
+  let appExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'vesta-load-test-'));
+  /** The app's warnings, errors and exit, to add to a failure's message: a failed run may be the app's doing. */
+  const appOutput = (): string =>
+    `\n--- app under test ${appExit ? `exited ${JSON.stringify(appExit)}` : 'running'}; its last output:\n${[...app.stdout, ...app.stderr].join('').slice(-4000)}`;
 
   beforeAll(async () => {
     execFileSync('node_modules/.bin/tsc', ['-p', 'scripts/load-test/tsconfig.json']);
-    const metricsPort = await freePort();
+    const metricsPort = await freeRestartablePort();
     metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    const booted = await AppProcess.boot((port) => testEnv({ PORT: String(port), METRICS_PORT: String(metricsPort) }));
+    const booted = await AppProcess.boot((port) =>
+      testEnv({ PORT: String(port), METRICS_PORT: String(metricsPort), LOG_LEVEL: 'warn' }),
+    );
     app = booted.app;
     url = booted.url;
+    void app.exited.then((exit) => (appExit = exit));
   }, 60_000);
+
+  /** What a failed expectation on a run prints: the tool's output and the app's. */
+  const why = (run: { stdout: string; stderr: string }) =>
+    `${run.stderr}${appOutput()}\n--- the tool's report:\n${run.stdout}`;
+
+  // One app serves every test here: once it is gone, each later test would fail for that reason alone. Said first, with
+  // the app's last words (CI once failed seven of these tests at once, and nothing told why).
+  beforeEach(() => {
+    if (appExit)
+      throw new Error(`the app under test exited before this test (${JSON.stringify(appExit)})${appOutput()}`);
+  });
 
   afterAll(async () => {
     app?.signal('SIGTERM');
@@ -100,7 +118,7 @@ describe('npm run load-test', () => {
       '--out',
       out,
     ]);
-    expect(run.code, run.stderr + run.stdout).toBe(0);
+    expect(run.code, why(run)).toBe(0);
     for (const file of ['report.json', 'report.md', 'report.html'])
       expect(existsSync(join(out, file)), file).toBe(true);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
@@ -124,7 +142,7 @@ describe('npm run load-test', () => {
     const out = join(dir, 'short');
     const args = ['--scenario', 'smoke', '--scale', '0.1', '--target', url, '--metrics', metricsUrl, '--out', out];
     const run = await loadTest([...args, '--members', '3']);
-    expect(run.stderr).not.toMatch(/not measured/);
+    expect(run.stderr, why(run)).not.toMatch(/not measured/);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
       server: { cpuPercentMax?: number; memoryMbMax?: number };
     };
@@ -156,7 +174,7 @@ describe('npm run load-test', () => {
         '--out',
         join(dir, 'slow'),
       ]);
-      expect(run.code).toBe(1);
+      expect(run.code, why(run)).toBe(1);
       expect(run.stderr).toMatch(/FAIL p95 latency: \d+ ms \(limit < 150 ms\)/);
       expect(run.stdout).toContain('# Load test: smoke — FAIL');
     } finally {
@@ -180,14 +198,15 @@ describe('npm run load-test', () => {
         join(dir, out),
       ]);
     const unreachable = await smoke(`http://127.0.0.1:${await freePort()}/metrics`, 'no-metrics');
-    expect(unreachable.code, unreachable.stderr).toBe(1);
-    expect(unreachable.stderr).toContain(
-      'FAIL server CPU (max, % of one core): not measured: no sample from --metrics',
+    expect(unreachable.code, why(unreachable)).toBe(1);
+    // With the reason, so a run against a mistyped --metrics says what to mend.
+    expect(unreachable.stderr).toMatch(
+      /^FAIL server CPU \(max, % of one core\): not measured: no sample from --metrics \(connect ECONNREFUSED 127\.0\.0\.1:\d+\)/m,
     );
     expect(unreachable.stderr).toMatch(/FAIL server memory .*: not measured/);
 
     const skipped = await smoke('none', 'metrics-none');
-    expect(skipped.code, skipped.stderr).toBe(0);
+    expect(skipped.code, why(skipped)).toBe(0);
     expect(skipped.stdout).toContain('| skipped (--metrics none) | skipped |');
   }, 120_000);
 
@@ -208,7 +227,7 @@ describe('npm run load-test', () => {
         '--out',
         join(dir, 'hung'),
       ]);
-      expect(run.code, run.stdout).toBe(1);
+      expect(run.code, why(run)).toBe(1);
       expect(run.stderr).toMatch(
         /^FAIL requests answered \(of rate × duration\): 0 \(0\.00 %\) \(limit >= 50\.00 % of 60\)$/m,
       );
@@ -265,12 +284,12 @@ describe('npm run load-test', () => {
         '--out',
         join(dir, 'fade'),
       ]);
-      expect(arrivals).toHaveLength(60);
+      expect(arrivals, why(run)).toHaveLength(60);
       // One every 50 ms: no 200 ms holds more than 6 (a burst at the top of each second put all 20 within a few ms).
       const busiest = Math.max(...arrivals.map((t) => arrivals.filter((u) => u >= t && u < t + 200).length));
       expect(busiest).toBeLessThanOrEqual(6);
       // The 10 never answered count as timed out, at 10 s each, though the phase had ended.
-      expect(run.code, run.stdout).toBe(1);
+      expect(run.code, why(run)).toBe(1);
       expect(run.stderr).toMatch(/^FAIL max latency: 10000 ms \(limit < 9000 ms\)$/m);
     } finally {
       proxy.closeAllConnections();
@@ -299,7 +318,7 @@ describe('npm run load-test', () => {
         '--out',
         join(dir, 'stall'),
       ]);
-      expect(run.code, run.stdout).toBe(1);
+      expect(run.code, why(run)).toBe(1);
       expect(run.stderr).toMatch(/^FAIL max latency: 10000 ms \(limit < 9000 ms\)$/m);
     } finally {
       proxy.closeAllConnections();
@@ -522,5 +541,32 @@ describe('load-test recovery check', () => {
   it('counts no recovery from one good second between bad ones', () => {
     const relapse = recovery([second(2, 'after', 40), second(3, 'after', 3_000, 10), second(4, 'after', 3_000, 10)]);
     expect(relapse).toMatchObject({ measured: 'never', pass: false });
+  });
+});
+
+describe('load-test server sampler', () => {
+  /** What the sampler says after scraping a server that answers every request with this status and body. */
+  const problemScraping = async (status: number, body: string) => {
+    const server = createServer((_request, response) => response.writeHead(status).end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const sampler = new ServerSampler(`http://127.0.0.1:${port}/metrics`, new Timeline());
+      sampler.start();
+      await sampler.stop();
+      return { samples: sampler.samples.length, problem: sampler.problem };
+    } finally {
+      server.close();
+    }
+  };
+
+  it('says why a scrape gave no sample: the status, or the figures its answer lacks', async () => {
+    expect(await problemScraping(404, 'Not Found')).toEqual({ samples: 0, problem: 'answered 404' });
+    expect(await problemScraping(200, 'up')).toEqual({
+      samples: 0,
+      problem: 'its answer has no process_cpu_seconds_total or process_resident_memory_bytes',
+    });
+    const metrics = 'process_cpu_seconds_total 1.5\nprocess_resident_memory_bytes 1048576\n';
+    expect(await problemScraping(200, metrics)).toEqual({ samples: 2, problem: undefined });
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validate } from '@readme/openapi-parser';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { AppProcess } from '../support/app-process.js';
-import { freePort } from '../support/ports.js';
+import { freeRestartablePort } from '../support/ports.js';
 import { testConfig, testEnv } from '../support/test-env.js';
 
 describe('OpenAPI document and Swagger UI', () => {
@@ -163,7 +163,7 @@ describe('OpenAPI document and Swagger UI', () => {
     type Parameter = { name: string; in: string; schema?: { type?: string; pattern?: string; $ref?: string } };
     // dist/, compiled by nest build: its decorator metadata (the handlers' ObjectId parameter types) differs from
     // what Vitest's transform emits, and Swagger reads it.
-    const metricsPort = await freePort();
+    const metricsPort = await freeRestartablePort();
     const { app, url } = await AppProcess.boot((port) =>
       testEnv({ PORT: String(port), METRICS_PORT: String(metricsPort) }),
     );

@@ -13,9 +13,10 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * A free port for a server a test stops and starts again on the same port. Below Linux's ephemeral range
- * (32768–60999), so that while the server is down no outgoing connection or freePort() takes its port; the restart
- * would then fail to bind, and waitForPort would find the other socket (a health e2e failed this way once in CI).
+ * A free port for a server that binds it later: one a test stops and starts again on the same port, or one given to
+ * an app before it starts (METRICS_PORT). Below Linux's ephemeral range (32768–60999), so that meanwhile no outgoing
+ * connection or freePort() takes it; the bind would then fail, and waitForPort would find the other socket (a health
+ * e2e failed this way once in CI).
  */
 export async function freeRestartablePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt += 1) {
