@@ -120,6 +120,7 @@ export const envSchema = z
     MONGODB_MAX_POOL_SIZE: decimal(positiveInt.max(500)).default(10),
     MONGODB_SERVER_SELECTION_TIMEOUT_MS: decimal(positiveInt).default(5_000),
     MONGODB_SOCKET_TIMEOUT_MS: decimal(positiveInt).default(45_000),
+    MONGODB_WAIT_QUEUE_TIMEOUT_MS: decimal(positiveInt).optional(),
     MONGODB_READ_PREFERENCE: z
       .enum(['primary', 'primaryPreferred', 'secondary', 'secondaryPreferred', 'nearest'])
       .default('primary'),
@@ -296,6 +297,16 @@ export const envSchema = z
         code: 'custom',
         path: ['PASSWORD_HASH_CONCURRENCY'],
         message: `must be less than UV_THREADPOOL_SIZE (${env.UV_THREADPOOL_SIZE}), or compression, files and DNS wait`,
+      });
+    }
+    if (
+      env.MONGODB_WAIT_QUEUE_TIMEOUT_MS !== undefined &&
+      env.MONGODB_WAIT_QUEUE_TIMEOUT_MS >= env.HANDLER_TIMEOUT_MS
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MONGODB_WAIT_QUEUE_TIMEOUT_MS'],
+        message: 'must be less than HANDLER_TIMEOUT_MS, or work waits on after its request was answered 503',
       });
     }
     if (env.PASSWORD_HASH_MAX_WAIT_MS !== undefined && env.PASSWORD_HASH_MAX_WAIT_MS >= env.HANDLER_TIMEOUT_MS) {

@@ -28,8 +28,17 @@ const NOT_AVAILABLE_NOW_CODES = new Set([10107, 13435, 13436, 189, 91, 11600, 11
 export function isDatabaseUnavailable(error: unknown): boolean {
   return (
     isConnectionFailure(error) ||
+    isPoolSaturated(error) ||
     (error instanceof mongo.MongoServerError && NOT_AVAILABLE_NOW_CODES.has(Number(error.code)))
   );
+}
+
+/**
+ * No pooled connection came free within MONGODB_WAIT_QUEUE_TIMEOUT_MS: every one is busy, so this process sends
+ * MongoDB more than it answers. The driver (7.8) does not export the class; its name is part of its API.
+ */
+function isPoolSaturated(error: unknown): boolean {
+  return error instanceof mongo.MongoDriverError && error.name === 'MongoWaitQueueTimeoutError';
 }
 
 /** Lost or refused connections: no server answered the command. */

@@ -19,6 +19,10 @@ export function mongooseOptions({ mongo }: AppConfig, steps: ShutdownSteps): Mon
     maxPoolSize: mongo.maxPoolSize,
     serverSelectionTimeoutMS: mongo.serverSelectionTimeoutMs,
     socketTimeoutMS: mongo.socketTimeoutMs,
+    // Without it an operation waits for a connection as long as it takes: past its request's deadline (which answers
+    // 503 and leaves the work running), so after a burst the pool worked through requests long answered, and new ones
+    // waited behind them (seen in a load test: sign-ups refused 40 s after the load had stopped).
+    waitQueueTimeoutMS: mongo.waitQueueTimeoutMs,
     readPreference: 'primary',
     bufferCommands: false,
     // Command events feed the latency histogram (MongoMetrics).
