@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { zipfSampler } from '../../bench/zipf.js';
 import { pngStructure } from '../../test/factories/images.js';
 import type { Mix } from './config.js';
@@ -168,17 +169,35 @@ interface Answer {
   text: string;
 }
 
-/** One preparation request, answered whole (body included) within PREPARE_TIMEOUT_MS, else an error naming it. */
+/** How often a preparation request answered 503 with Retry-After is sent, and the longest wait honoured between. */
+const PREPARE_ATTEMPTS = 3;
+const PREPARE_MAX_RETRY_AFTER_S = 10;
+
+/**
+ * One preparation request, answered whole (body included) within PREPARE_TIMEOUT_MS, else an error naming it. A 503
+ * with Retry-After (the API's answer to a passing overload, such as a slow database) is tried again after that wait:
+ * a database still busy with a previous run would otherwise end the next one before it started.
+ */
 async function send(step: string, url: string, init: RequestInit): Promise<Answer> {
-  const answer = await fetch(url, { ...init, signal: AbortSignal.timeout(PREPARE_TIMEOUT_MS) })
-    .then(async (response) => ({ step, status: response.status, text: await response.text() }))
-    .catch((error: unknown) => {
-      if ((error as Error).name !== 'TimeoutError') throw error;
-      return undefined;
-    });
-  // The timeout's own message ("The operation was aborted due to timeout") names neither the step nor the target.
-  if (!answer) throw new Error(`${step}: no answer from ${url} within ${PREPARE_TIMEOUT_MS / 1000} s`);
-  return answer;
+  for (let attempt = 1; ; attempt += 1) {
+    const answer = await fetch(url, { ...init, signal: AbortSignal.timeout(PREPARE_TIMEOUT_MS) })
+      .then(async (response) => ({
+        step,
+        status: response.status,
+        text: await response.text(),
+        retryAfterS: Number(response.headers.get('retry-after') ?? Number.NaN),
+      }))
+      .catch((error: unknown) => {
+        if ((error as Error).name !== 'TimeoutError') throw error;
+        return undefined;
+      });
+    // The timeout's own message ("The operation was aborted due to timeout") names neither the step nor the target.
+    if (!answer) throw new Error(`${step}: no answer from ${url} within ${PREPARE_TIMEOUT_MS / 1000} s`);
+    const { retryAfterS, ...answered } = answer;
+    if (answer.status !== 503 || !(retryAfterS >= 0) || attempt === PREPARE_ATTEMPTS) return answered;
+    process.stderr.write(`${step}: 503, trying again in ${retryAfterS} s\n`);
+    await sleep(Math.min(retryAfterS, PREPARE_MAX_RETRY_AFTER_S) * 1000);
+  }
 }
 
 /** The answer's JSON body if it has the `status` the step needs; otherwise an error with what came instead. */

@@ -13,7 +13,7 @@ describe('loadConfig', () => {
       maxPoolSize: 10,
       serverSelectionTimeoutMs: 5_000,
       socketTimeoutMs: 45_000,
-      waitQueueTimeoutMs: 5_000,
+      waitQueueTimeoutMs: 10_000,
       listReadPreference: 'primary',
     });
     expect(config.http.keepAliveTimeoutMs).toBeGreaterThan(60_000);
@@ -190,8 +190,8 @@ describe('loadConfig', () => {
     expect(loadConfig({}).auth.passwordHashing).toEqual({ concurrency: 2, queueLimit: 32, maxWaitMs: 2_000 });
     // Unset, the wait follows a shorter deadline down, so a waiting login is refused before the deadline answers it.
     expect(loadConfig({ HANDLER_TIMEOUT_MS: '1000' }).auth.passwordHashing.maxWaitMs).toBe(500);
-    // Half the deadline by default, so a shorter deadline does not make the default refused.
-    expect(loadConfig({ HANDLER_TIMEOUT_MS: '3000' }).mongo.waitQueueTimeoutMs).toBe(1_500);
+    // The deadline by default, so a shorter deadline does not make the default refused.
+    expect(loadConfig({ HANDLER_TIMEOUT_MS: '3000' }).mongo.waitQueueTimeoutMs).toBe(3_000);
     expect(
       loadConfig({ PASSWORD_HASH_CONCURRENCY: '6', UV_THREADPOOL_SIZE: '8', PASSWORD_HASH_QUEUE_LIMIT: '0' }).auth
         .passwordHashing,
@@ -206,8 +206,8 @@ describe('loadConfig', () => {
       /PASSWORD_HASH_MAX_WAIT_MS must be less than HANDLER_TIMEOUT_MS/,
     );
     expect(() => loadConfig({ PASSWORD_HASH_MAX_WAIT_MS: 'soon' })).toThrow(/PASSWORD_HASH_MAX_WAIT_MS/);
-    expect(() => loadConfig({ MONGODB_WAIT_QUEUE_TIMEOUT_MS: '10000' })).toThrow(
-      /MONGODB_WAIT_QUEUE_TIMEOUT_MS must be less than HANDLER_TIMEOUT_MS/,
+    expect(() => loadConfig({ MONGODB_WAIT_QUEUE_TIMEOUT_MS: '10001' })).toThrow(
+      /MONGODB_WAIT_QUEUE_TIMEOUT_MS must be at most HANDLER_TIMEOUT_MS/,
     );
     // libuv's own ceiling: a pool asked for more has 1024 threads, which a concurrency of 1024 would fill.
     expect(() => loadConfig({ UV_THREADPOOL_SIZE: '2000', PASSWORD_HASH_CONCURRENCY: '1024' })).toThrow(

@@ -27,7 +27,7 @@ export interface AppConfig {
     maxPoolSize: number;
     serverSelectionTimeoutMs: number;
     socketTimeoutMs: number;
-    /** The longest an operation waits for a pooled connection before it fails (503); below the request deadline. */
+    /** The longest an operation waits for a pooled connection before it fails (503); at most the request deadline. */
     waitQueueTimeoutMs: number;
     /** Of the list queries that tolerate lag only; every other read goes to the primary (mongoose-options.ts). */
     listReadPreference: ReadPreference;
@@ -168,7 +168,7 @@ function toAppConfig(env: Env): AppConfig {
       maxPoolSize: env.MONGODB_MAX_POOL_SIZE,
       serverSelectionTimeoutMs: env.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
       socketTimeoutMs: env.MONGODB_SOCKET_TIMEOUT_MS,
-      waitQueueTimeoutMs: env.MONGODB_WAIT_QUEUE_TIMEOUT_MS ?? Math.max(1, Math.floor(env.HANDLER_TIMEOUT_MS / 2)),
+      waitQueueTimeoutMs: env.MONGODB_WAIT_QUEUE_TIMEOUT_MS ?? env.HANDLER_TIMEOUT_MS,
       listReadPreference: env.MONGODB_READ_PREFERENCE,
     },
     redis: {

@@ -299,14 +299,11 @@ export const envSchema = z
         message: `must be less than UV_THREADPOOL_SIZE (${env.UV_THREADPOOL_SIZE}), or compression, files and DNS wait`,
       });
     }
-    if (
-      env.MONGODB_WAIT_QUEUE_TIMEOUT_MS !== undefined &&
-      env.MONGODB_WAIT_QUEUE_TIMEOUT_MS >= env.HANDLER_TIMEOUT_MS
-    ) {
+    if (env.MONGODB_WAIT_QUEUE_TIMEOUT_MS !== undefined && env.MONGODB_WAIT_QUEUE_TIMEOUT_MS > env.HANDLER_TIMEOUT_MS) {
       ctx.addIssue({
         code: 'custom',
         path: ['MONGODB_WAIT_QUEUE_TIMEOUT_MS'],
-        message: 'must be less than HANDLER_TIMEOUT_MS, or work waits on after its request was answered 503',
+        message: 'must be at most HANDLER_TIMEOUT_MS, or work waits on after its request was answered 503',
       });
     }
     if (env.PASSWORD_HASH_MAX_WAIT_MS !== undefined && env.PASSWORD_HASH_MAX_WAIT_MS >= env.HANDLER_TIMEOUT_MS) {

@@ -486,6 +486,36 @@ describe('npm run load-test: its command line', () => {
   }, 60_000);
 
   // Until 2026-12-03 an error page there ended the tool with "Cannot read properties of undefined (reading 'map')".
+  it('tries a preparation step answered 503 with Retry-After again after that wait', async () => {
+    let pageReads = 0;
+    const port = await freePort();
+    const fake = createServer((incoming, outgoing) => {
+      incoming.resume();
+      incoming.on('end', () => {
+        const answer = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+          outgoing.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+        if (incoming.url === '/v1/auth/register') answer(201, { accessToken: 'token' });
+        else if (incoming.url === '/v1/profiles' || incoming.url === '/v1/media') answer(201, { id: 'id' });
+        else if (incoming.url?.startsWith('/v1/profiles?limit=100') && (pageReads += 1) === 1)
+          answer(503, { title: 'Service Unavailable', status: 503 }, { 'retry-after': '1' });
+        else if (incoming.url?.startsWith('/v1/profiles?limit=100')) answer(200, { items: [{ id: 'p1' }] });
+        else answer(200, {});
+      });
+    }).listen(port, '127.0.0.1');
+    const out = mkdtempSync(join(tmpdir(), 'vesta-load-test-retried-'));
+    try {
+      const target = `http://127.0.0.1:${port}`;
+      const args = ['--scenario', 'smoke', '--scale', '0.34', '--target', target, '--metrics', 'none'];
+      const run = await loadTest([...args, '--members', '1', '--out', out]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toContain('Reading profile ids: 503, trying again in 1 s');
+      expect(pageReads).toBe(2);
+    } finally {
+      fake.close();
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('names the preparation step that failed and what the target answered', async () => {
     const port = await freePort();
     const fake = createServer((incoming, outgoing) => {
