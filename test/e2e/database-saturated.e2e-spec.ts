@@ -5,6 +5,7 @@ import { registerAccount } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { FerretDbProcess } from '../support/ferretdb-process.js';
 import { callJson } from '../support/json-call.js';
+import { scrapedValue } from '../support/prometheus-text.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -43,13 +44,17 @@ describe('requests while every MongoDB connection is busy', () => {
     const account = await registerAccount(running.url);
     const profile = await createProfile(running.url, account, { bio: 'before' });
     const patch = (bio: string) => callJson(running.url, 'PATCH', `/v1/profiles/${profile.id}`, account, { bio });
+    const inUse = () => scrapedValue(running.metricsUrl, 'mongodb_pool_connections', { state: 'in_use' });
+    // Scraped once before the freeze: a scrape reads the business gauges from the database (at most every 30 s), and
+    // that read must not be the one holding the connection.
+    expect(await inUse()).toBe(0);
     await ferret.freeze();
     let waiting: Awaited<ReturnType<typeof patch>>;
     let holding: Awaited<ReturnType<typeof patch>>;
     try {
       // Takes the pool's one connection, and hangs on it until the deadline answers it.
       const first = patch('first');
-      await sleep(300);
+      await expect.poll(inUse, { timeout: 5_000 }).toBe(1);
       waiting = await patch('late');
       holding = await first;
     } finally {
