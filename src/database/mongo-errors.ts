@@ -37,7 +37,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
  * No pooled connection came free within MONGODB_WAIT_QUEUE_TIMEOUT_MS: every one is busy, so this process sends
  * MongoDB more than it answers. The driver (7.8) does not export the class; its name is part of its API.
  */
-function isPoolSaturated(error: unknown): boolean {
+export function isPoolSaturated(error: unknown): boolean {
   return error instanceof mongo.MongoDriverError && error.name === 'MongoWaitQueueTimeoutError';
 }
 

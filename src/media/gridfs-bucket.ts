@@ -3,7 +3,7 @@ import { mongo, type Types } from 'mongoose';
 import { Readable } from 'node:stream';
 import { hashingStream } from '../common/streams/hashing-stream.js';
 import { TimeoutError, withTimeout } from '../common/with-timeout.js';
-import { isDuplicateKeyError } from '../database/mongo-errors.js';
+import { isDuplicateKeyError, isPoolSaturated } from '../database/mongo-errors.js';
 import { unguessableObjectId } from '../database/object-id.js';
 import { pipeline } from 'node:stream/promises';
 
@@ -175,14 +175,29 @@ export class GridFsBucket {
     if (end < start) return Readable.from([]);
     const first = Math.floor(start / file.chunkSize);
     const last = Math.floor(end / file.chunkSize);
-    const cursor = this.chunks()
-      .find({ files_id: file.id, n: { $gte: first, $lte: last } })
-      .sort({ n: 1 })
-      .batchSize(CHUNKS_PER_BATCH);
+    const chunksFrom = (n: number) =>
+      this.chunks()
+        .find({ files_id: file.id, n: { $gte: n, $lte: last } })
+        .sort({ n: 1 })
+        .batchSize(CHUNKS_PER_BATCH);
+    let cursor = chunksFrom(first);
     const files = this.files();
-    const nextChunk = () => waitForChunk(cursor.next(), wait);
     async function* bytes(): AsyncGenerator<Buffer> {
       let expected = first;
+      const nextChunk = async () => {
+        for (;;) {
+          try {
+            return await waitForChunk(cursor.next(), wait);
+          } catch (error) {
+            // Every pooled connection stayed busy for MONGODB_WAIT_QUEUE_TIMEOUT_MS while the database answered others:
+            // a queue, which a download waits out as waitForChunk does. The read was never sent; a new cursor asks
+            // again from the chunk still missing.
+            if (!isPoolSaturated(error) || !wait.databaseAnsweredWithin(wait.timeoutMs)) throw error;
+            void cursor.close().catch(() => undefined);
+            cursor = chunksFrom(expected);
+          }
+        }
+      };
       try {
         // Nothing is asked for after the last chunk: with one chunk per batch that would be one more round trip.
         const next = () => (expected <= last ? nextChunk() : null);
