@@ -21,7 +21,7 @@ export function mongooseOptions({ mongo }: AppConfig, steps: ShutdownSteps): Mon
     socketTimeoutMS: mongo.socketTimeoutMs,
     // Without it an operation waits for a connection as long as it takes: past its request's deadline (which answers
     // 503 and leaves the work running), so after a burst the pool worked through requests long answered, and new ones
-    // waited behind them (seen in a load test: sign-ups refused 40 s after the load had stopped).
+    // waited behind them (seen in a load test: sign-ups still refused five minutes after the load had stopped).
     waitQueueTimeoutMS: mongo.waitQueueTimeoutMs,
     readPreference: 'primary',
     bufferCommands: false,
