@@ -197,7 +197,8 @@ describe('npm run load-test', () => {
         '--out',
         join(dir, out),
       ]);
-    const unreachable = await smoke(`http://127.0.0.1:${await freePort()}/metrics`, 'no-metrics');
+    // Below the ephemeral range, so no connection of the tool's own can be on that port and answer it.
+    const unreachable = await smoke(`http://127.0.0.1:${await freeRestartablePort()}/metrics`, 'no-metrics');
     expect(unreachable.code, why(unreachable)).toBe(1);
     // With the reason, so a run against a mistyped --metrics says what to mend.
     expect(unreachable.stderr).toMatch(
