@@ -45,9 +45,9 @@ describe('requests while every MongoDB connection is busy', () => {
     const profile = await createProfile(running.url, account, { bio: 'before' });
     const patch = (bio: string) => callJson(running.url, 'PATCH', `/v1/profiles/${profile.id}`, account, { bio });
     const inUse = () => scrapedValue(running.metricsUrl, 'mongodb_pool_connections', { state: 'in_use' });
-    // Scraped once before the freeze: a scrape reads the business gauges from the database (at most every 30 s), and
-    // that read must not be the one holding the connection.
-    expect(await inUse()).toBe(0);
+    // Scraped before the freeze until the pool is idle: a scrape reads the business gauges from the database (at most
+    // every 30 s), and that read must not be the one holding the connection.
+    await expect.poll(inUse, { timeout: 5_000 }).toBe(0);
     await ferret.freeze();
     let waiting: Awaited<ReturnType<typeof patch>>;
     let holding: Awaited<ReturnType<typeof patch>>;
