@@ -1,15 +1,20 @@
 import { randomUUID } from 'node:crypto';
+import { getModelToken } from '@nestjs/mongoose';
+import { Types, type Model } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/app-config.js';
 import { METRICS_REGISTRY } from '../../src/metrics/metrics.constants.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import type { Registry } from 'prom-client';
+import { ProfileCacheWarmer } from '../../src/profiles/cache-warming/profile-cache.warmer.js';
+import { Subscription } from '../../src/subscriptions/subscription.schema.js';
 import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
+import { SubscriptionsService } from '../../src/subscriptions/subscriptions.service.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { secondInvalidationsDone } from '../support/invalidations.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
-import { testEnv } from '../support/test-env.js';
+import { testConfig, testEnv } from '../support/test-env.js';
 
 const lastEntries = async (app: RunningApp): Promise<number> => {
   const metric = (await app.app.get<Registry>(METRICS_REGISTRY).getMetricsAsJSON()).find(
@@ -76,4 +81,56 @@ describe('cache warming', () => {
     expect((await fetch(`${seeder.url}/v1/profiles/me/viewers`, { headers: member.auth })).status).toBe(200);
     expect(statusReads).not.toHaveBeenCalled();
   });
+});
+
+/**
+ * A warm run reads up to 1,000 subscription statuses. Started all at once, they filled the MongoDB pool's wait queue,
+ * and a request of the same process queued behind every one of them.
+ */
+describe('a warm run beside requests', () => {
+  const members = 300;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ MONGODB_MAX_POOL_SIZE: '4' }));
+    const now = Date.now();
+    await running.app.get<Model<Subscription>>(getModelToken(Subscription.name)).insertMany(
+      Array.from({ length: members }, (_, i) => ({
+        userId: new Types.ObjectId(),
+        plan: 'premium',
+        status: 'active',
+        currentPeriodStart: new Date(now - i * 1_000),
+        currentPeriodEnd: new Date(now + 86_400_000),
+        lastChargeId: `ch_${randomUUID()}`,
+      })),
+    );
+  });
+
+  afterAll(async () => {
+    await running?.close();
+  });
+
+  it('leaves the pool room for requests', async () => {
+    const subscriptions = running.app.get(SubscriptionsService);
+    const load = subscriptions.loadEntitlementState.bind(subscriptions);
+    let loaded = 0;
+    vi.spyOn(subscriptions, 'loadEntitlementState').mockImplementation(async (userId) => {
+      const state = await load(userId);
+      loaded += 1;
+      return state;
+    });
+    const account = await registerAccount(running.url);
+
+    const run = running.app.get(ProfileCacheWarmer).warm();
+    await expect.poll(() => loaded, { timeout: 20_000 }).toBeGreaterThan(0);
+    // A read of the database that no cache answers: the account has no subscription.
+    const response = await fetch(`${running.url}/v1/subscriptions/me`, { headers: account.auth });
+    const loadedBefore = loaded;
+    const { entries } = await run;
+
+    expect(response.status).toBe(404);
+    expect(entries).toBeGreaterThanOrEqual(2 + members);
+    // Answered while the run had most of its loads ahead of it, not after them.
+    expect(loadedBefore).toBeLessThan(members / 2);
+  }, 60_000);
 });

@@ -1,6 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import pMap from 'p-map';
 import { Gauge, type Registry } from 'prom-client';
 import { TieredCache } from '../../cache/tiered-cache.js';
+import type { AppConfig } from '../../config/app-config.js';
+import { InjectConfig } from '../../config/config.module.js';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import { ENTITLEMENT_CACHE, SubscriptionsService } from '../../subscriptions/subscriptions.service.js';
 import { CITIES_CACHE, POPULAR_CACHE, PROFILE_CACHE } from '../profile-caches.js';
@@ -15,23 +18,34 @@ export interface WarmResult {
 const WARM_SUBSCRIPTIONS = 1_000;
 
 /**
+ * The share of the MongoDB pool a warm run may hold at once. The run shares the pool with the requests of an `all`
+ * instance and with the other jobs of a worker; given the whole pool, its 1,000 status reads queued ahead of every
+ * request, which then waited past their deadline for a connection (503).
+ */
+const WARM_POOL_SHARE = 4;
+
+/**
  * The Vesta report's three warming strategies: the 50 most viewed profiles (the list and each profile), city data,
  * and the subscription status of members with a live subscription (the most recent WARM_SUBSCRIPTIONS). Values are
  * recomputed and overwrite both tiers, so a warm run also refreshes what is already cached. Each status is read
  * inside its own cache flight, so a subscription change during the run is never overwritten by an older read.
+ * The first load that fails ends the run (the next firing tries again) and starts no further load.
  */
 @Injectable()
 export class ProfileCacheWarmer {
   private readonly logger = new Logger(ProfileCacheWarmer.name);
   private readonly lastDuration: Gauge;
   private readonly lastEntries: Gauge;
+  private readonly concurrency: number;
 
   constructor(
     private readonly profiles: ProfilesService,
     private readonly subscriptions: SubscriptionsService,
     private readonly cache: TieredCache,
     @Inject(METRICS_REGISTRY) registry: Registry,
+    @InjectConfig() config: AppConfig,
   ) {
+    this.concurrency = Math.max(1, Math.floor(config.mongo.maxPoolSize / WARM_POOL_SHARE));
     this.lastDuration = new Gauge({
       name: 'cache_warm_last_duration_seconds',
       help: 'Duration of the last cache warm run',
@@ -52,27 +66,29 @@ export class ProfileCacheWarmer {
       () => this.profiles.loadPopularIds(),
       POPULAR_CACHE,
     );
-    await Promise.all(
-      popular.map((id) =>
+    await pMap(
+      popular,
+      (id) =>
         this.cache.refresh(
           PROFILE_CACHE.name,
           PROFILE_CACHE.key(id),
           () => this.profiles.loadSnapshot(id),
           PROFILE_CACHE,
         ),
-      ),
+      { concurrency: this.concurrency },
     );
     await this.cache.refresh(CITIES_CACHE.name, CITIES_CACHE.key(), () => this.profiles.loadCities(), CITIES_CACHE);
     const members = await this.subscriptions.liveMembers(WARM_SUBSCRIPTIONS);
-    await Promise.all(
-      members.map((userId) =>
+    await pMap(
+      members,
+      (userId) =>
         this.cache.refresh(
           ENTITLEMENT_CACHE.name,
           ENTITLEMENT_CACHE.key(userId),
           () => this.subscriptions.loadEntitlementState(userId),
           ENTITLEMENT_CACHE,
         ),
-      ),
+      { concurrency: this.concurrency },
     );
 
     const entries = popular.length + 2 + members.length;

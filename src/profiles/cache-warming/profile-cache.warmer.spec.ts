@@ -1,0 +1,52 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it, vi } from 'vitest';
+import type { TieredCache } from '../../cache/tiered-cache.js';
+import type { AppConfig } from '../../config/app-config.js';
+import type { SubscriptionsService } from '../../subscriptions/subscriptions.service.js';
+import type { ProfilesService } from '../profiles.service.js';
+import { ProfileCacheWarmer } from './profile-cache.warmer.js';
+
+const MEMBERS = Array.from({ length: 100 }, (_, i) => `member-${i}`);
+
+/** A warmer over 100 live members whose status loads take a turn of the event loop each; `fails` names one to fail. */
+function setup(fails?: string) {
+  let running = 0;
+  let mostAtOnce = 0;
+  const loadEntitlementState = vi.fn(async (userId: string) => {
+    running += 1;
+    mostAtOnce = Math.max(mostAtOnce, running);
+    await new Promise((resolve) => setImmediate(resolve));
+    running -= 1;
+    if (userId === fails) throw new Error('connection reset');
+    return { plan: 'premium' };
+  });
+  const subscriptions = { liveMembers: () => Promise.resolve(MEMBERS), loadEntitlementState };
+  const profiles = { loadPopularIds: () => Promise.resolve([]), loadCities: () => Promise.resolve([]) };
+  const cache = { refresh: (_name: string, _key: string, load: () => Promise<unknown>) => load() };
+  const config = { mongo: { maxPoolSize: 10 } } as AppConfig;
+  const warmer = new ProfileCacheWarmer(
+    profiles as unknown as ProfilesService,
+    subscriptions as unknown as SubscriptionsService,
+    cache as unknown as TieredCache,
+    new Registry(),
+    config,
+  );
+  return { warmer, loadEntitlementState, mostAtOnce: () => mostAtOnce };
+}
+
+describe('ProfileCacheWarmer', () => {
+  it('holds at most a quarter of the MongoDB pool at once', async () => {
+    const { warmer, loadEntitlementState, mostAtOnce } = setup();
+    expect((await warmer.warm()).entries).toBe(2 + MEMBERS.length);
+    expect(loadEntitlementState).toHaveBeenCalledTimes(MEMBERS.length);
+    expect(mostAtOnce()).toBe(2);
+  });
+
+  it('starts no further load once one has failed', async () => {
+    const { warmer, loadEntitlementState } = setup('member-10');
+    await expect(warmer.warm()).rejects.toThrow('connection reset');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // member-10 and the one beside it in flight, and none after.
+    expect(loadEntitlementState.mock.calls.length).toBeLessThanOrEqual(12);
+  });
+});
