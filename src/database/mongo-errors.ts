@@ -41,6 +41,22 @@ export function isPoolSaturated(error: unknown): boolean {
   return error instanceof mongo.MongoDriverError && error.name === 'MongoWaitQueueTimeoutError';
 }
 
+/**
+ * This process closed its MongoDB client (it is shutting down). An operation in flight then fails with
+ * MongoClientClosedError, one started during the close with MongoTopologyClosedError and one after it with
+ * MongoNotConnectedError (seen with driver 7.8 on FerretDB, test/integration/mongo-client-closed.int-spec.ts). They
+ * come from handlers that outlived their deadline, whose requests were answered already. The service uses no explicit
+ * session, so a session expires only when the close ends it.
+ */
+export function isClientClosed(error: unknown): boolean {
+  return (
+    error instanceof mongo.MongoClientClosedError ||
+    error instanceof mongo.MongoTopologyClosedError ||
+    error instanceof mongo.MongoNotConnectedError ||
+    error instanceof mongo.MongoExpiredSessionError
+  );
+}
+
 /** Lost or refused connections: no server answered the command. */
 export function isConnectionFailure(error: unknown): boolean {
   return (

@@ -22,10 +22,13 @@ function render(exception: unknown, { sent = false, registry = new Registry() } 
   const filter = new ProblemDetailsFilter(registry);
   // Unexpected errors are logged; keep the test output clean.
   const logger = (filter as unknown as { logger: { error: () => void; warn: () => void } }).logger;
-  vi.spyOn(logger, 'error').mockImplementation(() => undefined);
-  vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
+  const logged = {
+    error: vi.spyOn(logger, 'error').mockImplementation(() => undefined),
+    warn: vi.spyOn(logger, 'warn').mockImplementation(() => undefined),
+  };
   filter.catch(exception, host);
   return {
+    logged,
     status: reply.status.mock.calls[0]?.[0] as number,
     contentType: reply.header.mock.calls.find(([name]) => name === 'content-type')?.[1] as string,
     headers: Object.fromEntries(reply.header.mock.calls as [string, string][]),
@@ -73,6 +76,21 @@ describe('ProblemDetailsFilter', () => {
     }
     // Any other server error is ours to fix, not an outage.
     expect(render(new mongo.MongoServerError({ code: 2, codeName: 'BadValue', errmsg: 'bad value' })).status).toBe(500);
+  });
+
+  it('answers an operation on the closed MongoDB client of a shutdown 503, without logging an error', () => {
+    for (const error of [
+      new mongo.MongoClientClosedError(),
+      new mongo.MongoTopologyClosedError(),
+      new mongo.MongoNotConnectedError('Client must be connected before running operations'),
+      new mongo.MongoExpiredSessionError(),
+    ]) {
+      const { status, body, headers, logged } = render(error);
+      expect(status).toBe(503);
+      expect(body.detail).toBe('Shutting down; retry in 5 s');
+      expect(headers['retry-after']).toBe('5');
+      expect(logged.error).not.toHaveBeenCalled();
+    }
   });
 
   it('drops the validators and caching of the success a handler was preparing (a download failing to start)', () => {

@@ -9,7 +9,7 @@ import {
   type ExceptionFilter,
 } from '@nestjs/common';
 import { Counter, type Registry } from 'prom-client';
-import { isDatabaseUnavailable } from '../../database/mongo-errors.js';
+import { isClientClosed, isDatabaseUnavailable } from '../../database/mongo-errors.js';
 import { allowedMethods } from '../../http/allowed-methods.js';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import { loggableUrl } from '../../logging/loggable-url.js';
@@ -103,6 +103,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return { ...this.fromHttpException(exception, status), ...base, status };
     }
 
+    // Shutting down, not a bug: until 2026-12-05 each handler that outlived its deadline during a shutdown logged an
+    // "Unhandled error" with its stack. Another instance answers the retry.
+    if (isClientClosed(exception)) {
+      return genericProblem(request, SERVICE_UNAVAILABLE, `Shutting down; retry in ${UNAVAILABLE_RETRY_AFTER_S} s`);
+    }
     // An outage of a dependency, not a bug: 503 (with Retry-After, below) instead of a 500.
     if (isDatabaseUnavailable(exception)) {
       return genericProblem(request, SERVICE_UNAVAILABLE, 'The database is not answering; retry in a few seconds');
