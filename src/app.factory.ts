@@ -1,7 +1,7 @@
 import multipart from '@fastify/multipart';
 import { VersioningType } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Registry } from 'prom-client';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
@@ -9,6 +9,7 @@ import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
 import { expectationFailed } from './http/framework-errors.js';
 import { jsonBodyParser } from './http/json-body-parser.js';
+import { LateAnswerAdapter } from './http/late-answer-adapter.js';
 import { registerOtherBodyTypes } from './http/other-body-types.js';
 import { refuseEncodedUploads, refuseMultipartOutsideUploads } from './http/multipart-routes.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
@@ -29,7 +30,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   const rootLogger = createRootLogger(config.log.level);
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config),
-    new FastifyAdapter({ ...fastifyOptions(config), loggerInstance: rootLogger }),
+    new LateAnswerAdapter({ ...fastifyOptions(config), loggerInstance: rootLogger }),
     // logger: from the first line, so that a start that fails (MongoDB unreachable) is logged as JSON too; with
     // bufferLogs and useLogger, Nest printed those lines in its own coloured text format.
     // rawBody: payment webhooks are signed over the exact bytes received (request.rawBody).
