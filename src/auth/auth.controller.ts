@@ -19,7 +19,7 @@ import type { AuthenticatedUser } from './authenticated-user.js';
 import { AuthService } from './auth.service.js';
 import { CurrentSession, CurrentUser } from './decorators/current-user.decorator.js';
 import { HashesPasswords } from './decorators/hashes-passwords.decorator.js';
-import { Public } from './decorators/public.decorator.js';
+import { TokenIgnored } from './decorators/token-ignored.decorator.js';
 import { AuthResponseDto } from './dto/auth-response.dto.js';
 import { ChangePasswordDto } from './dto/change-password.dto.js';
 import { CredentialsDto, LoginDto } from './dto/credentials.dto.js';
@@ -33,7 +33,9 @@ import type { TokenSession } from './session-state.js';
 export class AuthController {
   constructor(private readonly auth: AuthService) {}
 
-  @Public()
+  // The credentials in the body are what counts: a client that sends its expired token along (an HTTP layer that adds
+  // it to every call) must still be able to log in again. Until 2026-12-05 the guard answered it 401 "expired".
+  @TokenIgnored()
   @Post('register')
   @CacheControl('no-store')
   @CredentialsThrottle()
@@ -45,7 +47,7 @@ export class AuthController {
     return this.auth.register(body.email, body.password, abandoned);
   }
 
-  @Public()
+  @TokenIgnored()
   @Post('login')
   @CacheControl('no-store')
   @CredentialsThrottle({ failuresPerAccount: true })

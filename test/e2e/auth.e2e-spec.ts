@@ -205,6 +205,36 @@ describe('accounts and tokens', () => {
       expect(await createProfileWith('Bearer not.a.token')).toBe(401);
     });
 
+    it('logs in and registers whatever token comes along: one that expired, or garbage', async () => {
+      const account = await registerAccount(url);
+      const expired = jwt.sign({ ...claims(), exp: Math.floor(Date.now() / 1000) - 10 }, SECRET, {
+        algorithm: 'HS256',
+      });
+      for (const authorization of [`Bearer ${expired}`, 'Bearer not.a.token', 'Basic Zm9vOmJhcg==']) {
+        const loggedIn = await post(
+          '/v1/auth/login',
+          { email: account.email, password: account.password },
+          { authorization },
+        );
+        expect(loggedIn.status).toBe(200);
+        const registered = await post(
+          '/v1/auth/register',
+          { email: uniqueEmail(), password: account.password },
+          { authorization },
+        );
+        expect(registered.status).toBe(201);
+      }
+      // The credentials still decide.
+      const wrong = await post(
+        '/v1/auth/login',
+        { email: account.email, password: 'not the right password' },
+        {
+          authorization: `Bearer ${valid}`,
+        },
+      );
+      expect(wrong.status).toBe(401);
+    });
+
     it('rejects an expired token', async () => {
       const expired = jwt.sign({ ...claims(), exp: Math.floor(Date.now() / 1000) - 10 }, SECRET, {
         algorithm: 'HS256',
