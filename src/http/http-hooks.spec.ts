@@ -5,6 +5,7 @@ import { loadConfig } from '../config/app-config.js';
 import { createRootLogger } from '../logging/root-logger.js';
 import { registerHttpHooks } from './http-hooks.js';
 import { fastifyOptions } from './fastify-options.js';
+import { recordFailure } from './request-failure.js';
 
 /** A Fastify app with the API's logger and hooks, writing its log lines into `lines`. */
 async function appLoggingTo(lines: Record<string, unknown>[]): Promise<FastifyInstance> {
@@ -23,6 +24,11 @@ async function appLoggingTo(lines: Record<string, unknown>[]): Promise<FastifyIn
   app.get('/things/:id', (request) => {
     request.log.info({ user: { password: 'hunter22' }, upstream: { headers: { cookie: 'session=abc' } } }, 'by hand');
     return { ok: true };
+  });
+  // As the problem filter does for a 5xx answer.
+  app.get('/broken', (request, reply) => {
+    recordFailure(request, 'MongoNetworkError: connection 3 to 127.0.0.1:27017 closed');
+    return reply.status(503).send({ detail: 'The database is not answering' });
   });
   return app;
 }
@@ -47,6 +53,16 @@ describe('registerHttpHooks: logging', () => {
       level: 30,
     });
     expect(typeof line?.durationMs).toBe('number');
+    expect(line).not.toHaveProperty('error');
+  });
+
+  it('says on the request line why a request failed', async () => {
+    const lines: Record<string, unknown>[] = [];
+    app = await appLoggingTo(lines);
+    await app.inject({ url: '/broken' });
+    expect(lines.filter((entry) => entry.msg === 'request completed')).toMatchObject([
+      { status: 503, level: 50, error: 'MongoNetworkError: connection 3 to 127.0.0.1:27017 closed' },
+    ]);
   });
 
   it('still redacts what handlers log by hand, and tags it with the request id', async () => {

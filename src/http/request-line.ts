@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { PROBE_PATHS } from '../health/probe-paths.js';
 import { loggableUrl } from '../logging/loggable-url.js';
+import { failureOf } from './request-failure.js';
 
 /**
  * Probes run every few seconds: a healthy one is debug, a failing one (readiness 503 during an outage
@@ -26,6 +27,8 @@ export function logRequestLine(logger: FastifyBaseLogger, request: FastifyReques
       route,
       status,
       durationMs: Math.round(reply.elapsedTime * 10) / 10,
+      // On a 5xx answer: the exception's class, and a database failure's message (the server, the reason).
+      error: failureOf(request),
     },
     'request completed',
   );

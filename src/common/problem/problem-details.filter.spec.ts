@@ -9,6 +9,7 @@ import {
 import type { ArgumentsHost } from '@nestjs/common';
 import { describe, expect, it, vi } from 'vitest';
 import { mongo } from 'mongoose';
+import { failureOf } from '../../http/request-failure.js';
 import { ProblemDetailsFilter } from './problem-details.filter.js';
 
 function render(exception: unknown, { sent = false, registry = new Registry() } = {}) {
@@ -29,6 +30,7 @@ function render(exception: unknown, { sent = false, registry = new Registry() } 
   filter.catch(exception, host);
   return {
     logged,
+    failure: failureOf(request as never),
     status: reply.status.mock.calls[0]?.[0] as number,
     contentType: reply.header.mock.calls.find(([name]) => name === 'content-type')?.[1] as string,
     headers: Object.fromEntries(reply.header.mock.calls as [string, string][]),
@@ -91,6 +93,19 @@ describe('ProblemDetailsFilter', () => {
       expect(headers['retry-after']).toBe('5');
       expect(logged.error).not.toHaveBeenCalled();
     }
+  });
+
+  it("gives a 5xx answer's request line the failure, a database's with its message, and logs no line of its own", () => {
+    const outage = render(new mongo.MongoNetworkError('connection 10 to 127.0.0.1:27017 closed'));
+    expect(outage.failure).toBe('MongoNetworkError: connection 10 to 127.0.0.1:27017 closed');
+    expect(outage.logged.warn).not.toHaveBeenCalled();
+    expect(outage.logged.error).not.toHaveBeenCalled();
+    // A bug's message may quote input, and its stack goes to the error line that names the request id.
+    const bug = render(new TypeError('Cannot read properties of undefined'));
+    expect(bug.failure).toBe('TypeError');
+    expect(bug.logged.error).toHaveBeenCalledOnce();
+    expect(render(new ServiceUnavailableException('Overloaded')).failure).toBe('ServiceUnavailableException');
+    expect(render(new BadRequestException('bad')).failure).toBeUndefined();
   });
 
   it('drops the validators and caching of the success a handler was preparing (a download failing to start)', () => {

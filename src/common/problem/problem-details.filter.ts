@@ -13,6 +13,7 @@ import { isClientClosed, isDatabaseUnavailable } from '../../database/mongo-erro
 import { allowedMethods } from '../../http/allowed-methods.js';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import { loggableUrl } from '../../logging/loggable-url.js';
+import { recordFailure } from '../../http/request-failure.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   dropSuccessHeaders,
@@ -69,14 +70,6 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         `Unhandled error on ${request.method} ${loggableUrl(request.url)}`,
       );
     }
-    if (isDatabaseUnavailable(exception)) {
-      this.logger.warn(
-        { requestId: request.id },
-        `Database unavailable on ${request.method} ${loggableUrl(request.url)}: ${(exception as Error).message}`,
-      );
-    }
-    // A handler failing after its request's deadline already answered it (request-deadlines.ts): logged, not replied.
-    if (reply.sent) return;
     // Class names come from code, not from input, so the label stays bounded. A 405 reaches this filter as the router's
     // NotFoundException; it is counted as what it answers (until 2026-12-04 it was class="NotFoundException").
     const errorClass =
@@ -85,6 +78,16 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         : exception instanceof Error
           ? exception.constructor.name
           : typeof exception;
+    // The driver's messages name the server and what failed, and carry no input. Until 2026-12-05 each such failure
+    // was a warning line of its own beside the request line: two lines per request refused in an outage.
+    const failure = isDatabaseUnavailable(exception) ? `${errorClass}: ${(exception as Error).message}` : errorClass;
+    // A handler failing after its request's deadline already answered it (request-deadlines.ts): its request line is
+    // written already, so the failure is logged on its own (at debug: the 503 it came after is logged), not replied.
+    if (reply.sent) {
+      this.logger.debug({ requestId: request.id }, `Failed after its answer: ${failure}`);
+      return;
+    }
+    if (problem.status >= 500) recordFailure(request, failure);
     this.errors.inc({ class: errorClass, status_code: problem.status });
     dropSuccessHeaders(reply);
     // Required on every 401 (RFC 9110, section 15.5.2): the API's one scheme.
