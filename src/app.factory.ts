@@ -7,7 +7,7 @@ import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { corsOptions } from './http/cors-options.js';
 import { fastifyOptions } from './http/fastify-options.js';
-import { expectationFailed } from './http/framework-errors.js';
+import { connectRefused, expectationFailed, refuseMissingHost } from './http/framework-errors.js';
 import { jsonBodyParser } from './http/json-body-parser.js';
 import { LateAnswerAdapter } from './http/late-answer-adapter.js';
 import { registerOtherBodyTypes } from './http/other-body-types.js';
@@ -45,9 +45,11 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   fastify.removeContentTypeParser('text/plain');
   registerOtherBodyTypes(fastify);
   fastify.server.on('checkExpectation', expectationFailed.bind(fastify));
+  fastify.server.on('connect', connectRefused.bind(fastify));
   // First, so that its onSend hook runs before any other.
   registerRequestDeadlines(fastify, config);
   refuseWhileClosing(fastify);
+  refuseMissingHost(fastify);
   if (config.role === 'worker') serveProbesOnly(fastify);
   const registry = app.get<Registry>(METRICS_REGISTRY);
   await registerOverloadProtection(fastify, config, registry);

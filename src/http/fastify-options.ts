@@ -1,10 +1,11 @@
-import { LogController, type FastifyServerOptions } from 'fastify';
+import { LogController, type FastifyHttpOptions } from 'fastify';
+import type { Server } from 'node:http';
 import type { AppConfig } from '../config/app-config.js';
 import { clientErrorHandler, frameworkErrors } from './framework-errors.js';
 import { assignRequestId } from './request-id.js';
 
 /** Options of the Fastify instance under Nest: limits, timeouts and request ids. */
-export function fastifyOptions({ http }: AppConfig): FastifyServerOptions {
+export function fastifyOptions({ http }: AppConfig): FastifyHttpOptions<Server> {
   return {
     bodyLimit: http.bodyLimitBytes,
     keepAliveTimeout: http.keepAliveTimeoutMs,
@@ -23,5 +24,7 @@ export function fastifyOptions({ http }: AppConfig): FastifyServerOptions {
     return503OnClosing: false,
     frameworkErrors,
     clientErrorHandler,
+    // A request without Host is answered by refuseMissingHost (framework-errors.ts) as a problem, not by Node.
+    http: { requireHostHeader: false },
   };
 }

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { genericProblem, PROBLEM_CONTENT_TYPE, statusTitle } from '../common/problem/problem-details.js';
 import { loggableUrl } from '../logging/loggable-url.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
@@ -66,6 +67,36 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   }
   this.log.warn({ status, code: error.code }, REFUSED_BY_SERVER);
   socket.destroy(error);
+}
+
+/**
+ * A CONNECT request (asking a proxy for a tunnel): Node hands it to `connect` listeners only, and without one closes
+ * the connection with no answer and no trace, as it did until 2026-12-05. This server is no proxy: a 400 problem, a
+ * log line, and the connection closed. Bind `this` to the Fastify instance.
+ */
+export function connectRefused(this: FastifyInstance, request: IncomingMessage, socket: Duplex): void {
+  this.log.warn({ method: request.method, url: loggableUrl(request.url ?? ''), status: 400 }, REFUSED_BY_SERVER);
+  const body = bareProblem(400, 'CONNECT is not supported: this server is not a proxy');
+  socket.end(
+    `HTTP/1.1 400 ${statusTitle(400)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * An HTTP/1.1 request without a Host header gets a 400 (RFC 9112, section 3.2). Node would answer it itself with an
+ * empty 400, unlogged and uncounted; it lets it through instead (`requireHostHeader: false`, fastify-options.ts), and
+ * this hook answers it as Fastify does any other bad request: a problem, a request line, the request metrics. An
+ * HTTP/1.0 request may leave Host out.
+ */
+export function refuseMissingHost(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (request.headers.host !== undefined || request.raw.httpVersion !== '1.1') return done();
+    void reply
+      .status(400)
+      .header('content-type', PROBLEM_CONTENT_TYPE)
+      .send(genericProblem(request, 400, 'An HTTP/1.1 request needs a Host header'));
+  });
 }
 
 /**

@@ -219,11 +219,15 @@ describe('HTTP contract: errors, request ids, compression', () => {
         socket.on('close', () => resolve(received));
         socket.on('error', reject);
       });
+    const noHost = 'GET /v1/plans HTTP/1.1\r\nConnection: close\r\n\r\n';
     const cases: [string, number][] = [
       [`GET /v1/profiles HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
       ['GET /v1/profiles HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400],
       ['POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
       ['GET /v1/profiles HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n', 417],
+      // Node closed a CONNECT without a word, and answered a missing Host with an empty 400.
+      ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 400],
+      [noHost, 400],
     ];
     for (const [raw, status] of cases) {
       const answer = await exchange(raw);
@@ -231,6 +235,8 @@ describe('HTTP contract: errors, request ids, compression', () => {
       expect(answer).toMatch(/content-type: application\/problem\+json/i);
       expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ status });
     }
+    // Through Fastify, as any other request: it has an id (and a request line, and a count in the metrics).
+    expect(await exchange(noHost)).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/i);
   });
 
   it('answers a body above the configured limit with a 413 problem', async () => {

@@ -198,13 +198,15 @@ describe('the production process (dist/main.js)', () => {
     await exchange(`GET /v1/profiles HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     await exchange('GET /v1/profiles HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
     await exchange('GET /v1/profiles?password=hunter2 HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n');
+    await exchange('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
     const deadline = Date.now() + 5_000;
     const lines = () => app.logLines().filter((entry) => entry.msg === 'request refused by the HTTP server');
-    while (lines().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (lines().length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(lines().map(({ level, status, code, method, url }) => ({ level, status, code, method, url }))).toEqual([
       { level: 40, status: 431, code: 'HPE_HEADER_OVERFLOW', method: undefined, url: undefined },
       { level: 40, status: 400, code: 'HPE_INVALID_HEADER_TOKEN', method: undefined, url: undefined },
       { level: 40, status: 417, code: undefined, method: 'GET', url: '/v1/profiles?password=[redacted]' },
+      { level: 40, status: 400, code: undefined, method: 'CONNECT', url: 'example.com:443' },
     ]);
   });
 
