@@ -3,6 +3,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyReply } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import { isStream } from './request-deadlines.js';
 
 /**
  * Nest's Fastify adapter, except for a handler that returns after its request's deadline answered it
@@ -22,7 +23,5 @@ export class LateAnswerAdapter extends FastifyAdapter {
 
 function streamOf(body: unknown): Readable | undefined {
   if (body instanceof StreamableFile) return body.getStream();
-  return typeof (body as Readable | null)?.destroy === 'function' && typeof (body as Readable).pipe === 'function'
-    ? (body as Readable)
-    : undefined;
+  return isStream(body) ? body : undefined;
 }

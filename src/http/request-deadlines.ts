@@ -113,6 +113,6 @@ function cutDownload(reply: FastifyReply): void {
   reply.raw.destroy();
 }
 
-function isStream(payload: unknown): payload is Readable {
+export function isStream(payload: unknown): payload is Readable {
   return typeof (payload as Readable | null)?.pipe === 'function';
 }
