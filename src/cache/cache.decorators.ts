@@ -33,17 +33,23 @@ export interface CacheEvictOptions {
   /** Keys within `name` to remove after the method succeeds, from its arguments. */
   keys?: (...args: Args) => string[];
   tags?: readonly string[];
-  /** Evicts only when this holds for the method's arguments (e.g. only changes that can move an entry in a list). */
-  when?: (...args: Args) => boolean;
+  /**
+   * Evicts after the method resolved only when this holds for its result and arguments (e.g. only for a write that
+   * moved an entry in a list). After a failure, what the method wrote is unknown: the entries go regardless.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  when?: (result: any, ...args: Args) => boolean;
 }
 
-/** Carries out one eviction spec for a call's arguments: what @CacheEvict does, also for code that evicts by hand. */
+/**
+ * Carries out one eviction spec for a call's arguments, without its `when`: what @CacheEvict does, also for code that
+ * evicts by hand.
+ */
 export async function evict(
   cache: Pick<TieredCache, 'invalidate'>,
   eviction: CacheEvictOptions,
   args: readonly unknown[],
 ): Promise<void> {
-  if (eviction.when && !eviction.when(...args)) return;
   await cache.invalidate(eviction.name, eviction.keys?.(...args) ?? [], eviction.tags ?? []);
 }
 
@@ -55,19 +61,21 @@ export const Cacheable = (options: CacheableOptions): MethodDecorator =>
  * After the method resolves, invalidates keys and tags on every instance (the specs side by side). Also after it
  * fails with anything but an HTTP error: an HTTP error is the method refusing before it wrote, while a database
  * failure or timeout may come after the write landed (an update read back on a connection that just died), and an
- * entry kept then would show the old data, a profile just hidden included, for its whole TTL.
+ * entry kept then would show the old data, a profile just hidden included, for its whole TTL. A failure evicts every
+ * spec, whatever its `when`.
  */
 export const CacheEvict = (...options: CacheEvictOptions[]): MethodDecorator =>
   replaceMethod(async (call, cache, args) => {
-    const evictAll = () => Promise.all(options.map((eviction) => evict(cache, eviction, args)));
+    const evictEach = (evictions: CacheEvictOptions[]) =>
+      Promise.all(evictions.map((eviction) => evict(cache, eviction, args)));
     let result: unknown;
     try {
       result = await call(...args);
     } catch (error) {
-      if (!(error instanceof HttpException)) await evictAll();
+      if (!(error instanceof HttpException)) await evictEach(options);
       throw error;
     }
-    await evictAll();
+    await evictEach(options.filter((eviction) => !eviction.when || eviction.when(result, ...args)));
     return result;
   });
 

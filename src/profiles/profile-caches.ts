@@ -1,6 +1,7 @@
 import type { Types } from 'mongoose';
+import { isDeepStrictEqual } from 'node:util';
 import type { CacheEvictOptions } from '../cache/cache.decorators.js';
-import type { UpdateProfileDto } from './dto/update-profile.dto.js';
+import type { ProfileRecord, ProfileWrite } from './profiles.repository.js';
 
 /**
  * What ProfilesService caches and when a write drops it. The specs are shared by the @Cacheable methods and the cache
@@ -31,23 +32,64 @@ export const LIST_CACHE = 'profile-list-ids';
 export const LIST_TAG = 'profile-list-ids';
 
 /**
- * Fields no search or nearby query filters or sorts on. An allowlist, so that a field added later drops the pages
- * until someone decides it need not.
+ * Fields of a profile that no search or nearby query filters or sorts on. A list of what to ignore, so that a field
+ * added later drops the pages until someone decides it need not. Views change through the view flush, not an update:
+ * pages filtered on them lag by their TTL.
  */
-const DISPLAY_ONLY_FIELDS: ReadonlySet<string> = new Set(['displayName', 'bio', 'interestedIn', 'photoIds']);
+const OUTSIDE_SEARCH: ReadonlySet<string> = new Set([
+  'displayName',
+  'bio',
+  'interestedIn',
+  'photoIds',
+  'lastActiveAt',
+  'publicSince',
+  'updatedAt',
+  'views',
+  'viewBatchId',
+  'viewBatchSeq',
+]);
 
-/** Whether an update can move the profile in a search or nearby page (views change through the flush, not here). */
-export const movesInSearch = (_id: unknown, _user: unknown, dto: UpdateProfileDto): boolean =>
-  Object.keys(dto).some((field) => !DISPLAY_ONLY_FIELDS.has(field));
-/** Popular ranks public profiles by views, which no update sets: only the visibility can move a profile in it. */
-export const movesInPopular = (_id: unknown, _user: unknown, dto: UpdateProfileDto): boolean => 'visibility' in dto;
+/**
+ * What search and nearby pages see of a profile. Of its location only the city key and the cell: nearby search
+ * places members at their cell's centre, so a move within the cell (most location updates) or a new spelling of the
+ * city moves no one. Interests are matched as a set.
+ */
+function searchPlacement(profile: ProfileRecord): Record<string, unknown> {
+  const { cityKey, cellRow, cellCol } = profile.location;
+  const fields = Object.entries(profile).filter(([field]) => !OUTSIDE_SEARCH.has(field));
+  return {
+    ...Object.fromEntries(fields),
+    location: { cityKey, cellRow, cellCol },
+    interests: [...new Set(profile.interests)].sort(),
+  };
+}
+
+/**
+ * Whether an update can have moved the profile into, out of or within a search or nearby page. It compares the
+ * profile as the update found it with the profile read back after it: a PATCH that sends what is stored (clients
+ * often send the whole form) drops nothing. Should another write land in between, either both differ and this one
+ * drops the pages too, or that write, which made the difference, drops them itself.
+ */
+export const movedInSearch = (write: ProfileWrite | null): boolean =>
+  write !== null && !isDeepStrictEqual(searchPlacement(write.before), searchPlacement(write.after));
+
+/** Popular ranks public profiles by views, which no update sets: only a change of visibility can move one in it. */
+export const movedInPopular = (write: ProfileWrite | null): boolean =>
+  write !== null && write.before.visibility !== write.after.visibility;
 
 /**
  * City counts may lag a new profile by their TTL (each reload is an aggregation over all profiles), but a member who
- * hides, moves or deletes themselves should leave the list at once: a small town with one member names them.
+ * hides, moves or deletes themselves should leave the list at once: a small town with one member names them. A new
+ * spelling of the city may be the name the list shows.
  */
-export const leavesCity = (_id: unknown, _user: unknown, dto: UpdateProfileDto): boolean =>
-  'visibility' in dto || 'location' in dto;
+export const leftCity = (write: ProfileWrite | null): boolean => {
+  if (write === null) return false;
+  const { before, after } = write;
+  return (
+    before.visibility !== after.visibility ||
+    (['city', 'cityKey', 'country'] as const).some((field) => before.location[field] !== after.location[field])
+  );
+};
 
 export const PROFILE_EVICTION = { name: PROFILE_CACHE.name, keys: (id: Types.ObjectId) => [id.toHexString()] };
 export const LIST_EVICTION: CacheEvictOptions = { name: LIST_CACHE, tags: [LIST_TAG] };

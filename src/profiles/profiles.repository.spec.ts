@@ -58,14 +58,14 @@ describe('ProfilesRepository read preferences', () => {
   it('reads single profiles, an update read-back and an owner lookup from the primary, whatever it says', async () => {
     const profiles = repository('secondaryPreferred');
     const id = new Types.ObjectId();
-    answer = (op) => (op === 'updateOne' ? { matchedCount: 1 } : null);
+    answer = (op) => (op === 'findOneAndUpdate' ? { _id: id } : null);
     await profiles.findById(id);
     await profiles.updateOwned(id, undefined, { bio: 'changed' });
     await profiles.findByOwner(new Types.ObjectId());
     await profiles.findPublicByOwners([new Types.ObjectId()]);
     expect(sent).toEqual([
       { op: 'findOne', readPreference: undefined },
-      { op: 'updateOne', readPreference: undefined },
+      { op: 'findOneAndUpdate', readPreference: undefined },
       { op: 'findOne', readPreference: undefined },
       { op: 'findOne', readPreference: undefined },
       { op: 'find', readPreference: undefined },

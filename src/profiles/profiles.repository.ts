@@ -9,6 +9,12 @@ import { Profile, type Gender } from './profile.schema.js';
 
 export type ProfileRecord = Profile & { _id: Types.ObjectId };
 
+/** A profile as an update found it and as it was read back after. */
+export interface ProfileWrite {
+  before: ProfileRecord;
+  after: ProfileRecord;
+}
+
 export class ProfileExistsError extends Error {
   constructor() {
     super('This account already has a profile');
@@ -112,18 +118,26 @@ export class ProfilesRepository {
     id: Types.ObjectId,
     ownerId: Types.ObjectId | undefined,
     changes: ProfileChanges,
-  ): Promise<ProfileRecord | null> {
+  ): Promise<ProfileWrite | null> {
     const filter: QueryFilter<Profile> = ownerId ? { _id: id, userId: ownerId } : { _id: id };
     const now = new Date();
     // Before the change: should it fail, the views listed from then on start later, never earlier.
     if (changes.visibility === 'public') {
       await this.profiles.updateOne({ ...filter, visibility: 'hidden' }, { $set: { publicSince: now } });
     }
-    const result = await this.profiles.updateOne(filter, {
-      $set: { ...changes, ...(ownerId && { lastActiveAt: now }) },
-    });
-    // FerretDB rejects findOneAndUpdate with a projection; update then read works on both servers.
-    return result.matchedCount === 1 ? this.findById(id) : null;
+    // The document as this write found it, taken in the same operation, so no other write comes between: which cached
+    // lists the write can have moved the profile in depends on it (profile-caches.ts). FerretDB rejects
+    // findOneAndUpdate with a projection, and so returns one document only: the one after is read back.
+    const before = await this.profiles
+      .findOneAndUpdate(
+        filter,
+        { $set: { ...changes, ...(ownerId && { lastActiveAt: now }) } },
+        { returnDocument: 'before' },
+      )
+      .lean<ProfileRecord>();
+    if (!before) return null;
+    const after = await this.findById(id);
+    return after && { before, after };
   }
 
   /** Profiles whose city key has a character outside printable ASCII: the only keys a change of cityKeyOf has moved. */
@@ -293,7 +307,7 @@ export class ProfilesRepository {
    * Cities with their number of public profiles, most populated first. The counts (an aggregation over every public
    * profile) may come from a lagging secondary; each city's display name is read from the primary, and a city where
    * the primary has no public profile left is dropped: the last member of a small town who hides, moves or leaves
-   * must leave the list at once (profile-caches.ts leavesCity), not when the counts' cache expires.
+   * must leave the list at once (profile-caches.ts leftCity), not when the counts' cache expires.
    */
   async cityCounts(limit: number): Promise<{ city: string; country: string; count: number }[]> {
     const rows = await this.profiles

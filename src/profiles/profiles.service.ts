@@ -26,12 +26,12 @@ import type { ProfileViewerDto } from './dto/profile-response.dto.js';
 import {
   CITIES_CACHE,
   CITIES_EVICTION,
-  leavesCity,
+  leftCity,
   LIST_CACHE,
   LIST_EVICTION,
   LIST_TAG,
-  movesInPopular,
-  movesInSearch,
+  movedInPopular,
+  movedInSearch,
   POPULAR_CACHE,
   POPULAR_EVICTION,
   PROFILE_CACHE,
@@ -45,6 +45,7 @@ import {
   ProfilesRepository,
   type ProfileChanges,
   type ProfileRecord,
+  type ProfileWrite,
 } from './profiles.repository.js';
 import { ProfileViewsService } from './views/profile-views.service.js';
 
@@ -168,20 +169,25 @@ export class ProfilesService implements OnModuleInit {
     );
   }
 
-  @CacheEvict(
-    PROFILE_EVICTION,
-    { ...LIST_EVICTION, when: movesInSearch },
-    { ...POPULAR_EVICTION, when: movesInPopular },
-    { ...CITIES_EVICTION, when: leavesCity },
-    ...RENDERED_LIST_EVICTIONS,
-  )
   async update(id: Types.ObjectId, user: AuthenticatedUser, dto: UpdateProfileDto): Promise<ProfileView> {
     if (dto.photoIds) await this.media.assertAttachable(dto.photoIds, await this.ownerOf(id, user));
     const { location, ...rest } = dto;
     const changes: ProfileChanges = { ...rest, ...(location && { location: toLocation(location) }) };
-    const updated = await this.profiles.updateOwned(id, ownerFilter(user), changes);
-    if (!updated) throw await this.missingOrForbidden(id);
-    return toProfileView(await this.withoutDeletedPhotos(updated, dto.photoIds), { privileged: true });
+    const written = await this.write(id, user, changes);
+    if (!written) throw await this.missingOrForbidden(id);
+    return toProfileView(await this.withoutDeletedPhotos(written.after, dto.photoIds), { privileged: true });
+  }
+
+  /** The write of update, apart so that what it drops from the caches can depend on what it changed. */
+  @CacheEvict(
+    PROFILE_EVICTION,
+    { ...LIST_EVICTION, when: movedInSearch },
+    { ...POPULAR_EVICTION, when: movedInPopular },
+    { ...CITIES_EVICTION, when: leftCity },
+    ...RENDERED_LIST_EVICTIONS,
+  )
+  private write(id: Types.ObjectId, user: AuthenticatedUser, changes: ProfileChanges): Promise<ProfileWrite | null> {
+    return this.profiles.updateOwned(id, ownerFilter(user), changes);
   }
 
   /**

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
-import { createProfile, type ProfileInput } from '../factories/profiles.js';
+import { createProfile, profileInput, type ProfileInput } from '../factories/profiles.js';
 import { pngStructure } from '../factories/images.js';
 import { uniqueCity } from '../factories/names.js';
 import { secondInvalidationsDone } from '../support/invalidations.js';
@@ -122,10 +122,10 @@ describe('profile search', () => {
     expect(await pageLoads()).toBe(loads + 1);
   });
 
-  it('keeps a cached page when only what its items show changes, and shows the change; drops it when a profile moves', async () => {
+  it('keeps a cached page when nothing it selects on changes, and shows the change; drops it when a profile moves', async () => {
     const city = uniqueCity();
     const owner = await registerAccount(url);
-    const moving = await createProfile(url, owner, { location: { city, country: 'DE', lat: 50, lng: 10 } });
+    const moving = await createProfile(url, owner, { location: { city, country: 'DE', lat: 50.004, lng: 10.004 } });
     const staying = await seed(city);
     const inCity = `city=${encodeURIComponent(city)}`;
     const ids = async () => (await page(inCity)).items.map((item) => item.id).sort();
@@ -155,6 +155,17 @@ describe('profile search', () => {
       displayName: 'Annika',
       bio: 'Now sailing too.',
     });
+    expect(await pageLoads()).toBe(loaded);
+
+    // The whole form sent back as stored (as clients do), with the interests in another order, the city in capitals
+    // and a step within the same 0.01° cell: no page can have changed, so none is dropped.
+    await change(owner, {
+      ...profileInput({ displayName: 'Annika', bio: 'Now sailing too.', interests: ['cooking', 'climbing'] }),
+      birthDate: moving.birthDate,
+      location: { city: city.toUpperCase(), country: 'DE', lat: 50.006, lng: 10.006 },
+      visibility: 'public',
+    });
+    expect(await ids()).toEqual([moving.id, staying.id].sort());
     expect(await pageLoads()).toBe(loaded);
 
     await change(owner, { location: { city: uniqueCity(), country: 'DE', lat: 50, lng: 10 } });

@@ -33,9 +33,21 @@ class WidgetsController {
     return Promise.resolve({ saved: true });
   }
 
-  /** Writes, then fails reading the record back (the database went away between the two). */
+  /** Evicts only when its result says the value changed. */
+  @Put(':id/if-changed')
+  @CacheEvict({ name: 'widget', keys: (id: string) => [id], when: (result: { changed: boolean }) => result.changed })
+  writeIfChanged(@Param('id') _id: string, @Body() body: { value: string }): Promise<{ changed: boolean }> {
+    const changed = body.value !== this.value;
+    this.value = body.value;
+    return Promise.resolve({ changed });
+  }
+
+  /**
+   * Writes, then fails reading the record back (the database went away between the two). Its `when` would keep the
+   * entry, had the method resolved.
+   */
   @Put(':id/then-fail')
-  @CacheEvict({ name: 'widget', keys: (id: string) => [id] })
+  @CacheEvict({ name: 'widget', keys: (id: string) => [id], when: () => false })
   writeThenFail(@Param('id') _id: string, @Body() body: { value: string }): Promise<never> {
     this.value = body.value;
     return Promise.reject(new Error('connection closed'));
@@ -103,6 +115,24 @@ describe('@Cacheable and @CacheEvict on controller routes', () => {
     expect(write.json()).toEqual({ saved: true });
     expect(await read()).toEqual({ id: 'w1', value: 'second' });
     expect(controller.reads).toBe(2);
+  });
+
+  it("evicts after a method resolved only when its `when` holds for the method's result", async () => {
+    const controller = app.get(WidgetsController);
+    const read = async () => (await app.inject({ method: 'GET', url: '/widgets/w3' })).json<{ value: string }>();
+    const writeIfChanged = (value: string) =>
+      app.inject({ method: 'PUT', url: '/widgets/w3/if-changed', payload: { value } });
+    expect((await writeIfChanged('third')).json()).toEqual({ changed: true });
+    expect(await read()).toEqual({ id: 'w3', value: 'third' });
+    const reads = controller.reads;
+
+    expect((await writeIfChanged('third')).json()).toEqual({ changed: false });
+    expect(await read()).toEqual({ id: 'w3', value: 'third' });
+    expect(controller.reads).toBe(reads);
+
+    expect((await writeIfChanged('fourth')).json()).toEqual({ changed: true });
+    expect(await read()).toEqual({ id: 'w3', value: 'fourth' });
+    expect(controller.reads).toBe(reads + 1);
   });
 
   it('evicts after a method that failed unexpectedly, whose write may have landed, but not after a refusal', async () => {
