@@ -68,6 +68,16 @@ describe('which profile updates drop cached lists', () => {
     expect(movedInSearch(writeOf({ location }))).toBe(false);
   });
 
+  it('leaves them for any change of a profile that was hidden and stays hidden', () => {
+    const hidden = (changes: Record<string, unknown>) => {
+      const write = writeOf({ ...changes, visibility: 'hidden' });
+      return { ...write, before: { ...write.before, visibility: 'hidden' as const } };
+    };
+    expect(movedInSearch(hidden({ gender: 'man', location: moved }))).toBe(false);
+    expect(movedInSearch(hidden({}))).toBe(false);
+    expect(movedInSearch({ ...hidden({}), after: { ...stored } })).toBe(true);
+  });
+
   it('drops nothing for a write that found no profile', () => {
     expect([movedInSearch(null), movedInPopular(null), leftCity(null)]).toEqual([false, false, false]);
   });

@@ -71,7 +71,10 @@ function searchPlacement(profile: ProfileRecord): Record<string, unknown> {
  * drops the pages too, or that write, which made the difference, drops them itself.
  */
 export const movedInSearch = (write: ProfileWrite | null): boolean =>
-  write !== null && !isDeepStrictEqual(searchPlacement(write.before), searchPlacement(write.after));
+  write !== null &&
+  // Lists hold public profiles only: a hidden one that stays hidden is in none.
+  (write.before.visibility === 'public' || write.after.visibility === 'public') &&
+  !isDeepStrictEqual(searchPlacement(write.before), searchPlacement(write.after));
 
 /** Popular ranks public profiles by views, which no update sets: only a change of visibility can move one in it. */
 export const movedInPopular = (write: ProfileWrite | null): boolean =>
