@@ -17,8 +17,8 @@ export interface CacheableOptions {
   /** Builds the key from the method's arguments. Long or unusual keys are hashed (see cacheKey). */
   key: (...args: Args) => string;
   ttlS: number;
-  /** Tags for group invalidation (e.g. every search page). */
-  tags?: readonly string[];
+  /** Tags for group invalidation (e.g. every search page), or their builder from the method's arguments. */
+  tags?: readonly string[] | ((...args: Args) => readonly string[]);
   /** Keeps only the results this accepts (see WrapOptions.storeIf). */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   storeIf?: (value: any) => boolean;
@@ -32,7 +32,14 @@ export interface CacheEvictOptions {
   name: string;
   /** Keys within `name` to remove after the method succeeds, from its arguments. */
   keys?: (...args: Args) => string[];
+  /** Tags to drop: every one a call can affect, which a failed call drops (see CacheEvict). */
   tags?: readonly string[];
+  /**
+   * Once the method resolved, the tags to drop instead of `tags`, from its result and arguments: those its write did
+   * affect (e.g. the pages of the places a profile left and entered).
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  tagsOf?: (result: any, ...args: Args) => readonly string[];
   /**
    * Evicts after the method resolved only when this holds for its result and arguments (e.g. only for a write that
    * moved an entry in a list). After a failure, what the method wrote is unknown: the entries go regardless.
@@ -42,20 +49,26 @@ export interface CacheEvictOptions {
 }
 
 /**
- * Carries out one eviction spec for a call's arguments, without its `when`: what @CacheEvict does, also for code that
- * evicts by hand.
+ * Carries out one eviction spec for a call's arguments, as for a failed call (without `when` and `tagsOf`): what
+ * @CacheEvict does, also for code that evicts by hand.
  */
 export async function evict(
   cache: Pick<TieredCache, 'invalidate'>,
   eviction: CacheEvictOptions,
   args: readonly unknown[],
 ): Promise<void> {
-  await cache.invalidate(eviction.name, eviction.keys?.(...args) ?? [], eviction.tags ?? []);
+  const keys = eviction.keys?.(...args) ?? [];
+  const tags = eviction.tags ?? [];
+  if (keys.length || tags.length) await cache.invalidate(eviction.name, keys, tags);
 }
 
 /** Caches the method's resolved value in both tiers (see TieredCache). The method must return a Promise. */
-export const Cacheable = (options: CacheableOptions): MethodDecorator =>
-  replaceMethod((call, cache, args) => cache.wrap(options.name, options.key(...args), () => call(...args), options));
+export const Cacheable = ({ tags, ...options }: CacheableOptions): MethodDecorator => {
+  const tagsOf = typeof tags === 'function' ? tags : () => tags;
+  return replaceMethod((call, cache, args) =>
+    cache.wrap(options.name, options.key(...args), () => call(...args), { ...options, tags: tagsOf(...args) }),
+  );
+};
 
 /**
  * After the method resolves, invalidates keys and tags on every instance (the specs side by side). Also after it
@@ -75,7 +88,17 @@ export const CacheEvict = (...options: CacheEvictOptions[]): MethodDecorator =>
       if (!(error instanceof HttpException)) await evictEach(options);
       throw error;
     }
-    await evictEach(options.filter((eviction) => !eviction.when || eviction.when(result, ...args)));
+    let resolved: CacheEvictOptions[];
+    try {
+      resolved = options
+        .filter((eviction) => !eviction.when || eviction.when(result, ...args))
+        .map((eviction) => (eviction.tagsOf ? { ...eviction, tags: eviction.tagsOf(result, ...args) } : eviction));
+    } catch (error) {
+      // A predicate that fails cannot say what the write changed; it did write.
+      await evictEach(options);
+      throw error;
+    }
+    await evictEach(resolved);
     return result;
   });
 

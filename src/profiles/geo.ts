@@ -104,3 +104,26 @@ export function cellBox(origin: { lat: number; lng: number }, reachKm: number): 
     };
   return { rows, cols: [[west, east]] };
 }
+
+/** Cells per side of a tile: nearby pages are dropped by the 1° tiles they cover (profile-caches.ts). */
+const TILE_CELLS = 100;
+
+/** The 1° tile a cell lies in, as a cell of a grid 100 times coarser. */
+export function tileOf(cell: GridCell): GridCell {
+  return { row: tileIndex(cell.row), col: tileIndex(cell.col) };
+}
+
+/** The tiles a box of cells overlaps, or undefined when that is more than `max`. */
+export function tilesOf(box: CellBox, max: number): GridCell[] | undefined {
+  // A box reaches one row past the poles' rows, where no cell is.
+  const [south, north] = box.rows.map((row) => tileIndex(Math.min(LAST_ROW, Math.max(FIRST_ROW, row))));
+  const colRanges = box.cols.map(([west, east]) => [tileIndex(west), tileIndex(east)]);
+  const count = (north - south + 1) * colRanges.reduce((sum, [west, east]) => sum + east - west + 1, 0);
+  if (count > max) return undefined;
+  const tiles: GridCell[] = [];
+  for (let row = south; row <= north; row += 1)
+    for (const [west, east] of colRanges) for (let col = west; col <= east; col += 1) tiles.push({ row, col });
+  return tiles;
+}
+
+const tileIndex = (cellIndex: number) => Math.floor(cellIndex / TILE_CELLS);

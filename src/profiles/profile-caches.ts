@@ -1,7 +1,6 @@
 import type { Types } from 'mongoose';
-import { isDeepStrictEqual } from 'node:util';
 import type { CacheEvictOptions } from '../cache/cache.decorators.js';
-import type { ProfileRecord, ProfileWrite } from './profiles.repository.js';
+import type { ProfileWrite } from './profiles.repository.js';
 
 /**
  * What ProfilesService caches and when a write drops it. The specs are shared by the @Cacheable methods and the cache
@@ -27,54 +26,12 @@ export const SEARCH_TTL_S = 30;
  * and Redis kept every one for the whole grace period (about 3 MB an hour per address at the search rate limit).
  */
 export const SEARCH_MAX_GRACE_S = 60;
-/** Search and nearby pages of ids, all under one tag. */
+/**
+ * Search and nearby pages of ids. All carry LIST_TAG, which drops every one (a failed write, a deletion, a migration);
+ * each also carries the tags of list-page-tags.ts, by which an update drops only the pages it can have changed.
+ */
 export const LIST_CACHE = 'profile-list-ids';
 export const LIST_TAG = 'profile-list-ids';
-
-/**
- * Fields of a profile that no search or nearby query filters or sorts on. A list of what to ignore, so that a field
- * added later drops the pages until someone decides it need not. Views change through the view flush, not an update:
- * pages filtered on them lag by their TTL.
- */
-const OUTSIDE_SEARCH: ReadonlySet<string> = new Set([
-  'displayName',
-  'bio',
-  'interestedIn',
-  'photoIds',
-  'lastActiveAt',
-  'publicSince',
-  'updatedAt',
-  'views',
-  'viewBatchId',
-  'viewBatchSeq',
-]);
-
-/**
- * What search and nearby pages see of a profile. Of its location only the city key and the cell: nearby search
- * places members at their cell's centre, so a move within the cell (most location updates) or a new spelling of the
- * city moves no one. Interests are matched as a set.
- */
-function searchPlacement(profile: ProfileRecord): Record<string, unknown> {
-  const { cityKey, cellRow, cellCol } = profile.location;
-  const fields = Object.entries(profile).filter(([field]) => !OUTSIDE_SEARCH.has(field));
-  return {
-    ...Object.fromEntries(fields),
-    location: { cityKey, cellRow, cellCol },
-    interests: [...new Set(profile.interests)].sort(),
-  };
-}
-
-/**
- * Whether an update can have moved the profile into, out of or within a search or nearby page. It compares the
- * profile as the update found it with the profile read back after it: a PATCH that sends what is stored (clients
- * often send the whole form) drops nothing. Should another write land in between, either both differ and this one
- * drops the pages too, or that write, which made the difference, drops them itself.
- */
-export const movedInSearch = (write: ProfileWrite | null): boolean =>
-  write !== null &&
-  // Lists hold public profiles only: a hidden one that stays hidden is in none.
-  (write.before.visibility === 'public' || write.after.visibility === 'public') &&
-  !isDeepStrictEqual(searchPlacement(write.before), searchPlacement(write.after));
 
 /** Popular ranks public profiles by views, which no update sets: only a change of visibility can move one in it. */
 export const movedInPopular = (write: ProfileWrite | null): boolean =>

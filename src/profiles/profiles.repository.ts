@@ -125,9 +125,10 @@ export class ProfilesRepository {
     if (changes.visibility === 'public') {
       await this.profiles.updateOne({ ...filter, visibility: 'hidden' }, { $set: { publicSince: now } });
     }
-    // The document as this write found it, taken in the same operation, so no other write comes between: which cached
-    // lists the write can have moved the profile in depends on it (profile-caches.ts). FerretDB rejects
-    // findOneAndUpdate with a projection, and so returns one document only: the one after is read back.
+    // The document as this write found it, in the same operation, so that on MongoDB no other write comes between:
+    // which cached lists the write can have moved the profile in depends on it (list-page-tags.ts). (FerretDB reads
+    // and writes back without a lock, as decision 0033 describes.) It rejects findOneAndUpdate with a projection, so
+    // one call cannot return both documents: the one after is read back.
     const before = await this.profiles
       .findOneAndUpdate(
         filter,

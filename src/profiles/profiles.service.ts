@@ -18,6 +18,7 @@ import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
 import { birthDateRange } from './age-range.js';
 import { gridCellOf } from './geo.js';
+import { listTagsMovedBy, nearbyPageTags, searchPageTags } from './list-page-tags.js';
 import { nearestInArea } from './nearby-search.js';
 import { cityKeyOf, nearbyArea, searchFilters, type NearbyArea, type SearchFilters } from './list-queries.js';
 import { currentAge, toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
@@ -29,9 +30,7 @@ import {
   leftCity,
   LIST_CACHE,
   LIST_EVICTION,
-  LIST_TAG,
   movedInPopular,
-  movedInSearch,
   POPULAR_CACHE,
   POPULAR_EVICTION,
   PROFILE_CACHE,
@@ -181,7 +180,7 @@ export class ProfilesService implements OnModuleInit {
   /** The write of update, apart so that what it drops from the caches can depend on what it changed. */
   @CacheEvict(
     PROFILE_EVICTION,
-    { ...LIST_EVICTION, when: movedInSearch },
+    { ...LIST_EVICTION, tagsOf: listTagsMovedBy },
     { ...POPULAR_EVICTION, when: movedInPopular },
     { ...CITIES_EVICTION, when: leftCity },
     ...RENDERED_LIST_EVICTIONS,
@@ -226,7 +225,7 @@ export class ProfilesService implements OnModuleInit {
     key: (filters: SearchFilters) => cacheKey('search', filters),
     ttlS: SEARCH_TTL_S,
     maxGraceS: SEARCH_MAX_GRACE_S,
-    tags: [LIST_TAG],
+    tags: searchPageTags,
   })
   async searchPage(filters: SearchFilters): Promise<{ ids: string[]; nextCursor?: string }> {
     const { minAge, maxAge, cursor, limit, ...matching } = filters;
@@ -271,7 +270,7 @@ export class ProfilesService implements OnModuleInit {
     key: (area: NearbyArea) => cacheKey('nearby', area),
     ttlS: SEARCH_TTL_S,
     maxGraceS: SEARCH_MAX_GRACE_S,
-    tags: [LIST_TAG],
+    tags: nearbyPageTags,
   })
   async nearbyPage(area: NearbyArea): Promise<{ id: string; distanceKm: number }[]> {
     const nearest = await nearestInArea(this.profiles, area);

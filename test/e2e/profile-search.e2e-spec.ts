@@ -140,6 +140,17 @@ describe('profile search', () => {
       expect(response.status).toBe(200);
     };
 
+    // Pages no change of this member can touch: a search in another city, a nearby search on another continent.
+    const elsewhere = [`city=${encodeURIComponent(uniqueCity())}`, 'lat=-33.87&lng=151.21'];
+    const loadElsewhere = () =>
+      Promise.all([page(elsewhere[0]), fetch(`${url}/v1/profiles/nearby?${elsewhere[1]}`).then((r) => r.json())]);
+    await loadElsewhere();
+    // A nearby search where the member lives.
+    const nearbyIds = async () => {
+      const response = await fetch(`${url}/v1/profiles/nearby?lat=50.005&lng=10.005&radiusKm=1&limit=100`);
+      return ((await response.json()) as Item[]).map((item) => item.id);
+    };
+    expect(await nearbyIds()).toContain(moving.id);
     expect(await ids()).toEqual([moving.id, staying.id].sort());
     const loaded = await pageLoads();
     // The same page with fewer fields shown comes from the same entry.
@@ -168,9 +179,17 @@ describe('profile search', () => {
     expect(await ids()).toEqual([moving.id, staying.id].sort());
     expect(await pageLoads()).toBe(loaded);
 
-    await change(owner, { location: { city: uniqueCity(), country: 'DE', lat: 50, lng: 10 } });
-    expect(await ids()).toEqual([staying.id]);
+    // A new gender moves the member in searches of their city only; a move to another city and cell in nearby pages
+    // of the tiles left and entered, and in searches of both cities: the pages elsewhere stay.
+    await change(owner, { gender: 'man' });
+    expect(await ids()).toEqual([moving.id, staying.id].sort());
+    expect(await nearbyIds()).toContain(moving.id);
     expect(await pageLoads()).toBe(loaded + 1);
+    await change(owner, { location: { city: uniqueCity(), country: 'DE', lat: 51.5, lng: 7.5 } });
+    expect(await ids()).toEqual([staying.id]);
+    expect(await nearbyIds()).not.toContain(moving.id);
+    await loadElsewhere();
+    expect(await pageLoads()).toBe(loaded + 3);
   });
 
   // The three writes that change what a rendered list showed: a profile update (here one only an item shows), a
@@ -289,10 +308,25 @@ describe('profile search', () => {
         headers: { ...members[index].owner.auth, ...(body ? { 'content-type': 'application/json' } : {}) },
         body: body ? JSON.stringify(body) : undefined,
       });
+    const countLoads = () => metric('cache_misses_total', { cache: 'cities', tier: 'l2' });
+    const loads = await countLoads();
+    // A change the list does not show, and the location sent back within its cell, keep it.
+    expect((await send(0, 'PATCH', { bio: 'Still here.' })).status).toBe(200);
+    expect((await send(0, 'PATCH', { location: { city: towns[0], country: 'DE', lat: 50.001, lng: 10 } })).status).toBe(
+      200,
+    );
+    expect(await listed()).toEqual(expect.arrayContaining(towns));
+    expect(await countLoads()).toBe(loads);
+
+    // Each of the three drops it, and the list then shows the others.
     expect((await send(0, 'PATCH', { visibility: 'hidden' })).status).toBe(200);
+    expect(await listed()).toEqual(expect.arrayContaining(towns.slice(1)));
+    expect(await listed()).not.toContain(towns[0]);
     expect(
       (await send(1, 'PATCH', { location: { city: 'Berlin', country: 'DE', lat: 52.52, lng: 13.4 } })).status,
     ).toBe(200);
+    expect(await listed()).not.toContain(towns[1]);
+    expect(await listed()).toContain(towns[2]);
     expect((await send(2, 'DELETE')).status).toBe(204);
     const after = await listed();
     for (const town of towns) expect(after).not.toContain(town);

@@ -42,6 +42,44 @@ class WidgetsController {
     return Promise.resolve({ changed });
   }
 
+  /** Cached under a tag built from the id: its part before the first dash. */
+  @Cacheable({
+    ...WIDGET_CACHE,
+    key: (id: string) => `grouped-${id}`,
+    tags: (id: string) => [`group-${id.split('-')[0]}`],
+  })
+  @Get('grouped/:id')
+  readGrouped(@Param('id') id: string): Promise<{ id: string; value: string }> {
+    this.reads += 1;
+    return Promise.resolve({ id, value: this.value });
+  }
+
+  /** Drops the group its result names; had it failed, every group in `tags`. */
+  @Put('groups/:group')
+  @CacheEvict({
+    name: 'widget',
+    tags: ['group-a', 'group-b'],
+    tagsOf: (result: { group: string }) => [`group-${result.group}`],
+  })
+  writeGroup(@Param('group') group: string, @Body() body: { value: string }): Promise<{ group: string }> {
+    this.value = body.value;
+    return Promise.resolve({ group });
+  }
+
+  /** Writes, then its `when` fails: it cannot tell what the write changed. */
+  @Put(':id/broken-when')
+  @CacheEvict({
+    name: 'widget',
+    keys: (id: string) => [id],
+    when: () => {
+      throw new Error('predicate failed');
+    },
+  })
+  writeBrokenWhen(@Param('id') _id: string, @Body() body: { value: string }): Promise<{ saved: boolean }> {
+    this.value = body.value;
+    return Promise.resolve({ saved: true });
+  }
+
   /**
    * Writes, then fails reading the record back (the database went away between the two). Its `when` would keep the
    * entry, had the method resolved.
@@ -133,6 +171,29 @@ describe('@Cacheable and @CacheEvict on controller routes', () => {
     expect((await writeIfChanged('fourth')).json()).toEqual({ changed: true });
     expect(await read()).toEqual({ id: 'w3', value: 'fourth' });
     expect(controller.reads).toBe(reads + 1);
+  });
+
+  it("builds an entry's tags from the method's arguments, and drops the tags `tagsOf` gives for the result", async () => {
+    const controller = app.get(WidgetsController);
+    const read = async (id: string) =>
+      (await app.inject({ method: 'GET', url: `/widgets/grouped/${id}` })).json<{ value: string }>().value;
+    await app.inject({ method: 'PUT', url: '/widgets/w5', payload: { value: 'fifth' } });
+    expect([await read('a-1'), await read('b-1')]).toEqual(['fifth', 'fifth']);
+    const reads = controller.reads;
+
+    await app.inject({ method: 'PUT', url: '/widgets/groups/a', payload: { value: 'sixth' } });
+    expect([await read('a-1'), await read('b-1')]).toEqual(['sixth', 'fifth']);
+    expect(controller.reads).toBe(reads + 1);
+  });
+
+  it('evicts every spec when a `when` fails after the method resolved, and answers with that failure', async () => {
+    const read = async () => (await app.inject({ method: 'GET', url: '/widgets/w4' })).json<{ value: string }>();
+    await app.inject({ method: 'PUT', url: '/widgets/w4', payload: { value: 'before' } });
+    expect(await read()).toEqual({ id: 'w4', value: 'before' });
+
+    const broken = await app.inject({ method: 'PUT', url: '/widgets/w4/broken-when', payload: { value: 'after' } });
+    expect(broken.statusCode).toBe(500);
+    expect(await read()).toEqual({ id: 'w4', value: 'after' });
   });
 
   it('evicts after a method that failed unexpectedly, whose write may have landed, but not after a refusal', async () => {
