@@ -23,6 +23,10 @@ describe('TTL jitter', () => {
     expect(jitteredTtlMs(60, 0.1, () => 0.999_999)).toBeLessThanOrEqual(66_000);
     expect(jitteredTtlMs(60, 0, () => 0.7)).toBe(60_000);
   });
+
+  it('gives at least 1 ms, which Redis accepts as an expiry, for a TTL of 0 s, a fraction of a ms or less', () => {
+    for (const ttlS of [0, 0.000_4, -1]) expect(jitteredTtlMs(ttlS, 0.1, () => 0.5)).toBe(1);
+  });
 });
 
 describe('cacheKey', () => {

@@ -21,7 +21,10 @@ export function shouldRefreshEarly(entry: CacheEntry, now: number, beta = 1, ran
   return now - entry.d * beta * Math.log(random()) >= entry.exp;
 }
 
-/** TTL in ms with up to `jitter` (a fraction) added, so entries written together do not expire together. */
+/**
+ * TTL in ms with up to `jitter` (a fraction) added, so entries written together do not expire together. At least 1:
+ * Redis refuses a SET with PX 0 or less, and a refused write skips Redis for every key for L2_BACKOFF_MS.
+ */
 export function jitteredTtlMs(ttlS: number, jitter: number, random = Math.random): number {
-  return Math.round(ttlS * 1000 * (1 + jitter * random()));
+  return Math.max(1, Math.round(ttlS * 1000 * (1 + jitter * random())));
 }

@@ -163,8 +163,9 @@ export class TieredCache {
         return remote.v;
       }
       // Deaf to invalidations, this instance asked Redis first; if Redis failed just now, its own copy is the best
-      // there is (fail-open), as it is for an instance that hears them.
-      const own = this.l1Answers() ? held : undefined;
+      // there is (fail-open), as it is for an instance that hears them. Read again: L1 may have been cleared since
+      // `held` was (by a resubscription while this reader waited for Redis), and this flight was not there to detach.
+      const own = this.l1Answers() ? this.l1?.get<T>(fullKey) : undefined;
       if (own && own !== entry && own.exp > Date.now() && !flight.stale) {
         this.metrics.hit(cache, 'l1');
         return own.v;
@@ -468,7 +469,11 @@ export class TieredCache {
     if (!failed) return;
     // Other instances may have kept the old values in L1 all along (their Redis connections never dropped):
     // they hear of the deletion now. deleteL2 and publish queue again whatever fails again.
-    if (await this.deleteL2(failed.keys, failed.tags)) await this.publish(failed.keys, failed.tags);
+    if (!(await this.deleteL2(failed.keys, failed.tags))) return;
+    // No longer pending while the deletion was on its way, the keys were read from Redis, old values included, and
+    // this instance does not hear its own message.
+    this.dropLocal(failed.keys, failed.tags);
+    await this.publish(failed.keys, failed.tags);
   }
 
   private clearL1(reason: string): void {

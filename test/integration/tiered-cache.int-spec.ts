@@ -50,7 +50,7 @@ async function interruptibleLink() {
 }
 
 /** A cache whose invalidation connection goes through `url` (a proxy); its commands go straight to Redis. */
-function proxiedSubscriber(url: string, namespace: string, channelCheckMs?: number) {
+function proxiedSubscriber(url: string, namespace: string, channelCheckMs?: number, l2TimeoutMs = 50) {
   const options = { connectTimeoutMs: 500, commandTimeoutMs: 500 };
   const redis = createRedisClient({ ...options, url: requiredEnv('REDIS_URL'), keyPrefix: namespace }, quiet);
   const subscriber = createRedisClient({ ...options, url }, quiet, true);
@@ -58,12 +58,12 @@ function proxiedSubscriber(url: string, namespace: string, channelCheckMs?: numb
     l1Enabled: true,
     l1MaxBytes: 1024 * 1024,
     ttlJitter: 0,
-    l2TimeoutMs: 50,
+    l2TimeoutMs,
     channel: `${namespace}cache:invalidate`,
     channelCheckMs,
   });
   closeAfterTest.push(redis, subscriber);
-  return { cache, subscriber };
+  return { cache, redis, subscriber };
 }
 const closeAfterTest: Redis[] = [];
 
@@ -489,6 +489,46 @@ describe('TieredCache when Redis fails', () => {
     }
   });
 
+  it('answers no copy from a deaf spell once it hears invalidations again, while a warm run of the key is slow', async () => {
+    const link = await interruptibleLink();
+    try {
+      const namespace = `deaf-read-${randomUUID().slice(0, 8)}:`;
+      // Commands wait long enough for the held GET below.
+      const { cache, redis, subscriber } = proxiedSubscriber(link.url, namespace, 100, 5_000);
+      const listening = () => (cache as unknown as { subscription: { listening: boolean } }).subscription.listening;
+      await cache.start();
+      const writer = await Instance.create(requiredEnv('REDIS_URL'), namespace);
+      opened.push(writer);
+      const options = { ttlS: 300 };
+      expect(await cache.wrap('profile', 'p', () => Promise.resolve('before'), options)).toBe('before');
+
+      link.down();
+      await eventually(() => !listening(), 2_000);
+      await writer.cache.invalidate('profile', ['p']); // unheard
+      const warm = cache.refresh('profile', 'p', () => sleep(1_500).then(() => 'warm'), options);
+      // The reader meets the warm run and asks Redis; its GET is held until the cache hears invalidations again,
+      // which clears its memory.
+      const getNow = redis.get.bind(redis);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let getSent = false;
+      redis.get = (...args: Parameters<typeof getNow>) => {
+        if (getSent) return getNow(...args);
+        getSent = true;
+        return held.then(() => getNow(...args));
+      };
+      const reader = cache.wrap('profile', 'p', () => Promise.resolve('after'), options);
+      await eventually(() => getSent, 1_000);
+      link.up();
+      await eventually(() => listening() && subscriber.status === 'ready', 3_000);
+      release();
+      expect(await reader).toBe('after');
+      await warm;
+    } finally {
+      await link.close();
+    }
+  });
+
   it('answers from its own memory once Redis is lost altogether, invalidation connection included', async () => {
     const link = await interruptibleLink();
     try {
@@ -609,6 +649,51 @@ describe('TieredCache when Redis fails', () => {
       expect(await writer.metric('cache_l2_errors_total', { operation: 'publish' })).toBe(2);
       await admin.call('ACL', 'SETUSER', 'writer', '+publish');
       await eventually(async () => (await read(reader)) === 'after', 5_000);
+    } finally {
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+
+  it('keeps no old value read from Redis while its replayed deletion was on the way there', async () => {
+    // The deletion is refused (an ACL here; in production a failover's read-only replica) on the first pass, the
+    // second and the first replay. When Redis takes writes again, the next replay is sent: the key is no longer
+    // pending, and a read on the writer goes to Redis, which holds the old value until the replay lands. That read's
+    // copy must not outlive the replay.
+    const server = await RedisProcess.start();
+    const admin = new Redis(server.url);
+    try {
+      await admin.call('ACL', 'SETUSER', 'writer', 'on', 'nopass', '~*', '&*', '+@all');
+      const url = server.url.replace('redis://', 'redis://writer@');
+      const writer = await Instance.create(url, 'replay-read:', { l2TimeoutMs: 1_000 });
+      opened.push(writer);
+      let value = 'before';
+      const read = () => writer.cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
+      expect(await read()).toBe('before');
+
+      await admin.call('ACL', 'SETUSER', 'writer', '-eval');
+      value = 'after';
+      await writer.cache.invalidate('profile', ['p']);
+      await eventually(
+        async () => (await writer.metric('cache_l2_errors_total', { operation: 'delete' })) === 3,
+        3_000,
+      );
+      // The next EVAL is the next replay's deletion: held until the read below has read Redis.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const evalNow = writer.redis.eval.bind(writer.redis);
+      let replaySent = false;
+      writer.redis.eval = ((...args: Parameters<typeof evalNow>) => {
+        if (replaySent) return evalNow(...args);
+        replaySent = true;
+        return held.then(() => evalNow(...args));
+      }) as typeof writer.redis.eval;
+      await admin.call('ACL', 'SETUSER', 'writer', '+eval');
+      await eventually(() => replaySent, 3_000);
+      expect(await read()).toBe('before'); // Redis' copy, read while the replay is on its way
+      release();
+      // Kept, the copy would answer for its 300 s.
+      await eventually(async () => (await read()) === 'after', 1_000);
     } finally {
       admin.disconnect();
       await server.stop();
