@@ -79,9 +79,7 @@ const cellOf = ({ location }: ProfileRecord): GridCell | undefined =>
  * write land in between, either both differ and this one drops the pages too, or that write, which made the
  * difference, drops them itself.
  */
-export function listTagsMovedBy(write: ProfileWrite | null): string[] {
-  if (write === null) return [];
-  const { before, after } = write;
+export function listTagsMovedBy({ before, after }: ProfileWrite): string[] {
   // Lists hold public profiles only: a hidden one that stays hidden is in none.
   if (before.visibility !== 'public' && after.visibility !== 'public') return [];
   const tags = new Set<string>();

@@ -3,10 +3,6 @@ import { inMunich, storedProfile, writeOf } from '../../test/factories/profile-r
 import { leftCity, movedInPopular } from './profile-caches.js';
 
 describe('which profile updates drop the popular list and the city counts', () => {
-  it('drops nothing for a write that found no profile', () => {
-    expect([movedInPopular(null), leftCity(null)]).toEqual([false, false]);
-  });
-
   it('only a change of visibility can move a profile in popular, which ranks by views', () => {
     expect(movedInPopular(writeOf({ visibility: 'hidden' }))).toBe(true);
     expect(movedInPopular(writeOf({ gender: 'man', location: inMunich, birthDate: new Date(0) }))).toBe(false);

@@ -34,22 +34,16 @@ export const LIST_CACHE = 'profile-list-ids';
 export const LIST_TAG = 'profile-list-ids';
 
 /** Popular ranks public profiles by views, which no update sets: only a change of visibility can move one in it. */
-export const movedInPopular = (write: ProfileWrite | null): boolean =>
-  write !== null && write.before.visibility !== write.after.visibility;
+export const movedInPopular = ({ before, after }: ProfileWrite): boolean => before.visibility !== after.visibility;
 
 /**
  * City counts may lag a new profile by their TTL (each reload is an aggregation over all profiles), but a member who
  * hides, moves or deletes themselves should leave the list at once: a small town with one member names them. A new
  * spelling of the city may be the name the list shows.
  */
-export const leftCity = (write: ProfileWrite | null): boolean => {
-  if (write === null) return false;
-  const { before, after } = write;
-  return (
-    before.visibility !== after.visibility ||
-    (['city', 'cityKey', 'country'] as const).some((field) => before.location[field] !== after.location[field])
-  );
-};
+export const leftCity = ({ before, after }: ProfileWrite): boolean =>
+  before.visibility !== after.visibility ||
+  (['city', 'cityKey', 'country'] as const).some((field) => before.location[field] !== after.location[field]);
 
 export const PROFILE_EVICTION = { name: PROFILE_CACHE.name, keys: (id: Types.ObjectId) => [id.toHexString()] };
 export const LIST_EVICTION: CacheEvictOptions = { name: LIST_CACHE, tags: [LIST_TAG] };

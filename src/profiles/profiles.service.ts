@@ -173,11 +173,13 @@ export class ProfilesService implements OnModuleInit {
     const { location, ...rest } = dto;
     const changes: ProfileChanges = { ...rest, ...(location && { location: toLocation(location) }) };
     const written = await this.write(id, user, changes);
-    if (!written) throw await this.missingOrForbidden(id);
     return toProfileView(await this.withoutDeletedPhotos(written.after, dto.photoIds), { privileged: true });
   }
 
-  /** The write of update, apart so that what it drops from the caches can depend on what it changed. */
+  /**
+   * The write of update, apart so that what it drops from the caches can depend on what it changed. A refusal is an
+   * HTTP error, after which nothing is dropped: nothing was written.
+   */
   @CacheEvict(
     PROFILE_EVICTION,
     { ...LIST_EVICTION, tagsOf: listTagsMovedBy },
@@ -185,8 +187,10 @@ export class ProfilesService implements OnModuleInit {
     { ...CITIES_EVICTION, when: leftCity },
     ...RENDERED_LIST_EVICTIONS,
   )
-  private write(id: Types.ObjectId, user: AuthenticatedUser, changes: ProfileChanges): Promise<ProfileWrite | null> {
-    return this.profiles.updateOwned(id, ownerFilter(user), changes);
+  private async write(id: Types.ObjectId, user: AuthenticatedUser, changes: ProfileChanges): Promise<ProfileWrite> {
+    const written = await this.profiles.updateOwned(id, ownerFilter(user), changes);
+    if (!written) throw await this.missingOrForbidden(id);
+    return written;
   }
 
   /**
