@@ -5,6 +5,7 @@ import type { AppConfig } from '../../src/config/app-config.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, profileInput } from '../factories/profiles.js';
 import { callJson } from '../support/json-call.js';
+import { scrapedValue } from '../support/prometheus-text.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -75,6 +76,9 @@ describe('profiles: lifecycle, ownership and input safety', () => {
     const owner = await registerAccount(url, 'owner');
     const intruder = await registerAccount(url, 'intruder');
     const profile = await createProfile(url, owner, { displayName: 'Original' });
+    expect((await call('GET', `/v1/profiles/${profile.id}`, owner)).status).toBe(200);
+    const loads = () => scrapedValue(running.metricsUrl, 'cache_misses_total', { cache: 'profile', tier: 'l2' });
+    const loaded = await loads();
 
     const patch = await call('PATCH', `/v1/profiles/${profile.id}`, intruder, { displayName: 'Hijacked' });
     expect(patch.status).toBe(403);
@@ -84,6 +88,8 @@ describe('profiles: lifecycle, ownership and input safety', () => {
     const after = await call('GET', `/v1/profiles/${profile.id}`, owner);
     expect(after.status).toBe(200);
     expect(after.body.displayName).toBe('Original');
+    // Refused, neither dropped the cached profile: anyone could otherwise empty the caches of others' profiles.
+    expect(await loads()).toBe(loaded);
   });
 
   it('lets an admin change any profile', async () => {
