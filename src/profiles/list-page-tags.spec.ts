@@ -1,7 +1,7 @@
 import { Types } from 'mongoose';
 import { describe, expect, it } from 'vitest';
-import { inMunich, storedProfile, writeOf } from '../../test/factories/profile-records.js';
-import { listTagsMovedBy, nearbyPageTags, searchPageTags } from './list-page-tags.js';
+import { inMunich, storedProfile, writeOf } from './profile-records.fixture-spec.js';
+import { listTagsLeftBy, listTagsMovedBy, nearbyPageTags, searchPageTags } from './list-page-tags.js';
 import type { NearbyArea, SearchFilters } from './list-queries.js';
 import { LIST_TAG } from './profile-caches.js';
 import type { ProfileRecord, ProfileWrite } from './profiles.repository.js';
@@ -101,6 +101,14 @@ describe('list page tags', () => {
     const hidden: ProfileRecord = { ...storedProfile, visibility: 'hidden' };
     expect(droppedBy(writeOf({ visibility: 'public' }, hidden))).toEqual(all);
     expect(droppedBy(writeOf({ gender: 'man', location: inHamburg }, hidden))).toEqual([]);
+  });
+
+  it('drops for a deletion every page a public profile can have been in, and none for a hidden one', () => {
+    const dropped = listTagsLeftBy(storedProfile);
+    expect(
+      Object.keys(pages).filter((name) => pages[name as keyof typeof pages].some((t) => dropped.includes(t))),
+    ).toEqual(['searchBerlin', 'searchAnywhere', 'nearbyBerlin']);
+    expect(listTagsLeftBy({ ...storedProfile, visibility: 'hidden' })).toEqual([]);
   });
 
   it('drops search and nearby pages for a field no one has classified yet', () => {

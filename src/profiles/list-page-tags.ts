@@ -6,10 +6,11 @@ import { LIST_TAG } from './profile-caches.js';
 import type { ProfileRecord, ProfileWrite } from './profiles.repository.js';
 
 /*
- * Which cached search and nearby pages a profile update drops. One tag on every page dropped them all, platform-wide,
- * whenever any member changed anything a search selects on; with many members that kept the pages' hit ratio low.
- * Now a search page naming a city is tagged with that city, and a nearby page with the 1° tiles its radius covers;
- * an update drops the tags of the places the profile was and is in, and the pages no place narrows.
+ * Which cached search and nearby pages a profile update or deletion drops (decision 0037). One tag on every page
+ * dropped them all, platform-wide, whenever any member changed anything a search selects on; with many members that
+ * kept the pages' hit ratio low. Now a search page naming a city is tagged with that city, and a nearby page with the
+ * 1° tiles its radius covers; a write drops the tags of the places the profile was and is in, and the pages no place
+ * narrows.
  */
 
 /** Search pages that name no city: a change anywhere can move a profile in them. */
@@ -93,3 +94,7 @@ export function listTagsMovedBy({ before, after }: ProfileWrite): string[] {
   }
   return [...tags];
 }
+
+/** The list tags a deletion drops: those of every page the profile can have been in, as if it hid itself. */
+export const listTagsLeftBy = (deleted: ProfileRecord): string[] =>
+  listTagsMovedBy({ before: deleted, after: { ...deleted, visibility: 'hidden' } });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inMunich, storedProfile, writeOf } from '../../test/factories/profile-records.js';
+import { inMunich, storedProfile, writeOf } from './profile-records.fixture-spec.js';
 import { leftCity, movedInPopular } from './profile-caches.js';
 
 describe('which profile updates drop the popular list and the city counts', () => {

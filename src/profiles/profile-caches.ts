@@ -1,6 +1,6 @@
 import type { Types } from 'mongoose';
 import type { CacheEvictOptions } from '../cache/cache.decorators.js';
-import type { ProfileWrite } from './profiles.repository.js';
+import type { ProfileRecord, ProfileWrite } from './profiles.repository.js';
 
 /**
  * What ProfilesService caches and when a write drops it. The specs are shared by the @Cacheable methods and the cache
@@ -27,8 +27,8 @@ export const SEARCH_TTL_S = 30;
  */
 export const SEARCH_MAX_GRACE_S = 60;
 /**
- * Search and nearby pages of ids. All carry LIST_TAG, which drops every one (a failed write, a deletion, a migration);
- * each also carries the tags of list-page-tags.ts, by which an update drops only the pages it can have changed.
+ * Search and nearby pages of ids. All carry LIST_TAG, which drops every one (a write that failed, a migration); each
+ * also carries the tags of list-page-tags.ts, by which an update or a deletion drops only the pages it can have changed.
  */
 export const LIST_CACHE = 'profile-list-ids';
 export const LIST_TAG = 'profile-list-ids';
@@ -44,6 +44,9 @@ export const movedInPopular = ({ before, after }: ProfileWrite): boolean => befo
 export const leftCity = ({ before, after }: ProfileWrite): boolean =>
   before.visibility !== after.visibility ||
   (['city', 'cityKey', 'country'] as const).some((field) => before.location[field] !== after.location[field]);
+
+/** A deleted profile was in popular and the city counts only if it was public. */
+export const wasPublic = (deleted: ProfileRecord): boolean => deleted.visibility === 'public';
 
 export const PROFILE_EVICTION = { name: PROFILE_CACHE.name, keys: (id: Types.ObjectId) => [id.toHexString()] };
 export const LIST_EVICTION: CacheEvictOptions = { name: LIST_CACHE, tags: [LIST_TAG] };

@@ -18,7 +18,7 @@ import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { UpdateProfileDto } from './dto/update-profile.dto.js';
 import { birthDateRange } from './age-range.js';
 import { gridCellOf } from './geo.js';
-import { listTagsMovedBy, nearbyPageTags, searchPageTags } from './list-page-tags.js';
+import { listTagsLeftBy, listTagsMovedBy, nearbyPageTags, searchPageTags } from './list-page-tags.js';
 import { nearestInArea } from './nearby-search.js';
 import { cityKeyOf, nearbyArea, searchFilters, type NearbyArea, type SearchFilters } from './list-queries.js';
 import { currentAge, toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
@@ -31,6 +31,7 @@ import {
   LIST_CACHE,
   LIST_EVICTION,
   movedInPopular,
+  wasPublic,
   POPULAR_CACHE,
   POPULAR_EVICTION,
   PROFILE_CACHE,
@@ -201,19 +202,31 @@ export class ProfilesService implements OnModuleInit {
    * once the profile is deleted. Uploads the profile does not show are the account's and stay (DELETE /v1/media/:id
    * removes them). Its views, and who made them, go too.
    */
-  @CacheEvict(PROFILE_EVICTION, LIST_EVICTION, POPULAR_EVICTION, CITIES_EVICTION, ...RENDERED_LIST_EVICTIONS)
   async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
     const profile = await this.profiles.findById(id);
     if (!profile || !canActFor(user, String(profile.userId))) throw refusal(profile);
     const ownerId = String(profile.userId);
     await this.media.removeOwnedBy(profile.photoIds, ownerId);
-    const deleted = await this.profiles.deleteOwned(id, ownerFilter(user));
-    if (!deleted) throw await this.missingOrForbidden(id);
+    const deleted = await this.deleteRecord(id, user);
     await this.media.removeOwnedBy(
       deleted.photoIds.filter((photo) => !profile.photoIds.includes(photo)),
       ownerId,
     );
     await this.views.forget(id);
+  }
+
+  /** The deletion of remove, apart so that what it drops from the caches can depend on where the profile was. */
+  @CacheEvict(
+    PROFILE_EVICTION,
+    { ...LIST_EVICTION, tagsOf: listTagsLeftBy },
+    { ...POPULAR_EVICTION, when: wasPublic },
+    { ...CITIES_EVICTION, when: wasPublic },
+    ...RENDERED_LIST_EVICTIONS,
+  )
+  private async deleteRecord(id: Types.ObjectId, user: AuthenticatedUser): Promise<ProfileRecord> {
+    const deleted = await this.profiles.deleteOwned(id, ownerFilter(user));
+    if (!deleted) throw await this.missingOrForbidden(id);
+    return deleted;
   }
 
   /** The public search, and with AdvancedSearchQuery's extra filters the premium one. */

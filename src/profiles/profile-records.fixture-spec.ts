@@ -1,5 +1,8 @@
 import { Types } from 'mongoose';
-import type { ProfileRecord, ProfileWrite } from '../../src/profiles/profiles.repository.js';
+import type { ProfileRecord, ProfileWrite } from './profiles.repository.js';
+
+// Profiles as MongoDB returns them, for unit specs. Beside them in src (a copy of src alone must type-check: see
+// test/integration/nest-generate.int-spec.ts), and named *spec.ts so that the build leaves it out.
 
 /** A public profile in Berlin as MongoDB stores it (cell 5252/1340, in tile 52/13). */
 export const storedProfile: ProfileRecord = {
