@@ -105,7 +105,7 @@ export function cellBox(origin: { lat: number; lng: number }, reachKm: number): 
   return { rows, cols: [[west, east]] };
 }
 
-/** Cells per side of a tile: nearby pages are dropped by the 1° tiles they cover (profile-caches.ts). */
+/** Cells per side of a tile: nearby pages are dropped by the 1° tiles they cover (list-page-tags.ts). */
 const TILE_CELLS = 100;
 
 /** The 1° tile a cell lies in, as a cell of a grid 100 times coarser. */
