@@ -64,9 +64,12 @@ export async function evict(
 
 /** Caches the method's resolved value in both tiers (see TieredCache). The method must return a Promise. */
 export const Cacheable = ({ tags, ...options }: CacheableOptions): MethodDecorator => {
-  const tagsOf = typeof tags === 'function' ? tags : () => tags;
+  // Built once unless the tags come from the arguments: the profile read is a hot path.
+  const fixed = { ...options, tags: typeof tags === 'function' ? undefined : tags };
+  const optionsFor =
+    typeof tags === 'function' ? (args: unknown[]) => ({ ...fixed, tags: tags(...args) }) : () => fixed;
   return replaceMethod((call, cache, args) =>
-    cache.wrap(options.name, options.key(...args), () => call(...args), { ...options, tags: tagsOf(...args) }),
+    cache.wrap(options.name, options.key(...args), () => call(...args), optionsFor(args)),
   );
 };
 
