@@ -92,7 +92,9 @@ export async function readImageUpload(
   let size = sizeFromHeader(header);
   while (!size && headLength < MAX_HEADER_BYTES && !ended && !cutOff()) {
     header = await readHead(headLength + HEADER_BYTES);
-    size = sizeFromHeader(header);
+    // Within the first MAX_HEADER_BYTES only: the last chunk read may reach past them, by as much as the socket
+    // delivered at once, and whether a file was refused must not depend on how its bytes arrived.
+    size = sizeFromHeader(header.subarray(0, MAX_HEADER_BYTES));
   }
   async function* bytes(): AsyncGenerator<Buffer> {
     yield* head;
