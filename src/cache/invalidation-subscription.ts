@@ -25,6 +25,11 @@ export interface InvalidationMessage {
    * but do not count again, and in messages from versions before it was added.
    */
   cache?: string;
+  /**
+   * Per cache, the invalidations (keys plus tags) of this instance's earlier writes whose own message failed: peers
+   * count them when this message arrives. Absent when there are none, and in messages from older versions.
+   */
+  uncounted?: Record<string, number>;
 }
 
 /**

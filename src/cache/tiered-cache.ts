@@ -93,6 +93,8 @@ export class TieredCache {
   private readonly subscription: InvalidationSubscription;
   private readonly inflight = new Map<string, Flight>();
   private replayTimer?: NodeJS.Timeout;
+  /** Per cache, what writes whose message failed invalidated: the next message that gets through counts it for peers. */
+  private readonly uncounted = new Map<string, number>();
 
   constructor(
     redis: Redis,
@@ -289,13 +291,32 @@ export class TieredCache {
   /**
    * A message that failed is queued like a failed deletion: its deletion may have landed, and then nothing else would
    * tell the peers that hold the old value in L1 (a connection that closes between the two refuses the message
-   * without queueing it). The replay deletes again and publishes again.
+   * without queueing it). The replay deletes again and publishes again. The write's count travels with the next
+   * message that gets through (until 2026-12-05 peers never counted it); a message that timed out but arrived anyway
+   * is counted twice.
    */
   private async publish(fullKeys: readonly string[], tags: readonly string[], cache?: string): Promise<void> {
-    const message: InvalidationMessage = { origin: this.instanceId, keys: [...fullKeys], tags: [...tags], cache };
-    if (await this.l2.publish(this.options.channel, JSON.stringify(message))) return;
+    const uncounted = this.uncounted.size ? Object.fromEntries(this.uncounted) : undefined;
+    const message: InvalidationMessage = {
+      origin: this.instanceId,
+      keys: [...fullKeys],
+      tags: [...tags],
+      cache,
+      uncounted,
+    };
+    if (await this.l2.publish(this.options.channel, JSON.stringify(message))) {
+      for (const [name, count] of Object.entries(uncounted ?? {})) this.addUncounted(name, -count);
+      return;
+    }
+    if (cache) this.addUncounted(cache, fullKeys.length + tags.length);
     this.l2.addPending(fullKeys, tags);
     this.replayLater();
+  }
+
+  private addUncounted(cache: string, count: number): void {
+    const total = (this.uncounted.get(cache) ?? 0) + count;
+    if (total > 0) this.uncounted.set(cache, total);
+    else this.uncounted.delete(cache);
   }
 
   private maybeRefreshEarly<T>(
@@ -428,6 +449,9 @@ export class TieredCache {
     this.dropLocal(message.keys, message.tags);
     // In the unit of the writer's local count: keys plus tags, once per write, under the cache it named.
     if (message.cache) this.metrics.invalidated(message.cache, 'remote', message.keys.length + message.tags.length);
+    for (const [cache, count] of Object.entries(message.uncounted ?? {})) {
+      this.metrics.invalidated(cache, 'remote', count);
+    }
   }
 
   /** How long past its TTL an entry holding `value` is kept (none for an absence kept under absentTtlS). */

@@ -649,6 +649,8 @@ describe('TieredCache when Redis fails', () => {
       expect(await writer.metric('cache_l2_errors_total', { operation: 'publish' })).toBe(2);
       await admin.call('ACL', 'SETUSER', 'writer', '+publish');
       await eventually(async () => (await read(reader)) === 'after', 5_000);
+      // The write is counted on the reader once, under its cache, though the message that told it was a replay.
+      expect(await reader.metric('cache_invalidations_total', { cache: 'profile', source: 'remote' })).toBe(1);
     } finally {
       admin.disconnect();
       await server.stop();
