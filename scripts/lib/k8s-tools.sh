@@ -12,10 +12,11 @@ ensure_kustomize() {
   cache="${XDG_CACHE_HOME:-$HOME/.cache}/vesta-api/kustomize-$stamp"
   if [[ ! -x "$cache/kustomize" ]]; then
     log "building kustomize (first run only; about a minute)"
+    # A file of its own per build, as for FerretDB (services.sh): concurrent first runs must not collide.
     mkdir -p "$cache"
-    (cd "$tools" && go build -trimpath -o "$cache/kustomize.tmp" sigs.k8s.io/kustomize/kustomize/v5) ||
+    (cd "$tools" && go build -trimpath -o "$cache/kustomize.tmp.$$" sigs.k8s.io/kustomize/kustomize/v5) ||
       die "kustomize build failed"
-    mv "$cache/kustomize.tmp" "$cache/kustomize"
+    mv "$cache/kustomize.tmp.$$" "$cache/kustomize"
   fi
   export KUSTOMIZE_BIN="$cache/kustomize"
 }

@@ -14,9 +14,11 @@ ensure_ferretdb() {
   cache="${XDG_CACHE_HOME:-$HOME/.cache}/vesta-api/ferretdb-$stamp"
   if [[ ! -x "$cache/ferretdb" ]]; then
     log "building FerretDB (first run only; about a minute)"
+    # Each build writes its own file and renames it into place, so two scripts starting together on a fresh machine
+    # (the tests and dev.sh, say) both succeed; with one shared temporary file, the second rename failed.
     mkdir -p "$cache"
-    (cd "$tools" && go build -trimpath -o "$cache/ferretdb.tmp" .) || die "FerretDB build failed"
-    mv "$cache/ferretdb.tmp" "$cache/ferretdb"
+    (cd "$tools" && go build -trimpath -o "$cache/ferretdb.tmp.$$" .) || die "FerretDB build failed"
+    mv "$cache/ferretdb.tmp.$$" "$cache/ferretdb"
   fi
   export FERRETDB_BIN="$cache/ferretdb"
 }
