@@ -1,5 +1,5 @@
 import type { DiscoveryService } from '@nestjs/core';
-import { Registry } from 'prom-client';
+import { type MetricValueWithName, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { QueueMetrics } from './queue-metrics.js';
 
@@ -21,6 +21,17 @@ async function scrapedDepth(registry: Registry): Promise<Record<string, number>>
 }
 
 describe('QueueMetrics', () => {
+  it("exports every queue's completed and failed job counts at 0 before any job ends, so increase() sees the first", async () => {
+    const registry = new Registry();
+    const discovery = { getProviders: () => [{ instance: fakeQueue('media') }, { instance: fakeQueue('backups') }] };
+    new QueueMetrics(discovery as unknown as DiscoveryService, registry).onApplicationBootstrap();
+    const durations = await registry.getSingleMetric('queue_job_duration_seconds')!.get();
+    const counts = (durations.values as MetricValueWithName<string>[])
+      .filter(({ metricName }) => metricName === 'queue_job_duration_seconds_count')
+      .map(({ labels, value }) => `${labels.queue}/${labels.status}=${value}`);
+    expect(counts.sort()).toEqual(['backups/completed=0', 'backups/failed=0', 'media/completed=0', 'media/failed=0']);
+  });
+
   it('leaves a queue out of a scrape that cannot read its depth, instead of repeating the last values', async () => {
     const [media, backups] = [fakeQueue('media'), fakeQueue('backups')];
     const registry = new Registry();

@@ -6,6 +6,8 @@ import { withTimeout } from '../common/with-timeout.js';
 import { METRICS_REGISTRY, SCRAPE_READ_TIMEOUT_MS } from '../metrics/metrics.constants.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+/** The Bull events that end a job, which are also the `status` label of its duration. */
+const OUTCOMES = ['completed', 'failed'] as const;
 
 const isQueue = (value: unknown): value is Queue =>
   typeof (value as Queue | null)?.getJobCounts === 'function' && typeof (value as Queue).name === 'string';
@@ -64,8 +66,13 @@ export class QueueMetrics implements OnApplicationBootstrap {
         duration.observe({ queue: queue.name, status }, (job.finishedOn - job.processedOn) / 1000);
     };
     for (const queue of queues) {
-      queue.on('completed', observe(queue, 'completed'));
-      queue.on('failed', observe(queue, 'failed'));
+      for (const status of OUTCOMES) {
+        // VestaJobsFailing counts these with increase(), which cannot see a series' first sample: created at 0, or
+        // the first failure and the first success of each queue on each pod went unseen (until 2026-12-05), and two
+        // failures an hour apart on one worker never fired.
+        duration.zero({ queue: queue.name, status });
+        queue.on(status, observe(queue, status));
+      }
     }
   }
 }
