@@ -22,7 +22,7 @@ function pingOverOneConnection() {
     queue = answer;
     return answer;
   };
-  Object.defineProperty(ping, 'client', { value: { db: () => ({ command }) } });
+  Object.defineProperty(ping, 'client', { value: { connect: () => Promise.resolve(), db: () => ({ command }) } });
   return { ping, commands: () => commands };
 }
 

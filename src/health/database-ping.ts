@@ -17,6 +17,8 @@ export class DatabasePing implements OnApplicationShutdown {
   private readonly client: mongoose.mongo.MongoClient;
   /** The ping under way, which every check meanwhile waits on: one connection, so at most one command queued. */
   private pinging?: Promise<unknown>;
+  /** The client's connection, once made; dropped when the attempt fails, so the next ping tries again. */
+  private connecting?: Promise<unknown>;
 
   constructor(
     @InjectConfig() config: AppConfig,
@@ -24,8 +26,9 @@ export class DatabasePing implements OnApplicationShutdown {
     private readonly steps: ShutdownSteps,
     private readonly answers: DatabaseAnswers,
   ) {
-    // Connects on the first ping and reconnects on its own after an outage. A ping that gets no answer closes its
-    // socket at the check timeout, so a connection lost without a reset cannot hold the only slot for ever.
+    // Connects on the first ping (see connect) and, once connected, reconnects on its own after an outage. A ping that
+    // gets no answer closes its socket at the check timeout, so a connection lost without a reset cannot hold the only
+    // slot for ever.
     this.client = new mongoose.mongo.MongoClient(config.mongo.uri, {
       appName: 'vesta-api-readiness',
       maxPoolSize: 1,
@@ -57,11 +60,24 @@ export class DatabasePing implements OnApplicationShutdown {
    * at the check timeout stays queued) until the kubelet's own ping timed out, taking every pod out of the Service.
    */
   private ping(): Promise<unknown> {
-    this.pinging ??= this.client
-      .db()
-      .command({ ping: 1 })
+    this.pinging ??= this.connect()
+      .then(() => this.client.db().command({ ping: 1 }))
       .finally(() => (this.pinging = undefined));
     return this.pinging;
+  }
+
+  /**
+   * Connects explicitly, and again after a failed attempt. Left to the driver's connect on first use, a first attempt
+   * that failed (MongoDB down at the first probe) left the client closed for good: every later ping failed at once with
+   * "Topology is closed", and the pod stayed unready after MongoDB came back, while liveness kept it running (until
+   * 2026-12-05).
+   */
+  private connect(): Promise<unknown> {
+    this.connecting ??= this.client.connect().catch((error: unknown) => {
+      this.connecting = undefined;
+      throw error;
+    });
+    return this.connecting;
   }
 
   async onApplicationShutdown(): Promise<void> {

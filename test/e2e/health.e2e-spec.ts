@@ -74,3 +74,31 @@ describe('health probes against a MongoDB-wire server that fails', () => {
     await expect.poll(isReady, { timeout: 30_000, interval: 250 }).toBe(true);
   });
 });
+
+describe('readiness when the database is gone before the first probe', () => {
+  let ferret: FerretDbProcess;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    ferret = await FerretDbProcess.start();
+    running = await startApp(testConfig({ MONGODB_URI: ferret.uri, MONGODB_SERVER_SELECTION_TIMEOUT_MS: '1000' }));
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await ferret?.dispose();
+  });
+
+  // The readiness client connects on its first ping: when that first connection failed, the driver left it closed,
+  // and readiness answered "Topology is closed" for good after the database came back.
+  it('turns ready once the database returns, though its first probe could not connect', async () => {
+    await ferret.kill();
+    const ready = await fetch(`${running.url}/health/ready`);
+    expect(ready.status).toBe(503);
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // past the first connection's server selection
+    await ferret.start();
+    await expect
+      .poll(async () => (await fetch(`${running.url}/health/ready`)).status, { timeout: 30_000, interval: 250 })
+      .toBe(200);
+  });
+});
