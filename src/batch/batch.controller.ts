@@ -6,8 +6,7 @@ import { ApiOptionalBearerAuth } from '../auth/decorators/optional-bearer-auth.d
 import { Public } from '../auth/decorators/public.decorator.js';
 import { genericProblem, UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
-import type { AppConfig } from '../config/app-config.js';
-import { InjectConfig } from '../config/config.module.js';
+import { timeLeftMs } from '../http/request-deadlines.js';
 import { REQUEST_ID_HEADER } from '../http/request-id.js';
 import { BatchRequestDto, BatchResponseDto, type BatchItemDto, type BatchItemResultDto } from './dto/batch.dto.js';
 
@@ -21,19 +20,7 @@ const INJECT_WHILE_CLOSING = 'FST_ERR_REOPENED_CLOSE_SERVER';
 @ApiTags('batch')
 @Controller('batch')
 export class BatchController {
-  /**
-   * A sub-request has the same deadline as the batch; one that hangs would take the batch, and the answers of the
-   * others, down with it. Each one gets a shorter deadline of its own instead.
-   */
-  private readonly itemTimeoutMs: number;
-
-  constructor(
-    private readonly adapterHost: HttpAdapterHost,
-    @InjectConfig() config: AppConfig,
-  ) {
-    const { handlerTimeoutMs } = config.http;
-    this.itemTimeoutMs = Math.max(handlerTimeoutMs / 2, handlerTimeoutMs - ANSWER_MARGIN_MS);
-  }
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
 
   @Public()
   @Post()
@@ -52,8 +39,16 @@ export class BatchController {
     const inherited = Object.fromEntries(
       INHERITED_HEADERS.flatMap((name) => (request.headers[name] ? [[name, request.headers[name]]] : [])),
     ) as Record<string, string>;
+    // A sub-request has a deadline as long as the batch's; one that hangs would take the batch, and the answers of the
+    // others, down with it. Each one gets what the batch has left (its body and guards took some) less
+    // ANSWER_MARGIN_MS, or half of it when that is less. Until 2026-12-05 they got a fixed share of HANDLER_TIMEOUT_MS,
+    // and a batch whose body came late became one 503 again.
+    const left = timeLeftMs(request);
+    const itemTimeoutMs = Math.floor(Math.max(0, left / 2, left - ANSWER_MARGIN_MS));
     const responses = await Promise.all(
-      body.requests.map((item, index) => this.runItem(item, `${request.id}.${index}`, request.ip, inherited)),
+      body.requests.map((item, index) =>
+        this.runItem(item, `${request.id}.${index}`, request.ip, inherited, itemTimeoutMs),
+      ),
     );
     return { responses };
   }
@@ -63,6 +58,7 @@ export class BatchController {
     id: string,
     remoteAddress: string,
     inherited: Record<string, string>,
+    timeoutMs: number,
   ): Promise<BatchItemResultDto> {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     const response = fastify.inject({
@@ -74,9 +70,9 @@ export class BatchController {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<BatchItemResultDto>((resolve) => {
       timer = setTimeout(() => {
-        const detail = `No answer within ${this.itemTimeoutMs} ms; retry in a few seconds`;
+        const detail = `No answer within ${timeoutMs} ms; retry in a few seconds`;
         resolve({ status: 503, body: genericProblem({ url: item.path, id }, 503, detail) });
-      }, this.itemTimeoutMs);
+      }, timeoutMs);
     });
     const answered = response.then(
       (result): BatchItemResultDto => {

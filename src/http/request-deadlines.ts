@@ -1,5 +1,5 @@
 import { Logger, RequestTimeoutException, ServiceUnavailableException } from '@nestjs/common';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -7,6 +7,7 @@ import { mergeRouteConfig } from './route-config.js';
 import { closeWithAnswer } from './unread-body.js';
 
 const TIMER = Symbol('deadline timer');
+const DEADLINE = Symbol('deadline');
 const log = new Logger('Shutdown');
 
 declare module 'fastify' {
@@ -15,6 +16,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     [TIMER]: NodeJS.Timeout | null;
+    [DEADLINE]: number;
   }
 }
 
@@ -61,9 +63,11 @@ export function registerRequestDeadlines(fastify: FastifyInstance, { http, media
     done();
   });
   fastify.decorateRequest(TIMER, null);
+  fastify.decorateRequest(DEADLINE, 0);
   fastify.addHook('onRequest', (request, reply, done) => {
     const timeoutMs = request.routeOptions.config.fileUpload ? uploadTimeoutMs : http.handlerTimeoutMs;
     request[TIMER] = setTimeout(answerLate, timeoutMs, reply, timeoutMs);
+    request[DEADLINE] = Date.now() + timeoutMs;
     // After the last byte, or when the client goes away first, which onResponse never hears of.
     reply.raw.once('close', () => {
       clearTimeout(request[TIMER] ?? undefined);
@@ -86,6 +90,11 @@ export function registerRequestDeadlines(fastify: FastifyInstance, { http, media
     streaming.add(reply);
     done(null, payload);
   });
+}
+
+/** How long `request` has left before its deadline answers for it, in ms (negative once it has passed). */
+export function timeLeftMs(request: FastifyRequest): number {
+  return request[DEADLINE] - Date.now();
 }
 
 function answerLate(reply: FastifyReply, timeoutMs: number): void {

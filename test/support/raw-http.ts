@@ -7,8 +7,17 @@ export interface RawReply {
   body: Buffer;
 }
 
-/** One request over node:http, for tests about headers a fetch() client might hide or rewrite (Content-Length). */
-export function rawRequest(url: string, method = 'GET', headers: Record<string, string> = {}): Promise<RawReply> {
+/**
+ * One request over node:http, for tests about headers a fetch() client might hide or rewrite (Content-Length), or
+ * whose body comes `bodyDelayMs` after its headers (fetch sends a streamed body's headers with its first chunk).
+ */
+export function rawRequest(
+  url: string,
+  method = 'GET',
+  headers: Record<string, string> = {},
+  body?: string,
+  bodyDelayMs = 0,
+): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const request = httpRequest(url, { method, headers }, (response) => {
       const chunks: Buffer[] = [];
@@ -19,6 +28,8 @@ export function rawRequest(url: string, method = 'GET', headers: Record<string, 
       response.on('error', reject);
     });
     request.on('error', reject);
-    request.end();
+    if (body === undefined) return request.end();
+    request.flushHeaders();
+    setTimeout(() => request.end(body), bodyDelayMs);
   });
 }
