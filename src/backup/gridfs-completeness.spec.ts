@@ -5,7 +5,9 @@ import { GridFsCompleteness } from './gridfs-completeness.js';
 const { ObjectId, serialize } = mongo.BSON;
 
 const chunk = (fileId: unknown, n: number) => Buffer.from(serialize({ _id: new ObjectId(), files_id: fileId, n }));
-const file = (id: unknown, length: number, chunkSize = 4) => Buffer.from(serialize({ _id: id, length, chunkSize }));
+/** A file record as an accepted upload has it: its hash is written once all its bytes are in. */
+const file = (id: unknown, length: number, chunkSize = 4) =>
+  Buffer.from(serialize({ _id: id, length, chunkSize, metadata: { sha256: 'ab'.repeat(32) } }));
 
 describe('GridFsCompleteness', () => {
   it('keeps a file record only when the dump holds all its chunks', () => {
@@ -29,7 +31,18 @@ describe('GridFsCompleteness', () => {
     const files = gridFs.filter('b.files')!;
     expect(files(file('a-name', 3))).toBe(true);
     expect(files(file(1, 3))).toBe(false);
-    expect(files(Buffer.from(serialize({ _id: new ObjectId() })))).toBe(true);
+    expect(files(Buffer.from(serialize({ _id: new ObjectId(), metadata: { sha256: 'ab'.repeat(32) } })))).toBe(true);
+  });
+
+  it('leaves out a record without its hash, whose upload was still under way, though all its chunks are in', () => {
+    const [accepted, underWay] = [new ObjectId(), new ObjectId()];
+    const gridFs = new GridFsCompleteness(['media.chunks', 'media.files']);
+    const chunks = gridFs.filter('media.chunks')!;
+    for (const id of [accepted, underWay]) chunks(chunk(id, 0));
+    const files = gridFs.filter('media.files')!;
+    expect(files(file(accepted, 3))).toBe(true);
+    const hashless = { _id: underWay, length: 3, chunkSize: 4, metadata: { ownerId: 'u1', contentType: 'image/png' } };
+    expect(files(Buffer.from(serialize(hashless)))).toBe(false);
   });
 
   it('leaves collections outside a bucket alone, and refuses records dumped before their chunks', () => {

@@ -6,7 +6,8 @@ const CHUNKS = '.chunks';
 const FILES = '.files';
 
 /**
- * Keeps out of a dump every GridFS file record whose chunks the dump does not all hold. A dump is not a snapshot:
+ * Keeps out of a dump every GridFS file record of an upload still under way: one whose chunks the dump does not all
+ * hold, or one without its `metadata.sha256`. A dump is not a snapshot:
  * `<bucket>.chunks` is read before `<bucket>.files`, and an upload that finishes in between (the driver writes the
  * file's record after its last chunk) has a record in the dump and none or only some of its chunks. Restored, such a
  * record is a file whose download fails after its headers, or with a 500. Left out, the upload is simply not in the
@@ -16,6 +17,12 @@ const FILES = '.files';
  * deleted between them would be a record without chunks instead. In this order a delete is harmless (its record is
  * gone before its chunks, so before the records are read), and the chunks an omitted record leaves behind are never
  * served (downloads start from the record).
+ *
+ * The hash is written once the upload is accepted (gridfs-bucket.ts), after its last chunk and its record, and nothing
+ * serves, deletes or cleans up a file without it but through its pending-write record. A dump reads
+ * `media_pending_writes` after `media.files`: an upload accepted in between was in the dump without its hash and
+ * without its pending record, and restored, it was a file nobody could read or delete that held part of its owner's
+ * quota for good (until 2026-12-05).
  *
  * Memory: one entry per file that has chunks, while its bucket is dumped (about 60 bytes each), not the bytes.
  */
@@ -58,10 +65,11 @@ export class GridFsCompleteness {
       if (!counts) throw new Error(`${bucket}${FILES} is dumped before ${bucket}${CHUNKS}`);
       this.chunksDumped.delete(bucket);
       return (document) => {
-        const file = deserialize(document) as { _id: unknown; length?: unknown; chunkSize?: unknown };
+        const file = deserialize(document) as GridFsFileRecord;
         const key = idKey(file._id);
         const dumped = counts.get(key) ?? 0;
         counts.delete(key);
+        if (!file.metadata?.sha256) return false;
         const expected = expectedChunks(file.length, file.chunkSize);
         // A record that does not say how long it is is kept as it is: a backup does not judge what it cannot read.
         return expected === undefined || dumped === expected;
@@ -69,6 +77,13 @@ export class GridFsCompleteness {
     }
     return undefined;
   }
+}
+
+interface GridFsFileRecord {
+  _id: unknown;
+  length?: unknown;
+  chunkSize?: unknown;
+  metadata?: { sha256?: unknown } | null;
 }
 
 /**
