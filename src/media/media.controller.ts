@@ -208,9 +208,12 @@ export class MediaController {
       await reply.status(304).send();
       return;
     }
-    const range = rangeStillApplies(request.headers['if-range'], etag)
-      ? parseRange(request.headers.range, file.length)
-      : undefined;
+    // Range is defined for GET alone, and any other method must ignore it (RFC 9110, section 14.2): a HEAD with one
+    // answered 206 or 416 until 2026-12-05, and a client sizing a file with it saw the range's length.
+    const range =
+      request.method === 'GET' && rangeStillApplies(request.headers['if-range'], etag)
+        ? parseRange(request.headers.range, file.length)
+        : undefined;
     if (range === 'unsatisfiable') {
       // Sent here rather than thrown: the problem filter drops Content-Range, which a 416 must carry.
       dropSuccessHeaders(reply);
