@@ -12,6 +12,7 @@ import { jsonBodyParser } from './http/json-body-parser.js';
 import { LateAnswerAdapter } from './http/late-answer-adapter.js';
 import { registerOtherBodyTypes } from './http/other-body-types.js';
 import { refuseEncodedUploads, refuseMultipartOutsideUploads } from './http/multipart-routes.js';
+import { keepPeerAddress } from './http/peer-address.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
 import { nestLogger } from './logging/nest-logger.js';
@@ -46,6 +47,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   registerOtherBodyTypes(fastify);
   fastify.server.on('checkExpectation', expectationFailed.bind(fastify));
   fastify.server.on('connect', connectRefused.bind(fastify));
+  fastify.server.on('connection', keepPeerAddress);
   // First, so that its onSend hook runs before any other.
   registerRequestDeadlines(fastify, config);
   refuseWhileClosing(fastify);

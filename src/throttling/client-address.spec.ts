@@ -15,6 +15,10 @@ describe('clientAddress', () => {
     expect(clientAddress('::ffff:203.0.113.7')).toBe('203.0.113.7');
   });
 
+  it('counts every client whose address was never read under one key, instead of throwing', () => {
+    expect(clientAddress(undefined)).toBe('unknown');
+  });
+
   it('leaves what is no address as it is', () => {
     expect(clientAddress('unknown')).toBe('unknown');
     expect(clientAddress('[not-an-address]:443')).toBe('[not-an-address]:443');

@@ -11,7 +11,10 @@ const BRACKETED_IPV6 = /^\[([^\]]+)\](?::\d{1,5})?$/;
  * X-Forwarded-For (`203.0.113.7:51234`, `[2001:db8::7]:443`; Azure Application Gateway does); kept, every new
  * connection of a client would be counted as another client.
  */
-export function clientAddress(ip: string): string {
+export function clientAddress(ip: string | undefined): string {
+  // A client that reset its connection before the server had read its address (keepPeerAddress): all such clients,
+  // gone before their answer, share one count.
+  if (ip === undefined) return UNKNOWN_ADDRESS;
   const bare = IPV4_WITH_PORT.exec(ip)?.[1] ?? BRACKETED_IPV6.exec(ip)?.[1];
   const address = normalizeIp(bare !== undefined && isIP(bare.split('%')[0]) !== 0 ? bare : ip);
   return address.length <= LONGEST_ADDRESS ? address : `hashed:${createHash('sha256').update(address).digest('hex')}`;
@@ -23,3 +26,4 @@ export function clientAddress(ip: string): string {
  * headers. Its hash keeps each rate-limit key in Redis small; it is still counted as a client of its own.
  */
 const LONGEST_ADDRESS = 64;
+const UNKNOWN_ADDRESS = 'unknown';

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { RedisProcess } from '../support/redis-process.js';
@@ -297,5 +298,43 @@ describe('rate limiting while Redis is down', () => {
     const next = [];
     for (let i = 0; i < 2; i += 1) next.push((await fetch(`${running.url}${PUBLIC_READ}`)).status);
     expect(next).toEqual([200, 429]);
+  });
+});
+
+describe('rate limiting of clients that reset the connection', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ THROTTLE_SEARCH_LIMIT: '5' }));
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  /** Sends a whole request and resets the connection at once, before any answer. */
+  const sendThenReset = (raw: string) =>
+    new Promise<void>((resolve) => {
+      const socket = connect(Number(new URL(running.url).port), '127.0.0.1', () =>
+        socket.write(raw, () => {
+          socket.resetAndDestroy();
+          resolve();
+        }),
+      );
+    });
+
+  // The search tier reads the address after the anonymous tier has awaited Redis, by when the socket was gone: its
+  // address read as undefined, and every such request was a TypeError and a 500 in the error log.
+  it("counts a search whose client reset the connection under the client's address, with no server error", async () => {
+    for (let i = 0; i < 3; i += 1) {
+      await sendThenReset('GET /v1/profiles?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const next = await fetch(`${running.url}/v1/profiles?limit=1`);
+    expect(next.status).toBe(200);
+    expect(next.headers.get('ratelimit-policy')).toContain('5;w=900');
+    expect(next.headers.get('ratelimit-remaining')).toBe('1');
+    const metrics = await (await fetch(`${running.metricsUrl}/metrics`)).text();
+    expect(metrics).not.toMatch(/^http_errors_total\{[^}]*status_code="5\d\d"/m);
   });
 });
