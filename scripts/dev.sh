@@ -44,4 +44,13 @@ cat >&2 <<INFO
   Redis    $REDIS_URL
 
 INFO
-npm run --silent start:dev
+# In the background, in a process group of its own (set -m), and waited for: bash runs no trap while a foreground
+# command runs, and a SIGTERM sent to this script alone (an IDE's stop button, `kill <pid>`) stopped nothing until
+# 2026-12-05. The trap stops the API's whole tree (npm, nest --watch, node) through its group; Ctrl-C reaches this
+# script, whose trap does the same.
+set -m
+npm run --silent start:dev &
+api=$!
+set +m
+trap 'kill -TERM -- "-$api" 2>/dev/null || true; wait "$api" 2>/dev/null || true; exit 130' INT TERM
+wait "$api"

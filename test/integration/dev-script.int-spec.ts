@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,8 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
       'echo "$*" >> "$NPM_CALLS"',
       // `npm run` lists the scripts; dev.sh seeds only when `seed` is among them.
       `if [[ "$*" == run ]]; then printf 'Scripts available:\\n  seed\\n    nest build\\n'; fi`,
+      // The API, for as long as the test wants: its pid is recorded, and it runs until stopped.
+      'if [[ "$*" == "run --silent start:dev" && -n "${API_PID:-}" ]]; then echo $$ > "$API_PID"; exec sleep 300; fi',
     ].join('\n');
     writeFileSync(join(workdir, 'bin/npm'), `${stub}\n`);
     chmodSync(join(workdir, 'bin/npm'), 0o755);
@@ -61,5 +63,40 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
     const again = readFileSync(calls, 'utf8').split('\n');
     expect(again).not.toContain('run --silent seed');
     expect(again).toContain('run --silent start:dev');
+  });
+
+  // An IDE's stop button or `kill <pid>` signals the script alone, not its process group as Ctrl-C does.
+  it('stops the API when the script alone gets SIGTERM', async () => {
+    const apiPid = join(workdir, 'api.pid');
+    const script = spawn('bash', ['scripts/dev.sh'], {
+      cwd: join(workdir, 'clone'),
+      env: {
+        ...process.env,
+        PATH: `${join(workdir, 'bin')}:${process.env.PATH ?? ''}`,
+        NPM_CALLS: join(workdir, 'npm-calls.txt'),
+        API_PID: apiPid,
+        MONGODB_URI: 'mongodb://127.0.0.1:1/vesta',
+        REDIS_URL: 'redis://127.0.0.1:1',
+      },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => script.on('exit', (code) => resolve(code)));
+    await expect
+      .poll(() => existsSync(apiPid) && readFileSync(apiPid, 'utf8').trim() !== '', { timeout: 10_000 })
+      .toBe(true);
+    const api = Number(readFileSync(apiPid, 'utf8'));
+    const running = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(running(api)).toBe(true);
+
+    script.kill('SIGTERM');
+    expect(await exited).toBe(130);
+    await expect.poll(() => running(api), { timeout: 5_000 }).toBe(false);
   });
 });
