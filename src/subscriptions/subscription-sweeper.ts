@@ -7,7 +7,9 @@ import type { Subscription, SubscriptionStatus } from './subscription.schema.js'
 import { IdempotencyService } from './idempotency.service.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { SubscriptionWebhooksService } from './subscription-webhooks.service.js';
-import { SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
+import { paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
+import { UnsettledCharges } from './unsettled-charges.js';
+import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
 
 /** A past-due subscription expires this long after its period end: until then its member can still pay. */
@@ -49,6 +51,8 @@ export class SubscriptionSweeper {
     private readonly idempotency: IdempotencyService,
     private readonly webhooks: SubscriptionWebhooksService,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    private readonly unsettled: UnsettledCharges,
+    @Inject(PAYMENT_PROVIDER) private readonly payments: PaymentProvider,
   ) {}
 
   async sweep(now = new Date()): Promise<Record<string, number>> {
@@ -69,10 +73,36 @@ export class SubscriptionSweeper {
     }
     if (moved.canceled + moved.past_due + moved.expired > 0)
       this.logger.log(`Subscriptions moved: ${JSON.stringify(moved)}`);
+    await this.settleCharges(now);
     // Housekeeping of the at-most-once records, which FerretDB cannot expire by itself.
     await this.idempotency.purgeExpired(now);
     await this.webhooks.purgeOlderThan(new Date(now.getTime() - WEBHOOK_EVENTS_KEPT_MS));
     return moved;
+  }
+
+  /**
+   * Refunds each charge whose write failed (UnsettledCharges) and that no retry applied within SETTLE_AFTER_MS; one
+   * that did is forgotten. Under the member's lock, so no retry charges while it runs; a member being changed now is
+   * left for the next run, and so is a refund that fails. The refund is remembered first, so that the charge, given
+   * back to a retry of its key, is refused (charge()).
+   */
+  async settleCharges(now: Date): Promise<void> {
+    for (const charge of await this.unsettled.due(now)) {
+      const outcome = await withSubscriptionChangeLock(this.redis, charge.userId, async () => {
+        const current = await this.subscriptions.findByUser(charge.userId);
+        const applied = current !== null && paidFor(current, charge.chargeId);
+        if (!applied) {
+          await this.unsettled.markRefunded(charge.chargeId);
+          if (current) await this.subscriptions.rememberRefund(charge.userId, charge.chargeId);
+          await this.payments.refund(charge.chargeId);
+        }
+        await this.unsettled.forget(charge);
+        return applied;
+      });
+      if (outcome.acquired && !outcome.value) {
+        this.logger.warn(`Refunded charge ${charge.chargeId} of member ${charge.userId}: no retry applied it`);
+      }
+    }
   }
 
   /** False when the subscription moved meanwhile or is being changed now. */

@@ -12,6 +12,7 @@ import { PlanGuard } from './plan.guard.js';
 import { Subscription, SubscriptionSchema } from './subscription.schema.js';
 import { SUBSCRIPTIONS_QUEUE, SubscriptionSweepScheduler } from './subscription-sweep.scheduler.js';
 import { SubscriptionSweeper } from './subscription-sweeper.js';
+import { UnsettledCharges } from './unsettled-charges.js';
 import { SubscriptionWebhooksController } from './subscription-webhooks.controller.js';
 import { SubscriptionWebhooksService } from './subscription-webhooks.service.js';
 import { SubscriptionsController } from './subscriptions.controller.js';
@@ -43,6 +44,7 @@ import { SubscriptionsService } from './subscriptions.service.js';
     IdempotencyRecordsRepository,
     PlanGuard,
     SubscriptionSweeper,
+    UnsettledCharges,
     SubscriptionWebhooksService,
     WebhookEventsRepository,
     SubscriptionSweepScheduler,

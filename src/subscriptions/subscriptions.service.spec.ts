@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import type { SubscriptionRecord, SubscriptionsRepository } from './subscriptions.repository.js';
 import { SubscriptionsService } from './subscriptions.service.js';
+import type { UnsettledCharges } from './unsettled-charges.js';
 
 const member = { id: '5f1d7f3a9b1e8a0012345678', role: 'user' as const };
 const CHARGE = { id: 'ch_1', amountMinor: 999, currency: 'EUR' };
@@ -19,9 +20,15 @@ function setup(afterwards: Partial<SubscriptionRecord> | null) {
     charge: vi.fn().mockResolvedValue(CHARGE),
     refund: vi.fn().mockResolvedValue(undefined),
   };
-  const service = new SubscriptionsService(subscriptions as unknown as SubscriptionsRepository, payments, {} as Redis);
+  const unsettled = { note: vi.fn().mockResolvedValue(undefined), wasRefunded: vi.fn().mockResolvedValue(false) };
+  const service = new SubscriptionsService(
+    subscriptions as unknown as SubscriptionsRepository,
+    payments,
+    {} as Redis,
+    unsettled as unknown as UnsettledCharges,
+  );
   const start = () => service['start'](member, 'premium', 'tok_visa', 'key-1');
-  return { start, payments, subscriptions };
+  return { start, payments, subscriptions, unsettled };
 }
 
 const live = (chargeIds: string[]): Partial<SubscriptionRecord> => ({
@@ -55,5 +62,23 @@ describe('SubscriptionsService, a charge whose write no longer applied', () => {
     const { start, payments } = setup(live(['ch_1']));
     await expect(start()).resolves.toMatchObject({ plan: 'premium', status: 'active' });
     expect(payments.refund).not.toHaveBeenCalled();
+  });
+});
+
+describe('SubscriptionsService, a charge whose write failed', () => {
+  it('notes the charge for the sweep and fails, refunding nothing yet: a retry may still apply it', async () => {
+    const { start, payments, subscriptions, unsettled } = setup(null);
+    subscriptions.start.mockRejectedValueOnce(new Error('connection reset'));
+    await expect(start()).rejects.toThrow('connection reset');
+    expect(unsettled.note).toHaveBeenCalledWith({ userId: member.id, chargeId: 'ch_1' });
+    expect(payments.refund).not.toHaveBeenCalled();
+  });
+
+  it('refuses, and refunds again, a charge the sweep refunded that the processor gives back to a retry', async () => {
+    const { start, payments, subscriptions, unsettled } = setup(null);
+    unsettled.wasRefunded.mockResolvedValueOnce(true);
+    await expect(start()).rejects.toThrow(/use a new key/);
+    expect(payments.refund).toHaveBeenCalledWith('ch_1');
+    expect(subscriptions.start).not.toHaveBeenCalled();
   });
 });

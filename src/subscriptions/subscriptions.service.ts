@@ -24,6 +24,7 @@ import { PERIOD_MS, PLANS, RENEWAL_WAIT_MS, type Plan, type PlanId } from './pla
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import type { PaymentKeyUse } from './subscription.schema.js';
 import { toSubscriptionView, type SubscriptionView } from './subscription.view.js';
+import { UnsettledCharges } from './unsettled-charges.js';
 import {
   awaitsRenewal,
   hasEndedByCancellation,
@@ -60,6 +61,7 @@ export class SubscriptionsService {
     private readonly subscriptions: SubscriptionsRepository,
     @Inject(PAYMENT_PROVIDER) private readonly payments: PaymentProvider,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    private readonly unsettled: UnsettledCharges,
   ) {}
 
   /**
@@ -133,12 +135,14 @@ export class SubscriptionsService {
       throw new ConflictException(`Already subscribed to ${current.plan}: change the plan instead`);
     }
     const chargeId = await this.charge(plan, paymentToken, key, current);
-    const started = await this.subscriptions.start(user.id, {
-      plan: plan.id,
-      chargeId,
-      paymentKeys: withPaymentKey(current, key),
-      ...newPeriod(plan),
-    });
+    const started = await this.paidWrite(user, chargeId, () =>
+      this.subscriptions.start(user.id, {
+        plan: plan.id,
+        chargeId,
+        paymentKeys: withPaymentKey(current, key),
+        ...newPeriod(plan),
+      }),
+    );
     if (!started) return this.appliedOrRefunded(user, chargeId, 'Another subscription started meanwhile');
     return toSubscriptionView(started);
   }
@@ -177,12 +181,14 @@ export class SubscriptionsService {
     }
     if (!paymentToken) throw new BadRequestException('An upgrade is charged: paymentToken is required');
     const chargeId = await this.charge(target, paymentToken, key, current);
-    const upgraded = await this.subscriptions.upgrade(user.id, current.plan, {
-      plan: target.id,
-      chargeId,
-      paymentKeys: withPaymentKey(current, key),
-      ...newPeriod(target),
-    });
+    const upgraded = await this.paidWrite(user, chargeId, () =>
+      this.subscriptions.upgrade(user.id, current.plan, {
+        plan: target.id,
+        chargeId,
+        paymentKeys: withPaymentKey(current, key),
+        ...newPeriod(target),
+      }),
+    );
     if (!upgraded) return this.appliedOrRefunded(user, chargeId, 'The subscription changed meanwhile');
     return toSubscriptionView(upgraded);
   }
@@ -213,6 +219,25 @@ export class SubscriptionsService {
       }
       return toSubscriptionView(orConflict(await this.subscriptions.resume(user.id, now), 'Not canceled'));
     });
+  }
+
+  /**
+   * The write a charge pays for. One that fails may have applied or not: the charge is noted as unsettled, and the
+   * sweep refunds it unless the subscription shows it by then (a retry with the same key applies it meanwhile: the
+   * processor gives that retry the same charge). Not noted (Redis failed too), it is logged for a refund by hand.
+   */
+  private async paidWrite<T>(user: AuthenticatedUser, chargeId: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      await this.unsettled.note({ userId: user.id, chargeId }).catch((noteError: Error) => {
+        this.logger.error(
+          `Charge ${chargeId} of member ${user.id} may pay for nothing and is not noted for the sweep ` +
+            `(${noteError.message}): refund it by hand unless the subscription's chargeIds hold it`,
+        );
+      });
+      throw error;
+    }
   }
 
   /**
@@ -286,7 +311,7 @@ export class SubscriptionsService {
       throw error;
     }
     if (current && paidFor(current, chargeId)) throw keyReused();
-    if (current && wasRefunded(current, chargeId)) {
+    if ((current && wasRefunded(current, chargeId)) || (await this.unsettled.wasRefunded(chargeId))) {
       await this.payments.refund(chargeId);
       throw keyReused();
     }

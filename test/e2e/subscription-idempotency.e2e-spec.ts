@@ -9,6 +9,8 @@ import { IdempotencyService } from '../../src/subscriptions/idempotency.service.
 import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
 import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
 import { paymentKey } from '../../src/subscriptions/subscriptions.service.js';
+import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
+import { SETTLE_AFTER_MS } from '../../src/subscriptions/unsettled-charges.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
@@ -300,5 +302,52 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(((await refused.json()) as { detail: string }).detail).toMatch(/another payment/);
     expect((await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).status).toBe(404);
+  });
+
+  describe('a charge whose write failed', () => {
+    const upgrade = { plan: 'platinum', paymentToken: 'tok_visa' };
+    const changePlan = (member: Account, key: string) => post('/v1/subscriptions/me/plan', member, upgrade, key);
+    /** The upgrade's write fails once after the charge, as on a database that went down in between. */
+    const failingUpgrade = () => {
+      const repository = running.app.get(SubscriptionsRepository);
+      return vi.spyOn(repository, 'upgrade').mockRejectedValueOnce(new Error('connection reset by the database'));
+    };
+    const chargeOf = (member: Account, key: string) =>
+      payments.charges.get(paymentKey(member.userId, 'change-plan', 'platinum', key))!.id;
+    const sweepLater = () =>
+      running.app.get(SubscriptionSweeper).settleCharges(new Date(Date.now() + SETTLE_AFTER_MS + 1_000));
+
+    // Until 2026-12-05 the charge was recorded nowhere: a second tap with a new key upgraded, the retry of the first
+    // was refused "Already on platinum", and the member paid for the upgrade twice.
+    it('is refunded by the sweep when another change landed and its retry was refused', async () => {
+      const member = await registerAccount(url);
+      expect((await subscribe(member, randomUUID())).status).toBe(201);
+      const [first, second] = [randomUUID(), randomUUID()];
+      const failing = failingUpgrade();
+      expect((await changePlan(member, first)).status).toBeGreaterThanOrEqual(500);
+      failing.mockRestore();
+      expect((await changePlan(member, second)).status).toBe(200);
+      const retry = await changePlan(member, first);
+      expect(retry.status).toBe(409);
+
+      expect(payments.refunds.has(chargeOf(member, first))).toBe(false);
+      await sweepLater();
+      expect(payments.refunds.has(chargeOf(member, first))).toBe(true);
+      expect(payments.refunds.has(chargeOf(member, second))).toBe(false);
+    });
+
+    it('is kept when the retry with its key applied it', async () => {
+      const member = await registerAccount(url);
+      expect((await subscribe(member, randomUUID())).status).toBe(201);
+      const key = randomUUID();
+      const failing = failingUpgrade();
+      expect((await changePlan(member, key)).status).toBeGreaterThanOrEqual(500);
+      failing.mockRestore();
+      expect((await changePlan(member, key)).status).toBe(200);
+
+      await sweepLater();
+      expect(payments.refunds.has(chargeOf(member, key))).toBe(false);
+      expect(amountsCharged(member)).toEqual([999, 1999]);
+    });
   });
 });

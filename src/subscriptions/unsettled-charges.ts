@@ -1,0 +1,66 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { REDIS_CLIENT } from '../redis/redis.constants.js';
+
+/** Charges whose write failed: `<member id> <charge id>` → when it was noted (ms since the epoch). */
+const UNSETTLED_KEY = 'subscriptions:unsettled-charges';
+const REFUNDED_PREFIX = 'subscriptions:refunded-charge:';
+/**
+ * How long an unsettled charge waits for a retry to apply it before the sweep refunds it: well past a client's retries,
+ * the key's lease (40 s) and a stalled MongoDB's late write (its socket timeout, 45 s).
+ */
+export const SETTLE_AFTER_MS = 10 * 60_000;
+/**
+ * How long a refunded charge is remembered here. The subscription's record remembers it for good when there is one;
+ * this is for a charge that started none, which a processor may give back to a key reused later (Stripe keeps keys at
+ * least 24 h): longer than any processor keeps them.
+ */
+const REFUNDED_KEPT_MS = 30 * 24 * 3600 * 1000;
+
+export interface UnsettledCharge {
+  userId: string;
+  chargeId: string;
+}
+
+/**
+ * Charges made for a subscription change whose write then failed (the database down or stalled). Such a write may
+ * have applied or not, and its request answers with a server error; until 2026-12-05 the charge was recorded nowhere,
+ * and when another change of the member landed before the retry, the retry was refused ("already subscribed") and
+ * the member stayed charged twice. Noted here, the sweep refunds each one no retry applied (SubscriptionSweeper).
+ */
+@Injectable()
+export class UnsettledCharges {
+  constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {}
+
+  async note(charge: UnsettledCharge): Promise<void> {
+    await this.redis.hset(UNSETTLED_KEY, fieldOf(charge), String(Date.now()));
+  }
+
+  /** The charges noted at least SETTLE_AFTER_MS before `now`. */
+  async due(now: Date): Promise<UnsettledCharge[]> {
+    const noted = await this.redis.hgetall(UNSETTLED_KEY);
+    return Object.entries(noted)
+      .filter(([, at]) => Number(at) <= now.getTime() - SETTLE_AFTER_MS)
+      .map(([field]) => {
+        const [userId = '', chargeId = ''] = field.split(' ');
+        return { userId, chargeId };
+      });
+  }
+
+  async forget(charge: UnsettledCharge): Promise<void> {
+    await this.redis.hdel(UNSETTLED_KEY, fieldOf(charge));
+  }
+
+  /** Remembered before the refund is made, so that no later request can start a subscription with the charge. */
+  async markRefunded(chargeId: string): Promise<void> {
+    await this.redis.set(REFUNDED_PREFIX + chargeId, '1', 'PX', REFUNDED_KEPT_MS);
+  }
+
+  async wasRefunded(chargeId: string): Promise<boolean> {
+    return (await this.redis.exists(REFUNDED_PREFIX + chargeId)) === 1;
+  }
+}
+
+function fieldOf({ userId, chargeId }: UnsettledCharge): string {
+  return `${userId} ${chargeId}`;
+}
