@@ -81,4 +81,12 @@ describe('SubscriptionsService, a charge whose write failed', () => {
     expect(payments.refund).toHaveBeenCalledWith('ch_1');
     expect(subscriptions.start).not.toHaveBeenCalled();
   });
+
+  it('goes on when it cannot tell whether the sweep refunded the charge, rather than leave it paying for nothing', async () => {
+    const { start, subscriptions, unsettled } = setup(live(['ch_1']));
+    subscriptions.start.mockResolvedValueOnce(live(['ch_1']));
+    unsettled.wasRefunded.mockRejectedValueOnce(new Error('Command timed out'));
+    await expect(start()).resolves.toMatchObject({ plan: 'premium' });
+    expect(subscriptions.start).toHaveBeenCalled();
+  });
 });

@@ -311,7 +311,10 @@ export class SubscriptionsService {
       throw error;
     }
     if (current && paidFor(current, chargeId)) throw keyReused();
-    if ((current && wasRefunded(current, chargeId)) || (await this.unsettled.wasRefunded(chargeId))) {
+    // Unread (Redis failing), a charge counts as not refunded: thrown here, it would pay for nothing and be noted
+    // nowhere, while a sweep's refund given back now and taken is the rarer and smaller loss.
+    const refundedBySweep = await this.unsettled.wasRefunded(chargeId).catch(() => false);
+    if ((current && wasRefunded(current, chargeId)) || refundedBySweep) {
       await this.payments.refund(chargeId);
       throw keyReused();
     }
