@@ -95,8 +95,14 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
     };
     expect(running(api)).toBe(true);
 
-    script.kill('SIGTERM');
-    expect(await exited).toBe(130);
-    await expect.poll(() => running(api), { timeout: 5_000 }).toBe(false);
+    try {
+      script.kill('SIGTERM');
+      const stillRunning = new Promise((resolve) => setTimeout(resolve, 10_000, 'still running'));
+      expect(await Promise.race([exited, stillRunning])).toBe(130);
+      await expect.poll(() => running(api), { timeout: 5_000 }).toBe(false);
+    } finally {
+      // Left running when the test fails, neither may outlive it.
+      for (const pid of [api, script.pid]) if (pid && running(pid)) process.kill(pid, 'SIGKILL');
+    }
   });
 });
