@@ -312,14 +312,21 @@ describe('rate limiting of clients that reset the connection', () => {
     await running.close();
   });
 
-  /** Sends a whole request and resets the connection at once, before any answer. */
+  /**
+   * Sends a whole request and resets the connection at once, before any answer. It waits for the server to accept the
+   * connection first: one reset before that has no address at all, and counts under another key.
+   */
   const sendThenReset = (raw: string) =>
     new Promise<void>((resolve) => {
       const socket = connect(Number(new URL(running.url).port), '127.0.0.1', () =>
-        socket.write(raw, () => {
-          socket.resetAndDestroy();
-          resolve();
-        }),
+        setTimeout(
+          () =>
+            socket.write(raw, () => {
+              socket.resetAndDestroy();
+              resolve();
+            }),
+          100,
+        ),
       );
     });
 
