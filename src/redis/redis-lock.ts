@@ -4,6 +4,9 @@ import { randomUUID } from 'node:crypto';
 
 /** Deletes the lock only if it still holds our token: it may have expired and been taken by someone else. */
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+/** Extends the lock only while it still holds our token, so a renewal never revives a lock someone else took. */
+const RENEW =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 
 const logger = new Logger('RedisLock');
 
@@ -14,7 +17,10 @@ export type LockOutcome<T> = { acquired: true; value: T } | { acquired: false };
 
 /**
  * Runs `work` while holding `key`, or resolves `{ acquired: false }` at once when another holder has it. The lock
- * expires after `ttlMs`, so a holder that crashed frees it; a release that fails is left to that expiry too.
+ * expires `ttlMs` after its last renewal, so a holder that crashed frees it; a release that fails is left to that
+ * expiry too. While `work` runs the lock is renewed every third of `ttlMs`: work slowed by a stalled dependency (a
+ * MongoDB write may wait for the driver's 45 s socket timeout) keeps it, rather than a second holder starting beside
+ * a write that may still land.
  */
 export async function withRedisLock<T>(
   redis: Redis,
@@ -37,11 +43,28 @@ export async function withRedisLock<T>(
     });
   }
   if (!acquired) return { acquired: false };
+  const renewal = setInterval(() => {
+    void renew(redis, key, token, ttlMs).then((held) => {
+      if (held) return;
+      clearInterval(renewal);
+      logger.warn(`Lock ${key} expired or was taken while its work still ran`);
+    });
+  }, ttlMs / 3);
   try {
     return { acquired: true, value: await work() };
   } finally {
+    clearInterval(renewal);
     await release(redis, key, token);
   }
+}
+
+/**
+ * False once the lock is no longer ours. A renewal that fails (Redis not answering) is not that: the next one, a third
+ * of the expiry later, may still get through in time.
+ */
+async function renew(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
+  const renewed = await redis.eval(RENEW, 1, key, token, ttlMs).catch(() => 1);
+  return renewed === 1;
 }
 
 /** A release that fails is left to the lock's expiry. */
