@@ -88,6 +88,9 @@ describe('input validation', () => {
         [{ constructor: 'x', bio: 'changed' }, 'constructor'],
         [{ toString: 'x', bio: 'changed' }, 'toString'],
         [{ location: { ...profileInput().location, valueOf: 1 }, bio: 'changed' }, 'location.valueOf'],
+        // Not a member of Object.prototype, but Nest's ValidationPipe deletes it before the whitelist sees it.
+        [{ prototype: { x: 1 }, bio: 'changed' }, 'prototype'],
+        [{ location: { ...profileInput().location, prototype: 'x' }, bio: 'changed' }, 'location.prototype'],
       ];
       for (const [body, field] of bodies) {
         const response = await call('PATCH', `/v1/profiles/${profile.id}`, owner, body);

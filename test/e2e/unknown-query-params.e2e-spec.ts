@@ -59,6 +59,8 @@ describe('unknown query parameters', () => {
       ['GET', '/v1/admin/subscriptions?state=active', adminAuth, ['state']],
       // Named after Object.prototype's members, which class-validator's whitelist finds in any object.
       ['GET', '/v1/profiles?constructor=1&toString=2&__proto__=3', {}, ['constructor', 'toString', '__proto__']],
+      // Deleted by Nest's ValidationPipe before the whitelist sees it.
+      ['GET', '/v1/profiles/nearby?lat=52.5&lng=13.4&prototype=1', {}, ['prototype']],
       // Without one: public, signed-in, admin, with an id in the path, and writes.
       ['GET', '/v1/locations/cities?_=1733212800000', {}, ['_']],
       ['GET', '/v1/profiles/popular?limit=5', {}, ['limit']],

@@ -77,18 +77,23 @@ function isObjectBody(value: unknown): boolean {
 /**
  * Keys named after a member of Object.prototype (`constructor`, `toString`, `__proto__`, ...), at any depth, as the
  * whitelist's errors. class-validator's whitelist looks each key up in a plain object of the DTO's metadata, where
- * these are always found, so with forbidNonWhitelisted they passed in query strings and bodies. No DTO declares one.
+ * these are always found, so with forbidNonWhitelisted they passed in query strings and bodies. `prototype` too:
+ * Nest's ValidationPipe deletes it before the whitelist runs, so it passed silently. No DTO declares one of these.
  * With `drop` (a body marked @IgnoresUnknownFields) they are deleted in place instead, in the same walk.
  */
 function inheritedNames(value: unknown, drop: boolean, path = ''): ValidationError[] {
   if (typeof value !== 'object' || value === null) return [];
   return Object.entries(value).flatMap(([key, child]) => {
     const property = path ? `${path}.${key}` : key;
-    if (Array.isArray(value) || !Object.hasOwn(Object.prototype, key)) return inheritedNames(child, drop, property);
+    if (Array.isArray(value) || !isReservedName(key)) return inheritedNames(child, drop, property);
     if (drop) {
       delete (value as Record<string, unknown>)[key];
       return [];
     }
     return [unknownPropertyError(property)];
   });
+}
+
+function isReservedName(key: string): boolean {
+  return key === 'prototype' || Object.hasOwn(Object.prototype, key);
 }
