@@ -38,4 +38,18 @@ describe('L1Store', () => {
     expect(store['tagsByKey'].size).toBe(2);
     expect([...store.takeTagged(['lists'])].sort()).toEqual(['k7', 'k8']);
   });
+
+  it('drops a tag with its last entry, so tags from client input (one per searched city) stay bounded', () => {
+    const value = 'z'.repeat(100);
+    const store = new L1Store(bytes(value) * 10);
+    for (let i = 0; i < 1_000; i += 1) {
+      store.set(`page-${i}`, entry(value), bytes(value), 60_000, ['lists', `city:${i}`]);
+    }
+
+    expect(store.size).toBe(10);
+    // The shared tag and one per entry held, not one per city ever searched.
+    expect(store['keysByTag'].size).toBe(11);
+    expect([...store.takeTagged(['city:999'])]).toEqual(['page-999']);
+    expect(store.takeTagged(['city:0']).size).toBe(0);
+  });
 });

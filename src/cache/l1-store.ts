@@ -63,8 +63,13 @@ export class L1Store {
     this.lru.clear();
   }
 
+  /** Drops a tag with its last key: tags come from client input (a searched city), and the LRU bounds only entries. */
   private forgetTags(fullKey: string): void {
-    for (const tag of this.tagsByKey.get(fullKey) ?? []) this.keysByTag.get(tag)?.delete(fullKey);
+    for (const tag of this.tagsByKey.get(fullKey) ?? []) {
+      const members = this.keysByTag.get(tag);
+      members?.delete(fullKey);
+      if (members?.size === 0) this.keysByTag.delete(tag);
+    }
     this.tagsByKey.delete(fullKey);
   }
 }
