@@ -132,23 +132,27 @@ export class TieredCache {
     }
     if (this.l1) this.metrics.miss(cache, 'l1');
     const running = this.inflight.get(fullKey);
-    const ownFallback = running?.refreshing && this.inGrace(options, entry);
-    if (running && ownFallback) {
-      // Waited for only as long as a reload of the reader's own.
-      const outcome = await settledWithin(running.promise as Promise<T>, this.options.softTimeoutMs ?? 0);
-      if (outcome.status === 'fulfilled') return outcome.value;
-      // Invalidated meanwhile, the entry is gone too: start over.
-      if (running.stale) return this.wrap(cache, key, loader, options);
-      this.metrics.servedStale(cache, outcome.status);
-      return ownFallback.v;
-    }
     if (running?.refreshing) {
-      // Nothing in L1 to fall back on (L1 off, or the entry too big for it), but a refresh only replaces a value that
-      // is still current in Redis: that answers, rather than the whole load.
-      const remote = await this.l2.read<T>(fullKey, options.tags ?? []);
-      if (remote && remote.exp > Date.now()) {
-        this.metrics.hit(cache, 'l2');
-        return remote.v;
+      // A refresh (early, or a warm run) is under way. With nothing in L1 to fall back on (L1 off, evicted, or the
+      // entry too big for it), Redis' copy answers if still current, rather than the whole load.
+      let fallback = this.inGrace(options, entry);
+      if (!fallback) {
+        const remote = await this.l2.read<T>(fullKey, options.tags ?? []);
+        if (remote && remote.exp > Date.now()) {
+          this.metrics.hit(cache, 'l2');
+          return remote.v;
+        }
+        fallback = this.inGrace(options, remote);
+      }
+      if (fallback) {
+        // An expired copy in grace: the refresh is waited for only as long as a reload of the reader's own, and a
+        // refresh that fails answers with the copy (until 2026-12-05 only an L1 copy did; one in Redis was ignored).
+        const outcome = await settledWithin(running.promise as Promise<T>, this.options.softTimeoutMs ?? 0);
+        if (outcome.status === 'fulfilled') return outcome.value;
+        // Invalidated meanwhile, the copy is gone too: start over.
+        if (running.stale) return this.wrap(cache, key, loader, options);
+        this.metrics.servedStale(cache, outcome.status);
+        return fallback.v;
       }
     }
     // One flight per key covers the Redis read and the load, so concurrent misses share both.

@@ -94,6 +94,27 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     expect(await b.cache.wrap('fail-safe', 'shared', databaseDown, SHORT)).toBe('v1');
   });
 
+  it("falls back on Redis' copy while a warm run fails on an instance that never held the value", async () => {
+    const [a, b] = [await instance(), await instance()];
+    await expired(a, 'warm-fails', 'v1');
+    const warming = b.cache.refresh('fail-safe', 'warm-fails', () => sleep(200).then(databaseDown), SHORT);
+    warming.catch(() => undefined);
+    expect(await b.cache.wrap('fail-safe', 'warm-fails', databaseDown, SHORT)).toBe('v1');
+  });
+
+  it("answers with Redis' expired copy rather than wait long for a warm run, with L1 off", async () => {
+    const a = await instance({ ...FAIL_SAFE, l1Enabled: false });
+    await expired(a, 'warm-slow', 'v1');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const warming = a.cache.refresh('fail-safe', 'warm-slow', () => gate.then(() => 'v2'), SHORT);
+    setTimeout(release, 1_000); // a reader that waited for the warm run would get 'v2'
+
+    expect(await a.cache.wrap('fail-safe', 'warm-slow', neverCalled, SHORT)).toBe('v1');
+    await warming;
+    expect(await a.cache.wrap('fail-safe', 'warm-slow', neverCalled, SHORT)).toBe('v2');
+  });
+
   it('serves no expired value past its grace period', async () => {
     const a = await instance({ ...FAIL_SAFE, graceMs: 1_000, reloadRetryMs: 0 });
     await expired(a, 'too-old', 'v1');
