@@ -67,10 +67,11 @@ export class Subscription {
   chargeIds: string[];
 
   /**
-   * The processor keys (paymentKey) of the member's requests whose charge was recorded here (subscribe, upgrades) in
-   * the last 24 hours, as long as a key's answer is kept: a retry of one whose answer was never stored (its request
-   * died after this write) finds it applied and answers with the subscription instead of "already subscribed". Older
-   * ones are dropped at the next such write and never count: a key reused after its answer was purged is a new request.
+   * The processor keys (paymentKey) of the member's requests that changed this subscription (subscribe, upgrades with
+   * their charge; downgrades and their take-backs, charged nothing) in the last 24 hours, as long as a key's answer is
+   * kept: a retry of one whose answer was never stored (its request died after this write) finds it applied and
+   * answers with the subscription instead of "already subscribed" or "already on that plan". Older ones are dropped at
+   * the next such write and never count: a key reused after its answer was purged is a new request.
    */
   @Prop({ type: [PaymentKeySchema], default: [] })
   recentPaymentKeys: PaymentKeyUse[];

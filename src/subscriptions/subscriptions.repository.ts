@@ -94,8 +94,18 @@ export class SubscriptionsRepository {
    * A downgrade takes effect when the paid period ends; until then the member keeps what they paid
    * for. `to: null` takes a scheduled downgrade back.
    */
-  scheduleDowngrade(userId: string, from: PlanId, to: PlanId | null): Promise<SubscriptionRecord | null> {
-    return this.update({ status: 'active', plan: from }, { $set: { pendingPlan: to } }, userId);
+  /** `to` null takes a scheduled downgrade back. `paymentKeys` as for a paid change: this request's key joins them. */
+  scheduleDowngrade(
+    userId: string,
+    from: PlanId,
+    to: PlanId | null,
+    paymentKeys: PaymentKeyUse[],
+  ): Promise<SubscriptionRecord | null> {
+    return this.update(
+      { status: 'active', plan: from },
+      { $set: { pendingPlan: to, recentPaymentKeys: paymentKeys } },
+      userId,
+    );
   }
 
   cancelAtPeriodEnd(userId: string): Promise<SubscriptionRecord | null> {

@@ -170,13 +170,18 @@ export class SubscriptionsService {
     if (current.plan === planId) {
       // Staying on the current plan takes back a scheduled downgrade; nothing is charged.
       if (!current.pendingPlan) throw new ConflictException(`Already on ${planId}`);
-      return toSubscriptionView(orConflict(await this.subscriptions.scheduleDowngrade(user.id, current.plan, null)));
+      const keys = withPaymentKey(current, key);
+      return toSubscriptionView(
+        orConflict(await this.subscriptions.scheduleDowngrade(user.id, current.plan, null, keys)),
+      );
     }
     const target = PLANS[planId];
     if (target.rank < PLANS[current.plan].rank) {
       if (target.id === 'free') throw new BadRequestException('To leave the paid plans, cancel the subscription');
       return toSubscriptionView(
-        orConflict(await this.subscriptions.scheduleDowngrade(user.id, current.plan, target.id)),
+        orConflict(
+          await this.subscriptions.scheduleDowngrade(user.id, current.plan, target.id, withPaymentKey(current, key)),
+        ),
       );
     }
     if (!paymentToken) throw new BadRequestException('An upgrade is charged: paymentToken is required');
@@ -340,8 +345,9 @@ export function paymentKey(
 }
 
 /**
- * Whether a run of this very request (same member, operation, plan and Idempotency-Key) already recorded its charge:
- * one that died before storing its answer. Its retry answers with the subscription, not "already subscribed".
+ * Whether a run of this very request (same member, operation, plan and Idempotency-Key) already applied its change:
+ * one that died before storing its answer. Its retry answers with the subscription, not "already subscribed" or
+ * "already on that plan".
  */
 function appliedBy(current: SubscriptionRecord, key: string): boolean {
   return recentPaymentKeys(current).some((use) => use.key === key);

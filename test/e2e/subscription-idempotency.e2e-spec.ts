@@ -128,6 +128,24 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     expect(amountsCharged(member)).toEqual([999, 1999]);
   });
 
+  it('answers a retry of a downgrade take-back that died after applying it with the subscription, not 409', async () => {
+    const member = await registerAccount(url);
+    expect((await subscribe(member, randomUUID(), { plan: 'platinum', paymentToken: 'tok_visa' })).status).toBe(201);
+    expect((await post('/v1/subscriptions/me/plan', member, { plan: 'premium' }, randomUUID())).status).toBe(200);
+    const key = randomUUID();
+    const takeBack = await post('/v1/subscriptions/me/plan', member, { plan: 'platinum' }, key);
+    expect(takeBack.status).toBe(200);
+    const kept = (await takeBack.json()) as { plan: string; pendingPlan?: string };
+    expect([kept.plan, kept.pendingPlan]).toEqual(['platinum', undefined]);
+    await backToInProgress(member, key, new Date(Date.now() - 1_000));
+
+    const retry = await post('/v1/subscriptions/me/plan', member, { plan: 'platinum' }, key);
+    expect(retry.status).toBe(200);
+    expect(await retry.json()).toEqual(kept);
+    // A new request for the plan already held is still refused.
+    expect((await post('/v1/subscriptions/me/plan', member, { plan: 'platinum' }, randomUUID())).status).toBe(409);
+  });
+
   it('answers an upgrade whose answer could not be stored with the upgrade, and a later retry with the same', async () => {
     const member = await registerAccount(url);
     expect((await subscribe(member, randomUUID())).status).toBe(201);
