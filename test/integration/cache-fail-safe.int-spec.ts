@@ -26,6 +26,10 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
     await sleep(150);
   };
 
+  /** A warm run of the key whose load answers 'v2' after 1 s: a reader that waited for it would get 'v2'. */
+  const slowWarmRun = (target: Instance, key: string) =>
+    target.cache.refresh('fail-safe', key, () => sleep(1_000).then(() => 'v2'), SHORT);
+
   beforeAll(() => {
     namespace = `vesta-fail-safe-test-${randomUUID().slice(0, 8)}:`;
   });
@@ -78,10 +82,7 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
   it('answers with the expired value rather than wait long for a warm run or early refresh of the key', async () => {
     const a = await instance();
     await expired(a, 'warming', 'v1');
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const warming = a.cache.refresh('fail-safe', 'warming', () => gate.then(() => 'v2'), SHORT);
-    setTimeout(release, 1_000); // a reader that waited for the warm run would get 'v2'
+    const warming = slowWarmRun(a, 'warming');
 
     expect(await a.cache.wrap('fail-safe', 'warming', neverCalled, SHORT)).toBe('v1');
     await warming;
@@ -105,10 +106,7 @@ describe('TieredCache fail-safe: expired values answer while the loader fails or
   it("answers with Redis' expired copy rather than wait long for a warm run, with L1 off", async () => {
     const a = await instance({ ...FAIL_SAFE, l1Enabled: false });
     await expired(a, 'warm-slow', 'v1');
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const warming = a.cache.refresh('fail-safe', 'warm-slow', () => gate.then(() => 'v2'), SHORT);
-    setTimeout(release, 1_000); // a reader that waited for the warm run would get 'v2'
+    const warming = slowWarmRun(a, 'warm-slow');
 
     expect(await a.cache.wrap('fail-safe', 'warm-slow', neverCalled, SHORT)).toBe('v1');
     await warming;
