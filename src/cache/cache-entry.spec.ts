@@ -20,7 +20,8 @@ describe('XFetch early refresh', () => {
 describe('TTL jitter', () => {
   it('adds at most the configured fraction', () => {
     expect(jitteredTtlMs(60, 0.1, () => 0)).toBe(60_000);
-    expect(jitteredTtlMs(60, 0.1, () => 0.999_999)).toBeLessThanOrEqual(66_000);
+    expect(jitteredTtlMs(60, 0.1, () => 0.5)).toBe(63_000);
+    expect(jitteredTtlMs(60, 0.1, () => 0.999_999)).toBe(66_000);
     expect(jitteredTtlMs(60, 0, () => 0.7)).toBe(60_000);
   });
 
