@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
-import { TieredCache, type TieredCacheOptions } from '../../src/cache/tiered-cache.js';
+import { SECOND_INVALIDATION_MS, TieredCache, type TieredCacheOptions } from '../../src/cache/tiered-cache.js';
 import { closeRedisClient, createRedisClient } from '../../src/redis/redis-client.factory.js';
 import { eventually, Instance, neverCalled, quiet } from '../support/cache-instance.js';
 import { RedisProcess } from '../support/redis-process.js';
@@ -133,7 +133,9 @@ describe('TieredCache against the real Redis', () => {
     const a = await instance();
     const absent = { ttlS: 60, storeIf: (value: string | null) => value !== null };
     expect(await a.cache.wrap('variant', 'never-made', () => Promise.resolve(null), absent)).toBeNull();
-    expect(await a.redis.exists('cache-gen:cache:variant:never-made')).toBe(0);
+    // Neither the entry nor a deletion's generation: nothing at all under the key.
+    expect(await a.redis.exists('cache:variant:never-made', 'cache-gen:cache:variant:never-made')).toBe(0);
+    expect(a.cache.peek('variant', 'never-made')).toBeUndefined(); // nor kept in memory
 
     const away = await Instance.create('redis://127.0.0.1:1', namespace); // nothing listens there
     instances.push(away);
@@ -194,7 +196,8 @@ describe('TieredCache against the real Redis', () => {
       await a.redis.publish(channel, junk);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await b.cache.wrap('profile', 'shape', neverCalled, { ttlS: 60 })).toBe('old');
+    // Still in b's own memory (peek reads nothing else): Redis' copy would hide a junk message that emptied it.
+    expect(b.cache.peek('profile', 'shape')).toBe('old');
 
     version = 'new';
     await a.cache.invalidate('profile', ['shape']);
@@ -567,15 +570,16 @@ describe('TieredCache when Redis fails', () => {
       await eventually(() => subscriber.status === 'ready' && redis.status === 'ready', 10_000);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(await late.cache.wrap('profile', 'p', () => Promise.resolve('refilled'), { ttlS: 300 })).toBe('refilled');
+      // Its memory answers only while it hears invalidations (with Redis up): this proves it subscribed.
+      expect(late.cache.peek('profile', 'p')).toBe('refilled');
 
       const peer = await Instance.create(server.url, 'late:');
       opened.push(peer);
       value = 'v2';
       await peer.cache.invalidate('profile', ['p']);
-      await eventually(
-        async () => (await late.cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 })) === 'v2',
-        1_000,
-      );
+      // Dropped from its memory by the message itself, not by a read of Redis.
+      await eventually(() => late.cache.peek('profile', 'p') === undefined, 1_000);
+      expect(await late.cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 })).toBe('v2');
     } finally {
       await server.stop();
     }
@@ -606,19 +610,25 @@ describe('TieredCache when Redis fails', () => {
   };
 
   it('tells the other instances of a deletion made while the writer had lost Redis, once it reconnects', async () => {
-    const server = await RedisProcess.start();
-    const admin = new Redis(server.url);
+    // Only the writer's path to Redis drops (a partial partition), and for longer than the second pass: the reader never
+    // reconnects, so only the writer's replay, once it is back, can tell it to forget its copy.
+    const writerLink = await interruptibleLink();
     try {
-      const { writer, write, readerSeesTheWrite } = await primedPair(server.url, 'cut:');
-      // Only the writer's connection drops (a partial partition): the reader never reconnects, so nothing but a
-      // message tells it to forget its copy. The deletion and the message both fail while the writer is cut off.
-      await admin.call('CLIENT', 'KILL', 'ID', String(await writer.redis.client('ID')));
+      const namespace = `cut-${randomUUID().slice(0, 8)}:`;
+      const { writer, readByReader, write, readerSeesTheWrite } = await primedPair(
+        writerLink.url,
+        namespace,
+        requiredEnv('REDIS_URL'),
+      );
+      writerLink.down();
       await eventually(() => writer.redis.status !== 'ready', 1_000);
-      await write();
+      await write(); // the deletion and the message both fail
+      await sleep(SECOND_INVALIDATION_MS + 500); // the second pass has failed too
+      expect(await readByReader()).toBe('before'); // nothing has told the reader yet
+      writerLink.up();
       await readerSeesTheWrite(5_000);
     } finally {
-      admin.disconnect();
-      await server.stop();
+      await writerLink.close();
     }
   });
 
