@@ -49,6 +49,22 @@ describe('verifyFiles', () => {
     await expect(attempt).rejects.toThrow(BackupIntegrityError);
     await expect(attempt).rejects.toThrow(/profiles\.metadata\.json\.gz is \d+ bytes, the manifest says 100/);
   });
+
+  it('calls a file of the size the manifest says, but not its bytes, damaged, naming it', async () => {
+    // Valid gzip of the right length: only the SHA-256 tells it from the file that was backed up.
+    const bytes = gzipSync('{"options":{}}');
+    const sized: BackupManifest = {
+      ...manifest,
+      collections: [{ ...manifest.collections[0], metadata: { ...file, bytes: bytes.length } }],
+    };
+    const attempt = verifyFiles(
+      storageOpening(() => Readable.from([bytes])),
+      sized,
+      new AbortController().signal,
+    );
+    await expect(attempt).rejects.toThrow(BackupIntegrityError);
+    await expect(attempt).rejects.toThrow(/profiles\.metadata\.json\.gz does not match its SHA-256 in the manifest/);
+  });
 });
 
 describe('restoreDump', () => {

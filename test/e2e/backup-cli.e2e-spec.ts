@@ -145,7 +145,9 @@ describe('backup CLI restores', () => {
 
   it('refuses to restore while a backup runs, touching nothing, and keeps the backup records on --drop', async () => {
     const id = backupId(await cli([], env));
-    const profiles = await db.collection('profiles').countDocuments();
+    // Written after the backup: a restore with --drop removes it, a refused one must not.
+    const probe = db.collection('restore_probe');
+    await probe.insertOne({ after: id });
     // What a running backup holds (see BackupRuns.tryLock).
     const locks = db.collection<{ _id: string; runId: string; until: Date }>('backup_lock');
     await locks.insertOne({ _id: 'backup', runId: 'a-running-backup', until: new Date(Date.now() + 60_000) });
@@ -153,13 +155,14 @@ describe('backup CLI restores', () => {
       const refused = await cli(['--restore', id, '--drop'], env);
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toMatch(/A backup or another restore is running/);
-      expect(await db.collection('profiles').countDocuments()).toBe(profiles);
+      expect(await probe.countDocuments({ after: id })).toBe(1);
       expect(await locks.findOne({ _id: 'backup' })).toMatchObject({ runId: 'a-running-backup' });
     } finally {
       await locks.deleteOne({ _id: 'backup' });
     }
     const restore = await cli(['--restore', id, '--drop'], env);
     expect(restore.code, restore.stderr).toBe(0);
+    expect(await probe.countDocuments()).toBe(0); // the probe proves a restore would have shown
     expect(await db.collection('backup_runs').findOne({ _id: id as never })).toMatchObject({ status: 'succeeded' });
     expect(await locks.countDocuments()).toBe(0); // released
   });

@@ -99,15 +99,20 @@ describe('media variants, profile photos, cleanup and CORS', () => {
     // A retried or duplicated job finds both variants and adds none.
     await running.app.get(MediaVariantsJob).run({ data: { mediaId: media.id } });
     expect(await variants.countDocuments(query)).toBe(2);
-    const { body } = await fetchBytes(`/v1/media/${media.id}?variant=medium`);
-    const meta = await sharp(body).metadata();
-    expect([meta.width, meta.height]).toEqual([100, 50]);
+    for (const variant of ['thumb', 'medium']) {
+      const { body } = await fetchBytes(`/v1/media/${media.id}?variant=${variant}`);
+      const meta = await sharp(body).metadata();
+      expect([meta.format, meta.width, meta.height], variant).toEqual(['webp', 100, 50]);
+    }
   });
 
   it('serves the original, cached briefly, while no variant exists; an unreadable image is not retried', async () => {
     const bytes = brokenPng();
     const media = await upload(member, bytes);
     await processed(media.id, 'unreadable');
+    // Ended at once: completed, so removed (removeOnComplete), not failed and waiting in the queue for another try.
+    const queue = running.app.get<Queue>(getQueueToken(MEDIA_QUEUE));
+    await expect.poll(() => queue.getJob(`variants:${media.id}`), { timeout: 5_000 }).toBeNull();
     const { response, body } = await fetchBytes(`/v1/media/${media.id}?variant=thumb`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('image/png');

@@ -262,6 +262,10 @@ describe('media (GridFS)', () => {
       png(5_000),
       Buffer.from('\r\n--b--\r\n'),
     ]);
+    // Files and chunks, of everyone: chunks carry no owner, and a refused upload's chunks are kept bytes too.
+    const counts = () =>
+      Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
+    const before = await counts();
     const socket = connect(Number(new URL(url).port), '127.0.0.1');
     socket.on('error', () => undefined);
     // The client goes while the server checks the quota, after the last byte (a phone cancelling at "100 %").
@@ -280,6 +284,7 @@ describe('media (GridFS)', () => {
       await sleep(1_000);
       const files = connection.collection('media.files');
       expect(await files.countDocuments({ 'metadata.ownerId': member.userId })).toBe(0);
+      expect(await counts()).toEqual(before);
     } finally {
       vi.restoreAllMocks();
     }
@@ -288,11 +293,17 @@ describe('media (GridFS)', () => {
   it('keeps nothing of an upload whose record could not be read back for the answer', async () => {
     const member = await registerAccount(url);
     const storage = running.app.get(MediaStorage);
+    const counts = () =>
+      Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
+    const before = await counts();
     vi.spyOn(storage, 'find').mockRejectedValueOnce(new Error('connection reset while reading the record'));
     try {
-      expect((await upload(member, png(1_000))).status).not.toBe(201);
+      const response = await upload(member, png(1_000));
+      expect(response.status).toBe(500);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       const files = connection.collection('media.files');
       expect(await files.countDocuments({ 'metadata.ownerId': member.userId })).toBe(0);
+      expect(await counts()).toEqual(before);
     } finally {
       vi.restoreAllMocks();
     }
@@ -366,6 +377,10 @@ describe('media (GridFS)', () => {
     const member = await registerAccount(url);
     const kept = () => connection.collection('media.files').countDocuments({ 'metadata.ownerId': member.userId });
     const post = (form: FormData) => fetch(`${url}/v1/media`, { method: 'POST', headers: member.auth, body: form });
+    // Files and chunks: the first file was stored before the second was found, and must go with its chunks.
+    const counts = () =>
+      Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
+    const before = await counts();
     const twoFiles = new FormData();
     twoFiles.append('file', new Blob([new Uint8Array(png(100))]), 'a.png');
     twoFiles.append('file', new Blob([new Uint8Array(png(200))]), 'b.png');
@@ -374,6 +389,7 @@ describe('media (GridFS)', () => {
     expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(((await refused.json()) as { detail: string }).detail).toMatch(/one file per upload/);
     expect(await kept()).toBe(0);
+    expect(await counts()).toEqual(before);
 
     const withFields = new FormData();
     withFields.append('caption', 'before');
@@ -456,22 +472,32 @@ describe('media quotas', () => {
         const response = await fetch(`${running.url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
         return { status: response.status, body: (await response.json()) as { detail?: string } };
       };
+      // Files and chunks of everyone (chunks carry no owner): a refusal leaves both as they were.
+      const connection = running.app.get<Connection>(getConnectionToken());
+      const counts = () =>
+        Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
       const send = sendAs(await registerAccount(running.url));
       expect((await send(png(200_000))).status).toBe(201);
+      let before = await counts();
       const overBytes = await send(png(150_000));
       expect(overBytes.status).toBe(413);
       expect(overBytes.body.detail).toMatch(/quota/);
+      expect(await counts()).toEqual(before);
       expect((await send(png(10_000))).status).toBe(201);
+      before = await counts();
       const overCount = await send(png(10));
       expect(overCount.status).toBe(403);
       expect(overCount.body.detail).toMatch(/at most 2 files/);
+      expect(await counts()).toEqual(before);
       // Another member has a quota of their own. Filled to the byte, it leaves no room: 413, not a 415 for an empty file.
       const sendAsOther = sendAs(await registerAccount(running.url));
       expect((await sendAsOther(png(300_000 - png(0).length))).status).toBe(201);
+      before = await counts();
       expect(await sendAsOther(png(10))).toMatchObject({
         status: 413,
         body: { detail: 'Media quota reached: 0 of 300000 bytes left' },
       });
+      expect(await counts()).toEqual(before);
     } finally {
       await running.close();
     }
@@ -643,6 +669,8 @@ describe('media transfer time', () => {
     try {
       const member = await registerAccount(accounts.url);
       const files = running.app.get<Connection>(getConnectionToken()).collection('media.files');
+      const chunks = running.app.get<Connection>(getConnectionToken()).collection('media.chunks');
+      const chunksBefore = await chunks.countDocuments();
       const [head, ...image] = uploadPieces(imagePng).slice(0, -1);
       // The whole file, then the start of a field after it, and then nothing: the connection stays open.
       const stalled = httpRequest(`${running.url}/v1/media`, {
@@ -666,6 +694,7 @@ describe('media transfer time', () => {
       expect(status).toBe(408);
       expect(ms).toBeLessThan(5_000);
       await expect.poll(() => files.countDocuments({ 'metadata.ownerId': member.userId }), { timeout: 5_000 }).toBe(0);
+      await expect.poll(() => chunks.countDocuments(), { timeout: 5_000 }).toBe(chunksBefore);
     } finally {
       await running.close();
     }
