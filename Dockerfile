@@ -4,9 +4,15 @@
 # end of life (2026-04-30): move the machines' Node and this tag to a supported line together (docs/operations.md).
 # Build: dev dependencies and the TypeScript compiler live only in this stage.
 FROM node:20.20.2-bookworm-slim AS build
+# Native addons (argon2) are compiled here rather than taken prebuilt: argon2's prebuilt linux-x64 binary crashes on
+# load on some CPUs (it does on this project's AMD EPYC machines), and an image built on one CPU may run on another.
+# node-gyp needs Python, make and a C++ compiler; only this stage has them.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --build-from-source
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx nest build && npm prune --omit=dev

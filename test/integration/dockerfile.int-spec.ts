@@ -72,6 +72,20 @@ describe('Dockerfile', () => {
     expect(`node ${version![1]}`).toBe(`node ${process.versions.node.split('.')[0]}`);
   });
 
+  it('compiles native addons in the build stage instead of trusting their prebuilt binaries', () => {
+    // argon2's prebuilt linux-x64 binary crashes on load on some CPUs (this project's AMD EPYC machines among them).
+    const runs = argsOf(all[0], 'RUN');
+    const tools = runs.findIndex(
+      (args) =>
+        args.includes('apt-get install') &&
+        ['python3', 'make', 'g++'].every((tool) => args.split(/\s+/).includes(tool)),
+    );
+    const install = runs.findIndex((args) => /\bnpm ci\b/.test(args));
+    expect(tools, 'a RUN in the build stage that installs python3, make and g++').toBeGreaterThanOrEqual(0);
+    expect(install, 'npm ci after the build tools').toBeGreaterThan(tools);
+    expect(runs[install]).toContain('--build-from-source');
+  });
+
   it('gives backups a folder the user can write, and docker compose keeps it on a volume', () => {
     // The default ./backups would be /app/backups, inside a folder root owns: every backup would fail with EACCES.
     const dir = env.BACKUP_DIR;
