@@ -47,8 +47,11 @@ describe('accounts and tokens', () => {
     expect(body.user).not.toHaveProperty('passwordHash');
     expect(body.accessToken.split('.')).toHaveLength(3);
 
-    const token = await login(url, email.toLowerCase(), 'a sufficiently long one');
-    expect(jwt.verify(token, SECRET)).toMatchObject({ sub: body.user.id, role: 'user' });
+    // Stored in lower case; the login spells it in mixed case, then in capitals with spaces around.
+    for (const spelling of [email, `  ${email.toUpperCase()} `]) {
+      const token = await login(url, spelling, 'a sufficiently long one');
+      expect(jwt.verify(token, SECRET), spelling).toMatchObject({ sub: body.user.id, role: 'user' });
+    }
   });
 
   it('answers every request for a token with Cache-Control: no-store, so that no cache keeps the token', async () => {
@@ -251,9 +254,14 @@ describe('accounts and tokens', () => {
     });
 
     it('rejects alg "none" and a token signed with another secret', async () => {
-      const none = jwt.sign(claims(), '', { algorithm: 'none' });
+      // With an expiry, so that the signature is all that is wrong: without one the guard refused both as tokens that
+      // never expire, signature checked or not.
+      const live = { ...claims(), exp: Math.floor(Date.now() / 1000) + 60 };
+      const genuine = jwt.sign(live, SECRET, { algorithm: 'HS256' });
+      expect(await createProfileWith(`Bearer ${genuine}`)).toBe(400); // control: the same claims, signed by us, pass
+      const none = jwt.sign(live, '', { algorithm: 'none' });
       expect(await createProfileWith(`Bearer ${none}`)).toBe(401);
-      const foreign = jwt.sign(claims(), 'some-other-secret-that-is-also-long-enough', { algorithm: 'HS256' });
+      const foreign = jwt.sign(live, 'some-other-secret-that-is-also-long-enough', { algorithm: 'HS256' });
       expect(await createProfileWith(`Bearer ${foreign}`)).toBe(401);
     });
 
@@ -273,7 +281,12 @@ describe('accounts and tokens', () => {
     });
 
     it('rejects a token for another audience', async () => {
-      const other = jwt.sign({ ...claims(), aud: 'another-service' }, SECRET, { algorithm: 'HS256' });
+      // With an expiry, so that the audience is all that is wrong: without one the guard refused the token as one that
+      // never expires, whatever its audience.
+      const exp = Math.floor(Date.now() / 1000) + 60;
+      const ours = jwt.sign({ ...claims(), exp }, SECRET, { algorithm: 'HS256' });
+      expect(await createProfileWith(`Bearer ${ours}`)).toBe(400); // control: the same token for this API passes
+      const other = jwt.sign({ ...claims(), exp, aud: 'another-service' }, SECRET, { algorithm: 'HS256' });
       expect(await createProfileWith(`Bearer ${other}`)).toBe(401);
     });
   });
