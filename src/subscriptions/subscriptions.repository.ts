@@ -92,9 +92,8 @@ export class SubscriptionsRepository {
 
   /**
    * A downgrade takes effect when the paid period ends; until then the member keeps what they paid
-   * for. `to: null` takes a scheduled downgrade back.
+   * for. `to: null` takes a scheduled downgrade back. `paymentKeys` as for a paid change: the request's key joins them.
    */
-  /** `to` null takes a scheduled downgrade back. `paymentKeys` as for a paid change: this request's key joins them. */
   scheduleDowngrade(
     userId: string,
     from: PlanId,

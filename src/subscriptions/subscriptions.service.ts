@@ -167,21 +167,19 @@ export class SubscriptionsService {
     const current = await this.activeOf(user);
     const key = paymentKey(user.id, 'change-plan', planId, idempotencyKey);
     if (appliedBy(current, key)) return toSubscriptionView(current);
+    const paymentKeys = withPaymentKey(current, key);
     if (current.plan === planId) {
       // Staying on the current plan takes back a scheduled downgrade; nothing is charged.
       if (!current.pendingPlan) throw new ConflictException(`Already on ${planId}`);
-      const keys = withPaymentKey(current, key);
       return toSubscriptionView(
-        orConflict(await this.subscriptions.scheduleDowngrade(user.id, current.plan, null, keys)),
+        orConflict(await this.subscriptions.scheduleDowngrade(user.id, current.plan, null, paymentKeys)),
       );
     }
     const target = PLANS[planId];
     if (target.rank < PLANS[current.plan].rank) {
       if (target.id === 'free') throw new BadRequestException('To leave the paid plans, cancel the subscription');
       return toSubscriptionView(
-        orConflict(
-          await this.subscriptions.scheduleDowngrade(user.id, current.plan, target.id, withPaymentKey(current, key)),
-        ),
+        orConflict(await this.subscriptions.scheduleDowngrade(user.id, current.plan, target.id, paymentKeys)),
       );
     }
     if (!paymentToken) throw new BadRequestException('An upgrade is charged: paymentToken is required');
@@ -190,7 +188,7 @@ export class SubscriptionsService {
       this.subscriptions.upgrade(user.id, current.plan, {
         plan: target.id,
         chargeId,
-        paymentKeys: withPaymentKey(current, key),
+        paymentKeys,
         ...newPeriod(target),
       }),
     );
