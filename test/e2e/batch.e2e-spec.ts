@@ -47,12 +47,19 @@ describe('POST /v1/batch', () => {
 
   it("applies the caller's authentication to every sub-request", async () => {
     const path = `/v1/profiles/${hiddenId}`;
-    const anonymous = (await (await batch([{ method: 'GET', path }])).json()) as { responses: { status: number }[] };
-    expect(anonymous.responses[0].status).toBe(404);
-    const asOwner = (await (await batch([{ method: 'GET', path }], owner.auth)).json()) as {
-      responses: { status: number }[];
+    // Several items, each needing the token: one item alone cannot tell "every" from "the first".
+    const items = [
+      { method: 'GET', path },
+      { method: 'GET', path: '/v1/profiles/me' },
+      { method: 'GET', path },
+    ];
+    const anonymous = (await (await batch(items)).json()) as { responses: { status: number }[] };
+    expect(anonymous.responses.map((r) => r.status)).toEqual([404, 401, 404]);
+    const asOwner = (await (await batch(items, owner.auth)).json()) as {
+      responses: { status: number; body: { id?: string } }[];
     };
-    expect(asOwner.responses[0].status).toBe(200);
+    expect(asOwner.responses.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(asOwner.responses.map((r) => r.body.id)).toEqual([hiddenId, hiddenId, hiddenId]);
     // An invalid token is refused up front, as it would be on each sub-request.
     expect((await batch([{ method: 'GET', path }], { authorization: 'Bearer a.b.c' })).status).toBe(401);
   });
