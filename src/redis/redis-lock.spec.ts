@@ -3,7 +3,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { LockUnavailableException, withRedisLock } from './redis-lock.js';
 
 /**
- * The two commands the lock uses, over an in-memory map (the real-Redis behaviour is covered by the e2e tests).
+ * The commands the lock uses (SET, and the release and renewal scripts), over an in-memory map (the real-Redis
+ * behaviour, renewals included, is covered by test/integration/redis-lock.int-spec.ts).
  * `unreachable`: SET fails and never lands; `late`: SET lands, but its reply comes after the command timeout, and
  * commands sent after it run after it, as on one Redis connection.
  */
@@ -17,9 +18,10 @@ function fakeRedis(setFailure?: 'unreachable' | 'late') {
       keys.set(key, value);
       return Promise.resolve('OK');
     }),
-    eval: vi.fn((_script: string, _count: number, key: string, token: string) => {
-      if (keys.get(key) === token) keys.delete(key);
-      return Promise.resolve(1);
+    eval: vi.fn((script: string, _count: number, key: string, token: string) => {
+      const held = keys.get(key) === token;
+      if (held && script.includes("'DEL'")) keys.delete(key);
+      return Promise.resolve(held ? 1 : 0);
     }),
   };
   return { redis: redis as unknown as Redis, keys };
