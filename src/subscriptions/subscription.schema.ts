@@ -71,7 +71,8 @@ export class Subscription {
    * their charge; downgrades and their take-backs, charged nothing) in the last 24 hours, as long as a key's answer is
    * kept: a retry of one whose answer was never stored (its request died after this write) finds it applied and
    * answers with the subscription instead of "already subscribed" or "already on that plan". Older ones are dropped at
-   * the next such write and never count: a key reused after its answer was purged is a new request.
+   * the next such write and never count: a key reused after its answer was purged is a new request. At most the newest
+   * PAYMENT_KEYS_KEPT (subscriptions.service.ts).
    */
   @Prop({ type: [PaymentKeySchema], default: [] })
   recentPaymentKeys: PaymentKeyUse[];

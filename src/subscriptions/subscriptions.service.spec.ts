@@ -1,8 +1,9 @@
 import { ConflictException } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
+import type { PaymentKeyUse } from './subscription.schema.js';
 import type { SubscriptionRecord, SubscriptionsRepository } from './subscriptions.repository.js';
-import { SubscriptionsService } from './subscriptions.service.js';
+import { PAYMENT_KEYS_KEPT, SubscriptionsService } from './subscriptions.service.js';
 import type { UnsettledCharges } from './unsettled-charges.js';
 
 const member = { id: '5f1d7f3a9b1e8a0012345678', role: 'user' as const };
@@ -88,5 +89,32 @@ describe('SubscriptionsService, a charge whose write failed', () => {
     unsettled.wasRefunded.mockRejectedValueOnce(new Error('Command timed out'));
     await expect(start()).resolves.toMatchObject({ plan: 'premium' });
     expect(subscriptions.start).toHaveBeenCalled();
+  });
+});
+
+describe('SubscriptionsService, payment keys', () => {
+  it('keeps only the newest few, however often a member flips between two plans for free', async () => {
+    let stored: Partial<SubscriptionRecord> = { ...live([]), plan: 'platinum', recentPaymentKeys: [] };
+    const subscriptions = {
+      findByUser: vi.fn(() => Promise.resolve(stored)),
+      scheduleDowngrade: vi.fn((_user: string, _from: string, to: string | null, keys: PaymentKeyUse[]) => {
+        stored = { ...stored, pendingPlan: to as SubscriptionRecord['pendingPlan'], recentPaymentKeys: keys };
+        return Promise.resolve(stored);
+      }),
+    };
+    const payments = { name: 'fake', charge: vi.fn(), refund: vi.fn() };
+    const service = new SubscriptionsService(
+      subscriptions as unknown as SubscriptionsRepository,
+      payments,
+      {} as Redis,
+      {} as UnsettledCharges,
+    );
+    const changes = 3 * PAYMENT_KEYS_KEPT;
+    for (let i = 0; i < changes; i += 1) {
+      await service['switchPlan'](member, i % 2 ? 'platinum' : 'premium', undefined, `key-${i}`);
+    }
+    expect(payments.charge).not.toHaveBeenCalled();
+    const kept = stored.recentPaymentKeys!.map((use) => use.key.split(':').at(-1));
+    expect(kept).toEqual(Array.from({ length: PAYMENT_KEYS_KEPT }, (_, i) => `key-${changes - PAYMENT_KEYS_KEPT + i}`));
   });
 });

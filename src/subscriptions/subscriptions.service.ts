@@ -35,6 +35,9 @@ import {
   type SubscriptionRecord,
 } from './subscriptions.repository.js';
 
+/** How many of a member's payment keys the subscription keeps (see withPaymentKey). */
+export const PAYMENT_KEYS_KEPT = 20;
+
 /**
  * What premium checks read on every request: the plan and the end of its paid period, cached and evicted by every
  * state change below. (Named for this shape; entries of the earlier `subscription-status`, a bare plan id, are
@@ -351,9 +354,13 @@ function appliedBy(current: SubscriptionRecord, key: string): boolean {
   return recentPaymentKeys(current).some((use) => use.key === key);
 }
 
-/** The member's payment keys used within the time their answers are kept, and `key`, used now. */
+/**
+ * The member's payment keys used within the time their answers are kept, and `key`, used now: the newest
+ * PAYMENT_KEYS_KEPT. Downgrades and their take-backs cost nothing, so without a cap a member flipping between two plans
+ * would grow the document by every request the rate limit lets through; a retry comes long before that many changes.
+ */
 function withPaymentKey(current: SubscriptionRecord | null, key: string): PaymentKeyUse[] {
-  return [...(current ? recentPaymentKeys(current) : []), { key, at: new Date() }];
+  return [...(current ? recentPaymentKeys(current) : []), { key, at: new Date() }].slice(-PAYMENT_KEYS_KEPT);
 }
 
 function recentPaymentKeys(current: SubscriptionRecord): PaymentKeyUse[] {
