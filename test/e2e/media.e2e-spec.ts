@@ -26,6 +26,10 @@ const JPEG_HEAD = Buffer.concat([
 const jpeg = (size: number) => Buffer.concat([JPEG_HEAD, randomBytes(size)]);
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
+/** Files and chunks of everyone (chunks carry no owner): a refused upload must leave both as they were. */
+const storedFilesAndChunks = (connection: Connection) =>
+  Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
+
 describe('media (GridFS)', () => {
   let running: RunningApp;
   let url: string;
@@ -262,10 +266,7 @@ describe('media (GridFS)', () => {
       png(5_000),
       Buffer.from('\r\n--b--\r\n'),
     ]);
-    // Files and chunks, of everyone: chunks carry no owner, and a refused upload's chunks are kept bytes too.
-    const counts = () =>
-      Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
-    const before = await counts();
+    const before = await storedFilesAndChunks(connection);
     const socket = connect(Number(new URL(url).port), '127.0.0.1');
     socket.on('error', () => undefined);
     // The client goes while the server checks the quota, after the last byte (a phone cancelling at "100 %").
@@ -284,7 +285,7 @@ describe('media (GridFS)', () => {
       await sleep(1_000);
       const files = connection.collection('media.files');
       expect(await files.countDocuments({ 'metadata.ownerId': member.userId })).toBe(0);
-      expect(await counts()).toEqual(before);
+      expect(await storedFilesAndChunks(connection)).toEqual(before);
     } finally {
       vi.restoreAllMocks();
     }
@@ -293,9 +294,7 @@ describe('media (GridFS)', () => {
   it('keeps nothing of an upload whose record could not be read back for the answer', async () => {
     const member = await registerAccount(url);
     const storage = running.app.get(MediaStorage);
-    const counts = () =>
-      Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
-    const before = await counts();
+    const before = await storedFilesAndChunks(connection);
     vi.spyOn(storage, 'find').mockRejectedValueOnce(new Error('connection reset while reading the record'));
     try {
       const response = await upload(member, png(1_000));
@@ -303,16 +302,14 @@ describe('media (GridFS)', () => {
       expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       const files = connection.collection('media.files');
       expect(await files.countDocuments({ 'metadata.ownerId': member.userId })).toBe(0);
-      expect(await counts()).toEqual(before);
+      expect(await storedFilesAndChunks(connection)).toEqual(before);
     } finally {
       vi.restoreAllMocks();
     }
   });
 
   it('answers malformed multipart bodies with a 400 problem and keeps nothing of them', async () => {
-    const counts = () =>
-      Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
-    const before = await counts();
+    const before = await storedFilesAndChunks(connection);
     const part = (bytes: Buffer) =>
       Buffer.concat([
         Buffer.from('--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'),
@@ -334,13 +331,11 @@ describe('media (GridFS)', () => {
       expect(response.status, contentType).toBe(400);
       expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     }
-    expect(await counts()).toEqual(before);
+    expect(await storedFilesAndChunks(connection)).toEqual(before);
   });
 
   it('refuses a compressed upload at once with a 415 naming the coding it takes, and keeps nothing of it', async () => {
-    const counts = () =>
-      Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
-    const before = await counts();
+    const before = await storedFilesAndChunks(connection);
     const form = (bytes: Buffer) =>
       Buffer.concat([
         Buffer.from('--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'),
@@ -363,7 +358,7 @@ describe('media (GridFS)', () => {
         'Uploads are sent without a Content-Encoding, not gzip',
       );
     }
-    expect(await counts()).toEqual(before);
+    expect(await storedFilesAndChunks(connection)).toEqual(before);
     // Stated as the default is taken.
     const identity = await fetch(`${url}/v1/media`, {
       method: 'POST',
@@ -378,9 +373,7 @@ describe('media (GridFS)', () => {
     const kept = () => connection.collection('media.files').countDocuments({ 'metadata.ownerId': member.userId });
     const post = (form: FormData) => fetch(`${url}/v1/media`, { method: 'POST', headers: member.auth, body: form });
     // Files and chunks: the first file was stored before the second was found, and must go with its chunks.
-    const counts = () =>
-      Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
-    const before = await counts();
+    const before = await storedFilesAndChunks(connection);
     const twoFiles = new FormData();
     twoFiles.append('file', new Blob([new Uint8Array(png(100))]), 'a.png');
     twoFiles.append('file', new Blob([new Uint8Array(png(200))]), 'b.png');
@@ -389,7 +382,7 @@ describe('media (GridFS)', () => {
     expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(((await refused.json()) as { detail: string }).detail).toMatch(/one file per upload/);
     expect(await kept()).toBe(0);
-    expect(await counts()).toEqual(before);
+    expect(await storedFilesAndChunks(connection)).toEqual(before);
 
     const withFields = new FormData();
     withFields.append('caption', 'before');
@@ -472,32 +465,29 @@ describe('media quotas', () => {
         const response = await fetch(`${running.url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
         return { status: response.status, body: (await response.json()) as { detail?: string } };
       };
-      // Files and chunks of everyone (chunks carry no owner): a refusal leaves both as they were.
       const connection = running.app.get<Connection>(getConnectionToken());
-      const counts = () =>
-        Promise.all(['media.files', 'media.chunks'].map((name) => connection.collection(name).countDocuments()));
       const send = sendAs(await registerAccount(running.url));
       expect((await send(png(200_000))).status).toBe(201);
-      let before = await counts();
+      let before = await storedFilesAndChunks(connection);
       const overBytes = await send(png(150_000));
       expect(overBytes.status).toBe(413);
       expect(overBytes.body.detail).toMatch(/quota/);
-      expect(await counts()).toEqual(before);
+      expect(await storedFilesAndChunks(connection)).toEqual(before);
       expect((await send(png(10_000))).status).toBe(201);
-      before = await counts();
+      before = await storedFilesAndChunks(connection);
       const overCount = await send(png(10));
       expect(overCount.status).toBe(403);
       expect(overCount.body.detail).toMatch(/at most 2 files/);
-      expect(await counts()).toEqual(before);
+      expect(await storedFilesAndChunks(connection)).toEqual(before);
       // Another member has a quota of their own. Filled to the byte, it leaves no room: 413, not a 415 for an empty file.
       const sendAsOther = sendAs(await registerAccount(running.url));
       expect((await sendAsOther(png(300_000 - png(0).length))).status).toBe(201);
-      before = await counts();
+      before = await storedFilesAndChunks(connection);
       expect(await sendAsOther(png(10))).toMatchObject({
         status: 413,
         body: { detail: 'Media quota reached: 0 of 300000 bytes left' },
       });
-      expect(await counts()).toEqual(before);
+      expect(await storedFilesAndChunks(connection)).toEqual(before);
     } finally {
       await running.close();
     }
