@@ -2,6 +2,7 @@ import { fileTypeFromBuffer } from 'file-type';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { gifWithFrame } from '../../test/factories/images.js';
 import { sizeFromHeader, sniffMediaType } from './media-types.js';
 
 describe('sizeFromHeader', () => {
@@ -15,6 +16,25 @@ describe('sizeFromHeader', () => {
     const memory = Buffer.alloc(64, 0x41);
     Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').copy(memory);
     expect(sizeFromHeader(memory.subarray(0, 16))).toBeUndefined();
+  });
+});
+
+describe('sizeFromHeader of a GIF', () => {
+  it('grows the logical screen to the first frame, as decoders do (a 40-byte GIF of 64 megapixels)', async () => {
+    const bomb = gifWithFrame(8000, 8000);
+    expect(sizeFromHeader(bomb)).toEqual({ width: 8000, height: 8000 });
+    // What the variants job's decoder makes of it.
+    const decoded = await sharp(bomb).metadata();
+    expect({ width: decoded.width, height: decoded.height }).toEqual({ width: 8000, height: 8000 });
+    expect(sizeFromHeader(gifWithFrame(10, 20, 7990, 5980))).toEqual({ width: 8000, height: 6000 });
+  });
+
+  it('reads an ordinary GIF as its screen, and finds no size before the first frame is in', async () => {
+    const gif = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#808080' } })
+      .gif()
+      .toBuffer();
+    expect(sizeFromHeader(gif)).toEqual({ width: 30, height: 20 });
+    expect(sizeFromHeader(gifWithFrame(8000, 8000).subarray(0, 20))).toBeUndefined();
   });
 });
 

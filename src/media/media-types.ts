@@ -37,10 +37,51 @@ export function sizeFromHeader(head: Buffer): ImageSize | undefined {
     // A copy that owns its memory: image-size reads through a DataView over `head.buffer` that it does not bound by
     // `head`'s length, so on a truncated header it read the bytes after it, which in a slice of Node's shared
     // buffer pool belong to other requests, and stored them as the dimensions.
-    const { width, height, orientation } = imageSize(new Uint8Array(head));
+    const { type, width, height, orientation } = imageSize(new Uint8Array(head));
+    if (type === 'gif') return gifCanvas(head);
     if (!width || !height) return undefined;
     return orientation !== undefined && orientation >= 5 ? { width: height, height: width } : { width, height };
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A GIF's canvas as decoders size it: the logical screen, grown to hold the first frame. image-size reads the screen
+ * alone, so a 40-byte GIF with a 1 × 1 screen and an 8000 × 8000 frame passed as 1 × 1, and libvips (the variants
+ * job) and browsers decoded 64 megapixels. Undefined while the first frame's descriptor is not in `head`.
+ */
+function gifCanvas(head: Buffer): ImageSize | undefined {
+  if (head.length < 13) return undefined;
+  const screen = { width: head.readUInt16LE(6), height: head.readUInt16LE(8) };
+  const flags = head[10];
+  // The global colour table, when there is one, comes before the first block.
+  let at = 13 + (flags & 0x80 ? 3 * 2 ** ((flags & 0x07) + 1) : 0);
+  while (at < head.length) {
+    const block = head[at];
+    if (block === GIF_TRAILER) return screen.width && screen.height ? screen : undefined;
+    if (block === GIF_IMAGE) return at + 9 > head.length ? undefined : withFrame(screen, head, at);
+    if (block !== GIF_EXTENSION) return undefined;
+    at = afterSubBlocks(head, at + 2);
+  }
+  return undefined;
+}
+
+const GIF_EXTENSION = 0x21;
+const GIF_IMAGE = 0x2c;
+const GIF_TRAILER = 0x3b;
+
+/** The screen grown to the frame whose image descriptor starts at `at` (left, top, width, height). */
+function withFrame(screen: ImageSize, head: Buffer, at: number): ImageSize | undefined {
+  const right = head.readUInt16LE(at + 1) + head.readUInt16LE(at + 5);
+  const bottom = head.readUInt16LE(at + 3) + head.readUInt16LE(at + 7);
+  const size = { width: Math.max(screen.width, right), height: Math.max(screen.height, bottom) };
+  return size.width && size.height ? size : undefined;
+}
+
+/** Where the data sub-blocks starting at `at` end (past their zero-length terminator), or past `head`'s end. */
+function afterSubBlocks(head: Buffer, at: number): number {
+  let next = at;
+  while (next < head.length && head[next] !== 0) next += head[next] + 1;
+  return next + 1;
 }

@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
-import { pngStructure } from '../factories/images.js';
+import { gifWithFrame, pngStructure } from '../factories/images.js';
 import { MediaQuota } from '../../src/media/media-quota.js';
 import { MediaStorage } from '../../src/media/media.storage.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -253,6 +253,18 @@ describe('media (GridFS)', () => {
       'The image is 10000 × 6000 pixels; at most 50 megapixels are accepted',
     );
     expect(await connection.collection('media.files').countDocuments()).toBe(before);
+  });
+
+  it('refuses a GIF whose first frame outgrows its 1 × 1 screen to 64 megapixels with 422, storing nothing', async () => {
+    const before = await storedFilesAndChunks(connection);
+    const bomb = gifWithFrame(8000, 8000);
+    const response = await upload(owner, bomb, 'bomb.gif', 'image/gif');
+    expect(response.status).toBe(422);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await response.json()) as { detail: string }).detail).toBe(
+      'The image is 8000 × 8000 pixels; at most 50 megapixels are accepted',
+    );
+    expect(await storedFilesAndChunks(connection)).toEqual(before);
   });
 
   it('keeps nothing of an upload whose client closed the connection after its last byte, before the answer', async () => {
