@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CredentialsDto } from '../auth/dto/credentials.dto.js';
 import { RequestValidationPipe } from '../common/pipes/request-validation.pipe.js';
+import { ABANDONED_AFTER_MS } from '../media/media-cleanup.js';
 import { ConfigError, loadConfig } from './app-config.js';
 
 describe('loadConfig', () => {
@@ -107,6 +108,12 @@ describe('loadConfig', () => {
       /^Invalid configuration: PORT .*; THROTTLE_ANONYMOS_TTL_S is not a rate-limit tier/,
     );
     expect(loadConfig({ THROTTLE_LOGIN_LIMIT: '' }).throttle.anonymous.limit).toBe(100);
+  });
+
+  it('refuses a REQUEST_TIMEOUT_MS that would let an upload outlast the cleanup of abandoned writes', () => {
+    const longest = loadConfig({ REQUEST_TIMEOUT_MS: '600000', HANDLER_TIMEOUT_MS: '300000' }).http;
+    expect(longest.requestTimeoutMs + longest.handlerTimeoutMs).toBeLessThan(ABANDONED_AFTER_MS);
+    expect(() => loadConfig({ REQUEST_TIMEOUT_MS: '600001' })).toThrow(/^Invalid configuration: REQUEST_TIMEOUT_MS/);
   });
 
   it('refuses METRICS_PORT equal to PORT, which could only fail to listen', () => {

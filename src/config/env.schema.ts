@@ -100,7 +100,9 @@ export const envSchema = z
     // connections first and never reuses one the server already dropped. Raise it to match an LB
     // with a longer timeout (GCP's HTTP(S) LB keeps backend connections for 600 s).
     KEEP_ALIVE_TIMEOUT_MS: decimal(positiveInt).default(65_000),
-    REQUEST_TIMEOUT_MS: decimal(positiveInt).default(30_000),
+    // At most 10 minutes: an upload may take this plus HANDLER_TIMEOUT_MS, which must stay well inside the hour after
+    // which the media cleanup deletes a write still pending as abandoned (ABANDONED_AFTER_MS), file and all.
+    REQUEST_TIMEOUT_MS: decimal(positiveInt.max(600_000)).default(30_000),
     // Longest a request may wait for its answer before it gets a 503 problem, so a hung database never holds a
     // client; an upload gets REQUEST_TIMEOUT_MS more to send its file. Below the report's 30 s proxy read timeout.
     HANDLER_TIMEOUT_MS: decimal(positiveInt.max(300_000)).default(10_000),
