@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ChangePasswordDto } from './change-password.dto.js';
 import { CredentialsDto, LoginDto } from './credentials.dto.js';
 
@@ -33,5 +33,21 @@ describe('password rules', () => {
     expect(refused(LoginDto, { email, password: '' })).toEqual(['password']);
     expect(refused(LoginDto, { email, password: 'x'.repeat(129) })).toEqual(['password']);
     expect(refused(LoginDto, { email, password: { $ne: null } })).toEqual(['password']);
+  });
+
+  it('refuses a new password too long to be one without normalising it', () => {
+    // NFKC writes U+FDFA as 18 characters: normalising 300,000 of them (a 1 MB body) held the event loop for a second.
+    const normalize = vi.spyOn(String.prototype, 'normalize');
+    try {
+      const huge = '\ufdfa'.repeat(300_000);
+      expect(refused(CredentialsDto, { email, password: huge })).toEqual(['password']);
+      expect(refused(ChangePasswordDto, { currentPassword: 'x', newPassword: huge })).toEqual(['newPassword']);
+      const longest = Math.max(0, ...normalize.mock.contexts.map((text) => String(text).length));
+      expect(longest).toBeLessThan(1_000);
+    } finally {
+      normalize.mockRestore();
+    }
+    // Within the limit it is still counted after normalisation: 128 such characters are a valid password.
+    expect(refused(CredentialsDto, { email, password: '\ufdfa'.repeat(128) })).toEqual([]);
   });
 });

@@ -3,6 +3,12 @@ import { ApiProperty } from '@nestjs/swagger';
 import { IsNotEmpty, IsString, MaxLength, ValidateBy } from 'class-validator';
 
 export const MIN_PASSWORD_CHARACTERS = 10;
+export const MAX_PASSWORD_CHARACTERS = 128;
+/**
+ * The most UTF-16 units a password within MAX_PASSWORD_CHARACTERS can have, as MaxLength counts characters: an astral
+ * code point (a surrogate pair) with a variation selector is one. Longer text fails MaxLength whatever it holds.
+ */
+const MAX_PASSWORD_UTF16_UNITS = 3 * MAX_PASSWORD_CHARACTERS;
 
 /**
  * A password's length as NIST 800-63B (5.1.1.2) counts it: Unicode code points of the normalised form, the one
@@ -21,20 +27,25 @@ export const NewPassword = (): PropertyDecorator =>
     ApiProperty({
       example: 'correct horse battery staple',
       minLength: MIN_PASSWORD_CHARACTERS,
-      maxLength: 128,
+      maxLength: MAX_PASSWORD_CHARACTERS,
       description: `At least ${MIN_PASSWORD_CHARACTERS} characters, counted after Unicode normalisation (NFKC)`,
     }),
     IsString(),
     ValidateBy({
       name: 'minPasswordCharacters',
       validator: {
-        validate: (value) => typeof value !== 'string' || passwordCharacters(value) >= MIN_PASSWORD_CHARACTERS,
+        // Text MaxLength refuses anyway is not normalised: NFKC expands some characters 18-fold (U+FDFA), and a
+        // 1 MB body of them held the event loop for most of a second before the refusal.
+        validate: (value) =>
+          typeof value !== 'string' ||
+          value.length > MAX_PASSWORD_UTF16_UNITS ||
+          passwordCharacters(value) >= MIN_PASSWORD_CHARACTERS,
         defaultMessage: (args) =>
           `${args?.property ?? 'password'} must be at least ${MIN_PASSWORD_CHARACTERS} characters long, counted ` +
           'after Unicode normalisation (an accent typed as a separate mark is part of its letter)',
       },
     }),
-    MaxLength(128),
+    MaxLength(MAX_PASSWORD_CHARACTERS),
   );
 
 /**
