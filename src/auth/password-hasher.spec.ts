@@ -35,6 +35,14 @@ describe('PasswordHasher', () => {
     expect(await hasher.verify(legacy, DECOMPOSED)).toBe(true);
   });
 
+  it('takes the other form of the accents for a hash made before normalisation, as it does for a new one', async () => {
+    // Registered decomposed from one device, typed composed on another (and the other way round).
+    const decomposedLegacy = await argon2.hash(DECOMPOSED, { type: argon2.argon2id });
+    expect(await hasher.verify(decomposedLegacy, COMPOSED)).toBe(true);
+    const composedLegacy = await argon2.hash(COMPOSED, { type: argon2.argon2id });
+    expect(await hasher.verify(composedLegacy, DECOMPOSED)).toBe(true);
+  });
+
   it('refuses another password, and any for an unknown account', async () => {
     expect(await hasher.verify(hash, 'Creme brulee 2026')).toBe(false);
     expect(await hasher.verify(undefined, COMPOSED)).toBe(false);

@@ -10,6 +10,15 @@ import { PasswordHashingAdmission } from './password-hashing-admission.js';
 const normalForm = (password: string) => password.normalize('NFKC');
 
 /**
+ * The texts a password is checked as: its normal form first, then the forms a hash made before passwords were
+ * normalised may be of, the text as its owner's device sent it at registration. The text as sent now is not enough:
+ * a device that decomposes accents registered "Cre\u0300me", another sends "Crème", whose NFKC form is composed too,
+ * and the miss counted as a failed login. So its decomposed form as well (a composed legacy hash matches the normal
+ * form). Full-width letters cannot be recovered this way, accents can. An ASCII password has one form, one check.
+ */
+const checkedForms = (password: string) => [...new Set([normalForm(password), password, password.normalize('NFD')])];
+
+/**
  * argon2id with the library's defaults (64 MiB, 3 passes, parallelism 4; ~100 ms here), which meet
  * OWASP's minimum. Behind an injectable so unit tests can swap the slow hash. Every hash and check waits for a slot of
  * the admission, so a burst of logins gets quick 503s instead of queueing past the request deadline.
@@ -27,8 +36,8 @@ export class PasswordHasher {
   }
 
   /**
-   * Checks the normal form, then, for a password that has another, the text as sent: hashes made before passwords
-   * were normalised are of that. An unknown email (no hash) costs the same checks against the decoy, in the same
+   * Checks the normal form, then, for a password that has others, the text as sent and its decomposed form (see
+   * checkedForms). An unknown email (no hash) costs the same checks against the decoy, in the same
    * admission: a refusal or a wait must not tell a known email from an unknown one either.
    */
   verify(hash: string | undefined, password: string, abandoned?: AbortSignal): Promise<boolean> {
@@ -36,8 +45,7 @@ export class PasswordHasher {
   }
 
   private async verifyForms(hash: string | undefined, password: string): Promise<boolean> {
-    const forms = [...new Set([normalForm(password), password])];
-    for (const form of forms) {
+    for (const form of checkedForms(password)) {
       if (hash === undefined) await argon2.verify(await this.decoy, form);
       else if (await argon2.verify(hash, form)) return true;
     }
