@@ -7,6 +7,7 @@ import { processEnv } from '../config/env.js';
 import { nestLogger } from '../logging/nest-logger.js';
 import { createRootLogger } from '../logging/root-logger.js';
 import { BackupCliModule } from './backup-cli.module.js';
+import { LocalBackupStorage } from './backup-storage.js';
 import { BackupService } from './backup.service.js';
 import { cacheUntouched, clearCacheAfterRestore } from './cache-after-restore.js';
 import { parseCliArgs } from './cli-args.js';
@@ -71,6 +72,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = loadConfig(processEnv());
+  // Read from BACKUP_DIR alone, before MongoDB is connected: the runbook's first step lists backups, often because the
+  // database is gone, and a connection that cannot be made failed the listing after the server selection timeout.
+  if (command.kind === 'list') {
+    process.stdout.write(`${(await new LocalBackupStorage(config.backup.dir).list()).join('\n')}\n`);
+    return 0;
+  }
   const app = await NestFactory.createApplicationContext(BackupCliModule.forRoot(config), {
     logger: stderrLogger(config.log.level),
   });
@@ -90,10 +97,6 @@ async function main(): Promise<number> {
       }
       const result = { restored: id, into: target, documents: restored, cache };
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      return 0;
-    }
-    if (command.kind === 'list') {
-      process.stdout.write(`${(await backups.storage.list()).join('\n')}\n`);
       return 0;
     }
     if (command.kind === 'verify') {

@@ -621,6 +621,10 @@ describe('backup CLI (dist/backup/cli.js)', () => {
       const run = JSON.parse(backup.stdout) as { _id: string; status: string; verify: { status: string } };
       expect(run).toMatchObject({ status: 'succeeded', verify: { status: 'passed' } });
       expect((await cli(['--list'], env)).stdout).toContain(run._id);
+      // The runbook lists backups to pick one, often while the database is gone: the listing needs BACKUP_DIR alone.
+      const noDatabase = await cli(['--list'], { ...env, MONGODB_URI: 'mongodb://127.0.0.1:1/vesta' });
+      expect(noDatabase.code, noDatabase.stderr).toBe(0);
+      expect(noDatabase.stdout).toContain(run._id);
 
       const target = `vesta_cli_restore_${Date.now()}`;
       const restore = await cli(['--restore', run._id, '--target-db', target], env);
