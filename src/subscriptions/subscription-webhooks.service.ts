@@ -13,6 +13,7 @@ import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
+import { UnsettledCharges } from './unsettled-charges.js';
 import { WebhookEventsRepository } from './webhook-events.repository.js';
 
 /**
@@ -41,6 +42,7 @@ export class SubscriptionWebhooksService {
     private readonly cache: TieredCache,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(PAYMENT_PROVIDER) private readonly payments: PaymentProvider,
+    private readonly unsettled: UnsettledCharges,
   ) {}
 
   async handle(provider: string, event: WebhookEventDto): Promise<WebhookReceiptDto> {
@@ -126,7 +128,10 @@ export class SubscriptionWebhooksService {
    */
   private async refund(eventId: string, chargeId: string, userId: string): Promise<void> {
     // Remembered first, like a refund of the member's own request: the charge may be one a subscribe made before it
-    // died, whose retry with the same key gets it back from the processor (see SubscriptionsService.charge).
+    // died, whose retry with the same key gets it back from the processor (see SubscriptionsService.charge). In Redis
+    // too, as the sweep remembers its refunds: a member who never subscribed has no document to remember it in, and
+    // the retry of their first subscribe started a subscription paid by this refunded charge.
+    await this.unsettled.markRefunded(chargeId);
     await this.subscriptions.rememberRefund(userId, chargeId);
     await this.payments.refund(chargeId);
     this.logger.warn(`Webhook ${eventId}: refunded charge ${chargeId}, which paid for nothing`);

@@ -164,6 +164,29 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect(await periodEndOf(member)).toBeLessThan(Date.now());
     });
 
+    it('refuses to the retry of a first subscribe the charge the provider reported and this refunded', async () => {
+      const member = await registerAccount(url);
+      const repository = running.app.get(SubscriptionsRepository);
+      const dies = vi.spyOn(repository, 'start').mockRejectedValueOnce(new Error('the process died here'));
+      const key = randomUUID();
+      const subscribe = () =>
+        fetch(`${url}/v1/subscriptions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key, ...member.auth },
+          body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
+        });
+      expect((await subscribe()).status).toBe(500);
+      dies.mockRestore();
+      const charge = payments.charges.get(paymentKey(member.userId, 'subscribe', 'premium', key))!.id;
+      // The provider reports that charge; the member has no subscription, so it is refunded.
+      expect((await paid(member, charge)).status).toBe(200);
+      expect(payments.refunds.has(charge)).toBe(true);
+
+      // No document to remember the refund in: without the note in Redis this retry subscribed for nothing.
+      expect((await subscribe()).status).toBe(422);
+      expect((await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).status).toBe(404);
+    });
+
     it('renews nothing with a refunded charge reported again after the member resumed', async () => {
       const { member } = await premiumMember();
       expect((await post('/v1/subscriptions/me/cancel', member)).status).toBe(200);
