@@ -8,9 +8,12 @@ import { IdempotencyService } from './idempotency.service.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { SubscriptionWebhooksService } from './subscription-webhooks.service.js';
 import { paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
-import { UnsettledCharges } from './unsettled-charges.js';
+import { UnsettledCharges, type UnsettledCharge } from './unsettled-charges.js';
 import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
+
+/** The processor did not give a charge back: that charge's trouble, not the sweep's. */
+class RefundRefusedError extends Error {}
 
 /** A past-due subscription expires this long after its period end: until then its member can still pay. */
 export const GRACE_MS = 3 * 24 * 3600 * 1000;
@@ -83,25 +86,40 @@ export class SubscriptionSweeper {
   /**
    * Refunds each charge whose write failed (UnsettledCharges) and that no retry applied within SETTLE_AFTER_MS; one
    * that did is forgotten. Under the member's lock, so no retry charges while it runs; a member being changed now is
-   * left for the next run, and so is a refund that fails. The refund is remembered first, so that the charge, given
-   * back to a retry of its key, is refused (charge()).
+   * left for the next run, and so is a charge whose refund fails, without holding up the others. The refund is
+   * remembered first, so that the charge, given back to a retry of its key, is refused (charge()).
    */
   async settleCharges(now: Date): Promise<void> {
     for (const charge of await this.unsettled.due(now)) {
-      const outcome = await withSubscriptionChangeLock(this.redis, charge.userId, async () => {
-        const current = await this.subscriptions.findByUser(charge.userId);
-        const applied = current !== null && paidFor(current, charge.chargeId);
-        if (!applied) {
-          await this.unsettled.markRefunded(charge.chargeId);
-          if (current) await this.subscriptions.rememberRefund(charge.userId, charge.chargeId);
-          await this.payments.refund(charge.chargeId);
-        }
-        await this.unsettled.forget(charge);
-        return applied;
+      // A refund the processor keeps refusing (a disputed charge cannot be refunded) stopped the loop at that charge
+      // on every run: no later charge was refunded, and the sweep's purges never ran again. It stays noted instead.
+      // Redis or MongoDB failing still ends the run: every other charge would wait for them in turn.
+      await this.settle(charge).catch((error: unknown) => {
+        if (!(error instanceof RefundRefusedError)) throw error;
+        this.logger.error(
+          `Charge ${charge.chargeId} of member ${charge.userId} not settled (${error.message}): the next run tries ` +
+            'again; refund it by hand if this repeats',
+        );
       });
-      if (outcome.acquired && !outcome.value) {
-        this.logger.warn(`Refunded charge ${charge.chargeId} of member ${charge.userId}: no retry applied it`);
+    }
+  }
+
+  private async settle(charge: UnsettledCharge): Promise<void> {
+    const outcome = await withSubscriptionChangeLock(this.redis, charge.userId, async () => {
+      const current = await this.subscriptions.findByUser(charge.userId);
+      const applied = current !== null && paidFor(current, charge.chargeId);
+      if (!applied) {
+        await this.unsettled.markRefunded(charge.chargeId);
+        if (current) await this.subscriptions.rememberRefund(charge.userId, charge.chargeId);
+        await this.payments.refund(charge.chargeId).catch((error: Error) => {
+          throw new RefundRefusedError(error.message, { cause: error });
+        });
       }
+      await this.unsettled.forget(charge);
+      return applied;
+    });
+    if (outcome.acquired && !outcome.value) {
+      this.logger.warn(`Refunded charge ${charge.chargeId} of member ${charge.userId}: no retry applied it`);
     }
   }
 

@@ -354,6 +354,56 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
       expect(payments.refunds.has(chargeOf(member, second))).toBe(false);
     });
 
+    it('is refunded by the sweep even when another charge’s refund keeps failing, which stays noted', async () => {
+      const [disputed, other] = [await registerAccount(url), await registerAccount(url)];
+      const [disputedKey, otherKey] = [randomUUID(), randomUUID()];
+      for (const [member, key] of [
+        [disputed, disputedKey],
+        [other, otherKey],
+      ] as const) {
+        expect((await subscribe(member, randomUUID())).status).toBe(201);
+        const failing = failingUpgrade();
+        expect((await changePlan(member, key)).status).toBeGreaterThanOrEqual(500);
+        failing.mockRestore();
+      }
+      // A processor refuses to refund a charge its member disputed with their bank, on every attempt.
+      const refund = payments.refund.bind(payments);
+      const refusing = vi.spyOn(payments, 'refund').mockImplementation((chargeId) => {
+        if (chargeId === chargeOf(disputed, disputedKey)) return Promise.reject(new Error('charge_disputed'));
+        return refund(chargeId);
+      });
+      try {
+        await sweepLater();
+        expect(payments.refunds.has(chargeOf(other, otherKey))).toBe(true);
+        refusing.mockRestore();
+        // Left noted, it is refunded by a later run once the processor takes the refund.
+        await sweepLater();
+        expect(payments.refunds.has(chargeOf(disputed, disputedKey))).toBe(true);
+      } finally {
+        refusing.mockRestore();
+      }
+    });
+
+    it('ends the sweep’s run when the database fails, rather than waiting for it once per charge', async () => {
+      const member = await registerAccount(url);
+      expect((await subscribe(member, randomUUID())).status).toBe(201);
+      const key = randomUUID();
+      const failing = failingUpgrade();
+      expect((await changePlan(member, key)).status).toBeGreaterThanOrEqual(500);
+      failing.mockRestore();
+      const repository = running.app.get(SubscriptionsRepository);
+      const down = vi.spyOn(repository, 'findByUser').mockRejectedValue(new Error('server selection timed out'));
+      try {
+        await expect(sweepLater()).rejects.toThrow('server selection timed out');
+        expect(down).toHaveBeenCalledTimes(1);
+      } finally {
+        down.mockRestore();
+      }
+      // Still noted: the next run, with the database back, refunds it.
+      await sweepLater();
+      expect(payments.refunds.has(chargeOf(member, key))).toBe(true);
+    });
+
     it('is kept when the retry with its key applied it', async () => {
       const member = await registerAccount(url);
       expect((await subscribe(member, randomUUID())).status).toBe(201);
