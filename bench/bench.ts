@@ -13,15 +13,16 @@ import mongoose from 'mongoose';
 import { createL1Cache } from '../src/cache/l1-store.js';
 import { toProfileView } from '../src/profiles/profile.mapper.js';
 import type { ProfileRecord } from '../src/profiles/profiles.repository.js';
+import { countFromEnv } from './env.js';
 import { freePort, mainThreadCpuS, startNode, stop } from './processes.js';
 import { zipfSampler } from './zipf.js';
 
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const DURATION_S = countFromEnv('BENCH_DURATION_S', 10);
 const WARMUP_S = 3;
 /** Each run is repeated this many times, the runs of a round back to back; medians are reported. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = countFromEnv('BENCH_ROUNDS', 3);
 const CONNECTIONS = 50;
-const PROFILES = Number(process.env.BENCH_PROFILES ?? 10_000);
+const PROFILES = countFromEnv('BENCH_PROFILES', 10_000);
 const ZIPF_KEYS = 100_000;
 
 const { MongoClient } = mongoose.mongo;

@@ -9,10 +9,11 @@ import { get } from 'node:http';
 import os from 'node:os';
 import mongoose from 'mongoose';
 import sharp from 'sharp';
+import { countFromEnv } from './env.js';
 import { freePort, startNode, stop } from './processes.js';
 
-const CLIENTS = Number(process.env.BENCH_MEDIA_CLIENTS ?? 100);
-const FILE_MB = Number(process.env.BENCH_MEDIA_FILE_MB ?? 20);
+const CLIENTS = countFromEnv('BENCH_MEDIA_CLIENTS', 100);
+const FILE_MB = countFromEnv('BENCH_MEDIA_FILE_MB', 20);
 
 /** Resident memory of a process, from /proc (Linux). */
 const rssMb = (pid: number): number =>

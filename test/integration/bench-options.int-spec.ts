@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { countFromEnv } from '../../bench/env.js';
 
 /** `npm run bench` and `bench:media` as a developer types them; each takes minutes once it has started. */
 const npm = (args: string[], env: Record<string, string> = {}) =>
@@ -29,5 +30,21 @@ describe('npm run bench options', () => {
     const size = npm(['bench:media'], { BENCH_MEDIA_FILE_MB: '200' });
     expect(size.status).toBe(2);
     expect(size.stderr.trim()).toBe('BENCH_MEDIA_FILE_MB must be a whole number from 1 to 99 (got "200")');
+  });
+});
+
+describe('the benchmarks reading their variables', () => {
+  it('take an empty variable as unset, as scripts/bench.sh lets it through', () => {
+    // Number('') is 0: BENCH_DURATION_S= measured runs of about 1 s reported as "0 s per run".
+    expect(countFromEnv('BENCH_DURATION_S', 10, { BENCH_DURATION_S: '' })).toBe(10);
+    expect(countFromEnv('BENCH_ROUNDS', 3, {})).toBe(3);
+    expect(countFromEnv('BENCH_ROUNDS', 3, { BENCH_ROUNDS: '5' })).toBe(5);
+  });
+
+  it('refuse what is not a whole number of at least 1 when started without scripts/bench.sh', () => {
+    for (const text of ['0', 'abc', '2.5', ' '])
+      expect(() => countFromEnv('BENCH_ROUNDS', 3, { BENCH_ROUNDS: text })).toThrow(
+        `BENCH_ROUNDS must be a whole number of at least 1 (got "${text}")`,
+      );
   });
 });
