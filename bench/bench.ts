@@ -14,6 +14,7 @@ import { createL1Cache } from '../src/cache/l1-store.js';
 import { toProfileView } from '../src/profiles/profile.mapper.js';
 import type { ProfileRecord } from '../src/profiles/profiles.repository.js';
 import { countFromEnv } from './env.js';
+import { runMeasured } from './latency.js';
 import { freePort, mainThreadCpuS, startNode, stop } from './processes.js';
 import { zipfSampler } from './zipf.js';
 
@@ -31,6 +32,7 @@ type MongoClient = InstanceType<typeof MongoClient>;
 interface Result {
   name: string;
   rps: number;
+  /** Latency percentiles in ms, to the microsecond (see runMeasured). */
   p50: number;
   p99: number;
   errors: number;
@@ -58,14 +60,14 @@ async function load({ name, url, pid, paths }: Target, headers: Record<string, s
   // JIT compilation and first connections happen here, not in the measured seconds (they cost Nest far more than bare Fastify).
   await autocannon({ ...options, duration: WARMUP_S });
   const cpuBefore = mainThreadCpuS(pid);
-  const result = await autocannon({ ...options, duration: DURATION_S });
+  const { result, p50, p99 } = await runMeasured({ ...options, duration: DURATION_S });
   const cpuAfter = mainThreadCpuS(pid);
   const answered = result.requests.total;
   return {
     name,
     rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
+    p50,
+    p99,
     // autocannon's `errors` already counts the timeouts.
     errors: result.errors,
     non2xx: result.non2xx,
@@ -272,8 +274,8 @@ function report(rounds: Result[][], zipf: { ratio: number; entries: number; avgB
     console.log(
       r.name.padEnd(46),
       r.rps.toFixed(0).padStart(9),
-      String(r.p50).padStart(8),
-      String(r.p99).padStart(8),
+      r.p50.toFixed(1).padStart(8),
+      r.p99.toFixed(1).padStart(8),
       (r.rps / base.rps).toFixed(2).padStart(12),
       r.ratioRange
         .map((x) => x.toFixed(2))
