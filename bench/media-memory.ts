@@ -10,6 +10,7 @@ import os from 'node:os';
 import mongoose from 'mongoose';
 import sharp from 'sharp';
 import { countFromEnv } from './env.js';
+import { firstBytesMs } from './first-bytes.js';
 import { freePort, startNode, stop } from './processes.js';
 
 const CLIENTS = countFromEnv('BENCH_MEDIA_CLIENTS', 100);
@@ -108,10 +109,8 @@ async function main(): Promise<void> {
       `statuses                  ${[...statuses].map(([status, count]) => `${status} × ${count}`).join(', ')}`,
     );
     // The status line goes out with the first chunk: until then a download waits for its lookup and that chunk.
-    const headers = answers.map((answer) => answer.headersMs).sort((x, y) => x - y);
-    console.log(
-      `first bytes after         p50 ${headers[Math.floor(CLIENTS / 2)].toFixed(0)} ms, max ${headers[CLIENTS - 1].toFixed(0)} ms`,
-    );
+    const firstBytes = firstBytesMs(answers.map((answer) => answer.headersMs));
+    console.log(`first bytes after         p50 ${firstBytes.p50.toFixed(0)} ms, max ${firstBytes.max.toFixed(0)} ms`);
     console.log(`bytes sent                ${totalMb.toFixed(0)} MiB in ${seconds.toFixed(1)} s`);
     console.log(`API RSS before            ${before.toFixed(0)} MiB`);
     console.log(`API RSS peak during       ${peak.toFixed(0)} MiB (+${(peak - before).toFixed(0)} MiB)`);
