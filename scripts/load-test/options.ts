@@ -6,8 +6,8 @@ Runs one of the Vesta report's load tests against a running API (README, "Load t
 
   --scenario NAME        a scenario of --config: smoke, basic, stress or spike (default basic)
   --target URL           the API (default http://127.0.0.1:3000)
-  --metrics URL|none     its Prometheus metrics (default http://127.0.0.1:9464/metrics); none skips the CPU and
-                         memory checks, which otherwise fail when no sample could be read
+  --metrics URL|none     its Prometheus metrics (default port 9464 of --target's host, http://HOST:9464/metrics);
+                         none skips the CPU and memory checks, which otherwise fail when no sample could be read
   --config FILE          the scenario file (default scripts/load-test/scenarios.json)
   --scale N              multiplies every phase's duration, e.g. 0.1 for a quick run (default 1)
   --members N            accounts signed up, each with a profile (default 20)
@@ -55,6 +55,17 @@ function origin(name: string, text: string): string {
   return url.origin;
 }
 
+/**
+ * The metrics server of the target's host, on the API's default METRICS_PORT. Until 2026-12-05 it was 127.0.0.1
+ * whatever the target, so a run against another host checked the CPU and memory of whatever answered locally.
+ */
+function defaultMetrics(target: string): string {
+  const url = new URL('/metrics', target);
+  url.protocol = 'http:';
+  url.port = '9464';
+  return url.href;
+}
+
 /** The command line checked up front, so a typo fails at once rather than after the members are signed up. */
 export function parseOptions(args: string[]): Options | 'help' {
   let values;
@@ -65,7 +76,7 @@ export function parseOptions(args: string[]): Options | 'help' {
         help: { type: 'boolean', short: 'h' },
         scenario: { type: 'string', default: 'basic' },
         target: { type: 'string', default: 'http://127.0.0.1:3000' },
-        metrics: { type: 'string', default: 'http://127.0.0.1:9464/metrics' },
+        metrics: { type: 'string' },
         config: { type: 'string', default: 'scripts/load-test/scenarios.json' },
         scale: { type: 'string', default: '1' },
         members: { type: 'string', default: '20' },
@@ -77,10 +88,11 @@ export function parseOptions(args: string[]): Options | 'help' {
     throw new UsageError((error as Error).message);
   }
   if (values.help) return 'help';
+  const target = origin('target', values.target);
   return {
     scenario: values.scenario,
-    target: origin('target', values.target),
-    metrics: values.metrics === 'none' ? undefined : httpUrl('metrics', values.metrics),
+    target,
+    metrics: values.metrics === 'none' ? undefined : httpUrl('metrics', values.metrics ?? defaultMetrics(target)),
     config: values.config,
     scale: number('scale', values.scale, (v) => v > 0, 'a number above 0'),
     members: number('members', values.members, (v) => Number.isInteger(v) && v >= 1, 'a whole number of at least 1'),

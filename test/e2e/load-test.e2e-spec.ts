@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../scripts/load-test/config.js';
+import { parseOptions } from '../../scripts/load-test/options.js';
 import { ServerSampler, Timeline, type Second } from '../../scripts/load-test/measure.js';
 import { summarise } from '../../scripts/load-test/report.js';
 import { AppProcess } from '../support/app-process.js';
@@ -408,6 +409,20 @@ describe('npm run load-test: its command line', () => {
       expect(run.stderr).toContain('npm run load-test -- --help');
     }
     expect(requests).toBe(0);
+  });
+
+  it('reads the CPU and memory from the metrics port of the target’s host unless told otherwise', () => {
+    // Until 2026-12-05 always 127.0.0.1: a run against another host checked whatever answered locally.
+    expect(parseOptions(['--target', 'https://api.example.com'])).toMatchObject({
+      metrics: 'http://api.example.com:9464/metrics',
+    });
+    expect(parseOptions([])).toMatchObject({ metrics: 'http://127.0.0.1:9464/metrics' });
+    expect(
+      parseOptions(['--target', 'http://10.0.0.5:3000', '--metrics', 'http://10.0.0.5:9000/metrics']),
+    ).toMatchObject({ metrics: 'http://10.0.0.5:9000/metrics' });
+    expect(parseOptions(['--target', 'http://10.0.0.5:3000', '--metrics', 'none'])).toMatchObject({
+      metrics: undefined,
+    });
   });
 
   it('refuses a scenario name that is a built-in of every object, naming the scenarios there are', async () => {
