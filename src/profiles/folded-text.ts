@@ -1,10 +1,25 @@
 /**
+ * Longer text is no city (80 characters) or interest (30) in any form: composition joins at most four code points into
+ * one character. It is not normalised, and comes back as it is for the length checks to refuse: NFC puts a run of
+ * combining marks in order by insertion, in time quadratic in the run, and a 160 KB profile body whose city was such a
+ * run held the event loop for over three seconds.
+ */
+export const MAX_FOLDED_INPUT_LENGTH = 1024;
+
+/** `text` in NFC, or as it is when longer than MAX_FOLDED_INPUT_LENGTH. */
+export function composedText(text: string): string {
+  return text.length > MAX_FOLDED_INPUT_LENGTH ? text : text.normalize('NFC');
+}
+
+/**
  * Text as the search keys (a city, an interest) store and match it: lower case, then NFC, which makes "São" typed with
  * a precomposed "ã" and with "a" plus a combining tilde one string; and the Turkish capital "İ", which lowers to "i"
  * plus a combining dot, folded to "i", so "İstanbul" from a Turkish keyboard and "Istanbul" from any other are one.
- * Changing this rule needs SearchKeyMigration to rewrite the stored keys.
+ * Text longer than MAX_FOLDED_INPUT_LENGTH comes back as it is. Changing this rule needs SearchKeyMigration to rewrite
+ * the stored keys.
  */
 export function foldedText(text: string): string {
+  if (text.length > MAX_FOLDED_INPUT_LENGTH) return text;
   return text
     .toLowerCase()
     .normalize('NFC')

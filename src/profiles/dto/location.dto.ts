@@ -3,6 +3,7 @@ import { Transform } from 'class-transformer';
 import { IsISO31661Alpha2, Length, Matches } from 'class-validator';
 import { IsLatitudeNumber, IsLongitudeNumber } from '../../common/validation/coordinates.js';
 import { IsPlainText } from '../../common/validation/plain-text.js';
+import { composedText } from '../folded-text.js';
 
 // Letters (any script) with their marks, spaces, dots, apostrophes and hyphens: real city names, no markup. It starts
 // with a letter (a mark first would sit on nothing), after an apostrophe at most ('s-Hertogenbosch).
@@ -10,9 +11,10 @@ const CITY_NAME = /^'?\p{L}[\p{L}\p{M} .'-]*$/u;
 
 export class LocationDto {
   @ApiProperty({ example: 'Berlin', minLength: 1, maxLength: 80, pattern: CITY_NAME.source })
-  // NFC, as the city key is: the name shown in the cities list is one of the stored ones.
+  // NFC, as the city key is: the name shown in the cities list is one of the stored ones. Text too long to be a city
+  // is left as it is (see composedText), for Length to refuse.
   @Transform(({ value }: { value: unknown }) =>
-    typeof value === 'string' ? value.normalize('NFC').trim().replace(/\s+/g, ' ') : value,
+    typeof value === 'string' ? composedText(value).trim().replace(/\s+/g, ' ') : value,
   )
   @IsPlainText()
   @Length(1, 80)

@@ -72,6 +72,42 @@ describe('interests', () => {
   });
 });
 
+describe('text too long to be a city or an interest', () => {
+  // NFC orders a run of combining marks by insertion, in quadratic time: 80,000 marks in descending combining class (a
+  // 160 KB body) held the event loop for over three seconds.
+  const marks = 'a' + '\u0301'.repeat(5_000) + '\u0316'.repeat(5_000);
+
+  /** The longest text normalised while `run` ran. */
+  function longestNormalised(run: () => void): number {
+    const normalize = vi.spyOn(String.prototype, 'normalize');
+    try {
+      run();
+      return Math.max(0, ...normalize.mock.contexts.map((text) => String(text).length));
+    } finally {
+      normalize.mockRestore();
+    }
+  }
+
+  it('is refused without being normalised, in a profile body and in a query', () => {
+    const longest = longestNormalised(() => {
+      const location = { ...berlin, city: marks };
+      expect(fieldsWithErrors(CreateProfileDto, profile({ location }))).toEqual(['location.city']);
+      expect(fieldsWithErrors(UpdateProfileDto, { location })).toEqual(['location.city']);
+      expect(fieldsWithErrors(CreateProfileDto, profile({ interests: [marks] }))).toEqual(['interests']);
+      expect(fieldsWithErrors(SearchProfilesQuery, { interests: marks })).toEqual(['interests']);
+    });
+    expect(longest).toBeLessThan(2_000);
+  });
+
+  it('still normalises a city or an interest padded with spaces', () => {
+    const padded = (text: string) => `${' '.repeat(400)}${text}${' '.repeat(400)}`;
+    expect(check(LocationDto, { ...berlin, city: padded('Sa\u0303o Paulo') }).dto.city).toBe('S\u00e3o Paulo');
+    expect(check(CreateProfileDto, profile({ interests: [padded('Cafe\u0301')] })).dto.interests).toEqual([
+      'caf\u00e9',
+    ]);
+  });
+});
+
 describe('fields of a search', () => {
   it('reads them comma-separated, repeated, or both, with spaces around names, and refuses unknown ones', () => {
     const read = (fields: unknown) => check(SearchProfilesQuery, { fields });
