@@ -1,9 +1,17 @@
 import { fileTypeFromBuffer } from 'file-type';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import type * as imageSizeModule from 'image-size';
+import { imageSize } from 'image-size';
+import { describe, expect, it, vi } from 'vitest';
 import { gifWithFrame } from '../../test/factories/images.js';
-import { sizeFromHeader, sniffMediaType } from './media-types.js';
+import { MAX_JPEG_STEPS, sizeFromHeader, sniffMediaType } from './media-types.js';
+
+// image-size as it is, with its calls counted.
+vi.mock('image-size', async (importOriginal) => {
+  const original = await importOriginal<typeof imageSizeModule>();
+  return { ...original, imageSize: vi.fn(original.imageSize) };
+});
 
 describe('sizeFromHeader', () => {
   it('reads the size a complete PNG header declares', () => {
@@ -16,6 +24,36 @@ describe('sizeFromHeader', () => {
     const memory = Buffer.alloc(64, 0x41);
     Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').copy(memory);
     expect(sizeFromHeader(memory.subarray(0, 16))).toBeUndefined();
+  });
+});
+
+describe('sizeFromHeader of a JPEG', () => {
+  const jpeg = (orientation?: number) =>
+    sharp({ create: { width: 64, height: 48, channels: 3, background: '#808080' } })
+      .withMetadata(orientation ? { orientation } : {})
+      .jpeg()
+      .toBuffer();
+  /** `bytes` put after the JPEG's first segment (APP0), before the rest. */
+  const withAfterFirstSegment = (file: Buffer, bytes: Buffer) => {
+    const end = 4 + file.readUInt16BE(4);
+    return Buffer.concat([file.subarray(0, end), bytes, file.subarray(end)]);
+  };
+
+  it('reads the size, turned by the EXIF orientation, also after many segments', async () => {
+    expect(sizeFromHeader(await jpeg())).toEqual({ width: 64, height: 48 });
+    expect(sizeFromHeader(await jpeg(6))).toEqual({ width: 48, height: 64 });
+    const comments = Buffer.concat(Array.from({ length: 1_000 }, () => Buffer.from('fffe0002', 'hex')));
+    expect(sizeFromHeader(withAfterFirstSegment(await jpeg(), comments))).toEqual({ width: 64, height: 48 });
+  });
+
+  it('does not hand image-size a JPEG it would take more than MAX_JPEG_STEPS steps to size', async () => {
+    // Each step allocates: the signature and 1 MiB of zeros took 900 ms of the event loop, read again per 64 KiB.
+    const zeros = Buffer.concat([Buffer.from('ffd8ffe00010', 'hex'), Buffer.alloc(2 ** 20)]);
+    const comments = Buffer.concat(Array.from({ length: MAX_JPEG_STEPS }, () => Buffer.from('fffe0002', 'hex')));
+    vi.mocked(imageSize).mockClear();
+    expect(sizeFromHeader(zeros)).toBeUndefined();
+    expect(sizeFromHeader(withAfterFirstSegment(await jpeg(), comments))).toBeUndefined();
+    expect(imageSize).not.toHaveBeenCalled();
   });
 });
 

@@ -33,6 +33,7 @@ export const MAX_IMAGE_PIXELS = 50_000_000;
  * it; undefined when it lies further in (a JPEG with large metadata first) or the header is not whole.
  */
 export function sizeFromHeader(head: Buffer): ImageSize | undefined {
+  if (isJpeg(head) && !jpegSizeWithinReach(head)) return undefined;
   try {
     // A copy that owns its memory: image-size reads through a DataView over `head.buffer` that it does not bound by
     // `head`'s length, so on a truncated header it read the bytes after it, which in a slice of Node's shared
@@ -44,6 +45,38 @@ export function sizeFromHeader(head: Buffer): ImageSize | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Most steps image-size's JPEG reader may take to its frame header: one per segment, or per byte of what is not one.
+ * Real files have tens of segments before it. Each step allocates (a DataView, a hex string), and the upload asks again
+ * from the first byte each time it has read 64 KiB more: the JPEG signature and 1 MiB of zeros took about 900 ms of the
+ * event loop before the 422.
+ */
+export const MAX_JPEG_STEPS = 10_000;
+
+/** What image-size reads as a JPEG (its detector: `ffd8`, and not the JPEG 2000 codestream's `ff4fff51`). */
+const isJpeg = (head: Buffer) => head.length >= 2 && head[0] === 0xff && head[1] === 0xd8;
+
+/**
+ * Whether image-size's JPEG reader reaches a frame header (SOF0–SOF2) within MAX_JPEG_STEPS: its loop, step for step,
+ * without its allocations. From the length field after the first marker, each step reads a segment's length and goes
+ * past the segment when a marker follows it, or one byte on when none does.
+ */
+function jpegSizeWithinReach(head: Buffer): boolean {
+  let at = 4;
+  for (let step = 0; step < MAX_JPEG_STEPS && at + 2 <= head.length; step++) {
+    const length = head.readUInt16BE(at);
+    if (at + length > head.length) return false;
+    if (head[at + length] !== 0xff) {
+      at += 1;
+      continue;
+    }
+    const marker = head[at + length + 1];
+    if (marker === 0xc0 || marker === 0xc1 || marker === 0xc2) return true;
+    at += length + 2;
+  }
+  return false;
 }
 
 /**
