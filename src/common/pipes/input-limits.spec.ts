@@ -1,6 +1,6 @@
 import { BadRequestException } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
-import { assertPlainInput, MAX_INPUT_DEPTH, MAX_INPUT_VALUES } from './input-limits.js';
+import { assertPlainInput, MAX_INPUT_DEPTH, MAX_INPUT_TEXT_LENGTH, MAX_INPUT_VALUES } from './input-limits.js';
 
 /** `levels` arrays inside each other around `inner`. */
 const nested = (levels: number, inner: unknown = 1): unknown => {
@@ -44,5 +44,14 @@ describe('assertPlainInput', () => {
     expect(refusal({ ['k\ud83d']: 1 })).toMatch(/valid Unicode/);
     expect(refusal({ displayName: 'A\u0000nn' })).toMatch(/NUL/);
     expect(refusal(['fine', { deeper: ['x\u0000'] }])).toMatch(/NUL/);
+  });
+
+  it('refuses text longer than the limit, in values and in keys, unless told to leave text', () => {
+    const longest = 'é'.repeat(MAX_INPUT_TEXT_LENGTH);
+    expect(refusal({ bio: longest })).toBeUndefined();
+    expect(refusal({ bio: `${longest}x` })).toMatch(/at most 8192/);
+    expect(refusal({ [`${longest}x`]: 1 })).toMatch(/at most 8192/);
+    expect(refusal([{ deeper: ['👩'.repeat(MAX_INPUT_TEXT_LENGTH)] }])).toMatch(/at most 8192/);
+    expect(() => assertPlainInput({ note: `${longest}x` }, { text: false })).not.toThrow();
   });
 });

@@ -4,6 +4,12 @@ import { BadRequestException } from '@nestjs/common';
 export const MAX_INPUT_DEPTH = 16;
 /** Far above any valid body (a full profile is under 100 values), far below what makes validation slow. */
 export const MAX_INPUT_VALUES = 10_000;
+/**
+ * Four times the longest text any DTO takes (a batch item's path, 2,048), far below what makes validation slow: the
+ * transforms and checks read a string several times, some in time quadratic in a run of it (NFC on combining marks),
+ * and a 1 MB display name of emoji still took 40 ms of the event loop in class-validator's length check alone.
+ */
+export const MAX_INPUT_TEXT_LENGTH = 8192;
 /** An unpaired UTF-16 surrogate: matched only alone, since the `u` flag reads a valid pair as one code point. */
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
@@ -11,7 +17,7 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
  * Refuses input no DTO can mean before class-transformer and class-validator see it: nesting that overflows their
  * recursion (a 4 KB body of 2,000 brackets was a 500), bodies of countless values, and, unless `text` is false,
  * strings that are not text (a lone surrogate makes validator's isEmail throw; NUL truncates strings in C libraries
- * and logs). Keys count too.
+ * and logs) or longer than MAX_INPUT_TEXT_LENGTH. Keys count too.
  */
 export function assertPlainInput(input: unknown, { text = true } = {}): void {
   const pending: { value: unknown; depth: number }[] = [{ value: input, depth: 0 }];
@@ -33,6 +39,9 @@ export function assertPlainInput(input: unknown, { text = true } = {}): void {
 }
 
 function assertText(text: string): void {
+  if (text.length > MAX_INPUT_TEXT_LENGTH) {
+    throw new BadRequestException(`Text holds at most ${MAX_INPUT_TEXT_LENGTH} UTF-16 code units`);
+  }
   if (LONE_SURROGATE.test(text)) throw new BadRequestException('Text must be valid Unicode (no unpaired surrogates)');
   if (text.includes('\0')) throw new BadRequestException('Text must not contain NUL characters');
 }
