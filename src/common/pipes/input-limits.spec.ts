@@ -1,6 +1,12 @@
 import { BadRequestException } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
-import { assertPlainInput, MAX_INPUT_DEPTH, MAX_INPUT_TEXT_LENGTH, MAX_INPUT_VALUES } from './input-limits.js';
+import {
+  assertPlainInput,
+  MAX_INPUT_DEPTH,
+  MAX_INPUT_LIST_ITEMS,
+  MAX_INPUT_TEXT_LENGTH,
+  MAX_INPUT_VALUES,
+} from './input-limits.js';
 
 /** `levels` arrays inside each other around `inner`. */
 const nested = (levels: number, inner: unknown = 1): unknown => {
@@ -35,7 +41,16 @@ describe('assertPlainInput', () => {
   it('refuses more values than the limit, keys of a flat object included', () => {
     const wide = Object.fromEntries(Array.from({ length: MAX_INPUT_VALUES }, (_, i) => [`k${i}`, i]));
     expect(refusal(wide)).toMatch(/At most/);
-    expect(refusal(Array.from({ length: MAX_INPUT_VALUES - 1 }, () => 0))).toBeUndefined();
+    const widest = Object.fromEntries(Array.from({ length: MAX_INPUT_VALUES - 2 }, (_, i) => [`k${i}`, i]));
+    expect(refusal(widest)).toBeUndefined();
+  });
+
+  it('refuses a list longer than the limit at any depth, unless told to leave lists', () => {
+    const list = (length: number) => Array.from({ length }, (_, i) => ({ method: 'GET', path: `/v1/plans?${i}` }));
+    expect(refusal({ requests: list(MAX_INPUT_LIST_ITEMS) })).toBeUndefined();
+    expect(refusal({ requests: list(MAX_INPUT_LIST_ITEMS + 1) })).toMatch(/Lists hold at most/);
+    expect(refusal({ a: { b: [list(MAX_INPUT_LIST_ITEMS + 1)] } })).toMatch(/Lists hold at most/);
+    expect(() => assertPlainInput({ items: list(1_000) }, { lists: false })).not.toThrow();
   });
 
   it('refuses unpaired surrogates and NUL in values and in keys', () => {

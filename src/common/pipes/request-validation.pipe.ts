@@ -30,9 +30,9 @@ export class RequestValidationPipe extends ValidationPipe {
     if (!this.toValidate(metadata)) return super.transform(value, metadata);
     if (metadata.type === 'body' && !isObjectBody(value)) throw await this.notAnObject(metadata);
     const tolerant = ignoresUnknownFields(metadata.metatype);
-    // A tolerant body's text is checked once its unknown fields are gone: a provider's event is not refused (and
-    // redelivered for days) for a NUL or a cut emoji in a field this API drops unread.
-    assertPlainInput(value, { text: !tolerant });
+    // A tolerant body's text and lists are checked once its unknown fields are gone: a provider's event is not refused
+    // (and redelivered for days) for a NUL, a cut emoji or a long list in a field this API drops unread.
+    assertPlainInput(value, { text: !tolerant, lists: !tolerant });
     const inherited = inheritedNames(value, tolerant);
     if (inherited.length > 0) throw await this.exceptionFactory(inherited);
     const repeated =
