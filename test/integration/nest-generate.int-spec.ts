@@ -13,6 +13,8 @@ describe('nest generate', () => {
     workdir = mkdtempSync(join(tmpdir(), 'vesta-generate-'));
     for (const entry of [
       'src',
+      // Shared by unit specs in src too (the image builders).
+      'test/factories',
       'nest-cli.json',
       'tsconfig.json',
       'package.json',
