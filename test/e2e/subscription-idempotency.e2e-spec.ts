@@ -330,6 +330,16 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
       const repository = running.app.get(SubscriptionsRepository);
       return vi.spyOn(repository, 'upgrade').mockRejectedValueOnce(new Error('connection reset by the database'));
     };
+    /** A new member's subscribe, then an upgrade that charges and fails in its write (5xx); returns the member and key. */
+    const upgradeWhoseWriteFailed = async () => {
+      const member = await registerAccount(url);
+      expect((await subscribe(member, randomUUID())).status).toBe(201);
+      const key = randomUUID();
+      const failing = failingUpgrade();
+      expect((await changePlan(member, key)).status).toBeGreaterThanOrEqual(500);
+      failing.mockRestore();
+      return { member, key };
+    };
     const chargeOf = (member: Account, key: string) =>
       payments.charges.get(paymentKey(member.userId, 'change-plan', 'platinum', key))!.id;
     const sweepLater = () =>
@@ -355,42 +365,28 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     });
 
     it('is refunded by the sweep even when another charge’s refund keeps failing, which stays noted', async () => {
-      const [disputed, other] = [await registerAccount(url), await registerAccount(url)];
-      const [disputedKey, otherKey] = [randomUUID(), randomUUID()];
-      for (const [member, key] of [
-        [disputed, disputedKey],
-        [other, otherKey],
-      ] as const) {
-        expect((await subscribe(member, randomUUID())).status).toBe(201);
-        const failing = failingUpgrade();
-        expect((await changePlan(member, key)).status).toBeGreaterThanOrEqual(500);
-        failing.mockRestore();
-      }
+      const disputed = await upgradeWhoseWriteFailed();
+      const other = await upgradeWhoseWriteFailed();
       // A processor refuses to refund a charge its member disputed with their bank, on every attempt.
       const refund = payments.refund.bind(payments);
       const refusing = vi.spyOn(payments, 'refund').mockImplementation((chargeId) => {
-        if (chargeId === chargeOf(disputed, disputedKey)) return Promise.reject(new Error('charge_disputed'));
+        if (chargeId === chargeOf(disputed.member, disputed.key)) return Promise.reject(new Error('charge_disputed'));
         return refund(chargeId);
       });
       try {
         await sweepLater();
-        expect(payments.refunds.has(chargeOf(other, otherKey))).toBe(true);
+        expect(payments.refunds.has(chargeOf(other.member, other.key))).toBe(true);
         refusing.mockRestore();
         // Left noted, it is refunded by a later run once the processor takes the refund.
         await sweepLater();
-        expect(payments.refunds.has(chargeOf(disputed, disputedKey))).toBe(true);
+        expect(payments.refunds.has(chargeOf(disputed.member, disputed.key))).toBe(true);
       } finally {
         refusing.mockRestore();
       }
     });
 
     it('ends the sweep’s run when the database fails, rather than waiting for it once per charge', async () => {
-      const member = await registerAccount(url);
-      expect((await subscribe(member, randomUUID())).status).toBe(201);
-      const key = randomUUID();
-      const failing = failingUpgrade();
-      expect((await changePlan(member, key)).status).toBeGreaterThanOrEqual(500);
-      failing.mockRestore();
+      const { member, key } = await upgradeWhoseWriteFailed();
       const repository = running.app.get(SubscriptionsRepository);
       const down = vi.spyOn(repository, 'findByUser').mockRejectedValue(new Error('server selection timed out'));
       try {
@@ -405,12 +401,7 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     });
 
     it('is kept when the retry with its key applied it', async () => {
-      const member = await registerAccount(url);
-      expect((await subscribe(member, randomUUID())).status).toBe(201);
-      const key = randomUUID();
-      const failing = failingUpgrade();
-      expect((await changePlan(member, key)).status).toBeGreaterThanOrEqual(500);
-      failing.mockRestore();
+      const { member, key } = await upgradeWhoseWriteFailed();
       expect((await changePlan(member, key)).status).toBe(200);
 
       await sweepLater();

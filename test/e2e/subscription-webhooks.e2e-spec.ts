@@ -126,6 +126,28 @@ describe('payment provider webhooks against members’ own changes and the sweep
   });
 
   describe('payments that buy nothing', () => {
+    /**
+     * A subscribe to premium that charged and died before its write (500), whose charge the provider then reports and
+     * this refunds. Returns that request, to retry with the same key.
+     */
+    async function subscribeRefundedAfterItsWriteFailed(member: Account): Promise<() => Promise<Response>> {
+      const repository = running.app.get(SubscriptionsRepository);
+      const dies = vi.spyOn(repository, 'start').mockRejectedValueOnce(new Error('the process died here'));
+      const key = randomUUID();
+      const subscribe = () =>
+        fetch(`${url}/v1/subscriptions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key, ...member.auth },
+          body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
+        });
+      expect((await subscribe()).status).toBe(500);
+      dies.mockRestore();
+      const charge = payments.charges.get(paymentKey(member.userId, 'subscribe', 'premium', key))!.id;
+      expect((await paid(member, charge)).status).toBe(200);
+      expect(payments.refunds.has(charge)).toBe(true);
+      return subscribe;
+    }
+
     it('refunds a renewal charged after the member canceled, and leaves the subscription to end', async () => {
       const { member } = await premiumMember();
       expect((await post('/v1/subscriptions/me/cancel', member)).status).toBe(200);
@@ -142,21 +164,8 @@ describe('payment provider webhooks against members’ own changes and the sweep
       const { member } = await premiumMember();
       expect((await post('/v1/subscriptions/me/cancel', member)).status).toBe(200);
       await endPeriod(member);
-      const repository = running.app.get(SubscriptionsRepository);
-      const dies = vi.spyOn(repository, 'start').mockRejectedValueOnce(new Error('the process died here'));
-      const key = randomUUID();
-      const subscribe = () =>
-        fetch(`${url}/v1/subscriptions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': key, ...member.auth },
-          body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
-        });
-      expect((await subscribe()).status).toBe(500);
-      dies.mockRestore();
-      const charge = payments.charges.get(paymentKey(member.userId, 'subscribe', 'premium', key))!.id;
-      // The provider reports that charge; it renews nothing (the subscription was canceled) and is refunded.
-      expect((await paid(member, charge)).status).toBe(200);
-      expect(payments.refunds.has(charge)).toBe(true);
+      // The provider reports the charge; it renews nothing (the subscription was canceled) and is refunded.
+      const subscribe = await subscribeRefundedAfterItsWriteFailed(member);
 
       const retry = await subscribe();
       expect(retry.status).toBe(422);
@@ -166,21 +175,8 @@ describe('payment provider webhooks against members’ own changes and the sweep
 
     it('refuses to the retry of a first subscribe the charge the provider reported and this refunded', async () => {
       const member = await registerAccount(url);
-      const repository = running.app.get(SubscriptionsRepository);
-      const dies = vi.spyOn(repository, 'start').mockRejectedValueOnce(new Error('the process died here'));
-      const key = randomUUID();
-      const subscribe = () =>
-        fetch(`${url}/v1/subscriptions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': key, ...member.auth },
-          body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
-        });
-      expect((await subscribe()).status).toBe(500);
-      dies.mockRestore();
-      const charge = payments.charges.get(paymentKey(member.userId, 'subscribe', 'premium', key))!.id;
-      // The provider reports that charge; the member has no subscription, so it is refunded.
-      expect((await paid(member, charge)).status).toBe(200);
-      expect(payments.refunds.has(charge)).toBe(true);
+      // The provider reports the charge; the member has no subscription, so it is refunded.
+      const subscribe = await subscribeRefundedAfterItsWriteFailed(member);
 
       // No document to remember the refund in: without the note in Redis this retry subscribed for nothing.
       expect((await subscribe()).status).toBe(422);
