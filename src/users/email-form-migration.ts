@@ -5,8 +5,11 @@ import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { normaliseEmail } from './email.js';
 import { UsersRepository } from './users.repository.js';
 
-/** Only an address with a character outside printable ASCII can change form: plain ones were trimmed and lowered. */
-const NON_ASCII = /[^ -~]/;
+/**
+ * Only an address with a character outside printable ASCII, or a quoted local part (unquoted since 2026-12-05), can
+ * change form: plain ones were trimmed and lowered.
+ */
+const CHANGEABLE = /[^ -~]|^"/;
 
 /**
  * Rewrites emails stored before they were normalised (src/users/email.ts) into today's form, so that their owners
@@ -35,7 +38,7 @@ export class EmailFormMigration implements OnApplicationBootstrap {
   async run(): Promise<{ rewritten: number; collisions: number }> {
     let rewritten = 0;
     let collisions = 0;
-    for await (const user of this.users.emailsMatching(NON_ASCII)) {
+    for await (const user of this.users.emailsMatching(CHANGEABLE)) {
       const email = normaliseEmail(user.email);
       if (email === user.email) continue;
       // Looked up first: FerretDB reports a unique index refusing an update as an internal error, not as code 11000.

@@ -13,6 +13,16 @@ describe('normaliseEmail', () => {
     expect(normaliseEmail('\uff41nn@example.com')).toBe('ann@example.com'); // full-width a
   });
 
+  it('drops quotes that change nothing from the local part, as mail servers do', () => {
+    expect(normaliseEmail('"Ann"@Example.com')).toBe('ann@example.com');
+    expect(normaliseEmail('"ann.b+tag"@example.com')).toBe('ann.b+tag@example.com');
+    expect(normaliseEmail('"j\u00f6rg"@example.com')).toBe('j\u00f6rg@example.com');
+    // Quotes that hold what a plain local part may not (a space, two dots, an @) name another mailbox: kept.
+    for (const kept of ['"ann b"@example.com', '"ann..b"@example.com', '"a@b"@example.com', '""@example.com'])
+      expect(normaliseEmail(kept)).toBe(kept);
+    expect(checkAccountEmail('"ann"@example.com')).toEqual({ email: 'ann@example.com', problems: [] });
+  });
+
   it('writes an internationalised domain in ASCII', () => {
     expect(normaliseEmail('bob@B\u00fccher.example')).toBe('bob@xn--bcher-kva.example');
     expect(normaliseEmail('bob@xn--bcher-kva.example')).toBe('bob@xn--bcher-kva.example');

@@ -9,19 +9,29 @@ import { domainToASCII } from 'node:url';
 export const MAX_EMAIL_INPUT_LENGTH = 1024;
 
 /**
+ * A quoted local part whose quotes change nothing: its text would be a valid local part without them (a dot-atom), so
+ * mail servers deliver `"ann"@example.com` to `ann@example.com` (RFC 5321, 4.1.2). Letters and digits of any script,
+ * as the validator takes them unquoted.
+ */
+const NEEDLESSLY_QUOTED = /^"([\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(?:\.[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+)*)"$/u;
+
+/**
  * The one form an email is stored and compared in, so that variants a person would read as the same address are one
- * account: trimmed; NFKC (composed accents, full-width letters as ASCII); lower case; an internationalised domain in
- * its ASCII (punycode) form, which is what mail servers resolve. Text longer than MAX_EMAIL_INPUT_LENGTH comes back as
- * it is, for the validator to refuse as too long.
+ * account: trimmed; NFKC (composed accents, full-width letters as ASCII); lower case; quotes that change nothing
+ * dropped from the local part (`"ann"@x.com` registered apart from `ann@x.com` until 2026-12-05); an internationalised
+ * domain in its ASCII (punycode) form, which is what mail servers resolve. Text longer than MAX_EMAIL_INPUT_LENGTH
+ * comes back as it is, for the validator to refuse as too long.
  */
 export function normaliseEmail(email: string): string {
   if (email.length > MAX_EMAIL_INPUT_LENGTH) return email;
   const lowered = email.trim().normalize('NFKC').toLowerCase();
   const at = lowered.lastIndexOf('@');
   if (at === -1) return lowered;
+  const quoted = lowered.slice(0, at);
+  const local = NEEDLESSLY_QUOTED.exec(quoted)?.[1] ?? quoted;
   // An empty result means the domain is not valid; the email validator then refuses the address as it stands.
   const domain = domainToASCII(lowered.slice(at + 1));
-  return domain ? `${lowered.slice(0, at + 1)}${domain}` : lowered;
+  return `${local}@${domain || lowered.slice(at + 1)}`;
 }
 
 /** Invisible characters (zero-width spaces and joiners, controls) would make look-alike accounts. */

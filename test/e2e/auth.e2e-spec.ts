@@ -107,15 +107,22 @@ describe('accounts and tokens', () => {
     expect((await post('/v1/auth/register', { email: taken, password })).status).toBe(201);
     const now = new Date();
     const account = { passwordHash, role: 'user', createdAt: now, updatedAt: now };
+    // Registered with needless quotes before 2026-12-05, apart from the same mailbox without them.
+    const plain = uniqueEmail('quoted');
+    const quoted = `"${plain.replace('@', '"@')}`;
     await users.insertMany([
       { ...account, email: legacy },
       { ...account, email: taken.normalize('NFD') },
+      { ...account, email: quoted },
     ]);
     const outcome = await running.app.get(EmailFormMigration).run();
-    expect(outcome.rewritten).toBeGreaterThanOrEqual(1);
+    expect(outcome.rewritten).toBeGreaterThanOrEqual(2);
     expect(outcome.collisions).toBeGreaterThanOrEqual(1);
     expect(await login(url, legacy.normalize('NFC'), password)).toBeTruthy();
     expect(await users.countDocuments({ email: taken.normalize('NFD') })).toBe(1);
+    expect(await login(url, plain, password)).toBeTruthy();
+    expect(await login(url, quoted, password)).toBeTruthy();
+    expect((await post('/v1/auth/register', { email: plain, password })).status).toBe(409);
   });
 
   it('answers a wrong password and an unknown email identically', async () => {
