@@ -105,7 +105,9 @@ ProfileSchema.index({ visibility: 1, 'location.cityKey': 1, gender: 1, _id: -1 }
 ProfileSchema.index({ visibility: 1, gender: 1, _id: -1 });
 ProfileSchema.index({ visibility: 1, interests: 1, _id: -1 });
 ProfileSchema.index({ visibility: 1, birthDate: 1 });
-ProfileSchema.index({ visibility: 1, views: -1 });
+// Popular sorts by views with _id as tie-break: an index without _id cannot give that order, so each reload read and
+// sorted every public profile. Its prefix serves a minimum of views as before.
+ProfileSchema.index({ visibility: 1, views: -1, _id: -1 });
 // Nearby search: counts per cell in a box of rows and columns, then the smallest ids of chosen cells.
 ProfileSchema.index({ visibility: 1, 'location.cellRow': 1, 'location.cellCol': 1, _id: 1 });
 // The profiles showing a photo, looked up twice by every media delete (ProfilesRepository.pullPhoto).

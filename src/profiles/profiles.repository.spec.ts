@@ -93,6 +93,58 @@ describe('ProfilesRepository read preferences', () => {
   });
 });
 
+/**
+ * A list query that sorts needs an index giving its order after its equality fields (visibility…): MongoDB sorts by an
+ * index only when it holds every sort key, tie-break included, and otherwise reads and sorts every match. FerretDB shows
+ * no plans, so the shapes the repository sends are checked against the schema's indexes.
+ */
+describe('ProfilesRepository list queries and the schema indexes', () => {
+  const connection = mongoose.createConnection();
+  const model = connection.model(Profile.name, ProfileSchema);
+  let sent: { filter: Record<string, unknown>; sort: Record<string, 1 | -1> }[];
+
+  beforeEach(() => {
+    sent = [];
+    vi.spyOn(mongoose.Query.prototype, 'exec').mockImplementation(function (this: mongoose.Query<unknown, unknown>) {
+      sent.push({ filter: this.getFilter(), sort: this.getOptions().sort as Record<string, 1 | -1> });
+      return Promise.resolve([]);
+    });
+  });
+
+  afterEach(() => vi.restoreAllMocks());
+
+  const sortedByIndex = ({ filter, sort }: (typeof sent)[number]): boolean => {
+    const equalities = Object.keys(filter).sort().join();
+    const order = Object.entries(sort);
+    return ProfileSchema.indexes().some(([index]) => {
+      const keys = Object.entries(index as Record<string, 1 | -1>);
+      const head = keys.slice(0, keys.length - order.length);
+      const tail = keys.slice(keys.length - order.length);
+      return (
+        tail.length === order.length &&
+        head
+          .map(([field]) => field)
+          .sort()
+          .join() === equalities &&
+        tail.every(([field], i) => field === order[i][0]) &&
+        (tail.every(([, way], i) => way === order[i][1]) || tail.every(([, way], i) => way === -order[i][1]))
+      );
+    });
+  };
+
+  it.each<[string, (profiles: ProfilesRepository) => Promise<unknown>]>([
+    ['popular', (profiles) => profiles.mostViewedIds(50)],
+    ['search without filters', (profiles) => profiles.searchIds({ limit: 21 })],
+    ['search by city', (profiles) => profiles.searchIds({ cityKey: 'berlin', limit: 21 })],
+    ['search by city and gender', (profiles) => profiles.searchIds({ cityKey: 'berlin', gender: 'woman', limit: 21 })],
+    ['search by gender', (profiles) => profiles.searchIds({ gender: 'man', limit: 21 })],
+  ])('%s is sorted by an index', async (_name, run) => {
+    await run(new ProfilesRepository(model, loadConfig({})));
+    expect(sent).toHaveLength(1);
+    expect(sortedByIndex(sent[0]), JSON.stringify(sent[0])).toBe(true);
+  });
+});
+
 function modeOf(readPreference: unknown): string | undefined {
   if (readPreference === undefined || readPreference === null) return undefined;
   return typeof readPreference === 'string' ? readPreference : (readPreference as { mode: string }).mode;
