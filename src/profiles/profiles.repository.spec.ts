@@ -91,6 +91,26 @@ describe('ProfilesRepository read preferences', () => {
       { op: 'findOne', readPreference: undefined },
     ]);
   });
+
+  it('names the cities a few reads at a time, leaving most of the pool to requests', async () => {
+    const config = loadConfig({});
+    const profiles = new ProfilesRepository(model, config);
+    const cities = Array.from({ length: 200 }, (_, i) => ({ _id: { cityKey: `city ${i}`, country: 'DE' }, count: 1 }));
+    let running = 0;
+    let most = 0;
+    vi.spyOn(mongoose.Query.prototype, 'exec').mockImplementation(async function () {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setImmediate(resolve));
+      running -= 1;
+      return { location: { city: 'Somewhere' } };
+    });
+    answer = () => cities;
+
+    await expect(profiles.cityCounts(200)).resolves.toHaveLength(200);
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(config.mongo.maxPoolSize / 4);
+  });
 });
 
 /**

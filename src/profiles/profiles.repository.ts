@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
+import pMap from 'p-map';
 import { Types, type Model, type QueryFilter } from 'mongoose';
 import type { AppConfig, ReadPreference } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
@@ -8,6 +9,12 @@ import type { CellBox, GridCell } from './geo.js';
 import { Profile, type Gender } from './profile.schema.js';
 
 export type ProfileRecord = Profile & { _id: Types.ObjectId };
+
+/**
+ * The share of the MongoDB pool the city names of one cities load may hold at once (as ProfileCacheWarmer's): all at
+ * once, its 200 reads queued ahead of every request's, and any member who hides or moves makes the next GET reload.
+ */
+const CITY_NAMES_POOL_SHARE = 4;
 
 /** A profile as an update found it and as it was read back after. */
 export interface ProfileWrite {
@@ -83,12 +90,14 @@ export interface ViewBatch {
 @Injectable()
 export class ProfilesRepository {
   private readonly listReads: ReadPreference;
+  private readonly cityNameReads: number;
 
   constructor(
     @InjectModel(Profile.name) private readonly profiles: Model<Profile>,
     @InjectConfig() config: AppConfig,
   ) {
     this.listReads = config.mongo.listReadPreference;
+    this.cityNameReads = Math.max(1, Math.floor(config.mongo.maxPoolSize / CITY_NAMES_POOL_SHARE));
   }
 
   async create(
@@ -320,7 +329,7 @@ export class ProfilesRepository {
       ])
       .read(this.listReads);
     // $first is not on FerretDB 1.x; the display name is read back per city.
-    const names = await Promise.all(rows.map((row) => this.publicCityName(row._id)));
+    const names = await pMap(rows, (row) => this.publicCityName(row._id), { concurrency: this.cityNameReads });
     return rows.flatMap((row, index) => {
       const city = names[index];
       return city === undefined ? [] : [{ city, country: row._id.country, count: row.count }];
