@@ -4,17 +4,12 @@ import pMap from 'p-map';
 import { Types, type Model, type QueryFilter } from 'mongoose';
 import type { AppConfig, ReadPreference } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
+import { backgroundReads } from '../database/background-reads.js';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import type { CellBox, GridCell } from './geo.js';
 import { Profile, type Gender } from './profile.schema.js';
 
 export type ProfileRecord = Profile & { _id: Types.ObjectId };
-
-/**
- * The share of the MongoDB pool the city names of one cities load may hold at once (as ProfileCacheWarmer's): all at
- * once, its 200 reads queued ahead of every request's, and any member who hides or moves makes the next GET reload.
- */
-const CITY_NAMES_POOL_SHARE = 4;
 
 /** A profile as an update found it and as it was read back after. */
 export interface ProfileWrite {
@@ -97,7 +92,7 @@ export class ProfilesRepository {
     @InjectConfig() config: AppConfig,
   ) {
     this.listReads = config.mongo.listReadPreference;
-    this.cityNameReads = Math.max(1, Math.floor(config.mongo.maxPoolSize / CITY_NAMES_POOL_SHARE));
+    this.cityNameReads = backgroundReads(config.mongo);
   }
 
   async create(

@@ -4,6 +4,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { TieredCache } from '../../cache/tiered-cache.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { InjectConfig } from '../../config/config.module.js';
+import { backgroundReads } from '../../database/background-reads.js';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
 import { ENTITLEMENT_CACHE, SubscriptionsService } from '../../subscriptions/subscriptions.service.js';
 import { CITIES_CACHE, POPULAR_CACHE, PROFILE_CACHE } from '../profile-caches.js';
@@ -16,13 +17,6 @@ export interface WarmResult {
 
 /** Subscription statuses warmed per run: enough for the members who subscribed or renewed lately, bounded. */
 const WARM_SUBSCRIPTIONS = 1_000;
-
-/**
- * The share of the MongoDB pool a warm run may hold at once. The run shares the pool with the requests of an `all`
- * instance and with the other jobs of a worker; given the whole pool, its 1,000 status reads queued ahead of every
- * request, which then waited past their deadline for a connection (503).
- */
-const WARM_POOL_SHARE = 4;
 
 /**
  * The Vesta report's three warming strategies: the 50 most viewed profiles (the list and each profile), city data,
@@ -45,7 +39,7 @@ export class ProfileCacheWarmer {
     @Inject(METRICS_REGISTRY) registry: Registry,
     @InjectConfig() config: AppConfig,
   ) {
-    this.concurrency = Math.max(1, Math.floor(config.mongo.maxPoolSize / WARM_POOL_SHARE));
+    this.concurrency = backgroundReads(config.mongo);
     this.lastDuration = new Gauge({
       name: 'cache_warm_last_duration_seconds',
       help: 'Duration of the last cache warm run',
