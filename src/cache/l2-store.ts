@@ -163,16 +163,21 @@ export class L2Store {
   /** False when Redis failed: the keys and tags are then pending, and the caller replays them. */
   async delete(fullKeys: readonly string[], tags: readonly string[]): Promise<boolean> {
     try {
+      const scripts: Promise<unknown>[] = [];
       if (fullKeys.length) {
         // The new generations in the same script as the deletion: a load that read before them cannot store after it.
         const keys = [...fullKeys, ...fullKeys.map(keyGeneration)];
         const args = [fullKeys.length, randomUUID(), GENERATION_TTL_MS];
-        await this.call(this.redis.eval(DELETE_KEYS, keys.length, ...keys, ...args));
+        scripts.push(this.redis.eval(DELETE_KEYS, keys.length, ...keys, ...args));
       }
+      // All sent at once, so they reach Redis ahead of any read this instance starts after dropping its L1 entries.
+      // Sent one after another, a read of a page under a later tag could fetch the old page before that tag's
+      // deletion and put it back in L1, where it answered after the write had, until the second pass 500 ms later.
       for (const tag of tags) {
         const keys = [`${TAG_KEY_PREFIX}${tag}`, tagGeneration(tag)];
-        await this.call(this.redis.eval(DELETE_TAG, 2, ...keys, randomUUID(), GENERATION_TTL_MS));
+        scripts.push(this.redis.eval(DELETE_TAG, 2, ...keys, randomUUID(), GENERATION_TTL_MS));
       }
+      await this.call(Promise.all(scripts));
       return true;
     } catch {
       this.failed('delete');

@@ -282,6 +282,36 @@ describe('TieredCache against the real Redis', () => {
     expect(await cache.wrap('race-lists', 'page1', () => Promise.resolve(version), options)).toBe('new');
   });
 
+  it('keeps no old page that a read of its own fetched from Redis while its invalidation of several tags ran', async () => {
+    const { cache, redis } = await instance();
+    let version = 'old';
+    const load = () => Promise.resolve(version);
+    // A search naming no city: an update drops the pages of the cities it left and entered, and these.
+    const options = { ttlS: 60, tags: ['search-anywhere'] };
+    await cache.wrap('pages', 'anywhere', load, options);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the L2 write is asynchronous
+
+    // A request for the page comes in while the first tag's deletion is on its way to Redis.
+    let reading: Promise<string> | undefined;
+    const send = redis.eval.bind(redis) as (...args: unknown[]) => Promise<unknown>;
+    let scripts = 0;
+    (redis as unknown as { eval: typeof send }).eval = (...args) => {
+      const sent = send(...args);
+      if (++scripts === 1) {
+        queueMicrotask(() => {
+          reading = cache.wrap('pages', 'anywhere', load, options);
+        });
+      }
+      return sent;
+    };
+    version = 'new';
+    await cache.invalidate('pages', [], ['search-city-a', 'search-city-b', 'search-anywhere']);
+    await reading;
+    // The write has answered: its own instance serves the page as it is now (until 2026-12-05 the old one, until the
+    // second pass 500 ms later).
+    expect(await cache.wrap('pages', 'anywhere', load, options)).toBe('new');
+  });
+
   it('invalidates once more, on every instance, what an older version stored after the first pass', async () => {
     const [writer, reader] = [await instance(), await instance()];
     await writer.cache.invalidate('profile', ['late']);
