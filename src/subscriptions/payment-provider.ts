@@ -21,7 +21,8 @@ export class PaymentKeyReusedError extends Error {
 
 /**
  * The seam to a card processor. Amounts come from the plan catalogue; `idempotencyKey` lets the
- * provider itself refuse to charge twice for one request (real processors take such a key).
+ * provider itself refuse to charge twice for one request (real processors take such a key). Implementations must bound
+ * each call (a timeout on their HTTP client): callers hold the member's change lock until it returns.
  */
 export interface PaymentProvider {
   readonly name: string;
