@@ -12,6 +12,15 @@ export function composedText(text: string): string {
 }
 
 /**
+ * `text` with the typographic apostrophes ‘ and ’ made the ASCII one. iOS types ’ for ' by default (Smart Punctuation),
+ * and ‘ at the start of a word: "L’Aquila" from an iPhone was refused as a city, and searching for it found none of
+ * the profiles stored as "L'Aquila".
+ */
+export function straightApostrophes(text: string): string {
+  return text.replace(/[\u2018\u2019]/g, "'");
+}
+
+/**
  * Text as the search keys (a city, an interest) store and match it: lower case, then NFC, which makes "São" typed with
  * a precomposed "ã" and with "a" plus a combining tilde one string; and the Turkish capital "İ", which lowers to "i"
  * plus a combining dot, folded to "i", so "İstanbul" from a Turkish keyboard and "Istanbul" from any other are one.

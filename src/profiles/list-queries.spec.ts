@@ -29,6 +29,11 @@ describe('list queries', () => {
     expect(searchFilters({ city: decomposed })).toEqual(searchFilters({ city: precomposed }));
   });
 
+  it("finds a city stored with ' when the search types ’ or ‘, as iOS does", () => {
+    expect(cityKeyOf('L\u2019Aquila')).toBe("l'aquila");
+    expect(searchFilters({ city: '\u2018s-Hertogenbosch' }).cityKey).toBe(cityKeyOf("'s-Hertogenbosch"));
+  });
+
   it('makes İstanbul from a Turkish keyboard and Istanbul one city', () => {
     expect(cityKeyOf('İstanbul')).toBe('istanbul');
     expect(cityKeyOf('ISTANBUL')).toBe('istanbul');

@@ -1,7 +1,7 @@
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { foldedText } from './folded-text.js';
+import { foldedText, straightApostrophes } from './folded-text.js';
 import { searchOrigin } from './geo.js';
 import type { Gender } from './profile.schema.js';
 
@@ -52,9 +52,12 @@ export function nearbyArea(query: NearbyQuery): NearbyArea {
   return { lat, lng, radiusKm: query.radiusKm ?? DEFAULT_RADIUS_KM, limit: query.limit ?? DEFAULT_PAGE };
 }
 
-/** How cities are compared: stored with each profile and matched against a search's city (see foldedText). */
+/**
+ * How cities are compared: stored with each profile and matched against a search's city (see foldedText). Stored
+ * cities hold only ASCII apostrophes (LocationDto), so a search typed with typographic ones is given those.
+ */
 export function cityKeyOf(city: string): string {
-  return foldedText(city.trim().replace(/\s+/g, ' '));
+  return foldedText(straightApostrophes(city).trim().replace(/\s+/g, ' '));
 }
 
 /** An empty list filters nothing, as no list does. */

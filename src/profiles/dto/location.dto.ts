@@ -3,7 +3,7 @@ import { Transform } from 'class-transformer';
 import { IsISO31661Alpha2, Length, Matches } from 'class-validator';
 import { IsLatitudeNumber, IsLongitudeNumber } from '../../common/validation/coordinates.js';
 import { IsPlainText } from '../../common/validation/plain-text.js';
-import { composedText } from '../folded-text.js';
+import { composedText, straightApostrophes } from '../folded-text.js';
 
 // Letters (any script) with their marks, spaces, dots, apostrophes and hyphens: real city names, no markup. It starts
 // with a letter (a mark first would sit on nothing), after an apostrophe at most ('s-Hertogenbosch).
@@ -12,9 +12,9 @@ const CITY_NAME = /^'?\p{L}[\p{L}\p{M} .'-]*$/u;
 export class LocationDto {
   @ApiProperty({ example: 'Berlin', minLength: 1, maxLength: 80, pattern: CITY_NAME.source })
   // NFC, as the city key is: the name shown in the cities list is one of the stored ones. Text too long to be a city
-  // is left as it is (see composedText), for Length to refuse.
+  // is left as it is (see composedText), for Length to refuse. Apostrophes as iOS types them become the ASCII one.
   @Transform(({ value }: { value: unknown }) =>
-    typeof value === 'string' ? composedText(value).trim().replace(/\s+/g, ' ') : value,
+    typeof value === 'string' ? straightApostrophes(composedText(value)).trim().replace(/\s+/g, ' ') : value,
   )
   @IsPlainText()
   @Length(1, 80)

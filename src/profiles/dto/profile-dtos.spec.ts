@@ -123,6 +123,17 @@ describe('location', () => {
     expect(check(LocationDto, { ...berlin, city: ' Sa\u0303o  Paulo ' }).dto.city).toBe('S\u00e3o Paulo');
   });
 
+  it("takes a city typed with the apostrophes iOS puts in for ', and stores the ASCII one", () => {
+    expect(check(LocationDto, { ...berlin, city: 'L\u2019Aquila' })).toMatchObject({
+      dto: { city: "L'Aquila" },
+      errors: [],
+    });
+    expect(check(LocationDto, { ...berlin, city: '\u2018s-Hertogenbosch' })).toMatchObject({
+      dto: { city: "'s-Hertogenbosch" },
+      errors: [],
+    });
+  });
+
   it('takes city names in any script, starting with a letter, never with a mark left over from no letter', () => {
     for (const city of ['Zürich', "Val-d'Isère", 'St. Gallen', "'s-Hertogenbosch", 'İstanbul', 'मुंबई', '東京', 'Ελλάδα'])
       expect(check(LocationDto, { ...berlin, city }).errors, city).toEqual([]);
