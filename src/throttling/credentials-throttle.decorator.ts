@@ -1,6 +1,19 @@
-import { applyDecorators, SetMetadata } from '@nestjs/common';
+import {
+  applyDecorators,
+  HttpException,
+  Injectable,
+  SetMetadata,
+  UseInterceptors,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+} from '@nestjs/common';
 import { ApiTooManyRequestsResponse } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { catchError, tap, throwError, type Observable } from 'rxjs';
 import { ProblemResponseDto, RETRY_AFTER_HEADER } from '../common/problem/problem-response.dto.js';
+import { givesBackFailedLogins } from './failed-login-hits.js';
+import { reportFailedLoginsGivenBack } from './rate-limit.guard.js';
 
 export const CREDENTIALS_ROUTE = 'vesta:credentialsRoute';
 
@@ -13,6 +26,23 @@ export interface CredentialsThrottleOptions {
   failuresPerAccount?: boolean;
 }
 
+/** An attempt that is no failed login (a success, a 400) says so in its RateLimit headers (see the guard's function). */
+@Injectable()
+class FailedLoginHeadersInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const http = context.switchToHttp();
+    const given = () =>
+      reportFailedLoginsGivenBack(http.getRequest<FastifyRequest>(), http.getResponse<FastifyReply>());
+    return next.handle().pipe(
+      tap(given),
+      catchError((error: unknown) => {
+        if (error instanceof HttpException && givesBackFailedLogins(error.getStatus())) given();
+        return throwError(() => error);
+      }),
+    );
+  }
+}
+
 /**
  * Puts a route that takes a password (login, register, password change) under the strict credentials tier as well:
  * THROTTLE_CREDENTIALS_LIMIT per client address, against credential stuffing and password guessing.
@@ -20,6 +50,7 @@ export interface CredentialsThrottleOptions {
 export const CredentialsThrottle = ({ failuresPerAccount = false }: CredentialsThrottleOptions = {}) =>
   applyDecorators(
     SetMetadata(CREDENTIALS_ROUTE, { failuresPerAccount } satisfies CredentialsThrottleOptions),
+    ...(failuresPerAccount ? [UseInterceptors(FailedLoginHeadersInterceptor)] : []),
     ApiTooManyRequestsResponse({
       type: ProblemResponseDto,
       description:

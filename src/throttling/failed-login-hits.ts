@@ -23,6 +23,9 @@ interface NotedHit {
 }
 type RequestWithHits = FastifyRequest & { [HITS]?: NotedHit[]; [UNCHECKED]?: true };
 
+/** Whether an attempt answered with `status` gives back its failed-login hits (see refundUnlessLoginFailed). */
+export const givesBackFailedLogins = (status: number): boolean => status < 500 && !WRONG_PASSWORD.has(status);
+
 /**
  * Marks an attempt refused before its password was checked (the password hashing bound's 503): it tells the client
  * nothing about the password, so it gives back all its credentials hits, its address's attempt too. Kept, every refusal
@@ -61,8 +64,7 @@ export function refundUnlessLoginFailed(
   delete (request as RequestWithHits)[HITS];
   reply.raw.once('close', () => {
     // A response cut off by the client closes unfinished, its status still the default 200.
-    const status = reply.raw.statusCode;
-    const answered = reply.raw.writableFinished && status < 500 && !WRONG_PASSWORD.has(status);
+    const answered = reply.raw.writableFinished && givesBackFailedLogins(reply.raw.statusCode);
     const unchecked = (request as RequestWithHits)[UNCHECKED] === true;
     const back = noted.filter(({ tier }) => unchecked || (answered && FAILED_LOGIN_TIERS.has(tier)));
     if (back.length > 0) void storage.refund(back.map(({ hit }) => hit));

@@ -7,6 +7,8 @@ export interface AppliedLimit {
   remaining: number;
   /** Seconds until the tier lets this caller through again: the rest of its window, or of its block. */
   resetS: number;
+  /** A tier that counts wrong passwords only (FAILED_LOGIN_TIERS): an attempt that does not fail gives its hit back. */
+  failuresOnly?: boolean;
 }
 
 /**

@@ -2,7 +2,7 @@ import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { ThrottlerException, ThrottlerGuard, type ThrottlerRequest } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { routeMetadata } from '../common/metadata/route-metadata.js';
-import { noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
+import { FAILED_LOGIN_TIERS, noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
 import { setRateLimitHeaders, type AppliedLimit } from './rate-limit-headers.js';
 import type { RateLimitRecord, RedisThrottlerStorage } from './redis-throttler.storage.js';
 
@@ -67,7 +67,13 @@ export class RateLimitGuard extends ThrottlerGuard {
 
     const windowS = Math.round(ttl / 1000);
     const applied = (req[APPLIED] ??= []);
-    const result = { limit, windowS, remaining: Math.max(0, limit - record.totalHits), resetS: record.timeToExpire };
+    const result = {
+      limit,
+      windowS,
+      remaining: Math.max(0, limit - record.totalHits),
+      resetS: record.timeToExpire,
+      failuresOnly: FAILED_LOGIN_TIERS.has(name),
+    };
     applied.push(result);
     if (record.isBlocked) {
       setRateLimitHeaders(res, applied, result);
@@ -81,4 +87,22 @@ export class RateLimitGuard extends ThrottlerGuard {
   protected override generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {
     return `${throttlerName}:${tracker}`;
   }
+}
+
+/**
+ * Sends the RateLimit headers again for an attempt that turned out not to be a failed login (a success, a 400): it gives
+ * its hits in the failed-login tiers back once answered (refundUnlessLoginFailed), so they count it no more. Set by the
+ * guard before the password was checked, they told every successful login one try less than it had left, and a login
+ * after four wrong passwords `RateLimit-Remaining: 0` with a 15-minute reset, which a client that honours the headers
+ * takes as "wait" while its member's next try would pass.
+ */
+export function reportFailedLoginsGivenBack(request: FastifyRequest, reply: FastifyReply): void {
+  const applied = (request as TrackedRequest)[APPLIED];
+  if (!applied?.some((limit) => limit.failuresOnly)) return;
+  setRateLimitHeaders(
+    reply,
+    applied.map((limit) =>
+      limit.failuresOnly ? { ...limit, remaining: Math.min(limit.limit, limit.remaining + 1) } : limit,
+    ),
+  );
 }

@@ -102,6 +102,24 @@ describe('login lockout per email', () => {
     expect(await statuses(4, () => login(owner.email, WRONG, home))).toEqual([401, 401, 401, 429]);
   });
 
+  it('tells a login that does not fail what is left of the failed-login limits, not one try less', async () => {
+    const home = newAddress();
+    expect(await statuses(2, () => login(owner.email, WRONG, home))).toEqual([401, 401]);
+    // One wrong password is left from this address (3 - 2), and a correct login or a refused body uses none of it.
+    for (const attempt of [
+      () => login(owner.email, owner.password, home),
+      () => login(owner.email, '', home), // 400
+    ]) {
+      const response = await attempt();
+      expect(response.headers.get('ratelimit-limit')).toBe('3');
+      expect(response.headers.get('ratelimit-remaining')).toBe('1');
+    }
+    const failed = await login(owner.email, WRONG, home);
+    expect(failed.status).toBe(401);
+    expect(failed.headers.get('ratelimit-remaining')).toBe('0');
+    expect((await login(owner.email, WRONG, home)).status).toBe(429);
+  });
+
   it('does not lock out a member whose correct logins arrive all at once', async () => {
     const address = newAddress();
     // Ten at once against a limit of three: some may be refused while the others are still counted, but none fails.
