@@ -1,6 +1,7 @@
+import { Logger } from '@nestjs/common';
 import { describe, expect, it, vi } from 'vitest';
 import type { AppConfig } from '../config/app-config.js';
-import type { UserRecord, UsersRepository } from '../users/users.repository.js';
+import { EmailTakenError, type UserRecord, type UsersRepository } from '../users/users.repository.js';
 import { AdminBootstrapService } from './admin-bootstrap.service.js';
 import type { PasswordHasher } from './password-hasher.js';
 
@@ -48,6 +49,26 @@ describe('AdminBootstrapService', () => {
     const { service, users } = setup({ role: 'user', passwordHash: ADMIN.password });
     await service.onApplicationBootstrap();
     expect(users.setRole).toHaveBeenCalledWith('u1', 'admin');
+  });
+
+  it('judges an account registered with the email while the admin password was hashed as one found at first', async () => {
+    const refused = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    for (const [passwordHash, promoted] of [
+      [ADMIN.password, true],
+      ['attacker-chosen-password', false],
+    ] as const) {
+      refused.mockClear();
+      const { service, users } = setup(null);
+      const member = { id: 'u1', email: 'ops-lead@example.com', role: 'user', passwordHash };
+      users.create.mockImplementationOnce(() => {
+        users.findByEmail.mockResolvedValue(member as UserRecord);
+        return Promise.reject(new EmailTakenError());
+      });
+      await service.onApplicationBootstrap();
+      expect(users.setRole.mock.calls.length, passwordHash).toBe(promoted ? 1 : 0);
+      expect(refused.mock.calls.length, passwordHash).toBe(promoted ? 0 : 1);
+    }
+    refused.mockRestore();
   });
 
   it('leaves an existing admin as it is, whatever its password', async () => {

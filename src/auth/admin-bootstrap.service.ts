@@ -36,6 +36,10 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
       this.logger.log(`Created admin ${email}`);
     } catch (error) {
       if (!(error instanceof EmailTakenError)) throw error;
+      // Taken while the password was hashed (half a second): by another instance creating the admin, or by a member
+      // registering the email, whose account is then judged as one found at first rather than passed over in silence.
+      const taken = await this.users.findByEmail(email);
+      if (taken && taken.role !== 'admin') await this.promote(taken, admin.password);
     }
   }
 
