@@ -69,6 +69,35 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MONGODB_URI: 'postgres://x' })).toThrow(/MONGODB_URI must start with mongodb/);
   });
 
+  it('rejects a duration longer than a Node timer holds, which would fire after 1 ms instead', () => {
+    // setTimeout(fn, 2 ** 31) runs fn at once: a forced exit at the first SIGTERM, Redis commands timed out at once.
+    for (const name of [
+      'SHUTDOWN_GRACE_MS',
+      'REDIS_COMMAND_TIMEOUT_MS',
+      'KEEP_ALIVE_TIMEOUT_MS',
+      'CACHE_WARM_INTERVAL_MS',
+    ]) {
+      expect(() => loadConfig({ [name]: '2147483648' }), name).toThrow(
+        new RegExp(`^Invalid configuration: ${name} must be at most 2147483647 .*\\(got "2147483648"\\)$`),
+      );
+    }
+    expect(loadConfig({ SHUTDOWN_GRACE_MS: '2147483647' }).shutdown.graceMs).toBe(2_147_483_647);
+  });
+
+  it('refuses a trace sampler or ratio the OpenTelemetry SDK would replace with tracing every request', () => {
+    expect(() => loadConfig({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio ' })).toThrow(
+      /^Invalid configuration: OTEL_TRACES_SAMPLER .*\(got "parentbased_traceidratio "\)$/,
+    );
+    for (const ratio of ['0,1', '10%', '1.5']) {
+      expect(() => loadConfig({ OTEL_TRACES_SAMPLER_ARG: ratio }), ratio).toThrow(
+        /^Invalid configuration: OTEL_TRACES_SAMPLER_ARG /,
+      );
+    }
+    expect(() =>
+      loadConfig({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' }),
+    ).not.toThrow();
+  });
+
   it('rejects a backup schedule that would never fire, before a worker replaces the working one with it', () => {
     for (const cron of ['0 25 * * *', '0 3 31 2 *', '61 * * * *']) {
       expect(() => loadConfig({ BACKUP_CRON: cron }), cron).toThrow(

@@ -8,6 +8,19 @@ import { redisUrlProblem } from './redis-url.js';
 // 0 asks the OS for a free port (used by tests).
 const port = z.number().int().min(0).max(65_535);
 const positiveInt = z.number().int().positive();
+/**
+ * The longest delay Node's timers hold, about 24.8 days. A longer one fires after 1 ms (TimeoutOverflowWarning): a
+ * SHUTDOWN_GRACE_MS of 2147483648 forced exit 1 at the first SIGTERM, and a REDIS_COMMAND_TIMEOUT_MS as large failed
+ * Redis commands with "Command timed out" at once.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A duration in milliseconds that reaches a timer, at least `min`. */
+const milliseconds = (min = 1) =>
+  z
+    .number()
+    .int()
+    .min(min)
+    .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (about 24.8 days), the longest delay a Node timer holds`);
 
 /**
  * A number as an env file writes it, in decimal digits, checked by `schema`. Until 2026-12-03 these were
@@ -84,6 +97,20 @@ export const envSchema = z
     // Tracing is on only when a collector is named (OTLP over HTTP; /v1/traces is appended).
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
     OTEL_SERVICE_NAME: z.string().min(1).max(100).default('vesta-api'),
+    // The SDK's own (it reads both itself); here only to refuse what it would silently replace with its default and
+    // trace every request: an unknown sampler, or a ratio such as "0,1" or "10%" (until 2026-12-05 both ran with all
+    // requests traced, nothing logged). Ratio samplers read OTEL_TRACES_SAMPLER_ARG, a share from 0 to 1.
+    OTEL_TRACES_SAMPLER: z
+      .enum([
+        'always_on',
+        'always_off',
+        'traceidratio',
+        'parentbased_always_on',
+        'parentbased_always_off',
+        'parentbased_traceidratio',
+      ])
+      .optional(),
+    OTEL_TRACES_SAMPLER_ARG: decimal(z.number().min(0).max(1)).optional(),
     // Per-request HTTP metrics (the rest of /metrics stays); off only to measure their cost.
     HTTP_METRICS_ENABLED: booleanFlag.default(true),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -99,7 +126,7 @@ export const envSchema = z
     // Above the load balancer's idle timeout (AWS ALB: 60 s by default), so the LB closes idle
     // connections first and never reuses one the server already dropped. Raise it to match an LB
     // with a longer timeout (GCP's HTTP(S) LB keeps backend connections for 600 s).
-    KEEP_ALIVE_TIMEOUT_MS: decimal(positiveInt).default(65_000),
+    KEEP_ALIVE_TIMEOUT_MS: decimal(milliseconds()).default(65_000),
     // At most 10 minutes: an upload may take this plus HANDLER_TIMEOUT_MS, which must stay well inside the hour after
     // which the media cleanup deletes a write still pending as abandoned (ABANDONED_AFTER_MS), file and all.
     REQUEST_TIMEOUT_MS: decimal(positiveInt.max(600_000)).default(30_000),
@@ -108,11 +135,11 @@ export const envSchema = z
     HANDLER_TIMEOUT_MS: decimal(positiveInt.max(300_000)).default(10_000),
     COMPRESSION_THRESHOLD_BYTES: decimal(z.number().int().min(0)).default(1024),
 
-    SHUTDOWN_DRAIN_MS: decimal(z.number().int().min(0)).default(5_000),
-    SHUTDOWN_GRACE_MS: decimal(positiveInt).default(25_000),
+    SHUTDOWN_DRAIN_MS: decimal(milliseconds(0)).default(5_000),
+    SHUTDOWN_GRACE_MS: decimal(milliseconds()).default(25_000),
     // Longest one close step of a shutdown (the Bull queues, a Redis connection, MongoDB) may take before it is
     // abandoned, so a dependency that hangs cannot hold the exit until SHUTDOWN_GRACE_MS forces it.
-    SHUTDOWN_STEP_TIMEOUT_MS: decimal(positiveInt).default(3_000),
+    SHUTDOWN_STEP_TIMEOUT_MS: decimal(milliseconds()).default(3_000),
 
     MONGODB_URI: z
       .string()
@@ -120,9 +147,9 @@ export const envSchema = z
       .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
       .optional(),
     MONGODB_MAX_POOL_SIZE: decimal(positiveInt.max(500)).default(10),
-    MONGODB_SERVER_SELECTION_TIMEOUT_MS: decimal(positiveInt).default(5_000),
-    MONGODB_SOCKET_TIMEOUT_MS: decimal(positiveInt).default(45_000),
-    MONGODB_WAIT_QUEUE_TIMEOUT_MS: decimal(positiveInt).optional(),
+    MONGODB_SERVER_SELECTION_TIMEOUT_MS: decimal(milliseconds()).default(5_000),
+    MONGODB_SOCKET_TIMEOUT_MS: decimal(milliseconds()).default(45_000),
+    MONGODB_WAIT_QUEUE_TIMEOUT_MS: decimal(milliseconds()).optional(),
     MONGODB_READ_PREFERENCE: z
       .enum(['primary', 'primaryPreferred', 'secondary', 'secondaryPreferred', 'nearest'])
       .default('primary'),
@@ -132,8 +159,8 @@ export const envSchema = z
       .regex(/^rediss?:\/\//, { message: 'must start with redis:// or rediss://', abort: true })
       .superRefine(checkedBy(redisUrlProblem))
       .optional(),
-    REDIS_CONNECT_TIMEOUT_MS: decimal(positiveInt).default(2_000),
-    REDIS_COMMAND_TIMEOUT_MS: decimal(positiveInt).default(1_000),
+    REDIS_CONNECT_TIMEOUT_MS: decimal(milliseconds()).default(2_000),
+    REDIS_COMMAND_TIMEOUT_MS: decimal(milliseconds()).default(1_000),
     // Namespaces every key (and Bull queue) so several environments can share one Redis.
     REDIS_KEY_PREFIX: z
       .string()
@@ -157,12 +184,12 @@ export const envSchema = z
     PASSWORD_HASH_CONCURRENCY: decimal(positiveInt.max(1_024)).default(2),
     PASSWORD_HASH_QUEUE_LIMIT: decimal(z.number().int().min(0).max(10_000)).default(32),
     // Unset: 2000, or half of HANDLER_TIMEOUT_MS when that is less (app-config.ts).
-    PASSWORD_HASH_MAX_WAIT_MS: decimal(positiveInt).optional(),
+    PASSWORD_HASH_MAX_WAIT_MS: decimal(milliseconds()).optional(),
     // Node's own (read by libuv when the pool starts); here only to check PASSWORD_HASH_CONCURRENCY against it. libuv
     // caps the pool at 1024 threads, so a larger value would pass the check with a pool that is in fact smaller.
     UV_THREADPOOL_SIZE: decimal(positiveInt.max(1_024)).default(4),
 
-    VIEW_FLUSH_INTERVAL_MS: decimal(positiveInt.min(100)).default(5_000),
+    VIEW_FLUSH_INTERVAL_MS: decimal(milliseconds(100)).default(5_000),
     // Each instance adds up views in memory and sends them to Redis this often, in one round trip.
     VIEW_BUFFER_MS: decimal(positiveInt.min(10).max(60_000)).default(1_000),
 
@@ -175,12 +202,12 @@ export const envSchema = z
     // How long a download may take to send once it has started; then its connection is closed.
     MEDIA_DOWNLOAD_TIMEOUT_MS: decimal(positiveInt.max(3_600_000)).default(600_000),
     // How often a worker removes what aborted uploads and deletions left behind.
-    MEDIA_CLEANUP_INTERVAL_MS: decimal(positiveInt.min(1_000)).default(3_600_000),
+    MEDIA_CLEANUP_INTERVAL_MS: decimal(milliseconds(1_000)).default(3_600_000),
     // Payment provider webhooks: HMAC-SHA256 key, and how old a signed timestamp may be (replay window).
     PAYMENT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     PAYMENT_WEBHOOK_TOLERANCE_S: decimal(positiveInt.max(3_600)).default(300),
     // How often a worker ends subscriptions whose paid period is over (expiry, failed renewal).
-    SUBSCRIPTION_SWEEP_INTERVAL_MS: decimal(positiveInt.min(1_000)).default(60_000),
+    SUBSCRIPTION_SWEEP_INTERVAL_MS: decimal(milliseconds(1_000)).default(60_000),
 
     // Backups: where they are written (a PersistentVolume in Kubernetes), when (cron, UTC), how long they are kept,
     // and whether each new one is restored into a scratch database to prove it.
@@ -207,7 +234,7 @@ export const envSchema = z
     CACHE_GRACE_S: decimal(z.number().int().min(0).max(86_400)).default(3_600),
     // How long a request that has such an entry waits for the reload before it gets the entry.
     CACHE_SOFT_TIMEOUT_MS: decimal(z.number().int().min(0).max(10_000)).default(250),
-    CACHE_WARM_INTERVAL_MS: decimal(positiveInt.min(1_000)).default(300_000),
+    CACHE_WARM_INTERVAL_MS: decimal(milliseconds(1_000)).default(300_000),
     // Cache-Control max-age of public catalogue data; the Vesta report uses 1 h in production.
     HTTP_PUBLIC_MAX_AGE_S: decimal(z.number().int().min(0).max(86_400)).optional(),
 
@@ -250,7 +277,7 @@ export const envSchema = z
     MONITOR_ERROR_RATE_WARN_PERCENT: decimal(z.number().positive().max(100)).default(5),
     // Overload protection: past either limit new requests get a quick 503 instead of queueing. 0 turns the
     // event-loop check off (tests, whose harness shares the loop).
-    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: decimal(z.number().int().min(0)).default(1_000),
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: decimal(milliseconds(0)).default(1_000),
     OVERLOAD_MAX_HEAP_MB: decimal(positiveInt).default(1_536),
   })
   .superRefine((env, ctx) => {
