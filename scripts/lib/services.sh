@@ -34,10 +34,22 @@ start_ferretdb() {
   FERRETDB_PORT=$port
 }
 
-# Uses the Redis answering on 6379; otherwise starts redis-server on a free port (installing it if needed).
+# redis_answers PORT: whether a Redis on 127.0.0.1:PORT answers PING, asked over bash's /dev/tcp: a Redis run in
+# Docker leaves no redis-cli on the host, and asking through redis-cli took such a Redis for none (until 2026-12-05).
+redis_answers() {
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf 'PING\r\n' >&3
+    IFS= read -r -t 2 reply <&3 && [[ $reply == "+PONG"* ]]
+  ) 2>/dev/null
+}
+
+# ensure_redis [PORT]: uses the Redis answering on PORT (6379); otherwise starts redis-server on a free port
+# (installing it if needed).
 ensure_redis() {
-  if command -v redis-cli >/dev/null && [[ $(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null) == PONG ]]; then
-    export REDIS_URL=redis://127.0.0.1:6379
+  local local_port=${1:-6379}
+  if redis_answers "$local_port"; then
+    export REDIS_URL="redis://127.0.0.1:$local_port"
     return
   fi
   if ! command -v redis-server >/dev/null; then

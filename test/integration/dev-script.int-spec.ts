@@ -1,7 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 /**
@@ -9,6 +11,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
  * starting its own servers). npm is replaced by a stub that records its calls, so nothing is installed, seeded or
  * started for real: what is checked is the script's own flow.
  */
+const execFileAsync = promisify(execFile);
+
 describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
   let workdir: string;
 
@@ -103,6 +107,58 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
     } finally {
       // Left running when the test fails, neither may outlive it.
       for (const pid of [api, script.pid]) if (pid && running(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
+/**
+ * The Redis the scripts use when none is named: the one answering on the local port, asked without redis-cli, which a
+ * Redis run in Docker does not bring (until 2026-12-05 the scripts then installed and started a Redis of their own).
+ */
+describe('scripts/lib/services.sh ensure_redis', () => {
+  /** A server on a free port that answers every line with `reply`, as Redis answers PING. */
+  async function answering(reply: string): Promise<{ port: number; close: () => Promise<void> }> {
+    const server = createServer((socket) => socket.on('data', () => socket.write(reply)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      close: () => new Promise((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  /** ensure_redis on `port`, with neither redis-cli nor redis-server on the PATH and apt stubbed: what it chose. */
+  async function ensureRedis(port: number): Promise<string> {
+    const script = [
+      'source scripts/lib/common.sh',
+      'source scripts/lib/services.sh',
+      'apt_install() { echo "installs $*"; exit 0; }',
+      `ensure_redis ${port}`,
+      'echo "uses $REDIS_URL"',
+    ].join('\n');
+    const emptyPath = mkdtempSync(join(tmpdir(), 'vesta-no-redis-cli-'));
+    try {
+      const { stdout } = await execFileAsync('/bin/bash', ['-c', script], { env: { PATH: emptyPath } });
+      return stdout.trim();
+    } finally {
+      rmSync(emptyPath, { recursive: true, force: true });
+    }
+  }
+
+  it('uses a Redis that answers PING on the local port, also without redis-cli installed', async () => {
+    const redis = await answering('+PONG\r\n');
+    try {
+      expect(await ensureRedis(redis.port)).toBe(`uses redis://127.0.0.1:${redis.port}`);
+    } finally {
+      await redis.close();
+    }
+  });
+
+  it('starts its own when what answers there is not a Redis it can use', async () => {
+    const locked = await answering('-NOAUTH Authentication required.\r\n');
+    try {
+      expect(await ensureRedis(locked.port)).toBe('installs redis-server');
+    } finally {
+      await locked.close();
     }
   });
 });
