@@ -27,6 +27,8 @@ export interface BackupStorage {
   remove(id: string): Promise<void>;
   /** Removes drafts left by a process that died mid-backup. */
   removeAbandonedDrafts(olderThanMs: number): Promise<number>;
+  /** Rejects, naming the cause, when `begin` could not write a draft. */
+  checkWritable(): Promise<void>;
 }
 
 const DRAFT_PREFIX = '.draft-';
@@ -99,7 +101,7 @@ export class LocalBackupStorage implements BackupStorage {
    * A read-only volume (or one mounted without write permission) otherwise fails at the draft's mkdir
    * with an error that names the draft, not the cause (`ENOENT ... mkdir .draft-...`).
    */
-  private async checkWritable(): Promise<void> {
+  async checkWritable(): Promise<void> {
     try {
       await makeFolder(this.root);
       await access(this.root, constants.W_OK);

@@ -1,4 +1,4 @@
-import { ConflictException, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { ConflictException, Controller, Get, HttpCode, Post, ServiceUnavailableException } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBearerAuth,
@@ -6,6 +6,7 @@ import {
   ApiForbiddenResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import { Roles } from '../auth/decorators/roles.decorator.js';
@@ -30,7 +31,16 @@ export class BackupsController {
   @ApiAcceptedResponse({ type: BackupRunDto, description: 'The new run, status running' })
   @ApiConflictResponse({ type: ProblemResponseDto, description: 'A backup or a restore is already running' })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })
+  @ApiServiceUnavailableResponse({
+    type: ProblemResponseDto,
+    description: 'This instance cannot write to its backup folder (BACKUP_DIR); the detail names the cause',
+  })
   async start(): Promise<BackupRunDto> {
+    // Before the 202: an API pod whose BACKUP_DIR cannot be written (the manifests' read-only root filesystem) accepted
+    // the run and recorded it as failed a moment later.
+    await this.backups.storage.checkWritable().catch((error: Error) => {
+      throw new ServiceUnavailableException(error.message);
+    });
     try {
       return toView((await this.backups.begin('api')).run);
     } catch (error) {

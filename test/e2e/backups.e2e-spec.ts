@@ -312,6 +312,26 @@ describe('backups', () => {
     expect((await backups.run('cli')).status).toBe('succeeded');
   });
 
+  it('refuses a backup with 503 naming the cause, recording no run, where BACKUP_DIR cannot be written', async () => {
+    const file = join(tmpdir(), `vesta-not-a-folder-${randomUUID()}`);
+    await writeFile(file, '');
+    try {
+      const before = (await backups.runs.recent(100)).length;
+      const answer = await withStorage(
+        backups,
+        () => ({ root: join(file, 'backups') }) as Partial<BackupStorage>,
+        () => fetch(`${url}/v1/admin/backups`, { method: 'POST', headers: adminAuth }),
+      );
+      expect(answer.status).toBe(503);
+      expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      const problem = (await answer.json()) as { detail: string };
+      expect(problem.detail).toMatch(/\(BACKUP_DIR\) is not writable: ENOTDIR$/);
+      expect((await backups.runs.recent(100)).length).toBe(before);
+    } finally {
+      await rm(file, { force: true });
+    }
+  });
+
   it('starts one backup for concurrent triggers (202 and 409), lists it, and is for admins only', async () => {
     const member = await registerAccount(url);
     expect((await fetch(`${url}/v1/admin/backups`, { method: 'POST', headers: member.auth })).status).toBe(403);
