@@ -360,6 +360,34 @@ describe('load-test timeline', () => {
     // Filed late, the spike's request leaves the second it ended in to the phase it belongs to.
     expect(timeline.seconds[5].phase).toBe('after');
   });
+
+  it('keeps a phase’s seconds in that phase when none of their requests had ended before the next phase began', () => {
+    // The spike's last seconds go unanswered until after it; the sender ran late, so nothing marked them on the way.
+    const timeline = new TimelineAt();
+    timeline.clock = 0.5;
+    timeline.mark('spike');
+    timeline.clock = 3.1;
+    timeline.mark('after');
+    timeline.clock = 3.5;
+    timeline.response('after', 200, 5); // sent now
+    timeline.clock = 4.6;
+    timeline.failure('spike', 3_000, true); // sent at 1.6 s
+    timeline.response('spike', 200, 2_200); // sent at 2.4 s
+    timeline.response('after', 200, 5); // sent now
+    expect(timeline.seconds.map((s) => [s.t, s.phase, s.requests])).toEqual([
+      [0, 'spike', 0],
+      [1, 'spike', 1],
+      [2, 'spike', 1],
+      [3, 'after', 1],
+      [4, 'after', 1],
+    ]);
+    // Until 2026-12-05 seconds 1 and 2 were filed under "after": the spike's table lost them, and recovery was counted
+    // from the end of second 0, so the spike's own slow seconds counted against it.
+    const spike = loadScenario('scripts/load-test/scenarios.json', 'spike', 0.1);
+    const summary = summarise(spike, 'http://target', new Date(), timeline.seconds, 'skipped', 1024);
+    expect(summary.phases.find((p) => p.name === 'spike')).toMatchObject({ requests: 2 });
+    expect(summary.recoveryS).toBe(0);
+  });
 });
 
 describe('npm run load-test: its command line', () => {
