@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { get } from 'node:http';
 import os from 'node:os';
 import mongoose from 'mongoose';
 import sharp from 'sharp';
 import { countFromEnv } from './env.js';
+import { download } from './download.js';
 import { firstBytesMs } from './first-bytes.js';
 import { freePort, startNode, stop } from './processes.js';
 
@@ -28,20 +28,6 @@ async function largePng(mb: number): Promise<Buffer> {
   return sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
     .png({ compressionLevel: 0 })
     .toBuffer();
-}
-
-/** Downloads `url` and throws the bytes away, counting them; `headersMs` is how long its status line took. */
-function download(url: string): Promise<{ status: number; bytes: number; headersMs: number }> {
-  const asked = performance.now();
-  return new Promise((resolve, reject) => {
-    get(url, { agent: false }, (response) => {
-      const headersMs = performance.now() - asked;
-      let bytes = 0;
-      response.on('data', (chunk: Buffer) => (bytes += chunk.length));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, bytes, headersMs }));
-      response.on('error', reject);
-    }).on('error', reject);
-  });
 }
 
 async function main(): Promise<void> {
