@@ -93,10 +93,15 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
 
 type Operation = OpenAPIObject['paths'][string]['get'] & object;
 
+/** What only a GET reads and answers: any other method ignores Range (RFC 9110, section 14.2). */
+const RANGE_HEADERS = ['range', 'if-range'];
+const RANGE_ANSWERS = ['206', '416'];
+
 /**
  * A HEAD beside each GET marked @ApiHead: the GET's parameters and answers (the headers are the point; the media types
- * say what the Content-Type is), its own summary, and an operationId of its own (`MediaController_download_v1` gives
- * `MediaController_downloadHead_v1`).
+ * say what the Content-Type is) but those of a Range, its own summary, and an operationId of its own
+ * (`MediaController_download_v1` gives `MediaController_downloadHead_v1`). A HEAD ignores Range (MediaController's
+ * send): copied, the 206 and 416 told a generated client it could size a part of a file, or get a 416, with a HEAD.
  */
 function documentHeads(document: OpenAPIObject): void {
   for (const item of Object.values(document.paths)) {
@@ -104,7 +109,13 @@ function documentHeads(document: OpenAPIObject): void {
     const { [HEAD_EXTENSION]: summary, ...get } = item.get as Operation & Record<typeof HEAD_EXTENSION, string>;
     item.get = get;
     const operationId = get.operationId?.replace(/^([^_]+_[^_]+)/, '$1Head');
-    item.head = { ...structuredClone(get), summary, operationId };
+    const head: Operation = { ...structuredClone(get), summary, operationId };
+    head.parameters = head.parameters?.filter(
+      (parameter) =>
+        '$ref' in parameter || parameter.in !== 'header' || !RANGE_HEADERS.includes(parameter.name.toLowerCase()),
+    );
+    for (const code of RANGE_ANSWERS) delete head.responses[code];
+    item.head = head;
   }
 }
 

@@ -394,6 +394,23 @@ describe('OpenAPI document and Swagger UI', () => {
     expect(answered('416')).toContain('Content-Range');
   });
 
+  it('documents the HEAD of a media download without a Range, which a HEAD ignores', async () => {
+    type Operation = { parameters?: { name: string; in: string }[]; responses: Record<string, unknown> };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const head = document.paths['/v1/media/{id}'].head;
+    const asked = (head.parameters ?? []).filter((parameter) => parameter.in === 'header').map((p) => p.name);
+    expect(asked).toEqual(expect.arrayContaining(['If-Match', 'If-None-Match']));
+    expect(asked).not.toContain('Range');
+    expect(asked).not.toContain('If-Range');
+    expect(Object.keys(head.responses)).toEqual(expect.arrayContaining(['200', '304', '404', '412']));
+    expect(Object.keys(head.responses)).not.toContain('206');
+    expect(Object.keys(head.responses)).not.toContain('416');
+    // The GET keeps them.
+    expect(Object.keys(document.paths['/v1/media/{id}'].get.responses)).toEqual(expect.arrayContaining(['206', '416']));
+  });
+
   it('marks the answers an Idempotency-Key replays with Idempotent-Replayed, successes and refusals', async () => {
     type Response = { headers?: Record<string, { schema?: unknown }> };
     const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
