@@ -35,8 +35,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
  * Every operation can fail with problem+json (validation, throttling, outages), so each gets a `default` response with
  * that schema and a 503 with its Retry-After, every operation its 401 (WWW-Authenticate: Bearer, as the problem filter
  * sends), every /v1 operation and every other that takes input its 400 (a write without a request body: also for a
- * body sent to it), every one with a body its 408, every one but a read its 413 and 415, every rate-limited one its
- * 429 and the RateLimit headers, and every error its Cache-Control: no-store.
+ * body sent to it), every one but a read its 408, 413 and 415 (its body is read whether the route takes one or not),
+ * every rate-limited one its 429 and the RateLimit headers, and every error its Cache-Control: no-store.
  */
 function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
   const problem = (description: string) => ({
@@ -74,13 +74,6 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
       withHeaders(operation.responses['503'], RETRY_AFTER_HEADER);
       documentUnauthorized(operation, problem);
       withHeaders(operation.responses['401'], WWW_AUTHENTICATE_HEADER);
-      // The deadline (request-deadlines.ts) answers 408 to a body still arriving; Node's requestTimeout to a request.
-      if (operation.requestBody) {
-        operation.responses['408'] ??= problem(
-          'The request body had not all arrived by the deadline (HANDLER_TIMEOUT_MS, 10 s by default; uploads get ' +
-            'REQUEST_TIMEOUT_MS more); the connection is closed',
-        );
-      }
       if (method === 'get' && path.startsWith('/v1/')) documentRevalidation(operation);
       const optedOut = (operation as { [RATE_LIMITED_EXTENSION]?: boolean })[RATE_LIMITED_EXTENSION] === false;
       if (path.startsWith('/v1/') && !optedOut) documentRateLimits(operation, problem);
@@ -197,12 +190,18 @@ function documentBodyRefused(operation: Operation, problem: ProblemResponse): vo
 }
 
 /**
- * Fastify reads the body of every request but a GET or HEAD before routing reaches Nest: one over BODY_LIMIT_BYTES is a
- * 413, one that is not JSON a 415 (other-body-types.ts), whether the route takes a body or not. An upload route keeps
- * its own (MediaController: the file size and the image types).
+ * Fastify reads the body of every request but a GET or HEAD before routing reaches Nest: one that does not arrive in
+ * time is a 408, one over BODY_LIMIT_BYTES a 413, one that is not JSON a 415 (other-body-types.ts), whether the route
+ * takes a body or not. An upload route keeps its own (MediaController: the file size and the image types).
  */
 function documentBodyLimits(operation: Operation, problem: ProblemResponse): void {
   const { responses } = operation;
+  // The deadline (request-deadlines.ts) answers 408 to a body still arriving, as it is read whether the route takes it
+  // or not: documented only where a route took one, a slow `{}` to a logout got a 408 a client was never told of.
+  responses['408'] ??= problem(
+    'The request body had not all arrived by the deadline (HANDLER_TIMEOUT_MS, 10 s by default; uploads get ' +
+      'REQUEST_TIMEOUT_MS more); the connection is closed',
+  );
   responses['413'] ??= problem('The request body is over BODY_LIMIT_BYTES (1 MiB by default)');
   responses['415'] ??= problem('A request body that is not JSON (Content-Type: application/json)');
 }

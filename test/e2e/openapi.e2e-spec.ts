@@ -114,7 +114,8 @@ describe('OpenAPI document and Swagger UI', () => {
     }
     expect(problems).toEqual([]);
     // Public routes, the probes included, refuse a token that is sent and bad (README, "Errors"); a body that has not
-    // all arrived by the deadline is a 408 (request-deadlines.ts), uploads included.
+    // all arrived by the deadline is a 408 (request-deadlines.ts), uploads included, and so is one sent to a write
+    // that takes none (Fastify reads it all the same: a slow `{}` to POST /v1/auth/logout is a 408).
     const undocumented: string[] = [];
     for (const [path, methods] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(methods)) {
@@ -128,11 +129,13 @@ describe('OpenAPI document and Swagger UI', () => {
         if (isPublic && readsToken && !badToken) {
           undocumented.push(`${method} ${path}: 401 for a bad token`);
         }
-        if (operation.requestBody && !('408' in operation.responses)) undocumented.push(`${method} ${path}: 408`);
+        const readsBody = method !== 'get' && method !== 'head';
+        if (readsBody && !('408' in operation.responses)) undocumented.push(`${method} ${path}: 408`);
       }
     }
     expect(undocumented).toEqual([]);
     expect(document.paths['/v1/media'].post.responses['408']).toBeDefined();
+    expect(document.paths['/v1/auth/logout'].post.responses['408']).toBeDefined();
     expect(document.paths['/v1/auth/login'].post.responses['401']).toMatchObject({
       description: expect.stringContaining('Wrong email or password') as unknown,
     });
