@@ -1,5 +1,6 @@
 import { BadRequestException, Body, Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
 import {
+  ApiBadRequestResponse,
   ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
@@ -125,6 +126,14 @@ export class SubscriptionsController {
       'resume) or downgrade (at the end of the paid period)',
   })
   @ApiOkResponse({ type: SubscriptionDto, headers: REPLAYED_HEADER })
+  // The service's own 400s are stored with the key, and replayed, as its other refusals are.
+  @ApiBadRequestResponse({
+    type: ProblemResponseDto,
+    description:
+      'Invalid input: a field, the Idempotency-Key header, or a query parameter that is invalid or that the route ' +
+      'does not take; or an upgrade without a paymentToken',
+    headers: REPLAYED_HEADER,
+  })
   @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No subscription', headers: REPLAYED_HEADER })
   @ApiConflictResponse({
     type: ProblemResponseDto,

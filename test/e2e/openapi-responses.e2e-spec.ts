@@ -263,6 +263,14 @@ describe('OpenAPI document against the answers the routes give', () => {
       account: member,
     });
     await call(200, 'GET', '/v1/profiles/me/viewers', '/v1/profiles/me/viewers', { account: member });
+    // Refused by the service, so stored with its key: the retry gets it back, marked as replayed.
+    const noToken = {
+      account: member,
+      json: { plan: 'platinum' },
+      headers: { 'idempotency-key': `key-${randomUUID()}` },
+    };
+    await call(400, 'POST', '/v1/subscriptions/me/plan', '/v1/subscriptions/me/plan', noToken);
+    await call(400, 'POST', '/v1/subscriptions/me/plan', '/v1/subscriptions/me/plan', noToken);
     await call(200, 'POST', '/v1/subscriptions/me/plan', '/v1/subscriptions/me/plan', {
       account: member,
       json: { plan: 'platinum', paymentToken: 'tok_b' },

@@ -422,7 +422,7 @@ describe('OpenAPI document and Swagger UI', () => {
     // The statuses idempotency.service stores as a key's answer (a success and the client errors of the operation).
     const replayed: Record<string, string[]> = {
       'post /v1/subscriptions': ['201', '402', '409', '422'],
-      'post /v1/subscriptions/me/plan': ['200', '402', '404', '409', '422'],
+      'post /v1/subscriptions/me/plan': ['200', '400', '402', '404', '409', '422'],
     };
     const missing = Object.entries(replayed).flatMap(([operation, statuses]) => {
       const [method, path] = operation.split(' ');
