@@ -125,16 +125,18 @@ function withDefaultHeaders(response: Response | undefined, headers: Record<stri
 }
 
 /**
- * A rate-limited operation's 429, and the RateLimit headers on it, its successes and the refusals that come after the
- * rate-limit guard counted the request (a 404, a 409, a wrong password's 401). Answers refused before the guard (a 401
- * for a bad token, a 413 or 415 for the body) carry none; nor does any while Redis does not answer.
+ * A rate-limited operation's 429, and the RateLimit headers on it, its successes and the refusals and failures that
+ * come after the rate-limit guard counted the request (a 404, a 409, a wrong password's 401, a 503 when the database
+ * or the password hashing could not answer). Answers refused before the guard (a 401 for a bad token, a 413 or 415 for
+ * the body, a 503 for overload) carry none; nor does any while Redis does not answer.
  */
 function documentRateLimits(operation: Operation, problem: ProblemResponse): void {
   const { responses } = operation;
   responses['429'] ??= problem('Rate limit reached; the RateLimit-* headers of every reply tell how much is left');
   withHeaders(responses['429'], { ...RATE_LIMIT_HEADERS, ...RETRY_AFTER_HEADER });
+  // The problem filter keeps them on a 5xx (it drops only a success's validators and caching).
   for (const [code, response] of Object.entries(responses)) {
-    if (/^[234]\d\d$/.test(code)) withHeaders(response, RATE_LIMIT_HEADERS);
+    if (/^([2-5]\d\d|default)$/.test(code)) withHeaders(response, RATE_LIMIT_HEADERS);
   }
 }
 

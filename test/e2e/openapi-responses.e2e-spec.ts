@@ -86,6 +86,8 @@ describe('OpenAPI document against the answers the routes give', () => {
           MONITOR_MEMORY_WARN_MB: '1',
           MONITOR_MEMORY_CRITICAL_MB: '2',
           MONITOR_MEMORY_RESTART_MB: '3',
+          PASSWORD_HASH_CONCURRENCY: '1',
+          PASSWORD_HASH_QUEUE_LIMIT: '0',
         }),
       ),
     ]);
@@ -352,7 +354,7 @@ describe('OpenAPI document against the answers the routes give', () => {
     expect(conformance.take()).toEqual([]);
   });
 
-  it('describes the probes, and the refusals of body size, media type, rate limit and readiness', async () => {
+  it('describes the probes, and the refusals of body size, media type, rate limit, readiness and load', async () => {
     await call(200, 'GET', '/health/live', '/health/live');
     await call(200, 'GET', '/health/ready', '/health/ready');
     // The heap is above MONITOR_MEMORY_RESTART_MB (3 MB): readiness names the failing check.
@@ -375,6 +377,27 @@ describe('OpenAPI document against the answers the routes give', () => {
       { account: member, body: upload(await decodableImage(200, 200)) },
       strict,
     );
+    // One password check at a time, none waiting: the rest of a burst is refused with a 503, after the rate-limit guard
+    // counted it (so with its RateLimit headers).
+    const burst = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const response = await fetch(`${strict.url}/v1/auth/password`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...member.auth },
+          body: JSON.stringify({ currentPassword: 'not the password', newPassword: 'another horse battery staple' }),
+        });
+        const text = await response.text();
+        conformance.check({
+          method: 'POST',
+          template: '/v1/auth/password',
+          status: response.status,
+          headers: response.headers,
+          text,
+        });
+        return response.status;
+      }),
+    );
+    expect(burst).toContain(503);
     // Anonymous callers get 2 requests here (registering above took some).
     for (let left = 2; left > 0 && (await fetch(`${strict.url}/v1/plans`)).status !== 429; left--);
     await call(429, 'GET', '/v1/plans', '/v1/plans', {}, strict);
