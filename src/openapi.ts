@@ -48,6 +48,10 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
     for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head'] as const) {
       const operation = item[method];
       if (!operation) continue;
+      // Swagger gives every operation of a controller the same object for a response declared on the class (the 400
+      // of AuthController): changed in place below, the logout's "a request body, which this route does not take" was
+      // said twice, and of login and register too, which take one.
+      operation.responses = structuredClone(operation.responses);
       for (const [code, response] of Object.entries(operation.responses)) {
         // `@ApiConflictResponse({ type: ProblemResponseDto })` and its kind declare application/json, but the problem
         // filter sends every error as problem+json: a generated client would otherwise not parse the body.
