@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
+import { withTimeout } from '../common/with-timeout.js';
 
 export interface RedisClientOptions {
   url: string;
@@ -9,6 +10,8 @@ export interface RedisClientOptions {
 }
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
+/** How often a command connection that looks ready is pinged (see replaceWhenSilent). */
+const SILENCE_CHECK_MS = 5_000;
 
 /**
  * A client that never lets a Redis outage hang a request: no offline queue (commands fail at once
@@ -21,6 +24,9 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
  * sent at once and breaks the ready check). And it does not re-subscribe by itself after a reconnect: its owner
  * subscribes again on every 'ready' and handles the failure, while ioredis drops the promise of its own
  * re-subscription, so a connection ending right then was an unhandled rejection (seen in CI).
+ *
+ * A command connection is replaced when it stops answering while it looks ready (replaceWhenSilent); a subscriber's
+ * owner checks its own (InvalidationSubscription).
  */
 export function createRedisClient(
   options: RedisClientOptions,
@@ -34,6 +40,12 @@ export function createRedisClient(
     enableOfflineQueue: subscriber,
     autoResubscribe: !subscriber,
     maxRetriesPerRequest: 1,
+    // Not sent again on the next connection: a command in flight when its connection was replaced has timed out or
+    // will before a new one is ready (our timeouts are 1 s at most, a reconnect waits 200 ms at least), its caller has
+    // moved on, and run late it does what nobody asked for any more: a lock's SET NX whose release had failed held the
+    // lock for nobody for its whole expiry (the member's subscription changes got 409 for 30 s), a rate-limit hit was
+    // counted twice.
+    autoResendUnfulfilledCommands: subscriber,
     enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS),
   });
@@ -48,7 +60,39 @@ export function createRedisClient(
     if (healthy) logger.warn(`Redis unavailable: ${error.message}`);
     healthy = false;
   });
+  if (!subscriber) replaceWhenSilent(client, options.commandTimeoutMs, logger);
   return client;
+}
+
+/**
+ * A connection can die without closing: Redis moved (a failover, a pod on another node) while the packets of the old
+ * connection are dropped, or a NAT or conntrack entry forgot it. TCP notices only once its retransmissions give up,
+ * about 15 minutes later, and until then every command timed out although a new connection would have worked: the
+ * cache's deletions and invalidation messages never left (other instances served a profile hidden meanwhile for its
+ * whole TTL), and every subscription change was refused with 503. So a connection that looks ready is pinged every
+ * SILENCE_CHECK_MS, and one that misses two pings in a row is dropped and made anew (its owners then handle the
+ * reconnect as after any other). Two, so that one slow second of Redis does not reconnect every instance at once.
+ */
+function replaceWhenSilent(client: Redis, timeoutMs: number, logger: Logger): void {
+  let missed = 0;
+  let checking = false;
+  const check = setInterval(() => {
+    if (client.status !== 'ready' || checking) return; // reconnecting already
+    checking = true;
+    void withTimeout(client.ping(), timeoutMs)
+      .then(
+        () => (missed = 0),
+        (error: Error) => {
+          missed += 1;
+          if (missed < 2 || client.status !== 'ready') return;
+          missed = 0;
+          logger.warn(`Redis connection silent (${error.message}): reconnecting`);
+          client.disconnect(true);
+        },
+      )
+      .finally(() => (checking = false));
+  }, SILENCE_CHECK_MS).unref();
+  client.once('end', () => clearInterval(check));
 }
 
 /**

@@ -1,9 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { RedisProcess } from '../support/redis-process.js';
+import { silencingRelay } from '../support/tcp-stand-ins.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
-import { testConfig } from '../support/test-env.js';
+import { requiredEnv, testConfig } from '../support/test-env.js';
 
 /** The whole service with its Redis killed mid-run: degraded, never failing, and correct afterwards. */
 describe('Redis outage', () => {
@@ -125,5 +127,61 @@ describe('login during a Redis outage', () => {
     } finally {
       await redis.start();
     }
+  });
+});
+
+/**
+ * Redis moved (a failover, a pod on another node) or a NAT forgot the connections: the old ones go silent, and TCP
+ * gives up on them only about 15 minutes later, while Redis answers new ones at once.
+ */
+describe('Redis connections that go silent while Redis answers new ones', () => {
+  let relay: Awaited<ReturnType<typeof silencingRelay>>;
+  let writer: RunningApp;
+  let reader: RunningApp;
+
+  beforeAll(async () => {
+    relay = await silencingRelay(requiredEnv('REDIS_URL'));
+    // Two instances of one deployment: one key prefix. Only the writer's connections go through the relay.
+    const prefix = `vesta-test-silenced-${randomUUID().slice(0, 8)}:`;
+    writer = await startApp(testConfig({ REDIS_URL: relay.url, REDIS_KEY_PREFIX: prefix }));
+    reader = await startApp(testConfig({ REDIS_KEY_PREFIX: prefix }));
+  });
+
+  afterAll(async () => {
+    await writer.close();
+    await reader.close();
+    await relay.close();
+  });
+
+  const status = async (response: Promise<Response>) => {
+    const answer = await response;
+    await answer.arrayBuffer();
+    return answer.status;
+  };
+
+  // Until 2026-12-05 they were kept: the reader served the hidden profile for its whole cache TTL (300 s), and every
+  // subscription change of the writer was refused with 503 until TCP gave up.
+  it('are replaced within seconds: a profile hidden through one instance leaves the others, and changes work again', async () => {
+    const member = await registerAccount(writer.url);
+    const profile = await createProfile(writer.url, member);
+    const readerRead = () => status(fetch(`${reader.url}/v1/profiles/${profile.id}`));
+    expect(await readerRead()).toBe(200); // in the reader's memory from now on
+
+    relay.silenceExisting();
+    const hide = fetch(`${writer.url}/v1/profiles/${profile.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', ...member.auth },
+      body: JSON.stringify({ visibility: 'hidden' }),
+    });
+    expect(await status(hide)).toBe(200);
+
+    await vi.waitFor(async () => expect(await readerRead()).toBe(404), { timeout: 20_000, interval: 500 });
+    const subscribe = () =>
+      fetch(`${writer.url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
+        body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
+      });
+    await vi.waitFor(async () => expect(await status(subscribe())).toBe(201), { timeout: 20_000, interval: 500 });
   });
 });

@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Socket } from 'node:net';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
 import { freePort } from '../support/ports.js';
-import { silentServer } from '../support/tcp-stand-ins.js';
+import { silencingRelay, silentServer } from '../support/tcp-stand-ins.js';
 import { requiredEnv } from '../support/test-env.js';
 
 const silentLogger = { log: () => undefined, warn: () => undefined } as never;
@@ -68,6 +68,24 @@ describe('Redis client timeouts', () => {
       await expect(client.get('anything')).rejects.toThrow();
       expect(performance.now() - started).toBeLessThan(5_000);
     });
+  });
+
+  /** Until 2026-12-05 such a connection was kept until TCP gave up on it, about 15 minutes later. */
+  it('replaces a connection that goes silent while Redis answers new ones, and does not run there what timed out', async () => {
+    const relay = await silencingRelay(requiredEnv('REDIS_URL'));
+    try {
+      client = createRedisClient({ url: relay.url, connectTimeoutMs: 1_000, commandTimeoutMs: 300 }, silentLogger);
+      expect(await waitUntilReady(client, 2_000)).toBe(true);
+      const key = `vesta:test:silenced:${process.pid}:${Date.now()}`;
+      relay.silenceExisting();
+      await expect(client.set(key, 'late', 'PX', 60_000, 'NX')).rejects.toThrow(/timed out/);
+      // Two pings missed 5 s apart, then a new connection.
+      await vi.waitFor(() => expect(client!.ping()).resolves.toBe('PONG'), { timeout: 15_000, interval: 500 });
+      // The SET that timed out on the old connection was not sent again on the new one.
+      expect(await client.get(key)).toBeNull();
+    } finally {
+      await relay.close();
+    }
   });
 
   it('fails a command at once while Redis is unreachable (no offline queue)', async () => {

@@ -22,6 +22,29 @@ export function tcpRelay(target: URL, wire: (client: Socket, upstream: Socket) =
   );
 }
 
+/**
+ * A relay to `target` whose connections so far can be cut off silently (`silenceExisting`): nothing passes on them any
+ * more, both ways, and neither end is told, as when the server moved (a failover, a pod on another node) while the
+ * packets of the old connection are dropped, or a NAT forgot the connection. Connections made after that pass as usual.
+ */
+export async function silencingRelay(target: string) {
+  const silenced = new Set<Socket>();
+  const open: Socket[] = [];
+  const relay = await tcpRelay(new URL(target), (client, upstream) => {
+    open.push(client);
+    client.on('data', (chunk: Buffer) => void (silenced.has(client) || upstream.write(chunk)));
+    upstream.on('data', (chunk: Buffer) => void (silenced.has(client) || client.write(chunk)));
+  });
+  const url = new URL(target);
+  url.host = `127.0.0.1:${relay.port}`;
+  return {
+    /** `target` through the relay. */
+    url: url.toString(),
+    silenceExisting: () => open.splice(0).forEach((socket) => silenced.add(socket)),
+    close: relay.close,
+  };
+}
+
 /** A server on a free local port that accepts connections and never answers: a peer that is up but stalled. */
 export async function silentServer() {
   let server!: Server;
