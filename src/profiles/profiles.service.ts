@@ -312,11 +312,15 @@ export class ProfilesService implements OnModuleInit {
   private async detachPhoto(mediaId: Types.ObjectId): Promise<void> {
     const profileIds = await this.profiles.pullPhoto(mediaId.toHexString());
     if (profileIds.length === 0) return;
-    await this.cache.invalidate(
-      PROFILE_EVICTION.name,
-      profileIds.map((id) => id.toHexString()),
-    );
-    for (const rendered of RENDERED_LIST_EVICTIONS) await evict(this.cache, rendered, []);
+    // Side by side, as @CacheEvict runs its evictions: with Redis not answering each waits out the L2 timeout, and one
+    // after another they made deleting a profile with six photos take 5 s (3 s side by side, 0.5 s with Redis up).
+    await Promise.all([
+      this.cache.invalidate(
+        PROFILE_EVICTION.name,
+        profileIds.map((id) => id.toHexString()),
+      ),
+      ...RENDERED_LIST_EVICTIONS.map((rendered) => evict(this.cache, rendered, [])),
+    ]);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
+import { pngStructure } from '../factories/images.js';
 import { createProfile } from '../factories/profiles.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { silencingRelay } from '../support/tcp-stand-ins.js';
@@ -183,5 +184,51 @@ describe('Redis connections that go silent while Redis answers new ones', () => 
         body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
       });
     await vi.waitFor(async () => expect(await status(subscribe())).toBe(201), { timeout: 20_000, interval: 500 });
+  });
+});
+
+/** Redis accepting connections and answering nothing (SIGSTOP): each cache invalidation waits out its timeout. */
+describe('deleting a profile while Redis does not answer', () => {
+  let redis: RedisProcess;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    redis = await RedisProcess.start();
+    // A cache timeout an operator may choose for a Redis farther away: it makes each wait long enough to add up.
+    running = await startApp(testConfig({ REDIS_URL: redis.url, CACHE_L2_TIMEOUT_MS: '300' }));
+  });
+
+  afterAll(async () => {
+    redis.thaw();
+    await running.close();
+    await redis.stop();
+  });
+
+  const upload = async (account: Account) => {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(pngStructure(1_000))]), 'p.png');
+    const response = await fetch(`${running.url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { id: string }).id;
+  };
+
+  // Until 2026-12-05 each photo's detach dropped the profile's cache entries one after another, three timeouts where
+  // one does: this delete took about 11 s, past the request deadline (503 for a delete that happened), and about 5 s
+  // with six photos and the default 50 ms timeout.
+  it('deletes it and its photos within the request deadline', async () => {
+    const member = await registerAccount(running.url);
+    const photos = [await upload(member), await upload(member), await upload(member)];
+    const profile = await createProfile(running.url, member, { photoIds: photos });
+    await redis.freeze();
+    try {
+      const response = await fetch(`${running.url}/v1/profiles/${profile.id}`, {
+        method: 'DELETE',
+        headers: member.auth,
+      });
+      expect(response.status).toBe(204);
+    } finally {
+      redis.thaw();
+    }
+    expect((await fetch(`${running.url}/v1/profiles/${profile.id}`)).status).toBe(404);
   });
 });
