@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { withTimeout } from '../common/with-timeout.js';
+import { silenceCheck } from '../redis/silence-check.js';
 
 /**
  * The pub/sub channel of the instances sharing `keyPrefix`; anything that deletes cache keys elsewhere announces it
@@ -56,7 +56,8 @@ export class InvalidationSubscription {
   private subscribed = false;
   private check?: NodeJS.Timeout;
   private checking = false;
-  private missedPings = 0;
+  /** Reconnects a connection that missed two pings in a row: see silenceCheck. */
+  private readonly ping: () => Promise<void>;
 
   constructor(
     private readonly subscriber: Redis,
@@ -64,7 +65,11 @@ export class InvalidationSubscription {
     /** Messages from this origin are this instance's own, and ignored. */
     private readonly origin: string,
     private readonly listener: InvalidationListener,
-  ) {}
+  ) {
+    this.ping = silenceCheck(subscriber, CHANNEL_PING_TIMEOUT_MS, (error) =>
+      this.logger.warn(`Cache invalidation channel silent (${error.message}): reconnecting`),
+    );
+  }
 
   async start(checkEveryMs = CHANNEL_CHECK_MS): Promise<void> {
     this.subscriber.on('message', (_channel: string, raw: string) => this.receive(raw));
@@ -105,24 +110,13 @@ export class InvalidationSubscription {
     if (await this.subscribe()) this.listener.onSubscribed(reason);
   }
 
-  /**
-   * Subscribes again if the last attempt failed on a live connection; reconnects a connection that missed two pings
-   * in a row (one slow second of Redis must not make every instance reconnect and empty its L1 at once).
-   */
+  /** Subscribes again if the last attempt failed on a live connection, else pings it. */
   private async checkConnection(): Promise<void> {
     if (this.subscriber.status !== 'ready' || this.checking) return; // reconnecting: 'ready' subscribes again
     this.checking = true;
     try {
       if (!this.subscribed) return await this.subscribeAndStartOver('pub/sub subscribed again');
-      await withTimeout(this.subscriber.ping(), CHANNEL_PING_TIMEOUT_MS);
-      this.missedPings = 0;
-    } catch (error) {
-      this.missedPings += 1;
-      // The connection may have been replaced meanwhile: only a live one that stays silent is dropped.
-      if (this.missedPings < 2 || this.subscriber.status !== 'ready') return;
-      this.missedPings = 0;
-      this.logger.warn(`Cache invalidation channel silent (${(error as Error).message}): reconnecting`);
-      this.subscriber.disconnect(true);
+      await this.ping();
     } finally {
       this.checking = false;
     }

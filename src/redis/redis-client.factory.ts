@@ -1,21 +1,22 @@
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { withTimeout } from '../common/with-timeout.js';
+import { silenceCheck } from './silence-check.js';
 
 export interface RedisClientOptions {
   url: string;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   keyPrefix?: string;
+  /** How often a command connection that looks ready is pinged (SILENCE_CHECK_MS; shorter in tests). */
+  silenceCheckMs?: number;
 }
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
-/** How often a command connection that looks ready is pinged (see replaceWhenSilent). */
 const SILENCE_CHECK_MS = 5_000;
 
 /**
  * A client that never lets a Redis outage hang a request: no offline queue (commands fail at once
- * while disconnected), a per-command timeout, one retry per command, and capped reconnect backoff.
+ * while disconnected), a per-command timeout, and capped reconnect backoff.
  * Commands issued in one event-loop turn leave in one write (auto-pipelining): under load every
  * request's rate-limit check would otherwise cost a write() system call of its own.
  *
@@ -40,11 +41,10 @@ export function createRedisClient(
     enableOfflineQueue: subscriber,
     autoResubscribe: !subscriber,
     maxRetriesPerRequest: 1,
-    // Not sent again on the next connection: a command in flight when its connection was replaced has timed out or
-    // will before a new one is ready (our timeouts are 1 s at most, a reconnect waits 200 ms at least), its caller has
-    // moved on, and run late it does what nobody asked for any more: a lock's SET NX whose release had failed held the
-    // lock for nobody for its whole expiry (the member's subscription changes got 409 for 30 s), a rate-limit hit was
-    // counted twice.
+    // A command in flight when its connection closed is not sent again on the next one: it waits out its timeout
+    // instead. Its caller may have given up on it already, and run late it would do what nobody asks for any more: a
+    // lock's SET NX whose release had failed holds the lock for nobody for its whole expiry, a rate-limit hit counts
+    // twice.
     autoResendUnfulfilledCommands: subscriber,
     enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS),
@@ -60,38 +60,23 @@ export function createRedisClient(
     if (healthy) logger.warn(`Redis unavailable: ${error.message}`);
     healthy = false;
   });
-  if (!subscriber) replaceWhenSilent(client, options.commandTimeoutMs, logger);
+  if (!subscriber) {
+    replaceWhenSilent(client, options.commandTimeoutMs, options.silenceCheckMs ?? SILENCE_CHECK_MS, logger);
+  }
   return client;
 }
 
-/**
- * A connection can die without closing: Redis moved (a failover, a pod on another node) while the packets of the old
- * connection are dropped, or a NAT or conntrack entry forgot it. TCP notices only once its retransmissions give up,
- * about 15 minutes later, and until then every command timed out although a new connection would have worked: the
- * cache's deletions and invalidation messages never left (other instances served a profile hidden meanwhile for its
- * whole TTL), and every subscription change was refused with 503. So a connection that looks ready is pinged every
- * SILENCE_CHECK_MS, and one that misses two pings in a row is dropped and made anew (its owners then handle the
- * reconnect as after any other). Two, so that one slow second of Redis does not reconnect every instance at once.
- */
-function replaceWhenSilent(client: Redis, timeoutMs: number, logger: Logger): void {
-  let missed = 0;
+/** Pings a command connection every `everyMs` while it looks ready, replacing it when it goes silent (silenceCheck). */
+function replaceWhenSilent(client: Redis, timeoutMs: number, everyMs: number, logger: Logger): void {
+  const ping = silenceCheck(client, timeoutMs, (error) =>
+    logger.warn(`Redis connection silent (${error.message}): reconnecting`),
+  );
   let checking = false;
   const check = setInterval(() => {
     if (client.status !== 'ready' || checking) return; // reconnecting already
     checking = true;
-    void withTimeout(client.ping(), timeoutMs)
-      .then(
-        () => (missed = 0),
-        (error: Error) => {
-          missed += 1;
-          if (missed < 2 || client.status !== 'ready') return;
-          missed = 0;
-          logger.warn(`Redis connection silent (${error.message}): reconnecting`);
-          client.disconnect(true);
-        },
-      )
-      .finally(() => (checking = false));
-  }, SILENCE_CHECK_MS).unref();
+    void ping().finally(() => (checking = false));
+  }, everyMs).unref();
   client.once('end', () => clearInterval(check));
 }
 

@@ -74,13 +74,14 @@ describe('Redis client timeouts', () => {
   it('replaces a connection that goes silent while Redis answers new ones, and does not run there what timed out', async () => {
     const relay = await silencingRelay(requiredEnv('REDIS_URL'));
     try {
-      client = createRedisClient({ url: relay.url, connectTimeoutMs: 1_000, commandTimeoutMs: 300 }, silentLogger);
+      const options = { url: relay.url, connectTimeoutMs: 1_000, commandTimeoutMs: 300, silenceCheckMs: 500 };
+      client = createRedisClient(options, silentLogger);
       expect(await waitUntilReady(client, 2_000)).toBe(true);
       const key = `vesta:test:silenced:${process.pid}:${Date.now()}`;
       relay.silenceExisting();
       await expect(client.set(key, 'late', 'PX', 60_000, 'NX')).rejects.toThrow(/timed out/);
-      // Two pings missed 5 s apart, then a new connection.
-      await vi.waitFor(() => expect(client!.ping()).resolves.toBe('PONG'), { timeout: 15_000, interval: 500 });
+      // Two pings missed 500 ms apart, then a new connection.
+      await vi.waitFor(() => expect(client!.ping()).resolves.toBe('PONG'), { timeout: 10_000, interval: 200 });
       // The SET that timed out on the old connection was not sent again on the new one.
       expect(await client.get(key)).toBeNull();
     } finally {
