@@ -88,14 +88,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio ' })).toThrow(
       /^Invalid configuration: OTEL_TRACES_SAMPLER .*\(got "parentbased_traceidratio "\)$/,
     );
-    for (const ratio of ['0,1', '10%', '1.5']) {
+    for (const ratio of ['0,1', '10%', '1.5', ' ']) {
       expect(() => loadConfig({ OTEL_TRACES_SAMPLER_ARG: ratio }), ratio).toThrow(
         /^Invalid configuration: OTEL_TRACES_SAMPLER_ARG /,
       );
     }
-    expect(() =>
-      loadConfig({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' }),
-    ).not.toThrow();
+    for (const ratio of ['0.1', '.5', '1e-1', '0', '1']) {
+      expect(
+        () => loadConfig({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio }),
+        ratio,
+      ).not.toThrow();
+    }
   });
 
   it('rejects a backup schedule that would never fire, before a worker replaces the working one with it', () => {

@@ -98,8 +98,8 @@ export const envSchema = z
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
     OTEL_SERVICE_NAME: z.string().min(1).max(100).default('vesta-api'),
     // The SDK's own (it reads both itself); here only to refuse what it would silently replace with its default and
-    // trace every request: an unknown sampler, or a ratio such as "0,1" or "10%" (until 2026-12-05 both ran with all
-    // requests traced, nothing logged). Ratio samplers read OTEL_TRACES_SAMPLER_ARG, a share from 0 to 1.
+    // trace every request: an unknown sampler, or a ratio such as "0,1" or "10%". Ratio samplers read
+    // OTEL_TRACES_SAMPLER_ARG, a share from 0 to 1.
     OTEL_TRACES_SAMPLER: z
       .enum([
         'always_on',
@@ -110,7 +110,14 @@ export const envSchema = z
         'parentbased_traceidratio',
       ])
       .optional(),
-    OTEL_TRACES_SAMPLER_ARG: decimal(z.number().min(0).max(1)).optional(),
+    // Read as the SDK reads it (Number), so that ".5" and "1e-1", which it takes, are taken here too.
+    OTEL_TRACES_SAMPLER_ARG: z
+      .string()
+      .trim()
+      .min(1, 'must be a number from 0 to 1')
+      .transform(Number)
+      .pipe(z.number({ error: 'must be a number from 0 to 1' }).min(0).max(1))
+      .optional(),
     // Per-request HTTP metrics (the rest of /metrics stays); off only to measure their cost.
     HTTP_METRICS_ENABLED: booleanFlag.default(true),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
