@@ -3,7 +3,7 @@ import { get } from 'node:http';
 /**
  * Downloads `url` and throws the bytes away, counting them; `headersMs` is how long its status line took. A download
  * cut off after its status line (the API does so when the database stops answering its chunk reads) ends with the
- * bytes it got, to be counted as incomplete: until 2026-12-05 it failed, and one cut download ended the benchmark with
+ * bytes it got, to be counted as incomplete, rather than failing: one cut download would end the benchmark with
  * "aborted" and none of its figures.
  */
 export function download(url: string): Promise<{ status: number; bytes: number; headersMs: number }> {

@@ -49,8 +49,7 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
       const operation = item[method];
       if (!operation) continue;
       // Swagger gives every operation of a controller the same object for a response declared on the class (the 400
-      // of AuthController): changed in place below, the logout's "a request body, which this route does not take" was
-      // said twice, and of login and register too, which take one.
+      // of AuthController): changed in place below, what is added for one operation would show on all of them.
       operation.responses = structuredClone(operation.responses);
       for (const [code, response] of Object.entries(operation.responses)) {
         // `@ApiConflictResponse({ type: ProblemResponseDto })` and its kind declare application/json, but the problem
@@ -202,8 +201,7 @@ function documentBodyRefused(operation: Operation, problem: ProblemResponse): vo
  */
 function documentBodyLimits(operation: Operation, problem: ProblemResponse): void {
   const { responses } = operation;
-  // The deadline (request-deadlines.ts) answers 408 to a body still arriving, as it is read whether the route takes it
-  // or not: documented only where a route took one, a slow `{}` to a logout got a 408 a client was never told of.
+  // The deadline (request-deadlines.ts) answers 408 to a body still arriving, read whether the route takes it or not.
   responses['408'] ??= problem(
     'The request body had not all arrived by the deadline (HANDLER_TIMEOUT_MS, 10 s by default; uploads get ' +
       'REQUEST_TIMEOUT_MS more); the connection is closed',

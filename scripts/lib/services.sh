@@ -35,7 +35,7 @@ start_ferretdb() {
 }
 
 # redis_answers PORT: whether a Redis on 127.0.0.1:PORT answers PING, asked over bash's /dev/tcp: a Redis run in
-# Docker leaves no redis-cli on the host, and asking through redis-cli took such a Redis for none (until 2026-12-05).
+# Docker leaves no redis-cli on the host, and asking through redis-cli would take such a Redis for none.
 redis_answers() {
   (
     exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1

@@ -27,22 +27,23 @@ export class Timeline {
   readonly seconds: Second[] = [];
   private readonly started = performance.now();
   /** The phase marked last: every second not yet made began in it, since a mark makes all seconds up to its own. */
-  private current?: string;
+  private lastMarked?: string;
 
   now(): number {
     return (performance.now() - this.started) / 1000;
   }
 
   /**
-   * Second `t` (by default the current one), created with those before it if need be, in the phase marked last. Until
-   * 2026-12-05 they took `phase`, so the mark of a new phase put into it the last seconds of the phase before when
-   * none of their requests had ended yet and the sender, running late, had marked none of them on its way.
+   * Second `t` (by default the current one), created with those before it if need be, in the phase marked last (in
+   * `firstPhase` before any mark). Not in the caller's phase: the mark of a new phase would take into it the last
+   * seconds of the phase before when none of their requests had ended yet and the sender, running late, had marked
+   * none of them on its way.
    */
-  private at(phase: string, t = Math.floor(this.now())): Second {
+  private at(firstPhase: string, t = Math.floor(this.now())): Second {
     while (this.seconds.length <= t)
       this.seconds.push({
         t: this.seconds.length,
-        phase: this.current ?? phase,
+        phase: this.lastMarked ?? firstPhase,
         requests: 0,
         answered: 0,
         errors: 0,
@@ -85,7 +86,7 @@ export class Timeline {
   /** The current second belongs to `phase` (called when a phase starts, and while it runs). */
   mark(phase: string): void {
     this.at(phase).phase = phase;
-    this.current = phase;
+    this.lastMarked = phase;
   }
 }
 

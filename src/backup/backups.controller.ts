@@ -36,8 +36,8 @@ export class BackupsController {
     description: 'This instance cannot write to its backup folder (BACKUP_DIR); the detail names the cause',
   })
   async start(): Promise<BackupRunDto> {
-    // Before the 202: an API pod whose BACKUP_DIR cannot be written (the manifests' read-only root filesystem) accepted
-    // the run and recorded it as failed a moment later.
+    // Before the 202, or an API pod whose BACKUP_DIR cannot be written (the manifests' read-only root filesystem)
+    // would accept a run that fails a moment later.
     await this.backups.storage.checkWritable().catch((error: Error) => {
       throw new ServiceUnavailableException(error.message);
     });

@@ -170,9 +170,9 @@ export class L2Store {
         const args = [fullKeys.length, randomUUID(), GENERATION_TTL_MS];
         scripts.push(this.redis.eval(DELETE_KEYS, keys.length, ...keys, ...args));
       }
-      // All sent at once, so they reach Redis ahead of any read this instance starts after dropping its L1 entries.
-      // Sent one after another, a read of a page under a later tag could fetch the old page before that tag's
-      // deletion and put it back in L1, where it answered after the write had, until the second pass 500 ms later.
+      // All sent at once, so they reach Redis ahead of any read this instance starts after dropping its L1 entries:
+      // sent one after another, a read of a page under a later tag could fetch the old page before that tag's deletion
+      // and put it back in L1, where it would answer after the write had.
       for (const tag of tags) {
         const keys = [`${TAG_KEY_PREFIX}${tag}`, tagGeneration(tag)];
         scripts.push(this.redis.eval(DELETE_TAG, 2, ...keys, randomUUID(), GENERATION_TTL_MS));

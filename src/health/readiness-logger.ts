@@ -2,8 +2,8 @@ import { Injectable, Logger, type LoggerService } from '@nestjs/common';
 
 /**
  * Terminus' own line about a failing check ("Health Check has failed! {...}", naming the checks), at warn like the
- * failing probe's request line (docs/operations.md, Logs). Terminus writes it at error: while MongoDB was down, every
- * readiness probe of every pod, one a pod every 2 s, added an error line (until 2026-12-05).
+ * failing probe's request line (docs/operations.md, Logs). Terminus writes it at error: while MongoDB is down, every
+ * readiness probe of every pod, one a pod every 2 s, would add an error line.
  */
 @Injectable()
 export class ReadinessLogger implements LoggerService {

@@ -31,12 +31,12 @@ export interface CredentialsThrottleOptions {
 class FailedLoginHeadersInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
-    const given = () =>
+    const resendHeaders = () =>
       reportFailedLoginsGivenBack(http.getRequest<FastifyRequest>(), http.getResponse<FastifyReply>());
     return next.handle().pipe(
-      tap(given),
+      tap(resendHeaders),
       catchError((error: unknown) => {
-        if (error instanceof HttpException && givesBackFailedLogins(error.getStatus())) given();
+        if (error instanceof HttpException && givesBackFailedLogins(error.getStatus())) resendHeaders();
         return throwError(() => error);
       }),
     );

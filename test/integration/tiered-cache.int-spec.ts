@@ -289,7 +289,8 @@ describe('TieredCache against the real Redis', () => {
     // A search naming no city: an update drops the pages of the cities it left and entered, and these.
     const options = { ttlS: 60, tags: ['search-anywhere'] };
     await cache.wrap('pages', 'anywhere', load, options);
-    await new Promise((resolve) => setTimeout(resolve, 20)); // the L2 write is asynchronous
+    // The L2 write is asynchronous: the race below needs the old page in Redis.
+    await eventually(async () => (await redis.exists('cache:pages:anywhere')) === 1, 2_000);
 
     // A request for the page comes in while the first tag's deletion is on its way to Redis.
     let reading: Promise<string> | undefined;
