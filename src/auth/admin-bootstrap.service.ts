@@ -26,20 +26,21 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     if (!admin) return;
     const email = normaliseEmail(admin.email);
 
-    const existing = await this.users.findByEmail(email);
-    if (existing) {
-      if (existing.role !== 'admin') await this.promote(existing, admin.password);
-      return;
-    }
+    const existing = (await this.users.findByEmail(email)) ?? (await this.createAdmin(email, admin.password));
+    if (existing && existing.role !== 'admin') await this.promote(existing, admin.password);
+  }
+
+  /** Undefined once created; else the account that took the email meanwhile, to be judged as one found at first. */
+  private async createAdmin(email: string, password: string): Promise<UserRecord | undefined> {
     try {
-      await this.users.create({ email, passwordHash: await this.hasher.hash(admin.password), role: 'admin' });
+      await this.users.create({ email, passwordHash: await this.hasher.hash(password), role: 'admin' });
       this.logger.log(`Created admin ${email}`);
+      return undefined;
     } catch (error) {
       if (!(error instanceof EmailTakenError)) throw error;
       // Taken while the password was hashed (half a second): by another instance creating the admin, or by a member
-      // registering the email, whose account is then judged as one found at first rather than passed over in silence.
-      const taken = await this.users.findByEmail(email);
-      if (taken && taken.role !== 'admin') await this.promote(taken, admin.password);
+      // registering the email, which must not be passed over in silence.
+      return (await this.users.findByEmail(email)) ?? undefined;
     }
   }
 
