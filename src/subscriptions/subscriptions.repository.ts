@@ -166,10 +166,16 @@ export class SubscriptionsRepository {
     // The next period follows the paid one when the member kept the plan until now (its end not reached, or within
     // the renewal wait): the hours the confirmation took are part of it, not given on top. Otherwise it starts now.
     const keptUntil = record.currentPeriodEnd.getTime() + (awaitsRenewal(record) ? RENEWAL_WAIT_MS : 0);
-    const start = now.getTime() <= keptUntil ? record.currentPeriodEnd : now;
     const plan = record.pendingPlan ?? record.plan;
-    // Confirmed before the paid period ended, a downgrade starts with the next period, not now.
-    const previousPlan = start > now && plan !== record.plan ? record.plan : null;
+    // Charged again before the period an early renewal paid for has begun, on its plan: the month joins that period,
+    // whose start still ends the plan before it (previousPlan), so neither plan loses any of its time.
+    const paidAhead = record.currentPeriodStart > now && plan === record.plan;
+    const start = paidAhead ? record.currentPeriodStart : now.getTime() <= keptUntil ? record.currentPeriodEnd : now;
+    const end = new Date((paidAhead ? record.currentPeriodEnd : start).getTime() + PERIOD_MS.month);
+    // Confirmed before the paid period ended, a downgrade starts with the next period, not now; until then the plan
+    // that applies now stays.
+    const applies = planAt(record, now);
+    const previousPlan = paidAhead ? record.previousPlan : start > now && plan !== applies ? applies : null;
     return this.subscriptions
       .findOneAndUpdate(
         {
@@ -191,7 +197,7 @@ export class SubscriptionsRepository {
             previousPlan,
             pendingPlan: null,
             currentPeriodStart: start,
-            currentPeriodEnd: new Date(start.getTime() + PERIOD_MS.month),
+            currentPeriodEnd: end,
           },
         ),
         { returnDocument: 'after' },

@@ -452,6 +452,25 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect((await service.loadEntitlementState(member.userId)).previousPlan).toBeUndefined();
     });
 
+    it('adds a second early renewal to the period paid ahead, leaving the member the plan paid for until it starts', async () => {
+      const member = await registerAccount(url);
+      expect((await post('/v1/subscriptions', member, { plan: 'platinum', paymentToken: 'tok_visa' })).status).toBe(
+        201,
+      );
+      expect((await post('/v1/subscriptions/me/plan', member, { plan: 'premium' })).status).toBe(200);
+      await endPeriod(member, -12 * 3600 * 1000);
+      const ends = await periodEndOf(member);
+      expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+      // Charged again before the period the first renewal paid for has begun: one more month on premium after it.
+      expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+
+      const renewed = await subscriptionOf(member);
+      expect(renewed).toMatchObject({ plan: 'premium', previousPlan: 'platinum', status: 'active' });
+      expect(Date.parse(renewed.currentPeriodStart)).toBe(ends);
+      expect(Date.parse(renewed.currentPeriodEnd)).toBe(ends + 2 * PERIOD_MS);
+      expect(await running.app.get(SubscriptionsService).entitlement(member.userId)).toBe('platinum');
+    });
+
     it('starts the next period at the end of the paid one for a renewal confirmed during the renewal wait', async () => {
       const { member } = await premiumMember();
       await endPeriod(member, 3600 * 1000); // confirmed an hour after the period end, the member on premium meanwhile
