@@ -1,6 +1,7 @@
 import { InjectQueue } from '@nestjs/bull';
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Queue } from 'bull';
+import type { Types } from 'mongoose';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { runRecurring, stopRecurring } from '../queues/recurring-job.js';
@@ -28,6 +29,8 @@ export interface CleanupResult {
   requeued: number;
   /** Deletes that had failed halfway, now finished. */
   deleted: number;
+  /** Files a step failed for (each logged): left for the next run. */
+  failed: number;
 }
 
 /**
@@ -65,10 +68,36 @@ export class MediaCleanup implements OnApplicationBootstrap {
       abandoned += await bucket.removeAbandonedWrites(before, BATCH);
     }
     const overdue = await this.storage.unprocessed(new Date(now.getTime() - VARIANTS_OVERDUE_MS), BATCH);
-    for (const id of overdue) await this.variantsJob.requeue(id);
+    const requeued = await this.eachOf(overdue, 'request variants of', (id) => this.variantsJob.requeue(id));
     // A delete still running beside this one does no harm: each step of a delete can run twice.
     const unfinished = await this.storage.unfinishedDeletes(BATCH);
-    for (const id of unfinished) await this.media.finishDelete(id);
-    return { abandoned, requeued: overdue.length, deleted: unfinished.length };
+    const deleted = await this.eachOf(unfinished, 'finish the delete of', (id) => this.media.finishDelete(id));
+    return {
+      abandoned,
+      requeued: requeued.done,
+      deleted: deleted.done,
+      failed: requeued.failed + deleted.failed,
+    };
+  }
+
+  /**
+   * Each file on its own: one that fails every time (a record the step cannot handle) would otherwise end every run
+   * before the files after it, which would then never be done. It is logged, and the next run tries it again.
+   */
+  private async eachOf(
+    ids: Types.ObjectId[],
+    step: string,
+    apply: (id: Types.ObjectId) => Promise<unknown>,
+  ): Promise<{ done: number; failed: number }> {
+    let failed = 0;
+    for (const id of ids) {
+      try {
+        await apply(id);
+      } catch (error) {
+        failed += 1;
+        this.logger.error(`Media cleanup could not ${step} ${id.toHexString()}: ${(error as Error).message}`);
+      }
+    }
+    return { done: ids.length - failed, failed };
   }
 }

@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ABANDONED_AFTER_MS, MEDIA_CLEANUP_QUEUE, MediaCleanup } from '../../src/media/media-cleanup.js';
 import { MEDIA_QUEUE, MediaVariantsJob } from '../../src/media/media-variants.job.js';
+import { MediaService } from '../../src/media/media.service.js';
 import { MediaStorage } from '../../src/media/media.storage.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
@@ -283,6 +284,28 @@ describe('media variants, profile photos, cleanup and CORS', () => {
       expect(result.deleted).toBeGreaterThanOrEqual(1);
       expect((await fetch(`${url}/v1/media/${media.id}`)).status).toBe(404);
       expect(await files().countDocuments({ _id: new Types.ObjectId(media.id) })).toBe(0);
+    });
+
+    it('finishes the deletes after one the cleanup cannot finish, and reports that one as failed', async () => {
+      const owner = await registerAccount(url);
+      const uploads = [await uploadWithoutVariants(owner), await uploadWithoutVariants(owner)];
+      const ids = uploads.map((upload) => new Types.ObjectId(upload.id));
+      // What two deletes that failed halfway leave; the first of them fails again at every try.
+      await files().updateMany({ _id: { $in: ids } }, { $set: { 'metadata.deleting': true } });
+      const media = running.app.get(MediaService);
+      const finishDelete = media.finishDelete.bind(media);
+      vi.spyOn(media, 'finishDelete').mockImplementation((id) =>
+        id.equals(ids[0]) ? Promise.reject(new Error('cannot be removed')) : finishDelete(id),
+      );
+
+      const result = await running.app.get(MediaCleanup).run();
+      expect(result.failed).toBeGreaterThanOrEqual(1);
+      expect(await files().countDocuments({ _id: ids[1] })).toBe(0);
+      expect(await files().countDocuments({ _id: ids[0] })).toBe(1);
+
+      vi.restoreAllMocks();
+      expect((await running.app.get(MediaCleanup).run()).failed).toBe(0);
+      expect(await files().countDocuments({ _id: ids[0] })).toBe(0);
     });
 
     it('is not requeued by the cleanup when its delete failed halfway, leaving the original marked', async () => {
