@@ -21,6 +21,8 @@ export const ABANDONED_AFTER_MS = 60 * 60 * 1000;
 /** An upload whose variants are not made after this long had its job request lost. */
 const VARIANTS_OVERDUE_MS = 10 * 60 * 1000;
 const BATCH = 500;
+/** Failures in a row that end a step: see MediaCleanup.eachOf. */
+const OUTAGE_AFTER_FAILURES = 3;
 
 export interface CleanupResult {
   /** Uploads and deletes cut short, now removed (file document and chunks). */
@@ -82,22 +84,31 @@ export class MediaCleanup implements OnApplicationBootstrap {
 
   /**
    * Each file on its own: one that fails every time (a record the step cannot handle) would otherwise end every run
-   * before the files after it, which would then never be done. It is logged, and the next run tries it again.
+   * before the files after it, which would then never be done. It is logged, and the next run tries it again. Failures
+   * in a row look like an outage instead (Redis or MongoDB down, each try taking its timeout): the step stops there.
    */
   private async eachOf(
     ids: Types.ObjectId[],
     step: string,
     apply: (id: Types.ObjectId) => Promise<unknown>,
   ): Promise<{ done: number; failed: number }> {
+    let done = 0;
     let failed = 0;
+    let failedInARow = 0;
     for (const id of ids) {
       try {
         await apply(id);
+        done += 1;
+        failedInARow = 0;
       } catch (error) {
         failed += 1;
         this.logger.error(`Media cleanup could not ${step} ${id.toHexString()}: ${(error as Error).message}`);
+        if (++failedInARow === OUTAGE_AFTER_FAILURES) {
+          this.logger.error(`Media cleanup stops trying to ${step} files until its next run`);
+          break;
+        }
       }
     }
-    return { done: ids.length - failed, failed };
+    return { done, failed };
   }
 }
