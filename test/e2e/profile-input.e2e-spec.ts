@@ -124,6 +124,20 @@ describe('profile input', () => {
     ]);
   });
 
+  it('takes Kosovo as its geocoders name it (XK), and still refuses a code no country has', async () => {
+    const owner = await registerAccount(url);
+    const location = { city: 'Prishtina', country: 'xk', lat: 42.663, lng: 21.164 };
+    const created = await call('POST', '/v1/profiles', owner, { ...profileInput(), location });
+    expect(created.status).toBe(201);
+    expect(created.body.location).toMatchObject({ city: 'Prishtina', country: 'XK' });
+    const other = await registerAccount(url);
+    const refused = await call('POST', '/v1/profiles', other, {
+      ...profileInput(),
+      location: { ...location, country: 'XX' },
+    });
+    expectProblem400(refused, 'country XX');
+  });
+
   it('takes coordinates close to zero, in a profile and in a nearby search, and still refuses 1e-7 as text', async () => {
     const owner = await registerAccount(url);
     const created = await call('POST', '/v1/profiles', owner, {

@@ -3,6 +3,7 @@ import { IsInt, IsNumber, validateSync } from 'class-validator';
 import { describe, expect, it } from 'vitest';
 import { parseCalendarDate } from './calendar-date.js';
 import { IsLatitudeNumber, IsLongitudeNumber } from './coordinates.js';
+import { IsCountryCode } from './country-code.js';
 import { plainTextProblem } from './plain-text.js';
 import { QueryNumber } from './query-number.js';
 import { IsNotBelow } from './range-bound.js';
@@ -181,5 +182,20 @@ describe('IsNotBelow', () => {
       ['abc', 20],
     ])
       expect(messages(min, max), `${String(min)}..${String(max)}`).toEqual([]);
+  });
+});
+
+describe('IsCountryCode', () => {
+  class Place {
+    @IsCountryCode() country: unknown;
+  }
+  const problems = (country: unknown) => validateSync(plainToInstance(Place, { country }));
+
+  it.each(['DE', 'BR', 'XK'])('takes %s', (country) => {
+    expect(problems(country)).toEqual([]);
+  });
+
+  it.each(['XX', 'DEU', 'UK', '', 49, null])('refuses %j', (country) => {
+    expect(problems(country)).toHaveLength(1);
   });
 });

@@ -1,7 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsISO31661Alpha2, Length, Matches } from 'class-validator';
+import { Length, Matches } from 'class-validator';
 import { IsLatitudeNumber, IsLongitudeNumber } from '../../common/validation/coordinates.js';
+import { IsCountryCode } from '../../common/validation/country-code.js';
 import { IsPlainText } from '../../common/validation/plain-text.js';
 import { composedText, straightApostrophes } from '../folded-text.js';
 
@@ -21,9 +22,9 @@ export class LocationDto {
   @Matches(CITY_NAME, { message: 'city contains characters a city name does not' })
   city: string;
 
-  @ApiProperty({ example: 'DE', description: 'ISO 3166-1 alpha-2' })
+  @ApiProperty({ example: 'DE', description: 'ISO 3166-1 alpha-2, or XK for Kosovo' })
   @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.toUpperCase() : value))
-  @IsISO31661Alpha2()
+  @IsCountryCode()
   country: string;
 
   @ApiProperty({ example: 52.52, minimum: -90, maximum: 90 })
