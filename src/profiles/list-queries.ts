@@ -32,7 +32,7 @@ export type NearbyArea = Required<NearbyQuery>;
 /** Which fields a client shows is left out: it does not change which profiles match. */
 export function searchFilters(query: AdvancedSearchQuery): SearchFilters {
   return {
-    // A city of blanks, like an empty cursor, filters nothing (the repository skips empty values).
+    // A city of blanks (which SearchProfilesQuery refuses), like an empty cursor, filters nothing.
     cityKey: cityKeyOf(query.city ?? '') || undefined,
     gender: query.gender,
     minAge: query.minAge,

@@ -64,6 +64,17 @@ describe('profile input', () => {
     ]);
   });
 
+  it('finds a city of 80 characters by a spelling longer before normalising (combining accents, spaces)', async () => {
+    const unique = uniqueCity();
+    const city = `${unique} ${'é'.repeat(79 - unique.length)}`.normalize('NFC');
+    expect(city).toHaveLength(80);
+    const profile = await seed(city);
+    const typed = `  ${city.normalize('NFD').replace(' ', '   ')}  `;
+    expect(typed.length).toBeGreaterThan(80);
+    expect(await searchIds(`city=${encodeURIComponent(typed)}`)).toEqual([profile.id]);
+    expectProblem400(await call('GET', '/v1/profiles?city=%20%20'), 'a city of blanks');
+  });
+
   it('finds İstanbul from a Turkish keyboard as Istanbul, a profile stored before that rule included', async () => {
     const town = uniqueCity();
     const turkish = await seed(`İstanbul ${town}`);

@@ -10,13 +10,17 @@ import { composedText, straightApostrophes } from '../folded-text.js';
 // with a letter (a mark first would sit on nothing), after an apostrophe at most ('s-Hertogenbosch).
 const CITY_NAME = /^'?\p{L}[\p{L}\p{M} .'-]*$/u;
 
+/**
+ * A city as typed, in the form it is stored and its length checked in: NFC, as the city key is, so the name shown in
+ * the cities list is one of the stored ones; trimmed, with runs of spaces made one; apostrophes as iOS types them made
+ * the ASCII one. Text too long to be a city is left as it is (see composedText), for Length to refuse.
+ */
+export const cityNameInput = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? straightApostrophes(composedText(value)).trim().replace(/\s+/g, ' ') : value;
+
 export class LocationDto {
   @ApiProperty({ example: 'Berlin', minLength: 1, maxLength: 80, pattern: CITY_NAME.source })
-  // NFC, as the city key is: the name shown in the cities list is one of the stored ones. Text too long to be a city
-  // is left as it is (see composedText), for Length to refuse. Apostrophes as iOS types them become the ASCII one.
-  @Transform(({ value }: { value: unknown }) =>
-    typeof value === 'string' ? straightApostrophes(composedText(value)).trim().replace(/\s+/g, ' ') : value,
-  )
+  @Transform(cityNameInput)
   @IsPlainText()
   @Length(1, 80)
   @Matches(CITY_NAME, { message: 'city contains characters a city name does not' })

@@ -7,6 +7,7 @@ import { GENDERS, type Gender } from '../profile.schema.js';
 import { MAX_AGE, MIN_AGE } from './create-profile.dto.js';
 import { PUBLIC_FIELDS, type PublicField } from '../profile.mapper.js';
 import { normaliseInterest } from './interest-tag.js';
+import { cityNameInput } from './location.dto.js';
 
 /**
  * A list as a query names it, comma-separated (`a,b`), repeated (`x=a&x=b`) or both, each item normalised and empty
@@ -29,6 +30,8 @@ export const interestList = queryList(normaliseInterest);
 export class SearchProfilesQuery {
   @ApiPropertyOptional({ example: 'Berlin', minLength: 1, maxLength: 80 })
   @IsOptional()
+  // Measured as a stored city is: a name that fits there is not refused here for its accents or spaces as typed.
+  @Transform(cityNameInput)
   @IsString()
   @Length(1, 80)
   city?: string;
