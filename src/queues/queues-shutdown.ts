@@ -1,8 +1,9 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import Bull, { type Queue } from 'bull';
+import type { Queue } from 'bull';
 import { ReadinessState } from '../lifecycle/readiness-state.js';
 import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
+import { bullQueues } from './bull-queues.js';
 
 type ShutdownHook = { onApplicationShutdown: () => Promise<void> };
 
@@ -29,10 +30,7 @@ export class QueuesShutdown implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    const queues = this.discovery
-      .getProviders()
-      .map((wrapper) => wrapper.instance as unknown)
-      .filter((instance): instance is Queue => instance instanceof Bull);
+    const queues = bullQueues(this.discovery);
     if (!queues.length) return;
     const name = `Bull queues (${queues.map((queue) => queue.name).join(', ')})`;
     // Never rejects; settles once every queue is paused here (never, with Redis stalled: the close step is bounded).

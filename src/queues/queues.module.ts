@@ -3,6 +3,7 @@ import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { QueueConnectionsWatch } from './queue-connections-watch.js';
 import { QueuesShutdown } from './queues-shutdown.js';
 
 /** Bull on the same Redis, under the configured key prefix. Feature modules register their queues. */
@@ -14,6 +15,6 @@ import { QueuesShutdown } from './queues-shutdown.js';
     }),
     DiscoveryModule,
   ],
-  providers: [QueuesShutdown],
+  providers: [QueuesShutdown, QueueConnectionsWatch],
 })
 export class QueuesModule {}

@@ -12,7 +12,8 @@ export interface RedisClientOptions {
 }
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
-const SILENCE_CHECK_MS = 5_000;
+/** How often a connection that looks ready is pinged (silenceCheck). */
+export const SILENCE_CHECK_MS = 5_000;
 
 /**
  * A client that never lets a Redis outage hang a request: no offline queue (commands fail at once

@@ -7,14 +7,19 @@ import { withTimeout } from '../common/with-timeout.js';
  * notices only once its retransmissions give up, about 15 minutes later, while a new connection would be answered at
  * once. So at the second missed ping in a row on a connection that still looks ready, `onSilent` is told and the
  * connection dropped, for ioredis to make anew (its owners handle that as any reconnect). Two, so that one slow second
- * of Redis does not make every instance reconnect at once; they count from the last (re)connect.
+ * of Redis does not make every instance reconnect at once; they count from the last (re)connect. `timeoutMs` is read at
+ * each ping when it is a function (a connection whose answers may wait behind a blocking command).
  */
-export function silenceCheck(client: Redis, timeoutMs: number, onSilent: (error: Error) => void): () => Promise<void> {
+export function silenceCheck(
+  client: Redis,
+  timeoutMs: number | (() => number),
+  onSilent: (error: Error) => void,
+): () => Promise<void> {
   let missed = 0;
   client.on('ready', () => (missed = 0));
   return async () => {
     try {
-      await withTimeout(client.ping(), timeoutMs);
+      await withTimeout(client.ping(), typeof timeoutMs === 'number' ? timeoutMs : timeoutMs());
       missed = 0;
     } catch (error) {
       missed += 1;

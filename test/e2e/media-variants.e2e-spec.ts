@@ -422,6 +422,17 @@ describe('media variants, profile photos, cleanup and CORS', () => {
     await chunks.deleteMany({ files_id: recent });
   });
 
+  it('pings Bull’s own connections, to replace one gone silent (checkQueueConnections)', async () => {
+    const queue = running.app.get<Queue>(getQueueToken(MEDIA_QUEUE));
+    expect(queue.clients.length).toBeGreaterThanOrEqual(2); // a worker's: commands, and its wait for the next job
+    const pings = queue.clients.map((client) => vi.spyOn(client, 'ping'));
+    try {
+      await vi.waitFor(() => pings.forEach((ping) => expect(ping).toHaveBeenCalled()), { timeout: 12_000 });
+    } finally {
+      pings.forEach((ping) => ping.mockRestore());
+    }
+  });
+
   it('cleanup asks again for variants whose request was lost', async () => {
     const media = await upload(member, await image(64, 64));
     await processed(media.id, 'done');

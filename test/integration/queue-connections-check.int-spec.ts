@@ -1,0 +1,60 @@
+import Bull from 'bull';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { checkQueueConnections } from '../../src/queues/queue-connections-check.js';
+import { silencingRelay } from '../support/tcp-stand-ins.js';
+import { requiredEnv } from '../support/test-env.js';
+
+const quiet = { warn: () => undefined };
+
+describe('checkQueueConnections against the real Redis', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+
+  it('leaves a worker waiting for jobs on connections that answer, though a ping there waits behind the wait', async () => {
+    const prefix = `vesta-test-waiting-${randomUUID()}`;
+    const worker = new Bull('jobs', requiredEnv('REDIS_URL'), { prefix, settings: { drainDelay: 1 } });
+    cleanups.push(() => worker.close(true));
+    void worker.process(() => Promise.resolve());
+    const warn = vi.fn();
+    const stop = checkQueueConnections([worker], { timeoutMs: 300, everyMs: 300 }, { warn });
+    cleanups.push(() => Promise.resolve(stop()));
+
+    // Three of its one-second waits, each answered only at its end, pinged all along.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  /** Until 2026-12-05 such a worker took no job until TCP gave up on its connections, about 15 minutes later. */
+  it('has a worker take jobs again, and enqueue, once its connections went silent while Redis answers new ones', async () => {
+    const relay = await silencingRelay(requiredEnv('REDIS_URL'));
+    cleanups.push(() => relay.close());
+    const prefix = `vesta-test-silenced-${randomUUID()}`;
+    // A wait for the next job of one second, not Bull's five, so the check gives up on the silent one sooner. The same
+    // Redis still answers the old connections, so the wait in progress there takes the next job and its answer is lost:
+    // Bull's stalled-job check finds that job, every second here rather than every 30.
+    const settings = { drainDelay: 1, stalledInterval: 1_000 };
+    const worker = new Bull('jobs', relay.url, { prefix, settings });
+    const producer = new Bull('jobs', requiredEnv('REDIS_URL'), { prefix });
+    cleanups.push(
+      () => producer.close(),
+      () => producer.obliterate({ force: true }),
+      () => worker.close(true),
+    );
+    worker.on('error', () => undefined); // Bull's retry of the wait on the connection cut by the check
+    const done: string[] = [];
+    void worker.process((job: Bull.Job<{ step: string }>) => Promise.resolve(void done.push(job.data.step)));
+    const stop = checkQueueConnections([worker], { timeoutMs: 300, everyMs: 300 }, quiet);
+    cleanups.push(() => Promise.resolve(stop()));
+
+    await producer.add({ step: 'before' });
+    await vi.waitFor(() => expect(done).toEqual(['before']), { timeout: 10_000, interval: 100 });
+    relay.silenceExisting();
+    await producer.add({ step: 'after' });
+    await vi.waitFor(() => expect(done).toEqual(['before', 'after']), { timeout: 20_000, interval: 100 });
+    await worker.add({ step: 'enqueued by the worker' });
+    await vi.waitFor(() => expect(done).toHaveLength(3), { timeout: 10_000, interval: 100 });
+  });
+});
