@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fresh from 'fresh';
+import { httpDate } from './http-date.js';
 
 /**
  * Whether a GET or HEAD can be answered 304: its If-None-Match (a list of tags or `*`, compared weakly) or, without
@@ -15,6 +16,11 @@ export function notModified(request: FastifyRequest, reply: FastifyReply): boole
   // Only the conditional headers: `fresh` also refuses any request with Cache-Control: no-cache, which fetch() adds to
   // every request that sets If-None-Match itself. That rule is for caches; an origin validating is what the client
   // asked for, so a 304 is the right answer to it.
-  const conditions = { 'if-none-match': ifNoneMatch, 'if-modified-since': ifModifiedSince };
+  // A date that is no HTTP-date counts as absent, and the one that is goes in the form Date.parse reads right.
+  const since = httpDate(ifModifiedSince);
+  const conditions = {
+    'if-none-match': ifNoneMatch,
+    'if-modified-since': since === undefined ? undefined : new Date(since).toUTCString(),
+  };
   return fresh(conditions, { etag: reply.getHeader('etag'), 'last-modified': reply.getHeader('last-modified') });
 }

@@ -22,6 +22,8 @@ describe('preconditionFailed (If-Match, If-Unmodified-Since)', () => {
     expect(preconditionFailed({ 'if-unmodified-since': 'Thu, 03 Dec 2026 09:59:59 GMT' }, etag, stored)).toBe(true);
     expect(preconditionFailed({ 'if-unmodified-since': 'Thu, 03 Dec 2026 10:00:00 GMT' }, etag, stored)).toBe(false);
     expect(preconditionFailed({ 'if-unmodified-since': 'yesterday' }, etag, stored)).toBe(false);
+    // Date.parse reads this as 1 January 2020, before the file was stored.
+    expect(preconditionFailed({ 'if-unmodified-since': '2020' }, etag, stored)).toBe(false);
     expect(preconditionFailed({}, etag, stored)).toBe(false);
   });
 });

@@ -1,12 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { httpDate } from './http-date.js';
 
 /**
  * Whether a GET or HEAD must be refused with 412 (RFC 9110 §13.2.2, steps 1 and 2): its If-Match names none of the
  * reply's entity tags (compared strongly, so a weak tag never matches; `*` matches any), or, without If-Match, its
- * If-Unmodified-Since is older than the reply's Last-Modified (an invalid date is ignored, and so is any date when the
- * reply has no Last-Modified, as §13.1.4 says). A download resumed with
- * If-Match and Range must get nothing rather than the bytes of another representation (a variant made since) to
- * splice onto what it holds. Evaluated before If-None-Match and If-Modified-Since (steps 3 and 4).
+ * If-Unmodified-Since is older than the reply's Last-Modified (a value that is no HTTP-date is ignored, and so is any
+ * date when the reply has no Last-Modified, as §13.1.4 says). A download resumed with If-Match and Range must get
+ * nothing rather than the bytes of another representation (a variant made since) to splice onto what it holds.
+ * Evaluated before If-None-Match and If-Modified-Since (steps 3 and 4).
  */
 export function preconditionFailed(
   headers: IncomingHttpHeaders,
@@ -19,7 +20,7 @@ export function preconditionFailed(
     return !tags.includes('*') && !tags.includes(etag);
   }
   if (lastModified === undefined) return false;
-  const since = Date.parse(headers['if-unmodified-since'] ?? '');
+  const since = httpDate(headers['if-unmodified-since']);
   // Last-Modified is sent to the second.
-  return !Number.isNaN(since) && Math.floor(lastModified.getTime() / 1000) * 1000 > since;
+  return since !== undefined && Math.floor(lastModified.getTime() / 1000) * 1000 > since;
 }

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { httpDate } from './http-date.js';
+
+describe('httpDate', () => {
+  const instant = Date.parse('1994-11-06T08:49:37Z');
+
+  it.each(['Sun, 06 Nov 1994 08:49:37 GMT', 'Sunday, 06-Nov-94 08:49:37 GMT', 'Sun Nov  6 08:49:37 1994'])(
+    'reads %j, in UTC',
+    (value) => {
+      expect(httpDate(value, new Date('2026-12-05T00:00:00Z'))).toBe(instant);
+    },
+  );
+
+  it('reads a two-digit year as the nearest one not more than 50 years ahead', () => {
+    const now = new Date('2026-12-05T00:00:00Z');
+    expect(httpDate('Thursday, 01-Jan-76 00:00:00 GMT', now)).toBe(Date.parse('2076-01-01T00:00:00Z'));
+    expect(httpDate('Friday, 01-Jan-77 00:00:00 GMT', now)).toBe(Date.parse('1977-01-01T00:00:00Z'));
+  });
+
+  it.each([
+    '2030',
+    'yesterday',
+    '2026-12-05T00:00:00Z',
+    'Sun, 06 Nov 1994 08:49:37',
+    'Sun, 06 Nov 1994 08:49:37 +0000',
+    'Sun, 6 Nov 1994 08:49:37 GMT',
+    'Tue, 31 Feb 1994 08:49:37 GMT',
+    'Sun, 06 Nov 1994 24:00:00 GMT',
+    ' Sun, 06 Nov 1994 08:49:37 GMT',
+    '',
+    undefined,
+  ])('refuses %j', (value) => {
+    expect(httpDate(value)).toBeUndefined();
+  });
+});
