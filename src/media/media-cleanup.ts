@@ -43,6 +43,8 @@ export interface CleanupResult {
 @Injectable()
 export class MediaCleanup implements OnApplicationBootstrap {
   private readonly logger = new Logger(MediaCleanup.name);
+  /** Files a step failed for in this instance's last run (hex ids), which the next run tries after the others. */
+  private failedLastRun = new Set<string>();
 
   constructor(
     @InjectQueue(MEDIA_CLEANUP_QUEUE) private readonly queue: Queue,
@@ -74,6 +76,7 @@ export class MediaCleanup implements OnApplicationBootstrap {
     // A delete still running beside this one does no harm: each step of a delete can run twice.
     const unfinished = await this.storage.unfinishedDeletes(BATCH);
     const deleted = await this.eachOf(unfinished, 'finish the delete of', (id) => this.media.finishDelete(id));
+    this.failedLastRun = new Set([...requeued.failing, ...deleted.failing]);
     return {
       abandoned,
       requeued: requeued.done,
@@ -86,29 +89,42 @@ export class MediaCleanup implements OnApplicationBootstrap {
    * Each file on its own: one that fails every time (a record the step cannot handle) would otherwise end every run
    * before the files after it, which would then never be done. It is logged, and the next run tries it again. Failures
    * in a row look like an outage instead (Redis or MongoDB down, each try taking its timeout): the step stops there.
+   * Files that failed in the last run come last, so that three that always fail (one member's photos, returned
+   * together) do not end the step before the others in every run.
    */
   private async eachOf(
     ids: Types.ObjectId[],
     step: string,
     apply: (id: Types.ObjectId) => Promise<unknown>,
-  ): Promise<{ done: number; failed: number }> {
+  ): Promise<{ done: number; failed: number; failing: string[] }> {
+    const failedBefore = (id: Types.ObjectId) => this.failedLastRun.has(id.toHexString());
+    const ordered = [...ids.filter((id) => !failedBefore(id)), ...ids.filter(failedBefore)];
     let done = 0;
     let failed = 0;
+    const failing: string[] = [];
     let failedInARow = 0;
-    for (const id of ids) {
+    for (const [index, id] of ordered.entries()) {
       try {
         await apply(id);
         done += 1;
         failedInARow = 0;
       } catch (error) {
         failed += 1;
+        failing.push(id.toHexString());
         this.logger.error(`Media cleanup could not ${step} ${id.toHexString()}: ${(error as Error).message}`);
         if (++failedInARow === OUTAGE_AFTER_FAILURES) {
           this.logger.error(`Media cleanup stops trying to ${step} files until its next run`);
+          // Those not tried keep their place at the end.
+          failing.push(
+            ...ordered
+              .slice(index + 1)
+              .filter(failedBefore)
+              .map((one) => one.toHexString()),
+          );
           break;
         }
       }
     }
-    return { done, failed };
+    return { done, failed, failing };
   }
 }
