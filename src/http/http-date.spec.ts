@@ -11,10 +11,11 @@ describe('httpDate', () => {
     },
   );
 
-  it('reads a two-digit year as the nearest one not more than 50 years ahead', () => {
+  it('reads a two-digit year in this century unless that is more than 50 years ahead, then in the last', () => {
     const now = new Date('2026-12-05T00:00:00Z');
-    expect(httpDate('Thursday, 01-Jan-76 00:00:00 GMT', now)).toBe(Date.parse('2076-01-01T00:00:00Z'));
-    expect(httpDate('Friday, 01-Jan-77 00:00:00 GMT', now)).toBe(Date.parse('1977-01-01T00:00:00Z'));
+    expect(httpDate('Wednesday, 01-Jan-76 00:00:00 GMT', now)).toBe(Date.parse('2076-01-01T00:00:00Z'));
+    expect(httpDate('Friday, 31-Dec-76 00:00:00 GMT', now)).toBe(Date.parse('1976-12-31T00:00:00Z'));
+    expect(httpDate('Saturday, 01-Jan-77 00:00:00 GMT', now)).toBe(Date.parse('1977-01-01T00:00:00Z'));
   });
 
   it.each([

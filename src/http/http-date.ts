@@ -22,10 +22,12 @@ export function httpDate(value: string | undefined, now = new Date()): number | 
   if (match) return utc(Number(match[3]), match[2], match[1], match.slice(4));
   match = RFC_850.exec(value);
   if (match) {
-    // A two-digit year more than 50 years ahead is the most recent past year ending in those digits.
-    let year = Math.floor(now.getUTCFullYear() / 100) * 100 + Number(match[3]);
-    if (year > now.getUTCFullYear() + 50) year -= 100;
-    return utc(year, match[2], match[1], match.slice(4));
+    const [, day, month, twoDigits, ...time] = match;
+    const year = Math.floor(now.getUTCFullYear() / 100) * 100 + Number(twoDigits);
+    const date = utc(year, month, day, time);
+    // A date that would be more than 50 years ahead is in the most recent past year ending in those two digits.
+    const fiftyYearsAhead = new Date(now).setUTCFullYear(now.getUTCFullYear() + 50);
+    return date !== undefined && date > fiftyYearsAhead ? utc(year - 100, month, day, time) : date;
   }
   match = ASCTIME.exec(value);
   if (match) return utc(Number(match[6]), match[1], match[2].trim(), match.slice(3, 6));
