@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -9,7 +9,9 @@ import { checkQueueConnections } from './queue-connections-check.js';
 
 /** Checks the connections of every Bull queue (checkQueueConnections) until shutdown begins. */
 @Injectable()
-export class QueueConnectionsWatch implements OnModuleInit {
+export class QueueConnectionsWatch implements OnModuleInit, OnApplicationShutdown {
+  private stop = () => {};
+
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly readiness: ReadinessState,
@@ -18,8 +20,13 @@ export class QueueConnectionsWatch implements OnModuleInit {
 
   onModuleInit(): void {
     const options = { timeoutMs: this.config.redis.commandTimeoutMs, everyMs: SILENCE_CHECK_MS };
-    const stop = checkQueueConnections(bullQueues(this.discovery), options, new Logger('Redis'));
+    this.stop = checkQueueConnections(bullQueues(this.discovery), options, new Logger('Redis'));
     // Closing queues quit their connections, which then answer no ping: the close is bounded on its own.
-    this.readiness.onShuttingDown(stop);
+    this.readiness.onShuttingDown(() => this.stop());
+  }
+
+  /** Also for a close without a signal (tests, scripts), whose queues would otherwise stay referenced. */
+  onApplicationShutdown(): void {
+    this.stop();
   }
 }
