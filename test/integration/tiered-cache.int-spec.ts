@@ -246,13 +246,17 @@ describe('TieredCache against the real Redis', () => {
     let version = 'old';
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
+    let loading!: () => void;
+    const loadStarted = new Promise<void>((resolve) => (loading = resolve));
     const slowLoad = async () => {
       const seen = version; // reads the "database" before the write
+      loading();
       await gate;
       return seen;
     };
     const racing = cache.wrap('race', 'k', slowLoad, { ttlS: 60 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Not a fixed pause: under load the cache's own Redis reads before the loader took longer than 20 ms (seen in CI).
+    await loadStarted;
     version = 'new';
     await cache.invalidate('race', ['k']); // the write lands while the old load is running
     const afterWrite = cache.wrap('race', 'k', () => Promise.resolve(version), { ttlS: 60 });
@@ -267,14 +271,17 @@ describe('TieredCache against the real Redis', () => {
     let version = 'old';
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
+    let loading!: () => void;
+    const loadStarted = new Promise<void>((resolve) => (loading = resolve));
     const slowLoad = async () => {
       const seen = version;
+      loading();
       await gate;
       return seen;
     };
     const options = { ttlS: 60, tags: ['race-lists'] };
     const racing = cache.wrap('race-lists', 'page1', slowLoad, options);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await loadStarted;
     version = 'new';
     await cache.invalidate('race-lists', [], ['race-lists']); // the page is not in L1 yet: only its tag names it
     release();
