@@ -62,16 +62,24 @@ export function createRedisClient(
     healthy = false;
   });
   if (!subscriber) {
-    replaceWhenSilent(client, options.commandTimeoutMs, options.silenceCheckMs ?? SILENCE_CHECK_MS, logger);
+    replaceWhenSilent(client, options.commandTimeoutMs, options.silenceCheckMs ?? SILENCE_CHECK_MS, (error) =>
+      logger.warn(`Redis connection silent (${error.message}): reconnecting`),
+    );
   }
   return client;
 }
 
-/** Pings a command connection every `everyMs` while it looks ready, replacing it when it goes silent (silenceCheck). */
-function replaceWhenSilent(client: Redis, timeoutMs: number, everyMs: number, logger: Logger): void {
-  const ping = silenceCheck(client, timeoutMs, (error) =>
-    logger.warn(`Redis connection silent (${error.message}): reconnecting`),
-  );
+/**
+ * Pings a connection every `everyMs` while it looks ready, replacing it when it goes silent (silenceCheck), until it
+ * ends. Also for connections this factory did not make (Bull's: checkQueueConnections).
+ */
+export function replaceWhenSilent(
+  client: Redis,
+  timeoutMs: number | (() => number),
+  everyMs: number,
+  onSilent: (error: Error) => void,
+): void {
+  const ping = silenceCheck(client, timeoutMs, onSilent);
   let checking = false;
   const check = setInterval(() => {
     if (client.status !== 'ready' || checking) return; // reconnecting already
