@@ -137,7 +137,9 @@ export class SubscriptionsController {
   @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No subscription', headers: REPLAYED_HEADER })
   @ApiConflictResponse({
     type: ProblemResponseDto,
-    description: 'Already on that plan, the subscription not active, or another change in progress',
+    description:
+      'Already on that plan, the subscription not active, another change in progress, or an upgrade before the ' +
+      'period a renewal paid for ahead has started (the detail names when it starts)',
     headers: REPLAYED_HEADER,
   })
   @PaymentDeclined

@@ -186,6 +186,14 @@ export class SubscriptionsService {
       );
     }
     if (!paymentToken) throw new BadRequestException('An upgrade is charged: paymentToken is required');
+    // A renewal confirmed early paid for a period that has not started: an upgrade now would start its own period and
+    // drop that paid month (there is no proration to credit it). The member upgrades once it has started.
+    if (current.currentPeriodStart.getTime() > Date.now()) {
+      throw new ConflictException(
+        `The next period, paid for on ${current.plan}, starts at ${current.currentPeriodStart.toISOString()}: ` +
+          'upgrade once it has started',
+      );
+    }
     const chargeId = await this.charge(target, paymentToken, key, current);
     const upgraded = await this.paidWrite(user, chargeId, () =>
       this.subscriptions.upgrade(user.id, current.plan, {

@@ -273,12 +273,15 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     const repository = running.app.get(SubscriptionsRepository);
     const record = await repository.findByUser(member.userId);
     expect(await repository.renew(record!, `ch_${randomUUID()}`, new Date())).toMatchObject({ plan: 'premium' });
-    // A day later: the answer is purged, the use of the key is a day old, and the processor, keeping keys for 24 h,
-    // has forgotten it.
+    // A day later: the renewed period has started, the answer is purged, the use of the key is a day old, and the
+    // processor, keeping keys for 24 h, has forgotten it.
     const dayAgo = new Date(Date.now() - 25 * 3600 * 1000);
     const { recentPaymentKeys } = (await repository.findByUser(member.userId))!;
     const aged = recentPaymentKeys.map((use) => ({ ...use, at: dayAgo }));
-    await subscriptions.updateOne({ userId: new Types.ObjectId(member.userId) }, { $set: { recentPaymentKeys: aged } });
+    await subscriptions.updateOne(
+      { userId: new Types.ObjectId(member.userId) },
+      { $set: { recentPaymentKeys: aged, currentPeriodStart: dayAgo } },
+    );
     await running.app.get(IdempotencyService).purgeExpired(new Date(Date.now() + 25 * 3600 * 1000));
     const processorKey = paymentKey(member.userId, 'change-plan', 'platinum', key);
     const firstCharge = payments.charges.get(processorKey)!.id;

@@ -471,6 +471,47 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect(await running.app.get(SubscriptionsService).entitlement(member.userId)).toBe('platinum');
     });
 
+    it('refuses an upgrade, charging nothing, until the period an early renewal paid for has started', async () => {
+      const { member } = await premiumMember();
+      await endPeriod(member, -12 * 3600 * 1000);
+      expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+      const paidAhead = await subscriptionOf(member);
+      const chargesBefore = payments.charges.size;
+
+      const upgrade = await post('/v1/subscriptions/me/plan', member, { plan: 'platinum', paymentToken: 'tok_visa' });
+      expect(upgrade.status).toBe(409);
+      expect(((await upgrade.json()) as { detail: string }).detail).toContain(paidAhead.currentPeriodStart);
+      expect(payments.charges.size).toBe(chargesBefore);
+      expect(await subscriptionOf(member)).toEqual(paidAhead);
+
+      // Once that period has started, the upgrade is charged and starts a new one, as any upgrade does.
+      await subscriptions.updateOne(
+        { userId: new Types.ObjectId(member.userId) },
+        { $set: { currentPeriodStart: new Date(Date.now() - 1_000) } },
+      );
+      const later = await post('/v1/subscriptions/me/plan', member, { plan: 'platinum', paymentToken: 'tok_visa' });
+      expect(later.status).toBe(200);
+      expect(payments.charges.size).toBe(chargesBefore + 1);
+    });
+
+    it('refuses a return to the plan that applies until a downgrade renewed early starts, charging nothing', async () => {
+      const member = await registerAccount(url);
+      expect((await post('/v1/subscriptions', member, { plan: 'platinum', paymentToken: 'tok_visa' })).status).toBe(
+        201,
+      );
+      expect((await post('/v1/subscriptions/me/plan', member, { plan: 'premium' })).status).toBe(200);
+      await endPeriod(member, -12 * 3600 * 1000);
+      expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+      const paidAhead = await subscriptionOf(member);
+      const chargesBefore = payments.charges.size;
+
+      const back = await post('/v1/subscriptions/me/plan', member, { plan: 'platinum', paymentToken: 'tok_visa' });
+      expect(back.status).toBe(409);
+      expect(payments.charges.size).toBe(chargesBefore);
+      expect(await subscriptionOf(member)).toEqual(paidAhead);
+      expect(await running.app.get(SubscriptionsService).entitlement(member.userId)).toBe('platinum');
+    });
+
     it('starts the next period at the end of the paid one for a renewal confirmed during the renewal wait', async () => {
       const { member } = await premiumMember();
       await endPeriod(member, 3600 * 1000); // confirmed an hour after the period end, the member on premium meanwhile
