@@ -225,6 +225,16 @@ describe('loadConfig', () => {
     );
   });
 
+  it('bounds the wait for the payment processor below the request deadline', () => {
+    expect(loadConfig({}).payments.timeoutMs).toBe(5_000);
+    expect(loadConfig({ HANDLER_TIMEOUT_MS: '4000' }).payments.timeoutMs).toBe(2_000);
+    expect(loadConfig({ PAYMENT_TIMEOUT_MS: '8000' }).payments.timeoutMs).toBe(8_000);
+    expect(() => loadConfig({ PAYMENT_TIMEOUT_MS: '10000' })).toThrow(
+      /PAYMENT_TIMEOUT_MS must be less than HANDLER_TIMEOUT_MS/,
+    );
+    expect(() => loadConfig({ PAYMENT_TIMEOUT_MS: '0' })).toThrow(/PAYMENT_TIMEOUT_MS/);
+  });
+
   it('bounds password hashing below the threadpool and its wait below the request deadline', () => {
     expect(loadConfig({}).auth.passwordHashing).toEqual({ concurrency: 2, queueLimit: 32, maxWaitMs: 2_000 });
     // Unset, the wait follows a shorter deadline down, so a waiting login is refused before the deadline answers it.

@@ -56,7 +56,8 @@ export interface AppConfig {
     warmIntervalMs: number;
     publicMaxAgeS: number;
   };
-  payments: { webhookSecret?: string; webhookToleranceS: number };
+  /** `timeoutMs`: the longest a call to the payment processor is waited for (bounded-payment-provider.ts). */
+  payments: { webhookSecret?: string; webhookToleranceS: number; timeoutMs: number };
   media: {
     maxBytes: number;
     cacheMaxAgeS: number;
@@ -223,7 +224,11 @@ function toAppConfig(env: Env): AppConfig {
       verify: env.BACKUP_VERIFY,
       lockLeaseMs: env.BACKUP_LOCK_LEASE_MS,
     },
-    payments: { webhookSecret: env.PAYMENT_WEBHOOK_SECRET, webhookToleranceS: env.PAYMENT_WEBHOOK_TOLERANCE_S },
+    payments: {
+      webhookSecret: env.PAYMENT_WEBHOOK_SECRET,
+      webhookToleranceS: env.PAYMENT_WEBHOOK_TOLERANCE_S,
+      timeoutMs: env.PAYMENT_TIMEOUT_MS ?? Math.max(1, Math.min(5_000, Math.floor(env.HANDLER_TIMEOUT_MS / 2))),
+    },
     throttle: {
       enabled: env.THROTTLE_ENABLED,
       anonymous: { limit: env.THROTTLE_ANONYMOUS_LIMIT, windowS: env.THROTTLE_ANONYMOUS_TTL_S },

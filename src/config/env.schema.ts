@@ -213,6 +213,8 @@ export const envSchema = z
     // Payment provider webhooks: HMAC-SHA256 key, and how old a signed timestamp may be (replay window).
     PAYMENT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     PAYMENT_WEBHOOK_TOLERANCE_S: decimal(positiveInt.max(3_600)).default(300),
+    // Unset: 5000, or half of HANDLER_TIMEOUT_MS when that is less (app-config.ts).
+    PAYMENT_TIMEOUT_MS: decimal(milliseconds()).optional(),
     // How often a worker ends subscriptions whose paid period is over (expiry, failed renewal).
     SUBSCRIPTION_SWEEP_INTERVAL_MS: decimal(milliseconds(1_000)).default(60_000),
 
@@ -347,6 +349,14 @@ export const envSchema = z
         code: 'custom',
         path: ['PASSWORD_HASH_MAX_WAIT_MS'],
         message: 'must be less than HANDLER_TIMEOUT_MS, or a waiting login gets the deadline 503 instead',
+      });
+    }
+    if (env.PAYMENT_TIMEOUT_MS !== undefined && env.PAYMENT_TIMEOUT_MS >= env.HANDLER_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PAYMENT_TIMEOUT_MS'],
+        message:
+          'must be less than HANDLER_TIMEOUT_MS, or a change waits on the processor after its request was answered',
       });
     }
     if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {

@@ -21,8 +21,9 @@ export class PaymentKeyReusedError extends Error {
 
 /**
  * The seam to a card processor. Amounts come from the plan catalogue; `idempotencyKey` lets the
- * provider itself refuse to charge twice for one request (real processors take such a key). Implementations must bound
- * each call (a timeout on their HTTP client): callers hold the member's change lock until it returns.
+ * provider itself refuse to charge twice for one request (real processors take such a key). Callers wait for each call
+ * at most PAYMENT_TIMEOUT_MS (BoundedPaymentProvider); implementations should still time out their HTTP client's calls,
+ * or a call given up on keeps its socket.
  */
 export interface PaymentProvider {
   readonly name: string;

@@ -7,6 +7,9 @@ import { AdminSubscriptionsController } from './admin-subscriptions.controller.j
 import { IdempotencyRecord, IdempotencyRecordSchema } from './idempotency-record.schema.js';
 import { IdempotencyRecordsRepository } from './idempotency-records.repository.js';
 import { IdempotencyService } from './idempotency.service.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/app-config.js';
+import { BoundedPaymentProvider } from './bounded-payment-provider.js';
 import { FakePaymentProvider, PAYMENT_PROVIDER } from './payment-provider.js';
 import { PlanGuard } from './plan.guard.js';
 import { Subscription, SubscriptionSchema } from './subscription.schema.js';
@@ -22,8 +25,8 @@ import { SubscriptionsRepository } from './subscriptions.repository.js';
 import { SubscriptionsService } from './subscriptions.service.js';
 
 /**
- * Plans, subscriptions and entitlements. The payment provider is the fake one until a real
- * processor is chosen; it is bound to PAYMENT_PROVIDER so swapping it touches this file only.
+ * Plans, subscriptions and entitlements. The payment processor is the fake one until a real one is chosen; it reaches
+ * the services as PAYMENT_PROVIDER, each call bounded by PAYMENT_TIMEOUT_MS, so swapping it touches this file only.
  */
 @Module({
   imports: [
@@ -48,7 +51,13 @@ import { SubscriptionsService } from './subscriptions.service.js';
     SubscriptionWebhooksService,
     WebhookEventsRepository,
     SubscriptionSweepScheduler,
-    { provide: PAYMENT_PROVIDER, useClass: FakePaymentProvider },
+    FakePaymentProvider,
+    {
+      provide: PAYMENT_PROVIDER,
+      inject: [FakePaymentProvider, APP_CONFIG],
+      useFactory: (processor: FakePaymentProvider, config: AppConfig) =>
+        new BoundedPaymentProvider(processor, config.payments.timeoutMs),
+    },
   ],
   exports: [SubscriptionsService, PlanGuard],
 })

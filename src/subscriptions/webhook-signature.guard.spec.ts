@@ -12,7 +12,7 @@ import { WebhookSignatureGuard } from './webhook-signature.guard.js';
 const SECRET = 'a-webhook-secret-of-at-least-32-characters';
 const body = Buffer.from('{"id":"evt_1","type":"invoice.paid"}');
 
-function guard(payments: AppConfig['payments'] = { webhookSecret: SECRET, webhookToleranceS: 300 }) {
+function guard(payments: AppConfig['payments'] = { webhookSecret: SECRET, webhookToleranceS: 300, timeoutMs: 5_000 }) {
   const config = { payments } as AppConfig;
   return new WebhookSignatureGuard({ name: 'fake' } as PaymentProvider, config);
 }
@@ -41,7 +41,7 @@ describe('WebhookSignatureGuard', () => {
 
   it('answers 404 for another provider and 503 when no secret is configured', () => {
     expect(() => guard().canActivate(delivery('stripe', sign(SECRET, body, now())))).toThrow(NotFoundException);
-    const unconfigured = guard({ webhookSecret: undefined, webhookToleranceS: 300 });
+    const unconfigured = guard({ webhookSecret: undefined, webhookToleranceS: 300, timeoutMs: 5_000 });
     expect(() => unconfigured.canActivate(delivery('fake', undefined))).toThrow(ServiceUnavailableException);
   });
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
 import { IdempotencyRecordsRepository } from '../../src/subscriptions/idempotency-records.repository.js';
 import { IdempotencyService } from '../../src/subscriptions/idempotency.service.js';
-import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
+import { FakePaymentProvider } from '../../src/subscriptions/payment-provider.js';
 import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
 import { paymentKey } from '../../src/subscriptions/subscriptions.service.js';
 import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
@@ -29,7 +29,7 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     // A short request deadline keeps the "still running" wait (half of it) short.
     running = await startApp(testConfig({ HANDLER_TIMEOUT_MS: '4000' }));
     url = running.url;
-    payments = running.app.get(PAYMENT_PROVIDER);
+    payments = running.app.get(FakePaymentProvider);
     redis = running.app.get<Redis>(REDIS_CLIENT);
     const connection = running.app.get<Connection>(getConnectionToken());
     keys = connection.collection('idempotency_keys');

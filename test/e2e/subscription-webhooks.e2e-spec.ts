@@ -4,7 +4,7 @@ import { Types, type Collection, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
-import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
+import { FakePaymentProvider } from '../../src/subscriptions/payment-provider.js';
 import { RENEWAL_WAIT_MS } from '../../src/subscriptions/plans.js';
 import { withSubscriptionChangeLock } from '../../src/subscriptions/subscription-change-lock.js';
 import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
@@ -31,7 +31,7 @@ describe('payment provider webhooks against members’ own changes and the sweep
   beforeAll(async () => {
     running = await startApp(testConfig({ PAYMENT_WEBHOOK_SECRET: SECRET }));
     url = running.url;
-    payments = running.app.get(PAYMENT_PROVIDER);
+    payments = running.app.get(FakePaymentProvider);
     sweeper = running.app.get(SubscriptionSweeper);
     redis = running.app.get(REDIS_CLIENT);
     subscriptions = running.app.get<Connection>(getConnectionToken()).collection('subscriptions');

@@ -1,8 +1,8 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Collection, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FakePaymentProvider } from '../../src/subscriptions/payment-provider.js';
 import { RENEWAL_WAIT_MS } from '../../src/subscriptions/plans.js';
 import { GRACE_MS, SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
@@ -17,9 +17,9 @@ describe('subscriptions', () => {
   let payments: FakePaymentProvider;
 
   beforeAll(async () => {
-    running = await startApp(testConfig({ VIEW_BUFFER_MS: '20' }));
+    running = await startApp(testConfig({ VIEW_BUFFER_MS: '20', PAYMENT_TIMEOUT_MS: '500' }));
     url = running.url;
-    payments = running.app.get(PAYMENT_PROVIDER);
+    payments = running.app.get(FakePaymentProvider);
   });
 
   afterAll(async () => {
@@ -167,6 +167,27 @@ describe('subscriptions', () => {
     });
     expect(response.status).toBe(402);
     expect((await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).status).toBe(404);
+  });
+
+  it('gives up on a processor that does not answer, freeing the member’s changes, and applies its charge on the retry', async () => {
+    const member = await registerAccount(url);
+    const key = randomUUID();
+    const processorCharge = payments.charge.bind(payments);
+    // The processor makes the charge, but its answer never comes back.
+    vi.spyOn(payments, 'charge').mockImplementationOnce((request) => {
+      void processorCharge(request);
+      return new Promise(() => undefined);
+    });
+
+    const unanswered = await subscribe(member, key);
+    expect(unanswered.status).toBe(503);
+    expect(((await unanswered.json()) as { detail: string }).detail).toMatch(/^The payment processor did not answer/);
+    expect(chargesFor(member)).toBe(1);
+
+    const retry = await subscribe(member, key);
+    expect(retry.status).toBe(201);
+    expect(chargesFor(member)).toBe(1);
+    expect(await mine(member)).toMatchObject({ plan: 'premium', status: 'active' });
   });
 
   it('marks a replayed refusal as replayed, as it marks a replayed success', async () => {

@@ -2,7 +2,7 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakePaymentProvider, PAYMENT_PROVIDER } from '../../src/subscriptions/payment-provider.js';
+import { FakePaymentProvider } from '../../src/subscriptions/payment-provider.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { FerretDbProcess } from '../support/ferretdb-process.js';
@@ -30,7 +30,7 @@ describe('payment webhooks during dependency outages', () => {
         PAYMENT_WEBHOOK_SECRET: SECRET,
       }),
     );
-    payments = running.app.get(PAYMENT_PROVIDER);
+    payments = running.app.get(FakePaymentProvider);
   });
 
   afterAll(async () => {
