@@ -225,6 +225,16 @@ describe('loadConfig', () => {
     );
   });
 
+  it('bounds the health checks below the request deadline', () => {
+    expect(loadConfig({ HEALTH_CHECK_TIMEOUT_MS: '9999' }).health.checkTimeoutMs).toBe(9_999);
+    expect(() => loadConfig({ HEALTH_CHECK_TIMEOUT_MS: '10000' })).toThrow(
+      /HEALTH_CHECK_TIMEOUT_MS must be less than HANDLER_TIMEOUT_MS/,
+    );
+    // Unset, it follows a shorter deadline down.
+    expect(loadConfig({}).health.checkTimeoutMs).toBe(1_500);
+    expect(loadConfig({ HANDLER_TIMEOUT_MS: '1000' }).health.checkTimeoutMs).toBe(500);
+  });
+
   it('bounds the wait for the payment processor below the request deadline', () => {
     expect(loadConfig({}).payments.timeoutMs).toBe(5_000);
     expect(loadConfig({ HANDLER_TIMEOUT_MS: '4000' }).payments.timeoutMs).toBe(2_000);

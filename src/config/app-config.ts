@@ -180,7 +180,10 @@ function toAppConfig(env: Env): AppConfig {
     },
     metrics: { port: env.METRICS_PORT, httpEnabled: env.HTTP_METRICS_ENABLED },
     tracing: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME },
-    health: { checkTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
+    health: {
+      checkTimeoutMs:
+        env.HEALTH_CHECK_TIMEOUT_MS ?? Math.max(1, Math.min(1_500, Math.floor(env.HANDLER_TIMEOUT_MS / 2))),
+    },
     auth: {
       jwtSecret: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
       accessTokenTtlS: env.JWT_ACCESS_TTL_S,

@@ -174,7 +174,8 @@ export const envSchema = z
       .regex(/^[\w.:-]{1,64}$/, 'must be 1-64 letters, digits, dots, colons, dashes or underscores')
       .default('vesta:'),
 
-    HEALTH_CHECK_TIMEOUT_MS: decimal(positiveInt.max(10_000)).default(1_500),
+    // Unset: 1500, or half of HANDLER_TIMEOUT_MS when that is less (app-config.ts).
+    HEALTH_CHECK_TIMEOUT_MS: decimal(positiveInt.max(10_000)).optional(),
 
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     JWT_ACCESS_TTL_S: decimal(positiveInt.max(24 * 3600)).default(900),
@@ -349,6 +350,14 @@ export const envSchema = z
         code: 'custom',
         path: ['PASSWORD_HASH_MAX_WAIT_MS'],
         message: 'must be less than HANDLER_TIMEOUT_MS, or a waiting login gets the deadline 503 instead',
+      });
+    }
+    // The probes are requests too: past the deadline they get its bare 503, not the list of failing dependencies.
+    if (env.HEALTH_CHECK_TIMEOUT_MS !== undefined && env.HEALTH_CHECK_TIMEOUT_MS >= env.HANDLER_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HEALTH_CHECK_TIMEOUT_MS'],
+        message: 'must be less than HANDLER_TIMEOUT_MS, or readiness answers without naming what failed',
       });
     }
     if (env.PAYMENT_TIMEOUT_MS !== undefined && env.PAYMENT_TIMEOUT_MS >= env.HANDLER_TIMEOUT_MS) {

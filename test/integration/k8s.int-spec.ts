@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse, stringify } from 'yaml';
+import { loadConfig } from '../../src/config/app-config.js';
 import { envSchema } from '../../src/config/env.schema.js';
 import { PROBE_PATHS } from '../../src/health/probe-paths.js';
 import { validateObject } from '../support/k8s-schemas.js';
@@ -147,7 +148,8 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       // The app's MongoDB ping must give up before the kubelet does, so readiness answers 503 naming the check rather
       // than a probe timeout that names nothing.
       const env = envSchema.parse({ ...settings, ...SECRETS });
-      expect(env.HEALTH_CHECK_TIMEOUT_MS, 'HEALTH_CHECK_TIMEOUT_MS against the probe timeout').toBeLessThan(
+      const { checkTimeoutMs } = loadConfig({ ...settings, ...SECRETS }).health;
+      expect(checkTimeoutMs, 'HEALTH_CHECK_TIMEOUT_MS against the probe timeout').toBeLessThan(
         (container.readinessProbe.timeoutSeconds ?? 1) * 1000,
       );
       // Every pod pings the same MongoDB: if one slow ping took a pod out, one slow MongoDB second would take them all.
