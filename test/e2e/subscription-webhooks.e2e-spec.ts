@@ -81,6 +81,20 @@ describe('payment provider webhooks against members’ own changes and the sweep
       { userId: new Types.ObjectId(member.userId) },
       { $set: { currentPeriodEnd: new Date(Date.now() - agoMs) } },
     );
+  /** A platinum member with a downgrade to premium scheduled for the end of the paid period. */
+  const downgradingMember = async (): Promise<Account> => {
+    const member = await registerAccount(url);
+    expect((await post('/v1/subscriptions', member, { plan: 'platinum', paymentToken: 'tok_visa' })).status).toBe(201);
+    expect((await post('/v1/subscriptions/me/plan', member, { plan: 'premium' })).status).toBe(200);
+    return member;
+  };
+  /** The renewal charged 12 h before the paid period ends (an app store charges up to a day ahead); that end. */
+  const renewEarly = async (member: Account): Promise<number> => {
+    await endPeriod(member, -12 * 3600 * 1000);
+    const ends = await periodEndOf(member);
+    expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+    return ends;
+  };
   /** Ended so long ago that the wait for its renewal is over too. */
   const unrenewedFor = RENEWAL_WAIT_MS + 1_000;
 
@@ -427,16 +441,10 @@ describe('payment provider webhooks against members’ own changes and the sweep
     });
 
     it('leaves a member the plan paid for until the period ends when a renewal confirmed early applies a downgrade', async () => {
-      const member = await registerAccount(url);
-      expect((await post('/v1/subscriptions', member, { plan: 'platinum', paymentToken: 'tok_visa' })).status).toBe(
-        201,
-      );
-      expect((await post('/v1/subscriptions/me/plan', member, { plan: 'premium' })).status).toBe(200);
-      await endPeriod(member, -12 * 3600 * 1000); // an app store charges the renewal up to a day ahead
-      const ends = await periodEndOf(member);
+      const member = await downgradingMember();
       const service = running.app.get(SubscriptionsService);
 
-      expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+      const ends = await renewEarly(member);
       const renewed = await subscriptionOf(member);
       expect(renewed).toMatchObject({ plan: 'premium', previousPlan: 'platinum', status: 'active' });
       expect(renewed.pendingPlan).toBeUndefined();
@@ -453,14 +461,8 @@ describe('payment provider webhooks against members’ own changes and the sweep
     });
 
     it('adds a second early renewal to the period paid ahead, leaving the member the plan paid for until it starts', async () => {
-      const member = await registerAccount(url);
-      expect((await post('/v1/subscriptions', member, { plan: 'platinum', paymentToken: 'tok_visa' })).status).toBe(
-        201,
-      );
-      expect((await post('/v1/subscriptions/me/plan', member, { plan: 'premium' })).status).toBe(200);
-      await endPeriod(member, -12 * 3600 * 1000);
-      const ends = await periodEndOf(member);
-      expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+      const member = await downgradingMember();
+      const ends = await renewEarly(member);
       // Charged again before the period the first renewal paid for has begun: one more month on premium after it.
       expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
 
@@ -473,8 +475,7 @@ describe('payment provider webhooks against members’ own changes and the sweep
 
     it('refuses an upgrade, charging nothing, until the period an early renewal paid for has started', async () => {
       const { member } = await premiumMember();
-      await endPeriod(member, -12 * 3600 * 1000);
-      expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+      await renewEarly(member);
       const paidAhead = await subscriptionOf(member);
       const chargesBefore = payments.charges.size;
 
@@ -495,13 +496,8 @@ describe('payment provider webhooks against members’ own changes and the sweep
     });
 
     it('refuses a return to the plan that applies until a downgrade renewed early starts, charging nothing', async () => {
-      const member = await registerAccount(url);
-      expect((await post('/v1/subscriptions', member, { plan: 'platinum', paymentToken: 'tok_visa' })).status).toBe(
-        201,
-      );
-      expect((await post('/v1/subscriptions/me/plan', member, { plan: 'premium' })).status).toBe(200);
-      await endPeriod(member, -12 * 3600 * 1000);
-      expect((await paid(member, `ch_${randomUUID()}`)).status).toBe(200);
+      const member = await downgradingMember();
+      await renewEarly(member);
       const paidAhead = await subscriptionOf(member);
       const chargesBefore = payments.charges.size;
 
