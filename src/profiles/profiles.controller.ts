@@ -21,6 +21,8 @@ import { Public } from '../auth/decorators/public.decorator.js';
 import { CacheControl } from '../cache/http-cache.js';
 import { ApiObjectIdParam, ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { writeCondition } from '../http/write-condition.js';
+import { ApiWritePreconditions } from '../http/write-condition.docs.js';
 import { CreateProfileDto } from './dto/create-profile.dto.js';
 import { NearbyQuery } from './dto/nearby.query.js';
 import { NearbyProfileDto, ProfilePageDto, ProfileResponseDto, ProfileViewerDto } from './dto/profile-response.dto.js';
@@ -158,12 +160,14 @@ export class ProfilesController {
   })
   @ApiNotFoundResponse({ type: ProblemResponseDto })
   @ApiUnprocessableEntityResponse({ type: ProblemResponseDto, description: 'A photo id that names no upload' })
+  @ApiWritePreconditions('profile')
   update(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
     @CurrentUser() user: AuthenticatedUser,
     @Body() body: UpdateProfileDto,
+    @Req() request: FastifyRequest,
   ): Promise<ProfileView> {
-    return this.profiles.update(id, user, body);
+    return this.profiles.update(id, user, body, writeCondition(request.headers));
   }
 
   @Delete(':id')
@@ -177,7 +181,12 @@ export class ProfilesController {
   @ApiNoContentResponse()
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your profile' })
   @ApiNotFoundResponse({ type: ProblemResponseDto })
-  remove(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @CurrentUser() user: AuthenticatedUser): Promise<void> {
-    return this.profiles.remove(id, user);
+  @ApiWritePreconditions('profile')
+  remove(
+    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @CurrentUser() user: AuthenticatedUser,
+    @Req() request: FastifyRequest,
+  ): Promise<void> {
+    return this.profiles.remove(id, user, writeCondition(request.headers));
   }
 }

@@ -115,15 +115,21 @@ export class ProfilesRepository {
 
   /**
    * Applies changes only if `ownerId` owns the profile (or ownerId is undefined, for admins), in one
-   * write, so there is no window between the ownership check and the update. Only a member's own change makes them
+   * write, so there is no window between the ownership check and the update; with `unmodifiedBefore`, only if the
+   * profile was last changed before it (a request's If-Unmodified-Since). Only a member's own change makes them
    * active (`lastActiveAt`, which everyone sees): a moderator's edit would show them "active now".
    */
   async updateOwned(
     id: Types.ObjectId,
     ownerId: Types.ObjectId | undefined,
     changes: ProfileChanges,
+    unmodifiedBefore?: Date,
   ): Promise<ProfileWrite | null> {
-    const filter: QueryFilter<Profile> = ownerId ? { _id: id, userId: ownerId } : { _id: id };
+    const filter: QueryFilter<Profile> = {
+      _id: id,
+      ...(ownerId && { userId: ownerId }),
+      ...(unmodifiedBefore && { updatedAt: { $lt: unmodifiedBefore } }),
+    };
     const now = new Date();
     // Before the change: should it fail, the views listed from then on start later, never earlier.
     if (changes.visibility === 'public') {

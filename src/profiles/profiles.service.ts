@@ -3,12 +3,14 @@ import {
   ForbiddenException,
   Injectable,
   NotFoundException,
+  PreconditionFailedException,
   type OnModuleInit,
 } from '@nestjs/common';
 import { Types } from 'mongoose';
 import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
 import { Cacheable, CacheEvict, cacheKey, evict } from '../cache/cache.decorators.js';
 import { TieredCache } from '../cache/tiered-cache.js';
+import type { WriteCondition } from '../http/write-condition.js';
 import { MediaService } from '../media/media.service.js';
 import { cursorPage, decodeCursor } from './cursor.js';
 import type { CreateProfileDto } from './dto/create-profile.dto.js';
@@ -169,11 +171,18 @@ export class ProfilesService implements OnModuleInit {
     );
   }
 
-  async update(id: Types.ObjectId, user: AuthenticatedUser, dto: UpdateProfileDto): Promise<ProfileView> {
+  /** `condition`: the request's preconditions (write-condition.ts), checked in the write itself. */
+  async update(
+    id: Types.ObjectId,
+    user: AuthenticatedUser,
+    dto: UpdateProfileDto,
+    condition?: WriteCondition,
+  ): Promise<ProfileView> {
+    if (condition === 'never') throw await this.refused(id, user, condition);
     if (dto.photoIds) await this.media.assertAttachable(dto.photoIds, await this.ownerOf(id, user));
     const { location, ...rest } = dto;
     const changes: ProfileChanges = { ...rest, ...(location && { location: toLocation(location) }) };
-    const written = await this.write(id, user, changes);
+    const written = await this.write(id, user, changes, condition);
     return toProfileView(await this.withoutDeletedPhotos(written.after, dto.photoIds), { privileged: true });
   }
 
@@ -188,9 +197,14 @@ export class ProfilesService implements OnModuleInit {
     { ...CITIES_EVICTION, when: leftCity },
     ...RENDERED_LIST_EVICTIONS,
   )
-  private async write(id: Types.ObjectId, user: AuthenticatedUser, changes: ProfileChanges): Promise<ProfileWrite> {
-    const written = await this.profiles.updateOwned(id, ownerFilter(user), changes);
-    if (!written) throw await this.missingOrForbidden(id);
+  private async write(
+    id: Types.ObjectId,
+    user: AuthenticatedUser,
+    changes: ProfileChanges,
+    condition: Exclude<WriteCondition, 'never'>,
+  ): Promise<ProfileWrite> {
+    const written = await this.profiles.updateOwned(id, ownerFilter(user), changes, condition?.unmodifiedBefore);
+    if (!written) throw await this.refused(id, user, condition);
     return written;
   }
 
@@ -202,9 +216,14 @@ export class ProfilesService implements OnModuleInit {
    * once the profile is deleted. Uploads the profile does not show are the account's and stay (DELETE /v1/media/:id
    * removes them). Its views, and who made them, go too.
    */
-  async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
+  async remove(id: Types.ObjectId, user: AuthenticatedUser, condition?: WriteCondition): Promise<void> {
     const profile = await this.profiles.findById(id);
     if (!profile || !canActFor(user, String(profile.userId))) throw refusal(profile);
+    // Checked on this read, not in the delete: the photos go first, and a delete refused after them would leave the
+    // profile without them. A change landing between the two is not noticed.
+    if (condition === 'never' || (condition && profile.updatedAt >= condition.unmodifiedBefore)) {
+      throw preconditionFailed();
+    }
     const ownerId = String(profile.userId);
     await this.media.removeOwnedBy(profile.photoIds, ownerId);
     const deleted = await this.deleteRecord(id, user);
@@ -225,7 +244,7 @@ export class ProfilesService implements OnModuleInit {
   )
   private async deleteRecord(id: Types.ObjectId, user: AuthenticatedUser): Promise<ProfileRecord> {
     const deleted = await this.profiles.deleteOwned(id, ownerFilter(user));
-    if (!deleted) throw await this.missingOrForbidden(id);
+    if (!deleted) throw await this.refused(id, user);
     return deleted;
   }
 
@@ -344,9 +363,23 @@ export class ProfilesService implements OnModuleInit {
     return String(profile.userId);
   }
 
-  private async missingOrForbidden(id: Types.ObjectId): Promise<Error> {
-    return refusal(await this.profiles.findById(id));
+  /**
+   * Why a write to the profile did not apply: it is missing or not the user's, or else, for a write with a condition,
+   * the condition failed (412 comes after 404 and 403: RFC 9110 §13.2.1).
+   */
+  private async refused(id: Types.ObjectId, user: AuthenticatedUser, condition?: WriteCondition): Promise<Error> {
+    const profile = await this.profiles.findById(id);
+    if (condition && profile && canActFor(user, String(profile.userId))) return preconditionFailed();
+    return refusal(profile);
   }
+}
+
+function preconditionFailed(): Error {
+  return new PreconditionFailedException(
+    'The profile does not meet the request’s If-Match, If-None-Match or If-Unmodified-Since. Its ETags are weak, ' +
+      'which If-Match never matches: to change it only if unchanged since a read, send If-Unmodified-Since with the ' +
+      'updatedAt that read showed',
+  );
 }
 
 /** Why a change to `profile` (null: none found) is refused: a hidden profile of someone else reads as missing. */

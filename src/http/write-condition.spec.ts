@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { writeCondition } from './write-condition.js';
+
+describe('writeCondition', () => {
+  it('asks for nothing without conditional headers, or with If-Match *', () => {
+    expect(writeCondition({})).toBeUndefined();
+    expect(writeCondition({ 'if-match': '*' })).toBeUndefined();
+    expect(writeCondition({ 'if-match': 'W/"a", *' })).toBeUndefined();
+  });
+
+  it('cannot hold for a named tag, strong or weak, or for If-None-Match *', () => {
+    expect(writeCondition({ 'if-match': 'W/"abc"' })).toBe('never');
+    expect(writeCondition({ 'if-match': '"abc"' })).toBe('never');
+    expect(writeCondition({ 'if-none-match': '*' })).toBe('never');
+    expect(writeCondition({ 'if-match': '*', 'if-none-match': '*' })).toBe('never');
+  });
+
+  it('holds while unmodified to the second named by If-Unmodified-Since, which If-Match overrides', () => {
+    const since = 'Sat, 05 Dec 2026 10:00:00 GMT';
+    expect(writeCondition({ 'if-unmodified-since': since })).toEqual({
+      unmodifiedBefore: new Date('2026-12-05T10:00:01.000Z'),
+    });
+    expect(writeCondition({ 'if-unmodified-since': since, 'if-match': '*' })).toBeUndefined();
+    expect(writeCondition({ 'if-unmodified-since': '2026-12-05' })).toBeUndefined();
+  });
+});
