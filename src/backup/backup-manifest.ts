@@ -9,8 +9,9 @@ export interface ManifestCollection {
   name: string;
   documents: number;
   /**
-   * GridFS file records left out: the dump does not hold all their chunks (uploads that finished while their bucket
-   * was dumped; see gridfs-completeness.ts). Absent when none were.
+   * Documents left out (gridfs-completeness.ts): GridFS file records of uploads still under way when they were read
+   * (the dump holds not all their chunks, or no hash), and pending-write records of uploads the dump holds whole.
+   * Absent when none were.
    */
   omitted?: number;
   data: ManifestFile;

@@ -141,8 +141,9 @@ export class BackupService implements BeforeApplicationShutdown {
       const omitted = totalOmitted(manifest);
       if (omitted > 0) {
         this.logger.warn(
-          `Backup ${run._id} left out ${omitted} GridFS file records of uploads still under way when it read them ` +
-            '(chunks missing from the dump, or no hash yet); they are in the next one',
+          `Backup ${run._id} left out ${omitted} documents of uploads under way when it read them: GridFS file ` +
+            'records (chunks missing from the dump, or no hash yet), which the next one holds, or pending-write ' +
+            'records of uploads it holds whole',
         );
       }
       if ((await this.usable(run._id)) && !stop.aborted) await this.retainAfter(run._id);

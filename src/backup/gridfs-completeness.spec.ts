@@ -45,6 +45,30 @@ describe('GridFsCompleteness', () => {
     expect(files(Buffer.from(serialize(hashless)))).toBe(false);
   });
 
+  it('leaves out the pending-write record of a file dumped whole with its hash, and keeps the others', () => {
+    const [stored, underWay, variant] = [new ObjectId(), new ObjectId(), new ObjectId()];
+    const names = [
+      'media.chunks',
+      'media.files',
+      'media_pending_writes',
+      'media_variants.chunks',
+      'media_variants.files',
+    ];
+    const gridFs = new GridFsCompleteness(names);
+    const chunks = gridFs.filter('media.chunks')!;
+    for (const id of [stored, underWay]) chunks(chunk(id, 0));
+    const files = gridFs.filter('media.files')!;
+    expect(files(file(stored, 3))).toBe(true);
+    expect(files(Buffer.from(serialize({ _id: underWay, length: 3, chunkSize: 4, metadata: {} })))).toBe(false);
+    const pending = gridFs.filter('media_pending_writes')!;
+    const record = (id: unknown, bucket: string) => Buffer.from(serialize({ _id: id, bucket, since: new Date() }));
+    expect(pending(record(stored, 'media'))).toBe(false);
+    expect(pending(record(underWay, 'media'))).toBe(true);
+    // A variant's record is dumped after the pending writes: its pending record stays, as the bucket is not read yet.
+    expect(pending(record(variant, 'media_variants'))).toBe(true);
+    expect(pending(record(stored, 'media_variants'))).toBe(true);
+  });
+
   it('leaves collections outside a bucket alone, and refuses records dumped before their chunks', () => {
     const gridFs = new GridFsCompleteness(['media.chunks', 'media.files', 'lone.files', 'profiles']);
     expect(gridFs.filter('profiles')).toBeUndefined();

@@ -1,4 +1,5 @@
 import { mongo } from 'mongoose';
+import { PENDING_WRITES } from '../media/gridfs-bucket.js';
 
 const { deserialize, EJSON, ObjectId } = mongo.BSON;
 
@@ -24,11 +25,21 @@ const FILES = '.files';
  * without its pending record, and restored, it was a file nobody could read or delete that held part of its owner's
  * quota for good (until 2026-12-05).
  *
- * Memory: one entry per file that has chunks, while its bucket is dumped (about 60 bytes each), not the bytes.
+ * The other way round, an upload whose hash is written before `media.files` is read and whose pending record is
+ * deleted only after `media_pending_writes` is: restored with both, the media cleanup took it for abandoned and deleted
+ * an upload its member had been told was stored (until 2026-12-05). A pending record is left out when its file is in
+ * the dump with its hash: such a file is restored as stored. The upload may in fact have been refused at its last
+ * check (its request past its deadline) and then deleted; restored, it is a file of its owner's that nobody asked for,
+ * as is one whose deletion came after `media.files` was read, which no dump that is not a snapshot avoids.
+ *
+ * Memory: one entry per file that has chunks, while its bucket is dumped, and per file dumped with its hash until the
+ * pending writes are (about 60 bytes each), not the bytes.
  */
 export class GridFsCompleteness {
   /** Per bucket being dumped: chunks dumped so far per file id (see idKey). */
   private readonly chunksDumped = new Map<string, Map<string, number>>();
+  /** Per bucket whose records were dumped before the pending writes: the files dumped with their hash. */
+  private readonly stored = new Map<string, Set<string>>();
   private readonly buckets: ReadonlySet<string>;
 
   /** `collections`: every collection the dump holds; a bucket is a `.files` and `.chunks` pair among them. */
@@ -44,10 +55,18 @@ export class GridFsCompleteness {
 
   /**
    * What decides whether a document of `collection` goes into the dump, for a GridFS collection: a chunk always
-   * (and is counted), a file record only when all its chunks were counted. Undefined for other collections, whose
-   * documents are written without being decoded.
+   * (and is counted), a file record only when all its chunks were counted; for the pending writes, a record unless its
+   * file was dumped with its hash. Undefined for other collections, whose documents are written without being decoded.
    */
   filter(collection: string): ((document: Buffer) => boolean) | undefined {
+    if (collection === PENDING_WRITES) {
+      const stored = new Map(this.stored);
+      this.stored.clear();
+      return (document) => {
+        const pending = deserialize(document) as { _id: unknown; bucket?: unknown };
+        return !stored.get(String(pending.bucket))?.has(idKey(pending._id));
+      };
+    }
     if (collection.endsWith(CHUNKS) && this.buckets.has(collection.slice(0, -CHUNKS.length))) {
       const counts = new Map<string, number>();
       this.chunksDumped.set(collection.slice(0, -CHUNKS.length), counts);
@@ -64,6 +83,9 @@ export class GridFsCompleteness {
       // Names sorted put each bucket's chunks first ("chunks" < "files"); the counts go with this filter.
       if (!counts) throw new Error(`${bucket}${FILES} is dumped before ${bucket}${CHUNKS}`);
       this.chunksDumped.delete(bucket);
+      // Names are dumped sorted: the records of `media` come before the pending writes, those of `media_variants` after.
+      const stored = collection < PENDING_WRITES ? new Set<string>() : undefined;
+      if (stored) this.stored.set(bucket, stored);
       return (document) => {
         const file = deserialize(document) as GridFsFileRecord;
         const key = idKey(file._id);
@@ -72,7 +94,9 @@ export class GridFsCompleteness {
         if (!file.metadata?.sha256) return false;
         const expected = expectedChunks(file.length, file.chunkSize);
         // A record that does not say how long it is is kept as it is: a backup does not judge what it cannot read.
-        return expected === undefined || dumped === expected;
+        const kept = expected === undefined || dumped === expected;
+        if (kept) stored?.add(key);
+        return kept;
       };
     }
     return undefined;

@@ -32,7 +32,7 @@ interface PendingWrite {
   bucket: string;
   since: Date;
 }
-const PENDING_WRITES = 'media_pending_writes';
+export const PENDING_WRITES = 'media_pending_writes';
 
 interface ChunkDocument {
   files_id: Types.ObjectId;
