@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { httpDate } from './http-date.js';
+import { preconditionFailed } from './precondition-failed.js';
 
 /**
  * What the preconditions of a write to a resource with weak ETags only ask (RFC 9110 §13.1): `never`, a condition
@@ -20,4 +21,16 @@ export function writeCondition(headers: IncomingHttpHeaders): WriteCondition {
   if (ifMatch !== undefined) return undefined;
   const since = httpDate(headers['if-unmodified-since']);
   return since === undefined ? undefined : { unmodifiedBefore: new Date(since + 1_000) };
+}
+
+/**
+ * Whether a write to a resource with a strong ETag (`etag`) must be refused with 412 (RFC 9110 §13.2.2): its If-Match
+ * or If-Unmodified-Since fails as for a read, or its If-None-Match is `*` or lists that tag (compared weakly).
+ */
+export function strongWritePreconditionFailed(headers: IncomingHttpHeaders, etag: string, lastModified: Date): boolean {
+  if (preconditionFailed(headers, etag, lastModified)) return true;
+  const ifNoneMatch = headers['if-none-match'];
+  if (ifNoneMatch === undefined) return false;
+  const tags = ifNoneMatch.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+  return tags.includes('*') || tags.includes(etag);
 }

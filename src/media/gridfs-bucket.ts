@@ -19,6 +19,11 @@ export interface StoredFile {
   sha256: string;
 }
 
+/** A stored file's strong ETag: the SHA-256 of its bytes, which never change. */
+export function entityTagOf(file: StoredFile): string {
+  return `"${file.sha256}"`;
+}
+
 export type FileDocument = mongo.GridFSFile;
 
 /**

@@ -21,6 +21,7 @@ import {
   ApiForbiddenResponse,
   ApiNoContentResponse,
   ApiNotFoundResponse,
+  ApiPreconditionFailedResponse,
   ApiOperation,
   ApiPayloadTooLargeResponse,
   ApiTags,
@@ -45,7 +46,7 @@ import { parseRange, rangeStillApplies } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
 import { ApiMediaDownload } from './media-download.docs.js';
 import { MediaFileDto } from './dto/media-file.dto.js';
-import { FileGoneError, type StoredFile } from './gridfs-bucket.js';
+import { entityTagOf, FileGoneError, type StoredFile } from './gridfs-bucket.js';
 import { readImageUpload } from './image-upload.js';
 import { MediaQuota } from './media-quota.js';
 import { stripMetadata } from './metadata-stripping.js';
@@ -187,7 +188,7 @@ export class MediaController {
     reply: FastifyReply,
     lastModified: Date | undefined,
   ) {
-    const etag = `"${file.sha256}"`;
+    const etag = entityTagOf(file);
     if (lastModified) void reply.header('last-modified', lastModified.toUTCString());
     void reply
       .header('etag', etag)
@@ -253,7 +254,15 @@ export class MediaController {
   @ApiNoContentResponse()
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your file' })
   @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such file' })
-  remove(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @CurrentUser() user: AuthenticatedUser): Promise<void> {
-    return this.media.remove(id, user);
+  @ApiPreconditionFailedResponse({
+    type: ProblemResponseDto,
+    description: 'If-Match names another ETag, If-None-Match names this one or *, or If-Unmodified-Since is too early',
+  })
+  remove(
+    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @CurrentUser() user: AuthenticatedUser,
+    @Req() request: FastifyRequest,
+  ): Promise<void> {
+    return this.media.remove(id, user, request.headers);
   }
 }

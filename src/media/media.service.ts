@@ -1,5 +1,14 @@
-import { ForbiddenException, Injectable, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+import {
+  ForbiddenException,
+  Injectable,
+  NotFoundException,
+  PreconditionFailedException,
+  UnprocessableEntityException,
+} from '@nestjs/common';
 import { Types } from 'mongoose';
+import type { IncomingHttpHeaders } from 'node:http';
+import { strongWritePreconditionFailed } from '../http/write-condition.js';
+import { entityTagOf } from './gridfs-bucket.js';
 import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
 import { MediaStorage } from './media.storage.js';
 
@@ -44,10 +53,14 @@ export class MediaService {
    * It detaches once more after the delete: a profile write that found the file before the first detach may have
    * attached it since. (A write that lands after this second detach finds the file gone: see ProfilesService.)
    */
-  async remove(id: Types.ObjectId, user: AuthenticatedUser): Promise<void> {
+  async remove(id: Types.ObjectId, user: AuthenticatedUser, headers: IncomingHttpHeaders = {}): Promise<void> {
     const file = await this.storage.find(id);
     if (!file) throw new NotFoundException('Media not found');
     if (!canActFor(user, file.ownerId)) throw new ForbiddenException('Not your file');
+    // A file's bytes never change, so its ETag and date hold until it is deleted: checking them on this read is exact.
+    if (strongWritePreconditionFailed(headers, entityTagOf(file), file.uploadDate)) {
+      throw new PreconditionFailedException('The file does not meet If-Match, If-None-Match or If-Unmodified-Since');
+    }
     await this.delete(id);
   }
 

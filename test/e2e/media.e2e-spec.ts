@@ -431,6 +431,29 @@ describe('media (GridFS)', () => {
     expect(await connection.collection('media.chunks').countDocuments({ files_id: new Types.ObjectId(id) })).toBe(0);
   });
 
+  it('deletes only when If-Match, If-None-Match and If-Unmodified-Since hold, after the 403 a stranger gets', async () => {
+    const { id, sha256 } = await uploaded(png(2_000));
+    const remove = (account: Account, headers: Record<string, string>) =>
+      fetch(`${url}/v1/media/${id}`, { method: 'DELETE', headers: { ...account.auth, ...headers } });
+    const before = new Date(Date.now() - 3_600_000).toUTCString();
+    const refusals: Record<string, string>[] = [
+      { 'if-match': '"another"' },
+      { 'if-none-match': '*' },
+      { 'if-none-match': `W/"${sha256}"` },
+    ];
+    for (const refused of refusals) {
+      const answer = await remove(owner, refused);
+      expect(answer.status).toBe(412);
+      expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+    expect((await remove(owner, { 'if-unmodified-since': before })).status).toBe(412);
+    expect((await remove(await registerAccount(url), { 'if-match': '"another"' })).status).toBe(403);
+    expect(await statusOf(id)).toBe(200);
+
+    expect((await remove(owner, { 'if-match': `"${sha256}"`, 'if-none-match': '"another"' })).status).toBe(204);
+    expect(await statusOf(id)).toBe(404);
+  });
+
   it("gives uploads ids that another member's upload id does not reveal (downloads need only the id)", async () => {
     const other = await registerAccount(url);
     const ids: string[] = [];
