@@ -5,7 +5,16 @@ import { BackupIntegrityError } from './dump-restorer.js';
 import { readManifest } from './read-manifest.js';
 
 const ID = '20261124T030000Z-3fa1';
-const good = { id: ID, database: 'vesta', appVersion: '0.1.0', startedAt: 'x', finishedAt: 'y', collections: [] };
+const file = (path: string) => ({ path, bytes: 10, sha256: 'ab'.repeat(32) });
+const entry = { name: 'profiles', documents: 2, data: file('vesta/profiles.bson.gz'), metadata: file('m.json.gz') };
+const good = {
+  id: ID,
+  database: 'vesta',
+  appVersion: '0.1.0',
+  startedAt: 'x',
+  finishedAt: 'y',
+  collections: [entry, { ...entry, name: 'media.files', omitted: 1 }],
+};
 
 /** A storage holding backup `ID`, whose manifest.json reads as `text` (or fails to open when undefined). */
 const storageWith = (text: string | undefined): BackupStorage =>
@@ -29,7 +38,18 @@ describe('readManifest', () => {
   it.each([
     ['missing', undefined, /manifest\.json ENOENT/],
     ['truncated', JSON.stringify(good).slice(0, 40), /manifest\.json is not valid JSON/],
-    ['not a manifest', '{"formatVersion":99}', /manifest\.json is not a backup manifest/],
+    ['not a manifest', '{"formatVersion":99}', /manifest\.json is not a backup manifest \(id: /],
+    ['null', 'null', /manifest\.json is not a backup manifest \(the whole file: /],
+    [
+      'hand-edited',
+      JSON.stringify({ ...good, collections: [{}] }),
+      /manifest\.json is not a backup manifest \(collections\.0\.name: /,
+    ],
+    [
+      'hand-edited (a size)',
+      JSON.stringify({ ...good, collections: [{ ...entry, data: { path: 'x', bytes: -1, sha256: 'ab' } }] }),
+      /manifest\.json is not a backup manifest \(collections\.0\.data\.bytes: /,
+    ],
     [
       'of another backup',
       JSON.stringify({ ...good, id: '20261125T030000Z-0b2c' }),

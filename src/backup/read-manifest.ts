@@ -1,14 +1,38 @@
 import { buffer } from 'node:stream/consumers';
+import { z } from 'zod';
 import { MANIFEST_FILE, type BackupManifest } from './backup-manifest.js';
 import type { BackupStorage } from './backup-storage.js';
 import { BackupIntegrityError } from './dump-restorer.js';
 
 export class BackupNotFoundError extends Error {}
 
+const manifestFile = z.object({
+  path: z.string().min(1),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+/** A manifest as backups write it (backup-manifest.ts); fields it does not name are kept. */
+const manifestSchema = z.looseObject({
+  id: z.string(),
+  database: z.string().min(1),
+  appVersion: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  collections: z.array(
+    z.looseObject({
+      name: z.string().min(1),
+      documents: z.number().int().nonnegative(),
+      data: manifestFile,
+      metadata: manifestFile,
+    }),
+  ),
+});
+
 /**
  * The manifest of complete backup `id`. One that is missing, cut short, not a manifest, or of another backup (a
  * copied folder: its files would be read from the backup it names) is damaged, said so with the backup and the file,
- * rather than `Unexpected end of JSON input` or `manifest.collections is not iterable`.
+ * rather than `Unexpected end of JSON input`, `manifest.collections is not iterable` or, for a collection entry that
+ * was edited by hand, `Cannot read properties of undefined`.
  */
 export async function readManifest(storage: BackupStorage, id: string): Promise<BackupManifest> {
   if (!(await storage.list()).includes(id)) throw new BackupNotFoundError(`No complete backup ${id}`);
@@ -19,22 +43,17 @@ export async function readManifest(storage: BackupStorage, id: string): Promise<
   } catch (error) {
     throw damaged((error as Error).message);
   }
-  let manifest: Partial<BackupManifest>;
+  let json: unknown;
   try {
-    manifest = JSON.parse(text) as Partial<BackupManifest>;
+    json = JSON.parse(text);
   } catch (error) {
     throw damaged(`is not valid JSON (${(error as Error).message})`);
   }
-  if (
-    typeof manifest !== 'object' ||
-    manifest === null ||
-    typeof manifest.id !== 'string' ||
-    typeof manifest.database !== 'string' ||
-    typeof manifest.finishedAt !== 'string' ||
-    !Array.isArray(manifest.collections)
-  ) {
-    throw damaged('is not a backup manifest (no id, database, finishedAt or collections)');
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const [issue] = parsed.error.issues;
+    throw damaged(`is not a backup manifest (${issue.path.join('.') || 'the whole file'}: ${issue.message})`);
   }
-  if (manifest.id !== id) throw damaged(`names backup ${manifest.id}`);
-  return manifest as BackupManifest;
+  if (parsed.data.id !== id) throw damaged(`names backup ${parsed.data.id}`);
+  return parsed.data;
 }

@@ -226,7 +226,14 @@ describe('backups', () => {
         daysAgo === 'unreadable' ? 'last Tuesday' : new Date(Date.now() - daysAgo * 86_400_000).toISOString();
       await writeFile(
         join(dir, id, 'manifest.json'),
-        JSON.stringify({ id, database: 'vesta', finishedAt, collections: [] }),
+        JSON.stringify({
+          id,
+          database: 'vesta',
+          appVersion: '0.1.0',
+          startedAt: finishedAt,
+          finishedAt,
+          collections: [],
+        }),
       );
     };
     await fake('20000101T000000Z-0001', 40);
@@ -251,7 +258,14 @@ describe('backups', () => {
     const finishedAt = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
     await writeFile(
       join(dir, id, 'manifest.json'),
-      JSON.stringify({ id, database: 'vesta', finishedAt, collections: [] }),
+      JSON.stringify({
+        id,
+        database: 'vesta',
+        appVersion: '0.1.0',
+        startedAt: finishedAt,
+        finishedAt,
+        collections: [],
+      }),
     );
   };
 
