@@ -9,6 +9,8 @@ const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** Label of requests that matched no route (404s, scanners): never their raw path, which is unbounded. */
 const UNMATCHED = 'unmatched';
+/** The status of a request whose client left before its answer (nginx's "client closed request"): none was sent. */
+const CLIENT_CLOSED_REQUEST = 499;
 /**
  * Series an alert counts with increase(), which cannot see a series' first sample: created at 0 when the pod starts,
  * or the first refusal on each pod goes uncounted, and VestaPaymentWebhooksRefused (3 an hour) stayed silent for a
@@ -70,12 +72,15 @@ export function registerHttpMetrics(fastify: FastifyInstance, registry: Registry
     stats.inFlight += 1;
     response.once('close', () => (stats.inFlight -= 1));
   });
-  const observe = (request: FastifyRequest, reply: FastifyReply): void => {
-    stats.record(reply.statusCode);
+  const observed = new WeakSet<FastifyRequest>();
+  const observe = (request: FastifyRequest, reply: FastifyReply, status = reply.statusCode): void => {
+    if (observed.has(request)) return;
+    observed.add(request);
+    stats.record(status);
     const labels = {
       method: METHODS.has(request.method) ? request.method : 'OTHER',
       route: request.routeOptions.url ?? UNMATCHED,
-      status_code: reply.statusCode,
+      status_code: status,
     };
     // 0 for requests refused before routing: Fastify starts the clock at routing. They are answered on arrival.
     duration.observe(labels, reply.elapsedTime / 1000);
@@ -83,6 +88,15 @@ export function registerHttpMetrics(fastify: FastifyInstance, registry: Registry
   };
   fastify.addHook('onResponse', (request, reply, done) => {
     observe(request, reply);
+    done();
+  });
+  // Fastify runs onResponse once a reply has finished, so a request whose client left first (its own timeout, a user
+  // giving up on a hanging read) was in no request metric: the slowest requests left no latency sample. They count as
+  // 499, with the time until the client left.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) observe(request, reply, CLIENT_CLOSED_REQUEST);
+    });
     done();
   });
   onRefusedBeforeRouting(fastify, observe);

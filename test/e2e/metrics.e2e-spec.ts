@@ -98,6 +98,46 @@ describe('Prometheus metrics', () => {
     expect(await inFlight()).toBe(0);
   });
 
+  // Fastify runs onResponse when a reply finishes; a client that leaves first (a phone's timeout, a user who gives up on
+  // a hanging read) never gets one, and such requests were missing from every request metric: the slowest requests
+  // left no latency sample and the request rate did not see them.
+  it('counts a request whose client left before the answer as 499, with the time it waited', async () => {
+    const member = await registerAccount(running.url);
+    const series = (family: string, le = '') =>
+      new RegExp(
+        `^http_request_duration_seconds_${family}\\{${le}method="POST",route="/v1/media",status_code="499"\\} (\\d+)`,
+        'm',
+      );
+    const samples = async () => {
+      const { text } = await scrape();
+      const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+      const total = scrapedValue(running.metricsUrl, 'http_requests_total', {
+        method: 'POST',
+        route: '/v1/media',
+        status_code: '499',
+      });
+      return { total: await total, count: value(series('count')), quick: value(series('bucket', 'le="0.25",')) };
+    };
+    const before = await samples();
+    // An upload whose body stops arriving, as in the test above: its client gives up after 300 ms.
+    const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `POST /v1/media HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${member.auth.authorization}\r\n` +
+        'Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000000\r\n\r\n' +
+        '--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n' +
+        'partial',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.destroy();
+
+    await expect.poll(async () => (await samples()).total, { timeout: 5_000, interval: 100 }).toBe(before.total + 1);
+    const after = await samples();
+    expect(after.count).toBe(before.count + 1);
+    // Observed with the 300 ms it waited, not in a bucket below that.
+    expect(after.quick).toBe(before.quick);
+  });
+
   it('exposes the HTTP, process, cache, rate-limit, queue, MongoDB and business series', async () => {
     await fetch(`${running.url}/v1/locations/cities`);
     await fetch(`${running.url}/v1/locations/cities`);
