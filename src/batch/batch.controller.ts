@@ -1,13 +1,14 @@
-import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiOptionalBearerAuth } from '../auth/decorators/optional-bearer-auth.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { genericProblem, UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { timeLeftMs } from '../http/request-deadlines.js';
 import { REQUEST_ID_HEADER } from '../http/request-id.js';
+import { reportTightestRateLimit } from '../throttling/rate-limit-headers.js';
 import { BatchRequestDto, BatchResponseDto, type BatchItemDto, type BatchItemResultDto } from './dto/batch.dto.js';
 
 /** Headers a sub-request inherits, so it is authenticated, throttled and cached as if sent alone. */
@@ -16,6 +17,12 @@ const INHERITED_HEADERS = ['authorization', 'x-forwarded-for', 'user-agent', 'ac
 const ANSWER_MARGIN_MS = 1_000;
 /** Fastify's refusal to inject into a server whose close() has started. */
 const INJECT_WHILE_CLOSING = 'FST_ERR_REOPENED_CLOSE_SERVER';
+
+/** An item's result, and the headers it was answered with (none when it got no answer in time). */
+interface ItemAnswer {
+  result: BatchItemResultDto;
+  headers?: Record<string, unknown>;
+}
 
 @ApiTags('batch')
 @Controller('batch')
@@ -35,7 +42,11 @@ export class BatchController {
     type: ProblemResponseDto,
     description: 'Not GET, not a /v1 JSON path (media and nested batches are refused), or too many',
   })
-  async run(@Body() body: BatchRequestDto, @Req() request: FastifyRequest): Promise<BatchResponseDto> {
+  async run(
+    @Body() body: BatchRequestDto,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<BatchResponseDto> {
     const inherited = Object.fromEntries(
       INHERITED_HEADERS.flatMap((name) => (request.headers[name] ? [[name, request.headers[name]]] : [])),
     ) as Record<string, string>;
@@ -45,12 +56,18 @@ export class BatchController {
     // and a batch whose body came late became one 503 again.
     const left = timeLeftMs(request);
     const itemTimeoutMs = Math.floor(Math.max(0, left / 2, left - ANSWER_MARGIN_MS));
-    const responses = await Promise.all(
+    const answers = await Promise.all(
       body.requests.map((item, index) =>
         this.runItem(item, `${request.id}.${index}`, request.ip, inherited, itemTimeoutMs),
       ),
     );
-    return { responses };
+    // Each item was counted after the guard set the batch's RateLimit headers: they would promise requests the items
+    // used up.
+    reportTightestRateLimit(
+      reply,
+      answers.flatMap(({ headers }) => (headers ? [headers] : [])),
+    );
+    return { responses: answers.map(({ result }) => result) };
   }
 
   private async runItem(
@@ -59,7 +76,7 @@ export class BatchController {
     remoteAddress: string,
     inherited: Record<string, string>,
     timeoutMs: number,
-  ): Promise<BatchItemResultDto> {
+  ): Promise<ItemAnswer> {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     const response = fastify.inject({
       method: item.method,
@@ -68,23 +85,24 @@ export class BatchController {
       headers: { ...inherited, [REQUEST_ID_HEADER]: id, 'accept-encoding': 'identity' },
     });
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<BatchItemResultDto>((resolve) => {
+    const late = new Promise<ItemAnswer>((resolve) => {
       timer = setTimeout(() => {
         const detail = `No answer within ${timeoutMs} ms; retry in a few seconds`;
-        resolve({ status: 503, body: genericProblem({ url: item.path, id }, 503, detail) });
+        resolve({ result: { status: 503, body: genericProblem({ url: item.path, id }, 503, detail) } });
       }, timeoutMs);
     });
     const answered = response.then(
-      (result): BatchItemResultDto => {
-        const isJson = /json/.test(String(result.headers['content-type'] ?? ''));
-        return { status: result.statusCode, body: isJson ? result.json<unknown>() : result.body };
+      (answer): ItemAnswer => {
+        const isJson = /json/.test(String(answer.headers['content-type'] ?? ''));
+        const result = { status: answer.statusCode, body: isJson ? answer.json<unknown>() : answer.body };
+        return { result, headers: answer.headers };
       },
       // A batch accepted just before close() runs its handler after it (its body or guards were still under way):
       // each item gets the 503 a request of its own would get at that moment, instead of the batch a 500.
-      (error: unknown): BatchItemResultDto => {
+      (error: unknown): ItemAnswer => {
         if ((error as { code?: unknown }).code !== INJECT_WHILE_CLOSING) throw error;
         const detail = `Shutting down; retry in ${UNAVAILABLE_RETRY_AFTER_S} s`;
-        return { status: 503, body: genericProblem({ url: item.path, id }, 503, detail) };
+        return { result: { status: 503, body: genericProblem({ url: item.path, id }, 503, detail) } };
       },
     );
     try {

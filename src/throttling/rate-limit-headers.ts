@@ -37,6 +37,33 @@ export function setRateLimitHeaders(
     .header('ratelimit-policy', applied.map((a) => `${a.limit};w=${a.windowS}`).join(', '));
 }
 
+/** Headers as a reply holds them (`reply.getHeaders()`) or an injected answer carries them. */
+type SentHeaders = Record<string, unknown>;
+
+/**
+ * Reports on `reply` the RateLimit headers of the tightest of its own and those `answers` were sent with (least
+ * remaining, and of two with as little left, the one that resets later), with every policy in RateLimit-Policy. For a
+ * reply whose requests were counted after the guard had set its headers: a batch's items, each counted on top of the
+ * batch, left its headers telling the count from before them.
+ */
+export function reportTightestRateLimit(reply: FastifyReply, answers: readonly SentHeaders[]): void {
+  const limited = [reply.getHeaders(), ...answers].filter((headers) => headers['ratelimit-remaining'] !== undefined);
+  if (limited.length === 0) return;
+  const remaining = (headers: SentHeaders) => Number(headers['ratelimit-remaining']);
+  const reset = (headers: SentHeaders) => Number(headers['ratelimit-reset']);
+  const tightest = limited.reduce((a, b) =>
+    remaining(b) < remaining(a) || (remaining(b) === remaining(a) && reset(b) > reset(a)) ? b : a,
+  );
+  const policies = new Set(
+    limited.flatMap(({ 'ratelimit-policy': policy }) => (typeof policy === 'string' ? policy.split(', ') : [])),
+  );
+  void reply
+    .header('ratelimit-limit', String(tightest['ratelimit-limit']))
+    .header('ratelimit-remaining', String(tightest['ratelimit-remaining']))
+    .header('ratelimit-reset', String(tightest['ratelimit-reset']))
+    .header('ratelimit-policy', [...policies].join(', '));
+}
+
 /** The headers above as OpenAPI describes them, on every answer of a rate-limited operation that documents them. */
 export const RATE_LIMIT_HEADERS = {
   'RateLimit-Limit': {

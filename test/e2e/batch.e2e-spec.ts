@@ -97,3 +97,35 @@ describe('POST /v1/batch', () => {
     }
   });
 });
+
+describe('POST /v1/batch and the rate limits', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ THROTTLE_ANONYMOUS_LIMIT: '30', THROTTLE_ANONYMOUS_TTL_S: '900' }));
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  // The guard sets the batch's RateLimit headers before its items run, each counted on top of it: a client pacing
+  // itself by them was told 29 requests were left when 9 were, and was refused on the 10th.
+  it('tells what is left once its items were counted, so that a client keeping to it is not refused', async () => {
+    const items = Array.from({ length: 20 }, () => ({ method: 'GET', path: '/v1/locations/cities' }));
+    const response = await fetch(`${running.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ requests: items }),
+    });
+    expect(response.status).toBe(200);
+    const { responses } = (await response.json()) as { responses: { status: number }[] };
+    expect(responses.every((item) => item.status === 200)).toBe(true);
+    const remaining = Number(response.headers.get('ratelimit-remaining'));
+    expect(remaining).toBe(9);
+    expect(response.headers.get('ratelimit-policy')).toBe('30;w=900');
+    const statuses = [];
+    for (let i = 0; i < remaining; i += 1) statuses.push((await fetch(`${running.url}/v1/locations/cities`)).status);
+    expect(new Set(statuses)).toEqual(new Set([200]));
+  });
+});
