@@ -1,5 +1,6 @@
 import { fileTypeFromBuffer } from 'file-type';
 import { imageSize } from 'image-size';
+import { exifOrientation } from './metadata-stripping.js';
 
 /** What uploads may be. Decided from the file's first bytes only, never from a name or a header. */
 const ALLOWED = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif']);
@@ -33,50 +34,76 @@ export const MAX_IMAGE_PIXELS = 50_000_000;
  * it; undefined when it lies further in (a JPEG with large metadata first) or the header is not whole.
  */
 export function sizeFromHeader(head: Buffer): ImageSize | undefined {
-  if (isJpeg(head) && !jpegSizeWithinReach(head)) return undefined;
+  if (isJpeg(head)) return jpegFrameSize(head);
   try {
     // A copy that owns its memory: image-size reads through a DataView over `head.buffer` that it does not bound by
     // `head`'s length, so on a truncated header it read the bytes after it, which in a slice of Node's shared
     // buffer pool belong to other requests, and stored them as the dimensions.
-    const { type, width, height, orientation } = imageSize(new Uint8Array(head));
+    const { type, width, height } = imageSize(new Uint8Array(head));
     if (type === 'gif') return gifCanvas(head);
     if (!width || !height) return undefined;
-    return orientation !== undefined && orientation >= 5 ? { width: height, height: width } : { width, height };
+    return { width, height };
   } catch {
     return undefined;
   }
 }
 
 /**
- * Most steps image-size's JPEG reader may take to its frame header: one per segment, or per byte of what is not one.
- * Real files have tens of segments before it. Each step allocates (a DataView, a hex string), and the upload asks again
- * from the first byte each time it has read 64 KiB more: the JPEG signature and 1 MiB of zeros took about 900 ms of the
- * event loop before the 422.
+ * Most segments (or markers without one) read before a JPEG's frame header. Real files have tens; each 64 KiB more of
+ * an upload reads its header again from the first byte, so a file of nothing but empty segments must not be walked to
+ * its end every time.
  */
 export const MAX_JPEG_STEPS = 10_000;
 
 /** What image-size reads as a JPEG (its detector: `ffd8`, and not the JPEG 2000 codestream's `ff4fff51`). */
 const isJpeg = (head: Buffer) => head.length >= 2 && head[0] === 0xff && head[1] === 0xd8;
 
+const APP1 = 0xe1;
+const EXIF = Buffer.from('Exif\0', 'latin1');
+/** SOF0 to SOF15, less DHT (c4), JPG (c8) and DAC (cc), which share the range. */
+const isStartOfFrame = (marker: number) => marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker);
+
 /**
- * Whether image-size's JPEG reader reaches a frame header (SOF0–SOF2) within MAX_JPEG_STEPS: its loop, step for step,
- * without its allocations. From the length field after the first marker, each step reads a segment's length and goes
- * past the segment when a marker follows it, or one byte on when none does.
+ * The size in a JPEG's first frame header, found as decoders find it (libjpeg's read_markers): segment by segment from
+ * the start, skipping fill bytes and stray bytes before a marker. Undefined when that frame is of a kind not taken.
+ * image-size looks for SOF0 to SOF2 only and, past a fill byte or a stray byte, walks on out of step with the segments:
+ * a 10000 × 6000 photo whose frame header followed a fill byte was sized by a 1 × 1 one hidden inside a later segment,
+ * and accepted.
  */
-function jpegSizeWithinReach(head: Buffer): boolean {
-  let at = 4;
-  for (let step = 0; step < MAX_JPEG_STEPS && at + 2 <= head.length; step++) {
-    const length = head.readUInt16BE(at);
-    if (at + length > head.length) return false;
-    if (head[at + length] !== 0xff) {
-      at += 1;
+function jpegFrameSize(head: Buffer): ImageSize | undefined {
+  let orientation: number | undefined;
+  let at = 2;
+  for (let step = 0; step < MAX_JPEG_STEPS; step++) {
+    at = head.indexOf(0xff, at);
+    while (at >= 0 && head[at + 1] === 0xff) at += 1;
+    if (at < 0 || at + 2 > head.length) return undefined;
+    const marker = head[at + 1];
+    // Not a marker (a stuffed zero), or one without a length (TEM, RST0 to RST7).
+    if (marker === 0x00 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      at += 2;
       continue;
     }
-    const marker = head[at + length + 1];
-    if (marker === 0xc0 || marker === 0xc1 || marker === 0xc2) return true;
-    at += length + 2;
+    // Another image, the end, or the image data, all before any frame header: nothing to size.
+    if (marker === 0xd8 || marker === 0xd9 || marker === 0xda || at + 4 > head.length) return undefined;
+    const length = head.readUInt16BE(at + 2);
+    if (length < 2 || at + 2 + length > head.length) return undefined;
+    const payload = head.subarray(at + 4, at + 2 + length);
+    if (isStartOfFrame(marker)) {
+      // Lossless and arithmetic-coded frames (SOF3, SOF5 and up) are not shown by every browser: not taken, as before.
+      if (marker > 0xc2 || payload.length < 5) return undefined;
+      const height = payload.readUInt16BE(1);
+      const width = payload.readUInt16BE(3);
+      // A height of 0 is given later (a DNL segment after the first scan): no size to check from here.
+      if (!width || !height) return undefined;
+      // Orientations 5 to 8 turn the image a quarter.
+      return orientation !== undefined && orientation >= 5 ? { width: height, height: width } : { width, height };
+    }
+    if (marker === APP1 && orientation === undefined && payload.subarray(0, EXIF.length).equals(EXIF)) {
+      orientation = exifOrientation(payload.subarray(EXIF.length + 1));
+    }
+    at += 2 + length;
   }
-  return false;
+  return undefined;
 }
 
 /**

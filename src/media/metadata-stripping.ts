@@ -80,7 +80,7 @@ const startsWith = (bytes: Buffer, prefix: Buffer) =>
   bytes.length >= prefix.length && bytes.subarray(0, prefix.length).equals(prefix);
 
 /** The Orientation (0x0112) in IFD0 of a TIFF structure, in either byte order; undefined if absent or unreadable. */
-function exifOrientation(tiff: Buffer): number | undefined {
+export function exifOrientation(tiff: Buffer): number | undefined {
   if (tiff.length < 8) return undefined;
   const order = tiff.toString('latin1', 0, 2);
   if (order !== 'II' && order !== 'MM') return undefined;

@@ -270,6 +270,44 @@ describe('media (GridFS)', () => {
     expect(await storedFilesAndChunks(connection)).toEqual(before);
   });
 
+  it('refuses a JPEG of 60 megapixels whose frame header follows a fill byte, with 422, storing nothing', async () => {
+    const before = await storedFilesAndChunks(connection);
+    const photo = await sharp({
+      create: { width: 10_000, height: 6_000, channels: 3, background: '#000000' },
+      limitInputPixels: false,
+    })
+      .jpeg({ quality: 10 })
+      .toBuffer();
+    const frameAt = photo.indexOf(Buffer.from('ffc0', 'hex'));
+    const frameEnd = frameAt + 2 + photo.readUInt16BE(frameAt + 2);
+    // A fill byte (0xff) before the frame header, which decoders skip. image-size read it as a marker and went on out of
+    // step, taking the frame header's first bytes (c0 00) for the length of a segment 49152 bytes long: where that
+    // "segment" ended, inside an APP15 segment decoders skip, it found a 1 × 1 frame header.
+    const hiddenAt = frameAt + 1 + 0xc000;
+    const app15 = Buffer.alloc(hiddenAt - frameEnd + 32);
+    app15.writeUInt16BE(0xffef, 0);
+    app15.writeUInt16BE(app15.length - 2, 2);
+    const oneByOne = Buffer.from(photo.subarray(frameAt, frameEnd));
+    oneByOne.writeUInt16BE(1, 5);
+    oneByOne.writeUInt16BE(1, 7);
+    oneByOne.copy(app15, hiddenAt - frameEnd);
+    const bomb = Buffer.concat([
+      photo.subarray(0, frameAt),
+      Buffer.from([0xff]),
+      photo.subarray(frameAt, frameEnd),
+      app15,
+      photo.subarray(frameEnd),
+    ]);
+    expect(await sharp(bomb, { limitInputPixels: false }).metadata()).toMatchObject({ width: 10_000, height: 6_000 });
+    const response = await upload(owner, bomb, 'bomb.jpg', 'image/jpeg');
+    expect(response.status).toBe(422);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await response.json()) as { detail: string }).detail).toBe(
+      'The image is 10000 × 6000 pixels; at most 50 megapixels are accepted',
+    );
+    expect(await storedFilesAndChunks(connection)).toEqual(before);
+  });
+
   it('keeps nothing of an upload whose client closed the connection after its last byte, before the answer', async () => {
     const member = await registerAccount(url);
     const quota = running.app.get(MediaQuota);
