@@ -1,6 +1,9 @@
 import { NotFoundException, UnsupportedMediaTypeException } from '@nestjs/common';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
+/** What an upload route says it takes when sent a body of another type. */
+export const UPLOADS_TAKE = 'Uploads are multipart/form-data with the file in the field "file"';
+
 /**
  * Every content type without a parser of its own (JSON and multipart have theirs). No body is no body whatever type it
  * is labelled with: some clients label every POST, a body or not, as a form (jQuery's default) or as text, and
@@ -24,7 +27,7 @@ export function registerOtherBodyTypes(fastify: FastifyInstance): void {
     const got = type ? `, not ${type}` : '; this one has no Content-Type';
     // An upload route takes a form, not JSON: an image sent as the raw body is told so.
     const takes = request.routeOptions.config.fileUpload
-      ? 'Uploads are multipart/form-data with the file in the field "file"'
+      ? UPLOADS_TAKE
       : 'Request bodies are JSON (Content-Type: application/json)';
     done(new UnsupportedMediaTypeException(`${takes}${got}`));
   });

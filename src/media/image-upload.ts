@@ -6,6 +6,7 @@ import {
 } from '@nestjs/common';
 import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
+import { UPLOADS_TAKE } from '../http/other-body-types.js';
 import { MAX_IMAGE_PIXELS, SNIFF_BYTES, sizeFromHeader, sniffMediaType, type ImageSize } from './media-types.js';
 
 /** Enough of the file to find the dimensions in most headers (a JPEG's come after its EXIF block). */
@@ -48,7 +49,12 @@ export async function readImageUpload(
   maxBytes: number,
   tooLarge: () => HttpException,
 ): Promise<ImageUpload> {
-  if (!request.isMultipart()) throw new BadRequestException('Send multipart/form-data with a "file" field');
+  if (!request.isMultipart()) {
+    // A JSON body comes this far (JSON has a parser of its own; other types are refused unread, other-body-types.ts).
+    const type = request.headers['content-type']?.split(';')[0]?.trim();
+    if (type) throw new UnsupportedMediaTypeException(`${UPLOADS_TAKE}, not ${type}`);
+    throw new BadRequestException('Send multipart/form-data with a "file" field');
+  }
   // Gone already (the client left, or had its answer at the deadline while the quota was read): the multipart parser
   // would wait for the end of a body that will never come.
   if (request.raw.destroyed) throw new BadRequestException('The request was closed before its body was read');

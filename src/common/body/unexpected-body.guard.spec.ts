@@ -28,9 +28,14 @@ class Routes {
 const guard = new UnexpectedBodyGuard();
 
 /** The `errors` of the refusal, or undefined when the guard lets the request through. */
-const refused = (handler: keyof Routes, body: unknown) => guardRefusal(guard, Routes, handler, { body });
+const refused = (handler: keyof Routes, body: unknown, config: { fileUpload?: boolean } = {}) =>
+  guardRefusal(guard, Routes, handler, { body, routeOptions: { config } });
 
 describe('UnexpectedBodyGuard', () => {
+  it('leaves an upload route, which reads its multipart body itself, to refuse a body of another type (415)', () => {
+    expect(refused('none', { file: 'iVBORw0KGgo=' }, { fileUpload: true })).toBeUndefined();
+  });
+
   it('refuses a body on a route that takes none, naming each field', () => {
     expect(refused('none', { all: true, reason: 'x' })).toEqual([
       { field: 'all', message: 'property all should not exist' },

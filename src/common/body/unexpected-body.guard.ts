@@ -27,8 +27,9 @@ export class UnexpectedBodyGuard implements CanActivate {
   private readonly takesBody = new WeakMap<object, boolean>();
 
   canActivate(context: ExecutionContext): boolean {
-    const { body } = context.switchToHttp().getRequest<FastifyRequest>();
-    if (isNoBody(body) || this.routeTakesBody(context)) return true;
+    const { body, routeOptions } = context.switchToHttp().getRequest<FastifyRequest>();
+    // An upload takes a body, multipart, which its handler reads itself: one of another type is its 415 to give.
+    if (isNoBody(body) || routeOptions.config.fileUpload || this.routeTakesBody(context)) return true;
     throw new BadRequestException({
       type: VALIDATION_PROBLEM_TYPE,
       detail: BODY_NOT_TAKEN_DETAIL,
