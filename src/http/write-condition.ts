@@ -9,8 +9,8 @@ import { preconditionFailed } from './precondition-failed.js';
  * - If-Match compares strongly, so a weak tag never matches and only `*` (any current representation) holds.
  * - If-None-Match `*` asks that there be none: a resource this write changes exists. Its other form, a list of tags,
  *   is compared weakly with a tag of the whole body that a write cannot cheaply compute, and is not evaluated.
- * - If-Unmodified-Since, without If-Match, holds while the last change (to the second, as Last-Modified is sent) is
- *   not after it; a value that is no HTTP-date is ignored.
+ * - If-Unmodified-Since, without If-Match, holds while the last change (to the second, as HTTP-dates go) is not
+ *   after it; a value that is no HTTP-date is ignored.
  */
 export type WriteCondition = 'never' | { unmodifiedBefore: Date } | undefined;
 

@@ -7,9 +7,9 @@ import {
 } from '@nestjs/common';
 import { Types } from 'mongoose';
 import type { IncomingHttpHeaders } from 'node:http';
+import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
 import { strongWritePreconditionFailed } from '../http/write-condition.js';
 import { entityTagOf } from './gridfs-bucket.js';
-import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
 import { MediaStorage } from './media.storage.js';
 
 /** Told before a file is deleted, to let go of it (profiles detach it from their photos). */

@@ -91,11 +91,12 @@ export function registerHttpMetrics(fastify: FastifyInstance, registry: Registry
     done();
   });
   // Fastify runs onResponse once a reply has finished, so a request whose client left first (its own timeout, a user
-  // giving up on a hanging read) was in no request metric: the slowest requests left no latency sample. They count as
-  // 499, with the time until the client left.
+  // giving up on a hanging read) was in no request metric: the slowest requests left no latency sample. They count,
+  // with the time until the client left, as 499, or with their status when it had been sent (a download cut short).
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) observe(request, reply, CLIENT_CLOSED_REQUEST);
+      if (reply.raw.writableFinished) return;
+      observe(request, reply, reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST);
     });
     done();
   });
