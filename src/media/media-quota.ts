@@ -5,9 +5,13 @@ import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { MediaStorage } from './media.storage.js';
 
-/** A file waiting for later uploads that took its quota to withdraw looks CHECKS times, WAIT_MS apart (about 1 s). */
-const CHECKS = 10;
+/**
+ * A file waiting for later uploads that took its quota to withdraw looks every WAIT_MS, for at most MAX_WAIT_MS (less
+ * when its request's deadline comes sooner). Each of them withdraws as soon as it is checked, but under load that can
+ * take seconds: with 1 s, twenty photos sent at once with room for two kept none when the machine was busy.
+ */
 const WAIT_MS = 100;
+export const MAX_WAIT_MS = 5_000;
 
 /**
  * A member's quotas, MEDIA_QUOTA_FILES files and MEDIA_QUOTA_BYTES bytes, checked twice per upload: before its bytes
@@ -49,14 +53,18 @@ export class MediaQuota {
     );
   }
 
-  /** Once the bytes of `id` are stored: 403 or 413 if the uploads of the same time leave it no room. */
-  async assertKept(ownerId: string, id: Types.ObjectId): Promise<void> {
-    for (let check = 1; ; check++) {
+  /**
+   * Once the bytes of `id` are stored: 403 or 413 if the uploads of the same time leave it no room. `waitMs`: how long
+   * it may wait for them to withdraw, at most MAX_WAIT_MS.
+   */
+  async assertKept(ownerId: string, id: Types.ObjectId, waitMs = MAX_WAIT_MS): Promise<void> {
+    const giveUpAt = Date.now() + Math.min(waitMs, MAX_WAIT_MS);
+    for (;;) {
       const files = await this.storage.filesOf(ownerId);
       const refusal = this.excess(files);
       if (!refusal) return;
       const first = files.filter((file) => file.id.toHexString() <= id.toHexString());
-      if (check === CHECKS || this.excess(first)) {
+      if (Date.now() + WAIT_MS >= giveUpAt || this.excess(first)) {
         // Only a head start for the others: the delete that follows withdraws the file anyway.
         await this.storage.withdraw(id).catch((error: unknown) => {
           this.logger.warn(`Refused upload ${id.toHexString()} not marked withdrawn: ${(error as Error).message}`);

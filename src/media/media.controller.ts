@@ -38,7 +38,7 @@ import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { dropSuccessHeaders, genericProblem, PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
-import { DeadlineExceededException, FileUpload } from '../http/request-deadlines.js';
+import { DeadlineExceededException, FileUpload, timeLeftMs } from '../http/request-deadlines.js';
 import { closeWithAnswer } from '../http/unread-body.js';
 import { notModified } from '../http/not-modified.js';
 import { preconditionFailed } from '../http/precondition-failed.js';
@@ -66,6 +66,8 @@ const toView = (file: MediaFile): MediaFileDto => ({
 
 /** A variant asked for before it exists gets the original, cached briefly so the variant replaces it soon. */
 const VARIANT_PENDING_MAX_AGE_S = 60;
+/** Left of an upload's deadline after its quota check, for writing its hash and answering. */
+const ANSWER_MARGIN_MS = 1_000;
 
 @ApiTags('media')
 @Controller('media')
@@ -133,7 +135,8 @@ export class MediaController {
     // Asked after the last byte is stored, and again after the hash is written.
     const keep = async (id: Types.ObjectId) => {
       if (upload.truncated() || unanswerable()) return false;
-      checked ??= upload.rest().then(() => this.quota.assertKept(ownerId, id));
+      // Its wait for other uploads ends in time to write the hash and answer before the deadline.
+      checked ??= upload.rest().then(() => this.quota.assertKept(ownerId, id, timeLeftMs(request) - ANSWER_MARGIN_MS));
       await checked;
       return !unanswerable();
     };
