@@ -1,3 +1,4 @@
+import fresh from 'fresh';
 import type { IncomingHttpHeaders } from 'node:http';
 import { httpDate } from './http-date.js';
 import { preconditionFailed } from './precondition-failed.js';
@@ -30,7 +31,6 @@ export function writeCondition(headers: IncomingHttpHeaders): WriteCondition {
 export function strongWritePreconditionFailed(headers: IncomingHttpHeaders, etag: string, lastModified: Date): boolean {
   if (preconditionFailed(headers, etag, lastModified)) return true;
   const ifNoneMatch = headers['if-none-match'];
-  if (ifNoneMatch === undefined) return false;
-  const tags = ifNoneMatch.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
-  return tags.includes('*') || tags.includes(etag);
+  // The weak comparison a 304 makes (not-modified.ts).
+  return ifNoneMatch !== undefined && fresh({ 'if-none-match': ifNoneMatch }, { etag });
 }

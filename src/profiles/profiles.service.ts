@@ -222,7 +222,7 @@ export class ProfilesService implements OnModuleInit {
     // Checked on this read, not in the delete: the photos go first, and a delete refused after them would leave the
     // profile without them. A change landing between the two is not noticed.
     if (condition === 'never' || (condition && profile.updatedAt >= condition.unmodifiedBefore)) {
-      throw preconditionFailed();
+      throw preconditionFailure();
     }
     const ownerId = String(profile.userId);
     await this.media.removeOwnedBy(profile.photoIds, ownerId);
@@ -369,12 +369,12 @@ export class ProfilesService implements OnModuleInit {
    */
   private async refused(id: Types.ObjectId, user: AuthenticatedUser, condition?: WriteCondition): Promise<Error> {
     const profile = await this.profiles.findById(id);
-    if (condition && profile && canActFor(user, String(profile.userId))) return preconditionFailed();
+    if (condition && profile && canActFor(user, String(profile.userId))) return preconditionFailure();
     return refusal(profile);
   }
 }
 
-function preconditionFailed(): Error {
+function preconditionFailure(): Error {
   return new PreconditionFailedException(
     'The profile does not meet the request’s If-Match, If-None-Match or If-Unmodified-Since. Its ETags are weak, ' +
       'which If-Match never matches: to change it only if unchanged since a read, send If-Unmodified-Since with the ' +

@@ -41,26 +41,29 @@ export function setRateLimitHeaders(
 type SentHeaders = Record<string, unknown>;
 
 /**
- * Reports on `reply` the RateLimit headers of the tightest of its own and those `answers` were sent with (least
- * remaining, and of two with as little left, the one that resets later), with every policy in RateLimit-Policy. For a
- * reply whose requests were counted after the guard had set its headers: a batch's items, each counted on top of the
- * batch, left its headers telling the count from before them.
+ * Reports on `reply` the RateLimit headers of the tightest (reportedLimit) of its own and those `answers` were sent
+ * with, with every policy in RateLimit-Policy. For a reply whose requests were counted after the guard had set its
+ * headers: a batch's items, each counted on top of the batch, left its headers telling the count from before them.
  */
 export function reportTightestRateLimit(reply: FastifyReply, answers: readonly SentHeaders[]): void {
   const limited = [reply.getHeaders(), ...answers].filter((headers) => headers['ratelimit-remaining'] !== undefined);
   if (limited.length === 0) return;
-  const remaining = (headers: SentHeaders) => Number(headers['ratelimit-remaining']);
-  const reset = (headers: SentHeaders) => Number(headers['ratelimit-reset']);
-  const tightest = limited.reduce((a, b) =>
-    remaining(b) < remaining(a) || (remaining(b) === remaining(a) && reset(b) > reset(a)) ? b : a,
+  // The window is in the policy only, and plays no part in which limit is reported.
+  const reported = reportedLimit(
+    limited.map((headers) => ({
+      limit: Number(headers['ratelimit-limit']),
+      windowS: 0,
+      remaining: Number(headers['ratelimit-remaining']),
+      resetS: Number(headers['ratelimit-reset']),
+    })),
   );
   const policies = new Set(
     limited.flatMap(({ 'ratelimit-policy': policy }) => (typeof policy === 'string' ? policy.split(', ') : [])),
   );
   void reply
-    .header('ratelimit-limit', String(tightest['ratelimit-limit']))
-    .header('ratelimit-remaining', String(tightest['ratelimit-remaining']))
-    .header('ratelimit-reset', String(tightest['ratelimit-reset']))
+    .header('ratelimit-limit', String(reported.limit))
+    .header('ratelimit-remaining', String(reported.remaining))
+    .header('ratelimit-reset', String(reported.resetS))
     .header('ratelimit-policy', [...policies].join(', '));
 }
 
