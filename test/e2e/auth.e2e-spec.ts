@@ -187,6 +187,22 @@ describe('accounts and tokens', () => {
     expect(injected.status).toBe(400);
   });
 
+  it('refuses a password change to the password already held, in any Unicode form, and keeps the sessions', async () => {
+    const password = 'cr\u00e8me br\u00fbl\u00e9e twice';
+    const email = uniqueEmail('same-password');
+    expect((await post('/v1/auth/register', { email, password })).status).toBe(201);
+    const authorization = `Bearer ${await login(url, email, password)}`;
+    for (const newPassword of [password, password.normalize('NFD')]) {
+      const refused = await post('/v1/auth/password', { currentPassword: password, newPassword }, { authorization });
+      expect(refused.status).toBe(400);
+      expect(refused.headers.get('content-type')).toMatch(/problem\+json/);
+      expect(JSON.stringify(await refused.json())).toContain('newPassword must differ from currentPassword');
+    }
+    // Nothing changed: the token still passes the guard (400 for the empty body, not 401) and the password logs in.
+    expect(await createProfileWith(authorization)).toBe(400);
+    expect(await login(url, email, password)).toBeTruthy();
+  });
+
   it('creates the first admin from ADMIN_EMAIL / ADMIN_PASSWORD', async () => {
     const token = await login(url, ADMIN.email.toLowerCase(), ADMIN.password);
     expect(jwt.decode(token)).toMatchObject({ role: 'admin' });

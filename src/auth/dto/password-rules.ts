@@ -8,7 +8,7 @@ export const MAX_PASSWORD_CHARACTERS = 128;
  * The most UTF-16 units a password within MAX_PASSWORD_CHARACTERS can have, as MaxLength counts characters: an astral
  * code point (a surrogate pair) with a variation selector is one. Longer text fails MaxLength whatever it holds.
  */
-const MAX_PASSWORD_UTF16_UNITS = 3 * MAX_PASSWORD_CHARACTERS;
+export const MAX_PASSWORD_UTF16_UNITS = 3 * MAX_PASSWORD_CHARACTERS;
 
 /**
  * A password's length as NIST 800-63B (5.1.1.2) counts it: Unicode code points of the normalised form, the one
