@@ -1,11 +1,19 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { Readable, Writable } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/app-config.js';
 import { createRootLogger } from '../logging/root-logger.js';
 import { registerHttpHooks } from './http-hooks.js';
 import { fastifyOptions } from './fastify-options.js';
 import { recordFailure } from './request-failure.js';
+
+/** One chunk, then nothing until the client leaves. */
+async function* trickle(): AsyncGenerator<string> {
+  yield 'first';
+  await new Promise(() => undefined);
+}
 
 /** A Fastify app with the API's logger and hooks, writing its log lines into `lines`. */
 async function appLoggingTo(lines: Record<string, unknown>[]): Promise<FastifyInstance> {
@@ -85,6 +93,37 @@ describe('registerHttpHooks: logging', () => {
     const line = lines.find((entry) => entry.msg === 'request completed');
     expect(line).toMatchObject({ status: 404, level: 40, url: '/nowhere' });
     expect(line?.route).toBeUndefined();
+  });
+
+  it('logs a request whose client left before the answer as abandoned, 499 or the status already sent', async () => {
+    const lines: Record<string, unknown>[] = [];
+    app = await appLoggingTo(lines);
+    app.get('/hangs', () => new Promise(() => undefined));
+    app.get('/trickles', (_request, reply) => reply.type('text/plain').send(Readable.from(trickle())));
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const leave = async (path: string, when: 'sent' | 'answered') => {
+      const socket = connect(Number(new URL(url).port), '127.0.0.1');
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${path.slice(1)}\r\n\r\n`);
+      if (when === 'answered') await once(socket, 'data');
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+      socket.destroy();
+    };
+    await leave('/hangs', 'sent');
+    await leave('/trickles', 'answered');
+    expect((await fetch(`${url}/things/1`, { headers: { 'x-request-id': 'kept' } })).status).toBe(200);
+    await vi.waitFor(() => expect(lines.filter((entry) => entry.msg === 'request abandoned')).toHaveLength(2));
+    const abandoned = lines.filter((entry) => entry.msg === 'request abandoned');
+    expect(abandoned).toMatchObject([
+      { reqId: 'hangs', route: '/hangs', status: 499, level: 40 },
+      { reqId: 'trickles', route: '/trickles', status: 200, level: 30 },
+    ]);
+    // Timed until the client left, which was 100 ms after sending.
+    expect(abandoned[0].durationMs).toBeGreaterThanOrEqual(90);
+    // An answered request has its one line, not a second one when its connection closes.
+    await app.close();
+    app = undefined;
+    const keptLines = lines.filter((entry) => entry.reqId === 'kept' && String(entry.msg).startsWith('request '));
+    expect(keptLines.map((entry) => entry.msg)).toEqual(['request completed']);
   });
 });
 

@@ -63,6 +63,15 @@ export async function registerHttpHooks(
     logRequestLine(requestLines, request, reply);
     done();
   });
+  // Fastify runs onResponse only for a reply that finished, so a request whose client left first (its own timeout, a
+  // user giving up on a hanging read) had no line: the slowest requests were the ones missing from the log. Node's
+  // response emits 'close' once either way; unfinished, the request is logged then.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) logRequestLine(requestLines, request, reply, true);
+    });
+    done();
+  });
 
   // Weak ETags over the uncompressed body (registered before compression); If-None-Match → 304 below.
   // crypto.hash is the one-shot form of createHash().update().digest(): same ETags, a fraction of

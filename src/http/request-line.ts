@@ -3,6 +3,9 @@ import { PROBE_PATHS } from '../health/probe-paths.js';
 import { loggableUrl } from '../logging/loggable-url.js';
 import { failureOf } from './request-failure.js';
 
+/** nginx's status for a request its client closed before the answer; HTTP has none. */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 /**
  * Probes run every few seconds: a healthy one is debug, a failing one (readiness 503 during an outage
  * or a drain) is a warning, since the outage itself is logged where it happens.
@@ -13,9 +16,17 @@ function requestLogLevel(status: number, isProbe: boolean): 'debug' | 'info' | '
   return status >= 400 ? 'warn' : 'info';
 }
 
-/** The one log line of a request, written once its reply is sent. */
-export function logRequestLine(logger: FastifyBaseLogger, request: FastifyRequest, reply: FastifyReply): void {
-  const status = reply.statusCode;
+/**
+ * The one log line of a request: `request completed` once its reply is sent, or `request abandoned` when its client
+ * left first, with 499, or with the status of an answer already begun (a download cut short), and the time until then.
+ */
+export function logRequestLine(
+  logger: FastifyBaseLogger,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  abandoned = false,
+): void {
+  const status = abandoned && !reply.raw.headersSent ? CLIENT_CLOSED_REQUEST : reply.statusCode;
   const route = request.routeOptions.url;
   logger[requestLogLevel(status, PROBE_PATHS.has(route ?? ''))](
     {
@@ -30,6 +41,6 @@ export function logRequestLine(logger: FastifyBaseLogger, request: FastifyReques
       // On a 5xx answer: the exception's class, and a database failure's message (the server, the reason).
       error: failureOf(request),
     },
-    'request completed',
+    abandoned ? 'request abandoned' : 'request completed',
   );
 }

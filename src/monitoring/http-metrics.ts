@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { onRefusedBeforeRouting } from '../http/framework-errors.js';
+import { CLIENT_CLOSED_REQUEST } from '../http/request-line.js';
 import type { RequestStats } from './request-stats.js';
 
 /** The performance guide's buckets, 10 ms to 5 s. */
@@ -10,7 +11,6 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 /** Label of requests that matched no route (404s, scanners): never their raw path, which is unbounded. */
 const UNMATCHED = 'unmatched';
 /** The status of a request whose client left before its answer (nginx's "client closed request"): none was sent. */
-const CLIENT_CLOSED_REQUEST = 499;
 /**
  * Series an alert counts with increase(), which cannot see a series' first sample: created at 0 when the pod starts,
  * or the first refusal on each pod goes uncounted, and VestaPaymentWebhooksRefused (3 an hour) stayed silent for a
