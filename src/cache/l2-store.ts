@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { withTimeout } from '../common/with-timeout.js';
 import type { CacheEntry } from './cache-entry.js';
@@ -116,8 +116,8 @@ export class L2Store {
     let raw: string | null;
     try {
       raw = await this.call(this.redis.get(fullKey));
-    } catch {
-      this.failed('get');
+    } catch (error) {
+      this.failed('get', error);
       return undefined;
     }
     const entry = raw ? parseEntry<T>(raw) : undefined;
@@ -134,8 +134,8 @@ export class L2Store {
     try {
       const values = await this.call(this.redis.mget(...keys));
       return { keys, values: values.map((value) => value ?? ''), at: performance.now() };
-    } catch {
-      this.failed('get');
+    } catch (error) {
+      this.failed('get', error);
       return undefined;
     }
   }
@@ -156,8 +156,8 @@ export class L2Store {
       const keys = [fullKey, ...stamp.keys, ...sets];
       const args = [serialised, keepMs, member, stamp.keys.length, ...stamp.values];
       await this.call(this.redis.eval(STORE_IF_CURRENT, keys.length, ...keys, ...args));
-    } catch {
-      this.failed('set');
+    } catch (error) {
+      this.failed('set', error);
     }
   }
 
@@ -188,8 +188,8 @@ export class L2Store {
       }
       await this.call(Promise.all(scripts));
       return true;
-    } catch {
-      this.failed('delete');
+    } catch (error) {
+      this.failed('delete', error);
       this.addPending(fullKeys, tags);
       return false;
     }
@@ -230,9 +230,15 @@ export class L2Store {
     return withTimeout(operation, this.options.timeoutMs);
   }
 
-  private failed(operation: string): void {
+  /**
+   * Counted; and unless Redis answered with an error of its own (a full Redis refusing a write: OOM), skipped for
+   * L2_BACKOFF_MS. A refusal comes back at once and says nothing of the connection: skipping on it made every
+   * invalidation pend (deletion and message), and with loads refused every second the replay kept landing in a skip,
+   * so peers served the old value from L1 for seconds to minutes while Redis would have taken the deletion.
+   */
+  private failed(operation: string, error: unknown): void {
     this.metrics.l2Error(operation);
-    this.skipUntil = Date.now() + L2_BACKOFF_MS;
+    if (!(error instanceof ReplyError)) this.skipUntil = Date.now() + L2_BACKOFF_MS;
   }
 }
 
