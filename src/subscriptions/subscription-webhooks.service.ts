@@ -103,6 +103,15 @@ export class SubscriptionWebhooksService {
       if (chargeId) await this.refund(id, chargeId, data.userId);
       return;
     }
+    // The provider reports a member's own charges too. One whose write failed (a subscribe or an upgrade noted for the
+    // sweep) is no renewal: renewed with, the upgrade's platinum charge bought a month of premium and its retry was
+    // refused. It is left to that retry, which applies it, or to the sweep, which refunds it.
+    if (chargeId && renewable(record) && !paidFor(record, chargeId)) {
+      if (await this.unsettled.isNoted({ userId: data.userId, chargeId })) {
+        this.logger.warn(`Webhook ${id}: charge ${chargeId} is a member's change not yet applied; left to its retry`);
+        return;
+      }
+    }
     const now = new Date();
     let changed: SubscriptionRecord | null;
     try {
@@ -136,6 +145,11 @@ export class SubscriptionWebhooksService {
     await this.payments.refund(chargeId);
     this.logger.warn(`Webhook ${eventId}: refunded charge ${chargeId}, which paid for nothing`);
   }
+}
+
+/** A subscription renew() may extend: live and not canceled. */
+function renewable(record: SubscriptionRecord): boolean {
+  return (record.status === 'active' || record.status === 'past_due') && !record.cancelAtPeriodEnd;
 }
 
 /** The charge an invoice.paid reports; undefined for a payment failure, which charged nothing. */

@@ -21,7 +21,11 @@ function setup(afterwards: Partial<SubscriptionRecord> | null) {
     charge: vi.fn().mockResolvedValue(CHARGE),
     refund: vi.fn().mockResolvedValue(undefined),
   };
-  const unsettled = { note: vi.fn().mockResolvedValue(undefined), wasRefunded: vi.fn().mockResolvedValue(false) };
+  const unsettled = {
+    note: vi.fn().mockResolvedValue(undefined),
+    forget: vi.fn().mockResolvedValue(undefined),
+    wasRefunded: vi.fn().mockResolvedValue(false),
+  };
   const service = new SubscriptionsService(
     subscriptions as unknown as SubscriptionsRepository,
     payments,
@@ -67,12 +71,33 @@ describe('SubscriptionsService, a charge whose write no longer applied', () => {
 });
 
 describe('SubscriptionsService, a charge whose write failed', () => {
-  it('notes the charge for the sweep and fails, refunding nothing yet: a retry may still apply it', async () => {
+  it('leaves the charge noted for the sweep and fails, refunding nothing yet: a retry may still apply it', async () => {
     const { start, payments, subscriptions, unsettled } = setup(null);
     subscriptions.start.mockRejectedValueOnce(new Error('connection reset'));
     await expect(start()).rejects.toThrow('connection reset');
     expect(unsettled.note).toHaveBeenCalledWith({ userId: member.id, chargeId: 'ch_1' });
+    expect(unsettled.forget).not.toHaveBeenCalled();
     expect(payments.refund).not.toHaveBeenCalled();
+  });
+
+  it('notes the charge before its write, so a process dying in between leaves it to the sweep, and forgets it after', async () => {
+    const { start, subscriptions, unsettled } = setup(null);
+    subscriptions.start.mockResolvedValueOnce(live(['ch_1']));
+    await expect(start()).resolves.toMatchObject({ plan: 'premium' });
+    const [noted, written, forgotten] = [unsettled.note, subscriptions.start, unsettled.forget].map(
+      (call) => call.mock.invocationCallOrder[0],
+    );
+    expect(noted).toBeLessThan(written);
+    expect(written).toBeLessThan(forgotten);
+    expect(unsettled.forget).toHaveBeenCalledWith({ userId: member.id, chargeId: 'ch_1' });
+  });
+
+  it('still writes when the note fails: the charge is applied, only a failure would need a refund by hand', async () => {
+    const { start, subscriptions, unsettled } = setup(null);
+    unsettled.note.mockRejectedValueOnce(new Error('Command timed out'));
+    subscriptions.start.mockResolvedValueOnce(live(['ch_1']));
+    await expect(start()).resolves.toMatchObject({ plan: 'premium' });
+    expect(unsettled.forget).not.toHaveBeenCalled();
   });
 
   it('refuses, and refunds again, a charge the sweep refunded that the processor gives back to a retry', async () => {

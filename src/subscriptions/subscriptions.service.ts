@@ -236,22 +236,34 @@ export class SubscriptionsService {
   }
 
   /**
-   * The write a charge pays for. One that fails may have applied or not: the charge is noted as unsettled, and the
-   * sweep refunds it unless the subscription shows it by then (a retry with the same key applies it meanwhile: the
-   * processor gives that retry the same charge). Not noted (Redis failed too), it is logged for a refund by hand.
+   * The write a charge pays for. The charge is noted as unsettled before it and forgotten after it answers: one whose
+   * write fails (applied or not) or whose process dies before the write stays noted, and the sweep refunds it unless
+   * the subscription shows it by then (a retry with the same key applies it meanwhile: the processor gives that retry
+   * the same charge), and the provider's report of it renews nothing (SubscriptionWebhooksService). Noted only after a
+   * failed write until 2026-12-06, a charge whose process died first was noted nowhere. Not noted (Redis failed), a
+   * failed write is logged for a refund by hand.
    */
   private async paidWrite<T>(user: AuthenticatedUser, chargeId: string, write: () => Promise<T>): Promise<T> {
+    const charge = { userId: user.id, chargeId };
+    const noteFailure = await this.unsettled.note(charge).then(
+      () => undefined,
+      (noteError: Error) => noteError,
+    );
+    let written: T;
     try {
-      return await write();
+      written = await write();
     } catch (error) {
-      await this.unsettled.note({ userId: user.id, chargeId }).catch((noteError: Error) => {
+      if (noteFailure) {
         this.logger.error(
           `Charge ${chargeId} of member ${user.id} may pay for nothing and is not noted for the sweep ` +
-            `(${noteError.message}): refund it by hand unless the subscription's chargeIds hold it`,
+            `(${noteFailure.message}): refund it by hand unless the subscription's chargeIds hold it`,
         );
-      });
+      }
       throw error;
     }
+    // Left noted if this fails: the sweep finds the charge applied (or refunded by appliedOrRefunded) and forgets it.
+    if (!noteFailure) await this.unsettled.forget(charge).catch(() => undefined);
+    return written;
   }
 
   /**

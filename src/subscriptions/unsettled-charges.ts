@@ -47,6 +47,11 @@ export class UnsettledCharges {
       });
   }
 
+  /** Whether the charge is one of a member's changes whose write failed, waiting for its retry or the sweep. */
+  async isNoted(charge: UnsettledCharge): Promise<boolean> {
+    return (await this.redis.hexists(UNSETTLED_KEY, fieldOf(charge))) === 1;
+  }
+
   async forget(charge: UnsettledCharge): Promise<void> {
     await this.redis.hdel(UNSETTLED_KEY, fieldOf(charge));
   }

@@ -162,6 +162,34 @@ describe('payment provider webhooks against members’ own changes and the sweep
       return subscribe;
     }
 
+    // The provider reports a member's own charges too. One whose write failed was taken for a renewal: the member paid
+    // the platinum price for another month of premium, and the upgrade's retry was refused (422).
+    it('renews nothing with the charge of an upgrade whose write failed, and lets the upgrade’s retry apply it', async () => {
+      const { member } = await premiumMember();
+      const before = await periodEndOf(member);
+      const key = randomUUID();
+      const upgrade = () =>
+        fetch(`${url}/v1/subscriptions/me/plan`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key, ...member.auth },
+          body: JSON.stringify({ plan: 'platinum', paymentToken: 'tok_visa' }),
+        });
+      const repository = running.app.get(SubscriptionsRepository);
+      const failing = vi.spyOn(repository, 'upgrade').mockRejectedValueOnce(new Error('connection reset'));
+      expect((await upgrade()).status).toBeGreaterThanOrEqual(500);
+      failing.mockRestore();
+      const charge = payments.charges.get(paymentKey(member.userId, 'change-plan', 'platinum', key))!.id;
+
+      expect((await paid(member, charge)).status).toBe(200);
+      expect(await subscriptionOf(member)).toMatchObject({ plan: 'premium' });
+      expect(await periodEndOf(member)).toBe(before);
+
+      const retry = await upgrade();
+      expect(retry.status).toBe(200);
+      expect(await retry.json()).toMatchObject({ plan: 'platinum', status: 'active' });
+      expect(payments.refunds.has(charge)).toBe(false);
+    });
+
     it('refunds a renewal charged after the member canceled, and leaves the subscription to end', async () => {
       const { member } = await premiumMember();
       expect((await post('/v1/subscriptions/me/cancel', member)).status).toBe(200);
