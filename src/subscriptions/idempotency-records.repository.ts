@@ -53,9 +53,16 @@ export class IdempotencyRecordsRepository {
     await this.records.updateOne({ _id: id, lockedBy: lease }, { $set: { state: 'done', response } });
   }
 
-  /** Frees the key for a retry, only while `lease` holds it. */
+  /**
+   * Frees the key for a retry, only while `lease` holds it: its lease ends now, and the next request with the same body
+   * takes it over. The record stays, with the body it was first used with: deleted, it let a retry with another body
+   * (another plan) run as a new request, beside a charge the failed one may have made (a processor that timed out).
+   */
   async release(id: string, lease: string): Promise<void> {
-    await this.records.deleteOne({ _id: id, lockedBy: lease });
+    await this.records.updateOne(
+      { _id: id, lockedBy: lease, state: 'in_progress' },
+      { $set: { lockedBy: null, lockedUntil: new Date(0) } },
+    );
   }
 
   async deleteExpired(now: Date): Promise<number> {

@@ -32,7 +32,7 @@ export class RetryableConflictException extends ConflictException {}
  * Runs an operation at most once per (member, Idempotency-Key). Concurrent duplicates wait for the
  * first and get its answer; a later retry gets the stored answer; the same key with another body is
  * refused (422). Client errors (4xx) are stored like successes, since a retry would meet them again;
- * a server error or a RetryableConflictException releases the key so the retry can run.
+ * a server error or a RetryableConflictException releases the key so the retry with the same body can run.
  */
 @Injectable()
 export class IdempotencyService {
