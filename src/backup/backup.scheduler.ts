@@ -12,6 +12,14 @@ export const BACKUPS_QUEUE = 'backups';
 export const SCHEDULED_BACKUP_ATTEMPTS = 5;
 
 /**
+ * Bull counts a run taken up again after its worker died (stalled: its lock ran out) apart from its attempts, and fails
+ * the job for good once that happened more than `maxStalledCount` times (1 by default), attempts left or not: a firing
+ * whose worker died twice (during a rollout, say) was lost although four of its tries were left. Each death may cost
+ * a try, as a failure does.
+ */
+export const BACKUPS_QUEUE_SETTINGS = { maxStalledCount: SCHEDULED_BACKUP_ATTEMPTS };
+
+/**
  * Workers run the backup on BACKUP_CRON (UTC). Bull keeps one schedule for all instances and hands
  * each firing to one worker. A firing that fails, or meets the backup lock held, is tried again one lease
  * (plus a margin) later, up to SCHEDULED_BACKUP_ATTEMPTS times: a worker killed mid-backup leaves a lock that

@@ -11,6 +11,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupIntegrityError, TargetNotEmptyError } from '../../src/backup/dump-restorer.js';
 import { BackupRunningError, BackupService, VerificationInterruptedError } from '../../src/backup/backup.service.js';
+import { SCHEDULED_BACKUP_ATTEMPTS } from '../../src/backup/backup.scheduler.js';
 import type { BackupStorage } from '../../src/backup/backup-storage.js';
 import { withStorage } from '../support/storage-swap.js';
 import { loadConfig } from '../../src/config/app-config.js';
@@ -579,6 +580,10 @@ describe('scheduled backups', () => {
 
       // The schedule's next firing, run now (as Bull's stalled-job check re-runs a killed worker's firing).
       const queue = instance.app.get<Queue>(getQueueToken('backups'));
+      // Each killed worker is one stall, which Bull allows once by default, whatever tries are left: the queue allows one
+      // per try (see backup-queue-stalls.int-spec.ts).
+      const { settings } = queue as Queue & { settings: { maxStalledCount: number } };
+      expect(settings.maxStalledCount).toBe(SCHEDULED_BACKUP_ATTEMPTS);
       let firing: Job | undefined;
       for (const until = Date.now() + 10_000; !firing && Date.now() < until;) {
         firing = (await queue.getDelayed()).find((job) => job.name === 'backup');
