@@ -84,11 +84,13 @@ export function summarise(
     { name: 'p95 latency', limit: `< ${t.p95Ms} ms`, measured: `${latencyMs.p95} ms`, pass: latencyMs.p95 < t.p95Ms },
     { name: 'p99 latency', limit: `< ${t.p99Ms} ms`, measured: `${latencyMs.p99} ms`, pass: latencyMs.p99 < t.p99Ms },
     { name: 'max latency', limit: `< ${t.maxMs} ms`, measured: `${latencyMs.max} ms`, pass: latencyMs.max < t.maxMs },
+    // The report's one error rate: a 429 failed its client as a 5xx did. Counted apart, each kind under its own 1 %,
+    // a run in which 1.9 % of the requests failed passed.
     {
-      name: 'error rate',
+      name: 'error rate (errors and 429s)',
       limit: `< ${pct(t.errorRate)}`,
-      measured: pct(errors / (requests || 1)),
-      pass: errors / (requests || 1) < t.errorRate,
+      measured: pct((errors + rateLimited) / (requests || 1)),
+      pass: (errors + rateLimited) / (requests || 1) < t.errorRate,
     },
     {
       name: 'rate limited (429)',

@@ -618,6 +618,28 @@ describe('load-test recovery check', () => {
   });
 });
 
+describe('load-test error budget', () => {
+  // The report's threshold is one error rate (< 1 %): a request refused with 429 failed for its client as a 500 did.
+  it('fails a run in which more than 1 % of the requests failed, 429s included', () => {
+    const basic = loadScenario('scripts/load-test/scenarios.json', 'basic', 1);
+    // The scenario's 1,500 requests (50 a second for 30 s), all answered within 20 ms: 14 errors and 14 429s.
+    const seconds: Second[] = Array.from({ length: 30 }, (_, t) => ({
+      t,
+      phase: 'steady',
+      requests: 50,
+      answered: 50,
+      errors: t < 14 ? 1 : 0,
+      rateLimited: t >= 14 && t < 28 ? 1 : 0,
+      latencies: Array.from({ length: 50 }, () => 20),
+    }));
+    const summary = summarise(basic, 'http://target', new Date(), seconds, 'skipped', 1024);
+    // Everything else holds: only the failures decide.
+    expect(summary.checks.filter((check) => check.pass === false && !/error|429|fail/.test(check.name))).toEqual([]);
+    // 28 of 1,500 requests (1.9 %) failed, each kind under its own 1 % budget.
+    expect(summary.pass).toBe(false);
+  });
+});
+
 describe('load-test server sampler', () => {
   /** What the sampler says after scraping a server that answers every request with this status and body. */
   const problemScraping = async (status: number, body: string) => {
