@@ -3,7 +3,7 @@ import { PROBE_PATHS } from '../health/probe-paths.js';
 import { loggableUrl } from '../logging/loggable-url.js';
 import { failureOf } from './request-failure.js';
 
-/** nginx's status for a request its client closed before the answer; HTTP has none. */
+/** The status of a request whose client left before its answer (nginx's "client closed request"): none was sent. */
 export const CLIENT_CLOSED_REQUEST = 499;
 
 /**

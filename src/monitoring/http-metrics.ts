@@ -10,7 +10,6 @@ const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** Label of requests that matched no route (404s, scanners): never their raw path, which is unbounded. */
 const UNMATCHED = 'unmatched';
-/** The status of a request whose client left before its answer (nginx's "client closed request"): none was sent. */
 /**
  * Series an alert counts with increase(), which cannot see a series' first sample: created at 0 when the pod starts,
  * or the first refusal on each pod goes uncounted, and VestaPaymentWebhooksRefused (3 an hour) stayed silent for a
