@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request as httpRequest, STATUS_CODES } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { Agent, request as httpRequest, STATUS_CODES } from 'node:http';
 import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -237,6 +239,40 @@ describe('HTTP contract: errors, request ids, compression', () => {
     }
     // Through Fastify, as any other request: it has an id (and a request line, and a count in the metrics).
     expect(await exchange(noHost)).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/i);
+  });
+
+  it('answers the next request on a connection whose compressed body no route read, instead of hanging', async () => {
+    // A GET's or HEAD's body is never read; gzip-encoded, it was still piped into the decompressor, which nothing
+    // drained: the rest of the body stayed in the socket and the next request on that keep-alive connection was never
+    // read. Bodies refused unread (415, or the 404 of no route) are checked alongside.
+    const body = gzipSync(randomBytes(256 * 1024));
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (method: string, path: string, headers: Record<string, string | number>, data?: Buffer) =>
+      new Promise<string>((resolve, reject) => {
+        const request = httpRequest(`${running.url}${path}`, { method, headers, agent }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(`${response.statusCode} ${response.headers.connection}`));
+        });
+        request.setTimeout(5_000, () => request.destroy(new Error(`${method} ${path}: no answer within 5 s`)));
+        request.on('error', reject);
+        request.end(data);
+      });
+    const gzipped = { 'content-encoding': 'gzip', 'content-length': body.length };
+    try {
+      const cases: [string, string, Record<string, string>, number][] = [
+        ['GET', '/v1/plans', { 'content-type': 'application/json' }, 200],
+        ['HEAD', '/health/live', {}, 200],
+        ['POST', '/v1/auth/logout', { 'content-type': 'text/plain' }, 415],
+        ['POST', '/v1/no-such-route', { 'content-type': 'text/plain' }, 404],
+      ];
+      for (const [method, path, headers, status] of cases) {
+        expect(await send(method, path, { ...headers, ...gzipped }, body), `${method} ${path}`).toBe(`${status} close`);
+        // A request without a body keeps its connection.
+        expect(await send('GET', '/health/live', {}), `after ${method} ${path}`).toBe('200 keep-alive');
+      }
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('answers a body above the configured limit with a 413 problem', async () => {
