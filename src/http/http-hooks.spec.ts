@@ -1,7 +1,9 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { once } from 'node:events';
+import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { Readable, Writable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/app-config.js';
 import { createRootLogger } from '../logging/root-logger.js';
@@ -124,6 +126,30 @@ describe('registerHttpHooks: logging', () => {
     app = undefined;
     const keptLines = lines.filter((entry) => entry.reqId === 'kept' && String(entry.msg).startsWith('request '));
     expect(keptLines.map((entry) => entry.msg)).toEqual(['request completed']);
+  });
+  it('keeps the connection of a request without a body that is answered at once, closes one whose body is unread', async () => {
+    app = await appLoggingTo([]);
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const connectionAfter = (headers: Record<string, string | number>, body?: Buffer) =>
+      new Promise<string | undefined>((resolve, reject) => {
+        const sent = request(`${url}/things/1`, { headers, agent }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.headers.connection));
+        });
+        sent.on('error', reject);
+        sent.end(body);
+      });
+    try {
+      // The handler answers before Node has marked the bodiless request complete: it closed every such connection.
+      expect(await connectionAfter({})).toBe('keep-alive');
+      const unread = gzipSync(Buffer.alloc(256 * 1024, 1));
+      expect(await connectionAfter({ 'content-encoding': 'gzip', 'content-length': unread.length }, unread)).toBe(
+        'close',
+      );
+    } finally {
+      agent.destroy();
+    }
   });
 });
 

@@ -41,12 +41,11 @@ export async function registerHttpHooks(
     }
     // While draining, ask keep-alive clients to reconnect, which lands them on another instance.
     if (readiness.isShuttingDown) void reply.header('connection', 'close');
-    // A body not all read when its answer goes out, such as a GET's or HEAD's, which Fastify never parses. Node discards
-    // the rest of a body nobody took, but not of one @fastify/compress piped into its decompressor (Content-Encoding:
-    // gzip), which nothing drains then: the rest stayed in the socket, the next request on that keep-alive connection
-    // was never read, and close() waited for it. Such a connection closes after the answer. (An injected request, a
-    // batch item, has no connection and no `complete`.)
-    if (request.raw.complete === false) closeWithAnswer(reply);
+    // A body not all read when its answer goes out, such as a GET's, which Fastify never parses. Node discards the rest
+    // of a body nobody took, but not of one @fastify/compress piped into its decompressor (Content-Encoding: gzip),
+    // which nothing drains then: the rest stayed in the socket, the next request on that keep-alive connection was
+    // never read, and close() waited for it. Such a connection closes after the answer.
+    closeWithAnswer(reply);
     done(null, payload);
   });
 

@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 
 /**
  * For an answer sent before the request's body has all arrived (an error while an upload streams in, an answer at the
@@ -9,7 +10,19 @@ import type { FastifyReply } from 'fastify';
  */
 export function closeWithAnswer(reply: FastifyReply): void {
   const body = reply.request.raw;
-  if (body.complete || reply.raw.headersSent) return;
+  if (!hasBodyStillArriving(body) || reply.raw.headersSent) return;
   void reply.header('connection', 'close');
   reply.raw.once('finish', () => body.destroy());
+}
+
+/**
+ * A request with a body (Transfer-Encoding, or a Content-Length above 0: RFC 9112 §6.3) that has not all arrived.
+ * `complete` alone does not say it: Node sets it once the parser has seen the end of the message, which for a request
+ * without a body comes after a handler that answers at once has run, and a connection closed on that alone closed
+ * after every such answer. An injected request (a batch item) has no `complete` and no connection to close.
+ */
+function hasBodyStillArriving(request: IncomingMessage): boolean {
+  if (request.complete !== false) return false;
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
