@@ -9,6 +9,7 @@ import type { ReadinessState } from '../lifecycle/readiness-state.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import { notModified } from './not-modified.js';
 import { closeWithAnswer } from './unread-body.js';
+import { onAbandonedRequest } from './abandoned-requests.js';
 import { logRequestLine } from './request-line.js';
 
 /**
@@ -69,15 +70,7 @@ export async function registerHttpHooks(
     logRequestLine(requestLines, request, reply);
     done();
   });
-  // Fastify runs onResponse only for a reply that finished, so a request whose client left first (its own timeout, a
-  // user giving up on a hanging read) had no line: the slowest requests were the ones missing from the log. Node's
-  // response emits 'close' once either way; unfinished, the request is logged then.
-  fastify.addHook('onRequest', (request, reply, done) => {
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) logRequestLine(requestLines, request, reply, true);
-    });
-    done();
-  });
+  onAbandonedRequest(fastify, (request, reply, status) => logRequestLine(requestLines, request, reply, status));
 
   // Weak ETags over the uncompressed body (registered before compression); If-None-Match → 304 below.
   // crypto.hash is the one-shot form of createHash().update().digest(): same ETags, a fraction of

@@ -3,9 +3,6 @@ import { PROBE_PATHS } from '../health/probe-paths.js';
 import { loggableUrl } from '../logging/loggable-url.js';
 import { failureOf } from './request-failure.js';
 
-/** The status of a request whose client left before its answer (nginx's "client closed request"): none was sent. */
-export const CLIENT_CLOSED_REQUEST = 499;
-
 /**
  * Probes run every few seconds: a healthy one is debug, a failing one (readiness 503 during an outage
  * or a drain) is a warning, since the outage itself is logged where it happens.
@@ -17,16 +14,16 @@ function requestLogLevel(status: number, isProbe: boolean): 'debug' | 'info' | '
 }
 
 /**
- * The one log line of a request: `request completed` once its reply is sent, or `request abandoned` when its client
- * left first, with 499, or with the status of an answer already begun (a download cut short), and the time until then.
+ * The one log line of a request: `request completed` once its reply is sent, or, given the status it was left with
+ * (onAbandonedRequest), `request abandoned` when its client left first, with the time until then.
  */
 export function logRequestLine(
   logger: FastifyBaseLogger,
   request: FastifyRequest,
   reply: FastifyReply,
-  abandoned = false,
+  abandonedWith?: number,
 ): void {
-  const status = abandoned && !reply.raw.headersSent ? CLIENT_CLOSED_REQUEST : reply.statusCode;
+  const status = abandonedWith ?? reply.statusCode;
   const route = request.routeOptions.url;
   logger[requestLogLevel(status, PROBE_PATHS.has(route ?? ''))](
     {
@@ -41,6 +38,6 @@ export function logRequestLine(
       // On a 5xx answer: the exception's class, and a database failure's message (the server, the reason).
       error: failureOf(request),
     },
-    abandoned ? 'request abandoned' : 'request completed',
+    abandonedWith === undefined ? 'request completed' : 'request abandoned',
   );
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { onRefusedBeforeRouting } from '../http/framework-errors.js';
-import { CLIENT_CLOSED_REQUEST } from '../http/request-line.js';
+import { onAbandonedRequest } from '../http/abandoned-requests.js';
 import type { RequestStats } from './request-stats.js';
 
 /** The performance guide's buckets, 10 ms to 5 s. */
@@ -89,15 +89,7 @@ export function registerHttpMetrics(fastify: FastifyInstance, registry: Registry
     observe(request, reply);
     done();
   });
-  // Fastify runs onResponse once a reply has finished, so a request whose client left first (its own timeout, a user
-  // giving up on a hanging read) was in no request metric: the slowest requests left no latency sample. They count,
-  // with the time until the client left, as 499, or with their status when it had been sent (a download cut short).
-  fastify.addHook('onRequest', (request, reply, done) => {
-    reply.raw.once('close', () => {
-      if (reply.raw.writableFinished) return;
-      observe(request, reply, reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST);
-    });
-    done();
-  });
+  // A request whose client left first counts too, with the time until it left (see onAbandonedRequest).
+  onAbandonedRequest(fastify, observe);
   onRefusedBeforeRouting(fastify, observe);
 }

@@ -106,11 +106,14 @@ export class SubscriptionWebhooksService {
     // The provider reports a member's own charges too. One whose write failed (a subscribe or an upgrade noted for the
     // sweep) is no renewal: renewed with, the upgrade's platinum charge bought a month of premium and its retry was
     // refused. It is left to that retry, which applies it, or to the sweep, which refunds it.
-    if (chargeId && renewable(record) && !paidFor(record, chargeId)) {
-      if (await this.unsettled.isNoted({ userId: data.userId, chargeId })) {
-        this.logger.warn(`Webhook ${id}: charge ${chargeId} is a member's change not yet applied; left to its retry`);
-        return;
-      }
+    const unappliedChange =
+      chargeId !== undefined &&
+      renewable(record) &&
+      !paidFor(record, chargeId) &&
+      (await this.unsettled.isNoted({ userId: data.userId, chargeId }));
+    if (unappliedChange) {
+      this.logger.warn(`Webhook ${id}: charge ${chargeId} is a member's change not yet applied; left to its retry`);
+      return;
     }
     const now = new Date();
     let changed: SubscriptionRecord | null;
