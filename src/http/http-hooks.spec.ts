@@ -100,14 +100,19 @@ describe('registerHttpHooks: logging', () => {
   it('logs a request whose client left before the answer as abandoned, 499 or the status already sent', async () => {
     const lines: Record<string, unknown>[] = [];
     app = await appLoggingTo(lines);
-    app.get('/hangs', () => new Promise(() => undefined));
+    let routed = () => {};
+    const hangsRouted = new Promise<void>((resolve) => (routed = resolve));
+    app.get('/hangs', () => {
+      routed();
+      return new Promise(() => undefined);
+    });
     app.get('/trickles', (_request, reply) => reply.type('text/plain').send(Readable.from(trickle())));
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const leave = async (path: string, when: 'sent' | 'answered') => {
       const socket = connect(Number(new URL(url).port), '127.0.0.1');
       socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${path.slice(1)}\r\n\r\n`);
       if (when === 'answered') await once(socket, 'data');
-      else await new Promise((resolve) => setTimeout(resolve, 100));
+      else await hangsRouted.then(() => new Promise((resolve) => setTimeout(resolve, 100)));
       socket.destroy();
     };
     await leave('/hangs', 'sent');
@@ -119,7 +124,7 @@ describe('registerHttpHooks: logging', () => {
       { reqId: 'hangs', route: '/hangs', status: 499, level: 40 },
       { reqId: 'trickles', route: '/trickles', status: 200, level: 30 },
     ]);
-    // Timed until the client left, which was 100 ms after sending.
+    // Timed until the client left, 100 ms after its request reached the handler.
     expect(abandoned[0].durationMs).toBeGreaterThanOrEqual(90);
     // An answered request has its one line, not a second one when its connection closes.
     await app.close();
