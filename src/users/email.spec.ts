@@ -23,6 +23,22 @@ describe('normaliseEmail', () => {
     expect(checkAccountEmail('"ann"@example.com')).toEqual({ email: 'ann@example.com', problems: [] });
   });
 
+  it('gives an address and its capitals one form in every script (caseless, not only lower-cased)', () => {
+    // "ΝΙΚΟΣ" is the capitals of "νικοσ", but toLowerCase lowers a word-final Σ to ς: one mailbox, two accounts.
+    expect(normaliseEmail('\u039d\u0399\u039a\u039f\u03a3@example.com')).toBe(
+      normaliseEmail('\u03bd\u03b9\u03ba\u03bf\u03c3@example.com'),
+    );
+    expect(normaliseEmail('\u03bd\u03b9\u03ba\u03bf\u03c2@example.com')).toBe(
+      normaliseEmail('\u03bd\u03b9\u03ba\u03bf\u03c3@example.com'),
+    );
+    // A Turkish keyboard's capital \u0130 lowers to "i" plus a combining dot, which reads as "i" (as cities fold it).
+    expect(normaliseEmail('\u0130nci@example.com')).toBe('inci@example.com');
+    // The domain is left to IDNA, where \u03c2 and \u03c3 are different names.
+    expect(normaliseEmail('a@\u03b1\u03c2.example')).not.toBe(normaliseEmail('a@\u03b1\u03c3.example'));
+    for (const email of ['\u039d\u0399\u039a\u039f\u03a3@example.com', '\u0130nci@example.com'])
+      expect(normaliseEmail(normaliseEmail(email))).toBe(normaliseEmail(email));
+  });
+
   it('writes an internationalised domain in ASCII', () => {
     expect(normaliseEmail('bob@B\u00fccher.example')).toBe('bob@xn--bcher-kva.example');
     expect(normaliseEmail('bob@xn--bcher-kva.example')).toBe('bob@xn--bcher-kva.example');

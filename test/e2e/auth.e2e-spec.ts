@@ -98,6 +98,37 @@ describe('accounts and tokens', () => {
     expect(invisible.status).toBe(400);
   });
 
+  it('takes an address in capitals as the same account in Greek and from a Turkish keyboard', async () => {
+    const password = 'a sufficiently long one';
+    const suffix = uniqueEmail('').slice(1); // "-<random>@example.test"
+    const sigma = `\u03bd\u03b9\u03ba\u03bf\u03c3${suffix}`; // "νικοσ-…": registered in lower case
+    expect((await post('/v1/auth/register', { email: sigma, password })).status).toBe(201);
+    // Its capitals: one mailbox, so the same account, not a second one.
+    const capitals = sigma.toUpperCase();
+    expect((await post('/v1/auth/login', { email: capitals, password })).status, capitals).toBe(200);
+    expect((await post('/v1/auth/register', { email: capitals, password })).status, capitals).toBe(409);
+
+    const dotted = `\u0130nci${suffix}`; // "İnci-…" as a Turkish keyboard capitalises it
+    expect((await post('/v1/auth/register', { email: dotted, password })).status).toBe(201);
+    expect((await post('/v1/auth/login', { email: `inci${suffix}`, password })).status).toBe(200);
+    expect((await post('/v1/auth/register', { email: `inci${suffix}`, password })).status).toBe(409);
+
+    // An account stored in the earlier form ("…ς-…", "i\u0307…") is rewritten by the migration and logs in.
+    const users = running.app.get<Connection>(getConnectionToken()).collection('users');
+    const passwordHash = await running.app.get(PasswordHasher).hash(password);
+    const legacySuffix = uniqueEmail('').slice(1);
+    const now = new Date();
+    await users.insertOne({
+      email: `\u03b1\u03c2${legacySuffix}`,
+      passwordHash,
+      role: 'user',
+      createdAt: now,
+      updatedAt: now,
+    });
+    await running.app.get(EmailFormMigration).run();
+    expect(await login(url, `\u03b1\u03c3${legacySuffix}`, password)).toBeTruthy();
+  });
+
   it('rewrites emails stored before normalisation, so their owners log in, and leaves a collision alone', async () => {
     const password = 'a sufficiently long one';
     const users = running.app.get<Connection>(getConnectionToken()).collection('users');
