@@ -8,10 +8,14 @@ export async function bootstrap(config: AppConfig, afterClose?: () => Promise<vo
   const logger = new Logger('Bootstrap');
   const starting = exitOnSignalWhileStarting();
   const app = await createApp(config);
-  starting();
-  installGracefulShutdown(app, config.shutdown, afterClose);
   try {
-    // Also starts the metrics server (MetricsServer.onApplicationBootstrap).
+    // The modules' start hooks: the unique indexes, the first admin, the schedules, the metrics server
+    // (MetricsServer.onApplicationBootstrap). A signal until they are done still exits at once: Nest's close does not
+    // wait for them, so a graceful shutdown closed MongoDB and Redis under them and the process exited 1 with
+    // "cannot build the unique index".
+    await app.init();
+    starting();
+    installGracefulShutdown(app, config.shutdown, afterClose);
     await app.listen({ port: config.http.port, host: '0.0.0.0' });
   } catch (error) {
     // A port taken (EADDRINUSE) or not allowed: said in one JSON line, as other start-up failures are, instead of

@@ -64,9 +64,10 @@ export function installGracefulShutdown(
 }
 
 /**
- * Until the app is built (MongoDB slow to answer at start, say), there is no listener to drain: a signal stops the
- * process at once with exit 0 and its buffered log lines written, instead of Node's default, a kill by the signal
- * (exit 143) that lost the lines of the start so far. Returns what hands the signals over to installGracefulShutdown.
+ * Until the app is built and its modules' start hooks have run (MongoDB slow to answer at start, say), there is no
+ * listener to drain: a signal stops the process at once with exit 0 and its buffered log lines written, instead of
+ * Node's default, a kill by the signal (exit 143) that lost the lines of the start so far. Returns what hands the
+ * signals over to installGracefulShutdown.
  */
 export function exitOnSignalWhileStarting(): () => void {
   const onSignal = (signal: NodeJS.Signals): void => {
