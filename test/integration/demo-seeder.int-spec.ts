@@ -48,4 +48,32 @@ describe('demo seeder (real FerretDB)', () => {
     expect(await seeder.seed(3_000)).toEqual({ created: 0, skipped: true });
     expect(await profiles.countDocuments()).toBe(3_000);
   });
+
+  it('completes a seed cut short with the data a whole run writes, duplicating nothing', async () => {
+    await profiles.db.dropDatabase();
+    const seeder = moduleRef.get(DemoSeeder);
+    const users = profiles.db.collection('users');
+    await seeder.seed(4_000);
+    const whole = await contents();
+    // What Ctrl-C during `./scripts/dev.sh`'s first seed can leave: the first batch whole, the second one's accounts
+    // partly written and its profiles partly (and two accounts of the first batch without theirs, for good measure).
+    const cut = await users.find({ email: { $regex: '^demo-(3[5-9]\\d\\d|10|11)@' } }).toArray();
+    await profiles.deleteMany({ userId: { $in: cut.map((user) => user._id) } });
+    await users.deleteMany({ email: { $regex: '^demo-3[7-9]\\d\\d@' } });
+    expect(await profiles.countDocuments()).toBe(3_498);
+
+    expect(await seeder.seed(4_000)).toEqual({ created: 502, skipped: false });
+    expect(await users.countDocuments()).toBe(4_000);
+    expect(await contents()).toEqual(whole);
+    expect(await seeder.seed(4_000)).toEqual({ created: 0, skipped: true });
+  });
+
+  /**
+   * Every profile's generated fields (lastActiveAt is drawn back from the time of writing), sorted: what a resumed run
+   * must write as the first run would have.
+   */
+  const contents = async () =>
+    (await profiles.find({}, { _id: 0, userId: 0, createdAt: 0, updatedAt: 0, lastActiveAt: 0, __v: 0 }).lean())
+      .map((profile) => JSON.stringify(profile))
+      .sort();
 });
