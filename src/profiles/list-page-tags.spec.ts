@@ -78,6 +78,8 @@ describe('list page tags', () => {
   it('drops the search pages of the profile city and those naming none for what only a search selects on', () => {
     for (const changes of [{ gender: 'man' }, { interests: ['chess'] }, { birthDate: new Date('1995-04-02') }])
       expect(droppedBy(writeOf(changes))).toEqual(['searchBerlin', 'searchAnywhere']);
+    // Another country under the same city name and in the same cell: a search naming the country no longer finds it.
+    expect(droppedBy(writeOf({ location: { ...berlin, country: 'US' } }))).toEqual(['searchBerlin', 'searchAnywhere']);
   });
 
   it('drops the nearby pages of the tiles left and entered for a move to another cell', () => {

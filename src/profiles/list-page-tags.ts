@@ -56,10 +56,13 @@ const OUTSIDE_NEARBY: ReadonlySet<string> = new Set([...OUTSIDE_SEARCH, 'gender'
 const fieldsBut = (profile: ProfileRecord, ignored: ReadonlySet<string>) =>
   Object.fromEntries(Object.entries(profile).filter(([field]) => !ignored.has(field)));
 
-/** What search pages see of a profile: of its location only the city key (not its spelling); interests as a set. */
+/**
+ * What search pages see of a profile: of its location the city key (not its spelling) and the country; interests as a
+ * set.
+ */
 const searchPlacement = (profile: ProfileRecord) => ({
   ...fieldsBut(profile, OUTSIDE_SEARCH),
-  location: profile.location.cityKey,
+  location: [profile.location.cityKey, profile.location.country],
   interests: [...new Set(profile.interests)].sort(),
 });
 

@@ -15,6 +15,7 @@ const DEFAULT_RADIUS_KM = 10;
  */
 export interface SearchFilters {
   cityKey?: string;
+  country?: string;
   gender?: Gender;
   minAge?: number;
   maxAge?: number;
@@ -34,6 +35,7 @@ export function searchFilters(query: AdvancedSearchQuery): SearchFilters {
   return {
     // A city of blanks (which SearchProfilesQuery refuses), like an empty cursor, filters nothing.
     cityKey: cityKeyOf(query.city ?? '') || undefined,
+    country: query.country,
     gender: query.gender,
     minAge: query.minAge,
     maxAge: query.maxAge,

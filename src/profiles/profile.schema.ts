@@ -102,6 +102,7 @@ export const ProfileSchema = SchemaFactory.createForClass(Profile);
 ProfileSchema.index({ visibility: 1, _id: -1 });
 ProfileSchema.index({ visibility: 1, 'location.cityKey': 1, _id: -1 });
 ProfileSchema.index({ visibility: 1, 'location.cityKey': 1, gender: 1, _id: -1 });
+ProfileSchema.index({ visibility: 1, 'location.country': 1, _id: -1 });
 ProfileSchema.index({ visibility: 1, gender: 1, _id: -1 });
 ProfileSchema.index({ visibility: 1, interests: 1, _id: -1 });
 ProfileSchema.index({ visibility: 1, birthDate: 1 });

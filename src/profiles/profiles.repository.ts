@@ -25,6 +25,7 @@ export class ProfileExistsError extends Error {
 
 export interface ProfileSearch {
   cityKey?: string;
+  country?: string;
   gender?: Gender;
   /** Inclusive birth-date bounds derived from the age range. */
   bornAfter?: Date;
@@ -233,6 +234,7 @@ export class ProfilesRepository {
   searchIds(query: ProfileSearch): Promise<Types.ObjectId[]> {
     const filter: QueryFilter<Profile> = { visibility: 'public' };
     if (query.cityKey) filter['location.cityKey'] = query.cityKey;
+    if (query.country) filter['location.country'] = query.country;
     if (query.gender) filter.gender = query.gender;
     if (query.interests?.length) filter.interests = { $in: query.interests };
     if (query.interestsAll?.length) filter.$and = [{ interests: { $all: query.interestsAll } }];

@@ -64,6 +64,25 @@ describe('profile input', () => {
     ]);
   });
 
+  it('tells a city from its namesake in another country by `country`, typed in any case; a code that is none is 400', async () => {
+    const city = uniqueCity();
+    const inFrance = await createProfile(url, await registerAccount(url), {
+      location: { city, country: 'fr', lat: 48.86, lng: 2.35 },
+    });
+    const inTexas = await createProfile(url, await registerAccount(url), {
+      location: { city, country: 'US', lat: 33.66, lng: -95.56 },
+    });
+    const named = encodeURIComponent(city);
+    expect(await searchIds(`city=${named}`)).toEqual([inFrance.id, inTexas.id].sort());
+    expect(await searchIds(`city=${named}&country=us`)).toEqual([inTexas.id]);
+    expect(await searchIds(`city=${named}&country=FR`)).toEqual([inFrance.id]);
+    expect(await searchIds(`city=${named}&country=DE`)).toEqual([]);
+    // Without a city: every public profile of the country, this one among them.
+    expect(await searchIds(`country=fr&limit=100`)).toContain(inFrance.id);
+    for (const country of ['France', 'ZZ', '', 'u'])
+      expectProblem400(await call('GET', `/v1/profiles?city=${named}&country=${country}`), country);
+  });
+
   it('finds a city of 80 characters by a spelling longer before normalising (combining accents, spaces)', async () => {
     const unique = uniqueCity();
     const city = `${unique} ${'é'.repeat(79 - unique.length)}`.normalize('NFC');

@@ -18,6 +18,10 @@ const CITY_NAME = /^'?\p{L}[\p{L}\p{M} .'-]*$/u;
 export const cityNameInput = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' ? straightApostrophes(composedText(value)).trim().replace(/\s+/g, ' ') : value;
 
+/** A country code as stored: upper case, however it was typed. */
+export const upperCase = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? value.toUpperCase() : value;
+
 export class LocationDto {
   @ApiProperty({ example: 'Berlin', minLength: 1, maxLength: 80, pattern: CITY_NAME.source })
   @Transform(cityNameInput)
@@ -27,7 +31,7 @@ export class LocationDto {
   city: string;
 
   @ApiProperty({ example: 'DE', description: 'ISO 3166-1 alpha-2, or XK for Kosovo' })
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.toUpperCase() : value))
+  @Transform(upperCase)
   @IsCountryCode()
   country: string;
 

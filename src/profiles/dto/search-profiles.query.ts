@@ -1,13 +1,14 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsIn, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { IsCountryCode } from '../../common/validation/country-code.js';
 import { IsNotBelow } from '../../common/validation/range-bound.js';
 import { OptionalIntQuery, PageCursor, PageLimit } from '../../common/validation/query-fields.js';
 import { GENDERS, type Gender } from '../profile.schema.js';
 import { MAX_AGE, MIN_AGE } from './create-profile.dto.js';
 import { PUBLIC_FIELDS, type PublicField } from '../profile.mapper.js';
 import { normaliseInterest } from './interest-tag.js';
-import { cityNameInput } from './location.dto.js';
+import { cityNameInput, upperCase } from './location.dto.js';
 
 /**
  * A list as a query names it, comma-separated (`a,b`), repeated (`x=a&x=b`) or both, each item normalised and empty
@@ -35,6 +36,13 @@ export class SearchProfilesQuery {
   @IsString()
   @Length(1, 80)
   city?: string;
+
+  /** City names repeat across countries (Paris, FR and Paris, US): the cities list counts them apart, so can a search. */
+  @ApiPropertyOptional({ example: 'DE', description: 'ISO 3166-1 alpha-2 (or XK), in any case' })
+  @IsOptional()
+  @Transform(upperCase)
+  @IsCountryCode()
+  country?: string;
 
   @ApiPropertyOptional({ enum: GENDERS })
   @IsOptional()
