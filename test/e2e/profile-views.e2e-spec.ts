@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProfileViewsFlusher } from '../../src/profiles/views/profile-views.flusher.js';
 import { ProfileViewsService } from '../../src/profiles/views/profile-views.service.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
-import { registerAccount } from '../factories/accounts.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
@@ -18,9 +18,10 @@ describe('view counting', () => {
   let running: RunningApp;
   let url: string;
   let flusher: ProfileViewsFlusher;
+  const config = testConfig();
 
   beforeAll(async () => {
-    running = await startApp(testConfig());
+    running = await startApp(config);
     url = running.url;
     flusher = running.app.get(ProfileViewsFlusher);
   });
@@ -53,6 +54,34 @@ describe('view counting', () => {
     await fetch(`${url}/v1/profiles/${profile.id}`, { headers: await viewerAuth() });
     await flusher.flush();
     expect(await views(profile.id)).toBe(1);
+  });
+
+  it("counts a signed-in member's views of a profile once an hour, across instances; anonymous views each", async () => {
+    const profile = await createProfile(url, await registerAccount(url));
+    const [first, second] = [await registerAccount(url), await registerAccount(url)];
+    const read = (member?: Account) => fetch(`${url}/v1/profiles/${profile.id}`, { headers: member?.auth ?? {} });
+    const service = running.app.get(ProfileViewsService);
+    // One member refreshing, in one buffer and over several sends; another member once; two anonymous views.
+    await Promise.all([read(first), read(first), read(first), read(second)]);
+    await service.send();
+    await read(first);
+    await service.send();
+    // A second instance, as another pod, sends its own views of the same member: they meet in Redis.
+    const other = new ProfileViewsService(running.app.get<Redis>(REDIS_CLIENT), config);
+    other.record(new Types.ObjectId(profile.id), first.userId);
+    await other.send();
+    await Promise.all([read(), read()]);
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(2 + 2);
+
+    // An hour after the first member's last look (moved back in Redis, where it is kept), a look counts again.
+    const redis = running.app.get<Redis>(REDIS_CLIENT);
+    const key = VIEW_KEYS.viewers(profile.id);
+    await redis.zadd(key, Date.now() - 3_600_001, first.userId);
+    await read(first);
+    await service.send();
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(2 + 2 + 1 + 1); // the anonymous read above counted one too
   });
 
   it("leaves the profile's updatedAt alone: counted views are no edit", async () => {

@@ -19,3 +19,5 @@ export const VIEW_KEYS = {
 
 export const VIEWERS_KEPT = 100;
 export const VIEWERS_TTL_MS = 30 * 24 * 3600 * 1000;
+/** A signed-in member's views of one profile count once in this long: refreshing a profile makes it no more popular. */
+export const REPEAT_VIEW_WINDOW_MS = 3600 * 1000;

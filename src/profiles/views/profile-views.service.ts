@@ -12,14 +12,46 @@ import type { Types } from 'mongoose';
 import { InjectConfig } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { REDIS_CLIENT } from '../../redis/redis.constants.js';
-import { VIEW_KEYS, VIEWERS_KEPT, VIEWERS_TTL_MS } from './profile-views.constants.js';
+import { REPEAT_VIEW_WINDOW_MS, VIEW_KEYS, VIEWERS_KEPT, VIEWERS_TTL_MS } from './profile-views.constants.js';
+
+/**
+ * Notes when each viewer of a profile last looked (the sorted set KEYS[1], scores only ever raised: instances send out
+ * of order) and adds to the profile's pending count (hash KEYS[2], field ARGV[1]) the views of those who had not
+ * looked in the ARGV[2] ms before. ARGV[3..]: pairs of the view's time (ms) and the viewer's id. Returns what it added.
+ */
+const COUNT_VIEWERS = `
+local counted = 0
+for i = 3, #ARGV, 2 do
+  local last = redis.call('ZSCORE', KEYS[1], ARGV[i + 1])
+  if not last or tonumber(last) <= tonumber(ARGV[i]) - tonumber(ARGV[2]) then counted = counted + 1 end
+  redis.call('ZADD', KEYS[1], 'GT', ARGV[i], ARGV[i + 1])
+end
+if counted > 0 then redis.call('HINCRBY', KEYS[2], ARGV[1], counted) end
+return counted
+`;
+
+/** The client and its pipelines, with COUNT_VIEWERS as a command (EVALSHA, loaded once). */
+interface ViewsRedis extends Redis {
+  pipeline(): ViewsPipeline;
+}
+type ViewsPipeline = ReturnType<Redis['pipeline']> & {
+  countViewers(
+    viewersKey: string,
+    pendingKey: string,
+    profileId: string,
+    windowMs: number,
+    ...views: (string | number)[]
+  ): ViewsPipeline;
+};
 
 /**
  * Counts views in memory and sends the sums to Redis every VIEW_BUFFER_MS in one pipelined round
  * trip (an HINCRBY per profile); the flush job moves them on to MongoDB in batches. A Redis command
  * per view cost about 14 % of the CPU of a cached profile read. HINCRBY is atomic, so instances
  * never lose each other's increments. The price: a killed process loses up to VIEW_BUFFER_MS of its
- * views; a graceful shutdown sends them first.
+ * views; a graceful shutdown sends them first. A signed-in member's views of a profile count once per
+ * REPEAT_VIEW_WINDOW_MS (COUNT_VIEWERS decides in Redis, where every instance's views of them meet); anonymous views
+ * and admins' each count, there being no one to tell apart.
  */
 @Injectable()
 export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
@@ -29,10 +61,15 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
   private viewers = new Map<string, Map<string, number>>();
   private timer?: NodeJS.Timeout;
 
+  private readonly redis: ViewsRedis;
+
   constructor(
-    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) redis: Redis,
     @InjectConfig() private readonly config: AppConfig,
-  ) {}
+  ) {
+    redis.defineCommand('countViewers', { numberOfKeys: 2, lua: COUNT_VIEWERS });
+    this.redis = redis as ViewsRedis;
+  }
 
   onModuleInit(): void {
     this.timer = setInterval(() => void this.send(), this.config.queues.viewBufferMs).unref();
@@ -54,8 +91,10 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
 
   record(profileId: Types.ObjectId, viewerId?: string): void {
     const id = profileId.toHexString();
-    this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
-    if (viewerId === undefined) return;
+    if (viewerId === undefined) {
+      this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+      return;
+    }
     let byViewer = this.viewers.get(id);
     if (!byViewer) this.viewers.set(id, (byViewer = new Map<string, number>()));
     byViewer.set(viewerId, Date.now());
@@ -101,7 +140,7 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
    * (and logged), never retried, since a timed-out HINCRBY may have been applied.
    */
   async send(): Promise<void> {
-    if (this.counts.size === 0) return;
+    if (this.counts.size === 0 && this.viewers.size === 0) return;
     const counts = this.counts;
     const viewers = this.viewers;
     this.counts = new Map();
@@ -110,7 +149,8 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
     for (const [id, views] of counts) pipeline.hincrby(VIEW_KEYS.pending, id, views);
     for (const [id, byViewer] of viewers) {
       const key = VIEW_KEYS.viewers(id);
-      pipeline.zadd(key, ...[...byViewer].flatMap(([viewerId, at]) => [at, viewerId]));
+      const viewedAt = [...byViewer].flatMap(([viewerId, at]) => [at, viewerId]);
+      pipeline.countViewers(key, VIEW_KEYS.pending, id, REPEAT_VIEW_WINDOW_MS, ...viewedAt);
       // Bounded per profile, each view forgotten after a month (the key's expiry, renewed by every view, ends only a
       // set nobody has viewed since: until 2026-12-04 a profile viewed every month listed visits of months before).
       pipeline.zremrangebyrank(key, 0, -(VIEWERS_KEPT + 1));
@@ -125,8 +165,11 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
       failed = true;
     }
     if (failed) {
-      const lost = [...counts.values()].reduce((sum, n) => sum + n, 0);
-      this.logger.warn(`${lost} views of ${counts.size} profiles not counted: Redis did not take them`);
+      // At most: a signed-in member's view may have been one that counts nothing.
+      const lost = [...counts.values(), ...[...viewers.values()].map((byViewer) => byViewer.size)];
+      const profiles = new Set([...counts.keys(), ...viewers.keys()]).size;
+      const views = lost.reduce((sum, n) => sum + n, 0);
+      this.logger.warn(`${views} views of ${profiles} profiles not counted: Redis did not take them`);
     }
   }
 }
