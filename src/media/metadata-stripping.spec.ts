@@ -206,7 +206,6 @@ describe('stripMetadata', () => {
     const exifAt = jpeg.indexOf('Exif') - 4;
     for (const [type, bytes] of [
       ['image/jpeg', jpeg.subarray(0, exifAt + 100)], // ends inside the Exif segment
-      ['image/jpeg', Buffer.concat([jpeg.subarray(0, 2), Buffer.from('not a marker'), jpeg.subarray(2)])],
       ['image/jpeg', Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xe0, 0x00, 0x01]), jpeg.subarray(2)])],
       ['image/jpeg', jpeg.subarray(0, 3)],
       ['image/png', png.subarray(0, png.indexOf('eXIf') + 50)], // ends inside the eXIf chunk
@@ -290,5 +289,86 @@ describe('stripMetadata of a file of many small parts', () => {
     const comments = Buffer.concat(Array.from({ length: count }, () => Buffer.from('fffe0002', 'hex')));
     const jpeg = Buffer.concat([Buffer.from('ffd8', 'hex'), comments]);
     expect(await turnsWhileParsing('image/jpeg', jpeg)).toBeGreaterThanOrEqual(9);
+  });
+});
+
+describe('stripMetadata: what still carries a position', () => {
+  /** A C2PA manifest's `stds.exif` assertion, as the C2PA specification's own example has it (GPS included). */
+  const C2PA_EXIF = Buffer.from(
+    '{"label":"stds.exif","data":{"exif:GPSLatitude":"39,21.102N","exif:GPSLongitude":"74,26.5737W"}}',
+    'latin1',
+  );
+  const riffChunk = (type: string, data: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.write(type, 0, 'latin1');
+    head.writeUInt32LE(data.length, 4);
+    return Buffer.concat([head, data, Buffer.alloc(data.length % 2)]);
+  };
+
+  it('drops C2PA manifests (JPEG APP11 JUMBF, PNG caBX, WebP C2PA), whose stds.exif assertion holds the GPS', async () => {
+    // APP11: "JP", box instance 1, sequence 1, then the JUMBF superbox labelled c2pa.
+    const jumbf = Buffer.concat([Buffer.from('4a5000010000000100000000', 'hex'), Buffer.from('jumb'), C2PA_EXIF]);
+    const jpeg = withSegments(await pixels(16, 16).jpeg().toBuffer(), jpegSegment(0xeb, jumbf));
+    const png = afterHeader(await pixels(8, 8).png().toBuffer(), pngChunk('caBX', C2PA_EXIF.toString('latin1')));
+    const webp = await pixels(8, 8).webp().withXmp(XMP).toBuffer(); // extended format: VP8X first
+    const webpBody = Buffer.concat([webp.subarray(12), riffChunk('C2PA', C2PA_EXIF)]);
+    const riff = Buffer.from(webp.subarray(0, 12));
+    riff.writeUInt32LE(4 + webpBody.length, 4);
+    const webpWithManifest = Buffer.concat([riff, webpBody]);
+    for (const [type, image] of [
+      ['image/jpeg', jpeg],
+      ['image/png', png],
+      ['image/webp', webpWithManifest],
+    ] as const) {
+      expect((await sharp(image).metadata()).format, type).toBeDefined(); // still a valid image
+      const out = await stripped(type, image);
+      expect(out.includes('GPSLatitude'), type).toBe(false);
+      expect(await decoded(out)).toEqual(await decoded(image));
+    }
+  });
+  it('drops the Exif of a JPEG that has a stray byte before a marker, which decoders skip and read the Exif after', async () => {
+    const photo = await pixels(16, 16).jpeg().withExif(GPS_EXIF).toBuffer();
+    const padded = Buffer.concat([photo.subarray(0, 2), Buffer.from([0x00]), photo.subarray(2)]);
+    // libjpeg (sharp, browsers) skips the byte with a warning and reads the Exif, GPS and all.
+    expect(exifHasGps((await sharp(padded).metadata()).exif)).toBe(true);
+    const out = await stripped('image/jpeg', padded);
+    expect(exifHasGps((await sharp(out).metadata()).exif)).toBe(false);
+    // Decoded as browsers do, past the warning about the stray byte.
+    const lenient = (image: Buffer) => sharp(image, { failOn: 'none' }).raw().toBuffer();
+    expect(await lenient(out)).toEqual(await decoded(photo));
+    // Several, and a stuffed zero where a marker should be: the same. The stray bytes themselves stay.
+    const text = Buffer.concat([
+      photo.subarray(0, 2),
+      Buffer.from('not a marker\xff\x00', 'latin1'),
+      photo.subarray(2),
+    ]);
+    const plain = await stripped('image/jpeg', text);
+    expect(exifHasGps((await sharp(plain).metadata()).exif)).toBe(false);
+    expect(plain.subarray(0, 16)).toEqual(text.subarray(0, 16));
+  });
+});
+
+/** Whether an Exif block's IFD0 points to a GPS IFD (tag 0x8825), in either byte order. */
+function exifHasGps(exif: Buffer | undefined): boolean {
+  if (!exif) return false;
+  const tiff = exif.subarray(6);
+  const little = tiff.toString('latin1', 0, 2) === 'II';
+  const u16 = (at: number) => (little ? tiff.readUInt16LE(at) : tiff.readUInt16BE(at));
+  const ifd = little ? tiff.readUInt32LE(4) : tiff.readUInt32BE(4);
+  for (let i = 0; i < u16(ifd); i++) if (u16(ifd + 2 + 12 * i) === 0x8825) return true;
+  return false;
+}
+
+describe('stripMetadata of a JPEG with more than one Exif segment', () => {
+  it('keeps one orientation, so the stored file is never longer than the upload (MEDIA_MAX_BYTES holds)', async () => {
+    // 22 bytes of TIFF (header, one IFD0 entry: orientation 6, no next-IFD field): a 32-byte segment, each of which
+    // came back as a 36-byte one.
+    const tiff = Buffer.from('4d4d002a00000008' + '0001' + '011200030000000100060000', 'hex');
+    const exif = jpegSegment(0xe1, Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]));
+    expect(exif.length).toBe(32);
+    const photo = withSegments(await pixels(16, 16).jpeg().toBuffer(), ...Array.from({ length: 1000 }, () => exif));
+    const out = await stripped('image/jpeg', photo);
+    expect(out.length).toBeLessThanOrEqual(photo.length);
+    expect((await sharp(out).metadata()).orientation).toBe(6);
   });
 });

@@ -3,11 +3,12 @@ import { setImmediate } from 'node:timers/promises';
 /**
  * Removes what a camera or editor wrote about a photo (EXIF with its GPS position, XMP, IPTC, comments, text chunks)
  * from an upload as it streams into storage, without decoding the image: the pixels' bytes are not touched. JPEG, PNG
- * and WebP; GIF passes unchanged (decision 0023). Anything the parser does not understand, such as a length
- * running past the end of the data, ends the parsing there and the rest passes unchanged: the upload already refused
- * what is not an image by its first bytes, and a broken image is stored as it came. The exceptions are metadata that
- * streams past rather than being held (a PNG metadata chunk over 64 KiB, a WebP EXIF or XMP chunk): a file cut off
- * inside one loses, or has zeroed, what followed the chunk's header.
+ * and WebP; GIF passes unchanged (decision 0023). Stray bytes between a JPEG's segments are passed over, as decoders
+ * pass over them. Anything else the parser does not understand, such as a length running past the end of the data,
+ * ends the parsing there and the rest passes unchanged: the upload already refused what is not an image by its first
+ * bytes, and a broken image is stored as it came. The exceptions are metadata that streams past rather than being held
+ * (a PNG metadata chunk over 64 KiB, a WebP EXIF or XMP chunk): a file cut off inside one loses, or has zeroed, what
+ * followed the chunk's header.
  */
 export async function* stripMetadata(contentType: string, bytes: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const queue = new ByteQueue(bytes);
@@ -27,8 +28,11 @@ const MAX_SEGMENT = 0xffff;
 const SOS = 0xda;
 const EOI = 0xd9;
 const APP1 = 0xe1;
+const APP11 = 0xeb;
 const APP13 = 0xed;
 const COM = 0xfe;
+/** APP11's JUMBF boxes (ISO 19566-5), where C2PA manifests live: their `stds.exif` assertion can hold the GPS. */
+const JUMBF = Buffer.from('JP', 'latin1');
 const EXIF = Buffer.from('Exif\0', 'latin1');
 const XMP = [
   Buffer.from('http://ns.adobe.com/xap/1.0/', 'latin1'),
@@ -38,24 +42,31 @@ const ORIENTATION_TAG = 0x0112;
 const SHORT = 3;
 
 /**
- * The segments before the image data (SOS), held one at a time: Exif and XMP (APP1), Photoshop's IPTC (APP13) and
- * comments (COM) are left out; JFIF, the ICC profile (APP2), Adobe's APP14 and the tables the decoder needs stay.
- * An Exif orientation other than 1 is kept in a new Exif segment of its own, or phone photos would show sideways.
+ * The segments before the image data (SOS), held one at a time: Exif and XMP (APP1), C2PA manifests (APP11 JUMBF),
+ * Photoshop's IPTC (APP13) and comments (COM) are left out; JFIF, the ICC profile (APP2), Adobe's APP14 and the tables
+ * the decoder needs stay. An Exif orientation other than 1 is kept in a new Exif segment of its own (one, however many
+ * the file has), or phone photos would show sideways.
  */
 async function* jpegWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
   if (!(await queue.has(2)) || queue.peek(2).readUInt16BE(0) !== 0xffd8) return;
   yield queue.take(2);
+  let oriented = false;
   for (;;) {
     if (!(await queue.has(2))) return;
     const [prefix, marker] = queue.peek(2);
-    if (prefix !== 0xff) return;
+    if (prefix !== 0xff) {
+      // Stray bytes before a marker: decoders (libjpeg's next_marker) skip them with a warning and read the segments
+      // after them, Exif included, so the walk goes on past them too. They stay.
+      yield* queue.passUntil(0xff);
+      continue;
+    }
     if (marker === 0xff) {
       yield queue.take(1); // a fill byte before a marker
       continue;
     }
-    if (marker === SOS || marker === EOI || marker === 0x00 || marker === 0xd8) return;
-    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
-      yield queue.take(2); // markers without a length
+    if (marker === SOS || marker === EOI || marker === 0xd8) return;
+    if (marker === 0x00 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      yield queue.take(2); // markers without a length, or a stray stuffed zero
       continue;
     }
     if (!(await queue.has(4))) return;
@@ -64,10 +75,15 @@ async function* jpegWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
     const segment = queue.take(2 + length);
     const payload = segment.subarray(4);
     if (marker === APP1 && startsWith(payload, EXIF)) {
-      const orientation = exifOrientation(payload.subarray(6));
-      if (orientation !== undefined && orientation !== 1) yield orientationOnlyExif(orientation);
+      // Once: a file of many small Exif segments, each coming back 4 bytes longer, was stored over MEDIA_MAX_BYTES.
+      const orientation = oriented ? undefined : exifOrientation(payload.subarray(6));
+      if (orientation !== undefined && orientation !== 1) {
+        oriented = true;
+        yield orientationOnlyExif(orientation);
+      }
     } else if (
       !(marker === APP1 && XMP.some((xmp) => startsWith(payload, xmp))) &&
+      !(marker === APP11 && startsWith(payload, JUMBF)) &&
       marker !== APP13 &&
       marker !== COM
     ) {
@@ -116,7 +132,8 @@ function orientationOnlyExif(orientation: number): Buffer {
 }
 
 const PNG_SIGNATURE = Buffer.from('89504e470d0a1a0a', 'hex');
-const PNG_METADATA = new Set(['eXIf', 'tEXt', 'zTXt', 'iTXt', 'tIME']);
+/** `caBX` holds a C2PA manifest (JUMBF), whose `stds.exif` assertion can hold the GPS. */
+const PNG_METADATA = new Set(['eXIf', 'tEXt', 'zTXt', 'iTXt', 'tIME', 'caBX']);
 
 /**
  * Chunks after the signature, each kept or left out whole (so every CRC stays right): EXIF, the text chunks (which
@@ -149,7 +166,8 @@ async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
 
 const VP8X_EXIF = 0x08;
 const VP8X_XMP = 0x04;
-const WEBP_METADATA = new Set(['EXIF', 'XMP ']);
+/** `C2PA` holds a C2PA manifest, as PNG's caBX does. */
+const WEBP_METADATA = new Set(['EXIF', 'XMP ', 'C2PA']);
 /** Readers skip chunks of a type they do not know (WebP container specification, "Unknown Chunks"). */
 const BLANKED = Buffer.from('JUNK', 'latin1');
 
@@ -237,6 +255,15 @@ class ByteQueue {
       const piece = this.take(Math.min(left, this.chunks[0].length));
       left -= piece.length;
       yield piece;
+    }
+  }
+
+  /** The bytes before the next `byte` (or to the end), as they come, without holding them. */
+  async *passUntil(byte: number): AsyncGenerator<Buffer> {
+    while (await this.has(1)) {
+      const at = this.chunks[0].indexOf(byte);
+      if (at === 0) return;
+      yield this.take(at < 0 ? this.chunks[0].length : at);
     }
   }
 
