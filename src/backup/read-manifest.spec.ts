@@ -50,6 +50,22 @@ describe('readManifest', () => {
       JSON.stringify({ ...good, collections: [{ ...entry, data: { path: 'x', bytes: -1, sha256: 'ab' } }] }),
       /manifest\.json is not a backup manifest \(collections\.0\.data\.bytes: /,
     ],
+    // Refused here, before a restore with --drop empties the target: each failed (or wrote over the lock) after it.
+    [
+      'hand-edited (a collection twice)',
+      JSON.stringify({ ...good, collections: [entry, entry] }),
+      /manifest\.json lists collection profiles twice/,
+    ],
+    [
+      "hand-edited (the backups' lock)",
+      JSON.stringify({ ...good, collections: [entry, { ...entry, name: 'backup_lock' }] }),
+      /manifest\.json lists collection backup_lock, which no backup holds/,
+    ],
+    [
+      'hand-edited (a system collection)',
+      JSON.stringify({ ...good, collections: [{ ...entry, name: 'system.views' }] }),
+      /manifest\.json lists collection system\.views, which no backup holds/,
+    ],
     [
       'of another backup',
       JSON.stringify({ ...good, id: '20261125T030000Z-0b2c' }),

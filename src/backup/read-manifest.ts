@@ -1,6 +1,7 @@
 import { buffer } from 'node:stream/consumers';
 import { z } from 'zod';
 import { MANIFEST_FILE, type BackupManifest } from './backup-manifest.js';
+import { BACKUP_BOOKKEEPING_COLLECTIONS } from './backup-runs.js';
 import type { BackupStorage } from './backup-storage.js';
 import { BackupIntegrityError } from './dump-restorer.js';
 
@@ -55,5 +56,16 @@ export async function readManifest(storage: BackupStorage, id: string): Promise<
     throw damaged(`is not a backup manifest (${issue.path.join('.') || 'the whole file'}: ${issue.message})`);
   }
   if (parsed.data.id !== id) throw damaged(`names backup ${parsed.data.id}`);
+  // Checked here, before a restore drops anything: a name listed twice failed at its second createCollection, and one
+  // the restore keeps or the server owns (backup_lock, system.*) was written over the lock or refused, each after
+  // --drop had emptied the target.
+  const seen = new Set<string>();
+  for (const { name } of parsed.data.collections) {
+    if (seen.has(name)) throw damaged(`lists collection ${name} twice`);
+    if (name.startsWith('system.') || BACKUP_BOOKKEEPING_COLLECTIONS.has(name)) {
+      throw damaged(`lists collection ${name}, which no backup holds`);
+    }
+    seen.add(name);
+  }
   return parsed.data;
 }
