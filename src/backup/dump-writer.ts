@@ -6,7 +6,7 @@ import type { ManifestCollection, ManifestFile } from './backup-manifest.js';
 import { BACKUP_BOOKKEEPING_COLLECTIONS } from './backup-runs.js';
 import { hashingStream } from '../common/streams/hashing-stream.js';
 import type { BackupDraft } from './backup-storage.js';
-import { GridFsCompleteness } from './gridfs-completeness.js';
+import { dumpOrder, GridFsCompleteness } from './gridfs-completeness.js';
 
 const { EJSON } = mongo.BSON;
 
@@ -20,15 +20,16 @@ const { EJSON } = mongo.BSON;
  */
 export async function writeDump(db: mongo.Db, draft: BackupDraft, signal: AbortSignal): Promise<ManifestCollection[]> {
   const infos = await db.listCollections({}, { nameOnly: false }).toArray();
-  const names = infos
-    .filter(
-      (info) =>
-        info.type === 'collection' &&
-        !info.name.startsWith('system.') &&
-        !BACKUP_BOOKKEEPING_COLLECTIONS.has(info.name),
-    )
-    .map((info) => info.name)
-    .sort();
+  const names = dumpOrder(
+    infos
+      .filter(
+        (info) =>
+          info.type === 'collection' &&
+          !info.name.startsWith('system.') &&
+          !BACKUP_BOOKKEEPING_COLLECTIONS.has(info.name),
+      )
+      .map((info) => info.name),
+  );
   const gridFs = new GridFsCompleteness(names);
   const collections: ManifestCollection[] = [];
   for (const name of names) {

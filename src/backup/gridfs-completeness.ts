@@ -23,7 +23,7 @@ const FILES = '.files';
  * serves, deletes or cleans up a file without it but through its pending-write record. A dump reads
  * `media_pending_writes` after `media.files`: an upload accepted in between was in the dump without its hash and
  * without its pending record, and restored, it was a file nobody could read or delete that held part of its owner's
- * quota for good (until 2026-12-05).
+ * quota for good (until 2026-12-05). It reads them after every bucket's records, `media_variants` included (dumpOrder).
  *
  * The other way round, an upload whose hash is written before `media.files` is read and whose pending record is
  * deleted only after `media_pending_writes` is: restored with both, the media cleanup took it for abandoned and deleted
@@ -83,9 +83,9 @@ export class GridFsCompleteness {
       // Names sorted put each bucket's chunks first ("chunks" < "files"); the counts go with this filter.
       if (!counts) throw new Error(`${bucket}${FILES} is dumped before ${bucket}${CHUNKS}`);
       this.chunksDumped.delete(bucket);
-      // Names are dumped sorted: the records of `media` come before the pending writes, those of `media_variants` after.
-      const stored = collection < PENDING_WRITES ? new Set<string>() : undefined;
-      if (stored) this.stored.set(bucket, stored);
+      // The pending writes are dumped after every bucket (dumpOrder), so this bucket's records come before them.
+      const stored = new Set<string>();
+      this.stored.set(bucket, stored);
       return (document) => {
         const file = deserialize(document) as GridFsFileRecord;
         const key = idKey(file._id);
@@ -95,12 +95,24 @@ export class GridFsCompleteness {
         const expected = expectedChunks(file.length, file.chunkSize);
         // A record that does not say how long it is is kept as it is: a backup does not judge what it cannot read.
         const kept = expected === undefined || dumped === expected;
-        if (kept) stored?.add(key);
+        if (kept) stored.add(key);
         return kept;
       };
     }
     return undefined;
   }
+}
+
+/**
+ * The order a dump reads `collections` in: sorted (each bucket's chunks before its records), with the pending writes
+ * last, after every bucket's records. Sorted alone, `media_pending_writes` fell between `media.*` and `media_variants.*`:
+ * a variant being written when the pending writes were read, and finished before its bucket was, was dumped whole and
+ * with its pending record, and after a restore the media cleanup deleted it as abandoned; its original, marked
+ * processed, never got it again.
+ */
+export function dumpOrder(collections: readonly string[]): string[] {
+  const sorted = [...collections].sort();
+  return [...sorted.filter((name) => name !== PENDING_WRITES), ...sorted.filter((name) => name === PENDING_WRITES)];
 }
 
 interface GridFsFileRecord {

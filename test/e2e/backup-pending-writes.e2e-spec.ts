@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupStorage } from '../../src/backup/backup-storage.js';
 import { BackupService } from '../../src/backup/backup.service.js';
 import { MediaCleanup } from '../../src/media/media-cleanup.js';
-import { MediaStorage } from '../../src/media/media.storage.js';
+import { MediaStorage, variantFilename } from '../../src/media/media.storage.js';
 import { registerAccount } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
 import { withStorage } from '../support/storage-swap.js';
@@ -23,23 +23,10 @@ import { testConfig } from '../support/test-env.js';
  * (until 2026-12-05), though its member had been told it was stored.
  */
 describe('a backup taken while an upload is being accepted', () => {
-  let running: RunningApp;
-  let backups: BackupService;
-  let db: mongo.Db;
-  let dir: string;
-  beforeAll(async () => {
-    dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
-    running = await startApp(testConfig({ BACKUP_DIR: dir }));
-    backups = running.app.get(BackupService);
-    db = running.app.get<Connection>(getConnectionToken()).db!;
-  });
-  afterAll(async () => {
-    await running.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const app = appWithBackups();
   it('keeps the accepted upload through a restore and the media cleanup that follows', async () => {
-    const member = await registerAccount(running.url);
-    const media = running.app.get(MediaStorage, { strict: false });
+    const member = await registerAccount(app.running.url);
+    const media = app.running.app.get(MediaStorage, { strict: false });
     const bytes = pngStructure(300_000);
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
@@ -57,9 +44,9 @@ describe('a backup taken while an upload is being accepted', () => {
     };
     const upload = media.store(Readable.from([bytes]), { ownerId: member.userId, contentType: 'image/png' }, keep);
     await hashed;
-    const pendingMetadata = `${db.databaseName}/media_pending_writes.metadata.json.gz`;
+    const pendingMetadata = `${app.db.databaseName}/media_pending_writes.metadata.json.gz`;
     const run = await withStorage(
-      backups,
+      app.backups,
       (real: BackupStorage) => ({
         begin: async (id: string) => {
           const draft = await real.begin(id);
@@ -72,20 +59,95 @@ describe('a backup taken while an upload is being accepted', () => {
           };
         },
       }),
-      () => backups.run('cli'),
+      () => app.backups.run('cli'),
     );
     const stored = await upload;
     expect(stored).not.toBeNull();
     expect(run.status).toBe('succeeded');
-    await backups.restore(run._id, db.databaseName, { drop: true });
-    const url = `${running.url}/v1/media/${stored!.id.toHexString()}`;
+    await app.backups.restore(run._id, app.db.databaseName, { drop: true });
+    const url = `${app.running.url}/v1/media/${stored!.id.toHexString()}`;
     const restored = await fetch(url);
     await restored.body?.cancel();
     expect(restored.status).toBe(200);
     // An hour on, as the hourly cleanup sees a pending write restored from the backup.
-    await running.app.get(MediaCleanup, { strict: false }).run(new Date(Date.now() + 2 * 3_600_000));
+    await app.running.app.get(MediaCleanup, { strict: false }).run(new Date(Date.now() + 2 * 3_600_000));
     const response = await fetch(url);
     await response.body?.cancel();
     expect(response.status).toBe(200);
   });
 });
+
+describe('a backup taken while a photo variant is being stored', () => {
+  const app = appWithBackups();
+
+  it('keeps a variant finished while its bucket waited to be dumped, through a restore and the media cleanup', async () => {
+    // The pending writes were dumped before media_variants.* (names sorted): a variant being written then, and finished
+    // before its bucket was read, was in the backup whole and with its pending record, and after a restore the cleanup
+    // deleted it; its original, marked processed, never got it again (until 2026-12-06).
+    const member = await registerAccount(app.running.url);
+    const media = app.running.app.get(MediaStorage, { strict: false });
+    const original = await media.store(
+      Readable.from([pngStructure(50_000)]),
+      { ownerId: member.userId, contentType: 'image/png' },
+      () => Promise.resolve(true),
+    );
+    const originalId = original!.id;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let written!: () => void;
+    const chunksIn = new Promise<void>((resolve) => (written = resolve));
+    // The variants job's write, paused once its chunks and record are in, before its hash.
+    const variant = media.variants.upload(
+      Buffer.alloc(20_000, 7),
+      variantFilename(originalId, 'thumb'),
+      { originalId, variant: 'thumb', contentType: 'image/webp', width: 128, height: 128 },
+      async () => {
+        written();
+        await released;
+        return true;
+      },
+    );
+    await chunksIn;
+    const variantChunks = `${app.db.databaseName}/media_variants.chunks.bson.gz`;
+    const run = await withStorage(
+      app.backups,
+      (real: BackupStorage) => ({
+        begin: async (id: string) => {
+          const draft = await real.begin(id);
+          return {
+            ...draft,
+            create: async (path: string) => {
+              // The variant finishes just before its bucket is read.
+              if (path === variantChunks) {
+                release();
+                await variant;
+              }
+              return draft.create(path);
+            },
+          };
+        },
+      }),
+      () => app.backups.run('cli'),
+    );
+    expect(run.status).toBe('succeeded');
+    await app.backups.restore(run._id, app.db.databaseName, { drop: true });
+    await app.running.app.get(MediaCleanup, { strict: false }).run(new Date(Date.now() + 2 * 3_600_000));
+    expect(await media.findVariant(originalId, 'thumb')).not.toBeNull();
+  });
+});
+
+/** An app of the describe's own, its backups in a scratch directory: started before its tests, closed after them. */
+function appWithBackups() {
+  const app = {} as { running: RunningApp; backups: BackupService; db: mongo.Db };
+  const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
+  beforeAll(async () => {
+    app.running = await startApp(testConfig({ BACKUP_DIR: dir }));
+    app.backups = app.running.app.get(BackupService);
+    app.db = app.running.app.get<Connection>(getConnectionToken()).db!;
+  });
+  afterAll(async () => {
+    await app.running.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return app;
+}
