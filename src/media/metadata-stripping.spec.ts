@@ -326,6 +326,28 @@ describe('stripMetadata: what still carries a position', () => {
       expect(await decoded(out)).toEqual(await decoded(image));
     }
   });
+  it('leaves out what follows the end of a JPEG (a second MPF image, a motion photo), with the position it carries', async () => {
+    const photo = await pixels(64, 48).jpeg().toBuffer();
+    const appended = await pixels(16, 16).jpeg().withExif(GPS_EXIF).toBuffer();
+    const video = Buffer.concat([Buffer.from('\0\0\0\x18ftypmp42', 'latin1'), Buffer.from('©xyz+52.52+013.40/')]);
+    const motion = Buffer.concat([photo, appended, video]);
+    const out = await stripped('image/jpeg', motion);
+    expect(out).toEqual(photo);
+    expect(out.includes('GPS')).toBe(false);
+    expect(out.includes('©xyz')).toBe(false);
+  });
+
+  it('walks every scan of a progressive JPEG, with its tables between scans, and keeps the image whole', async () => {
+    const progressive = await pixels(200, 150).jpeg({ progressive: true }).withExif(GPS_EXIF).toBuffer();
+    const out = await stripped('image/jpeg', Buffer.concat([progressive, Buffer.from('trailer')]));
+    expect(exifHasGps((await sharp(out).metadata()).exif)).toBe(false);
+    expect(await decoded(out)).toEqual(await decoded(progressive));
+    // Every byte of the image but its Exif segment is kept, its end included.
+    const exifAt = progressive.indexOf('Exif') - 4;
+    const exifLength = 2 + progressive.readUInt16BE(exifAt + 2);
+    expect(out).toEqual(Buffer.concat([progressive.subarray(0, exifAt), progressive.subarray(exifAt + exifLength)]));
+  });
+
   it('drops the Exif of a JPEG that has a stray byte before a marker, which decoders skip and read the Exif after', async () => {
     const photo = await pixels(16, 16).jpeg().withExif(GPS_EXIF).toBuffer();
     const padded = Buffer.concat([photo.subarray(0, 2), Buffer.from([0x00]), photo.subarray(2)]);

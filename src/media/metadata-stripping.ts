@@ -4,7 +4,7 @@ import { setImmediate } from 'node:timers/promises';
  * Removes what a camera or editor wrote about a photo (EXIF with its GPS position, XMP, IPTC, comments, text chunks)
  * from an upload as it streams into storage, without decoding the image: the pixels' bytes are not touched. JPEG, PNG
  * and WebP; GIF passes unchanged (decision 0023). Stray bytes between a JPEG's segments are passed over, as decoders
- * pass over them. Anything else the parser does not understand, such as a length running past the end of the data,
+ * pass over them, and what follows a JPEG's end is left out. Anything else the parser does not understand, such as a length running past the end of the data,
  * ends the parsing there and the rest passes unchanged: the upload already refused what is not an image by its first
  * bytes, and a broken image is stored as it came. The exceptions are metadata that streams past rather than being held
  * (a PNG metadata chunk over 64 KiB, a WebP EXIF or XMP chunk): a file cut off inside one loses, or has zeroed, what
@@ -64,7 +64,15 @@ async function* jpegWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
       yield queue.take(1); // a fill byte before a marker
       continue;
     }
-    if (marker === SOS || marker === EOI || marker === 0xd8) return;
+    if (marker === EOI) {
+      // The image ends here. What phones and editors append after it (a second image of an MPF file, an HDR gain map,
+      // a motion photo's video, a maker's trailer) can carry its own Exif and position, and no browser shows it: it is
+      // read to its end and left out. Until 2026-12-06 it was stored as it came.
+      yield queue.take(2);
+      await queue.drain();
+      return;
+    }
+    if (marker === 0xd8) return;
     if (marker === 0x00 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
       yield queue.take(2); // markers without a length, or a stray stuffed zero
       continue;
@@ -89,8 +97,13 @@ async function* jpegWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
     ) {
       yield segment;
     }
+    // A scan's coded data follows its header, up to the next marker: more tables and scans (progressive), or the end.
+    if (marker === SOS) yield* queue.passScan();
   }
 }
+
+/** A byte that makes a 0xFF in a scan's data part of it: a stuffed zero, or RST0 to RST7. */
+const inScan = (byte: number) => byte === 0x00 || (byte >= 0xd0 && byte <= 0xd7);
 
 const startsWith = (bytes: Buffer, prefix: Buffer) =>
   bytes.length >= prefix.length && bytes.subarray(0, prefix.length).equals(prefix);
@@ -265,6 +278,31 @@ class ByteQueue {
       if (at === 0) return;
       yield this.take(at < 0 ? this.chunks[0].length : at);
     }
+  }
+
+  /**
+   * A JPEG scan's entropy-coded data as it comes, a piece per chunk read, up to the next marker: 0xFF followed by
+   * anything but a stuffed zero or a restart marker (RST0 to RST7), which belong to the data.
+   */
+  async *passScan(): AsyncGenerator<Buffer> {
+    while (await this.has(2)) {
+      if (this.chunks[0].length < 2) this.peek(2); // joins a lone 0xFF to the bytes after it
+      const chunk = this.chunks[0];
+      let at = chunk.indexOf(0xff);
+      while (at >= 0 && at + 1 < chunk.length && inScan(chunk[at + 1])) at = chunk.indexOf(0xff, at + 2);
+      if (at < 0) yield this.take(chunk.length);
+      else if (at + 1 === chunk.length)
+        yield this.take(at); // the byte after this 0xFF is in the next chunk
+      else {
+        if (at > 0) yield this.take(at);
+        return;
+      }
+    }
+  }
+
+  /** Reads the rest of the source and drops it. */
+  async drain(): Promise<void> {
+    for await (const _piece of this.rest());
   }
 
   async skip(n: number): Promise<void> {
