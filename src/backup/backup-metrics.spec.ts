@@ -5,9 +5,16 @@ import type { BackupRun } from './backup-runs.js';
 import type { BackupService } from './backup.service.js';
 
 /** The sample lines of a scrape (comments left out), as Prometheus would store them. */
-async function scrape(lastSucceeded: BackupRun | null): Promise<Record<string, number>> {
+async function scrape(
+  lastSucceeded: BackupRun | null,
+  lastVerified: BackupRun | null = lastSucceeded?.verify ? lastSucceeded : null,
+): Promise<Record<string, number>> {
   const registry = new Registry();
-  const backups = { runs: { lastSucceeded: () => Promise.resolve(lastSucceeded) } } as unknown as BackupService;
+  const runs = {
+    lastSucceeded: () => Promise.resolve(lastSucceeded),
+    lastVerified: () => Promise.resolve(lastVerified),
+  };
+  const backups = { runs } as unknown as BackupService;
   new BackupMetrics(backups, registry).onApplicationBootstrap();
   const text = await registry.metrics();
   const samples = text.split('\n').filter((line) => line && !line.startsWith('#'));
@@ -36,6 +43,20 @@ describe('BackupMetrics', () => {
       backup_last_duration_seconds: 245,
       backup_last_size_bytes: 1234,
     });
+  });
+
+  it("reports the last ended verification while the next backup's runs, so a failed one's alert does not resolve", async () => {
+    const at = finishedAt;
+    const failedBefore = {
+      ...succeeded,
+      _id: '20261123T030000Z-0a1b',
+      verify: { status: 'failed' as const, at, durationMs: 1 },
+    };
+    // Written, being verified: no outcome, no retention yet.
+    expect(await scrape(succeeded, failedBefore)).toMatchObject({ backup_last_verify_success: 0 });
+    // Written without verification (BACKUP_VERIFY=false): retention ran at once; nothing to report.
+    const unverified = { ...succeeded, retention: { status: 'done' as const, at } };
+    expect(await scrape(unverified, failedBefore)).not.toHaveProperty('backup_last_verify_success');
   });
 
   it('reports a failed verification and retention as 0, a passed one as 1', async () => {

@@ -16,6 +16,7 @@ const REFRESH_MS = 30_000;
 @Injectable()
 export class BackupMetrics implements OnApplicationBootstrap {
   private last: BackupRun | null = null;
+  private lastVerified: BackupRun | null = null;
   private readAt = 0;
   private reading?: Promise<void>;
 
@@ -25,6 +26,7 @@ export class BackupMetrics implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
+    const verified = () => this.lastVerified;
     const gauge = (name: string, help: string, value: (run: BackupRun) => number | undefined) => {
       const refresh = () => this.refresh();
       const last = () => this.last;
@@ -52,8 +54,8 @@ export class BackupMetrics implements OnApplicationBootstrap {
     gauge('backup_last_size_bytes', 'Stored (compressed) size of the last successful backup', (run) => run.sizeBytes);
     gauge(
       'backup_last_verify_success',
-      'Whether restoring the last successful backup passed (1) or failed (0)',
-      (run) => (run.verify ? Number(run.verify.status === 'passed') : undefined),
+      'Whether restoring the last successful backup passed (1) or failed (0); while it runs, the one before',
+      (run) => verifyOutcome(run, verified()),
     );
     gauge(
       'backup_last_retention_success',
@@ -65,10 +67,25 @@ export class BackupMetrics implements OnApplicationBootstrap {
   private refresh(): Promise<void> {
     if (Date.now() - this.readAt < REFRESH_MS && this.reading) return this.reading;
     this.readAt = Date.now();
-    this.reading = withTimeout(this.backups.runs.lastSucceeded(), SCRAPE_READ_TIMEOUT_MS).then(
-      (run) => void (this.last = run),
+    const { runs } = this.backups;
+    this.reading = withTimeout(Promise.all([runs.lastSucceeded(), runs.lastVerified()]), SCRAPE_READ_TIMEOUT_MS).then(
+      ([run, verified]) => {
+        this.last = run;
+        this.lastVerified = verified;
+      },
       () => undefined, // keep the last values while MongoDB does not answer
     );
     return this.reading;
   }
+}
+
+/**
+ * 1 or 0 for the last verification that ended. While the last backup is being verified (no outcome and no retention
+ * yet: retention runs once its verification has passed, or at once without one), the outcome of the backup before it:
+ * until 2026-12-06 the series was absent then, and an alert on a failed verification resolved for the length of the
+ * next one each night, and fired again. Undefined without verification (BACKUP_VERIFY=false: retention, no outcome).
+ */
+function verifyOutcome(run: BackupRun, verified: BackupRun | null): number | undefined {
+  const outcome = run.verify ?? (run.retention ? undefined : verified?.verify);
+  return outcome === undefined ? undefined : Number(outcome.status === 'passed');
 }

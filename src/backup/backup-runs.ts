@@ -147,4 +147,13 @@ export class BackupRuns {
   lastSucceeded(): Promise<BackupRun | null> {
     return this.runs.find({ status: 'succeeded' }).sort({ startedAt: -1 }).limit(1).next();
   }
+
+  /** The last successful backup whose verification has an outcome. */
+  lastVerified(): Promise<BackupRun | null> {
+    return this.runs
+      .find({ status: 'succeeded', verify: { $exists: true } })
+      .sort({ startedAt: -1 })
+      .limit(1)
+      .next();
+  }
 }
