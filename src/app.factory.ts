@@ -14,6 +14,7 @@ import { registerOtherBodyTypes } from './http/other-body-types.js';
 import { refuseEncodedUploads, refuseMultipartOutsideUploads } from './http/multipart-routes.js';
 import { keepPeerAddress } from './http/peer-address.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
+import { closeWaitingConnections } from './http/waiting-connections.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
 import { nestLogger } from './logging/nest-logger.js';
 import { createRootLogger } from './logging/root-logger.js';
@@ -50,6 +51,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   fastify.server.on('connection', keepPeerAddress);
   // First, so that its onSend hook runs before any other.
   registerRequestDeadlines(fastify, config);
+  closeWaitingConnections(fastify, config);
   refuseWhileClosing(fastify);
   refuseMissingHost(fastify);
   if (config.role === 'worker') serveProbesOnly(fastify);

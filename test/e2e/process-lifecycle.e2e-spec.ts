@@ -240,6 +240,25 @@ describe('the production process (dist/main.js)', () => {
     expect(exit.at - signalledAt).toBeLessThan(graceMs);
   });
 
+  it('exits 0 on SIGTERM within the grace period while a client holds a connection it has sent nothing on', async () => {
+    const graceMs = 8_000;
+    const { app, url } = await boot({ SHUTDOWN_DRAIN_MS: '200', SHUTDOWN_GRACE_MS: String(graceMs) });
+    // A browser's preconnect, say: open, and no request yet.
+    const silent = connect(Number(new URL(url).port), '127.0.0.1');
+    silent.on('error', () => undefined);
+    await new Promise((resolve) => silent.once('connect', resolve));
+    try {
+      const signalledAt = performance.now();
+      app.signal('SIGTERM');
+      const exit = await app.exited;
+      expect(app.logLines().map((entry) => entry.msg)).toContain('Shutdown complete');
+      expect(exit.code).toBe(0);
+      expect(exit.at - signalledAt).toBeLessThan(graceMs);
+    } finally {
+      silent.destroy();
+    }
+  });
+
   it('exits at once on a second SIGTERM', async () => {
     const { app } = await boot({ SHUTDOWN_DRAIN_MS: '20000', SHUTDOWN_GRACE_MS: '30000' });
     app.signal('SIGTERM');

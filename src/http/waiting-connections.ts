@@ -1,0 +1,49 @@
+import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { AppConfig } from '../config/app-config.js';
+
+/**
+ * Ends, once the server starts closing, the connections on which no request is in progress and that Node does not
+ * count as idle: one the client opened and sent nothing on yet (a browser's preconnect, a proxy's warm pool, a client
+ * whose FIN was lost), or one still sending the head of its request. Node's closeIdleConnections passes over both (it
+ * counts them as requests whose headers are due), and server.close() stops the header timeout that would have ended
+ * them, so close() waited for the client: for ever in process, and on SIGTERM until SHUTDOWN_GRACE_MS forced exit 1,
+ * skipping the close steps (until 2026-12-06). A connection that has sent nothing is closed at once, as an idle
+ * keep-alive one is; one part-way through its request head gets HANDLER_TIMEOUT_MS, as a download does, and is then cut
+ * unless its request has arrived (answered 503 by refuse-while-closing.ts, and closed). Requests in progress are bounded
+ * by their own deadlines (request-deadlines.ts).
+ */
+export function closeWaitingConnections(fastify: FastifyInstance, { http }: AppConfig): void {
+  const open = new Set<Socket>();
+  /** The last response begun on each connection: a request is in progress there until it has ended. */
+  const responses = new WeakMap<Socket, ServerResponse>();
+  const inProgress = (socket: Socket) => responses.get(socket)?.writableEnded === false;
+  let closing = false;
+  const cutIfWaiting = (socket: Socket): void => {
+    if (!inProgress(socket)) socket.destroy();
+  };
+  const cutLater = (socket: Socket): void => {
+    const timer = setTimeout(cutIfWaiting, http.handlerTimeoutMs, socket);
+    socket.once('close', () => clearTimeout(timer));
+  };
+  fastify.server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    // Accepted while the preClose hooks ran, just before the listener closed.
+    if (closing) cutLater(socket);
+  });
+  // A map entry per request and no listener: this runs on every request.
+  fastify.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    responses.set(request.socket, response);
+  });
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    for (const socket of open) {
+      if (inProgress(socket)) continue;
+      if (socket.bytesRead === 0) socket.destroy();
+      else cutLater(socket);
+    }
+    done();
+  });
+}
