@@ -45,22 +45,9 @@ describe('a backup taken while an upload is being accepted', () => {
     const upload = media.store(Readable.from([bytes]), { ownerId: member.userId, contentType: 'image/png' }, keep);
     await hashed;
     const pendingMetadata = `${app.db.databaseName}/media_pending_writes.metadata.json.gz`;
-    const run = await withStorage(
-      app.backups,
-      (real: BackupStorage) => ({
-        begin: async (id: string) => {
-          const draft = await real.begin(id);
-          return {
-            ...draft,
-            create: async (path: string) => {
-              if (path === pendingMetadata) release();
-              return draft.create(path);
-            },
-          };
-        },
-      }),
-      () => app.backups.run('cli'),
-    );
+    const run = await backupCalling(app.backups, (path) => {
+      if (path === pendingMetadata) release();
+    });
     const stored = await upload;
     expect(stored).not.toBeNull();
     expect(run.status).toBe('succeeded');
@@ -109,26 +96,13 @@ describe('a backup taken while a photo variant is being stored', () => {
     );
     await chunksIn;
     const variantChunks = `${app.db.databaseName}/media_variants.chunks.bson.gz`;
-    const run = await withStorage(
-      app.backups,
-      (real: BackupStorage) => ({
-        begin: async (id: string) => {
-          const draft = await real.begin(id);
-          return {
-            ...draft,
-            create: async (path: string) => {
-              // The variant finishes just before its bucket is read.
-              if (path === variantChunks) {
-                release();
-                await variant;
-              }
-              return draft.create(path);
-            },
-          };
-        },
-      }),
-      () => app.backups.run('cli'),
-    );
+    const run = await backupCalling(app.backups, async (path) => {
+      // The variant finishes just before its bucket is read.
+      if (path === variantChunks) {
+        release();
+        await variant;
+      }
+    });
     expect(run.status).toBe('succeeded');
     await app.backups.restore(run._id, app.db.databaseName, { drop: true });
     await app.running.app.get(MediaCleanup, { strict: false }).run(new Date(Date.now() + 2 * 3_600_000));
@@ -151,3 +125,22 @@ function appWithBackups() {
   });
   return app;
 }
+
+/** A backup run whose dump calls `beforeFile` with each file's path before it writes that file. */
+const backupCalling = (backups: BackupService, beforeFile: (path: string) => Promise<void> | void) =>
+  withStorage(
+    backups,
+    (real: BackupStorage) => ({
+      begin: async (id: string) => {
+        const draft = await real.begin(id);
+        return {
+          ...draft,
+          create: async (path: string) => {
+            await beforeFile(path);
+            return draft.create(path);
+          },
+        };
+      },
+    }),
+    () => backups.run('cli'),
+  );
