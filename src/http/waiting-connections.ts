@@ -16,7 +16,10 @@ import type { AppConfig } from '../config/app-config.js';
  */
 export function closeWaitingConnections(fastify: FastifyInstance, { http }: AppConfig): void {
   const open = new Set<Socket>();
-  /** The last response begun on each connection: a request is in progress there until it has ended. */
+  /**
+   * The last response begun on each connection: a request is in progress there until that response has ended. One
+   * still flushing to a slow client after end() counts as waiting, and is cut HANDLER_TIMEOUT_MS on, as a download is.
+   */
   const responses = new WeakMap<Socket, ServerResponse>();
   const inProgress = (socket: Socket) => responses.get(socket)?.writableEnded === false;
   let closing = false;
