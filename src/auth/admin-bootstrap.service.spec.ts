@@ -12,6 +12,8 @@ function setup(existing: Partial<UserRecord> | null) {
     findByEmail: vi.fn(() => Promise.resolve(existing && { id: 'u1', email: 'ops-lead@example.com', ...existing })),
     setRole: vi.fn(() => Promise.resolve()),
     create: vi.fn(() => Promise.resolve()),
+    // No account stored under an earlier form of the email.
+    emailsMatching: vi.fn(async function* () {}),
   };
   // The stored hash of the account is the password itself here: verify compares the two.
   const hasher = {

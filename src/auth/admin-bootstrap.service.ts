@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common'
 import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { normaliseEmail } from '../users/email.js';
+import { CHANGEABLE } from '../users/email-form-migration.js';
 import { EmailTakenError, UsersRepository, type UserRecord } from '../users/users.repository.js';
 import { PasswordHasher } from './password-hasher.js';
 
@@ -26,8 +27,23 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     if (!admin) return;
     const email = normaliseEmail(admin.email);
 
-    const existing = (await this.users.findByEmail(email)) ?? (await this.createAdmin(email, admin.password));
+    const existing =
+      (await this.users.findByEmail(email)) ??
+      (await this.findInEarlierForm(email)) ??
+      (await this.createAdmin(email, admin.password));
     if (existing && existing.role !== 'admin') await this.promote(existing, admin.password);
+  }
+
+  /**
+   * The account stored under an earlier form of the email, which EmailFormMigration has not rewritten yet (it runs in
+   * the background, on workers only): taken for missing, a second admin was created with ADMIN_PASSWORD beside the
+   * first, whose password its operator may have changed since. Walks only the addresses that can change form.
+   */
+  private async findInEarlierForm(email: string): Promise<UserRecord | null> {
+    for await (const user of this.users.emailsMatching(CHANGEABLE)) {
+      if (user.email !== email && normaliseEmail(user.email) === email) return this.users.findById(user.id);
+    }
+    return null;
   }
 
   /** Undefined once created; else the account that took the email meanwhile, to be judged as one found at first. */

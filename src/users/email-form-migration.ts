@@ -9,7 +9,7 @@ import { UsersRepository } from './users.repository.js';
  * Only an address with a character outside printable ASCII, or a quoted local part (unquoted since 2026-12-05), can
  * change form: plain ones were trimmed and lowered.
  */
-const CHANGEABLE = /[^ -~]|^"/;
+export const CHANGEABLE = /[^ -~]|^"/;
 
 /**
  * Rewrites emails stored before they were normalised (src/users/email.ts) into today's form, so that their owners
