@@ -17,11 +17,13 @@ import type { AppConfig } from '../config/app-config.js';
 export function closeWaitingConnections(fastify: FastifyInstance, { http }: AppConfig): void {
   const open = new Set<Socket>();
   /**
-   * The last response begun on each connection: a request is in progress there until that response has ended. One
-   * still flushing to a slow client after end() counts as waiting, and is cut HANDLER_TIMEOUT_MS on, as a download is.
+   * The responses begun on each connection and not ended when the last one began: a request is in progress there
+   * until all have ended. Pipelined requests each have one, and a later one can end before an earlier one (its answer
+   * waits in Node's queue), so the last alone is not enough. One still flushing to a slow client after end() counts as
+   * waiting, and is cut HANDLER_TIMEOUT_MS on, as a download is.
    */
-  const responses = new WeakMap<Socket, ServerResponse>();
-  const inProgress = (socket: Socket) => responses.get(socket)?.writableEnded === false;
+  const responses = new WeakMap<Socket, ServerResponse[]>();
+  const inProgress = (socket: Socket) => responses.get(socket)?.some((response) => !response.writableEnded) === true;
   let closing = false;
   const cutIfWaiting = (socket: Socket): void => {
     if (!inProgress(socket)) socket.destroy();
@@ -36,9 +38,11 @@ export function closeWaitingConnections(fastify: FastifyInstance, { http }: AppC
     // Accepted while the preClose hooks ran, just before the listener closed.
     if (closing) cutLater(socket);
   });
-  // A map entry per request and no listener: this runs on every request.
+  // No listener per request: this runs on every request.
   fastify.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    responses.set(request.socket, response);
+    const begun = responses.get(request.socket)?.filter((earlier) => !earlier.writableEnded) ?? [];
+    begun.push(response);
+    responses.set(request.socket, begun);
   });
   fastify.addHook('preClose', (done) => {
     closing = true;
