@@ -84,6 +84,21 @@ describe('view counting', () => {
     expect(await views(profile.id)).toBe(2 + 2 + 1 + 1); // the anonymous read above counted one too
   });
 
+  it('counts a repeat view once within the hour also on a profile more than 100 members viewed since', async () => {
+    const profile = await createProfile(url, await registerAccount(url));
+    const id = new Types.ObjectId(profile.id);
+    const service = new ProfileViewsService(running.app.get<Redis>(REDIS_CLIENT), config);
+    service.record(id, 'first-viewer');
+    await service.send();
+    // 100 other members look at it in the next minutes: the set "who viewed me" lists is bounded at 100.
+    for (let i = 0; i < 100; i++) service.record(id, `other-${i}`);
+    await service.send();
+    service.record(id, 'first-viewer');
+    await service.send();
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(101);
+  });
+
   it("leaves the profile's updatedAt alone: counted views are no edit", async () => {
     const owner = await registerAccount(url);
     const profile = await createProfile(url, owner);

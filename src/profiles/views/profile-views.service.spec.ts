@@ -16,7 +16,7 @@ function fakeRedis(exec: () => Promise<unknown>) {
       const pipeline = {
         hincrby: (key: string, field: string, by: number) => (commands.push([key, field, by]), pipeline),
         countViewers: (...args: unknown[]) => (commands.push(['countViewers', ...args]), pipeline),
-        zremrangebyrank: () => pipeline,
+        trimViewers: () => pipeline,
         zremrangebyscore: () => pipeline,
         pexpire: () => pipeline,
         exec,

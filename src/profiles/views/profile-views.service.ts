@@ -30,7 +30,21 @@ if counted > 0 then redis.call('HINCRBY', KEYS[2], ARGV[1], counted) end
 return counted
 `;
 
-/** The client and its pipelines, with COUNT_VIEWERS as a command (EVALSHA, loaded once). */
+/**
+ * Bounds a profile's viewers set (KEYS[1]) to ARGV[1] members, dropping the oldest, but none whose view is after ARGV[2]
+ * (ms): COUNT_VIEWERS needs those for the repeat-view window. A rank alone dropped, on a profile more than ARGV[1]
+ * members viewed within the hour, the ones who had looked minutes before, and their next view counted again.
+ */
+const TRIM_VIEWERS = `
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
+if excess <= 0 then return 0 end
+local old = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[2])
+local n = math.min(excess, old)
+if n > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1) end
+return n
+`;
+
+/** The client and its pipelines, with COUNT_VIEWERS and TRIM_VIEWERS as commands (EVALSHA, loaded once). */
 interface ViewsRedis extends Redis {
   pipeline(): ViewsPipeline;
 }
@@ -42,6 +56,7 @@ type ViewsPipeline = ReturnType<Redis['pipeline']> & {
     windowMs: number,
     ...views: (string | number)[]
   ): ViewsPipeline;
+  trimViewers(viewersKey: string, kept: number, keepAfterMs: number): ViewsPipeline;
 };
 
 /**
@@ -68,6 +83,7 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
     @InjectConfig() private readonly config: AppConfig,
   ) {
     redis.defineCommand('countViewers', { numberOfKeys: 2, lua: COUNT_VIEWERS });
+    redis.defineCommand('trimViewers', { numberOfKeys: 1, lua: TRIM_VIEWERS });
     this.redis = redis as ViewsRedis;
   }
 
@@ -153,7 +169,9 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
       pipeline.countViewers(key, VIEW_KEYS.pending, id, REPEAT_VIEW_WINDOW_MS, ...viewedAt);
       // Bounded per profile, each view forgotten after a month (the key's expiry, renewed by every view, ends only a
       // set nobody has viewed since: until 2026-12-04 a profile viewed every month listed visits of months before).
-      pipeline.zremrangebyrank(key, 0, -(VIEWERS_KEPT + 1));
+      // Views still inside the repeat window are kept beyond VIEWERS_KEPT (recentViewers lists VIEWERS_KEPT); a view
+      // buffered on another instance may be up to VIEW_BUFFER_MS older than now.
+      pipeline.trimViewers(key, VIEWERS_KEPT, Date.now() - REPEAT_VIEW_WINDOW_MS - this.config.queues.viewBufferMs);
       pipeline.zremrangebyscore(key, '-inf', `(${Date.now() - VIEWERS_TTL_MS}`);
       pipeline.pexpire(key, VIEWERS_TTL_MS);
     }
