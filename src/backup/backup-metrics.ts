@@ -83,7 +83,8 @@ export class BackupMetrics implements OnApplicationBootstrap {
  * 1 or 0 for the last verification that ended. While the last backup is being verified (no outcome and no retention
  * yet: retention runs once its verification has passed, or at once without one), the outcome of the backup before it:
  * until 2026-12-06 the series was absent then, and an alert on a failed verification resolved for the length of the
- * next one each night, and fired again. Undefined without verification (BACKUP_VERIFY=false: retention, no outcome).
+ * next one each night, and fired again. A verification a shutdown interrupted records nothing either: the one before
+ * is reported until the next backup. Undefined without verification (BACKUP_VERIFY=false: retention, no outcome).
  */
 function verifyOutcome(run: BackupRun, verified: BackupRun | null): number | undefined {
   const outcome = run.verify ?? (run.retention ? undefined : verified?.verify);
