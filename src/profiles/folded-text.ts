@@ -1,3 +1,5 @@
+import { oneCaseForm } from '../common/text/case-forms.js';
+
 /**
  * Longer text is no city (80 characters) or interest (30) in any form: composition joins at most four code points into
  * one character. It is not normalised, and comes back as it is for the length checks to refuse: NFC puts a run of
@@ -22,15 +24,11 @@ export function straightApostrophes(text: string): string {
 
 /**
  * Text as the search keys (a city, an interest) store and match it: lower case, then NFC, which makes "São" typed with
- * a precomposed "ã" and with "a" plus a combining tilde one string; and the Turkish capital "İ", which lowers to "i"
- * plus a combining dot, folded to "i", so "İstanbul" from a Turkish keyboard and "Istanbul" from any other are one.
- * Text longer than MAX_FOLDED_INPUT_LENGTH comes back as it is. Changing this rule needs SearchKeyMigration to rewrite
- * the stored keys.
+ * a precomposed "ã" and with "a" plus a combining tilde one string, then oneCaseForm ("İ" lowered is "i", and since
+ * 2026-12-06 "ς" is "σ"). Text longer than MAX_FOLDED_INPUT_LENGTH comes back as it is. Changing this rule needs
+ * SearchKeyMigration to rewrite the stored keys, which it does at a worker's start.
  */
 export function foldedText(text: string): string {
   if (text.length > MAX_FOLDED_INPUT_LENGTH) return text;
-  return text
-    .toLowerCase()
-    .normalize('NFC')
-    .replace(/i\u0307/g, 'i');
+  return oneCaseForm(text.toLowerCase().normalize('NFC'));
 }

@@ -1,4 +1,5 @@
 import { domainToASCII } from 'node:url';
+import { oneCaseForm } from '../common/text/case-forms.js';
 
 /**
  * Longer text is no address in any form (one has at most 254 characters once normalised; this leaves room for spaces
@@ -17,31 +18,23 @@ const NEEDLESSLY_QUOTED = /^"([\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(?:\.[\p{L}\p{N}!#
 
 /**
  * The one form an email is stored and compared in, so that variants a person would read as the same address are one
- * account: trimmed; NFKC (composed accents, full-width letters as ASCII); lower case (caseless in the local part);
- * quotes that change nothing dropped from the local part (`"ann"@x.com` registered apart from `ann@x.com` until
- * 2026-12-05); an internationalised domain in its ASCII (punycode) form, which is what mail servers resolve. Text
- * longer than MAX_EMAIL_INPUT_LENGTH comes back as it is, for the validator to refuse as too long.
+ * account: trimmed; NFKC (composed accents, full-width letters as ASCII); lower case, with the local part's "ς" and
+ * dotted "i" in one form (oneCaseForm: "ΝΙΚΟΣ" typed in capitals was a second account until 2026-12-06); quotes that
+ * change nothing dropped from the local part (`"ann"@x.com` registered apart from `ann@x.com` until 2026-12-05); an
+ * internationalised domain in its ASCII (punycode) form, which is what mail servers resolve. Text longer than
+ * MAX_EMAIL_INPUT_LENGTH comes back as it is, for the validator to refuse as too long.
  */
 export function normaliseEmail(email: string): string {
   if (email.length > MAX_EMAIL_INPUT_LENGTH) return email;
   const lowered = email.trim().normalize('NFKC').toLowerCase();
   const at = lowered.lastIndexOf('@');
   if (at === -1) return lowered;
-  const quoted = caseless(lowered.slice(0, at));
+  // The domain is left to IDNA, where "ς" and "σ" name different domains.
+  const quoted = oneCaseForm(lowered.slice(0, at));
   const local = NEEDLESSLY_QUOTED.exec(quoted)?.[1] ?? quoted;
   // An empty result means the domain is not valid; the email validator then refuses the address as it stands.
   const domain = domainToASCII(lowered.slice(at + 1));
   return `${local}@${domain || lowered.slice(at + 1)}`;
-}
-
-/**
- * A lower-cased local part as caseless matching reads it. toLowerCase lowers a word-final capital sigma to "ς" and
- * every other one to "σ", so "ΝΙΚΟΣ" was not the capitals of "νικοσ": one mailbox, two accounts, and its owner locked
- * out when typing it in capitals. "İ" from a Turkish keyboard lowers to "i" plus a combining dot, which reads as "i"
- * (cities fold it so too: folded-text.ts). The domain is left to IDNA, where "ς" and "σ" name different domains.
- */
-function caseless(localPart: string): string {
-  return localPart.replace(/\u03c2/g, '\u03c3').replace(/i\u0307/g, 'i');
 }
 
 /** Invisible characters (zero-width spaces and joiners, controls) would make look-alike accounts. */
