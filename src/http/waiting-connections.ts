@@ -15,15 +15,14 @@ import type { AppConfig } from '../config/app-config.js';
  * by their own deadlines (request-deadlines.ts).
  */
 export function closeWaitingConnections(fastify: FastifyInstance, { http }: AppConfig): void {
-  const open = new Set<Socket>();
   /**
-   * The responses begun on each connection and not ended when the last one began: a request is in progress there
-   * until all have ended. Pipelined requests each have one, and a later one can end before an earlier one (its answer
-   * waits in Node's queue), so the last alone is not enough. One still flushing to a slow client after end() counts as
-   * waiting, and is cut HANDLER_TIMEOUT_MS on, as a download is.
+   * Each open connection with the responses begun on it since the last time none was in progress: a request is in
+   * progress there until all have ended. Pipelined requests each have one, and a later one can end before an earlier
+   * one (its answer waits in Node's queue), so the last alone is not enough. One still flushing to a slow client after
+   * end() counts as waiting, and is cut HANDLER_TIMEOUT_MS on, as a download is.
    */
-  const responses = new WeakMap<Socket, ServerResponse[]>();
-  const inProgress = (socket: Socket) => responses.get(socket)?.some((response) => !response.writableEnded) === true;
+  const connections = new Map<Socket, ServerResponse[]>();
+  const inProgress = (socket: Socket) => connections.get(socket)?.some((response) => !response.writableEnded) === true;
   let closing = false;
   const cutIfWaiting = (socket: Socket): void => {
     if (!inProgress(socket)) socket.destroy();
@@ -33,20 +32,21 @@ export function closeWaitingConnections(fastify: FastifyInstance, { http }: AppC
     socket.once('close', () => clearTimeout(timer));
   };
   fastify.server.on('connection', (socket: Socket) => {
-    open.add(socket);
-    socket.once('close', () => open.delete(socket));
+    connections.set(socket, []);
+    socket.once('close', () => connections.delete(socket));
     // Accepted while the preClose hooks ran, just before the listener closed.
     if (closing) cutLater(socket);
   });
-  // No listener per request: this runs on every request.
+  // No listener and, on a keep-alive connection, no allocation per request: this runs on every request.
   fastify.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const begun = responses.get(request.socket)?.filter((earlier) => !earlier.writableEnded) ?? [];
+    const begun = connections.get(request.socket);
+    if (!begun) return;
+    if (begun.every((earlier) => earlier.writableEnded)) begun.length = 0;
     begun.push(response);
-    responses.set(request.socket, begun);
   });
   fastify.addHook('preClose', (done) => {
     closing = true;
-    for (const socket of open) {
+    for (const socket of connections.keys()) {
       if (inProgress(socket)) continue;
       if (socket.bytesRead === 0) socket.destroy();
       else cutLater(socket);
