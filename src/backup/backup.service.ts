@@ -18,6 +18,9 @@ import { readManifest } from './read-manifest.js';
 /** Another backup or a restore holds the lock. */
 export class BackupRunningError extends Error {}
 
+/** The backup's last verification failed, and the restore was not told to go ahead despite it. */
+export class FailedVerificationError extends Error {}
+
 /** The process shut down during a verification: its outcome says nothing about the backup. */
 export class VerificationInterruptedError extends Error {}
 
@@ -25,6 +28,13 @@ const APP_VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface RestoreOptions {
+  /** Replace the target's collections (else a target with any is refused). */
+  drop: boolean;
+  /** Restore a backup whose last verification failed (else refused with FailedVerificationError). */
+  despiteFailedVerification?: boolean;
+}
 
 /**
  * Backups of the application database: one at a time across all instances, dumped in mongodump's
@@ -335,9 +345,10 @@ export class BackupService implements BeforeApplicationShutdown {
   /**
    * Checks every file first (a damaged backup touches nothing), then restores into database `target`.
    * Holds the backup lock throughout: a backup dumping a database that is being replaced would be
-   * neither the old data nor the new. Throws BackupRunningError while a backup or restore runs.
+   * neither the old data nor the new. Throws BackupRunningError while a backup or restore runs, and
+   * FailedVerificationError for a backup whose last verification failed unless `despiteFailedVerification`.
    */
-  restore(id: string, target: string, options: { drop: boolean }): Promise<Record<string, number>> {
+  restore(id: string, target: string, options: RestoreOptions): Promise<Record<string, number>> {
     const busy = 'A backup or another restore is running: restore again once it has finished';
     return this.underLock('restore', busy, (stop) => this.restoreHolding(id, target, options, stop));
   }
@@ -368,12 +379,13 @@ export class BackupService implements BeforeApplicationShutdown {
   private async restoreHolding(
     id: string,
     target: string,
-    options: { drop: boolean },
+    options: RestoreOptions,
     stop: AbortSignal,
   ): Promise<Record<string, number>> {
     // Until every file is checked the target is untouched; from then on a failure can leave it partly restored.
     let writing = false;
     try {
+      if (!options.despiteFailedVerification) await this.refuseFailedVerification(id, target);
       const manifest = await this.checkedManifest(id, stop);
       writing = true;
       const restored = await restoreDump(this.connection.getClient().db(target), this.storage, manifest, options, stop);
@@ -386,6 +398,22 @@ export class BackupService implements BeforeApplicationShutdown {
       const state = writing ? 'may be partly restored: run the restore again with --drop' : 'is untouched';
       throw new Error(`${reason}; ${target} ${state}`, { cause: error });
     }
+  }
+
+  /**
+   * A backup whose verification failed is refused before anything is read: its files check out (they are what was
+   * dumped), so its restore would most likely stop where the verification did (a duplicate key, say), with the
+   * target's collections dropped and half of the backup in their place. Its record is in this process's database;
+   * a backup without one (the database lost, or another's backup) is not refused.
+   */
+  private async refuseFailedVerification(id: string, target: string): Promise<void> {
+    const verify = (await this.runs.find(id))?.verify;
+    if (verify?.status !== 'failed') return;
+    throw new FailedVerificationError(
+      `Backup ${id} failed its verification at ${verify.at.toISOString()} (${verify.error}): restoring it would most ` +
+        `likely stop at the same point, leaving ${target} partly restored. Restore an earlier backup, verify this ` +
+        `one again (--verify ${id}), or pass --despite-failed-verification`,
+    );
   }
 
   /** The manifest of backup `id`, once every file it lists has been read and checked against it. */

@@ -15,7 +15,9 @@ describe('parseCliArgs', () => {
       id: ID,
       targetDb: 'vesta_restore',
       drop: true,
+      despiteFailedVerification: false,
     });
+    expect(parse('--restore', ID, '--despite-failed-verification')).toMatchObject({ despiteFailedVerification: true });
     // `npm run restore -- <id>` puts --restore first; the id may come after the flags too.
     expect(parse('--restore', '--drop', ID)).toMatchObject({ kind: 'restore', id: ID, drop: true });
     expect(parse('--help', '--list')).toEqual({ kind: 'help' });
@@ -27,8 +29,9 @@ describe('parseCliArgs', () => {
     [['--restore', ID, 'vesta_restore'], /restore takes one backup id, not also vesta_restore/],
     [['--restore'], /restore needs a backup id/],
     [['--list', '--verify', ID], /Choose one of --list, --verify/],
-    [['--target-db', 'vesta_restore'], /--target-db and --drop go with --restore/],
-    [['--drop'], /--target-db and --drop go with --restore/],
+    [['--target-db', 'vesta_restore'], /--target-db, --drop and --despite-failed-verification go with --restore/],
+    [['--drop'], /--target-db, --drop and --despite-failed-verification go with --restore/],
+    [['--despite-failed-verification'], /go with --restore/],
     // An unset shell variable: the driver read "" as the database in MONGODB_URI, the live one.
     [['--restore', ID, '--target-db', '', '--drop'], /--target-db "" is not a database name/],
     [['--restore', ID, '--target-db', 'vesta.restore'], /--target-db "vesta.restore" is not a database name/],

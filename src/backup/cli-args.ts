@@ -13,7 +13,7 @@ export type CliCommand =
   | { kind: 'backup' }
   | { kind: 'list' }
   | { kind: 'verify'; id: string }
-  | { kind: 'restore'; id: string; targetDb?: string; drop: boolean };
+  | { kind: 'restore'; id: string; targetDb?: string; drop: boolean; despiteFailedVerification: boolean };
 
 /**
  * The CLI's arguments as one command. Anything left over is refused rather than ignored: `cli.js <id>` without
@@ -29,6 +29,7 @@ export function parseCliArgs(args: string[], usage: string): CliCommand {
       verify: { type: 'string' },
       'target-db': { type: 'string' },
       drop: { type: 'boolean', default: false },
+      'despite-failed-verification': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -37,8 +38,8 @@ export function parseCliArgs(args: string[], usage: string): CliCommand {
   const modes = [values.restore && '--restore', values.list && '--list', values.verify !== undefined && '--verify'];
   const chosen = modes.filter(Boolean);
   if (chosen.length > 1) throw refuse(`Choose one of ${chosen.join(', ')}`);
-  if (!values.restore && (values['target-db'] !== undefined || values.drop)) {
-    throw refuse('--target-db and --drop go with --restore');
+  if (!values.restore && (values['target-db'] !== undefined || values.drop || values['despite-failed-verification'])) {
+    throw refuse('--target-db, --drop and --despite-failed-verification go with --restore');
   }
   if (values.restore) {
     const [id, ...extra] = positionals;
@@ -50,7 +51,13 @@ export function parseCliArgs(args: string[], usage: string): CliCommand {
         `--target-db ${JSON.stringify(targetDb)} is not a database name (1-63 characters, no / \\ . " $ or spaces)`,
       );
     }
-    return { kind: 'restore', id, targetDb, drop: values.drop };
+    return {
+      kind: 'restore',
+      id,
+      targetDb,
+      drop: values.drop,
+      despiteFailedVerification: values['despite-failed-verification'],
+    };
   }
   if (positionals.length) {
     throw refuse(`Unexpected argument ${positionals.join(' ')} (to restore a backup, pass --restore before its id)`);

@@ -16,11 +16,13 @@ const USAGE = `Usage:
   npm run backup                                          back up MONGODB_URI's database into BACKUP_DIR
   npm run backup -- --list                                list complete backups
   npm run backup -- --verify <id>                         restore <id> into a scratch database, compare, drop it
-  npm run restore -- <id> [--target-db <name>] [--drop]   restore <id> (default target: the database the backup was
+  npm run restore -- <id> [--target-db <name>] [--drop] [--despite-failed-verification]
+                                                          restore <id> (default target: the database the backup was
                                                           taken from, as its manifest names it); --drop replaces the
-                                                          target's collections. Refused while a backup runs. Clears
-                                                          the API cache in Redis afterwards when the target is
-                                                          MONGODB_URI's database.`;
+                                                          target's collections. Refused while a backup runs, and for a
+                                                          backup whose verification failed unless
+                                                          --despite-failed-verification. Clears the API cache in Redis
+                                                          afterwards when the target is MONGODB_URI's database.`;
 
 const logger = new Logger('BackupCli');
 
@@ -87,7 +89,8 @@ async function main(): Promise<number> {
     if (command.kind === 'restore') {
       const { id } = command;
       const target = command.targetDb ?? (await backups.manifest(id)).database;
-      const restored = await backups.restore(id, target, { drop: command.drop });
+      const { drop, despiteFailedVerification } = command;
+      const restored = await backups.restore(id, target, { drop, despiteFailedVerification });
       const cache =
         target === backups.databaseName
           ? await clearCacheAfterRestore(config.redis, logger)

@@ -167,6 +167,25 @@ describe('backup CLI restores', () => {
     expect(await locks.countDocuments()).toBe(0); // released
   });
 
+  it('refuses a backup whose verification failed, touching nothing, unless --despite-failed-verification', async () => {
+    const id = backupId(await cli([], env));
+    // What a failed verification records (BackupService.verify); the CLI's own backup passed it.
+    const failed = { status: 'failed', at: new Date(), durationMs: 5, error: 'E11000 duplicate key error' };
+    await db.collection('backup_runs').updateOne({ _id: id as never }, { $set: { verify: failed } });
+    const probe = db.collection('restore_probe');
+    await probe.insertOne({ after: id });
+
+    const refused = await cli(['--restore', id, '--drop'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(`Backup ${id} failed its verification at ${failed.at.toISOString()}`);
+    expect(refused.stderr).toMatch(/E11000 duplicate key error.*pass --despite-failed-verification/);
+    expect(await probe.countDocuments({ after: id })).toBe(1);
+
+    const restore = await cli(['--restore', id, '--drop', '--despite-failed-verification'], env);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(await probe.countDocuments()).toBe(0);
+  });
+
   it('refuses to verify while a backup runs, whose retention could remove the backup being read', async () => {
     const id = backupId(await cli([], env));
     const locks = db.collection<{ _id: string; runId: string; until: Date }>('backup_lock');

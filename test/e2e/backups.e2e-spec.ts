@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupIntegrityError, TargetNotEmptyError } from '../../src/backup/dump-restorer.js';
-import { BackupRunningError, BackupService, VerificationInterruptedError } from '../../src/backup/backup.service.js';
+import {
+  BackupRunningError,
+  BackupService,
+  FailedVerificationError,
+  VerificationInterruptedError,
+} from '../../src/backup/backup.service.js';
 import { SCHEDULED_BACKUP_ATTEMPTS } from '../../src/backup/backup.scheduler.js';
 import type { BackupStorage } from '../../src/backup/backup-storage.js';
 import { withStorage } from '../support/storage-swap.js';
@@ -162,6 +167,42 @@ describe('backups', () => {
       expect(await target.collection('sentinel').countDocuments()).toBe(1);
       await rm(join(dir, copy), { recursive: true });
     }
+    await target.dropDatabase();
+  });
+
+  it('refuses a backup whose verification failed before reading it, until told to go ahead or verified again', async () => {
+    // Its data files read back damaged during the verification alone: they check out now, as the files of a backup
+    // whose verification stopped at a duplicate key do.
+    const run = await withStorage(
+      backups,
+      (real) => ({
+        open: (id, path) =>
+          path.endsWith('.bson.gz') ? Readable.from([Buffer.from('not gzip')]) : real.open(id, path),
+      }),
+      () => backups.run('cli'),
+    );
+    expect(run.verify?.status).toBe('failed');
+    const target = running.app.get<Connection>(getConnectionToken()).getClient().db(`${db.databaseName}_unverified`);
+    await target.collection('sentinel').insertOne({ keep: true });
+
+    const attempt = backups.restore(run._id, target.databaseName, { drop: true });
+    await expect(attempt).rejects.toThrow(FailedVerificationError);
+    await expect(attempt).rejects.toThrow(
+      `Backup ${run._id} failed its verification at ${run.verify?.at.toISOString()}`,
+    );
+    expect(await target.collection('sentinel').countDocuments()).toBe(1);
+
+    const restored = await backups.restore(run._id, target.databaseName, {
+      drop: true,
+      despiteFailedVerification: true,
+    });
+    expect(restored.users).toBeGreaterThan(0);
+    expect(await target.collection('sentinel').countDocuments()).toBe(0);
+
+    expect((await backups.verifyHoldingLock(run._id)).status).toBe('passed');
+    await target.collection('sentinel').insertOne({ keep: true });
+    await backups.restore(run._id, target.databaseName, { drop: true });
+    expect(await target.collection('sentinel').countDocuments()).toBe(0);
     await target.dropDatabase();
   });
 
