@@ -1,7 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
 
 /** The status of a request whose client left before its answer (nginx's "client closed request"): none was sent. */
 export const CLIENT_CLOSED_REQUEST = 499;
+
+/** Connections on which Node's HTTP server answered itself (clientErrorHandler), with the status it wrote. */
+const answeredByServer = new WeakMap<Socket, number>();
+
+/**
+ * Notes that Node's HTTP server wrote `status` on `socket` before closing it: a request whose body was still arriving
+ * there was answered so (a 408 once REQUEST_TIMEOUT_MS has passed), not left by its client.
+ */
+export function noteAnsweredByServer(socket: Socket, status: number): void {
+  answeredByServer.set(socket, status);
+}
 
 type AbandonedListener = (request: FastifyRequest, reply: FastifyReply, status: number) => void;
 /** Per Fastify instance (tests run several apps in one process): what must see requests their clients left. */
@@ -25,7 +37,11 @@ export function onAbandonedRequest(fastify: FastifyInstance, listener: Abandoned
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.raw.once('close', () => {
       if (reply.raw.writableFinished) return;
-      const status = reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST;
+      // Begun on the wire: a response queued behind a pipelined one has its head written but was never given the socket.
+      const begun = reply.raw.headersSent && reply.raw.socket ? reply.statusCode : CLIENT_CLOSED_REQUEST;
+      // Node's own answer goes to the request whose body it was reading: it was cut off, not left by its client.
+      const cutOff = request.raw.complete ? undefined : answeredByServer.get(request.raw.socket);
+      const status = cutOff ?? begun;
       for (const notify of all) notify(request, reply, status);
     });
     done();

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { genericProblem, PROBLEM_CONTENT_TYPE, statusTitle } from '../common/problem/problem-details.js';
 import { loggableUrl } from '../logging/loggable-url.js';
+import { noteAnsweredByServer } from './abandoned-requests.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import { logRequestLine } from './request-line.js';
 
@@ -64,6 +65,9 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
       `HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
+    // A request Fastify was reading (its body late, or malformed) is counted with this status; one whose client ended
+    // the connection part-way (the parser's error at the end of its stream) was left by its client: a 499.
+    if (!socket.readableEnded) noteAnsweredByServer(socket, status);
   }
   this.log.warn({ status, code: error.code }, REFUSED_BY_SERVER);
   socket.destroy(error);

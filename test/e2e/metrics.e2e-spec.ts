@@ -138,6 +138,36 @@ describe('Prometheus metrics', () => {
     expect(after.quick).toBe(before.quick);
   });
 
+  // HTTP/1.1 pipelining: Node parses a request sent behind another at once and queues its response until the one before
+  // has ended. If the client leaves meanwhile, Node emits 'close' on the response it was writing, never on the one
+  // queued behind it: that request stayed in http_requests_in_flight for ever and was in no count.
+  it('counts a pipelined request whose client left while it waited behind another, and does not keep it in flight', async () => {
+    const member = await registerAccount(running.url);
+    const inFlight = async () =>
+      Number((await scrape()).families.get('http_requests_in_flight')?.metrics[0]?.value ?? Number.NaN);
+    const queued = () =>
+      scrapedValue(running.metricsUrl, 'http_requests_total', {
+        method: 'GET',
+        route: '/v1/plans',
+        status_code: '499',
+      });
+    const before = await queued();
+    const body = JSON.stringify({ email: member.email, password: member.password });
+    const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // A login (a password hash: tens of milliseconds) and, behind it on the same connection, a read of the plans.
+    socket.write(
+      `POST /v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}` +
+        'GET /v1/plans HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
+    );
+    await expect.poll(inFlight, { timeout: 5_000, interval: 5 }).toBe(2);
+    socket.destroy();
+
+    await expect.poll(queued, { timeout: 5_000, interval: 100 }).toBe(before + 1);
+    expect(await inFlight()).toBe(0);
+  });
+
   it('exposes the HTTP, process, cache, rate-limit, queue, MongoDB and business series', async () => {
     await fetch(`${running.url}/v1/locations/cities`);
     await fetch(`${running.url}/v1/locations/cities`);

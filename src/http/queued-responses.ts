@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * Emits 'close' on the response of a pipelined request whose connection closed before that response's turn came. Node
+ * parses a request sent behind another at once, but queues its response and gives it the socket only when the one
+ * before has ended; a connection closed meanwhile emits 'close' on the response it was writing, never on those queued
+ * behind it. Every 'close' listener missed them (the in-flight gauge, the count and log line of abandoned requests,
+ * the deadline's timer): until 2026-12-06 each such request stayed in http_requests_in_flight for ever and in no count.
+ */
+export function closeQueuedResponses(fastify: FastifyInstance): void {
+  fastify.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    // A response that has its socket hears the connection close from Node itself.
+    if (response.socket) return;
+    const socket = request.socket;
+    const closed = () => response.emit('close');
+    socket.once('close', closed);
+    response.once('socket', () => socket.off('close', closed));
+  });
+}
