@@ -14,6 +14,8 @@ import { METRICS_REGISTRY } from '../metrics/metrics.constants.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { closeRedisClient, createRedisClient } from '../redis/redis-client.factory.js';
 import { normaliseEmail } from '../users/email.js';
+import { UsersModule } from '../users/users.module.js';
+import { UsersRepository } from '../users/users.repository.js';
 import { clientAddress } from './client-address.js';
 import { CREDENTIALS_ROUTE, type CredentialsThrottleOptions } from './credentials-throttle.decorator.js';
 import { LocalThrottleCounts } from './local-throttle-counts.js';
@@ -85,24 +87,40 @@ function callerOf(request: FastifyRequest): string {
   return userOf(request)?.id ?? addressOf(request);
 }
 
+const ACCOUNT = Symbol('rateLimitAccount');
+type RequestWithAccount = FastifyRequest & { [ACCOUNT]?: Promise<string> };
+
+const hashOf = (email: string) => createHash('sha256').update(email).digest('base64url');
+
 /**
- * An account: the email a login names, normalised as accounts store it and hashed so the Redis key stays bounded; on
- * a route without one (a password change), the caller's account. The email comes first, so a token of one's own does
- * not move guesses at another account's password out of that account's count.
+ * An account, as both failed-password tiers count it: the email a login names, normalised as accounts store it and
+ * hashed so the Redis key stays bounded; on a route without one (a password change), the caller's account by its stored
+ * email, hashed alike. A login and a password change of one account thus share one count: keyed apart (the change by
+ * `id:<account id>` until 2026-12-06), a stolen token doubled the guesses at the password behind it, and an address
+ * locked out of an account's login kept guessing through its password change. An account that cannot be read (gone,
+ * or the database failing, when the change fails as well) counts under `id:<account id>`. The email comes first, so a
+ * token of one's own does not move guesses at another account's password out of that account's count. Looked up once
+ * per request, for both tiers.
  */
-function accountOf(request: FastifyRequest): string {
+function accountOf(request: FastifyRequest, users: UsersRepository): Promise<string> {
+  const tracked = request as RequestWithAccount;
+  return (tracked[ACCOUNT] ??= lookUpAccount(request, users));
+}
+
+async function lookUpAccount(request: FastifyRequest, users: UsersRepository): Promise<string> {
   const email = (request.body as { email?: unknown } | undefined)?.email;
   const caller = userOf(request);
-  if (typeof email !== 'string' && caller) return `id:${caller.id}`;
-  const normalised = typeof email === 'string' ? normaliseEmail(email) : '';
-  return createHash('sha256').update(normalised).digest('base64url');
+  if (typeof email === 'string' || !caller) return hashOf(typeof email === 'string' ? normaliseEmail(email) : '');
+  const account = await users.findById(caller.id).catch(() => null);
+  return account ? hashOf(account.email) : `id:${caller.id}`;
 }
 
 /**
  * Per email from one client address (as the other tiers count it, IPv6 grouped by /64): someone failing from their own
  * address locks only themself out of that account, not its owner (docs/decisions/0025).
  */
-const accountFromAddressOf = (request: FastifyRequest) => `${addressOf(request)}:${accountOf(request)}`;
+const accountFromAddressOf = async (request: FastifyRequest, users: UsersRepository) =>
+  `${addressOf(request)}:${await accountOf(request, users)}`;
 
 /**
  * Rate limits in named tiers, counted in Redis so every instance shares them (in each instance's memory while Redis
@@ -121,9 +139,14 @@ const accountFromAddressOf = (request: FastifyRequest) => `${addressOf(request)}
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
-      imports: [RateLimitStorageModule],
-      inject: [APP_CONFIG, RedisThrottlerStorage, Reflector],
-      useFactory: ({ throttle }: AppConfig, storage: RedisThrottlerStorage, reflector: Reflector) => {
+      imports: [RateLimitStorageModule, UsersModule],
+      inject: [APP_CONFIG, RedisThrottlerStorage, Reflector, UsersRepository],
+      useFactory: (
+        { throttle }: AppConfig,
+        storage: RedisThrottlerStorage,
+        reflector: Reflector,
+        users: UsersRepository,
+      ) => {
         const credentialsRoute = routeMetadata<Required<CredentialsThrottleOptions>>(reflector, CREDENTIALS_ROUTE);
         const isCredentialsRoute = (context: ExecutionContext) => credentialsRoute(context) !== undefined;
         const countsFailedLogins = (context: ExecutionContext) =>
@@ -156,12 +179,12 @@ const accountFromAddressOf = (request: FastifyRequest) => `${addressOf(request)}
             {
               ...tier('credentials-account', throttle.credentialsAccount),
               skipIf: (context) => !countsFailedLogins(context),
-              getTracker: (request) => accountFromAddressOf(request as FastifyRequest),
+              getTracker: (request) => accountFromAddressOf(request as FastifyRequest, users),
             },
             {
               ...tier('credentials-global', throttle.credentialsGlobal),
               skipIf: (context) => !countsFailedLogins(context),
-              getTracker: (request) => accountOf(request as FastifyRequest),
+              getTracker: (request) => accountOf(request as FastifyRequest, users),
             },
             {
               ...tier('search', throttle.search),

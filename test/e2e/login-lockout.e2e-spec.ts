@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
@@ -169,10 +169,29 @@ describe('login lockout per email', () => {
     expect((await change(owner.password, newAddress())).status).toBe(429);
   });
 
+  it('counts wrong passwords at login and at a password change together: one account, one count', async () => {
+    const change = (address: string) =>
+      fetch(`${running.url}/v1/auth/password`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': address, ...owner.auth },
+        body: JSON.stringify({ currentPassword: WRONG, newPassword: 'a new password, long enough' }),
+      }).then((response) => response.status);
+    // Locked out of the owner's login from this address: a stolen token must not carry on guessing from it.
+    const thief = newAddress();
+    expect(await statuses(4, () => login(owner.email, WRONG, thief))).toEqual([401, 401, 401, 429]);
+    expect(await change(thief)).toBe(429);
+    // Six over all addresses, whichever route they guessed through.
+    expect(await change(newAddress())).toBe(403);
+    expect(await change(newAddress())).toBe(403);
+    expect(await statuses(2, () => login(owner.email, WRONG, newAddress()))).toEqual([401, 429]);
+  });
+
   it('counts a password change the client abandons before the answer: the change goes ahead without it', async () => {
     /** Sends a change and drops the connection once the limiter has counted it, while the password is being checked. */
     const abandon = async (account: Account, address: string, currentPassword: string) => {
-      const hits = () => redis.get(`${prefix}throttle:credentials-account:${address}:id:${account.userId}:hits`);
+      // The account as a login names it: a password change counts with the logins of its account.
+      const hashed = createHash('sha256').update(account.email).digest('base64url');
+      const hits = () => redis.get(`${prefix}throttle:credentials-account:${address}:${hashed}:hits`);
       const counted = Number(await hits());
       const body = JSON.stringify({ currentPassword, newPassword: 'chosen by whoever holds the token' });
       const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
