@@ -30,7 +30,8 @@ export const givesBackFailedLogins = (status: number): boolean => status < 500 &
  * Marks an attempt refused before its password was checked (the password hashing bound's 503): it tells the client
  * nothing about the password, so it gives back all its credentials hits, its address's attempt too. Kept, every refusal
  * during a burst of logins would count as a wrong password and lock its member out, and a client retrying after
- * Retry-After (5 s) would use up its address's THROTTLE_CREDENTIALS_LIMIT within a minute of refusals.
+ * Retry-After (5 s) would use up its address's THROTTLE_CREDENTIALS_LIMIT within a minute of refusals. Given back, they
+ * also lift a block that attempts sent alongside them set (see REFUND).
  */
 export function markPasswordUnchecked(request: FastifyRequest): void {
   (request as RequestWithHits)[UNCHECKED] = true;

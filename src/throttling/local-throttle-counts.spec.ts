@@ -90,6 +90,21 @@ describe('LocalThrottleCounts.checkFailures and refund (CHECK_FAILURES and REFUN
   });
 });
 
+describe('LocalThrottleCounts.refund of a blocking tier (REFUND in memory)', () => {
+  it('lifts a block once hits given back bring the count within the limit it was set under', () => {
+    const { counts } = countsWithClock();
+    const check = () => counts.check('credentials:a', MINUTE, 2, MINUTE);
+    check();
+    check();
+    expect(check()[2]).toBe(1);
+    counts.refund(['credentials:a', 'credentials:a']);
+    expect(check()).toEqual([2, MINUTE, 0, 0]);
+    expect(check()[2]).toBe(1);
+    counts.refund(['credentials:a']);
+    expect(check()[2]).toBe(1);
+  });
+});
+
 describe('LocalThrottleCounts memory cap', () => {
   it('holds at most maxKeys clients, forgetting the least recently checked, who then starts afresh', () => {
     const { counts, evictions } = countsWithClock(3);

@@ -66,12 +66,17 @@ export class LocalThrottleCounts {
     return [hits, this.windowLeft(tracker, now), 0, 0];
   }
 
-  /** REFUND: takes back one hit per key from a window still running, never below zero, never creating a tracker. */
+  /**
+   * REFUND: takes back one hit per key from a window still running, never below zero, never creating a tracker, and
+   * lifts a block once the count is back under the limit it was set under.
+   */
   refund(keys: readonly string[]): void {
     const now = this.now();
     for (const key of keys) {
       const tracker = this.trackers.get(key);
-      if (tracker && this.hitsOf(tracker, now) > 0) tracker.hits -= 1;
+      if (!tracker || this.hitsOf(tracker, now) === 0) continue;
+      tracker.hits -= 1;
+      if (tracker.blockEndsAt > now && tracker.hits < tracker.blockLimit) tracker.blockEndsAt = 0;
     }
   }
 

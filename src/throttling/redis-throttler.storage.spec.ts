@@ -83,6 +83,6 @@ describe('RedisThrottlerStorage while Redis does not answer', () => {
     expect(await attempt()).toMatchObject({ countedLocally: true, isBlocked: false, totalHits: 1 });
 
     await storage.refund([{ key: 'credentials-global:h', countedLocally: false }]);
-    expect(refunded).toEqual([['throttle:credentials-global:h:hits']]);
+    expect(refunded).toEqual([['throttle:credentials-global:h:hits', 'throttle:credentials-global:h:block']]);
   });
 });

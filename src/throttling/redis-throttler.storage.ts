@@ -47,17 +47,26 @@ if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return { hits, redis.call('PTTL', KEYS[1]), 0, 0 }`;
 
 /**
- * Takes back one hit from each hits key that still counts any. A key that has expired is left alone, so a refund
- * never creates a key (it would have no expiry) nor takes a count below zero. DECR keeps the key's expiry.
+ * Takes back one hit from each hits key that still counts any; KEYS holds each tracker's hits key followed by its block
+ * key. A key that has expired is left alone, so a refund never creates a key (it would have no expiry) nor takes a
+ * count below zero. DECR keeps the key's expiry. A block is lifted once the hits given back leave room under the limit
+ * it was set under: the attempts that passed the limit were refused only because of attempts that, given back, no
+ * longer count (logins the password hashing bound turned away unchecked, with a 503 asking for a retry in 5 s).
  */
 const REFUND = `
-for _, key in ipairs(KEYS) do
-  if (tonumber(redis.call('GET', key)) or 0) > 0 then redis.call('DECR', key) end
+for i = 1, #KEYS, 2 do
+  if (tonumber(redis.call('GET', KEYS[i])) or 0) > 0 then
+    local hits = redis.call('DECR', KEYS[i])
+    local blocked_under = tonumber(redis.call('GET', KEYS[i + 1]))
+    if blocked_under and hits < blocked_under then redis.call('DEL', KEYS[i + 1]) end
+  end
 end
 return 0`;
 
 /** A tracker's hit counter: `increment` counts into it and `refund` takes back from it, so both name it here. */
 const hitsKey = (key: string) => `throttle:${key}:hits`;
+/** A tracker's block, beside its hit counter: set by `increment`, lifted by `refund`. */
+const blockKey = (key: string) => `throttle:${key}:block`;
 
 /**
  * Once checks have failed for this long with no answer in between, Redis is treated as down. A single slow
@@ -74,7 +83,7 @@ const SUSPENSION_MS = 1_000;
 interface ThrottleRedis extends Redis {
   throttleCheck(hitsKey: string, blockKey: string, ttlMs: number, limit: number, blockMs: number): Promise<CheckAnswer>;
   throttleCheckFailures(hitsKey: string, ttlMs: number, limit: number): Promise<CheckAnswer>;
-  throttleRefund(numberOfKeys: number, ...hitsKeys: string[]): Promise<number>;
+  throttleRefund(numberOfKeys: number, ...hitsAndBlockKeys: string[]): Promise<number>;
 }
 
 /** @nestjs/throttler's storage record, plus where the hit was counted, so that a refund takes it back there. */
@@ -141,7 +150,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
         const answer = await withTimeout(
           failuresOnly
             ? this.redis.throttleCheckFailures(hitsKey(key), ttl, limit)
-            : this.redis.throttleCheck(hitsKey(key), `throttle:${key}:block`, ttl, limit, blockDuration),
+            : this.redis.throttleCheck(hitsKey(key), blockKey(key), ttl, limit, blockDuration),
           this.timeoutMs,
         );
         this.recovered();
@@ -164,7 +173,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
    */
   async refund(hits: readonly CountedHit[]): Promise<void> {
     this.local.refund(hits.filter((hit) => hit.countedLocally).map((hit) => hit.key));
-    const inRedis = hits.filter((hit) => !hit.countedLocally).map((hit) => hitsKey(hit.key));
+    const inRedis = hits.filter((hit) => !hit.countedLocally).flatMap((hit) => [hitsKey(hit.key), blockKey(hit.key)]);
     if (inRedis.length === 0 || Date.now() < this.skipUntil) return;
     try {
       await withTimeout(this.redis.throttleRefund(inRedis.length, ...inRedis), this.timeoutMs);

@@ -101,6 +101,26 @@ describe('RedisThrottlerStorage against the real Redis', () => {
     expect(await redis.exists('throttle:refund-expired:hits')).toBe(0);
     expect(await storage.increment('refund', 60_000, 5, 60_000, 'credentials-account')).toMatchObject({ totalHits: 1 });
   });
+
+  it('lifts a block once hits given back bring the count within the limit it was set under', async () => {
+    // Three logins at once from one address with room for two: the third is refused and blocks the address. The two
+    // others were refused by the password hashing bound before any check (a 503 with Retry-After: 5), and give their
+    // hits back: only the refused one is left counted, so the retry the 503 asked for must pass.
+    const { storage } = newStorage(redis);
+    const attempt = () => storage.increment('unchecked', 60_000, 2, 60_000, 'credentials');
+    const [first, second, third] = await Promise.all([attempt(), attempt(), attempt()]);
+    expect([first.isBlocked, second.isBlocked, third.isBlocked]).toEqual([false, false, true]);
+    await storage.refund([
+      { key: 'unchecked', countedLocally: false },
+      { key: 'unchecked', countedLocally: false },
+    ]);
+    expect(await attempt()).toMatchObject({ isBlocked: false, totalHits: 2 });
+    // The limit holds as before: the next one over it blocks again.
+    expect((await attempt()).isBlocked).toBe(true);
+    // One refund that leaves the count over the limit lifts nothing.
+    await storage.refund([{ key: 'unchecked', countedLocally: false }]);
+    expect((await attempt()).isBlocked).toBe(true);
+  });
 });
 
 describe('RedisThrottlerStorage when Redis stalls', () => {
