@@ -78,7 +78,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     if (record.isBlocked) {
       setRateLimitHeaders(res, applied, result);
       void res.header('retry-after', String(Math.max(1, record.timeToBlockExpire)));
-      throw new ThrottlerException(`Rate limit exceeded: at most ${limit} requests per ${windowS} s`);
+      throw new ThrottlerException(refusal(name, limit, windowS));
     }
     noteHit(req, name, { key, countedLocally: record.countedLocally });
     return true;
@@ -87,6 +87,21 @@ export class RateLimitGuard extends ThrottlerGuard {
   protected override generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {
     return `${throttlerName}:${tracker}`;
   }
+}
+
+/**
+ * The problem's detail for a tier's refusal. The failed-login tiers count wrong passwords, not requests: "at most 3
+ * requests per 900 s" told a member refused after one attempt (the others made from their address by someone else, or
+ * correct logins in between that count nothing) that they had sent too many requests, and not what to do.
+ */
+function refusal(tier: string, limit: number, windowS: number): string {
+  if (tier === 'credentials-account') {
+    return `Too many wrong passwords for this account from this address: at most ${limit} per ${windowS} s`;
+  }
+  if (tier === 'credentials-global') {
+    return `Too many wrong passwords for this account from all addresses: at most ${limit} per ${windowS} s`;
+  }
+  return `Rate limit exceeded: at most ${limit} requests per ${windowS} s`;
 }
 
 /**

@@ -78,7 +78,9 @@ describe('login lockout per email', () => {
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(890);
     expect(refused.headers.get('ratelimit-remaining')).toBe('0');
     expect(refused.headers.get('ratelimit-policy')).toContain('3;w=900');
-    expect(((await refused.json()) as { detail: string }).detail).toMatch(/at most 3 requests per 900 s/);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(
+      /^Too many wrong passwords for this account from this address: at most 3 per 900 s/,
+    );
     // Only that email: the same address may still try another account.
     expect((await login(uniqueEmail(), WRONG, address)).status).toBe(401);
   });
@@ -90,7 +92,9 @@ describe('login lockout per email', () => {
     const seventh = await login(owner.email, WRONG, newAddress());
     expect(seventh.status).toBe(429);
     expect(Number(seventh.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(((await seventh.json()) as { detail: string }).detail).toMatch(/at most 6 requests per 900 s/);
+    expect(((await seventh.json()) as { detail: string }).detail).toMatch(
+      /^Too many wrong passwords for this account from all addresses: at most 6 per 900 s/,
+    );
     // The price of this limit: while it holds, the owner is refused too (docs/decisions/0025).
     expect((await login(owner.email, owner.password, newAddress())).status).toBe(429);
   });

@@ -121,7 +121,9 @@ describe('rate-limit tiers', () => {
       expect(refused.status).toBe(429);
       // It used up the address's limit of 3 as well, but the headers describe the limit that refused it, as the body
       // does.
-      expect(((await refused.json()) as { detail: string }).detail).toMatch(/at most 2 requests per 900 s/);
+      expect(((await refused.json()) as { detail: string }).detail).toMatch(
+        /^Too many wrong passwords for this account from this address: at most 2 per 900 s/,
+      );
       expect(refused.headers.get('ratelimit-limit')).toBe('2');
       expect(refused.headers.get('ratelimit-remaining')).toBe('0');
       expect(refused.headers.get('ratelimit-reset')).toBe(refused.headers.get('retry-after'));
