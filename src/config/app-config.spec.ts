@@ -155,6 +155,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '0', METRICS_PORT: '0' }).metrics.port).toBe(0);
   });
 
+  it('refuses a THROTTLE_LOCAL_MAX_KEYS whose in-memory counts could not fit a pod', () => {
+    // The counts reserve about 28 bytes a client at start and hold about 400 a client at the cap: 1e9 aborted the
+    // process at start with a V8 heap-out-of-memory trace, 1e7 kept 280 MB reserved on every pod.
+    expect(() => loadConfig({ THROTTLE_LOCAL_MAX_KEYS: '1000000000' })).toThrow(
+      /^Invalid configuration: THROTTLE_LOCAL_MAX_KEYS .*1000000/,
+    );
+    expect(loadConfig({ THROTTLE_LOCAL_MAX_KEYS: '1000000' }).throttle.localMaxKeys).toBe(1_000_000);
+  });
+
   it('takes numbers only in decimal digits, which Number() alone would read otherwise', () => {
     for (const [name, value] of [
       ['PORT', '0x10'],

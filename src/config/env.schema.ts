@@ -273,7 +273,14 @@ export const envSchema = z
     // A limiter check that waits longer than this for Redis is counted in this instance's memory instead.
     THROTTLE_REDIS_TIMEOUT_MS: decimal(positiveInt.max(5_000)).default(50),
     // Clients those in-memory counts hold at most (about 400 bytes each); the least recently seen is forgotten first.
-    THROTTLE_LOCAL_MAX_KEYS: decimal(positiveInt).default(100_000),
+    // They reserve about 28 bytes a client at start, used or not: 10 million kept 280 MB on every pod, 1 billion
+    // aborted the process at start (V8 out of memory). A million is 400 MB at the cap, as much as a pod can spare.
+    THROTTLE_LOCAL_MAX_KEYS: decimal(
+      positiveInt.max(
+        1_000_000,
+        'must be at most 1000000 (about 400 MB of counts at the cap, 28 MB reserved at start)',
+      ),
+    ).default(100_000),
 
     // Thresholds of the monitoring summary (the Vesta report's defaults). Memory is V8 heap in use.
     MONITOR_MEMORY_WARN_MB: decimal(positiveInt).default(800),
