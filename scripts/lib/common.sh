@@ -34,6 +34,12 @@ apt_install() {
 ensure_node_modules() {
   local root; root=$(project_root)
   if [[ ! -f "$root/node_modules/.package-lock.json" || "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
+    # npm ci first deletes every entry of node_modules, following a symlink: it would empty the packages of the
+    # checkout the link points to (a second clone or worktree sharing them), while that one runs.
+    if [[ -L "$root/node_modules" ]]; then
+      log "node_modules links to $(readlink -f "$root/node_modules"); not running npm ci through it (run it there if the lockfile changed)"
+      return 0
+    fi
     log "installing npm dependencies (npm ci)"
     (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
   fi

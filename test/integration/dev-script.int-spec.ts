@@ -1,5 +1,16 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,6 +170,44 @@ describe('scripts/lib/services.sh ensure_redis', () => {
       expect(await ensureRedis(locked.port)).toBe('installs redis-server');
     } finally {
       await locked.close();
+    }
+  });
+});
+
+/**
+ * A clone whose node_modules is a symlink to another checkout's (a worktree, a second clone sharing the packages).
+ * `npm ci` deletes every entry of node_modules before installing and follows the link, so until 2026-12-06 dev.sh
+ * and test.sh on such a clone emptied the other checkout's packages while it was using them.
+ */
+describe('scripts/lib/common.sh ensure_node_modules', () => {
+  it('leaves a node_modules that links to another checkout alone', () => {
+    const workdir = mkdtempSync(join(tmpdir(), 'vesta-linked-modules-'));
+    try {
+      const clone = join(workdir, 'clone');
+      const shared = join(workdir, 'other/node_modules');
+      mkdirSync(join(shared, 'some-package'), { recursive: true });
+      writeFileSync(join(shared, 'some-package/index.js'), '');
+      writeFileSync(join(shared, '.package-lock.json'), '{}');
+      cpSync(join(process.cwd(), 'scripts'), join(clone, 'scripts'), { recursive: true });
+      writeFileSync(join(clone, 'package.json'), '{"name":"clone","version":"1.0.0"}');
+      // Newer than the other checkout's installed tree, as a fresh clone's lockfile is.
+      writeFileSync(
+        join(clone, 'package-lock.json'),
+        '{"name":"clone","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"clone"}}}',
+      );
+      utimesSync(join(shared, '.package-lock.json'), new Date(0), new Date(0));
+      symlinkSync(shared, join(clone, 'node_modules'));
+
+      const run = spawnSync('/bin/bash', ['-c', 'source scripts/lib/common.sh && ensure_node_modules'], {
+        cwd: clone,
+        encoding: 'utf8',
+      });
+
+      expect(run.status).toBe(0);
+      expect(existsSync(join(shared, 'some-package/index.js'))).toBe(true);
+      expect(run.stderr).toContain('not running npm ci through it');
+    } finally {
+      rmSync(workdir, { recursive: true, force: true });
     }
   });
 });
