@@ -25,6 +25,16 @@ export THROTTLE_CREDENTIALS_GLOBAL_LIMIT=${THROTTLE_CREDENTIALS_GLOBAL_LIMIT:-10
 export THROTTLE_ANONYMOUS_LIMIT=${THROTTLE_ANONYMOUS_LIMIT:-100000}
 export THROTTLE_USER_LIMIT=${THROTTLE_USER_LIMIT:-100000}
 export THROTTLE_SEARCH_LIMIT=${THROTTLE_SEARCH_LIMIT:-100000}
+# Outside production the API signs tokens with a key written in this repository, and it listens on every interface:
+# anyone who can reach this machine could sign themselves an admin token. A random key of this checkout's own instead,
+# kept in .data/ so that tokens outlive watch-mode restarts.
+if [[ -z "${JWT_SECRET:-}" ]]; then
+  mkdir -p .data
+  [[ -s .data/jwt-secret ]] ||
+    (umask 077 && node -e 'console.log(require("crypto").randomBytes(32).toString("base64url"))' >.data/jwt-secret)
+  JWT_SECRET=$(<.data/jwt-secret)
+fi
+export JWT_SECRET
 if [[ -f .data/seeded ]]; then
   log "demo data already seeded (delete .data/seeded to seed again)"
 # grep reads the whole list: -q would stop at the match and npm, cut off, prints an error.

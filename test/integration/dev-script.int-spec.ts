@@ -39,6 +39,7 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
       'echo "$*" >> "$NPM_CALLS"',
       // `npm run` lists the scripts; dev.sh seeds only when `seed` is among them.
       `if [[ "$*" == run ]]; then printf 'Scripts available:\\n  seed\\n    nest build\\n'; fi`,
+      'if [[ "$*" == "run --silent start:dev" ]]; then echo "JWT_SECRET=${JWT_SECRET:-}" >> "$NPM_CALLS"; fi',
       // The API, for as long as the test wants: its pid is recorded, and it runs until stopped.
       'if [[ "$*" == "run --silent start:dev" && -n "${API_PID:-}" ]]; then echo $$ > "$API_PID"; exec sleep 300; fi',
     ].join('\n');
@@ -78,6 +79,37 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
     const again = readFileSync(calls, 'utf8').split('\n');
     expect(again).not.toContain('run --silent seed');
     expect(again).toContain('run --silent start:dev');
+  });
+
+  // The default key outside production is in the repository, and the API listens on every interface.
+  it('starts the API with a signing key of its own, the same on every run, unless JWT_SECRET is set', () => {
+    const clone = join(workdir, 'clone');
+    const calls = join(workdir, 'npm-calls.txt');
+    const keyOfRun = (jwtSecret?: string): string => {
+      writeFileSync(calls, '');
+      const env = { ...process.env, PATH: `${join(workdir, 'bin')}:${process.env.PATH ?? ''}`, NPM_CALLS: calls };
+      const run = spawnSync('bash', ['scripts/dev.sh'], {
+        cwd: clone,
+        encoding: 'utf8',
+        env: {
+          ...env,
+          MONGODB_URI: 'mongodb://127.0.0.1:1/vesta',
+          REDIS_URL: 'redis://127.0.0.1:1',
+          JWT_SECRET: jwtSecret,
+        },
+      });
+      expect(run.status).toBe(0);
+      const line = readFileSync(calls, 'utf8')
+        .split('\n')
+        .find((call) => call.startsWith('JWT_SECRET='));
+      return line?.slice('JWT_SECRET='.length) ?? '';
+    };
+
+    const key = keyOfRun();
+    expect(key.length).toBeGreaterThanOrEqual(32);
+    expect(key).not.toBe('vesta-development-secret-never-use-in-production');
+    expect(keyOfRun()).toBe(key);
+    expect(keyOfRun('x'.repeat(40))).toBe('x'.repeat(40));
   });
 
   // An IDE's stop button or `kill <pid>` signals the script alone, not its process group as Ctrl-C does.
