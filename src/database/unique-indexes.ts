@@ -35,9 +35,13 @@ export class UniqueIndexes implements OnModuleInit {
           await model.collection.createIndex(fields as IndexSpecification, createOptions);
         } catch (error) {
           const what = `unique index ${JSON.stringify(fields)} on ${model.collection.collectionName}`;
-          const advice = isDuplicateKeyError(error) ? 'fix the documents that break it' : 'see the cause below';
+          const duplicates = isDuplicateKeyError(error);
+          const advice = duplicates ? 'fix the documents that break it' : 'see the cause below';
           this.logger.error(`cannot build the ${what}; ${advice}, then start again`);
-          throw new Error(`cannot build the ${what}: ${(error as Error).message}`, { cause: error });
+          // MongoDB's message quotes the duplicated value (`dup key: { email: "..." }`), a member's email in the log
+          // of a failed start; the index names what to look for.
+          const reason = duplicates ? 'documents share a value of it' : (error as Error).message;
+          throw new Error(`cannot build the ${what}: ${reason}`, { cause: error });
         }
       }
     }
