@@ -24,14 +24,13 @@ export function loggableError(error: unknown): unknown {
   const serialized = error instanceof Error ? stdSerializers.err(error) : error;
   if (typeof serialized !== 'object' || serialized === null || !('message' in serialized)) return serialized;
   const fields = serialized as Record<string, unknown>;
-  const kept: Record<string, unknown> = {
-    type: fields.type,
-    message: loggableMessage(String(fields.message)),
-    stack: loggableMessage(String(fields.stack)),
-  };
+  const kept: Record<string, unknown> = { type: fields.type, message: loggableMessage(String(fields.message)) };
+  if (typeof fields.stack === 'string') kept.stack = loggableMessage(fields.stack);
   for (const field of KEPT_FIELDS) {
     const value = fields[field];
     if (typeof value === 'string' || typeof value === 'number') kept[field] = value;
   }
+  // An AggregateError's own message may be empty (Node's connect to each address of a name): the failures are these.
+  if (Array.isArray(fields.aggregateErrors)) kept.aggregateErrors = fields.aggregateErrors.map(loggableError);
   return kept;
 }
