@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { InjectConfig } from '../config/config.module.js';
 import { withTimeout } from '../common/with-timeout.js';
 import type { AppConfig } from '../config/app-config.js';
+import { loggableMessage } from '../logging/loggable-error.js';
 import { newBackupId } from './backup-id.js';
 import { MANIFEST_FILE, totalBytes, totalDocuments, totalOmitted, type BackupManifest } from './backup-manifest.js';
 import { BackupRuns, type BackupRun, type BackupTrigger } from './backup-runs.js';
@@ -333,8 +334,10 @@ export class BackupService implements BeforeApplicationShutdown {
           cause: error,
         });
       }
-      outcome = { status: 'failed', at: new Date(), durationMs: Date.now() - started, error: (error as Error).message };
-      this.logger.error(`Verification of backup ${id} failed: ${outcome.error}`);
+      const message = (error as Error).message;
+      outcome = { status: 'failed', at: new Date(), durationMs: Date.now() - started, error: message };
+      // MongoDB's E11000 quotes the duplicated values (a member's email): the log gets the index, not them.
+      this.logger.error(`Verification of backup ${id} failed: ${loggableMessage(message)}`);
     } finally {
       await scratch.dropDatabase().catch(() => undefined);
     }
@@ -410,9 +413,9 @@ export class BackupService implements BeforeApplicationShutdown {
     const verify = (await this.runs.find(id))?.verify;
     if (verify?.status !== 'failed') return;
     throw new FailedVerificationError(
-      `Backup ${id} failed its verification at ${verify.at.toISOString()} (${verify.error}): restoring it would most ` +
-        `likely stop at the same point, leaving ${target} partly restored. Restore an earlier backup, verify this ` +
-        `one again (--verify ${id}), or pass --despite-failed-verification`,
+      `Backup ${id} failed its verification at ${verify.at.toISOString()} (${loggableMessage(verify.error ?? '')}): ` +
+        `restoring it would most likely stop at the same point, leaving ${target} partly restored. Restore an ` +
+        `earlier backup, verify this one again (--verify ${id}), or pass --despite-failed-verification`,
     );
   }
 
