@@ -234,33 +234,3 @@ describe("password hashing refusals and the address's attempts limit", () => {
     expect(after).toEqual([...Array<number>(refused).fill(200), 429]);
   });
 });
-
-// Logins sent together past the address's limit: those over it are refused and block the address. Most of the others
-// are then refused by the bound, unchecked, and give their attempts back; the retry their 503 asked for must pass.
-describe("password hashing refusals and a block of the address's attempts limit", () => {
-  const ATTEMPTS = 6;
-  let running: RunningApp;
-
-  beforeAll(async () => {
-    running = await startOneHashAtATime({ THROTTLE_CREDENTIALS_LIMIT: String(ATTEMPTS) });
-  });
-
-  afterAll(async () => {
-    await running.close();
-  });
-
-  it('lifts the block once the refusals of the bound have given their attempts back', async () => {
-    // The sign-up is the address's first attempt; of twelve logins at once, five fit the limit and the first over it
-    // blocks the address (fewer are refused when a refusal of the bound has given its attempt back by then).
-    const member = await registerAccount(running.url, 'burst');
-    const statuses = await Promise.all(
-      Array.from({ length: 12 }, () => loginStatus(running.url, member.email, member.password)),
-    );
-    expect(statuses).toContain(429);
-    expect(statuses.filter((status) => status === 503).length).toBeGreaterThan(1);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-
-    // Retry-After: 5 on each 503; the attempts checked so far leave room under the limit.
-    expect(await loginStatus(running.url, member.email, member.password)).toBe(200);
-  });
-});
