@@ -112,7 +112,7 @@ async function lookUpAccount(request: FastifyRequest, users: UsersRepository): P
   const caller = userOf(request);
   if (typeof email === 'string' || !caller) return hashOf(typeof email === 'string' ? normaliseEmail(email) : '');
   const account = await users.findById(caller.id).catch(() => null);
-  return account ? hashOf(account.email) : `id:${caller.id}`;
+  return account ? hashOf(normaliseEmail(account.email)) : `id:${caller.id}`;
 }
 
 /**
