@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
+import { rawRequest } from '../support/raw-http.js';
 
 const PROBLEM_JSON = /^application\/problem\+json/;
 
@@ -49,6 +50,9 @@ describe('HTTP contract: errors, request ids, compression', () => {
       ['POST', '/v1/profiles/665f1c2e8a1b2c3d4e5f6a7b', 'GET, HEAD, PATCH, DELETE'],
       ['DELETE', '/v1/plans', 'GET, HEAD'],
       ['POST', '/health/live', 'GET, HEAD'],
+      // Paths of their own beside /v1/profiles/:id: a PATCH or DELETE of them is the :id route's 400 (not an id).
+      ['PUT', '/v1/profiles/me', 'GET, HEAD'],
+      ['POST', '/v1/profiles/popular', 'GET, HEAD'],
     ]) {
       const response = await fetch(`${running.url}${path}`, { method });
       expect(response.status, `${method} ${path}`).toBe(405);
@@ -144,6 +148,21 @@ describe('HTTP contract: errors, request ids, compression', () => {
         headers: { 'content-type': contentType, authorization: `Bearer ${accessToken}` },
       });
       expect(logout.status, contentType).toBe(204);
+    }
+  });
+
+  it('says so when the Content-Type is no media type at all, rather than repeating the title', async () => {
+    for (const contentType of ['', ';;;', 'application/json, text/plain', 'json']) {
+      const response = await rawRequest(
+        `${running.url}/v1/auth/login`,
+        'POST',
+        { 'content-type': contentType, 'content-length': '2' },
+        '{}',
+      );
+      expect(response.status, contentType).toBe(415);
+      expect(response.headers['content-type'], contentType).toMatch(PROBLEM_JSON);
+      const problem = JSON.parse(response.body.toString()) as { detail: string };
+      expect(problem.detail, contentType).toMatch(/Content-Type .*not a media type.*application\/json/);
     }
   });
 

@@ -103,7 +103,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
     if (exception instanceof HttpException && exposesDetail(exception.getStatus())) {
       const status = exception.getStatus();
-      return { ...this.fromHttpException(exception, status), ...base, status };
+      const detail = fastifyDetail(exception);
+      return { ...this.fromHttpException(exception, status), ...(detail && { detail }), ...base, status };
     }
 
     // Shutting down, not a bug: until 2026-12-05 each handler that outlived its deadline during a shutdown logged an
@@ -138,6 +139,24 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const detail = typeof message === 'string' ? message : Array.isArray(message) ? message.join('; ') : problem.detail;
     return { ...problem, detail, ...extensions };
   }
+}
+
+/**
+ * Fastify's errors whose message only repeats their status's title (Nest's adapter makes them HttpExceptions with that
+ * message, the error kept as the cause). FST_ERR_CTP_INVALID_MEDIA_TYPE answers a Content-Type that does not parse
+ * (empty, a list, no subtype): until 2026-12-06 its detail was "Unsupported Media Type". A valid type of the wrong kind
+ * gets the 415 of other-body-types.ts, which names it.
+ */
+const FASTIFY_DETAILS: Partial<Record<string, string>> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE:
+    'The Content-Type header is not a media type (type/subtype): request bodies are application/json, uploads ' +
+    'multipart/form-data',
+};
+
+/** A detail of FASTIFY_DETAILS for a Fastify error that Nest's adapter wrapped in an HttpException (as its cause). */
+function fastifyDetail(exception: HttpException): string | undefined {
+  const code = (exception.cause as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? FASTIFY_DETAILS[code] : undefined;
 }
 
 /** Client errors explain themselves; of the 5xx family only a deliberate 503 does (it names failing checks). */
