@@ -11,7 +11,7 @@ import { connectRefused, expectationFailed, refuseMissingHost } from './http/fra
 import { jsonBodyParser } from './http/json-body-parser.js';
 import { LateAnswerAdapter } from './http/late-answer-adapter.js';
 import { registerOtherBodyTypes } from './http/other-body-types.js';
-import { refuseEncodedUploads, refuseMultipartOutsideUploads } from './http/multipart-routes.js';
+import { readContentEncoding, refuseMultipartOutsideUploads } from './http/multipart-routes.js';
 import { keepPeerAddress } from './http/peer-address.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
 import { closeWaitingConnections } from './http/waiting-connections.js';
@@ -65,7 +65,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   // Streams multipart parts to handlers (MediaController); nothing is buffered whole.
   await app.register(multipart, { limits: { fileSize: config.media.maxBytes, files: 1 } });
   refuseMultipartOutsideUploads(fastify);
-  refuseEncodedUploads(fastify);
+  readContentEncoding(fastify);
   setupOpenApi(app);
   return app;
 }

@@ -34,7 +34,7 @@ export function registerOtherBodyTypes(fastify: FastifyInstance): void {
 }
 
 /** RFC 9112 §6.3: without Content-Length or Transfer-Encoding a request has no body. */
-function hasNoBody(request: FastifyRequest): boolean {
+export function hasNoBody(request: FastifyRequest): boolean {
   const length = request.headers['content-length'];
   return length === '0' || (length === undefined && request.headers['transfer-encoding'] === undefined);
 }

@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 import { rawRequest } from '../support/raw-http.js';
+import { registerAccount, uniqueEmail } from '../factories/accounts.js';
 
 const PROBLEM_JSON = /^application\/problem\+json/;
 
@@ -149,6 +150,28 @@ describe('HTTP contract: errors, request ids, compression', () => {
       });
       expect(logout.status, contentType).toBe(204);
     }
+  });
+
+  it('reads Content-Encoding as a coding of the body: none on a bodiless request, in any case on a JSON body', async () => {
+    // Clients that compress every request label a bodiless logout too; gunzip of no bytes failed, so it was a 400
+    // "Could not decompress", and a coding named in capitals (case-insensitive, RFC 9110 §8.4.1) was a 415.
+    const account = await registerAccount(running.url);
+    const logout = await rawRequest(`${running.url}/v1/auth/logout`, 'POST', {
+      ...account.auth,
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+      'content-length': '0',
+    });
+    expect(logout.status, logout.body.toString()).toBe(204);
+
+    const body = gzipSync(JSON.stringify({ email: uniqueEmail(), password: 'correct horse battery staple' }));
+    const register = await rawRequest(
+      `${running.url}/v1/auth/register`,
+      'POST',
+      { 'content-type': 'application/json', 'content-encoding': 'GZip', 'content-length': String(body.length) },
+      body as unknown as string,
+    );
+    expect(register.status, register.body.toString()).toBe(201);
   });
 
   it('says so when the Content-Type is no media type at all, rather than repeating the title', async () => {
