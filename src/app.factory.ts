@@ -15,7 +15,6 @@ import { readContentEncoding, refuseMultipartOutsideUploads } from './http/multi
 import { keepPeerAddress } from './http/peer-address.js';
 import { registerRequestDeadlines } from './http/request-deadlines.js';
 import { closeWaitingConnections } from './http/waiting-connections.js';
-import { closeQueuedResponses } from './http/queued-responses.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
 import { nestLogger } from './logging/nest-logger.js';
 import { createRootLogger } from './logging/root-logger.js';
@@ -50,7 +49,6 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   fastify.server.on('checkExpectation', expectationFailed.bind(fastify));
   fastify.server.on('connect', connectRefused.bind(fastify));
   fastify.server.on('connection', keepPeerAddress);
-  closeQueuedResponses(fastify);
   // First, so that its onSend hook runs before any other.
   registerRequestDeadlines(fastify, config);
   closeWaitingConnections(fastify, config);

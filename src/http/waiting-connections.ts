@@ -12,7 +12,8 @@ import type { AppConfig } from '../config/app-config.js';
  * skipping the close steps (until 2026-12-06). A connection that has sent nothing is closed at once, as an idle
  * keep-alive one is; one part-way through its request head gets HANDLER_TIMEOUT_MS, as a download does, and is then cut
  * unless its request has arrived (answered 503 by refuse-while-closing.ts, and closed). Requests in progress are bounded
- * by their own deadlines (request-deadlines.ts).
+ * by their own deadlines (request-deadlines.ts). The same map closes the responses of pipelined requests whose
+ * connection closed before their turn (below).
  */
 export function closeWaitingConnections(fastify: FastifyInstance, { http }: AppConfig): void {
   /**
@@ -33,7 +34,16 @@ export function closeWaitingConnections(fastify: FastifyInstance, { http }: AppC
   };
   fastify.server.on('connection', (socket: Socket) => {
     connections.set(socket, []);
-    socket.once('close', () => connections.delete(socket));
+    socket.once('close', () => {
+      // A response pipelined behind another is given the socket only once the one before has ended, and Node emits
+      // 'close' on the response it was writing, never on those queued behind it: every 'close' listener (the in-flight
+      // gauge, the count and log line of abandoned requests, the deadline's timer) missed them, and until 2026-12-06
+      // each such request stayed in http_requests_in_flight for ever and in no count.
+      for (const response of connections.get(socket) ?? []) {
+        if (!response.socket && !response.writableFinished) response.emit('close');
+      }
+      connections.delete(socket);
+    });
     // Accepted while the preClose hooks ran, just before the listener closed.
     if (closing) cutLater(socket);
   });
