@@ -77,7 +77,7 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
       withHeaders(operation.responses['503'], RETRY_AFTER_HEADER);
       documentUnauthorized(operation, problem);
       withHeaders(operation.responses['401'], WWW_AUTHENTICATE_HEADER);
-      if (method === 'get' && path.startsWith('/v1/')) documentRevalidation(operation);
+      if (method === 'get' && path.startsWith('/v1/')) documentRevalidation(operation, problem);
       const optedOut = (operation as { [RATE_LIMITED_EXTENSION]?: boolean })[RATE_LIMITED_EXTENSION] === false;
       if (path.startsWith('/v1/') && !optedOut) documentRateLimits(operation, problem);
       // Last: every error answer is documented by now.
@@ -153,10 +153,10 @@ const ETAG_HEADER = {
 /**
  * Every successful GET carries an ETag, and one whose If-None-Match (or If-Modified-Since) matches it gets a 304 with
  * no body (http-hooks.ts), whatever the route. Undocumented, a generated client treated the 304 its HTTP cache asked
- * for as an unknown status, and nothing told a client it could revalidate a profile or a list at all. A route that
- * documents its own 304 (media downloads) keeps it.
+ * for as an unknown status, and nothing told a client it could revalidate a profile or a list at all. One whose If-Match
+ * fails gets a 412 before that. A route that documents its own 304 and 412 (media downloads) keeps them.
  */
-function documentRevalidation(operation: Operation): void {
+function documentRevalidation(operation: Operation, problem: ProblemResponse): void {
   const { responses } = operation;
   const successes = Object.entries(responses).filter(([code]) => /^2\d\d$/.test(code) && code !== '204');
   if (successes.length === 0) return;
@@ -166,6 +166,10 @@ function documentRevalidation(operation: Operation): void {
     description: 'Not modified: If-None-Match matched the ETag (or If-Modified-Since the Last-Modified); no body',
   };
   withDefaultHeaders(responses['304'], ETAG_HEADER);
+  responses['412'] ??= problem(
+    'If-Match names no current ETag (they are weak, and If-Match compares strongly: only * holds), or ' +
+      'If-Unmodified-Since is older than the Last-Modified',
+  );
 }
 
 /**

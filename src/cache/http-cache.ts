@@ -64,7 +64,7 @@ function documentedCacheControl({ policy, maxAgeS }: CacheControlOptions): objec
  * §15.1), and shared caches keep them (Varnish two minutes, Fastly an hour): an anonymous "not found" for a profile
  * hidden or not created yet could go on answering for it there after it became visible.
  */
-const ERROR_CACHE_CONTROL = 'no-store';
+export const ERROR_CACHE_CONTROL = 'no-store';
 
 /** Cache-Control as OpenAPI describes it on every error answer. */
 export const ERROR_CACHE_CONTROL_HEADER = {

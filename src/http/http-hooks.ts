@@ -3,11 +3,12 @@ import etag from '@fastify/etag';
 import type { FastifyInstance, onSendHookHandler, RouteOptions } from 'fastify';
 import { hash } from 'node:crypto';
 import { constants as zlib } from 'node:zlib';
-import { cacheControlFor, varyFor, withVary } from '../cache/http-cache.js';
+import { cacheControlFor, ERROR_CACHE_CONTROL, varyFor, withVary } from '../cache/http-cache.js';
+import { dropSuccessHeaders, genericProblem, PROBLEM_CONTENT_TYPE } from '../common/problem/problem-details.js';
 import type { AppConfig } from '../config/app-config.js';
 import type { ReadinessState } from '../lifecycle/readiness-state.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
-import { notModified } from './not-modified.js';
+import { notModified, readPreconditionFailed } from './not-modified.js';
 import { closeWithAnswer } from './unread-body.js';
 import { onAbandonedRequest } from './abandoned-requests.js';
 import { logRequestLine } from './request-line.js';
@@ -80,9 +81,16 @@ export async function registerHttpHooks(
     hashFn: (payload) => hash('sha1', payload, 'base64'),
     replyWith304: false,
   });
-  // 304s for successful GETs and HEADs: after the ETag exists, before compression would spend work on the body.
+  // 412s and 304s for successful GETs and HEADs: after the ETag exists, before compression would spend work on the body.
   fastify.addHook('onSend', (request, reply, payload, done) => {
-    if (reply.statusCode >= 200 && reply.statusCode < 300 && notModified(request, reply)) {
+    const succeeded = reply.statusCode >= 200 && reply.statusCode < 300;
+    if (succeeded && readPreconditionFailed(request, reply)) {
+      dropSuccessHeaders(reply);
+      void reply.code(412).header('content-type', PROBLEM_CONTENT_TYPE).header('cache-control', ERROR_CACHE_CONTROL);
+      done(null, JSON.stringify(genericProblem(request, 412, READ_PRECONDITION_FAILED)));
+      return;
+    }
+    if (succeeded && notModified(request, reply)) {
       void reply.code(304);
       // No body at all, not an empty one: Fastify would send `Content-Length: 0` for '', which a 304 must not carry
       // (RFC 9110 §8.6: only the 200's length), and a cache may copy it onto the response it keeps. Fastify's HEAD
@@ -101,6 +109,10 @@ export async function registerHttpHooks(
     brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } },
   });
 }
+
+const READ_PRECONDITION_FAILED =
+  'If-Match or If-Unmodified-Since does not hold for the current version (JSON answers carry weak ETags, which ' +
+  'If-Match never matches: only If-Match: * holds)';
 
 /**
  * Fastify answers HEAD with the GET handler and, in an onSend hook of the HEAD route that runs after every hook added

@@ -18,6 +18,14 @@ describe('preconditionFailed (If-Match, If-Unmodified-Since)', () => {
     expect(preconditionFailed({ 'if-match': '*' }, etag, stored)).toBe(false);
   });
 
+  it('never matches a weak or missing reply tag with If-Match, except with *', () => {
+    expect(preconditionFailed({ 'if-match': 'W/"abc"' }, 'W/"abc"', undefined)).toBe(true);
+    expect(preconditionFailed({ 'if-match': '"abc"' }, 'W/"abc"', undefined)).toBe(true);
+    expect(preconditionFailed({ 'if-match': '""' }, undefined, undefined)).toBe(true);
+    expect(preconditionFailed({ 'if-match': 'W/"abc", *' }, 'W/"abc"', undefined)).toBe(false);
+    expect(preconditionFailed({ 'if-match': '*' }, undefined, undefined)).toBe(false);
+  });
+
   it('without If-Match, fails when stored after If-Unmodified-Since, to the second; ignores an invalid date', () => {
     expect(preconditionFailed({ 'if-unmodified-since': 'Thu, 03 Dec 2026 09:59:59 GMT' }, etag, stored)).toBe(true);
     expect(preconditionFailed({ 'if-unmodified-since': 'Thu, 03 Dec 2026 10:00:00 GMT' }, etag, stored)).toBe(false);

@@ -124,6 +124,34 @@ describe('caching over HTTP', () => {
     expect(cities.headers.get('etag')).toBeTruthy();
   });
 
+  it('answers a GET or HEAD whose If-Match fails with 412 before any 304, and with 200 for If-Match: *', async () => {
+    const profile = await createProfile(a.url, await registerAccount(a.url));
+    const url = `${a.url}/v1/profiles/${profile.id}`;
+    const etag = (await fetch(url)).headers.get('etag')!;
+    // JSON answers carry weak ETags and If-Match compares strongly (RFC 9110 §13.1.1): even the current one fails.
+    for (const method of ['GET', 'HEAD']) {
+      const refused = await fetch(url, { method, headers: { 'if-match': etag, 'if-none-match': etag } });
+      expect(refused.status, method).toBe(412);
+      expect(refused.headers.get('etag'), method).toBeNull();
+      expect(refused.headers.get('cache-control'), method).toBe('no-store');
+      expect(refused.headers.get('content-type'), method).toBe('application/problem+json; charset=utf-8');
+    }
+    const problem = (await (await fetch(url, { headers: { 'if-match': '"other"' } })).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(problem).toMatchObject({ status: 412, instance: `/v1/profiles/${profile.id}` });
+    const any = await fetch(url, { headers: { 'if-match': '*' } });
+    expect(any.status).toBe(200);
+    expect(((await any.json()) as { id: string }).id).toBe(profile.id);
+    expect((await fetch(url, { headers: { 'if-match': '*', 'if-none-match': etag } })).status).toBe(304);
+    // Conditions apply to what the request would otherwise get: a 404 stays a 404.
+    const missing = await fetch(`${a.url}/v1/profiles/${new Types.ObjectId().toHexString()}`, {
+      headers: { 'if-match': '"other"' },
+    });
+    expect(missing.status).toBe(404);
+  });
+
   it('caps public max-age at the server-side TTL for member lists and forbids keeping errors', async () => {
     const search = await fetch(`${a.url}/v1/profiles?gender=woman`);
     expect(search.headers.get('cache-control')).toBe('public, max-age=30');

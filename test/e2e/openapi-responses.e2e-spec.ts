@@ -179,6 +179,7 @@ describe('OpenAPI document against the answers the routes give', () => {
     await call(200, 'GET', '/v1/profiles/{id}', `/v1/profiles/${id}`, { account: owner });
     await call(200, 'GET', '/v1/profiles/{id}', `/v1/profiles/${id}`, { account: viewer });
     await call(404, 'GET', '/v1/profiles/{id}', `/v1/profiles/${'0'.repeat(24)}`);
+    await call(412, 'GET', '/v1/profiles/{id}', `/v1/profiles/${id}`, { headers: { 'if-match': '"other"' } });
     await call(400, 'GET', '/v1/profiles/{id}', '/v1/profiles/not-an-id');
     await call(200, 'PATCH', '/v1/profiles/{id}', `/v1/profiles/${id}`, { account: owner, json: { bio: 'Hi.' } });
     await call(403, 'PATCH', '/v1/profiles/{id}', `/v1/profiles/${id}`, { account: viewer, json: { bio: 'Mine.' } });

@@ -354,7 +354,7 @@ describe('OpenAPI document and Swagger UI', () => {
     expect(document.paths['/v1/subscriptions/webhooks/{provider}'].post.responses['200'].headers).toBeUndefined();
   });
 
-  it('documents the ETag of every /v1 GET success and the 304 that answers a matching If-None-Match', async () => {
+  it('documents the ETag of every /v1 GET success, the 304 to a matching If-None-Match and the 412 to a failed If-Match', async () => {
     type Response = { headers?: Record<string, unknown>; content?: unknown };
     const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
       paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
@@ -365,6 +365,7 @@ describe('OpenAPI document and Swagger UI', () => {
       if (!path.startsWith('/v1/') || !get) continue;
       const { responses } = get;
       if (!responses['304']) missing.push(`get ${path}: 304`);
+      if (!responses['412']) missing.push(`get ${path}: 412`);
       else if (responses['304'].content) missing.push(`get ${path}: a 304 has no body`);
       for (const code of Object.keys(responses).filter((c) => /^2\d\d$/.test(c) || c === '304')) {
         if (!responses[code].headers?.ETag) missing.push(`get ${path} ${code}: ETag`);
