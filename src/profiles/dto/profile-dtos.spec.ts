@@ -70,6 +70,13 @@ describe('interests', () => {
     expect(fieldsWithErrors(SearchProfilesQuery, { interests: ['chess', 'x'.repeat(31)] })).toEqual(['interests']);
     expect(fieldsWithErrors(AdvancedSearchQuery, { interestsAll: eleven })).toEqual(['interestsAll']);
   });
+
+  it('refuses a fields list that names no field, rather than guessing whether it means all or none', () => {
+    for (const fields of ['', ',', ['', ' ']])
+      expect(fieldsWithErrors(SearchProfilesQuery, { fields })).toEqual(['fields']);
+    expect(check(SearchProfilesQuery, { fields: 'age, bio' }).dto.fields).toEqual(['age', 'bio']);
+    expect(fieldsWithErrors(SearchProfilesQuery, {})).toEqual([]);
+  });
 });
 
 describe('text too long to be a city or an interest', () => {

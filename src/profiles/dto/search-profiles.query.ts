@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, IsIn, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsIn, IsOptional, IsString, Length, MaxLength } from 'class-validator';
 import { IsCountryCode } from '../../common/validation/country-code.js';
 import { IsNotBelow } from '../../common/validation/range-bound.js';
 import { OptionalIntQuery, PageCursor, PageLimit } from '../../common/validation/query-fields.js';
@@ -79,11 +79,14 @@ export class SearchProfilesQuery {
   @ApiPropertyOptional({
     type: 'array',
     items: { type: 'string', enum: [...PUBLIC_FIELDS] },
+    minItems: 1,
     example: ['displayName', 'age', 'location'],
     description: 'Repeated or comma-separated (fields=a,b): the fields each profile carries, besides id',
   })
   @IsOptional()
   @Transform(queryList((item) => item.trim()))
+  // `fields=` alone could mean every field or id only: refused rather than guessed.
+  @ArrayMinSize(1, { message: 'fields must name at least one field, or be left out for all of them' })
   @IsIn(PUBLIC_FIELDS, { each: true })
   fields?: PublicField[];
 }
