@@ -33,26 +33,52 @@ for i = 1, count do redis.call('DEL', KEYS[i]) end
 for i = count + 1, #KEYS do redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3]) end
 return count`;
 
-/** Deletes the tag's member keys and the tag set, then gives the tag a new generation, in one round trip. */
+/**
+ * Deletes the tag's member keys and the tag set, then gives the tag a new generation, in one round trip. A tag key that
+ * is no set (written by something else) has no members: STORE_IF_CURRENT stores nothing under it.
+ */
 const DELETE_TAG = `
-local keys = redis.call('SMEMBERS', KEYS[1])
+local keys = {}
+if redis.call('TYPE', KEYS[1]).ok == 'set' then keys = redis.call('SMEMBERS', KEYS[1]) end
 for _, key in ipairs(keys) do redis.call('DEL', key) end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return #keys`;
 
 /**
+ * Members of a tag set whose entries are gone (expired, or deleted by key) are not removed by anything else: a set that
+ * never expires, as LIST_TAG's (on every search and nearby page, dropped only after a failed write) while pages are
+ * stored, kept every page ever stored under it, each distinct filter and cursor a client sent, and its invalidation then
+ * deleted them all in one script, blocking Redis. So each store checks this many random members and removes the dead,
+ * which keeps a set at about PRUNED_PER_STORE / (PRUNED_PER_STORE - 1) times its live members.
+ */
+const PRUNED_PER_STORE = 4;
+
+/**
  * Stores an entry (KEYS[1]) unless one of the generation keys (KEYS[2 .. 1 + ARGV[4]]) has changed since the load
  * read them (ARGV[5 ..], '' for none), and adds it to its tag sets (the remaining KEYS). Each set lives as long as
- * its longest-lived member: NX gives a new set an expiry, GT only extends it. Returns 1 if stored.
+ * its longest-lived member: NX gives a new set an expiry, GT only extends it; dead members are pruned after the SET (see
+ * PRUNED_PER_STORE), so a full Redis still refuses the whole script. Returns 1 if stored.
+ *
+ * Nothing is stored under a tag key that holds something other than a set (written by something else), until the tag's
+ * invalidation replaces it: SADD failed on it after the SET (a script is not rolled back), so the entry was in Redis
+ * but in no set, and the invalidation, refused by SMEMBERS, never deleted it: other instances served it for its whole
+ * TTL. (Dropping the key here would be a write before the SET, which a full Redis would then have to let through.)
  */
 const STORE_IF_CURRENT = `
 local generations = tonumber(ARGV[4])
 for i = 1, generations do
   if (redis.call('GET', KEYS[1 + i]) or '') ~= ARGV[4 + i] then return 0 end
 end
+for i = 2 + generations, #KEYS do
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  if kind ~= 'set' and kind ~= 'none' then return 0 end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 for i = 2 + generations, #KEYS do
+  for _, member in ipairs(redis.call('SRANDMEMBER', KEYS[i], ${PRUNED_PER_STORE})) do
+    if redis.call('EXISTS', member) == 0 then redis.call('SREM', KEYS[i], member) end
+  end
   redis.call('SADD', KEYS[i], ARGV[3])
   redis.call('PEXPIRE', KEYS[i], ARGV[2], 'NX')
   redis.call('PEXPIRE', KEYS[i], ARGV[2], 'GT')

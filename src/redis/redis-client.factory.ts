@@ -49,6 +49,11 @@ export function createRedisClient(
     autoResendUnfulfilledCommands: subscriber,
     enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS),
+    // A failover that demotes the primary leaves its clients connected: it answers reads and refuses writes (READONLY)
+    // for as long as the connection lasts. Reconnected, the client reaches the new primary behind the same address, and
+    // the cache distrusts what Redis kept meanwhile (L2Store.reconnected) and replays its refused deletions there; kept
+    // on the replica, those deletions never landed and every other instance read the old entries for their whole TTL.
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
   });
 
   // Log state changes, not every failed reconnect attempt.

@@ -1,10 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freeRestartablePort, waitForPort } from './ports.js';
 import { freezeProcess } from './process-freeze.js';
 
 /** A redis-server owned by one test, to stop, freeze and restart (a real outage, not a mock). */
 export class RedisProcess {
   private child?: ChildProcess;
+  /** Its working directory: a replica writes the primary's snapshot there (dump.rdb), not in the checkout. */
+  private readonly dir = mkdtempSync(join(tmpdir(), 'vesta-redis-'));
 
   private constructor(readonly port: number) {}
 
@@ -21,7 +26,7 @@ export class RedisProcess {
   async start(): Promise<void> {
     this.child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir],
       {
         stdio: 'ignore',
       },
