@@ -16,6 +16,13 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
 export const SILENCE_CHECK_MS = 5_000;
 
 /**
+ * A failover that demotes the primary leaves its clients connected: the node answers reads and refuses writes with
+ * READONLY for as long as the connection lasts. Such an error closes the connection (ioredis' reconnectOnError), and
+ * the next one reaches the new primary.
+ */
+export const refusedByReplica = (error: Error): boolean => error.message.startsWith('READONLY');
+
+/**
  * A client that never lets a Redis outage hang a request: no offline queue (commands fail at once
  * while disconnected), a per-command timeout, and capped reconnect backoff.
  * Commands issued in one event-loop turn leave in one write (auto-pipelining): under load every
@@ -49,11 +56,10 @@ export function createRedisClient(
     autoResendUnfulfilledCommands: subscriber,
     enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS),
-    // A failover that demotes the primary leaves its clients connected: it answers reads and refuses writes (READONLY)
-    // for as long as the connection lasts. Reconnected, the client reaches the new primary behind the same address, and
-    // the cache distrusts what Redis kept meanwhile (L2Store.reconnected) and replays its refused deletions there; kept
-    // on the replica, those deletions never landed and every other instance read the old entries for their whole TTL.
-    reconnectOnError: (error) => error.message.startsWith('READONLY'),
+    // Reconnected after a READONLY, the client reaches the new primary behind the same address, and the cache distrusts
+    // what Redis kept meanwhile (L2Store.reconnected) and replays its refused deletions there; kept on the replica,
+    // those deletions never landed and every other instance read the old entries for their whole TTL.
+    reconnectOnError: refusedByReplica,
   });
 
   // Log state changes, not every failed reconnect attempt.

@@ -1,7 +1,9 @@
 import Bull from 'bull';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { bullOptions } from '../../src/queues/bull-options.js';
 import { checkQueueConnections } from '../../src/queues/queue-connections-check.js';
+import { replicatedRedis } from '../support/redis-failover.js';
 import { silencingRelay } from '../support/tcp-stand-ins.js';
 import { requiredEnv } from '../support/test-env.js';
 
@@ -56,5 +58,29 @@ describe('checkQueueConnections against the real Redis', () => {
     await vi.waitFor(() => expect(done).toEqual(['before', 'after']), { timeout: 20_000, interval: 100 });
     await worker.add({ step: 'enqueued by the worker' });
     await vi.waitFor(() => expect(done).toHaveLength(3), { timeout: 10_000, interval: 100 });
+  });
+
+  /** Until 2026-12-06 every enqueue, and every wait of the worker, was refused by the demoted node (READONLY). */
+  it('has a worker take jobs, and a producer enqueue, after a failover left their connections on the old primary', async () => {
+    const redis = await replicatedRedis();
+    cleanups.push(() => redis.stop());
+    // The app's options (QueuesModule), with a wait for the next job of one second rather than five.
+    const options = bullOptions({ url: redis.url, keyPrefix: `vesta-test-failover-${randomUUID()}:` });
+    const worker = new Bull('jobs', redis.url, { ...options, settings: { drainDelay: 1 } });
+    const producer = new Bull('jobs', redis.url, options);
+    cleanups.push(
+      () => producer.close(),
+      () => worker.close(true),
+    );
+    worker.on('error', () => undefined); // the refused wait, before its connection is replaced
+    const done: string[] = [];
+    void worker.process((job: Bull.Job<{ step: string }>) => Promise.resolve(void done.push(job.data.step)));
+    await producer.add({ step: 'before' });
+    await vi.waitFor(() => expect(done).toEqual(['before']), { timeout: 10_000, interval: 100 });
+
+    await redis.failOver();
+    await producer.add({ step: 'after' });
+    // Bull waits its retryProcessDelay (5 s) after the wait that the failover ended with an error.
+    await vi.waitFor(() => expect(done).toEqual(['before', 'after']), { timeout: 20_000, interval: 100 });
   });
 });

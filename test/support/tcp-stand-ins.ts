@@ -2,14 +2,15 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { freePort } from './ports.js';
 
 /**
- * A TCP relay on a free local port to the host and port of `target`. Each connection it accepts gets one of its own to
- * the target; `wire` decides what passes between the two (it adds the `data` listeners). When either side closes, the
- * other is closed too.
+ * A TCP relay on a free local port to the host and port of `target` (or of what it returns as each connection arrives).
+ * Each connection it accepts gets one of its own to the target; `wire` decides what passes between the two (it adds
+ * the `data` listeners). When either side closes, the other is closed too.
  */
-export function tcpRelay(target: URL, wire: (client: Socket, upstream: Socket) => void) {
+export function tcpRelay(target: URL | (() => URL), wire: (client: Socket, upstream: Socket) => void) {
   return listenLocally((sockets) =>
     createServer((client) => {
-      const upstream = connect(Number(target.port), target.hostname);
+      const { port, hostname } = typeof target === 'function' ? target() : target;
+      const upstream = connect(Number(port), hostname);
       sockets.push(client, upstream);
       wire(client, upstream);
       for (const [socket, other] of [
