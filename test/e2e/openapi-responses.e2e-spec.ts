@@ -44,8 +44,11 @@ const QUERIES: Record<string, [string, string]> = {
   AdminSubscriptionsQuery: ['get', '/v1/admin/subscriptions'],
   MediaDownloadQuery: ['get', '/v1/media/{id}'],
 };
-/** Classes whose checks a body DTO inherits under another name: UpdateProfileDto extends PartialType(...). */
-const COMPONENT_OF: Record<string, string> = { PartialCreateProfileDto: 'UpdateProfileDto' };
+/** Classes whose checks a body DTO inherits under another name: UpdateProfileDto extends PartialType(OmitType(...)). */
+const COMPONENT_OF: Record<string, string> = {
+  OmitCreateProfileDtoVisibility: 'UpdateProfileDto',
+  PartialOmitCreateProfileDtoVisibility: 'UpdateProfileDto',
+};
 /** Classes with validation checks that no request reads: ADMIN_EMAIL's check (account-email.ts). */
 const NOT_REQUEST_INPUT = ['AccountEmailInput'];
 

@@ -21,8 +21,12 @@ export class BatchItemDto {
     type: String,
     example: '/v1/profiles?city=Berlin&fields=displayName,age',
     maxLength: 2048,
-    // OpenAPI patterns take no flags: "batch" and "media" are refused in any case.
-    allOf: [API_PATH, NO_DOT_DOT, NO_DOT_OR_EMPTY_SEGMENT].map((pattern) => ({ pattern: pattern.source })),
+    // OpenAPI patterns take no flags: "batch" and "media" are refused in any case. Swagger drops the property's type
+    // beside allOf, so each branch says it: untyped, a generated client took anything (openapi-typescript: `unknown`).
+    allOf: [API_PATH, NO_DOT_DOT, NO_DOT_OR_EMPTY_SEGMENT].map((pattern) => ({
+      type: 'string',
+      pattern: pattern.source,
+    })),
     description: 'A /v1 path and query, not /v1/batch or /v1/media (in any case), without .. or . or empty segments',
   })
   @IsString()

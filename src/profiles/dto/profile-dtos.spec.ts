@@ -225,3 +225,15 @@ describe('age limits', () => {
     });
   });
 });
+
+describe('visibility of an update', () => {
+  it('may be left out, and is checked as on a create when sent: null and unknown values refused', () => {
+    expect(fieldsWithErrors(UpdateProfileDto, { bio: 'Hi' })).toEqual([]);
+    expect(check(UpdateProfileDto, { visibility: 'hidden' })).toMatchObject({
+      errors: [],
+      dto: { visibility: 'hidden' },
+    });
+    expect(fieldsWithErrors(UpdateProfileDto, { visibility: null })).toEqual(['visibility']);
+    expect(fieldsWithErrors(UpdateProfileDto, { visibility: 'friends' })).toEqual(['visibility']);
+  });
+});

@@ -1,4 +1,7 @@
-import { PartialType } from '@nestjs/swagger';
+import { ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
+import { IsIn } from 'class-validator';
+import { OptionalNotNull } from '../../common/validation/optional-not-null.js';
+import { VISIBILITIES, type Visibility } from '../profile.schema.js';
 import { CreateProfileDto } from './create-profile.dto.js';
 
 /**
@@ -6,4 +9,13 @@ import { CreateProfileDto } from './create-profile.dto.js';
  * optional with ValidateIf(not undefined) instead of IsOptional, which also lets null through: a `null` would be
  * stored, and no field of a profile can be cleared.
  */
-export class UpdateProfileDto extends PartialType(CreateProfileDto, { skipNullProperties: false }) {}
+export class UpdateProfileDto extends PartialType(OmitType(CreateProfileDto, ['visibility']), {
+  skipNullProperties: false,
+}) {
+  // Declared again, without the create's `default: public`: left out of a PATCH, the visibility stays as it is, and
+  // a default there made generated clients send it (openapi-typescript types a field with a default as required).
+  @ApiPropertyOptional({ enum: VISIBILITIES, description: 'hidden: only you and admins see it; left out: unchanged' })
+  @OptionalNotNull()
+  @IsIn(VISIBILITIES)
+  visibility?: Visibility;
+}
