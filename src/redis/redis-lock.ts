@@ -9,6 +9,9 @@ const RENEW =
   "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 
 const logger = new Logger('RedisLock');
+/** A failed release is sent again this often, this many times (a failover replaces a connection within a second). */
+const RELEASE_RETRY_MS = 1_000;
+const RELEASE_RETRIES = 3;
 
 /** Redis could not say whether the lock was free: the work did not run. */
 export class LockUnavailableException extends ServiceUnavailableException {}
@@ -67,7 +70,18 @@ async function renew(redis: Redis, key: string, token: string, ttlMs: number): P
   return renewed === 1;
 }
 
-/** A release that fails is left to the lock's expiry. */
-async function release(redis: Redis, key: string, token: string): Promise<void> {
-  await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+/**
+ * A release that fails is tried again RELEASE_RETRIES times, RELEASE_RETRY_MS apart, then left to the lock's expiry. A
+ * failover's READONLY replaces the connection (createRedisClient): a release refused by the demoted node, or sent while
+ * its connection was being replaced after a write of the work was refused, held the lock on the new primary for its
+ * whole expiry (until 2026-12-06: a member's subscription changes refused for 30 s). Run late, it still deletes only
+ * our own token. The retries are not awaited: a request does not wait for Redis to come back.
+ */
+async function release(redis: Redis, key: string, token: string, retries = RELEASE_RETRIES): Promise<void> {
+  const released = await redis.eval(RELEASE, 1, key, token).then(
+    () => true,
+    () => false,
+  );
+  if (released || retries === 0) return;
+  setTimeout(() => void release(redis, key, token, retries - 1), RELEASE_RETRY_MS).unref();
 }

@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
 import { withRedisLock } from '../../src/redis/redis-lock.js';
+import { replicatedRedis } from '../support/redis-failover.js';
 import { requiredEnv } from '../support/test-env.js';
 
 const silentLogger = { log: () => undefined, warn: () => undefined } as never;
@@ -50,5 +51,41 @@ describe('withRedisLock against the real Redis', () => {
     // Still the other holder's expiry (10 × TTL_MS less the ~3 × TTL_MS since), not one renewed to TTL_MS.
     expect(await redis.pttl(lock)).toBeGreaterThan(5 * TTL_MS);
     await redis.del(lock);
+  });
+
+  /**
+   * Until 2026-12-06 a lock held through a failover stayed taken for its whole expiry (a member's subscription changes
+   * were refused for 30 s): the release, or a write of the work before it, was refused by the demoted node (READONLY),
+   * and the release, sent while the connection was being replaced, failed.
+   */
+  it.each([
+    ['its release', false],
+    ['a write of its work', true],
+  ])('frees a lock held through a failover, %s the first command the demoted node refused', async (_, workWrites) => {
+    const replicated = await replicatedRedis();
+    const client = createRedisClient(
+      { url: replicated.url, connectTimeoutMs: 2_000, commandTimeoutMs: 1_000 },
+      silentLogger,
+    );
+    try {
+      expect(await waitUntilReady(client, 2_000)).toBe(true);
+      const lock = key('failover');
+      const ttlMs = 30_000;
+      const held = await withRedisLock(client, lock, ttlMs, async () => {
+        await replicated.failOver();
+        // The work's last write (UnsettledCharges.forget, say), refused by the demoted node.
+        if (workWrites) await expect(client.hdel(key('work'), 'field')).rejects.toThrow(/^READONLY/);
+      });
+      expect(held).toEqual({ acquired: true, value: undefined });
+      // Not the lock's 30 s: the next holder gets it within a few seconds.
+      const next = () => withRedisLock(client, lock, ttlMs, () => Promise.resolve('next')).catch(() => undefined);
+      await vi.waitFor(async () => expect(await next()).toEqual({ acquired: true, value: 'next' }), {
+        timeout: 5_000,
+        interval: 200,
+      });
+    } finally {
+      await closeRedisClient(client);
+      await replicated.stop();
+    }
   });
 });

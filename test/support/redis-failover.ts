@@ -19,6 +19,8 @@ export async function replicatedRedis() {
     () => new URL(primary.url),
     (client, upstream) => void client.pipe(upstream).pipe(client),
   );
+  // A full sync otherwise waits repl-diskless-sync-delay (5 s) for more replicas, as long as linkUp's wait: flaky.
+  for (const admin of [adminFirst, adminSecond]) await admin.config('SET', 'repl-diskless-sync-delay', '0');
   await adminSecond.replicaof('127.0.0.1', first.port);
   await eventually(() => linkUp(adminSecond), 5_000);
   return {
