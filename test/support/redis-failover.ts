@@ -19,10 +19,22 @@ export async function replicatedRedis() {
     () => new URL(primary.url),
     (client, upstream) => void client.pipe(upstream).pipe(client),
   );
-  // A full sync otherwise waits repl-diskless-sync-delay (5 s) for more replicas, as long as linkUp's wait: flaky.
-  for (const admin of [adminFirst, adminSecond]) await admin.config('SET', 'repl-diskless-sync-delay', '0');
-  await adminSecond.replicaof('127.0.0.1', first.port);
-  await eventually(() => linkUp(adminSecond), 5_000);
+  const stop = async () => {
+    await relay.close();
+    adminFirst.disconnect();
+    adminSecond.disconnect();
+    await Promise.all([first.stop(), second.stop()]);
+  };
+  try {
+    // A full sync otherwise waits repl-diskless-sync-delay (5 s) for more replicas, as long as linkUp's wait: flaky.
+    for (const admin of [adminFirst, adminSecond]) await admin.config('SET', 'repl-diskless-sync-delay', '0');
+    await adminSecond.replicaof('127.0.0.1', first.port);
+    await eventually(() => linkUp(adminSecond), 5_000);
+  } catch (error) {
+    // Left running, the servers would outlive the test run.
+    await stop();
+    throw error;
+  }
   return {
     url: `redis://127.0.0.1:${relay.port}`,
     failOver: async () => {
@@ -31,11 +43,6 @@ export async function replicatedRedis() {
       await eventually(() => linkUp(adminFirst), 5_000);
       primary = second;
     },
-    stop: async () => {
-      await relay.close();
-      adminFirst.disconnect();
-      adminSecond.disconnect();
-      await Promise.all([first.stop(), second.stop()]);
-    },
+    stop,
   };
 }
