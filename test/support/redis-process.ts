@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeRestartablePort, waitForPort } from './ports.js';
@@ -8,8 +8,11 @@ import { freezeProcess } from './process-freeze.js';
 /** A redis-server owned by one test, to stop, freeze and restart (a real outage, not a mock). */
 export class RedisProcess {
   private child?: ChildProcess;
-  /** Its working directory: a replica writes the primary's snapshot there (dump.rdb), not in the checkout. */
-  private readonly dir = mkdtempSync(join(tmpdir(), 'vesta-redis-'));
+  /**
+   * Its working directory while it runs: a replica writes the primary's snapshot there (dump.rdb), not in the checkout.
+   * A new one each start, removed by stop(): a restart begins empty, as it did without one.
+   */
+  private dir?: string;
 
   private constructor(readonly port: number) {}
 
@@ -24,6 +27,7 @@ export class RedisProcess {
   }
 
   async start(): Promise<void> {
+    this.dir = mkdtempSync(join(tmpdir(), 'vesta-redis-'));
     this.child = spawn(
       'redis-server',
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir],
@@ -45,9 +49,12 @@ export class RedisProcess {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
   }
 }
