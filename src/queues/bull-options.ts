@@ -1,6 +1,5 @@
 import type { BullModuleOptions } from '@nestjs/bull';
-import type { RedisClientOptions } from '../redis/redis-client.factory.js';
-import { refusedByReplica } from '../redis/redis-client.factory.js';
+import { refusedByReplica, type RedisClientOptions } from '../redis/redis-client.factory.js';
 
 /** ioredis' reconnectOnError: reconnect, then send the refused command again. */
 const RECONNECT_AND_RESEND = 2;
