@@ -21,6 +21,7 @@ export const SILENCE_CHECK_MS = 5_000;
  * the next one reaches the new primary.
  */
 export const refusedByReplica = (error: Error): boolean => error.message.startsWith('READONLY');
+const READONLY_LOG_INTERVAL_MS = 60_000;
 
 /**
  * A client that never lets a Redis outage hang a request: no offline queue (commands fail at once
@@ -42,6 +43,7 @@ export function createRedisClient(
   logger = new Logger('Redis'),
   subscriber = false,
 ): Redis {
+  let lastReadOnlyLog = -Infinity;
   const client = new Redis(options.url, {
     keyPrefix: options.keyPrefix,
     connectTimeout: options.connectTimeoutMs,
@@ -59,7 +61,16 @@ export function createRedisClient(
     // Reconnected after a READONLY, the client reaches the new primary behind the same address, and the cache distrusts
     // what Redis kept meanwhile (L2Store.reconnected) and replays its refused deletions there; kept on the replica,
     // those deletions never landed and every other instance read the old entries for their whole TTL.
-    reconnectOnError: refusedByReplica,
+    reconnectOnError: (error) => {
+      if (!refusedByReplica(error)) return false;
+      // The reconnect emits no 'error', so nothing else would say it happened. At most once a minute: a REDIS_URL that
+      // names a replica for good reconnects on every write.
+      if (Date.now() - lastReadOnlyLog >= READONLY_LOG_INTERVAL_MS) {
+        lastReadOnlyLog = Date.now();
+        logger.warn(`Redis refused a write as a replica (${error.message}): reconnecting to reach the primary`);
+      }
+      return true;
+    },
   });
 
   // Log state changes, not every failed reconnect attempt.

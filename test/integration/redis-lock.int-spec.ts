@@ -63,9 +63,10 @@ describe('withRedisLock against the real Redis', () => {
     ['a write of its work', true],
   ])('frees a lock held through a failover, %s the first command the demoted node refused', async (_, workWrites) => {
     const replicated = await replicatedRedis();
+    const logger = { log: vi.fn(), warn: vi.fn<(line: string) => void>() };
     const client = createRedisClient(
       { url: replicated.url, connectTimeoutMs: 2_000, commandTimeoutMs: 1_000 },
-      silentLogger,
+      logger as never,
     );
     try {
       expect(await waitUntilReady(client, 2_000)).toBe(true);
@@ -83,6 +84,9 @@ describe('withRedisLock against the real Redis', () => {
         timeout: 5_000,
         interval: 200,
       });
+      // The reconnect is logged, once: it emits no 'error' that would say so.
+      const refusals = logger.warn.mock.calls.filter(([line]) => /refused a write as a replica \(READONLY/.test(line));
+      expect(refusals).toHaveLength(1);
     } finally {
       await closeRedisClient(client);
       await replicated.stop();
