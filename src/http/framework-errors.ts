@@ -1,14 +1,20 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { genericProblem, PROBLEM_CONTENT_TYPE, statusTitle } from '../common/problem/problem-details.js';
+import {
+  genericProblem,
+  PROBLEM_CONTENT_TYPE,
+  statusTitle,
+  type ProblemDetails,
+} from '../common/problem/problem-details.js';
 import { loggableUrl } from '../logging/loggable-url.js';
 import { noteAnsweredByServer } from './abandoned-requests.js';
-import { REQUEST_ID_HEADER } from './request-id.js';
+import { assignRequestId, REQUEST_ID_HEADER } from './request-id.js';
 import { logRequestLine } from './request-line.js';
 
-/** The log message of requests Node's HTTP server answers before Fastify sees them: no request id, no route. */
+/** The log message of requests Node's HTTP server answers before Fastify sees them: no route. */
 const REFUSED_BY_SERVER = 'request refused by the HTTP server';
 
 type RefusedListener = (request: FastifyRequest, reply: FastifyReply) => void;
@@ -46,10 +52,12 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 
 /**
  * Requests Node's HTTP parser refuses (headers too large, a malformed request line or header, a body whose length
- * does not add up): the same statuses as Fastify's own handler, as a problem. There is no request, so no requestId;
- * the connection is closed after the answer, since the rest of the stream cannot be trusted. Each gets a log line with
- * its status and the parser's error code (until 2026-12-04 there was none), so a flood of them shows in the log as
- * other refused requests do; no address, as request lines carry none. Fastify binds `this` to its instance.
+ * does not add up): the same statuses as Fastify's own handler, as a problem. There is no request to take an id or a
+ * URL from, so the answer gets a new id (in x-request-id, the problem and the log line, as every other answer does, so
+ * a client's report can be found in the log) and no `instance`; the connection is closed after the answer, since the
+ * rest of the stream cannot be trusted. Each gets a log line with its status and the parser's error code (until
+ * 2026-12-04 there was none), so a flood of them shows in the log as other refused requests do; no address, as request
+ * lines carry none. Fastify binds `this` to its instance.
  */
 export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
@@ -59,17 +67,14 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
       : error.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'The request headers are too large']
         : [400, 'The request is not valid HTTP'];
-  const body = bareProblem(status, detail);
+  const requestId = randomUUID();
   if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    socket.write(closingAnswer(status, { type: 'about:blank', title: statusTitle(status), status, detail, requestId }));
     // A request Fastify was reading (its body late, or malformed) is counted with this status; one whose client ended
     // the connection part-way (the parser's error at the end of its stream) was left by its client: a 499.
     if (!socket.readableEnded) noteAnsweredByServer(socket, status);
   }
-  this.log.warn({ status, code: error.code }, REFUSED_BY_SERVER);
+  this.log.warn({ reqId: requestId, status, code: error.code }, REFUSED_BY_SERVER);
   socket.destroy(error);
 }
 
@@ -79,12 +84,12 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
  * log line, and the connection closed. Bind `this` to the Fastify instance.
  */
 export function connectRefused(this: FastifyInstance, request: IncomingMessage, socket: Duplex): void {
-  this.log.warn({ method: request.method, url: loggableUrl(request.url ?? ''), status: 400 }, REFUSED_BY_SERVER);
-  const body = bareProblem(400, 'CONNECT is not supported: this server is not a proxy');
-  socket.end(
-    `HTTP/1.1 400 ${statusTitle(400)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  const problem = nodeProblem(request, 400, 'CONNECT is not supported: this server is not a proxy');
+  this.log.warn(
+    { reqId: problem.requestId, method: request.method, url: loggableUrl(request.url ?? ''), status: 400 },
+    REFUSED_BY_SERVER,
   );
+  socket.end(closingAnswer(400, problem));
 }
 
 /**
@@ -109,18 +114,36 @@ export function refuseMissingHost(fastify: FastifyInstance): void {
  * to the Fastify instance, whose logger writes its line.
  */
 export function expectationFailed(this: FastifyInstance, request: IncomingMessage, response: ServerResponse): void {
-  this.log.warn({ method: request.method, url: loggableUrl(request.url ?? ''), status: 417 }, REFUSED_BY_SERVER);
-  const body = bareProblem(417, 'Only "Expect: 100-continue" is supported');
+  const problem = nodeProblem(request, 417, 'Only "Expect: 100-continue" is supported');
+  this.log.warn(
+    { reqId: problem.requestId, method: request.method, url: loggableUrl(request.url ?? ''), status: 417 },
+    REFUSED_BY_SERVER,
+  );
+  const body = JSON.stringify(problem);
   response
     .writeHead(417, {
       'content-type': PROBLEM_CONTENT_TYPE,
       'content-length': Buffer.byteLength(body),
+      [REQUEST_ID_HEADER]: problem.requestId,
       connection: 'close',
     })
     .end(body);
 }
 
-/** A problem answered below Fastify, where there is no request id to add. */
-function bareProblem(status: number, detail: string): string {
-  return JSON.stringify({ type: 'about:blank', title: statusTitle(status), status, detail });
+/** A problem about a request Node answers itself: its id is the caller's x-request-id or a new one, as Fastify's. */
+function nodeProblem(request: IncomingMessage, status: number, detail: string): ProblemDetails {
+  return genericProblem({ url: request.url ?? '', id: assignRequestId(request) }, status, detail);
+}
+
+/** A whole HTTP/1.1 answer carrying `problem`, written below Node's HTTP server, after which the connection closes. */
+function closingAnswer(
+  status: number,
+  problem: Pick<ProblemDetails, 'type' | 'title' | 'status' | 'detail' | 'requestId' | 'instance'>,
+): string {
+  const body = JSON.stringify(problem);
+  return (
+    `HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${problem.requestId}\r\n` +
+    `Connection: close\r\n\r\n${body}`
+  );
 }

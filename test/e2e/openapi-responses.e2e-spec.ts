@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -406,6 +407,28 @@ describe('OpenAPI document against the answers the routes give', () => {
     for (let left = 2; left > 0 && (await fetch(`${strict.url}/v1/plans`)).status !== 429; left--);
     await call(429, 'GET', '/v1/plans', '/v1/plans', {}, strict);
     expect(conformance.take()).toEqual([]);
+  });
+
+  it("describes the problems Node's HTTP parser answers with, before any request exists", async () => {
+    // A request line Fastify never gets (Content-Length and Transfer-Encoding both): the 400 every /v1 operation
+    // documents, written to the socket by clientErrorHandler.
+    const answer = await new Promise<string>((resolve, reject) => {
+      let received = '';
+      const socket = connect(Number(new URL(running.url).port), '127.0.0.1', () =>
+        socket.write(
+          'POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n',
+        ),
+      );
+      socket.on('data', (data: Buffer) => (received += data.toString()));
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+    const [head, text] = answer.split('\r\n\r\n');
+    const [statusLine, ...fields] = head.split('\r\n');
+    const headers = new Headers(fields.map((field) => field.split(/:\s*/, 2) as [string, string]));
+    const status = Number(statusLine.split(' ')[1]);
+    conformance.check({ method: 'POST', template: '/v1/auth/login', status, headers, text });
+    expect({ status, problems: conformance.take() }).toEqual({ status: 400, problems: [] });
   });
 
   it('documents the limits request validation holds bodies and queries to (class-validator checks)', () => {

@@ -188,25 +188,45 @@ describe('the production process (dist/main.js)', () => {
   it('logs the requests Node refuses before Fastify sees them (parser errors, an unsupported Expect)', async () => {
     const { app, url } = await boot();
     const { port } = new URL(url);
+    // The id each answer carries, which its log line must name.
     const exchange = (raw: string) =>
-      new Promise<void>((resolve, reject) => {
+      new Promise<string | undefined>((resolve, reject) => {
+        let received = '';
         const socket = connect(Number(port), '127.0.0.1', () => socket.write(raw));
-        socket.on('data', () => undefined);
-        socket.on('close', () => resolve());
+        socket.on('data', (data: Buffer) => (received += data.toString()));
+        socket.on('close', () => resolve(/\r\nx-request-id: ([^\r]+)\r\n/i.exec(received)?.[1]));
         socket.on('error', reject);
       });
-    await exchange(`GET /v1/profiles HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
-    await exchange('GET /v1/profiles HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
-    await exchange('GET /v1/profiles?password=hunter2 HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n');
-    await exchange('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    const ids = [
+      await exchange(`GET /v1/profiles HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`),
+      await exchange('GET /v1/profiles HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'),
+      await exchange('GET /v1/profiles?password=hunter2 HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n'),
+      await exchange('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'),
+    ];
+    expect(ids.every((id) => id !== undefined)).toBe(true);
     const deadline = Date.now() + 5_000;
     const lines = () => app.logLines().filter((entry) => entry.msg === 'request refused by the HTTP server');
     while (lines().length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(lines().map(({ level, status, code, method, url }) => ({ level, status, code, method, url }))).toEqual([
-      { level: 40, status: 431, code: 'HPE_HEADER_OVERFLOW', method: undefined, url: undefined },
-      { level: 40, status: 400, code: 'HPE_INVALID_HEADER_TOKEN', method: undefined, url: undefined },
-      { level: 40, status: 417, code: undefined, method: 'GET', url: '/v1/profiles?password=[redacted]' },
-      { level: 40, status: 400, code: undefined, method: 'CONNECT', url: 'example.com:443' },
+    const logged = lines().map(({ level, reqId, status, code, method, url }) => ({
+      level,
+      reqId,
+      status,
+      code,
+      method,
+      url,
+    }));
+    expect(logged).toEqual([
+      { level: 40, reqId: ids[0], status: 431, code: 'HPE_HEADER_OVERFLOW', method: undefined, url: undefined },
+      { level: 40, reqId: ids[1], status: 400, code: 'HPE_INVALID_HEADER_TOKEN', method: undefined, url: undefined },
+      {
+        level: 40,
+        reqId: ids[2],
+        status: 417,
+        code: undefined,
+        method: 'GET',
+        url: '/v1/profiles?password=[redacted]',
+      },
+      { level: 40, reqId: ids[3], status: 400, code: undefined, method: 'CONNECT', url: 'example.com:443' },
     ]);
   });
 

@@ -12,7 +12,8 @@ export interface ProblemDetails {
   title: string;
   status: number;
   detail: string;
-  instance: string;
+  /** Absent only where the request could not be read as HTTP (framework-errors.ts): there is no URL. */
+  instance?: string;
   requestId: string;
   errors?: FieldError[];
   [extension: string]: unknown;

@@ -22,8 +22,11 @@ export class ProblemResponseDto {
   @ApiProperty({ example: 'The request has invalid fields; see errors.' })
   detail: string;
 
-  @ApiProperty({ example: '/v1/profiles' })
-  instance: string;
+  @ApiPropertyOptional({
+    example: '/v1/profiles',
+    description: 'The path asked for, without its query; absent when the request could not be read as HTTP',
+  })
+  instance?: string;
 
   @ApiProperty({ example: '0f8fad5b-d9cb-469f-a165-70867728950e', description: 'Echoes x-request-id' })
   requestId: string;
