@@ -1,6 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
+
+const logger = new Logger('UnsettledCharges');
 
 /** Charges whose write failed: `<member id> <charge id>` → when it was noted (ms since the epoch). */
 const UNSETTLED_KEY = 'subscriptions:unsettled-charges';
@@ -49,7 +51,7 @@ export class UnsettledCharges {
 
   /** Whether the charge is one of a member's changes whose write failed, waiting for its retry or the sweep. */
   async isNoted(charge: UnsettledCharge): Promise<boolean> {
-    return (await this.redis.hexists(UNSETTLED_KEY, fieldOf(charge))) === 1;
+    return (await this.redis.hexists(UNSETTLED_KEY, fieldOf(charge)).catch(unavailable)) === 1;
   }
 
   async forget(charge: UnsettledCharge): Promise<void> {
@@ -58,12 +60,23 @@ export class UnsettledCharges {
 
   /** Remembered before the refund is made, so that no later request can start a subscription with the charge. */
   async markRefunded(chargeId: string): Promise<void> {
-    await this.redis.set(REFUNDED_PREFIX + chargeId, '1', 'PX', REFUNDED_KEPT_MS);
+    await this.redis.set(REFUNDED_PREFIX + chargeId, '1', 'PX', REFUNDED_KEPT_MS).catch(unavailable);
   }
 
   async wasRefunded(chargeId: string): Promise<boolean> {
     return (await this.redis.exists(REFUNDED_PREFIX + chargeId)) === 1;
   }
+}
+
+/**
+ * Redis failing (a timeout, a closed connection) where a request needs its answer, a webhook's once it holds the
+ * member's lock: a 503 to retry, as the lock gives when Redis fails before it, not a 500. Its message is for the log.
+ */
+function unavailable(error: Error): never {
+  logger.warn(`Unsettled charges unavailable: ${error.message}`);
+  throw new ServiceUnavailableException('Charges cannot be checked while a service is not answering; retry later', {
+    cause: error,
+  });
 }
 
 function fieldOf({ userId, chargeId }: UnsettledCharge): string {

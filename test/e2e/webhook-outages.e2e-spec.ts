@@ -3,6 +3,7 @@ import type { Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePaymentProvider } from '../../src/subscriptions/payment-provider.js';
+import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { FerretDbProcess } from '../support/ferretdb-process.js';
@@ -114,6 +115,31 @@ describe('payment webhooks during dependency outages', () => {
     // What the clock does after 60 s.
     await claims.updateOne({ _id: `fake:${event.id}` }, { $set: { leaseUntil: new Date(Date.now() - 1_000) } });
     expect(await deliver(event)).toMatchObject({ status: 200, body: { duplicate: false } });
+    expect(await deliver(event)).toMatchObject({ status: 200, body: { duplicate: true } });
+    expect(payments.refunds.has(event.data.chargeId)).toBe(true);
+  });
+
+  it('answers 503, not 500, when Redis stops answering after the lock was taken, and applies the redelivery once', async () => {
+    const member = await registerAccount(running.url);
+    const event = refundEvent(member);
+    const subscriptions = running.app.get(SubscriptionsRepository);
+    const findByUser = subscriptions.findByUser.bind(subscriptions);
+    // Redis answered the lock's SET, then stops answering: the event's next Redis command (remembering the refund) fails.
+    subscriptions.findByUser = async (userId: string) => {
+      const found = await findByUser(userId);
+      await redis.freeze();
+      return found;
+    };
+    try {
+      const failed = await deliver(event);
+      expect(failed).toMatchObject({ status: 503, retryAfter: '5' });
+      expect(failed.type).toMatch(/^application\/problem\+json/);
+      expect(payments.refunds.has(event.data.chargeId)).toBe(false);
+    } finally {
+      subscriptions.findByUser = findByUser;
+      redis.thaw();
+    }
+    await expect.poll(async () => (await deliver(event)).status, { timeout: 10_000, interval: 500 }).toBe(200);
     expect(await deliver(event)).toMatchObject({ status: 200, body: { duplicate: true } });
     expect(payments.refunds.has(event.data.chargeId)).toBe(true);
   });
