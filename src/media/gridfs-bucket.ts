@@ -116,13 +116,15 @@ export class GridFsBucket {
    * Streams `source` in under a server-made `filename`. Resolves with the file id and SHA-256, or with null after
    * deleting what was written if `keep()` says no once the bytes are in (the file's document written) or once their
    * hash is. A failed upload, or a `keep()` that throws, leaves nothing behind either (the cleanup job catches what a
-   * crash mid-upload leaves).
+   * crash mid-upload leaves). With `settle: false` the write stays pending until the caller's `settle(id)`: a caller
+   * with work of its own left before the file may stay leaves a file that work failed to the cleanup job.
    */
   async upload(
     source: AsyncIterable<Buffer> | Buffer,
     filename: string,
     metadata: Record<string, unknown>,
     keep: (id: Types.ObjectId) => boolean | Promise<boolean> = () => true,
+    { settle = true } = {},
   ): Promise<{ id: Types.ObjectId; sha256: string } | null> {
     // Anyone holding a file's id may download it.
     const id = unguessableObjectId();
@@ -147,7 +149,7 @@ export class GridFsBucket {
         await this.files().updateOne({ _id: id }, { $set: { 'metadata.sha256': sha256 } });
         // Asked again: the caller may have given up (a request past its deadline) while the hash was written.
         if (await keep(id)) {
-          await this.pending.deleteOne({ _id: id });
+          if (settle) await this.settle(id);
           return { id, sha256 };
         }
       }
@@ -226,6 +228,11 @@ export class GridFsBucket {
       throw new Error(`GridFS file ${String(file.id)} is missing chunk ${expected}`);
     }
     return Readable.from(bytes(), { objectMode: false });
+  }
+
+  /** Ends the pending write of an upload made with `settle: false`: the file is kept from now on. */
+  async settle(id: Types.ObjectId): Promise<void> {
+    await this.pending.deleteOne({ _id: id });
   }
 
   /** Removes the file and its chunks; a file already gone is not an error (its chunks still go). */

@@ -97,12 +97,16 @@ export class MediaStorage implements OnModuleInit {
     keep: (id: Types.ObjectId) => boolean | Promise<boolean>,
   ): Promise<MediaFile | null> {
     const metadata = { ownerId: meta.ownerId, contentType: meta.contentType, ...meta.size };
-    const stored = await this.originals.upload(chunks, randomUUID(), metadata, keep);
+    const stored = await this.originals.upload(chunks, randomUUID(), metadata, keep, { settle: false });
     if (!stored) return null;
     try {
-      return await this.find(stored.id);
+      const file = await this.find(stored.id);
+      await this.originals.settle(stored.id);
+      return file;
     } catch (error) {
-      // The client gets an error, not the id: a file it cannot learn of is not kept (best effort, the database failing).
+      // The client gets an error, not the id: a file it cannot learn of is not kept. Removed now if the database
+      // answers; if not, its write is still pending and the cleanup job removes it (until 2026-12-06 it stayed, counted
+      // in the member's quota for good).
       await this.remove(stored.id).catch(() => undefined);
       throw error;
     }
