@@ -14,7 +14,12 @@ export class UpdateProfileDto extends PartialType(OmitType(CreateProfileDto, ['v
 }) {
   // Declared again, without the create's `default: public`: left out of a PATCH, the visibility stays as it is, and
   // a default there made generated clients send it (openapi-typescript types a field with a default as required).
-  @ApiPropertyOptional({ enum: VISIBILITIES, description: 'hidden: only you and admins see it; left out: unchanged' })
+  @ApiPropertyOptional({
+    enum: VISIBILITIES,
+    description:
+      'hidden: only you and admins see the profile (photos already seen stay downloadable by their ids until you ' +
+      'delete them); left out: unchanged',
+  })
   @OptionalNotNull()
   @IsIn(VISIBILITIES)
   visibility?: Visibility;
