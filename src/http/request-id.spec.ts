@@ -11,8 +11,13 @@ describe('assignRequestId', () => {
     expect(assignRequestId(withHeader('edge-7f3a:42.1'))).toBe('edge-7f3a:42.1');
   });
 
+  it("keeps a batch item's id, its batch's longest id plus .<index>", () => {
+    const item = `${'x'.repeat(128)}.19`;
+    expect(assignRequestId(withHeader(item))).toBe(item);
+  });
+
   it('mints a UUID when the header is missing, repeated, too long or unsafe to log', () => {
-    for (const value of [undefined, ['a', 'b'], 'x'.repeat(129), 'a b', 'a\nb', '{"json":1}']) {
+    for (const value of [undefined, ['a', 'b'], 'x'.repeat(129), `${'x'.repeat(128)}.x`, 'a b', 'a\nb', '{"json":1}']) {
       expect(assignRequestId(withHeader(value))).toMatch(UUID);
     }
   });

@@ -45,6 +45,17 @@ describe('POST /v1/batch', () => {
     expect(Array.isArray(responses[2].body)).toBe(true);
   });
 
+  it('gives each item the request id <batch request id>.<index>, also for the longest id a caller may send', async () => {
+    const id = `trace-${'a'.repeat(122)}`; // 128 characters, the most x-request-id takes
+    const response = await batch([{ method: 'GET', path: '/v1/profiles/0123456789abcdef01234567' }], {
+      'x-request-id': id,
+    });
+    expect(response.headers.get('x-request-id')).toBe(id);
+    const { responses } = (await response.json()) as { responses: { status: number; body: { requestId?: string } }[] };
+    expect(responses[0].status).toBe(404);
+    expect(responses[0].body.requestId).toBe(`${id}.0`);
+  });
+
   it("applies the caller's authentication to every sub-request", async () => {
     const path = `/v1/profiles/${hiddenId}`;
     // Several items, each needing the token: one item alone cannot tell "every" from "the first".
@@ -62,6 +73,22 @@ describe('POST /v1/batch', () => {
     expect(asOwner.responses.map((r) => r.body.id)).toEqual([hiddenId, hiddenId, hiddenId]);
     // An invalid token is refused up front, as it would be on each sub-request.
     expect((await batch([{ method: 'GET', path }], { authorization: 'Bearer a.b.c' })).status).toBe(401);
+  });
+
+  // encodeURIComponent leaves ' ( ) ! * as they are, and RFC 3986 allows them, with : @ / ?, in a query unencoded.
+  it('runs an item whose query the route takes alone, written as encodeURIComponent writes it', async () => {
+    const member = await registerAccount(url);
+    const location = { city: "L'Aquila", country: 'IT', lat: 42.35, lng: 13.4 };
+    const { id } = await createProfile(url, member, { location });
+    const path = `/v1/profiles?city=${encodeURIComponent("L'Aquila")}`;
+    expect(path).toBe("/v1/profiles?city=L'Aquila");
+    const alone = await fetch(`${url}${path}`);
+    expect(alone.status).toBe(200);
+    const response = await batch([{ method: 'GET', path }]);
+    expect(response.status).toBe(200);
+    const { responses } = (await response.json()) as { responses: { status: number; body: unknown }[] };
+    expect(responses[0]).toEqual({ status: 200, body: (await alone.json()) as unknown });
+    expect(JSON.stringify(responses[0].body)).toContain(id);
   });
 
   it('refuses writes, foreign URLs, nested batches, media downloads, traversal and more than 20 items', async () => {
