@@ -112,6 +112,11 @@ export class BackupRuns {
     );
   }
 
+  /** The lock as it stands: its holder and the end of its lease. */
+  currentLock(): Promise<BackupLock | null> {
+    return this.locks.findOne({ _id: 'backup' });
+  }
+
   unlock(runId: string): Promise<unknown> {
     return this.locks.deleteOne({ _id: 'backup', runId });
   }

@@ -372,11 +372,20 @@ export class BackupService implements BeforeApplicationShutdown {
     return this.hold(holder, done);
   }
 
-  /** Takes the backup lock for `holder` or throws BackupRunningError(`busy`); returns when it was asked for. */
+  /**
+   * Takes the backup lock for `holder` or throws BackupRunningError(`busy`, with whose lease the lock is and until when);
+   * returns when it was asked for. After a process killed outright (SIGKILL, out of memory) nothing runs until the lease
+   * ends, yet "running" was all an operator was told.
+   */
   private async takeLock(holder: string, busy: string): Promise<number> {
     const askedAt = Date.now();
-    if (!(await this.runs.tryLock(holder))) throw new BackupRunningError(busy);
-    return askedAt;
+    if (await this.runs.tryLock(holder)) return askedAt;
+    const lock = await this.runs.currentLock().catch(() => null);
+    if (!lock) throw new BackupRunningError(busy);
+    throw new BackupRunningError(
+      `${busy} (the lock is held by ${lock.runId} until ${lock.until.toISOString()}, renewed while it runs; ` +
+        'if that process was killed, the lock is free from then)',
+    );
   }
 
   private async restoreHolding(

@@ -335,6 +335,38 @@ describe('backup CLI stopped by SIGTERM', () => {
     expect(next.code, next.stderr).toBe(0);
   });
 
+  // An OOM kill or a forced pod deletion leaves the lock to its lease: nothing runs, yet the next restore was told
+  // only that a backup or another restore was running.
+  it('tells a restore run after one was killed outright whose lease the lock is and until when', async () => {
+    const id = backupId(await cli([], env));
+    const target = `${db.databaseName}_killed`;
+    const proxy = await stallingMongoProxy(env.MONGODB_URI, marker);
+    try {
+      const child = spawn(process.execPath, ['dist/backup/cli.js', '--restore', id, '--target-db', target], {
+        env: { PATH: process.env.PATH ?? '', ...env, MONGODB_URI: proxy.uri, LOG_LEVEL: 'warn' },
+        stdio: 'ignore',
+      });
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      await Promise.race([proxy.stalled, exited]);
+      child.kill('SIGKILL');
+      await exited;
+    } finally {
+      proxy.release();
+      await proxy.close();
+    }
+    try {
+      const again = await cli(['--restore', id, '--target-db', target, '--drop'], env);
+      expect(again.code).toBe(1);
+      const held = /the lock is held by (restore-[0-9a-f]{8}) until (\S+),/.exec(again.stderr);
+      expect(held, again.stderr).not.toBeNull();
+      expect(held?.[1]).toBe((await db.collection('backup_lock').findOne())?.runId);
+      // This describe's lease is 600 s.
+      expect(Date.parse(held?.[2] ?? '') - Date.now()).toBeGreaterThan(500_000);
+    } finally {
+      await client.db(target).dropDatabase();
+    }
+  });
+
   it('stops a restore still checking the backup files, and says the target is untouched', async () => {
     const id = backupId(await cli([], env));
     const target = `${db.databaseName}_untouched`;

@@ -397,8 +397,12 @@ describe('backups', () => {
     expect(answers.map((a) => a.status).sort()).toEqual([202, 409, 409]);
     const started = (await answers.find((a) => a.status === 202)!.json()) as { id: string; status: string };
     expect(started.status).toBe('running');
-    const conflict: unknown = await answers.find((a) => a.status === 409)!.json();
-    expect(conflict).toMatchObject({ status: 409, detail: 'A backup or a restore is already running' });
+    const conflict = (await answers.find((a) => a.status === 409)!.json()) as { status: number; detail: string };
+    expect(conflict.status).toBe(409);
+    // Whose lease it is (the backup that started) and until when.
+    expect(conflict.detail).toMatch(
+      new RegExp(`^A backup or a restore is already running \\(the lock is held by ${started.id} until \\d{4}-\\d\\d-`),
+    );
     const deadline = Date.now() + 30_000;
     let listed: { id: string; status: string; sizeBytes?: number; documents?: number; verify?: object } | undefined;
     do {
