@@ -103,6 +103,13 @@ export class SubscriptionWebhooksService {
       if (chargeId) await this.refund(id, chargeId, data.userId);
       return;
     }
+    // Refunded while its member had no subscription (by this or by the sweep), a charge is remembered in Redis only:
+    // reported once the member had subscribed again, it renewed the new subscription for nothing. Refunded again
+    // (idempotent), it is remembered in the subscription too.
+    if (chargeId && !paidFor(record, chargeId) && (await this.unsettled.wasRefunded(chargeId))) {
+      await this.refund(id, chargeId, data.userId);
+      return;
+    }
     // The provider reports a member's own charges too. One whose write failed (a subscribe or an upgrade noted for the
     // sweep) is no renewal: renewed with, the upgrade's platinum charge bought a month of premium and its retry was
     // refused. It is left to that retry, which applies it, or to the sweep, which refunds it.

@@ -64,7 +64,7 @@ export class UnsettledCharges {
   }
 
   async wasRefunded(chargeId: string): Promise<boolean> {
-    return (await this.redis.exists(REFUNDED_PREFIX + chargeId)) === 1;
+    return (await this.redis.exists(REFUNDED_PREFIX + chargeId).catch(unavailable)) === 1;
   }
 }
 

@@ -10,6 +10,7 @@ import { withSubscriptionChangeLock } from '../../src/subscriptions/subscription
 import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
 import { SubscriptionsRepository } from '../../src/subscriptions/subscriptions.repository.js';
 import { paymentKey, SubscriptionsService } from '../../src/subscriptions/subscriptions.service.js';
+import { SETTLE_AFTER_MS } from '../../src/subscriptions/unsettled-charges.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -263,6 +264,32 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect(refunded).toEqual([charge]);
       expect(payments.refunds.has(charge)).toBe(true);
       expect((await fetch(`${url}/v1/subscriptions/me`, { headers: member.auth })).status).toBe(404);
+    });
+
+    // A charge refunded while its member had no subscription is remembered in Redis only (no document to hold it).
+    // Reported once the member had subscribed again, it renewed the new subscription: a month for nothing.
+    it('renews nothing with a charge refunded before the member had a subscription, reported once they have one', async () => {
+      const member = await registerAccount(url);
+      const key = randomUUID();
+      const repository = running.app.get(SubscriptionsRepository);
+      const failing = vi.spyOn(repository, 'start').mockRejectedValueOnce(new Error('connection reset'));
+      const subscribe = await fetch(`${url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key, ...member.auth },
+        body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
+      });
+      expect(subscribe.status).toBeGreaterThanOrEqual(500);
+      failing.mockRestore();
+      const charge = payments.charges.get(paymentKey(member.userId, 'subscribe', 'premium', key))!.id;
+      // No retry applied it: the sweep refunds it.
+      await sweeper.settleCharges(new Date(Date.now() + SETTLE_AFTER_MS + 1_000));
+      expect(payments.refunds.has(charge)).toBe(true);
+      // The member subscribes again with a new key; the provider's report of the refunded charge comes after that.
+      expect((await post('/v1/subscriptions', member, { plan: 'premium', paymentToken: 'tok_visa' })).status).toBe(201);
+      const until = await periodEndOf(member);
+
+      expect((await paid(member, charge)).status).toBe(200);
+      expect(await periodEndOf(member)).toBe(until);
     });
 
     it('never refunds a charge that paid for a period, however often it is reported', async () => {
