@@ -36,6 +36,9 @@ describe('parseCliArgs', () => {
     [['--restore', ID, '--target-db', '', '--drop'], /--target-db "" is not a database name/],
     [['--restore', ID, '--target-db', 'vesta.restore'], /--target-db "vesta.restore" is not a database name/],
     [['--restore', ID, '--target-db', 'a'.repeat(64)], /is not a database name/],
+    // parseArgs' own refusals, which came without the usage (and without a line end).
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--verify'], /Option '--verify <value>' argument missing/],
   ])('refuses %j with the reason and the usage', (args, reason) => {
     expect(() => parse(...args)).toThrow(ConfigError);
     expect(() => parse(...args)).toThrow(reason);

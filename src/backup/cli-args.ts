@@ -20,21 +20,17 @@ export type CliCommand =
  * `--restore` used to start a backup and exit 0, and `--list --verify <id>` to list and verify nothing.
  */
 export function parseCliArgs(args: string[], usage: string): CliCommand {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      restore: { type: 'boolean', default: false },
-      list: { type: 'boolean', default: false },
-      verify: { type: 'string' },
-      'target-db': { type: 'string' },
-      drop: { type: 'boolean', default: false },
-      'despite-failed-verification': { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) return { kind: 'help' };
   const refuse = (why: string) => new ConfigError(`${why}\n${usage}`);
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(args);
+  } catch (error) {
+    // parseArgs' TypeError (an unknown option, a missing value): its message alone, without the usage, was all a
+    // mistyped command printed.
+    throw refuse((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: 'help' };
   const modes = [values.restore && '--restore', values.list && '--list', values.verify !== undefined && '--verify'];
   const chosen = modes.filter(Boolean);
   if (chosen.length > 1) throw refuse(`Choose one of ${chosen.join(', ')}`);
@@ -65,4 +61,20 @@ export function parseCliArgs(args: string[], usage: string): CliCommand {
   if (values.list) return { kind: 'list' };
   if (values.verify !== undefined) return { kind: 'verify', id: values.verify };
   return { kind: 'backup' };
+}
+
+function parseOptions(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      restore: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      verify: { type: 'string' },
+      'target-db': { type: 'string' },
+      drop: { type: 'boolean', default: false },
+      'despite-failed-verification': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
 }
