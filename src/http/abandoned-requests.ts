@@ -15,6 +15,14 @@ export function noteAnsweredByServer(socket: Socket, status: number): void {
   answeredByServer.set(socket, status);
 }
 
+/** The id of the request whose body is arriving on each connection: Node's own answer to it must carry that id. */
+const readingBody = new WeakMap<Socket, string>();
+
+/** The id of the request whose body Node was reading on `socket`, if any (clientErrorHandler answers it). */
+export function requestReadOn(socket: Socket): string | undefined {
+  return readingBody.get(socket);
+}
+
 type AbandonedListener = (request: FastifyRequest, reply: FastifyReply, status: number) => void;
 /** Per Fastify instance (tests run several apps in one process): what must see requests their clients left. */
 const abandonedListeners = new WeakMap<FastifyInstance, AbandonedListener[]>();
@@ -35,6 +43,15 @@ export function onAbandonedRequest(fastify: FastifyInstance, listener: Abandoned
   const all = [listener];
   abandonedListeners.set(fastify, all);
   fastify.addHook('onRequest', (request, reply, done) => {
+    const { socket } = request.raw;
+    if (!request.raw.complete) {
+      readingBody.set(socket, request.id);
+      const read = () => {
+        if (readingBody.get(socket) === request.id) readingBody.delete(socket);
+      };
+      request.raw.once('end', read);
+      reply.raw.once('close', read);
+    }
     reply.raw.once('close', () => {
       if (reply.raw.writableFinished) return;
       // Begun on the wire: a response queued behind a pipelined one has its head written but was never given the socket.

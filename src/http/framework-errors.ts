@@ -10,7 +10,7 @@ import {
   type ProblemDetails,
 } from '../common/problem/problem-details.js';
 import { loggableUrl } from '../logging/loggable-url.js';
-import { noteAnsweredByServer } from './abandoned-requests.js';
+import { noteAnsweredByServer, requestReadOn } from './abandoned-requests.js';
 import { assignRequestId, REQUEST_ID_HEADER } from './request-id.js';
 import { logRequestLine } from './request-line.js';
 
@@ -52,12 +52,12 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 
 /**
  * Requests Node's HTTP parser refuses (headers too large, a malformed request line or header, a body whose length
- * does not add up): the same statuses as Fastify's own handler, as a problem. There is no request to take an id or a
- * URL from, so the answer gets a new id (in x-request-id, the problem and the log line, as every other answer does, so
- * a client's report can be found in the log) and no `instance`; the connection is closed after the answer, since the
- * rest of the stream cannot be trusted. Each gets a log line with its status and the parser's error code (until
- * 2026-12-04 there was none), so a flood of them shows in the log as other refused requests do; no address, as request
- * lines carry none. Fastify binds `this` to its instance.
+ * does not add up): the same statuses as Fastify's own handler, as a problem. A request whose body was arriving keeps
+ * its id; otherwise there is no request to take an id or a URL from, so the answer gets a new id (in x-request-id, the
+ * problem and the log line, as every other answer does, so a client's report can be found in the log) and no
+ * `instance`. The connection is closed after the answer, since the rest of the stream cannot be trusted. Each gets a
+ * log line with its status and the parser's error code (until 2026-12-04 there was none), so a flood of them shows in
+ * the log as other refused requests do; no address, as request lines carry none. Fastify binds `this` to its instance.
  */
 export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
@@ -67,7 +67,8 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
       : error.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'The request headers are too large']
         : [400, 'The request is not valid HTTP'];
-  const requestId = randomUUID();
+  // A request whose body was arriving has its id (the caller's, as Fastify took it); else there was none.
+  const requestId = requestReadOn(socket) ?? randomUUID();
   if (socket.writable) {
     socket.write(closingAnswer(status, { type: 'about:blank', title: statusTitle(status), status, detail, requestId }));
     // A request Fastify was reading (its body late, or malformed) is counted with this status; one whose client ended

@@ -289,6 +289,28 @@ describe('HTTP contract: errors, request ids, compression', () => {
     expect(ids.size).toBe(cases.length);
   });
 
+  // Node refuses a body Fastify was reading (here a bad chunk size): the request had the caller's id, in its request
+  // line too, so its answer must carry that id, not a new one nothing else names.
+  it('answers a body Node refuses with the id of the request it belonged to', async () => {
+    const { port } = new URL(running.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      let received = '';
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          'POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nX-Request-Id: mine-chunk\r\n' +
+            'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+        );
+        setTimeout(() => socket.write('zz\r\n'), 300);
+      });
+      socket.on('data', (data: Buffer) => (received += data.toString()));
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(answer).toMatch(/\r\nx-request-id: mine-chunk\r\n/i);
+    expect(answer).toMatch(/"requestId":"mine-chunk"/);
+  });
+
   it('answers the next request on a connection whose compressed body no route read, instead of hanging', async () => {
     // A GET's or HEAD's body is never read; gzip-encoded, it was still piped into the decompressor, which nothing
     // drained: the rest of the body stayed in the socket and the next request on that keep-alive connection was never
