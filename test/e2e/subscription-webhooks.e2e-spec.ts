@@ -290,6 +290,8 @@ describe('payment provider webhooks against members’ own changes and the sweep
 
       expect((await paid(member, charge)).status).toBe(200);
       expect(await periodEndOf(member)).toBe(until);
+      // Remembered in the subscription now, not only in Redis.
+      expect((await repository.findByUser(member.userId))?.refundedChargeIds).toContain(charge);
     });
 
     it('never refunds a charge that paid for a period, however often it is reported', async () => {

@@ -7,8 +7,9 @@ export const MAX_BATCH_SIZE = 20;
 // A /v1 path (no scheme, host or ..); a batch may not contain another batch, nor a media download (answers are JSON: a
 // file would be held whole in memory and mangled as text). No percent-encoding before the query: routing decodes it, so
 // `%2e%2e` or `%62atch` would pass these checks and reach what they exclude. The query takes what RFC 3986 allows in
-// one (routing never reads it): encodeURIComponent leaves ' ( ) ! * as they are, and a city such as L'Aquila, which the
-// route takes alone, failed the whole batch until 2026-12-06.
+// one (routing never reads it), but for `..`, `//` and `/./`, refused anywhere below: encodeURIComponent leaves
+// ' ( ) ! * as they are, and a city such as L'Aquila, which the route takes alone, failed the whole batch until
+// 2026-12-06.
 const API_PATH = /^\/v1\/(?!(?:batch|media)(?:[/?]|$))[\w\-.~/]*(?:\?[\w\-.~%!$&'()*+,;=:@/?]*)?$/i;
 const NO_DOT_DOT = /^(?!.*\.\.)/;
 // Injection resolves `.` segments and routing merges `//`: `/v1/./media` and `/v1//media` would reach media.

@@ -24,7 +24,7 @@ export class ProblemResponseDto {
 
   @ApiPropertyOptional({
     example: '/v1/profiles',
-    description: 'The path asked for, without its query; absent when the request could not be read as HTTP',
+    description: 'What the request asked for, without its query; absent when the request could not be read as HTTP',
   })
   instance?: string;
 
