@@ -51,6 +51,17 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 }
 
 /**
+ * The parser errors answered with something more precise than a 400. A method the parser does not know (`FOO /`) is
+ * a 501 (RFC 9110, section 15.6.2: the server does not implement it), as it was a bare 400 until 2026-12-06; a method
+ * it knows but no route takes (`PROPFIND`) reaches the router and gets a 404 or 405 as any other.
+ */
+const PARSER_REFUSALS: Partial<Record<string, [number, string]>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request took too long to arrive'],
+  HPE_HEADER_OVERFLOW: [431, 'The request headers are too large'],
+  HPE_INVALID_METHOD: [501, 'The request method is not one this server implements'],
+};
+
+/**
  * Requests Node's HTTP parser refuses (headers too large, a malformed request line or header, a body whose length
  * does not add up): the same statuses as Fastify's own handler, as a problem. A request whose body was arriving keeps
  * its id; otherwise there is no request to take an id or a URL from, so the answer gets a new id (in x-request-id, the
@@ -61,12 +72,7 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
  */
 export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, detail] =
-    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, 'The request took too long to arrive']
-      : error.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'The request headers are too large']
-        : [400, 'The request is not valid HTTP'];
+  const [status, detail] = PARSER_REFUSALS[error.code ?? ''] ?? [400, 'The request is not valid HTTP'];
   // A request whose body was arriving has its id (the caller's, as Fastify took it); else there was none.
   const requestId = requestReadOn(socket) ?? randomUUID();
   if (socket.writable) {
