@@ -90,7 +90,11 @@ export class MediaStorage implements OnModuleInit {
     void index(this.variants, { 'metadata.originalId': 1 });
   }
 
-  /** Streams an upload in; null (and nothing kept) when `keep()` says no once the bytes are in. */
+  /**
+   * Streams an upload in; null (and nothing kept) when `keep()` says no once the bytes are in, or once more just before
+   * the file is settled. Asked that last time because past the settle only the caller's own delete removes the file:
+   * if the database failed it (a client gone at that moment), the file stayed for good, which until 2026-12-06 it did.
+   */
   async store(
     chunks: AsyncIterable<Buffer>,
     meta: { ownerId: string; contentType: string; size?: ImageSize },
@@ -101,6 +105,10 @@ export class MediaStorage implements OnModuleInit {
     if (!stored) return null;
     try {
       const file = await this.find(stored.id);
+      if (!(await keep(stored.id))) {
+        await this.remove(stored.id);
+        return null;
+      }
       await this.originals.settle(stored.id);
       return file;
     } catch (error) {
