@@ -165,12 +165,14 @@ export class SubscriptionsRepository {
   renew(record: SubscriptionRecord, chargeId: string, now: Date): Promise<SubscriptionRecord | null> {
     // The next period follows the paid one when the member kept the plan until now (its end not reached, or within
     // the renewal wait): the hours the confirmation took are part of it, not given on top. Otherwise it starts now.
+    // Kept means before keptUntil, as entitlement() and the sweep count it: at keptUntil itself the plan is lost (until
+    // 2026-12-06 a renewal confirmed at that millisecond still continued the paid period).
     const keptUntil = record.currentPeriodEnd.getTime() + (awaitsRenewal(record) ? RENEWAL_WAIT_MS : 0);
     const plan = record.pendingPlan ?? record.plan;
     // Charged again before the period an early renewal paid for has begun, on its plan: the month joins that period,
     // whose start still ends the plan before it (previousPlan), so neither plan loses any of its time.
     const paidAhead = record.currentPeriodStart > now && plan === record.plan;
-    const start = paidAhead ? record.currentPeriodStart : now.getTime() <= keptUntil ? record.currentPeriodEnd : now;
+    const start = paidAhead ? record.currentPeriodStart : now.getTime() < keptUntil ? record.currentPeriodEnd : now;
     const end = new Date((paidAhead ? record.currentPeriodEnd : start).getTime() + PERIOD_MS.month);
     // Confirmed before the paid period ended, a downgrade starts with the next period, not now; until then the plan
     // that applies now stays.
