@@ -18,7 +18,15 @@ describe('httpDate', () => {
     expect(httpDate('Saturday, 01-Jan-77 00:00:00 GMT', now)).toBe(Date.parse('1977-01-01T00:00:00Z'));
   });
 
+  it.each(['Sat, 31 Dec 2016 23:59:60 GMT', 'Saturday, 31-Dec-16 23:59:60 GMT', 'Sat Dec 31 23:59:60 2016'])(
+    'reads the leap second of %j (RFC 9110 section 5.6.7 allows 23:59:60) as the last whole second before it',
+    (value) => {
+      expect(httpDate(value, new Date('2026-12-05T00:00:00Z'))).toBe(Date.parse('2016-12-31T23:59:59Z'));
+    },
+  );
+
   it.each([
+    'Sat, 31 Dec 2016 23:58:60 GMT',
     '2030',
     'yesterday',
     '2026-12-05T00:00:00Z',

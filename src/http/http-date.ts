@@ -34,9 +34,14 @@ export function httpDate(value: string | undefined, now = new Date()): number | 
   return undefined;
 }
 
-/** The instant, if every part names one that exists (no 31 February, no hour 24). */
+/**
+ * The instant, if every part names one that exists (no 31 February, no hour 24). A leap second (23:59:60, which
+ * §5.6.7 allows) is read as 23:59:59: JavaScript's clock has no such second, and Last-Modified never names one.
+ */
 function utc(year: number, month: string, day: string, [hours, minutes, seconds]: string[]): number | undefined {
-  const parts = [year, MONTHS.indexOf(month), Number(day), Number(hours), Number(minutes), Number(seconds)] as const;
+  const leapSecond = hours === '23' && minutes === '59' && seconds === '60';
+  const second = leapSecond ? 59 : Number(seconds);
+  const parts = [year, MONTHS.indexOf(month), Number(day), Number(hours), Number(minutes), second] as const;
   const date = new Date(Date.UTC(...parts));
   const back = [
     date.getUTCFullYear(),
