@@ -25,13 +25,19 @@ export interface SearchFilters {
   minViews?: number;
   cursor?: string;
   limit: number;
+  /**
+   * With minAge or maxAge, the UTC day (YYYY-MM-DD) the ages are counted on. Part of the cache key: a page cached just
+   * before midnight answered after it (until 2026-12-06) with members who had since left the age range.
+   */
+  ageDay?: string;
 }
 
 /** A nearby search from the point on searchOrigin's grid, with its defaults filled in (and so its cache key). */
 export type NearbyArea = Required<NearbyQuery>;
 
 /** Which fields a client shows is left out: it does not change which profiles match. */
-export function searchFilters(query: AdvancedSearchQuery): SearchFilters {
+export function searchFilters(query: AdvancedSearchQuery, now = new Date()): SearchFilters {
+  const byAge = query.minAge !== undefined || query.maxAge !== undefined;
   return {
     // A city of blanks (which SearchProfilesQuery refuses), like an empty cursor, filters nothing.
     cityKey: cityKeyOf(query.city ?? '') || undefined,
@@ -46,6 +52,7 @@ export function searchFilters(query: AdvancedSearchQuery): SearchFilters {
     // beside the id, so one page had endless cursors, and cache keys, apart from it. A cursor that is not one is a 400.
     cursor: query.cursor ? encodeCursor(decodeCursor(query.cursor)) : undefined,
     limit: query.limit ?? DEFAULT_PAGE,
+    ageDay: byAge ? now.toISOString().slice(0, 10) : undefined,
   };
 }
 

@@ -264,10 +264,10 @@ export class ProfilesService implements OnModuleInit {
     tags: searchPageTags,
   })
   async searchPage(filters: SearchFilters): Promise<{ ids: string[]; nextCursor?: string }> {
-    const { minAge, maxAge, cursor, limit, ...matching } = filters;
+    const { minAge, maxAge, ageDay, cursor, limit, ...matching } = filters;
     const rows = await this.profiles.searchIds({
       ...matching,
-      ...birthDateRange(new Date(), minAge, maxAge),
+      ...birthDateRange(new Date(ageDay ?? Date.now()), minAge, maxAge),
       beforeId: cursor ? decodeCursor(cursor) : undefined,
       // One extra row tells whether another page exists.
       limit: limit + 1,
