@@ -5,7 +5,10 @@ import { InjectConfig } from '../config/config.module.js';
 import { IdempotencyRecordsRepository } from './idempotency-records.repository.js';
 import { SUBSCRIPTION_CHANGE_LOCK_MS } from './subscription-change-lock.js';
 
-/** How long a key's answer is kept; a key reused after that is a new request. */
+/**
+ * How long a key's answer is kept at least. The sweep deletes it after that (once a minute on workers); until then a
+ * retry still gets it, and a key reused after is a new request. "At least 24 hours", as payment APIs promise.
+ */
 export const ANSWER_KEPT_MS = 24 * 3600 * 1000;
 /**
  * How long a request holds its key while it runs. Longer than the work can take (it runs under the subscription

@@ -37,7 +37,7 @@ const IdempotencyKeyHeader = ApiHeader({
   name: 'Idempotency-Key',
   required: true,
   schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
-  description: 'Retries with the same key return the first answer and never charge twice',
+  description: 'Retries with the same key for at least 24 hours return the first answer and never charge twice',
 });
 /** On the answers an Idempotency-Key stores (successes and client errors), when a retry gets the stored one. */
 const REPLAYED_HEADER = {
