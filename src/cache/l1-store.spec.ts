@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import type { CacheEntry } from './cache-entry.js';
 import { L1Store } from './l1-store.js';
@@ -40,7 +42,7 @@ describe('L1Store', () => {
   });
 
   it('drops a tag with its last entry, so tags from client input (one per searched city) stay bounded', () => {
-    const value = 'z'.repeat(100);
+    const value = 'z'.repeat(300);
     const store = new L1Store(bytes(value) * 10);
     for (let i = 0; i < 1_000; i += 1) {
       store.set(`page-${i}`, entry(value), bytes(value), 60_000, ['lists', `city:${i}`]);
@@ -51,5 +53,30 @@ describe('L1Store', () => {
     expect(store['keysByTag'].size).toBe(11);
     expect([...store.takeTagged(['city:999'])]).toEqual(['page-999']);
     expect(store.takeTagged(['city:0']).size).toBe(0);
+  });
+
+  it('holds about its bound in heap when filled with the absences of made-up ids, not several times it', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const maxBytes = 20 * 1024 * 1024;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const store = new L1Store(maxBytes);
+    // GET /v1/profiles/<24 hex digits> with ids no profile has: each keeps a null, expired ones until evicted.
+    for (let i = 0; i < 400_000; i += 1) {
+      const absent = { v: null, exp: Date.now() + 30_000, d: 1.5 + i / 1e6, w: Date.now() };
+      store.set(
+        `vesta:cache:profile:${i.toString(16).padStart(24, '0')}`,
+        absent,
+        JSON.stringify(absent).length,
+        30_000,
+      );
+    }
+    gc();
+    const held = process.memoryUsage().heapUsed - before;
+
+    expect(store.size).toBeGreaterThan(0);
+    // Profile snapshots take 1.5 to 2 × their JSON (architecture.md, Tiers); absences took over 6 ×.
+    expect(held).toBeLessThan(maxBytes * 2.5);
   });
 });
