@@ -25,4 +25,14 @@ describe('FakePaymentProvider', () => {
       PaymentDeclinedError,
     );
   });
+
+  it('remembers a bounded number of keys and refunds, however many members charge and refund', async () => {
+    const provider = new FakePaymentProvider();
+    for (let i = 0; i < 100_000; i += 1) {
+      const charge = await provider.charge({ ...request, idempotencyKey: `member-${i}:subscribe:premium:key-${i}` });
+      await provider.refund(charge.id);
+    }
+    expect(provider.charges.size).toBeLessThanOrEqual(50_000);
+    expect(provider.refunds.size).toBeLessThanOrEqual(50_000);
+  });
 });

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { randomUUID } from 'node:crypto';
 
 export interface Charge {
@@ -44,14 +45,22 @@ export interface PaymentProvider {
 export const PAYMENT_PROVIDER = Symbol('PAYMENT_PROVIDER');
 
 /**
+ * How many idempotency keys, and refunded charges, the fake provider remembers, each for at most a day (Stripe keeps
+ * keys at least 24 h). It runs in every deployment: kept for good, each charge and refund any member made stayed in
+ * the process's memory until it restarted.
+ */
+export const FAKE_PROVIDER_KEPT = 50_000;
+const FAKE_PROVIDER_KEPT_MS = 24 * 3600 * 1000;
+
+/**
  * Development and test provider. Deterministic by card token: `tok_decline…` is declined,
  * anything else starting with `tok_` succeeds; charges with one idempotency key are made once, and the key is
  * refused for another amount or currency.
  */
 export class FakePaymentProvider implements PaymentProvider {
   readonly name = 'fake';
-  readonly charges = new Map<string, Charge>();
-  readonly refunds = new Set<string>();
+  readonly charges = new LRUCache<string, Charge>({ max: FAKE_PROVIDER_KEPT, ttl: FAKE_PROVIDER_KEPT_MS });
+  readonly refunds = new LRUCache<string, true>({ max: FAKE_PROVIDER_KEPT, ttl: FAKE_PROVIDER_KEPT_MS });
 
   charge({
     paymentToken,
@@ -73,7 +82,7 @@ export class FakePaymentProvider implements PaymentProvider {
   }
 
   refund(chargeId: string): Promise<void> {
-    this.refunds.add(chargeId);
+    this.refunds.set(chargeId, true);
     return Promise.resolve();
   }
 }
