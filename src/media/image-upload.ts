@@ -69,11 +69,23 @@ export async function readImageUpload(
   // Cut off at maxBytes, the file ends here for us: the parser goes on reading the rest of its part, however long,
   // only to throw it away, and the answer (413) would wait for it. A read already waiting when the limit is reached
   // (the last chunk ended exactly on it) would wait for that too, so the limit also ends a read in progress.
+  // A listener per read, removed once the read settles: raced against one promise that never settles (no limit
+  // reached), every read's chunk stayed reachable from that promise's reactions until the request ended, so until
+  // 2026-12-06 an upload held its whole file (64 MiB for a 64 MiB upload).
   const cutOff = () => part.file.truncated;
-  const limitReached = new Promise<IteratorResult<Buffer>>((resolve) =>
-    part.file.once('limit', () => resolve({ done: true, value: undefined })),
-  );
-  const nextChunk = () => Promise.race([parsed(iterator.next()), limitReached]);
+  const nextChunk = async (): Promise<IteratorResult<Buffer>> => {
+    if (cutOff()) return { done: true, value: undefined };
+    let onLimit = () => {};
+    const limitReached = new Promise<IteratorResult<Buffer>>((resolve) => {
+      onLimit = () => resolve({ done: true, value: undefined });
+      part.file.once('limit', onLimit);
+    });
+    try {
+      return await Promise.race([parsed(iterator.next()), limitReached]);
+    } finally {
+      part.file.off('limit', onLimit);
+    }
+  };
   const head: Buffer[] = [];
   let headLength = 0;
   let ended = false;
