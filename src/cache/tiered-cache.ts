@@ -259,8 +259,18 @@ export class TieredCache {
       () => 'held',
       () => sleep(this.options.reloadRetryMs ?? RELOAD_RETRY_MS, 'held', { ref: false }),
     );
-    const graceEnd = sleep(Math.max(0, servedUntil - Date.now()), 'released', { ref: false });
-    if ((await Promise.race([held, graceEnd])) === 'released') flight.stale = true;
+    // Cancelled once the hold ends first: left to run, each failed reload kept a timer for the rest of the grace (an
+    // hour by default), one more per key every reloadRetryMs for as long as the database stayed down.
+    const holdEnded = new AbortController();
+    const graceEnd = sleep(Math.max(0, servedUntil - Date.now()), 'released', {
+      ref: false,
+      signal: holdEnded.signal,
+    }).catch(() => 'held');
+    try {
+      if ((await Promise.race([held, graceEnd])) === 'released') flight.stale = true;
+    } finally {
+      holdEnded.abort();
+    }
   }
 
   /** Recomputes and stores a value whatever is cached (cache warming). */
