@@ -327,7 +327,9 @@ export class ProfilesRepository {
       .aggregate<{ _id: CityOf; count: number }>([
         { $match: { visibility: 'public' } },
         { $group: { _id: { cityKey: '$location.cityKey', country: '$location.country' }, count: { $sum: 1 } } },
-        { $sort: { count: -1, '_id.cityKey': 1 } },
+        // A total order: one name in two countries is two cities, and ties left to the database came out in the order
+        // it grouped them, which can differ from one reload to the next and decides which cities make the cut.
+        { $sort: { count: -1, '_id.cityKey': 1, '_id.country': 1 } },
         { $limit: limit },
       ])
       .read(this.listReads);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
+import { ProfilesService } from '../../src/profiles/profiles.service.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, profileInput, type ProfileInput } from '../factories/profiles.js';
 import { pngStructure } from '../factories/images.js';
@@ -342,5 +343,16 @@ describe('profile search', () => {
     expect((await send(2, 'DELETE')).status).toBe(204);
     const after = await listed();
     for (const town of towns) expect(after).not.toContain(town);
+  });
+
+  it('ranks cities of one name and count in a fixed order (by country), not as the database happens to group them', async () => {
+    const city = uniqueCity();
+    // The same name in three countries, one member each: tied on count and city key.
+    for (const country of ['US', 'FR', 'DE']) {
+      await createProfile(url, await registerAccount(url), { location: { city, country, lat: 50, lng: 10 } });
+    }
+    const profiles = running.app.get(ProfilesService);
+    const ranked = (await profiles.loadCities()).filter((entry) => entry.city === city).map(({ country }) => country);
+    expect(ranked).toEqual(['DE', 'FR', 'US']);
   });
 });
