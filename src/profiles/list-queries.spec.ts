@@ -1,7 +1,7 @@
 import { Types } from 'mongoose';
 import { describe, expect, it } from 'vitest';
 import { encodeCursor } from './cursor.js';
-import { cityKeyOf, nearbyArea, searchFilters } from './list-queries.js';
+import { cityKeyOf, nearbyArea, searchFilters, searchScope } from './list-queries.js';
 
 describe('list queries', () => {
   it('gives equivalent searches the same filters, field for field in the same order', () => {
@@ -53,13 +53,33 @@ describe('list queries', () => {
   });
 
   it('keys a page by its cursor as this API writes it, however the client spelled it', () => {
-    const cursor = encodeCursor(new Types.ObjectId('665f1c2e8a1b2c3d4e5f6a7b'));
+    const cursor = encodeCursor(new Types.ObjectId('665f1c2e8a1b2c3d4e5f6a7b'), searchScope({}));
     const base = JSON.stringify(searchFilters({ cursor }));
-    const withField = Buffer.from('{"v":1,"id":"665f1c2e8a1b2c3d4e5f6a7b","n":1}').toString('base64url');
+    const fields = { v: 2, id: '665f1c2e8a1b2c3d4e5f6a7b', s: searchScope({}), n: 1 };
+    const withField = Buffer.from(JSON.stringify(fields)).toString('base64url');
     for (const spelling of [withField, `${cursor}!`, `${cursor}==`]) {
       expect(JSON.stringify(searchFilters({ cursor: spelling })), spelling).toBe(base);
     }
     expect(() => searchFilters({ cursor: 'not-a-cursor' })).toThrow('cursor is not a cursor this API issued');
+  });
+
+  it('takes a cursor only with the filters it was issued for, whatever the page size or day', () => {
+    const id = new Types.ObjectId('665f1c2e8a1b2c3d4e5f6a7b');
+    const berlin = encodeCursor(id, searchScope(searchFilters({ city: 'Berlin', minAge: 30 })));
+    expect(() => searchFilters({ city: ' berlin ', minAge: 30, limit: 50, cursor: berlin })).not.toThrow();
+    expect(() =>
+      searchFilters({ city: 'Berlin', minAge: 30, cursor: berlin }, new Date(Date.now() + 86_400_000)),
+    ).not.toThrow();
+    for (const other of [
+      { city: 'Paris', minAge: 30 },
+      { city: 'Berlin' },
+      { city: 'Berlin', minAge: 30, minViews: 1 },
+    ]) {
+      expect(() => searchFilters({ ...other, cursor: berlin }), JSON.stringify(other)).toThrow(
+        'cursor is not a cursor this API issued',
+      );
+    }
+    expect(() => searchFilters({ cursor: encodeCursor(id, 'admin-subscriptions:x') })).toThrow('cursor is not');
   });
 
   it('fills in the nearby defaults and starts from the grid point', () => {

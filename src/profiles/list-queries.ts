@@ -1,6 +1,6 @@
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { decodeCursor, encodeCursor, pageScope } from './cursor.js';
 import { foldedText, straightApostrophes } from './folded-text.js';
 import { searchOrigin } from './geo.js';
 import type { Gender } from './profile.schema.js';
@@ -38,7 +38,7 @@ export type NearbyArea = Required<NearbyQuery>;
 /** Which fields a client shows is left out: it does not change which profiles match. */
 export function searchFilters(query: AdvancedSearchQuery, now = new Date()): SearchFilters {
   const byAge = query.minAge !== undefined || query.maxAge !== undefined;
-  return {
+  const matching = {
     // A city of blanks (which SearchProfilesQuery refuses), like an empty cursor, filters nothing.
     cityKey: cityKeyOf(query.city ?? '') || undefined,
     country: query.country,
@@ -48,12 +48,25 @@ export function searchFilters(query: AdvancedSearchQuery, now = new Date()): Sea
     interests: distinctSorted(query.interests),
     interestsAll: distinctSorted(query.interestsAll),
     minViews: query.minViews,
+  };
+  const scope = searchScope(matching);
+  return {
+    ...matching,
     // In the one spelling this API issues: base64url decoding skips what is not base64url, and JSON takes any fields
-    // beside the id, so one page had endless cursors, and cache keys, apart from it. A cursor that is not one is a 400.
-    cursor: query.cursor ? encodeCursor(decodeCursor(query.cursor)) : undefined,
+    // beside the id, so one page had endless cursors, and cache keys, apart from it. A cursor that is not one, or one
+    // of another list or other filters, is a 400.
+    cursor: query.cursor ? encodeCursor(decodeCursor(query.cursor, scope), scope) : undefined,
     limit: query.limit ?? DEFAULT_PAGE,
     ageDay: byAge ? now.toISOString().slice(0, 10) : undefined,
   };
+}
+
+/**
+ * What a search's cursors are bound to: its filters, not the page size nor the day ages are counted on (a walk across
+ * midnight goes on). The public and the premium search share it: with the same filters they list the same profiles.
+ */
+export function searchScope({ cursor: _cursor, limit: _limit, ageDay: _ageDay, ...matching }: Partial<SearchFilters>) {
+  return pageScope('profiles', matching);
 }
 
 export function nearbyArea(query: NearbyQuery): NearbyArea {

@@ -22,7 +22,14 @@ import { birthDateRange } from './age-range.js';
 import { gridCellOf } from './geo.js';
 import { listTagsLeftBy, listTagsMovedBy, nearbyPageTags, searchPageTags } from './list-page-tags.js';
 import { nearestInArea } from './nearby-search.js';
-import { cityKeyOf, nearbyArea, searchFilters, type NearbyArea, type SearchFilters } from './list-queries.js';
+import {
+  cityKeyOf,
+  nearbyArea,
+  searchFilters,
+  searchScope,
+  type NearbyArea,
+  type SearchFilters,
+} from './list-queries.js';
 import { currentAge, toProfileView, toPublicView, type ProfileView, type PublicField } from './profile.mapper.js';
 import type { Location } from './profile.schema.js';
 import type { ProfileViewerDto } from './dto/profile-response.dto.js';
@@ -265,14 +272,15 @@ export class ProfilesService implements OnModuleInit {
   })
   async searchPage(filters: SearchFilters): Promise<{ ids: string[]; nextCursor?: string }> {
     const { minAge, maxAge, ageDay, cursor, limit, ...matching } = filters;
+    const scope = searchScope(filters);
     const rows = await this.profiles.searchIds({
       ...matching,
       ...birthDateRange(new Date(ageDay ?? Date.now()), minAge, maxAge),
-      beforeId: cursor ? decodeCursor(cursor) : undefined,
+      beforeId: cursor ? decodeCursor(cursor, scope) : undefined,
       // One extra row tells whether another page exists.
       limit: limit + 1,
     });
-    const { page, nextCursor } = cursorPage(rows, limit, (id) => id);
+    const { page, nextCursor } = cursorPage(rows, limit, (id) => id, scope);
     return { ids: page.map((id) => id.toHexString()), nextCursor };
   }
 

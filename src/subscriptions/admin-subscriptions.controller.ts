@@ -2,7 +2,7 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/decorators/roles.decorator.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
-import { cursorPage, decodeCursor } from '../profiles/cursor.js';
+import { cursorPage, decodeCursor, pageScope } from '../profiles/cursor.js';
 import { AdminSubscriptionsQuery } from './dto/admin-subscriptions.query.js';
 import { AdminSubscriptionPageDto } from './dto/subscription.dto.js';
 import { toSubscriptionView } from './subscription.view.js';
@@ -23,11 +23,17 @@ export class AdminSubscriptionsController {
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })
   async list(@Query() query: AdminSubscriptionsQuery): Promise<AdminSubscriptionPageDto> {
     const limit = query.limit ?? 20;
+    // A cursor pages only the list and filters it was issued for.
+    const scope = pageScope('admin-subscriptions', { status: query.status, plan: query.plan });
     const records = await this.subscriptions.list(
-      { status: query.status, plan: query.plan, beforeId: query.cursor ? decodeCursor(query.cursor) : undefined },
+      {
+        status: query.status,
+        plan: query.plan,
+        beforeId: query.cursor ? decodeCursor(query.cursor, scope) : undefined,
+      },
       limit + 1,
     );
-    const { page, nextCursor } = cursorPage(records, limit, (record) => record._id);
+    const { page, nextCursor } = cursorPage(records, limit, (record) => record._id, scope);
     return {
       items: page.map((record) => ({ userId: String(record.userId), ...toSubscriptionView(record) })),
       nextCursor,

@@ -21,7 +21,12 @@ export const PageLimit = (): PropertyDecorator => OptionalIntQuery(1, 100, 20);
 /** The opaque cursor a list answered as `nextCursor`, for its next page. */
 export const PageCursor = (): PropertyDecorator =>
   applyDecorators(
-    ApiPropertyOptional({ description: 'Opaque cursor from the previous page (nextCursor)', maxLength: 200 }),
+    ApiPropertyOptional({
+      description:
+        'Opaque cursor from the previous page (nextCursor), sent with the same filters (limit may change); ' +
+        'a cursor from another list or other filters is a 400',
+      maxLength: 200,
+    }),
     IsOptional(),
     IsString(),
     MaxLength(200),
