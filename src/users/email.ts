@@ -18,15 +18,17 @@ const NEEDLESSLY_QUOTED = /^"([\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(?:\.[\p{L}\p{N}!#
 
 /**
  * The one form an email is stored and compared in, so that variants a person would read as the same address are one
- * account: trimmed; NFKC (composed accents, full-width letters as ASCII); lower case, with the local part's "ς" and
- * dotted "i" in one form (oneCaseForm: "ΝΙΚΟΣ" typed in capitals was a second account until 2026-12-06); quotes that
- * change nothing dropped from the local part (`"ann"@x.com` registered apart from `ann@x.com` until 2026-12-05); an
- * internationalised domain in its ASCII (punycode) form, which is what mail servers resolve. Text longer than
- * MAX_EMAIL_INPUT_LENGTH comes back as it is, for the validator to refuse as too long.
+ * account: trimmed; NFKC (composed accents, full-width letters as ASCII); lower case (composed again after: until
+ * 2026-12-06 an address typed in capitals with "ǰ" or "ΰ", which have no precomposed capital, was a second account),
+ * with the local part's "ς" and dotted "i" in one form (oneCaseForm: "ΝΙΚΟΣ" typed in capitals was a second account
+ * until 2026-12-06); quotes that change nothing dropped from the local part (`"ann"@x.com` registered apart from
+ * `ann@x.com` until 2026-12-05); an internationalised domain in its ASCII (punycode) form, which is what mail servers
+ * resolve. Text longer than MAX_EMAIL_INPUT_LENGTH comes back as it is, for the validator to refuse as too long.
  */
 export function normaliseEmail(email: string): string {
   if (email.length > MAX_EMAIL_INPUT_LENGTH) return email;
-  const lowered = email.trim().normalize('NFKC').toLowerCase();
+  // NFC again after lowering: a capital with no precomposed form ("ǰ" upper-cased) stays letter and accent apart.
+  const lowered = email.trim().normalize('NFKC').toLowerCase().normalize('NFC');
   const at = lowered.lastIndexOf('@');
   if (at === -1) return lowered;
   // The domain is left to IDNA, where "ς" and "σ" name different domains.
@@ -37,5 +39,9 @@ export function normaliseEmail(email: string): string {
   return `${local}@${domain || lowered.slice(at + 1)}`;
 }
 
-/** Invisible characters (zero-width spaces and joiners, controls) would make look-alike accounts. */
-export const INVISIBLE_CHARACTERS = /[\p{Cf}\p{Cc}]/u;
+/**
+ * Invisible characters would make look-alike accounts: controls, formatting (zero-width spaces and joiners) and the
+ * other code points Unicode says to show as nothing (Default_Ignorable_Code_Point: variation selectors, the combining
+ * grapheme joiner, Hangul fillers, which NFKC leaves invisible; "ann\uFE00@x.com" was an account apart from ann@x.com).
+ */
+export const INVISIBLE_CHARACTERS = /[\p{Cf}\p{Cc}\p{Default_Ignorable_Code_Point}]/u;
