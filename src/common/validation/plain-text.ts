@@ -23,6 +23,14 @@ const DIRECTION_MARKS = /[\u200E\u200F\u061C]/gu;
 // Hangul fillers are letters to Unicode but blank on screen: a name of them looks empty, and passes the check below.
 const HANGUL_FILLER = /[\u115F\u1160\u3164\uFFA0]/u;
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
+// A variation selector picks the form of the one character before it ("❤️", a CJK ideograph's variant). Strung
+// together, or first, they select nothing and show nothing: 256 of them spell any byte, and hide data as tag
+// characters do. The combining grapheme joiner and Khmer's inherent vowels (which Unicode says not to use) are marks
+// nobody sees either.
+const HIDDEN_MARK = /(?:^|\p{Variation_Selector})\p{Variation_Selector}|[\u034F\u17B4\u17B5]/u;
+// U+FFFE, U+FFFF, U+FDD0-FDEF and the last two of every plane are for a program's own use, not for text: XML refuses
+// them, and some decoders make them U+FFFD.
+const NONCHARACTER = /\p{Noncharacter_Code_Point}/u;
 
 /** Why `value` is not acceptable member text, or undefined when it is. */
 export function plainTextProblem(value: unknown, multiline = false): string | undefined {
@@ -38,7 +46,9 @@ export function plainTextProblem(value: unknown, multiline = false): string | un
       ? 'must break lines with \\n, not with U+2028 or U+2029'
       : 'must be a single line without line or paragraph separators';
   }
-  if (hasStrayFormatCharacter(value)) return 'must not contain invisible formatting characters';
+  if (hasStrayFormatCharacter(value) || HIDDEN_MARK.test(value))
+    return 'must not contain invisible formatting characters';
+  if (NONCHARACTER.test(value)) return 'must not contain noncharacters (U+FFFE, U+FFFF and the like)';
   if (HANGUL_FILLER.test(value)) return 'must not contain Hangul filler characters, which show as blank space';
   // Blank, zero-width-only or punctuation-only names and cities look empty or fake in every list they appear in.
   if (!multiline && !LETTER_OR_DIGIT.test(value)) return 'must contain at least one letter or digit';
@@ -54,7 +64,8 @@ function hasStrayFormatCharacter(value: string): boolean {
 
 /**
  * Text a member writes and others read: a string without control characters, bidirectional formatting, line or
- * paragraph separators, invisible formatting or blank-looking filler letters. Single-line text (the default) must also
+ * paragraph separators, invisible formatting (variation selectors only one after a character), noncharacters or
+ * blank-looking filler letters. Single-line text (the default) must also
  * contain a letter or digit; `multiline` text may hold tabs and line breaks (`\n`, `\r`) and may be empty. Replaces
  * IsString.
  */
@@ -68,7 +79,12 @@ export function IsPlainText(
       name: multiline ? 'isPlainMultilineText' : 'isPlainText',
       validator: {
         validate: (value: unknown) => plainTextProblem(value, multiline) === undefined,
-        defaultMessage: (args) => `${args?.property ?? 'value'} ${plainTextProblem(args?.value, multiline) ?? ''}`,
+        defaultMessage: (args) => {
+          // With `each`, args.value is the whole list: the message is about its first item that fails.
+          const values: unknown[] = validationOptions?.each && Array.isArray(args?.value) ? args.value : [args?.value];
+          const problem = values.map((value) => plainTextProblem(value, multiline)).find(Boolean);
+          return `${args?.property ?? 'value'}${validationOptions?.each ? ' each' : ''} ${problem ?? ''}`;
+        },
       },
     },
     validationOptions,

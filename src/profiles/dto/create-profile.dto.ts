@@ -83,6 +83,9 @@ export class CreateProfileDto {
   @ArrayUnique()
   @IsString({ each: true })
   @Matches(INTEREST_TAG, { each: true, message: 'each interest is 2-30 letters or digits' })
+  // The pattern takes letters and marks of any kind: Hangul fillers (blank on screen) and runs of variation selectors
+  // among them.
+  @IsPlainText({}, { each: true })
   interests?: string[];
 
   @ApiProperty({ type: LocationDto })
