@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, IsOptional, IsString, MaxLength } from 'class-validator';
+import { ArrayMaxSize, IsOptional, IsString } from 'class-validator';
+import { MaxCodePoints } from '../../common/validation/code-point-length.js';
 import { OptionalIntQuery } from '../../common/validation/query-fields.js';
 import { interestList, SearchProfilesQuery } from './search-profiles.query.js';
 
@@ -17,7 +18,7 @@ export class AdvancedSearchQuery extends SearchProfilesQuery {
   @Transform(interestList)
   @ArrayMaxSize(10)
   @IsString({ each: true })
-  @MaxLength(30, { each: true })
+  @MaxCodePoints(30, { each: true })
   interestsAll?: string[];
 
   /** Popular members only: at least this many counted views. */

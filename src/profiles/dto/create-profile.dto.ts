@@ -1,18 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import {
-  ArrayMaxSize,
-  ArrayMinSize,
-  ArrayUnique,
-  IsArray,
-  IsIn,
-  IsString,
-  Length,
-  Matches,
-  MaxLength,
-} from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsString, Matches } from 'class-validator';
 import { OBJECT_ID_PATTERN } from '../../common/pipes/parse-object-id.pipe.js';
 import { IsCalendarDate } from '../../common/validation/calendar-date.js';
+import { CodePointLength, MaxCodePoints } from '../../common/validation/code-point-length.js';
 import { lowerCaseIds } from '../../common/validation/lower-case.js';
 import { NestedObject } from '../../common/validation/nested-object.js';
 import { IsObjectId } from '../../common/validation/object-id.js';
@@ -38,13 +29,13 @@ const normaliseTags = ({ value }: { value: unknown }): unknown =>
 export class CreateProfileDto {
   @ApiProperty({ example: 'Ann', minLength: 2, maxLength: 50 })
   @IsPlainText()
-  @Length(2, 50)
+  @CodePointLength(2, 50)
   displayName: string;
 
   @ApiPropertyOptional({ example: 'Climber, cook, bad at chess.', maxLength: 1000 })
   @OptionalNotNull()
   @IsPlainText({ multiline: true })
-  @MaxLength(1000)
+  @MaxCodePoints(1000)
   bio?: string;
 
   @ApiProperty({

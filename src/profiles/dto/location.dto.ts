@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { Length, Matches } from 'class-validator';
+import { Matches } from 'class-validator';
+import { CodePointLength } from '../../common/validation/code-point-length.js';
 import { IsLatitudeNumber, IsLongitudeNumber } from '../../common/validation/coordinates.js';
 import { IsCountryCode } from '../../common/validation/country-code.js';
 import { IsPlainText } from '../../common/validation/plain-text.js';
@@ -26,7 +27,7 @@ export class LocationDto {
   @ApiProperty({ example: 'Berlin', minLength: 1, maxLength: 80, pattern: CITY_NAME.source })
   @Transform(cityNameInput)
   @IsPlainText()
-  @Length(1, 80)
+  @CodePointLength(1, 80)
   @Matches(CITY_NAME, { message: 'city contains characters a city name does not' })
   city: string;
 

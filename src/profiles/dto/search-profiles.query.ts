@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsIn, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsIn, IsOptional, IsString } from 'class-validator';
+import { CodePointLength, MaxCodePoints } from '../../common/validation/code-point-length.js';
 import { IsCountryCode } from '../../common/validation/country-code.js';
 import { IsNotBelow } from '../../common/validation/range-bound.js';
 import { OptionalIntQuery, PageCursor, PageLimit } from '../../common/validation/query-fields.js';
@@ -34,7 +35,7 @@ export class SearchProfilesQuery {
   // Measured as a stored city is: a name that fits there is not refused here for its accents or spaces as typed.
   @Transform(cityNameInput)
   @IsString()
-  @Length(1, 80)
+  @CodePointLength(1, 80)
   city?: string;
 
   /** City names repeat across countries (Paris, FR and Paris, US): the cities list counts them apart, so can a search. */
@@ -67,7 +68,7 @@ export class SearchProfilesQuery {
   @Transform(interestList)
   @ArrayMaxSize(10)
   @IsString({ each: true })
-  @MaxLength(30, { each: true })
+  @MaxCodePoints(30, { each: true })
   interests?: string[];
 
   @PageLimit()
