@@ -8,9 +8,9 @@ import { oneCaseForm } from '../common/text/case-forms.js';
  */
 export const MAX_FOLDED_INPUT_LENGTH = 1024;
 
-/** `text` in NFC, or as it is when longer than MAX_FOLDED_INPUT_LENGTH. */
-export function composedText(text: string): string {
-  return text.length > MAX_FOLDED_INPUT_LENGTH ? text : text.normalize('NFC');
+/** `text` in NFC, or as it is when longer than `limit` (MAX_FOLDED_INPUT_LENGTH unless given). */
+export function composedText(text: string, limit = MAX_FOLDED_INPUT_LENGTH): string {
+  return text.length > limit ? text : text.normalize('NFC');
 }
 
 /**

@@ -10,12 +10,31 @@ import { IsObjectId } from '../../common/validation/object-id.js';
 import { OptionalNotNull } from '../../common/validation/optional-not-null.js';
 import { IsPlainText } from '../../common/validation/plain-text.js';
 import { GENDERS, VISIBILITIES, type Gender, type Visibility } from '../profile.schema.js';
+import { composedText } from '../folded-text.js';
 import { HasAgeBetween } from './age-limits.js';
 import { INTEREST_TAG, normaliseInterest } from './interest-tag.js';
 import { LocationDto } from './location.dto.js';
 
 export const MIN_AGE = 18;
 export const MAX_AGE = 120;
+
+/**
+ * A bio of 1,000 characters decomposed (Hangul from some systems is 2 to 3 code points a syllable) is within 4,096
+ * UTF-16 units; NFC of that many takes a few milliseconds at worst. Longer text is refused as it is.
+ */
+const MAX_COMPOSED_BIO_LENGTH = 4096;
+
+// Spaces only: trim() also drops a byte-order mark, controls and line separators, which IsPlainText refuses instead.
+const SPACES_AROUND = /^\p{Zs}+|\p{Zs}+$/gu;
+
+/**
+ * Names and bios as cities are stored: in NFC, so "José" sent with a combining accent is the string sent with "é", and
+ * is measured as the one letter it shows; a name trimmed too ("É " was a two-character name).
+ */
+const displayNameInput = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? composedText(value).replace(SPACES_AROUND, '') : value;
+const bioInput = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? composedText(value, MAX_COMPOSED_BIO_LENGTH) : value;
 
 const normaliseTags = ({ value }: { value: unknown }): unknown =>
   Array.isArray(value)
@@ -27,13 +46,15 @@ const normaliseTags = ({ value }: { value: unknown }): unknown =>
  * null: the optional ones may be left out, and leaving them out is how a client says "no change" or "the default".
  */
 export class CreateProfileDto {
-  @ApiProperty({ example: 'Ann', minLength: 2, maxLength: 50 })
+  @ApiProperty({ example: 'Ann', minLength: 2, maxLength: 50, description: 'Stored in NFC, without spaces around it' })
+  @Transform(displayNameInput)
   @IsPlainText()
   @CodePointLength(2, 50)
   displayName: string;
 
   @ApiPropertyOptional({ example: 'Climber, cook, bad at chess.', maxLength: 1000 })
   @OptionalNotNull()
+  @Transform(bioInput)
   @IsPlainText({ multiline: true })
   @MaxCodePoints(1000)
   bio?: string;
