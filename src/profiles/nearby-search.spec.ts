@@ -44,13 +44,19 @@ function cellsReader(members: Member[]) {
   };
 }
 
-/** What the search must return: every member measured from its cell centre, nearest first, ties by id. */
+/** What the search must return: every member measured from its cell centre (to the mm), nearest first, ties by id. */
 function bruteForce(members: Member[], area: { lat: number; lng: number; radiusKm: number; limit: number }) {
-  return members
-    .map((member) => ({ id: member.id, distance: distanceKm(area, cellCentre(gridCellOf(member))) }))
-    .filter((member) => member.distance <= area.radiusKm)
-    .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : 1))
-    .slice(0, area.limit);
+  return (
+    members
+      // To the millimetre: cells exactly as far differ by float noise, and ties go by id.
+      .map((member) => ({
+        id: member.id,
+        distance: Math.round(distanceKm(area, cellCentre(gridCellOf(member))) * 1e6) / 1e6,
+      }))
+      .filter((member) => member.distance <= area.radiusKm)
+      .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : 1))
+      .slice(0, area.limit)
+  );
 }
 
 let nextId = 0;
@@ -109,6 +115,29 @@ describe('nearestInArea', () => {
       const page = await nearestInArea(cellsReader(members), area);
       expect(page, JSON.stringify(area)).toEqual(bruteForce(members, area));
       expect(page.length, JSON.stringify(area)).toBeGreaterThan(0);
+    }
+  });
+
+  it('breaks ties between cells exactly as far from the point by id, not by rounding noise', async () => {
+    // From a cell centre, the cells east and west of it are exactly as far; their haversine distances differ by about
+    // 1e-12 km, one way or the other. The smaller id goes in the cell that noise would put first, the larger in the other.
+    for (let i = 0; i < 200; i += 1) {
+      const cell = {
+        row: Math.floor(Math.random() * 12_000) - 6_000,
+        col: Math.floor(Math.random() * 30_000) - 15_000,
+      };
+      const origin = cellCentre(cell);
+      const [east, west] = [1, -1].map((step) => cellCentre({ row: cell.row, col: cell.col + step }));
+      const [first, second] = distanceKm(origin, east) > distanceKm(origin, west) ? [east, west] : [west, east];
+      const members = [
+        { id: id(), ...first },
+        { id: id(), ...second },
+      ];
+      const page = await nearestInArea(cellsReader(members), { ...origin, radiusKm: 5, limit: 1 });
+      expect(
+        page.map((member) => member.id),
+        JSON.stringify(origin),
+      ).toEqual([members[0].id]);
     }
   });
 
