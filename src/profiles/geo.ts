@@ -61,6 +61,15 @@ export function cellCentre(cell: GridCell): { lat: number; lng: number } {
   return { lat: centre(cell.row), lng: centre(cell.col) };
 }
 
+/**
+ * A cell centre's distance from a point, to the millimetre: what nearby searches sort by. Cells exactly as far (east
+ * and west of the point, say) come out of the haversine some 1e-12 km apart; unrounded, that noise, not the id, decided
+ * which of them came first (until 2026-12-06).
+ */
+export function cellDistanceKm(point: { lat: number; lng: number }, cell: GridCell): number {
+  return Math.round(distanceKm(point, cellCentre(cell)) * 1e6) / 1e6;
+}
+
 /** The cells of a range of rows, in one or two ranges of columns (two where it crosses the 180th meridian). */
 export interface CellBox {
   rows: [number, number];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cellCentre, distanceKm, gridCellOf, type CellBox, type GridCell } from './geo.js';
+import { cellCentre, cellDistanceKm, distanceKm, gridCellOf, type CellBox, type GridCell } from './geo.js';
 import { nearestInArea } from './nearby-search.js';
 
 interface Member {
@@ -44,19 +44,13 @@ function cellsReader(members: Member[]) {
   };
 }
 
-/** What the search must return: every member measured from its cell centre (to the mm), nearest first, ties by id. */
+/** What the search must return: every member measured from its cell centre, nearest first, ties by id. */
 function bruteForce(members: Member[], area: { lat: number; lng: number; radiusKm: number; limit: number }) {
-  return (
-    members
-      // To the millimetre: cells exactly as far differ by float noise, and ties go by id.
-      .map((member) => ({
-        id: member.id,
-        distance: Math.round(distanceKm(area, cellCentre(gridCellOf(member))) * 1e6) / 1e6,
-      }))
-      .filter((member) => member.distance <= area.radiusKm)
-      .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : 1))
-      .slice(0, area.limit)
-  );
+  return members
+    .map((member) => ({ id: member.id, distance: cellDistanceKm(area, gridCellOf(member)) }))
+    .filter((member) => member.distance <= area.radiusKm)
+    .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : 1))
+    .slice(0, area.limit);
 }
 
 let nextId = 0;

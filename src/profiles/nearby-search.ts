@@ -1,4 +1,4 @@
-import { cellBox, cellCentre, distanceKm, type GridCell } from './geo.js';
+import { cellBox, cellDistanceKm, type GridCell } from './geo.js';
 import type { NearbyArea } from './list-queries.js';
 import type { ProfilesRepository } from './profiles.repository.js';
 
@@ -9,12 +9,6 @@ const REACH_GROWTH = 3;
 
 type CellsReader = Pick<ProfilesRepository, 'countByCell' | 'inCells'>;
 
-/**
- * A cell centre's distance from the point, to the millimetre. Cells exactly as far (east and west of the point, say)
- * come out of the haversine some 1e-12 km apart: unrounded, that noise, not the id, decided which of them came first.
- */
-const distanceTo = (point: { lat: number; lng: number }, cell: GridCell) =>
-  Math.round(distanceKm(point, cellCentre(cell)) * 1e6) / 1e6;
 type CountedCell = GridCell & { count: number; distance: number };
 
 /**
@@ -35,7 +29,7 @@ export async function nearestInArea(
     tied.length > 0 ? profiles.inCells(tied, rest) : [],
   ]);
   return [...inWhole, ...fromTied]
-    .map(({ id, cell }) => ({ id, distance: distanceTo(area, cell) }))
+    .map(({ id, cell }) => ({ id, distance: cellDistanceKm(area, cell) }))
     .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .slice(0, area.limit);
 }
@@ -47,7 +41,7 @@ export async function nearestInArea(
 async function cellsHoldingPage(profiles: CellsReader, area: NearbyArea): Promise<CountedCell[]> {
   for (let reach = Math.min(FIRST_REACH_KM, area.radiusKm); ; reach = Math.min(area.radiusKm, reach * REACH_GROWTH)) {
     const counted = (await profiles.countByCell(cellBox(area, reach)))
-      .map((cell) => ({ ...cell, distance: distanceTo(area, cell) }))
+      .map((cell) => ({ ...cell, distance: cellDistanceKm(area, cell) }))
       .filter((cell) => cell.distance <= reach && cell.distance <= area.radiusKm)
       .sort((a, b) => a.distance - b.distance);
     const members = counted.reduce((sum, cell) => sum + cell.count, 0);

@@ -1,7 +1,7 @@
 import mongoose, { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/app-config.js';
-import { cellCentre, distanceKm, gridCellOf } from '../../src/profiles/geo.js';
+import { cellDistanceKm, gridCellOf } from '../../src/profiles/geo.js';
 import { nearestInArea } from '../../src/profiles/nearby-search.js';
 import { Profile, ProfileSchema } from '../../src/profiles/profile.schema.js';
 import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
@@ -76,7 +76,7 @@ describe('nearby search by cell (real FerretDB)', () => {
       for (const limit of [3, 20, 100]) {
         const expected = placed
           .filter((profile) => profile.visibility === 'public')
-          .map((profile) => ({ id: profile.id, distance: distanceKm(origin, cellCentre(gridCellOf(profile))) }))
+          .map((profile) => ({ id: profile.id, distance: cellDistanceKm(origin, gridCellOf(profile)) }))
           .filter((profile) => profile.distance <= radiusKm)
           .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : 1))
           .slice(0, limit);
