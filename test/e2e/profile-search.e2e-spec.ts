@@ -355,4 +355,65 @@ describe('profile search', () => {
     const ranked = (await profiles.loadCities()).filter((entry) => entry.city === city).map(({ country }) => country);
     expect(ranked).toEqual(['DE', 'FR', 'US']);
   });
+
+  it("refuses a cursor with other filters than the ones it was issued for (400), not B paged from A's last id", async () => {
+    const [cityA, cityB] = [uniqueCity(), uniqueCity()];
+    // Interleaved: A's cursor, given to a search of B, skipped B's members newer than A's last one seen.
+    for (const city of [cityB, cityA, cityB, cityA]) await seed(city);
+    const first = await page(`city=${encodeURIComponent(cityA)}&limit=1`);
+    expect(first.nextCursor).toBeDefined();
+    const reused = await fetch(
+      `${url}/v1/profiles?city=${encodeURIComponent(cityB)}&limit=1&cursor=${first.nextCursor}`,
+    );
+    expect(reused.status).toBe(400);
+    // The page size may change between pages.
+    expect((await page(`city=${encodeURIComponent(cityA)}&limit=5&cursor=${first.nextCursor}`)).items).toHaveLength(1);
+  });
+
+  it('walks every page once per profile while earlier ones are deleted, hidden, moved and new ones inserted', async () => {
+    const city = uniqueCity();
+    const owners = new Map<string, Account>();
+    const seedOwned = async () => {
+      const account = await registerAccount(url);
+      const profile = await createProfile(url, account, { location: { city, country: 'DE', lat: 50, lng: 10 } });
+      owners.set(profile.id, account);
+      return profile.id;
+    };
+    const seeded: string[] = [];
+    for (let i = 0; i < 12; i += 1) seeded.push(await seedOwned());
+    const inCity = `city=${encodeURIComponent(city)}&limit=4`;
+    // Page 1 cached before anything changes.
+    const warm = await page(inCity);
+    expect(warm.items).toHaveLength(4);
+
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let round = 0;
+    do {
+      const current = await page(`${inCity}${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...current.items.map((item) => item.id));
+      cursor = current.nextCursor;
+      if (round === 0) {
+        // Between the first pages: one seen deleted, one hidden, one moved away, a new one inserted.
+        const [gone, hidden, moved] = current.items.map((item) => item.id);
+        const change = (id: string, method: string, body?: object) =>
+          fetch(`${url}/v1/profiles/${id}`, {
+            method,
+            headers: { 'content-type': 'application/json', ...owners.get(id)!.auth },
+            body: body && JSON.stringify(body),
+          });
+        expect((await change(gone, 'DELETE')).status).toBe(204);
+        expect((await change(hidden, 'PATCH', { visibility: 'hidden' })).status).toBe(200);
+        const away = { city: uniqueCity(), country: 'DE', lat: 51, lng: 11 };
+        expect((await change(moved, 'PATCH', { location: away })).status).toBe(200);
+        await seedOwned();
+      }
+      round += 1;
+    } while (cursor);
+
+    // No profile twice; every one not changed appears.
+    expect(new Set(seen).size).toBe(seen.length);
+    const changed = warm.items.slice(0, 3).map((item) => item.id);
+    for (const id of seeded.filter((id) => !changed.includes(id))) expect(seen).toContain(id);
+  });
 });

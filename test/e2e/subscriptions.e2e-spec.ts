@@ -8,6 +8,7 @@ import { GRACE_MS, SubscriptionSweeper } from '../../src/subscriptions/subscript
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
+import { uniqueCity } from '../factories/names.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -699,5 +700,34 @@ describe('admin subscription list', () => {
 
     expect((await fetch(`${url}/v1/admin/subscriptions?status=sleeping`, { headers: adminAuth })).status).toBe(400);
     expect((await fetch(`${url}/v1/admin/subscriptions?cursor=bogus`, { headers: adminAuth })).status).toBe(400);
+  });
+
+  it('takes a cursor only for the list and filters it was issued for: 400, not pages from an unrelated id', async () => {
+    const members: Account[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      const member = await registerAccount(url);
+      const response = await fetch(`${url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
+        body: JSON.stringify({ plan: 'platinum', paymentToken: 'tok_visa' }),
+      });
+      expect(response.status).toBe(201);
+      members.push(member);
+    }
+    const admin = (query: string) => fetch(`${url}/v1/admin/subscriptions?${query}`, { headers: adminAuth });
+    const platinum = (await (await admin('plan=platinum&limit=1')).json()) as { nextCursor?: string };
+    expect(platinum.nextCursor).toBeDefined();
+    expect((await admin(`plan=premium&limit=1&cursor=${platinum.nextCursor}`)).status).toBe(400);
+
+    const city = uniqueCity();
+    for (const member of members) {
+      await createProfile(url, member, { location: { city, country: 'DE', lat: 50, lng: 10 } });
+    }
+    const inCity = `${url}/v1/profiles?city=${encodeURIComponent(city)}&limit=1`;
+    const search = (await (await fetch(inCity)).json()) as { nextCursor?: string };
+    expect(search.nextCursor).toBeDefined();
+    // Each list's cursor given to the other (until 2026-12-06 either paged on from its id).
+    expect((await admin(`limit=1&cursor=${search.nextCursor}`)).status).toBe(400);
+    expect((await fetch(`${inCity}&cursor=${platinum.nextCursor}`)).status).toBe(400);
   });
 });
