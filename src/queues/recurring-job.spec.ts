@@ -40,6 +40,38 @@ describe('runRecurring', () => {
   });
 });
 
+describe('runRecurring keeping its schedule', () => {
+  it('adds it again only when two checks in a row find none, not in the gap of a restart replacing it', async () => {
+    vi.useFakeTimers();
+    try {
+      // What Redis holds at each check: none (the gap while another worker replaces it), then the replacement; later
+      // none twice (Redis lost its data).
+      const seen = [[], [{ name: 'warm', every: 60_000 }], [], []];
+      let reads = 0;
+      const queue = {
+        process: vi.fn(() => new Promise(() => undefined)),
+        add: vi.fn(() => Promise.resolve()),
+        // The first read is the start-up schedule's own.
+        getRepeatableJobs: vi.fn(() => Promise.resolve(reads++ === 0 ? [] : (seen.shift() ?? []))),
+      } as unknown as Queue;
+      const logger = { warn: vi.fn(), log: vi.fn() };
+      runRecurring(queue, { name: 'warm', everyMs: 300_000, handler: () => Promise.resolve() }, logger as never, {
+        checkEveryMs: 100,
+      });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(queue.add).toHaveBeenCalledTimes(1);
+
+      await vi.advanceTimersByTimeAsync(200); // missing, then the replacement: nothing added
+      expect(queue.add).toHaveBeenCalledTimes(1);
+      await vi.advanceTimersByTimeAsync(200); // missing twice: added again
+      expect(queue.add).toHaveBeenCalledTimes(2);
+      expect(logger.warn).toHaveBeenCalledWith('The schedule of warm was missing from Redis; added it again');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe('runRecurring with a firing of a schedule that is gone', () => {
   const liveKey = 'backup:backup::Etc/UTC:30 4 * * *';
   const goneKey = 'backup:backup:retry-5x65000ms::Etc/UTC:0 3 * * *';

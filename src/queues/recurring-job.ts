@@ -48,13 +48,19 @@ const SCHEDULE_CHECK_MS = 60_000;
  * persistence, a failover to an empty replica), or was down when this worker started. Until 2026-12-03 no flush,
  * warm run, sweep, cleanup or backup then happened until a worker restarted, and nothing said so. Only a missing
  * schedule is added: one of another interval or cron was put there by a worker started since (the last to start
- * decides) and stays. Failures are not logged: Redis down is already said by the start-up warning and the other
- * Redis users, and the next check tries again.
+ * decides) and stays. Missing means missing at two checks in a row: a worker starting with other settings removes
+ * the old schedule before adding its own, and a check that fell in that gap put the old one back beside the new
+ * (seen in CI on 2026-12-06), so the job ran on both until the next restart. Failures are not logged: Redis down is
+ * already said by the start-up warning and the other Redis users, and the next check tries again.
  */
 function keepScheduled(queue: Queue, job: RecurringJob, logger: Pick<Logger, 'warn'>, everyMs: number): void {
   let checking = false;
+  let missingBefore = false;
   const check = async () => {
-    if ((await queue.getRepeatableJobs()).some((other) => other.name === job.name)) return;
+    const missing = !(await queue.getRepeatableJobs()).some((other) => other.name === job.name);
+    const missingTwice = missing && missingBefore;
+    missingBefore = missing;
+    if (!missingTwice) return;
     await schedule(queue, job);
     logger.warn(`The schedule of ${job.name} was missing from Redis; added it again`);
   };

@@ -117,7 +117,7 @@ describe('runRecurring schedules in Redis', () => {
     expect((await restarted.getDelayed()).map((job) => job.name)).toEqual(['other']);
   });
 
-  it('puts back a schedule Redis lost (a restart without persistence) within a check interval', async () => {
+  it('puts back a schedule Redis lost (a restart without persistence) once two checks found it missing', async () => {
     const prefix = `vesta-test-recurring-${randomUUID()}`;
     const queue = start(prefix);
     runRecurring(queue, { name: 'flush', everyMs: 60_000, handler: idle }, quiet, { checkEveryMs: 200 });
