@@ -49,13 +49,12 @@ export function searchFilters(query: AdvancedSearchQuery, now = new Date()): Sea
     interestsAll: distinctSorted(query.interestsAll),
     minViews: query.minViews,
   };
-  const scope = searchScope(matching);
   return {
     ...matching,
     // In the one spelling this API issues: base64url decoding skips what is not base64url, and JSON takes any fields
     // beside the id, so one page had endless cursors, and cache keys, apart from it. A cursor that is not one, or one
     // of another list or other filters, is a 400.
-    cursor: query.cursor ? encodeCursor(decodeCursor(query.cursor, scope), scope) : undefined,
+    cursor: query.cursor ? canonicalCursor(query.cursor, searchScope(matching)) : undefined,
     limit: query.limit ?? DEFAULT_PAGE,
     ageDay: byAge ? now.toISOString().slice(0, 10) : undefined,
   };
@@ -67,6 +66,10 @@ export function searchFilters(query: AdvancedSearchQuery, now = new Date()): Sea
  */
 export function searchScope({ cursor: _cursor, limit: _limit, ageDay: _ageDay, ...matching }: Partial<SearchFilters>) {
   return pageScope('profiles', matching);
+}
+
+function canonicalCursor(cursor: string, scope: string): string {
+  return encodeCursor(decodeCursor(cursor, scope), scope);
 }
 
 export function nearbyArea(query: NearbyQuery): NearbyArea {

@@ -49,7 +49,7 @@ export const PAYMENT_PROVIDER = Symbol('PAYMENT_PROVIDER');
  * keys at least 24 h). It runs in every deployment: kept for good, each charge and refund any member made stayed in
  * the process's memory until it restarted.
  */
-export const FAKE_PROVIDER_KEPT = 50_000;
+const FAKE_PROVIDER_KEPT = 50_000;
 const FAKE_PROVIDER_KEPT_MS = 24 * 3600 * 1000;
 
 /**
