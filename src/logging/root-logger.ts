@@ -64,16 +64,35 @@ function stdout(): ReturnType<typeof pino.destination> {
   return destination;
 }
 
-/** Lines buffered for `fd` (4 KiB at a time), at most MAX_BUFFERED_LOG_BYTES of them; those beyond are dropped. */
+let droppedLines = 0;
+
+/** Log lines dropped by this process so far (all bounded destinations): log_lines_dropped_total. */
+export function droppedLogLines(): number {
+  return droppedLines;
+}
+
+/**
+ * Lines buffered for `fd` (4 KiB at a time), at most MAX_BUFFERED_LOG_BYTES of them; those beyond are dropped. The first
+ * drop is told on stderr at once, later ones at the end of each DROP_NOTE_INTERVAL_MS that had any, so the last count
+ * of an episode is told within a minute (until 2026-12-06 only when another drop came after the minute).
+ */
 export function boundedDestination(fd: number): ReturnType<typeof pino.destination> {
   const destination = pino.destination({ dest: fd, sync: false, minLength: 4096, maxLength: MAX_BUFFERED_LOG_BYTES });
   let dropped = 0;
   let notedAt = -Infinity;
-  destination.on('drop', () => {
-    dropped += 1;
-    if (Date.now() - notedAt < DROP_NOTE_INTERVAL_MS) return;
+  let pendingNote: NodeJS.Timeout | undefined;
+  const note = () => {
+    pendingNote = undefined;
     notedAt = Date.now();
     process.stderr.write(`vesta-api: stdout is not taking the log; log lines dropped so far: ${dropped}\n`);
+  };
+  destination.on('drop', () => {
+    dropped += 1;
+    droppedLines += 1;
+    if (pendingNote) return;
+    const wait = notedAt + DROP_NOTE_INTERVAL_MS - Date.now();
+    if (wait <= 0) note();
+    else pendingNote = setTimeout(note, wait).unref();
   });
   return destination;
 }

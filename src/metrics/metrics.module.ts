@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { registerLogMetrics } from '../logging/log-metrics.js';
 import { METRICS_REGISTRY } from './metrics.constants.js';
 import { MetricsServer } from './metrics-server.js';
 
@@ -12,6 +13,7 @@ import { MetricsServer } from './metrics-server.js';
       useFactory: () => {
         const registry = new Registry();
         collectDefaultMetrics({ register: registry });
+        registerLogMetrics(registry);
         return registry;
       },
     },

@@ -188,6 +188,7 @@ describe('Prometheus metrics', () => {
       'rate_limit_rejections_total',
       'rate_limit_local_checks_total',
       'rate_limit_local_evictions_total',
+      'log_lines_dropped_total',
       'queue_jobs',
       'queue_job_duration_seconds',
       'mongodb_command_duration_seconds',
