@@ -17,10 +17,10 @@ import type { AppConfig } from '../config/app-config.js';
  */
 export function closeWaitingConnections(fastify: FastifyInstance, { http }: AppConfig): void {
   /**
-   * Each open connection with the responses begun on it since the last time none was in progress: a request is in
-   * progress there until all have ended. Pipelined requests each have one, and a later one can end before an earlier
-   * one (its answer waits in Node's queue), so the last alone is not enough. One still flushing to a slow client after
-   * end() counts as waiting, and is cut HANDLER_TIMEOUT_MS on, as a download is.
+   * Each open connection with the responses begun on it and not yet written out: a request is in progress there until
+   * all have ended. Pipelined requests each have one, and a later one can end before an earlier one (its answer waits
+   * in Node's queue), so the last alone is not enough. One still flushing to a slow client after end() counts as
+   * waiting, and is cut HANDLER_TIMEOUT_MS on, as a download is.
    */
   const connections = new Map<Socket, ServerResponse[]>();
   const inProgress = (socket: Socket) => connections.get(socket)?.some((response) => !response.writableEnded) === true;
@@ -51,7 +51,10 @@ export function closeWaitingConnections(fastify: FastifyInstance, { http }: AppC
   fastify.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const begun = connections.get(request.socket);
     if (!begun) return;
-    if (begun.every((earlier) => earlier.writableEnded)) begun.length = 0;
+    // Forgotten once written out, oldest first as Node writes them. Ended is not enough: an answer ended behind one
+    // still flushing to a client that does not read waits in Node's queue, and forgotten (until 2026-12-06) got no
+    // 'close' when that client left, so stayed in http_requests_in_flight for ever.
+    while (begun.length > 0 && begun[0].writableFinished) begun.shift();
     begun.push(response);
   });
   fastify.addHook('preClose', (done) => {

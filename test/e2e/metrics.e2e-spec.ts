@@ -168,6 +168,40 @@ describe('Prometheus metrics', () => {
     expect(await inFlight()).toBe(0);
   });
 
+  // A client that pipelines and never reads: the answer Node is writing stalls once the kernel's buffers are full, and
+  // the answers behind it end and wait in Node's queue. A request read after that found every answer ended and the
+  // connection's list was emptied, though the queued ones were still waiting: when the client left, none of them
+  // closed, and each stayed in http_requests_in_flight for ever.
+  it('does not keep in flight the answers queued behind one a client never reads, once it leaves', async () => {
+    const inFlight = async () =>
+      Number((await scrape()).families.get('http_requests_in_flight')?.metrics[0]?.value ?? Number.NaN);
+    const documentBytes = (await (await fetch(`${running.url}/docs/openapi.json`)).arrayBuffer()).byteLength;
+    // More than the loopback's socket buffers (32 MiB for the client's reads, 4 MiB for the server's writes) can hold.
+    const count = Math.ceil((48 * 1024 * 1024) / documentBytes);
+    const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.pause();
+    socket.write('GET /docs/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(count));
+    let settled = Number.NaN;
+    await expect
+      .poll(
+        async () => {
+          const [previous, now] = [settled, await inFlight()];
+          settled = now;
+          return now > 0 && now === previous;
+        },
+        { timeout: 10_000, interval: 250 },
+      )
+      .toBe(true);
+    // One more request on the connection, read once all those answers have ended.
+    socket.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await expect.poll(inFlight, { timeout: 5_000, interval: 50 }).toBe(settled + 1);
+    socket.destroy();
+
+    await expect.poll(inFlight, { timeout: 5_000, interval: 100 }).toBe(0);
+  });
+
   it('exposes the HTTP, process, cache, rate-limit, queue, MongoDB and business series', async () => {
     await fetch(`${running.url}/v1/locations/cities`);
     await fetch(`${running.url}/v1/locations/cities`);
