@@ -77,3 +77,26 @@ describe('readManifest', () => {
     await expect(attempt).rejects.toThrow(new RegExp(`^Backup ${ID} is damaged: ${reason.source}`));
   });
 });
+
+describe('readManifest of a manifest.json far larger than any backup writes', () => {
+  const LIMIT = 16 * 1024 * 1024;
+  it('stops reading it at the limit and calls it damaged, rather than taking all the memory there is', async () => {
+    // 1 MiB at a time, twice the limit in all (a log or a dump file copied over it): read whole, it could be gigabytes.
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    let served = 0;
+    const storage = {
+      list: () => Promise.resolve([ID]),
+      open: () =>
+        new Readable({
+          read() {
+            served += chunk.length;
+            this.push(served > 2 * LIMIT ? null : chunk);
+          },
+        }),
+    } as unknown as BackupStorage;
+    const attempt = readManifest(storage, ID);
+    await expect(attempt).rejects.toThrow(BackupIntegrityError);
+    await expect(attempt).rejects.toThrow(`Backup ${ID} is damaged: manifest.json is larger than ${LIMIT} bytes`);
+    expect(served).toBeLessThan(LIMIT + 4 * chunk.length);
+  });
+});

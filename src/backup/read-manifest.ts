@@ -1,11 +1,14 @@
-import { buffer } from 'node:stream/consumers';
 import { z } from 'zod';
+import { readAtMost } from '../common/streams/read-at-most.js';
 import { MANIFEST_FILE, type BackupManifest } from './backup-manifest.js';
 import { BACKUP_BOOKKEEPING_COLLECTIONS } from './backup-runs.js';
 import type { BackupStorage } from './backup-storage.js';
 import { BackupIntegrityError } from './dump-restorer.js';
 
 export class BackupNotFoundError extends Error {}
+
+/** Far above any manifest a backup writes (about 500 bytes a collection), far below the memory of a pod. */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 const manifestFile = z.object({
   path: z.string().min(1),
@@ -40,7 +43,8 @@ export async function readManifest(storage: BackupStorage, id: string): Promise<
   const damaged = (why: string) => new BackupIntegrityError(`Backup ${id} is damaged: ${MANIFEST_FILE} ${why}`);
   let text: string;
   try {
-    text = (await buffer(storage.open(id, MANIFEST_FILE))).toString('utf8');
+    // Bounded: read whole, a file put there in its place (a log, a copied dump file) could take all the memory there is.
+    text = (await readAtMost(storage.open(id, MANIFEST_FILE), MAX_MANIFEST_BYTES)).toString('utf8');
   } catch (error) {
     throw damaged((error as Error).message);
   }
