@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { mongo } from 'mongoose';
 import { gzipSync } from 'node:zlib';
@@ -64,6 +65,21 @@ describe('verifyFiles', () => {
     );
     await expect(attempt).rejects.toThrow(BackupIntegrityError);
     await expect(attempt).rejects.toThrow(/profiles\.metadata\.json\.gz does not match its SHA-256 in the manifest/);
+  });
+});
+
+describe('verifyFiles of a metadata file that unpacks to more than a dump writes', () => {
+  const LIMIT = 16 * 1024 * 1024;
+  it('stops unpacking it at the limit and calls it damaged, before its size and SHA-256 are known', async () => {
+    // About 100 KiB of gzip that unpacks to twice the limit; a few megabytes unpack to gigabytes the same way.
+    const bomb = gzipSync(Buffer.alloc(2 * LIMIT, 0x20), { level: 9 });
+    const attempt = verifyFiles(
+      storageOpening(() => Readable.from([bomb])),
+      manifest,
+      new AbortController().signal,
+    );
+    await expect(attempt).rejects.toThrow(BackupIntegrityError);
+    await expect(attempt).rejects.toThrow(`profiles.metadata.json.gz is larger than ${LIMIT} bytes`);
   });
 });
 
@@ -140,4 +156,60 @@ describe('restoreDump', () => {
       'EIO',
     );
   });
+});
+
+describe('a backup file whose framing and SHA-256 check out but one of whose documents does not decode', () => {
+  // A string that is not UTF-8: the server stores strings as it is sent them, the dump copies the bytes as it reads
+  // them, and the manifest hashes what was written; only decoding the document finds it.
+  const good = mongo.BSON.serialize({ _id: 1, name: 'hello' });
+  const bad = Buffer.from(mongo.BSON.serialize({ _id: 2, name: 'hello' }));
+  bad[bad.indexOf('hello')] = 0xff;
+  const stored = {
+    'vesta/users.metadata.json.gz': gzipSync(mongo.BSON.EJSON.stringify({ options: {}, indexes: [] })),
+    'vesta/users.bson.gz': gzipSync(Buffer.concat([good, bad])),
+  };
+  const describedAs = (path: keyof typeof stored) => ({
+    path,
+    bytes: stored[path].length,
+    sha256: createHash('sha256').update(stored[path]).digest('hex'),
+  });
+  const backup: BackupManifest = {
+    ...manifest,
+    collections: [
+      {
+        name: 'users',
+        documents: 2,
+        metadata: describedAs('vesta/users.metadata.json.gz'),
+        data: describedAs('vesta/users.bson.gz'),
+      },
+    ],
+  };
+  const storage = { open: (_id: string, path: keyof typeof stored) => Readable.from([stored[path]]) };
+
+  it('is called damaged by the checks, before a restore drops anything', async () => {
+    const attempt = verifyFiles(storage as unknown as BackupStorage, backup, new AbortController().signal);
+    await expect(attempt).rejects.toThrow(BackupIntegrityError);
+    await expect(attempt).rejects.toThrow(/users\.bson\.gz holds a document that cannot be read \(document 2: /);
+  });
+
+  it(
+    'fails a restore with an error naming the file, rather than crashing the process',
+    { timeout: 5_000 },
+    async () => {
+      const collection = { insertMany: (docs: unknown[]) => Promise.resolve({ insertedCount: docs.length }) };
+      const db = {
+        listCollections: () => ({ toArray: () => Promise.resolve([]) }),
+        createCollection: () => Promise.resolve(collection),
+      } as unknown as mongo.Db;
+      const attempt = restoreDump(
+        db,
+        storage as unknown as BackupStorage,
+        backup,
+        { drop: false },
+        new AbortController().signal,
+      );
+      await expect(attempt).rejects.toThrow(BackupIntegrityError);
+      await expect(attempt).rejects.toThrow(/users\.bson\.gz holds a document that cannot be read \(document 2: /);
+    },
+  );
 });

@@ -1,9 +1,9 @@
 import { mongo } from 'mongoose';
-import { Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
 import { hashingStream } from '../common/streams/hashing-stream.js';
+import { readAtMost } from '../common/streams/read-at-most.js';
 import type { BackupManifest, ManifestCollection, ManifestFile } from './backup-manifest.js';
 import { BACKUP_BOOKKEEPING_COLLECTIONS } from './backup-runs.js';
 import type { BackupStorage } from './backup-storage.js';
@@ -19,12 +19,34 @@ export class TargetNotEmptyError extends Error {}
 // Insert in batches bounded by size as well as count: GridFS chunks are 255 KiB each.
 const BATCH_DOCUMENTS = 1_000;
 const BATCH_BYTES = 8 * 1024 * 1024;
+// promoteValues off keeps Int32, Int64 and Double as they were stored.
+const DECODING = { promoteValues: false, promoteBuffers: false, bsonRegExp: true } as const;
+/**
+ * A collection's options and indexes, read whole once gunzipped: far above what a dump writes. The size and SHA-256 are
+ * known only once the file has been read, and a few megabytes of gzip can unpack to gigabytes.
+ */
+const MAX_METADATA_BYTES = 16 * 1024 * 1024;
 
 /**
- * Reads every file of the backup once: size and SHA-256 against the manifest, then gunzip and BSON
- * framing, counting documents. Nothing is written anywhere, so a damaged backup is refused before a
- * restore touches its target. Stops when `signal` aborts (a shutdown, a lost lock): reading a large
- * backup takes minutes.
+ * A document of a backup file as the restore inserts it. A throw from inside a stream's write() is not the pipeline's
+ * rejection but an uncaught exception: one document that did not decode (a string that is not UTF-8, which the server
+ * stores as it was sent) crashed the process mid-restore, the target's collections already dropped.
+ */
+function decode(document: Buffer, index: number): mongo.Document {
+  try {
+    return deserialize(document, DECODING);
+  } catch (error) {
+    throw new Error(`holds a document that cannot be read (document ${index}: ${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Reads every file of the backup once: size and SHA-256 against the manifest, then gunzip, BSON
+ * framing and the decoding of each document, counting documents. Nothing is written anywhere, so a
+ * damaged backup is refused before a restore touches its target. Stops when `signal` aborts (a
+ * shutdown, a lost lock): reading a large backup takes minutes.
  */
 export async function verifyFiles(
   storage: BackupStorage,
@@ -33,7 +55,7 @@ export async function verifyFiles(
 ): Promise<void> {
   for (const collection of manifest.collections) {
     await checkFile(storage, manifest.id, collection.metadata, signal, async (json) => {
-      EJSON.parse((await buffer(json)).toString('utf8'));
+      EJSON.parse((await readAtMost(json, MAX_METADATA_BYTES)).toString('utf8'));
     });
     await checkFile(storage, manifest.id, collection.data, signal, async (bson) => {
       let documents = 0;
@@ -42,8 +64,13 @@ export async function verifyFiles(
         new BsonDocumentSplitter(),
         new Writable({
           objectMode: true,
-          write(_document, _encoding, done) {
+          write(document: Buffer, _encoding, done) {
             documents += 1;
+            try {
+              decode(document, documents);
+            } catch (error) {
+              return done(error as Error);
+            }
             done();
           },
         }),
@@ -60,7 +87,7 @@ async function checkFile(
   id: string,
   file: ManifestFile,
   signal: AbortSignal,
-  read: (plain: NodeJS.ReadableStream) => Promise<void>,
+  read: (plain: Readable) => Promise<void>,
 ): Promise<void> {
   const measuring = hashingStream();
   try {
@@ -125,7 +152,7 @@ async function restoreCollection(
   // not crash the process as an unhandled 'error' event.
   const gunzip = createGunzip();
   const [json] = await Promise.all([
-    buffer(gunzip),
+    readAtMost(gunzip, MAX_METADATA_BYTES),
     pipeline(storage.open(id, entry.metadata.path), gunzip, { signal }),
   ]);
   const metadata = EJSON.parse(json.toString('utf8'), { relaxed: false }) as {
@@ -155,8 +182,11 @@ async function restoreCollection(
     new Writable({
       objectMode: true,
       write(document: Buffer, _encoding, done) {
-        // promoteValues off keeps Int32, Int64 and Double as they were stored.
-        batch.push(deserialize(document, { promoteValues: false, promoteBuffers: false, bsonRegExp: true }));
+        try {
+          batch.push(decode(document, inserted + batch.length + 1));
+        } catch (error) {
+          return done(new BackupIntegrityError(`${entry.data.path} ${(error as Error).message}`, { cause: error }));
+        }
         batchBytes += document.length;
         if (batch.length < BATCH_DOCUMENTS && batchBytes < BATCH_BYTES) return done();
         flush().then(() => done(), done);
