@@ -244,6 +244,12 @@ export class BackupService implements BeforeApplicationShutdown {
   }
 
   private async dump(run: BackupRun, signal: AbortSignal): Promise<BackupManifest> {
+    // Before every backup, not only after one that verified: the drafts of backups killed night after night (out of
+    // memory, SIGKILL) would otherwise fill the volume, and a full volume fails every backup, so none ever removed them.
+    // A day old, as in retention: far past any lease, so no holder that lost the lock is still writing it.
+    await this.storage
+      .removeAbandonedDrafts(DAY_MS)
+      .catch((error: Error) => this.logger.warn(`Abandoned backup drafts not removed: ${error.message}`));
     const draft = await this.storage.begin(run._id);
     try {
       const collections = await writeDump(this.db, draft, signal);

@@ -4,7 +4,7 @@ import type { Job, Queue } from 'bull';
 import { mongo, type Connection } from 'mongoose';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { access, cp, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -259,6 +259,33 @@ describe('backups', () => {
     expect(await backups.storage.list()).toEqual(before);
     expect((await readdir(dir)).filter((entry) => entry.startsWith('.draft-'))).toEqual([]);
     expect((await backups.run('cli')).status).toBe('succeeded'); // the lock was released
+  });
+
+  it('removes the draft a killed backup left, even when no backup has succeeded since', async () => {
+    // A worker killed mid-backup (out of memory, SIGKILL) leaves its draft. Removed only after a backup that succeeds
+    // and verifies, drafts of backups killed night after night filled the volume, and a full volume then failed every
+    // backup, so nothing ever removed them.
+    const abandoned = join(dir, '.draft-20000104T030000Z-dead');
+    await mkdir(join(abandoned, 'vesta'), { recursive: true });
+    await writeFile(join(abandoned, 'vesta', 'profiles.bson.gz'), Buffer.alloc(1024));
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    await utimes(abandoned, twoDaysAgo, twoDaysAgo);
+    const run = await withStorage(
+      backups,
+      (real) => ({
+        begin: async (id) => {
+          const draft = await real.begin(id);
+          return {
+            ...draft,
+            create: () =>
+              Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })),
+          };
+        },
+      }),
+      () => backups.run('cli'),
+    );
+    expect(run.status).toBe('failed');
+    expect((await readdir(dir)).filter((entry) => entry.startsWith('.draft-'))).toEqual([]);
   });
 
   it('keeps backups younger than the retention period, and always the newest one', async () => {
