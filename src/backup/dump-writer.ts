@@ -41,7 +41,14 @@ export async function writeDump(db: mongo.Db, draft: BackupDraft, signal: AbortS
     const keep = gridFs.filter(name);
     const counting = new Transform({
       transform(document: Buffer, _encoding, done) {
-        if (keep && !keep(document)) {
+        let kept: boolean;
+        try {
+          kept = !keep || keep(document);
+        } catch (error) {
+          // A GridFS document decoded to be counted (a string that is not UTF-8): the backup fails naming where.
+          return done(new Error(`${name} holds a document that cannot be read: ${(error as Error).message}`));
+        }
+        if (!kept) {
           omitted += 1;
           return done();
         }
