@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bullOptions } from '../../src/queues/bull-options.js';
 import { checkQueueConnections } from '../../src/queues/queue-connections-check.js';
 import { replicatedRedis } from '../support/redis-failover.js';
-import { silencingRelay } from '../support/tcp-stand-ins.js';
+import { blackHoleRelay, silencingRelay } from '../support/tcp-stand-ins.js';
 import { requiredEnv } from '../support/test-env.js';
 
 const quiet = { warn: () => undefined };
@@ -56,6 +56,42 @@ describe('checkQueueConnections against the real Redis', () => {
     relay.silenceExisting();
     await producer.add({ step: 'after' });
     await vi.waitFor(() => expect(done).toEqual(['before', 'after']), { timeout: 20_000, interval: 100 });
+    await worker.add({ step: 'enqueued by the worker' });
+    await vi.waitFor(() => expect(done).toHaveLength(3), { timeout: 10_000, interval: 100 });
+  });
+
+  /**
+   * Until 2026-12-06 a connection replaced while Redis answered nothing waited for ever for the answer to its handshake
+   * (ioredis' connect timeout ends when TCP connects, and only a connection that looks ready was pinged): once Redis was
+   * answering new connections again, the worker still took no job and every enqueue waited, until TCP keep-alive gave
+   * up on the connection hours later.
+   */
+  it('has a worker take jobs again, and enqueue, after Redis answered nothing on any connection for a while', async () => {
+    const relay = await blackHoleRelay(requiredEnv('REDIS_URL'));
+    cleanups.push(() => relay.close());
+    const prefix = `vesta-test-black-hole-${randomUUID()}`;
+    const settings = { drainDelay: 1, stalledInterval: 1_000 };
+    const worker = new Bull('jobs', relay.url, { prefix, settings });
+    const producer = new Bull('jobs', requiredEnv('REDIS_URL'), { prefix });
+    cleanups.push(
+      () => producer.close(),
+      () => producer.obliterate({ force: true }),
+      () => worker.close(true),
+    );
+    worker.on('error', () => undefined);
+    const done: string[] = [];
+    void worker.process((job: Bull.Job<{ step: string }>) => Promise.resolve(void done.push(job.data.step)));
+    const stop = checkQueueConnections([worker], { timeoutMs: 300, everyMs: 300 }, quiet);
+    cleanups.push(() => Promise.resolve(stop()));
+
+    await producer.add({ step: 'before' });
+    await vi.waitFor(() => expect(done).toEqual(['before']), { timeout: 10_000, interval: 100 });
+    relay.blackHole();
+    // Long enough for the check to give up on the connections and for their replacements to land in the black hole.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    relay.restore();
+    await producer.add({ step: 'after' });
+    await vi.waitFor(() => expect(done).toEqual(['before', 'after']), { timeout: 15_000, interval: 100 });
     await worker.add({ step: 'enqueued by the worker' });
     await vi.waitFor(() => expect(done).toHaveLength(3), { timeout: 10_000, interval: 100 });
   });

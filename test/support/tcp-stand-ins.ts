@@ -46,6 +46,36 @@ export async function silencingRelay(target: string) {
   };
 }
 
+/**
+ * A relay to `target` that can answer nothing for a while (`blackHole`): it still accepts connections, and nothing
+ * passes on any of them, old or new, as when Redis hangs with its port open or a proxy in front of it lost its
+ * backend. After `restore`, connections made from then on pass as usual, while those black-holed stay silent for good
+ * (their packets lost, as when Redis came back elsewhere behind the same address).
+ */
+export async function blackHoleRelay(target: string) {
+  const silenced = new Set<Socket>();
+  const open: Socket[] = [];
+  let holing = false;
+  const relay = await tcpRelay(new URL(target), (client, upstream) => {
+    open.push(client);
+    if (holing) silenced.add(client);
+    client.on('data', (chunk: Buffer) => void (silenced.has(client) || upstream.write(chunk)));
+    upstream.on('data', (chunk: Buffer) => void (silenced.has(client) || client.write(chunk)));
+  });
+  const url = new URL(target);
+  url.host = `127.0.0.1:${relay.port}`;
+  return {
+    /** `target` through the relay. */
+    url: url.toString(),
+    blackHole: () => {
+      holing = true;
+      open.splice(0).forEach((socket) => silenced.add(socket));
+    },
+    restore: () => void (holing = false),
+    close: relay.close,
+  };
+}
+
 /** A server on a free local port that accepts connections and never answers: a peer that is up but stalled. */
 export async function silentServer() {
   let server!: Server;
