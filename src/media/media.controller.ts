@@ -150,7 +150,11 @@ export class MediaController {
     }
     if (!stored) throw this.quota.tooLarge(room);
     this.variantsJob.enqueue(stored.id).catch((error: unknown) => {
-      this.logger.warn(`Variants of ${stored.id.toHexString()} not requested now (${(error as Error).message})`);
+      // Not lost: Bull sends a request that timed out here once Redis answers, and the media cleanup asks again.
+      const id = stored.id.toHexString();
+      this.logger.warn(
+        `Request for the variants of ${id} not confirmed (${(error as Error).message}): asked again later`,
+      );
     });
     const view = toView(stored);
     void reply.header('location', view.url);
