@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bullOptions } from '../../src/queues/bull-options.js';
 import { checkQueueConnections } from '../../src/queues/queue-connections-check.js';
 import { replicatedRedis } from '../support/redis-failover.js';
-import { blackHoleRelay, silencingRelay } from '../support/tcp-stand-ins.js';
+import { silencingRelay } from '../support/tcp-stand-ins.js';
 import { requiredEnv } from '../support/test-env.js';
 
 const quiet = { warn: () => undefined };
@@ -14,6 +14,33 @@ describe('checkQueueConnections against the real Redis', () => {
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   });
+
+  /**
+   * A worker reaching Redis through a silencing relay, its connections checked every 300 ms, and a producer on Redis
+   * itself; `done` lists the steps of the jobs the worker ran. A wait for the next job of one second, not Bull's five,
+   * so the check gives up on a silent one sooner. Where the same Redis still answers the old connections, the wait in
+   * progress there takes the next job and its answer is lost: Bull's stalled-job check finds that job, every second
+   * here rather than every 30.
+   */
+  async function checkedWorkerThroughRelay() {
+    const relay = await silencingRelay(requiredEnv('REDIS_URL'));
+    cleanups.push(() => relay.close());
+    const prefix = `vesta-test-silenced-${randomUUID()}`;
+    const settings = { drainDelay: 1, stalledInterval: 1_000 };
+    const worker = new Bull('jobs', relay.url, { prefix, settings });
+    const producer = new Bull('jobs', requiredEnv('REDIS_URL'), { prefix });
+    cleanups.push(
+      () => producer.close(),
+      () => producer.obliterate({ force: true }),
+      () => worker.close(true),
+    );
+    worker.on('error', () => undefined); // Bull's retry of the wait on the connection cut by the check
+    const done: string[] = [];
+    void worker.process((job: Bull.Job<{ step: string }>) => Promise.resolve(void done.push(job.data.step)));
+    const stop = checkQueueConnections([worker], { timeoutMs: 300, everyMs: 300 }, quiet);
+    cleanups.push(() => Promise.resolve(stop()));
+    return { relay, worker, producer, done };
+  }
 
   it('leaves a worker waiting for jobs on connections that answer, though a ping there waits behind the wait', async () => {
     const prefix = `vesta-test-waiting-${randomUUID()}`;
@@ -31,26 +58,7 @@ describe('checkQueueConnections against the real Redis', () => {
 
   /** Until 2026-12-05 such a worker took no job until TCP gave up on its connections, about 15 minutes later. */
   it('has a worker take jobs again, and enqueue, once its connections went silent while Redis answers new ones', async () => {
-    const relay = await silencingRelay(requiredEnv('REDIS_URL'));
-    cleanups.push(() => relay.close());
-    const prefix = `vesta-test-silenced-${randomUUID()}`;
-    // A wait for the next job of one second, not Bull's five, so the check gives up on the silent one sooner. The same
-    // Redis still answers the old connections, so the wait in progress there takes the next job and its answer is lost:
-    // Bull's stalled-job check finds that job, every second here rather than every 30.
-    const settings = { drainDelay: 1, stalledInterval: 1_000 };
-    const worker = new Bull('jobs', relay.url, { prefix, settings });
-    const producer = new Bull('jobs', requiredEnv('REDIS_URL'), { prefix });
-    cleanups.push(
-      () => producer.close(),
-      () => producer.obliterate({ force: true }),
-      () => worker.close(true),
-    );
-    worker.on('error', () => undefined); // Bull's retry of the wait on the connection cut by the check
-    const done: string[] = [];
-    void worker.process((job: Bull.Job<{ step: string }>) => Promise.resolve(void done.push(job.data.step)));
-    const stop = checkQueueConnections([worker], { timeoutMs: 300, everyMs: 300 }, quiet);
-    cleanups.push(() => Promise.resolve(stop()));
-
+    const { relay, worker, producer, done } = await checkedWorkerThroughRelay();
     await producer.add({ step: 'before' });
     await vi.waitFor(() => expect(done).toEqual(['before']), { timeout: 10_000, interval: 100 });
     relay.silenceExisting();
@@ -67,23 +75,7 @@ describe('checkQueueConnections against the real Redis', () => {
    * up on the connection hours later.
    */
   it('has a worker take jobs again, and enqueue, after Redis answered nothing on any connection for a while', async () => {
-    const relay = await blackHoleRelay(requiredEnv('REDIS_URL'));
-    cleanups.push(() => relay.close());
-    const prefix = `vesta-test-black-hole-${randomUUID()}`;
-    const settings = { drainDelay: 1, stalledInterval: 1_000 };
-    const worker = new Bull('jobs', relay.url, { prefix, settings });
-    const producer = new Bull('jobs', requiredEnv('REDIS_URL'), { prefix });
-    cleanups.push(
-      () => producer.close(),
-      () => producer.obliterate({ force: true }),
-      () => worker.close(true),
-    );
-    worker.on('error', () => undefined);
-    const done: string[] = [];
-    void worker.process((job: Bull.Job<{ step: string }>) => Promise.resolve(void done.push(job.data.step)));
-    const stop = checkQueueConnections([worker], { timeoutMs: 300, everyMs: 300 }, quiet);
-    cleanups.push(() => Promise.resolve(stop()));
-
+    const { relay, worker, producer, done } = await checkedWorkerThroughRelay();
     await producer.add({ step: 'before' });
     await vi.waitFor(() => expect(done).toEqual(['before']), { timeout: 10_000, interval: 100 });
     relay.blackHole();

@@ -27,32 +27,11 @@ export function tcpRelay(target: URL | (() => URL), wire: (client: Socket, upstr
  * A relay to `target` whose connections so far can be cut off silently (`silenceExisting`): nothing passes on them any
  * more, both ways, and neither end is told, as when the server moved (a failover, a pod on another node) while the
  * packets of the old connection are dropped, or a NAT forgot the connection. Connections made after that pass as usual.
+ * `blackHole` silences new connections too until `restore`, as when Redis hangs with its port open or a proxy in front
+ * of it lost its backend; those it silenced stay silent after `restore` (their packets lost, as when Redis came back
+ * elsewhere behind the same address).
  */
 export async function silencingRelay(target: string) {
-  const silenced = new Set<Socket>();
-  const open: Socket[] = [];
-  const relay = await tcpRelay(new URL(target), (client, upstream) => {
-    open.push(client);
-    client.on('data', (chunk: Buffer) => void (silenced.has(client) || upstream.write(chunk)));
-    upstream.on('data', (chunk: Buffer) => void (silenced.has(client) || client.write(chunk)));
-  });
-  const url = new URL(target);
-  url.host = `127.0.0.1:${relay.port}`;
-  return {
-    /** `target` through the relay. */
-    url: url.toString(),
-    silenceExisting: () => open.splice(0).forEach((socket) => silenced.add(socket)),
-    close: relay.close,
-  };
-}
-
-/**
- * A relay to `target` that can answer nothing for a while (`blackHole`): it still accepts connections, and nothing
- * passes on any of them, old or new, as when Redis hangs with its port open or a proxy in front of it lost its
- * backend. After `restore`, connections made from then on pass as usual, while those black-holed stay silent for good
- * (their packets lost, as when Redis came back elsewhere behind the same address).
- */
-export async function blackHoleRelay(target: string) {
   const silenced = new Set<Socket>();
   const open: Socket[] = [];
   let holing = false;
@@ -64,12 +43,14 @@ export async function blackHoleRelay(target: string) {
   });
   const url = new URL(target);
   url.host = `127.0.0.1:${relay.port}`;
+  const silenceExisting = () => open.splice(0).forEach((socket) => silenced.add(socket));
   return {
     /** `target` through the relay. */
     url: url.toString(),
+    silenceExisting,
     blackHole: () => {
       holing = true;
-      open.splice(0).forEach((socket) => silenced.add(socket));
+      silenceExisting();
     },
     restore: () => void (holing = false),
     close: relay.close,
