@@ -8,6 +8,7 @@ import {
 import { Types } from 'mongoose';
 import type { IncomingHttpHeaders } from 'node:http';
 import { canActFor, type AuthenticatedUser } from '../auth/authenticated-user.js';
+import { isObjectIdHex } from '../database/object-id.js';
 import { strongWritePreconditionFailed } from '../http/write-condition.js';
 import { entityTagOf } from './gridfs-bucket.js';
 import { MediaStorage } from './media.storage.js';
@@ -69,9 +70,12 @@ export class MediaService {
    * name no file, or someone else's, are left alone.
    */
   async removeOwnedBy(ids: readonly string[], ownerId: string): Promise<void> {
-    if (ids.length === 0) return;
-    const owners = await this.storage.ownersOf(ids);
-    for (const id of ids) if (owners.get(id) === ownerId) await this.delete(new Types.ObjectId(id));
+    // Profiles written before 2026-11-24 hold photo ids as their clients sent them: in upper case, or strings that are
+    // no ObjectId at all (IsMongoId took "0x…"), on which ownersOf threw and the profile could never be deleted.
+    const hex = ids.map((id) => id.toLowerCase()).filter(isObjectIdHex);
+    if (hex.length === 0) return;
+    const owners = await this.storage.ownersOf(hex);
+    for (const id of hex) if (owners.get(id) === ownerId) await this.delete(new Types.ObjectId(id));
   }
 
   /** Finishes a delete that failed halfway, as a repeated DELETE would (MediaCleanup). */

@@ -1,3 +1,5 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
@@ -70,6 +72,20 @@ describe('deleting a profile', () => {
     expect(await statusOf(`/v1/media/${photo}`)).toBe(200);
 
     expect((await remove(adminAuth, profile.id)).status).toBe(204);
+    expect(await statusOf(`/v1/media/${photo}`)).toBe(404);
+  });
+
+  it('deletes a profile whose photo ids the first version stored as sent, and the photos it showed', async () => {
+    // Until 2026-11-24 photoIds were stored as the client sent them: in upper case, or any string IsMongoId took.
+    const profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
+    const member = await registerAccount(url);
+    const photo = await uploaded(member);
+    const profile = await createProfile(url, member, { photoIds: [photo] });
+    const stored = [photo.toUpperCase(), `0x${'1'.repeat(22)}`];
+    await profiles.updateOne({ _id: new Types.ObjectId(profile.id) }, { $set: { photoIds: stored } });
+
+    expect((await remove(member.auth, profile.id)).status).toBe(204);
+    expect(await statusOf(`/v1/profiles/${profile.id}`)).toBe(404);
     expect(await statusOf(`/v1/media/${photo}`)).toBe(404);
   });
 });
