@@ -6,10 +6,12 @@ import { normaliseEmail } from './email.js';
 import { UsersRepository } from './users.repository.js';
 
 /**
- * Only an address with a character outside printable ASCII, or a quoted local part (unquoted since 2026-12-05), can
- * change form: plain ones were trimmed and lowered.
+ * The addresses that can change form: one with a character outside printable ASCII, a quoted local part (unquoted since
+ * 2026-12-05), and one in capitals or with spaces around it. The app has trimmed and lowered plain ones since its first
+ * version, but there is no route to change an email, so operators set them by hand, as the member typed them: such an
+ * account could not log in, and the same address in lower case registered a second one.
  */
-export const CHANGEABLE = /[^ -~]|^"/;
+export const CHANGEABLE = /[^ -~]|^"|[A-Z]|^ | $/;
 
 /**
  * Rewrites emails stored before they were normalised (src/users/email.ts) into today's form, so that their owners

@@ -156,6 +156,20 @@ describe('accounts and tokens', () => {
     expect((await post('/v1/auth/register', { email: plain, password })).status).toBe(409);
   });
 
+  it('rewrites an email an operator stored by hand in capitals, so its owner logs in and nobody registers it twice', async () => {
+    const password = 'a sufficiently long one';
+    const users = running.app.get<Connection>(getConnectionToken()).collection('users');
+    const passwordHash = await running.app.get(PasswordHasher).hash(password);
+    const email = uniqueEmail('changed-by-hand');
+    const now = new Date();
+    // As an operator sets it by hand (there is no route to change an email), capitals and spaces as the member sent it.
+    const typed = ` ${email.toUpperCase()} `;
+    await users.insertOne({ email: typed, passwordHash, role: 'user', createdAt: now, updatedAt: now });
+    await running.app.get(EmailFormMigration).run();
+    expect(await login(url, email, password)).toBeTruthy();
+    expect((await post('/v1/auth/register', { email, password })).status).toBe(409);
+  });
+
   it('answers a wrong password and an unknown email identically', async () => {
     const account = await registerAccount(url);
     const wrongPassword = await post('/v1/auth/login', { email: account.email, password: 'not the right password' });
