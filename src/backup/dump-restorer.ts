@@ -8,6 +8,7 @@ import type { BackupManifest, ManifestCollection, ManifestFile } from './backup-
 import { BACKUP_BOOKKEEPING_COLLECTIONS } from './backup-runs.js';
 import type { BackupStorage } from './backup-storage.js';
 import { BsonDocumentSplitter } from './bson-stream.js';
+import { dumpOrder, GridFsCompleteness } from './gridfs-completeness.js';
 
 const { deserialize, EJSON } = mongo.BSON;
 
@@ -127,8 +128,14 @@ export async function restoreDump(
     await db.dropCollection(name);
   }
   const restored: Record<string, number> = {};
-  for (const collection of manifest.collections) {
-    restored[collection.name] = await restoreCollection(db, storage, manifest.id, collection, signal);
+  // Backups written before 2026-12-05 hold what dumps now leave out (gridfs-completeness.ts): the pending-write record
+  // of an upload they hold whole, which the media cleanup then deleted as abandoned, and file records without their
+  // hash or all their chunks. Restored in the order a dump reads, through the same filter, they are left out here too.
+  const completeness = new GridFsCompleteness(manifest.collections.map((collection) => collection.name));
+  const entries = new Map(manifest.collections.map((collection) => [collection.name, collection]));
+  for (const name of dumpOrder([...entries.keys()])) {
+    const keep = completeness.filter(name);
+    restored[name] = await restoreCollection(db, storage, manifest.id, entries.get(name)!, signal, keep);
   }
   return restored;
 }
@@ -147,6 +154,7 @@ async function restoreCollection(
   id: string,
   entry: ManifestCollection,
   signal: AbortSignal,
+  keep: (document: Buffer) => boolean = () => true,
 ): Promise<number> {
   // Through pipeline(), not pipe(): a read error (the file gone since the checks, a volume failing) must reject here,
   // not crash the process as an unhandled 'error' event.
@@ -168,6 +176,7 @@ async function restoreCollection(
     await collection.createIndex(key, options);
   }
   let inserted = 0;
+  let left = 0;
   let batch: mongo.Document[] = [];
   let batchBytes = 0;
   const flush = async () => {
@@ -183,7 +192,12 @@ async function restoreCollection(
       objectMode: true,
       write(document: Buffer, _encoding, done) {
         try {
-          batch.push(decode(document, inserted + batch.length + 1));
+          const decoded = decode(document, inserted + left + batch.length + 1);
+          if (!keep(document)) {
+            left += 1;
+            return done();
+          }
+          batch.push(decoded);
         } catch (error) {
           return done(new BackupIntegrityError(`${entry.data.path} ${(error as Error).message}`, { cause: error }));
         }
@@ -198,9 +212,9 @@ async function restoreCollection(
     { signal },
   );
   // Counted from the inserts the server acknowledged: countDocuments() read the whole collection, as long a command.
-  if (inserted !== entry.documents) {
+  if (inserted + left !== entry.documents) {
     throw new BackupIntegrityError(
-      `${entry.name}: restored ${inserted} documents, the manifest says ${entry.documents}`,
+      `${entry.name}: restored ${inserted} documents (${left} left out), the manifest says ${entry.documents}`,
     );
   }
   return inserted;

@@ -1,11 +1,13 @@
 import { getConnectionToken } from '@nestjs/mongoose';
-import type { Connection, mongo } from 'mongoose';
-import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { mongo, type Connection } from 'mongoose';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackupManifest } from '../../src/backup/backup-manifest.js';
 import type { BackupStorage } from '../../src/backup/backup-storage.js';
 import { BackupService } from '../../src/backup/backup.service.js';
 import { MediaCleanup } from '../../src/media/media-cleanup.js';
@@ -62,6 +64,35 @@ describe('a backup taken while an upload is being accepted', () => {
     await response.body?.cancel();
     expect(response.status).toBe(200);
   });
+
+  it('keeps such an upload restored from a backup written before 2026-12-05, which holds its pending record', async () => {
+    // Versions before 2026-12-05 dumped the pending record of an upload accepted during the dump beside its whole file.
+    // Such backups stay for BACKUP_RETENTION_DAYS; restored, the hourly cleanup deleted the upload as abandoned.
+    const member = await registerAccount(app.running.url);
+    const media = app.running.app.get(MediaStorage, { strict: false });
+    const stored = await media.store(
+      Readable.from([pngStructure(50_000)]),
+      { ownerId: member.userId, contentType: 'image/png' },
+      () => Promise.resolve(true),
+    );
+    const run = await app.backups.run('cli');
+    expect(run.status).toBe('succeeded');
+    await addToBackup(app.dir, run._id, `${app.db.databaseName}/media_pending_writes.bson.gz`, {
+      _id: stored!.id,
+      bucket: 'media',
+      since: new Date(),
+    });
+
+    await app.backups.restore(run._id, app.db.databaseName, { drop: true });
+    const url = `${app.running.url}/v1/media/${stored!.id.toHexString()}`;
+    const restored = await fetch(url);
+    await restored.body?.cancel();
+    expect(restored.status).toBe(200);
+    await app.running.app.get(MediaCleanup, { strict: false }).run(new Date(Date.now() + 2 * 3_600_000));
+    const response = await fetch(url);
+    await response.body?.cancel();
+    expect(response.status).toBe(200);
+  });
 });
 
 describe('a backup taken while a photo variant is being stored', () => {
@@ -110,10 +141,23 @@ describe('a backup taken while a photo variant is being stored', () => {
   });
 });
 
+/** Appends `document` to a data file of backup `id` and updates the manifest to match, as if the dump had written it. */
+async function addToBackup(dir: string, id: string, path: string, document: mongo.Document): Promise<void> {
+  const file = join(dir, id, path);
+  const bytes = gzipSync(Buffer.concat([gunzipSync(await readFile(file)), mongo.BSON.serialize(document)]));
+  await writeFile(file, bytes);
+  const manifestPath = join(dir, id, 'manifest.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as BackupManifest;
+  const entry = manifest.collections.find((collection) => collection.data.path === path)!;
+  entry.documents += 1;
+  entry.data = { path, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  await writeFile(manifestPath, JSON.stringify(manifest));
+}
+
 /** An app of the describe's own, its backups in a scratch directory: started before its tests, closed after them. */
 function appWithBackups() {
-  const app = {} as { running: RunningApp; backups: BackupService; db: mongo.Db };
   const dir = join(tmpdir(), `vesta-backups-${randomUUID()}`);
+  const app = { dir } as { running: RunningApp; backups: BackupService; db: mongo.Db; dir: string };
   beforeAll(async () => {
     app.running = await startApp(testConfig({ BACKUP_DIR: dir }));
     app.backups = app.running.app.get(BackupService);
