@@ -53,16 +53,7 @@ describe('a backup taken while an upload is being accepted', () => {
     const stored = await upload;
     expect(stored).not.toBeNull();
     expect(run.status).toBe('succeeded');
-    await app.backups.restore(run._id, app.db.databaseName, { drop: true });
-    const url = `${app.running.url}/v1/media/${stored!.id.toHexString()}`;
-    const restored = await fetch(url);
-    await restored.body?.cancel();
-    expect(restored.status).toBe(200);
-    // An hour on, as the hourly cleanup sees a pending write restored from the backup.
-    await app.running.app.get(MediaCleanup, { strict: false }).run(new Date(Date.now() + 2 * 3_600_000));
-    const response = await fetch(url);
-    await response.body?.cancel();
-    expect(response.status).toBe(200);
+    await expectRestoredAndKept(app, run._id, stored!.id.toHexString());
   });
 
   it('keeps such an upload restored from a backup written before 2026-12-05, which holds its pending record', async () => {
@@ -83,15 +74,7 @@ describe('a backup taken while an upload is being accepted', () => {
       since: new Date(),
     });
 
-    await app.backups.restore(run._id, app.db.databaseName, { drop: true });
-    const url = `${app.running.url}/v1/media/${stored!.id.toHexString()}`;
-    const restored = await fetch(url);
-    await restored.body?.cancel();
-    expect(restored.status).toBe(200);
-    await app.running.app.get(MediaCleanup, { strict: false }).run(new Date(Date.now() + 2 * 3_600_000));
-    const response = await fetch(url);
-    await response.body?.cancel();
-    expect(response.status).toBe(200);
+    await expectRestoredAndKept(app, run._id, stored!.id.toHexString());
   });
 });
 
@@ -140,6 +123,20 @@ describe('a backup taken while a photo variant is being stored', () => {
     expect(await media.findVariant(originalId, 'thumb')).not.toBeNull();
   });
 });
+
+/** Restores backup `id` over the app's database: upload `mediaId` is served, and still is after the media cleanup. */
+async function expectRestoredAndKept(app: ReturnType<typeof appWithBackups>, id: string, mediaId: string) {
+  await app.backups.restore(id, app.db.databaseName, { drop: true });
+  const status = async () => {
+    const response = await fetch(`${app.running.url}/v1/media/${mediaId}`);
+    await response.body?.cancel();
+    return response.status;
+  };
+  expect(await status()).toBe(200);
+  // An hour on, as the hourly cleanup sees a pending write restored from the backup.
+  await app.running.app.get(MediaCleanup, { strict: false }).run(new Date(Date.now() + 2 * 3_600_000));
+  expect(await status()).toBe(200);
+}
 
 /** Appends `document` to a data file of backup `id` and updates the manifest to match, as if the dump had written it. */
 async function addToBackup(dir: string, id: string, path: string, document: mongo.Document): Promise<void> {
