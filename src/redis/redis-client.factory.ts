@@ -95,11 +95,11 @@ export function createRedisClient(
  * Pings a connection every `everyMs` while it looks ready, replacing it when it goes silent (silenceCheck), until it
  * ends. Also for connections this factory did not make (Bull's: checkQueueConnections).
  *
- * A connection still waiting for the answers to its handshake at two checks in a row is replaced too. ioredis' connect
- * timeout ends once TCP connects, and Bull's connections have no command timeout (their handshake is ioredis' CLIENT
- * SETINFO, as Bull turns the ready check off): one made while Redis accepted connections and answered nothing (hung,
- * or a proxy in front of it without its backend) waited for ever, never looked ready, so it was never pinged, and
- * once Redis answered new connections again the worker still took no job and every enqueue timed out, until TCP
+ * A connection on which Redis has answered nothing of its handshake at two checks in a row is replaced too. ioredis'
+ * connect timeout ends once TCP connects, and Bull's connections have no command timeout (their handshake is ioredis'
+ * CLIENT SETINFO, as Bull turns the ready check off): one made while Redis accepted connections and answered nothing
+ * (hung, or a proxy in front of it without its backend) waited for ever, never looked ready, so it was never pinged,
+ * and once Redis answered new connections again the worker still took no job and every enqueue timed out, until TCP
  * keep-alive gave up on the connection hours later. (The app's own connections fail their ready check at the command
  * timeout, and reconnect.)
  */
@@ -111,14 +111,17 @@ export function replaceWhenSilent(
 ): void {
   const ping = silenceCheck(client, timeoutMs, onSilent);
   let checking = false;
-  let unansweredHandshakes = 0;
+  // The connection seen at the last check waiting for its handshake with not one byte read from Redis. One that Redis
+  // answers (a ready check told `loading:1` and retried until the dataset is loaded, minutes for a large one) is not
+  // silent: replaced, it only started its ready check again, and logged a silence that was not there.
+  let unanswered: unknown;
   const check = setInterval(() => {
-    if (client.status !== 'connect') unansweredHandshakes = 0;
-    else if (++unansweredHandshakes >= 2) {
-      unansweredHandshakes = 0;
+    const waiting = client.status === 'connect' && client.stream.bytesRead === 0 ? client.stream : undefined;
+    if (waiting && waiting === unanswered) {
+      unanswered = undefined;
       onSilent(new Error('no answer to the connection handshake'));
       client.disconnect(true);
-    }
+    } else unanswered = waiting;
     if (client.status !== 'ready' || checking) return; // reconnecting already
     checking = true;
     void ping().finally(() => (checking = false));
