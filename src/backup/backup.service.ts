@@ -28,7 +28,8 @@ export class VerificationInterruptedError extends Error {}
 const APP_VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
-const DAY_MS = 24 * 60 * 60 * 1000;
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 
 export interface RestoreOptions {
   /** Replace the target's collections (else a target with any is refused). */
@@ -243,13 +244,22 @@ export class BackupService implements BeforeApplicationShutdown {
     }
   }
 
+  /**
+   * Drafts of runs that ended without committing, removed while this process holds the lock. An hour old at least, and
+   * four leases: a holder that lost the lock stops within one, so none is still writing them. A draft's age is its
+   * folder's, set when its backup began: with a day, as until 2026-12-06, last night's draft was a few seconds short of
+   * it at the next nightly backup, and only the one before was removed.
+   */
+  private removeAbandonedDrafts(): Promise<number> {
+    return this.storage.removeAbandonedDrafts(Math.max(4 * this.runs.leaseMs, HOUR_MS));
+  }
+
   private async dump(run: BackupRun, signal: AbortSignal): Promise<BackupManifest> {
     // Before every backup, not only after one that verified: the drafts of backups killed night after night (out of
     // memory, SIGKILL) would otherwise fill the volume, and a full volume fails every backup, so none ever removed them.
-    // A day old, as in retention: far past any lease, so no holder that lost the lock is still writing it.
-    await this.storage
-      .removeAbandonedDrafts(DAY_MS)
-      .catch((error: Error) => this.logger.warn(`Abandoned backup drafts not removed: ${error.message}`));
+    await this.removeAbandonedDrafts().catch((error: Error) =>
+      this.logger.warn(`Abandoned backup drafts not removed: ${error.message}`),
+    );
     const draft = await this.storage.begin(run._id);
     try {
       const collections = await writeDump(this.db, draft, signal);
@@ -297,7 +307,7 @@ export class BackupService implements BeforeApplicationShutdown {
       await this.runs.update(id, { deletedAt: new Date(now) });
       removed.push(id);
     }
-    await this.storage.removeAbandonedDrafts(DAY_MS);
+    await this.removeAbandonedDrafts();
     if (removed.length) this.logger.log(`Retention removed ${removed.length} backups: ${removed.join(', ')}`);
     return removed;
   }

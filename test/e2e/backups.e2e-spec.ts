@@ -268,8 +268,9 @@ describe('backups', () => {
     const abandoned = join(dir, '.draft-20000104T030000Z-dead');
     await mkdir(join(abandoned, 'vesta'), { recursive: true });
     await writeFile(join(abandoned, 'vesta', 'profiles.bson.gz'), Buffer.alloc(1024));
-    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
-    await utimes(abandoned, twoDaysAgo, twoDaysAgo);
+    // Last night's: begun a few seconds less than a day before tonight's backup.
+    const lastNight = new Date(Date.now() - 86_400_000 + 10_000);
+    await utimes(abandoned, lastNight, lastNight);
     const run = await withStorage(
       backups,
       (real) => ({
