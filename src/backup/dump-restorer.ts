@@ -100,8 +100,12 @@ async function checkFile(
   } catch (error) {
     // Stopped, not damaged: the caller says why it stopped.
     if (signal.aborted) throw error;
-    throw new BackupIntegrityError(`Backup ${id} is damaged: ${file.path} ${(error as Error).message}`);
+    throw damaged(id, file.path, error);
   }
+}
+
+function damaged(id: string, path: string, error: unknown): BackupIntegrityError {
+  return new BackupIntegrityError(`Backup ${id} is damaged: ${path} ${(error as Error).message}`, { cause: error });
 }
 
 /**
@@ -160,7 +164,9 @@ async function restoreCollection(
   // not crash the process as an unhandled 'error' event.
   const gunzip = createGunzip();
   const [json] = await Promise.all([
-    readAtMost(gunzip, MAX_METADATA_BYTES),
+    readAtMost(gunzip, MAX_METADATA_BYTES).catch((error: unknown) => {
+      throw damaged(id, entry.metadata.path, error);
+    }),
     pipeline(storage.open(id, entry.metadata.path), gunzip, { signal }),
   ]);
   const metadata = EJSON.parse(json.toString('utf8'), { relaxed: false }) as {
@@ -199,7 +205,7 @@ async function restoreCollection(
           }
           batch.push(decoded);
         } catch (error) {
-          return done(new BackupIntegrityError(`${entry.data.path} ${(error as Error).message}`, { cause: error }));
+          return done(damaged(id, entry.data.path, error));
         }
         batchBytes += document.length;
         if (batch.length < BATCH_DOCUMENTS && batchBytes < BATCH_BYTES) return done();

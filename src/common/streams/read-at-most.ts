@@ -8,8 +8,8 @@ import type { Readable } from 'node:stream';
 export async function readAtMost(stream: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let bytes = 0;
-  for await (const chunk of stream) {
-    const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+  // Bytes: a stream given an encoding would yield strings, whose length is not their size.
+  for await (const data of stream as AsyncIterable<Buffer>) {
     bytes += data.length;
     if (bytes > limit) {
       const error = new Error(`is larger than ${limit} bytes`);
