@@ -9,7 +9,7 @@ const answeredByServer = new WeakMap<Socket, number>();
 
 /**
  * Notes that Node's HTTP server wrote `status` on `socket` before closing it: a request whose body was still arriving
- * there was answered so (a 408 once REQUEST_TIMEOUT_MS has passed), not left by its client.
+ * there was answered so (a 408 once REQUEST_TIMEOUT_MS + HANDLER_TIMEOUT_MS had passed), not left by its client.
  */
 export function noteAnsweredByServer(socket: Socket, status: number): void {
   answeredByServer.set(socket, status);

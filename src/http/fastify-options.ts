@@ -9,7 +9,9 @@ export function fastifyOptions({ http }: AppConfig): FastifyHttpOptions<Server> 
   return {
     bodyLimit: http.bodyLimitBytes,
     keepAliveTimeout: http.keepAliveTimeoutMs,
-    requestTimeout: http.requestTimeoutMs,
+    // The longest a whole request may take to arrive: an upload's (request-deadlines.ts). Other requests are answered
+    // sooner by their own deadline, HANDLER_TIMEOUT_MS from routing; this one is Node's, for a client still sending.
+    requestTimeout: http.requestTimeoutMs + http.handlerTimeoutMs,
     // TRUST_PROXY=true believes the one proxy in front, so the client is the last X-Forwarded-For address, the one that
     // proxy added. Fastify's own `true` takes the first, which the client wrote itself whenever the proxy appends to the
     // header (nginx, cloud load balancers): any client could pick its rate-limit key.
@@ -25,6 +27,13 @@ export function fastifyOptions({ http }: AppConfig): FastifyHttpOptions<Server> 
     frameworkErrors,
     clientErrorHandler,
     // A request without Host is answered by refuseMissingHost (framework-errors.ts) as a problem, not by Node.
-    http: { requireHostHeader: false },
+    http: {
+      requireHostHeader: false,
+      headersTimeout: http.requestTimeoutMs,
+      // Node checks both timeouts every 30 s by default: a request head sent a byte at a time held its connection for
+      // up to twice REQUEST_TIMEOUT_MS, and an upload was cut anywhere between its deadline and 30 s past it (until
+      // 2026-12-06). Every second, they hold to within a second.
+      connectionsCheckingInterval: 1_000,
+    },
   };
 }

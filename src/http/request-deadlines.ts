@@ -27,8 +27,8 @@ export class DeadlineExceededException extends ServiceUnavailableException {}
 export class BodyTimeoutException extends RequestTimeoutException {}
 
 /**
- * Marks a route whose handler reads an uploaded file as it arrives. Its deadline adds REQUEST_TIMEOUT_MS, the time
- * Node gives a client to send a whole request, to HANDLER_TIMEOUT_MS.
+ * Marks a route whose handler reads an uploaded file as it arrives. Its deadline adds REQUEST_TIMEOUT_MS to
+ * HANDLER_TIMEOUT_MS: the time Node gives a client to send a whole request (fastify-options.ts).
  */
 export const FileUpload = (): MethodDecorator => mergeRouteConfig({ fileUpload: true });
 

@@ -14,7 +14,8 @@ describe('HTTP contract: errors, request ids, compression', () => {
   let running: RunningApp;
 
   beforeAll(async () => {
-    running = await startApp(testConfig({ BODY_LIMIT_BYTES: '2048' }));
+    // A request head has 3 s here (REQUEST_TIMEOUT_MS), so a test can wait that out.
+    running = await startApp(testConfig({ BODY_LIMIT_BYTES: '2048', REQUEST_TIMEOUT_MS: '3000' }));
   });
 
   afterAll(async () => {
@@ -375,6 +376,27 @@ describe('HTTP contract: errors, request ids, compression', () => {
       expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     }
   });
+
+  it('answers 408 to a request head still trickling in after REQUEST_TIMEOUT_MS, and closes the connection', async () => {
+    // Node checked its timeouts every 30 s: such a head held its connection for up to 33 s here (until 2026-12-06).
+    const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    const started = Date.now();
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - started)));
+    socket.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
+    const trickle = setInterval(() => socket.write('a'), 200);
+    try {
+      const ms = await closed;
+      expect(received).toMatch(/^HTTP\/1\.1 408 /);
+      expect(ms).toBeGreaterThanOrEqual(2_900);
+      expect(ms).toBeLessThan(5_000);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  }, 10_000);
 
   it('sets a keep-alive timeout above a typical load balancer idle timeout (60 s)', async () => {
     const response = await fetch(`${running.url}/health/live`);

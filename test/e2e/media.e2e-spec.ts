@@ -729,7 +729,7 @@ describe('media transfer time', () => {
   });
 
   it('answers 408 to an upload whose body is still trickling in at its deadline, and keeps no file of it', async () => {
-    // Uploads here have 1 s + 2 s. Node's own check of REQUEST_TIMEOUT_MS runs every 30 s, after this test.
+    // Uploads here have 1 s + 2 s. Node's server cuts such a body at the same deadline, a second later at most.
     const running = await startApp(testConfig({ HANDLER_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2000' }));
     try {
       const member = await registerAccount(accounts.url);
