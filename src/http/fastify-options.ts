@@ -6,12 +6,13 @@ import { assignRequestId } from './request-id.js';
 
 /** Options of the Fastify instance under Nest: limits, timeouts and request ids. */
 export function fastifyOptions({ http }: AppConfig): FastifyHttpOptions<Server> {
+  // The longest a whole request may take to arrive: an upload's (request-deadlines.ts). Other requests are answered
+  // sooner by their own deadline, HANDLER_TIMEOUT_MS from routing; this one is Node's, for a client still sending.
+  const wholeRequestMs = http.requestTimeoutMs + http.handlerTimeoutMs;
   return {
     bodyLimit: http.bodyLimitBytes,
     keepAliveTimeout: http.keepAliveTimeoutMs,
-    // The longest a whole request may take to arrive: an upload's (request-deadlines.ts). Other requests are answered
-    // sooner by their own deadline, HANDLER_TIMEOUT_MS from routing; this one is Node's, for a client still sending.
-    requestTimeout: http.requestTimeoutMs + http.handlerTimeoutMs,
+    requestTimeout: wholeRequestMs,
     // TRUST_PROXY=true believes the one proxy in front, so the client is the last X-Forwarded-For address, the one that
     // proxy added. Fastify's own `true` takes the first, which the client wrote itself whenever the proxy appends to the
     // header (nginx, cloud load balancers): any client could pick its rate-limit key.
@@ -26,9 +27,11 @@ export function fastifyOptions({ http }: AppConfig): FastifyHttpOptions<Server> 
     return503OnClosing: false,
     frameworkErrors,
     clientErrorHandler,
-    // A request without Host is answered by refuseMissingHost (framework-errors.ts) as a problem, not by Node.
     http: {
+      // A request without Host is answered by refuseMissingHost (framework-errors.ts) as a problem, not by Node.
       requireHostHeader: false,
+      // Given at creation too: Node refuses a headersTimeout above the requestTimeout it is created with (300 s).
+      requestTimeout: wholeRequestMs,
       headersTimeout: http.requestTimeoutMs,
       // Node checks both timeouts every 30 s by default: a request head sent a byte at a time held its connection for
       // up to twice REQUEST_TIMEOUT_MS, and an upload was cut anywhere between its deadline and 30 s past it (until
