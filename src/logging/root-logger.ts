@@ -78,16 +78,14 @@ export function droppedLogLines(): number {
  */
 export function boundedDestination(fd: number): ReturnType<typeof pino.destination> {
   const destination = pino.destination({ dest: fd, sync: false, minLength: 4096, maxLength: MAX_BUFFERED_LOG_BYTES });
-  let dropped = 0;
   let notedAt = -Infinity;
   let pendingNote: NodeJS.Timeout | undefined;
   const note = () => {
     pendingNote = undefined;
     notedAt = Date.now();
-    process.stderr.write(`vesta-api: stdout is not taking the log; log lines dropped so far: ${dropped}\n`);
+    process.stderr.write(`vesta-api: stdout is not taking the log; log lines dropped so far: ${droppedLines}\n`);
   };
   destination.on('drop', () => {
-    dropped += 1;
     droppedLines += 1;
     if (pendingNote) return;
     const wait = notedAt + DROP_NOTE_INTERVAL_MS - Date.now();
