@@ -1,8 +1,11 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export type CacheTier = 'l1' | 'l2';
 
-/** The counters the monitoring module exposes: hits and misses per tier, loads, invalidations, L2 failures. */
+/**
+ * The counters the monitoring module exposes: hits and misses per tier, loads, invalidations, L2 failures; and whether
+ * the instance hears other instances' invalidations.
+ */
 export class CacheMetrics {
   private readonly hits: Counter<'cache' | 'tier'>;
   private readonly misses: Counter<'cache' | 'tier'>;
@@ -10,6 +13,8 @@ export class CacheMetrics {
   private readonly invalidations: Counter<'cache' | 'source'>;
   private readonly l2Errors: Counter<'operation'>;
   private readonly staleAnswers: Counter<'cache' | 'reason'>;
+  /** Read at every scrape; false until the cache says where to look. */
+  private isListening: () => boolean = () => false;
 
   constructor(registry: Registry) {
     this.hits = new Counter({
@@ -49,6 +54,20 @@ export class CacheMetrics {
       labelNames: ['cache', 'reason'],
       registers: [registry],
     });
+    const listening = () => this.isListening();
+    new Gauge({
+      name: 'cache_invalidation_listening',
+      help: "1 while this instance hears other instances' cache invalidations; at 0 its L1 answers no read that Redis can",
+      registers: [registry],
+      collect() {
+        this.set(listening() ? 1 : 0);
+      },
+    });
+  }
+
+  /** Where the invalidation listening gauge reads its value (the cache's subscription). */
+  listeningFrom(read: () => boolean): void {
+    this.isListening = read;
   }
 
   hit(cache: string, tier: CacheTier): void {

@@ -108,6 +108,7 @@ export class TieredCache {
       onMessage: (message) => this.onMessage(message),
       onSubscribed: (reason) => this.clearL1(reason),
     });
+    metrics.listeningFrom(() => this.subscription.listening);
   }
 
   /** Starts listening for other instances' invalidations. */

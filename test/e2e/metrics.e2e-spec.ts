@@ -249,6 +249,8 @@ describe('Prometheus metrics', () => {
     expect(queues).toEqual(
       new Set(['profile-views', 'cache-warming', 'media', 'media-cleanup', 'subscriptions', 'backups']),
     );
+    // Subscribed to the cache invalidation channel at start.
+    expect(text).toMatch(/^cache_invalidation_listening 1$/m);
     // The cities list is one aggregate on a cold cache.
     expect(text).toMatch(/^mongodb_command_duration_seconds_count\{command="aggregate",status="ok"\} [1-9]/m);
   });

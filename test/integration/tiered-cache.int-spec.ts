@@ -54,7 +54,8 @@ function proxiedSubscriber(url: string, namespace: string, channelCheckMs?: numb
   const options = { connectTimeoutMs: 500, commandTimeoutMs: 500 };
   const redis = createRedisClient({ ...options, url: requiredEnv('REDIS_URL'), keyPrefix: namespace }, quiet);
   const subscriber = createRedisClient({ ...options, url }, quiet, true);
-  const cache = new TieredCache(redis, subscriber, new CacheMetrics(new Registry()), {
+  const registry = new Registry();
+  const cache = new TieredCache(redis, subscriber, new CacheMetrics(registry), {
     l1Enabled: true,
     l1MaxBytes: 1024 * 1024,
     ttlJitter: 0,
@@ -63,7 +64,10 @@ function proxiedSubscriber(url: string, namespace: string, channelCheckMs?: numb
     channelCheckMs,
   });
   closeAfterTest.push(redis, subscriber);
-  return { cache, redis, subscriber };
+  /** What the cache_invalidation_listening gauge says at a scrape. */
+  const listeningGauge = async () =>
+    (await registry.getSingleMetric('cache_invalidation_listening')!.get()).values[0].value;
+  return { cache, redis, subscriber, listeningGauge };
 }
 const closeAfterTest: Redis[] = [];
 
@@ -518,12 +522,16 @@ describe('TieredCache when Redis fails', () => {
     let silent = false;
     const proxy = await redisProxy((link) => !(silent && link === 1));
     try {
-      const { readByReader, write } = await readerBehind(proxy.url, 'silent', 200);
+      const { reader, readByReader, write } = await readerBehind(proxy.url, 'silent', 200);
       silent = true;
       await write();
       await eventually(async () => (await readByReader()) === 'after', 5_000);
       // Dropped for a new connection (it reads Redis from the moment the silent one is dropped).
       await eventually(() => proxy.links() === 2, 5_000);
+      await eventually(
+        async () => (await reader.listeningGauge()) === 1 && reader.subscriber.status === 'ready',
+        2_000,
+      );
     } finally {
       await proxy.close();
     }
@@ -535,9 +543,11 @@ describe('TieredCache when Redis fails', () => {
     const proxy = await redisProxy(() => !refused);
     try {
       const { reader, readByReader, write } = await readerBehind(proxy.url, 'deaf', 60_000); // no ping check meanwhile
+      expect(await reader.listeningGauge()).toBe(1);
       refused = true;
       proxy.cut(1);
       await eventually(() => Promise.resolve(reader.subscriber.status !== 'ready'), 2_000);
+      expect(await reader.listeningGauge()).toBe(0);
       await write();
       // Its memory still holds 'before' for 300 s; Redis no longer does.
       expect(await readByReader()).toBe('after');
