@@ -437,22 +437,29 @@ describe('alert rules and the adapter’s query', () => {
 
   // The promtool tests above show the alerts leaving them out; Grafana has no such test runner.
   // The replicas panel compares the rate with the HPA's target, which the adapter computes without the probes.
-  it('leave out of the dashboard’s error ratio, latency and replicas panels what the alerts leave out', () => {
+  it('leave out of the dashboard’s error ratio, latency, replicas and hit ratio panels what the alerts leave out', () => {
     const dashboard = JSON.parse(readFileSync('k8s/base/dashboards/vesta-api.json', 'utf8'));
-    // The latency alerts leave media transfers out too (their time is the client's bandwidth).
-    const panels = {
-      'Error ratio (5xx)': 'route!~"/health/.*"',
-      'Latency p50 / p95 / p99 (without media transfers)': 'route!~"/health/.*|/v1/media.*"',
-      'API replicas vs request rate': 'route!~"/health/.*"',
-    };
-    for (const [title, leftOut] of Object.entries(panels)) {
+    const requests = /http_request[a-z_]*\{[^}]*\}/g;
+    // The latency alerts leave media transfers out too (their time is the client's bandwidth); the hit-ratio alerts
+    // count the API's reads without the token check's session lookups.
+    const panels: [string, RegExp, string[]][] = [
+      ['Error ratio (5xx)', requests, ['route!~"/health/.*"']],
+      ['Latency p50 / p95 / p99 (without media transfers)', requests, ['route!~"/health/.*|/v1/media.*"']],
+      ['API replicas vs request rate', requests, ['route!~"/health/.*"']],
+      [
+        'Cache hit ratio by tier, API pods (objective above 90 %, critical below 80 %)',
+        /cache_[a-z_]*\{[^}]*\}/g,
+        ['job="vesta-api"', 'cache!="account-sessions"'],
+      ],
+    ];
+    for (const [title, series, leftOut] of panels) {
       const panel = dashboard.panels.find((p: any) => p.title === title);
       expect(panel, title).toBeDefined();
       const selectors = panel.targets.flatMap((target: any) =>
-        [...(target.expr as string).matchAll(/http_request[a-z_]*\{[^}]*\}/g)].map((m) => m[0]),
+        [...(target.expr as string).matchAll(series)].map((m) => m[0]),
       );
       expect(selectors.length, title).toBeGreaterThan(0);
-      for (const selector of selectors) expect(selector, title).toContain(leftOut);
+      for (const selector of selectors) for (const matcher of leftOut) expect(selector, title).toContain(matcher);
     }
   });
 
