@@ -14,7 +14,7 @@ import { BackupRuns, type BackupRun, type BackupTrigger } from './backup-runs.js
 import { LocalBackupStorage, type BackupStorage } from './backup-storage.js';
 import { restoreDump, TargetNotEmptyError, verifyFiles } from './dump-restorer.js';
 import { writeDump } from './dump-writer.js';
-import { readManifest } from './read-manifest.js';
+import { BackupNotFoundError, readManifest } from './read-manifest.js';
 
 /** Another backup or a restore holds the lock. */
 export class BackupRunningError extends Error {}
@@ -344,6 +344,9 @@ export class BackupService implements BeforeApplicationShutdown {
       await restoreDump(scratch, this.storage, manifest, { drop: false }, stop);
       outcome = { status: 'passed', at: new Date(), durationMs: Date.now() - started };
     } catch (error) {
+      // No such backup (a mistyped id at the CLI): nothing was verified, so nothing failed, and there is no run to
+      // record it on. Thrown, as a restore of that id throws it, rather than reported as a failed verification.
+      if (error instanceof BackupNotFoundError) throw error;
       if (stop.aborted) {
         const reason = (stop.reason as Error).message;
         throw new VerificationInterruptedError(`Verification of backup ${id} ${reason}; nothing recorded`, {

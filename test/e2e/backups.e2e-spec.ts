@@ -750,6 +750,11 @@ describe('backup CLI (dist/backup/cli.js)', () => {
       expect((await cli(['--restore', 'no-such-backup', '--target-db', target], env)).stderr).toMatch(
         /No complete backup no-such-backup/,
       );
+      // A mistyped id is no failed verification: no outcome on stdout, the reason on stderr, as for a restore.
+      const verifyMissing = await cli(['--verify', 'no-such-backup'], env);
+      expect(verifyMissing.code).toBe(1);
+      expect(verifyMissing.stdout).toBe('');
+      expect(verifyMissing.stderr).toMatch(/No complete backup no-such-backup/);
       expect(await client.db(target).collection('cli_probe').countDocuments({ probe: true })).toBe(1);
       await client.db(target).dropDatabase();
     } finally {
