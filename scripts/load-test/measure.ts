@@ -15,6 +15,31 @@ export interface ServerSample {
   /** Absent until a second reading gives a span to measure over. */
   cpuPercent?: number;
   memoryMb: number;
+  /** The server's cached reads so far; absent when it exports no cache series. */
+  cache?: CacheReads;
+}
+
+export interface CacheReads {
+  /** Reads answered from either tier. */
+  hits: number;
+  /** Reads that called the loader: the database. */
+  misses: number;
+}
+
+/**
+ * The API's cached reads so far, counted as its hit-ratio alerts count them: hits in L1 or Redis against loads
+ * (`tier="l2"` misses), without the token check's session lookups (`account-sessions`, one per authenticated request).
+ */
+export function cacheReads(metricsText: string): CacheReads | undefined {
+  let found = false;
+  const reads = { hits: 0, misses: 0 };
+  for (const [, kind, labels, value] of metricsText.matchAll(/^cache_(hits|misses)_total\{([^}]*)\} (\S+)$/gm)) {
+    found = true;
+    if (labels.includes('cache="account-sessions"')) continue;
+    if (kind === 'hits') reads.hits += Number(value);
+    else if (labels.includes('tier="l2"')) reads.misses += Number(value);
+  }
+  return found ? reads : undefined;
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -93,7 +118,10 @@ export class Timeline {
 const CPU_WINDOW_S = 2;
 const SCRAPE_TIMEOUT_MS = 5_000;
 
-/** CPU (share of one core) and resident memory of the target, from its Prometheus endpoint, twice a second. */
+/**
+ * CPU (share of one core), resident memory and cached reads of the target, from its Prometheus endpoint, twice a
+ * second.
+ */
 export class ServerSampler {
   readonly samples: ServerSample[] = [];
   private timer?: NodeJS.Timeout;
@@ -142,7 +170,7 @@ export class ServerSampler {
     // Over CPU_WINDOW_S when the run has lasted that long; in a shorter run, over what there is (the first reading on).
     const base = this.readings.findLast((reading) => reading.t <= t - CPU_WINDOW_S) ?? this.readings[0];
     const cpuPercent = base && t > base.t ? ((cpu - base.cpu) / (t - base.t)) * 100 : undefined;
-    this.samples.push({ t, cpuPercent, memoryMb: rss / 2 ** 20 });
+    this.samples.push({ t, cpuPercent, memoryMb: rss / 2 ** 20, cache: cacheReads(text) });
     this.readings.push({ t, cpu });
   }
 }

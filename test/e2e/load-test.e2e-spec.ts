@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../scripts/load-test/config.js';
 import { parseOptions } from '../../scripts/load-test/options.js';
-import { ServerSampler, Timeline, type Second } from '../../scripts/load-test/measure.js';
+import { cacheReads, ServerSampler, Timeline, type Second } from '../../scripts/load-test/measure.js';
 import { summarise } from '../../scripts/load-test/report.js';
 import { AppProcess } from '../support/app-process.js';
 import { freePort, freeRestartablePort } from '../support/ports.js';
@@ -126,7 +126,7 @@ describe('npm run load-test', () => {
       pass: boolean;
       requests: number;
       errorRate: number;
-      server: { cpuPercentMax?: number; memoryMbMax?: number };
+      server: { cpuPercentMax?: number; memoryMbMax?: number; cacheHitRatio?: number; cachedReads?: number };
       seconds: { requests: number }[];
     };
     expect(report.pass).toBe(true);
@@ -135,8 +135,13 @@ describe('npm run load-test', () => {
     expect(report.errorRate).toBe(0);
     expect(report.server.cpuPercentMax).toBeGreaterThan(0);
     expect(report.server.memoryMbMax).toBeGreaterThan(0);
+    // Profile reads, searches and city lists go through the cache.
+    expect(report.server.cachedReads).toBeGreaterThan(0);
+    expect(report.server.cacheHitRatio).toBeGreaterThanOrEqual(0);
+    expect(report.server.cacheHitRatio).toBeLessThanOrEqual(1);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
     expect(run.stdout).toContain('# Load test: smoke — PASS');
+    expect(run.stdout).toMatch(/Server cache hit ratio: [\d.]+ % of \d+ cached reads/);
   }, 120_000);
 
   it('measures the server in a run of one second, as --scale 0.1 makes of smoke', async () => {
@@ -655,6 +660,34 @@ describe('load-test server sampler', () => {
       server.close();
     }
   };
+
+  it('counts cached reads as the alerts do, and the share of hits between the first and the last sample', () => {
+    const scrape = (l1Hits: number, l2Hits: number, loads: number) =>
+      [
+        `cache_hits_total{cache="profile",tier="l1"} ${l1Hits}`,
+        `cache_hits_total{cache="profile",tier="l2"} ${l2Hits}`,
+        // An L1 miss that Redis answered is no database read; the token check's session lookups are left out.
+        `cache_misses_total{cache="profile",tier="l1"} ${l2Hits + loads}`,
+        `cache_misses_total{cache="profile",tier="l2"} ${loads}`,
+        `cache_hits_total{cache="account-sessions",tier="l1"} ${l1Hits * 50}`,
+        `cache_misses_total{cache="account-sessions",tier="l2"} 7`,
+      ].join('\n');
+    expect(cacheReads(scrape(10, 5, 5))).toEqual({ hits: 15, misses: 5 });
+    expect(cacheReads('process_cpu_seconds_total 1\n')).toBeUndefined();
+    const basic = loadScenario('scripts/load-test/scenarios.json', 'basic', 1);
+    const samples = [
+      { t: 0, memoryMb: 100, cache: cacheReads(scrape(10, 5, 5)) },
+      { t: 1, cpuPercent: 20, memoryMb: 100, cache: cacheReads(scrape(60, 35, 15)) },
+      { t: 2, cpuPercent: 20, memoryMb: 100, cache: cacheReads(scrape(100, 65, 25)) },
+    ];
+    const { server } = summarise(basic, 'http://target', new Date(), [], { samples }, 1024);
+    // From the first sample to the last: 150 hits and 20 loads.
+    expect(server.cachedReads).toBe(170);
+    expect(server.cacheHitRatio).toBeCloseTo(150 / 170, 10);
+    // One sample: no span, no reads to rate.
+    const once = summarise(basic, 'http://target', new Date(), [], { samples: samples.slice(0, 1) }, 1024).server;
+    expect([once.cachedReads, once.cacheHitRatio]).toEqual([0, undefined]);
+  });
 
   it('says why a scrape gave no sample: the status, or the figures its answer lacks', async () => {
     expect(await problemScraping(404, 'Not Found')).toEqual({ samples: 0, problem: 'answered 404' });
