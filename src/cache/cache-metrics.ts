@@ -3,8 +3,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export type CacheTier = 'l1' | 'l2';
 
 /**
- * The counters the monitoring module exposes: hits and misses per tier, loads, invalidations, L2 failures; and whether
- * the instance hears other instances' invalidations.
+ * The series the monitoring module exposes: hits and misses per tier, loads, invalidations, L2 failures, L1 size and
+ * evictions, and whether the instance hears other instances' invalidations.
  */
 export class CacheMetrics {
   private readonly hits: Counter<'cache' | 'tier'>;
@@ -13,8 +13,11 @@ export class CacheMetrics {
   private readonly invalidations: Counter<'cache' | 'source'>;
   private readonly l2Errors: Counter<'operation'>;
   private readonly staleAnswers: Counter<'cache' | 'reason'>;
+  private readonly l1Evictions: Counter;
   /** Read at every scrape; false until the cache says where to look. */
   private isListening: () => boolean = () => false;
+  /** Read at every scrape; none (0) until the cache says where to look, and with L1 off. */
+  private l1Size: () => { entries: number; bytes: number } = () => ({ entries: 0, bytes: 0 });
 
   constructor(registry: Registry) {
     this.hits = new Counter({
@@ -54,6 +57,28 @@ export class CacheMetrics {
       labelNames: ['cache', 'reason'],
       registers: [registry],
     });
+    this.l1Evictions = new Counter({
+      name: 'cache_l1_evictions_total',
+      help: 'Unexpired L1 entries dropped, least recently used first, to stay within CACHE_L1_MAX_BYTES',
+      registers: [registry],
+    });
+    const l1Size = () => this.l1Size();
+    new Gauge({
+      name: 'cache_l1_entries',
+      help: "Entries in this instance's L1, expired ones included until dropped",
+      registers: [registry],
+      collect() {
+        this.set(l1Size().entries);
+      },
+    });
+    new Gauge({
+      name: 'cache_l1_bytes',
+      help: "What this instance's L1 entries count against CACHE_L1_MAX_BYTES (their JSON length, at least 256 each)",
+      registers: [registry],
+      collect() {
+        this.set(l1Size().bytes);
+      },
+    });
     const listening = () => this.isListening();
     new Gauge({
       name: 'cache_invalidation_listening',
@@ -68,6 +93,15 @@ export class CacheMetrics {
   /** Where the invalidation listening gauge reads its value (the cache's subscription). */
   listeningFrom(read: () => boolean): void {
     this.isListening = read;
+  }
+
+  /** Where the L1 size gauges read theirs. */
+  l1SizeFrom(read: () => { entries: number; bytes: number }): void {
+    this.l1Size = read;
+  }
+
+  l1Evicted(): void {
+    this.l1Evictions.inc();
   }
 
   hit(cache: string, tier: CacheTier): void {

@@ -41,6 +41,22 @@ describe('L1Store', () => {
     expect([...store.takeTagged(['lists'])].sort()).toEqual(['k7', 'k8']);
   });
 
+  it('counts as evicted only unexpired entries dropped to make room, and what its entries count against the bound', () => {
+    const value = 'e'.repeat(300);
+    let evicted = 0;
+    const store = new L1Store(bytes(value) * 3, () => (evicted += 1));
+    // Expired, kept for their grace period: making room for fresh entries drops them uncounted.
+    for (let i = 0; i < 3; i += 1) store.set(`old${i}`, { ...entry(value), exp: Date.now() - 1 }, bytes(value), 60_000);
+    for (let i = 0; i < 10; i += 1) store.set(`k${i}`, entry(value), bytes(value), 60_000);
+    expect([store.size, store.bytes, evicted]).toEqual([3, bytes(value) * 3, 7]);
+
+    store.set('k9', entry(value), bytes(value), 60_000); // replaced
+    store.delete('k8');
+    store.set('short', entry('s'), bytes('s'), 60_000); // counted at the 256-byte floor, with room to spare
+    store.clear();
+    expect([store.size, store.bytes, evicted]).toEqual([0, 0, 7]);
+  });
+
   it('drops a tag with its last entry, so tags from client input (one per searched city) stay bounded', () => {
     const value = 'z'.repeat(300);
     const store = new L1Store(bytes(value) * 10);

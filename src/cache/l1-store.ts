@@ -6,10 +6,13 @@ import type { CacheEntry } from './cache-entry.js';
  * ASCII strings at a byte per character, so this tracks the memory the values hold). The benchmark
  * uses the same factory to measure the hit ratio.
  */
-export function createL1Cache(maxBytes: number, onEvict?: (key: string) => void): LRUCache<string, CacheEntry> {
+export function createL1Cache(
+  maxBytes: number,
+  onDispose?: (key: string, reason: LRUCache.DisposeReason, entry: CacheEntry) => void,
+): LRUCache<string, CacheEntry> {
   return new LRUCache<string, CacheEntry>({
     maxSize: maxBytes,
-    dispose: onEvict ? (_entry, key) => onEvict(key) : undefined,
+    dispose: onDispose ? (entry, key, reason) => onDispose(key, reason, entry) : undefined,
   });
 }
 
@@ -28,12 +31,24 @@ export class L1Store {
   /** The reverse index, to forget keys the LRU evicts or drops. */
   private readonly tagsByKey = new Map<string, readonly string[]>();
 
-  constructor(maxBytes: number) {
-    this.lru = createL1Cache(maxBytes, (key) => this.forgetTags(key));
+  /**
+   * `onEvicted`: an entry not yet expired was dropped to make room, so a read of it will miss. Expired entries stay
+   * (for their grace period, or until the LRU reaches them), so a full L1 evicts them too; those are not counted.
+   */
+  constructor(maxBytes: number, onEvicted: () => void = () => undefined) {
+    this.lru = createL1Cache(maxBytes, (key, reason, entry) => {
+      this.forgetTags(key);
+      if (reason === 'evict' && entry.exp > Date.now()) onEvicted();
+    });
   }
 
   get size(): number {
     return this.lru.size;
+  }
+
+  /** What the entries count against the bound (expired ones included until dropped). */
+  get bytes(): number {
+    return this.lru.calculatedSize;
   }
 
   get<T>(fullKey: string): CacheEntry<T> | undefined {

@@ -102,7 +102,11 @@ export class TieredCache {
     private readonly metrics: CacheMetrics,
     private readonly options: TieredCacheOptions,
   ) {
-    if (options.l1Enabled) this.l1 = new L1Store(options.l1MaxBytes);
+    if (options.l1Enabled) {
+      const l1 = new L1Store(options.l1MaxBytes, () => metrics.l1Evicted());
+      metrics.l1SizeFrom(() => ({ entries: l1.size, bytes: l1.bytes }));
+      this.l1 = l1;
+    }
     this.l2 = new L2Store(redis, metrics, { timeoutMs: options.l2TimeoutMs });
     this.subscription = new InvalidationSubscription(subscriber, options.channel, this.instanceId, {
       onMessage: (message) => this.onMessage(message),

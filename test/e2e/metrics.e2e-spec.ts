@@ -222,6 +222,10 @@ describe('Prometheus metrics', () => {
       'nodejs_gc_duration_seconds',
       'cache_hits_total',
       'cache_misses_total',
+      'cache_l1_entries',
+      'cache_l1_bytes',
+      'cache_l1_evictions_total',
+      'cache_invalidation_listening',
       'rate_limit_rejections_total',
       'rate_limit_local_checks_total',
       'rate_limit_local_evictions_total',
@@ -249,8 +253,9 @@ describe('Prometheus metrics', () => {
     expect(queues).toEqual(
       new Set(['profile-views', 'cache-warming', 'media', 'media-cleanup', 'subscriptions', 'backups']),
     );
-    // Subscribed to the cache invalidation channel at start.
+    // Subscribed to the cache invalidation channel at start; the cities list held in L1.
     expect(text).toMatch(/^cache_invalidation_listening 1$/m);
+    expect(text).toMatch(/^cache_l1_entries [1-9]/m);
     // The cities list is one aggregate on a cold cache.
     expect(text).toMatch(/^mongodb_command_duration_seconds_count\{command="aggregate",status="ok"\} [1-9]/m);
   });

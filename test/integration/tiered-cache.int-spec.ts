@@ -165,6 +165,19 @@ describe('TieredCache against the real Redis', () => {
     expect(await a.metric('cache_misses_total', { tier: 'l2' })).toBe(1);
   });
 
+  it('reports the size of its L1 and the entries it evicted to stay within its bound', async () => {
+    const small = await instance({ l1MaxBytes: 2_048 });
+    const value = 'v'.repeat(400);
+    for (let i = 0; i < 20; i += 1)
+      await small.cache.wrap('profile', `size-${i}`, () => Promise.resolve(value), { ttlS: 60 });
+    const entries = await small.metric('cache_l1_entries', {});
+    const bytes = await small.metric('cache_l1_bytes', {});
+    expect(entries).toBeGreaterThan(0);
+    expect(bytes).toBeGreaterThan(entries * value.length);
+    expect(bytes).toBeLessThanOrEqual(2_048);
+    expect(await small.metric('cache_l1_evictions_total', {})).toBe(20 - entries);
+  });
+
   it("removes an invalidated key from every instance's memory within 100 ms", async () => {
     const [a, b] = [await instance(), await instance()];
     let version = 'old';
