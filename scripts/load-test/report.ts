@@ -162,13 +162,23 @@ export function summarise(
   };
 }
 
-/** Cached reads between the first and the last sample that counted them, and the share of them that were hits. */
+/**
+ * Cached reads between the first and the last sample that counted them, and the share of them that were hits: summed
+ * from one sample to the next, so that a server restarted during the run (its counters back near zero) adds what it
+ * counted since, as Prometheus' rate() does, rather than a difference of unrelated counts.
+ */
 function cacheDuring(samples: ServerSample[]): { cacheHitRatio?: number; cachedReads?: number } {
   const counted = samples.flatMap((s) => (s.cache ? [s.cache] : []));
-  const [first, last] = [counted[0], counted.at(-1)];
-  if (!first || !last) return {};
-  const hits = last.hits - first.hits;
-  const cachedReads = hits + last.misses - first.misses;
+  if (!counted.length) return {};
+  let [hits, misses] = [0, 0];
+  for (const [i, now] of counted.entries()) {
+    const before = counted[i - 1];
+    if (!before) continue;
+    const restarted = now.hits < before.hits || now.misses < before.misses;
+    hits += restarted ? now.hits : now.hits - before.hits;
+    misses += restarted ? now.misses : now.misses - before.misses;
+  }
+  const cachedReads = hits + misses;
   return cachedReads > 0 ? { cacheHitRatio: hits / cachedReads, cachedReads } : { cachedReads };
 }
 

@@ -687,6 +687,14 @@ describe('load-test server sampler', () => {
     // One sample: no span, no reads to rate.
     const once = summarise(basic, 'http://target', new Date(), [], { samples: samples.slice(0, 1) }, 1024).server;
     expect([once.cachedReads, once.cacheHitRatio]).toEqual([0, undefined]);
+    // Restarted after the second sample: 10 hits and 5 loads counted anew, not 100 - 60 hits against 5 - 15 loads.
+    const restarted = [
+      ...samples.slice(0, 2),
+      { t: 2, cpuPercent: 20, memoryMb: 100, cache: cacheReads(scrape(5, 5, 5)) },
+    ];
+    const after = summarise(basic, 'http://target', new Date(), [], { samples: restarted }, 1024).server;
+    expect(after.cachedReads).toBe(80 + 10 + 15);
+    expect(after.cacheHitRatio).toBeCloseTo((80 + 10) / (80 + 10 + 15), 10);
   });
 
   it('says why a scrape gave no sample: the status, or the figures its answer lacks', async () => {
