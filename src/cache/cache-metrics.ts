@@ -3,8 +3,14 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export type CacheTier = 'l1' | 'l2';
 
 /**
- * The series the monitoring module exposes: hits and misses per tier, loads, invalidations, L2 failures, L1 size and
- * evictions, and whether the instance hears other instances' invalidations.
+ * Why an instance empties its L1, having possibly missed invalidations: it subscribed to the channel again, its cache
+ * connection to Redis came back, or a message said to drop everything (after a restore).
+ */
+export type L1ClearCause = 'subscribed' | 'redis_reconnected' | 'everything';
+
+/**
+ * The series the monitoring module exposes: hits and misses per tier, loads, invalidations, L2 failures, L1 size,
+ * evictions and clears, and whether the instance hears other instances' invalidations.
  */
 export class CacheMetrics {
   private readonly hits: Counter<'cache' | 'tier'>;
@@ -14,6 +20,7 @@ export class CacheMetrics {
   private readonly l2Errors: Counter<'operation'>;
   private readonly staleAnswers: Counter<'cache' | 'reason'>;
   private readonly l1Evictions: Counter;
+  private readonly l1Clears: Counter<'reason'>;
   /** Read at every scrape; false until the cache says where to look. */
   private isListening: () => boolean = () => false;
   /** Read at every scrape; none (0) until the cache says where to look, and with L1 off. */
@@ -62,6 +69,12 @@ export class CacheMetrics {
       help: 'Unexpired L1 entries dropped, least recently used first, to stay within CACHE_L1_MAX_BYTES',
       registers: [registry],
     });
+    this.l1Clears = new Counter({
+      name: 'cache_l1_clears_total',
+      help: 'Times this instance emptied its L1 because it may have missed invalidations, by reason (subscribed: to the invalidation channel again; redis_reconnected; everything: a restore)',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
     const l1Size = () => this.l1Size();
     new Gauge({
       name: 'cache_l1_entries',
@@ -102,6 +115,10 @@ export class CacheMetrics {
 
   l1Evicted(): void {
     this.l1Evictions.inc();
+  }
+
+  l1Cleared(reason: L1ClearCause): void {
+    this.l1Clears.inc({ reason });
   }
 
   hit(cache: string, tier: CacheTier): void {

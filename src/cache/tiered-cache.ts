@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withTimeout } from '../common/with-timeout.js';
 import { jitteredTtlMs, shouldRefreshEarly, type CacheEntry } from './cache-entry.js';
-import type { CacheMetrics } from './cache-metrics.js';
+import type { CacheMetrics, L1ClearCause } from './cache-metrics.js';
 import { InvalidationSubscription, type InvalidationMessage } from './invalidation-subscription.js';
 import { L1Store } from './l1-store.js';
 import { L2_BACKOFF_MS, L2Store } from './l2-store.js';
@@ -110,7 +110,7 @@ export class TieredCache {
     this.l2 = new L2Store(redis, metrics, { timeoutMs: options.l2TimeoutMs });
     this.subscription = new InvalidationSubscription(subscriber, options.channel, this.instanceId, {
       onMessage: (message) => this.onMessage(message),
-      onSubscribed: (reason) => this.clearL1(reason),
+      onSubscribed: (reason) => this.clearL1('subscribed', reason),
     });
     metrics.listeningFrom(() => this.subscription.listening);
   }
@@ -464,7 +464,7 @@ export class TieredCache {
   }
 
   private onMessage(message: InvalidationMessage): void {
-    if (message.everything) return this.clearL1('every entry invalidated');
+    if (message.everything) return this.clearL1('everything', 'every entry invalidated');
     this.dropLocal(message.keys, message.tags);
     // In the unit of the writer's local count: keys plus tags, once per write, under the cache it named.
     if (message.cache) this.metrics.invalidated(message.cache, 'remote', message.keys.length + message.tags.length);
@@ -491,7 +491,7 @@ export class TieredCache {
    * L1 state that may have missed messages.
    */
   private async resync(): Promise<void> {
-    this.clearL1('Redis reconnected');
+    this.clearL1('redis_reconnected', 'Redis reconnected');
     await this.replayFailedDeletes();
   }
 
@@ -519,11 +519,13 @@ export class TieredCache {
     await this.publish(failed.keys, failed.tags);
   }
 
-  private clearL1(reason: string): void {
+  /** `cause` labels the metric; `reason` is logged. */
+  private clearL1(cause: L1ClearCause, reason: string): void {
     // Running loads may have read before a missed invalidation too, whether or not L1 holds anything.
     for (const key of [...this.inflight.keys()]) this.detachFlight(key);
     if (!this.l1?.size) return;
     this.logger.log(`Clearing L1 cache: ${reason}`);
+    this.metrics.l1Cleared(cause);
     this.l1.clear();
   }
 }

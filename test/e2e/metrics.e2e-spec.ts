@@ -225,6 +225,7 @@ describe('Prometheus metrics', () => {
       'cache_l1_entries',
       'cache_l1_bytes',
       'cache_l1_evictions_total',
+      'cache_l1_clears_total',
       'cache_invalidation_listening',
       'rate_limit_rejections_total',
       'rate_limit_local_checks_total',

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
 import { SECOND_INVALIDATION_MS, TieredCache, type TieredCacheOptions } from '../../src/cache/tiered-cache.js';
 import { closeRedisClient, createRedisClient } from '../../src/redis/redis-client.factory.js';
-import { eventually, Instance, neverCalled, quiet } from '../support/cache-instance.js';
+import { eventually, Instance, metricValue, neverCalled, quiet } from '../support/cache-instance.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { silentServer, tcpRelay } from '../support/tcp-stand-ins.js';
 import { requiredEnv } from '../support/test-env.js';
@@ -64,10 +64,8 @@ function proxiedSubscriber(url: string, namespace: string, channelCheckMs?: numb
     channelCheckMs,
   });
   closeAfterTest.push(redis, subscriber);
-  /** What the cache_invalidation_listening gauge says at a scrape. */
-  const listeningGauge = async () =>
-    (await registry.getSingleMetric('cache_invalidation_listening')!.get()).values[0].value;
-  return { cache, redis, subscriber, listeningGauge };
+  const metric = (name: string, labels: Record<string, string> = {}) => metricValue(registry, name, labels);
+  return { cache, redis, subscriber, metric };
 }
 const closeAfterTest: Redis[] = [];
 
@@ -542,9 +540,12 @@ describe('TieredCache when Redis fails', () => {
       // Dropped for a new connection (it reads Redis from the moment the silent one is dropped).
       await eventually(() => proxy.links() === 2, 5_000);
       await eventually(
-        async () => (await reader.listeningGauge()) === 1 && reader.subscriber.status === 'ready',
+        async () => (await reader.metric('cache_invalidation_listening')) === 1 && reader.subscriber.status === 'ready',
         2_000,
       );
+      // Counted as a start-over for a new subscription; its command connection never dropped.
+      expect(await reader.metric('cache_l1_clears_total', { reason: 'subscribed' })).toBeGreaterThanOrEqual(1);
+      expect(await reader.metric('cache_l1_clears_total', { reason: 'redis_reconnected' })).toBe(0);
     } finally {
       await proxy.close();
     }
@@ -556,11 +557,11 @@ describe('TieredCache when Redis fails', () => {
     const proxy = await redisProxy(() => !refused);
     try {
       const { reader, readByReader, write } = await readerBehind(proxy.url, 'deaf', 60_000); // no ping check meanwhile
-      expect(await reader.listeningGauge()).toBe(1);
+      expect(await reader.metric('cache_invalidation_listening')).toBe(1);
       refused = true;
       proxy.cut(1);
       await eventually(() => Promise.resolve(reader.subscriber.status !== 'ready'), 2_000);
-      expect(await reader.listeningGauge()).toBe(0);
+      expect(await reader.metric('cache_invalidation_listening')).toBe(0);
       await write();
       // Its memory still holds 'before' for 300 s; Redis no longer does.
       expect(await readByReader()).toBe('after');
@@ -621,6 +622,12 @@ describe('TieredCache when Redis fails', () => {
       // Deaf to invalidations, it asks Redis first; Redis failing, what it holds answers, not the database.
       expect(await lost.cache.wrap('profile', 'p', neverCalled, { ttlS: 300 })).toBe('held');
       expect(lost.cache.peek('profile', 'p')).toBe('held');
+      // Back, it empties its L1 once (the second connection to come back finds it empty) and counts it.
+      link.up();
+      await eventually(async () => (await lost.metric('cache_l1_clears_total', {})) === 1, 5_000);
+      expect(lost.cache.peek('profile', 'p')).toBeUndefined();
+      await eventually(() => lost.redis.status === 'ready' && lost.subscriber.status === 'ready', 5_000);
+      expect(await lost.metric('cache_l1_clears_total', {})).toBe(1);
     } finally {
       await link.close();
     }

@@ -40,18 +40,27 @@ export class Instance {
     return instance;
   }
 
-  async metric(name: string, labels: Record<string, string>): Promise<number> {
-    const metric = (await this.registry.getMetricsAsJSON()).find((m) => m.name === name);
-    const values = (metric?.values ?? []) as { value: number; labels: Record<string, string> }[];
-    return values
-      .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
-      .reduce((sum, v) => sum + v.value, 0);
+  metric(name: string, labels: Record<string, string>): Promise<number> {
+    return metricValue(this.registry, name, labels);
   }
 
   async close(): Promise<void> {
     this.cache.stop();
     await Promise.all([closeRedisClient(this.redis), closeRedisClient(this.subscriber)]);
   }
+}
+
+/** The sum of a metric's series that carry `labels`, as a scrape would show it. */
+export async function metricValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const values = (metric?.values ?? []) as { value: number; labels: Record<string, string> }[];
+  return values
+    .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+    .reduce((sum, v) => sum + v.value, 0);
 }
 
 /** A loader for reads that must be answered from the cache. */
