@@ -200,12 +200,13 @@ function recoveryTime(seconds: Second[], phase: string, p95Ms: number, errorRate
 }
 
 export function markdown(summary: Summary): string {
+  const cache = cacheLine(summary.server);
   const lines = [
     `# Load test: ${summary.scenario} — ${summary.pass ? 'PASS' : 'FAIL'}`,
     '',
     `Target ${summary.target}, started ${summary.startedAt}. ${summary.scheduled} requests scheduled, ${summary.requests} sent, ${summary.answered} answered, ${summary.throughputPerS} req/s while sending.`,
     '',
-    ...cacheLine(summary.server),
+    ...(cache ? [cache, ''] : []),
     '| check | limit | measured | result |',
     '| --- | --- | --- | --- |',
     ...summary.checks.map(
@@ -225,17 +226,14 @@ export function markdown(summary: Summary): string {
 }
 
 /** The server's cache hit ratio over the run, when it was measured; not a threshold (see Summary.server). */
-function cacheLine({ cacheHitRatio, cachedReads }: Summary['server']): string[] {
-  if (cacheHitRatio === undefined) return [];
-  const share = `${(cacheHitRatio * 100).toFixed(1)} %`;
-  return [
-    `Server cache hit ratio: ${share} of ${cachedReads} cached reads answered without the database (the performance guide's objective is above 90 %; not a load-test threshold: it depends on how warm the run found the cache).`,
-    '',
-  ];
+function cacheLine({ cacheHitRatio, cachedReads }: Summary['server']): string | undefined {
+  if (cacheHitRatio === undefined) return undefined;
+  return `Server cache hit ratio: ${(cacheHitRatio * 100).toFixed(1)} % of ${cachedReads} cached reads answered without the database (the performance guide's objective is above 90 %; not a load-test threshold: it depends on how warm the run found the cache).`;
 }
 
 /** A self-contained page: three SVG charts over time (throughput, latency percentiles, errors) with phase bands. */
 export function html(summary: Summary, seconds: Second[], server: ServerSample[]): string {
+  const cache = cacheLine(summary.server);
   const width = 900;
   const height = 200;
   const n = Math.max(seconds.length, 1);
@@ -277,10 +275,7 @@ export function html(summary: Summary, seconds: Second[], server: ServerSample[]
         `<tr><td>${c.name}</td><td>${c.limit}</td><td>${c.measured}</td><td>${c.pass === 'not measured' ? 'skipped' : c.pass ? 'pass' : '<b>FAIL</b>'}</td></tr>`,
     )
     .join('')}</table>
-${cacheLine(summary.server)
-  .filter(Boolean)
-  .map((line) => `<p>${line}</p>`)
-  .join('')}
+${cache ? `<p>${cache}</p>` : ''}
 ${chart('Requests per second', [{ label: 'requests', color: '#1f77b4', values: seconds.map((s) => s.requests) }])}
 ${chart('Latency (ms)', [
   { label: 'p50', color: '#2ca02c', values: p(50) },

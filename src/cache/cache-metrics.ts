@@ -8,6 +8,14 @@ export type CacheTier = 'l1' | 'l2';
  */
 export type L1ClearCause = 'subscribed' | 'redis_reconnected' | 'everything';
 
+/** The cache's state as its gauges show it. */
+export interface CacheState {
+  /** Subscribed to the invalidation channel. */
+  listening(): boolean;
+  /** L1's entries and what they count against its bound (none with L1 off). */
+  l1(): { entries: number; bytes: number };
+}
+
 /**
  * The series the monitoring module exposes: hits and misses per tier, loads, invalidations, L2 failures, L1 size,
  * evictions and clears, and whether the instance hears other instances' invalidations.
@@ -21,10 +29,8 @@ export class CacheMetrics {
   private readonly staleAnswers: Counter<'cache' | 'reason'>;
   private readonly l1Evictions: Counter;
   private readonly l1Clears: Counter<'reason'>;
-  /** Read at every scrape; false until the cache says where to look. */
-  private isListening: () => boolean = () => false;
-  /** Read at every scrape; none (0) until the cache says where to look, and with L1 off. */
-  private l1Size: () => { entries: number; bytes: number } = () => ({ entries: 0, bytes: 0 });
+  /** Read at every scrape: not listening, an empty L1, until the cache says where to look. */
+  private state: CacheState = { listening: () => false, l1: () => ({ entries: 0, bytes: 0 }) };
 
   constructor(registry: Registry) {
     this.hits = new Counter({
@@ -75,7 +81,7 @@ export class CacheMetrics {
       labelNames: ['reason'],
       registers: [registry],
     });
-    const l1Size = () => this.l1Size();
+    const l1Size = () => this.state.l1();
     new Gauge({
       name: 'cache_l1_entries',
       help: "Entries in this instance's L1, expired ones included until dropped",
@@ -92,7 +98,7 @@ export class CacheMetrics {
         this.set(l1Size().bytes);
       },
     });
-    const listening = () => this.isListening();
+    const listening = () => this.state.listening();
     new Gauge({
       name: 'cache_invalidation_listening',
       help: "1 while this instance hears other instances' cache invalidations; at 0 its L1 answers no read that Redis can",
@@ -103,14 +109,9 @@ export class CacheMetrics {
     });
   }
 
-  /** Where the invalidation listening gauge reads its value (the cache's subscription). */
-  listeningFrom(read: () => boolean): void {
-    this.isListening = read;
-  }
-
-  /** Where the L1 size gauges read theirs. */
-  l1SizeFrom(read: () => { entries: number; bytes: number }): void {
-    this.l1Size = read;
+  /** Where the gauges read the cache's state at a scrape. */
+  observe(state: CacheState): void {
+    this.state = state;
   }
 
   l1Evicted(): void {

@@ -102,17 +102,16 @@ export class TieredCache {
     private readonly metrics: CacheMetrics,
     private readonly options: TieredCacheOptions,
   ) {
-    if (options.l1Enabled) {
-      const l1 = new L1Store(options.l1MaxBytes, () => metrics.l1Evicted());
-      metrics.l1SizeFrom(() => ({ entries: l1.size, bytes: l1.bytes }));
-      this.l1 = l1;
-    }
+    if (options.l1Enabled) this.l1 = new L1Store(options.l1MaxBytes, () => metrics.l1Evicted());
     this.l2 = new L2Store(redis, metrics, { timeoutMs: options.l2TimeoutMs });
     this.subscription = new InvalidationSubscription(subscriber, options.channel, this.instanceId, {
       onMessage: (message) => this.onMessage(message),
       onSubscribed: (reason) => this.clearL1('subscribed', reason),
     });
-    metrics.listeningFrom(() => this.subscription.listening);
+    metrics.observe({
+      listening: () => this.subscription.listening,
+      l1: () => ({ entries: this.l1?.size ?? 0, bytes: this.l1?.bytes ?? 0 }),
+    });
   }
 
   /** Starts listening for other instances' invalidations. */

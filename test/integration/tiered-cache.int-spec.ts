@@ -576,8 +576,8 @@ describe('TieredCache when Redis fails', () => {
     try {
       const namespace = `deaf-read-${randomUUID().slice(0, 8)}:`;
       // Commands wait long enough for the held GET below.
-      const { cache, redis, subscriber } = proxiedSubscriber(link.url, namespace, 100, 5_000);
-      const listening = () => (cache as unknown as { subscription: { listening: boolean } }).subscription.listening;
+      const { cache, redis, subscriber, metric } = proxiedSubscriber(link.url, namespace, 100, 5_000);
+      const listening = async () => (await metric('cache_invalidation_listening')) === 1;
       await cache.start();
       const writer = await Instance.create(requiredEnv('REDIS_URL'), namespace);
       opened.push(writer);
@@ -585,7 +585,7 @@ describe('TieredCache when Redis fails', () => {
       expect(await cache.wrap('profile', 'p', () => Promise.resolve('before'), options)).toBe('before');
 
       link.down();
-      await eventually(() => !listening(), 2_000);
+      await eventually(async () => !(await listening()), 2_000);
       await writer.cache.invalidate('profile', ['p']); // unheard
       const warm = cache.refresh('profile', 'p', () => sleep(1_500).then(() => 'warm'), options);
       // The reader meets the warm run and asks Redis; its GET is held until the cache hears invalidations again,
@@ -602,7 +602,7 @@ describe('TieredCache when Redis fails', () => {
       const reader = cache.wrap('profile', 'p', () => Promise.resolve('after'), options);
       await eventually(() => getSent, 1_000);
       link.up();
-      await eventually(() => listening() && subscriber.status === 'ready', 3_000);
+      await eventually(async () => (await listening()) && subscriber.status === 'ready', 3_000);
       release();
       expect(await reader).toBe('after');
       await warm;
