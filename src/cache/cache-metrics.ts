@@ -6,7 +6,8 @@ export type CacheTier = 'l1' | 'l2';
  * Why an instance empties its L1, having possibly missed invalidations: it subscribed to the channel again, its cache
  * connection to Redis came back, or a message said to drop everything (after a restore).
  */
-export type L1ClearCause = 'subscribed' | 'redis_reconnected' | 'everything';
+export const L1_CLEAR_CAUSES = ['subscribed', 'redis_reconnected', 'everything'] as const;
+export type L1ClearCause = (typeof L1_CLEAR_CAUSES)[number];
 
 /** The cache's state as its gauges show it. */
 export interface CacheState {
@@ -81,6 +82,8 @@ export class CacheMetrics {
       labelNames: ['reason'],
       registers: [registry],
     });
+    // Exported at 0 from the start: a series born at 1 hides its first clear from increase() (the flapping alert's).
+    for (const reason of L1_CLEAR_CAUSES) this.l1Clears.inc({ reason }, 0);
     const l1Size = () => this.state.l1();
     new Gauge({
       name: 'cache_l1_entries',
