@@ -189,30 +189,24 @@ export class L2Store {
 
   /**
    * False when Redis failed, or is being skipped after a failure: the keys and tags are then pending, and the caller
-   * replays them. Skipped, they pend at once: a write drops several keys and tags, and each waited out its timeout on a
-   * Redis that had just failed (with a 300 ms timeout, a profile delete with three photos took about 8 s).
+   * replays them. While Redis is skipped, deletions and messages are still sent, in order on the one connection, but
+   * not waited for. Waiting out the timeout for each key and tag of a write on a Redis that had just failed made a
+   * profile delete with three photos take about 8 s (with a 300 ms timeout; until 2026-12-05). Not sending them, as
+   * from then until 2026-12-07, let a single slow reply (a read of any key that timed out, or the write's own deletion
+   * answered late) keep every write of the next second from reaching the other instances, which served the old values
+   * from L1 until the replay. Skipped, a write counts as failed all the same (pending, replayed), since nobody knows
+   * whether Redis took it. A Redis that is down refuses at once (no offline queue); a stalled one holds the commands
+   * until the client's own command timeout.
    */
   async delete(fullKeys: readonly string[], tags: readonly string[]): Promise<boolean> {
+    const sent = this.sendDeletion(fullKeys, tags);
     if (!this.available()) {
+      unwaited(sent);
       this.addPending(fullKeys, tags);
       return false;
     }
     try {
-      const scripts: Promise<unknown>[] = [];
-      if (fullKeys.length) {
-        // The new generations in the same script as the deletion: a load that read before them cannot store after it.
-        const keys = [...fullKeys, ...fullKeys.map(keyGeneration)];
-        const args = [fullKeys.length, randomUUID(), GENERATION_TTL_MS];
-        scripts.push(this.redis.eval(DELETE_KEYS, keys.length, ...keys, ...args));
-      }
-      // All sent at once, so they reach Redis ahead of any read this instance starts after dropping its L1 entries:
-      // sent one after another, a read of a page under a later tag could fetch the old page before that tag's deletion
-      // and put it back in L1, where it would answer after the write had.
-      for (const tag of tags) {
-        const keys = [`${TAG_KEY_PREFIX}${tag}`, tagGeneration(tag)];
-        scripts.push(this.redis.eval(DELETE_TAG, 2, ...keys, randomUUID(), GENERATION_TTL_MS));
-      }
-      await this.call(Promise.all(scripts));
+      await this.call(sent);
       return true;
     } catch (error) {
       this.failed('delete', error);
@@ -221,16 +215,35 @@ export class L2Store {
     }
   }
 
-  /** False when Redis failed (counted, but Redis is not skipped for it) or is being skipped. */
+  /** False when Redis failed (counted, but Redis is not skipped for it) or is being skipped (sent, not waited for). */
   async publish(channel: string, message: string): Promise<boolean> {
-    if (!this.available()) return false;
+    const sent = this.redis.publish(channel, message);
+    if (!this.available()) return unwaited(sent);
     try {
-      await this.call(this.redis.publish(channel, message));
+      await this.call(sent);
       return true;
     } catch {
       this.metrics.l2Error('publish');
       return false;
     }
+  }
+
+  private sendDeletion(fullKeys: readonly string[], tags: readonly string[]): Promise<unknown> {
+    const scripts: Promise<unknown>[] = [];
+    if (fullKeys.length) {
+      // The new generations in the same script as the deletion: a load that read before them cannot store after it.
+      const keys = [...fullKeys, ...fullKeys.map(keyGeneration)];
+      const args = [fullKeys.length, randomUUID(), GENERATION_TTL_MS];
+      scripts.push(this.redis.eval(DELETE_KEYS, keys.length, ...keys, ...args));
+    }
+    // All sent at once, so they reach Redis ahead of any read this instance starts after dropping its L1 entries:
+    // sent one after another, a read of a page under a later tag could fetch the old page before that tag's deletion
+    // and put it back in L1, where it would answer after the write had.
+    for (const tag of tags) {
+      const keys = [`${TAG_KEY_PREFIX}${tag}`, tagGeneration(tag)];
+      scripts.push(this.redis.eval(DELETE_TAG, 2, ...keys, randomUUID(), GENERATION_TTL_MS));
+    }
+    return Promise.all(scripts);
   }
 
   addPending(fullKeys: readonly string[], tags: readonly string[]): void {
@@ -266,6 +279,12 @@ export class L2Store {
     this.metrics.l2Error(operation);
     if (!(error instanceof ReplyError)) this.skipUntil = Date.now() + L2_BACKOFF_MS;
   }
+}
+
+/** A command sent while Redis is skipped: its outcome is not waited for, and a failure is no unhandled rejection. */
+function unwaited(sent: Promise<unknown>): false {
+  sent.catch(() => undefined);
+  return false;
 }
 
 /**
