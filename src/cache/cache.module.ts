@@ -11,6 +11,7 @@ import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/re
 import { CacheDecoratorsExplorer } from './cache-decorators.explorer.js';
 import { CacheMetrics } from './cache-metrics.js';
 import { invalidationChannel } from './invalidation-subscription.js';
+import { L2_SENT_AT_ONCE } from './l2-store.js';
 import { TieredCache } from './tiered-cache.js';
 
 const CACHE_REDIS = Symbol('CACHE_REDIS');
@@ -29,7 +30,7 @@ const CACHE_SUBSCRIBER = Symbol('CACHE_SUBSCRIBER');
       provide: CACHE_REDIS,
       inject: [APP_CONFIG],
       useFactory: async ({ redis }: AppConfig) => {
-        const client = createRedisClient(redis);
+        const client = createRedisClient({ ...redis, sentAtOnce: L2_SENT_AT_ONCE });
         await waitUntilReady(client, redis.connectTimeoutMs);
         return client;
       },

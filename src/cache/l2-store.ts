@@ -15,6 +15,15 @@ export const GENERATION_KEY_PREFIX = 'cache-gen:';
 const GENERATION_TTL_MS = 60_000;
 /** A load that took longer than this is not written to Redis: its generations may have expired meanwhile. */
 const GENERATION_MAX_LOAD_MS = GENERATION_TTL_MS - 10_000;
+/**
+ * The commands of the cache's connection written to the socket at once, outside ioredis' auto-pipelining: deletions and
+ * stores (EVAL) and invalidation messages (PUBLISH). ioredis writes no auto-pipeline until every reply of the one
+ * before it has arrived, so while Redis answered late, a deletion and its message sat in the client behind a read's
+ * pipeline: with replies 80 ms late for a moment, peers heard a write up to 150 ms after it was acknowledged and served
+ * the old value from L1 meanwhile (a two-instance stress run, 2026-12-07). Reads this instance starts after dropping
+ * its L1 entries still wait for their pipeline, so the deletion reaches Redis ahead of them, as before.
+ */
+export const L2_SENT_AT_ONCE: readonly string[] = ['eval', 'publish'];
 /** After a Redis failure, skip L2 for this long instead of paying the timeout on every request. */
 export const L2_BACKOFF_MS = 1_000;
 

@@ -9,6 +9,8 @@ export interface RedisClientOptions {
   keyPrefix?: string;
   /** How often a command connection that looks ready is pinged (SILENCE_CHECK_MS; shorter in tests). */
   silenceCheckMs?: number;
+  /** Commands written at once, outside auto-pipelining (see L2_SENT_AT_ONCE). */
+  sentAtOnce?: readonly string[];
 }
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
@@ -57,6 +59,7 @@ export function createRedisClient(
     // twice.
     autoResendUnfulfilledCommands: subscriber,
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: [...(options.sentAtOnce ?? [])],
     retryStrategy: (attempt) => Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS),
     // Reconnected after a READONLY, the client reaches the new primary behind the same address, and the cache distrusts
     // what Redis kept meanwhile (L2Store.reconnected) and replays its refused deletions there; kept on the replica,

@@ -28,8 +28,8 @@ describe('invalidations after Redis answered the writer late', () => {
   let value: string;
   const read = (instance: Instance) => instance.cache.wrap('profile', 'p', () => Promise.resolve(value), { ttlS: 300 });
 
-  const setUp = async () => {
-    link = await slowRedis(80);
+  const setUp = async (delayMs = 80) => {
+    link = await slowRedis(delayMs);
     const namespace = `slow-redis-${randomUUID().slice(0, 8)}:`;
     writer = await Instance.create(link.url, namespace);
     reader = await Instance.create(requiredEnv('REDIS_URL'), namespace);
@@ -78,5 +78,21 @@ describe('invalidations after Redis answered the writer late', () => {
     // Until 2026-12-07 neither the deletion nor the message was sent while Redis was skipped: the reader kept the old
     // value in L1 until the writer's replay, ~1 s later.
     expect(await readerWithin100Ms(acked)).toBe('after');
+  });
+
+  it('reach the other instances within 100 ms while a read of another key waits for its late answer', async () => {
+    await setUp(300);
+    link.state.slow = true;
+    // Its GET is on the wire (ioredis writes an auto-pipeline on the next turn) and answered 300 ms late.
+    const reading = writer.cache.wrap('profile', 'other', () => Promise.resolve('loaded'), { ttlS: 300 });
+    await new Promise((resolve) => setImmediate(resolve));
+    value = 'after';
+    await writer.cache.invalidate('profile', ['p']); // its deletion times out too: acknowledged after 50 ms
+    const acked = performance.now();
+    // Until 2026-12-07 the deletion and the message waited in the client until the GET's answer came (ioredis writes no
+    // auto-pipeline while the one before it is unanswered): the reader kept the old value in L1 for 250 ms more.
+    expect(await readerWithin100Ms(acked)).toBe('after');
+    link.state.slow = false;
+    await reading;
   });
 });

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
+import { L2_SENT_AT_ONCE } from '../../src/cache/l2-store.js';
 import { TieredCache, type TieredCacheOptions } from '../../src/cache/tiered-cache.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
 
@@ -30,7 +31,7 @@ export class Instance {
 
   static async create(url: string, namespace: string, options: Partial<TieredCacheOptions> = {}): Promise<Instance> {
     const redis = createRedisClient(
-      { url, keyPrefix: namespace, connectTimeoutMs: 500, commandTimeoutMs: 1_000 },
+      { url, keyPrefix: namespace, connectTimeoutMs: 500, commandTimeoutMs: 1_000, sentAtOnce: L2_SENT_AT_ONCE },
       quiet,
     );
     const subscriber = createRedisClient({ url, connectTimeoutMs: 500, commandTimeoutMs: 500 }, quiet, true);
