@@ -42,6 +42,13 @@ export function onAbandonedRequest(fastify: FastifyInstance, listener: Abandoned
   }
   const all = [listener];
   abandonedListeners.set(fastify, all);
+  // A request injected into the server (a batch item) has a response that closes unfinished once answered: it was
+  // logged a second time as abandoned (until 2026-12-07). Its onResponse has run by then.
+  const answered = new WeakSet<FastifyRequest>();
+  fastify.addHook('onResponse', (request, _reply, done) => {
+    answered.add(request);
+    done();
+  });
   fastify.addHook('onRequest', (request, reply, done) => {
     const { socket } = request.raw;
     if (!request.raw.complete) {
@@ -53,7 +60,7 @@ export function onAbandonedRequest(fastify: FastifyInstance, listener: Abandoned
       reply.raw.once('close', read);
     }
     reply.raw.once('close', () => {
-      if (reply.raw.writableFinished) return;
+      if (reply.raw.writableFinished || answered.has(request)) return;
       // Begun on the wire: a response queued behind a pipelined one has its head written but was never given the socket.
       const begun = reply.raw.headersSent && reply.raw.socket ? reply.statusCode : CLIENT_CLOSED_REQUEST;
       // Node's own answer goes to the request whose body it was reading: it was cut off, not left by its client.

@@ -66,6 +66,15 @@ describe('registerHttpHooks: logging', () => {
     expect(line).not.toHaveProperty('error');
   });
 
+  it('writes one line for an injected request (a batch item), not also an abandoned one', async () => {
+    const lines: Record<string, unknown>[] = [];
+    app = await appLoggingTo(lines);
+    await app.inject({ url: '/things/7', headers: { 'x-request-id': 'batch.1' } });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const requestLines = lines.filter((entry) => entry.reqId === 'batch.1' && String(entry.msg).startsWith('request '));
+    expect(requestLines.map((entry) => entry.msg)).toEqual(['request completed']);
+  });
+
   it('says on the request line why a request failed', async () => {
     const lines: Record<string, unknown>[] = [];
     app = await appLoggingTo(lines);
