@@ -4,14 +4,21 @@ import { Instance } from '../support/cache-instance.js';
 import { tcpRelay } from '../support/tcp-stand-ins.js';
 import { requiredEnv } from '../support/test-env.js';
 
-/** A relay to the test Redis that, while `slow`, hands Redis' answers back `delayMs` late (in order). */
+/**
+ * A relay to the test Redis that, while `slow`, hands Redis' answers back `delayMs` late. In order: an answer that
+ * comes when the relay is fast again still waits for those held before it, as on a real connection.
+ */
 async function slowRedis(delayMs: number) {
   const state = { slow: false };
   const relay = await tcpRelay(new URL(requiredEnv('REDIS_URL')), (client, upstream) => {
     client.on('data', (chunk: Buffer) => upstream.write(chunk));
-    upstream.on('data', (chunk: Buffer) =>
-      state.slow ? setTimeout(() => client.write(chunk), delayMs) : client.write(chunk),
-    );
+    let released = Promise.resolve();
+    upstream.on('data', (chunk: Buffer) => {
+      const due = performance.now() + (state.slow ? delayMs : 0);
+      released = released
+        .then(() => new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now()))))
+        .then(() => void client.write(chunk));
+    });
   });
   return { url: `redis://127.0.0.1:${relay.port}`, state, close: relay.close };
 }
