@@ -6,6 +6,7 @@ import type { AppConfig, ReadPreference } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { backgroundReads } from '../database/background-reads.js';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
+import { inWriteCommands } from '../database/write-commands.js';
 import type { CellBox, GridCell } from './geo.js';
 import { Profile, type Gender } from './profile.schema.js';
 
@@ -178,26 +179,27 @@ export class ProfilesRepository {
   }
 
   /**
-   * Stores the cells of locations, in one round trip, on the profiles that have not moved since they were read and
-   * have no cell yet; returns how many it stored.
+   * Stores the cells of locations, STATEMENTS_PER_WRITE per round trip (write-commands.ts), on the profiles that have
+   * not moved since they were read and have no cell yet; returns how many it stored.
    */
   async setCells(entries: readonly CellOfProfile[]): Promise<number> {
     if (entries.length === 0) return 0;
-    const result = await this.profiles.bulkWrite(
-      entries.map(({ id, location, cell }) => ({
-        updateOne: {
-          filter: {
-            _id: id,
-            'location.lat': location.lat,
-            'location.lng': location.lng,
-            'location.cellRow': { $exists: false },
-          },
-          update: { $set: { 'location.cellRow': cell.row, 'location.cellCol': cell.col } },
+    const operations = entries.map(({ id, location, cell }) => ({
+      updateOne: {
+        filter: {
+          _id: id,
+          'location.lat': location.lat,
+          'location.lng': location.lng,
+          'location.cellRow': { $exists: false },
         },
-      })),
-      { ordered: false, timestamps: false },
-    );
-    return result.modifiedCount;
+        update: { $set: { 'location.cellRow': cell.row, 'location.cellCol': cell.col } },
+      },
+    }));
+    let stored = 0;
+    for (const command of inWriteCommands(operations)) {
+      stored += (await this.profiles.bulkWrite(command, { ordered: false, timestamps: false })).modifiedCount;
+    }
+    return stored;
   }
 
   /** Profiles with an interest that is not plain ASCII: the only ones an older normalisation can have left behind. */
@@ -358,8 +360,11 @@ export class ProfilesRepository {
         update: { $inc: { views: count }, $set: { viewBatchId: batch.id, viewBatchSeq: batch.seq } },
       },
     }));
-    // Views are no edit: without `timestamps: false` mongoose would set updatedAt, which the owner sees.
-    if (operations.length) await this.profiles.bulkWrite(operations, { ordered: false, timestamps: false });
+    // Views are no edit: without `timestamps: false` mongoose would set updatedAt, which the owner sees. A command
+    // that fails part way leaves the rest to the batch's retry, which skips the profiles that already have it.
+    for (const command of inWriteCommands(operations)) {
+      await this.profiles.bulkWrite(command, { ordered: false, timestamps: false });
+    }
   }
 
   /** The city's name as a public profile there spells it, from the primary; undefined when none is left. */

@@ -17,7 +17,7 @@ import { ProfilesRepository, type CellOfProfile } from './profiles.repository.js
  * in the background on workers at start and is idempotent, so instances starting together do no harm. A backup
  * restored later brings its old keys back until the next worker start.
  */
-/** Profiles given their cell per round trip (a million profiles: 2,000 round trips, not a million). */
+/** Profiles read before their cells are stored (in write commands of STATEMENTS_PER_WRITE, write-commands.ts). */
 const CELL_BATCH = 500;
 
 @Injectable()
@@ -67,7 +67,7 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     return cities + interests.length + cells;
   }
 
-  /** Stores the nearby cell of every profile without one, CELL_BATCH per round trip; returns how many it stored. */
+  /** Stores the nearby cell of every profile without one, CELL_BATCH at a time; returns how many it stored. */
   private async storeCells(): Promise<number> {
     let stored = 0;
     let batch: CellOfProfile[] = [];
