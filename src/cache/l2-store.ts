@@ -204,8 +204,9 @@ export class L2Store {
    * from then until 2026-12-07, let a single slow reply (a read of any key that timed out, or the write's own deletion
    * answered late) keep every write of the next second from reaching the other instances, which served the old values
    * from L1 until the replay. Skipped, a write counts as failed all the same (pending, replayed), since nobody knows
-   * whether Redis took it. A Redis that is down refuses at once (no offline queue); a stalled one holds the commands
-   * until the client's own command timeout.
+   * whether Redis took it; pending deletions are not sent again meanwhile (TieredCache replays them once Redis is no
+   * longer skipped). A Redis that is down refuses at once (no offline queue); on a stalled one the commands stay
+   * queued in the client until the connection is replaced (two missed pings, redis-client.factory.ts).
    */
   async delete(fullKeys: readonly string[], tags: readonly string[]): Promise<boolean> {
     const sent = this.sendDeletion(fullKeys, tags);
