@@ -181,7 +181,8 @@ describe('dashboard, alert and adapter queries against a real Prometheus', () =>
       if (seen.hits.all === 1 && seen.misses.all === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    expect(seen.hits).toMatchObject({ all: 1, l1: expect.any(Number) });
+    expect(seen.hits.all).toBe(1);
+    expect(seen.hits.l1).toBeGreaterThan(0);
     expect(seen.misses).toEqual({ all: 0 });
   });
 
