@@ -62,7 +62,7 @@ const fieldsBut = (profile: ProfileRecord, ignored: ReadonlySet<string>) =>
  */
 const searchPlacement = (profile: ProfileRecord) => ({
   ...fieldsBut(profile, OUTSIDE_SEARCH),
-  location: [profile.location.cityKey, profile.location.country],
+  location: [profile.location?.cityKey, profile.location?.country],
   interests: [...new Set(profile.interests)].sort(),
 });
 
@@ -72,9 +72,12 @@ const nearbyPlacement = (profile: ProfileRecord) => ({
   location: cellOf(profile),
 });
 
-/** Profiles stored before nearby went by cell have none until a worker adds it, and no nearby page holds them. */
+/**
+ * Profiles stored before nearby went by cell have none until a worker adds it, and no nearby page holds them; nor does
+ * one whose location was removed by hand (which no version wrote; its updates and deletion answered 500).
+ */
 const cellOf = ({ location }: ProfileRecord): GridCell | undefined =>
-  location.cellRow === undefined ? undefined : { row: location.cellRow, col: location.cellCol };
+  location?.cellRow === undefined ? undefined : { row: location.cellRow, col: location.cellCol };
 
 /**
  * The list tags an update has to drop. It compares the profile as the update found it with the profile read back
@@ -88,7 +91,7 @@ export function listTagsMovedBy({ before, after }: ProfileWrite): string[] {
   if (before.visibility !== 'public' && after.visibility !== 'public') return [];
   const tags = new Set<string>();
   if (!isDeepStrictEqual(searchPlacement(before), searchPlacement(after))) {
-    for (const profile of [before, after]) tags.add(cityTag(profile.location.cityKey));
+    for (const profile of [before, after]) if (profile.location) tags.add(cityTag(profile.location.cityKey));
     tags.add(SEARCH_ANYWHERE_TAG);
   }
   if (!isDeepStrictEqual(nearbyPlacement(before), nearbyPlacement(after))) {

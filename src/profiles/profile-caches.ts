@@ -43,7 +43,7 @@ export const movedInPopular = ({ before, after }: ProfileWrite): boolean => befo
  */
 export const leftCity = ({ before, after }: ProfileWrite): boolean =>
   before.visibility !== after.visibility ||
-  (['city', 'cityKey', 'country'] as const).some((field) => before.location[field] !== after.location[field]);
+  (['city', 'cityKey', 'country'] as const).some((field) => before.location?.[field] !== after.location?.[field]);
 
 /** A deleted profile was in popular and the city counts only if it was public. */
 export const wasPublic = (deleted: ProfileRecord): boolean => deleted.visibility === 'public';

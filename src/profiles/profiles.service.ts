@@ -232,10 +232,11 @@ export class ProfilesService implements OnModuleInit {
       throw preconditionFailure();
     }
     const ownerId = String(profile.userId);
-    await this.media.removeOwnedBy(profile.photoIds, ownerId);
+    const shown = photosOf(profile);
+    await this.media.removeOwnedBy(shown, ownerId);
     const deleted = await this.deleteRecord(id, user);
     await this.media.removeOwnedBy(
-      deleted.photoIds.filter((photo) => !profile.photoIds.includes(photo)),
+      photosOf(deleted).filter((photo) => !shown.includes(photo)),
       ownerId,
     );
     await this.views.forget(id);
@@ -404,6 +405,14 @@ function ownerFilter(user: AuthenticatedUser): Types.ObjectId | undefined {
 function toLocation(location: LocationDto): Location {
   const cell = gridCellOf(location);
   return { ...location, cityKey: cityKeyOf(location.city), cellRow: cell.row, cellCol: cell.col };
+}
+
+/**
+ * A profile's photo ids. A lean read applies no schema defaults: a profile whose photoIds were removed or set to null
+ * by hand has none (its delete answered 500).
+ */
+function photosOf(profile: ProfileRecord): string[] {
+  return profile.photoIds ?? [];
 }
 
 function snapshotOf(profile: ProfileRecord): ProfileSnapshot {
