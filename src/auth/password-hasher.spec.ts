@@ -48,6 +48,13 @@ describe('PasswordHasher', () => {
     expect(await hasher.verify(undefined, COMPOSED)).toBe(false);
   });
 
+  it('refuses every password for a hash argon2 cannot read (blanked by hand) rather than throwing', async () => {
+    const cutShort = '$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$';
+    for (const stored of ['', 'locked', '!', '$argon2id$v=19$garbage', cutShort, '5e884898da28047151d0e56f8dc62927']) {
+      expect(await hasher.verify(stored, COMPOSED)).toBe(false);
+    }
+  });
+
   it('hashes and checks, the decoy check for an unknown email included, only within the bound', async () => {
     // One at a time, nobody waiting: while one hash runs, every other call is refused.
     const bounded = hasherWithin({ PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE_LIMIT: '0' });

@@ -46,9 +46,24 @@ export class PasswordHasher {
 
   private async verifyForms(hash: string | undefined, password: string): Promise<boolean> {
     for (const form of checkedForms(password)) {
-      if (hash === undefined) await argon2.verify(await this.decoy, form);
-      else if (await argon2.verify(hash, form)) return true;
+      if (await this.matches(hash, form)) return true;
     }
+    return false;
+  }
+
+  /**
+   * A hash argon2 cannot read matches nothing, at the decoy's cost as for an unknown email: argon2.verify throws on
+   * one (an account locked by blanking its hash by hand, a hash cut short), which answered 500.
+   */
+  private async matches(hash: string | undefined, form: string): Promise<boolean> {
+    if (hash !== undefined) {
+      try {
+        return await argon2.verify(hash, form);
+      } catch {
+        // Unreadable: checked against the decoy below.
+      }
+    }
+    await argon2.verify(await this.decoy, form);
     return false;
   }
 }

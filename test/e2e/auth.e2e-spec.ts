@@ -170,6 +170,20 @@ describe('accounts and tokens', () => {
     expect((await post('/v1/auth/register', { email, password })).status).toBe(409);
   });
 
+  it('refuses login and password change for a hash blanked by hand (401 and 403, not 500)', async () => {
+    // An operator locks an account with mongosh; argon2 cannot read what is left, and threw.
+    const account = await registerAccount(url);
+    const users = running.app.get<Connection>(getConnectionToken()).collection('users');
+    await users.updateOne({ email: account.email }, { $set: { passwordHash: '' } });
+    expect((await post('/v1/auth/login', { email: account.email, password: account.password })).status).toBe(401);
+    const change = await post(
+      '/v1/auth/password',
+      { currentPassword: account.password, newPassword: 'another long password here' },
+      account.auth,
+    );
+    expect(change.status).toBe(403);
+  });
+
   it('answers a wrong password and an unknown email identically', async () => {
     const account = await registerAccount(url);
     const wrongPassword = await post('/v1/auth/login', { email: account.email, password: 'not the right password' });
