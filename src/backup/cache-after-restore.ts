@@ -47,8 +47,8 @@ export async function clearCacheAfterRestore(redis: AppConfig['redis'], logger: 
     // REDIS_KEY_PREFIX allows only letters, digits and `.:-_`, none of them special in a SCAN pattern.
     keys += await unlinkAll(client, `${prefix}cache:*`);
     keys += await unlinkAll(client, `${prefix}${TAG_KEY_PREFIX}*`);
-    // Generations only decide whether a load may be written (TieredCache); a load that read one before the restore
-    // finds it gone and is not written. One that read none still may be: restarting the instances covers that.
+    // Generations only decide whether a load may be written (TieredCache): with their epoch gone (GENERATION_EPOCH_KEY),
+    // no load that read them before the restore is written.
     keys += await unlinkAll(client, `${prefix}${GENERATION_KEY_PREFIX}*`);
     // After the deletions, so an instance that empties its L1 refills it from the restored database, not from Redis.
     const everything: InvalidationMessage = { origin: ORIGIN, keys: [], tags: [], everything: true };

@@ -13,6 +13,13 @@ export const TAG_KEY_PREFIX = 'cache-tag:';
  */
 export const GENERATION_KEY_PREFIX = 'cache-gen:';
 const GENERATION_TTL_MS = 60_000;
+/**
+ * Read into every stamp beside the generations, and created (without an expiry) when missing. A generation Redis lost
+ * (FLUSHALL, FLUSHDB, an eviction) read as '' again, as if its write had never happened: a load on an instance that had
+ * not heard of the write yet stored what it read before it, and every instance served that from Redis until the second
+ * invalidation. Lost with them, the epoch is new or missing at the store, so the load is not stored.
+ */
+export const GENERATION_EPOCH_KEY = `${GENERATION_KEY_PREFIX}epoch`;
 /** A load that took longer than this is not written to Redis: its generations may have expired meanwhile. */
 const GENERATION_MAX_LOAD_MS = GENERATION_TTL_MS - 10_000;
 /**
@@ -165,9 +172,15 @@ export class L2Store {
    */
   async readGenerations(fullKey: string, tags: readonly string[]): Promise<Stamp | undefined> {
     if (!this.available()) return undefined;
-    const keys = [keyGeneration(fullKey), ...tags.map(tagGeneration)];
+    const keys = [GENERATION_EPOCH_KEY, keyGeneration(fullKey), ...tags.map(tagGeneration)];
     try {
-      const values = await this.call(this.redis.mget(...keys));
+      let values = await this.call(this.redis.mget(...keys));
+      if (values[0] === null) {
+        // Redis lost it (or never had it): whatever generations it had are gone too, and the old values read '' again.
+        await this.call(this.redis.set(GENERATION_EPOCH_KEY, randomUUID(), 'NX'));
+        values = await this.call(this.redis.mget(...keys));
+      }
+      if (values[0] === null) return undefined; // lost again meanwhile: this load is not stored
       return { keys, values: values.map((value) => value ?? ''), at: performance.now() };
     } catch (error) {
       this.failed('get', error);
