@@ -7,6 +7,7 @@ import { InjectConfig } from '../config/config.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { withTimeout } from '../common/with-timeout.js';
 import { processJobs } from '../queues/recurring-job.js';
+import { whileConnected } from '../queues/while-connected.js';
 import { renderVariants, UnreadableImageError, VARIANT_NAMES } from './media-variants.js';
 import { MediaStorage } from './media.storage.js';
 
@@ -45,20 +46,15 @@ export class MediaVariantsJob implements OnApplicationBootstrap {
   /** Not awaited by uploads: with Redis down the upload still succeeds, and the cleanup job asks again later. */
   enqueue(id: Types.ObjectId): Promise<unknown> {
     const mediaId = id.toHexString();
-    return withTimeout(
-      this.queue.add(
-        VARIANTS_JOB,
-        { mediaId },
-        {
-          jobId: jobIdOf(id),
-          attempts: 5,
-          backoff: { type: 'exponential', delay: 2_000 },
-          removeOnComplete: true,
-          removeOnFail: 100,
-        },
-      ),
-      ENQUEUE_TIMEOUT_MS,
-    );
+    const options = {
+      jobId: jobIdOf(id),
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 2_000 },
+      removeOnComplete: true,
+      removeOnFail: 100,
+    };
+    const added = whileConnected(this.queue, () => this.queue.add(VARIANTS_JOB, { mediaId }, options));
+    return withTimeout(added, ENQUEUE_TIMEOUT_MS);
   }
 
   /**

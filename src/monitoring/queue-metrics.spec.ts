@@ -7,6 +7,7 @@ import { QueueMetrics } from './queue-metrics.js';
 function fakeQueue(name: string) {
   const queue = {
     name,
+    client: { status: 'ready' },
     counts: { waiting: 7, active: 1, delayed: 0, failed: 2 } as Record<string, number> | undefined,
     getJobCounts: () =>
       queue.counts ? Promise.resolve(queue.counts) : Promise.reject(new Error('Connection is closed.')),

@@ -4,6 +4,7 @@ import type { Job, Queue } from 'bull';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { withTimeout } from '../common/with-timeout.js';
 import { METRICS_REGISTRY, SCRAPE_READ_TIMEOUT_MS } from '../metrics/metrics.constants.js';
+import { whileConnected } from '../queues/while-connected.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 /** The Bull events that end a job, which are also the `status` label of its duration. */
@@ -40,7 +41,8 @@ export class QueueMetrics implements OnApplicationBootstrap {
       async collect() {
         await Promise.all(
           queues.map(async (queue) => {
-            const counts = await withTimeout(queue.getJobCounts(), SCRAPE_READ_TIMEOUT_MS).catch((error: Error) => {
+            const read = whileConnected(queue, () => queue.getJobCounts());
+            const counts = await withTimeout(read, SCRAPE_READ_TIMEOUT_MS).catch((error: Error) => {
               logger.warn(`Depth of queue ${queue.name} unavailable: ${error.message}`);
               return undefined;
             });
