@@ -2,7 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/app-config.js';
 import { invalidationChannel, type InvalidationMessage } from '../cache/invalidation-subscription.js';
-import { GENERATION_KEY_PREFIX, TAG_KEY_PREFIX } from '../cache/l2-store.js';
+import { GENERATION_EPOCH_KEY, GENERATION_KEY_PREFIX, TAG_KEY_PREFIX } from '../cache/l2-store.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/redis-client.factory.js';
 
 export interface CacheClearing {
@@ -43,12 +43,12 @@ export async function clearCacheAfterRestore(redis: AppConfig['redis'], logger: 
       return { cleared: false, keys: 0, error: `Redis did not answer within ${redis.connectTimeoutMs} ms` };
     }
     const prefix = redis.keyPrefix;
-    let keys = 0;
+    // The epoch first: from then on no load that read it before the restore is written (TieredCache). Dropped with the
+    // other generations, last, it let such a load store the replaced data behind the entries' SCAN, for every instance.
+    let keys = await client.unlink(`${prefix}${GENERATION_EPOCH_KEY}`);
     // REDIS_KEY_PREFIX allows only letters, digits and `.:-_`, none of them special in a SCAN pattern.
     keys += await unlinkAll(client, `${prefix}cache:*`);
     keys += await unlinkAll(client, `${prefix}${TAG_KEY_PREFIX}*`);
-    // Generations only decide whether a load may be written (TieredCache): with their epoch gone (GENERATION_EPOCH_KEY),
-    // no load that read them before the restore is written.
     keys += await unlinkAll(client, `${prefix}${GENERATION_KEY_PREFIX}*`);
     // After the deletions, so an instance that empties its L1 refills it from the restored database, not from Redis.
     const everything: InvalidationMessage = { origin: ORIGIN, keys: [], tags: [], everything: true };

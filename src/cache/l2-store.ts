@@ -15,9 +15,10 @@ export const GENERATION_KEY_PREFIX = 'cache-gen:';
 const GENERATION_TTL_MS = 60_000;
 /**
  * Read into every stamp beside the generations, and created (without an expiry) when missing. A generation Redis lost
- * (FLUSHALL, FLUSHDB, an eviction) read as '' again, as if its write had never happened: a load on an instance that had
+ * (FLUSHALL, FLUSHDB, a restore) read as '' again, as if its write had never happened: a load on an instance that had
  * not heard of the write yet stored what it read before it, and every instance served that from Redis until the second
- * invalidation. Lost with them, the epoch is new or missing at the store, so the load is not stored.
+ * invalidation. Lost with them, the epoch is new or missing at the store, so the load is not stored. An eviction, which
+ * takes single keys and never this one (no expiry, read by every load), is not covered: Redis must keep `noeviction`.
  */
 export const GENERATION_EPOCH_KEY = `${GENERATION_KEY_PREFIX}epoch`;
 /** A load that took longer than this is not written to Redis: its generations may have expired meanwhile. */
@@ -177,7 +178,7 @@ export class L2Store {
       let values = await this.call(this.redis.mget(...keys));
       if (values[0] === null) {
         // Redis lost it (or never had it): whatever generations it had are gone too, and the old values read '' again.
-        await this.call(this.redis.set(GENERATION_EPOCH_KEY, randomUUID(), 'NX'));
+        if (!(await this.createEpoch())) return undefined;
         values = await this.call(this.redis.mget(...keys));
       }
       if (values[0] === null) return undefined; // lost again meanwhile: this load is not stored
@@ -185,6 +186,20 @@ export class L2Store {
     } catch (error) {
       this.failed('get', error);
       return undefined;
+    }
+  }
+
+  /**
+   * A write, counted as one when refused: a full Redis (noeviction) refuses it as it refuses the stores, and the
+   * runbook tells a full Redis by `operation="set"` errors alone. Counted as a read, each load added a `get` error.
+   */
+  private async createEpoch(): Promise<boolean> {
+    try {
+      await this.call(this.redis.set(GENERATION_EPOCH_KEY, randomUUID(), 'NX'));
+      return true;
+    } catch (error) {
+      this.failed('set', error);
+      return false;
     }
   }
 

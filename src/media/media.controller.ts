@@ -150,7 +150,8 @@ export class MediaController {
     }
     if (!stored) throw this.quota.tooLarge(room);
     this.variantsJob.enqueue(stored.id).catch((error: unknown) => {
-      // Not lost: Bull sends a request that timed out here once Redis answers, and the media cleanup asks again.
+      // Refused while the queue's connection is down (whileConnected), or not confirmed in time, which Bull still sends
+      // once Redis answers: either way the media cleanup asks again.
       const id = stored.id.toHexString();
       this.logger.warn(
         `Request for the variants of ${id} not confirmed (${(error as Error).message}): asked again later`,

@@ -8,7 +8,7 @@ import { RedisProcess } from '../support/redis-process.js';
 import { tcpRelay } from '../support/tcp-stand-ins.js';
 
 /**
- * Redis loses the generation a write gave its key or tag (FLUSHALL, FLUSHDB, a key evicted), between the write and the
+ * Redis loses the generation a write gave its key or tag (FLUSHALL, FLUSHDB, a restore), between the write and the
  * store of a load on another instance that read the database before the write and has not heard of it yet (its
  * invalidation message is on its way). Redis is this test's own: it is flushed.
  */
@@ -98,4 +98,20 @@ describe('invalidations when Redis loses what a write left in it', () => {
       expect(await read(writer)).toBe('after');
     });
   }
+
+  it('counts a full Redis refusing the epoch as a refused write, as it counts a refused store', async () => {
+    const instance = await Instance.create(server.url, `full-${randomUUID().slice(0, 8)}:`);
+    closing.push(() => instance.close());
+    // Full before any load made the epoch (this version's first start on a full Redis, or a restore's clearing).
+    const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', String(used + 1_000_000));
+    await expect(async () => {
+      for (let i = 0; ; i += 1) await admin.set(`queue-data:${i}`, 'x'.repeat(10_000));
+    }).rejects.toThrow(/OOM/);
+
+    expect(await instance.cache.wrap('profile', 'p1', () => Promise.resolve('v'), { ttlS: 60 })).toBe('v');
+    const errors = async (operation: string) => instance.metric('cache_l2_errors_total', { operation });
+    expect({ get: await errors('get'), set: await errors('set') }).toEqual({ get: 0, set: 1 });
+  });
 });

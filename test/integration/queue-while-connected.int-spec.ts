@@ -34,7 +34,7 @@ describe('Bull commands from a request while Redis is down', () => {
     await queue.close(true).catch(() => undefined);
   });
 
-  /** Stops Redis once the connection is idle; what the connection holds then, its own commands (none from a request). */
+  /** Stops Redis once the connection is idle; returns what the connection holds then (none of it from a request). */
   const stopRedis = async () => {
     await eventually(() => held(queue) === 0, 2_000);
     await server.stop();
