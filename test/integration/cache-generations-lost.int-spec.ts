@@ -93,8 +93,10 @@ describe('invalidations when Redis loses what a write left in it', () => {
       release();
       expect(await loading).toBe('before'); // its readers began before the write
       deliver();
-      // Within 100 ms the message empties the loader's L1, and then neither instance finds the old value in Redis.
-      await eventually(async () => (await read(loader)) === 'after', 100);
+      // The message empties the loader's L1, and then neither instance finds the old value in Redis. Promised within
+      // 100 ms; 300 here leaves room on a busy machine, and is still before the write's second pass (500 ms), which
+      // would drop the old value from Redis and hide the defect.
+      await eventually(async () => (await read(loader)) === 'after', 300);
       expect(await read(writer)).toBe('after');
     });
   }
