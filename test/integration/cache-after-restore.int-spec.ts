@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { clearCacheAfterRestore } from '../../src/backup/cache-after-restore.js';
-import { Instance, quiet } from '../support/cache-instance.js';
+import { heldLoader, Instance, quiet } from '../support/cache-instance.js';
 import { requiredEnv } from '../support/test-env.js';
 
 /**
@@ -26,28 +26,13 @@ describe('the cache after a restore', () => {
     closing.push(() => loader.close());
     let value = 'before';
     const read = (instance: Instance) =>
-      instance.cache.wrap('profiles', 'p1', () => Promise.resolve(value), {
-        ttlS: 300,
-      });
+      instance.cache.wrap('profiles', 'p1', () => Promise.resolve(value), { ttlS: 300 });
     await loader.cache.wrap('profiles', 'other', () => Promise.resolve('x'), { ttlS: 300 }); // something to clear
 
     // The load reads the database before the restore, and stores once the clearing has begun.
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let started!: () => void;
-    const loadStarted = new Promise<void>((resolve) => (started = resolve));
-    const loading = loader.cache.wrap(
-      'profiles',
-      'p1',
-      async () => {
-        const seen = value;
-        started();
-        await released;
-        return seen;
-      },
-      { ttlS: 300 },
-    );
-    await loadStarted;
+    const held = heldLoader(() => value);
+    const loading = loader.cache.wrap('profiles', 'p1', held.load, { ttlS: 300 });
+    await held.started;
     value = 'after'; // the restore
 
     // The clearing's own client is a Redis like any other: its first UNLINK (its first step) is followed by the load's
@@ -58,7 +43,7 @@ describe('the cache after a restore', () => {
       const result = await (unlink as (...a: unknown[]) => Promise<number>).apply(this, args);
       if (!loadEnded) {
         loadEnded = true;
-        release();
+        held.release();
         expect(await loading).toBe('before');
       }
       return result;

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { L2_SENT_AT_ONCE } from '../../src/cache/l2-store.js';
 import { createRedisClient, waitUntilReady } from '../../src/redis/redis-client.factory.js';
-import { eventually, Instance, quiet } from '../support/cache-instance.js';
+import { eventually, heldLoader, Instance, quiet } from '../support/cache-instance.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { tcpRelay } from '../support/tcp-stand-ins.js';
 
@@ -69,28 +69,15 @@ describe('invalidations when Redis loses what a write left in it', () => {
       const read = (instance: Instance) => instance.cache.wrap('list', 'page', () => Promise.resolve(value), options);
 
       // The loader's instance reads the database before the write, and ends its load after it.
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      let started!: () => void;
-      const loadStarted = new Promise<void>((resolve) => (started = resolve));
-      const loading = loader.cache.wrap(
-        'list',
-        'page',
-        async () => {
-          const read = value;
-          started();
-          await released;
-          return read;
-        },
-        options,
-      );
-      await loadStarted;
+      const held = heldLoader(() => value);
+      const loading = loader.cache.wrap('list', 'page', held.load, options);
+      await held.started;
 
       late.held = true;
       value = 'after';
       await writer.cache.invalidate('list', [...keys], [...tags]);
       await admin.flushall(); // the write's new generation goes with everything else
-      release();
+      held.release();
       expect(await loading).toBe('before'); // its readers began before the write
       deliver();
       // The message empties the loader's L1, and then neither instance finds the old value in Redis. Promised within

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
 import { SECOND_INVALIDATION_MS, TieredCache, type TieredCacheOptions } from '../../src/cache/tiered-cache.js';
 import { closeRedisClient, createRedisClient } from '../../src/redis/redis-client.factory.js';
-import { eventually, Instance, metricValue, neverCalled, quiet } from '../support/cache-instance.js';
+import { eventually, heldLoader, Instance, metricValue, neverCalled, quiet } from '../support/cache-instance.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { silentServer, tcpRelay } from '../support/tcp-stand-ins.js';
 import { requiredEnv } from '../support/test-env.js';
@@ -259,23 +259,14 @@ describe('TieredCache against the real Redis', () => {
   it('does not keep a value whose load overlapped an invalidation', async () => {
     const { cache } = await instance();
     let version = 'old';
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let loading!: () => void;
-    const loadStarted = new Promise<void>((resolve) => (loading = resolve));
-    const slowLoad = async () => {
-      const seen = version; // reads the "database" before the write
-      loading();
-      await gate;
-      return seen;
-    };
-    const racing = cache.wrap('race', 'k', slowLoad, { ttlS: 60 });
+    const slow = heldLoader(() => version); // reads the "database" before the write
+    const racing = cache.wrap('race', 'k', slow.load, { ttlS: 60 });
     // Not a fixed pause: under load the cache's own Redis reads before the loader took longer than 20 ms (seen in CI).
-    await loadStarted;
+    await slow.started;
     version = 'new';
     await cache.invalidate('race', ['k']); // the write lands while the old load is running
     const afterWrite = cache.wrap('race', 'k', () => Promise.resolve(version), { ttlS: 60 });
-    release();
+    slow.release();
     expect(await racing).toBe('old');
     expect(await afterWrite).toBe('new');
     expect(await cache.wrap('race', 'k', () => Promise.resolve('loader ran again'), { ttlS: 60 })).toBe('new');
@@ -284,22 +275,13 @@ describe('TieredCache against the real Redis', () => {
   it('does not keep a value whose load overlapped the invalidation of its tag', async () => {
     const { cache } = await instance();
     let version = 'old';
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let loading!: () => void;
-    const loadStarted = new Promise<void>((resolve) => (loading = resolve));
-    const slowLoad = async () => {
-      const seen = version;
-      loading();
-      await gate;
-      return seen;
-    };
+    const slow = heldLoader(() => version);
     const options = { ttlS: 60, tags: ['race-lists'] };
-    const racing = cache.wrap('race-lists', 'page1', slowLoad, options);
-    await loadStarted;
+    const racing = cache.wrap('race-lists', 'page1', slow.load, options);
+    await slow.started;
     version = 'new';
     await cache.invalidate('race-lists', [], ['race-lists']); // the page is not in L1 yet: only its tag names it
-    release();
+    slow.release();
     expect(await racing).toBe('old');
     expect(await cache.wrap('race-lists', 'page1', () => Promise.resolve(version), options)).toBe('new');
   });

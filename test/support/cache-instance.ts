@@ -67,6 +67,24 @@ export async function metricValue(
 /** A loader for reads that must be answered from the cache. */
 export const neverCalled = (): Promise<never> => Promise.reject(new Error('loader must not run'));
 
+/**
+ * A loader for a load that reads the database before a write and ends after it: it reads `current()` when called,
+ * then answers only once `release()` is called. `started` resolves once it has read.
+ */
+export function heldLoader<T>(current: () => T) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
+  const load = async (): Promise<T> => {
+    const seen = current();
+    markStarted();
+    await released;
+    return seen;
+  };
+  return { load, started, release };
+}
+
 /** Polls `check` every 5 ms; how long it took to hold, or throws after `timeoutMs`. */
 export const eventually = async (check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<number> => {
   const started = performance.now();
