@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
 import { createProfile } from '../factories/profiles.js';
+import { timedJson } from '../support/json-call.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { silencingRelay } from '../support/tcp-stand-ins.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -27,15 +28,7 @@ describe('Redis outage', () => {
     await redis.stop();
   });
 
-  const timed = async (path: string, init?: RequestInit) => {
-    const started = performance.now();
-    const response = await fetch(`${running.url}${path}`, init);
-    return {
-      status: response.status,
-      body: (await response.json()) as Record<string, unknown>,
-      ms: performance.now() - started,
-    };
-  };
+  const timed = (path: string, init?: RequestInit) => timedJson(running.url, path, init);
 
   // That no instance serves stale data once Redis returns needs two instances: tiered-cache.int-spec shows it.
   it('keeps serving reads and accepting writes without Redis, and the written value once it returns', async () => {

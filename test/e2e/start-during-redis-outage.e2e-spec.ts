@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerAccount } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { AppProcess } from '../support/app-process.js';
+import { timedJson } from '../support/json-call.js';
 import { silencingRelay } from '../support/tcp-stand-ins.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { requiredEnv, testConfig, testEnv } from '../support/test-env.js';
@@ -47,42 +48,35 @@ describe('a process started while Redis does not answer', () => {
     await relay.close();
   });
 
-  const timed = async (base: string, path: string, init?: RequestInit) => {
-    const started = performance.now();
-    const response = await fetch(`${base}${path}`, init);
-    const body = (await response.json()) as Record<string, unknown>;
-    return { status: response.status, body, ms: performance.now() - started };
-  };
-
   it('starts, serves and takes writes from the database, and uses Redis again without a restart', async () => {
     // Bounded by REDIS_CONNECT_TIMEOUT_MS (2 s, the clients wait together) and REDIS_COMMAND_TIMEOUT_MS (1 s, the
     // cache's first SUBSCRIBE); about 2 s with Redis answering. Ready: Redis is not a readiness dependency.
     expect(startedInMs).toBeLessThan(10_000);
-    expect((await timed(url, '/health/live')).status).toBe(200);
-    const ready = await timed(url, '/health/ready');
+    expect((await timedJson(url, '/health/live')).status).toBe(200);
+    const ready = await timedJson(url, '/health/ready');
     expect([ready.status, ready.ms < 1_000]).toEqual([200, true]);
 
     const member = await registerAccount(url);
     const profile = await createProfile(url, member, { displayName: 'Before' });
-    expect((await timed(peer.url, `/v1/profiles/${profile.id}`)).body.displayName).toBe('Before');
+    expect((await timedJson(peer.url, `/v1/profiles/${profile.id}`)).body.displayName).toBe('Before');
     for (const path of [`/v1/profiles/${profile.id}`, '/v1/locations/cities', '/v1/locations/cities']) {
-      const read = await timed(url, path);
+      const read = await timedJson(url, path);
       expect([path, read.status, read.ms < 1_000]).toEqual([path, 200, true]);
     }
-    const patch = await timed(url, `/v1/profiles/${profile.id}`, {
+    const patch = await timedJson(url, `/v1/profiles/${profile.id}`, {
       method: 'PATCH',
       headers: { 'content-type': 'application/json', ...member.auth },
       body: JSON.stringify({ displayName: 'During' }),
     });
     expect(patch.status).toBe(200);
-    expect((await timed(url, `/v1/profiles/${profile.id}`)).body.displayName).toBe('During');
+    expect((await timedJson(url, `/v1/profiles/${profile.id}`)).body.displayName).toBe('During');
 
     // Rate limits are counted in this instance's memory (decision 0030): wrong passwords are still limited.
     const logins = [];
     for (let i = 0; i < 4; i += 1) {
       logins.push(
         (
-          await timed(url, '/v1/auth/login', {
+          await timedJson(url, '/v1/auth/login', {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ email: member.email, password: 'not the password, but long enough' }),
@@ -93,7 +87,7 @@ describe('a process started while Redis does not answer', () => {
     expect(logins).toEqual([401, 401, 401, 429]);
     // Subscription changes need Redis' lock and are refused meanwhile (subscriptions.service.ts).
     const subscribe = () =>
-      timed(url, '/v1/subscriptions', {
+      timedJson(url, '/v1/subscriptions', {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
         body: JSON.stringify({ plan: 'premium', paymentToken: 'tok_visa' }),
@@ -104,9 +98,9 @@ describe('a process started while Redis does not answer', () => {
     const seen = new Set<unknown>();
     await vi.waitFor(
       async () => {
-        seen.add((await timed(url, `/v1/profiles/${profile.id}`)).body.displayName);
+        seen.add((await timedJson(url, `/v1/profiles/${profile.id}`)).body.displayName);
         // The peer drops its copy when the restarted pod's failed invalidation is replayed; L2 is written again.
-        expect((await timed(peer.url, `/v1/profiles/${profile.id}`)).body.displayName).toBe('During');
+        expect((await timedJson(peer.url, `/v1/profiles/${profile.id}`)).body.displayName).toBe('During');
         expect(await redis.exists(`cache:profile:${profile.id}`)).toBe(1);
       },
       { timeout: 10_000, interval: 100 },

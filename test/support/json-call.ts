@@ -28,3 +28,11 @@ export async function callJson(
     body: (text ? JSON.parse(text) : undefined) as Record<string, unknown>,
   };
 }
+
+/** One fetch of `url` + `path`, its status, JSON body and how long it took (for the bounds an outage must keep). */
+export async function timedJson(url: string, path: string, init?: RequestInit) {
+  const started = performance.now();
+  const response = await fetch(`${url}${path}`, init);
+  const body = (await response.json()) as Record<string, unknown>;
+  return { status: response.status, body, ms: performance.now() - started };
+}
