@@ -2,6 +2,8 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 export const ROLES = ['user', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
+/** What an account is unless made admin; also what one stored without a role (or with one unknown here) reads as. */
+export const DEFAULT_ROLE: Role = 'user';
 
 @Schema({ collection: 'users', timestamps: true })
 export class User {
@@ -12,7 +14,7 @@ export class User {
   @Prop({ required: true })
   passwordHash: string;
 
-  @Prop({ type: String, required: true, enum: ROLES, default: 'user' })
+  @Prop({ type: String, required: true, enum: ROLES, default: DEFAULT_ROLE })
   role: Role;
 
   /**

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import type { Model } from 'mongoose';
+import { Types, type Model } from 'mongoose';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
-import { User, type Role } from './user.schema.js';
+import { DEFAULT_ROLE, ROLES, User, type Role } from './user.schema.js';
 
 export interface UserRecord {
   id: string;
@@ -56,7 +56,7 @@ export class UsersRepository {
    */
   async sessionVersion(id: string): Promise<number | null> {
     const user = await this.users.findById(id, { sessionVersion: 1 }).lean();
-    return user ? (user.sessionVersion ?? 0) : null;
+    return user ? sessionVersionOf(user) : null;
   }
 
   /** Ends every session of the account (one atomic $inc); null when the account does not exist. */
@@ -107,13 +107,23 @@ export class UsersRepository {
   }
 }
 
+/**
+ * The account as today's schema would have stored it. Lean reads apply no defaults, and documents from before a field
+ * existed, restored from an older backup or inserted past mongoose, lack it: read as stored, an account without a role
+ * got tokens without one, which the guard refuses, so its client looped login, 401, login. A role this version does not
+ * know (a hand edit) reads as the default too: never more than a member.
+ */
 function toRecord(user: User & { _id: unknown }): UserRecord {
   return {
     id: String(user._id),
     email: user.email,
     passwordHash: user.passwordHash,
-    role: user.role,
-    sessionVersion: user.sessionVersion ?? 0,
-    createdAt: user.createdAt,
+    role: ROLES.includes(user.role) ? user.role : DEFAULT_ROLE,
+    sessionVersion: sessionVersionOf(user),
+    // Timestamps came with the first schema, but not every hand-written document has them: the id holds the time.
+    createdAt: user.createdAt ?? (user._id instanceof Types.ObjectId ? user._id.getTimestamp() : new Date(0)),
   };
 }
+
+/** See User.sessionVersion: documents from before it have none, which counts as 0. */
+const sessionVersionOf = (user: Pick<User, 'sessionVersion'>): number => user.sessionVersion ?? 0;

@@ -6,11 +6,9 @@ import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
-import { callJson, type JsonReply } from '../support/json-call.js';
-import { startApp, type RunningApp } from '../support/test-app.js';
-import { testConfig } from '../support/test-env.js';
+import { callAnswering, type JsonReply } from '../support/json-call.js';
+import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
-const ADMIN = { email: `legacy-documents-${Date.now()}@example.test`, password: 'an-admin-password-long-enough' };
 const SECRET = 'a-webhook-secret-of-at-least-32-characters';
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -27,12 +25,8 @@ describe('documents written by earlier versions or by hand', () => {
   let users: Collection;
 
   beforeAll(async () => {
-    running = await startApp(
-      testConfig({ ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, PAYMENT_WEBHOOK_SECRET: SECRET }),
-    );
+    ({ running, admin } = await startAppWithAdmin('legacy-documents', { PAYMENT_WEBHOOK_SECRET: SECRET }));
     url = running.url;
-    const token = await login(url, ADMIN.email, ADMIN.password);
-    admin = { ...ADMIN, token, userId: '', auth: { authorization: `Bearer ${token}` } };
     const connection = running.app.get<Connection>(getConnectionToken());
     profiles = connection.collection('profiles');
     subscriptions = connection.collection('subscriptions');
@@ -43,23 +37,13 @@ describe('documents written by earlier versions or by hand', () => {
     await running.close();
   });
 
-  /** The answer, once checked to be a success or a problem that says what is wrong. */
-  const call = async (
+  const call = (
     method: string,
     path: string,
     account?: Account,
     body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<JsonReply> => {
-    const caller = account && { ...account, auth: { ...account.auth, ...headers } };
-    const reply = await callJson(url, method, path, caller ?? ({ auth: headers } as Account), body);
-    expect(reply.status, `${method} ${path}: ${JSON.stringify(reply.body)}`).toBeLessThan(500);
-    if (reply.status >= 400) {
-      expect(reply.contentType).toContain('application/problem+json');
-      expect(reply.body.detail).toEqual(expect.any(String));
-    }
-    return reply;
-  };
+    headers?: Record<string, string>,
+  ): Promise<JsonReply> => callAnswering(url, method, path, account, body, headers);
 
   const upload = async (account: Account): Promise<string> => {
     const form = new FormData();

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import type { Account } from '../factories/accounts.js';
 
 export interface JsonReply {
@@ -35,4 +36,26 @@ export async function timedJson(url: string, path: string, init?: RequestInit) {
   const response = await fetch(`${url}${path}`, init);
   const body = (await response.json()) as Record<string, unknown>;
   return { status: response.status, body, ms: performance.now() - started };
+}
+
+/**
+ * callJson, its answer checked to be a success or a problem that says what is wrong, never a 500: what the API must
+ * do with any document an earlier version or a hand edit left. `headers` are sent beside the account's token.
+ */
+export async function callAnswering(
+  url: string,
+  method: string,
+  path: string,
+  account?: Account,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<JsonReply> {
+  const caller = { ...account, auth: { ...account?.auth, ...headers } } as Account;
+  const reply = await callJson(url, method, path, caller, body);
+  expect(reply.status, `${method} ${path}: ${JSON.stringify(reply.body)}`).toBeLessThan(500);
+  if (reply.status >= 400) {
+    expect(reply.contentType).toContain('application/problem+json');
+    expect(reply.body.detail).toEqual(expect.any(String));
+  }
+  return reply;
 }

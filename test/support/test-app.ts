@@ -2,6 +2,8 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.factory.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 import { MetricsServer } from '../../src/metrics/metrics-server.js';
+import { login, type Account } from '../factories/accounts.js';
+import { testConfig } from './test-env.js';
 
 export interface RunningApp {
   app: NestFastifyApplication;
@@ -23,4 +25,16 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
     metricsUrl: `http://127.0.0.1:${metricsPort}`,
     close: () => app.close(),
   };
+}
+
+/** An app whose first admin comes from ADMIN_EMAIL / ADMIN_PASSWORD, and that admin logged in. */
+export async function startAppWithAdmin(
+  label: string,
+  overrides: Record<string, string> = {},
+): Promise<{ running: RunningApp; admin: Account }> {
+  const email = `${label}-${Date.now()}@example.test`;
+  const password = 'an-admin-password-long-enough';
+  const running = await startApp(testConfig({ ADMIN_EMAIL: email, ADMIN_PASSWORD: password, ...overrides }));
+  const token = await login(running.url, email, password);
+  return { running, admin: { email, password, token, userId: '', auth: { authorization: `Bearer ${token}` } } };
 }

@@ -1,0 +1,103 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Collection, type Connection } from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { callAnswering, type JsonReply } from '../support/json-call.js';
+import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
+
+/**
+ * Accounts as they were stored before a field existed (roles, session versions, timestamps), restored from an older
+ * backup or edited by hand, written with the driver past mongoose: they work as if the schema's defaults were stored.
+ * Until now an account without a role logged in (200, a token without a role) and every call with that token was 401,
+ * so a client looped login, 401, login.
+ */
+describe('accounts stored without fields added later or with defaults', () => {
+  let running: RunningApp;
+  let url: string;
+  let admin: Account;
+  let users: Collection;
+
+  beforeAll(async () => {
+    ({ running, admin } = await startAppWithAdmin('legacy-users'));
+    url = running.url;
+    users = running.app.get<Connection>(getConnectionToken()).collection('users');
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const call = (method: string, path: string, account?: Account, body?: unknown): Promise<JsonReply> =>
+    callAnswering(url, method, path, account, body);
+
+  /** A member registered today, then stored as `change` ($set / $unset) leaves it; not logged in. */
+  const legacyMember = async (change: Record<string, Record<string, unknown>>): Promise<Account> => {
+    const member = await registerAccount(url);
+    await users.updateOne({ _id: new Types.ObjectId(member.userId) }, change);
+    return member;
+  };
+
+  const logIn = async (member: Account): Promise<{ session: Account; reply: JsonReply }> => {
+    const reply = await call('POST', '/v1/auth/login', undefined, { email: member.email, password: member.password });
+    expect(reply.status).toBe(200);
+    const token = reply.body.accessToken as string;
+    return { session: { ...member, token, auth: { authorization: `Bearer ${token}` } }, reply };
+  };
+
+  const shapes: [string, Record<string, Record<string, unknown>>][] = [
+    ['no role', { $unset: { role: '' } }],
+    ['a null role', { $set: { role: null } }],
+    ['a role set by hand that no version knows', { $set: { role: 'Admin' } }],
+    [
+      'no role, session version nor timestamps',
+      { $unset: { role: '', sessionVersion: '', createdAt: '', updatedAt: '' } },
+    ],
+  ];
+
+  it.each(shapes)('takes an account with %s through every authenticated route, as a member', async (_shape, change) => {
+    const member = await legacyMember(change);
+    const { session, reply } = await logIn(member);
+    const user = reply.body.user as Record<string, unknown>;
+    expect(user.role).toBe('user');
+    expect(new Date(user.createdAt as string).getTime()).not.toBeNaN();
+
+    expect((await call('GET', '/v1/profiles/me', session)).status).toBe(404);
+    const profile = await createProfile(url, session);
+    expect((await call('GET', '/v1/profiles/me', session)).body.id).toBe(profile.id);
+    expect((await call('PATCH', `/v1/profiles/${profile.id}`, session, { bio: 'Changed' })).status).toBe(200);
+    // A member, never an admin.
+    expect((await call('GET', '/v1/admin/subscriptions', session)).status).toBe(403);
+    expect((await call('GET', '/v1/admin/monitoring/summary', session)).status).toBe(403);
+    const other = await registerAccount(url);
+    const othersProfile = await createProfile(url, other);
+    expect((await call('PATCH', `/v1/profiles/${othersProfile.id}`, session, { bio: 'Mine now' })).status).toBe(403);
+    expect((await call('DELETE', `/v1/profiles/${othersProfile.id}`, session)).status).toBe(403);
+
+    const changed = await call('POST', '/v1/auth/password', session, {
+      currentPassword: member.password,
+      newPassword: 'another long password here',
+    });
+    expect(changed.status).toBe(200);
+    expect((changed.body.user as Record<string, unknown>).role).toBe('user');
+    const renewed = { ...member, auth: { authorization: `Bearer ${changed.body.accessToken as string}` } };
+    expect((await call('GET', '/v1/profiles/me', renewed)).status).toBe(200);
+    expect((await call('GET', '/v1/profiles/me', session)).status).toBe(401);
+
+    expect((await call('POST', '/v1/auth/logout', renewed)).status).toBe(204);
+    expect((await call('GET', '/v1/profiles/me', renewed)).status).toBe(401);
+    const { session: again } = await logIn({ ...member, password: 'another long password here' });
+    expect((await call('DELETE', `/v1/profiles/${profile.id}`, again)).status).toBe(204);
+    expect((await call('POST', '/v1/auth/logout-all', again)).status).toBe(204);
+    expect((await call('GET', '/v1/profiles/me', again)).status).toBe(401);
+  });
+
+  it('lets an admin act on the profile of an account stored without a role', async () => {
+    const member = await legacyMember({ $unset: { role: '' } });
+    const { session } = await logIn(member);
+    const profile = await createProfile(url, session);
+    expect((await call('PATCH', `/v1/profiles/${profile.id}`, admin, { bio: 'Moderated' })).status).toBe(200);
+    expect((await call('DELETE', `/v1/profiles/${profile.id}`, admin)).status).toBe(204);
+    expect((await call('GET', '/v1/admin/subscriptions', admin)).status).toBe(200);
+  });
+});
