@@ -216,12 +216,21 @@ export class ProfilesRepository {
     return result.modifiedCount === 1;
   }
 
-  /** Removes a media id from every profile showing it; returns those profiles' ids. */
+  /**
+   * Removes a media id (hex, as the API writes it) from every profile showing it; returns those profiles' ids. Profiles
+   * written before 2026-11-24 may hold it in capitals, as their clients sent it: until now a delete left that spelling
+   * behind, a photo answering 404. Both spellings are matched exactly, so the index on photoIds serves the lookup (a
+   * case-insensitive regex would read the whole index on every delete); `$pullAll`, as FerretDB takes no `$pull`
+   * condition.
+   */
   async pullPhoto(mediaId: string): Promise<Types.ObjectId[]> {
-    const holders = await this.profiles.find({ photoIds: mediaId }, { _id: 1 }).lean<{ _id: Types.ObjectId }[]>();
+    const spellings = [...new Set([mediaId, mediaId.toUpperCase()])];
+    const holders = await this.profiles
+      .find({ photoIds: { $in: spellings } }, { _id: 1 })
+      .lean<{ _id: Types.ObjectId }[]>();
     if (holders.length === 0) return [];
     const ids = holders.map((holder) => holder._id);
-    await this.profiles.updateMany({ _id: { $in: ids } }, { $pull: { photoIds: mediaId } });
+    await this.profiles.updateMany({ _id: { $in: ids } }, { $pullAll: { photoIds: spellings } });
     return ids;
   }
 

@@ -1,0 +1,105 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Connection } from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { pngStructure } from '../factories/images.js';
+import { createProfile } from '../factories/profiles.js';
+import { callAnswering, type JsonReply } from '../support/json-call.js';
+import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
+
+/**
+ * A media id in another spelling than the API's (upper or mixed case hex: the route takes either), or held in that
+ * spelling by a profile written before 2026-11-24, when photo ids were stored as the client sent them: deleting the
+ * file leaves nothing of it behind, in GridFS or in any profile's photos.
+ */
+describe('deleting a file named in another spelling of its id', () => {
+  let running: RunningApp;
+  let url: string;
+  let admin: Account;
+  let connection: Connection;
+
+  beforeAll(async () => {
+    ({ running, admin } = await startAppWithAdmin('media-delete-id-forms'));
+    url = running.url;
+    connection = running.app.get<Connection>(getConnectionToken());
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const call = (method: string, path: string, account?: Account, body?: unknown): Promise<JsonReply> =>
+    callAnswering(url, method, path, account, body);
+
+  const upload = async (account: Account): Promise<string> => {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(pngStructure(2_000))]), 'p.png');
+    const response = await fetch(`${url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { id: string }).id;
+  };
+
+  /** What GridFS still holds of the file: its document and chunks. */
+  const storedOf = async (id: string) => {
+    const _id = new Types.ObjectId(id);
+    return {
+      files: await connection.collection('media.files').countDocuments({ _id }),
+      chunks: await connection.collection('media.chunks').countDocuments({ files_id: _id }),
+    };
+  };
+
+  /** The profile's photo ids as stored, and as the API shows them to its owner. */
+  const photosOf = async (profileId: string, owner: Account) => {
+    const stored = await connection.collection('profiles').findOne({ _id: new Types.ObjectId(profileId) });
+    const shown = (await call('GET', `/v1/profiles/${profileId}`, owner)).body.photoIds;
+    return { stored: stored?.photoIds as unknown, shown };
+  };
+
+  const mixedCase = (id: string) => [...id].map((c, i) => (i % 2 ? c.toUpperCase() : c)).join('');
+
+  it.each([
+    ['upper case', (id: string) => id.toUpperCase()],
+    ['mixed case', mixedCase],
+  ])('deletes a file named in %s, everywhere', async (_form, spell) => {
+    const member = await registerAccount(url);
+    const photo = await upload(member);
+    const kept = await upload(member);
+    const profile = await createProfile(url, member, { photoIds: [spell(photo), kept] });
+    expect(profile.photoIds).toEqual([photo, kept]);
+    expect(await storedOf(photo)).toEqual({ files: 1, chunks: 1 });
+
+    expect((await call('DELETE', `/v1/media/${spell(photo)}`, member)).status).toBe(204);
+    expect((await call('GET', `/v1/media/${photo}`)).status).toBe(404);
+    expect((await call('GET', `/v1/media/${spell(photo)}`)).status).toBe(404);
+    expect(await storedOf(photo)).toEqual({ files: 0, chunks: 0 });
+    expect(await photosOf(profile.id, member)).toEqual({ stored: [kept], shown: [kept] });
+    expect((await call('DELETE', `/v1/media/${spell(photo)}`, member)).status).toBe(404);
+  });
+
+  it('drops a photo from a profile that stored its id in upper case when the file is deleted', async () => {
+    const member = await registerAccount(url);
+    const photo = await upload(member);
+    const kept = await upload(member);
+    const profile = await createProfile(url, member, { photoIds: [photo, kept] });
+    await connection
+      .collection('profiles')
+      .updateOne({ _id: new Types.ObjectId(profile.id) }, { $set: { photoIds: [photo.toUpperCase(), kept] } });
+
+    expect((await call('DELETE', `/v1/media/${photo}`, member)).status).toBe(204);
+    expect(await storedOf(photo)).toEqual({ files: 0, chunks: 0 });
+    expect(await photosOf(profile.id, member)).toEqual({ stored: [kept], shown: [kept] });
+  });
+
+  it('drops it there when an admin deletes the file in upper case', async () => {
+    const member = await registerAccount(url);
+    const photo = await upload(member);
+    const profile = await createProfile(url, member, { photoIds: [photo] });
+    await connection
+      .collection('profiles')
+      .updateOne({ _id: new Types.ObjectId(profile.id) }, { $set: { photoIds: [photo.toUpperCase()] } });
+
+    expect((await call('DELETE', `/v1/media/${photo.toUpperCase()}`, admin)).status).toBe(204);
+    expect(await storedOf(photo)).toEqual({ files: 0, chunks: 0 });
+    expect(await photosOf(profile.id, member)).toEqual({ stored: [], shown: [] });
+  });
+});
