@@ -5,6 +5,7 @@ import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { cursorPage, decodeCursor, pageScope } from '../profiles/cursor.js';
 import { AdminSubscriptionsQuery } from './dto/admin-subscriptions.query.js';
 import { AdminSubscriptionPageDto } from './dto/subscription.dto.js';
+import { isDamaged } from './stored-subscription.js';
 import { toSubscriptionView } from './subscription.view.js';
 import { SubscriptionsRepository } from './subscriptions.repository.js';
 import { CacheControl } from '../cache/http-cache.js';
@@ -18,7 +19,12 @@ export class AdminSubscriptionsController {
 
   @Get()
   @CacheControl('no-store')
-  @ApiOperation({ summary: 'All subscriptions, newest first, filtered by status and plan, with cursor pages' })
+  @ApiOperation({
+    summary: 'All subscriptions, newest first, filtered by status and plan, with cursor pages',
+    description:
+      'A subscription whose stored record cannot be read (a period date missing or not a date, an unknown plan or ' +
+      'status) is listed in `damaged`, with what is wrong, instead of `items`; the others are listed as ever.',
+  })
   @ApiOkResponse({ type: AdminSubscriptionPageDto })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })
   async list(@Query() query: AdminSubscriptionsQuery): Promise<AdminSubscriptionPageDto> {
@@ -34,8 +40,13 @@ export class AdminSubscriptionsController {
       limit + 1,
     );
     const { page, nextCursor } = cursorPage(records, limit, (record) => record._id, scope);
+    const items = page.flatMap((read) => (isDamaged(read) ? [] : [read]));
+    const damaged = page.filter(isDamaged);
     return {
-      items: page.map((record) => ({ userId: String(record.userId), ...toSubscriptionView(record) })),
+      items: items.map((record) => ({ userId: String(record.userId), ...toSubscriptionView(record) })),
+      ...(damaged.length > 0 && {
+        damaged: damaged.map(({ _id, userId, problems }) => ({ id: String(_id), userId: String(userId), problems })),
+      }),
       nextCursor,
     };
   }

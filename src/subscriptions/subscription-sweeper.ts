@@ -2,12 +2,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { TieredCache } from '../cache/tiered-cache.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
+import type { QueryFilter } from 'mongoose';
 import { RENEWAL_WAIT_MS } from './plans.js';
 import type { Subscription, SubscriptionStatus } from './subscription.schema.js';
 import { IdempotencyService } from './idempotency.service.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { SubscriptionWebhooksService } from './subscription-webhooks.service.js';
-import { paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
+import { SubscriptionNeedsSupportException } from './stored-subscription.js';
+import { NOT_CANCELED, paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 import { UnsettledCharges, type UnsettledCharge } from './unsettled-charges.js';
 import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
@@ -21,7 +23,7 @@ const BATCH = 500;
 const WEBHOOK_EVENTS_KEPT_MS = 24 * 3600 * 1000;
 
 interface Rule {
-  from: Partial<Subscription>;
+  from: QueryFilter<Subscription>;
   to: SubscriptionStatus;
   /** How long after the period end the rule applies. */
   afterMs: number;
@@ -44,7 +46,7 @@ export class SubscriptionSweeper {
   private readonly logger = new Logger(SubscriptionSweeper.name);
   private static readonly RULES: Rule[] = [
     { from: { status: 'active', cancelAtPeriodEnd: true }, to: 'canceled', afterMs: 0 },
-    { from: { status: 'active', cancelAtPeriodEnd: false }, to: 'past_due', afterMs: RENEWAL_WAIT_MS },
+    { from: { status: 'active', cancelAtPeriodEnd: NOT_CANCELED }, to: 'past_due', afterMs: RENEWAL_WAIT_MS },
     { from: { status: 'past_due' }, to: 'expired', afterMs: GRACE_MS },
   ];
 
@@ -94,8 +96,10 @@ export class SubscriptionSweeper {
       // A refund the processor keeps refusing (a disputed charge cannot be refunded) stopped the loop at that charge
       // on every run: no later charge was refunded, and the sweep's purges never ran again. It stays noted instead.
       // Redis or MongoDB failing still ends the run: every other charge would wait for them in turn.
+      // Nor may one member's subscription that cannot be read (SubscriptionNeedsSupportException): its charge waits for
+      // support's repair.
       await this.settle(charge).catch((error: unknown) => {
-        if (!(error instanceof RefundRefusedError)) throw error;
+        if (!(error instanceof RefundRefusedError || error instanceof SubscriptionNeedsSupportException)) throw error;
         this.logger.error(
           `Charge ${charge.chargeId} of member ${charge.userId} not settled (${error.message}): the next run tries ` +
             'again; refund it by hand if this repeats',

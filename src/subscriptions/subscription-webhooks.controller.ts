@@ -43,8 +43,8 @@ export class SubscriptionWebhooksController {
   @ApiServiceUnavailableResponse({
     type: ProblemResponseDto,
     description:
-      'Not configured, the subscription is being changed, or another delivery of this event is applying it: ' +
-      'nothing applied, deliver again',
+      'Not configured, the subscription is being changed or its record needs repair by support, or another ' +
+      'delivery of this event is applying it: nothing applied, deliver again',
   })
   receive(@Param('provider') provider: string, @Body() event: WebhookEventDto): Promise<WebhookReceiptDto> {
     return this.webhooks.handle(provider, event);

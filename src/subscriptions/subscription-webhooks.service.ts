@@ -10,6 +10,7 @@ import {
   type WebhookReceiptDto,
 } from './dto/webhook-event.dto.js';
 import { PAYMENT_PROVIDER, type PaymentProvider } from './payment-provider.js';
+import { SubscriptionNeedsSupportException } from './stored-subscription.js';
 import { withSubscriptionChangeLock } from './subscription-change-lock.js';
 import { paidFor, SubscriptionsRepository, type SubscriptionRecord } from './subscriptions.repository.js';
 import { ENTITLEMENT_CACHE } from './subscriptions.service.js';
@@ -96,7 +97,15 @@ export class SubscriptionWebhooksService {
   private async apply(event: HandledWebhookEvent): Promise<void> {
     const { id, type, data } = event;
     const chargeId = paidCharge(event);
-    const record = await this.subscriptions.findByUser(data.userId);
+    const record = await this.subscriptions.findByUser(data.userId).catch((error: unknown) => {
+      if (!(error instanceof SubscriptionNeedsSupportException)) throw error;
+      // Acknowledged, the payment it reports would be lost; refunded, a renewal the member paid for. The provider
+      // delivers it again, and once support has repaired the record it applies.
+      this.logger.error(`Webhook ${id} (${type}) not applied: ${error.message}`);
+      throw new ServiceUnavailableException(
+        "The member's subscription record needs repair by support; nothing applied, deliver the event again later",
+      );
+    });
     if (!record) {
       this.logger.warn(`Webhook ${id} (${type}) for a member without a subscription`);
       // A charge for a member who never subscribed (or whose subscription is gone) buys nothing either.

@@ -21,6 +21,7 @@ import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { ChangePlanDto, PlanDto, SubscribeDto, SubscriptionDto } from './dto/subscription.dto.js';
 import { IdempotencyService, ReplayedAnswerException } from './idempotency.service.js';
 import { PLANS } from './plans.js';
+import { DAMAGED_SUBSCRIPTION } from './stored-subscription.js';
 import type { SubscriptionView } from './subscription.view.js';
 import { SubscriptionsService } from './subscriptions.service.js';
 
@@ -58,6 +59,7 @@ const KeyReused = ApiUnprocessableEntityResponse({
   description: 'Key reused with another body or for another payment',
   headers: REPLAYED_HEADER,
 });
+const NOT_NOW = `The subscription is not in a state that allows it; or: ${DAMAGED_SUBSCRIPTION}`;
 const NoSubscription = ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No subscription' });
 
 @ApiTags('subscriptions')
@@ -87,7 +89,7 @@ export class SubscriptionsController {
   })
   @ApiConflictResponse({
     type: ProblemResponseDto,
-    description: 'Already subscribed, or a request with this key still running or failed',
+    description: `Already subscribed, or a request with this key still running or failed; or: ${DAMAGED_SUBSCRIPTION}`,
     headers: REPLAYED_HEADER,
   })
   @PaymentDeclined
@@ -112,6 +114,7 @@ export class SubscriptionsController {
   @ApiOperation({ summary: 'Your subscription' })
   @ApiOkResponse({ type: SubscriptionDto })
   @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'Never subscribed: the free plan applies' })
+  @ApiConflictResponse({ type: ProblemResponseDto, description: DAMAGED_SUBSCRIPTION })
   mine(@CurrentUser() user: AuthenticatedUser): Promise<SubscriptionView> {
     return this.subscriptions.mine(user);
   }
@@ -139,7 +142,7 @@ export class SubscriptionsController {
     type: ProblemResponseDto,
     description:
       'Already on that plan, the subscription not active, another change in progress, or an upgrade before the ' +
-      'period a renewal paid for ahead has started (the detail names when it starts)',
+      `period a renewal paid for ahead has started (the detail names when it starts); or: ${DAMAGED_SUBSCRIPTION}`,
     headers: REPLAYED_HEADER,
   })
   @PaymentDeclined
@@ -162,7 +165,7 @@ export class SubscriptionsController {
   @ApiOperation({ summary: 'Cancel at the end of the paid period; a past-due subscription ends at once' })
   @ApiOkResponse({ type: SubscriptionDto })
   @NoSubscription
-  @ApiConflictResponse({ type: ProblemResponseDto, description: 'The subscription is not in a state that allows it' })
+  @ApiConflictResponse({ type: ProblemResponseDto, description: NOT_NOW })
   cancel(@CurrentUser() user: AuthenticatedUser): Promise<SubscriptionView> {
     return this.subscriptions.cancel(user);
   }
@@ -173,7 +176,7 @@ export class SubscriptionsController {
   @ApiOperation({ summary: 'Undo a cancellation before the period ends' })
   @ApiOkResponse({ type: SubscriptionDto })
   @NoSubscription
-  @ApiConflictResponse({ type: ProblemResponseDto, description: 'The subscription is not in a state that allows it' })
+  @ApiConflictResponse({ type: ProblemResponseDto, description: NOT_NOW })
   resume(@CurrentUser() user: AuthenticatedUser): Promise<SubscriptionView> {
     return this.subscriptions.resume(user);
   }

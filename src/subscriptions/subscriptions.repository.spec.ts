@@ -30,7 +30,9 @@ function repository() {
   const findOneAndUpdate = vi.fn((_filter: unknown, update: { $set: Partial<Subscription> }) => ({
     lean: () => Promise.resolve({ ...record, ...update.$set }),
   }));
-  return { repo: new SubscriptionsRepository({ findOneAndUpdate } as unknown as Model<Subscription>) };
+  // Records are read through readStored, which applies the schema's defaults (the record here has them all).
+  const applyDefaults = (stored: unknown) => stored;
+  return { repo: new SubscriptionsRepository({ findOneAndUpdate, applyDefaults } as unknown as Model<Subscription>) };
 }
 
 describe('a renewal confirmed exactly when the renewal wait ends', () => {

@@ -3,11 +3,26 @@ import { InjectModel } from '@nestjs/mongoose';
 import { Types, type QueryFilter, type Model, type UpdateQuery } from 'mongoose';
 import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { PERIOD_MS, RENEWAL_WAIT_MS, type PlanId } from './plans.js';
+import {
+  isDamaged,
+  NULL_MEANS_DEFAULT,
+  readStored,
+  SubscriptionNeedsSupportException,
+  type DamagedSubscription,
+  type StoredSubscription,
+} from './stored-subscription.js';
 import { Subscription, type PaymentKeyUse, type SubscriptionStatus } from './subscription.schema.js';
 
 export type SubscriptionRecord = Subscription & { _id: Types.ObjectId };
 
 const LIVE: SubscriptionStatus[] = ['active', 'past_due'];
+
+/**
+ * Not canceled at period end: false, or missing in a document older than the field (the default). A filter on `false`
+ * matched no such document: its cancel and renewals did not apply (the renewal's charge was refunded), and the sweep
+ * never marked it past due.
+ */
+export const NOT_CANCELED = { $ne: true } as const;
 
 interface Period {
   plan: PlanId;
@@ -28,8 +43,23 @@ interface Period {
 export class SubscriptionsRepository {
   constructor(@InjectModel(Subscription.name) private readonly subscriptions: Model<Subscription>) {}
 
-  findByUser(userId: string): Promise<SubscriptionRecord | null> {
-    return this.subscriptions.findOne({ userId: new Types.ObjectId(userId) }).lean<SubscriptionRecord>();
+  /**
+   * The member's subscription; SubscriptionNeedsSupportException (409) when it cannot be read (readStored). Every
+   * change reads it first, so this is where an array a hand edit set to null becomes the empty array it defaults to:
+   * the changes add to chargeIds and refundedChargeIds with $addToSet, which refuses a null (a 500, once the member
+   * was charged).
+   */
+  async findByUser(userId: string): Promise<SubscriptionRecord | null> {
+    const stored = await this.subscriptions.findOne({ userId: new Types.ObjectId(userId) }).lean<StoredSubscription>();
+    if (!stored) return null;
+    const nulls = NULL_MEANS_DEFAULT.filter((field) => stored[field] === null);
+    const record = this.record(stored);
+    if (nulls.length > 0) {
+      const defaults = Object.fromEntries(nulls.map((field) => [field, record[field]]));
+      const stillNull = Object.fromEntries(nulls.map((field) => [field, null]));
+      await this.subscriptions.updateOne({ _id: record._id, ...stillNull }, { $set: defaults });
+    }
+    return record;
   }
 
   /** Members with a live subscription, the most recently started or renewed first (cache warming). */
@@ -56,8 +86,8 @@ export class SubscriptionsRepository {
     const over: QueryFilter<Subscription> = { $or: [{ status: { $nin: LIVE } }, endedByCancellation(period.start)] };
     const restarted = await this.subscriptions
       .findOneAndUpdate({ userId: owner, ...over }, paidBy(period, fields), { returnDocument: 'after' })
-      .lean<SubscriptionRecord>();
-    if (restarted) return restarted;
+      .lean<StoredSubscription>();
+    if (restarted) return this.record(restarted);
     try {
       const created = {
         userId: owner,
@@ -108,7 +138,11 @@ export class SubscriptionsRepository {
   }
 
   cancelAtPeriodEnd(userId: string): Promise<SubscriptionRecord | null> {
-    return this.update({ status: 'active', cancelAtPeriodEnd: false }, { $set: { cancelAtPeriodEnd: true } }, userId);
+    return this.update(
+      { status: 'active', cancelAtPeriodEnd: NOT_CANCELED },
+      { $set: { cancelAtPeriodEnd: true } },
+      userId,
+    );
   }
 
   /** Takes a cancellation back while its paid period lasts; once it has ended, so has the subscription. */
@@ -128,28 +162,43 @@ export class SubscriptionsRepository {
     return this.update({ status: 'past_due' }, { $set: { status: 'canceled', cancelAtPeriodEnd: true } }, userId);
   }
 
-  /** Newest first, strictly below `beforeId` (cursor paging that new subscriptions never shift). */
-  list(
+  /**
+   * Newest first, strictly below `beforeId` (cursor paging that new subscriptions never shift). A record that cannot be
+   * read comes as its damage, in its place, so that one such record neither fails the list nor shifts its pages.
+   */
+  async list(
     filter: { status?: SubscriptionStatus; plan?: PlanId; beforeId?: Types.ObjectId },
     limit: number,
-  ): Promise<SubscriptionRecord[]> {
+  ): Promise<(SubscriptionRecord | DamagedSubscription)[]> {
     const query: Record<string, unknown> = {};
     if (filter.status) query.status = filter.status;
     if (filter.plan) query.plan = filter.plan;
     if (filter.beforeId) query._id = { $lt: filter.beforeId };
-    return this.subscriptions.find(query).sort({ _id: -1 }).limit(limit).lean<SubscriptionRecord[]>();
+    const stored = await this.subscriptions.find(query).sort({ _id: -1 }).limit(limit).lean<StoredSubscription[]>();
+    return stored.map((one) => readStored(this.subscriptions, one));
   }
 
-  /** Members whose subscription is in `from` with a period that ended before `endedBefore` (a sweep's batch). */
-  async ended(from: Partial<Subscription>, endedBefore: Date, limit: number): Promise<SubscriptionRecord[]> {
-    return this.subscriptions
+  /**
+   * Members whose subscription is in `from` with a period that ended before `endedBefore` (a sweep's batch). A record
+   * that cannot be read (logged by readStored) is left out: the sweep moves the others and leaves it to support.
+   */
+  async ended(from: QueryFilter<Subscription>, endedBefore: Date, limit: number): Promise<SubscriptionRecord[]> {
+    const stored = await this.subscriptions
       .find({ ...from, currentPeriodEnd: { $lte: endedBefore } })
       .limit(limit)
-      .lean<SubscriptionRecord[]>();
+      .lean<StoredSubscription[]>();
+    return stored.flatMap((one) => {
+      const read = readStored(this.subscriptions, one);
+      return isDamaged(read) ? [] : [read];
+    });
   }
 
   /** Moves one subscription on, only if it is still where the sweep found it; false if it moved meanwhile. */
-  async transition(record: SubscriptionRecord, from: Partial<Subscription>, to: SubscriptionStatus): Promise<boolean> {
+  async transition(
+    record: SubscriptionRecord,
+    from: QueryFilter<Subscription>,
+    to: SubscriptionStatus,
+  ): Promise<boolean> {
     const result = await this.subscriptions.updateOne(
       { _id: record._id, ...from, currentPeriodEnd: record.currentPeriodEnd },
       { $set: { status: to } },
@@ -183,7 +232,7 @@ export class SubscriptionsRepository {
         {
           _id: record._id,
           status: { $in: LIVE },
-          cancelAtPeriodEnd: false,
+          cancelAtPeriodEnd: NOT_CANCELED,
           currentPeriodEnd: record.currentPeriodEnd,
           chargeIds: { $ne: chargeId },
           // Documents written before chargeIds existed know only their last charge.
@@ -204,7 +253,8 @@ export class SubscriptionsRepository {
         ),
         { returnDocument: 'after' },
       )
-      .lean<SubscriptionRecord>();
+      .lean<StoredSubscription>()
+      .then((stored) => stored && this.record(stored));
   }
 
   /** A charge of the member's that is being refunded: see Subscription.refundedChargeIds. */
@@ -221,20 +271,28 @@ export class SubscriptionsRepository {
    */
   markPastDue(userId: string, now: Date): Promise<SubscriptionRecord | null> {
     return this.update(
-      { status: 'active', cancelAtPeriodEnd: false, currentPeriodEnd: { $lte: now } },
+      { status: 'active', cancelAtPeriodEnd: NOT_CANCELED, currentPeriodEnd: { $lte: now } },
       { $set: { status: 'past_due' } },
       userId,
     );
   }
 
-  private update(
+  private async update(
     from: QueryFilter<Subscription>,
     changes: UpdateQuery<Subscription>,
     userId: string,
   ): Promise<SubscriptionRecord | null> {
-    return this.subscriptions
+    const stored = await this.subscriptions
       .findOneAndUpdate({ userId: new Types.ObjectId(userId), ...from }, changes, { returnDocument: 'after' })
-      .lean<SubscriptionRecord>();
+      .lean<StoredSubscription>();
+    return stored && this.record(stored);
+  }
+
+  /** A member's subscription as read (readStored), with its defaults; a damaged one is refused. */
+  private record(stored: StoredSubscription): SubscriptionRecord {
+    const read = readStored(this.subscriptions, stored);
+    if (isDamaged(read)) throw new SubscriptionNeedsSupportException(read);
+    return read;
   }
 }
 
@@ -280,12 +338,11 @@ function paidBy(
 
 /** Whether this API refunded the charge because it bought nothing (Subscription.refundedChargeIds). */
 export function wasRefunded(record: SubscriptionRecord, chargeId: string): boolean {
-  // A lean read applies no schema defaults: older documents have no refundedChargeIds.
-  return (record.refundedChargeIds ?? []).includes(chargeId);
+  return record.refundedChargeIds.includes(chargeId);
 }
 
 /** Whether the charge already paid for a period of this subscription (its start, an upgrade or a renewal). */
 export function paidFor(record: SubscriptionRecord, chargeId: string): boolean {
-  // A lean read applies no schema defaults: documents older than chargeIds have none.
-  return (record.chargeIds ?? []).includes(chargeId) || record.lastChargeId === chargeId;
+  // Documents older than chargeIds (read with it empty, its default) know only their last charge.
+  return record.chargeIds.includes(chargeId) || record.lastChargeId === chargeId;
 }

@@ -385,8 +385,7 @@ function withPaymentKey(current: SubscriptionRecord | null, key: string): Paymen
 
 function recentPaymentKeys(current: SubscriptionRecord): PaymentKeyUse[] {
   const since = Date.now() - ANSWER_KEPT_MS;
-  // A lean read applies no schema defaults: documents older than recentPaymentKeys have none.
-  return (current.recentPaymentKeys ?? []).filter((use) => use.at.getTime() > since);
+  return current.recentPaymentKeys.filter((use) => use.at.getTime() > since);
 }
 
 function paidPlan(planId: PlanId): Plan {

@@ -6,6 +6,7 @@ import type { AppConfig } from '../../config/app-config.js';
 import { InjectConfig } from '../../config/config.module.js';
 import { backgroundReads } from '../../database/background-reads.js';
 import { METRICS_REGISTRY } from '../../metrics/metrics.constants.js';
+import { SubscriptionNeedsSupportException } from '../../subscriptions/stored-subscription.js';
 import { ENTITLEMENT_CACHE, SubscriptionsService } from '../../subscriptions/subscriptions.service.js';
 import { CITIES_CACHE, POPULAR_CACHE, PROFILE_CACHE } from '../profile-caches.js';
 import { ProfilesService } from '../profiles.service.js';
@@ -23,7 +24,9 @@ const WARM_SUBSCRIPTIONS = 1_000;
  * and the subscription status of members with a live subscription (the most recent WARM_SUBSCRIPTIONS). Values are
  * recomputed and overwrite both tiers, so a warm run also refreshes what is already cached. Each status is read
  * inside its own cache flight, so a subscription change during the run is never overwritten by an older read.
- * The first load that fails ends the run (the next firing tries again) and starts no further load.
+ * The first load that fails ends the run (the next firing tries again) and starts no further load; a member's
+ * subscription that cannot be read (logged with its id, left to support) is left uncached instead, or it would end
+ * every run.
  */
 @Injectable()
 export class ProfileCacheWarmer {
@@ -76,12 +79,16 @@ export class ProfileCacheWarmer {
     await pMap(
       members,
       (userId) =>
-        this.cache.refresh(
-          ENTITLEMENT_CACHE.name,
-          ENTITLEMENT_CACHE.key(userId),
-          () => this.subscriptions.loadEntitlementState(userId),
-          ENTITLEMENT_CACHE,
-        ),
+        this.cache
+          .refresh(
+            ENTITLEMENT_CACHE.name,
+            ENTITLEMENT_CACHE.key(userId),
+            () => this.subscriptions.loadEntitlementState(userId),
+            ENTITLEMENT_CACHE,
+          )
+          .catch((error: unknown) => {
+            if (!(error instanceof SubscriptionNeedsSupportException)) throw error;
+          }),
       { concurrency: this.concurrency },
     );
 

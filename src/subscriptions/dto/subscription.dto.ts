@@ -72,8 +72,23 @@ export class AdminSubscriptionDto extends SubscriptionDto {
   @ApiProperty({ example: '665f1c2e8a1b2c3d4e5f6a7b', description: 'The member' }) userId: string;
 }
 
+/** A stored subscription that cannot be read (stored-subscription.ts): for support to repair. */
+export class DamagedSubscriptionDto {
+  @ApiProperty({ example: '665f1c2e8a1b2c3d4e5f6a7c', description: 'The stored record' }) id: string;
+  @ApiProperty({ example: '665f1c2e8a1b2c3d4e5f6a7b', description: 'The member, as stored' }) userId: string;
+  @ApiProperty({ example: ['currentPeriodEnd is "2027-01-31", not a date'], description: 'What is wrong with it' })
+  problems: string[];
+}
+
 export class AdminSubscriptionPageDto {
   @ApiProperty({ type: [AdminSubscriptionDto] }) items: AdminSubscriptionDto[];
+  @ApiPropertyOptional({
+    type: [DamagedSubscriptionDto],
+    description:
+      'Subscriptions of this page whose stored record cannot be read: listed here, not in items, until support ' +
+      'repairs them (each is logged as a warning with its id); absent when none',
+  })
+  damaged?: DamagedSubscriptionDto[];
   @ApiPropertyOptional({ description: 'Pass as `cursor` for the next page; absent on the last page' })
   nextCursor?: string;
 }
