@@ -52,6 +52,13 @@ interface ChunkDocument {
 export class FileGoneError extends NotFoundException {}
 
 /**
+ * A file's record is there but a chunk before any byte went out is not: its record's length or chunk size disagrees
+ * with its chunks (edited by hand, chunks removed). Nothing a member can fix or a retry can change, so a 404 saying so,
+ * not a 500.
+ */
+export class FileIncompleteError extends NotFoundException {}
+
+/**
  * A chunk did not come while the database answered nothing: it hangs. Before the first byte this is the download's
  * answer, a 503 problem like a request past its deadline; after it, the download is cut.
  */
@@ -225,7 +232,10 @@ export class GridFsBucket {
       if (expected === first && !(await files.findOne({ _id: file.id }, { projection: { _id: 1 } }))) {
         throw new FileGoneError('Media not found');
       }
-      throw new Error(`GridFS file ${String(file.id)} is missing chunk ${expected}`);
+      const missing = `GridFS file ${String(file.id)} is missing chunk ${expected}`;
+      if (expected === first)
+        throw new FileIncompleteError(`Media not found: its stored bytes are incomplete (${missing})`);
+      throw new Error(missing);
     }
     return Readable.from(bytes(), { objectMode: false });
   }
@@ -272,17 +282,27 @@ export class GridFsBucket {
   }
 }
 
-/** The common fields of a complete file, or null for a missing or incomplete one. */
+/** The driver's chunk size, which every file of ours was written with. */
+const DEFAULT_CHUNK_SIZE = 255 * 1024;
+
+/**
+ * The common fields of a complete file, or null for a missing or incomplete one. A record restored from an older backup
+ * or edited by hand may lack what the driver and uploads always write: it reads as if it had the natural value (the
+ * chunk size every file is written with, its id's date, an unknown type), not as a file nothing can serve or delete.
+ */
 export function storedFile(bucket: string, file: FileDocument | null): StoredFile | null {
-  const meta = file?.metadata as { contentType?: string; sha256?: string } | undefined;
-  if (!file || !meta?.sha256 || !meta.contentType) return null;
+  const meta = file?.metadata as { contentType?: unknown; sha256?: unknown } | null | undefined;
+  if (!file || typeof meta?.sha256 !== 'string' || !meta.sha256) return null;
+  const { uploadDate, chunkSize } = file as Partial<FileDocument>;
   return {
     bucket,
     id: file._id,
     length: file.length,
-    chunkSize: file.chunkSize,
-    uploadDate: file.uploadDate,
-    contentType: meta.contentType,
+    chunkSize: Number.isSafeInteger(chunkSize) && chunkSize! > 0 ? chunkSize! : DEFAULT_CHUNK_SIZE,
+    uploadDate:
+      uploadDate instanceof Date && !Number.isNaN(uploadDate.getTime()) ? uploadDate : file._id.getTimestamp(),
+    contentType:
+      typeof meta.contentType === 'string' && meta.contentType ? meta.contentType : 'application/octet-stream',
     sha256: meta.sha256,
   };
 }

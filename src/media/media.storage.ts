@@ -148,8 +148,8 @@ export class MediaStorage implements OnModuleInit {
     const document = await this.originals.files().findOne({ _id: id });
     const file = storedFile(this.originals.name, document);
     if (!file) return null;
-    const meta = document!.metadata as { ownerId: string; width?: number; height?: number; deleting?: true };
-    return { ...file, ownerId: meta.ownerId, width: meta.width, height: meta.height, deleting: meta.deleting };
+    const meta = document!.metadata as { width?: number; height?: number; deleting?: true };
+    return { ...file, ownerId: ownerOf(document!), width: meta.width, height: meta.height, deleting: meta.deleting };
   }
 
   /**
@@ -168,7 +168,7 @@ export class MediaStorage implements OnModuleInit {
         { projection: { 'metadata.ownerId': 1 } },
       )
       .toArray();
-    return new Map(files.map((file) => [file._id.toHexString(), (file.metadata as { ownerId: string }).ownerId]));
+    return new Map(files.map((file) => [file._id.toHexString(), ownerOf(file)]));
   }
 
   /**
@@ -291,6 +291,16 @@ export class MediaStorage implements OnModuleInit {
   forget(_id: Types.ObjectId): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/**
+ * The owner's id as the API writes it (lower-case hex): a record edited by hand may hold it in upper case or as an
+ * ObjectId, which no member's id matched, so its owner was refused their own file (403). No owner reads as '', no one's.
+ */
+function ownerOf(file: { metadata?: unknown }): string {
+  const owner = (file.metadata as { ownerId?: unknown } | null | undefined)?.ownerId;
+  if (owner instanceof Types.ObjectId) return owner.toHexString();
+  return typeof owner === 'string' ? owner.toLowerCase() : '';
 }
 
 export function variantFilename(originalId: Types.ObjectId, variant: VariantName): string {
