@@ -3,6 +3,9 @@ import { createHash } from 'node:crypto';
 import { Types } from 'mongoose';
 import { isObjectIdHex } from '../database/object-id.js';
 
+/** v1 (until 2026-12-06) named no list. */
+const CURSOR_VERSION = 2;
+
 /**
  * Search pages are ordered by _id descending and resume strictly below the last id seen, so profiles
  * inserted meanwhile (higher ids) never shift later pages: no duplicates, no gaps. The cursor is
@@ -13,7 +16,16 @@ import { isObjectIdHex } from '../database/object-id.js';
  * a client that changed a filter but kept its cursor saw the new list's first pages skipped without a word.
  */
 export function encodeCursor(lastId: Types.ObjectId, scope: string): string {
-  return Buffer.from(JSON.stringify({ v: 2, id: lastId.toHexString(), s: scope })).toString('base64url');
+  return Buffer.from(JSON.stringify({ v: CURSOR_VERSION, id: lastId.toHexString(), s: scope })).toString('base64url');
+}
+
+/** Whether `cursor` has the form encodeCursor gives it now (whatever list it names). */
+export function isCurrentCursor(cursor: string): boolean {
+  try {
+    return (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { v?: unknown }).v === CURSOR_VERSION;
+  } catch {
+    return false;
+  }
 }
 
 /** The scope of a list's cursors: the list's name and the filters it was asked for (never the page size). */
@@ -42,8 +54,7 @@ export function decodeCursor(cursor: string, scope: string): Types.ObjectId {
       id?: unknown;
       s?: unknown;
     };
-    // v1 (until 2026-12-06) named no list.
-    if (parsed.v === 2 && parsed.s === scope && isObjectIdHex(parsed.id)) {
+    if (parsed.v === CURSOR_VERSION && parsed.s === scope && isObjectIdHex(parsed.id)) {
       return new Types.ObjectId(parsed.id);
     }
   } catch {

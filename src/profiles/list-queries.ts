@@ -1,6 +1,7 @@
 import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
-import { decodeCursor, encodeCursor, pageScope } from './cursor.js';
+import { Types } from 'mongoose';
+import { decodeCursor, encodeCursor, isCurrentCursor, pageScope } from './cursor.js';
 import { foldedText, straightApostrophes } from './folded-text.js';
 import { searchOrigin } from './geo.js';
 import type { Gender } from './profile.schema.js';
@@ -70,6 +71,15 @@ export function searchScope({ cursor: _cursor, limit: _limit, ageDay: _ageDay, .
 
 function canonicalCursor(cursor: string, scope: string): string {
   return encodeCursor(decodeCursor(cursor, scope), scope);
+}
+
+/**
+ * The next-page cursor of a cached page (`ids`, of the search `filters`) in the form this version accepts. Pages
+ * cached by versions before 2026-12-06 hold v1 cursors, which name no list and are refused: served from Redis during a
+ * rolling deploy (for SEARCH_TTL_S), the client's next page was a 400. A cursor is the page's last id: issued again.
+ */
+export function currentCursor(cursor: string, ids: readonly string[], filters: SearchFilters): string {
+  return isCurrentCursor(cursor) ? cursor : encodeCursor(new Types.ObjectId(ids.at(-1)), searchScope(filters));
 }
 
 export function nearbyArea(query: NearbyQuery): NearbyArea {

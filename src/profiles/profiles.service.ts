@@ -24,6 +24,7 @@ import { listTagsLeftBy, listTagsMovedBy, nearbyPageTags, searchPageTags } from 
 import { nearestInArea } from './nearby-search.js';
 import {
   cityKeyOf,
+  currentCursor,
   nearbyArea,
   searchFilters,
   searchScope,
@@ -258,9 +259,12 @@ export class ProfilesService implements OnModuleInit {
 
   /** The public search, and with AdvancedSearchQuery's extra filters the premium one. */
   async search(query: AdvancedSearchQuery): Promise<{ items: ProfileView[]; nextCursor?: string }> {
-    const { ids, nextCursor } = await this.searchPage(searchFilters(query));
-    // A page cached before the last page's cursor was left out holds null (for SEARCH_TTL_S, or SEARCH_MAX_GRACE_S).
-    return { items: await this.render(ids, query.fields), ...(nextCursor ? { nextCursor } : {}) };
+    const filters = searchFilters(query);
+    const { ids, nextCursor } = await this.searchPage(filters);
+    // A page cached before the last page's cursor was left out holds null, one cached before cursors named their list
+    // a v1 cursor (for SEARCH_TTL_S, or SEARCH_MAX_GRACE_S).
+    const next = nextCursor ? { nextCursor: currentCursor(nextCursor, ids, filters) } : {};
+    return { items: await this.render(ids, query.fields), ...next };
   }
 
   /** One page of matching ids (same cache for both searches, keyed by all filters). */
