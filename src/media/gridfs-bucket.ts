@@ -59,6 +59,12 @@ export class FileGoneError extends NotFoundException {}
 export class FileIncompleteError extends NotFoundException {}
 
 /**
+ * The same after bytes went out: the download is cut there. An error of its own so that readers of the whole file (the
+ * variants job) tell it from a failure a retry can mend.
+ */
+export class FileCutShortError extends Error {}
+
+/**
  * A chunk did not come while the database answered nothing: it hangs. Before the first byte this is the download's
  * answer, a 503 problem like a request past its deadline; after it, the download is cut.
  */
@@ -235,7 +241,7 @@ export class GridFsBucket {
       const missing = `GridFS file ${String(file.id)} is missing chunk ${expected}`;
       if (expected === first)
         throw new FileIncompleteError(`Media not found: its stored bytes are incomplete (${missing})`);
-      throw new Error(missing);
+      throw new FileCutShortError(missing);
     }
     return Readable.from(bytes(), { objectMode: false });
   }
@@ -263,6 +269,25 @@ export class GridFsBucket {
     await this.pending.deleteOne({ _id: id });
   }
 
+  /**
+   * Files begun before `before` that have no hash and no write of ours on them (no pending record): never to be
+   * completed. Versions before the pending writes (2026-11-24) left one for each upload cut short after its record,
+   * and a restore or a hand edit can too; nothing serves or deletes them, and their owner's quota counted them. An
+   * upload in progress is never among them: it has its pending record, and its id is its start, younger than `before`
+   * (uploads are bounded by the request timeout). Indexed by `metadata.sha256` (MediaStorage), where a missing hash,
+   * metadata or null metadata all read as null.
+   */
+  async incompleteFiles(before: Date, limit: number): Promise<Types.ObjectId[]> {
+    const since = mongo.ObjectId.createFromTime(Math.floor(before.getTime() / 1000));
+    const files = await this.files()
+      .find({ 'metadata.sha256': null, _id: { $lt: since } }, { projection: { _id: 1 } })
+      .limit(limit)
+      .toArray();
+    const ids = files.map((file) => file._id);
+    const pending = await this.pending.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray();
+    return ids.filter((id) => !pending.some((write) => write._id.equals(id)));
+  }
+
   /** Deletes what this bucket's writes pending since before `before` left behind; returns how many. */
   async removeAbandonedWrites(before: Date, limit: number): Promise<number> {
     const abandoned = await this.pending
@@ -282,6 +307,16 @@ export class GridFsBucket {
   }
 }
 
+/**
+ * A record's length in bytes, or undefined when it has none: a decimal string (an import without types) reads as its
+ * number, as backups read it (gridfs-completeness.ts). Without one, a file can be neither served (no Content-Length, no
+ * ranges) nor summed in a quota: a missing one made the quota's sum NaN, against which every byte check is false.
+ */
+export function storedLength(length: unknown): number | undefined {
+  const bytes = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : length;
+  return typeof bytes === 'number' && Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : undefined;
+}
+
 /** The driver's chunk size, which every file of ours was written with. */
 const DEFAULT_CHUNK_SIZE = 255 * 1024;
 
@@ -293,11 +328,13 @@ const DEFAULT_CHUNK_SIZE = 255 * 1024;
 export function storedFile(bucket: string, file: FileDocument | null): StoredFile | null {
   const meta = file?.metadata as { contentType?: unknown; sha256?: unknown } | null | undefined;
   if (!file || typeof meta?.sha256 !== 'string' || !meta.sha256) return null;
+  const length = storedLength(file.length);
+  if (length === undefined) return null;
   const { uploadDate, chunkSize } = file as Partial<FileDocument>;
   return {
     bucket,
     id: file._id,
-    length: file.length,
+    length,
     chunkSize: Number.isSafeInteger(chunkSize) && chunkSize! > 0 ? chunkSize! : DEFAULT_CHUNK_SIZE,
     uploadDate:
       uploadDate instanceof Date && !Number.isNaN(uploadDate.getTime()) ? uploadDate : file._id.getTimestamp(),

@@ -15,7 +15,7 @@ function cleanup(
   requeue: (id: Types.ObjectId) => Promise<unknown>,
   finishDelete: (id: Types.ObjectId) => Promise<void>,
 ) {
-  const bucket = { removeAbandonedWrites: () => Promise.resolve(0) };
+  const bucket = { removeAbandonedWrites: () => Promise.resolve(0), incompleteFiles: () => Promise.resolve([]) };
   const storage = {
     originals: bucket,
     variants: bucket,

@@ -25,7 +25,7 @@ const BATCH = 500;
 const OUTAGE_AFTER_FAILURES = 3;
 
 export interface CleanupResult {
-  /** Uploads and deletes cut short, now removed (file document and chunks). */
+  /** Uploads and deletes cut short, now removed (file document and chunks; an original's variants too). */
   abandoned: number;
   /** Uploads whose variants were requested again. */
   requeued: number;
@@ -38,7 +38,7 @@ export interface CleanupResult {
 /**
  * Removes what interrupted writes leave behind (chunks without a file, a file without its hash), finishes deletes that
  * failed halfway and asks again for variants whose request was lost. It reads the pending-writes record, not the
- * chunks, so a run costs the same however many files are stored.
+ * chunks, and the originals without a hash through their index, so a run costs the same however many files are stored.
  */
 @Injectable()
 export class MediaCleanup implements OnApplicationBootstrap {
@@ -71,17 +71,22 @@ export class MediaCleanup implements OnApplicationBootstrap {
     for (const bucket of [this.storage.originals, this.storage.variants]) {
       abandoned += await bucket.removeAbandonedWrites(before, BATCH);
     }
+    // Originals without a hash and without a pending record (cut short by the first version, restored, edited): 404 to
+    // everyone, their owner's included, so nothing else ever removed them. Removed as a delete would, variants and
+    // profiles' references included.
+    const incompleteFiles = await this.storage.originals.incompleteFiles(before, BATCH);
+    const incomplete = await this.eachOf(incompleteFiles, 'remove the incomplete', (id) => this.media.finishDelete(id));
     const overdue = await this.storage.unprocessed(new Date(now.getTime() - VARIANTS_OVERDUE_MS), BATCH);
     const requeued = await this.eachOf(overdue, 'request variants of', (id) => this.variantsJob.requeue(id));
     // A delete still running beside this one does no harm: each step of a delete can run twice.
     const unfinished = await this.storage.unfinishedDeletes(BATCH);
     const deleted = await this.eachOf(unfinished, 'finish the delete of', (id) => this.media.finishDelete(id));
-    this.failedLastRun = new Set([...requeued.failing, ...deleted.failing]);
+    this.failedLastRun = new Set([...incomplete.failing, ...requeued.failing, ...deleted.failing]);
     return {
-      abandoned,
+      abandoned: abandoned + incomplete.done,
       requeued: requeued.done,
       deleted: deleted.done,
-      failed: requeued.failed + deleted.failed,
+      failed: incomplete.failed + requeued.failed + deleted.failed,
     };
   }
 

@@ -8,6 +8,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { withTimeout } from '../common/with-timeout.js';
 import { processJobs } from '../queues/recurring-job.js';
 import { whileConnected } from '../queues/while-connected.js';
+import { FileCutShortError, FileIncompleteError } from './gridfs-bucket.js';
 import { renderVariants, UnreadableImageError, VARIANT_NAMES } from './media-variants.js';
 import { MediaStorage } from './media.storage.js';
 
@@ -25,8 +26,8 @@ interface VariantsJobData {
 /**
  * Makes the resized variants of an upload on a worker. One job per file (its id is the job id, so
  * adding it twice adds it once); retried with backoff when the database or Redis fails. An image that
- * cannot be decoded ends its job at once, marked unreadable. Safe to run again: it makes only the
- * variants that are missing.
+ * cannot be decoded, or whose stored bytes end before its length, ends its job at once, marked unreadable. Safe to run
+ * again: it makes only the variants that are missing.
  */
 @Injectable()
 export class MediaVariantsJob implements OnApplicationBootstrap {
@@ -82,10 +83,14 @@ export class MediaVariantsJob implements OnApplicationBootstrap {
     try {
       rendered = await renderVariants(await buffer(this.storage.open(original)));
     } catch (error) {
-      if (!(error instanceof UnreadableImageError)) throw error;
+      // Chunks missing behind a record (restored or edited by hand) are as final as a broken image: retried, the job
+      // failed all its tries, and the cleanup asked for it again on every run, each time with errors in the log.
+      const incomplete = error instanceof FileIncompleteError || error instanceof FileCutShortError;
+      if (!(error instanceof UnreadableImageError) && !incomplete) throw error;
       // A member's broken file (decision 0023 keeps uploads as they came), not a failure of ours: one warning, and
       // the job ends here. Failing it, even discarded, logged an error saying "attempt 1 of 5".
-      this.logger.warn(`Media ${job.data.mediaId} cannot be decoded; it is served without variants: ${error.message}`);
+      const why = incomplete ? 'has fewer bytes stored than its record says' : 'cannot be decoded';
+      this.logger.warn(`Media ${job.data.mediaId} ${why}; it is served without variants: ${error.message}`);
       await this.storage.markProcessed(id, 'unreadable');
       return;
     }

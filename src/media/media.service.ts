@@ -78,7 +78,7 @@ export class MediaService {
     for (const id of hex) if (owners.get(id) === ownerId) await this.delete(new Types.ObjectId(id));
   }
 
-  /** Finishes a delete that failed halfway, as a repeated DELETE would (MediaCleanup). */
+  /** Finishes a delete that failed halfway, as a repeated DELETE would, or removes a file never completed (cleanup). */
   finishDelete(id: Types.ObjectId): Promise<void> {
     return this.delete(id);
   }

@@ -7,7 +7,7 @@ import { CacheEvict, Cacheable } from '../cache/cache.decorators.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { DatabaseAnswers } from '../database/database-answers.js';
-import { GridFsBucket, storedFile, type ChunkWait, type StoredFile } from './gridfs-bucket.js';
+import { GridFsBucket, storedFile, storedLength, type ChunkWait, type StoredFile } from './gridfs-bucket.js';
 import type { ImageSize } from './media-types.js';
 import { VARIANT_NAMES, type VariantName } from './media-variants.js';
 
@@ -70,11 +70,11 @@ export class MediaStorage implements OnModuleInit {
   }
 
   /**
-   * The indexes of the lookups by owner (every upload's quota checks, in id order) and by original (a delete's
-   * variants); the driver makes GridFS's own (by name, by file and chunk number). Without them each of these reads
-   * every file's document. Not awaited: on MongoDB a build returns once every voting member has it, which on a large
-   * collection or with a member down outlasts the startup probe; until then the lookups are slow, not wrong. A
-   * failure is logged.
+   * The indexes of the lookups by owner (every upload's quota checks, in id order), by original (a delete's variants)
+   * and by hash (the cleanup's files without one, GridFsBucket.incompleteFiles); the driver makes GridFS's own (by
+   * name, by file and chunk number). Without them each of these reads every file's document. Not awaited: on MongoDB a
+   * build returns once every voting member has it, which on a large collection or with a member down outlasts the
+   * startup probe; until then the lookups are slow, not wrong. A failure is logged.
    */
   onModuleInit(): void {
     const index = (bucket: GridFsBucket, keys: Record<string, 1>) =>
@@ -87,6 +87,7 @@ export class MediaStorage implements OnModuleInit {
           ),
         );
     void index(this.originals, { 'metadata.ownerId': 1, _id: 1 });
+    void index(this.originals, { 'metadata.sha256': 1 });
     void index(this.variants, { 'metadata.originalId': 1 });
   }
 
@@ -165,10 +166,12 @@ export class MediaStorage implements OnModuleInit {
           'metadata.sha256': { $exists: true },
           'metadata.deleting': { $exists: false },
         },
-        { projection: { 'metadata.ownerId': 1 } },
+        { projection: { 'metadata.ownerId': 1, length: 1 } },
       )
       .toArray();
-    return new Map(files.map((file) => [file._id.toHexString(), ownerOf(file)]));
+    // A record without a length is never served (storedFile): attached, it was a photo that answered 404.
+    const served = files.filter((file) => storedLength(file.length) !== undefined);
+    return new Map(served.map((file) => [file._id.toHexString(), ownerOf(file)]));
   }
 
   /**
@@ -185,7 +188,12 @@ export class MediaStorage implements OnModuleInit {
         { projection: { length: 1 }, sort: { _id: 1 } },
       )
       .toArray();
-    return files.map((file) => ({ id: file._id, length: file.length }));
+    // One without a length is never served (storedFile), so it holds no part of the quota; an upload's own record
+    // always has its length (the driver writes it with the record), so uploads sent together still count each other.
+    return files.flatMap((file) => {
+      const length = storedLength(file.length);
+      return length === undefined ? [] : [{ id: file._id, length }];
+    });
   }
 
   /**
@@ -261,7 +269,10 @@ export class MediaStorage implements OnModuleInit {
    */
   async remove(id: Types.ObjectId): Promise<void> {
     try {
-      await this.originals.files().updateOne({ _id: id }, { $set: { 'metadata.deleting': true } });
+      // Null metadata (a hand edit) cannot take the mark (the server refuses the write), and its file needs none:
+      // without a hash, nothing serves it and the variants job takes it for gone.
+      const marked = { 'metadata.deleting': true };
+      await this.originals.files().updateOne({ _id: id, metadata: { $type: 'object' } }, { $set: marked });
       await this.deleteVariants(id);
       await this.originals.delete(id);
     } finally {

@@ -2,7 +2,9 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Connection, type mongo } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupService } from '../../src/backup/backup.service.js';
+import { unguessableObjectId } from '../../src/database/object-id.js';
 import { MediaCleanup } from '../../src/media/media-cleanup.js';
+import { MediaQuota } from '../../src/media/media-quota.js';
 import { MediaVariantsJob } from '../../src/media/media-variants.job.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { decodableImage } from '../factories/images.js';
@@ -16,10 +18,13 @@ const DAY_MS = 24 * 3600 * 1000;
  * What the API makes of a file whose record the shape leaves:
  * - `file`: served and deleted by its owner as any upload (the field reads as its natural value);
  * - `no one's`: served; only an admin may delete it, and no member attach it;
- * - `unknown`: not a complete file (no hash): 404 to everyone, as an upload still under way;
+ * - `unknown`: not a complete file (no hash): 404 to everyone, as an upload still under way, and removed by the cleanup
+ *   once no upload can still be writing it;
+ * - `unsized`: no length to serve it by: 404 to everyone and out of its owner's quota, kept for an operator to mend
+ *   (its bytes and hash are whole);
  * - `damaged`: its record promises bytes its chunks do not hold: what lies past them is a 404 problem.
  */
-type Outcome = 'file' | "no one's" | 'unknown' | 'damaged';
+type Outcome = 'file' | "no one's" | 'unknown' | 'unsized' | 'damaged';
 type Change = (db: mongo.Db, id: Types.ObjectId, member: Account) => Promise<unknown>;
 
 const edit =
@@ -42,6 +47,17 @@ const SHAPES: [string, Outcome, Change][] = [
   ['no upload date', 'file', edit({ $unset: { uploadDate: '' } })],
   ['an upload date as a string', 'file', edit({ $set: { uploadDate: '2026-11-24T10:00:00Z' } })],
   ['no chunk size', 'file', edit({ $unset: { chunkSize: '' } })],
+  [
+    'a length as a string',
+    'file',
+    async (db, id) => {
+      const files = db.collection('media.files');
+      const { length } = (await files.findOne({ _id: id }))!;
+      return files.updateOne({ _id: id }, { $set: { length: String(length) } });
+    },
+  ],
+  ['no length', 'unsized', edit({ $unset: { length: '' } })],
+  ['a length that is not a number', 'unsized', edit({ $set: { length: 'unknown' } })],
   ['a length short of its chunks', 'file', edit({ $set: { length: 100 } })],
   [
     'an upper-case owner',
@@ -150,6 +166,21 @@ describe('media files written by earlier versions or edited by hand', () => {
   it('runs the media cleanup, and a backup and its restore, over every shape', async () => {
     const cleanup = await running.app.get(MediaCleanup).run(new Date(Date.now() + DAY_MS));
     expect(cleanup.failed).toBe(0);
+    // A file that can never be completed is removed with its variants, however old its version; every other one stays.
+    for (const [shape, outcome] of SHAPES) {
+      const id = new Types.ObjectId(stored.get(shape)!.id);
+      const left = {
+        files: await db.collection('media.files').countDocuments({ _id: id }),
+        chunks: Math.min(1, await db.collection('media.chunks').countDocuments({ files_id: id })),
+        variants: Math.min(
+          1,
+          await db.collection('media_variants.files').countDocuments({ 'metadata.originalId': id }),
+        ),
+      };
+      const variants = shape.startsWith('no variants') || outcome === 'unknown' ? 0 : 1;
+      const kept = outcome === 'unknown' ? 0 : 1;
+      expect(left, shape).toEqual({ files: kept, chunks: kept, variants });
+    }
 
     const backups = running.app.get(BackupService);
     const run = await backups.run('cli');
@@ -161,11 +192,29 @@ describe('media files written by earlier versions or edited by hand', () => {
       const id = new Types.ObjectId(stored.get(shape)!.id);
       const record = await target.collection('media.files').findOne({ _id: id });
       // A record is restored with its chunks, or left out as an upload still under way (gridfs-completeness.ts).
-      const restoredOrLeftOut = outcome === 'file' || outcome === "no one's" ? !!record : !record;
+      const restored = outcome === 'file' || outcome === "no one's" || outcome === 'unsized';
+      const restoredOrLeftOut = restored ? !!record : !record;
       expect(restoredOrLeftOut, shape).toBe(true);
     }
     await target.dropDatabase();
   }, 120_000);
+
+  it('leaves a file without its hash alone while an upload may still be writing it', async () => {
+    const files = db.collection('media.files');
+    const record = (id: Types.ObjectId) => ({ _id: id, length: 0, chunkSize: 261_120, uploadDate: new Date() });
+    // One begun a minute ago, as an upload still arriving; one whose pending record is recent, as every upload of ours
+    // has while it runs, whatever its id says.
+    const recent = unguessableObjectId(new Date(Date.now() - 60_000));
+    const pending = unguessableObjectId(new Date(Date.now() - 2 * 3600_000));
+    await files.insertMany([record(recent), record(pending)]);
+    await db.collection('media_pending_writes').insertOne({ _id: pending, bucket: 'media', since: new Date() });
+    expect((await running.app.get(MediaCleanup).run()).failed).toBe(0);
+    expect(await files.countDocuments({ _id: { $in: [recent, pending] } })).toBe(2);
+
+    // Once no upload can still be writing them, they go (the second as an abandoned write).
+    await running.app.get(MediaCleanup).run(new Date(Date.now() + DAY_MS));
+    expect(await files.countDocuments({ _id: { $in: [recent, pending] } })).toBe(0);
+  });
 
   it.each(SHAPES)('takes a file with %s through every route and job (%s)', async (shape, outcome) => {
     const { member, id, bytes, sha256 } = stored.get(shape)!;
@@ -200,7 +249,7 @@ describe('media files written by earlier versions or edited by hand', () => {
       expect(first.body.equals(bytes.subarray(0, 10))).toBe(true);
       expect(last.status).toBe(206);
       expect(revalidated.status).toBe(304);
-    } else if (outcome === 'unknown') {
+    } else if (outcome === 'unknown' || outcome === 'unsized') {
       for (const reply of [whole, head, first, last, revalidated]) expect(reply.status).toBe(404);
     } else {
       // The whole file is sent from its first chunk and cut where the chunks end; the bytes past them are a 404.
@@ -210,23 +259,30 @@ describe('media files written by earlier versions or edited by hand', () => {
 
     // The variants job, as a worker runs it, and as the cleanup asks for it again.
     const job = running.app.get(MediaVariantsJob).run({ data: { mediaId: id } });
-    // A damaged file fails its job, which Bull retries and then keeps as failed.
-    if (outcome === 'damaged') await expect(job).rejects.toThrow(/missing chunk/);
-    else await job;
+    await job;
+    if (outcome === 'damaged') {
+      // Its missing bytes are no failure a retry can mend: recorded as an undecodable image is, so the cleanup does not
+      // ask for its variants again on every run.
+      const record = await db.collection('media.files').findOne({ _id: new Types.ObjectId(id) });
+      expect((record?.metadata as { processed?: string }).processed).toBe('unreadable');
+    }
 
-    // A member uploads beside it: the quota reads the file's record.
+    // A member uploads beside it: the quota reads the file's record, and counts what can be served by its length.
+    const room = await running.app.get(MediaQuota).room(member.userId);
+    expect(Number.isSafeInteger(room), `room ${room}`).toBe(true);
     const next = await upload(member, bytes);
     expect((await answering('DELETE', `/v1/media/${next.id!}`, member)).status).toBe(204);
 
     const attached = await callAnswering(url, 'POST', '/v1/profiles', member, profileInput({ photoIds: [id] }));
-    expect(attached.status).toBe(outcome === 'unknown' ? 422 : outcome === "no one's" ? 403 : 201);
+    const attachable = outcome === 'unknown' || outcome === 'unsized' ? 422 : outcome === "no one's" ? 403 : 201;
+    expect(attached.status).toBe(attachable);
     if (attached.status === 201) {
       expect(attached.body.photoIds).toEqual([id]);
       expect((await callAnswering(url, 'GET', `/v1/profiles/${attached.body.id as string}`, member)).status).toBe(200);
     }
 
     const byOwner = await answering('DELETE', path, member);
-    if (outcome === 'unknown') {
+    if (outcome === 'unknown' || outcome === 'unsized') {
       expect(byOwner.status).toBe(404);
       expect((await answering('DELETE', path, admin)).status).toBe(404);
       return;
