@@ -110,7 +110,7 @@ export class SubscriptionSweeper {
 
   private async settle(charge: UnsettledCharge): Promise<void> {
     const outcome = await withSubscriptionChangeLock(this.redis, charge.userId, async () => {
-      const current = await this.subscriptions.findByUser(charge.userId);
+      const current = await this.subscriptions.findForChange(charge.userId);
       const applied = current !== null && paidFor(current, charge.chargeId);
       if (!applied) {
         await this.unsettled.markRefunded(charge.chargeId);

@@ -97,7 +97,7 @@ export class SubscriptionWebhooksService {
   private async apply(event: HandledWebhookEvent): Promise<void> {
     const { id, type, data } = event;
     const chargeId = paidCharge(event);
-    const record = await this.subscriptions.findByUser(data.userId).catch((error: unknown) => {
+    const record = await this.subscriptions.findForChange(data.userId).catch((error: unknown) => {
       if (!(error instanceof SubscriptionNeedsSupportException)) throw error;
       // Acknowledged, the payment it reports would be lost; refunded, a renewal the member paid for. The provider
       // delivers it again, and once support has repaired the record it applies.

@@ -43,14 +43,20 @@ interface Period {
 export class SubscriptionsRepository {
   constructor(@InjectModel(Subscription.name) private readonly subscriptions: Model<Subscription>) {}
 
-  /**
-   * The member's subscription; SubscriptionNeedsSupportException (409) when it cannot be read (readStored). Every
-   * change reads it first, so this is where an array a hand edit set to null becomes the empty array it defaults to:
-   * the changes add to chargeIds and refundedChargeIds with $addToSet, which refuses a null (a 500, once the member
-   * was charged).
-   */
+  /** The member's subscription; SubscriptionNeedsSupportException (409) when it cannot be read (readStored). */
   async findByUser(userId: string): Promise<SubscriptionRecord | null> {
-    const stored = await this.subscriptions.findOne({ userId: new Types.ObjectId(userId) }).lean<StoredSubscription>();
+    const stored = await this.stored(userId);
+    return stored && this.record(stored);
+  }
+
+  /**
+   * findByUser for a change, under the member's subscription-change lock: an array a hand edit set to null becomes the
+   * empty array it defaults to, as the changes add to chargeIds and refundedChargeIds with $addToSet, which refuses a
+   * null (a 500, once the member was charged). Never on a read: FerretDB writes back the whole document it read, and
+   * reads hold no lock, so a read's repair put back the state a change had just replaced (a cancel answered 200 lost).
+   */
+  async findForChange(userId: string): Promise<SubscriptionRecord | null> {
+    const stored = await this.stored(userId);
     if (!stored) return null;
     const nulls = NULL_MEANS_DEFAULT.filter((field) => stored[field] === null);
     const record = this.record(stored);
@@ -286,6 +292,10 @@ export class SubscriptionsRepository {
       .findOneAndUpdate({ userId: new Types.ObjectId(userId), ...from }, changes, { returnDocument: 'after' })
       .lean<StoredSubscription>();
     return stored && this.record(stored);
+  }
+
+  private stored(userId: string): Promise<StoredSubscription | null> {
+    return this.subscriptions.findOne({ userId: new Types.ObjectId(userId) }).lean<StoredSubscription>();
   }
 
   /** A member's subscription as read (readStored), with its defaults; a damaged one is refused. */

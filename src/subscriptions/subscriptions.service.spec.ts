@@ -12,7 +12,7 @@ const CHARGE = { id: 'ch_1', amountMinor: 999, currency: 'EUR' };
 /** A start whose write no longer applies, with the member's subscription as it then stands. */
 function setup(afterwards: Partial<SubscriptionRecord> | null) {
   const subscriptions = {
-    findByUser: vi.fn().mockResolvedValueOnce(null).mockResolvedValueOnce(afterwards),
+    findForChange: vi.fn().mockResolvedValueOnce(null).mockResolvedValueOnce(afterwards),
     start: vi.fn().mockResolvedValue(null),
     rememberRefund: vi.fn().mockResolvedValue(undefined),
   };
@@ -121,7 +121,7 @@ describe('SubscriptionsService, payment keys', () => {
   it('keeps only the newest few, however often a member flips between two plans for free', async () => {
     let stored: Partial<SubscriptionRecord> = { ...live([]), plan: 'platinum', recentPaymentKeys: [] };
     const subscriptions = {
-      findByUser: vi.fn(() => Promise.resolve(stored)),
+      findForChange: vi.fn(() => Promise.resolve(stored)),
       scheduleDowngrade: vi.fn((_user: string, _from: string, to: string | null, keys: PaymentKeyUse[]) => {
         stored = { ...stored, pendingPlan: to as SubscriptionRecord['pendingPlan'], recentPaymentKeys: keys };
         return Promise.resolve(stored);

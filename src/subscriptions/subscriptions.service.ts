@@ -128,7 +128,7 @@ export class SubscriptionsService {
     idempotencyKey: string,
   ): Promise<SubscriptionView> {
     const plan = paidPlan(planId);
-    const current = await this.subscriptions.findByUser(user.id);
+    const current = await this.subscriptions.findForChange(user.id);
     if (current?.status === 'past_due') {
       throw new ConflictException('The subscription is past due: cancel it, then subscribe again');
     }
@@ -215,7 +215,7 @@ export class SubscriptionsService {
   @CacheEvict(EVICT_ENTITLEMENT)
   cancel(user: AuthenticatedUser): Promise<SubscriptionView> {
     return this.oneChangeAtATime(user, async () => {
-      const current = await this.subscriptions.findByUser(user.id);
+      const current = await this.subscriptions.findForChange(user.id);
       if (current?.status === 'past_due')
         return toSubscriptionView(orConflict(await this.subscriptions.endPastDue(user.id)));
       await this.activeOf(user);
@@ -277,7 +277,7 @@ export class SubscriptionsService {
     chargeId: string,
     conflict: string,
   ): Promise<SubscriptionView> {
-    const current = await this.subscriptions.findByUser(user.id);
+    const current = await this.subscriptions.findForChange(user.id);
     if (current && paidFor(current, chargeId)) return toSubscriptionView(current);
     // Not remembered, the refund is still made: the retry of this request answers "already subscribed" before it
     // charges, and would never make it.
@@ -303,7 +303,7 @@ export class SubscriptionsService {
   }
 
   private async activeOf(user: AuthenticatedUser): Promise<SubscriptionRecord> {
-    const current = await this.subscriptions.findByUser(user.id);
+    const current = await this.subscriptions.findForChange(user.id);
     if (!current) throw new NotFoundException('No subscription: subscribe first');
     if (current.status !== 'active') throw new ConflictException(`The subscription is ${current.status}`);
     return current;

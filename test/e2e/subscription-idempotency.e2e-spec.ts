@@ -391,7 +391,7 @@ describe('subscription Idempotency-Key: contention, crashed requests and reuse',
     it('ends the sweep’s run when the database fails, rather than waiting for it once per charge', async () => {
       const { member, key } = await upgradeWhoseWriteFailed();
       const repository = running.app.get(SubscriptionsRepository);
-      const down = vi.spyOn(repository, 'findByUser').mockRejectedValue(new Error('server selection timed out'));
+      const down = vi.spyOn(repository, 'findForChange').mockRejectedValue(new Error('server selection timed out'));
       try {
         await expect(sweepLater()).rejects.toThrow('server selection timed out');
         expect(down).toHaveBeenCalledTimes(1);
