@@ -6,7 +6,8 @@ import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
-import { callAnswering, type JsonReply } from '../support/json-call.js';
+import { uploadMedia } from '../factories/media.js';
+import { callAnswering, type AnsweringCall } from '../support/json-call.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 const SECRET = 'a-webhook-secret-of-at-least-32-characters';
@@ -37,21 +38,8 @@ describe('documents written by earlier versions or by hand', () => {
     await running.close();
   });
 
-  const call = (
-    method: string,
-    path: string,
-    account?: Account,
-    body?: unknown,
-    headers?: Record<string, string>,
-  ): Promise<JsonReply> => callAnswering(url, method, path, account, body, headers);
-
-  const upload = async (account: Account): Promise<string> => {
-    const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(pngStructure(2_000))]), 'p.png');
-    const response = await fetch(`${url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
-    expect(response.status).toBe(201);
-    return ((await response.json()) as { id: string }).id;
-  };
+  const call = (...args: AnsweringCall) => callAnswering(url, ...args);
+  const upload = async (account: Account) => (await uploadMedia(url, account, pngStructure(2_000))).id;
 
   /**
    * A profile as the first version stored it (2026-11-23): geohash cells instead of the nearby cell, no publicSince,

@@ -8,6 +8,7 @@ import { MediaQuota } from '../../src/media/media-quota.js';
 import { MediaVariantsJob } from '../../src/media/media-variants.job.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { decodableImage } from '../factories/images.js';
+import { uploadMedia } from '../factories/media.js';
 import { profileInput } from '../factories/profiles.js';
 import { callAnswering } from '../support/json-call.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
@@ -125,11 +126,10 @@ describe('media files written by earlier versions or edited by hand', () => {
     for (const [shape, , change] of SHAPES) {
       const member = await registerAccount(url);
       const { id, sha256 } = await upload(member, bytes);
-      expect(id).toBeDefined();
       // Its variants made, as a worker would have: the shapes remove them or what they point to.
-      await running.app.get(MediaVariantsJob).run({ data: { mediaId: id! } });
+      await running.app.get(MediaVariantsJob).run({ data: { mediaId: id } });
       await change(db, new Types.ObjectId(id), member);
-      stored.set(shape, { member, id: id!, bytes, sha256: sha256! });
+      stored.set(shape, { member, id, bytes, sha256 });
     }
   }, 120_000);
 
@@ -137,13 +137,7 @@ describe('media files written by earlier versions or edited by hand', () => {
     await running.close();
   });
 
-  const upload = async (account: Account, bytes: Buffer) => {
-    const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(bytes)]), 'p.png');
-    const response = await fetch(`${url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
-    expect(response.status).toBe(201);
-    return (await response.json()) as { id?: string; sha256?: string };
-  };
+  const upload = (account: Account, bytes: Buffer) => uploadMedia(url, account, bytes);
 
   /** One request, answered in bounded time with a success or a problem+json saying what is wrong, its body whole. */
   const answering = async (method: string, path: string, account?: Account, headers: Record<string, string> = {}) => {
@@ -271,7 +265,7 @@ describe('media files written by earlier versions or edited by hand', () => {
     const room = await running.app.get(MediaQuota).room(member.userId);
     expect(Number.isSafeInteger(room), `room ${room}`).toBe(true);
     const next = await upload(member, bytes);
-    expect((await answering('DELETE', `/v1/media/${next.id!}`, member)).status).toBe(204);
+    expect((await answering('DELETE', `/v1/media/${next.id}`, member)).status).toBe(204);
 
     const attached = await callAnswering(url, 'POST', '/v1/profiles', member, profileInput({ photoIds: [id] }));
     const attachable = outcome === 'unknown' || outcome === 'unsized' ? 422 : outcome === "no one's" ? 403 : 201;

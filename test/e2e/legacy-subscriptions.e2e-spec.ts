@@ -4,11 +4,12 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProfileCacheWarmer } from '../../src/profiles/cache-warming/profile-cache.warmer.js';
 import { FakePaymentProvider } from '../../src/subscriptions/payment-provider.js';
-import { PERIOD_MS, RENEWAL_WAIT_MS } from '../../src/subscriptions/plans.js';
+import { RENEWAL_WAIT_MS } from '../../src/subscriptions/plans.js';
 import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
-import { callAnswering, type JsonReply } from '../support/json-call.js';
+import { subscriptionDocument } from '../factories/subscriptions.js';
+import { callAnswering, type AnsweringCall } from '../support/json-call.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 const SECRET = 'a-webhook-secret-of-at-least-32-characters';
@@ -45,13 +46,7 @@ describe('subscriptions written by earlier versions, by hand or restored from ol
     await running.close();
   });
 
-  const call = (
-    method: string,
-    path: string,
-    account?: Account,
-    body?: unknown,
-    headers?: Record<string, string>,
-  ): Promise<JsonReply> => callAnswering(url, method, path, account, body, headers);
+  const call = (...args: AnsweringCall) => callAnswering(url, ...args);
   /** A payment provider event, signed now. */
   const deliver = (event: object) => {
     const body = JSON.stringify(event);
@@ -63,38 +58,15 @@ describe('subscriptions written by earlier versions, by hand or restored from ol
     });
   };
 
-  /**
-   * A subscription in today's shape, ending `endsInMs` from now; `changes` set fields, and remove those set to
-   * undefined.
-   */
+  /** A subscription document (subscriptionDocument) inserted past mongoose; its id. */
   const insertSubscription = async (
     member: Account,
-    changes: Record<string, unknown> = {},
-    endsInMs = 10 * DAY_MS,
+    changes?: Record<string, unknown>,
+    endsInMs?: number,
   ): Promise<Types.ObjectId> => {
-    const end = Date.now() + endsInMs;
-    const document: Record<string, unknown> = {
-      _id: new Types.ObjectId(),
-      userId: new Types.ObjectId(member.userId),
-      plan: 'premium',
-      status: 'active',
-      currentPeriodStart: new Date(end - PERIOD_MS.month),
-      currentPeriodEnd: new Date(end),
-      cancelAtPeriodEnd: false,
-      pendingPlan: null,
-      previousPlan: null,
-      lastChargeId: `ch_${randomUUID()}`,
-      chargeIds: [],
-      recentPaymentKeys: [],
-      refundedChargeIds: [],
-      createdAt: new Date(end - PERIOD_MS.month),
-      updatedAt: new Date(end - PERIOD_MS.month),
-      __v: 0,
-      ...changes,
-    };
-    for (const [field, value] of Object.entries(document)) if (value === undefined) delete document[field];
+    const document = subscriptionDocument(member, changes, endsInMs);
     await subscriptions.insertOne(document);
-    return document._id as Types.ObjectId;
+    return document._id;
   };
   const stored = (id: Types.ObjectId) => subscriptions.findOne({ _id: id });
   const adminList = async () => {

@@ -3,7 +3,7 @@ import { Types, type Collection, type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
-import { callAnswering, type JsonReply } from '../support/json-call.js';
+import { callAnswering, type AnsweringCall, type JsonReply } from '../support/json-call.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 /**
@@ -28,8 +28,7 @@ describe('accounts stored without fields added later or with defaults', () => {
     await running.close();
   });
 
-  const call = (method: string, path: string, account?: Account, body?: unknown): Promise<JsonReply> =>
-    callAnswering(url, method, path, account, body);
+  const call = (...args: AnsweringCall) => callAnswering(url, ...args);
 
   /** A member registered today, then stored as `change` ($set / $unset) leaves it; not logged in. */
   const legacyMember = async (change: Record<string, Record<string, unknown>>): Promise<Account> => {

@@ -3,8 +3,9 @@ import { Types, type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
+import { uploadMedia } from '../factories/media.js';
 import { createProfile } from '../factories/profiles.js';
-import { callAnswering, type JsonReply } from '../support/json-call.js';
+import { callAnswering, type AnsweringCall } from '../support/json-call.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 /**
@@ -28,16 +29,9 @@ describe('deleting a file named in another spelling of its id', () => {
     await running.close();
   });
 
-  const call = (method: string, path: string, account?: Account, body?: unknown): Promise<JsonReply> =>
-    callAnswering(url, method, path, account, body);
+  const call = (...args: AnsweringCall) => callAnswering(url, ...args);
 
-  const upload = async (account: Account): Promise<string> => {
-    const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(pngStructure(2_000))]), 'p.png');
-    const response = await fetch(`${url}/v1/media`, { method: 'POST', headers: account.auth, body: form });
-    expect(response.status).toBe(201);
-    return ((await response.json()) as { id: string }).id;
-  };
+  const upload = async (account: Account) => (await uploadMedia(url, account, pngStructure(2_000))).id;
 
   /** What GridFS still holds of the file: its document and chunks. */
   const storedOf = async (id: string) => {

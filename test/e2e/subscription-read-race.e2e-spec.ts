@@ -1,13 +1,10 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Collection, type Connection } from 'mongoose';
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PERIOD_MS } from '../../src/subscriptions/plans.js';
-import { registerAccount, type Account } from '../factories/accounts.js';
+import { registerAccount } from '../factories/accounts.js';
+import { subscriptionDocument } from '../factories/subscriptions.js';
 import { callJson } from '../support/json-call.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
-
-const DAY_MS = 24 * 3600 * 1000;
 
 /**
  * FerretDB reads a document, then writes it whole, without a lock (mongodb-here.md): a write made outside the member's
@@ -27,30 +24,13 @@ describe('reading a subscription stored with null arrays beside a change', () =>
     await running.close();
   });
 
-  const insertNullArrays = async (member: Account) => {
-    const end = Date.now() + 10 * DAY_MS;
-    await subscriptions.insertOne({
-      userId: new Types.ObjectId(member.userId),
-      plan: 'premium',
-      status: 'active',
-      currentPeriodStart: new Date(end - PERIOD_MS.month),
-      currentPeriodEnd: new Date(end),
-      cancelAtPeriodEnd: false,
-      pendingPlan: null,
-      previousPlan: null,
-      lastChargeId: `ch_${randomUUID()}`,
-      chargeIds: null,
-      recentPaymentKeys: null,
-      refundedChargeIds: null,
-    });
-  };
-
   it('keeps a cancellation that was answered 200 while the member’s reads came in', async () => {
     const lost: string[] = [];
     const member = await registerAccount(running.url);
     for (let round = 0; round < 40; round += 1) {
       await subscriptions.deleteMany({ userId: new Types.ObjectId(member.userId) });
-      await insertNullArrays(member);
+      const nullArrays = { chargeIds: null, recentPaymentKeys: null, refundedChargeIds: null };
+      await subscriptions.insertOne(subscriptionDocument(member, nullArrays));
       const reads = Array.from({ length: 30 }, () => callJson(running.url, 'GET', '/v1/subscriptions/me', member));
       const cancel = callJson(running.url, 'POST', '/v1/subscriptions/me/cancel', member);
       const [canceled] = await Promise.all([cancel, ...reads]);

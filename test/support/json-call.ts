@@ -38,18 +38,20 @@ export async function timedJson(url: string, path: string, init?: RequestInit) {
   return { status: response.status, body, ms: performance.now() - started };
 }
 
-/**
- * callJson, its answer checked to be a success or a problem that says what is wrong, never a 500: what the API must
- * do with any document an earlier version or a hand edit left. `headers` are sent beside the account's token.
- */
-export async function callAnswering(
-  url: string,
+/** What callAnswering takes after the server's URL: `headers` go beside the account's token. */
+export type AnsweringCall = [
   method: string,
   path: string,
   account?: Account,
   body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<JsonReply> {
+  headers?: Record<string, string>,
+];
+
+/**
+ * callJson, its answer checked to be a success or a problem that says what is wrong, never a 500: what the API must
+ * do with any document an earlier version or a hand edit left. `headers` are sent beside the account's token.
+ */
+export async function callAnswering(url: string, ...[method, path, account, body, headers]: AnsweringCall) {
   const caller = { ...account, auth: { ...account?.auth, ...headers } } as Account;
   const reply = await callJson(url, method, path, caller, body);
   expect(reply.status, `${method} ${path}: ${JSON.stringify(reply.body)}`).toBeLessThan(500);
