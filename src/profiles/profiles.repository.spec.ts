@@ -58,7 +58,7 @@ describe('ProfilesRepository read preferences', () => {
   it('reads single profiles, an update read-back and an owner lookup from the primary, whatever it says', async () => {
     const profiles = repository('secondaryPreferred');
     const id = new Types.ObjectId();
-    answer = (op) => (op === 'findOneAndUpdate' ? { _id: id } : null);
+    answer = (op) => (op === 'findOneAndUpdate' ? { _id: id } : op === 'find' ? [] : null);
     await profiles.findById(id);
     await profiles.updateOwned(id, undefined, { bio: 'changed' });
     await profiles.findByOwner(new Types.ObjectId());

@@ -9,6 +9,7 @@ import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { inWriteCommands } from '../database/write-commands.js';
 import type { CellBox, GridCell } from './geo.js';
 import { Profile, type Gender } from './profile.schema.js';
+import { COUNTABLE_VIEWS, readStoredProfile, reportUncountable } from './stored-profile.js';
 
 export type ProfileRecord = Profile & { _id: Types.ObjectId };
 
@@ -111,8 +112,8 @@ export class ProfilesRepository {
     }
   }
 
-  findById(id: Types.ObjectId): Promise<ProfileRecord | null> {
-    return this.profiles.findById(id).lean<ProfileRecord>();
+  async findById(id: Types.ObjectId): Promise<ProfileRecord | null> {
+    return readStoredProfile(await this.profiles.findById(id).lean<ProfileRecord>());
   }
 
   /**
@@ -141,13 +142,15 @@ export class ProfilesRepository {
     // which cached lists the write can have moved the profile in depends on it (list-page-tags.ts). (FerretDB reads
     // and writes back without a lock, as decision 0033 describes.) It rejects findOneAndUpdate with a projection, so
     // one call cannot return both documents: the one after is read back.
-    const before = await this.profiles
-      .findOneAndUpdate(
-        filter,
-        { $set: { ...changes, ...(ownerId && { lastActiveAt: now }) } },
-        { returnDocument: 'before' },
-      )
-      .lean<ProfileRecord>();
+    const before = readStoredProfile(
+      await this.profiles
+        .findOneAndUpdate(
+          filter,
+          { $set: { ...changes, ...(ownerId && { lastActiveAt: now }) } },
+          { returnDocument: 'before' },
+        )
+        .lean<ProfileRecord>(),
+    );
     if (!before) return null;
     const after = await this.findById(id);
     return after && { before, after };
@@ -238,7 +241,7 @@ export class ProfilesRepository {
   async deleteOwned(id: Types.ObjectId, ownerId: Types.ObjectId | undefined): Promise<ProfileRecord | null> {
     const filter: QueryFilter<Profile> = ownerId ? { _id: id, userId: ownerId } : { _id: id };
     // Without a projection, which FerretDB refuses on findAndModify.
-    return this.profiles.findOneAndDelete(filter).lean<ProfileRecord>();
+    return readStoredProfile(await this.profiles.findOneAndDelete(filter).lean<ProfileRecord>());
   }
 
   /** Ids of the matching public profiles, newest first (profiles themselves are read through the profile cache). */
@@ -319,12 +322,13 @@ export class ProfilesRepository {
     }));
   }
 
-  findByOwner(userId: Types.ObjectId): Promise<ProfileRecord | null> {
-    return this.profiles.findOne({ userId }).lean<ProfileRecord>();
+  async findByOwner(userId: Types.ObjectId): Promise<ProfileRecord | null> {
+    return readStoredProfile(await this.profiles.findOne({ userId }).lean<ProfileRecord>());
   }
 
-  findPublicByOwners(userIds: Types.ObjectId[]): Promise<ProfileRecord[]> {
-    return this.profiles.find({ userId: { $in: userIds }, visibility: 'public' }).lean<ProfileRecord[]>();
+  async findPublicByOwners(userIds: Types.ObjectId[]): Promise<ProfileRecord[]> {
+    const found = await this.profiles.find({ userId: { $in: userIds }, visibility: 'public' }).lean<ProfileRecord[]>();
+    return found.map(readStoredProfile);
   }
 
   /**
@@ -365,14 +369,24 @@ export class ProfilesRepository {
           _id: new Types.ObjectId(id),
           viewBatchId: { $ne: batch.id },
           viewBatchSeq: { $not: { $gte: batch.seq } },
+          $or: COUNTABLE_VIEWS,
         },
         update: { $inc: { views: count }, $set: { viewBatchId: batch.id, viewBatchSeq: batch.seq } },
       },
     }));
     // Views are no edit: without `timestamps: false` mongoose would set updatedAt, which the owner sees. A command
     // that fails part way leaves the rest to the batch's retry, which skips the profiles that already have it.
+    let matched = 0;
     for (const command of inWriteCommands(operations)) {
-      await this.profiles.bulkWrite(command, { ordered: false, timestamps: false });
+      matched += (await this.profiles.bulkWrite(command, { ordered: false, timestamps: false })).matchedCount;
+    }
+    // Some were not written: already had the batch, were deleted, or have a count that cannot be added to.
+    if (matched < operations.length) {
+      const ids = operations.map((operation) => operation.updateOne.filter._id);
+      const uncountable = await this.profiles
+        .find({ _id: { $in: ids }, $nor: COUNTABLE_VIEWS }, { views: 1 })
+        .lean<{ _id: Types.ObjectId; views?: unknown }[]>();
+      for (const profile of uncountable) reportUncountable(profile, batch.id);
     }
   }
 

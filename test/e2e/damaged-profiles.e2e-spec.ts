@@ -1,0 +1,196 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Collection, type Connection } from 'mongoose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TieredCache } from '../../src/cache/tiered-cache.js';
+import { ProfileCacheWarmer } from '../../src/profiles/cache-warming/profile-cache.warmer.js';
+import { ProfileViewsFlusher } from '../../src/profiles/views/profile-views.flusher.js';
+import { gridCellOf } from '../../src/profiles/geo.js';
+import { registerAccount, type Account } from '../factories/accounts.js';
+import { createProfile } from '../factories/profiles.js';
+import { callAnswering, type AnsweringCall } from '../support/json-call.js';
+import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
+
+const LISBON = { city: 'Lisbon', country: 'PT', lat: 38.72, lng: -9.14 };
+
+/**
+ * Profiles with a field of the wrong type or value, as a hand edit (mongosh) or a bad import leaves them, inserted with
+ * the driver past mongoose. One damaged record never fails a request for anyone else: it is read with a safe value or
+ * left out, and never makes a list, or the cache warm that holds it, answer 500.
+ */
+describe('damaged profiles', () => {
+  let running: RunningApp;
+  let url: string;
+  let admin: Account;
+  let profiles: Collection;
+
+  beforeAll(async () => {
+    ({ running, admin } = await startAppWithAdmin('damaged-profiles'));
+    url = running.url;
+    profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  // A damaged profile a failed test left behind would fail the lists of the next one.
+  const inserted: Types.ObjectId[] = [];
+  afterEach(async () => {
+    await profiles.deleteMany({ _id: { $in: inserted.splice(0) } });
+  });
+
+  const call = (...args: AnsweringCall) => callAnswering(url, ...args);
+
+  /** A public profile in Lisbon as the API writes it, with `changes` set (and those set to undefined removed). */
+  const insertProfile = async (member: Account, changes: Record<string, unknown> = {}): Promise<string> => {
+    const now = new Date();
+    const cell = gridCellOf(LISBON);
+    const document: Record<string, unknown> = {
+      _id: new Types.ObjectId(),
+      userId: new Types.ObjectId(member.userId),
+      displayName: 'Damaged',
+      bio: '',
+      birthDate: new Date('1990-05-01T00:00:00Z'),
+      gender: 'woman',
+      interestedIn: ['man'],
+      interests: ['chess'],
+      location: { ...LISBON, cityKey: 'lisbon', cellRow: cell.row, cellCol: cell.col },
+      photoIds: [],
+      visibility: 'public',
+      views: 1_000_000,
+      lastActiveAt: now,
+      createdAt: now,
+      updatedAt: now,
+      __v: 0,
+      ...changes,
+    };
+    for (const [field, value] of Object.entries(document)) if (value === undefined) delete document[field];
+    await profiles.insertOne(document);
+    inserted.push(document._id as Types.ObjectId);
+    return String(document._id);
+  };
+
+  const LISTS = [
+    '/v1/profiles?city=Lisbon',
+    '/v1/profiles?city=Lisbon&minAge=18&maxAge=90&fields=age,location',
+    '/v1/profiles/popular',
+    '/v1/profiles/nearby?lat=38.72&lng=-9.14&radiusKm=10',
+    '/v1/locations/cities',
+  ];
+
+  /** Every list answers 200 to a member, with `healthy` in it; the ids each list showed. */
+  const listsFor = async (member: Account, healthy: string): Promise<string[][]> => {
+    await running.app.get(TieredCache).invalidate('cities', ['all']);
+    const shown: string[][] = [];
+    for (const path of LISTS) {
+      const reply = await call('GET', path, member);
+      expect(reply.status, path).toBe(200);
+      const items = (Array.isArray(reply.body) ? reply.body : reply.body.items) as { id?: string }[];
+      if (!path.startsWith('/v1/locations'))
+        expect(
+          items.map((item) => item.id),
+          path,
+        ).toContain(healthy);
+      shown.push(items.flatMap((item) => (item.id ? [item.id] : [])));
+    }
+    return shown;
+  };
+
+  it('reads a birth date that is no date as unknown: reads, lists and cache warm answer (500 until now)', async () => {
+    const other = await registerAccount(url);
+    const healthy = (await createProfile(url, other, { location: LISBON })).id;
+    for (const birthDate of ['not a date', '', { year: 1990 }]) {
+      const member = await registerAccount(url);
+      const id = await insertProfile(member, { birthDate });
+      for (const reader of [undefined, other, member, admin]) {
+        const reply = await call('GET', `/v1/profiles/${id}`, reader);
+        expect(reply.status).toBe(200);
+        expect(reply.body.age).toBeUndefined();
+      }
+      expect((await call('GET', '/v1/profiles/me', member)).body.id).toBe(id);
+      const shown = await listsFor(other, healthy);
+      expect(shown[0]).toContain(id);
+      // The age filter matches no unknown birth date.
+      expect(shown[1]).not.toContain(id);
+      await expect(running.app.get(ProfileCacheWarmer).warm()).resolves.toBeDefined();
+      const fixed = await call('PATCH', `/v1/profiles/${id}`, member, { birthDate: '1990-05-01' });
+      expect(fixed.body.birthDate).toBe('1990-05-01');
+      expect((await call('DELETE', `/v1/profiles/${id}`, member)).status).toBe(204);
+    }
+    const deletedAsStored = await insertProfile(await registerAccount(url), { birthDate: 'not a date' });
+    expect((await call('DELETE', `/v1/profiles/${deletedAsStored}`, admin)).status).toBe(204);
+  });
+
+  it('reads an unknown visibility as hidden: only owner and admins see it (everyone did until now)', async () => {
+    const other = await registerAccount(url);
+    const healthy = (await createProfile(url, other, { location: LISBON })).id;
+    const member = await registerAccount(url);
+    const id = await insertProfile(member, { visibility: 'friends-only' });
+    expect((await call('GET', `/v1/profiles/${id}`)).status).toBe(404);
+    expect((await call('GET', `/v1/profiles/${id}`, other)).status).toBe(404);
+    expect((await call('GET', `/v1/profiles/${id}`, member)).body.visibility).toBe('hidden');
+    expect((await call('GET', `/v1/profiles/${id}`, admin)).body.visibility).toBe('hidden');
+    expect((await call('GET', '/v1/profiles/me', member)).body.visibility).toBe('hidden');
+    expect((await call('PATCH', `/v1/profiles/${id}`, other, { bio: 'Mine now' })).status).toBe(404);
+    for (const shown of await listsFor(other, healthy)) expect(shown).not.toContain(id);
+    // Its owner repairs it by choosing.
+    expect((await call('PATCH', `/v1/profiles/${id}`, member, { visibility: 'public' })).status).toBe(200);
+    expect((await call('GET', `/v1/profiles/${id}`, other)).status).toBe(200);
+    expect((await call('DELETE', `/v1/profiles/${id}`, member)).status).toBe(204);
+  });
+
+  it('serves, lists, changes and deletes profiles with other fields of the wrong type, never a 500', async () => {
+    const other = await registerAccount(url);
+    const healthy = (await createProfile(url, other, { location: LISBON })).id;
+    const located = (changes: Record<string, unknown>) => ({
+      location: { ...LISBON, cityKey: 'lisbon', ...gridCellOf(LISBON), ...changes },
+    });
+    const shapes: Record<string, unknown>[] = [
+      { birthDate: 641_520_000_000 },
+      { birthDate: null },
+      { displayName: 42 },
+      { displayName: null },
+      { bio: 42 },
+      { bio: null },
+      { interests: null },
+      { interests: 'chess' },
+      { interestedIn: 'man' },
+      { gender: 'robot' },
+      located({ lat: '38.72', lng: '-9.14' }),
+      located({ lat: 200 }),
+      located({ city: null }),
+      { views: '7' },
+      { views: -5 },
+      { photoIds: ['not-hex'] },
+      { createdAt: undefined },
+    ];
+    for (const changes of shapes) {
+      const member = await registerAccount(url);
+      const id = await insertProfile(member, changes);
+      for (const reader of [undefined, other, member, admin]) await call('GET', `/v1/profiles/${id}`, reader);
+      await call('GET', '/v1/profiles/me', member);
+      await call('PATCH', `/v1/profiles/${id}`, member, { bio: 'Changed' });
+      await listsFor(other, healthy);
+      await running.app.get(ProfileCacheWarmer).warm();
+      expect((await call('DELETE', `/v1/profiles/${id}`, member)).status).toBe(204);
+    }
+  });
+
+  it('counts the views of other profiles when one stores its count as something else than a number', async () => {
+    const flusher = running.app.get(ProfileViewsFlusher);
+    const healthy = (await createProfile(url, await registerAccount(url), { location: LISBON })).id;
+    const damaged = [];
+    for (const views of ['7', null, { count: 7 }])
+      damaged.push(await insertProfile(await registerAccount(url), { views }));
+    await flusher.flush();
+    const viewer = await registerAccount(url);
+    for (const id of [healthy, ...damaged]) await call('GET', `/v1/profiles/${id}`, viewer);
+    // Each flush failed, and the next one took up the same batch: no view was counted for anyone again.
+    expect((await flusher.flush()).profiles).toBe(4);
+    await call('GET', `/v1/profiles/${healthy}`, await registerAccount(url));
+    expect((await flusher.flush()).profiles).toBe(1);
+    expect((await call('GET', `/v1/profiles/${healthy}`, viewer)).body.views).toBe(2);
+    // The damaged counts are left as they were, for support to repair.
+    for (const id of damaged) expect((await call('GET', `/v1/profiles/${id}`, admin)).status).toBe(200);
+  });
+});
