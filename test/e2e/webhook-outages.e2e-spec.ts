@@ -123,10 +123,10 @@ describe('payment webhooks during dependency outages', () => {
     const member = await registerAccount(running.url);
     const event = refundEvent(member);
     const subscriptions = running.app.get(SubscriptionsRepository);
-    const findByUser = subscriptions.findByUser.bind(subscriptions);
+    const findForChange = subscriptions.findForChange.bind(subscriptions);
     // Redis answered the lock's SET, then stops answering: the event's next Redis command (remembering the refund) fails.
-    subscriptions.findByUser = async (userId: string) => {
-      const found = await findByUser(userId);
+    subscriptions.findForChange = async (userId: string) => {
+      const found = await findForChange(userId);
       await redis.freeze();
       return found;
     };
@@ -136,7 +136,7 @@ describe('payment webhooks during dependency outages', () => {
       expect(failed.type).toMatch(/^application\/problem\+json/);
       expect(payments.refunds.has(event.data.chargeId)).toBe(false);
     } finally {
-      subscriptions.findByUser = findByUser;
+      subscriptions.findForChange = findForChange;
       redis.thaw();
     }
     await expect.poll(async () => (await deliver(event)).status, { timeout: 10_000, interval: 500 }).toBe(200);
