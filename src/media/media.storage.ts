@@ -306,7 +306,8 @@ export class MediaStorage implements OnModuleInit {
 
 /**
  * The owner's id as the API writes it (lower-case hex): a record edited by hand may hold it in upper case or as an
- * ObjectId, which no member's id matched, so its owner was refused their own file (403). No owner reads as '', no one's.
+ * ObjectId, which no member's id matched, so its owner was refused their own file (403). No owner reads as '', no
+ * one's.
  */
 function ownerOf(file: { metadata?: unknown }): string {
   const owner = (file.metadata as { ownerId?: unknown } | null | undefined)?.ownerId;

@@ -176,7 +176,8 @@ describe('hostile input (seeded fuzzing)', () => {
         { seed: SEED, numRuns: 20, endOnFailure: true },
       );
     }
-  });
+    // About 10 s alone; over a minute beside the rest of the suite on two cores.
+  }, 300_000);
 
   it('answers batches of hostile sub-requests item by item, each a success or a problem', async () => {
     const segment = fc.constantFrom(
