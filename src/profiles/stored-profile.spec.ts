@@ -14,7 +14,7 @@ describe('readStoredProfile', () => {
   });
 
   it('reads a birth date that is no date as unknown', () => {
-    for (const birthDate of ['not a date', '', { year: 1990 }, true, new Date(Number.NaN)]) {
+    for (const birthDate of ['not a date', '', { year: 1990 }, true, null, new Date(Number.NaN)]) {
       expect(readStoredProfile(stored({ birthDate }))).not.toHaveProperty('birthDate');
     }
   });
@@ -23,6 +23,44 @@ describe('readStoredProfile', () => {
     expect(readStoredProfile(stored({ visibility: 'friends-only' })).visibility).toBe('hidden');
     expect(readStoredProfile(stored({ visibility: null })).visibility).toBe('hidden');
     expect(readStoredProfile(stored({ visibility: 'public' })).visibility).toBe('public');
+  });
+
+  it('reads the shown fields as their documented types: text as text, lists of text, known genders', () => {
+    const read = readStoredProfile(
+      stored({
+        displayName: 42,
+        bio: null,
+        gender: 'robot',
+        interestedIn: 'man',
+        interests: ['chess', 7, null],
+        photoIds: 'a1b2',
+        views: '7',
+      }),
+    );
+    expect(read).toMatchObject({ displayName: '42', interestedIn: ['man'], interests: ['chess'], photoIds: ['a1b2'] });
+    for (const field of ['bio', 'gender', 'views']) expect(read).not.toHaveProperty(field);
+    expect(readStoredProfile(stored({ interestedIn: ['woman', 'robot'], interests: { chess: true } }))).toMatchObject({
+      interestedIn: ['woman'],
+      interests: [],
+    });
+    expect(readStoredProfile(stored({ views: 7.5 }))).not.toHaveProperty('views');
+  });
+
+  it('reads a location with text for city and country and numbers for coordinates, keeping what search uses', () => {
+    const base = { city: 'Lisbon', country: 'PT', cityKey: 'lisbon', cellRow: 12872, cellCol: -3047 };
+    expect(
+      readStoredProfile(stored({ location: { ...base, city: null, lat: '38.72', lng: 'west' } })).location,
+    ).toEqual({ ...base, city: '', lat: 38.72 });
+    expect(readStoredProfile(stored({ location: 'Lisbon' }))).not.toHaveProperty('location');
+  });
+
+  it('leaves a well-typed profile as the very objects it was read as', () => {
+    const location = { city: 'Lisbon', country: 'PT', lat: 38.72, lng: -9.14, cityKey: 'lisbon' };
+    const interests = ['chess'];
+    const read = readStoredProfile(stored({ displayName: 'Ana', gender: 'woman', interests, location, views: 3 }));
+    expect(read.location).toBe(location);
+    expect(read.interests).toBe(interests);
+    expect(read).toMatchObject({ displayName: 'Ana', gender: 'woman', views: 3 });
   });
 
   it('passes null through', () => {

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { QueryFilter } from 'mongoose';
-import { VISIBILITIES, type Profile } from './profile.schema.js';
+import { GENDERS, VISIBILITIES, type Profile } from './profile.schema.js';
 import type { ProfileRecord } from './profiles.repository.js';
 
 const logger = new Logger('StoredProfile');
@@ -15,12 +15,16 @@ const logger = new Logger('StoredProfile');
  * - a visibility this version does not know: read as hidden, as the lists already treat it (they match only public).
  *   Everyone else was shown it, though its owner may have meant to hide it; the owner can still read and fix it.
  * A birth date stored as a parseable string or number (an older import) reads as that date.
+ *
+ * The fields a response shows are read as the types the OpenAPI document gives them (readShownFields): served as
+ * stored, one profile with a number for a name, or a string for a list, broke a generated client's decoding of every
+ * list page that held it, for everyone.
  */
 export function readStoredProfile<T extends Partial<ProfileRecord> | null>(stored: T): T {
   if (!stored) return stored;
   const problems: string[] = [];
   const birthDate: unknown = stored.birthDate;
-  if (birthDate !== undefined && birthDate !== null && !(birthDate instanceof Date)) {
+  if (birthDate !== undefined && !(birthDate instanceof Date)) {
     const parsed = typeof birthDate === 'string' || typeof birthDate === 'number' ? new Date(birthDate) : undefined;
     if (parsed && !Number.isNaN(parsed.getTime())) stored.birthDate = parsed;
     else problems.push(`birthDate is ${JSON.stringify(birthDate)}, not a date: read as unknown`);
@@ -29,6 +33,7 @@ export function readStoredProfile<T extends Partial<ProfileRecord> | null>(store
     problems.push('birthDate is an invalid date: read as unknown');
   }
   if (problems.length > 0) delete stored.birthDate;
+  problems.push(...readShownFields(stored));
   if ('visibility' in stored && !(VISIBILITIES as readonly unknown[]).includes(stored.visibility)) {
     problems.push(
       `visibility is ${JSON.stringify(stored.visibility)}, not one of ${VISIBILITIES.join(', ')}: read as hidden`,
@@ -39,6 +44,78 @@ export function readStoredProfile<T extends Partial<ProfileRecord> | null>(store
     logger.warn(`Profile ${String(stored._id)} needs repair: ${problems.join('; ')}`);
   }
   return stored;
+}
+
+type Reader = (stored: unknown) => unknown;
+
+/** Text: a number or a boolean in its place reads as its text, anything else (null, an object, a list) as absent. */
+const readText: Reader = (stored) =>
+  typeof stored === 'string'
+    ? stored
+    : typeof stored === 'number' || typeof stored === 'boolean'
+      ? String(stored)
+      : undefined;
+
+/** A list of text: one text in its place reads as a list of it; items that are no text are left out. */
+const readTexts =
+  (allowed?: readonly string[]): Reader =>
+  (stored) => {
+    const items: unknown[] = Array.isArray(stored) ? stored : typeof stored === 'string' ? [stored] : [];
+    const read = items.filter((item) => typeof item === 'string' && (!allowed || allowed.includes(item)));
+    return read.length === items.length && items === stored ? stored : read;
+  };
+
+/** A coordinate: a number, or text that is one (an older import); anything else reads as absent. */
+const readCoordinate: Reader = (stored) => {
+  const read = typeof stored === 'string' && stored.trim() !== '' ? Number(stored) : stored;
+  return typeof read === 'number' && Number.isFinite(read) ? read : undefined;
+};
+
+/**
+ * A location keeps the fields search works by (cityKey, the cell), which the response does not show: the lists and
+ * cache tags an update drops are found by them. City and country that are no text read as empty, which the response
+ * requires.
+ */
+const readLocation: Reader = (stored) => {
+  if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) return undefined;
+  const location = stored as Record<string, unknown>;
+  const read = {
+    ...location,
+    city: readText(location.city) ?? '',
+    country: readText(location.country) ?? '',
+    lat: readCoordinate(location.lat),
+    lng: readCoordinate(location.lng),
+  };
+  for (const field of ['lat', 'lng'] as const) if (read[field] === undefined) delete read[field];
+  const same = (Object.keys(read) as (keyof typeof read)[]).every((field) => read[field] === location[field]);
+  return same && Object.keys(read).length === Object.keys(location).length ? stored : read;
+};
+
+/** How each field a response shows is read; views: a whole number (`$inc` writes only those), anything else absent. */
+const SHOWN_FIELDS: Record<string, Reader> = {
+  displayName: readText,
+  bio: readText,
+  gender: (stored) => ((GENDERS as readonly unknown[]).includes(stored) ? stored : undefined),
+  interestedIn: readTexts(GENDERS),
+  interests: readTexts(),
+  photoIds: readTexts(),
+  location: readLocation,
+  views: (stored) => (Number.isSafeInteger(stored) ? stored : undefined),
+};
+
+/** Reads the shown fields of `stored` in place (SHOWN_FIELDS); what each one that was changed was stored as. */
+function readShownFields(stored: object): string[] {
+  const fields = stored as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const [field, read] of Object.entries(SHOWN_FIELDS)) {
+    if (!(field in fields)) continue;
+    const value = read(fields[field]);
+    if (value === fields[field]) continue;
+    problems.push(`${field} is ${JSON.stringify(fields[field])}: read as ${JSON.stringify(value) ?? 'absent'}`);
+    if (value === undefined) delete fields[field];
+    else fields[field] = value;
+  }
+  return problems;
 }
 
 /**

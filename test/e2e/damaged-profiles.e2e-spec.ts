@@ -8,6 +8,7 @@ import { gridCellOf } from '../../src/profiles/geo.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
 import { callAnswering, type AnsweringCall } from '../support/json-call.js';
+import { OpenApiConformance, type OpenApiDocument } from '../support/openapi-conformance.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 const LISBON = { city: 'Lisbon', country: 'PT', lat: 38.72, lng: -9.14 };
@@ -22,11 +23,15 @@ describe('damaged profiles', () => {
   let url: string;
   let admin: Account;
   let profiles: Collection;
+  // Every answer is held to the OpenAPI document: a generated client that cannot decode one damaged profile fails the
+  // whole list page holding it.
+  let conformance: OpenApiConformance;
 
   beforeAll(async () => {
     ({ running, admin } = await startAppWithAdmin('damaged-profiles'));
     url = running.url;
     profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
+    conformance = new OpenApiConformance((await (await fetch(`${url}/docs/openapi.json`)).json()) as OpenApiDocument);
   });
 
   afterAll(async () => {
@@ -37,9 +42,18 @@ describe('damaged profiles', () => {
   const inserted: Types.ObjectId[] = [];
   afterEach(async () => {
     await profiles.deleteMany({ _id: { $in: inserted.splice(0) } });
+    expect(conformance.take()).toEqual([]);
   });
 
-  const call = (...args: AnsweringCall) => callAnswering(url, ...args);
+  const call = async (...args: AnsweringCall) => {
+    const reply = await callAnswering(url, ...args);
+    const [method, path] = args;
+    // The documented path: no query, an id as `{id}`.
+    const template = path.split('?')[0].replace(/\/[0-9a-f]{24}$/, '/{id}');
+    const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
+    conformance.check({ method, template, status: reply.status, headers: reply.headers, text });
+    return reply;
+  };
 
   /** A public profile in Lisbon as the API writes it, with `changes` set (and those set to undefined removed). */
   const insertProfile = async (member: Account, changes: Record<string, unknown> = {}): Promise<string> => {
@@ -154,13 +168,19 @@ describe('damaged profiles', () => {
       { bio: null },
       { interests: null },
       { interests: 'chess' },
+      { interests: ['chess', 7, null] },
       { interestedIn: 'man' },
+      { interestedIn: ['man', 'robot'] },
       { gender: 'robot' },
+      { displayName: ['Ana'] },
       located({ lat: '38.72', lng: '-9.14' }),
       located({ lat: 200 }),
       located({ city: null }),
+      located({ country: 351 }),
+      { location: 'Lisbon' },
       { views: '7' },
       { views: -5 },
+      { views: 7.5 },
       { photoIds: ['not-hex'] },
       { createdAt: undefined },
     ];
