@@ -1,12 +1,12 @@
 import { getConnectionToken } from '@nestjs/mongoose';
-import { Types, type Collection, type Connection } from 'mongoose';
+import type { Types, Collection, Connection } from 'mongoose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { ProfileCacheWarmer } from '../../src/profiles/cache-warming/profile-cache.warmer.js';
 import { ProfileViewsFlusher } from '../../src/profiles/views/profile-views.flusher.js';
 import { gridCellOf } from '../../src/profiles/geo.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
-import { createProfile } from '../factories/profiles.js';
+import { createProfile, profileDocument } from '../factories/profiles.js';
 import { callAnswering, type AnsweringCall } from '../support/json-call.js';
 import { OpenApiConformance, type OpenApiDocument } from '../support/openapi-conformance.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
@@ -57,30 +57,9 @@ describe('damaged profiles', () => {
 
   /** A public profile in Lisbon as the API writes it, with `changes` set (and those set to undefined removed). */
   const insertProfile = async (member: Account, changes: Record<string, unknown> = {}): Promise<string> => {
-    const now = new Date();
-    const cell = gridCellOf(LISBON);
-    const document: Record<string, unknown> = {
-      _id: new Types.ObjectId(),
-      userId: new Types.ObjectId(member.userId),
-      displayName: 'Damaged',
-      bio: '',
-      birthDate: new Date('1990-05-01T00:00:00Z'),
-      gender: 'woman',
-      interestedIn: ['man'],
-      interests: ['chess'],
-      location: { ...LISBON, cityKey: 'lisbon', cellRow: cell.row, cellCol: cell.col },
-      photoIds: [],
-      visibility: 'public',
-      views: 1_000_000,
-      lastActiveAt: now,
-      createdAt: now,
-      updatedAt: now,
-      __v: 0,
-      ...changes,
-    };
-    for (const [field, value] of Object.entries(document)) if (value === undefined) delete document[field];
+    const document = profileDocument(member, { views: 1_000_000, ...changes });
     await profiles.insertOne(document);
-    inserted.push(document._id as Types.ObjectId);
+    inserted.push(document._id);
     return String(document._id);
   };
 

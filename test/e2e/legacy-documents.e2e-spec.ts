@@ -7,6 +7,7 @@ import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
 import { uploadMedia } from '../factories/media.js';
+import { profileDocument } from '../factories/profiles.js';
 import { callAnswering, type AnsweringCall } from '../support/json-call.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
@@ -46,28 +47,13 @@ describe('documents written by earlier versions or by hand', () => {
    * no viewBatchSeq; `changes` set fields, and remove those set to undefined.
    */
   const insertProfile = async (member: Account, changes: Record<string, unknown> = {}): Promise<string> => {
-    const now = new Date();
-    const document: Record<string, unknown> = {
-      _id: new Types.ObjectId(),
-      userId: new Types.ObjectId(member.userId),
+    const document = profileDocument(member, {
       displayName: 'Old',
-      bio: '',
-      birthDate: new Date('1990-05-01T00:00:00Z'),
-      gender: 'woman',
-      interestedIn: ['man'],
-      interests: ['chess'],
       location: { city: 'Lisbon', cityKey: 'lisbon', country: 'PT', lat: 38.72, lng: -9.14, geocells: ['eycs0'] },
-      photoIds: [],
-      visibility: 'public',
       views: 3,
       viewBatchId: 'batch-1',
-      lastActiveAt: now,
-      createdAt: now,
-      updatedAt: now,
-      __v: 0,
       ...changes,
-    };
-    for (const [field, value] of Object.entries(document)) if (value === undefined) delete document[field];
+    });
     await profiles.insertOne(document);
     return String(document._id);
   };
