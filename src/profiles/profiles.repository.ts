@@ -134,9 +134,10 @@ export class ProfilesRepository {
       ...(unmodifiedBefore && { updatedAt: { $lt: unmodifiedBefore } }),
     };
     const now = new Date();
-    // Before the change: should it fail, the views listed from then on start later, never earlier.
+    // Before the change: should it fail, the views listed from then on start later, never earlier. Any visibility but
+    // public was read as hidden (stored-profile.ts), none or an unknown one included.
     if (changes.visibility === 'public') {
-      await this.profiles.updateOne({ ...filter, visibility: 'hidden' }, { $set: { publicSince: now } });
+      await this.profiles.updateOne({ ...filter, visibility: { $ne: 'public' } }, { $set: { publicSince: now } });
     }
     // The document as this write found it, in the same operation, so that on MongoDB no other write comes between:
     // which cached lists the write can have moved the profile in depends on it (list-page-tags.ts). (FerretDB reads

@@ -19,9 +19,11 @@ describe('readStoredProfile', () => {
     }
   });
 
-  it('reads a visibility it does not know, null included, as hidden', () => {
+  it('reads a visibility it does not know, null or none included, as hidden', () => {
     expect(readStoredProfile(stored({ visibility: 'friends-only' })).visibility).toBe('hidden');
     expect(readStoredProfile(stored({ visibility: null })).visibility).toBe('hidden');
+    const withNone = { _id: new Types.ObjectId() } as unknown as ProfileRecord;
+    expect(readStoredProfile(withNone).visibility).toBe('hidden');
     expect(readStoredProfile(stored({ visibility: 'public' })).visibility).toBe('public');
   });
 

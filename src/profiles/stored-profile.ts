@@ -12,8 +12,9 @@ const logger = new Logger('StoredProfile');
  * support to repair:
  * - a birth date that is no date (a string or number that does not parse): read as unknown, no age. Mapping it threw,
  *   which failed the profile's every read, and every list page and cache warm that held it, for everyone.
- * - a visibility this version does not know: read as hidden, as the lists already treat it (they match only public).
- *   Everyone else was shown it, though its owner may have meant to hide it; the owner can still read and fix it.
+ * - a visibility this version does not know, or none: read as hidden, as the lists already treat it (they match only
+ *   public). Everyone else was shown it, though its owner may have meant to hide it (with none, until 2026-12-07, by
+ *   id only: lists and batch reads left it out); the owner can still read and fix it.
  * A birth date stored as a parseable string or number (an older import) reads as that date.
  *
  * The fields a response shows are read as the types the OpenAPI document gives them (readShownFields): served as
@@ -34,7 +35,7 @@ export function readStoredProfile<T extends Partial<ProfileRecord> | null>(store
   }
   if (problems.length > 0) delete stored.birthDate;
   problems.push(...readShownFields(stored));
-  if ('visibility' in stored && !(VISIBILITIES as readonly unknown[]).includes(stored.visibility)) {
+  if (!(VISIBILITIES as readonly unknown[]).includes(stored.visibility)) {
     problems.push(
       `visibility is ${JSON.stringify(stored.visibility)}, not one of ${VISIBILITIES.join(', ')}: read as hidden`,
     );

@@ -1,5 +1,5 @@
 import { getConnectionToken } from '@nestjs/mongoose';
-import type { Types, Collection, Connection } from 'mongoose';
+import { Types, type Collection, type Connection } from 'mongoose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { ProfileCacheWarmer } from '../../src/profiles/cache-warming/profile-cache.warmer.js';
@@ -114,22 +114,26 @@ describe('damaged profiles', () => {
     expect((await call('DELETE', `/v1/profiles/${deletedAsStored}`, admin)).status).toBe(204);
   });
 
-  it('reads an unknown visibility as hidden: only owner and admins see it (everyone did until now)', async () => {
+  it('reads an unknown visibility, or none, as hidden: only owner and admins see it (everyone did until now)', async () => {
     const other = await registerAccount(url);
     const healthy = (await createProfile(url, other, { location: LISBON })).id;
-    const member = await registerAccount(url);
-    const id = await insertProfile(member, { visibility: 'friends-only' });
-    expect((await call('GET', `/v1/profiles/${id}`)).status).toBe(404);
-    expect((await call('GET', `/v1/profiles/${id}`, other)).status).toBe(404);
-    expect((await call('GET', `/v1/profiles/${id}`, member)).body.visibility).toBe('hidden');
-    expect((await call('GET', `/v1/profiles/${id}`, admin)).body.visibility).toBe('hidden');
-    expect((await call('GET', '/v1/profiles/me', member)).body.visibility).toBe('hidden');
-    expect((await call('PATCH', `/v1/profiles/${id}`, other, { bio: 'Mine now' })).status).toBe(404);
-    for (const shown of await listsFor(other, healthy)) expect(shown).not.toContain(id);
-    // Its owner repairs it by choosing.
-    expect((await call('PATCH', `/v1/profiles/${id}`, member, { visibility: 'public' })).status).toBe(200);
-    expect((await call('GET', `/v1/profiles/${id}`, other)).status).toBe(200);
-    expect((await call('DELETE', `/v1/profiles/${id}`, member)).status).toBe(204);
+    for (const visibility of ['friends-only', undefined]) {
+      const member = await registerAccount(url);
+      const id = await insertProfile(member, { visibility });
+      expect((await call('GET', `/v1/profiles/${id}`)).status).toBe(404);
+      expect((await call('GET', `/v1/profiles/${id}`, other)).status).toBe(404);
+      expect((await call('GET', `/v1/profiles/${id}`, member)).body.visibility).toBe('hidden');
+      expect((await call('GET', `/v1/profiles/${id}`, admin)).body.visibility).toBe('hidden');
+      expect((await call('GET', '/v1/profiles/me', member)).body.visibility).toBe('hidden');
+      expect((await call('PATCH', `/v1/profiles/${id}`, other, { bio: 'Mine now' })).status).toBe(404);
+      for (const shown of await listsFor(other, healthy)) expect(shown).not.toContain(id);
+      // Its owner repairs it by choosing.
+      expect((await call('PATCH', `/v1/profiles/${id}`, member, { visibility: 'public' })).status).toBe(200);
+      expect((await call('GET', `/v1/profiles/${id}`, other)).status).toBe(200);
+      // Viewers are listed from the moment it was made public, not from its creation.
+      expect((await profiles.findOne({ _id: new Types.ObjectId(id) }))?.publicSince).toBeInstanceOf(Date);
+      expect((await call('DELETE', `/v1/profiles/${id}`, member)).status).toBe(204);
+    }
   });
 
   it('serves, lists, changes and deletes profiles with other fields of the wrong type, never a 500', async () => {
