@@ -221,6 +221,23 @@ export class ProfilesRepository {
   }
 
   /**
+   * Profiles holding a photo id with a capital letter: written before 2026-11-24, as their clients sent it, or restored
+   * from a backup of then (the API writes lower-case hex).
+   */
+  photoIdsWithCapitals(): AsyncIterable<{ _id: Types.ObjectId; photoIds: unknown }> {
+    return this.profiles
+      .find({ photoIds: { $regex: /[A-F]/ } }, { photoIds: 1 })
+      .lean<{ _id: Types.ObjectId; photoIds: unknown }>()
+      .cursor();
+  }
+
+  /** Rewrites a profile's photo ids unless they changed since they were read; returns whether it did. */
+  async replacePhotoIds(id: Types.ObjectId, from: string[], to: string[]): Promise<boolean> {
+    const result = await this.profiles.updateOne({ _id: id, photoIds: from }, { $set: { photoIds: to } });
+    return result.modifiedCount === 1;
+  }
+
+  /**
    * Removes a media id (hex, as the API writes it) from every profile showing it; returns those profiles' ids. Profiles
    * written before 2026-11-24 may hold it in capitals, as their clients sent it: until now a delete left that spelling
    * behind, a photo answering 404. Both spellings are matched exactly, so the index on photoIds serves the lookup (a

@@ -13,9 +13,11 @@ import { ProfilesRepository, type CellOfProfile } from './profiles.repository.js
 /**
  * Rewrites the city keys and interests stored before the current rule (foldedText), so that a search finds those
  * profiles and the city counts show one city once ("İstanbul" was stored as "i" plus a combining dot, apart from
- * "Istanbul"; interests kept that dot until 2026-12-04), and stores the nearby cell of profiles that have none. Runs
- * in the background on workers at start and is idempotent, so instances starting together do no harm. A backup
- * restored later brings its old keys back until the next worker start.
+ * "Istanbul"; interests kept that dot until 2026-12-04), stores the nearby cell of profiles that have none, and
+ * writes photo ids stored with capitals in lower case: a file's delete removes its id from profiles by exact match
+ * (ProfilesRepository.pullPhoto), so a mixed-case spelling stayed there, a photo answering 404. Runs in the background
+ * on workers at start and is idempotent, so instances starting together do no harm. A backup restored later brings its
+ * old keys back until the next worker start.
  */
 /** Profiles read before their cells are stored (in write commands of STATEMENTS_PER_WRITE, write-commands.ts). */
 const CELL_BATCH = 500;
@@ -37,7 +39,7 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     );
   }
 
-  /** @returns how many profiles had a city key or their interests rewritten, or a cell stored */
+  /** @returns how many profiles had a city key, their interests or photo ids rewritten, or a cell stored */
   async run(): Promise<number> {
     // First: until a profile has its cell, nearby search does not find it.
     const cells = await this.storeCells();
@@ -52,19 +54,27 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
       if (!isDeepStrictEqual(folded, stored) && (await this.profiles.replaceInterests(_id, stored, folded)))
         interests.push(_id.toHexString());
     }
-    if (cities + interests.length + cells === 0) return 0;
+    const photos: string[] = [];
+    for await (const { _id, photoIds: stored } of this.profiles.photoIdsWithCapitals()) {
+      // A hand edit can leave anything there (stored-profile.ts): what is no list of text is left for support.
+      if (!isTextList(stored)) continue;
+      const lowered = stored.map((id) => id.toLowerCase());
+      if (await this.profiles.replacePhotoIds(_id, stored, lowered)) photos.push(_id.toHexString());
+    }
+    if (cities + interests.length + photos.length + cells === 0) return 0;
     // Counts and search pages cached under the old keys would show the city twice, or miss a profile, for their TTL
-    // (nearby pages miss a profile without a cell); a profile's cached copy shows its interests.
+    // (nearby pages miss a profile without a cell); a profile's cached copy shows its interests and photo ids.
+    const rewritten = [...interests, ...photos];
     await Promise.all([
       evict(this.cache, CITIES_EVICTION, []),
       evict(this.cache, LIST_EVICTION, []),
-      interests.length > 0 ? this.cache.invalidate(PROFILE_CACHE.name, interests) : undefined,
+      rewritten.length > 0 ? this.cache.invalidate(PROFILE_CACHE.name, rewritten) : undefined,
     ]);
     this.logger.log(
-      `Search key migration: ${cities} city keys and the interests of ${interests.length} profiles rewritten, ` +
-        `${cells} nearby cells stored`,
+      `Search key migration: ${cities} city keys, the interests of ${interests.length} profiles and the photo ids ` +
+        `of ${photos.length} rewritten, ${cells} nearby cells stored`,
     );
-    return cities + interests.length + cells;
+    return cities + interests.length + photos.length + cells;
   }
 
   /** Stores the nearby cell of every profile without one, CELL_BATCH at a time; returns how many it stored. */
@@ -79,4 +89,8 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     }
     return stored + (await this.profiles.setCells(batch));
   }
+}
+
+function isTextList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }

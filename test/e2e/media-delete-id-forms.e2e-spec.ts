@@ -1,6 +1,7 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SearchKeyMigration } from '../../src/profiles/search-key-migration.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
 import { uploadMedia } from '../factories/media.js';
@@ -81,6 +82,22 @@ describe('deleting a file named in another spelling of its id', () => {
 
     expect((await call('DELETE', `/v1/media/${photo}`, member)).status).toBe(204);
     expect(await storedOf(photo)).toEqual({ files: 0, chunks: 0 });
+    expect(await photosOf(profile.id, member)).toEqual({ stored: [kept], shown: [kept] });
+  });
+
+  it('drops a photo whose id a profile stored in mixed case, once a worker has written it in lower case', async () => {
+    const member = await registerAccount(url);
+    const photo = await upload(member);
+    const kept = await upload(member);
+    const profile = await createProfile(url, member, { photoIds: [photo, kept] });
+    await connection
+      .collection('profiles')
+      .updateOne({ _id: new Types.ObjectId(profile.id) }, { $set: { photoIds: [mixedCase(photo), kept] } });
+
+    // What a worker runs at start.
+    expect(await running.app.get(SearchKeyMigration).run()).toBeGreaterThanOrEqual(1);
+    expect(await photosOf(profile.id, member)).toEqual({ stored: [photo, kept], shown: [photo, kept] });
+    expect((await call('DELETE', `/v1/media/${photo}`, member)).status).toBe(204);
     expect(await photosOf(profile.id, member)).toEqual({ stored: [kept], shown: [kept] });
   });
 
