@@ -1,6 +1,6 @@
 import { ConflictException } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PaymentKeyUse } from './subscription.schema.js';
 import type { SubscriptionRecord, SubscriptionsRepository } from './subscriptions.repository.js';
 import { PAYMENT_KEYS_KEPT, SubscriptionsService } from './subscriptions.service.js';
@@ -141,5 +141,79 @@ describe('SubscriptionsService, payment keys', () => {
     expect(payments.charge).not.toHaveBeenCalled();
     const kept = stored.recentPaymentKeys!.map((use) => use.key.split(':').at(-1));
     expect(kept).toEqual(Array.from({ length: PAYMENT_KEYS_KEPT }, (_, i) => `key-${changes - PAYMENT_KEYS_KEPT + i}`));
+  });
+});
+
+describe('SubscriptionsService, a plan change after a canceled period ended, before the sweep', () => {
+  afterEach(() => vi.useRealTimers());
+
+  const PERIOD_END = new Date('2027-03-31T00:00:00.000Z');
+
+  /** A member who canceled `plan`, whose paid period ends at PERIOD_END. */
+  function setupEnded(plan: 'premium' | 'platinum' = 'premium') {
+    const ended: Partial<SubscriptionRecord> = {
+      plan,
+      status: 'active',
+      chargeIds: ['ch_0'],
+      refundedChargeIds: [],
+      recentPaymentKeys: [],
+      currentPeriodStart: new Date(PERIOD_END.getTime() - 30 * 24 * 3600 * 1000),
+      currentPeriodEnd: PERIOD_END,
+      cancelAtPeriodEnd: true,
+    };
+    const subscriptions = {
+      findForChange: vi.fn().mockResolvedValue(ended),
+      upgrade: vi.fn((_user: string, _from: string, period: { plan: string; start: Date; end: Date }) =>
+        Promise.resolve({
+          ...ended,
+          plan: period.plan,
+          currentPeriodStart: period.start,
+          currentPeriodEnd: period.end,
+        }),
+      ),
+      scheduleDowngrade: vi.fn((_user: string, _from: string, to: string | null) =>
+        Promise.resolve({ ...ended, pendingPlan: to }),
+      ),
+    };
+    const payments = { name: 'fake', charge: vi.fn().mockResolvedValue(CHARGE), refund: vi.fn() };
+    const unsettled = {
+      note: vi.fn().mockResolvedValue(undefined),
+      forget: vi.fn().mockResolvedValue(undefined),
+      wasRefunded: vi.fn().mockResolvedValue(false),
+    };
+    const service = new SubscriptionsService(
+      subscriptions as unknown as SubscriptionsRepository,
+      payments,
+      {} as Redis,
+      unsettled as unknown as UnsettledCharges,
+    );
+    const switchPlan = (plan: 'premium' | 'platinum', token?: string) =>
+      service['switchPlan'](member, plan, token, `key-${plan}`);
+    return { switchPlan, payments, subscriptions };
+  }
+
+  it('refuses an upgrade once the period has ended, as resume does, charging nothing', async () => {
+    vi.useFakeTimers({ now: PERIOD_END.getTime() + 1_000, toFake: ['Date'] });
+    const { switchPlan, payments, subscriptions } = setupEnded();
+    await expect(switchPlan('platinum', 'tok_visa')).rejects.toThrow(/ended with its paid period: subscribe again/);
+    expect(payments.charge).not.toHaveBeenCalled();
+    expect(subscriptions.upgrade).not.toHaveBeenCalled();
+  });
+
+  it('refuses a downgrade from the moment the period ends: there is no next period for it to apply to', async () => {
+    vi.useFakeTimers({ now: PERIOD_END.getTime(), toFake: ['Date'] });
+    const { switchPlan, subscriptions } = setupEnded('platinum');
+    await expect(switchPlan('premium')).rejects.toThrow(/ended with its paid period: subscribe again/);
+    expect(subscriptions.scheduleDowngrade).not.toHaveBeenCalled();
+  });
+
+  it('still lets a canceled member upgrade in the last second of the period', async () => {
+    vi.useFakeTimers({ now: PERIOD_END.getTime() - 1, toFake: ['Date'] });
+    const { switchPlan, payments } = setupEnded();
+    await expect(switchPlan('platinum', 'tok_visa')).resolves.toMatchObject({
+      plan: 'platinum',
+      cancelAtPeriodEnd: true,
+    });
+    expect(payments.charge).toHaveBeenCalledOnce();
   });
 });

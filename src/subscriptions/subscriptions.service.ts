@@ -170,6 +170,9 @@ export class SubscriptionsService {
     const current = await this.activeOf(user);
     const key = paymentKey(user.id, 'change-plan', planId, idempotencyKey);
     if (appliedBy(current, key)) return toSubscriptionView(current);
+    // Over, though `active` until the sweep: an upgrade charged for a period that would not renew (a subscribe starts
+    // one that does) and a downgrade waited for a next period that never comes. After the sweep both are 409 anyway.
+    if (hasEndedByCancellation(current, new Date())) throw endedWithItsPeriod();
     const paymentKeys = withPaymentKey(current, key);
     if (current.plan === planId) {
       // Staying on the current plan takes back a scheduled downgrade; nothing is charged.
@@ -228,9 +231,7 @@ export class SubscriptionsService {
     return this.oneChangeAtATime(user, async () => {
       const current = await this.activeOf(user);
       const now = new Date();
-      if (hasEndedByCancellation(current, now)) {
-        throw new ConflictException('The canceled subscription ended with its paid period: subscribe again');
-      }
+      if (hasEndedByCancellation(current, now)) throw endedWithItsPeriod();
       return toSubscriptionView(orConflict(await this.subscriptions.resume(user.id, now), 'Not canceled'));
     });
   }
@@ -346,6 +347,11 @@ export class SubscriptionsService {
     }
     return chargeId;
   }
+}
+
+/** A canceled subscription whose paid period is over: it can be restarted (subscribe), not changed or resumed. */
+function endedWithItsPeriod(): ConflictException {
+  return new ConflictException('The canceled subscription ended with its paid period: subscribe again');
 }
 
 function keyReused(): UnprocessableEntityException {

@@ -510,6 +510,29 @@ describe('subscription sweep (expiry and failed renewals)', () => {
     expect(await mineOf(member)).toMatchObject({ plan: 'platinum', status: 'active' });
   });
 
+  it('refuses a plan change once a canceled period has ended, before the sweep, charging nothing', async () => {
+    const member = await subscribed();
+    expect((await fetch(`${url}/v1/subscriptions/me/cancel`, { method: 'POST', headers: member.auth })).status).toBe(
+      200,
+    );
+    await endPeriod(member, 1_000);
+    const changePlan = (body: Record<string, unknown>) =>
+      fetch(`${url}/v1/subscriptions/me/plan`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...member.auth },
+        body: JSON.stringify(body),
+      });
+    const before = await subscriptions.findOne({ userId: new Types.ObjectId(member.userId) });
+    // An upgrade charged for a period that would not renew; the same request after the sweep is 409.
+    const upgrade = await changePlan({ plan: 'platinum', paymentToken: 'tok_visa' });
+    expect(upgrade.status).toBe(409);
+    expect(await upgrade.json()).toMatchObject({
+      detail: 'The canceled subscription ended with its paid period: subscribe again',
+    });
+    expect(await subscriptions.findOne({ userId: new Types.ObjectId(member.userId) })).toEqual(before);
+    expect(await mineOf(member)).toMatchObject({ plan: 'premium', status: 'active', cancelAtPeriodEnd: true });
+  });
+
   it('lets a member whose subscription ended subscribe again', async () => {
     const member = await subscribed();
     await endPeriod(member, 1_000, { cancelAtPeriodEnd: true });
