@@ -158,10 +158,10 @@ export class ProfilesRepository {
   }
 
   /** Profiles whose city key has a character outside printable ASCII: the only keys a change of cityKeyOf has moved. */
-  nonAsciiCityKeys(): AsyncIterable<{ _id: Types.ObjectId; location: { city: string; cityKey: string } }> {
+  nonAsciiCityKeys(): AsyncIterable<{ _id: Types.ObjectId; location: { city: unknown; cityKey: string } }> {
     return this.profiles
       .find({ 'location.cityKey': { $regex: /[^ -~]/ } }, { 'location.city': 1, 'location.cityKey': 1 })
-      .lean<{ _id: Types.ObjectId; location: { city: string; cityKey: string } }>()
+      .lean<{ _id: Types.ObjectId; location: { city: unknown; cityKey: string } }>()
       .cursor();
   }
 
@@ -175,10 +175,10 @@ export class ProfilesRepository {
   }
 
   /** Profiles stored before nearby search went by 0.01° cell (2026-12-04), or since by an instance of an older version. */
-  withoutCell(): AsyncIterable<{ _id: Types.ObjectId; location: { lat: number; lng: number } }> {
+  withoutCell(): AsyncIterable<{ _id: Types.ObjectId; location?: { lat: unknown; lng: unknown } }> {
     return this.profiles
       .find({ 'location.cellRow': { $exists: false } }, { 'location.lat': 1, 'location.lng': 1 })
-      .lean<{ _id: Types.ObjectId; location: { lat: number; lng: number } }>()
+      .lean<{ _id: Types.ObjectId; location?: { lat: unknown; lng: unknown } }>()
       .cursor();
   }
 
@@ -207,10 +207,10 @@ export class ProfilesRepository {
   }
 
   /** Profiles with an interest that is not plain ASCII: the only ones an older normalisation can have left behind. */
-  nonAsciiInterests(): AsyncIterable<{ _id: Types.ObjectId; interests: string[] }> {
+  nonAsciiInterests(): AsyncIterable<{ _id: Types.ObjectId; interests: unknown }> {
     return this.profiles
       .find({ interests: { $regex: /[^ -~]/ } }, { interests: 1 })
-      .lean<{ _id: Types.ObjectId; interests: string[] }>()
+      .lean<{ _id: Types.ObjectId; interests: unknown }>()
       .cursor();
   }
 

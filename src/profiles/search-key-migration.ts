@@ -44,19 +44,23 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     // First: until a profile has its cell, nearby search does not find it.
     const cells = await this.storeCells();
     let cities = 0;
+    // A hand edit can leave anything in these fields (stored-profile.ts): a profile whose city is no text, or whose
+    // interests or photo ids are no list of text, is left as it is for support. It threw, which stopped the migration
+    // for every profile after it.
     for await (const { _id, location } of this.profiles.nonAsciiCityKeys()) {
+      if (typeof location.city !== 'string') continue;
       const key = cityKeyOf(location.city);
       if (key !== location.cityKey && (await this.profiles.replaceCityKey(_id, location.cityKey, key))) cities += 1;
     }
     const interests: string[] = [];
     for await (const { _id, interests: stored } of this.profiles.nonAsciiInterests()) {
+      if (!isTextList(stored)) continue;
       const folded = [...new Set(stored.map(normaliseInterest))];
       if (!isDeepStrictEqual(folded, stored) && (await this.profiles.replaceInterests(_id, stored, folded)))
         interests.push(_id.toHexString());
     }
     const photos: string[] = [];
     for await (const { _id, photoIds: stored } of this.profiles.photoIdsWithCapitals()) {
-      // A hand edit can leave anything there (stored-profile.ts): what is no list of text is left for support.
       if (!isTextList(stored)) continue;
       const lowered = stored.map((id) => id.toLowerCase());
       if (await this.profiles.replacePhotoIds(_id, stored, lowered)) photos.push(_id.toHexString());
@@ -82,7 +86,10 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     let stored = 0;
     let batch: CellOfProfile[] = [];
     for await (const { _id, location } of this.profiles.withoutCell()) {
-      batch.push({ id: _id, location, cell: gridCellOf(location) });
+      // Left for support, as in run(): without coordinates there is no cell (a missing location threw).
+      const { lat, lng } = location ?? {};
+      if (typeof lat !== 'number' || typeof lng !== 'number' || !Number.isFinite(lat + lng)) continue;
+      batch.push({ id: _id, location: { lat, lng }, cell: gridCellOf({ lat, lng }) });
       if (batch.length < CELL_BATCH) continue;
       stored += await this.profiles.setCells(batch);
       batch = [];

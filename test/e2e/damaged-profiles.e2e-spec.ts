@@ -3,6 +3,7 @@ import { Types, type Collection, type Connection } from 'mongoose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { ProfileCacheWarmer } from '../../src/profiles/cache-warming/profile-cache.warmer.js';
+import { SearchKeyMigration } from '../../src/profiles/search-key-migration.js';
 import { ProfileViewsFlusher } from '../../src/profiles/views/profile-views.flusher.js';
 import { gridCellOf } from '../../src/profiles/geo.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
@@ -176,6 +177,32 @@ describe('damaged profiles', () => {
       await listsFor(other, healthy);
       await running.app.get(ProfileCacheWarmer).warm();
       expect((await call('DELETE', `/v1/profiles/${id}`, member)).status).toBe(204);
+    }
+  });
+
+  it("skips damaged profiles in a worker's start migration, and migrates the others (it stopped at the first)", async () => {
+    const migration = running.app.get(SearchKeyMigration);
+    const cell = gridCellOf(LISBON);
+    const damaged = [
+      { location: undefined },
+      { location: { ...LISBON, lat: 'north' } },
+      { location: { ...LISBON, city: null, cityKey: 'évora' } },
+      { interests: 'Çorba' },
+      { photoIds: 'A1B2' },
+    ];
+    for (const changes of damaged) {
+      await insertProfile(await registerAccount(url), changes);
+      // Stored by an older version: interests not folded, no nearby cell.
+      const older = await insertProfile(await registerAccount(url), {
+        interests: ['Çorba'],
+        location: { ...LISBON, cityKey: 'lisbon' },
+      });
+      await migration.run();
+      const stored = await profiles.findOne({ _id: new Types.ObjectId(older) });
+      expect(stored?.interests, JSON.stringify(changes)).toEqual(['çorba']);
+      expect(stored?.location).toMatchObject({ cellRow: cell.row, cellCol: cell.col });
+      // Each damaged profile alone, so that each one is shown to be passed over.
+      await profiles.deleteMany({ _id: { $in: inserted.splice(0) } });
     }
   });
 
