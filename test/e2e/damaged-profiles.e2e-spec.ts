@@ -8,8 +8,8 @@ import { ProfileViewsFlusher } from '../../src/profiles/views/profile-views.flus
 import { gridCellOf } from '../../src/profiles/geo.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, profileDocument } from '../factories/profiles.js';
-import { callAnswering, type AnsweringCall } from '../support/json-call.js';
-import { OpenApiConformance, type OpenApiDocument } from '../support/openapi-conformance.js';
+import { documentedCalls, type AnsweringCall, type JsonReply } from '../support/json-call.js';
+import type { OpenApiConformance } from '../support/openapi-conformance.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 const LISBON = { city: 'Lisbon', country: 'PT', lat: 38.72, lng: -9.14 };
@@ -27,12 +27,13 @@ describe('damaged profiles', () => {
   // Every answer is held to the OpenAPI document: a generated client that cannot decode one damaged profile fails the
   // whole list page holding it.
   let conformance: OpenApiConformance;
+  let call: (...args: AnsweringCall) => Promise<JsonReply>;
 
   beforeAll(async () => {
     ({ running, admin } = await startAppWithAdmin('damaged-profiles'));
     url = running.url;
     profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
-    conformance = new OpenApiConformance((await (await fetch(`${url}/docs/openapi.json`)).json()) as OpenApiDocument);
+    ({ call, conformance } = await documentedCalls(url));
   });
 
   afterAll(async () => {
@@ -45,16 +46,6 @@ describe('damaged profiles', () => {
     await profiles.deleteMany({ _id: { $in: inserted.splice(0) } });
     expect(conformance.take()).toEqual([]);
   });
-
-  const call = async (...args: AnsweringCall) => {
-    const reply = await callAnswering(url, ...args);
-    const [method, path] = args;
-    // The documented path: no query, an id as `{id}`.
-    const template = path.split('?')[0].replace(/\/[0-9a-f]{24}$/, '/{id}');
-    const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
-    conformance.check({ method, template, status: reply.status, headers: reply.headers, text });
-    return reply;
-  };
 
   /** A public profile in Lisbon as the API writes it, with `changes` set (and those set to undefined removed). */
   const insertProfile = async (member: Account, changes: Record<string, unknown> = {}): Promise<string> => {

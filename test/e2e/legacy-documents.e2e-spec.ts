@@ -1,14 +1,15 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Collection, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
 import { uploadMedia } from '../factories/media.js';
 import { profileDocument } from '../factories/profiles.js';
-import { callAnswering, type AnsweringCall } from '../support/json-call.js';
+import { documentedCalls, type AnsweringCall, type JsonReply } from '../support/json-call.js';
+import type { OpenApiConformance } from '../support/openapi-conformance.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 const SECRET = 'a-webhook-secret-of-at-least-32-characters';
@@ -21,6 +22,8 @@ const DAY_MS = 24 * 3600 * 1000;
 describe('documents written by earlier versions or by hand', () => {
   let running: RunningApp;
   let url: string;
+  let call: (...args: AnsweringCall) => Promise<JsonReply>;
+  let conformance: OpenApiConformance;
   let admin: Account;
   let profiles: Collection;
   let subscriptions: Collection;
@@ -29,17 +32,22 @@ describe('documents written by earlier versions or by hand', () => {
   beforeAll(async () => {
     ({ running, admin } = await startAppWithAdmin('legacy-documents', { PAYMENT_WEBHOOK_SECRET: SECRET }));
     url = running.url;
+    ({ call, conformance } = await documentedCalls(url));
     const connection = running.app.get<Connection>(getConnectionToken());
     profiles = connection.collection('profiles');
     subscriptions = connection.collection('subscriptions');
     users = connection.collection('users');
   });
 
+  // Every answer is held to the OpenAPI document (documentedCalls).
+  afterEach(() => {
+    expect(conformance.take()).toEqual([]);
+  });
+
   afterAll(async () => {
     await running.close();
   });
 
-  const call = (...args: AnsweringCall) => callAnswering(url, ...args);
   const upload = async (account: Account) => (await uploadMedia(url, account, pngStructure(2_000))).id;
 
   /**

@@ -1,6 +1,6 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Connection, type mongo } from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BackupService } from '../../src/backup/backup.service.js';
 import { unguessableObjectId } from '../../src/database/object-id.js';
 import { MediaCleanup } from '../../src/media/media-cleanup.js';
@@ -10,7 +10,8 @@ import { registerAccount, type Account } from '../factories/accounts.js';
 import { decodableImage } from '../factories/images.js';
 import { uploadMedia } from '../factories/media.js';
 import { profileInput } from '../factories/profiles.js';
-import { callAnswering } from '../support/json-call.js';
+import { documentedCalls, type AnsweringCall, type JsonReply } from '../support/json-call.js';
+import type { OpenApiConformance } from '../support/openapi-conformance.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -114,6 +115,8 @@ const SHAPES: [string, Outcome, Change][] = [
 describe('media files written by earlier versions or edited by hand', () => {
   let running: RunningApp;
   let url: string;
+  let call: (...args: AnsweringCall) => Promise<JsonReply>;
+  let conformance: OpenApiConformance;
   let admin: Account;
   let db: mongo.Db;
   const stored = new Map<string, { member: Account; id: string; bytes: Buffer; sha256: string }>();
@@ -121,6 +124,7 @@ describe('media files written by earlier versions or edited by hand', () => {
   beforeAll(async () => {
     ({ running, admin } = await startAppWithAdmin('legacy-media'));
     url = running.url;
+    ({ call, conformance } = await documentedCalls(url));
     db = running.app.get<Connection>(getConnectionToken()).db!;
     const bytes = await decodableImage(300, 200, 'png');
     for (const [shape, , change] of SHAPES) {
@@ -132,6 +136,11 @@ describe('media files written by earlier versions or edited by hand', () => {
       stored.set(shape, { member, id, bytes, sha256 });
     }
   }, 120_000);
+
+  // Every answer is held to the OpenAPI document (documentedCalls).
+  afterEach(() => {
+    expect(conformance.take()).toEqual([]);
+  });
 
   afterAll(async () => {
     await running.close();
@@ -267,12 +276,12 @@ describe('media files written by earlier versions or edited by hand', () => {
     const next = await upload(member, bytes);
     expect((await answering('DELETE', `/v1/media/${next.id}`, member)).status).toBe(204);
 
-    const attached = await callAnswering(url, 'POST', '/v1/profiles', member, profileInput({ photoIds: [id] }));
+    const attached = await call('POST', '/v1/profiles', member, profileInput({ photoIds: [id] }));
     const attachable = outcome === 'unknown' || outcome === 'unsized' ? 422 : outcome === "no one's" ? 403 : 201;
     expect(attached.status).toBe(attachable);
     if (attached.status === 201) {
       expect(attached.body.photoIds).toEqual([id]);
-      expect((await callAnswering(url, 'GET', `/v1/profiles/${attached.body.id as string}`, member)).status).toBe(200);
+      expect((await call('GET', `/v1/profiles/${attached.body.id as string}`, member)).status).toBe(200);
     }
 
     const byOwner = await answering('DELETE', path, member);
@@ -295,7 +304,7 @@ describe('media files written by earlier versions or edited by hand', () => {
     expect(left).toEqual({ files: 0, chunks: 0, variants: 0, pending: 0 });
     expect((await answering('GET', path)).status).toBe(404);
     if (attached.status === 201) {
-      const profile = await callAnswering(url, 'GET', `/v1/profiles/${attached.body.id as string}`, member);
+      const profile = await call('GET', `/v1/profiles/${attached.body.id as string}`, member);
       expect(profile.body.photoIds).toEqual([]);
     }
   });

@@ -1,7 +1,7 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Collection, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProfileCacheWarmer } from '../../src/profiles/cache-warming/profile-cache.warmer.js';
 import { FakePaymentProvider } from '../../src/subscriptions/payment-provider.js';
 import { RENEWAL_WAIT_MS } from '../../src/subscriptions/plans.js';
@@ -9,7 +9,8 @@ import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweepe
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { subscriptionDocument } from '../factories/subscriptions.js';
-import { callAnswering, type AnsweringCall } from '../support/json-call.js';
+import { documentedCalls, type AnsweringCall, type JsonReply } from '../support/json-call.js';
+import type { OpenApiConformance } from '../support/openapi-conformance.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 const SECRET = 'a-webhook-secret-of-at-least-32-characters';
@@ -29,6 +30,8 @@ const key = () => ({ 'idempotency-key': randomUUID() });
 describe('subscriptions written by earlier versions, by hand or restored from old backups', () => {
   let running: RunningApp;
   let url: string;
+  let call: (...args: AnsweringCall) => Promise<JsonReply>;
+  let conformance: OpenApiConformance;
   let admin: Account;
   let subscriptions: Collection;
   let payments: FakePaymentProvider;
@@ -37,16 +40,21 @@ describe('subscriptions written by earlier versions, by hand or restored from ol
   beforeAll(async () => {
     ({ running, admin } = await startAppWithAdmin('legacy-subscriptions', { PAYMENT_WEBHOOK_SECRET: SECRET }));
     url = running.url;
+    ({ call, conformance } = await documentedCalls(url));
     subscriptions = running.app.get<Connection>(getConnectionToken()).collection('subscriptions');
     payments = running.app.get(FakePaymentProvider);
     sweeper = running.app.get(SubscriptionSweeper);
+  });
+
+  // Every answer is held to the OpenAPI document (documentedCalls).
+  afterEach(() => {
+    expect(conformance.take()).toEqual([]);
   });
 
   afterAll(async () => {
     await running.close();
   });
 
-  const call = (...args: AnsweringCall) => callAnswering(url, ...args);
   /** A payment provider event, signed now. */
   const deliver = (event: object) => {
     const body = JSON.stringify(event);

@@ -1,9 +1,10 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Collection, type Connection } from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
-import { callAnswering, type AnsweringCall, type JsonReply } from '../support/json-call.js';
+import { documentedCalls, type AnsweringCall, type JsonReply } from '../support/json-call.js';
+import type { OpenApiConformance } from '../support/openapi-conformance.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 /**
@@ -15,20 +16,26 @@ import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 describe('accounts stored without fields added later or with defaults', () => {
   let running: RunningApp;
   let url: string;
+  let call: (...args: AnsweringCall) => Promise<JsonReply>;
+  let conformance: OpenApiConformance;
   let admin: Account;
   let users: Collection;
 
   beforeAll(async () => {
     ({ running, admin } = await startAppWithAdmin('legacy-users'));
     url = running.url;
+    ({ call, conformance } = await documentedCalls(url));
     users = running.app.get<Connection>(getConnectionToken()).collection('users');
+  });
+
+  // Every answer is held to the OpenAPI document (documentedCalls).
+  afterEach(() => {
+    expect(conformance.take()).toEqual([]);
   });
 
   afterAll(async () => {
     await running.close();
   });
-
-  const call = (...args: AnsweringCall) => callAnswering(url, ...args);
 
   /** A member registered today, then stored as `change` ($set / $unset) leaves it; not logged in. */
   const legacyMember = async (change: Record<string, Record<string, unknown>>): Promise<Account> => {

@@ -1,12 +1,13 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SearchKeyMigration } from '../../src/profiles/search-key-migration.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
 import { uploadMedia } from '../factories/media.js';
 import { createProfile } from '../factories/profiles.js';
-import { callAnswering, type AnsweringCall } from '../support/json-call.js';
+import { documentedCalls, type AnsweringCall, type JsonReply } from '../support/json-call.js';
+import type { OpenApiConformance } from '../support/openapi-conformance.js';
 import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 
 /**
@@ -17,20 +18,26 @@ import { startAppWithAdmin, type RunningApp } from '../support/test-app.js';
 describe('deleting a file named in another spelling of its id', () => {
   let running: RunningApp;
   let url: string;
+  let call: (...args: AnsweringCall) => Promise<JsonReply>;
+  let conformance: OpenApiConformance;
   let admin: Account;
   let connection: Connection;
 
   beforeAll(async () => {
     ({ running, admin } = await startAppWithAdmin('media-delete-id-forms'));
     url = running.url;
+    ({ call, conformance } = await documentedCalls(url));
     connection = running.app.get<Connection>(getConnectionToken());
+  });
+
+  // Every answer is held to the OpenAPI document (documentedCalls).
+  afterEach(() => {
+    expect(conformance.take()).toEqual([]);
   });
 
   afterAll(async () => {
     await running.close();
   });
-
-  const call = (...args: AnsweringCall) => callAnswering(url, ...args);
 
   const upload = async (account: Account) => (await uploadMedia(url, account, pngStructure(2_000))).id;
 

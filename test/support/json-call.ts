@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { Account } from '../factories/accounts.js';
+import { OpenApiConformance, type OpenApiDocument } from './openapi-conformance.js';
 
 export interface JsonReply {
   status: number;
@@ -60,4 +61,24 @@ export async function callAnswering(url: string, ...[method, path, account, body
     expect(reply.body.detail).toEqual(expect.any(String));
   }
   return reply;
+}
+
+/**
+ * callAnswering whose every answer is also held to the API's OpenAPI document: a generated client decodes answers by
+ * it, so one record an earlier version or a hand edit left must not make an answer it cannot decode. `take()` on the
+ * returned conformance lists what disagreed since the last call.
+ */
+export async function documentedCalls(url: string) {
+  const document = (await (await fetch(`${url}/docs/openapi.json`)).json()) as OpenApiDocument;
+  const conformance = new OpenApiConformance(document);
+  const call = async (...args: AnsweringCall) => {
+    const reply = await callAnswering(url, ...args);
+    const [method, path] = args;
+    // The documented path: no query, an id (in either case) as `{id}`.
+    const template = path.split('?')[0].replace(/\/[0-9a-f]{24}$/i, '/{id}');
+    const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
+    conformance.check({ method, template, status: reply.status, headers: reply.headers, text });
+    return reply;
+  };
+  return { call, conformance };
 }
