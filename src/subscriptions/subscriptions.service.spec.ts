@@ -9,6 +9,29 @@ import type { UnsettledCharges } from './unsettled-charges.js';
 const member = { id: '5f1d7f3a9b1e8a0012345678', role: 'user' as const };
 const CHARGE = { id: 'ch_1', amountMinor: 999, currency: 'EUR' };
 
+/** Unsettled charges where every note, forget and refund check succeeds (nothing was refunded). */
+function settledCharges() {
+  return {
+    note: vi.fn().mockResolvedValue(undefined),
+    forget: vi.fn().mockResolvedValue(undefined),
+    wasRefunded: vi.fn().mockResolvedValue(false),
+  };
+}
+
+/** The service over stubbed collaborators; these paths use no Redis of their own (the lock is taken by callers). */
+function serviceOver(
+  subscriptions: object,
+  payments: ConstructorParameters<typeof SubscriptionsService>[1],
+  unsettled: object = settledCharges(),
+): SubscriptionsService {
+  return new SubscriptionsService(
+    subscriptions as unknown as SubscriptionsRepository,
+    payments,
+    {} as Redis,
+    unsettled as unknown as UnsettledCharges,
+  );
+}
+
 /** A start whose write no longer applies, with the member's subscription as it then stands. */
 function setup(afterwards: Partial<SubscriptionRecord> | null) {
   const subscriptions = {
@@ -21,17 +44,8 @@ function setup(afterwards: Partial<SubscriptionRecord> | null) {
     charge: vi.fn().mockResolvedValue(CHARGE),
     refund: vi.fn().mockResolvedValue(undefined),
   };
-  const unsettled = {
-    note: vi.fn().mockResolvedValue(undefined),
-    forget: vi.fn().mockResolvedValue(undefined),
-    wasRefunded: vi.fn().mockResolvedValue(false),
-  };
-  const service = new SubscriptionsService(
-    subscriptions as unknown as SubscriptionsRepository,
-    payments,
-    {} as Redis,
-    unsettled as unknown as UnsettledCharges,
-  );
+  const unsettled = settledCharges();
+  const service = serviceOver(subscriptions, payments, unsettled);
   const start = () => service['start'](member, 'premium', 'tok_visa', 'key-1');
   return { start, payments, subscriptions, unsettled };
 }
@@ -128,12 +142,7 @@ describe('SubscriptionsService, payment keys', () => {
       }),
     };
     const payments = { name: 'fake', charge: vi.fn(), refund: vi.fn() };
-    const service = new SubscriptionsService(
-      subscriptions as unknown as SubscriptionsRepository,
-      payments,
-      {} as Redis,
-      {} as UnsettledCharges,
-    );
+    const service = serviceOver(subscriptions, payments, {});
     const changes = 3 * PAYMENT_KEYS_KEPT;
     for (let i = 0; i < changes; i += 1) {
       await service['switchPlan'](member, i % 2 ? 'platinum' : 'premium', undefined, `key-${i}`);
@@ -176,17 +185,7 @@ describe('SubscriptionsService, a plan change after a canceled period ended, bef
       ),
     };
     const payments = { name: 'fake', charge: vi.fn().mockResolvedValue(CHARGE), refund: vi.fn() };
-    const unsettled = {
-      note: vi.fn().mockResolvedValue(undefined),
-      forget: vi.fn().mockResolvedValue(undefined),
-      wasRefunded: vi.fn().mockResolvedValue(false),
-    };
-    const service = new SubscriptionsService(
-      subscriptions as unknown as SubscriptionsRepository,
-      payments,
-      {} as Redis,
-      unsettled as unknown as UnsettledCharges,
-    );
+    const service = serviceOver(subscriptions, payments);
     const switchPlan = (plan: 'premium' | 'platinum', token?: string) =>
       service['switchPlan'](member, plan, token, `key-${plan}`);
     return { switchPlan, payments, subscriptions };

@@ -78,46 +78,38 @@ describe('deleting a file named in another spelling of its id', () => {
     expect((await call('DELETE', `/v1/media/${spell(photo)}`, member)).status).toBe(404);
   });
 
-  it('drops a photo from a profile that stored its id in upper case when the file is deleted', async () => {
+  /** A member's profile with two uploads, the first one's id stored as `spell` writes it (as before 2026-11-24). */
+  const profileStoring = async (spell: (id: string) => string) => {
     const member = await registerAccount(url);
     const photo = await upload(member);
     const kept = await upload(member);
     const profile = await createProfile(url, member, { photoIds: [photo, kept] });
     await connection
       .collection('profiles')
-      .updateOne({ _id: new Types.ObjectId(profile.id) }, { $set: { photoIds: [photo.toUpperCase(), kept] } });
+      .updateOne({ _id: new Types.ObjectId(profile.id) }, { $set: { photoIds: [spell(photo), kept] } });
+    return { member, photo, kept, profileId: profile.id };
+  };
 
+  it('drops a photo from a profile that stored its id in upper case when the file is deleted', async () => {
+    const { member, photo, kept, profileId } = await profileStoring((id) => id.toUpperCase());
     expect((await call('DELETE', `/v1/media/${photo}`, member)).status).toBe(204);
     expect(await storedOf(photo)).toEqual({ files: 0, chunks: 0 });
-    expect(await photosOf(profile.id, member)).toEqual({ stored: [kept], shown: [kept] });
+    expect(await photosOf(profileId, member)).toEqual({ stored: [kept], shown: [kept] });
   });
 
   it('drops a photo whose id a profile stored in mixed case, once a worker has written it in lower case', async () => {
-    const member = await registerAccount(url);
-    const photo = await upload(member);
-    const kept = await upload(member);
-    const profile = await createProfile(url, member, { photoIds: [photo, kept] });
-    await connection
-      .collection('profiles')
-      .updateOne({ _id: new Types.ObjectId(profile.id) }, { $set: { photoIds: [mixedCase(photo), kept] } });
-
+    const { member, photo, kept, profileId } = await profileStoring(mixedCase);
     // What a worker runs at start.
     expect(await running.app.get(SearchKeyMigration).run()).toBeGreaterThanOrEqual(1);
-    expect(await photosOf(profile.id, member)).toEqual({ stored: [photo, kept], shown: [photo, kept] });
+    expect(await photosOf(profileId, member)).toEqual({ stored: [photo, kept], shown: [photo, kept] });
     expect((await call('DELETE', `/v1/media/${photo}`, member)).status).toBe(204);
-    expect(await photosOf(profile.id, member)).toEqual({ stored: [kept], shown: [kept] });
+    expect(await photosOf(profileId, member)).toEqual({ stored: [kept], shown: [kept] });
   });
 
   it('drops it there when an admin deletes the file in upper case', async () => {
-    const member = await registerAccount(url);
-    const photo = await upload(member);
-    const profile = await createProfile(url, member, { photoIds: [photo] });
-    await connection
-      .collection('profiles')
-      .updateOne({ _id: new Types.ObjectId(profile.id) }, { $set: { photoIds: [photo.toUpperCase()] } });
-
+    const { member, photo, kept, profileId } = await profileStoring((id) => id.toUpperCase());
     expect((await call('DELETE', `/v1/media/${photo.toUpperCase()}`, admin)).status).toBe(204);
     expect(await storedOf(photo)).toEqual({ files: 0, chunks: 0 });
-    expect(await photosOf(profile.id, member)).toEqual({ stored: [], shown: [] });
+    expect(await photosOf(profileId, member)).toEqual({ stored: [kept], shown: [kept] });
   });
 });
