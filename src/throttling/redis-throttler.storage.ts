@@ -12,16 +12,23 @@ import type { CheckAnswer, LocalThrottleCounts } from './local-throttle-counts.j
  * instances and requests race; ioredis sends it by SHA (EVALSHA) after the first call.
  * A block holds the limit it was set under: once an operator raises the limit, the block no longer
  * holds and the hit is counted against the new limit (which blocks again if the count is still over it).
+ * A window starts whenever the counter has no expiry, not only on the first hit: one that lost it (copied to another
+ * Redis by a tool that drops TTLs, a PERSIST or a SET by hand) never ended, and once past the limit every request
+ * after a block set another, refusing the client for ever. A block without an expiry holds nothing and is removed.
  * Returns [hits, ms left in the window, blocked (0/1), ms left in the block].
  */
 const CHECK = `
 local block_ttl = redis.call('PTTL', KEYS[2])
+if block_ttl == -1 then redis.call('DEL', KEYS[2]) end
 if block_ttl > 0 and (tonumber(redis.call('GET', KEYS[2])) or 0) >= tonumber(ARGV[2]) then
   return { tonumber(redis.call('GET', KEYS[1]) or ARGV[2]), redis.call('PTTL', KEYS[1]), 1, block_ttl }
 end
 local hits = redis.call('INCR', KEYS[1])
-if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
 if hits > tonumber(ARGV[2]) then
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
   return { hits, ttl, 1, tonumber(ARGV[3]) }
@@ -34,9 +41,11 @@ return { hits, ttl, 0, 0 }`;
  * flight that will succeed: at the limit an attempt is refused without being counted and without a block, and the
  * refusal lifts as soon as refunds bring the count below the limit (or the window ends). With CHECK, a burst of
  * correct logins set a block that refunds could not lift, locking the member out for the whole window.
+ * A counter without an expiry (see CHECK) gets a window from now: at the limit, it refused the member for ever.
  * Returns what CHECK returns; the "block" is the rest of the window.
  */
 const CHECK_FAILURES = `
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local hits = tonumber(redis.call('GET', KEYS[1]) or '0')
 if hits >= tonumber(ARGV[2]) then
   local ttl = redis.call('PTTL', KEYS[1])
