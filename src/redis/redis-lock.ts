@@ -7,6 +7,12 @@ const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 /** Extends the lock only while it still holds our token, so a renewal never revives a lock someone else took. */
 const RENEW =
   "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+/**
+ * Deletes the key if it has no expiry. Every holder sets one and renews it, so such a key is held by nobody: a SET or
+ * a copy by hand, or a tool that dropped TTLs. Left, it refused the lock for ever (a member's subscription changes,
+ * every view flush, so that no view was counted again).
+ */
+const DROP_WITHOUT_EXPIRY = "if redis.call('PTTL', KEYS[1]) == -1 then return redis.call('DEL', KEYS[1]) end return 0";
 
 const logger = new Logger('RedisLock');
 /** A failed release is sent again this often, this many times (a failover replaces a connection within a second). */
@@ -45,6 +51,13 @@ export async function withRedisLock<T>(
       cause: error,
     });
   }
+  if (!acquired && (await droppedWithoutExpiry(redis, key))) {
+    // Refused or failed, it is a lock not taken; a SET that timed out but lands is undone as above.
+    acquired = await redis.set(key, token, 'PX', ttlMs, 'NX').catch(() => {
+      void release(redis, key, token);
+      return null;
+    });
+  }
   if (!acquired) return { acquired: false };
   const renewal = setInterval(() => {
     void renew(redis, key, token, ttlMs).then((held) => {
@@ -59,6 +72,14 @@ export async function withRedisLock<T>(
     clearInterval(renewal);
     await release(redis, key, token);
   }
+}
+
+/** Whether the key held no expiry, and was deleted (logged): a failure leaves it, as a held lock. */
+async function droppedWithoutExpiry(redis: Redis, key: string): Promise<boolean> {
+  const dropped = await redis.eval(DROP_WITHOUT_EXPIRY, 1, key).catch(() => 0);
+  if (dropped !== 1) return false;
+  logger.warn(`Lock ${key} had no expiry, so nobody held it (set by hand?): deleted`);
+  return true;
 }
 
 /**
