@@ -9,7 +9,7 @@ import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { inWriteCommands } from '../database/write-commands.js';
 import type { CellBox, GridCell } from './geo.js';
 import { Profile, type Gender } from './profile.schema.js';
-import { COUNTABLE_VIEWS, readStoredProfile, reportUncountable } from './stored-profile.js';
+import { COUNTABLE_VIEWS, readStoredProfile, reportUncountable, withStoredIds } from './stored-profile.js';
 
 export type ProfileRecord = Profile & { _id: Types.ObjectId };
 
@@ -295,8 +295,8 @@ export class ProfilesRepository {
       .sort(sort)
       .limit(limit)
       .read(this.listReads)
-      .lean<{ _id: Types.ObjectId }[]>();
-    return rows.map((row) => row._id);
+      .lean<{ _id: unknown }[]>();
+    return withStoredIds(rows).map((row) => row._id);
   }
 
   /** How many public profiles each non-empty cell of the box holds (nearby search: nearby-search.ts). */
@@ -333,8 +333,8 @@ export class ProfilesRepository {
       .sort({ _id: 1 })
       .limit(limit)
       .read(this.listReads)
-      .lean<{ _id: Types.ObjectId; location: { cellRow: number; cellCol: number } }[]>();
-    return rows.map(({ _id, location }) => ({
+      .lean<{ _id: unknown; location: { cellRow: number; cellCol: number } }[]>();
+    return withStoredIds(rows).map(({ _id, location }) => ({
       id: _id.toHexString(),
       cell: { row: location.cellRow, col: location.cellCol },
     }));

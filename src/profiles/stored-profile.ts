@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { QueryFilter } from 'mongoose';
+import { Types, type QueryFilter } from 'mongoose';
 import { GENDERS, VISIBILITIES, type Profile } from './profile.schema.js';
 import type { ProfileRecord } from './profiles.repository.js';
 
@@ -136,4 +136,18 @@ export function reportUncountable(profile: { _id: unknown; views?: unknown }, ba
     `Profile ${String(profile._id)} needs repair: views is ${JSON.stringify(profile.views)}, not a number; ` +
       `the views of batch ${batchId} were not counted on it`,
   );
+}
+
+/**
+ * The rows of a list whose ids are ObjectIds, as the API writes them. An import without types (a CSV, or JSON without
+ * $oid) stores an id as its hex text, which no route reads a profile by (a path's id is an ObjectId): listed, it failed
+ * with a TypeError the list for everyone (search, nearby, popular) and every cache warm run, as popular is warmed. Left
+ * out and logged for support to repair.
+ */
+export function withStoredIds<T extends { _id: unknown }>(rows: T[]): (T & { _id: Types.ObjectId })[] {
+  return rows.filter((row): row is T & { _id: Types.ObjectId } => {
+    if (row._id instanceof Types.ObjectId) return true;
+    logger.warn(`Profile ${JSON.stringify(row._id)} needs repair: its id is no ObjectId; left out of the lists`);
+    return false;
+  });
 }

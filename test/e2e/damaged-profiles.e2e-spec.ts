@@ -171,6 +171,25 @@ describe('damaged profiles', () => {
     }
   });
 
+  it('leaves out of every list and of the cache warm a profile an import stored with its id as text', async () => {
+    const other = await registerAccount(url);
+    // An import without types (a CSV, or JSON without $oid) stores the id as its hex text: among the most viewed,
+    // it failed the popular list for everyone and every cache warm run (TypeError: toHexString), and the lists of
+    // its city.
+    const member = await registerAccount(url);
+    const imported = { ...profileDocument(member, { views: 2_000_000 }), _id: new Types.ObjectId().toHexString() };
+    const byTextId = running.app.get<Connection>(getConnectionToken()).db!.collection<{ _id: string }>('profiles');
+    await byTextId.insertOne(imported);
+    try {
+      const healthy = (await createProfile(url, other, { location: LISBON })).id;
+      await expect(running.app.get(ProfileCacheWarmer).warm()).resolves.toBeDefined();
+      await running.app.get(TieredCache).invalidate('popular-ids', ['top']);
+      for (const shown of await listsFor(other, healthy)) expect(shown).not.toContain(imported._id);
+    } finally {
+      await byTextId.deleteOne({ _id: imported._id });
+    }
+  });
+
   it("skips damaged profiles in a worker's start migration, and migrates the others (it stopped at the first)", async () => {
     const migration = running.app.get(SearchKeyMigration);
     const cell = gridCellOf(LISBON);
