@@ -69,6 +69,18 @@ function problemsOf(stored: StoredSubscription): string[] {
   return problems;
 }
 
+/**
+ * The member a subscription names, for a job that reads only that (cache warming), or undefined when its userId is no
+ * ObjectId (as readStored finds it): logged with the subscription's id for support, as what the job leaves out.
+ */
+export function memberOf(stored: { _id: unknown; userId: unknown }, leftOut: string): string | undefined {
+  if (stored.userId instanceof Types.ObjectId) return stored.userId.toHexString();
+  logger.warn(
+    `Subscription ${String(stored._id)} needs repair: userId is ${shown(stored.userId)}, not an ObjectId; ${leftOut}`,
+  );
+  return undefined;
+}
+
 function shown(value: unknown): string {
   return value === undefined ? 'missing' : value instanceof Date ? 'an invalid date' : JSON.stringify(value);
 }

@@ -5,6 +5,7 @@ import { isDuplicateKeyError } from '../database/mongo-errors.js';
 import { PERIOD_MS, RENEWAL_WAIT_MS, type PlanId } from './plans.js';
 import {
   isDamaged,
+  memberOf,
   NULL_MEANS_DEFAULT,
   readStored,
   SubscriptionNeedsSupportException,
@@ -68,14 +69,18 @@ export class SubscriptionsRepository {
     return record;
   }
 
-  /** Members with a live subscription, the most recently started or renewed first (cache warming). */
+  /**
+   * Members with a live subscription, the most recently started or renewed first (cache warming). One whose userId is
+   * no ObjectId (a hand edit or an import without types: missing, text, a number) names no member to load a status for:
+   * read as text ("undefined"), its load threw, not as a damaged subscription, and ended every warm run. Left out.
+   */
   async liveMembers(limit: number): Promise<string[]> {
     const rows = await this.subscriptions
       .find({ status: { $in: ['active', 'past_due'] } }, { userId: 1 })
       .sort({ currentPeriodStart: -1 })
       .limit(limit)
-      .lean<{ userId: Types.ObjectId }[]>();
-    return rows.map((row) => String(row.userId));
+      .lean<{ _id: Types.ObjectId; userId: unknown }[]>();
+    return rows.flatMap((row) => memberOf(row, 'its plan is not warmed') ?? []);
   }
 
   /** A new subscription, or a new start after cancellation or expiry; null if one is live. */

@@ -279,4 +279,19 @@ describe('subscriptions written by earlier versions, by hand or restored from ol
     const warmed = await running.app.get(ProfileCacheWarmer).warm();
     expect(warmed.entries).toBeGreaterThanOrEqual(4);
   });
+
+  it('warms the plans of the other members when a live subscription names no member by an ObjectId', async () => {
+    // A hand edit or an import without types: the member's id missing, or stored as text that is no id, or a number.
+    // Read as the text "undefined", "imported-member" or "42", it failed the run at its status load (BSONError, not
+    // a damaged subscription), and so every run.
+    const damaged: Types.ObjectId[] = [];
+    for (const userId of [undefined, 'imported-member', 42])
+      damaged.push(await insertSubscription(await registerAccount(url), { userId }));
+    try {
+      await insertSubscription(await registerAccount(url));
+      await expect(running.app.get(ProfileCacheWarmer).warm()).resolves.toBeDefined();
+    } finally {
+      await subscriptions.deleteMany({ _id: { $in: damaged } });
+    }
+  });
 });
