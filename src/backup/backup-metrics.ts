@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { Gauge, type Registry } from 'prom-client';
 import { withTimeout } from '../common/with-timeout.js';
 import { METRICS_REGISTRY, SCRAPE_READ_TIMEOUT_MS } from '../metrics/metrics.constants.js';
@@ -38,18 +38,20 @@ export class BackupMetrics implements OnApplicationBootstrap {
           await refresh();
           const run = last();
           const current = run && value(run);
+          // A record edited by hand can hold anything (text for a date or a size): set, it threw, and failed every
+          // scrape of /metrics (500) while it was the last successful backup. Left out instead (logged in refresh).
           // Not reset(): an unlabelled gauge reset to 0 would read as "failed" (and as a backup in 1970), so before the
           // first backup, or for a verify that did not run (BACKUP_VERIFY=false), the series is left out instead.
-          if (current === undefined || current === null) this.remove({});
+          if (typeof current !== 'number' || !Number.isFinite(current)) this.remove({});
           else this.set(current);
         },
       });
     };
     gauge('backup_last_success_timestamp_seconds', 'When the last successful backup finished (Unix time)', (run) =>
-      run.finishedAt ? run.finishedAt.getTime() / 1000 : undefined,
+      run.finishedAt instanceof Date ? run.finishedAt.getTime() / 1000 : undefined,
     );
     gauge('backup_last_duration_seconds', 'How long the last successful backup took', (run) =>
-      run.durationMs === undefined ? undefined : run.durationMs / 1000,
+      typeof run.durationMs === 'number' ? run.durationMs / 1000 : undefined,
     );
     gauge('backup_last_size_bytes', 'Stored (compressed) size of the last successful backup', (run) => run.sizeBytes);
     gauge(
@@ -70,6 +72,7 @@ export class BackupMetrics implements OnApplicationBootstrap {
     const { runs } = this.backups;
     this.reading = withTimeout(Promise.all([runs.lastSucceeded(), runs.lastVerified()]), SCRAPE_READ_TIMEOUT_MS).then(
       ([run, verified]) => {
+        if (run && run._id !== this.last?._id) reportUnreadable(run);
         this.last = run;
         this.lastVerified = verified;
       },
@@ -89,4 +92,19 @@ export class BackupMetrics implements OnApplicationBootstrap {
 function verifyOutcome(run: BackupRun, verified: BackupRun | null): number | undefined {
   const outcome = run.verify ?? (run.retention ? undefined : verified?.verify);
   return outcome === undefined ? undefined : Number(outcome.status === 'passed');
+}
+
+/** Logs, once per last successful run, the fields its gauges cannot show: they are left out of the scrapes. */
+function reportUnreadable(run: BackupRun): void {
+  const fields = run as unknown as Record<string, unknown>;
+  const problems = [
+    ...(fields.finishedAt !== undefined && !(fields.finishedAt instanceof Date) ? ['finishedAt is no date'] : []),
+    ...(['durationMs', 'sizeBytes'] as const).flatMap((field) =>
+      fields[field] !== undefined && typeof fields[field] !== 'number' ? [`${field} is no number`] : [],
+    ),
+  ];
+  if (problems.length === 0) return;
+  new Logger(BackupMetrics.name).warn(
+    `Backup run ${String(run._id)} needs repair: ${problems.join('; ')}; left out of the backup metrics`,
+  );
 }

@@ -1,7 +1,8 @@
-import { Types } from 'mongoose';
+import { getConnectionToken } from '@nestjs/mongoose';
+import { Types, type Connection } from 'mongoose';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { login, registerAccount } from '../factories/accounts.js';
 import { parsePrometheusText, scrapedValue, seriesCount } from '../support/prometheus-text.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
@@ -437,5 +438,44 @@ describe('monitoring summary and thresholds', () => {
     } finally {
       await running.close();
     }
+  });
+});
+
+/**
+ * The run records are the backups' own bookkeeping, which an operator may edit by hand (mongosh): one that says when a
+ * backup finished in text, or its size, made the backup gauges' collect throw, and with it every scrape of /metrics
+ * (500) while it was the last successful backup: every series of the instance was gone, not only the backup ones.
+ */
+describe('backup metrics over a run record edited by hand', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig());
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('scrapes the other series, leaving out those the record cannot give', async () => {
+    const runs = running.app.get<Connection>(getConnectionToken()).db!.collection<{ _id: string }>('backup_runs');
+    const startedAt = new Date(Date.now() + 3_600_000);
+    const _id = `edited-${Date.now()}`;
+    // The database is this Vitest worker's, which later files share: the record must not outlive the test.
+    onTestFinished(() => runs.deleteOne({ _id }).then(() => undefined));
+    await runs.insertOne({
+      _id,
+      trigger: 'cli',
+      status: 'succeeded',
+      startedAt,
+      finishedAt: startedAt.toISOString(),
+      durationMs: 1_000,
+      sizeBytes: '1024',
+    } as never);
+    const response = await fetch(`${running.metricsUrl}/metrics`);
+    expect(response.status).toBe(200);
+    const families = parsePrometheusText(await response.text());
+    expect(families.has('backup_last_duration_seconds')).toBe(true);
+    expect(families.has('vesta_profiles')).toBe(true);
   });
 });
