@@ -92,9 +92,7 @@ export class ProfileViewsFlusher {
     if (!claimed) return { batchId: null, profiles: 0, views: 0 };
     const batch: ViewBatch = { id: claimed[0], seq: Number(claimed[1]) };
 
-    const counts = new Map(
-      Object.entries(await this.redis.hgetall(VIEW_KEYS.inflight)).map(([id, views]) => [id, Number(views)] as const),
-    );
+    const counts = this.countsOf(batch, await this.redis.hgetall(VIEW_KEYS.inflight));
     const entries = [...counts];
     for (let start = 0; start < entries.length; start += WRITE_CHUNK) {
       const chunk = entries.slice(start, start + WRITE_CHUNK);
@@ -111,4 +109,28 @@ export class ProfileViewsFlusher {
     this.logger.debug(`Flushed ${views} views of ${counts.size} profiles (batch ${batch.id})`);
     return { batchId: batch.id, profiles: counts.size, views };
   }
+
+  /**
+   * The batch's counts by profile id. Views count only under ids the API read a profile by, so a field that is no
+   * ObjectId's hex, or a count that is no whole number above zero, was written by hand: counted, the id failed the
+   * batch's write (a cast error), retried on every flush so that no view was counted for anyone again, and the count
+   * could store NaN. Left out and logged.
+   */
+  private countsOf(batch: ViewBatch, stored: Record<string, string>): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const [id, views] of Object.entries(stored)) {
+      const count = Number(views);
+      if (PROFILE_ID.test(id) && Number.isSafeInteger(count) && count > 0) counts.set(id, count);
+      else {
+        const entry = `${JSON.stringify(id)}: ${JSON.stringify(views)}`;
+        this.logger.warn(
+          `View batch ${batch.id}: ${entry} is no profile id and view count (set by hand?); not counted`,
+        );
+      }
+    }
+    return counts;
+  }
 }
+
+/** A profile id as a path names it (either case: the route takes both). */
+const PROFILE_ID = /^[0-9a-f]{24}$/i;

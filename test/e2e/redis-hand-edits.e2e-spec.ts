@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { Types } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config/app-config.js';
@@ -9,8 +10,12 @@ import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
-/** A lock key left without an expiry (a SET by hand while debugging, a copy by a tool that drops TTLs). */
-describe('Redis locks without an expiry', () => {
+/**
+ * Keys an operator edited by hand while debugging, or a tool copied without their expiries: a lock key without an
+ * expiry, a view count under a field that names no profile. Each concerns one key, and must not stop the work for
+ * everyone.
+ */
+describe('Redis keys edited by hand', () => {
   let config: AppConfig;
   let running: RunningApp;
   let url: string;
@@ -40,6 +45,24 @@ describe('Redis locks without an expiry', () => {
     expect(flushed.views).toBe(1);
     const read = await fetch(`${url}/v1/profiles/${profile.id}`);
     expect(((await read.json()) as { views: number }).views).toBe(1);
+  });
+
+  it('counts the views of a batch that also holds fields and counts written by hand', async () => {
+    const profile = await createProfile(url, await registerAccount(url));
+    const flusher = running.app.get(ProfileViewsFlusher);
+    await flusher.flush();
+    expect((await fetch(`${url}/v1/profiles/${profile.id}`)).status).toBe(200);
+    await redis.hset(`${config.redis.keyPrefix}${VIEW_KEYS.pending}`, {
+      'not-a-profile': '3',
+      [new Types.ObjectId().toHexString()]: 'many',
+    });
+
+    // Before the fix: the id failed the batch's write (a cast error) on every flush, so no view was counted again.
+    const flushed = await flusher.flush();
+    expect(flushed).toMatchObject({ profiles: 1, views: 1 });
+    const read = await fetch(`${url}/v1/profiles/${profile.id}`);
+    expect(((await read.json()) as { views: number }).views).toBe(1);
+    expect(await redis.exists(`${config.redis.keyPrefix}${VIEW_KEYS.inflight}`)).toBe(0);
   });
 
   it('lets a member subscribe while their subscription lock is a key set by hand without an expiry', async () => {
