@@ -57,14 +57,16 @@ export class BackupRuns {
   /**
    * One conditional write: it matches only a lock whose lease has ended (taken over, the old holder returned), and
    * when there is no lock it inserts one; a live lock matches nothing, and the insert then fails on the unique
-   * `_id`. So two callers can never both hold it (on MongoDB; FerretDB is not atomic under concurrent writes).
+   * `_id`. So two callers can never both hold it (on MongoDB; FerretDB is not atomic under concurrent writes). A lease
+   * end that is no date (edited by hand) has ended: matched only by `$lt` a date, it held the lock for ever, and no
+   * backup ran again.
    */
   async tryLock(runId: string): Promise<boolean> {
     const now = new Date();
     let previous: BackupLock | null;
     try {
       previous = await this.locks.findOneAndUpdate(
-        { _id: 'backup', until: { $lt: now } },
+        { _id: 'backup', until: { $not: { $gte: now } } },
         { $set: { runId, until: new Date(now.getTime() + this.leaseMs) } },
         { upsert: true, returnDocument: 'before' },
       );
@@ -91,7 +93,8 @@ export class BackupRuns {
   }
 
   private async markAbandoned(lock: BackupLock, now: Date): Promise<void> {
-    const lastRenewal = new Date(lock.until.getTime() - this.leaseMs).toISOString();
+    const lastRenewal =
+      lock.until instanceof Date ? new Date(lock.until.getTime() - this.leaseMs).toISOString() : 'an unknown time';
     await this.runs.updateOne(
       { _id: lock.runId, status: 'running' },
       {

@@ -503,6 +503,13 @@ describe('the backup lock, a lease', () => {
     );
     expect(await db.collection('backup_lock').countDocuments()).toBe(0);
   });
+
+  it('is taken over when its lease end is no date (edited by hand), which held it for ever', async () => {
+    await db.collection<KeyedDocument>('backup_lock').insertOne({ _id: 'backup', runId: 'by-hand', until: 'tomorrow' });
+    const run = await backups.run('api');
+    expect(run.status).toBe('succeeded');
+    expect(await db.collection('backup_lock').countDocuments()).toBe(0);
+  });
 });
 
 describe('scheduled backups', () => {
