@@ -13,6 +13,13 @@ import { COUNTABLE_VIEWS, readStoredProfile, reportUncountable, withStoredIds } 
 
 export type ProfileRecord = Profile & { _id: Types.ObjectId };
 
+/**
+ * Profiles whose id is an ObjectId, as the API writes them, for the start migrations' scans: their writes filter by
+ * `_id`, which mongoose casts to an ObjectId, so one profile an import stored with a text id threw a CastError and
+ * stopped the migration for every profile after it. Such profiles are left out of the lists too (withStoredIds).
+ */
+const OBJECT_ID = { _id: { $type: 'objectId' } } as const;
+
 /** A profile as an update found it and as it was read back after. */
 export interface ProfileWrite {
   before: ProfileRecord;
@@ -160,7 +167,7 @@ export class ProfilesRepository {
   /** Profiles whose city key has a character outside printable ASCII: the only keys a change of cityKeyOf has moved. */
   nonAsciiCityKeys(): AsyncIterable<{ _id: Types.ObjectId; location: { city: unknown; cityKey: string } }> {
     return this.profiles
-      .find({ 'location.cityKey': { $regex: /[^ -~]/ } }, { 'location.city': 1, 'location.cityKey': 1 })
+      .find({ ...OBJECT_ID, 'location.cityKey': { $regex: /[^ -~]/ } }, { 'location.city': 1, 'location.cityKey': 1 })
       .lean<{ _id: Types.ObjectId; location: { city: unknown; cityKey: string } }>()
       .cursor();
   }
@@ -177,7 +184,7 @@ export class ProfilesRepository {
   /** Profiles stored before nearby search went by 0.01° cell (2026-12-04), or since by an instance of an older version. */
   withoutCell(): AsyncIterable<{ _id: Types.ObjectId; location?: { lat: unknown; lng: unknown } }> {
     return this.profiles
-      .find({ 'location.cellRow': { $exists: false } }, { 'location.lat': 1, 'location.lng': 1 })
+      .find({ ...OBJECT_ID, 'location.cellRow': { $exists: false } }, { 'location.lat': 1, 'location.lng': 1 })
       .lean<{ _id: Types.ObjectId; location?: { lat: unknown; lng: unknown } }>()
       .cursor();
   }
@@ -209,7 +216,7 @@ export class ProfilesRepository {
   /** Profiles with an interest that is not plain ASCII: the only ones an older normalisation can have left behind. */
   nonAsciiInterests(): AsyncIterable<{ _id: Types.ObjectId; interests: unknown }> {
     return this.profiles
-      .find({ interests: { $regex: /[^ -~]/ } }, { interests: 1 })
+      .find({ ...OBJECT_ID, interests: { $regex: /[^ -~]/ } }, { interests: 1 })
       .lean<{ _id: Types.ObjectId; interests: unknown }>()
       .cursor();
   }
@@ -226,7 +233,7 @@ export class ProfilesRepository {
    */
   photoIdsWithCapitals(): AsyncIterable<{ _id: Types.ObjectId; photoIds: unknown }> {
     return this.profiles
-      .find({ photoIds: { $regex: /[A-F]/ } }, { photoIds: 1 })
+      .find({ ...OBJECT_ID, photoIds: { $regex: /[A-F]/ } }, { photoIds: 1 })
       .lean<{ _id: Types.ObjectId; photoIds: unknown }>()
       .cursor();
   }

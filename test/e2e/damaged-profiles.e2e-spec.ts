@@ -1,6 +1,6 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Collection, type Connection } from 'mongoose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { ProfileCacheWarmer } from '../../src/profiles/cache-warming/profile-cache.warmer.js';
 import { SearchKeyMigration } from '../../src/profiles/search-key-migration.js';
@@ -171,23 +171,23 @@ describe('damaged profiles', () => {
     }
   });
 
+  /** A profile as an import without types (a CSV, or JSON without $oid) stores it: its id as text. */
+  const insertWithTextId = async (id: string, changes: Record<string, unknown> = {}): Promise<string> => {
+    const byTextId = running.app.get<Connection>(getConnectionToken()).db!.collection<{ _id: string }>('profiles');
+    await byTextId.insertOne({ ...profileDocument(await registerAccount(url), changes), _id: id });
+    onTestFinished(() => byTextId.deleteOne({ _id: id }).then(() => undefined));
+    return id;
+  };
+
   it('leaves out of every list and of the cache warm a profile an import stored with its id as text', async () => {
     const other = await registerAccount(url);
-    // An import without types (a CSV, or JSON without $oid) stores the id as its hex text: among the most viewed,
-    // it failed the popular list for everyone and every cache warm run (TypeError: toHexString), and the lists of
-    // its city.
-    const member = await registerAccount(url);
-    const imported = { ...profileDocument(member, { views: 2_000_000 }), _id: new Types.ObjectId().toHexString() };
-    const byTextId = running.app.get<Connection>(getConnectionToken()).db!.collection<{ _id: string }>('profiles');
-    await byTextId.insertOne(imported);
-    try {
-      const healthy = (await createProfile(url, other, { location: LISBON })).id;
-      await expect(running.app.get(ProfileCacheWarmer).warm()).resolves.toBeDefined();
-      await running.app.get(TieredCache).invalidate('popular-ids', ['top']);
-      for (const shown of await listsFor(other, healthy)) expect(shown).not.toContain(imported._id);
-    } finally {
-      await byTextId.deleteOne({ _id: imported._id });
-    }
+    // Among the most viewed, it failed the popular list for everyone and every cache warm run (TypeError:
+    // toHexString), and the lists of its city.
+    const imported = await insertWithTextId(new Types.ObjectId().toHexString(), { views: 2_000_000 });
+    const healthy = (await createProfile(url, other, { location: LISBON })).id;
+    await expect(running.app.get(ProfileCacheWarmer).warm()).resolves.toBeDefined();
+    await running.app.get(TieredCache).invalidate('popular-ids', ['top']);
+    for (const shown of await listsFor(other, healthy)) expect(shown).not.toContain(imported);
   });
 
   it("skips damaged profiles in a worker's start migration, and migrates the others (it stopped at the first)", async () => {
@@ -200,8 +200,11 @@ describe('damaged profiles', () => {
       { interests: 'Çorba' },
       { photoIds: 'A1B2' },
     ];
-    for (const changes of damaged) {
-      await insertProfile(await registerAccount(url), changes);
+    // Stored with a text id, it threw a CastError at the write (mongoose casts the filter's `_id`).
+    const textId = { interests: ['Çorba'], location: { ...LISBON, cityKey: 'lisbon' }, photoIds: ['A1B2'] };
+    for (const changes of [...damaged, textId]) {
+      if (changes === textId) await insertWithTextId('imported-1', changes);
+      else await insertProfile(await registerAccount(url), changes);
       // Stored by an older version: interests not folded, no nearby cell.
       const older = await insertProfile(await registerAccount(url), {
         interests: ['Çorba'],
