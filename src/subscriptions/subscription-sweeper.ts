@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { TieredCache } from '../cache/tiered-cache.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
-import type { QueryFilter } from 'mongoose';
+import type { QueryFilter, Types } from 'mongoose';
 import { RENEWAL_WAIT_MS } from './plans.js';
 import type { Subscription, SubscriptionStatus } from './subscription.schema.js';
 import { IdempotencyService } from './idempotency.service.js';
@@ -64,16 +64,19 @@ export class SubscriptionSweeper {
     const moved: Record<string, number> = { canceled: 0, past_due: 0, expired: 0 };
     for (const rule of SubscriptionSweeper.RULES) {
       const endedBefore = new Date(now.getTime() - rule.afterMs);
+      const passedOver: Types.ObjectId[] = [];
       for (;;) {
-        const batch = await this.subscriptions.ended(rule.from, endedBefore, BATCH);
+        const { records, damaged, full } = await this.subscriptions.ended(rule.from, endedBefore, BATCH, passedOver);
+        passedOver.push(...damaged);
         let changed = 0;
-        for (const record of batch) {
+        for (const record of records) {
           if (!(await this.move(record, rule))) continue;
           changed += 1;
           await this.cache.invalidate(ENTITLEMENT_CACHE.name, [String(record.userId)]);
         }
         moved[rule.to] += changed;
-        if (batch.length < BATCH || changed === 0) break;
+        // A batch that moved nothing and passed over nothing new would come back the same.
+        if (!full || (changed === 0 && damaged.length === 0)) break;
       }
     }
     if (moved.canceled + moved.past_due + moved.expired > 0)

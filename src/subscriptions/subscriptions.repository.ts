@@ -190,18 +190,33 @@ export class SubscriptionsRepository {
   }
 
   /**
-   * Members whose subscription is in `from` with a period that ended before `endedBefore` (a sweep's batch). A record
-   * that cannot be read (logged by readStored) is left out: the sweep moves the others and leaves it to support.
+   * Up to `limit` subscriptions in `from` with a period that ended before `endedBefore`, but those `passedOver` (a
+   * sweep's batch). A record that cannot be read (logged by readStored) is left out of `records` and named in
+   * `damaged`, for the sweep to pass over in its next batch: it is never moved, so without that a rule matching `limit`
+   * damaged records (an import with an unknown plan) found only them in every batch, and moved no member again.
    */
-  async ended(from: QueryFilter<Subscription>, endedBefore: Date, limit: number): Promise<SubscriptionRecord[]> {
+  async ended(
+    from: QueryFilter<Subscription>,
+    endedBefore: Date,
+    limit: number,
+    passedOver: readonly Types.ObjectId[],
+  ): Promise<{ records: SubscriptionRecord[]; damaged: Types.ObjectId[]; full: boolean }> {
     const stored = await this.subscriptions
-      .find({ ...from, currentPeriodEnd: { $lte: endedBefore } })
+      .find({
+        ...from,
+        currentPeriodEnd: { $lte: endedBefore },
+        ...(passedOver.length > 0 && { _id: { $nin: passedOver } }),
+      })
       .limit(limit)
       .lean<StoredSubscription[]>();
-    return stored.flatMap((one) => {
+    const records: SubscriptionRecord[] = [];
+    const damaged: Types.ObjectId[] = [];
+    for (const one of stored) {
       const read = readStored(this.subscriptions, one);
-      return isDamaged(read) ? [] : [read];
-    });
+      if (isDamaged(read)) damaged.push(one._id);
+      else records.push(read);
+    }
+    return { records, damaged, full: stored.length === limit };
   }
 
   /** Moves one subscription on, only if it is still where the sweep found it; false if it moved meanwhile. */

@@ -270,6 +270,28 @@ describe('subscriptions written by earlier versions, by hand or restored from ol
     for (const [id, document] of before) expect(await stored(new Types.ObjectId(id))).toEqual(document);
   });
 
+  it('sweeps the others when a whole batch of ended subscriptions is damaged (an import with an unknown plan)', async () => {
+    // 500 is the sweep's batch: every batch held only these, and no member was moved by that rule again.
+    const imported = Array.from({ length: 501 }, () =>
+      subscriptionDocument(
+        { userId: new Types.ObjectId().toHexString() } as Account,
+        { plan: 'gold' },
+        -RENEWAL_WAIT_MS - DAY_MS,
+      ),
+    );
+    await subscriptions.insertMany(imported);
+    const ids = imported.map((one) => one._id);
+    try {
+      const ended = await insertSubscription(await registerAccount(url), {}, -RENEWAL_WAIT_MS - 1_000);
+      await sweeper.sweep();
+      expect((await stored(ended))?.status).toBe('past_due');
+      // Left as they were, for support.
+      expect(await subscriptions.countDocuments({ _id: { $in: ids }, status: 'active' })).toBe(imported.length);
+    } finally {
+      await subscriptions.deleteMany({ _id: { $in: ids } });
+    }
+  });
+
   it('warms the cached plans of the other members when a live subscription is damaged', async () => {
     const damaged = await registerAccount(url);
     await insertSubscription(damaged, DAMAGED_SHAPES['currentPeriodEnd as a string'].changes);
