@@ -142,9 +142,14 @@ export class ProfilesRepository {
     };
     const now = new Date();
     // Before the change: should it fail, the views listed from then on start later, never earlier. Any visibility but
-    // public was read as hidden (stored-profile.ts), none or an unknown one included.
+    // public was read as hidden (stored-profile.ts), none or an unknown one included. Without timestamps: an updatedAt
+    // set here failed the change's own If-Unmodified-Since below (412), so no client sending it could unhide.
     if (changes.visibility === 'public') {
-      await this.profiles.updateOne({ ...filter, visibility: { $ne: 'public' } }, { $set: { publicSince: now } });
+      await this.profiles.updateOne(
+        { ...filter, visibility: { $ne: 'public' } },
+        { $set: { publicSince: now } },
+        { timestamps: false },
+      );
     }
     // The document as this write found it, in the same operation, so that on MongoDB no other write comes between:
     // which cached lists the write can have moved the profile in depends on it (list-page-tags.ts). (FerretDB reads

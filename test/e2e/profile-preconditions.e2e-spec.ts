@@ -33,8 +33,8 @@ describe('profile writes with preconditions', () => {
   const displayNameOf = async (id: string, account: Account) =>
     ((await (await send('GET', `/v1/profiles/${id}`, account, {})).json()) as { displayName: string }).displayName;
   /** A profile last changed a minute ago, so that a change now is in a later second. */
-  const profileOf = async (account: Account) => {
-    const { id } = await createProfile(url, account, { displayName: 'Ann' });
+  const profileOf = async (account: Account, visibility: 'public' | 'hidden' = 'public') => {
+    const { id } = await createProfile(url, account, { displayName: 'Ann', visibility });
     await running.app
       .get<Connection>(getConnectionToken())
       .collection('profiles')
@@ -82,6 +82,17 @@ describe('profile writes with preconditions', () => {
     expect(
       (await send('DELETE', `/v1/profiles/${id}`, ann, { 'if-unmodified-since': new Date().toUTCString() })).status,
     ).toBe(204);
+  });
+
+  it('makes a hidden profile public with If-Unmodified-Since while it is unchanged', async () => {
+    const ann = await registerAccount(url, 'ann');
+    const { id, readAt } = await profileOf(ann, 'hidden');
+
+    // The write recording publicSince comes first: it must not count as a change made since the client's read.
+    const unchanged = { 'if-unmodified-since': readAt };
+    const shown = await send('PATCH', `/v1/profiles/${id}`, ann, unchanged, { visibility: 'public' });
+    expect(shown.status).toBe(200);
+    expect(((await shown.json()) as { visibility: string }).visibility).toBe('public');
   });
 
   it('answers 404 and 403 before 412: a precondition is not evaluated for a write that would be refused anyway', async () => {
