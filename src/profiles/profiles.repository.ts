@@ -16,7 +16,8 @@ export type ProfileRecord = Profile & { _id: Types.ObjectId };
 /**
  * Profiles whose id is an ObjectId, as the API writes them, for the start migrations' scans: their writes filter by
  * `_id`, which mongoose casts to an ObjectId, so one profile an import stored with a text id threw a CastError and
- * stopped the migration for every profile after it. Such profiles are left out of the lists too (withStoredIds).
+ * stopped the migration for every profile after it; and for a photo's delete, which answered 500 when such a profile
+ * held the photo. Such profiles are left out of the lists too (withStoredIds).
  */
 const OBJECT_ID = { _id: { $type: 'objectId' } } as const;
 
@@ -259,7 +260,7 @@ export class ProfilesRepository {
   async pullPhoto(mediaId: string): Promise<Types.ObjectId[]> {
     const spellings = [...new Set([mediaId, mediaId.toUpperCase()])];
     const holders = await this.profiles
-      .find({ photoIds: { $in: spellings } }, { _id: 1 })
+      .find({ ...OBJECT_ID, photoIds: { $in: spellings } }, { _id: 1 })
       .lean<{ _id: Types.ObjectId }[]>();
     if (holders.length === 0) return [];
     const ids = holders.map((holder) => holder._id);

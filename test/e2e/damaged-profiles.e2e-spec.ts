@@ -7,6 +7,8 @@ import { SearchKeyMigration } from '../../src/profiles/search-key-migration.js';
 import { ProfileViewsFlusher } from '../../src/profiles/views/profile-views.flusher.js';
 import { gridCellOf } from '../../src/profiles/geo.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
+import { pngStructure } from '../factories/images.js';
+import { uploadMedia } from '../factories/media.js';
 import { createProfile, profileDocument } from '../factories/profiles.js';
 import { documentedCalls, type AnsweringCall, type JsonReply } from '../support/json-call.js';
 import type { OpenApiConformance } from '../support/openapi-conformance.js';
@@ -188,6 +190,13 @@ describe('damaged profiles', () => {
     await expect(running.app.get(ProfileCacheWarmer).warm()).resolves.toBeDefined();
     await running.app.get(TieredCache).invalidate('popular-ids', ['top']);
     for (const shown of await listsFor(other, healthy)) expect(shown).not.toContain(imported);
+  });
+
+  it('deletes a photo that a profile stored with a text id also holds (500 until now)', async () => {
+    const member = await registerAccount(url);
+    const photo = (await uploadMedia(url, member, pngStructure(2_000))).id;
+    await insertWithTextId('imported-photos', { photoIds: [photo] });
+    expect((await call('DELETE', `/v1/media/${photo}`, member)).status).toBe(204);
   });
 
   it("skips damaged profiles in a worker's start migration, and migrates the others (it stopped at the first)", async () => {
