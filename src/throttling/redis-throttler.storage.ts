@@ -15,15 +15,24 @@ import type { CheckAnswer, LocalThrottleCounts } from './local-throttle-counts.j
  * A window starts whenever the counter has no expiry, not only on the first hit: one that lost it (copied to another
  * Redis by a tool that drops TTLs, a PERSIST or a SET by hand) never ended, and once past the limit every request
  * after a block set another, refusing the client for ever. A block without an expiry holds nothing and is removed.
- * Returns [hits, ms left in the window, blocked (0/1), ms left in the block].
+ * A counter INCR refuses (no whole number, another type: set by hand) starts again from this hit, and a block of
+ * another type holds nothing: the script failed on them on every request, and the client was counted in memory, where
+ * any other check Redis answered cleared its count (RedisThrottlerStorage.recovered), so it was never limited.
+ * Returns [hits, ms left in the window, blocked (0/1), ms left in the block, counter replaced (0/1)].
  */
 const CHECK = `
 local block_ttl = redis.call('PTTL', KEYS[2])
 if block_ttl == -1 then redis.call('DEL', KEYS[2]) end
-if block_ttl > 0 and (tonumber(redis.call('GET', KEYS[2])) or 0) >= tonumber(ARGV[2]) then
-  return { tonumber(redis.call('GET', KEYS[1]) or ARGV[2]), redis.call('PTTL', KEYS[1]), 1, block_ttl }
+if block_ttl > 0 and (tonumber(redis.pcall('GET', KEYS[2])) or 0) >= tonumber(ARGV[2]) then
+  return { tonumber(redis.pcall('GET', KEYS[1])) or tonumber(ARGV[2]), redis.call('PTTL', KEYS[1]), 1, block_ttl }
 end
-local hits = redis.call('INCR', KEYS[1])
+local replaced = 0
+local hits = redis.pcall('INCR', KEYS[1])
+if type(hits) == 'table' then
+  redis.call('DEL', KEYS[1])
+  hits = redis.call('INCR', KEYS[1])
+  replaced = 1
+end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl == -1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -31,9 +40,9 @@ if ttl == -1 then
 end
 if hits > tonumber(ARGV[2]) then
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-  return { hits, ttl, 1, tonumber(ARGV[3]) }
+  return { hits, ttl, 1, tonumber(ARGV[3]), replaced }
 end
-return { hits, ttl, 0, 0 }`;
+return { hits, ttl, 0, 0, replaced }`;
 
 /**
  * The check of the tiers that count wrong passwords only (FAILED_LOGIN_TIERS). Attempts are counted before their
@@ -41,19 +50,30 @@ return { hits, ttl, 0, 0 }`;
  * flight that will succeed: at the limit an attempt is refused without being counted and without a block, and the
  * refusal lifts as soon as refunds bring the count below the limit (or the window ends). With CHECK, a burst of
  * correct logins set a block that refunds could not lift, locking the member out for the whole window.
- * A counter without an expiry (see CHECK) gets a window from now: at the limit, it refused the member for ever.
+ * A counter without an expiry (see CHECK) gets a window from now: at the limit, it refused the member for ever. One
+ * that is no whole number of hits, or of another type, starts again (see CHECK).
  * Returns what CHECK returns; the "block" is the rest of the window.
  */
 const CHECK_FAILURES = `
 if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local hits = tonumber(redis.call('GET', KEYS[1]) or '0')
+local replaced = 0
+local stored = redis.pcall('GET', KEYS[1])
+local hits = 0
+if stored then
+  hits = type(stored) == 'string' and string.match(stored, '^%d+$') and #stored < 16 and tonumber(stored)
+  if not hits then
+    redis.call('DEL', KEYS[1])
+    hits = 0
+    replaced = 1
+  end
+end
 if hits >= tonumber(ARGV[2]) then
   local ttl = redis.call('PTTL', KEYS[1])
-  return { hits, ttl, 1, ttl }
+  return { hits, ttl, 1, ttl, replaced }
 end
 hits = redis.call('INCR', KEYS[1])
 if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return { hits, redis.call('PTTL', KEYS[1]), 0, 0 }`;
+return { hits, redis.call('PTTL', KEYS[1]), 0, 0, replaced }`;
 
 /**
  * Takes back one hit from each hits key that still counts any; KEYS holds each tracker's hits key followed by its block
@@ -64,9 +84,9 @@ return { hits, redis.call('PTTL', KEYS[1]), 0, 0 }`;
  */
 const REFUND = `
 for i = 1, #KEYS, 2 do
-  if (tonumber(redis.call('GET', KEYS[i])) or 0) > 0 then
+  if (tonumber(redis.pcall('GET', KEYS[i])) or 0) > 0 then
     local hits = redis.call('DECR', KEYS[i])
-    local blocked_under = tonumber(redis.call('GET', KEYS[i + 1]))
+    local blocked_under = tonumber(redis.pcall('GET', KEYS[i + 1]))
     if blocked_under and hits < blocked_under then redis.call('DEL', KEYS[i + 1]) end
   end
 end
@@ -89,9 +109,18 @@ const SUSPEND_AFTER_FAILING_MS = 250;
  */
 const SUSPENSION_MS = 1_000;
 
+/** CHECK's and CHECK_FAILURES' answer: a CheckAnswer, and whether the hits key held no count and was replaced. */
+type RedisCheckAnswer = readonly [...CheckAnswer, replaced: 0 | 1];
+
 interface ThrottleRedis extends Redis {
-  throttleCheck(hitsKey: string, blockKey: string, ttlMs: number, limit: number, blockMs: number): Promise<CheckAnswer>;
-  throttleCheckFailures(hitsKey: string, ttlMs: number, limit: number): Promise<CheckAnswer>;
+  throttleCheck(
+    hitsKey: string,
+    blockKey: string,
+    ttlMs: number,
+    limit: number,
+    blockMs: number,
+  ): Promise<RedisCheckAnswer>;
+  throttleCheckFailures(hitsKey: string, ttlMs: number, limit: number): Promise<RedisCheckAnswer>;
   throttleRefund(numberOfKeys: number, ...hitsAndBlockKeys: string[]): Promise<number>;
 }
 
@@ -163,7 +192,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
           this.timeoutMs,
         );
         this.recovered();
-        return this.record(answer, throttlerName, false);
+        if (answer[4] === 1) this.logger.warn(`${hitsKey(key)} held no count of hits (set by hand?): replaced`);
+        return this.record([answer[0], answer[1], answer[2], answer[3]], throttlerName, false);
       } catch (error) {
         this.failed(error as Error);
       }

@@ -86,4 +86,20 @@ describe('Redis keys without the expiry the app gives them', () => {
     await sleep(6_000);
     expect((await login(owner.password)).status).toBe(200);
   });
+
+  it('limits a client whose count was set by hand to no whole number', async () => {
+    const address = newAddress();
+    const plans = (from = address) => fetch(`${url}/v1/plans`, { headers: { 'x-forwarded-for': from } });
+    expect((await plans()).status).toBe(200);
+    await redis.set(await onlyKey(`throttle:anonymous:${address}:hits`), 'many');
+
+    // Before the fix the check failed in Redis on every request: counted in memory, where any other client's check
+    // answered by Redis dropped its count, so it was never limited.
+    const statuses = [];
+    for (let i = 0; i < 4; i += 1) {
+      statuses.push((await plans()).status);
+      expect((await plans(newAddress())).status).toBe(200);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+  });
 });
