@@ -18,6 +18,20 @@ export interface AccountSessions {
   ended: string[];
 }
 
+/**
+ * Whether a cached value is an account's sessions (or null, the account gone). Redis may hold another shape under the
+ * key (a hand edit): read as one, its `ended` failed the check (a 500), or, being a string, admitted every ended
+ * session. It is loaded again instead (WrapOptions.isValue), so the check fails closed.
+ */
+export function isAccountSessions(value: unknown): value is AccountSessions | null {
+  if (value === null) return true;
+  if (typeof value !== 'object') return false;
+  const { version, ended } = value as Partial<Record<keyof AccountSessions, unknown>>;
+  return (
+    Number.isSafeInteger(version) && Array.isArray(ended) && ended.every((id): id is string => typeof id === 'string')
+  );
+}
+
 /** 128 random bits, base64url: unguessable, and 22 characters in the token and in each ended-session record. */
 export const newSessionId = (): string => randomBytes(16).toString('base64url');
 

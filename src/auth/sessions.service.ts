@@ -3,7 +3,7 @@ import { Cacheable, CacheEvict } from '../cache/cache.decorators.js';
 import { TieredCache } from '../cache/tiered-cache.js';
 import { UsersRepository, type UserRecord } from '../users/users.repository.js';
 import { EndedSessionsRepository } from './ended-sessions.repository.js';
-import type { AccountSessions, TokenSession } from './session-state.js';
+import { isAccountSessions, type AccountSessions, type TokenSession } from './session-state.js';
 
 /**
  * Each account's sessions as the guard checks them (version and ended ids), cached in both tiers. Every write that
@@ -17,6 +17,7 @@ export const ACCOUNT_SESSIONS_CACHE = {
   key: (userId: string) => userId,
   ttlS: 60,
   maxGraceS: 0,
+  isValue: isAccountSessions,
 };
 const ACCOUNT_SESSIONS_EVICTION = { name: ACCOUNT_SESSIONS_CACHE.name, keys: (userId: string) => [userId] };
 /**

@@ -26,6 +26,8 @@ export interface CacheableOptions {
   maxGraceS?: number;
   /** See WrapOptions.absentTtlS. */
   absentTtlS?: number;
+  /** See WrapOptions.isValue. */
+  isValue?: (value: unknown) => boolean;
 }
 
 export interface CacheEvictOptions {

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { ReplyError, type Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { withTimeout } from '../common/with-timeout.js';
@@ -21,6 +22,17 @@ const GENERATION_TTL_MS = 60_000;
  * takes single keys and never this one (no expiry, read by every load), is not covered: Redis must keep `noeviction`.
  */
 export const GENERATION_EPOCH_KEY = `${GENERATION_KEY_PREFIX}epoch`;
+/**
+ * Creates the epoch (KEYS[1], ARGV[1]) unless it holds one, replacing a key of another type (a hand edit, a tool that
+ * copied keys), which MGET reads as missing: with SET NX alone, which leaves such a key, no load was stored in Redis
+ * again, each paying two more round trips. Returns 1 if it replaced one.
+ */
+const CREATE_EPOCH = `
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'string' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+if kind == 'none' then return 0 end
+return 1`;
 /** A load that took longer than this is not written to Redis: its generations may have expired meanwhile. */
 const GENERATION_MAX_LOAD_MS = GENERATION_TTL_MS - 10_000;
 /**
@@ -116,6 +128,7 @@ export interface Stamp {
  * read as misses.
  */
 export class L2Store {
+  private readonly logger = new Logger(L2Store.name);
   private skipUntil = 0;
   /** Set when the connection closes; the next 'ready' then distrusts what Redis holds (see reconnected). */
   private dropped = false;
@@ -195,7 +208,8 @@ export class L2Store {
    */
   private async createEpoch(): Promise<boolean> {
     try {
-      await this.call(this.redis.set(GENERATION_EPOCH_KEY, randomUUID(), 'NX'));
+      const replaced = await this.call(this.redis.eval(CREATE_EPOCH, 1, GENERATION_EPOCH_KEY, randomUUID()));
+      if (replaced === 1) this.logger.warn(`${GENERATION_EPOCH_KEY} was no string (set by hand?): replaced`);
       return true;
     } catch (error) {
       this.failed('set', error);

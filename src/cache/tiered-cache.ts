@@ -49,6 +49,12 @@ export interface WrapOptions<T = unknown> {
    * the TTL plus CACHE_GRACE_S.
    */
   absentTtlS?: number;
+  /**
+   * Whether a value read from Redis is one of this cache's. One that is not (written by hand, or by something else
+   * under the key) is a miss: loaded again, and the load replaces it. For values whose shape a check relies on
+   * (ended sessions): a session list of another shape was a 500 on every request of the member while the entry lasted.
+   */
+  isValue?: (value: unknown) => boolean;
 }
 
 /** A running miss for one key. Invalidated while running, its result may predate the write: returned, not kept. */
@@ -141,7 +147,7 @@ export class TieredCache {
       // entry too big for it), Redis' copy answers if still current, rather than the whole load.
       let fallback = this.inGrace(options, entry);
       if (!fallback) {
-        const remote = await this.l2.read<T>(fullKey, options.tags ?? []);
+        const remote = await this.readL2(fullKey, options);
         if (remote && remote.exp > Date.now()) {
           this.metrics.hit(cache, 'l2');
           return remote.v;
@@ -161,7 +167,7 @@ export class TieredCache {
     }
     // One flight per key covers the Redis read and the load, so concurrent misses share both.
     return this.singleFlight(fullKey, options.tags, async (flight) => {
-      const remote = await this.l2.read<T>(fullKey, options.tags ?? []);
+      const remote = await this.readL2(fullKey, options);
       if (remote && remote.exp > Date.now()) {
         this.metrics.hit(cache, 'l2');
         // Read before an invalidation that landed meanwhile: answer with it, but do not keep it.
@@ -218,6 +224,14 @@ export class TieredCache {
    */
   private l1Answers(): boolean {
     return this.subscription.listening || !this.l2.available();
+  }
+
+  /** Redis' entry for the key, unless it holds no value of this cache (WrapOptions.isValue): that is logged. */
+  private async readL2<T>(fullKey: string, options: WrapOptions<T>): Promise<CacheEntry<T> | undefined> {
+    const entry = await this.l2.read<T>(fullKey, options.tags ?? []);
+    if (!entry || !options.isValue || options.isValue(entry.v)) return entry;
+    this.logger.warn(`${fullKey} in Redis holds no value of its cache (set by hand?): loaded again`);
+    return undefined;
   }
 
   /** The newer of the expired entries found that is still within its grace period. */

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { isObjectIdHex } from '../database/object-id.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
 
 const logger = new Logger('UnsettledCharges');
@@ -7,6 +8,12 @@ const logger = new Logger('UnsettledCharges');
 /** Charges whose write failed: `<member id> <charge id>` → when it was noted (ms since the epoch). */
 const UNSETTLED_KEY = 'subscriptions:unsettled-charges';
 const REFUNDED_PREFIX = 'subscriptions:refunded-charge:';
+/** Deletes KEYS[1] if it holds something other than a hash (HGETALL refuses it); 1 if it did. */
+const DROP_UNLESS_HASH = `
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'hash' or kind == 'none' then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`;
 /**
  * How long an unsettled charge waits for a retry to apply it before the sweep refunds it: well past a client's retries,
  * the key's lease (40 s) and a stalled MongoDB's late write (its socket timeout, 45 s).
@@ -38,15 +45,25 @@ export class UnsettledCharges {
     await this.redis.hset(UNSETTLED_KEY, fieldOf(charge), String(Date.now()));
   }
 
-  /** The charges noted at least SETTLE_AFTER_MS before `now`. */
+  /**
+   * The charges noted at least SETTLE_AFTER_MS before `now`. The key holding another type, or a field that names no
+   * member and charge (a hand edit, a tool that copied keys), failed the sweep on every run (WRONGTYPE; a member id
+   * that is no ObjectId threw in its cast), so that no later charge was settled and no purge ran again. Neither can
+   * be a charge this app noted: they are deleted and logged (the log keeps the field and its value).
+   */
   async due(now: Date): Promise<UnsettledCharge[]> {
-    const noted = await this.redis.hgetall(UNSETTLED_KEY);
-    return Object.entries(noted)
-      .filter(([, at]) => Number(at) <= now.getTime() - SETTLE_AFTER_MS)
-      .map(([field]) => {
-        const [userId = '', chargeId = ''] = field.split(' ');
-        return { userId, chargeId };
-      });
+    if ((await this.redis.eval(DROP_UNLESS_HASH, 1, UNSETTLED_KEY)) === 1) {
+      logger.warn(`${UNSETTLED_KEY} was no hash (set by hand?): deleted`);
+    }
+    const due: UnsettledCharge[] = [];
+    for (const [field, at] of Object.entries(await this.redis.hgetall(UNSETTLED_KEY))) {
+      const [userId = '', chargeId = ''] = field.split(' ');
+      if (!isObjectIdHex(userId) || chargeId === '') {
+        logger.warn(`${UNSETTLED_KEY}: ${JSON.stringify(field)} (${JSON.stringify(at)}) names no charge: deleted`);
+        await this.redis.hdel(UNSETTLED_KEY, field);
+      } else if (Number(at) <= now.getTime() - SETTLE_AFTER_MS) due.push({ userId, chargeId });
+    }
+    return due;
   }
 
   /** Whether the charge is one of a member's changes whose write failed, waiting for its retry or the sweep. */

@@ -16,25 +16,53 @@ import { ProfileViewsService } from './profile-views.service.js';
  * (unless the clock of the worker that claims next is behind the last one's by more than the time between them). The
  * number is stored with the id it belongs to (`<id> <seq>`): a version without numbers neither sets nor deletes it, so
  * one left from an earlier batch is not taken for the batch in flight, which gets a new one.
+ * A key of a type the flush never writes there, or a last number that is no whole number (a hand edit, a tool that
+ * copied keys), is deleted or replaced, and its name returned for the log: the script failed on it (WRONGTYPE, a nil
+ * in arithmetic) on every flush, and no view was counted again; pending counts of another type were renamed into the
+ * batch, which HGETALL then refused for ever. A batch whose id was lost is resumed under a new id and number.
  * KEYS: pending, inflight, inflight id, inflight seq, last seq. ARGV: a new id, the time in ms.
+ * Returns {replaced keys} when there is nothing to flush, else {replaced keys, id, seq}.
  */
 const CLAIM_BATCH = `
+local replaced = {}
+local function holds(key, kind)
+  local found = redis.call('TYPE', key).ok
+  if found == kind then return true end
+  if found ~= 'none' then
+    redis.call('DEL', key)
+    table.insert(replaced, key)
+  end
+  return false
+end
 local function next_seq(id)
-  local seq = string.format('%d', math.max(tonumber(redis.call('GET', KEYS[5]) or '0') + 1, tonumber(ARGV[2])))
+  local last = 0
+  if holds(KEYS[5], 'string') then
+    last = tonumber(redis.call('GET', KEYS[5]))
+    if not last or last < 0 or last >= 9007199254740992 or last ~= math.floor(last) then
+      table.insert(replaced, KEYS[5])
+      last = 0
+    end
+  end
+  local seq = string.format('%d', math.max(last + 1, tonumber(ARGV[2])))
   redis.call('SET', KEYS[5], seq)
   redis.call('SET', KEYS[4], id .. ' ' .. seq)
   return seq
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  local id = redis.call('GET', KEYS[3])
-  local stored = redis.call('GET', KEYS[4])
-  if stored and string.sub(stored, 1, #id + 1) == id .. ' ' then return {id, string.sub(stored, #id + 2)} end
-  return {id, next_seq(id)}
+if holds(KEYS[2], 'hash') then
+  local id = holds(KEYS[3], 'string') and redis.call('GET', KEYS[3])
+  if not id then
+    id = ARGV[1]
+    redis.call('SET', KEYS[3], id)
+    table.insert(replaced, KEYS[3])
+  end
+  local stored = holds(KEYS[4], 'string') and redis.call('GET', KEYS[4])
+  if stored and string.sub(stored, 1, #id + 1) == id .. ' ' then return {replaced, id, string.sub(stored, #id + 2)} end
+  return {replaced, id, next_seq(id)}
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if not holds(KEYS[1], 'hash') then return {replaced} end
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('SET', KEYS[3], ARGV[1])
-return {ARGV[1], next_seq(ARGV[1])}`;
+return {replaced, ARGV[1], next_seq(ARGV[1])}`;
 
 /**
  * Ends the batch (KEYS[1], its id in KEYS[2], its number in KEYS[3]) only if it is still ours: a flush that outlived its
@@ -78,7 +106,7 @@ export class ProfileViewsFlusher {
   }
 
   private async flushBatch(): Promise<FlushResult> {
-    const claimed = (await this.redis.eval(
+    const [replaced, id, seq] = (await this.redis.eval(
       CLAIM_BATCH,
       5,
       VIEW_KEYS.pending,
@@ -88,9 +116,12 @@ export class ProfileViewsFlusher {
       VIEW_KEYS.lastSeq,
       randomUUID(),
       Date.now(),
-    )) as [string, string] | null;
-    if (!claimed) return { batchId: null, profiles: 0, views: 0 };
-    const batch: ViewBatch = { id: claimed[0], seq: Number(claimed[1]) };
+    )) as [string[], string?, string?];
+    for (const key of replaced) {
+      this.logger.warn(`View flush: ${key} was of another type, no number or missing (set by hand?): replaced`);
+    }
+    if (id === undefined || seq === undefined) return { batchId: null, profiles: 0, views: 0 };
+    const batch: ViewBatch = { id, seq: Number(seq) };
 
     const counts = this.countsOf(batch, await this.redis.hgetall(VIEW_KEYS.inflight));
     const entries = [...counts];
