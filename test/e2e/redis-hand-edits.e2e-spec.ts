@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,8 +11,7 @@ import { VIEW_KEYS } from '../../src/profiles/views/profile-views.constants.js';
 import { SubscriptionSweeper } from '../../src/subscriptions/subscription-sweeper.js';
 import { registerAccount } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
-import { startApp, type RunningApp } from '../support/test-app.js';
-import { testConfig } from '../support/test-env.js';
+import { startAppWithRedis, type AppWithRedis, type RunningApp } from '../support/test-app.js';
 
 /**
  * Keys an operator edited by hand while debugging, or a tool copied without their expiries or of another type: locks
@@ -20,23 +19,20 @@ import { testConfig } from '../support/test-env.js';
  * concerns one key, and must not stop the work for everyone, nor let an ended session in.
  */
 describe('Redis keys edited by hand', () => {
+  let app: AppWithRedis;
   let config: AppConfig;
   let running: RunningApp;
   let url: string;
   let redis: Redis;
 
   beforeAll(async () => {
-    config = testConfig();
-    running = await startApp(config);
+    app = await startAppWithRedis();
+    ({ config, running, redis } = app);
     url = running.url;
-    redis = new Redis(config.redis.url);
   });
 
   afterAll(async () => {
-    await running.close();
-    const keys = await redis.keys(`${config.redis.keyPrefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
+    await app.close();
   });
 
   it('flushes views while a lock key set by hand without an expiry is in the way', async () => {

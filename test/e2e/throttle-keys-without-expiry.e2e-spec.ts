@@ -1,10 +1,9 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config/app-config.js';
 import { registerAccount } from '../factories/accounts.js';
-import { startApp, type RunningApp } from '../support/test-app.js';
-import { testConfig } from '../support/test-env.js';
+import { startAppWithRedis, type AppWithRedis, type RunningApp } from '../support/test-app.js';
 
 const WRONG = 'not the password, but long enough';
 
@@ -13,6 +12,7 @@ const WRONG = 'not the password, but long enough';
  * `SET` by hand while debugging): each must still end, or the state it holds lasts for ever.
  */
 describe('Redis keys without the expiry the app gives them', () => {
+  let app: AppWithRedis;
   let config: AppConfig;
   let running: RunningApp;
   let url: string;
@@ -22,7 +22,7 @@ describe('Redis keys without the expiry the app gives them', () => {
   const newAddress = () => `198.51.100.${nextAddress++}`;
 
   beforeAll(async () => {
-    config = testConfig({
+    app = await startAppWithRedis({
       TRUST_PROXY: '127.0.0.1',
       THROTTLE_ANONYMOUS_LIMIT: '3',
       // Windows long enough for three requests (two password checks) on a loaded CI machine.
@@ -32,16 +32,12 @@ describe('Redis keys without the expiry the app gives them', () => {
       // The checks must be answered: on this shared machine a 50 ms stall would count them in memory instead.
       THROTTLE_REDIS_TIMEOUT_MS: '1000',
     });
-    running = await startApp(config);
+    ({ config, running, redis } = app);
     url = running.url;
-    redis = new Redis(config.redis.url);
   });
 
   afterAll(async () => {
-    await running.close();
-    const keys = await redis.keys(`${config.redis.keyPrefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
+    await app.close();
   });
 
   /** The one key matching the pattern (after the app's prefix), as an operator finds it with `--scan`. */

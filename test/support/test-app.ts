@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Redis } from 'ioredis';
 import { createApp } from '../../src/app.factory.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 import { MetricsServer } from '../../src/metrics/metrics-server.js';
@@ -37,4 +38,27 @@ export async function startAppWithAdmin(
   const running = await startApp(testConfig({ ADMIN_EMAIL: email, ADMIN_PASSWORD: password, ...overrides }));
   const token = await login(running.url, email, password);
   return { running, admin: { email, password, token, userId: '', auth: { authorization: `Bearer ${token}` } } };
+}
+
+export interface AppWithRedis {
+  config: AppConfig;
+  running: RunningApp;
+  /** A client of the test's own on the app's Redis; keys need the app's prefix (`config.redis.keyPrefix`). */
+  redis: Redis;
+  /** Stops the app, then removes every key under its prefix and closes the client. */
+  close(): Promise<void>;
+}
+
+/** An app under test (testConfig with `overrides`) and a Redis client beside it, for tests that read or edit its keys. */
+export async function startAppWithRedis(overrides: Record<string, string> = {}): Promise<AppWithRedis> {
+  const config = testConfig(overrides);
+  const running = await startApp(config);
+  const redis = new Redis(config.redis.url);
+  const close = async () => {
+    await running.close();
+    const keys = await redis.keys(`${config.redis.keyPrefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  };
+  return { config, running, redis, close };
 }
