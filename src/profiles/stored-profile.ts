@@ -23,18 +23,7 @@ const logger = new Logger('StoredProfile');
  */
 export function readStoredProfile<T extends Partial<ProfileRecord> | null>(stored: T): T {
   if (!stored) return stored;
-  const problems: string[] = [];
-  const birthDate: unknown = stored.birthDate;
-  if (birthDate !== undefined && !(birthDate instanceof Date)) {
-    const parsed = typeof birthDate === 'string' || typeof birthDate === 'number' ? new Date(birthDate) : undefined;
-    if (parsed && !Number.isNaN(parsed.getTime())) stored.birthDate = parsed;
-    else problems.push(`birthDate is ${JSON.stringify(birthDate)}, not a date: read as unknown`);
-  }
-  if (stored.birthDate instanceof Date && Number.isNaN(stored.birthDate.getTime())) {
-    problems.push('birthDate is an invalid date: read as unknown');
-  }
-  if (problems.length > 0) delete stored.birthDate;
-  problems.push(...readShownFields(stored));
+  const problems = [...readBirthDate(stored), ...readShownFields(stored)];
   if (!(VISIBILITIES as readonly unknown[]).includes(stored.visibility)) {
     problems.push(
       `visibility is ${JSON.stringify(stored.visibility)}, not one of ${VISIBILITIES.join(', ')}: read as hidden`,
@@ -45,6 +34,23 @@ export function readStoredProfile<T extends Partial<ProfileRecord> | null>(store
     logger.warn(`Profile ${String(stored._id)} needs repair: ${problems.join('; ')}`);
   }
   return stored;
+}
+
+/** Reads the birth date in place: a parseable string or number as its date, anything else as unknown (removed). */
+function readBirthDate(stored: Partial<ProfileRecord>): string[] {
+  const birthDate: unknown = stored.birthDate;
+  if (birthDate === undefined) return [];
+  const parsed =
+    birthDate instanceof Date || typeof birthDate === 'string' || typeof birthDate === 'number'
+      ? new Date(birthDate)
+      : undefined;
+  if (parsed && !Number.isNaN(parsed.getTime())) {
+    if (!(birthDate instanceof Date)) stored.birthDate = parsed;
+    return [];
+  }
+  delete stored.birthDate;
+  const shown = birthDate instanceof Date ? 'an invalid date' : JSON.stringify(birthDate);
+  return [`birthDate is ${shown}, not a date: read as unknown`];
 }
 
 type Reader = (stored: unknown) => unknown;
