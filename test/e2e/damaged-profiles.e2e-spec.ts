@@ -108,7 +108,7 @@ describe('damaged profiles', () => {
     expect((await call('DELETE', `/v1/profiles/${deletedAsStored}`, admin)).status).toBe(204);
   });
 
-  it('reads an unknown visibility, or none, as hidden: only owner and admins see it (everyone did until now)', async () => {
+  it('reads an unknown visibility, or none, as hidden: only owner and admins see it (everyone did)', async () => {
     const other = await registerAccount(url);
     const healthy = (await createProfile(url, other, { location: LISBON })).id;
     for (const visibility of ['friends-only', undefined]) {
@@ -199,7 +199,7 @@ describe('damaged profiles', () => {
     expect((await call('DELETE', `/v1/media/${photo}`, member)).status).toBe(204);
   });
 
-  it("skips damaged profiles in a worker's start migration, and migrates the others (it stopped at the first)", async () => {
+  it("skips damaged profiles in a worker's start migration, and migrates the others (it stopped)", async () => {
     const migration = running.app.get(SearchKeyMigration);
     const cell = gridCellOf(LISBON);
     const damaged = [

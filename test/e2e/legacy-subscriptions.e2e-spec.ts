@@ -270,7 +270,7 @@ describe('subscriptions written by earlier versions, by hand or restored from ol
     for (const [id, document] of before) expect(await stored(new Types.ObjectId(id))).toEqual(document);
   });
 
-  it('sweeps the others when a whole batch of ended subscriptions is damaged (an import with an unknown plan)', async () => {
+  it('sweeps the others when a whole batch of ended subscriptions is damaged (an unknown plan)', async () => {
     // 500 is the sweep's batch: every batch held only these, and no member was moved by that rule again.
     const imported = Array.from({ length: 501 }, () =>
       subscriptionDocument(

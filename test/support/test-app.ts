@@ -49,7 +49,7 @@ export interface AppWithRedis {
   close(): Promise<void>;
 }
 
-/** An app under test (testConfig with `overrides`) and a Redis client beside it, for tests that read or edit its keys. */
+/** An app under test (testConfig with `overrides`) and a Redis client beside it, for tests on its keys. */
 export async function startAppWithRedis(overrides: Record<string, string> = {}): Promise<AppWithRedis> {
   const config = testConfig(overrides);
   const running = await startApp(config);
