@@ -61,7 +61,10 @@ export class UnsettledCharges {
       if (!isObjectIdHex(userId) || chargeId === '') {
         logger.warn(`${UNSETTLED_KEY}: ${JSON.stringify(field)} (${JSON.stringify(at)}) names no charge: deleted`);
         await this.redis.hdel(UNSETTLED_KEY, field);
-      } else if (Number(at) <= now.getTime() - SETTLE_AFTER_MS) due.push({ userId, chargeId });
+      } else if (!(Number(at) > now.getTime() - SETTLE_AFTER_MS)) {
+        // A time that is no number (a hand edit) never came due, and the charge was never refunded nor forgotten.
+        due.push({ userId, chargeId });
+      }
     }
     return due;
   }

@@ -131,6 +131,11 @@ describe('Redis keys edited by hand', () => {
     await redis.set(key, 'left by hand');
     await expect(sweeper.sweep()).resolves.toBeDefined(); // before the fix: WRONGTYPE on every run
     await expect(sweeper.sweep()).resolves.toBeDefined();
+
+    // A charge noted at a time that is no number never came due: never refunded, nor forgotten.
+    await redis.hset(key, `${new Types.ObjectId().toHexString()} ch_hand`, 'soon');
+    await sweeper.sweep();
+    expect(await redis.exists(key)).toBe(0);
   });
 
   /** The token's session version (claim `sv`, absent = 0). */
