@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { TieredCache } from '../../cache/tiered-cache.js';
+import { isObjectIdHex } from '../../database/object-id.js';
 import { REDIS_CLIENT } from '../../redis/redis.constants.js';
 import { withRedisLock } from '../../redis/redis-lock.js';
 import { PROFILE_CACHE } from '../profile-caches.js';
@@ -142,16 +143,16 @@ export class ProfileViewsFlusher {
   }
 
   /**
-   * The batch's counts by profile id. Views count only under ids the API read a profile by, so a field that is no
-   * ObjectId's hex, or a count that is no whole number above zero, was written by hand: counted, the id failed the
-   * batch's write (a cast error), retried on every flush so that no view was counted for anyone again, and the count
-   * could store NaN. Left out and logged.
+   * The batch's counts by profile id. Views count only under the ids of profiles read (`toHexString()`), so a field
+   * that is no such id, or a count that is no whole number above zero, was written by hand: counted, the id failed
+   * the batch's write (a BSONError), retried on every flush so that no view was counted for anyone again, and the
+   * count could store NaN. Left out and logged.
    */
   private countsOf(batch: ViewBatch, stored: Record<string, string>): Map<string, number> {
     const counts = new Map<string, number>();
     for (const [id, views] of Object.entries(stored)) {
       const count = Number(views);
-      if (PROFILE_ID.test(id) && Number.isSafeInteger(count) && count > 0) counts.set(id, count);
+      if (isObjectIdHex(id) && Number.isSafeInteger(count) && count > 0) counts.set(id, count);
       else {
         const entry = `${JSON.stringify(id)}: ${JSON.stringify(views)}`;
         this.logger.warn(
@@ -162,6 +163,3 @@ export class ProfileViewsFlusher {
     return counts;
   }
 }
-
-/** A profile id as a path names it (either case: the route takes both). */
-const PROFILE_ID = /^[0-9a-f]{24}$/i;
