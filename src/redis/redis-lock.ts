@@ -38,26 +38,10 @@ export async function withRedisLock<T>(
   work: () => Promise<T>,
 ): Promise<LockOutcome<T>> {
   const token = randomUUID();
-  let acquired: string | null;
-  try {
-    acquired = await redis.set(key, token, 'PX', ttlMs, 'NX');
-  } catch (error) {
-    // A SET that timed out may still reach Redis and hold the lock for nobody until its TTL ends. The release queues
-    // behind it on the same connection, so it undoes that SET; not awaited, since Redis is not answering now.
-    void release(redis, key, token);
-    // The key (a member's id) and the client's message are for the log; a 503's detail is shown to the caller.
-    logger.warn(`Lock ${key} unavailable: ${(error as Error).message}`);
-    throw new LockUnavailableException('Changes are paused while a service is not answering; retry in a few seconds', {
-      cause: error,
-    });
-  }
-  if (!acquired && (await droppedWithoutExpiry(redis, key))) {
-    // Refused or failed, it is a lock not taken; a SET that timed out but lands is undone as above.
-    acquired = await redis.set(key, token, 'PX', ttlMs, 'NX').catch(() => {
-      void release(redis, key, token);
-      return null;
-    });
-  }
+  let acquired = await take(redis, key, token, ttlMs);
+  // A second try after a key held by nobody was dropped. Failing, it is Redis not answering (503), not a lock held by
+  // another (409 for a member's change).
+  if (!acquired && (await droppedWithoutExpiry(redis, key))) acquired = await take(redis, key, token, ttlMs);
   if (!acquired) return { acquired: false };
   const renewal = setInterval(() => {
     void renew(redis, key, token, ttlMs).then((held) => {
@@ -71,6 +55,22 @@ export async function withRedisLock<T>(
   } finally {
     clearInterval(renewal);
     await release(redis, key, token);
+  }
+}
+
+/** Whether the lock was taken: false when another holder has it; throws when Redis could not say. */
+async function take(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
+  try {
+    return (await redis.set(key, token, 'PX', ttlMs, 'NX')) === 'OK';
+  } catch (error) {
+    // A SET that timed out may still reach Redis and hold the lock for nobody until its TTL ends. The release queues
+    // behind it on the same connection, so it undoes that SET; not awaited, since Redis is not answering now.
+    void release(redis, key, token);
+    // The key (a member's id) and the client's message are for the log; a 503's detail is shown to the caller.
+    logger.warn(`Lock ${key} unavailable: ${(error as Error).message}`);
+    throw new LockUnavailableException('Changes are paused while a service is not answering; retry in a few seconds', {
+      cause: error,
+    });
   }
 }
 
