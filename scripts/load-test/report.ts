@@ -184,7 +184,9 @@ function cacheDuring(samples: ServerSample[]): { cacheHitRatio?: number; cachedR
 
 /**
  * Seconds from the end of `phase` until the seconds with traffic have p95 and errors within the thresholds and stay so
- * to the end of the run: one good second between bad ones is no recovery (until 2026-12-05 it counted as one).
+ * to the end of the run: one good second between bad ones is no recovery (until 2026-12-05 it counted as one). Errors
+ * are 429s too, as in the error rate: a server still refusing most requests after the spike had recovered (until
+ * 2026-12-07).
  */
 function recoveryTime(seconds: Second[], phase: string, p95Ms: number, errorRate: number): number | undefined {
   const end = Math.max(...seconds.filter((s) => s.phase === phase).map((s) => s.t)) + 1;
@@ -192,7 +194,7 @@ function recoveryTime(seconds: Second[], phase: string, p95Ms: number, errorRate
     percentile(
       [...s.latencies].sort((a, b) => a - b),
       95,
-    ) < p95Ms && s.errors / s.requests < errorRate;
+    ) < p95Ms && (s.errors + s.rateLimited) / s.requests < errorRate;
   const after = seconds.filter((s) => s.t >= end && s.requests > 0);
   const lastBad = after.findLastIndex((s) => !healthy(s));
   const recovered = after[lastBad + 1];

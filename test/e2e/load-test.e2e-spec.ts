@@ -596,14 +596,14 @@ describe('npm run load-test: its command line', () => {
 
 describe('load-test recovery check', () => {
   const spike = loadScenario('scripts/load-test/scenarios.json', 'spike', 0.1);
-  /** One second of the run: 100 requests with this latency and this many errors. */
-  const second = (t: number, phase: string, latencyMs: number, errors = 0): Second => ({
+  /** One second of the run: 100 requests with this latency, this many errors and this many 429s. */
+  const second = (t: number, phase: string, latencyMs: number, errors = 0, rateLimited = 0): Second => ({
     t,
     phase,
     requests: 100,
     answered: 100,
     errors,
-    rateLimited: 0,
+    rateLimited,
     latencies: Array.from({ length: 100 }, () => latencyMs),
   });
   const recovery = (after: Second[]) => {
@@ -620,6 +620,11 @@ describe('load-test recovery check', () => {
   it('counts no recovery from one good second between bad ones', () => {
     const relapse = recovery([second(2, 'after', 40), second(3, 'after', 3_000, 10), second(4, 'after', 3_000, 10)]);
     expect(relapse).toMatchObject({ measured: 'never', pass: false });
+  });
+
+  it('counts a second of 429s as failed requests, as the error rate does, not as recovered', () => {
+    const throttled = recovery([second(2, 'after', 40, 0, 30), second(3, 'after', 40), second(4, 'after', 45)]);
+    expect(throttled).toMatchObject({ measured: '1 s', pass: true });
   });
 });
 
