@@ -56,16 +56,34 @@ export class UsersRepository {
    */
   async sessionVersion(id: string): Promise<number | null> {
     const user = await this.users.findById(id, { sessionVersion: 1 }).lean();
-    return user ? sessionVersionOf(user) : null;
+    return user ? sessionVersionOf(user.sessionVersion) : null;
   }
 
   /** Ends every session of the account (one atomic $inc); null when the account does not exist. */
   async raiseSessionVersion(id: string): Promise<number | null> {
+    await this.repairSessionVersion(id);
     // The whole document: FerretDB does not implement a projection on findAndModify.
     const user = await this.users
       .findByIdAndUpdate(id, { $inc: { sessionVersion: 1 } }, { returnDocument: 'after' })
       .lean();
-    return user ? user.sessionVersion : null;
+    return user ? sessionVersionOf(user.sessionVersion) : null;
+  }
+
+  /**
+   * Stores a version read as another (sessionVersionOf) as the one it is read as, so the $inc that follows raises
+   * what tokens carry: $inc failed on null or text (a 500 for logout-all and every password change), and 1.5 raised
+   * to 2.5 still read as 0, so no session ended. Through the driver: mongoose casts the filter to the schema's Number,
+   * which throws on text. Only while the stored value is still the damaged one; a no-op for every sound account.
+   */
+  private async repairSessionVersion(id: string): Promise<void> {
+    if (!Types.ObjectId.isValid(id)) return;
+    const _id = new Types.ObjectId(id);
+    const stored = await this.users.collection.findOne({ _id }, { projection: { sessionVersion: 1 } });
+    if (!stored || !('sessionVersion' in stored) || isWholeVersion(stored.sessionVersion)) return;
+    await this.users.collection.updateOne(
+      { _id, sessionVersion: stored.sessionVersion },
+      { $set: { sessionVersion: sessionVersionOf(stored.sessionVersion) } },
+    );
   }
 
   /**
@@ -74,6 +92,7 @@ export class UsersRepository {
    * @returns the account as it is now, or null when the hash had changed (or the account is gone)
    */
   async replacePassword(id: string, checkedHash: string, passwordHash: string): Promise<UserRecord | null> {
+    await this.repairSessionVersion(id);
     const user = await this.users
       .findOneAndUpdate(
         { _id: id, passwordHash: checkedHash },
@@ -119,11 +138,20 @@ function toRecord(user: User & { _id: unknown }): UserRecord {
     email: user.email,
     passwordHash: user.passwordHash,
     role: ROLES.includes(user.role) ? user.role : DEFAULT_ROLE,
-    sessionVersion: sessionVersionOf(user),
+    sessionVersion: sessionVersionOf(user.sessionVersion),
     // Timestamps came with the first schema, but not every hand-written document has them: the id holds the time.
     createdAt: user.createdAt ?? (user._id instanceof Types.ObjectId ? user._id.getTimestamp() : new Date(0)),
   };
 }
 
-/** See User.sessionVersion: documents from before it have none, which counts as 0. */
-const sessionVersionOf = (user: Pick<User, 'sessionVersion'>): number => user.sessionVersion ?? 0;
+const isWholeVersion = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/**
+ * See User.sessionVersion: documents from before it have none, which counts as 0. One stored otherwise (an import that
+ * writes null for what it lacks, or numbers as text; a hand edit) reads as the whole number it spells, else 0 as if
+ * absent: read as stored, its tokens carried a `sv` the guard refuses, so its client looped login, 401, login.
+ */
+function sessionVersionOf(stored: unknown): number {
+  const version = typeof stored === 'string' && /^\d+$/.test(stored) ? Number(stored) : stored;
+  return isWholeVersion(version) ? version : 0;
+}

@@ -59,6 +59,11 @@ describe('accounts stored without fields added later or with defaults', () => {
       'no role, session version nor timestamps',
       { $unset: { role: '', sessionVersion: '', createdAt: '', updatedAt: '' } },
     ],
+    // An import that writes null for what it lacks, or numbers as text (CSV, JSON without types): logout-all and a
+    // password change answered 500 ($inc on null), or every token was refused after a login (200, then 401).
+    ['a null session version', { $set: { sessionVersion: null } }],
+    ['a session version stored as text', { $set: { sessionVersion: '3' } }],
+    ['a session version set by hand to no whole number', { $set: { sessionVersion: 1.5 } }],
   ];
 
   it.each(shapes)('takes an account with %s through every authenticated route, as a member', async (_shape, change) => {
