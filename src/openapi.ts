@@ -77,7 +77,9 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
       withHeaders(operation.responses['503'], RETRY_AFTER_HEADER);
       documentUnauthorized(operation, problem);
       withHeaders(operation.responses['401'], WWW_AUTHENTICATE_HEADER);
-      if (method === 'get' && path.startsWith('/v1/')) documentRevalidation(operation, problem);
+      // Not only /v1: the hooks answer every GET so, the probes included (until 2026-12-07 their 304 and 412 were
+      // undocumented, a 304 read as the default problem+json).
+      if (method === 'get') documentRevalidation(operation, problem);
       const optedOut = (operation as { [RATE_LIMITED_EXTENSION]?: boolean })[RATE_LIMITED_EXTENSION] === false;
       if (path.startsWith('/v1/') && !optedOut) documentRateLimits(operation, problem);
       // Last: every error answer is documented by now.
