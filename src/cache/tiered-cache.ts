@@ -400,10 +400,14 @@ export class TieredCache {
     const running = this.inflight.get(fullKey);
     if (running) return running.promise as Promise<T>;
     const flight: Flight = { promise: Promise.resolve(), stale: false, tags: tags ?? [], refreshing };
-    const promise = work(flight);
     const end = () => {
       if (this.inflight.get(fullKey) === flight) this.inflight.delete(fullKey);
     };
+    // Ended before its callers hear the outcome: ended a few ticks later, a caller that retried in its catch joined
+    // the flight that had just failed and got its error again, without the loader running.
+    const promise = work(flight).finally(() => {
+      if (!flight.busyUntil) end();
+    });
     // However the work ends, the flight stays until busyUntil (which never rejects) settles.
     void promise
       .catch(() => undefined)

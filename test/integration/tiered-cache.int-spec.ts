@@ -102,6 +102,29 @@ describe('TieredCache against the real Redis', () => {
     expect(results.every((r) => r.name === 'Ann')).toBe(true);
   });
 
+  it('runs the loader again for a call made as soon as the one before failed, as read or warm run', async () => {
+    const { cache } = await instance();
+    let calls = 0;
+    const load = (fails: boolean) => () => {
+      calls += 1;
+      return fails ? Promise.reject(new Error('database unavailable')) : Promise.resolve('loaded');
+    };
+    const retried: string[] = [];
+    // Retried in the catch, as soon as the failure is heard: the failed flight must not answer again.
+    try {
+      await cache.wrap('retry', 'read', load(true), { ttlS: 60 });
+    } catch {
+      retried.push(await cache.wrap('retry', 'read', load(false), { ttlS: 60 }));
+    }
+    try {
+      await cache.refresh('retry', 'warm', load(true), { ttlS: 60 });
+    } catch {
+      retried.push(await cache.refresh('retry', 'warm', load(false), { ttlS: 60 }));
+    }
+    expect(retried).toEqual(['loaded', 'loaded']);
+    expect(calls).toBe(4);
+  });
+
   it('shares but does not keep a value storeIf refuses, keeps the next one it accepts, and drops it when refused again', async () => {
     const [a, b] = [await instance(), await instance()];
     let found: string | null = null;
