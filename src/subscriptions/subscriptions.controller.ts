@@ -25,13 +25,18 @@ import { DAMAGED_SUBSCRIPTION } from './stored-subscription.js';
 import type { SubscriptionView } from './subscription.view.js';
 import { SubscriptionsService } from './subscriptions.service.js';
 
-const IDEMPOTENCY_KEY = /^[\w-]{8,100}$/;
+/**
+ * Bare, as most payment APIs take it, or quoted: the IETF draft (draft-ietf-httpapi-idempotency-key-header) makes the
+ * header a Structured Field string, `"8e03978e-..."`, and a client following it got 400 until 2026-12-07. Both forms
+ * name the same key.
+ */
+const IDEMPOTENCY_KEY = /^(?:[\w-]{8,100}|"[\w-]{8,100}")$/;
 
 function idempotencyKey(header: string | undefined): string {
   if (!header || !IDEMPOTENCY_KEY.test(header)) {
-    throw new BadRequestException('Idempotency-Key is required: 8 to 100 letters, digits, "-" or "_"');
+    throw new BadRequestException('Idempotency-Key is required: 8 to 100 letters, digits, "-" or "_", quoted or not');
   }
-  return header;
+  return header.replaceAll('"', '');
 }
 
 const IdempotencyKeyHeader = ApiHeader({

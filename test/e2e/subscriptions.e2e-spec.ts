@@ -39,7 +39,7 @@ describe('subscriptions', () => {
     });
   const subscribe = (
     account: Account,
-    key = randomUUID(),
+    key: string = randomUUID(),
     body: unknown = { plan: 'premium', paymentToken: 'tok_visa' },
   ) => post('/v1/subscriptions', account, body, key);
   const mine = async (account: Account) =>
@@ -78,6 +78,11 @@ describe('subscriptions', () => {
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(retry.headers.get('location')).toBe('/v1/subscriptions/me');
     expect(await retry.json()).toEqual(created);
+    expect(chargesFor(member)).toBe(1);
+    // The IETF draft's form of the header, a Structured Field string, names the same key.
+    const quoted = await subscribe(member, `"${key}"`);
+    expect(quoted.status).toBe(201);
+    expect(quoted.headers.get('idempotent-replayed')).toBe('true');
     expect(chargesFor(member)).toBe(1);
 
     const again = await subscribe(member);
@@ -147,6 +152,9 @@ describe('subscriptions', () => {
 
     const other = await registerAccount(url);
     expect((await post('/v1/subscriptions', other, { plan: 'premium', paymentToken: 'tok_visa' })).status).toBe(400);
+    for (const badKey of ['short', `"${randomUUID()}`, `${randomUUID()}"`, `"${randomUUID()}"x`, 'a b c d e f g h']) {
+      expect((await subscribe(other, badKey)).status, badKey).toBe(400);
+    }
     for (const body of [
       { plan: 'premium', paymentToken: 'tok_visa', priceMinor: 1 },
       { plan: 'premium', paymentToken: 'tok_visa', currency: 'USD' },
