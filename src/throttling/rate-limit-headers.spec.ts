@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { reportedLimit, type AppliedLimit } from './rate-limit-headers.js';
+import { reportedLimit, retryAfterS, type AppliedLimit } from './rate-limit-headers.js';
 
 const tier = (limit: number, remaining: number, resetS: number): AppliedLimit => ({
   limit,
@@ -27,5 +27,25 @@ describe('reportedLimit', () => {
     const search = tier(300, 0, 800);
     expect(reportedLimit([anonymous, search])).toBe(search);
     expect(reportedLimit([search, anonymous])).toBe(search);
+  });
+});
+
+describe('retryAfterS', () => {
+  it('is the rest of the block, unless a tier checked before has nothing left for longer', () => {
+    const search = tier(30, 0, 60);
+    expect(retryAfterS([tier(100, 5, 900), search], search, 60)).toBe(60);
+    // The refused search took the general tier's last request: a retry after 60 s would be refused by it.
+    expect(retryAfterS([tier(100, 0, 840), search], search, 60)).toBe(840);
+  });
+
+  it('leaves out the failed-login tiers, which a refused attempt gives its hits back in', () => {
+    const credentialsAccount = { ...tier(5, 0, 900), failuresOnly: true };
+    const credentialsGlobal = { ...tier(100, 0, 300), failuresOnly: true };
+    expect(retryAfterS([credentialsAccount, credentialsGlobal], credentialsGlobal, 300)).toBe(300);
+  });
+
+  it('is at least a second', () => {
+    const anonymous = tier(100, 0, 0);
+    expect(retryAfterS([anonymous], anonymous, 0)).toBe(1);
   });
 });

@@ -23,6 +23,17 @@ export function reportedLimit(applied: readonly AppliedLimit[], refusedBy?: Appl
   );
 }
 
+/**
+ * Retry-After of a request `refusedBy` refused: the rest of its block, or longer if a tier checked before it has
+ * nothing left (the refused request counted there too) and resets later. Told only the block, a client that waited
+ * that long was refused again by the other tier (a short search window under a long general one). The failed-login
+ * tiers are left out: a refused attempt gives its hits in them back (failed-login-hits.ts).
+ */
+export function retryAfterS(applied: readonly AppliedLimit[], refusedBy: AppliedLimit, blockS: number): number {
+  const usedUp = applied.filter((limit) => limit !== refusedBy && !limit.failuresOnly && limit.remaining === 0);
+  return Math.max(1, blockS, ...usedUp.map((limit) => limit.resetS));
+}
+
 /** The IETF RateLimit headers: one tier in -Limit, -Remaining and -Reset (see reportedLimit), every tier in -Policy. */
 export function setRateLimitHeaders(
   reply: FastifyReply,

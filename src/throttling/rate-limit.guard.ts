@@ -3,7 +3,7 @@ import { ThrottlerException, ThrottlerGuard, type ThrottlerRequest } from '@nest
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { routeMetadata } from '../common/metadata/route-metadata.js';
 import { FAILED_LOGIN_TIERS, noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
-import { setRateLimitHeaders, type AppliedLimit } from './rate-limit-headers.js';
+import { retryAfterS, setRateLimitHeaders, type AppliedLimit } from './rate-limit-headers.js';
 import type { RateLimitRecord, RedisThrottlerStorage } from './redis-throttler.storage.js';
 
 const APPLIED = Symbol('rateLimitsApplied');
@@ -76,8 +76,11 @@ export class RateLimitGuard extends ThrottlerGuard {
     };
     applied.push(result);
     if (record.isBlocked) {
+      const retryAfter = retryAfterS(applied, result, record.timeToBlockExpire);
+      // On a 429, RateLimit-Reset tells the same wait as Retry-After (docs/operations.md): until a retry passes.
+      result.resetS = Math.max(result.resetS, retryAfter);
       setRateLimitHeaders(res, applied, result);
-      void res.header('retry-after', String(Math.max(1, record.timeToBlockExpire)));
+      void res.header('retry-after', String(retryAfter));
       throw new ThrottlerException(refusal(name, limit, windowS));
     }
     noteHit(req, name, { key, countedLocally: record.countedLocally });

@@ -193,6 +193,37 @@ describe('the search tier', () => {
   });
 });
 
+describe('Retry-After of a request one tier refused after another ran out', () => {
+  it('covers the tier the refused request used up, so that a retry after it is not refused', async () => {
+    // A short search window and a long general one. The refused search still counted against the general tier, as
+    // every tier a request passes counts it, and took its last request.
+    const running = await startApp(
+      testConfig({
+        THROTTLE_ANONYMOUS_LIMIT: '2',
+        THROTTLE_ANONYMOUS_TTL_S: '900',
+        THROTTLE_SEARCH_LIMIT: '1',
+        THROTTLE_SEARCH_TTL_S: '60',
+      }),
+    );
+    try {
+      const nearby = '/v1/profiles/nearby?lat=52.52&lng=13.405';
+      expect((await fetch(`${running.url}${nearby}`)).status).toBe(200);
+      const refused = await fetch(`${running.url}${nearby}&radiusKm=2`);
+      expect(refused.status).toBe(429);
+      // Every request is now refused by the general tier for the rest of its window. Retry-After said 60 (the search
+      // tier's), and a client that waited that long got another 429, with Retry-After: 840.
+      const next = await fetch(`${running.url}${PUBLIC_READ}`);
+      expect(next.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(
+        Number(next.headers.get('retry-after')),
+      );
+      expect(refused.headers.get('ratelimit-reset')).toBe(refused.headers.get('retry-after'));
+    } finally {
+      await running.close();
+    }
+  });
+});
+
 describe('rate limiting switched off', () => {
   it('sends no RateLimit headers and refuses nothing with THROTTLE_ENABLED=false', async () => {
     const running = await startApp(testConfig({ THROTTLE_ENABLED: 'false', THROTTLE_ANONYMOUS_LIMIT: '1' }));
