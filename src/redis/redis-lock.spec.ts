@@ -61,7 +61,7 @@ describe('withRedisLock', () => {
     await vi.waitFor(() => expect(keys.has('k')).toBe(false));
   });
 
-  it('answers Redis not answering, not a lock held, when the SET after dropping a key without expiry fails', async () => {
+  it('throws Redis not answering, not lock held, when the SET after dropping a key with no expiry fails', async () => {
     const set = vi.fn().mockResolvedValueOnce(null).mockRejectedValueOnce(new Error('Connection is closed.'));
     const redis = { set, eval: vi.fn().mockResolvedValue(1) } as unknown as Redis;
     const work = vi.fn(() => Promise.resolve('ran'));

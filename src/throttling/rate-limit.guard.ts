@@ -77,7 +77,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     applied.push(result);
     if (record.isBlocked) {
       const retryAfter = retryAfterS(applied, result, record.timeToBlockExpire);
-      // On a 429, RateLimit-Reset tells the same wait as Retry-After (docs/operations.md): until a retry passes.
+      // On a 429, RateLimit-Reset tells at least the wait Retry-After tells (docs/operations.md): until a retry passes.
       result.resetS = Math.max(result.resetS, retryAfter);
       setRateLimitHeaders(res, applied, result);
       void res.header('retry-after', String(retryAfter));
