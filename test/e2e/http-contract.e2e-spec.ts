@@ -70,19 +70,12 @@ describe('HTTP contract: errors, request ids, compression', () => {
       });
     }
     // A path no method serves stays a 404, whatever the method; so does a missing file under a route that takes the
-    // method (Swagger UI's static files).
+    // method (Swagger UI's static files). A trailing slash leaves the :id of /v1/profiles/:id empty, which the routes
+    // answer 404 (Nest passes an empty route parameter to the not-found handler): Allow must not send a client there.
     for (const [method, path] of [
       ['DELETE', '/v1/no-such-thing'],
       ['GET', '/docs/no-such-file.css'],
       ['HEAD', '/docs/no-such-file.css'],
-    ]) {
-      const response = await fetch(`${running.url}${path}`, { method });
-      expect(response.status, `${method} ${path}`).toBe(404);
-      expect(response.headers.get('allow')).toBeNull();
-    }
-    // A trailing slash leaves the :id of /v1/profiles/:id empty, which the routes answer 404 (Nest passes an empty
-    // route parameter to the not-found handler): no method serves the path, so Allow must not send a client there.
-    for (const [method, path] of [
       ['POST', '/v1/profiles/'],
       ['PATCH', '/v1/media/'],
       ['GET', '/v1/subscriptions/webhooks/'],
