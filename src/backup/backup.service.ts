@@ -413,13 +413,20 @@ export class BackupService implements BeforeApplicationShutdown {
     options: RestoreOptions,
     stop: AbortSignal,
   ): Promise<Record<string, number>> {
-    // Until every file is checked the target is untouched; from then on a failure can leave it partly restored.
+    // Until the restore's first write the target is untouched; from then on a failure can leave it partly restored.
+    // Not from the end of the checks: a stop or a failure while it looked at the target (one with data, refused
+    // without --drop) was told to run again with --drop, which replaced the data it had refused to touch.
     let writing = false;
     try {
       if (!options.despiteFailedVerification) await this.refuseFailedVerification(id, target);
       const manifest = await this.checkedManifest(id, stop);
-      writing = true;
-      const restored = await restoreDump(this.connection.getClient().db(target), this.storage, manifest, options, stop);
+      const restored = await restoreDump(
+        this.connection.getClient().db(target),
+        this.storage,
+        manifest,
+        { drop: options.drop, beforeFirstWrite: () => (writing = true) },
+        stop,
+      );
       stop.throwIfAborted(); // lost during the last indexes or counts
       return restored;
     } catch (error) {

@@ -118,7 +118,7 @@ export async function restoreDump(
   db: mongo.Db,
   storage: BackupStorage,
   manifest: BackupManifest,
-  options: { drop: boolean },
+  options: { drop: boolean; beforeFirstWrite?: () => void },
   signal: AbortSignal,
 ): Promise<Record<string, number>> {
   const existing = await restorableCollections(db);
@@ -127,6 +127,9 @@ export async function restoreDump(
       `Database ${db.databaseName} has ${existing.length} collections; restore into an empty one or pass --drop`,
     );
   }
+  // Until here nothing has changed: a failure or a stop before this point leaves the target as it was.
+  signal.throwIfAborted();
+  options.beforeFirstWrite?.();
   for (const name of existing) {
     signal.throwIfAborted();
     await db.dropCollection(name);

@@ -335,6 +335,32 @@ describe('backup CLI stopped by SIGTERM', () => {
     expect(next.code, next.stderr).toBe(0);
   });
 
+  // Stopped before it wrote anything, a restore into a target holding data (the live database, by default) said the
+  // target "may be partly restored: run the restore again with --drop": done, that replaced what the restore refuses to
+  // touch without --drop.
+  it('says a restore stopped before it wrote left a target with data untouched, not to rerun with --drop', async () => {
+    const id = backupId(await cli([], env));
+    const target = `${db.databaseName}_kept`;
+    await client.db(target).collection('sentinel').insertOne({ keep: true });
+    // Held at the restore's first command on the target: the look at what it holds.
+    const proxy = await stallingMongoProxy(env.MONGODB_URI, 'listCollections', target);
+    try {
+      const stopped = await cliStoppedMidway(
+        ['--restore', id, '--target-db', target],
+        { ...env, MONGODB_URI: proxy.uri },
+        proxy,
+      );
+      expect(stopped.stderr).toContain(`interrupted: the process shut down; ${target} is untouched`);
+      expect(stopped.stderr).not.toContain('may be partly restored');
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 143, signal: null });
+      expect(await client.db(target).collection('sentinel').countDocuments()).toBe(1);
+      expect(await db.collection('backup_lock').countDocuments()).toBe(0);
+    } finally {
+      await proxy.close();
+      await client.db(target).dropDatabase();
+    }
+  });
+
   // An OOM kill or a forced pod deletion leaves the lock to its lease: nothing runs, yet the next restore was told
   // only that a backup or another restore was running.
   it('tells a restore run after one was killed outright whose lease the lock is and until when', async () => {
