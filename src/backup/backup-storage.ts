@@ -21,7 +21,7 @@ export interface BackupDraft {
  */
 export interface BackupStorage {
   begin(id: string): Promise<BackupDraft>;
-  /** Ids of complete backups, oldest first. */
+  /** Ids of complete backups, oldest first. Rejects with BackupFolderMissingError when there is no such folder. */
   list(): Promise<string[]>;
   open(id: string, path: string): Readable;
   remove(id: string): Promise<void>;
@@ -30,6 +30,9 @@ export interface BackupStorage {
   /** Rejects, naming the cause, when `begin` could not write a draft. */
   checkWritable(): Promise<void>;
 }
+
+/** BACKUP_DIR is not there: no backup has been written to it, or it is mistyped, or its volume is not mounted. */
+export class BackupFolderMissingError extends Error {}
 
 const DRAFT_PREFIX = '.draft-';
 const PRIVATE_FOLDER = 0o700;
@@ -68,8 +71,14 @@ export class LocalBackupStorage implements BackupStorage {
   }
 
   async list(): Promise<string[]> {
-    await makeFolder(this.root);
-    const entries = await readdir(this.root, { withFileTypes: true });
+    // Read, never created: a mistyped BACKUP_DIR was made, parents and all, and listed as holding no backup, exit 0,
+    // during the incident whose restore needed them. (A backup creates the folder: begin().)
+    const entries = await readdir(this.root, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+      throw new BackupFolderMissingError(`The backup folder ${this.root} (BACKUP_DIR) does not exist`, {
+        cause: error,
+      });
+    });
     return entries
       .filter((entry) => entry.isDirectory() && isBackupId(entry.name))
       .map((entry) => entry.name)

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { readAtMost } from '../common/streams/read-at-most.js';
 import { MANIFEST_FILE, type BackupManifest } from './backup-manifest.js';
 import { BACKUP_BOOKKEEPING_COLLECTIONS } from './backup-runs.js';
-import type { BackupStorage } from './backup-storage.js';
+import { BackupFolderMissingError, type BackupStorage } from './backup-storage.js';
 import { BackupIntegrityError } from './dump-restorer.js';
 
 export class BackupNotFoundError extends Error {}
@@ -39,7 +39,12 @@ const manifestSchema = z.looseObject({
  * was edited by hand, `Cannot read properties of undefined`.
  */
 export async function readManifest(storage: BackupStorage, id: string): Promise<BackupManifest> {
-  if (!(await storage.list()).includes(id)) throw new BackupNotFoundError(`No complete backup ${id}`);
+  const ids = await storage.list().catch((error: Error) => {
+    // Not found rather than failed: a verification must not record a backup as failed for a mistyped BACKUP_DIR.
+    if (!(error instanceof BackupFolderMissingError)) throw error;
+    throw new BackupNotFoundError(`No complete backup ${id}: ${error.message}`);
+  });
+  if (!ids.includes(id)) throw new BackupNotFoundError(`No complete backup ${id}`);
   const damaged = (why: string) => new BackupIntegrityError(`Backup ${id} is damaged: ${MANIFEST_FILE} ${why}`);
   let text: string;
   try {

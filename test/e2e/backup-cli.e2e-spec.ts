@@ -219,6 +219,23 @@ describe('backup CLI restores', () => {
     await sourceDb.dropDatabase();
   });
 
+  // A mistyped BACKUP_DIR was created, parents and all, and listed as empty with exit 0: "no backups", during an
+  // incident, when they were only elsewhere.
+  it('says a missing BACKUP_DIR is missing when listing or restoring, and creates nothing', async () => {
+    const missing = join(dir, 'typo', 'backups');
+    const listed = await cli(['--list'], { ...env, BACKUP_DIR: missing });
+    expect(listed.code).toBe(1);
+    expect(listed.stdout).toBe('');
+    expect(listed.stderr).toContain(`The backup folder ${missing} (BACKUP_DIR) does not exist`);
+    const restore = await cli(['--restore', '20261124T030000Z-3fa1', '--target-db', 'vesta_never'], {
+      ...env,
+      BACKUP_DIR: missing,
+    });
+    expect(restore.code).toBe(1);
+    expect(restore.stderr).toContain(`No complete backup 20261124T030000Z-3fa1: The backup folder ${missing}`);
+    await expect(readdir(join(dir, 'typo'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('verifies a backup of a database whose name is near the 63-character limit', async () => {
     const base = new URL(workerMongoUri()).pathname.slice(1);
     const name = `${base}_${'x'.repeat(60 - base.length - 1)}`;
