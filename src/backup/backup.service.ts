@@ -81,6 +81,21 @@ export class BackupService implements BeforeApplicationShutdown {
    */
   async begin(trigger: BackupTrigger): Promise<{ run: BackupRun; done: Promise<BackupRun> }> {
     const id = newBackupId();
+    const starting = this.startRun(id, trigger);
+    // A holder from before the lock is asked for: a shutdown while that write or the run record is in flight waits for
+    // them, then stops the backup, which records it and frees the lock. Counted only once started, the process exited
+    // with the lock just taken, held for its whole lease, and the run "running".
+    const done = this.hold(
+      id,
+      starting.then(({ run, lockedAt }) => this.execute(run, lockedAt)),
+    );
+    // A start that fails is thrown below; `done` fails with it too, and nobody awaits it then.
+    done.catch(() => undefined);
+    return { run: (await starting).run, done };
+  }
+
+  /** Takes the lock and records the run. */
+  private async startRun(id: string, trigger: BackupTrigger): Promise<{ run: BackupRun; lockedAt: number }> {
     const lockedAt = await this.takeLock(id, 'A backup or a restore is already running');
     const run: BackupRun = { _id: id, trigger, status: 'running', startedAt: new Date() };
     try {
@@ -89,7 +104,7 @@ export class BackupService implements BeforeApplicationShutdown {
       await this.runs.unlock(id);
       throw error;
     }
-    return { run, done: this.hold(run._id, this.execute(run, lockedAt)) };
+    return { run, lockedAt };
   }
 
   /** Starts a backup and waits for it (the schedule and the CLI). */
@@ -380,15 +395,23 @@ export class BackupService implements BeforeApplicationShutdown {
    * shutdown or by the loss of the lock, and releases the lock after. Throws BackupRunningError(`busy`) when another
    * holds it. (A backup takes the lock in begin() and holds it in execute(), whose run record outlives the call.)
    */
-  private async underLock<T>(prefix: string, busy: string, work: (stop: AbortSignal) => Promise<T>): Promise<T> {
+  private underLock<T>(prefix: string, busy: string, work: (stop: AbortSignal) => Promise<T>): Promise<T> {
     const holder = `${prefix}-${randomBytes(4).toString('hex')}`;
+    // A holder from before the lock is asked for, as in begin(): a shutdown while the write is in flight waits for it,
+    // then `work` starts stopped and the lock is freed. Counted once taken, the lock outlived the process by a lease.
+    return this.hold(holder, this.runLocked(holder, busy, work));
+  }
+
+  /** underLock()'s work: takes the lock, runs `work` under it, releases it. */
+  private async runLocked<T>(holder: string, busy: string, work: (stop: AbortSignal) => Promise<T>): Promise<T> {
     const lockedAt = await this.takeLock(holder, busy);
     const lease = this.holdLock(holder, lockedAt);
-    const done = work(AbortSignal.any([lease.signal, this.shutdown.signal])).finally(async () => {
+    try {
+      return await work(AbortSignal.any([lease.signal, this.shutdown.signal]));
+    } finally {
       lease.release();
       await this.runs.unlock(holder).catch(() => undefined);
-    });
-    return this.hold(holder, done);
+    }
   }
 
   /**

@@ -448,6 +448,48 @@ describe('backup CLI stopped by SIGTERM', () => {
     }
   });
 
+  // Stopped while its lock was being taken (the write sent, its answer not back), a restore or a backup was not yet
+  // among those the shutdown stops: the process exited, and the lock it had just written stayed for its whole lease.
+  it('releases the lock of a restore stopped while it was taking it', async () => {
+    const id = backupId(await cli([], env));
+    const target = `${db.databaseName}_locking`;
+    const proxy = await stallingMongoProxy(env.MONGODB_URI, 'backup_lock');
+    try {
+      const stopped = await cliStoppedMidway(
+        ['--restore', id, '--target-db', target],
+        { ...env, MONGODB_URI: proxy.uri },
+        proxy,
+      );
+      expect(await db.collection('backup_lock').countDocuments(), stopped.stderr).toBe(0);
+      expect(stopped.stderr).toContain(`interrupted: the process shut down; ${target} is untouched`);
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 143, signal: null });
+      expect(await client.db(target).listCollections().toArray()).toEqual([]);
+    } finally {
+      await proxy.close();
+      await client.db(target).dropDatabase();
+    }
+    const next = await cli([], env);
+    expect(next.code, next.stderr).toBe(0);
+  });
+
+  it('records a backup stopped while it was taking the lock as interrupted, and releases the lock', async () => {
+    const proxy = await stallingMongoProxy(env.MONGODB_URI, 'backup_lock');
+    try {
+      const stopped = await cliStoppedMidway([], { ...env, MONGODB_URI: proxy.uri }, proxy);
+      expect(await db.collection('backup_lock').countDocuments(), stopped.stderr).toBe(0);
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 143, signal: null });
+      const run = JSON.parse(stopped.stdout) as { _id: string };
+      expect(await db.collection('backup_runs').findOne({ _id: run._id as never })).toMatchObject({
+        status: 'failed',
+        error: 'interrupted: the process shut down',
+      });
+    } finally {
+      await proxy.close();
+    }
+    const next = await cli([], env);
+    expect(next.code, next.stderr).toBe(0);
+  });
+
   // The scratch database the stopped process named when it said it was stopping.
   const scratchOf = (stderr: string) => /in (vesta_verify_[0-9a-f]+)/.exec(stderr)?.[1];
   const databases = async () => (await client.db().admin().listDatabases()).databases.map((d) => d.name);
