@@ -38,6 +38,14 @@ function stderrLogger(level: string) {
 let signalExitCode: number | undefined;
 
 /**
+ * The cache clearing after a restore that has written everything, which a signal lets finish: bounded by the Redis
+ * timeouts, it is what keeps the API from serving the replaced data, and its end prints the restore's result. A
+ * signal used to exit in the middle of it, with nothing on stdout: the operator was told neither that the restore
+ * was done nor that the cache might still hold the old data.
+ */
+let finishing: Promise<unknown> | undefined;
+
+/**
  * SIGTERM (the CronJob's pod deleted, its deadline passed, a node drained) or Ctrl-C closes the app, and its shutdown
  * stops the backup or restore in progress: the run is recorded as failed ("interrupted: the process shut down") and
  * the lock released, so the next backup can start at once instead of one lease later. Without this Node died of the
@@ -53,10 +61,16 @@ function closeOnSignal(app: INestApplicationContext): () => Promise<void> {
       process.exit(signalExitCode);
     }
     signalExitCode = 128 + constants.signals[signal];
-    logger.warn(`${signal} received: stopping`);
+    logger.warn(
+      finishing
+        ? `${signal} received: the restore has finished; clearing the API cache, then exiting`
+        : `${signal} received: stopping`,
+    );
     // main() exits in the microtasks that follow the close; this is for a main() still waiting on something else.
     const exit = () => setImmediate(() => process.exit(signalExitCode));
-    void close().then(exit, exit);
+    void close()
+      .then(() => finishing)
+      .then(exit, exit);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -93,7 +107,7 @@ async function main(): Promise<number> {
       const restored = await backups.restore(id, target, { drop, despiteFailedVerification });
       const cache =
         target === backups.databaseName
-          ? await clearCacheAfterRestore(config.redis, logger)
+          ? await (finishing = clearCacheAfterRestore(config.redis, logger))
           : cacheUntouched(target, backups.databaseName);
       if (!cache.cleared && !cache.skipped) {
         logger.warn(`Restored, but the API cache was not cleared (${cache.error}): restart the API instances`);

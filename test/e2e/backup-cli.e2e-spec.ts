@@ -256,12 +256,13 @@ describe('backup CLI restores', () => {
 /**
  * Starts the built CLI with `env` and stops it with SIGTERM in the middle of its work: once `proxy` (between it and
  * the database) has held the answer to a command naming the marker collection, and kept holding it until the CLI said
- * it was stopping, so the work cannot end on its own first.
+ * it was stopping (`saysStopping` on stderr), so the work cannot end on its own first.
  */
 async function cliStoppedMidway(
   args: string[],
   env: Record<string, string>,
   proxy: { stalled: Promise<void>; release: () => void },
+  saysStopping = 'Shutdown: stopping',
 ) {
   const child = spawn(process.execPath, ['dist/backup/cli.js', ...args], {
     // At warn, the CLI says when it is stopping.
@@ -275,7 +276,7 @@ async function cliStoppedMidway(
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
-    if (stderr.includes('Shutdown: stopping')) stopping();
+    if (stderr.includes(saysStopping)) stopping();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
@@ -488,6 +489,38 @@ describe('backup CLI stopped by SIGTERM', () => {
     }
     const next = await cli([], env);
     expect(next.code, next.stderr).toBe(0);
+  });
+
+  // The restore had written everything; the process then exited at once, in the middle of clearing the cache: nothing
+  // on stdout said the restore was done, nor whether the API would go on serving the replaced data.
+  it('finishes clearing the cache after a restore that has written, and prints its result', async () => {
+    const id = backupId(await cli([], env));
+    const cached = `${env.REDIS_KEY_PREFIX}cache:profile:probe`;
+    const redis = new Redis(requiredEnv('REDIS_URL'));
+    // The relay holds Redis' answers from the CLI's first cache deletion (the epoch's) on. A command timeout longer
+    // than the test, so that the held deletion cannot fail (and the step end) on its own.
+    const proxy = await stallingMongoProxy(env.REDIS_URL, `${env.REDIS_KEY_PREFIX}cache-gen:epoch`);
+    try {
+      await redis.set(cached, '{}');
+      const stopped = await cliStoppedMidway(
+        ['--restore', id, '--drop'],
+        { ...env, REDIS_URL: proxy.uri, REDIS_COMMAND_TIMEOUT_MS: '60000' },
+        proxy,
+        'SIGTERM received',
+      );
+      expect(stopped.stderr).toContain('SIGTERM received: the restore has finished; clearing the API cache');
+      expect(JSON.parse(stopped.stdout)).toMatchObject({
+        restored: id,
+        into: db.databaseName,
+        cache: { cleared: true },
+      });
+      expect(await redis.exists(cached)).toBe(0);
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 143, signal: null });
+    } finally {
+      await proxy.close();
+      await redis.unlink(cached);
+      redis.disconnect();
+    }
   });
 
   // The scratch database the stopped process named when it said it was stopping.
