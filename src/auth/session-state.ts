@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isTextList } from '../common/text/text-list.js';
 
 /** The session an access token belongs to, from its claims: what POST /v1/auth/logout ends. */
 export interface TokenSession {
@@ -27,9 +28,7 @@ export function isAccountSessions(value: unknown): value is AccountSessions | nu
   if (value === null) return true;
   if (typeof value !== 'object') return false;
   const { version, ended } = value as Partial<Record<keyof AccountSessions, unknown>>;
-  return (
-    Number.isSafeInteger(version) && Array.isArray(ended) && ended.every((id): id is string => typeof id === 'string')
-  );
+  return Number.isSafeInteger(version) && isTextList(ended);
 }
 
 /** 128 random bits, base64url: unguessable, and 22 characters in the token and in each ended-session record. */

@@ -9,6 +9,7 @@ import { gridCellOf } from './geo.js';
 import { cityKeyOf } from './list-queries.js';
 import { CITIES_EVICTION, LIST_EVICTION, PROFILE_CACHE } from './profile-caches.js';
 import { ProfilesRepository, type CellOfProfile } from './profiles.repository.js';
+import { isTextList } from '../common/text/text-list.js';
 
 /**
  * Rewrites the city keys and interests stored before the current rule (foldedText), so that a search finds those
@@ -96,8 +97,4 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     }
     return stored + (await this.profiles.setCells(batch));
   }
-}
-
-function isTextList(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }

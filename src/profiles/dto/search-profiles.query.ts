@@ -10,6 +10,7 @@ import { MAX_AGE, MIN_AGE } from './create-profile.dto.js';
 import { PUBLIC_FIELDS, type PublicField } from '../profile.mapper.js';
 import { normaliseInterest } from './interest-tag.js';
 import { cityNameInput, upperCase } from './location.dto.js';
+import { isTextList } from '../../common/text/text-list.js';
 
 /**
  * A list as a query names it, comma-separated (`a,b`), repeated (`x=a&x=b`) or both, each item normalised and empty
@@ -19,7 +20,7 @@ const queryList =
   (normalise: (item: string) => string) =>
   ({ value }: { value: unknown }): unknown => {
     const items: unknown = typeof value === 'string' ? [value] : value;
-    if (!Array.isArray(items) || !items.every((item) => typeof item === 'string')) return value;
+    if (!isTextList(items)) return value;
     return items
       .flatMap((item) => item.split(','))
       .map(normalise)
