@@ -22,7 +22,7 @@ async function scrapedDepth(registry: Registry): Promise<Record<string, number>>
 }
 
 describe('QueueMetrics', () => {
-  it("exports every queue's completed and failed job counts at 0 before any job ends, so increase() sees the first", async () => {
+  it("exports every queue's completed, failed and retried job counts at 0 before any job ends, so increase() sees the first", async () => {
     const registry = new Registry();
     const discovery = { getProviders: () => [{ instance: fakeQueue('media') }, { instance: fakeQueue('backups') }] };
     new QueueMetrics(discovery as unknown as DiscoveryService, registry).onApplicationBootstrap();
@@ -30,7 +30,14 @@ describe('QueueMetrics', () => {
     const counts = (durations.values as MetricValueWithName<string>[])
       .filter(({ metricName }) => metricName === 'queue_job_duration_seconds_count')
       .map(({ labels, value }) => `${labels.queue}/${labels.status}=${value}`);
-    expect(counts.sort()).toEqual(['backups/completed=0', 'backups/failed=0', 'media/completed=0', 'media/failed=0']);
+    expect(counts.sort()).toEqual([
+      'backups/completed=0',
+      'backups/failed=0',
+      'backups/retried=0',
+      'media/completed=0',
+      'media/failed=0',
+      'media/retried=0',
+    ]);
   });
 
   it('leaves a queue out of a scrape that cannot read its depth, instead of repeating the last values', async () => {

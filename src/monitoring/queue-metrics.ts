@@ -7,8 +7,10 @@ import { METRICS_REGISTRY, SCRAPE_READ_TIMEOUT_MS } from '../metrics/metrics.con
 import { whileConnected } from '../queues/while-connected.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
-/** The Bull events that end a job, which are also the `status` label of its duration. */
+/** The Bull events that end a try of a job. */
 const OUTCOMES = ['completed', 'failed'] as const;
+/** The `status` label of a try's duration: its outcome, or `retried` for a failed try that Bull will run again. */
+const STATUSES = [...OUTCOMES, 'retried'] as const;
 
 const isQueue = (value: unknown): value is Queue =>
   typeof (value as Queue | null)?.getJobCounts === 'function' && typeof (value as Queue).name === 'string';
@@ -63,18 +65,20 @@ export class QueueMetrics implements OnApplicationBootstrap {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60],
       registers: [this.registry],
     });
-    const observe = (queue: Queue, status: string) => (job: Job) => {
-      if (job.processedOn && job.finishedOn)
-        duration.observe({ queue: queue.name, status }, (job.finishedOn - job.processedOn) / 1000);
+    // Bull sets finishedOn on a job's last try only. A failed try it runs again (media variants, the scheduled backup)
+    // has none: it is `retried`, ended now. Until 2026-12-07 such tries were left out, so four failed tries of five
+    // showed nothing; they are not `failed`, which VestaJobsFailing counts as runs that the next firing must make good.
+    const observe = (queue: Queue, outcome: (typeof OUTCOMES)[number]) => (job: Job) => {
+      if (!job.processedOn) return;
+      const status = job.finishedOn ? outcome : 'retried';
+      duration.observe({ queue: queue.name, status }, ((job.finishedOn ?? Date.now()) - job.processedOn) / 1000);
     };
     for (const queue of queues) {
-      for (const status of OUTCOMES) {
-        // VestaJobsFailing counts these with increase(), which cannot see a series' first sample: created at 0, or
-        // the first failure and the first success of each queue on each pod went unseen (until 2026-12-05), and two
-        // failures an hour apart on one worker never fired.
-        duration.zero({ queue: queue.name, status });
-        queue.on(status, observe(queue, status));
-      }
+      // VestaJobsFailing counts these with increase(), which cannot see a series' first sample: created at 0, or the
+      // first failure and the first success of each queue on each pod went unseen (until 2026-12-05), and two failures
+      // an hour apart on one worker never fired.
+      for (const status of STATUSES) duration.zero({ queue: queue.name, status });
+      for (const outcome of OUTCOMES) queue.on(outcome, observe(queue, outcome));
     }
   }
 }
