@@ -1,15 +1,20 @@
+import { Types } from 'mongoose';
 import { Registry } from 'prom-client';
 import { describe, expect, it, vi } from 'vitest';
 import type { TieredCache } from '../../cache/tiered-cache.js';
 import type { AppConfig } from '../../config/app-config.js';
+import { SubscriptionNeedsSupportException } from '../../subscriptions/stored-subscription.js';
 import type { SubscriptionsService } from '../../subscriptions/subscriptions.service.js';
 import type { ProfilesService } from '../profiles.service.js';
 import { ProfileCacheWarmer } from './profile-cache.warmer.js';
 
 const MEMBERS = Array.from({ length: 100 }, (_, i) => `member-${i}`);
 
-/** A warmer over 100 live members whose status loads take a turn of the event loop each; `fails` names one to fail. */
-function setup(fails?: string) {
+/**
+ * A warmer over 100 live members whose status loads take a turn of the event loop each; `fails` names one to fail,
+ * `needsSupport` one whose subscription cannot be read.
+ */
+function setup(fails?: string, needsSupport?: string) {
   let running = 0;
   let mostAtOnce = 0;
   const loadEntitlementState = vi.fn(async (userId: string) => {
@@ -18,6 +23,8 @@ function setup(fails?: string) {
     await new Promise((resolve) => setImmediate(resolve));
     running -= 1;
     if (userId === fails) throw new Error('connection reset');
+    if (userId === needsSupport)
+      throw new SubscriptionNeedsSupportException({ _id: new Types.ObjectId(), userId, problems: ['plan'] });
     return { plan: 'premium' };
   });
   const subscriptions = { liveMembers: () => Promise.resolve(MEMBERS), loadEntitlementState };
@@ -40,6 +47,12 @@ describe('ProfileCacheWarmer', () => {
     expect((await warmer.warm()).entries).toBe(2 + MEMBERS.length);
     expect(loadEntitlementState).toHaveBeenCalledTimes(MEMBERS.length);
     expect(mostAtOnce()).toBe(2);
+  });
+
+  it('goes on past a subscription that cannot be read, and does not count it as warmed', async () => {
+    const { warmer, loadEntitlementState } = setup(undefined, 'member-10');
+    expect((await warmer.warm()).entries).toBe(2 + MEMBERS.length - 1);
+    expect(loadEntitlementState).toHaveBeenCalledTimes(MEMBERS.length);
   });
 
   it('starts no further load once one has failed', async () => {
