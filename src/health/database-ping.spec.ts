@@ -22,7 +22,8 @@ function pingOverOneConnection() {
     queue = answer;
     return answer;
   };
-  Object.defineProperty(ping, 'client', { value: { connect: () => Promise.resolve(), db: () => ({ command }) } });
+  const db = () => ({ collection: () => ({ findOne: command }) });
+  Object.defineProperty(ping, 'client', { value: { connect: () => Promise.resolve(), db } });
   return { ping, commands: () => commands };
 }
 

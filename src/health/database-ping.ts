@@ -8,13 +8,22 @@ import { DatabaseAnswers } from '../database/database-answers.js';
 import { ShutdownSteps } from '../lifecycle/shutdown-steps.js';
 
 /**
- * Readiness' MongoDB ping, over a client of its own (one connection). Through the requests' pool the ping waited
- * behind them: with every pooled connection held by slow queries it outlasted HEALTH_CHECK_TIMEOUT_MS although MongoDB
- * answered, and all pods under that load would leave the Service together. Here it measures the database alone.
+ * Readiness' MongoDB check: a read of one `users` id, not a `ping`. FerretDB answers a ping from its in-memory
+ * catalogue: with its PostgreSQL tables locked (or its storage otherwise stuck) every query hung while readiness stayed
+ * 200, and the Service kept sending requests to pods that could serve none. A MongoDB whose storage stalls answers ping
+ * too. The first document's `_id`, with no filter or sort, costs about what a ping does (MongoDB stops its scan at one
+ * document; FerretDB passes the limit to its backend); `users` is read by sign-in and exists once the first account
+ * does (an absent collection answers at once, as a ping would).
+ *
+ * Over a client of its own (one connection). Through the requests' pool the check waited behind them: with every
+ * pooled connection held by slow queries it outlasted HEALTH_CHECK_TIMEOUT_MS although MongoDB answered, and all pods
+ * under that load would leave the Service together. Here it measures the database alone.
  */
 @Injectable()
 export class DatabasePing implements OnApplicationShutdown {
   private readonly client: mongoose.mongo.MongoClient;
+  /** The server gives up the read at the check's timeout too, rather than finishing work no probe waits for. */
+  private readonly maxTimeMs: number;
   /** The ping under way, which every check meanwhile waits on: one connection, so at most one command queued. */
   private pinging?: Promise<unknown>;
   /** The client's connection, once made; dropped when the attempt fails, so the next ping tries again. */
@@ -29,6 +38,7 @@ export class DatabasePing implements OnApplicationShutdown {
     // Connects on the first ping (see connect) and, once connected, reconnects on its own after an outage. A ping that
     // gets no answer closes its socket at the check timeout, so a connection lost without a reset cannot hold the only
     // slot for ever.
+    this.maxTimeMs = config.health.checkTimeoutMs;
     this.client = new mongoose.mongo.MongoClient(config.mongo.uri, {
       appName: 'vesta-api-readiness',
       maxPoolSize: 1,
@@ -61,7 +71,12 @@ export class DatabasePing implements OnApplicationShutdown {
    */
   private ping(): Promise<unknown> {
     this.pinging ??= this.connect()
-      .then(() => this.client.db().command({ ping: 1 }))
+      .then(() =>
+        this.client
+          .db()
+          .collection('users')
+          .findOne({}, { projection: { _id: 1 }, maxTimeMS: this.maxTimeMs }),
+      )
       .finally(() => (this.pinging = undefined));
     return this.pinging;
   }

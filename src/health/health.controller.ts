@@ -37,7 +37,7 @@ export class HealthController {
   @Get('ready')
   @ApiOperation({
     summary:
-      'Readiness: MongoDB answers a ping in time, the heap is below MONITOR_MEMORY_RESTART_MB and the instance is not shutting down.',
+      'Readiness: MongoDB answers a one-document read in time, the heap is below MONITOR_MEMORY_RESTART_MB and the instance is not shutting down.',
   })
   @ApiOkResponse({ type: ReadinessDto })
   @ApiServiceUnavailableResponse({ type: ReadinessProblemDto, description: 'Not ready: names the failing checks' })

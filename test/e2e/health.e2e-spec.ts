@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerretDbProcess } from '../support/ferretdb-process.js';
+import { wedgingMongoProxy } from '../support/stalling-proxy.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
-import { testConfig } from '../support/test-env.js';
+import { testConfig, workerMongoUri } from '../support/test-env.js';
 
 describe('health probes against a MongoDB-wire server that fails', () => {
   let ferret: FerretDbProcess;
@@ -99,6 +100,43 @@ describe('readiness when the database is gone before the first probe', () => {
     await ferret.start();
     await expect
       .poll(async () => (await fetch(`${running.url}/health/ready`)).status, { timeout: 30_000, interval: 250 })
+      .toBe(200);
+  });
+});
+
+describe('readiness against a database that answers ping but cannot read', () => {
+  let proxy: Awaited<ReturnType<typeof wedgingMongoProxy>>;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    proxy = await wedgingMongoProxy(workerMongoUri());
+    running = await startApp(testConfig({ MONGODB_URI: proxy.uri, HEALTH_CHECK_TIMEOUT_MS: '1000' }));
+  });
+
+  afterAll(async () => {
+    proxy?.unwedge();
+    await running?.close();
+    await proxy?.close();
+  });
+
+  // FerretDB answers ping from memory: with its PostgreSQL tables locked every query hung while a ping-only
+  // readiness stayed 200, so the load balancer kept sending requests to pods that could serve none.
+  it('turns readiness 503 in bounded time while reads hang, stays live, and recovers', async () => {
+    expect((await fetch(`${running.url}/health/ready`)).status).toBe(200);
+    proxy.wedge();
+    try {
+      const started = performance.now();
+      const ready = await fetch(`${running.url}/health/ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ failing: ['mongodb'] });
+      // The check's 1 s timeout, with room for a loaded CI machine: what matters is that it does not hang.
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect((await fetch(`${running.url}/health/live`)).status).toBe(200);
+    } finally {
+      proxy.unwedge();
+    }
+    await expect
+      .poll(async () => (await fetch(`${running.url}/health/ready`)).status, { timeout: 15_000, interval: 250 })
       .toBe(200);
   });
 });

@@ -38,3 +38,56 @@ export async function stallingMongoProxy(mongoUri: string, ...markers: string[])
     close: relay.close,
   };
 }
+
+/** Commands that only answer from the server's process, touching no stored data. */
+const STORAGE_FREE_COMMANDS = new Set(['hello', 'ismaster', 'ping', 'buildinfo', 'endsessions', 'killcursors']);
+
+/**
+ * A relay to the test MongoDB that, while `wedge()` holds, answers the handshake and `ping` but holds every command
+ * that reads or writes data (and what follows it on that connection) until `unwedge()`: a server whose storage is
+ * stuck, such as FerretDB whose PostgreSQL tables are locked (its ping reads only its in-memory catalogue).
+ */
+export async function wedgingMongoProxy(mongoUri: string) {
+  let wedged = false;
+  const waiting = new Map<Socket, { upstream: Socket; messages: Buffer[] }>();
+  const relay = await tcpRelay(new URL(mongoUri), (client, upstream) => {
+    let pending = Buffer.alloc(0);
+    client.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 4 && pending.length >= pending.readInt32LE(0)) {
+        const message = pending.subarray(0, pending.readInt32LE(0));
+        pending = pending.subarray(message.length);
+        const held = waiting.get(client);
+        if (held) held.messages.push(message);
+        else if (wedged && !touchesNoData(message)) {
+          waiting.set(client, { upstream, messages: [message] });
+        } else upstream.write(message);
+      }
+    });
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    client.on('close', () => waiting.delete(client));
+  });
+  const uri = new URL(mongoUri);
+  uri.host = `127.0.0.1:${relay.port}`;
+  return {
+    /** `mongoUri` through the relay. */
+    uri: uri.toString(),
+    wedge: () => void (wedged = true),
+    /** Sends the commands held, in order, and passes everything on from now on. */
+    unwedge: () => {
+      wedged = false;
+      for (const { upstream, messages } of waiting.values()) messages.forEach((message) => upstream.write(message));
+      waiting.clear();
+    },
+    close: relay.close,
+  };
+}
+
+/** Whether a message is a storage-free command, or not an OP_MSG (the drivers' first handshake is an OP_QUERY). */
+function touchesNoData(message: Buffer): boolean {
+  const OP_MSG = 2013;
+  if (message.readInt32LE(12) !== OP_MSG) return true;
+  // Header (16 bytes), flag bits (4), section kind (1), the body's length (4), its first element's type (1), its name.
+  const start = 26;
+  return STORAGE_FREE_COMMANDS.has(message.subarray(start, message.indexOf(0, start)).toString('latin1').toLowerCase());
+}
