@@ -1,5 +1,5 @@
 import { mongo } from 'mongoose';
-import { PENDING_WRITES } from '../media/gridfs-bucket.js';
+import { chunkCount, PENDING_WRITES } from '../media/gridfs-bucket.js';
 
 const { deserialize, EJSON, ObjectId } = mongo.BSON;
 
@@ -92,7 +92,7 @@ export class GridFsCompleteness {
         const dumped = counts.get(key) ?? 0;
         counts.delete(key);
         if (!file.metadata?.sha256) return false;
-        const expected = expectedChunks(file.length, file.chunkSize);
+        const expected = chunkCount(file.length, file.chunkSize);
         // A record that does not say how long it is is kept as it is: a backup does not judge what it cannot read.
         const kept = expected === undefined || dumped === expected;
         if (kept) stored.add(key);
@@ -131,12 +131,4 @@ function idKey(id: unknown): string {
   if (!(id instanceof ObjectId)) return EJSON.stringify({ id }, { relaxed: false });
   const bytes = id.id;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-}
-
-/** How many chunks a file of `length` bytes has, when its record says. */
-function expectedChunks(length: unknown, chunkSize: unknown): number | undefined {
-  const bytes = Number(length);
-  const size = Number(chunkSize);
-  if (!Number.isSafeInteger(bytes) || bytes < 0 || !Number.isSafeInteger(size) || size <= 0) return undefined;
-  return Math.ceil(bytes / size);
 }

@@ -246,6 +246,24 @@ export class GridFsBucket {
     return Readable.from(bytes(), { objectMode: false });
   }
 
+  /**
+   * Whether the chunks hold every byte the record promises: as many chunks as its length needs, the last of them long
+   * enough. Asked before a download's status goes out, which once sent cannot turn into a 404: a record whose length
+   * outruns its chunks (a restore cut short, a hand edit) was answered 200 and its connection cut where they ended. One
+   * indexed count and one chunk read, not every chunk; a chunk of the wrong size further in is caught only while the
+   * bytes are sent (open).
+   */
+  async holdsAllBytes(file: Pick<StoredFile, 'id' | 'length' | 'chunkSize'>): Promise<boolean> {
+    const count = chunkCount(file.length, file.chunkSize);
+    if (!count) return true;
+    const [stored, last] = await Promise.all([
+      this.chunks().countDocuments({ files_id: file.id, n: { $lt: count } }),
+      this.chunks().findOne({ files_id: file.id, n: count - 1 }),
+    ]);
+    const lastBytes = file.length - (count - 1) * file.chunkSize;
+    return stored === count && last?.data instanceof mongo.Binary && last.data.length() >= lastBytes;
+  }
+
   /** Ends the pending write of an upload made with `settle: false`: the file is kept from now on. */
   async settle(id: Types.ObjectId): Promise<void> {
     await this.pending.deleteOne({ _id: id });
@@ -315,6 +333,14 @@ export class GridFsBucket {
 export function storedLength(length: unknown): number | undefined {
   const bytes = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : length;
   return typeof bytes === 'number' && Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : undefined;
+}
+
+/** How many chunks a file of `length` bytes written in `chunkSize` chunks has, or undefined when either is no size. */
+export function chunkCount(length: unknown, chunkSize: unknown): number | undefined {
+  const bytes = Number(length);
+  const size = Number(chunkSize);
+  if (!Number.isSafeInteger(bytes) || bytes < 0 || !Number.isSafeInteger(size) || size <= 0) return undefined;
+  return Math.ceil(bytes / size);
 }
 
 /** The driver's chunk size, which every file of ours was written with. */

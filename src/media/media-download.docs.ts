@@ -74,7 +74,7 @@ export const ApiMediaDownload = () =>
       description: 'If-None-Match or If-Modified-Since matched: no body',
       headers: { ...VALIDATORS, ...ACCEPT_RANGES },
     }),
-    ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such file' }),
+    ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such file, or its stored bytes are incomplete' }),
     ApiResponse({
       status: 412,
       type: ProblemResponseDto,

@@ -46,7 +46,7 @@ import { parseRange, rangeStillApplies } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
 import { ApiMediaDownload } from './media-download.docs.js';
 import { MediaFileDto } from './dto/media-file.dto.js';
-import { entityTagOf, FileGoneError, type StoredFile } from './gridfs-bucket.js';
+import { entityTagOf, FileGoneError, FileIncompleteError, type StoredFile } from './gridfs-bucket.js';
 import { readImageUpload } from './image-upload.js';
 import { MediaQuota } from './media-quota.js';
 import { stripMetadata } from './metadata-stripping.js';
@@ -177,7 +177,11 @@ export class MediaController {
   ): Promise<void> {
     const original = await this.storage.downloadable(id);
     if (!original) throw new NotFoundException('Media not found');
-    const variant = query.variant && (await this.storage.downloadable(id, query.variant));
+    // Refused before any header goes out, where a 200 would be cut where the chunks end. MediaStorage logs the file.
+    if (original.damaged) throw new FileIncompleteError('Media not found: its stored bytes are incomplete');
+    // A damaged variant is one not made: the original stands in for it.
+    const made = query.variant && (await this.storage.downloadable(id, query.variant));
+    const variant = made && !made.damaged ? made : undefined;
     const pending = query.variant !== undefined && !variant;
     const maxAgeS = pending ? VARIANT_PENDING_MAX_AGE_S : this.config.media.cacheMaxAgeS;
     const cacheControl = `public, max-age=${maxAgeS}${pending ? '' : ', immutable'}`;

@@ -20,8 +20,13 @@ export interface MediaFile extends StoredFile {
   deleting?: true;
 }
 
+/** A file a download may serve, unless `damaged`: its chunks hold fewer bytes than its record says (holdsAllBytes). */
+export interface DownloadableFile extends StoredFile {
+  damaged?: true;
+}
+
 /** A stored file as the download cache keeps it: JSON, so a hit from Redis reads the same as one from memory. */
-interface CachedFile extends Omit<StoredFile, 'id' | 'uploadDate'> {
+interface CachedFile extends Omit<DownloadableFile, 'id' | 'uploadDate'> {
   id: string;
   uploadDate: string;
 }
@@ -122,7 +127,7 @@ export class MediaStorage implements OnModuleInit {
   }
 
   /** The complete file a download serves, the original or one of its variants, through MEDIA_FILE_CACHE. */
-  async downloadable(id: Types.ObjectId, variant?: VariantName): Promise<StoredFile | null> {
+  async downloadable(id: Types.ObjectId, variant?: VariantName): Promise<DownloadableFile | null> {
     const cached = await this.fileRecord(id.toHexString(), variant);
     return cached && { ...cached, id: new Types.ObjectId(cached.id), uploadDate: new Date(cached.uploadDate) };
   }
@@ -132,6 +137,14 @@ export class MediaStorage implements OnModuleInit {
     const objectId = new Types.ObjectId(id);
     const file = variant ? await this.findVariant(objectId, variant) : await this.find(objectId);
     if (!file) return null;
+    // Checked once per cache entry, so downloads pay for it once an hour, not on every request. A damaged file is kept
+    // as such: its chunks do not mend themselves, and a restore that replaces them clears the cache
+    // (cache-after-restore.ts).
+    const whole = await (variant ? this.variants : this.originals).holdsAllBytes(file);
+    if (!whole) {
+      const what = variant ? `Variant ${variant} of media ${id}` : `Media ${id}`;
+      this.logger.warn(`${what} is damaged: its chunks hold fewer than the ${file.length} bytes its record says`);
+    }
     // A variant's own id, not the original's: its chunks are filed under it.
     const { bucket, length, chunkSize, uploadDate, contentType, sha256 } = file;
     return {
@@ -142,6 +155,7 @@ export class MediaStorage implements OnModuleInit {
       uploadDate: uploadDate.toISOString(),
       contentType,
       sha256,
+      ...(whole ? {} : { damaged: true as const }),
     };
   }
 
