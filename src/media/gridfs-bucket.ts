@@ -204,6 +204,7 @@ export class GridFsBucket {
     const files = this.files();
     async function* bytes(): AsyncGenerator<Buffer> {
       let expected = first;
+      let wrongSize: number | undefined;
       const nextChunk = async () => {
         for (;;) {
           try {
@@ -225,7 +226,14 @@ export class GridFsBucket {
           const view = chunk.data.buffer; // the chunk's bytes, shared rather than copied
           const data = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
           const from = expected === first ? start - first * file.chunkSize : 0;
-          const to = expected === last ? end - last * file.chunkSize + 1 : data.length;
+          const to = expected === last ? end - last * file.chunkSize + 1 : file.chunkSize;
+          // Content-Length is out already and the offsets assume full chunks. A longer chunk (a hand edit) sent whole
+          // put bytes past the body, which a keep-alive client read as the next response; a shorter one ended the body
+          // early, and its client waited for the rest until the idle connection closed.
+          if (expected < last ? data.length !== file.chunkSize : data.length < to) {
+            wrongSize = data.length;
+            break;
+          }
           yield data.subarray(from, to);
           expected += 1;
         }
@@ -235,10 +243,12 @@ export class GridFsBucket {
       }
       if (expected === last + 1) return;
       // Before any byte went out, a file whose document is gone too was deleted, not damaged.
-      if (expected === first && !(await files.findOne({ _id: file.id }, { projection: { _id: 1 } }))) {
-        throw new FileGoneError('Media not found');
-      }
-      const missing = `GridFS file ${String(file.id)} is missing chunk ${expected}`;
+      const found = () => files.findOne({ _id: file.id }, { projection: { _id: 1 } });
+      if (expected === first && wrongSize === undefined && !(await found())) throw new FileGoneError('Media not found');
+      const missing =
+        wrongSize === undefined
+          ? `GridFS file ${String(file.id)} is missing chunk ${expected}`
+          : `GridFS file ${String(file.id)} has ${wrongSize} bytes in chunk ${expected}, not what its record says`;
       if (expected === first)
         throw new FileIncompleteError(`Media not found: its stored bytes are incomplete (${missing})`);
       throw new FileCutShortError(missing);
