@@ -9,6 +9,7 @@ import { DatabasePing } from './database-ping.js';
 import { HealthStatusDto, ReadinessDto } from './dto/health-status.dto.js';
 import { ReadinessProblemDto } from './dto/readiness-problem.dto.js';
 import { NotRateLimited } from '../throttling/not-rate-limited.decorator.js';
+import { CacheControl } from '../cache/http-cache.js';
 
 @ApiTags('health')
 // Not @Public(), which checks a header that is sent: a monitor adding credentials of its own would get a 401 from
@@ -28,6 +29,10 @@ export class HealthController {
 
   @Get('live')
   @HttpCode(200)
+  // A probe's answer is about this moment: a 200 without Cache-Control may be kept by a shared cache on the way (a CDN
+  // or proxy applying its default TTL to 200s), and an outside monitor would read it as green while the 503s, which
+  // carry no-store, were never stored.
+  @CacheControl('no-store')
   @ApiOperation({ summary: 'Liveness: the process answers. Checks no dependency and stays 200 while shutting down.' })
   @ApiOkResponse({ type: HealthStatusDto })
   live(): HealthStatusDto {
@@ -35,6 +40,7 @@ export class HealthController {
   }
 
   @Get('ready')
+  @CacheControl('no-store')
   @ApiOperation({
     summary:
       'Readiness: MongoDB answers a one-document read in time, the heap is below MONITOR_MEMORY_RESTART_MB and the instance is not shutting down.',

@@ -49,6 +49,14 @@ describe('health probes against a MongoDB-wire server that fails', () => {
     expect(Object.keys(document.paths['/health/ready'].get.responses)).not.toContain('401');
   });
 
+  it("tells caches on the way not to keep the probes' answers, so a green one cannot outlive an outage", async () => {
+    for (const path of ['/health/live', '/health/ready']) {
+      const response = await fetch(`${running.url}${path}`);
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get('cache-control'), path).toMatch(/\bno-store\b/);
+    }
+  });
+
   it('turns readiness 503 within 2 s when the database hangs, stays live, and recovers', async () => {
     await ferret.freeze();
     try {

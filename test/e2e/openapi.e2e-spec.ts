@@ -350,7 +350,10 @@ describe('OpenAPI document and Swagger UI', () => {
     }
     expect(missing).toEqual([]);
     // The probes and the payment webhooks are not rate limited, so they claim no RateLimit headers.
-    expect(Object.keys(document.paths['/health/live'].get.responses['200'].headers ?? {})).toEqual(['ETag']);
+    expect(Object.keys(document.paths['/health/live'].get.responses['200'].headers ?? {})).toEqual([
+      'Cache-Control',
+      'ETag',
+    ]);
     expect(document.paths['/v1/subscriptions/webhooks/{provider}'].post.responses['200'].headers).toBeUndefined();
   });
 
