@@ -186,6 +186,15 @@ export function processJobs<T>(
       throw error;
     }
   };
+  // A job whose worker stopped renewing its lock (killed, or its event loop blocked past the lock) is run again, or
+  // failed past its stall limit, by whichever worker's check finds it. Bull says so only in events: without these
+  // lines a job that ran twice, or once on a worker that then lost it, left nothing in the logs.
+  queue.on('stalled', (job: Job<T>) =>
+    logger.warn(`${queue.name} job ${job.name} ${job.id} stalled: its worker stopped renewing its lock`),
+  );
+  queue.on('lock-extension-failed', (job: Job<T>, error: Error) =>
+    logger.warn(`${queue.name} job ${job.name} ${job.id} lost its lock (${error.message}): another worker may run it`),
+  );
   queue
     .process(name, 1, logged)
     .catch((error: unknown) => logger.warn(`Processing of ${name} jobs stopped: ${(error as Error).message}`));
