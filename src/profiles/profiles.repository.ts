@@ -139,7 +139,9 @@ export class ProfilesRepository {
     const filter: QueryFilter<Profile> = {
       _id: id,
       ...(ownerId && { userId: ownerId }),
-      ...(unmodifiedBefore && { updatedAt: { $lt: unmodifiedBefore } }),
+      // Not `$lt`, which a document without updatedAt (written before timestamps) never matches: with no modification
+      // date the condition is ignored (RFC 9110 §13.1.4), as DELETE does, rather than refusing every such write (412).
+      ...(unmodifiedBefore && { updatedAt: { $not: { $gte: unmodifiedBefore } } }),
     };
     const now = new Date();
     // Before the change: should it fail, the views listed from then on start later, never earlier. Any visibility but

@@ -95,6 +95,22 @@ describe('profile writes with preconditions', () => {
     expect(((await shown.json()) as { visibility: string }).visibility).toBe('public');
   });
 
+  it('ignores If-Unmodified-Since on a PATCH of a profile stored without updatedAt, as DELETE does', async () => {
+    const ann = await registerAccount(url, 'ann');
+    const { id } = await createProfile(url, ann, { displayName: 'Ann' });
+    // A document written before timestamps: it has no modification date, so the condition cannot be evaluated.
+    await running.app
+      .get<Connection>(getConnectionToken())
+      .collection('profiles')
+      .updateOne({ _id: new Types.ObjectId(id) }, { $unset: { updatedAt: '' } });
+    const since = { 'if-unmodified-since': new Date().toUTCString() };
+
+    const patch = await send('PATCH', `/v1/profiles/${id}`, ann, since, { displayName: 'Ann, edited' });
+    expect(patch.status).toBe(200);
+    expect(await displayNameOf(id, ann)).toBe('Ann, edited');
+    expect((await send('DELETE', `/v1/profiles/${id}`, ann, {})).status).toBe(204);
+  });
+
   it('answers 404 and 403 before 412: a precondition is not evaluated for a write that would be refused anyway', async () => {
     const ann = await registerAccount(url, 'ann');
     const bob = await registerAccount(url, 'bob');
