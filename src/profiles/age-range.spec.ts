@@ -8,7 +8,7 @@ describe('birthDateRange', () => {
   it('on 29 February: born 1 March 18 years back is 17, and outside minAge 18', () => {
     const today = day('2028-02-29');
     const { bornBefore, bornAfter } = birthDateRange(today, 18, 18);
-    expect(bornBefore).toEqual(day('2010-02-28'));
+    expect(bornBefore).toEqual(new Date('2010-02-28T23:59:59.999Z'));
     expect(bornAfter).toEqual(day('2009-03-01'));
   });
 
@@ -23,6 +23,19 @@ describe('birthDateRange', () => {
           expect(inRange, `${born.toISOString()} on ${today.toISOString()} as ${age}`).toBe(ageOn(born, today) === age);
         }
       }
+    }
+  });
+
+  it('takes in the whole UTC day of each bound, as ages count it: birth dates stored with a time of day too', () => {
+    // Versions before calendar-date validation stored whatever instant the client sent.
+    const today = new Date('2026-12-07T09:00:00.000Z');
+    const { bornBefore, bornAfter } = birthDateRange(today, 18, 30);
+    for (const born of [new Date('2008-12-07T15:00:00.000Z'), new Date('1995-12-08T23:59:59.999Z')]) {
+      expect(ageOn(born, today)).toBe(born.getUTCFullYear() === 2008 ? 18 : 30);
+      expect(born <= bornBefore! && born >= bornAfter!, born.toISOString()).toBe(true);
+    }
+    for (const born of [new Date('2008-12-08T00:00:00.000Z'), new Date('1995-12-07T23:59:59.999Z')]) {
+      expect(born <= bornBefore! && born >= bornAfter!, born.toISOString()).toBe(false);
     }
   });
 });
