@@ -1,5 +1,5 @@
 import { Types } from 'mongoose';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ProfileRecord } from './profiles.repository.js';
 import { readStoredProfile } from './stored-profile.js';
 
@@ -10,6 +10,21 @@ describe('readStoredProfile', () => {
   it('reads a birth date stored as a parseable string or number as that date', () => {
     for (const birthDate of ['1990-05-01', Date.UTC(1990, 4, 1)]) {
       expect(readStoredProfile(stored({ birthDate })).birthDate).toEqual(new Date('1990-05-01T00:00:00Z'));
+    }
+  });
+
+  it('reads a birth date stored as a date and time without a zone as the day it names, in any server zone', () => {
+    try {
+      for (const tz of ['Asia/Tokyo', 'America/Los_Angeles', 'UTC']) {
+        // Node applies a new TZ at once.
+        vi.stubEnv('TZ', tz);
+        for (const birthDate of ['2000-05-01T00:00:00', '2000-05-01T23:30:00.000']) {
+          const read = readStoredProfile(stored({ birthDate })).birthDate;
+          expect(read, `${birthDate} in ${tz}`).toEqual(new Date('2000-05-01T00:00:00Z'));
+        }
+      }
+    } finally {
+      vi.unstubAllEnvs();
     }
   });
 

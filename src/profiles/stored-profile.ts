@@ -1,9 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { Types, type QueryFilter } from 'mongoose';
+import { parseCalendarDate } from '../common/validation/calendar-date.js';
 import { GENDERS, VISIBILITIES, type Profile } from './profile.schema.js';
 import type { ProfileRecord } from './profiles.repository.js';
 
 const logger = new Logger('StoredProfile');
+
+/** An ISO 8601 date and time with no offset and no Z: the date part is group 1. */
+const ZONELESS_DATE_TIME = /^(\d{4}-\d{2}-\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
 
 /**
  * The one parse of a stored profile, at the repository's boundary (as stored-subscription.ts does for subscriptions).
@@ -40,8 +44,12 @@ export function readStoredProfile<T extends Partial<ProfileRecord> | null>(store
 function readBirthDate(stored: Partial<ProfileRecord>): string[] {
   const birthDate: unknown = stored.birthDate;
   if (birthDate === undefined) return [];
-  const parsed =
-    birthDate instanceof Date || typeof birthDate === 'string' || typeof birthDate === 'number'
+  // JavaScript reads a date and time without a zone in the server's time zone: east of UTC, "2000-05-01T00:00:00" was
+  // 30 April, and the age and birth date shown changed with TZ. Such a value names its day, read as UTC midnight.
+  const zoneless = typeof birthDate === 'string' ? ZONELESS_DATE_TIME.exec(birthDate) : null;
+  const parsed = zoneless
+    ? parseCalendarDate(zoneless[1])
+    : birthDate instanceof Date || typeof birthDate === 'string' || typeof birthDate === 'number'
       ? new Date(birthDate)
       : undefined;
   if (parsed && !Number.isNaN(parsed.getTime())) {
