@@ -45,6 +45,16 @@ const THRESHOLD_NAMES: (keyof Thresholds)[] = [
   'answeredRate',
 ];
 
+const MIX_NAMES: (keyof Mix)[] = [
+  'profileRead',
+  'search',
+  'nearby',
+  'cities',
+  'profileUpdate',
+  'login',
+  'mediaDownload',
+];
+
 interface ConfigFile {
   defaults: { thresholds: Thresholds; mix: Mix };
   scenarios: Record<
@@ -75,11 +85,25 @@ export function loadScenario(file: string, name: string, scale: number): Scenari
   // A scenario file written before a threshold existed would otherwise compare against undefined and fail obscurely.
   const missing = THRESHOLD_NAMES.filter((key) => typeof thresholds[key] !== 'number');
   if (missing.length > 0) throw new Error(`${file}: scenario "${name}" has no threshold ${missing.join(', ')}`);
+  const mix = { ...config.defaults.mix, ...scenario.mix };
+  // Checked here, before anything is sent: a name the traffic does not know (a typo such as "profileReads") made no
+  // request at all, and the tool counted each of its turns as a failed request of the target's, an error rate that
+  // was the file's doing.
+  const unknown = Object.keys(mix).filter((kind) => !(MIX_NAMES as string[]).includes(kind));
+  if (unknown.length > 0)
+    throw new Error(
+      `${file}: scenario "${name}" mixes unknown requests ${unknown.join(', ')}; known: ${MIX_NAMES.join(', ')}`,
+    );
+  const weights = Object.values(mix) as unknown[];
+  if (!weights.every((weight) => typeof weight === 'number' && weight >= 0 && Number.isFinite(weight)))
+    throw new Error(`${file}: scenario "${name}" needs a mix of weights of 0 or more`);
+  if (!(weights as number[]).some((weight) => weight > 0))
+    throw new Error(`${file}: scenario "${name}" has a mix whose weights are all 0`);
   return {
     ...scenario,
     name,
     phases: scenario.phases.map((phase) => ({ ...phase, durationS: Math.max(1, Math.round(phase.durationS * scale)) })),
     thresholds,
-    mix: { ...config.defaults.mix, ...scenario.mix },
+    mix,
   };
 }

@@ -484,6 +484,46 @@ describe('npm run load-test: its command line', () => {
     }
   });
 
+  // Until 2026-12-07 a request kind the traffic does not know was sent as nothing, and each of its turns counted as a
+  // request the target failed: a typo in the mix read as a 40 % error rate of the server's.
+  it('refuses a mix with an unknown request or without weights, before sending the target anything', async () => {
+    const config = JSON.parse(readFileSync('scripts/load-test/scenarios.json', 'utf8')) as {
+      scenarios: Record<string, { mix?: Record<string, unknown> }>;
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'vesta-load-test-mix-'));
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ profileReads: 55 }, /mix\.json: scenario "smoke" mixes unknown requests profileReads; known: profileRead, /m],
+      [{ search: '15' }, /mix\.json: scenario "smoke" needs a mix of weights of 0 or more$/m],
+      [{ search: -1 }, /mix\.json: scenario "smoke" needs a mix of weights of 0 or more$/m],
+      [
+        { profileRead: 0, search: 0, nearby: 0, cities: 0, profileUpdate: 0, login: 0, mediaDownload: 0 },
+        /mix\.json: scenario "smoke" has a mix whose weights are all 0$/m,
+      ],
+    ];
+    try {
+      for (const [mix, message] of cases) {
+        config.scenarios.smoke.mix = mix;
+        writeFileSync(join(dir, 'mix.json'), JSON.stringify(config));
+        const args = [
+          '--scenario',
+          'smoke',
+          '--target',
+          targetUrl,
+          '--metrics',
+          'none',
+          '--config',
+          join(dir, 'mix.json'),
+        ];
+        const run = await loadTest([...args, '--out', join(dir, 'out')]);
+        expect(run.code, run.stderr).toBe(2);
+        expect(run.stderr).toMatch(message);
+      }
+      expect(requests).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   // Until 2026-12-03 the folder was made only after the run: a bad --out threw the run away with nothing printed.
   it('refuses an --out folder it cannot create, before sending the target anything', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vesta-load-test-out-'));
