@@ -4,6 +4,9 @@ import { RequestValidationPipe } from '../common/pipes/request-validation.pipe.j
 import { ABANDONED_AFTER_MS } from '../media/media-cleanup.js';
 import { ConfigError, loadConfig } from './app-config.js';
 
+/** What `openssl rand -base64 24` gives: a production signing key. */
+const PRODUCTION_KEY = 'q3Vw9Zk1LmT0bXr7YcN2pHs8FdJ4gA6e';
+
 describe('loadConfig', () => {
   it('works locally with no variables set, using the documented defaults', () => {
     const config = loadConfig({});
@@ -295,8 +298,43 @@ describe('loadConfig', () => {
       NODE_ENV: 'production',
       MONGODB_URI: 'mongodb+srv://cluster.example/vesta',
       REDIS_URL: 'rediss://cache.example:6380',
-      JWT_SECRET: 'x'.repeat(32),
+      JWT_SECRET: PRODUCTION_KEY,
     });
     expect(config.mongo.uri).toBe('mongodb+srv://cluster.example/vesta');
+  });
+
+  it('refuses in production the secrets the repository publishes, which anyone could sign or log in with', () => {
+    const production = {
+      NODE_ENV: 'production',
+      MONGODB_URI: 'mongodb://db/vesta',
+      REDIS_URL: 'redis://redis:6379',
+      JWT_SECRET: PRODUCTION_KEY,
+    };
+    // k8s/base/secret.example.yaml as it stands, docker-compose.yml's old key, the source's development key.
+    const published = {
+      JWT_SECRET: 'CHANGE-ME-to-at-least-32-random-characters',
+      PAYMENT_WEBHOOK_SECRET: 'CHANGE-ME-to-at-least-32-random-characters',
+      ADMIN_EMAIL: 'admin@example.com',
+      ADMIN_PASSWORD: 'CHANGE-ME-long-password',
+    };
+    // Each named, none repeated.
+    const refused = /JWT_SECRET is a placeholder.*; PAYMENT_WEBHOOK_SECRET is a placeholder.*; ADMIN_PASSWORD is a pl/;
+    expect(() => loadConfig({ ...production, ...published })).toThrow(refused);
+    expect(() => loadConfig({ ...production, ...published })).not.toThrow(/CHANGE-ME/);
+    for (const key of [
+      'change-me-local-compose-secret-32-chars-min',
+      'vesta-development-secret-never-use-in-production',
+      'x'.repeat(32),
+      ' '.repeat(40),
+    ]) {
+      expect(() => loadConfig({ ...production, JWT_SECRET: key })).toThrow(/JWT_SECRET (is a placeholder|has only)/);
+    }
+    // Outside production the same values still start a local or test instance.
+    expect(() => loadConfig({ ...published, NODE_ENV: 'development' })).not.toThrow();
+    const admin = { ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: 'our-exchange-meeting-2026' };
+    expect(loadConfig({ ...production, ...admin }).auth.admin?.password).toBe(admin.ADMIN_PASSWORD);
+    expect(loadConfig({ ...production, PAYMENT_WEBHOOK_SECRET: PRODUCTION_KEY }).payments.webhookSecret).toBe(
+      PRODUCTION_KEY,
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { envSchema, type Env } from './env.schema.js';
+import { DEVELOPMENT_JWT_SECRET, envSchema, type Env } from './env.schema.js';
 
 export type NodeEnv = Env['NODE_ENV'];
 export type ProcessRole = Env['ROLE'];
@@ -103,9 +103,6 @@ export interface RateLimit {
   limit: number;
   windowS: number;
 }
-
-/** Local-only signing key; production refuses to start without JWT_SECRET (see env.schema.ts). */
-const DEVELOPMENT_JWT_SECRET = 'vesta-development-secret-never-use-in-production';
 
 /** Values never echoed in start-up errors: secrets, and URIs and endpoints that may embed credentials. */
 const SECRET_NAME = /SECRET|PASSWORD|URI|URL|ENDPOINT/;

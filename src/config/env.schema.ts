@@ -76,6 +76,28 @@ function parseOrigins(value: string, ctx: z.RefinementCtx): '*' | string[] {
   return origins;
 }
 
+/** Local-only signing key; production refuses to start without JWT_SECRET, and with this one (see below). */
+export const DEVELOPMENT_JWT_SECRET = 'vesta-development-secret-never-use-in-production';
+
+/**
+ * Why `value` cannot be a production secret, or undefined. The repository publishes values that pass the length
+ * check: secret.example.yaml's CHANGE-ME placeholders (JWT_SECRET and PAYMENT_WEBHOOK_SECRET 42 characters, the
+ * admin password 23), docker-compose.yml's old key and the development key above. Applied as they are, anyone could
+ * sign an admin token or a payment event, or log in as the first admin. A key of few distinct characters
+ * ('x' repeated, spaces) is no more secret. Only production refuses them: local and test runs may use anything.
+ */
+function publishedSecretProblem(value: string, minDistinct: number): string | undefined {
+  // As a word, so that a chosen password such as 'exchange-meeting' is not taken for one.
+  if (/\bchange[-_ ]?me\b/i.test(value) || value === DEVELOPMENT_JWT_SECRET) {
+    return 'is a placeholder published in this repository: in production use a random value (openssl rand -base64 48)';
+  }
+  const distinct = new Set(value).size;
+  if (distinct < minDistinct) {
+    return `has only ${distinct} distinct characters: in production use a random value (openssl rand -base64 48)`;
+  }
+  return undefined;
+}
+
 /** Adds `problem(value)`, when there is one, as the variable's issue. */
 function checkedBy(problem: (value: string) => string | undefined) {
   return (value: string, ctx: z.RefinementCtx): void => {
@@ -382,6 +404,16 @@ export const envSchema = z
     if (env.NODE_ENV !== 'production') return;
     for (const key of ['MONGODB_URI', 'REDIS_URL', 'JWT_SECRET'] as const) {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required in production' });
+    }
+    // Keys are checked for randomness too; a password only for the placeholder, as members' passwords are not.
+    const secrets = [
+      ['JWT_SECRET', env.JWT_SECRET, 8],
+      ['PAYMENT_WEBHOOK_SECRET', env.PAYMENT_WEBHOOK_SECRET, 8],
+      ['ADMIN_PASSWORD', env.ADMIN_PASSWORD, 1],
+    ] as const;
+    for (const [key, value, minDistinct] of secrets) {
+      const message = value === undefined ? undefined : publishedSecretProblem(value, minDistinct);
+      if (message !== undefined) ctx.addIssue({ code: 'custom', path: [key], message });
     }
   });
 

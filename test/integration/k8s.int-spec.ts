@@ -24,7 +24,7 @@ const OVERLAYS = ['dev', 'prod'];
 const SECRETS = {
   MONGODB_URI: 'mongodb://db:27017/vesta',
   REDIS_URL: 'redis://redis:6379',
-  JWT_SECRET: 'x'.repeat(32),
+  JWT_SECRET: 'q3Vw9Zk1LmT0bXr7YcN2pHs8FdJ4gA6e',
 };
 
 function render(overlay: string, tree = 'k8s'): K8sObject[] {
@@ -178,6 +178,15 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     for (const name of Object.keys(settings)) expect(known.has(name), name).toBe(true);
     const parsed = envSchema.safeParse({ ...settings, ...SECRETS });
     expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
+  });
+
+  // Applied as it stands (or with one value forgotten), it would run production on keys anyone can read here.
+  it("refuses to start on the example Secret's placeholders, naming each", () => {
+    const example = parse(readFileSync('k8s/base/secret.example.yaml', 'utf8')) as {
+      stringData: Record<string, string>;
+    };
+    const start = () => loadConfig({ ...(configMap.data as Record<string, string>), ...example.stringData });
+    expect(start).toThrow(/JWT_SECRET is a placeholder.*PAYMENT_WEBHOOK_SECRET is a pla.*ADMIN_PASSWORD is a pla/);
   });
 
   it('sizes memory so the heap thresholds act before V8 or the memory limit kills the process', () => {
