@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mongoUriProblem } from './mongo-uri.js';
 
@@ -13,5 +16,22 @@ describe('mongoUriProblem', () => {
       undefined,
     );
     expect(mongoUriProblem('mongodb+srv://cluster0.example.net/vesta')).toBe(undefined);
+  });
+
+  it('names a TLS file the driver could not read when it connects, instead of failing every connect attempt', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vesta-tls-'));
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\n');
+    const uri = (query: string) => `mongodb://vesta:hunter2@db-0:27017/vesta?replicaSet=rs0&${query}`;
+    expect(mongoUriProblem(uri(`tls=true&tlsCAFile=${ca}`))).toBe(undefined);
+    expect(mongoUriProblem(uri(`tls=true&tlsCAFile=${join(dir, 'missing.pem')}`))).toBe(
+      `has tlsCAFile=${join(dir, 'missing.pem')}, which cannot be read (ENOENT)`,
+    );
+    expect(mongoUriProblem(uri(`tls=true&tlsCAFile=${ca}&tlsCertificateKeyFile=${dir}`))).toBe(
+      `has tlsCertificateKeyFile=${dir}, which is not a file`,
+    );
+    // Without TLS the driver never reads them.
+    expect(mongoUriProblem(uri(`tls=false&tlsCAFile=${join(dir, 'missing.pem')}`))).toBe(undefined);
+    rmSync(dir, { recursive: true });
   });
 });
