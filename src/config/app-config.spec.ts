@@ -247,6 +247,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ HANDLER_TIMEOUT_MS: '1000' }).health.checkTimeoutMs).toBe(500);
   });
 
+  it('bounds the wait for a reload below the request deadline, so a slow database gets the expired entry', () => {
+    expect(loadConfig({ CACHE_SOFT_TIMEOUT_MS: '9999' }).cache.softTimeoutMs).toBe(9_999);
+    expect(() => loadConfig({ HANDLER_TIMEOUT_MS: '2000', CACHE_SOFT_TIMEOUT_MS: '5000' })).toThrow(
+      /CACHE_SOFT_TIMEOUT_MS must be less than HANDLER_TIMEOUT_MS/,
+    );
+    // Unset, it follows a shorter deadline down.
+    expect(loadConfig({}).cache.softTimeoutMs).toBe(250);
+    expect(loadConfig({ HANDLER_TIMEOUT_MS: '300' }).cache.softTimeoutMs).toBe(150);
+  });
+
   it('bounds the wait for the payment processor below the request deadline', () => {
     expect(loadConfig({}).payments.timeoutMs).toBe(5_000);
     expect(loadConfig({ HANDLER_TIMEOUT_MS: '4000' }).payments.timeoutMs).toBe(2_000);

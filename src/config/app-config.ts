@@ -204,7 +204,7 @@ function toAppConfig(env: Env): AppConfig {
       l2TimeoutMs: env.CACHE_L2_TIMEOUT_MS,
       ttlJitter: env.CACHE_TTL_JITTER,
       graceMs: env.CACHE_GRACE_S * 1_000,
-      softTimeoutMs: env.CACHE_SOFT_TIMEOUT_MS,
+      softTimeoutMs: env.CACHE_SOFT_TIMEOUT_MS ?? Math.min(250, Math.floor(env.HANDLER_TIMEOUT_MS / 2)),
       warmIntervalMs: env.CACHE_WARM_INTERVAL_MS,
       publicMaxAgeS: env.HTTP_PUBLIC_MAX_AGE_S ?? (env.NODE_ENV === 'production' ? 3_600 : 0),
     },

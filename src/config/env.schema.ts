@@ -264,8 +264,9 @@ export const envSchema = z
     CACHE_TTL_JITTER: decimal(z.number().min(0).max(0.5)).default(0.1),
     // Fail-safe: an entry stays this long past its TTL, to answer when its reload fails or is slow (0: off).
     CACHE_GRACE_S: decimal(z.number().int().min(0).max(86_400)).default(3_600),
-    // How long a request that has such an entry waits for the reload before it gets the entry.
-    CACHE_SOFT_TIMEOUT_MS: decimal(z.number().int().min(0).max(10_000)).default(250),
+    // How long a request that has such an entry waits for the reload before it gets the entry. Unset: 250, or half of
+    // HANDLER_TIMEOUT_MS when that is less (app-config.ts).
+    CACHE_SOFT_TIMEOUT_MS: decimal(z.number().int().min(0).max(10_000)).optional(),
     CACHE_WARM_INTERVAL_MS: decimal(milliseconds(1_000)).default(300_000),
     // Cache-Control max-age of public catalogue data; the Vesta report uses 1 h in production.
     HTTP_PUBLIC_MAX_AGE_S: decimal(z.number().int().min(0).max(86_400)).optional(),
@@ -395,6 +396,15 @@ export const envSchema = z
         path: ['PAYMENT_TIMEOUT_MS'],
         message:
           'must be less than HANDLER_TIMEOUT_MS, or a change waits on the processor after its request was answered',
+      });
+    }
+    // Past the deadline the request gets its 503, so a wait as long would never answer with the expired entry kept for
+    // exactly this: a slow database.
+    if (env.CACHE_SOFT_TIMEOUT_MS !== undefined && env.CACHE_SOFT_TIMEOUT_MS >= env.HANDLER_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CACHE_SOFT_TIMEOUT_MS'],
+        message: 'must be less than HANDLER_TIMEOUT_MS, or a request holding an expired entry gets a 503 instead of it',
       });
     }
     if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {
