@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../scripts/load-test/config.js';
 import { parseOptions } from '../../scripts/load-test/options.js';
-import { cacheReads, ServerSampler, Timeline, type Second } from '../../scripts/load-test/measure.js';
+import { cacheReads, percentile, ServerSampler, Timeline, type Second } from '../../scripts/load-test/measure.js';
 import { summarise } from '../../scripts/load-test/report.js';
 import { AppProcess } from '../support/app-process.js';
 import { freePort, freeRestartablePort } from '../support/ports.js';
@@ -631,6 +631,39 @@ describe('npm run load-test: its command line', () => {
     const run = await loadTest(['--scenario', 'smoke', '--target', `http://127.0.0.1:${closed}`]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(new RegExp(`^fetch failed: connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}$`, 'm'));
+  });
+});
+
+describe('load-test statistics', () => {
+  /** The nearest rank by definition: the smallest sample with at least p % of the samples at or below it. */
+  const nearestRank = (sorted: number[], p: number) => sorted.find((_, i) => (i + 1) * 100 >= p * sorted.length);
+
+  it('takes p50, p95 and p99 as the nearest rank, whatever the number of samples', () => {
+    // Multiplied by p / 100 in floating point, a whole rank could round up (0.07 × 100 is 7.000000000000001).
+    for (let n = 1; n <= 2_000; n += 1) {
+      const sorted = Array.from({ length: n }, (_, i) => i * 3);
+      for (const p of [50, 95, 99]) expect(percentile(sorted, p), `p${p} of ${n}`).toBe(nearestRank(sorted, p));
+    }
+    expect(percentile([], 95)).toBe(0);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([10, 20], 50)).toBe(10);
+  });
+
+  it('counts 4xx, 5xx, timeouts and lost connections as errors and 429s apart, over the requests sent', () => {
+    const timeline = new Timeline();
+    timeline.mark('steady');
+    for (const status of [200, 201, 204, 304, 404, 500, 503, 429]) timeline.response('steady', status, 10);
+    timeline.failure('steady', 10_000, true);
+    timeline.failure('steady', 3, false);
+    const basic = loadScenario('scripts/load-test/scenarios.json', 'basic', 1);
+    const summary = summarise(basic, 'http://target', new Date(), timeline.seconds, 'skipped', 1024);
+    expect(summary).toMatchObject({ requests: 10, answered: 8, errorRate: 0.5, rateLimitedRate: 0.1 });
+    // The timeout's 10 s is the slowest latency; the lost connection has none.
+    expect(summary.latencyMs).toEqual({ p50: 10, p95: 10_000, p99: 10_000, max: 10_000 });
+    expect(summary.checks.find((check) => check.name.startsWith('error rate'))).toMatchObject({
+      measured: '60.00 %',
+      pass: false,
+    });
   });
 });
 
