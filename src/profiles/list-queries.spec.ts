@@ -41,6 +41,11 @@ describe('list queries', () => {
     expect(cityKeyOf('ISTANBUL')).toBe('istanbul');
   });
 
+  it('gives a city the key of its capitals when lower case alone would not: ß and the dotless ı', () => {
+    for (const city of ['Gießen', 'GIESSEN', 'Giessen', 'GIEẞEN']) expect(cityKeyOf(city)).toBe('giessen');
+    for (const city of ['Aydın', 'AYDIN', 'Aydin']) expect(cityKeyOf(city)).toBe('aydin');
+  });
+
   it('keeps what changes the result apart', () => {
     const base = JSON.stringify(searchFilters({ city: 'Berlin' }));
     expect(JSON.stringify(searchFilters({ city: 'Berlin', limit: 19 }))).not.toBe(base);

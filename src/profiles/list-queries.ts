@@ -89,10 +89,16 @@ export function nearbyArea(query: NearbyQuery): NearbyArea {
 
 /**
  * How cities are compared: stored with each profile and matched against a search's city (see foldedText). Stored
- * cities hold only ASCII apostrophes (LocationDto), so a search typed with typographic ones is given those.
+ * cities hold only ASCII apostrophes (LocationDto), so a search typed with typographic ones is given those. Two letters
+ * are not what their capitals lower-case to: "Gießen" in capitals is "GIESSEN" (as the Swiss write it, "Giessen"), and
+ * "Aydın" is "AYDIN"; until 2026-12-07 each was a city apart from its capitals, and a search typed in capitals missed
+ * it. The key, which nobody reads, has "ß" as "ss" (Unicode's full case folding) and the dotless "ı" as "i", as the
+ * dotted capital "İ" already is. Interests keep both letters, since they are shown as stored.
  */
 export function cityKeyOf(city: string): string {
-  return foldedText(straightApostrophes(city).trim().replace(/\s+/g, ' '));
+  return foldedText(straightApostrophes(city).trim().replace(/\s+/g, ' '))
+    .replace(/\u00df/g, 'ss')
+    .replace(/\u0131/g, 'i');
 }
 
 /** An empty list filters nothing, as no list does. */

@@ -111,6 +111,56 @@ describe('profile input', () => {
     expect(cities.filter((entry) => entry.city.endsWith(town)).map((entry) => entry.count)).toEqual([2]);
   });
 
+  /**
+   * A profile under each spelling of one city (each ending in the same unique word), the first with its city key as
+   * `legacyKey` gives it (stored before the rule): after the search key migration every spelling finds them all and
+   * the cities list counts them as one city. The profiles and accounts are removed afterwards.
+   */
+  const expectOneCity = async (spellings: string[], legacyKey: (city: string) => string) => {
+    const profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
+    const members: Account[] = [];
+    try {
+      const ids: string[] = [];
+      for (const city of spellings) {
+        members.push(await registerAccount(url));
+        ids.push(
+          (await createProfile(url, members.at(-1)!, { location: { city, country: 'DE', lat: 50, lng: 10 } })).id,
+        );
+      }
+      const [first] = spellings;
+      const legacy = { $set: { 'location.cityKey': legacyKey(first) } };
+      await profiles.updateOne({ _id: new Types.ObjectId(ids[0]) }, legacy);
+      await running.app.get(SearchKeyMigration).run();
+      for (const spelling of spellings) {
+        const found = await searchIds(`city=${encodeURIComponent(spelling)}`);
+        expect({ spelling, found }).toEqual({ spelling, found: [...ids].sort() });
+      }
+      const cities = (await call('GET', '/v1/locations/cities')).body as unknown as CityCount[];
+      const town = first.split(/\s/).at(-1)!;
+      expect(cities.filter((entry) => entry.city.endsWith(town)).map((entry) => entry.count)).toEqual([ids.length]);
+    } finally {
+      const userIds = members.map((member) => new Types.ObjectId(member.userId));
+      await profiles.deleteMany({ userId: { $in: userIds } });
+      await running.app
+        .get<Connection>(getConnectionToken())
+        .collection('users')
+        .deleteMany({ _id: { $in: userIds } });
+    }
+  };
+
+  it('finds Gießen typed in capitals, GIESSEN, or as the Swiss write it, Giessen, as one city', async () => {
+    const town = uniqueCity().split(' ')[1];
+    const spellings = [`Gießen ${town}`, `GIESSEN ${town}`, `Giessen ${town}`, `GIEẞEN ${town}`];
+    // Keys stored before the rule kept "ß".
+    await expectOneCity(spellings, (city) => city.toLowerCase());
+  });
+
+  it('finds Aydın typed without the Turkish dotless ı, AYDIN or Aydin, as one city', async () => {
+    const town = uniqueCity().split(' ')[1];
+    // Keys stored before the rule kept "ı".
+    await expectOneCity([`Aydın ${town}`, `AYDIN ${town}`, `Aydin ${town}`], (city) => city.toLowerCase());
+  });
+
   it('finds an interest typed with a Turkish İ by its plain spelling, one stored before that rule included', async () => {
     const town = uniqueCity();
     const typed = await seed(town, { interests: ['İngilizce'] });
