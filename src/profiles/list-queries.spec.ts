@@ -46,6 +46,11 @@ describe('list queries', () => {
     for (const city of ['Aydın', 'AYDIN', 'Aydin']) expect(cityKeyOf(city)).toBe('aydin');
   });
 
+  it('gives a city typed in full-width or half-width forms the key of its ordinary spelling', () => {
+    expect(cityKeyOf('Ｍｕｎｉｃｈ\u3000Ｏｓｔ')).toBe('munich ost');
+    expect(cityKeyOf('ﾄｳｷｮｳ')).toBe(cityKeyOf('トウキョウ'));
+  });
+
   it('keeps what changes the result apart', () => {
     const base = JSON.stringify(searchFilters({ city: 'Berlin' }));
     expect(JSON.stringify(searchFilters({ city: 'Berlin', limit: 19 }))).not.toBe(base);

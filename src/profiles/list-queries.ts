@@ -2,7 +2,7 @@ import type { AdvancedSearchQuery } from './dto/advanced-search.query.js';
 import type { NearbyQuery } from './dto/nearby.query.js';
 import { Types } from 'mongoose';
 import { decodeCursor, encodeCursor, isCurrentCursor, pageScope } from './cursor.js';
-import { foldedText, straightApostrophes } from './folded-text.js';
+import { foldedText, MAX_FOLDED_INPUT_LENGTH, straightApostrophes } from './folded-text.js';
 import { searchOrigin } from './geo.js';
 import type { Gender } from './profile.schema.js';
 
@@ -89,14 +89,19 @@ export function nearbyArea(query: NearbyQuery): NearbyArea {
 
 /**
  * How cities are compared: stored with each profile and matched against a search's city (see foldedText). Stored
- * cities hold only ASCII apostrophes (LocationDto), so a search typed with typographic ones is given those. Two letters
- * are not what their capitals lower-case to: "Gießen" in capitals is "GIESSEN" (as the Swiss write it, "Giessen"), and
- * "Aydın" is "AYDIN"; until 2026-12-07 each was a city apart from its capitals, and a search typed in capitals missed
- * it. The key, which nobody reads, has "ß" as "ss" (Unicode's full case folding) and the dotless "ı" as "i", as the
- * dotted capital "İ" already is. Interests keep both letters, since they are shown as stored.
+ * cities hold only ASCII apostrophes (LocationDto), so a search typed with typographic ones is given those. The key is
+ * of the city's NFKC form, as emails are: a Japanese or Chinese keyboard in full-width mode types "Ｍｕｎｉｃｈ", which
+ * until 2026-12-07 was a city apart from "Munich" (half-width katakana, ligatures such as "ﬁ" and Arabic presentation
+ * forms likewise). The city itself is stored and shown as typed. Text too long to be a city is left as it is.
+ *
+ * Two letters are not what their capitals lower-case to: "Gießen" in capitals is "GIESSEN" (as the Swiss write it,
+ * "Giessen"), and "Aydın" is "AYDIN"; until 2026-12-07 each was a city apart from its capitals, and a search typed in
+ * capitals missed it. The key, which nobody reads, has "ß" as "ss" (Unicode's full case folding) and the dotless "ı"
+ * as "i", as the dotted capital "İ" already is. Interests keep both letters, since they are shown as stored.
  */
 export function cityKeyOf(city: string): string {
-  return foldedText(straightApostrophes(city).trim().replace(/\s+/g, ' '))
+  const compatible = city.length > MAX_FOLDED_INPUT_LENGTH ? city : city.normalize('NFKC');
+  return foldedText(straightApostrophes(compatible).trim().replace(/\s+/g, ' '))
     .replace(/\u00df/g, 'ss')
     .replace(/\u0131/g, 'i');
 }

@@ -161,6 +161,14 @@ describe('profile input', () => {
     await expectOneCity([`Aydın ${town}`, `AYDIN ${town}`, `Aydin ${town}`], (city) => city.toLowerCase());
   });
 
+  it('finds a city typed in full-width letters, as a Japanese or Chinese keyboard may, as the same city', async () => {
+    const town = uniqueCity().split(' ')[1];
+    // Keys stored before the rule kept the full-width letters.
+    await expectOneCity([`Ｍｕｎｉｃｈ\u3000${town}`, `Munich ${town}`], (city) =>
+      city.toLowerCase().replace('\u3000', ' '),
+    );
+  });
+
   it('finds an interest typed with a Turkish İ by its plain spelling, one stored before that rule included', async () => {
     const town = uniqueCity();
     const typed = await seed(town, { interests: ['İngilizce'] });
