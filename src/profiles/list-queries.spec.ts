@@ -51,6 +51,14 @@ describe('list queries', () => {
     expect(cityKeyOf('ﾄｳｷｮｳ')).toBe(cityKeyOf('トウキョウ'));
   });
 
+  it('gives a city the same key with and without the zero-width (non-)joiners in it', () => {
+    // Khorramabad in Persian, and Sri in Sinhala, written with and without the joiner.
+    expect(cityKeyOf('\u062e\u0631\u0645\u200c\u0622\u0628\u0627\u062f')).toBe(
+      '\u062e\u0631\u0645\u0622\u0628\u0627\u062f',
+    );
+    expect(cityKeyOf('\u0dc1\u0dca\u200d\u0dbb\u0dd3')).toBe(cityKeyOf('\u0dc1\u0dca\u0dbb\u0dd3'));
+  });
+
   it('keeps what changes the result apart', () => {
     const base = JSON.stringify(searchFilters({ city: 'Berlin' }));
     expect(JSON.stringify(searchFilters({ city: 'Berlin', limit: 19 }))).not.toBe(base);

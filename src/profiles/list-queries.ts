@@ -98,10 +98,17 @@ export function nearbyArea(query: NearbyQuery): NearbyArea {
  * "Giessen"), and "Aydın" is "AYDIN"; until 2026-12-07 each was a city apart from its capitals, and a search typed in
  * capitals missed it. The key, which nobody reads, has "ß" as "ss" (Unicode's full case folding) and the dotless "ı"
  * as "i", as the dotted capital "İ" already is. Interests keep both letters, since they are shown as stored.
+ *
+ * Zero-width (non-)joiners change how letters are drawn, not which they are, and many writers leave them out: the key
+ * has none, so "خرم‌آباد" typed with a ZWNJ and without one are one city.
  */
 export function cityKeyOf(city: string): string {
   const compatible = city.length > MAX_FOLDED_INPUT_LENGTH ? city : city.normalize('NFKC');
-  return foldedText(straightApostrophes(compatible).trim().replace(/\s+/g, ' '))
+  const spaced = straightApostrophes(compatible)
+    .replace(/[\u200C\u200D]/g, '')
+    .trim()
+    .replace(/\s+/g, ' ');
+  return foldedText(spaced)
     .replace(/\u00df/g, 'ss')
     .replace(/\u0131/g, 'i');
 }

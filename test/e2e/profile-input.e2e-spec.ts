@@ -169,6 +169,34 @@ describe('profile input', () => {
     );
   });
 
+  it('takes a Persian city and interest spelled with a ZWNJ, and finds the city typed without it', async () => {
+    const town = uniqueCity().split(' ')[1];
+    // Khorramabad and "book reading" as a Persian keyboard spells them: the ZWNJ keeps the letters either side apart.
+    const city = `\u062e\u0631\u0645\u200c\u0622\u0628\u0627\u062f ${town}`;
+    const interest = '\u06a9\u062a\u0627\u0628\u200c\u062e\u0648\u0627\u0646\u06cc';
+    const member = await registerAccount(url);
+    const profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
+    try {
+      const created = await call('POST', '/v1/profiles', member, {
+        ...profileInput({ interests: [interest] }),
+        location: { city, country: 'IR', lat: 33.49, lng: 48.36 },
+      });
+      expect(created.status).toBe(201);
+      const body = created.body as { id: string; interests: string[]; location: { city: string } };
+      expect({ city: body.location.city, interests: body.interests }).toEqual({ city, interests: [interest] });
+      for (const spelling of [city, city.replace('\u200c', '')]) {
+        expect(await searchIds(`city=${encodeURIComponent(spelling)}`)).toEqual([body.id]);
+      }
+      expect(await searchIds(`city=${encodeURIComponent(city)}&interests=${encodeURIComponent(interest)}`)).toEqual([
+        body.id,
+      ]);
+    } finally {
+      await profiles.deleteMany({ userId: new Types.ObjectId(member.userId) });
+      const users = running.app.get<Connection>(getConnectionToken()).collection('users');
+      await users.deleteMany({ _id: new Types.ObjectId(member.userId) });
+    }
+  });
+
   it('finds an interest typed with a Turkish İ by its plain spelling, one stored before that rule included', async () => {
     const town = uniqueCity();
     const typed = await seed(town, { interests: ['İngilizce'] });

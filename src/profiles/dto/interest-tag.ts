@@ -12,5 +12,8 @@ export function normaliseInterest(tag: string): string {
 /**
  * A letter or digit (with any combining marks, which some scripts need for every vowel), then letters, digits,
  * marks, spaces and `&+-`. Marks count towards the 30 code points, so they cannot stretch a tag past its length.
+ * Zero-width (non-)joiners are spelling in Persian ("کتاب‌خوانی", book reading) and Indic scripts, and count too;
+ * IsPlainText takes them only between letters. The ZWJ is outside the class, where it would read as joining its
+ * neighbours into one character.
  */
-export const INTEREST_TAG = /^[\p{L}\p{N}][\p{L}\p{M}\p{N} &+-]{1,29}$/u;
+export const INTEREST_TAG = /^[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\u200C &+-]|\u200D){1,29}$/u;

@@ -8,8 +8,11 @@ import { IsPlainText } from '../../common/validation/plain-text.js';
 import { composedText, straightApostrophes } from '../folded-text.js';
 
 // Letters (any script) with their marks, spaces, dots, apostrophes and hyphens: real city names, no markup. It starts
-// with a letter (a mark first would sit on nothing), after an apostrophe at most ('s-Hertogenbosch).
-const CITY_NAME = /^'?\p{L}[\p{L}\p{M} .'-]*$/u;
+// with a letter (a mark first would sit on nothing), after an apostrophe at most ('s-Hertogenbosch). Zero-width
+// (non-)joiners are spelling in some scripts: Persian writes Khorramabad "خرم‌آباد", and a Persian keyboard types the
+// ZWNJ; IsPlainText takes them only between letters. The ZWJ is outside the class: in it, it reads as joining its
+// neighbours into one character.
+const CITY_NAME = /^'?\p{L}(?:[\p{L}\p{M}\u200C .'-]|\u200D)*$/u;
 
 /**
  * A city as typed, in the form it is stored and its length checked in: NFC, as the city key is, so the name shown in

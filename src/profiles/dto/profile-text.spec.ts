@@ -88,3 +88,23 @@ describe('interests', () => {
     expect(withInterests(['chess', 'k-pop', 'rock & roll', '\ud55c\uad6d\uc5b4'])).toEqual([]);
   });
 });
+
+describe('zero-width (non-)joiners', () => {
+  // Khorramabad and "book reading" in Persian, whose keyboard types the ZWNJ between the words' parts.
+  const khorramabad = '\u062e\u0631\u0645\u200c\u0622\u0628\u0627\u062f';
+  const bookReading = '\u06a9\u062a\u0627\u0628\u200c\u062e\u0648\u0627\u0646\u06cc';
+
+  it('are taken inside a city or an interest, where they are spelling', () => {
+    const plain = profile({
+      location: location(khorramabad),
+      interests: [bookReading, '\u0dc1\u0dca\u200d\u0dbb\u0dd3'],
+    });
+    expect(fieldsWithErrors(CreateProfileDto, plain)).toEqual([]);
+  });
+
+  it('are refused where they join nothing, at the end or beside a space', () => {
+    const refused = (plain: object) => [...new Set(fieldsWithErrors(CreateProfileDto, profile(plain)))];
+    expect(refused({ location: location('Berlin\u200c') })).toEqual(['location.city']);
+    expect(refused({ interests: ['chess \u200dgo'] })).toEqual(['interests']);
+  });
+});
