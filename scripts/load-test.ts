@@ -48,6 +48,8 @@ async function main(): Promise<number> {
       await runPhases(target, scenario, traffic, timeline);
     } finally {
       await sampler?.stop();
+      // After the last sample: the deletions are no part of the load.
+      await traffic.removeAll();
     }
   } catch (error) {
     // A run that could not start or finish leaves no empty results folder behind.

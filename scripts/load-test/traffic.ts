@@ -22,6 +22,8 @@ export interface RequestSpec {
 export interface Traffic {
   /** A request of the mix, chosen by weight. */
   next(): RequestSpec;
+  /** Deletes the profiles and the upload the preparation made (see removeMade). */
+  removeAll(): Promise<void>;
 }
 
 const PASSWORD = 'load-test password';
@@ -32,31 +34,17 @@ const CITIES = ['Berlin', 'Hamburg', 'Munich', 'Cologne', 'Frankfurt'];
  * public profile ids to read with Zipf-distributed popularity, and returns the weighted request mix.
  */
 export async function prepareTraffic(target: string, mix: Mix, members: number): Promise<Traffic> {
-  const created: Member[] = [];
-  for (let i = 0; i < members; i += 1) {
-    const email = `load-${randomUUID()}@example.test`;
-    const signUp = await send('Sign-up', `${target}/v1/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email, password: PASSWORD }),
-    });
-    if (signUp.status === 429) {
-      throw new Error(
-        'The target rate-limits sign-ups (429): start it with THROTTLE_CREDENTIALS_LIMIT raised (scripts/dev.sh does)',
-      );
-    }
-    const { accessToken } = expectStatus(signUp, 201) as { accessToken: string };
-    const profile = await send('Profile creation', `${target}/v1/profiles`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
-      body: JSON.stringify(profileBody(i)),
-    });
-    const { id } = expectStatus(profile, 201) as { id: string };
-    created.push({ email, password: PASSWORD, token: accessToken, profileId: id });
+  const made: Made = { members: [] };
+  let ids: string[];
+  try {
+    ids = await prepare(target, members, made);
+  } catch (error) {
+    // What was made before the failure goes too: a target refusing the tenth sign-up kept nine profiles each attempt.
+    await removeMade(target, made);
+    throw error;
   }
-  const mediaId = await uploadOne(target, created[0].token);
-  const ids = await publicProfileIds(target, created[0].token);
-  if (ids.length === 0) throw new Error('The target has no public profiles to read');
+  const created = made.members;
+  const mediaId = made.mediaId as string;
   const rank = zipfSampler(ids.length, 1);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)];
   const kinds = Object.entries(mix).filter(([, weight]) => weight > 0) as [keyof Mix, number][];
@@ -107,7 +95,76 @@ export async function prepareTraffic(target: string, mix: Mix, members: number):
           return { kind, method: 'GET', path: `/v1/media/${mediaId}`, headers: {} };
       }
     },
+    removeAll: () => removeMade(target, made),
   };
+}
+
+/** What the preparation made, as far as it got. */
+interface Made {
+  members: Member[];
+  mediaId?: string;
+}
+
+/** Signs up the members, each with a profile, and uploads one image, into `made`; returns the profile ids to read. */
+async function prepare(target: string, members: number, made: Made): Promise<string[]> {
+  for (let i = 0; i < members; i += 1) {
+    const email = `load-${randomUUID()}@example.test`;
+    const signUp = await send('Sign-up', `${target}/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: PASSWORD }),
+    });
+    if (signUp.status === 429) {
+      throw new Error(
+        'The target rate-limits sign-ups (429): start it with THROTTLE_CREDENTIALS_LIMIT raised (scripts/dev.sh does)',
+      );
+    }
+    const { accessToken } = expectStatus(signUp, 201) as { accessToken: string };
+    const profile = await send('Profile creation', `${target}/v1/profiles`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
+      body: JSON.stringify(profileBody(i)),
+    });
+    const { id } = expectStatus(profile, 201) as { id: string };
+    made.members.push({ email, password: PASSWORD, token: accessToken, profileId: id });
+  }
+  made.mediaId = await uploadOne(target, made.members[0].token);
+  const ids = await publicProfileIds(target, made.members[0].token);
+  if (ids.length === 0) throw new Error('The target has no public profiles to read');
+  return ids;
+}
+
+/**
+ * Deletes the members' profiles and the upload, all at once, each deletion bounded as a preparation request is. Left
+ * behind, every run added its members to the target's public profiles, and later runs read them (the newest 2,000).
+ * The accounts stay: the API has no route that deletes one. A deletion that fails is named, not thrown: the run's
+ * figures stand whatever happens to its clean-up.
+ */
+async function removeMade(target: string, made: Made): Promise<void> {
+  const deletions = made.members.map((member) => ({
+    step: `Deleting profile ${member.profileId}`,
+    url: `${target}/v1/profiles/${member.profileId}`,
+    token: member.token,
+  }));
+  if (made.mediaId !== undefined)
+    deletions.push({
+      step: `Deleting upload ${made.mediaId}`,
+      url: `${target}/v1/media/${made.mediaId}`,
+      token: made.members[0].token,
+    });
+  if (deletions.length === 0) return;
+  process.stderr.write(`Deleting the ${deletions.length} profiles and uploads the run made ...\n`);
+  const answers = await Promise.allSettled(
+    deletions.map(({ step, url, token }) =>
+      send(step, url, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }),
+    ),
+  );
+  for (const [i, answer] of answers.entries()) {
+    if (answer.status === 'fulfilled' && answer.value.status === 204) continue;
+    const why =
+      answer.status === 'fulfilled' ? `${answer.value.status} ${answer.value.text}` : (answer.reason as Error).message;
+    process.stderr.write(`${deletions[i].step} failed: ${why.trimEnd()}\n`);
+  }
 }
 
 function profileBody(i: number) {

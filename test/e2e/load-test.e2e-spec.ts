@@ -60,10 +60,14 @@ function holdingProxy(target: string, port: number, holds: (method: string, url:
   }).listen(port, '127.0.0.1');
 }
 
-/** What the tool sends before the scenario starts: sign-ups, profiles, the upload and the pages of profile ids. */
+/**
+ * What the tool sends outside the scenario: before it, sign-ups, profiles, the upload and the pages of profile ids;
+ * after it, the deletion of the profiles and the upload.
+ */
 const isPreparation = (method: string, url: string) =>
   (method === 'POST' && ['/v1/auth/register', '/v1/profiles', '/v1/media'].includes(url)) ||
-  (method === 'GET' && url.startsWith('/v1/profiles?limit=100'));
+  (method === 'GET' && url.startsWith('/v1/profiles?limit=100')) ||
+  method === 'DELETE';
 
 // The load-testing tool end to end: the smoke scenario against the production build, then against a slowed copy.
 describe('npm run load-test', () => {
@@ -142,6 +146,9 @@ describe('npm run load-test', () => {
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
     expect(run.stdout).toContain('# Load test: smoke — PASS');
     expect(run.stdout).toMatch(/Server cache hit ratio: [\d.]+ % of \d+ cached reads/);
+    // The API deletes what the run made: the 5 profiles and the upload.
+    expect(run.stderr).toContain('Deleting the 6 profiles and uploads the run made');
+    expect(run.stderr).not.toMatch(/^Deleting .* failed/m);
   }, 120_000);
 
   it('measures the server in a run of one second, as --scale 0.1 makes of smoke', async () => {
@@ -601,6 +608,55 @@ describe('npm run load-test: its command line', () => {
       expect(pageReads).toBe(2);
     } finally {
       fake.close();
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  // Until 2026-12-07 each run left its members' profiles and its upload in the target: public profiles that later runs
+  // (and the target's users) read. The accounts stay; the API cannot delete one.
+  it('deletes the profiles and the upload it made, after the run and when the preparation fails', async () => {
+    /** A target that makes what the tool asks for, with the owner's token in each id, and logs what is deleted. */
+    const fakeTarget = async (pages: 'answered' | 'failed') => {
+      const deleted: string[] = [];
+      let made = 0;
+      const port = await freePort();
+      const server = createServer((incoming, outgoing) => {
+        incoming.resume();
+        incoming.on('end', () => {
+          const answer = (status: number, body?: unknown) =>
+            outgoing.writeHead(status, { 'content-type': 'application/json' }).end(body && JSON.stringify(body));
+          const owner = incoming.headers.authorization?.replace('Bearer ', '');
+          if (incoming.method === 'DELETE') deleted.push(`${incoming.url} by ${owner}`);
+          if (incoming.method === 'DELETE') answer(204);
+          else if (incoming.url === '/v1/auth/register') answer(201, { accessToken: `t${(made += 1)}` });
+          else if (incoming.url === '/v1/profiles') answer(201, { id: `profile-of-${owner}` });
+          else if (incoming.url === '/v1/media') answer(201, { id: `media-of-${owner}` });
+          else if (incoming.url?.startsWith('/v1/profiles?limit=100'))
+            answer(pages === 'failed' ? 500 : 200, { items: [{ id: 'p1' }] });
+          else answer(200, {});
+        });
+      }).listen(port, '127.0.0.1');
+      return { deleted, server, target: `http://127.0.0.1:${port}` };
+    };
+    const out = mkdtempSync(join(tmpdir(), 'vesta-load-test-clean-'));
+    const made = [
+      '/v1/media/media-of-t1 by t1',
+      '/v1/profiles/profile-of-t1 by t1',
+      '/v1/profiles/profile-of-t2 by t2',
+    ];
+    try {
+      for (const pages of ['answered', 'failed'] as const) {
+        const fake = await fakeTarget(pages);
+        try {
+          const args = ['--scenario', 'smoke', '--scale', '0.34', '--target', fake.target, '--metrics', 'none'];
+          const run = await loadTest([...args, '--members', '2', '--out', out]);
+          expect(run.code, run.stderr).toBe(pages === 'answered' ? 0 : 2);
+          expect(fake.deleted.sort(), pages).toEqual(made);
+        } finally {
+          fake.server.close();
+        }
+      }
+    } finally {
       rmSync(out, { recursive: true, force: true });
     }
   });
