@@ -22,6 +22,7 @@ function worker(
       handler = registered;
       return new Promise(() => {});
     },
+    on: () => undefined, // the stalled-job and lock events processJobs logs
   } as unknown as Queue<{ mediaId: string }>;
   const storage = {
     find: vi.fn(find),

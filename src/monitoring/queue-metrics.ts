@@ -68,8 +68,9 @@ export class QueueMetrics implements OnApplicationBootstrap {
     // Bull sets finishedOn on a job's last try only. A failed try it runs again (media variants, the scheduled backup)
     // has none: it is `retried`, ended now. Until 2026-12-07 such tries were left out, so four failed tries of five
     // showed nothing; they are not `failed`, which VestaJobsFailing counts as runs that the next firing must make good.
-    const observe = (queue: Queue, outcome: (typeof OUTCOMES)[number]) => (job: Job) => {
-      if (!job.processedOn) return;
+    const observe = (queue: Queue, outcome: (typeof OUTCOMES)[number]) => (job: Job | null) => {
+      // Null for a job failed by the stalled-job check and removed on failing.
+      if (!job?.processedOn) return;
       const status = job.finishedOn ? outcome : 'retried';
       duration.observe({ queue: queue.name, status }, ((job.finishedOn ?? Date.now()) - job.processedOn) / 1000);
     };

@@ -7,6 +7,7 @@ describe('runRecurring', () => {
     const queue = {
       process: vi.fn(() => Promise.reject(new Error('Connection is closed.'))),
       add: vi.fn(() => Promise.resolve()),
+      on: vi.fn(), // the stalled-job and lock events processJobs logs
     } as unknown as Queue;
     const logger = { warn: vi.fn(), log: vi.fn() };
 
@@ -25,6 +26,7 @@ describe('runRecurring', () => {
         return new Promise(() => undefined);
       }),
       add: vi.fn(() => Promise.resolve()),
+      on: vi.fn(), // the stalled-job and lock events processJobs logs
       getRepeatableJobs: vi.fn(() => Promise.resolve([])),
     } as unknown as Queue;
     const logger = { warn: vi.fn(), log: vi.fn(), error: vi.fn() };
@@ -51,6 +53,7 @@ describe('runRecurring keeping its schedule', () => {
       const queue = {
         process: vi.fn(() => new Promise(() => undefined)),
         add: vi.fn(() => Promise.resolve()),
+        on: vi.fn(), // the stalled-job and lock events processJobs logs
         // The first read is the start-up schedule's own.
         getRepeatableJobs: vi.fn(() => Promise.resolve(reads++ === 0 ? [] : (seen.shift() ?? []))),
       } as unknown as Queue;
@@ -85,6 +88,7 @@ describe('runRecurring with a firing of a schedule that is gone', () => {
         return new Promise(() => undefined);
       }),
       add: vi.fn(() => Promise.resolve()),
+      on: vi.fn(), // the stalled-job and lock events processJobs logs
       getRepeatableJobs: vi.fn(getRepeatableJobs),
     } as unknown as Queue;
     const logger = { warn: vi.fn(), log: vi.fn(), error: vi.fn() };

@@ -162,6 +162,9 @@ async function isStrayFiring(queue: Queue, job: Job, logger: Pick<Logger, 'log' 
   return true;
 }
 
+/** The reason Bull gives a job its stalled-job check fails (moveUnlockedJobsToWait). */
+const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
+
 /**
  * Processes `name` jobs on this instance, one at a time, if `name` is the only job processed on `queue`: Bull runs
  * as many jobs of a queue at once as processors are registered on it, and each takes whichever job comes next, of
@@ -195,12 +198,19 @@ export function processJobs<T>(
   queue.on('lock-extension-failed', (job: Job<T>, error: Error) =>
     logger.warn(`${queue.name} job ${job.name} ${job.id} lost its lock (${error.message}): another worker may run it`),
   );
+  // Past its stall limit the check fails the job without running the handler, which logs every other failure. The job
+  // is null when it was removed on failing.
+  queue.on('failed', (job: Job<T> | null, error: Error) => {
+    if (error.message !== STALLED_TOO_OFTEN) return;
+    logger.error(`${queue.name} job ${job?.name ?? name} ${job?.id ?? '(removed)'} failed: it stalled too often`);
+  });
   queue
     .process(name, 1, logged)
     .catch((error: unknown) => logger.warn(`Processing of ${name} jobs stopped: ${(error as Error).message}`));
 }
 
 const STARTUP_WINDOW_MS = 60_000;
+
 
 /** The first instance to start in a window claims it (SET NX) and enqueues the run; the others skip. */
 async function addStartupRun(queue: Queue, name: string): Promise<unknown> {

@@ -21,16 +21,16 @@ describe('a job taken up again after its worker died', () => {
     await Promise.all([first, ...others].map((queue) => queue?.close(true)));
   });
 
-  it('is logged as stalled by the worker whose check found it', async () => {
+  it('is logged as stalled by the worker whose check found it, and as failed once it stalled too often', async () => {
     const prefix = `vesta-test-job-stalls-${randomUUID()}`;
     // The lock is short and never renewed, as a dead worker's is, to keep the test short.
     const settings = { lockDuration: 1_000, lockRenewTime: 3_600_000, stalledInterval: 300 };
-    const warnings: string[] = [];
+    const [warnings, errors]: string[][] = [[], []];
     const runs: number[] = [];
     for (const worker of [0, 1]) {
       const queue = new Bull('media', requiredEnv('REDIS_URL'), { prefix, settings });
       queues.push(queue);
-      const logger = { warn: (line: string) => warnings.push(line), error: () => undefined };
+      const logger = { warn: (line: string) => warnings.push(line), error: (line: string) => errors.push(line) };
       processJobs(queue, 'variants', () => (runs.push(worker), dying()), logger);
     }
     const job = await queues[0].add('variants', {});
@@ -40,5 +40,9 @@ describe('a job taken up again after its worker died', () => {
       .poll(() => warnings, { timeout: 15_000, interval: 100 })
       .toContainEqual(expect.stringMatching(`^media job variants ${job.id} stalled`));
     await expect.poll(() => runs.length, { timeout: 15_000, interval: 100 }).toBe(2);
+    // Its second run stalls too, past Bull's limit of one: the check fails it, which no handler logs.
+    await expect
+      .poll(() => errors, { timeout: 15_000, interval: 100 })
+      .toContainEqual(`media job variants ${job.id} failed: it stalled too often`);
   });
 });
