@@ -341,8 +341,10 @@ describe('loadConfig', () => {
     }
     // Outside production the same values still start a local or test instance.
     expect(() => loadConfig({ ...published, NODE_ENV: 'development' })).not.toThrow();
-    const admin = { ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: 'our-exchange-meeting-2026' };
-    expect(loadConfig({ ...production, ...admin }).auth.admin?.password).toBe(admin.ADMIN_PASSWORD);
+    for (const password of ['our-exchange-meeting-2026', "you can't change me 2026!"]) {
+      const admin = { ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: password };
+      expect(loadConfig({ ...production, ...admin }).auth.admin?.password).toBe(password);
+    }
     expect(loadConfig({ ...production, PAYMENT_WEBHOOK_SECRET: PRODUCTION_KEY }).payments.webhookSecret).toBe(
       PRODUCTION_KEY,
     );

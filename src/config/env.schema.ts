@@ -87,8 +87,9 @@ export const DEVELOPMENT_JWT_SECRET = 'vesta-development-secret-never-use-in-pro
  * ('x' repeated, spaces) is no more secret. Only production refuses them: local and test runs may use anything.
  */
 function publishedSecretProblem(value: string, minDistinct: number): string | undefined {
-  // As a word, so that a chosen password such as 'exchange-meeting' is not taken for one.
-  if (/\bchange[-_ ]?me\b/i.test(value) || value === DEVELOPMENT_JWT_SECRET) {
+  // At the start, as every published placeholder has it, and as a word: a chosen passphrase such as 'exchange-meeting'
+  // or "you can't change me" is not taken for one.
+  if (/^\s*change[-_ ]?me\b/i.test(value) || value === DEVELOPMENT_JWT_SECRET) {
     return 'is a placeholder published in this repository: in production use a random value (openssl rand -base64 48)';
   }
   const distinct = new Set(value).size;

@@ -102,7 +102,7 @@ describe('Dockerfile', () => {
 });
 
 describe('docker-compose.yml', () => {
-  it('publishes its ports on the host loopback only: MongoDB and Redis have no auth, the API a public JWT_SECRET', () => {
+  it('publishes its ports on the host loopback only: MongoDB and Redis have no authentication', () => {
     const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as {
       services: Record<string, { ports?: string[] }>;
     };
