@@ -18,7 +18,7 @@ describe('readStoredProfile', () => {
       for (const tz of ['Asia/Tokyo', 'America/Los_Angeles', 'UTC']) {
         // Node applies a new TZ at once.
         vi.stubEnv('TZ', tz);
-        for (const birthDate of ['2000-05-01T00:00:00', '2000-05-01T23:30:00.000']) {
+        for (const birthDate of ['2000-05-01T00:00:00', '2000-05-01T23:30:00.000', '2000-05-01 00:00:00']) {
           const read = readStoredProfile(stored({ birthDate })).birthDate;
           expect(read, `${birthDate} in ${tz}`).toEqual(new Date('2000-05-01T00:00:00Z'));
         }

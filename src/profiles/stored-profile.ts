@@ -6,8 +6,11 @@ import type { ProfileRecord } from './profiles.repository.js';
 
 const logger = new Logger('StoredProfile');
 
-/** An ISO 8601 date and time with no offset and no Z: the date part is group 1. */
-const ZONELESS_DATE_TIME = /^(\d{4}-\d{2}-\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
+/**
+ * An ISO 8601 date and time with no offset and no Z, or its SQL form with a space for the T (which JavaScript reads
+ * in the server's time zone too): the date part is group 1.
+ */
+const ZONELESS_DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
 
 /**
  * The one parse of a stored profile, at the repository's boundary (as stored-subscription.ts does for subscriptions).
