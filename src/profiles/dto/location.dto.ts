@@ -15,8 +15,8 @@ import { composedText, straightApostrophes } from '../folded-text.js';
 const CITY_NAME = /^'?\p{L}(?:[\p{L}\p{M}\u200C .'-]|\u200D)*$/u;
 
 /**
- * A city as typed, in the form it is stored and its length checked in: NFC, as the city key is, so the name shown in
- * the cities list is one of the stored ones; trimmed, with runs of spaces made one; apostrophes as iOS types them made
+ * A city as typed, in the form it is stored and its length checked in: NFC (the city key is of its NFKC form), so the
+ * name shown in the cities list is one of the stored ones; trimmed, with runs of spaces made one; apostrophes as iOS types them made
  * the ASCII one. Text too long to be a city is left as it is (see composedText), for Length to refuse.
  */
 export const cityNameInput = ({ value }: { value: unknown }): unknown =>
