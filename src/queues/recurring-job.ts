@@ -211,7 +211,6 @@ export function processJobs<T>(
 
 const STARTUP_WINDOW_MS = 60_000;
 
-
 /** The first instance to start in a window claims it (SET NX) and enqueues the run; the others skip. */
 async function addStartupRun(queue: Queue, name: string): Promise<unknown> {
   // Under the queue's own key space (prefix:queue:…), so environments sharing a Redis do not collide.
