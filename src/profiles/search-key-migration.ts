@@ -12,8 +12,8 @@ import { ProfilesRepository, type CellOfProfile } from './profiles.repository.js
 import { isTextList } from '../common/text/text-list.js';
 
 /**
- * Rewrites the city keys and interests stored before the current rule (cityKeyOf, foldedText), so that a search finds those
- * profiles and the city counts show one city once ("İstanbul" was stored as "i" plus a combining dot, apart from
+ * Rewrites the city keys and interests stored before the current rule (cityKeyOf, foldedText), so that a search finds
+ * those profiles and the city counts show one city once ("İstanbul" was stored as "i" plus a combining dot, apart from
  * "Istanbul"; interests kept that dot until 2026-12-04), stores the nearby cell of profiles that have none, and
  * writes photo ids stored with capitals in lower case: a file's delete removes its id from profiles by exact match
  * (ProfilesRepository.pullPhoto), so a mixed-case spelling stayed there, a photo answering 404. Runs in the background

@@ -16,8 +16,8 @@ const CITY_NAME = /^'?\p{L}(?:[\p{L}\p{M}\u200C .'-]|\u200D)*$/u;
 
 /**
  * A city as typed, in the form it is stored and its length checked in: NFC (the city key is of its NFKC form), so the
- * name shown in the cities list is one of the stored ones; trimmed, with runs of spaces made one; apostrophes as iOS types them made
- * the ASCII one. Text too long to be a city is left as it is (see composedText), for Length to refuse.
+ * name shown in the cities list is one of the stored ones; trimmed, with runs of spaces made one; apostrophes as iOS
+ * types them made the ASCII one. Text too long to be a city is left as it is (see composedText), for Length to refuse.
  */
 export const cityNameInput = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' ? straightApostrophes(composedText(value)).trim().replace(/\s+/g, ' ') : value;
