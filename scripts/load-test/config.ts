@@ -12,10 +12,10 @@ export interface Thresholds {
   answeredRate: number;
 }
 
-export type Mix = Record<
-  'profileRead' | 'search' | 'nearby' | 'cities' | 'profileUpdate' | 'login' | 'mediaDownload',
-  number
->;
+/** The requests a scenario mixes: the one list the Mix type and the scenario file's check both come from. */
+const MIX_NAMES = ['profileRead', 'search', 'nearby', 'cities', 'profileUpdate', 'login', 'mediaDownload'] as const;
+
+export type Mix = Record<(typeof MIX_NAMES)[number], number>;
 
 export interface Phase {
   name: string;
@@ -43,16 +43,6 @@ const THRESHOLD_NAMES: (keyof Thresholds)[] = [
   'cpuPercent',
   'memoryPercent',
   'answeredRate',
-];
-
-const MIX_NAMES: (keyof Mix)[] = [
-  'profileRead',
-  'search',
-  'nearby',
-  'cities',
-  'profileUpdate',
-  'login',
-  'mediaDownload',
 ];
 
 interface ConfigFile {
@@ -89,7 +79,7 @@ export function loadScenario(file: string, name: string, scale: number): Scenari
   // Checked here, before anything is sent: a name the traffic does not know (a typo such as "profileReads") made no
   // request at all, and the tool counted each of its turns as a failed request of the target's, an error rate that
   // was the file's doing.
-  const unknown = Object.keys(mix).filter((kind) => !(MIX_NAMES as string[]).includes(kind));
+  const unknown = Object.keys(mix).filter((kind) => !(MIX_NAMES as readonly string[]).includes(kind));
   if (unknown.length > 0)
     throw new Error(
       `${file}: scenario "${name}" mixes unknown requests ${unknown.join(', ')}; known: ${MIX_NAMES.join(', ')}`,
