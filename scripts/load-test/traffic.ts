@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pMap from 'p-map';
 import { zipfSampler } from '../../bench/zipf.js';
 import { pngStructure } from '../../test/factories/images.js';
 import type { Mix } from './config.js';
@@ -9,6 +10,10 @@ interface Member {
   password: string;
   token: string;
   profileId: string;
+  /** When the token is to be replaced (see renewalTime). */
+  renewAtMs: number;
+  /** A login under way to replace it. */
+  renewing?: Promise<void>;
 }
 
 export interface RequestSpec {
@@ -55,6 +60,7 @@ export async function prepareTraffic(target: string, mix: Mix, members: number):
       let roll = Math.random() * total;
       const kind = kinds.find(([, weight]) => (roll -= weight) < 0)?.[0] ?? kinds[0][0];
       const member = pick(created);
+      renewIfDue(target, member);
       const headers: Record<string, string> = { authorization: `Bearer ${member.token}` };
       switch (kind) {
         case 'profileRead':
@@ -126,7 +132,13 @@ async function prepare(target: string, members: number, made: Made): Promise<str
       body: JSON.stringify(profileBody(i)),
     });
     const { id } = expectStatus(profile, 201) as { id: string };
-    made.members.push({ email, password: PASSWORD, token: accessToken, profileId: id });
+    made.members.push({
+      email,
+      password: PASSWORD,
+      token: accessToken,
+      profileId: id,
+      renewAtMs: renewalTime(accessToken),
+    });
   }
   made.mediaId = await uploadOne(target, made.members[0].token);
   const ids = await publicProfileIds(target, made.members[0].token);
@@ -135,36 +147,90 @@ async function prepare(target: string, members: number, made: Made): Promise<str
 }
 
 /**
- * Deletes the members' profiles and the upload, all at once, each deletion bounded as a preparation request is. Left
- * behind, every run added its members to the target's public profiles, and later runs read them (the newest 2,000).
- * The accounts stay: the API has no route that deletes one. A deletion that fails is named, not thrown: the run's
- * figures stand whatever happens to its clean-up.
+ * Deletes the members' profiles and the upload, a few at a time, each deletion bounded as a preparation request is.
+ * Left behind, every run added its members to the target's public profiles, and later runs read them (the newest
+ * 2,000). The accounts stay: the API has no route that deletes one. A deletion that fails is named, not thrown: the
+ * run's figures stand whatever happens to its clean-up.
  */
 async function removeMade(target: string, made: Made): Promise<void> {
   const deletions = made.members.map((member) => ({
     step: `Deleting profile ${member.profileId}`,
     url: `${target}/v1/profiles/${member.profileId}`,
-    token: member.token,
+    member,
   }));
   if (made.mediaId !== undefined)
     deletions.push({
       step: `Deleting upload ${made.mediaId}`,
       url: `${target}/v1/media/${made.mediaId}`,
-      token: made.members[0].token,
+      member: made.members[0],
     });
   if (deletions.length === 0) return;
   process.stderr.write(`Deleting the ${deletions.length} profiles and uploads the run made ...\n`);
-  const answers = await Promise.allSettled(
-    deletions.map(({ step, url, token }) =>
-      send(step, url, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }),
-    ),
+  await pMap(
+    deletions,
+    async ({ step, url, member }) => {
+      const token = await freshToken(target, member);
+      const why = await send(step, url, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
+        .then((answer) => (answer.status === 204 ? undefined : `${answer.status} ${answer.text}`))
+        .catch((error: unknown) => (error as Error).message);
+      if (why !== undefined) process.stderr.write(`${step} failed: ${why.trimEnd()}\n`);
+    },
+    // Each member at once was a thousand simultaneous requests for --members 1000, refused or timed out in part.
+    { concurrency: DELETIONS_AT_ONCE },
   );
-  for (const [i, answer] of answers.entries()) {
-    if (answer.status === 'fulfilled' && answer.value.status === 204) continue;
-    const why =
-      answer.status === 'fulfilled' ? `${answer.value.status} ${answer.value.text}` : (answer.reason as Error).message;
-    process.stderr.write(`${deletions[i].step} failed: ${why.trimEnd()}\n`);
+}
+
+const DELETIONS_AT_ONCE = 8;
+
+/**
+ * When a token is to be replaced: halfway through its lifetime (its `exp` less its `iat`), counted from when it came,
+ * so that a target whose clock is ahead or behind makes no difference. Never for a token without those claims.
+ * Without renewal, a run longer than the target's JWT_ACCESS_TTL_S (900 s by default) sent expired tokens from then
+ * on: every request a 401 counted against the target, and its clean-up refused.
+ */
+function renewalTime(token: string): number {
+  try {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as {
+      iat: unknown;
+      exp: unknown;
+    };
+    const lifetimeS = Number(claims.exp) - Number(claims.iat);
+    return lifetimeS > 0 ? Date.now() + (lifetimeS * 1000) / 2 : Infinity;
+  } catch {
+    return Infinity;
   }
+}
+
+/** After a failed renewal the old token serves on, and the next login waits this long. */
+const RENEWAL_RETRY_MS = 5_000;
+
+/** Starts a login to replace the member's token once it is due, in the background: requests meanwhile use the old one. */
+function renewIfDue(target: string, member: Member): void {
+  if (member.renewing || Date.now() < member.renewAtMs) return;
+  member.renewing = logIn(target, member)
+    .catch((error: unknown) => {
+      member.renewAtMs = Date.now() + RENEWAL_RETRY_MS;
+      process.stderr.write(`Renewing the token of ${member.email} failed: ${(error as Error).message}\n`);
+    })
+    .finally(() => (member.renewing = undefined));
+}
+
+/** The member's token, renewed first if it is due (by the one login under way for the member, if there is one). */
+async function freshToken(target: string, member: Member): Promise<string> {
+  renewIfDue(target, member);
+  await member.renewing;
+  return member.token;
+}
+
+async function logIn(target: string, member: Member): Promise<void> {
+  const answer = await send(`Logging in ${member.email}`, `${target}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: member.email, password: member.password }),
+  });
+  const { accessToken } = expectStatus(answer, 200) as { accessToken: string };
+  member.token = accessToken;
+  member.renewAtMs = renewalTime(accessToken);
 }
 
 function profileBody(i: number) {

@@ -661,6 +661,33 @@ describe('npm run load-test: its command line', () => {
     }
   });
 
+  // Until 2026-12-07 the members kept their sign-up tokens: a run longer than the target's JWT_ACCESS_TTL_S (900 s by
+  // default) sent expired ones from then on, every request a 401, and its clean-up was refused.
+  it("renews the members' tokens during a run longer than their lifetime, and deletes with a fresh one", async () => {
+    const { app: shortLived, url: target } = await AppProcess.boot((port) =>
+      testEnv({ PORT: String(port), JWT_ACCESS_TTL_S: '4' }),
+    );
+    const out = mkdtempSync(join(tmpdir(), 'vesta-load-test-renewal-'));
+    try {
+      const args = ['--scenario', 'smoke', '--scale', '3', '--target', target, '--metrics', 'none', '--out', out];
+      const run = await loadTest([...args, '--members', '2']);
+      const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+        requests: number;
+        errorRate: number;
+      };
+      // 9 s at 20 req/s, each token renewed every 2 s.
+      expect(report.requests, run.stderr).toBeGreaterThan(100);
+      expect(report.errorRate, run.stderr).toBe(0);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toContain('Deleting the 3 profiles and uploads the run made');
+      expect(run.stderr).not.toContain('failed');
+    } finally {
+      shortLived.signal('SIGTERM');
+      await shortLived.exited;
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('names the preparation step that failed and what the target answered', async () => {
     const port = await freePort();
     const fake = createServer((incoming, outgoing) => {
