@@ -221,10 +221,13 @@ export class ProfilesRepository {
     return stored;
   }
 
-  /** Profiles with an interest that is not plain ASCII: the only ones an older normalisation can have left behind. */
-  nonAsciiInterests(): AsyncIterable<{ _id: Types.ObjectId; interests: unknown }> {
+  /**
+   * Profiles with an interest that is not plain ASCII or holds a doubled space: the only ones an older normalisation
+   * (normaliseInterest) can have left behind.
+   */
+  interestsToRecheck(): AsyncIterable<{ _id: Types.ObjectId; interests: unknown }> {
     return this.profiles
-      .find({ ...OBJECT_ID, interests: { $regex: /[^ -~]/ } }, { interests: 1 })
+      .find({ ...OBJECT_ID, interests: { $regex: /[^ -~]| {2}/ } }, { interests: 1 })
       .lean<{ _id: Types.ObjectId; interests: unknown }>()
       .cursor();
   }

@@ -54,7 +54,7 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
       if (key !== location.cityKey && (await this.profiles.replaceCityKey(_id, location.cityKey, key))) cities += 1;
     }
     const interests: string[] = [];
-    for await (const { _id, interests: stored } of this.profiles.nonAsciiInterests()) {
+    for await (const { _id, interests: stored } of this.profiles.interestsToRecheck()) {
       if (!isTextList(stored)) continue;
       const folded = [...new Set(stored.map(normaliseInterest))];
       if (!isDeepStrictEqual(folded, stored) && (await this.profiles.replaceInterests(_id, stored, folded)))

@@ -215,6 +215,33 @@ describe('profile input', () => {
     expect(after?.interests).toEqual(['ingilizce', 'chess']);
   });
 
+  it('finds a tag typed in full-width letters or with two spaces by its plain spelling, stored ones too', async () => {
+    const town = uniqueCity();
+    const hiking = '\uff48\uff49\uff4b\uff49\uff4e\uff47';
+    const typed = await seed(town, { interests: [hiking.toUpperCase(), 'rock  climbing'] });
+    const [climber, hiker] = [await seed(town), await seed(town)];
+    // Saved before the rule (2026-12-07), as they came: found by no other spelling. The first is plain ASCII.
+    const profiles = running.app.get<Connection>(getConnectionToken()).collection('profiles');
+    const store = (id: string, interests: string[]) =>
+      profiles.updateOne({ _id: new Types.ObjectId(id) }, { $set: { interests } });
+    await store(climber.id, ['rock  climbing', 'chess']);
+    await store(hiker.id, [hiking]);
+    expect(await running.app.get(SearchKeyMigration).run()).toBeGreaterThanOrEqual(2);
+
+    const found = (spelling: string) =>
+      searchIds(`city=${encodeURIComponent(town)}&interests=${encodeURIComponent(spelling)}`);
+    for (const spelling of ['hiking', hiking])
+      expect({ spelling, found: await found(spelling) }).toEqual({ spelling, found: [typed.id, hiker.id].sort() });
+    for (const spelling of ['Rock Climbing', 'rock   climbing'])
+      expect({ spelling, found: await found(spelling) }).toEqual({ spelling, found: [typed.id, climber.id].sort() });
+    const ids = [climber.id, hiker.id].map((id) => new Types.ObjectId(id));
+    const stored = await profiles.find({ _id: { $in: ids } }).toArray();
+    expect(stored.map((profile) => profile.interests as string[]).sort()).toEqual([
+      ['hiking'],
+      ['rock climbing', 'chess'],
+    ]);
+  });
+
   it('reads a repeated interests parameter as the comma-separated one, limits included', async () => {
     const city = uniqueCity();
     const climber = await seed(city, { interests: ['climbing'] });

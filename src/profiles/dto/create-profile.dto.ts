@@ -86,7 +86,7 @@ export class CreateProfileDto {
     example: ['climbing', 'cooking'],
     maxItems: 20,
     uniqueItems: true,
-    description: 'Tags of 2 to 30 letters, digits, spaces and &+-, stored lower-cased',
+    description: 'Tags of 2 to 30 letters, digits, spaces and &+-, stored lower-cased, single-spaced and in NFKC',
   })
   @OptionalNotNull()
   @Transform(normaliseTags)

@@ -1,12 +1,23 @@
-import { foldedText } from '../folded-text.js';
+import { foldedText, MAX_FOLDED_INPUT_LENGTH } from '../folded-text.js';
 
 /**
- * An interest as it is stored and matched: trimmed and folded as cities are (foldedText), so each spelling of a tag,
- * accents precomposed or not, "İ" from a Turkish keyboard or "I" from another, is one string, and a search finds every
- * profile that has it.
+ * An interest as it is stored and matched: trimmed, each run of spaces one space, in compatibility form (NFKC), and
+ * folded as cities are (foldedText), so each spelling of a tag is one string and a search finds every profile that has
+ * it: accents precomposed or not, "İ" from a Turkish keyboard or "I" from another, "ｈｉｋｉｎｇ" as a Japanese
+ * or Chinese input method types Latin letters, "rock  climbing" with a doubled space. A tag whose compatibility form is
+ * no tag ("½" is "1⁄2", with a fraction slash) keeps its own. Unlike a city's key, the tag is also what a profile
+ * shows, so it keeps what would change its spelling rather than its form: "ß" (Swiss German writes "ss"), and the
+ * zero-width joiners of Persian and Indic words.
  */
 export function normaliseInterest(tag: string): string {
-  return foldedText(tag.trim());
+  const folded = foldedText(singleSpaced(tag));
+  if (tag.length > MAX_FOLDED_INPUT_LENGTH) return folded;
+  const compatible = foldedText(singleSpaced(tag.normalize('NFKC')));
+  return INTEREST_TAG.test(compatible) ? compatible : folded;
+}
+
+function singleSpaced(tag: string): string {
+  return tag.trim().replace(/ {2,}/g, ' ');
 }
 
 /**

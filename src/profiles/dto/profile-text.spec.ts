@@ -87,6 +87,20 @@ describe('interests', () => {
     expect(withInterests(['chess\ufe01\ufe02\ufe03\ufe04'])).toEqual(['interests']);
     expect(withInterests(['chess', 'k-pop', 'rock & roll', '\ud55c\uad6d\uc5b4'])).toEqual([]);
   });
+
+  it('are stored in one form for each spelling of a tag, and keep what changes their spelling', () => {
+    const stored = (...interests: string[]) => check(CreateProfileDto, profile({ interests })).dto.interests;
+    // Latin letters as Japanese and Chinese input methods type them, and a doubled space.
+    expect(stored('\uff28\uff29\uff2b\uff29\uff2e\uff27', ' Rock  Climbing ')).toEqual(['hiking', 'rock climbing']);
+    // Half-width katakana (テニス, tennis) as their full-width letters.
+    expect(stored('\uff83\uff86\uff7d')).toEqual(['\u30c6\u30cb\u30b9']);
+    // "½" is "1⁄2" in compatibility form, whose fraction slash no tag may hold: it stays as it came.
+    expect(stored('\u00bd marathon')).toEqual(['\u00bd marathon']);
+    expect(stored('Fu\u00dfball', '\u06a9\u062a\u0627\u0628\u200c\u062e\u0648\u0627\u0646\u06cc')).toEqual([
+      'fu\u00dfball',
+      '\u06a9\u062a\u0627\u0628\u200c\u062e\u0648\u0627\u0646\u06cc',
+    ]);
+  });
 });
 
 describe('zero-width (non-)joiners', () => {
