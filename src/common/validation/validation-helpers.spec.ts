@@ -112,12 +112,24 @@ describe('QueryNumber', () => {
     expect(check('52', '-3')).toEqual([]);
   });
 
-  it.each(['', ' ', ' 18', '18 ', '0x10', '1e2', '+5', '.5', '5.', 'Infinity', 'NaN', '1_000'])(
+  it.each(['', ' ', ' 18', '18 ', '0x10', '+5', '.5', '5.', 'e5', '1e', '1e+', 'Infinity', 'NaN', '1_000'])(
     'leaves %j unconverted, so the number check refuses it',
     (value) => {
       expect(check(value, value)).toEqual(['decimal', 'integer']);
     },
   );
+
+  it('converts a decimal with an exponent, as clients print small numbers, but not an integer', () => {
+    for (const [text, value] of [
+      ['1e-7', 1e-7],
+      ['-5.0E-4', -0.0005],
+      ['1e-05', 0.00001],
+      ['1E+2', 100],
+    ] as const) {
+      expect(plainToInstance(Query, { decimal: text }).decimal, text).toBe(value);
+      expect(check(text, text), text).toEqual(['integer']);
+    }
+  });
 
   it('refuses a decimal where an integer is expected', () => {
     expect(check('1.5', '1.5')).toEqual(['integer']);

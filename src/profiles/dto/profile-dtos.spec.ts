@@ -167,12 +167,14 @@ describe('location', () => {
       expect(fieldsWithErrors(LocationDto, { ...berlin, lng: bad }), String(bad)).toEqual(['lng']);
   });
 
-  it('reads a nearby point in plain decimals, tiny ones included, and refuses other spellings and out of range', () => {
-    expect(check(NearbyQuery, { lat: '0.0000001', lng: '-0.0000005' })).toMatchObject({
-      dto: { lat: 1e-7, lng: -5e-7 },
-      errors: [],
-    });
-    for (const lat of ['1e-7', 'abc', '', '90.1', 'NaN', 'Infinity'])
+  it('reads a nearby point in decimals, tiny ones in any notation; refuses other spellings and out of range', () => {
+    for (const [lat, lng] of [
+      ['0.0000001', '-0.0000005'],
+      ['1e-7', '-5e-7'],
+      ['1.0E-7', '-5.0E-7'],
+    ])
+      expect(check(NearbyQuery, { lat, lng }), lat).toMatchObject({ dto: { lat: 1e-7, lng: -5e-7 }, errors: [] });
+    for (const lat of ['0x1', 'abc', '', '90.1', '9.1e1', 'NaN', 'Infinity'])
       expect(fieldsWithErrors(NearbyQuery, { lat, lng: '0' }), lat).toEqual(['lat']);
     expect(fieldsWithErrors(NearbyQuery, { lat: '0', lng: '-180.5' })).toEqual(['lng']);
   });
