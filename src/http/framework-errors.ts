@@ -74,11 +74,18 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, detail] = PARSER_REFUSALS[error.code ?? ''] ?? [400, 'The request is not valid HTTP'];
   // A request whose body was arriving has its id (the caller's, as Fastify took it); else there was none.
-  const requestId = requestReadOn(socket) ?? randomUUID();
+  const reading = requestReadOn(socket);
+  // Its client ended the connection part-way through the body (the parser's error at the end of the stream): nothing
+  // was refused, the client left, and that request's own line says so (`request abandoned`, 499). Until 2026-12-07 it
+  // also had this 400 line, and the answer went to a client that had gone: two lines for each upload a phone dropped.
+  if (reading !== undefined && socket.readableEnded) {
+    socket.destroy();
+    return;
+  }
+  const requestId = reading ?? randomUUID();
   if (socket.writable) {
     socket.write(closingAnswer(status, { type: 'about:blank', title: statusTitle(status), status, detail, requestId }));
-    // A request Fastify was reading (its body late, or malformed) is counted with this status; one whose client ended
-    // the connection part-way (the parser's error at the end of its stream) was left by its client: a 499.
+    // A request Fastify was reading (its body late, or malformed) is counted with this status.
     if (!socket.readableEnded) noteAnsweredByServer(socket, status);
   }
   this.log.warn({ reqId: requestId, status, code: error.code }, REFUSED_BY_SERVER);

@@ -230,6 +230,36 @@ describe('the production process (dist/main.js)', () => {
     ]);
   });
 
+  it('logs a request whose client left part-way through its body once, as abandoned, not also as refused', async () => {
+    const { app, url } = await boot();
+    const { port } = new URL(url);
+    // An upload a phone dropped: the head and part of the body, then the connection ends.
+    const heads = [
+      'POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nx-request-id: left-length\r\ncontent-type: application/json\r\n' +
+        'content-length: 500\r\n\r\n{"email":"',
+      'POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nx-request-id: left-chunked\r\ncontent-type: application/json\r\n' +
+        'transfer-encoding: chunked\r\n\r\n5\r\n{"ema\r\n',
+    ];
+    for (const head of heads) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => {
+          socket.write(head);
+          setTimeout(() => (socket.destroy(), resolve()), 200);
+        });
+        socket.on('error', reject);
+      });
+    }
+    const ids = new Set(['left-length', 'left-chunked']);
+    const lines = () => app.logLines().filter((entry) => ids.has(String(entry.reqId)));
+    await expect.poll(() => lines().length, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
+    // Lines of one moment are written together; give a second line of either request time to show.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(lines().map(({ reqId, msg, status }) => ({ reqId, msg, status }))).toEqual([
+      { reqId: 'left-length', msg: 'request abandoned', status: 499 },
+      { reqId: 'left-chunked', msg: 'request abandoned', status: 499 },
+    ]);
+  });
+
   it('drains on SIGTERM under steady load: no failed request, readiness 503, exit 0 within the grace period', async () => {
     const drainMs = 3_000;
     const graceMs = 10_000;
