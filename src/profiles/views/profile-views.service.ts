@@ -75,6 +75,8 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
   /** profileId → viewer account → when, for "who viewed me" (signed-in viewers only). */
   private viewers = new Map<string, Map<string, number>>();
   private timer?: NodeJS.Timeout;
+  /** Whether the last read of recent viewers failed: an outage is logged as it starts, not per request. */
+  private viewersFailing = false;
 
   private readonly redis: ViewsRedis;
 
@@ -123,9 +125,13 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
     const read = this.redis.zrevrangebyscore(key, '+inf', since, 'WITHSCORES', 'LIMIT', 0, VIEWERS_KEPT);
     const flat = await read.catch((error: unknown) => {
       // Only Redis holds them: while it is away (a timeout, a closed connection) the list is unavailable, not a bug.
-      this.logger.warn(`Recent viewers unavailable: ${(error as Error).message}`);
+      // Said once per outage (each request's line has its 503); until 2026-12-07 each request added a warning.
+      if (!this.viewersFailing) this.logger.warn(`Recent viewers unavailable: ${(error as Error).message}`);
+      this.viewersFailing = true;
       throw new ServiceUnavailableException('Recent viewers are unavailable; retry in a few seconds');
     });
+    if (this.viewersFailing) this.logger.log('Recent viewers available again');
+    this.viewersFailing = false;
     const viewers: { viewerId: string; viewedAt: Date }[] = [];
     for (let i = 0; i < flat.length; i += 2)
       viewers.push({ viewerId: flat[i], viewedAt: new Date(Number(flat[i + 1])) });
