@@ -1,11 +1,14 @@
+import { PATH_METADATA } from '@nestjs/common/constants.js';
+import { DiscoveryService, MetadataScanner, ModulesContainer } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { ApiBearerAuth, DECORATORS, DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import {
   ProblemResponseDto,
   RETRY_AFTER_HEADER,
   WWW_AUTHENTICATE_HEADER,
 } from './common/problem/problem-response.dto.js';
-import { TOKEN_IGNORED_EXTENSION } from './auth/decorators/token-ignored.decorator.js';
+import { IS_PUBLIC } from './auth/decorators/public.decorator.js';
+import { IGNORES_TOKEN, TOKEN_IGNORED_EXTENSION } from './auth/decorators/token-ignored.decorator.js';
 import { CACHE_CONTROL_EXTENSION, ERROR_CACHE_CONTROL_HEADER } from './cache/http-cache.js';
 import { HEAD_EXTENSION } from './http/api-head.decorator.js';
 import { RATE_LIMITED_EXTENSION } from './throttling/not-rate-limited.decorator.js';
@@ -22,6 +25,7 @@ export function setupOpenApi(app: NestFastifyApplication): void {
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
+  documentTokensRequired(app);
   const document = withProblemDefaults(
     SwaggerModule.createDocument(app, config, { extraModels: [ProblemResponseDto] }),
   );
@@ -29,6 +33,30 @@ export function setupOpenApi(app: NestFastifyApplication): void {
     jsonDocumentUrl: 'docs/openapi.json',
     yamlDocumentUrl: 'docs/openapi.yaml',
   });
+}
+
+/**
+ * `security: [{bearer: []}]` on every route the global JwtAuthGuard wants a token for: neither @Public() nor
+ * @TokenIgnored(), on the handler or its controller. Read from the guard's own metadata, so a new route (as
+ * `npm run generate` writes it, with no @ApiBearerAuth) is not documented as open to anonymous callers, with a 401
+ * that "needs no token". A route or controller that declares its security itself keeps it.
+ */
+function documentTokensRequired(app: NestFastifyApplication): void {
+  const scanner = new MetadataScanner();
+  for (const { metatype } of new DiscoveryService(app.get(ModulesContainer)).getControllers()) {
+    if (typeof metatype !== 'function' || Reflect.hasMetadata(DECORATORS.API_SECURITY, metatype)) continue;
+    const prototype = metatype.prototype as Record<string, unknown>;
+    for (const name of scanner.getAllMethodNames(prototype)) {
+      const handler = prototype[name];
+      if (typeof handler !== 'function' || !Reflect.hasMetadata(PATH_METADATA, handler)) continue;
+      if (Reflect.hasMetadata(DECORATORS.API_SECURITY, handler)) continue;
+      // As Reflector.getAllAndOverride([handler, controller]) reads them.
+      const flag = (key: string) =>
+        (Reflect.getMetadata(key, handler) ?? Reflect.getMetadata(key, metatype)) as unknown;
+      if (flag(IS_PUBLIC) || flag(IGNORES_TOKEN)) continue;
+      ApiBearerAuth()(prototype, name, { value: handler });
+    }
+  }
 }
 
 /**
