@@ -19,6 +19,7 @@ import {
   ApiConsumes,
   ApiCreatedResponse,
   ApiForbiddenResponse,
+  ApiHeader,
   ApiNoContentResponse,
   ApiNotFoundResponse,
   ApiPreconditionFailedResponse,
@@ -264,6 +265,17 @@ export class MediaController {
   @ApiObjectIdParam('Media id (24 hexadecimal characters)')
   @ApiOperation({ summary: 'Delete a file and its variants (owner or admin); profiles showing it drop it' })
   @ApiNoContentResponse()
+  @ApiHeader({
+    name: 'If-Match',
+    required: false,
+    description: "ETags (strong comparison) or *: 412 unless one is the file's",
+  })
+  @ApiHeader({ name: 'If-None-Match', required: false, description: "412 if it names the file's ETag, or is *" })
+  @ApiHeader({
+    name: 'If-Unmodified-Since',
+    required: false,
+    description: 'Without If-Match: 412 if stored after this date',
+  })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your file' })
   @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such file' })
   @ApiPreconditionFailedResponse({

@@ -43,7 +43,7 @@ class RecentDto {
 }
 
 export class MonitoringSummaryDto implements MonitoringSummary {
-  @ApiProperty({ example: '2026-11-23T22:00:00.000Z' }) at: string;
+  @ApiProperty({ format: 'date-time', example: '2026-11-23T22:00:00.000Z' }) at: string;
   @ApiProperty({ type: 'integer', example: 3_600 }) uptimeS: number;
   @ApiProperty({ type: MemoryDto }) memory: MemoryDto;
   @ApiProperty({ type: CpuDto }) cpu: CpuDto;

@@ -418,6 +418,36 @@ describe('OpenAPI document and Swagger UI', () => {
     expect(answered('416')).toContain('Content-Range');
   });
 
+  it('documents the preconditions a media delete acts on', async () => {
+    type Operation = { parameters?: { name: string; in: string }[] };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const asked = (document.paths['/v1/media/{id}'].delete.parameters ?? []).filter((p) => p.in === 'header');
+    expect(asked.map((parameter) => parameter.name).sort()).toEqual([
+      'If-Match',
+      'If-None-Match',
+      'If-Unmodified-Since',
+    ]);
+  });
+
+  // Generated clients type a string with format date-time as a date; without it, as text to parse by hand.
+  it('gives every timestamp of a schema the date-time format', async () => {
+    type Schema = { type?: string; format?: string; example?: unknown; properties?: Record<string, Schema> };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      components: { schemas: Record<string, Schema> };
+    };
+    const untyped: string[] = [];
+    for (const [name, schema] of Object.entries(document.components.schemas))
+      for (const [property, value] of Object.entries(schema.properties ?? {})) {
+        const timestamp =
+          /(?:At|PeriodStart|PeriodEnd|^at)$/.test(property) ||
+          (typeof value.example === 'string' && /^\d{4}-\d\d-\d\dT/.test(value.example));
+        if (timestamp && value.type === 'string' && value.format !== 'date-time') untyped.push(`${name}.${property}`);
+      }
+    expect(untyped).toEqual([]);
+  });
+
   it('documents the HEAD of a media download without a Range, which a HEAD ignores', async () => {
     type Operation = { parameters?: { name: string; in: string }[]; responses: Record<string, unknown> };
     const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {

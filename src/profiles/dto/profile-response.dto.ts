@@ -57,7 +57,11 @@ export class NearbyProfileDto extends ProfileResponseDto {
 }
 
 export class ProfileViewerDto {
-  @ApiProperty({ example: '2026-11-23T21:05:00.000Z', description: 'Their latest view of your profile' })
+  @ApiProperty({
+    format: 'date-time',
+    example: '2026-11-23T21:05:00.000Z',
+    description: 'Their latest view of your profile',
+  })
   viewedAt: string;
 
   @ApiProperty({ type: ProfileResponseDto, description: 'Their public profile' })

@@ -54,8 +54,8 @@ export class PlanDto {
 export class SubscriptionDto {
   @ApiProperty({ enum: PLAN_IDS }) plan: PlanId;
   @ApiProperty({ enum: SUBSCRIPTION_STATUSES }) status: SubscriptionStatus;
-  @ApiProperty() currentPeriodStart: string;
-  @ApiProperty() currentPeriodEnd: string;
+  @ApiProperty({ format: 'date-time' }) currentPeriodStart: string;
+  @ApiProperty({ format: 'date-time' }) currentPeriodEnd: string;
   @ApiProperty() cancelAtPeriodEnd: boolean;
   @ApiPropertyOptional({ enum: PLAN_IDS, description: 'A downgrade waiting for the period end; absent when none' })
   pendingPlan?: PlanId;
