@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import { LockUnavailableException, withRedisLock } from './redis-lock.js';
@@ -68,5 +69,34 @@ describe('withRedisLock', () => {
     await expect(withRedisLock(redis, 'k', 1_000, work)).rejects.toBeInstanceOf(LockUnavailableException);
     expect(set).toHaveBeenCalledTimes(2);
     expect(work).not.toHaveBeenCalled();
+  });
+
+  it('logs a Redis outage once as it starts and once as it ends, not once per refused change', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const log = vi.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    try {
+      const set = vi.fn().mockRejectedValue(new Error("Stream isn't writeable"));
+      const redis = { set, eval: vi.fn().mockResolvedValue(0) } as unknown as Redis;
+      for (let member = 0; member < 5; member++) {
+        await expect(withRedisLock(redis, `m${member}`, 1_000, () => Promise.resolve())).rejects.toBeInstanceOf(
+          LockUnavailableException,
+        );
+      }
+      expect(warn.mock.calls.filter(([message]) => String(message).includes('unavailable'))).toHaveLength(1);
+      set.mockResolvedValue('OK');
+      expect(await withRedisLock(redis, 'm0', 1_000, () => Promise.resolve('ran'))).toEqual({
+        acquired: true,
+        value: 'ran',
+      });
+      expect(await withRedisLock(redis, 'm1', 1_000, () => Promise.resolve('ran'))).toMatchObject({ acquired: true });
+      expect(log.mock.calls.filter(([message]) => String(message).includes('available again'))).toHaveLength(1);
+      // The next outage is told again.
+      set.mockRejectedValue(new Error('Connection is closed.'));
+      await expect(withRedisLock(redis, 'm2', 1_000, () => Promise.resolve())).rejects.toThrow();
+      expect(warn.mock.calls.filter(([message]) => String(message).includes('unavailable'))).toHaveLength(2);
+    } finally {
+      warn.mockRestore();
+      log.mockRestore();
+    }
   });
 });

@@ -18,6 +18,11 @@ const logger = new Logger('RedisLock');
 /** A failed release is sent again this often, this many times (a failover replaces a connection within a second). */
 const RELEASE_RETRY_MS = 1_000;
 const RELEASE_RETRIES = 3;
+/**
+ * The clients whose last lock SET failed: an outage is logged as it starts and as it ends, not per request (each
+ * request's own line has its 503). Until 2026-12-07 every subscription change during a Redis outage added a warning.
+ */
+const failing = new WeakSet<Redis>();
 
 /** Redis could not say whether the lock was free: the work did not run. */
 export class LockUnavailableException extends ServiceUnavailableException {}
@@ -60,18 +65,22 @@ export async function withRedisLock<T>(
 
 /** Whether the lock was taken: false when another holder has it; throws when Redis could not say. */
 async function take(redis: Redis, key: string, token: string, ttlMs: number): Promise<boolean> {
+  let answer: string | null;
   try {
-    return (await redis.set(key, token, 'PX', ttlMs, 'NX')) === 'OK';
+    answer = await redis.set(key, token, 'PX', ttlMs, 'NX');
   } catch (error) {
     // A SET that timed out may still reach Redis and hold the lock for nobody until its TTL ends. The release queues
     // behind it on the same connection, so it undoes that SET; not awaited, since Redis is not answering now.
     void release(redis, key, token);
     // The key (a member's id) and the client's message are for the log; a 503's detail is shown to the caller.
-    logger.warn(`Lock ${key} unavailable: ${(error as Error).message}`);
+    if (!failing.has(redis)) logger.warn(`Lock ${key} unavailable: ${(error as Error).message}`);
+    failing.add(redis);
     throw new LockUnavailableException('Changes are paused while a service is not answering; retry in a few seconds', {
       cause: error,
     });
   }
+  if (failing.delete(redis)) logger.log(`Lock ${key} available again`);
+  return answer === 'OK';
 }
 
 /** Whether the key held no expiry, and was deleted (logged): a failure leaves it, as a held lock. */
