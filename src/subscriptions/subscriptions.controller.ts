@@ -146,8 +146,9 @@ export class SubscriptionsController {
   @ApiConflictResponse({
     type: ProblemResponseDto,
     description:
-      'Already on that plan, the subscription not active, another change in progress, or an upgrade before the ' +
-      `period a renewal paid for ahead has started (the detail names when it starts); or: ${DAMAGED_SUBSCRIPTION}`,
+      'Already on that plan, the subscription not active, another change in progress, an upgrade before the ' +
+      'period a renewal paid for ahead has started (the detail names when it starts), or one after the paid period ' +
+      `ended while its renewal is not confirmed yet; or: ${DAMAGED_SUBSCRIPTION}`,
     headers: REPLAYED_HEADER,
   })
   @PaymentDeclined

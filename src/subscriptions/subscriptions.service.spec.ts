@@ -159,7 +159,7 @@ describe('SubscriptionsService, a plan change after a canceled period ended, bef
   const PERIOD_END = new Date('2027-03-31T00:00:00.000Z');
 
   /** A member who canceled `plan`, whose paid period ends at PERIOD_END. */
-  function setupEnded(plan: 'premium' | 'platinum' = 'premium') {
+  function setupEnded(plan: 'premium' | 'platinum' = 'premium', cancelAtPeriodEnd = true) {
     const ended: Partial<SubscriptionRecord> = {
       plan,
       status: 'active',
@@ -168,7 +168,7 @@ describe('SubscriptionsService, a plan change after a canceled period ended, bef
       recentPaymentKeys: [],
       currentPeriodStart: new Date(PERIOD_END.getTime() - 30 * 24 * 3600 * 1000),
       currentPeriodEnd: PERIOD_END,
-      cancelAtPeriodEnd: true,
+      cancelAtPeriodEnd,
     };
     const subscriptions = {
       findForChange: vi.fn().mockResolvedValue(ended),
@@ -197,6 +197,17 @@ describe('SubscriptionsService, a plan change after a canceled period ended, bef
     await expect(switchPlan('platinum', 'tok_visa')).rejects.toThrow(/ended with its paid period: subscribe again/);
     expect(payments.charge).not.toHaveBeenCalled();
     expect(subscriptions.upgrade).not.toHaveBeenCalled();
+  });
+
+  // The provider's charge for the renewal, reported after the upgrade, extended its platinum period by a month.
+  it('refuses an upgrade while the renewal of the ended period is awaited, charging nothing', async () => {
+    vi.useFakeTimers({ now: PERIOD_END.getTime(), toFake: ['Date'] });
+    const { switchPlan, payments, subscriptions } = setupEnded('premium', false);
+    await expect(switchPlan('platinum', 'tok_visa')).rejects.toThrow(/renewal of the premium period .* not confirmed/);
+    expect(payments.charge).not.toHaveBeenCalled();
+    expect(subscriptions.upgrade).not.toHaveBeenCalled();
+    vi.setSystemTime(PERIOD_END.getTime() - 1);
+    await expect(switchPlan('platinum', 'tok_visa')).resolves.toMatchObject({ plan: 'platinum' });
   });
 
   it('refuses a downgrade from the moment the period ends: there is no next period for it to apply to', async () => {

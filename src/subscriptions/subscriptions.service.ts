@@ -197,6 +197,16 @@ export class SubscriptionsService {
           'upgrade once it has started',
       );
     }
+    // Its period over and the renewal not yet confirmed (within RENEWAL_WAIT_MS): the provider's charge for the next
+    // period, at the current plan's price, is on its way, and renew() would add that month to the upgrade's fresh
+    // period: a month of platinum bought at premium's price (until 2026-12-07). The member upgrades once the renewal
+    // is confirmed; one that fails leaves the subscription past due.
+    if (awaitsRenewal(current) && current.currentPeriodEnd.getTime() <= Date.now()) {
+      throw new ConflictException(
+        `The renewal of the ${current.plan} period that ended at ${current.currentPeriodEnd.toISOString()} is not ` +
+          'confirmed yet: upgrade once it is',
+      );
+    }
     const chargeId = await this.charge(target, paymentToken, key, current);
     const upgraded = await this.paidWrite(user, chargeId, () =>
       this.subscriptions.upgrade(user.id, current.plan, {
