@@ -4,6 +4,7 @@ import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@ne
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiOptionalBearerAuth } from '../auth/decorators/optional-bearer-auth.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
+import { CacheControl } from '../cache/http-cache.js';
 import { genericProblem, UNAVAILABLE_RETRY_AFTER_S } from '../common/problem/problem-details.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { timeLeftMs } from '../http/request-deadlines.js';
@@ -32,6 +33,9 @@ export class BatchController {
   @Public()
   @Post()
   @HttpCode(200)
+  // The items' own Cache-Control stays in their answers, which are personal (a subscription, who viewed me, an admin
+  // summary, each `no-store` alone): without one, the batch that carries them said nothing of keeping them.
+  @CacheControl('no-store')
   @ApiOptionalBearerAuth()
   @ApiOperation({
     summary: `Run up to 20 GET requests in one round trip; each runs through the full stack with the caller's token`,

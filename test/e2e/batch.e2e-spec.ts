@@ -75,6 +75,22 @@ describe('POST /v1/batch', () => {
     expect((await batch([{ method: 'GET', path }], { authorization: 'Bearer a.b.c' })).status).toBe(401);
   });
 
+  it('answers no-store, as its items may be personal answers that are no-store alone', async () => {
+    const path = '/v1/profiles/me';
+    const alone = await fetch(`${url}${path}`, { headers: owner.auth });
+    expect(alone.headers.get('cache-control')).toBe('private, no-cache');
+    const response = await batch(
+      [
+        { method: 'GET', path },
+        { method: 'GET', path: '/v1/subscriptions/me' },
+      ],
+      owner.auth,
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('private, no-store');
+    expect(response.headers.get('vary')).toContain('authorization');
+  });
+
   // encodeURIComponent leaves ' ( ) ! * as they are, and RFC 3986 allows them, with : @ / ?, in a query unencoded.
   it('runs an item whose query the route takes alone, written as encodeURIComponent writes it', async () => {
     const member = await registerAccount(url);
