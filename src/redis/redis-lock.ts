@@ -1,6 +1,7 @@
 import { Logger, ServiceUnavailableException } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { OutageLog } from '../common/outage-log.js';
 
 /** Deletes the lock only if it still holds our token: it may have expired and been taken by someone else. */
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
@@ -19,10 +20,12 @@ const logger = new Logger('RedisLock');
 const RELEASE_RETRY_MS = 1_000;
 const RELEASE_RETRIES = 3;
 /**
- * The clients whose last lock SET failed: an outage is logged as it starts and as it ends, not per request (each
- * request's own line has its 503). Until 2026-12-07 every subscription change during a Redis outage added a warning.
+ * Each Redis client's outages, told as they start and end (until 2026-12-07 every subscription change refused during
+ * one added a warning). Per client, so that apps sharing a process (tests) do not share them.
  */
-const failing = new WeakSet<Redis>();
+const outages = new WeakMap<Redis, OutageLog>();
+const outageOf = (redis: Redis): OutageLog =>
+  outages.get(redis) ?? outages.set(redis, new OutageLog(logger)).get(redis)!;
 
 /** Redis could not say whether the lock was free: the work did not run. */
 export class LockUnavailableException extends ServiceUnavailableException {}
@@ -73,13 +76,12 @@ async function take(redis: Redis, key: string, token: string, ttlMs: number): Pr
     // behind it on the same connection, so it undoes that SET; not awaited, since Redis is not answering now.
     void release(redis, key, token);
     // The key (a member's id) and the client's message are for the log; a 503's detail is shown to the caller.
-    if (!failing.has(redis)) logger.warn(`Lock ${key} unavailable: ${(error as Error).message}`);
-    failing.add(redis);
+    outageOf(redis).failed(`Lock ${key} unavailable: ${(error as Error).message}`);
     throw new LockUnavailableException('Changes are paused while a service is not answering; retry in a few seconds', {
       cause: error,
     });
   }
-  if (failing.delete(redis)) logger.log(`Lock ${key} available again`);
+  outageOf(redis).answered(`Lock ${key} available again`);
   return answer === 'OK';
 }
 

@@ -13,6 +13,7 @@ import { InjectConfig } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { REDIS_CLIENT } from '../../redis/redis.constants.js';
 import { REPEAT_VIEW_WINDOW_MS, VIEW_KEYS, VIEWERS_KEPT, VIEWERS_TTL_MS } from './profile-views.constants.js';
+import { OutageLog } from '../../common/outage-log.js';
 
 /**
  * Notes when each viewer of a profile last looked (the sorted set KEYS[1], scores only ever raised: instances send out
@@ -75,8 +76,8 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
   /** profileId → viewer account → when, for "who viewed me" (signed-in viewers only). */
   private viewers = new Map<string, Map<string, number>>();
   private timer?: NodeJS.Timeout;
-  /** Whether the last read of recent viewers failed: an outage is logged as it starts, not per request. */
-  private viewersFailing = false;
+  /** Redis outages met reading recent viewers (until 2026-12-07 each request during one added a warning). */
+  private readonly viewersOutage = new OutageLog(this.logger);
 
   private readonly redis: ViewsRedis;
 
@@ -125,13 +126,10 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
     const read = this.redis.zrevrangebyscore(key, '+inf', since, 'WITHSCORES', 'LIMIT', 0, VIEWERS_KEPT);
     const flat = await read.catch((error: unknown) => {
       // Only Redis holds them: while it is away (a timeout, a closed connection) the list is unavailable, not a bug.
-      // Said once per outage (each request's line has its 503); until 2026-12-07 each request added a warning.
-      if (!this.viewersFailing) this.logger.warn(`Recent viewers unavailable: ${(error as Error).message}`);
-      this.viewersFailing = true;
+      this.viewersOutage.failed(`Recent viewers unavailable: ${(error as Error).message}`);
       throw new ServiceUnavailableException('Recent viewers are unavailable; retry in a few seconds');
     });
-    if (this.viewersFailing) this.logger.log('Recent viewers available again');
-    this.viewersFailing = false;
+    this.viewersOutage.answered('Recent viewers available again');
     const viewers: { viewerId: string; viewedAt: Date }[] = [];
     for (let i = 0; i < flat.length; i += 2)
       viewers.push({ viewerId: flat[i], viewedAt: new Date(Number(flat[i + 1])) });
