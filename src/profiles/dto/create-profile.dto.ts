@@ -24,15 +24,29 @@ export const MAX_AGE = 120;
  */
 const MAX_COMPOSED_BIO_LENGTH = 4096;
 
-// Spaces only: trim() also drops a byte-order mark, controls and line separators, which IsPlainText refuses instead.
-const SPACES_AROUND = /^\p{Zs}+|\p{Zs}+$/gu;
+/** A space separator: every one is in the Basic Multilingual Plane, so one UTF-16 unit. */
+const SPACE = /^\p{Zs}$/u;
+
+/**
+ * `text` without the spaces (Zs) at its start and end, in time linear in its length. Spaces only: trim() also drops a
+ * byte-order mark, controls and line separators, which IsPlainText refuses instead. The regular expression this
+ * replaced, /\p{Zs}+$/, read a run of spaces to its end from each of its characters: a display name of 8,000 spaces
+ * between two letters held the event loop for about 100 ms per request.
+ */
+function withoutSpacesAround(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && SPACE.test(text[start])) start++;
+  while (end > start && SPACE.test(text[end - 1])) end--;
+  return text.slice(start, end);
+}
 
 /**
  * Names and bios as cities are stored: in NFC, so "José" sent with a combining accent is the string sent with "é", and
  * is measured as the one letter it shows; a name trimmed too ("É " was a two-character name).
  */
 const displayNameInput = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' ? composedText(value).replace(SPACES_AROUND, '') : value;
+  typeof value === 'string' ? withoutSpacesAround(composedText(value)) : value;
 const bioInput = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' ? composedText(value, MAX_COMPOSED_BIO_LENGTH) : value;
 

@@ -77,6 +77,16 @@ describe('display name and bio, whichever way a device encodes accents', () => {
     const korean = '\ud55c\uad6d\uc5b4\uc694'.repeat(100).normalize('NFD');
     expect(fieldsWithErrors(CreateProfileDto, profile({ bio: korean }))).toEqual([]);
   });
+
+  it('lose the spaces around a display name (only spaces), however long a run of them', () => {
+    const trimmed = (displayName: string) => check(UpdateProfileDto, { displayName }).dto.displayName;
+    expect(trimmed('\u3000 Ann\u00a0\u2009')).toBe('Ann');
+    expect(trimmed('\ufeffAnn\n')).toBe('\ufeffAnn\n');
+    // Trimmed by /\p{Zs}+$/, which reads a run of spaces to its end from each of them, this name of 100,000 spaces
+    // held the event loop for about 20 s (8,000, as much as the input pipe lets through, for about 100 ms per
+    // request); in one pass it takes milliseconds, and the test's timeout is far from either.
+    expect(trimmed(`A${'\u3000'.repeat(100_000)}B`)).toHaveLength(100_002);
+  }, 10_000);
 });
 
 describe('interests', () => {
