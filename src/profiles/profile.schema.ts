@@ -111,5 +111,5 @@ ProfileSchema.index({ visibility: 1, birthDate: 1 });
 ProfileSchema.index({ visibility: 1, views: -1, _id: -1 });
 // Nearby search: counts per cell in a box of rows and columns, then the smallest ids of chosen cells.
 ProfileSchema.index({ visibility: 1, 'location.cellRow': 1, 'location.cellCol': 1, _id: 1 });
-// The profiles showing a photo, looked up twice by every media delete (ProfilesRepository.pullPhoto).
+// The profiles showing a photo, looked up twice by every media delete (ProfilesRepository.photoHolders).
 ProfileSchema.index({ photoIds: 1 });

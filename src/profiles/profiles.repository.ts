@@ -21,6 +21,9 @@ export type ProfileRecord = Profile & { _id: Types.ObjectId };
  */
 const OBJECT_ID = { _id: { $type: 'objectId' } } as const;
 
+/** A media id as the API writes it, and in capitals, as clients sent it to versions before 2026-11-24. */
+const spellings = (mediaId: string): string[] => [...new Set([mediaId, mediaId.toUpperCase()])];
+
 /** A profile as an update found it and as it was read back after. */
 export interface ProfileWrite {
   before: ProfileRecord;
@@ -256,21 +259,24 @@ export class ProfilesRepository {
   }
 
   /**
-   * Removes a media id (hex, as the API writes it) from every profile showing it; returns those profiles' ids. Profiles
-   * written before 2026-11-24 may hold it in capitals, as their clients sent it: until now a delete left that spelling
-   * behind, a photo answering 404. Both spellings are matched exactly, so the index on photoIds serves the lookup (a
-   * case-insensitive regex would read the whole index on every delete); `$pullAll`, as FerretDB takes no `$pull`
-   * condition.
+   * The profiles showing a media id (hex, as the API writes it). Profiles written before 2026-11-24 may hold it in
+   * capitals, as their clients sent it: until then a delete left that spelling behind, a photo answering 404. Both
+   * spellings are matched exactly, so the index on photoIds serves the lookup (a case-insensitive regex would read the
+   * whole index on every delete).
    */
-  async pullPhoto(mediaId: string): Promise<Types.ObjectId[]> {
-    const spellings = [...new Set([mediaId, mediaId.toUpperCase()])];
+  async photoHolders(mediaId: string): Promise<Types.ObjectId[]> {
     const holders = await this.profiles
-      .find({ ...OBJECT_ID, photoIds: { $in: spellings } }, { _id: 1 })
+      .find({ ...OBJECT_ID, photoIds: { $in: spellings(mediaId) } }, { _id: 1 })
       .lean<{ _id: Types.ObjectId }[]>();
-    if (holders.length === 0) return [];
-    const ids = holders.map((holder) => holder._id);
-    await this.profiles.updateMany({ _id: { $in: ids } }, { $pullAll: { photoIds: spellings } });
-    return ids;
+    return holders.map((holder) => holder._id);
+  }
+
+  /**
+   * Removes a media id, in both spellings, from the profiles `ids` (photoHolders): `$pullAll`, as FerretDB takes no
+   * `$pull` condition.
+   */
+  async pullPhoto(mediaId: string, ids: readonly Types.ObjectId[]): Promise<void> {
+    await this.profiles.updateMany({ _id: { $in: ids } }, { $pullAll: { photoIds: spellings(mediaId) } });
   }
 
   /** Deletes the profile; returns it as it was deleted (its photos then), or null when none matched. */

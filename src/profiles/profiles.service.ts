@@ -342,17 +342,24 @@ export class ProfilesService implements OnModuleInit {
    * (A delete is rare; evicting by hand is simpler than a decorator here.)
    */
   private async detachPhoto(mediaId: Types.ObjectId): Promise<void> {
-    const profileIds = await this.profiles.pullPhoto(mediaId.toHexString());
+    const profileIds = await this.profiles.photoHolders(mediaId.toHexString());
     if (profileIds.length === 0) return;
-    // Side by side, as @CacheEvict runs its evictions: with Redis not answering each waits out the L2 timeout, and one
-    // after another they add up over a profile's photos (a delete with six took 5 s, against 3 s side by side).
-    await Promise.all([
-      this.cache.invalidate(
-        PROFILE_EVICTION.name,
-        profileIds.map((id) => id.toHexString()),
-      ),
-      ...RENDERED_LIST_EVICTIONS.map((rendered) => evict(this.cache, rendered, [])),
-    ]);
+    try {
+      await this.profiles.pullPhoto(mediaId.toHexString(), profileIds);
+    } finally {
+      // Also when the pull fails: it may have landed (its reply lost), and the repeated delete then finds no profile
+      // showing the photo, so nothing else would drop their entries: every instance showed the deleted photo, a 404,
+      // for the TTL (until 2026-12-07). Side by side, as @CacheEvict runs its evictions: with Redis not answering each
+      // waits out the L2 timeout, and one after another they add up over a profile's photos (a delete with six took
+      // 5 s, against 3 s side by side).
+      await Promise.all([
+        this.cache.invalidate(
+          PROFILE_EVICTION.name,
+          profileIds.map((id) => id.toHexString()),
+        ),
+        ...RENDERED_LIST_EVICTIONS.map((rendered) => evict(this.cache, rendered, [])),
+      ]);
+    }
   }
 
   /**
