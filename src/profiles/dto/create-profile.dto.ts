@@ -100,7 +100,9 @@ export class CreateProfileDto {
     example: ['climbing', 'cooking'],
     maxItems: 20,
     uniqueItems: true,
-    description: 'Tags of 2 to 30 letters, digits, spaces and &+-, stored lower-cased, single-spaced and in NFKC',
+    description:
+      'Tags of 2 to 30 letters, digits, spaces and &+-, stored lower-cased, single-spaced, with full-width and ' +
+      'half-width forms as their usual letters',
   })
   @OptionalNotNull()
   @Transform(normaliseTags)

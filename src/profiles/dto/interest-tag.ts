@@ -1,20 +1,24 @@
 import { foldedText, MAX_FOLDED_INPUT_LENGTH } from '../folded-text.js';
 
 /**
- * An interest as it is stored and matched: trimmed, each run of spaces one space, in compatibility form (NFKC), and
- * folded as cities are (foldedText), so each spelling of a tag is one string and a search finds every profile that has
- * it: accents precomposed or not, "İ" from a Turkish keyboard or "I" from another, "ｈｉｋｉｎｇ" as a Japanese
- * or Chinese input method types Latin letters, "rock  climbing" with a doubled space. A tag whose compatibility form is
- * no tag ("½" is "1⁄2", with a fraction slash) keeps its own. Unlike a city's key, the tag is also what a profile
- * shows, so it keeps what would change its spelling rather than its form: "ß" (Swiss German writes "ss"), and the
- * zero-width joiners of Persian and Indic words.
+ * An interest as it is stored and matched: trimmed, each run of spaces one space, its full-width and half-width forms
+ * as their usual letters (NFKC), and folded as cities are (foldedText), so each spelling of a tag is one string and a
+ * search finds every profile that has it: accents precomposed or not, "İ" from a Turkish keyboard or "I" from another,
+ * "ｈｉｋｉｎｇ" and "ﾃﾆｽ" as Japanese and Chinese input methods type them, "rock  climbing" with a doubled space.
+ * Only those forms: NFKC of the whole tag would also change what makes a different spelling ("½" is "1⁄2", with a
+ * fraction slash no tag may hold; an isolated Arabic vowel sign becomes a space and a mark). Unlike a city's key, the
+ * tag is what a profile shows, so it keeps "ß" (Swiss German writes "ss") and the zero-width joiners of Persian and
+ * Indic words. A tag whose width forms make no tag keeps its own.
  */
 export function normaliseInterest(tag: string): string {
   const folded = foldedText(singleSpaced(tag));
   if (tag.length > MAX_FOLDED_INPUT_LENGTH) return folded;
-  const compatible = foldedText(singleSpaced(tag.normalize('NFKC')));
+  const compatible = foldedText(singleSpaced(tag.replace(WIDTH_FORMS, (run) => run.normalize('NFKC'))));
   return INTEREST_TAG.test(compatible) ? compatible : folded;
 }
+
+/** Unicode's Halfwidth and Fullwidth Forms block. */
+const WIDTH_FORMS = /[\uff01-\uffee]+/g;
 
 function singleSpaced(tag: string): string {
   return tag.trim().replace(/ {2,}/g, ' ');
