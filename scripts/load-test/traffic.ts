@@ -204,7 +204,7 @@ function renewalTime(token: string): number {
 /** After a failed renewal the old token serves on, and the next login waits this long. */
 const RENEWAL_RETRY_MS = 5_000;
 
-/** Starts a login to replace the member's token once it is due, in the background: requests meanwhile use the old one. */
+/** Starts a login to replace the member's token once it is due, in the background; meanwhile the old one serves. */
 function renewIfDue(target: string, member: Member): void {
   if (member.renewing || Date.now() < member.renewAtMs) return;
   member.renewing = logIn(target, member)
