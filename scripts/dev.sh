@@ -9,7 +9,8 @@ source scripts/lib/services.sh
 
 ensure_node_modules
 trap stop_services EXIT
-trap 'exit 130' INT TERM
+# HUP: the terminal or IDE tab running this script was closed.
+trap 'exit 130' INT TERM HUP
 
 start_services "$PWD/.data/ferretdb" 27017
 
@@ -57,10 +58,11 @@ INFO
 # In the background, in a process group of its own (set -m), and waited for: bash runs no trap while a foreground
 # command runs, and a SIGTERM sent to this script alone (an IDE's stop button, `kill <pid>`) stopped nothing until
 # 2026-12-05. The trap stops the API's whole tree (npm, nest --watch, node) through its group; Ctrl-C reaches this
-# script, whose trap does the same.
+# script, whose trap does the same. Closing the terminal sends SIGHUP to this script's group, not to the API's, which
+# until 2026-12-07 went on holding PORT and METRICS_PORT, so the next dev.sh's API could not listen.
 set -m
 npm run --silent start:dev &
 api=$!
 set +m
-trap 'kill -TERM -- "-$api" 2>/dev/null || true; wait "$api" 2>/dev/null || true; exit 130' INT TERM
+trap 'kill -TERM -- "-$api" 2>/dev/null || true; wait "$api" 2>/dev/null || true; exit 130' INT TERM HUP
 wait "$api"

@@ -112,8 +112,9 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
     expect(keyOfRun('x'.repeat(40))).toBe('x'.repeat(40));
   });
 
-  // An IDE's stop button or `kill <pid>` signals the script alone, not its process group as Ctrl-C does.
-  it('stops the API when the script alone gets SIGTERM', async () => {
+  // An IDE's stop button or `kill <pid>` signals the script alone, not its process group as Ctrl-C does. Closing the
+  // terminal sends SIGHUP to the script's group, which is not the API's: the API then held PORT and METRICS_PORT.
+  it.each(['SIGTERM', 'SIGHUP'] as const)('stops the API when the script alone gets %s', async (signal) => {
     const apiPid = join(workdir, 'api.pid');
     const script = spawn('bash', ['scripts/dev.sh'], {
       cwd: join(workdir, 'clone'),
@@ -143,7 +144,7 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
     expect(running(api)).toBe(true);
 
     try {
-      script.kill('SIGTERM');
+      script.kill(signal);
       const stillRunning = new Promise((resolve) => setTimeout(resolve, 10_000, 'still running'));
       expect(await Promise.race([exited, stillRunning])).toBe(130);
       await expect.poll(() => running(api), { timeout: 5_000 }).toBe(false);
