@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
 source scripts/lib/services.sh
 
+# An API still listening there (another dev.sh, one whose terminal was closed) would answer at the printed URLs while
+# this one's failed with EADDRINUSE in a log line and watch mode waited on: say so before starting anything.
+for port in "${PORT:-3000}" "${METRICS_PORT:-9464}"; do
+  ! port_open "$port" ||
+    die "port $port is in use: stop what listens there (ss -ltnp 'sport = :$port' names it), or set PORT / METRICS_PORT"
+done
+
 ensure_node_modules
 trap stop_services EXIT
 # HUP: the terminal or IDE tab running this script was closed.

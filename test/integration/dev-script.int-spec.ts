@@ -81,6 +81,38 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
     expect(again).toContain('run --silent start:dev');
   });
 
+  it('stops with a line naming the port when PORT is taken, before starting anything', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const calls = join(workdir, 'npm-calls.txt');
+    try {
+      const { status, stderr } = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        execFile(
+          'bash',
+          ['scripts/dev.sh'],
+          {
+            cwd: join(workdir, 'clone'),
+            env: {
+              ...process.env,
+              PATH: `${join(workdir, 'bin')}:${process.env.PATH ?? ''}`,
+              NPM_CALLS: calls,
+              PORT: String(port),
+              MONGODB_URI: 'mongodb://127.0.0.1:1/vesta',
+              REDIS_URL: 'redis://127.0.0.1:1',
+            },
+          },
+          (error, _stdout, stderr) => resolve({ status: error ? Number(error.code) : 0, stderr }),
+        );
+      });
+      expect(status).toBe(1);
+      expect(stderr).toContain(`port ${port} is in use`);
+      expect(existsSync(calls) ? readFileSync(calls, 'utf8') : '').not.toContain('start:dev');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
   // The default key outside production is in the repository, and the API listens on every interface.
   it('starts the API with a signing key of its own, the same on every run, unless JWT_SECRET is set', () => {
     const clone = join(workdir, 'clone');
