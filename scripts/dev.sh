@@ -43,6 +43,16 @@ if [[ -z "${JWT_SECRET:-}" ]]; then
   JWT_SECRET=$(<.data/jwt-secret)
 fi
 export JWT_SECRET
+# The Redis on 6379 is the machine's: it may hold another checkout's keys, and this one's from before .data/ was
+# deleted, whose cached profiles, popular list and city counts the API served from a database started afresh. A key
+# prefix of this .data/ folder's own keeps them apart.
+if [[ -z "${REDIS_KEY_PREFIX:-}" ]]; then
+  mkdir -p .data
+  [[ -s .data/redis-key-prefix ]] ||
+    node -e 'console.log(`vesta-dev-${require("crypto").randomBytes(4).toString("hex")}:`)' >.data/redis-key-prefix
+  REDIS_KEY_PREFIX=$(<.data/redis-key-prefix)
+fi
+export REDIS_KEY_PREFIX
 if [[ -f .data/seeded ]]; then
   log "demo data already seeded (delete .data/seeded to seed again)"
 # grep reads the whole list: -q would stop at the match and npm, cut off, prints an error.
@@ -59,7 +69,7 @@ cat >&2 <<INFO
   Docs     http://localhost:$PORT/docs   (OpenAPI: /docs/openapi.json)
   Metrics  http://localhost:$METRICS_PORT/metrics
   MongoDB  $MONGODB_URI
-  Redis    $REDIS_URL
+  Redis    $REDIS_URL   (keys under $REDIS_KEY_PREFIX)
 
 INFO
 # In the background, in a process group of its own (set -m), and waited for: bash runs no trap while a foreground

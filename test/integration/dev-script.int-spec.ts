@@ -40,6 +40,7 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
       // `npm run` lists the scripts; dev.sh seeds only when `seed` is among them.
       `if [[ "$*" == run ]]; then printf 'Scripts available:\\n  seed\\n    nest build\\n'; fi`,
       'if [[ "$*" == "run --silent start:dev" ]]; then echo "JWT_SECRET=${JWT_SECRET:-}" >> "$NPM_CALLS"; fi',
+      'if [[ "$*" == "run --silent start:dev" ]]; then echo "REDIS_KEY_PREFIX=$REDIS_KEY_PREFIX" >> "$NPM_CALLS"; fi',
       // The API, for as long as the test wants: its pid is recorded, and it runs until stopped.
       'if [[ "$*" == "run --silent start:dev" && -n "${API_PID:-}" ]]; then echo $$ > "$API_PID"; exec sleep 300; fi',
     ].join('\n');
@@ -184,6 +185,42 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
       // Left running when the test fails, neither may outlive it.
       for (const pid of [api, script.pid]) if (pid && running(pid)) process.kill(pid, 'SIGKILL');
     }
+  });
+
+  // The machine's Redis outlives .data/: with the default prefix, a database started afresh was shown the deleted one's
+  // profiles, popular list and city counts from the Redis cache.
+  it('gives the API a Redis key prefix of its .data folder, a new one once .data is deleted, unless one is set', () => {
+    const clone = join(workdir, 'clone');
+    const calls = join(workdir, 'npm-calls.txt');
+    const prefixOfRun = (prefix?: string): string => {
+      writeFileSync(calls, '');
+      const run = spawnSync('bash', ['scripts/dev.sh'], {
+        cwd: clone,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          PATH: `${join(workdir, 'bin')}:${process.env.PATH ?? ''}`,
+          NPM_CALLS: calls,
+          MONGODB_URI: 'mongodb://127.0.0.1:1/vesta',
+          REDIS_URL: 'redis://127.0.0.1:1',
+          REDIS_KEY_PREFIX: prefix,
+        },
+      });
+      expect(run.status).toBe(0);
+      const line = readFileSync(calls, 'utf8')
+        .split('\n')
+        .find((call) => call.startsWith('REDIS_KEY_PREFIX='));
+      return line?.slice('REDIS_KEY_PREFIX='.length) ?? '';
+    };
+
+    const prefix = prefixOfRun();
+    expect(prefix).toMatch(/^vesta-dev-[0-9a-f]{8}:$/);
+    expect(prefixOfRun()).toBe(prefix);
+    rmSync(join(clone, '.data'), { recursive: true, force: true });
+    const fresh = prefixOfRun();
+    expect(fresh).toMatch(/^vesta-dev-[0-9a-f]{8}:$/);
+    expect(fresh).not.toBe(prefix);
+    expect(prefixOfRun('team-a:')).toBe('team-a:');
   });
 });
 
