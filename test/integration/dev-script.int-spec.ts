@@ -50,21 +50,36 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
 
   afterEach(() => rmSync(workdir, { recursive: true, force: true }));
 
+  /** The script's environment here: the npm stub first on PATH, noting its calls, and the services given. */
+  const devEnv = (more: Record<string, string | undefined> = {}): NodeJS.ProcessEnv => ({
+    ...process.env,
+    PATH: `${join(workdir, 'bin')}:${process.env.PATH ?? ''}`,
+    NPM_CALLS: join(workdir, 'npm-calls.txt'),
+    MONGODB_URI: 'mongodb://127.0.0.1:1/vesta',
+    REDIS_URL: 'redis://127.0.0.1:1',
+    ...more,
+  });
+
+  /** The value of `name` the script gave the API (the stub notes it), in a run with `more` set that succeeds. */
+  const givenToApi = (name: string, more: Record<string, string | undefined> = {}): string => {
+    const calls = join(workdir, 'npm-calls.txt');
+    writeFileSync(calls, '');
+    const run = spawnSync('bash', ['scripts/dev.sh'], {
+      cwd: join(workdir, 'clone'),
+      encoding: 'utf8',
+      env: devEnv(more),
+    });
+    expect(run.status).toBe(0);
+    const line = readFileSync(calls, 'utf8')
+      .split('\n')
+      .find((call) => call.startsWith(`${name}=`));
+    return line?.slice(name.length + 1) ?? '';
+  };
+
   it('seeds once, leaves the marker and starts the API, also without a .data folder', () => {
     const clone = join(workdir, 'clone');
     const calls = join(workdir, 'npm-calls.txt');
-    const run = () =>
-      spawnSync('bash', ['scripts/dev.sh'], {
-        cwd: clone,
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          PATH: `${join(workdir, 'bin')}:${process.env.PATH ?? ''}`,
-          NPM_CALLS: calls,
-          MONGODB_URI: 'mongodb://127.0.0.1:1/vesta',
-          REDIS_URL: 'redis://127.0.0.1:1',
-        },
-      });
+    const run = () => spawnSync('bash', ['scripts/dev.sh'], { cwd: clone, encoding: 'utf8', env: devEnv() });
 
     const first = run();
     expect(first.stderr).not.toContain('cannot touch');
@@ -92,17 +107,7 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
         execFile(
           'bash',
           ['scripts/dev.sh'],
-          {
-            cwd: join(workdir, 'clone'),
-            env: {
-              ...process.env,
-              PATH: `${join(workdir, 'bin')}:${process.env.PATH ?? ''}`,
-              NPM_CALLS: calls,
-              PORT: String(port),
-              MONGODB_URI: 'mongodb://127.0.0.1:1/vesta',
-              REDIS_URL: 'redis://127.0.0.1:1',
-            },
-          },
+          { cwd: join(workdir, 'clone'), env: devEnv({ PORT: String(port) }) },
           (error, _stdout, stderr) => resolve({ status: error ? Number(error.code) : 0, stderr }),
         );
       });
@@ -116,27 +121,7 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
 
   // The default key outside production is in the repository, and the API listens on every interface.
   it('starts the API with a signing key of its own, the same on every run, unless JWT_SECRET is set', () => {
-    const clone = join(workdir, 'clone');
-    const calls = join(workdir, 'npm-calls.txt');
-    const keyOfRun = (jwtSecret?: string): string => {
-      writeFileSync(calls, '');
-      const env = { ...process.env, PATH: `${join(workdir, 'bin')}:${process.env.PATH ?? ''}`, NPM_CALLS: calls };
-      const run = spawnSync('bash', ['scripts/dev.sh'], {
-        cwd: clone,
-        encoding: 'utf8',
-        env: {
-          ...env,
-          MONGODB_URI: 'mongodb://127.0.0.1:1/vesta',
-          REDIS_URL: 'redis://127.0.0.1:1',
-          JWT_SECRET: jwtSecret,
-        },
-      });
-      expect(run.status).toBe(0);
-      const line = readFileSync(calls, 'utf8')
-        .split('\n')
-        .find((call) => call.startsWith('JWT_SECRET='));
-      return line?.slice('JWT_SECRET='.length) ?? '';
-    };
+    const keyOfRun = (jwtSecret?: string) => givenToApi('JWT_SECRET', { JWT_SECRET: jwtSecret });
 
     const key = keyOfRun();
     expect(key.length).toBeGreaterThanOrEqual(32);
@@ -151,14 +136,7 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
     const apiPid = join(workdir, 'api.pid');
     const script = spawn('bash', ['scripts/dev.sh'], {
       cwd: join(workdir, 'clone'),
-      env: {
-        ...process.env,
-        PATH: `${join(workdir, 'bin')}:${process.env.PATH ?? ''}`,
-        NPM_CALLS: join(workdir, 'npm-calls.txt'),
-        API_PID: apiPid,
-        MONGODB_URI: 'mongodb://127.0.0.1:1/vesta',
-        REDIS_URL: 'redis://127.0.0.1:1',
-      },
+      env: devEnv({ API_PID: apiPid }),
       stdio: 'ignore',
     });
     const exited = new Promise<number | null>((resolve) => script.on('exit', (code) => resolve(code)));
@@ -190,33 +168,12 @@ describe('scripts/dev.sh with MONGODB_URI and REDIS_URL set', () => {
   // The machine's Redis outlives .data/: with the default prefix, a database started afresh was shown the deleted one's
   // profiles, popular list and city counts from the Redis cache.
   it('gives the API a Redis key prefix of its .data folder, a new one once .data is deleted, unless one is set', () => {
-    const clone = join(workdir, 'clone');
-    const calls = join(workdir, 'npm-calls.txt');
-    const prefixOfRun = (prefix?: string): string => {
-      writeFileSync(calls, '');
-      const run = spawnSync('bash', ['scripts/dev.sh'], {
-        cwd: clone,
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          PATH: `${join(workdir, 'bin')}:${process.env.PATH ?? ''}`,
-          NPM_CALLS: calls,
-          MONGODB_URI: 'mongodb://127.0.0.1:1/vesta',
-          REDIS_URL: 'redis://127.0.0.1:1',
-          REDIS_KEY_PREFIX: prefix,
-        },
-      });
-      expect(run.status).toBe(0);
-      const line = readFileSync(calls, 'utf8')
-        .split('\n')
-        .find((call) => call.startsWith('REDIS_KEY_PREFIX='));
-      return line?.slice('REDIS_KEY_PREFIX='.length) ?? '';
-    };
+    const prefixOfRun = (prefix?: string) => givenToApi('REDIS_KEY_PREFIX', { REDIS_KEY_PREFIX: prefix });
 
     const prefix = prefixOfRun();
     expect(prefix).toMatch(/^vesta-dev-[0-9a-f]{8}:$/);
     expect(prefixOfRun()).toBe(prefix);
-    rmSync(join(clone, '.data'), { recursive: true, force: true });
+    rmSync(join(workdir, 'clone', '.data'), { recursive: true, force: true });
     const fresh = prefixOfRun();
     expect(fresh).toMatch(/^vesta-dev-[0-9a-f]{8}:$/);
     expect(fresh).not.toBe(prefix);
