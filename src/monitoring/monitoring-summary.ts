@@ -31,22 +31,26 @@ export function buildSummary(
   memory: NodeJS.MemoryUsage,
   uptimeS: number,
 ): MonitoringSummary {
-  const heapUsedMb = memory.heapUsed / MB;
+  // Each state is judged on the figure the summary shows, so that a figure at a threshold shows its state: judged on
+  // the unrounded value, 799.96 MB showed as 800 with memory ok; and the rate as a percentage of the counts, since
+  // errorRate * 100 lands below whole percentages (29 errors in 100 replies read 28.999…, ok against a warn of 29).
+  const heapUsedMb = round(memory.heapUsed / MB);
+  const cpuPercent = round(process_.cpuPercent);
   const recent = requests.recent();
-  const errorRatePercent = recent.errorRate * 100;
+  const errorRatePercent = round(recent.requests === 0 ? 0 : (recent.errors * 100) / recent.requests, 2);
   return {
     at: new Date().toISOString(),
     uptimeS: Math.round(uptimeS),
     memory: {
-      heapUsedMb: round(heapUsedMb),
+      heapUsedMb,
       heapTotalMb: round(memory.heapTotal / MB),
       rssMb: round(memory.rss / MB),
       state: stateOf(heapUsedMb, config.memoryMb.warn, config.memoryMb.critical),
       restartAtMb: config.memoryMb.restart,
     },
     cpu: {
-      percent: round(process_.cpuPercent),
-      state: stateOf(process_.cpuPercent, config.cpuPercent.warn, config.cpuPercent.critical),
+      percent: cpuPercent,
+      state: stateOf(cpuPercent, config.cpuPercent.warn, config.cpuPercent.critical),
     },
     eventLoopDelayMs: { mean: round(process_.eventLoopDelayMs.mean, 2), p99: round(process_.eventLoopDelayMs.p99, 2) },
     requests: {
@@ -59,7 +63,7 @@ export function buildSummary(
       windowS: recent.windowS,
       requests: recent.requests,
       errors: recent.errors,
-      errorRatePercent: round(errorRatePercent, 2),
+      errorRatePercent,
       state: stateOf(errorRatePercent, config.errorRatePercent.warn),
     },
     thresholds: config,

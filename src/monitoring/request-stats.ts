@@ -31,8 +31,8 @@ export class RequestStats {
     if (isError) bucket.errors += 1;
   }
 
-  /** Requests, 5xx errors and their ratio over the last 5 minutes. */
-  recent(now = Date.now()): { requests: number; errors: number; errorRate: number; windowS: number } {
+  /** Requests and 5xx errors over the last 5 minutes. */
+  recent(now = Date.now()): { requests: number; errors: number; windowS: number } {
     const oldest = now - BUCKET_MS * BUCKETS;
     let requests = 0;
     let errors = 0;
@@ -41,11 +41,6 @@ export class RequestStats {
       requests += bucket.requests;
       errors += bucket.errors;
     }
-    return {
-      requests,
-      errors,
-      errorRate: requests === 0 ? 0 : errors / requests,
-      windowS: (BUCKET_MS * BUCKETS) / 1000,
-    };
+    return { requests, errors, windowS: (BUCKET_MS * BUCKETS) / 1000 };
   }
 }
