@@ -10,6 +10,9 @@ import { toSubscriptionView } from './subscription.view.js';
 import { SubscriptionsRepository } from './subscriptions.repository.js';
 import { CacheControl } from '../cache/http-cache.js';
 
+/** How many records stored with an id that is no ObjectId the first page names at most. */
+const FOREIGN_ID_LIMIT = 100;
+
 @ApiTags('subscriptions')
 @ApiBearerAuth()
 @Roles('admin')
@@ -23,7 +26,9 @@ export class AdminSubscriptionsController {
     summary: 'All subscriptions, newest first, filtered by status and plan, with cursor pages',
     description:
       'A subscription whose stored record cannot be read (a period date missing or not a date, an unknown plan or ' +
-      'status) is listed in `damaged`, with what is wrong, instead of `items`; the others are listed as ever.',
+      'status) is listed in `damaged`, with what is wrong, instead of `items`; the others are listed as ever. One ' +
+      'stored with an id that is no ObjectId (an import without types) cannot be paged: the first page lists up ' +
+      'to 100 such in `damaged`.',
   })
   @ApiOkResponse({ type: AdminSubscriptionPageDto })
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Admins only' })
@@ -41,7 +46,10 @@ export class AdminSubscriptionsController {
     );
     const { page, nextCursor } = cursorPage(records, limit, (record) => record._id, scope);
     const items = page.flatMap((read) => (isDamaged(read) ? [] : [read]));
-    const damaged = page.filter(isDamaged);
+    // Records whose id is no ObjectId cannot be paged by it: the first page names them.
+    const filters = { status: query.status, plan: query.plan };
+    const foreign = query.cursor ? [] : await this.subscriptions.withForeignIds(filters, FOREIGN_ID_LIMIT);
+    const damaged = [...page.filter(isDamaged), ...foreign];
     return {
       items: items.map((record) => ({ userId: String(record.userId), ...toSubscriptionView(record) })),
       ...(damaged.length > 0 && {

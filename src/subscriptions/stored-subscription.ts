@@ -42,6 +42,21 @@ export function readStored(
   return { _id: stored._id, userId: stored.userId, problems };
 }
 
+/**
+ * A stored subscription whose `_id` is no ObjectId (an import without types stores it as text): damaged whatever else
+ * it holds, as the admin list pages by ObjectId and every write finds the record by one. Logged as readStored logs.
+ */
+export function readWithForeignId(
+  model: Model<Subscription>,
+  stored: Record<string, unknown>,
+): Omit<DamagedSubscription, '_id'> & { _id: unknown } {
+  const read = readStored(model, stored as StoredSubscription);
+  const problems = [`_id is ${shown(stored._id)}, not an ObjectId`, ...(isDamaged(read) ? read.problems : [])];
+  if (!isDamaged(read))
+    logger.warn(`Subscription ${String(stored._id)} cannot be read and needs repair: ${problems[0]}`);
+  return { _id: stored._id, userId: stored.userId, problems };
+}
+
 export function isDamaged(read: SubscriptionRecord | DamagedSubscription): read is DamagedSubscription {
   return 'problems' in read;
 }

@@ -8,6 +8,7 @@ import {
   memberOf,
   NULL_MEANS_DEFAULT,
   readStored,
+  readWithForeignId,
   SubscriptionNeedsSupportException,
   type DamagedSubscription,
   type StoredSubscription,
@@ -17,6 +18,10 @@ import { Subscription, type PaymentKeyUse, type SubscriptionStatus } from './sub
 export type SubscriptionRecord = Subscription & { _id: Types.ObjectId };
 
 const LIVE: SubscriptionStatus[] = ['active', 'past_due'];
+
+function listFilter(filter: { status?: SubscriptionStatus; plan?: PlanId }): Record<string, unknown> {
+  return { ...(filter.status && { status: filter.status }), ...(filter.plan && { plan: filter.plan }) };
+}
 
 /**
  * Not canceled at period end: false, or missing in a document older than the field (the default). A filter on `false`
@@ -175,18 +180,35 @@ export class SubscriptionsRepository {
 
   /**
    * Newest first, strictly below `beforeId` (cursor paging that new subscriptions never shift). A record that cannot be
-   * read comes as its damage, in its place, so that one such record neither fails the list nor shifts its pages.
+   * read comes as its damage, in its place, so that one such record neither fails the list nor shifts its pages. Only
+   * records with an ObjectId `_id` page (see withForeignIds).
    */
   async list(
     filter: { status?: SubscriptionStatus; plan?: PlanId; beforeId?: Types.ObjectId },
     limit: number,
   ): Promise<(SubscriptionRecord | DamagedSubscription)[]> {
-    const query: Record<string, unknown> = {};
-    if (filter.status) query.status = filter.status;
-    if (filter.plan) query.plan = filter.plan;
-    if (filter.beforeId) query._id = { $lt: filter.beforeId };
+    const query = {
+      ...listFilter(filter),
+      _id: { $type: 'objectId', ...(filter.beforeId && { $lt: filter.beforeId }) },
+    };
     const stored = await this.subscriptions.find(query).sort({ _id: -1 }).limit(limit).lean<StoredSubscription[]>();
     return stored.map((one) => readStored(this.subscriptions, one));
+  }
+
+  /**
+   * Up to `limit` records stored with an `_id` that is no ObjectId (an import without types), as damage. They sort
+   * after every ObjectId and no cursor below one reaches them: paged with the others, they were never listed past the
+   * first page, and one ending a page failed the list (500).
+   */
+  async withForeignIds(
+    filter: { status?: SubscriptionStatus; plan?: PlanId },
+    limit: number,
+  ): Promise<ReturnType<typeof readWithForeignId>[]> {
+    const stored = await this.subscriptions
+      .find({ ...listFilter(filter), _id: { $not: { $type: 'objectId' } } })
+      .limit(limit)
+      .lean<Record<string, unknown>[]>();
+    return stored.map((one) => readWithForeignId(this.subscriptions, one));
   }
 
   /**

@@ -258,6 +258,39 @@ describe('subscriptions written by earlier versions, by hand or restored from ol
     expect((await call('GET', '/v1/admin/subscriptions?status=active&limit=1', admin)).status).toBe(200);
   });
 
+  it('lists once, across its pages, every subscription an import stored with its id as text', async () => {
+    // Sorted after every ObjectId and below no cursor, they were listed only by a first page reaching that far (as
+    // healthy items), and one ending a page answered 500 (toHexString of a string).
+    const byTextId = running.app.get<Connection>(getConnectionToken()).db!.collection<{ _id: string }>('subscriptions');
+    const textIds = [`imported-${randomUUID()}`, `imported-${randomUUID()}`];
+    for (const id of textIds)
+      await byTextId.insertOne({ ...subscriptionDocument(await registerAccount(url)), _id: id });
+    try {
+      for (let i = 0; i < 2; i += 1) await insertSubscription(await registerAccount(url));
+      const total = await subscriptions.countDocuments({});
+      for (const limit of [1, 2, total - 1, total, 100]) {
+        const seen: string[] = [];
+        let cursor = '';
+        for (let pages = 0; pages <= total; pages += 1) {
+          const page = await call('GET', `/v1/admin/subscriptions?limit=${limit}${cursor}`, admin);
+          expect(page.status, `limit ${limit}`).toBe(200);
+          const body = page.body as { items: object[]; damaged?: { id: string }[]; nextCursor?: string };
+          seen.push(...(body.damaged ?? []).map((entry) => entry.id), ...body.items.map(() => 'item'));
+          if (!body.nextCursor) break;
+          cursor = `&cursor=${body.nextCursor}`;
+        }
+        for (const id of textIds)
+          expect(
+            seen.filter((one) => one === id),
+            `limit ${limit}`,
+          ).toHaveLength(1);
+        expect(seen, `limit ${limit}`).toHaveLength(total);
+      }
+    } finally {
+      await byTextId.deleteMany({ _id: { $in: textIds } });
+    }
+  });
+
   it('sweeps the other subscriptions when damaged ones have ended, leaving those as they are', async () => {
     const before = new Map<string, unknown>();
     for (const { changes } of Object.values(DAMAGED_SHAPES)) {

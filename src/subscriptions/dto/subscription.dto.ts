@@ -86,7 +86,8 @@ export class AdminSubscriptionPageDto {
     type: [DamagedSubscriptionDto],
     description:
       'Subscriptions of this page whose stored record cannot be read: listed here, not in items, until support ' +
-      'repairs them (each is logged as a warning with its id); absent when none',
+      'repairs them (each is logged as a warning with its id); on the first page also those stored with an id ' +
+      'that is no ObjectId; absent when none',
   })
   damaged?: DamagedSubscriptionDto[];
   @ApiPropertyOptional({ description: 'Pass as `cursor` for the next page; absent on the last page' })
