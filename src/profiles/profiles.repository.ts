@@ -305,8 +305,13 @@ export class ProfilesRepository {
     return this.idsOf(filter, { _id: -1 }, query.limit);
   }
 
+  /**
+   * Ranked by counts the view flush can add to (a number, or none yet: COUNTABLE_VIEWS). A count stored as anything
+   * else (a hand edit or an import: text, an object, true) sorts above every number in BSON order, so until 2026-12-07
+   * one profile with `views: "3"` was the most viewed of all, shown with no count, and took a place of the 50.
+   */
   mostViewedIds(limit: number): Promise<Types.ObjectId[]> {
-    return this.idsOf({ visibility: 'public' }, { views: -1, _id: -1 }, limit);
+    return this.idsOf({ visibility: 'public', $or: COUNTABLE_VIEWS }, { views: -1, _id: -1 }, limit);
   }
 
   private async idsOf(

@@ -3,6 +3,7 @@ import { Types, type Collection, type Connection } from 'mongoose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { TieredCache } from '../../src/cache/tiered-cache.js';
 import { ProfileCacheWarmer } from '../../src/profiles/cache-warming/profile-cache.warmer.js';
+import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { SearchKeyMigration } from '../../src/profiles/search-key-migration.js';
 import { ProfileViewsFlusher } from '../../src/profiles/views/profile-views.flusher.js';
 import { gridCellOf } from '../../src/profiles/geo.js';
@@ -231,6 +232,22 @@ describe('damaged profiles', () => {
       // Each damaged profile alone, so that each one is shown to be passed over.
       await profiles.deleteMany({ _id: { $in: inserted.splice(0) } });
     }
+  });
+
+  it('ranks no count stored as text or an object above the most viewed (BSON sorts them above numbers)', async () => {
+    const counted = await insertProfile(await registerAccount(url), { views: 5_000_000 });
+    const damaged = [];
+    for (const views of ['3', { count: 3 }, true])
+      damaged.push(await insertProfile(await registerAccount(url), { views }));
+    const uncounted = await insertProfile(await registerAccount(url), { views: undefined });
+    await running.app.get(TieredCache).invalidate('popular-ids', ['top']);
+    const reply = await call('GET', '/v1/profiles/popular');
+    const ranked = (reply.body as unknown as { id: string }[]).map((item) => item.id);
+    expect(ranked[0]).toBe(counted);
+    for (const id of damaged) expect(ranked).not.toContain(id);
+    // A profile older than the count has none yet, and is still ranked, as having no views.
+    const all = await running.app.get(ProfilesRepository).mostViewedIds(100_000);
+    expect(all.map(String)).toContain(uncounted);
   });
 
   it('counts the views of other profiles when one stores its count as something else than a number', async () => {
