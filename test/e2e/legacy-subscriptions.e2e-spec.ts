@@ -268,7 +268,8 @@ describe('subscriptions written by earlier versions, by hand or restored from ol
     try {
       for (let i = 0; i < 2; i += 1) await insertSubscription(await registerAccount(url));
       const total = await subscriptions.countDocuments({});
-      for (const limit of [1, 2, total - 1, total, 100]) {
+      // The worker's database holds other tests' subscriptions too: `total` may be past the largest page (100).
+      for (const limit of new Set([1, 2, Math.min(total - 1, 100), Math.min(total, 100)])) {
         const seen: string[] = [];
         let cursor = '';
         for (let pages = 0; pages <= total; pages += 1) {
