@@ -13,7 +13,10 @@ import { foldedText, MAX_FOLDED_INPUT_LENGTH } from '../folded-text.js';
 export function normaliseInterest(tag: string): string {
   const folded = foldedText(singleSpaced(tag));
   if (tag.length > MAX_FOLDED_INPUT_LENGTH) return folded;
-  const compatible = foldedText(singleSpaced(tag.replace(WIDTH_FORMS, (run) => run.normalize('NFKC'))));
+  // Folded and checked a second time only when it has width forms: most tags have none.
+  const widened = tag.replace(WIDTH_FORMS, (run) => run.normalize('NFKC'));
+  if (widened === tag) return folded;
+  const compatible = foldedText(singleSpaced(widened));
   return INTEREST_TAG.test(compatible) ? compatible : folded;
 }
 
