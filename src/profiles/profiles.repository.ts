@@ -328,13 +328,18 @@ export class ProfilesRepository {
     return withStoredIds(rows).map((row) => row._id);
   }
 
-  /** How many public profiles each non-empty cell of the box holds (nearby search: nearby-search.ts). */
+  /**
+   * How many public profiles each non-empty cell of the box holds (nearby search: nearby-search.ts). Only those with an
+   * ObjectId, as inCells reads: counted, a profile stored with a text id took a place of the page that the read then
+   * left out (withStoredIds), and a page came back short, or empty, with members nearby.
+   */
   async countByCell(box: CellBox): Promise<(GridCell & { count: number })[]> {
     // Each branch a range of its own on the index { visibility, cellRow, cellCol, _id }.
     const branches = box.cols.map(([west, east]) => ({
       visibility: 'public',
       'location.cellRow': { $gte: box.rows[0], $lte: box.rows[1] },
       'location.cellCol': { $gte: west, $lte: east },
+      ...OBJECT_ID,
     }));
     const rows = await this.profiles
       .aggregate<{ _id: GridCell; count: number }>([
@@ -345,7 +350,10 @@ export class ProfilesRepository {
     return rows.map(({ _id, count }) => ({ row: _id.row, col: _id.col, count }));
   }
 
-  /** Ids of public profiles in any of the cells, with their cell: the `limit` smallest ids. */
+  /**
+   * Ids of public profiles in any of the cells, with their cell: the `limit` smallest ids. ObjectIds only: text ids
+   * sort before them, and took the places of a page that withStoredIds then emptied.
+   */
   async inCells(cells: readonly GridCell[], limit: number): Promise<{ id: string; cell: GridCell }[]> {
     const rows = await this.profiles
       .find(
@@ -355,6 +363,7 @@ export class ProfilesRepository {
             visibility: 'public',
             'location.cellRow': cell.row,
             'location.cellCol': cell.col,
+            ...OBJECT_ID,
           })),
         },
         { 'location.cellRow': 1, 'location.cellCol': 1 },

@@ -1,10 +1,10 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
 import { randomInt } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { SearchKeyMigration } from '../../src/profiles/search-key-migration.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
-import { createProfile } from '../factories/profiles.js';
+import { createProfile, profileDocument } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { secondInvalidationsDone } from '../support/invalidations.js';
 import { scrapedValue } from '../support/prometheus-text.js';
@@ -172,6 +172,30 @@ describe('nearby profiles', () => {
         cellCol: Math.round(corner.lng * 100),
       });
     });
+  });
+
+  it('gives no place of a page to a profile an import stored with its id as text', async () => {
+    // Far from the other profiles here. Such a profile is left out of lists (stored-profile.ts withStoredIds), but it
+    // was counted in its cell and read among the page's ids: nearest, it took the only place of a one-profile page,
+    // which came back empty with a member 2 km away.
+    const spot = { lat: Number((center.lat - 2).toFixed(3)), lng: center.lng };
+    const healthy = await createProfile(url, await registerAccount(url), {
+      location: { city: 'Nowhere', country: 'PT', lat: spot.lat + 0.02, lng: spot.lng },
+    });
+    const byTextId = running.app.get<Connection>(getConnectionToken()).db!.collection<{ _id: string }>('profiles');
+    const textId = new Types.ObjectId().toHexString();
+    const cell = { cellRow: Math.floor(spot.lat * 100), cellCol: Math.floor(spot.lng * 100) };
+    const location = { city: 'Nowhere', cityKey: 'nowhere', country: 'PT', ...spot, ...cell };
+    await byTextId.insertOne({ ...profileDocument(await registerAccount(url), { location }), _id: textId });
+    onTestFinished(() => byTextId.deleteOne({ _id: textId }).then(() => undefined));
+
+    for (const limit of [1, 2]) {
+      const response = await fetch(
+        `${url}/v1/profiles/nearby?lat=${spot.lat}&lng=${spot.lng}&radiusKm=5&limit=${limit}`,
+      );
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { id: string }[]).map((item) => item.id)).toEqual([healthy.id]);
+    }
   });
 
   it('answers callers a few metres apart, and the default radius and size spelled out, from one cached page', async () => {
