@@ -175,18 +175,34 @@ export class ProfilesRepository {
     return after && { before, after };
   }
 
-  /** Profiles whose city key has a character outside printable ASCII: the only keys a change of cityKeyOf has moved. */
-  nonAsciiCityKeys(): AsyncIterable<{ _id: Types.ObjectId; location: { city: unknown; cityKey: string } }> {
+  /**
+   * Profiles whose city key has a character outside printable ASCII, the only keys a change of cityKeyOf has moved, and
+   * those with a city but no key (an import or a hand edit: every version wrote one). Without one, a profile was found
+   * by no search for its city, and counted with every other such profile of its country as a second city of that name.
+   */
+  cityKeysToRecheck(): AsyncIterable<{ _id: Types.ObjectId; location: { city: unknown; cityKey?: unknown } }> {
     return this.profiles
-      .find({ ...OBJECT_ID, 'location.cityKey': { $regex: /[^ -~]/ } }, { 'location.city': 1, 'location.cityKey': 1 })
-      .lean<{ _id: Types.ObjectId; location: { city: unknown; cityKey: string } }>()
+      .find(
+        {
+          ...OBJECT_ID,
+          $or: [
+            { 'location.cityKey': { $regex: /[^ -~]/ } },
+            { 'location.cityKey': { $not: { $type: 'string' } }, 'location.city': { $type: 'string' } },
+          ],
+        },
+        { 'location.city': 1, 'location.cityKey': 1 },
+      )
+      .lean<{ _id: Types.ObjectId; location: { city: unknown; cityKey?: unknown } }>()
       .cursor();
   }
 
-  /** Rewrites a city key unless the profile moved since it was read; returns whether it did. */
-  async replaceCityKey(id: Types.ObjectId, from: string, to: string): Promise<boolean> {
+  /**
+   * Rewrites a city key (`from`; undefined: a key that is no text, or none) unless the profile moved since it was read;
+   * returns whether it did.
+   */
+  async replaceCityKey(id: Types.ObjectId, from: string | undefined, to: string): Promise<boolean> {
     const result = await this.profiles.updateOne(
-      { _id: id, 'location.cityKey': from },
+      { _id: id, 'location.cityKey': from ?? { $not: { $type: 'string' } } },
       { $set: { 'location.cityKey': to } },
     );
     return result.modifiedCount === 1;

@@ -14,11 +14,11 @@ import { isTextList } from '../common/text/text-list.js';
 /**
  * Rewrites the city keys and interests stored before the current rule (cityKeyOf, foldedText), so that a search finds
  * those profiles and the city counts show one city once ("İstanbul" was stored as "i" plus a combining dot, apart from
- * "Istanbul"; interests kept that dot until 2026-12-04), stores the nearby cell of profiles that have none, and
- * writes photo ids stored with capitals in lower case: a file's delete removes its id from profiles by exact match
- * (ProfilesRepository.pullPhoto), so a mixed-case spelling stayed there, a photo answering 404. Runs in the background
- * on workers at start and is idempotent, so instances starting together do no harm. A backup restored later brings its
- * old keys back until the next worker start.
+ * "Istanbul"; interests kept that dot until 2026-12-04), gives a key to profiles an import or a hand edit left without
+ * one, stores the nearby cell of profiles that have none, and writes photo ids stored with capitals in lower case: a
+ * file's delete removes its id from profiles by exact match (ProfilesRepository.pullPhoto), so a mixed-case spelling
+ * stayed there, a photo answering 404. Runs in the background on workers at start and is idempotent, so instances
+ * starting together do no harm. A backup restored later brings its old keys back until the next worker start.
  */
 /** Profiles read before their cells are stored (in write commands of STATEMENTS_PER_WRITE, write-commands.ts). */
 const CELL_BATCH = 500;
@@ -48,10 +48,11 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     // A hand edit can leave anything in these fields (stored-profile.ts): a profile whose city is no text, or whose
     // interests or photo ids are no list of text, is left as it is for support. It threw, which stopped the migration
     // for every profile after it.
-    for await (const { _id, location } of this.profiles.nonAsciiCityKeys()) {
+    for await (const { _id, location } of this.profiles.cityKeysToRecheck()) {
       if (typeof location.city !== 'string') continue;
       const key = cityKeyOf(location.city);
-      if (key !== location.cityKey && (await this.profiles.replaceCityKey(_id, location.cityKey, key))) cities += 1;
+      const stored = typeof location.cityKey === 'string' ? location.cityKey : undefined;
+      if (key !== stored && (await this.profiles.replaceCityKey(_id, stored, key))) cities += 1;
     }
     const interests: string[] = [];
     for await (const { _id, interests: stored } of this.profiles.interestsToRecheck()) {

@@ -234,6 +234,28 @@ describe('damaged profiles', () => {
     }
   });
 
+  it('gives a profile stored without a city key its key at a worker start: one city, found by name', async () => {
+    // A city of its own, in letters only as cities are.
+    const letters = Array.from({ length: 10 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26)));
+    const city = `Vila ${letters.join('')}`;
+    const place = { ...LISBON, city };
+    const created = (await createProfile(url, await registerAccount(url), { location: place })).id;
+    onTestFinished(() => profiles.deleteOne({ _id: new Types.ObjectId(created) }).then(() => undefined));
+    const keyless = await insertProfile(await registerAccount(url), {
+      location: { ...place, city: city.toUpperCase() },
+    });
+
+    await running.app.get(SearchKeyMigration).run();
+    await running.app.get(TieredCache).invalidate('cities', ['all']);
+    // Grouped under no key with every other such profile of the country, it was a second city named by one of them.
+    const cities = (await call('GET', '/v1/locations/cities')).body as unknown as { city: string; count: number }[];
+    expect(cities.filter((entry) => entry.city.toLowerCase() === city.toLowerCase())).toEqual([
+      expect.objectContaining({ count: 2 }),
+    ]);
+    const found = (await call('GET', `/v1/profiles?city=${encodeURIComponent(city)}`)).body.items as { id: string }[];
+    expect(found.map((item) => item.id).sort()).toEqual([created, keyless].sort());
+  });
+
   it('ranks no count stored as text or an object above the most viewed (BSON sorts them above numbers)', async () => {
     const counted = await insertProfile(await registerAccount(url), { views: 5_000_000 });
     const damaged = [];
