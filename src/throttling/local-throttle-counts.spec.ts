@@ -133,3 +133,23 @@ describe('LocalThrottleCounts memory cap', () => {
     expect(evictions.count).toBe(0);
   });
 });
+
+describe('LocalThrottleCounts.peek (the PEEK script in memory)', () => {
+  it('reads hits, window and a block that holds under the limit, counting nothing and creating no tracker', () => {
+    const { counts, clock } = countsWithClock();
+    for (let i = 0; i < 3; i += 1) counts.check('search:a', MINUTE, 2, 5 * MINUTE);
+    clock.now += 1_000;
+    expect(counts.peek('search:a', 2, false)).toEqual([3, MINUTE - 1_000, 5 * MINUTE - 1_000]);
+    // Raised above the limit the block was set under, the block no longer holds.
+    expect(counts.peek('search:a', 3, false)).toEqual([3, MINUTE - 1_000, 0]);
+    clock.now += MINUTE;
+    expect(counts.peek('search:a', 2, false)).toEqual([0, 0, 4 * MINUTE - 1_000]);
+
+    counts.checkFailures('credentials-global:a', MINUTE, 1);
+    expect(counts.peek('credentials-global:a', 1, true)).toEqual([1, MINUTE, 0]);
+    expect(counts.checkFailures('credentials-global:a', MINUTE, 2)).toEqual([2, MINUTE, 0, 0]);
+
+    expect(counts.peek('anonymous:b', 2, false)).toEqual([0, 0, 0]);
+    expect(counts.check('anonymous:b', MINUTE, 2, MINUTE)).toEqual([1, MINUTE, 0, 0]);
+  });
+});

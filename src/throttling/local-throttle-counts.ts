@@ -3,6 +3,12 @@ import { LRUCache } from 'lru-cache';
 /** What a check answers, as the Redis scripts do: hits, ms left in the window, blocked (0/1), ms left in the block. */
 export type CheckAnswer = readonly [hits: number, windowMs: number, blocked: 0 | 1, blockMs: number];
 
+/**
+ * What a tier holds for a tracker, read without counting (the PEEK script): hits in the window, ms left in it, and ms
+ * left in a block that holds under the running limit (0 without one; always 0 for a tier that refuses without blocks).
+ */
+export type PeekAnswer = readonly [hits: number, windowMs: number, blockMs: number];
+
 /** One tracker (`<tier>:<client>`): what Redis keeps in its hits key and its block key. */
 interface TrackerCount {
   hits: number;
@@ -78,6 +84,16 @@ export class LocalThrottleCounts {
       tracker.hits -= 1;
       if (tracker.blockEndsAt > now && tracker.hits < tracker.blockLimit) tracker.blockEndsAt = 0;
     }
+  }
+
+  /** PEEK: the tracker's count and block as a check would find them, neither counting nor creating a tracker. */
+  peek(key: string, limit: number, failuresOnly: boolean): PeekAnswer {
+    const now = this.now();
+    // Not get(): a read for a refusal's Retry-After should not keep a tracker from being forgotten.
+    const tracker = this.trackers.peek(key);
+    if (!tracker) return [0, 0, 0];
+    const blocked = !failuresOnly && tracker.blockEndsAt > now && tracker.blockLimit >= limit;
+    return [this.hitsOf(tracker, now), this.windowLeft(tracker, now), blocked ? tracker.blockEndsAt - now : 0];
   }
 
   /** Forgets every count (Redis answers again, and its counts are the ones that hold). */

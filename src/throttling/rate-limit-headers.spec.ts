@@ -44,6 +44,17 @@ describe('retryAfterS', () => {
     expect(retryAfterS([credentialsAccount, credentialsGlobal], credentialsGlobal, 300)).toBe(300);
   });
 
+  it('also waits for a tier after the one that refused, read without counting, failed-login tiers included', () => {
+    const anonymous = tier(100, 0, 60);
+    const search = { ...tier(30, 0, 840), uncounted: true };
+    expect(retryAfterS([anonymous, search], anonymous, 60)).toBe(840);
+    expect(retryAfterS([anonymous, { ...search, remaining: 1 }], anonymous, 60)).toBe(60);
+    // Refused by its address's limit while the account's limit over all addresses holds longer.
+    const credentials = tier(10, 0, 300);
+    const credentialsGlobal = { ...tier(100, 0, 700), failuresOnly: true, uncounted: true };
+    expect(retryAfterS([anonymous, credentials, credentialsGlobal], credentials, 300)).toBe(700);
+  });
+
   it('is at least a second', () => {
     const anonymous = tier(100, 0, 0);
     expect(retryAfterS([anonymous], anonymous, 0)).toBe(1);

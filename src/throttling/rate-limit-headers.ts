@@ -9,6 +9,8 @@ export interface AppliedLimit {
   resetS: number;
   /** A tier that counts wrong passwords only (FAILED_LOGIN_TIERS): an attempt that does not fail gives its hit back. */
   failuresOnly?: boolean;
+  /** A tier after the one that refused the request, read without counting it (RateLimitGuard). */
+  uncounted?: boolean;
 }
 
 /**
@@ -24,13 +26,16 @@ export function reportedLimit(applied: readonly AppliedLimit[], refusedBy?: Appl
 }
 
 /**
- * Retry-After of a request `refusedBy` refused: the rest of its block, or longer if a tier checked before it has
- * nothing left (the refused request counted there too) and resets later. Told only the block, a client that waited
- * that long was refused again by the other tier (a short search window under a long general one). The failed-login
- * tiers are left out: a refused attempt gives its hits in them back (failed-login-hits.ts).
+ * Retry-After of a request `refusedBy` refused: the rest of its block, or longer if another tier that applies has
+ * nothing left and resets later: one checked before it (the refused request counted there too), or one after it, read
+ * without counting. Told only the block, a client that waited that long was refused again by the other tier (a short
+ * search window under a long general one, or the reverse). The failed-login tiers checked before it are left out: a
+ * refused attempt gives its hits in them back (failed-login-hits.ts).
  */
 export function retryAfterS(applied: readonly AppliedLimit[], refusedBy: AppliedLimit, blockS: number): number {
-  const usedUp = applied.filter((limit) => limit !== refusedBy && !limit.failuresOnly && limit.remaining === 0);
+  const usedUp = applied.filter(
+    (limit) => limit !== refusedBy && (!limit.failuresOnly || limit.uncounted) && limit.remaining === 0,
+  );
   return Math.max(1, blockS, ...usedUp.map((limit) => limit.resetS));
 }
 

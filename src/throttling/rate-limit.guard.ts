@@ -4,12 +4,20 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { routeMetadata } from '../common/metadata/route-metadata.js';
 import { FAILED_LOGIN_TIERS, noteHit, refundUnlessLoginFailed } from './failed-login-hits.js';
 import { retryAfterS, setRateLimitHeaders, type AppliedLimit } from './rate-limit-headers.js';
-import type { RateLimitRecord, RedisThrottlerStorage } from './redis-throttler.storage.js';
+import type { PeekedTier, RateLimitRecord, RedisThrottlerStorage } from './redis-throttler.storage.js';
 
 const APPLIED = Symbol('rateLimitsApplied');
+const REFUSAL = Symbol('rateLimitRefusal');
 /** The metadata key @SkipThrottle() sets for the tier named "default" (THROTTLER_SKIP + name in @nestjs/throttler). */
 const SKIP_DEFAULT_TIER = 'THROTTLER:SKIPdefault';
-type TrackedRequest = FastifyRequest & { [APPLIED]?: AppliedLimit[] };
+/** The tier that refused a request, and the tiers after it, to read once the library has been through them all. */
+interface Refusal {
+  name: string;
+  refusedBy: AppliedLimit;
+  blockS: number;
+  after: (PeekedTier & { windowS: number })[];
+}
+type TrackedRequest = FastifyRequest & { [APPLIED]?: AppliedLimit[]; [REFUSAL]?: Refusal };
 
 /**
  * @nestjs/throttler's guard with the IETF RateLimit headers instead of X-RateLimit-*: the limit that refused the
@@ -53,19 +61,57 @@ export class RateLimitGuard extends ThrottlerGuard {
     } finally {
       refundUnlessLoginFailed(req, res, this.storageService as RedisThrottlerStorage);
     }
+    const refused = req[REFUSAL];
+    if (refused) await this.refuse(req, res, refused);
     const applied = req[APPLIED];
     if (applied) setRateLimitHeaders(res, applied);
     return allowed;
   }
 
+  /**
+   * Answers a refused request 429. Retry-After (and RateLimit-Reset) covers every tier that applies to it, those after
+   * the refusing one too: they are read, without counting the request, in one script on this refused path only. Told
+   * only the refusing tier's wait, a client refused by a short general window while its long search window had run
+   * out too retried then, and was refused again by the search tier.
+   */
+  private async refuse(req: TrackedRequest, res: FastifyReply, { name, refusedBy, blockS, after }: Refusal) {
+    const storage = this.storageService as RedisThrottlerStorage;
+    const states = await storage.peek(after);
+    const applied = (req[APPLIED] ??= []);
+    after.forEach(({ limit, windowS, throttlerName }, index) => {
+      const [hits, windowMs, blockMs] = states[index];
+      applied.push({
+        limit,
+        windowS,
+        remaining: blockMs > 0 ? 0 : Math.max(0, limit - hits),
+        resetS: Math.ceil(Math.max(windowMs, blockMs) / 1000),
+        failuresOnly: FAILED_LOGIN_TIERS.has(throttlerName),
+        uncounted: true,
+      });
+    });
+    const retryAfter = retryAfterS(applied, refusedBy, blockS);
+    // On a 429, RateLimit-Reset tells at least the wait Retry-After tells (docs/operations.md): until a retry passes.
+    refusedBy.resetS = Math.max(refusedBy.resetS, retryAfter);
+    setRateLimitHeaders(res, applied, refusedBy);
+    void res.header('retry-after', String(retryAfter));
+    throw new ThrottlerException(refusal(name, refusedBy.limit, refusedBy.windowS));
+  }
+
   protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
     const { context, limit, ttl, throttler, blockDuration, getTracker, generateKey } = request;
     const name = throttler.name ?? 'default';
-    const { req, res } = this.getRequestResponse(context) as { req: TrackedRequest; res: FastifyReply };
+    const req = context.switchToHttp().getRequest<TrackedRequest>();
     const key = generateKey(context, await getTracker(req, context), name);
+    const windowS = Math.round(ttl / 1000);
+    const refused = req[REFUSAL];
+    if (refused) {
+      // A tier after the one that refused: not counted (so a login the address's limits refuse writes no key for its
+      // email), only read for Retry-After once every tier has been through here (canActivate).
+      refused.after.push({ key, ttl, limit, throttlerName: name, windowS });
+      return false;
+    }
     const record = (await this.storageService.increment(key, ttl, limit, blockDuration, name)) as RateLimitRecord;
 
-    const windowS = Math.round(ttl / 1000);
     const applied = (req[APPLIED] ??= []);
     const result = {
       limit,
@@ -76,12 +122,8 @@ export class RateLimitGuard extends ThrottlerGuard {
     };
     applied.push(result);
     if (record.isBlocked) {
-      const retryAfter = retryAfterS(applied, result, record.timeToBlockExpire);
-      // On a 429, RateLimit-Reset tells at least the wait Retry-After tells (docs/operations.md): until a retry passes.
-      result.resetS = Math.max(result.resetS, retryAfter);
-      setRateLimitHeaders(res, applied, result);
-      void res.header('retry-after', String(retryAfter));
-      throw new ThrottlerException(refusal(name, limit, windowS));
+      req[REFUSAL] = { name, refusedBy: result, blockS: record.timeToBlockExpire, after: [] };
+      return false;
     }
     noteHit(req, name, { key, countedLocally: record.countedLocally });
     return true;

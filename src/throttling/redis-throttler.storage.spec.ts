@@ -10,13 +10,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A storage over a stand-in for Redis whose next answers the test queues (the real Redis is in the int-spec). */
 function storageWithAnswers() {
-  const answers: (() => Promise<number[]>)[] = [];
+  const answers: (() => Promise<unknown>)[] = [];
   const refunded: string[][] = [];
   const redis = {
     defineCommand: () => undefined,
     throttleCheck: () => answers.shift()!(),
     throttleCheckFailures: () => answers.shift()!(),
     throttleRefund: (_count: number, ...keys: string[]) => Promise.resolve(refunded.push(keys)),
+    throttlePeek: () => answers.shift()!(),
   };
   const registry = new Registry();
   const metrics = {
@@ -84,5 +85,21 @@ describe('RedisThrottlerStorage while Redis does not answer', () => {
 
     await storage.refund([{ key: 'credentials-global:h', countedLocally: false }]);
     expect(refunded).toEqual([['throttle:credentials-global:h:hits', 'throttle:credentials-global:h:block']]);
+  });
+
+  it('reads the tiers after a refusal where checks are counted: in memory while Redis does not answer', async () => {
+    const { storage, check, answers } = storageWithAnswers();
+    for (let i = 0; i < 2; i += 1) answers.push(DOWN);
+    await check(1);
+    expect(await check(1)).toMatchObject({ countedLocally: true, isBlocked: true });
+    const tiers = [{ key: 'k', ttl: 60_000, limit: 1, throttlerName: 'search' }];
+    answers.push(DOWN);
+    const [[hits, windowMs, blockMs]] = await storage.peek(tiers);
+    expect(hits).toBe(2);
+    expect(windowMs).toBeGreaterThan(59_000);
+    expect(blockMs).toBeGreaterThan(59_000);
+    answers.push(() => Promise.resolve([[0, 0, 0]]));
+    expect(await storage.peek(tiers)).toEqual([[0, 0, 0]]);
+    expect(answers).toHaveLength(0);
   });
 });

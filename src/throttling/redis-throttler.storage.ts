@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
 import { withTimeout } from '../common/with-timeout.js';
 import { FAILED_LOGIN_TIERS } from './failed-login-hits.js';
-import type { CheckAnswer, LocalThrottleCounts } from './local-throttle-counts.js';
+import type { CheckAnswer, LocalThrottleCounts, PeekAnswer } from './local-throttle-counts.js';
 
 /**
  * One atomic check per request: count the hit, start the window on the first one, and block the
@@ -92,6 +92,31 @@ for i = 1, #KEYS, 2 do
 end
 return 0`;
 
+/**
+ * Reads what CHECK and CHECK_FAILURES would find, without counting or changing anything: KEYS holds each tracker's hits
+ * key followed by its block key, ARGV each tracker's limit, whether its tier refuses without blocks (1/0) and its
+ * window in ms. A counter without an expiry reads as a full window (CHECK would give it one), one that is no whole
+ * number as no hits (CHECK would start it again), and a block only while it holds under the limit.
+ * Returns one [hits, ms left in the window, ms left in the block] per tracker.
+ */
+const PEEK = `
+local answers = {}
+for i = 1, #KEYS, 2 do
+  local j = (i - 1) / 2 * 3
+  local limit, failures_only, ttl = tonumber(ARGV[j + 1]), ARGV[j + 2] == '1', tonumber(ARGV[j + 3])
+  local stored = redis.pcall('GET', KEYS[i])
+  local hits = type(stored) == 'string' and string.match(stored, '^%d+$') and tonumber(stored) or 0
+  local window = redis.call('PTTL', KEYS[i])
+  if window == -1 then window = ttl elseif window < 0 then window = 0 end
+  local block = 0
+  if not failures_only then
+    local block_ttl = redis.call('PTTL', KEYS[i + 1])
+    if block_ttl > 0 and (tonumber(redis.pcall('GET', KEYS[i + 1])) or 0) >= limit then block = block_ttl end
+  end
+  answers[#answers + 1] = { hits, window, block }
+end
+return answers`;
+
 /** A tracker's hit counter: `increment` counts into it and `refund` takes back from it, so both name it here. */
 const hitsKey = (key: string) => `throttle:${key}:hits`;
 /** A tracker's block, beside its hit counter: set by `increment`, lifted by `refund`. */
@@ -122,6 +147,7 @@ interface ThrottleRedis extends Redis {
   ): Promise<RedisCheckAnswer>;
   throttleCheckFailures(hitsKey: string, ttlMs: number, limit: number): Promise<RedisCheckAnswer>;
   throttleRefund(numberOfKeys: number, ...hitsAndBlockKeys: string[]): Promise<number>;
+  throttlePeek(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<PeekAnswer[]>;
 }
 
 /** @nestjs/throttler's storage record, plus where the hit was counted, so that a refund takes it back there. */
@@ -134,6 +160,14 @@ export interface RateLimitRecord {
   timeToBlockExpire: number;
   /** Counted in this instance's memory because Redis did not answer. */
   countedLocally: boolean;
+}
+
+/** A tier to read without counting (PEEK): its key as `increment` would take it, its ttl in ms and its limit. */
+export interface PeekedTier {
+  key: string;
+  ttl: number;
+  limit: number;
+  throttlerName: string;
 }
 
 /** A hit to give back: its key as `increment` took it, and where `increment` counted it. */
@@ -171,6 +205,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     redis.defineCommand('throttleCheck', { numberOfKeys: 2, lua: CHECK });
     redis.defineCommand('throttleCheckFailures', { numberOfKeys: 1, lua: CHECK_FAILURES });
     redis.defineCommand('throttleRefund', { lua: REFUND });
+    redis.defineCommand('throttlePeek', { lua: PEEK });
     this.redis = redis as ThrottleRedis;
   }
 
@@ -219,6 +254,30 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
       this.recovered();
     } catch (error) {
       this.failed(error as Error);
+    }
+  }
+
+  /**
+   * What each tier holds for its tracker, in one script that counts nothing: for a refused request, the tiers its
+   * refusal left unchecked (RateLimitGuard). While Redis does not answer, the counts in memory, where checks go then.
+   */
+  async peek(tiers: readonly PeekedTier[]): Promise<PeekAnswer[]> {
+    const inMemory = () =>
+      tiers.map(({ key, limit, throttlerName }) => this.local.peek(key, limit, FAILED_LOGIN_TIERS.has(throttlerName)));
+    if (tiers.length === 0 || Date.now() < this.skipUntil) return inMemory();
+    const keys = tiers.flatMap(({ key }) => [hitsKey(key), blockKey(key)]);
+    const args = tiers.flatMap(({ limit, ttl, throttlerName }) => [
+      limit,
+      FAILED_LOGIN_TIERS.has(throttlerName) ? 1 : 0,
+      ttl,
+    ]);
+    try {
+      const answers = await withTimeout(this.redis.throttlePeek(keys.length, ...keys, ...args), this.timeoutMs);
+      this.recovered();
+      return answers;
+    } catch (error) {
+      this.failed(error as Error);
+      return inMemory();
     }
   }
 

@@ -224,6 +224,50 @@ describe('Retry-After of a request one tier refused after another ran out', () =
   });
 });
 
+describe('Retry-After of a request refused while a tier after the refusing one has run out', () => {
+  it('covers that tier too, so that a retry after it is not refused by it', async () => {
+    // A short general window and a long search one: the tiers are checked general first, and the refusal ends the
+    // check, so the search tier is not counted; its count still decides when a search can pass again.
+    const running = await startApp(
+      testConfig({
+        THROTTLE_ANONYMOUS_LIMIT: '2',
+        THROTTLE_ANONYMOUS_TTL_S: '60',
+        THROTTLE_SEARCH_LIMIT: '1',
+        THROTTLE_SEARCH_TTL_S: '900',
+      }),
+    );
+    try {
+      const nearby = '/v1/profiles/nearby?lat=52.52&lng=13.405';
+      const first = await fetch(`${running.url}${nearby}`);
+      expect(first.status).toBe(200);
+      // The search tier's window, as the first search was told it (the tier with the least remaining).
+      const searchResetS = Number(first.headers.get('ratelimit-reset'));
+      expect(searchResetS).toBeGreaterThan(800);
+      expect((await fetch(`${running.url}${PUBLIC_READ}`)).status).toBe(200);
+
+      const refused = await fetch(`${running.url}${nearby}&radiusKm=2`);
+      expect(refused.status).toBe(429);
+      expect(((await refused.json()) as { detail: string }).detail).toMatch(/at most 2 requests per 60 s/);
+      // Retry-After said 60 (the general tier's block), and a search retried then was refused by the search tier,
+      // with Retry-After: 840.
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(60);
+      expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(searchResetS);
+      expect(refused.headers.get('ratelimit-reset')).toBe(refused.headers.get('retry-after'));
+      expect(refused.headers.get('ratelimit-limit')).toBe('2');
+      expect(refused.headers.get('ratelimit-remaining')).toBe('0');
+      expect(refused.headers.get('ratelimit-policy')).toBe('2;w=60, 1;w=900');
+
+      // A read the search tier does not apply to waits for the general tier only.
+      const read = await fetch(`${running.url}${PUBLIC_READ}`);
+      expect(read.status).toBe(429);
+      expect(Number(read.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+      expect(read.headers.get('ratelimit-policy')).toBe('2;w=60');
+    } finally {
+      await running.close();
+    }
+  });
+});
+
 describe('rate limiting switched off', () => {
   it('sends no RateLimit headers and refuses nothing with THROTTLE_ENABLED=false', async () => {
     const running = await startApp(testConfig({ THROTTLE_ENABLED: 'false', THROTTLE_ANONYMOUS_LIMIT: '1' }));

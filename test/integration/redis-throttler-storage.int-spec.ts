@@ -69,6 +69,33 @@ describe('RedisThrottlerStorage against the real Redis', () => {
     expect(await check(5)).toMatchObject({ isBlocked: true });
   });
 
+  it('reads what a check would find without counting: hits, window and a block that holds', async () => {
+    const { storage } = newStorage(redis);
+    const tiers = (limit: number) => [
+      { key: 'peek-counted', ttl: 60_000, limit, throttlerName: 'search' },
+      { key: 'peek-failures', ttl: 60_000, limit, throttlerName: 'credentials-global' },
+      { key: 'peek-never-seen', ttl: 60_000, limit, throttlerName: 'anonymous' },
+    ];
+    for (let i = 0; i < 3; i += 1) await storage.increment('peek-counted', 60_000, 2, 120_000, 'search');
+    await storage.increment('peek-failures', 60_000, 2, 60_000, 'credentials-global');
+
+    const [counted, failures, neverSeen] = await storage.peek(tiers(2));
+    expect(counted[0]).toBe(3);
+    expect(counted[1]).toBeGreaterThan(50_000);
+    expect(counted[1]).toBeLessThanOrEqual(60_000);
+    expect(counted[2]).toBeGreaterThan(110_000);
+    expect(failures).toEqual([1, expect.any(Number), 0]);
+    expect(neverSeen).toEqual([0, 0, 0]);
+    // A block set under a limit below the running one does not hold (CHECK counts the hit against the new limit).
+    expect((await storage.peek(tiers(3)))[0][2]).toBe(0);
+    // Nothing was counted nor created.
+    expect(await storage.increment('peek-failures', 60_000, 2, 60_000, 'credentials-global')).toMatchObject({
+      totalHits: 2,
+      isBlocked: false,
+    });
+    expect(await redis.exists('throttle:peek-never-seen:hits', 'throttle:peek-never-seen:block')).toBe(0);
+  });
+
   it('admits exactly the limit out of 1,000 concurrent checks and blocks the rest', async () => {
     const { storage, count } = newStorage(redis);
     const records = await Promise.all(
