@@ -12,6 +12,7 @@ import { notModified, readPreconditionFailed } from './not-modified.js';
 import { closeWithAnswer } from './unread-body.js';
 import { onAbandonedRequest } from './abandoned-requests.js';
 import { logRequestLine } from './request-line.js';
+import { leaveUncompressed } from './uncompressed.js';
 
 /**
  * Request-level behaviour that lives in Fastify hooks rather than Nest interceptors (it must see every reply, 404s
@@ -101,6 +102,7 @@ export async function registerHttpHooks(
     done(null, payload);
   });
   fastify.addHook('onRoute', dropLengthOf304);
+  fastify.addHook('onRoute', leaveUncompressed);
   await fastify.register(compress, {
     global: true,
     threshold: config.http.compressionThresholdBytes,

@@ -42,6 +42,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { DeadlineExceededException, FileUpload, timeLeftMs } from '../http/request-deadlines.js';
 import { closeWithAnswer } from '../http/unread-body.js';
 import { notModified } from '../http/not-modified.js';
+import { Uncompressed } from '../http/uncompressed.js';
 import { preconditionFailed } from '../http/precondition-failed.js';
 import { parseRange, rangeStillApplies } from './byte-range.js';
 import { MediaDownloadQuery } from './dto/media-download.query.js';
@@ -165,6 +166,7 @@ export class MediaController {
 
   @Public()
   @Get(':id')
+  @Uncompressed()
   @ApiObjectIdParam('Media id (24 hexadecimal characters)')
   @ApiOperation({
     summary: 'Download (or HEAD) a file or a resized variant: Range, strong ETag, Last-Modified, long-lived caching',

@@ -11,6 +11,7 @@ import { registerAccount, uniqueEmail, type Account } from '../factories/account
 import { gifWithFrame, pngStructure } from '../factories/images.js';
 import { MediaQuota } from '../../src/media/media-quota.js';
 import { MediaStorage } from '../../src/media/media.storage.js';
+import { rawRequest } from '../support/raw-http.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -154,6 +155,31 @@ describe('media (GridFS)', () => {
     expect(past.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(past.headers.get('cache-control')).toBe('no-store'); // an error, not the file: nothing to keep
     expect(((await past.json()) as { status: number }).status).toBe(416);
+  });
+
+  it('sends a file of no known type as stored, never gzipped: its ETag and ranges are of those bytes', async () => {
+    // Compressible repeated bytes; a record without a content type (an old backup, a hand edit) is served as
+    // application/octet-stream, a type @fastify/compress would gzip.
+    const bytes = pngStructure(20_000, 0x41);
+    const { id } = await uploaded(bytes);
+    await connection
+      .collection('media.files')
+      .updateOne({ _id: new Types.ObjectId(id) }, { $unset: { 'metadata.contentType': '' } });
+    const offered = { 'accept-encoding': 'gzip, br' };
+    const whole = await rawRequest(`${url}/v1/media/${id}`, 'GET', offered);
+    expect(whole.headers['content-type']).toBe('application/octet-stream');
+    expect(whole.headers['content-encoding']).toBeUndefined();
+    expect(whole.headers['content-length']).toBe(String(bytes.length));
+    expect(whole.body.equals(bytes)).toBe(true);
+    // A download cut short resumes where it stopped, under the ETag it started with.
+    const rest = await rawRequest(`${url}/v1/media/${id}`, 'GET', {
+      ...offered,
+      range: 'bytes=100-',
+      'if-range': String(whole.headers.etag),
+    });
+    expect(rest.status).toBe(206);
+    expect(Buffer.concat([whole.body.subarray(0, 100), rest.body]).equals(bytes)).toBe(true);
+    expect((await fetch(`${url}/v1/media/${id}`, { method: 'DELETE', headers: owner.auth })).status).toBe(204);
   });
 
   it('answers a file whose chunks hold less than its record says with a 404 problem, before any byte, for any range', async () => {
