@@ -8,6 +8,7 @@ import { dropSuccessHeaders, genericProblem, PROBLEM_CONTENT_TYPE } from '../com
 import type { AppConfig } from '../config/app-config.js';
 import type { ReadinessState } from '../lifecycle/readiness-state.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
+import { acceptedCoding, COMPRESSION_CODINGS } from './accept-encoding.js';
 import { notModified, readPreconditionFailed } from './not-modified.js';
 import { closeWithAnswer } from './unread-body.js';
 import { onAbandonedRequest } from './abandoned-requests.js';
@@ -34,8 +35,11 @@ export async function registerHttpHooks(
       .header('x-frame-options', 'DENY')
       .header('content-security-policy', "frame-ancestors 'none'");
     // Clients that compress end to end themselves (or debug raw bytes) opt out per request; this runs
-    // before @fastify/compress's route-level onSend reads the header.
+    // before @fastify/compress's route-level onSend reads the header, which otherwise names the one coding to use.
     if (request.headers['x-no-compression'] !== undefined) request.headers['accept-encoding'] = 'identity';
+    else if (request.headers['accept-encoding'] !== undefined) {
+      request.headers['accept-encoding'] = acceptedCoding(request.headers);
+    }
     const cacheControl = cacheControlFor(request, reply, config);
     if (cacheControl) void reply.header('cache-control', cacheControl);
     // What a cache may keep depends on these; an error it may not keep at all.
@@ -106,7 +110,7 @@ export async function registerHttpHooks(
   await fastify.register(compress, {
     global: true,
     threshold: config.http.compressionThresholdBytes,
-    encodings: ['br', 'gzip'],
+    encodings: [...COMPRESSION_CODINGS],
     // Brotli's default quality 11 costs ~10x the CPU of 4 for a few percent on JSON.
     brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } },
   });

@@ -426,6 +426,14 @@ describe('HTTP contract: errors, request ids, compression', () => {
       expect((await get('/docs/openapi.json', { 'accept-encoding': 'gzip' })).encoding).toBe('gzip');
     });
 
+    it('sends no coding the client refuses, also when it accepts any other (*)', async () => {
+      const offered = async (acceptEncoding: string) =>
+        (await get('/docs/openapi.json', { 'accept-encoding': acceptEncoding })).encoding;
+      expect(await offered('gzip;q=0, *')).toBe('br');
+      expect(await offered('br;q=0, *')).toBe('gzip');
+      expect(await offered('GZIP;q=0, br;q=0, *')).toBeUndefined();
+    });
+
     it('leaves small responses uncompressed', async () => {
       expect((await get('/health/live', { 'accept-encoding': 'gzip, br' })).encoding).toBeUndefined();
     });
