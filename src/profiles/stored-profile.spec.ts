@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { Types } from 'mongoose';
 import { describe, expect, it, vi } from 'vitest';
 import type { ProfileRecord } from './profiles.repository.js';
@@ -69,6 +70,24 @@ describe('readStoredProfile', () => {
       readStoredProfile(stored({ location: { ...base, city: null, lat: '38.72', lng: 'west' } })).location,
     ).toEqual({ ...base, city: '', lat: 38.72 });
     expect(readStoredProfile(stored({ location: 'Lisbon' }))).not.toHaveProperty('location');
+  });
+
+  it('logs what needs repair without the coordinates or birth date it holds, private to the owner', () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const location = { city: 7, country: 'DE', cityKey: 'berlin', lat: '52.520008', lng: '13.404954' };
+      readStoredProfile(stored({ birthDate: '13/05/1990', location }));
+      readStoredProfile(stored({ location: '52.520008, 13.404954' }));
+      readStoredProfile(stored({ birthDate: { day: 13, month: 5, year: 1990 } }));
+      const lines = warn.mock.calls.map(([message]) => String(message));
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(/needs repair: birthDate is .*; location is .*"city":7/);
+      for (const line of lines) {
+        for (const secret of ['52.52', '13.40', '1990', '13/05']) expect(line).not.toContain(secret);
+      }
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('leaves a well-typed profile as the very objects it was read as', () => {

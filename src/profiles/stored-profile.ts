@@ -60,8 +60,37 @@ function readBirthDate(stored: Partial<ProfileRecord>): string[] {
     return [];
   }
   delete stored.birthDate;
-  const shown = birthDate instanceof Date ? 'an invalid date' : JSON.stringify(birthDate);
+  // Its type, never its value: a date in a form JavaScript does not read ("13/05/1990") is still the member's birth
+  // date, which only they and admins see (decision 0010). Until 2026-12-07 the line held it as stored.
+  const shown = birthDate instanceof Date ? 'an invalid date' : kindOf(birthDate);
   return [`birthDate is ${shown}, not a date: read as unknown`];
+}
+
+/** What a value is, without what it holds, for a log line: "text", "a number", "an object", "null". */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return 'text';
+  return /^[aeiou]/.test(typeof value) ? `an ${typeof value}` : `a ${typeof value}`;
+}
+
+/** Location fields a log line may show: those anyone sees (city, country) and the search key made of the city. */
+const LOGGED_LOCATION_FIELDS = new Set(['city', 'country', 'cityKey']);
+
+/**
+ * A field's stored or read value as a repair line shows it. A location's other fields (the exact coordinates, usually
+ * a home, and the cell made of them) show only their kind, as does a location that is no object: both are as private
+ * as the coordinates a nearby search is logged without (loggable-url.ts). Until 2026-12-07 every read of a profile
+ * whose coordinates an import stored as text logged them.
+ */
+function loggable(field: string, value: unknown): string {
+  if (field !== 'location' || value === undefined) return JSON.stringify(value) ?? 'absent';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return kindOf(value);
+  const shown = Object.entries(value as Record<string, unknown>).map(([key, item]): [string, unknown] => [
+    key,
+    LOGGED_LOCATION_FIELDS.has(key) ? item : kindOf(item),
+  ]);
+  return JSON.stringify(Object.fromEntries(shown));
 }
 
 type Reader = (stored: unknown) => unknown;
@@ -129,7 +158,7 @@ function readShownFields(stored: object): string[] {
     if (!(field in fields)) continue;
     const value = read(fields[field]);
     if (value === fields[field]) continue;
-    problems.push(`${field} is ${JSON.stringify(fields[field])}: read as ${JSON.stringify(value) ?? 'absent'}`);
+    problems.push(`${field} is ${loggable(field, fields[field])}: read as ${loggable(field, value)}`);
     if (value === undefined) delete fields[field];
     else fields[field] = value;
   }
