@@ -337,6 +337,50 @@ describe('stripMetadata: what still carries a position', () => {
     expect(out.includes('©xyz')).toBe(false);
   });
 
+  it('drops a GIF’s comments, XMP (GPS included) and other application data, and what follows its end', async () => {
+    const gif = await pixels(8, 8).gif().toBuffer();
+    const packed = gif[10];
+    const screenEnd = 13 + (packed & 0x80 ? 3 << ((packed & 7) + 1) : 0);
+    /** `data` in sub-blocks of at most 255 bytes, each after its size. */
+    const subBlocks = (data: Buffer) => {
+      const blocks: Buffer[] = [];
+      for (let at = 0; at < data.length; at += 255) blocks.push(Buffer.from([data.subarray(at, at + 255).length]));
+      return Buffer.concat(blocks.flatMap((size, i) => [size, data.subarray(i * 255, i * 255 + 255)]));
+    };
+    /** An extension: introducer, label, sub-blocks (an application's first holds its 11-byte id), terminator. */
+    const extension = (label: number, ...blocks: Buffer[]) =>
+      Buffer.concat([Buffer.from([0x21, label]), ...blocks.map(subBlocks), Buffer.from([0])]);
+    const application = (id: string, data: Buffer) => extension(0xff, Buffer.from(id), data);
+    const gpsXmp = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description exif:GPSLatitude="52,31.2N"/></x:xmpmeta>';
+    // XMP as the XMP specification (part 3) embeds it in a GIF: raw, then a "magic trailer" that takes a reader walking
+    // sub-blocks from any byte of the packet to the terminator.
+    const magicTrailer = Buffer.from([1, ...Array.from({ length: 256 }, (_, i) => 255 - i), 0]);
+    const xmp = Buffer.concat([
+      Buffer.from([0x21, 0xff, 11]),
+      Buffer.from('XMP DataXMP'),
+      Buffer.from(gpsXmp),
+      magicTrailer,
+    ]);
+    const loop = application('NETSCAPE2.0', Buffer.from([1, 0, 0])); // loop forever
+    const icc = application('ICCRGBG1012', Buffer.from('an ICC profile'));
+    const original = Buffer.concat([
+      gif.subarray(0, screenEnd),
+      loop,
+      extension(0xfe, Buffer.from('shot at home, 52.5200 N 13.4050 E '.repeat(10))),
+      xmp,
+      application('MGK8BIM0000', Buffer.from('8BIM IPTC City: Berlin')),
+      icc,
+      gif.subarray(screenEnd),
+      Buffer.from('appended GPS 52.52 13.40'),
+    ]);
+    expect((await sharp(original).metadata()).format).toBe('gif'); // still a valid image
+
+    const out = await stripped('image/gif', original);
+    expect(out).toEqual(Buffer.concat([gif.subarray(0, screenEnd), loop, icc, gif.subarray(screenEnd)]));
+    for (const left of ['52.5', 'GPS', 'IPTC']) expect(out.includes(left), left).toBe(false);
+    expect(await decoded(out)).toEqual(await decoded(gif));
+  });
+
   it('walks every scan of a progressive JPEG, with its tables between scans, and keeps the image whole', async () => {
     const progressive = await pixels(200, 150).jpeg({ progressive: true }).withExif(GPS_EXIF).toBuffer();
     const out = await stripped('image/jpeg', Buffer.concat([progressive, Buffer.from('trailer')]));

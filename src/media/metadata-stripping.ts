@@ -2,13 +2,13 @@ import { setImmediate } from 'node:timers/promises';
 
 /**
  * Removes what a camera or editor wrote about a photo (EXIF with its GPS position, XMP, IPTC, comments, text chunks)
- * from an upload as it streams into storage, without decoding the image: the pixels' bytes are not touched. JPEG, PNG
- * and WebP; GIF passes unchanged (decision 0023). Stray bytes between a JPEG's segments are passed over, as decoders
- * pass over them, and what follows a JPEG's end is left out. Anything else the parser does not understand, such as a length running past the end of the data,
- * ends the parsing there and the rest passes unchanged: the upload already refused what is not an image by its first
- * bytes, and a broken image is stored as it came. The exceptions are metadata that streams past rather than being held
- * (a PNG metadata chunk over 64 KiB, a WebP EXIF or XMP chunk): a file cut off inside one loses, or has zeroed, what
- * followed the chunk's header.
+ * from an upload as it streams into storage, without decoding the image: the pixels' bytes are not touched. JPEG, PNG,
+ * WebP and GIF (decision 0023). Stray bytes between a JPEG's segments are passed over, as decoders pass over them, and
+ * what follows a JPEG's or a GIF's end is left out. Anything else the parser does not understand, such as a length
+ * running past the end of the data, ends the parsing there and the rest passes unchanged: the upload already refused
+ * what is not an image by its first bytes, and a broken image is stored as it came. The exceptions are metadata that
+ * streams past rather than being held (a PNG metadata chunk over 64 KiB, a WebP EXIF or XMP chunk, a GIF comment or
+ * application extension): a file cut off inside one loses, or has zeroed, what followed the chunk's header.
  */
 export async function* stripMetadata(contentType: string, bytes: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const queue = new ByteQueue(bytes);
@@ -16,6 +16,7 @@ export async function* stripMetadata(contentType: string, bytes: AsyncIterable<B
     if (contentType === 'image/jpeg') yield* jpegWithoutMetadata(queue);
     else if (contentType === 'image/png') yield* pngWithoutMetadata(queue);
     else if (contentType === 'image/webp') yield* webpWithoutMetadata(queue);
+    else if (contentType === 'image/gif') yield* gifWithoutMetadata(queue);
     yield* queue.rest();
   } finally {
     // Ended early by the consumer (storage failed): the source ends too.
@@ -217,6 +218,69 @@ async function* webpWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
   }
 }
 
+const GIF_TRAILER = 0x3b;
+const GIF_IMAGE = 0x2c;
+const GIF_EXTENSION = 0x21;
+const GIF_COMMENT = 0xfe;
+const GIF_APPLICATION = 0xff;
+/**
+ * The application extensions a GIF keeps, by their 11-byte id: the animation's loop count (Netscape's, and the same
+ * as AnimExts names it) and the ICC profile. Others go: XMP ("XMP DataXMP", whose exif: properties hold the GPS
+ * position as Exif's do), ImageMagick's IPTC and Photoshop records ("MGKIPTC0000", "MGK8BIM0000"), and what an editor
+ * may have put in one of its own; decoders skip application extensions they do not know.
+ */
+const GIF_KEPT_APPLICATIONS = new Set(['NETSCAPE2.0', 'ANIMEXTS1.0', 'ICCRGBG1012']);
+
+/** The bytes of a colour table that a GIF's packed field (screen or image descriptor) announces. */
+const gifColourTable = (packed: number) => (packed & 0x80 ? 3 << ((packed & 0x07) + 1) : 0);
+
+/**
+ * The blocks after the header and logical screen (GIF89a), each kept or left out whole: comment extensions and
+ * application extensions other than GIF_KEPT_APPLICATIONS go; images, their colour tables and the graphic control and
+ * plain text extensions stay. What follows the trailer is read and left out, as after a JPEG's end. A block's data
+ * comes in sub-blocks of at most 255 bytes, which pass, or are skipped, as they come.
+ */
+async function* gifWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
+  if (!(await queue.has(13))) return;
+  const screen = queue.peek(13);
+  if (!/^GIF8[79]a$/.test(screen.toString('latin1', 0, 6))) return;
+  yield* queue.pass(13 + gifColourTable(screen[10]));
+  for (;;) {
+    if (!(await queue.has(1))) return;
+    const introducer = queue.peek(1)[0];
+    if (introducer === GIF_TRAILER) {
+      yield queue.take(1);
+      await queue.drain();
+      return;
+    }
+    if (introducer === GIF_IMAGE) {
+      // The descriptor (10 bytes with its introducer), a local colour table (at most 768 bytes), the LZW code size.
+      if (!(await queue.has(10))) return;
+      const header = 10 + gifColourTable(queue.peek(10)[9]) + 1;
+      if (!(await queue.has(header))) return;
+      yield queue.take(header);
+      yield* queue.passSubBlocks();
+    } else if (introducer === GIF_EXTENSION) {
+      if (!(await queue.has(2))) return;
+      const label = queue.peek(2)[1];
+      // An application extension's first sub-block is its id: 11 bytes.
+      const application =
+        label === GIF_APPLICATION && (await queue.has(14)) && queue.peek(14)[2] === 11
+          ? queue.peek(14).toString('latin1', 3, 14)
+          : undefined;
+      if (label === GIF_COMMENT || (label === GIF_APPLICATION && !GIF_KEPT_APPLICATIONS.has(application ?? ''))) {
+        queue.take(2);
+        for await (const _piece of queue.passSubBlocks());
+      } else {
+        yield queue.take(2);
+        yield* queue.passSubBlocks();
+      }
+    } else {
+      return;
+    }
+  }
+}
+
 /**
  * has() calls between two turns of the event loop. Bytes already read are parsed in microtasks alone, which let no
  * other request in: a 9.5 MB PNG of 12-byte chunks held the event loop for 200–300 ms at a time while it was stored.
@@ -297,6 +361,25 @@ class ByteQueue {
         if (at > 0) yield this.take(at);
         return;
       }
+    }
+  }
+
+  /**
+   * GIF data sub-blocks as they come, a piece per chunk read, up to and with the terminator: each is a size byte and
+   * that many bytes, and a size of 0 ends them.
+   */
+  async *passSubBlocks(): AsyncGenerator<Buffer> {
+    // How far into the chunk the next size byte is: past its end while a sub-block goes on into the next chunk.
+    let next = 0;
+    while (await this.has(1)) {
+      const chunk = this.chunks[0];
+      while (next < chunk.length && chunk[next] !== 0) next += 1 + chunk[next];
+      if (next < chunk.length) {
+        yield this.take(next + 1);
+        return;
+      }
+      next -= chunk.length;
+      yield this.take(chunk.length);
     }
   }
 

@@ -120,6 +120,28 @@ describe('media (GridFS)', () => {
     expect(Buffer.from(await tail.arrayBuffer())).toEqual(body.subarray(-2));
   });
 
+  it('stores a GIF without its comments, its XMP (GPS included) or what follows its end', async () => {
+    const frame = gifWithFrame(1, 1);
+    const comment = Buffer.from([0x21, 0xfe, 3, 0x61, 0x62, 0x63, 0]); // the factory's "abc"
+    const at = frame.indexOf(comment);
+    const xmp = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description exif:GPSLatitude="52,31.2N"/></x:xmpmeta>';
+    // XMP as the XMP specification embeds it in a GIF: raw, then a "magic trailer" for readers walking sub-blocks.
+    const magicTrailer = Buffer.from([1, ...Array.from({ length: 256 }, (_, i) => 255 - i), 0]);
+    const gif = Buffer.concat([
+      frame.subarray(0, at + comment.length),
+      Buffer.from([0x21, 0xff, 11]),
+      Buffer.from(`XMP DataXMP${xmp}`),
+      magicTrailer,
+      frame.subarray(at + comment.length),
+      Buffer.from('GPS 52.52 13.40'),
+    ]);
+    const media = await uploaded(gif);
+    expect(media.contentType).toBe('image/gif');
+    const body = Buffer.from(await (await download(media.id)).arrayBuffer());
+    expect(body).toEqual(Buffer.concat([frame.subarray(0, at), frame.subarray(at + comment.length)]));
+    expect([media.length, media.sha256]).toEqual([body.length, sha256(body)]);
+  });
+
   it('serves single ranges (first byte, last byte, suffix, open end), honours If-Range, and 416 past the end', async () => {
     const bytes = png(600_000);
     const { id } = await uploaded(bytes);
