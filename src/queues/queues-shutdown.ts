@@ -7,6 +7,29 @@ import { bullQueues } from './bull-queues.js';
 
 type ShutdownHook = { onApplicationShutdown: () => Promise<void> };
 
+/** What ioredis rejects a connect() with when its connection is closed under it, or is already being made. */
+const RECONNECT_REJECTIONS: ReadonlySet<string> = new Set([
+  'Connection is closed.',
+  'Redis is already connecting/connected',
+]);
+let toleratingReconnectRejections = false;
+
+/**
+ * Bull's close (whenCurrentJobsFinished) cuts the blocking connection and reconnects it, and awaits that reconnection
+ * only once the running jobs are done. With Redis refusing connections (restarting, or evicted with this pod) the
+ * reconnection fails first, unhandled, and Node ended the process there with exit 1 and an ioredis stack on stderr,
+ * before MongoDB closed. From the first close on, such a rejection is logged instead; any other stays fatal. Once per
+ * process: tests close many apps in one.
+ */
+function tolerateReconnectRejections(): void {
+  if (toleratingReconnectRejections) return;
+  toleratingReconnectRejections = true;
+  process.on('unhandledRejection', (reason: unknown) => {
+    if (!(reason instanceof Error) || !RECONNECT_REJECTIONS.has(reason.message)) throw reason;
+    new Logger('Shutdown').warn(`A Bull connection closing while Redis is away: ${reason.message}`);
+  });
+}
+
 /**
  * Bounds the closing of every Bull queue. @nestjs/bull gives each queue an `onApplicationShutdown` that awaits
  * `queue.close()`, which with Redis stalled never settles: it waits for the blocking connection to reconnect and for
@@ -45,6 +68,7 @@ export class QueuesShutdown implements OnModuleInit {
     // The close pauses again, cutting and reconnecting the same blocking connections: it waits for the pause above,
     // so the two never do that at once.
     const closeAll = async () => {
+      tolerateReconnectRejections();
       await pausing;
       await Promise.all(queues.map((queue) => queue.close()));
     };

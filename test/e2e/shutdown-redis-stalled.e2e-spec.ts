@@ -3,8 +3,8 @@ import { AppProcess } from '../support/app-process.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { testEnv } from '../support/test-env.js';
 
-/** SIGTERM while Redis accepts connections but answers nothing (SIGSTOP): Bull's close would wait for ever. */
-describe('graceful shutdown with Redis stalled', () => {
+/** SIGTERM while Redis accepts connections but answers nothing (SIGSTOP), or refuses them (stopped). */
+describe('graceful shutdown with Redis stalled or gone', () => {
   let redis: RedisProcess | undefined;
   let app: AppProcess | undefined;
 
@@ -53,4 +53,36 @@ describe('graceful shutdown with Redis stalled', () => {
       expect(lines.some((line) => /forcing exit/.test(String(line.msg)))).toBe(false);
     },
   );
+
+  // Redis gone rather than stalled (its pod restarting, or evicted with ours): Bull's close forces its blocking
+  // connection to reconnect and leaves that attempt's rejection unhandled, which Node turns into an exit 1 that skipped
+  // the remaining close steps (found by a probe helper).
+  it.each(['worker', 'all'])('a %s process signalled while Redis refuses connections exits 0', async (role) => {
+    redis = await RedisProcess.start();
+    const booted = await AppProcess.boot((port) =>
+      testEnv({
+        PORT: String(port),
+        ROLE: role,
+        REDIS_URL: redis!.url,
+        LOG_LEVEL: 'info',
+        SHUTDOWN_GRACE_MS: '20000',
+        SHUTDOWN_STEP_TIMEOUT_MS: '1000',
+        VIEW_FLUSH_INTERVAL_MS: '200',
+      }),
+    );
+    app = booted.app;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await redis.stop();
+    // Every connection has seen the refusal and is retrying.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+
+    app.signal('SIGTERM');
+    const exit = await app.exited;
+
+    expect(app.stderr.join('')).not.toMatch(/Error/);
+    expect(exit.code).toBe(0);
+    const lines = app.logLines();
+    expect(lines.some((line) => line.msg === 'MongoDB closed')).toBe(true);
+    expect(lines.some((line) => String(line.msg).startsWith('Shutdown complete'))).toBe(true);
+  });
 });
