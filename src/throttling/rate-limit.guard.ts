@@ -20,6 +20,15 @@ interface Refusal {
 type TrackedRequest = FastifyRequest & { [APPLIED]?: AppliedLimit[]; [REFUSAL]?: Refusal };
 
 /**
+ * A tracker's answer for a tier after a refusal when finding the real one would read the database (a password change's
+ * account): the tier is then left unread. Reads it only for Retry-After, a refused request cost a database read, and
+ * refused requests are the ones nothing limits.
+ */
+export const UNREAD_TRACKER = '';
+/** Whether a tier of the request already refused it (the tiers after it are only read: handleRequest). */
+export const refusedAlready = (request: FastifyRequest): boolean => (request as TrackedRequest)[REFUSAL] !== undefined;
+
+/**
  * @nestjs/throttler's guard with the IETF RateLimit headers instead of X-RateLimit-*: the limit that refused the
  * request, or else the tightest of those that applied, in RateLimit-Limit/-Remaining/-Reset, all of them in
  * RateLimit-Policy, and Retry-After on a 429 (a problem+json body from the global filter).
@@ -101,13 +110,14 @@ export class RateLimitGuard extends ThrottlerGuard {
     const { context, limit, ttl, throttler, blockDuration, getTracker, generateKey } = request;
     const name = throttler.name ?? 'default';
     const req = context.switchToHttp().getRequest<TrackedRequest>();
-    const key = generateKey(context, await getTracker(req, context), name);
+    const tracker = await getTracker(req, context);
+    const key = generateKey(context, tracker, name);
     const windowS = Math.round(ttl / 1000);
     const refused = req[REFUSAL];
     if (refused) {
       // A tier after the one that refused: not counted (so a login the address's limits refuse writes no key for its
       // email), only read for Retry-After once every tier has been through here (canActivate).
-      refused.after.push({ key, ttl, limit, throttlerName: name, windowS });
+      if (tracker !== UNREAD_TRACKER) refused.after.push({ key, ttl, limit, throttlerName: name, windowS });
       return false;
     }
     const record = (await this.storageService.increment(key, ttl, limit, blockDuration, name)) as RateLimitRecord;

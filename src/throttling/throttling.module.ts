@@ -19,7 +19,7 @@ import { UsersRepository } from '../users/users.repository.js';
 import { clientAddress } from './client-address.js';
 import { CREDENTIALS_ROUTE, type CredentialsThrottleOptions } from './credentials-throttle.decorator.js';
 import { LocalThrottleCounts } from './local-throttle-counts.js';
-import { RateLimitGuard } from './rate-limit.guard.js';
+import { RateLimitGuard, refusedAlready, UNREAD_TRACKER } from './rate-limit.guard.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
 import { SEARCH_ROUTE } from './search-throttle.decorator.js';
 
@@ -100,7 +100,7 @@ const hashOf = (email: string) => createHash('sha256').update(email).digest('bas
  * locked out of an account's login kept guessing through its password change. An account that cannot be read (gone,
  * or the database failing, when the change fails as well) counts under `id:<account id>`. The email comes first, so a
  * token of one's own does not move guesses at another account's password out of that account's count. Looked up once
- * per request, for both tiers.
+ * per request, for both tiers, and not at all once another tier has refused the request (UNREAD_TRACKER).
  */
 function accountOf(request: FastifyRequest, users: UsersRepository): Promise<string> {
   const tracked = request as RequestWithAccount;
@@ -111,6 +111,7 @@ async function lookUpAccount(request: FastifyRequest, users: UsersRepository): P
   const email = (request.body as { email?: unknown } | undefined)?.email;
   const caller = userOf(request);
   if (typeof email === 'string' || !caller) return hashOf(typeof email === 'string' ? normaliseEmail(email) : '');
+  if (refusedAlready(request)) return UNREAD_TRACKER;
   const account = await users.findById(caller.id).catch(() => null);
   return account ? hashOf(normaliseEmail(account.email)) : `id:${caller.id}`;
 }

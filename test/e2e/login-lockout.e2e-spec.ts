@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { createHash, randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { UsersRepository } from '../../src/users/users.repository.js';
 import { registerAccount, uniqueEmail, type Account } from '../factories/accounts.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { requiredEnv, testConfig } from '../support/test-env.js';
@@ -303,5 +304,51 @@ describe('login lockout with a shorter window than the limit per address', () =>
     expect(attempts).toEqual([401, 401, 429, 429, 429, 429, 429, 429, 429, 429]);
     expect(await redis.keys(`${prefix}throttle:credentials-account:*`)).toHaveLength(2);
     expect(await redis.keys(`${prefix}throttle:credentials-global:*`)).toHaveLength(2);
+  });
+});
+
+describe('a password change refused by the limit per address', () => {
+  const prefix = `vesta-test-lockout-refused-${randomUUID().slice(0, 8)}:`;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(
+      testConfig({
+        REDIS_KEY_PREFIX: prefix,
+        TRUST_PROXY: '127.0.0.1',
+        THROTTLE_CREDENTIALS_LIMIT: '2',
+        THROTTLE_REDIS_TIMEOUT_MS: '1000',
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await running.close();
+    const redis = new Redis(requiredEnv('REDIS_URL'));
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('is refused without reading the account: only the tiers whose keys cost nothing are read for Retry-After', async () => {
+    const owner = await registerAccount(running.url, 'refused-change');
+    const change = () =>
+      fetch(`${running.url}/v1/auth/password`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': '198.51.100.7', ...owner.auth },
+        body: JSON.stringify({ currentPassword: WRONG, newPassword: 'a new password, long enough' }),
+      });
+    expect([(await change()).status, (await change()).status]).toEqual([403, 403]);
+    const reads = vi.spyOn(running.app.get(UsersRepository), 'findById');
+    try {
+      const refused = await change();
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      // The failed-password tiers after the refusing one key the account by its stored email: read for each refused
+      // request, the database paid for requests that nothing limits.
+      expect(reads).not.toHaveBeenCalled();
+    } finally {
+      reads.mockRestore();
+    }
   });
 });
