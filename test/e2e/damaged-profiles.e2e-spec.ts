@@ -246,12 +246,12 @@ describe('damaged profiles', () => {
     });
 
     await running.app.get(SearchKeyMigration).run();
-    await running.app.get(TieredCache).invalidate('cities', ['all']);
-    // Grouped under no key with every other such profile of the country, it was a second city named by one of them.
-    const cities = (await call('GET', '/v1/locations/cities')).body as unknown as { city: string; count: number }[];
-    expect(cities.filter((entry) => entry.city.toLowerCase() === city.toLowerCase())).toEqual([
-      expect.objectContaining({ count: 2 }),
-    ]);
+    // The city counts group by key: without one, it was counted with every other such profile of the country, as a
+    // second city named by one of them. (Checked on the key: the list shows the top 200 of a database other tests
+    // fill too.)
+    const keyOf = async (id: string) =>
+      (await profiles.findOne<{ location: { cityKey?: unknown } }>({ _id: new Types.ObjectId(id) }))?.location.cityKey;
+    expect(await keyOf(keyless)).toBe(await keyOf(created));
     const found = (await call('GET', `/v1/profiles?city=${encodeURIComponent(city)}`)).body.items as { id: string }[];
     expect(found.map((item) => item.id).sort()).toEqual([created, keyless].sort());
   });

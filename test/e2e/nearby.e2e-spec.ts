@@ -2,6 +2,7 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Connection } from 'mongoose';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { gridCellOf } from '../../src/profiles/geo.js';
 import { SearchKeyMigration } from '../../src/profiles/search-key-migration.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, profileDocument } from '../factories/profiles.js';
@@ -182,10 +183,17 @@ describe('nearby profiles', () => {
     const healthy = await createProfile(url, await registerAccount(url), {
       location: { city: 'Nowhere', country: 'PT', lat: spot.lat + 0.02, lng: spot.lng },
     });
-    const byTextId = running.app.get<Connection>(getConnectionToken()).db!.collection<{ _id: string }>('profiles');
+    const db = running.app.get<Connection>(getConnectionToken()).db!;
+    onTestFinished(() =>
+      db
+        .collection('profiles')
+        .deleteOne({ _id: new Types.ObjectId(healthy.id) })
+        .then(() => {}),
+    );
+    const byTextId = db.collection<{ _id: string }>('profiles');
     const textId = new Types.ObjectId().toHexString();
-    const cell = { cellRow: Math.floor(spot.lat * 100), cellCol: Math.floor(spot.lng * 100) };
-    const location = { city: 'Nowhere', cityKey: 'nowhere', country: 'PT', ...spot, ...cell };
+    const { row, col } = gridCellOf(spot);
+    const location = { city: 'Nowhere', cityKey: 'nowhere', country: 'PT', ...spot, cellRow: row, cellCol: col };
     await byTextId.insertOne({ ...profileDocument(await registerAccount(url), { location }), _id: textId });
     onTestFinished(() => byTextId.deleteOne({ _id: textId }).then(() => undefined));
 
