@@ -6,6 +6,8 @@ describe('acceptedCoding', () => {
     ['gzip, deflate, br, zstd', 'br'],
     ['gzip', 'gzip'],
     ['GZip', 'gzip'],
+    ['x-gzip', 'gzip'],
+    ['X-GZIP;q=0.5, br;q=0.4', 'gzip'],
     ['gzip;q=0.5, br;q=0.9', 'br'],
     ['br;q=0.1, gzip;q=0.9', 'gzip'],
     ['*', 'br'],

@@ -15,6 +15,10 @@ interface EncodingNegotiator {
  * word gzip, so `gzip;q=0, *` ("anything but gzip") got gzip, which such a client cannot decode.
  */
 export function acceptedCoding(headers: IncomingHttpHeaders): string {
-  const negotiator = new Negotiator({ headers }) as unknown as EncodingNegotiator;
+  // RFC 9110 §8.4.1.3 asks that x-gzip be read as gzip; negotiator does not.
+  const acceptEncoding = headers['accept-encoding']?.replace(/\bx-gzip\b/gi, 'gzip');
+  const negotiator = new Negotiator({
+    headers: { 'accept-encoding': acceptEncoding },
+  }) as unknown as EncodingNegotiator;
   return negotiator.encoding(COMPRESSION_CODINGS, { preferred: COMPRESSION_CODINGS }) ?? 'identity';
 }
