@@ -94,8 +94,8 @@ export class MediaController {
     summary: 'Upload an image (multipart field "file"): JPEG, PNG, WebP or GIF, decided from its bytes',
     description:
       'JPEG and PNG files are stored without their metadata (EXIF with any GPS position, XMP, IPTC, comments, text ' +
-      'chunks); a JPEG keeps its EXIF orientation. WebP is stored without EXIF and XMP; GIF without comments, ' +
-      'XMP and other application data but its loop count and ICC profile.',
+      'chunks); a JPEG keeps only its JFIF, ICC profile and Adobe segments and its EXIF orientation. WebP is stored ' +
+      'without EXIF and XMP; GIF without comments, XMP and other application data but its loop count and ICC profile.',
   })
   @ApiCreatedResponse({
     type: MediaFileDto,

@@ -51,6 +51,18 @@ const jpegSegment = (marker: number, payload: Buffer | string) => {
 const withSegments = (jpeg: Buffer, ...segments: Buffer[]) =>
   Buffer.concat([jpeg.subarray(0, 2), ...segments, jpeg.subarray(2)]);
 
+/** The segments before the first Huffman table: marker, and an APPn's first four signature bytes. */
+function jpegSegments(jpeg: Buffer): string[] {
+  const segments: string[] = [];
+  for (let at = 2; jpeg[at + 1] !== 0xc4; at += 2 + jpeg.readUInt16BE(at + 2)) {
+    const marker = jpeg.toString('hex', at, at + 2);
+    segments.push(
+      jpeg[at + 1] >= 0xe0 && jpeg[at + 1] <= 0xef ? `${marker} ${jpeg.toString('latin1', at + 4, at + 8)}` : marker,
+    );
+  }
+  return segments;
+}
+
 /** Exif APP1 with a big-endian TIFF: IFD0 holding the orientation, an Artist and a GPS IFD with a latitude ref. */
 function bigEndianExif(orientation: number): Buffer {
   const tiff = Buffer.alloc(8 + 2 + 3 * 12 + 4 + 2 + 12 + 4 + 8);
@@ -436,5 +448,51 @@ describe('stripMetadata of a JPEG with more than one Exif segment', () => {
     const out = await stripped('image/jpeg', photo);
     expect(out.length).toBeLessThanOrEqual(photo.length);
     expect((await sharp(out).metadata()).orientation).toBe(6);
+  });
+});
+
+describe('stripMetadata of a JPEG: the application segments kept', () => {
+  it('keeps JFIF (without its thumbnail), ICC, Adobe’s APP14 and the orientation, and no other APPn', async () => {
+    const photo = await pixels(24, 16).jpeg().withIccProfile('p3').toBuffer();
+    /** JFIF 1.02, 72 dpi, and the `width` × `height` RGB thumbnail it announces (a preview of the uncropped photo). */
+    const jfif = (width: number, height: number) =>
+      jpegSegment(
+        0xe0,
+        Buffer.concat([Buffer.from('4a46494600010201004800480000', 'hex'), Buffer.alloc(3 * width * height, 0x7f)])
+          .fill(width, 12, 13)
+          .fill(height, 13, 14),
+      );
+    const adobe = jpegSegment(0xee, Buffer.from('41646f62650064000000000001', 'hex')); // "Adobe", transform 1: YCbCr
+    const original = withSegments(
+      photo,
+      jfif(2, 2),
+      // A JFXX extension holds nothing but a thumbnail, which may be a JPEG of its own with its own Exif.
+      jpegSegment(0xe0, Buffer.concat([Buffer.from('JFXX\0\x10', 'latin1'), bigEndianExif(1)])),
+      jpegSegment(0xe0, 'AVI1\0\0\0\0\0\0\0\0\0\0'),
+      jpegSegment(0xe1, `XMP\0://ns.adobe.com/xap/1.0/\0${XMP} GPSLatitude`), // the older XMP signature
+      jpegSegment(0xe1, 'http://ns.adobe.com/xap/1.0/\0GPSLatitude'),
+      jpegSegment(0xe2, 'MPF\0II*\0 GPSLatitude'),
+      jpegSegment(0xe2, 'FPXR\0\0\0 GPSLatitude'),
+      ...[0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea].map((marker) => jpegSegment(marker, 'Meta\0 GPSLatitude')),
+      jpegSegment(0xeb, 'not JUMBF GPSLatitude'),
+      jpegSegment(0xec, 'Ducky\0\x01\0\x04\0\0\0\x32\0\x02\0\x20\0\0\0\x0dGPSLatitude (c) Joe'),
+      jpegSegment(0xed, 'Adobe_CM GPSLatitude'),
+      jpegSegment(0xee, 'not Adobe GPSLatitude'),
+      jpegSegment(0xef, 'GPSLatitude'),
+      adobe,
+      bigEndianExif(6),
+    );
+    expect((await sharp(original).metadata()).format).toBe('jpeg'); // still a valid image
+
+    const out = await stripped('image/jpeg', original);
+    const exif = Buffer.from(
+      'ffe10022457869660000' + '4d4d002a00000008' + '0001' + '011200030000000100060000' + '00000000',
+      'hex',
+    );
+    expect(jpegSegments(out)).toEqual(['ffe0 JFIF', 'ffee Adob', 'ffe1 Exif', 'ffe2 ICC_', 'ffdb', 'ffdb', 'ffc0']);
+    expect(out).toEqual(withSegments(photo, jfif(0, 0), adobe, exif));
+    expect(out.includes('GPSLatitude')).toBe(false);
+    expect((await sharp(out).metadata()).orientation).toBe(6);
+    expect(await decoded(out)).toEqual(await decoded(original));
   });
 });

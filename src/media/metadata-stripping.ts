@@ -28,25 +28,35 @@ export async function* stripMetadata(contentType: string, bytes: AsyncIterable<B
 const MAX_SEGMENT = 0xffff;
 const SOS = 0xda;
 const EOI = 0xd9;
+const APP0 = 0xe0;
 const APP1 = 0xe1;
-const APP11 = 0xeb;
-const APP13 = 0xed;
+const APP15 = 0xef;
 const COM = 0xfe;
-/** APP11's JUMBF boxes (ISO 19566-5), where C2PA manifests live: their `stds.exif` assertion can hold the GPS. */
-const JUMBF = Buffer.from('JP', 'latin1');
 const EXIF = Buffer.from('Exif\0', 'latin1');
-const XMP = [
-  Buffer.from('http://ns.adobe.com/xap/1.0/', 'latin1'),
-  Buffer.from('http://ns.adobe.com/xmp/extension/', 'latin1'),
-];
+const JFIF = Buffer.from('JFIF\0', 'latin1');
+/** A JFIF segment's payload up to its thumbnail: signature, version, units, densities, thumbnail width and height. */
+const JFIF_HEADER = 14;
+/**
+ * The application segments a decoder reads, by marker and the signature their payload starts with: JFIF (that the
+ * file is YCbCr), the ICC profile (its colours) and Adobe's (its colour transform). Every other APPn goes, whatever
+ * it holds: XMP under either signature, MPF's index of images that are left out after the end, FlashPix, Ducky's
+ * copyright and comment, IPTC, C2PA manifests (APP11 JUMBF, whose `stds.exif` assertion can hold the GPS), a maker's
+ * own. Until 2026-12-07 only those known to be metadata went, and APP3 to APP10, APP12, APP15 and the older
+ * `XMP\0://` signature stayed.
+ */
+const KEPT_APPLICATIONS = new Map([
+  [APP0, JFIF],
+  [0xe2, Buffer.from('ICC_PROFILE\0', 'latin1')],
+  [0xee, Buffer.from('Adobe', 'latin1')],
+]);
 const ORIENTATION_TAG = 0x0112;
 const SHORT = 3;
 
 /**
- * The segments before the image data (SOS), held one at a time: Exif and XMP (APP1), C2PA manifests (APP11 JUMBF),
- * Photoshop's IPTC (APP13) and comments (COM) are left out; JFIF, the ICC profile (APP2), Adobe's APP14 and the tables
- * the decoder needs stay. An Exif orientation other than 1 is kept in a new Exif segment of its own (one, however many
- * the file has), or phone photos would show sideways.
+ * The segments before the image data (SOS), held one at a time: the tables and frame headers the decoder needs and
+ * KEPT_APPLICATIONS stay; comments (COM) and every other APPn are left out. A JFIF segment loses its thumbnail, a
+ * preview that may show what the photo was cropped from. An Exif orientation other than 1 is kept in a new Exif segment
+ * of its own (one, however many the file has), or phone photos would show sideways.
  */
 async function* jpegWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
   if (!(await queue.has(2)) || queue.peek(2).readUInt16BE(0) !== 0xffd8) return;
@@ -90,12 +100,12 @@ async function* jpegWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
         oriented = true;
         yield orientationOnlyExif(orientation);
       }
-    } else if (
-      !(marker === APP1 && XMP.some((xmp) => startsWith(payload, xmp))) &&
-      !(marker === APP11 && startsWith(payload, JUMBF)) &&
-      marker !== APP13 &&
-      marker !== COM
-    ) {
+    } else if (marker === APP0 && startsWith(payload, JFIF) && payload.length > JFIF_HEADER) {
+      yield jfifWithoutThumbnail(segment);
+    } else if (marker >= APP0 && marker <= APP15) {
+      const signature = KEPT_APPLICATIONS.get(marker);
+      if (signature && startsWith(payload, signature)) yield segment;
+    } else if (marker !== COM) {
       yield segment;
     }
     // A scan's coded data follows its header, up to the next marker: more tables and scans (progressive), or the end.
@@ -127,6 +137,14 @@ export function exifOrientation(tiff: Buffer): number | undefined {
     return value >= 1 && value <= 8 ? value : undefined;
   }
   return undefined;
+}
+
+/** A JFIF segment up to its thumbnail, announcing none. */
+function jfifWithoutThumbnail(segment: Buffer): Buffer {
+  const header = Buffer.from(segment.subarray(0, 4 + JFIF_HEADER)); // a copy: the length and the thumbnail size change
+  header.writeUInt16BE(2 + JFIF_HEADER, 2);
+  header.fill(0, 4 + JFIF_HEADER - 2);
+  return header;
 }
 
 /** APP1 holding "Exif\0\0", a big-endian TIFF header and an IFD0 with the one Orientation entry. */
