@@ -349,6 +349,32 @@ describe('stripMetadata: what still carries a position', () => {
     expect(out.includes('©xyz')).toBe(false);
   });
 
+  it('leaves out what follows the end of a PNG (IEND), with the position it carries', async () => {
+    const png = await pixels(12, 10).png().toBuffer();
+    const appended = await pixels(16, 16).jpeg().withExif(GPS_EXIF).toBuffer();
+    const original = Buffer.concat([png, appended, Buffer.from('©xyz+52.52+013.40/')]);
+    expect((await sharp(original).metadata()).format).toBe('png'); // still a valid image
+
+    const out = await stripped('image/png', original);
+    expect(out).toEqual(png);
+    expect(await decoded(out)).toEqual(await decoded(original));
+  });
+
+  it('leaves out what follows a WebP’s RIFF payload, which readers ignore, with the position it carries', async () => {
+    const webp = await pixels(12, 10).webp({ lossless: true }).toBuffer();
+    const withExif = await pixels(12, 10).webp({ lossless: true }).withExif(GPS_EXIF).toBuffer();
+    const trailer = Buffer.concat([riffChunk('ZZZZ', Buffer.from('GPS 52.52 13.40')), Buffer.from('GPS 52.52 13.40')]);
+    for (const image of [webp, withExif]) {
+      const original = Buffer.concat([image, trailer]);
+      expect((await sharp(original).metadata()).format).toBe('webp'); // still a valid image
+
+      const out = await stripped('image/webp', original);
+      expect(out).toEqual(image === webp ? webp : await stripped('image/webp', withExif));
+      expect(out.includes('GPS')).toBe(false);
+      expect(await decoded(out)).toEqual(await decoded(original));
+    }
+  });
+
   it('drops a GIF’s comments, XMP (GPS included) and other application data, and what follows its end', async () => {
     const gif = await pixels(8, 8).gif().toBuffer();
     const packed = gif[10];

@@ -4,11 +4,12 @@ import { setImmediate } from 'node:timers/promises';
  * Removes what a camera or editor wrote about a photo (EXIF with its GPS position, XMP, IPTC, comments, text chunks)
  * from an upload as it streams into storage, without decoding the image: the pixels' bytes are not touched. JPEG, PNG,
  * WebP and GIF (decision 0023). Stray bytes between a JPEG's segments are passed over, as decoders pass over them, and
- * what follows a JPEG's or a GIF's end is left out. Anything else the parser does not understand, such as a length
- * running past the end of the data, ends the parsing there and the rest passes unchanged: the upload already refused
- * what is not an image by its first bytes, and a broken image is stored as it came. The exceptions are metadata that
- * streams past rather than being held (a PNG metadata chunk over 64 KiB, a WebP EXIF or XMP chunk, a GIF comment or
- * application extension): a file cut off inside one loses, or has zeroed, what followed the chunk's header.
+ * what follows the end of a JPEG, a PNG, a WebP's RIFF payload or a GIF is left out. Anything else the parser does not
+ * understand, such as a length running past the end of the data, ends the parsing there and the rest passes unchanged:
+ * the upload already refused what is not an image by its first bytes, and a broken image is stored as it came. The
+ * exceptions are metadata that streams past rather than being held (a PNG metadata chunk over 64 KiB, a WebP EXIF or
+ * XMP chunk, a GIF comment or application extension): a file cut off inside one loses, or has zeroed, what followed the
+ * chunk's header.
  */
 export async function* stripMetadata(contentType: string, bytes: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const queue = new ByteQueue(bytes);
@@ -171,7 +172,7 @@ const PNG_METADATA = new Set(['eXIf', 'tEXt', 'zTXt', 'iTXt', 'tIME', 'caBX']);
  * Chunks after the signature, each kept or left out whole (so every CRC stays right): EXIF, the text chunks (which
  * carry XMP) and the modification time are left out. A chunk left out is held whole first, to be sure it is complete,
  * up to a JPEG segment's size; a longer one is skipped as it streams rather than held in memory, so a file that ends
- * inside one loses its start, though such a file was cut off and unreadable already.
+ * inside one loses its start, though such a file was cut off and unreadable already. What follows IEND is left out.
  */
 async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
   if (!(await queue.has(8)) || !queue.peek(8).equals(PNG_SIGNATURE)) return;
@@ -192,7 +193,12 @@ async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
     } else {
       return;
     }
-    if (type === 'IEND') return;
+    if (type === 'IEND') {
+      // The image ends here, as at a JPEG's EOI: what follows (an appended file, a tool's trailer, with its own
+      // metadata) no decoder reads. It is read to its end and left out. Until 2026-12-07 it was stored as it came.
+      await queue.drain();
+      return;
+    }
   }
 }
 
@@ -208,22 +214,30 @@ const BLANKED = Buffer.from('JUNK', 'latin1');
  * out would mean holding the whole file to rewrite that size. The EXIF and XMP chunks are blanked instead: renamed to a
  * type readers skip, their bytes zeroed, and the VP8X flags announcing them cleared. The file keeps its length. Their
  * orientation goes with them; browsers do not turn a WebP by its EXIF orientation.
+ *
+ * The walk ends at the end of the RIFF payload, and what follows it is read and left out, as after a JPEG's end:
+ * readers (libwebp's demuxer, in browsers and sharp) read no further than the RIFF size, so nothing shown changes.
+ * Until 2026-12-07 it was walked as more chunks and stored. A chunk that runs past that end is cut there; one the walk
+ * cannot follow ends it, and the rest of the payload passes unchanged.
  */
 async function* webpWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
   if (!(await queue.has(12))) return;
   const riff = queue.peek(12);
   if (riff.toString('latin1', 0, 4) !== 'RIFF' || riff.toString('latin1', 8, 12) !== 'WEBP') return;
+  // The chunks' bytes: the RIFF size counts "WEBP" and them. Under one chunk header, no reader takes the file.
+  let left = riff.readUInt32LE(4) - 4;
+  if (left < 8) return;
   yield queue.take(12);
-  for (;;) {
+  while (left >= 8) {
     if (!(await queue.has(8))) return;
     const header = queue.peek(8);
     const type = header.toString('latin1', 0, 4);
     const size = header.readUInt32LE(4);
-    if (!/^[\x20-\x7e]{4}$/.test(type)) return;
-    const total = 8 + size + (size % 2); // chunks are padded to an even length
+    if (!/^[\x20-\x7e]{4}$/.test(type)) break;
+    const total = Math.min(8 + size + (size % 2), left); // chunks are padded to an even length
     if (type === 'VP8X') {
       // 10 bytes by the specification; the cap keeps a forged size from holding the whole upload.
-      if (size < 10 || total > MAX_SEGMENT || !(await queue.has(total))) return;
+      if (size < 10 || total < 18 || total > MAX_SEGMENT || !(await queue.has(total))) break;
       const chunk = Buffer.from(queue.take(total)); // a copy: the flags change
       chunk[8] &= ~(VP8X_EXIF | VP8X_XMP);
       yield chunk;
@@ -233,7 +247,10 @@ async function* webpWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
     } else {
       yield* queue.pass(total);
     }
+    left -= total;
   }
+  yield* queue.pass(left);
+  await queue.drain();
 }
 
 const GIF_TRAILER = 0x3b;
