@@ -330,7 +330,7 @@ describe('a password change refused by the limit per address', () => {
     redis.disconnect();
   });
 
-  it('is refused without reading the account: only the tiers whose keys cost nothing are read for Retry-After', async () => {
+  it('is refused without reading the account: tiers whose keys cost a read are not read for Retry-After', async () => {
     const owner = await registerAccount(running.url, 'refused-change');
     const change = () =>
       fetch(`${running.url}/v1/auth/password`, {

@@ -3,6 +3,9 @@ import { AppProcess } from '../support/app-process.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { testEnv } from '../support/test-env.js';
 
+/** How long each close step may take. */
+const STEP_MS = 1_000;
+
 /** SIGTERM while Redis accepts connections but answers nothing (SIGSTOP), or refuses them (stopped). */
 describe('graceful shutdown with Redis stalled or gone', () => {
   let redis: RedisProcess | undefined;
@@ -16,26 +19,31 @@ describe('graceful shutdown with Redis stalled or gone', () => {
     redis = undefined;
   });
 
+  /** A process of `role` on a Redis of its own, half a second into its work (afterEach stops both). */
+  const bootOnOwnRedis = async (role: string) => {
+    const server = await RedisProcess.start();
+    redis = server;
+    const booted = await AppProcess.boot((port) =>
+      testEnv({
+        PORT: String(port),
+        ROLE: role,
+        REDIS_URL: server.url,
+        LOG_LEVEL: 'info',
+        SHUTDOWN_GRACE_MS: '20000',
+        SHUTDOWN_STEP_TIMEOUT_MS: String(STEP_MS),
+        // Jobs in flight and Bull's blocking connection waiting, as on a busy worker.
+        VIEW_FLUSH_INTERVAL_MS: '200',
+      }),
+    );
+    app = booted.app;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return { app: booted.app, redis: server };
+  };
+
   it.each(['worker', 'all'])(
     'a %s process abandons the closes Redis does not answer, closes MongoDB and exits 0 long before the grace limit',
     async (role) => {
-      const graceMs = 20_000;
-      const stepMs = 1_000;
-      redis = await RedisProcess.start();
-      const booted = await AppProcess.boot((port) =>
-        testEnv({
-          PORT: String(port),
-          ROLE: role,
-          REDIS_URL: redis!.url,
-          LOG_LEVEL: 'info',
-          SHUTDOWN_GRACE_MS: String(graceMs),
-          SHUTDOWN_STEP_TIMEOUT_MS: String(stepMs),
-          // Jobs in flight and Bull's blocking connection waiting, as on a busy worker.
-          VIEW_FLUSH_INTERVAL_MS: '200',
-        }),
-      );
-      app = booted.app;
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      const { app, redis } = await bootOnOwnRedis(role);
       await redis.freeze();
 
       const signalledAt = performance.now();
@@ -44,7 +52,7 @@ describe('graceful shutdown with Redis stalled or gone', () => {
 
       expect(exit.code).toBe(0);
       // Each step that hangs waits at most its bound; the steps run one after the other, the queues together.
-      expect(exit.at - signalledAt).toBeLessThan(8 * stepMs);
+      expect(exit.at - signalledAt).toBeLessThan(8 * STEP_MS);
       const lines = app.logLines();
       const abandoned = lines.filter((line) => /did not close within 1000 ms: abandoned/.test(String(line.msg)));
       expect(abandoned.map((line) => line.msg).join('\n')).toMatch(/Bull queues/);
@@ -58,20 +66,7 @@ describe('graceful shutdown with Redis stalled or gone', () => {
   // connection to reconnect and leaves that attempt's rejection unhandled, which Node turns into an exit 1 that skipped
   // the remaining close steps (found by a probe helper).
   it.each(['worker', 'all'])('a %s process signalled while Redis refuses connections exits 0', async (role) => {
-    redis = await RedisProcess.start();
-    const booted = await AppProcess.boot((port) =>
-      testEnv({
-        PORT: String(port),
-        ROLE: role,
-        REDIS_URL: redis!.url,
-        LOG_LEVEL: 'info',
-        SHUTDOWN_GRACE_MS: '20000',
-        SHUTDOWN_STEP_TIMEOUT_MS: '1000',
-        VIEW_FLUSH_INTERVAL_MS: '200',
-      }),
-    );
-    app = booted.app;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const { app, redis } = await bootOnOwnRedis(role);
     await redis.stop();
     // Every connection has seen the refusal and is retrying.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
