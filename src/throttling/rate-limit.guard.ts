@@ -21,8 +21,8 @@ type TrackedRequest = FastifyRequest & { [APPLIED]?: AppliedLimit[]; [REFUSAL]?:
 
 /**
  * A tracker's answer for a tier after a refusal when finding the real one would read the database (a password change's
- * account): the tier is then left unread. Reads it only for Retry-After, a refused request cost a database read, and
- * refused requests are the ones nothing limits.
+ * account): the tier is then left unread. Read for Retry-After alone, it cost every refused request a database read,
+ * and refused requests are the ones nothing limits.
  */
 export const UNREAD_TRACKER = '';
 /** Whether a tier of the request already refused it (the tiers after it are only read: handleRequest). */
