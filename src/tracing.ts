@@ -5,7 +5,7 @@ import { isProbe } from './health/probe-paths.js';
 import { loggableUrl } from './logging/loggable-url.js';
 
 /**
- * Starts OpenTelemetry tracing (HTTP server and client, MongoDB, Redis) when
+ * Starts OpenTelemetry tracing (HTTP server and client, MongoDB, Redis; trace ids in log lines) when
  * OTEL_EXPORTER_OTLP_ENDPOINT is set, and returns the function that flushes and stops it. Without
  * an endpoint nothing of OpenTelemetry is even loaded, so tracing costs nothing when off.
  *
@@ -25,12 +25,14 @@ export async function startTracing({
     { HttpInstrumentation },
     { MongoDBInstrumentation },
     { IORedisInstrumentation },
+    { PinoInstrumentation },
   ] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/instrumentation-http'),
     import('@opentelemetry/instrumentation-mongodb'),
     import('@opentelemetry/instrumentation-ioredis'),
+    import('@opentelemetry/instrumentation-pino'),
   ]);
   const sdk = new NodeSDK({
     serviceName,
@@ -56,6 +58,9 @@ export async function startTracing({
       }),
       new MongoDBInstrumentation(),
       new IORedisInstrumentation(),
+      // Every log line written while a span is active carries its trace_id and span_id, so a request's line leads to
+      // its trace and back. The lines stay on stdout: sending them as OTLP log records too is off, as above.
+      new PinoInstrumentation({ disableLogSending: true }),
     ],
   });
   sdk.start();

@@ -56,7 +56,13 @@ describe('OpenTelemetry tracing', () => {
   beforeAll(async () => {
     collector = await startCollector();
     ({ app, url } = await AppProcess.boot((port) =>
-      testEnv({ PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '100' }),
+      testEnv({
+        PORT: String(port),
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+        // The request lines are read for their trace ids.
+        LOG_LEVEL: 'info',
+      }),
     ));
   });
 
@@ -100,6 +106,30 @@ describe('OpenTelemetry tracing', () => {
     expect(probeSpans.map((span) => attribute(span, 'url.path'))).toEqual([]);
     // Traces only: no OTLP metrics or logs from the SDK's defaults.
     expect(collector.paths).toEqual(new Set(['/v1/traces']));
+  });
+
+  it("writes the trace and span ids of a request's server span into its request log line", async () => {
+    const member = await registerAccount(url);
+    const response = await fetch(`${url}/v1/profiles/me`, { headers: { authorization: `Bearer ${member.token}` } });
+    const requestId = response.headers.get('x-request-id');
+    expect(requestId).toBeTruthy();
+
+    const requestLine = () =>
+      app.logLines().find((line) => line.msg === 'request completed' && line.reqId === requestId);
+    const serverSpan = (traceId: unknown) =>
+      collector.spans.find((span) => span.kind === SERVER && span.traceId === traceId);
+    const deadline = Date.now() + 10_000;
+    while (!(requestLine() && serverSpan(requestLine()!.trace_id)) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    const line = requestLine();
+    expect(line, 'the request line (lines are flushed at least once a second)').toBeDefined();
+    expect(line!.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    const span = serverSpan(line!.trace_id);
+    expect(span, 'the exported server span of that trace').toBeDefined();
+    expect(attribute(span!, 'url.path')).toBe('/v1/profiles/me');
+    expect(line!.span_id).toBe(span!.spanId);
   });
 
   it('exports no token, password or email a client put in the URL, and still the span of the request', async () => {
