@@ -184,6 +184,53 @@ describe('stripMetadata', () => {
     expect(await decoded(out)).toEqual(await decoded(original));
   });
 
+  it('keeps only PNG chunks that change what is shown: Exif under older names and private chunks go', async () => {
+    const exif = (await pixels(8, 8).png().withExif(GPS_EXIF).toBuffer()).toString('latin1');
+    const tiff = exif.slice(exif.indexOf('eXIf') + 4, exif.indexOf('pHYs') - 8);
+    const original = afterHeader(
+      await pixels(12, 10).png().toBuffer(),
+      pngChunk('gAMA', '\0\0\xb1\x8f'),
+      pngChunk('exIf', tiff), // where ImageMagick 6 wrote Exif before eXIf was registered; exiftool reads it
+      pngChunk('zxIf', `\0${tiff}`), // the once-proposed compressed Exif, which exiftool reads too
+      pngChunk('tXMP', XMP), // XMP where a 2001 draft of its specification put it
+      pngChunk('prVW', 'a preview, cropped from the whole picture'),
+      pngChunk('tRNS', '\0\x01\0\x02\0\x03'),
+    );
+    expect((await sharp(original).metadata()).format).toBe('png'); // still a valid image
+
+    const out = await stripped('image/png', original);
+    expect(pngChunkTypes(out)).toEqual(['IHDR', 'gAMA', 'tRNS', 'pHYs', 'IDAT', 'IEND']);
+    expect(original.includes('taken at home')).toBe(true); // the Exif's copyright, beside its GPS position
+    expect(out.includes('taken at home')).toBe(false);
+    expect(out.includes('xmpmeta')).toBe(false);
+    expect(await decoded(out)).toEqual(await decoded(original));
+  });
+
+  it('keeps an animated PNG’s frames', async () => {
+    const frame = (pixels: Buffer) =>
+      sharp(pixels, { raw: { width: 4, height: 4, channels: 3 } })
+        .png()
+        .toBuffer();
+    const first = await frame(Buffer.alloc(48, 10));
+    const second = await frame(Buffer.alloc(48, 200));
+    const idat = (png: Buffer) => png.subarray(png.indexOf('IDAT') + 4, png.indexOf('IEND') - 8).toString('latin1');
+    const u32 = (...values: number[]) => Buffer.concat(values.map((v) => Buffer.from([v >>> 24, v >> 16, v >> 8, v])));
+    // 4 × 4 at (0, 0), shown for 1/10 s, then neither disposed nor blended.
+    const control = (sequence: number) => `${u32(sequence, 4, 4, 0, 0).toString('latin1')}\0\x01\0\x0a\0\0`;
+    const animated = Buffer.concat([
+      first.subarray(0, 33),
+      pngChunk('acTL', u32(2, 0).toString('latin1')),
+      pngChunk('fcTL', control(0)),
+      pngChunk('IDAT', idat(first)),
+      pngChunk('fcTL', control(1)),
+      pngChunk('fdAT', `${u32(2).toString('latin1')}${idat(second)}`),
+      pngChunk('IEND', ''),
+    ]);
+    expect((await sharp(animated).metadata()).format).toBe('png');
+
+    expect(await stripped('image/png', animated)).toEqual(animated);
+  });
+
   it('blanks a WebP’s EXIF and XMP chunks in place, keeping its length, its other chunks and its pixels', async () => {
     const original = await pixels(12, 10).webp({ lossless: true }).withExif(GPS_EXIF).withXmp(XMP).toBuffer();
     const before = await sharp(original).metadata();

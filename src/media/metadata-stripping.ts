@@ -165,14 +165,39 @@ function orientationOnlyExif(orientation: number): Buffer {
 }
 
 const PNG_SIGNATURE = Buffer.from('89504e470d0a1a0a', 'hex');
-/** `caBX` holds a C2PA manifest (JUMBF), whose `stds.exif` assertion can hold the GPS. */
-const PNG_METADATA = new Set(['eXIf', 'tEXt', 'zTXt', 'iTXt', 'tIME', 'caBX']);
+/**
+ * The ancillary chunks that change what is shown: transparency, colour (gamma, chromaticities, sRGB, the ICC profile,
+ * cICP and the HDR mastering and light levels), significant bits, background, pixel density (Safari sizes an image by
+ * it) and an animated PNG's control and frames. Every other ancillary chunk goes, whatever it holds: eXIf, the text
+ * chunks (XMP), tIME, caBX (a C2PA manifest, whose `stds.exif` assertion can hold the GPS), Exif under the names used
+ * before eXIf was registered (`exIf`, ImageMagick 6; `zxIf`), XMP where a 2001 draft put it (`tXMP`), a tool's own.
+ * Until 2026-12-07 only the first six went and those under the older names, which exiftool reads, stayed.
+ */
+const PNG_KEPT_ANCILLARY = new Set([
+  'tRNS',
+  'gAMA',
+  'cHRM',
+  'sRGB',
+  'iCCP',
+  'cICP',
+  'mDCV',
+  'cLLI',
+  'sBIT',
+  'bKGD',
+  'pHYs',
+  'acTL',
+  'fcTL',
+  'fdAT',
+]);
+/** Critical chunks (the type's first letter in upper case) stay: a decoder needs them, or refuses the file for them. */
+const keptPngChunk = (type: string) => (type.charCodeAt(0) & 0x20) === 0 || PNG_KEPT_ANCILLARY.has(type);
 
 /**
- * Chunks after the signature, each kept or left out whole (so every CRC stays right): EXIF, the text chunks (which
- * carry XMP) and the modification time are left out. A chunk left out is held whole first, to be sure it is complete,
- * up to a JPEG segment's size; a longer one is skipped as it streams rather than held in memory, so a file that ends
- * inside one loses its start, though such a file was cut off and unreadable already. What follows IEND is left out.
+ * Chunks after the signature, each kept or left out whole (so every CRC stays right): only the critical chunks and
+ * PNG_KEPT_ANCILLARY stay, so EXIF, the text chunks (which carry XMP) and the modification time are left out, and so
+ * is any chunk nobody listed. A chunk left out is held whole first, to be sure it is complete, up to a JPEG segment's
+ * size; a longer one is skipped as it streams rather than held in memory, so a file that ends inside one loses its
+ * start, though such a file was cut off and unreadable already. What follows IEND is left out.
  */
 async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
   if (!(await queue.has(8)) || !queue.peek(8).equals(PNG_SIGNATURE)) return;
@@ -184,7 +209,7 @@ async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
     const type = header.toString('latin1', 4, 8);
     if (length > 0x7fffffff || !/^[A-Za-z]{4}$/.test(type)) return;
     const total = 8 + length + 4;
-    if (!PNG_METADATA.has(type)) {
+    if (keptPngChunk(type)) {
       yield* queue.pass(total);
     } else if (total > MAX_SEGMENT) {
       await queue.skip(total);
