@@ -364,6 +364,19 @@ describe('stripMetadata: what still carries a position', () => {
     return Buffer.concat([head, data, Buffer.alloc(data.length % 2)]);
   };
 
+  /** A WebP's chunks after its RIFF header, each with its header and padding. */
+  const chunksOf = (webp: Buffer) => {
+    const chunks: Buffer[] = [];
+    for (let at = 12; at + 8 <= webp.length;) {
+      const size = webp.readUInt32LE(at + 4);
+      const end = at + 8 + size + (size % 2);
+      chunks.push(webp.subarray(at, end));
+      at = end;
+    }
+    return chunks;
+  };
+  const KEPT = new Set(['VP8 ', 'VP8L', 'VP8X', 'ALPH', 'ANIM', 'ANMF', 'ICCP']);
+
   it('drops C2PA manifests (JPEG APP11 JUMBF, PNG caBX, WebP C2PA), whose stds.exif assertion holds the GPS', async () => {
     // APP11: "JP", box instance 1, sequence 1, then the JUMBF superbox labelled c2pa.
     const jumbf = Buffer.concat([Buffer.from('4a5000010000000100000000', 'hex'), Buffer.from('jumb'), C2PA_EXIF]);
@@ -404,6 +417,35 @@ describe('stripMetadata: what still carries a position', () => {
 
     const out = await stripped('image/png', original);
     expect(out).toEqual(png);
+    expect(await decoded(out)).toEqual(await decoded(original));
+  });
+
+  it('blanks every WebP chunk but the image’s, an unknown one and one named in unprintable bytes included', async () => {
+    const webp = await pixels(12, 10).webp({ lossless: true }).withExif(GPS_EXIF).withIccProfile('p3').toBuffer();
+    const [vp8x, ...rest] = chunksOf(webp);
+    // An editor's own chunk with the position, then one whose type is not text, ahead of the EXIF.
+    const body = Buffer.concat([
+      vp8x,
+      riffChunk('PRIV', Buffer.from('GPS 52.52 13.40')),
+      riffChunk('\x00\x01\x02\x03', Buffer.from('GPS 52.52 13.40')),
+      ...rest,
+    ]);
+    const riff = Buffer.from(webp.subarray(0, 12));
+    riff.writeUInt32LE(4 + body.length, 4);
+    const original = Buffer.concat([riff, body]);
+    expect((await sharp(original).metadata()).exif).toBeDefined(); // still a valid image, its EXIF read
+
+    const out = await stripped('image/webp', original);
+    expect(out.length).toBe(original.length);
+    expect(out.includes('GPS')).toBe(false);
+    expect(out.includes('taken at home')).toBe(false);
+    expect(chunksOf(out).map((chunk) => chunk.toString('latin1', 0, 4))).toEqual(
+      chunksOf(original)
+        .map((chunk) => chunk.toString('latin1', 0, 4))
+        .map((type) => (KEPT.has(type) ? type : 'JUNK')),
+    );
+    const after = await sharp(out).metadata();
+    expect([after.exif, after.icc === undefined]).toEqual([undefined, false]); // the colour profile stays
     expect(await decoded(out)).toEqual(await decoded(original));
   });
 

@@ -7,9 +7,9 @@ import { setImmediate } from 'node:timers/promises';
  * what follows the end of a JPEG, a PNG, a WebP's RIFF payload or a GIF is left out. Anything else the parser does not
  * understand, such as a length running past the end of the data, ends the parsing there and the rest passes unchanged:
  * the upload already refused what is not an image by its first bytes, and a broken image is stored as it came. The
- * exceptions are metadata that streams past rather than being held (a PNG metadata chunk over 64 KiB, a WebP EXIF or
- * XMP chunk, a GIF comment or application extension): a file cut off inside one loses, or has zeroed, what followed the
- * chunk's header.
+ * exceptions are metadata that streams past rather than being held (a PNG metadata chunk over 64 KiB, a WebP chunk
+ * being blanked, a GIF comment or application extension): a file cut off inside one loses, or has zeroed, what followed
+ * the chunk's header.
  */
 export async function* stripMetadata(contentType: string, bytes: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const queue = new ByteQueue(bytes);
@@ -229,21 +229,27 @@ async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
 
 const VP8X_EXIF = 0x08;
 const VP8X_XMP = 0x04;
-/** `C2PA` holds a C2PA manifest, as PNG's caBX does. */
-const WEBP_METADATA = new Set(['EXIF', 'XMP ', 'C2PA']);
+/**
+ * The chunks a WebP keeps: the image (lossy, lossless, its alpha), the extended header, the animation and its frames,
+ * and the ICC profile. Every other chunk is blanked, whatever it holds: EXIF, XMP, C2PA (a manifest, as PNG's caBX),
+ * and any chunk of a tool's own. Until 2026-12-07 only those three were, and a chunk type of unprintable bytes ended
+ * the walk, the rest of the file (an EXIF after it included) passing unchanged.
+ */
+const WEBP_KEPT = new Set(['VP8 ', 'VP8L', 'VP8X', 'ALPH', 'ANIM', 'ANMF', 'ICCP']);
 /** Readers skip chunks of a type they do not know (WebP container specification, "Unknown Chunks"). */
 const BLANKED = Buffer.from('JUNK', 'latin1');
 
 /**
  * Chunks after the RIFF header. Every chunk's size adds up to the RIFF size at the start of the file, so leaving one
- * out would mean holding the whole file to rewrite that size. The EXIF and XMP chunks are blanked instead: renamed to a
- * type readers skip, their bytes zeroed, and the VP8X flags announcing them cleared. The file keeps its length. Their
- * orientation goes with them; browsers do not turn a WebP by its EXIF orientation.
+ * out would mean holding the whole file to rewrite that size. Chunks outside WEBP_KEPT are blanked instead: renamed to
+ * a type readers skip, their bytes zeroed, and the VP8X flags announcing EXIF and XMP cleared. The file keeps its
+ * length. The EXIF orientation goes with it; browsers do not turn a WebP by its EXIF orientation. Readers walk the
+ * chunks by the same sizes and skip a type they do not know, whatever its bytes, so blanking one changes nothing shown.
  *
  * The walk ends at the end of the RIFF payload, and what follows it is read and left out, as after a JPEG's end:
  * readers (libwebp's demuxer, in browsers and sharp) read no further than the RIFF size, so nothing shown changes.
- * Until 2026-12-07 it was walked as more chunks and stored. A chunk that runs past that end is cut there; one the walk
- * cannot follow ends it, and the rest of the payload passes unchanged.
+ * Until 2026-12-07 it was walked as more chunks and stored. A chunk that runs past that end is cut there; a VP8X the
+ * walk cannot hold ends it, and the rest of the payload passes unchanged.
  */
 async function* webpWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
   if (!(await queue.has(12))) return;
@@ -258,7 +264,6 @@ async function* webpWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
     const header = queue.peek(8);
     const type = header.toString('latin1', 0, 4);
     const size = header.readUInt32LE(4);
-    if (!/^[\x20-\x7e]{4}$/.test(type)) break;
     const total = Math.min(8 + size + (size % 2), left); // chunks are padded to an even length
     if (type === 'VP8X') {
       // 10 bytes by the specification; the cap keeps a forged size from holding the whole upload.
@@ -266,11 +271,11 @@ async function* webpWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
       const chunk = Buffer.from(queue.take(total)); // a copy: the flags change
       chunk[8] &= ~(VP8X_EXIF | VP8X_XMP);
       yield chunk;
-    } else if (WEBP_METADATA.has(type)) {
+    } else if (WEBP_KEPT.has(type)) {
+      yield* queue.pass(total);
+    } else {
       yield Buffer.concat([BLANKED, queue.take(8).subarray(4)]);
       for await (const piece of queue.pass(total - 8)) yield Buffer.alloc(piece.length);
-    } else {
-      yield* queue.pass(total);
     }
     left -= total;
   }
