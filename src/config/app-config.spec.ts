@@ -313,6 +313,20 @@ describe('loadConfig', () => {
     expect(config.mongo.uri).toBe('mongodb+srv://cluster.example/vesta');
   });
 
+  it('caches media downloads for 30 days in production only, as the Vesta report caches static files', () => {
+    const production = {
+      NODE_ENV: 'production',
+      MONGODB_URI: 'mongodb+srv://cluster.example/vesta',
+      REDIS_URL: 'rediss://cache.example:6380',
+      JWT_SECRET: PRODUCTION_KEY,
+    };
+    expect(loadConfig(production).media.cacheMaxAgeS).toBe(2_592_000);
+    expect(loadConfig({}).media.cacheMaxAgeS).toBe(0);
+    expect(loadConfig({ NODE_ENV: 'test' }).media.cacheMaxAgeS).toBe(0);
+    expect(loadConfig({ MEDIA_CACHE_MAX_AGE_S: '600' }).media.cacheMaxAgeS).toBe(600);
+    expect(loadConfig({ ...production, MEDIA_CACHE_MAX_AGE_S: '0' }).media.cacheMaxAgeS).toBe(0);
+  });
+
   it('refuses in production the secrets the repository publishes, which anyone could sign or log in with', () => {
     const production = {
       NODE_ENV: 'production',

@@ -210,7 +210,7 @@ function toAppConfig(env: Env): AppConfig {
     },
     media: {
       maxBytes: env.MEDIA_MAX_BYTES,
-      cacheMaxAgeS: env.MEDIA_CACHE_MAX_AGE_S,
+      cacheMaxAgeS: env.MEDIA_CACHE_MAX_AGE_S ?? (env.NODE_ENV === 'production' ? 2_592_000 : 0),
       downloadTimeoutMs: env.MEDIA_DOWNLOAD_TIMEOUT_MS,
       quotaFiles: env.MEDIA_QUOTA_FILES,
       quotaBytes: env.MEDIA_QUOTA_BYTES,

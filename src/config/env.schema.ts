@@ -229,7 +229,8 @@ export const envSchema = z
     // Per member: how many files and how many bytes in all.
     MEDIA_QUOTA_FILES: decimal(positiveInt).default(100),
     MEDIA_QUOTA_BYTES: decimal(positiveInt).default(200 * 1024 * 1024),
-    MEDIA_CACHE_MAX_AGE_S: decimal(z.number().int().min(0).max(31_536_000)).default(2_592_000),
+    // Unset: 30 days in production, 0 otherwise, as the Vesta report caches static files (app-config.ts).
+    MEDIA_CACHE_MAX_AGE_S: decimal(z.number().int().min(0).max(31_536_000)).optional(),
     // How long a download may take to send once it has started; then its connection is closed.
     MEDIA_DOWNLOAD_TIMEOUT_MS: decimal(positiveInt.max(3_600_000)).default(600_000),
     // How often a worker removes what aborted uploads and deletions left behind.

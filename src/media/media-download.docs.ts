@@ -13,7 +13,10 @@ const VALIDATORS = {
     schema: { type: 'string', pattern: '^"[0-9a-f]{64}"$' },
   },
   'Last-Modified': text('When the file (or the variant) was stored; absent while a variant is pending'),
-  'Cache-Control': text('public, max-age=MEDIA_CACHE_MAX_AGE_S, immutable; max-age=60 while a variant is pending'),
+  'Cache-Control': text(
+    'public, max-age=MEDIA_CACHE_MAX_AGE_S, immutable (without immutable when 0); max-age=60 at most while a variant ' +
+      'is pending',
+  ),
 };
 const CONTENT_LENGTH = { description: 'Bytes in this body', schema: { type: 'integer' } };
 /** Set before the answer is decided, so the 304, 412 and 416 carry it too. */

@@ -50,6 +50,7 @@ import { ApiMediaDownload } from './media-download.docs.js';
 import { MediaFileDto } from './dto/media-file.dto.js';
 import { entityTagOf, FileGoneError, FileIncompleteError, type StoredFile } from './gridfs-bucket.js';
 import { readImageUpload } from './image-upload.js';
+import { mediaCacheControl } from './media-cache-control.js';
 import { MediaQuota } from './media-quota.js';
 import { stripMetadata } from './metadata-stripping.js';
 import { MediaVariantsJob } from './media-variants.job.js';
@@ -66,8 +67,6 @@ const toView = (file: MediaFile): MediaFileDto => ({
   url: `/v1/media/${file.id.toHexString()}`,
 });
 
-/** A variant asked for before it exists gets the original, cached briefly so the variant replaces it soon. */
-const VARIANT_PENDING_MAX_AGE_S = 60;
 /** Left of an upload's deadline after its quota check, for writing its hash and answering. */
 const ANSWER_MARGIN_MS = 1_000;
 
@@ -187,8 +186,7 @@ export class MediaController {
     const made = query.variant && (await this.storage.downloadable(id, query.variant));
     const variant = made && !made.damaged ? made : undefined;
     const pending = query.variant !== undefined && !variant;
-    const maxAgeS = pending ? VARIANT_PENDING_MAX_AGE_S : this.config.media.cacheMaxAgeS;
-    const cacheControl = `public, max-age=${maxAgeS}${pending ? '' : ', immutable'}`;
+    const cacheControl = mediaCacheControl(this.config.media.cacheMaxAgeS, pending);
     // The original standing in for a variant has no date of its own: the variant can be made within the second of the
     // upload, and the same Last-Modified would let a date-only revalidation keep the original (304) or a resumed
     // download splice the variant onto it (206). Its ETag tells them apart.

@@ -31,7 +31,8 @@ describe('media variants, profile photos, cleanup and CORS', () => {
   let connection: Connection;
 
   beforeAll(async () => {
-    running = await startApp(testConfig({ ROLE: 'all' }));
+    // Production's lifetime (outside production it is 0): the pending original's minute is below it.
+    running = await startApp(testConfig({ ROLE: 'all', MEDIA_CACHE_MAX_AGE_S: '2592000' }));
     url = running.url;
     member = await registerAccount(url);
     connection = running.app.get<Connection>(getConnectionToken());

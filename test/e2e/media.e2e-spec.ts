@@ -40,7 +40,8 @@ describe('media (GridFS)', () => {
   let connection: Connection;
 
   beforeAll(async () => {
-    running = await startApp(testConfig({ MEDIA_MAX_BYTES: String(1024 * 1024) }));
+    // Production's download lifetime; outside production it is 0.
+    running = await startApp(testConfig({ MEDIA_MAX_BYTES: String(1024 * 1024), MEDIA_CACHE_MAX_AGE_S: '2592000' }));
     url = running.url;
     owner = await registerAccount(url);
     connection = running.app.get<Connection>(getConnectionToken());
