@@ -52,16 +52,18 @@ export interface CacheEvictOptions {
 
 /**
  * Carries out one eviction spec for a call's arguments, as for a failed call (without `when` and `tagsOf`): what
- * @CacheEvict does, also for code that evicts by hand.
+ * @CacheEvict does, also for code that evicts by hand. After a write that `failed` (and may still land), the entries
+ * are evicted again later (TieredCache.invalidate's `afterFailure`).
  */
 export async function evict(
   cache: Pick<TieredCache, 'invalidate'>,
   eviction: CacheEvictOptions,
   args: readonly unknown[],
+  { failed = false } = {},
 ): Promise<void> {
   const keys = eviction.keys?.(...args) ?? [];
   const tags = eviction.tags ?? [];
-  if (keys.length || tags.length) await cache.invalidate(eviction.name, keys, tags);
+  if (keys.length || tags.length) await cache.invalidate(eviction.name, keys, tags, { afterFailure: failed });
 }
 
 /** Caches the method's resolved value in both tiers (see TieredCache). The method must return a Promise. */
@@ -80,17 +82,17 @@ export const Cacheable = ({ tags, ...options }: CacheableOptions): MethodDecorat
  * fails with anything but an HTTP error: an HTTP error is the method refusing before it wrote, while a database
  * failure or timeout may come after the write landed (an update read back on a connection that just died), and an
  * entry kept then would show the old data, a profile just hidden included, for its whole TTL. A failure evicts every
- * spec, whatever its `when`.
+ * spec, whatever its `when`, and again later, for a write that lands after its failure.
  */
 export const CacheEvict = (...options: CacheEvictOptions[]): MethodDecorator =>
   replaceMethod(async (call, cache, args) => {
-    const evictEach = (evictions: CacheEvictOptions[]) =>
-      Promise.all(evictions.map((eviction) => evict(cache, eviction, args)));
+    const evictEach = (evictions: CacheEvictOptions[], failed = false) =>
+      Promise.all(evictions.map((eviction) => evict(cache, eviction, args, { failed })));
     let result: unknown;
     try {
       result = await call(...args);
     } catch (error) {
-      if (!(error instanceof HttpException)) await evictEach(options);
+      if (!(error instanceof HttpException)) await evictEach(options, true);
       throw error;
     }
     let resolved: CacheEvictOptions[];

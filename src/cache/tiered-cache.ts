@@ -7,6 +7,7 @@ import { jitteredTtlMs, shouldRefreshEarly, type CacheEntry } from './cache-entr
 import type { CacheMetrics, L1ClearCause } from './cache-metrics.js';
 import { InvalidationSubscription, type InvalidationMessage } from './invalidation-subscription.js';
 import { L1Store } from './l1-store.js';
+import { LateInvalidations } from './late-invalidations.js';
 import { L2_BACKOFF_MS, L2Store } from './l2-store.js';
 
 export interface TieredCacheOptions {
@@ -99,6 +100,7 @@ export class TieredCache {
   private readonly subscription: InvalidationSubscription;
   private readonly inflight = new Map<string, Flight>();
   private replayTimer?: NodeJS.Timeout;
+  private readonly late = new LateInvalidations((fullKeys, tags) => this.invalidateEverywhere(fullKeys, tags));
   /** Per cache, what writes whose message failed invalidated: the next message that gets through counts it for peers. */
   private readonly uncounted = new Map<string, number>();
 
@@ -129,6 +131,7 @@ export class TieredCache {
   /** Stops checking the invalidation connection (before the connections close). */
   stop(): void {
     this.subscription.stop();
+    this.late.stop();
   }
 
   async wrap<T>(cache: string, key: string, loader: () => Promise<T>, options: WrapOptions<T>): Promise<T> {
@@ -297,9 +300,19 @@ export class TieredCache {
     return this.refreshFlight(cache, fullKey, loader, options);
   }
 
-  /** Removes keys (within `cache`) and tags everywhere: L2, this L1, and every other instance's L1. */
-  async invalidate(cache: string, keys: readonly string[], tags: readonly string[] = []): Promise<void> {
+  /**
+   * Removes keys (within `cache`) and tags everywhere: L2, this L1, and every other instance's L1. `afterFailure`: for
+   * a write that failed and may still land (its answer was lost), they are invalidated again at
+   * LATE_INVALIDATION_DELAYS_MS, so that a value read before the write landed is not cached for the TTL.
+   */
+  async invalidate(
+    cache: string,
+    keys: readonly string[],
+    tags: readonly string[] = [],
+    { afterFailure = false } = {},
+  ): Promise<void> {
     const fullKeys = keys.map((key) => `cache:${cache}:${key}`);
+    if (afterFailure) this.late.add(fullKeys, tags);
     this.metrics.invalidated(cache, 'local', fullKeys.length + tags.length);
     await this.replayFailedDeletes();
     await this.invalidateEverywhere(fullKeys, tags, cache);

@@ -85,6 +85,7 @@ export class ProfilesService implements OnModuleInit {
   async create(user: AuthenticatedUser, dto: CreateProfileDto): Promise<ProfileView> {
     if (dto.photoIds) await this.media.assertAttachable(dto.photoIds, user.id);
     const id = new Types.ObjectId();
+    let failed = false;
     try {
       const created = await this.profiles.create({
         _id: id,
@@ -101,12 +102,14 @@ export class ProfilesService implements OnModuleInit {
       if (error instanceof ProfileExistsError) {
         throw new ConflictException(`${error.message}: GET /v1/profiles/me reads it`);
       }
+      failed = true;
       throw error;
     } finally {
       // Ids are guessable (an ObjectId counts up), so the new one may have been read before it existed: the `null`
       // cached then would hide the profile, from its owner too, for the whole TTL. Also when the insert failed: it may
-      // have landed (a connection that died after the write), and the id is chosen here so it is known either way.
-      await evict(this.cache, PROFILE_EVICTION, [id]);
+      // have landed (a connection that died after the write), or land later, and the id is chosen here so it is known
+      // either way.
+      await evict(this.cache, PROFILE_EVICTION, [id], { failed });
     }
   }
 
@@ -344,8 +347,12 @@ export class ProfilesService implements OnModuleInit {
   private async detachPhoto(mediaId: Types.ObjectId): Promise<void> {
     const profileIds = await this.profiles.photoHolders(mediaId.toHexString());
     if (profileIds.length === 0) return;
+    let failed = false;
     try {
       await this.profiles.pullPhoto(mediaId.toHexString(), profileIds);
+    } catch (error) {
+      failed = true;
+      throw error;
     } finally {
       // Also when the pull fails: it may have landed (its reply lost), and the repeated delete then finds no profile
       // showing the photo, so nothing else would drop their entries: every instance showed the deleted photo, a 404,
@@ -356,8 +363,10 @@ export class ProfilesService implements OnModuleInit {
         this.cache.invalidate(
           PROFILE_EVICTION.name,
           profileIds.map((id) => id.toHexString()),
+          [],
+          { afterFailure: failed },
         ),
-        ...RENDERED_LIST_EVICTIONS.map((rendered) => evict(this.cache, rendered, [])),
+        ...RENDERED_LIST_EVICTIONS.map((rendered) => evict(this.cache, rendered, [], { failed })),
       ]);
     }
   }

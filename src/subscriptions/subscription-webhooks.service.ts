@@ -137,11 +137,13 @@ export class SubscriptionWebhooksService {
       changed = chargeId
         ? await this.subscriptions.renew(record, chargeId, now)
         : await this.subscriptions.markPastDue(data.userId, now);
-    } finally {
-      // Also when the write fails: it may have landed (its reply lost), and the redelivery then finds the change made
-      // and changes nothing, so nothing else would drop the status cached from before it.
-      await this.cache.invalidate(ENTITLEMENT_CACHE.name, [data.userId]);
+    } catch (error) {
+      // Also when the write fails: it may have landed (its reply lost), or land later, and the redelivery then finds
+      // the change made and changes nothing, so nothing else would drop the status cached from before it.
+      await this.cache.invalidate(ENTITLEMENT_CACHE.name, [data.userId], [], { afterFailure: true });
+      throw error;
     }
+    await this.cache.invalidate(ENTITLEMENT_CACHE.name, [data.userId]);
     if (!changed) {
       this.logger.warn(`Webhook ${id} (${type}) did not apply to a ${record.status} subscription`);
       // A renewal charged after the member canceled (or after the subscription ended) buys nothing: give it back.

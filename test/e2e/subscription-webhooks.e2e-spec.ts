@@ -13,6 +13,7 @@ import { paymentKey, SubscriptionsService } from '../../src/subscriptions/subscr
 import { SETTLE_AFTER_MS } from '../../src/subscriptions/unsettled-charges.js';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
+import { secondInvalidationsDone } from '../support/invalidations.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -594,6 +595,29 @@ describe('payment provider webhooks against members’ own changes and the sweep
       expect((await deliver(event)).status).toBe(200); // finds the charge applied: nothing to change
       expect(await periodEndOf(member)).toBeGreaterThan(Date.now());
       expect(await premium()).toBe(200);
+    });
+
+    it('opens premium routes once a renewal whose delivery failed before its write lands later', async () => {
+      const { member } = await premiumMember();
+      await endPeriod(member, unrenewedFor);
+      const premium = () => fetch(`${url}/v1/profiles/advanced`, { headers: member.auth }).then((r) => r.status);
+      // The write's answer is lost before the database ran it; it runs later (a server that stalled past the driver's
+      // socket timeout runs what waited in its socket once it resumes).
+      const repository = running.app.get(SubscriptionsRepository);
+      const renew = vi.spyOn(repository, 'renew').mockRejectedValueOnce(new Error('timed out'));
+      let landsLater: Parameters<SubscriptionsRepository['renew']>;
+      try {
+        expect((await deliver(renewalEvent(member))).status).toBeGreaterThanOrEqual(500);
+        landsLater = renew.mock.calls[0];
+      } finally {
+        renew.mockRestore();
+      }
+      await secondInvalidationsDone();
+      expect(await premium()).toBe(403); // the ended period is now the cached status again
+      await repository.renew(...landsLater);
+
+      // Until 2026-12-07 the ended period answered until the TTL (300 s) or the provider's redelivery.
+      await expect.poll(premium, { timeout: 5_000, interval: 200 }).toBe(200);
     });
 
     it('applies an event once among simultaneous deliveries of it', async () => {

@@ -3,7 +3,7 @@ import { DiscoveryModule, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CacheDecoratorsExplorer } from '../../src/cache/cache-decorators.explorer.js';
 import { Cacheable, CacheEvict } from '../../src/cache/cache.decorators.js';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
@@ -210,6 +210,20 @@ describe('@Cacheable and @CacheEvict on controller routes', () => {
     expect((await app.inject({ method: 'PUT', url: '/widgets/w2/refused' })).statusCode).toBe(403);
     expect(await read()).toEqual({ id: 'w2', value: 'after' });
     expect(controller.reads).toBe(reads);
+  });
+
+  it("has a failed write's entries evicted again later, as it may still land; a write that resolved, not", async () => {
+    const invalidate = vi.spyOn(app.get(TieredCache), 'invalidate');
+    try {
+      await app.inject({ method: 'PUT', url: '/widgets/w6/then-fail', payload: { value: 'late' } });
+      await app.inject({ method: 'PUT', url: '/widgets/w6', payload: { value: 'now' } });
+      expect(invalidate.mock.calls).toEqual([
+        ['widget', ['w6'], [], { afterFailure: true }],
+        ['widget', ['w6'], [], { afterFailure: false }],
+      ]);
+    } finally {
+      invalidate.mockRestore();
+    }
   });
 
   it('refuses to run a decorated method that no application gave a cache, instead of skipping the cache', async () => {
