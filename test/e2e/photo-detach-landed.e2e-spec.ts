@@ -25,13 +25,19 @@ describe('a photo delete whose detach from profiles failed, and landed before or
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('shows the profile without the photo on every instance once the delete, repeated, succeeds', async () => {
+  /** A member's profile showing one photo, and what an instance shows of its photos. */
+  const profileWithPhoto = async () => {
     const member = await registerAccount(a.url);
     const photo = await uploadMedia(a.url, member, pngStructure(1_000));
     const profile = await createProfile(a.url, member, { photoIds: [photo.id] });
     await secondInvalidationsDone();
     const photoIds = async (app: RunningApp) =>
       ((await (await fetch(`${app.url}/v1/profiles/${profile.id}`)).json()) as { photoIds: string[] }).photoIds;
+    return { member, photo, profile, photoIds };
+  };
+
+  it('shows the profile without the photo on every instance once the delete, repeated, succeeds', async () => {
+    const { member, photo, profile, photoIds } = await profileWithPhoto();
     // Now cached on both instances, and in Redis.
     expect(await photoIds(a)).toEqual([photo.id]);
     expect(await photoIds(b)).toEqual([photo.id]);
@@ -57,12 +63,7 @@ describe('a photo delete whose detach from profiles failed, and landed before or
   });
 
   it('shows the profile without the photo on every instance once a detach that failed lands later', async () => {
-    const member = await registerAccount(a.url);
-    const photo = await uploadMedia(a.url, member, pngStructure(1_000));
-    const profile = await createProfile(a.url, member, { photoIds: [photo.id] });
-    await secondInvalidationsDone();
-    const photoIds = async (app: RunningApp) =>
-      ((await (await fetch(`${app.url}/v1/profiles/${profile.id}`)).json()) as { photoIds: string[] }).photoIds;
+    const { member, photo, profile, photoIds } = await profileWithPhoto();
 
     // The detach's answer is lost before the database ran it: it runs later (a server that stalled past the driver's
     // socket timeout runs what waited in its socket once it resumes).

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tcpRelay } from './tcp-stand-ins.js';
 
 /**
@@ -51,18 +51,12 @@ export async function wedgingMongoProxy(mongoUri: string) {
   let wedged = false;
   const waiting = new Map<Socket, { upstream: Socket; messages: Buffer[] }>();
   const relay = await tcpRelay(new URL(mongoUri), (client, upstream) => {
-    let pending = Buffer.alloc(0);
-    client.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 4 && pending.length >= pending.readInt32LE(0)) {
-        const message = pending.subarray(0, pending.readInt32LE(0));
-        pending = pending.subarray(message.length);
-        const held = waiting.get(client);
-        if (held) held.messages.push(message);
-        else if (wedged && !touchesNoData(message)) {
-          waiting.set(client, { upstream, messages: [message] });
-        } else upstream.write(message);
-      }
+    eachMessage(client, (message) => {
+      const held = waiting.get(client);
+      if (held) held.messages.push(message);
+      else if (wedged && !touchesNoData(message)) {
+        waiting.set(client, { upstream, messages: [message] });
+      } else upstream.write(message);
     });
     upstream.on('data', (chunk: Buffer) => client.write(chunk));
     client.on('close', () => waiting.delete(client));
@@ -81,6 +75,60 @@ export async function wedgingMongoProxy(mongoUri: string) {
     },
     close: relay.close,
   };
+}
+
+/**
+ * A relay to the test MongoDB that, once armed, keeps back the first command naming every one of `markers` and sends
+ * it to the server only at `deliver()`, on a connection of its own, after its client has given up on the answer and
+ * closed the connection: what a server that stalled past the driver's socket timeout does with a command waiting in its
+ * socket once it resumes (seen with FerretDB stopped by SIGSTOP and continued). Everything else passes.
+ */
+export async function lateDeliveryMongoProxy(mongoUri: string, ...markers: string[]) {
+  const needles = markers.map((marker) => Buffer.from(marker));
+  const target = new URL(mongoUri);
+  let armed = false;
+  let held: Buffer | undefined;
+  let onHeld = () => {};
+  const heldNow = new Promise<void>((resolve) => (onHeld = resolve));
+  const relay = await tcpRelay(target, (client, upstream) => {
+    eachMessage(client, (message) => {
+      if (armed && !held && needles.every((needle) => message.includes(needle))) {
+        held = message;
+        onHeld();
+      } else upstream.write(message);
+    });
+    upstream.on('data', (chunk: Buffer) => void (client.destroyed || client.write(chunk)));
+  });
+  const uri = new URL(mongoUri);
+  uri.host = `127.0.0.1:${relay.port}`;
+  return {
+    /** `mongoUri` through the relay. */
+    uri: uri.toString(),
+    /** From now on, the next command naming the markers is held. */
+    arm: () => void (armed = true),
+    /** Settles when that command has been held. */
+    heldNow,
+    /** Sends the held command to the server and settles once the server has answered it. */
+    deliver: () =>
+      new Promise<void>((resolve, reject) => {
+        const late = connect(Number(target.port), target.hostname, () => late.write(held!));
+        late.once('data', () => resolve(void late.destroy())).once('error', reject);
+      }),
+    close: relay.close,
+  };
+}
+
+/** Calls `each` with every whole wire message the socket receives (a message starts with its length). */
+function eachMessage(socket: Socket, each: (message: Buffer) => void): void {
+  let pending = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 4 && pending.length >= pending.readInt32LE(0)) {
+      const message = pending.subarray(0, pending.readInt32LE(0));
+      pending = pending.subarray(message.length);
+      each(message);
+    }
+  });
 }
 
 /** Whether a message is a storage-free command, or not an OP_MSG (the drivers' first handshake is an OP_QUERY). */
