@@ -184,6 +184,35 @@ describe('stripMetadata', () => {
     expect(await decoded(out)).toEqual(await decoded(original));
   });
 
+  it('keeps a PNG’s Exif orientation before its image data, which browsers turn it by, and nothing else', async () => {
+    const upright = await pixels(12, 10).png().withExif(GPS_EXIF).toBuffer();
+    const sideways = await pixels(12, 10).png().withExif(GPS_EXIF).withMetadata({ orientation: 6 }).toBuffer();
+    expect((await sharp(sideways).metadata()).orientation).toBe(6);
+
+    const out = await stripped('image/png', sideways);
+    expect(pngChunkTypes(out)).toEqual(['IHDR', 'iCCP', 'eXIf', 'pHYs', 'IDAT', 'IEND']);
+    expect(out.includes('taken at home')).toBe(false);
+    const exif = out.subarray(out.indexOf('eXIf') + 4, out.indexOf('pHYs') - 8);
+    expectOrientationOnly(Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), exif]), 6);
+    expect((await sharp(out).metadata()).orientation).toBe(6); // a chunk a decoder reads, its CRC right
+    expect(await decoded(out)).toEqual(await decoded(sideways));
+
+    const noTurn = await stripped('image/png', upright);
+    expect(pngChunkTypes(noTurn)).not.toContain('eXIf');
+    // After IDAT it turns nothing in a browser (PNG 3rd edition), so it goes whole.
+    const idat = sideways.indexOf('IDAT') - 4;
+    const exifChunk = sideways.subarray(sideways.indexOf('eXIf') - 4, sideways.indexOf('pHYs') - 4);
+    const late = Buffer.concat([
+      sideways.subarray(0, sideways.indexOf('eXIf') - 4),
+      sideways.subarray(sideways.indexOf('pHYs') - 4, idat),
+      sideways.subarray(idat, sideways.indexOf('IEND') - 4),
+      exifChunk,
+      sideways.subarray(sideways.indexOf('IEND') - 4),
+    ]);
+    expect(pngChunkTypes(late)).toEqual(['IHDR', 'iCCP', 'pHYs', 'IDAT', 'eXIf', 'IEND']);
+    expect(pngChunkTypes(await stripped('image/png', late))).toEqual(['IHDR', 'iCCP', 'pHYs', 'IDAT', 'IEND']);
+  });
+
   it('keeps only PNG chunks that change what is shown: Exif under older names and private chunks go', async () => {
     const exif = (await pixels(8, 8).png().withExif(GPS_EXIF).toBuffer()).toString('latin1');
     const tiff = exif.slice(exif.indexOf('eXIf') + 4, exif.indexOf('pHYs') - 8);

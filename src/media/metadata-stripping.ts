@@ -1,4 +1,5 @@
 import { setImmediate } from 'node:timers/promises';
+import { crc32 } from 'node:zlib';
 
 /**
  * Removes what a camera or editor wrote about a photo (EXIF with its GPS position, XMP, IPTC, comments, text chunks)
@@ -148,20 +149,28 @@ function jfifWithoutThumbnail(segment: Buffer): Buffer {
   return header;
 }
 
-/** APP1 holding "Exif\0\0", a big-endian TIFF header and an IFD0 with the one Orientation entry. */
+/** A big-endian TIFF header and an IFD0 with the one Orientation entry: all of Exif a stripped image keeps. */
+function orientationOnlyTiff(orientation: number): Buffer {
+  const tiff = Buffer.alloc(26);
+  tiff.write('MM\0*', 0, 'latin1');
+  tiff.writeUInt32BE(8, 4); // IFD0 right after the 8-byte TIFF header
+  tiff.writeUInt16BE(1, 8);
+  tiff.writeUInt16BE(ORIENTATION_TAG, 10);
+  tiff.writeUInt16BE(SHORT, 12);
+  tiff.writeUInt32BE(1, 14);
+  tiff.writeUInt16BE(orientation, 18);
+  // Bytes 20 to 25: the rest of the value field and "no next IFD", both zero.
+  return tiff;
+}
+
+/** APP1 holding "Exif\0\0" and orientationOnlyTiff. */
 function orientationOnlyExif(orientation: number): Buffer {
-  const segment = Buffer.alloc(36);
-  segment.writeUInt16BE(0xff00 | APP1, 0);
-  segment.writeUInt16BE(34, 2);
-  segment.write('Exif\0\0MM\0*', 4, 'latin1');
-  segment.writeUInt32BE(8, 14); // IFD0 right after the 8-byte TIFF header
-  segment.writeUInt16BE(1, 18);
-  segment.writeUInt16BE(ORIENTATION_TAG, 20);
-  segment.writeUInt16BE(SHORT, 22);
-  segment.writeUInt32BE(1, 24);
-  segment.writeUInt16BE(orientation, 28);
-  // Bytes 30 to 35: the rest of the value field and "no next IFD", both zero.
-  return segment;
+  const tiff = orientationOnlyTiff(orientation);
+  const head = Buffer.alloc(10);
+  head.writeUInt16BE(0xff00 | APP1, 0);
+  head.writeUInt16BE(head.length - 2 + tiff.length, 2);
+  head.write('Exif\0\0', 4, 'latin1');
+  return Buffer.concat([head, tiff]);
 }
 
 const PNG_SIGNATURE = Buffer.from('89504e470d0a1a0a', 'hex');
@@ -189,6 +198,12 @@ const PNG_KEPT_ANCILLARY = new Set([
   'fcTL',
   'fdAT',
 ]);
+/**
+ * eXIf goes, but an orientation other than 1 in one before the image data comes back in an eXIf of its own, as for a
+ * JPEG: Safari and Firefox turn a PNG by it (PNG 3rd edition; one after IDAT is read by none). Until 2026-12-07 it
+ * went, and such a photo showed turned.
+ */
+const PNG_EXIF = 'eXIf';
 /** Critical chunks (the type's first letter in upper case) stay: a decoder needs them, or refuses the file for them. */
 const keptPngChunk = (type: string) => (type.charCodeAt(0) & 0x20) === 0 || PNG_KEPT_ANCILLARY.has(type);
 
@@ -197,11 +212,13 @@ const keptPngChunk = (type: string) => (type.charCodeAt(0) & 0x20) === 0 || PNG_
  * PNG_KEPT_ANCILLARY stay, so EXIF, the text chunks (which carry XMP) and the modification time are left out, and so
  * is any chunk nobody listed. A chunk left out is held whole first, to be sure it is complete, up to a JPEG segment's
  * size; a longer one is skipped as it streams rather than held in memory, so a file that ends inside one loses its
- * start, though such a file was cut off and unreadable already. What follows IEND is left out.
+ * start, though such a file was cut off and unreadable already (an eXIf that long loses its orientation too). What
+ * follows IEND is left out.
  */
 async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
   if (!(await queue.has(8)) || !queue.peek(8).equals(PNG_SIGNATURE)) return;
   yield queue.take(8);
+  let orientedOrTooLate = false;
   for (;;) {
     if (!(await queue.has(8))) return;
     const header = queue.peek(8);
@@ -214,10 +231,16 @@ async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
     } else if (total > MAX_SEGMENT) {
       await queue.skip(total);
     } else if (await queue.has(total)) {
-      queue.take(total);
+      const chunk = queue.take(total);
+      const orientation = type === PNG_EXIF && !orientedOrTooLate ? exifOrientation(chunk.subarray(8, -4)) : undefined;
+      if (orientation !== undefined && orientation !== 1) {
+        orientedOrTooLate = true;
+        yield orientationOnlyPngExif(orientation);
+      }
     } else {
       return;
     }
+    if (type === 'IDAT') orientedOrTooLate = true;
     if (type === 'IEND') {
       // The image ends here, as at a JPEG's EOI: what follows (an appended file, a tool's trailer, with its own
       // metadata) no decoder reads. It is read to its end and left out. Until 2026-12-07 it was stored as it came.
@@ -225,6 +248,17 @@ async function* pngWithoutMetadata(queue: ByteQueue): AsyncGenerator<Buffer> {
       return;
     }
   }
+}
+
+/** An eXIf chunk holding orientationOnlyTiff, with its CRC. */
+function orientationOnlyPngExif(orientation: number): Buffer {
+  const tiff = orientationOnlyTiff(orientation);
+  const chunk = Buffer.alloc(12 + tiff.length);
+  chunk.writeUInt32BE(tiff.length, 0);
+  chunk.write(PNG_EXIF, 4, 'latin1');
+  tiff.copy(chunk, 8);
+  chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + tiff.length)), 8 + tiff.length);
+  return chunk;
 }
 
 const VP8X_EXIF = 0x08;
