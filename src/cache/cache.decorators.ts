@@ -52,18 +52,18 @@ export interface CacheEvictOptions {
 
 /**
  * Carries out one eviction spec for a call's arguments, as for a failed call (without `when` and `tagsOf`): what
- * @CacheEvict does, also for code that evicts by hand. After a write that `failed` (and may still land), the entries
- * are evicted again later (TieredCache.invalidate's `afterFailure`).
+ * @CacheEvict does, also for code that evicts by hand. `afterFailure`: the write failed and may still land, so the
+ * entries are evicted again later (TieredCache.invalidate).
  */
 export async function evict(
   cache: Pick<TieredCache, 'invalidate'>,
   eviction: CacheEvictOptions,
   args: readonly unknown[],
-  { failed = false } = {},
+  { afterFailure = false } = {},
 ): Promise<void> {
   const keys = eviction.keys?.(...args) ?? [];
   const tags = eviction.tags ?? [];
-  if (keys.length || tags.length) await cache.invalidate(eviction.name, keys, tags, { afterFailure: failed });
+  if (keys.length || tags.length) await cache.invalidate(eviction.name, keys, tags, { afterFailure });
 }
 
 /** Caches the method's resolved value in both tiers (see TieredCache). The method must return a Promise. */
@@ -86,8 +86,8 @@ export const Cacheable = ({ tags, ...options }: CacheableOptions): MethodDecorat
  */
 export const CacheEvict = (...options: CacheEvictOptions[]): MethodDecorator =>
   replaceMethod(async (call, cache, args) => {
-    const evictEach = (evictions: CacheEvictOptions[], failed = false) =>
-      Promise.all(evictions.map((eviction) => evict(cache, eviction, args, { failed })));
+    const evictEach = (evictions: CacheEvictOptions[], afterFailure = false) =>
+      Promise.all(evictions.map((eviction) => evict(cache, eviction, args, { afterFailure })));
     let result: unknown;
     try {
       result = await call(...args);

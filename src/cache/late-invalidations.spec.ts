@@ -68,4 +68,30 @@ describe('LateInvalidations', () => {
     expect(calls).toEqual([]);
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it('takes no passes once stopped, for a write failing while the app shuts down', async () => {
+    late.stop();
+    late.add(['cache:profile:a'], ['list']);
+    await vi.advanceTimersByTimeAsync(LATE_INVALIDATION_DELAYS_MS.at(-1)! + 1_000);
+    expect(calls).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sends no further batch once stopped during one', async () => {
+    let release = () => {};
+    late = new LateInvalidations((keys, tags) => {
+      calls.push({ at: Date.now(), keys, tags });
+      return new Promise((resolve) => (release = resolve));
+    });
+    late.add(
+      Array.from({ length: 1_000 }, (_, i) => `cache:profile:${i}`),
+      [],
+    );
+    await vi.advanceTimersByTimeAsync(LATE_INVALIDATION_DELAYS_MS[0] + 250);
+    expect(calls).toHaveLength(1); // the first batch of 500, still running
+    late.stop();
+    release();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(calls).toHaveLength(1);
+  });
 });

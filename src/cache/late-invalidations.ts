@@ -31,10 +31,13 @@ export class LateInvalidations {
   /** By `k:<full key>` or `t:<tag>`, in the order their writes failed. */
   private readonly waiting = new Map<string, Due>();
   private timer?: NodeJS.Timeout;
+  /** The cache is closing: a write failing now (a job finishing during shutdown) would start the timer again. */
+  private stopped = false;
 
   constructor(private readonly invalidate: (fullKeys: string[], tags: string[]) => Promise<void>) {}
 
   add(fullKeys: readonly string[], tags: readonly string[]): void {
+    if (this.stopped) return;
     const now = Date.now();
     for (const item of [...fullKeys.map((key) => `k:${key}`), ...tags.map((tag) => `t:${tag}`)]) {
       this.waiting.delete(item); // re-inserted last: the order stays that of the latest failure
@@ -54,9 +57,14 @@ export class LateInvalidations {
 
   /** Drops every pass still to come (the cache is closing). */
   stop(): void {
+    this.stopped = true;
+    this.idle();
+    this.waiting.clear();
+  }
+
+  private idle(): void {
     clearInterval(this.timer);
     this.timer = undefined;
-    this.waiting.clear();
   }
 
   private async runDue(): Promise<void> {
@@ -72,8 +80,9 @@ export class LateInvalidations {
         this.waiting.delete(item);
       }
     }
-    if (this.waiting.size === 0) this.stop();
-    for (let at = 0; at < due.length; at += BATCH) {
+    if (this.waiting.size === 0) this.idle();
+    // Stopped during an earlier batch: the connections are closing.
+    for (let at = 0; at < due.length && !this.stopped; at += BATCH) {
       const batch = due.slice(at, at + BATCH);
       const keys = batch.filter((item) => item.startsWith('k:')).map((item) => item.slice(2));
       const tags = batch.filter((item) => item.startsWith('t:')).map((item) => item.slice(2));

@@ -109,7 +109,7 @@ export class ProfilesService implements OnModuleInit {
       // cached then would hide the profile, from its owner too, for the whole TTL. Also when the insert failed: it may
       // have landed (a connection that died after the write), or land later, and the id is chosen here so it is known
       // either way.
-      await evict(this.cache, PROFILE_EVICTION, [id], { failed });
+      await evict(this.cache, PROFILE_EVICTION, [id], { afterFailure: failed });
     }
   }
 
@@ -366,7 +366,7 @@ export class ProfilesService implements OnModuleInit {
           [],
           { afterFailure: failed },
         ),
-        ...RENDERED_LIST_EVICTIONS.map((rendered) => evict(this.cache, rendered, [], { failed })),
+        ...RENDERED_LIST_EVICTIONS.map((rendered) => evict(this.cache, rendered, [], { afterFailure: failed })),
       ]);
     }
   }
