@@ -3,7 +3,7 @@
  * pass at 500 ms (SECOND_INVALIDATION_MS). A write whose answer was lost may still land: a database server that stalled
  * past the driver's socket timeout runs the command waiting in its socket once it resumes, and a reader that loaded the
  * old value meanwhile would keep it cached, on every instance, for the whole TTL. With these passes, a write landing
- * up to 64 s after its failure is shown within as long again as it took to land; one landing later, within the TTL.
+ * t ≤ 64 s after its failure is shown at most max(t, 1) s and a tick after it lands; one landing later, within the TTL.
  */
 export const LATE_INVALIDATION_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000];
 /** How often due passes are collected: all that fall due within one tick go out as one invalidation. */
