@@ -327,6 +327,23 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...production, MEDIA_CACHE_MAX_AGE_S: '0' }).media.cacheMaxAgeS).toBe(0);
   });
 
+  it('has clients keep public catalogue data 1 h in production only; L1 holds 50 MiB, Redis gets 50 ms', () => {
+    const production = {
+      NODE_ENV: 'production',
+      MONGODB_URI: 'mongodb+srv://cluster.example/vesta',
+      REDIS_URL: 'rediss://cache.example:6380',
+      JWT_SECRET: PRODUCTION_KEY,
+    };
+    expect(loadConfig(production).cache.publicMaxAgeS).toBe(3_600);
+    expect(loadConfig({}).cache.publicMaxAgeS).toBe(0);
+    expect(loadConfig({ ...production, HTTP_PUBLIC_MAX_AGE_S: '60' }).cache.publicMaxAgeS).toBe(60);
+    expect(loadConfig({}).cache).toMatchObject({ l1Enabled: true, l1MaxBytes: 50 * 1024 * 1024, l2TimeoutMs: 50 });
+    expect(loadConfig({ CACHE_L1_MAX_BYTES: '1048576', CACHE_L2_TIMEOUT_MS: '20' }).cache).toMatchObject({
+      l1MaxBytes: 1_048_576,
+      l2TimeoutMs: 20,
+    });
+  });
+
   it('refuses in production the secrets the repository publishes, which anyone could sign or log in with', () => {
     const production = {
       NODE_ENV: 'production',

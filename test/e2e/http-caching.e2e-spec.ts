@@ -153,6 +153,8 @@ describe('caching over HTTP', () => {
   });
 
   it('caps public max-age at the server-side TTL for member lists and forbids keeping errors', async () => {
+    // Catalogue data without a server-side TTL of its own gets HTTP_PUBLIC_MAX_AGE_S whole (the report: 1 h).
+    expect((await fetch(`${a.url}/v1/plans`)).headers.get('cache-control')).toBe('public, max-age=3600');
     const search = await fetch(`${a.url}/v1/profiles?gender=woman`);
     expect(search.headers.get('cache-control')).toBe('public, max-age=30');
     const invalid = await fetch(`${a.url}/v1/profiles?limit=500`);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
 import { createProfile } from '../factories/profiles.js';
+import { secondInvalidationsDone } from '../support/invalidations.js';
 import { timedJson } from '../support/json-call.js';
 import { RedisProcess } from '../support/redis-process.js';
 import { silencingRelay } from '../support/tcp-stand-ins.js';
@@ -225,5 +226,67 @@ describe('deleting a profile while Redis does not answer', () => {
       redis.thaw();
     }
     expect((await fetch(`${running.url}/v1/profiles/${profile.id}`)).status).toBe(404);
+  });
+});
+
+/**
+ * Redis keeping every connection open and answering nothing (SIGSTOP), as behind a proxy that stalls it, under two
+ * instances of the service: no reconnect tells anyone to give up, only the cache's own timeout does.
+ */
+describe('reads and writes while Redis answers nothing', () => {
+  let redis: RedisProcess;
+  let a: RunningApp;
+  let b: RunningApp;
+
+  beforeAll(async () => {
+    redis = await RedisProcess.start();
+    // A client timeout far above the cache's: a read that waited for the client instead of CACHE_L2_TIMEOUT_MS shows.
+    const env = {
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: `vesta-test-frozen-${randomUUID().slice(0, 8)}:`,
+      REDIS_COMMAND_TIMEOUT_MS: '5000',
+    };
+    a = await startApp(testConfig(env));
+    b = await startApp(testConfig(env));
+  });
+
+  afterAll(async () => {
+    redis.thaw();
+    await Promise.all([a.close(), b.close()]);
+    await redis.stop();
+  });
+
+  const read = (app: RunningApp, id: string) => timedJson(app.url, `/v1/profiles/${id}`);
+
+  it('reads within the cache timeout, takes writes, and serves no old value once Redis answers again', async () => {
+    const member = await registerAccount(a.url);
+    const profile = await createProfile(a.url, member, { displayName: 'Before' });
+    const cold = await createProfile(a.url, await registerAccount(a.url));
+    await secondInvalidationsDone();
+    expect((await read(a, profile.id)).body.displayName).toBe('Before');
+    expect((await read(b, profile.id)).body.displayName).toBe('Before'); // in b's memory from now on
+
+    await redis.freeze();
+    try {
+      const first = await read(b, cold.id); // in no memory: Redis is asked, then the database
+      expect(first.status).toBe(200);
+      expect(first.ms).toBeLessThan(2_000);
+      const patch = await timedJson(a.url, `/v1/profiles/${profile.id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', ...member.auth },
+        body: JSON.stringify({ displayName: 'After' }),
+      });
+      expect(patch.status).toBe(200);
+      expect(patch.ms).toBeLessThan(2_000);
+      const own = await read(a, profile.id);
+      expect([own.status, own.body.displayName]).toEqual([200, 'After']);
+    } finally {
+      redis.thaw();
+    }
+    // b missed the invalidation while Redis was stalled; once Redis answers, it hears of it and drops its copy.
+    await vi.waitFor(async () => expect((await read(b, profile.id)).body.displayName).toBe('After'), {
+      timeout: 5_000,
+      interval: 50,
+    });
   });
 });

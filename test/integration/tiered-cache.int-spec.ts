@@ -186,6 +186,19 @@ describe('TieredCache against the real Redis', () => {
     expect(await a.metric('cache_misses_total', { tier: 'l2' })).toBe(1);
   });
 
+  it('spreads the expiry of entries written together over the TTL plus its jitter', async () => {
+    const { cache, redis } = await instance({ ttlJitter: 0.5 });
+    const keys = Array.from({ length: 20 }, (_, i) => `jitter-${i}`);
+    await Promise.all(keys.map((key) => cache.wrap('jittered', key, () => Promise.resolve(key), { ttlS: 60 })));
+    const kept = await Promise.all(keys.map((key) => redis.pttl(`cache:jittered:${key}`)));
+    for (const ms of kept) {
+      expect(ms).toBeGreaterThan(59_000);
+      expect(ms).toBeLessThanOrEqual(90_000);
+    }
+    // Twenty draws of up to 30 s: the chance that they all land within one second of each other is negligible.
+    expect(Math.max(...kept) - Math.min(...kept)).toBeGreaterThan(1_000);
+  });
+
   it('reports the size of its L1 and the entries it evicted to stay within its bound', async () => {
     const small = await instance({ l1MaxBytes: 2_048 });
     const value = 'v'.repeat(400);
@@ -197,6 +210,35 @@ describe('TieredCache against the real Redis', () => {
     expect(bytes).toBeGreaterThan(entries * value.length);
     expect(bytes).toBeLessThanOrEqual(2_048);
     expect(await small.metric('cache_l1_evictions_total', {})).toBe(20 - entries);
+  });
+
+  it("times each load under its cache's name, and no read that a tier answered", async () => {
+    const [a, b] = [await instance(), await instance()];
+    const slow = (value: string) => () => sleep(30).then(() => value);
+    await a.cache.wrap('timed-profile', 'k', slow('v'), { ttlS: 60 });
+    await a.cache.wrap('timed-profile', 'k', neverCalled, { ttlS: 60 }); // L1
+    await b.cache.wrap('timed-profile', 'k', neverCalled, { ttlS: 60 }); // Redis
+    await a.cache.wrap('timed-cities', 'all', slow('c'), { ttlS: 60 });
+    const loads = async (instance: Instance, cache: string) => {
+      const family = (await instance.registry.getMetricsAsJSON()).find(
+        (metric) => metric.name === 'cache_load_duration_seconds',
+      );
+      // A histogram's samples: its buckets, _sum and _count, each named.
+      const values = (family?.values ?? []) as {
+        value: number;
+        labels: Record<string, unknown>;
+        metricName?: string;
+      }[];
+      const sample = (suffix: string) =>
+        values.find((v) => v.metricName === `cache_load_duration_seconds_${suffix}` && v.labels.cache === cache)
+          ?.value ?? 0;
+      return { count: sample('count'), seconds: sample('sum') };
+    };
+    const profile = await loads(a, 'timed-profile');
+    expect(profile.count).toBe(1);
+    expect(profile.seconds).toBeGreaterThanOrEqual(0.025);
+    expect((await loads(a, 'timed-cities')).count).toBe(1);
+    expect((await loads(b, 'timed-profile')).count).toBe(0);
   });
 
   it("removes an invalidated key from every instance's memory within 100 ms", async () => {

@@ -12,9 +12,9 @@ const MEMBERS = Array.from({ length: 100 }, (_, i) => `member-${i}`);
 
 /**
  * A warmer over 100 live members whose status loads take a turn of the event loop each; `fails` names one to fail,
- * `needsSupport` one whose subscription cannot be read.
+ * `needsSupport` one whose subscription cannot be read; the city data takes `citiesMs` to load.
  */
-function setup(fails?: string, needsSupport?: string) {
+function setup(fails?: string, needsSupport?: string, citiesMs = 0) {
   let running = 0;
   let mostAtOnce = 0;
   const loadEntitlementState = vi.fn(async (userId: string) => {
@@ -28,17 +28,19 @@ function setup(fails?: string, needsSupport?: string) {
     return { plan: 'premium' };
   });
   const subscriptions = { liveMembers: () => Promise.resolve(MEMBERS), loadEntitlementState };
-  const profiles = { loadPopularIds: () => Promise.resolve([]), loadCities: () => Promise.resolve([]) };
+  const loadCities = () => new Promise((resolve) => setTimeout(() => resolve([]), citiesMs));
+  const profiles = { loadPopularIds: () => Promise.resolve([]), loadCities };
   const cache = { refresh: (_name: string, _key: string, load: () => Promise<unknown>) => load() };
   const config = { mongo: { maxPoolSize: 10 } } as AppConfig;
+  const registry = new Registry();
   const warmer = new ProfileCacheWarmer(
     profiles as unknown as ProfilesService,
     subscriptions as unknown as SubscriptionsService,
     cache as unknown as TieredCache,
-    new Registry(),
+    registry,
     config,
   );
-  return { warmer, loadEntitlementState, mostAtOnce: () => mostAtOnce };
+  return { warmer, registry, loadEntitlementState, mostAtOnce: () => mostAtOnce };
 }
 
 describe('ProfileCacheWarmer', () => {
@@ -61,5 +63,15 @@ describe('ProfileCacheWarmer', () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     // member-10 and the one beside it in flight, and none after.
     expect(loadEntitlementState.mock.calls.length).toBeLessThanOrEqual(12);
+  });
+
+  it("records the last run's duration and entries for the monitoring module", async () => {
+    const { warmer, registry } = setup(undefined, undefined, 30);
+    const gauge = async (name: string) =>
+      (await registry.getMetricsAsJSON()).find((metric) => metric.name === name)?.values[0]?.value;
+    const { entries, durationMs } = await warmer.warm();
+    expect(durationMs).toBeGreaterThanOrEqual(25);
+    expect(await gauge('cache_warm_last_entries')).toBe(entries);
+    expect(await gauge('cache_warm_last_duration_seconds')).toBe(durationMs / 1000);
   });
 });
