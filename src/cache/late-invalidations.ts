@@ -17,10 +17,9 @@ export const MAX_LATE_INVALIDATIONS = 10_000;
 const BATCH = 500;
 
 interface Due {
-  at: number;
+  failedAt: number;
   /** Index into LATE_INVALIDATION_DELAYS_MS of the pass this waits for. */
   pass: number;
-  failedAt: number;
 }
 
 /**
@@ -41,7 +40,7 @@ export class LateInvalidations {
     const now = Date.now();
     for (const item of [...fullKeys.map((key) => `k:${key}`), ...tags.map((tag) => `t:${tag}`)]) {
       this.waiting.delete(item); // re-inserted last: the order stays that of the latest failure
-      this.waiting.set(item, { at: now + LATE_INVALIDATION_DELAYS_MS[0], pass: 0, failedAt: now });
+      this.waiting.set(item, { failedAt: now, pass: 0 });
     }
     for (const item of this.waiting.keys()) {
       if (this.waiting.size <= MAX_LATE_INVALIDATIONS) break;
@@ -70,15 +69,11 @@ export class LateInvalidations {
   private async runDue(): Promise<void> {
     const now = Date.now();
     const due: string[] = [];
-    for (const [item, next] of this.waiting) {
-      if (next.at > now) continue;
+    for (const [item, { failedAt, pass }] of this.waiting) {
+      if (failedAt + LATE_INVALIDATION_DELAYS_MS[pass] > now) continue;
       due.push(item);
-      const pass = next.pass + 1;
-      if (pass < LATE_INVALIDATION_DELAYS_MS.length) {
-        this.waiting.set(item, { ...next, pass, at: next.failedAt + LATE_INVALIDATION_DELAYS_MS[pass] });
-      } else {
-        this.waiting.delete(item);
-      }
+      if (pass + 1 < LATE_INVALIDATION_DELAYS_MS.length) this.waiting.set(item, { failedAt, pass: pass + 1 });
+      else this.waiting.delete(item);
     }
     if (this.waiting.size === 0) this.idle();
     // Stopped during an earlier batch: the connections are closing.
