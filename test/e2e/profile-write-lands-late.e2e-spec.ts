@@ -1,13 +1,15 @@
 import { MongoClient, ObjectId } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mongo as driver } from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ProfilesRepository } from '../../src/profiles/profiles.repository.js';
 import { registerAccount } from '../factories/accounts.js';
-import { createProfile } from '../factories/profiles.js';
+import { createProfile, profileInput } from '../factories/profiles.js';
 import { secondInvalidationsDone } from '../support/invalidations.js';
 import { lateDeliveryMongoProxy } from '../support/stalling-proxy.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig, workerMongoUri } from '../support/test-env.js';
 
-describe('a profile update that lands after its request failed', () => {
+describe('a profile write that lands after its request failed', () => {
   let proxy: Awaited<ReturnType<typeof lateDeliveryMongoProxy>>;
   let running: RunningApp;
   let mongo: MongoClient;
@@ -57,5 +59,34 @@ describe('a profile update that lands after its request failed', () => {
     // The database answers again and holds the update: readers get it, not the profile from before for the TTL (300 s).
     await expect.poll(bio, { timeout: 5_000, interval: 250 }).toBe('after');
     await fetch(`${running.url}/v1/profiles/${profile.id}`, { method: 'DELETE', headers: owner.auth });
+  });
+
+  it('shows a created profile once its insert, answered 503, lands, not the absence read before', async () => {
+    const owner = await registerAccount(running.url);
+    // The insert's answer is lost before the database ran it; it runs later.
+    const repository = running.app.get(ProfilesRepository);
+    const insert = vi
+      .spyOn(repository, 'create')
+      .mockRejectedValueOnce(new driver.MongoNetworkTimeoutError('timed out'));
+    let landsLater: Parameters<ProfilesRepository['create']>;
+    try {
+      const created = await fetch(`${running.url}/v1/profiles`, {
+        method: 'POST',
+        headers: { ...owner.auth, 'content-type': 'application/json' },
+        body: JSON.stringify(profileInput()),
+      });
+      expect(created.status).toBe(503);
+      landsLater = insert.mock.calls[0];
+    } finally {
+      insert.mockRestore();
+    }
+    // Ids count up, so someone reads the next one before it exists: the absence is cached (30 s).
+    const status = async () => (await fetch(`${running.url}/v1/profiles/${String(landsLater[0]._id)}`)).status;
+    await secondInvalidationsDone();
+    expect(await status()).toBe(404);
+
+    await repository.create(...landsLater);
+    await expect.poll(status, { timeout: 5_000, interval: 250 }).toBe(200);
+    await fetch(`${running.url}/v1/profiles/${String(landsLater[0]._id)}`, { method: 'DELETE', headers: owner.auth });
   });
 });
