@@ -6,6 +6,13 @@ import { ConfigError, loadConfig } from './app-config.js';
 
 /** What `openssl rand -base64 24` gives: a production signing key. */
 const PRODUCTION_KEY = 'q3Vw9Zk1LmT0bXr7YcN2pHs8FdJ4gA6e';
+/** The least a production start needs: real service addresses and a secret of its own. */
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  MONGODB_URI: 'mongodb+srv://cluster.example/vesta',
+  REDIS_URL: 'rediss://cache.example:6380',
+  JWT_SECRET: PRODUCTION_KEY,
+};
 
 describe('loadConfig', () => {
   it('works locally with no variables set, using the documented defaults', () => {
@@ -304,39 +311,22 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
       /MONGODB_URI is required in production; REDIS_URL is required in production; JWT_SECRET/,
     );
-    const config = loadConfig({
-      NODE_ENV: 'production',
-      MONGODB_URI: 'mongodb+srv://cluster.example/vesta',
-      REDIS_URL: 'rediss://cache.example:6380',
-      JWT_SECRET: PRODUCTION_KEY,
-    });
+    const config = loadConfig(PRODUCTION);
     expect(config.mongo.uri).toBe('mongodb+srv://cluster.example/vesta');
   });
 
   it('caches media downloads for 30 days in production only, as the Vesta report caches static files', () => {
-    const production = {
-      NODE_ENV: 'production',
-      MONGODB_URI: 'mongodb+srv://cluster.example/vesta',
-      REDIS_URL: 'rediss://cache.example:6380',
-      JWT_SECRET: PRODUCTION_KEY,
-    };
-    expect(loadConfig(production).media.cacheMaxAgeS).toBe(2_592_000);
+    expect(loadConfig(PRODUCTION).media.cacheMaxAgeS).toBe(2_592_000);
     expect(loadConfig({}).media.cacheMaxAgeS).toBe(0);
     expect(loadConfig({ NODE_ENV: 'test' }).media.cacheMaxAgeS).toBe(0);
     expect(loadConfig({ MEDIA_CACHE_MAX_AGE_S: '600' }).media.cacheMaxAgeS).toBe(600);
-    expect(loadConfig({ ...production, MEDIA_CACHE_MAX_AGE_S: '0' }).media.cacheMaxAgeS).toBe(0);
+    expect(loadConfig({ ...PRODUCTION, MEDIA_CACHE_MAX_AGE_S: '0' }).media.cacheMaxAgeS).toBe(0);
   });
 
   it('has clients keep public catalogue data 1 h in production only; L1 holds 50 MiB, Redis gets 50 ms', () => {
-    const production = {
-      NODE_ENV: 'production',
-      MONGODB_URI: 'mongodb+srv://cluster.example/vesta',
-      REDIS_URL: 'rediss://cache.example:6380',
-      JWT_SECRET: PRODUCTION_KEY,
-    };
-    expect(loadConfig(production).cache.publicMaxAgeS).toBe(3_600);
+    expect(loadConfig(PRODUCTION).cache.publicMaxAgeS).toBe(3_600);
     expect(loadConfig({}).cache.publicMaxAgeS).toBe(0);
-    expect(loadConfig({ ...production, HTTP_PUBLIC_MAX_AGE_S: '60' }).cache.publicMaxAgeS).toBe(60);
+    expect(loadConfig({ ...PRODUCTION, HTTP_PUBLIC_MAX_AGE_S: '60' }).cache.publicMaxAgeS).toBe(60);
     expect(loadConfig({}).cache).toMatchObject({ l1Enabled: true, l1MaxBytes: 50 * 1024 * 1024, l2TimeoutMs: 50 });
     expect(loadConfig({ CACHE_L1_MAX_BYTES: '1048576', CACHE_L2_TIMEOUT_MS: '20' }).cache).toMatchObject({
       l1MaxBytes: 1_048_576,
@@ -345,12 +335,6 @@ describe('loadConfig', () => {
   });
 
   it('refuses in production the secrets the repository publishes, which anyone could sign or log in with', () => {
-    const production = {
-      NODE_ENV: 'production',
-      MONGODB_URI: 'mongodb://db/vesta',
-      REDIS_URL: 'redis://redis:6379',
-      JWT_SECRET: PRODUCTION_KEY,
-    };
     // k8s/base/secret.example.yaml as it stands, docker-compose.yml's old key, the source's development key.
     const published = {
       JWT_SECRET: 'CHANGE-ME-to-at-least-32-random-characters',
@@ -360,23 +344,23 @@ describe('loadConfig', () => {
     };
     // Each named, none repeated.
     const refused = /JWT_SECRET is a placeholder.*; PAYMENT_WEBHOOK_SECRET is a placeholder.*; ADMIN_PASSWORD is a pl/;
-    expect(() => loadConfig({ ...production, ...published })).toThrow(refused);
-    expect(() => loadConfig({ ...production, ...published })).not.toThrow(/CHANGE-ME/);
+    expect(() => loadConfig({ ...PRODUCTION, ...published })).toThrow(refused);
+    expect(() => loadConfig({ ...PRODUCTION, ...published })).not.toThrow(/CHANGE-ME/);
     for (const key of [
       'change-me-local-compose-secret-32-chars-min',
       'vesta-development-secret-never-use-in-production',
       'x'.repeat(32),
       ' '.repeat(40),
     ]) {
-      expect(() => loadConfig({ ...production, JWT_SECRET: key })).toThrow(/JWT_SECRET (is a placeholder|has only)/);
+      expect(() => loadConfig({ ...PRODUCTION, JWT_SECRET: key })).toThrow(/JWT_SECRET (is a placeholder|has only)/);
     }
     // Outside production the same values still start a local or test instance.
     expect(() => loadConfig({ ...published, NODE_ENV: 'development' })).not.toThrow();
     for (const password of ['our-exchange-meeting-2026', "you can't change me 2026!"]) {
       const admin = { ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: password };
-      expect(loadConfig({ ...production, ...admin }).auth.admin?.password).toBe(password);
+      expect(loadConfig({ ...PRODUCTION, ...admin }).auth.admin?.password).toBe(password);
     }
-    expect(loadConfig({ ...production, PAYMENT_WEBHOOK_SECRET: PRODUCTION_KEY }).payments.webhookSecret).toBe(
+    expect(loadConfig({ ...PRODUCTION, PAYMENT_WEBHOOK_SECRET: PRODUCTION_KEY }).payments.webhookSecret).toBe(
       PRODUCTION_KEY,
     );
   });
