@@ -31,7 +31,10 @@ export class ProblemResponseDto {
   @ApiProperty({ example: '0f8fad5b-d9cb-469f-a165-70867728950e', description: 'Echoes x-request-id' })
   requestId: string;
 
-  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'One entry per invalid field' })
+  @ApiPropertyOptional({
+    type: [FieldErrorDto],
+    description: 'One entry per failed check of a field (a field may have several)',
+  })
   errors?: FieldErrorDto[];
 }
 
