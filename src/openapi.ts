@@ -2,6 +2,7 @@ import { PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryService, MetadataScanner, ModulesContainer } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ApiBearerAuth, DECORATORS, DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { STATUS_CODES } from 'node:http';
 import {
   ProblemResponseDto,
   RETRY_AFTER_HEADER,
@@ -80,6 +81,11 @@ function withProblemDefaults(document: OpenAPIObject): OpenAPIObject {
       // of AuthController): changed in place below, what is added for one operation would show on all of them.
       operation.responses = structuredClone(operation.responses);
       for (const [code, response] of Object.entries(operation.responses)) {
+        // A response declared without a description (`@ApiOkResponse({ type })`) had an empty one, which generated
+        // clients and Swagger UI show as nothing: the status's reason phrase at least says what it is.
+        if (response && 'description' in response && !response.description) {
+          response.description = STATUS_CODES[Number(code)] ?? code;
+        }
         // `@ApiConflictResponse({ type: ProblemResponseDto })` and its kind declare application/json, but the problem
         // filter sends every error as problem+json: a generated client would otherwise not parse the body.
         if (Number(code) >= 400 && response && 'content' in response && response.content?.['application/json']) {
@@ -181,7 +187,7 @@ const ETAG_HEADER = {
 };
 
 /**
- * Every successful GET carries an ETag, and one whose If-None-Match (or If-Modified-Since) matches it gets a 304 with
+ * Every successful GET carries an ETag, and one whose If-None-Match matches it gets a 304 with
  * no body (http-hooks.ts), whatever the route. Undocumented, a generated client treated the 304 its HTTP cache asked
  * for as an unknown status, and nothing told a client it could revalidate a profile or a list at all. One whose If-Match
  * fails gets a 412 before that. A route that documents its own 304 and 412 (media downloads) keeps them.
@@ -193,12 +199,13 @@ function documentRevalidation(operation: Operation, problem: ProblemResponse): v
   // A route's own ETag stays: a media download's is strong, the SHA-256 of its bytes.
   for (const [, response] of successes) withDefaultHeaders(response, ETAG_HEADER);
   responses['304'] ??= {
-    description: 'Not modified: If-None-Match matched the ETag (or If-Modified-Since the Last-Modified); no body',
+    description: 'Not modified: If-None-Match matched the ETag; no body',
   };
   withDefaultHeaders(responses['304'], ETAG_HEADER);
+  // These answers carry no Last-Modified, so If-Modified-Since and If-Unmodified-Since are ignored (RFC 9110 §13.1.3,
+  // §13.1.4); until 2026-12-07 the text named them anyway.
   responses['412'] ??= problem(
-    'If-Match names no current ETag (they are weak, and If-Match compares strongly: only * holds), or ' +
-      'If-Unmodified-Since is older than the Last-Modified',
+    'If-Match names no current ETag (they are weak, and If-Match compares strongly: only * holds)',
   );
 }
 

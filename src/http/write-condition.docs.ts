@@ -15,6 +15,11 @@ export const ApiWritePreconditions = (what: string) =>
       required: false,
       description: `Only * holds: the ${what}'s ETags are weak, which If-Match never matches (412)`,
     }),
+    ApiHeader({
+      name: 'If-None-Match',
+      required: false,
+      description: `Only * is read: the ${what} exists, so it never holds (412)`,
+    }),
     ApiPreconditionFailedResponse({
       type: ProblemResponseDto,
       description: `The ${what} changed since If-Unmodified-Since, or an If-Match or If-None-Match: * that cannot hold`,

@@ -110,7 +110,7 @@ export class ProfilesController {
   @CacheControl('private')
   @ApiOperation({ summary: "Read your own profile (full view, hidden or not); 404 until you've created it" })
   @ApiOkResponse({ type: ProfileResponseDto })
-  @ApiNotFoundResponse({ type: ProblemResponseDto })
+  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'You have no profile yet' })
   mine(@CurrentUser() user: AuthenticatedUser): Promise<ProfileView> {
     return this.profiles.mine(user);
   }
@@ -139,7 +139,7 @@ export class ProfilesController {
     summary: 'Read a profile; hidden ones only by their owner or an admin (send the token). Counts a view.',
   })
   @ApiOkResponse({ type: ProfileResponseDto })
-  @ApiNotFoundResponse({ type: ProblemResponseDto })
+  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such profile, or a hidden one you may not see' })
   get(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
     @Req() request: FastifyRequest,
@@ -158,7 +158,7 @@ export class ProfilesController {
     type: ProblemResponseDto,
     description: "Not your profile, or a photo that is not the profile owner's upload",
   })
-  @ApiNotFoundResponse({ type: ProblemResponseDto })
+  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such profile, or a hidden one you may not see' })
   @ApiUnprocessableEntityResponse({ type: ProblemResponseDto, description: 'A photo id that names no upload' })
   @ApiWritePreconditions('profile')
   update(
@@ -180,7 +180,7 @@ export class ProfilesController {
   })
   @ApiNoContentResponse()
   @ApiForbiddenResponse({ type: ProblemResponseDto, description: 'Not your profile' })
-  @ApiNotFoundResponse({ type: ProblemResponseDto })
+  @ApiNotFoundResponse({ type: ProblemResponseDto, description: 'No such profile, or a hidden one you may not see' })
   @ApiWritePreconditions('profile')
   remove(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,

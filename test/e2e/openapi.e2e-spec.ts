@@ -431,6 +431,43 @@ describe('OpenAPI document and Swagger UI', () => {
     ]);
   });
 
+  it('documents the preconditions a profile write acts on', async () => {
+    type Operation = { parameters?: { name: string; in: string }[] };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    for (const method of ['patch', 'delete']) {
+      const asked = (document.paths['/v1/profiles/{id}'][method].parameters ?? []).filter((p) => p.in === 'header');
+      expect(asked.map((parameter) => parameter.name).sort(), method).toEqual([
+        'If-Match',
+        'If-None-Match',
+        'If-Unmodified-Since',
+      ]);
+    }
+  });
+
+  it('describes every response, and no date precondition on a read that sends no Last-Modified', async () => {
+    type Response = { description?: string; headers?: Record<string, unknown> };
+    const document = (await (await fetch(`${running.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
+    };
+    const undescribed: string[] = [];
+    const misleading: string[] = [];
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, { responses }] of Object.entries(methods)) {
+        const sendsLastModified = Object.values(responses).some((response) => response.headers?.['Last-Modified']);
+        for (const [code, response] of Object.entries(responses)) {
+          if (!response.description?.trim()) undescribed.push(`${method} ${path} ${code}`);
+          // A read with no Last-Modified ignores the date preconditions (RFC 9110 §13.1.3, §13.1.4).
+          if (method === 'get' && !sendsLastModified && /Modified/.test(response.description ?? '')) {
+            misleading.push(`${method} ${path} ${code}`);
+          }
+        }
+      }
+    }
+    expect({ undescribed, misleading }).toEqual({ undescribed: [], misleading: [] });
+  });
+
   // Generated clients type a string with format date-time as a date; without it, as text to parse by hand.
   it('gives every timestamp of a schema the date-time format', async () => {
     type Schema = { type?: string; format?: string; example?: unknown; properties?: Record<string, Schema> };
