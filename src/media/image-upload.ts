@@ -6,6 +6,7 @@ import {
 } from '@nestjs/common';
 import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
+import { invalidField } from '../common/problem/validation-exception.factory.js';
 import { UPLOADS_TAKE } from '../http/other-body-types.js';
 import { MAX_IMAGE_PIXELS, SNIFF_BYTES, sizeFromHeader, sniffMediaType, type ImageSize } from './media-types.js';
 
@@ -63,7 +64,7 @@ export async function readImageUpload(
     limits: { fileSize: maxBytes, files: 1, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES },
   });
   const part = await firstFile(parts);
-  if (!part || part.fieldname !== 'file') throw new BadRequestException('Send the file in a "file" field');
+  if (!part || part.fieldname !== 'file') throw invalidField('file', 'Send the file in a "file" field');
 
   const iterator = part.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   // Cut off at maxBytes, the file ends here for us: the parser goes on reading the rest of its part, however long,
@@ -159,7 +160,7 @@ async function noMoreFiles(parts: AsyncIterableIterator<Multipart>): Promise<voi
     while (!(await parsed(parts.next())).done);
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'FST_FILES_LIMIT') throw error;
-    throw new BadRequestException('Send one file per upload: this body holds more than one');
+    throw invalidField('file', 'Send one file per upload: this body holds more than one');
   }
 }
 

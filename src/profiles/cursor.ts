@@ -1,6 +1,6 @@
-import { BadRequestException } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { Types } from 'mongoose';
+import { invalidField } from '../common/problem/validation-exception.factory.js';
 import { isObjectIdHex } from '../database/object-id.js';
 
 /** v1 (until 2026-12-06) named no list. */
@@ -60,7 +60,8 @@ export function decodeCursor(cursor: string, scope: string): Types.ObjectId {
   } catch {
     // fall through to the 400 below
   }
-  throw new BadRequestException(
+  throw invalidField(
+    'cursor',
     'cursor is not a cursor this API issued for this list and these filters: start again without a cursor',
   );
 }

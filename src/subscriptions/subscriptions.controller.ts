@@ -1,4 +1,4 @@
-import { BadRequestException, Body, Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -18,6 +18,7 @@ import { CurrentUser } from '../auth/decorators/current-user.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { CacheControl } from '../cache/http-cache.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { invalidField } from '../common/problem/validation-exception.factory.js';
 import { ChangePlanDto, PlanDto, SubscribeDto, SubscriptionDto } from './dto/subscription.dto.js';
 import { IdempotencyService, ReplayedAnswerException } from './idempotency.service.js';
 import { PLANS } from './plans.js';
@@ -34,7 +35,10 @@ const IDEMPOTENCY_KEY = /^(?:[\w-]{8,100}|"[\w-]{8,100}")$/;
 
 function idempotencyKey(header: string | undefined): string {
   if (!header || !IDEMPOTENCY_KEY.test(header)) {
-    throw new BadRequestException('Idempotency-Key is required: 8 to 100 letters, digits, "-" or "_", quoted or not');
+    throw invalidField(
+      'Idempotency-Key',
+      'Idempotency-Key is required: 8 to 100 letters, digits, "-" or "_", quoted or not',
+    );
   }
   return header.replaceAll('"', '');
 }

@@ -1,5 +1,4 @@
 import {
-  BadRequestException,
   ConflictException,
   Inject,
   Injectable,
@@ -12,6 +11,7 @@ import {
 import type { Redis } from 'ioredis';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CacheEvict, Cacheable } from '../cache/cache.decorators.js';
+import { invalidField } from '../common/problem/validation-exception.factory.js';
 import { REDIS_CLIENT } from '../redis/redis.constants.js';
 import { ANSWER_KEPT_MS, RetryableConflictException } from './idempotency.service.js';
 import {
@@ -183,12 +183,12 @@ export class SubscriptionsService {
     }
     const target = PLANS[planId];
     if (target.rank < PLANS[current.plan].rank) {
-      if (target.id === 'free') throw new BadRequestException('To leave the paid plans, cancel the subscription');
+      if (target.id === 'free') throw invalidField('plan', 'To leave the paid plans, cancel the subscription');
       return toSubscriptionView(
         orConflict(await this.subscriptions.scheduleDowngrade(user.id, current.plan, target.id, paymentKeys)),
       );
     }
-    if (!paymentToken) throw new BadRequestException('An upgrade is charged: paymentToken is required');
+    if (!paymentToken) throw invalidField('paymentToken', 'An upgrade is charged: paymentToken is required');
     // A renewal confirmed early paid for a period that has not started: an upgrade now would start its own period and
     // drop that paid month (there is no proration to credit it). The member upgrades once it has started.
     if (current.currentPeriodStart.getTime() > Date.now()) {
@@ -406,7 +406,7 @@ function recentPaymentKeys(current: SubscriptionRecord): PaymentKeyUse[] {
 
 function paidPlan(planId: PlanId): Plan {
   const plan = PLANS[planId];
-  if (plan.priceMinor === 0) throw new BadRequestException('The free plan needs no subscription');
+  if (plan.priceMinor === 0) throw invalidField('plan', 'The free plan needs no subscription');
   return plan;
 }
 

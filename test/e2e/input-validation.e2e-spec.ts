@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/subscriptions/webhook-signature.js';
 import { registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile, profileInput } from '../factories/profiles.js';
-import { callJson } from '../support/json-call.js';
+import { callJson, type JsonReply } from '../support/json-call.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -421,6 +421,56 @@ describe('input validation', () => {
           ]);
         }
       }
+    });
+  });
+
+  // The contract's `errors` lists field errors; these came from checks outside the DTOs and were generic problems
+  // without it until 2026-12-08, so a client mapping errors to its form fields found none.
+  describe('fields refused outside the DTOs', () => {
+    const expectFieldError = (response: JsonReply, field: string, label: string) => {
+      expectProblem400(response, label);
+      expect({ label, type: response.body.type }).toEqual({ label, type: '/problems/validation-failed' });
+      const errors = response.body.errors as { field: string; message: string }[];
+      const fields = errors.map((error) => error.field);
+      expect(fields, label).toEqual([field]);
+      expect(errors[0]?.message, label).toMatch(/\w/);
+    };
+    const asReply = async (response: Response): Promise<JsonReply> => ({
+      status: response.status,
+      contentType: response.headers.get('content-type') ?? '',
+      headers: response.headers,
+      body: (await response.json()) as Record<string, unknown>,
+    });
+    const postWithKey = (path: string, account: Account, body: unknown, key?: string) => {
+      const headers = { 'content-type': 'application/json', ...account.auth, ...(key && { 'idempotency-key': key }) };
+      return fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) }).then(asReply);
+    };
+
+    it("names the cursor, the id in the path and the upload's file field", async () => {
+      const member = await registerAccount(url);
+      expectFieldError(await call('GET', '/v1/profiles?cursor=not-a-cursor', member), 'cursor', 'cursor');
+      expectFieldError(await call('GET', '/v1/profiles/not-an-id', member), 'id', 'profile id');
+      expectFieldError(await call('DELETE', '/v1/media/not-an-id', member), 'id', 'media id');
+      const form = new FormData();
+      form.append('photo', new Blob([Buffer.from('not read')], { type: 'image/png' }), 'a.png');
+      const upload = await fetch(`${url}/v1/media`, { method: 'POST', headers: member.auth, body: form });
+      expectFieldError(await asReply(upload), 'file', 'upload');
+    });
+
+    it('names the Idempotency-Key, the plan and the paymentToken of a subscription, changing nothing', async () => {
+      const member = await registerAccount(url);
+      const premium = { plan: 'premium', paymentToken: 'tok_visa' };
+      expectFieldError(await postWithKey('/v1/subscriptions', member, premium), 'Idempotency-Key', 'no key');
+      const free = { plan: 'free', paymentToken: 'tok_visa' };
+      expectFieldError(await postWithKey('/v1/subscriptions', member, free, randomUUID()), 'plan', 'free plan');
+      expect((await call('GET', '/v1/subscriptions/me', member)).status).toBe(404);
+
+      expect((await postWithKey('/v1/subscriptions', member, premium, randomUUID())).status).toBe(201);
+      const upgrade = await postWithKey('/v1/subscriptions/me/plan', member, { plan: 'platinum' }, randomUUID());
+      expectFieldError(upgrade, 'paymentToken', 'upgrade without a token');
+      const toFree = await postWithKey('/v1/subscriptions/me/plan', member, { plan: 'free' }, randomUUID());
+      expectFieldError(toFree, 'plan', 'downgrade to free');
+      expect((await call('GET', '/v1/subscriptions/me', member)).body).toMatchObject({ plan: 'premium' });
     });
   });
 });

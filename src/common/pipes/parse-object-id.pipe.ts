@@ -1,7 +1,8 @@
-import { BadRequestException, Injectable, type PipeTransform } from '@nestjs/common';
+import { Injectable, type ArgumentMetadata, type PipeTransform } from '@nestjs/common';
 import { ApiParam } from '@nestjs/swagger';
 import { Types } from 'mongoose';
 import { isObjectIdHex } from '../../database/object-id.js';
+import { invalidField } from '../problem/validation-exception.factory.js';
 
 /** An ObjectId as OpenAPI documents it, in a route or in a body (IsObjectId): 24 hexadecimal characters. */
 export const OBJECT_ID_PATTERN = '^[0-9a-fA-F]{24}$';
@@ -9,10 +10,11 @@ export const OBJECT_ID_PATTERN = '^[0-9a-fA-F]{24}$';
 /** Route ids are 24 hex characters; anything else is a 400, never a CastError 500. */
 @Injectable()
 export class ParseObjectIdPipe implements PipeTransform<string, Types.ObjectId> {
-  transform(value: string): Types.ObjectId {
+  transform(value: string, { data }: ArgumentMetadata): Types.ObjectId {
     // Either case: an id copied from elsewhere may be upper-case.
     if (!isObjectIdHex(value.toLowerCase())) {
-      throw new BadRequestException('id must be a 24-character hexadecimal ObjectId');
+      const field = data ?? 'id';
+      throw invalidField(field, `${field} must be a 24-character hexadecimal ObjectId`);
     }
     return new Types.ObjectId(value);
   }

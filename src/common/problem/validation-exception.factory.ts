@@ -45,3 +45,13 @@ export function validationExceptionFactory(errors: ValidationError[]): BadReques
     errors: toFieldErrors(errors),
   });
 }
+
+/**
+ * A 400 about one field that a check outside the DTOs refused (a cursor, an id in the path, a header): the problem a
+ * DTO's checks give, its `errors` naming the field, so a client handles both alike. Until 2026-12-08 these were
+ * generic problems without `errors`.
+ */
+export function invalidField(field: string, message: string): BadRequestException {
+  // `message`, not `detail`: the problem's detail either way, and the exception's message too (in tests, in logs).
+  return new BadRequestException({ type: VALIDATION_PROBLEM_TYPE, message, errors: [{ field, message }] });
+}
