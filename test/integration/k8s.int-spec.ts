@@ -472,6 +472,27 @@ describe('alert rules and the adapter’s query', () => {
     }
   });
 
+  // On one axis a size of hundreds of MB flattens the 0 or 1 of the verification against the bottom: a failed
+  // verification could not be seen, and the size read "523 Mil" rather than in bytes.
+  it('show the last backup’s size in bytes and its verification on an axis of its own', () => {
+    const dashboard = JSON.parse(readFileSync('k8s/base/dashboards/vesta-api.json', 'utf8'));
+    const panel = dashboard.panels.find((p: any) => p.title === 'Last backup: size and verification');
+    const refIdOf = (metric: string) => panel.targets.find((t: any) => t.expr.includes(metric)).refId;
+    const overridesOf = (refId: string): Record<string, unknown> =>
+      Object.fromEntries(
+        panel.fieldConfig.overrides
+          .filter((o: any) => o.matcher.id === 'byFrameRefID' && o.matcher.options === refId)
+          .flatMap((o: any) => o.properties.map((p: any) => [p.id, p.value])),
+      );
+    const unitOf = (refId: string) => overridesOf(refId).unit ?? panel.fieldConfig.defaults.unit;
+    const axisOf = (refId: string) => overridesOf(refId)['custom.axisPlacement'] ?? 'auto';
+    const size = refIdOf('backup_last_size_bytes');
+    const verified = refIdOf('backup_last_verify_success');
+    expect(unitOf(size)).toBe('bytes');
+    expect(unitOf(verified)).not.toBe('bytes');
+    expect(axisOf(verified)).not.toBe(axisOf(size));
+  });
+
   it('give the HPA a valid PromQL query once the adapter fills its template', () => {
     const adapter = parse(readFileSync('k8s/monitoring/prometheus-adapter-rules.yaml', 'utf8')) as { rules: any[] };
     const [requests] = adapter.rules;
