@@ -17,7 +17,8 @@ COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx nest build && npm prune --omit=dev
 
-# Runtime: production dependencies and compiled JavaScript only, as an unprivileged user.
+# Runtime: production dependencies and compiled JavaScript only, as an unprivileged user. The code stays root's: the
+# user can read it, not rewrite it.
 FROM node:20.20.2-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=3000 \
@@ -31,9 +32,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /var/lib/vesta/backups \
  && chown node:node /var/lib/vesta/backups
-COPY --from=build --chown=node:node /app/package.json ./
-COPY --from=build --chown=node:node /app/node_modules ./node_modules
-COPY --from=build --chown=node:node /app/dist ./dist
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000 9464
 # tini is PID 1: it forwards SIGTERM to node (which drains, see docs/operations.md) and reaps zombies.

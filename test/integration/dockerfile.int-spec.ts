@@ -63,6 +63,14 @@ describe('Dockerfile', () => {
     expect(user).not.toMatch(/^(root|0)(:|$)/);
   });
 
+  // Owned by the user it runs as (until 2026-12-08), a process taken over could rewrite the app's code for its next
+  // start wherever the root filesystem is writable (docker compose; Kubernetes mounts it read-only).
+  it('leaves the code it runs owned by root, so the user it runs as can read it but not rewrite it', () => {
+    const copies = argsOf(runtime, 'COPY');
+    expect(copies.length).toBeGreaterThan(0);
+    for (const args of copies) expect(args, args).not.toMatch(/--chown=/);
+  });
+
   it('builds and runs on a pinned release of the Node major the tests run on', () => {
     const images = all.map((stage) => stage.instructions[0].args.split(/\s+/)[0]);
     expect(new Set(images).size, images.join(', ')).toBe(1);
