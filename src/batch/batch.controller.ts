@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { ApiOptionalBearerAuth } from '../auth/decorators/optional-bearer-auth.decorator.js';
 import { Public } from '../auth/decorators/public.decorator.js';
 import { CacheControl } from '../cache/http-cache.js';
@@ -10,7 +11,13 @@ import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
 import { timeLeftMs } from '../http/request-deadlines.js';
 import { REQUEST_ID_HEADER } from '../http/request-id.js';
 import { reportTightestRateLimit } from '../throttling/rate-limit-headers.js';
-import { BatchRequestDto, BatchResponseDto, type BatchItemDto, type BatchItemResultDto } from './dto/batch.dto.js';
+import {
+  BATCH_ITEM_HEADERS,
+  BatchRequestDto,
+  BatchResponseDto,
+  type BatchItemDto,
+  type BatchItemResultDto,
+} from './dto/batch.dto.js';
 
 /** Headers a sub-request inherits, so it is authenticated, throttled and cached as if sent alone. */
 const INHERITED_HEADERS = ['authorization', 'x-forwarded-for', 'user-agent', 'accept-language'] as const;
@@ -91,22 +98,23 @@ export class BatchController {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<ItemAnswer>((resolve) => {
       timer = setTimeout(() => {
-        const detail = `No answer within ${timeoutMs} ms; retry in a few seconds`;
-        resolve({ result: { status: 503, body: genericProblem({ url: item.path, id }, 503, detail) } });
+        resolve({ result: unavailable(item, id, `No answer within ${timeoutMs} ms; retry in a few seconds`) });
       }, timeoutMs);
     });
     const answered = response.then(
       (answer): ItemAnswer => {
         const isJson = /json/.test(String(answer.headers['content-type'] ?? ''));
-        const result = { status: answer.statusCode, body: isJson ? answer.json<unknown>() : answer.body };
-        return { result, headers: answer.headers };
+        const body = isJson ? answer.json<unknown>() : answer.body;
+        return {
+          result: { status: answer.statusCode, body, headers: keptHeaders(answer.headers) },
+          headers: answer.headers,
+        };
       },
       // A batch accepted just before close() runs its handler after it (its body or guards were still under way):
       // each item gets the 503 a request of its own would get at that moment, instead of the batch a 500.
       (error: unknown): ItemAnswer => {
         if ((error as { code?: unknown }).code !== INJECT_WHILE_CLOSING) throw error;
-        const detail = `Shutting down; retry in ${UNAVAILABLE_RETRY_AFTER_S} s`;
-        return { result: { status: 503, body: genericProblem({ url: item.path, id }, 503, detail) } };
+        return { result: unavailable(item, id, `Shutting down; retry in ${UNAVAILABLE_RETRY_AFTER_S} s`) };
       },
     );
     try {
@@ -115,4 +123,19 @@ export class BatchController {
       clearTimeout(timer);
     }
   }
+}
+
+/** The 503 of an item that got no answer: what ProblemDetailsFilter would have answered it alone, Retry-After too. */
+function unavailable(item: BatchItemDto, id: string, detail: string): BatchItemResultDto {
+  const body = genericProblem({ url: item.path, id }, 503, detail);
+  return { status: 503, body, headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_S) } };
+}
+
+function keptHeaders(headers: OutgoingHttpHeaders): Record<string, string> {
+  return Object.fromEntries(
+    BATCH_ITEM_HEADERS.flatMap((name) => {
+      const value = headers[name];
+      return typeof value === 'string' || typeof value === 'number' ? [[name, String(value)]] : [];
+    }),
+  );
 }

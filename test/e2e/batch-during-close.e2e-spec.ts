@@ -35,6 +35,10 @@ it('answers the items of a batch whose handler runs while the server closes with
   expect(head.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
   const { responses } = JSON.parse(payload) as { responses: { status: number; body: Record<string, unknown> }[] };
   expect(responses).toHaveLength(1);
-  expect(responses[0]).toMatchObject({ status: 503, body: { status: 503, instance: '/v1/plans' } });
+  expect(responses[0]).toMatchObject({
+    status: 503,
+    body: { status: 503, instance: '/v1/plans' },
+    headers: { 'retry-after': '5' },
+  });
   expect(String(responses[0].body.detail)).toMatch(/shutting down/i);
 }, 30_000);

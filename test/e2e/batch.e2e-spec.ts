@@ -45,6 +45,18 @@ describe('POST /v1/batch', () => {
     expect(Array.isArray(responses[2].body)).toBe(true);
   });
 
+  // Only status and body until 2026-12-08: nothing said when to retry a refused item or how long to keep an answer.
+  it("keeps the headers an item's client acts on: its validators and caching, and when to retry", async () => {
+    const path = '/v1/locations/cities';
+    const [alone, inBatch] = await Promise.all([fetch(`${url}${path}`), batch([{ method: 'GET', path }])]);
+    const { responses } = (await inBatch.json()) as { responses: { headers: Record<string, string> }[] };
+    expect(responses[0].headers).toEqual({
+      etag: alone.headers.get('etag'),
+      'cache-control': alone.headers.get('cache-control'),
+    });
+    expect(responses[0].headers.etag).toMatch(/^(W\/)?"/);
+  });
+
   it('gives each item the request id <batch request id>.<index>, also for the longest id a caller may send', async () => {
     const id = `trace-${'a'.repeat(122)}`; // 128 characters, the most x-request-id takes
     const response = await batch([{ method: 'GET', path: '/v1/profiles/0123456789abcdef01234567' }], {
@@ -103,7 +115,7 @@ describe('POST /v1/batch', () => {
     const response = await batch([{ method: 'GET', path }]);
     expect(response.status).toBe(200);
     const { responses } = (await response.json()) as { responses: { status: number; body: unknown }[] };
-    expect(responses[0]).toEqual({ status: 200, body: (await alone.json()) as unknown });
+    expect(responses[0]).toMatchObject({ status: 200, body: (await alone.json()) as unknown });
     expect(JSON.stringify(responses[0].body)).toContain(id);
   });
 
@@ -170,5 +182,34 @@ describe('POST /v1/batch and the rate limits', () => {
     const statuses = [];
     for (let i = 0; i < remaining; i += 1) statuses.push((await fetch(`${running.url}/v1/locations/cities`)).status);
     expect(new Set(statuses)).toEqual(new Set([200]));
+  });
+});
+
+describe('POST /v1/batch items over the rate limit', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(testConfig({ THROTTLE_ANONYMOUS_LIMIT: '5', THROTTLE_ANONYMOUS_TTL_S: '900' }));
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('answers each refused item with its Retry-After', async () => {
+    const items = Array.from({ length: 8 }, () => ({ method: 'GET', path: '/v1/locations/cities' }));
+    const response = await fetch(`${running.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ requests: items }),
+    });
+    expect(response.status).toBe(200);
+    const { responses } = (await response.json()) as {
+      responses: { status: number; headers: Record<string, string> }[];
+    };
+    const refused = responses.filter((item) => item.status === 429);
+    // The batch is the first of the 5; 4 items pass.
+    expect(refused).toHaveLength(4);
+    for (const item of refused) expect(Number(item.headers['retry-after'])).toBeGreaterThan(0);
   });
 });

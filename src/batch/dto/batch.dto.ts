@@ -4,6 +4,12 @@ import { NestedObject } from '../../common/validation/nested-object.js';
 
 export const MAX_BATCH_SIZE = 20;
 
+/**
+ * An item's headers that its answer keeps: when to retry a 429 or 503, and how to keep and revalidate a 200 (the
+ * batch itself is no-store). The rest (length, type, request id, RateLimit-*) the batch answers for as a whole.
+ */
+export const BATCH_ITEM_HEADERS = ['retry-after', 'etag', 'cache-control'] as const;
+
 // A /v1 path (no scheme, host or ..); a batch may not contain another batch, nor a media download (answers are JSON: a
 // file would be held whole in memory and mangled as text). No percent-encoding before the query: routing decodes it, so
 // `%2e%2e` or `%62atch` would pass these checks and reach what they exclude. The query takes what RFC 3986 allows in
@@ -62,6 +68,14 @@ export class BatchItemResultDto {
     description: 'The sub-response body: JSON (an object or an array), or problem+json for errors',
   })
   body: unknown;
+
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    example: { 'retry-after': '5' },
+    description: `Those of the sub-response's headers a client acts on, when it had them: ${BATCH_ITEM_HEADERS.join(', ')}`,
+  })
+  headers: Record<string, string>;
 }
 
 export class BatchResponseDto {
