@@ -27,11 +27,12 @@ type RequestWithHits = FastifyRequest & { [HITS]?: NotedHit[]; [UNCHECKED]?: tru
 export const givesBackFailedLogins = (status: number): boolean => status < 500 && !WRONG_PASSWORD.has(status);
 
 /**
- * Marks an attempt refused before its password was checked (the password hashing bound's 503): it tells the client
- * nothing about the password, so it gives back all its credentials hits, its address's attempt too. Kept, every refusal
- * during a burst of logins would count as a wrong password and lock its member out, and a client retrying after
- * Retry-After (5 s) would use up its address's THROTTLE_CREDENTIALS_LIMIT within a minute of refusals. Given back, they
- * also lift a block that attempts sent alongside them set (see REFUND).
+ * Marks an attempt refused before its password was checked (the password hashing bound's 503, or a request that left
+ * the bound's queue because its client gave up): it tells the client nothing about the password, so it gives back all
+ * its credentials hits, its address's attempt too. Kept, every refusal during a burst of logins would count as a wrong
+ * password and lock its member out, and a client retrying after Retry-After (5 s) would use up its address's
+ * THROTTLE_CREDENTIALS_LIMIT within a minute of refusals. Given back, they also lift a block that attempts sent
+ * alongside them set (see REFUND).
  */
 export function markPasswordUnchecked(request: FastifyRequest): void {
   (request as RequestWithHits)[UNCHECKED] = true;
@@ -63,11 +64,18 @@ export function refundUnlessLoginFailed(
   const noted = (request as RequestWithHits)[HITS];
   if (!noted) return;
   delete (request as RequestWithHits)[HITS];
-  reply.raw.once('close', () => {
+  const giveBack = () => {
     // A response cut off by the client closes unfinished, its status still the default 200.
     const answered = reply.raw.writableFinished && givesBackFailedLogins(reply.raw.statusCode);
     const unchecked = (request as RequestWithHits)[UNCHECKED] === true;
     const back = noted.filter(({ tier }) => unchecked || (answered && FAILED_LOGIN_TIERS.has(tier)));
     if (back.length > 0) void storage.refund(back.map(({ hit }) => hit));
+  };
+  reply.raw.once('close', () => {
+    if (reply.raw.writableFinished) return giveBack();
+    // The client left: the same `close` makes a request waiting for a password hashing slot leave the queue, and the
+    // error that marks it unchecked reaches the route's interceptor only once this event is over. No next request
+    // comes on a closed connection, so waiting for it costs nothing.
+    setImmediate(giveBack);
   });
 }

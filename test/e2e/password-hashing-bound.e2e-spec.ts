@@ -234,3 +234,67 @@ describe("password hashing refusals and the address's attempts limit", () => {
     expect(after).toEqual([...Array<number>(refused).fill(200), 429]);
   });
 });
+
+// A client that gives up while its login waits for a slot (a mobile client's timeout during a burst) leaves the queue,
+// and its password is never checked: like a refusal of the bound, it must not count as a wrong password. Kept, a member
+// whose client timed out twice during a burst was refused their next, correct login for the whole window (429).
+describe('password hashing: a login whose client left while it waited', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(
+      testConfig({
+        HANDLER_TIMEOUT_MS: '20000',
+        PASSWORD_HASH_CONCURRENCY: '1',
+        PASSWORD_HASH_QUEUE_LIMIT: '30',
+        PASSWORD_HASH_MAX_WAIT_MS: '10000',
+        THROTTLE_CREDENTIALS_ACCOUNT_LIMIT: '2',
+        THROTTLE_REDIS_TIMEOUT_MS: '1000',
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  const waiting = () => scrapedValue(running.metricsUrl, 'password_hashing_waiting', {});
+  const left = () =>
+    scrapedValue(running.metricsUrl, 'http_errors_total', {
+      class: 'PasswordHashingAbandonedException',
+      status_code: '503',
+    });
+
+  /** Sends a login and leaves the request open, for the test to drop. */
+  const openLogin = (member: Account) => {
+    const body = JSON.stringify({ email: member.email, password: member.password });
+    const sent = request(`${running.url}/v1/auth/login`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    sent.on('error', () => undefined);
+    sent.end(body);
+    return sent;
+  };
+
+  it('gives back its failed-login hits, so the member still logs in', async () => {
+    const member = await registerAccount(running.url, 'gave-up');
+    // Sign-ups (which hash before reading anything) hold the one slot and fill the queue ahead of the member's logins
+    // for a second or more.
+    const ahead = Array.from({ length: 16 }, () => registerAccount(running.url, 'ahead').then(() => 201));
+    await expect.poll(waiting, { timeout: 10_000, interval: 10 }).toBeGreaterThanOrEqual(8);
+    const leftBefore = await left();
+    // As many as the limit allows: a third would be refused 429 at the limit, counting nothing.
+    const gaveUp = [openLogin(member), openLogin(member)];
+    await expect.poll(waiting, { timeout: 5_000, interval: 10 }).toBeGreaterThanOrEqual(2);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (const sent of gaveUp) sent.destroy();
+    // Both left the queue: neither password was checked.
+    await expect.poll(left, { timeout: 5_000, interval: 20 }).toBe(leftBefore + 2);
+    expect(await Promise.all(ahead)).toEqual(Array<number>(16).fill(201));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    expect(await loginStatus(running.url, member.email, member.password)).toBe(200);
+  });
+});

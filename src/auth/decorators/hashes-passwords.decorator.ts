@@ -11,15 +11,19 @@ import type { FastifyRequest } from 'fastify';
 import { catchError, throwError, type Observable } from 'rxjs';
 import { ProblemResponseDto, RETRY_AFTER_HEADER } from '../../common/problem/problem-response.dto.js';
 import { markPasswordUnchecked } from '../../throttling/failed-login-hits.js';
-import { PasswordHashingBusyException } from '../password-hashing-admission.js';
+import { PasswordHashingAbandonedException, PasswordHashingBusyException } from '../password-hashing-admission.js';
 
-/** A refusal of the hashing bound checked no password: the rate limiter gives the attempt's failed-login hits back. */
+/**
+ * A refusal of the hashing bound checked no password, nor did a request that left its queue (its client gave up while
+ * it waited): the rate limiter gives the attempt's failed-login hits back. Kept, a member whose client timed out twice
+ * during a burst was refused their next, correct login for the whole window.
+ */
 @Injectable()
 class PasswordRefusalInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     return next.handle().pipe(
       catchError((error: unknown) => {
-        if (error instanceof PasswordHashingBusyException) {
+        if (error instanceof PasswordHashingBusyException || error instanceof PasswordHashingAbandonedException) {
           markPasswordUnchecked(context.switchToHttp().getRequest<FastifyRequest>());
         }
         return throwError(() => error);
