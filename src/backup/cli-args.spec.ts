@@ -36,6 +36,13 @@ describe('parseCliArgs', () => {
     [['--restore', ID, '--target-db', '', '--drop'], /--target-db "" is not a database name/],
     [['--restore', ID, '--target-db', 'vesta.restore'], /--target-db "vesta.restore" is not a database name/],
     [['--restore', ID, '--target-db', 'a'.repeat(64)], /is not a database name/],
+    // The last one won, silently: a script's `--target-db vesta_restore_<date>` followed by an operator's own flag
+    // replaced the live database, and only the last of two backups was verified.
+    [
+      ['--restore', ID, '--target-db', 'vesta_restore', '--target-db', 'vesta', '--drop'],
+      /--target-db given more than once \(vesta_restore, vesta\): give it once/,
+    ],
+    [['--verify', ID, '--verify', '20261125T030000Z-0b2c'], /--verify given more than once/],
     // parseArgs' own refusals, which came without the usage (and without a line end).
     [['--bogus'], /Unknown option '--bogus'/],
     [['--verify'], /Option '--verify <value>' argument missing/],

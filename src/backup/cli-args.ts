@@ -29,7 +29,15 @@ export function parseCliArgs(args: string[], usage: string): CliCommand {
     // mistyped command printed.
     throw refuse((error as Error).message);
   }
-  const { values, positionals } = parsed;
+  const { positionals } = parsed;
+  // Given twice, parseArgs kept the last silently: `--target-db vesta_restore … --target-db vesta --drop` replaced the
+  // live database, and `--verify <a> --verify <b>` verified only b.
+  const once = (name: 'verify' | 'target-db'): string | undefined => {
+    const given = parsed.values[name];
+    if (given && given.length > 1) throw refuse(`--${name} given more than once (${given.join(', ')}): give it once`);
+    return given?.[0];
+  };
+  const values = { ...parsed.values, verify: once('verify'), 'target-db': once('target-db') };
   if (values.help) return { kind: 'help' };
   const modes = [values.restore && '--restore', values.list && '--list', values.verify !== undefined && '--verify'];
   const chosen = modes.filter(Boolean);
@@ -70,8 +78,8 @@ function parseOptions(args: string[]) {
     options: {
       restore: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
-      verify: { type: 'string' },
-      'target-db': { type: 'string' },
+      verify: { type: 'string', multiple: true },
+      'target-db': { type: 'string', multiple: true },
       drop: { type: 'boolean', default: false },
       'despite-failed-verification': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
