@@ -25,7 +25,7 @@ export interface BackupStorage {
   list(): Promise<string[]>;
   open(id: string, path: string): Readable;
   remove(id: string): Promise<void>;
-  /** Removes drafts left by a process that died mid-backup. */
+  /** Removes drafts left by a process that died mid-backup, and what a removal cut short left of a backup. */
   removeAbandonedDrafts(olderThanMs: number): Promise<number>;
   /** Rejects, naming the cause, when `begin` could not write a draft. */
   checkWritable(): Promise<void>;
@@ -35,6 +35,8 @@ export interface BackupStorage {
 export class BackupFolderMissingError extends Error {}
 
 const DRAFT_PREFIX = '.draft-';
+/** A backup being removed: out of the listing at once, whatever is left of it after a removal that was cut short. */
+const REMOVING_PREFIX = '.removing-';
 const PRIVATE_FOLDER = 0o700;
 const PRIVATE_FILE = 0o600;
 
@@ -89,17 +91,29 @@ export class LocalBackupStorage implements BackupStorage {
     return createReadStream(this.inside(join(this.root, id), path));
   }
 
-  remove(id: string): Promise<void> {
-    return rm(this.inside(this.root, id), { recursive: true, force: true });
+  async remove(id: string): Promise<void> {
+    // Renamed first, in one step: removed in place, a removal cut short (a file it may not delete, the process killed)
+    // could take manifest.json and leave the rest listed as a damaged backup, which retention skips for good (its age
+    // unknown) while reporting success, and which still holds the members' data. The rest goes at the next clean-up.
+    const removing = join(this.root, `${REMOVING_PREFIX}${id}`);
+    try {
+      await rename(this.inside(this.root, id), removing);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    await rm(removing, { recursive: true, force: true });
   }
 
   async removeAbandonedDrafts(olderThanMs: number): Promise<number> {
     await makeFolder(this.root);
     let removed = 0;
     for (const entry of await readdir(this.root)) {
-      if (!entry.startsWith(DRAFT_PREFIX)) continue;
+      const leftOver = entry.startsWith(REMOVING_PREFIX);
+      if (!leftOver && !entry.startsWith(DRAFT_PREFIX)) continue;
       const path = join(this.root, entry);
-      if (Date.now() - (await stat(path)).mtimeMs < olderThanMs) continue;
+      // A removal's leftover at any age: nothing writes it any more.
+      if (!leftOver && Date.now() - (await stat(path)).mtimeMs < olderThanMs) continue;
       await rm(path, { recursive: true, force: true });
       removed += 1;
     }
