@@ -38,6 +38,11 @@ export async function writeDump(db: mongo.Db, draft: BackupDraft, signal: AbortS
     const base = `${db.databaseName}/${name}`;
     let documents = 0;
     let omitted = 0;
+    // Asked again here, not at the listing: a bucket's first upload creates its chunks collection on the way.
+    const bucket = gridFs.unlistedChunks(name);
+    if (bucket !== undefined && (await db.listCollections({ name: `${bucket}.chunks` }).toArray()).length > 0) {
+      gridFs.chunksNotDumped(bucket);
+    }
     const keep = gridFs.filter(name);
     const counting = new Transform({
       transform(document: Buffer, _encoding, done) {

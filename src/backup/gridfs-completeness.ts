@@ -40,17 +40,39 @@ export class GridFsCompleteness {
   private readonly chunksDumped = new Map<string, Map<string, number>>();
   /** Per bucket whose records were dumped before the pending writes: the files dumped with their hash. */
   private readonly stored = new Map<string, Set<string>>();
-  private readonly buckets: ReadonlySet<string>;
+  private readonly buckets: Set<string>;
+  private readonly collections: ReadonlySet<string>;
 
   /** `collections`: every collection the dump holds; a bucket is a `.files` and `.chunks` pair among them. */
   constructor(collections: readonly string[]) {
     const names = new Set(collections);
+    this.collections = names;
     this.buckets = new Set(
       collections
         .filter((name) => name.endsWith(FILES))
         .map((name) => name.slice(0, -FILES.length))
         .filter((bucket) => names.has(bucket + CHUNKS)),
     );
+  }
+
+  /**
+   * The bucket of `collection` when it is a `.files` collection whose `.chunks` was not among the collections: created
+   * since they were listed (a bucket's first upload makes it), or not a GridFS collection at all: the caller asks.
+   */
+  unlistedChunks(collection: string): string | undefined {
+    if (!collection.endsWith(FILES)) return undefined;
+    const bucket = collection.slice(0, -FILES.length);
+    return this.collections.has(bucket + CHUNKS) ? undefined : bucket;
+  }
+
+  /**
+   * `bucket`'s chunks collection exists but is not in the dump: none of its files' chunks are, so only its empty files
+   * are kept. Before, such a bucket was not taken for one, and the record of a first upload that finished after the
+   * collections were listed was dumped without its chunks.
+   */
+  chunksNotDumped(bucket: string): void {
+    this.buckets.add(bucket);
+    this.chunksDumped.set(bucket, new Map());
   }
 
   /**
