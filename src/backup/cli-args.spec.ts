@@ -36,6 +36,8 @@ describe('parseCliArgs', () => {
     [['--restore', ID, '--target-db', '', '--drop'], /--target-db "" is not a database name/],
     [['--restore', ID, '--target-db', 'vesta.restore'], /--target-db "vesta.restore" is not a database name/],
     [['--restore', ID, '--target-db', 'a'.repeat(64)], /is not a database name/],
+    // 40 characters, 80 bytes: MongoDB counts bytes.
+    [['--restore', ID, '--target-db', 'é'.repeat(40)], /is not a database name \(1-63 bytes/],
     // The last one won, silently: a script's `--target-db vesta_restore_<date>` followed by an operator's own flag
     // replaced the live database, and only the last of two backups was verified.
     [

@@ -2,11 +2,15 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/app-config.js';
 
 /**
- * A database name MongoDB takes on every platform: 1 to 63 characters, none of / \ . space " $ * < > : | ? or NUL.
- * Checked before anything runs: the driver reads an empty name as the one in MONGODB_URI (`--target-db "$UNSET"`
- * restored into, and with --drop dropped, the live database), and refuses a bad one only after every file was read.
+ * A database name MongoDB takes on every platform: 1 to 63 bytes of UTF-8 (not characters: until 2026-12-08, 40 of `é`
+ * passed here), none of / \ . space " $ * < > : | ? or NUL. Checked before anything runs: the driver reads an empty
+ * name as the one in MONGODB_URI (`--target-db "$UNSET"` restored into, and with --drop dropped, the live database),
+ * and refuses a bad one only after every file was read.
  */
-const DATABASE_NAME = /^[^/\\. "$*<>:|?\0]{1,63}$/;
+const DATABASE_NAME = /^[^/\\. "$*<>:|?\0]+$/;
+const DATABASE_NAME_MAX_BYTES = 63;
+
+const isDatabaseName = (name: string) => DATABASE_NAME.test(name) && Buffer.byteLength(name) <= DATABASE_NAME_MAX_BYTES;
 
 export type CliCommand =
   | { kind: 'help' }
@@ -50,9 +54,9 @@ export function parseCliArgs(args: string[], usage: string): CliCommand {
     if (!id) throw refuse('restore needs a backup id');
     if (extra.length) throw refuse(`restore takes one backup id, not also ${extra.join(' ')}`);
     const targetDb = values['target-db'];
-    if (targetDb !== undefined && !DATABASE_NAME.test(targetDb)) {
+    if (targetDb !== undefined && !isDatabaseName(targetDb)) {
       throw refuse(
-        `--target-db ${JSON.stringify(targetDb)} is not a database name (1-63 characters, no / \\ . " $ or spaces)`,
+        `--target-db ${JSON.stringify(targetDb)} is not a database name (1-63 bytes, no / \\ . " $ or spaces)`,
       );
     }
     return {
