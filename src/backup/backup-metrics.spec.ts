@@ -59,6 +59,64 @@ describe('BackupMetrics', () => {
     expect(await scrape(unverified, failedBefore)).not.toHaveProperty('backup_last_verify_success');
   });
 
+  // Killed every night (OOM, the CronJob's deadline, a node drain), the verification after each backup records nothing:
+  // backup_last_verify_success keeps the last one that ended, and only its time shows that none has ended since.
+  it('reports when the verification that backup_last_verify_success reports ended, however old', async () => {
+    const verifiedAt = new Date('2026-11-20T03:10:00Z');
+    const passedLongAgo = {
+      ...succeeded,
+      _id: '20261120T030000Z-0a1b',
+      verify: { status: 'passed' as const, at: verifiedAt, durationMs: 1 },
+      retention: { status: 'done' as const, at: verifiedAt },
+    };
+    // The last backup has no outcome and no retention (its verification runs, or was killed): the one before's.
+    expect(await scrape(succeeded, passedLongAgo)).toMatchObject({
+      backup_last_verify_success: 1,
+      backup_last_verify_timestamp_seconds: verifiedAt.getTime() / 1000,
+    });
+    // Its own outcome once it has one, failed or passed, not the older one's.
+    const at = new Date('2026-11-24T03:30:00Z');
+    for (const status of ['failed', 'passed'] as const) {
+      const verified = { ...succeeded, verify: { status, at, durationMs: 1 } };
+      expect(await scrape(verified, verified)).toMatchObject({
+        backup_last_verify_success: Number(status === 'passed'),
+        backup_last_verify_timestamp_seconds: at.getTime() / 1000,
+      });
+    }
+  });
+
+  // Each case beside the same runs with the last backup still being verified, where the time is there: absent because
+  // of the case, not because the gauge is missing.
+  it('leaves the verification time out where backup_last_verify_success is left out', async () => {
+    const at = new Date('2026-11-20T03:10:00Z');
+    const verifiedBefore = {
+      ...succeeded,
+      _id: '20261120T030000Z-0a1b',
+      verify: { status: 'passed' as const, at, durationMs: 1 },
+    };
+    const timeOf = async (last: BackupRun, verified: BackupRun | null) => {
+      const samples = await scrape(last, verified);
+      expect('backup_last_verify_timestamp_seconds' in samples).toBe('backup_last_verify_success' in samples);
+      return samples.backup_last_verify_timestamp_seconds;
+    };
+    expect(await timeOf(succeeded, verifiedBefore)).toBe(at.getTime() / 1000);
+    // Verification off (BACKUP_VERIFY=false): retention ran at once after the last backup, with no outcome.
+    const unverified = { ...succeeded, retention: { status: 'done' as const, at: finishedAt } };
+    expect(await timeOf(unverified, verifiedBefore)).toBeUndefined();
+    // Before the first verification has ended: no outcome, no retention, no verified run.
+    expect(await timeOf(succeeded, null)).toBeUndefined();
+  });
+
+  it('leaves out a verification time edited by hand into no date, and still answers the scrape', async () => {
+    const at = new Date('2026-11-24T03:30:00Z');
+    const verified = { ...succeeded, verify: { status: 'passed' as const, at, durationMs: 1 } };
+    expect(await scrape(verified)).toMatchObject({ backup_last_verify_timestamp_seconds: at.getTime() / 1000 });
+    const edited = { ...verified, verify: { ...verified.verify, at: at.toISOString() } } as unknown as BackupRun;
+    const samples = await scrape(edited);
+    expect(samples).toMatchObject({ backup_last_verify_success: 1 });
+    expect(samples).not.toHaveProperty('backup_last_verify_timestamp_seconds');
+  });
+
   it('reports a failed verification and retention as 0, a passed one as 1', async () => {
     const at = finishedAt;
     expect(

@@ -10,8 +10,9 @@ const REFRESH_MS = 30_000;
 
 /**
  * The last successful backup as gauges, read from the run records (the same for every instance,
- * whichever ran it). Alert on `time() - backup_last_success_timestamp_seconds > 26 * 3600` and on
- * `backup_last_verify_success == 0`; `backup_last_retention_success == 0` means old backups pile up.
+ * whichever ran it). Alert on `time() - backup_last_success_timestamp_seconds > 26 * 3600`, on
+ * `backup_last_verify_success == 0` and on `time() - backup_last_verify_timestamp_seconds > 30 * 3600` (backups made,
+ * none verified: retention waits for a verification); `backup_last_retention_success == 0` means old backups pile up.
  */
 @Injectable()
 export class BackupMetrics implements OnApplicationBootstrap {
@@ -57,7 +58,20 @@ export class BackupMetrics implements OnApplicationBootstrap {
     gauge(
       'backup_last_verify_success',
       'Whether restoring the last successful backup passed (1) or failed (0); while it runs, the one before',
-      (run) => verifyOutcome(run, verified()),
+      (run) => {
+        const outcome = reportedVerification(run, verified());
+        return outcome && Number(outcome.status === 'passed');
+      },
+    );
+    // The outcome above alone stayed 1 for ever when every verification after it was killed (OOM, the CronJob's
+    // deadline, a node drain): it recorded nothing, retention never ran, and no alert said so until the volume filled.
+    gauge(
+      'backup_last_verify_timestamp_seconds',
+      'When the verification backup_last_verify_success reports ended (Unix time)',
+      (run) => {
+        const at = reportedVerification(run, verified())?.at;
+        return at instanceof Date ? at.getTime() / 1000 : undefined;
+      },
     );
     gauge(
       'backup_last_retention_success',
@@ -83,15 +97,15 @@ export class BackupMetrics implements OnApplicationBootstrap {
 }
 
 /**
- * 1 or 0 for the last verification that ended. While the last backup is being verified (no outcome and no retention
- * yet: retention runs once its verification has passed, or at once without one), the outcome of the backup before it:
- * until 2026-12-06 the series was absent then, and an alert on a failed verification resolved for the length of the
- * next one each night, and fired again. A verification a shutdown interrupted records nothing either: the one before
- * is reported until the next backup. Undefined without verification (BACKUP_VERIFY=false: retention, no outcome).
+ * The last verification that ended, which backup_last_verify_success and backup_last_verify_timestamp_seconds both
+ * report. While the last backup is being verified (no outcome and no retention yet: retention runs once its
+ * verification has passed, or at once without one), that of the backup before it: until 2026-12-06 the series was
+ * absent then, and an alert on a failed verification resolved for the length of the next one each night, and fired
+ * again. A verification a shutdown or a kill interrupted records nothing either: the one before is reported, however
+ * old, and its time shows how old. Undefined without verification (BACKUP_VERIFY=false: retention, no outcome).
  */
-function verifyOutcome(run: BackupRun, verified: BackupRun | null): number | undefined {
-  const outcome = run.verify ?? (run.retention ? undefined : verified?.verify);
-  return outcome === undefined ? undefined : Number(outcome.status === 'passed');
+function reportedVerification(run: BackupRun, verified: BackupRun | null): BackupRun['verify'] {
+  return run.verify ?? (run.retention ? undefined : verified?.verify);
 }
 
 /** Logs, once per last successful run, the fields its gauges cannot show: they are left out of the scrapes. */

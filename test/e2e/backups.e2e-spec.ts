@@ -91,6 +91,7 @@ describe('backups', () => {
     expect(gauge('backup_last_success_timestamp_seconds')).toBeCloseTo(run.finishedAt!.getTime() / 1000, 0);
     expect(gauge('backup_last_size_bytes')).toBe(run.sizeBytes);
     expect(gauge('backup_last_verify_success')).toBe(1);
+    expect(gauge('backup_last_verify_timestamp_seconds')).toBeCloseTo(run.verify!.at.getTime() / 1000, 0);
     // mongodump's layout, which mongorestore --gzip --dir reads.
     for (const file of [
       'profiles.bson.gz',
