@@ -21,6 +21,7 @@ import { Public } from '../auth/decorators/public.decorator.js';
 import { CacheControl } from '../cache/http-cache.js';
 import { ApiObjectIdParam, ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { ProblemResponseDto } from '../common/problem/problem-response.dto.js';
+import { preconditionFailed } from '../http/precondition-failed.js';
 import { writeCondition } from '../http/write-condition.js';
 import { ApiWritePreconditions } from '../http/write-condition.docs.js';
 import { CreateProfileDto } from './dto/create-profile.dto.js';
@@ -145,8 +146,11 @@ export class ProfilesController {
     @Req() request: FastifyRequest,
     @CurrentUser() viewer?: AuthenticatedUser,
   ): Promise<ProfileView> {
-    // Fastify answers HEAD with this handler too; a HEAD shows nobody the profile.
-    return this.profiles.get(id, viewer, { countView: request.method === 'GET' });
+    // Fastify answers HEAD with this handler too; a HEAD shows nobody the profile. Nor does a GET whose If-Match
+    // fails: the reply's ETag is weak and it has no Last-Modified, so the onSend hook answers it 412 (not-modified.ts).
+    // Counted, such a request added a view, and listed a signed-in sender among the owner's viewers, for nothing shown.
+    const refused = preconditionFailed(request.headers, undefined, undefined);
+    return this.profiles.get(id, viewer, { countView: request.method === 'GET' && !refused });
   }
 
   @Patch(':id')

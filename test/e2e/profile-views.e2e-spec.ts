@@ -125,6 +125,16 @@ describe('view counting', () => {
     expect(await views(profile.id)).toBe(1);
   });
 
+  it('does not count a GET answered 412, which shows nobody the profile either', async () => {
+    const profile = await createProfile(url, await registerAccount(url));
+    // JSON answers carry weak ETags, which If-Match never matches: a client that sends one gets 412 and no profile.
+    const refused = await fetch(`${url}/v1/profiles/${profile.id}`, { headers: { 'if-match': '"a-version"' } });
+    expect(refused.status).toBe(412);
+    await fetch(`${url}/v1/profiles/${profile.id}`);
+    await flusher.flush();
+    expect(await views(profile.id)).toBe(1);
+  });
+
   it('neither loses nor doubles counts when a flush dies after writing to MongoDB', async () => {
     const profile = await createProfile(url, await registerAccount(url));
     for (let i = 0; i < 7; i += 1) await fetch(`${url}/v1/profiles/${profile.id}`);
