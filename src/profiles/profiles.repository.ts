@@ -208,6 +208,28 @@ export class ProfilesRepository {
     return result.modifiedCount === 1;
   }
 
+  /**
+   * Profiles whose birth date is stored as something else than a date (text or a number: an older import). The profile
+   * shows the age it names (stored-profile.ts), but the age search compares dates, and BSON never ranges a string or a
+   * number among them: no search by age found such a profile.
+   */
+  birthDatesToRecheck(): AsyncIterable<{ _id: Types.ObjectId; birthDate: unknown }> {
+    return this.profiles
+      .find({ ...OBJECT_ID, birthDate: { $exists: true, $not: { $type: 'date' } } }, { birthDate: 1 })
+      .lean<{ _id: Types.ObjectId; birthDate: unknown }>()
+      .cursor();
+  }
+
+  /**
+   * Stores a birth date as the date `to` unless it changed since it was read (`from`); returns whether it did. On the
+   * driver's collection: mongoose would cast `from` to a date, which the stored text or number never equals, and set
+   * updatedAt, which the owner sees, for what is no edit.
+   */
+  async replaceBirthDate(id: Types.ObjectId, from: unknown, to: Date): Promise<boolean> {
+    const result = await this.profiles.collection.updateOne({ _id: id, birthDate: from }, { $set: { birthDate: to } });
+    return result.modifiedCount === 1;
+  }
+
   /** Profiles stored before nearby search went by 0.01° cell (2026-12-04), or since by an instance of an older version. */
   withoutCell(): AsyncIterable<{ _id: Types.ObjectId; location?: { lat: unknown; lng: unknown } }> {
     return this.profiles

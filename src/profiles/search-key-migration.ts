@@ -10,6 +10,7 @@ import { cityKeyOf } from './list-queries.js';
 import { CITIES_EVICTION, LIST_EVICTION, PROFILE_CACHE } from './profile-caches.js';
 import { ProfilesRepository, type CellOfProfile } from './profiles.repository.js';
 import { isTextList } from '../common/text/text-list.js';
+import { storedBirthDate } from './stored-profile.js';
 
 /**
  * Rewrites the city keys and interests stored before the current rule (cityKeyOf, foldedText), so that a search finds
@@ -17,7 +18,8 @@ import { isTextList } from '../common/text/text-list.js';
  * "Istanbul"; interests kept that dot until 2026-12-04), gives a key to profiles an import or a hand edit left without
  * one, stores the nearby cell of profiles that have none, and writes photo ids stored with capitals in lower case: a
  * file's delete removes its id from profiles by exact match (ProfilesRepository.pullPhoto), so a mixed-case spelling
- * stayed there, a photo answering 404. Runs in the background on workers at start and is idempotent, so instances
+ * stayed there, a photo answering 404, and stores as dates the birth dates an import left as text or a number, which
+ * the age search never found. Runs in the background on workers at start and is idempotent, so instances
  * starting together do no harm. A backup restored later brings its old keys back until the next worker start.
  */
 /** Profiles read before their cells are stored (in write commands of STATEMENTS_PER_WRITE, write-commands.ts). */
@@ -40,7 +42,7 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     );
   }
 
-  /** @returns how many profiles had a city key, their interests or photo ids rewritten, or a cell stored */
+  /** @returns how many profiles had a city key, interests or photo ids rewritten, or a cell or birth date stored */
   async run(): Promise<number> {
     // First: until a profile has its cell, nearby search does not find it.
     const cells = await this.storeCells();
@@ -67,7 +69,13 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
       const lowered = stored.map((id) => id.toLowerCase());
       if (await this.profiles.replacePhotoIds(_id, stored, lowered)) photos.push(_id.toHexString());
     }
-    if (cities + interests.length + photos.length + cells === 0) return 0;
+    let birthDates = 0;
+    for await (const { _id, birthDate } of this.profiles.birthDatesToRecheck()) {
+      // One that names no date is left for support, as above (stored-profile.ts reads it as unknown).
+      const date = storedBirthDate(birthDate);
+      if (date && (await this.profiles.replaceBirthDate(_id, birthDate, date))) birthDates += 1;
+    }
+    if (cities + interests.length + photos.length + cells + birthDates === 0) return 0;
     // Counts and search pages cached under the old keys would show the city twice, or miss a profile, for their TTL
     // (nearby pages miss a profile without a cell); a profile's cached copy shows its interests and photo ids.
     const rewritten = [...interests, ...photos];
@@ -78,9 +86,9 @@ export class SearchKeyMigration implements OnApplicationBootstrap {
     ]);
     this.logger.log(
       `Search key migration: ${cities} city keys, the interests of ${interests.length} profiles and the photo ids ` +
-        `of ${photos.length} rewritten, ${cells} nearby cells stored`,
+        `of ${photos.length} rewritten, ${cells} nearby cells and ${birthDates} birth dates stored`,
     );
-    return cities + interests.length + photos.length + cells;
+    return cities + interests.length + photos.length + cells + birthDates;
   }
 
   /** Stores the nearby cell of every profile without one, CELL_BATCH at a time; returns how many it stored. */

@@ -43,10 +43,11 @@ export function readStoredProfile<T extends Partial<ProfileRecord> | null>(store
   return stored;
 }
 
-/** Reads the birth date in place: a parseable string or number as its date, anything else as unknown (removed). */
-function readBirthDate(stored: Partial<ProfileRecord>): string[] {
-  const birthDate: unknown = stored.birthDate;
-  if (birthDate === undefined) return [];
+/**
+ * The date a stored birth date names: a date, or a parseable string or number (an older import); undefined for
+ * anything else. SearchKeyMigration stores the dates it reads, so that the age search finds what the profile shows.
+ */
+export function storedBirthDate(birthDate: unknown): Date | undefined {
   // JavaScript reads a date and time without a zone in the server's time zone: east of UTC, "2000-05-01T00:00:00" was
   // 30 April, and the age and birth date shown changed with TZ. Such a value names its day, read as UTC midnight.
   const zoneless = typeof birthDate === 'string' ? ZONELESS_DATE_TIME.exec(birthDate) : null;
@@ -55,7 +56,15 @@ function readBirthDate(stored: Partial<ProfileRecord>): string[] {
     : birthDate instanceof Date || typeof birthDate === 'string' || typeof birthDate === 'number'
       ? new Date(birthDate)
       : undefined;
-  if (parsed && !Number.isNaN(parsed.getTime())) {
+  return parsed && !Number.isNaN(parsed.getTime()) ? parsed : undefined;
+}
+
+/** Reads the birth date in place: a parseable string or number as its date, anything else as unknown (removed). */
+function readBirthDate(stored: Partial<ProfileRecord>): string[] {
+  const birthDate: unknown = stored.birthDate;
+  if (birthDate === undefined) return [];
+  const parsed = storedBirthDate(birthDate);
+  if (parsed) {
     if (!(birthDate instanceof Date)) stored.birthDate = parsed;
     return [];
   }
