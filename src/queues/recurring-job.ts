@@ -32,12 +32,13 @@ export function runRecurring(
 ): void {
   const handler = async (run: Job) => ((await isStrayFiring(queue, run, logger)) ? undefined : job.handler(run));
   processJobs(queue, job.name, handler, logger);
-  const jobs: Promise<unknown>[] = [schedule(queue, job)];
+  const scheduling = schedule(queue, job);
+  const jobs: Promise<unknown>[] = [scheduling];
   if (job.runAtStart) jobs.push(addStartupRun(queue, job.name));
   void withTimeout(Promise.all(jobs), SCHEDULE_TIMEOUT_MS).catch((error: unknown) =>
     logger.warn(`Could not schedule ${job.name}: ${(error as Error).message}`),
   );
-  keepScheduled(queue, job, logger, checkEveryMs);
+  keepScheduled(queue, job, logger, checkEveryMs, scheduling);
 }
 
 /** How often each worker checks that its jobs still have a schedule in Redis. */
@@ -52,11 +53,34 @@ const SCHEDULE_CHECK_MS = 60_000;
  * the old schedule before adding its own, and a check that fell in that gap put the old one back beside the new
  * (seen in CI on 2026-12-06), so the job ran on both until the next restart. Failures are not logged: Redis down is
  * already said by the start-up warning and the other Redis users, and the next check tries again.
+ *
+ * That rule holds once this worker's own schedule went in at start (`scheduling`). When it failed (Redis could not be
+ * reached for longer than Bull's client retries a command, about 4 minutes), the schedule found is one this worker
+ * was started to replace: until 2026-12-08 it stayed, so a rollout during a Redis outage kept the old interval or
+ * BACKUP_CRON until some worker restarted. The checks then put this worker's in place, as its start would have.
  */
-function keepScheduled(queue: Queue, job: RecurringJob, logger: Pick<Logger, 'warn'>, everyMs: number): void {
+function keepScheduled(
+  queue: Queue,
+  job: RecurringJob,
+  logger: Pick<Logger, 'warn'>,
+  everyMs: number,
+  scheduling: Promise<void>,
+): void {
   let checking = false;
   let missingBefore = false;
+  let placed = false;
+  scheduling.then(
+    () => (placed = true),
+    () => undefined,
+  );
   const check = async () => {
+    // Also while the start-up scheduling still waits for an answer: adding the same schedule twice adds it once.
+    if (!placed) {
+      await schedule(queue, job);
+      placed = true;
+      logger.warn(`The schedule of ${job.name} is in place now that Redis answers`);
+      return;
+    }
     const missing = !(await queue.getRepeatableJobs()).some((other) => other.name === job.name);
     const missingTwice = missing && missingBefore;
     missingBefore = missing;

@@ -1,19 +1,42 @@
 import Bull, { type Queue } from 'bull';
 import { randomUUID } from 'node:crypto';
+import { connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runRecurring, stopRecurring } from '../../src/queues/recurring-job.js';
+import { freeRestartablePort } from '../support/ports.js';
 import { requiredEnv } from '../support/test-env.js';
 
 const quiet = { log: () => undefined, warn: () => undefined } as never;
 const idle = () => Promise.resolve();
+
+/** Starts passing connections on `port` to the tests' Redis: until then, the port refuses them. */
+async function relayToRedis(port: number) {
+  const target = new URL(requiredEnv('REDIS_URL'));
+  const sockets: Socket[] = [];
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    sockets.push(client, upstream);
+    for (const socket of [client, upstream]) socket.on('error', () => undefined);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    close: async () => {
+      sockets.forEach((socket) => socket.destroy());
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
 
 /** Schedules as a worker started with each configuration would leave them in the real Redis. */
 describe('runRecurring schedules in Redis', () => {
   const queues: Queue[] = [];
 
   /** A new Bull connection per "start" on one queue key space, as a restarted worker has. */
-  function start(prefix: string): Queue {
-    const queue = new Bull('jobs', requiredEnv('REDIS_URL'), { prefix });
+  function start(prefix: string, options: Bull.QueueOptions = {}): Queue {
+    const queue = options.redis
+      ? new Bull('jobs', { prefix, ...options })
+      : new Bull('jobs', requiredEnv('REDIS_URL'), { prefix });
     queues.push(queue);
     return queue;
   }
@@ -144,6 +167,40 @@ describe('runRecurring schedules in Redis', () => {
     await new Promise((resolve) => setTimeout(resolve, 600));
 
     expect((await restarted.getRepeatableJobs()).map((job) => Number(job.every))).toEqual([60_000]);
+  });
+
+  it('puts its own schedule in place once Redis answers, when Redis could not be reached as it started', async () => {
+    const prefix = `vesta-test-recurring-${randomUUID()}`;
+    const earlier = start(prefix);
+    runRecurring(earlier, { name: 'warm', everyMs: 300_000, handler: idle }, quiet);
+    await until(async () => (await earlier.getRepeatableJobs()).length > 0);
+
+    // The restarted worker reaches Redis through a port that refuses connections at first (Redis down, or not
+    // reachable from its pod), while Redis keeps the earlier schedule. Its commands are given up after one
+    // reconnection, as Bull's client gives them up after twenty (about 4 minutes), and it reconnects every 100 ms.
+    const port = await freeRestartablePort();
+    const redis = { host: '127.0.0.1', port, maxRetriesPerRequest: 1, retryStrategy: () => 100 };
+    const restarted = start(prefix, { redis });
+    const warnings: string[] = [];
+    const logger = { log: () => undefined, warn: (line: string) => warnings.push(line) } as never;
+    runRecurring(restarted, { name: 'warm', everyMs: 60_000, handler: idle }, logger, { checkEveryMs: 200 });
+    await expect
+      .poll(() => warnings.join('\n'), { timeout: 15_000, interval: 100 })
+      .toMatch(/^Could not schedule warm/);
+
+    const relay = await relayToRedis(port);
+    try {
+      await until(async () => (await earlier.getRepeatableJobs()).some((job) => Number(job.every) === 60_000));
+      await new Promise((resolve) => setTimeout(resolve, 600));
+
+      // The last worker to start decides, as when Redis answered at its start.
+      expect((await earlier.getRepeatableJobs()).map((job) => Number(job.every))).toEqual([60_000]);
+      expect(warnings).toContain('The schedule of warm is in place now that Redis answers');
+    } finally {
+      // Its queue closes (afterEach) while Redis can still be reached.
+      await restarted.close();
+      await relay.close();
+    }
   });
 
   describe('a firing whose schedule is gone', () => {
