@@ -57,6 +57,7 @@ import {
   type ProfileRecord,
   type ProfileWrite,
 } from './profiles.repository.js';
+import { VIEWERS_KEPT, VIEWERS_SCANNED } from './views/profile-views.constants.js';
 import { ProfileViewsService } from './views/profile-views.service.js';
 
 export const POPULAR_LIMIT = 50;
@@ -141,21 +142,33 @@ export class ProfilesService implements OnModuleInit {
 
   /**
    * Premium: who looked at the caller's profile lately: signed-in viewers whose profile is public now and was when
-   * they last looked (see Profile.publicSince). Filtered from every view kept, so viewers who do not qualify never
-   * crowd out the ones who do.
+   * they last looked (see Profile.publicSince). Filtered from the views kept (up to VIEWERS_SCANNED of them), so
+   * viewers who do not qualify do not crowd out the ones who do.
    */
   async viewersOf(user: AuthenticatedUser, limit = 50): Promise<ProfileViewerDto[]> {
     const own = await this.profiles.findByOwner(new Types.ObjectId(user.id));
     if (!own) throw new NotFoundException('Create your profile first');
-    const recent = await this.views.recentViewers(own._id);
+    const shown: ProfileViewerDto[] = [];
+    // Page by page until `limit` qualify: reading the first page alone, newer views by members without a public profile
+    // hid the ones who qualify (until 2026-12-08). At most VIEWERS_SCANNED, so one request's reads stay bounded.
+    for (let offset = 0; shown.length < limit && offset < VIEWERS_SCANNED; offset += VIEWERS_KEPT) {
+      const recent = await this.views.recentViewers(own._id, offset);
+      shown.push(...(await this.qualifyingViewers(recent)));
+      if (recent.length < VIEWERS_KEPT) break;
+    }
+    return shown.slice(0, limit);
+  }
+
+  /** Of `recent`, the viewers whose profile is public now and was when they looked. */
+  private async qualifyingViewers(recent: { viewerId: string; viewedAt: Date }[]): Promise<ProfileViewerDto[]> {
+    if (recent.length === 0) return [];
     const profiles = await this.profiles.findPublicByOwners(recent.map((v) => new Types.ObjectId(v.viewerId)));
     const byOwner = new Map(profiles.map((profile) => [String(profile.userId), profile]));
-    const shown = recent.flatMap(({ viewerId, viewedAt }) => {
+    return recent.flatMap(({ viewerId, viewedAt }) => {
       const profile = byOwner.get(viewerId);
       if (!profile || viewedAt < (profile.publicSince ?? profile.createdAt)) return [];
       return [{ viewedAt: viewedAt.toISOString(), profile: toProfileView(profile) }];
     });
-    return shown.slice(0, limit);
   }
 
   /** The cached read behind GET /profiles/:id (evicted on every change to the profile). */

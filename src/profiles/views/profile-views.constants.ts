@@ -18,6 +18,8 @@ export const VIEW_KEYS = {
 } as const;
 
 export const VIEWERS_KEPT = 100;
+/** The most viewers one "who viewed me" request reads, VIEWERS_KEPT at a time, looking for those who qualify. */
+export const VIEWERS_SCANNED = 1_000;
 export const VIEWERS_TTL_MS = 30 * 24 * 3600 * 1000;
 /** A signed-in member's views of one profile count once in this long: refreshing a profile makes it no more popular. */
 export const REPEAT_VIEW_WINDOW_MS = 3600 * 1000;

@@ -119,11 +119,15 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
     byViewer.set(viewerId, Date.now());
   }
 
-  /** The signed-in viewers of a profile kept (the latest 100 within 30 days), newest first, with when they last looked. */
-  async recentViewers(profileId: Types.ObjectId): Promise<{ viewerId: string; viewedAt: Date }[]> {
+  /**
+   * A page of VIEWERS_KEPT of the signed-in viewers of a profile kept (within 30 days), newest first from `offset`, with
+   * when they last looked. The set holds more than a page while views inside the repeat window are kept beyond
+   * VIEWERS_KEPT (a popular profile's hour).
+   */
+  async recentViewers(profileId: Types.ObjectId, offset = 0): Promise<{ viewerId: string; viewedAt: Date }[]> {
     const key = VIEW_KEYS.viewers(profileId.toHexString());
     const since = Date.now() - VIEWERS_TTL_MS;
-    const read = this.redis.zrevrangebyscore(key, '+inf', since, 'WITHSCORES', 'LIMIT', 0, VIEWERS_KEPT);
+    const read = this.redis.zrevrangebyscore(key, '+inf', since, 'WITHSCORES', 'LIMIT', offset, VIEWERS_KEPT);
     const flat = await read.catch((error: unknown) => {
       // Only Redis holds them: while it is away (a timeout, a closed connection) the list is unavailable, not a bug.
       this.viewersOutage.failed(`Recent viewers unavailable: ${(error as Error).message}`);
