@@ -97,15 +97,16 @@ export class Timeline {
   }
 
   /**
-   * A request without a response, after `elapsedMs` (filed under the second it was sent in). A timeout's wait goes into
-   * the latencies as well: the request took at least that long, and leaving it out would let the slowest requests
-   * vanish from p99 and max. A refused or reset connection has no latency to speak of.
+   * A request without a response, after `elapsedMs` (filed under the second it was sent in). Its wait goes into the
+   * latencies as well, whatever ended it: the client waited that long, and leaving it out would let the slowest
+   * requests vanish from p99 and max. Until 2026-12-08 only timeouts counted there, so a request the target held for
+   * seconds and then cut off (a reset connection) passed "no request over 2000 ms" while under the 1 % error budget.
    */
-  failure(phase: string, elapsedMs: number, timedOut: boolean): void {
+  failure(phase: string, elapsedMs: number): void {
     const second = this.sentAt(phase, elapsedMs);
     second.requests += 1;
     second.errors += 1;
-    if (timedOut) second.latencies.push(Math.round(elapsedMs));
+    second.latencies.push(Math.round(elapsedMs));
   }
 
   /** The current second belongs to `phase` (called when a phase starts, and while it runs). */

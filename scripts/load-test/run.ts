@@ -65,6 +65,6 @@ async function send(pool: Pool, request: RequestSpec, due: number, phase: string
     for await (const _chunk of response.body);
     timeline.response(phase, response.statusCode, performance.now() - due);
   } catch {
-    timeline.failure(phase, signal.aborted ? REQUEST_TIMEOUT_MS : performance.now() - due, signal.aborted);
+    timeline.failure(phase, signal.aborted ? REQUEST_TIMEOUT_MS : performance.now() - due);
   }
 }
