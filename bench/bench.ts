@@ -10,13 +10,11 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { Redis } from 'ioredis';
 import mongoose from 'mongoose';
-import { createL1Cache } from '../src/cache/l1-store.js';
-import { toProfileView } from '../src/profiles/profile.mapper.js';
 import type { ProfileRecord } from '../src/profiles/profiles.repository.js';
 import { countFromEnv } from './env.js';
+import { l1HitRatio, profileCacheEntry, ZIPF_KEYS } from './l1-hit-ratio.js';
 import { runMeasured } from './latency.js';
 import { freePort, mainThreadCpuS, startNode, stop } from './processes.js';
-import { zipfSampler } from './zipf.js';
 
 const DURATION_S = countFromEnv('BENCH_DURATION_S', 10);
 const WARMUP_S = 3;
@@ -24,7 +22,6 @@ const WARMUP_S = 3;
 const ROUNDS = countFromEnv('BENCH_ROUNDS', 3);
 const CONNECTIONS = 50;
 const PROFILES = countFromEnv('BENCH_PROFILES', 10_000);
-const ZIPF_KEYS = 100_000;
 
 const { MongoClient } = mongoose.mongo;
 type MongoClient = InstanceType<typeof MongoClient>;
@@ -199,33 +196,10 @@ async function deleteKeys(url: string, prefix: string): Promise<void> {
   await redis.quit();
 }
 
-/** L1 hit ratio under Zipf(s=1) over 100k keys with the default L1 size and real profile payloads. */
+/** The Zipf simulation of the L1 over real profiles (l1-hit-ratio.ts). */
 async function zipfHitRatio(mongo: MongoClient): Promise<{ ratio: number; entries: number; avgBytes: number }> {
   const docs = await mongo.db().collection<ProfileRecord>('profiles').find({}).limit(2_000).toArray();
-  // Exactly what the profile cache stores for each profile (see ProfilesService.snapshot).
-  const payloads = docs.map((doc) =>
-    JSON.stringify({
-      v: { view: toProfileView(doc, { privileged: true }), ownerId: String(doc.userId), visibility: doc.visibility },
-      exp: Date.now(),
-      d: 1.5,
-    }),
-  );
-  const l1 = createL1Cache(50 * 1024 * 1024);
-  const sample = zipfSampler(ZIPF_KEYS, 1);
-  let hits = 0;
-  const warmup = 200_000;
-  const measured = 1_000_000;
-  for (let i = 0; i < warmup + measured; i += 1) {
-    const key = sample();
-    if (l1.get(String(key))) {
-      if (i >= warmup) hits += 1;
-      continue;
-    }
-    const serialised = payloads[key % payloads.length];
-    l1.set(String(key), { v: serialised, exp: Number.MAX_SAFE_INTEGER, d: 0 }, { size: serialised.length });
-  }
-  const avgBytes = payloads.reduce((sum, p) => sum + p.length, 0) / payloads.length;
-  return { ratio: hits / measured, entries: l1.size, avgBytes };
+  return l1HitRatio(docs.map(profileCacheEntry));
 }
 
 function median(values: number[]): number {
