@@ -17,10 +17,11 @@ const config = readConfig();
 // Tracing must start before Nest, Fastify, mongoose and ioredis load, so the app is imported only now.
 const stopTracing = await startTracing(config.tracing);
 // The driver's parse of MONGODB_URI, only now that tracing runs (mongo-uri.ts), said as the schema's problems are.
-const { mongoUriProblem } = await import('./config/mongo-uri.js');
-const uriProblem = mongoUriProblem(config.mongo.uri);
-if (uriProblem !== undefined) {
-  process.stderr.write(`Invalid configuration: MONGODB_URI ${uriProblem}\n`);
+const { assertMongoUri } = await import('./config/mongo-uri.js');
+try {
+  assertMongoUri(config.mongo.uri);
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n`);
   process.exit(1);
 }
 const { bootstrap } = await import('./bootstrap.js');

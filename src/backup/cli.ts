@@ -4,6 +4,7 @@ import { constants } from 'node:os';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/app-config.js';
 import { processEnv } from '../config/env.js';
+import { assertMongoUri } from '../config/mongo-uri.js';
 import { nestLogger } from '../logging/nest-logger.js';
 import { createRootLogger } from '../logging/root-logger.js';
 import { BackupCliModule } from './backup-cli.module.js';
@@ -94,6 +95,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${(await new LocalBackupStorage(config.backup.dir).list()).join('\n')}\n`);
     return 0;
   }
+  assertMongoUri(config.mongo.uri);
   const app = await NestFactory.createApplicationContext(BackupCliModule.forRoot(config), {
     logger: stderrLogger(config.log.level),
   });

@@ -1,5 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { MongoClient } from 'mongodb';
+import { ConfigError } from './app-config.js';
 
 /** The URI options naming files the driver reads when it connects over TLS. */
 const TLS_FILE_OPTIONS = ['tlsCAFile', 'tlsCertificateKeyFile', 'tlsCRLFile'] as const;
@@ -18,6 +19,16 @@ export function mongoUriProblem(uri: string): string | undefined {
     return `is not a URI the MongoDB driver accepts: ${(error as Error).message}`;
   }
   return tlsFileProblem(client.options);
+}
+
+/**
+ * Refuses `uri` as the API refuses it at start (main.ts), for every entry point that connects: the seed and backup
+ * commands read the same configuration, and without this check a URI the driver refuses failed them after five connect
+ * retries with stack traces, without naming MONGODB_URI.
+ */
+export function assertMongoUri(uri: string): void {
+  const problem = mongoUriProblem(uri);
+  if (problem !== undefined) throw new ConfigError(`Invalid configuration: MONGODB_URI ${problem}`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfig } from '../config/app-config.js';
 import { processEnv } from '../config/env.js';
+import { assertMongoUri } from '../config/mongo-uri.js';
 import { DemoSeeder } from './demo-seeder.js';
 import { parseSeedArgs, SEED_USAGE } from './seed-args.js';
 import { SeedModule } from './seed.module.js';
@@ -12,7 +13,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${SEED_USAGE}\n`);
     return;
   }
-  const app = await NestFactory.createApplicationContext(SeedModule.forRoot(loadConfig(processEnv())), {
+  const config = loadConfig(processEnv());
+  assertMongoUri(config.mongo.uri);
+  const app = await NestFactory.createApplicationContext(SeedModule.forRoot(config), {
     logger: ['log', 'warn', 'error'],
   });
   try {
