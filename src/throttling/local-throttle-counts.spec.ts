@@ -124,12 +124,21 @@ describe('LocalThrottleCounts memory cap', () => {
     expect(check('flood-1')).toEqual([1, MINUTE, 0, 0]);
   });
 
-  it('forgets everything on clear, without counting it as evictions', () => {
-    const { counts, evictions } = countsWithClock(3);
-    counts.check('anonymous:a', MINUTE, 1, MINUTE);
-    expect(counts.check('anonymous:a', MINUTE, 1, MINUTE)[2]).toBe(1);
-    counts.clear();
-    expect(counts.check('anonymous:a', MINUTE, 1, MINUTE)).toEqual([1, MINUTE, 0, 0]);
+  it('keeps a refusal Redis answered, with its block where the tier blocks, and drops a count it let through', () => {
+    const { counts, clock, evictions } = countsWithClock();
+    counts.follow('anonymous:a', [3, 30_000, 1, 50_000], 2, true);
+    expect(counts.check('anonymous:a', MINUTE, 2, MINUTE)).toEqual([3, 30_000, 1, 50_000]);
+    clock.now += 50_000;
+    expect(counts.check('anonymous:a', MINUTE, 2, MINUTE)).toEqual([1, MINUTE, 0, 0]);
+
+    // Counted in memory in a stall, then let through by Redis: Redis's count holds, the pod's is dropped.
+    counts.check('anonymous:b', MINUTE, 2, MINUTE);
+    counts.follow('anonymous:b', [1, 40_000, 0, 0], 2, true);
+    expect(counts.check('anonymous:b', MINUTE, 2, MINUTE)).toEqual([1, MINUTE, 0, 0]);
+
+    // A failed-login tier refuses at its limit without a block: the count refuses in memory until its window ends.
+    counts.follow('credentials-global:a', [2, 40_000, 1, 40_000], 2, false);
+    expect(counts.checkFailures('credentials-global:a', MINUTE, 2)).toEqual([2, 40_000, 1, 40_000]);
     expect(evictions.count).toBe(0);
   });
 });

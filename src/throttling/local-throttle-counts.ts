@@ -96,9 +96,23 @@ export class LocalThrottleCounts {
     return [this.hitsOf(tracker, now), this.windowLeft(tracker, now), blocked ? tracker.blockEndsAt - now : 0];
   }
 
-  /** Forgets every count (Redis answers again, and its counts are the ones that hold). */
-  clear(): void {
-    this.trackers.clear();
+  /**
+   * Takes what Redis answered a check of a tracker. A refusal is kept, the tracker made if need be: its count and
+   * window, and its block where the tier blocks, so that a client Redis refuses stays refused through a stall. Any
+   * other answer drops the tracker, Redis's count holding: kept for every client Redis answers, the memory meant for
+   * outages (THROTTLE_LOCAL_MAX_KEYS) would hold each client the pod sees while Redis is up.
+   */
+  follow(key: string, [hits, windowMs, refused, blockMs]: CheckAnswer, limit: number, blocks: boolean): void {
+    if (refused === 0) {
+      this.trackers.delete(key);
+      return;
+    }
+    const now = this.now();
+    const tracker = this.trackerOf(key);
+    tracker.hits = hits;
+    tracker.windowEndsAt = now + Math.max(0, windowMs);
+    tracker.blockEndsAt = blocks ? now + blockMs : 0;
+    tracker.blockLimit = blocks ? limit : 0;
   }
 
   private trackerOf(key: string): TrackerCount {

@@ -57,7 +57,7 @@ describe('RedisThrottlerStorage suspension', () => {
 });
 
 describe('RedisThrottlerStorage while Redis does not answer', () => {
-  it('limits with counts in memory, then drops them once Redis answers again', async () => {
+  it('limits with counts in memory, then drops a count once Redis answers its check', async () => {
     const { check, answers, countedLocally } = storageWithAnswers();
     for (let i = 0; i < 3; i += 1) answers.push(DOWN);
     expect(await check(2)).toMatchObject({ countedLocally: true, isBlocked: false, totalHits: 1, timeToExpire: 60 });
@@ -69,6 +69,19 @@ describe('RedisThrottlerStorage while Redis does not answer', () => {
     expect(await check(2)).toMatchObject({ countedLocally: false, totalHits: 1 });
     // Redis fails again: the block counted in memory before it answered is gone, the count starts afresh.
     expect(await check(2)).toMatchObject({ countedLocally: true, isBlocked: false, totalHits: 1 });
+  });
+
+  it('gives hits Redis gave back in memory too, lifting the refusal it keeps there', async () => {
+    const { storage, check, answers } = storageWithAnswers();
+    answers.push(() => Promise.resolve([3, 60_000, 1, 60_000]));
+    expect(await check(2)).toMatchObject({ countedLocally: false, isBlocked: true, totalHits: 3 });
+    await storage.refund([{ key: 'k', countedLocally: false }]);
+    await storage.refund([{ key: 'k', countedLocally: false }]);
+    // Back under the limit in Redis, and in memory: a stall now counts on from there.
+    answers.push(DOWN);
+    expect(await check(2)).toMatchObject({ countedLocally: true, isBlocked: false, totalHits: 2 });
+    answers.push(DOWN);
+    expect(await check(2)).toMatchObject({ countedLocally: true, isBlocked: true, totalHits: 3 });
   });
 
   it('gives a hit back where it was counted: in memory, or in Redis', async () => {

@@ -185,9 +185,10 @@ export interface RateLimitMetrics {
  * Throttler storage shared by all instances through Redis. With Redis down, slow or black-holed, a check gives up
  * after `timeoutMs` (THROTTLE_REDIS_TIMEOUT_MS) and is counted in this instance's memory instead (LocalThrottleCounts,
  * with the same rules), so every tier still limits, per instance (docs/decisions/0030). After SUSPEND_AFTER_FAILING_MS
- * of failures Redis is only tried once a second; when it answers again its counts hold and the local ones are
- * dropped. The timeout is withTimeout's, which does not fire while an answer waits unread behind our own busy event
- * loop (a burst of requests must not move counting off Redis); the client's own command timeout is only a backstop.
+ * of failures Redis is only tried once a second; when it answers again its counts hold: each check it answers drops
+ * that tracker's count in memory, or keeps Redis's refusal there for a stall to come. The timeout is withTimeout's,
+ * which does not fire while an answer waits unread behind our own busy event loop (a burst of requests must not move
+ * counting off Redis); the client's own command timeout is only a backstop.
  */
 export class RedisThrottlerStorage implements ThrottlerStorage {
   private readonly logger = new Logger(RedisThrottlerStorage.name);
@@ -228,6 +229,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
         );
         this.recovered();
         if (answer[4] === 1) this.logger.warn(`${hitsKey(key)} held no count of hits (set by hand?): replaced`);
+        // CHECK_FAILURES refuses without a block (its "block" is the rest of the window): its count refuses in memory.
+        this.local.follow(key, [answer[0], answer[1], answer[2], answer[3]], limit, !failuresOnly);
         return this.record([answer[0], answer[1], answer[2], answer[3]], throttlerName, false);
       } catch (error) {
         this.failed(error as Error);
@@ -252,6 +255,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     try {
       await withTimeout(this.redis.throttleRefund(inRedis.length, ...inRedis), this.timeoutMs);
       this.recovered();
+      // A refusal kept in memory (increment) gives these hits back as Redis did.
+      this.local.refund(hits.filter((hit) => !hit.countedLocally).map((hit) => hit.key));
     } catch (error) {
       this.failed(error as Error);
     }
@@ -311,9 +316,11 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   }
 
   /**
-   * Redis answers again: its counts hold from now on, and the local ones are dropped. Adding them to Redis's would
-   * count twice the checks that timed out but still reached Redis, and keeping them would let this instance refuse
-   * by counts that no other instance has.
+   * Redis answers again: its counts hold from now on. Each check it answers drops its tracker's count in memory, or
+   * keeps Redis's refusal there (increment); adding the local counts to Redis's would count twice the checks that timed
+   * out but still reached Redis. The trackers of other clients are kept: they apply only to checks Redis does not
+   * answer. Dropped at every answer to any client's check (until 2026-12-08), a client Redis refused was counted from
+   * nothing in memory in each stall, and got its limit again there every time.
    */
   private recovered(): void {
     if (this.failingSince === 0) return;
@@ -321,6 +328,5 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     this.failingSince = 0;
     // An answer to a check sent before the suspension began also ends it.
     this.skipUntil = 0;
-    this.local.clear();
   }
 }

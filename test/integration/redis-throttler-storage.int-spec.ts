@@ -215,6 +215,34 @@ describe('RedisThrottlerStorage when Redis stalls', () => {
     expect(await check()).toMatchObject({ countedLocally: false, totalHits: 11, isBlocked: true });
   });
 
+  it('keeps a client Redis blocks refused through stalls, with other clients answered between them', async () => {
+    const { storage } = newStorage(redis, 50);
+    const check = (key: string) => storage.increment(key, 60_000, 2, 60_000, 'anonymous');
+    await check('blocked');
+    await check('blocked');
+    expect(await check('blocked')).toMatchObject({ countedLocally: false, isBlocked: true });
+
+    const passedInStalls: number[] = [];
+    for (let stall = 0; stall < 3; stall += 1) {
+      // A stall long enough for the checks sent at its start to give up after 50 ms: they are counted in memory.
+      await pause(400);
+      const burst = await Promise.all([check('blocked'), check('blocked')]);
+      expect(burst.every((record) => record.countedLocally)).toBe(true);
+      passedInStalls.push(burst.filter((record) => !record.isBlocked).length);
+      await sleep(450);
+      // Another client's request is answered by Redis between two stalls.
+      let other = await check(`other-${stall}`);
+      for (const deadline = Date.now() + 3_000; other.countedLocally && Date.now() < deadline;) {
+        await sleep(50);
+        other = await check(`other-${stall}`);
+      }
+      expect(other.countedLocally).toBe(false);
+    }
+    // Redis held the block the whole time: with its counts dropped at every answer, the client got its limit again in
+    // memory in each stall, as many times as Redis stalled.
+    expect(passedInStalls).toEqual([0, 0, 0]);
+  });
+
   it('limits in memory while Redis is stopped, gives refunds back there, and counts in Redis once it is back', async () => {
     const { storage, count } = newStorage(redis, 50);
     const check = () => storage.increment('stopped', 60_000, 2, 60_000, 'anonymous');
