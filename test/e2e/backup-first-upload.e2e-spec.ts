@@ -6,12 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupManifest } from '../../src/backup/backup-manifest.js';
-import type { BackupStorage } from '../../src/backup/backup-storage.js';
 import { BackupService } from '../../src/backup/backup.service.js';
 import { registerAccount } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
 import { uploadMedia } from '../factories/media.js';
-import { withStorage } from '../support/storage-swap.js';
+import { backupCalling } from '../support/storage-swap.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig, workerMongoUri } from '../support/test-env.js';
 
@@ -48,19 +47,9 @@ describe('a backup taken while the first upload of a new install finishes', () =
     const member = await registerAccount(running.url);
     let uploaded: string | undefined;
     // The collections are listed before the first file of the dump is created: the upload finishes in between.
-    const intercepted = (real: BackupStorage) => ({
-      begin: async (id: string) => {
-        const draft = await real.begin(id);
-        return {
-          ...draft,
-          create: async (path: string) => {
-            uploaded ??= (await uploadMedia(running.url, member, pngStructure(300_000))).id;
-            return draft.create(path);
-          },
-        };
-      },
+    const run = await backupCalling(backups, async () => {
+      uploaded ??= (await uploadMedia(running.url, member, pngStructure(300_000))).id;
     });
-    const run = await withStorage(backups, intercepted, () => backups.run('cli'));
     expect(run).toMatchObject({ status: 'succeeded', verify: { status: 'passed' } });
     expect(uploaded).toBeDefined();
 

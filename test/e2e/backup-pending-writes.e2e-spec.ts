@@ -8,13 +8,12 @@ import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupManifest } from '../../src/backup/backup-manifest.js';
-import type { BackupStorage } from '../../src/backup/backup-storage.js';
 import { BackupService } from '../../src/backup/backup.service.js';
 import { MediaCleanup } from '../../src/media/media-cleanup.js';
 import { MediaStorage, variantFilename } from '../../src/media/media.storage.js';
 import { registerAccount } from '../factories/accounts.js';
 import { pngStructure } from '../factories/images.js';
-import { withStorage } from '../support/storage-swap.js';
+import { backupCalling } from '../support/storage-swap.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
@@ -166,22 +165,3 @@ function appWithBackups() {
   });
   return app;
 }
-
-/** A backup run whose dump calls `beforeFile` with each file's path before it writes that file. */
-const backupCalling = (backups: BackupService, beforeFile: (path: string) => Promise<void> | void) =>
-  withStorage(
-    backups,
-    (real: BackupStorage) => ({
-      begin: async (id: string) => {
-        const draft = await real.begin(id);
-        return {
-          ...draft,
-          create: async (path: string) => {
-            await beforeFile(path);
-            return draft.create(path);
-          },
-        };
-      },
-    }),
-    () => backups.run('cli'),
-  );

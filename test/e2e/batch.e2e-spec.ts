@@ -4,6 +4,13 @@ import { createProfile } from '../factories/profiles.js';
 import { startApp, type RunningApp } from '../support/test-app.js';
 import { testConfig } from '../support/test-env.js';
 
+const sendBatch = (url: string, requests: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${url}/v1/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ requests }),
+  });
+
 describe('POST /v1/batch', () => {
   let running: RunningApp;
   let url: string;
@@ -23,12 +30,7 @@ describe('POST /v1/batch', () => {
     await running.close();
   });
 
-  const batch = (requests: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${url}/v1/batch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify({ requests }),
-    });
+  const batch = (requests: unknown, headers: Record<string, string> = {}) => sendBatch(url, requests, headers);
 
   it('runs sub-requests in order and returns each status and body; one failure does not fail the others', async () => {
     const response = await batch([
@@ -168,11 +170,7 @@ describe('POST /v1/batch and the rate limits', () => {
   // itself by them was told 29 requests were left when 9 were, and was refused on the 10th.
   it('tells what is left once its items were counted, so that a client keeping to it is not refused', async () => {
     const items = Array.from({ length: 20 }, () => ({ method: 'GET', path: '/v1/locations/cities' }));
-    const response = await fetch(`${running.url}/v1/batch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ requests: items }),
-    });
+    const response = await sendBatch(running.url, items);
     expect(response.status).toBe(200);
     const { responses } = (await response.json()) as { responses: { status: number }[] };
     expect(responses.every((item) => item.status === 200)).toBe(true);
@@ -198,11 +196,7 @@ describe('POST /v1/batch items over the rate limit', () => {
 
   it('answers each refused item with its Retry-After', async () => {
     const items = Array.from({ length: 8 }, () => ({ method: 'GET', path: '/v1/locations/cities' }));
-    const response = await fetch(`${running.url}/v1/batch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ requests: items }),
-    });
+    const response = await sendBatch(running.url, items);
     expect(response.status).toBe(200);
     const { responses } = (await response.json()) as {
       responses: { status: number; headers: Record<string, string> }[];

@@ -19,6 +19,23 @@ interface Answer {
 // Two hashes at once, four callers waiting at most, a second of waiting at most; a burst far beyond that, like the
 // probe's 130 logins at once. Unbounded, argon2 queued every hash on libuv's four threads and the late ones met the
 // deadline (a 503 after DEADLINE_MS); bounded, the rest are refused at once and the admitted ones succeed.
+/** Sends a login on a connection of its own and leaves the request open, for the test to drop. */
+function openLogin(url: string, member: Account) {
+  const body = JSON.stringify({ email: member.email, password: member.password });
+  const sent = request(`${url}/v1/auth/login`, {
+    method: 'POST',
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+  });
+  sent.on('error', () => undefined);
+  sent.end(body);
+  return sent;
+}
+
+/** Requests that left the hashing queue because their client did, as the problem filter counts them. */
+const abandonedLogins = (metricsUrl: string) =>
+  scrapedValue(metricsUrl, 'http_errors_total', { class: 'PasswordHashingAbandonedException', status_code: '503' });
+
 describe('password hashing under a burst', () => {
   let running: RunningApp;
   let owner: Account;
@@ -115,23 +132,9 @@ describe('password hashing under a burst', () => {
     // Two running and up to four waiting: the bound is full. Their clients give up (a mobile client's timeout, or a
     // flood that never waits for answers); kept, the waiters blocked the queue for MAX_WAIT_MS and then hashed for
     // nobody, while the members who did wait were refused at once.
-    const body = JSON.stringify({ email: owner.email, password: owner.password });
-    const abandoned = Array.from({ length: 6 }, () => {
-      const sent = request(`${running.url}/v1/auth/login`, {
-        method: 'POST',
-        agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      });
-      sent.on('error', () => undefined);
-      sent.end(body);
-      return sent;
-    });
+    const abandoned = Array.from({ length: 6 }, () => openLogin(running.url, owner));
     const waiting = () => scrapedValue(running.metricsUrl, 'password_hashing_waiting', {});
-    const left = () =>
-      scrapedValue(running.metricsUrl, 'http_errors_total', {
-        class: 'PasswordHashingAbandonedException',
-        status_code: '503',
-      });
+    const left = () => abandonedLogins(running.metricsUrl);
     const leftBefore = await left();
     // Some wait, however many: all four at once lasts one hash only (about 100 ms), which a loaded machine's account
     // lookups, arriving one after another, did not always leave for the poll to see.
@@ -259,24 +262,7 @@ describe('password hashing: a login whose client left while it waited', () => {
   });
 
   const waiting = () => scrapedValue(running.metricsUrl, 'password_hashing_waiting', {});
-  const left = () =>
-    scrapedValue(running.metricsUrl, 'http_errors_total', {
-      class: 'PasswordHashingAbandonedException',
-      status_code: '503',
-    });
-
-  /** Sends a login and leaves the request open, for the test to drop. */
-  const openLogin = (member: Account) => {
-    const body = JSON.stringify({ email: member.email, password: member.password });
-    const sent = request(`${running.url}/v1/auth/login`, {
-      method: 'POST',
-      agent: false,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-    });
-    sent.on('error', () => undefined);
-    sent.end(body);
-    return sent;
-  };
+  const left = () => abandonedLogins(running.metricsUrl);
 
   it('gives back its failed-login hits, so the member still logs in', async () => {
     const member = await registerAccount(running.url, 'gave-up');
@@ -286,7 +272,7 @@ describe('password hashing: a login whose client left while it waited', () => {
     await expect.poll(waiting, { timeout: 10_000, interval: 10 }).toBeGreaterThanOrEqual(8);
     const leftBefore = await left();
     // As many as the limit allows: a third would be refused 429 at the limit, counting nothing.
-    const gaveUp = [openLogin(member), openLogin(member)];
+    const gaveUp = [openLogin(running.url, member), openLogin(running.url, member)];
     await expect.poll(waiting, { timeout: 5_000, interval: 10 }).toBeGreaterThanOrEqual(2);
     await new Promise((resolve) => setTimeout(resolve, 200));
     for (const sent of gaveUp) sent.destroy();

@@ -16,3 +16,22 @@ export async function withStorage<T>(
     Object.defineProperty(service, 'storage', { value: real, configurable: true });
   }
 }
+
+/** A backup run whose dump calls `beforeFile` with each file's path before it writes that file. */
+export const backupCalling = (backups: BackupService, beforeFile: (path: string) => Promise<void> | void) =>
+  withStorage(
+    backups,
+    (real: BackupStorage) => ({
+      begin: async (id: string) => {
+        const draft = await real.begin(id);
+        return {
+          ...draft,
+          create: async (path: string) => {
+            await beforeFile(path);
+            return draft.create(path);
+          },
+        };
+      },
+    }),
+    () => backups.run('cli'),
+  );
