@@ -148,15 +148,19 @@ export class ProfilesService implements OnModuleInit {
   async viewersOf(user: AuthenticatedUser, limit = 50): Promise<ProfileViewerDto[]> {
     const own = await this.profiles.findByOwner(new Types.ObjectId(user.id));
     if (!own) throw new NotFoundException('Create your profile first');
-    const shown: ProfileViewerDto[] = [];
+    const shown = new Map<string, ProfileViewerDto>();
     // Page by page until `limit` qualify: reading the first page alone, newer views by members without a public profile
-    // hid the ones who qualify (until 2026-12-08). At most VIEWERS_SCANNED, so one request's reads stay bounded.
-    for (let offset = 0; shown.length < limit && offset < VIEWERS_SCANNED; offset += VIEWERS_KEPT) {
+    // hid the ones who qualify (until 2026-12-08). At most VIEWERS_SCANNED, so one request's reads stay bounded. Views
+    // sent to Redis between two reads move everyone down: a viewer read at the end of one page comes again at the start
+    // of the next, and is listed once, as first read (their latest view).
+    for (let offset = 0; shown.size < limit && offset < VIEWERS_SCANNED; offset += VIEWERS_KEPT) {
       const recent = await this.views.recentViewers(own._id, offset);
-      shown.push(...(await this.qualifyingViewers(recent)));
+      for (const viewer of await this.qualifyingViewers(recent)) {
+        if (!shown.has(viewer.profile.id)) shown.set(viewer.profile.id, viewer);
+      }
       if (recent.length < VIEWERS_KEPT) break;
     }
-    return shown.slice(0, limit);
+    return [...shown.values()].slice(0, limit);
   }
 
   /** Of `recent`, the viewers whose profile is public now and was when they looked. */

@@ -2,8 +2,9 @@ import type { Redis } from 'ioredis';
 import { getConnectionToken } from '@nestjs/mongoose';
 import { Types, type Collection, type Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { VIEW_KEYS, VIEWERS_KEPT, VIEWERS_TTL_MS } from '../../src/profiles/views/profile-views.constants.js';
+import { ProfileViewsService } from '../../src/profiles/views/profile-views.service.js';
 import { REDIS_CLIENT } from '../../src/redis/redis.constants.js';
 import { login, registerAccount, type Account } from '../factories/accounts.js';
 import { createProfile } from '../factories/profiles.js';
@@ -140,5 +141,31 @@ describe('who viewed me', () => {
     const others = Array.from({ length: count }, (_, i) => [now + i, new Types.ObjectId().toHexString()]).flat();
     await redis.zadd(VIEW_KEYS.viewers(profileId), ...others);
     expect(await viewerNames(member)).toEqual(['Visitor']);
+  });
+
+  it('lists a viewer once when views reach Redis between the pages it reads', async () => {
+    const { member, profileId } = await premiumMember();
+    const visitor = await registerAccount(url);
+    await createProfile(url, visitor, { displayName: 'Visitor' });
+    await view(visitor.auth, profileId);
+    expect(await viewerNamesAfter(member, 'Visitor')).toEqual(['Visitor']);
+    // Newer views that leave the visitor last on the first page.
+    const key = VIEW_KEYS.viewers(profileId);
+    const now = Date.now();
+    const others = Array.from({ length: VIEWERS_KEPT - 1 }, (_, i) => [now + i, new Types.ObjectId().toHexString()]);
+    await redis.zadd(key, ...others.flat());
+    // A flush between two page reads (a popular profile's views arrive every VIEW_BUFFER_MS) moves everyone down one.
+    const views = running.app.get(ProfileViewsService);
+    const read = views.recentViewers.bind(views);
+    const spy = vi.spyOn(views, 'recentViewers').mockImplementation(async (id, offset) => {
+      const page = await read(id, offset);
+      if (offset === 0) await redis.zadd(key, Date.now() + VIEWERS_KEPT, new Types.ObjectId().toHexString());
+      return page;
+    });
+    try {
+      expect(await viewerNames(member)).toEqual(['Visitor']);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
