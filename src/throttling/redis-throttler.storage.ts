@@ -255,8 +255,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     try {
       await withTimeout(this.redis.throttleRefund(inRedis.length, ...inRedis), this.timeoutMs);
       this.recovered();
-      // A refusal kept in memory (increment) gives these hits back as Redis did.
-      this.local.refund(hits.filter((hit) => !hit.countedLocally).map((hit) => hit.key));
+      // Not given back in memory: the count there may be hits of a stall that Redis never saw. A refusal kept there
+      // stays until the client's next check Redis answers, which drops it: stricter for that while, never looser.
     } catch (error) {
       this.failed(error as Error);
     }
