@@ -17,7 +17,8 @@ import type { CheckAnswer, LocalThrottleCounts, PeekAnswer } from './local-throt
  * after a block set another, refusing the client for ever. A block without an expiry holds nothing and is removed.
  * A counter INCR refuses (no whole number, another type: set by hand) starts again from this hit, and a block of
  * another type holds nothing: the script failed on them on every request, and the client was counted in memory, where
- * any other check Redis answered cleared its count (RedisThrottlerStorage.recovered), so it was never limited.
+ * any other check Redis answered cleared its count (RedisThrottlerStorage.recovered, until 2026-12-08), so it was never
+ * limited.
  * Returns [hits, ms left in the window, blocked (0/1), ms left in the block, counter replaced (0/1)].
  */
 const CHECK = `

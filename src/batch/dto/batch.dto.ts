@@ -73,7 +73,7 @@ export class BatchItemResultDto {
     type: 'object',
     additionalProperties: { type: 'string' },
     example: { 'retry-after': '5' },
-    description: `Those of the sub-response's headers a client acts on, when it had them: ${BATCH_ITEM_HEADERS.join(', ')}`,
+    description: `The sub-response's headers a client acts on, when it had them: ${BATCH_ITEM_HEADERS.join(', ')}`,
   })
   headers: Record<string, string>;
 }

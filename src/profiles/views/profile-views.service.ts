@@ -120,8 +120,8 @@ export class ProfileViewsService implements OnModuleInit, BeforeApplicationShutd
   }
 
   /**
-   * A page of VIEWERS_KEPT of the signed-in viewers of a profile kept (within 30 days), newest first from `offset`, with
-   * when they last looked. The set holds more than a page while views inside the repeat window are kept beyond
+   * A page of VIEWERS_KEPT of the signed-in viewers of a profile kept (within 30 days), newest first from `offset`,
+   * with when they last looked. The set holds more than a page while views inside the repeat window are kept beyond
    * VIEWERS_KEPT (a popular profile's hour).
    */
   async recentViewers(profileId: Types.ObjectId, offset = 0): Promise<{ viewerId: string; viewedAt: Date }[]> {
