@@ -64,18 +64,18 @@ export function refundUnlessLoginFailed(
   const noted = (request as RequestWithHits)[HITS];
   if (!noted) return;
   delete (request as RequestWithHits)[HITS];
-  const giveBack = () => {
-    // A response cut off by the client closes unfinished, its status still the default 200.
-    const answered = reply.raw.writableFinished && givesBackFailedLogins(reply.raw.statusCode);
+  const giveBack = (answered: boolean) => {
     const unchecked = (request as RequestWithHits)[UNCHECKED] === true;
     const back = noted.filter(({ tier }) => unchecked || (answered && FAILED_LOGIN_TIERS.has(tier)));
     if (back.length > 0) void storage.refund(back.map(({ hit }) => hit));
   };
   reply.raw.once('close', () => {
-    if (reply.raw.writableFinished) return giveBack();
+    // A response cut off by the client closes unfinished, its status still the default 200; read now, as it closes,
+    // not once the handler that went on without its client has set another.
+    if (reply.raw.writableFinished) return giveBack(givesBackFailedLogins(reply.raw.statusCode));
     // The client left: the same `close` makes a request waiting for a password hashing slot leave the queue, and the
     // error that marks it unchecked reaches the route's interceptor only once this event is over. No next request
     // comes on a closed connection, so waiting for it costs nothing.
-    setImmediate(giveBack);
+    setImmediate(() => giveBack(false));
   });
 }
